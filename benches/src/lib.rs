@@ -1,0 +1,1 @@
+//! kassa-benches: criterion benchmarks live in `benches/`.

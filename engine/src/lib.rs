@@ -1,0 +1,20 @@
+//! kassa-engine: the payment transaction engine that processors embed.
+//!
+//! Layout:
+//! - [`types`]: identifiers, ISO 4217 currencies, time.
+//! - [`constants`]: every limit (`*_MAX`), in one place.
+//! - [`command`]: commands in, outcomes and events out: the engine's whole vocabulary.
+//! - [`state_machine`]: the pure, deterministic core (`commit(now, &batch)`); no IO, no clock.
+//! - [`codec`]: the one place that turns values into bytes and back (bincode 2.0.1, versioned).
+//! - [`history`]: account history built from the events.
+
+pub mod codec;
+pub mod command;
+pub mod constants;
+pub mod history;
+pub mod state_machine;
+pub mod types;
+
+pub use command::{Command, Event, Outcome, Rejection, Reply};
+pub use state_machine::{CommitOutput, Config, SecretKey, StateMachine};
+pub use types::{Currency, Id, TimestampMs};

@@ -1,0 +1,175 @@
+//! Holds: reserve now, capture (fully or partly) or void later, or expire.
+//!
+//! A hold counts against the payer's available balance from the moment it is placed; it resolves
+//! exactly once (captured, voided or expired); a capture never exceeds the held amount. A rejected
+//! hold is never stored, so it can never be captured later; commands apply one at a time, so two
+//! captures cannot race.
+
+use serde::{Deserialize, Serialize};
+
+use super::StateMachine;
+use crate::command::{CaptureHold, Change, Event, ObjectKind, Outcome, PlaceHold, PostingCause, Rejection, Reply};
+use crate::constants::HOLD_TTL_MS_MAX;
+use crate::types::{Currency, Id, TimestampMs};
+
+/// Where a hold is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldState {
+    /// Reserving its amount.
+    Active,
+    /// Captured for this amount; the rest was released.
+    Captured(u64),
+    /// Voided; everything released.
+    Voided,
+    /// Expired; everything released.
+    Expired,
+}
+
+/// A hold of `amount` on `from`, payable to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Payer.
+    pub from: Id,
+    /// Payee.
+    pub to: Id,
+    /// Reserved amount.
+    pub amount: u64,
+    /// Currency of both accounts.
+    pub currency: Currency,
+    /// When it releases by itself.
+    pub expires_at_ms: TimestampMs,
+    /// Where it is in its life.
+    pub state: HoldState,
+}
+
+impl StateMachine {
+    pub(super) fn place_hold(&mut self, now: TimestampMs, place: &PlaceHold, events: &mut Vec<Event>) -> Outcome {
+        if let Some(existing) = self.state.holds.get(&place.id) {
+            let same = existing.from == place.from
+                && existing.to == place.to
+                && existing.amount == place.amount
+                && existing.currency == place.currency
+                && existing.expires_at_ms == place.expires_at_ms;
+            return if same { Outcome::Applied(Reply::Done) } else { Outcome::Rejected(Rejection::IdReused) };
+        }
+        if let Err(rejection) = self.check_hold(now, place) {
+            return Outcome::Rejected(rejection);
+        }
+        let held = i64::try_from(place.amount).expect("amount within AMOUNT_MINOR_MAX");
+        self.post(&place.from, 0, held, PostingCause::HoldPlaced(place.id.clone()), events);
+        let hold = Hold {
+            from: place.from.clone(),
+            to: place.to.clone(),
+            amount: place.amount,
+            currency: place.currency,
+            expires_at_ms: place.expires_at_ms,
+            state: HoldState::Active,
+        };
+        self.state.holds.insert(place.id.clone(), hold);
+        self.state.hold_expiry.insert((place.expires_at_ms, place.id.clone()));
+        Self::changed(events, ObjectKind::Hold, &place.id, Change::Opened);
+        Outcome::Applied(Reply::Done)
+    }
+
+    fn check_hold(&self, now: TimestampMs, place: &PlaceHold) -> Result<(), Rejection> {
+        Self::check_amount(place.amount)?;
+        if place.expires_at_ms <= now || place.expires_at_ms - now > HOLD_TTL_MS_MAX {
+            return Err(Rejection::InvalidExpiry);
+        }
+        if place.from == place.to {
+            return Err(Rejection::SameAccount);
+        }
+        self.usable_account(&place.from, place.currency, Rejection::AccountNotFound)?;
+        self.usable_account(&place.to, place.currency, Rejection::CounterpartyNotFound)?;
+        self.check_debit(&place.from, place.amount)
+    }
+
+    pub(super) fn capture_hold(&mut self, now: TimestampMs, capture: &CaptureHold, events: &mut Vec<Event>) -> Outcome {
+        let Some(hold) = self.state.holds.get(&capture.hold) else {
+            return Outcome::Rejected(Rejection::HoldNotFound);
+        };
+        match hold.state {
+            HoldState::Active => {}
+            // A retried capture of the same amount answers as the first did.
+            HoldState::Captured(captured) if captured == capture.amount => {
+                return Outcome::Applied(Reply::Captured { captured, released: hold.amount - captured });
+            }
+            HoldState::Expired => return Outcome::Rejected(Rejection::Expired),
+            HoldState::Captured(_) | HoldState::Voided => return Outcome::Rejected(Rejection::HoldAlreadyResolved),
+        }
+        if now >= hold.expires_at_ms {
+            // Due but not yet ticked: expired all the same; the next tick releases it.
+            return Outcome::Rejected(Rejection::Expired);
+        }
+        if capture.amount == 0 {
+            return Outcome::Rejected(Rejection::InvalidAmount);
+        }
+        if capture.amount > hold.amount {
+            return Outcome::Rejected(Rejection::ExceedsHold);
+        }
+        let (from, to, amount) = (hold.from.clone(), hold.to.clone(), hold.amount);
+        // The payee may have been closed since the hold was placed; its balance may be full.
+        let payee = &self.state.accounts[&to];
+        if payee.closed {
+            return Outcome::Rejected(Rejection::AccountClosed);
+        }
+        if let Err(rejection) = self.check_credit(&to, capture.amount) {
+            return Outcome::Rejected(rejection);
+        }
+        let held = i64::try_from(amount).expect("amount within AMOUNT_MINOR_MAX");
+        let captured = i64::try_from(capture.amount).expect("capture within hold");
+        let cause = PostingCause::HoldCaptured(capture.hold.clone());
+        self.post(&from, -captured, -held, cause.clone(), events);
+        self.post(&to, captured, 0, cause, events);
+        self.finish_hold(&capture.hold, HoldState::Captured(capture.amount));
+        Outcome::Applied(Reply::Captured { captured: capture.amount, released: amount - capture.amount })
+    }
+
+    pub(super) fn void_hold(&mut self, now: TimestampMs, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        let Some(hold) = self.state.holds.get(id) else {
+            return Outcome::Rejected(Rejection::HoldNotFound);
+        };
+        match hold.state {
+            HoldState::Active if now >= hold.expires_at_ms => Outcome::Rejected(Rejection::Expired),
+            HoldState::Active => {
+                self.release_hold(id, HoldState::Voided, events);
+                Outcome::Applied(Reply::Done)
+            }
+            HoldState::Voided => Outcome::Applied(Reply::Done),
+            HoldState::Expired => Outcome::Rejected(Rejection::Expired),
+            HoldState::Captured(_) => Outcome::Rejected(Rejection::HoldAlreadyResolved),
+        }
+    }
+
+    /// Releases an active hold's whole amount and resolves it as `state`.
+    fn release_hold(&mut self, id: &Id, state: HoldState, events: &mut Vec<Event>) {
+        let hold = &self.state.holds[id];
+        assert_eq!(hold.state, HoldState::Active, "only an active hold is released");
+        let (from, held) = (hold.from.clone(), i64::try_from(hold.amount).expect("amount within i64"));
+        self.post(&from, 0, -held, PostingCause::HoldReleased(id.clone()), events);
+        let change = if state == HoldState::Expired { Change::Expired } else { Change::Cancelled };
+        Self::changed(events, ObjectKind::Hold, id, change);
+        self.finish_hold(id, state);
+    }
+
+    fn finish_hold(&mut self, id: &Id, state: HoldState) {
+        let hold = self.state.holds.get_mut(id).expect("hold exists");
+        assert_eq!(hold.state, HoldState::Active, "a hold resolves at most once");
+        hold.state = state;
+        let removed = self.state.hold_expiry.remove(&(hold.expires_at_ms, id.clone()));
+        assert!(removed, "an active hold is in the expiry index");
+    }
+
+    /// Expires every active hold due at `now`.
+    pub(super) fn expire_holds(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> u32 {
+        let mut expired = 0;
+        while let Some((expires_at_ms, id)) = self.state.hold_expiry.first().cloned() {
+            if expires_at_ms > now {
+                break;
+            }
+            self.release_hold(&id, HoldState::Expired, events);
+            expired += 1;
+        }
+        expired
+    }
+}

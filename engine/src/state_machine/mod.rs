@@ -1,0 +1,383 @@
+//! The functional core: `commit(now, &batch) -> outcomes + events`.
+//!
+//! Architecture Invariant: this module does no IO, reads no clock, spawns nothing and draws no
+//! randomness. Time and nonces arrive inside the batch. Given the same configuration, the same
+//! sequence of `(now, batch)` yields the same outcomes, events and state, which is what lets
+//! recovery replay the write-ahead log through this very code.
+//!
+//! Each flow lives in its own file and adds methods to [`StateMachine`]:
+//! `accounts` (open, close, deposit, withdraw, transfers), `holds`, `pos` (secure codes and
+//! settlement), `bills`, `splits`, `coupons` (with the pure rule arithmetic in `rules`).
+
+mod accounts;
+mod bills;
+mod coupons;
+mod holds;
+mod pos;
+pub mod rules;
+mod secrets;
+mod splits;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Rejection};
+use crate::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX, BATCH_COMMANDS_MAX};
+use crate::types::{Currency, Id, TimestampMs};
+
+pub use accounts::Account;
+pub use bills::{Bill, BillItem, BillState};
+pub use coupons::{Coupon, CouponState};
+pub use holds::{Hold, HoldState};
+pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
+pub use secrets::SecretKey;
+pub use splits::{Split, SplitState};
+
+/// Hash map used for all state: fast, with per-process random keys against hash flooding.
+/// Architecture Invariant: no decision ever depends on its iteration order.
+pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// Configuration of a state machine. The secret key derives and verifies secure codes.
+#[derive(Clone)]
+pub struct Config {
+    /// Server key for secure codes, bill challenges, coupon codes and approval codes.
+    pub secret_key: SecretKey,
+}
+
+/// Money that entered or left the system, per currency (the two sides of conservation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Sum of deposits.
+    pub deposited: u128,
+    /// Sum of withdrawals.
+    pub withdrawn: u128,
+}
+
+/// Everything the engine knows. Serializable so that the runtime can snapshot it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub(crate) accounts: Map<Id, Account>,
+    pub(crate) movements: Map<Id, accounts::MovementRecord>,
+    pub(crate) transfers: Map<Id, accounts::TransferRecord>,
+    pub(crate) holds: Map<Id, Hold>,
+    pub(crate) hold_expiry: BTreeSet<(TimestampMs, Id)>,
+    pub(crate) merchants: Map<Id, Merchant>,
+    pub(crate) terminals: Map<Id, Terminal>,
+    pub(crate) operators: Map<Id, Operator>,
+    pub(crate) authorizations: Map<Id, Authorization>,
+    pub(crate) user_authorizations: Map<Id, Vec<Id>>,
+    pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
+    pub(crate) code_failures: Map<Id, pos::FailureWindow>,
+    pub(crate) settlements: Map<Id, pos::SettlementRecord>,
+    pub(crate) bills: Map<Id, Bill>,
+    pub(crate) bill_expiry: BTreeSet<(TimestampMs, Id)>,
+    pub(crate) splits: Map<Id, Split>,
+    pub(crate) split_expiry: BTreeSet<(TimestampMs, Id)>,
+    pub(crate) contacts: Map<Id, BTreeSet<Id>>,
+    pub(crate) coupons: Map<Id, Coupon>,
+    pub(crate) coupon_codes: Map<[u8; 32], Id>,
+    pub(crate) pools: Map<Id, BTreeSet<Id>>,
+    pub(crate) redemptions: Map<Id, coupons::RedemptionRecord>,
+    pub(crate) totals: BTreeMap<Currency, Totals>,
+    /// Highest `now` committed so far; time never runs backwards inside the machine.
+    pub(crate) now_ms: TimestampMs,
+}
+
+/// What one `commit` produced: one outcome per command, in order, and the events.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitOutput {
+    /// `outcomes[i]` answers `batch[i]`.
+    pub outcomes: Vec<Outcome>,
+    /// Events of the applied commands, in order.
+    pub events: Vec<Event>,
+}
+
+impl CommitOutput {
+    /// Empties both vectors, keeping their allocations for the next batch.
+    pub fn clear(&mut self) {
+        self.outcomes.clear();
+        self.events.clear();
+    }
+}
+
+/// The deterministic state machine of kassa.
+pub struct StateMachine {
+    config: Config,
+    state: State,
+}
+
+impl StateMachine {
+    /// An empty machine.
+    pub fn new(config: Config) -> StateMachine {
+        StateMachine { config, state: State::default() }
+    }
+
+    /// A machine restored from a snapshot of its state.
+    pub fn from_state(config: Config, state: State) -> StateMachine {
+        StateMachine { config, state }
+    }
+
+    /// The state, for snapshots and queries.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies `batch` at time `now_ms`, appending one outcome per command and the events to
+    /// `output` (which is not cleared first).
+    ///
+    /// `now_ms` below a previous call's is treated as the previous value: time is monotonic.
+    ///
+    /// # Panics
+    /// If `batch` is longer than `BATCH_COMMANDS_MAX` (the shell bounds its batches), or if an
+    /// internal invariant is broken.
+    pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Command], output: &mut CommitOutput) {
+        assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
+        let now_ms = now_ms.max(self.state.now_ms);
+        self.state.now_ms = now_ms;
+        let outcomes_before = output.outcomes.len();
+        for command in batch {
+            let outcome = self.apply(now_ms, command, &mut output.events);
+            output.outcomes.push(outcome);
+        }
+        assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
+    }
+
+    fn apply(&mut self, now: TimestampMs, command: &Command, events: &mut Vec<Event>) -> Outcome {
+        let events_before = events.len();
+        let outcome = match command {
+            Command::OpenAccount(open) => self.open_account(open, events),
+            Command::CloseAccount { account } => self.close_account(account, events),
+            Command::Deposit(movement) => self.deposit(movement, events),
+            Command::Withdraw(movement) => self.withdraw(movement, events),
+            Command::Transfer(transfer) => self.transfer(transfer, events),
+            Command::TransferBatch(batch) => self.transfer_batch(batch, events),
+            Command::PlaceHold(place) => self.place_hold(now, place, events),
+            Command::CaptureHold(capture) => self.capture_hold(now, capture, events),
+            Command::VoidHold { hold } => self.void_hold(now, hold, events),
+            Command::RegisterMerchant(register) => self.register_merchant(register, events),
+            Command::RegisterTerminal(register) => self.register_terminal(register, events),
+            Command::RegisterOperator(register) => self.register_operator(register, events),
+            Command::Authorize(authorize) => self.authorize(now, authorize, events),
+            Command::SettlePos(settle) => self.settle_pos(now, settle, events),
+            Command::OpenBill(open) => self.open_bill(now, open, events),
+            Command::AddBillItem(add) => self.add_bill_item(now, add, events),
+            Command::SubmitBill(submit) => self.submit_bill(now, submit, events),
+            Command::ConfirmBill(confirm) => self.confirm_bill(now, confirm, events),
+            Command::CancelBill { bill } => self.cancel_bill(bill, events),
+            Command::RequestSplit(request) => self.request_split(now, request, events),
+            Command::PaySplitShare(pay) => self.pay_split_share(now, pay, events),
+            Command::CancelSplit { split } => self.cancel_split(split, events),
+            Command::AddContact(add) => self.add_contact(add, events),
+            Command::IssueCoupon(issue) => self.issue_coupon(now, issue, events),
+            Command::ShareCoupon(share) => self.share_coupon(now, share, events),
+            Command::ClaimCoupon(claim) => self.claim_coupon(now, claim, events),
+            Command::RedeemCoupon(redeem) => self.redeem_coupon(now, redeem, events),
+            Command::Tick => self.tick(now, events),
+        };
+        // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.
+        if let Outcome::Rejected(_) = outcome {
+            assert!(
+                events[events_before..].iter().all(|event| matches!(
+                    event,
+                    Event::CodeRejected { .. } | Event::Changed { change: Change::Locked, .. }
+                )),
+                "a rejected command emitted state events"
+            );
+        }
+        outcome
+    }
+
+    fn tick(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> Outcome {
+        let expired = self.expire_holds(now, events)
+            + self.expire_bills(now, events)
+            + self.expire_splits(now, events)
+            + self.expire_authorizations(now, events);
+        Outcome::Applied(crate::command::Reply::Ticked { expired })
+    }
+
+    // ----- shared money primitives -------------------------------------------------------
+
+    /// Checks that `amount` is a valid amount of money to move.
+    fn check_amount(amount: u64) -> Result<(), Rejection> {
+        if amount == 0 || amount > AMOUNT_MINOR_MAX {
+            return Err(Rejection::InvalidAmount);
+        }
+        Ok(())
+    }
+
+    /// The open account `id` in `currency`, or the specific reason it cannot be used.
+    fn usable_account(&self, id: &Id, currency: Currency, missing: Rejection) -> Result<&Account, Rejection> {
+        let account = self.state.accounts.get(id).ok_or(missing)?;
+        if account.closed {
+            return Err(Rejection::AccountClosed);
+        }
+        if account.currency != currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        Ok(account)
+    }
+
+    /// Whether `id` can be debited `amount` more (available plus overdraft covers it).
+    fn check_debit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
+        let account = &self.state.accounts[id];
+        let available = i128::from(account.posted) - i128::from(account.held);
+        if available - i128::from(amount) < -i128::from(account.overdraft_limit) {
+            return Err(Rejection::InsufficientFunds);
+        }
+        Ok(())
+    }
+
+    /// Whether `id` can be credited `amount` without passing `BALANCE_MINOR_MAX`.
+    fn check_credit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
+        let account = &self.state.accounts[id];
+        if i128::from(account.posted) + i128::from(amount) > i128::from(BALANCE_MINOR_MAX) {
+            return Err(Rejection::Overflow);
+        }
+        Ok(())
+    }
+
+    /// Changes an account's posted and held balances and records the posting.
+    /// Callers have checked limits; the arithmetic here is still checked and asserted.
+    fn post(&mut self, id: &Id, posted_delta: i64, held_delta: i64, cause: PostingCause, events: &mut Vec<Event>) {
+        let account = self.state.accounts.get_mut(id).expect("posting to an existing account");
+        account.posted = account.posted.checked_add(posted_delta).expect("posted balance within i64");
+        account.held = account.held.checked_add_signed(held_delta).expect("held amount never negative");
+        events.push(Event::Posting(Posting {
+            account: id.clone(),
+            posted_delta,
+            held_delta,
+            posted_after: account.posted,
+            held_after: account.held,
+            cause,
+        }));
+    }
+
+    /// Moves `amount` from `from` to `to` (both checked by the caller).
+    fn move_money(&mut self, from: &Id, to: &Id, amount: u64, cause: PostingCause, events: &mut Vec<Event>) {
+        let delta = i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(from, -delta, 0, cause.clone(), events);
+        self.post(to, delta, 0, cause, events);
+    }
+
+    fn changed(events: &mut Vec<Event>, object: ObjectKind, id: &Id, change: Change) {
+        events.push(Event::Changed { object, id: id.clone(), change });
+    }
+
+    // ----- invariants and queries ---------------------------------------------------------
+
+    /// Checks the global invariants, panicking on the first broken one. Tests call it after
+    /// every batch; it is O(state), so the runtime calls it only in debug checks.
+    ///
+    /// - conservation: per currency, the sum of posted balances plus money in split escrow
+    ///   equals deposits minus withdrawals;
+    /// - every account's available balance is at least minus its overdraft limit;
+    /// - every account's held amount equals the sum of its active holds.
+    pub fn check_invariants(&self) {
+        let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+        let mut held: Map<&Id, u128> = Map::default();
+        for (id, account) in &self.state.accounts {
+            *sums.entry(account.currency).or_default() += i128::from(account.posted);
+            let available = i128::from(account.posted) - i128::from(account.held);
+            assert!(available >= -i128::from(account.overdraft_limit), "account {id} below its overdraft limit");
+            held.entry(id).or_default();
+        }
+        for hold in self.state.holds.values() {
+            if hold.state == HoldState::Active {
+                *held.get_mut(&hold.from).expect("hold payer exists") += u128::from(hold.amount);
+            }
+        }
+        for (id, account) in &self.state.accounts {
+            assert_eq!(u128::from(account.held), held[id], "account {id} held != sum of its active holds");
+        }
+        for split in self.state.splits.values() {
+            *sums.entry(split.currency).or_default() += i128::from(split.escrow);
+        }
+        for (currency, totals) in &self.state.totals {
+            let expected =
+                i128::try_from(totals.deposited).expect("fits") - i128::try_from(totals.withdrawn).expect("fits");
+            let sum = sums.get(currency).copied().unwrap_or(0);
+            assert_eq!(sum, expected, "money not conserved in {currency}");
+        }
+        for (currency, sum) in &sums {
+            assert!(*sum == 0 || self.state.totals.contains_key(currency), "money appeared in {currency}");
+        }
+    }
+
+    /// Deposits and withdrawals per currency.
+    pub fn totals(&self) -> &BTreeMap<Currency, Totals> {
+        &self.state.totals
+    }
+
+    /// An account.
+    pub fn account(&self, id: &Id) -> Option<&Account> {
+        self.state.accounts.get(id)
+    }
+
+    /// A hold.
+    pub fn hold(&self, id: &Id) -> Option<&Hold> {
+        self.state.holds.get(id)
+    }
+
+    /// A bill.
+    pub fn bill(&self, id: &Id) -> Option<&Bill> {
+        self.state.bills.get(id)
+    }
+
+    /// A split.
+    pub fn split(&self, id: &Id) -> Option<&Split> {
+        self.state.splits.get(id)
+    }
+
+    /// A coupon.
+    pub fn coupon(&self, id: &Id) -> Option<&Coupon> {
+        self.state.coupons.get(id)
+    }
+
+    /// An authorization (its code is not kept, only a keyed hash).
+    pub fn authorization(&self, id: &Id) -> Option<&Authorization> {
+        self.state.authorizations.get(id)
+    }
+
+    /// A merchant.
+    pub fn merchant(&self, id: &Id) -> Option<&Merchant> {
+        self.state.merchants.get(id)
+    }
+
+    /// A terminal.
+    pub fn terminal(&self, id: &Id) -> Option<&Terminal> {
+        self.state.terminals.get(id)
+    }
+
+    /// An operator.
+    pub fn operator(&self, id: &Id) -> Option<&Operator> {
+        self.state.operators.get(id)
+    }
+
+    /// The coupons in `user`'s share pool.
+    pub fn pool(&self, user: &Id) -> impl Iterator<Item = &Id> {
+        self.state.pools.get(user).into_iter().flatten()
+    }
+
+    /// The coupons shared by `user`'s contacts, which `user` may claim.
+    pub fn claimable_coupons(&self, user: &Id) -> Vec<Id> {
+        let mut claimable = Vec::new();
+        for contact in self.state.contacts.get(user).into_iter().flatten() {
+            claimable.extend(self.pool(contact).cloned());
+        }
+        claimable
+    }
+
+    /// `user`'s contacts.
+    pub fn contacts(&self, user: &Id) -> impl Iterator<Item = &Id> {
+        self.state.contacts.get(user).into_iter().flatten()
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        self.state.accounts.len()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,390 @@
+//! Merchants, terminals, operators, and offline secure-code authorization with POS settlement
+//! (patents US10354249B2 / US11205174B2).
+//!
+//! The user's app authorizes an account for a limit and a validity window and receives a secure
+//! code derived with HMAC-SHA256 from the server key and the authorization. Later a POS terminal,
+//! with the phone offline, sends user id + code + amount; the engine finds the authorization by
+//! comparing keyed hashes in constant time, checks window, limit and single use, debits the user
+//! and credits the terminal's merchant in one step, and answers with an approval code.
+//! After `CODE_FAILURES_MAX` wrong codes within `CODE_FAILURE_WINDOW_MS` a user is locked out
+//! until the window ends.
+
+use serde::{Deserialize, Serialize};
+
+use super::StateMachine;
+use super::secrets::is_code;
+use crate::command::{
+    Authorize, Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal,
+    Rejection, Reply, SettlePos,
+};
+use crate::constants::{
+    AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX,
+    MAC_KEY_LENGTH_MAX, SECURE_CODE_DIGITS,
+};
+use crate::types::{Currency, Id, TimestampMs};
+
+const CODE_DOMAIN: &str = "kassa.secure-code.v1";
+const CODE_HASH_DOMAIN: &str = "kassa.secure-code-hash.v1";
+const APPROVAL_DOMAIN: &str = "kassa.approval-code.v1";
+const REQUEST_CODE_DOMAIN: &str = "kassa.settlement-request.v1";
+
+/// A merchant and the account its takings go to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    /// The merchant's account.
+    pub account: Id,
+}
+
+/// A registered POS terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terminal {
+    /// Its merchant.
+    pub merchant: Id,
+    /// Its MAC key, if it signs messages.
+    pub mac_key: Option<Vec<u8>>,
+}
+
+/// A merchant operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The only merchant whose coupons it may touch.
+    pub merchant: Id,
+}
+
+/// Where an authorization is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthorizationState {
+    /// Its code can be used once.
+    Active,
+    /// Used by this settlement.
+    Used(Id),
+    /// Expired unused.
+    Expired,
+}
+
+/// A secure-code authorization. The code itself is not kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// The user who presents the code.
+    pub user: Id,
+    /// The account debited.
+    pub account: Id,
+    /// Most a settlement may charge.
+    pub limit: u64,
+    /// The account's currency.
+    pub currency: Currency,
+    /// End of validity.
+    pub expires_at_ms: TimestampMs,
+    /// Where it is in its life.
+    pub state: AuthorizationState,
+    pub(crate) nonce: u64,
+    pub(crate) code_hash: [u8; 32],
+}
+
+/// Wrong-code bookkeeping for one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FailureWindow {
+    started_at_ms: TimestampMs,
+    failures: u32,
+}
+
+/// A settlement's request (code as a keyed hash) and its answer, for idempotent repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SettlementRecord {
+    user: Id,
+    code_hash: [u8; 32],
+    amount: u64,
+    currency: Currency,
+    terminal: Id,
+    coupon: Option<Id>,
+    outcome: Outcome,
+}
+
+impl StateMachine {
+    pub(super) fn register_merchant(&mut self, register: &RegisterMerchant, events: &mut Vec<Event>) -> Outcome {
+        let merchant = Merchant { account: register.account.clone() };
+        if let Some(existing) = self.state.merchants.get(&register.merchant) {
+            return if *existing == merchant {
+                Outcome::Applied(Reply::Done)
+            } else {
+                Outcome::Rejected(Rejection::AlreadyExists)
+            };
+        }
+        match self.state.accounts.get(&register.account) {
+            None => return Outcome::Rejected(Rejection::AccountNotFound),
+            Some(account) if account.closed => return Outcome::Rejected(Rejection::AccountClosed),
+            Some(_) => {}
+        }
+        self.state.merchants.insert(register.merchant.clone(), merchant);
+        Self::changed(events, ObjectKind::Merchant, &register.merchant, Change::Opened);
+        Outcome::Applied(Reply::Done)
+    }
+
+    pub(super) fn register_terminal(&mut self, register: &RegisterTerminal, events: &mut Vec<Event>) -> Outcome {
+        let terminal = Terminal { merchant: register.merchant.clone(), mac_key: register.mac_key.clone() };
+        if let Some(existing) = self.state.terminals.get(&register.terminal) {
+            return if *existing == terminal {
+                Outcome::Applied(Reply::Done)
+            } else {
+                Outcome::Rejected(Rejection::AlreadyExists)
+            };
+        }
+        if !self.state.merchants.contains_key(&register.merchant) {
+            return Outcome::Rejected(Rejection::MerchantNotFound);
+        }
+        if let Some(key) = &register.mac_key
+            && (key.len() < 16 || key.len() > MAC_KEY_LENGTH_MAX)
+        {
+            return Outcome::Rejected(Rejection::InvalidField);
+        }
+        self.state.terminals.insert(register.terminal.clone(), terminal);
+        Self::changed(events, ObjectKind::Terminal, &register.terminal, Change::Opened);
+        Outcome::Applied(Reply::Done)
+    }
+
+    pub(super) fn register_operator(&mut self, register: &RegisterOperator, events: &mut Vec<Event>) -> Outcome {
+        let operator = Operator { merchant: register.merchant.clone() };
+        if let Some(existing) = self.state.operators.get(&register.operator) {
+            return if *existing == operator {
+                Outcome::Applied(Reply::Done)
+            } else {
+                Outcome::Rejected(Rejection::AlreadyExists)
+            };
+        }
+        if !self.state.merchants.contains_key(&register.merchant) {
+            return Outcome::Rejected(Rejection::MerchantNotFound);
+        }
+        self.state.operators.insert(register.operator.clone(), operator);
+        Self::changed(events, ObjectKind::Operator, &register.operator, Change::Opened);
+        Outcome::Applied(Reply::Done)
+    }
+
+    fn secure_code(&self, id: &Id, authorization: &Authorization) -> String {
+        let parts: [&[u8]; 6] = [
+            id.as_str().as_bytes(),
+            authorization.user.as_str().as_bytes(),
+            authorization.account.as_str().as_bytes(),
+            &authorization.limit.to_be_bytes(),
+            &authorization.expires_at_ms.to_be_bytes(),
+            &authorization.nonce.to_be_bytes(),
+        ];
+        self.config.secret_key.digits(CODE_DOMAIN, &parts, SECURE_CODE_DIGITS)
+    }
+
+    pub(super) fn authorize(&mut self, now: TimestampMs, authorize: &Authorize, events: &mut Vec<Event>) -> Outcome {
+        if let Some(existing) = self.state.authorizations.get(&authorize.id) {
+            let same = existing.user == authorize.user
+                && existing.account == authorize.account
+                && existing.limit == authorize.limit
+                && existing.expires_at_ms == authorize.expires_at_ms
+                && existing.nonce == authorize.nonce;
+            if !same {
+                return Outcome::Rejected(Rejection::IdReused);
+            }
+            // A retried authorize re-derives the same code; nothing is stored.
+            let code = self.secure_code(&authorize.id, existing);
+            return Outcome::Applied(Reply::Authorized { code, expires_at_ms: existing.expires_at_ms });
+        }
+        if let Err(rejection) = Self::check_amount(authorize.limit) {
+            return Outcome::Rejected(rejection);
+        }
+        if authorize.expires_at_ms <= now || authorize.expires_at_ms - now > AUTHORIZATION_TTL_MS_MAX {
+            return Outcome::Rejected(Rejection::InvalidExpiry);
+        }
+        let currency = match self.state.accounts.get(&authorize.account) {
+            None => return Outcome::Rejected(Rejection::AccountNotFound),
+            Some(account) if account.closed => return Outcome::Rejected(Rejection::AccountClosed),
+            Some(account) => account.currency,
+        };
+        let user_authorizations = self.state.user_authorizations.get(&authorize.user);
+        let active = user_authorizations
+            .into_iter()
+            .flatten()
+            .filter(|id| self.state.authorizations[*id].state == AuthorizationState::Active)
+            .count();
+        if active >= AUTHORIZATIONS_PER_USER_MAX {
+            return Outcome::Rejected(Rejection::TooManyAuthorizations);
+        }
+        let mut authorization = Authorization {
+            user: authorize.user.clone(),
+            account: authorize.account.clone(),
+            limit: authorize.limit,
+            currency,
+            expires_at_ms: authorize.expires_at_ms,
+            state: AuthorizationState::Active,
+            nonce: authorize.nonce,
+            code_hash: [0; 32],
+        };
+        let code = self.secure_code(&authorize.id, &authorization);
+        if self.find_authorization(&authorize.user, &code).is_some() {
+            // One in 10^8 per live code: the caller retries with another nonce.
+            return Outcome::Rejected(Rejection::AlreadyExists);
+        }
+        authorization.code_hash = self.code_hash(&authorize.user, &code);
+        self.prune_user_authorizations(&authorize.user);
+        self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(authorize.id.clone());
+        self.state.authorization_expiry.insert((authorize.expires_at_ms, authorize.id.clone()));
+        self.state.authorizations.insert(authorize.id.clone(), authorization);
+        Self::changed(events, ObjectKind::Authorization, &authorize.id, Change::Opened);
+        Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
+    }
+
+    fn code_hash(&self, user: &Id, code: &str) -> [u8; 32] {
+        self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()])
+    }
+
+    /// The user's authorization whose code hash matches, checking every one of them in
+    /// constant time (no early exit, so timing tells nothing about which one matched).
+    fn find_authorization(&self, user: &Id, code: &str) -> Option<Id> {
+        let mut found = None;
+        for id in self.state.user_authorizations.get(user).into_iter().flatten() {
+            let authorization = &self.state.authorizations[id];
+            let parts: [&[u8]; 2] = [user.as_str().as_bytes(), code.as_bytes()];
+            if self.config.secret_key.verify(CODE_HASH_DOMAIN, &parts, &authorization.code_hash) {
+                found = Some(id.clone());
+            }
+        }
+        found
+    }
+
+    /// Keeps a user's list bounded: drops resolved authorizations beyond the maximum, oldest
+    /// first (their records stay for idempotent repeats of `Authorize`).
+    fn prune_user_authorizations(&mut self, user: &Id) {
+        let Some(ids) = self.state.user_authorizations.get_mut(user) else { return };
+        while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
+            let authorizations = &self.state.authorizations;
+            let Some(position) = ids.iter().position(|id| authorizations[id].state != AuthorizationState::Active)
+            else {
+                break;
+            };
+            ids.remove(position);
+        }
+    }
+
+    pub(super) fn settle_pos(&mut self, now: TimestampMs, settle: &SettlePos, events: &mut Vec<Event>) -> Outcome {
+        let request_hash = self.config.secret_key.hash(REQUEST_CODE_DOMAIN, &[settle.code.as_bytes()]);
+        if let Some(record) = self.state.settlements.get(&settle.id) {
+            let same = record.user == settle.user
+                && record.code_hash == request_hash
+                && record.amount == settle.amount
+                && record.currency == settle.currency
+                && record.terminal == settle.terminal
+                && record.coupon == settle.coupon;
+            return if same { record.outcome.clone() } else { Outcome::Rejected(Rejection::IdReused) };
+        }
+        let outcome = match self.try_settle_pos(now, settle, events) {
+            Ok(reply) => Outcome::Applied(reply),
+            Err(rejection) => Outcome::Rejected(rejection),
+        };
+        let record = SettlementRecord {
+            user: settle.user.clone(),
+            code_hash: request_hash,
+            amount: settle.amount,
+            currency: settle.currency,
+            terminal: settle.terminal.clone(),
+            coupon: settle.coupon.clone(),
+            outcome: outcome.clone(),
+        };
+        self.state.settlements.insert(settle.id.clone(), record);
+        outcome
+    }
+
+    fn try_settle_pos(
+        &mut self,
+        now: TimestampMs,
+        settle: &SettlePos,
+        events: &mut Vec<Event>,
+    ) -> Result<Reply, Rejection> {
+        Self::check_amount(settle.amount)?;
+        let terminal = self.state.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
+        let merchant_id = terminal.merchant.clone();
+        let merchant_account = self.state.merchants[&merchant_id].account.clone();
+        if self.is_locked_out(now, &settle.user) {
+            return Err(Rejection::CodeTriesExceeded);
+        }
+        let found = if is_code(&settle.code) { self.find_authorization(&settle.user, &settle.code) } else { None };
+        let Some(authorization_id) = found else {
+            self.record_code_failure(now, &settle.user, events);
+            return Err(Rejection::IncorrectCode);
+        };
+        let authorization = &self.state.authorizations[&authorization_id];
+        match authorization.state {
+            AuthorizationState::Active if now < authorization.expires_at_ms => {}
+            AuthorizationState::Active | AuthorizationState::Expired => return Err(Rejection::Expired),
+            AuthorizationState::Used(_) => return Err(Rejection::CodeAlreadyUsed),
+        }
+        let (account, limit) = (authorization.account.clone(), authorization.limit);
+        if settle.currency != authorization.currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        let discount = match &settle.coupon {
+            Some(coupon) => {
+                self.quote_payment_coupon(now, coupon, &settle.user, &merchant_id, settle.currency, settle.amount)?
+            }
+            None => 0,
+        };
+        let charged = settle.amount - discount;
+        if charged > limit {
+            return Err(Rejection::ExceedsLimit);
+        }
+        self.usable_account(&account, settle.currency, Rejection::AccountNotFound)?;
+        self.usable_account(&merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
+        if charged > 0 {
+            self.check_debit(&account, charged)?;
+            self.check_credit(&merchant_account, charged)?;
+            self.move_money(
+                &account,
+                &merchant_account,
+                charged,
+                PostingCause::PosSettlement(settle.id.clone()),
+                events,
+            );
+        }
+        if let Some(coupon) = &settle.coupon {
+            self.redeem_coupon_for_payment(now, coupon, events);
+        }
+        let authorization = self.state.authorizations.get_mut(&authorization_id).expect("found above");
+        authorization.state = AuthorizationState::Used(settle.id.clone());
+        let removed = self.state.authorization_expiry.remove(&(authorization.expires_at_ms, authorization_id.clone()));
+        assert!(removed, "an active authorization is in the expiry index");
+        self.state.code_failures.remove(&settle.user);
+        Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
+        let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
+        Ok(Reply::Settled { approval_code, charged, discount })
+    }
+
+    fn is_locked_out(&self, now: TimestampMs, user: &Id) -> bool {
+        self.state.code_failures.get(user).is_some_and(|window| {
+            window.failures >= CODE_FAILURES_MAX && now < window.started_at_ms + CODE_FAILURE_WINDOW_MS
+        })
+    }
+
+    fn record_code_failure(&mut self, now: TimestampMs, user: &Id, events: &mut Vec<Event>) {
+        let window = self.state.code_failures.entry(user.clone()).or_default();
+        if now >= window.started_at_ms + CODE_FAILURE_WINDOW_MS {
+            *window = FailureWindow { started_at_ms: now, failures: 0 };
+        }
+        window.failures += 1;
+        events.push(Event::CodeRejected { subject: user.clone() });
+        if window.failures == CODE_FAILURES_MAX {
+            Self::changed(events, ObjectKind::User, user, Change::Locked);
+        }
+    }
+
+    /// Expires every active authorization due at `now`.
+    pub(super) fn expire_authorizations(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> u32 {
+        let mut expired = 0;
+        while let Some((expires_at_ms, id)) = self.state.authorization_expiry.first().cloned() {
+            if expires_at_ms > now {
+                break;
+            }
+            self.state.authorization_expiry.pop_first();
+            let authorization = self.state.authorizations.get_mut(&id).expect("indexed authorization exists");
+            assert_eq!(authorization.state, AuthorizationState::Active);
+            authorization.state = AuthorizationState::Expired;
+            Self::changed(events, ObjectKind::Authorization, &id, Change::Expired);
+            expired += 1;
+        }
+        expired
+    }
+}

@@ -1,0 +1,824 @@
+//! Flow tests: every command's happy path and its rejections. Invariants are checked after
+//! every command.
+
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::command::*;
+use crate::types::GeoPoint;
+
+pub(crate) fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+pub(crate) fn config() -> Config {
+    Config { secret_key: SecretKey::from_bytes(&[42; 32]) }
+}
+
+/// A machine, a clock and the events seen so far.
+pub(crate) struct Harness {
+    pub(crate) machine: StateMachine,
+    pub(crate) now: TimestampMs,
+    pub(crate) events: Vec<Event>,
+}
+
+impl Harness {
+    pub(crate) fn new() -> Harness {
+        Harness { machine: StateMachine::new(config()), now: 1_700_000_000_000, events: Vec::new() }
+    }
+
+    pub(crate) fn run(&mut self, command: Command) -> Outcome {
+        let mut output = CommitOutput::default();
+        self.machine.commit(self.now, std::slice::from_ref(&command), &mut output);
+        self.machine.check_invariants();
+        self.events.extend(output.events);
+        output.outcomes.pop().unwrap()
+    }
+
+    fn ok(&mut self, command: Command) -> Reply {
+        match self.run(command.clone()) {
+            Outcome::Applied(reply) => reply,
+            Outcome::Rejected(rejection) => panic!("{command:?} rejected: {rejection:?}"),
+        }
+    }
+
+    fn rejected(&mut self, command: Command) -> Rejection {
+        let events_before = self.events.len();
+        match self.run(command.clone()) {
+            Outcome::Applied(reply) => panic!("{command:?} applied: {reply:?}"),
+            Outcome::Rejected(rejection) => {
+                let new_events = &self.events[events_before..];
+                assert!(new_events.iter().all(|event| matches!(
+                    event,
+                    Event::CodeRejected { .. } | Event::Changed { change: Change::Locked, .. }
+                )));
+                rejection
+            }
+        }
+    }
+
+    fn open(&mut self, account: &str, overdraft_limit: u64) {
+        self.ok(Command::OpenAccount(OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit }));
+    }
+
+    fn deposit(&mut self, account: &str, amount: u64) {
+        let movement_id = format!("dep-{account}-{}", self.events.len());
+        self.ok(Command::Deposit(Movement { id: id(&movement_id), account: id(account), amount }));
+    }
+
+    fn balance(&self, account: &str) -> (i64, u64, i64) {
+        let account = self.machine.account(&id(account)).unwrap();
+        (account.posted, account.held, account.available())
+    }
+
+    fn merchant(&mut self) {
+        self.open("shop", 0);
+        self.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("shop") }));
+        self.ok(Command::RegisterTerminal(RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None }));
+        self.ok(Command::RegisterOperator(RegisterOperator { operator: id("op1"), merchant: id("m1") }));
+    }
+}
+
+pub(crate) fn transfer(transfer_id: &str, from: &str, to: &str, amount: u64) -> Transfer {
+    Transfer { id: id(transfer_id), from: id(from), to: id(to), amount, currency: Currency::EUR }
+}
+
+#[test]
+fn accounts_open_deposit_withdraw_close() {
+    let mut h = Harness::new();
+    h.open("a", 0);
+    assert_eq!(
+        h.rejected(Command::OpenAccount(OpenAccount { account: id("a"), currency: Currency::USD, overdraft_limit: 0 })),
+        Rejection::AlreadyExists
+    );
+    // Same open again is an idempotent repeat.
+    h.ok(Command::OpenAccount(OpenAccount { account: id("a"), currency: Currency::EUR, overdraft_limit: 0 }));
+    let deposit = Command::Deposit(Movement { id: id("d1"), account: id("a"), amount: 1_000 });
+    h.ok(deposit.clone());
+    h.ok(deposit);
+    assert_eq!(h.balance("a"), (1_000, 0, 1_000), "a repeated deposit applies once");
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("d1"), account: id("a"), amount: 5 })),
+        Rejection::IdReused
+    );
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("d2"), account: id("zz"), amount: 5 })),
+        Rejection::AccountNotFound
+    );
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("d3"), account: id("a"), amount: 0 })),
+        Rejection::InvalidAmount
+    );
+    assert_eq!(
+        h.rejected(Command::Withdraw(Movement { id: id("w1"), account: id("a"), amount: 1_001 })),
+        Rejection::InsufficientFunds
+    );
+    assert_eq!(h.rejected(Command::CloseAccount { account: id("a") }), Rejection::AccountNotEmpty);
+    h.ok(Command::Withdraw(Movement { id: id("w2"), account: id("a"), amount: 1_000 }));
+    h.ok(Command::CloseAccount { account: id("a") });
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("d4"), account: id("a"), amount: 5 })),
+        Rejection::AccountClosed
+    );
+    let totals = h.machine.totals()[&Currency::EUR];
+    assert_eq!((totals.deposited, totals.withdrawn), (1_000, 1_000));
+}
+
+#[test]
+fn balances_are_capped_not_wrapped() {
+    let mut h = Harness::new();
+    h.open("a", 0);
+    for index in 0..100 {
+        h.ok(Command::Deposit(Movement {
+            id: id(&format!("d{index}")),
+            account: id("a"),
+            amount: crate::constants::AMOUNT_MINOR_MAX,
+        }));
+    }
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("over"), account: id("a"), amount: 1 })),
+        Rejection::Overflow
+    );
+    assert_eq!(
+        h.rejected(Command::Deposit(Movement { id: id("huge"), account: id("a"), amount: u64::MAX })),
+        Rejection::InvalidAmount
+    );
+}
+
+#[test]
+fn transfers_are_idempotent_and_checked() {
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.open("c", 500);
+    h.deposit("a", 1_000);
+    h.ok(Command::Transfer(transfer("t1", "a", "b", 300)));
+    h.ok(Command::Transfer(transfer("t1", "a", "b", 300)));
+    assert_eq!(h.balance("a").0, 700);
+    assert_eq!(h.balance("b").0, 300);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t1", "a", "b", 301))), Rejection::IdReused);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t2", "a", "b", 701))), Rejection::InsufficientFunds);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t3", "a", "a", 1))), Rejection::SameAccount);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t4", "x", "b", 1))), Rejection::AccountNotFound);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t5", "a", "x", 1))), Rejection::CounterpartyNotFound);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t6", "a", "b", 0))), Rejection::InvalidAmount);
+    h.ok(Command::OpenAccount(OpenAccount { account: id("usd"), currency: Currency::USD, overdraft_limit: 0 }));
+    assert_eq!(h.rejected(Command::Transfer(transfer("t7", "a", "usd", 1))), Rejection::CurrencyMismatch);
+    // Overdraft: c may go to -500 and no further.
+    h.ok(Command::Transfer(transfer("t8", "c", "b", 500)));
+    assert_eq!(h.balance("c"), (-500, 0, -500));
+    assert_eq!(h.rejected(Command::Transfer(transfer("t9", "c", "b", 1))), Rejection::InsufficientFunds);
+    // A rejected transfer is not remembered: the same id may succeed once funds arrive.
+    h.deposit("a", 100);
+    h.ok(Command::Transfer(transfer("t2", "a", "b", 701)));
+}
+
+#[test]
+fn linked_batches_are_all_or_nothing() {
+    let mut h = Harness::new();
+    for account in ["a", "b", "c"] {
+        h.open(account, 0);
+    }
+    h.deposit("a", 100);
+    let batch = TransferBatch {
+        atomic: true,
+        transfers: vec![transfer("l1", "a", "b", 100), transfer("l2", "b", "c", 60), transfer("l3", "c", "a", 61)],
+    };
+    let events_before = h.events.len();
+    let Reply::TransferBatch(outcomes) = h.ok(Command::TransferBatch(batch)) else { panic!() };
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Rejected(Rejection::LinkedTransferFailed),
+            Outcome::Rejected(Rejection::LinkedTransferFailed),
+            Outcome::Rejected(Rejection::InsufficientFunds),
+        ]
+    );
+    assert_eq!(h.events.len(), events_before, "a failed linked batch leaves no events");
+    assert_eq!((h.balance("a").0, h.balance("b").0, h.balance("c").0), (100, 0, 0));
+    // The ids of a failed linked batch are free again.
+    let batch = TransferBatch {
+        atomic: true,
+        transfers: vec![transfer("l1", "a", "b", 100), transfer("l2", "b", "c", 60), transfer("l3", "c", "a", 60)],
+    };
+    let Reply::TransferBatch(outcomes) = h.ok(Command::TransferBatch(batch)) else { panic!() };
+    assert!(outcomes.iter().all(Outcome::is_applied));
+    assert_eq!((h.balance("a").0, h.balance("b").0, h.balance("c").0), (60, 40, 0));
+    // Unlinked: each stands alone.
+    let batch =
+        TransferBatch { atomic: false, transfers: vec![transfer("u1", "a", "b", 10), transfer("u2", "c", "a", 1)] };
+    let Reply::TransferBatch(outcomes) = h.ok(Command::TransferBatch(batch)) else { panic!() };
+    assert_eq!(outcomes, vec![Outcome::Applied(Reply::Done), Outcome::Rejected(Rejection::InsufficientFunds)]);
+    assert_eq!(
+        h.rejected(Command::TransferBatch(TransferBatch { atomic: true, transfers: vec![] })),
+        Rejection::InvalidBatch
+    );
+}
+
+fn hold(hold_id: &str, amount: u64, expires_at_ms: TimestampMs) -> Command {
+    Command::PlaceHold(PlaceHold {
+        id: id(hold_id),
+        from: id("a"),
+        to: id("b"),
+        amount,
+        currency: Currency::EUR,
+        expires_at_ms,
+    })
+}
+
+#[test]
+fn holds_count_against_available_at_once() {
+    // Blnk #181: holds not counted in the available balance.
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 100);
+    let expiry = h.now + 60_000;
+    h.ok(hold("h1", 80, expiry));
+    assert_eq!(h.balance("a"), (100, 80, 20));
+    assert_eq!(h.rejected(hold("h2", 21, expiry)), Rejection::InsufficientFunds);
+    assert_eq!(h.rejected(Command::Transfer(transfer("t", "a", "b", 21))), Rejection::InsufficientFunds);
+    assert_eq!(
+        h.rejected(Command::Withdraw(Movement { id: id("w"), account: id("a"), amount: 21 })),
+        Rejection::InsufficientFunds
+    );
+    assert_eq!(h.rejected(Command::CloseAccount { account: id("a") }), Rejection::AccountNotEmpty);
+}
+
+#[test]
+fn rejected_holds_can_never_be_captured() {
+    // Blnk #182: a rejected hold later committed.
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 10);
+    let expiry = h.now + 60_000;
+    assert_eq!(h.rejected(hold("h1", 11, expiry)), Rejection::InsufficientFunds);
+    h.deposit("a", 100);
+    assert_eq!(h.rejected(Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 11 })), Rejection::HoldNotFound);
+    assert_eq!(h.rejected(Command::VoidHold { hold: id("h1") }), Rejection::HoldNotFound);
+    assert_eq!(h.balance("b").0, 0);
+}
+
+#[test]
+fn holds_resolve_at_most_once() {
+    // Blnk #171: racing commits. Commands apply one at a time, so the second capture in the
+    // same batch sees the first one's result.
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 100);
+    let expiry = h.now + 60_000;
+    h.ok(hold("h1", 80, expiry));
+    let captures = [
+        Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 50 }),
+        Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 80 }),
+        Command::VoidHold { hold: id("h1") },
+    ];
+    let mut output = CommitOutput::default();
+    h.machine.commit(h.now, &captures, &mut output);
+    h.machine.check_invariants();
+    assert_eq!(output.outcomes[0], Outcome::Applied(Reply::Captured { captured: 50, released: 30 }));
+    assert_eq!(output.outcomes[1], Outcome::Rejected(Rejection::HoldAlreadyResolved));
+    assert_eq!(output.outcomes[2], Outcome::Rejected(Rejection::HoldAlreadyResolved));
+    assert_eq!(h.balance("a"), (50, 0, 50));
+    assert_eq!(h.balance("b").0, 50);
+    // A retry of the same capture answers the same.
+    assert_eq!(
+        h.ok(Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 50 })),
+        Reply::Captured { captured: 50, released: 30 }
+    );
+    assert_eq!(h.balance("b").0, 50);
+}
+
+#[test]
+fn holds_capture_partly_void_and_expire() {
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 1_000);
+    let expiry = h.now + 60_000;
+    h.ok(hold("h1", 100, expiry));
+    assert_eq!(h.rejected(Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 101 })), Rejection::ExceedsHold);
+    assert_eq!(h.rejected(Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 0 })), Rejection::InvalidAmount);
+    h.ok(hold("h2", 200, expiry));
+    h.ok(Command::VoidHold { hold: id("h2") });
+    h.ok(Command::VoidHold { hold: id("h2") });
+    assert_eq!(
+        h.rejected(Command::CaptureHold(CaptureHold { hold: id("h2"), amount: 1 })),
+        Rejection::HoldAlreadyResolved
+    );
+    assert_eq!(h.balance("a"), (1_000, 100, 900));
+    assert_eq!(h.rejected(hold("h3", 1, h.now)), Rejection::InvalidExpiry);
+    assert_eq!(h.rejected(hold("h3", 1, h.now + crate::constants::HOLD_TTL_MS_MAX + 1)), Rejection::InvalidExpiry);
+    assert_eq!(h.rejected(hold("h1", 5, expiry)), Rejection::IdReused);
+    // Past its expiry a hold cannot be captured even before the tick; the tick releases it.
+    h.now = expiry;
+    assert_eq!(h.rejected(Command::CaptureHold(CaptureHold { hold: id("h1"), amount: 100 })), Rejection::Expired);
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 1 });
+    assert_eq!(h.balance("a"), (1_000, 0, 1_000));
+    assert_eq!(h.machine.hold(&id("h1")).unwrap().state, HoldState::Expired);
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 0 });
+}
+
+fn authorize(authorization: &str, limit: u64, expires_at_ms: TimestampMs, nonce: u64) -> Command {
+    Command::Authorize(Authorize {
+        id: id(authorization),
+        user: id("u1"),
+        account: id("a"),
+        limit,
+        expires_at_ms,
+        nonce,
+    })
+}
+
+fn settle(settlement: &str, code: &str, amount: u64) -> Command {
+    Command::SettlePos(SettlePos {
+        id: id(settlement),
+        user: id("u1"),
+        code: code.to_string(),
+        amount,
+        currency: Currency::EUR,
+        terminal: id("t1"),
+        coupon: None,
+    })
+}
+
+fn code_of(reply: Reply) -> String {
+    let Reply::Authorized { code, .. } = reply else { panic!("{reply:?}") };
+    code
+}
+
+#[test]
+fn pos_settles_once_with_a_secure_code() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    let expiry = h.now + 3_600_000;
+    let code = code_of(h.ok(authorize("au1", 5_000, expiry, 7)));
+    assert_eq!(code.len(), 8);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+    // Idempotent authorize: same code again; the engine stored only a keyed hash.
+    assert_eq!(code_of(h.ok(authorize("au1", 5_000, expiry, 7))), code);
+    assert_eq!(h.rejected(authorize("au1", 5_001, expiry, 7)), Rejection::IdReused);
+    let reply = h.ok(settle("s1", &code, 4_000));
+    let Reply::Settled { approval_code, charged, discount } = reply.clone() else { panic!() };
+    assert_eq!((approval_code.len(), charged, discount), (6, 4_000, 0));
+    assert_eq!(h.balance("a").0, 6_000);
+    assert_eq!(h.balance("shop").0, 4_000);
+    // The POS retries: same answer, charged once.
+    assert_eq!(h.ok(settle("s1", &code, 4_000)), reply);
+    assert_eq!(h.balance("a").0, 6_000);
+    assert_eq!(h.rejected(settle("s1", &code, 4_001)), Rejection::IdReused);
+    // Single use.
+    assert_eq!(h.rejected(settle("s2", &code, 10)), Rejection::CodeAlreadyUsed);
+}
+
+#[test]
+fn pos_checks_limit_window_funds_and_terminal() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 1_000);
+    let expiry = h.now + 3_600_000;
+    let code = code_of(h.ok(authorize("au1", 5_000, expiry, 1)));
+    assert_eq!(h.rejected(settle("s1", &code, 5_001)), Rejection::ExceedsLimit);
+    assert_eq!(h.rejected(settle("s2", &code, 2_000)), Rejection::InsufficientFunds);
+    let mut wrong_terminal = settle("s3", &code, 10);
+    if let Command::SettlePos(settle) = &mut wrong_terminal {
+        settle.terminal = id("nope");
+    }
+    assert_eq!(h.rejected(wrong_terminal), Rejection::TerminalNotFound);
+    // Still usable after those refusals.
+    h.ok(settle("s4", &code, 1_000));
+    let code = code_of(h.ok(authorize("au2", 5_000, expiry, 2)));
+    h.now = expiry;
+    assert_eq!(h.rejected(settle("s5", &code, 1)), Rejection::Expired);
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 1 });
+    assert_eq!(h.machine.authorization(&id("au2")).unwrap().state, AuthorizationState::Expired);
+    assert_eq!(h.rejected(authorize("au3", 1, h.now, 3)), Rejection::InvalidExpiry);
+    assert_eq!(
+        h.rejected(Command::Authorize(Authorize {
+            id: id("au4"),
+            user: id("u1"),
+            account: id("zz"),
+            limit: 1,
+            expires_at_ms: expiry + 10,
+            nonce: 4
+        })),
+        Rejection::AccountNotFound
+    );
+}
+
+#[test]
+fn wrong_codes_lock_the_user_out() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 1_000);
+    let code = code_of(h.ok(authorize("au1", 500, h.now + 3_600_000, 1)));
+    let wrong = if code == "00000000" { "00000001" } else { "00000000" };
+    for attempt in 0..crate::constants::CODE_FAILURES_MAX {
+        assert_eq!(h.rejected(settle(&format!("bad{attempt}"), wrong, 10)), Rejection::IncorrectCode);
+    }
+    assert_eq!(h.rejected(settle("bad-x", "not-digits", 10)), Rejection::CodeTriesExceeded);
+    // Even the right code is refused during the lockout...
+    assert_eq!(h.rejected(settle("good", &code, 10)), Rejection::CodeTriesExceeded);
+    let failures = h.events.iter().filter(|event| matches!(event, Event::CodeRejected { .. })).count();
+    assert_eq!(failures, crate::constants::CODE_FAILURES_MAX as usize);
+    // ...and accepted after it.
+    h.now += crate::constants::CODE_FAILURE_WINDOW_MS;
+    h.ok(settle("good2", &code, 10));
+    assert_eq!(h.balance("a").0, 990);
+}
+
+fn open_bill(h: &mut Harness, bill: &str) {
+    let (opens_at_ms, closes_at_ms) = (h.now, h.now + 600_000);
+    h.ok(Command::OpenBill(OpenBill {
+        bill: id(bill),
+        user: id("u1"),
+        account: id("a"),
+        merchant: id("m1"),
+        opens_at_ms,
+        closes_at_ms,
+    }));
+}
+
+fn add_item(bill: &str, item_ref: &str, quantity: u32, unit_amount: u64) -> Command {
+    Command::AddBillItem(AddBillItem {
+        bill: id(bill),
+        terminal: id("t1"),
+        item_ref: item_ref.into(),
+        quantity,
+        unit_amount,
+    })
+}
+
+fn submitted(reply: Reply) -> (u64, String) {
+    let Reply::BillSubmitted { total, challenge } = reply else { panic!("{reply:?}") };
+    (total, challenge)
+}
+
+#[test]
+fn bills_total_verify_and_charge() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    open_bill(&mut h, "b1");
+    assert_eq!(h.rejected(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 1 })), Rejection::BillEmpty);
+    h.ok(add_item("b1", "coffee", 2, 350));
+    h.ok(add_item("b1", "cake", 1, 425));
+    assert_eq!(h.rejected(add_item("b1", "", 1, 1)), Rejection::InvalidField);
+    assert_eq!(h.rejected(add_item("b1", "x", 0, 1)), Rejection::InvalidField);
+    assert_eq!(h.rejected(add_item("b1", "x", 1, 0)), Rejection::InvalidAmount);
+    let (total, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 9 })));
+    assert_eq!(total, 1_125);
+    assert_eq!(h.balance("a").0, 10_000, "submitting charges nothing");
+    assert_eq!(h.rejected(add_item("b1", "late", 1, 1)), Rejection::BillNotOpen);
+    let wrong = if challenge == "000000" { "000001" } else { "000000" };
+    assert_eq!(
+        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge: wrong.into(), coupon: None })),
+        Rejection::IncorrectCode
+    );
+    let paid = h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge: challenge.clone(), coupon: None }));
+    assert_eq!(paid, Reply::BillPaid { charged: 1_125, discount: 0 });
+    assert_eq!(h.balance("a").0, 8_875);
+    assert_eq!(h.balance("shop").0, 1_125);
+    assert_eq!(h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None })), paid);
+    assert_eq!(h.balance("a").0, 8_875, "charged once");
+    assert_eq!(h.rejected(Command::CancelBill { bill: id("b1") }), Rejection::BillNotOpen);
+}
+
+#[test]
+fn bills_expire_cancel_and_lock_without_charging() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    open_bill(&mut h, "b1");
+    h.ok(add_item("b1", "x", 1, 100));
+    h.ok(Command::CancelBill { bill: id("b1") });
+    assert_eq!(h.rejected(add_item("b1", "x", 1, 100)), Rejection::BillNotOpen);
+    open_bill(&mut h, "b2");
+    h.ok(add_item("b2", "x", 1, 100));
+    let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b2"), nonce: 1 })));
+    let wrong = if challenge == "000000" { "000001" } else { "000000" };
+    for _ in 0..crate::constants::BILL_CHALLENGE_FAILURES_MAX {
+        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b2"), challenge: wrong.into(), coupon: None }));
+    }
+    assert_eq!(h.machine.bill(&id("b2")).unwrap().state, BillState::Cancelled);
+    assert_eq!(
+        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b2"), challenge, coupon: None })),
+        Rejection::BillNotOpen
+    );
+    open_bill(&mut h, "b3");
+    h.ok(add_item("b3", "x", 1, 100));
+    h.now += 600_000;
+    assert_eq!(h.rejected(add_item("b3", "y", 1, 100)), Rejection::OutsideWindow);
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 1 });
+    assert_eq!(h.machine.bill(&id("b3")).unwrap().state, BillState::Expired);
+    assert_eq!(h.balance("a").0, 10_000);
+    // Terminals of other merchants cannot add items.
+    h.open("shop2", 0);
+    h.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m2"), account: id("shop2") }));
+    h.ok(Command::RegisterTerminal(RegisterTerminal { terminal: id("t2"), merchant: id("m2"), mac_key: None }));
+    open_bill(&mut h, "b4");
+    let foreign = Command::AddBillItem(AddBillItem {
+        bill: id("b4"),
+        terminal: id("t2"),
+        item_ref: "x".into(),
+        quantity: 1,
+        unit_amount: 1,
+    });
+    assert_eq!(h.rejected(foreign), Rejection::WrongMerchant);
+    let before = h.now + 1;
+    assert_eq!(
+        h.rejected(Command::OpenBill(OpenBill {
+            bill: id("b5"),
+            user: id("u1"),
+            account: id("a"),
+            merchant: id("m1"),
+            opens_at_ms: before,
+            closes_at_ms: before
+        })),
+        Rejection::InvalidExpiry
+    );
+}
+
+fn members(users: &[&str]) -> Vec<SplitMember> {
+    users.iter().map(|user| SplitMember { user: id(user), account: id(&format!("acc-{user}")) }).collect()
+}
+
+fn request_split(h: &mut Harness, split: &str, total: u64, shares: SplitShares) -> Outcome {
+    let expires_at_ms = h.now + 86_400_000;
+    h.run(Command::RequestSplit(RequestSplit {
+        split: id(split),
+        requester: id("req"),
+        requester_account: id("acc-req"),
+        total,
+        currency: Currency::EUR,
+        members: members(&["x", "y", "z"]),
+        shares,
+        expires_at_ms,
+    }))
+}
+
+fn pay(split: &str, member: &str) -> Command {
+    Command::PaySplitShare(PaySplitShare { split: id(split), member: id(member) })
+}
+
+#[test]
+fn splits_divide_collect_and_complete() {
+    let mut h = Harness::new();
+    for user in ["req", "x", "y", "z"] {
+        h.open(&format!("acc-{user}"), 0);
+        h.deposit(&format!("acc-{user}"), 1_000);
+    }
+    let outcome = request_split(&mut h, "s1", 1_000, SplitShares::Equal);
+    assert_eq!(outcome, Outcome::Applied(Reply::SplitRequested { shares: vec![334, 333, 333] }));
+    assert_eq!(h.ok(pay("s1", "x")), Reply::SharePaid { amount: 334, completed: false });
+    assert_eq!(h.rejected(pay("s1", "x")), Rejection::AlreadyPaid);
+    assert_eq!(h.rejected(pay("s1", "nobody")), Rejection::NotAMember);
+    assert_eq!(h.machine.split(&id("s1")).unwrap().escrow, 334);
+    h.ok(pay("s1", "y"));
+    assert_eq!(h.ok(pay("s1", "z")), Reply::SharePaid { amount: 333, completed: true });
+    assert_eq!(h.balance("acc-req").0, 2_000);
+    assert_eq!(h.machine.split(&id("s1")).unwrap().state, SplitState::Completed);
+    assert_eq!(h.rejected(pay("s1", "x")), Rejection::SplitClosed);
+    assert_eq!(
+        request_split(&mut h, "s2", 100, SplitShares::Explicit(vec![50, 50])),
+        Outcome::Rejected(Rejection::InvalidShares)
+    );
+    assert_eq!(
+        request_split(&mut h, "s2", 100, SplitShares::Explicit(vec![50, 40, 9])),
+        Outcome::Rejected(Rejection::InvalidShares)
+    );
+    assert_eq!(request_split(&mut h, "s2", 2, SplitShares::Equal), Outcome::Rejected(Rejection::InvalidShares));
+    assert_eq!(
+        request_split(&mut h, "s2", 100, SplitShares::Explicit(vec![50, 40, 10])),
+        Outcome::Applied(Reply::SplitRequested { shares: vec![50, 40, 10] })
+    );
+    // x has 666 left; a share above the balance is refused.
+    assert!(request_split(&mut h, "s3", 3_000, SplitShares::Explicit(vec![2_000, 500, 500])).is_applied());
+    assert_eq!(h.rejected(pay("s3", "x")), Rejection::InsufficientFunds);
+}
+
+#[test]
+fn cancelled_and_expired_splits_refund_paid_shares() {
+    let mut h = Harness::new();
+    for user in ["req", "x", "y", "z"] {
+        h.open(&format!("acc-{user}"), 0);
+        h.deposit(&format!("acc-{user}"), 1_000);
+    }
+    assert!(request_split(&mut h, "s1", 300, SplitShares::Equal).is_applied());
+    h.ok(pay("s1", "x"));
+    h.ok(pay("s1", "y"));
+    assert_eq!(h.balance("acc-x").0, 900);
+    assert_eq!(h.ok(Command::CancelSplit { split: id("s1") }), Reply::SplitCancelled { refunded: 200 });
+    assert_eq!((h.balance("acc-x").0, h.balance("acc-y").0, h.balance("acc-req").0), (1_000, 1_000, 1_000));
+    assert_eq!(h.rejected(pay("s1", "z")), Rejection::SplitClosed);
+    assert!(request_split(&mut h, "s2", 300, SplitShares::Equal).is_applied());
+    h.ok(pay("s2", "z"));
+    h.now += 86_400_000;
+    assert_eq!(h.rejected(pay("s2", "x")), Rejection::Expired);
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 1 });
+    assert_eq!(h.machine.split(&id("s2")).unwrap().state, SplitState::Expired);
+    assert_eq!(h.balance("acc-z").0, 1_000);
+}
+
+fn issue(coupon: &str, holder: &str, rule: DeductionRule, reward: Option<DeductionRule>, h: &Harness) -> Command {
+    Command::IssueCoupon(IssueCoupon {
+        coupon: id(coupon),
+        merchant: id("m1"),
+        holder: id(holder),
+        currency: Currency::EUR,
+        rule,
+        adjustments: Vec::new(),
+        valid_from_ms: h.now,
+        valid_until_ms: h.now + 86_400_000,
+        reward,
+        nonce: 11,
+    })
+}
+
+fn coupon_code(reply: Reply) -> String {
+    let Reply::CouponIssued { code } = reply else { panic!("{reply:?}") };
+    code
+}
+
+fn redeem(redemption: &str, operator: &str, code: &str, amount: u64) -> Command {
+    Command::RedeemCoupon(RedeemCoupon {
+        id: id(redemption),
+        operator: id(operator),
+        code: code.into(),
+        amount,
+        location: None,
+    })
+}
+
+#[test]
+fn coupons_redeem_by_operator_of_their_merchant_only() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("shop2", 0);
+    h.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m2"), account: id("shop2") }));
+    h.ok(Command::RegisterOperator(RegisterOperator { operator: id("op2"), merchant: id("m2") }));
+    let rule =
+        DeductionRule { kind: DeductionKind::PercentOff { percent: dec!(15), cap: Some(1_000) }, min_spend: 500 };
+    let code = coupon_code(h.ok(issue("c1", "u1", rule, None, &h)));
+    assert_eq!(code.len(), 12);
+    assert_eq!(h.machine.coupon_code(&id("c1")).unwrap(), code);
+    assert_eq!(
+        h.machine.verify_coupon(h.now, &id("op1"), &code, 2_000, None).unwrap().1,
+        rules::Quote { discount: 300, payable: 1_700 }
+    );
+    assert_eq!(h.rejected(redeem("r0", "op2", &code, 2_000)), Rejection::WrongMerchant);
+    assert_eq!(h.rejected(redeem("r1", "op1", &code, 499)), Rejection::BelowMinimumSpend);
+    assert_eq!(h.rejected(redeem("r2", "op1", "123", 2_000)), Rejection::CouponNotFound);
+    assert_eq!(h.rejected(redeem("r3", "nobody", &code, 2_000)), Rejection::OperatorNotFound);
+    let reply = h.ok(redeem("r4", "op1", &code, 2_000));
+    assert_eq!(reply, Reply::CouponRedeemed { discount: 300, payable: 1_700, reward_coupon: None });
+    assert_eq!(h.ok(redeem("r4", "op1", &code, 2_000)), reply, "idempotent");
+    assert_eq!(h.rejected(redeem("r5", "op1", &code, 2_000)), Rejection::CouponRedeemed);
+}
+
+#[test]
+fn shared_coupons_are_claimed_by_contacts_and_reward_the_sharer() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    let rule = DeductionRule { kind: DeductionKind::FixedOff { amount: 200 }, min_spend: 0 };
+    let reward = DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 };
+    h.ok(issue("c1", "sharer", rule, Some(reward.clone()), &h));
+    assert_eq!(
+        h.rejected(Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("u1") })),
+        Rejection::NotCouponHolder
+    );
+    h.ok(Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("sharer") }));
+    assert_eq!(h.machine.pool(&id("sharer")).cloned().collect::<Vec<_>>(), vec![id("c1")]);
+    assert_eq!(
+        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1") })),
+        Rejection::NotAContact
+    );
+    h.ok(Command::AddContact(AddContact { user: id("sharer"), contact: id("u1") }));
+    assert_eq!(h.machine.claimable_coupons(&id("u1")), vec![id("c1")]);
+    h.ok(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1") }));
+    assert_eq!(
+        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u2") })),
+        Rejection::CouponNotShared
+    );
+    assert!(h.machine.claimable_coupons(&id("u1")).is_empty());
+    // u1 redeems it in a POS purchase: discount and redemption in one step, sharer rewarded.
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    let mut purchase = settle("s1", &code, 1_000);
+    if let Command::SettlePos(settle) = &mut purchase {
+        settle.coupon = Some(id("c1"));
+    }
+    let Reply::Settled { charged, discount, .. } = h.ok(purchase) else { panic!() };
+    assert_eq!((charged, discount), (800, 200));
+    assert_eq!(h.balance("shop").0, 800);
+    let coupon = h.machine.coupon(&id("c1")).unwrap();
+    assert_eq!((coupon.state.clone(), coupon.shared_by.clone()), (CouponState::Redeemed, Some(id("sharer"))));
+    let rewards: Vec<&Coupon> =
+        h.machine.state().coupons.values().filter(|coupon| coupon.holder == id("sharer")).collect();
+    assert_eq!(rewards.len(), 1);
+    assert_eq!(rewards[0].rule, reward);
+}
+
+#[test]
+fn a_failed_payment_leaves_its_coupon_unredeemed() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 100);
+    let rule = DeductionRule { kind: DeductionKind::FixedOff { amount: 50 }, min_spend: 0 };
+    h.ok(issue("c1", "u1", rule, None, &h));
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    let mut purchase = settle("s1", &code, 1_000);
+    if let Command::SettlePos(settle) = &mut purchase {
+        settle.coupon = Some(id("c1"));
+    }
+    assert_eq!(h.rejected(purchase), Rejection::InsufficientFunds);
+    assert_eq!(h.machine.coupon(&id("c1")).unwrap().state, CouponState::Available);
+    assert_eq!(h.machine.authorization(&id("au1")).unwrap().state, AuthorizationState::Active);
+}
+
+#[test]
+fn bills_take_coupons_of_the_same_merchant() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    let rule = DeductionRule { kind: DeductionKind::SpendSave { threshold: 1_000, save: 250 }, min_spend: 0 };
+    h.ok(issue("c1", "u1", rule, None, &h));
+    open_bill(&mut h, "b1");
+    h.ok(add_item("b1", "x", 4, 300));
+    let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 5 })));
+    let paid = h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: Some(id("c1")) }));
+    assert_eq!(paid, Reply::BillPaid { charged: 950, discount: 250 });
+    assert_eq!(h.balance("a").0, 9_050);
+    assert_eq!(h.machine.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);
+}
+
+#[test]
+fn coupon_value_adjusts_by_location_for_operators() {
+    let mut h = Harness::new();
+    h.merchant();
+    let store = GeoPoint { latitude_e6: 48_856_600, longitude_e6: 2_352_200 };
+    let mut command =
+        issue("c1", "u1", DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 }, None, &h);
+    if let Command::IssueCoupon(issue) = &mut command {
+        issue.adjustments = vec![ValueAdjustment {
+            condition: AdjustmentCondition::Location { center: store, radius_m: 200 },
+            factor_percent: 300,
+        }];
+    }
+    let code = coupon_code(h.ok(command));
+    let in_store = RedeemCoupon { id: id("r1"), operator: id("op1"), code, amount: 1_000, location: Some(store) };
+    assert_eq!(
+        h.ok(Command::RedeemCoupon(in_store)),
+        Reply::CouponRedeemed { discount: 300, payable: 700, reward_coupon: None }
+    );
+}
+
+#[test]
+fn the_same_batches_give_the_same_state() {
+    let script = |h: &mut Harness| {
+        h.merchant();
+        h.open("a", 100);
+        h.open("b", 0);
+        h.deposit("a", 5_000);
+        h.run(Command::Transfer(transfer("t1", "a", "b", 1_000)));
+        h.run(hold("h1", 700, h.now + 10));
+        let code = code_of(h.ok(authorize("au1", 900, h.now + 100, 3)));
+        h.run(settle("s1", &code, 800));
+        h.now += 50;
+        h.run(Command::Tick);
+    };
+    let (mut left, mut right) = (Harness::new(), Harness::new());
+    script(&mut left);
+    script(&mut right);
+    assert_eq!(left.events, right.events);
+    assert!(left.machine.state() == right.machine.state());
+    let bytes = crate::codec::encode(left.machine.state());
+    let decoded: State = crate::codec::decode(&bytes).unwrap();
+    assert!(decoded == *left.machine.state(), "state survives the codec");
+}
+
+#[test]
+fn history_is_built_from_postings() {
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 500);
+    h.run(Command::Transfer(transfer("t1", "a", "b", 200)));
+    let mut history = crate::history::History::default();
+    history.record(h.now, &h.events);
+    let lines: Vec<(i64, i64)> =
+        history.of(&id("a")).iter().map(|e| (e.posting.posted_delta, e.posting.posted_after)).collect();
+    assert_eq!(lines, vec![(500, 500), (-200, 300)]);
+    assert_eq!(history.of(&id("b")).len(), 1);
+}

@@ -1,0 +1,1 @@
+//! kassa-loadgen: load generation against kassa (embedded, TCP, HTTP, ISO 8583). Not built yet.

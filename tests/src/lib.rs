@@ -1,0 +1,1 @@
+//! kassa-tests: helpers shared by the integration tests in `tests/it`.

@@ -1,0 +1,1 @@
+//! Integration tests of kassa against real engines and servers.
