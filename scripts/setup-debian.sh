@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test kassa:
+# clang + libclang (RocksDB's bindgen), a C++ toolchain and pkg-config (RocksDB's C++ build),
+# python3-venv (the ISO 8583 client used by tests). Rust itself must already be installed.
+set -euo pipefail
+
+packages=(clang libclang-dev g++ make pkg-config python3-venv)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "kassa needs these Debian packages: ${missing[*]}" >&2
+    echo "install them as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}" \
+    || { "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; }
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "kassa needs Rust (cargo); install it from https://rustup.rs" >&2
+  exit 1
+fi
