@@ -82,6 +82,42 @@ pub enum Command {
     Tick,
 }
 
+impl Command {
+    /// The command's kind in snake case, for metrics and logs (`"transfer"`, `"settle_pos"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::OpenAccount(_) => "open_account",
+            Command::CloseAccount { .. } => "close_account",
+            Command::Deposit(_) => "deposit",
+            Command::Withdraw(_) => "withdraw",
+            Command::Transfer(_) => "transfer",
+            Command::TransferBatch(_) => "transfer_batch",
+            Command::PlaceHold(_) => "place_hold",
+            Command::CaptureHold(_) => "capture_hold",
+            Command::VoidHold { .. } => "void_hold",
+            Command::RegisterMerchant(_) => "register_merchant",
+            Command::RegisterTerminal(_) => "register_terminal",
+            Command::RegisterOperator(_) => "register_operator",
+            Command::Authorize(_) => "authorize",
+            Command::SettlePos(_) => "settle_pos",
+            Command::OpenBill(_) => "open_bill",
+            Command::AddBillItem(_) => "add_bill_item",
+            Command::SubmitBill(_) => "submit_bill",
+            Command::ConfirmBill(_) => "confirm_bill",
+            Command::CancelBill { .. } => "cancel_bill",
+            Command::RequestSplit(_) => "request_split",
+            Command::PaySplitShare(_) => "pay_split_share",
+            Command::CancelSplit { .. } => "cancel_split",
+            Command::AddContact(_) => "add_contact",
+            Command::IssueCoupon(_) => "issue_coupon",
+            Command::ShareCoupon(_) => "share_coupon",
+            Command::ClaimCoupon(_) => "claim_coupon",
+            Command::RedeemCoupon(_) => "redeem_coupon",
+            Command::Tick => "tick",
+        }
+    }
+}
+
 /// Body of [`Command::OpenAccount`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenAccount {

@@ -7,14 +7,19 @@
 //! - [`state_machine`]: the pure, deterministic core (`commit(now, &batch)`); no IO, no clock.
 //! - [`codec`]: the one place that turns values into bytes and back (bincode 2.0.1, versioned).
 //! - [`history`]: account history built from the events.
+//! - [`wal`]: the write-ahead log in RocksDB (the only module that touches storage).
+//! - [`runtime`]: the embedding API: [`Engine`] with its executor, writer and ticker threads.
 
 pub mod codec;
 pub mod command;
 pub mod constants;
 pub mod history;
+pub mod runtime;
 pub mod state_machine;
 pub mod types;
+pub mod wal;
 
 pub use command::{Command, Event, Outcome, Rejection, Reply};
+pub use runtime::{Durability, Engine, EngineConfig, OpenError, SubmitError};
 pub use state_machine::{CommitOutput, Config, SecretKey, StateMachine};
 pub use types::{Currency, Id, TimestampMs};

@@ -1,1 +1,100 @@
-//! kassa-tests: helpers shared by the integration tests in `tests/it`.
+//! kassa-tests: the workload shared by the crash child and the durability test.
+//!
+//! The crash child (`kassa-crash-child DATA_DIR CYCLE SEED`) opens a durable engine, drives
+//! concurrent transfers, POS settlements, bill charges and split shares, and prints one line per
+//! *acknowledged* command. The durability test kills it with SIGKILL at a random moment, reopens
+//! the engine and checks every printed line against the recovered state.
+
+use kassa_engine::Id;
+
+/// Accounts of the workload (`acc0` ..).
+pub const ACCOUNTS: usize = 100;
+/// Opening balance of each account.
+pub const OPENING_BALANCE: u64 = 1_000_000;
+
+/// The workload's account ids.
+pub fn account(index: usize) -> Id {
+    Id::new(&format!("acc{index}")).expect("valid id")
+}
+
+/// One acknowledged command, as printed by the child and parsed by the test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// `T id from to amount result`: a transfer.
+    Transfer {
+        /// Transfer id.
+        id: String,
+        /// Debited account.
+        from: String,
+        /// Credited account.
+        to: String,
+        /// Amount.
+        amount: u64,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
+    /// `P id result`: a POS settlement.
+    Settlement {
+        /// Settlement id.
+        id: String,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
+    /// `B id result`: a bill confirmation.
+    BillPaid {
+        /// Bill id.
+        id: String,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
+    /// `S id member result`: a split share payment.
+    SharePaid {
+        /// Split id.
+        id: String,
+        /// Member index.
+        member: usize,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
+}
+
+impl Ack {
+    /// The line the child prints.
+    pub fn line(&self) -> String {
+        match self {
+            Ack::Transfer { id, from, to, amount, result } => format!("T {id} {from} {to} {amount} {result}"),
+            Ack::Settlement { id, result } => format!("P {id} {result}"),
+            Ack::BillPaid { id, result } => format!("B {id} {result}"),
+            Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
+        }
+    }
+
+    /// Parses a line; `None` for anything else (a torn last line of a killed child).
+    pub fn parse(line: &str) -> Option<Ack> {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let text = |index: usize| fields.get(index).map(|field| field.to_string());
+        match fields.first()? {
+            &"T" if fields.len() == 6 => Some(Ack::Transfer {
+                id: text(1)?,
+                from: text(2)?,
+                to: text(3)?,
+                amount: fields[4].parse().ok()?,
+                result: text(5)?,
+            }),
+            &"P" if fields.len() == 3 => Some(Ack::Settlement { id: text(1)?, result: text(2)? }),
+            &"B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
+            &"S" if fields.len() == 4 => {
+                Some(Ack::SharePaid { id: text(1)?, member: fields[2].parse().ok()?, result: text(3)? })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `A` for an applied outcome, `R:<code>` for a rejection.
+pub fn result_of(outcome: &kassa_engine::Outcome) -> String {
+    match outcome.rejection() {
+        None => "A".into(),
+        Some(rejection) => format!("R:{}", rejection.code()),
+    }
+}

@@ -139,7 +139,7 @@ impl StateMachine {
         Ok(())
     }
 
-    pub(super) fn transfer(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Outcome {
+    pub(super) fn transfer_command(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Outcome {
         outcome(self.apply_transfer(transfer, events))
     }
 
@@ -186,7 +186,7 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            let outcomes = batch.transfers.iter().map(|transfer| self.transfer(transfer, events)).collect();
+            let outcomes = batch.transfers.iter().map(|transfer| self.transfer_command(transfer, events)).collect();
             return Outcome::Applied(Reply::TransferBatch(outcomes));
         }
         let events_before = events.len();

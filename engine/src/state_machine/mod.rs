@@ -118,6 +118,11 @@ impl StateMachine {
         StateMachine { config, state }
     }
 
+    /// The `now` of the last commit (time never runs backwards inside the machine).
+    pub fn state_now_ms(&self) -> TimestampMs {
+        self.state.now_ms
+    }
+
     /// The state, for snapshots and queries.
     pub fn state(&self) -> &State {
         &self.state
@@ -150,7 +155,7 @@ impl StateMachine {
             Command::CloseAccount { account } => self.close_account(account, events),
             Command::Deposit(movement) => self.deposit(movement, events),
             Command::Withdraw(movement) => self.withdraw(movement, events),
-            Command::Transfer(transfer) => self.transfer(transfer, events),
+            Command::Transfer(transfer) => self.transfer_command(transfer, events),
             Command::TransferBatch(batch) => self.transfer_batch(batch, events),
             Command::PlaceHold(place) => self.place_hold(now, place, events),
             Command::CaptureHold(capture) => self.capture_hold(now, capture, events),
@@ -312,6 +317,17 @@ impl StateMachine {
     /// An account.
     pub fn account(&self, id: &Id) -> Option<&Account> {
         self.state.accounts.get(id)
+    }
+
+    /// An applied transfer: `(from, to, amount, currency)`.
+    pub fn transfer(&self, id: &Id) -> Option<(&Id, &Id, u64, Currency)> {
+        let record = self.state.transfers.get(id)?;
+        Some((&record.from, &record.to, record.amount, record.currency))
+    }
+
+    /// The answer given to a POS settlement.
+    pub fn settlement(&self, id: &Id) -> Option<&Outcome> {
+        self.state.settlements.get(id).map(|record| &record.outcome)
     }
 
     /// A hold.

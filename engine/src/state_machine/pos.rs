@@ -97,7 +97,7 @@ pub(crate) struct SettlementRecord {
     currency: Currency,
     terminal: Id,
     coupon: Option<Id>,
-    outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 impl StateMachine {

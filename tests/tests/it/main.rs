@@ -1,1 +1,4 @@
 //! Integration tests of kassa against real engines and servers.
+
+mod durability;
+mod engine;

@@ -1,0 +1,192 @@
+//! The executor: owns the state machine, drains the mailbox into batches, commits them and
+//! hands each batch to the writer. It never answers a caller itself.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::oneshot;
+
+use super::writer::{DurableBatch, Ready, WriterMessage};
+use super::{EngineConfig, Request};
+use crate::codec;
+use crate::command::{Command, Outcome};
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::wal::EncodedSnapshot;
+
+/// Who waits for which outcomes of a batch.
+enum Waiter {
+    One(oneshot::Sender<Outcome>),
+    Many(oneshot::Sender<Vec<Outcome>>, usize),
+    Nobody,
+}
+
+pub(super) struct Executor {
+    machine: StateMachine,
+    batch_max: usize,
+    snapshot_every_commands: u64,
+    commands_since_snapshot: u64,
+    seq: u64,
+    inbox: Receiver<Request>,
+    to_writer: Sender<WriterMessage>,
+    carried: Option<Request>,
+    output: CommitOutput,
+}
+
+fn clock_ms() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
+}
+
+impl Executor {
+    pub(super) fn new(
+        machine: StateMachine,
+        config: &EngineConfig,
+        last_seq: u64,
+        snapshot_seq: u64,
+        inbox: Receiver<Request>,
+        to_writer: Sender<WriterMessage>,
+    ) -> Executor {
+        Executor {
+            machine,
+            batch_max: config.batch_max,
+            snapshot_every_commands: config.snapshot_every_commands.max(1),
+            // Records replayed since the snapshot count towards the next one.
+            commands_since_snapshot: if last_seq > snapshot_seq { config.snapshot_every_commands / 2 } else { 0 },
+            seq: last_seq,
+            inbox,
+            to_writer,
+            carried: None,
+            output: CommitOutput::default(),
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        loop {
+            let first = match self.carried.take() {
+                Some(request) => request,
+                None => match self.inbox.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            let shutdown = self.run_batch(first);
+            if shutdown {
+                break;
+            }
+        }
+        let _ = self.to_writer.send(WriterMessage::Shutdown);
+    }
+
+    /// Gathers one batch starting with `first`, commits it and passes it on. Returns whether
+    /// a shutdown was requested.
+    fn run_batch(&mut self, first: Request) -> bool {
+        let mut commands: Vec<Command> = Vec::with_capacity(64);
+        let mut waiters: Vec<Waiter> = Vec::with_capacity(64);
+        let mut reads = Vec::new();
+        let mut shutdown = false;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Command(command, reply) => {
+                    commands.push(command);
+                    waiters.push(Waiter::One(reply));
+                }
+                Request::Batch(batch, reply) => {
+                    if !commands.is_empty() && commands.len() + batch.len() > self.batch_max {
+                        self.carried = Some(Request::Batch(batch, reply));
+                        break;
+                    }
+                    waiters.push(Waiter::Many(reply, batch.len()));
+                    commands.extend(batch);
+                }
+                Request::Tick => {
+                    commands.push(Command::Tick);
+                    waiters.push(Waiter::Nobody);
+                }
+                Request::Read(read) => {
+                    // A read ends the batch: it sees exactly what was submitted before it.
+                    reads.push(read);
+                    break;
+                }
+                Request::Shutdown => {
+                    shutdown = true;
+                    break;
+                }
+            }
+            if commands.len() >= self.batch_max {
+                break;
+            }
+            next = self.inbox.try_recv().ok();
+        }
+
+        let mut ready = Vec::with_capacity(waiters.len() + reads.len());
+        let mut record = None;
+        if !commands.is_empty() {
+            let started = Instant::now();
+            let now_ms = clock_ms();
+            self.output.clear();
+            self.machine.commit(now_ms, &commands, &mut self.output);
+            metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
+            record_metrics(&commands, &self.output.outcomes);
+            let mut outcomes = self.output.outcomes.drain(..);
+            for waiter in waiters {
+                match waiter {
+                    Waiter::One(reply) => ready.push(Ready::One(reply, outcomes.next().expect("one outcome each"))),
+                    Waiter::Many(reply, count) => {
+                        ready.push(Ready::Many(reply, outcomes.by_ref().take(count).collect()))
+                    }
+                    Waiter::Nobody => {
+                        outcomes.next().expect("one outcome each");
+                    }
+                }
+            }
+            assert!(outcomes.next().is_none(), "every outcome has its waiter");
+            drop(outcomes);
+            self.seq += 1;
+            self.commands_since_snapshot += commands.len() as u64;
+            // The machine clamps time to be monotonic; log the time it actually used.
+            let now_ms = self.machine.state_now_ms();
+            record = Some((self.seq, now_ms, commands, std::mem::take(&mut self.output.events)));
+        }
+        for read in reads {
+            ready.push(Ready::Deliver(read(&self.machine)));
+        }
+        if self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err() {
+            return true; // The writer stopped after a storage failure.
+        }
+        if self.commands_since_snapshot >= self.snapshot_every_commands {
+            self.commands_since_snapshot = 0;
+            let started = Instant::now();
+            let bytes = codec::encode(self.machine.state());
+            metrics::histogram!("kassa_snapshot_encode_seconds").record(started.elapsed().as_secs_f64());
+            let snapshot = EncodedSnapshot { seq: self.seq, bytes };
+            if self.to_writer.send(WriterMessage::Snapshot(snapshot)).is_err() {
+                return true;
+            }
+        }
+        shutdown
+    }
+}
+
+fn record_metrics(commands: &[Command], outcomes: &[Outcome]) {
+    let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+    let mut results: Vec<(&'static str, u64)> = Vec::new();
+    let bump = |counts: &mut Vec<(&'static str, u64)>, key: &'static str| match counts
+        .iter_mut()
+        .find(|(existing, _)| *existing == key)
+    {
+        Some((_, count)) => *count += 1,
+        None => counts.push((key, 1)),
+    };
+    for (command, outcome) in commands.iter().zip(outcomes) {
+        bump(&mut kinds, command.kind());
+        bump(&mut results, outcome.rejection().map_or("applied", |rejection| rejection.code()));
+    }
+    for (kind, count) in kinds {
+        metrics::counter!("kassa_commands_total", "kind" => kind).increment(count);
+    }
+    for (result, count) in results {
+        metrics::counter!("kassa_outcomes_total", "result" => result).increment(count);
+    }
+}

@@ -1,0 +1,343 @@
+//! The imperative shell around the state machine: the embedding API.
+//!
+//! ```text
+//! callers --try_send--> mailbox (bounded; full = Busy) --> executor thread
+//!   executor: drain up to batch_max requests, read the clock, commit(now, &batch)
+//!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
+//!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
+//! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)
+//! ```
+//!
+//! The executor commits batch n+1 while the writer syncs batch n (pipelining), but no caller
+//! hears of a batch before it is durable, and reads are answered in order with the commands, after
+//! the batch they follow is durable, so a reply never reveals state a crash could take back.
+
+mod executor;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::command::{Command, Outcome};
+use crate::constants::BATCH_COMMANDS_MAX;
+use crate::state_machine::{Config, SecretKey, StateMachine};
+use crate::types::Id;
+use crate::wal::{HistoryRecord, Wal, WalError};
+
+pub use crate::wal::Durability;
+
+/// How to run an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where RocksDB keeps the log, history and snapshots.
+    pub data_dir: PathBuf,
+    /// `Sync` (default) or the test-only `UnsafeNoSync`.
+    pub durability: Durability,
+    /// Most commands committed as one batch (one WAL record), at most `BATCH_COMMANDS_MAX`.
+    pub batch_max: usize,
+    /// Most requests waiting in the mailbox; beyond it submissions get `Busy` at once.
+    pub mailbox_max: usize,
+    /// A snapshot is written after this many commands since the last one.
+    pub snapshot_every_commands: u64,
+    /// Period of the expiry tick, in milliseconds (0: no ticker; submit `Command::Tick` yourself).
+    pub tick_interval_ms: u64,
+    /// The server key for secure codes; when `None`, one is generated at first open and stored.
+    pub secret_key: Option<[u8; 32]>,
+}
+
+impl EngineConfig {
+    /// Defaults for a data directory: synced, batches of up to 8,190, 65,536 requests queued.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            durability: Durability::Sync,
+            batch_max: BATCH_COMMANDS_MAX,
+            mailbox_max: 65_536,
+            snapshot_every_commands: 2_000_000,
+            tick_interval_ms: 1_000,
+            secret_key: None,
+        }
+    }
+}
+
+/// Why an engine could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Storage failed or is damaged.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Why a request got no outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The mailbox is full: back off and retry. Nothing was applied.
+    #[error("engine busy")]
+    Busy,
+    /// The engine is shutting down or stopped. Nothing was applied.
+    #[error("engine shutting down")]
+    ShuttingDown,
+    /// Writing the log failed; the engine stopped. The command may or may not be durable.
+    #[error("storage failed; engine stopped")]
+    StorageFailed,
+    /// The batch is empty or larger than `BATCH_COMMANDS_MAX`.
+    #[error("batch must hold 1..=8190 commands")]
+    InvalidBatch,
+}
+
+/// A read to run against the state on the executor, with the thunk that delivers its answer.
+type Read = Box<dyn FnOnce(&StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
+
+/// What the mailbox carries.
+pub(crate) enum Request {
+    Command(Command, oneshot::Sender<Outcome>),
+    Batch(Vec<Command>, oneshot::Sender<Vec<Outcome>>),
+    Read(Read),
+    Tick,
+    Shutdown,
+}
+
+/// An embedded kassa engine. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Engine {
+    mailbox: Sender<Request>,
+    wal: Wal,
+    failed: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What `Engine::open` found on disk.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryReport {
+    /// Sequence number of the snapshot loaded (0: none).
+    pub snapshot_seq: u64,
+    /// WAL records replayed after it.
+    pub records_replayed: u64,
+    /// Commands replayed.
+    pub commands_replayed: u64,
+    /// Time spent loading and replaying.
+    pub elapsed: Duration,
+}
+
+impl Engine {
+    /// Opens (or creates) the engine in `config.data_dir`: loads the latest snapshot, replays
+    /// the log after it through the same `commit`, and starts the executor, writer and ticker.
+    pub fn open(config: EngineConfig) -> Result<Engine, OpenError> {
+        Engine::open_with_report(config).map(|(engine, _)| engine)
+    }
+
+    /// Like [`Engine::open`], also telling what recovery did.
+    pub fn open_with_report(config: EngineConfig) -> Result<(Engine, RecoveryReport), OpenError> {
+        if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
+            return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
+        }
+        if config.mailbox_max == 0 {
+            return Err(OpenError::Config("mailbox_max must be positive".into()));
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|error| OpenError::Config(format!("cannot create {}: {error}", config.data_dir.display())))?;
+        let started = Instant::now();
+        let wal = Wal::open(&config.data_dir, config.durability)?;
+        let key = match config.secret_key {
+            Some(key) => key,
+            None => wal.secret_key(generate_key)?,
+        };
+        let machine_config = Config { secret_key: SecretKey::from_bytes(&key) };
+        let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
+            Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),
+            None => (0, StateMachine::new(machine_config)),
+        };
+        let mut output = crate::state_machine::CommitOutput::default();
+        let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
+        let last_seq = wal.replay(snapshot_seq, |record| {
+            output.clear();
+            machine.commit(record.now_ms, &record.commands, &mut output);
+            records_replayed += 1;
+            commands_replayed += record.commands.len() as u64;
+        })?;
+        let report = RecoveryReport { snapshot_seq, records_replayed, commands_replayed, elapsed: started.elapsed() };
+        tracing::info!(?report, "kassa engine recovered");
+
+        let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
+        let (to_writer, writer_inbox) = crossbeam_channel::bounded(4);
+        let failed = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
+        let writer = writer::Writer::new(wal.clone(), writer_inbox, failed.clone());
+        let mut threads = vec![
+            std::thread::Builder::new().name("kassa-executor".into()).spawn(move || executor.run()).expect("spawn"),
+            std::thread::Builder::new().name("kassa-writer".into()).spawn(move || writer.run()).expect("spawn"),
+        ];
+        if config.tick_interval_ms > 0 {
+            let (mailbox, stopping, interval) =
+                (mailbox.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));
+            let ticker = move || {
+                let step = Duration::from_millis(20);
+                let mut waited = Duration::ZERO;
+                while !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(step);
+                    waited += step;
+                    if waited >= interval {
+                        waited = Duration::ZERO;
+                        // A full mailbox skips a tick; the next one expires everything due.
+                        let _ = mailbox.try_send(Request::Tick);
+                    }
+                }
+            };
+            threads.push(std::thread::Builder::new().name("kassa-ticker".into()).spawn(ticker).expect("spawn"));
+        }
+        let engine = Engine { mailbox, wal, failed, stopping, threads: Mutex::new(threads) };
+        Ok((engine, report))
+    }
+
+    fn send(&self, request: Request) -> Result<(), SubmitError> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(SubmitError::StorageFailed);
+        }
+        match self.mailbox.try_send(request) {
+            Ok(()) => {
+                metrics::gauge!("kassa_mailbox_depth").set(self.mailbox.len() as f64);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("kassa_busy_total").increment(1);
+                Err(SubmitError::Busy)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(SubmitError::ShuttingDown),
+        }
+    }
+
+    fn lost(&self) -> SubmitError {
+        if self.failed.load(Ordering::Relaxed) { SubmitError::StorageFailed } else { SubmitError::ShuttingDown }
+    }
+
+    /// Submits one command; resolves once it is durable, with its outcome.
+    pub async fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Command(command, reply))?;
+        answer.await.map_err(|_| self.lost())
+    }
+
+    /// Blocking [`Engine::submit`], for threads outside an async runtime.
+    pub fn submit_blocking(&self, command: Command) -> Result<Outcome, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Command(command, reply))?;
+        answer.blocking_recv().map_err(|_| self.lost())
+    }
+
+    /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order in one batch; resolves
+    /// once they are durable, with one outcome each.
+    pub async fn submit_batch(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, SubmitError> {
+        if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
+            return Err(SubmitError::InvalidBatch);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Batch(commands, reply))?;
+        answer.await.map_err(|_| self.lost())
+    }
+
+    /// Blocking [`Engine::submit_batch`].
+    pub fn submit_batch_blocking(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, SubmitError> {
+        if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
+            return Err(SubmitError::InvalidBatch);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Batch(commands, reply))?;
+        answer.blocking_recv().map_err(|_| self.lost())
+    }
+
+    fn read_request<R: Send + 'static>(
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> (Request, oneshot::Receiver<R>) {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Read(Box::new(move |machine: &StateMachine| {
+            let value = read(machine);
+            Box::new(move || {
+                let _ = reply.send(value);
+            }) as Box<dyn FnOnce() + Send>
+        }));
+        (request, answer)
+    }
+
+    /// Runs `read` against the state, in order with the commands submitted before it, and
+    /// answers once everything it could have seen is durable. Keep reads short: the executor
+    /// runs them between batches.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        let (request, answer) = Engine::read_request(read);
+        self.send(request)?;
+        answer.await.map_err(|_| self.lost())
+    }
+
+    /// Blocking [`Engine::read`].
+    pub fn read_blocking<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        let (request, answer) = Engine::read_request(read);
+        self.send(request)?;
+        answer.blocking_recv().map_err(|_| self.lost())
+    }
+
+    /// The newest `limit` history lines of an account, oldest first (durable lines only).
+    pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
+        self.wal.history(account, limit)
+    }
+
+    /// Whether the engine stopped after a storage failure.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting requests, commits and makes durable everything already queued, answers
+    /// it, flushes RocksDB and stops the threads. Idempotent.
+    pub fn shutdown(&self) {
+        let mut threads = self.threads.lock();
+        if threads.is_empty() {
+            return;
+        }
+        self.stopping.store(true, Ordering::Relaxed);
+        // A blocking send: shutdown waits for room behind what is queued.
+        let _ = self.mailbox.send(Request::Shutdown);
+        for thread in threads.drain(..) {
+            let _ = thread.join();
+        }
+        if let Err(error) = self.wal.flush() {
+            tracing::warn!(%error, "flushing RocksDB at shutdown failed");
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// 32 random bytes from the operating system for a new secret key.
+fn generate_key() -> [u8; 32] {
+    use ring::rand::SecureRandom;
+    let mut key = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut key).expect("the OS random source works");
+    key
+}
+
+/// A random nonce for commands that carry one (`Authorize`, `SubmitBill`, `IssueCoupon`).
+pub fn random_nonce() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
+    u64::from_le_bytes(bytes)
+}

@@ -1,0 +1,140 @@
+//! The writer: encodes committed batches as WAL records, coalesces whatever is waiting into one
+//! synced RocksDB write (group commit), and only then answers the callers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Receiver;
+use tokio::sync::oneshot;
+
+use crate::command::{Command, Event, Outcome};
+use crate::types::TimestampMs;
+use crate::wal::{EncodedRecord, EncodedSnapshot, Wal, encode_record, history_entry};
+
+/// Most committed batches coalesced into one synced write.
+const COALESCE_BATCHES_MAX: usize = 64;
+
+/// An answer to deliver once its batch is durable.
+pub(super) enum Ready {
+    One(oneshot::Sender<Outcome>, Outcome),
+    Many(oneshot::Sender<Vec<Outcome>>, Vec<Outcome>),
+    Deliver(Box<dyn FnOnce() + Send>),
+}
+
+impl Ready {
+    fn deliver(self) {
+        // A caller that gave up waiting is not an error.
+        match self {
+            Ready::One(reply, outcome) => drop(reply.send(outcome)),
+            Ready::Many(reply, outcomes) => drop(reply.send(outcomes)),
+            Ready::Deliver(deliver) => deliver(),
+        }
+    }
+}
+
+/// A committed batch (`seq`, `now`, commands, events), or only answers when it committed nothing.
+pub(super) struct DurableBatch {
+    pub(super) record: Option<(u64, TimestampMs, Vec<Command>, Vec<Event>)>,
+    pub(super) ready: Vec<Ready>,
+}
+
+pub(super) enum WriterMessage {
+    Batch(DurableBatch),
+    Snapshot(EncodedSnapshot),
+    Shutdown,
+}
+
+pub(super) struct Writer {
+    wal: Wal,
+    inbox: Receiver<WriterMessage>,
+    failed: Arc<AtomicBool>,
+}
+
+fn encode(seq: u64, now_ms: TimestampMs, commands: &[Command], events: &[Event]) -> EncodedRecord {
+    let history = events
+        .iter()
+        .enumerate()
+        .filter_map(|(index, event)| match event {
+            Event::Posting(posting) => {
+                Some(history_entry(seq, u32::try_from(index).expect("events per batch fit u32"), now_ms, posting))
+            }
+            _ => None,
+        })
+        .collect();
+    EncodedRecord { seq, value: encode_record(seq, now_ms, commands), history }
+}
+
+impl Writer {
+    pub(super) fn new(wal: Wal, inbox: Receiver<WriterMessage>, failed: Arc<AtomicBool>) -> Writer {
+        Writer { wal, inbox, failed }
+    }
+
+    pub(super) fn run(self) {
+        while let Ok(first) = self.inbox.recv() {
+            let mut batches = Vec::new();
+            let mut snapshot = None;
+            let mut shutdown = false;
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    WriterMessage::Batch(batch) => batches.push(batch),
+                    WriterMessage::Snapshot(encoded) => {
+                        snapshot = Some(encoded);
+                        break;
+                    }
+                    WriterMessage::Shutdown => {
+                        shutdown = true;
+                        break;
+                    }
+                }
+                if batches.len() >= COALESCE_BATCHES_MAX {
+                    break;
+                }
+                next = self.inbox.try_recv().ok();
+            }
+            if !self.write(batches, snapshot) {
+                self.failed.store(true, Ordering::Relaxed);
+                tracing::error!("kassa engine stopped: the write-ahead log cannot be written");
+                return; // Dropping the inbox stops the executor; waiting callers get StorageFailed.
+            }
+            if shutdown {
+                return;
+            }
+        }
+    }
+
+    /// Makes `batches` durable then answers them; writes `snapshot` after them. Returns false on
+    /// a storage failure (nobody is answered).
+    fn write(&self, batches: Vec<DurableBatch>, snapshot: Option<EncodedSnapshot>) -> bool {
+        let records: Vec<EncodedRecord> = batches
+            .iter()
+            .filter_map(|batch| batch.record.as_ref())
+            .map(|(seq, now_ms, commands, events)| encode(*seq, *now_ms, commands, events))
+            .collect();
+        if !records.is_empty() {
+            match self.wal.append(&records) {
+                Ok(sync_time) => {
+                    metrics::histogram!("kassa_fsync_seconds").record(sync_time.as_secs_f64());
+                    metrics::histogram!("kassa_records_per_fsync").record(records.len() as f64);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "appending to the write-ahead log failed");
+                    return false;
+                }
+            }
+        }
+        for batch in batches {
+            for ready in batch.ready {
+                ready.deliver();
+            }
+        }
+        if let Some(snapshot) = snapshot {
+            if let Err(error) = self.wal.write_snapshot(&snapshot) {
+                tracing::error!(%error, seq = snapshot.seq, "writing a snapshot failed");
+                return false;
+            }
+            metrics::counter!("kassa_snapshots_total").increment(1);
+        }
+        true
+    }
+}
