@@ -1,6 +1,94 @@
-//! `kassa-loadgen`: the load generator (not built yet; see issue "kassa-loadgen and benchmarks").
+//! `kassa-loadgen`: load generator for kassa. See `kassa-loadgen --help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use kassa_engine::Durability;
+use kassa_loadgen::embedded::{self, EmbeddedLoad};
+use kassa_loadgen::skew::Skew;
+
+/// Drives kassa with transfers and reports throughput, outcomes by code, the latency ladder
+/// (p50/p90/p99/p99.9/p99.99/max from HDR histograms) and a money-conservation check.
+///
+/// Examples:
+///   kassa-loadgen --target embedded --accounts 100000 --connections 1000 --duration 10
+///   kassa-loadgen --target embedded --connections 8 --batch 1000 --skew zipf:1.1 --json out.json
+#[derive(Parser, Debug)]
+#[command(version, about, verbatim_doc_comment)]
+struct Cli {
+    /// What to drive. Only `embedded` exists yet (TCP, HTTP and ISO 8583 come with the adapters).
+    #[arg(long, value_enum, default_value_t = Target::Embedded)]
+    target: Target,
+    /// Data directory of the embedded engine (emptied first).
+    #[arg(long, default_value = "./kassa-loadgen-data")]
+    data_dir: PathBuf,
+    /// Accounts created and funded before the run.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: usize,
+    /// Concurrent submitters (closed loop: each waits for its answer before the next request).
+    #[arg(long, default_value_t = 1_000)]
+    connections: usize,
+    /// Transfers per request: 1 for single commands, more for client-side batches (max 8190).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8190))]
+    batch: u16,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Unmeasured warm-up seconds before that.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Stop after this many measured commands if that comes first.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Account skew: `uniform` or `zipf:S` (hot accounts; e.g. zipf:1.1).
+    #[arg(long, default_value = "uniform")]
+    skew: Skew,
+    /// Skip fsync (NOT durable; measures the pipeline without the disk).
+    #[arg(long)]
+    unsafe_no_sync: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Target {
+    /// The engine in this process.
+    Embedded,
+}
 
 fn main() {
-    eprintln!("kassa-loadgen is not implemented yet; see BENCHMARKS.md for the criterion benches");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let Target::Embedded = cli.target;
+    let load = EmbeddedLoad {
+        data_dir: cli.data_dir,
+        accounts: cli.accounts.max(2),
+        connections: cli.connections.max(1),
+        batch: usize::from(cli.batch),
+        duration: Duration::from_secs(cli.duration),
+        warmup: Duration::from_secs(cli.warmup),
+        count: cli.count,
+        skew: cli.skew,
+        durability: if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let report = match runtime.block_on(embedded::run(load)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("kassa-loadgen: {error}");
+            std::process::exit(1);
+        }
+    };
+    print!("{}", report.render());
+    if let Some(path) = cli.json {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        if let Err(error) = std::fs::write(&path, json) {
+            eprintln!("kassa-loadgen: cannot write {}: {error}", path.display());
+            std::process::exit(1);
+        }
+    }
+    if report.conservation.is_some_and(|check| !check.holds()) {
+        std::process::exit(3);
+    }
 }
