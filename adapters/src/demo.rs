@@ -59,7 +59,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         let movement = Movement { id: id(&format!("dep-{account}")), account: id(account), amount };
         demo.run(&format!("deposit {amount} to {account}"), Command::Deposit(movement))?;
     }
-    let transfer = Transfer { id: id("t-1"), from: id("alice"), to: id("bob"), amount: 12_50, currency: eur };
+    let transfer = Transfer { id: id("t-1"), from: id("alice"), to: id("bob"), amount: 1_250, currency: eur };
     demo.run("transfer 1250 alice -> bob", Command::Transfer(transfer.clone()))?;
     demo.run("same transfer again (idempotent)", Command::Transfer(transfer))?;
     let too_much = Transfer { id: id("t-2"), from: id("carol"), to: id("bob"), amount: 10_001, currency: eur };

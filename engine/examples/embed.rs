@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = vec![
         Command::OpenAccount(OpenAccount { account: id("alice"), currency: eur, overdraft_limit: 0 }),
         Command::OpenAccount(OpenAccount { account: id("cafe"), currency: eur, overdraft_limit: 0 }),
-        Command::Deposit(Movement { id: id("dep-1"), account: id("alice"), amount: 100_00 }),
+        Command::Deposit(Movement { id: id("dep-1"), account: id("alice"), amount: 10_000 }),
         Command::RegisterMerchant(RegisterMerchant { merchant: id("m-cafe"), account: id("cafe") }),
         Command::RegisterTerminal(RegisterTerminal { terminal: id("pos-7"), merchant: id("m-cafe"), mac_key: None }),
     ];
@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         id: id("auth-1"),
         user: id("u-alice"),
         account: id("alice"),
-        limit: 25_00,
+        limit: 2_500,
         expires_at_ms,
         nonce: random_nonce(),
     };
@@ -65,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         id: id("pos-7-000001"),
         user: id("u-alice"),
         code,
-        amount: 12_34,
+        amount: 1_234,
         currency: eur,
         terminal: id("pos-7"),
         coupon: None,
@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (engine, report) = Engine::open_with_report(EngineConfig::new(&data_dir))?;
     println!("reopened: {report:?}");
     let alice = engine.read(|machine| machine.account(&id("alice")).map(|account| account.posted)).await?;
-    assert_eq!(alice, Some(100_00 - 1_000 - 12_34));
+    assert_eq!(alice, Some(10_000 - 1_000 - 1_234));
     println!("alice after reopening: {alice:?} (as before)");
     Ok(())
 }

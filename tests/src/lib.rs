@@ -73,17 +73,17 @@ impl Ack {
     pub fn parse(line: &str) -> Option<Ack> {
         let fields: Vec<&str> = line.split(' ').collect();
         let text = |index: usize| fields.get(index).map(|field| field.to_string());
-        match fields.first()? {
-            &"T" if fields.len() == 6 => Some(Ack::Transfer {
+        match *fields.first()? {
+            "T" if fields.len() == 6 => Some(Ack::Transfer {
                 id: text(1)?,
                 from: text(2)?,
                 to: text(3)?,
                 amount: fields[4].parse().ok()?,
                 result: text(5)?,
             }),
-            &"P" if fields.len() == 3 => Some(Ack::Settlement { id: text(1)?, result: text(2)? }),
-            &"B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
-            &"S" if fields.len() == 4 => {
+            "P" if fields.len() == 3 => Some(Ack::Settlement { id: text(1)?, result: text(2)? }),
+            "B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
+            "S" if fields.len() == 4 => {
                 Some(Ack::SharePaid { id: text(1)?, member: fields[2].parse().ok()?, result: text(3)? })
             }
             _ => None,

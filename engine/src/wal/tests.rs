@@ -85,8 +85,7 @@ fn snapshots_trim_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
-    let mut state = State::default();
-    state.now_ms = 77;
+    let state = State { now_ms: 77, ..State::default() };
     wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: codec::encode(&state) }).unwrap();
     assert_eq!(wal.record_count().unwrap(), 1);
     let (seq, loaded) = wal.load_snapshot().unwrap().unwrap();

@@ -97,7 +97,7 @@ fn verify_acks(machine: &StateMachine, acks: &[Ack]) -> Result<(), String> {
 #[test]
 fn acknowledged_commands_survive_sigkill() {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut rng = StdRng::seed_from_u64(0x6b61_7373_61);
+    let mut rng = StdRng::seed_from_u64(0x006b_6173_7361);
     let started = Instant::now();
     let mut all_acks: Vec<Ack> = Vec::new();
     for cycle in 0..CYCLES {
