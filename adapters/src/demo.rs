@@ -109,6 +109,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             currency: eur,
             terminal: id("pos-1"),
             coupon: None,
+            hold_until_ms: None,
         })
     };
     demo.run("POS settles 1200 with a wrong code", settle("pos-1-000001", "12345678", 1_200))?;

@@ -69,6 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         currency: eur,
         terminal: id("pos-7"),
         coupon: None,
+        hold_until_ms: None,
     };
     println!("POS settlement: {:?}", engine.submit(Command::SettlePos(settle)).await?);
 

@@ -46,6 +46,11 @@ pub enum Command {
     Authorize(Authorize),
     /// A POS terminal settles a purchase with the user's id and secure code.
     SettlePos(SettlePos),
+    /// Reverses an approved POS settlement: refunds the charge or voids the hold.
+    ReversePos {
+        /// The settlement to reverse.
+        settlement: Id,
+    },
     /// Opens a virtual bill for a user with an effective time window.
     OpenBill(OpenBill),
     /// A terminal adds an item to an open bill.
@@ -78,8 +83,47 @@ pub enum Command {
     ClaimCoupon(ClaimCoupon),
     /// A merchant operator redeems a coupon by code against a purchase amount.
     RedeemCoupon(RedeemCoupon),
+    /// Registers an adapter API key (only its keyed hash is stored).
+    RegisterApiKey(RegisterApiKey),
+    /// Records which principal owns an object; the first owner recorded wins.
+    SetOwner(SetOwner),
     /// Advances time: expires holds, bills, splits and authorizations that are due.
     Tick,
+}
+
+/// What an API key may do; the adapters enforce it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ApiRole {
+    /// Everything.
+    Admin,
+    /// One merchant's accounts, coupons, terminals and operators.
+    Merchant(Id),
+    /// Verify and redeem the coupons of the operator's one merchant.
+    Operator(Id),
+    /// One app's users: their accounts, authorizations, bills, splits, pools.
+    App(Id),
+}
+
+/// Body of [`Command::RegisterApiKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterApiKey {
+    /// Public key id (the secret's lookup key).
+    pub key_id: Id,
+    /// What the key may do.
+    pub role: ApiRole,
+    /// Keyed hash of the secret part.
+    pub secret_hash: [u8; 32],
+}
+
+/// Body of [`Command::SetOwner`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetOwner {
+    /// The object's kind.
+    pub object: ObjectKind,
+    /// The object's id.
+    pub id: Id,
+    /// The owner (`app:ID`, `merchant:ID`, ...).
+    pub owner: Id,
 }
 
 impl Command {
@@ -100,6 +144,7 @@ impl Command {
             Command::RegisterOperator(_) => "register_operator",
             Command::Authorize(_) => "authorize",
             Command::SettlePos(_) => "settle_pos",
+            Command::ReversePos { .. } => "reverse_pos",
             Command::OpenBill(_) => "open_bill",
             Command::AddBillItem(_) => "add_bill_item",
             Command::SubmitBill(_) => "submit_bill",
@@ -113,6 +158,8 @@ impl Command {
             Command::ShareCoupon(_) => "share_coupon",
             Command::ClaimCoupon(_) => "claim_coupon",
             Command::RedeemCoupon(_) => "redeem_coupon",
+            Command::RegisterApiKey(_) => "register_api_key",
+            Command::SetOwner(_) => "set_owner",
             Command::Tick => "tick",
         }
     }
@@ -253,6 +300,9 @@ pub struct SettlePos {
     pub terminal: Id,
     /// A coupon held by the user, redeemed atomically with the payment.
     pub coupon: Option<Id>,
+    /// `None`: charge now. `Some(t)`: only place a hold (id = settlement id) until `t`, to be
+    /// captured or voided later (an ISO 8583 0100 authorization).
+    pub hold_until_ms: Option<TimestampMs>,
 }
 
 /// Body of [`Command::OpenBill`].
@@ -689,6 +739,10 @@ pub enum Rejection {
     InvalidRule,
     /// A per-user collection is full.
     LimitReached,
+    /// The settlement does not exist.
+    SettlementNotFound,
+    /// Only approved settlements can be reversed.
+    NotReversible,
 }
 
 impl Rejection {
@@ -724,6 +778,7 @@ impl Rejection {
             CouponNotShared => "coupon_not_shared", CouponShared => "coupon_shared",
             NotAContact => "not_a_contact", BelowMinimumSpend => "below_minimum_spend",
             InvalidRule => "invalid_rule", LimitReached => "limit_reached",
+            SettlementNotFound => "settlement_not_found", NotReversible => "not_reversible",
         }
     }
 }
@@ -745,6 +800,8 @@ pub enum PostingCause {
     HoldReleased(Id),
     /// A POS settlement.
     PosSettlement(Id),
+    /// A POS settlement reversed (refunded).
+    PosReversal(Id),
     /// A bill charge.
     BillCharge(Id),
     /// A split share paid into escrow.
@@ -794,7 +851,7 @@ pub enum Event {
 }
 
 /// The kinds of objects the engine keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     /// An account.
@@ -817,6 +874,8 @@ pub enum ObjectKind {
     User,
     /// A coupon.
     Coupon,
+    /// An API key.
+    ApiKey,
 }
 
 /// State changes that move no money.

@@ -141,6 +141,11 @@ impl StateMachine {
         }
     }
 
+    /// Voids an active hold placed by a POS authorization (a reversal).
+    pub(super) fn release_pos_hold(&mut self, id: &Id, events: &mut Vec<Event>) {
+        self.release_hold(id, HoldState::Voided, events);
+    }
+
     /// Releases an active hold's whole amount and resolves it as `state`.
     fn release_hold(&mut self, id: &Id, state: HoldState, events: &mut Vec<Event>) {
         let hold = &self.state.holds[id];

@@ -14,6 +14,7 @@ mod bills;
 mod coupons;
 mod holds;
 mod pos;
+mod registry;
 pub mod rules;
 mod secrets;
 mod splits;
@@ -31,6 +32,7 @@ pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
+pub use registry::ApiKey;
 pub use secrets::SecretKey;
 pub use splits::{Split, SplitState};
 
@@ -80,6 +82,8 @@ pub struct State {
     pub(crate) pools: Map<Id, BTreeSet<Id>>,
     pub(crate) redemptions: Map<Id, coupons::RedemptionRecord>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
+    pub(crate) api_keys: Map<Id, ApiKey>,
+    pub(crate) owners: Map<(ObjectKind, Id), Id>,
     /// Highest `now` committed so far; time never runs backwards inside the machine.
     pub(crate) now_ms: TimestampMs,
 }
@@ -165,6 +169,7 @@ impl StateMachine {
             Command::RegisterOperator(register) => self.register_operator(register, events),
             Command::Authorize(authorize) => self.authorize(now, authorize, events),
             Command::SettlePos(settle) => self.settle_pos(now, settle, events),
+            Command::ReversePos { settlement } => self.reverse_pos(settlement, events),
             Command::OpenBill(open) => self.open_bill(now, open, events),
             Command::AddBillItem(add) => self.add_bill_item(now, add, events),
             Command::SubmitBill(submit) => self.submit_bill(now, submit, events),
@@ -178,6 +183,8 @@ impl StateMachine {
             Command::ShareCoupon(share) => self.share_coupon(now, share, events),
             Command::ClaimCoupon(claim) => self.claim_coupon(now, claim, events),
             Command::RedeemCoupon(redeem) => self.redeem_coupon(now, redeem, events),
+            Command::RegisterApiKey(register) => self.register_api_key(register, events),
+            Command::SetOwner(set) => self.set_owner(set, events),
             Command::Tick => self.tick(now, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.

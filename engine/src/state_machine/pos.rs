@@ -11,14 +11,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StateMachine;
 use super::secrets::is_code;
+use super::{Hold, HoldState, StateMachine};
 use crate::command::{
     Authorize, Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal,
     Rejection, Reply, SettlePos,
 };
 use crate::constants::{
-    AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX,
+    AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX,
     MAC_KEY_LENGTH_MAX, SECURE_CODE_DIGITS,
 };
 use crate::types::{Currency, Id, TimestampMs};
@@ -97,7 +97,20 @@ pub(crate) struct SettlementRecord {
     currency: Currency,
     terminal: Id,
     coupon: Option<Id>,
+    hold_until_ms: Option<TimestampMs>,
     pub(crate) outcome: Outcome,
+    /// What an approved settlement did, for reversal.
+    effect: Option<SettlementEffect>,
+}
+
+/// The money side of an approved settlement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SettlementEffect {
+    account: Id,
+    merchant_account: Id,
+    charged: u64,
+    held: bool,
+    reversed: bool,
 }
 
 impl StateMachine {
@@ -269,12 +282,13 @@ impl StateMachine {
                 && record.amount == settle.amount
                 && record.currency == settle.currency
                 && record.terminal == settle.terminal
-                && record.coupon == settle.coupon;
+                && record.coupon == settle.coupon
+                && record.hold_until_ms == settle.hold_until_ms;
             return if same { record.outcome.clone() } else { Outcome::Rejected(Rejection::IdReused) };
         }
-        let outcome = match self.try_settle_pos(now, settle, events) {
-            Ok(reply) => Outcome::Applied(reply),
-            Err(rejection) => Outcome::Rejected(rejection),
+        let (outcome, effect) = match self.try_settle_pos(now, settle, events) {
+            Ok((reply, effect)) => (Outcome::Applied(reply), Some(effect)),
+            Err(rejection) => (Outcome::Rejected(rejection), None),
         };
         let record = SettlementRecord {
             user: settle.user.clone(),
@@ -283,7 +297,9 @@ impl StateMachine {
             currency: settle.currency,
             terminal: settle.terminal.clone(),
             coupon: settle.coupon.clone(),
+            hold_until_ms: settle.hold_until_ms,
             outcome: outcome.clone(),
+            effect,
         };
         self.state.settlements.insert(settle.id.clone(), record);
         outcome
@@ -294,8 +310,16 @@ impl StateMachine {
         now: TimestampMs,
         settle: &SettlePos,
         events: &mut Vec<Event>,
-    ) -> Result<Reply, Rejection> {
+    ) -> Result<(Reply, SettlementEffect), Rejection> {
         Self::check_amount(settle.amount)?;
+        if let Some(until) = settle.hold_until_ms {
+            if until <= now || until - now > HOLD_TTL_MS_MAX {
+                return Err(Rejection::InvalidExpiry);
+            }
+            if self.state.holds.contains_key(&settle.id) {
+                return Err(Rejection::AlreadyExists);
+            }
+        }
         let terminal = self.state.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
         let merchant_id = terminal.merchant.clone();
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
@@ -329,16 +353,34 @@ impl StateMachine {
         }
         self.usable_account(&account, settle.currency, Rejection::AccountNotFound)?;
         self.usable_account(&merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
-        if charged > 0 {
-            self.check_debit(&account, charged)?;
-            self.check_credit(&merchant_account, charged)?;
-            self.move_money(
-                &account,
-                &merchant_account,
-                charged,
-                PostingCause::PosSettlement(settle.id.clone()),
-                events,
-            );
+        match settle.hold_until_ms {
+            Some(expires_at_ms) => {
+                // An authorization hold: reserve now, capture or void later.
+                if charged == 0 {
+                    return Err(Rejection::InvalidAmount);
+                }
+                self.check_debit(&account, charged)?;
+                let held = i64::try_from(charged).expect("amount within AMOUNT_MINOR_MAX");
+                self.post(&account, 0, held, PostingCause::HoldPlaced(settle.id.clone()), events);
+                let hold = Hold {
+                    from: account.clone(),
+                    to: merchant_account.clone(),
+                    amount: charged,
+                    currency: settle.currency,
+                    expires_at_ms,
+                    state: HoldState::Active,
+                };
+                self.state.holds.insert(settle.id.clone(), hold);
+                self.state.hold_expiry.insert((expires_at_ms, settle.id.clone()));
+                Self::changed(events, ObjectKind::Hold, &settle.id, Change::Opened);
+            }
+            None if charged > 0 => {
+                self.check_debit(&account, charged)?;
+                self.check_credit(&merchant_account, charged)?;
+                let cause = PostingCause::PosSettlement(settle.id.clone());
+                self.move_money(&account, &merchant_account, charged, cause, events);
+            }
+            None => {}
         }
         if let Some(coupon) = &settle.coupon {
             self.redeem_coupon_for_payment(now, coupon, events);
@@ -350,7 +392,60 @@ impl StateMachine {
         self.state.code_failures.remove(&settle.user);
         Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
         let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
-        Ok(Reply::Settled { approval_code, charged, discount })
+        let effect = SettlementEffect {
+            account,
+            merchant_account,
+            charged,
+            held: settle.hold_until_ms.is_some(),
+            reversed: false,
+        };
+        Ok((Reply::Settled { approval_code, charged, discount }, effect))
+    }
+
+    /// Reverses an approved settlement once: refunds a charge (the merchant must still hold the
+    /// money), voids an active hold or refunds what was captured of it. A redeemed coupon stays
+    /// redeemed.
+    pub(super) fn reverse_pos(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        let Some(record) = self.state.settlements.get(id) else {
+            return Outcome::Rejected(Rejection::SettlementNotFound);
+        };
+        let Some(effect) = record.effect.clone() else {
+            return Outcome::Rejected(Rejection::NotReversible);
+        };
+        if effect.reversed {
+            return Outcome::Applied(Reply::Done);
+        }
+        let refund = if effect.held {
+            match self.state.holds[id].state {
+                HoldState::Active => {
+                    self.release_pos_hold(id, events);
+                    0
+                }
+                HoldState::Captured(captured) => captured,
+                HoldState::Voided | HoldState::Expired => 0,
+            }
+        } else {
+            effect.charged
+        };
+        if refund > 0 {
+            if let Err(rejection) = self
+                .check_debit(&effect.merchant_account, refund)
+                .and_then(|()| self.check_credit(&effect.account, refund))
+            {
+                return Outcome::Rejected(rejection);
+            }
+            self.move_money(
+                &effect.merchant_account,
+                &effect.account,
+                refund,
+                PostingCause::PosReversal(id.clone()),
+                events,
+            );
+        }
+        let record = self.state.settlements.get_mut(id).expect("exists");
+        record.effect.as_mut().expect("approved").reversed = true;
+        Self::changed(events, ObjectKind::Authorization, id, Change::Cancelled);
+        Outcome::Applied(Reply::Done)
     }
 
     fn is_locked_out(&self, now: TimestampMs, user: &Id) -> bool {

@@ -341,6 +341,7 @@ fn settle(settlement: &str, code: &str, amount: u64) -> Command {
         currency: Currency::EUR,
         terminal: id("t1"),
         coupon: None,
+        hold_until_ms: None,
     })
 }
 
@@ -821,4 +822,48 @@ fn history_is_built_from_postings() {
         history.of(&id("a")).iter().map(|e| (e.posting.posted_delta, e.posting.posted_after)).collect();
     assert_eq!(lines, vec![(500, 500), (-200, 300)]);
     assert_eq!(history.of(&id("b")).len(), 1);
+}
+
+#[test]
+fn pos_authorization_holds_can_be_captured_and_reversed() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    let mut hold_request = settle("pos-hold", &code, 3_000);
+    if let Command::SettlePos(settle) = &mut hold_request {
+        settle.hold_until_ms = Some(h.now + 60_000);
+    }
+    let Reply::Settled { charged, .. } = h.ok(hold_request) else { panic!() };
+    assert_eq!(charged, 3_000);
+    assert_eq!(h.balance("a"), (10_000, 3_000, 7_000), "an 0100 authorization only holds");
+    assert_eq!(
+        h.ok(Command::CaptureHold(CaptureHold { hold: id("pos-hold"), amount: 2_500 })),
+        Reply::Captured { captured: 2_500, released: 500 }
+    );
+    assert_eq!(h.balance("shop").0, 2_500);
+    // Reversal refunds what was captured, once.
+    h.ok(Command::ReversePos { settlement: id("pos-hold") });
+    h.ok(Command::ReversePos { settlement: id("pos-hold") });
+    assert_eq!((h.balance("a").0, h.balance("shop").0), (10_000, 0));
+    // A direct charge is refunded; a declined one cannot be reversed.
+    let code = code_of(h.ok(authorize("au2", 5_000, h.now + 3_600_000, 2)));
+    h.ok(settle("pos-2", &code, 1_000));
+    assert_eq!(h.balance("a").0, 9_000);
+    h.ok(Command::ReversePos { settlement: id("pos-2") });
+    assert_eq!(h.balance("a").0, 10_000);
+    assert_eq!(h.rejected(settle("pos-3", "00000000", 1)), Rejection::IncorrectCode);
+    assert_eq!(h.rejected(Command::ReversePos { settlement: id("pos-3") }), Rejection::NotReversible);
+    assert_eq!(h.rejected(Command::ReversePos { settlement: id("nope") }), Rejection::SettlementNotFound);
+    // Reversing an authorization hold before capture voids it.
+    let code = code_of(h.ok(authorize("au3", 5_000, h.now + 3_600_000, 3)));
+    let mut hold_request = settle("pos-hold-2", &code, 400);
+    if let Command::SettlePos(settle) = &mut hold_request {
+        settle.hold_until_ms = Some(h.now + 60_000);
+    }
+    h.ok(hold_request);
+    assert_eq!(h.balance("a").1, 400);
+    h.ok(Command::ReversePos { settlement: id("pos-hold-2") });
+    assert_eq!(h.balance("a"), (10_000, 0, 10_000));
 }

@@ -102,6 +102,7 @@ async fn worker(engine: Arc<Engine>, cycle: u64, task: usize, seed: u64) {
                 currency: Currency::EUR,
                 terminal: id("t1"),
                 coupon: None,
+                hold_until_ms: None,
             };
             let Ok(outcome) = engine.submit(Command::SettlePos(settle)).await else { continue };
             print(Ack::Settlement { id: format!("p-{tag}"), result: result_of(&outcome) });
