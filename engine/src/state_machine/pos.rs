@@ -81,6 +81,13 @@ pub struct Authorization {
     pub(crate) code_hash: [u8; 32],
 }
 
+impl Authorization {
+    /// The nonce it was created with (not secret: codes also need the server key).
+    pub fn nonce(&self) -> u64 {
+        self.nonce
+    }
+}
+
 /// Wrong-code bookkeeping for one user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FailureWindow {

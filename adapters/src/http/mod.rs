@@ -1,0 +1,75 @@
+//! The HTTP/JSON adapter (actix-web): decode, authenticate, authorize, submit, encode.
+//! No business rule lives here: every decision is the engine's; this layer only maps JSON to
+//! commands and outcomes to status codes.
+//!
+//! Conventions (Stripe-like): amounts are integers in minor units with an ISO 4217 alpha
+//! `currency`; client-chosen ids make every write idempotent; errors are
+//! `{"error":{"code":"insufficient_funds","message":"..."}}` with 400 malformed, 401 no or bad
+//! key, 403 out of scope, 404 unknown object, 409 id reused, 422 business rejection, 503 busy.
+
+mod error;
+mod handlers;
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use kassa_engine::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use error::ApiError;
+
+use crate::auth::{Auth, Principal};
+
+/// Largest request body accepted, in bytes.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Keys and owners.
+    pub auth: Arc<Auth>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Principal, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = request.app_data::<web::Data<AppState>>().expect("AppState is registered");
+        let header = request
+            .headers()
+            .get("authorization")
+            .or_else(|| request.headers().get("x-api-key"))
+            .map(|value| value.to_str().unwrap_or("\u{0}"));
+        let result = state.auth.authenticate(header).map_err(|error| {
+            metrics::counter!("kassa_http_unauthorized_total").increment(1);
+            tracing::info!(path = %request.path(), %error, "refused unauthenticated request");
+            ApiError::unauthorized(error.to_string())
+        });
+        std::future::ready(result)
+    }
+}
+
+/// Registers every route, the body limit and the JSON/path error handlers.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BODY_BYTES_MAX)
+                .error_handler(|error, _| ApiError::bad_request("malformed_request", error.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|error, _| ApiError::bad_request("invalid_path", error.to_string()).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|error, _| ApiError::bad_request("invalid_query", error.to_string()).into()),
+        )
+        .app_data(web::PayloadConfig::default().limit(BODY_BYTES_MAX));
+    handlers::routes(config);
+}

@@ -1,0 +1,144 @@
+//! `kassa serve`: resolve the configuration (flag > environment > config file > default), open
+//! the engine, load keys, start the listeners, and shut down gracefully on SIGINT/SIGTERM
+//! (stop accepting, finish in-flight requests, drain the engine, flush RocksDB).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use clap::Args;
+use kassa_engine::{Engine, EngineConfig};
+use serde::Deserialize;
+
+use crate::auth::Auth;
+use crate::http::{self, AppState};
+
+/// Flags of `kassa serve`; each has an environment variable and a config-file key.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
+    /// `admin_key`, `max_connections`).
+    #[arg(long, env = "KASSA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the engine [default: ./kassa-data].
+    #[arg(long, env = "KASSA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP/JSON listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "KASSA_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// TCP binary protocol listen address [default: 127.0.0.1:7400].
+    #[arg(long, env = "KASSA_TCP")]
+    pub tcp: Option<SocketAddr>,
+    /// ISO 8583 listen address [default: 127.0.0.1:8583].
+    #[arg(long, env = "KASSA_ISO8583")]
+    pub iso8583: Option<SocketAddr>,
+    /// Bootstrap admin API key; when absent, one is generated at first start and printed once.
+    #[arg(long, env = "KASSA_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Most concurrent connections per listener [default: 10000].
+    #[arg(long, env = "KASSA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+}
+
+/// The keys a config file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    iso8583: Option<SocketAddr>,
+    admin_key: Option<String>,
+    max_connections: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// HTTP address.
+    pub http: SocketAddr,
+    /// TCP binary address.
+    pub tcp: SocketAddr,
+    /// ISO 8583 address.
+    pub iso8583: SocketAddr,
+    /// Bootstrap admin key.
+    pub admin_key: Option<String>,
+    /// Connection limit per listener.
+    pub max_connections: usize,
+}
+
+impl ServeArgs {
+    /// Merges flags and environment (already in `self`) over the config file and defaults.
+    pub fn resolve(self) -> Result<ServeConfig, String> {
+        let file = match &self.config {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?
+            }
+        };
+        let address = |text: &str| text.parse::<SocketAddr>().expect("valid default address");
+        Ok(ServeConfig {
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kassa-data")),
+            http: self.http.or(file.http).unwrap_or_else(|| address("127.0.0.1:8080")),
+            tcp: self.tcp.or(file.tcp).unwrap_or_else(|| address("127.0.0.1:7400")),
+            iso8583: self.iso8583.or(file.iso8583).unwrap_or_else(|| address("127.0.0.1:8583")),
+            admin_key: self.admin_key.or(file.admin_key),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
+        })
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(config: ServeConfig) -> Result<(), String> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|error| format!("metrics recorder: {error}"))?;
+    actix_web::rt::System::new().block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(EngineConfig::new(data_dir)))
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| format!("opening the engine failed: {error}"))?;
+        let (engine, report) = engine;
+        tracing::info!(?report, data_dir = %config.data_dir.display(), "engine open");
+        let engine = Arc::new(engine);
+        let (auth, generated) = Auth::load(&engine, config.admin_key.as_deref()).await?;
+        if let Some(key) = generated {
+            println!("kassa: generated admin API key (shown once, store it now): {key}");
+        }
+        let state = web::Data::new(AppState { engine: engine.clone(), auth: Arc::new(auth), metrics: Some(metrics) });
+        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
+            .workers(2)
+            .max_connections(config.max_connections)
+            .client_request_timeout(std::time::Duration::from_secs(10))
+            .disable_signals()
+            .bind(config.http)
+            .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
+            .run();
+        let server_handle = server.handle();
+        println!("kassa: HTTP listening on http://{}", config.http);
+        tracing::info!(http = %config.http, "listening");
+        let server_task = tokio::spawn(server);
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new connections, draining");
+        server_handle.stop(true).await;
+        let _ = server_task.await;
+        tokio::task::spawn_blocking(move || engine.shutdown()).await.map_err(|error| error.to_string())?;
+        println!("kassa: stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,1 @@
+//! The TCP binary protocol (being written).
