@@ -128,10 +128,10 @@ impl Auth {
         if key.is_empty() {
             return Err(AuthError::Missing);
         }
-        if let Some(bootstrap) = &self.bootstrap_hash {
-            if equal_in_constant_time(bootstrap, &sha256(key.as_bytes())) {
-                return Ok(Principal { key_id: "bootstrap".into(), role: ApiRole::Admin });
-            }
+        if let Some(bootstrap) = &self.bootstrap_hash
+            && equal_in_constant_time(bootstrap, &sha256(key.as_bytes()))
+        {
+            return Ok(Principal { key_id: "bootstrap".into(), role: ApiRole::Admin });
         }
         let mut parts = key.splitn(3, '_');
         let (Some("kassa"), Some(key_id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {

@@ -35,7 +35,6 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/accounts/{id}/history", web::get().to(history))
         .route("/v1/transfers", web::post().to(transfer))
         .route("/v1/transfers/batch", web::post().to(transfer_batch))
-        .route("/v1/transfers/{id}", web::get().to(get_transfer))
         .route("/v1/holds", web::post().to(place_hold))
         .route("/v1/holds/{id}", web::get().to(get_hold))
         .route("/v1/holds/{id}/capture", web::post().to(capture_hold))
@@ -475,24 +474,6 @@ async fn transfer(state: Data, principal: Principal, body: web::Json<TransferBod
     require_owner(&state, &principal, ObjectKind::Account, &body.from)?;
     submit(&state, Command::Transfer(body.command()?)).await?;
     ok(body.json("applied"))
-}
-
-async fn get_transfer(state: Data, principal: Principal, path: web::Path<String>) -> Answer {
-    let transfer_id = id(&path)?;
-    let key = transfer_id.clone();
-    let found = read(&state, move |machine| {
-        machine.transfer(&key).map(|(from, to, amount, currency)| (from.clone(), to.clone(), amount, currency))
-    })
-    .await?;
-    let Some((from, to, amount, currency)) = found else { return Err(ApiError::not_found("transfer_not_found")) };
-    require(
-        state.auth.may_touch(&principal, ObjectKind::Account, &from)
-            || state.auth.may_touch(&principal, ObjectKind::Account, &to),
-        "see this transfer",
-    )?;
-    ok(
-        json!({"id": transfer_id.as_str(), "from": from.as_str(), "to": to.as_str(), "amount": amount, "currency": currency.alpha(), "status": "applied"}),
-    )
 }
 
 #[derive(Deserialize)]

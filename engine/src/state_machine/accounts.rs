@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
 use crate::command::{
-    Change, Event, Movement, ObjectKind, OpenAccount, Outcome, PostingCause, Rejection, Reply, Transfer, TransferBatch,
+    Change, Event, Movement, ObjectKind, OpenAccount, Outcome, Posting, PostingCause, Rejection, Reply, Transfer,
+    TransferBatch,
 };
 use crate::constants::TRANSFER_BATCH_MAX;
 use crate::types::{Currency, Id};
@@ -40,21 +41,53 @@ pub(crate) struct MovementRecord {
     pub(crate) amount: u64,
 }
 
-/// An applied transfer, for idempotent repeats and history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TransferRecord {
-    pub(crate) from: Id,
-    pub(crate) to: Id,
-    pub(crate) amount: u64,
-    pub(crate) currency: Currency,
+/// A stable 64-bit fingerprint (FNV-1a) of a transfer's body. Applied transfers are remembered
+/// by id and fingerprint only: enough to answer a repeat (same fingerprint) or `id_reused`, in a
+/// quarter of the memory of the whole body. History keeps the bodies.
+pub(crate) fn transfer_fingerprint(transfer: &Transfer) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+        }
+    };
+    eat(transfer.from.as_str().as_bytes());
+    eat(&[0xff]);
+    eat(transfer.to.as_str().as_bytes());
+    eat(&[0xff]);
+    eat(&transfer.amount.to_le_bytes());
+    eat(&transfer.currency.numeric().to_le_bytes());
+    hash
 }
 
-impl TransferRecord {
-    fn matches(&self, transfer: &Transfer) -> bool {
-        self.from == transfer.from
-            && self.to == transfer.to
-            && self.amount == transfer.amount
-            && self.currency == transfer.currency
+impl Account {
+    /// Whether `amount` more can be debited (available plus overdraft covers it).
+    pub(super) fn can_debit(&self, amount: u64) -> Result<(), Rejection> {
+        let available = i128::from(self.posted) - i128::from(self.held);
+        if available - i128::from(amount) < -i128::from(self.overdraft_limit) {
+            return Err(Rejection::InsufficientFunds);
+        }
+        Ok(())
+    }
+
+    /// Whether `amount` can be credited without passing `BALANCE_MINOR_MAX`.
+    pub(super) fn can_credit(&self, amount: u64) -> Result<(), Rejection> {
+        if i128::from(self.posted) + i128::from(amount) > i128::from(crate::constants::BALANCE_MINOR_MAX) {
+            return Err(Rejection::Overflow);
+        }
+        Ok(())
+    }
+
+    /// Whether the account is open and holds `currency`.
+    pub(super) fn usable(&self, currency: Currency) -> Result<(), Rejection> {
+        if self.closed {
+            return Err(Rejection::AccountClosed);
+        }
+        if self.currency != currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        Ok(())
     }
 }
 
@@ -143,39 +176,47 @@ impl StateMachine {
         outcome(self.apply_transfer(transfer, events))
     }
 
-    /// Validates and applies one transfer; an idempotent repeat changes nothing.
+    /// Validates and applies one transfer; an idempotent repeat changes nothing. The hot path:
+    /// both accounts are looked up once, together.
     pub(super) fn apply_transfer(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Result<(), Rejection> {
+        let fingerprint = transfer_fingerprint(transfer);
         if let Some(existing) = self.state.transfers.get(&transfer.id) {
-            return if existing.matches(transfer) { Ok(()) } else { Err(Rejection::IdReused) };
+            return if *existing == fingerprint { Ok(()) } else { Err(Rejection::IdReused) };
         }
-        self.check_transfer(transfer)?;
-        self.move_money(
-            &transfer.from,
-            &transfer.to,
-            transfer.amount,
-            PostingCause::Transfer(transfer.id.clone()),
-            events,
-        );
-        let record = TransferRecord {
-            from: transfer.from.clone(),
-            to: transfer.to.clone(),
-            amount: transfer.amount,
-            currency: transfer.currency,
-        };
-        self.state.transfers.insert(transfer.id.clone(), record);
-        Ok(())
-    }
-
-    /// Every check of a transfer, in the order a client would want to hear about them.
-    fn check_transfer(&self, transfer: &Transfer) -> Result<(), Rejection> {
         Self::check_amount(transfer.amount)?;
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
         }
-        self.usable_account(&transfer.from, transfer.currency, Rejection::AccountNotFound)?;
-        self.usable_account(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
-        self.check_debit(&transfer.from, transfer.amount)?;
-        self.check_credit(&transfer.to, transfer.amount)
+        let [from, to] = self.state.accounts.get_disjoint_mut([&transfer.from, &transfer.to]);
+        let from = from.ok_or(Rejection::AccountNotFound)?;
+        from.usable(transfer.currency)?;
+        let to = to.ok_or(Rejection::CounterpartyNotFound)?;
+        to.usable(transfer.currency)?;
+        from.can_debit(transfer.amount)?;
+        to.can_credit(transfer.amount)?;
+        let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        from.posted -= delta;
+        to.posted += delta;
+        let (from_after, from_held, to_after, to_held) = (from.posted, from.held, to.posted, to.held);
+        let cause = PostingCause::Transfer(transfer.id.clone());
+        events.push(Event::Posting(Posting {
+            account: transfer.from.clone(),
+            posted_delta: -delta,
+            held_delta: 0,
+            posted_after: from_after,
+            held_after: from_held,
+            cause: cause.clone(),
+        }));
+        events.push(Event::Posting(Posting {
+            account: transfer.to.clone(),
+            posted_delta: delta,
+            held_delta: 0,
+            posted_after: to_after,
+            held_after: to_held,
+            cause,
+        }));
+        self.state.transfers.insert(transfer.id.clone(), fingerprint);
+        Ok(())
     }
 
     /// Applies a batch. Linked (`atomic`) batches apply all-or-nothing: on the first failure every

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Rejection};
-use crate::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX, BATCH_COMMANDS_MAX};
+use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
 use crate::types::{Currency, Id, TimestampMs};
 
 pub use accounts::Account;
@@ -61,7 +61,7 @@ pub struct Totals {
 pub struct State {
     pub(crate) accounts: Map<Id, Account>,
     pub(crate) movements: Map<Id, accounts::MovementRecord>,
-    pub(crate) transfers: Map<Id, accounts::TransferRecord>,
+    pub(crate) transfers: Map<Id, u64>,
     pub(crate) holds: Map<Id, Hold>,
     pub(crate) hold_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) merchants: Map<Id, Merchant>,
@@ -221,32 +221,18 @@ impl StateMachine {
     /// The open account `id` in `currency`, or the specific reason it cannot be used.
     fn usable_account(&self, id: &Id, currency: Currency, missing: Rejection) -> Result<&Account, Rejection> {
         let account = self.state.accounts.get(id).ok_or(missing)?;
-        if account.closed {
-            return Err(Rejection::AccountClosed);
-        }
-        if account.currency != currency {
-            return Err(Rejection::CurrencyMismatch);
-        }
+        account.usable(currency)?;
         Ok(account)
     }
 
     /// Whether `id` can be debited `amount` more (available plus overdraft covers it).
     fn check_debit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
-        let account = &self.state.accounts[id];
-        let available = i128::from(account.posted) - i128::from(account.held);
-        if available - i128::from(amount) < -i128::from(account.overdraft_limit) {
-            return Err(Rejection::InsufficientFunds);
-        }
-        Ok(())
+        self.state.accounts[id].can_debit(amount)
     }
 
     /// Whether `id` can be credited `amount` without passing `BALANCE_MINOR_MAX`.
     fn check_credit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
-        let account = &self.state.accounts[id];
-        if i128::from(account.posted) + i128::from(amount) > i128::from(BALANCE_MINOR_MAX) {
-            return Err(Rejection::Overflow);
-        }
-        Ok(())
+        self.state.accounts[id].can_credit(amount)
     }
 
     /// Changes an account's posted and held balances and records the posting.
@@ -326,10 +312,11 @@ impl StateMachine {
         self.state.accounts.get(id)
     }
 
-    /// An applied transfer: `(from, to, amount, currency)`.
-    pub fn transfer(&self, id: &Id) -> Option<(&Id, &Id, u64, Currency)> {
-        let record = self.state.transfers.get(id)?;
-        Some((&record.from, &record.to, record.amount, record.currency))
+    /// Whether this exact transfer (id and body) was applied: `Some(true)`; its id was applied
+    /// with another body: `Some(false)`; never applied: `None`.
+    pub fn transfer_applied(&self, transfer: &crate::command::Transfer) -> Option<bool> {
+        let fingerprint = self.state.transfers.get(&transfer.id)?;
+        Some(*fingerprint == accounts::transfer_fingerprint(transfer))
     }
 
     /// The answer given to a POS settlement.

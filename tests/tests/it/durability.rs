@@ -61,9 +61,16 @@ fn verify_acks(machine: &StateMachine, acks: &[Ack]) -> Result<(), String> {
     for ack in acks {
         match ack {
             Ack::Transfer { id: transfer, from, to, amount, result } => {
-                let found = machine.transfer(&id(transfer)).map(|(f, t, a, _)| (f.to_string(), t.to_string(), a));
+                let body = kassa_engine::command::Transfer {
+                    id: id(transfer),
+                    from: id(from),
+                    to: id(to),
+                    amount: *amount,
+                    currency: kassa_engine::Currency::EUR,
+                };
+                let found = machine.transfer_applied(&body);
                 if result == "A" {
-                    if found != Some((from.clone(), to.clone(), *amount)) {
+                    if found != Some(true) {
                         return Err(format!("acknowledged transfer {transfer} lost: {found:?}"));
                     }
                 } else if found.is_some() {
