@@ -3,6 +3,7 @@
 # clang + libclang (RocksDB's bindgen), a C++ toolchain and pkg-config (RocksDB's C++ build),
 # python3-venv (the ISO 8583 client used by tests). Rust itself must already be installed.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(clang libclang-dev g++ make pkg-config python3-venv)
 missing=()
@@ -29,4 +30,10 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "kassa needs Rust (cargo); install it from https://rustup.rs" >&2
   exit 1
+fi
+
+# The independent ISO 8583 client the tests drive (pyiso8583), in a virtualenv inside the clone.
+if ! .venv/bin/python3 -c "import iso8583" >/dev/null 2>&1; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "pyiso8583==4.0.1"
 fi

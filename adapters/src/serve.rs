@@ -111,7 +111,8 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         if let Some(key) = generated {
             println!("kassa: generated admin API key (shown once, store it now): {key}");
         }
-        let state = web::Data::new(AppState { engine: engine.clone(), auth: Arc::new(auth), metrics: Some(metrics) });
+        let auth = Arc::new(auth);
+        let state = web::Data::new(AppState { engine: engine.clone(), auth: auth.clone(), metrics: Some(metrics) });
         let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
             .workers(2)
             .max_connections(config.max_connections)
@@ -121,17 +122,74 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
             .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
             .run();
         let server_handle = server.handle();
+        let (stop_listeners, stopping) = tokio::sync::watch::channel(false);
+        let socket_runtime = SocketListeners::start(&config, engine.clone(), auth, stopping)?;
         println!("kassa: HTTP listening on http://{}", config.http);
-        tracing::info!(http = %config.http, "listening");
+        println!("kassa: ISO 8583 listening on {}", config.iso8583);
+        println!("kassa: TCP binary protocol listening on {}", config.tcp);
+        tracing::info!(http = %config.http, iso8583 = %config.iso8583, tcp = %config.tcp, "listening");
         let server_task = tokio::spawn(server);
         wait_for_signal().await;
         tracing::info!("shutting down: no new connections, draining");
+        let _ = stop_listeners.send(true);
         server_handle.stop(true).await;
         let _ = server_task.await;
+        socket_runtime.stop().await;
         tokio::task::spawn_blocking(move || engine.shutdown()).await.map_err(|error| error.to_string())?;
         println!("kassa: stopped");
         Ok(())
     })
+}
+
+/// The ISO 8583 and TCP binary listeners, on their own multi-threaded tokio runtime (actix runs
+/// one single-threaded runtime per HTTP worker).
+struct SocketListeners {
+    runtime: tokio::runtime::Runtime,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SocketListeners {
+    fn start(
+        config: &ServeConfig,
+        engine: Arc<Engine>,
+        auth: Arc<Auth>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<SocketListeners, String> {
+        let bind = |address: SocketAddr| {
+            let listener =
+                std::net::TcpListener::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))?;
+            listener.set_nonblocking(true).map_err(|error| error.to_string())?;
+            Ok::<_, String>(listener)
+        };
+        let (iso_listener, tcp_listener) = (bind(config.iso8583)?, bind(config.tcp)?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kassa-sockets")
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        let iso_config = crate::iso8583::IsoConfig { max_connections: config.max_connections, ..Default::default() };
+        let (iso_engine, iso_stopping) = (engine.clone(), stopping.clone());
+        let iso = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(iso_listener).expect("a non-blocking listener");
+            crate::iso8583::serve(listener, iso_engine, iso_config, iso_stopping).await;
+        });
+        let max_connections = config.max_connections;
+        let tcp = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(tcp_listener).expect("a non-blocking listener");
+            crate::tcp::serve(listener, engine, auth, max_connections, stopping).await;
+        });
+        Ok(SocketListeners { runtime, tasks: vec![iso, tcp] })
+    }
+
+    /// Waits for the listeners to drain, then drops their runtime off the async context.
+    async fn stop(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let runtime = self.runtime;
+        let _ = tokio::task::spawn_blocking(move || drop(runtime)).await;
+    }
 }
 
 async fn wait_for_signal() {

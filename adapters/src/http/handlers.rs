@@ -863,7 +863,9 @@ async fn add_bill_item(
 
 async fn submit_bill(state: Data, principal: Principal, path: web::Path<String>) -> Answer {
     let bill_id = id(&path)?;
-    bill_scope(&state, &principal, &bill_id, true).await?;
+    // The merchant side submits; the user's app may resubmit to fetch the challenge again.
+    let merchant_side = !matches!(principal.role, ApiRole::App(_));
+    bill_scope(&state, &principal, &bill_id, merchant_side).await?;
     // A resubmission of a submitted bill with another nonce is refused by the engine; reuse
     // the stored nonce so retries get the same challenge.
     let key = bill_id.clone();

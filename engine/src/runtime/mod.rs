@@ -13,11 +13,12 @@
 //! the batch they follow is durable, so a reply never reveals state a crash could take back.
 
 mod executor;
+mod indexer;
 mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,8 @@ pub struct Engine {
     wal: Wal,
     failed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
+    durable_seq: Arc<AtomicU64>,
+    indexed_seq: Arc<AtomicU64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -159,24 +162,38 @@ impl Engine {
         };
         let mut output = crate::state_machine::CommitOutput::default();
         let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
+        // History lines of records after the watermark were lost with the memtable: redo them.
+        let watermark = wal.history_watermark()?;
+        let mut lost_history = Vec::new();
         let last_seq = wal.replay(snapshot_seq, |record| {
             output.clear();
             machine.commit(record.now_ms, &record.commands, &mut output);
+            if record.seq > watermark {
+                lost_history.extend(indexer::lines(record.seq, machine.state_now_ms(), &output.events));
+            }
             records_replayed += 1;
             commands_replayed += record.commands.len() as u64;
         })?;
+        if last_seq > watermark {
+            wal.append_history(&lost_history, last_seq)?;
+        }
         let report = RecoveryReport { snapshot_seq, records_replayed, commands_replayed, elapsed: started.elapsed() };
         tracing::info!(?report, "kassa engine recovered");
 
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
         let (to_writer, writer_inbox) = crossbeam_channel::bounded(4);
+        let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
         let failed = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
+        let durable_seq = Arc::new(AtomicU64::new(last_seq));
+        let indexed_seq = Arc::new(AtomicU64::new(last_seq));
         let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
-        let writer = writer::Writer::new(wal.clone(), writer_inbox, failed.clone());
+        let writer = writer::Writer::new(wal.clone(), writer_inbox, failed.clone(), to_indexer, durable_seq.clone());
+        let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
         let mut threads = vec![
             std::thread::Builder::new().name("kassa-executor".into()).spawn(move || executor.run()).expect("spawn"),
             std::thread::Builder::new().name("kassa-writer".into()).spawn(move || writer.run()).expect("spawn"),
+            std::thread::Builder::new().name("kassa-indexer".into()).spawn(move || indexer.run()).expect("spawn"),
         ];
         if config.tick_interval_ms > 0 {
             let (mailbox, stopping, interval) =
@@ -196,7 +213,7 @@ impl Engine {
             };
             threads.push(std::thread::Builder::new().name("kassa-ticker".into()).spawn(ticker).expect("spawn"));
         }
-        let engine = Engine { mailbox, wal, failed, stopping, threads: Mutex::new(threads) };
+        let engine = Engine { mailbox, wal, failed, stopping, durable_seq, indexed_seq, threads: Mutex::new(threads) };
         Ok((engine, report))
     }
 
@@ -291,8 +308,14 @@ impl Engine {
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
-    /// The newest `limit` history lines of an account, oldest first (durable lines only).
+    /// The newest `limit` history lines of an account, oldest first. Includes every command
+    /// acknowledged before the call (it waits, briefly, for the indexer to catch up).
     pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
+        let durable = self.durable_seq.load(Ordering::Acquire);
+        let started = Instant::now();
+        while self.indexed_seq.load(Ordering::Acquire) < durable && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         self.wal.history(account, limit)
     }
 

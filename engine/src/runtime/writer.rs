@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 
+use crossbeam_channel::Sender;
+
+use super::indexer::IndexerMessage;
 use crate::command::{Command, Event, Outcome};
 use crate::types::TimestampMs;
-use crate::wal::{EncodedRecord, EncodedSnapshot, Wal, encode_record, history_entry};
+use crate::wal::{EncodedRecord, EncodedSnapshot, Wal, encode_record};
 
 /// Most committed batches coalesced into one synced write.
 const COALESCE_BATCHES_MAX: usize = 64;
@@ -48,25 +51,20 @@ pub(super) struct Writer {
     wal: Wal,
     inbox: Receiver<WriterMessage>,
     failed: Arc<AtomicBool>,
-}
-
-fn encode(seq: u64, now_ms: TimestampMs, commands: &[Command], events: &[Event]) -> EncodedRecord {
-    let history = events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, event)| match event {
-            Event::Posting(posting) => {
-                Some(history_entry(seq, u32::try_from(index).expect("events per batch fit u32"), now_ms, posting))
-            }
-            _ => None,
-        })
-        .collect();
-    EncodedRecord { seq, value: encode_record(seq, now_ms, commands), history }
+    indexer: Sender<IndexerMessage>,
+    /// The last sequence number known durable.
+    durable_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Writer {
-    pub(super) fn new(wal: Wal, inbox: Receiver<WriterMessage>, failed: Arc<AtomicBool>) -> Writer {
-        Writer { wal, inbox, failed }
+    pub(super) fn new(
+        wal: Wal,
+        inbox: Receiver<WriterMessage>,
+        failed: Arc<AtomicBool>,
+        indexer: Sender<IndexerMessage>,
+        durable_seq: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Writer {
+        Writer { wal, inbox, failed, indexer, durable_seq }
     }
 
     pub(super) fn run(self) {
@@ -109,7 +107,10 @@ impl Writer {
         let records: Vec<EncodedRecord> = batches
             .iter()
             .filter_map(|batch| batch.record.as_ref())
-            .map(|(seq, now_ms, commands, events)| encode(*seq, *now_ms, commands, events))
+            .map(|(seq, now_ms, commands, _)| EncodedRecord {
+                seq: *seq,
+                value: encode_record(*seq, *now_ms, commands),
+            })
             .collect();
         if !records.is_empty() {
             match self.wal.append(&records) {
@@ -123,12 +124,25 @@ impl Writer {
                 }
             }
         }
+        if let Some(last) = records.last() {
+            self.durable_seq.store(last.seq, Ordering::Release);
+        }
         for batch in batches {
             for ready in batch.ready {
                 ready.deliver();
             }
+            if let Some((seq, now_ms, _, events)) = batch.record {
+                // Bounded: a slow indexer slows the writer down rather than growing memory.
+                let _ = self.indexer.send(IndexerMessage::Batch { seq, now_ms, events });
+            }
         }
         if let Some(snapshot) = snapshot {
+            // The snapshot trims records: their history must be durable first.
+            let (reply, flushed) = crossbeam_channel::bounded(1);
+            if self.indexer.send(IndexerMessage::Flush(reply)).is_err() || flushed.recv() != Ok(true) {
+                tracing::error!(seq = snapshot.seq, "history could not be flushed; snapshot skipped");
+                return true;
+            }
             if let Err(error) = self.wal.write_snapshot(&snapshot) {
                 tracing::error!(%error, seq = snapshot.seq, "writing a snapshot failed");
                 return false;

@@ -4,8 +4,10 @@
 //! - `wal`: key = batch sequence number (u64, big endian), value = `crc32c (u32 LE) ++ codec
 //!   bytes` of [`WalRecord`] (`seq`, `now_ms`, the batch's commands). Replaying the records through
 //!   `commit` rebuilds the state; outcomes are recomputed, never stored.
-//! - `history`: one key per posting, `len(account) ++ account ++ seq ++ index`, written in the
-//!   same atomic `WriteBatch` as the record that caused it.
+//! - `history`: one key per posting, `len(account) ++ account ++ seq ++ index`, and a watermark
+//!   (the last record whose history is written). History is derived data: it is written off the
+//!   acknowledgement path without RocksDB's own log, flushed before any snapshot trims the
+//!   records it comes from, and rebuilt on recovery from the records after the watermark.
 //! - `meta`: the secret key, and the latest snapshot (metadata plus 16 MiB chunks).
 //!
 //! Every append is one `WriteBatch` written with `sync = true` (unless the engine was opened
@@ -35,6 +37,8 @@ const CF_META: &str = "meta";
 const KEY_SECRET: &[u8] = b"secret_key";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const SNAPSHOT_CHUNK_BYTES: usize = 16 * 1024 * 1024;
+/// The history watermark's key: no history key starts with 0 (they start with the id length).
+const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
 /// Largest WAL record decoded on recovery.
 const RECORD_BYTES_MAX: usize = 256 * 1024 * 1024;
 
@@ -109,14 +113,12 @@ struct SnapshotMeta {
     crc32c: u32,
 }
 
-/// An encoded batch ready to append, with the history it writes.
+/// An encoded batch ready to append.
 pub struct EncodedRecord {
     /// Sequence number.
     pub seq: u64,
     /// `crc32c ++ codec bytes`.
     pub value: Vec<u8>,
-    /// `(key, value)` of each history line.
-    pub history: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// An encoded snapshot of the state after record `seq`.
@@ -281,16 +283,44 @@ impl Wal {
     /// synced write took.
     pub fn append(&self, records: &[EncodedRecord]) -> Result<Duration, WalError> {
         let mut batch = WriteBatch::default();
-        let (wal, history) = (self.cf(CF_WAL), self.cf(CF_HISTORY));
+        let wal = self.cf(CF_WAL);
         for record in records {
             batch.put_cf(wal, record.seq.to_be_bytes(), &record.value);
-            for (key, value) in &record.history {
-                batch.put_cf(history, key, value);
-            }
         }
         let started = Instant::now();
         self.db.write_opt(batch, &self.write_options())?;
         Ok(started.elapsed())
+    }
+
+    /// Writes history lines and moves the watermark to `through_seq`, without RocksDB's log
+    /// (history is rebuilt from WAL records after the watermark on recovery).
+    pub fn append_history(&self, lines: &[(Vec<u8>, Vec<u8>)], through_seq: u64) -> Result<(), WalError> {
+        let history = self.cf(CF_HISTORY);
+        let mut batch = WriteBatch::default();
+        for (key, value) in lines {
+            batch.put_cf(history, key, value);
+        }
+        batch.put_cf(history, KEY_HISTORY_WATERMARK, through_seq.to_be_bytes());
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// The last record whose history lines are written (0: none).
+    pub fn history_watermark(&self) -> Result<u64, WalError> {
+        match self.db.get_cf(self.cf(CF_HISTORY), KEY_HISTORY_WATERMARK)? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("history watermark".into()))?,
+            )),
+        }
+    }
+
+    /// Makes written history durable (before a snapshot trims the records it comes from).
+    pub fn flush_history(&self) -> Result<(), WalError> {
+        self.db.flush_cf(self.cf(CF_HISTORY))?;
+        Ok(())
     }
 
     /// Writes a snapshot and trims the records it covers, atomically and synced.
@@ -326,6 +356,9 @@ impl Wal {
         for item in iterator {
             let (key, value) = item?;
             if !key.starts_with(&prefix) || key.len() != prefix.len() + 12 {
+                if key.as_ref() == KEY_HISTORY_WATERMARK {
+                    continue;
+                }
                 break;
             }
             let record: HistoryRecord =

@@ -13,7 +13,7 @@ fn commands(n: usize) -> Vec<Command> {
 }
 
 fn record(seq: u64) -> EncodedRecord {
-    EncodedRecord { seq, value: encode_record(seq, 1_000 + seq, &commands(3)), history: Vec::new() }
+    EncodedRecord { seq, value: encode_record(seq, 1_000 + seq, &commands(3)) }
 }
 
 impl Wal {
@@ -105,11 +105,12 @@ fn history_is_queried_newest_last() {
         held_after: 0,
         cause: crate::command::PostingCause::Deposit(id("d")),
     };
-    let mut first = record(1);
-    first.history = vec![history_entry(1, 0, 5, &posting("a", 1)), history_entry(1, 1, 5, &posting("ab", 9))];
-    let mut second = record(2);
-    second.history = vec![history_entry(2, 0, 6, &posting("a", 2))];
-    wal.append(&[first, second]).unwrap();
+    wal.append(&[record(1), record(2)]).unwrap();
+    assert_eq!(wal.history_watermark().unwrap(), 0);
+    wal.append_history(&[history_entry(1, 0, 5, &posting("a", 1)), history_entry(1, 1, 5, &posting("ab", 9))], 1)
+        .unwrap();
+    wal.append_history(&[history_entry(2, 0, 6, &posting("a", 2))], 2).unwrap();
+    assert_eq!(wal.history_watermark().unwrap(), 2);
     let lines = wal.history(&id("a"), 10).unwrap();
     assert_eq!(lines.iter().map(|line| line.posting.posted_delta).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(wal.history(&id("a"), 1).unwrap()[0].posting.posted_delta, 2);

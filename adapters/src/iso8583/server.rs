@@ -1,0 +1,350 @@
+//! The ISO 8583 POS channel: terminals connect over TCP and exchange length-prefixed
+//! ISO 8583:1987 ASCII messages (see the module docs for the format).
+//!
+//! | request | answer | engine command |
+//! |---|---|---|
+//! | 0100 authorization | 0110 | `SettlePos` with a hold (captured later over HTTP) |
+//! | 0200 financial | 0210 | `SettlePos` (debit the user, credit the terminal's merchant) |
+//! | 0400 reversal | 0410 | `ReversePos` of the original (field 90's STAN, else field 11) |
+//! | 0800 network | 0810 | none: echo / sign-on |
+//!
+//! A settlement's id is `iso:<terminal>:<STAN>`: a repeated STAN from the same terminal gets
+//! the original answer (the engine's idempotency), a repeated STAN with another body gets 94.
+//! Terminals with a MAC key must sign (field 64) and get signed answers. Unknown terminals, bad
+//! MACs and malformed messages get a response code when the message could be parsed, and a
+//! logged close when the stream cannot be trusted; no connection can disturb another.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kassa_engine::command::{Command, Outcome, Reply, SettlePos};
+use kassa_engine::{Currency, Engine, Id, Rejection, SubmitError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use super::{Iso8583Error, MAC_FIELD, Message, decode, encode, frame, sign, split_frame, verify_mac};
+
+/// How long an authorization hold (0100) lasts before it expires unless captured.
+pub const AUTHORIZATION_HOLD_MS: u64 = 7 * 24 * 3_600_000;
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct IsoConfig {
+    /// Most concurrent terminal connections.
+    pub max_connections: usize,
+    /// Idle time after which a connection is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed to finish a started message (slow senders are cut off).
+    pub frame_timeout: Duration,
+}
+
+impl Default for IsoConfig {
+    fn default() -> IsoConfig {
+        IsoConfig {
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// ISO 8583 response codes (field 39) kassa answers with.
+pub mod response_code {
+    /// Approved.
+    pub const APPROVED: &str = "00";
+    /// Do not honor (unknown terminal, bad MAC, used code, over the limit, ...).
+    pub const DO_NOT_HONOR: &str = "05";
+    /// Invalid amount.
+    pub const INVALID_AMOUNT: &str = "13";
+    /// Invalid user (field 2).
+    pub const INVALID_USER: &str = "14";
+    /// Format error.
+    pub const FORMAT_ERROR: &str = "30";
+    /// Insufficient funds.
+    pub const INSUFFICIENT_FUNDS: &str = "51";
+    /// Expired authorization.
+    pub const EXPIRED: &str = "54";
+    /// Incorrect secure code.
+    pub const INCORRECT_CODE: &str = "55";
+    /// Too many wrong codes.
+    pub const CODE_TRIES_EXCEEDED: &str = "75";
+    /// Duplicate transmission (same STAN, another body).
+    pub const DUPLICATE: &str = "94";
+    /// System error (busy, storage).
+    pub const SYSTEM_ERROR: &str = "96";
+}
+
+use response_code::*;
+
+/// The field 39 code of a rejection.
+pub fn code_of(rejection: Rejection) -> &'static str {
+    match rejection {
+        Rejection::InsufficientFunds => INSUFFICIENT_FUNDS,
+        Rejection::Expired => EXPIRED,
+        Rejection::IncorrectCode => INCORRECT_CODE,
+        Rejection::CodeTriesExceeded => CODE_TRIES_EXCEEDED,
+        Rejection::InvalidAmount => INVALID_AMOUNT,
+        Rejection::IdReused | Rejection::AlreadyExists => DUPLICATE,
+        Rejection::InvalidField | Rejection::InvalidExpiry => FORMAT_ERROR,
+        _ => DO_NOT_HONOR,
+    }
+}
+
+/// Accepts terminals until `shutdown` turns true; then stops accepting and returns once every
+/// connection has finished its current message.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "ISO 8583: connection limit reached, closing");
+                    continue; // Dropping the stream closes it.
+                };
+                let (engine, config, shutdown) = (engine.clone(), config.clone(), shutdown.clone());
+                connections.spawn(async move {
+                    if let Err(reason) = connection(stream, &engine, &config, shutdown).await {
+                        tracing::info!(%peer, %reason, "ISO 8583: connection closed");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    engine: &Engine,
+    config: &IsoConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let mut buffer: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        // Complete messages already buffered are answered first.
+        if let Some((consumed, body)) = split_frame(&buffer).map_err(|error| format!("bad frame: {error}"))? {
+            let answer = answer(engine, body).await;
+            buffer.drain(..consumed);
+            if let Some(answer) = answer {
+                let framed = frame(&answer).map_err(|error| error.to_string())?;
+                stream.write_all(&framed).await.map_err(|error| error.to_string())?;
+            }
+            continue;
+        }
+        let limit = if buffer.is_empty() { config.idle_timeout } else { config.frame_timeout };
+        let read = tokio::time::timeout(limit, stream.read(&mut chunk))
+            .await
+            .map_err(
+                |_| if buffer.is_empty() { "idle".to_string() } else { "message not completed in time".to_string() },
+            )?
+            .map_err(|error| error.to_string())?;
+        if read == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The answer to one message body (`None`: the message is not even an ISO 8583 message with an
+/// MTI, and nothing sensible can be answered; it is logged and dropped).
+pub async fn answer(engine: &Engine, body: &[u8]) -> Option<Vec<u8>> {
+    let request = match decode(body) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::info!(%error, "ISO 8583: malformed message");
+            metrics::counter!("kassa_iso8583_malformed_total").increment(1);
+            return format_error_reply(body, &error);
+        }
+    };
+    let mut response = respond(engine, &request, body).await;
+    let encoded = encode(&response).ok()?;
+    // Sign the answer for terminals that sign.
+    if request.contains(MAC_FIELD)
+        && let Some(terminal) = terminal_id(&request)
+        && let Some(key) = mac_key(engine, &terminal).await
+    {
+        sign(&key, &mut response).ok()?;
+        return encode(&response).ok();
+    }
+    Some(encoded)
+}
+
+/// A 30 (format error) answer built from whatever could be read: the MTI and, when readable,
+/// nothing else.
+fn format_error_reply(body: &[u8], error: &Iso8583Error) -> Option<Vec<u8>> {
+    let mti = std::str::from_utf8(body.get(..4)?).ok()?;
+    let response_mti = response_mti(mti)?;
+    tracing::debug!(%error, mti, "answering a malformed message with 30");
+    let mut response = Message::new(&response_mti).ok()?;
+    response.set(39, FORMAT_ERROR);
+    encode(&response).ok()
+}
+
+fn response_mti(mti: &str) -> Option<String> {
+    let number: u16 = mti.parse().ok()?;
+    // 0100 -> 0110, 0200 -> 0210, ...: the function digit becomes "response".
+    if (number / 10) % 2 == 1 || number % 10 != 0 {
+        return None;
+    }
+    Some(format!("{:04}", number + 10))
+}
+
+fn terminal_id(request: &Message) -> Option<Id> {
+    Id::new(request.get_str(41)?.trim_end()).ok()
+}
+
+async fn mac_key(engine: &Engine, terminal: &Id) -> Option<Vec<u8>> {
+    let terminal = terminal.clone();
+    engine.read(move |machine| machine.terminal(&terminal).and_then(|found| found.mac_key.clone())).await.ok().flatten()
+}
+
+fn now_ms() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
+}
+
+/// The response to a parsed request (fields echoed, 38 and 39 set).
+async fn respond(engine: &Engine, request: &Message, body: &[u8]) -> Message {
+    let mti = request.mti().to_string();
+    let Some(response_mti) = response_mti(&mti) else {
+        let mut response = Message::new("0810").expect("valid MTI");
+        response.set(39, FORMAT_ERROR);
+        return response;
+    };
+    let mut response = Message::new(&response_mti).expect("a response MTI is valid");
+    for field in [2, 3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
+        if let Some(value) = request.get(field) {
+            response.set(field, value.to_vec());
+        }
+    }
+    if !response.contains(37)
+        && let Some(stan) = request.get_str(11)
+    {
+        response.set(37, format!("{:0>12}", stan));
+    }
+    let code = match mti.as_str() {
+        "0800" => APPROVED.to_string(),
+        "0100" | "0200" | "0400" => match process(engine, request, body, &mti).await {
+            Ok(approval) => {
+                if let Some(approval) = approval {
+                    response.set(38, approval);
+                }
+                APPROVED.to_string()
+            }
+            Err(code) => code.to_string(),
+        },
+        _ => FORMAT_ERROR.to_string(),
+    };
+    metrics::counter!("kassa_iso8583_responses_total", "mti" => response_mti.clone(), "code" => code.clone())
+        .increment(1);
+    response.set(39, code);
+    response
+}
+
+/// Runs a 0100/0200/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.
+async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> Result<Option<String>, &'static str> {
+    let stan = request.get_str(11).filter(|stan| stan.len() == 6).ok_or(FORMAT_ERROR)?;
+    let terminal = terminal_id(request).ok_or(FORMAT_ERROR)?;
+    let lookup = terminal.clone();
+    let known = engine
+        .read(move |machine| {
+            let terminal = machine.terminal(&lookup)?;
+            let merchant = machine.merchant(&terminal.merchant)?;
+            let currency = machine.account(&merchant.account)?.currency;
+            Some((terminal.merchant.clone(), terminal.mac_key.clone(), currency))
+        })
+        .await
+        .map_err(|_| SYSTEM_ERROR)?;
+    let Some((merchant, mac_key, merchant_currency)) = known else {
+        tracing::info!(%terminal, "ISO 8583: unknown terminal");
+        return Err(DO_NOT_HONOR);
+    };
+    if let Some(key) = &mac_key
+        && !verify_mac(key, body, request)
+    {
+        tracing::warn!(%terminal, stan, "ISO 8583: missing or bad MAC");
+        metrics::counter!("kassa_iso8583_bad_mac_total").increment(1);
+        return Err(DO_NOT_HONOR);
+    }
+    if let Some(merchant_field) = request.get_str(42)
+        && merchant_field.trim_end() != merchant.as_str()
+    {
+        return Err(DO_NOT_HONOR);
+    }
+    if mti == "0400" {
+        let original = request.get_str(90).and_then(|data| data.get(4..10)).unwrap_or(stan);
+        let settlement = Id::new(&format!("iso:{terminal}:{original}")).map_err(|_| FORMAT_ERROR)?;
+        return match engine.submit(Command::ReversePos { settlement }).await {
+            Ok(Outcome::Applied(_)) => Ok(None),
+            Ok(Outcome::Rejected(Rejection::SettlementNotFound)) => Err(DO_NOT_HONOR),
+            Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),
+            Err(error) => Err(system_error(error)),
+        };
+    }
+    let user = request.get_str(2).and_then(|user| Id::new(user).ok()).ok_or(INVALID_USER)?;
+    let amount: u64 = request.get_str(4).and_then(|amount| amount.parse().ok()).ok_or(INVALID_AMOUNT)?;
+    let code = String::from_utf8(request.get(48).ok_or(INCORRECT_CODE)?.to_vec()).map_err(|_| FORMAT_ERROR)?;
+    let currency = match request.get_str(49) {
+        None => merchant_currency,
+        Some(numeric) => {
+            numeric.parse().ok().and_then(|numeric| Currency::from_numeric(numeric).ok()).ok_or(FORMAT_ERROR)?
+        }
+    };
+    let settle = SettlePos {
+        id: Id::new(&format!("iso:{terminal}:{stan}")).map_err(|_| FORMAT_ERROR)?,
+        user,
+        code,
+        amount,
+        currency,
+        terminal,
+        coupon: None,
+        hold_until_ms: (mti == "0100").then(|| now_ms() + AUTHORIZATION_HOLD_MS),
+    };
+    match engine.submit(Command::SettlePos(settle)).await {
+        Ok(Outcome::Applied(Reply::Settled { approval_code, .. })) => Ok(Some(approval_code)),
+        Ok(Outcome::Applied(other)) => unreachable!("a settlement answers Settled, not {other:?}"),
+        Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),
+        Err(error) => Err(system_error(error)),
+    }
+}
+
+fn system_error(error: SubmitError) -> &'static str {
+    tracing::warn!(%error, "ISO 8583: engine unavailable");
+    SYSTEM_ERROR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_mtis() {
+        assert_eq!(response_mti("0100").as_deref(), Some("0110"));
+        assert_eq!(response_mti("0200").as_deref(), Some("0210"));
+        assert_eq!(response_mti("0400").as_deref(), Some("0410"));
+        assert_eq!(response_mti("0800").as_deref(), Some("0810"));
+        assert_eq!(response_mti("0210"), None);
+        assert_eq!(response_mti("0201"), None);
+        assert_eq!(response_mti("abcd"), None);
+    }
+
+    #[test]
+    fn rejections_map_to_response_codes() {
+        assert_eq!(code_of(Rejection::InsufficientFunds), "51");
+        assert_eq!(code_of(Rejection::IncorrectCode), "55");
+        assert_eq!(code_of(Rejection::CodeTriesExceeded), "75");
+        assert_eq!(code_of(Rejection::Expired), "54");
+        assert_eq!(code_of(Rejection::IdReused), "94");
+        assert_eq!(code_of(Rejection::CodeAlreadyUsed), "05");
+    }
+}

@@ -1,0 +1,86 @@
+//! The history indexer: turns the postings of durable batches into per-account history lines,
+//! off the acknowledgement path. History is derived from the WAL, so it is written without
+//! RocksDB's log; before a snapshot trims records, the indexer catches up and flushes, and on
+//! recovery the records after its watermark are indexed again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::command::Event;
+use crate::types::TimestampMs;
+use crate::wal::{Wal, history_entry};
+
+/// Most batches indexed in one RocksDB write.
+const COALESCE_BATCHES_MAX: usize = 256;
+
+pub(super) enum IndexerMessage {
+    /// The postings of a durable batch.
+    Batch { seq: u64, now_ms: TimestampMs, events: Vec<Event> },
+    /// Catch up, flush, then answer (before a snapshot).
+    Flush(Sender<bool>),
+}
+
+/// The history lines of one batch's events.
+pub(super) fn lines(seq: u64, now_ms: TimestampMs, events: &[Event]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    events
+        .iter()
+        .enumerate()
+        .filter_map(|(index, event)| match event {
+            Event::Posting(posting) => {
+                Some(history_entry(seq, u32::try_from(index).expect("events per batch fit u32"), now_ms, posting))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) struct Indexer {
+    pub(super) wal: Wal,
+    pub(super) inbox: Receiver<IndexerMessage>,
+    /// The last sequence number whose history is written.
+    pub(super) indexed_seq: Arc<AtomicU64>,
+}
+
+impl Indexer {
+    pub(super) fn run(self) {
+        while let Ok(first) = self.inbox.recv() {
+            let mut lines_to_write = Vec::new();
+            let mut through = None;
+            let mut flush = None;
+            let mut next = Some(first);
+            let mut batches = 0;
+            while let Some(message) = next.take() {
+                match message {
+                    IndexerMessage::Batch { seq, now_ms, events } => {
+                        lines_to_write.extend(lines(seq, now_ms, &events));
+                        through = Some(seq);
+                        batches += 1;
+                    }
+                    IndexerMessage::Flush(reply) => {
+                        flush = Some(reply);
+                        break;
+                    }
+                }
+                if batches >= COALESCE_BATCHES_MAX {
+                    break;
+                }
+                next = self.inbox.try_recv().ok();
+            }
+            let mut healthy = true;
+            if let Some(seq) = through {
+                if let Err(error) = self.wal.append_history(&lines_to_write, seq) {
+                    tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
+                    healthy = false;
+                } else {
+                    self.indexed_seq.store(seq, Ordering::Release);
+                }
+            }
+            if let Some(reply) = flush {
+                let flushed = healthy && self.wal.flush_history().is_ok();
+                let _ = reply.send(flushed);
+            }
+        }
+    }
+}

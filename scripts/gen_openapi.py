@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Writes adapters/openapi.json, the OpenAPI 3 document of kassa's HTTP API (served at
+GET /openapi.json). Edit the tables here, run it, commit both."""
+import json
+import pathlib
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+AMOUNT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15, "description": "minor units"}
+CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 alpha code"}
+
+def obj(required, **props):
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
+
+schemas = {
+    "Error": obj(["error"], error=obj(["code", "message"], code={"type": "string", "example": "insufficient_funds"}, message={"type": "string"})),
+    "Account": obj(["id", "currency", "balance", "held", "available"], id=ID, currency=CURRENCY, balance={"type": "integer"}, held={"type": "integer"}, available={"type": "integer"}, overdraft_limit={"type": "integer"}, status={"type": "string", "enum": ["open", "closed"]}),
+    "OpenAccount": obj(["id", "currency"], id=ID, currency=CURRENCY, overdraft_limit={"type": "integer", "minimum": 0}),
+    "Movement": obj(["id", "amount"], id=ID, amount=AMOUNT),
+    "Transfer": obj(["id", "from", "to", "amount", "currency"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY),
+    "TransferBatch": obj(["transfers"], atomic={"type": "boolean", "default": False}, transfers={"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("Transfer")}),
+    "PlaceHold": obj(["id", "from", "to", "amount", "currency", "expires_in_s"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, expires_in_s={"type": "integer", "minimum": 1}),
+    "Capture": obj(["amount"], amount=AMOUNT),
+    "Hold": obj(["id", "status"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, status={"type": "string", "enum": ["active", "captured", "voided", "expired"]}, captured={"type": "integer", "nullable": True}, expires_at_ms={"type": "integer"}),
+    "Merchant": obj(["id", "account"], id=ID, account=ID),
+    "Terminal": obj(["id", "merchant"], id=ID, merchant=ID, mac_key={"type": "string", "description": "hex, 16..64 bytes; the terminal then signs ISO 8583 field 64"}),
+    "Operator": obj(["id", "merchant"], id=ID, merchant=ID),
+    "CreateKey": obj(["role"], role={"type": "string", "enum": ["admin", "merchant", "operator", "app"]}, merchant=ID, operator=ID, app=ID),
+    "Key": obj(["key_id", "key", "role"], key_id={"type": "string"}, key={"type": "string", "description": "shown once"}, role={"type": "string"}),
+    "Authorize": obj(["id", "user", "account", "limit", "expires_in_s"], id=ID, user=ID, account=ID, limit=AMOUNT, expires_in_s={"type": "integer"}),
+    "Authorization": obj(["id", "code", "expires_at_ms"], id=ID, user=ID, account=ID, limit=AMOUNT, code={"type": "string", "pattern": "^[0-9]{8}$"}, expires_at_ms={"type": "integer"}),
+    "Settle": obj(["id", "user", "code", "amount", "terminal"], id=ID, user=ID, code={"type": "string"}, amount=AMOUNT, terminal=ID, currency=CURRENCY, coupon=ID),
+    "Settlement": obj(["id", "approved"], id=ID, approved={"type": "boolean"}, approval_code={"type": "string", "nullable": True}, charged={"type": "integer"}, discount={"type": "integer"}, decline_code={"type": "string"}, message={"type": "string"}, amount={"type": "integer"}, currency=CURRENCY),
+    "OpenBill": obj(["id", "user", "account", "merchant", "expires_in_s"], id=ID, user=ID, account=ID, merchant=ID, opens_in_s={"type": "integer"}, expires_in_s={"type": "integer"}),
+    "BillItem": obj(["terminal", "item_ref", "quantity", "unit_amount"], terminal=ID, item_ref={"type": "string", "maxLength": 64}, quantity={"type": "integer", "minimum": 1, "maximum": 10000}, unit_amount=AMOUNT),
+    "ConfirmBill": obj(["challenge"], challenge={"type": "string"}, coupon=ID),
+    "Bill": {"type": "object", "properties": {"id": ID, "user": ID, "account": ID, "merchant": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["open", "submitted", "paid", "cancelled", "expired"]}, "total": {"type": "integer"}, "charged": {"type": "integer", "nullable": True}, "discount": {"type": "integer", "nullable": True}, "challenge": {"type": "string", "nullable": True, "description": "only to the user's app or admin, after submit"}, "items": {"type": "array", "items": ref("BillItem")}}},
+    "RequestSplit": obj(["id", "requester", "requester_account", "total", "currency", "members", "expires_in_s"], id=ID, requester=ID, requester_account=ID, total=AMOUNT, currency=CURRENCY, members={"type": "array", "maxItems": 100, "items": obj(["user", "account"], user=ID, account=ID)}, shares={"type": "array", "items": AMOUNT, "description": "explicit shares in member order; omit for equal shares (remainder units to the first members)"}, expires_in_s={"type": "integer"}),
+    "PayShare": obj(["member"], member=ID),
+    "Split": {"type": "object", "properties": {"id": ID, "status": {"type": "string", "enum": ["open", "completed", "cancelled", "expired"]}, "total": {"type": "integer"}, "collected": {"type": "integer"}, "members": {"type": "array", "items": {"type": "object", "properties": {"user": ID, "account": ID, "share": {"type": "integer"}, "paid": {"type": "boolean"}}}}}},
+    "Contact": obj(["user", "contact"], user=ID, contact=ID),
+    "Rule": {"oneOf": [
+        obj(["type", "percent"], type={"type": "string", "enum": ["percent_off"]}, percent={"type": "string", "description": "decimal string, 0 < p <= 100, e.g. \"12.5\""}, cap={"type": "integer"}, min_spend={"type": "integer"}),
+        obj(["type", "amount"], type={"type": "string", "enum": ["fixed_off"]}, amount=AMOUNT, min_spend={"type": "integer"}),
+        obj(["type", "threshold", "save"], type={"type": "string", "enum": ["spend_save"]}, threshold=AMOUNT, save=AMOUNT, min_spend={"type": "integer"})],
+        "description": "Discounts are computed exactly with decimals and rounded once, half-to-even, to the currency's minor unit; never more than the purchase."},
+    "Adjustment": {"oneOf": [
+        obj(["type", "from_ms", "until_ms", "factor_percent"], type={"type": "string", "enum": ["time_window"]}, from_ms={"type": "integer"}, until_ms={"type": "integer"}, factor_percent={"type": "integer", "maximum": 1000}),
+        obj(["type", "latitude_e6", "longitude_e6", "radius_m", "factor_percent"], type={"type": "string", "enum": ["location"]}, latitude_e6={"type": "integer"}, longitude_e6={"type": "integer"}, radius_m={"type": "integer"}, factor_percent={"type": "integer", "maximum": 1000})]},
+    "IssueCoupon": obj(["id", "merchant", "holder", "currency", "rule", "expires_in_s"], id=ID, merchant=ID, holder=ID, currency=CURRENCY, rule=ref("Rule"), adjustments={"type": "array", "maxItems": 8, "items": ref("Adjustment")}, starts_in_s={"type": "integer"}, expires_in_s={"type": "integer"}, reward=ref("Rule")),
+    "Coupon": {"type": "object", "properties": {"id": ID, "merchant": ID, "holder": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["available", "shared", "redeemed"]}, "shared_by": {"type": "string", "nullable": True}, "code": {"type": "string", "nullable": True}, "valid_from_ms": {"type": "integer"}, "valid_until_ms": {"type": "integer"}}},
+    "UserRef": obj(["user"], user=ID),
+    "Location": obj(["latitude_e6", "longitude_e6"], latitude_e6={"type": "integer"}, longitude_e6={"type": "integer"}),
+    "VerifyCoupon": obj(["code", "amount"], code={"type": "string"}, amount=AMOUNT, location=ref("Location")),
+    "RedeemCoupon": obj(["id", "code", "amount"], id=ID, code={"type": "string"}, amount=AMOUNT, location=ref("Location")),
+    "Quote": obj(["coupon", "amount"], coupon=ID, amount=AMOUNT, location=ref("Location")),
+    "QuoteResult": {"type": "object", "properties": {"discount": {"type": "integer"}, "payable": {"type": "integer"}}},
+    "CouponList": {"type": "object", "properties": {"user": ID, "coupons": {"type": "array", "items": ID}}},
+    "History": {"type": "object", "properties": {"account": ID, "data": {"type": "array", "items": {"type": "object", "properties": {"seq": {"type": "integer"}, "at_ms": {"type": "integer"}, "amount": {"type": "integer"}, "held_change": {"type": "integer"}, "balance_after": {"type": "integer"}, "held_after": {"type": "integer"}, "kind": {"type": "string"}, "ref": ID}}}}},
+}
+
+ERRORS = {code: {"description": text, "content": {"application/json": {"schema": ref("Error")}}} for code, text in {
+    "400": "malformed request", "401": "missing or invalid API key", "403": "out of scope for this key",
+    "404": "unknown object", "409": "id reused with another body", "422": "business rejection (code says which)",
+    "503": "busy or shutting down: retry"}.items()}
+
+def op(summary, request=None, response=None, params=(), tag="payments"):
+    operation = {"summary": summary, "tags": [tag], "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": ref(response) if response else {"type": "object"}}}}, **ERRORS}}
+    if request:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(request)}}}
+    if params:
+        operation["parameters"] = [{"name": name, "in": "path", "required": True, "schema": ID} for name in params]
+    return operation
+
+paths = {
+    "/health": {"get": {"summary": "liveness", "security": [], "tags": ["service"], "responses": {"200": {"description": "ok"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "tags": ["service"], "responses": {"200": {"description": "text exposition format"}}}},
+    "/openapi.json": {"get": {"summary": "this document", "security": [], "tags": ["service"], "responses": {"200": {"description": "OpenAPI 3"}}}},
+    "/v1/keys": {"post": op("create an API key (admin)", "CreateKey", "Key", tag="admin")},
+    "/v1/accounts": {"post": op("open an account (idempotent by id)", "OpenAccount", "Account")},
+    "/v1/accounts/{id}": {"get": op("an account's balances", None, "Account", ["id"])},
+    "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"])},
+    "/v1/accounts/{id}/deposits": {"post": op("money in (idempotent by id)", "Movement", None, ["id"])},
+    "/v1/accounts/{id}/withdrawals": {"post": op("money out (idempotent by id)", "Movement", None, ["id"])},
+    "/v1/accounts/{id}/history": {"get": {**op("postings, oldest first (?limit=1..1000)", None, "History", ["id"])}},
+    "/v1/transfers": {"post": op("transfer (idempotent by id)", "Transfer", None)},
+    "/v1/transfers/batch": {"post": op("several transfers; atomic: all or nothing", "TransferBatch", None)},
+    "/v1/holds": {"post": op("place a hold", "PlaceHold", "Hold")},
+    "/v1/holds/{id}": {"get": op("a hold", None, "Hold", ["id"])},
+    "/v1/holds/{id}/capture": {"post": op("capture up to the held amount; the rest is released", "Capture", None, ["id"])},
+    "/v1/holds/{id}/void": {"post": op("release a hold", None, "Hold", ["id"])},
+    "/v1/merchants": {"post": op("register a merchant", "Merchant", "Merchant", tag="admin")},
+    "/v1/terminals": {"post": op("register a POS terminal", "Terminal", "Terminal", tag="admin")},
+    "/v1/operators": {"post": op("register a merchant operator", "Operator", "Operator", tag="admin")},
+    "/v1/authorizations": {"post": op("authorize an account for a limit; returns the one-time secure code", "Authorize", "Authorization", tag="pos")},
+    "/v1/pos/settlements": {"post": op("settle a POS purchase with user id + secure code (declines answer approved=false)", "Settle", "Settlement", tag="pos")},
+    "/v1/pos/settlements/{id}/reverse": {"post": op("reverse an approved settlement", None, None, ["id"], tag="pos")},
+    "/v1/bills": {"post": op("open a virtual bill", "OpenBill", "Bill", tag="bills")},
+    "/v1/bills/{id}": {"get": op("a bill", None, "Bill", ["id"], tag="bills")},
+    "/v1/bills/{id}/items": {"post": op("a terminal adds an item", "BillItem", "Bill", ["id"], tag="bills")},
+    "/v1/bills/{id}/submit": {"post": op("total the bill and issue the user's challenge", None, "Bill", ["id"], tag="bills")},
+    "/v1/bills/{id}/confirm": {"post": op("the user confirms; the account is charged", "ConfirmBill", "Bill", ["id"], tag="bills")},
+    "/v1/bills/{id}/cancel": {"post": op("cancel an unpaid bill", None, "Bill", ["id"], tag="bills")},
+    "/v1/splits": {"post": op("post a payment request to a group", "RequestSplit", "Split", tag="splits")},
+    "/v1/splits/{id}": {"get": op("a split", None, "Split", ["id"], tag="splits")},
+    "/v1/splits/{id}/pay": {"post": op("a member pays their share", "PayShare", "Split", ["id"], tag="splits")},
+    "/v1/splits/{id}/cancel": {"post": op("cancel; paid shares are refunded", None, "Split", ["id"], tag="splits")},
+    "/v1/contacts": {"post": op("link two users as contacts", "Contact", None, tag="coupons")},
+    "/v1/coupons": {"post": op("issue a coupon (merchant)", "IssueCoupon", "Coupon", tag="coupons")},
+    "/v1/coupons/{id}": {"get": op("a coupon (with its code for its holder's app)", None, "Coupon", ["id"], tag="coupons")},
+    "/v1/coupons/{id}/share": {"post": op("share into the holder's pool", "UserRef", None, ["id"], tag="coupons")},
+    "/v1/coupons/{id}/claim": {"post": op("a contact claims a pooled coupon", "UserRef", "Coupon", ["id"], tag="coupons")},
+    "/v1/coupons/verify": {"post": op("an operator prices a coupon by code (own merchant only)", "VerifyCoupon", "QuoteResult", tag="coupons")},
+    "/v1/coupons/redeem": {"post": op("an operator redeems a coupon by code (own merchant only)", "RedeemCoupon", "QuoteResult", tag="coupons")},
+    "/v1/users/{user}/pool": {"get": op("coupons a user shared", None, "CouponList", ["user"], tag="coupons")},
+    "/v1/users/{user}/claimable": {"get": op("coupons a user's contacts shared", None, "CouponList", ["user"], tag="coupons")},
+    "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons")},
+}
+
+document = {
+    "openapi": "3.0.3",
+    "info": {"title": "kassa HTTP API", "version": "1", "description": "Amounts are integers in minor units with an ISO 4217 currency. Client-chosen ids make writes idempotent. Errors: {\"error\":{\"code\",\"message\"}}."},
+    "servers": [{"url": "http://127.0.0.1:8080"}],
+    "security": [{"bearer": []}],
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "kassa_<key_id>_<secret>, or the bootstrap admin key"}}, "schemas": schemas},
+    "paths": paths,
+}
+out = pathlib.Path(__file__).resolve().parent.parent / "adapters" / "openapi.json"
+out.write_text(json.dumps(document, indent=1) + "\n")
+print(f"wrote {out}")

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Independent clients against a running `kassa serve`: HTTP/JSON with urllib, ISO 8583 with
+pyiso8583 (`import iso8583`, spec `default_ascii`). Driven by adapters/tests/clients.rs, which
+starts the server on loopback ports and passes them in the environment:
+KASSA_HTTP, KASSA_ISO8583, KASSA_ADMIN_KEY. Every socket has a timeout; the script stops by
+itself and exits non-zero on the first failed check."""
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import sys
+import urllib.error
+import urllib.request
+
+import iso8583
+from iso8583.specs import default_ascii as SPEC
+
+HTTP = os.environ["KASSA_HTTP"]
+ISO_HOST, ISO_PORT = os.environ["KASSA_ISO8583"].rsplit(":", 1)
+ADMIN = os.environ["KASSA_ADMIN_KEY"]
+CHECKS = 0
+
+
+def check(condition, what):
+    global CHECKS
+    if not condition:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    CHECKS += 1
+
+
+def call(method, path, body=None, key=ADMIN, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://{HTTP}{path}", data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if key is not None:
+        request.add_header("authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+            return response.status, (json.loads(text) if text.startswith("{") else text)
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        return error.code, (json.loads(text) if text.startswith("{") else text)
+
+
+def ok(method, path, body=None, key=ADMIN):
+    status, answer = call(method, path, body, key)
+    check(status == 200, f"{method} {path} -> {status} {answer}")
+    return answer
+
+
+def error(method, path, body, expected_status, expected_code, key=ADMIN):
+    status, answer = call(method, path, body, key)
+    check(status == expected_status, f"{method} {path}: expected {expected_status}, got {status} {answer}")
+    if expected_code is not None:
+        check(answer["error"]["code"] == expected_code, f"{method} {path}: expected {expected_code}, got {answer}")
+    return answer
+
+
+# ----- HTTP ------------------------------------------------------------------------------------
+
+check(call("GET", "/health", key=None)[0] == 200, "health")
+error("GET", "/v1/accounts/x", None, 401, "unauthorized", key=None)
+error("GET", "/v1/accounts/x", None, 401, "unauthorized", key="kassa_nope_nope")
+check("openapi" in json.dumps(call("GET", "/openapi.json", key=None)[1]), "openapi document served")
+
+app = ok("POST", "/v1/keys", {"role": "app", "app": "wallet"})["key"]
+other_app = ok("POST", "/v1/keys", {"role": "app", "app": "rival"})["key"]
+error("POST", "/v1/keys", {"role": "app", "app": "x"}, 403, "forbidden", key=app)
+
+for account in ["alice", "bob"]:
+    answer = ok("POST", "/v1/accounts", {"id": account, "currency": "EUR"}, key=app)
+    check(answer["balance"] == 0 and answer["currency"] == "EUR", f"open {account}: {answer}")
+check(ok("POST", "/v1/accounts", {"id": "alice", "currency": "EUR"}, key=app)["id"] == "alice", "open is idempotent")
+error("POST", "/v1/accounts", {"id": "alice", "currency": "USD"}, 409, "already_exists", key=app)
+error("POST", "/v1/accounts", {"id": "bad id", "currency": "EUR"}, 400, "malformed_request", key=app)
+error("POST", "/v1/accounts", {"id": "zed", "currency": "XXX"}, 400, "invalid_currency", key=app)
+ok("POST", "/v1/accounts/alice/deposits", {"id": "dep-1", "amount": 100000}, key=app)
+ok("POST", "/v1/accounts/alice/deposits", {"id": "dep-1", "amount": 100000}, key=app)
+check(ok("GET", "/v1/accounts/alice", key=app)["balance"] == 100000, "a repeated deposit applies once")
+error("POST", "/v1/accounts/alice/deposits", {"id": "dep-1", "amount": 5}, 409, "id_reused", key=app)
+error("GET", "/v1/accounts/alice", None, 403, "forbidden", key=other_app)
+
+transfer = {"id": "t-1", "from": "alice", "to": "bob", "amount": 2500, "currency": "EUR"}
+check(ok("POST", "/v1/transfers", transfer, key=app)["status"] == "applied", "transfer")
+ok("POST", "/v1/transfers", transfer, key=app)
+error("POST", "/v1/transfers", dict(transfer, amount=2501), 409, "id_reused", key=app)
+error("POST", "/v1/transfers", dict(transfer, id="t-2", amount=10**9), 422, "insufficient_funds", key=app)
+error("POST", "/v1/transfers", dict(transfer, id="t-3", to="nobody"), 404, "counterparty_not_found", key=app)
+error("POST", "/v1/transfers", dict(transfer, id="t-4", from_="x"), 400, "malformed_request", key=app)
+status, _ = call("POST", "/v1/transfers", key=app, raw=b'{"id": "t-5", "from": ')
+check(status == 400, f"malformed JSON -> 400, got {status}")
+status, _ = call("POST", "/v1/transfers", key=app, raw=b'{"id": "' + b"x" * 70000 + b'"}')
+check(status in (400, 413), f"oversized body refused, got {status}")
+check(ok("GET", "/v1/accounts/bob", key=app)["balance"] == 2500, "bob got 2500 once")
+history = ok("GET", "/v1/accounts/alice/history", key=app)["data"]
+check([line["amount"] for line in history] == [100000, -2500], f"history {history}")
+
+batch = {"atomic": True, "transfers": [
+    {"id": "b-1", "from": "alice", "to": "bob", "amount": 100, "currency": "EUR"},
+    {"id": "b-2", "from": "bob", "to": "alice", "amount": 10**8, "currency": "EUR"}]}
+answer = error("POST", "/v1/transfers/batch", batch, 422, "insufficient_funds", key=app)
+check(ok("GET", "/v1/accounts/bob", key=app)["balance"] == 2500, "an atomic batch that fails applies nothing")
+batch["atomic"] = False
+answer = ok("POST", "/v1/transfers/batch", batch, key=app)
+check([r["status"] for r in answer["results"]] == ["applied", "rejected"], f"unlinked batch {answer}")
+
+hold = ok("POST", "/v1/holds", {"id": "h-1", "from": "alice", "to": "bob", "amount": 1000, "currency": "EUR", "expires_in_s": 60}, key=app)
+check(hold["status"] == "active", f"hold {hold}")
+account = ok("GET", "/v1/accounts/alice", key=app)
+check(account["held"] == 1000 and account["available"] == account["balance"] - 1000, f"held counts: {account}")
+capture = ok("POST", "/v1/holds/h-1/capture", {"amount": 600}, key=app)
+check(capture["captured"] == 600 and capture["released"] == 400, f"capture {capture}")
+error("POST", "/v1/holds/h-1/void", None, 422, "hold_already_resolved", key=app)
+error("POST", "/v1/holds/h-1/capture", {"amount": 1}, 422, "hold_already_resolved", key=app)
+error("POST", "/v1/holds/h-1/capture", {"amount": 1}, 403, "forbidden", key=other_app)
+
+# Merchants, terminals, operators (admin), one terminal signing with a MAC key.
+ok("POST", "/v1/accounts", {"id": "shop", "currency": "EUR"})
+ok("POST", "/v1/merchants", {"id": "m-cafe", "account": "shop"})
+ok("POST", "/v1/terminals", {"id": "T0000001", "merchant": "m-cafe"})
+MAC_KEY = bytes(range(32))
+ok("POST", "/v1/terminals", {"id": "T0000002", "merchant": "m-cafe", "mac_key": MAC_KEY.hex()})
+ok("POST", "/v1/operators", {"id": "op-cafe", "merchant": "m-cafe"})
+ok("POST", "/v1/accounts", {"id": "shop2", "currency": "EUR"})
+ok("POST", "/v1/merchants", {"id": "m-deli", "account": "shop2"})
+ok("POST", "/v1/operators", {"id": "op-deli", "merchant": "m-deli"})
+operator = ok("POST", "/v1/keys", {"role": "operator", "operator": "op-cafe"})["key"]
+rival_operator = ok("POST", "/v1/keys", {"role": "operator", "operator": "op-deli"})["key"]
+merchant = ok("POST", "/v1/keys", {"role": "merchant", "merchant": "m-cafe"})["key"]
+
+USER = "4000001234567890"
+def authorize(auth_id, limit):
+    answer = ok("POST", "/v1/authorizations", {"id": auth_id, "user": USER, "account": "alice", "limit": limit, "expires_in_s": 600}, key=app)
+    check(len(answer["code"]) == 8 and answer["code"].isdigit(), f"secure code {answer}")
+    return answer["code"]
+
+code = authorize("auth-1", 5000)
+check(authorize("auth-1", 5000) == code, "a retried authorization shows the same code")
+settled = ok("POST", "/v1/pos/settlements", {"id": "pos-http-1", "user": USER, "code": code, "amount": 1200, "terminal": "T0000001"}, key=merchant)
+check(settled["approved"] is True and len(settled["approval_code"]) == 6, f"HTTP settlement {settled}")
+again = ok("POST", "/v1/pos/settlements", {"id": "pos-http-2", "user": USER, "code": code, "amount": 100, "terminal": "T0000001"}, key=merchant)
+check(again["approved"] is False and again["decline_code"] == "code_already_used", f"single use {again}")
+
+# Bills: the app opens, the merchant adds items and submits, the user's app confirms.
+ok("POST", "/v1/bills", {"id": "bill-1", "user": USER, "account": "alice", "merchant": "m-cafe", "expires_in_s": 600}, key=app)
+ok("POST", "/v1/bills/bill-1/items", {"terminal": "T0000001", "item_ref": "espresso", "quantity": 2, "unit_amount": 280}, key=merchant)
+error("POST", "/v1/bills/bill-1/items", {"terminal": "T0000001", "item_ref": "x", "quantity": 1, "unit_amount": 1}, 403, "forbidden", key=other_app)
+submitted = ok("POST", "/v1/bills/bill-1/submit", None, key=merchant)
+check(submitted["total"] == 560 and submitted["challenge"] is None, f"the merchant sees the total, not the challenge: {submitted}")
+challenge = ok("POST", "/v1/bills/bill-1/submit", None, key=app)["challenge"]
+error("POST", "/v1/bills/bill-1/confirm", {"challenge": "000000" if challenge != "000000" else "000001"}, 422, "incorrect_code", key=app)
+paid = ok("POST", "/v1/bills/bill-1/confirm", {"challenge": challenge}, key=app)
+check(paid["status"] == "paid" and paid["charged"] == 560, f"bill paid {paid}")
+
+# Splits.
+for account in ["carol", "dave"]:
+    ok("POST", "/v1/accounts", {"id": account, "currency": "EUR"}, key=app)
+    ok("POST", f"/v1/accounts/{account}/deposits", {"id": f"dep-{account}", "amount": 5000}, key=app)
+split = ok("POST", "/v1/splits", {"id": "dinner", "requester": "u-bob", "requester_account": "bob", "total": 1001, "currency": "EUR",
+                                  "members": [{"user": "u-carol", "account": "carol"}, {"user": "u-dave", "account": "dave"}], "expires_in_s": 600}, key=app)
+check([m["share"] for m in split["members"]] == [501, 500], f"equal shares, remainder first: {split}")
+ok("POST", "/v1/splits/dinner/pay", {"member": "u-carol"}, key=app)
+error("POST", "/v1/splits/dinner/pay", {"member": "u-carol"}, 422, "already_paid", key=app)
+done = ok("POST", "/v1/splits/dinner/pay", {"member": "u-dave"}, key=app)
+check(done["completed"] is True and done["status"] == "completed", f"split completed {done}")
+
+# Coupons: issue, share to the pool, a contact claims, the operator redeems; wrong merchant 403.
+coupon = ok("POST", "/v1/coupons", {"id": "cpn-1", "merchant": "m-cafe", "holder": "u-bob", "currency": "EUR",
+                                    "rule": {"type": "percent_off", "percent": "12.5", "cap": 500, "min_spend": 1000},
+                                    "expires_in_s": 3600, "reward": {"type": "fixed_off", "amount": 200}}, key=merchant)
+check(len(coupon["code"]) == 12, f"coupon code {coupon}")
+ok("POST", "/v1/contacts", {"user": "u-bob", "contact": "u-carol"}, key=app)
+ok("POST", "/v1/coupons/cpn-1/share", {"user": "u-bob"}, key=app)
+check(ok("GET", "/v1/users/u-carol/claimable", key=app)["coupons"] == ["cpn-1"], "pool visible to contacts")
+ok("POST", "/v1/coupons/cpn-1/claim", {"user": "u-carol"}, key=app)
+quote = ok("POST", "/v1/coupons/verify", {"code": coupon["code"], "amount": 2399}, key=operator)
+check(quote["discount"] == 300 and quote["payable"] == 2099, f"12.5% of 2399 rounds half-even to 300: {quote}")
+error("POST", "/v1/coupons/verify", {"code": coupon["code"], "amount": 2399}, 403, "wrong_merchant", key=rival_operator)
+error("POST", "/v1/coupons/redeem", {"id": "red-x", "code": coupon["code"], "amount": 2399}, 403, "wrong_merchant", key=rival_operator)
+error("POST", "/v1/coupons/redeem", {"id": "red-y", "code": coupon["code"], "amount": 2399}, 403, "forbidden", key=app)
+redeemed = ok("POST", "/v1/coupons/redeem", {"id": "red-1", "code": coupon["code"], "amount": 2399}, key=operator)
+check(redeemed["discount"] == 300 and redeemed["reward_coupon"], f"redeemed with a reward for the sharer: {redeemed}")
+error("POST", "/v1/coupons/redeem", {"id": "red-2", "code": coupon["code"], "amount": 2399}, 422, "coupon_redeemed", key=operator)
+
+# ----- ISO 8583 (pyiso8583 as the client) ----------------------------------------------------
+
+def iso_connect():
+    sock = socket.create_connection((ISO_HOST, int(ISO_PORT)), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def recv_exact(sock, count):
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def exchange(sock, doc, mac_key=None):
+    if mac_key is not None:
+        unsigned, _ = iso8583.encode(dict(doc), SPEC)
+        doc = dict(doc)
+        doc["64"] = hmac.new(mac_key, unsigned, hashlib.sha256).digest()[:8].hex().upper()
+    raw, _ = iso8583.encode(dict(doc), SPEC)
+    sock.sendall(struct.pack(">H", len(raw)) + raw)
+    length = struct.unpack(">H", recv_exact(sock, 2))[0]
+    body = recv_exact(sock, length)
+    answer, _ = iso8583.decode(body, SPEC)
+    return answer, body
+
+
+def purchase(mti, stan, code, amount, terminal="T0000001"):
+    return {"t": mti, "2": USER, "3": "000000", "4": f"{amount:012d}", "7": "1125120000", "11": f"{stan:06d}",
+            "41": terminal, "42": "m-cafe".ljust(15), "48": code, "49": "978"}
+
+
+sock = iso_connect()
+answer, _ = exchange(sock, {"t": "0800", "7": "1125120000", "11": "000001", "70": "301"})
+check(answer["t"] == "0810" and answer["39"] == "00", f"echo {answer}")
+
+code = authorize("auth-iso-1", 5000)
+balance_before = ok("GET", "/v1/accounts/alice", key=app)["balance"]
+answer, _ = exchange(sock, purchase("0200", 101, code, 1234))
+check(answer["t"] == "0210" and answer["39"] == "00" and len(answer["38"]) == 6, f"0200 approved {answer}")
+check(answer["11"] == "000101" and answer["4"] == "000000001234", "echoed STAN and amount")
+repeat, _ = exchange(sock, purchase("0200", 101, code, 1234))
+check(repeat["39"] == "00" and repeat["38"] == answer["38"], f"a repeated STAN gets the original answer {repeat}")
+check(ok("GET", "/v1/accounts/alice", key=app)["balance"] == balance_before - 1234, "charged once")
+duplicate, _ = exchange(sock, purchase("0200", 101, code, 999))
+check(duplicate["39"] == "94", f"same STAN, other body -> 94: {duplicate}")
+used, _ = exchange(sock, purchase("0200", 102, code, 10))
+check(used["39"] == "05", f"a used code -> 05: {used}")
+
+code = authorize("auth-iso-2", 5000)
+over, _ = exchange(sock, purchase("0200", 103, code, 10**9))
+check(over["39"] in ("05", "51"), f"over the limit is declined {over}")
+zero, _ = exchange(sock, purchase("0200", 104, code, 0))
+check(zero["39"] == "13", f"zero amount -> 13: {zero}")
+unknown, _ = exchange(sock, purchase("0200", 105, code, 10, terminal="T9999999"))
+check(unknown["39"] == "05", f"unknown terminal -> 05: {unknown}")
+
+# 0100 places a hold; 0400 reverses it.
+hold, _ = exchange(sock, purchase("0100", 106, code, 700))
+check(hold["t"] == "0110" and hold["39"] == "00", f"0100 approved {hold}")
+check(ok("GET", "/v1/accounts/alice", key=app)["held"] == 700, "0100 holds the amount")
+reversal, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000000700", "11": "000107", "41": "T0000001",
+                              "90": "0100000106" + "1125120000" + "0" * 22})
+check(reversal["t"] == "0410" and reversal["39"] == "00", f"0400 reversal {reversal}")
+check(ok("GET", "/v1/accounts/alice", key=app)["held"] == 0, "the reversal released the hold")
+reverse_settle, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000001234", "11": "000101", "41": "T0000001"})
+check(reverse_settle["39"] == "00", f"0400 of the 0200 by its STAN {reverse_settle}")
+check(ok("GET", "/v1/accounts/alice", key=app)["balance"] == balance_before, "the reversal refunded the purchase")
+
+# MAC terminal: signed requests pass and answers are signed; forged MACs are refused.
+code = authorize("auth-iso-3", 5000)
+signed, body = exchange(sock, purchase("0200", 201, code, 50, terminal="T0000002"), mac_key=MAC_KEY)
+check(signed["39"] == "00", f"signed request approved {signed}")
+unsigned_answer = dict(signed)
+del unsigned_answer["64"]
+for field in ("p", "s", "b", "1"):
+    unsigned_answer.pop(field, None)
+expected_mac = hmac.new(MAC_KEY, iso8583.encode(unsigned_answer, SPEC)[0], hashlib.sha256).digest()[:8].hex().upper()
+check(signed["64"] == expected_mac, "the answer carries a valid MAC")
+forged, _ = exchange(sock, purchase("0200", 202, code, 50, terminal="T0000002"), mac_key=b"x" * 32)
+check(forged["39"] == "05", f"forged MAC -> 05: {forged}")
+missing, _ = exchange(sock, purchase("0200", 203, code, 50, terminal="T0000002"))
+check(missing["39"] == "05", f"missing MAC -> 05: {missing}")
+
+# Brute force: wrong codes lock the user out (75), even for the right code.
+code = authorize("auth-iso-4", 5000)
+wrong = "00000000" if code != "00000000" else "00000001"
+codes = [exchange(sock, purchase("0200", 300 + n, wrong, 10))[0]["39"] for n in range(5)]
+check(codes == ["55"] * 5, f"wrong codes -> 55: {codes}")
+locked, _ = exchange(sock, purchase("0200", 310, code, 10))
+check(locked["39"] == "75", f"locked out -> 75: {locked}")
+
+# Malformed input on one connection never disturbs another.
+bad = iso_connect()
+bad.sendall(struct.pack(">H", 12) + b"0200ZZZZZZZZ")
+try:
+    length = struct.unpack(">H", recv_exact(bad, 2))[0]
+    malformed, _ = iso8583.decode(recv_exact(bad, length), SPEC)
+    check(malformed["39"] == "30", f"malformed -> 30: {malformed}")
+except (ConnectionError, socket.timeout):
+    pass  # a logged close is the other allowed answer
+oversized = iso_connect()
+oversized.sendall(b"\xff\xff" + b"0" * 100)
+try:
+    check(oversized.recv(10) == b"", "an oversized frame closes the connection")
+except ConnectionResetError:
+    pass
+answer, _ = exchange(sock, {"t": "0800", "7": "1125120000", "11": "000002", "70": "301"})
+check(answer["39"] == "00", "the good connection still works")
+sock.close()
+
+metrics = call("GET", "/metrics", key=None)[1]
+check("kassa_iso8583_responses_total" in metrics and "kassa_commands_total" in metrics, "metrics exposed")
+print(f"kassa clients: {CHECKS} checks passed (HTTP via urllib, ISO 8583 via pyiso8583 {iso8583.__version__})")
