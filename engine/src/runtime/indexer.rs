@@ -69,6 +69,8 @@ impl Indexer {
                 next = self.inbox.try_recv().ok();
             }
             let mut healthy = true;
+            // Sorted keys walk the memtable's skiplist in order: far fewer cache misses.
+            lines_to_write.sort_unstable_by(|left, right| left.0.cmp(&right.0));
             if let Some(seq) = through {
                 if let Err(error) = self.wal.append_history(&lines_to_write, seq) {
                     tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
