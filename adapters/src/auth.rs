@@ -124,7 +124,10 @@ impl Auth {
     /// Authenticates an `Authorization` header value (`Bearer <key>`) or a bare key.
     pub fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AuthError> {
         let presented = presented.ok_or(AuthError::Missing)?.trim();
-        let key = presented.strip_prefix("Bearer ").unwrap_or(presented).trim();
+        let key = match presented.strip_prefix("Bearer") {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim(),
+            _ => presented,
+        };
         if key.is_empty() {
             return Err(AuthError::Missing);
         }

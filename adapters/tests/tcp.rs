@@ -381,6 +381,40 @@ async fn tcp_a_thousand_pipelined_requests_from_many_tasks_are_matched() {
     .await;
 }
 
+/// Pipelined requests enter the engine in the order they arrived: each deposit depends on the
+/// account opened by the frame just before it, all written at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_pipelined_requests_are_applied_in_arrival_order() {
+    bounded(async {
+        let harness = Harness::start().await;
+        let mut stream = raw_session(harness.addr).await;
+        let mut frames = Vec::new();
+        for n in 0..200u64 {
+            let account = id(&format!("ordered{n}"));
+            let open = Command::OpenAccount(OpenAccount {
+                account: account.clone(),
+                currency: Currency::EUR,
+                overdraft_limit: 0,
+            });
+            let deposit = Command::Deposit(Movement { id: id(&format!("od{n}")), account: account.clone(), amount: 5 });
+            let withdraw = Command::Withdraw(Movement { id: id(&format!("ow{n}")), account, amount: 5 });
+            for (offset, command) in [open, deposit, withdraw].into_iter().enumerate() {
+                let request = Request { request_id: 10 + 3 * n + offset as u64, body: RequestBody::Submit(command) };
+                encode_frame(&request, &mut frames).unwrap();
+            }
+        }
+        stream.write_all(&frames).await.unwrap();
+        let mut answered = std::collections::BTreeSet::new();
+        while answered.len() < 600 {
+            let response = read_response(&mut stream).await.unwrap();
+            assert_eq!(response.body, ResponseBody::Outcome(Outcome::Applied(Reply::Done)), "{}", response.request_id);
+            assert!(answered.insert(response.request_id));
+        }
+        harness.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_backpressure_with_a_small_in_flight_limit_answers_everything() {
     bounded(async {

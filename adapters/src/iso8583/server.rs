@@ -193,7 +193,7 @@ fn format_error_reply(body: &[u8], error: &Iso8583Error) -> Option<Vec<u8>> {
 fn response_mti(mti: &str) -> Option<String> {
     let number: u16 = mti.parse().ok()?;
     // 0100 -> 0110, 0200 -> 0210, ...: the function digit becomes "response".
-    if (number / 10) % 2 == 1 || number % 10 != 0 {
+    if !(number / 10).is_multiple_of(2) || !number.is_multiple_of(10) {
         return None;
     }
     Some(format!("{:04}", number + 10))

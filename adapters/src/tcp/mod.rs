@@ -1,1 +1,23 @@
-//! The TCP binary protocol (being written).
+//! The TCP binary protocol: length-prefixed frames of kassa-codec messages carrying raw engine
+//! commands, for trusted backends and load generators (admin API keys only).
+//!
+//! `docs/protocol.md` is the specification (framing, handshake, pipelining, errors, and the exact
+//! bincode layout of every message, with hex examples).
+//!
+//! - [`frame`]: the messages ([`Request`], [`Response`], [`ErrorCode`]) and the framing.
+//! - [`server`]: [`serve`] / [`serve_with_config`], one task per connection, pipelined requests.
+//! - [`client`]: [`Client`], one pipelined connection shareable by many tasks.
+
+pub mod client;
+pub mod frame;
+pub mod server;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{Client, ClientError};
+pub use frame::{
+    BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, Request, RequestBody, Response,
+    ResponseBody,
+};
+pub use server::{FRAME_TIMEOUT, IN_FLIGHT_MAX, ServerConfig, WRITE_TIMEOUT, serve, serve_with_config};
