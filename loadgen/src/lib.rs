@@ -5,7 +5,11 @@
 //! - [`skew`]: which accounts a command touches: uniform or Zipf-skewed (hot accounts).
 //! - [`report`]: latency histogram, outcome counts, the printed and JSON report.
 //! - [`embedded`]: the in-process target (an `Engine` on a data directory).
+//! - [`http`]: `POST /v1/transfers` over keep-alive HTTP/1.1 connections.
+//! - [`tcp`]: `kassa serve`'s binary protocol, through the adapters' pipelining client.
 
 pub mod embedded;
+pub mod http;
 pub mod report;
 pub mod skew;
+pub mod tcp;

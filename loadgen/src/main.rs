@@ -14,12 +14,23 @@ use kassa_loadgen::skew::Skew;
 /// Examples:
 ///   kassa-loadgen --target embedded --accounts 100000 --connections 1000 --duration 10
 ///   kassa-loadgen --target embedded --connections 8 --batch 1000 --skew zipf:1.1 --json out.json
+///   kassa-loadgen --target http --addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --connections 64 --accounts 10000
+///   kassa-loadgen --target tcp --addr 127.0.0.1:7400 --api-key "$KASSA_ADMIN_KEY" --connections 1000 --duration 10
 #[derive(Parser, Debug)]
 #[command(version, about, verbatim_doc_comment)]
 struct Cli {
-    /// What to drive. Only `embedded` exists yet (TCP, HTTP and ISO 8583 come with the adapters).
+    /// What to drive: the engine in this process, or a running `kassa serve` over TCP.
     #[arg(long, value_enum, default_value_t = Target::Embedded)]
     target: Target,
+    /// Server address for network targets.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    addr: std::net::SocketAddr,
+    /// Admin API key for network targets.
+    #[arg(long, env = "KASSA_ADMIN_KEY", default_value = "")]
+    api_key: String,
+    /// Requests in flight per connection (network targets).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
     /// Data directory of the embedded engine (emptied first).
     #[arg(long, default_value = "./kassa-loadgen-data")]
     data_dir: PathBuf,
@@ -56,11 +67,44 @@ struct Cli {
 enum Target {
     /// The engine in this process.
     Embedded,
+    /// `kassa serve`'s TCP binary protocol.
+    Tcp,
+    /// `kassa serve`'s HTTP/JSON API (`--addr` is then the HTTP address).
+    Http,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let Target::Embedded = cli.target;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Target::Http = cli.target {
+        let load = kassa_loadgen::http::HttpLoad {
+            addr: cli.addr,
+            api_key: cli.api_key.clone(),
+            accounts: cli.accounts.max(2),
+            connections: cli.connections.max(1),
+            duration: Duration::from_secs(cli.duration),
+            warmup: Duration::from_secs(cli.warmup),
+            skew: cli.skew,
+            run: format!("lg{}", std::process::id()),
+        };
+        finish(runtime.block_on(kassa_loadgen::http::run(load)), cli.json);
+        return;
+    }
+    if let Target::Tcp = cli.target {
+        let load = kassa_loadgen::tcp::TcpLoad {
+            addr: cli.addr,
+            api_key: cli.api_key.clone(),
+            accounts: cli.accounts.max(2),
+            connections: cli.connections.max(1),
+            depth: cli.depth.max(1),
+            duration: Duration::from_secs(cli.duration),
+            warmup: Duration::from_secs(cli.warmup),
+            skew: cli.skew,
+            run: format!("lg{}", std::process::id()),
+        };
+        finish(runtime.block_on(kassa_loadgen::tcp::run(load)), cli.json);
+        return;
+    }
     let load = EmbeddedLoad {
         data_dir: cli.data_dir,
         accounts: cli.accounts.max(2),
@@ -72,8 +116,11 @@ fn main() {
         skew: cli.skew,
         durability: if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let report = match runtime.block_on(embedded::run(load)) {
+    finish(runtime.block_on(embedded::run(load)), cli.json);
+}
+
+fn finish(report: Result<kassa_loadgen::report::Report, String>, json: Option<PathBuf>) {
+    let report = match report {
         Ok(report) => report,
         Err(error) => {
             eprintln!("kassa-loadgen: {error}");
@@ -81,7 +128,7 @@ fn main() {
         }
     };
     print!("{}", report.render());
-    if let Some(path) = cli.json {
+    if let Some(path) = json {
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");
         if let Err(error) = std::fs::write(&path, json) {
             eprintln!("kassa-loadgen: cannot write {}: {error}", path.display());
