@@ -12,7 +12,7 @@ use kassa_engine::{Currency, Durability, Engine, EngineConfig, Id, SubmitError};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::report::{Conservation, Recorder, Report};
+use crate::report::{Conservation, Recorder, Report, gather, measured_time};
 use crate::skew::{AccountPicker, Skew};
 
 /// Opening balance of every load account, in minor units.
@@ -133,11 +133,8 @@ pub async fn run(load: EmbeddedLoad) -> Result<Report, String> {
             recorder
         }));
     }
-    let mut recorder = Recorder::default();
-    for task in tasks {
-        recorder.merge(&task.await.map_err(|error| error.to_string())?);
-    }
-    let elapsed = Instant::now().min(deadline).saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    let recorder = gather(tasks).await?;
+    let elapsed = measured_time(measure_from, deadline);
     let description = format!(
         "transfers, {} accounts ({:?}), {} connections x {} per request, {:?}",
         load.accounts, load.skew, load.connections, load.batch, load.durability

@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::report::{Recorder, Report};
+use crate::report::{Recorder, Report, gather, measured_time};
 use crate::skew::{AccountPicker, Skew};
 
 /// Largest response body read, in bytes.
@@ -163,11 +163,8 @@ pub async fn run(load: HttpLoad) -> Result<Report, String> {
             recorder
         }));
     }
-    let mut recorder = Recorder::default();
-    for task in tasks {
-        recorder.merge(&task.await.map_err(|error| error.to_string())?);
-    }
-    let elapsed = Instant::now().min(deadline).saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    let recorder = gather(tasks).await?;
+    let elapsed = measured_time(measure_from, deadline);
     let description = format!(
         "POST /v1/transfers to {}, {} accounts ({:?}), {} keep-alive connections",
         load.addr, load.accounts, load.skew, load.connections

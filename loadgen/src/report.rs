@@ -62,6 +62,20 @@ impl Recorder {
     }
 }
 
+/// Waits for every submitter and merges their recorders.
+pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Recorder>>) -> Result<Recorder, String> {
+    let mut recorder = Recorder::default();
+    for task in tasks {
+        recorder.merge(&task.await.map_err(|error| error.to_string())?);
+    }
+    Ok(recorder)
+}
+
+/// The measured time: from the end of warm-up to the deadline (or now, if the run ended early).
+pub fn measured_time(measure_from: std::time::Instant, deadline: std::time::Instant) -> Duration {
+    std::time::Instant::now().min(deadline).saturating_duration_since(measure_from).max(Duration::from_millis(1))
+}
+
 /// Latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ladder {

@@ -12,7 +12,7 @@ use kassa_engine::{Currency, Id};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::report::{Recorder, Report};
+use crate::report::{Recorder, Report, gather, measured_time};
 use crate::skew::{AccountPicker, Skew};
 
 /// What to run against a TCP server.
@@ -108,11 +108,8 @@ pub async fn run(load: TcpLoad) -> Result<Report, String> {
             }));
         }
     }
-    let mut recorder = Recorder::default();
-    for task in tasks {
-        recorder.merge(&task.await.map_err(|error| error.to_string())?);
-    }
-    let elapsed = Instant::now().min(deadline).saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    let recorder = gather(tasks).await?;
+    let elapsed = measured_time(measure_from, deadline);
     let description = format!(
         "transfers over TCP to {}, {} accounts ({:?}), {} connections x depth {}",
         load.addr, load.accounts, load.skew, load.connections, load.depth
