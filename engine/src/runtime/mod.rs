@@ -128,6 +128,8 @@ pub struct RecoveryReport {
     pub records_replayed: u64,
     /// Commands replayed.
     pub commands_replayed: u64,
+    /// Time spent loading the snapshot.
+    pub snapshot_load: Duration,
     /// Time spent loading and replaying.
     pub elapsed: Duration,
 }
@@ -156,10 +158,12 @@ impl Engine {
             None => wal.secret_key(generate_key)?,
         };
         let machine_config = Config { secret_key: SecretKey::from_bytes(&key) };
+        let loading = Instant::now();
         let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
             Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),
             None => (0, StateMachine::new(machine_config)),
         };
+        let snapshot_load = loading.elapsed();
         let mut output = crate::state_machine::CommitOutput::default();
         let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
         // History lines of records after the watermark were lost with the memtable: redo them.
@@ -177,7 +181,13 @@ impl Engine {
         if last_seq > watermark {
             wal.append_history(&lost_history, last_seq)?;
         }
-        let report = RecoveryReport { snapshot_seq, records_replayed, commands_replayed, elapsed: started.elapsed() };
+        let report = RecoveryReport {
+            snapshot_seq,
+            records_replayed,
+            commands_replayed,
+            snapshot_load,
+            elapsed: started.elapsed(),
+        };
         tracing::info!(?report, "kassa engine recovered");
 
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
