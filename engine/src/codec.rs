@@ -18,6 +18,10 @@ pub const FORMAT_VERSION: u8 = 1;
 /// smaller limits at the edges).
 pub const DECODE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// Largest snapshot decoded by [`decode_snapshot`], in bytes (64 GiB): a snapshot is the whole
+/// state, checksummed before it is decoded, so its limit is the machine's memory, not an edge's.
+pub const SNAPSHOT_BYTES_MAX: usize = 1 << 36;
+
 /// Why bytes could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
@@ -56,6 +60,25 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes a value written by [`encode`], refusing input longer than `bytes_max`.
 pub fn decode_limited<T: DeserializeOwned>(bytes: &[u8], bytes_max: usize) -> Result<T, CodecError> {
+    decode_bounded::<T, DECODE_BYTES_MAX>(bytes, bytes_max)
+}
+
+/// Decodes a value written by [`encode`] (up to [`DECODE_BYTES_MAX`] bytes).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_limited(bytes, DECODE_BYTES_MAX)
+}
+
+/// Decodes a snapshot written by [`encode`] (up to [`SNAPSHOT_BYTES_MAX`] bytes).
+pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_bounded::<T, SNAPSHOT_BYTES_MAX>(bytes, SNAPSHOT_BYTES_MAX)
+}
+
+/// The decoder: `ALLOCATION_MAX` bounds every allocation bincode makes (a hostile length prefix
+/// cannot make it reserve gigabytes); `bytes_max` bounds the input.
+fn decode_bounded<T: DeserializeOwned, const ALLOCATION_MAX: usize>(
+    bytes: &[u8],
+    bytes_max: usize,
+) -> Result<T, CodecError> {
     if bytes.len() > bytes_max {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -63,20 +86,13 @@ pub fn decode_limited<T: DeserializeOwned>(bytes: &[u8], bytes_max: usize) -> Re
     if version != FORMAT_VERSION {
         return Err(CodecError::UnknownVersion(version));
     }
-    // The limit bounds every allocation the decoder makes (a hostile length prefix cannot make
-    // it reserve gigabytes).
-    let config = CONFIG.with_limit::<DECODE_BYTES_MAX>();
+    let config = CONFIG.with_limit::<ALLOCATION_MAX>();
     let (value, read) =
         bincode::serde::decode_from_slice(body, config).map_err(|error| CodecError::Malformed(error.to_string()))?;
     if read != body.len() {
         return Err(CodecError::Trailing(body.len() - read));
     }
     Ok(value)
-}
-
-/// Decodes a value written by [`encode`] (up to [`DECODE_BYTES_MAX`] bytes).
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    decode_limited(bytes, DECODE_BYTES_MAX)
 }
 
 #[cfg(test)]
@@ -124,6 +140,15 @@ mod tests {
             flipped[index] ^= 0xff;
             let _ = decode::<Command>(&flipped);
         }
+    }
+
+    #[test]
+    fn snapshots_may_exceed_the_record_limit() {
+        // A state larger than DECODE_BYTES_MAX once made a data directory impossible to reopen.
+        let big = vec![7u8; DECODE_BYTES_MAX + 1024];
+        let bytes = encode(&big);
+        assert!(matches!(decode::<Vec<u8>>(&bytes), Err(CodecError::Malformed(_))));
+        assert_eq!(decode_snapshot::<Vec<u8>>(&bytes).unwrap().len(), big.len());
     }
 
     #[test]

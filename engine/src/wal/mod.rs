@@ -236,7 +236,8 @@ impl Wal {
         if bytes.len() as u64 != info.bytes || crc32c::crc32c(&bytes) != info.crc32c {
             return Err(WalError::CorruptSnapshot(format!("checksum mismatch in snapshot at record {}", info.seq)));
         }
-        let state: State = codec::decode(&bytes).map_err(|error| WalError::CorruptSnapshot(error.to_string()))?;
+        let state: State =
+            codec::decode_snapshot(&bytes).map_err(|error| WalError::CorruptSnapshot(error.to_string()))?;
         Ok(Some((info.seq, state)))
     }
 
