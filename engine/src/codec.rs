@@ -147,7 +147,7 @@ mod tests {
         // A state larger than DECODE_BYTES_MAX once made a data directory impossible to reopen.
         let big = vec![7u8; DECODE_BYTES_MAX + 1024];
         let bytes = encode(&big);
-        assert!(matches!(decode::<Vec<u8>>(&bytes), Err(CodecError::Malformed(_))));
+        assert!(matches!(decode::<Vec<u8>>(&bytes), Err(CodecError::TooLarge(_))));
         assert_eq!(decode_snapshot::<Vec<u8>>(&bytes).unwrap().len(), big.len());
     }
 
