@@ -82,7 +82,7 @@ paths = {
     "/v1/accounts": {"post": op("open an account (idempotent by id)", "OpenAccount", "Account")},
     "/v1/accounts/{id}": {"get": op("an account's balances", None, "Account", ["id"])},
     "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"])},
-    "/v1/accounts/{id}/deposits": {"post": op("money in (idempotent by id)", "Movement", None, ["id"])},
+    "/v1/accounts/{id}/deposits": {"post": op("money in (admin only; idempotent by id)", "Movement", None, ["id"])},
     "/v1/accounts/{id}/withdrawals": {"post": op("money out (idempotent by id)", "Movement", None, ["id"])},
     "/v1/accounts/{id}/history": {"get": {**op("postings, oldest first (?limit=1..1000)", None, "History", ["id"])}},
     "/v1/transfers": {"post": op("transfer (idempotent by id)", "Transfer", None)},

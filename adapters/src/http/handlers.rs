@@ -378,6 +378,8 @@ async fn movement(
     deposit: bool,
 ) -> Answer {
     let account_id = id(&path)?;
+    // Money entering the system is the processor's (admin's) call; owners may only take theirs out.
+    require(!deposit || principal.is_admin(), "deposit: deposits need an admin key")?;
     require_owner(&state, &principal, ObjectKind::Account, &account_id)?;
     let movement = Movement { id: body.id.clone(), account: account_id.clone(), amount: body.amount };
     submit(&state, if deposit { Command::Deposit(movement) } else { Command::Withdraw(movement) }).await?;
