@@ -188,9 +188,14 @@ impl Wal {
         options.set_max_total_wal_size(256 * 1024 * 1024);
         let mut wal_options = Options::default();
         wal_options.set_write_buffer_size(128 * 1024 * 1024);
+        // History lines arrive under random account keys: a small memtable keeps the skiplist
+        // walk in cache (measured: the indexer's inserts were the engine's largest CPU cost).
+        let mut history_options = Options::default();
+        history_options.set_write_buffer_size(16 * 1024 * 1024);
+        history_options.set_max_write_buffer_number(4);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
-            ColumnFamilyDescriptor::new(CF_HISTORY, Options::default()),
+            ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
