@@ -188,8 +188,9 @@ impl Wal {
         options.set_max_total_wal_size(256 * 1024 * 1024);
         let mut wal_options = Options::default();
         wal_options.set_write_buffer_size(128 * 1024 * 1024);
-        // History lines arrive under random account keys: a small memtable keeps the skiplist
-        // walk in cache (measured: the indexer's inserts were the engine's largest CPU cost).
+        // History lines arrive under random account keys; 16 MiB memtables (not the 64 MiB
+        // default) keep the skiplist walk mostly in cache: the indexer's inserts were the
+        // engine's largest CPU cost (BENCHMARKS.md: 2 MiB stalled on flushes, 16 MiB was best).
         let mut history_options = Options::default();
         history_options.set_write_buffer_size(16 * 1024 * 1024);
         history_options.set_max_write_buffer_number(4);
