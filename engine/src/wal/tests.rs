@@ -1,6 +1,5 @@
 use super::*;
-use crate::command::{Movement, OpenAccount};
-use crate::types::Currency;
+use crate::command::Movement;
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
@@ -116,5 +115,4 @@ fn history_is_queried_newest_last() {
     assert_eq!(wal.history(&id("a"), 1).unwrap()[0].posting.posted_delta, 2);
     assert_eq!(wal.history(&id("ab"), 10).unwrap().len(), 1);
     assert!(wal.history(&id("b"), 10).unwrap().is_empty());
-    let _ = OpenAccount { account: id("a"), currency: Currency::EUR, overdraft_limit: 0 };
 }
