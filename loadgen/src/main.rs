@@ -15,6 +15,7 @@ use kassa_loadgen::skew::Skew;
 ///   kassa-loadgen --target embedded --accounts 100000 --connections 1000 --duration 10
 ///   kassa-loadgen --target embedded --connections 8 --batch 1000 --skew zipf:1.1 --json out.json
 ///   kassa-loadgen --target http --addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --connections 64 --accounts 10000
+///   kassa-loadgen --target iso8583 --addr 127.0.0.1:8583 --http-addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --connections 32 --accounts 1000
 ///   kassa-loadgen --target tcp --addr 127.0.0.1:7400 --api-key "$KASSA_ADMIN_KEY" --connections 1000 --duration 10
 #[derive(Parser, Debug)]
 #[command(version, about, verbatim_doc_comment)]
@@ -25,6 +26,9 @@ struct Cli {
     /// Server address for network targets.
     #[arg(long, default_value = "127.0.0.1:7400")]
     addr: std::net::SocketAddr,
+    /// HTTP address the iso8583 target uses for setup and authorizations.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: std::net::SocketAddr,
     /// Admin API key for network targets.
     #[arg(long, env = "KASSA_ADMIN_KEY", default_value = "")]
     api_key: String,
@@ -71,11 +75,28 @@ enum Target {
     Tcp,
     /// `kassa serve`'s HTTP/JSON API (`--addr` is then the HTTP address).
     Http,
+    /// POS over ISO 8583 (`--addr` is the ISO 8583 address, `--http-addr` the HTTP one).
+    Iso8583,
 }
 
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Target::Iso8583 = cli.target {
+        let load = kassa_loadgen::iso8583::IsoLoad {
+            iso_addr: cli.addr,
+            http_addr: cli.http_addr,
+            api_key: cli.api_key.clone(),
+            accounts: cli.accounts.max(2),
+            connections: cli.connections.max(1),
+            duration: Duration::from_secs(cli.duration),
+            warmup: Duration::from_secs(cli.warmup),
+            skew: cli.skew,
+            run: std::process::id(),
+        };
+        finish(runtime.block_on(kassa_loadgen::iso8583::run(load)), cli.json);
+        return;
+    }
     if let Target::Http = cli.target {
         let load = kassa_loadgen::http::HttpLoad {
             addr: cli.addr,
