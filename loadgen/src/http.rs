@@ -4,39 +4,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::NetworkLoad;
 use crate::report::{Recorder, Report, gather, measured_time};
-use crate::skew::{AccountPicker, Skew};
+use crate::skew::AccountPicker;
 
 /// Largest response body read, in bytes.
 const RESPONSE_BYTES_MAX: usize = 1 << 20;
-
-/// What to run against an HTTP server.
-#[derive(Debug, Clone)]
-pub struct HttpLoad {
-    /// Server address.
-    pub addr: SocketAddr,
-    /// An admin API key.
-    pub api_key: String,
-    /// Accounts created and funded first.
-    pub accounts: usize,
-    /// Keep-alive connections.
-    pub connections: usize,
-    /// Measured time.
-    pub duration: Duration,
-    /// Unmeasured time first.
-    pub warmup: Duration,
-    /// Account skew.
-    pub skew: Skew,
-    /// Prefix of every id this run creates.
-    pub run: String,
-}
 
 /// One keep-alive HTTP/1.1 connection.
 pub struct HttpConnection {
@@ -99,8 +79,8 @@ fn code_of(status: u16, body: &str) -> String {
 }
 
 /// Runs the load.
-pub async fn run(load: HttpLoad) -> Result<Report, String> {
-    let run = load.run.clone();
+pub async fn run(load: NetworkLoad) -> Result<Report, String> {
+    let run = format!("lg{}", load.run);
     // Setup: accounts and deposits from 32 connections at once.
     let next = Arc::new(AtomicU64::new(0));
     let mut setup = Vec::new();

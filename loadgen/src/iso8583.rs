@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kassa_adapters::iso8583::{Message, decode, encode, frame};
 use rand::SeedableRng;
@@ -13,32 +13,10 @@ use rand::rngs::SmallRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::NetworkLoad;
 use crate::http::HttpConnection;
 use crate::report::{Recorder, Report, gather, measured_time};
-use crate::skew::{AccountPicker, Skew};
-
-/// What to run against a server's ISO 8583 and HTTP listeners.
-#[derive(Debug, Clone)]
-pub struct IsoLoad {
-    /// ISO 8583 address.
-    pub iso_addr: SocketAddr,
-    /// HTTP address (setup and authorizations).
-    pub http_addr: SocketAddr,
-    /// An admin API key.
-    pub api_key: String,
-    /// Users (each with an account).
-    pub accounts: usize,
-    /// Terminals, one connection each.
-    pub connections: usize,
-    /// Measured time.
-    pub duration: Duration,
-    /// Unmeasured time first.
-    pub warmup: Duration,
-    /// User skew.
-    pub skew: Skew,
-    /// A number that makes this run's ids unique.
-    pub run: u32,
-}
+use crate::skew::AccountPicker;
 
 async fn post(connection: &mut HttpConnection, path: &str, body: String) -> Result<serde_json::Value, String> {
     let (status, text) = connection.post(path, &body).await.map_err(|error| error.to_string())?;
@@ -61,9 +39,9 @@ async fn settle(stream: &mut TcpStream, request: &Message) -> Result<String, Str
 }
 
 /// Runs the load.
-pub async fn run(load: IsoLoad) -> Result<Report, String> {
+pub async fn run(load: NetworkLoad, http_addr: SocketAddr) -> Result<Report, String> {
     let run = load.run;
-    let mut setup = HttpConnection::connect(load.http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
+    let mut setup = HttpConnection::connect(http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
     let merchant = format!("lg{run}-m");
     post(&mut setup, "/v1/accounts", format!(r#"{{"id":"{merchant}-acc","currency":"EUR"}}"#)).await?;
     post(&mut setup, "/v1/merchants", format!(r#"{{"id":"{merchant}","account":"{merchant}-acc"}}"#)).await?;
@@ -83,9 +61,8 @@ pub async fn run(load: IsoLoad) -> Result<Report, String> {
     let mut tasks = Vec::new();
     for lane in 0..load.connections {
         let (picker, sequence, load) = (picker.clone(), sequence.clone(), load.clone());
-        let mut http =
-            HttpConnection::connect(load.http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
-        let mut iso = TcpStream::connect(load.iso_addr).await.map_err(|error| error.to_string())?;
+        let mut http = HttpConnection::connect(http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
+        let mut iso = TcpStream::connect(load.addr).await.map_err(|error| error.to_string())?;
         iso.set_nodelay(true).map_err(|error| error.to_string())?;
         let terminal = format!("{:08}", u64::from(run % 1000) * 100_000 + lane as u64);
         tasks.push(tokio::spawn(async move {
@@ -135,7 +112,7 @@ pub async fn run(load: IsoLoad) -> Result<Report, String> {
     let elapsed = measured_time(measure_from, deadline);
     let description = format!(
         "POS: HTTP authorization, then ISO 8583 0200 to {} (timed), {} users ({:?}), {} terminals",
-        load.iso_addr, load.accounts, load.skew, load.connections
+        load.addr, load.accounts, load.skew, load.connections
     );
     Ok(Report::new("iso8583", description, &recorder, elapsed))
 }

@@ -15,3 +15,24 @@ pub mod iso8583;
 pub mod report;
 pub mod skew;
 pub mod tcp;
+
+/// What every network target (`http`, `tcp`, `iso8583`) shares.
+#[derive(Debug, Clone)]
+pub struct NetworkLoad {
+    /// The listener driven.
+    pub addr: std::net::SocketAddr,
+    /// An admin API key.
+    pub api_key: String,
+    /// Accounts created and funded first.
+    pub accounts: usize,
+    /// Connections.
+    pub connections: usize,
+    /// Measured time.
+    pub duration: std::time::Duration,
+    /// Unmeasured time first.
+    pub warmup: std::time::Duration,
+    /// Account skew.
+    pub skew: skew::Skew,
+    /// A number that makes this run's ids unique on a shared server (`lg<run>-...`).
+    pub run: u32,
+}

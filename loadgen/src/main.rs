@@ -82,48 +82,24 @@ enum Target {
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Target::Iso8583 = cli.target {
-        let load = kassa_loadgen::iso8583::IsoLoad {
-            iso_addr: cli.addr,
-            http_addr: cli.http_addr,
-            api_key: cli.api_key.clone(),
-            accounts: cli.accounts.max(2),
-            connections: cli.connections.max(1),
-            duration: Duration::from_secs(cli.duration),
-            warmup: Duration::from_secs(cli.warmup),
-            skew: cli.skew,
-            run: std::process::id(),
-        };
-        finish(runtime.block_on(kassa_loadgen::iso8583::run(load)), cli.json);
-        return;
-    }
-    if let Target::Http = cli.target {
-        let load = kassa_loadgen::http::HttpLoad {
-            addr: cli.addr,
-            api_key: cli.api_key.clone(),
-            accounts: cli.accounts.max(2),
-            connections: cli.connections.max(1),
-            duration: Duration::from_secs(cli.duration),
-            warmup: Duration::from_secs(cli.warmup),
-            skew: cli.skew,
-            run: format!("lg{}", std::process::id()),
-        };
-        finish(runtime.block_on(kassa_loadgen::http::run(load)), cli.json);
-        return;
-    }
-    if let Target::Tcp = cli.target {
-        let load = kassa_loadgen::tcp::TcpLoad {
-            addr: cli.addr,
-            api_key: cli.api_key.clone(),
-            accounts: cli.accounts.max(2),
-            connections: cli.connections.max(1),
-            depth: cli.depth.max(1),
-            duration: Duration::from_secs(cli.duration),
-            warmup: Duration::from_secs(cli.warmup),
-            skew: cli.skew,
-            run: format!("lg{}", std::process::id()),
-        };
-        finish(runtime.block_on(kassa_loadgen::tcp::run(load)), cli.json);
+    let network = kassa_loadgen::NetworkLoad {
+        addr: cli.addr,
+        api_key: cli.api_key.clone(),
+        accounts: cli.accounts.max(2),
+        connections: cli.connections.max(1),
+        duration: Duration::from_secs(cli.duration),
+        warmup: Duration::from_secs(cli.warmup),
+        skew: cli.skew,
+        run: std::process::id(),
+    };
+    let report = match cli.target {
+        Target::Iso8583 => Some(runtime.block_on(kassa_loadgen::iso8583::run(network, cli.http_addr))),
+        Target::Http => Some(runtime.block_on(kassa_loadgen::http::run(network))),
+        Target::Tcp => Some(runtime.block_on(kassa_loadgen::tcp::run(network, cli.depth))),
+        Target::Embedded => None,
+    };
+    if let Some(report) = report {
+        finish(report, cli.json);
         return;
     }
     let load = EmbeddedLoad {

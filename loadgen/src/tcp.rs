@@ -1,10 +1,9 @@
 //! The TCP target: `kassa serve`'s binary protocol through the adapters' pipelining client.
 //! `connections` clients, each with `depth` transfers in flight (closed loop).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kassa_adapters::tcp::{Client, ClientError};
 use kassa_engine::command::{Command, Movement, OpenAccount, Transfer};
@@ -12,31 +11,9 @@ use kassa_engine::{Currency, Id};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use crate::NetworkLoad;
 use crate::report::{Recorder, Report, gather, measured_time};
-use crate::skew::{AccountPicker, Skew};
-
-/// What to run against a TCP server.
-#[derive(Debug, Clone)]
-pub struct TcpLoad {
-    /// Server address.
-    pub addr: SocketAddr,
-    /// An admin API key.
-    pub api_key: String,
-    /// Accounts created and funded first (ids prefixed with `run`).
-    pub accounts: usize,
-    /// Connections.
-    pub connections: usize,
-    /// Requests in flight per connection.
-    pub depth: usize,
-    /// Measured time.
-    pub duration: Duration,
-    /// Unmeasured time first.
-    pub warmup: Duration,
-    /// Account skew.
-    pub skew: Skew,
-    /// Prefix of every id this run creates (so runs against one server do not collide).
-    pub run: String,
-}
+use crate::skew::AccountPicker;
 
 fn account(run: &str, index: usize) -> Id {
     Id::new(&format!("{run}-a{index}")).expect("valid id")
@@ -51,15 +28,16 @@ fn error_code(error: &ClientError) -> String {
 
 /// Runs the load and returns the report (conservation is checked by the caller's queries over
 /// HTTP when wanted; the binary protocol carries no reads).
-pub async fn run(load: TcpLoad) -> Result<Report, String> {
+pub async fn run(load: NetworkLoad, depth: usize) -> Result<Report, String> {
+    let run = format!("lg{}", load.run);
     let setup = Client::connect(load.addr, &load.api_key).await.map_err(|error| format!("connect: {error}"))?;
     let commands: Vec<Command> = (0..load.accounts)
         .flat_map(|index| {
-            let id = account(&load.run, index);
+            let id = account(&run, index);
             [
                 Command::OpenAccount(OpenAccount { account: id.clone(), currency: Currency::EUR, overdraft_limit: 0 }),
                 Command::Deposit(Movement {
-                    id: Id::new(&format!("{}-f{index}", load.run)).expect("id"),
+                    id: Id::new(&format!("{run}-f{index}")).expect("id"),
                     account: id,
                     amount: 1_000_000_000,
                 }),
@@ -80,8 +58,8 @@ pub async fn run(load: TcpLoad) -> Result<Report, String> {
     for connection in 0..load.connections {
         let client =
             Arc::new(Client::connect(load.addr, &load.api_key).await.map_err(|error| format!("connect: {error}"))?);
-        for lane in 0..load.depth.max(1) {
-            let (client, picker, sequence, run) = (client.clone(), picker.clone(), sequence.clone(), load.run.clone());
+        for lane in 0..depth.max(1) {
+            let (client, picker, sequence, run) = (client.clone(), picker.clone(), sequence.clone(), run.clone());
             tasks.push(tokio::spawn(async move {
                 let mut rng = SmallRng::seed_from_u64((connection * 1_000 + lane) as u64);
                 let mut recorder = Recorder::default();
@@ -112,7 +90,7 @@ pub async fn run(load: TcpLoad) -> Result<Report, String> {
     let elapsed = measured_time(measure_from, deadline);
     let description = format!(
         "transfers over TCP to {}, {} accounts ({:?}), {} connections x depth {}",
-        load.addr, load.accounts, load.skew, load.connections, load.depth
+        load.addr, load.accounts, load.skew, load.connections, depth
     );
     Ok(Report::new("tcp", description, &recorder, elapsed))
 }
