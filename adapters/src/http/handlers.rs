@@ -409,10 +409,15 @@ async fn history(
         return Err(ApiError::rejected(Rejection::AccountNotFound));
     }
     let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
-    let lines = state.engine.history(&account_id, limit).map_err(|error| {
-        tracing::error!(%error, "history read failed");
-        ApiError::unavailable(kassa_engine::SubmitError::StorageFailed)
-    })?;
+    // RocksDB reads (and the wait for the indexer) block: keep them off the actix worker.
+    let (engine, key) = (state.engine.clone(), account_id.clone());
+    let lines = web::block(move || engine.history(&key, limit))
+        .await
+        .map_err(|_| ApiError::unavailable(kassa_engine::SubmitError::ShuttingDown))?
+        .map_err(|error| {
+            tracing::error!(%error, "history read failed");
+            ApiError::unavailable(kassa_engine::SubmitError::StorageFailed)
+        })?;
     let data: Vec<Value> = lines
         .iter()
         .map(|line| {
