@@ -7,10 +7,16 @@
 //! - [`tcp`]: the length-prefixed binary protocol over TCP, server and Rust client.
 //! - [`serve`]: `kassa serve`: configuration, the engine, the listeners, graceful shutdown.
 //! - [`demo`]: `kassa demo`, every payment flow end to end through the engine.
+//!
+//! The default feature `server` brings the listeners, the engine's storage and the binary. With
+//! `--no-default-features` only the decoders remain (what the fuzz targets in `fuzz/` drive):
+//! [`tcp::frame`], the [`iso8583`] codec, [`http::requests`] and [`demo`]; no C++ to build.
 
+#[cfg(feature = "server")]
 pub mod auth;
 pub mod demo;
 pub mod http;
 pub mod iso8583;
+#[cfg(feature = "server")]
 pub mod serve;
 pub mod tcp;

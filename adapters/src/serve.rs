@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::dev::Service;
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use clap::Args;
 use kassa_engine::{Engine, EngineConfig};
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`).
+    /// `admin_key`, `max_connections`, `mailbox_max`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -39,6 +40,10 @@ pub struct ServeArgs {
     /// Most concurrent connections per listener [default: 10000].
     #[arg(long, env = "KASSA_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most requests queued for the engine; beyond it requests are refused at once with Busy
+    /// (HTTP 503 `busy`, ISO 8583 code 96, TCP `Busy`) instead of waiting [default: 16384].
+    #[arg(long, env = "KASSA_MAILBOX_MAX")]
+    pub mailbox_max: Option<usize>,
 }
 
 /// The keys a config file may hold.
@@ -51,6 +56,7 @@ struct FileConfig {
     iso8583: Option<SocketAddr>,
     admin_key: Option<String>,
     max_connections: Option<usize>,
+    mailbox_max: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -68,6 +74,8 @@ pub struct ServeConfig {
     pub admin_key: Option<String>,
     /// Connection limit per listener.
     pub max_connections: usize,
+    /// The engine's request queue bound (Busy beyond it).
+    pub mailbox_max: usize,
 }
 
 impl ServeArgs {
@@ -89,7 +97,31 @@ impl ServeArgs {
             iso8583: self.iso8583.or(file.iso8583).unwrap_or_else(|| address("127.0.0.1:8583")),
             admin_key: self.admin_key.or(file.admin_key),
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
+            mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(16_384).max(1),
         })
+    }
+}
+
+/// Longest an HTTP request may take from its arrival to its answer, body included.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// An HTTP request that did not arrive and get its answer within [`REQUEST_DEADLINE`]: 408
+/// `request_timeout`, and the connection is closed.
+#[derive(Debug)]
+struct RequestTimedOut;
+
+impl std::fmt::Display for RequestTimedOut {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "the request was not received and answered within {} s", REQUEST_DEADLINE.as_secs())
+    }
+}
+
+impl ResponseError for RequestTimedOut {
+    fn error_response(&self) -> HttpResponse {
+        tracing::warn!("HTTP request past its deadline: 408 request_timeout, connection closed");
+        HttpResponse::RequestTimeout()
+            .force_close()
+            .json(serde_json::json!({"error": {"code": "request_timeout", "message": self.to_string()}}))
     }
 }
 
@@ -99,8 +131,9 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         .install_recorder()
         .map_err(|error| format!("metrics recorder: {error}"))?;
     actix_web::rt::System::new().block_on(async move {
-        let data_dir = config.data_dir.clone();
-        let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(EngineConfig::new(data_dir)))
+        let mut engine_config = EngineConfig::new(config.data_dir.clone());
+        engine_config.mailbox_max = config.mailbox_max;
+        let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config))
             .await
             .map_err(|error| error.to_string())?
             .map_err(|error| format!("opening the engine failed: {error}"))?;
@@ -113,14 +146,29 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         }
         let auth = Arc::new(auth);
         let state = web::Data::new(AppState { engine: engine.clone(), auth: auth.clone(), metrics: Some(metrics) });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
-            .workers(2)
-            .max_connections(config.max_connections)
-            .client_request_timeout(std::time::Duration::from_secs(10))
-            .disable_signals()
-            .bind(config.http)
-            .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(|request, service| {
+                    // actix's head timeout covers a connection's first request head only: this
+                    // deadline bounds every request, body included (slowloris bodies get 408).
+                    let call = service.call(request);
+                    async move {
+                        match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+                            Ok(answer) => answer,
+                            Err(_) => Err(RequestTimedOut.into()),
+                        }
+                    }
+                })
+                .configure(http::configure)
+        })
+        .workers(2)
+        .max_connections(config.max_connections)
+        .client_request_timeout(std::time::Duration::from_secs(10))
+        .disable_signals()
+        .bind(config.http)
+        .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
+        .run();
         let server_handle = server.handle();
         let (stop_listeners, stopping) = tokio::sync::watch::channel(false);
         let socket_runtime = SocketListeners::start(&config, engine.clone(), auth, stopping)?;

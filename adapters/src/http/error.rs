@@ -55,6 +55,11 @@ impl ApiError {
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let code = rejection.code();
+        // A POS decline is answered 200 (`approved: false`), not through `error_response`, so
+        // the secure-code failures a brute force produces are logged here.
+        if matches!(rejection, IncorrectCode | CodeTriesExceeded) {
+            tracing::warn!(code, "HTTP: secure code or challenge refused");
+        }
         ApiError { status, code: code.into(), message: code.replace('_', " ") }
     }
 
@@ -76,11 +81,28 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        log_refusal(self);
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("retry-after", "1"));
         }
         response.json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}
+
+/// Logs an error answer once, as it is sent: refusals of scope (403) as warnings; malformed
+/// requests (400) and values past a limit (422 `invalid_*`: amounts, fields, rules) as
+/// information; other business rejections (404, 409, 422: ordinary answers) and busy answers
+/// (503: counted by `kassa_busy_total`, and far too many under overload to log one by one) at
+/// debug level. 401 is logged by the key extractor, with the path.
+fn log_refusal(error: &ApiError) {
+    let (status, code, message) = (error.status.as_u16(), error.code.as_str(), error.message.as_str());
+    match status {
+        401 => {}
+        403 => tracing::warn!(status, code, detail = message, "HTTP: request refused"),
+        400 => tracing::info!(status, code, detail = message, "HTTP: request refused"),
+        422 if code.starts_with("invalid_") => tracing::info!(status, code, detail = message, "HTTP: request refused"),
+        _ => tracing::debug!(status, code, detail = message, "HTTP: request refused"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The routes. Each handler: authorize, build the command, submit, map the outcome.
+//! The routes. Each handler: authorize, build the command, submit, map the outcome. The request
+//! bodies and their conversion into commands are in [`super::requests`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,10 +11,9 @@ use kassa_engine::state_machine::{
 };
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Currency, Id, Outcome, Rejection};
-use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::requests::*;
 use super::{ApiError, AppState};
 use crate::auth::{Principal, SCOPE_ID_LENGTH_MAX, new_key};
 
@@ -78,16 +78,13 @@ fn id(text: &str) -> Result<Id, ApiError> {
     Id::new(text).map_err(|error| ApiError::bad_request("invalid_id", format!("{text:?}: {error}")))
 }
 
-fn currency(alpha: &str) -> Result<Currency, ApiError> {
-    Currency::from_alpha(alpha)
-        .map_err(|_| ApiError::bad_request("invalid_currency", format!("{alpha:?} is not a supported ISO 4217 code")))
-}
-
-fn seconds_from_now(seconds: u64) -> Result<u64, ApiError> {
-    seconds
-        .checked_mul(1_000)
-        .and_then(|ms| ms.checked_add(now_ms()))
-        .ok_or_else(|| ApiError::bad_request("invalid_expiry", "expires_in_s is too large"))
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> ApiError {
+        match error {
+            RequestError::Invalid { code, message } => ApiError::bad_request(code, message),
+            RequestError::Rejected(rejection) => ApiError::rejected(rejection),
+        }
+    }
 }
 
 async fn submit(state: &Data, command: Command) -> Result<Reply, ApiError> {
@@ -270,35 +267,9 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(include_str!("../../openapi.json"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateKey {
-    role: String,
-    merchant: Option<Id>,
-    operator: Option<Id>,
-    app: Option<Id>,
-}
-
 async fn create_key(state: Data, principal: Principal, body: web::Json<CreateKey>) -> Answer {
     require(principal.is_admin(), "create keys")?;
-    let scoped = |value: &Option<Id>, what: &str| -> Result<Id, ApiError> {
-        let value =
-            value.clone().ok_or_else(|| ApiError::bad_request("missing_field", format!("role needs `{what}`")))?;
-        if value.as_str().len() > SCOPE_ID_LENGTH_MAX {
-            return Err(ApiError::bad_request(
-                "invalid_id",
-                format!("`{what}` must be at most {SCOPE_ID_LENGTH_MAX} bytes"),
-            ));
-        }
-        Ok(value)
-    };
-    let role = match body.role.as_str() {
-        "admin" => ApiRole::Admin,
-        "merchant" => ApiRole::Merchant(scoped(&body.merchant, "merchant")?),
-        "operator" => ApiRole::Operator(scoped(&body.operator, "operator")?),
-        "app" => ApiRole::App(scoped(&body.app, "app")?),
-        other => return Err(ApiError::bad_request("invalid_role", format!("unknown role {other:?}"))),
-    };
+    let role = body.role(SCOPE_ID_LENGTH_MAX)?;
     if let ApiRole::Operator(operator) = &role {
         let operator = operator.clone();
         if read(&state, move |machine| machine.operator(&operator).is_none()).await? {
@@ -314,23 +285,9 @@ async fn create_key(state: Data, principal: Principal, body: web::Json<CreateKey
 
 // ----- accounts ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpenAccountBody {
-    id: Id,
-    currency: String,
-    #[serde(default)]
-    overdraft_limit: u64,
-}
-
 async fn open_account(state: Data, principal: Principal, body: web::Json<OpenAccountBody>) -> Answer {
     require(!matches!(principal.role, ApiRole::Operator(_)), "open accounts")?;
-    let open = OpenAccount {
-        account: body.id.clone(),
-        currency: currency(&body.currency)?,
-        overdraft_limit: body.overdraft_limit,
-    };
-    create(&state, &principal, Command::OpenAccount(open), ObjectKind::Account, &body.id).await?;
+    create(&state, &principal, body.command()?, ObjectKind::Account, &body.id).await?;
     account_answer(&state, body.id.clone()).await
 }
 
@@ -355,13 +312,6 @@ async fn close_account(state: Data, principal: Principal, path: web::Path<String
     account_answer(&state, account_id).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MovementBody {
-    id: Id,
-    amount: u64,
-}
-
 async fn deposit(state: Data, principal: Principal, path: web::Path<String>, body: web::Json<MovementBody>) -> Answer {
     movement(state, principal, path, body, true).await
 }
@@ -381,19 +331,13 @@ async fn movement(
     // Money entering the system is the processor's (admin's) call; owners may only take theirs out.
     require(!deposit || principal.is_admin(), "deposit: deposits need an admin key")?;
     require_owner(&state, &principal, ObjectKind::Account, &account_id)?;
-    let movement = Movement { id: body.id.clone(), account: account_id.clone(), amount: body.amount };
-    submit(&state, if deposit { Command::Deposit(movement) } else { Command::Withdraw(movement) }).await?;
+    submit(&state, body.command(&account_id, deposit)).await?;
     let kind = if deposit { "deposit" } else { "withdrawal" };
     let key = account_id.clone();
     let account = read(&state, move |machine| machine.account(&key).cloned()).await?.expect("just moved money");
     ok(
         json!({"id": body.id.as_str(), "object": kind, "account": account_id.as_str(), "amount": body.amount, "status": "applied", "balance": account.posted}),
     )
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    limit: Option<usize>,
 }
 
 async fn history(
@@ -451,27 +395,7 @@ fn cause_json(cause: &PostingCause) -> (&'static str, &str) {
 
 // ----- transfers and holds -------------------------------------------------------------------
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct TransferBody {
-    id: Id,
-    from: Id,
-    to: Id,
-    amount: u64,
-    currency: String,
-}
-
 impl TransferBody {
-    fn command(&self) -> Result<Transfer, ApiError> {
-        Ok(Transfer {
-            id: self.id.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            amount: self.amount,
-            currency: currency(&self.currency)?,
-        })
-    }
-
     fn json(&self, status: &str) -> Value {
         json!({"id": self.id.as_str(), "from": self.from.as_str(), "to": self.to.as_str(), "amount": self.amount, "currency": self.currency, "status": status})
     }
@@ -479,26 +403,16 @@ impl TransferBody {
 
 async fn transfer(state: Data, principal: Principal, body: web::Json<TransferBody>) -> Answer {
     require_owner(&state, &principal, ObjectKind::Account, &body.from)?;
-    submit(&state, Command::Transfer(body.command()?)).await?;
+    submit(&state, body.command()?).await?;
     ok(body.json("applied"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchBody {
-    #[serde(default)]
-    atomic: bool,
-    transfers: Vec<TransferBody>,
-}
-
 async fn transfer_batch(state: Data, principal: Principal, body: web::Json<BatchBody>) -> Answer {
-    if body.transfers.is_empty() || body.transfers.len() > kassa_engine::constants::TRANSFER_BATCH_MAX {
-        return Err(ApiError::bad_request("invalid_batch", "a batch holds 1..=1000 transfers"));
-    }
+    body.check_size()?;
     let mut transfers = Vec::with_capacity(body.transfers.len());
     for transfer in &body.transfers {
         require_owner(&state, &principal, ObjectKind::Account, &transfer.from)?;
-        transfers.push(transfer.command()?);
+        transfers.push(transfer.transfer()?);
     }
     let reply = submit(&state, Command::TransferBatch(TransferBatch { atomic: body.atomic, transfers })).await?;
     let Reply::TransferBatch(outcomes) = reply else { unreachable!("a batch answers a batch") };
@@ -526,28 +440,9 @@ async fn transfer_batch(state: Data, principal: Principal, body: web::Json<Batch
     ok(json!({"atomic": body.atomic, "applied": applied, "results": results}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HoldBody {
-    id: Id,
-    from: Id,
-    to: Id,
-    amount: u64,
-    currency: String,
-    expires_in_s: u64,
-}
-
 async fn place_hold(state: Data, principal: Principal, body: web::Json<HoldBody>) -> Answer {
     require_owner(&state, &principal, ObjectKind::Account, &body.from)?;
-    let place = PlaceHold {
-        id: body.id.clone(),
-        from: body.from.clone(),
-        to: body.to.clone(),
-        amount: body.amount,
-        currency: currency(&body.currency)?,
-        expires_at_ms: seconds_from_now(body.expires_in_s)?,
-    };
-    create(&state, &principal, Command::PlaceHold(place), ObjectKind::Hold, &body.id).await?;
+    create(&state, &principal, body.command(now_ms())?, ObjectKind::Hold, &body.id).await?;
     hold_answer(&state, body.id.clone()).await
 }
 
@@ -584,12 +479,6 @@ async fn hold_scope(state: &Data, principal: &Principal, hold_id: &Id) -> Result
     require(allowed, "touch this hold")
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaptureBody {
-    amount: u64,
-}
-
 async fn capture_hold(
     state: Data,
     principal: Principal,
@@ -598,8 +487,7 @@ async fn capture_hold(
 ) -> Answer {
     let hold_id = id(&path)?;
     hold_scope(&state, &principal, &hold_id).await?;
-    let reply =
-        submit(&state, Command::CaptureHold(CaptureHold { hold: hold_id.clone(), amount: body.amount })).await?;
+    let reply = submit(&state, body.command(&hold_id)).await?;
     let Reply::Captured { captured, released } = reply else { unreachable!("a capture answers Captured") };
     ok(json!({"id": hold_id.as_str(), "status": "captured", "captured": captured, "released": released}))
 }
@@ -613,85 +501,32 @@ async fn void_hold(state: Data, principal: Principal, path: web::Path<String>) -
 
 // ----- merchants, terminals, operators -------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MerchantBody {
-    id: Id,
-    account: Id,
-}
-
 async fn register_merchant(state: Data, principal: Principal, body: web::Json<MerchantBody>) -> Answer {
     merchant_scope(&principal, &body.id)?;
     require_owner(&state, &principal, ObjectKind::Account, &body.account)?;
-    submit(
-        &state,
-        Command::RegisterMerchant(RegisterMerchant { merchant: body.id.clone(), account: body.account.clone() }),
-    )
-    .await?;
+    submit(&state, body.command()).await?;
     ok(json!({"id": body.id.as_str(), "account": body.account.as_str()}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TerminalBody {
-    id: Id,
-    merchant: Id,
-    /// Hex.
-    mac_key: Option<String>,
 }
 
 async fn register_terminal(state: Data, principal: Principal, body: web::Json<TerminalBody>) -> Answer {
     merchant_scope(&principal, &body.merchant)?;
-    let mac_key = match &body.mac_key {
-        None => None,
-        Some(text) => {
-            Some(hex::decode(text).map_err(|_| ApiError::bad_request("invalid_mac_key", "mac_key must be hex"))?)
-        }
-    };
-    let register = RegisterTerminal { terminal: body.id.clone(), merchant: body.merchant.clone(), mac_key };
-    submit(&state, Command::RegisterTerminal(register)).await?;
+    submit(&state, body.command()?).await?;
     ok(json!({"id": body.id.as_str(), "merchant": body.merchant.as_str(), "mac": body.mac_key.is_some()}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OperatorBody {
-    id: Id,
-    merchant: Id,
 }
 
 async fn register_operator(state: Data, principal: Principal, body: web::Json<OperatorBody>) -> Answer {
     merchant_scope(&principal, &body.merchant)?;
-    submit(
-        &state,
-        Command::RegisterOperator(RegisterOperator { operator: body.id.clone(), merchant: body.merchant.clone() }),
-    )
-    .await?;
+    submit(&state, body.command()).await?;
     ok(json!({"id": body.id.as_str(), "merchant": body.merchant.as_str()}))
 }
 
 // ----- secure codes and POS ------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthorizeBody {
-    id: Id,
-    user: Id,
-    account: Id,
-    limit: u64,
-    expires_in_s: u64,
-}
-
 async fn authorize(state: Data, principal: Principal, body: web::Json<AuthorizeBody>) -> Answer {
     require_owner(&state, &principal, ObjectKind::Account, &body.account)?;
     require_user(&state, &principal, &body.user).await?;
-    let authorize = Authorize {
-        id: body.id.clone(),
-        user: body.user.clone(),
-        account: body.account.clone(),
-        limit: body.limit,
-        expires_at_ms: seconds_from_now(body.expires_in_s)?,
-        nonce: random_nonce(),
+    let Command::Authorize(authorize) = body.command(now_ms(), random_nonce())? else {
+        unreachable!("an authorization body makes Authorize")
     };
     // A retried request (same id and body) must get the same code: reuse the first one's
     // expiry and nonce so the engine re-derives it.
@@ -710,18 +545,6 @@ async fn authorize(state: Data, principal: Principal, body: web::Json<AuthorizeB
     )
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettleBody {
-    id: Id,
-    user: Id,
-    code: String,
-    amount: u64,
-    terminal: Id,
-    currency: Option<String>,
-    coupon: Option<Id>,
-}
-
 /// The currency of a terminal's merchant account.
 async fn terminal_currency(state: &Data, terminal: &Id) -> Result<(Id, Currency), ApiError> {
     let key = terminal.clone();
@@ -737,20 +560,10 @@ async fn terminal_currency(state: &Data, terminal: &Id) -> Result<(Id, Currency)
 async fn settle(state: Data, principal: Principal, body: web::Json<SettleBody>) -> Answer {
     let (merchant, merchant_currency) = terminal_currency(&state, &body.terminal).await?;
     merchant_scope(&principal, &merchant)?;
-    let currency = match &body.currency {
-        Some(alpha) => currency(alpha)?,
-        None => merchant_currency,
+    let command = body.command(merchant_currency)?;
+    let Command::SettlePos(SettlePos { currency, .. }) = command else {
+        unreachable!("a settlement body makes SettlePos")
     };
-    let command = Command::SettlePos(SettlePos {
-        id: body.id.clone(),
-        user: body.user.clone(),
-        code: body.code.clone(),
-        amount: body.amount,
-        currency,
-        terminal: body.terminal.clone(),
-        coupon: body.coupon.clone(),
-        hold_until_ms: None,
-    });
     match state.engine.submit(command).await? {
         Outcome::Applied(Reply::Settled { approval_code, charged, discount }) => ok(json!({
             "id": body.id.as_str(), "approved": true, "approval_code": approval_code, "amount": body.amount,
@@ -777,30 +590,10 @@ async fn reverse(state: Data, principal: Principal, path: web::Path<String>) -> 
 
 // ----- bills ---------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BillBody {
-    id: Id,
-    user: Id,
-    account: Id,
-    merchant: Id,
-    #[serde(default)]
-    opens_in_s: u64,
-    expires_in_s: u64,
-}
-
 async fn open_bill(state: Data, principal: Principal, body: web::Json<BillBody>) -> Answer {
     require_owner(&state, &principal, ObjectKind::Account, &body.account)?;
     require_user(&state, &principal, &body.user).await?;
-    let open = OpenBill {
-        bill: body.id.clone(),
-        user: body.user.clone(),
-        account: body.account.clone(),
-        merchant: body.merchant.clone(),
-        opens_at_ms: seconds_from_now(body.opens_in_s)?,
-        closes_at_ms: seconds_from_now(body.expires_in_s)?,
-    };
-    create(&state, &principal, Command::OpenBill(open), ObjectKind::Bill, &body.id).await?;
+    create(&state, &principal, body.command(now_ms())?, ObjectKind::Bill, &body.id).await?;
     bill_answer(&state, body.id.clone(), None).await
 }
 
@@ -840,15 +633,6 @@ async fn get_bill(state: Data, principal: Principal, path: web::Path<String>) ->
     bill_answer(&state, bill_id, None).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BillItemBody {
-    terminal: Id,
-    item_ref: String,
-    quantity: u32,
-    unit_amount: u64,
-}
-
 async fn add_bill_item(
     state: Data,
     principal: Principal,
@@ -857,14 +641,7 @@ async fn add_bill_item(
 ) -> Answer {
     let bill_id = id(&path)?;
     bill_scope(&state, &principal, &bill_id, true).await?;
-    let add = AddBillItem {
-        bill: bill_id.clone(),
-        terminal: body.terminal.clone(),
-        item_ref: body.item_ref.clone(),
-        quantity: body.quantity,
-        unit_amount: body.unit_amount,
-    };
-    submit(&state, Command::AddBillItem(add)).await?;
+    submit(&state, body.command(&bill_id)).await?;
     bill_answer(&state, bill_id, None).await
 }
 
@@ -892,13 +669,6 @@ async fn submit_bill(state: Data, principal: Principal, path: web::Path<String>)
     bill_answer(&state, bill_id, Some(json!({"total": total, "challenge": challenge, "verification_user": user_challenge.map(|user| user.to_string())}))).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfirmBody {
-    challenge: String,
-    coupon: Option<Id>,
-}
-
 async fn confirm_bill(
     state: Data,
     principal: Principal,
@@ -907,8 +677,7 @@ async fn confirm_bill(
 ) -> Answer {
     let bill_id = id(&path)?;
     bill_scope(&state, &principal, &bill_id, false).await?;
-    let confirm = ConfirmBill { bill: bill_id.clone(), challenge: body.challenge.clone(), coupon: body.coupon.clone() };
-    submit(&state, Command::ConfirmBill(confirm)).await?;
+    submit(&state, body.command(&bill_id)).await?;
     bill_answer(&state, bill_id, None).await
 }
 
@@ -922,47 +691,10 @@ async fn cancel_bill(state: Data, principal: Principal, path: web::Path<String>)
 
 // ----- splits --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberBody {
-    user: Id,
-    account: Id,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SplitBody {
-    id: Id,
-    requester: Id,
-    requester_account: Id,
-    total: u64,
-    currency: String,
-    members: Vec<MemberBody>,
-    shares: Option<Vec<u64>>,
-    expires_in_s: u64,
-}
-
 async fn request_split(state: Data, principal: Principal, body: web::Json<SplitBody>) -> Answer {
     require_owner(&state, &principal, ObjectKind::Account, &body.requester_account)?;
     require_user(&state, &principal, &body.requester).await?;
-    if body.members.len() > kassa_engine::constants::SPLIT_MEMBERS_MAX {
-        return Err(ApiError::rejected(Rejection::InvalidShares));
-    }
-    let request = RequestSplit {
-        split: body.id.clone(),
-        requester: body.requester.clone(),
-        requester_account: body.requester_account.clone(),
-        total: body.total,
-        currency: currency(&body.currency)?,
-        members: body
-            .members
-            .iter()
-            .map(|member| SplitMember { user: member.user.clone(), account: member.account.clone() })
-            .collect(),
-        shares: body.shares.clone().map_or(SplitShares::Equal, SplitShares::Explicit),
-        expires_at_ms: seconds_from_now(body.expires_in_s)?,
-    };
-    create(&state, &principal, Command::RequestSplit(request), ObjectKind::Split, &body.id).await?;
+    create(&state, &principal, body.command(now_ms())?, ObjectKind::Split, &body.id).await?;
     split_answer(&state, body.id.clone()).await
 }
 
@@ -1002,18 +734,10 @@ async fn get_split(state: Data, principal: Principal, path: web::Path<String>) -
     split_answer(&state, split_id).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayBody {
-    member: Id,
-}
-
 async fn pay_split(state: Data, principal: Principal, path: web::Path<String>, body: web::Json<PayBody>) -> Answer {
     let split_id = id(&path)?;
     split_scope(&state, &principal, &split_id, Some(&body.member)).await?;
-    let reply =
-        submit(&state, Command::PaySplitShare(PaySplitShare { split: split_id.clone(), member: body.member.clone() }))
-            .await?;
+    let reply = submit(&state, body.command(&split_id)).await?;
     let Reply::SharePaid { amount, completed } = reply else { unreachable!("pay answers SharePaid") };
     let key = split_id.clone();
     let split = read(&state, move |machine| machine.split(&key).cloned()).await?.expect("just paid");
@@ -1039,117 +763,15 @@ async fn cancel_split(state: Data, principal: Principal, path: web::Path<String>
 
 // ----- contacts, coupons, pools --------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContactBody {
-    user: Id,
-    contact: Id,
-}
-
 async fn add_contact(state: Data, principal: Principal, body: web::Json<ContactBody>) -> Answer {
     require_user(&state, &principal, &body.user).await?;
-    submit(&state, Command::AddContact(AddContact { user: body.user.clone(), contact: body.contact.clone() })).await?;
+    submit(&state, body.command()).await?;
     ok(json!({"user": body.user.as_str(), "contact": body.contact.as_str()}))
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum RuleBody {
-    PercentOff {
-        percent: Decimal,
-        cap: Option<u64>,
-        #[serde(default)]
-        min_spend: u64,
-    },
-    FixedOff {
-        amount: u64,
-        #[serde(default)]
-        min_spend: u64,
-    },
-    SpendSave {
-        threshold: u64,
-        save: u64,
-        #[serde(default)]
-        min_spend: u64,
-    },
-}
-
-impl RuleBody {
-    fn rule(&self) -> DeductionRule {
-        match self {
-            RuleBody::PercentOff { percent, cap, min_spend } => DeductionRule {
-                kind: DeductionKind::PercentOff { percent: *percent, cap: *cap },
-                min_spend: *min_spend,
-            },
-            RuleBody::FixedOff { amount, min_spend } => {
-                DeductionRule { kind: DeductionKind::FixedOff { amount: *amount }, min_spend: *min_spend }
-            }
-            RuleBody::SpendSave { threshold, save, min_spend } => DeductionRule {
-                kind: DeductionKind::SpendSave { threshold: *threshold, save: *save },
-                min_spend: *min_spend,
-            },
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum AdjustmentBody {
-    TimeWindow { from_ms: u64, until_ms: u64, factor_percent: u32 },
-    Location { latitude_e6: i32, longitude_e6: i32, radius_m: u32, factor_percent: u32 },
-}
-
-impl AdjustmentBody {
-    fn adjustment(&self) -> ValueAdjustment {
-        match self {
-            AdjustmentBody::TimeWindow { from_ms, until_ms, factor_percent } => ValueAdjustment {
-                condition: AdjustmentCondition::TimeWindow { from_ms: *from_ms, until_ms: *until_ms },
-                factor_percent: *factor_percent,
-            },
-            AdjustmentBody::Location { latitude_e6, longitude_e6, radius_m, factor_percent } => ValueAdjustment {
-                condition: AdjustmentCondition::Location {
-                    center: GeoPoint { latitude_e6: *latitude_e6, longitude_e6: *longitude_e6 },
-                    radius_m: *radius_m,
-                },
-                factor_percent: *factor_percent,
-            },
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CouponBody {
-    id: Id,
-    merchant: Id,
-    holder: Id,
-    currency: String,
-    rule: RuleBody,
-    #[serde(default)]
-    adjustments: Vec<AdjustmentBody>,
-    #[serde(default)]
-    starts_in_s: u64,
-    expires_in_s: u64,
-    reward: Option<RuleBody>,
 }
 
 async fn issue_coupon(state: Data, principal: Principal, body: web::Json<CouponBody>) -> Answer {
     merchant_scope(&principal, &body.merchant)?;
-    if body.adjustments.len() > kassa_engine::constants::COUPON_ADJUSTMENTS_MAX {
-        return Err(ApiError::rejected(Rejection::InvalidRule));
-    }
-    let issue = IssueCoupon {
-        coupon: body.id.clone(),
-        merchant: body.merchant.clone(),
-        holder: body.holder.clone(),
-        currency: currency(&body.currency)?,
-        rule: body.rule.rule(),
-        adjustments: body.adjustments.iter().map(AdjustmentBody::adjustment).collect(),
-        valid_from_ms: seconds_from_now(body.starts_in_s)?,
-        valid_until_ms: seconds_from_now(body.expires_in_s)?,
-        reward: body.reward.as_ref().map(RuleBody::rule),
-        nonce: random_nonce(),
-    };
+    let issue = body.command(now_ms(), random_nonce())?;
     // A retry gets a fresh nonce; answer it from the first issue instead.
     let key = body.id.clone();
     if let Some(code) = read(&state, move |machine| machine.coupon_code(&key)).await? {
@@ -1160,7 +782,7 @@ async fn issue_coupon(state: Data, principal: Principal, body: web::Json<CouponB
         }
         return ok(coupon_json(&body.id, &coupon, Some(code)));
     }
-    let reply = submit(&state, Command::IssueCoupon(issue)).await?;
+    let reply = submit(&state, issue).await?;
     let Reply::CouponIssued { code } = reply else { unreachable!("issue answers CouponIssued") };
     let key = body.id.clone();
     let coupon = read(&state, move |machine| machine.coupon(&key).cloned()).await?.expect("just issued");
@@ -1196,42 +818,21 @@ async fn get_coupon(state: Data, principal: Principal, path: web::Path<String>) 
     ok(coupon_json(&coupon_id, &coupon, code))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserBody {
-    user: Id,
-}
-
 async fn share_coupon(state: Data, principal: Principal, path: web::Path<String>, body: web::Json<UserBody>) -> Answer {
     let coupon_id = id(&path)?;
     require_user(&state, &principal, &body.user).await?;
-    submit(&state, Command::ShareCoupon(ShareCoupon { coupon: coupon_id.clone(), user: body.user.clone() })).await?;
+    submit(&state, body.share(&coupon_id)).await?;
     ok(json!({"id": coupon_id.as_str(), "status": "shared", "pool_of": body.user.as_str()}))
 }
 
 async fn claim_coupon(state: Data, principal: Principal, path: web::Path<String>, body: web::Json<UserBody>) -> Answer {
     let coupon_id = id(&path)?;
     require_user(&state, &principal, &body.user).await?;
-    submit(&state, Command::ClaimCoupon(ClaimCoupon { coupon: coupon_id.clone(), claimer: body.user.clone() })).await?;
+    submit(&state, body.claim(&coupon_id)).await?;
     let key = coupon_id.clone();
     let (coupon, code) =
         read(&state, move |machine| (machine.coupon(&key).cloned(), machine.coupon_code(&key))).await?;
     ok(coupon_json(&coupon_id, &coupon.expect("just claimed"), code))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LocationBody {
-    latitude_e6: i32,
-    longitude_e6: i32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    code: String,
-    amount: u64,
-    location: Option<LocationBody>,
 }
 
 fn operator_of(principal: &Principal) -> Result<Id, ApiError> {
@@ -1242,7 +843,7 @@ fn operator_of(principal: &Principal) -> Result<Id, ApiError> {
 }
 
 fn point(location: &Option<LocationBody>) -> Option<GeoPoint> {
-    location.as_ref().map(|at| GeoPoint { latitude_e6: at.latitude_e6, longitude_e6: at.longitude_e6 })
+    location.as_ref().map(LocationBody::point)
 }
 
 async fn verify_coupon(state: Data, principal: Principal, body: web::Json<VerifyBody>) -> Answer {
@@ -1262,25 +863,9 @@ async fn verify_coupon(state: Data, principal: Principal, body: web::Json<Verify
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RedeemBody {
-    id: Id,
-    code: String,
-    amount: u64,
-    location: Option<LocationBody>,
-}
-
 async fn redeem_coupon(state: Data, principal: Principal, body: web::Json<RedeemBody>) -> Answer {
     let operator = operator_of(&principal)?;
-    let redeem = RedeemCoupon {
-        id: body.id.clone(),
-        operator,
-        code: body.code.clone(),
-        amount: body.amount,
-        location: point(&body.location),
-    };
-    let reply = submit(&state, Command::RedeemCoupon(redeem)).await.inspect_err(|error| {
+    let reply = submit(&state, body.command(&operator)).await.inspect_err(|error| {
         tracing::info!(code = %error.code, key = %principal.key_id, "coupon redemption refused");
     })?;
     let Reply::CouponRedeemed { discount, payable, reward_coupon } = reply else {
@@ -1308,20 +893,10 @@ async fn claimable(state: Data, principal: Principal, path: web::Path<String>) -
     ok(json!({"user": user.as_str(), "coupons": coupons}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuoteBody {
-    coupon: Id,
-    amount: u64,
-    location: Option<LocationBody>,
-}
-
 async fn quote(state: Data, principal: Principal, body: web::Json<QuoteBody>) -> Answer {
     let coupon = coupon_scope(&state, &principal, &body.coupon).await?;
     let (amount, location) = (body.amount, point(&body.location));
-    if amount == 0 || amount > kassa_engine::constants::AMOUNT_MINOR_MAX {
-        return Err(ApiError::rejected(Rejection::InvalidAmount));
-    }
+    body.check_amount()?;
     let now = read(&state, |machine| machine.state_now_ms()).await?;
     let valid = coupon.state == CouponState::Available && now >= coupon.valid_from_ms && now < coupon.valid_until_ms;
     if !valid {

@@ -6,25 +6,39 @@
 //! `currency`; client-chosen ids make every write idempotent; errors are
 //! `{"error":{"code":"insufficient_funds","message":"..."}}` with 400 malformed, 401 no or bad
 //! key, 403 out of scope, 404 unknown object, 409 id reused, 422 business rejection, 503 busy.
+//!
+//! [`requests`] (the JSON request bodies and their conversion into commands) is always there;
+//! everything else (routes, handlers, errors, [`AppState`]) needs the feature `server`.
 
+#[cfg(feature = "server")]
 mod error;
+#[cfg(feature = "server")]
 mod handlers;
+pub mod requests;
 
+#[cfg(feature = "server")]
 use std::sync::Arc;
 
+#[cfg(feature = "server")]
 use actix_web::dev::Payload;
+#[cfg(feature = "server")]
 use actix_web::{FromRequest, HttpRequest, web};
+#[cfg(feature = "server")]
 use kassa_engine::Engine;
+#[cfg(feature = "server")]
 use metrics_exporter_prometheus::PrometheusHandle;
 
+#[cfg(feature = "server")]
 pub use error::ApiError;
 
+#[cfg(feature = "server")]
 use crate::auth::{Auth, Principal};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
 
 /// What every handler shares.
+#[cfg(feature = "server")]
 pub struct AppState {
     /// The engine.
     pub engine: Arc<Engine>,
@@ -34,6 +48,7 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
 }
 
+#[cfg(feature = "server")]
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Principal, ApiError>>;
@@ -55,6 +70,7 @@ impl FromRequest for Principal {
 }
 
 /// Registers every route, the body limit and the JSON/path error handlers.
+#[cfg(feature = "server")]
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(

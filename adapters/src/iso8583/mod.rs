@@ -39,6 +39,7 @@ mod frame;
 mod hex;
 mod mac;
 mod message;
+#[cfg(feature = "server")]
 mod server;
 mod spec;
 #[cfg(test)]
@@ -48,5 +49,6 @@ pub use error::Iso8583Error;
 pub use frame::{LENGTH_PREFIX_BYTES, MESSAGE_BYTES_MAX, frame, split_frame};
 pub use mac::{MAC_BYTES, MAC_FIELD, mac, mac_input, sign, verify_mac};
 pub use message::{Message, decode, encode};
+#[cfg(feature = "server")]
 pub use server::{IsoConfig, answer, code_of, response_code, serve};
 pub use spec::{Content, FIELD_MAX, FieldSpec, Length, field_spec};

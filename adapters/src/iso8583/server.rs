@@ -12,10 +12,13 @@
 //! the original answer (the engine's idempotency), a repeated STAN with another body gets 94.
 //! Terminals with a MAC key must sign (field 64) and get signed answers. Unknown terminals, bad
 //! MACs and malformed messages get a response code when the message could be parsed, and a
-//! logged close when the stream cannot be trusted; no connection can disturb another.
+//! logged close when the stream cannot be trusted; no connection can disturb another. A message
+//! must arrive whole within `frame_timeout` of its first byte however its bytes are spread
+//! (slowloris), each answer must be taken within `write_timeout` (a terminal that sends but
+//! never reads), and a connection idle for `idle_timeout` is closed: each a logged close.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kassa_engine::command::{Command, Outcome, Reply, SettlePos};
 use kassa_engine::{Currency, Engine, Id, Rejection, SubmitError};
@@ -35,8 +38,11 @@ pub struct IsoConfig {
     pub max_connections: usize,
     /// Idle time after which a connection is closed.
     pub idle_timeout: Duration,
-    /// Time allowed to finish a started message (slow senders are cut off).
+    /// Time allowed to finish a message once its first byte arrived, however the sender spreads
+    /// its bytes (slow senders are cut off).
     pub frame_timeout: Duration,
+    /// Time one answer may take to be written (a terminal that stops reading is cut off).
+    pub write_timeout: Duration,
 }
 
 impl Default for IsoConfig {
@@ -45,6 +51,7 @@ impl Default for IsoConfig {
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),
             frame_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +134,10 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let mut buffer: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    // When the message being received must be complete: `frame_timeout` after its first byte
+    // arrived, however the sender spreads its bytes (slowloris); `None` while idle between
+    // messages.
+    let mut message_deadline: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -135,21 +146,29 @@ async fn connection(
         if let Some((consumed, body)) = split_frame(&buffer).map_err(|error| format!("bad frame: {error}"))? {
             let answer = answer(engine, body).await;
             buffer.drain(..consumed);
+            // The next message, if it has started, gets its own full time from now.
+            message_deadline = (!buffer.is_empty()).then(|| Instant::now() + config.frame_timeout);
             if let Some(answer) = answer {
                 let framed = frame(&answer).map_err(|error| error.to_string())?;
-                stream.write_all(&framed).await.map_err(|error| error.to_string())?;
+                tokio::time::timeout(config.write_timeout, stream.write_all(&framed))
+                    .await
+                    .map_err(|_| "answer not taken in time".to_string())?
+                    .map_err(|error| error.to_string())?;
             }
             continue;
         }
-        let limit = if buffer.is_empty() { config.idle_timeout } else { config.frame_timeout };
-        let read = tokio::time::timeout(limit, stream.read(&mut chunk))
-            .await
-            .map_err(
-                |_| if buffer.is_empty() { "idle".to_string() } else { "message not completed in time".to_string() },
-            )?
-            .map_err(|error| error.to_string())?;
+        let read = match message_deadline {
+            None => tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)).await.map_err(|_| "idle")?,
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), stream.read(&mut chunk))
+                .await
+                .map_err(|_| "message not completed in time")?,
+        }
+        .map_err(|error| error.to_string())?;
         if read == 0 {
             return Ok(());
+        }
+        if buffer.is_empty() {
+            message_deadline = Some(Instant::now() + config.frame_timeout);
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
@@ -219,6 +238,7 @@ async fn respond(engine: &Engine, request: &Message, body: &[u8]) -> Message {
     let Some(response_mti) = response_mti(&mti) else {
         let mut response = Message::new("0810").expect("valid MTI");
         response.set(39, FORMAT_ERROR);
+        log_refusal(request, "0810", FORMAT_ERROR);
         return response;
     };
     let mut response = Message::new(&response_mti).expect("a response MTI is valid");
@@ -245,10 +265,25 @@ async fn respond(engine: &Engine, request: &Message, body: &[u8]) -> Message {
         },
         _ => FORMAT_ERROR.to_string(),
     };
+    log_refusal(request, &response_mti, &code);
     metrics::counter!("kassa_iso8583_responses_total", "mti" => response_mti.clone(), "code" => code.clone())
         .increment(1);
     response.set(39, code);
     response
+}
+
+/// Logs an answer other than approved (96 is logged where the engine refused). Secure-code
+/// failures and duplicates are warnings: they are what a brute force or a replay looks like.
+/// Field 2 (the user) is not logged.
+fn log_refusal(request: &Message, response_mti: &str, code: &str) {
+    let (terminal, stan) = (request.get_str(41).unwrap_or("").trim_end(), request.get_str(11).unwrap_or(""));
+    match code {
+        APPROVED | SYSTEM_ERROR => {}
+        INCORRECT_CODE | CODE_TRIES_EXCEEDED | DUPLICATE => {
+            tracing::warn!(terminal, stan, mti = response_mti, code, "ISO 8583: refused");
+        }
+        _ => tracing::info!(terminal, stan, mti = response_mti, code, "ISO 8583: declined"),
+    }
 }
 
 /// Runs a 0100/0200/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.

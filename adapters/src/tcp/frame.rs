@@ -7,11 +7,13 @@
 
 use std::fmt;
 
+#[cfg(feature = "server")]
 use kassa_engine::SubmitError;
 use kassa_engine::codec::{self, CodecError};
 use kassa_engine::command::{Command, Outcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "server")]
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The protocol version a client names in [`RequestBody::Hello`] and the server in
@@ -148,6 +150,7 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<SubmitError> for ErrorCode {
     fn from(error: SubmitError) -> ErrorCode {
         match error {
@@ -232,6 +235,7 @@ pub fn split_frame(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
 }
 
 /// Why a frame could not be read from a stream.
+#[cfg(feature = "server")]
 #[derive(Debug)]
 pub(crate) enum ReadError {
     /// The stream failed or ended (`UnexpectedEof`) before the frame was complete.
@@ -240,6 +244,7 @@ pub(crate) enum ReadError {
     Frame(FrameError),
 }
 
+#[cfg(feature = "server")]
 impl From<std::io::Error> for ReadError {
     fn from(error: std::io::Error) -> ReadError {
         ReadError::Io(error)
@@ -248,6 +253,7 @@ impl From<std::io::Error> for ReadError {
 
 /// Reads one frame's body into `body` (replacing its contents). The length is checked before
 /// `body` grows.
+#[cfg(feature = "server")]
 pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, body: &mut Vec<u8>) -> Result<(), ReadError> {
     let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
     reader.read_exact(&mut prefix).await?;

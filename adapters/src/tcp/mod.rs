@@ -8,16 +8,23 @@
 //! - [`server`]: [`serve`] / [`serve_with_config`], one task per connection, pipelined requests.
 //! - [`client`]: [`Client`], one pipelined connection shareable by many tasks.
 
+//!
+//! Without the feature `server` only [`frame`] is there (the decoders, for fuzzing).
+
+#[cfg(feature = "server")]
 pub mod client;
 pub mod frame;
+#[cfg(feature = "server")]
 pub mod server;
 
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "server")]
 pub use client::{Client, ClientError};
 pub use frame::{
     BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, Request, RequestBody, Response,
     ResponseBody,
 };
+#[cfg(feature = "server")]
 pub use server::{FRAME_TIMEOUT, IN_FLIGHT_MAX, ServerConfig, WRITE_TIMEOUT, serve, serve_with_config};

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::frame::{
     ErrorCode, FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, PROTOCOL_VERSION, Request, RequestBody, Response,
-    ResponseBody, body_length, decode_body, encode_frame, read_frame, split_frame,
+    ResponseBody, body_length, decode_body, encode_frame, split_frame,
 };
 
 fn id(text: &str) -> Id {
@@ -492,8 +492,10 @@ fn oversized_messages_are_not_encoded() {
     assert_eq!(out, [7]);
 }
 
+#[cfg(feature = "server")]
 #[tokio::test]
 async fn stream_reader_refuses_bad_lengths_without_allocating() {
+    use super::frame::read_frame;
     let test = async {
         let mut body = Vec::new();
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2, 3];

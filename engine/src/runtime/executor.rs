@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
 use super::writer::{DurableBatch, Ready, WriterMessage};
-use super::{EngineConfig, Request};
+use super::{Clock, EngineConfig, Request};
 use crate::codec;
 use crate::command::{Command, Outcome};
 use crate::state_machine::{CommitOutput, StateMachine};
@@ -30,9 +30,11 @@ pub(super) struct Executor {
     to_writer: Sender<WriterMessage>,
     carried: Option<Request>,
     output: CommitOutput,
+    clock: Clock,
 }
 
-fn clock_ms() -> u64 {
+/// Wall-clock milliseconds since the Unix epoch.
+pub(super) fn clock_ms() -> u64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
     u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
 }
@@ -57,6 +59,7 @@ impl Executor {
             to_writer,
             carried: None,
             output: CommitOutput::default(),
+            clock: config.clock.clone(),
         }
     }
 
@@ -123,7 +126,7 @@ impl Executor {
         let mut record = None;
         if !commands.is_empty() {
             let started = Instant::now();
-            let now_ms = clock_ms();
+            let now_ms = self.clock.now_ms();
             self.output.clear();
             self.machine.commit(now_ms, &commands, &mut self.output);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());

@@ -51,6 +51,30 @@ pub struct EngineConfig {
     pub tick_interval_ms: u64,
     /// The server key for secure codes; when `None`, one is generated at first open and stored.
     pub secret_key: Option<[u8; 32]>,
+    /// Where the executor reads `now` for each batch: the wall clock (default) or a value the
+    /// embedder sets (simulations and tests with simulated time).
+    pub clock: Clock,
+}
+
+/// The source of `now` that the executor reads once per batch.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// Wall-clock time (`SystemTime::now()`), in milliseconds since the Unix epoch.
+    #[default]
+    System,
+    /// Simulated time: milliseconds since the Unix epoch, as last stored by the embedder. The
+    /// state machine still never lets time run backwards.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// The current time in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => executor::clock_ms(),
+            Clock::Manual(now_ms) => now_ms.load(Ordering::SeqCst),
+        }
+    }
 }
 
 impl EngineConfig {
@@ -64,6 +88,7 @@ impl EngineConfig {
             snapshot_every_commands: 2_000_000,
             tick_interval_ms: 1_000,
             secret_key: None,
+            clock: Clock::System,
         }
     }
 }

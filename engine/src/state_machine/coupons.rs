@@ -39,6 +39,8 @@ pub struct Coupon {
     pub merchant: Id,
     /// Current holder.
     pub holder: Id,
+    /// The holder it was issued to (what a retried `IssueCoupon` is compared with).
+    pub issued_to: Id,
     /// Currency of the rule's amounts.
     pub currency: Currency,
     /// The deduction.
@@ -164,7 +166,8 @@ impl StateMachine {
         let lifetime_ms = coupon.valid_until_ms - coupon.valid_from_ms;
         let reward_coupon = Coupon {
             merchant: coupon.merchant.clone(),
-            holder: sharer,
+            holder: sharer.clone(),
+            issued_to: sharer,
             currency: coupon.currency,
             rule: reward,
             adjustments: Vec::new(),
@@ -198,6 +201,7 @@ impl StateMachine {
     pub(super) fn issue_coupon(&mut self, now: TimestampMs, issue: &IssueCoupon, events: &mut Vec<Event>) -> Outcome {
         if let Some(existing) = self.state.coupons.get(&issue.coupon) {
             let same = existing.merchant == issue.merchant
+                && existing.issued_to == issue.holder
                 && existing.currency == issue.currency
                 && existing.rule == issue.rule
                 && existing.adjustments == issue.adjustments
@@ -217,6 +221,7 @@ impl StateMachine {
         let coupon = Coupon {
             merchant: issue.merchant.clone(),
             holder: issue.holder.clone(),
+            issued_to: issue.holder.clone(),
             currency: issue.currency,
             rule: issue.rule.clone(),
             adjustments: issue.adjustments.clone(),

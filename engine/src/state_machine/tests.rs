@@ -764,6 +764,19 @@ fn bills_take_coupons_of_the_same_merchant() {
     assert_eq!(h.machine.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);
 }
 
+/// Found by the model-based simulation: a repeated `IssueCoupon` with another holder used to be
+/// answered with the existing coupon's code.
+#[test]
+fn a_repeated_coupon_issue_must_name_the_same_holder() {
+    let mut h = Harness::new();
+    h.merchant();
+    let rule = DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 };
+    let code = coupon_code(h.ok(issue("c1", "u1", rule.clone(), None, &h)));
+    assert_eq!(coupon_code(h.ok(issue("c1", "u1", rule.clone(), None, &h))), code, "a retry gets the same code");
+    assert_eq!(h.rejected(issue("c1", "u2", rule, None, &h)), Rejection::AlreadyExists);
+    assert_eq!(h.machine.coupon(&id("c1")).unwrap().holder, id("u1"));
+}
+
 #[test]
 fn coupon_value_adjusts_by_location_for_operators() {
     let mut h = Harness::new();

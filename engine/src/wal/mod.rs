@@ -15,11 +15,36 @@
 //! are coalesced into one `WriteBatch`, so they share one fsync (group commit), and RocksDB
 //! merges concurrent writers the same way.
 //!
-//! Recovery checks every record's checksum, version and sequence. A bad *last* record is a torn,
-//! unacknowledged write (its batch was never answered) and is dropped; a bad record before the
-//! tail refuses to open with an error naming its sequence number.
+//! Recovery, and what it does with damage:
+//! - RocksDB's own log (`NNNNNN.log`, where every synced write lands first) is replayed with
+//!   `DBRecoveryMode::TolerateCorruptedTailRecords`: bytes at the end of the last log that do not
+//!   form a complete record are a torn write and are dropped. Such a write was never
+//!   acknowledged: the writer answers only after the fsync of the whole `WriteBatch`, and RocksDB
+//!   applies a batch all or nothing. Anything else (a complete record failing its checksum, the
+//!   last one included) refuses to open, and [`rocks_log`] names the file and byte offset.
+//!   RocksDB's default, `PointInTime`, would instead stop replay at the damage and silently drop
+//!   every write after it, acknowledged ones included.
+//! - What a checksum cannot decide, at the very end of the last log only: a last record whose
+//!   *length field* is damaged so that it seems to run past the end of the file looks exactly
+//!   like a torn write, and is dropped as one (only a replica could tell). Conversely, a torn write
+//!   that left garbage instead of a short file or zeros (a power cut can; a killed process
+//!   cannot) fails its checksum and refuses to open: kassa errs towards the operator, never
+//!   towards dropping a record that might have been acknowledged.
+//! - A table file (`.sst`) that is missing refuses to open (RocksDB opens them all); one with a
+//!   bad block refuses when recovery reads that block (the secret key, the snapshot, the records
+//!   after it). [`verify`] reads every block.
+//! - Every kassa record's checksum, version and sequence is checked. A bad kassa record is damage
+//!   wherever it is, the last one included: a torn write cannot produce one, since RocksDB
+//!   drops torn batches whole. So are a gap in the sequence, a damaged or incomplete snapshot,
+//!   and a missing secret key next to existing data.
+//! - A refused open writes nothing of kassa's own, so the damage stays for an operator to see
+//!   (RocksDB may still reorganize its files: a read-write open rewrites its MANIFEST and
+//!   flushes its log into a table; the keys and values stay the same).
 
-use std::path::Path;
+pub mod rocks_log;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,13 +84,59 @@ pub enum Durability {
 pub enum WalError {
     /// RocksDB failed.
     #[error("storage error: {0}")]
-    Storage(#[from] rocksdb::Error),
-    /// A record before the tail is damaged: kassa refuses to guess.
+    Storage(rocksdb::Error),
+    /// RocksDB found damage while reading: a table file block failing its checksum (the error
+    /// names the file and offset), a file gone.
+    #[error("storage is damaged: {0}")]
+    Damaged(rocksdb::Error),
+    /// RocksDB refused to open the database (a missing or damaged file, most often).
+    #[error("RocksDB refused to open the database in {}: {source}", dir.display())]
+    Open {
+        /// The data directory.
+        dir: PathBuf,
+        /// RocksDB's reason (it names the file when one is missing or damaged).
+        source: rocksdb::Error,
+    },
+    /// A table file that RocksDB's MANIFEST lists is gone.
+    #[error("table file {} is missing; refusing to open (RocksDB: {rocksdb})", file.display())]
+    MissingTable {
+        /// The missing file.
+        file: PathBuf,
+        /// RocksDB's own error.
+        rocksdb: String,
+    },
+    /// A complete record in RocksDB's own log fails its checksum: damage, not a torn write.
+    #[error(
+        "RocksDB log {} is damaged at byte {offset} ({reason}); acknowledged commands may be in or \
+         after it, so kassa refuses to open rather than drop them (RocksDB: {rocksdb})",
+        file.display()
+    )]
+    DamagedLog {
+        /// The log file.
+        file: PathBuf,
+        /// Where the damaged fragment starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+        /// RocksDB's own error.
+        rocksdb: String,
+    },
+    /// A record is damaged: kassa refuses to guess.
     #[error("WAL record {seq} is corrupt ({reason}); refusing to open")]
     CorruptRecord {
         /// The damaged record's sequence number.
         seq: u64,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// Records are missing from the sequence.
+    #[error("WAL records {from}..={to} are missing ({reason}); refusing to open")]
+    MissingRecords {
+        /// The first missing sequence number.
+        from: u64,
+        /// The last missing sequence number.
+        to: u64,
+        /// Where the log resumes, or which snapshot it should follow.
         reason: String,
     },
     /// The snapshot is damaged.
@@ -74,6 +145,15 @@ pub enum WalError {
     /// Metadata is damaged.
     #[error("metadata is corrupt: {0}")]
     CorruptMeta(String),
+}
+
+impl From<rocksdb::Error> for WalError {
+    fn from(error: rocksdb::Error) -> WalError {
+        match error.kind() {
+            rocksdb::ErrorKind::Corruption => WalError::Damaged(error),
+            _ => WalError::Storage(error),
+        }
+    }
 }
 
 /// One logged batch.
@@ -176,14 +256,45 @@ pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting
     (key, value)
 }
 
+/// The RocksDB options of a kassa database.
+fn db_options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // RocksDB's own log: drop a torn (incomplete, never acknowledged) tail; refuse any other
+    // damage. `PointInTime` would stop at damage and silently drop the acknowledged writes
+    // after it (see the module documentation).
+    options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    options.set_paranoid_checks(true);
+    options
+}
+
+/// Names the damage behind a refused open: RocksDB reports a damaged log only as "Corruption:
+/// checksum mismatch", without the file.
+fn open_error(dir: &Path, error: rocksdb::Error) -> WalError {
+    if error.kind() == rocksdb::ErrorKind::Corruption
+        && let Ok(Some(scan)) = rocks_log::first_damage(dir)
+        && let rocks_log::LogEnd::Damaged { offset, reason } = scan.end
+    {
+        return WalError::DamagedLog { file: scan.path, offset, reason, rocksdb: error.into_string() };
+    }
+    // RocksDB names a missing table file inside a longer message: check the names it mentions.
+    let message = error.to_string();
+    let missing = message
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .filter(|word| word.ends_with(".sst"))
+        .map(PathBuf::from)
+        .find(|path| path.is_absolute() && !path.exists());
+    if let Some(file) = missing {
+        return WalError::MissingTable { file, rocksdb: error.into_string() };
+    }
+    WalError::Open { dir: dir.to_path_buf(), source: error }
+}
+
 impl Wal {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path, durability: Durability) -> Result<Wal, WalError> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        // RocksDB's own log: drop a torn tail, keep everything before it.
-        options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+        let mut options = db_options();
         options.set_max_background_jobs(2);
         options.set_max_total_wal_size(256 * 1024 * 1024);
         let mut wal_options = Options::default();
@@ -199,8 +310,17 @@ impl Wal {
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
         ];
-        let db = DB::open_cf_descriptors(&options, dir, families)?;
+        let db = DB::open_cf_descriptors(&options, dir, families).map_err(|error| open_error(dir, error))?;
         Ok(Wal { db: Arc::new(db), durability })
+    }
+
+    /// Opens the database in `dir` read-only, changing nothing on disk (RocksDB replays its log
+    /// in memory, with the same recovery rules): for offline checks. Writes fail.
+    pub fn open_read_only(dir: &Path) -> Result<Wal, WalError> {
+        let families = [CF_WAL, CF_HISTORY, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors_read_only(&db_options(), dir, families, false)
+            .map_err(|error| open_error(dir, error))?;
+        Ok(Wal { db: Arc::new(db), durability: Durability::Sync })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -213,10 +333,11 @@ impl Wal {
         options
     }
 
-    /// The stored secret key, or `generate()`'s, stored durably first.
+    /// The stored secret key, or `generate()`'s, stored durably first. A missing key next to
+    /// existing records or a snapshot is damage: a new key would change every derived code.
     pub fn secret_key(&self, generate: impl FnOnce() -> [u8; 32]) -> Result<[u8; 32], WalError> {
-        if let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_SECRET)? {
-            return bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("secret key is not 32 bytes".into()));
+        if let Some(key) = self.stored_secret_key()? {
+            return Ok(key);
         }
         let key = generate();
         let mut options = WriteOptions::default();
@@ -225,61 +346,81 @@ impl Wal {
         Ok(key)
     }
 
+    /// The stored secret key, if any (never writes). A missing key next to existing records or
+    /// a snapshot is damage.
+    pub fn stored_secret_key(&self) -> Result<Option<[u8; 32]>, WalError> {
+        if let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_SECRET)? {
+            let key =
+                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("secret key is not 32 bytes".into()))?;
+            return Ok(Some(key));
+        }
+        let has_snapshot = self.db.get_cf(self.cf(CF_META), KEY_SNAPSHOT)?.is_some();
+        let has_records = self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::Start).next().transpose()?.is_some();
+        if has_snapshot || has_records {
+            return Err(WalError::CorruptMeta(
+                "the secret key is missing but the data directory holds records or a snapshot; refusing to open \
+                 (a new key would change every secure code)"
+                    .into(),
+            ));
+        }
+        Ok(None)
+    }
+
     /// The latest snapshot, if any: the sequence number it covers and the state.
     pub fn load_snapshot(&self) -> Result<Option<(u64, State)>, WalError> {
         let meta = self.cf(CF_META);
         let Some(meta_bytes) = self.db.get_cf(meta, KEY_SNAPSHOT)? else { return Ok(None) };
         let info: SnapshotMeta =
             codec::decode(&meta_bytes).map_err(|error| WalError::CorruptSnapshot(format!("metadata: {error}")))?;
+        let corrupt = |reason: String| WalError::CorruptSnapshot(format!("snapshot at record {}: {reason}", info.seq));
         let mut bytes = Vec::with_capacity(usize::try_from(info.bytes).unwrap_or(0).min(1 << 34));
         for chunk in 0..info.chunks {
             let chunk_bytes = self
                 .db
                 .get_cf(meta, snapshot_chunk_key(chunk))?
-                .ok_or_else(|| WalError::CorruptSnapshot(format!("chunk {chunk} of {} is missing", info.chunks)))?;
+                .ok_or_else(|| corrupt(format!("chunk {chunk} of {} is missing", info.chunks)))?;
             bytes.extend_from_slice(&chunk_bytes);
         }
-        if bytes.len() as u64 != info.bytes || crc32c::crc32c(&bytes) != info.crc32c {
-            return Err(WalError::CorruptSnapshot(format!("checksum mismatch in snapshot at record {}", info.seq)));
+        if bytes.len() as u64 != info.bytes {
+            return Err(corrupt(format!("{} bytes in its chunks, {} expected", bytes.len(), info.bytes)));
         }
-        let state: State =
-            codec::decode_snapshot(&bytes).map_err(|error| WalError::CorruptSnapshot(error.to_string()))?;
+        if crc32c::crc32c(&bytes) != info.crc32c {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        let state: State = codec::decode_snapshot(&bytes).map_err(|error| corrupt(error.to_string()))?;
         Ok(Some((info.seq, state)))
     }
 
     /// Replays every record after `after_seq` in order through `apply`. Returns the last
-    /// sequence number (or `after_seq` if there is none).
+    /// sequence number (or `after_seq` if there is none). Any damaged record, the last one
+    /// included, and any gap is an error: RocksDB has already dropped a torn, unacknowledged
+    /// batch whole, so a bad record here is damage to an acknowledged one. Never writes.
     pub fn replay(&self, after_seq: u64, mut apply: impl FnMut(WalRecord)) -> Result<u64, WalError> {
         let wal = self.cf(CF_WAL);
-        let mut iterator = self.db.iterator_cf(wal, IteratorMode::Start).peekable();
         let mut expected = after_seq + 1;
-        while let Some(item) = iterator.next() {
+        for item in self.db.iterator_cf(wal, IteratorMode::Start) {
             let (key, value) = item?;
-            let seq =
-                key_seq(&key).ok_or_else(|| WalError::CorruptRecord { seq: expected, reason: "bad key".into() })?;
+            let seq = key_seq(&key)
+                .ok_or_else(|| WalError::CorruptRecord { seq: expected, reason: format!("bad key {key:02x?}") })?;
             if seq <= after_seq {
                 continue; // Covered by the snapshot; trimmed at the next snapshot.
             }
-            let is_last = iterator.peek().is_none();
-            let problem = if seq != expected {
-                Some(format!("expected record {expected}, found {seq}"))
-            } else {
-                match decode_record(&value) {
-                    Ok(record) if record.seq == seq => {
-                        apply(record);
-                        None
-                    }
-                    Ok(record) => Some(format!("record says it is {}", record.seq)),
-                    Err(reason) => Some(reason),
+            if seq != expected {
+                let reason = if expected == 1 {
+                    format!("the log starts at record {seq} and no snapshot covers the records before it")
+                } else if expected == after_seq + 1 {
+                    format!("the snapshot covers records up to {after_seq}, the log resumes at record {seq}")
+                } else {
+                    format!("the log jumps from record {} to record {seq}", expected - 1)
+                };
+                return Err(WalError::MissingRecords { from: expected, to: seq - 1, reason });
+            }
+            match decode_record(&value) {
+                Ok(record) if record.seq == seq => apply(record),
+                Ok(record) => {
+                    return Err(WalError::CorruptRecord { seq, reason: format!("record says it is {}", record.seq) });
                 }
-            };
-            if let Some(reason) = problem {
-                if is_last && seq == expected {
-                    tracing::warn!(seq, %reason, "dropping a torn, unacknowledged last WAL record");
-                    self.db.delete_cf_opt(wal, key, &self.write_options())?;
-                    return Ok(expected - 1);
-                }
-                return Err(WalError::CorruptRecord { seq, reason });
+                Err(reason) => return Err(WalError::CorruptRecord { seq, reason }),
             }
             expected += 1;
         }
@@ -389,6 +530,28 @@ impl Wal {
         Ok(count)
     }
 
+    /// Reads every key and value of every column family, so that RocksDB checks the checksum of
+    /// every block it reads; decodes every history line. For offline checks.
+    pub fn scan_all(&self) -> Result<StoredKeys, WalError> {
+        let mut stored = StoredKeys::default();
+        for (name, count) in [(CF_WAL, &mut stored.wal), (CF_HISTORY, &mut stored.history), (CF_META, &mut stored.meta)]
+        {
+            let mut options = rocksdb::ReadOptions::default();
+            options.set_verify_checksums(true);
+            options.fill_cache(false);
+            for item in self.db.iterator_cf_opt(self.cf(name), options, IteratorMode::Start) {
+                let (key, value) = item?;
+                if name == CF_HISTORY && key.as_ref() != KEY_HISTORY_WATERMARK {
+                    codec::decode::<HistoryRecord>(&value).map_err(|error| {
+                        WalError::CorruptMeta(format!("history line {key:02x?} does not decode: {error}"))
+                    })?;
+                }
+                *count += 1;
+            }
+        }
+        Ok(stored)
+    }
+
     /// Flushes memtables to SST files (used before a clean shutdown, to make reopening fast).
     pub fn flush(&self) -> Result<(), WalError> {
         for name in [CF_WAL, CF_HISTORY, CF_META] {
@@ -396,6 +559,17 @@ impl Wal {
         }
         Ok(())
     }
+}
+
+/// Keys per column family, as counted by [`Wal::scan_all`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredKeys {
+    /// WAL records.
+    pub wal: u64,
+    /// History lines (and the watermark).
+    pub history: u64,
+    /// Metadata keys (secret key, snapshot metadata and chunks).
+    pub meta: u64,
 }
 
 fn snapshot_chunk_key(chunk: u32) -> Vec<u8> {

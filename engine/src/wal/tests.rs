@@ -43,15 +43,20 @@ fn appended_records_replay_in_order() {
 }
 
 #[test]
-fn a_torn_last_record_is_dropped() {
+fn a_damaged_last_record_refuses_to_open() {
+    // RocksDB applies a batch all or nothing, so a torn write never leaves half a kassa record:
+    // a bad last record is damage to an acknowledged one, not a torn tail.
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
     let full = encode_record(3, 1_003, &commands(3));
     wal.put_raw(3, &full[..full.len() / 2]);
-    assert_eq!(replayed(&wal, 0).unwrap(), (2, vec![1, 2]));
-    // Dropped for good: the next open sees two records, and record 3 can be written again.
-    assert_eq!(wal.record_count().unwrap(), 2);
+    match replayed(&wal, 0) {
+        Err(WalError::CorruptRecord { seq: 3, .. }) => {}
+        other => panic!("expected corruption at record 3, got {other:?}"),
+    }
+    // Nothing was dropped: the damage is still there for an operator.
+    assert_eq!(wal.record_count().unwrap(), 3);
 }
 
 #[test]
@@ -76,7 +81,18 @@ fn a_gap_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(3), record(4)]).unwrap();
-    assert!(matches!(replayed(&wal, 0), Err(WalError::CorruptRecord { seq: 3, .. })));
+    let error = replayed(&wal, 0).unwrap_err();
+    assert!(matches!(error, WalError::MissingRecords { from: 2, to: 2, .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "WAL records 2..=2 are missing (the log jumps from record 1 to record 3); refusing to open"
+    );
+    // A log that starts late, with no snapshot before it.
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    wal.append(&[record(4)]).unwrap();
+    let error = replayed(&wal, 0).unwrap_err().to_string();
+    assert!(error.contains("records 1..=3 are missing (the log starts at record 4"), "{error}");
 }
 
 #[test]
@@ -115,4 +131,183 @@ fn history_is_queried_newest_last() {
     assert_eq!(wal.history(&id("a"), 1).unwrap()[0].posting.posted_delta, 2);
     assert_eq!(wal.history(&id("ab"), 10).unwrap().len(), 1);
     assert!(wal.history(&id("b"), 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_damaged_snapshot_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    wal.append(&[record(1), record(2)]).unwrap();
+    wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: codec::encode(&State::default()) }).unwrap();
+    wal.db.delete_cf(wal.cf(CF_META), snapshot_chunk_key(0)).unwrap();
+    let error = wal.load_snapshot().unwrap_err().to_string();
+    assert_eq!(error, "snapshot is corrupt (snapshot at record 2: chunk 0 of 1 is missing); refusing to open");
+    let mut chunk = codec::encode(&State::default());
+    chunk[0] ^= 0x10;
+    wal.db.put_cf(wal.cf(CF_META), snapshot_chunk_key(0), chunk).unwrap();
+    let error = wal.load_snapshot().unwrap_err().to_string();
+    assert_eq!(error, "snapshot is corrupt (snapshot at record 2: checksum mismatch); refusing to open");
+}
+
+#[test]
+fn a_missing_secret_key_next_to_records_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    assert_eq!(wal.stored_secret_key().unwrap(), None, "a new directory has no key yet");
+    wal.append(&[record(1)]).unwrap();
+    let error = wal.secret_key(|| [1; 32]).unwrap_err().to_string();
+    assert!(error.contains("the secret key is missing"), "{error}");
+    assert_eq!(wal.stored_secret_key().ok(), None, "an error, not a key");
+}
+
+/// RocksDB's live log files in `dir`, and their scans.
+fn scans(dir: &Path) -> Vec<rocks_log::LogScan> {
+    rocks_log::log_files(dir).unwrap().iter().map(|path| rocks_log::scan(path).unwrap()).collect()
+}
+
+/// Five appends (five synced `WriteBatch`es) left in RocksDB's log: closing without writes that
+/// skip the log does not flush the memtables.
+fn five_records_in_the_log() -> (tempfile::TempDir, rocks_log::LogScan) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+        for seq in 1..=5 {
+            wal.append(&[record(seq)]).unwrap();
+        }
+    }
+    let mut logs = scans(dir.path());
+    let log = logs.pop().unwrap();
+    assert_eq!(log.end, rocks_log::LogEnd::Clean);
+    assert_eq!(log.records.len(), 5, "{log:?}");
+    assert_eq!(log.records.last().map(|record| record.offset + record.len), Some(log.len));
+    (dir, log)
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[usize::try_from(offset).unwrap()] ^= 0x20;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn replayed_after_open(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let wal = Wal::open(dir, Durability::Sync)?;
+    Ok(replayed(&wal, 0)?.1)
+}
+
+#[test]
+fn a_torn_log_tail_drops_only_the_unacknowledged_batch() {
+    let (dir, log) = five_records_in_the_log();
+    let last = log.records[4];
+    let file = std::fs::OpenOptions::new().write(true).open(&log.path).unwrap();
+    file.set_len(last.offset + last.len / 2).unwrap();
+    drop(file);
+    assert!(matches!(scans(dir.path())[0].end, rocks_log::LogEnd::TornTail { offset, .. } if offset == last.offset));
+    assert_eq!(replayed_after_open(dir.path()).unwrap(), vec![1, 2, 3, 4]);
+    // A header cut short is a torn write too.
+    let (dir, log) = five_records_in_the_log();
+    let file = std::fs::OpenOptions::new().write(true).open(&log.path).unwrap();
+    file.set_len(log.records[4].offset + 3).unwrap();
+    drop(file);
+    assert_eq!(replayed_after_open(dir.path()).unwrap(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_damaged_last_log_record_refuses_to_open() {
+    let (dir, log) = five_records_in_the_log();
+    let last = log.records[4];
+    flip_byte(&log.path, last.offset + last.len - 3);
+    let error = replayed_after_open(dir.path()).unwrap_err();
+    match &error {
+        WalError::DamagedLog { file, offset, .. } => assert_eq!((file, *offset), (&log.path, last.offset)),
+        other => panic!("expected a damaged log, got {other:?}"),
+    }
+    let message = error.to_string();
+    let name = log.path.display().to_string();
+    assert!(message.starts_with(&format!("RocksDB log {name} is damaged at byte {}", last.offset)), "{message}");
+    assert!(message.contains("checksum mismatch in a complete record (not a torn write)"), "{message}");
+    assert!(message.contains("(RocksDB: Corruption: checksum mismatch)"), "{message}");
+}
+
+#[test]
+fn damage_before_the_tail_refuses_where_point_in_time_would_drop_acknowledged_records() {
+    let (dir, log) = five_records_in_the_log();
+    let second = log.records[1];
+    flip_byte(&log.path, second.offset + second.len - 3);
+    // RocksDB's default recovery mode, read-only so as not to touch the files: it stops at the
+    // damage and opens, silently without records 3, 4 and 5, all of them synced and answered.
+    {
+        let mut options = db_options();
+        options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+        let families = [CF_WAL, CF_HISTORY, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors_read_only(&options, dir.path(), families, false).unwrap();
+        let wal = Wal { db: Arc::new(db), durability: Durability::Sync };
+        assert_eq!(replayed(&wal, 0).unwrap(), (1, vec![1]));
+    }
+    // kassa's: refuses, naming the file and offset; so does a read-only open.
+    for error in [replayed_after_open(dir.path()).unwrap_err(), Wal::open_read_only(dir.path()).err().unwrap()] {
+        match error {
+            WalError::DamagedLog { file, offset, .. } => assert_eq!((file, offset), (log.path.clone(), second.offset)),
+            other => panic!("expected a damaged log, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_damaged_length_in_the_last_log_record_reads_as_a_torn_write() {
+    // The documented ambiguity: a last record whose length now runs past the end of the file is
+    // indistinguishable from a torn write, and is dropped as one.
+    let (dir, log) = five_records_in_the_log();
+    let last = log.records[4];
+    flip_byte(&log.path, last.offset + 5); // The high byte of the u16 length.
+    assert!(matches!(scans(dir.path())[0].end, rocks_log::LogEnd::TornTail { .. }));
+    assert_eq!(replayed_after_open(dir.path()).unwrap(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_read_only_open_changes_nothing() {
+    let (dir, _) = five_records_in_the_log();
+    let listing = |dir: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| !path.file_name().unwrap().to_str().unwrap().starts_with("LOG"))
+            .map(|path| (path.file_name().unwrap().to_str().unwrap().to_string(), std::fs::read(&path).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing(dir.path());
+    {
+        let wal = Wal::open_read_only(dir.path()).unwrap();
+        assert_eq!(replayed(&wal, 0).unwrap().0, 5);
+        assert_eq!(wal.scan_all().unwrap().wal, 5);
+        assert!(wal.append(&[record(6)]).is_err(), "read-only");
+    }
+    assert!(before == listing(dir.path()), "a read-only open changed the files");
+}
+
+#[test]
+fn a_damaged_length_before_the_last_block_refuses_to_open() {
+    // Only at the very end can a damaged length pass for a torn write: in a full block, a record
+    // running past its block is damage.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+        for seq in 1..=10 {
+            wal.append(&[EncodedRecord { seq, value: encode_record(seq, seq, &commands(1_000)) }]).unwrap();
+        }
+    }
+    let log = scans(dir.path()).pop().unwrap();
+    assert!(log.len > 2 * 32 * 1024, "the log spans several blocks: {}", log.len);
+    // Records cross blocks (First, Middle, Last fragments) and are still read whole.
+    assert_eq!((log.records.len(), &log.end), (10, &rocks_log::LogEnd::Clean));
+    assert!(log.records.iter().any(|record| record.offset / 32_768 != (record.offset + record.len - 1) / 32_768));
+    let first = log.records[0];
+    let mut bytes = std::fs::read(&log.path).unwrap();
+    bytes[usize::try_from(first.offset).unwrap() + 5] = 0xff; // The u16 length's high byte: past its block.
+    std::fs::write(&log.path, bytes).unwrap();
+    match replayed_after_open(dir.path()).unwrap_err() {
+        WalError::DamagedLog { offset, reason, .. } => assert_eq!((offset, reason.as_str()), (0, "bad record length")),
+        other => panic!("expected a damaged log, got {other:?}"),
+    }
 }

@@ -1,0 +1,407 @@
+//! Shared by the attack and overload tests: a real `kassa serve` child process on loopback ports
+//! with a temporary data directory and its log captured, a raw HTTP/1.1 client over
+//! `std::net::TcpStream` (no client library: the tests control every byte), ISO 8583 exchanges
+//! built with the adapters' codec, and the server's peak memory.
+//!
+//! Each test binary uses a different part of this module, hence `dead_code` is allowed.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kassa_adapters::iso8583::{Message, decode, encode, frame};
+use serde_json::{Value, json};
+
+/// The bootstrap admin key every test server starts with.
+pub const ADMIN_KEY: &str = "attack-test-admin-key-0123456789";
+
+/// How long any single exchange with the server may take before the test calls it hung.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most log bytes kept per server (later lines are dropped, and counted).
+const LOG_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// A port that was free a moment ago.
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// The captured stdout and stderr of the server, one line per entry.
+#[derive(Default)]
+struct Log {
+    lines: Vec<String>,
+    bytes: usize,
+    dropped: usize,
+}
+
+/// A running `kassa serve`; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// HTTP/JSON address.
+    pub http: SocketAddr,
+    /// TCP binary protocol address.
+    pub tcp: SocketAddr,
+    /// ISO 8583 address.
+    pub iso: SocketAddr,
+    log: Arc<Mutex<Log>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `kassa serve` with `extra` flags on free loopback ports and waits until it answers
+    /// `GET /health`. Logs at `info` (what the tests look for), without colours.
+    pub fn start(extra: &[&str]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let (http, tcp, iso) = (free_port(), free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kassa"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
+            .args(["--admin-key", ADMIN_KEY])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kassa serve starts");
+        let log = Arc::new(Mutex::new(Log::default()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut log = log.lock().unwrap();
+                    if log.bytes + line.len() > LOG_BYTES_MAX {
+                        log.dropped += 1;
+                        continue;
+                    }
+                    log.bytes += line.len();
+                    log.lines.push(strip_ansi(&line));
+                }
+            });
+        }
+        let mut server = Server { child, http, tcp, iso, log, _data_dir: data_dir };
+        let started = Instant::now();
+        while !server.healthy() {
+            assert!(started.elapsed() < Duration::from_secs(60), "kassa serve did not become healthy");
+            assert!(server.child.try_wait().unwrap().is_none(), "kassa serve exited early:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Whether `GET /health` answers 200 within a few seconds.
+    pub fn healthy(&self) -> bool {
+        let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.http);
+        matches!(raw_http(self.http, request.as_bytes(), Duration::from_secs(5)), Some(answer) if answer.starts_with(b"HTTP/1.1 200"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The whole captured log so far.
+    pub fn log(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let mut text = log.lines.join("\n");
+        if log.dropped > 0 {
+            text.push_str(&format!("\n[{} more lines not kept]", log.dropped));
+        }
+        text
+    }
+
+    /// Waits (up to 10 s: logging is asynchronous to the answers) for a log line holding every
+    /// one of `needles`, and fails the test with the log if none comes.
+    pub fn assert_logged(&self, needles: &[&str]) {
+        self.assert_logged_within(needles, Duration::from_secs(10));
+    }
+
+    /// [`Server::assert_logged`] with another time limit.
+    pub fn assert_logged_within(&self, needles: &[&str], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let found = self.log.lock().unwrap().lines.iter().any(|line| needles.iter().all(|n| line.contains(n)));
+            if found {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no log line with {needles:?}; the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How many log lines hold every one of `needles`.
+    pub fn count_logged(&self, needles: &[&str]) -> usize {
+        self.log.lock().unwrap().lines.iter().filter(|line| needles.iter().all(|n| line.contains(n))).count()
+    }
+
+    /// `(VmHWM, VmRSS)` of the server in KiB: its peak and current resident memory.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    /// Sends a JSON request with a key and returns the answer; fails the test if none comes.
+    pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
+        let body = body.map(Value::to_string);
+        self.call_raw(method, path, key, body.as_deref())
+    }
+
+    /// Like [`Server::call`] with a body given as text (which need not be valid JSON).
+    pub fn call_raw(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Answer {
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.http);
+        if let Some(key) = key {
+            request.push_str(&format!("Authorization: Bearer {key}\r\n"));
+        }
+        if let Some(body) = body {
+            request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body.unwrap_or("").as_bytes());
+        let raw = raw_http(self.http, &bytes, ANSWER_TIMEOUT).unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        Answer::parse(&raw).unwrap_or_else(|| panic!("{method} {path}: not HTTP: {}", String::from_utf8_lossy(&raw)))
+    }
+
+    /// An admin call that must answer 200; returns its body.
+    pub fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+        let answer = self.call(method, path, Some(ADMIN_KEY), Some(&body));
+        assert_eq!(answer.status, 200, "{method} {path} {body}: {answer:?}");
+        answer.body
+    }
+
+    /// An admin GET that must answer 200; returns its body.
+    pub fn admin_get(&self, path: &str) -> Value {
+        let answer = self.call("GET", path, Some(ADMIN_KEY), None);
+        assert_eq!(answer.status, 200, "GET {path}: {answer:?}");
+        answer.body
+    }
+
+    /// Opens an account and deposits `funds` into it (when positive), as the admin.
+    pub fn funded_account(&self, account: &str, currency: &str, funds: u64) {
+        self.admin("POST", "/v1/accounts", json!({"id": account, "currency": currency}));
+        if funds > 0 {
+            let deposit = json!({"id": format!("dep-{account}"), "amount": funds});
+            self.admin("POST", &format!("/v1/accounts/{account}/deposits"), deposit);
+        }
+    }
+
+    /// `(balance, held)` of an account, read by the admin.
+    pub fn balance(&self, account: &str) -> (i64, i64) {
+        let body = self.admin_get(&format!("/v1/accounts/{account}"));
+        (body["balance"].as_i64().unwrap(), body["held"].as_i64().unwrap())
+    }
+
+    /// A new API key with `role` (`{"role": "app", "app": "..."}` and so on).
+    pub fn key(&self, role: Value) -> String {
+        self.admin("POST", "/v1/keys", role)["key"].as_str().unwrap().to_string()
+    }
+
+    /// A merchant with its own EUR account (funded with `funds`) and a terminal (signing with
+    /// `mac_key`, hex, when given).
+    pub fn merchant_with_terminal(&self, merchant: &str, terminal: &str, mac_key: Option<&str>) {
+        let account = format!("{merchant}-till");
+        self.funded_account(&account, "EUR", 0);
+        self.admin("POST", "/v1/merchants", json!({"id": merchant, "account": account}));
+        let mut body = json!({"id": terminal, "merchant": merchant});
+        if let Some(key) = mac_key {
+            body["mac_key"] = json!(key);
+        }
+        self.admin("POST", "/v1/terminals", body);
+    }
+
+    /// A secure-code authorization of `account` for `user`; returns the code.
+    pub fn authorize(&self, authorization: &str, user: &str, account: &str, limit: u64) -> String {
+        let body = json!({"id": authorization, "user": user, "account": account, "limit": limit, "expires_in_s": 600});
+        self.admin("POST", "/v1/authorizations", body)["code"].as_str().unwrap().to_string()
+    }
+
+    /// Asserts that the server still serves a normal client: health, an admin read and an
+    /// admin write, each answered 200.
+    pub fn assert_still_serving(&self) {
+        assert!(self.healthy(), "health check failed after the attack");
+        let probe = format!("probe-{}", std::process::id());
+        let answer = self.call("POST", "/v1/accounts", Some(ADMIN_KEY), Some(&json!({"id": probe, "currency": "EUR"})));
+        assert_eq!(answer.status, 200, "a normal write after the attack: {answer:?}");
+        assert_eq!(self.admin_get(&format!("/v1/accounts/{probe}"))["id"], json!(probe));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... m`), should a log line carry any.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes `request` on a fresh connection and reads until the server closes it or `timeout`
+/// passes; `None` if nothing at all came back.
+pub fn raw_http(addr: SocketAddr, request: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    // The server may answer (413, 400) and close before the whole body is written.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => answer.extend_from_slice(&chunk[..read]),
+            Err(_) => break,
+        }
+    }
+    (!answer.is_empty()).then_some(answer)
+}
+
+/// An HTTP answer: status and body (JSON when it parses, else a string).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The body as JSON, or `Value::String` of the raw text.
+    pub body: Value,
+}
+
+impl Answer {
+    /// Parses a whole `Connection: close` answer.
+    pub fn parse(raw: &[u8]) -> Option<Answer> {
+        let text = String::from_utf8_lossy(raw);
+        let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let body = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+        Some(Answer { status, body })
+    }
+
+    /// The `error.code` of an error answer (empty when there is none).
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and error code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{self:?}");
+    }
+}
+
+/// An ISO 8583 connection to the server (blocking, with timeouts).
+pub struct Iso(pub TcpStream);
+
+impl Iso {
+    /// Connects.
+    pub fn connect(addr: SocketAddr) -> Iso {
+        let stream = TcpStream::connect_timeout(&addr, ANSWER_TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        Iso(stream)
+    }
+
+    /// Sends one message body (framed) and reads the answer.
+    pub fn exchange_body(&mut self, body: &[u8]) -> Message {
+        self.0.write_all(&frame(body).unwrap()).unwrap();
+        self.read().expect("an ISO 8583 answer")
+    }
+
+    /// Encodes, sends and reads the answer.
+    pub fn exchange(&mut self, message: &Message) -> Message {
+        self.exchange_body(&encode(message).unwrap())
+    }
+
+    /// Reads one answer; `None` if the server closed the connection.
+    pub fn read(&mut self) -> Option<Message> {
+        let mut length = [0u8; 2];
+        self.0.read_exact(&mut length).ok()?;
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        self.0.read_exact(&mut body).ok()?;
+        Some(decode(&body).expect("the server's answer decodes"))
+    }
+
+    /// Whether the server has closed the connection (EOF or reset) within `timeout`.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        closed_within(&mut self.0, timeout)
+    }
+}
+
+/// Whether the peer closes `stream` (EOF or reset) within `timeout`, discarding what it sends.
+pub fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// `message` encoded and framed (2-byte length prefix), ready for the wire.
+pub fn frame_bytes(message: &Message) -> Vec<u8> {
+    frame(&encode(message).unwrap()).unwrap()
+}
+
+/// A 0200 (purchase) from `terminal` for `user` with `code`, `amount` minor units in EUR.
+pub fn purchase(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) -> Message {
+    Message::new("0200")
+        .unwrap()
+        .with(2, user)
+        .with(3, "000000")
+        .with(4, format!("{amount:012}"))
+        .with(11, format!("{stan:06}"))
+        .with(41, terminal)
+        .with(48, code)
+        .with(49, "978")
+}
+
+/// Field 39 of an answer.
+pub fn response_code(message: &Message) -> &str {
+    message.get_str(39).unwrap_or("")
+}

@@ -1,0 +1,146 @@
+//! The offline check behind `kassa verify --data-dir`: opens a data directory read-only (nothing
+//! on disk changes), applies the same recovery rules as a start (a torn, never-acknowledged tail
+//! of RocksDB's log is tolerated and reported; any other damage is an error naming it), loads the
+//! snapshot, replays every record after it through `commit`, reads every block of every table
+//! file (RocksDB checks each block's checksum) and checks the engine's invariants.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use super::rocks_log::{self, LogEnd};
+use super::{StoredKeys, Wal, WalError};
+use crate::state_machine::{CommitOutput, Config, SecretKey, StateMachine, Totals};
+use crate::types::Currency;
+
+/// What a sound data directory holds.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// Sequence number of the snapshot (0: none).
+    pub snapshot_seq: u64,
+    /// The last record (`snapshot_seq` when none follows it).
+    pub last_seq: u64,
+    /// Records replayed after the snapshot.
+    pub records_replayed: u64,
+    /// Commands in them.
+    pub commands_replayed: u64,
+    /// Accounts in the recovered state.
+    pub accounts: usize,
+    /// Money in and out, per currency.
+    pub totals: Vec<(Currency, Totals)>,
+    /// Keys read per column family.
+    pub keys: StoredKeys,
+    /// RocksDB log files (`.log`).
+    pub log_files: usize,
+    /// RocksDB table files (`.sst`).
+    pub table_files: usize,
+    /// A torn write at the end of RocksDB's log, which the next start drops (not damage).
+    pub torn_tail: Option<TornTail>,
+}
+
+/// An incomplete record at the end of a RocksDB log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The log file.
+    pub file: PathBuf,
+    /// Where the incomplete record starts.
+    pub offset: u64,
+    /// Its bytes present.
+    pub bytes: u64,
+}
+
+/// Why a data directory is not sound.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// No RocksDB database there.
+    #[error("not a kassa data directory (no RocksDB CURRENT file)")]
+    NotADataDirectory,
+    /// A file is missing or damaged (the error names it).
+    #[error(transparent)]
+    Damaged(#[from] WalError),
+    /// The files are intact but replaying them breaks an invariant of the engine.
+    #[error("an invariant is broken after record {seq}: {message}")]
+    Invariant {
+        /// The last record applied.
+        seq: u64,
+        /// The broken invariant.
+        message: String,
+    },
+    /// The directory could not be read.
+    #[error("cannot read the data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks the data directory `dir` offline (the engine must not be running on it).
+pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
+    if !dir.join("CURRENT").is_file() {
+        return Err(VerifyError::NotADataDirectory);
+    }
+    let wal = Wal::open_read_only(dir)?;
+    let key = wal.stored_secret_key()?.unwrap_or([0; 32]);
+    let config = Config { secret_key: SecretKey::from_bytes(&key) };
+    let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
+        Some((seq, state)) => (seq, StateMachine::from_state(config, state)),
+        None => (0, StateMachine::new(config)),
+    };
+    let mut output = CommitOutput::default();
+    let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
+    let mut broken: Option<VerifyError> = None;
+    let last_seq = wal.replay(snapshot_seq, |record| {
+        if broken.is_some() {
+            return;
+        }
+        output.clear();
+        let committed = catch_unwind(AssertUnwindSafe(|| machine.commit(record.now_ms, &record.commands, &mut output)));
+        if let Err(panic) = committed {
+            broken = Some(VerifyError::Invariant { seq: record.seq, message: panic_message(panic.as_ref()) });
+        }
+        records_replayed += 1;
+        commands_replayed += record.commands.len() as u64;
+    })?;
+    if let Some(error) = broken {
+        return Err(error);
+    }
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| machine.check_invariants())) {
+        return Err(VerifyError::Invariant { seq: last_seq, message: panic_message(panic.as_ref()) });
+    }
+    let keys = wal.scan_all()?;
+    let logs = rocks_log::log_files(dir)?;
+    let mut torn_tail = None;
+    for log in &logs {
+        let scan = rocks_log::scan(log)?;
+        match scan.end {
+            LogEnd::Clean => {}
+            LogEnd::TornTail { offset, bytes } => torn_tail = Some(TornTail { file: scan.path, offset, bytes }),
+            LogEnd::Damaged { offset, reason } => {
+                let rocksdb = "RocksDB tolerated it".to_string();
+                return Err(WalError::DamagedLog { file: scan.path, offset, reason, rocksdb }.into());
+            }
+        }
+    }
+    let table_files = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|extension| extension == "sst"))
+        .count();
+    Ok(VerifyReport {
+        snapshot_seq,
+        last_seq,
+        records_replayed,
+        commands_replayed,
+        accounts: machine.account_count(),
+        totals: machine.totals().iter().map(|(currency, totals)| (*currency, *totals)).collect(),
+        keys,
+        log_files: logs.len(),
+        table_files,
+        torn_tail,
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message.to_string()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
