@@ -1,118 +1,249 @@
-//! The ISO 8583 target: the POS scenario. Each lane is a terminal: it authorizes a user's
-//! account over HTTP (the user's phone getting a secure code), then settles a purchase with that
-//! code as an ISO 8583 0200 on the POS channel. Only the 0200 round trip is timed and counted.
+//! The ISO 8583 POS channel of `kassa serve`: a terminal's connection that sends a settlement
+//! as a 0200 (or, with `hold_until_ms`, an authorization hold as a 0100) and a reversal as a
+//! 0400, in the framing of `adapters/src/iso8583` (2-byte big-endian length, ASCII body).
+//! Everything ISO 8583 does not carry (authorizations, captures, bills, ...) goes over HTTP.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
-use kassa_adapters::iso8583::{Message, decode, encode, frame};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
+use kassa_adapters::iso8583::{MESSAGE_BYTES_MAX, Message, decode, encode, frame};
+use kassa_engine::command::{Command, SettlePos};
+use kassa_engine::{Id, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::NetworkLoad;
-use crate::http::HttpConnection;
-use crate::report::{Recorder, Report, gather, measured_time};
-use crate::skew::AccountPicker;
+use crate::channel::{Answer, Failure, REQUEST_TIMEOUT};
+use crate::http::HttpChannel;
 
-async fn post(connection: &mut HttpConnection, path: &str, body: String) -> Result<serde_json::Value, String> {
-    let (status, text) = connection.post(path, &body).await.map_err(|error| error.to_string())?;
-    if status != 200 {
-        return Err(format!("{path}: {status} {text}"));
-    }
-    serde_json::from_str(&text).map_err(|error| error.to_string())
+/// The settlement id `kassa serve` gives a POS message: `iso:<terminal>:<STAN>`.
+pub fn settlement_id(terminal: &str, stan: u32) -> Id {
+    Id::new(&format!("iso:{terminal}:{stan:06}")).expect("a valid id")
 }
 
-/// One 0200 round trip; returns field 39.
-async fn settle(stream: &mut TcpStream, request: &Message) -> Result<String, String> {
-    let body = encode(request).map_err(|error| error.to_string())?;
-    stream.write_all(&frame(&body).map_err(|error| error.to_string())?).await.map_err(|error| error.to_string())?;
-    let mut length = [0u8; 2];
-    stream.read_exact(&mut length).await.map_err(|error| error.to_string())?;
-    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(length))];
-    stream.read_exact(&mut answer).await.map_err(|error| error.to_string())?;
-    let answer = decode(&answer).map_err(|error| error.to_string())?;
-    Ok(answer.get_str(39).unwrap_or("??").to_string())
+/// The STAN of a settlement id made by [`settlement_id`] for `terminal`.
+pub fn stan_of(settlement: &Id, terminal: &str) -> Option<u32> {
+    let rest = settlement.as_str().strip_prefix("iso:")?.strip_prefix(terminal)?.strip_prefix(':')?;
+    if rest.len() != 6 || !rest.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok()
 }
 
-/// Runs the load.
-pub async fn run(load: NetworkLoad, http_addr: SocketAddr) -> Result<Report, String> {
-    let run = load.run;
-    let mut setup = HttpConnection::connect(http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
-    let merchant = format!("lg{run}-m");
-    post(&mut setup, "/v1/accounts", format!(r#"{{"id":"{merchant}-acc","currency":"EUR"}}"#)).await?;
-    post(&mut setup, "/v1/merchants", format!(r#"{{"id":"{merchant}","account":"{merchant}-acc"}}"#)).await?;
-    for lane in 0..load.connections {
-        let terminal = format!("{:08}", u64::from(run % 1000) * 100_000 + lane as u64);
-        post(&mut setup, "/v1/terminals", format!(r#"{{"id":"{terminal}","merchant":"{merchant}"}}"#)).await?;
+/// The 0200 (purchase) or 0100 (authorization hold) for a settlement.
+pub fn settlement_message(settle: &SettlePos, stan: u32) -> Message {
+    let mti = if settle.hold_until_ms.is_some() { "0100" } else { "0200" };
+    Message::new(mti)
+        .expect("a valid MTI")
+        .with(2, settle.user.as_str())
+        .with(3, "000000")
+        .with(4, format!("{:012}", settle.amount))
+        .with(11, format!("{stan:06}"))
+        .with(41, settle.terminal.as_str())
+        .with(48, settle.code.as_str())
+        .with(49, format!("{:03}", settle.currency.numeric()))
+}
+
+/// The 0400 reversing the settlement with STAN `original` (field 90 names it; the reversal
+/// carries the same STAN in field 11).
+pub fn reversal_message(terminal: &str, original: u32) -> Message {
+    Message::new("0400")
+        .expect("a valid MTI")
+        .with(3, "000000")
+        .with(11, format!("{original:06}"))
+        .with(41, terminal)
+        .with(90, format!("0200{original:06}{:032}", 0))
+}
+
+/// The result code for field 39: `approved`, or the rejection it stands for.
+pub fn response_code_name(code: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match code {
+        "00" => crate::report::APPROVED,
+        "05" => "do_not_honor",
+        "13" => "invalid_amount",
+        "14" => "invalid_user",
+        "30" => "format_error",
+        "51" => "insufficient_funds",
+        "54" => "expired",
+        "55" => "incorrect_code",
+        "75" => "code_tries_exceeded",
+        "94" => "duplicate",
+        "96" => "system_error",
+        other => {
+            let printable = other.len() <= 2 && other.bytes().all(|byte| byte.is_ascii_alphanumeric());
+            return Cow::Owned(if printable { format!("iso_{other}") } else { "iso_invalid".into() });
+        }
+    })
+}
+
+/// One terminal's connection.
+pub struct IsoConnection {
+    stream: TcpStream,
+}
+
+impl IsoConnection {
+    /// Connects.
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<IsoConnection> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(IsoConnection { stream })
     }
-    for index in 0..load.accounts {
-        post(&mut setup, "/v1/accounts", format!(r#"{{"id":"lg{run}-u{index}","currency":"EUR"}}"#)).await?;
-        let deposit = format!(r#"{{"id":"lg{run}-f{index}","amount":1000000000}}"#);
-        post(&mut setup, &format!("/v1/accounts/lg{run}-u{index}/deposits"), deposit).await?;
+
+    /// Whether the server closed the connection (idle timeout) or sent something unasked.
+    pub fn is_stale(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.stream.try_read(&mut byte) {
+            Ok(_) => true,
+            Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+        }
     }
-    let picker = Arc::new(AccountPicker::new(load.accounts.max(2), load.skew));
-    let started = Instant::now();
-    let (measure_from, deadline) = (started + load.warmup, started + load.warmup + load.duration);
-    let sequence = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for lane in 0..load.connections {
-        let (picker, sequence, load) = (picker.clone(), sequence.clone(), load.clone());
-        let mut http = HttpConnection::connect(http_addr, &load.api_key).await.map_err(|error| error.to_string())?;
-        let mut iso = TcpStream::connect(load.addr).await.map_err(|error| error.to_string())?;
-        iso.set_nodelay(true).map_err(|error| error.to_string())?;
-        let terminal = format!("{:08}", u64::from(run % 1000) * 100_000 + lane as u64);
-        tasks.push(tokio::spawn(async move {
-            let mut rng = SmallRng::seed_from_u64(lane as u64);
-            let mut recorder = Recorder::default();
-            let mut stan = 0u32;
-            while Instant::now() < deadline {
-                let n = sequence.fetch_add(1, Ordering::Relaxed);
-                let user = picker.pick(&mut rng);
-                let pan = format!("9{:05}{:010}", run % 100_000, user);
-                let authorize = format!(
-                    r#"{{"id":"lg{run}-z{n}","user":"{pan}","account":"lg{run}-u{user}","limit":100000,"expires_in_s":600}}"#
-                );
-                let Ok(answer) = post(&mut http, "/v1/authorizations", authorize).await else { break };
-                let code = answer["code"].as_str().unwrap_or_default().to_string();
-                stan = stan % 999_999 + 1;
-                let request = Message::new("0200")
-                    .map(|message| {
-                        message
-                            .with(2, pan)
-                            .with(3, "000000")
-                            .with(4, format!("{:012}", 1 + n % 1_000))
-                            .with(11, format!("{stan:06}"))
-                            .with(41, terminal.clone())
-                            .with(48, code)
-                            .with(49, "978")
-                    })
-                    .expect("a valid MTI");
-                let sent = Instant::now();
-                let result = match settle(&mut iso, &request).await {
-                    Ok(code) if code == "00" => "approved".to_string(),
-                    Ok(code) => format!("declined_{code}"),
-                    Err(_) => "connection_error".to_string(),
+
+    /// Sends a message and reads the answer.
+    pub async fn round_trip(&mut self, request: &Message) -> Result<Message, String> {
+        let body = encode(request).map_err(|error| error.to_string())?;
+        let framed = frame(&body).map_err(|error| error.to_string())?;
+        self.stream.write_all(&framed).await.map_err(|error| error.to_string())?;
+        let mut length = [0u8; 2];
+        self.stream.read_exact(&mut length).await.map_err(|error| error.to_string())?;
+        let length = usize::from(u16::from_be_bytes(length));
+        if length == 0 || length > MESSAGE_BYTES_MAX {
+            return Err(format!("bad frame length {length}"));
+        }
+        let mut answer = vec![0u8; length];
+        self.stream.read_exact(&mut answer).await.map_err(|error| error.to_string())?;
+        decode(&answer).map_err(|error| error.to_string())
+    }
+}
+
+/// The `iso8583` target's channel: this worker's terminal over ISO 8583, plus HTTP for the rest.
+pub struct IsoChannel {
+    addr: SocketAddr,
+    terminal: String,
+    iso: Option<IsoConnection>,
+    http: HttpChannel,
+}
+
+impl IsoChannel {
+    /// A channel for `terminal` (ISO 8583 at `addr`) and `http`.
+    pub fn new(addr: SocketAddr, terminal: &Id, http: HttpChannel) -> IsoChannel {
+        IsoChannel { addr, terminal: terminal.to_string(), iso: None, http }
+    }
+
+    /// Connects both now.
+    pub async fn connect(&mut self) -> Result<(), String> {
+        self.http.connect().await?;
+        let iso = IsoConnection::connect(self.addr)
+            .await
+            .map_err(|error| format!("cannot connect to ISO 8583 {}: {error}", self.addr))?;
+        self.iso = Some(iso);
+        Ok(())
+    }
+
+    async fn round_trip(&mut self, request: Message) -> Result<Message, Failure> {
+        // A connection the server has closed (idle timeout) is replaced before it is used.
+        if self.iso.as_ref().is_none_or(IsoConnection::is_stale) {
+            let iso = IsoConnection::connect(self.addr).await.map_err(|_| Failure::fatal("connect_error"))?;
+            self.iso = Some(iso);
+        }
+        let iso = self.iso.as_mut().expect("connected above");
+        match tokio::time::timeout(REQUEST_TIMEOUT, iso.round_trip(&request)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => {
+                self.iso = None;
+                Err(Failure::new("connection_error"))
+            }
+            Err(_) => {
+                self.iso = None;
+                Err(Failure::new("timeout"))
+            }
+        }
+    }
+
+    /// Runs a command: POS settlements of this terminal without a coupon (ISO 8583 has no
+    /// coupon field) and reversals of them over ISO 8583, everything else over HTTP.
+    pub async fn execute(&mut self, command: &Command, now_ms: u64) -> Answer {
+        match command {
+            Command::SettlePos(settle) if settle.coupon.is_none() && settle.terminal.as_str() == self.terminal => {
+                let Some(stan) = stan_of(&settle.id, &self.terminal) else {
+                    return self.http.execute(command, now_ms).await;
                 };
-                let broken = result == "connection_error";
-                if sent >= measure_from {
-                    recorder.record(sent.elapsed(), [result]);
-                }
-                if broken {
-                    break;
+                let answer = self.round_trip(settlement_message(settle, stan)).await?;
+                match answer.get_str(39) {
+                    Some("00") => Ok(Reply::Settled {
+                        approval_code: answer.get_str(38).unwrap_or_default().to_string(),
+                        charged: settle.amount,
+                        discount: 0,
+                    }),
+                    Some(code) => Err(Failure::code(response_code_name(code))),
+                    None => Err(Failure::new("bad_response")),
                 }
             }
-            recorder
-        }));
+            Command::ReversePos { settlement } if stan_of(settlement, &self.terminal).is_some() => {
+                let stan = stan_of(settlement, &self.terminal).expect("checked");
+                let answer = self.round_trip(reversal_message(&self.terminal, stan)).await?;
+                match answer.get_str(39) {
+                    Some("00") => Ok(Reply::Done),
+                    Some(code) => Err(Failure::code(response_code_name(code))),
+                    None => Err(Failure::new("bad_response")),
+                }
+            }
+            _ => self.http.execute(command, now_ms).await,
+        }
     }
-    let recorder = gather(tasks).await?;
-    let elapsed = measured_time(measure_from, deadline);
-    let description = format!(
-        "POS: HTTP authorization, then ISO 8583 0200 to {} (timed), {} users ({:?}), {} terminals",
-        load.addr, load.accounts, load.skew, load.connections
-    );
-    Ok(Report::new("iso8583", description, &recorder, elapsed))
+
+    /// The HTTP side, for queries.
+    pub fn http(&mut self) -> &mut HttpChannel {
+        &mut self.http
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kassa_engine::Currency;
+
+    use super::*;
+
+    #[test]
+    fn settlement_ids_carry_the_stan() {
+        let id = settlement_id("00012345", 42);
+        assert_eq!(id.as_str(), "iso:00012345:000042");
+        assert_eq!(stan_of(&id, "00012345"), Some(42));
+        assert_eq!(stan_of(&id, "00012346"), None, "another terminal's");
+        assert_eq!(stan_of(&Id::new("iso:00012345:42").unwrap(), "00012345"), None);
+        assert_eq!(stan_of(&Id::new("lg1-s1").unwrap(), "00012345"), None);
+    }
+
+    #[test]
+    fn messages_carry_the_settlement() {
+        let settle = SettlePos {
+            id: settlement_id("00000007", 3),
+            user: Id::new("9000010000000001").unwrap(),
+            code: "12345678".into(),
+            amount: 250,
+            currency: Currency::EUR,
+            terminal: Id::new("00000007").unwrap(),
+            coupon: None,
+            hold_until_ms: None,
+        };
+        let message = settlement_message(&settle, 3);
+        assert_eq!(message.mti(), "0200");
+        assert_eq!(message.get_str(4), Some("000000000250"));
+        assert_eq!(message.get_str(11), Some("000003"));
+        assert_eq!(message.get_str(49), Some("978"));
+        let decoded = decode(&encode(&message).unwrap()).unwrap();
+        assert_eq!(decoded.get_str(48), Some("12345678"));
+        let hold = settlement_message(&SettlePos { hold_until_ms: Some(1), ..settle }, 3);
+        assert_eq!(hold.mti(), "0100");
+        let reversal = reversal_message("00000007", 3);
+        assert_eq!(reversal.get_str(90).map(str::len), Some(42));
+        assert_eq!(reversal.get_str(90).and_then(|data| data.get(4..10)), Some("000003"));
+        assert!(encode(&reversal).is_ok());
+    }
+
+    #[test]
+    fn response_codes_have_names() {
+        assert_eq!(response_code_name("00"), "approved");
+        assert_eq!(response_code_name("51"), "insufficient_funds");
+        assert_eq!(response_code_name("Z9"), "iso_Z9");
+        assert_eq!(response_code_name("\u{1b}[2J"), "iso_invalid", "no terminal escapes from the network");
+    }
 }

@@ -1,123 +1,160 @@
 //! `kassa-loadgen`: load generator for kassa. See `kassa-loadgen --help`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use kassa_engine::Durability;
-use kassa_loadgen::embedded::{self, EmbeddedLoad};
+use kassa_loadgen::mix::Mix;
 use kassa_loadgen::skew::Skew;
+use kassa_loadgen::{LoadConfig, Target};
 
-/// Drives kassa with transfers and reports throughput, outcomes by code, the latency ladder
-/// (p50/p90/p99/p99.9/p99.99/max from HDR histograms) and a money-conservation check.
+/// Drives kassa with a weighted mix of payment flows and reports throughput, outcomes by code,
+/// the latency ladder (p50/p90/p99/p99.9/p99.99/max, HDR histograms) overall and per step, and
+/// a money-conservation check.
+///
+/// SCENARIOS (--mix name=weight,...; default transfers=100):
+///   transfers  a transfer between two accounts
+///   pos        authorize (the user's secure code), then settle a purchase with the code
+///   holds      place a hold, then capture part of it or void it
+///   bills      open a bill, add 1-3 items at the terminal, submit, confirm with the challenge
+///   splits     request a split from 3 members, each pays their share (a failed payment
+///              cancels the split, refunding the paid shares)
+///   coupons    the merchant issues a coupon, the holder shares it into their pool, a contact
+///              claims it and redeems it with a payment: at the POS (authorize, settle with the
+///              coupon) or by the merchant's operator (redeem, then pay what is left)
+/// Each command of a flow is a step, reported as <scenario>.<step> (pos.settle, ...); a flow
+/// stops at its first step that is not approved.
+///
+/// TARGETS (--target) and which channel carries each step:
+///   embedded   the engine in this process on --data-dir (emptied first): every step is an
+///              Engine::submit; conservation is read from the engine.
+///   tcp        kassa serve's binary protocol at --addr (default 127.0.0.1:7400): every step
+///              is a Command over it (--depth workers pipeline on one connection); it has no
+///              reads, so conservation queries balances over HTTP at --http-addr.
+///   http       kassa serve's HTTP API at --addr (default 127.0.0.1:8080): every step is its
+///              REST call (coupon redemptions with an operator key the setup creates).
+///   iso8583    ISO 8583 at --addr (default 127.0.0.1:8583) where a message exists: pos
+///              settlements as 0200, holds as a 0100 authorization hold then either a 0400
+///              reversal or a partial capture over HTTP; everything else (authorizations,
+///              bills, splits, coupons, coupon settlements: 0200 has no coupon field, setup,
+///              conservation) over HTTP at --http-addr. Each worker is one terminal.
+///
+/// MODES:
+///   closed loop (default, no --rate): --connections x --depth workers, each sends its next
+///     step when its previous one answered; latency is from the actual send.
+///   open loop (--rate N): N steps per second in total on a fixed schedule (step k is due at
+///     start + k/N); latency is measured from each step's INTENDED send time, so when no
+///     worker is free or the server is slow the wait counts (no coordinated omission).
+///     --connections x --depth is then the most steps in flight at once.
+///
+/// A run: setup (accounts opened and funded with 10,000,000.00 EUR each, the merchant and its
+/// account, one terminal per worker, the operator, contacts for coupons), then --warmup seconds
+/// unmeasured, then --duration seconds or --count measured commands, whichever comes first.
+/// Ids are prefixed lg<pid> so runs can share a server. The end checks conservation: the
+/// balances of every account the run touched (merchant included) plus the escrow of splits left
+/// open must equal the run's deposits minus withdrawals; exit code 3 when they differ.
+/// Output: a progress bar on stderr (when it is a terminal), the report on stdout, --json FILE,
+/// --plot FILE.svg (throughput and p99 per second).
 ///
 /// Examples:
 ///   kassa-loadgen --target embedded --accounts 100000 --connections 1000 --duration 10
 ///   kassa-loadgen --target embedded --connections 8 --batch 1000 --skew zipf:1.1 --json out.json
-///   kassa-loadgen --target http --addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --connections 64 --accounts 10000
-///   kassa-loadgen --target iso8583 --addr 127.0.0.1:8583 --http-addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --connections 32 --accounts 1000
-///   kassa-loadgen --target tcp --addr 127.0.0.1:7400 --api-key "$KASSA_ADMIN_KEY" --connections 1000 --duration 10
+///   kassa-loadgen --target embedded --mix transfers=70,pos=10,holds=10,bills=4,splits=3,coupons=3 --rate 20000 --plot run.svg
+///   kassa-loadgen --target embedded --mix bills --count 10000 --unsafe-no-sync
+///   kassa-loadgen --target tcp --addr 127.0.0.1:7400 --api-key "$KASSA_ADMIN_KEY" --connections 64 --depth 16 --duration 10
+///   kassa-loadgen --target http --api-key "$KASSA_ADMIN_KEY" --connections 64 --accounts 10000 --mix transfers=50,splits=50
+///   kassa-loadgen --target iso8583 --http-addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --mix pos=80,holds=20 --rate 2000
 #[derive(Parser, Debug)]
 #[command(version, about, verbatim_doc_comment)]
 struct Cli {
-    /// What to drive: the engine in this process, or a running `kassa serve` over TCP.
+    /// What to drive (see TARGETS above).
     #[arg(long, value_enum, default_value_t = Target::Embedded)]
     target: Target,
-    /// Server address for network targets.
-    #[arg(long, default_value = "127.0.0.1:7400")]
-    addr: std::net::SocketAddr,
-    /// HTTP address the iso8583 target uses for setup and authorizations.
+    /// Address of the listener driven [default: 127.0.0.1:7400 tcp, :8080 http, :8583 iso8583].
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// HTTP API address: setup and non-ISO steps of iso8583, balance queries of tcp.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    http_addr: std::net::SocketAddr,
+    http_addr: SocketAddr,
     /// Admin API key for network targets.
-    #[arg(long, env = "KASSA_ADMIN_KEY", default_value = "")]
+    #[arg(long, env = "KASSA_ADMIN_KEY", default_value = "", hide_env_values = true)]
     api_key: String,
-    /// Requests in flight per connection (network targets).
-    #[arg(long, default_value_t = 1)]
-    depth: usize,
-    /// Data directory of the embedded engine (emptied first).
-    #[arg(long, default_value = "./kassa-loadgen-data")]
-    data_dir: PathBuf,
-    /// Accounts created and funded before the run.
-    #[arg(long, default_value_t = 100_000)]
-    accounts: usize,
-    /// Concurrent submitters (closed loop: each waits for its answer before the next request).
+    /// Scenario weights, e.g. transfers=70,pos=10,holds=10,bills=4,splits=3,coupons=3.
+    #[arg(long, default_value = "transfers=100")]
+    mix: Mix,
+    /// Open loop: this many steps per second in total, latency from intended send times.
+    /// Without it: closed loop.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
+    /// Connections (embedded: concurrent submitters).
     #[arg(long, default_value_t = 1_000)]
     connections: usize,
-    /// Transfers per request: 1 for single commands, more for client-side batches (max 8190).
+    /// Workers per connection: requests in flight per connection (tcp pipelines them on the
+    /// connection; the other targets open one connection per worker).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Transfers per request in the transfers flow, as one engine batch (embedded and tcp).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8190))]
     batch: u16,
+    /// Accounts created and funded in the setup phase.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: usize,
+    /// Account skew: `uniform` or `zipf:S` (hot accounts; e.g. zipf:1.1).
+    #[arg(long, default_value = "uniform")]
+    skew: Skew,
     /// Measured seconds.
     #[arg(long, default_value_t = 10)]
     duration: u64,
     /// Unmeasured warm-up seconds before that.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
-    /// Stop after this many measured commands if that comes first.
+    /// Stop after this many measured commands if that comes before --duration (every target).
     #[arg(long)]
     count: Option<u64>,
-    /// Account skew: `uniform` or `zipf:S` (hot accounts; e.g. zipf:1.1).
-    #[arg(long, default_value = "uniform")]
-    skew: Skew,
-    /// Skip fsync (NOT durable; measures the pipeline without the disk).
+    /// Data directory of the embedded engine (emptied first).
+    #[arg(long, default_value = "./kassa-loadgen-data")]
+    data_dir: PathBuf,
+    /// Embedded: skip fsync (NOT durable; measures the pipeline without the disk).
     #[arg(long)]
     unsafe_no_sync: bool,
-    /// Also write the report as JSON to this file.
+    /// Seed of the random choices (scenarios, accounts, amounts).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the report as JSON to this file (with the per-second time series).
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Target {
-    /// The engine in this process.
-    Embedded,
-    /// `kassa serve`'s TCP binary protocol.
-    Tcp,
-    /// `kassa serve`'s HTTP/JSON API (`--addr` is then the HTTP address).
-    Http,
-    /// POS over ISO 8583 (`--addr` is the ISO 8583 address, `--http-addr` the HTTP one).
-    Iso8583,
+    /// Write throughput and p99 latency per second as an SVG chart to this file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let network = kassa_loadgen::NetworkLoad {
-        addr: cli.addr,
-        api_key: cli.api_key.clone(),
-        accounts: cli.accounts.max(2),
-        connections: cli.connections.max(1),
-        duration: Duration::from_secs(cli.duration),
-        warmup: Duration::from_secs(cli.warmup),
-        skew: cli.skew,
-        run: std::process::id(),
-    };
-    let report = match cli.target {
-        Target::Iso8583 => Some(runtime.block_on(kassa_loadgen::iso8583::run(network, cli.http_addr))),
-        Target::Http => Some(runtime.block_on(kassa_loadgen::http::run(network))),
-        Target::Tcp => Some(runtime.block_on(kassa_loadgen::tcp::run(network, cli.depth))),
-        Target::Embedded => None,
-    };
-    if let Some(report) = report {
-        finish(report, cli.json);
-        return;
-    }
-    let load = EmbeddedLoad {
-        data_dir: cli.data_dir,
-        accounts: cli.accounts.max(2),
-        connections: cli.connections.max(1),
-        batch: usize::from(cli.batch),
-        duration: Duration::from_secs(cli.duration),
-        warmup: Duration::from_secs(cli.warmup),
-        count: cli.count,
-        skew: cli.skew,
-        durability: if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync },
-    };
-    finish(runtime.block_on(embedded::run(load)), cli.json);
-}
-
-fn finish(report: Result<kassa_loadgen::report::Report, String>, json: Option<PathBuf>) {
-    let report = match report {
+    let mut config = LoadConfig::new(cli.target);
+    config.addr = cli.addr;
+    config.http_addr = cli.http_addr;
+    config.api_key = cli.api_key;
+    config.mix = cli.mix;
+    config.rate = cli.rate;
+    config.connections = cli.connections;
+    config.depth = cli.depth;
+    config.batch = usize::from(cli.batch);
+    config.accounts = cli.accounts;
+    config.skew = cli.skew;
+    config.duration = Duration::from_secs(cli.duration);
+    config.warmup = Duration::from_secs(cli.warmup);
+    config.count = cli.count;
+    config.data_dir = cli.data_dir;
+    config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
+    config.seed = cli.seed;
+    config.progress = !cli.quiet;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let report = match runtime.block_on(kassa_loadgen::run(config)) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("kassa-loadgen: {error}");
@@ -125,14 +162,18 @@ fn finish(report: Result<kassa_loadgen::report::Report, String>, json: Option<Pa
         }
     };
     print!("{}", report.render());
-    if let Some(path) = json {
+    if let Some(path) = &cli.json {
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");
-        if let Err(error) = std::fs::write(&path, json) {
+        if let Err(error) = std::fs::write(path, json) {
             eprintln!("kassa-loadgen: cannot write {}: {error}", path.display());
             std::process::exit(1);
         }
     }
-    if report.conservation.is_some_and(|check| !check.holds()) {
-        std::process::exit(3);
+    if let Some(path) = &cli.plot
+        && let Err(error) = kassa_loadgen::plot::write_svg(&report, path)
+    {
+        eprintln!("kassa-loadgen: cannot write the plot: {error}");
+        std::process::exit(1);
     }
+    std::process::exit(report.exit_code());
 }

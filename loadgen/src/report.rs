@@ -1,44 +1,63 @@
-//! Measurements and the final report: throughput, outcomes by code, and the latency ladder.
+//! Measurements and the final report: throughput, outcomes by code, the latency ladder overall
+//! and per scenario step, a per-second time series, and the conservation check.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Highest latency the histograms track (one minute, in microseconds).
+/// Highest latency the histograms track (one minute, in microseconds); longer ones are clamped.
 const LATENCY_US_MAX: u64 = 60_000_000;
 
-/// Latencies and outcome counts of one submitter; merged at the end.
-pub struct Recorder {
+/// The result code of an applied command.
+pub const APPROVED: &str = "approved";
+
+/// Longest time series kept, in seconds (longer runs fold their tail into the last second).
+const TIMELINE_SECONDS_MAX: usize = 7 * 24 * 3_600;
+
+/// A result code: `approved`, a rejection (`insufficient_funds`), or a transport answer (`busy`).
+pub type Code = Cow<'static, str>;
+
+fn histogram(significant_digits: u8) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, significant_digits).expect("valid histogram bounds")
+}
+
+fn micros(latency: Duration) -> u64 {
+    u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, LATENCY_US_MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Recording never panics while holding a lock; keep going if something else did.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Latencies and outcomes of one kind of scenario step (`pos.settle`, ...).
+pub struct StepRecorder {
     histogram: Histogram<u64>,
-    outcomes: BTreeMap<String, u64>,
+    outcomes: BTreeMap<Code, u64>,
     commands: u64,
 }
 
-impl Default for Recorder {
-    fn default() -> Recorder {
-        Recorder {
-            histogram: Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"),
-            outcomes: BTreeMap::new(),
-            commands: 0,
-        }
+impl Default for StepRecorder {
+    fn default() -> StepRecorder {
+        StepRecorder { histogram: histogram(3), outcomes: BTreeMap::new(), commands: 0 }
     }
 }
 
-impl Recorder {
-    /// Records one request's latency and the results of its `commands`.
-    pub fn record(&mut self, latency: Duration, results: impl IntoIterator<Item = String>) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, LATENCY_US_MAX);
+impl StepRecorder {
+    fn record(&mut self, micros: u64, results: &[Code]) {
         self.histogram.record(micros).expect("clamped into bounds");
         for result in results {
-            *self.outcomes.entry(result).or_default() += 1;
-            self.commands += 1;
+            *self.outcomes.entry(result.clone()).or_default() += 1;
         }
+        self.commands += results.len() as u64;
     }
 
-    /// Adds another recorder's measurements to this one.
-    pub fn merge(&mut self, other: &Recorder) {
+    fn merge(&mut self, other: &StepRecorder) {
         self.histogram.add(&other.histogram).expect("same bounds");
         for (result, count) in &other.outcomes {
             *self.outcomes.entry(result.clone()).or_default() += count;
@@ -46,34 +65,224 @@ impl Recorder {
         self.commands += other.commands;
     }
 
-    /// Commands recorded.
+    /// Commands recorded (a request may carry several).
     pub fn commands(&self) -> u64 {
         self.commands
     }
 
-    /// The latency ladder in microseconds.
+    /// The latency ladder of the requests, in microseconds.
     pub fn ladder(&self) -> Ladder {
         ladder(&self.histogram)
     }
 
-    /// Outcome counts by result code (`applied`, `insufficient_funds`, `busy`, ...).
-    pub fn outcomes(&self) -> &BTreeMap<String, u64> {
+    /// Outcome counts by result code.
+    pub fn outcomes(&self) -> &BTreeMap<Code, u64> {
         &self.outcomes
     }
 }
 
-/// Waits for every submitter and merges their recorders.
-pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Recorder>>) -> Result<Recorder, String> {
-    let mut recorder = Recorder::default();
-    for task in tasks {
-        recorder.merge(&task.await.map_err(|error| error.to_string())?);
-    }
-    Ok(recorder)
+/// How many scenario instances started (their first step measured) and how many had every step
+/// approved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ScenarioCount {
+    /// Instances whose first step was measured.
+    pub started: u64,
+    /// Of those, the ones whose every step was approved.
+    pub completed: u64,
 }
 
-/// The measured time: from the end of warm-up to the deadline (or now, if the run ended early).
-pub fn measured_time(measure_from: std::time::Instant, deadline: std::time::Instant) -> Duration {
-    std::time::Instant::now().min(deadline).saturating_duration_since(measure_from).max(Duration::from_millis(1))
+/// Measurements of one group of workers: overall and per step kind; merged at the end.
+#[derive(Default)]
+pub struct Recorder {
+    overall: StepRecorder,
+    steps: BTreeMap<&'static str, StepRecorder>,
+    scenarios: BTreeMap<&'static str, ScenarioCount>,
+}
+
+impl Recorder {
+    /// Records one request of step kind `step`, its latency and the result of each of its commands.
+    pub fn record(&mut self, step: &'static str, latency: Duration, results: &[Code]) {
+        let micros = micros(latency);
+        self.overall.record(micros, results);
+        self.steps.entry(step).or_default().record(micros, results);
+    }
+
+    /// Counts a measured scenario instance.
+    pub fn scenario(&mut self, scenario: &'static str, completed: bool) {
+        let count = self.scenarios.entry(scenario).or_default();
+        count.started += 1;
+        count.completed += u64::from(completed);
+    }
+
+    /// Adds another recorder's measurements to this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.overall.merge(&other.overall);
+        for (step, recorder) in &other.steps {
+            self.steps.entry(step).or_default().merge(recorder);
+        }
+        for (scenario, count) in &other.scenarios {
+            let mine = self.scenarios.entry(scenario).or_default();
+            mine.started += count.started;
+            mine.completed += count.completed;
+        }
+    }
+
+    /// Commands recorded.
+    pub fn commands(&self) -> u64 {
+        self.overall.commands
+    }
+
+    /// Requests recorded (one latency each).
+    pub fn requests(&self) -> u64 {
+        self.overall.histogram.len()
+    }
+
+    /// The overall latency ladder in microseconds.
+    pub fn ladder(&self) -> Ladder {
+        self.overall.ladder()
+    }
+
+    /// Outcome counts by result code (`approved`, `insufficient_funds`, `busy`, ...).
+    pub fn outcomes(&self) -> &BTreeMap<Code, u64> {
+        &self.overall.outcomes
+    }
+
+    /// Measurements per step kind.
+    pub fn steps(&self) -> &BTreeMap<&'static str, StepRecorder> {
+        &self.steps
+    }
+
+    /// Scenario instances by scenario.
+    pub fn scenarios(&self) -> &BTreeMap<&'static str, ScenarioCount> {
+        &self.scenarios
+    }
+}
+
+/// One second of the run, by completion time.
+pub struct Second {
+    histogram: Histogram<u64>,
+    commands: u64,
+    errors: u64,
+}
+
+impl Default for Second {
+    fn default() -> Second {
+        // Two significant digits: enough for a per-second p99, a tenth of the memory.
+        Second { histogram: histogram(2), commands: 0, errors: 0 }
+    }
+}
+
+/// Completions per second since the end of warm-up.
+#[derive(Default)]
+pub struct Timeline {
+    seconds: Vec<Second>,
+}
+
+impl Timeline {
+    /// Records a request that completed `since_start` after the end of warm-up.
+    pub fn record(&mut self, since_start: Duration, latency: Duration, results: &[Code]) {
+        let index = usize::try_from(since_start.as_secs()).unwrap_or(usize::MAX).min(TIMELINE_SECONDS_MAX - 1);
+        if self.seconds.len() <= index {
+            self.seconds.resize_with(index + 1, Second::default);
+        }
+        let second = &mut self.seconds[index];
+        second.histogram.record(micros(latency)).expect("clamped into bounds");
+        second.commands += results.len() as u64;
+        second.errors += results.iter().filter(|result| *result != APPROVED).count() as u64;
+    }
+
+    /// The per-second report rows.
+    pub fn report(&self) -> Vec<SecondReport> {
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(index, second)| SecondReport {
+                second: index as u64,
+                commands: second.commands,
+                requests: second.histogram.len(),
+                errors: second.errors,
+                p50_us: if second.histogram.is_empty() { 0 } else { second.histogram.value_at_quantile(0.5) },
+                p99_us: if second.histogram.is_empty() { 0 } else { second.histogram.value_at_quantile(0.99) },
+                max_us: second.histogram.max(),
+            })
+            .collect()
+    }
+}
+
+/// Everything the workers record into, shared: recorders in a few locked shards (a worker uses
+/// the shard of its index), the time series, and live counters for the progress bar.
+pub struct Stats {
+    shards: Vec<Mutex<Recorder>>,
+    timeline: Mutex<Timeline>,
+    measure_from: Instant,
+    commands: AtomicU64,
+    errors: AtomicU64,
+    unmeasured: AtomicU64,
+}
+
+impl Stats {
+    /// Stats for a run whose measured time starts at `measure_from`.
+    pub fn new(shards: usize, measure_from: Instant) -> Stats {
+        Stats {
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Recorder::default())).collect(),
+            timeline: Mutex::new(Timeline::default()),
+            measure_from,
+            commands: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            unmeasured: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a measured request of `step` that was due at `intended` and answered at `done`.
+    pub fn record(&self, worker: usize, step: &'static str, intended: Instant, done: Instant, results: &[Code]) {
+        let latency = done.saturating_duration_since(intended);
+        lock(&self.shards[worker % self.shards.len()]).record(step, latency, results);
+        lock(&self.timeline).record(done.saturating_duration_since(self.measure_from), latency, results);
+        self.commands.fetch_add(results.len() as u64, Ordering::Relaxed);
+        let errors = results.iter().filter(|result| *result != APPROVED).count() as u64;
+        if errors > 0 {
+            self.errors.fetch_add(errors, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts commands answered during warm-up (only the progress bar's rate uses them).
+    pub fn unmeasured(&self, commands: u64) {
+        self.unmeasured.fetch_add(commands, Ordering::Relaxed);
+    }
+
+    /// Commands answered so far, warm-up included.
+    pub fn answered(&self) -> u64 {
+        self.commands() + self.unmeasured.load(Ordering::Relaxed)
+    }
+
+    /// Counts a measured scenario instance.
+    pub fn scenario(&self, worker: usize, scenario: &'static str, completed: bool) {
+        lock(&self.shards[worker % self.shards.len()]).scenario(scenario, completed);
+    }
+
+    /// Measured commands so far.
+    pub fn commands(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// Measured commands so far whose result was not `approved`.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Every shard merged.
+    pub fn merged(&self) -> Recorder {
+        let mut merged = Recorder::default();
+        for shard in &self.shards {
+            merged.merge(&lock(shard));
+        }
+        merged
+    }
+
+    /// The per-second series.
+    pub fn timeline(&self) -> Vec<SecondReport> {
+        lock(&self.timeline).report()
+    }
 }
 
 /// Latency percentiles, in microseconds.
@@ -112,40 +321,113 @@ pub fn ladder(histogram: &Histogram<u64>) -> Ladder {
 }
 
 /// Whether money was conserved, from account queries at the end of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Conservation {
+    /// Sum of the run's deposits.
+    pub deposited: i128,
+    /// Sum of the run's withdrawals.
+    pub withdrawn: i128,
     /// Deposits minus withdrawals.
     pub expected: i128,
-    /// Sum of the load's account balances.
+    /// Sum of the balances of every account the run touched, plus money in its splits' escrow.
     pub actual: i128,
+    /// Accounts queried.
+    pub accounts: usize,
+    /// Splits queried for escrow (those the run did not see complete or cancelled).
+    pub splits: usize,
+    /// Money found in those splits' escrow (included in `actual`).
+    pub escrow: i128,
 }
 
 impl Conservation {
+    /// A check of `balances` (and `escrow`) against the run's deposits and withdrawals.
+    pub fn new(deposited: i128, withdrawn: i128, balances: i128, escrow: i128, accounts: usize, splits: usize) -> Self {
+        Conservation {
+            deposited,
+            withdrawn,
+            expected: deposited - withdrawn,
+            actual: balances + escrow,
+            accounts,
+            splits,
+            escrow,
+        }
+    }
+
     /// Whether the two agree.
     pub fn holds(&self) -> bool {
         self.expected == self.actual
     }
 }
 
+/// One kind of scenario step in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Requests measured.
+    pub requests: u64,
+    /// Commands they carried.
+    pub commands: u64,
+    /// Outcomes by result code.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Latency in microseconds.
+    pub latency_us: Ladder,
+}
+
+/// One second of the time series (by completion time, from the end of warm-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecondReport {
+    /// Seconds since the end of warm-up.
+    pub second: u64,
+    /// Commands completed in this second.
+    pub commands: u64,
+    /// Requests completed in this second.
+    pub requests: u64,
+    /// Of the commands, those not approved.
+    pub errors: u64,
+    /// Median latency of the requests, in microseconds.
+    pub p50_us: u64,
+    /// 99th percentile latency of the requests, in microseconds.
+    pub p99_us: u64,
+    /// Largest latency, in microseconds.
+    pub max_us: u64,
+}
+
 /// The final report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// What was driven (`embedded`, ...).
+    /// What was driven (`embedded`, `tcp`, `http`, `iso8583`).
     pub target: String,
-    /// The command line's description of the load.
+    /// The load: addresses, accounts, skew, workers.
     pub load: String,
+    /// Closed or open loop, with its parameters.
+    pub mode: String,
+    /// The scenario mix.
+    pub mix: String,
     /// Commands measured (after warm-up).
     pub commands: u64,
-    /// Measured seconds.
+    /// Requests measured (a client-side batch is one request of several commands).
+    pub requests: u64,
+    /// Measured seconds (from the end of warm-up until the last answer).
     pub elapsed_s: f64,
     /// Commands per second.
     pub throughput_per_s: f64,
     /// Outcomes by result code.
     pub outcomes: BTreeMap<String, u64>,
-    /// Request latency in microseconds.
+    /// Request latency in microseconds, every step kind together.
     pub latency_us: Ladder,
+    /// Per step kind (`pos.settle`, ...).
+    pub steps: BTreeMap<String, StepReport>,
+    /// Scenario instances started and completed.
+    pub scenarios: BTreeMap<String, ScenarioCount>,
+    /// Per second: throughput and latency.
+    pub timeline: Vec<SecondReport>,
     /// The end-of-run conservation check.
     pub conservation: Option<Conservation>,
+    /// Why conservation was not checked, when it was not.
+    pub conservation_note: Option<String>,
+}
+
+fn owned(outcomes: &BTreeMap<Code, u64>) -> BTreeMap<String, u64> {
+    outcomes.iter().map(|(code, count)| (code.to_string(), *count)).collect()
 }
 
 impl Report {
@@ -154,39 +436,107 @@ impl Report {
         let elapsed_s = elapsed.as_secs_f64().max(f64::EPSILON);
         #[allow(clippy::float_arithmetic)] // a rate, not money
         let throughput_per_s = recorder.commands() as f64 / elapsed_s;
+        let steps = recorder
+            .steps()
+            .iter()
+            .map(|(step, measured)| {
+                let report = StepReport {
+                    requests: measured.histogram.len(),
+                    commands: measured.commands(),
+                    outcomes: owned(measured.outcomes()),
+                    latency_us: measured.ladder(),
+                };
+                (step.to_string(), report)
+            })
+            .collect();
         Report {
             target: target.into(),
             load,
+            mode: String::new(),
+            mix: String::new(),
             commands: recorder.commands(),
+            requests: recorder.requests(),
             elapsed_s,
             throughput_per_s,
-            outcomes: recorder.outcomes().clone(),
+            outcomes: owned(recorder.outcomes()),
             latency_us: recorder.ladder(),
+            steps,
+            scenarios: recorder.scenarios().iter().map(|(name, count)| (name.to_string(), *count)).collect(),
+            timeline: Vec::new(),
             conservation: None,
+            conservation_note: None,
         }
+    }
+
+    /// The process exit code the report calls for: 3 when conservation failed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.conservation.as_ref().is_some_and(|check| !check.holds()) { 3 } else { 0 }
     }
 
     /// The human-readable report.
     pub fn render(&self) -> String {
-        let ladder = &self.latency_us;
+        let ladder = |ladder: &Ladder| {
+            format!(
+                "p50 {} us  p90 {} us  p99 {} us  p99.9 {} us  p99.99 {} us  max {} us",
+                ladder.p50, ladder.p90, ladder.p99, ladder.p99_9, ladder.p99_99, ladder.max
+            )
+        };
+        let outcomes = |outcomes: &BTreeMap<String, u64>| {
+            outcomes.iter().map(|(code, count)| format!("{code}={count}")).collect::<Vec<_>>().join(" ")
+        };
         let mut text = format!(
-            "target      {}\nload        {}\ncommands    {} in {:.2} s\nthroughput  {:.0} commands/s\n",
-            self.target, self.load, self.commands, self.elapsed_s, self.throughput_per_s
+            "target      {}\nload        {}\nmode        {}\nmix         {}\n\
+             commands    {} in {:.2} s ({} requests)\nthroughput  {:.0} commands/s\noutcomes    {}\n\
+             latency     {}  ({} requests)\n",
+            self.target,
+            self.load,
+            self.mode,
+            self.mix,
+            self.commands,
+            self.elapsed_s,
+            self.requests,
+            self.throughput_per_s,
+            outcomes(&self.outcomes),
+            ladder(&self.latency_us),
+            self.latency_us.requests,
         );
-        text += "outcomes   ";
-        for (result, count) in &self.outcomes {
-            text += &format!(" {result}={count}");
+        if !self.scenarios.is_empty() {
+            let scenarios: Vec<String> = self
+                .scenarios
+                .iter()
+                .map(|(name, count)| format!("{name} {}/{}", count.completed, count.started))
+                .collect();
+            text += &format!("scenarios   {} (completed/started)\n", scenarios.join("  "));
         }
-        text += &format!(
-            "\nlatency     p50 {} us  p90 {} us  p99 {} us  p99.9 {} us  p99.99 {} us  max {} us  ({} requests)\n",
-            ladder.p50, ladder.p90, ladder.p99, ladder.p99_9, ladder.p99_99, ladder.max, ladder.requests
-        );
-        match &self.conservation {
-            Some(check) if check.holds() => text += &format!("conservation OK (sum of balances = {})\n", check.actual),
-            Some(check) => {
-                text += &format!("conservation VIOLATED: expected {}, found {}\n", check.expected, check.actual)
+        let width = self.steps.keys().map(String::len).max().unwrap_or(0);
+        for (step, report) in &self.steps {
+            text += &format!(
+                "  {step:<width$}  {:>8} req  {}  {}\n",
+                report.requests,
+                ladder(&report.latency_us),
+                outcomes(&report.outcomes)
+            );
+        }
+        match (&self.conservation, &self.conservation_note) {
+            (Some(check), _) => {
+                let verdict = if check.holds() { "OK" } else { "VIOLATED" };
+                text += &format!(
+                    "conservation {verdict}: {} accounts + {} split escrows hold {} (escrow {}); \
+                     deposits {} - withdrawals {} = {}\n",
+                    check.accounts,
+                    check.splits,
+                    check.actual,
+                    check.escrow,
+                    check.deposited,
+                    check.withdrawn,
+                    check.expected
+                );
+                if !check.holds() {
+                    text += &format!("conservation VIOLATED: expected {}, found {}\n", check.expected, check.actual);
+                }
             }
-            None => text += "conservation not checked\n",
+            (None, Some(note)) => text += &format!("conservation not checked: {note}\n"),
+            (None, None) => text += "conservation not checked\n",
         }
         text
     }
@@ -196,11 +546,15 @@ impl Report {
 mod tests {
     use super::*;
 
+    fn approved() -> Vec<Code> {
+        vec![Cow::Borrowed(APPROVED)]
+    }
+
     #[test]
     fn the_ladder_reads_percentiles_off_the_histogram() {
         let mut recorder = Recorder::default();
         for micros in 1..=10_000u64 {
-            recorder.record(Duration::from_micros(micros), ["applied".to_string()]);
+            recorder.record("transfers.transfer", Duration::from_micros(micros), &approved());
         }
         let ladder = recorder.ladder();
         // HDR histograms with 3 significant digits are exact to 0.1%.
@@ -209,32 +563,91 @@ mod tests {
         assert!(near(ladder.p90, 9_000), "{ladder:?}");
         assert!(near(ladder.p99, 9_900), "{ladder:?}");
         assert!(near(ladder.p99_9, 9_990), "{ladder:?}");
+        assert!(near(ladder.p99_99, 9_999), "{ladder:?}");
         assert!(near(ladder.max, 10_000), "{ladder:?}");
         assert_eq!(ladder.requests, 10_000);
+        assert_eq!(recorder.steps()["transfers.transfer"].ladder(), ladder);
     }
 
     #[test]
-    fn recorders_merge_and_count_outcomes() {
+    fn a_skewed_distribution_has_the_tail_where_it_belongs() {
+        let mut recorder = Recorder::default();
+        // 99% at 100 us, 0.9% at 10 ms, 0.1% at 1 s.
+        for index in 0..100_000u32 {
+            let latency = match index % 1_000 {
+                0 => Duration::from_secs(1),
+                1..=9 => Duration::from_millis(10),
+                _ => Duration::from_micros(100),
+            };
+            recorder.record("pos.settle", latency, &approved());
+        }
+        let ladder = recorder.ladder();
+        assert_eq!((ladder.p50, ladder.p90), (100, 100));
+        assert_eq!(ladder.p99, 100, "exactly 99% are at 100 us");
+        assert!(ladder.p99_9.abs_diff(10_000) <= 10, "{ladder:?}");
+        assert!(ladder.p99_99.abs_diff(1_000_000) <= 1_000, "{ladder:?}");
+        assert!(ladder.max.abs_diff(1_000_000) <= 1_000, "{ladder:?}");
+    }
+
+    #[test]
+    fn recorders_merge_and_counts_add_up_per_step() {
         let mut left = Recorder::default();
         let mut right = Recorder::default();
-        left.record(Duration::from_micros(10), ["applied".to_string(), "applied".to_string()]);
-        right.record(Duration::from_millis(5), ["insufficient_funds".to_string()]);
-        right.record(Duration::from_secs(3_600), ["busy".to_string()]); // clamped, not lost
+        left.record("transfers.transfer", Duration::from_micros(10), &[APPROVED.into(), APPROVED.into()]);
+        right.record("pos.settle", Duration::from_millis(5), &["insufficient_funds".into()]);
+        right.record("pos.settle", Duration::from_secs(3_600), &["busy".into()]); // clamped, not lost
+        right.scenario("pos", false);
+        left.scenario("transfers", true);
         left.merge(&right);
         assert_eq!(left.commands(), 4);
-        assert_eq!(left.outcomes()["applied"], 2);
+        assert_eq!(left.requests(), 3);
+        assert_eq!(left.outcomes()[APPROVED], 2);
         assert_eq!(left.outcomes()["busy"], 1);
         assert_eq!(left.ladder().requests, 3);
         assert!(left.ladder().max >= 59_000_000, "an hour is clamped to the minute the histogram holds");
+        let steps = left.steps();
+        assert_eq!(steps["pos.settle"].commands(), 2);
+        assert_eq!(steps["transfers.transfer"].commands(), 2);
+        assert_eq!(steps.values().map(StepRecorder::commands).sum::<u64>(), left.commands());
+        assert_eq!(left.scenarios()["pos"], ScenarioCount { started: 1, completed: 0 });
+        let report = Report::new("embedded", "test".into(), &left, Duration::from_secs(2));
+        assert_eq!(report.steps["pos.settle"].outcomes["busy"], 1);
+        assert_eq!(report.steps.values().map(|step| step.requests).sum::<u64>(), report.requests);
+        assert_eq!(report.throughput_per_s.round() as u64, 2);
+    }
+
+    #[test]
+    fn the_timeline_counts_per_second_of_completion() {
+        let start = Instant::now();
+        let stats = Stats::new(4, start);
+        for index in 0..10u64 {
+            let done = start + Duration::from_millis(250 * index);
+            let results: Vec<Code> = if index == 3 { vec!["busy".into()] } else { approved() };
+            stats.record(index as usize, "transfers.transfer", done - Duration::from_millis(index + 1), done, &results);
+        }
+        let timeline = stats.timeline();
+        assert_eq!(timeline.iter().map(|second| second.commands).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(timeline.iter().map(|second| second.errors).collect::<Vec<_>>(), vec![1, 0, 0]);
+        // Second 1 holds latencies of 5..=8 ms; two significant digits read 8 ms as 8.0x ms.
+        assert!((8_000..8_100).contains(&timeline[1].p99_us), "{timeline:?}");
+        assert_eq!(stats.commands(), 10);
+        assert_eq!(stats.errors(), 1);
+        assert_eq!(stats.merged().commands(), 10);
     }
 
     #[test]
     fn conservation_is_reported() {
         let mut report = Report::new("embedded", "test".into(), &Recorder::default(), Duration::from_secs(1));
-        report.conservation = Some(Conservation { expected: 10, actual: 10 });
-        assert!(report.render().contains("conservation OK"));
-        report.conservation = Some(Conservation { expected: 10, actual: 9 });
+        report.conservation = Some(Conservation::new(10, 0, 7, 3, 5, 1));
+        assert!(report.render().contains("conservation OK"), "{}", report.render());
+        assert_eq!(report.exit_code(), 0);
+        report.conservation = Some(Conservation::new(10, 0, 9, 0, 5, 0));
         assert!(report.render().contains("conservation VIOLATED: expected 10, found 9"));
+        assert_eq!(report.exit_code(), 3);
+        report.conservation = None;
+        report.conservation_note = Some("no HTTP".into());
+        assert!(report.render().contains("conservation not checked: no HTTP"));
+        assert_eq!(report.exit_code(), 0);
         let empty = Report::new("embedded", "test".into(), &Recorder::default(), Duration::from_secs(1));
         assert_eq!(empty.latency_us.p99, 0);
     }
