@@ -7,6 +7,13 @@
 
 use kassa_engine::Id;
 
+pub mod channels;
+pub mod faults;
+pub mod model;
+pub mod recovered;
+pub mod simulation;
+pub mod workload;
+
 /// Accounts of the workload (`acc0` ..).
 pub const ACCOUNTS: usize = 100;
 /// Opening balance of each account.

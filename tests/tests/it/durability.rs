@@ -4,15 +4,13 @@
 //! nothing was applied twice, money is conserved and no hold, bill or split is half-done.
 //! 20 cycles on one data directory, each bounded in time.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use kassa_engine::command::PostingCause;
-use kassa_engine::state_machine::{BillState, StateMachine};
-use kassa_engine::{Engine, EngineConfig, Id};
-use kassa_tests::{ACCOUNTS, Ack, account};
+use kassa_engine::{Engine, EngineConfig};
+use kassa_tests::Ack;
+use kassa_tests::recovered::verify_recovered;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -52,55 +50,6 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Dura
     reader.join().expect("reader thread")
 }
 
-fn id(text: &str) -> Id {
-    Id::new(text).unwrap()
-}
-
-/// Checks every acknowledgement against the recovered machine.
-fn verify_acks(machine: &StateMachine, acks: &[Ack]) -> Result<(), String> {
-    for ack in acks {
-        match ack {
-            Ack::Transfer { id: transfer, from, to, amount, result } => {
-                let body = kassa_engine::command::Transfer {
-                    id: id(transfer),
-                    from: id(from),
-                    to: id(to),
-                    amount: *amount,
-                    currency: kassa_engine::Currency::EUR,
-                };
-                let found = machine.transfer_applied(&body);
-                if result == "A" {
-                    if found != Some(true) {
-                        return Err(format!("acknowledged transfer {transfer} lost: {found:?}"));
-                    }
-                } else if found.is_some() {
-                    return Err(format!("rejected transfer {transfer} was applied"));
-                }
-            }
-            Ack::Settlement { id: settlement, result } => {
-                let found = machine.settlement(&id(settlement)).map(kassa_tests::result_of);
-                if found.as_deref() != Some(result.as_str()) {
-                    return Err(format!("settlement {settlement} acknowledged {result}, recovered {found:?}"));
-                }
-            }
-            Ack::BillPaid { id: bill, result } => {
-                let state = machine.bill(&id(bill)).map(|bill| bill.state.clone());
-                let paid = matches!(state, Some(BillState::Paid { .. }));
-                if (result == "A") != paid {
-                    return Err(format!("bill {bill} acknowledged {result}, recovered {state:?}"));
-                }
-            }
-            Ack::SharePaid { id: split, member, result } => {
-                let paid = machine.split(&id(split)).map(|split| split.paid[*member]);
-                if result == "A" && paid != Some(true) {
-                    return Err(format!("share {member} of {split} acknowledged paid, recovered {paid:?}"));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[test]
 fn acknowledged_commands_survive_sigkill() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -115,36 +64,8 @@ fn acknowledged_commands_survive_sigkill() {
         let mut config = EngineConfig::new(data_dir.path());
         config.tick_interval_ms = 0;
         let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
-        let acks = all_acks.clone();
-        let verdict = engine
-            .read_blocking(move |machine| {
-                machine.check_invariants(); // conservation, overdraft limits, held = active holds
-                verify_acks(machine, &acks)?;
-                let balances: Vec<(Id, i64)> = (0..ACCOUNTS)
-                    .map(account)
-                    .chain([id("shop")])
-                    .map(|account| (account.clone(), machine.account(&account).map_or(0, |state| state.posted)))
-                    .collect();
-                Ok::<_, String>(balances)
-            })
-            .unwrap();
-        let balances = verdict.unwrap_or_else(|error| panic!("cycle {cycle}: {error}"));
-        // Nothing applied twice: every account's history adds up to its balance, and no
-        // transfer appears twice in it.
-        for (account, posted) in balances {
-            let history = engine.history(&account, usize::MAX).unwrap();
-            let sum: i64 = history.iter().map(|line| line.posting.posted_delta).sum();
-            assert_eq!(sum, posted, "cycle {cycle}: history of {account} does not add up");
-            let mut transfers: HashMap<&Id, u32> = HashMap::new();
-            for line in &history {
-                if let PostingCause::Transfer(transfer) = &line.posting.cause {
-                    *transfers.entry(transfer).or_default() += 1;
-                }
-            }
-            assert!(
-                transfers.values().all(|count| *count == 1),
-                "cycle {cycle}: a transfer applied twice on {account}"
-            );
+        if let Err(error) = verify_recovered(&engine, &all_acks) {
+            panic!("cycle {cycle}: {error}");
         }
         engine.shutdown();
     }

@@ -2,3 +2,6 @@
 
 mod durability;
 mod engine;
+mod simulation;
+mod storage_faults;
+mod torture;

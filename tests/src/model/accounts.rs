@@ -1,0 +1,145 @@
+//! Accounts, deposits, withdrawals, transfers and transfer batches.
+//!
+//! Rules: opening again with the same body answers as the first time, another body is
+//! `already_exists`; an overdraft limit is an amount (at most 10^15). Closing needs a zero balance
+//! and no holds; closing twice is fine. Deposits and withdrawals share one id space and are
+//! remembered with their body; transfers are remembered only when applied (a refused transfer may
+//! be retried). Checks in order: repeat, amount, same account, payer (missing, closed, currency),
+//! payee (missing, closed, currency), funds (available + overdraft), payee ceiling (10^17).
+//! Linked batches apply all or nothing; the failing transfer reports its reason, every other one
+//! `linked_transfer_failed`.
+
+use kassa_engine::Id;
+use kassa_engine::command::{Movement, OpenAccount, Outcome, Rejection, Reply, Transfer, TransferBatch};
+use kassa_engine::constants::{AMOUNT_MINOR_MAX, TRANSFER_BATCH_MAX};
+
+use super::{Account, Model, done, signed, valid_amount};
+
+impl Model {
+    pub(super) fn open_account(&mut self, open: &OpenAccount) -> Result<(), Rejection> {
+        if let Some(existing) = self.accounts.get(&open.account) {
+            let same = existing.currency == open.currency && existing.overdraft_limit == open.overdraft_limit;
+            return if same { Ok(()) } else { Err(Rejection::AlreadyExists) };
+        }
+        if open.overdraft_limit > AMOUNT_MINOR_MAX {
+            return Err(Rejection::InvalidAmount);
+        }
+        let account = Account {
+            currency: open.currency,
+            closed: false,
+            posted: 0,
+            held: 0,
+            overdraft_limit: open.overdraft_limit,
+        };
+        self.accounts.insert(open.account.clone(), account);
+        Ok(())
+    }
+
+    pub(super) fn close_account(&mut self, id: &Id) -> Result<(), Rejection> {
+        let account = self.accounts.get_mut(id).ok_or(Rejection::AccountNotFound)?;
+        if account.closed {
+            return Ok(());
+        }
+        if account.posted != 0 || account.held != 0 {
+            return Err(Rejection::AccountNotEmpty);
+        }
+        account.closed = true;
+        Ok(())
+    }
+
+    pub(super) fn movement(&mut self, movement: &Movement, deposit: bool) -> Result<(), Rejection> {
+        let body = (deposit, movement.account.clone(), movement.amount);
+        if let Some(existing) = self.movements.get(&movement.id) {
+            return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
+        }
+        valid_amount(movement.amount)?;
+        let account = self.accounts.get(&movement.account).ok_or(Rejection::AccountNotFound)?;
+        if account.closed {
+            return Err(Rejection::AccountClosed);
+        }
+        if deposit {
+            account.can_credit(movement.amount)?;
+        } else {
+            account.can_debit(movement.amount)?;
+        }
+        let currency = account.currency;
+        let totals = self.totals.entry(currency).or_default();
+        let account = self.accounts.get_mut(&movement.account).expect("checked");
+        if deposit {
+            totals.deposited += u128::from(movement.amount);
+            account.posted += signed(movement.amount);
+        } else {
+            totals.withdrawn += u128::from(movement.amount);
+            account.posted -= signed(movement.amount);
+        }
+        self.movements.insert(movement.id.clone(), body);
+        Ok(())
+    }
+
+    pub(super) fn transfer(&mut self, transfer: &Transfer) -> Result<(), Rejection> {
+        let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
+        if let Some(existing) = self.transfers.get(&transfer.id) {
+            return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
+        }
+        valid_amount(transfer.amount)?;
+        if transfer.from == transfer.to {
+            return Err(Rejection::SameAccount);
+        }
+        let from = self.usable(&transfer.from, transfer.currency, Rejection::AccountNotFound)?;
+        let to = self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
+        from.can_debit(transfer.amount)?;
+        to.can_credit(transfer.amount)?;
+        self.move_money(&transfer.from, &transfer.to, transfer.amount);
+        self.transfers.insert(transfer.id.clone(), body);
+        Ok(())
+    }
+
+    pub(super) fn transfer_batch(&mut self, batch: &TransferBatch) -> Outcome {
+        if batch.transfers.is_empty() || batch.transfers.len() > TRANSFER_BATCH_MAX {
+            return Outcome::Rejected(Rejection::InvalidBatch);
+        }
+        if !batch.atomic {
+            let outcomes = batch.transfers.iter().map(|transfer| done(self.transfer(transfer))).collect();
+            return Outcome::Applied(Reply::TransferBatch(outcomes));
+        }
+        // All or nothing: remember what the batch may change and put it back on failure.
+        let mut saved_accounts: Vec<(Id, Account)> = Vec::new();
+        let mut new_transfers: Vec<Id> = Vec::new();
+        let mut failure = None;
+        for (index, transfer) in batch.transfers.iter().enumerate() {
+            for id in [&transfer.from, &transfer.to] {
+                if let Some(account) = self.accounts.get(id)
+                    && !saved_accounts.iter().any(|(saved, _)| saved == id)
+                {
+                    saved_accounts.push((id.clone(), account.clone()));
+                }
+            }
+            let known = self.transfers.contains_key(&transfer.id);
+            match self.transfer(transfer) {
+                Ok(()) if !known => new_transfers.push(transfer.id.clone()),
+                Ok(()) => {}
+                Err(rejection) => {
+                    failure = Some((index, rejection));
+                    break;
+                }
+            }
+        }
+        let outcomes = match failure {
+            None => vec![Outcome::Applied(Reply::Done); batch.transfers.len()],
+            Some((failed, rejection)) => {
+                for (id, account) in saved_accounts {
+                    self.accounts.insert(id, account);
+                }
+                for id in new_transfers {
+                    self.transfers.remove(&id);
+                }
+                (0..batch.transfers.len())
+                    .map(|index| {
+                        Outcome::Rejected(if index == failed { rejection } else { Rejection::LinkedTransferFailed })
+                    })
+                    .collect()
+            }
+        };
+        Outcome::Applied(Reply::TransferBatch(outcomes))
+    }
+}

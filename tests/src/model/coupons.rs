@@ -1,0 +1,263 @@
+//! Coupons: issue, contacts, share into a pool, claim by a contact, redeem (by an operator of
+//! the issuing merchant, or with a POS settlement or bill charge), and the sharer's reward.
+//!
+//! Rules: a coupon is redeemed once. A shared coupon waits in its holder's pool until a contact
+//! claims it; the claimer becomes the holder and the sharer is remembered. When a claimed coupon
+//! with a reward rule is redeemed, the sharer receives a reward coupon (id `r-` + 24 hex digits
+//! derived from the coupon id) with that rule, valid from now for the original's lifetime.
+//! Operators reach only their own merchant's coupons. Only applied redemptions are remembered.
+
+use kassa_engine::command::{
+    AddContact, ClaimCoupon, IssueCoupon, Outcome, RedeemCoupon, Rejection, Reply, ShareCoupon,
+};
+use kassa_engine::constants::{CONTACTS_PER_USER_MAX, COUPON_TTL_MS_MAX, POOL_COUPONS_MAX};
+use kassa_engine::{Currency, Id, TimestampMs};
+
+use super::rules::{Quote, quote, validate_adjustments, validate_rule};
+use super::{Coupon, CouponStatus, Model, Oracle, Redemption, valid_amount, well_formed_code};
+
+impl Model {
+    pub(super) fn issue_coupon(
+        &mut self,
+        now: TimestampMs,
+        issue: &IssueCoupon,
+        oracle: Oracle<'_>,
+    ) -> Result<Reply, Rejection> {
+        if let Some(existing) = self.coupons.get(&issue.coupon) {
+            // The documented rule: the same id with the same body (the holder included)
+            // answers as the first time, another body is `already_exists`.
+            let same = existing.issued_to.as_ref() == Some(&issue.holder)
+                && existing.merchant == issue.merchant
+                && existing.currency == issue.currency
+                && existing.rule == issue.rule
+                && existing.adjustments == issue.adjustments
+                && existing.valid_from_ms == issue.valid_from_ms
+                && existing.valid_until_ms == issue.valid_until_ms
+                && existing.reward == issue.reward
+                && existing.nonce == Some(issue.nonce);
+            return match (same, &existing.code) {
+                (true, Some(code)) => Ok(Reply::CouponIssued { code: code.clone() }),
+                (true, None) => unreachable!("issued coupons have their code"),
+                (false, _) => Err(Rejection::AlreadyExists),
+            };
+        }
+        if !self.merchants.contains_key(&issue.merchant) {
+            return Err(Rejection::MerchantNotFound);
+        }
+        validate_rule(&issue.rule)?;
+        if let Some(reward) = &issue.reward {
+            validate_rule(reward)?;
+        }
+        validate_adjustments(&issue.adjustments)?;
+        let window_ok = issue.valid_from_ms < issue.valid_until_ms
+            && issue.valid_until_ms > now
+            && issue.valid_until_ms - issue.valid_from_ms <= COUPON_TTL_MS_MAX;
+        if !window_ok {
+            return Err(Rejection::InvalidExpiry);
+        }
+        let code = oracle.secret();
+        if self.coupon_codes.contains_key(&code) {
+            return Err(Rejection::AlreadyExists);
+        }
+        self.coupon_codes.insert(code.clone(), issue.coupon.clone());
+        self.coupons.insert(
+            issue.coupon.clone(),
+            Coupon {
+                merchant: issue.merchant.clone(),
+                holder: issue.holder.clone(),
+                issued_to: Some(issue.holder.clone()),
+                currency: issue.currency,
+                rule: issue.rule.clone(),
+                adjustments: issue.adjustments.clone(),
+                valid_from_ms: issue.valid_from_ms,
+                valid_until_ms: issue.valid_until_ms,
+                reward: issue.reward.clone(),
+                shared_by: None,
+                status: CouponStatus::Available,
+                nonce: Some(issue.nonce),
+                code: Some(code.clone()),
+            },
+        );
+        Ok(Reply::CouponIssued { code })
+    }
+
+    pub(super) fn add_contact(&mut self, add: &AddContact) -> Result<(), Rejection> {
+        if add.user == add.contact {
+            return Err(Rejection::InvalidField);
+        }
+        if self.contacts.get(&add.user).is_some_and(|set| set.contains(&add.contact)) {
+            return Ok(());
+        }
+        let full = |user: &Id| self.contacts.get(user).is_some_and(|set| set.len() >= CONTACTS_PER_USER_MAX);
+        if full(&add.user) || full(&add.contact) {
+            return Err(Rejection::LimitReached);
+        }
+        self.contacts.entry(add.user.clone()).or_default().insert(add.contact.clone());
+        self.contacts.entry(add.contact.clone()).or_default().insert(add.user.clone());
+        Ok(())
+    }
+
+    pub(super) fn share_coupon(&mut self, now: TimestampMs, share: &ShareCoupon) -> Result<(), Rejection> {
+        let coupon = self.coupons.get(&share.coupon).ok_or(Rejection::CouponNotFound)?;
+        if coupon.holder != share.user {
+            return Err(Rejection::NotCouponHolder);
+        }
+        match coupon.status {
+            CouponStatus::Available => {}
+            CouponStatus::Shared => return Ok(()),
+            CouponStatus::Redeemed => return Err(Rejection::CouponRedeemed),
+        }
+        if now >= coupon.valid_until_ms {
+            return Err(Rejection::CouponNotValid);
+        }
+        if self.pools.get(&share.user).is_some_and(|pool| pool.len() >= POOL_COUPONS_MAX) {
+            return Err(Rejection::LimitReached);
+        }
+        self.coupons.get_mut(&share.coupon).expect("exists").status = CouponStatus::Shared;
+        self.pools.entry(share.user.clone()).or_default().insert(share.coupon.clone());
+        Ok(())
+    }
+
+    pub(super) fn claim_coupon(&mut self, now: TimestampMs, claim: &ClaimCoupon) -> Result<(), Rejection> {
+        let coupon = self.coupons.get(&claim.coupon).ok_or(Rejection::CouponNotFound)?;
+        if coupon.status != CouponStatus::Shared {
+            let claimed_already = coupon.holder == claim.claimer && coupon.shared_by.is_some();
+            return if claimed_already { Ok(()) } else { Err(Rejection::CouponNotShared) };
+        }
+        let sharer = coupon.holder.clone();
+        let contact = self.contacts.get(&sharer).is_some_and(|set| set.contains(&claim.claimer));
+        if claim.claimer == sharer || !contact {
+            return Err(Rejection::NotAContact);
+        }
+        if now >= coupon.valid_until_ms {
+            return Err(Rejection::CouponNotValid);
+        }
+        let coupon = self.coupons.get_mut(&claim.coupon).expect("exists");
+        coupon.holder = claim.claimer.clone();
+        coupon.shared_by = Some(sharer.clone());
+        coupon.status = CouponStatus::Available;
+        let pool = self.pools.get_mut(&sharer).expect("a shared coupon is pooled");
+        pool.remove(&claim.coupon);
+        if pool.is_empty() {
+            self.pools.remove(&sharer);
+        }
+        Ok(())
+    }
+
+    /// The quote of an available coupon valid now.
+    fn quote_available(
+        now: TimestampMs,
+        coupon: &Coupon,
+        amount: u64,
+        location: Option<kassa_engine::types::GeoPoint>,
+    ) -> Result<Quote, Rejection> {
+        match coupon.status {
+            CouponStatus::Available => {}
+            CouponStatus::Shared => return Err(Rejection::CouponShared),
+            CouponStatus::Redeemed => return Err(Rejection::CouponRedeemed),
+        }
+        if now < coupon.valid_from_ms || now >= coupon.valid_until_ms {
+            return Err(Rejection::CouponNotValid);
+        }
+        quote(&coupon.rule, &coupon.adjustments, amount, now, location)
+    }
+
+    /// The discount of `user`'s coupon `id` on a payment of `amount` to `merchant`.
+    pub(super) fn quote_payment_coupon(
+        &self,
+        now: TimestampMs,
+        id: &Id,
+        user: &Id,
+        merchant: &Id,
+        currency: Currency,
+        amount: u64,
+    ) -> Result<u64, Rejection> {
+        let coupon = self.coupons.get(id).ok_or(Rejection::CouponNotFound)?;
+        if coupon.holder != *user {
+            return Err(Rejection::NotCouponHolder);
+        }
+        if coupon.merchant != *merchant {
+            return Err(Rejection::WrongMerchant);
+        }
+        if coupon.currency != currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        Ok(Self::quote_available(now, coupon, amount, None)?.discount)
+    }
+
+    /// Marks a quoted coupon redeemed and rewards its sharer; returns the reward coupon's id.
+    pub(super) fn redeem_for_payment(&mut self, now: TimestampMs, id: &Id) -> Option<Id> {
+        let coupon = self.coupons.get_mut(id).expect("quoted");
+        coupon.status = CouponStatus::Redeemed;
+        let (sharer, reward) = (coupon.shared_by.clone()?, coupon.reward.clone()?);
+        let lifetime_ms = coupon.valid_until_ms - coupon.valid_from_ms;
+        let reward_coupon = Coupon {
+            merchant: coupon.merchant.clone(),
+            holder: sharer,
+            issued_to: None,
+            currency: coupon.currency,
+            rule: reward,
+            adjustments: Vec::new(),
+            valid_from_ms: now,
+            valid_until_ms: now + lifetime_ms,
+            reward: None,
+            shared_by: None,
+            status: CouponStatus::Available,
+            nonce: None,
+            code: None,
+        };
+        let reward_id = super::secrets::reward_id(&self.secret_key, id);
+        self.coupons.insert(reward_id.clone(), reward_coupon);
+        self.unknown_reward_codes.push(reward_id.clone());
+        Some(reward_id)
+    }
+
+    pub(super) fn redeem_coupon(&mut self, now: TimestampMs, redeem: &RedeemCoupon) -> Outcome {
+        if let Some(record) = self.redemptions.get(&redeem.id) {
+            let same = record.operator == redeem.operator
+                && record.code == redeem.code
+                && record.amount == redeem.amount
+                && record.location == redeem.location;
+            return if same { record.outcome.clone() } else { Outcome::Rejected(Rejection::IdReused) };
+        }
+        let outcome = match self.verify_coupon(now, redeem) {
+            Err(rejection) => Outcome::Rejected(rejection),
+            Ok((id, quote)) => {
+                let reward_coupon = self.redeem_for_payment(now, &id);
+                Outcome::Applied(Reply::CouponRedeemed {
+                    discount: quote.discount,
+                    payable: quote.payable,
+                    reward_coupon,
+                })
+            }
+        };
+        if outcome.is_applied() {
+            self.redemptions.insert(
+                redeem.id.clone(),
+                Redemption {
+                    operator: redeem.operator.clone(),
+                    code: redeem.code.clone(),
+                    amount: redeem.amount,
+                    location: redeem.location,
+                    outcome: outcome.clone(),
+                },
+            );
+        }
+        outcome
+    }
+
+    fn verify_coupon(&self, now: TimestampMs, redeem: &RedeemCoupon) -> Result<(Id, Quote), Rejection> {
+        let merchant = self.operators.get(&redeem.operator).ok_or(Rejection::OperatorNotFound)?;
+        valid_amount(redeem.amount)?;
+        if !well_formed_code(&redeem.code) {
+            return Err(Rejection::CouponNotFound);
+        }
+        let id = self.coupon_codes.get(&redeem.code).ok_or(Rejection::CouponNotFound)?;
+        let coupon = &self.coupons[id];
+        if coupon.merchant != *merchant {
+            return Err(Rejection::WrongMerchant);
+        }
+        let quote = Self::quote_available(now, coupon, redeem.amount, redeem.location)?;
+        Ok((id.clone(), quote))
+    }
+}

@@ -1,0 +1,577 @@
+//! A reference model of the engine: the documented rules of every flow written again, simply.
+//!
+//! Plain ordered maps, no actors, no storage, no reuse of `kassa_engine::state_machine`; only
+//! the command vocabulary (`kassa_engine::command`) and the value types are shared. The
+//! simulation (`crate::simulation`) runs it side by side with the real engine and compares
+//! every outcome and, periodically, the whole visible state.
+//!
+//! Secrets are the one thing the model cannot predict: secure codes, bill challenges, coupon
+//! codes and approval codes are keyed hashes of the server key. The model takes them from the
+//! engine's reply to the command that creates them (an [`Oracle`]), remembers them, and from then
+//! on decides everything itself: which code is right, repeats answering with the stored code,
+//! lockouts. The ids of reward coupons (`r-` + 24 hex digits, an HMAC of the redeemed coupon's
+//! id) are derived here with the server key (`secrets.rs`); their redemption codes are learned
+//! from the engine's `coupon_code` query ([`Model::learn_coupon_code`]).
+
+mod accounts;
+mod bills;
+mod coupons;
+mod holds;
+mod pos;
+pub mod rules;
+mod secrets;
+mod splits;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kassa_engine::command::{
+    ApiRole, DeductionRule, ObjectKind, Outcome, Rejection, Reply, SettlePos, SplitMember, SplitShares, ValueAdjustment,
+};
+use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
+use kassa_engine::{Command, Currency, Id, TimestampMs};
+
+pub use view::{Probe, StateView, engine_view};
+
+/// An account in the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its only currency.
+    pub currency: Currency,
+    /// Closed accounts take no more movements.
+    pub closed: bool,
+    /// Posted balance, minor units.
+    pub posted: i64,
+    /// Sum of active holds.
+    pub held: u64,
+    /// How far below zero `posted - held` may go.
+    pub overdraft_limit: u64,
+}
+
+impl Account {
+    /// Posted minus held.
+    pub fn available(&self) -> i128 {
+        i128::from(self.posted) - i128::from(self.held)
+    }
+
+    fn can_debit(&self, amount: u64) -> Result<(), Rejection> {
+        if self.available() - i128::from(amount) < -i128::from(self.overdraft_limit) {
+            return Err(Rejection::InsufficientFunds);
+        }
+        Ok(())
+    }
+
+    fn can_credit(&self, amount: u64) -> Result<(), Rejection> {
+        if i128::from(self.posted) + i128::from(amount) > i128::from(BALANCE_MINOR_MAX) {
+            return Err(Rejection::Overflow);
+        }
+        Ok(())
+    }
+}
+
+/// A hold's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStatus {
+    /// Reserving its amount.
+    Active,
+    /// Captured for this amount.
+    Captured(u64),
+    /// Voided (also by a POS reversal).
+    Voided,
+    /// Expired by a tick.
+    Expired,
+}
+
+/// A hold (placed directly, or by a POS settlement with `hold_until_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Payer.
+    pub from: Id,
+    /// Payee.
+    pub to: Id,
+    /// Reserved amount.
+    pub amount: u64,
+    /// Currency.
+    pub currency: Currency,
+    /// Expiry.
+    pub expires_at_ms: TimestampMs,
+    /// Where it is.
+    pub status: HoldStatus,
+}
+
+/// An authorization's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthStatus {
+    /// Its code can be used once.
+    Active,
+    /// Used by this settlement.
+    Used(Id),
+    /// Expired by a tick.
+    Expired,
+}
+
+/// A secure-code authorization, with the code the engine issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The user presenting the code.
+    pub user: Id,
+    /// The debited account.
+    pub account: Id,
+    /// Most a settlement may charge.
+    pub limit: u64,
+    /// The account's currency.
+    pub currency: Currency,
+    /// End of validity.
+    pub expires_at_ms: TimestampMs,
+    /// The nonce it was created with.
+    pub nonce: u64,
+    /// The secure code (from the engine's reply).
+    pub code: String,
+    /// Where it is.
+    pub status: AuthStatus,
+}
+
+/// What an approved settlement did, for reversal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementEffect {
+    /// The user's account.
+    pub account: Id,
+    /// The merchant's account.
+    pub merchant_account: Id,
+    /// Amount charged (or held).
+    pub charged: u64,
+    /// Whether it placed a hold instead of charging.
+    pub held: bool,
+    /// Whether it was reversed.
+    pub reversed: bool,
+}
+
+/// A POS settlement as asked and answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The request (for idempotent repeats).
+    pub request: SettlePos,
+    /// The answer given.
+    pub outcome: Outcome,
+    /// Its money side when approved.
+    pub effect: Option<SettlementEffect>,
+}
+
+/// A bill's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillStatus {
+    /// Taking items.
+    Open,
+    /// Waiting for the challenge.
+    Submitted {
+        /// Nonce of the submit.
+        nonce: u64,
+        /// The challenge the engine issued.
+        challenge: String,
+        /// Wrong challenges so far.
+        failures: u32,
+    },
+    /// Charged.
+    Paid {
+        /// Amount charged.
+        charged: u64,
+        /// Coupon discount.
+        discount: u64,
+    },
+    /// Cancelled.
+    Cancelled,
+    /// Expired by a tick.
+    Expired,
+}
+
+/// A virtual bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bill {
+    /// Paying user.
+    pub user: Id,
+    /// Charged account.
+    pub account: Id,
+    /// Paid merchant.
+    pub merchant: Id,
+    /// The account's currency.
+    pub currency: Currency,
+    /// Window start.
+    pub opens_at_ms: TimestampMs,
+    /// Window end.
+    pub closes_at_ms: TimestampMs,
+    /// Number of items.
+    pub items: usize,
+    /// Sum of the lines.
+    pub total: u64,
+    /// Where it is.
+    pub status: BillStatus,
+}
+
+/// A split's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitStatus {
+    /// Collecting.
+    Open,
+    /// Paid out.
+    Completed,
+    /// Cancelled, refunded.
+    Cancelled,
+    /// Expired, refunded.
+    Expired,
+}
+
+/// A group-payment split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Requesting user.
+    pub requester: Id,
+    /// Where the total goes.
+    pub requester_account: Id,
+    /// Currency.
+    pub currency: Currency,
+    /// Total.
+    pub total: u64,
+    /// Members.
+    pub members: Vec<SplitMember>,
+    /// The shares as requested.
+    pub request_shares: SplitShares,
+    /// Computed shares.
+    pub shares: Vec<u64>,
+    /// Paid flags.
+    pub paid: Vec<bool>,
+    /// Money in escrow.
+    pub escrow: u64,
+    /// Expiry.
+    pub expires_at_ms: TimestampMs,
+    /// Where it is.
+    pub status: SplitStatus,
+}
+
+/// A coupon's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponStatus {
+    /// Usable by its holder.
+    Available,
+    /// In its holder's pool.
+    Shared,
+    /// Used.
+    Redeemed,
+}
+
+/// A coupon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coupon {
+    /// Issuer.
+    pub merchant: Id,
+    /// Current holder.
+    pub holder: Id,
+    /// The holder it was issued to (part of the issue's body; `None` for reward coupons).
+    pub issued_to: Option<Id>,
+    /// Currency of the rule.
+    pub currency: Currency,
+    /// The deduction.
+    pub rule: DeductionRule,
+    /// Value adjustments.
+    pub adjustments: Vec<ValueAdjustment>,
+    /// Validity start.
+    pub valid_from_ms: TimestampMs,
+    /// Validity end.
+    pub valid_until_ms: TimestampMs,
+    /// The sharer's reward rule.
+    pub reward: Option<DeductionRule>,
+    /// Who shared it, once claimed.
+    pub shared_by: Option<Id>,
+    /// Where it is.
+    pub status: CouponStatus,
+    /// Issue nonce (`None` for reward coupons, whose nonce the engine derives).
+    pub nonce: Option<u64>,
+    /// Redemption code, once known (issue reply, or learned for rewards).
+    pub code: Option<String>,
+}
+
+/// A redemption by an operator, as asked and answered (only applied ones are kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    /// The operator.
+    pub operator: Id,
+    /// The code presented.
+    pub code: String,
+    /// Purchase amount.
+    pub amount: u64,
+    /// Location given.
+    pub location: Option<kassa_engine::types::GeoPoint>,
+    /// The answer.
+    pub outcome: Outcome,
+}
+
+/// Wrong-code window of one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailureWindow {
+    /// When the window started.
+    pub started_at_ms: TimestampMs,
+    /// Wrong codes in it.
+    pub failures: u32,
+}
+
+/// Deposits and withdrawals of one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Sum of deposits.
+    pub deposited: u128,
+    /// Sum of withdrawals.
+    pub withdrawn: u128,
+}
+
+/// The secrets in the engine's answer to the command being applied. The model only ever takes
+/// a *new* secret from it (a code it could not derive); whether the command applies, and every
+/// amount, the model decides on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Oracle<'a> {
+    engine: &'a Outcome,
+}
+
+impl<'a> Oracle<'a> {
+    /// The secrets of `engine`'s outcome.
+    pub fn new(engine: &'a Outcome) -> Oracle<'a> {
+        Oracle { engine }
+    }
+
+    /// The secret string of the engine's reply (code, challenge or approval code), or a marker
+    /// that can never match when the engine did not answer with one.
+    fn secret(&self) -> String {
+        match self.engine {
+            Outcome::Applied(Reply::Authorized { code, .. })
+            | Outcome::Applied(Reply::CouponIssued { code })
+            | Outcome::Applied(Reply::BillSubmitted { challenge: code, .. })
+            | Outcome::Applied(Reply::Settled { approval_code: code, .. }) => code.clone(),
+            _ => "<no secret in the engine's reply>".to_string(),
+        }
+    }
+}
+
+/// The reference model: everything the engine knows, in plain maps.
+#[derive(Debug, Clone)]
+pub struct Model {
+    secret_key: [u8; 32],
+    /// Highest `now` applied so far.
+    pub now_ms: TimestampMs,
+    /// Accounts.
+    pub accounts: BTreeMap<Id, Account>,
+    /// Deposits and withdrawals by id: `(deposit?, account, amount)`.
+    pub movements: HashMap<Id, (bool, Id, u64)>,
+    /// Applied transfers by id: `(from, to, amount, currency)`.
+    pub transfers: HashMap<Id, (Id, Id, u64, Currency)>,
+    /// Per currency, money in and out.
+    pub totals: BTreeMap<Currency, Totals>,
+    /// Holds (direct and POS).
+    pub holds: BTreeMap<Id, Hold>,
+    hold_expiry: BTreeSet<(TimestampMs, Id)>,
+    /// Merchant -> account.
+    pub merchants: BTreeMap<Id, Id>,
+    /// Terminal -> (merchant, MAC key).
+    pub terminals: BTreeMap<Id, (Id, Option<Vec<u8>>)>,
+    /// Operator -> merchant.
+    pub operators: BTreeMap<Id, Id>,
+    /// Authorizations.
+    pub authorizations: BTreeMap<Id, Authorization>,
+    /// Per user, the authorizations still searched for a code, oldest first.
+    pub user_authorizations: HashMap<Id, Vec<Id>>,
+    authorization_expiry: BTreeSet<(TimestampMs, Id)>,
+    /// Wrong-code windows per user.
+    pub code_failures: HashMap<Id, FailureWindow>,
+    /// POS settlements (approved and refused).
+    pub settlements: BTreeMap<Id, Settlement>,
+    /// Bills.
+    pub bills: BTreeMap<Id, Bill>,
+    bill_expiry: BTreeSet<(TimestampMs, Id)>,
+    /// Splits.
+    pub splits: BTreeMap<Id, Split>,
+    split_expiry: BTreeSet<(TimestampMs, Id)>,
+    /// Contacts (symmetric).
+    pub contacts: BTreeMap<Id, BTreeSet<Id>>,
+    /// Coupons.
+    pub coupons: BTreeMap<Id, Coupon>,
+    /// Redemption code -> coupon.
+    pub coupon_codes: HashMap<String, Id>,
+    /// Share pools per user.
+    pub pools: BTreeMap<Id, BTreeSet<Id>>,
+    /// Applied operator redemptions.
+    pub redemptions: HashMap<Id, Redemption>,
+    /// Reward coupons whose redemption code is not known yet.
+    pub unknown_reward_codes: Vec<Id>,
+    /// API keys: id -> (role, secret hash).
+    pub api_keys: BTreeMap<Id, (ApiRole, [u8; 32])>,
+    /// Owners of objects: (kind name, id) -> (kind, id, owner).
+    pub owners: BTreeMap<(String, Id), (ObjectKind, Id, Id)>,
+}
+
+/// `Ok` as `Applied(Done)`, `Err` as the rejection.
+fn done(result: Result<(), Rejection>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Applied(Reply::Done),
+        Err(rejection) => Outcome::Rejected(rejection),
+    }
+}
+
+/// `Ok(reply)` applied, `Err` rejected.
+fn answer(result: Result<Reply, Rejection>) -> Outcome {
+    match result {
+        Ok(reply) => Outcome::Applied(reply),
+        Err(rejection) => Outcome::Rejected(rejection),
+    }
+}
+
+/// An amount a command may move: 1..=`AMOUNT_MINOR_MAX`.
+fn valid_amount(amount: u64) -> Result<(), Rejection> {
+    if amount == 0 || amount > AMOUNT_MINOR_MAX { Err(Rejection::InvalidAmount) } else { Ok(()) }
+}
+
+/// A code or challenge as callers may send it: 1..=16 ASCII digits.
+fn well_formed_code(code: &str) -> bool {
+    (1..=kassa_engine::constants::CODE_LENGTH_MAX).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The amount as a signed delta.
+fn signed(amount: u64) -> i64 {
+    i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX")
+}
+
+impl Model {
+    /// An empty model for an engine with `secret_key`.
+    pub fn new(secret_key: [u8; 32]) -> Model {
+        Model {
+            secret_key,
+            now_ms: 0,
+            accounts: BTreeMap::new(),
+            movements: HashMap::new(),
+            transfers: HashMap::new(),
+            totals: BTreeMap::new(),
+            holds: BTreeMap::new(),
+            hold_expiry: BTreeSet::new(),
+            merchants: BTreeMap::new(),
+            terminals: BTreeMap::new(),
+            operators: BTreeMap::new(),
+            authorizations: BTreeMap::new(),
+            user_authorizations: HashMap::new(),
+            authorization_expiry: BTreeSet::new(),
+            code_failures: HashMap::new(),
+            settlements: BTreeMap::new(),
+            bills: BTreeMap::new(),
+            bill_expiry: BTreeSet::new(),
+            splits: BTreeMap::new(),
+            split_expiry: BTreeSet::new(),
+            contacts: BTreeMap::new(),
+            coupons: BTreeMap::new(),
+            coupon_codes: HashMap::new(),
+            pools: BTreeMap::new(),
+            redemptions: HashMap::new(),
+            unknown_reward_codes: Vec::new(),
+            api_keys: BTreeMap::new(),
+            owners: BTreeMap::new(),
+        }
+    }
+
+    /// Applies `command` at `now_ms` and returns the outcome the model expects. `engine` is the
+    /// engine's outcome for the same command, used only as an [`Oracle`] for new secrets.
+    pub fn apply(&mut self, now_ms: TimestampMs, command: &Command, engine: &Outcome) -> Outcome {
+        let now = now_ms.max(self.now_ms);
+        self.now_ms = now;
+        let oracle = Oracle::new(engine);
+        match command {
+            Command::OpenAccount(open) => done(self.open_account(open)),
+            Command::CloseAccount { account } => done(self.close_account(account)),
+            Command::Deposit(movement) => done(self.movement(movement, true)),
+            Command::Withdraw(movement) => done(self.movement(movement, false)),
+            Command::Transfer(transfer) => done(self.transfer(transfer)),
+            Command::TransferBatch(batch) => self.transfer_batch(batch),
+            Command::PlaceHold(place) => done(self.place_hold(now, place)),
+            Command::CaptureHold(capture) => answer(self.capture_hold(now, capture)),
+            Command::VoidHold { hold } => done(self.void_hold(now, hold)),
+            Command::RegisterMerchant(register) => done(self.register_merchant(register)),
+            Command::RegisterTerminal(register) => done(self.register_terminal(register)),
+            Command::RegisterOperator(register) => done(self.register_operator(register)),
+            Command::Authorize(authorize) => answer(self.authorize(now, authorize, oracle)),
+            Command::SettlePos(settle) => self.settle_pos(now, settle, oracle),
+            Command::ReversePos { settlement } => done(self.reverse_pos(settlement)),
+            Command::OpenBill(open) => done(self.open_bill(now, open)),
+            Command::AddBillItem(add) => done(self.add_bill_item(now, add)),
+            Command::SubmitBill(submit) => answer(self.submit_bill(now, submit, oracle)),
+            Command::ConfirmBill(confirm) => answer(self.confirm_bill(now, confirm)),
+            Command::CancelBill { bill } => done(self.cancel_bill(bill)),
+            Command::RequestSplit(request) => answer(self.request_split(now, request)),
+            Command::PaySplitShare(pay) => answer(self.pay_split_share(now, pay)),
+            Command::CancelSplit { split } => answer(self.cancel_split(split)),
+            Command::AddContact(add) => done(self.add_contact(add)),
+            Command::IssueCoupon(issue) => answer(self.issue_coupon(now, issue, oracle)),
+            Command::ShareCoupon(share) => done(self.share_coupon(now, share)),
+            Command::ClaimCoupon(claim) => done(self.claim_coupon(now, claim)),
+            Command::RedeemCoupon(redeem) => self.redeem_coupon(now, redeem),
+            Command::RegisterApiKey(register) => {
+                let key = (register.role.clone(), register.secret_hash);
+                done(match self.api_keys.get(&register.key_id) {
+                    Some(existing) if *existing == key => Ok(()),
+                    Some(_) => Err(Rejection::AlreadyExists),
+                    None => {
+                        self.api_keys.insert(register.key_id.clone(), key);
+                        Ok(())
+                    }
+                })
+            }
+            Command::SetOwner(set) => {
+                let key = (object_kind_name(set.object), set.id.clone());
+                done(match self.owners.get(&key) {
+                    Some((_, _, owner)) if *owner == set.owner => Ok(()),
+                    Some(_) => Err(Rejection::AlreadyExists),
+                    None => {
+                        self.owners.insert(key, (set.object, set.id.clone(), set.owner.clone()));
+                        Ok(())
+                    }
+                })
+            }
+            Command::Tick => {
+                let expired = self.expire_holds(now)
+                    + self.expire_bills(now)
+                    + self.expire_splits(now)
+                    + self.expire_authorizations(now);
+                Outcome::Applied(Reply::Ticked { expired })
+            }
+        }
+    }
+
+    /// Records the redemption code of a reward coupon, read from the engine.
+    pub fn learn_coupon_code(&mut self, coupon: &Id, code: String) {
+        if let Some(entry) = self.coupons.get_mut(coupon) {
+            entry.code = Some(code.clone());
+            self.coupon_codes.insert(code, coupon.clone());
+        }
+    }
+
+    // ----- shared money helpers ------------------------------------------------------------
+
+    /// The open account `id` of `currency`, or why it cannot be used (`missing` if absent).
+    fn usable(&self, id: &Id, currency: Currency, missing: Rejection) -> Result<&Account, Rejection> {
+        let account = self.accounts.get(id).ok_or(missing)?;
+        if account.closed {
+            return Err(Rejection::AccountClosed);
+        }
+        if account.currency != currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        Ok(account)
+    }
+
+    fn account_mut(&mut self, id: &Id) -> &mut Account {
+        self.accounts.get_mut(id).expect("the model only posts to existing accounts")
+    }
+
+    /// Moves `amount` from `from` to `to` (checked by the caller; `from` may equal `to`).
+    fn move_money(&mut self, from: &Id, to: &Id, amount: u64) {
+        self.account_mut(from).posted -= signed(amount);
+        self.account_mut(to).posted += signed(amount);
+    }
+}
+
+/// A stable name for an object kind (the owners map key).
+fn object_kind_name(kind: ObjectKind) -> String {
+    format!("{kind:?}")
+}

@@ -1,0 +1,228 @@
+//! The mixed crash workload, independent of how commands reach the engine.
+//!
+//! A worker draws transfers (70 %), POS purchases (authorize, then settle with the secure code,
+//! 10 %), bills (open, two items, submit, confirm with the challenge, 10 %) and group splits (three
+//! members pay their shares, 10 %), and reports every *acknowledged* result as an [`Ack`]. The
+//! same worker runs against the engine in process (the crash child) and against `kassa serve`
+//! over TCP and HTTP (the network torture test), through a [`Channel`].
+
+use std::future::Future;
+
+use kassa_engine::command::{
+    AddBillItem, Authorize, Command, ConfirmBill, Movement, OpenAccount, OpenBill, PaySplitShare, RegisterMerchant,
+    RegisterTerminal, Reply, RequestSplit, SettlePos, SplitMember, SplitShares, SubmitBill, Transfer,
+};
+use kassa_engine::{Currency, Id, Outcome};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::{ACCOUNTS, Ack, OPENING_BALANCE, account};
+
+/// The merchant account, merchant and terminal of the workload.
+pub const SHOP: &str = "shop";
+/// The workload's merchant.
+pub const MERCHANT: &str = "m1";
+/// The workload's POS terminal (no MAC key).
+pub const TERMINAL: &str = "t1";
+
+/// What a channel answered for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Applied; with the secret the caller needs next (a secure code, a bill challenge).
+    Applied(Option<String>),
+    /// Rejected with this code (`insufficient_funds`, ...).
+    Rejected(String),
+}
+
+impl Answer {
+    /// The answer of an engine outcome.
+    pub fn from_outcome(outcome: &Outcome) -> Answer {
+        match outcome {
+            Outcome::Applied(Reply::Authorized { code, .. }) => Answer::Applied(Some(code.clone())),
+            Outcome::Applied(Reply::BillSubmitted { challenge, .. }) => Answer::Applied(Some(challenge.clone())),
+            Outcome::Applied(_) => Answer::Applied(None),
+            Outcome::Rejected(rejection) => Answer::Rejected(rejection.code().to_string()),
+        }
+    }
+
+    /// `A` when applied, `R:<code>` when rejected (the [`Ack`] result field).
+    pub fn result(&self) -> String {
+        match self {
+            Answer::Applied(_) => "A".into(),
+            Answer::Rejected(code) => format!("R:{code}"),
+        }
+    }
+
+    fn secret(self) -> Option<String> {
+        match self {
+            Answer::Applied(secret) => secret,
+            Answer::Rejected(_) => None,
+        }
+    }
+}
+
+/// How a worker reaches the engine.
+pub trait Channel: Send {
+    /// Submits one command; `None` when no answer came (busy, connection lost, server killed):
+    /// the command's fate is then unknown and nothing is acknowledged.
+    fn submit(&mut self, command: Command) -> impl Future<Output = Option<Answer>> + Send;
+    /// The engine's current time in milliseconds (for expiry times).
+    fn now_ms(&mut self) -> impl Future<Output = u64> + Send;
+    /// False once the channel is dead for good (its server was killed): the worker stops.
+    fn alive(&self) -> bool {
+        true
+    }
+}
+
+/// Parses a workload id; the workload only makes valid ones.
+pub fn id(text: &str) -> Id {
+    Id::new(text).expect("the workload makes valid ids")
+}
+
+/// The setup batch: accounts with their opening deposits, the shop, its merchant and terminal.
+/// Idempotent: every cycle submits it again and gets the same answers.
+pub fn setup_commands() -> Vec<Command> {
+    let mut commands = Vec::new();
+    for index in 0..ACCOUNTS {
+        commands.push(Command::OpenAccount(OpenAccount {
+            account: account(index),
+            currency: Currency::EUR,
+            overdraft_limit: 0,
+        }));
+        commands.push(Command::Deposit(Movement {
+            id: id(&format!("seed-{index}")),
+            account: account(index),
+            amount: OPENING_BALANCE,
+        }));
+    }
+    commands.push(Command::OpenAccount(OpenAccount { account: id(SHOP), currency: Currency::EUR, overdraft_limit: 0 }));
+    commands.push(Command::RegisterMerchant(RegisterMerchant { merchant: id(MERCHANT), account: id(SHOP) }));
+    commands.push(Command::RegisterTerminal(RegisterTerminal {
+        terminal: id(TERMINAL),
+        merchant: id(MERCHANT),
+        mac_key: None,
+    }));
+    commands
+}
+
+/// Runs one worker until its channel dies (or `limit` rounds were drawn),
+/// handing every acknowledged result to `ack`. Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+pub async fn run_worker<C: Channel>(
+    channel: &mut C,
+    tag: &str,
+    seed: u64,
+    limit: Option<u64>,
+    mut ack: impl FnMut(Ack) + Send,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for n in 0..limit.unwrap_or(u64::MAX) {
+        if !channel.alive() {
+            return;
+        }
+        let tag = format!("{tag}-{n}");
+        let pick = rng.random_range(0..100);
+        let from = rng.random_range(0..ACCOUNTS);
+        let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
+        let amount = rng.random_range(1..5_000);
+        if pick < 70 {
+            let transfer_id = format!("t-{tag}");
+            let transfer = Transfer {
+                id: id(&transfer_id),
+                from: account(from),
+                to: account(to),
+                amount,
+                currency: Currency::EUR,
+            };
+            let Some(answer) = channel.submit(Command::Transfer(transfer)).await else { continue };
+            ack(Ack::Transfer {
+                id: transfer_id,
+                from: format!("acc{from}"),
+                to: format!("acc{to}"),
+                amount,
+                result: answer.result(),
+            });
+        } else if pick < 80 {
+            let user = id(&format!("u{from}"));
+            let expires_at_ms = channel.now_ms().await + 600_000;
+            let authorize = Authorize {
+                id: id(&format!("a-{tag}")),
+                user: user.clone(),
+                account: account(from),
+                limit: 5_000,
+                expires_at_ms,
+                nonce: rng.random(),
+            };
+            let Some(code) = channel.submit(Command::Authorize(authorize)).await.and_then(Answer::secret) else {
+                continue;
+            };
+            let settlement = format!("p-{tag}");
+            let settle = SettlePos {
+                id: id(&settlement),
+                user,
+                code,
+                amount,
+                currency: Currency::EUR,
+                terminal: id(TERMINAL),
+                coupon: None,
+                hold_until_ms: None,
+            };
+            let Some(answer) = channel.submit(Command::SettlePos(settle)).await else { continue };
+            ack(Ack::Settlement { id: settlement, result: answer.result() });
+        } else if pick < 90 {
+            let bill = format!("b-{tag}");
+            let now = channel.now_ms().await;
+            let open = OpenBill {
+                bill: id(&bill),
+                user: id(&format!("u{from}")),
+                account: account(from),
+                merchant: id(MERCHANT),
+                opens_at_ms: now,
+                closes_at_ms: now + 600_000,
+            };
+            if !matches!(channel.submit(Command::OpenBill(open)).await, Some(Answer::Applied(_))) {
+                continue;
+            }
+            for item in 0..2 {
+                let add = AddBillItem {
+                    bill: id(&bill),
+                    terminal: id(TERMINAL),
+                    item_ref: format!("sku{item}"),
+                    quantity: 1 + item,
+                    unit_amount: amount,
+                };
+                let _ = channel.submit(Command::AddBillItem(add)).await;
+            }
+            let submit = SubmitBill { bill: id(&bill), nonce: rng.random() };
+            let Some(challenge) = channel.submit(Command::SubmitBill(submit)).await.and_then(Answer::secret) else {
+                continue;
+            };
+            let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None };
+            let Some(answer) = channel.submit(Command::ConfirmBill(confirm)).await else { continue };
+            ack(Ack::BillPaid { id: bill, result: answer.result() });
+        } else {
+            let split = format!("s-{tag}");
+            let members: Vec<usize> = (1..=3).map(|offset| (from + offset) % ACCOUNTS).collect();
+            let request = RequestSplit {
+                split: id(&split),
+                requester: id(&format!("u{from}")),
+                requester_account: account(from),
+                total: amount * 3,
+                currency: Currency::EUR,
+                members: members
+                    .iter()
+                    .map(|member| SplitMember { user: id(&format!("u{member}")), account: account(*member) })
+                    .collect(),
+                shares: SplitShares::Equal,
+                expires_at_ms: channel.now_ms().await + 600_000,
+            };
+            if !matches!(channel.submit(Command::RequestSplit(request)).await, Some(Answer::Applied(_))) {
+                continue;
+            }
+            for (index, member) in members.iter().enumerate() {
+                let pay = PaySplitShare { split: id(&split), member: id(&format!("u{member}")) };
+                let Some(answer) = channel.submit(Command::PaySplitShare(pay)).await else { continue };
+                ack(Ack::SharePaid { id: split.clone(), member: index, result: answer.result() });
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Network crash torture: `kassa serve` under mixed load from many TCP and HTTP clients is killed
+//! with SIGKILL at a random moment, again and again on one data directory. After each kill the
+//! data directory is recovered in this process and checked: every acknowledged command survived
+//! with its result, none was applied twice, money is conserved, no hold, bill or split is
+//! half-done. Then the server restarts on it and the next cycle begins.
+//!
+//! `KASSA_TORTURE_CYCLES` sets the number of cycles (default 10, the CI run);
+//! RELIABILITY.md records a long run.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kassa_engine::{Engine, EngineConfig, Outcome};
+use kassa_tests::Ack;
+use kassa_tests::channels::{HttpChannel, TcpChannel};
+use kassa_tests::recovered::verify_recovered;
+use kassa_tests::workload::{run_worker, setup_commands};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const ADMIN_KEY: &str = "kassa_torture_admin-secret-for-tests";
+const TCP_CLIENTS: usize = 24;
+const HTTP_CLIENTS: usize = 24;
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
+}
+
+struct Server {
+    child: Child,
+    http: SocketAddr,
+    tcp: SocketAddr,
+}
+
+/// Starts `kassa serve` on `data_dir` and waits until both listeners accept.
+fn start_server(data_dir: &Path) -> Server {
+    let (http, tcp, iso) = (free_port(), free_port(), free_port());
+    let child = Process::new(env!("CARGO_BIN_EXE_kassa-torture-server"))
+        .args(["--data-dir", &data_dir.display().to_string()])
+        .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
+        .args(["--admin-key", ADMIN_KEY])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("kassa serve starts");
+    let mut server = Server { child, http, tcp };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(http).is_err() || TcpStream::connect(tcp).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("kassa serve exited at start: {status}");
+        }
+        assert!(Instant::now() < deadline, "kassa serve did not listen within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.try_wait().expect("child status");
+    server
+}
+
+/// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
+async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Duration) -> Vec<Ack> {
+    let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
+    let outcomes = setup.0.submit_batch(setup_commands()).await.expect("setup accepted");
+    assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for client in 0..TCP_CLIENTS + HTTP_CLIENTS {
+        let acks = acks.clone();
+        let (tcp, http) = (server.tcp, server.http);
+        let seed = seed ^ (client as u64).wrapping_mul(0x9E37_79B9);
+        workers.push(tokio::spawn(async move {
+            let record = |ack| acks.lock().unwrap().push(ack);
+            if client < TCP_CLIENTS {
+                let Some(mut channel) = TcpChannel::connect(tcp, ADMIN_KEY).await else { return };
+                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, record).await;
+            } else {
+                let Some(mut channel) = HttpChannel::connect(http, ADMIN_KEY).await else { return };
+                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, record).await;
+            }
+        }));
+    }
+    tokio::time::sleep(run_for).await;
+    server.child.kill().expect("SIGKILL kassa serve");
+    server.child.wait().expect("reap kassa serve");
+    // Every reply that arrived before the kill is in `acks`; the workers stop on dead channels.
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("a worker stops once its server is gone")
+            .expect("worker");
+    }
+    std::mem::take(&mut *acks.lock().unwrap())
+}
+
+#[test]
+fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
+    let cycles: u64 = std::env::var("KASSA_TORTURE_CYCLES").ok().and_then(|text| text.parse().ok()).unwrap_or(10);
+    let data_dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut rng = StdRng::seed_from_u64(0x0074_6f72_7475_7265);
+    let started = Instant::now();
+    let mut all_acks: Vec<Ack> = Vec::new();
+    let mut over = [0usize; 2];
+    for cycle in 0..cycles {
+        let mut server = start_server(data_dir.path());
+        let run_for = Duration::from_millis(rng.random_range(200..1_200));
+        let acks = runtime.block_on(load_and_kill(&mut server, cycle, rng.random(), run_for));
+        over[0] += acks.iter().filter(|ack| ack.line().contains("-tcp")).count();
+        over[1] += acks.iter().filter(|ack| ack.line().contains("-http")).count();
+        all_acks.extend(acks);
+
+        let mut config = EngineConfig::new(data_dir.path());
+        config.tick_interval_ms = 0;
+        let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
+        if let Err(error) = verify_recovered(&engine, &all_acks) {
+            panic!("cycle {cycle}: {error}");
+        }
+        engine.shutdown();
+    }
+    assert!(over[0] > 0 && over[1] > 0, "acknowledgements over TCP and HTTP: {over:?}");
+    for kind in ["T", "P", "B", "S"] {
+        assert!(all_acks.iter().any(|ack| ack.line().starts_with(kind)), "no {kind} acknowledgements");
+    }
+    eprintln!(
+        "{cycles} kill cycles of kassa serve: {} acknowledged commands ({} over TCP, {} over HTTP) all recovered in {:?}",
+        all_acks.len(),
+        over[0],
+        over[1],
+        started.elapsed()
+    );
+}
