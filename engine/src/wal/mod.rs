@@ -299,12 +299,22 @@ impl Wal {
         options.set_max_total_wal_size(256 * 1024 * 1024);
         let mut wal_options = Options::default();
         wal_options.set_write_buffer_size(128 * 1024 * 1024);
-        // History lines arrive under random account keys; 16 MiB memtables (not the 64 MiB
-        // default) keep the skiplist walk mostly in cache: the indexer's inserts were the
-        // engine's largest CPU cost (BENCHMARKS.md: 2 MiB stalled on flushes, 16 MiB was best).
+        // History lines arrive under random account keys, two per transfer: with RocksDB's
+        // skiplist memtable and leveled defaults, the indexer's inserts plus the flushes and
+        // compactions of those lines took ~65 % of all CPU (BENCHMARKS.md). An append-only
+        // vector memtable (sorted once, at flush), 64 MiB of it, no compression and fewer,
+        // larger compactions take the embedded durable rate up ~45 %. The price is on reads: a
+        // history query sorts a copy of the live memtable (BENCHMARKS.md has the figure);
+        // history is written for every transfer and read rarely.
         let mut history_options = Options::default();
-        history_options.set_write_buffer_size(16 * 1024 * 1024);
+        history_options.set_memtable_factory(rocksdb::MemtableFactory::Vector);
+        history_options.set_write_buffer_size(64 * 1024 * 1024);
         history_options.set_max_write_buffer_number(4);
+        history_options.set_compression_type(rocksdb::DBCompressionType::None);
+        history_options.set_level_zero_file_num_compaction_trigger(8);
+        history_options.set_max_bytes_for_level_base(1024 * 1024 * 1024);
+        // The vector memtable takes no concurrent inserts (one writer per column family anyway).
+        options.set_allow_concurrent_memtable_write(false);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
