@@ -15,6 +15,8 @@
 #                             commands (10 s each) instead
 #   DURATION                  seconds per overload phase [20]
 #   MAX_CONNECTIONS           passed to `kassa serve --max-connections` [its default]
+#   MAILBOX_MAX               passed to `kassa serve --mailbox-max` [1024: ~16 ms of work at
+#                             capacity; beyond it requests are refused Busy/503/96 at once]
 #   KEEP=1                    keep the data directory and the server log
 # The load generator runs on the same machine: on 2 cores it competes with the server, as it
 # did when the capacities were measured. With a kassa-loadgen that has --rate the load is open
@@ -61,6 +63,7 @@ trap cleanup EXIT
 
 extra=()
 [[ -n ${MAX_CONNECTIONS:-} ]] && extra=(--max-connections "$MAX_CONNECTIONS")
+extra+=(--mailbox-max "${MAILBOX_MAX:-1024}")
 RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 "$KASSA_BIN" serve --data-dir "$WORK/data" --http "$HTTP" --tcp "$TCP" \
     --iso8583 "$ISO" --admin-key "$ADMIN_KEY" "${extra[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -115,8 +118,9 @@ echo
 echo "capacity taken: TCP $TCP_CAPACITY/s, HTTP $HTTP_CAPACITY/s; offering twice that for ${DURATION}s each"
 
 if [[ $has_rate == 1 ]]; then
-    tcp_load=(--rate $((2 * TCP_CAPACITY)) --connections 1000 --depth 4)
-    http_load=(--rate $((2 * HTTP_CAPACITY)) --connections 256)
+    # More requests in flight than the engine queue holds, so the excess meets its bound.
+    tcp_load=(--rate $((2 * TCP_CAPACITY)) --connections 1000 --depth 8)
+    http_load=(--rate $((2 * HTTP_CAPACITY)) --connections 2048)
 else
     echo "(this kassa-loadgen has no --rate: closed loop at twice the capacity runs' concurrency)"
     tcp_load=(--connections 1000 --depth 2)

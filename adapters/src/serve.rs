@@ -41,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KASSA_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Most requests queued for the engine; beyond it requests are refused at once with Busy
-    /// (HTTP 503 `busy`, ISO 8583 code 96, TCP `Busy`) instead of waiting [default: 16384].
+    /// (HTTP 503 `busy`, ISO 8583 code 96, TCP `Busy`) instead of waiting [default: 4096].
     #[arg(long, env = "KASSA_MAILBOX_MAX")]
     pub mailbox_max: Option<usize>,
 }
@@ -97,7 +97,7 @@ impl ServeArgs {
             iso8583: self.iso8583.or(file.iso8583).unwrap_or_else(|| address("127.0.0.1:8583")),
             admin_key: self.admin_key.or(file.admin_key),
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
-            mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(16_384).max(1),
+            mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
         })
     }
 }
