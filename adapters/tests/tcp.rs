@@ -10,7 +10,7 @@ use kassa_adapters::auth::{Auth, new_key};
 use kassa_adapters::tcp::frame::{decode_body, encode_frame, split_frame};
 use kassa_adapters::tcp::{
     Client, ClientError, ErrorCode, FRAME_BYTES_MAX, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody,
-    ServerConfig, serve_with_config,
+    SerialClient, ServerConfig, serve_with_config,
 };
 use kassa_engine::command::{ApiRole, Command, Movement, OpenAccount, RegisterApiKey, Transfer};
 use kassa_engine::state_machine::ApiKey;
@@ -297,6 +297,47 @@ async fn tcp_submit_and_batch_return_the_engine_outcomes() {
         }
         assert_eq!(client.submit_batch(vec![Command::Tick; 8_190]).await.unwrap().len(), 8_190);
         client.ping().await.unwrap();
+        harness.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_serial_client_runs_one_request_at_a_time() {
+    bounded(async {
+        let harness = Harness::start().await;
+        let client = harness.client().await;
+        harness.accounts(&client, &["alice", "bob"], 1_000).await;
+        let mut serial = SerialClient::connect(harness.addr, ADMIN_KEY).await.unwrap();
+        assert_eq!(serial.submit(transfer("s1", "alice", "bob", 600)).await.unwrap(), Outcome::Applied(Reply::Done));
+        // The same id and body again: the first answer, nothing applied twice.
+        assert_eq!(serial.submit(transfer("s1", "alice", "bob", 600)).await.unwrap(), Outcome::Applied(Reply::Done));
+        assert_eq!(
+            serial.submit(transfer("s2", "alice", "bob", 600)).await.unwrap(),
+            Outcome::Rejected(Rejection::InsufficientFunds)
+        );
+        // A request-level error keeps the connection open.
+        match serial.submit_batch(vec![]).await {
+            Err(ClientError::Server { code: ErrorCode::InvalidBatch, .. }) => {}
+            other => panic!("expected invalid batch, got {other:?}"),
+        }
+        assert!(!serial.is_closed());
+        let outcomes = serial.submit_batch(vec![transfer("s3", "bob", "alice", 100), Command::Tick]).await.unwrap();
+        assert_eq!(outcomes, vec![Outcome::Applied(Reply::Done), Outcome::Applied(Reply::Ticked { expired: 0 })]);
+        let balances = harness
+            .engine
+            .read(|machine| {
+                (machine.account(&id("alice")).unwrap().posted, machine.account(&id("bob")).unwrap().posted)
+            })
+            .await
+            .unwrap();
+        assert_eq!(balances, (500, 1_500));
+        // A wrong key is refused at the handshake.
+        match SerialClient::connect(harness.addr, "wrong").await {
+            Err(ClientError::Server { code: ErrorCode::Unauthenticated, .. }) => {}
+            Err(other) => panic!("expected unauthenticated, got {other:?}"),
+            Ok(_) => panic!("a wrong key was accepted"),
+        }
         harness.stop().await;
     })
     .await;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kassa_adapters::tcp::{Client, ClientError};
+use kassa_adapters::tcp::{Client, ClientError, SerialClient};
 use kassa_engine::{Command, Engine, Outcome, Reply, SubmitError};
 
 use crate::http::HttpChannel;
@@ -88,6 +88,8 @@ pub enum Channel {
     Embedded(Arc<Engine>),
     /// A TCP binary-protocol connection (shared by the `depth` workers of one connection).
     Tcp(Arc<Client>),
+    /// A TCP binary-protocol connection of its own, one request at a time (depth 1).
+    TcpSerial(Box<SerialClient>),
     /// HTTP only.
     Http(HttpChannel),
     /// ISO 8583 for this worker's terminal, HTTP for the rest.
@@ -107,6 +109,12 @@ impl Channel {
                 Ok(Err(error)) => Err(client_failure(&error)),
                 Err(_) => Err(Failure::new("timeout")),
             },
+            Channel::TcpSerial(client) => match tokio::time::timeout(REQUEST_TIMEOUT, client.submit(command)).await {
+                Ok(Ok(outcome)) => outcome_answer(outcome),
+                Ok(Err(error)) => Err(client_failure(&error)),
+                // The stream may hold half an answer: the client closed itself.
+                Err(_) => Err(Failure::fatal("timeout")),
+            },
             Channel::Http(http) => http.execute(&command, now_ms()).await,
             Channel::Iso(iso) => iso.execute(&command, now_ms()).await,
         }
@@ -120,6 +128,12 @@ impl Channel {
                 Ok(result) => result.map_err(|error| client_failure(&error))?,
                 Err(_) => return Err(Failure::new("timeout")),
             },
+            Channel::TcpSerial(client) => {
+                match tokio::time::timeout(REQUEST_TIMEOUT, client.submit_batch(commands)).await {
+                    Ok(result) => result.map_err(|error| client_failure(&error))?,
+                    Err(_) => return Err(Failure::fatal("timeout")),
+                }
+            }
             Channel::Http(_) | Channel::Iso(_) => return Err(Failure::new("unsupported_batch")),
         };
         Ok(outcomes.into_iter().map(outcome_answer).collect())

@@ -341,6 +341,11 @@ async fn channels(config: &LoadConfig, backend: &Backend, ids: &Ids) -> Result<V
         Backend::Embedded(engine) => channels.extend((0..workers).map(|_| Channel::Embedded(engine.clone()))),
         Backend::Tcp => {
             for _ in 0..config.connections {
+                if config.depth == 1 {
+                    let client = tcp::connect_serial(config.addr(), &config.api_key).await?;
+                    channels.push(Channel::TcpSerial(Box::new(client)));
+                    continue;
+                }
                 let client = tcp::connect(config.addr(), &config.api_key).await?;
                 channels.extend((0..config.depth).map(|_| Channel::Tcp(client.clone())));
             }

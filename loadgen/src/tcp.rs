@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kassa_adapters::tcp::Client;
+use kassa_adapters::tcp::{Client, SerialClient};
 use kassa_engine::Command;
 
 /// Commands per setup batch (well inside the protocol's frame limit).
@@ -15,6 +15,11 @@ const SETUP_BATCH: usize = 2_000;
 /// Connects and shakes hands with an admin key.
 pub async fn connect(addr: SocketAddr, api_key: &str) -> Result<Arc<Client>, String> {
     Client::connect(addr, api_key).await.map(Arc::new).map_err(|error| format!("TCP {addr}: {error}"))
+}
+
+/// Connects a one-request-at-a-time client (for depth 1: no pipelining machinery).
+pub async fn connect_serial(addr: SocketAddr, api_key: &str) -> Result<SerialClient, String> {
+    SerialClient::connect(addr, api_key).await.map_err(|error| format!("TCP {addr}: {error}"))
 }
 
 /// Submits the setup phases in batches; every command must apply.

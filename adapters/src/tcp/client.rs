@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kassa_engine::command::{Command, Outcome};
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -141,29 +141,9 @@ impl Client {
         let (read, write) = stream.into_split();
         let mut reader = BufReader::with_capacity(BUFFER_BYTES, read);
         let mut writer = BufWriter::with_capacity(BUFFER_BYTES, write);
-        let hello_id = 1;
-        let hello = Request {
-            request_id: hello_id,
-            body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: api_key.to_string() },
-        };
-        let mut frame = Vec::new();
-        encode_frame(&hello, &mut frame).map_err(frame_error)?;
-        writer.write_all(&frame).await?;
-        writer.flush().await?;
         let mut body = Vec::new();
-        let response: Response = match read_frame(&mut reader, &mut body).await {
-            Ok(()) => decode_body(&body).map_err(|error| ClientError::Protocol(error.to_string()))?,
-            Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(ClientError::Closed);
-            }
-            Err(ReadError::Io(error)) => return Err(error.into()),
-            Err(ReadError::Frame(error)) => return Err(ClientError::Protocol(error.to_string())),
-        };
-        match response.body {
-            ResponseBody::Welcome { protocol_version: PROTOCOL_VERSION, .. } => {}
-            ResponseBody::Error { code, message } => return Err(ClientError::Server { code, message }),
-            other => return Err(ClientError::Protocol(format!("expected Welcome, got {other:?}"))),
-        }
+        handshake(&mut reader, &mut writer, &mut body, api_key).await?;
+        let hello_id = HELLO_REQUEST_ID;
         let shared = Arc::new(Shared { pending: Mutex::new(Pending::default()), closing: Notify::new() });
         let (frames, queue) = mpsc::channel(QUEUE_FRAMES_MAX);
         tokio::spawn(write_loop(writer, queue, shared.clone()));
@@ -234,6 +214,133 @@ impl Drop for Client {
         self.reader.abort();
     }
 }
+
+/// The request id of the Hello that opens every connection.
+const HELLO_REQUEST_ID: u64 = 1;
+
+/// Sends Hello with `api_key` and waits for Welcome.
+async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut R,
+    writer: &mut W,
+    body: &mut Vec<u8>,
+    api_key: &str,
+) -> Result<(), ClientError> {
+    let hello = Request {
+        request_id: HELLO_REQUEST_ID,
+        body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: api_key.to_string() },
+    };
+    let mut frame = Vec::new();
+    encode_frame(&hello, &mut frame).map_err(frame_error)?;
+    writer.write_all(&frame).await?;
+    writer.flush().await?;
+    let response: Response = read_response(reader, body).await?;
+    match response.body {
+        ResponseBody::Welcome { protocol_version: PROTOCOL_VERSION, .. } => Ok(()),
+        ResponseBody::Error { code, message } => Err(ClientError::Server { code, message }),
+        other => Err(ClientError::Protocol(format!("expected Welcome, got {other:?}"))),
+    }
+}
+
+/// Reads and decodes one response frame.
+async fn read_response<R: AsyncRead + Unpin>(reader: &mut R, body: &mut Vec<u8>) -> Result<Response, ClientError> {
+    match read_frame(reader, body).await {
+        Ok(()) => decode_body(body).map_err(|error| ClientError::Protocol(error.to_string())),
+        Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => Err(ClientError::Closed),
+        Err(ReadError::Io(error)) => Err(error.into()),
+        Err(ReadError::Frame(error)) => Err(ClientError::Protocol(error.to_string())),
+    }
+}
+
+/// A connection for one request at a time: write the request, read its response. No tasks, no
+/// locks, no request map: the cheapest client for a caller that never pipelines (a POS
+/// terminal, a load generator's depth-1 connection). Any error leaves it closed (the stream
+/// may hold a half-read frame); connect again.
+pub struct SerialClient {
+    stream: BufReader<TcpStream>,
+    frame: Vec<u8>,
+    body: Vec<u8>,
+    next_request_id: u64,
+    closed: bool,
+}
+
+impl SerialClient {
+    /// Connects and performs the handshake with an admin API key (within [`CONNECT_TIMEOUT`]).
+    pub async fn connect(addr: SocketAddr, api_key: &str) -> Result<SerialClient, ClientError> {
+        let connect = async {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut read, mut write) = stream.into_split();
+            let mut body = Vec::new();
+            handshake(&mut read, &mut write, &mut body, api_key).await?;
+            let stream = read.reunite(write).map_err(|error| ClientError::Protocol(error.to_string()))?;
+            Ok(SerialClient {
+                stream: BufReader::with_capacity(SERIAL_BUFFER_BYTES, stream),
+                frame: Vec::with_capacity(256),
+                body,
+                next_request_id: HELLO_REQUEST_ID + 1,
+                closed: false,
+            })
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connect).await.map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Submits one command; resolves with its outcome once it is durable.
+    pub async fn submit(&mut self, command: Command) -> Result<Outcome, ClientError> {
+        match self.request(RequestBody::Submit(command)).await? {
+            ResponseBody::Outcome(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Submits 1..=8,190 commands committed in order in one engine batch; one outcome each.
+    pub async fn submit_batch(&mut self, commands: Vec<Command>) -> Result<Vec<Outcome>, ClientError> {
+        match self.request(RequestBody::Batch(commands)).await? {
+            ResponseBody::Outcomes(outcomes) => Ok(outcomes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Whether an earlier error closed this client.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    async fn request(&mut self, body: RequestBody) -> Result<ResponseBody, ClientError> {
+        if self.closed {
+            return Err(ClientError::Closed);
+        }
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        self.frame.clear();
+        encode_frame(&Request { request_id, body }, &mut self.frame).map_err(frame_error)?;
+        // From here a failure may leave half a frame on either side: the client closes.
+        self.closed = true;
+        self.stream.get_mut().write_all(&self.frame).await?;
+        let response = read_response(&mut self.stream, &mut self.body).await?;
+        if self.body.capacity() > SERIAL_BUFFER_BYTES {
+            self.body = Vec::new();
+        }
+        match response {
+            Response { request_id: answered, body: ResponseBody::Error { code, message } }
+                if answered == request_id || answered == 0 =>
+            {
+                // Request-level errors keep the connection; connection-level ones (id 0) end it.
+                self.closed = answered == 0;
+                Err(ClientError::Server { code, message })
+            }
+            Response { request_id: answered, body } if answered == request_id => {
+                self.closed = false;
+                Ok(body)
+            }
+            Response { request_id: answered, .. } => {
+                Err(ClientError::Protocol(format!("response to request {answered}, expected {request_id}")))
+            }
+        }
+    }
+}
+
+/// Read buffer of a [`SerialClient`].
+const SERIAL_BUFFER_BYTES: usize = 16 * 1024;
 
 fn frame_error(error: FrameError) -> ClientError {
     match error {

@@ -6,7 +6,8 @@
 //!
 //! - [`frame`]: the messages ([`Request`], [`Response`], [`ErrorCode`]) and the framing.
 //! - [`server`]: [`serve`] / [`serve_with_config`], one task per connection, pipelined requests.
-//! - [`client`]: [`Client`], one pipelined connection shareable by many tasks.
+//! - [`client`]: [`Client`], one pipelined connection shareable by many tasks, and
+//!   [`SerialClient`], one request at a time with no tasks of its own.
 
 //!
 //! Without the feature `server` only [`frame`] is there (the decoders, for fuzzing).
@@ -21,7 +22,7 @@ pub mod server;
 mod tests;
 
 #[cfg(feature = "server")]
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, SerialClient};
 pub use frame::{
     BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, Request, RequestBody, Response,
     ResponseBody,

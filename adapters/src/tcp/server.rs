@@ -2,8 +2,9 @@
 //!
 //! Each connection runs in its own task: a reader loop (this task) decodes frames and starts
 //! each request's engine submission itself, so commands enter the engine in the order they
-//! arrived; the wait for each outcome runs in a task of its own, which hands the response to
-//! the connection's writer task. The writer encodes every response that is ready into one
+//! arrived. A single command's durable outcome is handed by the engine's WAL writer thread
+//! straight to the connection's writer task (`Engine::submit_with`: no task per request); a
+//! batch waits in a task of its own. The writer encodes every response that is ready into one
 //! buffer and writes it with one system call. At most `in_flight_max` requests per connection
 //! are in flight; when that many are, the reader stops reading (TCP backpressure).
 
@@ -347,9 +348,20 @@ async fn read_loop(
                 let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
             }
             RequestBody::Submit(command) => {
-                let engine = shared.engine.clone();
-                let submit = async move { engine.submit(command).await };
-                submit_in_order(submit, ResponseBody::Outcome, request_id, slot, outgoing);
+                // No task per request: the engine's writer thread queues the durable outcome
+                // straight to this connection's writer.
+                let queue = outgoing.clone();
+                let respond = move |result: Result<kassa_engine::Outcome, SubmitError>| {
+                    let body = match result {
+                        Ok(outcome) => ResponseBody::Outcome(outcome),
+                        Err(error) => ResponseBody::Error { code: error.into(), message: error.to_string() },
+                    };
+                    let _ = queue.send(Outgoing { response: Response { request_id, body }, _slot: Some(slot) });
+                };
+                if let Err(error) = shared.engine.submit_with(command, respond) {
+                    let body = ResponseBody::Error { code: error.into(), message: error.to_string() };
+                    let _ = outgoing.send(Outgoing { response: Response { request_id, body }, _slot: None });
+                }
             }
             RequestBody::Batch(commands) => {
                 let engine = shared.engine.clone();

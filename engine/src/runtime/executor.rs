@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
 use super::writer::{DurableBatch, Ready, WriterMessage};
-use super::{Clock, EngineConfig, Request};
+use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::codec;
 use crate::command::{Command, Outcome};
 use crate::state_machine::{CommitOutput, StateMachine};
@@ -15,7 +15,7 @@ use crate::wal::EncodedSnapshot;
 
 /// Who waits for which outcomes of a batch.
 enum Waiter {
-    One(oneshot::Sender<Outcome>),
+    One(OutcomeSink),
     Many(oneshot::Sender<Vec<Outcome>>, usize),
     Nobody,
 }

@@ -1,12 +1,13 @@
 //! The history indexer: turns the postings of durable batches into per-account history lines,
 //! off the acknowledgement path. History is derived from the WAL, so it is written without
-//! RocksDB's log; before a snapshot trims records, the indexer catches up and flushes, and on
+//! RocksDB's log; before a snapshot trims records, the snapshotter waits for the indexer and
+//! flushes, and on
 //! recovery the records after its watermark are indexed again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use crate::command::Event;
 use crate::types::TimestampMs;
@@ -15,11 +16,13 @@ use crate::wal::{Wal, history_entry};
 /// Most batches indexed in one RocksDB write.
 const COALESCE_BATCHES_MAX: usize = 256;
 
+/// A RocksDB write of history stops growing past this many lines (a few megabytes: it stays in
+/// cache, and the memory it takes stays small).
+const COALESCE_LINES_MAX: usize = 32 * 1024;
+
 pub(super) enum IndexerMessage {
     /// The postings of a durable batch.
     Batch { seq: u64, now_ms: TimestampMs, events: Vec<Event> },
-    /// Catch up, flush, then answer (before a snapshot).
-    Flush(Sender<bool>),
 }
 
 /// The history lines of one batch's events.
@@ -48,7 +51,6 @@ impl Indexer {
         while let Ok(first) = self.inbox.recv() {
             let mut lines_to_write = Vec::new();
             let mut through = None;
-            let mut flush = None;
             let mut next = Some(first);
             let mut batches = 0;
             while let Some(message) = next.take() {
@@ -58,30 +60,20 @@ impl Indexer {
                         through = Some(seq);
                         batches += 1;
                     }
-                    IndexerMessage::Flush(reply) => {
-                        flush = Some(reply);
-                        break;
-                    }
                 }
-                if batches >= COALESCE_BATCHES_MAX {
+                if batches >= COALESCE_BATCHES_MAX || lines_to_write.len() >= COALESCE_LINES_MAX {
                     break;
                 }
                 next = self.inbox.try_recv().ok();
             }
-            let mut healthy = true;
             // Sorted keys walk the memtable's skiplist in order: far fewer cache misses.
             lines_to_write.sort_unstable_by(|left, right| left.0.cmp(&right.0));
             if let Some(seq) = through {
                 if let Err(error) = self.wal.append_history(&lines_to_write, seq) {
                     tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
-                    healthy = false;
                 } else {
                     self.indexed_seq.store(seq, Ordering::Release);
                 }
-            }
-            if let Some(reply) = flush {
-                let flushed = healthy && self.wal.flush_history().is_ok();
-                let _ = reply.send(flushed);
             }
         }
     }

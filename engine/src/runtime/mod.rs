@@ -6,6 +6,7 @@
 //!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
 //!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
 //! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)
+//! indexer thread: history lines of durable batches; snapshotter thread: writes snapshots
 //! ```
 //!
 //! The executor commits batch n+1 while the writer syncs batch n (pipelining), but no caller
@@ -14,6 +15,7 @@
 
 mod executor;
 mod indexer;
+mod snapshotter;
 mod writer;
 
 use std::path::PathBuf;
@@ -124,9 +126,63 @@ pub enum SubmitError {
 /// A read to run against the state on the executor, with the thunk that delivers its answer.
 type Read = Box<dyn FnOnce(&StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
 
+/// Where one command's outcome goes once it is durable.
+pub(crate) enum OutcomeSink {
+    /// A waiting `submit` / `submit_blocking`.
+    Channel(oneshot::Sender<Outcome>),
+    /// A `submit_with` continuation, run on the WAL writer thread.
+    Callback(OnOutcome),
+}
+
+impl OutcomeSink {
+    pub(crate) fn deliver(self, outcome: Outcome) {
+        // A caller that gave up waiting is not an error.
+        match self {
+            OutcomeSink::Channel(reply) => drop(reply.send(outcome)),
+            OutcomeSink::Callback(callback) => callback.call(Ok(outcome)),
+        }
+    }
+}
+
+/// What [`Engine::submit_with`] calls.
+type OutcomeFn = Box<dyn FnOnce(Result<Outcome, SubmitError>) + Send>;
+
+/// The continuation of [`Engine::submit_with`]: called exactly once, with the outcome once the
+/// command is durable, or with why no outcome will come (the engine stopped with it queued).
+pub(crate) struct OnOutcome {
+    call: Option<OutcomeFn>,
+    failed: Arc<AtomicBool>,
+}
+
+impl OnOutcome {
+    fn call(mut self, result: Result<Outcome, SubmitError>) {
+        if let Some(call) = self.call.take() {
+            call(result);
+        }
+    }
+
+    /// Takes the continuation back without calling it (the request was never queued).
+    fn disarm(mut self) -> OutcomeFn {
+        self.call.take().expect("an armed continuation")
+    }
+}
+
+impl Drop for OnOutcome {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let lost = if self.failed.load(Ordering::Relaxed) {
+                SubmitError::StorageFailed
+            } else {
+                SubmitError::ShuttingDown
+            };
+            call(Err(lost));
+        }
+    }
+}
+
 /// What the mailbox carries.
 pub(crate) enum Request {
-    Command(Command, oneshot::Sender<Outcome>),
+    Command(Command, OutcomeSink),
     Batch(Vec<Command>, oneshot::Sender<Vec<Outcome>>),
     Read(Read),
     Tick,
@@ -223,12 +279,23 @@ impl Engine {
         let durable_seq = Arc::new(AtomicU64::new(last_seq));
         let indexed_seq = Arc::new(AtomicU64::new(last_seq));
         let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
-        let writer = writer::Writer::new(wal.clone(), writer_inbox, failed.clone(), to_indexer, durable_seq.clone());
+        let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(1);
+        let writer = writer::Writer::new(
+            wal.clone(),
+            writer_inbox,
+            failed.clone(),
+            to_indexer,
+            durable_seq.clone(),
+            to_snapshotter,
+        );
         let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
+        let snapshotter =
+            snapshotter::Snapshotter { wal: wal.clone(), inbox: snapshotter_inbox, indexed_seq: indexed_seq.clone() };
         let mut threads = vec![
             std::thread::Builder::new().name("kassa-executor".into()).spawn(move || executor.run()).expect("spawn"),
             std::thread::Builder::new().name("kassa-writer".into()).spawn(move || writer.run()).expect("spawn"),
             std::thread::Builder::new().name("kassa-indexer".into()).spawn(move || indexer.run()).expect("spawn"),
+            std::thread::Builder::new().name("kassa-snapshot".into()).spawn(move || snapshotter.run()).expect("spawn"),
         ];
         if config.tick_interval_ms > 0 {
             let (mailbox, stopping, interval) =
@@ -276,15 +343,51 @@ impl Engine {
     /// Submits one command; resolves once it is durable, with its outcome.
     pub async fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Command(command, reply))?;
+        self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.await.map_err(|_| self.lost())
     }
 
     /// Blocking [`Engine::submit`], for threads outside an async runtime.
     pub fn submit_blocking(&self, command: Command) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Command(command, reply))?;
+        self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.blocking_recv().map_err(|_| self.lost())
+    }
+
+    /// Submits one command without waiting: `on_outcome` runs once, on the engine's WAL writer
+    /// thread, with the outcome once it is durable (or with why none will come, if the engine
+    /// stops first). Keep it short: send the outcome somewhere and return. When this returns
+    /// `Err` (`Busy`, `ShuttingDown`, `StorageFailed`), nothing was queued and `on_outcome` is
+    /// not called. This is the path for adapters that answer many requests from one task: no
+    /// task or channel per request.
+    pub fn submit_with(
+        &self,
+        command: Command,
+        on_outcome: impl FnOnce(Result<Outcome, SubmitError>) + Send + 'static,
+    ) -> Result<(), SubmitError> {
+        let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
+        if self.failed.load(Ordering::Relaxed) {
+            drop(callback.disarm());
+            return Err(SubmitError::StorageFailed);
+        }
+        match self.mailbox.try_send(Request::Command(command, OutcomeSink::Callback(callback))) {
+            Ok(()) => {
+                metrics::gauge!("kassa_mailbox_depth").set(self.mailbox.len() as f64);
+                Ok(())
+            }
+            Err(error) => {
+                let busy = matches!(error, TrySendError::Full(_));
+                if let Request::Command(_, OutcomeSink::Callback(callback)) = error.into_inner() {
+                    drop(callback.disarm());
+                }
+                if busy {
+                    metrics::counter!("kassa_busy_total").increment(1);
+                    Err(SubmitError::Busy)
+                } else {
+                    Err(SubmitError::ShuttingDown)
+                }
+            }
+        }
     }
 
     /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order in one batch; resolves

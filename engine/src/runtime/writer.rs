@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use crossbeam_channel::Sender;
 
+use super::OutcomeSink;
 use super::indexer::IndexerMessage;
 use crate::command::{Command, Event, Outcome};
 use crate::types::TimestampMs;
@@ -19,7 +20,7 @@ const COALESCE_BATCHES_MAX: usize = 64;
 
 /// An answer to deliver once its batch is durable.
 pub(super) enum Ready {
-    One(oneshot::Sender<Outcome>, Outcome),
+    One(OutcomeSink, Outcome),
     Many(oneshot::Sender<Vec<Outcome>>, Vec<Outcome>),
     Deliver(Box<dyn FnOnce() + Send>),
 }
@@ -28,7 +29,7 @@ impl Ready {
     fn deliver(self) {
         // A caller that gave up waiting is not an error.
         match self {
-            Ready::One(reply, outcome) => drop(reply.send(outcome)),
+            Ready::One(sink, outcome) => sink.deliver(outcome),
             Ready::Many(reply, outcomes) => drop(reply.send(outcomes)),
             Ready::Deliver(deliver) => deliver(),
         }
@@ -54,6 +55,8 @@ pub(super) struct Writer {
     indexer: Sender<IndexerMessage>,
     /// The last sequence number known durable.
     durable_seq: Arc<std::sync::atomic::AtomicU64>,
+    /// Encoded snapshots whose records are durable, for the snapshotter.
+    snapshots: Sender<EncodedSnapshot>,
 }
 
 impl Writer {
@@ -63,8 +66,9 @@ impl Writer {
         failed: Arc<AtomicBool>,
         indexer: Sender<IndexerMessage>,
         durable_seq: Arc<std::sync::atomic::AtomicU64>,
+        snapshots: Sender<EncodedSnapshot>,
     ) -> Writer {
-        Writer { wal, inbox, failed, indexer, durable_seq }
+        Writer { wal, inbox, failed, indexer, durable_seq, snapshots }
     }
 
     pub(super) fn run(self) {
@@ -137,17 +141,11 @@ impl Writer {
             }
         }
         if let Some(snapshot) = snapshot {
-            // The snapshot trims records: their history must be durable first.
-            let (reply, flushed) = crossbeam_channel::bounded(1);
-            if self.indexer.send(IndexerMessage::Flush(reply)).is_err() || flushed.recv() != Ok(true) {
-                tracing::error!(seq = snapshot.seq, "history could not be flushed; snapshot skipped");
-                return true;
+            // Its records are durable now; the snapshotter waits for their history. If it is
+            // still busy with the previous snapshot, this one is skipped (the next one comes).
+            if self.snapshots.try_send(snapshot).is_err() {
+                metrics::counter!("kassa_snapshots_skipped_total").increment(1);
             }
-            if let Err(error) = self.wal.write_snapshot(&snapshot) {
-                tracing::error!(%error, seq = snapshot.seq, "writing a snapshot failed");
-                return false;
-            }
-            metrics::counter!("kassa_snapshots_total").increment(1);
         }
         true
     }

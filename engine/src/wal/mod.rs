@@ -454,7 +454,9 @@ impl Wal {
     /// (history is rebuilt from WAL records after the watermark on recovery).
     pub fn append_history(&self, lines: &[(Vec<u8>, Vec<u8>)], through_seq: u64) -> Result<(), WalError> {
         let history = self.cf(CF_HISTORY);
-        let mut batch = WriteBatch::default();
+        // Sized up front: growing a batch of tens of megabytes copies it again and again.
+        let bytes: usize = lines.iter().map(|(key, value)| key.len() + value.len() + 16).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
         for (key, value) in lines {
             batch.put_cf(history, key, value);
         }

@@ -101,3 +101,56 @@ fn a_full_mailbox_answers_busy_at_once() {
     let b = engine.read_blocking(|machine| machine.account(&id("b")).unwrap().posted).unwrap();
     assert_eq!(b, applied, "every applied transfer and nothing else reached the account");
 }
+
+#[test]
+fn submit_with_calls_back_exactly_once_or_refuses_at_once() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.mailbox_max = 2;
+    config.tick_interval_ms = 0;
+    let engine = std::sync::Arc::new(Engine::open(config).unwrap());
+    engine.submit_batch_blocking(open_accounts()).unwrap();
+    let called_back = std::sync::Arc::new(AtomicU64::new(0));
+    let (answers, answered) = std::sync::mpsc::channel();
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let (engine, called_back, answers) = (engine.clone(), called_back.clone(), answers.clone());
+            std::thread::spawn(move || {
+                let mut refused = 0u64;
+                for n in 0..300 {
+                    let transfer = Transfer {
+                        id: id(&format!("w{thread}-{n}")),
+                        from: id("a"),
+                        to: id("b"),
+                        amount: 1,
+                        currency: Currency::EUR,
+                    };
+                    let (called_back, answers) = (called_back.clone(), answers.clone());
+                    let submitted = engine.submit_with(Command::Transfer(transfer), move |result| {
+                        called_back.fetch_add(1, Ordering::SeqCst);
+                        answers.send(result).unwrap();
+                    });
+                    match submitted {
+                        Ok(()) => {}
+                        Err(SubmitError::Busy) => refused += 1,
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    drop(answers);
+    let refused: u64 = threads.into_iter().map(|thread| thread.join().unwrap()).sum();
+    let mut applied = 0;
+    for result in answered {
+        assert!(result.unwrap().is_applied());
+        applied += 1;
+    }
+    assert!(refused > 0, "a mailbox of two must turn some requests away");
+    assert_eq!(applied + refused, 1_200, "every submission was either refused or answered");
+    assert_eq!(called_back.load(Ordering::SeqCst), applied, "no callback ran twice or for a refusal");
+    let b = engine.read_blocking(|machine| machine.account(&id("b")).unwrap().posted).unwrap();
+    assert_eq!(u64::try_from(b).unwrap(), applied);
+}
