@@ -1,7 +1,8 @@
 //! Measures memory per idle account, snapshot reopen time and WAL replay rate.
 //!
 //! Run: `cargo run --release -p kassa-engine --example recovery -- ACCOUNTS TRANSFERS [DATA_DIR]`
-//! (figures go to BENCHMARKS.md).
+//! (figures go to BENCHMARKS.md). With `KASSA_REOPEN_ONLY=1` it only reopens `DATA_DIR` as a
+//! previous run left it (for profiling the reopen).
 
 use std::time::Instant;
 
@@ -33,6 +34,19 @@ fn main() {
     let transfers: usize = args.next().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
     let data_dir = args.next().map_or_else(|| std::env::temp_dir().join("kassa-recovery"), Into::into);
 
+    let reopen_only = std::env::var_os("KASSA_REOPEN_ONLY").is_some();
+    if !reopen_only {
+        build(accounts, transfers, &data_dir);
+    }
+    let mut config = EngineConfig::new(&data_dir);
+    config.snapshot_every_commands = (accounts * 2) as u64;
+    config.tick_interval_ms = 0;
+    reopen(config, accounts);
+}
+
+/// Measures memory per idle account, then writes a data directory of `accounts` accounts (and a
+/// snapshot) followed by `transfers` transfers left in the WAL.
+fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path) {
     // 1. Memory per idle account in the state machine.
     let before = resident_bytes();
     let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[1; 32]) });
@@ -46,8 +60,8 @@ fn main() {
     drop(machine);
 
     // 2. A data directory: the accounts (then a snapshot), then transfers left in the WAL.
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let mut config = EngineConfig::new(&data_dir);
+    let _ = std::fs::remove_dir_all(data_dir);
+    let mut config = EngineConfig::new(data_dir);
     config.durability = Durability::UnsafeNoSync; // setup speed only; reopening is what is timed
     config.snapshot_every_commands = (accounts * 2) as u64;
     config.tick_interval_ms = 0;
@@ -80,9 +94,10 @@ fn main() {
         }
         engine.shutdown();
     }
+}
 
-    // 3. Reopen: load the snapshot, replay the WAL after it.
-    config.durability = Durability::Sync;
+/// Reopens: loads the snapshot, replays the WAL after it.
+fn reopen(config: EngineConfig, accounts: usize) {
     let started = Instant::now();
     let (engine, report) = Engine::open_with_report(config).expect("reopen");
     let elapsed = started.elapsed();

@@ -52,8 +52,19 @@ impl Id {
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Id, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Id::new(&text).map_err(serde::de::Error::custom)
+        // A visitor, not `Cow<str>` (which always allocates a `String`): a borrowed id goes
+        // straight into the inline representation. Snapshots decode tens of millions of ids.
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an id: 1..=64 bytes of [A-Za-z0-9._:-]")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Id, E> {
+                Id::new(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(IdVisitor)
     }
 }
 

@@ -8,7 +8,6 @@ use tokio::sync::oneshot;
 
 use super::writer::{DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
-use crate::codec;
 use crate::command::{Command, Outcome};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::wal::EncodedSnapshot;
@@ -161,7 +160,7 @@ impl Executor {
         if self.commands_since_snapshot >= self.snapshot_every_commands {
             self.commands_since_snapshot = 0;
             let started = Instant::now();
-            let bytes = codec::encode(self.machine.state());
+            let bytes = self.machine.encode_snapshot();
             metrics::histogram!("kassa_snapshot_encode_seconds").record(started.elapsed().as_secs_f64());
             let snapshot = EncodedSnapshot { seq: self.seq, bytes };
             if self.to_writer.send(WriterMessage::Snapshot(snapshot)).is_err() {

@@ -17,6 +17,7 @@ mod pos;
 mod registry;
 pub mod rules;
 mod secrets;
+mod snapshot;
 mod splits;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,6 +41,39 @@ pub use splits::{Split, SplitState};
 /// Architecture Invariant: no decision ever depends on its iteration order.
 pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 
+/// Most entries a decoded map reserves room for up front (more still fit; they grow the map).
+const PRESIZE_ENTRIES_MAX: usize = 1 << 25;
+
+/// Decodes a [`Map`] with room for all its entries reserved first: a snapshot of ten million
+/// accounts otherwise rehashes the map a dozen times (serde reserves at most ~1 MiB).
+fn presized<'de, D, K, V>(deserializer: D) -> Result<Map<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Eq + std::hash::Hash,
+    V: Deserialize<'de>,
+{
+    struct MapVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K, V> serde::de::Visitor<'de> for MapVisitor<K, V>
+    where
+        K: Deserialize<'de> + Eq + std::hash::Hash,
+        V: Deserialize<'de>,
+    {
+        type Value = Map<K, V>;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Map<K, V>, A::Error> {
+            let reserve = access.size_hint().unwrap_or(0).min(PRESIZE_ENTRIES_MAX);
+            let mut map = Map::with_capacity_and_hasher(reserve, ahash::RandomState::default());
+            while let Some((key, value)) = access.next_entry()? {
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+}
+
 /// Configuration of a state machine. The secret key derives and verifies secure codes.
 #[derive(Clone)]
 pub struct Config {
@@ -59,27 +93,35 @@ pub struct Totals {
 /// Everything the engine knows. Serializable so that the runtime can snapshot it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    #[serde(deserialize_with = "presized")]
     pub(crate) accounts: Map<Id, Account>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) movements: Map<Id, accounts::MovementRecord>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) transfers: Map<Id, u64>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) holds: Map<Id, Hold>,
     pub(crate) hold_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) merchants: Map<Id, Merchant>,
     pub(crate) terminals: Map<Id, Terminal>,
     pub(crate) operators: Map<Id, Operator>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) authorizations: Map<Id, Authorization>,
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) settlements: Map<Id, pos::SettlementRecord>,
     pub(crate) bills: Map<Id, Bill>,
     pub(crate) bill_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) splits: Map<Id, Split>,
     pub(crate) split_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) contacts: Map<Id, BTreeSet<Id>>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) coupons: Map<Id, Coupon>,
     pub(crate) coupon_codes: Map<[u8; 32], Id>,
     pub(crate) pools: Map<Id, BTreeSet<Id>>,
+    #[serde(deserialize_with = "presized")]
     pub(crate) redemptions: Map<Id, coupons::RedemptionRecord>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
     pub(crate) api_keys: Map<Id, ApiKey>,
@@ -125,6 +167,11 @@ impl StateMachine {
     /// The `now` of the last commit (time never runs backwards inside the machine).
     pub fn state_now_ms(&self) -> TimestampMs {
         self.state.now_ms
+    }
+
+    /// Encodes the state as a snapshot ([`State::encode_snapshot`]; the state is unchanged).
+    pub fn encode_snapshot(&mut self) -> Vec<u8> {
+        self.state.encode_snapshot()
     }
 
     /// The state, for snapshots and queries.

@@ -397,7 +397,7 @@ impl Wal {
         if crc32c::crc32c(&bytes) != info.crc32c {
             return Err(corrupt("checksum mismatch".into()));
         }
-        let state: State = codec::decode_snapshot(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        let state = State::decode_snapshot(&bytes).map_err(|error| corrupt(error.to_string()))?;
         Ok(Some((info.seq, state)))
     }
 

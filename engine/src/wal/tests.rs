@@ -100,8 +100,8 @@ fn snapshots_trim_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
-    let state = State { now_ms: 77, ..State::default() };
-    wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: codec::encode(&state) }).unwrap();
+    let mut state = State { now_ms: 77, ..State::default() };
+    wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: state.encode_snapshot() }).unwrap();
     assert_eq!(wal.record_count().unwrap(), 1);
     let (seq, loaded) = wal.load_snapshot().unwrap().unwrap();
     assert_eq!((seq, loaded.now_ms), (2, 77));
