@@ -19,7 +19,7 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`, `mailbox_max`).
+    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// (HTTP 503 `busy`, ISO 8583 code 96, TCP `Busy`) instead of waiting [default: 4096].
     #[arg(long, env = "KASSA_MAILBOX_MAX")]
     pub mailbox_max: Option<usize>,
+    /// Threads serving sockets: the HTTP workers, and the runtime of the TCP and ISO 8583
+    /// listeners, each get this many [default: the number of CPU cores, at least 2].
+    #[arg(long, env = "KASSA_SOCKET_THREADS")]
+    pub socket_threads: Option<usize>,
 }
 
 /// The keys a config file may hold.
@@ -57,6 +61,7 @@ struct FileConfig {
     admin_key: Option<String>,
     max_connections: Option<usize>,
     mailbox_max: Option<usize>,
+    socket_threads: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -76,6 +81,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// The engine's request queue bound (Busy beyond it).
     pub mailbox_max: usize,
+    /// HTTP workers, and worker threads of the TCP / ISO 8583 runtime.
+    pub socket_threads: usize,
 }
 
 impl ServeArgs {
@@ -98,8 +105,14 @@ impl ServeArgs {
             admin_key: self.admin_key.or(file.admin_key),
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
             mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
+            socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
         })
     }
+}
+
+/// One socket thread per core, at least 2.
+fn default_socket_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get).max(2)
 }
 
 /// Longest an HTTP request may take from its arrival to its answer, body included.
@@ -162,7 +175,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
                 })
                 .configure(http::configure)
         })
-        .workers(2)
+        .workers(config.socket_threads)
         .max_connections(config.max_connections)
         .client_request_timeout(std::time::Duration::from_secs(10))
         .disable_signals()
@@ -211,7 +224,7 @@ impl SocketListeners {
         };
         let (iso_listener, tcp_listener) = (bind(config.iso8583)?, bind(config.tcp)?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(config.socket_threads)
             .thread_name("kassa-sockets")
             .enable_all()
             .build()
