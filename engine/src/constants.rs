@@ -58,3 +58,7 @@ pub const POOL_COUPONS_MAX: usize = 1_000;
 pub const MAC_KEY_LENGTH_MAX: usize = 64;
 /// Longest secure code or challenge a caller may send, in bytes (longer input is malformed).
 pub const CODE_LENGTH_MAX: usize = 16;
+/// How long the ids of applied transfers, deposits and withdrawals are remembered for
+/// idempotent repeats: at least this long, at most twice this long (24 hours, as payment APIs
+/// keep idempotency keys). A repeat after that is a new command.
+pub const IDEMPOTENCY_WINDOW_MS: u64 = 24 * 3_600_000;

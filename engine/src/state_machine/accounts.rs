@@ -243,7 +243,7 @@ impl StateMachine {
                     touched.push((id.clone(), account.clone()));
                 }
             }
-            let known = self.state.transfers.contains_key(&transfer.id);
+            let known = self.state.transfers.contains(&transfer.id);
             match self.apply_transfer(transfer, events) {
                 Ok(()) if !known => inserted.push(transfer.id.clone()),
                 Ok(()) => {}
@@ -261,7 +261,7 @@ impl StateMachine {
             self.state.accounts.insert(id, account);
         }
         for id in inserted {
-            self.state.transfers.remove(&id);
+            self.state.transfers.remove_new(&id);
         }
         events.truncate(events_before);
         let outcomes = (0..batch.transfers.len())

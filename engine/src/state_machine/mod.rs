@@ -13,6 +13,7 @@ mod accounts;
 mod bills;
 mod coupons;
 mod holds;
+mod idempotency;
 mod pos;
 mod registry;
 pub mod rules;
@@ -32,6 +33,7 @@ pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
+pub use idempotency::IdempotencyIndex;
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
@@ -95,10 +97,10 @@ pub struct Totals {
 pub struct State {
     #[serde(deserialize_with = "presized")]
     pub(crate) accounts: Map<Id, Account>,
-    #[serde(deserialize_with = "presized")]
-    pub(crate) movements: Map<Id, accounts::MovementRecord>,
-    #[serde(deserialize_with = "presized")]
-    pub(crate) transfers: Map<Id, u64>,
+    /// Deposit and withdrawal ids, for idempotent repeats (bounded: see [`IdempotencyIndex`]).
+    pub(crate) movements: IdempotencyIndex<accounts::MovementRecord>,
+    /// Applied transfer ids with their body fingerprints (bounded the same way).
+    pub(crate) transfers: IdempotencyIndex<u64>,
     #[serde(deserialize_with = "presized")]
     pub(crate) holds: Map<Id, Hold>,
     pub(crate) hold_expiry: BTreeSet<(TimestampMs, Id)>,
@@ -191,6 +193,8 @@ impl StateMachine {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
         let now_ms = now_ms.max(self.state.now_ms);
         self.state.now_ms = now_ms;
+        self.state.transfers.rotate(now_ms);
+        self.state.movements.rotate(now_ms);
         let outcomes_before = output.outcomes.len();
         for command in batch {
             let outcome = self.apply(now_ms, command, &mut output.events);

@@ -1,4 +1,4 @@
-//! Snapshot encoding: the state's largest maps (accounts, deposit/withdrawal ids, transfer ids)
+//! Snapshot encoding: the state's largest parts (accounts, deposit/withdrawal ids, transfer ids)
 //! each as a section of its own, then the rest, so that both encoding and reopening use every
 //! core (decoding ten million accounts is mostly hash-map inserts, one core's worth each).
 //!
@@ -6,8 +6,15 @@
 //! length and that many bytes of [`codec`](crate::codec) encoding (each with its own version
 //! byte). The whole snapshot is checksummed by the WAL before it is decoded.
 
-use super::{Map, State};
+use serde::Deserialize;
+
+use super::{Account, IdempotencyIndex, Map, State, presized};
 use crate::codec::{self, CodecError};
+use crate::types::Id;
+
+/// The accounts section as decoded: a map with room for every entry reserved up front.
+#[derive(Deserialize)]
+struct Accounts(#[serde(deserialize_with = "presized")] Map<Id, Account>);
 
 /// First byte of a sectioned snapshot (distinct from every codec format version).
 const SECTIONS_FORMAT: u8 = 0x80;
@@ -68,11 +75,11 @@ impl State {
         }
         let [accounts, movements, transfers, rest] = sections[..] else { unreachable!("SECTIONS sections") };
         std::thread::scope(|scope| {
-            let accounts = scope.spawn(|| codec::decode_snapshot::<Map<_, _>>(accounts));
-            let movements = scope.spawn(|| codec::decode_snapshot::<Map<_, _>>(movements));
-            let transfers = scope.spawn(|| codec::decode_snapshot::<Map<_, _>>(transfers));
+            let accounts = scope.spawn(|| codec::decode_snapshot::<Accounts>(accounts));
+            let movements = scope.spawn(|| codec::decode_snapshot::<IdempotencyIndex<_>>(movements));
+            let transfers = scope.spawn(|| codec::decode_snapshot::<IdempotencyIndex<_>>(transfers));
             let mut state: State = codec::decode_snapshot(rest)?;
-            state.accounts = accounts.join().expect("decoding never panics")?;
+            state.accounts = accounts.join().expect("decoding never panics")?.0;
             state.movements = movements.join().expect("decoding never panics")?;
             state.transfers = transfers.join().expect("decoding never panics")?;
             Ok(state)

@@ -1,5 +1,8 @@
 //! Accounts, deposits, withdrawals, transfers and transfer batches.
 //!
+//! Deposit, withdrawal and transfer ids are remembered for repeats for one to two
+//! `IDEMPOTENCY_WINDOW_MS` (see [`super::Remembered`]); after that the same id is a new command.
+//!
 //! Rules: opening again with the same body answers as the first time, another body is
 //! `already_exists`; an overdraft limit is an amount (at most 10^15). Closing needs a zero balance
 //! and no holds; closing twice is fine. Deposits and withdrawals share one id space and are
@@ -114,7 +117,7 @@ impl Model {
                     saved_accounts.push((id.clone(), account.clone()));
                 }
             }
-            let known = self.transfers.contains_key(&transfer.id);
+            let known = self.transfers.get(&transfer.id).is_some();
             match self.transfer(transfer) {
                 Ok(()) if !known => new_transfers.push(transfer.id.clone()),
                 Ok(()) => {}
@@ -131,7 +134,7 @@ impl Model {
                     self.accounts.insert(id, account);
                 }
                 for id in new_transfers {
-                    self.transfers.remove(&id);
+                    self.transfers.forget(&id);
                 }
                 (0..batch.transfers.len())
                     .map(|index| {

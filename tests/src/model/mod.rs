@@ -349,6 +349,47 @@ impl<'a> Oracle<'a> {
     }
 }
 
+/// Ids remembered for repeats, for a bounded time: time is cut into generations, a new one
+/// starting at the first `now` at least `IDEMPOTENCY_WINDOW_MS` after the current one began;
+/// an id counts while it was applied in the current generation or the one before.
+#[derive(Debug, Clone)]
+pub struct Remembered<V> {
+    /// Each id with its body and the generation it was applied in.
+    entries: HashMap<Id, (V, u64)>,
+    generation: u64,
+    generation_started_ms: TimestampMs,
+}
+
+impl<V> Default for Remembered<V> {
+    fn default() -> Self {
+        Remembered { entries: HashMap::new(), generation: 0, generation_started_ms: 0 }
+    }
+}
+
+impl<V> Remembered<V> {
+    /// The body of `id` while it is remembered.
+    pub fn get(&self, id: &Id) -> Option<&V> {
+        self.entries.get(id).filter(|(_, generation)| generation + 1 >= self.generation).map(|(body, _)| body)
+    }
+
+    fn insert(&mut self, id: Id, body: V) {
+        self.entries.insert(id, (body, self.generation));
+    }
+
+    fn forget(&mut self, id: &Id) {
+        self.entries.remove(id);
+    }
+
+    fn advance(&mut self, now_ms: TimestampMs) {
+        if now_ms - self.generation_started_ms >= kassa_engine::constants::IDEMPOTENCY_WINDOW_MS {
+            self.generation += 1;
+            self.generation_started_ms = now_ms;
+            let current = self.generation;
+            self.entries.retain(|_, (_, generation)| *generation + 1 >= current);
+        }
+    }
+}
+
 /// The reference model: everything the engine knows, in plain maps.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -357,10 +398,10 @@ pub struct Model {
     pub now_ms: TimestampMs,
     /// Accounts.
     pub accounts: BTreeMap<Id, Account>,
-    /// Deposits and withdrawals by id: `(deposit?, account, amount)`.
-    pub movements: HashMap<Id, (bool, Id, u64)>,
-    /// Applied transfers by id: `(from, to, amount, currency)`.
-    pub transfers: HashMap<Id, (Id, Id, u64, Currency)>,
+    /// Deposits and withdrawals by id: `(deposit?, account, amount)`, for a bounded time.
+    pub movements: Remembered<(bool, Id, u64)>,
+    /// Applied transfers by id: `(from, to, amount, currency)`, for a bounded time.
+    pub transfers: Remembered<(Id, Id, u64, Currency)>,
     /// Per currency, money in and out.
     pub totals: BTreeMap<Currency, Totals>,
     /// Holds (direct and POS).
@@ -443,8 +484,8 @@ impl Model {
             secret_key,
             now_ms: 0,
             accounts: BTreeMap::new(),
-            movements: HashMap::new(),
-            transfers: HashMap::new(),
+            movements: Remembered::default(),
+            transfers: Remembered::default(),
             totals: BTreeMap::new(),
             holds: BTreeMap::new(),
             hold_expiry: BTreeSet::new(),
@@ -476,6 +517,8 @@ impl Model {
     pub fn apply(&mut self, now_ms: TimestampMs, command: &Command, engine: &Outcome) -> Outcome {
         let now = now_ms.max(self.now_ms);
         self.now_ms = now;
+        self.movements.advance(now);
+        self.transfers.advance(now);
         let oracle = Oracle::new(engine);
         match command {
             Command::OpenAccount(open) => done(self.open_account(open)),
