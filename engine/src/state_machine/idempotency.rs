@@ -34,7 +34,13 @@ impl<V> Default for IdempotencyIndex<V> {
 impl<V> IdempotencyIndex<V> {
     /// What was remembered for `id`, if it is still remembered.
     pub(crate) fn get(&self, id: &Id) -> Option<&V> {
-        self.current.get(id).or_else(|| self.previous.get(id))
+        match self.current.get(id) {
+            Some(value) => Some(value),
+            // Most of the time (the first window, and right after a repeat-free one) the previous
+            // generation is empty: skip hashing the id again.
+            None if self.previous.is_empty() => None,
+            None => self.previous.get(id),
+        }
     }
 
     /// Whether `id` is still remembered.
