@@ -121,7 +121,7 @@ paths = {
 
 document = {
     "openapi": "3.0.3",
-    "info": {"title": "kassa HTTP API", "version": "1", "description": "Amounts are integers in minor units with an ISO 4217 currency. Client-chosen ids make writes idempotent. Errors: {\"error\":{\"code\",\"message\"}}."},
+    "info": {"title": "kassa HTTP API", "version": "1", "description": "Amounts are integers in minor units with an ISO 4217 currency. Client-chosen ids make writes idempotent (transfer, deposit and withdrawal ids are remembered for at least 24 hours, at most 48; a repeat after that is a new request). Errors: {\"error\":{\"code\",\"message\"}}."},
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "security": [{"bearer": []}],
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "kassa_<key_id>_<secret>, or the bootstrap admin key"}}, "schemas": schemas},
