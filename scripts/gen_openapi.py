@@ -9,6 +9,8 @@ def ref(name):
 
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 AMOUNT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15, "description": "minor units"}
+EXPIRES_AT = {"type": "integer", "format": "int64", "description": "expiry, Unix time in seconds (Stripe style)"}
+EXPIRES_AT_MS = {"type": "integer", "format": "int64", "description": "expiry, Unix time in milliseconds"}
 CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 alpha code"}
 
 def obj(required, **props):
@@ -23,14 +25,14 @@ schemas = {
     "TransferBatch": obj(["transfers"], atomic={"type": "boolean", "default": False}, transfers={"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("Transfer")}),
     "PlaceHold": obj(["id", "from", "to", "amount", "currency", "expires_in_s"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, expires_in_s={"type": "integer", "minimum": 1}),
     "Capture": obj(["amount"], amount=AMOUNT),
-    "Hold": obj(["id", "status"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, status={"type": "string", "enum": ["active", "captured", "voided", "expired"]}, captured={"type": "integer", "nullable": True}, expires_at_ms={"type": "integer"}),
+    "Hold": obj(["id", "status"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, status={"type": "string", "enum": ["active", "captured", "voided", "expired"]}, captured={"type": "integer", "nullable": True}, expires_at=EXPIRES_AT, expires_at_ms=EXPIRES_AT_MS),
     "Merchant": obj(["id", "account"], id=ID, account=ID),
     "Terminal": obj(["id", "merchant"], id=ID, merchant=ID, mac_key={"type": "string", "description": "hex, 16..64 bytes; the terminal then signs ISO 8583 field 64"}),
     "Operator": obj(["id", "merchant"], id=ID, merchant=ID),
     "CreateKey": obj(["role"], role={"type": "string", "enum": ["admin", "merchant", "operator", "app"]}, merchant=ID, operator=ID, app=ID),
     "Key": obj(["key_id", "key", "role"], key_id={"type": "string"}, key={"type": "string", "description": "shown once"}, role={"type": "string"}),
     "Authorize": obj(["id", "user", "account", "limit", "expires_in_s"], id=ID, user=ID, account=ID, limit=AMOUNT, expires_in_s={"type": "integer"}),
-    "Authorization": obj(["id", "code", "expires_at_ms"], id=ID, user=ID, account=ID, limit=AMOUNT, code={"type": "string", "pattern": "^[0-9]{8}$"}, expires_at_ms={"type": "integer"}),
+    "Authorization": obj(["id", "code", "expires_at", "expires_at_ms"], id=ID, user=ID, account=ID, limit=AMOUNT, code={"type": "string", "pattern": "^[0-9]{8}$"}, expires_at=EXPIRES_AT, expires_at_ms=EXPIRES_AT_MS),
     "Settle": obj(["id", "user", "code", "amount", "terminal"], id=ID, user=ID, code={"type": "string"}, amount=AMOUNT, terminal=ID, currency=CURRENCY, coupon=ID),
     "Settlement": obj(["id", "approved"], id=ID, approved={"type": "boolean"}, approval_code={"type": "string", "nullable": True}, charged={"type": "integer"}, discount={"type": "integer"}, decline_code={"type": "string"}, message={"type": "string"}, amount={"type": "integer"}, currency=CURRENCY),
     "OpenBill": obj(["id", "user", "account", "merchant", "expires_in_s"], id=ID, user=ID, account=ID, merchant=ID, opens_in_s={"type": "integer"}, expires_in_s={"type": "integer"}),
@@ -39,7 +41,7 @@ schemas = {
     "Bill": {"type": "object", "properties": {"id": ID, "user": ID, "account": ID, "merchant": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["open", "submitted", "paid", "cancelled", "expired"]}, "total": {"type": "integer"}, "charged": {"type": "integer", "nullable": True}, "discount": {"type": "integer", "nullable": True}, "challenge": {"type": "string", "nullable": True, "description": "only to the user's app or admin, after submit"}, "items": {"type": "array", "items": ref("BillItem")}}},
     "RequestSplit": obj(["id", "requester", "requester_account", "total", "currency", "members", "expires_in_s"], id=ID, requester=ID, requester_account=ID, total=AMOUNT, currency=CURRENCY, members={"type": "array", "maxItems": 100, "items": obj(["user", "account"], user=ID, account=ID)}, shares={"type": "array", "items": AMOUNT, "description": "explicit shares in member order; omit for equal shares (remainder units to the first members)"}, expires_in_s={"type": "integer"}),
     "PayShare": obj(["member"], member=ID),
-    "Split": {"type": "object", "properties": {"id": ID, "status": {"type": "string", "enum": ["open", "completed", "cancelled", "expired"]}, "total": {"type": "integer"}, "collected": {"type": "integer"}, "members": {"type": "array", "items": {"type": "object", "properties": {"user": ID, "account": ID, "share": {"type": "integer"}, "paid": {"type": "boolean"}}}}}},
+    "Split": {"type": "object", "properties": {"id": ID, "status": {"type": "string", "enum": ["open", "completed", "cancelled", "expired"]}, "total": {"type": "integer"}, "collected": {"type": "integer"}, "members": {"type": "array", "items": {"type": "object", "properties": {"user": ID, "account": ID, "share": {"type": "integer"}, "paid": {"type": "boolean"}}}}, "expires_at": EXPIRES_AT, "expires_at_ms": EXPIRES_AT_MS}},
     "Contact": obj(["user", "contact"], user=ID, contact=ID),
     "Rule": {"oneOf": [
         obj(["type", "percent"], type={"type": "string", "enum": ["percent_off"]}, percent={"type": "string", "description": "decimal string, 0 < p <= 100, e.g. \"12.5\""}, cap={"type": "integer"}, min_spend={"type": "integer"}),

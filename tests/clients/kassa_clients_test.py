@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -138,6 +139,9 @@ USER = "4000001234567890"
 def authorize(auth_id, limit):
     answer = ok("POST", "/v1/authorizations", {"id": auth_id, "user": USER, "account": "alice", "limit": limit, "expires_in_s": 600}, key=app)
     check(len(answer["code"]) == 8 and answer["code"].isdigit(), f"secure code {answer}")
+    now_s = int(time.time())
+    check(now_s + 590 <= answer["expires_at"] <= now_s + 610, f"expires_at is Unix seconds: {answer}")
+    check(answer["expires_at_ms"] // 1000 == answer["expires_at"], f"expires_at_ms matches: {answer}")
     return answer["code"]
 
 code = authorize("auth-1", 5000)

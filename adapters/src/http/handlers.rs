@@ -189,7 +189,8 @@ fn hold_json(hold_id: &Id, hold: &Hold) -> Value {
     };
     json!({
         "id": hold_id.as_str(), "from": hold.from.as_str(), "to": hold.to.as_str(), "amount": hold.amount,
-        "currency": hold.currency.alpha(), "status": status, "captured": captured, "expires_at_ms": hold.expires_at_ms,
+        "currency": hold.currency.alpha(), "status": status, "captured": captured,
+        "expires_at": hold.expires_at_ms / 1_000, "expires_at_ms": hold.expires_at_ms,
     })
 }
 
@@ -235,7 +236,7 @@ fn split_json(split_id: &Id, split: &Split) -> Value {
     json!({
         "id": split_id.as_str(), "requester": split.requester.as_str(), "requester_account": split.requester_account.as_str(),
         "currency": split.currency.alpha(), "total": split.total, "collected": split.escrow, "status": status,
-        "members": members, "expires_at_ms": split.expires_at_ms,
+        "members": members, "expires_at": split.expires_at_ms / 1_000, "expires_at_ms": split.expires_at_ms,
     })
 }
 
@@ -541,7 +542,8 @@ async fn authorize(state: Data, principal: Principal, body: web::Json<AuthorizeB
     let reply = create(&state, &principal, command, ObjectKind::Authorization, &body.id).await?;
     let Reply::Authorized { code, expires_at_ms } = reply else { unreachable!("authorize answers Authorized") };
     ok(
-        json!({"id": body.id.as_str(), "user": body.user.as_str(), "account": body.account.as_str(), "limit": body.limit, "code": code, "expires_at_ms": expires_at_ms}),
+        json!({"id": body.id.as_str(), "user": body.user.as_str(), "account": body.account.as_str(), "limit": body.limit, "code": code,
+               "expires_at": expires_at_ms / 1_000, "expires_at_ms": expires_at_ms}),
     )
 }
 
