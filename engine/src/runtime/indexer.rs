@@ -7,11 +7,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_channel::Receiver;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::command::Event;
 use crate::types::TimestampMs;
 use crate::wal::{Wal, history_entry};
+
+/// After this long without new batches, the history memtables are flushed.
+const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 /// Most batches indexed in one RocksDB write.
 const COALESCE_BATCHES_MAX: usize = 256;
@@ -48,7 +53,23 @@ pub(super) struct Indexer {
 
 impl Indexer {
     pub(super) fn run(self) {
-        while let Ok(first) = self.inbox.recv() {
+        let mut unflushed = false;
+        loop {
+            let first = match self.inbox.recv_timeout(IDLE_FLUSH_AFTER) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Quiet: move the history memtables to table files in the background, so
+                    // that queries stop sorting them (see `Wal::flush_history_soon`).
+                    if std::mem::take(&mut unflushed)
+                        && let Err(error) = self.wal.flush_history_soon()
+                    {
+                        tracing::warn!(%error, "history flush after a quiet second failed");
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            unflushed = true;
             let mut lines_to_write = Vec::new();
             let mut through = None;
             let mut next = Some(first);

@@ -477,6 +477,16 @@ impl Wal {
         }
     }
 
+    /// Starts a flush of the history memtables without waiting for it. The history column
+    /// family keeps its memtables in append order (sorted only when flushed), so a query has to
+    /// sort whatever is still in memory; after a load, this makes queries cheap again.
+    pub fn flush_history_soon(&self) -> Result<(), WalError> {
+        let mut options = rocksdb::FlushOptions::default();
+        options.set_wait(false);
+        self.db.flush_cf_opt(self.cf(CF_HISTORY), &options)?;
+        Ok(())
+    }
+
     /// Makes written history durable (before a snapshot trims the records it comes from).
     pub fn flush_history(&self) -> Result<(), WalError> {
         self.db.flush_cf(self.cf(CF_HISTORY))?;
