@@ -87,7 +87,8 @@ impl Indexer {
                 }
                 next = self.inbox.try_recv().ok();
             }
-            // Sorted keys walk the memtable's skiplist in order: far fewer cache misses.
+            // Sorted runs make the flush's sort of the append-only vector memtable far cheaper:
+            // without this sort the batched embedded rate fell from ~450k to ~330k/s (2026-11-26).
             lines_to_write.sort_unstable_by(|left, right| left.0.cmp(&right.0));
             if let Some(seq) = through {
                 if let Err(error) = self.wal.append_history(&lines_to_write, seq) {
