@@ -21,9 +21,9 @@ const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
 /// Most batches indexed in one RocksDB write.
 const COALESCE_BATCHES_MAX: usize = 256;
 
-/// A RocksDB write of history stops growing past this many lines (a few megabytes: it stays in
-/// cache, and the memory it takes stays small).
-const COALESCE_LINES_MAX: usize = 32 * 1024;
+/// A RocksDB write of history stops growing past this many lines (~25 MB): long sorted runs
+/// make the memtable flush cheap, and the memory a write takes stays bounded.
+const COALESCE_LINES_MAX: usize = 256 * 1024;
 
 pub(super) enum IndexerMessage {
     /// The postings of a durable batch.
