@@ -124,6 +124,9 @@ impl Writer {
                 }
                 Err(error) => {
                     tracing::error!(%error, "appending to the write-ahead log failed");
+                    // Before the batches are dropped: their `submit_with` callbacks then report
+                    // StorageFailed (may or may not be durable), not ShuttingDown.
+                    self.failed.store(true, Ordering::Relaxed);
                     return false;
                 }
             }
