@@ -143,12 +143,11 @@ impl Client {
         let mut writer = BufWriter::with_capacity(BUFFER_BYTES, write);
         let mut body = Vec::new();
         handshake(&mut reader, &mut writer, &mut body, api_key).await?;
-        let hello_id = HELLO_REQUEST_ID;
         let shared = Arc::new(Shared { pending: Mutex::new(Pending::default()), closing: Notify::new() });
         let (frames, queue) = mpsc::channel(QUEUE_FRAMES_MAX);
         tokio::spawn(write_loop(writer, queue, shared.clone()));
         let reader = tokio::spawn(read_loop(reader, body, shared.clone()));
-        Ok(Client { frames, shared, next_request_id: AtomicU64::new(hello_id + 1), reader })
+        Ok(Client { frames, shared, next_request_id: AtomicU64::new(HELLO_REQUEST_ID + 1), reader })
     }
 
     /// Submits one command; resolves with its outcome once it is durable.
@@ -253,8 +252,10 @@ async fn read_response<R: AsyncRead + Unpin>(reader: &mut R, body: &mut Vec<u8>)
 
 /// A connection for one request at a time: write the request, read its response. No tasks, no
 /// locks, no request map: the cheapest client for a caller that never pipelines (a POS
-/// terminal, a load generator's depth-1 connection). Any error leaves it closed (the stream
-/// may hold a half-read frame); connect again.
+/// terminal, a load generator's depth-1 connection). An error about the request (`Busy`,
+/// `InvalidBatch`, ...) leaves it open; an I/O error, a connection-level error, a reply for
+/// another request or a cancelled call leaves it closed (the stream may hold half a frame):
+/// connect again.
 pub struct SerialClient {
     stream: BufReader<TcpStream>,
     frame: Vec<u8>,
