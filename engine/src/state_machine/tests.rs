@@ -174,6 +174,39 @@ fn transfers_are_idempotent_and_checked() {
 }
 
 #[test]
+fn transfer_and_deposit_ids_are_remembered_for_one_window_at_least() {
+    use crate::constants::IDEMPOTENCY_WINDOW_MS;
+    let mut h = Harness::new();
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 1_000);
+    let deposit = |amount| Command::Deposit(Movement { id: id("dep-w"), account: id("a"), amount });
+    h.ok(deposit(100));
+    h.ok(Command::Transfer(transfer("tw", "a", "b", 10)));
+    // A window later (the generation turned over) the ids are still known: repeats change nothing.
+    h.now += IDEMPOTENCY_WINDOW_MS;
+    h.ok(Command::Transfer(transfer("tw", "a", "b", 10)));
+    h.ok(deposit(100));
+    assert_eq!(h.rejected(Command::Transfer(transfer("tw", "a", "b", 11))), Rejection::IdReused);
+    assert_eq!(h.balance("b").0, 10);
+    assert_eq!(h.balance("a").0, 1_090);
+    // Another window on, they are forgotten: the same id is a new command.
+    h.now += IDEMPOTENCY_WINDOW_MS;
+    h.ok(Command::Transfer(transfer("tw", "a", "b", 10)));
+    h.ok(deposit(100));
+    assert_eq!(h.balance("b").0, 20);
+    assert_eq!(h.balance("a").0, 1_180);
+    // And remembered again from now on.
+    h.ok(Command::Transfer(transfer("tw", "a", "b", 10)));
+    assert_eq!(h.balance("b").0, 20);
+    // The turnover survives a snapshot: encode, decode, same answers.
+    let mut state = h.machine.state().clone();
+    let restored = StateMachine::from_state(config(), State::decode_snapshot(&state.encode_snapshot()).unwrap());
+    assert_eq!(restored.state(), h.machine.state());
+    assert_eq!(restored.transfer_applied(&transfer("tw", "a", "b", 10)), Some(true));
+}
+
+#[test]
 fn linked_batches_are_all_or_nothing() {
     let mut h = Harness::new();
     for account in ["a", "b", "c"] {
