@@ -62,6 +62,9 @@ const CF_META: &str = "meta";
 const KEY_SECRET: &[u8] = b"secret_key";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const SNAPSHOT_CHUNK_BYTES: usize = 16 * 1024 * 1024;
+/// History memtables smaller than this are not flushed when the engine goes quiet.
+pub const HISTORY_IDLE_FLUSH_BYTES_MIN: u64 = 4 * 1024 * 1024;
+
 /// The history watermark's key: no history key starts with 0 (they start with the id length).
 const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
 /// Largest WAL record decoded on recovery.
@@ -477,10 +480,16 @@ impl Wal {
         }
     }
 
-    /// Starts a flush of the history memtables without waiting for it. The history column
-    /// family keeps its memtables in append order (sorted only when flushed), so a query has to
-    /// sort whatever is still in memory; after a load, this makes queries cheap again.
+    /// Starts a flush of the history memtables without waiting for it, if they hold at least
+    /// [`HISTORY_IDLE_FLUSH_BYTES_MIN`]. The history column family keeps its memtables in append
+    /// order (sorted only when flushed), so a query has to sort whatever is still in memory;
+    /// after a load, this makes queries cheap again.
     pub fn flush_history_soon(&self) -> Result<(), WalError> {
+        // A small memtable sorts quickly: flushing it would only make tiny table files.
+        let in_memory = self.db.property_int_value_cf(self.cf(CF_HISTORY), "rocksdb.cur-size-all-mem-tables")?;
+        if in_memory.unwrap_or(u64::MAX) < HISTORY_IDLE_FLUSH_BYTES_MIN {
+            return Ok(());
+        }
         let mut options = rocksdb::FlushOptions::default();
         options.set_wait(false);
         self.db.flush_cf_opt(self.cf(CF_HISTORY), &options)?;
