@@ -351,15 +351,12 @@ async fn read_loop(
                 // No task per request: the engine's writer thread queues the durable outcome
                 // straight to this connection's writer.
                 let queue = outgoing.clone();
-                let respond = move |result: Result<kassa_engine::Outcome, SubmitError>| {
-                    let body = match result {
-                        Ok(outcome) => ResponseBody::Outcome(outcome),
-                        Err(error) => ResponseBody::Error { code: error.into(), message: error.to_string() },
-                    };
+                let respond = move |result| {
+                    let body = result_body(result, ResponseBody::Outcome);
                     let _ = queue.send(Outgoing { response: Response { request_id, body }, _slot: Some(slot) });
                 };
                 if let Err(error) = shared.engine.submit_with(command, respond) {
-                    let body = ResponseBody::Error { code: error.into(), message: error.to_string() };
+                    let body = error_body(error);
                     let _ = outgoing.send(Outgoing { response: Response { request_id, body }, _slot: None });
                 }
             }
@@ -370,6 +367,16 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// The response body of an engine submission's result.
+fn result_body<T>(result: Result<T, SubmitError>, into_body: fn(T) -> ResponseBody) -> ResponseBody {
+    result.map_or_else(error_body, into_body)
+}
+
+/// The response body of a submission the engine refused or could not answer.
+fn error_body(error: SubmitError) -> ResponseBody {
+    ResponseBody::Error { code: error.into(), message: error.to_string() }
 }
 
 /// Starts an engine submission and queues its response once it resolves.
@@ -384,12 +391,9 @@ fn submit_in_order<T: Send + 'static>(
     slot: OwnedSemaphorePermit,
     outgoing: &mpsc::UnboundedSender<Outgoing>,
 ) {
-    let respond = move |result: Result<T, SubmitError>| {
-        let body = match result {
-            Ok(value) => into_body(value),
-            Err(error) => ResponseBody::Error { code: error.into(), message: error.to_string() },
-        };
-        Outgoing { response: Response { request_id, body }, _slot: Some(slot) }
+    let respond = move |result: Result<T, SubmitError>| Outgoing {
+        response: Response { request_id, body: result_body(result, into_body) },
+        _slot: Some(slot),
     };
     let mut submit = Box::pin(submit);
     // The waker does not matter: a pending future is polled again by the task spawned below.

@@ -332,7 +332,13 @@ impl Engine {
     }
 
     fn send(&self, request: Request) -> Result<(), SubmitError> {
+        self.queue(request, drop)
+    }
+
+    /// Queues a request without waiting; a refused one is handed to `take_back`.
+    fn queue(&self, request: Request, take_back: impl FnOnce(Request)) -> Result<(), SubmitError> {
         if self.failed.load(Ordering::Relaxed) {
+            take_back(request);
             return Err(SubmitError::StorageFailed);
         }
         match self.mailbox.try_send(request) {
@@ -340,11 +346,15 @@ impl Engine {
                 metrics::gauge!("kassa_mailbox_depth").set(self.mailbox.len() as f64);
                 Ok(())
             }
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(request)) => {
                 metrics::counter!("kassa_busy_total").increment(1);
+                take_back(request);
                 Err(SubmitError::Busy)
             }
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::ShuttingDown),
+            Err(TrySendError::Disconnected(request)) => {
+                take_back(request);
+                Err(SubmitError::ShuttingDown)
+            }
         }
     }
 
@@ -378,28 +388,12 @@ impl Engine {
         on_outcome: impl FnOnce(Result<Outcome, SubmitError>) + Send + 'static,
     ) -> Result<(), SubmitError> {
         let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
-        if self.failed.load(Ordering::Relaxed) {
-            drop(callback.disarm());
-            return Err(SubmitError::StorageFailed);
-        }
-        match self.mailbox.try_send(Request::Command(command, OutcomeSink::Callback(callback))) {
-            Ok(()) => {
-                metrics::gauge!("kassa_mailbox_depth").set(self.mailbox.len() as f64);
-                Ok(())
+        self.queue(Request::Command(command, OutcomeSink::Callback(callback)), |request| {
+            // Never queued: take the continuation back so that it is not called.
+            if let Request::Command(_, OutcomeSink::Callback(callback)) = request {
+                drop(callback.disarm());
             }
-            Err(error) => {
-                let busy = matches!(error, TrySendError::Full(_));
-                if let Request::Command(_, OutcomeSink::Callback(callback)) = error.into_inner() {
-                    drop(callback.disarm());
-                }
-                if busy {
-                    metrics::counter!("kassa_busy_total").increment(1);
-                    Err(SubmitError::Busy)
-                } else {
-                    Err(SubmitError::ShuttingDown)
-                }
-            }
-        }
+        })
     }
 
     /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order in one batch; resolves

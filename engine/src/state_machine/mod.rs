@@ -47,7 +47,9 @@ pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 const PRESIZE_ENTRIES_MAX: usize = 1 << 25;
 
 /// Decodes a [`Map`] with room for all its entries reserved first: a snapshot of ten million
-/// accounts otherwise rehashes the map a dozen times (serde reserves at most ~1 MiB).
+/// accounts otherwise rehashes the map a dozen times (serde reserves at most ~1 MiB). Used only
+/// for the state, which is decoded only from snapshots the WAL has checksummed; the reservation
+/// is still capped at [`PRESIZE_ENTRIES_MAX`].
 fn presized<'de, D, K, V>(deserializer: D) -> Result<Map<K, V>, D::Error>
 where
     D: serde::Deserializer<'de>,

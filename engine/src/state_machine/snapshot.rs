@@ -61,19 +61,17 @@ impl State {
         if format != SECTIONS_FORMAT {
             return Err(CodecError::UnknownVersion(format));
         }
-        let mut sections: Vec<&[u8]> = Vec::with_capacity(SECTIONS);
-        for index in 0..SECTIONS {
+        let mut sections: [&[u8]; SECTIONS] = [&[]; SECTIONS];
+        for (index, section) in sections.iter_mut().enumerate() {
             let malformed = || CodecError::Malformed(format!("snapshot section {index} is cut short"));
             let (length, after) = body.split_first_chunk::<8>().ok_or_else(malformed)?;
             let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|_| malformed())?;
-            let section = after.get(..length).ok_or_else(malformed)?;
-            sections.push(section);
-            body = &after[length..];
+            (*section, body) = after.split_at_checked(length).ok_or_else(malformed)?;
         }
         if !body.is_empty() {
             return Err(CodecError::Trailing(body.len()));
         }
-        let [accounts, movements, transfers, rest] = sections[..] else { unreachable!("SECTIONS sections") };
+        let [accounts, movements, transfers, rest] = sections;
         std::thread::scope(|scope| {
             let accounts = scope.spawn(|| codec::decode_snapshot::<Accounts>(accounts));
             let movements = scope.spawn(|| codec::decode_snapshot::<IdempotencyIndex<_>>(movements));
