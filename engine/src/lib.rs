@@ -19,6 +19,7 @@ pub mod constants;
 pub mod history;
 #[cfg(feature = "storage")]
 pub mod runtime;
+pub mod shards;
 pub mod state_machine;
 pub mod types;
 #[cfg(feature = "storage")]
@@ -27,5 +28,6 @@ pub mod wal;
 pub use command::{Command, Event, Outcome, Rejection, Reply};
 #[cfg(feature = "storage")]
 pub use runtime::{Durability, Engine, EngineConfig, OpenError, SubmitError};
+pub use shards::{ShardSet, StateView};
 pub use state_machine::{CommitOutput, Config, SecretKey, StateMachine};
 pub use types::{Currency, Id, TimestampMs};

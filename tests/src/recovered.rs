@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use kassa_engine::command::PostingCause;
-use kassa_engine::state_machine::{BillState, StateMachine};
+use kassa_engine::state_machine::BillState;
 use kassa_engine::{Currency, Engine, Id};
 
 use crate::workload::{SHOP, id};
@@ -46,7 +46,7 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
 }
 
 /// Checks every acknowledgement against the recovered machine.
-pub fn verify_acks(machine: &StateMachine, acks: &[Ack]) -> Result<(), String> {
+pub fn verify_acks(machine: &kassa_engine::StateView, acks: &[Ack]) -> Result<(), String> {
     for ack in acks {
         match ack {
             Ack::Transfer { id: transfer, from, to, amount, result } => {

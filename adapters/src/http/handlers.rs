@@ -6,9 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{HttpResponse, web};
 use kassa_engine::command::*;
 use kassa_engine::runtime::random_nonce;
-use kassa_engine::state_machine::{
-    Account, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState, StateMachine,
-};
+use kassa_engine::state_machine::{Account, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState};
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Currency, Id, Outcome, Rejection};
 use serde_json::{Value, json};
@@ -159,7 +157,7 @@ fn merchant_scope(principal: &Principal, merchant: &Id) -> Result<(), ApiError> 
 
 async fn read<R: Send + 'static>(
     state: &Data,
-    query: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    query: impl FnOnce(&kassa_engine::StateView) -> R + Send + 'static,
 ) -> Result<R, ApiError> {
     Ok(state.engine.read(query).await?)
 }

@@ -15,6 +15,7 @@
 
 mod executor;
 mod indexer;
+mod shard_pool;
 mod snapshotter;
 mod writer;
 
@@ -30,7 +31,8 @@ use tokio::sync::oneshot;
 
 use crate::command::{Command, Outcome};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::state_machine::{Config, SecretKey, StateMachine};
+use crate::shards::{SHARDS_MAX, ShardSet, StateView};
+use crate::state_machine::{Config, SecretKey};
 use crate::types::Id;
 use crate::wal::{HistoryRecord, Wal, WalError};
 
@@ -43,6 +45,9 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// `Sync` (default) or the test-only `UnsafeNoSync`.
     pub durability: Durability,
+    /// Shard executors the actors are spread over, 1..=64 (default: one per core). Any number
+    /// opens any data directory: a snapshot written with another count is re-partitioned.
+    pub shards: usize,
     /// Most commands committed as one batch (one WAL record), at most `BATCH_COMMANDS_MAX`.
     pub batch_max: usize,
     /// Most requests waiting in the mailbox; beyond it submissions get `Busy` at once.
@@ -85,6 +90,7 @@ impl EngineConfig {
         EngineConfig {
             data_dir: data_dir.into(),
             durability: Durability::Sync,
+            shards: default_shards(),
             batch_max: BATCH_COMMANDS_MAX,
             mailbox_max: 65_536,
             snapshot_every_commands: 2_000_000,
@@ -93,6 +99,11 @@ impl EngineConfig {
             clock: Clock::System,
         }
     }
+}
+
+/// One shard per core (as many as the OS lets this process use), at most `SHARDS_MAX`.
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get()).clamp(1, SHARDS_MAX)
 }
 
 /// Why an engine could not open.
@@ -124,7 +135,7 @@ pub enum SubmitError {
 }
 
 /// A read to run against the state on the executor, with the thunk that delivers its answer.
-type Read = Box<dyn FnOnce(&StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
+type Read = Box<dyn FnOnce(&StateView) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// Where one command's outcome goes once it is durable.
 pub(crate) enum OutcomeSink {
@@ -230,6 +241,9 @@ impl Engine {
         if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
             return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
         }
+        if config.shards == 0 || config.shards > SHARDS_MAX {
+            return Err(OpenError::Config(format!("shards must be 1..={SHARDS_MAX}")));
+        }
         if config.mailbox_max == 0 {
             return Err(OpenError::Config("mailbox_max must be positive".into()));
         }
@@ -243,9 +257,9 @@ impl Engine {
         };
         let machine_config = Config { secret_key: SecretKey::from_bytes(&key) };
         let loading = Instant::now();
-        let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
-            Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),
-            None => (0, StateMachine::new(machine_config)),
+        let (snapshot_seq, mut machines) = match wal.load_snapshot()? {
+            Some((seq, states)) => (seq, ShardSet::from_states(machine_config.clone(), states, config.shards)),
+            None => (0, ShardSet::new(machine_config.clone(), config.shards)),
         };
         let snapshot_load = loading.elapsed();
         let mut output = crate::state_machine::CommitOutput::default();
@@ -255,9 +269,10 @@ impl Engine {
         let mut lost_history = Vec::new();
         let last_seq = wal.replay(snapshot_seq, |record| {
             output.clear();
-            machine.commit(record.now_ms, &record.commands, &mut output);
+            machines.commit(record.now_ms, &record.commands, &mut output);
             if record.seq > watermark {
-                lost_history.extend(indexer::lines(record.seq, machine.state_now_ms(), &output.events));
+                let now_ms = machines.machines()[0].state_now_ms();
+                lost_history.extend(indexer::lines(record.seq, now_ms, &output.events));
             }
             records_replayed += 1;
             commands_replayed += record.commands.len() as u64;
@@ -281,7 +296,12 @@ impl Engine {
         let stopping = Arc::new(AtomicBool::new(false));
         let durable_seq = Arc::new(AtomicU64::new(last_seq));
         let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-        let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
+        let shards = if machines.shards() == 1 {
+            executor::Shards::One(machines.into_machines().pop().expect("one machine"))
+        } else {
+            executor::Shards::Pool(shard_pool::ShardPool::start(machine_config, machines.into_machines()))
+        };
+        let executor = executor::Executor::new(shards, &config, last_seq, snapshot_seq, inbox, to_writer);
         let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(1);
         let writer = writer::Writer::new(
             wal.clone(),
@@ -418,10 +438,10 @@ impl Engine {
     }
 
     fn read_request<R: Send + 'static>(
-        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+        read: impl FnOnce(&StateView) -> R + Send + 'static,
     ) -> (Request, oneshot::Receiver<R>) {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Read(Box::new(move |machine: &StateMachine| {
+        let request = Request::Read(Box::new(move |machine: &StateView| {
             let value = read(machine);
             Box::new(move || {
                 let _ = reply.send(value);
@@ -430,12 +450,12 @@ impl Engine {
         (request, answer)
     }
 
-    /// Runs `read` against the state, in order with the commands submitted before it, and
-    /// answers once everything it could have seen is durable. Keep reads short: the executor
-    /// runs them between batches.
+    /// Runs `read` against a view of the state (across every shard), in order with the
+    /// commands submitted before it, and answers once everything it could have seen is durable.
+    /// Keep reads short: the executor runs them between batches, with the shards idle.
     pub async fn read<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+        read: impl FnOnce(&StateView) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         self.send(request)?;
@@ -445,7 +465,7 @@ impl Engine {
     /// Blocking [`Engine::read`].
     pub fn read_blocking<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+        read: impl FnOnce(&StateView) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         self.send(request)?;

@@ -7,9 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StateMachine;
 use super::rules::{self, Quote};
-use super::secrets::is_code;
+use super::{SecretKey, StateMachine};
 use crate::command::{
     AddContact, Change, ClaimCoupon, DeductionRule, Event, IssueCoupon, ObjectKind, Outcome, RedeemCoupon, Rejection,
     Reply, ShareCoupon, ValueAdjustment,
@@ -78,12 +77,11 @@ impl StateMachine {
     }
 
     fn derive_coupon_code(&self, id: &Id, nonce: u64) -> String {
-        let parts: [&[u8]; 2] = [id.as_str().as_bytes(), &nonce.to_be_bytes()];
-        self.config.secret_key.digits(COUPON_CODE_DOMAIN, &parts, COUPON_CODE_DIGITS)
+        derive_coupon_code(&self.config.secret_key, id, nonce)
     }
 
-    fn coupon_index(&self, code: &str) -> [u8; 32] {
-        self.config.secret_key.hash(COUPON_INDEX_DOMAIN, &[code.as_bytes()])
+    pub(crate) fn coupon_index(&self, code: &str) -> [u8; 32] {
+        coupon_index(&self.config.secret_key, code)
     }
 
     /// Prices a coupon for an operator without redeeming it (verification).
@@ -95,21 +93,15 @@ impl StateMachine {
         amount: u64,
         location: Option<GeoPoint>,
     ) -> Result<(Id, Quote), Rejection> {
-        let operator = self.state.operators.get(operator).ok_or(Rejection::OperatorNotFound)?;
-        Self::check_amount(amount)?;
-        if !is_code(code) {
-            return Err(Rejection::CouponNotFound);
-        }
-        let id = self.state.coupon_codes.get(&self.coupon_index(code)).ok_or(Rejection::CouponNotFound)?;
-        let coupon = &self.state.coupons[id];
-        if coupon.merchant != operator.merchant {
-            return Err(Rejection::WrongMerchant);
-        }
-        let quote = Self::quote_coupon(now, coupon, amount, location)?;
-        Ok((id.clone(), quote))
+        crate::shards::StateView::new(vec![self]).verify_coupon(now, operator, code, amount, location)
     }
 
-    fn quote_coupon(
+    /// The coupon a code's keyed hash is filed under.
+    pub(crate) fn coupon_id_by_index(&self, index: &[u8; 32]) -> Option<&Id> {
+        self.state.coupon_codes.get(index)
+    }
+
+    pub(crate) fn quote_coupon(
         now: TimestampMs,
         coupon: &Coupon,
         amount: u64,
@@ -176,14 +168,14 @@ impl StateMachine {
             reward: None,
             shared_by: None,
             state: CouponState::Available,
-            nonce: coupon.nonce.rotate_left(1) ^ 0x5eed,
+            nonce: reward_nonce(coupon.nonce),
         };
         self.insert_coupon(&reward_id, reward_coupon, events);
         Some(reward_id)
     }
 
     /// A reward coupon's id: `r-` and 24 hex digits derived from the redeemed coupon's id.
-    fn reward_id(&self, id: &Id) -> Id {
+    pub(super) fn reward_id(&self, id: &Id) -> Id {
         let hash = self.config.secret_key.hash(REWARD_ID_DOMAIN, &[id.as_str().as_bytes()]);
         let hex: String = hash[..12].iter().map(|byte| format!("{byte:02x}")).collect();
         Id::new(&format!("r-{hex}")).expect("a valid id")
@@ -374,4 +366,20 @@ impl StateMachine {
         }
         outcome
     }
+}
+
+/// The nonce of the reward coupon given for redeeming a coupon with `nonce`.
+pub(super) fn reward_nonce(nonce: u64) -> u64 {
+    nonce.rotate_left(1) ^ 0x5eed
+}
+
+/// The redemption code of coupon `id` issued with `nonce`.
+pub(super) fn derive_coupon_code(key: &SecretKey, id: &Id, nonce: u64) -> String {
+    let parts: [&[u8]; 2] = [id.as_str().as_bytes(), &nonce.to_be_bytes()];
+    key.digits(COUPON_CODE_DOMAIN, &parts, COUPON_CODE_DIGITS)
+}
+
+/// The keyed hash a coupon is found by from its redemption code.
+pub(super) fn coupon_index(key: &SecretKey, code: &str) -> [u8; 32] {
+    key.hash(COUPON_INDEX_DOMAIN, &[code.as_bytes()])
 }

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod bills;
+mod buckets;
 mod coupons;
 mod holds;
 mod idempotency;
@@ -31,12 +32,15 @@ use crate::types::{Currency, Id, TimestampMs};
 
 pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
+pub(crate) use buckets::command_keys;
+pub use buckets::{Bucket, Key};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
 pub use idempotency::IdempotencyIndex;
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
+pub(crate) use secrets::is_code;
 pub use splits::{Split, SplitState};
 
 /// Hash map used for all state: fast, with per-process random keys against hash flooding.
@@ -193,10 +197,7 @@ impl StateMachine {
     /// internal invariant is broken.
     pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Command], output: &mut CommitOutput) {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
-        let now_ms = now_ms.max(self.state.now_ms);
-        self.state.now_ms = now_ms;
-        self.state.transfers.rotate(now_ms);
-        self.state.movements.rotate(now_ms);
+        let now_ms = self.begin_batch(now_ms);
         let outcomes_before = output.outcomes.len();
         for command in batch {
             let outcome = self.apply(now_ms, command, &mut output.events);
@@ -205,7 +206,29 @@ impl StateMachine {
         assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
     }
 
-    fn apply(&mut self, now: TimestampMs, command: &Command, events: &mut Vec<Event>) -> Outcome {
+    /// Starts a batch at `now_ms` (clamped so that time never runs backwards): sets the clock
+    /// and turns idempotency generations over. Returns the `now` the batch runs at. Every shard
+    /// starts every batch, so that shards turn generations over together.
+    pub(crate) fn begin_batch(&mut self, now_ms: TimestampMs) -> TimestampMs {
+        let now_ms = now_ms.max(self.state.now_ms);
+        self.state.now_ms = now_ms;
+        self.state.transfers.rotate(now_ms);
+        self.state.movements.rotate(now_ms);
+        now_ms
+    }
+
+    /// The configuration (the sharded runtime needs the key to place coupon codes).
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state, to move buckets in and out of it.
+    pub(crate) fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    /// Applies one command of a batch started with [`StateMachine::begin_batch`].
+    pub(crate) fn apply(&mut self, now: TimestampMs, command: &Command, events: &mut Vec<Event>) -> Outcome {
         let events_before = events.len();
         let outcome = match command {
             Command::OpenAccount(open) => self.open_account(open, events),
@@ -264,7 +287,7 @@ impl StateMachine {
     // ----- shared money primitives -------------------------------------------------------
 
     /// Checks that `amount` is a valid amount of money to move.
-    fn check_amount(amount: u64) -> Result<(), Rejection> {
+    pub(crate) fn check_amount(amount: u64) -> Result<(), Rejection> {
         if amount == 0 || amount > AMOUNT_MINOR_MAX {
             return Err(Rejection::InvalidAmount);
         }

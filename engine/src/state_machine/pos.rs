@@ -98,23 +98,23 @@ pub(crate) struct FailureWindow {
 /// A settlement's request (code as a keyed hash) and its answer, for idempotent repeats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SettlementRecord {
-    user: Id,
+    pub(crate) user: Id,
     code_hash: [u8; 32],
     amount: u64,
     currency: Currency,
-    terminal: Id,
-    coupon: Option<Id>,
+    pub(crate) terminal: Id,
+    pub(crate) coupon: Option<Id>,
     hold_until_ms: Option<TimestampMs>,
     pub(crate) outcome: Outcome,
     /// What an approved settlement did, for reversal.
-    effect: Option<SettlementEffect>,
+    pub(crate) effect: Option<SettlementEffect>,
 }
 
 /// The money side of an approved settlement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SettlementEffect {
-    account: Id,
-    merchant_account: Id,
+pub(crate) struct SettlementEffect {
+    pub(crate) account: Id,
+    pub(crate) merchant_account: Id,
     charged: u64,
     held: bool,
     reversed: bool,

@@ -19,6 +19,10 @@ struct Accounts(#[serde(deserialize_with = "presized")] Map<Id, Account>);
 /// First byte of a sectioned snapshot (distinct from every codec format version).
 const SECTIONS_FORMAT: u8 = 0x80;
 
+/// First byte of a snapshot of several shards: then a little-endian `u32` shard count and, per
+/// shard, a little-endian `u64` length and that shard's sectioned snapshot.
+const SHARDS_FORMAT: u8 = 0x81;
+
 /// accounts, movements, transfers, rest.
 const SECTIONS: usize = 4;
 
@@ -53,6 +57,50 @@ impl State {
             bytes.extend_from_slice(section);
         }
         bytes
+    }
+
+    /// Joins the sectioned snapshots of several shards (in shard order) into one snapshot; one
+    /// shard's snapshot is kept as it is.
+    pub fn join_shard_snapshots(mut parts: Vec<Vec<u8>>) -> Vec<u8> {
+        if parts.len() == 1 {
+            return parts.pop().expect("one part");
+        }
+        let total: usize = parts.iter().map(|part| 8 + part.len()).sum();
+        let mut bytes = Vec::with_capacity(5 + total);
+        bytes.push(SHARDS_FORMAT);
+        bytes.extend_from_slice(&u32::try_from(parts.len()).expect("shard count fits u32").to_le_bytes());
+        for part in &parts {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        bytes
+    }
+
+    /// Decodes a snapshot of one shard ([`State::encode_snapshot`]) or several
+    /// ([`State::join_shard_snapshots`]) into the shards' states, in shard order.
+    pub fn decode_shard_snapshots(bytes: &[u8]) -> Result<Vec<State>, CodecError> {
+        let Some((&SHARDS_FORMAT, body)) = bytes.split_first() else {
+            return Ok(vec![State::decode_snapshot(bytes)?]);
+        };
+        let malformed = |what: &str| CodecError::Malformed(format!("sharded snapshot: {what}"));
+        let (count, mut body) = body.split_first_chunk::<4>().ok_or_else(|| malformed("no shard count"))?;
+        let count = u32::from_le_bytes(*count) as usize;
+        if count == 0 || count > crate::shards::SHARDS_MAX {
+            return Err(malformed("shard count out of range"));
+        }
+        let mut parts = Vec::with_capacity(count);
+        for index in 0..count {
+            let cut = || malformed(&format!("shard {index} is cut short"));
+            let (length, after) = body.split_first_chunk::<8>().ok_or_else(cut)?;
+            let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|_| cut())?;
+            let (part, rest) = after.split_at_checked(length).ok_or_else(cut)?;
+            parts.push(part);
+            body = rest;
+        }
+        if !body.is_empty() {
+            return Err(CodecError::Trailing(body.len()));
+        }
+        parts.into_iter().map(State::decode_snapshot).collect()
     }
 
     /// Decodes a snapshot written by [`State::encode_snapshot`], its sections in parallel.

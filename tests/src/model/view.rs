@@ -6,7 +6,7 @@ use std::fmt::Display;
 
 use kassa_engine::command::ObjectKind;
 use kassa_engine::state_machine::{AuthorizationState, BillState, CouponState, HoldState, SplitState};
-use kassa_engine::{Currency, Id, StateMachine};
+use kassa_engine::{Currency, Id};
 
 use super::{AuthStatus, BillStatus, CouponStatus, HoldStatus, Model, SplitStatus};
 
@@ -190,7 +190,7 @@ impl Model {
 }
 
 /// The engine's side of `view`, read from its state machine (run it inside `Engine::read`).
-pub fn engine_view(machine: &StateMachine, view: &Probe) -> StateView {
+pub fn engine_view(machine: &kassa_engine::StateView, view: &Probe) -> StateView {
     let mut out = StateView::new();
     out.insert("accounts:count".into(), machine.account_count().to_string());
     for (currency, totals) in machine.totals() {

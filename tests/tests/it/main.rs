@@ -2,6 +2,7 @@
 
 mod durability;
 mod engine;
+mod shards;
 mod simulation;
 mod storage_faults;
 mod torture;

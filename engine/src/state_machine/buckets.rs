@@ -1,0 +1,462 @@
+//! Placement of the state on shards.
+//!
+//! Every entry of [`State`] is filed under one [`Key`]: an id (of an account, a hold, a user, a
+//! bill, a transfer...) or a coupon code's keyed hash. Everything filed under one key is its
+//! [`Bucket`], and a bucket lives on shard `key.shard(n)`. A command names its keys (the ids in
+//! its body, [`command_keys`]); commands whose keys depend on the state (a capture needs its
+//! hold's accounts, a settlement its terminal's merchant's account) follow the references of the
+//! buckets they reach ([`StateMachine::references`]) until nothing new turns up. The runtime
+//! moves the buckets a command needs to the shard that runs it and back afterwards
+//! (`crate::shards`), so `commit`'s code is the same on one shard or many.
+
+use std::collections::BTreeSet;
+
+use super::accounts::MovementRecord;
+use super::coupons::{self, RedemptionRecord};
+use super::pos::{FailureWindow, SettlementRecord};
+use super::{
+    Account, ApiKey, Authorization, Bill, Config, Coupon, Hold, Merchant, Operator, Split, State, StateMachine,
+    Terminal,
+};
+use crate::command::{Command, ObjectKind};
+use crate::types::{Id, TimestampMs};
+
+/// What a piece of state is filed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// An id: of an account, transfer, deposit, hold, merchant, terminal, operator, user,
+    /// authorization, settlement, bill, split, coupon, redemption or API key.
+    Id(Id),
+    /// The keyed hash of a coupon's redemption code (how an operator finds the coupon).
+    Code([u8; 32]),
+}
+
+impl Key {
+    /// The shard (of `shards`) that owns this key. Stable across processes and versions:
+    /// 64-bit FNV-1a of the key's bytes.
+    pub fn shard(&self, shards: usize) -> usize {
+        if shards <= 1 {
+            return 0;
+        }
+        let bytes: &[u8] = match self {
+            Key::Id(id) => id.as_str().as_bytes(),
+            Key::Code(hash) => hash,
+        };
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        ((hash ^ (hash >> 32)) % shards as u64) as usize
+    }
+}
+
+impl From<&Id> for Key {
+    fn from(id: &Id) -> Key {
+        Key::Id(id.clone())
+    }
+}
+
+const OBJECT_KINDS: [ObjectKind; 11] = [
+    ObjectKind::Account,
+    ObjectKind::Hold,
+    ObjectKind::Merchant,
+    ObjectKind::Terminal,
+    ObjectKind::Operator,
+    ObjectKind::Authorization,
+    ObjectKind::Bill,
+    ObjectKind::Split,
+    ObjectKind::User,
+    ObjectKind::Coupon,
+    ObjectKind::ApiKey,
+];
+
+/// Everything the state files under one key, taken out of one shard to be put into another.
+/// The `*_indexed` flags say whether the object was in its expiry index.
+#[derive(Debug)]
+pub struct Bucket {
+    key: Key,
+    account: Option<Account>,
+    movement: (Option<MovementRecord>, Option<MovementRecord>),
+    transfer: (Option<u64>, Option<u64>),
+    hold: Option<(Hold, bool)>,
+    merchant: Option<Merchant>,
+    terminal: Option<Terminal>,
+    operator: Option<Operator>,
+    authorization: Option<(Authorization, bool)>,
+    user_authorizations: Option<Vec<Id>>,
+    code_failures: Option<FailureWindow>,
+    settlement: Option<SettlementRecord>,
+    bill: Option<(Bill, bool)>,
+    split: Option<(Split, bool)>,
+    contacts: Option<BTreeSet<Id>>,
+    coupon: Option<Coupon>,
+    pool: Option<BTreeSet<Id>>,
+    redemption: Option<RedemptionRecord>,
+    api_key: Option<ApiKey>,
+    owners: Vec<(ObjectKind, Id)>,
+    coupon_code: Option<Id>,
+}
+
+impl Bucket {
+    fn empty(key: Key) -> Bucket {
+        Bucket {
+            key,
+            account: None,
+            movement: (None, None),
+            transfer: (None, None),
+            hold: None,
+            merchant: None,
+            terminal: None,
+            operator: None,
+            authorization: None,
+            user_authorizations: None,
+            code_failures: None,
+            settlement: None,
+            bill: None,
+            split: None,
+            contacts: None,
+            coupon: None,
+            pool: None,
+            redemption: None,
+            api_key: None,
+            owners: Vec::new(),
+            coupon_code: None,
+        }
+    }
+
+    /// The key the bucket is filed under.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl State {
+    /// Removes and returns everything filed under `key`.
+    pub(crate) fn take_bucket(&mut self, key: &Key) -> Bucket {
+        let id = match key {
+            Key::Code(hash) => {
+                let mut bucket = Bucket::empty(key.clone());
+                bucket.coupon_code = self.coupon_codes.remove(hash);
+                return bucket;
+            }
+            Key::Id(id) => id,
+        };
+        let mut bucket = Bucket::empty(key.clone());
+        bucket.account = self.accounts.remove(id);
+        bucket.movement = self.movements.take(id);
+        bucket.transfer = self.transfers.take(id);
+        bucket.hold = self.holds.remove(id).map(|hold| {
+            let indexed = self.hold_expiry.remove(&(hold.expires_at_ms, id.clone()));
+            (hold, indexed)
+        });
+        bucket.merchant = self.merchants.remove(id);
+        bucket.terminal = self.terminals.remove(id);
+        bucket.operator = self.operators.remove(id);
+        bucket.authorization = self.authorizations.remove(id).map(|authorization| {
+            let indexed = self.authorization_expiry.remove(&(authorization.expires_at_ms, id.clone()));
+            (authorization, indexed)
+        });
+        bucket.user_authorizations = self.user_authorizations.remove(id);
+        bucket.code_failures = self.code_failures.remove(id);
+        bucket.settlement = self.settlements.remove(id);
+        bucket.bill = self.bills.remove(id).map(|bill| {
+            let indexed = self.bill_expiry.remove(&(bill.closes_at_ms, id.clone()));
+            (bill, indexed)
+        });
+        bucket.split = self.splits.remove(id).map(|split| {
+            let indexed = self.split_expiry.remove(&(split.expires_at_ms, id.clone()));
+            (split, indexed)
+        });
+        bucket.contacts = self.contacts.remove(id);
+        bucket.coupon = self.coupons.remove(id);
+        bucket.pool = self.pools.remove(id);
+        bucket.redemption = self.redemptions.remove(id);
+        bucket.api_key = self.api_keys.remove(id);
+        if !self.owners.is_empty() {
+            for kind in OBJECT_KINDS {
+                if let Some(owner) = self.owners.remove(&(kind, id.clone())) {
+                    bucket.owners.push((kind, owner));
+                }
+            }
+        }
+        bucket
+    }
+
+    /// Files a bucket taken from another shard's state under its key here.
+    pub(crate) fn put_bucket(&mut self, bucket: Bucket) {
+        let id = match bucket.key {
+            Key::Code(hash) => {
+                if let Some(coupon) = bucket.coupon_code {
+                    self.coupon_codes.insert(hash, coupon);
+                }
+                return;
+            }
+            Key::Id(id) => id,
+        };
+        if let Some(account) = bucket.account {
+            self.accounts.insert(id.clone(), account);
+        }
+        self.movements.put(&id, bucket.movement);
+        self.transfers.put(&id, bucket.transfer);
+        if let Some((hold, indexed)) = bucket.hold {
+            if indexed {
+                self.hold_expiry.insert((hold.expires_at_ms, id.clone()));
+            }
+            self.holds.insert(id.clone(), hold);
+        }
+        if let Some(merchant) = bucket.merchant {
+            self.merchants.insert(id.clone(), merchant);
+        }
+        if let Some(terminal) = bucket.terminal {
+            self.terminals.insert(id.clone(), terminal);
+        }
+        if let Some(operator) = bucket.operator {
+            self.operators.insert(id.clone(), operator);
+        }
+        if let Some((authorization, indexed)) = bucket.authorization {
+            if indexed {
+                self.authorization_expiry.insert((authorization.expires_at_ms, id.clone()));
+            }
+            self.authorizations.insert(id.clone(), authorization);
+        }
+        if let Some(list) = bucket.user_authorizations {
+            self.user_authorizations.insert(id.clone(), list);
+        }
+        if let Some(window) = bucket.code_failures {
+            self.code_failures.insert(id.clone(), window);
+        }
+        if let Some(settlement) = bucket.settlement {
+            self.settlements.insert(id.clone(), settlement);
+        }
+        if let Some((bill, indexed)) = bucket.bill {
+            if indexed {
+                self.bill_expiry.insert((bill.closes_at_ms, id.clone()));
+            }
+            self.bills.insert(id.clone(), bill);
+        }
+        if let Some((split, indexed)) = bucket.split {
+            if indexed {
+                self.split_expiry.insert((split.expires_at_ms, id.clone()));
+            }
+            self.splits.insert(id.clone(), split);
+        }
+        if let Some(contacts) = bucket.contacts {
+            self.contacts.insert(id.clone(), contacts);
+        }
+        if let Some(coupon) = bucket.coupon {
+            self.coupons.insert(id.clone(), coupon);
+        }
+        if let Some(pool) = bucket.pool {
+            self.pools.insert(id.clone(), pool);
+        }
+        if let Some(redemption) = bucket.redemption {
+            self.redemptions.insert(id.clone(), redemption);
+        }
+        if let Some(api_key) = bucket.api_key {
+            self.api_keys.insert(id.clone(), api_key);
+        }
+        for (kind, owner) in bucket.owners {
+            self.owners.insert((kind, id.clone()), owner);
+        }
+    }
+
+    /// Every key something is filed under (for re-partitioning and placement checks).
+    pub(crate) fn bucket_keys(&self) -> BTreeSet<Key> {
+        let mut keys = BTreeSet::new();
+        let mut add = |id: &Id| {
+            keys.insert(Key::Id(id.clone()));
+        };
+        self.accounts.keys().for_each(&mut add);
+        self.movements.ids().for_each(&mut add);
+        self.transfers.ids().for_each(&mut add);
+        self.holds.keys().for_each(&mut add);
+        self.merchants.keys().for_each(&mut add);
+        self.terminals.keys().for_each(&mut add);
+        self.operators.keys().for_each(&mut add);
+        self.authorizations.keys().for_each(&mut add);
+        self.user_authorizations.keys().for_each(&mut add);
+        self.code_failures.keys().for_each(&mut add);
+        self.settlements.keys().for_each(&mut add);
+        self.bills.keys().for_each(&mut add);
+        self.splits.keys().for_each(&mut add);
+        self.contacts.keys().for_each(&mut add);
+        self.coupons.keys().for_each(&mut add);
+        self.pools.keys().for_each(&mut add);
+        self.redemptions.keys().for_each(&mut add);
+        self.api_keys.keys().for_each(&mut add);
+        self.owners.keys().for_each(|(_, id)| add(id));
+        keys.extend(self.coupon_codes.keys().map(|hash| Key::Code(*hash)));
+        keys
+    }
+
+    /// An empty state at the same point in time as `self` (same `now`, same idempotency
+    /// generations), to receive buckets.
+    pub(crate) fn empty_like(&self) -> State {
+        State {
+            movements: self.movements.empty_like(),
+            transfers: self.transfers.empty_like(),
+            now_ms: self.now_ms,
+            ..State::default()
+        }
+    }
+
+    /// Keys of the objects whose expiry is due at `now` (what a tick will touch first).
+    pub(crate) fn expiring_keys(&self, now: TimestampMs) -> Vec<Key> {
+        let due = |(at, id): &(TimestampMs, Id)| (*at <= now).then(|| Key::Id(id.clone()));
+        let mut keys = Vec::new();
+        keys.extend(self.hold_expiry.iter().map_while(due));
+        keys.extend(self.bill_expiry.iter().map_while(due));
+        keys.extend(self.split_expiry.iter().map_while(due));
+        keys.extend(self.authorization_expiry.iter().map_while(due));
+        keys
+    }
+}
+
+impl StateMachine {
+    /// Keys that the objects filed under `key` refer to (a hold's accounts, a terminal's
+    /// merchant, a merchant's account, a user's authorizations, a coupon's sharer and the reward
+    /// it would give...). A command whose keys depend on the state gathers these transitively.
+    pub(crate) fn references(&self, key: &Key) -> Vec<Key> {
+        let state = &self.state;
+        let id = match key {
+            Key::Code(hash) => return state.coupon_codes.get(hash).map(Key::from).into_iter().collect(),
+            Key::Id(id) => id,
+        };
+        let mut refs: Vec<Key> = Vec::new();
+        let mut add = |id: &Id| refs.push(Key::from(id));
+        if let Some(hold) = state.holds.get(id) {
+            add(&hold.from);
+            add(&hold.to);
+        }
+        if let Some(merchant) = state.merchants.get(id) {
+            add(&merchant.account);
+        }
+        if let Some(terminal) = state.terminals.get(id) {
+            add(&terminal.merchant);
+        }
+        if let Some(operator) = state.operators.get(id) {
+            add(&operator.merchant);
+        }
+        if let Some(authorization) = state.authorizations.get(id) {
+            add(&authorization.user);
+            add(&authorization.account);
+        }
+        for authorization in state.user_authorizations.get(id).into_iter().flatten() {
+            add(authorization);
+        }
+        if let Some(settlement) = state.settlements.get(id) {
+            add(&settlement.user);
+            add(&settlement.terminal);
+            if let Some(coupon) = &settlement.coupon {
+                add(coupon);
+            }
+            if let Some(effect) = &settlement.effect {
+                add(&effect.account);
+                add(&effect.merchant_account);
+            }
+        }
+        if let Some(bill) = state.bills.get(id) {
+            add(&bill.user);
+            add(&bill.account);
+            add(&bill.merchant);
+        }
+        if let Some(split) = state.splits.get(id) {
+            add(&split.requester);
+            add(&split.requester_account);
+            for member in &split.members {
+                add(&member.user);
+                add(&member.account);
+            }
+        }
+        if let Some(coupon) = state.coupons.get(id) {
+            add(&coupon.merchant);
+            add(&coupon.holder);
+            add(&coupon.issued_to);
+            if let Some(sharer) = &coupon.shared_by {
+                add(sharer);
+            }
+            if coupon.reward.is_some() {
+                // The reward coupon a redemption would create, and its code's index entry.
+                let reward = self.reward_id(id);
+                let code =
+                    coupons::derive_coupon_code(&self.config.secret_key, &reward, coupons::reward_nonce(coupon.nonce));
+                refs.push(Key::Code(coupons::coupon_index(&self.config.secret_key, &code)));
+                refs.push(Key::Id(reward));
+            }
+        }
+        refs
+    }
+}
+
+/// The keys a command names in its body, and whether it may reach more through the state
+/// (`true`: the runtime follows [`StateMachine::references`] from these, with every shard
+/// taking part). Commands that return `false` touch exactly the buckets listed.
+pub(crate) fn command_keys(config: &Config, command: &Command) -> (Vec<Key>, bool) {
+    let key = Key::from;
+    match command {
+        Command::OpenAccount(open) => (vec![key(&open.account)], false),
+        Command::CloseAccount { account } => (vec![key(account)], false),
+        Command::Deposit(movement) | Command::Withdraw(movement) => {
+            (vec![key(&movement.account), key(&movement.id)], false)
+        }
+        Command::Transfer(transfer) => (vec![key(&transfer.from), key(&transfer.to), key(&transfer.id)], false),
+        Command::TransferBatch(batch) => {
+            let mut keys = Vec::with_capacity(batch.transfers.len() * 3);
+            for transfer in &batch.transfers {
+                keys.extend([key(&transfer.from), key(&transfer.to), key(&transfer.id)]);
+            }
+            (keys, false)
+        }
+        Command::PlaceHold(place) => (vec![key(&place.from), key(&place.to), key(&place.id)], false),
+        Command::CaptureHold(capture) => (vec![key(&capture.hold)], true),
+        Command::VoidHold { hold } => (vec![key(hold)], true),
+        Command::RegisterMerchant(register) => (vec![key(&register.merchant), key(&register.account)], false),
+        Command::RegisterTerminal(register) => (vec![key(&register.terminal), key(&register.merchant)], false),
+        Command::RegisterOperator(register) => (vec![key(&register.operator), key(&register.merchant)], false),
+        Command::Authorize(authorize) => {
+            (vec![key(&authorize.user), key(&authorize.id), key(&authorize.account)], true)
+        }
+        Command::SettlePos(settle) => {
+            let mut keys = vec![key(&settle.user), key(&settle.id), key(&settle.terminal)];
+            keys.extend(settle.coupon.as_ref().map(key));
+            (keys, true)
+        }
+        Command::ReversePos { settlement } => (vec![key(settlement)], true),
+        Command::OpenBill(open) => {
+            (vec![key(&open.bill), key(&open.user), key(&open.account), key(&open.merchant)], true)
+        }
+        Command::AddBillItem(add) => (vec![key(&add.bill), key(&add.terminal)], true),
+        Command::SubmitBill(submit) => (vec![key(&submit.bill)], true),
+        Command::ConfirmBill(confirm) => {
+            let mut keys = vec![key(&confirm.bill)];
+            keys.extend(confirm.coupon.as_ref().map(key));
+            (keys, true)
+        }
+        Command::CancelBill { bill } => (vec![key(bill)], true),
+        Command::RequestSplit(request) => {
+            let mut keys = vec![key(&request.split), key(&request.requester), key(&request.requester_account)];
+            for member in &request.members {
+                keys.extend([key(&member.user), key(&member.account)]);
+            }
+            (keys, true)
+        }
+        Command::PaySplitShare(pay) => (vec![key(&pay.split), key(&pay.member)], true),
+        Command::CancelSplit { split } => (vec![key(split)], true),
+        Command::AddContact(add) => (vec![key(&add.user), key(&add.contact)], false),
+        Command::IssueCoupon(issue) => {
+            let code = coupons::derive_coupon_code(&config.secret_key, &issue.coupon, issue.nonce);
+            let index = coupons::coupon_index(&config.secret_key, &code);
+            (vec![key(&issue.coupon), key(&issue.merchant), key(&issue.holder), Key::Code(index)], false)
+        }
+        Command::ShareCoupon(share) => (vec![key(&share.coupon), key(&share.user)], true),
+        Command::ClaimCoupon(claim) => (vec![key(&claim.coupon), key(&claim.claimer)], true),
+        Command::RedeemCoupon(redeem) => {
+            let index = coupons::coupon_index(&config.secret_key, &redeem.code);
+            (vec![key(&redeem.operator), key(&redeem.id), Key::Code(index)], true)
+        }
+        Command::RegisterApiKey(register) => (vec![key(&register.key_id)], false),
+        Command::SetOwner(set) => (vec![key(&set.id)], false),
+        Command::Tick => (Vec::new(), true),
+    }
+}
