@@ -32,7 +32,7 @@ pub struct Route {
     pub participants: u64,
     /// Whether the keys depend on the state (every shard takes part; references are followed).
     pub follows_references: bool,
-    /// The keys the command names.
+    /// The keys the command names, each once, in the order named.
     pub keys: Vec<Key>,
 }
 
@@ -50,7 +50,8 @@ impl Route {
 
 /// Routes `command` over `shards` shards.
 pub fn route(config: &Config, command: &Command, shards: usize) -> Route {
-    let (keys, follows_references) = command_keys(config, command);
+    let (mut keys, follows_references) = command_keys(config, command);
+    dedup_in_order(&mut keys);
     let coordinator = keys.first().map_or(0, |key| key.shard(shards));
     let participants = if follows_references && shards > 1 {
         u64::MAX >> (64 - shards)
@@ -58,6 +59,23 @@ pub fn route(config: &Config, command: &Command, shards: usize) -> Route {
         keys.iter().fold(1u64 << coordinator, |mask, key| mask | 1 << key.shard(shards))
     };
     Route { coordinator, participants, follows_references: follows_references && shards > 1, keys }
+}
+
+/// Removes repeated keys, keeping the first of each.
+fn dedup_in_order(keys: &mut Vec<Key>) {
+    if keys.len() <= 16 {
+        let mut index = 1;
+        while index < keys.len() {
+            if keys[..index].contains(&keys[index]) {
+                keys.remove(index);
+            } else {
+                index += 1;
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(keys.len());
+        keys.retain(|key| seen.insert(key.clone()));
+    }
 }
 
 /// How a coordinator reaches the other participants of a command.

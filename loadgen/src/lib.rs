@@ -97,6 +97,8 @@ pub struct LoadConfig {
     pub data_dir: PathBuf,
     /// Durability of the embedded engine.
     pub durability: Durability,
+    /// Embedded: shard executors (`None`: the engine's default, one per core).
+    pub shards: Option<usize>,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -137,6 +139,7 @@ impl LoadConfig {
             api_key: String::new(),
             data_dir: PathBuf::from("./kassa-loadgen-data"),
             durability: Durability::Sync,
+            shards: None,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -210,7 +213,12 @@ impl LoadConfig {
 
     fn describe_load(&self) -> String {
         let place = match self.target {
-            Target::Embedded => format!("engine in {} ({:?})", self.data_dir.display(), self.durability),
+            Target::Embedded => format!(
+                "engine in {} ({:?}, {} shards)",
+                self.data_dir.display(),
+                self.durability,
+                self.shards.unwrap_or_else(kassa_engine::runtime::default_shards)
+            ),
             Target::Tcp => format!("TCP {} (balances over HTTP {})", self.addr(), self.http_addr),
             Target::Http => format!("HTTP {}", self.addr()),
             Target::Iso8583 => format!("ISO 8583 {} + HTTP {}", self.addr(), self.http_addr),
@@ -244,7 +252,7 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {
         Target::Embedded => {
-            let engine = embedded::open(&config.data_dir, config.durability)?;
+            let engine = embedded::open(&config.data_dir, config.durability, config.shards)?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }

@@ -1,12 +1,19 @@
 //! Shard executors: one thread per shard, each owning one `StateMachine` (its partition of the
-//! actors), running the protocol of [`crate::shards`] with messages over channels.
+//! actors).
 //!
-//! The executor thread (the sequencer) routes every command of a batch and hands the batch to
-//! every shard. Each shard applies, in batch order, the commands it takes part in: alone when
-//! all their keys are its own; as coordinator (asks the other participants for buckets, applies,
-//! hands them back); or as participant (serves the coordinator's requests for that command and
-//! waits for its buckets to come back). Messages for a later command wait in a stash until the
-//! shard gets there. The sequencer merges the outcomes and events back into batch order.
+//! The executor thread (the sequencer) routes every command of a batch and plans how buckets
+//! travel, then hands batch and plan to every shard. Each shard applies, in batch order, the
+//! commands it coordinates. For commands whose keys are in their body (transfers, deposits,
+//! holds, registrations: nearly all traffic) buckets flow one way: at the start of a stretch of
+//! such commands, each shard sends every bucket it owns that another shard uses first to that
+//! shard; after applying a command, a shard sends each bucket on to its next user (or home
+//! after its last use). A shard runs a command once the buckets the plan says it awaits have
+//! arrived; nobody waits for an answer, and buckets travel in bundles. Commands that follow
+//! references (captures, settlements, ticks...) end such a stretch: every bucket is home, and
+//! the coordinator asks the other shards for buckets round after round
+//! ([`crate::shards::coordinate`]). The result is the batch applied in order, command after
+//! command, exactly as by one machine: the sequencer merges outcomes and events back into batch
+//! order.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,12 +30,88 @@ use crate::types::TimestampMs;
 struct Work {
     now_ms: TimestampMs,
     commands: Arc<Vec<Command>>,
-    routes: Arc<Vec<Route>>,
+    plan: Arc<Plan>,
+}
+
+/// Where a bucket goes next: the item (command index) of its next use, or home.
+const HOME: usize = usize::MAX;
+
+/// How the buckets of one batch travel between shards.
+struct Plan {
+    routes: Vec<Route>,
+    /// Per item: how many buckets must arrive before its coordinator can apply it.
+    awaits: Vec<u32>,
+    /// Per item: buckets its coordinator sends on afterwards: (index in the route's keys,
+    /// shard, item or `HOME`).
+    forwards: Vec<Vec<(usize, usize, usize)>>,
+    /// Stretches of commands between those that follow references.
+    segments: Vec<Segment>,
+}
+
+/// A stretch of commands whose keys are all in their bodies, and the command after it (one that
+/// follows references), if any.
+struct Segment {
+    start: usize,
+    end: usize,
+    /// Per shard: buckets it sends out at the start: (key, shard, item).
+    sends: Vec<Vec<(Key, usize, usize)>>,
+    /// Per shard: buckets that come home at the end.
+    returns: Vec<u32>,
+}
+
+impl Plan {
+    /// Routes `commands` over `shards` and plans every bucket's trip.
+    fn new(config: &Config, commands: &[Command], shards: usize) -> Plan {
+        let routes: Vec<Route> = commands.iter().map(|command| route(config, command, shards)).collect();
+        let mut awaits = vec![0u32; routes.len()];
+        let mut forwards: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); routes.len()];
+        let mut segments = Vec::new();
+        let mut start = 0;
+        while start <= routes.len() {
+            let end = (start..routes.len()).find(|item| routes[*item].follows_references).unwrap_or(routes.len());
+            let mut segment = Segment { start, end, sends: vec![Vec::new(); shards], returns: vec![0; shards] };
+            // key -> (shard holding it after its last use so far, that use: (item, key index)).
+            let mut last: std::collections::HashMap<&Key, (usize, usize, usize)> = std::collections::HashMap::new();
+            for item in start..end {
+                let coordinator = routes[item].coordinator;
+                for (index, key) in routes[item].keys.iter().enumerate() {
+                    match last.get(key) {
+                        None => {
+                            let home = key.shard(shards);
+                            if home != coordinator {
+                                segment.sends[home].push((key.clone(), coordinator, item));
+                                awaits[item] += 1;
+                            }
+                        }
+                        Some(&(holder, previous, previous_index)) => {
+                            if holder != coordinator {
+                                forwards[previous].push((previous_index, coordinator, item));
+                                awaits[item] += 1;
+                            }
+                        }
+                    }
+                    last.insert(key, (coordinator, item, index));
+                }
+            }
+            for (key, (holder, previous, previous_index)) in last {
+                let home = key.shard(shards);
+                if holder != home {
+                    forwards[previous].push((previous_index, home, HOME));
+                    segment.returns[home] += 1;
+                }
+            }
+            segments.push(segment);
+            start = end + 1;
+        }
+        Plan { routes, awaits, forwards, segments }
+    }
 }
 
 /// What shards send each other and what the sequencer sends them.
 enum Message {
     Work(Work),
+    /// Buckets travelling to their next use (or home): (item or `HOME`, bucket).
+    Forward(Vec<(usize, Bucket)>),
     /// Coordinator -> participant: hand over the buckets of these keys.
     Take {
         item: usize,
@@ -67,7 +150,7 @@ impl Message {
             | Message::Expiring { item, .. }
             | Message::Keys { item, .. }
             | Message::Release { item, .. } => Some(*item),
-            Message::Work(_) | Message::Stop => None,
+            Message::Work(_) | Message::Forward(_) | Message::Stop => None,
         }
     }
 }
@@ -89,6 +172,10 @@ pub(super) struct ShardPool {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Times a waiting shard yields its core before it sleeps on its mailbox: the answer it waits
+/// for usually comes within microseconds, and a sleep and wake-up costs more than that.
+const SPINS_BEFORE_BLOCKING: u32 = 64;
+
 /// A shard's mailbox, with the messages that arrived before the shard reached their command.
 struct Mailbox {
     inbox: Receiver<Message>,
@@ -101,12 +188,21 @@ impl Mailbox {
         if let Some(position) = self.stash.iter().position(|message| message.item() == Some(item)) {
             return self.stash.swap_remove(position);
         }
+        let mut spins = 0u32;
         loop {
-            let message = self.inbox.recv().expect("the pool outlives its shards");
+            let message = match self.inbox.try_recv() {
+                Ok(message) => message,
+                Err(_) if spins < SPINS_BEFORE_BLOCKING => {
+                    spins += 1;
+                    std::thread::yield_now();
+                    continue;
+                }
+                Err(_) => self.inbox.recv().expect("the pool outlives its shards"),
+            };
             if message.item() == Some(item) {
                 return message;
             }
-            assert!(message.item().is_some(), "no new batch while one runs");
+            assert!(!matches!(message, Message::Work(_) | Message::Stop), "no new batch while one runs");
             self.stash.push(message);
         }
     }
@@ -185,6 +281,77 @@ fn participate(machine: &mut StateMachine, item: usize, mailbox: &mut Mailbox, p
     }
 }
 
+/// Bucket bundles waiting to leave a shard, one per destination.
+struct Outbox {
+    bundles: Vec<Vec<(usize, Bucket)>>,
+}
+
+/// Buckets a shard sends in one message at most before it sends the bundle anyway.
+const BUNDLE_MAX: usize = 64;
+
+impl Outbox {
+    fn push(&mut self, shard: usize, item: usize, bucket: Bucket, peers: &[Sender<Message>]) {
+        self.bundles[shard].push((item, bucket));
+        if self.bundles[shard].len() >= BUNDLE_MAX {
+            let bundle = std::mem::take(&mut self.bundles[shard]);
+            let _ = peers[shard].send(Message::Forward(bundle));
+        }
+    }
+
+    /// Sends every waiting bundle (before the shard waits for anything).
+    fn flush(&mut self, peers: &[Sender<Message>]) {
+        for (shard, bundle) in self.bundles.iter_mut().enumerate() {
+            if !bundle.is_empty() {
+                let _ = peers[shard].send(Message::Forward(std::mem::take(bundle)));
+            }
+        }
+    }
+}
+
+/// A shard's progress through one batch: buckets arrived per item, and home.
+struct Arrivals {
+    per_item: Vec<u32>,
+    home: u32,
+}
+
+impl Arrivals {
+    /// Files arrived buckets into the state (safe at once: the plan sends a bucket to a shard
+    /// only when no command before its use there touches it) and counts them.
+    fn receive(&mut self, machine: &mut StateMachine, bundle: Vec<(usize, Bucket)>) {
+        let state = machine.state_mut();
+        for (item, bucket) in bundle {
+            state.put_bucket(bucket);
+            if item == HOME {
+                self.home += 1;
+            } else {
+                self.per_item[item] += 1;
+            }
+        }
+    }
+
+    /// Waits until `done(self)` holds, filing arriving buckets; other messages (requests about a
+    /// later command that follows references) are kept for later.
+    fn wait(&mut self, machine: &mut StateMachine, mailbox: &mut Mailbox, done: impl Fn(&Arrivals) -> bool) {
+        let mut spins = 0u32;
+        while !done(self) {
+            let message = match mailbox.inbox.try_recv() {
+                Ok(message) => message,
+                Err(_) if spins < SPINS_BEFORE_BLOCKING => {
+                    spins += 1;
+                    std::thread::yield_now();
+                    continue;
+                }
+                Err(_) => mailbox.inbox.recv().expect("the pool outlives its shards"),
+            };
+            match message {
+                Message::Forward(bundle) => self.receive(machine, bundle),
+                Message::Work(_) | Message::Stop => panic!("no new batch while one runs"),
+                other => mailbox.stash.push(other),
+            }
+        }
+    }
+}
+
 /// The loop of shard `me`.
 fn run_shard(
     me: usize,
@@ -195,6 +362,7 @@ fn run_shard(
 ) {
     let shards = peers.len();
     let mut mailbox = Mailbox { inbox, stash: Vec::new() };
+    let mut outbox = Outbox { bundles: (0..shards).map(|_| Vec::new()).collect() };
     loop {
         let work = loop {
             match mailbox.inbox.recv() {
@@ -205,24 +373,69 @@ fn run_shard(
         };
         let mut result = ShardResult { shard: me, outcomes: Vec::new(), events: Vec::new() };
         {
-            let mut machine = machine.lock();
+            let mut guard = machine.lock();
+            let machine = &mut *guard;
             let now = machine.begin_batch(work.now_ms);
-            for (item, (command, route)) in work.commands.iter().zip(work.routes.iter()).enumerate() {
-                if !route.includes(me) {
-                    continue;
+            let plan = &*work.plan;
+            let mut arrivals = Arrivals { per_item: vec![0; plan.routes.len()], home: 0 };
+            // Bundles that came before the batch did.
+            for message in std::mem::take(&mut mailbox.stash) {
+                match message {
+                    Message::Forward(bundle) => arrivals.receive(machine, bundle),
+                    other => mailbox.stash.push(other),
                 }
-                if route.coordinator != me {
-                    participate(&mut machine, item, &mut mailbox, &peers);
-                    continue;
+            }
+            for segment in &plan.segments {
+                for (key, shard, item) in &segment.sends[me] {
+                    let bucket = machine.state_mut().take_bucket(key);
+                    outbox.push(*shard, *item, bucket, &peers);
                 }
-                let outcome = if route.is_local() {
-                    machine.apply(now, command, &mut result.events)
+                for item in segment.start..segment.end {
+                    let route = &plan.routes[item];
+                    if route.coordinator != me {
+                        continue;
+                    }
+                    if arrivals.per_item[item] < plan.awaits[item] {
+                        outbox.flush(&peers);
+                        arrivals.wait(machine, &mut mailbox, |arrived| arrived.per_item[item] >= plan.awaits[item]);
+                    }
+                    let outcome = machine.apply(now, &work.commands[item], &mut result.events);
+                    result.outcomes.push((item, outcome, result.events.len()));
+                    for (index, shard, next) in &plan.forwards[item] {
+                        let bucket = machine.state_mut().take_bucket(&route.keys[*index]);
+                        outbox.push(*shard, *next, bucket, &peers);
+                    }
+                }
+                outbox.flush(&peers);
+                let returns = segment.returns[me];
+                arrivals.wait(machine, &mut mailbox, |arrived| arrived.home >= returns);
+                arrivals.home = 0;
+                let Some(route) = plan.routes.get(segment.end) else { continue };
+                // A command that follows references: every shard takes part, every bucket is home.
+                let item = segment.end;
+                if route.coordinator == me {
+                    let mut transport = Channels {
+                        me,
+                        item,
+                        participants: route.participants,
+                        mailbox: &mut mailbox,
+                        peers: &peers,
+                    };
+                    let command = &work.commands[item];
+                    let outcome =
+                        coordinate(machine, me, shards, now, command, route, &mut transport, &mut result.events);
+                    result.outcomes.push((item, outcome, result.events.len()));
                 } else {
-                    let mut transport =
-                        Channels { me, item, participants: route.participants, mailbox: &mut mailbox, peers: &peers };
-                    coordinate(&mut machine, me, shards, now, command, route, &mut transport, &mut result.events)
-                };
-                result.outcomes.push((item, outcome, result.events.len()));
+                    participate(machine, item, &mut mailbox, &peers);
+                }
+                // Bundles of the next stretch that came during the exchange.
+                let stashed = std::mem::take(&mut mailbox.stash);
+                for message in stashed {
+                    match message {
+                        Message::Forward(bundle) => arrivals.receive(machine, bundle),
+                        other => mailbox.stash.push(other),
+                    }
+                }
             }
         }
         drop(work);
@@ -266,10 +479,10 @@ impl ShardPool {
         output: &mut CommitOutput,
     ) -> Vec<Command> {
         let shards = self.shards();
-        let routes: Vec<Route> = commands.iter().map(|command| route(&self.config, command, shards)).collect();
-        let (commands, routes) = (Arc::new(commands), Arc::new(routes));
+        let plan = Arc::new(Plan::new(&self.config, &commands, shards));
+        let commands = Arc::new(commands);
         for inbox in &self.inboxes {
-            let work = Work { now_ms, commands: commands.clone(), routes: routes.clone() };
+            let work = Work { now_ms, commands: commands.clone(), plan: plan.clone() };
             inbox.send(Message::Work(work)).expect("shard executors run while the pool does");
         }
         let mut results: Vec<Option<ShardResult>> = (0..shards).map(|_| None).collect();
@@ -290,7 +503,7 @@ impl ShardPool {
         }
         let mut results: Vec<ShardResult> = results.into_iter().map(|result| result.expect("every shard")).collect();
         let mut cursors = vec![(0usize, 0usize); shards];
-        for (item, route) in routes.iter().enumerate() {
+        for (item, route) in plan.routes.iter().enumerate() {
             let shard = route.coordinator;
             let (next, events_from) = cursors[shard];
             let (index, outcome, events_to) = std::mem::replace(
@@ -302,7 +515,7 @@ impl ShardPool {
             output.outcomes.push(outcome);
             cursors[shard] = (next + 1, events_to);
         }
-        drop(routes);
+        drop(plan);
         Arc::try_unwrap(commands).unwrap_or_else(|shared| (*shared).clone())
     }
 
