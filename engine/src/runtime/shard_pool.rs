@@ -502,18 +502,17 @@ impl ShardPool {
             }
         }
         let mut results: Vec<ShardResult> = results.into_iter().map(|result| result.expect("every shard")).collect();
-        let mut cursors = vec![(0usize, 0usize); shards];
+        // Each shard's outcomes and events are in batch order: walk them with one cursor each.
+        let mut outcomes: Vec<_> = results.iter_mut().map(|result| std::mem::take(&mut result.outcomes).into_iter()).collect();
+        let mut events: Vec<_> = results.iter_mut().map(|result| std::mem::take(&mut result.events).into_iter()).collect();
+        let mut events_taken = vec![0usize; shards];
         for (item, route) in plan.routes.iter().enumerate() {
             let shard = route.coordinator;
-            let (next, events_from) = cursors[shard];
-            let (index, outcome, events_to) = std::mem::replace(
-                &mut results[shard].outcomes[next],
-                (usize::MAX, Outcome::Applied(crate::Reply::Done), 0),
-            );
+            let (index, outcome, events_to) = outcomes[shard].next().expect("the coordinator answered");
             assert_eq!(index, item, "shard {shard} answered out of order");
-            output.events.extend(results[shard].events[events_from..events_to].iter().cloned());
+            output.events.extend(events[shard].by_ref().take(events_to - events_taken[shard]));
+            events_taken[shard] = events_to;
             output.outcomes.push(outcome);
-            cursors[shard] = (next + 1, events_to);
         }
         drop(plan);
         Arc::try_unwrap(commands).unwrap_or_else(|shared| (*shared).clone())

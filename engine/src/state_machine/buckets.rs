@@ -72,13 +72,21 @@ const OBJECT_KINDS: [ObjectKind; 11] = [
 ];
 
 /// Everything the state files under one key, taken out of one shard to be put into another.
-/// The `*_indexed` flags say whether the object was in its expiry index.
+/// Accounts and transfer and deposit ids (nearly every bucket that travels) sit inline; the
+/// rest, boxed, only when there is any (a bucket is moved several times on its way).
 #[derive(Debug)]
 pub struct Bucket {
     key: Key,
     account: Option<Account>,
     movement: (Option<MovementRecord>, Option<MovementRecord>),
     transfer: (Option<u64>, Option<u64>),
+    rest: Option<Box<Rest>>,
+}
+
+/// The less common parts of a bucket. The `bool`s say whether the object was in its expiry
+/// index.
+#[derive(Debug, Default)]
+struct Rest {
     hold: Option<(Hold, bool)>,
     merchant: Option<Merchant>,
     terminal: Option<Terminal>,
@@ -98,165 +106,171 @@ pub struct Bucket {
     coupon_code: Option<Id>,
 }
 
-impl Bucket {
-    fn empty(key: Key) -> Bucket {
-        Bucket {
-            key,
-            account: None,
-            movement: (None, None),
-            transfer: (None, None),
-            hold: None,
-            merchant: None,
-            terminal: None,
-            operator: None,
-            authorization: None,
-            user_authorizations: None,
-            code_failures: None,
-            settlement: None,
-            bill: None,
-            split: None,
-            contacts: None,
-            coupon: None,
-            pool: None,
-            redemption: None,
-            api_key: None,
-            owners: Vec::new(),
-            coupon_code: None,
-        }
+impl Rest {
+    fn is_empty(&self) -> bool {
+        self.hold.is_none()
+            && self.merchant.is_none()
+            && self.terminal.is_none()
+            && self.operator.is_none()
+            && self.authorization.is_none()
+            && self.user_authorizations.is_none()
+            && self.code_failures.is_none()
+            && self.settlement.is_none()
+            && self.bill.is_none()
+            && self.split.is_none()
+            && self.contacts.is_none()
+            && self.coupon.is_none()
+            && self.pool.is_none()
+            && self.redemption.is_none()
+            && self.api_key.is_none()
+            && self.owners.is_empty()
+            && self.coupon_code.is_none()
     }
+}
 
+impl Bucket {
     /// The key the bucket is filed under.
     pub fn key(&self) -> &Key {
         &self.key
     }
 }
 
+/// Removes `id` from `map`, without hashing it when the map is empty (most maps are, for most
+/// keys: a transfer's accounts have no holds, bills or coupons).
+fn take<V>(map: &mut super::Map<Id, V>, id: &Id) -> Option<V> {
+    if map.is_empty() { None } else { map.remove(id) }
+}
+
 impl State {
     /// Removes and returns everything filed under `key`.
     pub(crate) fn take_bucket(&mut self, key: &Key) -> Bucket {
+        let mut rest = Rest::default();
         let id = match key {
             Key::Code(hash) => {
-                let mut bucket = Bucket::empty(key.clone());
-                bucket.coupon_code = self.coupon_codes.remove(hash);
-                return bucket;
+                rest.coupon_code = self.coupon_codes.remove(hash);
+                let rest = (!rest.is_empty()).then(|| Box::new(rest));
+                return Bucket { key: key.clone(), account: None, movement: (None, None), transfer: (None, None), rest };
             }
             Key::Id(id) => id,
         };
-        let mut bucket = Bucket::empty(key.clone());
-        bucket.account = self.accounts.remove(id);
-        bucket.movement = self.movements.take(id);
-        bucket.transfer = self.transfers.take(id);
-        bucket.hold = self.holds.remove(id).map(|hold| {
+        let account = self.accounts.remove(id);
+        let movement = self.movements.take(id);
+        let transfer = self.transfers.take(id);
+        rest.hold = take(&mut self.holds, id).map(|hold| {
             let indexed = self.hold_expiry.remove(&(hold.expires_at_ms, id.clone()));
             (hold, indexed)
         });
-        bucket.merchant = self.merchants.remove(id);
-        bucket.terminal = self.terminals.remove(id);
-        bucket.operator = self.operators.remove(id);
-        bucket.authorization = self.authorizations.remove(id).map(|authorization| {
+        rest.merchant = take(&mut self.merchants, id);
+        rest.terminal = take(&mut self.terminals, id);
+        rest.operator = take(&mut self.operators, id);
+        rest.authorization = take(&mut self.authorizations, id).map(|authorization| {
             let indexed = self.authorization_expiry.remove(&(authorization.expires_at_ms, id.clone()));
             (authorization, indexed)
         });
-        bucket.user_authorizations = self.user_authorizations.remove(id);
-        bucket.code_failures = self.code_failures.remove(id);
-        bucket.settlement = self.settlements.remove(id);
-        bucket.bill = self.bills.remove(id).map(|bill| {
+        rest.user_authorizations = take(&mut self.user_authorizations, id);
+        rest.code_failures = take(&mut self.code_failures, id);
+        rest.settlement = take(&mut self.settlements, id);
+        rest.bill = take(&mut self.bills, id).map(|bill| {
             let indexed = self.bill_expiry.remove(&(bill.closes_at_ms, id.clone()));
             (bill, indexed)
         });
-        bucket.split = self.splits.remove(id).map(|split| {
+        rest.split = take(&mut self.splits, id).map(|split| {
             let indexed = self.split_expiry.remove(&(split.expires_at_ms, id.clone()));
             (split, indexed)
         });
-        bucket.contacts = self.contacts.remove(id);
-        bucket.coupon = self.coupons.remove(id);
-        bucket.pool = self.pools.remove(id);
-        bucket.redemption = self.redemptions.remove(id);
-        bucket.api_key = self.api_keys.remove(id);
+        rest.contacts = take(&mut self.contacts, id);
+        rest.coupon = take(&mut self.coupons, id);
+        rest.pool = take(&mut self.pools, id);
+        rest.redemption = take(&mut self.redemptions, id);
+        rest.api_key = take(&mut self.api_keys, id);
         if !self.owners.is_empty() {
             for kind in OBJECT_KINDS {
                 if let Some(owner) = self.owners.remove(&(kind, id.clone())) {
-                    bucket.owners.push((kind, owner));
+                    rest.owners.push((kind, owner));
                 }
             }
         }
-        bucket
+        let rest = (!rest.is_empty()).then(|| Box::new(rest));
+        Bucket { key: key.clone(), account, movement, transfer, rest }
     }
 
     /// Files a bucket taken from another shard's state under its key here.
     pub(crate) fn put_bucket(&mut self, bucket: Bucket) {
-        let id = match bucket.key {
+        let Bucket { key, account, movement, transfer, rest } = bucket;
+        let id = match key {
             Key::Code(hash) => {
-                if let Some(coupon) = bucket.coupon_code {
+                if let Some(coupon) = rest.and_then(|rest| rest.coupon_code) {
                     self.coupon_codes.insert(hash, coupon);
                 }
                 return;
             }
             Key::Id(id) => id,
         };
-        if let Some(account) = bucket.account {
+        if let Some(account) = account {
             self.accounts.insert(id.clone(), account);
         }
-        self.movements.put(&id, bucket.movement);
-        self.transfers.put(&id, bucket.transfer);
-        if let Some((hold, indexed)) = bucket.hold {
+        self.movements.put(&id, movement);
+        self.transfers.put(&id, transfer);
+        let Some(rest) = rest else { return };
+        let rest = *rest;
+        if let Some((hold, indexed)) = rest.hold {
             if indexed {
                 self.hold_expiry.insert((hold.expires_at_ms, id.clone()));
             }
             self.holds.insert(id.clone(), hold);
         }
-        if let Some(merchant) = bucket.merchant {
+        if let Some(merchant) = rest.merchant {
             self.merchants.insert(id.clone(), merchant);
         }
-        if let Some(terminal) = bucket.terminal {
+        if let Some(terminal) = rest.terminal {
             self.terminals.insert(id.clone(), terminal);
         }
-        if let Some(operator) = bucket.operator {
+        if let Some(operator) = rest.operator {
             self.operators.insert(id.clone(), operator);
         }
-        if let Some((authorization, indexed)) = bucket.authorization {
+        if let Some((authorization, indexed)) = rest.authorization {
             if indexed {
                 self.authorization_expiry.insert((authorization.expires_at_ms, id.clone()));
             }
             self.authorizations.insert(id.clone(), authorization);
         }
-        if let Some(list) = bucket.user_authorizations {
+        if let Some(list) = rest.user_authorizations {
             self.user_authorizations.insert(id.clone(), list);
         }
-        if let Some(window) = bucket.code_failures {
+        if let Some(window) = rest.code_failures {
             self.code_failures.insert(id.clone(), window);
         }
-        if let Some(settlement) = bucket.settlement {
+        if let Some(settlement) = rest.settlement {
             self.settlements.insert(id.clone(), settlement);
         }
-        if let Some((bill, indexed)) = bucket.bill {
+        if let Some((bill, indexed)) = rest.bill {
             if indexed {
                 self.bill_expiry.insert((bill.closes_at_ms, id.clone()));
             }
             self.bills.insert(id.clone(), bill);
         }
-        if let Some((split, indexed)) = bucket.split {
+        if let Some((split, indexed)) = rest.split {
             if indexed {
                 self.split_expiry.insert((split.expires_at_ms, id.clone()));
             }
             self.splits.insert(id.clone(), split);
         }
-        if let Some(contacts) = bucket.contacts {
+        if let Some(contacts) = rest.contacts {
             self.contacts.insert(id.clone(), contacts);
         }
-        if let Some(coupon) = bucket.coupon {
+        if let Some(coupon) = rest.coupon {
             self.coupons.insert(id.clone(), coupon);
         }
-        if let Some(pool) = bucket.pool {
+        if let Some(pool) = rest.pool {
             self.pools.insert(id.clone(), pool);
         }
-        if let Some(redemption) = bucket.redemption {
+        if let Some(redemption) = rest.redemption {
             self.redemptions.insert(id.clone(), redemption);
         }
-        if let Some(api_key) = bucket.api_key {
+        if let Some(api_key) = rest.api_key {
             self.api_keys.insert(id.clone(), api_key);
         }
-        for (kind, owner) in bucket.owners {
+        for (kind, owner) in rest.owners {
             self.owners.insert((kind, id.clone()), owner);
         }
     }

@@ -68,7 +68,8 @@ impl<V> IdempotencyIndex<V> {
 
     /// Removes `id` from both generations: `(current, previous)`, for moving it to another shard.
     pub(crate) fn take(&mut self, id: &Id) -> (Option<V>, Option<V>) {
-        (self.current.remove(id), self.previous.remove(id))
+        let previous = if self.previous.is_empty() { None } else { self.previous.remove(id) };
+        (self.current.remove(id), previous)
     }
 
     /// Puts back what [`IdempotencyIndex::take`] removed, each in the generation it came from.
