@@ -174,7 +174,7 @@ pub(super) struct ShardPool {
 
 /// Times a waiting shard yields its core before it sleeps on its mailbox: the answer it waits
 /// for usually comes within microseconds, and a sleep and wake-up costs more than that.
-const SPINS_BEFORE_BLOCKING: u32 = 64;
+const SPINS_BEFORE_BLOCKING: u32 = 32;
 
 /// A shard's mailbox, with the messages that arrived before the shard reached their command.
 struct Mailbox {
