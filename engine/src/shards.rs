@@ -467,3 +467,57 @@ impl<'a> StateView<'a> {
         self.merged().check_invariants();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Movement, Transfer};
+    use crate::state_machine::SecretKey;
+    use crate::types::Currency;
+
+    fn id(text: &str) -> Id {
+        Id::new(text).unwrap()
+    }
+
+    fn config() -> Config {
+        Config { secret_key: SecretKey::from_bytes(&[9; 32]) }
+    }
+
+    #[test]
+    fn commands_route_to_the_owner_of_their_first_key_with_every_key_once() {
+        let transfer = Command::Transfer(Transfer {
+            id: id("t1"),
+            from: id("a"),
+            to: id("a"),
+            amount: 1,
+            currency: Currency::EUR,
+        });
+        let route = route(&config(), &transfer, 4);
+        assert_eq!(route.keys, vec![Key::Id(id("a")), Key::Id(id("t1"))]);
+        assert_eq!(route.coordinator, Key::Id(id("a")).shard(4));
+        let owners = [Key::Id(id("a")).shard(4), Key::Id(id("t1")).shard(4)];
+        assert_eq!(route.participants, owners.iter().fold(0, |mask, shard| mask | 1 << shard));
+        assert!(!route.follows_references);
+        // A tick follows references: every shard takes part.
+        let tick = super::route(&config(), &Command::Tick, 4);
+        assert!(tick.follows_references && tick.participants == 0b1111);
+        // One shard: everything is local.
+        let deposit = Command::Deposit(Movement { id: id("d"), account: id("z"), amount: 5 });
+        assert!(super::route(&config(), &deposit, 1).is_local());
+    }
+
+    #[test]
+    fn placement_is_stable_and_spreads_keys() {
+        // Placement is persisted (in snapshots): these values must never change.
+        assert_eq!(Key::Id(id("alice")).shard(1), 0);
+        let pinned = [("alice", 0, 12), ("bob", 1, 13), ("acct-7", 3, 11)];
+        for (name, of_4, of_16) in pinned {
+            assert_eq!((Key::Id(id(name)).shard(4), Key::Id(id(name)).shard(16)), (of_4, of_16), "{name}");
+        }
+        let mut counts = [0usize; 4];
+        for index in 0..4_000 {
+            counts[Key::Id(id(&format!("acct-{index}"))).shard(4)] += 1;
+        }
+        assert!(counts.iter().all(|count| (800..1_200).contains(count)), "{counts:?}");
+    }
+}

@@ -414,13 +414,8 @@ fn run_shard(
                 // A command that follows references: every shard takes part, every bucket is home.
                 let item = segment.end;
                 if route.coordinator == me {
-                    let mut transport = Channels {
-                        me,
-                        item,
-                        participants: route.participants,
-                        mailbox: &mut mailbox,
-                        peers: &peers,
-                    };
+                    let mut transport =
+                        Channels { me, item, participants: route.participants, mailbox: &mut mailbox, peers: &peers };
                     let command = &work.commands[item];
                     let outcome =
                         coordinate(machine, me, shards, now, command, route, &mut transport, &mut result.events);
@@ -503,8 +498,10 @@ impl ShardPool {
         }
         let mut results: Vec<ShardResult> = results.into_iter().map(|result| result.expect("every shard")).collect();
         // Each shard's outcomes and events are in batch order: walk them with one cursor each.
-        let mut outcomes: Vec<_> = results.iter_mut().map(|result| std::mem::take(&mut result.outcomes).into_iter()).collect();
-        let mut events: Vec<_> = results.iter_mut().map(|result| std::mem::take(&mut result.events).into_iter()).collect();
+        let mut outcomes: Vec<_> =
+            results.iter_mut().map(|result| std::mem::take(&mut result.outcomes).into_iter()).collect();
+        let mut events: Vec<_> =
+            results.iter_mut().map(|result| std::mem::take(&mut result.events).into_iter()).collect();
         let mut events_taken = vec![0usize; shards];
         for (item, route) in plan.routes.iter().enumerate() {
             let shard = route.coordinator;

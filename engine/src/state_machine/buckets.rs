@@ -149,7 +149,13 @@ impl State {
             Key::Code(hash) => {
                 rest.coupon_code = self.coupon_codes.remove(hash);
                 let rest = (!rest.is_empty()).then(|| Box::new(rest));
-                return Bucket { key: key.clone(), account: None, movement: (None, None), transfer: (None, None), rest };
+                return Bucket {
+                    key: key.clone(),
+                    account: None,
+                    movement: (None, None),
+                    transfer: (None, None),
+                    rest,
+                };
             }
             Key::Id(id) => id,
         };

@@ -180,4 +180,24 @@ mod tests {
         longer.push(0);
         assert_eq!(State::decode_snapshot(&longer), Err(CodecError::Trailing(1)));
     }
+
+    #[test]
+    fn a_snapshot_of_several_shards_round_trips_and_refuses_damage() {
+        let states: Vec<State> = (0..3u64).map(|now_ms| State { now_ms, ..State::default() }).collect();
+        let parts = states.iter().map(|state| state.clone().encode_snapshot()).collect();
+        let bytes = State::join_shard_snapshots(parts);
+        assert_eq!(State::decode_shard_snapshots(&bytes).unwrap(), states);
+        for cut in 0..bytes.len() {
+            assert!(State::decode_shard_snapshots(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(State::decode_shard_snapshots(&longer), Err(CodecError::Trailing(1)));
+        let mut no_shards = bytes;
+        no_shards[1..5].copy_from_slice(&0u32.to_le_bytes());
+        assert!(State::decode_shard_snapshots(&no_shards).is_err());
+        // One shard's snapshot is the plain sectioned format, as before shards.
+        let one = State::join_shard_snapshots(vec![State::default().encode_snapshot()]);
+        assert_eq!(State::decode_shard_snapshots(&one).unwrap(), vec![State::default()]);
+    }
 }

@@ -3,7 +3,7 @@
 //! shards gives the same outcomes and events, command by command, and the same state once the
 //! shards are merged; every bucket sits on the shard that owns its key.
 
-use kassa_engine::shards::ShardSet;
+use kassa_engine::shards::{ShardSet, repartition};
 use kassa_engine::{CommitOutput, Config, SecretKey, StateMachine};
 use kassa_tests::model::Model;
 use kassa_tests::simulation::generator::Generator;
@@ -51,6 +51,11 @@ fn same_as_one_machine(seed: u64, commands: u64) {
         set.view().check_invariants();
         assert!(set.view().merged().state() == one.state(), "{} shards: merged state differs", set.shards());
     }
+    // Re-partitioning one machine's state onto 4 shards and back loses and adds nothing.
+    let parts = repartition(vec![one.state().clone()], 4);
+    let shards = ShardSet::from_states(config.clone(), parts.clone(), 4);
+    shards.view().check_invariants();
+    assert!(repartition(parts, 1)[0] == *one.state(), "1 -> 4 -> 1 shards changed the state");
 }
 
 #[test]
