@@ -15,7 +15,7 @@ struct Cli {
 enum CliCommand {
     /// Runs the engine on an embedded RocksDB with its HTTP/JSON listener; stops gracefully on
     /// SIGINT/SIGTERM. Every flag also reads an environment variable and a config-file key.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Runs real payments through the engine (accounts, transfers, holds, POS with a secure
     /// code, a virtual bill, a group split, coupons) and prints every outcome and balance.
     Demo,

@@ -88,12 +88,20 @@ pub trait Transport {
     fn release(&mut self, returns: Vec<(usize, Vec<Bucket>)>);
 }
 
-/// Applies a command that involves other shards on its coordinator `machine` (shard `me` of
-/// `shards`): gathers the buckets, applies, gives them back.
+/// Which shard a machine is, of how many.
+#[derive(Debug, Clone, Copy)]
+pub struct Seat {
+    /// This shard's index.
+    pub me: usize,
+    /// Number of shards.
+    pub shards: usize,
+}
+
+/// Applies a command that involves other shards on its coordinator `machine` (at `seat`):
+/// gathers the buckets, applies, gives them back.
 pub fn coordinate(
     machine: &mut StateMachine,
-    me: usize,
-    shards: usize,
+    Seat { me, shards }: Seat,
     now: TimestampMs,
     command: &Command,
     route: &Route,
@@ -239,7 +247,7 @@ impl ShardSet {
                     .enumerate()
                     .chain(right.iter_mut().enumerate().map(|(index, machine)| (me + 1 + index, machine)));
                 let mut transport = Direct { others: others.filter(|(shard, _)| route.includes(*shard)).collect() };
-                coordinate(machine, me, shards, now, command, &route, &mut transport, &mut output.events)
+                coordinate(machine, Seat { me, shards }, now, command, &route, &mut transport, &mut output.events)
             };
             output.outcomes.push(outcome);
         }

@@ -1,5 +1,6 @@
-//! The executor: owns the state machine, drains the mailbox into batches, commits them and
-//! hands each batch to the writer. It never answers a caller itself.
+//! The executor (the sequencer): drains the mailbox into batches, commits them (on its own state
+//! machine with one shard, through the shard executors with several) and hands each batch to the
+//! writer. It never answers a caller itself.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,7 @@ enum Waiter {
 }
 
 /// The actors: one state machine run by the executor itself, or shard executors.
+#[allow(clippy::large_enum_variant, reason = "one value per engine, never moved after start")]
 pub(super) enum Shards {
     /// One shard: the executor thread applies batches itself.
     One(StateMachine),

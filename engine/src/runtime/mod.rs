@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! callers --try_send--> mailbox (bounded; full = Busy) --> executor thread
-//!   executor: drain up to batch_max requests, read the clock, commit(now, &batch)
+//!   executor: drain up to batch_max requests, read the clock, commit(now, &batch): itself
+//!   (one shard) or through the shard executors (`shard_pool.rs`, protocol in `crate::shards`)
 //!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
 //!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
 //! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)

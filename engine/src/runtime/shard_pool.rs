@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::command::{Command, Event, Outcome};
-use crate::shards::{Route, StateView, Transport, coordinate, route};
+use crate::shards::{Route, Seat, StateView, Transport, coordinate, route};
 use crate::state_machine::{Bucket, CommitOutput, Config, Key, State, StateMachine};
 use crate::types::TimestampMs;
 
@@ -417,8 +417,15 @@ fn run_shard(
                     let mut transport =
                         Channels { me, item, participants: route.participants, mailbox: &mut mailbox, peers: &peers };
                     let command = &work.commands[item];
-                    let outcome =
-                        coordinate(machine, me, shards, now, command, route, &mut transport, &mut result.events);
+                    let outcome = coordinate(
+                        machine,
+                        Seat { me, shards },
+                        now,
+                        command,
+                        route,
+                        &mut transport,
+                        &mut result.events,
+                    );
                     result.outcomes.push((item, outcome, result.events.len()));
                 } else {
                     participate(machine, item, &mut mailbox, &peers);
