@@ -241,6 +241,23 @@ impl ShardSet {
             let (machine, right) = rest.split_first_mut().expect("the coordinator exists");
             let outcome = if route.is_local() {
                 machine.apply(now, command, &mut output.events)
+            } else if !route.follows_references {
+                // Keys known up front: move the remote buckets in, apply, move them back.
+                let mut moved: Vec<(usize, &Key)> = Vec::with_capacity(route.keys.len());
+                for key in &route.keys {
+                    let owner = key.shard(shards);
+                    if owner != me {
+                        let other = if owner < me { &mut left[owner] } else { &mut right[owner - me - 1] };
+                        machine.state_mut().put_bucket(other.state_mut().take_bucket(key));
+                        moved.push((owner, key));
+                    }
+                }
+                let outcome = machine.apply(now, command, &mut output.events);
+                for (owner, key) in moved {
+                    let other = if owner < me { &mut left[owner] } else { &mut right[owner - me - 1] };
+                    other.state_mut().put_bucket(machine.state_mut().take_bucket(key));
+                }
+                outcome
             } else {
                 let others = left
                     .iter_mut()

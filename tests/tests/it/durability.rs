@@ -2,7 +2,9 @@
 //! and prints every acknowledged command; the test kills it with SIGKILL at a random moment,
 //! reopens the engine and checks that every acknowledged command is there with the same result,
 //! nothing was applied twice, money is conserved and no hold, bill or split is half-done.
-//! 20 cycles on one data directory, each bounded in time.
+//! 20 cycles on one data directory, each bounded in time. The child runs the engine on 1, 2 or 3
+//! shard executors (by cycle) and every reopen uses another count, so sharded recovery and
+//! re-partitioned snapshots are crashed into too.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
@@ -22,6 +24,7 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Dura
         .arg(data_dir)
         .arg(cycle.to_string())
         .arg(seed.to_string())
+        .arg(child_shards(cycle).to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -50,6 +53,11 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Dura
     reader.join().expect("reader thread")
 }
 
+/// Shard executors of the child in `cycle`: 1, 2, 3, 1, ...
+fn child_shards(cycle: u64) -> usize {
+    (cycle % 3) as usize + 1
+}
+
 #[test]
 fn acknowledged_commands_survive_sigkill() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -63,6 +71,7 @@ fn acknowledged_commands_survive_sigkill() {
 
         let mut config = EngineConfig::new(data_dir.path());
         config.tick_interval_ms = 0;
+        config.shards = child_shards(cycle + 1);
         let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
         if let Err(error) = verify_recovered(&engine, &all_acks) {
             panic!("cycle {cycle}: {error}");
