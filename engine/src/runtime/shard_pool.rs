@@ -71,7 +71,8 @@ impl Plan {
             let end = (start..routes.len()).find(|item| routes[*item].follows_references).unwrap_or(routes.len());
             let mut segment = Segment { start, end, sends: vec![Vec::new(); shards], returns: vec![0; shards] };
             // key -> (shard holding it after its last use so far, that use: (item, key index)).
-            let mut last: std::collections::HashMap<&Key, (usize, usize, usize)> = std::collections::HashMap::new();
+            let mut last: crate::state_machine::Map<&Key, (usize, usize, usize)> =
+                crate::state_machine::Map::with_capacity_and_hasher(4 * (end - start), ahash::RandomState::default());
             for item in start..end {
                 let coordinator = routes[item].coordinator;
                 for (index, key) in routes[item].keys.iter().enumerate() {
