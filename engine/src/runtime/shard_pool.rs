@@ -483,6 +483,14 @@ impl ShardPool {
     ) -> Vec<Command> {
         let shards = self.shards();
         let plan = Arc::new(Plan::new(&self.config, &commands, shards));
+        let everywhere = plan.routes.iter().filter(|route| route.follows_references).count();
+        let moving = plan.awaits.iter().filter(|awaits| **awaits > 0).count();
+        let moved: u64 = plan.awaits.iter().map(|awaits| u64::from(*awaits)).sum();
+        metrics::counter!("kassa_shard_commands_total", "route" => "every_shard").increment(everywhere as u64);
+        metrics::counter!("kassa_shard_commands_total", "route" => "buckets_moved_in").increment(moving as u64);
+        metrics::counter!("kassa_shard_commands_total", "route" => "local")
+            .increment((plan.routes.len() - everywhere - moving) as u64);
+        metrics::counter!("kassa_shard_bucket_moves_total").increment(moved);
         let commands = Arc::new(commands);
         for inbox in &self.inboxes {
             let work = Work { now_ms, commands: commands.clone(), plan: plan.clone() };
