@@ -2,7 +2,7 @@
 //! command whose buckets sit on several of them.
 //!
 //! Every command of a batch has a [`Route`]: the shards that own its keys (its participants)
-//! and the one that runs it (its coordinator, the owner of its first key). A command whose
+//! and the one that runs it (its coordinator, the owner of most of its keys). A command whose
 //! keys all live on one shard runs there, alone. Otherwise every participant reaches the
 //! command in batch order (all shards apply their part of the batch in the batch's order) and
 //! hands the coordinator the buckets it asks for; the coordinator applies the command with the
@@ -26,7 +26,7 @@ pub const SHARDS_MAX: usize = 64;
 /// How one command runs on the shards.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// The shard that applies the command.
+    /// The shard that applies the command: the one owning most of its keys.
     pub coordinator: usize,
     /// Bit `s` set: shard `s` takes part (always includes the coordinator).
     pub participants: u64,
@@ -52,13 +52,33 @@ impl Route {
 pub fn route(config: &Config, command: &Command, shards: usize) -> Route {
     let (mut keys, follows_references) = command_keys(config, command);
     dedup_in_order(&mut keys);
-    let coordinator = keys.first().map_or(0, |key| key.shard(shards));
+    let coordinator = coordinator_of(&keys, shards);
     let participants = if follows_references && shards > 1 {
         u64::MAX >> (64 - shards)
     } else {
         keys.iter().fold(1u64 << coordinator, |mask, key| mask | 1 << key.shard(shards))
     };
     Route { coordinator, participants, follows_references: follows_references && shards > 1, keys }
+}
+
+/// The shard that owns most of `keys` (fewest buckets to move); on a tie, the one owning the
+/// earliest key (a transfer's payer). Shard 0 for a command without keys.
+fn coordinator_of(keys: &[Key], shards: usize) -> usize {
+    if shards == 1 || keys.is_empty() {
+        return 0;
+    }
+    let owners: Vec<usize> = keys.iter().take(64).map(|key| key.shard(shards)).collect();
+    let mut best = (0usize, owners[0]);
+    for (position, owner) in owners.iter().enumerate() {
+        if owners[..position].contains(owner) {
+            continue;
+        }
+        let count = owners.iter().filter(|other| *other == owner).count();
+        if count > best.0 {
+            best = (count, *owner);
+        }
+    }
+    best.1
 }
 
 /// Removes repeated keys, keeping the first of each.
@@ -519,7 +539,7 @@ mod tests {
         });
         let route = route(&config(), &transfer, 4);
         assert_eq!(route.keys, vec![Key::Id(id("a")), Key::Id(id("t1"))]);
-        assert_eq!(route.coordinator, Key::Id(id("a")).shard(4));
+        assert_eq!(route.coordinator, Key::Id(id("a")).shard(4), "a tie goes to the payer's shard");
         let owners = [Key::Id(id("a")).shard(4), Key::Id(id("t1")).shard(4)];
         assert_eq!(route.participants, owners.iter().fold(0, |mask, shard| mask | 1 << shard));
         assert!(!route.follows_references);
