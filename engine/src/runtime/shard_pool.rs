@@ -177,6 +177,17 @@ pub(super) struct ShardPool {
 /// for usually comes within microseconds, and a sleep and wake-up costs more than that.
 const SPINS_BEFORE_BLOCKING: u32 = 32;
 
+/// The next message, yielding the core a few times before sleeping on the channel.
+fn recv_soon(inbox: &Receiver<Message>) -> Result<Message, crossbeam_channel::RecvError> {
+    for _ in 0..SPINS_BEFORE_BLOCKING {
+        if let Ok(message) = inbox.try_recv() {
+            return Ok(message);
+        }
+        std::thread::yield_now();
+    }
+    inbox.recv()
+}
+
 /// A shard's mailbox, with the messages that arrived before the shard reached their command.
 struct Mailbox {
     inbox: Receiver<Message>,
@@ -366,7 +377,7 @@ fn run_shard(
     let mut outbox = Outbox { bundles: (0..shards).map(|_| Vec::new()).collect() };
     loop {
         let work = loop {
-            match mailbox.inbox.recv() {
+            match recv_soon(&mailbox.inbox) {
                 Ok(Message::Work(work)) => break work,
                 Ok(Message::Stop) | Err(_) => return,
                 Ok(early) => mailbox.stash.push(early),
@@ -391,6 +402,8 @@ fn run_shard(
                     let bucket = machine.state_mut().take_bucket(key);
                     outbox.push(*shard, *item, bucket, &peers);
                 }
+                // Other shards' first commands wait for these: send them before applying ours.
+                outbox.flush(&peers);
                 for item in segment.start..segment.end {
                     let route = &plan.routes[item];
                     if route.coordinator != me {
@@ -499,7 +512,18 @@ impl ShardPool {
         let mut results: Vec<Option<ShardResult>> = (0..shards).map(|_| None).collect();
         let mut received = 0;
         while received < shards {
-            match self.results.recv_timeout(std::time::Duration::from_millis(500)) {
+            let soon = (0..SPINS_BEFORE_BLOCKING).find_map(|_| {
+                let result = self.results.try_recv().ok();
+                if result.is_none() {
+                    std::thread::yield_now();
+                }
+                result
+            });
+            let result = match soon {
+                Some(result) => Ok(result),
+                None => self.results.recv_timeout(std::time::Duration::from_millis(500)),
+            };
+            match result {
                 Ok(result) => {
                     let shard = result.shard;
                     results[shard] = Some(result);
