@@ -49,7 +49,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KASSA_SOCKET_THREADS")]
     pub socket_threads: Option<usize>,
     /// Shard executors the engine spreads accounts, bills and every other actor over, 1..=64
-    /// (any count opens any data directory) [default: the number of CPU cores].
+    /// (any count opens any data directory; one is the fastest measured, BENCHMARKS.md)
+    /// [default: 1].
     #[arg(long, env = "KASSA_SHARDS")]
     pub shards: Option<usize>,
 }

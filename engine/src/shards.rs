@@ -529,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn commands_route_to_the_owner_of_their_first_key_with_every_key_once() {
+    fn commands_route_to_the_shard_owning_most_of_their_keys_with_every_key_once() {
         let transfer = Command::Transfer(Transfer {
             id: id("t1"),
             from: id("a"),

@@ -97,7 +97,7 @@ pub struct LoadConfig {
     pub data_dir: PathBuf,
     /// Durability of the embedded engine.
     pub durability: Durability,
-    /// Embedded: shard executors (`None`: the engine's default, one per core).
+    /// Embedded: shard executors (`None`: the engine's default, 1).
     pub shards: Option<usize>,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,

@@ -116,7 +116,7 @@ struct Cli {
     /// Data directory of the embedded engine (emptied first).
     #[arg(long, default_value = "./kassa-loadgen-data")]
     data_dir: PathBuf,
-    /// Embedded: shard executors (default: one per core).
+    /// Embedded: shard executors (default: the engine's, 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     shards: Option<u64>,
     /// Embedded: skip fsync (NOT durable; measures the pipeline without the disk).
