@@ -117,55 +117,109 @@ pub struct Seat {
     pub shards: usize,
 }
 
-/// Applies a command that involves other shards on its coordinator `machine` (at `seat`):
-/// gathers the buckets, applies, gives them back.
-pub fn coordinate(
+/// Applies commands that every shard takes part in (a run of them, in order) on their coordinator
+/// `machine` (at `seat`): before each, gathers the buckets it can touch (its keys and, when it
+/// follows references, what they refer to, round after round), applies it, reports its outcome
+/// and the length of `events` after it to `on_outcome`; at the end gives every bucket back and
+/// releases the other shards. Buckets stay with the coordinator for the whole run, so a run of
+/// POS settlements costs the other shards one stop, not one per settlement.
+#[allow(clippy::too_many_arguments, reason = "the protocol's inputs, each needed")]
+pub fn coordinate_run<'a>(
     machine: &mut StateMachine,
     Seat { me, shards }: Seat,
+    now: TimestampMs,
+    items: impl IntoIterator<Item = (&'a Command, &'a Route)>,
+    participants: u64,
+    transport: &mut impl Transport,
+    events: &mut Vec<Event>,
+    mut on_outcome: impl FnMut(Outcome, usize),
+) {
+    // Keys owned elsewhere whose buckets are here for the rest of the run, by owner.
+    let mut present: HashSet<Key> = HashSet::new();
+    let mut fetched: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
+    let items: Vec<(&Command, &Route)> = items.into_iter().collect();
+    let mut gather = |frontier: Vec<Key>, follow: bool, machine: &mut StateMachine, transport: &mut _| {
+        gather_buckets(machine, Seat { me, shards }, frontier, follow, &mut present, &mut fetched, transport);
+    };
+    if items.len() > 1 {
+        // Up front, for the whole run: one round of requests per step of references, not per command.
+        let keys: Vec<Key> = items.iter().flat_map(|(_, route)| route.keys.iter().cloned()).collect();
+        gather(keys, true, machine, transport);
+    }
+    for (command, route) in items {
+        let mut frontier = route.keys.clone();
+        if matches!(command, Command::Tick) {
+            frontier.extend(machine.state().expiring_keys(now));
+            frontier.extend(transport.expiring(now));
+        }
+        // Again for this command: earlier ones in the run may have changed what refers to what.
+        gather(frontier, route.follows_references, machine, transport);
+        let outcome = machine.apply(now, command, events);
+        on_outcome(outcome, events.len());
+    }
+    let mut returns = Vec::new();
+    for shard in (0..shards).filter(|shard| *shard != me && participants & (1 << shard) != 0) {
+        let keys = fetched.remove(&shard).unwrap_or_default();
+        returns.push((shard, keys.iter().map(|key| machine.state_mut().take_bucket(key)).collect()));
+    }
+    transport.release(returns);
+}
+
+/// Brings to the coordinator the buckets of `frontier` and (when `follow`) of what they refer to,
+/// transitively, that are not here yet; `present` and `fetched` record what came from where.
+fn gather_buckets(
+    machine: &mut StateMachine,
+    Seat { me, shards }: Seat,
+    mut frontier: Vec<Key>,
+    follow: bool,
+    present: &mut HashSet<Key>,
+    fetched: &mut BTreeMap<usize, Vec<Key>>,
+    transport: &mut impl Transport,
+) {
+    let mut visited: HashSet<Key> = HashSet::new();
+    loop {
+        frontier.retain(|key| visited.insert(key.clone()));
+        if frontier.is_empty() {
+            return;
+        }
+        let mut requests: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
+        for key in &frontier {
+            let owner = key.shard(shards);
+            if owner != me && present.insert(key.clone()) {
+                requests.entry(owner).or_default().push(key.clone());
+            }
+        }
+        if !requests.is_empty() {
+            for (owner, keys) in &requests {
+                fetched.entry(*owner).or_default().extend(keys.iter().cloned());
+            }
+            for bucket in transport.fetch(requests.into_iter().collect()) {
+                machine.state_mut().put_bucket(bucket);
+            }
+        }
+        if !follow {
+            return;
+        }
+        frontier = frontier.iter().flat_map(|key| machine.references(key)).collect();
+    }
+}
+
+/// Applies one command that involves other shards on its coordinator ([`coordinate_run`] of one).
+pub fn coordinate(
+    machine: &mut StateMachine,
+    seat: Seat,
     now: TimestampMs,
     command: &Command,
     route: &Route,
     transport: &mut impl Transport,
     events: &mut Vec<Event>,
 ) -> Outcome {
-    let mut seen: HashSet<Key> = HashSet::new();
-    let mut fetched: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
-    let mut frontier = route.keys.clone();
-    if matches!(command, Command::Tick) {
-        frontier.extend(machine.state().expiring_keys(now));
-        frontier.extend(transport.expiring(now));
-    }
-    loop {
-        frontier.retain(|key| seen.insert(key.clone()));
-        if frontier.is_empty() {
-            break;
-        }
-        let mut requests: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
-        for key in &frontier {
-            let owner = key.shard(shards);
-            if owner != me {
-                requests.entry(owner).or_default().push(key.clone());
-            }
-        }
-        for (owner, keys) in &requests {
-            fetched.entry(*owner).or_default().extend(keys.iter().cloned());
-        }
-        for bucket in transport.fetch(requests.into_iter().collect()) {
-            machine.state_mut().put_bucket(bucket);
-        }
-        if !route.follows_references {
-            break;
-        }
-        frontier = frontier.iter().flat_map(|key| machine.references(key)).collect();
-    }
-    let outcome = machine.apply(now, command, events);
-    let mut returns = Vec::new();
-    for shard in (0..shards).filter(|shard| *shard != me && route.includes(*shard)) {
-        let keys = fetched.remove(&shard).unwrap_or_default();
-        returns.push((shard, keys.iter().map(|key| machine.state_mut().take_bucket(key)).collect()));
-    }
-    transport.release(returns);
-    outcome
+    let mut outcome = None;
+    let participants = route.participants;
+    coordinate_run(machine, seat, now, [(command, route)], participants, transport, events, |answer, _| {
+        outcome = Some(answer);
+    });
+    outcome.expect("one command, one outcome")
 }
 
 /// `shards` state machines run in one thread: the reference implementation of the protocol,

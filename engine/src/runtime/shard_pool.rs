@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::command::{Command, Event, Outcome};
-use crate::shards::{Route, Seat, StateView, Transport, coordinate, route};
+use crate::shards::{Route, Seat, StateView, Transport, coordinate_run, route};
 use crate::state_machine::{Bucket, CommitOutput, Config, Key, State, StateMachine};
 use crate::types::TimestampMs;
 
@@ -48,11 +48,12 @@ struct Plan {
     segments: Vec<Segment>,
 }
 
-/// A stretch of commands whose keys are all in their bodies, and the command after it (one that
-/// follows references), if any.
+/// A stretch of commands whose keys are all in their bodies, then the run of commands that follow
+/// references after it (possibly empty), which every shard takes part in.
 struct Segment {
     start: usize,
     end: usize,
+    run: std::ops::Range<usize>,
     /// Per shard: buckets it sends out at the start: (key, shard, item).
     sends: Vec<Vec<(Key, usize, usize)>>,
     /// Per shard: buckets that come home at the end.
@@ -62,14 +63,23 @@ struct Segment {
 impl Plan {
     /// Routes `commands` over `shards` and plans every bucket's trip.
     fn new(config: &Config, commands: &[Command], shards: usize) -> Plan {
-        let routes: Vec<Route> = commands.iter().map(|command| route(config, command, shards)).collect();
+        let mut routes: Vec<Route> = commands.iter().map(|command| route(config, command, shards)).collect();
         let mut awaits = vec![0u32; routes.len()];
         let mut forwards: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); routes.len()];
         let mut segments = Vec::new();
         let mut start = 0;
-        while start <= routes.len() {
+        loop {
             let end = (start..routes.len()).find(|item| routes[*item].follows_references).unwrap_or(routes.len());
-            let mut segment = Segment { start, end, sends: vec![Vec::new(); shards], returns: vec![0; shards] };
+            let run_end = (end..routes.len()).find(|item| !routes[*item].follows_references).unwrap_or(routes.len());
+            // One coordinator for the whole run: the first command's.
+            if end < run_end {
+                let coordinator = routes[end].coordinator;
+                for route in &mut routes[end..run_end] {
+                    route.coordinator = coordinator;
+                }
+            }
+            let mut segment =
+                Segment { start, end, run: end..run_end, sends: vec![Vec::new(); shards], returns: vec![0; shards] };
             // key -> (shard holding it after its last use so far, that use: (item, key index)).
             let mut last: crate::state_machine::Map<&Key, (usize, usize, usize)> =
                 crate::state_machine::Map::with_capacity_and_hasher(4 * (end - start), ahash::RandomState::default());
@@ -102,7 +112,10 @@ impl Plan {
                 }
             }
             segments.push(segment);
-            start = end + 1;
+            if run_end == routes.len() {
+                break;
+            }
+            start = run_end;
         }
         Plan { routes, awaits, forwards, segments }
     }
@@ -424,23 +437,31 @@ fn run_shard(
                 let returns = segment.returns[me];
                 arrivals.wait(machine, &mut mailbox, |arrived| arrived.home >= returns);
                 arrivals.home = 0;
-                let Some(route) = plan.routes.get(segment.end) else { continue };
-                // A command that follows references: every shard takes part, every bucket is home.
-                let item = segment.end;
+                if segment.run.is_empty() {
+                    continue;
+                }
+                // Commands that follow references: every shard takes part, every bucket is home.
+                let item = segment.run.start;
+                let route = &plan.routes[item];
                 if route.coordinator == me {
                     let mut transport =
                         Channels { me, item, participants: route.participants, mailbox: &mut mailbox, peers: &peers };
-                    let command = &work.commands[item];
-                    let outcome = coordinate(
+                    let run = segment.run.clone().map(|item| (&work.commands[item], &plan.routes[item]));
+                    let mut next_item = item;
+                    let outcomes = &mut result.outcomes;
+                    coordinate_run(
                         machine,
                         Seat { me, shards },
                         now,
-                        command,
-                        route,
+                        run,
+                        route.participants,
                         &mut transport,
                         &mut result.events,
+                        |outcome, events_len| {
+                            outcomes.push((next_item, outcome, events_len));
+                            next_item += 1;
+                        },
                     );
-                    result.outcomes.push((item, outcome, result.events.len()));
                 } else {
                     participate(machine, item, &mut mailbox, &peers);
                 }
