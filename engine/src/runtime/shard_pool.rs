@@ -213,17 +213,8 @@ impl Mailbox {
         if let Some(position) = self.stash.iter().position(|message| message.item() == Some(item)) {
             return self.stash.swap_remove(position);
         }
-        let mut spins = 0u32;
         loop {
-            let message = match self.inbox.try_recv() {
-                Ok(message) => message,
-                Err(_) if spins < SPINS_BEFORE_BLOCKING => {
-                    spins += 1;
-                    std::thread::yield_now();
-                    continue;
-                }
-                Err(_) => self.inbox.recv().expect("the pool outlives its shards"),
-            };
+            let message = recv_soon(&self.inbox).expect("the pool outlives its shards");
             if message.item() == Some(item) {
                 return message;
             }
@@ -357,17 +348,8 @@ impl Arrivals {
     /// Waits until `done(self)` holds, filing arriving buckets; other messages (requests about a
     /// later command that follows references) are kept for later.
     fn wait(&mut self, machine: &mut StateMachine, mailbox: &mut Mailbox, done: impl Fn(&Arrivals) -> bool) {
-        let mut spins = 0u32;
         while !done(self) {
-            let message = match mailbox.inbox.try_recv() {
-                Ok(message) => message,
-                Err(_) if spins < SPINS_BEFORE_BLOCKING => {
-                    spins += 1;
-                    std::thread::yield_now();
-                    continue;
-                }
-                Err(_) => mailbox.inbox.recv().expect("the pool outlives its shards"),
-            };
+            let message = recv_soon(&mailbox.inbox).expect("the pool outlives its shards");
             match message {
                 Message::Forward(bundle) => self.receive(machine, bundle),
                 Message::Work(_) | Message::Stop => panic!("no new batch while one runs"),
