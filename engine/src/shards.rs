@@ -2,17 +2,22 @@
 //! command whose buckets sit on several of them.
 //!
 //! Every command of a batch has a [`Route`]: the shards that own its keys (its participants)
-//! and the one that runs it (its coordinator, the owner of most of its keys). A command whose
-//! keys all live on one shard runs there, alone. Otherwise every participant reaches the
-//! command in batch order (all shards apply their part of the batch in the batch's order) and
-//! hands the coordinator the buckets it asks for; the coordinator applies the command with the
-//! ordinary `StateMachine` code and hands every bucket back. A command whose keys depend on the
-//! state (a capture, a settlement, a tick...) has every shard as participant, and the
-//! coordinator asks for buckets round after round, following references, until it has all of
-//! them. Because participants wait for the coordinator at that command, nobody sees a bucket
-//! half-way, and because the batch order is the WAL order, replay (which runs the same protocol
-//! in one thread, [`ShardSet`]) reaches the same state: a crash can never leave a cross-shard
-//! command half done. Shards exchange buckets only as messages: no shard reads another's memory.
+//! and the one that applies it (its coordinator, the owner of most of its keys). A command whose
+//! keys all live on one shard runs there, alone. Otherwise the buckets it needs are moved to its
+//! coordinator, which applies it with the ordinary `StateMachine` code, and moved back. Every
+//! shard applies its part of the batch in the batch's order, and a command runs only once every
+//! bucket it can touch is with its coordinator, so the batch has the effect of applying its
+//! commands one after another on one machine. A command whose keys depend on the state (a
+//! capture, a settlement, a tick...) has every shard as participant: the coordinator
+//! ([`coordinate_run`]) asks for buckets round after round, following references, until it has
+//! all of them. Because the batch order is the WAL order, replay (the same protocol in one
+//! thread, [`ShardSet`]) reaches the same state: a crash never leaves a cross-shard command half
+//! done. Shards exchange buckets only as messages: no shard reads another's memory.
+//!
+//! This module holds routing, placement checks, the one-thread [`ShardSet`] (replay and the
+//! reference for tests) and the coordinator of commands that follow references; the shard
+//! executors (`runtime/shard_pool.rs`) move the buckets of commands with known keys one way,
+//! along a plan made per batch.
 
 use std::collections::{BTreeMap, HashSet};
 
