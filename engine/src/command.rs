@@ -878,6 +878,23 @@ pub enum ObjectKind {
     ApiKey,
 }
 
+impl ObjectKind {
+    /// Every kind.
+    pub const ALL: [ObjectKind; 11] = [
+        ObjectKind::Account,
+        ObjectKind::Hold,
+        ObjectKind::Merchant,
+        ObjectKind::Terminal,
+        ObjectKind::Operator,
+        ObjectKind::Authorization,
+        ObjectKind::Bill,
+        ObjectKind::Split,
+        ObjectKind::User,
+        ObjectKind::Coupon,
+        ObjectKind::ApiKey,
+    ];
+}
+
 /// State changes that move no money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

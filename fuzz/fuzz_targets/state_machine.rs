@@ -54,19 +54,7 @@ const MERCHANTS: [&str; 2] = ["m0", "m1"];
 const TERMINALS: [&str; 3] = ["t0", "t1", "t2"];
 const OPERATORS: [&str; 2] = ["o0", "o1"];
 const OBJECTS: [&str; 6] = ["x0", "x1", "x2", "x3", "x4", "x5"];
-const KINDS: [ObjectKind; 11] = [
-    ObjectKind::Account,
-    ObjectKind::Hold,
-    ObjectKind::Merchant,
-    ObjectKind::Terminal,
-    ObjectKind::Operator,
-    ObjectKind::Authorization,
-    ObjectKind::Bill,
-    ObjectKind::Split,
-    ObjectKind::User,
-    ObjectKind::Coupon,
-    ObjectKind::ApiKey,
-];
+const KINDS: [ObjectKind; 11] = ObjectKind::ALL;
 
 fn id(text: &str) -> Id {
     Id::new(text).expect("valid id")

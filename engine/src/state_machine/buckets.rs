@@ -57,20 +57,6 @@ impl From<&Id> for Key {
     }
 }
 
-const OBJECT_KINDS: [ObjectKind; 11] = [
-    ObjectKind::Account,
-    ObjectKind::Hold,
-    ObjectKind::Merchant,
-    ObjectKind::Terminal,
-    ObjectKind::Operator,
-    ObjectKind::Authorization,
-    ObjectKind::Bill,
-    ObjectKind::Split,
-    ObjectKind::User,
-    ObjectKind::Coupon,
-    ObjectKind::ApiKey,
-];
-
 /// Everything the state files under one key, taken out of one shard to be put into another.
 /// Accounts and transfer and deposit ids (nearly every bucket that travels) sit inline; the
 /// rest, boxed, only when there is any (a bucket is moved several times on its way).
@@ -190,7 +176,7 @@ impl State {
         rest.redemption = take(&mut self.redemptions, id);
         rest.api_key = take(&mut self.api_keys, id);
         if !self.owners.is_empty() {
-            for kind in OBJECT_KINDS {
+            for kind in ObjectKind::ALL {
                 if let Some(owner) = self.owners.remove(&(kind, id.clone())) {
                     rest.owners.push((kind, owner));
                 }
