@@ -318,32 +318,31 @@ impl ShardSet {
             let me = route.coordinator;
             let (left, rest) = self.machines.split_at_mut(me);
             let (machine, right) = rest.split_first_mut().expect("the coordinator exists");
-            let outcome = if route.is_local() {
-                machine.apply(now, command, &mut output.events)
-            } else if !route.follows_references {
-                // Keys known up front: move the remote buckets in, apply, move them back.
-                let mut moved: Vec<(usize, &Key)> = Vec::with_capacity(route.keys.len());
-                for key in &route.keys {
-                    let owner = key.shard(shards);
-                    if owner != me {
-                        let other = if owner < me { &mut left[owner] } else { &mut right[owner - me - 1] };
-                        machine.state_mut().put_bucket(other.state_mut().take_bucket(key));
-                        moved.push((owner, key));
-                    }
+            if route.is_local() {
+                output.outcomes.push(machine.apply(now, command, &mut output.events));
+                continue;
+            }
+            let others = left
+                .iter_mut()
+                .enumerate()
+                .chain(right.iter_mut().enumerate().map(|(index, machine)| (me + 1 + index, machine)));
+            let mut transport = Direct { others: others.filter(|(shard, _)| route.includes(*shard)).collect() };
+            let outcome = if route.follows_references {
+                coordinate(machine, Seat { me, shards }, now, command, &route, &mut transport, &mut output.events)
+            } else {
+                // Keys known up front: move the remote buckets in, apply, move them back (without
+                // the bookkeeping `coordinate` needs to follow references; replay takes this path).
+                let remote: Vec<&Key> = route.keys.iter().filter(|key| key.shard(shards) != me).collect();
+                for key in &remote {
+                    let bucket = transport.machine(key.shard(shards)).state_mut().take_bucket(key);
+                    machine.state_mut().put_bucket(bucket);
                 }
                 let outcome = machine.apply(now, command, &mut output.events);
-                for (owner, key) in moved {
-                    let other = if owner < me { &mut left[owner] } else { &mut right[owner - me - 1] };
-                    other.state_mut().put_bucket(machine.state_mut().take_bucket(key));
+                for key in remote {
+                    let bucket = machine.state_mut().take_bucket(key);
+                    transport.machine(key.shard(shards)).state_mut().put_bucket(bucket);
                 }
                 outcome
-            } else {
-                let others = left
-                    .iter_mut()
-                    .enumerate()
-                    .chain(right.iter_mut().enumerate().map(|(index, machine)| (me + 1 + index, machine)));
-                let mut transport = Direct { others: others.filter(|(shard, _)| route.includes(*shard)).collect() };
-                coordinate(machine, Seat { me, shards }, now, command, &route, &mut transport, &mut output.events)
             };
             output.outcomes.push(outcome);
         }
