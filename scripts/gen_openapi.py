@@ -1,8 +1,27 @@
 #!/usr/bin/env python3
 """Writes adapters/openapi.json, the OpenAPI 3 document of kassa's HTTP API (served at
-GET /openapi.json). Edit the tables here, run it, commit both."""
+GET /openapi.json). Edit the tables here, run it, commit both. Each operation states the roles
+that may call it, read from docs/tenancy.md's table (which a test keeps equal to the engine's
+rules, `kassa_engine::authority::RULES`)."""
 import json
 import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+def rules():
+    """docs/tenancy.md's table: operation -> {role: relation}."""
+    lines = (ROOT / "docs" / "tenancy.md").read_text().splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("| operation |"))
+    roles = [cell.strip() for cell in lines[header].strip("|").split("|")][1:]
+    table = {}
+    for line in lines[header + 2:]:
+        if not line.startswith("| `"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        table[cells[0].strip("`")] = dict(zip(roles, cells[1:]))
+    return table
+
+RULES = rules()
 
 def ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
@@ -29,7 +48,7 @@ schemas = {
     "Merchant": obj(["id", "account"], id=ID, account=ID),
     "Terminal": obj(["id", "merchant"], id=ID, merchant=ID, mac_key={"type": "string", "description": "hex, 16..64 bytes; the terminal then signs ISO 8583 field 64"}),
     "Operator": obj(["id", "merchant"], id=ID, merchant=ID),
-    "CreateKey": obj(["role"], role={"type": "string", "enum": ["admin", "merchant", "operator", "app"]}, merchant=ID, operator=ID, app=ID),
+    "CreateKey": obj(["role"], role={"type": "string", "enum": ["admin", "merchant", "operator", "app", "terminal"]}, merchant=ID, operator=ID, app=ID, terminal=ID),
     "Key": obj(["key_id", "key", "role"], key_id={"type": "string"}, key={"type": "string", "description": "shown once"}, role={"type": "string"}),
     "Authorize": obj(["id", "user", "account", "limit", "expires_in_s"], id=ID, user=ID, account=ID, limit=AMOUNT, expires_in_s={"type": "integer"}),
     "Authorization": obj(["id", "code", "expires_at", "expires_at_ms"], id=ID, user=ID, account=ID, limit=AMOUNT, code={"type": "string", "pattern": "^[0-9]{8}$"}, expires_at=EXPIRES_AT, expires_at_ms=EXPIRES_AT_MS),
@@ -55,8 +74,8 @@ schemas = {
     "Coupon": {"type": "object", "properties": {"id": ID, "merchant": ID, "holder": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["available", "shared", "redeemed"]}, "shared_by": {"type": "string", "nullable": True}, "code": {"type": "string", "nullable": True}, "valid_from_ms": {"type": "integer"}, "valid_until_ms": {"type": "integer"}}},
     "UserRef": obj(["user"], user=ID),
     "Location": obj(["latitude_e6", "longitude_e6"], latitude_e6={"type": "integer"}, longitude_e6={"type": "integer"}),
-    "VerifyCoupon": obj(["code", "amount"], code={"type": "string"}, amount=AMOUNT, location=ref("Location")),
-    "RedeemCoupon": obj(["id", "code", "amount"], id=ID, code={"type": "string"}, amount=AMOUNT, location=ref("Location")),
+    "VerifyCoupon": obj(["code", "amount"], code={"type": "string"}, amount=AMOUNT, location=ref("Location"), operator={**ID, "description": "the operator to act as: an admin names one; an operator key acts as itself"}),
+    "RedeemCoupon": obj(["id", "code", "amount"], id=ID, code={"type": "string"}, amount=AMOUNT, location=ref("Location"), operator={**ID, "description": "the operator to act as: an admin names one; an operator key acts as itself"}),
     "Quote": obj(["coupon", "amount"], coupon=ID, amount=AMOUNT, location=ref("Location")),
     "QuoteResult": {"type": "object", "properties": {"discount": {"type": "integer"}, "payable": {"type": "integer"}}},
     "CouponList": {"type": "object", "properties": {"user": ID, "coupons": {"type": "array", "items": ID}}},
@@ -64,12 +83,18 @@ schemas = {
 }
 
 ERRORS = {code: {"description": text, "content": {"application/json": {"schema": ref("Error")}}} for code, text in {
-    "400": "malformed request", "401": "missing or invalid API key", "403": "out of scope for this key",
-    "404": "unknown object", "409": "id reused with another body", "422": "business rejection (code says which)",
+    "400": "malformed request", "401": "missing or invalid API key", "403": "forbidden: this key's principal may not do this to this object (docs/tenancy.md)",
+    "404": "unknown object", "409": "id reused with another body, or an id another tenant owns", "422": "business rejection (code says which)",
     "503": "busy or shutting down: retry"}.items()}
 
-def op(summary, request=None, response=None, params=(), tag="payments"):
+def op(summary, request=None, response=None, params=(), tag="payments", rule=None):
     operation = {"summary": summary, "tags": [tag], "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": ref(response) if response else {"type": "object"}}}}, **ERRORS}}
+    if rule:
+        roles = RULES[rule]
+        allowed = [f"{role} ({cell})" if cell != "yes" else role for role, cell in roles.items() if cell != "-"]
+        operation["description"] = f"Roles (docs/tenancy.md, `{rule}`): " + "; ".join(allowed) + ". Anyone else: 403 forbidden."
+        operation["x-kassa-operation"] = rule
+        operation["x-kassa-roles"] = roles
     if request:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(request)}}}
     if params:
@@ -80,45 +105,46 @@ paths = {
     "/health": {"get": {"summary": "liveness", "security": [], "tags": ["service"], "responses": {"200": {"description": "ok"}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "tags": ["service"], "responses": {"200": {"description": "text exposition format"}}}},
     "/openapi.json": {"get": {"summary": "this document", "security": [], "tags": ["service"], "responses": {"200": {"description": "OpenAPI 3"}}}},
-    "/v1/keys": {"post": op("create an API key (admin)", "CreateKey", "Key", tag="admin")},
-    "/v1/accounts": {"post": op("open an account (idempotent by id)", "OpenAccount", "Account")},
-    "/v1/accounts/{id}": {"get": op("an account's balances", None, "Account", ["id"])},
-    "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"])},
-    "/v1/accounts/{id}/deposits": {"post": op("money in (admin only; idempotent by id)", "Movement", None, ["id"])},
-    "/v1/accounts/{id}/withdrawals": {"post": op("money out (idempotent by id)", "Movement", None, ["id"])},
-    "/v1/accounts/{id}/history": {"get": {**op("postings, oldest first (?limit=1..1000)", None, "History", ["id"])}},
-    "/v1/transfers": {"post": op("transfer (idempotent by id)", "Transfer", None)},
-    "/v1/transfers/batch": {"post": op("several transfers; atomic: all or nothing", "TransferBatch", None)},
-    "/v1/holds": {"post": op("place a hold", "PlaceHold", "Hold")},
-    "/v1/holds/{id}": {"get": op("a hold", None, "Hold", ["id"])},
-    "/v1/holds/{id}/capture": {"post": op("capture up to the held amount; the rest is released", "Capture", None, ["id"])},
-    "/v1/holds/{id}/void": {"post": op("release a hold", None, "Hold", ["id"])},
-    "/v1/merchants": {"post": op("register a merchant", "Merchant", "Merchant", tag="admin")},
-    "/v1/terminals": {"post": op("register a POS terminal", "Terminal", "Terminal", tag="admin")},
-    "/v1/operators": {"post": op("register a merchant operator", "Operator", "Operator", tag="admin")},
-    "/v1/authorizations": {"post": op("authorize an account for a limit; returns the one-time secure code", "Authorize", "Authorization", tag="pos")},
-    "/v1/pos/settlements": {"post": op("settle a POS purchase with user id + secure code (declines answer approved=false)", "Settle", "Settlement", tag="pos")},
-    "/v1/pos/settlements/{id}/reverse": {"post": op("reverse an approved settlement", None, None, ["id"], tag="pos")},
-    "/v1/bills": {"post": op("open a virtual bill", "OpenBill", "Bill", tag="bills")},
-    "/v1/bills/{id}": {"get": op("a bill", None, "Bill", ["id"], tag="bills")},
-    "/v1/bills/{id}/items": {"post": op("a terminal adds an item", "BillItem", "Bill", ["id"], tag="bills")},
-    "/v1/bills/{id}/submit": {"post": op("total the bill and issue the user's challenge", None, "Bill", ["id"], tag="bills")},
-    "/v1/bills/{id}/confirm": {"post": op("the user confirms; the account is charged", "ConfirmBill", "Bill", ["id"], tag="bills")},
-    "/v1/bills/{id}/cancel": {"post": op("cancel an unpaid bill", None, "Bill", ["id"], tag="bills")},
-    "/v1/splits": {"post": op("post a payment request to a group", "RequestSplit", "Split", tag="splits")},
-    "/v1/splits/{id}": {"get": op("a split", None, "Split", ["id"], tag="splits")},
-    "/v1/splits/{id}/pay": {"post": op("a member pays their share", "PayShare", "Split", ["id"], tag="splits")},
-    "/v1/splits/{id}/cancel": {"post": op("cancel; paid shares are refunded", None, "Split", ["id"], tag="splits")},
-    "/v1/contacts": {"post": op("link two users as contacts", "Contact", None, tag="coupons")},
-    "/v1/coupons": {"post": op("issue a coupon (merchant)", "IssueCoupon", "Coupon", tag="coupons")},
-    "/v1/coupons/{id}": {"get": op("a coupon (with its code for its holder's app)", None, "Coupon", ["id"], tag="coupons")},
-    "/v1/coupons/{id}/share": {"post": op("share into the holder's pool", "UserRef", None, ["id"], tag="coupons")},
-    "/v1/coupons/{id}/claim": {"post": op("a contact claims a pooled coupon", "UserRef", "Coupon", ["id"], tag="coupons")},
-    "/v1/coupons/verify": {"post": op("an operator prices a coupon by code (own merchant only)", "VerifyCoupon", "QuoteResult", tag="coupons")},
-    "/v1/coupons/redeem": {"post": op("an operator redeems a coupon by code (own merchant only)", "RedeemCoupon", "QuoteResult", tag="coupons")},
-    "/v1/users/{user}/pool": {"get": op("coupons a user shared", None, "CouponList", ["user"], tag="coupons")},
-    "/v1/users/{user}/claimable": {"get": op("coupons a user's contacts shared", None, "CouponList", ["user"], tag="coupons")},
-    "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons")},
+    "/v1/keys": {"post": op("create an API key (admin)", "CreateKey", "Key", tag="admin", rule="register_api_key")},
+    "/v1/keys/{id}": {"delete": op("revoke an API key: every listener refuses it from the next request", None, None, ["id"], tag="admin", rule="revoke_api_key")},
+    "/v1/accounts": {"post": op("open an account (idempotent by id, for its owner); an overdraft_limit above 0 is the admin's only (open_account_with_overdraft)", "OpenAccount", "Account", rule="open_account")},
+    "/v1/accounts/{id}": {"get": op("an account's balances", None, "Account", ["id"], rule="read_account")},
+    "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"], rule="close_account")},
+    "/v1/accounts/{id}/deposits": {"post": op("money in (admin only; idempotent by id)", "Movement", None, ["id"], rule="deposit")},
+    "/v1/accounts/{id}/withdrawals": {"post": op("money out (idempotent by id)", "Movement", None, ["id"], rule="withdraw")},
+    "/v1/accounts/{id}/history": {"get": {**op("postings, oldest first (?limit=1..1000)", None, "History", ["id"], rule="read_account")}},
+    "/v1/transfers": {"post": op("transfer (idempotent by id)", "Transfer", None, rule="transfer")},
+    "/v1/transfers/batch": {"post": op("several transfers; atomic: all or nothing", "TransferBatch", None, rule="transfer_batch")},
+    "/v1/holds": {"post": op("place a hold", "PlaceHold", "Hold", rule="place_hold")},
+    "/v1/holds/{id}": {"get": op("a hold", None, "Hold", ["id"], rule="read_hold")},
+    "/v1/holds/{id}/capture": {"post": op("capture up to the held amount; the rest is released", "Capture", None, ["id"], rule="capture_hold")},
+    "/v1/holds/{id}/void": {"post": op("release a hold", None, "Hold", ["id"], rule="void_hold")},
+    "/v1/merchants": {"post": op("register a merchant", "Merchant", "Merchant", tag="admin", rule="register_merchant")},
+    "/v1/terminals": {"post": op("register a POS terminal", "Terminal", "Terminal", tag="admin", rule="register_terminal")},
+    "/v1/operators": {"post": op("register a merchant operator", "Operator", "Operator", tag="admin", rule="register_operator")},
+    "/v1/authorizations": {"post": op("authorize an account for a limit; returns the one-time secure code", "Authorize", "Authorization", tag="pos", rule="authorize")},
+    "/v1/pos/settlements": {"post": op("settle a POS purchase with user id + secure code (declines answer approved=false)", "Settle", "Settlement", tag="pos", rule="settle_pos")},
+    "/v1/pos/settlements/{id}/reverse": {"post": op("reverse an approved settlement", None, None, ["id"], tag="pos", rule="reverse_pos")},
+    "/v1/bills": {"post": op("open a virtual bill", "OpenBill", "Bill", tag="bills", rule="open_bill")},
+    "/v1/bills/{id}": {"get": op("a bill", None, "Bill", ["id"], tag="bills", rule="read_bill")},
+    "/v1/bills/{id}/items": {"post": op("a terminal adds an item", "BillItem", "Bill", ["id"], tag="bills", rule="add_bill_item")},
+    "/v1/bills/{id}/submit": {"post": op("total the bill and issue the user's challenge", None, "Bill", ["id"], tag="bills", rule="submit_bill")},
+    "/v1/bills/{id}/confirm": {"post": op("the user confirms; the account is charged", "ConfirmBill", "Bill", ["id"], tag="bills", rule="confirm_bill")},
+    "/v1/bills/{id}/cancel": {"post": op("cancel an unpaid bill", None, "Bill", ["id"], tag="bills", rule="cancel_bill")},
+    "/v1/splits": {"post": op("post a payment request to a group", "RequestSplit", "Split", tag="splits", rule="request_split")},
+    "/v1/splits/{id}": {"get": op("a split", None, "Split", ["id"], tag="splits", rule="read_split")},
+    "/v1/splits/{id}/pay": {"post": op("a member pays their share", "PayShare", "Split", ["id"], tag="splits", rule="pay_split_share")},
+    "/v1/splits/{id}/cancel": {"post": op("cancel; paid shares are refunded", None, "Split", ["id"], tag="splits", rule="cancel_split")},
+    "/v1/contacts": {"post": op("link two users as contacts (status linked), or, across apps, ask until the other app sends the pair back (status requested)", "Contact", None, tag="coupons", rule="add_contact")},
+    "/v1/coupons": {"post": op("issue a coupon (merchant)", "IssueCoupon", "Coupon", tag="coupons", rule="issue_coupon")},
+    "/v1/coupons/{id}": {"get": op("a coupon (with its code for its holder's app)", None, "Coupon", ["id"], tag="coupons", rule="read_coupon")},
+    "/v1/coupons/{id}/share": {"post": op("share into the holder's pool", "UserRef", None, ["id"], tag="coupons", rule="share_coupon")},
+    "/v1/coupons/{id}/claim": {"post": op("a contact claims a pooled coupon; the claimer gets a new code, the sharer's stops working", "UserRef", "Coupon", ["id"], tag="coupons", rule="claim_coupon")},
+    "/v1/coupons/verify": {"post": op("an operator prices a coupon by code (own merchant only)", "VerifyCoupon", "QuoteResult", tag="coupons", rule="verify_coupon")},
+    "/v1/coupons/redeem": {"post": op("an operator redeems a coupon by code (own merchant only)", "RedeemCoupon", "QuoteResult", tag="coupons", rule="redeem_coupon")},
+    "/v1/users/{user}/pool": {"get": op("coupons a user shared", None, "CouponList", ["user"], tag="coupons", rule="read_user")},
+    "/v1/users/{user}/claimable": {"get": op("coupons a user's contacts shared", None, "CouponList", ["user"], tag="coupons", rule="read_user")},
+    "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons", rule="read_coupon")},
 }
 
 document = {

@@ -1,47 +1,40 @@
-//! Authentication and scopes.
+//! Authentication: which principal an API key speaks for. What the principal may then do is
+//! the engine's decision (`kassa_engine::authority`), made inside the commit.
 //!
 //! API keys look like `kassa_<key_id>_<secret>`; the engine stores only the SHA-256 of the secret
 //! (the secret is 128 random bits, so a fast hash is enough), and every comparison is constant
 //! time. A bootstrap admin key can be given by flag or environment; without one, an admin key is
-//! generated at first start and printed once. Roles:
-//! - admin: everything;
-//! - merchant: objects it created (accounts), its own terminals, operators and coupons;
-//! - operator: verify and redeem its one merchant's coupons;
-//! - app: objects it created (accounts, holds, authorizations, bills, splits) and its users.
+//! generated at first start and printed once. The cache here is shared by every listener, so a
+//! key revoked through one (`DELETE /v1/keys/{id}`) stops working on all of them at once.
 
 use dashmap::DashMap;
-use kassa_engine::command::{ApiRole, Command, ObjectKind, RegisterApiKey};
+use kassa_engine::command::{Command, RegisterApiKey, Submission};
 use kassa_engine::state_machine::ApiKey;
-use kassa_engine::{Engine, Id};
+use kassa_engine::{Engine, Id, Principal};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// Longest id of a merchant or app that can hold a key (its owner tag must fit in an `Id`).
+/// Longest id of a merchant or app that can hold a key.
 pub const SCOPE_ID_LENGTH_MAX: usize = 48;
 
-/// An authenticated caller.
+/// An authenticated caller: the key it used and the principal that key speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub struct Caller {
     /// The key's id (`bootstrap` for the configured admin key).
     pub key_id: String,
-    /// What it may do.
-    pub role: ApiRole,
+    /// Who the key speaks for; every command it sends carries it.
+    pub principal: Principal,
 }
 
-impl Principal {
-    /// The owner tag recorded on objects this caller creates (`app:ID`, `merchant:ID`).
-    pub fn owner_tag(&self) -> Option<Id> {
-        let tag = match &self.role {
-            ApiRole::Admin | ApiRole::Operator(_) => return None,
-            ApiRole::Merchant(merchant) => format!("merchant:{merchant}"),
-            ApiRole::App(app) => format!("app:{app}"),
-        };
-        Some(Id::new(&tag).expect("scope ids are short and valid"))
-    }
-
+impl Caller {
     /// Whether this is the admin.
     pub fn is_admin(&self) -> bool {
-        self.role == ApiRole::Admin
+        self.principal == Principal::Admin
+    }
+
+    /// `command` sent by this caller.
+    pub fn sends(&self, command: Command) -> Submission {
+        Submission::new(self.principal.clone(), command)
     }
 }
 
@@ -51,16 +44,15 @@ pub enum AuthError {
     /// No credentials.
     #[error("missing API key: send `Authorization: Bearer <key>`")]
     Missing,
-    /// Unknown or wrong key.
+    /// Unknown, revoked or wrong key.
     #[error("invalid API key")]
     Invalid,
 }
 
-/// Keys and owners, cached from the engine's registries.
+/// The keys, cached from the engine's registry (live keys only).
 pub struct Auth {
     bootstrap_hash: Option<[u8; 32]>,
     keys: DashMap<String, ApiKey>,
-    owners: DashMap<(ObjectKind, Id), Id>,
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -90,39 +82,37 @@ pub fn new_key() -> (String, Id, [u8; 32]) {
 }
 
 impl Auth {
-    /// Loads the engine's keys and owners. Registers and returns a generated admin key when
-    /// there is neither a bootstrap key nor any admin key yet.
+    /// Loads the engine's live keys. Registers and returns a generated admin key when there is
+    /// neither a bootstrap key nor any admin key yet.
     pub async fn load(engine: &Engine, bootstrap_key: Option<&str>) -> Result<(Auth, Option<String>), String> {
-        let (keys, owners) = engine
+        let keys = engine
             .read(|machine| {
-                let keys: Vec<(Id, ApiKey)> = machine.api_keys().map(|(id, key)| (id.clone(), key.clone())).collect();
-                let owners: Vec<((ObjectKind, Id), Id)> =
-                    machine.owners().map(|(key, owner)| (key.clone(), owner.clone())).collect();
-                (keys, owners)
+                let live = machine.api_keys().filter(|(_, key)| !key.revoked);
+                live.map(|(id, key)| (id.to_string(), key.clone())).collect::<Vec<_>>()
             })
             .await
             .map_err(|error| error.to_string())?;
-        let auth = Auth {
-            bootstrap_hash: bootstrap_key.map(|key| sha256(key.as_bytes())),
-            keys: keys.into_iter().map(|(id, key)| (id.to_string(), key)).collect(),
-            owners: owners.into_iter().collect(),
-        };
-        let has_admin = auth.keys.iter().any(|entry| entry.role == ApiRole::Admin);
+        let auth =
+            Auth { bootstrap_hash: bootstrap_key.map(|key| sha256(key.as_bytes())), keys: keys.into_iter().collect() };
+        let has_admin = auth.keys.iter().any(|entry| entry.role == Principal::Admin);
         if bootstrap_key.is_some() || has_admin {
             return Ok((auth, None));
         }
         let (key, key_id, secret_hash) = new_key();
-        let register = RegisterApiKey { key_id: key_id.clone(), role: ApiRole::Admin, secret_hash };
-        let outcome = engine.submit(Command::RegisterApiKey(register)).await.map_err(|error| error.to_string())?;
+        let register = RegisterApiKey { key_id: key_id.clone(), role: Principal::Admin, secret_hash };
+        let outcome = engine
+            .submit(Submission::admin(Command::RegisterApiKey(register)))
+            .await
+            .map_err(|error| error.to_string())?;
         if !outcome.is_applied() {
             return Err(format!("registering the admin key failed: {outcome:?}"));
         }
-        auth.keys.insert(key_id.to_string(), ApiKey { role: ApiRole::Admin, secret_hash });
+        auth.keys.insert(key_id.to_string(), ApiKey { role: Principal::Admin, secret_hash, revoked: false });
         Ok((auth, Some(key)))
     }
 
     /// Authenticates an `Authorization` header value (`Bearer <key>`) or a bare key.
-    pub fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AuthError> {
+    pub fn authenticate(&self, presented: Option<&str>) -> Result<Caller, AuthError> {
         let presented = presented.ok_or(AuthError::Missing)?.trim();
         let key = match presented.strip_prefix("Bearer") {
             Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim(),
@@ -134,17 +124,17 @@ impl Auth {
         if let Some(bootstrap) = &self.bootstrap_hash
             && equal_in_constant_time(bootstrap, &sha256(key.as_bytes()))
         {
-            return Ok(Principal { key_id: "bootstrap".into(), role: ApiRole::Admin });
+            return Ok(Caller { key_id: "bootstrap".into(), principal: Principal::Admin });
         }
         let mut parts = key.splitn(3, '_');
         let (Some("kassa"), Some(key_id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(AuthError::Invalid);
         };
         let stored = self.keys.get(key_id).ok_or(AuthError::Invalid)?;
-        if !equal_in_constant_time(&stored.secret_hash, &sha256(secret.as_bytes())) {
+        if stored.revoked || !equal_in_constant_time(&stored.secret_hash, &sha256(secret.as_bytes())) {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal { key_id: key_id.to_string(), role: stored.role.clone() })
+        Ok(Caller { key_id: key_id.to_string(), principal: stored.role.clone() })
     }
 
     /// Caches a key the engine has just registered.
@@ -152,25 +142,15 @@ impl Auth {
         self.keys.insert(key_id.to_string(), key);
     }
 
-    /// The recorded owner of an object.
-    pub fn owner(&self, object: ObjectKind, id: &Id) -> Option<Id> {
-        self.owners.get(&(object, id.clone())).map(|owner| owner.clone())
+    /// Whether the key `caller` authenticated with still stands (not revoked since): checked
+    /// per request by listeners that authenticate once per connection.
+    pub fn is_live(&self, caller: &Caller) -> bool {
+        caller.key_id == "bootstrap" || self.keys.contains_key(&caller.key_id)
     }
 
-    /// Caches an owner the engine has just recorded.
-    pub fn remember_owner(&self, object: ObjectKind, id: &Id, owner: Id) {
-        self.owners.insert((object, id.clone()), owner);
-    }
-
-    /// Whether `principal` may act on the object: admin always; otherwise only its owner.
-    pub fn may_touch(&self, principal: &Principal, object: ObjectKind, id: &Id) -> bool {
-        if principal.is_admin() {
-            return true;
-        }
-        match (principal.owner_tag(), self.owner(object, id)) {
-            (Some(tag), Some(owner)) => tag == owner,
-            _ => false,
-        }
+    /// Drops a key the engine has just revoked: from now on no listener accepts it.
+    pub fn forget_key(&self, key_id: &Id) {
+        self.keys.remove(key_id.as_str());
     }
 }
 
@@ -178,20 +158,19 @@ impl Auth {
 mod tests {
     use super::*;
 
-    fn auth_with(key_id: &str, secret: &str, role: ApiRole) -> Auth {
-        let auth = Auth { bootstrap_hash: Some(sha256(b"boot")), keys: DashMap::new(), owners: DashMap::new() };
-        auth.keys.insert(key_id.into(), ApiKey { role, secret_hash: sha256(secret.as_bytes()) });
+    fn auth_with(key_id: &str, secret: &str, role: Principal) -> Auth {
+        let auth = Auth { bootstrap_hash: Some(sha256(b"boot")), keys: DashMap::new() };
+        auth.keys.insert(key_id.into(), ApiKey { role, secret_hash: sha256(secret.as_bytes()), revoked: false });
         auth
     }
 
     #[test]
     fn keys_authenticate_in_constant_time_and_refuse_the_rest() {
-        let auth = auth_with("abc", "s3cret", ApiRole::App(Id::new("shop").unwrap()));
-        let principal = auth.authenticate(Some("Bearer kassa_abc_s3cret")).unwrap();
-        assert_eq!(principal.role, ApiRole::App(Id::new("shop").unwrap()));
-        assert_eq!(principal.owner_tag().unwrap().as_str(), "app:shop");
+        let auth = auth_with("abc", "s3cret", Principal::App(Id::new("shop").unwrap()));
+        let caller = auth.authenticate(Some("Bearer kassa_abc_s3cret")).unwrap();
+        assert_eq!(caller.principal, Principal::App(Id::new("shop").unwrap()));
         assert_eq!(auth.authenticate(Some("kassa_abc_s3cret")).unwrap().key_id, "abc");
-        assert_eq!(auth.authenticate(Some("Bearer boot")).unwrap().role, ApiRole::Admin);
+        assert_eq!(auth.authenticate(Some("Bearer boot")).unwrap().principal, Principal::Admin);
         assert_eq!(auth.authenticate(None), Err(AuthError::Missing));
         assert_eq!(auth.authenticate(Some("Bearer ")), Err(AuthError::Missing));
         assert_eq!(auth.authenticate(Some("Bearer kassa_abc_wrong")), Err(AuthError::Invalid));
@@ -200,25 +179,12 @@ mod tests {
     }
 
     #[test]
-    fn only_owners_touch_objects() {
-        let auth = auth_with("k", "s", ApiRole::App(Id::new("a1").unwrap()));
-        let app = auth.authenticate(Some("kassa_k_s")).unwrap();
-        let other = Principal { key_id: "o".into(), role: ApiRole::App(Id::new("a2").unwrap()) };
-        let admin = Principal { key_id: "x".into(), role: ApiRole::Admin };
-        let account = Id::new("acc").unwrap();
-        auth.remember_owner(ObjectKind::Account, &account, Id::new("app:a1").unwrap());
-        assert!(auth.may_touch(&app, ObjectKind::Account, &account));
-        assert!(!auth.may_touch(&other, ObjectKind::Account, &account));
-        assert!(auth.may_touch(&admin, ObjectKind::Account, &account));
-        assert!(!auth.may_touch(&app, ObjectKind::Account, &Id::new("unowned").unwrap()));
-    }
-
-    #[test]
-    fn new_keys_parse_back() {
+    fn forgotten_keys_stop_at_once() {
         let (key, key_id, hash) = new_key();
-        let auth = Auth { bootstrap_hash: None, keys: DashMap::new(), owners: DashMap::new() };
-        auth.remember_key(&key_id, ApiKey { role: ApiRole::Admin, secret_hash: hash });
+        let auth = Auth { bootstrap_hash: None, keys: DashMap::new() };
+        auth.remember_key(&key_id, ApiKey { role: Principal::Admin, secret_hash: hash, revoked: false });
         assert!(auth.authenticate(Some(&key)).unwrap().is_admin());
-        assert!(equal_in_constant_time(&hash, &hash));
+        auth.forget_key(&key_id);
+        assert_eq!(auth.authenticate(Some(&key)), Err(AuthError::Invalid));
     }
 }

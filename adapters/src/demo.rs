@@ -18,7 +18,7 @@ fn id(text: &str) -> Id {
 impl Demo<'_> {
     fn run(&mut self, label: &str, command: Command) -> io::Result<Outcome> {
         let mut output = CommitOutput::default();
-        self.machine.commit(self.now_ms, std::slice::from_ref(&command), &mut output);
+        self.machine.commit(self.now_ms, &[Submission::admin(command)], &mut output);
         self.machine.check_invariants();
         let outcome = output.outcomes.pop().expect("one outcome per command");
         writeln!(self.out, "{label:<58} -> {outcome:?}")?;
@@ -180,13 +180,21 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         reward: Some(DeductionRule { kind: DeductionKind::FixedOff { amount: 200 }, min_spend: 0 }),
         nonce: 4242,
     };
-    let Outcome::Applied(Reply::CouponIssued { code }) =
+    let Outcome::Applied(Reply::CouponIssued { code: alice_code }) =
         demo.run("m-cafe issues 12.5% off to alice", Command::IssueCoupon(issue))?
     else {
         unreachable!("the demo coupon is valid")
     };
     demo.run("alice shares it", Command::ShareCoupon(ShareCoupon { coupon: id("cpn-1"), user: id("u-alice") }))?;
-    demo.run("bob claims it", Command::ClaimCoupon(ClaimCoupon { coupon: id("cpn-1"), claimer: id("u-bob") }))?;
+    let claim = ClaimCoupon { coupon: id("cpn-1"), claimer: id("u-bob"), nonce: 11 };
+    let Outcome::Applied(Reply::CouponClaimed { code }) =
+        demo.run("bob claims it (a new code)", Command::ClaimCoupon(claim))?
+    else {
+        unreachable!("bob is alice's contact")
+    };
+    let stale =
+        RedeemCoupon { id: id("red-0"), operator: id("op-cafe"), code: alice_code, amount: 2_399, location: None };
+    demo.run("alice's old code no longer redeems it", Command::RedeemCoupon(stale))?;
     let redeem = RedeemCoupon { id: id("red-1"), operator: id("op-cafe"), code, amount: 2_399, location: None };
     demo.run("op-cafe redeems it on a 2399 purchase", Command::RedeemCoupon(redeem))?;
 

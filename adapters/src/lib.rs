@@ -1,7 +1,7 @@
 //! kassa-adapters: the edges of kassa (HTTP/JSON, TCP binary, ISO 8583) and the `kassa` binary.
 //!
 //! Layout:
-//! - [`auth`]: API keys, roles and object ownership.
+//! - [`auth`]: API keys and the principal each speaks for.
 //! - [`http`]: the HTTP/JSON API (actix-web).
 //! - [`iso8583`]: ISO 8583:1987 ASCII message codec (pyiso8583 `default_ascii` compatible).
 //! - [`tcp`]: the length-prefixed binary protocol over TCP, server and Rust client.

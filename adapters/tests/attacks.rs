@@ -299,7 +299,6 @@ fn wrong_or_missing_api_keys_are_refused() {
     for (first, expected, request_id) in [
         (hello(&wrong_secret), ErrorCode::Unauthenticated, 1),
         (hello(""), ErrorCode::Unauthenticated, 1),
-        (hello(&app_key), ErrorCode::Forbidden, 1),
         (Request { request_id: 5, body: RequestBody::Ping }, ErrorCode::Unauthenticated, 5),
     ] {
         let mut stream = tcp_connect(server.tcp);
@@ -307,6 +306,14 @@ fn wrong_or_missing_api_keys_are_refused() {
         assert_tcp_error(tcp_read(&mut stream), request_id, expected);
         assert!(closed_within(&mut stream, ANSWER_TIMEOUT), "the server closes after {expected}");
     }
+    // A tenant's key is welcomed on TCP; the engine refuses what it may not do (a deposit).
+    let mut stream = tcp_connect(server.tcp);
+    tcp_send(&mut stream, &hello(&app_key));
+    assert!(matches!(tcp_read(&mut stream).map(|r| r.body), Some(ResponseBody::Welcome { .. })));
+    stream.write_all(&raw_deposit_frame(2, b"tcp-tenant", "key-target", 200)).unwrap();
+    let answer = tcp_read(&mut stream).expect("an answer to the deposit");
+    assert_eq!(answer.body, ResponseBody::Outcome(Outcome::Rejected(kassa_engine::Rejection::Forbidden)));
+    drop(stream);
     // Commands pipelined behind a refused Hello are not applied.
     let mut stream = tcp_connect(server.tcp);
     tcp_send(&mut stream, &hello(&wrong_secret));
@@ -316,9 +323,8 @@ fn wrong_or_missing_api_keys_are_refused() {
     assert_eq!(server.balance("key-target"), before, "nothing moved");
 
     assert!(server.count_logged(&["refused unauthenticated request", path]) >= 8, "{}", server.log());
-    server.assert_logged(&["HTTP: request refused", "status=403", "deposits need an admin key"]);
+    server.assert_logged(&["HTTP: request refused", "status=403", "forbidden"]);
     server.assert_logged(&["tcp connection refused", "unauthenticated", "invalid API key"]);
-    server.assert_logged(&["tcp connection refused", "forbidden"]);
     server.assert_logged(&["tcp connection refused", "the first request must be Hello"]);
     // The admin still gets in over TCP.
     let mut admin = tcp_session(server.tcp);
@@ -368,7 +374,7 @@ fn operator_cannot_touch_another_merchants_coupon() {
     server.assert_logged(&["coupon verification refused", "wrong_merchant"]);
     server.assert_logged(&["coupon redemption refused", "wrong_merchant"]);
     server.assert_logged(&["HTTP: request refused", "status=403", "wrong_merchant"]);
-    server.assert_logged(&["HTTP: request refused", "status=403", "this key may not touch this coupon"]);
+    server.assert_logged(&["HTTP: request refused", "status=403", "forbidden"]);
 
     // Its own merchant's operator redeems it (and only once).
     let redeem = json!({"id": "honest-1", "code": code, "amount": 2_000});
@@ -423,8 +429,7 @@ fn app_key_cannot_reach_another_apps_users() {
     assert_eq!((server.balance("acct-a"), server.balance("acct-b")), before, "nothing moved");
     let pool = server.call("GET", &user_path("pool"), Some(&app_a), None);
     assert_eq!(pool.status, 200, "app A still owns its user: {pool:?}");
-    server.assert_logged(&["HTTP: request refused", "status=403", "this user belongs to another app"]);
-    server.assert_logged(&["HTTP: request refused", "status=403", "this key may not touch this object"]);
+    server.assert_logged(&["HTTP: request refused", "status=403", "forbidden"]);
     server.assert_still_serving();
 }
 

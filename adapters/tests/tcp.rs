@@ -12,7 +12,8 @@ use kassa_adapters::tcp::{
     Client, ClientError, ErrorCode, FRAME_BYTES_MAX, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody,
     SerialClient, ServerConfig, serve_with_config,
 };
-use kassa_engine::command::{ApiRole, Command, Movement, OpenAccount, RegisterApiKey, Transfer};
+use kassa_engine::command::Submission;
+use kassa_engine::command::{Command, Movement, OpenAccount, Principal, RegisterApiKey, Transfer};
 use kassa_engine::state_machine::ApiKey;
 use kassa_engine::{Currency, Durability, Engine, EngineConfig, Id, Outcome, Rejection, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,11 +72,11 @@ impl Harness {
     /// Registers an app (non-admin) key and returns it.
     async fn app_key(&self) -> String {
         let (key, key_id, secret_hash) = new_key();
-        let role = ApiRole::App(id("shop"));
+        let role = Principal::App(id("shop"));
         let register = RegisterApiKey { key_id: key_id.clone(), role: role.clone(), secret_hash };
-        let outcome = self.engine.submit(Command::RegisterApiKey(register)).await.unwrap();
+        let outcome = self.engine.submit(Submission::admin(Command::RegisterApiKey(register))).await.unwrap();
         assert!(outcome.is_applied(), "{outcome:?}");
-        self.auth.remember_key(&key_id, ApiKey { role, secret_hash });
+        self.auth.remember_key(&key_id, ApiKey { role, secret_hash, revoked: false });
         key
     }
 
@@ -215,16 +216,25 @@ async fn tcp_handshake_refuses_a_bad_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_handshake_refuses_a_non_admin_key() {
+async fn tcp_scopes_a_tenant_key_to_what_the_engine_allows_it() {
     bounded(async {
         let harness = Harness::start().await;
+        let admin = harness.client().await;
+        let open = |account: &str| {
+            Command::OpenAccount(OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit: 0 })
+        };
+        assert!(admin.submit(open("admins")).await.unwrap().is_applied());
+        // An app key is welcomed; each command it sends carries its principal.
         let app_key = harness.app_key().await;
-        let response = refused_handshake(harness.addr, &hello(&app_key, PROTOCOL_VERSION)).await;
-        assert_error(&response, 1, ErrorCode::Forbidden);
-        match Client::connect(harness.addr, &app_key).await {
-            Err(ClientError::Server { code: ErrorCode::Forbidden, .. }) => {}
-            other => panic!("expected forbidden, got {:?}", other.map(|_| ())),
-        }
+        let app = Client::connect(harness.addr, &app_key).await.unwrap();
+        assert!(app.submit(open("apps")).await.unwrap().is_applied());
+        let deposit = Command::Deposit(Movement { id: id("d-app"), account: id("apps"), amount: 5 });
+        assert_eq!(app.submit(deposit).await.unwrap(), Outcome::Rejected(Rejection::Forbidden));
+        let steal = transfer("steal", "admins", "apps", 1);
+        assert_eq!(app.submit(steal).await.unwrap(), Outcome::Rejected(Rejection::Forbidden));
+        assert_eq!(app.submit(open("admins")).await.unwrap(), Outcome::Rejected(Rejection::AlreadyExists));
+        let batch = app.submit_batch(vec![open("apps"), Command::Tick]).await.unwrap();
+        assert_eq!(batch, vec![Outcome::Applied(Reply::Done), Outcome::Rejected(Rejection::Forbidden)]);
         harness.stop().await;
     })
     .await;

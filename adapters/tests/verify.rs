@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use kassa_engine::command::Submission;
 use kassa_engine::command::{Command as EngineCommand, Movement, OpenAccount};
 use kassa_engine::wal::verify::verify_data_dir;
 use kassa_engine::{Currency, Engine, EngineConfig, Id};
@@ -46,10 +47,10 @@ fn verify_checks_a_data_directory_offline() {
             currency: Currency::EUR,
             overdraft_limit: 0,
         });
-        assert!(engine.submit_blocking(open).unwrap().is_applied());
+        assert!(engine.submit_blocking(Submission::admin(open)).unwrap().is_applied());
         for n in 0..5 {
             let deposit = Movement { id: Id::new(&format!("d{n}")).unwrap(), account: account.clone(), amount: 10 };
-            assert!(engine.submit_blocking(EngineCommand::Deposit(deposit)).unwrap().is_applied());
+            assert!(engine.submit_blocking(Submission::admin(EngineCommand::Deposit(deposit))).unwrap().is_applied());
         }
     }
     let before = faults::fingerprint(dir.path());

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kassa_engine::command::{Command, Movement, OpenAccount, Transfer};
+use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
 
@@ -31,14 +31,14 @@ fn funded_machine() -> StateMachine {
     }
     let mut output = CommitOutput::default();
     for chunk in setup.chunks(BATCH_COMMANDS_MAX) {
-        machine.commit(1, chunk, &mut output);
+        machine.commit(1, &Submission::admin_all(chunk.to_vec()), &mut output);
         output.clear();
     }
     machine
 }
 
 /// A batch of transfers with fresh ids, between pseudo-random distinct accounts.
-fn transfer_batch(accounts: &[Id], sequence: &mut u64) -> Vec<Command> {
+fn transfer_batch(accounts: &[Id], sequence: &mut u64) -> Vec<Submission> {
     (0..BATCH_COMMANDS_MAX)
         .map(|_| {
             *sequence += 1;
@@ -53,6 +53,7 @@ fn transfer_batch(accounts: &[Id], sequence: &mut u64) -> Vec<Command> {
                 currency: Currency::EUR,
             })
         })
+        .map(Submission::admin)
         .collect()
 }
 

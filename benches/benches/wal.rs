@@ -32,7 +32,7 @@ fn wal_append_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("wal_append_sync");
     group.sample_size(20);
     for batch in [1usize, 100, 1_000] {
-        let commands = transfers(batch);
+        let commands = kassa_engine::Submission::admin_all(transfers(batch));
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(format!("batch_{batch}"), |b| {
             b.iter_batched(

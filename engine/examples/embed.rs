@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo run -p kassa-engine --example embed [DATA_DIR]`
 
+use kassa_engine::command::Submission;
 use kassa_engine::command::{
     Authorize, Command, Movement, OpenAccount, RegisterMerchant, RegisterTerminal, Reply, SettlePos, Transfer,
 };
@@ -28,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::RegisterTerminal(RegisterTerminal { terminal: id("pos-7"), merchant: id("m-cafe"), mac_key: None }),
     ];
     // One batch, one fsync; every outcome arrives once the batch is durable.
-    for outcome in engine.submit_batch(setup).await? {
+    for outcome in engine.submit_batch(Submission::admin_all(setup)).await? {
         assert!(outcome.is_applied(), "{outcome:?}");
     }
 
@@ -40,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tasks.push(tokio::spawn(async move {
             let transfer =
                 Transfer { id: id(&format!("t-{n}")), from: id("alice"), to: id("cafe"), amount: 1, currency: eur };
-            engine.submit(Command::Transfer(transfer)).await
+            engine.submit(Submission::admin(Command::Transfer(transfer))).await
         }));
     }
     for task in tasks {
@@ -57,7 +58,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         expires_at_ms,
         nonce: random_nonce(),
     };
-    let Outcome::Applied(Reply::Authorized { code, .. }) = engine.submit(Command::Authorize(authorize)).await? else {
+    let Outcome::Applied(Reply::Authorized { code, .. }) =
+        engine.submit(Submission::admin(Command::Authorize(authorize))).await?
+    else {
         panic!("authorization refused")
     };
     println!("secure code for the POS: {code}");
@@ -71,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         coupon: None,
         hold_until_ms: None,
     };
-    println!("POS settlement: {:?}", engine.submit(Command::SettlePos(settle)).await?);
+    println!("POS settlement: {:?}", engine.submit(Submission::admin(Command::SettlePos(settle))).await?);
 
     let balances =
         engine.read(|machine| (machine.account(&id("alice")).cloned(), machine.account(&id("cafe")).cloned())).await?;
@@ -96,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::open(config)?;
     let transfer =
         Transfer { id: id("t-sharded"), from: id("alice"), to: id("cafe"), amount: 66, currency: Currency::EUR };
-    let outcome = engine.submit(Command::Transfer(transfer)).await?;
+    let outcome = engine.submit(Submission::admin(Command::Transfer(transfer))).await?;
     assert!(outcome.is_applied(), "{outcome:?}");
     let balances = engine.read(|view| (view.account(&id("alice")).map(|a| a.posted), view.shard_count())).await?;
     assert_eq!(balances, (Some(10_000 - 1_000 - 1_234 - 66), 4));

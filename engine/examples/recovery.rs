@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use kassa_engine::command::Submission;
 use kassa_engine::command::{Command, Movement, OpenAccount, Transfer};
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{CommitOutput, Config, Currency, Durability, Engine, EngineConfig, Id, SecretKey, StateMachine};
@@ -55,7 +56,7 @@ fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path, shards: 
     let mut output = CommitOutput::default();
     for chunk in opens(accounts).chunks(BATCH_COMMANDS_MAX) {
         output.clear();
-        machine.commit(1, chunk, &mut output);
+        machine.commit(1, &Submission::admin_all(chunk.to_vec()), &mut output);
     }
     let per_account = (resident_bytes() - before) / accounts as u64;
     println!("memory: {accounts} idle accounts, {per_account} bytes of RSS each");
@@ -79,7 +80,7 @@ fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path, shards: 
             })
         }));
         for chunk in setup.chunks(BATCH_COMMANDS_MAX) {
-            engine.submit_batch_blocking(chunk.to_vec()).expect("setup");
+            engine.submit_batch_blocking(Submission::admin_all(chunk.to_vec())).expect("setup");
         }
         let batch: Vec<Command> = (0..transfers)
             .map(|n| {
@@ -93,7 +94,7 @@ fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path, shards: 
             })
             .collect();
         for chunk in batch.chunks(BATCH_COMMANDS_MAX) {
-            engine.submit_batch_blocking(chunk.to_vec()).expect("transfers");
+            engine.submit_batch_blocking(Submission::admin_all(chunk.to_vec())).expect("transfers");
         }
         engine.shutdown();
     }

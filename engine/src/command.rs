@@ -85,23 +85,55 @@ pub enum Command {
     RedeemCoupon(RedeemCoupon),
     /// Registers an adapter API key (only its keyed hash is stored).
     RegisterApiKey(RegisterApiKey),
-    /// Records which principal owns an object; the first owner recorded wins.
-    SetOwner(SetOwner),
+    /// Revokes an API key: from this command on, it authenticates nothing.
+    RevokeApiKey {
+        /// The key's id.
+        key_id: Id,
+    },
     /// Advances time: expires holds, bills, splits and authorizations that are due.
     Tick,
 }
 
-/// What an API key may do; the adapters enforce it.
+/// Who sends a command. It travels with the command into the log, and `commit` decides from it
+/// what the command may touch (the rules: [`crate::authority`], rendered in docs/tenancy.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ApiRole {
-    /// Everything.
+pub enum Principal {
+    /// The processor itself: everything.
     Admin,
-    /// One merchant's accounts, coupons, terminals and operators.
+    /// A merchant: its own terminals, operators, coupons, settlements and the accounts it created.
     Merchant(Id),
-    /// Verify and redeem the coupons of the operator's one merchant.
+    /// A merchant operator: verifies and redeems its one merchant's coupons.
     Operator(Id),
-    /// One app's users: their accounts, authorizations, bills, splits, pools.
+    /// An app backend: the accounts and objects it created, and its users.
     App(Id),
+    /// A POS terminal: settles, reverses and adds bill items as itself.
+    Terminal(Id),
+}
+
+/// One command and who sent it: what the engine commits and the log records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Who sent it.
+    pub principal: Principal,
+    /// What it asks for.
+    pub command: Command,
+}
+
+impl Submission {
+    /// `command` sent by `principal`.
+    pub fn new(principal: Principal, command: Command) -> Submission {
+        Submission { principal, command }
+    }
+
+    /// `command` sent by the admin (the processor embedding kassa, tests, the ticker).
+    pub fn admin(command: Command) -> Submission {
+        Submission { principal: Principal::Admin, command }
+    }
+
+    /// Every command of `commands`, sent by the admin.
+    pub fn admin_all(commands: impl IntoIterator<Item = Command>) -> Vec<Submission> {
+        commands.into_iter().map(Submission::admin).collect()
+    }
 }
 
 /// Body of [`Command::RegisterApiKey`].
@@ -109,21 +141,10 @@ pub enum ApiRole {
 pub struct RegisterApiKey {
     /// Public key id (the secret's lookup key).
     pub key_id: Id,
-    /// What the key may do.
-    pub role: ApiRole,
+    /// Who the key speaks for.
+    pub role: Principal,
     /// Keyed hash of the secret part.
     pub secret_hash: [u8; 32],
-}
-
-/// Body of [`Command::SetOwner`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetOwner {
-    /// The object's kind.
-    pub object: ObjectKind,
-    /// The object's id.
-    pub id: Id,
-    /// The owner (`app:ID`, `merchant:ID`, ...).
-    pub owner: Id,
 }
 
 impl Command {
@@ -159,7 +180,7 @@ impl Command {
             Command::ClaimCoupon(_) => "claim_coupon",
             Command::RedeemCoupon(_) => "redeem_coupon",
             Command::RegisterApiKey(_) => "register_api_key",
-            Command::SetOwner(_) => "set_owner",
+            Command::RevokeApiKey { .. } => "revoke_api_key",
             Command::Tick => "tick",
         }
     }
@@ -516,6 +537,8 @@ pub struct ClaimCoupon {
     pub coupon: Id,
     /// A contact of the sharer.
     pub claimer: Id,
+    /// Randomness for the claimer's new redemption code (the sharer's code stops working).
+    pub nonce: u64,
 }
 
 /// Body of [`Command::RedeemCoupon`].
@@ -637,6 +660,14 @@ pub enum Reply {
         /// Holds, bills, splits and authorizations that expired.
         expired: u32,
     },
+    /// A contact request was recorded; the users are linked once the other side's app
+    /// consents (sends the same pair the other way round).
+    ContactRequested,
+    /// A coupon was claimed and a new redemption code issued to the claimer.
+    CouponClaimed {
+        /// The claimer's redemption code (the sharer's old code no longer redeems).
+        code: String,
+    },
 }
 
 /// Why a command was refused. Snake-case names are the wire error codes.
@@ -743,6 +774,10 @@ pub enum Rejection {
     SettlementNotFound,
     /// Only approved settlements can be reversed.
     NotReversible,
+    /// The caller may not do this to this object (docs/tenancy.md).
+    Forbidden,
+    /// The API key does not exist.
+    KeyNotFound,
 }
 
 impl Rejection {
@@ -779,6 +814,7 @@ impl Rejection {
             NotAContact => "not_a_contact", BelowMinimumSpend => "below_minimum_spend",
             InvalidRule => "invalid_rule", LimitReached => "limit_reached",
             SettlementNotFound => "settlement_not_found", NotReversible => "not_reversible",
+            Forbidden => "forbidden", KeyNotFound => "key_not_found",
         }
     }
 }
@@ -923,4 +959,6 @@ pub enum Change {
     ContactAdded,
     /// Locked after too many wrong codes.
     Locked,
+    /// A contact was asked for; it is added when the other side's app consents.
+    ContactRequested,
 }

@@ -13,6 +13,7 @@
 //! `wal` and `runtime` need the default feature `storage` (RocksDB, compiled from C++ source).
 //! With `--no-default-features` the crate is the pure, IO-free core: everything above them.
 
+pub mod authority;
 pub mod codec;
 pub mod command;
 pub mod constants;
@@ -25,7 +26,7 @@ pub mod types;
 #[cfg(feature = "storage")]
 pub mod wal;
 
-pub use command::{Command, Event, Outcome, Rejection, Reply};
+pub use command::{Command, Event, Outcome, Principal, Rejection, Reply, Submission};
 #[cfg(feature = "storage")]
 pub use runtime::{Durability, Engine, EngineConfig, OpenError, SubmitError};
 pub use shards::{ShardSet, StateView};

@@ -21,7 +21,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::command::{Command, Event, Outcome};
+use crate::authority::{self, Facts, Read};
+use crate::command::{Command, Event, Outcome, Principal, Submission};
 use crate::state_machine::{Bucket, CommitOutput, Config, Key, State, StateMachine, command_keys};
 use crate::types::{Id, TimestampMs};
 
@@ -54,7 +55,7 @@ impl Route {
 }
 
 /// Routes `command` over `shards` shards.
-pub fn route(config: &Config, command: &Command, shards: usize) -> Route {
+pub fn route(config: &Config, command: &Submission, shards: usize) -> Route {
     let (mut keys, follows_references) = command_keys(config, command);
     dedup_in_order(&mut keys);
     let coordinator = coordinator_of(&keys, shards);
@@ -133,7 +134,7 @@ pub fn coordinate_run<'a>(
     machine: &mut StateMachine,
     Seat { me, shards }: Seat,
     now: TimestampMs,
-    items: impl IntoIterator<Item = (&'a Command, &'a Route)>,
+    items: impl IntoIterator<Item = (&'a Submission, &'a Route)>,
     participants: u64,
     transport: &mut impl Transport,
     events: &mut Vec<Event>,
@@ -142,7 +143,7 @@ pub fn coordinate_run<'a>(
     // Keys owned elsewhere whose buckets are here for the rest of the run, by owner.
     let mut present: HashSet<Key> = HashSet::new();
     let mut fetched: BTreeMap<usize, Vec<Key>> = BTreeMap::new();
-    let items: Vec<(&Command, &Route)> = items.into_iter().collect();
+    let items: Vec<(&Submission, &Route)> = items.into_iter().collect();
     let mut gather = |frontier: Vec<Key>, follow: bool, machine: &mut StateMachine, transport: &mut _| {
         gather_buckets(machine, Seat { me, shards }, frontier, follow, &mut present, &mut fetched, transport);
     };
@@ -153,7 +154,7 @@ pub fn coordinate_run<'a>(
     }
     for (command, route) in items {
         let mut frontier = route.keys.clone();
-        if matches!(command, Command::Tick) {
+        if matches!(command.command, Command::Tick) {
             frontier.extend(machine.state().expiring_keys(now));
             frontier.extend(transport.expiring(now));
         }
@@ -214,7 +215,7 @@ pub fn coordinate(
     machine: &mut StateMachine,
     seat: Seat,
     now: TimestampMs,
-    command: &Command,
+    command: &Submission,
     route: &Route,
     transport: &mut impl Transport,
     events: &mut Vec<Event>,
@@ -302,7 +303,7 @@ impl ShardSet {
 
     /// Applies `batch` at `now_ms` on every shard, in batch order, appending one outcome per
     /// command and the events to `output`: the same outcomes and events one machine gives.
-    pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Command], output: &mut CommitOutput) {
+    pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Submission], output: &mut CommitOutput) {
         let shards = self.machines.len();
         if shards == 1 {
             self.machines[0].commit(now_ms, batch, output);
@@ -524,14 +525,15 @@ impl<'a> StateView<'a> {
         self.shards.clone().into_iter().flat_map(|machine| machine.api_keys())
     }
 
-    /// The owner of an object.
-    pub fn owner(&self, object: crate::command::ObjectKind, id: &Id) -> Option<&'a Id> {
+    /// The owner recorded for an object (none: the admin's, or an unclaimed user).
+    pub fn owner(&self, object: crate::command::ObjectKind, id: &Id) -> Option<&'a Principal> {
         self.shard_for(id).owner(object, id)
     }
 
-    /// Every object owner.
-    pub fn owners(&self) -> impl Iterator<Item = (&'a (crate::command::ObjectKind, Id), &'a Id)> + use<'a> {
-        self.shards.clone().into_iter().flat_map(|machine| machine.owners())
+    /// Whether `principal` may make `read` now (`crate::authority`): call it in the same
+    /// [`Engine::read`](crate::Engine::read) as the read it guards.
+    pub fn check_read(&self, principal: &Principal, read: &Read) -> Result<(), crate::Rejection> {
+        authority::check_read(self, principal, read)
     }
 
     /// Deposits and withdrawals per currency, summed over the shards.
@@ -571,6 +573,40 @@ impl<'a> StateView<'a> {
     }
 }
 
+impl Facts for StateView<'_> {
+    fn owner(&self, kind: crate::command::ObjectKind, id: &Id) -> Option<&Principal> {
+        StateView::owner(self, kind, id)
+    }
+
+    fn merchant_account(&self, merchant: &Id) -> Option<&Id> {
+        self.merchant(merchant).map(|merchant| &merchant.account)
+    }
+
+    fn terminal_merchant(&self, terminal: &Id) -> Option<&Id> {
+        self.terminal(terminal).map(|terminal| &terminal.merchant)
+    }
+
+    fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
+        Facts::settlement_terminal(self.shard_for(settlement), settlement)
+    }
+
+    fn hold(&self, id: &Id) -> Option<&crate::state_machine::Hold> {
+        StateView::hold(self, id)
+    }
+
+    fn bill(&self, id: &Id) -> Option<&crate::state_machine::Bill> {
+        StateView::bill(self, id)
+    }
+
+    fn split(&self, id: &Id) -> Option<&crate::state_machine::Split> {
+        StateView::split(self, id)
+    }
+
+    fn coupon(&self, id: &Id) -> Option<&crate::state_machine::Coupon> {
+        StateView::coupon(self, id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,13 +624,13 @@ mod tests {
 
     #[test]
     fn commands_route_to_the_shard_owning_most_of_their_keys_with_every_key_once() {
-        let transfer = Command::Transfer(Transfer {
+        let transfer = Submission::admin(Command::Transfer(Transfer {
             id: id("t1"),
             from: id("a"),
             to: id("a"),
             amount: 1,
             currency: Currency::EUR,
-        });
+        }));
         let route = route(&config(), &transfer, 4);
         assert_eq!(route.keys, vec![Key::Id(id("a")), Key::Id(id("t1"))]);
         assert_eq!(route.coordinator, Key::Id(id("a")).shard(4), "a tie goes to the payer's shard");
@@ -602,10 +638,10 @@ mod tests {
         assert_eq!(route.participants, owners.iter().fold(0, |mask, shard| mask | 1 << shard));
         assert!(!route.follows_references);
         // A tick follows references: every shard takes part.
-        let tick = super::route(&config(), &Command::Tick, 4);
+        let tick = super::route(&config(), &Submission::admin(Command::Tick), 4);
         assert!(tick.follows_references && tick.participants == 0b1111);
         // One shard: everything is local.
-        let deposit = Command::Deposit(Movement { id: id("d"), account: id("z"), amount: 5 });
+        let deposit = Submission::admin(Command::Deposit(Movement { id: id("d"), account: id("z"), amount: 5 }));
         assert!(super::route(&config(), &deposit, 1).is_local());
     }
 

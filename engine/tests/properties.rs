@@ -92,7 +92,7 @@ fn run(
     let mut batch = setup();
     let mut flush = |machine: &mut StateMachine, now: u64, batch: &mut Vec<Command>| {
         let mut output = CommitOutput::default();
-        machine.commit(now, batch, &mut output);
+        machine.commit(now, &Submission::admin_all(batch.iter().cloned()), &mut output);
         machine.check_invariants();
         on_batch(machine, now, batch, &output);
         batch.clear();
@@ -144,7 +144,7 @@ proptest! {
                 }
                 let before: State = machine.state().clone();
                 let mut replay = CommitOutput::default();
-                machine.commit(now, std::slice::from_ref(command), &mut replay);
+                machine.commit(now, &[Submission::admin(command.clone())], &mut replay);
                 assert_eq!(&replay.outcomes[0], outcome, "a replay answers as the original");
                 assert!(replay.events.is_empty(), "a replay emits nothing");
                 assert!(*machine.state() == before, "a replay changes nothing");

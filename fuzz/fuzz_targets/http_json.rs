@@ -10,7 +10,7 @@
 #![no_main]
 
 use kassa_adapters::http::requests::*;
-use kassa_engine::command::Command;
+use kassa_engine::command::{Command, Submission};
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine, codec};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(user) = body::<UserBody>(data) {
         commands.push(user.share(&path));
-        commands.push(user.claim(&path));
+        commands.push(user.claim(&path, 7));
     }
     if let Some(verify) = body::<VerifyBody>(data) {
         let _ = verify.location.as_ref().map(LocationBody::point);
@@ -126,7 +126,7 @@ fuzz_target!(|data: &[u8]| {
     // And the engine takes any of them without breaking an invariant.
     let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[9; 32]) });
     let mut output = CommitOutput::default();
-    machine.commit(NOWS[0], &commands, &mut output);
+    machine.commit(NOWS[0], &Submission::admin_all(commands.clone()), &mut output);
     assert_eq!(output.outcomes.len(), commands.len());
     machine.check_invariants();
 });

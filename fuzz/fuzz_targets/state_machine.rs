@@ -54,7 +54,7 @@ const MERCHANTS: [&str; 2] = ["m0", "m1"];
 const TERMINALS: [&str; 3] = ["t0", "t1", "t2"];
 const OPERATORS: [&str; 2] = ["o0", "o1"];
 const OBJECTS: [&str; 6] = ["x0", "x1", "x2", "x3", "x4", "x5"];
-const KINDS: [ObjectKind; 11] = ObjectKind::ALL;
+const APPS: [&str; 2] = ["app0", "app1"];
 
 fn id(text: &str) -> Id {
     Id::new(text).expect("valid id")
@@ -376,7 +376,11 @@ impl Generator<'_, '_> {
                 })
             }
             27 => Command::ShareCoupon(ShareCoupon { coupon: self.coupon()?, user: self.user()? }),
-            28 => Command::ClaimCoupon(ClaimCoupon { coupon: self.coupon()?, claimer: self.user()? }),
+            28 => Command::ClaimCoupon(ClaimCoupon {
+                coupon: self.coupon()?,
+                claimer: self.user()?,
+                nonce: self.u.arbitrary()?,
+            }),
             29 => Command::RedeemCoupon(RedeemCoupon {
                 id: self.object()?,
                 operator: self.pick(&OPERATORS)?,
@@ -387,26 +391,35 @@ impl Generator<'_, '_> {
             _ => match self.u.int_in_range(0..=3)? {
                 0 => Command::RegisterApiKey(RegisterApiKey {
                     key_id: self.object()?,
-                    role: match self.u.int_in_range(0..=3)? {
-                        0 => ApiRole::Admin,
-                        1 => ApiRole::Merchant(self.pick(&MERCHANTS)?),
-                        2 => ApiRole::Operator(self.pick(&OPERATORS)?),
-                        _ => ApiRole::App(self.object()?),
+                    role: match self.u.int_in_range(0..=4)? {
+                        0 => Principal::Admin,
+                        1 => Principal::Merchant(self.pick(&MERCHANTS)?),
+                        2 => Principal::Operator(self.pick(&OPERATORS)?),
+                        3 => Principal::Terminal(self.pick(&TERMINALS)?),
+                        _ => Principal::App(self.object()?),
                     },
                     secret_hash: self.u.arbitrary()?,
                 }),
-                1 => Command::SetOwner(SetOwner {
-                    object: KINDS[self.u.choose_index(KINDS.len())?],
-                    id: self.object()?,
-                    owner: self.user()?,
-                }),
+                1 => Command::RevokeApiKey { key_id: self.object()? },
                 _ => Command::Tick,
             },
         })
     }
 
-    /// The next batch: its `now`, its commands, and whether to repeat its idempotent commands.
-    fn batch(&mut self) -> Result<(u64, Vec<Command>, bool)> {
+    /// Who sends a command: mostly the admin, else any tenant (the engine decides what each may).
+    fn principal(&mut self) -> Result<Principal> {
+        Ok(match self.u.int_in_range(0..=7u8)? {
+            0 => Principal::App(self.pick(&APPS)?),
+            1 => Principal::Merchant(self.pick(&MERCHANTS)?),
+            2 => Principal::Operator(self.pick(&OPERATORS)?),
+            3 => Principal::Terminal(self.pick(&TERMINALS)?),
+            _ => Principal::Admin,
+        })
+    }
+
+    /// The next batch: its `now`, its commands with their senders, and whether to repeat its
+    /// idempotent commands.
+    fn batch(&mut self) -> Result<(u64, Vec<Submission>, bool)> {
         self.now = self.advance()?;
         let length = self.u.int_in_range(1..=BATCH_LEN_MAX)?;
         let mut batch = Vec::with_capacity(length);
@@ -415,19 +428,21 @@ impl Generator<'_, '_> {
             if *self.bursts == 0 && self.u.int_in_range(0..=63u8)? == 63 {
                 self.burst(&mut batch)?;
             } else {
-                batch.push(self.command()?);
+                let principal = self.principal()?;
+                batch.push(Submission::new(principal, self.command()?));
             }
         }
         Ok((self.now, batch, self.u.ratio(1, 4)?))
     }
 
     /// Enough deposits of `AMOUNT_MINOR_MAX` to take an account to the balance limit.
-    fn burst(&mut self, batch: &mut Vec<Command>) -> Result<()> {
+    fn burst(&mut self, batch: &mut Vec<Submission>) -> Result<()> {
         let account = self.account()?;
         for _ in 0..BALANCE_MINOR_MAX.unsigned_abs() / AMOUNT_MINOR_MAX {
             *self.bursts += 1;
             let id = id(&format!("burst{}", self.bursts));
-            batch.push(Command::Deposit(Movement { id, account: account.clone(), amount: AMOUNT_MINOR_MAX }));
+            let deposit = Command::Deposit(Movement { id, account: account.clone(), amount: AMOUNT_MINOR_MAX });
+            batch.push(Submission::admin(deposit));
         }
         Ok(())
     }
@@ -447,19 +462,19 @@ impl Generator<'_, '_> {
 /// One committed batch, with what it produced.
 struct Step {
     now: u64,
-    batch: Vec<Command>,
+    batch: Vec<Submission>,
     output: CommitOutput,
 }
 
 /// Commits `batch` at `now` and checks what holds after every batch.
-fn commit(machine: &mut StateMachine, now: u64, batch: Vec<Command>, steps: &mut Vec<Step>) {
+fn commit(machine: &mut StateMachine, now: u64, batch: Vec<Submission>, steps: &mut Vec<Step>) {
     let before = machine.state_now_ms();
     let mut output = CommitOutput::default();
     machine.commit(now, &batch, &mut output);
     assert_eq!(output.outcomes.len(), batch.len(), "one outcome per command");
     assert_eq!(machine.state_now_ms(), before.max(now), "time is monotonic");
     machine.check_invariants();
-    for (command, outcome) in batch.iter().zip(&output.outcomes) {
+    for (command, outcome) in batch.iter().map(|submission| &submission.command).zip(&output.outcomes) {
         if let (Command::TransferBatch(transfers), Outcome::Applied(Reply::TransferBatch(outcomes))) =
             (command, outcome)
         {
@@ -470,7 +485,7 @@ fn commit(machine: &mut StateMachine, now: u64, batch: Vec<Command>, steps: &mut
             }
         }
     }
-    let decoded: Vec<Command> = codec::decode(&codec::encode(&batch)).expect("a batch decodes");
+    let decoded: Vec<Submission> = codec::decode(&codec::encode(&batch)).expect("a batch decodes");
     assert_eq!(decoded, batch, "a batch survives the codec");
     steps.push(Step { now, batch, output });
 }
@@ -479,15 +494,15 @@ fn commit(machine: &mut StateMachine, now: u64, batch: Vec<Command>, steps: &mut
 /// idempotent.
 fn replay_idempotent(machine: &mut StateMachine, steps: &mut Vec<Step>) {
     let last = steps.last().expect("a step");
-    let (now, replayable): (u64, Vec<(Command, Outcome)>) = (
+    let (now, replayable): (u64, Vec<(Submission, Outcome)>) = (
         last.now,
         last.batch
             .iter()
             .zip(&last.output.outcomes)
-            .filter(|(command, outcome)| {
+            .filter(|(submission, outcome)| {
                 outcome.is_applied()
                     && matches!(
-                        command,
+                        submission.command,
                         Command::Deposit(_)
                             | Command::Withdraw(_)
                             | Command::Transfer(_)
@@ -518,7 +533,7 @@ fn setup_state() -> &'static [u8] {
     SETUP.get_or_init(|| {
         let mut machine = StateMachine::new(config());
         let mut steps = Vec::new();
-        commit(&mut machine, START_MS, setup(), &mut steps);
+        commit(&mut machine, START_MS, Submission::admin_all(setup()), &mut steps);
         assert!(steps[0].output.outcomes.iter().all(Outcome::is_applied), "the setup applies");
         codec::encode(machine.state())
     })
@@ -564,7 +579,9 @@ fn run(data: &[u8]) {
         for step in &steps[first..] {
             for outcome in &step.output.outcomes {
                 match outcome {
-                    Outcome::Applied(Reply::Authorized { code, .. } | Reply::CouponIssued { code }) => {
+                    Outcome::Applied(
+                        Reply::Authorized { code, .. } | Reply::CouponIssued { code } | Reply::CouponClaimed { code },
+                    ) => {
                         codes.push(code.clone())
                     }
                     Outcome::Applied(Reply::BillSubmitted { challenge, .. }) => codes.push(challenge.clone()),

@@ -12,6 +12,7 @@ use kassa_engine::{Command, Engine, Outcome, Reply, SubmitError};
 use crate::http::HttpChannel;
 use crate::iso8583::IsoChannel;
 use crate::report::Code;
+use kassa_engine::command::Submission;
 
 /// Longest wait for one answer from a server before the request counts as `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,7 +101,7 @@ impl Channel {
     /// Runs one command.
     pub async fn execute(&mut self, command: Command) -> Answer {
         match self {
-            Channel::Embedded(engine) => match engine.submit(command).await {
+            Channel::Embedded(engine) => match engine.submit(Submission::admin(command)).await {
                 Ok(outcome) => outcome_answer(outcome),
                 Err(error) => Err(submit_failure(error)),
             },
@@ -123,7 +124,9 @@ impl Channel {
     /// Runs several commands as one engine batch (embedded and TCP only); one result each.
     pub async fn execute_batch(&mut self, commands: Vec<Command>) -> Result<Vec<Answer>, Failure> {
         let outcomes = match self {
-            Channel::Embedded(engine) => engine.submit_batch(commands).await.map_err(submit_failure)?,
+            Channel::Embedded(engine) => {
+                engine.submit_batch(Submission::admin_all(commands)).await.map_err(submit_failure)?
+            }
             Channel::Tcp(client) => match tokio::time::timeout(REQUEST_TIMEOUT, client.submit_batch(commands)).await {
                 Ok(result) => result.map_err(|error| client_failure(&error))?,
                 Err(_) => return Err(Failure::new("timeout")),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use kassa_engine::command::Submission;
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 
@@ -26,7 +27,10 @@ pub fn open(data_dir: &Path, durability: Durability, shards: Option<usize>) -> R
 pub async fn setup(engine: &Engine, phases: &[Vec<Command>]) -> Result<(), String> {
     for phase in phases {
         for chunk in phase.chunks(BATCH_COMMANDS_MAX) {
-            let outcomes = engine.submit_batch(chunk.to_vec()).await.map_err(|error| format!("setup: {error}"))?;
+            let outcomes = engine
+                .submit_batch(Submission::admin_all(chunk.to_vec()))
+                .await
+                .map_err(|error| format!("setup: {error}"))?;
             if let Some((command, outcome)) = chunk.iter().zip(&outcomes).find(|(_, outcome)| !outcome.is_applied()) {
                 return Err(format!("setup: {} refused: {outcome:?}", command.kind()));
             }

@@ -370,7 +370,7 @@ pub fn request_for(command: &Command, now_ms: u64) -> Result<HttpRequest, Failur
                 )
             }
         }
-        Command::TransferBatch(_) | Command::RegisterApiKey(_) | Command::SetOwner(_) | Command::Tick => {
+        Command::TransferBatch(_) | Command::RegisterApiKey(_) | Command::RevokeApiKey { .. } | Command::Tick => {
             return Err(Failure::new("unsupported_over_http"));
         }
     };
@@ -420,6 +420,7 @@ pub fn reply_for(command: &Command, status: u16, body: &str) -> Answer {
         Command::CaptureHold(_) => Reply::Captured { captured: number("captured")?, released: number("released")? },
         Command::CancelSplit { .. } => Reply::SplitCancelled { refunded: number("refunded")? },
         Command::IssueCoupon(_) => Reply::CouponIssued { code: text("code")? },
+        Command::ClaimCoupon(_) => Reply::CouponClaimed { code: text("code")? },
         Command::RedeemCoupon(_) => Reply::CouponRedeemed {
             discount: number("discount")?,
             payable: number("payable")?,

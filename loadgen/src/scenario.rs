@@ -541,13 +541,17 @@ impl Worker {
             reward: Some(fixed(COUPON_REWARD)),
             nonce: self.rng.random(),
         };
-        let Reply::CouponIssued { code } = self.step(COUPONS_ISSUE, Command::IssueCoupon(issue)).await? else {
+        let Reply::CouponIssued { .. } = self.step(COUPONS_ISSUE, Command::IssueCoupon(issue)).await? else {
             return Err(Halt::Refused);
         };
         let share = ShareCoupon { coupon: coupon.clone(), user: self.shared.ids.user(holder) };
         self.step(COUPONS_SHARE, Command::ShareCoupon(share)).await?;
-        let claim = ClaimCoupon { coupon: coupon.clone(), claimer: self.shared.ids.user(claimer) };
-        self.step(COUPONS_CLAIM, Command::ClaimCoupon(claim)).await?;
+        let claim =
+            ClaimCoupon { coupon: coupon.clone(), claimer: self.shared.ids.user(claimer), nonce: self.rng.random() };
+        // The claimer gets a code of its own (the sharer's stops working).
+        let Reply::CouponClaimed { code } = self.step(COUPONS_CLAIM, Command::ClaimCoupon(claim)).await? else {
+            return Err(Halt::Refused);
+        };
         let amount = self.amount(COUPON_MIN_SPEND, 1_000);
         if self.rng.random_bool(0.5) {
             let secure_code = self.authorize(COUPONS_AUTHORIZE, claimer).await?;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use kassa_engine::Durability;
+use kassa_engine::command::Submission;
 use kassa_loadgen::mix::{Mix, Scenario};
 use kassa_loadgen::report::Report;
 use kassa_loadgen::{LoadConfig, Target};
@@ -154,7 +155,9 @@ async fn the_conservation_check_holds_and_catches_money_that_left_the_run() {
     };
     assert!(check(embedded::balances(&engine, accounts.clone(), vec![]).await.unwrap(), 0).holds());
     // Money moving between the run's accounts changes nothing.
-    assert!(engine.submit(transfer("t1", ids.account(0), ids.account(1))).await.unwrap().is_applied());
+    assert!(
+        engine.submit(Submission::admin(transfer("t1", ids.account(0), ids.account(1)))).await.unwrap().is_applied()
+    );
     assert!(check(embedded::balances(&engine, accounts.clone(), vec![]).await.unwrap(), 0).holds());
     // A paid share sits in the split's escrow: counted when the split is named.
     let split = RequestSplit {
@@ -167,17 +170,19 @@ async fn the_conservation_check_holds_and_catches_money_that_left_the_run() {
         shares: SplitShares::Equal,
         expires_at_ms: kassa_loadgen::channel::now_ms() + 600_000,
     };
-    assert!(engine.submit(Command::RequestSplit(split)).await.unwrap().is_applied());
+    assert!(engine.submit(Submission::admin(Command::RequestSplit(split))).await.unwrap().is_applied());
     let pay = PaySplitShare { split: id("s1"), member: ids.user(1) };
-    assert!(engine.submit(Command::PaySplitShare(pay)).await.unwrap().is_applied());
+    assert!(engine.submit(Submission::admin(Command::PaySplitShare(pay))).await.unwrap().is_applied());
     let with_escrow = check(embedded::balances(&engine, accounts.clone(), vec![id("s1")]).await.unwrap(), 1);
     assert!(with_escrow.holds() && with_escrow.escrow == 200, "{with_escrow:?}");
     let without = check(embedded::balances(&engine, accounts.clone(), vec![]).await.unwrap(), 0);
     assert!(!without.holds(), "escrow left out must show");
     // Money paid to an account the run does not know: the check fails, by that amount.
     let outsider = OpenAccount { account: id("outsider"), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(engine.submit(Command::OpenAccount(outsider)).await.unwrap().is_applied());
-    assert!(engine.submit(transfer("t2", ids.account(3), id("outsider"))).await.unwrap().is_applied());
+    assert!(engine.submit(Submission::admin(Command::OpenAccount(outsider))).await.unwrap().is_applied());
+    assert!(
+        engine.submit(Submission::admin(transfer("t2", ids.account(3), id("outsider")))).await.unwrap().is_applied()
+    );
     let leaked = check(embedded::balances(&engine, accounts.clone(), vec![id("s1")]).await.unwrap(), 1);
     assert!(!leaked.holds());
     assert_eq!(leaked.expected - leaked.actual, 100);

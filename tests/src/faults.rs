@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use kassa_engine::command::Submission;
 use kassa_engine::command::{Command, Movement, OpenAccount};
 use kassa_engine::wal::rocks_log::{self, LogRecord, LogScan};
 use kassa_engine::{Currency, Engine, EngineConfig, Id};
@@ -28,7 +29,7 @@ pub fn config(dir: &Path, snapshot_every_commands: u64) -> EngineConfig {
 /// Opens [`ACCOUNT`] (EUR), acknowledged.
 pub fn open_account(engine: &Engine) {
     let open = OpenAccount { account: Id::new(ACCOUNT).unwrap(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(engine.submit_blocking(Command::OpenAccount(open)).unwrap().is_applied());
+    assert!(engine.submit_blocking(Submission::admin(Command::OpenAccount(open))).unwrap().is_applied());
 }
 
 /// Deposits 1 (minor unit) into [`ACCOUNT`] as deposit `d{n}`, each its own acknowledged batch,
@@ -38,7 +39,10 @@ pub fn deposit(engine: &Engine, numbers: std::ops::Range<usize>) {
     for n in numbers {
         let deposit =
             Movement { id: Id::new(&format!("d{n}")).unwrap(), account: Id::new(ACCOUNT).unwrap(), amount: 1 };
-        assert!(engine.submit_blocking(Command::Deposit(deposit)).unwrap().is_applied(), "deposit d{n}");
+        assert!(
+            engine.submit_blocking(Submission::admin(Command::Deposit(deposit))).unwrap().is_applied(),
+            "deposit d{n}"
+        );
     }
 }
 
@@ -63,8 +67,8 @@ pub fn crash_image_with_deposits(root: &Path) -> PathBuf {
     crash_image(&live, &image);
     drop(engine);
     assert!(table_files(&image).is_empty(), "the acknowledged writes are only in the log");
-    // The secret key, the account, then one synced write per deposit.
-    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 2);
+    // The storage format mark, the secret key, the account, then one synced write per deposit.
+    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 3);
     image
 }
 

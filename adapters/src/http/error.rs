@@ -47,11 +47,11 @@ impl ApiError {
         use Rejection::*;
         let status = match rejection {
             AccountNotFound | CounterpartyNotFound | HoldNotFound | MerchantNotFound | TerminalNotFound
-            | OperatorNotFound | BillNotFound | SplitNotFound | CouponNotFound | SettlementNotFound => {
+            | OperatorNotFound | BillNotFound | SplitNotFound | CouponNotFound | SettlementNotFound | KeyNotFound => {
                 StatusCode::NOT_FOUND
             }
             IdReused | AlreadyExists => StatusCode::CONFLICT,
-            WrongMerchant => StatusCode::FORBIDDEN,
+            WrongMerchant | Forbidden => StatusCode::FORBIDDEN,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let code = rejection.code();

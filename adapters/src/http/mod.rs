@@ -1,6 +1,6 @@
-//! The HTTP/JSON adapter (actix-web): decode, authenticate, authorize, submit, encode.
-//! No business rule lives here: every decision is the engine's; this layer only maps JSON to
-//! commands and outcomes to status codes.
+//! The HTTP/JSON adapter (actix-web): decode, authenticate, submit, encode. No business rule
+//! and no authority decision lives here: the engine decides both, from the caller's principal,
+//! inside the commit; this layer only maps JSON to commands and outcomes to status codes.
 //!
 //! Conventions (Stripe-like): amounts are integers in minor units with an ISO 4217 alpha
 //! `currency`; client-chosen ids make every write idempotent; errors are
@@ -32,7 +32,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 pub use error::ApiError;
 
 #[cfg(feature = "server")]
-use crate::auth::{Auth, Principal};
+use crate::auth::{Auth, Caller};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
@@ -42,16 +42,16 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024;
 pub struct AppState {
     /// The engine.
     pub engine: Arc<Engine>,
-    /// Keys and owners.
+    /// The API keys.
     pub auth: Arc<Auth>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
 }
 
 #[cfg(feature = "server")]
-impl FromRequest for Principal {
+impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Principal, ApiError>>;
+    type Future = std::future::Ready<Result<Caller, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = request.app_data::<web::Data<AppState>>().expect("AppState is registered");

@@ -13,10 +13,10 @@
 use std::fmt;
 
 use kassa_engine::command::{
-    AddBillItem, AddContact, AdjustmentCondition, ApiRole, Authorize, CaptureHold, ClaimCoupon, Command, ConfirmBill,
-    DeductionKind, DeductionRule, IssueCoupon, Movement, OpenAccount, OpenBill, PaySplitShare, PlaceHold, RedeemCoupon,
-    RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SettlePos, ShareCoupon, SplitMember,
-    SplitShares, Transfer, TransferBatch, ValueAdjustment,
+    AddBillItem, AddContact, AdjustmentCondition, Authorize, CaptureHold, ClaimCoupon, Command, ConfirmBill,
+    DeductionKind, DeductionRule, IssueCoupon, Movement, OpenAccount, OpenBill, PaySplitShare, PlaceHold, Principal,
+    RedeemCoupon, RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SettlePos, ShareCoupon,
+    SplitMember, SplitShares, Transfer, TransferBatch, ValueAdjustment,
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, COUPON_ADJUSTMENTS_MAX, SPLIT_MEMBERS_MAX, TRANSFER_BATCH_MAX};
 use kassa_engine::types::GeoPoint;
@@ -76,7 +76,7 @@ pub fn expiry(now_ms: u64, seconds: u64) -> Result<u64, RequestError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// `admin`, `merchant`, `operator` or `app`.
+    /// `admin`, `merchant`, `operator`, `app` or `terminal`.
     pub role: String,
     /// The merchant of a `merchant` key.
     pub merchant: Option<Id>,
@@ -84,12 +84,14 @@ pub struct CreateKey {
     pub operator: Option<Id>,
     /// The app of an `app` key.
     pub app: Option<Id>,
+    /// The terminal of a `terminal` key (a POS on the binary protocol).
+    pub terminal: Option<Id>,
 }
 
 impl CreateKey {
     /// The role asked for; a scoped role needs its id, at most `scope_id_length_max` bytes long
     /// (the server passes `auth::SCOPE_ID_LENGTH_MAX`).
-    pub fn role(&self, scope_id_length_max: usize) -> Result<ApiRole, RequestError> {
+    pub fn role(&self, scope_id_length_max: usize) -> Result<Principal, RequestError> {
         let scoped = |value: &Option<Id>, what: &str| -> Result<Id, RequestError> {
             let value =
                 value.clone().ok_or_else(|| RequestError::invalid("missing_field", format!("role needs `{what}`")))?;
@@ -102,10 +104,11 @@ impl CreateKey {
             Ok(value)
         };
         match self.role.as_str() {
-            "admin" => Ok(ApiRole::Admin),
-            "merchant" => Ok(ApiRole::Merchant(scoped(&self.merchant, "merchant")?)),
-            "operator" => Ok(ApiRole::Operator(scoped(&self.operator, "operator")?)),
-            "app" => Ok(ApiRole::App(scoped(&self.app, "app")?)),
+            "admin" => Ok(Principal::Admin),
+            "merchant" => Ok(Principal::Merchant(scoped(&self.merchant, "merchant")?)),
+            "operator" => Ok(Principal::Operator(scoped(&self.operator, "operator")?)),
+            "app" => Ok(Principal::App(scoped(&self.app, "app")?)),
+            "terminal" => Ok(Principal::Terminal(scoped(&self.terminal, "terminal")?)),
             other => Err(RequestError::invalid("invalid_role", format!("unknown role {other:?}"))),
         }
     }
@@ -746,8 +749,8 @@ impl UserBody {
     }
 
     /// [`Command::ClaimCoupon`] of `coupon` (the path id) by the user.
-    pub fn claim(&self, coupon: &Id) -> Command {
-        Command::ClaimCoupon(ClaimCoupon { coupon: coupon.clone(), claimer: self.user.clone() })
+    pub fn claim(&self, coupon: &Id, nonce: u64) -> Command {
+        Command::ClaimCoupon(ClaimCoupon { coupon: coupon.clone(), claimer: self.user.clone(), nonce })
     }
 }
 
@@ -778,6 +781,8 @@ pub struct VerifyBody {
     pub amount: u64,
     /// Where the purchase happens.
     pub location: Option<LocationBody>,
+    /// The operator verifying: an admin key names one; an operator key is its own.
+    pub operator: Option<Id>,
 }
 
 /// `POST /v1/coupons/redeem`.
@@ -792,6 +797,8 @@ pub struct RedeemBody {
     pub amount: u64,
     /// Where the purchase happens.
     pub location: Option<LocationBody>,
+    /// The operator redeeming: an admin key names one; an operator key is its own.
+    pub operator: Option<Id>,
 }
 
 impl RedeemBody {
@@ -848,7 +855,7 @@ mod tests {
         let Command::RegisterTerminal(terminal) = body.command().unwrap() else { panic!("a terminal") };
         assert_eq!(terminal.mac_key, Some(vec![0x00, 0xff, 0x10, 0xab]));
         let body: CreateKey = serde_json::from_str(r#"{"role":"merchant","merchant":"m-1"}"#).unwrap();
-        assert_eq!(body.role(48), Ok(ApiRole::Merchant(id("m-1"))));
+        assert_eq!(body.role(48), Ok(Principal::Merchant(id("m-1"))));
     }
 
     #[test]

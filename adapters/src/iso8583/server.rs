@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kassa_engine::command::{Command, Outcome, Reply, SettlePos};
+use kassa_engine::command::{Command, Outcome, Principal, Reply, SettlePos, Submission};
 use kassa_engine::{Currency, Engine, Id, Rejection, SubmitError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -319,7 +319,8 @@ async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> 
     if mti == "0400" {
         let original = request.get_str(90).and_then(|data| data.get(4..10)).unwrap_or(stan);
         let settlement = Id::new(&format!("iso:{terminal}:{original}")).map_err(|_| FORMAT_ERROR)?;
-        return match engine.submit(Command::ReversePos { settlement }).await {
+        let reverse = Submission::new(Principal::Terminal(terminal), Command::ReversePos { settlement });
+        return match engine.submit(reverse).await {
             Ok(Outcome::Applied(_)) => Ok(None),
             Ok(Outcome::Rejected(Rejection::SettlementNotFound)) => Err(DO_NOT_HONOR),
             Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),
@@ -335,6 +336,7 @@ async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> 
             numeric.parse().ok().and_then(|numeric| Currency::from_numeric(numeric).ok()).ok_or(FORMAT_ERROR)?
         }
     };
+    let principal = Principal::Terminal(terminal.clone());
     let settle = SettlePos {
         id: Id::new(&format!("iso:{terminal}:{stan}")).map_err(|_| FORMAT_ERROR)?,
         user,
@@ -345,7 +347,7 @@ async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> 
         coupon: None,
         hold_until_ms: (mti == "0100").then(|| now_ms() + AUTHORIZATION_HOLD_MS),
     };
-    match engine.submit(Command::SettlePos(settle)).await {
+    match engine.submit(Submission::new(principal, Command::SettlePos(settle))).await {
         Ok(Outcome::Applied(Reply::Settled { approval_code, .. })) => Ok(Some(approval_code)),
         Ok(Outcome::Applied(other)) => unreachable!("a settlement answers Settled, not {other:?}"),
         Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),

@@ -26,7 +26,7 @@ use super::frame::{
     BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, ReadError, Request, RequestBody,
     Response, ResponseBody, decode_body, encode_frame, read_frame,
 };
-use crate::auth::Auth;
+use crate::auth::{Auth, Caller};
 
 /// Default most requests in flight per connection; beyond it the server stops reading.
 pub const IN_FLIGHT_MAX: usize = 1024;
@@ -213,8 +213,10 @@ async fn connection(
         Ok(Err(ReadError::Frame(error))) => Err(Response::error(0, error.code(), error.to_string())),
         Ok(Ok(())) => handshake(&body, &shared.auth),
     };
-    let welcomed = reply.is_ok();
-    let reply = reply.unwrap_or_else(|refusal| refusal);
+    let (reply, caller) = match reply {
+        Ok((welcome, caller)) => (welcome, Some(caller)),
+        Err(refusal) => (refusal, None),
+    };
     if let ResponseBody::Error { code, message } = &reply.body {
         metrics::counter!("kassa_tcp_refused_total", "reason" => code.as_str()).increment(1);
         tracing::info!(%peer, reason = %code, %message, "tcp connection refused");
@@ -224,16 +226,16 @@ async fn connection(
     if !matches!(timeout(config.write_timeout, write.write_all(&frame)).await, Ok(Ok(()))) {
         return;
     }
-    if !welcomed {
+    let Some(caller) = caller else {
         let _ = timeout(config.write_timeout, write.shutdown()).await;
         drain(&mut reader, linger).await;
         return;
-    }
-    tracing::debug!(%peer, "tcp connection authenticated");
+    };
+    tracing::debug!(%peer, key = %caller.key_id, "tcp connection authenticated");
 
     let (outgoing, queue) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(write, queue, config.write_timeout));
-    let end = read_loop(&mut reader, &mut body, &outgoing, &shared, &mut shutdown).await;
+    let end = read_loop(&mut reader, &mut body, &outgoing, &shared, &caller, &mut shutdown).await;
     drop(outgoing);
     // The writer ends once every request in flight has been answered (each holds a sender).
     let written = writer.await;
@@ -250,8 +252,9 @@ async fn connection(
     }
 }
 
-/// Checks the first frame: a Hello of this version with an admin key. `Err` is the refusal.
-fn handshake(body: &[u8], auth: &Auth) -> Result<Response, Response> {
+/// Checks the first frame: a Hello of this version with a valid key of any role (what the key
+/// may then do is decided by the engine, per command). `Err` is the refusal.
+fn handshake(body: &[u8], auth: &Auth) -> Result<(Response, Caller), Response> {
     let request: Request =
         decode_body(body).map_err(|error| Response::error(0, ErrorCode::MalformedFrame, error.to_string()))?;
     let id = request.request_id;
@@ -263,14 +266,12 @@ fn handshake(body: &[u8], auth: &Auth) -> Result<Response, Response> {
             format!("protocol version {protocol_version} is not supported; this server speaks {PROTOCOL_VERSION}");
         return Err(Response::error(id, ErrorCode::UnsupportedVersion, message));
     }
-    let principal = auth
+    let caller = auth
         .authenticate(Some(&api_key))
         .map_err(|error| Response::error(id, ErrorCode::Unauthenticated, error.to_string()))?;
-    if !principal.is_admin() {
-        return Err(Response::error(id, ErrorCode::Forbidden, "the binary protocol needs an admin API key"));
-    }
     let frame_bytes_max = u32::try_from(FRAME_BYTES_MAX).expect("1 MiB fits");
-    Ok(Response { request_id: id, body: ResponseBody::Welcome { protocol_version: PROTOCOL_VERSION, frame_bytes_max } })
+    let welcome = ResponseBody::Welcome { protocol_version: PROTOCOL_VERSION, frame_bytes_max };
+    Ok((Response { request_id: id, body: welcome }, caller))
 }
 
 /// Reads requests until the client closes, breaks the protocol, or the server shuts down.
@@ -279,6 +280,7 @@ async fn read_loop(
     body: &mut Vec<u8>,
     outgoing: &mpsc::UnboundedSender<Outgoing>,
     shared: &Arc<Shared>,
+    caller: &Caller,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let config = &shared.config;
@@ -334,6 +336,9 @@ async fn read_loop(
             Err(error) => return refuse(0, ErrorCode::MalformedFrame, error.to_string()),
         };
         let request_id = request.request_id;
+        if !shared.auth.is_live(caller) {
+            return refuse(request_id, ErrorCode::Unauthenticated, "the API key was revoked".into());
+        }
         match request.body {
             RequestBody::Hello { .. } => {
                 return refuse(request_id, ErrorCode::MalformedFrame, "Hello after the handshake".into());
@@ -355,14 +360,15 @@ async fn read_loop(
                     let body = result_body(result, ResponseBody::Outcome);
                     let _ = queue.send(Outgoing { response: Response { request_id, body }, _slot: Some(slot) });
                 };
-                if let Err(error) = shared.engine.submit_with(command, respond) {
+                if let Err(error) = shared.engine.submit_with(caller.sends(command), respond) {
                     let body = error_body(error);
                     let _ = outgoing.send(Outgoing { response: Response { request_id, body }, _slot: None });
                 }
             }
             RequestBody::Batch(commands) => {
                 let engine = shared.engine.clone();
-                let submit = async move { engine.submit_batch(commands).await };
+                let batch = commands.into_iter().map(|command| caller.sends(command)).collect();
+                let submit = async move { engine.submit_batch(batch).await };
                 submit_in_order(submit, ResponseBody::Outcomes, request_id, slot, outgoing);
             }
         }

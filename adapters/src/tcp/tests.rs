@@ -145,7 +145,7 @@ fn documented_field_layouts_match() {
     // RegisterApiKey: a [u8; 32] is 32 raw bytes without a length; roles carry their id.
     let register = Command::RegisterApiKey(RegisterApiKey {
         key_id: id("k"),
-        role: ApiRole::App(id("a")),
+        role: Principal::App(id("a")),
         secret_hash: [0xab; 32],
     });
     let expected = format!("01 1c 016b 03 0161 {}", "ab".repeat(32));
@@ -250,7 +250,7 @@ fn every_command() -> Vec<Command> {
             nonce: 1,
         }),
         Command::ShareCoupon(ShareCoupon { coupon: id("c"), user: id("u") }),
-        Command::ClaimCoupon(ClaimCoupon { coupon: id("c"), claimer: id("v") }),
+        Command::ClaimCoupon(ClaimCoupon { coupon: id("c"), claimer: id("v"), nonce: 1 }),
         Command::RedeemCoupon(RedeemCoupon {
             id: id("r"),
             operator: id("o"),
@@ -258,8 +258,8 @@ fn every_command() -> Vec<Command> {
             amount: 1,
             location: None,
         }),
-        Command::RegisterApiKey(RegisterApiKey { key_id: id("k"), role: ApiRole::Admin, secret_hash: [0; 32] }),
-        Command::SetOwner(SetOwner { object: ObjectKind::Account, id: id("a"), owner: id("app:x") }),
+        Command::RegisterApiKey(RegisterApiKey { key_id: id("k"), role: Principal::Admin, secret_hash: [0; 32] }),
+        Command::RevokeApiKey { key_id: id("k") },
         Command::Tick,
     ]
 }
@@ -295,7 +295,7 @@ const COMMAND_KINDS: &[&str] = &[
     "claim_coupon",
     "redeem_coupon",
     "register_api_key",
-    "set_owner",
+    "revoke_api_key",
     "tick",
 ];
 
@@ -351,6 +351,8 @@ const REJECTIONS: &[&str] = &[
     "LimitReached",
     "SettlementNotFound",
     "NotReversible",
+    "Forbidden",
+    "KeyNotFound",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).
@@ -425,6 +427,8 @@ fn documented_variant_indices_match_the_code() {
         Reply::CouponIssued { code: String::new() },
         Reply::CouponRedeemed { discount: 0, payable: 0, reward_coupon: None },
         Reply::Ticked { expired: 0 },
+        Reply::ContactRequested,
+        Reply::CouponClaimed { code: String::new() },
     ];
     for (index, reply) in replies.into_iter().enumerate() {
         let bytes = kassa_engine::codec::encode(&Outcome::Applied(reply));
@@ -437,7 +441,13 @@ fn documented_variant_indices_match_the_code() {
     assert_eq!(encoded(&AdjustmentCondition::TimeWindow { from_ms: 7, until_ms: 8 }), [0, 7, 8]);
     let center = kassa_engine::types::GeoPoint { latitude_e6: 1, longitude_e6: -2 };
     assert_eq!(encoded(&AdjustmentCondition::Location { center, radius_m: 300 }), [1, 2, 3, 0xfb, 0x2c, 0x01]);
-    let roles = [ApiRole::Admin, ApiRole::Merchant(id("x")), ApiRole::Operator(id("x")), ApiRole::App(id("x"))];
+    let roles = [
+        Principal::Admin,
+        Principal::Merchant(id("x")),
+        Principal::Operator(id("x")),
+        Principal::App(id("x")),
+        Principal::Terminal(id("x")),
+    ];
     for (index, role) in roles.iter().enumerate() {
         assert_eq!(usize::from(kassa_engine::codec::encode(role)[1]), index);
     }

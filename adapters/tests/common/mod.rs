@@ -48,6 +48,7 @@ pub struct Server {
     /// ISO 8583 address.
     pub iso: SocketAddr,
     log: Arc<Mutex<Log>>,
+    extra: Vec<String>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -57,10 +58,22 @@ impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let (http, tcp, iso) = (free_port(), free_port(), free_port());
+        let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
+        let (child, log) = Server::spawn(data_dir.path(), (http, tcp, iso), &extra);
+        let mut server = Server { child, http, tcp, iso, log, extra, _data_dir: data_dir };
+        server.wait_healthy();
+        server
+    }
+
+    fn spawn(
+        data_dir: &std::path::Path,
+        (http, tcp, iso): (SocketAddr, SocketAddr, SocketAddr),
+        extra: &[String],
+    ) -> (Child, Arc<Mutex<Log>>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kassa"))
             .arg("serve")
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(data_dir)
             .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
             .args(["--admin-key", ADMIN_KEY])
             .args(extra)
@@ -89,14 +102,25 @@ impl Server {
                 }
             });
         }
-        let mut server = Server { child, http, tcp, iso, log, _data_dir: data_dir };
+        (child, log)
+    }
+
+    fn wait_healthy(&mut self) {
         let started = Instant::now();
-        while !server.healthy() {
+        while !self.healthy() {
             assert!(started.elapsed() < Duration::from_secs(60), "kassa serve did not become healthy");
-            assert!(server.child.try_wait().unwrap().is_none(), "kassa serve exited early:\n{}", server.log());
+            assert!(self.child.try_wait().unwrap().is_none(), "kassa serve exited early:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, log) = Server::spawn(self._data_dir.path(), (self.http, self.tcp, self.iso), &self.extra);
+        (self.child, self.log) = (child, log);
+        self.wait_healthy();
     }
 
     /// Whether `GET /health` answers 200 within a few seconds.

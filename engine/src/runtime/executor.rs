@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::shard_pool::ShardPool;
 use super::writer::{DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
-use crate::command::{Command, Outcome};
+use crate::command::{Command, Outcome, Submission};
 use crate::shards::StateView;
 use crate::state_machine::{CommitOutput, State, StateMachine};
 use crate::wal::EncodedSnapshot;
@@ -18,6 +18,7 @@ use crate::wal::EncodedSnapshot;
 /// Who waits for which outcomes of a batch.
 enum Waiter {
     One(OutcomeSink),
+    Viewed(super::View),
     Many(oneshot::Sender<Vec<Outcome>>, usize),
     Nobody,
 }
@@ -32,7 +33,7 @@ pub(super) enum Shards {
 }
 
 impl Shards {
-    fn commit(&mut self, now_ms: u64, commands: Vec<Command>, output: &mut CommitOutput) -> Vec<Command> {
+    fn commit(&mut self, now_ms: u64, commands: Vec<Submission>, output: &mut CommitOutput) -> Vec<Submission> {
         match self {
             Shards::One(machine) => {
                 machine.commit(now_ms, &commands, output);
@@ -127,7 +128,7 @@ impl Executor {
     /// Gathers one batch starting with `first`, commits it and passes it on. Returns whether
     /// a shutdown was requested.
     fn run_batch(&mut self, first: Request) -> bool {
-        let mut commands: Vec<Command> = Vec::with_capacity(64);
+        let mut commands: Vec<Submission> = Vec::with_capacity(64);
         let mut waiters: Vec<Waiter> = Vec::with_capacity(64);
         let mut reads = Vec::new();
         let mut shutdown = false;
@@ -146,8 +147,14 @@ impl Executor {
                     waiters.push(Waiter::Many(reply, batch.len()));
                     commands.extend(batch);
                 }
+                Request::Viewed(command, view) => {
+                    // Like a read, it ends the batch: the view sees the state right after it.
+                    commands.push(command);
+                    waiters.push(Waiter::Viewed(view));
+                    break;
+                }
                 Request::Tick => {
-                    commands.push(Command::Tick);
+                    commands.push(Submission::admin(Command::Tick));
                     waiters.push(Waiter::Nobody);
                 }
                 Request::Read(read) => {
@@ -181,6 +188,10 @@ impl Executor {
             for waiter in waiters {
                 match waiter {
                     Waiter::One(reply) => ready.push(Ready::One(reply, outcomes.next().expect("one outcome each"))),
+                    Waiter::Viewed(view) => {
+                        let outcome = outcomes.next().expect("one outcome each");
+                        ready.push(Ready::Deliver(self.shards.read(|state| view(outcome, state))));
+                    }
                     Waiter::Many(reply, count) => {
                         ready.push(Ready::Many(reply, outcomes.by_ref().take(count).collect()))
                     }
@@ -217,7 +228,7 @@ impl Executor {
     }
 }
 
-fn record_metrics(commands: &[Command], outcomes: &[Outcome]) {
+fn record_metrics(commands: &[Submission], outcomes: &[Outcome]) {
     let mut kinds: Vec<(&'static str, u64)> = Vec::new();
     let mut results: Vec<(&'static str, u64)> = Vec::new();
     let bump = |counts: &mut Vec<(&'static str, u64)>, key: &'static str| match counts
@@ -228,7 +239,7 @@ fn record_metrics(commands: &[Command], outcomes: &[Outcome]) {
         None => counts.push((key, 1)),
     };
     for (command, outcome) in commands.iter().zip(outcomes) {
-        bump(&mut kinds, command.kind());
+        bump(&mut kinds, command.command.kind());
         bump(&mut results, outcome.rejection().map_or("applied", |rejection| rejection.code()));
     }
     for (kind, count) in kinds {

@@ -30,7 +30,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::command::{Command, Outcome};
+use crate::command::{Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
 use crate::shards::{SHARDS_MAX, ShardSet, StateView};
 use crate::state_machine::{Config, SecretKey};
@@ -147,6 +147,9 @@ pub enum SubmitError {
 /// A read to run against the state on the executor, with the thunk that delivers its answer.
 type Read = Box<dyn FnOnce(&StateView) -> Box<dyn FnOnce() + Send> + Send>;
 
+/// A view of what a command changed, run on the executor right after it, with its outcome.
+type View = Box<dyn FnOnce(Outcome, &StateView) -> Box<dyn FnOnce() + Send> + Send>;
+
 /// Where one command's outcome goes once it is durable.
 pub(crate) enum OutcomeSink {
     /// A waiting `submit` / `submit_blocking`.
@@ -203,8 +206,9 @@ impl Drop for OnOutcome {
 
 /// What the mailbox carries.
 pub(crate) enum Request {
-    Command(Command, OutcomeSink),
-    Batch(Vec<Command>, oneshot::Sender<Vec<Outcome>>),
+    Command(Submission, OutcomeSink),
+    Batch(Vec<Submission>, oneshot::Sender<Vec<Outcome>>),
+    Viewed(Submission, View),
     Read(Read),
     Tick,
     Shutdown,
@@ -261,6 +265,7 @@ impl Engine {
             .map_err(|error| OpenError::Config(format!("cannot create {}: {error}", config.data_dir.display())))?;
         let started = Instant::now();
         let wal = Wal::open(&config.data_dir, config.durability)?;
+        wal.check_storage_format()?;
         let key = match config.secret_key {
             Some(key) => key,
             None => wal.secret_key(generate_key)?,
@@ -392,15 +397,17 @@ impl Engine {
         if self.failed.load(Ordering::Relaxed) { SubmitError::StorageFailed } else { SubmitError::ShuttingDown }
     }
 
-    /// Submits one command; resolves once it is durable, with its outcome.
-    pub async fn submit(&self, command: Command) -> Result<Outcome, SubmitError> {
+    /// Submits one command with who sends it ([`Submission`]: the principal is logged with the
+    /// command and `commit` decides from it what the command may touch); resolves once it is
+    /// durable, with its outcome.
+    pub async fn submit(&self, command: Submission) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.await.map_err(|_| self.lost())
     }
 
     /// Blocking [`Engine::submit`], for threads outside an async runtime.
-    pub fn submit_blocking(&self, command: Command) -> Result<Outcome, SubmitError> {
+    pub fn submit_blocking(&self, command: Submission) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.blocking_recv().map_err(|_| self.lost())
@@ -414,7 +421,7 @@ impl Engine {
     /// task or channel per request.
     pub fn submit_with(
         &self,
-        command: Command,
+        command: Submission,
         on_outcome: impl FnOnce(Result<Outcome, SubmitError>) + Send + 'static,
     ) -> Result<(), SubmitError> {
         let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
@@ -426,9 +433,29 @@ impl Engine {
         })
     }
 
+    /// Submits one command and runs `view` on the state right after it, with its outcome: one
+    /// round trip for a write and the view of what it changed (an adapter's reply). Resolves
+    /// once the command is durable, with what `view` returned. Keep `view` short: it runs on the
+    /// executor, between batches.
+    pub async fn submit_viewed<R: Send + 'static>(
+        &self,
+        command: Submission,
+        view: impl FnOnce(Outcome, &StateView) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        let view: View = Box::new(move |outcome: Outcome, state: &StateView| {
+            let value = view(outcome, state);
+            Box::new(move || {
+                let _ = reply.send(value);
+            }) as Box<dyn FnOnce() + Send>
+        });
+        self.send(Request::Viewed(command, view))?;
+        answer.await.map_err(|_| self.lost())
+    }
+
     /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order in one batch; resolves
     /// once they are durable, with one outcome each.
-    pub async fn submit_batch(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, SubmitError> {
+    pub async fn submit_batch(&self, commands: Vec<Submission>) -> Result<Vec<Outcome>, SubmitError> {
         if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
             return Err(SubmitError::InvalidBatch);
         }
@@ -438,7 +465,7 @@ impl Engine {
     }
 
     /// Blocking [`Engine::submit_batch`].
-    pub fn submit_batch_blocking(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, SubmitError> {
+    pub fn submit_batch_blocking(&self, commands: Vec<Submission>) -> Result<Vec<Outcome>, SubmitError> {
         if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
             return Err(SubmitError::InvalidBatch);
         }

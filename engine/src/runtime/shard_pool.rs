@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::command::{Command, Event, Outcome};
+use crate::command::{Event, Outcome, Submission};
 use crate::shards::{Route, Seat, StateView, Transport, coordinate_run, route};
 use crate::state_machine::{Bucket, CommitOutput, Config, Key, State, StateMachine};
 use crate::types::TimestampMs;
@@ -29,7 +29,7 @@ use crate::types::TimestampMs;
 /// One batch, as every shard receives it.
 struct Work {
     now_ms: TimestampMs,
-    commands: Arc<Vec<Command>>,
+    commands: Arc<Vec<Submission>>,
     plan: Arc<Plan>,
 }
 
@@ -62,7 +62,7 @@ struct Segment {
 
 impl Plan {
     /// Routes `commands` over `shards` and plans every bucket's trip.
-    fn new(config: &Config, commands: &[Command], shards: usize) -> Plan {
+    fn new(config: &Config, commands: &[Submission], shards: usize) -> Plan {
         let mut routes: Vec<Route> = commands.iter().map(|command| route(config, command, shards)).collect();
         let mut awaits = vec![0u32; routes.len()];
         let mut forwards: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); routes.len()];
@@ -494,9 +494,9 @@ impl ShardPool {
     pub(super) fn commit(
         &self,
         now_ms: TimestampMs,
-        commands: Vec<Command>,
+        commands: Vec<Submission>,
         output: &mut CommitOutput,
-    ) -> Vec<Command> {
+    ) -> Vec<Submission> {
         let shards = self.shards();
         let plan = Arc::new(Plan::new(&self.config, &commands, shards));
         let everywhere = plan.routes.iter().filter(|route| route.follows_references).count();

@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 
 use super::OutcomeSink;
 use super::indexer::IndexerMessage;
-use crate::command::{Command, Event, Outcome};
+use crate::command::{Event, Outcome, Submission};
 use crate::types::TimestampMs;
 use crate::wal::{EncodedRecord, EncodedSnapshot, Wal, encode_record};
 
@@ -38,7 +38,7 @@ impl Ready {
 
 /// A committed batch (`seq`, `now`, commands, events), or only answers when it committed nothing.
 pub(super) struct DurableBatch {
-    pub(super) record: Option<(u64, TimestampMs, Vec<Command>, Vec<Event>)>,
+    pub(super) record: Option<(u64, TimestampMs, Vec<Submission>, Vec<Event>)>,
     pub(super) ready: Vec<Ready>,
 }
 

@@ -190,7 +190,8 @@ impl StateMachine {
         };
         match bill.state {
             BillState::Open => {}
-            BillState::Submitted { nonce, .. } if nonce == submit.nonce => {
+            // A resubmission (any nonce: the shell's randomness) answers the challenge issued.
+            BillState::Submitted { nonce, .. } => {
                 let challenge = self.challenge(&submit.bill, bill, nonce);
                 return Outcome::Applied(Reply::BillSubmitted { total: bill.total, challenge });
             }

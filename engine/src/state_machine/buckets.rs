@@ -18,7 +18,7 @@ use super::{
     Account, ApiKey, Authorization, Bill, Config, Coupon, Hold, Merchant, Operator, Split, State, StateMachine,
     Terminal,
 };
-use crate::command::{Command, ObjectKind};
+use crate::command::{Command, ObjectKind, Principal, Submission};
 use crate::types::{Id, TimestampMs};
 
 /// What a piece of state is filed under.
@@ -88,7 +88,8 @@ struct Rest {
     pool: Option<BTreeSet<Id>>,
     redemption: Option<RedemptionRecord>,
     api_key: Option<ApiKey>,
-    owners: Vec<(ObjectKind, Id)>,
+    owners: Vec<(ObjectKind, Principal)>,
+    contact_requests: Option<BTreeSet<Id>>,
     coupon_code: Option<Id>,
 }
 
@@ -110,6 +111,7 @@ impl Rest {
             && self.redemption.is_none()
             && self.api_key.is_none()
             && self.owners.is_empty()
+            && self.contact_requests.is_none()
             && self.coupon_code.is_none()
     }
 }
@@ -175,6 +177,7 @@ impl State {
         rest.pool = take(&mut self.pools, id);
         rest.redemption = take(&mut self.redemptions, id);
         rest.api_key = take(&mut self.api_keys, id);
+        rest.contact_requests = take(&mut self.contact_requests, id);
         if !self.owners.is_empty() {
             for kind in ObjectKind::ALL {
                 if let Some(owner) = self.owners.remove(&(kind, id.clone())) {
@@ -262,6 +265,9 @@ impl State {
         if let Some(api_key) = rest.api_key {
             self.api_keys.insert(id.clone(), api_key);
         }
+        if let Some(requests) = rest.contact_requests {
+            self.contact_requests.insert(id.clone(), requests);
+        }
         for (kind, owner) in rest.owners {
             self.owners.insert((kind, id.clone()), owner);
         }
@@ -292,6 +298,7 @@ impl State {
         self.redemptions.keys().for_each(&mut add);
         self.api_keys.keys().for_each(&mut add);
         self.owners.keys().for_each(|(_, id)| add(id));
+        self.contact_requests.keys().for_each(&mut add);
         keys.extend(self.coupon_codes.keys().map(|hash| Key::Code(*hash)));
         keys
     }
@@ -376,6 +383,10 @@ impl StateMachine {
             }
         }
         if let Some(coupon) = state.coupons.get(id) {
+            // Its current code's index entry (a claim replaces the code).
+            let code = coupons::derive_coupon_code(&self.config.secret_key, id, coupon.code_nonce);
+            refs.push(Key::Code(coupons::coupon_index(&self.config.secret_key, &code)));
+            let mut add = |id: &Id| refs.push(Key::from(id));
             add(&coupon.merchant);
             add(&coupon.holder);
             add(&coupon.issued_to);
@@ -395,10 +406,20 @@ impl StateMachine {
     }
 }
 
-/// The keys a command names in its body, and whether it may reach more through the state
-/// (`true`: the runtime follows [`StateMachine::references`] from these, with every shard
-/// taking part). Commands that return `false` touch exactly the buckets listed.
-pub(crate) fn command_keys(config: &Config, command: &Command) -> (Vec<Key>, bool) {
+/// The keys a submission names (its command's body and its principal, whose merchant, terminal
+/// or operator the rules may read), and whether it may reach more through the state (`true`:
+/// the runtime follows [`StateMachine::references`] from these, with every shard taking part).
+/// Commands that return `false` touch exactly the buckets listed.
+pub(crate) fn command_keys(config: &Config, submission: &Submission) -> (Vec<Key>, bool) {
+    let (mut keys, follows) = body_keys(config, &submission.command);
+    match &submission.principal {
+        Principal::Admin | Principal::App(_) => {}
+        Principal::Merchant(id) | Principal::Operator(id) | Principal::Terminal(id) => keys.push(Key::from(id)),
+    }
+    (keys, follows)
+}
+
+fn body_keys(config: &Config, command: &Command) -> (Vec<Key>, bool) {
     let key = Key::from;
     match command {
         Command::OpenAccount(open) => (vec![key(&open.account)], false),
@@ -456,13 +477,23 @@ pub(crate) fn command_keys(config: &Config, command: &Command) -> (Vec<Key>, boo
             (vec![key(&issue.coupon), key(&issue.merchant), key(&issue.holder), Key::Code(index)], false)
         }
         Command::ShareCoupon(share) => (vec![key(&share.coupon), key(&share.user)], true),
-        Command::ClaimCoupon(claim) => (vec![key(&claim.coupon), key(&claim.claimer)], true),
+        Command::ClaimCoupon(claim) => {
+            let code = coupons::derive_coupon_code(&config.secret_key, &claim.coupon, claim.nonce);
+            let index = coupons::coupon_index(&config.secret_key, &code);
+            (vec![key(&claim.coupon), key(&claim.claimer), Key::Code(index)], true)
+        }
         Command::RedeemCoupon(redeem) => {
             let index = coupons::coupon_index(&config.secret_key, &redeem.code);
             (vec![key(&redeem.operator), key(&redeem.id), Key::Code(index)], true)
         }
-        Command::RegisterApiKey(register) => (vec![key(&register.key_id)], false),
-        Command::SetOwner(set) => (vec![key(&set.id)], false),
+        Command::RegisterApiKey(register) => {
+            let mut keys = vec![key(&register.key_id)];
+            if let Principal::Operator(id) | Principal::Terminal(id) = &register.role {
+                keys.push(key(id));
+            }
+            (keys, false)
+        }
+        Command::RevokeApiKey { key_id } => (vec![key(key_id)], false),
         Command::Tick => (Vec::new(), true),
     }
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::rules::{self, Quote};
 use super::{SecretKey, StateMachine};
 use crate::command::{
-    AddContact, Change, ClaimCoupon, DeductionRule, Event, IssueCoupon, ObjectKind, Outcome, RedeemCoupon, Rejection,
-    Reply, ShareCoupon, ValueAdjustment,
+    AddContact, Change, ClaimCoupon, DeductionRule, Event, IssueCoupon, ObjectKind, Outcome, Principal, RedeemCoupon,
+    Rejection, Reply, ShareCoupon, ValueAdjustment,
 };
 use crate::constants::{CONTACTS_PER_USER_MAX, COUPON_CODE_DIGITS, COUPON_TTL_MS_MAX, POOL_COUPONS_MAX};
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
@@ -56,7 +56,10 @@ pub struct Coupon {
     pub shared_by: Option<Id>,
     /// Where it is in its life.
     pub state: CouponState,
+    /// The nonce it was issued with (what a retried issue is compared with; a reward's code).
     pub(crate) nonce: u64,
+    /// The nonce of its current redemption code: the issue's, then each claim's.
+    pub(crate) code_nonce: u64,
 }
 
 /// A redemption's request and answer, for idempotent repeats.
@@ -73,7 +76,7 @@ impl StateMachine {
     /// The redemption code of a coupon (derived, so the holder can be shown it again).
     pub fn coupon_code(&self, id: &Id) -> Option<String> {
         let coupon = self.state.coupons.get(id)?;
-        Some(self.derive_coupon_code(id, coupon.nonce))
+        Some(self.derive_coupon_code(id, coupon.code_nonce))
     }
 
     fn derive_coupon_code(&self, id: &Id, nonce: u64) -> String {
@@ -169,6 +172,7 @@ impl StateMachine {
             shared_by: None,
             state: CouponState::Available,
             nonce: reward_nonce(coupon.nonce),
+            code_nonce: reward_nonce(coupon.nonce),
         };
         self.insert_coupon(&reward_id, reward_coupon, events);
         Some(reward_id)
@@ -182,7 +186,7 @@ impl StateMachine {
     }
 
     fn insert_coupon(&mut self, id: &Id, coupon: Coupon, events: &mut Vec<Event>) -> String {
-        let code = self.derive_coupon_code(id, coupon.nonce);
+        let code = self.derive_coupon_code(id, coupon.code_nonce);
         let index = self.coupon_index(&code);
         self.state.coupon_codes.insert(index, id.clone());
         self.state.coupons.insert(id.clone(), coupon);
@@ -192,17 +196,17 @@ impl StateMachine {
 
     pub(super) fn issue_coupon(&mut self, now: TimestampMs, issue: &IssueCoupon, events: &mut Vec<Event>) -> Outcome {
         if let Some(existing) = self.state.coupons.get(&issue.coupon) {
+            // The window and nonce come from the shell's clock and randomness, which a retry
+            // cannot reproduce: a retry is the same merchant, holder, currency and rules, and
+            // answers the code issued first.
             let same = existing.merchant == issue.merchant
                 && existing.issued_to == issue.holder
                 && existing.currency == issue.currency
                 && existing.rule == issue.rule
                 && existing.adjustments == issue.adjustments
-                && existing.valid_from_ms == issue.valid_from_ms
-                && existing.valid_until_ms == issue.valid_until_ms
-                && existing.reward == issue.reward
-                && existing.nonce == issue.nonce;
+                && existing.reward == issue.reward;
             return if same {
-                Outcome::Applied(Reply::CouponIssued { code: self.derive_coupon_code(&issue.coupon, issue.nonce) })
+                Outcome::Applied(Reply::CouponIssued { code: self.derive_coupon_code(&issue.coupon, existing.nonce) })
             } else {
                 Outcome::Rejected(Rejection::AlreadyExists)
             };
@@ -223,6 +227,7 @@ impl StateMachine {
             shared_by: None,
             state: CouponState::Available,
             nonce: issue.nonce,
+            code_nonce: issue.nonce,
         };
         let code = self.insert_coupon(&issue.coupon, coupon, events);
         Outcome::Applied(Reply::CouponIssued { code })
@@ -251,17 +256,41 @@ impl StateMachine {
         Ok(())
     }
 
-    pub(super) fn add_contact(&mut self, add: &AddContact, events: &mut Vec<Event>) -> Outcome {
+    /// Links two users as contacts. The admin, and an app whose both users are, link at once;
+    /// an app naming another app's (or nobody's) user records a request, and the pair is linked
+    /// when the other user's app sends it back (both sides consent).
+    pub(super) fn add_contact(&mut self, principal: &Principal, add: &AddContact, events: &mut Vec<Event>) -> Outcome {
         if add.user == add.contact {
             return Outcome::Rejected(Rejection::InvalidField);
         }
-        let contacts = &self.state.contacts;
-        if contacts.get(&add.user).is_some_and(|set| set.contains(&add.contact)) {
+        let state = &self.state;
+        if state.contacts.get(&add.user).is_some_and(|set| set.contains(&add.contact)) {
             return Outcome::Applied(Reply::Done);
         }
-        let full = |user: &Id| contacts.get(user).is_some_and(|set| set.len() >= CONTACTS_PER_USER_MAX);
+        let same_app = *principal == Principal::Admin
+            || state.owners.get(&(ObjectKind::User, add.contact.clone())) == Some(principal);
+        let consented = state.contact_requests.get(&add.contact).is_some_and(|asked| asked.contains(&add.user));
+        if !same_app && !consented {
+            if state.contact_requests.get(&add.user).is_some_and(|asked| asked.contains(&add.contact)) {
+                return Outcome::Applied(Reply::ContactRequested);
+            }
+            if state.contact_requests.get(&add.user).is_some_and(|asked| asked.len() >= CONTACTS_PER_USER_MAX) {
+                return Outcome::Rejected(Rejection::LimitReached);
+            }
+            self.state.contact_requests.entry(add.user.clone()).or_default().insert(add.contact.clone());
+            Self::changed(events, ObjectKind::User, &add.user, Change::ContactRequested);
+            return Outcome::Applied(Reply::ContactRequested);
+        }
+        let full = |user: &Id| state.contacts.get(user).is_some_and(|set| set.len() >= CONTACTS_PER_USER_MAX);
         if full(&add.user) || full(&add.contact) {
             return Outcome::Rejected(Rejection::LimitReached);
+        }
+        if consented {
+            let asked = self.state.contact_requests.get_mut(&add.contact).expect("a request was found");
+            asked.remove(&add.user);
+            if asked.is_empty() {
+                self.state.contact_requests.remove(&add.contact);
+            }
         }
         self.state.contacts.entry(add.user.clone()).or_default().insert(add.contact.clone());
         self.state.contacts.entry(add.contact.clone()).or_default().insert(add.user.clone());
@@ -298,10 +327,15 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::CouponNotFound);
         };
         if coupon.state != CouponState::Shared {
-            // A retried claim by the same claimer answers as the first did.
+            // A retried claim by the same claimer answers as the first did (with the code then
+            // issued, whatever nonce the retry carries).
             let already_claimed = coupon.holder == claim.claimer && coupon.shared_by.is_some();
-            return if already_claimed {
-                Outcome::Applied(Reply::Done)
+            return if already_claimed && coupon.state == CouponState::Available {
+                Outcome::Applied(Reply::CouponClaimed {
+                    code: self.derive_coupon_code(&claim.coupon, coupon.code_nonce),
+                })
+            } else if already_claimed {
+                Outcome::Rejected(Rejection::CouponRedeemed)
             } else {
                 Outcome::Rejected(Rejection::CouponNotShared)
             };
@@ -314,17 +348,27 @@ impl StateMachine {
         if now >= coupon.valid_until_ms {
             return Outcome::Rejected(Rejection::CouponNotValid);
         }
+        // The claimer gets a code of its own; the sharer's stops redeeming.
+        let old_index = self.coupon_index(&self.derive_coupon_code(&claim.coupon, coupon.code_nonce));
+        let code = self.derive_coupon_code(&claim.coupon, claim.nonce);
+        let new_index = self.coupon_index(&code);
+        if new_index != old_index && self.state.coupon_codes.contains_key(&new_index) {
+            return Outcome::Rejected(Rejection::InvalidField); // A code collision: retry with another nonce.
+        }
+        self.state.coupon_codes.remove(&old_index);
+        self.state.coupon_codes.insert(new_index, claim.coupon.clone());
         let coupon = self.state.coupons.get_mut(&claim.coupon).expect("exists");
         coupon.holder = claim.claimer.clone();
         coupon.shared_by = Some(sharer.clone());
         coupon.state = CouponState::Available;
+        coupon.code_nonce = claim.nonce;
         let pool = self.state.pools.get_mut(&sharer).expect("a shared coupon is in its sharer's pool");
         assert!(pool.remove(&claim.coupon));
         if pool.is_empty() {
             self.state.pools.remove(&sharer);
         }
         Self::changed(events, ObjectKind::Coupon, &claim.coupon, Change::Claimed);
-        Outcome::Applied(Reply::Done)
+        Outcome::Applied(Reply::CouponClaimed { code })
     }
 
     pub(super) fn redeem_coupon(

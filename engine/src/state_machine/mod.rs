@@ -21,12 +21,15 @@ pub mod rules;
 mod secrets;
 mod snapshot;
 mod splits;
+mod tenancy;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Rejection};
+use crate::command::{
+    Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Principal, Rejection, Submission,
+};
 use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
 use crate::types::{Currency, Id, TimestampMs};
 
@@ -133,7 +136,11 @@ pub struct State {
     pub(crate) redemptions: Map<Id, coupons::RedemptionRecord>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
     pub(crate) api_keys: Map<Id, ApiKey>,
-    pub(crate) owners: Map<(ObjectKind, Id), Id>,
+    /// Who created each object that is not the admin's, and which app each claimed user
+    /// belongs to (`crate::authority`).
+    pub(crate) owners: Map<(ObjectKind, Id), Principal>,
+    /// Contact requests across apps, waiting for the other side's consent: requester -> users.
+    pub(crate) contact_requests: Map<Id, BTreeSet<Id>>,
     /// Highest `now` committed so far; time never runs backwards inside the machine.
     pub(crate) now_ms: TimestampMs,
 }
@@ -195,12 +202,12 @@ impl StateMachine {
     /// # Panics
     /// If `batch` is longer than `BATCH_COMMANDS_MAX` (the shell bounds its batches), or if an
     /// internal invariant is broken.
-    pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Command], output: &mut CommitOutput) {
+    pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Submission], output: &mut CommitOutput) {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
         let now_ms = self.begin_batch(now_ms);
         let outcomes_before = output.outcomes.len();
-        for command in batch {
-            let outcome = self.apply(now_ms, command, &mut output.events);
+        for submission in batch {
+            let outcome = self.apply(now_ms, submission, &mut output.events);
             output.outcomes.push(outcome);
         }
         assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
@@ -227,8 +234,28 @@ impl StateMachine {
         &mut self.state
     }
 
-    /// Applies one command of a batch started with [`StateMachine::begin_batch`].
-    pub(crate) fn apply(&mut self, now: TimestampMs, command: &Command, events: &mut Vec<Event>) -> Outcome {
+    /// Applies one command of a batch started with [`StateMachine::begin_batch`], if its
+    /// principal may submit it (`crate::authority`): the check, the change and the record of
+    /// who owns what it created happen in this one step, or not at all.
+    pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
+        let Submission { principal, command } = submission;
+        if let Err(rejection) = self.check_authority(principal, command) {
+            return Outcome::Rejected(rejection);
+        }
+        let outcome = self.apply_command(now, principal, command, events);
+        if outcome.is_applied() {
+            self.record_owners(principal, command);
+        }
+        outcome
+    }
+
+    fn apply_command(
+        &mut self,
+        now: TimestampMs,
+        principal: &Principal,
+        command: &Command,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
         let events_before = events.len();
         let outcome = match command {
             Command::OpenAccount(open) => self.open_account(open, events),
@@ -254,13 +281,13 @@ impl StateMachine {
             Command::RequestSplit(request) => self.request_split(now, request, events),
             Command::PaySplitShare(pay) => self.pay_split_share(now, pay, events),
             Command::CancelSplit { split } => self.cancel_split(split, events),
-            Command::AddContact(add) => self.add_contact(add, events),
+            Command::AddContact(add) => self.add_contact(principal, add, events),
             Command::IssueCoupon(issue) => self.issue_coupon(now, issue, events),
             Command::ShareCoupon(share) => self.share_coupon(now, share, events),
             Command::ClaimCoupon(claim) => self.claim_coupon(now, claim, events),
             Command::RedeemCoupon(redeem) => self.redeem_coupon(now, redeem, events),
             Command::RegisterApiKey(register) => self.register_api_key(register, events),
-            Command::SetOwner(set) => self.set_owner(set, events),
+            Command::RevokeApiKey { key_id } => self.revoke_api_key(key_id, events),
             Command::Tick => self.tick(now, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.

@@ -193,11 +193,11 @@ impl StateMachine {
 
     pub(super) fn authorize(&mut self, now: TimestampMs, authorize: &Authorize, events: &mut Vec<Event>) -> Outcome {
         if let Some(existing) = self.state.authorizations.get(&authorize.id) {
+            // The expiry and nonce are the shell's (clock and randomness), which a retry cannot
+            // reproduce: a retry is the same id, user, account and limit.
             let same = existing.user == authorize.user
                 && existing.account == authorize.account
-                && existing.limit == authorize.limit
-                && existing.expires_at_ms == authorize.expires_at_ms
-                && existing.nonce == authorize.nonce;
+                && existing.limit == authorize.limit;
             if !same {
                 return Outcome::Rejected(Rejection::IdReused);
             }

@@ -163,6 +163,7 @@ mod tests {
             amount: 30,
             currency: Currency::EUR,
         }));
+        let commands: Vec<_> = commands.into_iter().map(crate::command::Submission::admin).collect();
         machine.commit(1_000, &commands, &mut CommitOutput::default());
         let before = machine.state().clone();
         let mut state = machine.state().clone();

@@ -27,12 +27,29 @@ impl Harness {
         Harness { machine: StateMachine::new(config()), now: 1_700_000_000_000, events: Vec::new() }
     }
 
+    /// Commits `command` as the admin.
     pub(crate) fn run(&mut self, command: Command) -> Outcome {
+        self.run_as(Principal::Admin, command)
+    }
+
+    /// Commits `command` as `principal`; a rejection must leave the state as it was.
+    pub(crate) fn run_as(&mut self, principal: Principal, command: Command) -> Outcome {
+        // The clock (and the idempotency generations it turns over) first, then the command.
+        self.machine.begin_batch(self.now);
+        let before = self.machine.state().clone();
+        // Declined POS settlements are remembered (a retried STAN gets the same answer), and
+        // wrong codes count towards the lockout: the documented traces of a refusal.
+        let leaves_trace = matches!(command, Command::SettlePos(_));
         let mut output = CommitOutput::default();
-        self.machine.commit(self.now, std::slice::from_ref(&command), &mut output);
+        self.machine.commit(self.now, &[Submission::new(principal, command)], &mut output);
         self.machine.check_invariants();
+        let outcome = output.outcomes.pop().unwrap();
+        let brute_force = matches!(outcome.rejection(), Some(Rejection::IncorrectCode | Rejection::CodeTriesExceeded));
+        if outcome.rejection().is_some() && !leaves_trace && !brute_force {
+            assert!(*self.machine.state() == before, "a refused command changed the state");
+        }
         self.events.extend(output.events);
-        output.outcomes.pop().unwrap()
+        outcome
     }
 
     fn ok(&mut self, command: Command) -> Reply {
@@ -309,6 +326,7 @@ fn holds_resolve_at_most_once() {
         Command::VoidHold { hold: id("h1") },
     ];
     let mut output = CommitOutput::default();
+    let captures = captures.map(Submission::admin);
     h.machine.commit(h.now, &captures, &mut output);
     h.machine.check_invariants();
     assert_eq!(output.outcomes[0], Outcome::Applied(Reply::Captured { captured: 50, released: 30 }));
@@ -734,14 +752,14 @@ fn shared_coupons_are_claimed_by_contacts_and_reward_the_sharer() {
     h.ok(Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("sharer") }));
     assert_eq!(h.machine.pool(&id("sharer")).cloned().collect::<Vec<_>>(), vec![id("c1")]);
     assert_eq!(
-        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1") })),
+        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1"), nonce: 9 })),
         Rejection::NotAContact
     );
     h.ok(Command::AddContact(AddContact { user: id("sharer"), contact: id("u1") }));
     assert_eq!(h.machine.claimable_coupons(&id("u1")), vec![id("c1")]);
-    h.ok(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1") }));
+    h.ok(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u1"), nonce: 9 }));
     assert_eq!(
-        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u2") })),
+        h.rejected(Command::ClaimCoupon(ClaimCoupon { coupon: id("c1"), claimer: id("u2"), nonce: 9 })),
         Rejection::CouponNotShared
     );
     assert!(h.machine.claimable_coupons(&id("u1")).is_empty());

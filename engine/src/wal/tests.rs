@@ -1,13 +1,14 @@
 use super::*;
-use crate::command::Movement;
+use crate::command::{Command, Movement};
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
 }
 
-fn commands(n: usize) -> Vec<Command> {
+fn commands(n: usize) -> Vec<Submission> {
     (0..n)
         .map(|index| Command::Deposit(Movement { id: id(&format!("d{index}")), account: id("a"), amount: 1 }))
+        .map(Submission::admin)
         .collect()
 }
 
@@ -310,4 +311,25 @@ fn a_damaged_length_before_the_last_block_refuses_to_open() {
         WalError::DamagedLog { offset, reason, .. } => assert_eq!((offset, reason.as_str()), (0, "bad record length")),
         other => panic!("expected a damaged log, got {other:?}"),
     }
+}
+
+#[test]
+fn a_directory_of_another_storage_format_is_refused_not_misread() {
+    // A new directory is marked with this format and opens.
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    wal.check_storage_format().unwrap();
+    wal.check_storage_format().unwrap();
+    drop(wal);
+    // A directory written before the mark existed (format 1: commands without principals).
+    let old = tempfile::tempdir().unwrap();
+    let wal = Wal::open(old.path(), Durability::Sync).unwrap();
+    wal.secret_key(|| [7; 32]).unwrap();
+    wal.append(&[record(1)]).unwrap();
+    let error = wal.check_storage_format().unwrap_err().to_string();
+    assert!(error.contains("storage format 1") && error.contains("does not migrate"), "{error}");
+    // A later format is refused the same way.
+    wal.db.put_cf(wal.cf(CF_META), KEY_STORAGE_FORMAT, [STORAGE_FORMAT + 1]).unwrap();
+    let error = wal.check_storage_format().unwrap_err().to_string();
+    assert!(error.contains(&format!("storage format {}", STORAGE_FORMAT + 1)), "{error}");
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use kassa_engine::command::Command;
+use kassa_engine::command::Submission;
 use kassa_engine::{Engine, EngineConfig, Outcome};
 use kassa_tests::workload::{Answer, Channel, run_worker, setup_commands};
 
@@ -14,7 +15,7 @@ struct EngineChannel(Arc<Engine>);
 
 impl Channel for EngineChannel {
     async fn submit(&mut self, command: Command) -> Option<Answer> {
-        self.0.submit(command).await.ok().map(|outcome| Answer::from_outcome(&outcome))
+        self.0.submit(Submission::admin(command)).await.ok().map(|outcome| Answer::from_outcome(&outcome))
     }
 
     async fn now_ms(&mut self) -> u64 {
@@ -34,7 +35,7 @@ async fn main() {
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
-    let outcomes = engine.submit_batch(setup_commands()).await.expect("setup accepted");
+    let outcomes = engine.submit_batch(Submission::admin_all(setup_commands())).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     println!("READY");
     let workers: Vec<_> = (0..TASKS)

@@ -100,7 +100,7 @@ impl Model {
         let bill = self.bills.get_mut(&submit.bill).ok_or(Rejection::BillNotFound)?;
         match &bill.status {
             BillStatus::Open => {}
-            BillStatus::Submitted { nonce, challenge, .. } if *nonce == submit.nonce => {
+            BillStatus::Submitted { challenge, .. } => {
                 return Ok(Reply::BillSubmitted { total: bill.total, challenge: challenge.clone() });
             }
             BillStatus::Expired => return Err(Rejection::Expired),

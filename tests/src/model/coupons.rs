@@ -8,7 +8,7 @@
 //! Operators reach only their own merchant's coupons. Only applied redemptions are remembered.
 
 use kassa_engine::command::{
-    AddContact, ClaimCoupon, IssueCoupon, Outcome, RedeemCoupon, Rejection, Reply, ShareCoupon,
+    AddContact, ClaimCoupon, IssueCoupon, Outcome, Principal, RedeemCoupon, Rejection, Reply, ShareCoupon,
 };
 use kassa_engine::constants::{CONTACTS_PER_USER_MAX, COUPON_TTL_MS_MAX, POOL_COUPONS_MAX};
 use kassa_engine::{Currency, Id, TimestampMs};
@@ -26,16 +26,15 @@ impl Model {
         if let Some(existing) = self.coupons.get(&issue.coupon) {
             // The documented rule: the same id with the same body (the holder included)
             // answers as the first time, another body is `already_exists`.
+            // The window and nonce are the shell's (clock, randomness): a retry is the same
+            // holder, merchant, currency and rules, and answers the code first issued.
             let same = existing.issued_to.as_ref() == Some(&issue.holder)
                 && existing.merchant == issue.merchant
                 && existing.currency == issue.currency
                 && existing.rule == issue.rule
                 && existing.adjustments == issue.adjustments
-                && existing.valid_from_ms == issue.valid_from_ms
-                && existing.valid_until_ms == issue.valid_until_ms
-                && existing.reward == issue.reward
-                && existing.nonce == Some(issue.nonce);
-            return match (same, &existing.code) {
+                && existing.reward == issue.reward;
+            return match (same, &existing.issue_code) {
                 (true, Some(code)) => Ok(Reply::CouponIssued { code: code.clone() }),
                 (true, None) => unreachable!("issued coupons have their code"),
                 (false, _) => Err(Rejection::AlreadyExists),
@@ -76,25 +75,41 @@ impl Model {
                 status: CouponStatus::Available,
                 nonce: Some(issue.nonce),
                 code: Some(code.clone()),
+                issue_code: Some(code.clone()),
             },
         );
         Ok(Reply::CouponIssued { code })
     }
 
-    pub(super) fn add_contact(&mut self, add: &AddContact) -> Result<(), Rejection> {
+    /// Links at once for the admin and within one app; across apps (or to a user nobody
+    /// claimed) it records a request, and links when the other side sends the pair back.
+    pub(super) fn add_contact(&mut self, who: &Principal, add: &AddContact) -> Result<Reply, Rejection> {
         if add.user == add.contact {
             return Err(Rejection::InvalidField);
         }
         if self.contacts.get(&add.user).is_some_and(|set| set.contains(&add.contact)) {
-            return Ok(());
+            return Ok(Reply::Done);
+        }
+        let same_app = *who == Principal::Admin || self.owners.users.get(&add.contact) == Some(who);
+        let asked_back = self.contact_requests.contains(&(add.contact.clone(), add.user.clone()));
+        if !same_app && !asked_back {
+            let requested = |user: &Id| self.contact_requests.iter().filter(|(from, _)| from == user).count();
+            if !self.contact_requests.contains(&(add.user.clone(), add.contact.clone()))
+                && requested(&add.user) >= CONTACTS_PER_USER_MAX
+            {
+                return Err(Rejection::LimitReached);
+            }
+            self.contact_requests.insert((add.user.clone(), add.contact.clone()));
+            return Ok(Reply::ContactRequested);
         }
         let full = |user: &Id| self.contacts.get(user).is_some_and(|set| set.len() >= CONTACTS_PER_USER_MAX);
         if full(&add.user) || full(&add.contact) {
             return Err(Rejection::LimitReached);
         }
+        self.contact_requests.remove(&(add.contact.clone(), add.user.clone()));
         self.contacts.entry(add.user.clone()).or_default().insert(add.contact.clone());
         self.contacts.entry(add.contact.clone()).or_default().insert(add.user.clone());
-        Ok(())
+        Ok(Reply::Done)
     }
 
     pub(super) fn share_coupon(&mut self, now: TimestampMs, share: &ShareCoupon) -> Result<(), Rejection> {
@@ -118,11 +133,23 @@ impl Model {
         Ok(())
     }
 
-    pub(super) fn claim_coupon(&mut self, now: TimestampMs, claim: &ClaimCoupon) -> Result<(), Rejection> {
+    /// A claim issues the claimer a new code (the oracle's: the engine derives it) and retires
+    /// the sharer's.
+    pub(super) fn claim_coupon(
+        &mut self,
+        now: TimestampMs,
+        claim: &ClaimCoupon,
+        oracle: Oracle<'_>,
+    ) -> Result<Reply, Rejection> {
         let coupon = self.coupons.get(&claim.coupon).ok_or(Rejection::CouponNotFound)?;
         if coupon.status != CouponStatus::Shared {
             let claimed_already = coupon.holder == claim.claimer && coupon.shared_by.is_some();
-            return if claimed_already { Ok(()) } else { Err(Rejection::CouponNotShared) };
+            return match (claimed_already, coupon.status == CouponStatus::Available, &coupon.code) {
+                (true, true, Some(code)) => Ok(Reply::CouponClaimed { code: code.clone() }),
+                (true, true, None) => unreachable!("a claimed coupon's code is known"),
+                (true, false, _) => Err(Rejection::CouponRedeemed),
+                (false, _, _) => Err(Rejection::CouponNotShared),
+            };
         }
         let sharer = coupon.holder.clone();
         let contact = self.contacts.get(&sharer).is_some_and(|set| set.contains(&claim.claimer));
@@ -132,16 +159,26 @@ impl Model {
         if now >= coupon.valid_until_ms {
             return Err(Rejection::CouponNotValid);
         }
+        let code = oracle.secret();
+        let old = coupon.code.clone();
+        if old.as_ref() != Some(&code) && self.coupon_codes.contains_key(&code) {
+            return Err(Rejection::InvalidField);
+        }
+        if let Some(old) = &old {
+            self.coupon_codes.remove(old);
+        }
+        self.coupon_codes.insert(code.clone(), claim.coupon.clone());
         let coupon = self.coupons.get_mut(&claim.coupon).expect("exists");
         coupon.holder = claim.claimer.clone();
         coupon.shared_by = Some(sharer.clone());
         coupon.status = CouponStatus::Available;
+        coupon.code = Some(code.clone());
         let pool = self.pools.get_mut(&sharer).expect("a shared coupon is pooled");
         pool.remove(&claim.coupon);
         if pool.is_empty() {
             self.pools.remove(&sharer);
         }
-        Ok(())
+        Ok(Reply::CouponClaimed { code })
     }
 
     /// The quote of an available coupon valid now.
@@ -205,6 +242,7 @@ impl Model {
             status: CouponStatus::Available,
             nonce: None,
             code: None,
+            issue_code: None,
         };
         let reward_id = super::secrets::reward_id(&self.secret_key, id);
         self.coupons.insert(reward_id.clone(), reward_coupon);

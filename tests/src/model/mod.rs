@@ -14,6 +14,7 @@
 //! from the engine's `coupon_code` query ([`Model::learn_coupon_code`]).
 
 mod accounts;
+mod authority;
 mod bills;
 mod coupons;
 mod holds;
@@ -26,7 +27,8 @@ mod view;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kassa_engine::command::{
-    ApiRole, DeductionRule, ObjectKind, Outcome, Rejection, Reply, SettlePos, SplitMember, SplitShares, ValueAdjustment,
+    DeductionRule, Outcome, Principal, Rejection, Reply, SettlePos, SplitMember, SplitShares, Submission,
+    ValueAdjustment,
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
 use kassa_engine::{Command, Currency, Id, TimestampMs};
@@ -285,8 +287,10 @@ pub struct Coupon {
     pub status: CouponStatus,
     /// Issue nonce (`None` for reward coupons, whose nonce the engine derives).
     pub nonce: Option<u64>,
-    /// Redemption code, once known (issue reply, or learned for rewards).
+    /// Redemption code, once known (issue or claim reply, or learned for rewards).
     pub code: Option<String>,
+    /// The code first issued (what a retried issue answers).
+    pub issue_code: Option<String>,
 }
 
 /// A redemption by an operator, as asked and answered (only applied ones are kept).
@@ -342,6 +346,7 @@ impl<'a> Oracle<'a> {
         match self.engine {
             Outcome::Applied(Reply::Authorized { code, .. })
             | Outcome::Applied(Reply::CouponIssued { code })
+            | Outcome::Applied(Reply::CouponClaimed { code })
             | Outcome::Applied(Reply::BillSubmitted { challenge: code, .. })
             | Outcome::Applied(Reply::Settled { approval_code: code, .. }) => code.clone(),
             _ => "<no secret in the engine's reply>".to_string(),
@@ -440,10 +445,12 @@ pub struct Model {
     pub redemptions: HashMap<Id, Redemption>,
     /// Reward coupons whose redemption code is not known yet.
     pub unknown_reward_codes: Vec<Id>,
-    /// API keys: id -> (role, secret hash).
-    pub api_keys: BTreeMap<Id, (ApiRole, [u8; 32])>,
-    /// Owners of objects: (kind name, id) -> (kind, id, owner).
-    pub owners: BTreeMap<(String, Id), (ObjectKind, Id, Id)>,
+    /// API keys: id -> (role, secret hash, revoked).
+    pub api_keys: BTreeMap<Id, (Principal, [u8; 32], bool)>,
+    /// Who owns what (`authority`).
+    pub owners: authority::Owners,
+    /// Contact requests waiting for the other side's consent: (requester, asked).
+    pub contact_requests: BTreeSet<(Id, Id)>,
 }
 
 /// `Ok` as `Applied(Done)`, `Err` as the rejection.
@@ -508,18 +515,38 @@ impl Model {
             redemptions: HashMap::new(),
             unknown_reward_codes: Vec::new(),
             api_keys: BTreeMap::new(),
-            owners: BTreeMap::new(),
+            owners: authority::Owners::default(),
+            contact_requests: BTreeSet::new(),
         }
     }
 
-    /// Applies `command` at `now_ms` and returns the outcome the model expects. `engine` is the
-    /// engine's outcome for the same command, used only as an [`Oracle`] for new secrets.
-    pub fn apply(&mut self, now_ms: TimestampMs, command: &Command, engine: &Outcome) -> Outcome {
+    /// Applies `submission` at `now_ms` and returns the outcome the model expects: refused by
+    /// the model's authority (`authority.rs`) with nothing changed, or applied as the command
+    /// alone would be, its owners recorded. `engine` is the engine's outcome for the same
+    /// command, used only as an [`Oracle`] for new secrets.
+    pub fn apply(&mut self, now_ms: TimestampMs, submission: &Submission, engine: &Outcome) -> Outcome {
         let now = now_ms.max(self.now_ms);
         self.now_ms = now;
         self.movements.advance(now);
         self.transfers.advance(now);
-        let oracle = Oracle::new(engine);
+        let Submission { principal, command } = submission;
+        if let Err(rejection) = self.authority(principal, command) {
+            return Outcome::Rejected(rejection);
+        }
+        let outcome = self.apply_command(now, principal, command, Oracle::new(engine));
+        if outcome.is_applied() {
+            self.record_owners(principal, command);
+        }
+        outcome
+    }
+
+    fn apply_command(
+        &mut self,
+        now: TimestampMs,
+        principal: &Principal,
+        command: &Command,
+        oracle: Oracle<'_>,
+    ) -> Outcome {
         match command {
             Command::OpenAccount(open) => done(self.open_account(open)),
             Command::CloseAccount { account } => done(self.close_account(account)),
@@ -544,33 +571,19 @@ impl Model {
             Command::RequestSplit(request) => answer(self.request_split(now, request)),
             Command::PaySplitShare(pay) => answer(self.pay_split_share(now, pay)),
             Command::CancelSplit { split } => answer(self.cancel_split(split)),
-            Command::AddContact(add) => done(self.add_contact(add)),
+            Command::AddContact(add) => answer(self.add_contact(principal, add)),
             Command::IssueCoupon(issue) => answer(self.issue_coupon(now, issue, oracle)),
             Command::ShareCoupon(share) => done(self.share_coupon(now, share)),
-            Command::ClaimCoupon(claim) => done(self.claim_coupon(now, claim)),
+            Command::ClaimCoupon(claim) => answer(self.claim_coupon(now, claim, oracle)),
             Command::RedeemCoupon(redeem) => self.redeem_coupon(now, redeem),
-            Command::RegisterApiKey(register) => {
-                let key = (register.role.clone(), register.secret_hash);
-                done(match self.api_keys.get(&register.key_id) {
-                    Some(existing) if *existing == key => Ok(()),
-                    Some(_) => Err(Rejection::AlreadyExists),
-                    None => {
-                        self.api_keys.insert(register.key_id.clone(), key);
-                        Ok(())
-                    }
-                })
-            }
-            Command::SetOwner(set) => {
-                let key = (object_kind_name(set.object), set.id.clone());
-                done(match self.owners.get(&key) {
-                    Some((_, _, owner)) if *owner == set.owner => Ok(()),
-                    Some(_) => Err(Rejection::AlreadyExists),
-                    None => {
-                        self.owners.insert(key, (set.object, set.id.clone(), set.owner.clone()));
-                        Ok(())
-                    }
-                })
-            }
+            Command::RegisterApiKey(register) => done(self.register_api_key(register)),
+            Command::RevokeApiKey { key_id } => done(match self.api_keys.get_mut(key_id) {
+                Some((_, _, revoked)) => {
+                    *revoked = true;
+                    Ok(())
+                }
+                None => Err(Rejection::KeyNotFound),
+            }),
             Command::Tick => {
                 let expired = self.expire_holds(now)
                     + self.expire_bills(now)
@@ -612,9 +625,4 @@ impl Model {
         self.account_mut(from).posted -= signed(amount);
         self.account_mut(to).posted += signed(amount);
     }
-}
-
-/// A stable name for an object kind (the owners map key).
-fn object_kind_name(kind: ObjectKind) -> String {
-    format!("{kind:?}")
 }

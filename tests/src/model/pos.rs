@@ -69,11 +69,11 @@ impl Model {
         oracle: Oracle<'_>,
     ) -> Result<Reply, Rejection> {
         if let Some(existing) = self.authorizations.get(&authorize.id) {
+            // A retry is the same id, user, account and limit (the shell's expiry and nonce
+            // cannot be reproduced); it answers the first code.
             let same = existing.user == authorize.user
                 && existing.account == authorize.account
-                && existing.limit == authorize.limit
-                && existing.expires_at_ms == authorize.expires_at_ms
-                && existing.nonce == authorize.nonce;
+                && existing.limit == authorize.limit;
             if !same {
                 return Err(Rejection::IdReused);
             }

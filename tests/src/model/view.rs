@@ -60,7 +60,7 @@ impl Model {
             users.dedup();
             view.users = users;
             view.api_keys = self.api_keys.keys().cloned().collect();
-            view.owners = self.owners.values().map(|(kind, id, _)| (*kind, id.clone())).collect();
+            view.owners = self.owner_records().map(|(kind, id, _)| (kind, id.clone())).collect();
         }
         view
     }
@@ -177,12 +177,13 @@ impl Model {
             out.insert(format!("pool:{user}"), list(self.pools.get(user).into_iter().flatten()));
         }
         for id in &view.api_keys {
-            let (role, hash) = &self.api_keys[id];
-            out.insert(format!("api_key:{id}"), format!("{role:?} {hash:?}"));
+            let (role, hash, revoked) = &self.api_keys[id];
+            out.insert(format!("api_key:{id}"), format!("{role:?} {hash:?} revoked={revoked}"));
         }
-        for (kind, id) in &view.owners {
-            let (_, _, owner) = &self.owners[&(super::object_kind_name(*kind), id.clone())];
-            out.insert(format!("owner:{kind:?}:{id}"), owner.to_string());
+        for (kind, id, owner) in self.owner_records() {
+            if view.owners.contains(&(kind, id.clone())) {
+                out.insert(format!("owner:{kind:?}:{id}"), format!("{owner:?}"));
+            }
         }
         out.insert("invariants".into(), "ok".into());
         out
@@ -324,11 +325,13 @@ pub fn engine_view(machine: &kassa_engine::StateView, view: &Probe) -> StateView
         out.insert(format!("pool:{user}"), list(pool));
     }
     for id in &view.api_keys {
-        let line = machine.api_key(id).map_or_else(missing, |key| format!("{:?} {:?}", key.role, key.secret_hash));
+        let line = machine
+            .api_key(id)
+            .map_or_else(missing, |key| format!("{:?} {:?} revoked={}", key.role, key.secret_hash, key.revoked));
         out.insert(format!("api_key:{id}"), line);
     }
     for (kind, id) in &view.owners {
-        out.insert(format!("owner:{kind:?}:{id}"), machine.owner(*kind, id).map_or_else(missing, |o| o.to_string()));
+        out.insert(format!("owner:{kind:?}:{id}"), machine.owner(*kind, id).map_or_else(missing, |o| format!("{o:?}")));
     }
     let invariants = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| machine.check_invariants()));
     let verdict = match invariants {

@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kassa_engine::runtime::Clock;
-use kassa_engine::{Command, Durability, Engine, EngineConfig, Outcome, Reply};
+use kassa_engine::{Durability, Engine, EngineConfig, Outcome, Reply};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::model::{Model, engine_view};
 pub use generator::Generator;
+use kassa_engine::command::{Principal, Submission};
 
 /// Simulated time at the start of every run (2025-11-24T16:00:00Z).
 pub const START_MS: u64 = 1_764_000_000_000;
@@ -87,7 +88,7 @@ pub struct Divergence {
     /// Simulated time of the batch.
     pub now_ms: u64,
     /// The command, when an outcome differed.
-    pub command: Option<Command>,
+    pub command: Option<Submission>,
     /// What differed: `outcome`, or the state entry (`account:a3`, `hold:h12`, ...).
     pub what: String,
     /// What the model expected.
@@ -335,20 +336,20 @@ impl Run {
     }
 
     /// Applies the batch to the model and compares every outcome. False on a divergence.
-    fn compare_outcomes(&mut self, batch: &[Command], outcomes: &[Outcome]) -> bool {
+    fn compare_outcomes(&mut self, batch: &[Submission], outcomes: &[Outcome]) -> bool {
         if outcomes.len() != batch.len() {
             self.diverge(None, None, "outcome count", batch.len().to_string(), outcomes.len().to_string());
             return false;
         }
-        for (command, outcome) in batch.iter().zip(outcomes) {
-            let expected = self.model.apply(self.now_ms, command, outcome);
+        for (submission, outcome) in batch.iter().zip(outcomes) {
+            let expected = self.model.apply(self.now_ms, submission, outcome);
             let index = self.report.commands;
             self.report.commands += 1;
-            self.count(command, outcome);
+            self.count(submission, outcome);
             if expected != *outcome {
                 self.diverge(
                     Some(index),
-                    Some(command.clone()),
+                    Some(submission.clone()),
                     "outcome",
                     format!("{expected:?}"),
                     format!("{outcome:?}"),
@@ -359,11 +360,15 @@ impl Run {
         true
     }
 
-    fn count(&mut self, command: &Command, outcome: &Outcome) {
+    fn count(&mut self, submission: &Submission, outcome: &Outcome) {
+        let command = &submission.command;
         let report = &mut self.report;
         report.digest = fnv(report.digest, &format!("{outcome:?}"));
         *report.outcomes.entry(code(outcome).to_string()).or_default() += 1;
         *report.by_kind.entry(format!("{}/{}", command.kind(), code(outcome))).or_default() += 1;
+        if submission.principal != Principal::Admin {
+            *report.by_kind.entry(format!("as_tenant/{}", code(outcome))).or_default() += 1;
+        }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {
                 *report.by_kind.entry(format!("transfer_batch/item/{}", code(item))).or_default() += 1;
@@ -371,7 +376,7 @@ impl Run {
         }
     }
 
-    fn diverge(&mut self, index: Option<u64>, command: Option<Command>, what: &str, model: String, engine: String) {
+    fn diverge(&mut self, index: Option<u64>, command: Option<Submission>, what: &str, model: String, engine: String) {
         self.report.divergence = Some(Divergence {
             seed: self.config.seed,
             commands: self.config.commands,

@@ -1,5 +1,6 @@
 //! The embedded engine: submit, batch, read, reopen, Busy under a full mailbox.
 
+use kassa_engine::command::Submission;
 use kassa_engine::command::{Command, Movement, OpenAccount, Transfer};
 use kassa_engine::{Currency, Engine, EngineConfig, Id, Rejection, SubmitError};
 
@@ -20,11 +21,17 @@ fn commands_are_durable_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let engine = Engine::open(EngineConfig::new(dir.path())).unwrap();
-        assert!(engine.submit_batch_blocking(open_accounts()).unwrap().iter().all(|outcome| outcome.is_applied()));
+        assert!(
+            engine
+                .submit_batch_blocking(Submission::admin_all(open_accounts()))
+                .unwrap()
+                .iter()
+                .all(|outcome| outcome.is_applied())
+        );
         let transfer = Transfer { id: id("t"), from: id("a"), to: id("b"), amount: 400, currency: Currency::EUR };
-        assert!(engine.submit_blocking(Command::Transfer(transfer)).unwrap().is_applied());
+        assert!(engine.submit_blocking(Submission::admin(Command::Transfer(transfer))).unwrap().is_applied());
         let too_much = Transfer { id: id("t2"), from: id("a"), to: id("b"), amount: 601, currency: Currency::EUR };
-        let outcome = engine.submit_blocking(Command::Transfer(too_much)).unwrap();
+        let outcome = engine.submit_blocking(Submission::admin(Command::Transfer(too_much))).unwrap();
         assert_eq!(outcome.rejection(), Some(Rejection::InsufficientFunds));
         assert_eq!(engine.history(&id("a"), 10).unwrap().len(), 2);
     }
@@ -44,11 +51,11 @@ fn snapshots_trim_the_log_and_recover() {
     config.tick_interval_ms = 0;
     {
         let engine = Engine::open(config.clone()).unwrap();
-        engine.submit_batch_blocking(open_accounts()).unwrap();
+        engine.submit_batch_blocking(Submission::admin_all(open_accounts())).unwrap();
         for n in 0..50 {
             let transfer =
                 Transfer { id: id(&format!("t{n}")), from: id("a"), to: id("b"), amount: 1, currency: Currency::EUR };
-            assert!(engine.submit_blocking(Command::Transfer(transfer)).unwrap().is_applied());
+            assert!(engine.submit_blocking(Submission::admin(Command::Transfer(transfer))).unwrap().is_applied());
         }
     }
     let (engine, report) = Engine::open_with_report(config).unwrap();
@@ -65,7 +72,7 @@ fn a_full_mailbox_answers_busy_at_once() {
     config.mailbox_max = 1;
     config.tick_interval_ms = 0;
     let engine = std::sync::Arc::new(Engine::open(config).unwrap());
-    engine.submit_batch_blocking(open_accounts()).unwrap();
+    engine.submit_batch_blocking(Submission::admin_all(open_accounts())).unwrap();
     // Flood from many threads: some requests must see Busy, none may hang or be lost.
     let threads: Vec<_> = (0..8)
         .map(|thread| {
@@ -80,7 +87,7 @@ fn a_full_mailbox_answers_busy_at_once() {
                         amount: 1,
                         currency: Currency::EUR,
                     };
-                    match engine.submit_blocking(Command::Transfer(transfer)) {
+                    match engine.submit_blocking(Submission::admin(Command::Transfer(transfer))) {
                         Ok(outcome) if outcome.is_applied() => applied += 1,
                         Ok(outcome) => panic!("{outcome:?}"),
                         Err(SubmitError::Busy) => busy += 1,
@@ -110,7 +117,7 @@ fn submit_with_calls_back_exactly_once_or_refuses_at_once() {
     config.mailbox_max = 2;
     config.tick_interval_ms = 0;
     let engine = std::sync::Arc::new(Engine::open(config).unwrap());
-    engine.submit_batch_blocking(open_accounts()).unwrap();
+    engine.submit_batch_blocking(Submission::admin_all(open_accounts())).unwrap();
     let called_back = std::sync::Arc::new(AtomicU64::new(0));
     let (answers, answered) = std::sync::mpsc::channel();
     let threads: Vec<_> = (0..4)
@@ -127,7 +134,7 @@ fn submit_with_calls_back_exactly_once_or_refuses_at_once() {
                         currency: Currency::EUR,
                     };
                     let (called_back, answers) = (called_back.clone(), answers.clone());
-                    let submitted = engine.submit_with(Command::Transfer(transfer), move |result| {
+                    let submitted = engine.submit_with(Submission::admin(Command::Transfer(transfer)), move |result| {
                         called_back.fetch_add(1, Ordering::SeqCst);
                         answers.send(result).unwrap();
                     });

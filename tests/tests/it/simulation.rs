@@ -28,7 +28,8 @@ fn simulated_runs_match_the_reference_model() {
     for seed in [1, 2, 3] {
         let report = simulate(seed, 20_000);
         assert_eq!(report.commands, 20_000);
-        assert_eq!(report.restarts, 3, "{report}");
+        // Three restart points are drawn; two that fall in one batch make one restart.
+        assert!((2..=3).contains(&report.restarts), "{report}");
         assert!(report.state_checks >= 4, "{report}");
         // The stream reaches every flow, applied and refused.
         for kind in [
@@ -61,10 +62,14 @@ fn simulated_runs_match_the_reference_model() {
             "claim_coupon",
             "redeem_coupon",
             "register_api_key",
-            "set_owner",
+            "revoke_api_key",
             "tick",
         ] {
             assert!(report.by_kind.contains_key(&format!("{kind}/applied")), "{kind} never applied\n{report}");
+        }
+        // Tenants' commands are both applied and refused (random principals, issue 14).
+        for result in ["as_tenant/applied", "as_tenant/forbidden", "as_tenant/already_exists"] {
+            assert!(report.by_kind.contains_key(result), "{result} never happened\n{report}");
         }
         for code in [
             "insufficient_funds",

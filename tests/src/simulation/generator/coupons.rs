@@ -289,7 +289,8 @@ impl Generator {
             Some(c) if self.pm(200) => c.holder.clone(),
             _ => self.user(),
         };
-        batch.push(Command::ClaimCoupon(ClaimCoupon { coupon, claimer }));
+        let nonce = self.rng.random();
+        batch.push(Command::ClaimCoupon(ClaimCoupon { coupon, claimer, nonce }));
     }
 
     pub(super) fn redeem_coupon(&mut self, model: &Model, batch: &mut Vec<Command>) {
@@ -359,7 +360,7 @@ impl Generator {
 
     pub(super) fn register_api_key(&mut self, model: &Model, batch: &mut Vec<Command>) {
         let existing = self.existing("k", |g| &g.api_keys);
-        if let Some((role, hash)) = model.api_keys.get(&existing)
+        if let Some((role, hash, _)) = model.api_keys.get(&existing)
             && self.pm(500)
         {
             let mut secret_hash = *hash;
@@ -371,25 +372,15 @@ impl Generator {
         }
         let key_id = self.fresh("k");
         self.api_keys.push(key_id.clone());
-        let role = match self.rng.random_range(0..4) {
-            0 => ApiRole::Admin,
-            1 => ApiRole::Merchant(self.merchant(model)),
-            2 => ApiRole::Operator(self.pick(&self.operators.clone()).expect("operators")),
-            _ => ApiRole::App(id("app-1")),
+        let role = match self.rng.random_range(0..5) {
+            0 => Principal::Admin,
+            1 => Principal::Merchant(self.merchant(model)),
+            2 => Principal::Operator(self.pick(&self.operators.clone()).expect("operators")),
+            3 => self.pick(&self.terminals.clone()).map_or(Principal::Admin, Principal::Terminal),
+            _ => Principal::App(id("app-1")),
         };
         let mut secret_hash = [0u8; 32];
         self.rng.fill(&mut secret_hash);
         batch.push(Command::RegisterApiKey(RegisterApiKey { key_id, role, secret_hash }));
-    }
-
-    pub(super) fn set_owner(&mut self, model: &Model, batch: &mut Vec<Command>) {
-        let (object, object_id) = match self.rng.random_range(0..4) {
-            0 => (ObjectKind::Account, self.account(model).0),
-            1 => (ObjectKind::Bill, self.existing("b", |g| &g.bills)),
-            2 => (ObjectKind::Coupon, self.existing("c", |g| &g.coupons)),
-            _ => (ObjectKind::Split, self.existing("p", |g| &g.splits)),
-        };
-        let owner = id(&format!("app:{}", self.rng.random_range(0..3)));
-        batch.push(Command::SetOwner(SetOwner { object, id: object_id, owner }));
     }
 }

@@ -10,14 +10,15 @@ mod bills;
 mod coupons;
 mod money;
 mod pos;
+mod principals;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use kassa_engine::command::{
-    AddBillItem, AddContact, AdjustmentCondition, ApiRole, Authorize, CaptureHold, ClaimCoupon, ConfirmBill,
-    DeductionKind, DeductionRule, IssueCoupon, Movement, ObjectKind, OpenAccount, OpenBill, PaySplitShare, PlaceHold,
-    RedeemCoupon, RegisterApiKey, RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SetOwner,
-    SettlePos, ShareCoupon, SplitMember, SplitShares, SubmitBill, Transfer, TransferBatch, ValueAdjustment,
+    AddBillItem, AddContact, AdjustmentCondition, Authorize, CaptureHold, ClaimCoupon, ConfirmBill, DeductionKind,
+    DeductionRule, IssueCoupon, Movement, OpenAccount, OpenBill, PaySplitShare, PlaceHold, Principal, RedeemCoupon,
+    RegisterApiKey, RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SettlePos, ShareCoupon,
+    SplitMember, SplitShares, Submission, SubmitBill, Transfer, TransferBatch, ValueAdjustment,
 };
 use kassa_engine::constants::{
     AMOUNT_MINOR_MAX, AUTHORIZATION_TTL_MS_MAX, BILL_ITEM_QUANTITY_MAX, BILL_ITEMS_MAX, BILL_WINDOW_MS_MAX,
@@ -356,8 +357,9 @@ impl Generator {
 
     // ----- batches ---------------------------------------------------------------------------
 
-    /// The next batch of about `size` commands at `now`, aimed using `model`.
-    pub fn batch(&mut self, model: &Model, now: TimestampMs, size: usize) -> Vec<Command> {
+    /// The next batch of about `size` commands at `now`, aimed using `model`, each with the
+    /// principal that sends it (`principals.rs`).
+    pub fn batch(&mut self, model: &Model, now: TimestampMs, size: usize) -> Vec<Submission> {
         let mut batch = Vec::with_capacity(size + 8);
         if self.bootstrapped {
             self.maintain(model, &mut batch);
@@ -377,7 +379,7 @@ impl Generator {
                 self.history.push_back(command.clone());
             }
         }
-        batch
+        self.sign(model, batch)
     }
 
     fn open(&mut self, batch: &mut Vec<Command>, account: Id, currency: Currency, overdraft_limit: u64) {
@@ -544,8 +546,11 @@ impl Generator {
             857..872 => self.share_coupon(model, batch),
             872..890 => self.claim_coupon(model, batch),
             890..925 => self.redeem_coupon(model, batch),
-            925..930 => self.register_api_key(model, batch),
-            930..935 => self.set_owner(model, batch),
+            925..933 => self.register_api_key(model, batch),
+            933..935 => {
+                let key_id = self.existing("k", |g| &g.api_keys);
+                batch.push(Command::RevokeApiKey { key_id });
+            }
             // Scenarios: several commands that push one object to a limit.
             935 => self.brute_force(model, now, batch),
             936 => batch.push(self.transfer(model, None)),
@@ -600,7 +605,7 @@ impl Generator {
             }
             Command::RedeemCoupon(redeem) => bump(&mut redeem.amount),
             Command::RegisterApiKey(register) => register.secret_hash[0] ^= 1,
-            Command::SetOwner(set) => set.owner = id("app:other"),
+
             _ => {}
         }
         batch.push(command);

@@ -1,0 +1,200 @@
+//! Keys, accounts, movements, transfers and holds.
+
+use actix_web::{HttpResponse, web};
+use kassa_engine::authority::Read;
+use kassa_engine::command::{Command, Outcome, RegisterApiKey, Reply, TransferBatch};
+use kassa_engine::state_machine::ApiKey;
+use kassa_engine::{Rejection, SubmitError};
+use serde_json::{Value, json};
+
+use super::super::requests::*;
+use super::views::{self, cause_json};
+use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
+use crate::http::ApiError;
+
+pub(super) async fn create_key(state: Data, caller: Caller, body: web::Json<CreateKey>) -> Answer {
+    let role = body.role(SCOPE_ID_LENGTH_MAX)?;
+    let (key, key_id, secret_hash) = new_key();
+    let register = RegisterApiKey { key_id: key_id.clone(), role: role.clone(), secret_hash };
+    submit(&state, &caller, Command::RegisterApiKey(register)).await?;
+    state.auth.remember_key(&key_id, ApiKey { role, secret_hash, revoked: false });
+    ok(json!({"key_id": key_id.as_str(), "key": key, "role": body.role}))
+}
+
+pub(super) async fn revoke_key(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let key_id = id(&path)?;
+    submit(&state, &caller, Command::RevokeApiKey { key_id: key_id.clone() }).await?;
+    state.auth.forget_key(&key_id);
+    ok(json!({"key_id": key_id.as_str(), "status": "revoked"}))
+}
+
+pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<OpenAccountBody>) -> Answer {
+    let account = body.id.clone();
+    let (_, view) =
+        submit_viewed(&state, &caller, body.command()?, move |_, machine| views::account(machine, &account)).await?;
+    found(view)
+}
+
+pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let account = id(&path)?;
+    let key = account.clone();
+    let view = read(&state, &caller, Read::Account(account), move |machine| views::account(machine, &key)).await?;
+    view.map_or_else(|| Err(ApiError::rejected(Rejection::AccountNotFound)), ok)
+}
+
+pub(super) async fn close_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let account = id(&path)?;
+    let key = account.clone();
+    let close = Command::CloseAccount { account };
+    let (_, view) = submit_viewed(&state, &caller, close, move |_, machine| views::account(machine, &key)).await?;
+    found(view)
+}
+
+pub(super) async fn deposit(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<MovementBody>,
+) -> Answer {
+    movement(state, caller, path, body, true).await
+}
+
+pub(super) async fn withdraw(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<MovementBody>,
+) -> Answer {
+    movement(state, caller, path, body, false).await
+}
+
+async fn movement(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<MovementBody>,
+    deposit: bool,
+) -> Answer {
+    let account = id(&path)?;
+    let key = account.clone();
+    let command = body.command(&account, deposit);
+    let (_, balance) =
+        submit_viewed(&state, &caller, command, move |_, machine| machine.account(&key).map(|a| a.posted)).await?;
+    let kind = if deposit { "deposit" } else { "withdrawal" };
+    ok(
+        json!({"id": body.id.as_str(), "object": kind, "account": account.as_str(), "amount": body.amount, "status": "applied", "balance": balance}),
+    )
+}
+
+pub(super) async fn history(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Answer {
+    let account = id(&path)?;
+    let key = account.clone();
+    if !read(&state, &caller, Read::Account(account.clone()), move |machine| machine.account(&key).is_some()).await? {
+        return Err(ApiError::rejected(Rejection::AccountNotFound));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    // RocksDB reads (and the wait for the indexer) block: keep them off the actix worker.
+    let (engine, key) = (state.engine.clone(), account.clone());
+    let lines = web::block(move || engine.history(&key, limit))
+        .await
+        .map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?
+        .map_err(|error| {
+            tracing::error!(%error, "history read failed");
+            ApiError::unavailable(SubmitError::StorageFailed)
+        })?;
+    let data: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            let (kind, cause_id) = cause_json(&line.posting.cause);
+            json!({
+                "seq": line.seq, "at_ms": line.at_ms, "amount": line.posting.posted_delta, "held_change": line.posting.held_delta,
+                "balance_after": line.posting.posted_after, "held_after": line.posting.held_after,
+                "kind": kind, "ref": cause_id,
+            })
+        })
+        .collect();
+    ok(json!({"account": account.as_str(), "data": data}))
+}
+
+// ----- transfers and holds -------------------------------------------------------------------
+
+impl TransferBody {
+    fn json(&self, status: &str) -> Value {
+        json!({"id": self.id.as_str(), "from": self.from.as_str(), "to": self.to.as_str(), "amount": self.amount, "currency": self.currency, "status": status})
+    }
+}
+
+pub(super) async fn transfer(state: Data, caller: Caller, body: web::Json<TransferBody>) -> Answer {
+    submit(&state, &caller, body.command()?).await?;
+    ok(body.json("applied"))
+}
+
+pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<BatchBody>) -> Answer {
+    body.check_size()?;
+    let transfers = body.transfers.iter().map(TransferBody::transfer).collect::<Result<Vec<_>, _>>()?;
+    let reply =
+        submit(&state, &caller, Command::TransferBatch(TransferBatch { atomic: body.atomic, transfers })).await?;
+    let Reply::TransferBatch(outcomes) = reply else { unreachable!("a batch answers a batch") };
+    let results: Vec<Value> = body
+        .transfers
+        .iter()
+        .zip(&outcomes)
+        .map(|(transfer, outcome)| match outcome.rejection() {
+            None => transfer.json("applied"),
+            Some(rejection) => json!({"id": transfer.id.as_str(), "status": "rejected", "error": {"code": rejection.code(), "message": rejection.code().replace('_', " ")}}),
+        })
+        .collect();
+    let applied = outcomes.iter().all(Outcome::is_applied);
+    if body.atomic && !applied {
+        let failure = outcomes
+            .iter()
+            .filter_map(Outcome::rejection)
+            .find(|r| *r != Rejection::LinkedTransferFailed)
+            .unwrap_or(Rejection::LinkedTransferFailed);
+        let error = ApiError::rejected(failure);
+        return Ok(HttpResponse::build(error.status).json(
+            json!({"error": {"code": error.code, "message": "the atomic batch was not applied", "results": results}}),
+        ));
+    }
+    ok(json!({"atomic": body.atomic, "applied": applied, "results": results}))
+}
+
+pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<HoldBody>) -> Answer {
+    let hold = body.id.clone();
+    let command = body.command(now_ms())?;
+    let (_, view) = submit_viewed(&state, &caller, command, move |_, machine| views::hold(machine, &hold)).await?;
+    found(view)
+}
+
+pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let hold = id(&path)?;
+    let key = hold.clone();
+    let view = read(&state, &caller, Read::Hold(hold), move |machine| views::hold(machine, &key)).await?;
+    view.map_or_else(|| Err(ApiError::rejected(Rejection::HoldNotFound)), ok)
+}
+
+pub(super) async fn capture_hold(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<CaptureBody>,
+) -> Answer {
+    let hold = id(&path)?;
+    let reply = submit(&state, &caller, body.command(&hold)).await?;
+    let Reply::Captured { captured, released } = reply else { unreachable!("a capture answers Captured") };
+    ok(json!({"id": hold.as_str(), "status": "captured", "captured": captured, "released": released}))
+}
+
+pub(super) async fn void_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let hold = id(&path)?;
+    let key = hold.clone();
+    let void = Command::VoidHold { hold };
+    let (_, view) = submit_viewed(&state, &caller, void, move |_, machine| views::hold(machine, &key)).await?;
+    found(view)
+}

@@ -1,0 +1,160 @@
+//! The routes. Each handler decodes, submits once with the caller's principal, and encodes the
+//! reply: the engine decides what the caller may do (`kassa_engine::authority`) inside the
+//! commit, and a write's reply is rendered from the state right after it in the same engine
+//! round trip (`Engine::submit_viewed`). Reads are checked against the same rules in the same
+//! step as the read (`StateView::check_read`). The request bodies and their conversion into
+//! commands are in [`super::requests`]; the JSON views in [`views`].
+
+mod accounts;
+mod payments;
+mod users;
+mod views;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::{HttpResponse, web};
+use kassa_engine::authority::Read;
+use kassa_engine::command::{Command, Reply};
+use kassa_engine::{Id, Outcome, StateView};
+use serde_json::{Value, json};
+
+use super::requests::RequestError;
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+
+type Data = web::Data<AppState>;
+type Answer = Result<HttpResponse, ApiError>;
+
+/// Registers the routes.
+pub(super) fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .route("/openapi.json", web::get().to(openapi))
+        .route("/v1/keys", web::post().to(accounts::create_key))
+        .route("/v1/keys/{id}", web::delete().to(accounts::revoke_key))
+        .route("/v1/accounts", web::post().to(accounts::open_account))
+        .route("/v1/accounts/{id}", web::get().to(accounts::get_account))
+        .route("/v1/accounts/{id}/close", web::post().to(accounts::close_account))
+        .route("/v1/accounts/{id}/deposits", web::post().to(accounts::deposit))
+        .route("/v1/accounts/{id}/withdrawals", web::post().to(accounts::withdraw))
+        .route("/v1/accounts/{id}/history", web::get().to(accounts::history))
+        .route("/v1/transfers", web::post().to(accounts::transfer))
+        .route("/v1/transfers/batch", web::post().to(accounts::transfer_batch))
+        .route("/v1/holds", web::post().to(accounts::place_hold))
+        .route("/v1/holds/{id}", web::get().to(accounts::get_hold))
+        .route("/v1/holds/{id}/capture", web::post().to(accounts::capture_hold))
+        .route("/v1/holds/{id}/void", web::post().to(accounts::void_hold))
+        .route("/v1/merchants", web::post().to(payments::register_merchant))
+        .route("/v1/terminals", web::post().to(payments::register_terminal))
+        .route("/v1/operators", web::post().to(payments::register_operator))
+        .route("/v1/authorizations", web::post().to(payments::authorize))
+        .route("/v1/pos/settlements", web::post().to(payments::settle))
+        .route("/v1/pos/settlements/{id}/reverse", web::post().to(payments::reverse))
+        .route("/v1/bills", web::post().to(payments::open_bill))
+        .route("/v1/bills/{id}", web::get().to(payments::get_bill))
+        .route("/v1/bills/{id}/items", web::post().to(payments::add_bill_item))
+        .route("/v1/bills/{id}/submit", web::post().to(payments::submit_bill))
+        .route("/v1/bills/{id}/confirm", web::post().to(payments::confirm_bill))
+        .route("/v1/bills/{id}/cancel", web::post().to(payments::cancel_bill))
+        .route("/v1/splits", web::post().to(users::request_split))
+        .route("/v1/splits/{id}", web::get().to(users::get_split))
+        .route("/v1/splits/{id}/pay", web::post().to(users::pay_split))
+        .route("/v1/splits/{id}/cancel", web::post().to(users::cancel_split))
+        .route("/v1/contacts", web::post().to(users::add_contact))
+        .route("/v1/coupons", web::post().to(users::issue_coupon))
+        .route("/v1/coupons/verify", web::post().to(users::verify_coupon))
+        .route("/v1/coupons/redeem", web::post().to(users::redeem_coupon))
+        .route("/v1/coupons/{id}", web::get().to(users::get_coupon))
+        .route("/v1/coupons/{id}/share", web::post().to(users::share_coupon))
+        .route("/v1/coupons/{id}/claim", web::post().to(users::claim_coupon))
+        .route("/v1/users/{user}/pool", web::get().to(users::pool))
+        .route("/v1/users/{user}/claimable", web::get().to(users::claimable))
+        .route("/v1/quotes", web::post().to(users::quote));
+}
+
+// ----- plumbing ------------------------------------------------------------------------------
+
+fn now_ms() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
+}
+
+fn id(text: &str) -> Result<Id, ApiError> {
+    Id::new(text).map_err(|error| ApiError::bad_request("invalid_id", format!("{text:?}: {error}")))
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> ApiError {
+        match error {
+            RequestError::Invalid { code, message } => ApiError::bad_request(code, message),
+            RequestError::Rejected(rejection) => ApiError::rejected(rejection),
+        }
+    }
+}
+
+/// Submits `command` as the caller; a rejection is the error.
+async fn submit(state: &Data, caller: &Caller, command: Command) -> Result<Reply, ApiError> {
+    match state.engine.submit(caller.sends(command)).await? {
+        Outcome::Applied(reply) => Ok(reply),
+        Outcome::Rejected(rejection) => Err(ApiError::rejected(rejection)),
+    }
+}
+
+/// Submits `command` as the caller and renders, from the state right after it, what it
+/// changed: one engine round trip.
+async fn submit_viewed<T: Send + 'static>(
+    state: &Data,
+    caller: &Caller,
+    command: Command,
+    view: impl FnOnce(&Reply, &StateView) -> T + Send + 'static,
+) -> Result<(Reply, T), ApiError> {
+    let answer = state
+        .engine
+        .submit_viewed(caller.sends(command), move |outcome, machine| match outcome {
+            Outcome::Applied(reply) => {
+                let rendered = view(&reply, machine);
+                Ok((reply, rendered))
+            }
+            Outcome::Rejected(rejection) => Err(rejection),
+        })
+        .await?;
+    answer.map_err(ApiError::rejected)
+}
+
+/// Runs `query` if the caller may make `read` (the engine's rules, in the same step).
+async fn read<R: Send + 'static>(
+    state: &Data,
+    caller: &Caller,
+    read: Read,
+    query: impl FnOnce(&StateView) -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    let principal = caller.principal.clone();
+    let answer =
+        state.engine.read(move |machine| machine.check_read(&principal, &read).map(|()| query(machine))).await?;
+    answer.map_err(ApiError::rejected)
+}
+
+fn ok(body: Value) -> Answer {
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A view that must exist after the command that made or changed it applied.
+fn found(view: Option<Value>) -> Answer {
+    ok(view.expect("an applied command's object exists"))
+}
+
+// ----- service -------------------------------------------------------------------------------
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn metrics(state: Data) -> HttpResponse {
+    let body = state.metrics.as_ref().map(|handle| handle.render()).unwrap_or_default();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(include_str!("../../../openapi.json"))
+}

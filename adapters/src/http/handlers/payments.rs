@@ -1,0 +1,148 @@
+//! Merchants, terminals, operators, secure codes, POS settlements and bills.
+
+use actix_web::web;
+use kassa_engine::authority::Read;
+use kassa_engine::command::{Command, Reply, SettlePos, SubmitBill};
+use kassa_engine::runtime::random_nonce;
+use kassa_engine::{Currency, Outcome, Principal, Rejection};
+use serde_json::{Value, json};
+
+use super::super::requests::*;
+use super::views;
+use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use crate::auth::Caller;
+use crate::http::ApiError;
+
+pub(super) async fn register_merchant(state: Data, caller: Caller, body: web::Json<MerchantBody>) -> Answer {
+    submit(&state, &caller, body.command()).await?;
+    ok(json!({"id": body.id.as_str(), "account": body.account.as_str()}))
+}
+
+pub(super) async fn register_terminal(state: Data, caller: Caller, body: web::Json<TerminalBody>) -> Answer {
+    submit(&state, &caller, body.command()?).await?;
+    ok(json!({"id": body.id.as_str(), "merchant": body.merchant.as_str(), "mac": body.mac_key.is_some()}))
+}
+
+pub(super) async fn register_operator(state: Data, caller: Caller, body: web::Json<OperatorBody>) -> Answer {
+    submit(&state, &caller, body.command()).await?;
+    ok(json!({"id": body.id.as_str(), "merchant": body.merchant.as_str()}))
+}
+
+// ----- secure codes and POS ------------------------------------------------------------------
+
+pub(super) async fn authorize(state: Data, caller: Caller, body: web::Json<AuthorizeBody>) -> Answer {
+    // A retry (same id, user, account and limit) gets the first code back from the engine.
+    let reply = submit(&state, &caller, body.command(now_ms(), random_nonce())?).await?;
+    let Reply::Authorized { code, expires_at_ms } = reply else { unreachable!("authorize answers Authorized") };
+    ok(
+        json!({"id": body.id.as_str(), "user": body.user.as_str(), "account": body.account.as_str(), "limit": body.limit, "code": code,
+               "expires_at": expires_at_ms / 1_000, "expires_at_ms": expires_at_ms}),
+    )
+}
+
+/// The currency a settlement without one is in: its terminal's merchant account's (a read,
+/// only when the body names no currency; an unknown terminal is the engine's to refuse).
+async fn default_currency(state: &Data, body: &SettleBody) -> Result<Currency, ApiError> {
+    let terminal = body.terminal.clone();
+    let found = state
+        .engine
+        .read(move |machine| {
+            let merchant = machine.merchant(&machine.terminal(&terminal)?.merchant)?;
+            Some(machine.account(&merchant.account)?.currency)
+        })
+        .await?;
+    Ok(found.unwrap_or(Currency::EUR))
+}
+
+pub(super) async fn settle(state: Data, caller: Caller, body: web::Json<SettleBody>) -> Answer {
+    let fallback = if body.currency.is_some() { Currency::EUR } else { default_currency(&state, &body).await? };
+    let command = body.command(fallback)?;
+    let Command::SettlePos(SettlePos { currency, .. }) = command else {
+        unreachable!("a settlement body makes SettlePos")
+    };
+    match state.engine.submit(caller.sends(command)).await? {
+        Outcome::Applied(Reply::Settled { approval_code, charged, discount }) => ok(json!({
+            "id": body.id.as_str(), "approved": true, "approval_code": approval_code, "amount": body.amount,
+            "charged": charged, "discount": discount, "currency": currency.alpha(),
+        })),
+        Outcome::Applied(other) => unreachable!("a settlement answers Settled, not {other:?}"),
+        // A decline is an answer, not a failure of the request: the POS prints it.
+        Outcome::Rejected(rejection) if !matches!(ApiError::rejected(rejection).status.as_u16(), 403 | 404 | 409) => {
+            ok(json!({
+                "id": body.id.as_str(), "approved": false, "approval_code": null, "decline_code": rejection.code(),
+                "message": rejection.code().replace('_', " "),
+            }))
+        }
+        Outcome::Rejected(rejection) => Err(ApiError::rejected(rejection)),
+    }
+}
+
+pub(super) async fn reverse(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let settlement = id(&path)?;
+    submit(&state, &caller, Command::ReversePos { settlement: settlement.clone() }).await?;
+    ok(json!({"id": settlement.as_str(), "status": "reversed"}))
+}
+
+// ----- bills ---------------------------------------------------------------------------------
+
+/// Submits a bill command and answers the bill as it is right after it.
+async fn bill_step(state: &Data, caller: &Caller, bill: kassa_engine::Id, command: Command) -> Answer {
+    let (_, view) = submit_viewed(state, caller, command, move |_, machine| views::bill(machine, &bill)).await?;
+    found(view)
+}
+
+pub(super) async fn open_bill(state: Data, caller: Caller, body: web::Json<BillBody>) -> Answer {
+    bill_step(&state, &caller, body.id.clone(), body.command(now_ms())?).await
+}
+
+pub(super) async fn get_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let bill = id(&path)?;
+    let key = bill.clone();
+    let view = read(&state, &caller, Read::Bill(bill), move |machine| views::bill(machine, &key)).await?;
+    view.map_or_else(|| Err(ApiError::rejected(Rejection::BillNotFound)), ok)
+}
+
+pub(super) async fn add_bill_item(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<BillItemBody>,
+) -> Answer {
+    let bill = id(&path)?;
+    bill_step(&state, &caller, bill.clone(), body.command(&bill)).await
+}
+
+pub(super) async fn submit_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let bill = id(&path)?;
+    // A resubmission answers the challenge issued first, whatever the nonce.
+    let command = Command::SubmitBill(SubmitBill { bill: bill.clone(), nonce: random_nonce() });
+    let key = bill.clone();
+    let (reply, view) = submit_viewed(&state, &caller, command, move |_, machine| views::bill(machine, &key)).await?;
+    let Reply::BillSubmitted { total, challenge } = reply else { unreachable!("submit answers BillSubmitted") };
+    let mut view = view.expect("a submitted bill exists");
+    // The challenge goes to the user's side (their app) for verification; the merchant side
+    // sees the total.
+    let user_side = matches!(caller.principal, Principal::Admin | Principal::App(_));
+    if let Value::Object(fields) = &mut view {
+        let user = fields.get("user").cloned();
+        fields.insert("total".into(), json!(total));
+        fields.insert("challenge".into(), json!(user_side.then_some(challenge)));
+        fields.insert("verification_user".into(), user.unwrap_or(Value::Null));
+    }
+    ok(view)
+}
+
+pub(super) async fn confirm_bill(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ConfirmBody>,
+) -> Answer {
+    let bill = id(&path)?;
+    bill_step(&state, &caller, bill.clone(), body.command(&bill)).await
+}
+
+pub(super) async fn cancel_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let bill = id(&path)?;
+    bill_step(&state, &caller, bill.clone(), Command::CancelBill { bill }).await
+}

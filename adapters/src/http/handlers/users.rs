@@ -1,0 +1,201 @@
+//! Splits, contacts, coupons and pools: the user side.
+
+use actix_web::web;
+use kassa_engine::authority::Read;
+use kassa_engine::command::{Command, Reply};
+use kassa_engine::runtime::random_nonce;
+use kassa_engine::state_machine::CouponState;
+use kassa_engine::types::GeoPoint;
+use kassa_engine::{Id, Principal, Rejection};
+use serde_json::json;
+
+use super::super::requests::*;
+use super::views;
+use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use crate::auth::Caller;
+use crate::http::ApiError;
+
+pub(super) async fn request_split(state: Data, caller: Caller, body: web::Json<SplitBody>) -> Answer {
+    let split = body.id.clone();
+    let command = body.command(now_ms())?;
+    let (_, view) = submit_viewed(&state, &caller, command, move |_, machine| views::split(machine, &split)).await?;
+    found(view)
+}
+
+pub(super) async fn get_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let split = id(&path)?;
+    let key = split.clone();
+    let view = read(&state, &caller, Read::Split(split), move |machine| views::split(machine, &key)).await?;
+    view.map_or_else(|| Err(ApiError::rejected(Rejection::SplitNotFound)), ok)
+}
+
+pub(super) async fn pay_split(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<PayBody>,
+) -> Answer {
+    let split = id(&path)?;
+    let key = split.clone();
+    let (reply, view) = submit_viewed(&state, &caller, body.command(&split), move |_, m| views::split(m, &key)).await?;
+    let Reply::SharePaid { amount, completed } = reply else { unreachable!("pay answers SharePaid") };
+    let mut view = view.expect("a paid split exists");
+    view["paid_amount"] = json!(amount);
+    view["completed"] = json!(completed);
+    ok(view)
+}
+
+pub(super) async fn cancel_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let split = id(&path)?;
+    let key = split.clone();
+    let cancel = Command::CancelSplit { split };
+    let (reply, view) = submit_viewed(&state, &caller, cancel, move |_, machine| views::split(machine, &key)).await?;
+    let Reply::SplitCancelled { refunded } = reply else { unreachable!("cancel answers SplitCancelled") };
+    let mut view = view.expect("a cancelled split exists");
+    view["refunded"] = json!(refunded);
+    ok(view)
+}
+
+// ----- contacts, coupons, pools --------------------------------------------------------------
+
+pub(super) async fn add_contact(state: Data, caller: Caller, body: web::Json<ContactBody>) -> Answer {
+    let reply = submit(&state, &caller, body.command()).await?;
+    // Across apps, the pair is linked once the other user's app sends it back (consent).
+    let status = if reply == Reply::ContactRequested { "requested" } else { "linked" };
+    ok(json!({"user": body.user.as_str(), "contact": body.contact.as_str(), "status": status}))
+}
+
+pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<CouponBody>) -> Answer {
+    // A retry (same id and rules) gets the first issue's code back from the engine.
+    let issue = body.command(now_ms(), random_nonce())?;
+    let coupon = body.id.clone();
+    let (reply, view) =
+        submit_viewed(&state, &caller, issue, move |_, machine| views::coupon(machine, &coupon)).await?;
+    let Reply::CouponIssued { code } = reply else { unreachable!("issue answers CouponIssued") };
+    let mut view = view.expect("an issued coupon exists");
+    view["code"] = json!(code);
+    ok(view)
+}
+
+pub(super) async fn get_coupon(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let coupon = id(&path)?;
+    let key = coupon.clone();
+    let view = read(&state, &caller, Read::Coupon(coupon), move |machine| views::coupon(machine, &key)).await?;
+    view.map_or_else(|| Err(ApiError::rejected(Rejection::CouponNotFound)), ok)
+}
+
+pub(super) async fn share_coupon(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<UserBody>,
+) -> Answer {
+    let coupon = id(&path)?;
+    submit(&state, &caller, body.share(&coupon)).await?;
+    ok(json!({"id": coupon.as_str(), "status": "shared", "pool_of": body.user.as_str()}))
+}
+
+pub(super) async fn claim_coupon(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<UserBody>,
+) -> Answer {
+    let coupon = id(&path)?;
+    let key = coupon.clone();
+    let claim = body.claim(&coupon, random_nonce());
+    let (reply, view) = submit_viewed(&state, &caller, claim, move |_, machine| views::coupon(machine, &key)).await?;
+    let Reply::CouponClaimed { code } = reply else { unreachable!("claim answers CouponClaimed") };
+    let mut view = view.expect("a claimed coupon exists");
+    view["code"] = json!(code);
+    ok(view)
+}
+
+/// The operator a verification or redemption is made as: the one the body names, else an
+/// operator key's own. Whether the caller may act as that operator is the engine's decision
+/// (an operator only as itself; the admin as any).
+fn operator_of(caller: &Caller, named: Option<&Id>) -> Result<Id, ApiError> {
+    match (named, &caller.principal) {
+        (Some(named), _) => Ok(named.clone()),
+        (None, Principal::Operator(operator)) => Ok(operator.clone()),
+        (None, Principal::Admin) => Err(ApiError::bad_request("missing_field", "an admin names the `operator`")),
+        (None, _) => Err(ApiError::rejected(Rejection::Forbidden)),
+    }
+}
+
+fn point(location: &Option<LocationBody>) -> Option<GeoPoint> {
+    location.as_ref().map(LocationBody::point)
+}
+
+pub(super) async fn verify_coupon(state: Data, caller: Caller, body: web::Json<VerifyBody>) -> Answer {
+    let operator = operator_of(&caller, body.operator.as_ref())?;
+    let (code, amount, location) = (body.code.clone(), body.amount, point(&body.location));
+    let check = Read::VerifyCoupon(operator.clone());
+    let verdict = read(&state, &caller, check, move |machine| {
+        machine.verify_coupon(machine.state_now_ms(), &operator, &code, amount, location)
+    })
+    .await?;
+    match verdict {
+        Ok((coupon, quote)) => ok(
+            json!({"coupon": coupon.as_str(), "valid": true, "amount": amount, "discount": quote.discount, "payable": quote.payable}),
+        ),
+        Err(rejection) => {
+            tracing::info!(code = rejection.code(), key = %caller.key_id, "coupon verification refused");
+            Err(ApiError::rejected(rejection))
+        }
+    }
+}
+
+pub(super) async fn redeem_coupon(state: Data, caller: Caller, body: web::Json<RedeemBody>) -> Answer {
+    let operator = operator_of(&caller, body.operator.as_ref())?;
+    let reply = submit(&state, &caller, body.command(&operator)).await.inspect_err(|error| {
+        tracing::info!(code = %error.code, key = %caller.key_id, "coupon redemption refused");
+    })?;
+    let Reply::CouponRedeemed { discount, payable, reward_coupon } = reply else {
+        unreachable!("redeem answers CouponRedeemed")
+    };
+    ok(
+        json!({"id": body.id.as_str(), "status": "redeemed", "amount": body.amount, "discount": discount, "payable": payable, "reward_coupon": reward_coupon.map(|id| id.to_string())}),
+    )
+}
+
+pub(super) async fn pool(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let user = id(&path)?;
+    let key = user.clone();
+    let coupons: Vec<String> =
+        read(&state, &caller, Read::User(user.clone()), move |machine| machine.pool(&key).map(Id::to_string).collect())
+            .await?;
+    ok(json!({"user": user.as_str(), "coupons": coupons}))
+}
+
+pub(super) async fn claimable(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let user = id(&path)?;
+    let key = user.clone();
+    let coupons: Vec<String> = read(&state, &caller, Read::User(user.clone()), move |machine| {
+        machine.claimable_coupons(&key).iter().map(Id::to_string).collect()
+    })
+    .await?;
+    ok(json!({"user": user.as_str(), "coupons": coupons}))
+}
+
+pub(super) async fn quote(state: Data, caller: Caller, body: web::Json<QuoteBody>) -> Answer {
+    body.check_amount()?;
+    let (amount, location, key) = (body.amount, point(&body.location), body.coupon.clone());
+    let priced = read(&state, &caller, Read::Coupon(body.coupon.clone()), move |machine| {
+        let now = machine.state_now_ms();
+        let coupon = machine.coupon(&key).ok_or(Rejection::CouponNotFound)?;
+        let valid =
+            coupon.state == CouponState::Available && now >= coupon.valid_from_ms && now < coupon.valid_until_ms;
+        if !valid {
+            return Err(Rejection::CouponNotValid);
+        }
+        let quote =
+            kassa_engine::state_machine::rules::quote(&coupon.rule, &coupon.adjustments, amount, now, location)?;
+        Ok((quote, coupon.currency))
+    })
+    .await?;
+    let (quote, currency) = priced.map_err(ApiError::rejected)?;
+    ok(
+        json!({"coupon": body.coupon.as_str(), "amount": amount, "discount": quote.discount, "payable": quote.payable, "currency": currency.alpha(), "rounding": "half_even_to_minor_unit"}),
+    )
+}

@@ -1,0 +1,133 @@
+//! The JSON views of the engine's objects, as the replies show them.
+
+use kassa_engine::command::PostingCause;
+use kassa_engine::state_machine::{Account, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState};
+use kassa_engine::{Id, StateView};
+use serde_json::{Value, json};
+
+pub(super) fn account_json(account_id: &Id, account: &Account) -> Value {
+    json!({
+        "id": account_id.as_str(),
+        "currency": account.currency.alpha(),
+        "balance": account.posted,
+        "held": account.held,
+        "available": account.available(),
+        "overdraft_limit": account.overdraft_limit,
+        "status": if account.closed { "closed" } else { "open" },
+    })
+}
+
+pub(super) fn hold_json(hold_id: &Id, hold: &Hold) -> Value {
+    let (status, captured) = match hold.state {
+        HoldState::Active => ("active", None),
+        HoldState::Captured(amount) => ("captured", Some(amount)),
+        HoldState::Voided => ("voided", None),
+        HoldState::Expired => ("expired", None),
+    };
+    json!({
+        "id": hold_id.as_str(), "from": hold.from.as_str(), "to": hold.to.as_str(), "amount": hold.amount,
+        "currency": hold.currency.alpha(), "status": status, "captured": captured,
+        "expires_at": hold.expires_at_ms / 1_000, "expires_at_ms": hold.expires_at_ms,
+    })
+}
+
+pub(super) fn bill_json(bill_id: &Id, bill: &Bill) -> Value {
+    let status = match bill.state {
+        BillState::Open => "open",
+        BillState::Submitted { .. } => "submitted",
+        BillState::Paid { .. } => "paid",
+        BillState::Cancelled => "cancelled",
+        BillState::Expired => "expired",
+    };
+    let (charged, discount) = match bill.state {
+        BillState::Paid { charged, discount } => (Some(charged), Some(discount)),
+        _ => (None, None),
+    };
+    let items: Vec<Value> = bill
+        .items
+        .iter()
+        .map(|item| json!({"terminal": item.terminal.as_str(), "item_ref": item.item_ref, "quantity": item.quantity, "unit_amount": item.unit_amount}))
+        .collect();
+    json!({
+        "id": bill_id.as_str(), "user": bill.user.as_str(), "account": bill.account.as_str(),
+        "merchant": bill.merchant.as_str(), "currency": bill.currency.alpha(), "status": status,
+        "total": bill.total, "charged": charged, "discount": discount, "items": items,
+        "opens_at_ms": bill.opens_at_ms, "closes_at_ms": bill.closes_at_ms,
+    })
+}
+
+pub(super) fn split_json(split_id: &Id, split: &Split) -> Value {
+    let status = match split.state {
+        SplitState::Open => "open",
+        SplitState::Completed => "completed",
+        SplitState::Cancelled => "cancelled",
+        SplitState::Expired => "expired",
+    };
+    let members: Vec<Value> = split
+        .members
+        .iter()
+        .zip(&split.shares)
+        .zip(&split.paid)
+        .map(|((member, share), paid)| json!({"user": member.user.as_str(), "account": member.account.as_str(), "share": share, "paid": paid}))
+        .collect();
+    json!({
+        "id": split_id.as_str(), "requester": split.requester.as_str(), "requester_account": split.requester_account.as_str(),
+        "currency": split.currency.alpha(), "total": split.total, "collected": split.escrow, "status": status,
+        "members": members, "expires_at": split.expires_at_ms / 1_000, "expires_at_ms": split.expires_at_ms,
+    })
+}
+
+pub(super) fn coupon_json(coupon_id: &Id, coupon: &Coupon, code: Option<String>) -> Value {
+    let status = match coupon.state {
+        CouponState::Available => "available",
+        CouponState::Shared => "shared",
+        CouponState::Redeemed => "redeemed",
+    };
+    json!({
+        "id": coupon_id.as_str(), "merchant": coupon.merchant.as_str(), "holder": coupon.holder.as_str(),
+        "currency": coupon.currency.alpha(), "status": status, "shared_by": coupon.shared_by.as_ref().map(Id::as_str),
+        "valid_from_ms": coupon.valid_from_ms, "valid_until_ms": coupon.valid_until_ms, "code": code,
+    })
+}
+
+pub(super) fn cause_json(cause: &PostingCause) -> (&'static str, &str) {
+    match cause {
+        PostingCause::Deposit(id) => ("deposit", id.as_str()),
+        PostingCause::Withdrawal(id) => ("withdrawal", id.as_str()),
+        PostingCause::Transfer(id) => ("transfer", id.as_str()),
+        PostingCause::HoldPlaced(id) => ("hold_placed", id.as_str()),
+        PostingCause::HoldCaptured(id) => ("hold_captured", id.as_str()),
+        PostingCause::HoldReleased(id) => ("hold_released", id.as_str()),
+        PostingCause::PosSettlement(id) => ("pos_settlement", id.as_str()),
+        PostingCause::PosReversal(id) => ("pos_reversal", id.as_str()),
+        PostingCause::BillCharge(id) => ("bill_charge", id.as_str()),
+        PostingCause::SplitShare(id) => ("split_share", id.as_str()),
+        PostingCause::SplitPayout(id) => ("split_payout", id.as_str()),
+        PostingCause::SplitRefund(id) => ("split_refund", id.as_str()),
+    }
+}
+
+/// An account's view, if it exists.
+pub(super) fn account(machine: &StateView, id: &Id) -> Option<Value> {
+    machine.account(id).map(|account| account_json(id, account))
+}
+
+/// A hold's view, if it exists.
+pub(super) fn hold(machine: &StateView, id: &Id) -> Option<Value> {
+    machine.hold(id).map(|hold| hold_json(id, hold))
+}
+
+/// A bill's view, if it exists.
+pub(super) fn bill(machine: &StateView, id: &Id) -> Option<Value> {
+    machine.bill(id).map(|bill| bill_json(id, bill))
+}
+
+/// A split's view, if it exists.
+pub(super) fn split(machine: &StateView, id: &Id) -> Option<Value> {
+    machine.split(id).map(|split| split_json(id, split))
+}
+
+/// A coupon's view with its current code, if it exists.
+pub(super) fn coupon(machine: &StateView, id: &Id) -> Option<Value> {
+    machine.coupon(id).map(|coupon| coupon_json(id, coupon, machine.coupon_code(id)))
+}

@@ -1,0 +1,250 @@
+//! Attacks across tenants against a real `kassa serve` (issue 14's findings 1-4, 6 and 7, and
+//! key revocation): each one succeeded before authority moved into the engine. Every attack
+//! asserts the documented refusal and that nothing changed (balances, holds, codes, contacts).
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::{ADMIN_KEY, ANSWER_TIMEOUT, Server};
+use kassa_adapters::tcp::frame::{decode_body, encode_frame};
+use kassa_adapters::tcp::{ErrorCode, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody};
+use kassa_engine::command::{Command, Outcome, SettlePos};
+use kassa_engine::{Currency, Id};
+use serde_json::json;
+
+fn app_key(server: &Server, app: &str) -> String {
+    server.key(json!({"role": "app", "app": app}))
+}
+
+/// An app's own funded account and a user it claims (by authorizing the user on it).
+fn app_with_user(server: &Server, key: &str, account: &str, user: &str) {
+    let open = server.call("POST", "/v1/accounts", Some(key), Some(&json!({"id": account, "currency": "EUR"})));
+    assert_eq!(open.status, 200, "{open:?}");
+    server.admin(
+        "POST",
+        &format!("/v1/accounts/{account}/deposits"),
+        json!({"id": format!("d-{account}"), "amount": 10_000}),
+    );
+    let authorize =
+        json!({"id": format!("claim-{user}"), "user": user, "account": account, "limit": 1, "expires_in_s": 600});
+    assert_eq!(server.call("POST", "/v1/authorizations", Some(key), Some(&authorize)).status, 200);
+}
+
+#[test]
+fn finding_1_an_app_cannot_adopt_an_admin_account_by_creating_it_again() {
+    let mut server = Server::start(&[]);
+    server.funded_account("victim", "EUR", 10_000);
+    let app = app_key(&server, "thief");
+    let same = json!({"id": "victim", "currency": "EUR"});
+    server.call("POST", "/v1/accounts", Some(&app), Some(&same)).assert_error(409, "already_exists");
+    let other_currency = json!({"id": "victim", "currency": "USD"});
+    server.call("POST", "/v1/accounts", Some(&app), Some(&other_currency)).assert_error(409, "already_exists");
+    server.call("GET", "/v1/accounts/victim", Some(&app), None).assert_error(403, "forbidden");
+    let withdraw = json!({"id": "w-1", "amount": 10_000});
+    server.call("POST", "/v1/accounts/victim/withdrawals", Some(&app), Some(&withdraw)).assert_error(403, "forbidden");
+    // The refused creates recorded nothing: after a restart (replaying the log) the same.
+    server.restart();
+    server.call("POST", "/v1/accounts/victim/withdrawals", Some(&app), Some(&withdraw)).assert_error(403, "forbidden");
+    server.call("GET", "/v1/accounts/victim", Some(&app), None).assert_error(403, "forbidden");
+    assert_eq!(server.balance("victim"), (10_000, 0));
+}
+
+#[test]
+fn finding_2_a_tenant_cannot_give_itself_credit() {
+    let server = Server::start(&[]);
+    let app = app_key(&server, "minter");
+    let credit = json!({"id": "mint", "currency": "EUR", "overdraft_limit": 1_000_000});
+    server.call("POST", "/v1/accounts", Some(&app), Some(&credit)).assert_error(403, "forbidden");
+    server.call("GET", "/v1/accounts/mint", Some(ADMIN_KEY), None).assert_error(404, "account_not_found");
+    let merchant = server.key(json!({"role": "merchant", "merchant": "mint-shop"}));
+    server.call("POST", "/v1/accounts", Some(&merchant), Some(&credit)).assert_error(403, "forbidden");
+    let plain = json!({"id": "mint", "currency": "EUR"});
+    assert_eq!(server.call("POST", "/v1/accounts", Some(&app), Some(&plain)).status, 200);
+    let withdraw = json!({"id": "w-mint", "amount": 1_000_000});
+    server
+        .call("POST", "/v1/accounts/mint/withdrawals", Some(&app), Some(&withdraw))
+        .assert_error(422, "insufficient_funds");
+    assert_eq!(server.balance("mint"), (0, 0));
+}
+
+/// A POS settlement with a hold (what an ISO 8583 0100 makes) at `terminal`, by the admin over
+/// the binary protocol.
+fn pos_settle(server: &Server, id: &str, terminal: &str, code: String, hold: bool) -> Outcome {
+    let settle = SettlePos {
+        id: Id::new(id).unwrap(),
+        user: Id::new("payer").unwrap(),
+        code,
+        amount: 700,
+        currency: Currency::EUR,
+        terminal: Id::new(terminal).unwrap(),
+        coupon: None,
+        hold_until_ms: hold.then(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            u64::try_from(now.as_millis()).unwrap() + 600_000
+        }),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = kassa_adapters::tcp::Client::connect(server.tcp, ADMIN_KEY).await.unwrap();
+        client.submit(Command::SettlePos(settle)).await.unwrap()
+    })
+}
+
+#[test]
+fn finding_3_a_merchant_cannot_reverse_another_merchants_sale() {
+    let server = Server::start(&[]);
+    server.merchant_with_terminal("shop-a", "TA000001", None);
+    server.merchant_with_terminal("shop-b", "TB000001", None);
+    server.funded_account("payer-acct", "EUR", 10_000);
+    let code = server.authorize("auth-3", "payer", "payer-acct", 5_000);
+    assert!(pos_settle(&server, "sale-b", "TB000001", code, false).is_applied());
+    let till_b = server.balance("shop-b-till");
+    let merchant_a = server.key(json!({"role": "merchant", "merchant": "shop-a"}));
+    let terminal_a = server.key(json!({"role": "terminal", "terminal": "TA000001"}));
+    for key in [&merchant_a, &terminal_a] {
+        server
+            .call("POST", "/v1/pos/settlements/sale-b/reverse", Some(key), Some(&json!({})))
+            .assert_error(403, "forbidden");
+    }
+    assert_eq!(server.balance("shop-b-till"), till_b, "B keeps its sale");
+    let merchant_b = server.key(json!({"role": "merchant", "merchant": "shop-b"}));
+    let reversed = server.call("POST", "/v1/pos/settlements/sale-b/reverse", Some(&merchant_b), Some(&json!({})));
+    assert_eq!(reversed.status, 200, "{reversed:?}");
+    assert_eq!(server.balance("payer-acct"), (10_000, 0), "refunded by its own merchant");
+}
+
+#[test]
+fn finding_4_the_payers_app_cannot_capture_or_void_the_merchants_pos_hold() {
+    let server = Server::start(&[]);
+    server.merchant_with_terminal("hotel", "TH000001", None);
+    let app = app_key(&server, "wallet");
+    app_with_user(&server, &app, "payer-acct", "payer");
+    let code = server.authorize("auth-4", "payer", "payer-acct", 5_000);
+    assert!(pos_settle(&server, "preauth-1", "TH000001", code, true).is_applied());
+    assert_eq!(server.balance("payer-acct"), (10_000, 700), "held");
+    let capture = json!({"amount": 700});
+    server.call("POST", "/v1/holds/preauth-1/capture", Some(&app), Some(&capture)).assert_error(403, "forbidden");
+    server.call("POST", "/v1/holds/preauth-1/void", Some(&app), Some(&json!({}))).assert_error(403, "forbidden");
+    assert_eq!(server.balance("payer-acct"), (10_000, 700), "still held");
+    // The app may read it (its user's money is held) and void what its user placed itself.
+    assert_eq!(server.call("GET", "/v1/holds/preauth-1", Some(&app), None).status, 200);
+    let own = json!({"id": "own-hold", "from": "payer-acct", "to": "hotel-till", "amount": 5, "currency": "EUR", "expires_in_s": 60});
+    assert_eq!(server.call("POST", "/v1/holds", Some(&app), Some(&own)).status, 200);
+    assert_eq!(server.call("POST", "/v1/holds/own-hold/void", Some(&app), Some(&json!({}))).status, 200);
+    // The merchant completes its pre-authorization.
+    let hotel = server.key(json!({"role": "merchant", "merchant": "hotel"}));
+    let captured = server.call("POST", "/v1/holds/preauth-1/capture", Some(&hotel), Some(&capture));
+    assert_eq!(captured.status, 200, "{captured:?}");
+    assert_eq!(server.balance("hotel-till"), (700, 0));
+}
+
+#[test]
+fn finding_6_a_claimed_coupon_gets_a_new_code_and_the_sharers_stops_working() {
+    let server = Server::start(&[]);
+    server.merchant_with_terminal("cafe", "TC000001", None);
+    server.admin("POST", "/v1/operators", json!({"id": "cafe-op", "merchant": "cafe"}));
+    let operator = server.key(json!({"role": "operator", "operator": "cafe-op"}));
+    let app = app_key(&server, "social");
+    app_with_user(&server, &app, "sharer-acct", "sharer");
+    app_with_user(&server, &app, "friend-acct", "friend");
+    let linked = server.call("POST", "/v1/contacts", Some(&app), Some(&json!({"user": "sharer", "contact": "friend"})));
+    assert_eq!(linked.body["status"], "linked", "{linked:?}");
+    let coupon = json!({"id": "cpn", "merchant": "cafe", "holder": "sharer", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 100}, "reward": {"type": "fixed_off", "amount": 50}, "expires_in_s": 3_600});
+    let old_code = server.admin("POST", "/v1/coupons", coupon)["code"].as_str().unwrap().to_string();
+    assert_eq!(server.call("POST", "/v1/coupons/cpn/share", Some(&app), Some(&json!({"user": "sharer"}))).status, 200);
+    let claimed = server.call("POST", "/v1/coupons/cpn/claim", Some(&app), Some(&json!({"user": "friend"})));
+    assert_eq!(claimed.status, 200, "{claimed:?}");
+    let new_code = claimed.body["code"].as_str().unwrap().to_string();
+    assert_ne!(new_code, old_code, "the claimer gets a code of its own");
+    let redeem = |id: &str, code: &str| json!({"id": id, "code": code, "amount": 1_000});
+    server
+        .call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem("r-old", &old_code)))
+        .assert_error(404, "coupon_not_found");
+    assert_eq!(server.admin_get("/v1/coupons/cpn")["status"], "available", "the old code changed nothing");
+    let redeemed = server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem("r-new", &new_code)));
+    assert_eq!(redeemed.status, 200, "{redeemed:?}");
+    assert!(redeemed.body["reward_coupon"].is_string(), "the sharer is rewarded once, for the claimer's redemption");
+}
+
+#[test]
+fn finding_7_contacts_across_apps_need_both_sides() {
+    let server = Server::start(&[]);
+    let app_a = app_key(&server, "app-a");
+    let app_b = app_key(&server, "app-b");
+    app_with_user(&server, &app_a, "acct-a", "user-a");
+    app_with_user(&server, &app_b, "acct-b", "user-b");
+    server.merchant_with_terminal("m7", "TM000007", None);
+    let coupon = json!({"id": "b-cpn", "merchant": "m7", "holder": "user-b", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 100}, "expires_in_s": 3_600});
+    server.admin("POST", "/v1/coupons", coupon);
+    assert_eq!(
+        server.call("POST", "/v1/coupons/b-cpn/share", Some(&app_b), Some(&json!({"user": "user-b"}))).status,
+        200
+    );
+    // App A cannot link B's user from B's side, and its own request only asks.
+    let from_b = json!({"user": "user-b", "contact": "user-a"});
+    server.call("POST", "/v1/contacts", Some(&app_a), Some(&from_b)).assert_error(403, "forbidden");
+    let asked =
+        server.call("POST", "/v1/contacts", Some(&app_a), Some(&json!({"user": "user-a", "contact": "user-b"})));
+    assert_eq!(asked.body["status"], "requested", "{asked:?}");
+    let claimable = server.call("GET", "/v1/users/user-a/claimable", Some(&app_a), None);
+    assert_eq!(claimable.body["coupons"], json!([]), "nothing of B's is visible yet");
+    let claim = json!({"user": "user-a"});
+    server.call("POST", "/v1/coupons/b-cpn/claim", Some(&app_a), Some(&claim)).assert_error(422, "not_a_contact");
+    // B consents: now they are contacts and A's user may claim.
+    let consent = server.call("POST", "/v1/contacts", Some(&app_b), Some(&from_b));
+    assert_eq!(consent.body["status"], "linked", "{consent:?}");
+    let claimable = server.call("GET", "/v1/users/user-a/claimable", Some(&app_a), None);
+    assert_eq!(claimable.body["coupons"], json!(["b-cpn"]));
+    assert_eq!(server.call("POST", "/v1/coupons/b-cpn/claim", Some(&app_a), Some(&claim)).status, 200);
+}
+
+fn tcp_request(stream: &mut TcpStream, request: &Request) -> Option<Response> {
+    let mut frame = Vec::new();
+    encode_frame(request, &mut frame).unwrap();
+    stream.write_all(&frame).ok()?;
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(decode_body(&body).unwrap())
+}
+
+#[test]
+fn a_revoked_key_stops_on_every_listener_at_once() {
+    let server = Server::start(&[]);
+    let created = server.admin("POST", "/v1/keys", json!({"role": "app", "app": "gone"}));
+    let (key, key_id) = (created["key"].as_str().unwrap().to_string(), created["key_id"].as_str().unwrap().to_string());
+    assert_eq!(
+        server.call("POST", "/v1/accounts", Some(&key), Some(&json!({"id": "g", "currency": "EUR"}))).status,
+        200
+    );
+    let mut stream = TcpStream::connect(server.tcp).unwrap();
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    let hello = Request {
+        request_id: 1,
+        body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: key.clone() },
+    };
+    assert!(matches!(tcp_request(&mut stream, &hello).unwrap().body, ResponseBody::Welcome { .. }));
+    let app = app_key(&server, "bystander");
+    server.call("DELETE", &format!("/v1/keys/{key_id}"), Some(&app), None).assert_error(403, "forbidden");
+    assert_eq!(server.call("DELETE", &format!("/v1/keys/{key_id}"), Some(ADMIN_KEY), None).status, 200);
+    server.call("GET", "/v1/accounts/g", Some(&key), None).assert_error(401, "unauthorized");
+    let ping = Request { request_id: 2, body: RequestBody::Ping };
+    let refused = tcp_request(&mut stream, &ping).unwrap();
+    assert!(matches!(refused.body, ResponseBody::Error { code: ErrorCode::Unauthenticated, .. }), "{refused:?}");
+    let mut fresh = TcpStream::connect(server.tcp).unwrap();
+    fresh.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    let refused = tcp_request(&mut fresh, &hello).unwrap();
+    assert!(matches!(refused.body, ResponseBody::Error { code: ErrorCode::Unauthenticated, .. }), "{refused:?}");
+    // Restarted, the revocation stands (it is in the log).
+    drop((stream, fresh));
+    let mut server = server;
+    server.restart();
+    server.call("GET", "/v1/accounts/g", Some(&key), None).assert_error(401, "unauthorized");
+}

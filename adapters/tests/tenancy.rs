@@ -1,0 +1,320 @@
+//! Every cell of the authority table (`kassa_engine::authority::RULES`, docs/tenancy.md),
+//! checked against a real `kassa serve` over HTTP: for each operation and each role, the
+//! principal the cell's relation is about is allowed (any answer but 403) and, where the cell is a
+//! relation, the same role's other tenant is refused 403 `forbidden`; a `-` cell is refused to
+//! that role. The world: merchants m1 and m2 (accounts, terminals t1/t2, operators o1/o2), apps
+//! app1 and app2; app1 owns account `A-app` and user `u1`. Keys for each: the "related" principal
+//! of each role is app1, m1, o1, t1; the "unrelated" one app2, m2, o2, t2.
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use common::{ADMIN_KEY, Answer, Server};
+use kassa_engine::authority::{Operation, RULES, Relation, Role};
+use serde_json::{Value, json};
+
+/// One HTTP request.
+struct Call {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+}
+
+fn post(path: impl Into<String>, body: Value) -> Option<Call> {
+    Some(Call { method: "POST", path: path.into(), body: Some(body) })
+}
+
+fn get(path: impl Into<String>) -> Option<Call> {
+    Some(Call { method: "GET", path: path.into(), body: None })
+}
+
+struct World {
+    server: Server,
+    /// Per role (in `Role::ALL` order): the related principal's key and another tenant's.
+    related: Vec<String>,
+    unrelated: Vec<Option<String>>,
+    counter: std::cell::Cell<u64>,
+}
+
+const TTL: u64 = 600;
+
+impl World {
+    fn build() -> World {
+        let server = Server::start(&[]);
+        for (merchant, terminal, operator) in [("m1", "t1", "o1"), ("m2", "t2", "o2")] {
+            let account = format!("A-{merchant}");
+            server.funded_account(&account, "EUR", 1_000_000);
+            server.admin("POST", "/v1/merchants", json!({"id": merchant, "account": account}));
+            server.admin("POST", "/v1/terminals", json!({"id": terminal, "merchant": merchant}));
+            server.admin("POST", "/v1/operators", json!({"id": operator, "merchant": merchant}));
+        }
+        server.funded_account("A-adm", "EUR", 1_000_000);
+        let key = |role: &str, field: &str, id: &str| server.key(json!({"role": role, field: id}));
+        let related = vec![
+            ADMIN_KEY.to_string(),
+            key("app", "app", "app1"),
+            key("merchant", "merchant", "m1"),
+            key("operator", "operator", "o1"),
+            key("terminal", "terminal", "t1"),
+        ];
+        let unrelated = vec![
+            None,
+            Some(key("app", "app", "app2")),
+            Some(key("merchant", "merchant", "m2")),
+            Some(key("operator", "operator", "o2")),
+            Some(key("terminal", "terminal", "t2")),
+        ];
+        let world = World { server, related, unrelated, counter: std::cell::Cell::new(0) };
+        // app1 opens its own account (funded by the admin) and claims u1 by authorizing it.
+        world.ok(&world.related[1], post("/v1/accounts", json!({"id": "A-app", "currency": "EUR"})));
+        world.server.admin("POST", "/v1/accounts/A-app/deposits", json!({"id": "dep-app", "amount": 1_000_000}));
+        let authorize = json!({"id": "claim-u1", "user": "u1", "account": "A-app", "limit": 1, "expires_in_s": TTL});
+        world.ok(&world.related[1], post("/v1/authorizations", authorize));
+        world
+    }
+
+    fn fresh(&self, prefix: &str) -> String {
+        self.counter.set(self.counter.get() + 1);
+        format!("{prefix}-{}", self.counter.get())
+    }
+
+    fn send(&self, key: &str, call: &Call) -> Answer {
+        self.server.call(call.method, &call.path, Some(key), call.body.as_ref())
+    }
+
+    /// A setup call that must succeed.
+    fn ok(&self, key: &str, call: Option<Call>) -> Value {
+        let call = call.expect("a call");
+        let answer = self.send(key, &call);
+        assert_eq!(answer.status, 200, "setup {} {}: {answer:?}", call.method, call.path);
+        answer.body
+    }
+
+    fn app1(&self) -> &str {
+        &self.related[Role::App as usize]
+    }
+
+    /// The account a role's related principal owns (app1's, or m1's registered one).
+    fn account(role: Role) -> &'static str {
+        if role == Role::Merchant { "A-m1" } else { "A-app" }
+    }
+
+    /// An account the role's related principal may close: freshly opened by it (the admin's
+    /// own for the admin and the roles that open none).
+    fn closable(&self, role: Role) -> String {
+        let account = self.fresh("close");
+        let opener = match role {
+            Role::App | Role::Merchant => &self.related[role as usize],
+            _ => &self.related[Role::App as usize],
+        };
+        self.ok(opener, post("/v1/accounts", json!({"id": account, "currency": "EUR"})));
+        account
+    }
+
+    /// A hold app1 placed on its account, paying m1: or, for terminals, a POS authorization
+    /// hold made at t1 (over ISO 8583's 0100 path: a settlement with a hold, by the admin).
+    fn hold(&self, role: Role) -> String {
+        let hold = self.fresh("hold");
+        if role == Role::Terminal {
+            let code = self.server.authorize(&self.fresh("auth"), "u1", "A-app", 1_000);
+            let settle = kassa_engine::command::SettlePos {
+                id: kassa_engine::Id::new(&hold).unwrap(),
+                user: kassa_engine::Id::new("u1").unwrap(),
+                code,
+                amount: 10,
+                currency: kassa_engine::Currency::EUR,
+                terminal: kassa_engine::Id::new("t1").unwrap(),
+                coupon: None,
+                hold_until_ms: Some(now_ms() + TTL * 1_000),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = runtime.block_on(async {
+                let client = kassa_adapters::tcp::Client::connect(self.server.tcp, ADMIN_KEY).await.unwrap();
+                client.submit(kassa_engine::Command::SettlePos(settle)).await.unwrap()
+            });
+            assert!(outcome.is_applied(), "POS hold: {outcome:?}");
+            return hold;
+        }
+        let body =
+            json!({"id": hold, "from": "A-app", "to": "A-m1", "amount": 10, "currency": "EUR", "expires_in_s": TTL});
+        self.ok(self.app1(), post("/v1/holds", body));
+        hold
+    }
+
+    /// An approved settlement at t1.
+    fn settlement(&self) -> String {
+        let settlement = self.fresh("settle");
+        let code = self.server.authorize(&self.fresh("auth"), "u1", "A-app", 1_000);
+        let body = json!({"id": settlement, "user": "u1", "code": code, "amount": 5, "terminal": "t1"});
+        assert_eq!(self.server.admin("POST", "/v1/pos/settlements", body)["approved"], json!(true));
+        settlement
+    }
+
+    /// A bill app1 opened for u1, paying m1, with one item (`submitted`: and its challenge).
+    fn bill(&self, submitted: bool) -> (String, String) {
+        let bill = self.fresh("bill");
+        let body = json!({"id": bill, "user": "u1", "account": "A-app", "merchant": "m1", "expires_in_s": TTL});
+        self.ok(self.app1(), post("/v1/bills", body));
+        let item = json!({"terminal": "t1", "item_ref": "sku", "quantity": 1, "unit_amount": 3});
+        self.server.admin("POST", &format!("/v1/bills/{bill}/items"), item);
+        if !submitted {
+            return (bill, String::new());
+        }
+        let answer = self.server.admin("POST", &format!("/v1/bills/{bill}/submit"), json!({}));
+        (bill, answer["challenge"].as_str().unwrap().to_string())
+    }
+
+    /// A split app1 requested for u1, u1 its one member.
+    fn split(&self) -> String {
+        let split = self.fresh("split");
+        let body = json!({"id": split, "requester": "u1", "requester_account": "A-app", "total": 2, "currency": "EUR",
+            "members": [{"user": "u1", "account": "A-app"}], "expires_in_s": TTL});
+        self.ok(self.app1(), post("/v1/splits", body));
+        split
+    }
+
+    /// A coupon m1 issued to u1 (`shared`: and shared into u1's pool).
+    fn coupon(&self, shared: bool) -> String {
+        let coupon = self.fresh("coupon");
+        let body = json!({"id": coupon, "merchant": "m1", "holder": "u1", "currency": "EUR",
+            "rule": {"type": "fixed_off", "amount": 1}, "expires_in_s": TTL});
+        self.server.admin("POST", "/v1/coupons", body);
+        if shared {
+            self.ok(self.app1(), post(format!("/v1/coupons/{coupon}/share"), json!({"user": "u1"})));
+        }
+        coupon
+    }
+
+    /// The request for `operation`, as the role's principal would send it, with fresh objects.
+    fn call(&self, operation: Operation, role: Role) -> Option<Call> {
+        use Operation as O;
+        let account = World::account(role);
+        let id = self.fresh("x");
+        match operation {
+            O::OpenAccount => post("/v1/accounts", json!({"id": id, "currency": "EUR"})),
+            O::OpenAccountWithOverdraft => {
+                post("/v1/accounts", json!({"id": id, "currency": "EUR", "overdraft_limit": 1_000_000}))
+            }
+            O::CloseAccount => post(format!("/v1/accounts/{}/close", self.closable(role)), json!({})),
+            O::Deposit => post(format!("/v1/accounts/{account}/deposits"), json!({"id": id, "amount": 1})),
+            O::Withdraw => post(format!("/v1/accounts/{account}/withdrawals"), json!({"id": id, "amount": 1})),
+            O::Transfer => {
+                post("/v1/transfers", json!({"id": id, "from": account, "to": "A-adm", "amount": 1, "currency": "EUR"}))
+            }
+            O::TransferBatch => post(
+                "/v1/transfers/batch",
+                json!({"atomic": true, "transfers": [{"id": id, "from": account, "to": "A-adm", "amount": 1, "currency": "EUR"}]}),
+            ),
+            O::PlaceHold => post(
+                "/v1/holds",
+                json!({"id": id, "from": account, "to": "A-adm", "amount": 1, "currency": "EUR", "expires_in_s": TTL}),
+            ),
+            O::CaptureHold => post(format!("/v1/holds/{}/capture", self.hold(role)), json!({"amount": 1})),
+            O::VoidHold => post(format!("/v1/holds/{}/void", self.hold(role)), json!({})),
+            O::RegisterMerchant if role == Role::Merchant => {
+                post("/v1/merchants", json!({"id": "m1", "account": "A-m1"}))
+            }
+            O::RegisterMerchant => post("/v1/merchants", json!({"id": id, "account": "A-adm"})),
+            O::RegisterTerminal => post("/v1/terminals", json!({"id": id, "merchant": "m1"})),
+            O::RegisterOperator => post("/v1/operators", json!({"id": id, "merchant": "m1"})),
+            O::Authorize => post(
+                "/v1/authorizations",
+                json!({"id": id, "user": "u1", "account": "A-app", "limit": 10, "expires_in_s": TTL}),
+            ),
+            O::SettlePos => {
+                let code = self.server.authorize(&self.fresh("auth"), "u1", "A-app", 1_000);
+                post(
+                    "/v1/pos/settlements",
+                    json!({"id": id, "user": "u1", "code": code, "amount": 1, "terminal": "t1"}),
+                )
+            }
+            O::ReversePos => post(format!("/v1/pos/settlements/{}/reverse", self.settlement()), json!({})),
+            O::OpenBill => post(
+                "/v1/bills",
+                json!({"id": id, "user": "u1", "account": "A-app", "merchant": "m1", "expires_in_s": TTL}),
+            ),
+            O::AddBillItem => post(
+                format!("/v1/bills/{}/items", self.bill(false).0),
+                json!({"terminal": "t1", "item_ref": "sku", "quantity": 1, "unit_amount": 1}),
+            ),
+            O::SubmitBill => post(format!("/v1/bills/{}/submit", self.bill(false).0), json!({})),
+            O::ConfirmBill => {
+                let (bill, challenge) = self.bill(true);
+                post(format!("/v1/bills/{bill}/confirm"), json!({"challenge": challenge}))
+            }
+            O::CancelBill => post(format!("/v1/bills/{}/cancel", self.bill(false).0), json!({})),
+            O::RequestSplit => post(
+                "/v1/splits",
+                json!({"id": id, "requester": "u1", "requester_account": "A-app", "total": 2, "currency": "EUR",
+                       "members": [{"user": "u1", "account": "A-app"}], "expires_in_s": TTL}),
+            ),
+            O::PaySplitShare => post(format!("/v1/splits/{}/pay", self.split()), json!({"member": "u1"})),
+            O::CancelSplit => post(format!("/v1/splits/{}/cancel", self.split()), json!({})),
+            O::AddContact => post("/v1/contacts", json!({"user": "u1", "contact": id})),
+            O::IssueCoupon => post(
+                "/v1/coupons",
+                json!({"id": id, "merchant": "m1", "holder": "u1", "currency": "EUR",
+                       "rule": {"type": "fixed_off", "amount": 1}, "expires_in_s": TTL}),
+            ),
+            O::ShareCoupon => post(format!("/v1/coupons/{}/share", self.coupon(false)), json!({"user": "u1"})),
+            O::ClaimCoupon => post(format!("/v1/coupons/{}/claim", self.coupon(true)), json!({"user": "u1"})),
+            O::RedeemCoupon => {
+                post("/v1/coupons/redeem", json!({"id": id, "code": "000000000000", "amount": 1, "operator": "o1"}))
+            }
+            O::RegisterApiKey => post("/v1/keys", json!({"role": "app", "app": id})),
+            O::RevokeApiKey => {
+                let key_id = self.server.admin("POST", "/v1/keys", json!({"role": "app", "app": id}))["key_id"].clone();
+                Some(Call { method: "DELETE", path: format!("/v1/keys/{}", key_id.as_str().unwrap()), body: None })
+            }
+            O::Tick => None, // Not an HTTP operation (the engine's ticker; TCP for an admin).
+            O::ReadAccount => get(format!("/v1/accounts/{account}")),
+            O::ReadHold => get(format!("/v1/holds/{}", self.hold(role))),
+            O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
+            O::ReadSplit => get(format!("/v1/splits/{}", self.split())),
+            O::ReadCoupon => get(format!("/v1/coupons/{}", self.coupon(false))),
+            O::ReadUser => get("/v1/users/u1/pool"),
+            O::VerifyCoupon => {
+                post("/v1/coupons/verify", json!({"code": "000000000000", "amount": 1, "operator": "o1"}))
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn forbidden(answer: &Answer) -> bool {
+    answer.status == 403 && answer.code() == "forbidden"
+}
+
+#[test]
+fn every_cell_of_the_table_holds_over_http() {
+    let world = World::build();
+    let mut checked = 0;
+    for (operation, cells) in RULES {
+        for role in Role::ALL {
+            let relation = cells[role as usize];
+            let Some(call) = world.call(*operation, role) else { continue };
+            let answer = world.send(&world.related[role as usize], &call);
+            let cell = format!("{operation:?} as {} ({relation:?}): {} {}", role.name(), call.method, call.path);
+            if relation == Relation::No {
+                assert!(forbidden(&answer), "{cell} must be refused: {answer:?}");
+            } else {
+                assert!(!forbidden(&answer) && answer.status != 401, "{cell} must be allowed: {answer:?}");
+            }
+            checked += 1;
+            if relation == Relation::No || relation == Relation::Yes {
+                continue;
+            }
+            let Some(other) = &world.unrelated[role as usize] else { continue };
+            let call = world.call(*operation, role).expect("the same operation");
+            let answer = world.send(other, &call);
+            assert!(forbidden(&answer), "{cell}, as another {}: must be refused: {answer:?}", role.name());
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "only {checked} cells checked");
+    world.server.assert_still_serving();
+}

@@ -1,0 +1,90 @@
+//! The state machine's side of authority (`crate::authority`): the check before a command, the
+//! owner records after it, and the facts the rules read.
+
+use super::StateMachine;
+use crate::authority::{self, Facts};
+use crate::command::{Command, ObjectKind, Principal, Rejection};
+use crate::state_machine::{Bill, Coupon, Hold, Split};
+use crate::types::Id;
+
+impl StateMachine {
+    /// Whether `principal` may submit `command` now: the rule table, then the creation rule
+    /// (an existing id that is not the caller's answers `already_exists`, even when the body
+    /// is the same: an idempotent repeat is its owner's only).
+    pub(super) fn check_authority(&self, principal: &Principal, command: &Command) -> Result<(), Rejection> {
+        authority::check(self, principal, command)?;
+        if *principal == Principal::Admin {
+            return Ok(());
+        }
+        if let Some((kind, id)) = authority::created_object(command)
+            && self.exists(kind, id)
+            && Facts::owner(self, kind, id) != Some(principal)
+        {
+            return Err(Rejection::AlreadyExists);
+        }
+        Ok(())
+    }
+
+    /// Records the owner of what an applied command created, and the app of a user it claimed.
+    /// The admin's objects get no record (no record: only the admin reaches them).
+    pub(super) fn record_owners(&mut self, principal: &Principal, command: &Command) {
+        if *principal == Principal::Admin {
+            return;
+        }
+        if let Some((kind, id)) = authority::created_object(command) {
+            self.state.owners.entry((kind, id.clone())).or_insert_with(|| principal.clone());
+        }
+        if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {
+            self.state.owners.entry((ObjectKind::User, user.clone())).or_insert_with(|| principal.clone());
+        }
+    }
+
+    fn exists(&self, kind: ObjectKind, id: &Id) -> bool {
+        let state = &self.state;
+        match kind {
+            ObjectKind::Account => state.accounts.contains_key(id),
+            ObjectKind::Hold => state.holds.contains_key(id),
+            ObjectKind::Authorization => state.authorizations.contains_key(id),
+            ObjectKind::Bill => state.bills.contains_key(id),
+            ObjectKind::Split => state.splits.contains_key(id),
+            _ => state.owners.contains_key(&(kind, id.clone())),
+        }
+    }
+}
+
+impl Facts for StateMachine {
+    fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal> {
+        if self.state.owners.is_empty() {
+            return None;
+        }
+        self.state.owners.get(&(kind, id.clone()))
+    }
+
+    fn merchant_account(&self, merchant: &Id) -> Option<&Id> {
+        self.state.merchants.get(merchant).map(|merchant| &merchant.account)
+    }
+
+    fn terminal_merchant(&self, terminal: &Id) -> Option<&Id> {
+        self.state.terminals.get(terminal).map(|terminal| &terminal.merchant)
+    }
+
+    fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
+        self.state.settlements.get(settlement).map(|record| &record.terminal)
+    }
+
+    fn hold(&self, id: &Id) -> Option<&Hold> {
+        self.state.holds.get(id)
+    }
+
+    fn bill(&self, id: &Id) -> Option<&Bill> {
+        self.state.bills.get(id)
+    }
+
+    fn split(&self, id: &Id) -> Option<&Split> {
+        self.state.splits.get(id)
+    }
+
+    fn coupon(&self, id: &Id) -> Option<&Coupon> {
+        self.state.coupons.get(id)
+    }
+}
