@@ -329,7 +329,7 @@ fn a_directory_of_another_storage_format_is_refused_not_misread() {
     let error = wal.check_storage_format().unwrap_err().to_string();
     assert!(error.contains("storage format 1") && error.contains("does not migrate"), "{error}");
     // A later format is refused the same way.
-    wal.db.put_cf(wal.cf(CF_META), KEY_STORAGE_FORMAT, [STORAGE_FORMAT + 1]).unwrap();
+    wal.db.put_cf(wal.cf(CF_META), b"storage_format", [STORAGE_FORMAT + 1]).unwrap();
     let error = wal.check_storage_format().unwrap_err().to_string();
     assert!(error.contains(&format!("storage format {}", STORAGE_FORMAT + 1)), "{error}");
 }
