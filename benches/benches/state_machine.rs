@@ -7,59 +7,63 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
+use kassa_engine::command::{Command, Movement, OpenAccount, Principal, Submission, Transfer};
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
 
 const ACCOUNTS: u64 = 10_000;
 
-fn funded_machine() -> StateMachine {
+/// Apps the accounts of the tenant variant belong to (account `i` to app `i % APPS`).
+const APPS: u64 = 16;
+
+/// The principal that opens (and later debits) account `index`: the admin, or its app.
+fn owner(index: u64, as_apps: bool) -> Principal {
+    if as_apps { Principal::App(Id::new(&format!("app{}", index % APPS)).unwrap()) } else { Principal::Admin }
+}
+
+fn funded_machine(as_apps: bool) -> StateMachine {
     let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[1; 32]) });
     let mut setup = Vec::new();
     for index in 0..ACCOUNTS {
         let account = Id::new(&format!("acc{index}")).unwrap();
-        setup.push(Command::OpenAccount(OpenAccount {
-            account: account.clone(),
-            currency: Currency::EUR,
-            overdraft_limit: 0,
-        }));
-        setup.push(Command::Deposit(Movement {
-            id: Id::new(&format!("dep{index}")).unwrap(),
-            account,
-            amount: 1_000_000_000,
-        }));
+        let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+        setup.push(Submission::new(owner(index, as_apps), Command::OpenAccount(open)));
+        let deposit = Movement { id: Id::new(&format!("dep{index}")).unwrap(), account, amount: 1_000_000_000 };
+        setup.push(Submission::admin(Command::Deposit(deposit)));
     }
     let mut output = CommitOutput::default();
     for chunk in setup.chunks(BATCH_COMMANDS_MAX) {
-        machine.commit(1, &Submission::admin_all(chunk.to_vec()), &mut output);
+        machine.commit(1, chunk, &mut output);
+        assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
         output.clear();
     }
     machine
 }
 
 /// A batch of transfers with fresh ids, between pseudo-random distinct accounts.
-fn transfer_batch(accounts: &[Id], sequence: &mut u64) -> Vec<Submission> {
+fn transfer_batch(accounts: &[Id], sequence: &mut u64, as_apps: bool) -> Vec<Submission> {
     (0..BATCH_COMMANDS_MAX)
         .map(|_| {
             *sequence += 1;
             let mixed = sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let from = (mixed % ACCOUNTS) as usize;
             let to = (from + 1 + ((mixed >> 32) % (ACCOUNTS - 1)) as usize) % ACCOUNTS as usize;
-            Command::Transfer(Transfer {
+            let transfer = Transfer {
                 id: Id::new(&format!("t{sequence}")).unwrap(),
                 from: accounts[from].clone(),
                 to: accounts[to].clone(),
                 amount: 1 + mixed % 100,
                 currency: Currency::EUR,
-            })
+            };
+            // Sent by the payer's owner: the admin, or (tenant variant) the app owning it.
+            Submission::new(owner(from as u64, as_apps), Command::Transfer(transfer))
         })
-        .map(Submission::admin)
         .collect()
 }
 
 fn commit_transfers(c: &mut Criterion) {
     let accounts: Vec<Id> = (0..ACCOUNTS).map(|index| Id::new(&format!("acc{index}")).unwrap()).collect();
-    let mut machine = funded_machine();
+    let mut machine = funded_machine(false);
     let mut sequence = 0u64;
     let mut output = CommitOutput::default();
     let mut group = c.benchmark_group("state_machine");
@@ -67,7 +71,7 @@ fn commit_transfers(c: &mut Criterion) {
     group.sample_size(30);
     group.bench_function("commit_8190_transfers_10k_accounts", |b| {
         b.iter_batched(
-            || transfer_batch(&accounts, &mut sequence),
+            || transfer_batch(&accounts, &mut sequence, false),
             |batch| {
                 output.clear();
                 machine.commit(2, black_box(&batch), &mut output);
@@ -79,23 +83,31 @@ fn commit_transfers(c: &mut Criterion) {
     });
     // The same batches against a machine whose transfer index starts empty each time (its
     // setup, a copy of the funded state, is not timed): the cost without a multi-million-entry
-    // idempotency index that no longer fits in cache.
-    let funded = funded_machine().state().clone();
-    group.bench_function("commit_8190_transfers_10k_accounts_empty_index", |b| {
-        b.iter_batched(
-            || {
-                let config = Config { secret_key: SecretKey::from_bytes(&[1; 32]) };
-                (StateMachine::from_state(config, funded.clone()), transfer_batch(&accounts, &mut sequence))
-            },
-            |(mut machine, batch)| {
-                output.clear();
-                machine.commit(2, black_box(&batch), &mut output);
-                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
-                (machine, batch)
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    // idempotency index that no longer fits in cache. Then the same with every account opened
+    // by one of 16 apps and every transfer sent by its payer's app: what the authority check
+    // (an owner lookup per transfer) costs a tenant.
+    for (name, as_apps) in [
+        ("commit_8190_transfers_10k_accounts_empty_index", false),
+        ("commit_8190_transfers_10k_accounts_empty_index_as_apps", true),
+    ] {
+        let funded = funded_machine(as_apps).state().clone();
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let config = Config { secret_key: SecretKey::from_bytes(&[1; 32]) };
+                    let batch = transfer_batch(&accounts, &mut sequence, as_apps);
+                    (StateMachine::from_state(config, funded.clone()), batch)
+                },
+                |(mut machine, batch)| {
+                    output.clear();
+                    machine.commit(2, black_box(&batch), &mut output);
+                    assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
+                    (machine, batch)
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 }
 
