@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kassa_adapters::iso8583::{Message, decode, encode, frame};
+use kassa_adapters::tcp::frame::{decode_body, encode_frame};
+use kassa_adapters::tcp::{ErrorCode, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody};
 use serde_json::{Value, json};
 
 /// The bootstrap admin key every test server starts with.
@@ -404,4 +406,55 @@ pub fn purchase(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) 
 /// Field 39 of an answer.
 pub fn response_code(message: &Message) -> &str {
     message.get_str(39).unwrap_or("")
+}
+
+// ----- TCP binary protocol over a blocking socket ---------------------------------------------
+
+/// Connects to the TCP binary listener, with [`ANSWER_TIMEOUT`] on reads and writes.
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, ANSWER_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Encodes and writes one request frame.
+pub fn tcp_send(stream: &mut TcpStream, request: &Request) {
+    let mut frame = Vec::new();
+    encode_frame(request, &mut frame).unwrap();
+    stream.write_all(&frame).unwrap();
+}
+
+/// Reads one response; `None` once the server closed the connection.
+pub fn tcp_read(stream: &mut TcpStream) -> Option<Response> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(decode_body(&body).expect("the server's frames decode"))
+}
+
+/// A Hello with `api_key`, request id 1.
+pub fn hello(api_key: &str) -> Request {
+    Request { request_id: 1, body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: api_key.into() } }
+}
+
+/// A connection that completed the handshake with the admin key.
+pub fn tcp_session(addr: SocketAddr) -> TcpStream {
+    let mut stream = tcp_connect(addr);
+    tcp_send(&mut stream, &hello(ADMIN_KEY));
+    let welcome = tcp_read(&mut stream).expect("a Welcome");
+    assert!(matches!(welcome.body, ResponseBody::Welcome { .. }), "{welcome:?}");
+    stream
+}
+
+/// Asserts that `response` is `Error { expected }` for `request_id`.
+#[track_caller]
+pub fn assert_tcp_error(response: Option<Response>, request_id: u64, expected: ErrorCode) {
+    match response {
+        Some(Response { request_id: id, body: ResponseBody::Error { code, .. } }) => {
+            assert_eq!((id, code), (request_id, expected));
+        }
+        other => panic!("expected Error {{ {expected} }} for request {request_id}, got {other:?}"),
+    }
 }

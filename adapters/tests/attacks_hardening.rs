@@ -1,0 +1,82 @@
+//! Attacks on the server as a process, against a real `kassa serve` on loopback (issue 14's
+//! operational findings): unauthenticated TCP connections that announce large frames to make the
+//! server allocate (memory).
+//!
+//! The conventions of `attacks.rs` hold: each test asserts the documented refusal, that nothing
+//! else changed, and that the server still serves other clients; every exchange has a timeout,
+//! and nothing asserts a duration other than "answered" against "hung" with generous bounds.
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{ANSWER_TIMEOUT, Server, assert_tcp_error, closed_within, tcp_connect, tcp_read, tcp_send, tcp_session};
+use kassa_adapters::tcp::{ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, ResponseBody};
+
+// ----- memory: nothing unauthenticated costs memory -----------------------------------------
+
+/// Unauthenticated connections held open at once, each announcing a 1 MiB frame.
+const UNAUTHENTICATED: usize = 1_500;
+
+/// Authenticated connections held open at once, each announcing a 1 MiB frame.
+const AUTHENTICATED: usize = 400;
+
+/// The most the server's peak resident memory may grow by, per phase (a server that allocates
+/// by the announced length grows by 1.5 GiB and 400 MiB).
+const GROWTH_MAX_KIB: u64 = 200 * 1024;
+
+/// A 1 MiB announcement followed by 16 bytes of the body (the rest never comes).
+fn announce_a_large_frame(stream: &mut TcpStream) {
+    let mut bytes = u32::try_from(FRAME_BYTES_MAX).unwrap().to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0u8; 16]);
+    stream.write_all(&bytes).unwrap();
+}
+
+/// How much the server's peak resident memory grew since `before`, in KiB, after giving it a
+/// moment to read what was sent (pacing, not a timing assertion).
+fn peak_growth_kib(server: &Server, before: u64) -> u64 {
+    std::thread::sleep(Duration::from_secs(2));
+    server.memory_kib().0.saturating_sub(before)
+}
+
+/// 1,500 connections that each announce a 1 MiB frame before Hello: each is refused
+/// `FrameTooLarge` (the Hello is limited to 4 KiB) and closed, and the server's peak memory
+/// grows by far less than 1.5 GiB. Then 400 authenticated connections announce 1 MiB and send
+/// 16 bytes: the server's buffers grow with what arrives, not with what was announced. A fresh
+/// client is served throughout.
+#[test]
+fn frames_announced_but_not_sent_cost_no_memory() {
+    let server = Server::start(&["--max-connections", "4000"]);
+
+    let (before, _) = server.memory_kib();
+    let mut unauthenticated: Vec<TcpStream> = (0..UNAUTHENTICATED).map(|_| tcp_connect(server.tcp)).collect();
+    for stream in &mut unauthenticated {
+        announce_a_large_frame(stream);
+    }
+    let growth = peak_growth_kib(&server, before);
+    assert!(growth < GROWTH_MAX_KIB, "{UNAUTHENTICATED} unauthenticated connections grew the peak by {growth} KiB");
+    for stream in &mut unauthenticated {
+        assert_tcp_error(tcp_read(stream), 0, ErrorCode::FrameTooLarge);
+        assert!(closed_within(stream, ANSWER_TIMEOUT), "an oversized frame before Hello closes the connection");
+    }
+    drop(unauthenticated);
+
+    let (before, _) = server.memory_kib();
+    let mut sessions: Vec<TcpStream> = (0..AUTHENTICATED).map(|_| tcp_session(server.tcp)).collect();
+    for stream in &mut sessions {
+        announce_a_large_frame(stream);
+    }
+    let growth = peak_growth_kib(&server, before);
+    assert!(growth < GROWTH_MAX_KIB, "{AUTHENTICATED} half-sent 1 MiB frames grew the peak by {growth} KiB");
+    drop(sessions);
+
+    let mut fresh = tcp_session(server.tcp);
+    tcp_send(&mut fresh, &Request { request_id: 2, body: RequestBody::Ping });
+    assert_eq!(tcp_read(&mut fresh).map(|response| response.body), Some(ResponseBody::Pong));
+    server.assert_logged(&["tcp connection refused", "frame_too_large", "before the handshake"]);
+    server.assert_still_serving();
+}
