@@ -153,6 +153,9 @@ impl ResponseError for RequestTimedOut {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<(), String> {
+    // It holds the secret key: created 0700, refused while group or others may enter it.
+    kassa_engine::wal::dir::create_private_dir(&config.data_dir)?;
+    kassa_engine::wal::dir::check_private_dir(&config.data_dir)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|error| format!("metrics recorder: {error}"))?;
@@ -173,29 +176,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         }
         let auth = Arc::new(auth);
         let state = web::Data::new(AppState { engine: engine.clone(), auth: auth.clone(), metrics: Some(metrics) });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap_fn(|request, service| {
-                    // actix's head timeout covers a connection's first request head only: this
-                    // deadline bounds every request, body included (slowloris bodies get 408).
-                    let call = service.call(request);
-                    async move {
-                        match tokio::time::timeout(REQUEST_DEADLINE, call).await {
-                            Ok(answer) => answer,
-                            Err(_) => Err(RequestTimedOut.into()),
-                        }
-                    }
-                })
-                .configure(http::configure)
-        })
-        .workers(config.socket_threads)
-        .max_connections(config.max_connections)
-        .client_request_timeout(std::time::Duration::from_secs(10))
-        .disable_signals()
-        .bind(config.http)
-        .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
-        .run();
+        let server = http_server(&config, state)?;
         let server_handle = server.handle();
         let (stop_listeners, stopping) = tokio::sync::watch::channel(false);
         let socket_runtime = SocketListeners::start(&config, engine.clone(), auth, stopping)?;
@@ -214,6 +195,33 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         println!("kassa: stopped");
         Ok(())
     })
+}
+
+/// The HTTP/JSON listener, bound and not yet running.
+fn http_server(config: &ServeConfig, state: web::Data<AppState>) -> Result<actix_web::dev::Server, String> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(|request, service| {
+                // actix's head timeout covers a connection's first request head only: this
+                // deadline bounds every request, body included (slowloris bodies get 408).
+                let call = service.call(request);
+                async move {
+                    match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+                        Ok(answer) => answer,
+                        Err(_) => Err(RequestTimedOut.into()),
+                    }
+                }
+            })
+            .configure(http::configure)
+    })
+    .workers(config.socket_threads)
+    .max_connections(config.max_connections)
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .disable_signals()
+    .bind(config.http)
+    .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;
+    Ok(server.run())
 }
 
 /// The ISO 8583 and TCP binary listeners, on their own multi-threaded tokio runtime (actix runs

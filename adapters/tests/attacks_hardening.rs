@@ -1,6 +1,6 @@
 //! Attacks on the server as a process, against a real `kassa serve` on loopback (issue 14's
 //! operational findings): unauthenticated TCP connections that announce large frames to make the
-//! server allocate (memory).
+//! server allocate (memory), and the data directory's permissions (the HMAC secret at rest).
 //!
 //! The conventions of `attacks.rs` hold: each test asserts the documented refusal, that nothing
 //! else changed, and that the server still serves other clients; every exchange has a timeout,
@@ -10,9 +10,12 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{ANSWER_TIMEOUT, Server, assert_tcp_error, closed_within, tcp_connect, tcp_read, tcp_send, tcp_session};
 use kassa_adapters::tcp::{ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, ResponseBody};
@@ -79,4 +82,64 @@ fn frames_announced_but_not_sent_cost_no_memory() {
     assert_eq!(tcp_read(&mut fresh).map(|response| response.body), Some(ResponseBody::Pong));
     server.assert_logged(&["tcp connection refused", "frame_too_large", "before the handshake"]);
     server.assert_still_serving();
+}
+
+// ----- secrets at rest: the data directory ----------------------------------------------------
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Runs `kassa serve` on `data_dir` until it exits (at most [`ANSWER_TIMEOUT`]); its status and
+/// everything it printed.
+fn serve_until_exit(data_dir: &Path) -> (ExitStatus, String) {
+    let (http, tcp, iso) = (common::free_port(), common::free_port(), common::free_port());
+    let mut child = common::serve_command(data_dir, http, tcp, iso)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kassa serve starts");
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("kassa serve on a data directory open to others is still running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut printed = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut printed).unwrap();
+    (status, printed)
+}
+
+/// A fresh data directory (and its missing parent) is created 0700: it holds the HMAC secret
+/// behind every secure code. An existing one that others may enter (0755) is refused: the
+/// server exits non-zero, says `chmod 700 <dir>`, and writes nothing into it; after that chmod
+/// it starts.
+#[test]
+fn the_data_directory_is_private_and_one_open_to_others_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let fresh = root.path().join("parent").join("data");
+    let server = Server::start_in(&fresh, &[]);
+    assert_eq!(mode(&fresh), 0o700, "a fresh data directory is private");
+    assert_eq!(mode(&root.path().join("parent")), 0o700, "so is the parent created for it");
+    server.assert_still_serving();
+    drop(server);
+
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (status, printed) = serve_until_exit(&open);
+    assert!(!status.success(), "kassa serve must refuse a data directory open to others: {printed}");
+    assert!(printed.contains(&format!("chmod 700 {}", open.display())), "the fix is named: {printed}");
+    assert!(printed.contains("0755"), "the mode is named: {printed}");
+    assert_eq!(mode(&open), 0o755, "the mode is the operator's to change");
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0, "nothing was written into it");
+
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o700)).unwrap();
+    Server::start_in(&open, &[]).assert_still_serving();
 }

@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,7 +51,8 @@ pub struct Server {
     /// ISO 8583 address.
     pub iso: SocketAddr,
     log: Arc<Mutex<Log>>,
-    _data_dir: tempfile::TempDir,
+    /// The temporary data directory, when the server made its own.
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -58,16 +60,17 @@ impl Server {
     /// `GET /health`. Logs at `info` (what the tests look for), without colours.
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
+        // A directory the server creates (0700): a temporary directory is as the umask makes it.
+        let mut server = Server::start_in(&data_dir.path().join("data"), extra);
+        server._data_dir = Some(data_dir);
+        server
+    }
+
+    /// [`Server::start`] with `data_dir` as the data directory (the caller removes it).
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         let (http, tcp, iso) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kassa"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
-            .args(["--admin-key", ADMIN_KEY])
+        let mut child = serve_command(data_dir, http, tcp, iso)
             .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -91,7 +94,7 @@ impl Server {
                 }
             });
         }
-        let mut server = Server { child, http, tcp, iso, log, _data_dir: data_dir };
+        let mut server = Server { child, http, tcp, iso, log, _data_dir: None };
         let started = Instant::now();
         while !server.healthy() {
             assert!(started.elapsed() < Duration::from_secs(60), "kassa serve did not become healthy");
@@ -255,6 +258,21 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `kassa serve` on `data_dir` and the given loopback addresses with the test admin key,
+/// logging at `info` without colours (what the tests look for).
+pub fn serve_command(data_dir: &Path, http: SocketAddr, tcp: SocketAddr, iso: SocketAddr) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
+        .args(["--admin-key", ADMIN_KEY])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    command
 }
 
 /// Removes ANSI colour sequences (`ESC [ ... m`), should a log line carry any.
