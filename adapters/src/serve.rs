@@ -1,6 +1,8 @@
 //! `kassa serve`: resolve the configuration (flag > environment > config file > default), open
-//! the engine, load keys, start the listeners, and shut down gracefully on SIGINT/SIGTERM
-//! (stop accepting, finish in-flight requests, drain the engine, flush RocksDB).
+//! the engine, load keys, start the listeners, and shut down gracefully on SIGINT/SIGTERM: every
+//! listener stops accepting and closes its idle connections at once (HTTP keep-alive, TCP,
+//! ISO 8583), requests in flight are answered once durable (each has a deadline), then the
+//! engine drains and RocksDB is flushed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -131,6 +133,10 @@ fn default_socket_threads() -> usize {
 /// Longest an HTTP request may take from its arrival to its answer, body included.
 const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Longest graceful HTTP shutdown: connections still open this long after SIGTERM (a request
+/// has [`REQUEST_DEADLINE`]; idle keep-alive connections close at once) are dropped.
+const HTTP_SHUTDOWN_TIMEOUT_S: u64 = REQUEST_DEADLINE.as_secs() + 1;
+
 /// An HTTP request that did not arrive and get its answer within [`REQUEST_DEADLINE`]: 408
 /// `request_timeout`, and the connection is closed.
 #[derive(Debug)]
@@ -218,6 +224,7 @@ fn http_server(config: &ServeConfig, state: web::Data<AppState>) -> Result<actix
     .workers(config.socket_threads)
     .max_connections(config.max_connections)
     .client_request_timeout(std::time::Duration::from_secs(10))
+    .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_S)
     .disable_signals()
     .bind(config.http)
     .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;

@@ -1,6 +1,7 @@
 //! Attacks on the server as a process, against a real `kassa serve` on loopback (issue 14's
 //! operational findings): unauthenticated TCP connections that announce large frames to make the
-//! server allocate (memory), and the data directory's permissions (the HMAC secret at rest).
+//! server allocate (memory), the data directory's permissions (the HMAC secret at rest), and
+//! SIGTERM while idle connections are open on every listener (bounded shutdown).
 //!
 //! The conventions of `attacks.rs` hold: each test asserts the documented refusal, that nothing
 //! else changed, and that the server still serves other clients; every exchange has a timeout,
@@ -17,7 +18,11 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ANSWER_TIMEOUT, Server, assert_tcp_error, closed_within, tcp_connect, tcp_read, tcp_send, tcp_session};
+use common::{
+    ANSWER_TIMEOUT, Iso, Server, assert_tcp_error, closed_within, response_code, tcp_connect, tcp_read, tcp_send,
+    tcp_session,
+};
+use kassa_adapters::iso8583::Message;
 use kassa_adapters::tcp::{ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, ResponseBody};
 
 // ----- memory: nothing unauthenticated costs memory -----------------------------------------
@@ -142,4 +147,45 @@ fn the_data_directory_is_private_and_one_open_to_others_is_refused() {
 
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o700)).unwrap();
     Server::start_in(&open, &[]).assert_still_serving();
+}
+
+// ----- bounded shutdown -----------------------------------------------------------------------
+
+/// Opens an HTTP/1.1 connection, gets one answer on it and leaves it open (kept alive).
+fn http_kept_alive(server: &Server) -> TcpStream {
+    let mut stream = tcp_connect(server.http);
+    stream.write_all(format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", server.http).as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk).unwrap();
+        assert!(read > 0, "the server closed a kept-alive connection");
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    stream
+}
+
+/// SIGTERM while an ISO 8583 terminal, an authenticated TCP client and an HTTP keep-alive
+/// client are connected and idle: the process exits 0 within 8 s (it closes idle connections
+/// on every listener at once), after logging that it stopped.
+#[test]
+fn sigterm_with_idle_connections_on_every_listener_exits_promptly() {
+    let mut server = Server::start(&[]);
+    let mut iso = Iso::connect(server.iso);
+    let echo = iso.exchange(&Message::new("0800").unwrap().with(11, "000001").with(41, "SDTERM01"));
+    assert_eq!(response_code(&echo), "00", "{echo:?}");
+    let mut tcp = tcp_session(server.tcp);
+    tcp_send(&mut tcp, &Request { request_id: 2, body: RequestBody::Ping });
+    assert_eq!(tcp_read(&mut tcp).map(|response| response.body), Some(ResponseBody::Pong));
+    let mut http = http_kept_alive(&server);
+
+    server.terminate();
+    let Some(status) = server.exited_within(Duration::from_secs(8)) else {
+        panic!("kassa serve still runs 8 s after SIGTERM with idle connections open:\n{}", server.log());
+    };
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(iso.closed_within(ANSWER_TIMEOUT) && closed_within(&mut tcp, ANSWER_TIMEOUT));
+    assert!(closed_within(&mut http, ANSWER_TIMEOUT));
+    server.assert_logged(&["kassa: stopped"]);
 }

@@ -15,7 +15,8 @@
 //! logged close when the stream cannot be trusted; no connection can disturb another. A message
 //! must arrive whole within `frame_timeout` of its first byte however its bytes are spread
 //! (slowloris), each answer must be taken within `write_timeout` (a terminal that sends but
-//! never reads), and a connection idle for `idle_timeout` is closed: each a logged close.
+//! never reads), and a connection idle for `idle_timeout` is closed: each a logged close. On
+//! shutdown, idle connections close at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -98,8 +99,10 @@ pub fn code_of(rejection: Rejection) -> &'static str {
     }
 }
 
-/// Accepts terminals until `shutdown` turns true; then stops accepting and returns once every
-/// connection has finished its current message.
+/// Accepts terminals until `shutdown` turns true (or its sender is dropped); then stops
+/// accepting, closes every idle connection at once, and returns once every connection has
+/// answered the messages it received whole and finished the one it had started (within
+/// `frame_timeout` of that message's first byte).
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = tokio::task::JoinSet::new();
@@ -129,7 +132,7 @@ async fn connection(
     mut stream: TcpStream,
     engine: &Engine,
     config: &IsoConfig,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut buffer: Vec<u8> = Vec::with_capacity(1024);
@@ -139,10 +142,7 @@ async fn connection(
     // messages.
     let mut message_deadline: Option<Instant> = None;
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        // Complete messages already buffered are answered first.
+        // Complete messages already buffered are answered first, even once shutdown started.
         if let Some((consumed, body)) = split_frame(&buffer).map_err(|error| format!("bad frame: {error}"))? {
             let answer = answer(engine, body).await;
             buffer.drain(..consumed);
@@ -158,7 +158,13 @@ async fn connection(
             continue;
         }
         let read = match message_deadline {
-            None => tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)).await.map_err(|_| "idle")?,
+            // Idle between messages: shutdown closes the connection at once.
+            None => tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|&stop| stop) => return Ok(()),
+                read = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => read.map_err(|_| "idle")?,
+            },
+            // A message has started: it gets the rest of its time, shutdown or not.
             Some(deadline) => tokio::time::timeout_at(deadline.into(), stream.read(&mut chunk))
                 .await
                 .map_err(|_| "message not completed in time")?,
