@@ -23,8 +23,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{
-    ADMIN_KEY, ANSWER_TIMEOUT, Iso, Server, assert_tcp_error, closed_within, hello, purchase, response_code,
-    tcp_connect, tcp_read, tcp_send, tcp_session,
+    ADMIN_KEY, ANSWER_TIMEOUT, Iso, Server, TRANSMITTED, assert_tcp_error, closed_within, hello, purchase,
+    response_code, tcp_connect, tcp_read, tcp_send, tcp_session,
 };
 use kassa_adapters::iso8583::{MAC_FIELD, Message, encode, sign, verify_mac};
 use kassa_adapters::tcp::frame::{decode_body, encode_frame};
@@ -181,7 +181,9 @@ fn replayed_and_forged_iso_8583_messages_change_nothing() {
     assert_eq!((server.balance("rp-payer"), server.balance("rp-shop-till")), charged, "nothing moved");
 
     // A reversal, replayed: the refund happens once.
-    let reversal = encode(&signed(Message::new("0400").unwrap().with(11, "000001").with(41, "RPTERM01"))).unwrap();
+    let reversal =
+        encode(&signed(Message::new("0400").unwrap().with(7, TRANSMITTED).with(11, "000001").with(41, "RPTERM01")))
+            .unwrap();
     for _ in 0..3 {
         let answer = iso.exchange_body(&reversal);
         assert_eq!((answer.mti(), response_code(&answer)), ("0410", "00"), "{answer:?}");

@@ -1,7 +1,8 @@
 //! Attacks on the server as a process, against a real `kassa serve` on loopback (issue 14's
-//! operational findings): unauthenticated TCP connections that announce large frames to make the
-//! server allocate (memory), the data directory's permissions (the HMAC secret at rest), and
-//! SIGTERM while idle connections are open on every listener (bounded shutdown).
+//! operational findings): unauthenticated TCP connections that announce large frames to make
+//! the server allocate (memory), the data directory's permissions (the HMAC secret at rest),
+//! SIGTERM while idle connections are open on every listener (bounded shutdown), and ISO 8583
+//! retransmissions and STANs reused on another day (settlement identity).
 //!
 //! The conventions of `attacks.rs` hold: each test asserts the documented refusal, that nothing
 //! else changed, and that the server still serves other clients; every exchange has a timeout,
@@ -16,14 +17,16 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    ANSWER_TIMEOUT, Iso, Server, assert_tcp_error, closed_within, response_code, tcp_connect, tcp_read, tcp_send,
-    tcp_session,
+    ANSWER_TIMEOUT, Iso, Server, TRANSMITTED, assert_tcp_error, closed_within, purchase, response_code, tcp_connect,
+    tcp_read, tcp_send, tcp_session,
 };
 use kassa_adapters::iso8583::Message;
 use kassa_adapters::tcp::{ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, ResponseBody};
+use kassa_engine::command::{Command, Outcome, Reply, SettlePos};
+use kassa_engine::{Currency, Id};
 
 // ----- memory: nothing unauthenticated costs memory -----------------------------------------
 
@@ -188,4 +191,100 @@ fn sigterm_with_idle_connections_on_every_listener_exits_promptly() {
     assert!(iso.closed_within(ANSWER_TIMEOUT) && closed_within(&mut tcp, ANSWER_TIMEOUT));
     assert!(closed_within(&mut http, ANSWER_TIMEOUT));
     server.assert_logged(&["kassa: stopped"]);
+}
+
+// ----- ISO 8583 settlement identity -----------------------------------------------------------
+
+/// A 0100 (authorization hold) with the fields of a [`purchase`].
+fn authorization(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) -> Message {
+    let mut message = purchase(terminal, stan, user, code, amount);
+    message.set_mti("0100").unwrap();
+    message
+}
+
+/// Sends `message` three times on `iso`: each answer has the same MTI, field 39 and field 38
+/// (approval code, when approved). Returns the approval code.
+fn answered_alike(iso: &mut Iso, message: &Message, expected_code: &str) -> Option<String> {
+    let first = iso.exchange(message);
+    assert_eq!(response_code(&first), expected_code, "{first:?}");
+    for _ in 0..2 {
+        let again = iso.exchange(message);
+        assert_eq!(
+            (again.mti(), response_code(&again), again.get_str(38)),
+            (first.mti(), expected_code, first.get_str(38))
+        );
+    }
+    first.get_str(38).map(str::to_string)
+}
+
+/// Identical retransmissions of a 0100, a 0200 and a 0400 each get the original answer (same
+/// field 39 and approval code), and the money moves once; the same STAN with another field 7
+/// is a new purchase, approved; no field 7 is a format error (30); a 0100 whose original
+/// arrived on another day (so with another hold expiry) still gets the original answer.
+#[test]
+fn iso_8583_settlements_are_terminal_stan_and_transmission_time() {
+    let server = Server::start(&[]);
+    server.funded_account("id-payer", "EUR", 100_000);
+    server.merchant_with_terminal("id-shop", "IDTERM01", None);
+    let user = "4000000000000021";
+    let mut iso = Iso::connect(server.iso);
+
+    let code = server.authorize("id-auth-1", user, "id-payer", 10_000);
+    let approval = answered_alike(&mut iso, &authorization("IDTERM01", 1, user, &code, 3_000), "00");
+    assert_eq!(approval.map(|code| code.len()), Some(6));
+    assert_eq!(server.balance("id-payer"), (100_000, 3_000), "held once");
+
+    let code = server.authorize("id-auth-2", user, "id-payer", 10_000);
+    let sale = answered_alike(&mut iso, &purchase("IDTERM01", 2, user, &code, 2_000), "00").unwrap();
+    assert_eq!((server.balance("id-payer").0, server.balance("id-shop-till").0), (98_000, 2_000), "charged once");
+
+    let original = format!("0200{:06}{TRANSMITTED}{}", 2, "0".repeat(22));
+    let reversal = Message::new("0400").unwrap().with(7, "1204120500").with(11, "000003").with(41, "IDTERM01");
+    answered_alike(&mut iso, &reversal.with(90, original), "00");
+    assert_eq!((server.balance("id-payer").0, server.balance("id-shop-till").0), (100_000, 0), "refunded once");
+
+    // The terminal's STAN 2 again, the next day: a new purchase.
+    let code = server.authorize("id-auth-3", user, "id-payer", 10_000);
+    let next_day = purchase("IDTERM01", 2, user, &code, 1_500).with(7, "1205090000");
+    let approval = answered_alike(&mut iso, &next_day, "00").unwrap();
+    assert_ne!(approval, sale, "another settlement");
+    assert_eq!(server.balance("id-payer"), (98_500, 3_000));
+
+    let code = server.authorize("id-auth-4", user, "id-payer", 10_000);
+    let mut undated = purchase("IDTERM01", 4, user, &code, 1_000);
+    undated.remove(7);
+    answered_alike(&mut iso, &undated, "30");
+    let bad_date = purchase("IDTERM01", 4, user, &code, 1_000).with(7, "1304120000");
+    answered_alike(&mut iso, &bad_date, "30");
+    assert_eq!(server.balance("id-payer"), (98_500, 3_000), "nothing moved");
+
+    // A 0100 first received on an earlier day: its hold expires at another time than a 0100
+    // received today would. Its retransmission still gets the original answer.
+    let earlier = settle_over_tcp(&server, "iso:IDTERM01:000005:1204120000", user, &code, 700);
+    let retransmitted = answered_alike(&mut iso, &authorization("IDTERM01", 5, user, &code, 700), "00");
+    assert_eq!(retransmitted.as_deref(), Some(earlier.as_str()));
+    assert_eq!(server.balance("id-payer"), (98_500, 3_700), "held once");
+    server.assert_still_serving();
+}
+
+/// Places an authorization hold through the engine directly (TCP, admin) with an expiry three
+/// days away, as a 0100 received on an earlier day would have; returns its approval code.
+fn settle_over_tcp(server: &Server, id: &str, user: &str, code: &str, amount: u64) -> String {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let settle = SettlePos {
+        id: Id::new(id).unwrap(),
+        user: Id::new(user).unwrap(),
+        code: code.to_string(),
+        amount,
+        currency: Currency::EUR,
+        terminal: Id::new("IDTERM01").unwrap(),
+        coupon: None,
+        hold_until_ms: Some(u64::try_from(since_epoch.as_millis()).unwrap() + 3 * 86_400_000),
+    };
+    let mut session = tcp_session(server.tcp);
+    tcp_send(&mut session, &Request { request_id: 9, body: RequestBody::Submit(Command::SettlePos(settle)) });
+    match tcp_read(&mut session).map(|response| response.body) {
+        Some(ResponseBody::Outcome(Outcome::Applied(Reply::Settled { approval_code, .. }))) => approval_code,
+        other => panic!("the hold placed over TCP: {other:?}"),
+    }
 }

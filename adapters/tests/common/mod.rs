@@ -429,13 +429,18 @@ pub fn frame_bytes(message: &Message) -> Vec<u8> {
     frame(&encode(message).unwrap()).unwrap()
 }
 
-/// A 0200 (purchase) from `terminal` for `user` with `code`, `amount` minor units in EUR.
+/// The transmission date and time (field 7, `MMDDhhmmss`) of the messages [`purchase`] builds.
+pub const TRANSMITTED: &str = "1204120000";
+
+/// A 0200 (purchase) from `terminal` for `user` with `code`, `amount` minor units in EUR, sent
+/// at [`TRANSMITTED`].
 pub fn purchase(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) -> Message {
     Message::new("0200")
         .unwrap()
         .with(2, user)
         .with(3, "000000")
         .with(4, format!("{amount:012}"))
+        .with(7, TRANSMITTED)
         .with(11, format!("{stan:06}"))
         .with(41, terminal)
         .with(48, code)
