@@ -1,6 +1,8 @@
 //! `kassa serve`: resolve the configuration (flag > environment > config file > default), open
-//! the engine, load keys, start the listeners, and shut down gracefully on SIGINT/SIGTERM
-//! (stop accepting, finish in-flight requests, drain the engine, flush RocksDB).
+//! the engine, load keys, start the listeners, and shut down gracefully on SIGINT/SIGTERM: every
+//! listener stops accepting and closes its idle connections at once (HTTP keep-alive, TCP,
+//! ISO 8583), requests in flight are answered once durable (each has a deadline), then the
+//! engine drains and RocksDB is flushed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -131,6 +133,10 @@ fn default_socket_threads() -> usize {
 /// Longest an HTTP request may take from its arrival to its answer, body included.
 const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Longest graceful HTTP shutdown: connections still open this long after SIGTERM (a request
+/// has [`REQUEST_DEADLINE`]; idle keep-alive connections close at once) are dropped.
+const HTTP_SHUTDOWN_TIMEOUT_S: u64 = REQUEST_DEADLINE.as_secs() + 1;
+
 /// An HTTP request that did not arrive and get its answer within [`REQUEST_DEADLINE`]: 408
 /// `request_timeout`, and the connection is closed.
 #[derive(Debug)]
@@ -153,6 +159,9 @@ impl ResponseError for RequestTimedOut {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<(), String> {
+    // It holds the secret key: created 0700, refused while group or others may enter it.
+    kassa_engine::wal::dir::create_private_dir(&config.data_dir)?;
+    kassa_engine::wal::dir::check_private_dir(&config.data_dir)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|error| format!("metrics recorder: {error}"))?;
@@ -173,29 +182,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         }
         let auth = Arc::new(auth);
         let state = web::Data::new(AppState { engine: engine.clone(), auth: auth.clone(), metrics: Some(metrics) });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap_fn(|request, service| {
-                    // actix's head timeout covers a connection's first request head only: this
-                    // deadline bounds every request, body included (slowloris bodies get 408).
-                    let call = service.call(request);
-                    async move {
-                        match tokio::time::timeout(REQUEST_DEADLINE, call).await {
-                            Ok(answer) => answer,
-                            Err(_) => Err(RequestTimedOut.into()),
-                        }
-                    }
-                })
-                .configure(http::configure)
-        })
-        .workers(config.socket_threads)
-        .max_connections(config.max_connections)
-        .client_request_timeout(std::time::Duration::from_secs(10))
-        .disable_signals()
-        .bind(config.http)
-        .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
-        .run();
+        let server = http_server(&config, state)?;
         let server_handle = server.handle();
         let (stop_listeners, stopping) = tokio::sync::watch::channel(false);
         let socket_runtime = SocketListeners::start(&config, engine.clone(), auth, stopping)?;
@@ -214,6 +201,34 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         println!("kassa: stopped");
         Ok(())
     })
+}
+
+/// The HTTP/JSON listener, bound and not yet running.
+fn http_server(config: &ServeConfig, state: web::Data<AppState>) -> Result<actix_web::dev::Server, String> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(|request, service| {
+                // actix's head timeout covers a connection's first request head only: this
+                // deadline bounds every request, body included (slowloris bodies get 408).
+                let call = service.call(request);
+                async move {
+                    match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+                        Ok(answer) => answer,
+                        Err(_) => Err(RequestTimedOut.into()),
+                    }
+                }
+            })
+            .configure(http::configure)
+    })
+    .workers(config.socket_threads)
+    .max_connections(config.max_connections)
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_S)
+    .disable_signals()
+    .bind(config.http)
+    .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;
+    Ok(server.run())
 }
 
 /// The ISO 8583 and TCP binary listeners, on their own multi-threaded tokio runtime (actix runs

@@ -22,62 +22,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_KEY, ANSWER_TIMEOUT, Iso, Server, closed_within, purchase, response_code};
+use common::{
+    ADMIN_KEY, ANSWER_TIMEOUT, Iso, Server, TRANSMITTED, assert_tcp_error, closed_within, hello, purchase,
+    response_code, tcp_connect, tcp_read, tcp_send, tcp_session,
+};
 use kassa_adapters::iso8583::{MAC_FIELD, Message, encode, sign, verify_mac};
 use kassa_adapters::tcp::frame::{decode_body, encode_frame};
 use kassa_adapters::tcp::{
-    BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody,
+    BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, Response, ResponseBody,
 };
 use kassa_engine::command::{Command, Outcome};
 use kassa_engine::constants::{CODE_FAILURES_MAX, ID_LENGTH_MAX};
 use serde_json::json;
-
-// ----- TCP binary protocol over a blocking socket ---------------------------------------------
-
-fn tcp_connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, ANSWER_TIMEOUT).unwrap();
-    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
-    stream
-}
-
-fn tcp_send(stream: &mut TcpStream, request: &Request) {
-    let mut frame = Vec::new();
-    encode_frame(request, &mut frame).unwrap();
-    stream.write_all(&frame).unwrap();
-}
-
-/// Reads one response; `None` once the server closed the connection.
-fn tcp_read(stream: &mut TcpStream) -> Option<Response> {
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
-    stream.read_exact(&mut body).ok()?;
-    Some(decode_body(&body).expect("the server's frames decode"))
-}
-
-fn hello(api_key: &str) -> Request {
-    Request { request_id: 1, body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: api_key.into() } }
-}
-
-/// A connection that completed the handshake with the admin key.
-fn tcp_session(addr: SocketAddr) -> TcpStream {
-    let mut stream = tcp_connect(addr);
-    tcp_send(&mut stream, &hello(ADMIN_KEY));
-    let welcome = tcp_read(&mut stream).expect("a Welcome");
-    assert!(matches!(welcome.body, ResponseBody::Welcome { .. }), "{welcome:?}");
-    stream
-}
-
-#[track_caller]
-fn assert_tcp_error(response: Option<Response>, request_id: u64, expected: ErrorCode) {
-    match response {
-        Some(Response { request_id: id, body: ResponseBody::Error { code, .. } }) => {
-            assert_eq!((id, code), (request_id, expected));
-        }
-        other => panic!("expected Error {{ {expected} }} for request {request_id}, got {other:?}"),
-    }
-}
 
 /// A raw `Submit(Deposit)` frame, built by hand so that its movement id may break the rules
 /// (`docs/protocol.md` §2 and §6: version 1, request id, `Submit` = 1, `Deposit` = 2, then the
@@ -225,7 +181,9 @@ fn replayed_and_forged_iso_8583_messages_change_nothing() {
     assert_eq!((server.balance("rp-payer"), server.balance("rp-shop-till")), charged, "nothing moved");
 
     // A reversal, replayed: the refund happens once.
-    let reversal = encode(&signed(Message::new("0400").unwrap().with(11, "000001").with(41, "RPTERM01"))).unwrap();
+    let reversal =
+        encode(&signed(Message::new("0400").unwrap().with(7, TRANSMITTED).with(11, "000001").with(41, "RPTERM01")))
+            .unwrap();
     for _ in 0..3 {
         let answer = iso.exchange_body(&reversal);
         assert_eq!((answer.mti(), response_code(&answer)), ("0410", "00"), "{answer:?}");

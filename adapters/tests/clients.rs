@@ -62,7 +62,7 @@ fn independent_clients_over_http_and_iso8583() {
     let child = Command::new(env!("CARGO_BIN_EXE_kassa"))
         .arg("serve")
         .arg("--data-dir")
-        .arg(data_dir.path())
+        .arg(data_dir.path().join("data"))
         .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
         .args(["--admin-key", ADMIN_KEY])
         .env("RUST_LOG", "warn")

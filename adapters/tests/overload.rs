@@ -317,7 +317,8 @@ async fn iso_load(addr: SocketAddr, terminal: usize, until: Instant, codes: Arc<
     while Instant::now() < until {
         stan += 1;
         let stan_field = format!("{:06}", (terminal as u32 * 100_000 + stan) % 1_000_000);
-        let reversal = Message::new("0400").unwrap().with(11, stan_field).with(41, "OVTERM01");
+        let reversal =
+            Message::new("0400").unwrap().with(7, common::TRANSMITTED).with(11, stan_field).with(41, "OVTERM01");
         let exchange = async {
             stream.write_all(&frame_bytes(&reversal)).await?;
             let mut length = [0u8; 2];

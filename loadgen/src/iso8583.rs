@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
+use kassa_adapters::iso8583::identity::is_transmission_time;
 use kassa_adapters::iso8583::{MESSAGE_BYTES_MAX, Message, decode, encode, frame};
 use kassa_engine::command::{Command, SettlePos};
 use kassa_engine::{Id, Reply};
@@ -15,43 +16,49 @@ use tokio::net::TcpStream;
 use crate::channel::{Answer, Failure, REQUEST_TIMEOUT};
 use crate::http::HttpChannel;
 
-/// The settlement id `kassa serve` gives a POS message: `iso:<terminal>:<STAN>`.
-pub fn settlement_id(terminal: &str, stan: u32) -> Id {
-    Id::new(&format!("iso:{terminal}:{stan:06}")).expect("a valid id")
+/// The settlement id `kassa serve` gives a POS message: `iso:<terminal>:<STAN>:<field 7>`
+/// (terminal + STAN + transmission date and time, `kassa_adapters::iso8583::identity`).
+/// `transmitted` is field 7, `MMDDhhmmss`.
+pub fn settlement_id(terminal: &str, stan: u32, transmitted: &str) -> Id {
+    Id::new(&format!("iso:{terminal}:{stan:06}:{transmitted}")).expect("a valid id")
 }
 
-/// The STAN of a settlement id made by [`settlement_id`] for `terminal`.
-pub fn stan_of(settlement: &Id, terminal: &str) -> Option<u32> {
+/// The STAN and field 7 of a settlement id made by [`settlement_id`] for `terminal`.
+pub fn stan_of<'a>(settlement: &'a Id, terminal: &str) -> Option<(u32, &'a str)> {
     let rest = settlement.as_str().strip_prefix("iso:")?.strip_prefix(terminal)?.strip_prefix(':')?;
-    if rest.len() != 6 || !rest.bytes().all(|byte| byte.is_ascii_digit()) {
+    let (stan, transmitted) = rest.split_once(':')?;
+    if stan.len() != 6 || !stan.bytes().all(|byte| byte.is_ascii_digit()) || !is_transmission_time(transmitted) {
         return None;
     }
-    rest.parse().ok()
+    Some((stan.parse().ok()?, transmitted))
 }
 
-/// The 0200 (purchase) or 0100 (authorization hold) for a settlement.
-pub fn settlement_message(settle: &SettlePos, stan: u32) -> Message {
+/// The 0200 (purchase) or 0100 (authorization hold) for a settlement, sent at `transmitted`
+/// (field 7).
+pub fn settlement_message(settle: &SettlePos, stan: u32, transmitted: &str) -> Message {
     let mti = if settle.hold_until_ms.is_some() { "0100" } else { "0200" };
     Message::new(mti)
         .expect("a valid MTI")
         .with(2, settle.user.as_str())
         .with(3, "000000")
         .with(4, format!("{:012}", settle.amount))
+        .with(7, transmitted)
         .with(11, format!("{stan:06}"))
         .with(41, settle.terminal.as_str())
         .with(48, settle.code.as_str())
         .with(49, format!("{:03}", settle.currency.numeric()))
 }
 
-/// The 0400 reversing the settlement with STAN `original` (field 90 names it; the reversal
-/// carries the same STAN in field 11).
-pub fn reversal_message(terminal: &str, original: u32) -> Message {
+/// The 0400 reversing the settlement with STAN `original` sent at `transmitted` (field 90 names
+/// both; the reversal carries them in fields 11 and 7 too).
+pub fn reversal_message(terminal: &str, original: u32, transmitted: &str) -> Message {
     Message::new("0400")
         .expect("a valid MTI")
         .with(3, "000000")
+        .with(7, transmitted)
         .with(11, format!("{original:06}"))
         .with(41, terminal)
-        .with(90, format!("0200{original:06}{:032}", 0))
+        .with(90, format!("0200{original:06}{transmitted}{:022}", 0))
 }
 
 /// The result code for field 39: `approved`, or the rejection it stands for.
@@ -163,10 +170,10 @@ impl IsoChannel {
     pub async fn execute(&mut self, command: &Command, now_ms: u64) -> Answer {
         match command {
             Command::SettlePos(settle) if settle.coupon.is_none() && settle.terminal.as_str() == self.terminal => {
-                let Some(stan) = stan_of(&settle.id, &self.terminal) else {
+                let Some((stan, transmitted)) = stan_of(&settle.id, &self.terminal) else {
                     return self.http.execute(command, now_ms).await;
                 };
-                let answer = self.round_trip(settlement_message(settle, stan)).await?;
+                let answer = self.round_trip(settlement_message(settle, stan, transmitted)).await?;
                 match answer.get_str(39) {
                     Some("00") => Ok(Reply::Settled {
                         approval_code: answer.get_str(38).unwrap_or_default().to_string(),
@@ -178,8 +185,8 @@ impl IsoChannel {
                 }
             }
             Command::ReversePos { settlement } if stan_of(settlement, &self.terminal).is_some() => {
-                let stan = stan_of(settlement, &self.terminal).expect("checked");
-                let answer = self.round_trip(reversal_message(&self.terminal, stan)).await?;
+                let (stan, transmitted) = stan_of(settlement, &self.terminal).expect("checked");
+                let answer = self.round_trip(reversal_message(&self.terminal, stan, transmitted)).await?;
                 match answer.get_str(39) {
                     Some("00") => Ok(Reply::Done),
                     Some(code) => Err(Failure::code(response_code_name(code))),
@@ -203,19 +210,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settlement_ids_carry_the_stan() {
-        let id = settlement_id("00012345", 42);
-        assert_eq!(id.as_str(), "iso:00012345:000042");
-        assert_eq!(stan_of(&id, "00012345"), Some(42));
+    fn settlement_ids_carry_the_stan_and_field_7() {
+        let id = settlement_id("00012345", 42, "1204143830");
+        assert_eq!(id.as_str(), "iso:00012345:000042:1204143830");
+        assert_eq!(stan_of(&id, "00012345"), Some((42, "1204143830")));
         assert_eq!(stan_of(&id, "00012346"), None, "another terminal's");
-        assert_eq!(stan_of(&Id::new("iso:00012345:42").unwrap(), "00012345"), None);
+        assert_eq!(stan_of(&Id::new("iso:00012345:000042").unwrap(), "00012345"), None, "no field 7");
+        assert_eq!(stan_of(&Id::new("iso:00012345:42:1204143830").unwrap(), "00012345"), None);
+        assert_eq!(stan_of(&Id::new("iso:00012345:000042:1304143830").unwrap(), "00012345"), None);
         assert_eq!(stan_of(&Id::new("lg1-s1").unwrap(), "00012345"), None);
     }
 
     #[test]
     fn messages_carry_the_settlement() {
         let settle = SettlePos {
-            id: settlement_id("00000007", 3),
+            id: settlement_id("00000007", 3, "1204143830"),
             user: Id::new("9000010000000001").unwrap(),
             code: "12345678".into(),
             amount: 250,
@@ -224,18 +233,20 @@ mod tests {
             coupon: None,
             hold_until_ms: None,
         };
-        let message = settlement_message(&settle, 3);
+        let message = settlement_message(&settle, 3, "1204143830");
         assert_eq!(message.mti(), "0200");
         assert_eq!(message.get_str(4), Some("000000000250"));
+        assert_eq!(message.get_str(7), Some("1204143830"));
         assert_eq!(message.get_str(11), Some("000003"));
         assert_eq!(message.get_str(49), Some("978"));
         let decoded = decode(&encode(&message).unwrap()).unwrap();
         assert_eq!(decoded.get_str(48), Some("12345678"));
-        let hold = settlement_message(&SettlePos { hold_until_ms: Some(1), ..settle }, 3);
+        let hold = settlement_message(&SettlePos { hold_until_ms: Some(1), ..settle }, 3, "1204143830");
         assert_eq!(hold.mti(), "0100");
-        let reversal = reversal_message("00000007", 3);
+        let reversal = reversal_message("00000007", 3, "1204143830");
         assert_eq!(reversal.get_str(90).map(str::len), Some(42));
-        assert_eq!(reversal.get_str(90).and_then(|data| data.get(4..10)), Some("000003"));
+        let original = kassa_adapters::iso8583::identity::reversal_original(&reversal);
+        assert_eq!(original, Some(("000003", "1204143830")), "the server finds the original");
         assert!(encode(&reversal).is_ok());
     }
 

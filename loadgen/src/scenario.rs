@@ -246,10 +246,12 @@ impl Worker {
         self.shared.ids.object(kind, self.index, self.sequence)
     }
 
-    /// The next settlement id of this worker's terminal (`iso:<terminal>:<STAN>`).
+    /// The next settlement id of this worker's terminal (`iso:<terminal>:<STAN>:<field 7>`,
+    /// field 7 the current time: a STAN that wraps lands on another second).
     fn next_settlement(&mut self) -> Id {
         self.stan = self.stan % 999_999 + 1;
-        crate::iso8583::settlement_id(self.terminal.as_str(), self.stan)
+        let transmitted = kassa_adapters::iso8583::identity::transmission_time(now_ms());
+        crate::iso8583::settlement_id(self.terminal.as_str(), self.stan, &transmitted)
     }
 
     fn pick(&mut self) -> usize {

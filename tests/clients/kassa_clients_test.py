@@ -260,12 +260,13 @@ check(unknown["39"] == "05", f"unknown terminal -> 05: {unknown}")
 hold, _ = exchange(sock, purchase("0100", 106, code, 700))
 check(hold["t"] == "0110" and hold["39"] == "00", f"0100 approved {hold}")
 check(ok("GET", "/v1/accounts/alice", key=app)["held"] == 700, "0100 holds the amount")
-reversal, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000000700", "11": "000107", "41": "T0000001",
-                              "90": "0100000106" + "1125120000" + "0" * 22})
+reversal, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000000700", "7": "1125120100", "11": "000107",
+                              "41": "T0000001", "90": "0100000106" + "1125120000" + "0" * 22})
 check(reversal["t"] == "0410" and reversal["39"] == "00", f"0400 reversal {reversal}")
 check(ok("GET", "/v1/accounts/alice", key=app)["held"] == 0, "the reversal released the hold")
-reverse_settle, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000001234", "11": "000101", "41": "T0000001"})
-check(reverse_settle["39"] == "00", f"0400 of the 0200 by its STAN {reverse_settle}")
+reverse_settle, _ = exchange(sock, {"t": "0400", "2": USER, "4": "000000001234", "7": "1125120000", "11": "000101",
+                                    "41": "T0000001"})
+check(reverse_settle["39"] == "00", f"0400 of the 0200 by its STAN and field 7 {reverse_settle}")
 check(ok("GET", "/v1/accounts/alice", key=app)["balance"] == balance_before, "the reversal refunded the purchase")
 
 # MAC terminal: signed requests pass and answers are signed; forged MACs are refused.

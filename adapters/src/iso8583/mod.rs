@@ -37,6 +37,7 @@
 mod error;
 mod frame;
 mod hex;
+pub mod identity;
 mod mac;
 mod message;
 #[cfg(feature = "server")]

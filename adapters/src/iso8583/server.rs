@@ -5,17 +5,22 @@
 //! |---|---|---|
 //! | 0100 authorization | 0110 | `SettlePos` with a hold (captured later over HTTP) |
 //! | 0200 financial | 0210 | `SettlePos` (debit the user, credit the terminal's merchant) |
-//! | 0400 reversal | 0410 | `ReversePos` of the original (field 90's STAN, else field 11) |
+//! | 0400 reversal | 0410 | `ReversePos` of the original (field 90's STAN and field 7, else its own fields 11 and 7) |
 //! | 0800 network | 0810 | none: echo / sign-on |
 //!
-//! A settlement's id is `iso:<terminal>:<STAN>`: a repeated STAN from the same terminal gets
-//! the original answer (the engine's idempotency), a repeated STAN with another body gets 94.
+//! A settlement is identified by terminal + STAN + transmission date and time (field 7): its id
+//! is `iso:<terminal>:<STAN>:<MMDDhhmmss>` ([`super::identity`] has the rules). An identical
+//! retransmission of a 0100, 0200 or 0400 gets the original answer (the engine's idempotency;
+//! for a 0100, see [`AUTHORIZATION_HOLD_MS`]), the same three fields with another body get 94,
+//! and a STAN reused with another field 7 is a new settlement.
+//!
 //! Terminals with a MAC key must sign (field 64) and get signed answers. Unknown terminals, bad
 //! MACs and malformed messages get a response code when the message could be parsed, and a
 //! logged close when the stream cannot be trusted; no connection can disturb another. A message
 //! must arrive whole within `frame_timeout` of its first byte however its bytes are spread
 //! (slowloris), each answer must be taken within `write_timeout` (a terminal that sends but
-//! never reads), and a connection idle for `idle_timeout` is closed: each a logged close.
+//! never reads), and a connection idle for `idle_timeout` is closed: each a logged close. On
+//! shutdown, idle connections close at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,10 +31,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+use super::identity::{STAN_DIGITS, is_transmission_time, reversal_original, settlement_id};
 use super::{Iso8583Error, MAC_FIELD, Message, decode, encode, frame, sign, split_frame, verify_mac};
 
-/// How long an authorization hold (0100) lasts before it expires unless captured.
-pub const AUTHORIZATION_HOLD_MS: u64 = 7 * 24 * 3_600_000;
+/// How long an authorization hold (0100) lasts at least before it expires unless captured: it
+/// expires at the end of the 7th UTC day after the day the 0100 arrived (7 to 8 days later),
+/// so that every retransmission of the 0100 on the same UTC day builds the same command, and
+/// the engine answers it with the original answer. A retransmission on a later day builds
+/// another expiry: the server then takes the expiry of the hold the original placed, and the
+/// engine compares again. (An original that was declined placed no hold: its retransmission
+/// on a later UTC day is answered 94.)
+pub const AUTHORIZATION_HOLD_MS: u64 = 7 * DAY_MS;
+
+const DAY_MS: u64 = 24 * 3_600_000;
+
+/// When a hold placed by a 0100 received at `now_ms` expires: [`AUTHORIZATION_HOLD_MS`] after
+/// the UTC midnight that ends the day of `now_ms`.
+fn hold_expiry_ms(now_ms: u64) -> u64 {
+    (now_ms / DAY_MS + 1) * DAY_MS + AUTHORIZATION_HOLD_MS
+}
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -66,7 +86,7 @@ pub mod response_code {
     pub const INVALID_AMOUNT: &str = "13";
     /// Invalid user (field 2).
     pub const INVALID_USER: &str = "14";
-    /// Format error.
+    /// Format error (a field missing or malformed: field 7, 11, 41, 90...).
     pub const FORMAT_ERROR: &str = "30";
     /// Insufficient funds.
     pub const INSUFFICIENT_FUNDS: &str = "51";
@@ -76,7 +96,7 @@ pub mod response_code {
     pub const INCORRECT_CODE: &str = "55";
     /// Too many wrong codes.
     pub const CODE_TRIES_EXCEEDED: &str = "75";
-    /// Duplicate transmission (same STAN, another body).
+    /// Duplicate transmission (same terminal, STAN and field 7, another body).
     pub const DUPLICATE: &str = "94";
     /// System error (busy, storage).
     pub const SYSTEM_ERROR: &str = "96";
@@ -98,8 +118,10 @@ pub fn code_of(rejection: Rejection) -> &'static str {
     }
 }
 
-/// Accepts terminals until `shutdown` turns true; then stops accepting and returns once every
-/// connection has finished its current message.
+/// Accepts terminals until `shutdown` turns true (or its sender is dropped); then stops
+/// accepting, closes every idle connection at once, and returns once every connection has
+/// answered the messages it received whole and finished the one it had started (within
+/// `frame_timeout` of that message's first byte).
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = tokio::task::JoinSet::new();
@@ -129,7 +151,7 @@ async fn connection(
     mut stream: TcpStream,
     engine: &Engine,
     config: &IsoConfig,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut buffer: Vec<u8> = Vec::with_capacity(1024);
@@ -139,10 +161,7 @@ async fn connection(
     // messages.
     let mut message_deadline: Option<Instant> = None;
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        // Complete messages already buffered are answered first.
+        // Complete messages already buffered are answered first, even once shutdown started.
         if let Some((consumed, body)) = split_frame(&buffer).map_err(|error| format!("bad frame: {error}"))? {
             let answer = answer(engine, body).await;
             buffer.drain(..consumed);
@@ -158,7 +177,13 @@ async fn connection(
             continue;
         }
         let read = match message_deadline {
-            None => tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)).await.map_err(|_| "idle")?,
+            // Idle between messages: shutdown closes the connection at once.
+            None => tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|&stop| stop) => return Ok(()),
+                read = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => read.map_err(|_| "idle")?,
+            },
+            // A message has started: it gets the rest of its time, shutdown or not.
             Some(deadline) => tokio::time::timeout_at(deadline.into(), stream.read(&mut chunk))
                 .await
                 .map_err(|_| "message not completed in time")?,
@@ -288,7 +313,8 @@ fn log_refusal(request: &Message, response_mti: &str, code: &str) {
 
 /// Runs a 0100/0200/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.
 async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> Result<Option<String>, &'static str> {
-    let stan = request.get_str(11).filter(|stan| stan.len() == 6).ok_or(FORMAT_ERROR)?;
+    let stan = request.get_str(11).filter(|stan| stan.len() == STAN_DIGITS).ok_or(FORMAT_ERROR)?;
+    let transmitted = request.get_str(7).filter(|time| is_transmission_time(time)).ok_or(FORMAT_ERROR)?;
     let terminal = terminal_id(request).ok_or(FORMAT_ERROR)?;
     let lookup = terminal.clone();
     let known = engine
@@ -317,8 +343,8 @@ async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> 
         return Err(DO_NOT_HONOR);
     }
     if mti == "0400" {
-        let original = request.get_str(90).and_then(|data| data.get(4..10)).unwrap_or(stan);
-        let settlement = Id::new(&format!("iso:{terminal}:{original}")).map_err(|_| FORMAT_ERROR)?;
+        let (stan, transmitted) = reversal_original(request).ok_or(FORMAT_ERROR)?;
+        let settlement = settlement_id(terminal.as_str(), stan, transmitted).ok_or(FORMAT_ERROR)?;
         let reverse = Submission::new(Principal::Terminal(terminal), Command::ReversePos { settlement });
         return match engine.submit(reverse).await {
             Ok(Outcome::Applied(_)) => Ok(None),
@@ -338,21 +364,40 @@ async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> 
     };
     let principal = Principal::Terminal(terminal.clone());
     let settle = SettlePos {
-        id: Id::new(&format!("iso:{terminal}:{stan}")).map_err(|_| FORMAT_ERROR)?,
+        id: settlement_id(terminal.as_str(), stan, transmitted).ok_or(FORMAT_ERROR)?,
         user,
         code,
         amount,
         currency,
         terminal,
         coupon: None,
-        hold_until_ms: (mti == "0100").then(|| now_ms() + AUTHORIZATION_HOLD_MS),
+        hold_until_ms: (mti == "0100").then(|| hold_expiry_ms(now_ms())),
     };
-    match engine.submit(Submission::new(principal, Command::SettlePos(settle))).await {
-        Ok(Outcome::Applied(Reply::Settled { approval_code, .. })) => Ok(Some(approval_code)),
-        Ok(Outcome::Applied(other)) => unreachable!("a settlement answers Settled, not {other:?}"),
-        Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),
-        Err(error) => Err(system_error(error)),
+    match submit_settlement(engine, principal, settle).await.map_err(system_error)? {
+        Outcome::Applied(Reply::Settled { approval_code, .. }) => Ok(Some(approval_code)),
+        Outcome::Applied(other) => unreachable!("a settlement answers Settled, not {other:?}"),
+        Outcome::Rejected(rejection) => Err(code_of(rejection)),
     }
+}
+
+/// Submits a settlement. For a 0100 whose id the engine finds taken with another body, the
+/// difference may be only the hold's expiry (a retransmission on a later UTC day, see
+/// [`AUTHORIZATION_HOLD_MS`]): the command is submitted again with the expiry of the hold the
+/// original placed, and the engine compares every field again: an identical retransmission gets
+/// the original outcome, anything else still `IdReused` (94).
+async fn submit_settlement(engine: &Engine, principal: Principal, settle: SettlePos) -> Result<Outcome, SubmitError> {
+    let retry = settle.hold_until_ms.is_some().then(|| settle.clone());
+    let outcome = engine.submit(Submission::new(principal.clone(), Command::SettlePos(settle))).await?;
+    let Some(mut retry) = retry.filter(|_| outcome == Outcome::Rejected(Rejection::IdReused)) else {
+        return Ok(outcome);
+    };
+    let id = retry.id.clone();
+    let placed = engine.read(move |state| state.hold(&id).map(|hold| hold.expires_at_ms)).await?;
+    if placed.is_none() || placed == retry.hold_until_ms {
+        return Ok(outcome);
+    }
+    retry.hold_until_ms = placed;
+    engine.submit(Submission::new(principal, Command::SettlePos(retry))).await
 }
 
 fn system_error(error: SubmitError) -> &'static str {
@@ -373,6 +418,15 @@ mod tests {
         assert_eq!(response_mti("0210"), None);
         assert_eq!(response_mti("0201"), None);
         assert_eq!(response_mti("abcd"), None);
+    }
+
+    #[test]
+    fn holds_expire_at_a_utc_midnight_7_to_8_days_on() {
+        let midnight = 20_000 * DAY_MS;
+        assert_eq!(hold_expiry_ms(midnight), midnight + 8 * DAY_MS);
+        assert_eq!(hold_expiry_ms(midnight + DAY_MS - 1), midnight + 8 * DAY_MS);
+        assert_eq!(hold_expiry_ms(midnight + DAY_MS), midnight + 9 * DAY_MS);
+        assert!(hold_expiry_ms(midnight) - midnight <= kassa_engine::constants::HOLD_TTL_MS_MAX);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! A frame is a `u32` big-endian body length `N` (1..=[`FRAME_BYTES_MAX`]) followed by `N` body
 //! bytes; a body is one [`Request`] or [`Response`] in the kassa codec (a format-version byte,
 //! then bincode 2 standard: little endian, varint integers). The length is checked before any
-//! allocation, and decoding is total: bad input is a [`FrameError`], never a panic.
+//! allocation, nothing is allocated by the announced length (a body buffer grows as its bytes
+//! arrive), the first frame of a connection (Hello) may hold at most [`HELLO_BYTES_MAX`] bytes,
+//! and decoding is total: bad input is a [`FrameError`], never a panic.
 
 use std::fmt;
 
@@ -23,6 +25,12 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest frame body, in bytes (1 MiB), in both directions. The 4-byte length prefix is not
 /// counted.
 pub const FRAME_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest body of a frame received before the handshake succeeded (the Hello), in bytes
+/// (4 KiB: a Hello with the longest API key is about a hundred bytes). A larger announcement is
+/// refused with [`ErrorCode::FrameTooLarge`] and the connection closes: an unauthenticated peer
+/// can make the server hold no more than this per connection.
+pub const HELLO_BYTES_MAX: usize = 4 * 1024;
 
 /// Bytes of the big-endian length prefix in front of every body.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -109,8 +117,9 @@ pub enum ErrorCode {
     /// A frame announced 0 bytes, its body did not decode, it was not completed in time, or a
     /// second Hello came. The connection closes (the stream cannot be trusted).
     MalformedFrame,
-    /// A request frame announced more than `FRAME_BYTES_MAX` bytes (the connection closes), or a
-    /// reply would have (the commands were applied; the connection stays open).
+    /// A request frame announced more than `FRAME_BYTES_MAX` bytes, or the first frame (before
+    /// the handshake) more than `HELLO_BYTES_MAX` (the connection closes), or a reply would have
+    /// exceeded `FRAME_BYTES_MAX` (the commands were applied; the connection stays open).
     FrameTooLarge,
     /// A batch held 0 or more than `BATCH_COMMANDS_MAX` commands; nothing was applied. The
     /// connection stays open.
@@ -178,6 +187,10 @@ pub enum FrameError {
     /// The length prefix (or an encoded message) is above [`FRAME_BYTES_MAX`].
     #[error("frame of {0} bytes exceeds the limit of {FRAME_BYTES_MAX} bytes")]
     TooLarge(usize),
+    /// The length prefix of the first frame of a connection, which must be a Hello, is above
+    /// [`HELLO_BYTES_MAX`].
+    #[error("frame of {0} bytes before the handshake exceeds the limit of {HELLO_BYTES_MAX} bytes")]
+    HelloTooLarge(usize),
     /// The body is not a valid message.
     #[error("malformed frame body: {0}")]
     Malformed(#[from] CodecError),
@@ -188,7 +201,7 @@ impl FrameError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FrameError::Empty | FrameError::Malformed(_) => ErrorCode::MalformedFrame,
-            FrameError::TooLarge(_) => ErrorCode::FrameTooLarge,
+            FrameError::TooLarge(_) | FrameError::HelloTooLarge(_) => ErrorCode::FrameTooLarge,
         }
     }
 }
@@ -200,6 +213,15 @@ pub fn body_length(prefix: [u8; LENGTH_PREFIX_BYTES]) -> Result<usize, FrameErro
         0 => Err(FrameError::Empty),
         length if length > FRAME_BYTES_MAX => Err(FrameError::TooLarge(length)),
         length => Ok(length),
+    }
+}
+
+/// The body length announced by the first frame of a connection (the Hello), checked against
+/// 1..=[`HELLO_BYTES_MAX`].
+pub fn hello_body_length(prefix: [u8; LENGTH_PREFIX_BYTES]) -> Result<usize, FrameError> {
+    match u32::from_be_bytes(prefix) as usize {
+        length if length > HELLO_BYTES_MAX => Err(FrameError::HelloTooLarge(length)),
+        _ => body_length(prefix),
     }
 }
 
@@ -251,15 +273,40 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-/// Reads one frame's body into `body` (replacing its contents). The length is checked before
-/// `body` grows.
+/// Reads one frame's body into `body` (replacing its contents), its length checked by
+/// [`body_length`]. See [`read_body`] for how `body` grows.
 #[cfg(feature = "server")]
 pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, body: &mut Vec<u8>) -> Result<(), ReadError> {
     let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
     reader.read_exact(&mut prefix).await?;
     let length = body_length(prefix).map_err(ReadError::Frame)?;
+    read_body(reader, body, length).await
+}
+
+/// Reads the first frame of a connection (the Hello) into `body`, its length checked by
+/// [`hello_body_length`]: an unauthenticated peer never makes the server hold more than
+/// [`HELLO_BYTES_MAX`] bytes.
+#[cfg(feature = "server")]
+pub(crate) async fn read_hello_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    body: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
+    reader.read_exact(&mut prefix).await?;
+    let length = hello_body_length(prefix).map_err(ReadError::Frame)?;
+    read_body(reader, body, length).await
+}
+
+/// Reads `length` body bytes into `body` (replacing its contents). Nothing is allocated by the
+/// announced length: `body` keeps its capacity and grows only as bytes arrive, so a peer that
+/// announces 1 MiB and sends 10 bytes costs about 10 bytes, not 1 MiB.
+#[cfg(feature = "server")]
+async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, body: &mut Vec<u8>, length: usize) -> Result<(), ReadError> {
     body.clear();
-    body.resize(length, 0);
-    reader.read_exact(body).await?;
+    let limit = u64::try_from(length).expect("a frame length fits u64");
+    let read = reader.take(limit).read_to_end(body).await?;
+    if read < length {
+        return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(())
 }

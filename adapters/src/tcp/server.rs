@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use kassa_engine::{Engine, SubmitError};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -24,7 +24,7 @@ use tokio::time::timeout;
 
 use super::frame::{
     BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, ReadError, Request, RequestBody,
-    Response, ResponseBody, decode_body, encode_frame, read_frame,
+    Response, ResponseBody, decode_body, encode_frame, read_frame, read_hello_frame,
 };
 use crate::auth::{Auth, Caller};
 
@@ -192,47 +192,16 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
+    let (mut read, mut write) = stream.into_split();
     let mut body = Vec::new();
-    let config = &shared.config;
-    let linger = config.frame_timeout.min(LINGER_MAX);
-
-    // Handshake: the whole Hello must arrive within frame_timeout of the connection.
-    let hello = tokio::select! {
-        biased;
-        _ = stopped(&mut shutdown) => return,
-        read = timeout(config.frame_timeout, read_frame(&mut reader, &mut body)) => read,
-    };
-    let reply = match hello {
-        Err(_) => Err(Response::error(0, ErrorCode::Unauthenticated, "no Hello before the frame timeout")),
-        Ok(Err(ReadError::Io(error))) => {
-            tracing::debug!(%peer, %error, "tcp connection closed before Hello");
-            return;
-        }
-        Ok(Err(ReadError::Frame(error))) => Err(Response::error(0, error.code(), error.to_string())),
-        Ok(Ok(())) => handshake(&body, &shared.auth),
-    };
-    let (reply, caller) = match reply {
-        Ok((welcome, caller)) => (welcome, Some(caller)),
-        Err(refusal) => (refusal, None),
-    };
-    if let ResponseBody::Error { code, message } = &reply.body {
-        metrics::counter!("kassa_tcp_refused_total", "reason" => code.as_str()).increment(1);
-        tracing::info!(%peer, reason = %code, %message, "tcp connection refused");
-    }
-    let mut frame = Vec::new();
-    encode_frame(&reply, &mut frame).expect("small frame");
-    if !matches!(timeout(config.write_timeout, write.write_all(&frame)).await, Ok(Ok(()))) {
-        return;
-    }
-    let Some(caller) = caller else {
-        let _ = timeout(config.write_timeout, write.shutdown()).await;
-        drain(&mut reader, linger).await;
+    let Some(caller) = greet(&mut read, &mut write, &mut body, peer, &shared, &mut shutdown).await else {
         return;
     };
     tracing::debug!(%peer, key = %caller.key_id, "tcp connection authenticated");
 
+    // The read buffer only once the peer is authenticated: before, it costs at most the Hello.
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
+    let config = &shared.config;
     let (outgoing, queue) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(write, queue, config.write_timeout));
     let end = read_loop(&mut reader, &mut body, &outgoing, &shared, &caller, &mut shutdown).await;
@@ -248,8 +217,55 @@ async fn connection(
         tracing::debug!(%peer, %error, "tcp connection: write failed");
     }
     if !matches!(end, End::Eof | End::Io(_)) {
-        drain(&mut reader, linger).await;
+        drain(&mut reader, config.frame_timeout.min(LINGER_MAX)).await;
     }
+}
+
+/// The handshake: reads the Hello (at most `HELLO_BYTES_MAX` bytes, whole within
+/// `frame_timeout` of the connection), answers Welcome and returns true, or answers the refusal,
+/// closes and returns false. Read directly from the socket, unbuffered: bytes pipelined behind
+/// the Hello stay in the socket for the session's reader. `Some(caller)` once welcomed.
+async fn greet(
+    read: &mut OwnedReadHalf,
+    write: &mut OwnedWriteHalf,
+    body: &mut Vec<u8>,
+    peer: SocketAddr,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Caller> {
+    let config = &shared.config;
+    let hello = tokio::select! {
+        biased;
+        _ = stopped(shutdown) => return None,
+        read = timeout(config.frame_timeout, read_hello_frame(read, body)) => read,
+    };
+    let reply = match hello {
+        Err(_) => Err(Response::error(0, ErrorCode::Unauthenticated, "no Hello before the frame timeout")),
+        Ok(Err(ReadError::Io(error))) => {
+            tracing::debug!(%peer, %error, "tcp connection closed before Hello");
+            return None;
+        }
+        Ok(Err(ReadError::Frame(error))) => Err(Response::error(0, error.code(), error.to_string())),
+        Ok(Ok(())) => handshake(body, &shared.auth),
+    };
+    let (reply, caller) = match reply {
+        Ok((welcome, caller)) => (welcome, Some(caller)),
+        Err(refusal) => (refusal, None),
+    };
+    if let ResponseBody::Error { code, message } = &reply.body {
+        metrics::counter!("kassa_tcp_refused_total", "reason" => code.as_str()).increment(1);
+        tracing::info!(%peer, reason = %code, %message, "tcp connection refused");
+    }
+    let mut frame = Vec::new();
+    encode_frame(&reply, &mut frame).expect("small frame");
+    if !matches!(timeout(config.write_timeout, write.write_all(&frame)).await, Ok(Ok(()))) {
+        return None;
+    }
+    if caller.is_none() {
+        let _ = timeout(config.write_timeout, write.shutdown()).await;
+        drain(read, config.frame_timeout.min(LINGER_MAX)).await;
+    }
+    caller
 }
 
 /// Checks the first frame: a Hello of this version with a valid key of any role (what the key
@@ -454,7 +470,7 @@ fn encode_response(outgoing: Outgoing, buffer: &mut Vec<u8>) {
 }
 
 /// Reads and discards what a closing client still sends, until it closes or `linger` passes.
-async fn drain(reader: &mut BufReader<OwnedReadHalf>, linger: Duration) {
+async fn drain<R: AsyncRead + Unpin>(reader: &mut R, linger: Duration) {
     let mut sink = [0u8; 4096];
     let _ = timeout(linger, async {
         while let Ok(read) = reader.read(&mut sink).await {

@@ -6,8 +6,8 @@ use kassa_engine::{Currency, Id};
 use rust_decimal::Decimal;
 
 use super::frame::{
-    ErrorCode, FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, PROTOCOL_VERSION, Request, RequestBody, Response,
-    ResponseBody, body_length, decode_body, encode_frame, split_frame,
+    ErrorCode, FRAME_BYTES_MAX, FrameError, HELLO_BYTES_MAX, LENGTH_PREFIX_BYTES, PROTOCOL_VERSION, Request,
+    RequestBody, Response, ResponseBody, body_length, decode_body, encode_frame, hello_body_length, split_frame,
 };
 
 fn id(text: &str) -> Id {
@@ -485,6 +485,10 @@ fn lengths_are_checked_before_anything_is_read() {
     assert_eq!(split_frame(&[0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(u32::MAX as usize)));
     assert_eq!(FrameError::Empty.code(), ErrorCode::MalformedFrame);
     assert_eq!(FrameError::TooLarge(0).code(), ErrorCode::FrameTooLarge);
+    assert_eq!(hello_body_length([0, 0, 0x10, 0]), Ok(HELLO_BYTES_MAX));
+    assert_eq!(hello_body_length([0, 0, 0x10, 1]), Err(FrameError::HelloTooLarge(HELLO_BYTES_MAX + 1)));
+    assert_eq!(hello_body_length([0, 0, 0, 0]), Err(FrameError::Empty));
+    assert_eq!(FrameError::HelloTooLarge(0).code(), ErrorCode::FrameTooLarge);
 }
 
 #[test]
@@ -520,6 +524,10 @@ async fn stream_reader_refuses_bad_lengths_without_allocating() {
         ));
         let mut input: &[u8] = &[0, 0, 0, 5, 1, 2];
         assert!(matches!(read_frame(&mut input, &mut body).await, Err(super::frame::ReadError::Io(_))));
+        // 1 MiB announced, 3 bytes sent: the buffer grew by what came, not by what was announced.
+        let mut input: &[u8] = &[0, 0x10, 0, 0, 1, 2, 3];
+        assert!(matches!(read_frame(&mut input, &mut body).await, Err(super::frame::ReadError::Io(_))));
+        assert!(body.capacity() < 1024, "{}", body.capacity());
         let frame = example("transfer");
         let mut input: &[u8] = &frame;
         read_frame(&mut input, &mut body).await.unwrap();

@@ -9,11 +9,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kassa_adapters::iso8583::{Message, decode, encode, frame};
+use kassa_adapters::tcp::frame::{decode_body, encode_frame};
+use kassa_adapters::tcp::{ErrorCode, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody};
 use serde_json::{Value, json};
 
 /// The bootstrap admin key every test server starts with.
@@ -49,7 +52,9 @@ pub struct Server {
     pub iso: SocketAddr,
     log: Arc<Mutex<Log>>,
     extra: Vec<String>,
-    _data_dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    /// The temporary data directory, when the server made its own.
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -57,28 +62,30 @@ impl Server {
     /// `GET /health`. Logs at `info` (what the tests look for), without colours.
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
+        // A directory the server creates (0700): a temporary directory is as the umask makes it.
+        let mut server = Server::start_in(&data_dir.path().join("data"), extra);
+        server._data_dir = Some(data_dir);
+        server
+    }
+
+    /// [`Server::start`] with `data_dir` as the data directory (the caller removes it).
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         let (http, tcp, iso) = (free_port(), free_port(), free_port());
         let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
-        let (child, log) = Server::spawn(data_dir.path(), (http, tcp, iso), &extra);
-        let mut server = Server { child, http, tcp, iso, log, extra, _data_dir: data_dir };
+        let (child, log) = Server::spawn(data_dir, (http, tcp, iso), &extra);
+        let data_dir = data_dir.to_path_buf();
+        let mut server = Server { child, http, tcp, iso, log, extra, data_dir, _data_dir: None };
         server.wait_healthy();
         server
     }
 
     fn spawn(
-        data_dir: &std::path::Path,
+        data_dir: &Path,
         (http, tcp, iso): (SocketAddr, SocketAddr, SocketAddr),
         extra: &[String],
     ) -> (Child, Arc<Mutex<Log>>) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kassa"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
-            .args(["--admin-key", ADMIN_KEY])
+        let mut child = serve_command(data_dir, http, tcp, iso)
             .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -118,7 +125,7 @@ impl Server {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, log) = Server::spawn(self._data_dir.path(), (self.http, self.tcp, self.iso), &self.extra);
+        let (child, log) = Server::spawn(&self.data_dir, (self.http, self.tcp, self.iso), &self.extra);
         (self.child, self.log) = (child, log);
         self.wait_healthy();
     }
@@ -137,6 +144,27 @@ impl Server {
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends the process SIGTERM (with `kill -TERM`).
+    pub fn terminate(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+    }
+
+    /// The process's exit status once it has exited, waiting at most `timeout`; `None` if it is
+    /// still running then.
+    pub fn exited_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The whole captured log so far.
@@ -279,6 +307,21 @@ impl Drop for Server {
     }
 }
 
+/// `kassa serve` on `data_dir` and the given loopback addresses with the test admin key,
+/// logging at `info` without colours (what the tests look for).
+pub fn serve_command(data_dir: &Path, http: SocketAddr, tcp: SocketAddr, iso: SocketAddr) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
+        .args(["--admin-key", ADMIN_KEY])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// Removes ANSI colour sequences (`ESC [ ... m`), should a log line carry any.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -412,13 +455,18 @@ pub fn frame_bytes(message: &Message) -> Vec<u8> {
     frame(&encode(message).unwrap()).unwrap()
 }
 
-/// A 0200 (purchase) from `terminal` for `user` with `code`, `amount` minor units in EUR.
+/// The transmission date and time (field 7, `MMDDhhmmss`) of the messages [`purchase`] builds.
+pub const TRANSMITTED: &str = "1204120000";
+
+/// A 0200 (purchase) from `terminal` for `user` with `code`, `amount` minor units in EUR, sent
+/// at [`TRANSMITTED`].
 pub fn purchase(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) -> Message {
     Message::new("0200")
         .unwrap()
         .with(2, user)
         .with(3, "000000")
         .with(4, format!("{amount:012}"))
+        .with(7, TRANSMITTED)
         .with(11, format!("{stan:06}"))
         .with(41, terminal)
         .with(48, code)
@@ -428,4 +476,55 @@ pub fn purchase(terminal: &str, stan: u32, user: &str, code: &str, amount: u64) 
 /// Field 39 of an answer.
 pub fn response_code(message: &Message) -> &str {
     message.get_str(39).unwrap_or("")
+}
+
+// ----- TCP binary protocol over a blocking socket ---------------------------------------------
+
+/// Connects to the TCP binary listener, with [`ANSWER_TIMEOUT`] on reads and writes.
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, ANSWER_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Encodes and writes one request frame.
+pub fn tcp_send(stream: &mut TcpStream, request: &Request) {
+    let mut frame = Vec::new();
+    encode_frame(request, &mut frame).unwrap();
+    stream.write_all(&frame).unwrap();
+}
+
+/// Reads one response; `None` once the server closed the connection.
+pub fn tcp_read(stream: &mut TcpStream) -> Option<Response> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(decode_body(&body).expect("the server's frames decode"))
+}
+
+/// A Hello with `api_key`, request id 1.
+pub fn hello(api_key: &str) -> Request {
+    Request { request_id: 1, body: RequestBody::Hello { protocol_version: PROTOCOL_VERSION, api_key: api_key.into() } }
+}
+
+/// A connection that completed the handshake with the admin key.
+pub fn tcp_session(addr: SocketAddr) -> TcpStream {
+    let mut stream = tcp_connect(addr);
+    tcp_send(&mut stream, &hello(ADMIN_KEY));
+    let welcome = tcp_read(&mut stream).expect("a Welcome");
+    assert!(matches!(welcome.body, ResponseBody::Welcome { .. }), "{welcome:?}");
+    stream
+}
+
+/// Asserts that `response` is `Error { expected }` for `request_id`.
+#[track_caller]
+pub fn assert_tcp_error(response: Option<Response>, request_id: u64, expected: ErrorCode) {
+    match response {
+        Some(Response { request_id: id, body: ResponseBody::Error { code, .. } }) => {
+            assert_eq!((id, code), (request_id, expected));
+        }
+        other => panic!("expected Error {{ {expected} }} for request {request_id}, got {other:?}"),
+    }
 }

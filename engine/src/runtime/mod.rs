@@ -261,8 +261,7 @@ impl Engine {
         if config.mailbox_max == 0 {
             return Err(OpenError::Config("mailbox_max must be positive".into()));
         }
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|error| OpenError::Config(format!("cannot create {}: {error}", config.data_dir.display())))?;
+        crate::wal::dir::create_private_dir(&config.data_dir).map_err(OpenError::Config)?;
         let started = Instant::now();
         let wal = Wal::open(&config.data_dir, config.durability)?;
         wal.check_storage_format()?;

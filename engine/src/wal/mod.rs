@@ -41,6 +41,7 @@
 //!   (RocksDB may still reorganize its files: a read-write open rewrites its MANIFEST and
 //!   flushes its log into a table; the keys and values stay the same).
 
+pub mod dir;
 mod format;
 pub mod rocks_log;
 pub mod verify;

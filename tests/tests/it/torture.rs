@@ -99,21 +99,23 @@ async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Dura
 #[test]
 fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
     let cycles: u64 = std::env::var("KASSA_TORTURE_CYCLES").ok().and_then(|text| text.parse().ok()).unwrap_or(10);
-    let data_dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    // Created by the server (0700): it refuses a data directory others may enter.
+    let data_dir = root.path().join("data");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rng = StdRng::seed_from_u64(0x0074_6f72_7475_7265);
     let started = Instant::now();
     let mut all_acks: Vec<Ack> = Vec::new();
     let mut over = [0usize; 2];
     for cycle in 0..cycles {
-        let mut server = start_server(data_dir.path());
+        let mut server = start_server(&data_dir);
         let run_for = Duration::from_millis(rng.random_range(200..1_200));
         let acks = runtime.block_on(load_and_kill(&mut server, cycle, rng.random(), run_for));
         over[0] += acks.iter().filter(|ack| ack.line().contains("-tcp")).count();
         over[1] += acks.iter().filter(|ack| ack.line().contains("-http")).count();
         all_acks.extend(acks);
 
-        let mut config = EngineConfig::new(data_dir.path());
+        let mut config = EngineConfig::new(&data_dir);
         config.tick_interval_ms = 0;
         let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
         if let Err(error) = verify_recovered(&engine, &all_acks) {
