@@ -291,7 +291,7 @@ pub enum Read {
 }
 
 /// What an operation touches, as far as the rules look.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Subject<'a> {
     /// The account debited or named (for a batch: `transfers` instead).
     account: Option<&'a Id>,
@@ -308,80 +308,95 @@ struct Subject<'a> {
     coupon: Option<&'a Id>,
 }
 
+impl<'a> Subject<'a> {
+    fn account(account: &'a Id) -> Subject<'a> {
+        Subject { account: Some(account), ..Subject::default() }
+    }
+
+    fn user_and_account(user: &'a Id, account: &'a Id) -> Subject<'a> {
+        Subject { user: Some(user), account: Some(account), ..Subject::default() }
+    }
+
+    fn user(user: &'a Id) -> Subject<'a> {
+        Subject { user: Some(user), ..Subject::default() }
+    }
+
+    fn merchant(merchant: &'a Id) -> Subject<'a> {
+        Subject { merchant: Some(merchant), ..Subject::default() }
+    }
+
+    fn hold(hold: &'a Id) -> Subject<'a> {
+        Subject { hold: Some(hold), ..Subject::default() }
+    }
+
+    fn bill(bill: &'a Id) -> Subject<'a> {
+        Subject { bill: Some(bill), ..Subject::default() }
+    }
+
+    fn split(split: &'a Id) -> Subject<'a> {
+        Subject { split: Some(split), ..Subject::default() }
+    }
+}
+
 /// The operation a command is, and what it touches.
 fn command_subject(command: &Command) -> (Operation, Subject<'_>) {
     use Operation as O;
-    let mut s = Subject::default();
-    let operation = match command {
-        Command::OpenAccount(open) if open.overdraft_limit > 0 => O::OpenAccountWithOverdraft,
-        Command::OpenAccount(_) => O::OpenAccount,
-        Command::CloseAccount { account } => (O::CloseAccount, s.account = Some(account)).0,
-        Command::Deposit(_) => O::Deposit,
-        Command::Withdraw(movement) => (O::Withdraw, s.account = Some(&movement.account)).0,
-        Command::Transfer(transfer) => (O::Transfer, s.account = Some(&transfer.from)).0,
-        Command::TransferBatch(batch) => {
-            s.transfers = &batch.transfers;
-            O::TransferBatch
-        }
-        Command::PlaceHold(place) => (O::PlaceHold, s.account = Some(&place.from)).0,
-        Command::CaptureHold(capture) => (O::CaptureHold, s.hold = Some(&capture.hold)).0,
-        Command::VoidHold { hold } => (O::VoidHold, s.hold = Some(hold)).0,
+    let nothing = Subject::default();
+    match command {
+        Command::OpenAccount(open) if open.overdraft_limit > 0 => (O::OpenAccountWithOverdraft, nothing),
+        Command::OpenAccount(_) => (O::OpenAccount, nothing),
+        Command::CloseAccount { account } => (O::CloseAccount, Subject::account(account)),
+        Command::Deposit(_) => (O::Deposit, nothing),
+        Command::Withdraw(movement) => (O::Withdraw, Subject::account(&movement.account)),
+        Command::Transfer(transfer) => (O::Transfer, Subject::account(&transfer.from)),
+        Command::TransferBatch(batch) => (O::TransferBatch, Subject { transfers: &batch.transfers, ..nothing }),
+        Command::PlaceHold(place) => (O::PlaceHold, Subject::account(&place.from)),
+        Command::CaptureHold(capture) => (O::CaptureHold, Subject::hold(&capture.hold)),
+        Command::VoidHold { hold } => (O::VoidHold, Subject::hold(hold)),
         Command::RegisterMerchant(register) => {
-            (s.merchant, s.account) = (Some(&register.merchant), Some(&register.account));
-            O::RegisterMerchant
+            let subject = Subject { account: Some(&register.account), ..Subject::merchant(&register.merchant) };
+            (O::RegisterMerchant, subject)
         }
-        Command::RegisterTerminal(register) => (O::RegisterTerminal, s.merchant = Some(&register.merchant)).0,
-        Command::RegisterOperator(register) => (O::RegisterOperator, s.merchant = Some(&register.merchant)).0,
-        Command::Authorize(authorize) => {
-            (s.user, s.account) = (Some(&authorize.user), Some(&authorize.account));
-            O::Authorize
-        }
-        Command::SettlePos(settle) => (O::SettlePos, s.terminal = Some(&settle.terminal)).0,
-        Command::ReversePos { settlement } => (O::ReversePos, s.settlement = Some(settlement)).0,
-        Command::OpenBill(open) => {
-            (s.user, s.account) = (Some(&open.user), Some(&open.account));
-            O::OpenBill
-        }
+        Command::RegisterTerminal(register) => (O::RegisterTerminal, Subject::merchant(&register.merchant)),
+        Command::RegisterOperator(register) => (O::RegisterOperator, Subject::merchant(&register.merchant)),
+        Command::Authorize(a) => (O::Authorize, Subject::user_and_account(&a.user, &a.account)),
+        Command::SettlePos(settle) => (O::SettlePos, Subject { terminal: Some(&settle.terminal), ..nothing }),
+        Command::ReversePos { settlement } => (O::ReversePos, Subject { settlement: Some(settlement), ..nothing }),
+        Command::OpenBill(open) => (O::OpenBill, Subject::user_and_account(&open.user, &open.account)),
         Command::AddBillItem(add) => {
-            (s.bill, s.terminal) = (Some(&add.bill), Some(&add.terminal));
-            O::AddBillItem
+            (O::AddBillItem, Subject { terminal: Some(&add.terminal), ..Subject::bill(&add.bill) })
         }
-        Command::SubmitBill(submit) => (O::SubmitBill, s.bill = Some(&submit.bill)).0,
-        Command::ConfirmBill(confirm) => (O::ConfirmBill, s.bill = Some(&confirm.bill)).0,
-        Command::CancelBill { bill } => (O::CancelBill, s.bill = Some(bill)).0,
-        Command::RequestSplit(request) => {
-            (s.user, s.account) = (Some(&request.requester), Some(&request.requester_account));
-            O::RequestSplit
-        }
+        Command::SubmitBill(submit) => (O::SubmitBill, Subject::bill(&submit.bill)),
+        Command::ConfirmBill(confirm) => (O::ConfirmBill, Subject::bill(&confirm.bill)),
+        Command::CancelBill { bill } => (O::CancelBill, Subject::bill(bill)),
+        Command::RequestSplit(r) => (O::RequestSplit, Subject::user_and_account(&r.requester, &r.requester_account)),
         Command::PaySplitShare(pay) => {
-            (s.split, s.user) = (Some(&pay.split), Some(&pay.member));
-            O::PaySplitShare
+            (O::PaySplitShare, Subject { user: Some(&pay.member), ..Subject::split(&pay.split) })
         }
-        Command::CancelSplit { split } => (O::CancelSplit, s.split = Some(split)).0,
-        Command::AddContact(add) => (O::AddContact, s.user = Some(&add.user)).0,
-        Command::IssueCoupon(issue) => (O::IssueCoupon, s.merchant = Some(&issue.merchant)).0,
-        Command::ShareCoupon(share) => (O::ShareCoupon, s.user = Some(&share.user)).0,
-        Command::ClaimCoupon(claim) => (O::ClaimCoupon, s.user = Some(&claim.claimer)).0,
-        Command::RedeemCoupon(redeem) => (O::RedeemCoupon, s.operator = Some(&redeem.operator)).0,
-        Command::RegisterApiKey(_) => O::RegisterApiKey,
-        Command::RevokeApiKey { .. } => O::RevokeApiKey,
-        Command::Tick => O::Tick,
-    };
-    (operation, s)
+        Command::CancelSplit { split } => (O::CancelSplit, Subject::split(split)),
+        Command::AddContact(add) => (O::AddContact, Subject::user(&add.user)),
+        Command::IssueCoupon(issue) => (O::IssueCoupon, Subject::merchant(&issue.merchant)),
+        Command::ShareCoupon(share) => (O::ShareCoupon, Subject::user(&share.user)),
+        Command::ClaimCoupon(claim) => (O::ClaimCoupon, Subject::user(&claim.claimer)),
+        Command::RedeemCoupon(redeem) => (O::RedeemCoupon, Subject { operator: Some(&redeem.operator), ..nothing }),
+        Command::RegisterApiKey(_) => (O::RegisterApiKey, nothing),
+        Command::RevokeApiKey { .. } => (O::RevokeApiKey, nothing),
+        Command::Tick => (O::Tick, nothing),
+    }
 }
 
 fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
-    let mut s = Subject::default();
-    let operation = match read {
-        Read::Account(account) => (Operation::ReadAccount, s.account = Some(account)).0,
-        Read::Hold(hold) => (Operation::ReadHold, s.hold = Some(hold)).0,
-        Read::Bill(bill) => (Operation::ReadBill, s.bill = Some(bill)).0,
-        Read::Split(split) => (Operation::ReadSplit, s.split = Some(split)).0,
-        Read::Coupon(coupon) => (Operation::ReadCoupon, s.coupon = Some(coupon)).0,
-        Read::User(user) => (Operation::ReadUser, s.user = Some(user)).0,
-        Read::VerifyCoupon(operator) => (Operation::VerifyCoupon, s.operator = Some(operator)).0,
-    };
-    (operation, s)
+    match read {
+        Read::Account(account) => (Operation::ReadAccount, Subject::account(account)),
+        Read::Hold(hold) => (Operation::ReadHold, Subject::hold(hold)),
+        Read::Bill(bill) => (Operation::ReadBill, Subject::bill(bill)),
+        Read::Split(split) => (Operation::ReadSplit, Subject::split(split)),
+        Read::Coupon(coupon) => (Operation::ReadCoupon, Subject { coupon: Some(coupon), ..Subject::default() }),
+        Read::User(user) => (Operation::ReadUser, Subject::user(user)),
+        Read::VerifyCoupon(operator) => {
+            (Operation::VerifyCoupon, Subject { operator: Some(operator), ..Subject::default() })
+        }
+    }
 }
 
 /// Whether `principal` may submit `command` now (`Err(Forbidden)` if not). The creation rule

@@ -128,7 +128,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and performs the handshake with an admin API key.
+    /// Connects and performs the handshake with an API key (its principal sends every command).
     pub async fn connect(addr: SocketAddr, api_key: &str) -> Result<Client, ClientError> {
         tokio::time::timeout(CONNECT_TIMEOUT, Client::connect_now(addr, api_key))
             .await
@@ -265,7 +265,7 @@ pub struct SerialClient {
 }
 
 impl SerialClient {
-    /// Connects and performs the handshake with an admin API key (within [`CONNECT_TIMEOUT`]).
+    /// Connects and performs the handshake with an API key (its principal sends every command).(within [`CONNECT_TIMEOUT`]).
     pub async fn connect(addr: SocketAddr, api_key: &str) -> Result<SerialClient, ClientError> {
         let connect = async {
             let stream = TcpStream::connect(addr).await?;
