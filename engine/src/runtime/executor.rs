@@ -148,10 +148,10 @@ impl Executor {
                     commands.extend(batch);
                 }
                 Request::Viewed(command, view) => {
-                    // Like a read, it ends the batch: the view sees the state right after it.
+                    // It does not end the batch (a read does): the view runs once the batch is
+                    // committed, on the state after it, which includes this command.
                     commands.push(command);
                     waiters.push(Waiter::Viewed(view));
-                    break;
                 }
                 Request::Tick => {
                     commands.push(Submission::admin(Command::Tick));

@@ -432,9 +432,10 @@ impl Engine {
         })
     }
 
-    /// Submits one command and runs `view` on the state right after it, with its outcome: one
-    /// round trip for a write and the view of what it changed (an adapter's reply). Resolves
-    /// once the command is durable, with what `view` returned. Keep `view` short: it runs on the
+    /// Submits one command and runs `view` with its outcome on the state after the batch that
+    /// applied it (so after the command, and possibly after later commands of the same batch):
+    /// one round trip for a write and the view of what it changed (an adapter's reply). Resolves
+    /// once the batch is durable, with what `view` returned. Keep `view` short: it runs on the
     /// executor, between batches.
     pub async fn submit_viewed<R: Send + 'static>(
         &self,
