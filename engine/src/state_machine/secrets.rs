@@ -57,6 +57,11 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// Whether two keyed hashes are equal, in constant time (every byte compared, no early exit).
+pub(crate) fn hashes_equal(left: &[u8; 32], right: &[u8; 32]) -> bool {
+    left.iter().zip(right).fold(0u8, |difference, (l, r)| difference | (l ^ r)) == 0
+}
+
 /// Whether `code` is 1..=`CODE_LENGTH_MAX` ASCII digits (anything else is malformed).
 pub(crate) fn is_code(code: &str) -> bool {
     !code.is_empty() && code.len() <= crate::constants::CODE_LENGTH_MAX && code.bytes().all(|b| b.is_ascii_digit())
@@ -78,5 +83,9 @@ mod tests {
         let hash = key.hash("h", &[code.as_bytes()]);
         assert!(key.verify("h", &[code.as_bytes()], &hash));
         assert!(!key.verify("h", &[b"00000000"], &hash) || code == "00000000");
+        assert!(hashes_equal(&hash, &key.hash("h", &[code.as_bytes()])));
+        let mut other_hash = hash;
+        other_hash[31] ^= 1;
+        assert!(!hashes_equal(&hash, &other_hash));
     }
 }
