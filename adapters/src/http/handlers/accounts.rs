@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views::{self, cause_json};
-use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use super::{Answer, Data, found, get_view, id, now_ms, ok, read, submit, submit_viewed};
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
 use crate::http::ApiError;
 
@@ -38,9 +38,7 @@ pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<Op
 
 pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let account = id(&path)?;
-    let key = account.clone();
-    let view = read(&state, &caller, Read::Account(account), move |machine| views::account(machine, &key)).await?;
-    view.map_or_else(|| Err(ApiError::rejected(Rejection::AccountNotFound)), ok)
+    get_view(&state, &caller, Read::Account(account.clone()), account, views::account, Rejection::AccountNotFound).await
 }
 
 pub(super) async fn close_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
@@ -174,9 +172,7 @@ pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<Hold
 
 pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let hold = id(&path)?;
-    let key = hold.clone();
-    let view = read(&state, &caller, Read::Hold(hold), move |machine| views::hold(machine, &key)).await?;
-    view.map_or_else(|| Err(ApiError::rejected(Rejection::HoldNotFound)), ok)
+    get_view(&state, &caller, Read::Hold(hold.clone()), hold, views::hold, Rejection::HoldNotFound).await
 }
 
 pub(super) async fn capture_hold(

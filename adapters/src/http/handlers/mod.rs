@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply};
-use kassa_engine::{Id, Outcome, StateView};
+use kassa_engine::{Id, Outcome, Rejection, StateView};
 use serde_json::{Value, json};
 
 use super::requests::RequestError;
@@ -133,6 +133,20 @@ async fn read<R: Send + 'static>(
     let answer =
         state.engine.read(move |machine| machine.check_read(&principal, &read).map(|()| query(machine))).await?;
     answer.map_err(ApiError::rejected)
+}
+
+/// A read the caller may make, answered with the object's view (`view`), or `missing` when
+/// the object does not exist (which only the admin learns: to others it is `forbidden`).
+async fn get_view(
+    state: &Data,
+    caller: &Caller,
+    read: Read,
+    object: Id,
+    view: fn(&StateView, &Id) -> Option<Value>,
+    missing: Rejection,
+) -> Answer {
+    let found = self::read(state, caller, read, move |machine| view(machine, &object)).await?;
+    found.map_or_else(|| Err(ApiError::rejected(missing)), ok)
 }
 
 fn ok(body: Value) -> Answer {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use super::{Answer, Data, found, get_view, id, now_ms, ok, submit, submit_viewed};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -97,9 +97,7 @@ pub(super) async fn open_bill(state: Data, caller: Caller, body: web::Json<BillB
 
 pub(super) async fn get_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let bill = id(&path)?;
-    let key = bill.clone();
-    let view = read(&state, &caller, Read::Bill(bill), move |machine| views::bill(machine, &key)).await?;
-    view.map_or_else(|| Err(ApiError::rejected(Rejection::BillNotFound)), ok)
+    get_view(&state, &caller, Read::Bill(bill.clone()), bill, views::bill, Rejection::BillNotFound).await
 }
 
 pub(super) async fn add_bill_item(

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, found, id, now_ms, ok, read, submit, submit_viewed};
+use super::{Answer, Data, found, get_view, id, now_ms, ok, read, submit, submit_viewed};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -24,9 +24,7 @@ pub(super) async fn request_split(state: Data, caller: Caller, body: web::Json<S
 
 pub(super) async fn get_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let split = id(&path)?;
-    let key = split.clone();
-    let view = read(&state, &caller, Read::Split(split), move |machine| views::split(machine, &key)).await?;
-    view.map_or_else(|| Err(ApiError::rejected(Rejection::SplitNotFound)), ok)
+    get_view(&state, &caller, Read::Split(split.clone()), split, views::split, Rejection::SplitNotFound).await
 }
 
 pub(super) async fn pay_split(
@@ -79,9 +77,7 @@ pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<Co
 
 pub(super) async fn get_coupon(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let coupon = id(&path)?;
-    let key = coupon.clone();
-    let view = read(&state, &caller, Read::Coupon(coupon), move |machine| views::coupon(machine, &key)).await?;
-    view.map_or_else(|| Err(ApiError::rejected(Rejection::CouponNotFound)), ok)
+    get_view(&state, &caller, Read::Coupon(coupon.clone()), coupon, views::coupon, Rejection::CouponNotFound).await
 }
 
 pub(super) async fn share_coupon(
