@@ -12,6 +12,8 @@ mod common;
 
 use common::{ADMIN_KEY, Answer, Server};
 use kassa_engine::authority::{Operation, RULES, Relation, Role};
+use kassa_engine::command::*;
+use kassa_engine::{Currency, Id, Outcome, Rejection};
 use serde_json::{Value, json};
 
 /// One HTTP request.
@@ -320,9 +322,6 @@ fn every_cell_of_the_table_holds_over_http() {
 }
 
 // ----- the same cells over the binary protocol -------------------------------------------------
-
-use kassa_engine::command::*;
-use kassa_engine::{Currency, Id, Outcome, Rejection};
 
 fn eng_id(text: &str) -> Id {
     Id::new(text).unwrap()
