@@ -614,7 +614,8 @@ pub enum Reply {
     BillSubmitted {
         /// Bill total in minor units.
         total: u64,
-        /// The verification challenge for the user.
+        /// The verification challenge for the user: empty when the submitter is the merchant
+        /// side (only the admin and apps see it; `crate::authority`).
         challenge: String,
     },
     /// A bill was paid.

@@ -242,10 +242,11 @@ impl StateMachine {
         if let Err(rejection) = self.check_authority(principal, command) {
             return Outcome::Rejected(rejection);
         }
-        let outcome = self.apply_command(now, principal, command, events);
+        let mut outcome = self.apply_command(now, principal, command, events);
         if outcome.is_applied() {
             self.record_owners(principal, command);
         }
+        Self::redact(principal, &mut outcome);
         outcome
     }
 

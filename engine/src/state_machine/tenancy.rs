@@ -3,7 +3,7 @@
 
 use super::StateMachine;
 use crate::authority::{self, Facts};
-use crate::command::{Command, ObjectKind, Principal, Rejection};
+use crate::command::{Command, ObjectKind, Outcome, Principal, Rejection, Reply};
 use crate::state_machine::{Bill, Coupon, Hold, Split};
 use crate::types::Id;
 
@@ -39,6 +39,17 @@ impl StateMachine {
         }
         if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {
             self.state.owners.entry((ObjectKind::User, user.clone())).or_insert_with(|| principal.clone());
+        }
+    }
+
+    /// Removes from a reply what its principal may not see: a bill's verification challenge is
+    /// the user's (their app's, or the admin's); the merchant side that submits the bill gets
+    /// the total and an empty challenge, on every listener.
+    pub(super) fn redact(principal: &Principal, outcome: &mut Outcome) {
+        if let Outcome::Applied(Reply::BillSubmitted { challenge, .. }) = outcome
+            && !matches!(principal, Principal::Admin | Principal::App(_))
+        {
+            challenge.clear();
         }
     }
 

@@ -525,8 +525,13 @@ fn bills_total_verify_and_charge() {
     assert_eq!(h.rejected(add_item("b1", "", 1, 1)), Rejection::InvalidField);
     assert_eq!(h.rejected(add_item("b1", "x", 0, 1)), Rejection::InvalidField);
     assert_eq!(h.rejected(add_item("b1", "x", 1, 0)), Rejection::InvalidAmount);
+    // The merchant side may submit but never sees the user's challenge (on any listener).
+    let by_merchant =
+        h.run_as(Principal::Merchant(id("m1")), Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 9 }));
+    assert_eq!(by_merchant, Outcome::Applied(Reply::BillSubmitted { total: 1_125, challenge: String::new() }));
     let (total, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 9 })));
     assert_eq!(total, 1_125);
+    assert!(!challenge.is_empty(), "the admin (and the user's app) sees it");
     assert_eq!(h.balance("a").0, 10_000, "submitting charges nothing");
     assert_eq!(h.rejected(add_item("b1", "late", 1, 1)), Rejection::BillNotOpen);
     let wrong = if challenge == "000000" { "000001" } else { "000000" };

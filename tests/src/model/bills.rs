@@ -13,7 +13,7 @@ use kassa_engine::constants::{
 };
 use kassa_engine::{Currency, Id, TimestampMs};
 
-use super::{Bill, BillStatus, Model, Oracle, valid_amount, well_formed_code};
+use super::{Bill, BillStatus, Model, valid_amount, well_formed_code};
 
 impl Model {
     pub(super) fn open_bill(&mut self, now: TimestampMs, open: &OpenBill) -> Result<(), Rejection> {
@@ -91,12 +91,8 @@ impl Model {
         Ok(())
     }
 
-    pub(super) fn submit_bill(
-        &mut self,
-        now: TimestampMs,
-        submit: &SubmitBill,
-        oracle: Oracle<'_>,
-    ) -> Result<Reply, Rejection> {
+    pub(super) fn submit_bill(&mut self, now: TimestampMs, submit: &SubmitBill) -> Result<Reply, Rejection> {
+        let secret_key = self.secret_key;
         let bill = self.bills.get_mut(&submit.bill).ok_or(Rejection::BillNotFound)?;
         match &bill.status {
             BillStatus::Open => {}
@@ -112,7 +108,7 @@ impl Model {
         if bill.items == 0 {
             return Err(Rejection::BillEmpty);
         }
-        let challenge = oracle.secret();
+        let challenge = super::secrets::bill_challenge(&secret_key, &submit.bill, submit.nonce, bill.total);
         bill.status = BillStatus::Submitted { nonce: submit.nonce, challenge: challenge.clone(), failures: 0 };
         Ok(Reply::BillSubmitted { total: bill.total, challenge })
     }

@@ -340,14 +340,12 @@ impl<'a> Oracle<'a> {
         Oracle { engine }
     }
 
-    /// The secret string of the engine's reply (code, challenge or approval code), or a marker
+    /// The secret string of the engine's reply (coupon or approval code), or a marker
     /// that can never match when the engine did not answer with one.
     fn secret(&self) -> String {
         match self.engine {
-            Outcome::Applied(Reply::Authorized { code, .. })
-            | Outcome::Applied(Reply::CouponIssued { code })
+            Outcome::Applied(Reply::CouponIssued { code })
             | Outcome::Applied(Reply::CouponClaimed { code })
-            | Outcome::Applied(Reply::BillSubmitted { challenge: code, .. })
             | Outcome::Applied(Reply::Settled { approval_code: code, .. }) => code.clone(),
             _ => "<no secret in the engine's reply>".to_string(),
         }
@@ -533,9 +531,15 @@ impl Model {
         if let Err(rejection) = self.authority(principal, command) {
             return Outcome::Rejected(rejection);
         }
-        let outcome = self.apply_command(now, principal, command, Oracle::new(engine));
+        let mut outcome = self.apply_command(now, principal, command, Oracle::new(engine));
         if outcome.is_applied() {
             self.record_owners(principal, command);
+        }
+        // A bill's challenge is the user's: only the admin and apps see it in a reply.
+        if let Outcome::Applied(Reply::BillSubmitted { challenge, .. }) = &mut outcome
+            && !matches!(principal, Principal::Admin | Principal::App(_))
+        {
+            challenge.clear();
         }
         outcome
     }
@@ -560,12 +564,12 @@ impl Model {
             Command::RegisterMerchant(register) => done(self.register_merchant(register)),
             Command::RegisterTerminal(register) => done(self.register_terminal(register)),
             Command::RegisterOperator(register) => done(self.register_operator(register)),
-            Command::Authorize(authorize) => answer(self.authorize(now, authorize, oracle)),
+            Command::Authorize(authorize) => answer(self.authorize(now, authorize)),
             Command::SettlePos(settle) => self.settle_pos(now, settle, oracle),
             Command::ReversePos { settlement } => done(self.reverse_pos(settlement)),
             Command::OpenBill(open) => done(self.open_bill(now, open)),
             Command::AddBillItem(add) => done(self.add_bill_item(now, add)),
-            Command::SubmitBill(submit) => answer(self.submit_bill(now, submit, oracle)),
+            Command::SubmitBill(submit) => answer(self.submit_bill(now, submit)),
             Command::ConfirmBill(confirm) => answer(self.confirm_bill(now, confirm)),
             Command::CancelBill { bill } => done(self.cancel_bill(bill)),
             Command::RequestSplit(request) => answer(self.request_split(now, request)),

@@ -62,12 +62,7 @@ impl Model {
         Ok(())
     }
 
-    pub(super) fn authorize(
-        &mut self,
-        now: TimestampMs,
-        authorize: &Authorize,
-        oracle: Oracle<'_>,
-    ) -> Result<Reply, Rejection> {
+    pub(super) fn authorize(&mut self, now: TimestampMs, authorize: &Authorize) -> Result<Reply, Rejection> {
         if let Some(existing) = self.authorizations.get(&authorize.id) {
             // A retry is the same id, user, account and limit (the shell's expiry and nonce
             // cannot be reproduced); it answers the first code.
@@ -93,7 +88,7 @@ impl Model {
         if active >= AUTHORIZATIONS_PER_USER_MAX {
             return Err(Rejection::TooManyAuthorizations);
         }
-        let code = oracle.secret();
+        let code = super::secrets::secure_code(&self.secret_key, authorize);
         if self.find_authorization(&authorize.user, &code).is_some() {
             // The derived code equals a live one of the same user: refused, retry with a nonce.
             return Err(Rejection::AlreadyExists);

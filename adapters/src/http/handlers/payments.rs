@@ -4,7 +4,7 @@ use actix_web::web;
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply, SettlePos, SubmitBill};
 use kassa_engine::runtime::random_nonce;
-use kassa_engine::{Currency, Outcome, Principal, Rejection};
+use kassa_engine::{Currency, Outcome, Rejection};
 use serde_json::{Value, json};
 
 use super::super::requests::*;
@@ -118,13 +118,11 @@ pub(super) async fn submit_bill(state: Data, caller: Caller, path: web::Path<Str
     let (reply, view) = submit_viewed(&state, &caller, command, move |_, machine| views::bill(machine, &key)).await?;
     let Reply::BillSubmitted { total, challenge } = reply else { unreachable!("submit answers BillSubmitted") };
     let mut view = view.expect("a submitted bill exists");
-    // The challenge goes to the user's side (their app) for verification; the merchant side
-    // sees the total.
-    let user_side = matches!(caller.principal, Principal::Admin | Principal::App(_));
+    // The engine gives the challenge to the user's side only (the merchant side gets "").
     if let Value::Object(fields) = &mut view {
         let user = fields.get("user").cloned();
         fields.insert("total".into(), json!(total));
-        fields.insert("challenge".into(), json!(user_side.then_some(challenge)));
+        fields.insert("challenge".into(), json!((!challenge.is_empty()).then_some(challenge)));
         fields.insert("verification_user".into(), user.unwrap_or(Value::Null));
     }
     ok(view)
