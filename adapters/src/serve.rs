@@ -21,7 +21,7 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `shards`).
+    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -50,11 +50,6 @@ pub struct ServeArgs {
     /// listeners, each get this many [default: the number of CPU cores, at least 2].
     #[arg(long, env = "KASSA_SOCKET_THREADS")]
     pub socket_threads: Option<usize>,
-    /// Shard executors the engine spreads accounts, bills and every other actor over, 1..=64
-    /// (any count opens any data directory; one is the fastest measured, BENCHMARKS.md)
-    /// [default: 1].
-    #[arg(long, env = "KASSA_SHARDS")]
-    pub shards: Option<usize>,
 }
 
 /// The keys a config file may hold.
@@ -69,7 +64,6 @@ struct FileConfig {
     max_connections: Option<usize>,
     mailbox_max: Option<usize>,
     socket_threads: Option<usize>,
-    shards: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -91,8 +85,6 @@ pub struct ServeConfig {
     pub mailbox_max: usize,
     /// HTTP workers, and worker threads of the TCP / ISO 8583 runtime.
     pub socket_threads: usize,
-    /// The engine's shard executors.
-    pub shards: usize,
 }
 
 impl ServeArgs {
@@ -116,11 +108,6 @@ impl ServeArgs {
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
             mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
             socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
-            shards: match self.shards.or(file.shards) {
-                None => kassa_engine::runtime::default_shards(),
-                Some(shards) if (1..=kassa_engine::shards::SHARDS_MAX).contains(&shards) => shards,
-                Some(shards) => return Err(format!("shards must be 1..=64, not {shards}")),
-            },
         })
     }
 }
@@ -168,7 +155,6 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let mut engine_config = EngineConfig::new(config.data_dir.clone());
         engine_config.mailbox_max = config.mailbox_max;
-        engine_config.shards = config.shards;
         let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config))
             .await
             .map_err(|error| error.to_string())?

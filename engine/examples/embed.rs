@@ -92,18 +92,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.shutdown();
     drop(engine);
 
-    // The same directory on four shard executors: the actors are spread over four threads, a
-    // transfer between accounts on two shards is applied whole, reads see every shard.
-    let mut config = EngineConfig::new(&data_dir);
-    config.shards = 4;
-    let engine = Engine::open(config)?;
-    let transfer =
-        Transfer { id: id("t-sharded"), from: id("alice"), to: id("cafe"), amount: 66, currency: Currency::EUR };
-    let outcome = engine.submit(Submission::admin(Command::Transfer(transfer))).await?;
-    assert!(outcome.is_applied(), "{outcome:?}");
-    let balances = engine.read(|view| (view.account(&id("alice")).map(|a| a.posted), view.shard_count())).await?;
-    assert_eq!(balances, (Some(10_000 - 1_000 - 1_234 - 66), 4));
-    println!("on 4 shards, after one more transfer: alice {:?}", balances.0);
-    engine.shutdown();
     Ok(())
 }

@@ -34,14 +34,12 @@ fn main() {
     let accounts: usize = args.next().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
     let transfers: usize = args.next().and_then(|text| text.parse().ok()).unwrap_or(1_000_000);
     let data_dir = args.next().map_or_else(|| std::env::temp_dir().join("kassa-recovery"), Into::into);
-    let shards: Option<usize> = args.next().and_then(|text| text.parse().ok());
 
     let reopen_only = std::env::var_os("KASSA_REOPEN_ONLY").is_some();
     if !reopen_only {
-        build(accounts, transfers, &data_dir, shards);
+        build(accounts, transfers, &data_dir);
     }
     let mut config = EngineConfig::new(&data_dir);
-    config.shards = shards.unwrap_or(config.shards);
     config.snapshot_every_commands = (accounts * 2) as u64;
     config.tick_interval_ms = 0;
     reopen(config, accounts);
@@ -49,7 +47,7 @@ fn main() {
 
 /// Measures memory per idle account, then writes a data directory of `accounts` accounts (and a
 /// snapshot) followed by `transfers` transfers left in the WAL.
-fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path, shards: Option<usize>) {
+fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path) {
     // 1. Memory per idle account in the state machine.
     let before = resident_bytes();
     let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[1; 32]) });
@@ -65,7 +63,6 @@ fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path, shards: 
     // 2. A data directory: the accounts (then a snapshot), then transfers left in the WAL.
     let _ = std::fs::remove_dir_all(data_dir);
     let mut config = EngineConfig::new(data_dir);
-    config.shards = shards.unwrap_or(config.shards);
     config.durability = Durability::UnsafeNoSync; // setup speed only; reopening is what is timed
     config.snapshot_every_commands = (accounts * 2) as u64;
     config.tick_interval_ms = 0;

@@ -250,8 +250,7 @@ pub fn rule(operation: Operation, role: Role) -> Relation {
     cells[role as usize]
 }
 
-/// What the rules need to know of the state; the state machine and the sharded view both
-/// answer it.
+/// What the rules need to know of the state (the state machine answers it).
 pub trait Facts {
     /// The recorded owner of an object (none: the admin's, or an unclaimed user).
     fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal>;

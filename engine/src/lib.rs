@@ -20,7 +20,6 @@ pub mod constants;
 pub mod history;
 #[cfg(feature = "storage")]
 pub mod runtime;
-pub mod shards;
 pub mod state_machine;
 pub mod types;
 #[cfg(feature = "storage")]
@@ -29,6 +28,5 @@ pub mod wal;
 pub use command::{Command, Event, Outcome, Principal, Rejection, Reply, Submission};
 #[cfg(feature = "storage")]
 pub use runtime::{Durability, Engine, EngineConfig, OpenError, SubmitError};
-pub use shards::{ShardSet, StateView};
 pub use state_machine::{CommitOutput, Config, SecretKey, StateMachine};
 pub use types::{Currency, Id, TimestampMs};

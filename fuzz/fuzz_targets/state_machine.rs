@@ -18,8 +18,7 @@
 //!   transfers, holds, account openings) are committed again: same outcome, no event, no change
 //!   of state.
 //!
-//! At the end, the same batches over 3 shards give the same outcomes, events and merged state.
-//! The same batches replayed into a fresh machine give identical outcomes, events and
+//! At the end, the same batches replayed into a fresh machine give identical outcomes, events and
 //! state; and a snapshot taken after a chosen batch (the state through the codec) plus the
 //! batches after it gives the same again, which is what recovery does. Every machine starts from
 //! the setup's state decoded from the codec, so each has its own hash map seeds (no decision may
@@ -612,18 +611,6 @@ fn run(data: &[u8]) {
         assert_eq!(output, step.output, "replay gives the same outcomes and events");
     }
     assert!(fresh.state() == machine.state(), "replay gives the same state");
-
-    // Shards: the same batches over 3 shards (buckets moved between them) give the same outcomes
-    // and events, every bucket ends on its owner, and the merged state is the one machine's.
-    let setup_states = kassa_engine::shards::repartition(vec![start().state().clone()], 3);
-    let mut shards = kassa_engine::shards::ShardSet::from_states(config(), setup_states, 3);
-    for step in &steps {
-        let mut output = CommitOutput::default();
-        shards.commit(step.now, &step.batch, &mut output);
-        assert_eq!(output, step.output, "3 shards give one machine's outcomes and events");
-    }
-    shards.view().check_invariants();
-    assert!(shards.view().merged().state() == machine.state(), "3 shards end in one machine's state");
 
     // Recovery: snapshot (through the codec) plus the batches after it.
     let (from, bytes) = snapshot.unwrap_or_else(|| (steps.len(), codec::encode(machine.state())));

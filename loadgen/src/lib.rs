@@ -97,8 +97,6 @@ pub struct LoadConfig {
     pub data_dir: PathBuf,
     /// Durability of the embedded engine.
     pub durability: Durability,
-    /// Embedded: shard executors (`None`: the engine's default, 1).
-    pub shards: Option<usize>,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -139,7 +137,6 @@ impl LoadConfig {
             api_key: String::new(),
             data_dir: PathBuf::from("./kassa-loadgen-data"),
             durability: Durability::Sync,
-            shards: None,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -213,12 +210,7 @@ impl LoadConfig {
 
     fn describe_load(&self) -> String {
         let place = match self.target {
-            Target::Embedded => format!(
-                "engine in {} ({:?}, {} shards)",
-                self.data_dir.display(),
-                self.durability,
-                self.shards.unwrap_or_else(kassa_engine::runtime::default_shards)
-            ),
+            Target::Embedded => format!("engine in {} ({:?})", self.data_dir.display(), self.durability),
             Target::Tcp => format!("TCP {} (balances over HTTP {})", self.addr(), self.http_addr),
             Target::Http => format!("HTTP {}", self.addr()),
             Target::Iso8583 => format!("ISO 8583 {} + HTTP {}", self.addr(), self.http_addr),
@@ -252,7 +244,7 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {
         Target::Embedded => {
-            let engine = embedded::open(&config.data_dir, config.durability, config.shards)?;
+            let engine = embedded::open(&config.data_dir, config.durability)?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }

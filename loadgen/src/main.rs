@@ -116,9 +116,6 @@ struct Cli {
     /// Data directory of the embedded engine (emptied first).
     #[arg(long, default_value = "./kassa-loadgen-data")]
     data_dir: PathBuf,
-    /// Embedded: shard executors (default: the engine's, 1).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
-    shards: Option<u64>,
     /// Embedded: skip fsync (NOT durable; measures the pipeline without the disk).
     #[arg(long)]
     unsafe_no_sync: bool,
@@ -153,7 +150,6 @@ fn main() {
     config.warmup = Duration::from_secs(cli.warmup);
     config.count = cli.count;
     config.data_dir = cli.data_dir;
-    config.shards = cli.shards.map(|shards| shards as usize);
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;

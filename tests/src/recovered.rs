@@ -46,7 +46,7 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
 }
 
 /// Checks every acknowledgement against the recovered machine.
-pub fn verify_acks(machine: &kassa_engine::StateView, acks: &[Ack]) -> Result<(), String> {
+pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result<(), String> {
     for ack in acks {
         match ack {
             Ack::Transfer { id: transfer, from, to, amount, result } => {

@@ -1,18 +1,15 @@
-//! The executor (the sequencer): drains the mailbox into batches, commits them (on its own state
-//! machine with one shard, through the shard executors with several) and hands each batch to the
-//! writer. It never answers a caller itself.
+//! The executor (the sequencer): drains the mailbox into batches, commits them on its state
+//! machine and hands each batch to the writer. It never answers a caller itself.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
-use super::shard_pool::ShardPool;
 use super::writer::{DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
-use crate::shards::StateView;
-use crate::state_machine::{CommitOutput, State, StateMachine};
+use crate::state_machine::{CommitOutput, StateMachine};
 use crate::wal::EncodedSnapshot;
 
 /// Who waits for which outcomes of a batch.
@@ -23,50 +20,8 @@ enum Waiter {
     Nobody,
 }
 
-/// The actors: one state machine run by the executor itself, or shard executors.
-#[allow(clippy::large_enum_variant, reason = "one value per engine, never moved after start")]
-pub(super) enum Shards {
-    /// One shard: the executor thread applies batches itself.
-    One(StateMachine),
-    /// Several shards, each on a thread of its own.
-    Pool(ShardPool),
-}
-
-impl Shards {
-    fn commit(&mut self, now_ms: u64, commands: Vec<Submission>, output: &mut CommitOutput) -> Vec<Submission> {
-        match self {
-            Shards::One(machine) => {
-                machine.commit(now_ms, &commands, output);
-                commands
-            }
-            Shards::Pool(pool) => pool.commit(now_ms, commands, output),
-        }
-    }
-
-    fn read<R>(&self, read: impl FnOnce(&StateView) -> R) -> R {
-        match self {
-            Shards::One(machine) => read(&StateView::new(vec![machine])),
-            Shards::Pool(pool) => pool.read(read),
-        }
-    }
-
-    fn state_now_ms(&self) -> u64 {
-        match self {
-            Shards::One(machine) => machine.state_now_ms(),
-            Shards::Pool(pool) => pool.state_now_ms(),
-        }
-    }
-
-    fn encode_snapshot(&mut self) -> Vec<u8> {
-        match self {
-            Shards::One(machine) => State::join_shard_snapshots(vec![machine.encode_snapshot()]),
-            Shards::Pool(pool) => pool.encode_snapshot(),
-        }
-    }
-}
-
 pub(super) struct Executor {
-    shards: Shards,
+    machine: StateMachine,
     batch_max: usize,
     snapshot_every_commands: u64,
     commands_since_snapshot: u64,
@@ -86,7 +41,7 @@ pub(super) fn clock_ms() -> u64 {
 
 impl Executor {
     pub(super) fn new(
-        shards: Shards,
+        machine: StateMachine,
         config: &EngineConfig,
         last_seq: u64,
         snapshot_seq: u64,
@@ -94,7 +49,7 @@ impl Executor {
         to_writer: Sender<WriterMessage>,
     ) -> Executor {
         Executor {
-            shards,
+            machine,
             batch_max: config.batch_max,
             snapshot_every_commands: config.snapshot_every_commands.max(1),
             // Records replayed since the snapshot count towards the next one.
@@ -179,8 +134,7 @@ impl Executor {
             let started = Instant::now();
             let now_ms = self.clock.now_ms();
             self.output.clear();
-            let commands_back = self.shards.commit(now_ms, commands, &mut self.output);
-            let commands = commands_back;
+            self.machine.commit(now_ms, &commands, &mut self.output);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
@@ -190,7 +144,7 @@ impl Executor {
                     Waiter::One(reply) => ready.push(Ready::One(reply, outcomes.next().expect("one outcome each"))),
                     Waiter::Viewed(view) => {
                         let outcome = outcomes.next().expect("one outcome each");
-                        ready.push(Ready::Deliver(self.shards.read(|state| view(outcome, state))));
+                        ready.push(Ready::Deliver(view(outcome, &self.machine)));
                     }
                     Waiter::Many(reply, count) => {
                         ready.push(Ready::Many(reply, outcomes.by_ref().take(count).collect()))
@@ -205,11 +159,11 @@ impl Executor {
             self.seq += 1;
             self.commands_since_snapshot += commands.len() as u64;
             // The machine clamps time to be monotonic; log the time it actually used.
-            let now_ms = self.shards.state_now_ms();
+            let now_ms = self.machine.state_now_ms();
             record = Some((self.seq, now_ms, commands, std::mem::take(&mut self.output.events)));
         }
         for read in reads {
-            ready.push(Ready::Deliver(self.shards.read(read)));
+            ready.push(Ready::Deliver(read(&self.machine)));
         }
         if self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err() {
             return true; // The writer stopped after a storage failure.
@@ -217,7 +171,7 @@ impl Executor {
         if self.commands_since_snapshot >= self.snapshot_every_commands {
             self.commands_since_snapshot = 0;
             let started = Instant::now();
-            let bytes = self.shards.encode_snapshot();
+            let bytes = self.machine.encode_snapshot();
             metrics::histogram!("kassa_snapshot_encode_seconds").record(started.elapsed().as_secs_f64());
             let snapshot = EncodedSnapshot { seq: self.seq, bytes };
             if self.to_writer.send(WriterMessage::Snapshot(snapshot)).is_err() {

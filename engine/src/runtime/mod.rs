@@ -2,8 +2,7 @@
 //!
 //! ```text
 //! callers --try_send--> mailbox (bounded; full = Busy) --> executor thread
-//!   executor: drain up to batch_max requests, read the clock, commit(now, &batch): itself
-//!   (one shard) or through the shard executors (`shard_pool.rs`, protocol in `crate::shards`)
+//!   executor: drain up to batch_max requests, read the clock, commit(now, &batch)
 //!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
 //!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
 //! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)
@@ -16,7 +15,6 @@
 
 mod executor;
 mod indexer;
-mod shard_pool;
 mod snapshotter;
 mod writer;
 
@@ -32,8 +30,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::shards::{SHARDS_MAX, ShardSet, StateView};
-use crate::state_machine::{Config, SecretKey};
+use crate::state_machine::{Config, SecretKey, StateMachine};
 use crate::types::Id;
 use crate::wal::{HistoryRecord, Wal, WalError};
 
@@ -46,9 +43,6 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// `Sync` (default) or the test-only `UnsafeNoSync`.
     pub durability: Durability,
-    /// Shard executors the actors are spread over, 1..=64 (default 1: [`default_shards`]). Any
-    /// number opens any data directory: a snapshot written with another count is re-partitioned.
-    pub shards: usize,
     /// Most commands committed as one batch (one WAL record), at most `BATCH_COMMANDS_MAX`.
     pub batch_max: usize,
     /// Most requests waiting in the mailbox; beyond it submissions get `Busy` at once.
@@ -91,7 +85,6 @@ impl EngineConfig {
         EngineConfig {
             data_dir: data_dir.into(),
             durability: Durability::Sync,
-            shards: default_shards(),
             batch_max: BATCH_COMMANDS_MAX,
             mailbox_max: 65_536,
             snapshot_every_commands: 2_000_000,
@@ -100,20 +93,6 @@ impl EngineConfig {
             clock: Clock::System,
         }
     }
-}
-
-/// The default number of shard executors: 1. Issue 3 asked for one per core; measured on 2 and
-/// 16 vCPUs (BENCHMARKS.md, "Shard executors"), every workload we have runs faster on one shard
-/// (transfers 25-35 %, POS settlements 3-6x, replay 2x), because one core applies transfers far
-/// faster than the log, history and callers around it can feed it, and moving actors between
-/// shards costs more than it saves. Set `shards` to [`cores`] for one per core.
-pub fn default_shards() -> usize {
-    1
-}
-
-/// One per core: as many as the OS lets this process use, at most `SHARDS_MAX`.
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| cores.get()).clamp(1, SHARDS_MAX)
 }
 
 /// Why an engine could not open.
@@ -145,10 +124,10 @@ pub enum SubmitError {
 }
 
 /// A read to run against the state on the executor, with the thunk that delivers its answer.
-type Read = Box<dyn FnOnce(&StateView) -> Box<dyn FnOnce() + Send> + Send>;
+type Read = Box<dyn FnOnce(&StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// A view of what a command changed, run on the executor right after it, with its outcome.
-type View = Box<dyn FnOnce(Outcome, &StateView) -> Box<dyn FnOnce() + Send> + Send>;
+type View = Box<dyn FnOnce(Outcome, &StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// Where one command's outcome goes once it is durable.
 pub(crate) enum OutcomeSink {
@@ -255,9 +234,6 @@ impl Engine {
         if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
             return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
         }
-        if config.shards == 0 || config.shards > SHARDS_MAX {
-            return Err(OpenError::Config(format!("shards must be 1..={SHARDS_MAX}")));
-        }
         if config.mailbox_max == 0 {
             return Err(OpenError::Config("mailbox_max must be positive".into()));
         }
@@ -271,9 +247,9 @@ impl Engine {
         };
         let machine_config = Config { secret_key: SecretKey::from_bytes(&key) };
         let loading = Instant::now();
-        let (snapshot_seq, mut machines) = match wal.load_snapshot()? {
-            Some((seq, states)) => (seq, ShardSet::from_states(machine_config.clone(), states, config.shards)),
-            None => (0, ShardSet::new(machine_config.clone(), config.shards)),
+        let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
+            Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),
+            None => (0, StateMachine::new(machine_config)),
         };
         let snapshot_load = loading.elapsed();
         let mut output = crate::state_machine::CommitOutput::default();
@@ -283,9 +259,9 @@ impl Engine {
         let mut lost_history = Vec::new();
         let last_seq = wal.replay(snapshot_seq, |record| {
             output.clear();
-            machines.commit(record.now_ms, &record.commands, &mut output);
+            machine.commit(record.now_ms, &record.commands, &mut output);
             if record.seq > watermark {
-                let now_ms = machines.machines()[0].state_now_ms();
+                let now_ms = machine.state_now_ms();
                 lost_history.extend(indexer::lines(record.seq, now_ms, &output.events));
             }
             records_replayed += 1;
@@ -310,12 +286,7 @@ impl Engine {
         let stopping = Arc::new(AtomicBool::new(false));
         let durable_seq = Arc::new(AtomicU64::new(last_seq));
         let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-        let shards = if machines.shards() == 1 {
-            executor::Shards::One(machines.into_machines().pop().expect("one machine"))
-        } else {
-            executor::Shards::Pool(shard_pool::ShardPool::start(machine_config, machines.into_machines()))
-        };
-        let executor = executor::Executor::new(shards, &config, last_seq, snapshot_seq, inbox, to_writer);
+        let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
         let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(1);
         let writer = writer::Writer::new(
             wal.clone(),
@@ -440,10 +411,10 @@ impl Engine {
     pub async fn submit_viewed<R: Send + 'static>(
         &self,
         command: Submission,
-        view: impl FnOnce(Outcome, &StateView) -> R + Send + 'static,
+        view: impl FnOnce(Outcome, &StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        let view: View = Box::new(move |outcome: Outcome, state: &StateView| {
+        let view: View = Box::new(move |outcome: Outcome, state: &StateMachine| {
             let value = view(outcome, state);
             Box::new(move || {
                 let _ = reply.send(value);
@@ -475,10 +446,10 @@ impl Engine {
     }
 
     fn read_request<R: Send + 'static>(
-        read: impl FnOnce(&StateView) -> R + Send + 'static,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> (Request, oneshot::Receiver<R>) {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Read(Box::new(move |machine: &StateView| {
+        let request = Request::Read(Box::new(move |machine: &StateMachine| {
             let value = read(machine);
             Box::new(move || {
                 let _ = reply.send(value);
@@ -487,12 +458,12 @@ impl Engine {
         (request, answer)
     }
 
-    /// Runs `read` against a view of the state (across every shard), in order with the
-    /// commands submitted before it, and answers once everything it could have seen is durable.
-    /// Keep reads short: the executor runs them between batches, with the shards idle.
+    /// Runs `read` against the state, in order with the commands submitted before it, and
+    /// answers once everything it could have seen is durable. Keep reads short: the executor
+    /// runs them between batches.
     pub async fn read<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&StateView) -> R + Send + 'static,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         self.send(request)?;
@@ -502,7 +473,7 @@ impl Engine {
     /// Blocking [`Engine::read`].
     pub fn read_blocking<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&StateView) -> R + Send + 'static,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         self.send(request)?;

@@ -96,7 +96,18 @@ impl StateMachine {
         amount: u64,
         location: Option<GeoPoint>,
     ) -> Result<(Id, Quote), Rejection> {
-        crate::shards::StateView::new(vec![self]).verify_coupon(now, operator, code, amount, location)
+        let operator = self.operator(operator).ok_or(Rejection::OperatorNotFound)?;
+        StateMachine::check_amount(amount)?;
+        if !super::is_code(code) {
+            return Err(Rejection::CouponNotFound);
+        }
+        let id = self.coupon_id_by_index(&self.coupon_index(code)).ok_or(Rejection::CouponNotFound)?;
+        let coupon = self.coupon(id).expect("an indexed coupon exists");
+        if coupon.merchant != operator.merchant {
+            return Err(Rejection::WrongMerchant);
+        }
+        let quote = StateMachine::quote_coupon(now, coupon, amount, location)?;
+        Ok((id.clone(), quote))
     }
 
     /// The coupon a code's keyed hash is filed under.

@@ -66,32 +66,6 @@ impl<V> IdempotencyIndex<V> {
         }
     }
 
-    /// Removes `id` from both generations: `(current, previous)`, for moving it to another shard.
-    pub(crate) fn take(&mut self, id: &Id) -> (Option<V>, Option<V>) {
-        let previous = if self.previous.is_empty() { None } else { self.previous.remove(id) };
-        (self.current.remove(id), previous)
-    }
-
-    /// Puts back what [`IdempotencyIndex::take`] removed, each in the generation it came from.
-    pub(crate) fn put(&mut self, id: &Id, (current, previous): (Option<V>, Option<V>)) {
-        if let Some(value) = current {
-            self.current.insert(id.clone(), value);
-        }
-        if let Some(value) = previous {
-            self.previous.insert(id.clone(), value);
-        }
-    }
-
-    /// Every remembered id (both generations; an id may appear twice).
-    pub(crate) fn ids(&self) -> impl Iterator<Item = &Id> {
-        self.current.keys().chain(self.previous.keys())
-    }
-
-    /// An empty index whose generation started when `self`'s did (shards turn over together).
-    pub(crate) fn empty_like(&self) -> IdempotencyIndex<V> {
-        IdempotencyIndex { current: Map::default(), previous: Map::default(), generation_ms: self.generation_ms }
-    }
-
     /// Ids remembered, both generations.
     pub fn len(&self) -> usize {
         self.current.len() + self.previous.len()

@@ -11,7 +11,6 @@
 
 mod accounts;
 mod bills;
-mod buckets;
 mod coupons;
 mod holds;
 mod idempotency;
@@ -35,8 +34,6 @@ use crate::types::{Currency, Id, TimestampMs};
 
 pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
-pub(crate) use buckets::command_keys;
-pub use buckets::{Bucket, Key};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
 pub use idempotency::IdempotencyIndex;
@@ -214,24 +211,13 @@ impl StateMachine {
     }
 
     /// Starts a batch at `now_ms` (clamped so that time never runs backwards): sets the clock
-    /// and turns idempotency generations over. Returns the `now` the batch runs at. Every shard
-    /// starts every batch, so that shards turn generations over together.
+    /// and turns idempotency generations over. Returns the `now` the batch runs at.
     pub(crate) fn begin_batch(&mut self, now_ms: TimestampMs) -> TimestampMs {
         let now_ms = now_ms.max(self.state.now_ms);
         self.state.now_ms = now_ms;
         self.state.transfers.rotate(now_ms);
         self.state.movements.rotate(now_ms);
         now_ms
-    }
-
-    /// The configuration (the sharded runtime needs the key to place coupon codes).
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The state, to move buckets in and out of it.
-    pub(crate) fn state_mut(&mut self) -> &mut State {
-        &mut self.state
     }
 
     /// Applies one command of a batch started with [`StateMachine::begin_batch`], if its
@@ -490,6 +476,12 @@ impl StateMachine {
     /// Number of accounts.
     pub fn account_count(&self) -> usize {
         self.state.accounts.len()
+    }
+
+    /// Whether `principal` may make `read` now (`crate::authority`): call it in the same
+    /// [`Engine::read`](crate::Engine::read) as the read it guards.
+    pub fn check_read(&self, principal: &Principal, read: &crate::authority::Read) -> Result<(), Rejection> {
+        crate::authority::check_read(self, principal, read)
     }
 }
 

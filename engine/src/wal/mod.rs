@@ -388,7 +388,7 @@ impl Wal {
     }
 
     /// The latest snapshot, if any: the sequence number it covers and the state.
-    pub fn load_snapshot(&self) -> Result<Option<(u64, Vec<State>)>, WalError> {
+    pub fn load_snapshot(&self) -> Result<Option<(u64, State)>, WalError> {
         let meta = self.cf(CF_META);
         let Some(meta_bytes) = self.db.get_cf(meta, KEY_SNAPSHOT)? else { return Ok(None) };
         let info: SnapshotMeta =
@@ -408,7 +408,7 @@ impl Wal {
         if crc32c::crc32c(&bytes) != info.crc32c {
             return Err(corrupt("checksum mismatch".into()));
         }
-        let state = State::decode_shard_snapshots(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        let state = State::decode_snapshot(&bytes).map_err(|error| corrupt(error.to_string()))?;
         Ok(Some((info.seq, state)))
     }
 

@@ -79,11 +79,7 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let key = wal.stored_secret_key()?.unwrap_or([0; 32]);
     let config = Config { secret_key: SecretKey::from_bytes(&key) };
     let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
-        // Sharded semantics are one machine's: verify replays into one.
-        Some((seq, states)) => {
-            let state = crate::shards::repartition(states, 1).pop().expect("one shard");
-            (seq, StateMachine::from_state(config, state))
-        }
+        Some((seq, state)) => (seq, StateMachine::from_state(config, state)),
         None => (0, StateMachine::new(config)),
     };
     let mut output = CommitOutput::default();

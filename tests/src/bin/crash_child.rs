@@ -26,12 +26,10 @@ impl Channel for EngineChannel {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let data_dir = args.next().expect("usage: kassa-crash-child DATA_DIR CYCLE SEED [SHARDS]");
+    let data_dir = args.next().expect("usage: kassa-crash-child DATA_DIR CYCLE SEED");
     let cycle: u64 = args.next().and_then(|text| text.parse().ok()).expect("CYCLE");
     let seed: u64 = args.next().and_then(|text| text.parse().ok()).expect("SEED");
-    let shards: Option<usize> = args.next().and_then(|text| text.parse().ok());
     let mut config = EngineConfig::new(data_dir);
-    config.shards = shards.unwrap_or(config.shards);
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));

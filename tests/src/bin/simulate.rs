@@ -24,10 +24,6 @@ struct Args {
     /// Data directory (default: a fresh directory under the system temp dir, removed after).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Shard counts, comma separated: the engine opens with the first and each restart reopens
-    /// with the next (default: one shard per core).
-    #[arg(long, value_delimiter = ',')]
-    shards: Vec<usize>,
     /// Do not fsync batches (Durability::UnsafeNoSync): faster, crash durability not exercised.
     #[arg(long)]
     no_sync: bool,
@@ -51,9 +47,6 @@ fn main() {
     }
     let mut config = SimConfig::new(args.seed, args.commands, &data_dir);
     config.restarts = args.restarts;
-    if !args.shards.is_empty() {
-        config.shard_counts = args.shards.clone();
-    }
     config.progress_every_commands = args.progress;
     if args.no_sync {
         config.durability = Durability::UnsafeNoSync;

@@ -191,7 +191,7 @@ impl Model {
 }
 
 /// The engine's side of `view`, read from its state machine (run it inside `Engine::read`).
-pub fn engine_view(machine: &kassa_engine::StateView, view: &Probe) -> StateView {
+pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateView {
     let mut out = StateView::new();
     out.insert("accounts:count".into(), machine.account_count().to_string());
     for (currency, totals) in machine.totals() {

@@ -46,9 +46,6 @@ pub struct SimConfig {
     pub durability: Durability,
     /// Engine restarts (shutdown + reopen) at points drawn from the seed.
     pub restarts: u32,
-    /// Shard counts: the engine opens with the first, and each restart reopens with the next
-    /// (round robin), so that snapshots are re-partitioned on the way.
-    pub shard_counts: Vec<usize>,
     /// Compare every account's balances every this many batches.
     pub accounts_every_batches: u64,
     /// Compare the whole visible state every this many batches (and after restarts, at the end).
@@ -66,7 +63,6 @@ impl SimConfig {
             data_dir: data_dir.into(),
             durability: Durability::Sync,
             restarts: 5,
-            shard_counts: vec![kassa_engine::runtime::default_shards()],
             accounts_every_batches: 10,
             everything_every_batches: 100,
             progress_every_commands: 0,
@@ -232,7 +228,6 @@ pub fn run(config: SimConfig) -> Result<SimReport, SimError> {
     let clock = Arc::new(AtomicU64::new(START_MS));
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.durability = config.durability;
-    engine_config.shards = config.shard_counts.first().copied().unwrap_or(1);
     engine_config.tick_interval_ms = 0;
     engine_config.secret_key = Some(secret_key(config.seed));
     engine_config.clock = Clock::Manual(clock.clone());
@@ -450,10 +445,6 @@ impl Run {
             engine.shutdown();
         }
         self.report.restarts += 1;
-        let counts = &self.config.shard_counts;
-        if !counts.is_empty() {
-            self.engine_config.shards = counts[self.report.restarts as usize % counts.len()];
-        }
         let engine = Engine::open(self.engine_config.clone()).map_err(|error| fail("reopening the engine", error))?;
         self.engine = Some(engine);
         Ok(())

@@ -24,7 +24,6 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Dura
         .arg(data_dir)
         .arg(cycle.to_string())
         .arg(seed.to_string())
-        .arg(child_shards(cycle).to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -53,11 +52,6 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Dura
     reader.join().expect("reader thread")
 }
 
-/// Shard executors of the child in `cycle`: 1, 2, 3, 1, ...
-fn child_shards(cycle: u64) -> usize {
-    (cycle % 3) as usize + 1
-}
-
 #[test]
 fn acknowledged_commands_survive_sigkill() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -71,7 +65,6 @@ fn acknowledged_commands_survive_sigkill() {
 
         let mut config = EngineConfig::new(data_dir.path());
         config.tick_interval_ms = 0;
-        config.shards = child_shards(cycle + 1);
         let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
         if let Err(error) = verify_recovered(&engine, &all_acks) {
             panic!("cycle {cycle}: {error}");

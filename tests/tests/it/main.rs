@@ -2,7 +2,6 @@
 
 mod durability;
 mod engine;
-mod shards;
 mod simulation;
 mod storage_faults;
 mod torture;

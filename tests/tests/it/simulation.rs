@@ -8,14 +8,9 @@
 use kassa_tests::simulation::{self, SimConfig, SimReport};
 
 fn simulate(seed: u64, commands: u64) -> SimReport {
-    simulate_on(seed, commands, vec![kassa_engine::runtime::default_shards()])
-}
-
-fn simulate_on(seed: u64, commands: u64, shard_counts: Vec<usize>) -> SimReport {
     let dir = tempfile::tempdir().unwrap();
     let mut config = SimConfig::new(seed, commands, dir.path());
     config.restarts = 3;
-    config.shard_counts = shard_counts;
     let report = simulation::run(config).expect("the simulation runs");
     if let Some(divergence) = &report.divergence {
         panic!("{divergence}\n{report}");
@@ -110,12 +105,4 @@ fn a_seed_reproduces_its_run_exactly() {
     assert_eq!(first.by_kind, second.by_kind);
     let other = simulate(8, 4_000);
     assert_ne!(first.digest, other.digest);
-}
-
-/// The same comparison with the actors spread over shard executors: 3 shards, then (after each
-/// restart) 1, 4 and 3 again, so that recovery re-partitions snapshots both ways.
-#[test]
-fn sharded_engines_match_the_reference_model_across_shard_count_changes() {
-    let report = simulate_on(4, 20_000, vec![3, 1, 4]);
-    assert_eq!((report.commands, report.restarts), (20_000, 3), "{report}");
 }

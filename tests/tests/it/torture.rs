@@ -42,8 +42,6 @@ fn start_server(data_dir: &Path) -> Server {
         .args(["--data-dir", &data_dir.display().to_string()])
         .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
         .args(["--admin-key", ADMIN_KEY])
-        // Two shard executors: the cross-shard protocol is crashed into too.
-        .args(["--shards", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

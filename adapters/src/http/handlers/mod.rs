@@ -2,7 +2,7 @@
 //! reply: the engine decides what the caller may do (`kassa_engine::authority`) inside the
 //! commit, and a write's reply is rendered from the state right after it in the same engine
 //! round trip (`Engine::submit_viewed`). Reads are checked against the same rules in the same
-//! step as the read (`StateView::check_read`). The request bodies and their conversion into
+//! step as the read (`StateMachine::check_read`). The request bodies and their conversion into
 //! commands are in [`super::requests`]; the JSON views in [`views`].
 
 mod accounts;
@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply};
-use kassa_engine::{Id, Outcome, Rejection, StateView};
+use kassa_engine::{Id, Outcome, Rejection, StateMachine};
 use serde_json::{Value, json};
 
 use super::requests::RequestError;
@@ -107,7 +107,7 @@ async fn submit_viewed<T: Send + 'static>(
     state: &Data,
     caller: &Caller,
     command: Command,
-    view: impl FnOnce(&Reply, &StateView) -> T + Send + 'static,
+    view: impl FnOnce(&Reply, &StateMachine) -> T + Send + 'static,
 ) -> Result<(Reply, T), ApiError> {
     let answer = state
         .engine
@@ -127,7 +127,7 @@ async fn read<R: Send + 'static>(
     state: &Data,
     caller: &Caller,
     read: Read,
-    query: impl FnOnce(&StateView) -> R + Send + 'static,
+    query: impl FnOnce(&StateMachine) -> R + Send + 'static,
 ) -> Result<R, ApiError> {
     let principal = caller.principal.clone();
     let answer =
@@ -142,7 +142,7 @@ async fn get_view(
     caller: &Caller,
     read: Read,
     object: Id,
-    view: fn(&StateView, &Id) -> Option<Value>,
+    view: fn(&StateMachine, &Id) -> Option<Value>,
     missing: Rejection,
 ) -> Answer {
     let found = self::read(state, caller, read, move |machine| view(machine, &object)).await?;

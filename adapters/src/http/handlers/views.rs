@@ -2,7 +2,7 @@
 
 use kassa_engine::command::PostingCause;
 use kassa_engine::state_machine::{Account, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState};
-use kassa_engine::{Id, StateView};
+use kassa_engine::{Id, StateMachine};
 use serde_json::{Value, json};
 
 pub(super) fn account_json(account_id: &Id, account: &Account) -> Value {
@@ -108,26 +108,26 @@ pub(super) fn cause_json(cause: &PostingCause) -> (&'static str, &str) {
 }
 
 /// An account's view, if it exists.
-pub(super) fn account(machine: &StateView, id: &Id) -> Option<Value> {
+pub(super) fn account(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.account(id).map(|account| account_json(id, account))
 }
 
 /// A hold's view, if it exists.
-pub(super) fn hold(machine: &StateView, id: &Id) -> Option<Value> {
+pub(super) fn hold(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.hold(id).map(|hold| hold_json(id, hold))
 }
 
 /// A bill's view, if it exists.
-pub(super) fn bill(machine: &StateView, id: &Id) -> Option<Value> {
+pub(super) fn bill(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.bill(id).map(|bill| bill_json(id, bill))
 }
 
 /// A split's view, if it exists.
-pub(super) fn split(machine: &StateView, id: &Id) -> Option<Value> {
+pub(super) fn split(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.split(id).map(|split| split_json(id, split))
 }
 
 /// A coupon's view with its current code, if it exists.
-pub(super) fn coupon(machine: &StateView, id: &Id) -> Option<Value> {
+pub(super) fn coupon(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.coupon(id).map(|coupon| coupon_json(id, coupon, machine.coupon_code(id)))
 }
