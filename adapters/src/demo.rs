@@ -45,7 +45,7 @@ impl Demo<'_> {
 pub fn run(out: &mut dyn Write) -> io::Result<()> {
     let mut secret = [0u8; 32];
     secret.copy_from_slice(b"kassa-demo-key-never-use-in-prod");
-    let machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&secret) });
+    let machine = StateMachine::new(Config::with_ids_max(SecretKey::from_bytes(&secret), 65_536));
     let mut demo = Demo { machine, now_ms: 1_764_000_000_000, out };
     let eur = Currency::EUR;
     writeln!(demo.out, "== accounts and transfers (amounts in euro cents)")?;

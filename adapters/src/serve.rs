@@ -21,7 +21,7 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`).
+    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -50,6 +50,11 @@ pub struct ServeArgs {
     /// listeners, each get this many [default: the number of CPU cores, at least 2].
     #[arg(long, env = "KASSA_SOCKET_THREADS")]
     pub socket_threads: Option<usize>,
+    /// Most transfer, deposit and withdrawal ids remembered for idempotent retries (one to two
+    /// days each; 32 bytes per id; fixed when the data directory is created; beyond it new ids
+    /// are refused `id_table_full`) [default: 16,777,216].
+    #[arg(long, env = "KASSA_IDS_MAX")]
+    pub ids_max: Option<usize>,
 }
 
 /// The keys a config file may hold.
@@ -64,6 +69,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     mailbox_max: Option<usize>,
     socket_threads: Option<usize>,
+    ids_max: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -85,6 +91,8 @@ pub struct ServeConfig {
     pub mailbox_max: usize,
     /// HTTP workers, and worker threads of the TCP / ISO 8583 runtime.
     pub socket_threads: usize,
+    /// The idempotency table's size for a new data directory.
+    pub ids_max: usize,
 }
 
 impl ServeArgs {
@@ -108,6 +116,7 @@ impl ServeArgs {
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000).max(1),
             mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
             socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
+            ids_max: self.ids_max.or(file.ids_max).unwrap_or(kassa_engine::state_machine::IDS_MAX_DEFAULT),
         })
     }
 }
@@ -155,6 +164,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let mut engine_config = EngineConfig::new(config.data_dir.clone());
         engine_config.mailbox_max = config.mailbox_max;
+        engine_config.ids_max = config.ids_max;
         let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config))
             .await
             .map_err(|error| error.to_string())?

@@ -1,6 +1,6 @@
 //! Measures memory per idle account, snapshot reopen time and WAL replay rate.
 //!
-//! Run: `cargo run --release -p kassa-engine --example recovery -- ACCOUNTS TRANSFERS [DATA_DIR [SHARDS]]`
+//! Run: `cargo run --release -p kassa-engine --example recovery -- ACCOUNTS TRANSFERS [DATA_DIR]`
 //! (figures go to BENCHMARKS.md). With `KASSA_REOPEN_ONLY=1` it only reopens `DATA_DIR` as a
 //! previous run left it (for profiling the reopen).
 
@@ -50,7 +50,7 @@ fn main() {
 fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path) {
     // 1. Memory per idle account in the state machine.
     let before = resident_bytes();
-    let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[1; 32]) });
+    let mut machine = StateMachine::new(Config::new(SecretKey::from_bytes(&[1; 32])));
     let mut output = CommitOutput::default();
     for chunk in opens(accounts).chunks(BATCH_COMMANDS_MAX) {
         output.clear();
@@ -64,6 +64,7 @@ fn build(accounts: usize, transfers: usize, data_dir: &std::path::Path) {
     let _ = std::fs::remove_dir_all(data_dir);
     let mut config = EngineConfig::new(data_dir);
     config.durability = Durability::UnsafeNoSync; // setup speed only; reopening is what is timed
+    config.ids_max = (accounts + transfers) * 2;
     config.snapshot_every_commands = (accounts * 2) as u64;
     config.tick_interval_ms = 0;
     {

@@ -779,6 +779,9 @@ pub enum Rejection {
     Forbidden,
     /// The API key does not exist.
     KeyNotFound,
+    /// The idempotency table holds its configured most live ids near this id's slot: retry
+    /// once older ids expire (`ids_max` sizes it).
+    IdTableFull,
 }
 
 impl Rejection {
@@ -815,7 +818,7 @@ impl Rejection {
             NotAContact => "not_a_contact", BelowMinimumSpend => "below_minimum_spend",
             InvalidRule => "invalid_rule", LimitReached => "limit_reached",
             SettlementNotFound => "settlement_not_found", NotReversible => "not_reversible",
-            Forbidden => "forbidden", KeyNotFound => "key_not_found",
+            Forbidden => "forbidden", KeyNotFound => "key_not_found", IdTableFull => "id_table_full",
         }
     }
 }

@@ -24,7 +24,7 @@ fn account(index: u8) -> Id {
 }
 
 fn machine() -> StateMachine {
-    StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[3; 32]) })
+    StateMachine::new(Config::with_ids_max(SecretKey::from_bytes(&[3; 32]), 4_096))
 }
 
 /// One generated step: a command, or a jump of the clock.

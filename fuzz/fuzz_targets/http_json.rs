@@ -124,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
     let decoded: Vec<Command> = codec::decode(&codec::encode(&commands)).expect("commands decode");
     assert_eq!(decoded, commands);
     // And the engine takes any of them without breaking an invariant.
-    let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[9; 32]) });
+    let mut machine = StateMachine::new(Config::with_ids_max(SecretKey::from_bytes(&[9; 32]), 4_096));
     let mut output = CommitOutput::default();
     machine.commit(NOWS[0], &Submission::admin_all(commands.clone()), &mut output);
     assert_eq!(output.outcomes.len(), commands.len());

@@ -60,7 +60,7 @@ fn id(text: &str) -> Id {
 }
 
 fn config() -> Config {
-    Config { secret_key: SecretKey::from_bytes(&[0x4b; 32]) }
+    Config::with_ids_max(SecretKey::from_bytes(&[0x4b; 32]), 4_096)
 }
 
 /// Accounts a0..a3, a5 and a6 in EUR (a5 with an overdraft), a4 in JPY, 10,000 on each but a2;

@@ -9,7 +9,7 @@ use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 
 /// Opens a fresh engine in `data_dir` (whatever was there is removed).
-pub fn open(data_dir: &Path, durability: Durability) -> Result<Arc<Engine>, String> {
+pub fn open(data_dir: &Path, durability: Durability, ids_max: Option<usize>) -> Result<Arc<Engine>, String> {
     match std::fs::remove_dir_all(data_dir) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -17,6 +17,7 @@ pub fn open(data_dir: &Path, durability: Durability) -> Result<Arc<Engine>, Stri
     }
     let mut config = EngineConfig::new(data_dir);
     config.durability = durability;
+    config.ids_max = ids_max.unwrap_or(config.ids_max);
     Engine::open(config).map(Arc::new).map_err(|error| format!("opening the engine in {}: {error}", data_dir.display()))
 }
 

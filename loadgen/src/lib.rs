@@ -97,6 +97,8 @@ pub struct LoadConfig {
     pub data_dir: PathBuf,
     /// Durability of the embedded engine.
     pub durability: Durability,
+    /// Embedded: the idempotency table's size (`None`: the engine's default).
+    pub ids_max: Option<usize>,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -137,6 +139,7 @@ impl LoadConfig {
             api_key: String::new(),
             data_dir: PathBuf::from("./kassa-loadgen-data"),
             durability: Durability::Sync,
+            ids_max: None,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -244,7 +247,7 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {
         Target::Embedded => {
-            let engine = embedded::open(&config.data_dir, config.durability)?;
+            let engine = embedded::open(&config.data_dir, config.durability, config.ids_max)?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }

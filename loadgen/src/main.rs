@@ -119,6 +119,9 @@ struct Cli {
     /// Embedded: skip fsync (NOT durable; measures the pipeline without the disk).
     #[arg(long)]
     unsafe_no_sync: bool,
+    /// Embedded: the engine's idempotency table size (default: the engine's, 16,777,216 ids).
+    #[arg(long)]
+    ids_max: Option<usize>,
     /// Seed of the random choices (scenarios, accounts, amounts).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -150,6 +153,7 @@ fn main() {
     config.warmup = Duration::from_secs(cli.warmup);
     config.count = cli.count;
     config.data_dir = cli.data_dir;
+    config.ids_max = cli.ids_max;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;

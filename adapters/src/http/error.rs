@@ -52,6 +52,8 @@ impl ApiError {
             }
             IdReused | AlreadyExists => StatusCode::CONFLICT,
             WrongMerchant | Forbidden => StatusCode::FORBIDDEN,
+            // Capacity, not the request: retrying once older ids expire succeeds.
+            IdTableFull => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let code = rejection.code();

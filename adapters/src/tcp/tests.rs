@@ -353,6 +353,7 @@ const REJECTIONS: &[&str] = &[
     "NotReversible",
     "Forbidden",
     "KeyNotFound",
+    "IdTableFull",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).

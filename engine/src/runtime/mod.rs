@@ -43,6 +43,10 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// `Sync` (default) or the test-only `UnsafeNoSync`.
     pub durability: Durability,
+    /// Most transfer, deposit and withdrawal ids remembered at once (32 bytes each; default
+    /// [`IDS_MAX_DEFAULT`](crate::state_machine::IDS_MAX_DEFAULT)). Fixed when the data directory
+    /// is created; reopening with another value keeps the directory's.
+    pub ids_max: usize,
     /// Most commands committed as one batch (one WAL record), at most `BATCH_COMMANDS_MAX`.
     pub batch_max: usize,
     /// Most requests waiting in the mailbox; beyond it submissions get `Busy` at once.
@@ -85,6 +89,7 @@ impl EngineConfig {
         EngineConfig {
             data_dir: data_dir.into(),
             durability: Durability::Sync,
+            ids_max: crate::state_machine::IDS_MAX_DEFAULT,
             batch_max: BATCH_COMMANDS_MAX,
             mailbox_max: 65_536,
             snapshot_every_commands: 2_000_000,
@@ -245,7 +250,15 @@ impl Engine {
             Some(key) => key,
             None => wal.secret_key(generate_key)?,
         };
-        let machine_config = Config { secret_key: SecretKey::from_bytes(&key) };
+        let ids_max = wal.ids_max(config.ids_max)?;
+        if ids_max != config.ids_max {
+            tracing::warn!(
+                ids_max,
+                configured = config.ids_max,
+                "the data directory keeps the ids_max it was created with"
+            );
+        }
+        let machine_config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max);
         let loading = Instant::now();
         let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
             Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
+use super::idempotency::{Filled, IdKind, Lookup};
 use crate::command::{
     Change, Event, Movement, ObjectKind, OpenAccount, Outcome, Posting, PostingCause, Rejection, Reply, Transfer,
     TransferBatch,
@@ -33,31 +34,32 @@ impl Account {
     }
 }
 
-/// A deposit or withdrawal as recorded, for idempotent repeats.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct MovementRecord {
-    pub(crate) deposit: bool,
-    pub(crate) account: Id,
-    pub(crate) amount: u64,
-}
-
 /// A stable 64-bit fingerprint (FNV-1a) of a transfer's body. Applied transfers are remembered
 /// by id and fingerprint only: enough to answer a repeat (same fingerprint) or `id_reused`, in a
 /// quarter of the memory of the whole body. History keeps the bodies.
 pub(crate) fn transfer_fingerprint(transfer: &Transfer) -> u64 {
+    fingerprint(&[
+        transfer.from.as_str().as_bytes(),
+        &[0xff],
+        transfer.to.as_str().as_bytes(),
+        &[0xff],
+        &transfer.amount.to_le_bytes(),
+        &transfer.currency.numeric().to_le_bytes(),
+    ])
+}
+
+/// The fingerprint of a deposit's or withdrawal's body, as remembered for repeats.
+fn movement_fingerprint(movement: &Movement, deposit: bool) -> u64 {
+    fingerprint(&[&[u8::from(deposit)], movement.account.as_str().as_bytes(), &[0xff], &movement.amount.to_le_bytes()])
+}
+
+/// FNV-1a over `parts`.
+fn fingerprint(parts: &[&[u8]]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
-        }
-    };
-    eat(transfer.from.as_str().as_bytes());
-    eat(&[0xff]);
-    eat(transfer.to.as_str().as_bytes());
-    eat(&[0xff]);
-    eat(&transfer.amount.to_le_bytes());
-    eat(&transfer.currency.numeric().to_le_bytes());
+    for byte in parts.iter().flat_map(|part| part.iter()) {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+    }
     hash
 }
 
@@ -144,10 +146,12 @@ impl StateMachine {
     }
 
     fn apply_movement(&mut self, movement: &Movement, deposit: bool, events: &mut Vec<Event>) -> Result<(), Rejection> {
-        let record = MovementRecord { deposit, account: movement.account.clone(), amount: movement.amount };
-        if let Some(existing) = self.state.movements.get(&movement.id) {
-            return if *existing == record { Ok(()) } else { Err(Rejection::IdReused) };
-        }
+        let fingerprint = movement_fingerprint(movement, deposit);
+        let vacancy = match self.state.ids.lookup(self.config.id_hasher.hash(IdKind::Movement, &movement.id)) {
+            Lookup::Found(existing) => return if existing == fingerprint { Ok(()) } else { Err(Rejection::IdReused) },
+            Lookup::Vacant(vacancy) => Some(vacancy),
+            Lookup::Full => None,
+        };
         Self::check_amount(movement.amount)?;
         let account = self.state.accounts.get(&movement.account).ok_or(Rejection::AccountNotFound)?;
         if account.closed {
@@ -160,6 +164,7 @@ impl StateMachine {
         } else {
             self.check_debit(&movement.account, movement.amount)?;
         }
+        let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
         let totals = self.state.totals.entry(currency).or_default();
         if deposit {
             totals.deposited += u128::from(movement.amount);
@@ -168,21 +173,30 @@ impl StateMachine {
             totals.withdrawn += u128::from(movement.amount);
             self.post(&movement.account, -delta, 0, PostingCause::Withdrawal(movement.id.clone()), events);
         }
-        self.state.movements.insert(movement.id.clone(), record);
+        self.state.ids.fill(vacancy, fingerprint);
         Ok(())
     }
 
     pub(super) fn transfer_command(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Outcome {
-        outcome(self.apply_transfer(transfer, events))
+        outcome(self.apply_transfer(transfer, events).map(drop))
     }
 
-    /// Validates and applies one transfer; an idempotent repeat changes nothing. The hot path:
-    /// both accounts are looked up once, together.
-    pub(super) fn apply_transfer(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Result<(), Rejection> {
+    /// Validates and applies one transfer; an idempotent repeat changes nothing (and returns
+    /// `None`, a new transfer how to undo its id's record). The hot path: one probe of the id
+    /// table, both accounts looked up once, together.
+    pub(super) fn apply_transfer(
+        &mut self,
+        transfer: &Transfer,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Filled>, Rejection> {
         let fingerprint = transfer_fingerprint(transfer);
-        if let Some(existing) = self.state.transfers.get(&transfer.id) {
-            return if *existing == fingerprint { Ok(()) } else { Err(Rejection::IdReused) };
-        }
+        let vacancy = match self.state.ids.lookup(self.config.id_hasher.hash(IdKind::Transfer, &transfer.id)) {
+            Lookup::Found(existing) => {
+                return if existing == fingerprint { Ok(None) } else { Err(Rejection::IdReused) };
+            }
+            Lookup::Vacant(vacancy) => Some(vacancy),
+            Lookup::Full => None,
+        };
         Self::check_amount(transfer.amount)?;
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
@@ -194,6 +208,7 @@ impl StateMachine {
         to.usable(transfer.currency)?;
         from.can_debit(transfer.amount)?;
         to.can_credit(transfer.amount)?;
+        let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
         let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
         from.posted -= delta;
         to.posted += delta;
@@ -215,8 +230,7 @@ impl StateMachine {
             held_after: to_held,
             cause,
         }));
-        self.state.transfers.insert(transfer.id.clone(), fingerprint);
-        Ok(())
+        Ok(Some(self.state.ids.fill(vacancy, fingerprint)))
     }
 
     /// Applies a batch. Linked (`atomic`) batches apply all-or-nothing: on the first failure every
@@ -233,7 +247,7 @@ impl StateMachine {
         let events_before = events.len();
         // Undo log: the prior state of every account touched and every id inserted.
         let mut touched: Vec<(Id, Account)> = Vec::new();
-        let mut inserted: Vec<Id> = Vec::new();
+        let mut inserted: Vec<Filled> = Vec::new();
         let mut failure: Option<(usize, Rejection)> = None;
         for (index, transfer) in batch.transfers.iter().enumerate() {
             for id in [&transfer.from, &transfer.to] {
@@ -243,10 +257,9 @@ impl StateMachine {
                     touched.push((id.clone(), account.clone()));
                 }
             }
-            let known = self.state.transfers.contains(&transfer.id);
             match self.apply_transfer(transfer, events) {
-                Ok(()) if !known => inserted.push(transfer.id.clone()),
-                Ok(()) => {}
+                Ok(Some(filled)) => inserted.push(filled),
+                Ok(None) => {}
                 Err(rejection) => {
                     failure = Some((index, rejection));
                     break;
@@ -260,8 +273,8 @@ impl StateMachine {
         for (id, account) in touched {
             self.state.accounts.insert(id, account);
         }
-        for id in inserted {
-            self.state.transfers.remove_new(&id);
+        for filled in inserted.into_iter().rev() {
+            self.state.ids.unfill(filled);
         }
         events.truncate(events_before);
         let outcomes = (0..batch.transfers.len())

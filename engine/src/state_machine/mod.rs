@@ -36,7 +36,7 @@ pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
-pub use idempotency::IdempotencyIndex;
+pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
@@ -87,7 +87,30 @@ where
 pub struct Config {
     /// Server key for secure codes, bill challenges, coupon codes and approval codes.
     pub secret_key: SecretKey,
+    /// Most transfer, deposit and withdrawal ids remembered at once ([`IdTable`], 32 bytes
+    /// each); a machine restored from a snapshot keeps the size it was created with.
+    pub ids_max: usize,
+    /// The idempotency table's hash key, derived from the secret key.
+    id_hasher: idempotency::IdHasher,
 }
+
+impl Config {
+    /// A configuration with `secret_key` and room for [`IDS_MAX_DEFAULT`] remembered ids.
+    pub fn new(secret_key: SecretKey) -> Config {
+        Config::with_ids_max(secret_key, IDS_MAX_DEFAULT)
+    }
+
+    /// A configuration remembering at most `ids_max` transfer, deposit and withdrawal ids.
+    pub fn with_ids_max(secret_key: SecretKey, ids_max: usize) -> Config {
+        let derived = secret_key.hash("idempotency table", &[]);
+        let key: [u8; 16] = derived[..16].try_into().expect("16 of 32 bytes");
+        Config { secret_key, ids_max, id_hasher: idempotency::IdHasher::new(key) }
+    }
+}
+
+/// Remembered ids by default: 16,777,216 (a 512 MiB table, mapped by the OS as it fills).
+/// Size it to the ids a deployment applies in two days (`kassa serve --ids-max`).
+pub const IDS_MAX_DEFAULT: usize = 1 << 24;
 
 /// Money that entered or left the system, per currency (the two sides of conservation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,10 +126,9 @@ pub struct Totals {
 pub struct State {
     #[serde(deserialize_with = "presized")]
     pub(crate) accounts: Map<Id, Account>,
-    /// Deposit and withdrawal ids, for idempotent repeats (bounded: see [`IdempotencyIndex`]).
-    pub(crate) movements: IdempotencyIndex<accounts::MovementRecord>,
-    /// Applied transfer ids with their body fingerprints (bounded the same way).
-    pub(crate) transfers: IdempotencyIndex<u64>,
+    /// Applied transfer, deposit and withdrawal ids with their bodies' fingerprints, for
+    /// idempotent repeats (bounded: see [`IdTable`]).
+    pub(crate) ids: IdTable,
     #[serde(deserialize_with = "presized")]
     pub(crate) holds: Map<Id, Hold>,
     pub(crate) hold_expiry: BTreeSet<(TimestampMs, Id)>,
@@ -168,7 +190,8 @@ pub struct StateMachine {
 impl StateMachine {
     /// An empty machine.
     pub fn new(config: Config) -> StateMachine {
-        StateMachine { config, state: State::default() }
+        let state = State { ids: IdTable::with_capacity(config.ids_max), ..State::default() };
+        StateMachine { config, state }
     }
 
     /// A machine restored from a snapshot of its state.
@@ -215,8 +238,7 @@ impl StateMachine {
     pub(crate) fn begin_batch(&mut self, now_ms: TimestampMs) -> TimestampMs {
         let now_ms = now_ms.max(self.state.now_ms);
         self.state.now_ms = now_ms;
-        self.state.transfers.rotate(now_ms);
-        self.state.movements.rotate(now_ms);
+        self.state.ids.advance(now_ms);
         now_ms
     }
 
@@ -405,8 +427,9 @@ impl StateMachine {
     /// Whether this exact transfer (id and body) was applied: `Some(true)`; its id was applied
     /// with another body: `Some(false)`; never applied: `None`.
     pub fn transfer_applied(&self, transfer: &crate::command::Transfer) -> Option<bool> {
-        let fingerprint = self.state.transfers.get(&transfer.id)?;
-        Some(*fingerprint == accounts::transfer_fingerprint(transfer))
+        let hash = self.config.id_hasher.hash(idempotency::IdKind::Transfer, &transfer.id);
+        let fingerprint = self.state.ids.get(hash)?;
+        Some(fingerprint == accounts::transfer_fingerprint(transfer))
     }
 
     /// The answer given to a POS settlement.

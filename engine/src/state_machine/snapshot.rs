@@ -1,5 +1,5 @@
-//! Snapshot encoding: the state's largest parts (accounts, deposit/withdrawal ids, transfer ids)
-//! each as a section of its own, then the rest, so that both encoding and reopening use every
+//! Snapshot encoding: the state's largest parts (accounts, the idempotency table) each as a
+//! section of its own, then the rest, so that both encoding and reopening use every
 //! core (decoding ten million accounts is mostly hash-map inserts, one core's worth each).
 //!
 //! Layout: `SECTIONS_FORMAT`, then for each of the [`SECTIONS`] sections a little-endian `u64`
@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::{Account, IdempotencyIndex, Map, State, presized};
+use super::{Account, IdTable, Map, State, presized};
 use crate::codec::{self, CodecError};
 use crate::types::Id;
 
@@ -22,32 +22,24 @@ const SECTIONS_FORMAT: u8 = 0x80;
 /// First byte of the multi-shard snapshots of the shard layer that runtime v2 removed.
 const SHARDS_FORMAT: u8 = 0x81;
 
-/// accounts, movements, transfers, rest.
-const SECTIONS: usize = 4;
+/// accounts, ids, rest.
+const SECTIONS: usize = 3;
 
 impl State {
     /// Encodes the state as a sectioned snapshot. It takes `&mut self` only to lend its big maps
     /// to the encoding threads; the state is unchanged afterwards.
     pub fn encode_snapshot(&mut self) -> Vec<u8> {
         let accounts = std::mem::take(&mut self.accounts);
-        let movements = std::mem::take(&mut self.movements);
-        let transfers = std::mem::take(&mut self.transfers);
+        let ids = std::mem::take(&mut self.ids);
         let rest = &*self;
         let sections: [Vec<u8>; SECTIONS] = std::thread::scope(|scope| {
             let accounts = scope.spawn(|| codec::encode(&accounts));
-            let movements = scope.spawn(|| codec::encode(&movements));
-            let transfers = scope.spawn(|| codec::encode(&transfers));
+            let ids = scope.spawn(|| codec::encode(&ids));
             let rest = codec::encode(rest);
-            [
-                accounts.join().expect("encoding cannot panic"),
-                movements.join().expect("encoding cannot panic"),
-                transfers.join().expect("encoding cannot panic"),
-                rest,
-            ]
+            [accounts.join().expect("encoding cannot panic"), ids.join().expect("encoding cannot panic"), rest]
         });
         self.accounts = accounts;
-        self.movements = movements;
-        self.transfers = transfers;
+        self.ids = ids;
         let total: usize = sections.iter().map(|section| 8 + section.len()).sum();
         let mut bytes = Vec::with_capacity(1 + total);
         bytes.push(SECTIONS_FORMAT);
@@ -78,15 +70,13 @@ impl State {
         if !body.is_empty() {
             return Err(CodecError::Trailing(body.len()));
         }
-        let [accounts, movements, transfers, rest] = sections;
+        let [accounts, ids, rest] = sections;
         std::thread::scope(|scope| {
             let accounts = scope.spawn(|| codec::decode_snapshot::<Accounts>(accounts));
-            let movements = scope.spawn(|| codec::decode_snapshot::<IdempotencyIndex<_>>(movements));
-            let transfers = scope.spawn(|| codec::decode_snapshot::<IdempotencyIndex<_>>(transfers));
+            let ids = scope.spawn(|| codec::decode_snapshot::<IdTable>(ids));
             let mut state: State = codec::decode_snapshot(rest)?;
             state.accounts = accounts.join().expect("decoding never panics")?.0;
-            state.movements = movements.join().expect("decoding never panics")?;
-            state.transfers = transfers.join().expect("decoding never panics")?;
+            state.ids = ids.join().expect("decoding never panics")?;
             Ok(state)
         })
     }
@@ -105,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_sectioned_snapshot_round_trips_and_leaves_the_state_as_it_was() {
-        let mut machine = StateMachine::new(Config { secret_key: SecretKey::from_bytes(&[3; 32]) });
+        let mut machine = StateMachine::new(Config::with_ids_max(SecretKey::from_bytes(&[3; 32]), 4_096));
         let mut commands = Vec::new();
         for name in ["a", "b", "c"] {
             commands.push(Command::OpenAccount(OpenAccount {

@@ -12,7 +12,7 @@ pub(crate) fn id(text: &str) -> Id {
 }
 
 pub(crate) fn config() -> Config {
-    Config { secret_key: SecretKey::from_bytes(&[42; 32]) }
+    Config::with_ids_max(SecretKey::from_bytes(&[42; 32]), 4_096)
 }
 
 /// A machine, a clock and the events seen so far.
@@ -188,6 +188,36 @@ fn transfers_are_idempotent_and_checked() {
     // A rejected transfer is not remembered: the same id may succeed once funds arrive.
     h.deposit("a", 100);
     h.ok(Command::Transfer(transfer("t2", "a", "b", 701)));
+}
+
+#[test]
+fn a_full_id_table_refuses_new_ids_changes_nothing_and_still_answers_repeats() {
+    // The smallest table: 16 buckets of 3 slots. One deposit, then transfers until it is full.
+    let mut h = Harness::new();
+    h.machine = StateMachine::new(Config::with_ids_max(SecretKey::from_bytes(&[42; 32]), 0));
+    h.open("a", 0);
+    h.open("b", 0);
+    h.deposit("a", 1_000);
+    let mut applied = 1;
+    let full = (0..100)
+        .find_map(|index| match h.run(Command::Transfer(transfer(&format!("t{index}"), "a", "b", 1))) {
+            Outcome::Applied(_) => {
+                applied += 1;
+                None
+            }
+            Outcome::Rejected(rejection) => Some((index, rejection)),
+        })
+        .expect("the table fills");
+    assert_eq!((full.1, applied), (Rejection::IdTableFull, 48), "every slot used, then refused");
+    // (the harness checked that the refusal changed nothing)
+    assert_eq!(h.balance("b").0, 47);
+    // Repeats of remembered ids are still answered, with their original outcome or id_reused.
+    h.ok(Command::Transfer(transfer("t0", "a", "b", 1)));
+    assert_eq!(h.rejected(Command::Transfer(transfer("t0", "a", "b", 2))), Rejection::IdReused);
+    // Two epochs later every slot is free again.
+    h.now += 2 * crate::constants::IDEMPOTENCY_WINDOW_MS;
+    h.ok(Command::Transfer(transfer(&format!("t{}", full.0), "a", "b", 1)));
+    assert_eq!(h.balance("b").0, 48);
 }
 
 #[test]

@@ -5,13 +5,16 @@ use rocksdb::{IteratorMode, WriteOptions};
 use super::{CF_META, CF_WAL, KEY_SECRET, KEY_SNAPSHOT, Wal, WalError};
 
 const KEY_STORAGE_FORMAT: &[u8] = b"storage_format";
+const KEY_IDS_MAX: &[u8] = b"ids_max";
 
 /// The version of what a data directory holds (WAL records, snapshots, history lines), kept in
 /// its `meta` family. 1: before 0.2, commands were logged without their principal; 2: each
 /// command is logged with the principal that sent it (`Submission`). A directory of another
 /// version is refused, never misread; there is no migration from 1 (its records do not say who
-/// sent them, so replaying them under today's rules could decide differently).
-pub const STORAGE_FORMAT: u8 = 2;
+/// sent them, so replaying them under today's rules could decide differently). 3: transfer,
+/// deposit and withdrawal ids are remembered in the fixed-size idempotency table (`IdTable`),
+/// which snapshots store instead of the id maps of format 2.
+pub const STORAGE_FORMAT: u8 = 3;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,
@@ -38,9 +41,30 @@ impl Wal {
         }
         Err(WalError::Format(format!(
             "this data directory was written by a kassa with storage format {found}; this kassa reads format \
-             {STORAGE_FORMAT} (commands logged with their principal) and does not migrate older logs, whose \
-             commands do not say who sent them. Open it with the kassa that wrote it, or start from a new \
+             {STORAGE_FORMAT} (commands logged with their principal, ids remembered in a fixed-size table) and \
+             does not migrate older directories. Open it with the kassa that wrote it, or start from a new \
              data directory"
         )))
+    }
+
+    /// The most remembered ids the directory's idempotency table was created with: the stored
+    /// value, or `configured` stored (synced) for a new directory. Fixed at creation, because
+    /// replaying the log with another size could decide `id_table_full` differently.
+    pub fn ids_max(&self, configured: usize) -> Result<usize, WalError> {
+        if let Some(stored) = self.stored_ids_max()? {
+            return Ok(stored);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.put_cf_opt(self.cf(CF_META), KEY_IDS_MAX, (configured as u64).to_le_bytes(), &options)?;
+        Ok(configured)
+    }
+
+    /// The stored `ids_max`, if the directory has one (never writes).
+    pub fn stored_ids_max(&self) -> Result<Option<usize>, WalError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_IDS_MAX)? else { return Ok(None) };
+        let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| WalError::Format("ids_max is damaged".into()))?;
+        let stored = usize::try_from(u64::from_le_bytes(bytes));
+        stored.map(Some).map_err(|_| WalError::Format("ids_max is too large".into()))
     }
 }

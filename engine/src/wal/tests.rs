@@ -333,3 +333,15 @@ fn a_directory_of_another_storage_format_is_refused_not_misread() {
     let error = wal.check_storage_format().unwrap_err().to_string();
     assert!(error.contains(&format!("storage format {}", STORAGE_FORMAT + 1)), "{error}");
 }
+
+#[test]
+fn the_id_table_size_is_fixed_when_the_directory_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    assert_eq!(wal.stored_ids_max().unwrap(), None);
+    assert_eq!(wal.ids_max(100).unwrap(), 100);
+    drop(wal);
+    // Reopened with another size, the directory keeps its own: replay decides as the first run.
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    assert_eq!((wal.ids_max(200).unwrap(), wal.stored_ids_max().unwrap()), (100, Some(100)));
+}

@@ -77,7 +77,8 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     }
     let wal = Wal::open_read_only(dir)?;
     let key = wal.stored_secret_key()?.unwrap_or([0; 32]);
-    let config = Config { secret_key: SecretKey::from_bytes(&key) };
+    let ids_max = wal.stored_ids_max()?.unwrap_or(crate::state_machine::IDS_MAX_DEFAULT);
+    let config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max);
     let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
         Some((seq, state)) => (seq, StateMachine::from_state(config, state)),
         None => (0, StateMachine::new(config)),

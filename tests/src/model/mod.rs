@@ -352,20 +352,19 @@ impl<'a> Oracle<'a> {
     }
 }
 
-/// Ids remembered for repeats, for a bounded time: time is cut into generations, a new one
-/// starting at the first `now` at least `IDEMPOTENCY_WINDOW_MS` after the current one began;
-/// an id counts while it was applied in the current generation or the one before.
+/// Ids remembered for repeats, for a bounded time: time is cut into epochs of
+/// `IDEMPOTENCY_WINDOW_MS` (epoch = now / window); an id counts while it was applied in the
+/// current epoch or the one before.
 #[derive(Debug, Clone)]
 pub struct Remembered<V> {
-    /// Each id with its body and the generation it was applied in.
+    /// Each id with its body and the epoch it was applied in.
     entries: HashMap<Id, (V, u64)>,
     generation: u64,
-    generation_started_ms: TimestampMs,
 }
 
 impl<V> Default for Remembered<V> {
     fn default() -> Self {
-        Remembered { entries: HashMap::new(), generation: 0, generation_started_ms: 0 }
+        Remembered { entries: HashMap::new(), generation: 0 }
     }
 }
 
@@ -384,9 +383,9 @@ impl<V> Remembered<V> {
     }
 
     fn advance(&mut self, now_ms: TimestampMs) {
-        if now_ms - self.generation_started_ms >= kassa_engine::constants::IDEMPOTENCY_WINDOW_MS {
-            self.generation += 1;
-            self.generation_started_ms = now_ms;
+        let epoch = now_ms / kassa_engine::constants::IDEMPOTENCY_WINDOW_MS;
+        if epoch > self.generation {
+            self.generation = epoch;
             let current = self.generation;
             self.entries.retain(|_, (_, generation)| *generation + 1 >= current);
         }
