@@ -52,7 +52,7 @@ pub struct ServeArgs {
     pub socket_threads: Option<usize>,
     /// Most transfer, deposit and withdrawal ids remembered for idempotent retries (one to two
     /// days each; 32 bytes per id; fixed when the data directory is created; beyond it new ids
-    /// are refused `id_table_full`) [default: 16,777,216].
+    /// are refused `id_table_full`) [default: 4,194,304].
     #[arg(long, env = "KASSA_IDS_MAX")]
     pub ids_max: Option<usize>,
 }

@@ -8,6 +8,10 @@ use kassa_engine::command::Submission;
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 
+/// The embedded engine's id table unless `--ids-max` says otherwise: 16Mi ids (512 MiB, twice
+/// with the replica), so that a run of half a minute at full speed does not fill it.
+const LOADGEN_IDS_MAX: usize = 1 << 24;
+
 /// Opens a fresh engine in `data_dir` (whatever was there is removed).
 pub fn open(data_dir: &Path, durability: Durability, ids_max: Option<usize>) -> Result<Arc<Engine>, String> {
     match std::fs::remove_dir_all(data_dir) {
@@ -17,7 +21,7 @@ pub fn open(data_dir: &Path, durability: Durability, ids_max: Option<usize>) -> 
     }
     let mut config = EngineConfig::new(data_dir);
     config.durability = durability;
-    config.ids_max = ids_max.unwrap_or(config.ids_max);
+    config.ids_max = ids_max.unwrap_or(LOADGEN_IDS_MAX);
     Engine::open(config).map(Arc::new).map_err(|error| format!("opening the engine in {}: {error}", data_dir.display()))
 }
 

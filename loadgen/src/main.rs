@@ -119,7 +119,7 @@ struct Cli {
     /// Embedded: skip fsync (NOT durable; measures the pipeline without the disk).
     #[arg(long)]
     unsafe_no_sync: bool,
-    /// Embedded: the engine's idempotency table size (default: the engine's, 16,777,216 ids).
+    /// Embedded: the engine's idempotency table size (default: 16,777,216: half a minute at full speed does not fill it).
     #[arg(long)]
     ids_max: Option<usize>,
     /// Seed of the random choices (scenarios, accounts, amounts).

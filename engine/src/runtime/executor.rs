@@ -10,7 +10,6 @@ use super::writer::{DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
 use crate::state_machine::{CommitOutput, StateMachine};
-use crate::wal::EncodedSnapshot;
 
 /// Who waits for which outcomes of a batch.
 enum Waiter {
@@ -23,8 +22,6 @@ enum Waiter {
 pub(super) struct Executor {
     machine: StateMachine,
     batch_max: usize,
-    snapshot_every_commands: u64,
-    commands_since_snapshot: u64,
     seq: u64,
     inbox: Receiver<Request>,
     to_writer: Sender<WriterMessage>,
@@ -44,16 +41,12 @@ impl Executor {
         machine: StateMachine,
         config: &EngineConfig,
         last_seq: u64,
-        snapshot_seq: u64,
         inbox: Receiver<Request>,
         to_writer: Sender<WriterMessage>,
     ) -> Executor {
         Executor {
             machine,
             batch_max: config.batch_max,
-            snapshot_every_commands: config.snapshot_every_commands.max(1),
-            // Records replayed since the snapshot count towards the next one.
-            commands_since_snapshot: if last_seq > snapshot_seq { config.snapshot_every_commands / 2 } else { 0 },
             seq: last_seq,
             inbox,
             to_writer,
@@ -103,8 +96,8 @@ impl Executor {
                     commands.extend(batch);
                 }
                 Request::Viewed(command, view) => {
-                    // It does not end the batch (a read does): the view runs once the batch is
-                    // committed, on the state after it, which includes this command.
+                    // The view runs once the batch is committed, on the state after it, which
+                    // includes this command.
                     commands.push(command);
                     waiters.push(Waiter::Viewed(view));
                 }
@@ -113,9 +106,10 @@ impl Executor {
                     waiters.push(Waiter::Nobody);
                 }
                 Request::Read(read) => {
-                    // A read ends the batch: it sees exactly what was submitted before it.
+                    // A read does not end the batch: it runs after the batch commits, so it
+                    // sees every command submitted before it (and perhaps some after: those
+                    // were concurrent with it), and it is answered once that is durable.
                     reads.push(read);
-                    break;
                 }
                 Request::Shutdown => {
                     shutdown = true;
@@ -157,7 +151,6 @@ impl Executor {
             assert!(outcomes.next().is_none(), "every outcome has its waiter");
             drop(outcomes);
             self.seq += 1;
-            self.commands_since_snapshot += commands.len() as u64;
             // The machine clamps time to be monotonic; log the time it actually used.
             let now_ms = self.machine.state_now_ms();
             record = Some((self.seq, now_ms, commands, std::mem::take(&mut self.output.events)));
@@ -167,16 +160,6 @@ impl Executor {
         }
         if self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err() {
             return true; // The writer stopped after a storage failure.
-        }
-        if self.commands_since_snapshot >= self.snapshot_every_commands {
-            self.commands_since_snapshot = 0;
-            let started = Instant::now();
-            let bytes = self.machine.encode_snapshot();
-            metrics::histogram!("kassa_snapshot_encode_seconds").record(started.elapsed().as_secs_f64());
-            let snapshot = EncodedSnapshot { seq: self.seq, bytes };
-            if self.to_writer.send(WriterMessage::Snapshot(snapshot)).is_err() {
-                return true;
-            }
         }
         shutdown
     }

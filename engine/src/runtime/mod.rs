@@ -6,12 +6,14 @@
 //!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
 //!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
 //! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)
-//! indexer thread: history lines of durable batches; snapshotter thread: writes snapshots
+//! indexer thread: history lines of durable batches; snapshotter thread: a replica of the state
+//! fed the durable records, which encodes and writes snapshots (the executor never stops for one)
 //! ```
 //!
 //! The executor commits batch n+1 while the writer syncs batch n (pipelining), but no caller
-//! hears of a batch before it is durable, and reads are answered in order with the commands, after
-//! the batch they follow is durable, so a reply never reveals state a crash could take back.
+//! hears of a batch before it is durable, and a read runs after the batch it arrived in (it does
+//! not end it) and is answered once that is durable, so a reply never reveals state a crash could
+//! take back.
 
 mod executor;
 mod indexer;
@@ -261,8 +263,8 @@ impl Engine {
         let machine_config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max);
         let loading = Instant::now();
         let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
-            Some((seq, state)) => (seq, StateMachine::from_state(machine_config, state)),
-            None => (0, StateMachine::new(machine_config)),
+            Some((seq, state)) => (seq, StateMachine::from_state(machine_config.clone(), state)),
+            None => (0, StateMachine::new(machine_config.clone())),
         };
         let snapshot_load = loading.elapsed();
         let mut output = crate::state_machine::CommitOutput::default();
@@ -293,14 +295,19 @@ impl Engine {
         tracing::info!(?report, "kassa engine recovered");
 
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
-        let (to_writer, writer_inbox) = crossbeam_channel::bounded(4);
+        // Deep enough that the executor commits on while the writer syncs (each fsync takes the
+        // batches waiting then, up to 64).
+        let (to_writer, writer_inbox) = crossbeam_channel::bounded(64);
         let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
         let failed = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
         let durable_seq = Arc::new(AtomicU64::new(last_seq));
         let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-        let executor = executor::Executor::new(machine, &config, last_seq, snapshot_seq, inbox, to_writer);
-        let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(1);
+        // The snapshotter's replica starts as the recovered state and applies every durable
+        // record after it; its inbox holds the records that arrive while it encodes a snapshot.
+        let replica = StateMachine::from_state(machine_config, machine.state().clone());
+        let executor = executor::Executor::new(machine, &config, last_seq, inbox, to_writer);
+        let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);
         let writer = writer::Writer::new(
             wal.clone(),
             writer_inbox,
@@ -310,8 +317,16 @@ impl Engine {
             to_snapshotter,
         );
         let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
-        let snapshotter =
-            snapshotter::Snapshotter { wal: wal.clone(), inbox: snapshotter_inbox, indexed_seq: indexed_seq.clone() };
+        let snapshotter = snapshotter::Snapshotter {
+            wal: wal.clone(),
+            inbox: snapshotter_inbox,
+            indexed_seq: indexed_seq.clone(),
+            replica,
+            seq: last_seq,
+            every_commands: config.snapshot_every_commands.max(1),
+            // Records replayed since the snapshot count towards the next one.
+            commands_since: if last_seq > snapshot_seq { config.snapshot_every_commands / 2 } else { 0 },
+        };
         let mut threads = vec![
             std::thread::Builder::new().name("kassa-executor".into()).spawn(move || executor.run()).expect("spawn"),
             std::thread::Builder::new().name("kassa-writer".into()).spawn(move || writer.run()).expect("spawn"),

@@ -11,9 +11,10 @@ use crossbeam_channel::Sender;
 
 use super::OutcomeSink;
 use super::indexer::IndexerMessage;
+use super::snapshotter::DurableRecord;
 use crate::command::{Event, Outcome, Submission};
 use crate::types::TimestampMs;
-use crate::wal::{EncodedRecord, EncodedSnapshot, Wal, encode_record};
+use crate::wal::{EncodedRecord, Wal, encode_record};
 
 /// Most committed batches coalesced into one synced write.
 const COALESCE_BATCHES_MAX: usize = 64;
@@ -44,7 +45,6 @@ pub(super) struct DurableBatch {
 
 pub(super) enum WriterMessage {
     Batch(DurableBatch),
-    Snapshot(EncodedSnapshot),
     Shutdown,
 }
 
@@ -55,8 +55,8 @@ pub(super) struct Writer {
     indexer: Sender<IndexerMessage>,
     /// The last sequence number known durable.
     durable_seq: Arc<std::sync::atomic::AtomicU64>,
-    /// Encoded snapshots whose records are durable, for the snapshotter.
-    snapshots: Sender<EncodedSnapshot>,
+    /// Durable records, for the snapshotter's replica.
+    snapshotter: Sender<DurableRecord>,
 }
 
 impl Writer {
@@ -66,24 +66,19 @@ impl Writer {
         failed: Arc<AtomicBool>,
         indexer: Sender<IndexerMessage>,
         durable_seq: Arc<std::sync::atomic::AtomicU64>,
-        snapshots: Sender<EncodedSnapshot>,
+        snapshotter: Sender<DurableRecord>,
     ) -> Writer {
-        Writer { wal, inbox, failed, indexer, durable_seq, snapshots }
+        Writer { wal, inbox, failed, indexer, durable_seq, snapshotter }
     }
 
     pub(super) fn run(self) {
         while let Ok(first) = self.inbox.recv() {
             let mut batches = Vec::new();
-            let mut snapshot = None;
             let mut shutdown = false;
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
                     WriterMessage::Batch(batch) => batches.push(batch),
-                    WriterMessage::Snapshot(encoded) => {
-                        snapshot = Some(encoded);
-                        break;
-                    }
                     WriterMessage::Shutdown => {
                         shutdown = true;
                         break;
@@ -94,7 +89,7 @@ impl Writer {
                 }
                 next = self.inbox.try_recv().ok();
             }
-            if !self.write(batches, snapshot) {
+            if !self.write(batches) {
                 self.failed.store(true, Ordering::Relaxed);
                 tracing::error!("kassa engine stopped: the write-ahead log cannot be written");
                 return; // Dropping the inbox stops the executor; waiting callers get StorageFailed.
@@ -105,9 +100,9 @@ impl Writer {
         }
     }
 
-    /// Makes `batches` durable then answers them; writes `snapshot` after them. Returns false on
-    /// a storage failure (nobody is answered).
-    fn write(&self, batches: Vec<DurableBatch>, snapshot: Option<EncodedSnapshot>) -> bool {
+    /// Makes `batches` durable then answers them and passes them on to the indexer and the
+    /// snapshotter. Returns false on a storage failure (nobody is answered).
+    fn write(&self, batches: Vec<DurableBatch>) -> bool {
         let records: Vec<EncodedRecord> = batches
             .iter()
             .filter_map(|batch| batch.record.as_ref())
@@ -138,16 +133,10 @@ impl Writer {
             for ready in batch.ready {
                 ready.deliver();
             }
-            if let Some((seq, now_ms, _, events)) = batch.record {
+            if let Some((seq, now_ms, commands, events)) = batch.record {
                 // Bounded: a slow indexer slows the writer down rather than growing memory.
                 let _ = self.indexer.send(IndexerMessage::Batch { seq, now_ms, events });
-            }
-        }
-        if let Some(snapshot) = snapshot {
-            // Its records are durable now; the snapshotter waits for their history. If it is
-            // still busy with the previous snapshot, this one is skipped (the next one comes).
-            if self.snapshots.try_send(snapshot).is_err() {
-                metrics::counter!("kassa_snapshots_skipped_total").increment(1);
+                let _ = self.snapshotter.send(DurableRecord { seq, now_ms, commands });
             }
         }
         true

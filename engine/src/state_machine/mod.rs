@@ -108,9 +108,10 @@ impl Config {
     }
 }
 
-/// Remembered ids by default: 16,777,216 (a 512 MiB table, mapped by the OS as it fills).
-/// Size it to the ids a deployment applies in two days (`kassa serve --ids-max`).
-pub const IDS_MAX_DEFAULT: usize = 1 << 24;
+/// Remembered ids by default: 4,194,304 (a 128 MiB table, mapped by the OS as it fills; the
+/// engine holds it twice, with the snapshotter's replica). Size it to the ids a deployment
+/// applies in two days (`kassa serve --ids-max`).
+pub const IDS_MAX_DEFAULT: usize = 1 << 22;
 
 /// Money that entered or left the system, per currency (the two sides of conservation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -324,12 +324,17 @@ impl Wal {
         history_options.set_compression_type(rocksdb::DBCompressionType::None);
         history_options.set_level_zero_file_num_compaction_trigger(8);
         history_options.set_max_bytes_for_level_base(1024 * 1024 * 1024);
+        // Snapshot chunks arrive 16 MiB at a time without RocksDB's log: room for a few hundred
+        // megabytes before a memtable switch could stall the write queue the records share.
+        let mut meta_options = Options::default();
+        meta_options.set_write_buffer_size(256 * 1024 * 1024);
+        meta_options.set_max_write_buffer_number(4);
         // The vector memtable takes no concurrent inserts (one writer per column family anyway).
         options.set_allow_concurrent_memtable_write(false);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_META, meta_options),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families).map_err(|error| open_error(dir, error))?;
         Ok(Wal { db: Arc::new(db), durability })
@@ -398,7 +403,7 @@ impl Wal {
         for chunk in 0..info.chunks {
             let chunk_bytes = self
                 .db
-                .get_cf(meta, snapshot_chunk_key(chunk))?
+                .get_cf(meta, snapshot_chunk_key(info.seq, chunk))?
                 .ok_or_else(|| corrupt(format!("chunk {chunk} of {} is missing", info.chunks)))?;
             bytes.extend_from_slice(&chunk_bytes);
         }
@@ -510,14 +515,27 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes a snapshot and trims the records it covers, atomically and synced.
+    /// Writes a snapshot, then makes it the current one and trims the records it covers
+    /// (atomically, synced). The chunks are written under keys of their own snapshot, without
+    /// RocksDB's log, and flushed to table files before the small synced write that points to
+    /// them: a snapshot of hundreds of megabytes never passes through the log that the
+    /// acknowledged records wait on, and a crash before the pointer leaves the previous one whole.
     pub fn write_snapshot(&self, snapshot: &EncodedSnapshot) -> Result<(), WalError> {
         let meta = self.cf(CF_META);
-        let mut batch = WriteBatch::default();
         let chunks = snapshot.bytes.chunks(SNAPSHOT_CHUNK_BYTES).count().max(1);
+        let mut unlogged = WriteOptions::default();
+        unlogged.disable_wal(true);
         for (index, chunk) in snapshot.bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
-            batch.put_cf(meta, snapshot_chunk_key(u32::try_from(index).expect("chunk count fits u32")), chunk);
+            let key = snapshot_chunk_key(snapshot.seq, u32::try_from(index).expect("chunk count fits u32"));
+            self.db.put_cf_opt(meta, key, chunk, &unlogged)?;
         }
+        if snapshot.bytes.is_empty() {
+            self.db.put_cf_opt(meta, snapshot_chunk_key(snapshot.seq, 0), [], &unlogged)?;
+        }
+        self.db.flush_cf(meta)?;
+        let mut batch = WriteBatch::default();
+        // The chunks of every older snapshot.
+        batch.delete_range_cf(meta, snapshot_chunk_key(0, 0), snapshot_chunk_key(snapshot.seq, 0));
         let info = SnapshotMeta {
             seq: snapshot.seq,
             chunks: u32::try_from(chunks).expect("chunk count fits u32"),
@@ -611,8 +629,9 @@ pub struct StoredKeys {
     pub meta: u64,
 }
 
-fn snapshot_chunk_key(chunk: u32) -> Vec<u8> {
+fn snapshot_chunk_key(seq: u64, chunk: u32) -> Vec<u8> {
     let mut key = b"snapshot/".to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
     key.extend_from_slice(&chunk.to_be_bytes());
     key
 }

@@ -140,12 +140,12 @@ fn a_damaged_snapshot_is_named() {
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2)]).unwrap();
     wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: codec::encode(&State::default()) }).unwrap();
-    wal.db.delete_cf(wal.cf(CF_META), snapshot_chunk_key(0)).unwrap();
+    wal.db.delete_cf(wal.cf(CF_META), snapshot_chunk_key(2, 0)).unwrap();
     let error = wal.load_snapshot().unwrap_err().to_string();
     assert_eq!(error, "snapshot is corrupt (snapshot at record 2: chunk 0 of 1 is missing); refusing to open");
     let mut chunk = codec::encode(&State::default());
     chunk[0] ^= 0x10;
-    wal.db.put_cf(wal.cf(CF_META), snapshot_chunk_key(0), chunk).unwrap();
+    wal.db.put_cf(wal.cf(CF_META), snapshot_chunk_key(2, 0), chunk).unwrap();
     let error = wal.load_snapshot().unwrap_err().to_string();
     assert_eq!(error, "snapshot is corrupt (snapshot at record 2: checksum mismatch); refusing to open");
 }

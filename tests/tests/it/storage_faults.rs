@@ -70,8 +70,9 @@ fn edit_meta(dir: &Path, edit: impl FnOnce(&DB, &rocksdb::ColumnFamily)) {
 }
 
 /// The key of snapshot chunk `n` (`engine/src/wal/mod.rs`).
-fn snapshot_chunk_key(n: u32) -> Vec<u8> {
-    [b"snapshot/".as_slice(), &n.to_be_bytes()].concat()
+/// Chunk `n` of the snapshot after record `seq`.
+fn snapshot_chunk_key(seq: u64, n: u32) -> Vec<u8> {
+    [b"snapshot/".as_slice(), &seq.to_be_bytes(), &n.to_be_bytes()].concat()
 }
 
 #[test]
@@ -179,14 +180,18 @@ fn a_damaged_snapshot_refuses_to_open_and_changes_nothing() {
 
     let deleted = root.path().join("deleted-chunk");
     faults::copy_dir(&clean, &deleted);
-    edit_meta(&deleted, |db, meta| db.delete_cf(meta, snapshot_chunk_key(0)).unwrap());
+    edit_meta(&deleted, |db, meta| {
+        // The snapshot after record 10 was deleted when the one after 20 became current.
+        assert!(db.get_cf(meta, snapshot_chunk_key(10, 0)).unwrap().is_none());
+        db.delete_cf(meta, snapshot_chunk_key(20, 0)).unwrap();
+    });
     let flipped = root.path().join("flipped-chunk");
     faults::copy_dir(&clean, &flipped);
     edit_meta(&flipped, |db, meta| {
-        let mut chunk = db.get_cf(meta, snapshot_chunk_key(0)).unwrap().unwrap();
+        let mut chunk = db.get_cf(meta, snapshot_chunk_key(20, 0)).unwrap().unwrap();
         let middle = chunk.len() / 2;
         chunk[middle] ^= 0x10;
-        db.put_cf(meta, snapshot_chunk_key(0), chunk).unwrap();
+        db.put_cf(meta, snapshot_chunk_key(20, 0), chunk).unwrap();
     });
     for (dir, reason) in [(&deleted, "chunk 0 of 1 is missing"), (&flipped, "checksum mismatch")] {
         let before = contents(dir);
