@@ -288,3 +288,34 @@ fn settle_over_tcp(server: &Server, id: &str, user: &str, code: &str, amount: u6
         other => panic!("the hold placed over TCP: {other:?}"),
     }
 }
+
+/// The ISO 8583 listener caches the terminals it has seen (they never change once registered):
+/// an unknown terminal is refused and not remembered as unknown, so once it is registered its
+/// next message is served; a signing terminal's messages still need its MAC after it is cached.
+#[test]
+fn iso_8583_terminal_lookups_are_cached_only_for_registered_terminals() {
+    let server = Server::start(&[]);
+    server.funded_account("cache-payer", "EUR", 100_000);
+    let user = "4000000000000031";
+    let mut iso = Iso::connect(server.iso);
+    server.merchant_with_terminal("cache-shop", "CACHET01", None);
+    let code = server.authorize("cache-auth-1", user, "cache-payer", 10_000);
+    let unknown = iso.exchange(&purchase("CACHET02", 1, user, &code, 1_000));
+    assert_eq!(response_code(&unknown), "05", "an unknown terminal is refused");
+    server.admin("POST", "/v1/terminals", serde_json::json!({"id": "CACHET02", "merchant": "cache-shop"}));
+    let known = iso.exchange(&purchase("CACHET02", 2, user, &code, 1_000));
+    assert_eq!(response_code(&known), "00", "registered since: served, not refused from a cache");
+    assert_eq!(server.balance("cache-payer").0, 99_000);
+    // A signing terminal: unsigned messages are refused before and after its entry is cached.
+    server.admin(
+        "POST",
+        "/v1/terminals",
+        serde_json::json!({"id": "CACHET03", "merchant": "cache-shop", "mac_key": "00112233445566778899aabbccddeeff"}),
+    );
+    let code = server.authorize("cache-auth-2", user, "cache-payer", 10_000);
+    for stan in [3, 4] {
+        let unsigned = iso.exchange(&purchase("CACHET03", stan, user, &code, 1_000));
+        assert_eq!(response_code(&unsigned), "05", "stan {stan}: no MAC, no sale");
+    }
+    assert_eq!(server.balance("cache-payer").0, 99_000);
+}

@@ -118,6 +118,49 @@ pub fn code_of(rejection: Rejection) -> &'static str {
     }
 }
 
+/// What a message's terminal is: its merchant, MAC key and the merchant account's currency.
+/// Never changes once the terminal is registered (a registration repeated with another body is
+/// refused `already_exists`; merchants and account currencies are fixed too), so it is cached.
+struct KnownTerminal {
+    merchant: Id,
+    mac_key: Option<Vec<u8>>,
+    currency: Currency,
+}
+
+/// Most terminals cached; beyond it lookups go to the engine each time.
+const TERMINALS_CACHED_MAX: usize = 100_000;
+
+/// Registered terminals seen by this listener. Only terminals the engine knows are cached, so
+/// an unauthenticated sender cannot grow it.
+#[derive(Default)]
+pub struct Terminals(dashmap::DashMap<Id, Arc<KnownTerminal>>);
+
+impl Terminals {
+    /// The terminal, from the cache or (once) from the engine, without waiting for a group
+    /// commit: authentication data, never shown as committed state.
+    async fn get(&self, engine: &Engine, terminal: &Id) -> Result<Option<Arc<KnownTerminal>>, SubmitError> {
+        if let Some(known) = self.0.get(terminal) {
+            return Ok(Some(known.clone()));
+        }
+        let lookup = terminal.clone();
+        let known = engine
+            .read_not_durable(move |machine| {
+                let terminal = machine.terminal(&lookup)?;
+                let merchant = machine.merchant(&terminal.merchant)?;
+                let currency = machine.account(&merchant.account)?.currency;
+                Some(KnownTerminal { merchant: terminal.merchant.clone(), mac_key: terminal.mac_key.clone(), currency })
+            })
+            .await?
+            .map(Arc::new);
+        if let Some(known) = &known
+            && self.0.len() < TERMINALS_CACHED_MAX
+        {
+            self.0.insert(terminal.clone(), known.clone());
+        }
+        Ok(known)
+    }
+}
+
 /// Accepts terminals until `shutdown` turns true (or its sender is dropped); then stops
 /// accepting, closes every idle connection at once, and returns once every connection has
 /// answered the messages it received whole and finished the one it had started (within
@@ -125,6 +168,7 @@ pub fn code_of(rejection: Rejection) -> &'static str {
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = tokio::task::JoinSet::new();
+    let terminals = Arc::new(Terminals::default());
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -135,8 +179,9 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig
                     continue; // Dropping the stream closes it.
                 };
                 let (engine, config, shutdown) = (engine.clone(), config.clone(), shutdown.clone());
+                let terminals = terminals.clone();
                 connections.spawn(async move {
-                    if let Err(reason) = connection(stream, &engine, &config, shutdown).await {
+                    if let Err(reason) = connection(stream, &engine, &terminals, &config, shutdown).await {
                         tracing::info!(%peer, %reason, "ISO 8583: connection closed");
                     }
                     drop(permit);
@@ -150,6 +195,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig
 async fn connection(
     mut stream: TcpStream,
     engine: &Engine,
+    terminals: &Terminals,
     config: &IsoConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -163,7 +209,7 @@ async fn connection(
     loop {
         // Complete messages already buffered are answered first, even once shutdown started.
         if let Some((consumed, body)) = split_frame(&buffer).map_err(|error| format!("bad frame: {error}"))? {
-            let answer = answer(engine, body).await;
+            let answer = answer(engine, terminals, body).await;
             buffer.drain(..consumed);
             // The next message, if it has started, gets its own full time from now.
             message_deadline = (!buffer.is_empty()).then(|| Instant::now() + config.frame_timeout);
@@ -201,7 +247,7 @@ async fn connection(
 
 /// The answer to one message body (`None`: the message is not even an ISO 8583 message with an
 /// MTI, and nothing sensible can be answered; it is logged and dropped).
-pub async fn answer(engine: &Engine, body: &[u8]) -> Option<Vec<u8>> {
+pub async fn answer(engine: &Engine, terminals: &Terminals, body: &[u8]) -> Option<Vec<u8>> {
     let request = match decode(body) {
         Ok(request) => request,
         Err(error) => {
@@ -210,14 +256,15 @@ pub async fn answer(engine: &Engine, body: &[u8]) -> Option<Vec<u8>> {
             return format_error_reply(body, &error);
         }
     };
-    let mut response = respond(engine, &request, body).await;
+    let mut response = respond(engine, terminals, &request, body).await;
     let encoded = encode(&response).ok()?;
     // Sign the answer for terminals that sign.
     if request.contains(MAC_FIELD)
         && let Some(terminal) = terminal_id(&request)
-        && let Some(key) = mac_key(engine, &terminal).await
+        && let Ok(Some(known)) = terminals.get(engine, &terminal).await
+        && let Some(key) = &known.mac_key
     {
-        sign(&key, &mut response).ok()?;
+        sign(key, &mut response).ok()?;
         return encode(&response).ok();
     }
     Some(encoded)
@@ -247,18 +294,13 @@ fn terminal_id(request: &Message) -> Option<Id> {
     Id::new(request.get_str(41)?.trim_end()).ok()
 }
 
-async fn mac_key(engine: &Engine, terminal: &Id) -> Option<Vec<u8>> {
-    let terminal = terminal.clone();
-    engine.read(move |machine| machine.terminal(&terminal).and_then(|found| found.mac_key.clone())).await.ok().flatten()
-}
-
 fn now_ms() -> u64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
     u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
 }
 
 /// The response to a parsed request (fields echoed, 38 and 39 set).
-async fn respond(engine: &Engine, request: &Message, body: &[u8]) -> Message {
+async fn respond(engine: &Engine, terminals: &Terminals, request: &Message, body: &[u8]) -> Message {
     let mti = request.mti().to_string();
     let Some(response_mti) = response_mti(&mti) else {
         let mut response = Message::new("0810").expect("valid MTI");
@@ -279,7 +321,7 @@ async fn respond(engine: &Engine, request: &Message, body: &[u8]) -> Message {
     }
     let code = match mti.as_str() {
         "0800" => APPROVED.to_string(),
-        "0100" | "0200" | "0400" => match process(engine, request, body, &mti).await {
+        "0100" | "0200" | "0400" => match process(engine, terminals, request, body, &mti).await {
             Ok(approval) => {
                 if let Some(approval) = approval {
                     response.set(38, approval);
@@ -312,25 +354,23 @@ fn log_refusal(request: &Message, response_mti: &str, code: &str) {
 }
 
 /// Runs a 0100/0200/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.
-async fn process(engine: &Engine, request: &Message, body: &[u8], mti: &str) -> Result<Option<String>, &'static str> {
+async fn process(
+    engine: &Engine,
+    terminals: &Terminals,
+    request: &Message,
+    body: &[u8],
+    mti: &str,
+) -> Result<Option<String>, &'static str> {
     let stan = request.get_str(11).filter(|stan| stan.len() == STAN_DIGITS).ok_or(FORMAT_ERROR)?;
     let transmitted = request.get_str(7).filter(|time| is_transmission_time(time)).ok_or(FORMAT_ERROR)?;
     let terminal = terminal_id(request).ok_or(FORMAT_ERROR)?;
-    let lookup = terminal.clone();
-    let known = engine
-        .read(move |machine| {
-            let terminal = machine.terminal(&lookup)?;
-            let merchant = machine.merchant(&terminal.merchant)?;
-            let currency = machine.account(&merchant.account)?.currency;
-            Some((terminal.merchant.clone(), terminal.mac_key.clone(), currency))
-        })
-        .await
-        .map_err(|_| SYSTEM_ERROR)?;
-    let Some((merchant, mac_key, merchant_currency)) = known else {
+    let known = terminals.get(engine, &terminal).await.map_err(|_| SYSTEM_ERROR)?;
+    let Some(known) = known else {
         tracing::info!(%terminal, "ISO 8583: unknown terminal");
         return Err(DO_NOT_HONOR);
     };
-    if let Some(key) = &mac_key
+    let (merchant, merchant_currency) = (&known.merchant, known.currency);
+    if let Some(key) = &known.mac_key
         && !verify_mac(key, body, request)
     {
         tracing::warn!(%terminal, stan, "ISO 8583: missing or bad MAC");

@@ -79,6 +79,7 @@ impl Executor {
         let mut commands: Vec<Submission> = Vec::with_capacity(64);
         let mut waiters: Vec<Waiter> = Vec::with_capacity(64);
         let mut reads = Vec::new();
+        let mut unsynced = Vec::new();
         let mut shutdown = false;
         let mut next = Some(first);
         while let Some(request) = next.take() {
@@ -105,6 +106,7 @@ impl Executor {
                     commands.push(Submission::admin(Command::Tick));
                     waiters.push(Waiter::Nobody);
                 }
+                Request::ReadNotDurable(read) => unsynced.push(read),
                 Request::Read(read) => {
                     // A read does not end the batch: it runs after the batch commits, so it
                     // sees every command submitted before it (and perhaps some after: those
@@ -157,6 +159,9 @@ impl Executor {
         }
         for read in reads {
             ready.push(Ready::Deliver(read(&self.machine)));
+        }
+        for read in unsynced {
+            read(&self.machine)();
         }
         if self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err() {
             return true; // The writer stopped after a storage failure.

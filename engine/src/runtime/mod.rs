@@ -196,6 +196,8 @@ pub(crate) enum Request {
     Batch(Vec<Submission>, oneshot::Sender<Vec<Outcome>>),
     Viewed(Submission, View),
     Read(Read),
+    /// A read answered as soon as it ran, before its batch is durable.
+    ReadNotDurable(Read),
     Tick,
     Shutdown,
 }
@@ -495,6 +497,21 @@ impl Engine {
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         self.send(request)?;
+        answer.await.map_err(|_| self.lost())
+    }
+
+    /// Like [`Engine::read`], but answered as soon as it ran, without waiting for the batch it
+    /// ran after to be durable: it may see commands a crash would take back. For lookups whose
+    /// answer is never shown as committed state, such as an adapter authenticating a message
+    /// with a key the state holds (an ISO 8583 terminal's MAC key) before it submits: a command
+    /// submitted after it is acknowledged only once everything before it is durable.
+    pub async fn read_not_durable<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        let (request, answer) = Engine::read_request(read);
+        let Request::Read(read) = request else { unreachable!("read_request builds a read") };
+        self.send(Request::ReadNotDurable(read))?;
         answer.await.map_err(|_| self.lost())
     }
 
