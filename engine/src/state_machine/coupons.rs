@@ -200,7 +200,7 @@ impl StateMachine {
         let code = self.derive_coupon_code(id, coupon.code_nonce);
         let index = self.coupon_index(&code);
         self.state.coupon_codes.insert(index, id.clone());
-        self.state.coupons.insert(id.clone(), coupon);
+        self.state.coupons.insert(id.clone(), Box::new(coupon));
         Self::changed(events, ObjectKind::Coupon, id, Change::Opened);
         code
     }
@@ -417,7 +417,7 @@ impl StateMachine {
                 location: redeem.location,
                 outcome: outcome.clone(),
             };
-            self.state.redemptions.insert(redeem.id.clone(), record);
+            self.state.redemptions.insert(redeem.id.clone(), Box::new(record));
         }
         outcome
     }

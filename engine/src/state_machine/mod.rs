@@ -137,23 +137,23 @@ pub struct State {
     pub(crate) terminals: Map<Id, Terminal>,
     pub(crate) operators: Map<Id, Operator>,
     #[serde(deserialize_with = "presized")]
-    pub(crate) authorizations: Map<Id, Authorization>,
+    pub(crate) authorizations: Map<Id, Box<Authorization>>,
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
     #[serde(deserialize_with = "presized")]
-    pub(crate) settlements: Map<Id, pos::SettlementRecord>,
+    pub(crate) settlements: Map<Id, Box<pos::SettlementRecord>>,
     pub(crate) bills: Map<Id, Bill>,
     pub(crate) bill_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) splits: Map<Id, Split>,
     pub(crate) split_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) contacts: Map<Id, BTreeSet<Id>>,
     #[serde(deserialize_with = "presized")]
-    pub(crate) coupons: Map<Id, Coupon>,
+    pub(crate) coupons: Map<Id, Box<Coupon>>,
     pub(crate) coupon_codes: Map<[u8; 32], Id>,
     pub(crate) pools: Map<Id, BTreeSet<Id>>,
     #[serde(deserialize_with = "presized")]
-    pub(crate) redemptions: Map<Id, coupons::RedemptionRecord>,
+    pub(crate) redemptions: Map<Id, Box<coupons::RedemptionRecord>>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
     pub(crate) api_keys: Map<Id, ApiKey>,
     /// Who created each object that is not the admin's, and which app each claimed user
@@ -455,12 +455,12 @@ impl StateMachine {
 
     /// A coupon.
     pub fn coupon(&self, id: &Id) -> Option<&Coupon> {
-        self.state.coupons.get(id)
+        self.state.coupons.get(id).map(|coupon| &**coupon)
     }
 
     /// An authorization (its code is not kept, only a keyed hash).
     pub fn authorization(&self, id: &Id) -> Option<&Authorization> {
-        self.state.authorizations.get(id)
+        self.state.authorizations.get(id).map(|authorization| &**authorization)
     }
 
     /// A merchant.

@@ -244,7 +244,7 @@ impl StateMachine {
         self.prune_user_authorizations(&authorize.user);
         self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(authorize.id.clone());
         self.state.authorization_expiry.insert((authorize.expires_at_ms, authorize.id.clone()));
-        self.state.authorizations.insert(authorize.id.clone(), authorization);
+        self.state.authorizations.insert(authorize.id.clone(), Box::new(authorization));
         Self::changed(events, ObjectKind::Authorization, &authorize.id, Change::Opened);
         Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
     }
@@ -310,7 +310,7 @@ impl StateMachine {
             outcome: outcome.clone(),
             effect,
         };
-        self.state.settlements.insert(settle.id.clone(), record);
+        self.state.settlements.insert(settle.id.clone(), Box::new(record));
         outcome
     }
 

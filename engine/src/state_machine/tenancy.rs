@@ -99,6 +99,6 @@ impl Facts for StateMachine {
     }
 
     fn coupon(&self, id: &Id) -> Option<&Coupon> {
-        self.state.coupons.get(id)
+        self.state.coupons.get(id).map(|coupon| &**coupon)
     }
 }

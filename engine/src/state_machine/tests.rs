@@ -809,8 +809,14 @@ fn shared_coupons_are_claimed_by_contacts_and_reward_the_sharer() {
     assert_eq!(h.balance("shop").0, 800);
     let coupon = h.machine.coupon(&id("c1")).unwrap();
     assert_eq!((coupon.state.clone(), coupon.shared_by.clone()), (CouponState::Redeemed, Some(id("sharer"))));
-    let rewards: Vec<&Coupon> =
-        h.machine.state().coupons.values().filter(|coupon| coupon.holder == id("sharer")).collect();
+    let rewards: Vec<&Coupon> = h
+        .machine
+        .state()
+        .coupons
+        .values()
+        .map(|coupon| &**coupon)
+        .filter(|coupon| coupon.holder == id("sharer"))
+        .collect();
     assert_eq!(rewards.len(), 1);
     assert_eq!(rewards[0].rule, reward);
 }
