@@ -19,6 +19,7 @@ mod registry;
 pub mod rules;
 mod secrets;
 mod snapshot;
+mod split_map;
 mod splits;
 mod tenancy;
 
@@ -41,6 +42,7 @@ pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
 pub(crate) use secrets::is_code;
+pub use split_map::SplitMap;
 pub use splits::{Split, SplitState};
 
 /// Hash map used for all state: fast, with per-process random keys against hash flooding.
@@ -136,24 +138,23 @@ pub struct State {
     pub(crate) merchants: Map<Id, Merchant>,
     pub(crate) terminals: Map<Id, Terminal>,
     pub(crate) operators: Map<Id, Operator>,
+    /// A plain map (boxed values): a settlement looks up each of the user's authorizations,
+    /// and a split map's second hash per lookup cost 30 % of POS throughput (BENCHMARKS.md).
     #[serde(deserialize_with = "presized")]
     pub(crate) authorizations: Map<Id, Box<Authorization>>,
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
-    #[serde(deserialize_with = "presized")]
-    pub(crate) settlements: Map<Id, Box<pos::SettlementRecord>>,
+    pub(crate) settlements: SplitMap<Box<pos::SettlementRecord>>,
     pub(crate) bills: Map<Id, Bill>,
     pub(crate) bill_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) splits: Map<Id, Split>,
     pub(crate) split_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) contacts: Map<Id, BTreeSet<Id>>,
-    #[serde(deserialize_with = "presized")]
-    pub(crate) coupons: Map<Id, Box<Coupon>>,
+    pub(crate) coupons: SplitMap<Box<Coupon>>,
     pub(crate) coupon_codes: Map<[u8; 32], Id>,
     pub(crate) pools: Map<Id, BTreeSet<Id>>,
-    #[serde(deserialize_with = "presized")]
-    pub(crate) redemptions: Map<Id, Box<coupons::RedemptionRecord>>,
+    pub(crate) redemptions: SplitMap<Box<coupons::RedemptionRecord>>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
     pub(crate) api_keys: Map<Id, ApiKey>,
     /// Who created each object that is not the admin's, and which app each claimed user
