@@ -98,31 +98,13 @@ pub(crate) struct Filled {
     passed: Vec<(usize, u64, u64)>,
 }
 
-/// The table's memory: one anonymous mapping, zeroed, page-aligned (so every bucket is one cache
-/// line), which the kernel is asked to back with 2 MiB pages: a table of gigabytes then needs
-/// hundreds of TLB entries, not hundreds of thousands.
-struct Words(memmap2::MmapMut);
-
-impl Words {
-    fn zeroed(count: usize) -> Words {
-        let map = memmap2::MmapOptions::new().len(count * 8).map_anon().expect("the idempotency table's memory");
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage); // advice only: 4 KiB pages work too
-        Words(map)
-    }
-
-    fn get(&self) -> &[u64] {
-        bytemuck::cast_slice(&self.0[..])
-    }
-
-    fn get_mut(&mut self) -> &mut [u64] {
-        bytemuck::cast_slice_mut(&mut self.0[..])
-    }
-}
-
 /// The table: `buckets` cache lines in one allocation, never resized.
 pub struct IdTable {
-    words: Words,
+    /// Zeroed words (pages the OS maps lazily), a few more than the buckets need so that the
+    /// first bucket can start on a 64-byte boundary.
+    words: Vec<u64>,
+    /// Index of the first bucket's first word (aligned to 64 bytes).
+    start: usize,
     buckets: usize,
     /// The epoch of the batch being applied.
     epoch: u16,
@@ -141,7 +123,10 @@ impl IdTable {
     /// A table for at most `ids_max` live ids (32 bytes each).
     pub fn with_capacity(ids_max: usize) -> IdTable {
         let buckets = ids_max.div_ceil(2).max(PROBE_BUCKETS_MAX);
-        IdTable { words: Words::zeroed(buckets * WORDS), buckets, epoch: 0 }
+        let words = vec![0u64; buckets * WORDS + WORDS];
+        let misalignment = (words.as_ptr() as usize % 64) / 8;
+        let start = (WORDS - misalignment) % WORDS;
+        IdTable { words, start, buckets, epoch: 0 }
     }
 
     /// The most live ids this table was sized for.
@@ -150,13 +135,13 @@ impl IdTable {
     }
 
     fn bucket(&self, index: usize) -> &[u64; WORDS] {
-        let base = index * WORDS;
-        self.words.get()[base..base + WORDS].try_into().expect("a bucket is WORDS words")
+        let base = self.start + index * WORDS;
+        self.words[base..base + WORDS].try_into().expect("a bucket is WORDS words")
     }
 
     fn bucket_mut(&mut self, index: usize) -> &mut [u64; WORDS] {
-        let base = index * WORDS;
-        (&mut self.words.get_mut()[base..base + WORDS]).try_into().expect("a bucket is WORDS words")
+        let base = self.start + index * WORDS;
+        (&mut self.words[base..base + WORDS]).try_into().expect("a bucket is WORDS words")
     }
 
     fn home(&self, hash: &IdHash) -> usize {
@@ -292,7 +277,7 @@ impl Clone for IdTable {
         let mut copy = IdTable::with_capacity(self.ids_max());
         copy.epoch = self.epoch;
         let length = self.buckets * WORDS;
-        copy.words.get_mut()[..length].copy_from_slice(&self.words.get()[..length]);
+        copy.words[copy.start..copy.start + length].copy_from_slice(&self.words[self.start..self.start + length]);
         copy
     }
 }
