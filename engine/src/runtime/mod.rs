@@ -246,6 +246,10 @@ impl Engine {
         if config.mailbox_max == 0 {
             return Err(OpenError::Config("mailbox_max must be positive".into()));
         }
+        if config.ids_max > crate::state_machine::IDS_MAX_MAX {
+            let most = crate::state_machine::IDS_MAX_MAX;
+            return Err(OpenError::Config(format!("ids_max must be at most {most} (32 bytes each)")));
+        }
         crate::wal::dir::create_private_dir(&config.data_dir).map_err(OpenError::Config)?;
         let started = Instant::now();
         let wal = Wal::open(&config.data_dir, config.durability)?;

@@ -333,7 +333,9 @@ impl<'de> Deserialize<'de> for IdTable {
         use serde::de::Error;
         let encoded = EncodedTable::deserialize(deserializer)?;
         let buckets = usize::try_from(encoded.buckets).map_err(D::Error::custom)?;
-        if !(PROBE_BUCKETS_MAX..=1 << 34).contains(&buckets) || encoded.used.len() % ENCODED_BUCKET_BYTES != 0 {
+        if !(PROBE_BUCKETS_MAX..=super::IDS_MAX_MAX.div_ceil(2)).contains(&buckets)
+            || encoded.used.len() % ENCODED_BUCKET_BYTES != 0
+        {
             return Err(D::Error::custom("idempotency table: size out of range"));
         }
         let mut table = IdTable::with_capacity(buckets * 2);

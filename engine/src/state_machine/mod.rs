@@ -115,6 +115,10 @@ impl Config {
 /// applies in two days (`kassa serve --ids-max`).
 pub const IDS_MAX_DEFAULT: usize = 1 << 22;
 
+/// The most ids a table may be sized for: 2^32 (a 128 GiB table). Checked when an engine opens
+/// and when a snapshot's table is decoded, so no size, configured or read, allocates beyond it.
+pub const IDS_MAX_MAX: usize = 1 << 32;
+
 /// Money that entered or left the system, per currency (the two sides of conservation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -236,7 +240,7 @@ impl StateMachine {
     }
 
     /// Starts a batch at `now_ms` (clamped so that time never runs backwards): sets the clock
-    /// and turns idempotency generations over. Returns the `now` the batch runs at.
+    /// and turns idempotency epochs over. Returns the `now` the batch runs at.
     pub(crate) fn begin_batch(&mut self, now_ms: TimestampMs) -> TimestampMs {
         let now_ms = now_ms.max(self.state.now_ms);
         self.state.now_ms = now_ms;

@@ -34,7 +34,7 @@ impl Harness {
 
     /// Commits `command` as `principal`; a rejection must leave the state as it was.
     pub(crate) fn run_as(&mut self, principal: Principal, command: Command) -> Outcome {
-        // The clock (and the idempotency generations it turns over) first, then the command.
+        // The clock (and the idempotency epoch it sets) first, then the command.
         self.machine.begin_batch(self.now);
         let before = self.machine.state().clone();
         // Declined POS settlements are remembered (a retried STAN gets the same answer), and

@@ -161,3 +161,12 @@ fn submit_with_calls_back_exactly_once_or_refuses_at_once() {
     let b = engine.read_blocking(|machine| machine.account(&id("b")).unwrap().posted).unwrap();
     assert_eq!(u64::try_from(b).unwrap(), applied);
 }
+
+#[test]
+fn an_id_table_beyond_its_most_is_refused_at_open_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.ids_max = kassa_engine::state_machine::IDS_MAX_MAX + 1;
+    let error = Engine::open(config).err().expect("refused").to_string();
+    assert!(error.contains("ids_max must be at most"), "{error}");
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views::{self, cause_json};
-use super::{Answer, Data, found, get_view, id, now_ms, ok, read, submit, submit_viewed};
+use super::{Answer, Data, get_view, id, now_ms, ok, read, submit, submit_and_view, submit_viewed};
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
 use crate::http::ApiError;
 
@@ -30,10 +30,8 @@ pub(super) async fn revoke_key(state: Data, caller: Caller, path: web::Path<Stri
 }
 
 pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<OpenAccountBody>) -> Answer {
-    let account = body.id.clone();
-    let (_, view) =
-        submit_viewed(&state, &caller, body.command()?, move |_, machine| views::account(machine, &account)).await?;
-    found(view)
+    let (_, view) = submit_and_view(&state, &caller, body.command()?, views::account, body.id.clone()).await?;
+    ok(view)
 }
 
 pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
@@ -43,10 +41,9 @@ pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<Str
 
 pub(super) async fn close_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let account = id(&path)?;
-    let key = account.clone();
-    let close = Command::CloseAccount { account };
-    let (_, view) = submit_viewed(&state, &caller, close, move |_, machine| views::account(machine, &key)).await?;
-    found(view)
+    let close = Command::CloseAccount { account: account.clone() };
+    let (_, view) = submit_and_view(&state, &caller, close, views::account, account).await?;
+    ok(view)
 }
 
 pub(super) async fn deposit(
@@ -164,10 +161,9 @@ pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<
 }
 
 pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<HoldBody>) -> Answer {
-    let hold = body.id.clone();
     let command = body.command(now_ms())?;
-    let (_, view) = submit_viewed(&state, &caller, command, move |_, machine| views::hold(machine, &hold)).await?;
-    found(view)
+    let (_, view) = submit_and_view(&state, &caller, command, views::hold, body.id.clone()).await?;
+    ok(view)
 }
 
 pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
@@ -189,8 +185,7 @@ pub(super) async fn capture_hold(
 
 pub(super) async fn void_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let hold = id(&path)?;
-    let key = hold.clone();
-    let void = Command::VoidHold { hold };
-    let (_, view) = submit_viewed(&state, &caller, void, move |_, machine| views::hold(machine, &key)).await?;
-    found(view)
+    let void = Command::VoidHold { hold: hold.clone() };
+    let (_, view) = submit_and_view(&state, &caller, void, views::hold, hold).await?;
+    ok(view)
 }

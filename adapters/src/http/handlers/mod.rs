@@ -122,6 +122,19 @@ async fn submit_viewed<T: Send + 'static>(
     answer.map_err(ApiError::rejected)
 }
 
+/// Submits `command` as the caller and answers its reply with `object`'s view right after it
+/// (`view`, as [`get_view`] renders it): one engine round trip for a write and what it changed.
+async fn submit_and_view(
+    state: &Data,
+    caller: &Caller,
+    command: Command,
+    view: fn(&StateMachine, &Id) -> Option<Value>,
+    object: Id,
+) -> Result<(Reply, Value), ApiError> {
+    let (reply, rendered) = submit_viewed(state, caller, command, move |_, machine| view(machine, &object)).await?;
+    Ok((reply, rendered.expect("an applied command's object exists")))
+}
+
 /// Runs `query` if the caller may make `read` (the engine's rules, in the same step).
 async fn read<R: Send + 'static>(
     state: &Data,
@@ -151,11 +164,6 @@ async fn get_view(
 
 fn ok(body: Value) -> Answer {
     Ok(HttpResponse::Ok().json(body))
-}
-
-/// A view that must exist after the command that made or changed it applied.
-fn found(view: Option<Value>) -> Answer {
-    ok(view.expect("an applied command's object exists"))
 }
 
 // ----- service -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, found, get_view, id, now_ms, ok, submit, submit_viewed};
+use super::{Answer, Data, get_view, id, now_ms, ok, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -87,8 +87,8 @@ pub(super) async fn reverse(state: Data, caller: Caller, path: web::Path<String>
 
 /// Submits a bill command and answers the bill as it is right after it.
 async fn bill_step(state: &Data, caller: &Caller, bill: kassa_engine::Id, command: Command) -> Answer {
-    let (_, view) = submit_viewed(state, caller, command, move |_, machine| views::bill(machine, &bill)).await?;
-    found(view)
+    let (_, view) = submit_and_view(state, caller, command, views::bill, bill).await?;
+    ok(view)
 }
 
 pub(super) async fn open_bill(state: Data, caller: Caller, body: web::Json<BillBody>) -> Answer {
@@ -114,10 +114,8 @@ pub(super) async fn submit_bill(state: Data, caller: Caller, path: web::Path<Str
     let bill = id(&path)?;
     // A resubmission answers the challenge issued first, whatever the nonce.
     let command = Command::SubmitBill(SubmitBill { bill: bill.clone(), nonce: random_nonce() });
-    let key = bill.clone();
-    let (reply, view) = submit_viewed(&state, &caller, command, move |_, machine| views::bill(machine, &key)).await?;
+    let (reply, mut view) = submit_and_view(&state, &caller, command, views::bill, bill).await?;
     let Reply::BillSubmitted { total, challenge } = reply else { unreachable!("submit answers BillSubmitted") };
-    let mut view = view.expect("a submitted bill exists");
     // The engine gives the challenge to the user's side only (the merchant side gets "").
     if let Value::Object(fields) = &mut view {
         let user = fields.get("user").cloned();

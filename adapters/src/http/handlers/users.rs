@@ -11,15 +11,14 @@ use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, found, get_view, id, now_ms, ok, read, submit, submit_viewed};
+use super::{Answer, Data, get_view, id, now_ms, ok, read, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
 pub(super) async fn request_split(state: Data, caller: Caller, body: web::Json<SplitBody>) -> Answer {
-    let split = body.id.clone();
     let command = body.command(now_ms())?;
-    let (_, view) = submit_viewed(&state, &caller, command, move |_, machine| views::split(machine, &split)).await?;
-    found(view)
+    let (_, view) = submit_and_view(&state, &caller, command, views::split, body.id.clone()).await?;
+    ok(view)
 }
 
 pub(super) async fn get_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
@@ -34,10 +33,8 @@ pub(super) async fn pay_split(
     body: web::Json<PayBody>,
 ) -> Answer {
     let split = id(&path)?;
-    let key = split.clone();
-    let (reply, view) = submit_viewed(&state, &caller, body.command(&split), move |_, m| views::split(m, &key)).await?;
+    let (reply, mut view) = submit_and_view(&state, &caller, body.command(&split), views::split, split).await?;
     let Reply::SharePaid { amount, completed } = reply else { unreachable!("pay answers SharePaid") };
-    let mut view = view.expect("a paid split exists");
     view["paid_amount"] = json!(amount);
     view["completed"] = json!(completed);
     ok(view)
@@ -45,11 +42,9 @@ pub(super) async fn pay_split(
 
 pub(super) async fn cancel_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let split = id(&path)?;
-    let key = split.clone();
-    let cancel = Command::CancelSplit { split };
-    let (reply, view) = submit_viewed(&state, &caller, cancel, move |_, machine| views::split(machine, &key)).await?;
+    let cancel = Command::CancelSplit { split: split.clone() };
+    let (reply, mut view) = submit_and_view(&state, &caller, cancel, views::split, split).await?;
     let Reply::SplitCancelled { refunded } = reply else { unreachable!("cancel answers SplitCancelled") };
-    let mut view = view.expect("a cancelled split exists");
     view["refunded"] = json!(refunded);
     ok(view)
 }
@@ -66,11 +61,8 @@ pub(super) async fn add_contact(state: Data, caller: Caller, body: web::Json<Con
 pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<CouponBody>) -> Answer {
     // A retry (same id and rules) gets the first issue's code back from the engine.
     let issue = body.command(now_ms(), random_nonce())?;
-    let coupon = body.id.clone();
-    let (reply, view) =
-        submit_viewed(&state, &caller, issue, move |_, machine| views::coupon(machine, &coupon)).await?;
+    let (reply, mut view) = submit_and_view(&state, &caller, issue, views::coupon, body.id.clone()).await?;
     let Reply::CouponIssued { code } = reply else { unreachable!("issue answers CouponIssued") };
-    let mut view = view.expect("an issued coupon exists");
     view["code"] = json!(code);
     ok(view)
 }
@@ -98,11 +90,9 @@ pub(super) async fn claim_coupon(
     body: web::Json<UserBody>,
 ) -> Answer {
     let coupon = id(&path)?;
-    let key = coupon.clone();
     let claim = body.claim(&coupon, random_nonce());
-    let (reply, view) = submit_viewed(&state, &caller, claim, move |_, machine| views::coupon(machine, &key)).await?;
+    let (reply, mut view) = submit_and_view(&state, &caller, claim, views::coupon, coupon).await?;
     let Reply::CouponClaimed { code } = reply else { unreachable!("claim answers CouponClaimed") };
-    let mut view = view.expect("a claimed coupon exists");
     view["code"] = json!(code);
     ok(view)
 }
