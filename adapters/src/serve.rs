@@ -21,7 +21,7 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`).
+    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`, `partitions`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// are refused `id_table_full`) [default: 4,194,304].
     #[arg(long, env = "KASSA_IDS_MAX")]
     pub ids_max: Option<usize>,
+    /// Partitions of a new data directory, each a state machine with its own executor (fixed
+    /// at creation). With more than one, accounts are spread over them and transfers cross
+    /// them; every other object lives on partition 0 with the accounts it names (see
+    /// ARCHITECTURE.md) [default: 1].
+    #[arg(long, env = "KASSA_PARTITIONS")]
+    pub partitions: Option<u16>,
 }
 
 /// The keys a config file may hold.
@@ -70,6 +76,7 @@ struct FileConfig {
     mailbox_max: Option<usize>,
     socket_threads: Option<usize>,
     ids_max: Option<usize>,
+    partitions: Option<u16>,
 }
 
 /// The resolved configuration.
@@ -93,6 +100,8 @@ pub struct ServeConfig {
     pub socket_threads: usize,
     /// The idempotency table's size for a new data directory.
     pub ids_max: usize,
+    /// Partitions of a new data directory.
+    pub partitions: u16,
 }
 
 impl ServeArgs {
@@ -117,6 +126,7 @@ impl ServeArgs {
             mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
             socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
             ids_max: self.ids_max.or(file.ids_max).unwrap_or(kassa_engine::state_machine::IDS_MAX_DEFAULT),
+            partitions: self.partitions.or(file.partitions).unwrap_or(1),
         })
     }
 }
@@ -165,6 +175,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         let mut engine_config = EngineConfig::new(config.data_dir.clone());
         engine_config.mailbox_max = config.mailbox_max;
         engine_config.ids_max = config.ids_max;
+        engine_config.partitions = config.partitions;
         let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config))
             .await
             .map_err(|error| error.to_string())?

@@ -8,7 +8,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kassa_engine::command::{Command, Transfer};
-use kassa_engine::wal::{EncodedRecord, Wal, encode_record};
+use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, encode_record};
 use kassa_engine::{Currency, Durability, Id};
 
 fn transfers(count: usize) -> Vec<Command> {
@@ -38,7 +38,13 @@ fn wal_append_sync(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     seq += 1;
-                    [EncodedRecord { seq, value: encode_record(seq, 1_000, &commands) }]
+                    [EncodedRecord {
+                        seq,
+                        value: encode_record(
+                            seq,
+                            &RecordBody { now_ms: 1_000, partition: 0, messages: &[], commands: &commands },
+                        ),
+                    }]
                 },
                 |record| wal.append(&record).unwrap(),
                 BatchSize::SmallInput,

@@ -782,6 +782,9 @@ pub enum Rejection {
     /// The idempotency table holds its configured most live ids near this id's slot: retry
     /// once older ids expire (`ids_max` sizes it).
     IdTableFull,
+    /// The command names accounts on different partitions, which only a plain transfer may
+    /// join (`engine/src/partition.rs`).
+    CrossPartition,
 }
 
 impl Rejection {
@@ -819,6 +822,7 @@ impl Rejection {
             InvalidRule => "invalid_rule", LimitReached => "limit_reached",
             SettlementNotFound => "settlement_not_found", NotReversible => "not_reversible",
             Forbidden => "forbidden", KeyNotFound => "key_not_found", IdTableFull => "id_table_full",
+            CrossPartition => "cross_partition",
         }
     }
 }

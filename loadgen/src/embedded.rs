@@ -13,7 +13,12 @@ use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 const LOADGEN_IDS_MAX: usize = 1 << 24;
 
 /// Opens a fresh engine in `data_dir` (whatever was there is removed).
-pub fn open(data_dir: &Path, durability: Durability, ids_max: Option<usize>) -> Result<Arc<Engine>, String> {
+pub fn open(
+    data_dir: &Path,
+    durability: Durability,
+    ids_max: Option<usize>,
+    partitions: u16,
+) -> Result<Arc<Engine>, String> {
     match std::fs::remove_dir_all(data_dir) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -22,6 +27,7 @@ pub fn open(data_dir: &Path, durability: Durability, ids_max: Option<usize>) -> 
     let mut config = EngineConfig::new(data_dir);
     config.durability = durability;
     config.ids_max = ids_max.unwrap_or(LOADGEN_IDS_MAX);
+    config.partitions = partitions;
     Engine::open(config).map(Arc::new).map_err(|error| format!("opening the engine in {}: {error}", data_dir.display()))
 }
 
@@ -44,14 +50,23 @@ pub async fn setup(engine: &Engine, phases: &[Vec<Command>]) -> Result<(), Strin
 /// The sum of the posted balances of `accounts` and of the escrow of `splits`, read from the
 /// state machine in one read (after every acknowledged command). Missing accounts count 0.
 pub async fn balances(engine: &Engine, accounts: Vec<Id>, splits: Vec<Id>) -> Result<(i128, i128), String> {
-    engine
-        .read(move |machine| {
-            let balances: i128 =
-                accounts.iter().filter_map(|id| machine.account(id)).map(|account| i128::from(account.posted)).sum();
-            let escrow: i128 =
-                splits.iter().filter_map(|id| machine.split(id)).map(|split| i128::from(split.escrow)).sum();
-            (balances, escrow)
-        })
-        .await
-        .map_err(|error| format!("reading balances: {error}"))
+    let (accounts, splits) = (std::sync::Arc::new(accounts), std::sync::Arc::new(splits));
+    let (mut balances, mut escrow) = (0i128, 0i128);
+    // Each account lives on one partition; money between partitions sits in their transit.
+    for partition in 0..engine.placement().count() {
+        let (accounts, splits) = (accounts.clone(), splits.clone());
+        let (partition_balances, partition_escrow) = engine
+            .read_partition(partition, move |machine| {
+                let posted =
+                    accounts.iter().filter_map(|id| machine.account(id)).map(|account| i128::from(account.posted));
+                let in_transit = machine.transit().in_flight().into_values().map(i128::from);
+                let escrow = splits.iter().filter_map(|id| machine.split(id)).map(|split| i128::from(split.escrow));
+                (posted.sum::<i128>() + in_transit.sum::<i128>(), escrow.sum::<i128>())
+            })
+            .await
+            .map_err(|error| format!("reading balances: {error}"))?;
+        balances += partition_balances;
+        escrow += partition_escrow;
+    }
+    Ok((balances, escrow))
 }

@@ -99,6 +99,8 @@ pub struct LoadConfig {
     pub durability: Durability,
     /// Embedded: the idempotency table's size (`None`: the engine's default).
     pub ids_max: Option<usize>,
+    /// Embedded: the engine's partitions.
+    pub partitions: u16,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -140,6 +142,7 @@ impl LoadConfig {
             data_dir: PathBuf::from("./kassa-loadgen-data"),
             durability: Durability::Sync,
             ids_max: None,
+            partitions: 1,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -247,7 +250,7 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {
         Target::Embedded => {
-            let engine = embedded::open(&config.data_dir, config.durability, config.ids_max)?;
+            let engine = embedded::open(&config.data_dir, config.durability, config.ids_max, config.partitions)?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }

@@ -122,6 +122,9 @@ struct Cli {
     /// Embedded: the engine's idempotency table size (default: 16,777,216: half a minute at full speed does not fill it).
     #[arg(long)]
     ids_max: Option<usize>,
+    /// Embedded: the engine's partitions (each a state machine with its own executor).
+    #[arg(long, default_value_t = 1)]
+    partitions: u16,
     /// Seed of the random choices (scenarios, accounts, amounts).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -154,6 +157,7 @@ fn main() {
     config.count = cli.count;
     config.data_dir = cli.data_dir;
     config.ids_max = cli.ids_max;
+    config.partitions = cli.partitions;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;

@@ -67,9 +67,9 @@ pub fn crash_image_with_deposits(root: &Path) -> PathBuf {
     crash_image(&live, &image);
     drop(engine);
     assert!(table_files(&image).is_empty(), "the acknowledged writes are only in the log");
-    // The storage format mark, the secret key, the id table's size, the account, then one synced
-    // write per deposit.
-    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 4);
+    // The storage format mark, the secret key, the id table's size, the partition count, the
+    // account, then one synced write per deposit.
+    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 5);
     image
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use kassa_engine::command::PostingCause;
+use kassa_engine::partition::Placement;
 use kassa_engine::state_machine::BillState;
 use kassa_engine::{Currency, Engine, Id};
 
@@ -13,19 +14,34 @@ use crate::{ACCOUNTS, Ack, account, result_of};
 /// conserved (the engine's own invariants: conservation, overdraft limits, held = active holds),
 /// and every account's history adds up to its balance with no transfer in it twice.
 pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
-    let acks = acks.to_vec();
-    let balances = engine
-        .read_blocking(move |machine| {
-            machine.check_invariants();
-            verify_acks(machine, &acks)?;
-            let balances: Vec<(Id, i64)> = (0..ACCOUNTS)
-                .map(account)
-                .chain([id(SHOP)])
-                .map(|account| (account.clone(), machine.account(&account).map_or(0, |state| state.posted)))
-                .collect();
-            Ok::<_, String>(balances)
-        })
-        .map_err(|error| format!("read failed: {error}"))??;
+    let placement = engine.placement().clone();
+    if placement.count() > 1 {
+        wait_for_transit_to_drain(engine)?;
+    }
+    let mut balances: Vec<(Id, i64)> = Vec::new();
+    // Each partition checks its own invariants and the acknowledgements it applied: a
+    // transfer where its payer lives, everything else on the home partition.
+    for partition in 0..placement.count() {
+        let placement = placement.clone();
+        let acks: Vec<Ack> = acks.iter().filter(|ack| ack_partition(&placement, ack) == partition).cloned().collect();
+        let found = engine
+            .read_partition_blocking(partition, move |machine| {
+                machine.check_invariants();
+                verify_acks(machine, &acks)?;
+                let accounts = (0..ACCOUNTS).map(account).chain([id(SHOP)]);
+                let posted = accounts.filter_map(|account| Some((account.clone(), machine.account(&account)?.posted)));
+                Ok::<_, String>(posted.collect::<Vec<_>>())
+            })
+            .map_err(|error| format!("read failed: {error}"))??;
+        balances.extend(found);
+    }
+    if placement.count() > 1 {
+        let total: i64 = balances.iter().map(|(_, posted)| posted).sum();
+        let deposited = i64::try_from(ACCOUNTS as u64 * crate::OPENING_BALANCE).expect("fits");
+        if total != deposited {
+            return Err(format!("the accounts hold {total} after the transit drained, {deposited} were deposited"));
+        }
+    }
     for (account, posted) in balances {
         let history = engine.history(&account, usize::MAX).map_err(|error| format!("history of {account}: {error}"))?;
         let sum: i64 = history.iter().map(|line| line.posting.posted_delta).sum();
@@ -41,6 +57,35 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
         if let Some((transfer, _)) = transfers.iter().find(|(_, count)| **count > 1) {
             return Err(format!("transfer {transfer} applied twice on {account}"));
         }
+    }
+    Ok(())
+}
+
+/// The partition that applied `ack`'s command.
+fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
+    match ack {
+        Ack::Transfer { from, .. } => placement.of_account(&id(from)),
+        _ => kassa_engine::partition::HOME_PARTITION,
+    }
+}
+
+/// Waits for the credits still on their way after a restart to arrive and be answered.
+fn wait_for_transit_to_drain(engine: &Engine) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let in_flight = || -> Result<u64, String> {
+        let mut sum = 0;
+        for partition in 0..engine.placement().count() {
+            sum += engine
+                .read_partition_blocking(partition, |machine| machine.transit().in_flight().values().sum::<u64>())
+                .map_err(|error| format!("read failed: {error}"))?;
+        }
+        Ok(sum)
+    };
+    while in_flight()? > 0 {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            return Err("money between partitions did not arrive within 10 s of the restart".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Ok(())
 }

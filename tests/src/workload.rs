@@ -81,7 +81,9 @@ pub fn id(text: &str) -> Id {
 
 /// The setup batch: accounts with their opening deposits, the shop, its merchant and terminal.
 /// Idempotent: every cycle submits it again and gets the same answers.
-pub fn setup_commands() -> Vec<Command> {
+/// `transfers_only`: no merchant (an engine of several partitions keeps merchants and their
+/// accounts on partition 0, and the workload's accounts are spread over all of them).
+pub fn setup_commands(transfers_only: bool) -> Vec<Command> {
     let mut commands = Vec::new();
     for index in 0..ACCOUNTS {
         commands.push(Command::OpenAccount(OpenAccount {
@@ -95,6 +97,9 @@ pub fn setup_commands() -> Vec<Command> {
             amount: OPENING_BALANCE,
         }));
     }
+    if transfers_only {
+        return commands;
+    }
     commands.push(Command::OpenAccount(OpenAccount { account: id(SHOP), currency: Currency::EUR, overdraft_limit: 0 }));
     commands.push(Command::RegisterMerchant(RegisterMerchant { merchant: id(MERCHANT), account: id(SHOP) }));
     commands.push(Command::RegisterTerminal(RegisterTerminal {
@@ -105,13 +110,15 @@ pub fn setup_commands() -> Vec<Command> {
     commands
 }
 
-/// Runs one worker until its channel dies (or `limit` rounds were drawn),
-/// handing every acknowledged result to `ack`. Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+/// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
+/// acknowledged result to `ack`; only transfers when `transfers_only`. Ids are
+/// `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,
     seed: u64,
     limit: Option<u64>,
+    transfers_only: bool,
     mut ack: impl FnMut(Ack) + Send,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -120,7 +127,7 @@ pub async fn run_worker<C: Channel>(
             return;
         }
         let tag = format!("{tag}-{n}");
-        let pick = rng.random_range(0..100);
+        let pick = if transfers_only { 0 } else { rng.random_range(0..100) };
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
         let amount = rng.random_range(1..5_000);

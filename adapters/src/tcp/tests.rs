@@ -354,6 +354,7 @@ const REJECTIONS: &[&str] = &[
     "Forbidden",
     "KeyNotFound",
     "IdTableFull",
+    "CrossPartition",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).

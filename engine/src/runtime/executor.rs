@@ -1,33 +1,41 @@
-//! The executor (the sequencer): drains the mailbox into batches, commits them on its state
-//! machine and hands each batch to the writer. It never answers a caller itself.
+//! The executor (the sequencer) of one partition: drains the messages from other partitions
+//! and the mailbox into batches, commits them on its state machine and hands each batch to the
+//! writer. It never answers a caller itself.
 
+use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
-use tokio::sync::oneshot;
 
-use super::writer::{DurableBatch, Ready, WriterMessage};
+use super::gather::{BatchReply, Gather, Parked};
+use super::writer::{Committed, DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
+use crate::constants::BATCH_COMMANDS_MAX;
+use crate::partition::{PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 
 /// Who waits for which outcomes of a batch.
 enum Waiter {
     One(OutcomeSink),
     Viewed(super::View),
-    Many(oneshot::Sender<Vec<Outcome>>, usize),
+    Many(BatchReply, usize),
     Nobody,
 }
 
 pub(super) struct Executor {
     machine: StateMachine,
+    partition: PartitionId,
     batch_max: usize,
-    seq: u64,
     inbox: Receiver<Request>,
+    /// Messages from other partitions (never refused: they are durable at their source).
+    transit: Receiver<TransitMessage>,
     to_writer: Sender<WriterMessage>,
     carried: Option<Request>,
     output: CommitOutput,
     clock: Clock,
+    /// Waiters of transfers whose credit is on its way, by the credit's number.
+    parked: HashMap<u64, Vec<Parked>>,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -36,126 +44,138 @@ pub(super) fn clock_ms() -> u64 {
     u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64")
 }
 
+/// What one batch gathered before it commits.
+#[derive(Default)]
+struct Gathered {
+    messages: Vec<TransitMessage>,
+    commands: Vec<Submission>,
+    waiters: Vec<Waiter>,
+    reads: Vec<super::Read>,
+    unsynced: Vec<super::Read>,
+    shutdown: bool,
+}
+
 impl Executor {
     pub(super) fn new(
         machine: StateMachine,
+        partition: PartitionId,
         config: &EngineConfig,
-        last_seq: u64,
         inbox: Receiver<Request>,
+        transit: Receiver<TransitMessage>,
         to_writer: Sender<WriterMessage>,
     ) -> Executor {
         Executor {
             machine,
+            partition,
             batch_max: config.batch_max,
-            seq: last_seq,
             inbox,
+            transit,
             to_writer,
             carried: None,
             output: CommitOutput::default(),
             clock: config.clock.clone(),
+            parked: HashMap::new(),
         }
     }
 
     pub(super) fn run(mut self) {
         loop {
+            let mut gathered = Gathered::default();
             let first = match self.carried.take() {
-                Some(request) => request,
-                None => match self.inbox.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
+                Some(request) => Some(request),
+                None => crossbeam_channel::select! {
+                    recv(self.inbox) -> request => match request {
+                        Ok(request) => Some(request),
+                        Err(_) => break,
+                    },
+                    recv(self.transit) -> message => {
+                        gathered.messages.extend(message.ok());
+                        None
+                    }
                 },
             };
-            let shutdown = self.run_batch(first);
-            if shutdown {
+            self.gather(first, &mut gathered);
+            let shutdown = gathered.shutdown;
+            if self.run_batch(gathered) || shutdown {
                 break;
             }
         }
         let _ = self.to_writer.send(WriterMessage::Shutdown);
     }
 
-    /// Gathers one batch starting with `first`, commits it and passes it on. Returns whether
-    /// a shutdown was requested.
-    fn run_batch(&mut self, first: Request) -> bool {
-        let mut commands: Vec<Submission> = Vec::with_capacity(64);
-        let mut waiters: Vec<Waiter> = Vec::with_capacity(64);
-        let mut reads = Vec::new();
-        let mut unsynced = Vec::new();
-        let mut shutdown = false;
-        let mut next = Some(first);
+    /// Gathers one batch: the messages waiting, then requests starting with `first`.
+    fn gather(&mut self, first: Option<Request>, gathered: &mut Gathered) {
+        while gathered.messages.len() < BATCH_COMMANDS_MAX
+            && let Ok(message) = self.transit.try_recv()
+        {
+            gathered.messages.push(message);
+        }
+        let mut next = first.or_else(|| self.inbox.try_recv().ok());
         while let Some(request) = next.take() {
+            let commands = &mut gathered.commands;
             match request {
                 Request::Command(command, reply) => {
                     commands.push(command);
-                    waiters.push(Waiter::One(reply));
+                    gathered.waiters.push(Waiter::One(reply));
                 }
                 Request::Batch(batch, reply) => {
                     if !commands.is_empty() && commands.len() + batch.len() > self.batch_max {
                         self.carried = Some(Request::Batch(batch, reply));
                         break;
                     }
-                    waiters.push(Waiter::Many(reply, batch.len()));
+                    gathered.waiters.push(Waiter::Many(reply, batch.len()));
                     commands.extend(batch);
                 }
                 Request::Viewed(command, view) => {
                     // The view runs once the batch is committed, on the state after it, which
                     // includes this command.
                     commands.push(command);
-                    waiters.push(Waiter::Viewed(view));
+                    gathered.waiters.push(Waiter::Viewed(view));
                 }
                 Request::Tick => {
                     commands.push(Submission::admin(Command::Tick));
-                    waiters.push(Waiter::Nobody);
+                    gathered.waiters.push(Waiter::Nobody);
                 }
-                Request::ReadNotDurable(read) => unsynced.push(read),
-                Request::Read(read) => {
-                    // A read does not end the batch: it runs after the batch commits, so it
-                    // sees every command submitted before it (and perhaps some after: those
-                    // were concurrent with it), and it is answered once that is durable.
-                    reads.push(read);
-                }
+                Request::ReadNotDurable(read) => gathered.unsynced.push(read),
+                // A read does not end the batch: it runs after the batch commits, so it sees
+                // every command submitted before it (and perhaps some after: those were
+                // concurrent with it), and it is answered once that is durable.
+                Request::Read(read) => gathered.reads.push(read),
                 Request::Shutdown => {
-                    shutdown = true;
+                    gathered.shutdown = true;
                     break;
                 }
             }
-            if commands.len() >= self.batch_max {
+            if gathered.commands.len() >= self.batch_max {
                 break;
             }
             next = self.inbox.try_recv().ok();
         }
+    }
 
+    /// Commits a gathered batch and passes it on. Returns whether the writer stopped.
+    fn run_batch(&mut self, gathered: Gathered) -> bool {
+        let Gathered { messages, commands, waiters, reads, unsynced, .. } = gathered;
         let mut ready = Vec::with_capacity(waiters.len() + reads.len());
         let mut record = None;
-        if !commands.is_empty() {
+        if !commands.is_empty() || !messages.is_empty() {
             let started = Instant::now();
-            let now_ms = self.clock.now_ms();
             self.output.clear();
-            self.machine.commit(now_ms, &commands, &mut self.output);
+            self.machine.commit_with_messages(self.clock.now_ms(), &messages, &commands, &mut self.output);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
-            let mut outcomes = self.output.outcomes.drain(..);
-            for waiter in waiters {
-                match waiter {
-                    Waiter::One(reply) => ready.push(Ready::One(reply, outcomes.next().expect("one outcome each"))),
-                    Waiter::Viewed(view) => {
-                        let outcome = outcomes.next().expect("one outcome each");
-                        ready.push(Ready::Deliver(view(outcome, &self.machine)));
-                    }
-                    Waiter::Many(reply, count) => {
-                        ready.push(Ready::Many(reply, outcomes.by_ref().take(count).collect()))
-                    }
-                    Waiter::Nobody => {
-                        outcomes.next().expect("one outcome each");
-                    }
-                }
-            }
-            assert!(outcomes.next().is_none(), "every outcome has its waiter");
-            drop(outcomes);
-            self.seq += 1;
-            // The machine clamps time to be monotonic; log the time it actually used.
-            let now_ms = self.machine.state_now_ms();
-            record = Some((self.seq, now_ms, commands, std::mem::take(&mut self.output.events)));
+            self.answer(waiters, &mut ready);
+            self.complete(&mut ready);
+            record = Some(Committed {
+                partition: self.partition,
+                // The machine clamps time to be monotonic; log the time it actually used.
+                now_ms: self.machine.state_now_ms(),
+                messages,
+                commands,
+                events: std::mem::take(&mut self.output.events),
+                outgoing: std::mem::take(&mut self.output.outgoing),
+            });
         }
         for read in reads {
             ready.push(Ready::Deliver(read(&self.machine)));
@@ -163,10 +183,76 @@ impl Executor {
         for read in unsynced {
             read(&self.machine)();
         }
-        if self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err() {
-            return true; // The writer stopped after a storage failure.
+        self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err()
+    }
+
+    /// Pairs each waiter with its outcomes: answered once the batch is durable, or parked until
+    /// its transfer's credit is answered by the payee's partition.
+    fn answer(&mut self, waiters: Vec<Waiter>, ready: &mut Vec<Ready>) {
+        let pending: HashMap<usize, u64> = self.output.pending.drain(..).collect();
+        let mut outcomes = self.output.outcomes.drain(..).enumerate();
+        for waiter in waiters {
+            match waiter {
+                Waiter::One(sink) => {
+                    let (index, outcome) = outcomes.next().expect("one outcome each");
+                    match pending.get(&index) {
+                        Some(number) => self.parked.entry(*number).or_default().push(Parked::Sink(sink)),
+                        None => ready.push(Ready::One(sink, outcome)),
+                    }
+                }
+                Waiter::Viewed(view) => {
+                    let (index, outcome) = outcomes.next().expect("one outcome each");
+                    match pending.get(&index) {
+                        Some(number) => self.parked.entry(*number).or_default().push(Parked::View(view)),
+                        None => ready.push(Ready::Deliver(view(outcome, &self.machine))),
+                    }
+                }
+                Waiter::Many(reply, count) => {
+                    let mine: Vec<(usize, Outcome)> = outcomes.by_ref().take(count).collect();
+                    let any_pending = mine.iter().any(|(index, _)| pending.contains_key(index));
+                    let (gather, slots) = match reply {
+                        BatchReply::Whole(reply) if !any_pending => {
+                            ready.push(Ready::Many(reply, mine.into_iter().map(|(_, outcome)| outcome).collect()));
+                            continue;
+                        }
+                        BatchReply::Whole(reply) => (Gather::new(count, reply), (0..count).collect()),
+                        BatchReply::Part(gather, slots) => (gather, slots),
+                    };
+                    let mut now = Vec::with_capacity(count);
+                    for ((index, outcome), slot) in mine.into_iter().zip(slots) {
+                        match pending.get(&index) {
+                            Some(number) => {
+                                self.parked.entry(*number).or_default().push(Parked::Slot(gather.clone(), slot))
+                            }
+                            None => now.push((slot, outcome)),
+                        }
+                    }
+                    ready.push(Ready::Deliver(Box::new(move || {
+                        for (slot, outcome) in now {
+                            gather.fill(slot, outcome);
+                        }
+                    })));
+                }
+                Waiter::Nobody => {
+                    outcomes.next().expect("one outcome each");
+                }
+            }
         }
-        shutdown
+        assert!(outcomes.next().is_none(), "every outcome has its waiter");
+    }
+
+    /// Answers the waiters of transfers this batch completed (once it is durable).
+    fn complete(&mut self, ready: &mut Vec<Ready>) {
+        for (number, outcome) in self.output.completed.drain(..) {
+            for parked in self.parked.remove(&number).into_iter().flatten() {
+                let outcome = outcome.clone();
+                ready.push(match parked {
+                    Parked::Sink(sink) => Ready::One(sink, outcome),
+                    Parked::View(view) => Ready::Deliver(view(outcome, &self.machine)),
+                    Parked::Slot(gather, slot) => Ready::Deliver(Box::new(move || gather.fill(slot, outcome))),
+                });
+            }
+        }
     }
 }
 

@@ -16,7 +16,9 @@
 //! take back.
 
 mod executor;
+mod gather;
 mod indexer;
+mod open;
 mod snapshotter;
 mod writer;
 
@@ -32,9 +34,11 @@ use tokio::sync::oneshot;
 
 use crate::command::{Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::state_machine::{Config, SecretKey, StateMachine};
+use crate::partition::{HOME_PARTITION, PartitionId, Placement};
+use crate::state_machine::StateMachine;
 use crate::types::Id;
 use crate::wal::{HistoryRecord, Wal, WalError};
+use gather::{BatchReply, Gather};
 
 pub use crate::wal::Durability;
 
@@ -49,9 +53,12 @@ pub struct EngineConfig {
     /// [`IDS_MAX_DEFAULT`](crate::state_machine::IDS_MAX_DEFAULT)). Fixed when the data directory
     /// is created; reopening with another value keeps the directory's.
     pub ids_max: usize,
+    /// Partitions (each a state machine with its own executor), 1..=256. Fixed when the data
+    /// directory is created; reopening with another value keeps the directory's.
+    pub partitions: u16,
     /// Most commands committed as one batch (one WAL record), at most `BATCH_COMMANDS_MAX`.
     pub batch_max: usize,
-    /// Most requests waiting in the mailbox; beyond it submissions get `Busy` at once.
+    /// Most requests waiting in each partition's mailbox; beyond it submissions get `Busy`.
     pub mailbox_max: usize,
     /// A snapshot is written after this many commands since the last one.
     pub snapshot_every_commands: u64,
@@ -92,6 +99,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             durability: Durability::Sync,
             ids_max: crate::state_machine::IDS_MAX_DEFAULT,
+            partitions: 1,
             batch_max: BATCH_COMMANDS_MAX,
             mailbox_max: 65_536,
             snapshot_every_commands: 2_000_000,
@@ -130,7 +138,8 @@ pub enum SubmitError {
     InvalidBatch,
 }
 
-/// A read to run against the state on the executor, with the thunk that delivers its answer.
+/// A read to run against a partition's state on its executor, with the thunk that delivers its
+/// answer.
 type Read = Box<dyn FnOnce(&StateMachine) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// A view of what a command changed, run on the executor right after it, with its outcome.
@@ -193,7 +202,7 @@ impl Drop for OnOutcome {
 /// What the mailbox carries.
 pub(crate) enum Request {
     Command(Submission, OutcomeSink),
-    Batch(Vec<Submission>, oneshot::Sender<Vec<Outcome>>),
+    Batch(Vec<Submission>, BatchReply),
     Viewed(Submission, View),
     Read(Read),
     /// A read answered as soon as it ran, before its batch is durable.
@@ -204,7 +213,9 @@ pub(crate) enum Request {
 
 /// An embedded kassa engine. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Engine {
-    mailbox: Sender<Request>,
+    /// Each partition's mailbox.
+    mailboxes: Vec<Sender<Request>>,
+    placement: Placement,
     wal: Wal,
     failed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
@@ -219,7 +230,7 @@ pub struct Engine {
 /// What `Engine::open` found on disk.
 #[derive(Debug, Clone, Copy)]
 pub struct RecoveryReport {
-    /// Sequence number of the snapshot loaded (0: none).
+    /// The record the oldest partition's snapshot covers (0: none).
     pub snapshot_seq: u64,
     /// WAL records replayed after it.
     pub records_replayed: u64,
@@ -232,157 +243,25 @@ pub struct RecoveryReport {
 }
 
 impl Engine {
-    /// Opens (or creates) the engine in `config.data_dir`: loads the latest snapshot, replays
-    /// the log after it through the same `commit`, and starts the executor, writer and ticker.
-    pub fn open(config: EngineConfig) -> Result<Engine, OpenError> {
-        Engine::open_with_report(config).map(|(engine, _)| engine)
+    fn send(&self, partition: PartitionId, request: Request) -> Result<(), SubmitError> {
+        self.queue(partition, request, drop)
     }
 
-    /// Like [`Engine::open`], also telling what recovery did.
-    pub fn open_with_report(config: EngineConfig) -> Result<(Engine, RecoveryReport), OpenError> {
-        if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
-            return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
-        }
-        if config.mailbox_max == 0 {
-            return Err(OpenError::Config("mailbox_max must be positive".into()));
-        }
-        if config.ids_max > crate::state_machine::IDS_MAX_MAX {
-            let most = crate::state_machine::IDS_MAX_MAX;
-            return Err(OpenError::Config(format!("ids_max must be at most {most} (32 bytes each)")));
-        }
-        crate::wal::dir::create_private_dir(&config.data_dir).map_err(OpenError::Config)?;
-        let started = Instant::now();
-        let wal = Wal::open(&config.data_dir, config.durability)?;
-        wal.check_storage_format()?;
-        let key = match config.secret_key {
-            Some(key) => key,
-            None => wal.secret_key(generate_key)?,
-        };
-        let ids_max = wal.ids_max(config.ids_max)?;
-        if ids_max != config.ids_max {
-            tracing::warn!(
-                ids_max,
-                configured = config.ids_max,
-                "the data directory keeps the ids_max it was created with"
-            );
-        }
-        let machine_config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max);
-        let loading = Instant::now();
-        let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
-            Some((seq, state)) => (seq, StateMachine::from_state(machine_config.clone(), state)),
-            None => (0, StateMachine::new(machine_config.clone())),
-        };
-        let snapshot_load = loading.elapsed();
-        let mut output = crate::state_machine::CommitOutput::default();
-        let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
-        // History lines of records after the watermark were lost with the memtable: redo them.
-        let watermark = wal.history_watermark()?;
-        let mut lost_history = Vec::new();
-        let last_seq = wal.replay(snapshot_seq, |record| {
-            output.clear();
-            machine.commit(record.now_ms, &record.commands, &mut output);
-            if record.seq > watermark {
-                let now_ms = machine.state_now_ms();
-                lost_history.extend(indexer::lines(record.seq, now_ms, &output.events));
-            }
-            records_replayed += 1;
-            commands_replayed += record.commands.len() as u64;
-        })?;
-        if last_seq > watermark {
-            wal.append_history(&lost_history, last_seq)?;
-        }
-        let report = RecoveryReport {
-            snapshot_seq,
-            records_replayed,
-            commands_replayed,
-            snapshot_load,
-            elapsed: started.elapsed(),
-        };
-        tracing::info!(?report, "kassa engine recovered");
-
-        let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
-        // Deep enough that the executor commits on while the writer syncs (each fsync takes the
-        // batches waiting then, up to 64).
-        let (to_writer, writer_inbox) = crossbeam_channel::bounded(64);
-        let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
-        let failed = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::new(AtomicBool::new(false));
-        let durable_seq = Arc::new(AtomicU64::new(last_seq));
-        let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-        // The snapshotter's replica starts as the recovered state and applies every durable
-        // record after it; its inbox holds the records that arrive while it encodes a snapshot.
-        let replica = StateMachine::from_state(machine_config, machine.state().clone());
-        let executor = executor::Executor::new(machine, &config, last_seq, inbox, to_writer);
-        let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);
-        let writer = writer::Writer::new(
-            wal.clone(),
-            writer_inbox,
-            failed.clone(),
-            to_indexer,
-            durable_seq.clone(),
-            to_snapshotter,
-        );
-        let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
-        let snapshotter = snapshotter::Snapshotter {
-            wal: wal.clone(),
-            inbox: snapshotter_inbox,
-            indexed_seq: indexed_seq.clone(),
-            replica,
-            seq: last_seq,
-            every_commands: config.snapshot_every_commands.max(1),
-            // Records replayed since the snapshot count towards the next one.
-            commands_since: if last_seq > snapshot_seq { config.snapshot_every_commands / 2 } else { 0 },
-        };
-        let mut threads = vec![
-            std::thread::Builder::new().name("kassa-executor".into()).spawn(move || executor.run()).expect("spawn"),
-            std::thread::Builder::new().name("kassa-writer".into()).spawn(move || writer.run()).expect("spawn"),
-            std::thread::Builder::new().name("kassa-indexer".into()).spawn(move || indexer.run()).expect("spawn"),
-            std::thread::Builder::new().name("kassa-snapshot".into()).spawn(move || snapshotter.run()).expect("spawn"),
-        ];
-        if config.tick_interval_ms > 0 {
-            let (mailbox, stopping, interval) =
-                (mailbox.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));
-            let ticker = move || {
-                let step = Duration::from_millis(20);
-                let mut waited = Duration::ZERO;
-                while !stopping.load(Ordering::Relaxed) {
-                    std::thread::sleep(step);
-                    waited += step;
-                    if waited >= interval {
-                        waited = Duration::ZERO;
-                        // A full mailbox skips a tick; the next one expires everything due.
-                        let _ = mailbox.try_send(Request::Tick);
-                    }
-                }
-            };
-            threads.push(std::thread::Builder::new().name("kassa-ticker".into()).spawn(ticker).expect("spawn"));
-        }
-        let engine = Engine {
-            mailbox,
-            wal,
-            failed,
-            stopping,
-            durable_seq,
-            indexed_seq,
-            history_gate: Mutex::new(()),
-            threads: Mutex::new(threads),
-        };
-        Ok((engine, report))
-    }
-
-    fn send(&self, request: Request) -> Result<(), SubmitError> {
-        self.queue(request, drop)
-    }
-
-    /// Queues a request without waiting; a refused one is handed to `take_back`.
-    fn queue(&self, request: Request, take_back: impl FnOnce(Request)) -> Result<(), SubmitError> {
+    /// Queues a request for `partition` without waiting; a refused one is handed to `take_back`.
+    fn queue(
+        &self,
+        partition: PartitionId,
+        request: Request,
+        take_back: impl FnOnce(Request),
+    ) -> Result<(), SubmitError> {
         if self.failed.load(Ordering::Relaxed) {
             take_back(request);
             return Err(SubmitError::StorageFailed);
         }
-        match self.mailbox.try_send(request) {
+        let mailbox = &self.mailboxes[usize::from(partition)];
+        match mailbox.try_send(request) {
             Ok(()) => {
-                metrics::gauge!("kassa_mailbox_depth").set(self.mailbox.len() as f64);
+                metrics::gauge!("kassa_mailbox_depth").set(mailbox.len() as f64);
                 Ok(())
             }
             Err(TrySendError::Full(request)) => {
@@ -406,14 +285,16 @@ impl Engine {
     /// durable, with its outcome.
     pub async fn submit(&self, command: Submission) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
+        let partition = self.placement.of_command(&command.command);
+        self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.await.map_err(|_| self.lost())
     }
 
     /// Blocking [`Engine::submit`], for threads outside an async runtime.
     pub fn submit_blocking(&self, command: Submission) -> Result<Outcome, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Command(command, OutcomeSink::Channel(reply)))?;
+        let partition = self.placement.of_command(&command.command);
+        self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
@@ -429,7 +310,8 @@ impl Engine {
         on_outcome: impl FnOnce(Result<Outcome, SubmitError>) + Send + 'static,
     ) -> Result<(), SubmitError> {
         let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
-        self.queue(Request::Command(command, OutcomeSink::Callback(callback)), |request| {
+        let partition = self.placement.of_command(&command.command);
+        self.queue(partition, Request::Command(command, OutcomeSink::Callback(callback)), |request| {
             // Never queued: take the continuation back so that it is not called.
             if let Request::Command(_, OutcomeSink::Callback(callback)) = request {
                 drop(callback.disarm());
@@ -454,29 +336,59 @@ impl Engine {
                 let _ = reply.send(value);
             }) as Box<dyn FnOnce() + Send>
         });
-        self.send(Request::Viewed(command, view))?;
+        let partition = self.placement.of_command(&command.command);
+        self.send(partition, Request::Viewed(command, view))?;
         answer.await.map_err(|_| self.lost())
     }
 
-    /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order in one batch; resolves
-    /// once they are durable, with one outcome each.
+    /// Submits up to `BATCH_COMMANDS_MAX` commands, committed in order (in one batch per
+    /// partition they go to); resolves once they are durable, with one outcome each.
     pub async fn submit_batch(&self, commands: Vec<Submission>) -> Result<Vec<Outcome>, SubmitError> {
-        if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
-            return Err(SubmitError::InvalidBatch);
-        }
-        let (reply, answer) = oneshot::channel();
-        self.send(Request::Batch(commands, reply))?;
+        let answer = self.send_batch(commands)?;
         answer.await.map_err(|_| self.lost())
     }
 
     /// Blocking [`Engine::submit_batch`].
     pub fn submit_batch_blocking(&self, commands: Vec<Submission>) -> Result<Vec<Outcome>, SubmitError> {
+        let answer = self.send_batch(commands)?;
+        answer.blocking_recv().map_err(|_| self.lost())
+    }
+
+    /// Queues a batch, split by partition when it spans several (each part in order).
+    fn send_batch(&self, commands: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, SubmitError> {
         if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
             return Err(SubmitError::InvalidBatch);
         }
         let (reply, answer) = oneshot::channel();
-        self.send(Request::Batch(commands, reply))?;
-        answer.blocking_recv().map_err(|_| self.lost())
+        let first = self.placement.of_command(&commands[0].command);
+        if commands.iter().all(|command| self.placement.of_command(&command.command) == first) {
+            self.send(first, Request::Batch(commands, BatchReply::Whole(reply)))?;
+            return Ok(answer);
+        }
+        let mut parts: Vec<(Vec<Submission>, Vec<usize>)> =
+            (0..self.placement.count()).map(|_| (Vec::new(), Vec::new())).collect();
+        let count = commands.len();
+        for (slot, command) in commands.into_iter().enumerate() {
+            let part = &mut parts[usize::from(self.placement.of_command(&command.command))];
+            part.0.push(command);
+            part.1.push(slot);
+        }
+        // All or nothing: refuse the batch while any mailbox it needs is full.
+        let needed = parts.iter().enumerate().filter(|(_, (part, _))| !part.is_empty());
+        if needed.clone().any(|(partition, _)| self.mailboxes[partition].is_full()) {
+            metrics::counter!("kassa_busy_total").increment(1);
+            return Err(SubmitError::Busy);
+        }
+        drop(needed);
+        let gather = Gather::new(count, reply);
+        for (partition, (part, slots)) in parts.into_iter().enumerate() {
+            if !part.is_empty() {
+                // A mailbox that filled up since: wait for room rather than answer half a batch.
+                let request = Request::Batch(part, BatchReply::Part(gather.clone(), slots));
+                self.mailboxes[partition].send(request).map_err(|_| self.lost())?;
+            }
+        }
+        Ok(answer)
     }
 
     fn read_request<R: Send + 'static>(
@@ -495,13 +407,42 @@ impl Engine {
     /// Runs `read` against the state, in order with the commands submitted before it, and
     /// answers once everything it could have seen is durable. Keep reads short: the executor
     /// runs them between batches.
+    ///
+    /// With several partitions this reads the home partition, which holds every object but
+    /// accounts ([`Engine::read_account`] reads an account's).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
+        self.read_partition(HOME_PARTITION, read).await
+    }
+
+    /// [`Engine::read`] on the partition that holds account `account`.
+    pub async fn read_account<R: Send + 'static>(
+        &self,
+        account: &Id,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        self.read_partition(self.placement.of_account(account), read).await
+    }
+
+    /// [`Engine::read`] on partition `partition`.
+    pub async fn read_partition<R: Send + 'static>(
+        &self,
+        partition: PartitionId,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        if partition >= self.placement.count() {
+            return Err(SubmitError::InvalidBatch);
+        }
         let (request, answer) = Engine::read_request(read);
-        self.send(request)?;
+        self.send(partition, request)?;
         answer.await.map_err(|_| self.lost())
+    }
+
+    /// The number of partitions, and where accounts live.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Like [`Engine::read`], but answered as soon as it ran, without waiting for the batch it
@@ -515,7 +456,7 @@ impl Engine {
     ) -> Result<R, SubmitError> {
         let (request, answer) = Engine::read_request(read);
         let Request::Read(read) = request else { unreachable!("read_request builds a read") };
-        self.send(Request::ReadNotDurable(read))?;
+        self.send(HOME_PARTITION, Request::ReadNotDurable(read))?;
         answer.await.map_err(|_| self.lost())
     }
 
@@ -524,8 +465,20 @@ impl Engine {
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
+        self.read_partition_blocking(HOME_PARTITION, read)
+    }
+
+    /// Blocking [`Engine::read_partition`].
+    pub fn read_partition_blocking<R: Send + 'static>(
+        &self,
+        partition: PartitionId,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        if partition >= self.placement.count() {
+            return Err(SubmitError::InvalidBatch);
+        }
         let (request, answer) = Engine::read_request(read);
-        self.send(request)?;
+        self.send(partition, request)?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
@@ -558,7 +511,9 @@ impl Engine {
         }
         self.stopping.store(true, Ordering::Relaxed);
         // A blocking send: shutdown waits for room behind what is queued.
-        let _ = self.mailbox.send(Request::Shutdown);
+        for mailbox in &self.mailboxes {
+            let _ = mailbox.send(Request::Shutdown);
+        }
         for thread in threads.drain(..) {
             let _ = thread.join();
         }

@@ -1,6 +1,6 @@
-//! The snapshotter: keeps a replica of the state by applying every durable record through the
-//! same `commit` (as recovery does), and encodes and writes snapshots from it, so the executor
-//! never stops for a snapshot.
+//! The snapshotter of one partition: keeps a replica of the partition's state by applying every
+//! durable record of it through the same `commit` (as recovery does), and encodes and writes
+//! snapshots from it, so the executor never stops for a snapshot.
 //!
 //! The replica costs the state's memory a second time and a fraction of a core (a transfer
 //! applies in ~100 ns); in exchange a snapshot of millions of accounts, which takes seconds to
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::command::Submission;
+use crate::partition::{PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::TimestampMs;
 use crate::wal::{EncodedSnapshot, Wal};
@@ -24,10 +25,15 @@ use crate::wal::{EncodedSnapshot, Wal};
 /// (the indexer failed; the next open rebuilds history from the log, which was not trimmed).
 const INDEXER_WAIT_MAX: Duration = Duration::from_secs(60);
 
+/// A partition whose snapshot is this many records older than another partition's newest one
+/// takes a snapshot too: the log is trimmed only below the oldest partition's snapshot.
+const LAGGING_RECORDS: u64 = 1_024;
+
 /// A record the writer made durable: what the replica applies.
 pub(super) struct DurableRecord {
     pub(super) seq: u64,
     pub(super) now_ms: TimestampMs,
+    pub(super) messages: Vec<TransitMessage>,
     pub(super) commands: Vec<Submission>,
 }
 
@@ -37,7 +43,13 @@ pub(super) struct Snapshotter {
     pub(super) indexed_seq: Arc<AtomicU64>,
     /// The state after record `seq`.
     pub(super) replica: StateMachine,
+    pub(super) partition: PartitionId,
+    pub(super) partitions: u16,
     pub(super) seq: u64,
+    /// The record this partition's latest snapshot covers.
+    pub(super) snapshot_seq: u64,
+    /// The newest record any partition's snapshot covers.
+    pub(super) newest_snapshot_seq: Arc<AtomicU64>,
     pub(super) every_commands: u64,
     pub(super) commands_since: u64,
 }
@@ -47,10 +59,11 @@ impl Snapshotter {
         let mut output = CommitOutput::default();
         while let Ok(record) = self.inbox.recv() {
             output.clear();
-            self.replica.commit(record.now_ms, &record.commands, &mut output);
+            self.replica.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
             self.seq = record.seq;
             self.commands_since += record.commands.len() as u64;
-            if self.commands_since >= self.every_commands {
+            let lagging = self.newest_snapshot_seq.load(Ordering::Relaxed) > self.snapshot_seq + LAGGING_RECORDS;
+            if self.commands_since >= self.every_commands || lagging {
                 self.commands_since = 0;
                 self.snapshot();
             }
@@ -59,8 +72,11 @@ impl Snapshotter {
 
     /// Encodes the replica and writes it as the snapshot after record `self.seq`.
     fn snapshot(&mut self) {
+        // Also when it fails: the next try waits for the next trigger, not the next record.
+        self.snapshot_seq = self.seq;
         let started = Instant::now();
-        let snapshot = EncodedSnapshot { seq: self.seq, bytes: self.replica.encode_snapshot() };
+        let snapshot =
+            EncodedSnapshot { partition: self.partition, seq: self.seq, bytes: self.replica.encode_snapshot() };
         metrics::histogram!("kassa_snapshot_encode_seconds").record(started.elapsed().as_secs_f64());
         while self.indexed_seq.load(Ordering::Acquire) < snapshot.seq {
             if started.elapsed() > INDEXER_WAIT_MAX {
@@ -73,8 +89,9 @@ impl Snapshotter {
             tracing::error!(%error, seq = snapshot.seq, "history could not be flushed; snapshot skipped");
             return;
         }
-        match self.wal.write_snapshot(&snapshot) {
+        match self.wal.write_snapshot(&snapshot, self.partitions) {
             Ok(()) => {
+                self.newest_snapshot_seq.fetch_max(snapshot.seq, Ordering::Relaxed);
                 metrics::counter!("kassa_snapshots_total").increment(1);
                 metrics::histogram!("kassa_snapshot_write_seconds").record(started.elapsed().as_secs_f64());
             }

@@ -1,5 +1,7 @@
-//! The writer: encodes committed batches as WAL records, coalesces whatever is waiting into one
-//! synced RocksDB write (group commit), and only then answers the callers.
+//! The writer: numbers the batches every partition committed, encodes them as WAL records,
+//! coalesces whatever is waiting into one synced RocksDB write (group commit: the fsyncs do not
+//! grow with partitions), and only then answers the callers and sends the batches' messages on
+//! to the partitions they are for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,8 +15,9 @@ use super::OutcomeSink;
 use super::indexer::IndexerMessage;
 use super::snapshotter::DurableRecord;
 use crate::command::{Event, Outcome, Submission};
+use crate::partition::{Outgoing, PartitionId, TransitMessage};
 use crate::types::TimestampMs;
-use crate::wal::{EncodedRecord, Wal, encode_record};
+use crate::wal::{EncodedRecord, RecordBody, Wal, encode_record};
 
 /// Most committed batches coalesced into one synced write.
 const COALESCE_BATCHES_MAX: usize = 64;
@@ -37,9 +40,20 @@ impl Ready {
     }
 }
 
-/// A committed batch (`seq`, `now`, commands, events), or only answers when it committed nothing.
+/// What a partition committed in one batch.
+pub(super) struct Committed {
+    pub(super) partition: PartitionId,
+    pub(super) now_ms: TimestampMs,
+    pub(super) messages: Vec<TransitMessage>,
+    pub(super) commands: Vec<Submission>,
+    pub(super) events: Vec<Event>,
+    /// Messages to other partitions, sent once the batch is durable.
+    pub(super) outgoing: Vec<Outgoing>,
+}
+
+/// A committed batch, or only answers when it committed nothing.
 pub(super) struct DurableBatch {
-    pub(super) record: Option<(u64, TimestampMs, Vec<Submission>, Vec<Event>)>,
+    pub(super) record: Option<Committed>,
     pub(super) ready: Vec<Ready>,
 }
 
@@ -49,29 +63,22 @@ pub(super) enum WriterMessage {
 }
 
 pub(super) struct Writer {
-    wal: Wal,
-    inbox: Receiver<WriterMessage>,
-    failed: Arc<AtomicBool>,
-    indexer: Sender<IndexerMessage>,
-    /// The last sequence number known durable.
-    durable_seq: Arc<std::sync::atomic::AtomicU64>,
-    /// Durable records, for the snapshotter's replica.
-    snapshotter: Sender<DurableRecord>,
+    pub(super) wal: Wal,
+    pub(super) inbox: Receiver<WriterMessage>,
+    pub(super) failed: Arc<AtomicBool>,
+    pub(super) indexer: Sender<IndexerMessage>,
+    /// The last sequence number known durable (the next record is numbered after it).
+    pub(super) durable_seq: Arc<std::sync::atomic::AtomicU64>,
+    /// Durable records, for each partition's snapshotter replica.
+    pub(super) snapshotters: Vec<Sender<DurableRecord>>,
+    /// Each partition's inbox of messages from the others.
+    pub(super) transit: Vec<Sender<TransitMessage>>,
+    /// Executors still running (each sends `Shutdown` once).
+    pub(super) executors: usize,
 }
 
 impl Writer {
-    pub(super) fn new(
-        wal: Wal,
-        inbox: Receiver<WriterMessage>,
-        failed: Arc<AtomicBool>,
-        indexer: Sender<IndexerMessage>,
-        durable_seq: Arc<std::sync::atomic::AtomicU64>,
-        snapshotter: Sender<DurableRecord>,
-    ) -> Writer {
-        Writer { wal, inbox, failed, indexer, durable_seq, snapshotter }
-    }
-
-    pub(super) fn run(self) {
+    pub(super) fn run(mut self) {
         while let Ok(first) = self.inbox.recv() {
             let mut batches = Vec::new();
             let mut shutdown = false;
@@ -80,8 +87,11 @@ impl Writer {
                 match message {
                     WriterMessage::Batch(batch) => batches.push(batch),
                     WriterMessage::Shutdown => {
-                        shutdown = true;
-                        break;
+                        self.executors -= 1;
+                        shutdown = self.executors == 0;
+                        if shutdown {
+                            break;
+                        }
                     }
                 }
                 if batches.len() >= COALESCE_BATCHES_MAX {
@@ -100,15 +110,17 @@ impl Writer {
         }
     }
 
-    /// Makes `batches` durable then answers them and passes them on to the indexer and the
-    /// snapshotter. Returns false on a storage failure (nobody is answered).
+    /// Makes `batches` durable then answers them, sends their messages on and passes them to
+    /// the indexer and the snapshotters. Returns false on a storage failure (nobody is answered).
     fn write(&self, batches: Vec<DurableBatch>) -> bool {
+        let first_seq = self.durable_seq.load(Ordering::Relaxed) + 1;
         let records: Vec<EncodedRecord> = batches
             .iter()
             .filter_map(|batch| batch.record.as_ref())
-            .map(|(seq, now_ms, commands, _)| EncodedRecord {
-                seq: *seq,
-                value: encode_record(*seq, *now_ms, commands),
+            .zip(first_seq..)
+            .map(|(committed, seq)| {
+                let Committed { now_ms, partition, ref messages, ref commands, .. } = *committed;
+                EncodedRecord { seq, value: encode_record(seq, &RecordBody { now_ms, partition, messages, commands }) }
             })
             .collect();
         if !records.is_empty() {
@@ -129,14 +141,22 @@ impl Writer {
         if let Some(last) = records.last() {
             self.durable_seq.store(last.seq, Ordering::Release);
         }
+        let mut seq = first_seq;
         for batch in batches {
             for ready in batch.ready {
                 ready.deliver();
             }
-            if let Some((seq, now_ms, commands, events)) = batch.record {
+            if let Some(committed) = batch.record {
+                let Committed { partition, now_ms, messages, commands, events, outgoing } = committed;
+                for Outgoing { destination, message } in outgoing {
+                    // A stopped partition gets it again from the sender's open credits.
+                    let _ = self.transit[usize::from(destination)].send(message);
+                }
                 // Bounded: a slow indexer slows the writer down rather than growing memory.
                 let _ = self.indexer.send(IndexerMessage::Batch { seq, now_ms, events });
-                let _ = self.snapshotter.send(DurableRecord { seq, now_ms, commands });
+                let record = DurableRecord { seq, now_ms, messages, commands };
+                let _ = self.snapshotters[usize::from(partition)].send(record);
+                seq += 1;
             }
         }
         true

@@ -132,6 +132,10 @@ impl StateMachine {
         if account.posted != 0 || account.held != 0 {
             return Outcome::Rejected(Rejection::AccountNotEmpty);
         }
+        if self.state.transit.debits_open(id) {
+            // Money it sent is still on its way: a refusal must find it open to refund it.
+            return Outcome::Rejected(Rejection::AccountNotEmpty);
+        }
         account.closed = true;
         Self::changed(events, ObjectKind::Account, id, Change::Closed);
         Outcome::Applied(Reply::Done)
@@ -178,28 +182,42 @@ impl StateMachine {
     }
 
     pub(super) fn transfer_command(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Outcome {
-        outcome(self.apply_transfer(transfer, events).map(drop))
+        outcome(self.apply_transfer(transfer, true, events).map(drop))
     }
 
     /// Validates and applies one transfer; an idempotent repeat changes nothing (and returns
     /// `None`, a new transfer how to undo its id's record). The hot path: one probe of the id
-    /// table, both accounts looked up once, together.
+    /// table, both accounts looked up once, together. A payee on another partition is paid
+    /// through transit (`transit.rs`) when `transit` allows it (a single transfer), else the
+    /// transfer is refused `cross_partition` (a leg of a `TransferBatch`).
     pub(super) fn apply_transfer(
         &mut self,
         transfer: &Transfer,
+        transit: bool,
         events: &mut Vec<Event>,
     ) -> Result<Option<Filled>, Rejection> {
         let fingerprint = transfer_fingerprint(transfer);
         let vacancy = match self.state.ids.lookup(self.config.id_hasher.hash(IdKind::Transfer, &transfer.id)) {
-            Lookup::Found(existing) => {
-                return if existing == fingerprint { Ok(None) } else { Err(Rejection::IdReused) };
+            Lookup::Found(existing) if existing == fingerprint => {
+                if transit {
+                    self.repeat_in_flight(&transfer.id);
+                }
+                return Ok(None);
             }
+            Lookup::Found(_) => return Err(Rejection::IdReused),
             Lookup::Vacant(vacancy) => Some(vacancy),
             Lookup::Full => None,
         };
         Self::check_amount(transfer.amount)?;
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
+        }
+        let payee_partition = self.config.placement.of_account(&transfer.to);
+        if payee_partition != self.config.partition {
+            if !transit {
+                return Err(Rejection::CrossPartition);
+            }
+            return self.transfer_out(transfer, vacancy, fingerprint, payee_partition, events);
         }
         let [from, to] = self.state.accounts.get_disjoint_mut([&transfer.from, &transfer.to]);
         let from = from.ok_or(Rejection::AccountNotFound)?;
@@ -241,7 +259,11 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            let outcomes = batch.transfers.iter().map(|transfer| self.transfer_command(transfer, events)).collect();
+            let outcomes = batch
+                .transfers
+                .iter()
+                .map(|transfer| outcome(self.apply_transfer(transfer, false, events).map(drop)))
+                .collect();
             return Outcome::Applied(Reply::TransferBatch(outcomes));
         }
         let events_before = events.len();
@@ -257,7 +279,7 @@ impl StateMachine {
                     touched.push((id.clone(), account.clone()));
                 }
             }
-            match self.apply_transfer(transfer, events) {
+            match self.apply_transfer(transfer, false, events) {
                 Ok(Some(filled)) => inserted.push(filled),
                 Ok(None) => {}
                 Err(rejection) => {

@@ -230,6 +230,26 @@ impl IdTable {
         }
     }
 
+    /// Forgets `hash` if it is live (a cross-partition transfer refused by the payee's
+    /// partition, which a retry may then apply): its slot becomes free. Overflow marks it set
+    /// on the way stay until they expire, which only lengthens some lookups.
+    pub(crate) fn forget(&mut self, hash: IdHash) {
+        let home = self.home(&hash);
+        for distance in 0..PROBE_BUCKETS_MAX {
+            let index = (home + distance) % self.buckets;
+            let now = self.epoch;
+            let bucket = self.bucket_mut(index);
+            for slot in 0..SLOTS {
+                let epoch = (bucket[EPOCHS_WORD] >> (16 * slot)) as u16;
+                if bucket[slot] == hash.tag && live(epoch, now) {
+                    bucket[slot] = 0;
+                    bucket[SLOTS + slot] = 0;
+                    return;
+                }
+            }
+        }
+    }
+
     /// The fingerprint remembered for `hash`, if it is live.
     pub(crate) fn get(&self, hash: IdHash) -> Option<u64> {
         match self.lookup(hash) {

@@ -22,6 +22,7 @@ mod snapshot;
 mod split_map;
 mod splits;
 mod tenancy;
+mod transit;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +32,7 @@ use crate::command::{
     Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Principal, Rejection, Submission,
 };
 use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
+use crate::partition::{HOME_PARTITION, Outgoing, PartitionId, Placement, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 
 pub use accounts::Account;
@@ -44,6 +46,7 @@ pub use secrets::SecretKey;
 pub(crate) use secrets::is_code;
 pub use split_map::SplitMap;
 pub use splits::{Split, SplitState};
+pub use transit::Transit;
 
 /// Hash map used for all state: fast, with per-process random keys against hash flooding.
 /// Architecture Invariant: no decision ever depends on its iteration order.
@@ -94,6 +97,9 @@ pub struct Config {
     pub ids_max: usize,
     /// The idempotency table's hash key, derived from the secret key.
     id_hasher: idempotency::IdHasher,
+    /// Where accounts live, and which partition this machine is.
+    placement: Placement,
+    partition: PartitionId,
 }
 
 impl Config {
@@ -106,8 +112,28 @@ impl Config {
     pub fn with_ids_max(secret_key: SecretKey, ids_max: usize) -> Config {
         let derived = secret_key.hash("idempotency table", &[]);
         let key: [u8; 16] = derived[..16].try_into().expect("16 of 32 bytes");
-        Config { secret_key, ids_max, id_hasher: idempotency::IdHasher::new(key) }
+        let placement = Placement::new(placement_key(&secret_key), 1);
+        Config { secret_key, ids_max, id_hasher: idempotency::IdHasher::new(key), placement, partition: HOME_PARTITION }
     }
+
+    /// This configuration for partition `partition` of `count` (accounts placed by a hash keyed
+    /// from the secret key).
+    pub fn for_partition(mut self, partition: PartitionId, count: u16) -> Config {
+        assert!(partition < count, "partition {partition} of {count}");
+        self.placement = Placement::new(placement_key(&self.secret_key), count);
+        self.partition = partition;
+        self
+    }
+
+    /// Where accounts live.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+}
+
+/// The key of [`Placement`]'s hash, derived from the secret key.
+fn placement_key(secret_key: &SecretKey) -> [u8; 16] {
+    secret_key.hash("partition placement", &[])[..16].try_into().expect("16 of 32 bytes")
 }
 
 /// Remembered ids by default: 4,194,304 (a 128 MiB table, mapped by the OS as it fills; the
@@ -166,43 +192,60 @@ pub struct State {
     pub(crate) owners: Map<(ObjectKind, Id), Principal>,
     /// Contact requests across apps, waiting for the other side's consent: requester -> users.
     pub(crate) contact_requests: Map<Id, BTreeSet<Id>>,
+    /// Money on its way to and from other partitions (empty with one partition).
+    pub(crate) transit: Transit,
     /// Highest `now` committed so far; time never runs backwards inside the machine.
     pub(crate) now_ms: TimestampMs,
 }
 
-/// What one `commit` produced: one outcome per command, in order, and the events.
+/// What one `commit` produced: one outcome per command, in order, the events, and what
+/// crosses partitions.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CommitOutput {
     /// `outcomes[i]` answers `batch[i]`.
     pub outcomes: Vec<Outcome>,
     /// Events of the applied commands, in order.
     pub events: Vec<Event>,
+    /// Messages to other partitions, to send once the batch is durable.
+    pub outgoing: Vec<Outgoing>,
+    /// `(i, number)`: `outcomes[i]` is not final: the transfer's credit `number` is on its way
+    /// to the payee's partition (`outcomes[i]` is a placeholder until then).
+    pub pending: Vec<(usize, u64)>,
+    /// `(number, outcome)`: the final outcome of a transfer that was pending.
+    pub completed: Vec<(u64, Outcome)>,
 }
 
 impl CommitOutput {
-    /// Empties both vectors, keeping their allocations for the next batch.
+    /// Empties every vector, keeping their allocations for the next batch.
     pub fn clear(&mut self) {
         self.outcomes.clear();
         self.events.clear();
+        self.outgoing.clear();
+        self.pending.clear();
+        self.completed.clear();
     }
 }
 
-/// The deterministic state machine of kassa.
+/// The deterministic state machine of kassa (one partition's, when there are several).
 pub struct StateMachine {
     config: Config,
     state: State,
+    /// Set by a transfer that went into transit: its credit's number.
+    pending: Option<u64>,
+    /// Messages produced by the command being applied.
+    outgoing: Vec<Outgoing>,
 }
 
 impl StateMachine {
     /// An empty machine.
     pub fn new(config: Config) -> StateMachine {
         let state = State { ids: IdTable::with_capacity(config.ids_max), ..State::default() };
-        StateMachine { config, state }
+        StateMachine { config, state, pending: None, outgoing: Vec::new() }
     }
 
     /// A machine restored from a snapshot of its state.
     pub fn from_state(config: Config, state: State) -> StateMachine {
-        StateMachine { config, state }
+        StateMachine { config, state, pending: None, outgoing: Vec::new() }
     }
 
     /// The `now` of the last commit (time never runs backwards inside the machine).
@@ -213,6 +256,16 @@ impl StateMachine {
     /// Encodes the state as a snapshot ([`State::encode_snapshot`]; the state is unchanged).
     pub fn encode_snapshot(&mut self) -> Vec<u8> {
         self.state.encode_snapshot()
+    }
+
+    /// Money on its way to and from other partitions.
+    pub fn transit(&self) -> &Transit {
+        &self.state.transit
+    }
+
+    /// The configuration (with the partition this machine is).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The state, for snapshots and queries.
@@ -229,13 +282,32 @@ impl StateMachine {
     /// If `batch` is longer than `BATCH_COMMANDS_MAX` (the shell bounds its batches), or if an
     /// internal invariant is broken.
     pub fn commit(&mut self, now_ms: TimestampMs, batch: &[Submission], output: &mut CommitOutput) {
+        self.commit_with_messages(now_ms, &[], batch, output);
+    }
+
+    /// [`StateMachine::commit`] for a partition: first applies `messages` from other partitions
+    /// (credits and their answers, in order), then `batch`.
+    pub fn commit_with_messages(
+        &mut self,
+        now_ms: TimestampMs,
+        messages: &[TransitMessage],
+        batch: &[Submission],
+        output: &mut CommitOutput,
+    ) {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
         let now_ms = self.begin_batch(now_ms);
+        for message in messages {
+            self.apply_message(message, output);
+        }
         let outcomes_before = output.outcomes.len();
         for submission in batch {
             let outcome = self.apply(now_ms, submission, &mut output.events);
+            if let Some(number) = self.pending.take() {
+                output.pending.push((output.outcomes.len(), number));
+            }
             output.outcomes.push(outcome);
         }
+        output.outgoing.append(&mut self.outgoing);
         assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
     }
 
@@ -254,6 +326,9 @@ impl StateMachine {
     pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
         let Submission { principal, command } = submission;
         if let Err(rejection) = self.check_authority(principal, command) {
+            return Outcome::Rejected(rejection);
+        }
+        if let Err(rejection) = self.config.placement.check_accounts_local(self.config.partition, command) {
             return Outcome::Rejected(rejection);
         }
         let mut outcome = self.apply_command(now, principal, command, events);
@@ -409,14 +484,20 @@ impl StateMachine {
         for split in self.state.splits.values() {
             *sums.entry(split.currency).or_default() += i128::from(split.escrow);
         }
-        for (currency, totals) in &self.state.totals {
-            let expected =
-                i128::try_from(totals.deposited).expect("fits") - i128::try_from(totals.withdrawn).expect("fits");
-            let sum = sums.get(currency).copied().unwrap_or(0);
-            assert_eq!(sum, expected, "money not conserved in {currency}");
+        for (currency, in_flight) in self.state.transit.in_flight() {
+            *sums.entry(currency).or_default() += i128::from(in_flight);
         }
-        for (currency, sum) in &sums {
-            assert!(*sum == 0 || self.state.totals.contains_key(currency), "money appeared in {currency}");
+        // What entered minus what left this partition: deposits, withdrawals, and credits from
+        // and to other partitions.
+        let mut expected: BTreeMap<Currency, i128> = self.state.transit.net_inflow();
+        for (currency, totals) in &self.state.totals {
+            *expected.entry(*currency).or_default() +=
+                i128::try_from(totals.deposited).expect("fits") - i128::try_from(totals.withdrawn).expect("fits");
+        }
+        for currency in sums.keys().chain(expected.keys()) {
+            let (sum, expected) =
+                (sums.get(currency).copied().unwrap_or(0), expected.get(currency).copied().unwrap_or(0));
+            assert_eq!(sum, expected, "money not conserved in {currency}");
         }
     }
 

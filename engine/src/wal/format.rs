@@ -2,10 +2,11 @@
 
 use rocksdb::{IteratorMode, WriteOptions};
 
-use super::{CF_META, CF_WAL, KEY_SECRET, KEY_SNAPSHOT, Wal, WalError};
+use super::{CF_META, CF_WAL, KEY_SECRET, Wal, WalError};
 
 const KEY_STORAGE_FORMAT: &[u8] = b"storage_format";
 const KEY_IDS_MAX: &[u8] = b"ids_max";
+const KEY_PARTITIONS: &[u8] = b"partitions";
 
 /// The version of what a data directory holds (WAL records, snapshots, history lines), kept in
 /// its `meta` family. 1: before 0.2, commands were logged without their principal; 2: each
@@ -13,8 +14,9 @@ const KEY_IDS_MAX: &[u8] = b"ids_max";
 /// version is refused, never misread; there is no migration from 1 (its records do not say who
 /// sent them, so replaying them under today's rules could decide differently). 3: transfer,
 /// deposit and withdrawal ids are remembered in the fixed-size idempotency table (`IdTable`),
-/// which snapshots store instead of the id maps of format 2.
-pub const STORAGE_FORMAT: u8 = 3;
+/// which snapshots store instead of the id maps of format 2. 4: records belong to a partition and
+/// carry the messages between partitions they applied; snapshots are per partition.
+pub const STORAGE_FORMAT: u8 = 4;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,
@@ -25,7 +27,7 @@ impl Wal {
             Some(bytes) => bytes.first().copied().unwrap_or(0),
             None => {
                 let has_data = self.db.get_cf(meta, KEY_SECRET)?.is_some()
-                    || self.db.get_cf(meta, KEY_SNAPSHOT)?.is_some()
+                    || self.has_snapshot()?
                     || self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::Start).next().transpose()?.is_some();
                 if !has_data {
                     let mut options = WriteOptions::default();
@@ -41,7 +43,7 @@ impl Wal {
         }
         Err(WalError::Format(format!(
             "this data directory was written by a kassa with storage format {found}; this kassa reads format \
-             {STORAGE_FORMAT} (commands logged with their principal, ids remembered in a fixed-size table) and \
+             {STORAGE_FORMAT} (commands logged with their principal, ids remembered in a fixed-size table, records of partitions) and \
              does not migrate older directories. Open it with the kassa that wrote it, or start from a new \
              data directory"
         )))
@@ -66,5 +68,29 @@ impl Wal {
         let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| WalError::Format("ids_max is damaged".into()))?;
         let stored = usize::try_from(u64::from_le_bytes(bytes));
         stored.map(Some).map_err(|_| WalError::Format("ids_max is too large".into()))
+    }
+
+    /// The number of partitions the directory was created with: the stored value, or
+    /// `configured` stored (synced) for a new directory. Fixed at creation: objects are placed
+    /// by it and never move.
+    pub fn partitions(&self, configured: u16) -> Result<u16, WalError> {
+        if let Some(stored) = self.stored_partitions()? {
+            return Ok(stored);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.put_cf_opt(self.cf(CF_META), KEY_PARTITIONS, configured.to_le_bytes(), &options)?;
+        Ok(configured)
+    }
+
+    /// The stored number of partitions, if the directory has one (never writes).
+    pub fn stored_partitions(&self) -> Result<Option<u16>, WalError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_PARTITIONS)? else { return Ok(None) };
+        let bytes: [u8; 2] =
+            bytes.as_slice().try_into().map_err(|_| WalError::Format("the partition count is damaged".into()))?;
+        match u16::from_le_bytes(bytes) {
+            count @ 1..=crate::partition::PARTITIONS_MAX => Ok(Some(count)),
+            count => Err(WalError::Format(format!("the partition count {count} is out of range"))),
+        }
     }
 }

@@ -44,9 +44,11 @@
 pub mod dir;
 mod format;
 pub mod rocks_log;
+mod snapshots;
 pub mod verify;
 
 pub use format::STORAGE_FORMAT;
+pub use snapshots::EncodedSnapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,16 +59,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::command::{Posting, Submission};
-use crate::state_machine::State;
+use crate::partition::{PartitionId, TransitMessage};
 use crate::types::{Id, TimestampMs};
 
 const CF_WAL: &str = "wal";
 const CF_HISTORY: &str = "history";
 const CF_META: &str = "meta";
 const KEY_SECRET: &[u8] = b"secret_key";
-const KEY_SNAPSHOT: &[u8] = b"snapshot";
 
-const SNAPSHOT_CHUNK_BYTES: usize = 16 * 1024 * 1024;
 /// History memtables smaller than this are not flushed when the engine goes quiet.
 pub const HISTORY_IDLE_FLUSH_BYTES_MIN: u64 = 4 * 1024 * 1024;
 
@@ -167,21 +167,39 @@ impl From<rocksdb::Error> for WalError {
     }
 }
 
-/// One logged batch.
+/// One logged batch of one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WalRecord {
-    /// Sequence number, consecutive from 1.
+    /// Sequence number, consecutive from 1 across all partitions.
     pub seq: u64,
     /// The `now` the batch was committed at.
     pub now_ms: TimestampMs,
+    /// The partition that committed it.
+    pub partition: PartitionId,
+    /// Messages from other partitions, applied before the commands.
+    pub messages: Vec<TransitMessage>,
     /// The batch.
     pub commands: Vec<Submission>,
+}
+
+/// A committed batch to encode as a record.
+pub struct RecordBody<'a> {
+    /// The `now` it was committed at.
+    pub now_ms: TimestampMs,
+    /// The partition that committed it.
+    pub partition: PartitionId,
+    /// Messages from other partitions it applied first.
+    pub messages: &'a [TransitMessage],
+    /// Its commands.
+    pub commands: &'a [Submission],
 }
 
 #[derive(Serialize)]
 struct WalRecordRef<'a> {
     seq: u64,
     now_ms: TimestampMs,
+    partition: PartitionId,
+    messages: &'a [TransitMessage],
     commands: &'a [Submission],
 }
 
@@ -196,28 +214,12 @@ pub struct HistoryRecord {
     pub posting: Posting,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotMeta {
-    seq: u64,
-    chunks: u32,
-    bytes: u64,
-    crc32c: u32,
-}
-
 /// An encoded batch ready to append.
 pub struct EncodedRecord {
     /// Sequence number.
     pub seq: u64,
     /// `crc32c ++ codec bytes`.
     pub value: Vec<u8>,
-}
-
-/// An encoded snapshot of the state after record `seq`.
-pub struct EncodedSnapshot {
-    /// The last record it includes.
-    pub seq: u64,
-    /// Codec bytes of the state.
-    pub bytes: Vec<u8>,
 }
 
 /// The write-ahead log over one RocksDB database.
@@ -227,10 +229,11 @@ pub struct Wal {
     durability: Durability,
 }
 
-/// Encodes a batch as a WAL record value (checksum first).
-pub fn encode_record(seq: u64, now_ms: TimestampMs, commands: &[Submission]) -> Vec<u8> {
+/// Encodes a batch as WAL record `seq` (checksum first).
+pub fn encode_record(seq: u64, body: &RecordBody<'_>) -> Vec<u8> {
     let mut value = vec![0u8; 4];
-    codec::encode_into(&WalRecordRef { seq, now_ms, commands }, &mut value);
+    let RecordBody { now_ms, partition, messages, commands } = *body;
+    codec::encode_into(&WalRecordRef { seq, now_ms, partition, messages, commands }, &mut value);
     let checksum = crc32c::crc32c(&value[4..]);
     value[..4].copy_from_slice(&checksum.to_le_bytes());
     value
@@ -380,7 +383,7 @@ impl Wal {
                 bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("secret key is not 32 bytes".into()))?;
             return Ok(Some(key));
         }
-        let has_snapshot = self.db.get_cf(self.cf(CF_META), KEY_SNAPSHOT)?.is_some();
+        let has_snapshot = self.has_snapshot()?;
         let has_records = self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::Start).next().transpose()?.is_some();
         if has_snapshot || has_records {
             return Err(WalError::CorruptMeta(
@@ -390,31 +393,6 @@ impl Wal {
             ));
         }
         Ok(None)
-    }
-
-    /// The latest snapshot, if any: the sequence number it covers and the state.
-    pub fn load_snapshot(&self) -> Result<Option<(u64, State)>, WalError> {
-        let meta = self.cf(CF_META);
-        let Some(meta_bytes) = self.db.get_cf(meta, KEY_SNAPSHOT)? else { return Ok(None) };
-        let info: SnapshotMeta =
-            codec::decode(&meta_bytes).map_err(|error| WalError::CorruptSnapshot(format!("metadata: {error}")))?;
-        let corrupt = |reason: String| WalError::CorruptSnapshot(format!("snapshot at record {}: {reason}", info.seq));
-        let mut bytes = Vec::with_capacity(usize::try_from(info.bytes).unwrap_or(0).min(1 << 34));
-        for chunk in 0..info.chunks {
-            let chunk_bytes = self
-                .db
-                .get_cf(meta, snapshot_chunk_key(info.seq, chunk))?
-                .ok_or_else(|| corrupt(format!("chunk {chunk} of {} is missing", info.chunks)))?;
-            bytes.extend_from_slice(&chunk_bytes);
-        }
-        if bytes.len() as u64 != info.bytes {
-            return Err(corrupt(format!("{} bytes in its chunks, {} expected", bytes.len(), info.bytes)));
-        }
-        if crc32c::crc32c(&bytes) != info.crc32c {
-            return Err(corrupt("checksum mismatch".into()));
-        }
-        let state = State::decode_snapshot(&bytes).map_err(|error| corrupt(error.to_string()))?;
-        Ok(Some((info.seq, state)))
     }
 
     /// Replays every record after `after_seq` in order through `apply`. Returns the last
@@ -515,41 +493,6 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes a snapshot, then makes it the current one and trims the records it covers
-    /// (atomically, synced). The chunks are written under keys of their own snapshot, without
-    /// RocksDB's log, and flushed to table files before the small synced write that points to
-    /// them: a snapshot of hundreds of megabytes never passes through the log that the
-    /// acknowledged records wait on, and a crash before the pointer leaves the previous one whole.
-    pub fn write_snapshot(&self, snapshot: &EncodedSnapshot) -> Result<(), WalError> {
-        let meta = self.cf(CF_META);
-        let chunks = snapshot.bytes.chunks(SNAPSHOT_CHUNK_BYTES).count().max(1);
-        let mut unlogged = WriteOptions::default();
-        unlogged.disable_wal(true);
-        for (index, chunk) in snapshot.bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
-            let key = snapshot_chunk_key(snapshot.seq, u32::try_from(index).expect("chunk count fits u32"));
-            self.db.put_cf_opt(meta, key, chunk, &unlogged)?;
-        }
-        if snapshot.bytes.is_empty() {
-            self.db.put_cf_opt(meta, snapshot_chunk_key(snapshot.seq, 0), [], &unlogged)?;
-        }
-        self.db.flush_cf(meta)?;
-        let mut batch = WriteBatch::default();
-        // The chunks of every older snapshot.
-        batch.delete_range_cf(meta, snapshot_chunk_key(0, 0), snapshot_chunk_key(snapshot.seq, 0));
-        let info = SnapshotMeta {
-            seq: snapshot.seq,
-            chunks: u32::try_from(chunks).expect("chunk count fits u32"),
-            bytes: snapshot.bytes.len() as u64,
-            crc32c: crc32c::crc32c(&snapshot.bytes),
-        };
-        batch.put_cf(meta, KEY_SNAPSHOT, codec::encode(&info));
-        batch.delete_range_cf(self.cf(CF_WAL), 0u64.to_be_bytes(), (snapshot.seq + 1).to_be_bytes());
-        let mut options = WriteOptions::default();
-        options.set_sync(self.durability == Durability::Sync);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
-    }
-
     /// The newest `limit` history lines of `account`, oldest first.
     pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
         let prefix = history_prefix(account);
@@ -627,13 +570,6 @@ pub struct StoredKeys {
     pub history: u64,
     /// Metadata keys (secret key, snapshot metadata and chunks).
     pub meta: u64,
-}
-
-fn snapshot_chunk_key(seq: u64, chunk: u32) -> Vec<u8> {
-    let mut key = b"snapshot/".to_vec();
-    key.extend_from_slice(&seq.to_be_bytes());
-    key.extend_from_slice(&chunk.to_be_bytes());
-    key
 }
 
 fn key_seq(key: &[u8]) -> Option<u64> {

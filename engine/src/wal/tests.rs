@@ -1,5 +1,7 @@
 use super::*;
 use crate::command::{Command, Movement};
+use crate::state_machine::State;
+use snapshots::chunk_key;
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
@@ -12,8 +14,13 @@ fn commands(n: usize) -> Vec<Submission> {
         .collect()
 }
 
+/// A record of partition 0 without messages.
+fn encode(seq: u64, now_ms: TimestampMs, commands: &[Submission]) -> Vec<u8> {
+    encode_record(seq, &RecordBody { now_ms, partition: 0, messages: &[], commands })
+}
+
 fn record(seq: u64) -> EncodedRecord {
-    EncodedRecord { seq, value: encode_record(seq, 1_000 + seq, &commands(3)) }
+    EncodedRecord { seq, value: encode(seq, 1_000 + seq, &commands(3)) }
 }
 
 impl Wal {
@@ -40,7 +47,10 @@ fn appended_records_replay_in_order() {
     let mut records = Vec::new();
     assert_eq!(wal.replay(0, |record| records.push(record)).unwrap(), 3);
     assert_eq!(records.len(), 3);
-    assert_eq!(records[2], WalRecord { seq: 3, now_ms: 1_003, commands: commands(3) });
+    assert_eq!(
+        records[2],
+        WalRecord { seq: 3, now_ms: 1_003, partition: 0, messages: Vec::new(), commands: commands(3) }
+    );
 }
 
 #[test]
@@ -50,7 +60,7 @@ fn a_damaged_last_record_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
-    let full = encode_record(3, 1_003, &commands(3));
+    let full = encode(3, 1_003, &commands(3));
     wal.put_raw(3, &full[..full.len() / 2]);
     match replayed(&wal, 0) {
         Err(WalError::CorruptRecord { seq: 3, .. }) => {}
@@ -65,7 +75,7 @@ fn corruption_before_the_tail_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
-    let mut flipped = encode_record(2, 1_002, &commands(3));
+    let mut flipped = encode(2, 1_002, &commands(3));
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
     wal.put_raw(2, &flipped);
@@ -102,9 +112,9 @@ fn snapshots_trim_the_log() {
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2), record(3)]).unwrap();
     let mut state = State { now_ms: 77, ..State::default() };
-    wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: state.encode_snapshot() }).unwrap();
+    wal.write_snapshot(&EncodedSnapshot { partition: 0, seq: 2, bytes: state.encode_snapshot() }, 1).unwrap();
     assert_eq!(wal.record_count().unwrap(), 1);
-    let (seq, loaded) = wal.load_snapshot().unwrap().unwrap();
+    let (seq, loaded) = wal.load_snapshot(0).unwrap().unwrap();
     assert_eq!((seq, loaded.now_ms), (2, 77));
     assert_eq!(replayed(&wal, seq).unwrap(), (3, vec![3]));
 }
@@ -139,15 +149,18 @@ fn a_damaged_snapshot_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2)]).unwrap();
-    wal.write_snapshot(&EncodedSnapshot { seq: 2, bytes: codec::encode(&State::default()) }).unwrap();
-    wal.db.delete_cf(wal.cf(CF_META), snapshot_chunk_key(2, 0)).unwrap();
-    let error = wal.load_snapshot().unwrap_err().to_string();
-    assert_eq!(error, "snapshot is corrupt (snapshot at record 2: chunk 0 of 1 is missing); refusing to open");
+    wal.write_snapshot(&EncodedSnapshot { partition: 0, seq: 2, bytes: codec::encode(&State::default()) }, 1).unwrap();
+    wal.db.delete_cf(wal.cf(CF_META), chunk_key(0, 2, 0)).unwrap();
+    let error = wal.load_snapshot(0).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "snapshot is corrupt (partition 0's snapshot at record 2: chunk 0 of 1 is missing); refusing to open"
+    );
     let mut chunk = codec::encode(&State::default());
     chunk[0] ^= 0x10;
-    wal.db.put_cf(wal.cf(CF_META), snapshot_chunk_key(2, 0), chunk).unwrap();
-    let error = wal.load_snapshot().unwrap_err().to_string();
-    assert_eq!(error, "snapshot is corrupt (snapshot at record 2: checksum mismatch); refusing to open");
+    wal.db.put_cf(wal.cf(CF_META), chunk_key(0, 2, 0), chunk).unwrap();
+    let error = wal.load_snapshot(0).unwrap_err().to_string();
+    assert_eq!(error, "snapshot is corrupt (partition 0's snapshot at record 2: checksum mismatch); refusing to open");
 }
 
 #[test]
@@ -295,7 +308,7 @@ fn a_damaged_length_before_the_last_block_refuses_to_open() {
     {
         let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
         for seq in 1..=10 {
-            wal.append(&[EncodedRecord { seq, value: encode_record(seq, seq, &commands(1_000)) }]).unwrap();
+            wal.append(&[EncodedRecord { seq, value: encode(seq, seq, &commands(1_000)) }]).unwrap();
         }
     }
     let log = scans(dir.path()).pop().unwrap();

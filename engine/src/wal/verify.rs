@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use super::rocks_log::{self, LogEnd};
 use super::{StoredKeys, Wal, WalError};
+use crate::partition::ids_max_per_partition;
 use crate::state_machine::{CommitOutput, Config, SecretKey, StateMachine, Totals};
 use crate::types::Currency;
 
 /// What a sound data directory holds.
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
-    /// Sequence number of the snapshot (0: none).
+    /// Sequence number of the oldest partition's snapshot (0: none).
     pub snapshot_seq: u64,
     /// The last record (`snapshot_seq` when none follows it).
     pub last_seq: u64,
@@ -23,6 +24,8 @@ pub struct VerifyReport {
     pub records_replayed: u64,
     /// Commands in them.
     pub commands_replayed: u64,
+    /// Partitions of the directory.
+    pub partitions: u16,
     /// Accounts in the recovered state.
     pub accounts: usize,
     /// Money in and out, per currency.
@@ -78,20 +81,27 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let wal = Wal::open_read_only(dir)?;
     let key = wal.stored_secret_key()?.unwrap_or([0; 32]);
     let ids_max = wal.stored_ids_max()?.unwrap_or(crate::state_machine::IDS_MAX_DEFAULT);
-    let config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max);
-    let (snapshot_seq, mut machine) = match wal.load_snapshot()? {
-        Some((seq, state)) => (seq, StateMachine::from_state(config, state)),
-        None => (0, StateMachine::new(config)),
-    };
+    let partitions = wal.stored_partitions()?.unwrap_or(1);
+    let config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
+    let (mut machines, snapshot_seqs) = wal.load_partitions(&config, partitions)?;
+    let snapshot_seq = snapshot_seqs.iter().copied().min().unwrap_or(0);
     let mut output = CommitOutput::default();
     let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
     let mut broken: Option<VerifyError> = None;
     let last_seq = wal.replay(snapshot_seq, |record| {
-        if broken.is_some() {
+        let partition = usize::from(record.partition);
+        if broken.is_some() || snapshot_seqs.get(partition).is_some_and(|covered| record.seq <= *covered) {
             return;
         }
+        let Some(machine) = machines.get_mut(partition) else {
+            let message = format!("the record names partition {partition} of {partitions}");
+            broken = Some(VerifyError::Invariant { seq: record.seq, message });
+            return;
+        };
         output.clear();
-        let committed = catch_unwind(AssertUnwindSafe(|| machine.commit(record.now_ms, &record.commands, &mut output)));
+        let committed = catch_unwind(AssertUnwindSafe(|| {
+            machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output)
+        }));
         if let Err(panic) = committed {
             broken = Some(VerifyError::Invariant { seq: record.seq, message: panic_message(panic.as_ref()) });
         }
@@ -101,8 +111,10 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     if let Some(error) = broken {
         return Err(error);
     }
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| machine.check_invariants())) {
-        return Err(VerifyError::Invariant { seq: last_seq, message: panic_message(panic.as_ref()) });
+    for machine in &machines {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| machine.check_invariants())) {
+            return Err(VerifyError::Invariant { seq: last_seq, message: panic_message(panic.as_ref()) });
+        }
     }
     let keys = wal.scan_all()?;
     let logs = rocks_log::log_files(dir)?;
@@ -127,13 +139,25 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
         last_seq,
         records_replayed,
         commands_replayed,
-        accounts: machine.account_count(),
-        totals: machine.totals().iter().map(|(currency, totals)| (*currency, *totals)).collect(),
+        partitions,
+        accounts: machines.iter().map(StateMachine::account_count).sum(),
+        totals: merged_totals(&machines),
         keys,
         log_files: logs.len(),
         table_files,
         torn_tail,
     })
+}
+
+/// Money in and out of all partitions, per currency.
+fn merged_totals(machines: &[StateMachine]) -> Vec<(Currency, Totals)> {
+    let mut merged: std::collections::BTreeMap<Currency, Totals> = std::collections::BTreeMap::new();
+    for (currency, totals) in machines.iter().flat_map(|machine| machine.totals()) {
+        let sum = merged.entry(*currency).or_default();
+        sum.deposited += totals.deposited;
+        sum.withdrawn += totals.withdrawn;
+    }
+    merged.into_iter().collect()
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -1,5 +1,6 @@
 //! The crash child: opens a durable engine and drives a concurrent mixed workload forever,
-//! printing one line per acknowledged command, until it is killed.
+//! printing one line per acknowledged command, until it is killed. With a partition count above
+//! 1 (its fourth argument) the workload is transfers only, most of them between partitions.
 
 use std::sync::Arc;
 
@@ -26,14 +27,18 @@ impl Channel for EngineChannel {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let data_dir = args.next().expect("usage: kassa-crash-child DATA_DIR CYCLE SEED");
+    let data_dir = args.next().expect("usage: kassa-crash-child DATA_DIR CYCLE SEED [PARTITIONS]");
     let cycle: u64 = args.next().and_then(|text| text.parse().ok()).expect("CYCLE");
     let seed: u64 = args.next().and_then(|text| text.parse().ok()).expect("SEED");
+    let partitions: u16 = args.next().map_or(1, |text| text.parse().expect("PARTITIONS"));
+    let transfers_only = partitions > 1;
     let mut config = EngineConfig::new(data_dir);
+    config.partitions = partitions;
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
-    let outcomes = engine.submit_batch(Submission::admin_all(setup_commands())).await.expect("setup accepted");
+    let outcomes =
+        engine.submit_batch(Submission::admin_all(setup_commands(transfers_only))).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     println!("READY");
     let workers: Vec<_> = (0..TASKS)
@@ -42,8 +47,8 @@ async fn main() {
             let seed = seed ^ (task as u64).wrapping_mul(0x9E37_79B9);
             tokio::spawn(async move {
                 // stdout is line-buffered: each acknowledged line reaches the pipe whole, at once.
-                run_worker(&mut channel, &format!("c{cycle}-w{task}"), seed, None, |ack| println!("{}", ack.line()))
-                    .await
+                let tag = format!("c{cycle}-w{task}");
+                run_worker(&mut channel, &tag, seed, None, transfers_only, |ack| println!("{}", ack.line())).await
             })
         })
         .collect();

@@ -2,9 +2,9 @@
 //! and prints every acknowledged command; the test kills it with SIGKILL at a random moment,
 //! reopens the engine and checks that every acknowledged command is there with the same result,
 //! nothing was applied twice, money is conserved and no hold, bill or split is half-done.
-//! 20 cycles on one data directory, each bounded in time. The child runs the engine on 1, 2 or 3
-//! shard executors (by cycle) and every reopen uses another count, so sharded recovery and
-//! re-partitioned snapshots are crashed into too.
+//! 20 cycles on one data directory, each bounded in time; then 10 cycles of a transfers-only
+//! workload on an engine of 3 partitions, most transfers crossing partitions (killed while
+//! credits are on their way: each is applied once after the restart and the transit drains).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
@@ -19,11 +19,12 @@ use rand::{Rng, SeedableRng};
 const CYCLES: u64 = 20;
 
 /// Runs the child until it has acknowledged for `run_for` (after READY), then SIGKILLs it.
-fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Duration) -> Vec<Ack> {
+fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, partitions: u16, run_for: Duration) -> Vec<Ack> {
     let mut child = Process::new(env!("CARGO_BIN_EXE_kassa-crash-child"))
         .arg(data_dir)
         .arg(cycle.to_string())
         .arg(seed.to_string())
+        .arg(partitions.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -60,7 +61,7 @@ fn acknowledged_commands_survive_sigkill() {
     let mut all_acks: Vec<Ack> = Vec::new();
     for cycle in 0..CYCLES {
         let run_for = Duration::from_millis(rng.random_range(50..600));
-        let acks = run_and_kill(data_dir.path(), cycle, rng.random(), run_for);
+        let acks = run_and_kill(data_dir.path(), cycle, rng.random(), 1, run_for);
         all_acks.extend(acks);
 
         let mut config = EngineConfig::new(data_dir.path());
@@ -77,4 +78,26 @@ fn acknowledged_commands_survive_sigkill() {
         assert!(all_acks.iter().any(|ack| ack.line().starts_with(kind)), "no {kind} acknowledgements");
     }
     eprintln!("{CYCLES} crash cycles, {} acknowledged commands checked in {:?}", all_acks.len(), started.elapsed());
+}
+
+#[test]
+fn acknowledged_transfers_between_partitions_survive_sigkill() {
+    const PARTITIONS: u16 = 3;
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(0x7061_7274);
+    let mut all_acks: Vec<Ack> = Vec::new();
+    for cycle in 0..10 {
+        let run_for = Duration::from_millis(rng.random_range(50..600));
+        all_acks.extend(run_and_kill(data_dir.path(), cycle, rng.random(), PARTITIONS, run_for));
+        let mut config = EngineConfig::new(data_dir.path());
+        config.tick_interval_ms = 0;
+        let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
+        assert_eq!(engine.placement().count(), PARTITIONS, "the directory keeps its partitions");
+        if let Err(error) = verify_recovered(&engine, &all_acks) {
+            panic!("cycle {cycle}: {error}");
+        }
+        engine.shutdown();
+    }
+    let applied = all_acks.iter().filter(|ack| matches!(ack, Ack::Transfer { result, .. } if result == "A")).count();
+    assert!(applied > 100, "the workload acknowledged only {applied} transfers");
 }

@@ -71,8 +71,9 @@ fn edit_meta(dir: &Path, edit: impl FnOnce(&DB, &rocksdb::ColumnFamily)) {
 
 /// The key of snapshot chunk `n` (`engine/src/wal/mod.rs`).
 /// Chunk `n` of the snapshot after record `seq`.
+/// Chunk `n` of partition 0's snapshot after record `seq`.
 fn snapshot_chunk_key(seq: u64, n: u32) -> Vec<u8> {
-    [b"snapshot/".as_slice(), &seq.to_be_bytes(), &n.to_be_bytes()].concat()
+    [b"snapshot/".as_slice(), &0u16.to_be_bytes(), &seq.to_be_bytes(), &n.to_be_bytes()].concat()
 }
 
 #[test]
@@ -196,7 +197,10 @@ fn a_damaged_snapshot_refuses_to_open_and_changes_nothing() {
     for (dir, reason) in [(&deleted, "chunk 0 of 1 is missing"), (&flipped, "checksum mismatch")] {
         let before = contents(dir);
         let error = Engine::open(faults::config(dir, 10)).err().expect("refused").to_string();
-        assert_eq!(error, format!("snapshot is corrupt (snapshot at record 20: {reason}); refusing to open"));
+        assert_eq!(
+            error,
+            format!("snapshot is corrupt (partition 0's snapshot at record 20: {reason}); refusing to open")
+        );
         // A read-write RocksDB open may rewrite its own files (MANIFEST, OPTIONS); the keys and
         // values stay exactly as they were: nothing dropped, nothing written.
         assert!(contents(dir) == before, "the refused open changed the data");

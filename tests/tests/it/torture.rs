@@ -62,7 +62,7 @@ fn start_server(data_dir: &Path) -> Server {
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
 async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Duration) -> Vec<Ack> {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
-    let outcomes = setup.0.submit_batch(setup_commands()).await.expect("setup accepted");
+    let outcomes = setup.0.submit_batch(setup_commands(false)).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -74,10 +74,10 @@ async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Dura
             let record = |ack| acks.lock().unwrap().push(ack);
             if client < TCP_CLIENTS {
                 let Some(mut channel) = TcpChannel::connect(tcp, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, false, record).await;
             } else {
                 let Some(mut channel) = HttpChannel::connect(http, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, false, record).await;
             }
         }));
     }

@@ -1,0 +1,152 @@
+//! Placement: which partition applies a command. Pure: the engine's router and every
+//! partition's state machine compute it alike, from the command alone.
+//!
+//! A data directory has a fixed number of partitions, chosen when it is created. Each is a whole
+//! state machine with its own executor; no object ever moves between them. Accounts are spread
+//! over the partitions by a keyed hash of their id, and the money commands go to the partition
+//! of the account they debit (a deposit or withdrawal to its account's): a transfer whose payee
+//! lives elsewhere debits into the payer partition's transit and travels on as a durable
+//! [`TransitMessage`]. Every other object (users, merchants, terminals, operators, holds,
+//! authorizations, bills, splits, coupons, API keys) lives on the home partition, 0, and the
+//! accounts such commands name must live there too (`cross_partition` otherwise): placing them
+//! with their users and merchants is the next step of runtime v2 (ARCHITECTURE.md).
+
+use serde::{Deserialize, Serialize};
+use siphasher::sip::SipHasher13;
+
+use crate::command::{Command, Rejection};
+use crate::types::{Currency, Id};
+
+/// The index of a partition, `0..count`.
+pub type PartitionId = u16;
+
+/// The partition that holds every object that is not an account's.
+pub const HOME_PARTITION: PartitionId = 0;
+
+/// Most partitions a data directory may have.
+pub const PARTITIONS_MAX: u16 = 256;
+
+/// Each partition's share of a directory's `ids_max` (transfer ids live with their payer, so
+/// the partitions' tables hold disjoint ids).
+pub fn ids_max_per_partition(ids_max: usize, partitions: u16) -> usize {
+    ids_max.div_ceil(usize::from(partitions.max(1)))
+}
+
+/// Where objects live: a keyed hash of an account's id picks its partition.
+#[derive(Clone)]
+pub struct Placement {
+    count: u16,
+    hasher: SipHasher13,
+}
+
+impl std::fmt::Debug for Placement {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Placement").field("count", &self.count).finish_non_exhaustive()
+    }
+}
+
+impl Placement {
+    /// `count` partitions (1..=[`PARTITIONS_MAX`]), placing accounts by a hash keyed with `key`
+    /// (derived from the server key, so nobody can choose ids that crowd one partition).
+    pub fn new(key: [u8; 16], count: u16) -> Placement {
+        assert!((1..=PARTITIONS_MAX).contains(&count), "1..={PARTITIONS_MAX} partitions");
+        Placement { count, hasher: SipHasher13::new_with_key(&key) }
+    }
+
+    /// The number of partitions.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// The partition that holds account `id`.
+    pub fn of_account(&self, id: &Id) -> PartitionId {
+        if self.count == 1 {
+            return HOME_PARTITION;
+        }
+        let hash = self.hasher.hash(id.as_str().as_bytes());
+        // Multiply-shift: uniform over 0..count without a division.
+        ((u128::from(hash) * u128::from(self.count)) >> 64) as PartitionId
+    }
+
+    /// The partition that applies `command`. A `Tick` goes to every partition; this names the
+    /// home one.
+    pub fn of_command(&self, command: &Command) -> PartitionId {
+        match command {
+            Command::OpenAccount(open) => self.of_account(&open.account),
+            Command::CloseAccount { account } => self.of_account(account),
+            Command::Deposit(movement) | Command::Withdraw(movement) => self.of_account(&movement.account),
+            Command::Transfer(transfer) => self.of_account(&transfer.from),
+            Command::TransferBatch(batch) => {
+                batch.transfers.first().map_or(HOME_PARTITION, |transfer| self.of_account(&transfer.from))
+            }
+            _ => HOME_PARTITION,
+        }
+    }
+
+    /// Refuses a command applied on `partition` that names an account living elsewhere, where
+    /// only a plain transfer may cross partitions (`cross_partition`).
+    pub fn check_accounts_local(&self, partition: PartitionId, command: &Command) -> Result<(), Rejection> {
+        if self.count == 1 {
+            return Ok(());
+        }
+        let local = |id: &Id| if self.of_account(id) == partition { Ok(()) } else { Err(Rejection::CrossPartition) };
+        match command {
+            Command::PlaceHold(place) => local(&place.from).and(local(&place.to)),
+            Command::RegisterMerchant(register) => local(&register.account),
+            Command::Authorize(authorize) => local(&authorize.account),
+            Command::OpenBill(open) => local(&open.account),
+            Command::RequestSplit(request) => {
+                local(&request.requester_account)?;
+                request.members.iter().try_for_each(|member| local(&member.account))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A message between partitions, applied by the destination at the start of one of its batches
+/// and logged in that batch's record (so replay applies it again, exactly once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransitMessage {
+    /// Credit a transfer's payee: the payer's partition has debited the payer into its transit.
+    Credit(Credit),
+    /// The payee's partition applied (`refused: None`) or refused credit `number` of
+    /// `payee_partition`'s source; the source drains its transit, refunding a refusal.
+    Settled {
+        /// The partition that applied or refused the credit.
+        payee_partition: PartitionId,
+        /// The credit's number at its source.
+        number: u64,
+        /// Why the credit was refused, if it was.
+        refused: Option<Rejection>,
+    },
+}
+
+/// The credit leg of a transfer between partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credit {
+    /// The payer's partition.
+    pub source: PartitionId,
+    /// Numbered by the source, from 1; a number arrives at most once per source.
+    pub number: u64,
+    /// Every credit of the source numbered up to this one is settled: the payee's partition
+    /// forgets the answers it kept for them.
+    pub settled_through: u64,
+    /// The transfer's id (its postings' cause).
+    pub transfer: Id,
+    /// The credited account.
+    pub to: Id,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// The transfer's currency.
+    pub currency: Currency,
+}
+
+/// A message and the partition it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Where it goes.
+    pub destination: PartitionId,
+    /// What it says.
+    pub message: TransitMessage,
+}

@@ -1,0 +1,234 @@
+//! Opening an engine: recovery (every partition's snapshot, then the log after the oldest one,
+//! each record applied by its partition), then the threads: one executor and one snapshotter
+//! per partition, one writer, one indexer, one ticker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, indexer, snapshotter, writer};
+use crate::constants::BATCH_COMMANDS_MAX;
+use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
+use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, SecretKey, StateMachine};
+use crate::wal::Wal;
+
+/// Depth of the writer's queue: deep enough that the executors commit on while the writer
+/// syncs (each fsync takes the batches waiting then, up to 64).
+const WRITER_QUEUE: usize = 64;
+
+/// What recovery rebuilt.
+struct Recovered {
+    machines: Vec<StateMachine>,
+    snapshot_seqs: Vec<u64>,
+    last_seq: u64,
+    report: RecoveryReport,
+}
+
+fn check(config: &EngineConfig) -> Result<(), OpenError> {
+    if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
+        return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
+    }
+    if config.mailbox_max == 0 {
+        return Err(OpenError::Config("mailbox_max must be positive".into()));
+    }
+    if config.ids_max > IDS_MAX_MAX {
+        return Err(OpenError::Config(format!("ids_max must be at most {IDS_MAX_MAX} (32 bytes each)")));
+    }
+    if config.partitions == 0 || config.partitions > PARTITIONS_MAX {
+        return Err(OpenError::Config(format!("partitions must be 1..={PARTITIONS_MAX}")));
+    }
+    Ok(())
+}
+
+/// Loads every partition's snapshot and replays the log after the oldest one, each record by
+/// its partition; history lines lost with the memtable are written again.
+fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, OpenError> {
+    let started = Instant::now();
+    let (mut machines, snapshot_seqs) = wal.load_partitions(config, partitions)?;
+    let snapshot_load = started.elapsed();
+    let oldest = snapshot_seqs.iter().copied().min().unwrap_or(0);
+    let mut output = CommitOutput::default();
+    let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
+    let watermark = wal.history_watermark()?;
+    let mut lost_history = Vec::new();
+    let mut foreign = None;
+    let last_seq = wal.replay(oldest, |record| {
+        let partition = usize::from(record.partition);
+        let Some(machine) = machines.get_mut(partition) else {
+            foreign.get_or_insert(record.seq);
+            return;
+        };
+        if record.seq <= snapshot_seqs[partition] {
+            return; // In this partition's snapshot.
+        }
+        output.clear();
+        machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
+        if record.seq > watermark {
+            lost_history.extend(indexer::lines(record.seq, machine.state_now_ms(), &output.events));
+        }
+        records_replayed += 1;
+        commands_replayed += record.commands.len() as u64;
+    })?;
+    if let Some(seq) = foreign {
+        return Err(OpenError::Config(format!(
+            "record {seq} belongs to a partition beyond the directory's {partitions}"
+        )));
+    }
+    if last_seq > watermark {
+        wal.append_history(&lost_history, last_seq)?;
+    }
+    let snapshot_seq = oldest;
+    let report =
+        RecoveryReport { snapshot_seq, records_replayed, commands_replayed, snapshot_load, elapsed: started.elapsed() };
+    Ok(Recovered { machines, snapshot_seqs, last_seq, report })
+}
+
+impl Engine {
+    /// Opens (or creates) the engine in `config.data_dir`: loads every partition's latest
+    /// snapshot, replays the log after it through the same `commit`, sends again the credits
+    /// still on their way between partitions, and starts the threads.
+    pub fn open(config: EngineConfig) -> Result<Engine, OpenError> {
+        Engine::open_with_report(config).map(|(engine, _)| engine)
+    }
+
+    /// Like [`Engine::open`], also telling what recovery did.
+    pub fn open_with_report(config: EngineConfig) -> Result<(Engine, RecoveryReport), OpenError> {
+        check(&config)?;
+        crate::wal::dir::create_private_dir(&config.data_dir).map_err(OpenError::Config)?;
+        let wal = Wal::open(&config.data_dir, config.durability)?;
+        wal.check_storage_format()?;
+        let key = match config.secret_key {
+            Some(key) => key,
+            None => wal.secret_key(super::generate_key)?,
+        };
+        let ids_max = wal.ids_max(config.ids_max)?;
+        let partitions = wal.partitions(config.partitions)?;
+        if ids_max != config.ids_max || partitions != config.partitions {
+            let (configured_ids_max, configured_partitions) = (config.ids_max, config.partitions);
+            tracing::warn!(
+                ids_max,
+                partitions,
+                configured_ids_max,
+                configured_partitions,
+                "the data directory keeps the ids_max and partitions it was created with"
+            );
+        }
+        let machine_config =
+            Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
+        let recovered = recover(&wal, &machine_config, partitions)?;
+        tracing::info!(report = ?recovered.report, partitions, "kassa engine recovered");
+        let report = recovered.report;
+        let placement = machine_config.for_partition(0, partitions).placement().clone();
+        Ok((start(config, wal, placement, partitions, recovered), report))
+    }
+}
+
+/// Starts the threads on the recovered state.
+fn start(
+    config: EngineConfig,
+    wal: Wal,
+    placement: crate::partition::Placement,
+    partitions: u16,
+    recovered: Recovered,
+) -> Engine {
+    let Recovered { machines, snapshot_seqs, last_seq, report } = recovered;
+    let (to_writer, writer_inbox) = crossbeam_channel::bounded(WRITER_QUEUE);
+    let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
+    let failed = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let durable_seq = Arc::new(AtomicU64::new(last_seq));
+    let indexed_seq = Arc::new(AtomicU64::new(last_seq));
+    let newest_snapshot_seq = Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0)));
+    let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
+        (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
+    // Credits still on their way when the engine stopped go again (applied at most once).
+    for machine in &machines {
+        for outgoing in machine.state().transit.open_credits() {
+            let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
+        }
+    }
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new().name(name).spawn(body).expect("spawn a thread")
+    };
+    let (mut mailboxes, mut snapshotters) = (Vec::new(), Vec::new());
+    for ((machine, transit), covered) in machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs) {
+        let partition = u16::try_from(mailboxes.len()).expect("partitions fit u16");
+        let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
+        // The replica starts as the recovered state and applies every durable record after it;
+        // its inbox holds the records that arrive while it encodes a snapshot.
+        let replica = StateMachine::from_state(machine.config().clone(), machine.state().clone());
+        let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);
+        let snapshotter = snapshotter::Snapshotter {
+            wal: wal.clone(),
+            inbox: snapshotter_inbox,
+            indexed_seq: indexed_seq.clone(),
+            replica,
+            partition,
+            partitions,
+            seq: last_seq,
+            snapshot_seq: covered,
+            newest_snapshot_seq: newest_snapshot_seq.clone(),
+            every_commands: config.snapshot_every_commands.max(1),
+            // Records replayed since the snapshot count towards the next one.
+            commands_since: if report.records_replayed > 0 { config.snapshot_every_commands / 2 } else { 0 },
+        };
+        let executor = executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone());
+        threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
+        threads.push(spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())));
+        mailboxes.push(mailbox);
+        snapshotters.push(to_snapshotter);
+    }
+    drop(to_writer);
+    let writer = writer::Writer {
+        wal: wal.clone(),
+        inbox: writer_inbox,
+        failed: failed.clone(),
+        indexer: to_indexer,
+        durable_seq: durable_seq.clone(),
+        snapshotters,
+        transit: transit_senders,
+        executors: usize::from(partitions),
+    };
+    let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
+    threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
+    threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
+    if config.tick_interval_ms > 0 {
+        let ticker = ticker(mailboxes.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));
+        threads.push(spawn("kassa-ticker".into(), Box::new(ticker)));
+    }
+    Engine {
+        mailboxes,
+        placement,
+        wal,
+        failed,
+        stopping,
+        durable_seq,
+        indexed_seq,
+        history_gate: Mutex::new(()),
+        threads: Mutex::new(threads),
+    }
+}
+
+/// A `Tick` for every partition each `interval`, so expiry enters every log with its time.
+fn ticker(mailboxes: Vec<Sender<Request>>, stopping: Arc<AtomicBool>, interval: Duration) -> impl FnOnce() + Send {
+    move || {
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        while !stopping.load(Ordering::Relaxed) {
+            std::thread::sleep(step);
+            waited += step;
+            if waited >= interval {
+                waited = Duration::ZERO;
+                for mailbox in &mailboxes {
+                    // A full mailbox skips a tick; the next one expires everything due.
+                    let _ = mailbox.try_send(Request::Tick);
+                }
+            }
+        }
+    }
+}

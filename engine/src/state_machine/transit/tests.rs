@@ -1,0 +1,156 @@
+//! Transfers between two partitions, message by message: each step balances its partition,
+//! a message applied twice acts once, a refusal refunds and frees the id.
+
+use crate::command::{Command, Movement, OpenAccount, Outcome, Rejection, Reply, Submission, Transfer};
+use crate::partition::{Outgoing, TransitMessage};
+use crate::state_machine::tests::{config, id};
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Currency, Id};
+
+const NOW: u64 = 1_700_000_000_000;
+
+/// Two partitions of one directory.
+fn machines() -> [StateMachine; 2] {
+    [StateMachine::new(config().for_partition(0, 2)), StateMachine::new(config().for_partition(1, 2))]
+}
+
+/// An account id that lives on `partition` of 2.
+fn account_on(machine: &StateMachine, partition: u16, name: &str) -> Id {
+    (0..)
+        .map(|n| id(&format!("{name}-{n}")))
+        .find(|id| machine.config().placement().of_account(id) == partition)
+        .unwrap()
+}
+
+fn commit(machine: &mut StateMachine, messages: &[TransitMessage], commands: Vec<Command>) -> CommitOutput {
+    let mut output = CommitOutput::default();
+    machine.commit_with_messages(NOW, messages, &Submission::admin_all(commands), &mut output);
+    machine.check_invariants();
+    output
+}
+
+fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
+    let mut commands = vec![Command::OpenAccount(OpenAccount {
+        account: account.clone(),
+        currency: Currency::EUR,
+        overdraft_limit: 0,
+    })];
+    if deposit > 0 {
+        commands.push(Command::Deposit(Movement {
+            id: id(&format!("d-{account}")),
+            account: account.clone(),
+            amount: deposit,
+        }));
+    }
+    let output = commit(machine, &[], commands);
+    assert!(output.outcomes.iter().all(Outcome::is_applied));
+}
+
+fn messages(output: &CommitOutput) -> Vec<TransitMessage> {
+    output.outgoing.iter().map(|Outgoing { message, .. }| message.clone()).collect()
+}
+
+fn posted(machine: &StateMachine, account: &Id) -> i64 {
+    machine.account(account).unwrap().posted
+}
+
+fn transfer(id_text: &str, from: &Id, to: &Id, amount: u64) -> Command {
+    Command::Transfer(Transfer { id: id(id_text), from: from.clone(), to: to.clone(), amount, currency: Currency::EUR })
+}
+
+#[test]
+fn a_credit_crosses_once_and_the_transit_drains_to_zero() {
+    let [mut p0, mut p1] = machines();
+    let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
+    open(&mut p0, &payer, 1_000);
+    open(&mut p1, &payee, 0);
+
+    let sent = commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 300)]);
+    assert_eq!(sent.pending, vec![(0, 1)], "the outcome waits for the payee's partition");
+    assert_eq!((posted(&p0, &payer), p0.transit().in_flight()[&Currency::EUR]), (700, 300));
+    let credit = messages(&sent);
+    assert!(matches!(&credit[..], [TransitMessage::Credit(credit)] if credit.number == 1 && credit.amount == 300));
+
+    // Delivered twice (a resend after a crash): credited once, answered twice alike.
+    let first = commit(&mut p1, &credit, vec![]);
+    let again = commit(&mut p1, &credit, vec![]);
+    assert_eq!(posted(&p1, &payee), 300);
+    assert_eq!(messages(&first), messages(&again));
+
+    // The answer, twice too: the transfer completes once and the transit is empty.
+    let done = commit(&mut p0, &messages(&first), vec![]);
+    let stale = commit(&mut p0, &messages(&again), vec![]);
+    assert_eq!(done.completed, vec![(1, Outcome::Applied(Reply::Done))]);
+    assert!(stale.completed.is_empty());
+    assert!(p0.transit().in_flight().is_empty() && p0.transit().open_credits().is_empty());
+    // Across both partitions: what left p0 arrived at p1.
+    assert_eq!(p0.transit().net_inflow()[&Currency::EUR] + p1.transit().net_inflow()[&Currency::EUR], 0);
+
+    // A repeat after completion answers at once, as on one partition.
+    let repeat = commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 300)]);
+    assert!(repeat.pending.is_empty() && repeat.outgoing.is_empty());
+    assert_eq!(repeat.outcomes, vec![Outcome::Applied(Reply::Done)]);
+}
+
+#[test]
+fn a_refused_credit_is_refunded_and_its_id_may_be_used_again() {
+    let [mut p0, mut p1] = machines();
+    let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
+    open(&mut p0, &payer, 1_000);
+
+    let sent = commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 300)]);
+    // A repeat while in flight waits on the same credit and sends nothing more.
+    let repeat = commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 300)]);
+    assert_eq!((repeat.pending.clone(), repeat.outgoing.len()), (vec![(0, 1)], 0));
+    let refused = commit(&mut p1, &messages(&sent), vec![]);
+    let done = commit(&mut p0, &messages(&refused), vec![]);
+    assert_eq!(done.completed, vec![(1, Outcome::Rejected(Rejection::CounterpartyNotFound))]);
+    assert_eq!(posted(&p0, &payer), 1_000, "refunded");
+    assert!(p0.transit().in_flight().is_empty());
+
+    // Once the payee exists, the same id applies.
+    open(&mut p1, &payee, 0);
+    let retry = commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 300)]);
+    assert_eq!(retry.pending, vec![(0, 2)]);
+    let credited = commit(&mut p1, &messages(&retry), vec![]);
+    commit(&mut p0, &messages(&credited), vec![]);
+    assert_eq!((posted(&p0, &payer), posted(&p1, &payee)), (700, 300));
+}
+
+#[test]
+fn open_credits_are_sent_again_and_an_account_with_money_in_flight_stays_open() {
+    let [mut p0, mut p1] = machines();
+    let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
+    open(&mut p0, &payer, 100);
+    open(&mut p1, &payee, 0);
+    commit(&mut p0, &[], vec![transfer("t1", &payer, &payee, 100)]);
+    let closing = commit(&mut p0, &[], vec![Command::CloseAccount { account: payer.clone() }]);
+    assert_eq!(closing.outcomes, vec![Outcome::Rejected(Rejection::AccountNotEmpty)]);
+    // After a restart the engine sends every open credit again, from the state alone.
+    let resend: Vec<TransitMessage> =
+        p0.transit().open_credits().into_iter().map(|outgoing| outgoing.message).collect();
+    let answered = commit(&mut p1, &resend, vec![]);
+    commit(&mut p0, &messages(&answered), vec![]);
+    assert_eq!((posted(&p0, &payer), posted(&p1, &payee)), (0, 100));
+}
+
+#[test]
+fn batches_and_other_flows_do_not_cross_partitions() {
+    let [mut p0, _] = machines();
+    let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
+    open(&mut p0, &payer, 100);
+    let leg = Transfer { id: id("b1"), from: payer.clone(), to: payee.clone(), amount: 1, currency: Currency::EUR };
+    let batch = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
+    let hold = Command::PlaceHold(crate::command::PlaceHold {
+        id: id("h1"),
+        from: payer.clone(),
+        to: payee.clone(),
+        amount: 1,
+        currency: Currency::EUR,
+        expires_at_ms: NOW + 60_000,
+    });
+    let output = commit(&mut p0, &[], vec![batch, hold]);
+    let cross = Outcome::Rejected(Rejection::CrossPartition);
+    assert_eq!(output.outcomes, vec![Outcome::Applied(Reply::TransferBatch(vec![cross.clone()])), cross]);
+    assert_eq!(posted(&p0, &payer), 100);
+}

@@ -1,0 +1,131 @@
+//! An engine of several partitions: accounts spread over them, transfers between them paid
+//! through transit (answered once final), batches split and answered in order, refusals
+//! refunded, and the whole of it recovered from the log.
+
+use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
+use kassa_engine::{Currency, Engine, EngineConfig, Id, Outcome, Rejection};
+
+const PARTITIONS: u16 = 4;
+const ACCOUNTS: usize = 24;
+
+fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+fn account(index: usize) -> Id {
+    id(&format!("acct-{index}"))
+}
+
+fn transfer(name: &str, from: &Id, to: &Id, amount: u64) -> Submission {
+    let transfer = Transfer { id: id(name), from: from.clone(), to: to.clone(), amount, currency: Currency::EUR };
+    Submission::admin(Command::Transfer(transfer))
+}
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut config = EngineConfig::new(dir);
+    config.partitions = PARTITIONS;
+    config.tick_interval_ms = 0;
+    config.snapshot_every_commands = 50;
+    config
+}
+
+/// Every account's balance, and the money still in transit, over all partitions.
+fn balances(engine: &Engine) -> (Vec<i64>, u64) {
+    let mut balances = vec![0; ACCOUNTS];
+    let mut in_flight = 0;
+    for partition in 0..engine.placement().count() {
+        let (found, transit) = engine
+            .read_partition_blocking(partition, |machine| {
+                machine.check_invariants();
+                let found: Vec<(usize, i64)> =
+                    (0..ACCOUNTS).filter_map(|index| Some((index, machine.account(&account(index))?.posted))).collect();
+                (found, machine.transit().in_flight().values().sum::<u64>())
+            })
+            .unwrap();
+        for (index, posted) in found {
+            balances[index] = posted;
+        }
+        in_flight += transit;
+    }
+    (balances, in_flight)
+}
+
+#[test]
+fn transfers_cross_partitions_once_and_money_is_conserved_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    let setup: Vec<Command> = (0..ACCOUNTS)
+        .flat_map(|index| {
+            [
+                Command::OpenAccount(OpenAccount {
+                    account: account(index),
+                    currency: Currency::EUR,
+                    overdraft_limit: 0,
+                }),
+                Command::Deposit(Movement { id: id(&format!("d-{index}")), account: account(index), amount: 1_000 }),
+            ]
+        })
+        .collect();
+    // One batch over every partition: split, then answered in order.
+    let outcomes = engine.submit_batch_blocking(Submission::admin_all(setup)).unwrap();
+    assert_eq!(outcomes.len(), 2 * ACCOUNTS);
+    assert!(outcomes.iter().all(Outcome::is_applied), "{outcomes:?}");
+    let placement = engine.placement().clone();
+    let crossing =
+        (1..ACCOUNTS).filter(|index| placement.of_account(&account(*index)) != placement.of_account(&account(0)));
+    assert!(crossing.count() > ACCOUNTS / 2, "accounts are spread over the partitions");
+
+    // A ring of transfers, one batch: each account pays the next 100; most cross partitions.
+    let ring: Vec<Submission> = (0..ACCOUNTS)
+        .map(|index| transfer(&format!("ring-{index}"), &account(index), &account((index + 1) % ACCOUNTS), 100))
+        .collect();
+    let outcomes = engine.submit_batch_blocking(ring.clone()).unwrap();
+    assert!(outcomes.iter().all(Outcome::is_applied), "{outcomes:?}");
+    // Repeats answer as the first time and move nothing.
+    assert_eq!(engine.submit_batch_blocking(ring).unwrap(), outcomes);
+    // Too much: refused where the payer lives, nothing in flight.
+    let greedy = engine.submit_blocking(transfer("greedy", &account(0), &account(1), 5_000)).unwrap();
+    assert_eq!(greedy.rejection(), Some(Rejection::InsufficientFunds));
+    // A payee that does not exist on its partition: debited, refused there, refunded; the id
+    // stays free, and once the payee opens the same transfer applies.
+    let (ghost, payer) = (id("ghost-payee"), account(0));
+    let far_payer = (0..ACCOUNTS)
+        .map(account)
+        .find(|payer| placement.of_account(payer) != placement.of_account(&ghost))
+        .expect("an account on another partition");
+    let refused = engine.submit_blocking(transfer("to-ghost", &far_payer, &ghost, 250)).unwrap();
+    assert_eq!(refused.rejection(), Some(Rejection::CounterpartyNotFound));
+    let (after_refusal, in_flight) = balances(&engine);
+    assert_eq!((after_refusal.iter().sum::<i64>(), in_flight), (1_000 * ACCOUNTS as i64, 0));
+    assert!(after_refusal.iter().all(|posted| *posted == 1_000), "the ring returned everyone's 100: {after_refusal:?}");
+    let open_ghost = OpenAccount { account: ghost.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+    assert!(engine.submit_blocking(Submission::admin(Command::OpenAccount(open_ghost))).unwrap().is_applied());
+    assert!(engine.submit_blocking(transfer("to-ghost", &far_payer, &ghost, 250)).unwrap().is_applied());
+    assert!(engine.submit_blocking(transfer("back", &ghost, &payer, 250)).unwrap().is_applied());
+    drop(engine);
+
+    // Snapshots of some partitions and the log after them rebuild the same balances.
+    let (engine, report) = Engine::open_with_report(config(dir.path())).unwrap();
+    assert!(report.records_replayed > 0);
+    let (reopened, in_flight) = balances(&engine);
+    assert_eq!(in_flight, 0);
+    assert_eq!(reopened.iter().sum::<i64>(), 1_000 * ACCOUNTS as i64 - 250 + 250);
+    let far = (0..ACCOUNTS).find(|index| account(*index) == far_payer).unwrap();
+    assert_eq!(
+        (reopened[0], reopened[far]),
+        (if far == 0 { 1_000 } else { 1_250 }, if far == 0 { 1_000 } else { 750 })
+    );
+}
+
+#[test]
+fn flows_other_than_transfers_keep_their_accounts_on_the_home_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    let placement = engine.placement().clone();
+    let away = (0..).map(account).find(|id| placement.of_account(id) != 0).unwrap();
+    let open = OpenAccount { account: away.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+    assert!(engine.submit_blocking(Submission::admin(Command::OpenAccount(open))).unwrap().is_applied());
+    let register = kassa_engine::command::RegisterMerchant { merchant: id("m1"), account: away };
+    let outcome = engine.submit_blocking(Submission::admin(Command::RegisterMerchant(register))).unwrap();
+    assert_eq!(outcome.rejection(), Some(Rejection::CrossPartition));
+}
