@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test kassa:
 # clang + libclang (RocksDB's bindgen), a C++ toolchain and pkg-config (RocksDB's C++ build),
-# python3-venv (the ISO 8583 client used by tests). Rust itself must already be installed.
+# python3-venv (the ISO 8583 client used by tests), Node.js (the TypeScript client's tests; Debian 12
+# has Node 18). Rust itself must already be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" -eq 0 ]; then

@@ -67,6 +67,11 @@ impl Default for Mix {
 }
 
 impl Mix {
+    /// Whether the mix is transfers and nothing else.
+    pub fn only_transfers(&self) -> bool {
+        self.entries.iter().all(|(scenario, _)| *scenario == Scenario::Transfers)
+    }
+
     /// A mix of one scenario.
     pub fn only(scenario: Scenario) -> Mix {
         Mix { entries: vec![(scenario, 1)], total: 1 }

@@ -590,7 +590,10 @@ impl Worker {
 
 /// The commands of the setup phase, in phases that must apply in order (commands within a
 /// phase are independent): accounts; deposits and the merchant; terminals (one per worker), the
-/// operator and the contacts (each user with the next). Returns them with the sum deposited.
+/// operator and the contacts (each user with the next). A mix of transfers only registers no
+/// merchant (an engine of several partitions keeps merchants on partition 0 with their
+/// accounts, and the merchant's account may hash elsewhere). Returns them with the sum
+/// deposited.
 pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (Vec<Vec<Command>>, i128) {
     use kassa_engine::command::{
         AddContact, Movement, OpenAccount, RegisterMerchant, RegisterOperator, RegisterTerminal,
@@ -603,6 +606,10 @@ pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (V
             Command::Deposit(Movement { id: ids.deposit(index), account: ids.account(index), amount: OPENING_BALANCE })
         })
         .collect();
+    let deposited = i128::from(OPENING_BALANCE) * i128::try_from(accounts).expect("fits");
+    if mix.only_transfers() {
+        return (vec![first, second], deposited);
+    }
     second.push(Command::RegisterMerchant(RegisterMerchant {
         merchant: ids.merchant(),
         account: ids.merchant_account(),
@@ -622,7 +629,6 @@ pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (V
             Command::AddContact(AddContact { user: ids.user(index), contact: ids.user((index + 1) % accounts) })
         }));
     }
-    let deposited = i128::from(OPENING_BALANCE) * i128::try_from(accounts).expect("fits");
     (vec![first, second, third], deposited)
 }
 
@@ -656,7 +662,9 @@ mod tests {
             .sum();
         assert_eq!(i128::from(deposits), deposited);
         assert_eq!(phases[2].len(), 3 + 1 + 10, "terminals, the operator, contacts");
-        let (phases, _) = setup_phases(&ids, 10, 3, &Mix::default());
+        let (phases, _) = setup_phases(&ids, 10, 3, &"pos=1".parse().unwrap());
         assert_eq!(phases[2].len(), 4, "no contacts without coupons");
+        let (phases, _) = setup_phases(&ids, 10, 3, &Mix::default());
+        assert_eq!(phases.len(), 2, "no merchant for transfers only");
     }
 }

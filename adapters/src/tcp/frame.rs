@@ -52,11 +52,12 @@ pub struct Request {
 /// `Ping` 3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestBody {
-    /// The first request of every connection: protocol version and an admin API key.
+    /// The first request of every connection: protocol version and an API key of any role.
     Hello {
         /// Must be [`PROTOCOL_VERSION`].
         protocol_version: u16,
-        /// An API key of role admin (`kassa_<id>_<secret>` or the bootstrap key).
+        /// A live API key (`kassa_<id>_<secret>` or the bootstrap key); its role scopes every
+        /// command of the connection.
         api_key: String,
     },
     /// One engine command; answered with [`ResponseBody::Outcome`].
@@ -112,7 +113,7 @@ pub enum ErrorCode {
     /// The first request was not Hello, or its API key is missing or invalid. The connection
     /// closes.
     Unauthenticated,
-    /// The API key is valid but not an admin key. The connection closes.
+    /// Not sent since every role may connect (kept so that the variant indices stay fixed).
     Forbidden,
     /// A frame announced 0 bytes, its body did not decode, it was not completed in time, or a
     /// second Hello came. The connection closes (the stream cannot be trusted).

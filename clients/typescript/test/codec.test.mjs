@@ -1,0 +1,183 @@
+// Byte-for-byte checks against docs/protocol.md §2 and §7, round trips of every command, and
+// strict decoding of hostile input.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import * as k from "../dist/index.js";
+import { hex, unhex } from "./helpers.mjs";
+import { everyCommand, everyReply } from "./samples.mjs";
+
+const APPLIED = { kind: "Applied", reply: { kind: "Done" } };
+
+/** docs/protocol.md §7: [name, message, hex frame]; decoded forms use bigint u64s. */
+const REQUEST_EXAMPLES = [
+  ["hello", { requestId: 1n, body: { kind: "Hello", protocolVersion: 1, apiKey: "admin-key" } }, "0000000e 01 01 00 01 09 61646d696e2d6b6579"],
+  [
+    "transfer",
+    { requestId: 7n, body: { kind: "Submit", command: { kind: "Transfer", id: "t-1", from: "alice", to: "bob", amount: 1234n, currency: "EUR" } } },
+    "00000018 01 07 01 04 03742d31 05616c696365 03626f62 fbd204 fbd203",
+  ],
+  ["batch", { requestId: 8n, body: { kind: "Batch", commands: [{ kind: "Tick" }] } }, "00000005 01 08 02 01 1e"],
+  ["ping", { requestId: 9n, body: { kind: "Ping" } }, "00000003 01 09 03"],
+  [
+    "settle_pos",
+    {
+      requestId: 300n,
+      body: {
+        kind: "Submit",
+        command: { kind: "SettlePos", id: "s1", user: "u", code: "12345678", amount: 70000n, currency: "USD", terminal: "t", coupon: null, holdUntilMs: 5n },
+      },
+    },
+    "00000021 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105",
+  ],
+];
+
+const RESPONSE_EXAMPLES = [
+  ["welcome", { requestId: 1n, body: { kind: "Welcome", protocolVersion: 1, frameBytesMax: 1048576 } }, "00000009 01 01 00 01 fc00001000"],
+  ["applied", { requestId: 7n, body: { kind: "Outcome", outcome: APPLIED } }, "00000005 01 07 01 00 00"],
+  ["rejected", { requestId: 7n, body: { kind: "Outcome", outcome: { kind: "Rejected", rejection: "InsufficientFunds" } } }, "00000005 01 07 01 01 09"],
+  [
+    "outcomes",
+    { requestId: 8n, body: { kind: "Outcomes", outcomes: [{ kind: "Applied", reply: { kind: "Ticked", expired: 0 } }] } },
+    "00000007 01 08 02 01 00 0c 00",
+  ],
+  ["pong", { requestId: 9n, body: { kind: "Pong" } }, "00000003 01 09 03"],
+  ["busy", { requestId: 0n, body: { kind: "Error", code: "Busy", message: "engine busy" } }, "00000010 01 00 04 06 0b 656e67696e652062757379"],
+];
+
+/** The hex of a command's encoding after the version byte, request id and Submit tag. */
+function commandHex(command) {
+  return hex(k.encodeRequestBody({ requestId: 1, body: { kind: "Submit", command } }).subarray(3));
+}
+
+describe("§2 varints", () => {
+  test("documented examples, both ways", () => {
+    const cases = [
+      [7n, "07"], [250n, "fa"], [251n, "fbfb00"], [1234n, "fbd204"], [70000n, "fc70110100"],
+      [1048576n, "fc00001000"], [2n ** 32n, "fd0000000001000000"], [2n ** 64n - 1n, "fdffffffffffffffff"],
+      [65535n, "fbffff"], [65536n, "fc00000100"],
+    ];
+    for (const [value, expected] of cases) {
+      const out = new k.Writer();
+      out.varint(value);
+      assert.equal(hex(out.result()), expected, String(value));
+      assert.equal(new k.Reader(unhex(expected)).varint(64), value);
+    }
+  });
+
+  test("zigzag: GeoPoint { -1, 1 } is 01 02", () => {
+    const redeem = { kind: "RedeemCoupon", id: "r", operator: "o", code: "1", amount: 1, location: { latitudeE6: -1, longitudeE6: 1 } };
+    assert.equal(commandHex(redeem), "1b0172016f0131010101" + "02");
+    const extremes = { ...redeem, location: { latitudeE6: -(2 ** 31), longitudeE6: 2 ** 31 - 1 } };
+    assert.equal(commandHex(extremes).slice(-20), "fcfffffffffcfeffffff");
+  });
+
+  test("forms wider than the type are malformed", () => {
+    assert.throws(() => new k.Reader(unhex("fc01000000")).varint(16), k.InvalidVarintError);
+    assert.throws(() => new k.Reader(unhex("fd0100000000000000")).varint(32), k.InvalidVarintError);
+    assert.throws(() => new k.Reader(unhex("fe" + "00".repeat(16))).varint(64), k.InvalidVarintError);
+    assert.throws(() => new k.Reader(unhex("ff")).varint(64), k.InvalidVarintError);
+    assert.throws(() => new k.Reader(unhex("fb01")).varint(64), k.TruncatedError);
+  });
+});
+
+describe("§7 complete examples", () => {
+  for (const [name, request, expected] of REQUEST_EXAMPLES) {
+    test(`request ${name}`, () => {
+      assert.equal(hex(k.encodeRequest(request)), hex(unhex(expected)));
+      assert.deepEqual(k.decodeRequestFrame(unhex(expected)), request);
+    });
+  }
+  for (const [name, response, expected] of RESPONSE_EXAMPLES) {
+    test(`response ${name}`, () => {
+      assert.equal(hex(k.encodeResponse(response)), hex(unhex(expected)));
+      assert.deepEqual(k.decodeResponseFrame(unhex(expected)), response);
+    });
+  }
+  test("field layouts: Decimal, Principal, [u8; 32]", () => {
+    const coupon = {
+      kind: "IssueCoupon", coupon: "c", merchant: "m", holder: "h", currency: "JPY",
+      rule: { kind: { kind: "PercentOff", percent: "12.5", cap: 9 }, minSpend: 0 },
+      adjustments: [], validFromMs: 1, validUntilMs: 2, reward: null, nonce: 3,
+    };
+    assert.equal(commandHex(coupon), hex(unhex("18 0163 016d 0168 fb8801 00 0431322e35 0109 00 00 01 02 00 03")));
+    const register = { kind: "RegisterApiKey", keyId: "k", role: { kind: "App", id: "a" }, secretHash: new Uint8Array(32).fill(0xab) };
+    assert.equal(commandHex(register), "1c016b030161" + "ab".repeat(32));
+  });
+});
+
+describe("round trips", () => {
+  test("every command, in variant order", () => {
+    const commands = everyCommand();
+    assert.equal(commands.length, 31);
+    assert.deepEqual(commands.map((c) => c.kind), k.COMMAND_VARIANTS.map(([kind]) => kind));
+    commands.forEach((command, index) => {
+      const frame = k.encodeRequest({ requestId: index + 1, body: { kind: "Submit", command } });
+      assert.equal(frame[7], index, command.kind);
+      const again = k.encodeRequest(k.decodeRequestFrame(frame));
+      assert.equal(hex(again), hex(frame), command.kind);
+    });
+    const batch = k.encodeRequest({ requestId: 2n ** 64n - 1n, body: { kind: "Batch", commands } });
+    assert.equal(hex(k.encodeRequest(k.decodeRequestFrame(batch))), hex(batch));
+  });
+
+  test("every reply, rejection and error code", () => {
+    const outcomes = [...everyReply().map((reply) => ({ kind: "Applied", reply })), ...k.REJECTIONS.map((rejection) => ({ kind: "Rejected", rejection }))];
+    const frame = k.encodeResponse({ requestId: 5, body: { kind: "Outcomes", outcomes } });
+    const decoded = k.decodeResponseFrame(frame);
+    assert.equal(decoded.body.outcomes.length, 15 + 54);
+    assert.equal(hex(k.encodeResponse(decoded)), hex(frame));
+    everyReply().forEach((reply, index) => {
+      const body = k.encodeResponseBody({ requestId: 1, body: { kind: "Outcome", outcome: { kind: "Applied", reply } } });
+      assert.deepEqual([...body.subarray(3, 5)], [0, index]);
+    });
+    k.ERROR_CODES.forEach((code, index) => {
+      const error = k.serverError(code, "m", 3n);
+      assert.equal(error.code, code);
+      assert.equal(k.encodeResponseBody({ requestId: 3, body: { kind: "Error", code, message: "" } })[3], index);
+    });
+    assert.equal(k.rejectionCode("InsufficientFunds"), "insufficient_funds");
+    assert.equal(k.rejectionCode("NotAMember"), "not_a_member");
+  });
+});
+
+describe("validation before sending", () => {
+  const refused = (command) => assert.throws(() => k.encodeRequest({ requestId: 1, body: { kind: "Submit", command } }), k.ValidationError);
+  const accepted = (command) => k.encodeRequest({ requestId: 1, body: { kind: "Submit", command } });
+
+  test("ids", () => {
+    for (const bad of ["", "a".repeat(65), "a b", "é", "a/b", "x\n", 7, null, undefined]) refused({ kind: "CloseAccount", account: bad });
+    for (const good of ["a".repeat(64), "acc_1:a.b-c"]) accepted({ kind: "CloseAccount", account: good });
+  });
+
+  test("currencies", () => {
+    for (const bad of [0, 1, 999, "XXX", "eur", true, 978.5, 65536 + 978]) refused({ kind: "OpenAccount", account: "a", currency: bad, overdraftLimit: 0 });
+    for (const good of ["EUR", 978, 36, "ZAR"]) accepted({ kind: "OpenAccount", account: "a", currency: good, overdraftLimit: 0 });
+  });
+
+  test("integers, types, kinds", () => {
+    refused({ kind: "Deposit", id: "d", account: "a", amount: -1 });
+    refused({ kind: "Deposit", id: "d", account: "a", amount: 2n ** 64n });
+    refused({ kind: "Deposit", id: "d", account: "a", amount: 2 ** 53 });
+    refused({ kind: "Deposit", id: "d", account: "a", amount: "5" });
+    refused({ kind: "AddBillItem", bill: "b", terminal: "t", itemRef: "x", quantity: 2 ** 32, unitAmount: 1 });
+    refused({ kind: "TransferBatch", atomic: 1, transfers: [] });
+    refused({ kind: "RegisterApiKey", keyId: "k", role: { kind: "Admin" }, secretHash: new Uint8Array(31) });
+    refused({ kind: "RegisterApiKey", keyId: "k", role: { kind: "Root" }, secretHash: new Uint8Array(32) });
+    refused({ kind: "Nope" });
+    refused({ kind: "AddBillItem", bill: "b", terminal: "t", itemRef: "\ud800", quantity: 1, unitAmount: 1 });
+  });
+
+  test("batch sizes and frame limits", () => {
+    assert.throws(() => k.encodeRequest({ requestId: 1, body: { kind: "Batch", commands: [] } }), k.ValidationError);
+    const ticks = (count) => Array.from({ length: count }, () => ({ kind: "Tick" }));
+    assert.throws(() => k.encodeRequest({ requestId: 1, body: { kind: "Batch", commands: ticks(8191) } }), k.ValidationError);
+    k.encodeRequest({ requestId: 1, body: { kind: "Batch", commands: ticks(8190) } });
+    const big = { kind: "Transfer", id: "t".repeat(64), from: "a".repeat(64), to: "b".repeat(64), amount: 1, currency: "EUR" };
+    const commands = Array.from({ length: 6000 }, () => big);
+    assert.throws(() => k.encodeRequest({ requestId: 1, body: { kind: "Batch", commands } }), k.RequestTooLargeError);
+    assert.throws(() => k.encodeRequest({ requestId: 1, body: { kind: "Hello", protocolVersion: 1, apiKey: "k".repeat(4100) } }), k.RequestTooLargeError);
+  });
+});
+
