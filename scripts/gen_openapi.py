@@ -103,6 +103,7 @@ def op(summary, request=None, response=None, params=(), tag="payments", rule=Non
 
 paths = {
     "/health": {"get": {"summary": "liveness", "security": [], "tags": ["service"], "responses": {"200": {"description": "ok"}}}},
+    "/ready": {"get": {"summary": "readiness: 503 while the engine recovers or after a storage failure", "security": [], "tags": ["service"], "responses": {"200": {"description": "ready"}, "503": {"description": "recovering or storage_failed"}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "tags": ["service"], "responses": {"200": {"description": "text exposition format"}}}},
     "/openapi.json": {"get": {"summary": "this document", "security": [], "tags": ["service"], "responses": {"200": {"description": "OpenAPI 3"}}}},
     "/v1/keys": {"post": op("create an API key (admin)", "CreateKey", "Key", tag="admin", rule="register_api_key")},

@@ -18,5 +18,7 @@ pub mod demo;
 pub mod http;
 pub mod iso8583;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod serve;
 pub mod tcp;

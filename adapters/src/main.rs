@@ -32,11 +32,12 @@ enum CliCommand {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let log_format = match &cli.command {
+        CliCommand::Serve(args) => args.log_format,
+        CliCommand::Demo | CliCommand::Verify { .. } => serve::LogFormat::Text,
+    };
+    serve::init_logging(log_format);
     match cli.command {
         CliCommand::Serve(args) => {
             let result = args.resolve().and_then(serve::run);

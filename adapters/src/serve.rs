@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::Service;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use clap::Args;
 use kassa_engine::{Engine, EngineConfig};
@@ -61,6 +62,30 @@ pub struct ServeArgs {
     /// ARCHITECTURE.md) [default: 1].
     #[arg(long, env = "KASSA_PARTITIONS")]
     pub partitions: Option<u16>,
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors); each
+    /// HTTP request's lines carry its request id, each TCP / ISO 8583 connection's its id.
+    #[arg(long, env = "KASSA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sends log lines to stderr, as `format` says; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 /// The keys a config file may hold.
@@ -168,19 +193,14 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
     // It holds the secret key: created 0700, refused while group or others may enter it.
     kassa_engine::wal::dir::create_private_dir(&config.data_dir)?;
     kassa_engine::wal::dir::check_private_dir(&config.data_dir)?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|error| format!("metrics recorder: {error}"))?;
+    let metrics = crate::metrics::install()?;
+    // One listening socket for the whole run: the recovery listener and then the full one
+    // serve it, so a connection made in between waits in its backlog instead of being refused.
+    let http_listener = std::net::TcpListener::bind(config.http)
+        .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;
     actix_web::rt::System::new().block_on(async move {
-        let mut engine_config = EngineConfig::new(config.data_dir.clone());
-        engine_config.mailbox_max = config.mailbox_max;
-        engine_config.ids_max = config.ids_max;
-        engine_config.partitions = config.partitions;
-        let engine = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config))
-            .await
-            .map_err(|error| error.to_string())?
-            .map_err(|error| format!("opening the engine failed: {error}"))?;
-        let (engine, report) = engine;
+        let recovery_listener = http_listener.try_clone().map_err(|error| error.to_string())?;
+        let (engine, report) = open_engine(&config, recovery_listener).await?;
         tracing::info!(?report, data_dir = %config.data_dir.display(), "engine open");
         let engine = Arc::new(engine);
         let (auth, generated) = Auth::load(&engine, config.admin_key.as_deref()).await?;
@@ -189,7 +209,7 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         }
         let auth = Arc::new(auth);
         let state = web::Data::new(AppState { engine: engine.clone(), auth: auth.clone(), metrics: Some(metrics) });
-        let server = http_server(&config, state)?;
+        let server = http_server(&config, state, http_listener)?;
         let server_handle = server.handle();
         let (stop_listeners, stopping) = tokio::sync::watch::channel(false);
         let socket_runtime = SocketListeners::start(&config, engine.clone(), auth, stopping)?;
@@ -198,7 +218,10 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         println!("kassa: TCP binary protocol listening on {}", config.tcp);
         tracing::info!(http = %config.http, iso8583 = %config.iso8583, tcp = %config.tcp, "listening");
         let server_task = tokio::spawn(server);
-        wait_for_signal().await;
+        let outcome = tokio::select! {
+            () = wait_for_signal() => Ok(()),
+            () = storage_failure(&engine) => Err("the engine stopped after a storage failure".to_string()),
+        };
         tracing::info!("shutting down: no new connections, draining");
         let _ = stop_listeners.send(true);
         server_handle.stop(true).await;
@@ -206,12 +229,52 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
         socket_runtime.stop().await;
         tokio::task::spawn_blocking(move || engine.shutdown()).await.map_err(|error| error.to_string())?;
         println!("kassa: stopped");
-        Ok(())
+        outcome
     })
 }
 
+/// Opens the engine while an HTTP listener answers `/health` (200) and `/ready` (503
+/// `recovering`), so that a supervisor can tell a long recovery from a dead process.
+async fn open_engine(
+    config: &ServeConfig,
+    listener: std::net::TcpListener,
+) -> Result<(Engine, kassa_engine::runtime::RecoveryReport), String> {
+    let recovering =
+        HttpServer::new(|| App::new().wrap(from_fn(http::observe::observe)).configure(http::configure_recovering))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)
+            .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
+            .run();
+    let recovering_handle = recovering.handle();
+    let recovering_task = tokio::spawn(recovering);
+    let mut engine_config = EngineConfig::new(config.data_dir.clone());
+    engine_config.mailbox_max = config.mailbox_max;
+    engine_config.ids_max = config.ids_max;
+    engine_config.partitions = config.partitions;
+    let opened = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config)).await;
+    recovering_handle.stop(true).await;
+    let _ = recovering_task.await;
+    opened.map_err(|error| error.to_string())?.map_err(|error| format!("opening the engine failed: {error}"))
+}
+
+/// Resolves once the engine has stopped after a storage failure: the server then drains,
+/// answering what it can, and exits non-zero so that its supervisor restarts it (recovery
+/// replays the log).
+async fn storage_failure(engine: &Engine) {
+    while !engine.has_failed() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::error!("storage failed: the engine stopped; shutting down to be restarted");
+}
+
 /// The HTTP/JSON listener, bound and not yet running.
-fn http_server(config: &ServeConfig, state: web::Data<AppState>) -> Result<actix_web::dev::Server, String> {
+fn http_server(
+    config: &ServeConfig,
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+) -> Result<actix_web::dev::Server, String> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -227,13 +290,15 @@ fn http_server(config: &ServeConfig, state: web::Data<AppState>) -> Result<actix
                 }
             })
             .configure(http::configure)
+            // Outermost: the request id and the access log cover everything, timeouts included.
+            .wrap(from_fn(http::observe::observe))
     })
     .workers(config.socket_threads)
     .max_connections(config.max_connections)
     .client_request_timeout(std::time::Duration::from_secs(10))
     .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_S)
     .disable_signals()
-    .bind(config.http)
+    .listen(listener)
     .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;
     Ok(server.run())
 }

@@ -11,8 +11,11 @@
 //! - [`skew`]: which accounts a flow touches: uniform or Zipf-skewed (hot accounts).
 //! - [`report`]: histograms, outcome counts, time series, the printed and JSON report.
 //! - [`progress`]: the live progress bar; [`plot`]: the SVG chart.
+//! - [`threshold`]: pass/fail thresholds on the report (`--threshold 'p99<5ms'`).
+//! - [`duration`]: `--duration`/`--warmup` as people write them (`10s`, `500ms`, `1m30s`, `10`).
 
 pub mod channel;
+pub mod duration;
 pub mod embedded;
 pub mod http;
 pub mod iso8583;
@@ -24,6 +27,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod skew;
 pub mod tcp;
+pub mod threshold;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +43,7 @@ use crate::report::{Conservation, Report, Stats};
 use crate::scenario::{Ids, Shared, Worker};
 use crate::schedule::{Mode, Pacer};
 use crate::skew::{AccountPicker, Skew};
+use crate::threshold::Threshold;
 
 /// Most workers (connections x depth): terminal ids have room for this many.
 pub const WORKERS_MAX: usize = 100_000;
@@ -128,6 +133,8 @@ pub struct LoadConfig {
     pub run: u32,
     /// Show the progress bar on stderr.
     pub progress: bool,
+    /// Pass/fail thresholds evaluated on the report ([`Report::thresholds`]).
+    pub thresholds: Vec<Threshold>,
 }
 
 impl LoadConfig {
@@ -156,6 +163,7 @@ impl LoadConfig {
             seed: 1,
             run: std::process::id(),
             progress: false,
+            thresholds: Vec::new(),
         }
     }
 
@@ -233,13 +241,16 @@ enum Backend {
     Http { operator_key: Option<String> },
 }
 
-/// Runs the setup, the load and the conservation check; returns the report.
+/// Runs the setup, the load and the conservation check, evaluates the thresholds; returns the
+/// report.
 pub async fn run(config: LoadConfig) -> Result<Report, String> {
     config.check()?;
     let progress = Progress::new(config.progress);
     let result = run_with(&config, &progress).await;
     progress.finish();
-    result
+    let mut report = result?;
+    report.thresholds = threshold::evaluate(&config.thresholds, &report);
+    Ok(report)
 }
 
 async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, String> {

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use kassa_engine::Durability;
+use kassa_loadgen::duration;
 use kassa_loadgen::mix::Mix;
 use kassa_loadgen::skew::Skew;
+use kassa_loadgen::threshold::Threshold;
 use kassa_loadgen::{LoadConfig, Target};
 
 /// Drives kassa with a weighted mix of payment flows and reports throughput, outcomes by code,
@@ -50,19 +52,42 @@ use kassa_loadgen::{LoadConfig, Target};
 ///     --connections x --depth is then the most steps in flight at once.
 ///
 /// A run: setup (accounts opened and funded with 10,000,000.00 EUR each, the merchant and its
-/// account, one terminal per worker, the operator, contacts for coupons), then --warmup seconds
-/// unmeasured, then --duration seconds or --count measured commands, whichever comes first.
+/// account, one terminal per worker, the operator, contacts for coupons), then --warmup
+/// unmeasured, then --duration or --count measured commands, whichever comes first. Durations:
+/// a number of seconds (10, 0.5) or a number with a unit (500ms, 10s, 2m, 1h, 1m30s).
 /// Ids are prefixed lg<pid> so runs can share a server. The end checks conservation: the
 /// balances of every account the run touched (merchant included) plus the escrow of splits left
 /// open must equal the run's deposits minus withdrawals; exit code 3 when they differ.
 /// Output: a progress bar on stderr (when it is a terminal), the report on stdout, --json FILE,
 /// --plot FILE.svg (throughput and p99 per second).
 ///
+/// THRESHOLDS (--threshold EXPR, repeatable; like k6's): EXPR is <metric><op><value>, op one of
+/// <, <=, >, >= (quote it: the shell reads < and > as redirections):
+///   p50 p90 p99 p99.9 p99.99 max mean   the overall request latency of the report's latency
+///                                       line (every step together); value with a unit us, ms
+///                                       or s: 'p99<5ms', 'p99.9<=1.5ms', 'max<1s', 'mean<800us'
+///   throughput                          measured commands/s, optional k (x1000) or M suffix:
+///                                       'throughput>=100000', 'throughput>=100k'
+///   errors (or error_rate)              the share of measured commands not approved
+///                                       (rejections and busy alike), a fraction or a percentage:
+///                                       'errors<0.01', 'errors<=1%'
+/// After the run each prints a line, e.g. "threshold p99<5ms: PASS (p99 3.2 ms)" or
+/// "threshold p99<5ms: FAIL (p99 7.913 ms)", and goes into --json as "thresholds". A run that
+/// measured no request fails every threshold.
+///
+/// EXIT CODES:
+///   0   the run completed, money was conserved and every threshold passed
+///   1   the run or writing --json / --plot failed
+///   2   invalid arguments (a bad --threshold or --duration included)
+///   3   conservation violated (whatever the thresholds say)
+///   99  a threshold failed
+///
 /// Examples:
 ///   kassa-loadgen --target embedded --accounts 100000 --connections 1000 --duration 10
 ///   kassa-loadgen --target embedded --connections 8 --batch 1000 --skew zipf:1.1 --json out.json
 ///   kassa-loadgen --target embedded --mix transfers=70,pos=10,holds=10,bills=4,splits=3,coupons=3 --rate 20000 --plot run.svg
 ///   kassa-loadgen --target embedded --mix bills --count 10000 --unsafe-no-sync
+///   kassa-loadgen --target embedded --duration 1m30s --warmup 5s --threshold 'p99<5ms' --threshold 'throughput>=100k'
 ///   kassa-loadgen --target tcp --addr 127.0.0.1:7400 --api-key "$KASSA_ADMIN_KEY" --connections 64 --depth 16 --duration 10
 ///   kassa-loadgen --target http --api-key "$KASSA_ADMIN_KEY" --connections 64 --accounts 10000 --mix transfers=50,splits=50
 ///   kassa-loadgen --target iso8583 --http-addr 127.0.0.1:8080 --api-key "$KASSA_ADMIN_KEY" --mix pos=80,holds=20 --rate 2000
@@ -104,12 +129,12 @@ struct Cli {
     /// Account skew: `uniform` or `zipf:S` (hot accounts; e.g. zipf:1.1).
     #[arg(long, default_value = "uniform")]
     skew: Skew,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Unmeasured warm-up seconds before that.
-    #[arg(long, default_value_t = 1)]
-    warmup: u64,
+    /// Measured time: seconds (10, 0.5) or with a unit (500ms, 10s, 2m, 1h, 1m30s).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    duration: Duration,
+    /// Unmeasured warm-up before that, written as --duration.
+    #[arg(long, default_value = "1s", value_parser = duration::parse)]
+    warmup: Duration,
     /// Stop after this many measured commands if that comes before --duration (every target).
     #[arg(long)]
     count: Option<u64>,
@@ -137,6 +162,10 @@ struct Cli {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Pass/fail threshold <metric><op><value>, repeatable, e.g. 'p99<5ms', 'throughput>=100k',
+    /// 'errors<1%' (see THRESHOLDS above); exit code 99 when one fails.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    thresholds: Vec<Threshold>,
 }
 
 fn main() {
@@ -152,8 +181,8 @@ fn main() {
     config.batch = usize::from(cli.batch);
     config.accounts = cli.accounts;
     config.skew = cli.skew;
-    config.duration = Duration::from_secs(cli.duration);
-    config.warmup = Duration::from_secs(cli.warmup);
+    config.duration = cli.duration;
+    config.warmup = cli.warmup;
     config.count = cli.count;
     config.data_dir = cli.data_dir;
     config.ids_max = cli.ids_max;
@@ -161,6 +190,7 @@ fn main() {
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;
+    config.thresholds = cli.thresholds;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let report = match runtime.block_on(kassa_loadgen::run(config)) {
         Ok(report) => report,
@@ -184,4 +214,48 @@ fn main() {
         std::process::exit(1);
     }
     std::process::exit(report.exit_code());
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from([&["kassa-loadgen"], args].concat()).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_written_as_people_write_them() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!((cli.duration, cli.warmup), (Duration::from_secs(10), Duration::from_secs(1)));
+        let cli = parse(&["--duration", "1m30s", "--warmup", "500ms"]).unwrap();
+        assert_eq!((cli.duration, cli.warmup), (Duration::from_secs(90), Duration::from_millis(500)));
+        let cli = parse(&["--duration", "10", "--warmup", "0.5"]).unwrap();
+        assert_eq!((cli.duration, cli.warmup), (Duration::from_secs(10), Duration::from_millis(500)));
+        let cli = parse(&["--duration=2m", "--warmup=1h"]).unwrap();
+        assert_eq!((cli.duration, cli.warmup), (Duration::from_secs(120), Duration::from_secs(3_600)));
+        for flag in ["--duration", "--warmup"] {
+            let error = parse(&[flag, "10x"]).unwrap_err();
+            assert!(error.contains(&format!("invalid value '10x' for '{flag} <")), "{error}");
+            assert!(error.contains(duration::FORMS), "{error}");
+        }
+    }
+
+    #[test]
+    fn thresholds_repeat_and_bad_ones_are_refused_at_parsing() {
+        let cli = parse(&["--threshold", "p99<5ms", "--threshold", "throughput>=100000"]).unwrap();
+        let written: Vec<String> = cli.thresholds.iter().map(ToString::to_string).collect();
+        assert_eq!(written, ["p99<5ms", "throughput>=100000"]);
+        assert!(parse(&[]).unwrap().thresholds.is_empty());
+        let error = parse(&["--threshold", "p99<5"]).unwrap_err();
+        assert!(error.contains("invalid value 'p99<5' for '--threshold <EXPR>'"), "{error}");
+        assert!(error.contains("needs a unit"), "{error}");
+    }
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::threshold::{EXIT_FAILED, Verdict};
+
 /// Highest latency the histograms track (one minute, in microseconds); longer ones are clamped.
 const LATENCY_US_MAX: u64 = 60_000_000;
 
@@ -300,6 +302,8 @@ pub struct Ladder {
     pub p99_99: u64,
     /// Largest.
     pub max: u64,
+    /// Mean, rounded to a microsecond.
+    pub mean: u64,
     /// Number of requests measured.
     pub requests: u64,
 }
@@ -307,7 +311,7 @@ pub struct Ladder {
 /// The ladder of a histogram (zeros when it is empty).
 pub fn ladder(histogram: &Histogram<u64>) -> Ladder {
     if histogram.is_empty() {
-        return Ladder { p50: 0, p90: 0, p99: 0, p99_9: 0, p99_99: 0, max: 0, requests: 0 };
+        return Ladder { p50: 0, p90: 0, p99: 0, p99_9: 0, p99_99: 0, max: 0, mean: 0, requests: 0 };
     }
     Ladder {
         p50: histogram.value_at_quantile(0.5),
@@ -316,6 +320,7 @@ pub fn ladder(histogram: &Histogram<u64>) -> Ladder {
         p99_9: histogram.value_at_quantile(0.999),
         p99_99: histogram.value_at_quantile(0.9999),
         max: histogram.max(),
+        mean: histogram.mean().round() as u64,
         requests: histogram.len(),
     }
 }
@@ -424,6 +429,8 @@ pub struct Report {
     pub conservation: Option<Conservation>,
     /// Why conservation was not checked, when it was not.
     pub conservation_note: Option<String>,
+    /// The `--threshold`s, evaluated on this report.
+    pub thresholds: Vec<Verdict>,
 }
 
 fn owned(outcomes: &BTreeMap<Code, u64>) -> BTreeMap<String, u64> {
@@ -465,20 +472,28 @@ impl Report {
             timeline: Vec::new(),
             conservation: None,
             conservation_note: None,
+            thresholds: Vec::new(),
         }
     }
 
-    /// The process exit code the report calls for: 3 when conservation failed, else 0.
+    /// The process exit code the report calls for: 3 when conservation failed, else
+    /// [`EXIT_FAILED`] (99) when a threshold failed, else 0.
     pub fn exit_code(&self) -> i32 {
-        if self.conservation.as_ref().is_some_and(|check| !check.holds()) { 3 } else { 0 }
+        if self.conservation.as_ref().is_some_and(|check| !check.holds()) {
+            3
+        } else if self.thresholds.iter().any(|verdict| !verdict.pass) {
+            EXIT_FAILED
+        } else {
+            0
+        }
     }
 
     /// The human-readable report.
     pub fn render(&self) -> String {
         let ladder = |ladder: &Ladder| {
             format!(
-                "p50 {} us  p90 {} us  p99 {} us  p99.9 {} us  p99.99 {} us  max {} us",
-                ladder.p50, ladder.p90, ladder.p99, ladder.p99_9, ladder.p99_99, ladder.max
+                "p50 {} us  p90 {} us  p99 {} us  p99.9 {} us  p99.99 {} us  max {} us  mean {} us",
+                ladder.p50, ladder.p90, ladder.p99, ladder.p99_9, ladder.p99_99, ladder.max, ladder.mean
             )
         };
         let outcomes = |outcomes: &BTreeMap<String, u64>| {
@@ -537,6 +552,9 @@ impl Report {
             }
             (None, Some(note)) => text += &format!("conservation not checked: {note}\n"),
             (None, None) => text += "conservation not checked\n",
+        }
+        for verdict in &self.thresholds {
+            text += &format!("{verdict}\n");
         }
         text
     }

@@ -119,6 +119,31 @@ async fn client_side_batches_count_every_transfer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_are_evaluated_on_the_run_and_a_failed_one_sets_exit_code_99() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir, Mix::default(), 200);
+    config.durability = Durability::UnsafeNoSync;
+    // Latencies are at least 1 us and at most the histograms' minute: the first three hold for
+    // any run that measured something, the last for none.
+    let expressions = ["p99<=60s", "errors<=0", "throughput>0", "p50<1us"];
+    config.thresholds = expressions.iter().map(|text| text.parse().unwrap()).collect();
+    let report = kassa_loadgen::run(config).await.unwrap();
+    let text = report.render();
+    let verdicts: Vec<(&str, bool)> =
+        report.thresholds.iter().map(|verdict| (verdict.expression.as_str(), verdict.pass)).collect();
+    assert_eq!(verdicts, vec![("p99<=60s", true), ("errors<=0", true), ("throughput>0", true), ("p50<1us", false)]);
+    assert_eq!(report.thresholds[0].actual, Some(report.latency_us.p99 as f64), "the summary's p99");
+    assert_eq!(report.thresholds[1].actual, Some(0.0));
+    assert!(report.conservation.as_ref().unwrap().holds(), "{text}");
+    assert_eq!(report.exit_code(), kassa_loadgen::threshold::EXIT_FAILED);
+    assert!(text.contains("threshold p99<=60s: PASS (p99 "), "{text}");
+    assert!(text.contains(&format!("threshold p50<1us: FAIL (p50 {} us)\n", report.latency_us.p50)), "{text}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["thresholds"][3]["pass"], false, "{json}");
+    assert_eq!(json["thresholds"][2]["metric"], "throughput", "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configurations_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&dir, Mix::default(), 10);

@@ -14,6 +14,8 @@
 mod error;
 #[cfg(feature = "server")]
 mod handlers;
+#[cfg(feature = "server")]
+pub mod observe;
 pub mod requests;
 
 #[cfg(feature = "server")]
@@ -67,6 +69,13 @@ impl FromRequest for Caller {
         });
         std::future::ready(result)
     }
+}
+
+/// The routes while the engine recovers: `/health` answers (the process is alive), `/ready`
+/// and everything else 503 `recovering`.
+#[cfg(feature = "server")]
+pub fn configure_recovering(config: &mut web::ServiceConfig) {
+    config.route("/health", web::get().to(handlers::health)).default_service(web::to(handlers::recovering));
 }
 
 /// Registers every route, the body limit and the JSON/path error handlers.

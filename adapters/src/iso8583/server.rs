@@ -180,12 +180,15 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, config: IsoConfig
                 };
                 let (engine, config, shutdown) = (engine.clone(), config.clone(), shutdown.clone());
                 let terminals = terminals.clone();
-                connections.spawn(async move {
+                // Every log line of the connection carries its id.
+                let span = tracing::info_span!("iso8583", connection_id = %crate::http::observe::request_id(None));
+                let connection = async move {
                     if let Err(reason) = connection(stream, &engine, &terminals, &config, shutdown).await {
                         tracing::info!(%peer, %reason, "ISO 8583: connection closed");
                     }
                     drop(permit);
-                });
+                };
+                connections.spawn(tracing::Instrument::instrument(connection, span));
             }
         }
     }

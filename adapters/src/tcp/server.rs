@@ -120,7 +120,10 @@ pub async fn serve_with_config(
                 Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
                         metrics::counter!("kassa_tcp_connections_total").increment(1);
-                        connections.spawn(connection(stream, peer, shared.clone(), shutdown.clone(), slot));
+                        // Every log line of the connection carries its id.
+                        let span = tracing::info_span!("tcp", connection_id = %crate::http::observe::request_id(None));
+                        let connection = connection(stream, peer, shared.clone(), shutdown.clone(), slot);
+                        connections.spawn(tracing::Instrument::instrument(connection, span));
                     }
                     Err(_) => {
                         metrics::counter!("kassa_tcp_refused_total", "reason" => "busy").increment(1);

@@ -59,7 +59,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `kassa serve` with `extra` flags on free loopback ports and waits until it answers
-    /// `GET /health`. Logs at `info` (what the tests look for), without colours.
+    /// `GET /ready`. Logs at `info` (what the tests look for), without colours.
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         // A directory the server creates (0700): a temporary directory is as the umask makes it.
@@ -130,9 +130,9 @@ impl Server {
         self.wait_healthy();
     }
 
-    /// Whether `GET /health` answers 200 within a few seconds.
+    /// Whether `GET /ready` answers 200 within a few seconds (the engine is open).
     pub fn healthy(&self) -> bool {
-        let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.http);
+        let request = format!("GET /ready HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.http);
         matches!(raw_http(self.http, request.as_bytes(), Duration::from_secs(5)), Some(answer) if answer.starts_with(b"HTTP/1.1 200"))
     }
 

@@ -53,7 +53,7 @@ class KassaServer:
         self._log = open(os.path.join(self.root, "server.log"), "ab")
 
     def start(self) -> None:
-        """Starts the server and waits until GET /health answers 200."""
+        """Starts the server and waits until GET /ready answers 200 (the engine is open)."""
         command = [
             self.binary, "serve",
             "--data-dir", self.data_dir,
@@ -107,7 +107,7 @@ class KassaServer:
 
     def _healthy(self) -> bool:
         try:
-            return self.http("GET", "/health", key=None)[0] == 200
+            return self.http("GET", "/ready", key=None)[0] == 200
         except OSError:
             return False
 

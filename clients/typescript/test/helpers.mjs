@@ -155,7 +155,7 @@ export class KassaServer {
 
   async healthy() {
     try {
-      return (await this.http("GET", "/health", undefined, null)).status === 200;
+      return (await this.http("GET", "/ready", undefined, null)).status === 200;
     } catch {
       return false;
     }

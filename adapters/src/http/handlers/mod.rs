@@ -29,6 +29,7 @@ type Answer = Result<HttpResponse, ApiError>;
 pub(super) fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics))
         .route("/openapi.json", web::get().to(openapi))
         .route("/v1/keys", web::post().to(accounts::create_key))
@@ -173,8 +174,25 @@ fn ok(body: Value) -> Answer {
 
 // ----- service -------------------------------------------------------------------------------
 
-async fn health() -> HttpResponse {
+/// Liveness: the process answers.
+pub(super) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the engine is open and its storage works (after a storage failure the engine
+/// stops and the server exits; until then this answers 503).
+async fn ready(state: Data) -> HttpResponse {
+    if state.engine.has_failed() {
+        return HttpResponse::ServiceUnavailable().json(json!({"status": "storage_failed"}));
+    }
+    HttpResponse::Ok().json(json!({"status": "ready"}))
+}
+
+/// Any route but `/health` while the engine recovers.
+pub(super) async fn recovering() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("retry-after", "1"))
+        .json(json!({"status": "recovering", "error": {"code": "recovering", "message": "the engine is recovering"}}))
 }
 
 async fn metrics(state: Data) -> HttpResponse {
