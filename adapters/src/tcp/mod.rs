@@ -8,6 +8,8 @@
 //! - [`server`]: [`serve`] / [`serve_with_config`], one task per connection, pipelined requests.
 //! - [`client`]: [`Client`], one pipelined connection shareable by many tasks, and
 //!   [`SerialClient`], one request at a time with no tasks of its own.
+//! - [`retry`]: [`RetryingClient`], a [`Client`] that backs off on `Busy`, reconnects and
+//!   resends, with a timeout per call.
 
 //!
 //! Without the feature `server` only [`frame`] is there (the decoders, for fuzzing).
@@ -15,6 +17,8 @@
 #[cfg(feature = "server")]
 pub mod client;
 pub mod frame;
+#[cfg(feature = "server")]
+pub mod retry;
 #[cfg(feature = "server")]
 pub mod server;
 
@@ -27,5 +31,7 @@ pub use frame::{
     BATCH_COMMANDS_MAX, ErrorCode, FRAME_BYTES_MAX, FrameError, PROTOCOL_VERSION, Request, RequestBody, Response,
     ResponseBody,
 };
+#[cfg(feature = "server")]
+pub use retry::{RetryPolicy, RetryingClient};
 #[cfg(feature = "server")]
 pub use server::{FRAME_TIMEOUT, IN_FLIGHT_MAX, ServerConfig, WRITE_TIMEOUT, serve, serve_with_config};

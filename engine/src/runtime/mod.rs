@@ -427,17 +427,28 @@ impl Engine {
     }
 
     /// [`Engine::read`] on partition `partition`.
+    /// Refused `InvalidBatch` when `partition` is not one of the engine's.
     pub async fn read_partition<R: Send + 'static>(
         &self,
         partition: PartitionId,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
+        let answer = self.queue_read(partition, read)?;
+        answer.await.map_err(|_| self.lost())
+    }
+
+    /// Queues `read` on `partition`.
+    fn queue_read<R: Send + 'static>(
+        &self,
+        partition: PartitionId,
+        read: impl FnOnce(&StateMachine) -> R + Send + 'static,
+    ) -> Result<oneshot::Receiver<R>, SubmitError> {
         if partition >= self.placement.count() {
             return Err(SubmitError::InvalidBatch);
         }
         let (request, answer) = Engine::read_request(read);
         self.send(partition, request)?;
-        answer.await.map_err(|_| self.lost())
+        Ok(answer)
     }
 
     /// The number of partitions, and where accounts live.
@@ -474,11 +485,7 @@ impl Engine {
         partition: PartitionId,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
-        if partition >= self.placement.count() {
-            return Err(SubmitError::InvalidBatch);
-        }
-        let (request, answer) = Engine::read_request(read);
-        self.send(partition, request)?;
+        let answer = self.queue_read(partition, read)?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
