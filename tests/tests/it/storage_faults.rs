@@ -239,3 +239,52 @@ fn a_healthy_directory_verifies() {
     let report = verify_data_dir(&image).unwrap();
     assert_eq!((report.snapshot_seq, report.last_seq, report.keys.wal), (0, DEPOSITS as u64 + 1, DEPOSITS as u64 + 1));
 }
+
+#[test]
+fn a_damaged_snapshot_of_one_partition_refuses_to_open_and_names_it() {
+    use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
+    use kassa_engine::{Currency, Id};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("partitioned");
+    let mut config = faults::config(&dir, 10);
+    config.partitions = 3;
+    let engine = Engine::open(config.clone()).unwrap();
+    let id = |text: String| Id::new(&text).unwrap();
+    for n in 0..12 {
+        let open = OpenAccount { account: id(format!("acct-{n}")), currency: Currency::EUR, overdraft_limit: 0 };
+        let deposit = Movement { id: id(format!("d-{n}")), account: id(format!("acct-{n}")), amount: 100 };
+        let commands = vec![Command::OpenAccount(open), Command::Deposit(deposit)];
+        assert!(engine.submit_batch_blocking(Submission::admin_all(commands)).unwrap().iter().all(|o| o.is_applied()));
+    }
+    for n in 0..60 {
+        let transfer = Transfer {
+            id: id(format!("t-{n}")),
+            from: id(format!("acct-{}", n % 12)),
+            to: id(format!("acct-{}", (n + 5) % 12)),
+            amount: 1,
+            currency: Currency::EUR,
+        };
+        assert!(engine.submit_blocking(Submission::admin(Command::Transfer(transfer))).unwrap().is_applied());
+    }
+    drop(engine);
+    let healthy = verify_data_dir(&dir).unwrap();
+    assert_eq!((healthy.partitions, healthy.accounts), (3, 12));
+    assert!(healthy.totals.iter().all(|(_, totals)| totals.deposited == 1_200));
+
+    // Flip a byte in a chunk of partition 2's snapshot: the open is refused and names it.
+    let prefix = [&b"snapshot/"[..], &2u16.to_be_bytes()].concat();
+    edit_meta(&dir, |db, meta| {
+        let (key, mut chunk) = db
+            .iterator_cf(meta, IteratorMode::From(&prefix, rocksdb::Direction::Forward))
+            .map(Result::unwrap)
+            .find(|(key, value)| key.starts_with(&prefix) && !value.is_empty())
+            .map(|(key, value)| (key.to_vec(), value.to_vec()))
+            .expect("partition 2 has a snapshot");
+        let middle = chunk.len() / 2;
+        chunk[middle] ^= 0x10;
+        db.put_cf(meta, key, chunk).unwrap();
+    });
+    let error = Engine::open(config).err().expect("refused").to_string();
+    assert!(error.contains("partition 2's snapshot at record") && error.contains("checksum mismatch"), "{error}");
+    assert_eq!(verify_data_dir(&dir).unwrap_err().to_string(), error);
+}

@@ -5,7 +5,8 @@
 //! half-done. Then the server restarts on it and the next cycle begins.
 //!
 //! `KASSA_TORTURE_CYCLES` sets the number of cycles (default 10, the CI run);
-//! RELIABILITY.md records a long run.
+//! RELIABILITY.md records a long run. A second test runs 5 cycles of transfers only on a server
+//! of 3 partitions, killed while credits travel between them.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -35,13 +36,14 @@ struct Server {
     tcp: SocketAddr,
 }
 
-/// Starts `kassa serve` on `data_dir` and waits until both listeners accept.
-fn start_server(data_dir: &Path) -> Server {
+/// Starts `kassa serve` on `data_dir` (created with `partitions`) and waits until both
+/// listeners accept (the binary protocol's only once the engine is open).
+fn start_server(data_dir: &Path, partitions: u16) -> Server {
     let (http, tcp, iso) = (free_port(), free_port(), free_port());
     let child = Process::new(env!("CARGO_BIN_EXE_kassa-torture-server"))
         .args(["--data-dir", &data_dir.display().to_string()])
         .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
-        .args(["--admin-key", ADMIN_KEY])
+        .args(["--admin-key", ADMIN_KEY, "--partitions", &partitions.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -60,9 +62,16 @@ fn start_server(data_dir: &Path) -> Server {
 }
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
-async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Duration) -> Vec<Ack> {
+/// Only transfers when `transfers_only` (several partitions keep merchants on partition 0).
+async fn load_and_kill(
+    server: &mut Server,
+    cycle: u64,
+    seed: u64,
+    run_for: Duration,
+    transfers_only: bool,
+) -> Vec<Ack> {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
-    let outcomes = setup.0.submit_batch(setup_commands(false)).await.expect("setup accepted");
+    let outcomes = setup.0.submit_batch(setup_commands(transfers_only)).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -74,10 +83,10 @@ async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Dura
             let record = |ack| acks.lock().unwrap().push(ack);
             if client < TCP_CLIENTS {
                 let Some(mut channel) = TcpChannel::connect(tcp, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, false, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, transfers_only, record).await;
             } else {
                 let Some(mut channel) = HttpChannel::connect(http, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, false, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, transfers_only, record).await;
             }
         }));
     }
@@ -97,18 +106,32 @@ async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Dura
 #[test]
 fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
     let cycles: u64 = std::env::var("KASSA_TORTURE_CYCLES").ok().and_then(|text| text.parse().ok()).unwrap_or(10);
+    let all_acks = torture(cycles, 1, 0x0074_6f72_7475_7265);
+    for kind in ["T", "P", "B", "S"] {
+        assert!(all_acks.iter().any(|ack| ack.line().starts_with(kind)), "no {kind} acknowledgements");
+    }
+}
+
+#[test]
+fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
+    let all_acks = torture(5, 3, 0x7061_7274_6974);
+    assert!(all_acks.iter().all(|ack| ack.line().starts_with('T')), "transfers only");
+}
+
+/// `cycles` kill cycles on one data directory of `partitions`; returns every acknowledgement.
+fn torture(cycles: u64, partitions: u16, seed: u64) -> Vec<Ack> {
     let root = tempfile::tempdir().unwrap();
     // Created by the server (0700): it refuses a data directory others may enter.
     let data_dir = root.path().join("data");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut rng = StdRng::seed_from_u64(0x0074_6f72_7475_7265);
+    let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let mut all_acks: Vec<Ack> = Vec::new();
     let mut over = [0usize; 2];
     for cycle in 0..cycles {
-        let mut server = start_server(&data_dir);
+        let mut server = start_server(&data_dir, partitions);
         let run_for = Duration::from_millis(rng.random_range(200..1_200));
-        let acks = runtime.block_on(load_and_kill(&mut server, cycle, rng.random(), run_for));
+        let acks = runtime.block_on(load_and_kill(&mut server, cycle, rng.random(), run_for, partitions > 1));
         over[0] += acks.iter().filter(|ack| ack.line().contains("-tcp")).count();
         over[1] += acks.iter().filter(|ack| ack.line().contains("-http")).count();
         all_acks.extend(acks);
@@ -122,14 +145,13 @@ fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
         engine.shutdown();
     }
     assert!(over[0] > 0 && over[1] > 0, "acknowledgements over TCP and HTTP: {over:?}");
-    for kind in ["T", "P", "B", "S"] {
-        assert!(all_acks.iter().any(|ack| ack.line().starts_with(kind)), "no {kind} acknowledgements");
-    }
     eprintln!(
-        "{cycles} kill cycles of kassa serve: {} acknowledged commands ({} over TCP, {} over HTTP) all recovered in {:?}",
+        "{cycles} kill cycles of kassa serve ({partitions} partitions): {} acknowledged commands ({} over TCP, {} over \
+         HTTP) all recovered in {:?}",
         all_acks.len(),
         over[0],
         over[1],
         started.elapsed()
     );
+    all_acks
 }
