@@ -22,3 +22,5 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod tcp;
+#[cfg(feature = "server")]
+pub mod tls;

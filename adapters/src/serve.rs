@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// HTTP request's lines carry its request id, each TCP / ISO 8583 connection's its id.
     #[arg(long, env = "KASSA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// PEM certificate chain (leaf first): with `--tls-key`, HTTP and the TCP binary protocol
+    /// speak TLS only (off by default: loopback and trusted networks need none).
+    #[arg(long, env = "KASSA_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`, readable by its owner only (0600).
+    #[arg(long, env = "KASSA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How log lines are written (`--log-format`).
@@ -102,6 +109,8 @@ struct FileConfig {
     socket_threads: Option<usize>,
     ids_max: Option<usize>,
     partitions: Option<u16>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -127,6 +136,8 @@ pub struct ServeConfig {
     pub ids_max: usize,
     /// Partitions of a new data directory.
     pub partitions: u16,
+    /// TLS for HTTP and the binary protocol, when a certificate and key were given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServeArgs {
@@ -152,6 +163,11 @@ impl ServeArgs {
             socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
             ids_max: self.ids_max.or(file.ids_max).unwrap_or(kassa_engine::state_machine::IDS_MAX_DEFAULT),
             partitions: self.partitions.or(file.partitions).unwrap_or(1),
+            tls: match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+                (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
+                (None, None) => None,
+                _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
+            },
         })
     }
 }
@@ -243,10 +259,12 @@ async fn open_engine(
         HttpServer::new(|| App::new().wrap(from_fn(http::observe::observe)).configure(http::configure_recovering))
             .workers(1)
             .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)
-            .map_err(|error| format!("cannot listen on {}: {error}", config.http))?
-            .run();
+            .shutdown_timeout(1);
+    let recovering = match &config.tls {
+        Some(tls) => recovering.listen_rustls_0_23(listener, (**tls).clone()),
+        None => recovering.listen(listener),
+    };
+    let recovering = recovering.map_err(|error| format!("cannot listen on {}: {error}", config.http))?.run();
     let recovering_handle = recovering.handle();
     let recovering_task = tokio::spawn(recovering);
     let mut engine_config = EngineConfig::new(config.data_dir.clone());
@@ -297,10 +315,12 @@ fn http_server(
     .max_connections(config.max_connections)
     .client_request_timeout(std::time::Duration::from_secs(10))
     .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_S)
-    .disable_signals()
-    .listen(listener)
-    .map_err(|error| format!("cannot listen on {}: {error}", config.http))?;
-    Ok(server.run())
+    .disable_signals();
+    let server = match &config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (**tls).clone()),
+        None => server.listen(listener),
+    };
+    Ok(server.map_err(|error| format!("cannot listen on {}: {error}", config.http))?.run())
 }
 
 /// The ISO 8583 and TCP binary listeners, on their own multi-threaded tokio runtime (actix runs
@@ -336,10 +356,11 @@ impl SocketListeners {
             let listener = tokio::net::TcpListener::from_std(iso_listener).expect("a non-blocking listener");
             crate::iso8583::serve(listener, iso_engine, iso_config, iso_stopping).await;
         });
-        let max_connections = config.max_connections;
+        let (max_connections, tls) = (config.max_connections, config.tls.clone());
         let tcp = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(tcp_listener).expect("a non-blocking listener");
-            crate::tcp::serve(listener, engine, auth, max_connections, stopping).await;
+            let config = crate::tcp::ServerConfig { tls, ..crate::tcp::ServerConfig::new(max_connections) };
+            crate::tcp::serve_with_config(listener, engine, auth, config, stopping).await;
         });
         Ok(SocketListeners { runtime, tasks: vec![iso, tcp] })
     }

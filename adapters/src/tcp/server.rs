@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use kassa_engine::{Engine, SubmitError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -61,6 +60,9 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Most requests in flight per connection.
     pub in_flight_max: usize,
+    /// TLS for every connection (`None`: plain TCP). The handshake must finish within
+    /// `frame_timeout`, like the Hello.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -71,6 +73,7 @@ impl ServerConfig {
             frame_timeout: FRAME_TIMEOUT,
             write_timeout: WRITE_TIMEOUT,
             in_flight_max: IN_FLIGHT_MAX,
+            tls: None,
         }
     }
 }
@@ -187,6 +190,37 @@ enum End {
     Refused(ErrorCode),
 }
 
+/// A connection's reading side: the socket's, or its TLS session's.
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+/// A connection's writing side.
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// The two sides of a new connection, after the TLS handshake when the server has TLS (`None`
+/// when that failed or took longer than `frame_timeout`: the connection is closed).
+async fn split(stream: TcpStream, peer: SocketAddr, config: &ServerConfig) -> Option<(Reader, Writer)> {
+    let Some(tls) = &config.tls else {
+        let (read, write) = stream.into_split();
+        return Some((Box::new(read), Box::new(write)));
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+    match timeout(config.frame_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(session)) => {
+            let (read, write) = tokio::io::split(session);
+            Some((Box::new(read), Box::new(write)))
+        }
+        Ok(Err(error)) => {
+            metrics::counter!("kassa_tcp_refused_total", "reason" => "tls").increment(1);
+            tracing::info!(%peer, %error, "tcp connection refused: TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            metrics::counter!("kassa_tcp_refused_total", "reason" => "tls").increment(1);
+            tracing::info!(%peer, "tcp connection refused: no TLS handshake before the frame timeout");
+            None
+        }
+    }
+}
+
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -195,7 +229,7 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let Some((mut read, mut write)) = split(stream, peer, &shared.config).await else { return };
     let mut body = Vec::new();
     let Some(caller) = greet(&mut read, &mut write, &mut body, peer, &shared, &mut shutdown).await else {
         return;
@@ -229,8 +263,8 @@ async fn connection(
 /// closes and returns false. Read directly from the socket, unbuffered: bytes pipelined behind
 /// the Hello stay in the socket for the session's reader. `Some(caller)` once welcomed.
 async fn greet(
-    read: &mut OwnedReadHalf,
-    write: &mut OwnedWriteHalf,
+    read: &mut Reader,
+    write: &mut Writer,
     body: &mut Vec<u8>,
     peer: SocketAddr,
     shared: &Shared,
@@ -295,7 +329,7 @@ fn handshake(body: &[u8], auth: &Auth) -> Result<(Response, Caller), Response> {
 
 /// Reads requests until the client closes, breaks the protocol, or the server shuts down.
 async fn read_loop(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<Reader>,
     body: &mut Vec<u8>,
     outgoing: &mpsc::UnboundedSender<Outgoing>,
     shared: &Arc<Shared>,
@@ -439,7 +473,7 @@ fn submit_in_order<T: Send + 'static>(
 /// Writes responses as they come, as many per write as are ready, until every sender is gone;
 /// then closes the sending side.
 async fn write_loop(
-    mut socket: OwnedWriteHalf,
+    mut socket: Writer,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     write_timeout: Duration,
 ) -> io::Result<()> {
