@@ -97,6 +97,14 @@ impl World {
         &self.related[Role::App as usize]
     }
 
+    /// A fresh authorization app1 made for its user u1 (whose code app1 may revoke).
+    fn app_authorization(&self) -> String {
+        let authorization = self.fresh("auth");
+        let body = json!({"id": authorization, "user": "u1", "account": "A-app", "limit": 10, "expires_in_s": TTL});
+        self.ok(self.app1(), post("/v1/authorizations", body));
+        authorization
+    }
+
     /// The account a role's related principal owns (app1's, or m1's registered one).
     fn account(role: Role) -> &'static str {
         if role == Role::Merchant { "A-m1" } else { "A-app" }
@@ -270,6 +278,9 @@ impl World {
                 Some(Call { method: "DELETE", path: format!("/v1/keys/{}", key_id.as_str().unwrap()), body: None })
             }
             O::Tick => None, // Not an HTTP operation (the engine's ticker; TCP for an admin).
+            O::RevokeAuthorization => {
+                post(format!("/v1/authorizations/{}/revoke", self.app_authorization()), json!({}))
+            }
             O::ReadAccount => get(format!("/v1/accounts/{account}")),
             O::ReadHold => get(format!("/v1/holds/{}", self.hold(role))),
             O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
@@ -420,6 +431,7 @@ impl World {
                 Command::RevokeApiKey { key_id: eng_id(created["key_id"].as_str().unwrap()) }
             }
             O::Tick => Command::Tick,
+            O::RevokeAuthorization => Command::RevokeAuthorization { authorization: eng_id(&self.app_authorization()) },
             // Built from request bodies the HTTP adapter also builds; covered there, and here by
             // the commands above that share their relations.
             O::OpenBill | O::RequestSplit | O::IssueCoupon | O::RegisterApiKey => return None,

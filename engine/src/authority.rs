@@ -100,6 +100,7 @@ pub enum Operation {
     RegisterApiKey,
     RevokeApiKey,
     Tick,
+    RevokeAuthorization,
     ReadAccount,
     ReadHold,
     ReadBill,
@@ -162,6 +163,8 @@ pub enum Relation {
     AppOfCouponHolder,
     /// Is the operator named.
     IsOperator,
+    /// Made the authorization (the app of its user).
+    CreatedAuthorization,
 }
 
 impl Relation {
@@ -192,6 +195,7 @@ impl Relation {
             Relation::MerchantOfCoupon => "issued it",
             Relation::AppOfCouponHolder => "holder's app",
             Relation::IsOperator => "itself",
+            Relation::CreatedAuthorization => "made it",
         }
     }
 }
@@ -233,6 +237,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::RegisterApiKey, [Yes, No, No, No, No]),
     (Operation::RevokeApiKey, [Yes, No, No, No, No]),
     (Operation::Tick, [Yes, No, No, No, No]),
+    (Operation::RevokeAuthorization, [Yes, CreatedAuthorization, No, No, No]),
     (Operation::ReadAccount, [Yes, OwnsAccount, OwnsAccount, No, No]),
     (Operation::ReadHold, [Yes, HoldParty, HoldParty, No, HoldOfOwnTerminal]),
     (Operation::ReadBill, [Yes, OpenedBill, MerchantOfBill, No, No]),
@@ -305,6 +310,7 @@ struct Subject<'a> {
     bill: Option<&'a Id>,
     split: Option<&'a Id>,
     coupon: Option<&'a Id>,
+    authorization: Option<&'a Id>,
 }
 
 impl<'a> Subject<'a> {
@@ -381,6 +387,9 @@ fn command_subject(command: &Command) -> (Operation, Subject<'_>) {
         Command::RegisterApiKey(_) => (O::RegisterApiKey, nothing),
         Command::RevokeApiKey { .. } => (O::RevokeApiKey, nothing),
         Command::Tick => (O::Tick, nothing),
+        Command::RevokeAuthorization { authorization } => {
+            (O::RevokeAuthorization, Subject { authorization: Some(authorization), ..nothing })
+        }
     }
 }
 
@@ -491,6 +500,7 @@ fn holds(facts: &impl Facts, principal: &Principal, relation: Relation, s: &Subj
             matches!(principal, Principal::App(_)) && facts.owner(ObjectKind::User, &coupon.holder) == Some(principal)
         }),
         IsOperator => is(principal, |o| Principal::Operator(o.clone()), s.operator),
+        CreatedAuthorization => created(ObjectKind::Authorization, s.authorization),
     }
 }
 

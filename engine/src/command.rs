@@ -92,6 +92,11 @@ pub enum Command {
     },
     /// Advances time: expires holds, bills, splits and authorizations that are due.
     Tick,
+    /// Revokes a secure-code authorization (a lost phone): its code stops working at once.
+    RevokeAuthorization {
+        /// The authorization.
+        authorization: Id,
+    },
 }
 
 /// Who sends a command. It travels with the command into the log, and `commit` decides from it
@@ -182,6 +187,7 @@ impl Command {
             Command::RegisterApiKey(_) => "register_api_key",
             Command::RevokeApiKey { .. } => "revoke_api_key",
             Command::Tick => "tick",
+            Command::RevokeAuthorization { .. } => "revoke_authorization",
         }
     }
 }
@@ -785,6 +791,10 @@ pub enum Rejection {
     /// The command names accounts on different partitions, which only a plain transfer may
     /// join (`engine/src/partition.rs`).
     CrossPartition,
+    /// The secure code's authorization was revoked.
+    CodeRevoked,
+    /// The authorization does not exist.
+    AuthorizationNotFound,
 }
 
 impl Rejection {
@@ -822,7 +832,8 @@ impl Rejection {
             InvalidRule => "invalid_rule", LimitReached => "limit_reached",
             SettlementNotFound => "settlement_not_found", NotReversible => "not_reversible",
             Forbidden => "forbidden", KeyNotFound => "key_not_found", IdTableFull => "id_table_full",
-            CrossPartition => "cross_partition",
+            CrossPartition => "cross_partition", CodeRevoked => "code_revoked",
+            AuthorizationNotFound => "authorization_not_found",
         }
     }
 }

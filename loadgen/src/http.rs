@@ -370,6 +370,9 @@ pub fn request_for(command: &Command, now_ms: u64) -> Result<HttpRequest, Failur
                 )
             }
         }
+        Command::RevokeAuthorization { authorization } => {
+            post_empty(format!("/v1/authorizations/{authorization}/revoke"))
+        }
         Command::TransferBatch(_) | Command::RegisterApiKey(_) | Command::RevokeApiKey { .. } | Command::Tick => {
             return Err(Failure::new("unsupported_over_http"));
         }

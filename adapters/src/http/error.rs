@@ -46,10 +46,18 @@ impl ApiError {
     pub fn rejected(rejection: Rejection) -> ApiError {
         use Rejection::*;
         let status = match rejection {
-            AccountNotFound | CounterpartyNotFound | HoldNotFound | MerchantNotFound | TerminalNotFound
-            | OperatorNotFound | BillNotFound | SplitNotFound | CouponNotFound | SettlementNotFound | KeyNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            AccountNotFound
+            | CounterpartyNotFound
+            | HoldNotFound
+            | MerchantNotFound
+            | TerminalNotFound
+            | OperatorNotFound
+            | BillNotFound
+            | SplitNotFound
+            | CouponNotFound
+            | SettlementNotFound
+            | KeyNotFound
+            | AuthorizationNotFound => StatusCode::NOT_FOUND,
             IdReused | AlreadyExists => StatusCode::CONFLICT,
             WrongMerchant | Forbidden => StatusCode::FORBIDDEN,
             // Capacity, not the request: retrying once older ids expire succeeds.

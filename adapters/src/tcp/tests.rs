@@ -261,6 +261,7 @@ fn every_command() -> Vec<Command> {
         Command::RegisterApiKey(RegisterApiKey { key_id: id("k"), role: Principal::Admin, secret_hash: [0; 32] }),
         Command::RevokeApiKey { key_id: id("k") },
         Command::Tick,
+        Command::RevokeAuthorization { authorization: id("au") },
     ]
 }
 
@@ -297,6 +298,7 @@ const COMMAND_KINDS: &[&str] = &[
     "register_api_key",
     "revoke_api_key",
     "tick",
+    "revoke_authorization",
 ];
 
 /// `docs/protocol.md`'s Rejection table (index order).
@@ -355,6 +357,8 @@ const REJECTIONS: &[&str] = &[
     "KeyNotFound",
     "IdTableFull",
     "CrossPartition",
+    "CodeRevoked",
+    "AuthorizationNotFound",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).

@@ -354,6 +354,14 @@ class Tick(Command):
     """Advances time: expires what is due (30)."""
 
 
+@variant(31)
+@dataclass(frozen=True)
+class RevokeAuthorization(Command):
+    """Revokes a secure-code authorization: its code stops working at once (31)."""
+
+    authorization: Id
+
+
 COMMAND = EnumOf(Command)
 
 __all__ = [cls.__name__ for cls in Command.VARIANTS.values()] + ["Command", "COMMAND"]

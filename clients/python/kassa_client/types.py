@@ -381,6 +381,8 @@ class Rejection(enum.IntEnum):
     KeyNotFound = 51
     IdTableFull = 52
     CrossPartition = 53
+    CodeRevoked = 54
+    AuthorizationNotFound = 55
 
     @property
     def code(self) -> str:

@@ -155,9 +155,10 @@ class DocumentedExamplesTest(unittest.TestCase):
             self.assertEqual(cls.VARIANT, index)
         self.assertEqual(len(REPLY.base.VARIANTS), 15)
         self.assertEqual(len(OUTCOME.base.VARIANTS), 2)
-        self.assertEqual(len(Rejection), 54)
+        self.assertEqual(len(Rejection), 56)
         self.assertEqual(Rejection.IdTableFull, 52)
         self.assertEqual(Rejection.CrossPartition, 53)
+        self.assertEqual(Rejection.AuthorizationNotFound, 55)
         self.assertEqual(Rejection.InsufficientFunds.code, "insufficient_funds")
 
 

@@ -52,6 +52,7 @@ def every_command():
         k.RegisterApiKey("key", k.TerminalRole("T0000001"), b"\x00" * 32),
         k.RevokeApiKey("key"),
         k.Tick(),
+        k.RevokeAuthorization("au-1"),
     ]
 
 
@@ -82,7 +83,7 @@ def body_of(response):
 class RoundTripTest(unittest.TestCase):
     def test_every_command_in_variant_order(self):
         commands = every_command()
-        self.assertEqual(len(commands), 31)
+        self.assertEqual(len(commands), 32)
         for index, command in enumerate(commands):
             with self.subTest(type(command).__name__):
                 frame = k.encode_request(k.Request(index + 1, k.Submit(command)))
@@ -172,10 +173,10 @@ class HostileInputTest(unittest.TestCase):
         self.assert_decode_error(errors.UnknownVariantError, "01 01 05")  # ResponseBody 5
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 02")  # Outcome 2
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 00 0f")  # Reply 15
-        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 36")  # Rejection 54
+        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 38")  # Rejection 56
         self.assert_decode_error(errors.UnknownVariantError, "01 01 04 09 00")  # ErrorCode 9
         with self.assertRaises(errors.UnknownVariantError):
-            k.decode_request_body(bytes.fromhex("01 01 01 1f"))  # Command 31
+            k.decode_request_body(bytes.fromhex("01 01 01 20"))  # Command 32
         with self.assertRaises(errors.UnknownVariantError):
             k.decode_request_body(bytes.fromhex("01 01 04"))  # RequestBody 4
 

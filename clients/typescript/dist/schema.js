@@ -123,6 +123,7 @@ export const COMMAND_VARIANTS = [
     ["RegisterApiKey", [["keyId", ID_WIRE], ["role", PRINCIPAL_WIRE], ["secretHash", fixedBytes(32)]]],
     ["RevokeApiKey", [["keyId", ID_WIRE]]],
     ["Tick", []],
+    ["RevokeAuthorization", [["authorization", ID_WIRE]]],
 ];
 export const COMMAND_WIRE = taggedEnum("Command", COMMAND_VARIANTS);
 export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);

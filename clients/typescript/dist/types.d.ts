@@ -278,10 +278,13 @@ export type Command = {
     keyId: Id;
 } | {
     kind: "Tick";
+} | {
+    kind: "RevokeAuthorization";
+    authorization: Id;
 };
 export type CommandKind = Command["kind"];
 /** `Rejection` names in wire order (index = variant). */
-export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition"];
+export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition", "CodeRevoked", "AuthorizationNotFound"];
 export type Rejection = (typeof REJECTIONS)[number];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export declare function rejectionCode(rejection: Rejection): string;

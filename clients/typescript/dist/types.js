@@ -27,6 +27,8 @@ export const REJECTIONS = [
     "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule",
     "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull",
     "CrossPartition",
+    "CodeRevoked",
+    "AuthorizationNotFound",
 ];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export function rejectionCode(rejection) {

@@ -169,6 +169,7 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
   ["RegisterApiKey", [["keyId", ID_WIRE], ["role", PRINCIPAL_WIRE], ["secretHash", fixedBytes(32)]]],
   ["RevokeApiKey", [["keyId", ID_WIRE]]],
   ["Tick", []],
+  ["RevokeAuthorization", [["authorization", ID_WIRE]]],
 ];
 
 export const COMMAND_WIRE: Wire<Command> = taggedEnum<Command>("Command", COMMAND_VARIANTS);

@@ -96,7 +96,8 @@ export type Command =
   | { kind: "RedeemCoupon"; id: Id; operator: Id; code: string; amount: U64; location?: GeoPoint | null }
   | { kind: "RegisterApiKey"; keyId: Id; role: Principal; secretHash: Uint8Array }
   | { kind: "RevokeApiKey"; keyId: Id }
-  | { kind: "Tick" };
+  | { kind: "Tick" }
+  | { kind: "RevokeAuthorization"; authorization: Id };
 
 export type CommandKind = Command["kind"];
 
@@ -113,6 +114,8 @@ export const REJECTIONS = [
   "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule",
   "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull",
   "CrossPartition",
+  "CodeRevoked",
+  "AuthorizationNotFound",
 ] as const;
 export type Rejection = (typeof REJECTIONS)[number];
 

@@ -110,7 +110,7 @@ describe("§7 complete examples", () => {
 describe("round trips", () => {
   test("every command, in variant order", () => {
     const commands = everyCommand();
-    assert.equal(commands.length, 31);
+    assert.equal(commands.length, 32);
     assert.deepEqual(commands.map((c) => c.kind), k.COMMAND_VARIANTS.map(([kind]) => kind));
     commands.forEach((command, index) => {
       const frame = k.encodeRequest({ requestId: index + 1, body: { kind: "Submit", command } });
@@ -126,7 +126,7 @@ describe("round trips", () => {
     const outcomes = [...everyReply().map((reply) => ({ kind: "Applied", reply })), ...k.REJECTIONS.map((rejection) => ({ kind: "Rejected", rejection }))];
     const frame = k.encodeResponse({ requestId: 5, body: { kind: "Outcomes", outcomes } });
     const decoded = k.decodeResponseFrame(frame);
-    assert.equal(decoded.body.outcomes.length, 15 + 54);
+    assert.equal(decoded.body.outcomes.length, 15 + 56);
     assert.equal(hex(k.encodeResponse(decoded)), hex(frame));
     everyReply().forEach((reply, index) => {
       const body = k.encodeResponseBody({ requestId: 1, body: { kind: "Outcome", outcome: { kind: "Applied", reply } } });

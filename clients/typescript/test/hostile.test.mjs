@@ -27,9 +27,9 @@ test("unknown variants", () => {
   decodesAs(k.UnknownVariantError, "01 01 05"); // ResponseBody 5
   decodesAs(k.UnknownVariantError, "01 01 01 02"); // Outcome 2
   decodesAs(k.UnknownVariantError, "01 01 01 00 0f"); // Reply 15
-  decodesAs(k.UnknownVariantError, "01 01 01 01 36"); // Rejection 54
+  decodesAs(k.UnknownVariantError, "01 01 01 01 38"); // Rejection 56
   decodesAs(k.UnknownVariantError, "01 01 04 09 00"); // ErrorCode 9
-  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 1f")), k.UnknownVariantError); // Command 31
+  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 20")), k.UnknownVariantError); // Command 32
   assert.throws(() => k.decodeRequestBody(unhex("01 01 04")), k.UnknownVariantError); // RequestBody 4
 });
 

@@ -45,6 +45,7 @@ export function everyCommand() {
     { kind: "RegisterApiKey", keyId: "key", role: { kind: "Terminal", id: "T0000001" }, secretHash: new Uint8Array(32) },
     { kind: "RevokeApiKey", keyId: "key" },
     { kind: "Tick" },
+    { kind: "RevokeAuthorization", authorization: "au-1" },
   ];
 }
 

@@ -379,6 +379,7 @@ impl StateMachine {
             Command::RegisterApiKey(register) => self.register_api_key(register, events),
             Command::RevokeApiKey { key_id } => self.revoke_api_key(key_id, events),
             Command::Tick => self.tick(now, events),
+            Command::RevokeAuthorization { authorization } => self.revoke_authorization(authorization, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.
         if let Outcome::Rejected(_) = outcome {

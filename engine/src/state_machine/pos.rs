@@ -60,6 +60,8 @@ pub enum AuthorizationState {
     Used(Id),
     /// Expired unused.
     Expired,
+    /// Revoked unused (`RevokeAuthorization`): its code is refused `code_revoked`.
+    Revoked,
 }
 
 /// A secure-code authorization. The code itself is not kept.
@@ -345,6 +347,7 @@ impl StateMachine {
             AuthorizationState::Active if now < authorization.expires_at_ms => {}
             AuthorizationState::Active | AuthorizationState::Expired => return Err(Rejection::Expired),
             AuthorizationState::Used(_) => return Err(Rejection::CodeAlreadyUsed),
+            AuthorizationState::Revoked => return Err(Rejection::CodeRevoked),
         }
         let (account, limit) = (authorization.account.clone(), authorization.limit);
         if settle.currency != authorization.currency {
@@ -472,6 +475,25 @@ impl StateMachine {
         events.push(Event::CodeRejected { subject: user.clone() });
         if window.failures == CODE_FAILURES_MAX {
             Self::changed(events, ObjectKind::User, user, Change::Locked);
+        }
+    }
+
+    /// Revokes an unused authorization: its code stops working (idempotent; an expired one stays
+    /// expired; a used one cannot be revoked: reverse its settlement instead).
+    pub(super) fn revoke_authorization(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        let Some(authorization) = self.state.authorizations.get_mut(id) else {
+            return Outcome::Rejected(Rejection::AuthorizationNotFound);
+        };
+        match authorization.state {
+            AuthorizationState::Active => {
+                authorization.state = AuthorizationState::Revoked;
+                let due = (authorization.expires_at_ms, id.clone());
+                self.state.authorization_expiry.remove(&due);
+                Self::changed(events, ObjectKind::Authorization, id, Change::Cancelled);
+                Outcome::Applied(Reply::Done)
+            }
+            AuthorizationState::Revoked | AuthorizationState::Expired => Outcome::Applied(Reply::Done),
+            AuthorizationState::Used(_) => Outcome::Rejected(Rejection::CodeAlreadyUsed),
         }
     }
 

@@ -458,6 +458,30 @@ fn pos_settles_once_with_a_secure_code() {
 }
 
 #[test]
+fn a_revoked_code_is_refused_and_a_used_one_cannot_be_revoked() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    let expiry = h.now + 3_600_000;
+    let revoke = |authorization: &str| Command::RevokeAuthorization { authorization: id(authorization) };
+    let lost = code_of(h.ok(authorize("au1", 5_000, expiry, 1)));
+    assert_eq!(h.ok(revoke("au1")), Reply::Done);
+    assert_eq!(h.machine.authorization(&id("au1")).unwrap().state, AuthorizationState::Revoked);
+    assert_eq!(h.ok(revoke("au1")), Reply::Done, "idempotent");
+    // The lost phone's code no longer pays, and counts as no wrong guess either.
+    assert_eq!(h.rejected(settle("s1", &lost, 100)), Rejection::CodeRevoked);
+    assert_eq!(h.balance("a").0, 10_000);
+    // A tick does not expire it again (it left the expiry index).
+    h.now = expiry;
+    assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 0 });
+    let used = code_of(h.ok(authorize("au2", 5_000, h.now + 60_000, 2)));
+    h.ok(settle("s2", &used, 100));
+    assert_eq!(h.rejected(revoke("au2")), Rejection::CodeAlreadyUsed);
+    assert_eq!(h.rejected(revoke("nope")), Rejection::AuthorizationNotFound);
+}
+
+#[test]
 fn pos_checks_limit_window_funds_and_terminal() {
     let mut h = Harness::new();
     h.merchant();

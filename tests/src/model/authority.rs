@@ -118,6 +118,10 @@ impl Model {
             Command::ShareCoupon(share) => self.acts_for(who, &share.user),
             Command::ClaimCoupon(claim) => self.acts_for(who, &claim.claimer),
             Command::RedeemCoupon(redeem) => *who == Principal::Operator(redeem.operator.clone()),
+            // The app that made the authorization (for its user) may revoke its code.
+            Command::RevokeAuthorization { authorization } => {
+                self.owners.authorizations.get(authorization) == Some(who)
+            }
             Command::Deposit(_) | Command::RegisterApiKey(_) | Command::RevokeApiKey { .. } | Command::Tick => false,
         };
         if !allowed {

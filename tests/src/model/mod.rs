@@ -110,6 +110,8 @@ pub enum AuthStatus {
     Used(Id),
     /// Expired by a tick.
     Expired,
+    /// Revoked before use.
+    Revoked,
 }
 
 /// A secure-code authorization, with the code the engine issued.
@@ -587,6 +589,7 @@ impl Model {
                 }
                 None => Err(Rejection::KeyNotFound),
             }),
+            Command::RevokeAuthorization { authorization } => done(self.revoke_authorization(authorization)),
             Command::Tick => {
                 let expired = self.expire_holds(now)
                     + self.expire_bills(now)

@@ -181,6 +181,7 @@ impl Model {
             AuthStatus::Active if now < authorization.expires_at_ms => {}
             AuthStatus::Active | AuthStatus::Expired => return Err(Rejection::Expired),
             AuthStatus::Used(_) => return Err(Rejection::CodeAlreadyUsed),
+            AuthStatus::Revoked => return Err(Rejection::CodeRevoked),
         }
         if settle.currency != authorization.currency {
             return Err(Rejection::CurrencyMismatch);
@@ -269,6 +270,21 @@ impl Model {
         }
         self.settlements.get_mut(id).expect("exists").effect.as_mut().expect("approved").reversed = true;
         Ok(())
+    }
+
+    /// An unused code stops working; revoking again, or an expired one, changes nothing; a used
+    /// one cannot be revoked.
+    pub(super) fn revoke_authorization(&mut self, id: &Id) -> Result<(), Rejection> {
+        let authorization = self.authorizations.get_mut(id).ok_or(Rejection::AuthorizationNotFound)?;
+        match authorization.status {
+            AuthStatus::Active => {
+                authorization.status = AuthStatus::Revoked;
+                self.authorization_expiry.remove(&(authorization.expires_at_ms, id.clone()));
+                Ok(())
+            }
+            AuthStatus::Revoked | AuthStatus::Expired => Ok(()),
+            AuthStatus::Used(_) => Err(Rejection::CodeAlreadyUsed),
+        }
     }
 
     pub(super) fn expire_authorizations(&mut self, now: TimestampMs) -> u32 {

@@ -94,6 +94,7 @@ impl Model {
                 AuthStatus::Active => "active".to_string(),
                 AuthStatus::Used(settlement) => format!("used:{settlement}"),
                 AuthStatus::Expired => "expired".to_string(),
+                AuthStatus::Revoked => "revoked".to_string(),
             };
             let line = format!(
                 "{} {} {} {} until={} nonce={} {status}",
@@ -222,6 +223,7 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
                 AuthorizationState::Active => "active".to_string(),
                 AuthorizationState::Used(settlement) => format!("used:{settlement}"),
                 AuthorizationState::Expired => "expired".to_string(),
+                AuthorizationState::Revoked => "revoked".to_string(),
             };
             format!(
                 "{} {} {} {} until={} nonce={} {status}",

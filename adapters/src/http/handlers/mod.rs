@@ -50,6 +50,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/terminals", web::post().to(payments::register_terminal))
         .route("/v1/operators", web::post().to(payments::register_operator))
         .route("/v1/authorizations", web::post().to(payments::authorize))
+        .route("/v1/authorizations/{id}/revoke", web::post().to(payments::revoke_authorization))
         .route("/v1/pos/settlements", web::post().to(payments::settle))
         .route("/v1/pos/settlements/{id}/reverse", web::post().to(payments::reverse))
         .route("/v1/bills", web::post().to(payments::open_bill))

@@ -40,6 +40,15 @@ pub(super) async fn authorize(state: Data, caller: Caller, body: web::Json<Autho
     )
 }
 
+/// Revokes an authorization's secure code (a lost phone): answered with the authorization,
+/// `"status": "revoked"` (or `expired`, which a revocation leaves as it is).
+pub(super) async fn revoke_authorization(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let authorization = id(&path)?;
+    let command = Command::RevokeAuthorization { authorization: authorization.clone() };
+    let (_, view) = submit_and_view(&state, &caller, command, views::authorization, authorization).await?;
+    ok(view)
+}
+
 /// The currency a settlement without one is in: its terminal's merchant account's (a read,
 /// only when the body names no currency; an unknown terminal is the engine's to refuse).
 async fn default_currency(state: &Data, body: &SettleBody) -> Result<Currency, ApiError> {

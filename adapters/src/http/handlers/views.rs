@@ -1,7 +1,9 @@
 //! The JSON views of the engine's objects, as the replies show them.
 
 use kassa_engine::command::PostingCause;
-use kassa_engine::state_machine::{Account, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState};
+use kassa_engine::state_machine::{
+    Account, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState,
+};
 use kassa_engine::{Id, StateMachine};
 use serde_json::{Value, json};
 
@@ -110,6 +112,23 @@ pub(super) fn cause_json(cause: &PostingCause) -> (&'static str, &str) {
 /// An account's view, if it exists.
 pub(super) fn account(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.account(id).map(|account| account_json(id, account))
+}
+
+/// An authorization's view (never its code, which is not kept), if it exists.
+pub(super) fn authorization(machine: &StateMachine, id: &Id) -> Option<Value> {
+    let authorization = machine.authorization(id)?;
+    let (status, settlement) = match &authorization.state {
+        AuthorizationState::Active => ("active", None),
+        AuthorizationState::Used(settlement) => ("used", Some(settlement.as_str())),
+        AuthorizationState::Expired => ("expired", None),
+        AuthorizationState::Revoked => ("revoked", None),
+    };
+    Some(json!({
+        "id": id.as_str(), "user": authorization.user.as_str(), "account": authorization.account.as_str(),
+        "limit": authorization.limit, "currency": authorization.currency.alpha(), "status": status,
+        "settlement": settlement, "expires_at": authorization.expires_at_ms / 1_000,
+        "expires_at_ms": authorization.expires_at_ms,
+    }))
 }
 
 /// A hold's view, if it exists.

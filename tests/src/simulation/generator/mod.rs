@@ -512,7 +512,12 @@ impl Generator {
                 let authorize = self.authorize(model, now, user);
                 batch.push(authorize);
             }
-            535..600 => self.settle_pos(model, now, batch),
+            535..592 => self.settle_pos(model, now, batch),
+            592..600 => {
+                // A lost phone: its code revoked (mostly a live one; sometimes used or unknown).
+                let authorization = self.aim("z", |g| &g.authorizations, |z| live_authorization(model, z, now));
+                batch.push(Command::RevokeAuthorization { authorization });
+            }
             600..615 => {
                 let approved = |s: &Id| model.settlements.get(s).is_some_and(|s| s.effect.is_some());
                 let settlement = self.aim("s", |g| &g.settlements, approved);

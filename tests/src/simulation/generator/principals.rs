@@ -82,6 +82,7 @@ impl Generator {
             Command::CancelSplit { split } => model.owners.splits.get(split).cloned(),
             Command::IssueCoupon(issue) => Some(Principal::Merchant(issue.merchant.clone())),
             Command::RedeemCoupon(redeem) => Some(Principal::Operator(redeem.operator.clone())),
+            Command::RevokeAuthorization { authorization } => model.owners.authorizations.get(authorization).cloned(),
             _ => None,
         };
         found.unwrap_or(Principal::Admin)
