@@ -283,6 +283,8 @@ impl World {
             }
             O::ReadAccount => get(format!("/v1/accounts/{account}")),
             O::ReadHold => get(format!("/v1/holds/{}", self.hold(role))),
+            O::ReadAuthorization => get(format!("/v1/authorizations/{}", self.app_authorization())),
+            O::ReadSettlement => get(format!("/v1/pos/settlements/{}", self.settlement())),
             O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
             O::ReadSplit => get(format!("/v1/splits/{}", self.split())),
             O::ReadCoupon => get(format!("/v1/coupons/{}", self.coupon(false))),
@@ -437,6 +439,8 @@ impl World {
             O::OpenBill | O::RequestSplit | O::IssueCoupon | O::RegisterApiKey => return None,
             O::ReadAccount
             | O::ReadHold
+            | O::ReadAuthorization
+            | O::ReadSettlement
             | O::ReadBill
             | O::ReadSplit
             | O::ReadCoupon

@@ -108,6 +108,8 @@ pub enum Operation {
     ReadCoupon,
     ReadUser,
     VerifyCoupon,
+    ReadAuthorization,
+    ReadSettlement,
 }
 
 /// How a principal must stand to what an operation touches for a cell to allow it.
@@ -245,6 +247,8 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::ReadCoupon, [Yes, AppOfCouponHolder, MerchantOfCoupon, No, No]),
     (Operation::ReadUser, [Yes, ReadsUser, No, No, No]),
     (Operation::VerifyCoupon, [Yes, No, No, IsOperator, No]),
+    (Operation::ReadAuthorization, [Yes, CreatedAuthorization, No, No, No]),
+    (Operation::ReadSettlement, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
 ];
 
 /// The relation `role` needs for `operation` (`RULES` lists the operations in declaration
@@ -292,6 +296,10 @@ pub enum Read {
     User(Id),
     /// Pricing a coupon by code, as this operator.
     VerifyCoupon(Id),
+    /// An authorization (never its code).
+    Authorization(Id),
+    /// A POS settlement.
+    Settlement(Id),
 }
 
 /// What an operation touches, as far as the rules look.
@@ -403,6 +411,12 @@ fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
         Read::User(user) => (Operation::ReadUser, Subject::user(user)),
         Read::VerifyCoupon(operator) => {
             (Operation::VerifyCoupon, Subject { operator: Some(operator), ..Subject::default() })
+        }
+        Read::Authorization(authorization) => {
+            (Operation::ReadAuthorization, Subject { authorization: Some(authorization), ..Subject::default() })
+        }
+        Read::Settlement(settlement) => {
+            (Operation::ReadSettlement, Subject { settlement: Some(settlement), ..Subject::default() })
         }
     }
 }
@@ -564,7 +578,7 @@ mod tests {
         for (index, (operation, _)) in RULES.iter().enumerate() {
             assert_eq!(*operation as usize, index, "{operation:?} is out of place in RULES");
         }
-        assert_eq!(RULES.len(), Operation::VerifyCoupon as usize + 1, "every operation has a row");
+        assert_eq!(RULES.len(), Operation::ReadSettlement as usize + 1, "every operation has a row");
         for (position, role) in Role::ALL.iter().enumerate() {
             assert_eq!(*role as usize, position);
         }

@@ -40,7 +40,7 @@ pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
-pub use pos::{Authorization, AuthorizationState, Merchant, Operator, Terminal};
+pub use pos::{Authorization, AuthorizationState, Merchant, Operator, SettlementSummary, Terminal};
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
 pub(crate) use secrets::is_code;
@@ -518,6 +518,11 @@ impl StateMachine {
         let hash = self.config.id_hasher.hash(idempotency::IdKind::Transfer, &transfer.id);
         let fingerprint = self.state.ids.get(hash)?;
         Some(fingerprint == accounts::transfer_fingerprint(transfer))
+    }
+
+    /// A POS settlement: what it was asked and answered.
+    pub fn settlement_summary(&self, id: &Id) -> Option<SettlementSummary> {
+        self.state.settlements.get(id).map(|record| record.summary())
     }
 
     /// The answer given to a POS settlement.

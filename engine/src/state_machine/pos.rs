@@ -112,6 +112,37 @@ pub(crate) struct SettlementRecord {
     pub(crate) effect: Option<SettlementEffect>,
 }
 
+/// What a POS settlement was asked and answered (`StateMachine::settlement_summary`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementSummary {
+    /// The user who paid.
+    pub user: Id,
+    /// The terminal it was made at.
+    pub terminal: Id,
+    /// The purchase amount asked, before any coupon.
+    pub amount: u64,
+    /// Its currency.
+    pub currency: Currency,
+    /// The answer given (and given again to a retry).
+    pub outcome: Outcome,
+    /// Whether an approved settlement was reversed since.
+    pub reversed: bool,
+}
+
+impl SettlementRecord {
+    /// The public summary of this record.
+    pub(crate) fn summary(&self) -> SettlementSummary {
+        SettlementSummary {
+            user: self.user.clone(),
+            terminal: self.terminal.clone(),
+            amount: self.amount,
+            currency: self.currency,
+            outcome: self.outcome.clone(),
+            reversed: self.effect.as_ref().is_some_and(|effect| effect.reversed),
+        }
+    }
+}
+
 /// The money side of an approved settlement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SettlementEffect {

@@ -40,6 +40,20 @@ pub(super) async fn authorize(state: Data, caller: Caller, body: web::Json<Autho
     )
 }
 
+/// An authorization, for the app that made it (never its code, which is not kept).
+pub(super) async fn get_authorization(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let authorization = id(&path)?;
+    let read = Read::Authorization(authorization.clone());
+    get_view(&state, &caller, read, authorization, views::authorization, Rejection::AuthorizationNotFound).await
+}
+
+/// A POS settlement as it was answered, for its terminal and merchant.
+pub(super) async fn get_settlement(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let settlement = id(&path)?;
+    let read = Read::Settlement(settlement.clone());
+    get_view(&state, &caller, read, settlement, views::settlement, Rejection::SettlementNotFound).await
+}
+
 /// Revokes an authorization's secure code (a lost phone): answered with the authorization,
 /// `"status": "revoked"` (or `expired`, which a revocation leaves as it is).
 pub(super) async fn revoke_authorization(state: Data, caller: Caller, path: web::Path<String>) -> Answer {

@@ -4,7 +4,7 @@ use kassa_engine::command::PostingCause;
 use kassa_engine::state_machine::{
     Account, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState,
 };
-use kassa_engine::{Id, StateMachine};
+use kassa_engine::{Id, Outcome, Reply, StateMachine};
 use serde_json::{Value, json};
 
 pub(super) fn account_json(account_id: &Id, account: &Account) -> Value {
@@ -129,6 +129,28 @@ pub(super) fn authorization(machine: &StateMachine, id: &Id) -> Option<Value> {
         "settlement": settlement, "expires_at": authorization.expires_at_ms / 1_000,
         "expires_at_ms": authorization.expires_at_ms,
     }))
+}
+
+/// A POS settlement's view (as the settlement answered it), if it exists.
+pub(super) fn settlement(machine: &StateMachine, id: &Id) -> Option<Value> {
+    let summary = machine.settlement_summary(id)?;
+    let mut view = json!({
+        "id": id.as_str(), "user": summary.user.as_str(), "terminal": summary.terminal.as_str(),
+        "amount": summary.amount, "currency": summary.currency.alpha(), "reversed": summary.reversed,
+    });
+    let answer = match summary.outcome {
+        Outcome::Applied(Reply::Settled { approval_code, charged, discount }) => {
+            json!({"approved": true, "approval_code": approval_code, "charged": charged, "discount": discount})
+        }
+        Outcome::Applied(_) => json!({"approved": true}),
+        Outcome::Rejected(rejection) => {
+            json!({"approved": false, "approval_code": null, "decline_code": rejection.code()})
+        }
+    };
+    for (key, value) in answer.as_object().into_iter().flatten() {
+        view[key] = value.clone();
+    }
+    Some(view)
 }
 
 /// A hold's view, if it exists.

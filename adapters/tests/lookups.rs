@@ -1,0 +1,43 @@
+//! Lookups by id over HTTP: an authorization (its state, never its code) before and after its
+//! code is revoked, and a POS settlement as it was answered, before and after its reversal.
+
+mod common;
+
+use common::Server;
+use serde_json::json;
+
+#[test]
+fn authorizations_and_settlements_are_looked_up_by_id() {
+    let server = Server::start(&[]);
+    server.funded_account("alice", "EUR", 10_000);
+    server.funded_account("shop", "EUR", 0);
+    server.merchant_with_terminal("m1", "t1", None);
+
+    let code = server.authorize("au-1", "u1", "alice", 5_000);
+    let found = server.admin_get("/v1/authorizations/au-1");
+    assert_eq!((found["status"].clone(), found["limit"].clone()), (json!("active"), json!(5_000)));
+    assert!(found.get("code").is_none(), "the code is never shown again: {found}");
+    let settle = json!({"id": "s-1", "user": "u1", "code": code, "amount": 1_200, "terminal": "t1"});
+    let settled = server.admin("POST", "/v1/pos/settlements", settle);
+    assert_eq!(settled["approved"], json!(true));
+    let found = server.admin_get("/v1/pos/settlements/s-1");
+    assert_eq!(found["approval_code"], settled["approval_code"]);
+    assert_eq!((found["charged"].clone(), found["reversed"].clone()), (json!(1_200), json!(false)));
+    assert_eq!(server.admin_get("/v1/authorizations/au-1")["status"], json!("used"));
+    server.admin("POST", "/v1/pos/settlements/s-1/reverse", json!({}));
+    assert_eq!(server.admin_get("/v1/pos/settlements/s-1")["reversed"], json!(true));
+
+    // A lost phone: the unused code is revoked, then declined.
+    let lost = server.authorize("au-2", "u1", "alice", 5_000);
+    let revoked = server.admin("POST", "/v1/authorizations/au-2/revoke", json!({}));
+    assert_eq!(revoked["status"], json!("revoked"));
+    let settle = json!({"id": "s-2", "user": "u1", "code": lost, "amount": 100, "terminal": "t1"});
+    let declined = server.admin("POST", "/v1/pos/settlements", settle);
+    assert_eq!((declined["approved"].clone(), declined["decline_code"].clone()), (json!(false), json!("code_revoked")));
+    assert_eq!(server.admin_get("/v1/pos/settlements/s-2")["decline_code"], json!("code_revoked"));
+
+    let missing = server.call("GET", "/v1/authorizations/nope", Some(common::ADMIN_KEY), None);
+    missing.assert_error(404, "authorization_not_found");
+    let missing = server.call("GET", "/v1/pos/settlements/nope", Some(common::ADMIN_KEY), None);
+    missing.assert_error(404, "settlement_not_found");
+}
