@@ -569,6 +569,14 @@ pub enum Outcome {
     Applied(Reply),
     /// The command was refused; nothing changed.
     Rejected(Rejection),
+    /// An atomic (`atomic: true`) `TransferBatch` was refused as a whole because its transfer
+    /// number `leg` (from 0) was refused with `rejection`; nothing changed.
+    BatchRejected {
+        /// The index of the refused transfer in the batch.
+        leg: u32,
+        /// Why it was refused.
+        rejection: Rejection,
+    },
 }
 
 impl Outcome {
@@ -577,11 +585,11 @@ impl Outcome {
         matches!(self, Outcome::Applied(_))
     }
 
-    /// The rejection, if any.
+    /// The rejection, if any (for a refused atomic batch, its refused transfer's).
     pub fn rejection(&self) -> Option<Rejection> {
         match self {
             Outcome::Applied(_) => None,
-            Outcome::Rejected(rejection) => Some(*rejection),
+            Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Some(*rejection),
         }
     }
 }
@@ -703,7 +711,8 @@ pub enum Rejection {
     InsufficientFunds,
     /// A balance would pass `BALANCE_MINOR_MAX`.
     Overflow,
-    /// Another transfer of an atomic batch failed, so this one was not applied.
+    /// Not produced since a refused atomic batch answers `Outcome::BatchRejected` (kept so that
+    /// the variant indices stay fixed).
     LinkedTransferFailed,
     /// The batch is empty or larger than its maximum.
     InvalidBatch,

@@ -58,7 +58,7 @@ pub fn now_ms() -> u64 {
 pub fn outcome_answer(outcome: Outcome) -> Answer {
     match outcome {
         Outcome::Applied(reply) => Ok(reply),
-        Outcome::Rejected(rejection) => Err(Failure::new(rejection.code())),
+        Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(Failure::new(rejection.code())),
     }
 }
 

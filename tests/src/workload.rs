@@ -41,7 +41,9 @@ impl Answer {
             Outcome::Applied(Reply::Authorized { code, .. }) => Answer::Applied(Some(code.clone())),
             Outcome::Applied(Reply::BillSubmitted { challenge, .. }) => Answer::Applied(Some(challenge.clone())),
             Outcome::Applied(_) => Answer::Applied(None),
-            Outcome::Rejected(rejection) => Answer::Rejected(rejection.code().to_string()),
+            Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => {
+                Answer::Rejected(rejection.code().to_string())
+            }
         }
     }
 

@@ -392,7 +392,7 @@ async fn process(
         return match engine.submit(reverse).await {
             Ok(Outcome::Applied(_)) => Ok(None),
             Ok(Outcome::Rejected(Rejection::SettlementNotFound)) => Err(DO_NOT_HONOR),
-            Ok(Outcome::Rejected(rejection)) => Err(code_of(rejection)),
+            Ok(Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. }) => Err(code_of(rejection)),
             Err(error) => Err(system_error(error)),
         };
     }
@@ -419,7 +419,7 @@ async fn process(
     match submit_settlement(engine, principal, settle).await.map_err(system_error)? {
         Outcome::Applied(Reply::Settled { approval_code, .. }) => Ok(Some(approval_code)),
         Outcome::Applied(other) => unreachable!("a settlement answers Settled, not {other:?}"),
-        Outcome::Rejected(rejection) => Err(code_of(rejection)),
+        Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(code_of(rejection)),
     }
 }
 

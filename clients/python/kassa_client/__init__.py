@@ -72,6 +72,7 @@ from .types import (
     PercentOff,
     Principal,
     Rejected,
+    BatchRejected,
     Rejection,
     Reply,
     Settled,

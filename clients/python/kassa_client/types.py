@@ -391,7 +391,7 @@ class Rejection(enum.IntEnum):
 
 
 class Outcome(Variant):
-    """enum Outcome: 0 Applied(Reply), 1 Rejected(Rejection)."""
+    """enum Outcome: 0 Applied(Reply), 1 Rejected(Rejection), 2 BatchRejected { leg, rejection }."""
 
     VARIANTS: ClassVar[Dict[int, type]] = {}
 
@@ -423,6 +423,16 @@ class Applied(Outcome):
 class Rejected(Outcome):
     """Outcome::Rejected(Rejection) (1): refused; nothing changed."""
 
+    rejection: Annotated[Rejection, UnitEnum(Rejection)]
+
+
+@variant(2)
+@dataclass(frozen=True)
+class BatchRejected(Outcome):
+    """Outcome::BatchRejected { leg: u32, rejection } (2): an atomic TransferBatch refused as a
+    whole because its transfer number `leg` (from 0) was refused; nothing changed."""
+
+    leg: U32Field
     rejection: Annotated[Rejection, UnitEnum(Rejection)]
 
 

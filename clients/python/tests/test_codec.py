@@ -154,7 +154,7 @@ class DocumentedExamplesTest(unittest.TestCase):
         for index, cls in sorted(REPLY.base.VARIANTS.items()):
             self.assertEqual(cls.VARIANT, index)
         self.assertEqual(len(REPLY.base.VARIANTS), 15)
-        self.assertEqual(len(OUTCOME.base.VARIANTS), 2)
+        self.assertEqual(len(OUTCOME.base.VARIANTS), 3)
         self.assertEqual(len(Rejection), 56)
         self.assertEqual(Rejection.IdTableFull, 52)
         self.assertEqual(Rejection.CrossPartition, 53)

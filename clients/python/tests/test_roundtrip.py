@@ -171,7 +171,11 @@ class HostileInputTest(unittest.TestCase):
 
     def test_unknown_variants(self):
         self.assert_decode_error(errors.UnknownVariantError, "01 01 05")  # ResponseBody 5
-        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 02")  # Outcome 2
+        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 03")  # Outcome 3
+        # Outcome 2, BatchRejected { leg: 4, rejection: InsufficientFunds }, decodes.
+        batch = k.decode_response_body(bytes.fromhex("01 01 01 02 04 09")).body.outcome
+        self.assertEqual(batch, k.BatchRejected(4, k.Rejection.InsufficientFunds))
+        self.assertFalse(batch.is_applied)
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 00 0f")  # Reply 15
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 38")  # Rejection 56
         self.assert_decode_error(errors.UnknownVariantError, "01 01 04 09 00")  # ErrorCode 9

@@ -131,6 +131,7 @@ export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);
 export const OUTCOME_WIRE = taggedEnum("Outcome", [
     ["Applied", [["reply", () => REPLY_WIRE]]],
     ["Rejected", [["rejection", REJECTION_WIRE]]],
+    ["BatchRejected", [["leg", U32_WIRE], ["rejection", REJECTION_WIRE]]],
 ]);
 /** Every Reply variant, in wire order (index 0..14). */
 export const REPLY_VARIANTS = [

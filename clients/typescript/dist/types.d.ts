@@ -349,6 +349,12 @@ export type Outcome = {
 } | {
     kind: "Rejected";
     rejection: Rejection;
+}
+/** An atomic TransferBatch refused as a whole: transfer number `leg` (from 0) was refused. */
+ | {
+    kind: "BatchRejected";
+    leg: number;
+    rejection: Rejection;
 };
 export declare const ID_LENGTH_MAX = 64;
 /** Why `text` is not a valid Id ("" when it is one). */

@@ -143,7 +143,11 @@ export type Reply =
   | { kind: "CouponClaimed"; code: string };
 
 /** The result of one command: applied with a reply, or rejected (nothing changed). */
-export type Outcome = { kind: "Applied"; reply: Reply } | { kind: "Rejected"; rejection: Rejection };
+export type Outcome =
+  | { kind: "Applied"; reply: Reply }
+  | { kind: "Rejected"; rejection: Rejection }
+  /** An atomic TransferBatch refused as a whole: transfer number `leg` (from 0) was refused. */
+  | { kind: "BatchRejected"; leg: number; rejection: Rejection };
 
 // ----- validation helpers -------------------------------------------------------------------
 

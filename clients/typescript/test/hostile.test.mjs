@@ -25,7 +25,9 @@ test("truncated frames and bodies", () => {
 
 test("unknown variants", () => {
   decodesAs(k.UnknownVariantError, "01 01 05"); // ResponseBody 5
-  decodesAs(k.UnknownVariantError, "01 01 01 02"); // Outcome 2
+  decodesAs(k.UnknownVariantError, "01 01 01 03"); // Outcome 3
+  const batch = k.decodeResponseBody(unhex("01 01 01 02 04 09")).body.outcome; // Outcome 2
+  assert.deepEqual(batch, { kind: "BatchRejected", leg: 4, rejection: "InsufficientFunds" });
   decodesAs(k.UnknownVariantError, "01 01 01 00 0f"); // Reply 15
   decodesAs(k.UnknownVariantError, "01 01 01 01 38"); // Rejection 56
   decodesAs(k.UnknownVariantError, "01 01 04 09 00"); // ErrorCode 9

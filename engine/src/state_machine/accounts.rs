@@ -252,8 +252,8 @@ impl StateMachine {
     }
 
     /// Applies a batch. Linked (`atomic`) batches apply all-or-nothing: on the first failure every
-    /// transfer applied so far is undone, the failing one reports its reason and all the others
-    /// `LinkedTransferFailed`.
+    /// transfer applied so far is undone and the batch is refused as a whole,
+    /// `BatchRejected { leg, rejection }` naming the failing transfer and its reason.
     pub(super) fn transfer_batch(&mut self, batch: &TransferBatch, events: &mut Vec<Event>) -> Outcome {
         if batch.transfers.is_empty() || batch.transfers.len() > TRANSFER_BATCH_MAX {
             return Outcome::Rejected(Rejection::InvalidBatch);
@@ -299,11 +299,7 @@ impl StateMachine {
             self.state.ids.unfill(filled);
         }
         events.truncate(events_before);
-        let outcomes = (0..batch.transfers.len())
-            .map(|index| {
-                Outcome::Rejected(if index == failed_index { rejection } else { Rejection::LinkedTransferFailed })
-            })
-            .collect();
-        Outcome::Applied(Reply::TransferBatch(outcomes))
+        let leg = u32::try_from(failed_index).expect("batches hold at most TRANSFER_BATCH_MAX transfers");
+        Outcome::BatchRejected { leg, rejection }
     }
 }

@@ -382,7 +382,7 @@ impl StateMachine {
             Command::RevokeAuthorization { authorization } => self.revoke_authorization(authorization, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.
-        if let Outcome::Rejected(_) = outcome {
+        if !outcome.is_applied() {
             assert!(
                 events[events_before..].iter().all(|event| matches!(
                     event,

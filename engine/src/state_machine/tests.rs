@@ -55,7 +55,7 @@ impl Harness {
     fn ok(&mut self, command: Command) -> Reply {
         match self.run(command.clone()) {
             Outcome::Applied(reply) => reply,
-            Outcome::Rejected(rejection) => panic!("{command:?} rejected: {rejection:?}"),
+            refused => panic!("{command:?} refused: {refused:?}"),
         }
     }
 
@@ -63,7 +63,7 @@ impl Harness {
         let events_before = self.events.len();
         match self.run(command.clone()) {
             Outcome::Applied(reply) => panic!("{command:?} applied: {reply:?}"),
-            Outcome::Rejected(rejection) => {
+            Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => {
                 let new_events = &self.events[events_before..];
                 assert!(new_events.iter().all(|event| matches!(
                     event,
@@ -205,7 +205,7 @@ fn a_full_id_table_refuses_new_ids_changes_nothing_and_still_answers_repeats() {
                 applied += 1;
                 None
             }
-            Outcome::Rejected(rejection) => Some((index, rejection)),
+            refused => Some((index, refused.rejection().expect("refused"))),
         })
         .expect("the table fills");
     assert_eq!((full.1, applied), (Rejection::IdTableFull, 48), "every slot used, then refused");
@@ -265,15 +265,10 @@ fn linked_batches_are_all_or_nothing() {
         transfers: vec![transfer("l1", "a", "b", 100), transfer("l2", "b", "c", 60), transfer("l3", "c", "a", 61)],
     };
     let events_before = h.events.len();
-    let Reply::TransferBatch(outcomes) = h.ok(Command::TransferBatch(batch)) else { panic!() };
-    assert_eq!(
-        outcomes,
-        vec![
-            Outcome::Rejected(Rejection::LinkedTransferFailed),
-            Outcome::Rejected(Rejection::LinkedTransferFailed),
-            Outcome::Rejected(Rejection::InsufficientFunds),
-        ]
-    );
+    // Refused as a whole, naming the transfer that failed and why.
+    let outcome = h.run(Command::TransferBatch(batch));
+    assert_eq!(outcome, Outcome::BatchRejected { leg: 2, rejection: Rejection::InsufficientFunds });
+    assert!(!outcome.is_applied());
     assert_eq!(h.events.len(), events_before, "a failed linked batch leaves no events");
     assert_eq!((h.balance("a").0, h.balance("b").0, h.balance("c").0), (100, 0, 0));
     // The ids of a failed linked batch are free again.

@@ -127,8 +127,8 @@ impl Model {
                 }
             }
         }
-        let outcomes = match failure {
-            None => vec![Outcome::Applied(Reply::Done); batch.transfers.len()],
+        match failure {
+            None => Outcome::Applied(Reply::TransferBatch(vec![Outcome::Applied(Reply::Done); batch.transfers.len()])),
             Some((failed, rejection)) => {
                 for (id, account) in saved_accounts {
                     self.accounts.insert(id, account);
@@ -136,13 +136,8 @@ impl Model {
                 for id in new_transfers {
                     self.transfers.forget(&id);
                 }
-                (0..batch.transfers.len())
-                    .map(|index| {
-                        Outcome::Rejected(if index == failed { rejection } else { Rejection::LinkedTransferFailed })
-                    })
-                    .collect()
+                Outcome::BatchRejected { leg: u32::try_from(failed).expect("small"), rejection }
             }
-        };
-        Outcome::Applied(Reply::TransferBatch(outcomes))
+        }
     }
 }

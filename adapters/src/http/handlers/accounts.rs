@@ -133,9 +133,21 @@ pub(super) async fn transfer(state: Data, caller: Caller, body: web::Json<Transf
 pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<BatchBody>) -> Answer {
     body.check_size()?;
     let transfers = body.transfers.iter().map(TransferBody::transfer).collect::<Result<Vec<_>, _>>()?;
-    let reply =
-        submit(&state, &caller, Command::TransferBatch(TransferBatch { atomic: body.atomic, transfers })).await?;
-    let Reply::TransferBatch(outcomes) = reply else { unreachable!("a batch answers a batch") };
+    let command = Command::TransferBatch(TransferBatch { atomic: body.atomic, transfers });
+    let outcomes = match state.engine.submit(caller.sends(command)).await? {
+        Outcome::Applied(Reply::TransferBatch(outcomes)) => outcomes,
+        Outcome::Applied(other) => unreachable!("a batch answers a batch, not {other:?}"),
+        Outcome::Rejected(rejection) => return Err(ApiError::rejected(rejection)),
+        // An atomic batch refused as a whole: its status and code are the failing transfer's.
+        Outcome::BatchRejected { leg, rejection } => {
+            let error = ApiError::rejected(rejection);
+            let transfer = body.transfers.get(leg as usize).map(|transfer| transfer.id.as_str());
+            return Ok(HttpResponse::build(error.status).json(json!({"error": {
+                "code": error.code, "leg": leg, "transfer": transfer,
+                "message": format!("the atomic batch was not applied: transfer {leg} was refused ({})", error.code),
+            }})));
+        }
+    };
     let results: Vec<Value> = body
         .transfers
         .iter()
@@ -146,17 +158,6 @@ pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<
         })
         .collect();
     let applied = outcomes.iter().all(Outcome::is_applied);
-    if body.atomic && !applied {
-        let failure = outcomes
-            .iter()
-            .filter_map(Outcome::rejection)
-            .find(|r| *r != Rejection::LinkedTransferFailed)
-            .unwrap_or(Rejection::LinkedTransferFailed);
-        let error = ApiError::rejected(failure);
-        return Ok(HttpResponse::build(error.status).json(
-            json!({"error": {"code": error.code, "message": "the atomic batch was not applied", "results": results}}),
-        ));
-    }
     ok(json!({"atomic": body.atomic, "applied": applied, "results": results}))
 }
 

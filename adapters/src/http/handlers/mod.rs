@@ -101,7 +101,7 @@ impl From<RequestError> for ApiError {
 async fn submit(state: &Data, caller: &Caller, command: Command) -> Result<Reply, ApiError> {
     match state.engine.submit(caller.sends(command)).await? {
         Outcome::Applied(reply) => Ok(reply),
-        Outcome::Rejected(rejection) => Err(ApiError::rejected(rejection)),
+        Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(ApiError::rejected(rejection)),
     }
 }
 
@@ -120,7 +120,7 @@ async fn submit_viewed<T: Send + 'static>(
                 let rendered = view(&reply, machine);
                 Ok((reply, rendered))
             }
-            Outcome::Rejected(rejection) => Err(rejection),
+            Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(rejection),
         })
         .await?;
     answer.map_err(ApiError::rejected)

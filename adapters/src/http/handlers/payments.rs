@@ -96,7 +96,7 @@ pub(super) async fn settle(state: Data, caller: Caller, body: web::Json<SettleBo
                 "message": rejection.code().replace('_', " "),
             }))
         }
-        Outcome::Rejected(rejection) => Err(ApiError::rejected(rejection)),
+        Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(ApiError::rejected(rejection)),
     }
 }
 

@@ -143,7 +143,7 @@ pub(super) fn settlement(machine: &StateMachine, id: &Id) -> Option<Value> {
             json!({"approved": true, "approval_code": approval_code, "charged": charged, "discount": discount})
         }
         Outcome::Applied(_) => json!({"approved": true}),
-        Outcome::Rejected(rejection) => {
+        Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => {
             json!({"approved": false, "approval_code": null, "decline_code": rejection.code()})
         }
     };
