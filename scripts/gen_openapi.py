@@ -81,7 +81,7 @@ schemas = {
     "Quote": obj(["coupon", "amount"], coupon=ID, amount=AMOUNT, location=ref("Location")),
     "QuoteResult": {"type": "object", "properties": {"discount": {"type": "integer"}, "payable": {"type": "integer"}}},
     "CouponList": {"type": "object", "properties": {"user": ID, "coupons": {"type": "array", "items": ID}}},
-    "History": {"type": "object", "properties": {"account": ID, "data": {"type": "array", "items": {"type": "object", "properties": {"seq": {"type": "integer"}, "at_ms": {"type": "integer"}, "amount": {"type": "integer"}, "held_change": {"type": "integer"}, "balance_after": {"type": "integer"}, "held_after": {"type": "integer"}, "kind": {"type": "string"}, "ref": ID}}}}},
+    "History": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "account": ID, "has_more": {"type": "boolean", "description": "older lines remain: ask again with starting_after = the last line's id"}, "data": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+[.][0-9]+$", "description": "the line's cursor"}, "seq": {"type": "integer"}, "at_ms": {"type": "integer"}, "amount": {"type": "integer"}, "held_change": {"type": "integer"}, "balance_after": {"type": "integer"}, "held_after": {"type": "integer"}, "kind": {"type": "string"}, "ref": ID}}}}},
 }
 
 ERRORS = {code: {"description": text, "content": {"application/json": {"schema": ref("Error")}}} for code, text in {
@@ -115,7 +115,7 @@ paths = {
     "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"], rule="close_account")},
     "/v1/accounts/{id}/deposits": {"post": op("money in (admin only; idempotent by id)", "Movement", None, ["id"], rule="deposit")},
     "/v1/accounts/{id}/withdrawals": {"post": op("money out (idempotent by id)", "Movement", None, ["id"], rule="withdraw")},
-    "/v1/accounts/{id}/history": {"get": {**op("postings, oldest first (?limit=1..1000)", None, "History", ["id"], rule="read_account")}},
+    "/v1/accounts/{id}/history": {"get": {**op("postings, newest first, in pages (Stripe style: limit 1..1000, default 100; starting_after = the last line's id of the previous page; has_more)", None, "History", ["id"], rule="read_account"), "parameters": [{"name": "id", "in": "path", "required": True, "schema": ID}, {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "starting_after", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]+[.][0-9]+$"}}]}},
     "/v1/transfers": {"post": op("transfer (idempotent by id)", "Transfer", None, rule="transfer")},
     "/v1/transfers/batch": {"post": op("several transfers; atomic: all or nothing", "TransferBatch", None, rule="transfer_batch")},
     "/v1/holds": {"post": op("place a hold", "PlaceHold", "Hold", rule="place_hold")},

@@ -36,6 +36,18 @@ fn authorizations_and_settlements_are_looked_up_by_id() {
     assert_eq!((declined["approved"].clone(), declined["decline_code"].clone()), (json!(false), json!("code_revoked")));
     assert_eq!(server.admin_get("/v1/pos/settlements/s-2")["decline_code"], json!("code_revoked"));
 
+    // History in pages, newest first: the cursor is the last line's id.
+    let first = server.admin_get("/v1/accounts/alice/history?limit=2");
+    assert_eq!(first["has_more"], json!(true), "{first}");
+    let amounts: Vec<i64> =
+        first["data"].as_array().unwrap().iter().map(|line| line["amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, vec![1_200, -1_200], "the reversal, then the sale");
+    let cursor = first["data"][1]["id"].as_str().unwrap();
+    let rest = server.admin_get(&format!("/v1/accounts/alice/history?limit=2&starting_after={cursor}"));
+    assert_eq!((rest["data"][0]["amount"].clone(), rest["has_more"].clone()), (json!(10_000), json!(false)));
+    let bad = server.call("GET", "/v1/accounts/alice/history?starting_after=x", Some(common::ADMIN_KEY), None);
+    bad.assert_error(400, "invalid_cursor");
+
     let missing = server.call("GET", "/v1/authorizations/nope", Some(common::ADMIN_KEY), None);
     missing.assert_error(404, "authorization_not_found");
     let missing = server.call("GET", "/v1/pos/settlements/nope", Some(common::ADMIN_KEY), None);

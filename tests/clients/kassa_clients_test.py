@@ -100,7 +100,9 @@ status, _ = call("POST", "/v1/transfers", key=app, raw=b'{"id": "' + b"x" * 7000
 check(status in (400, 413), f"oversized body refused, got {status}")
 check(ok("GET", "/v1/accounts/bob", key=app)["balance"] == 2500, "bob got 2500 once")
 history = ok("GET", "/v1/accounts/alice/history", key=app)["data"]
-check([line["amount"] for line in history] == [100000, -2500], f"history {history}")
+check([line["amount"] for line in history] == [-2500, 100000], f"history, newest first {history}")
+page = ok("GET", f"/v1/accounts/alice/history?limit=1&starting_after={history[0]['id']}", key=app)
+check([line["amount"] for line in page["data"]] == [100000] and page["has_more"] is False, f"second page {page}")
 
 batch = {"atomic": True, "transfers": [
     {"id": "b-1", "from": "alice", "to": "bob", "amount": 100, "currency": "EUR"},

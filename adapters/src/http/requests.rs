@@ -163,6 +163,8 @@ impl MovementBody {
 pub struct HistoryQuery {
     /// Most lines returned (default 100, clamped to 1..=1000).
     pub limit: Option<usize>,
+    /// The id of the last line of the previous page: this page holds older lines.
+    pub starting_after: Option<String>,
 }
 
 // ----- transfers and holds ---------------------------------------------------------------------

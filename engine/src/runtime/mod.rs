@@ -37,7 +37,7 @@ use crate::constants::BATCH_COMMANDS_MAX;
 use crate::partition::{HOME_PARTITION, PartitionId, Placement};
 use crate::state_machine::StateMachine;
 use crate::types::Id;
-use crate::wal::{HistoryRecord, Wal, WalError};
+use crate::wal::{HistoryLine, HistoryRecord, LineId, Wal, WalError};
 use gather::{BatchReply, Gather};
 
 pub use crate::wal::Durability;
@@ -495,13 +495,33 @@ impl Engine {
     /// which the indexer starts after a quiet second; under sustained load a query sorts the
     /// live memtables and takes hundreds of milliseconds (BENCHMARKS.md).
     pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
+        self.wait_for_indexer();
+        let _one_at_a_time = self.history_gate.lock();
+        self.wal.history(account, limit)
+    }
+
+    /// A page of an account's history, newest first: up to `limit` lines after (older than)
+    /// `starting_after`, or the newest ones; and whether older lines remain. The cursor of the
+    /// next page is the last line's id. Like [`Engine::history`], it includes every command
+    /// acknowledged before the call.
+    pub fn history_page(
+        &self,
+        account: &Id,
+        limit: usize,
+        starting_after: Option<LineId>,
+    ) -> Result<(Vec<HistoryLine>, bool), WalError> {
+        self.wait_for_indexer();
+        let _one_at_a_time = self.history_gate.lock();
+        self.wal.history_page(account, limit, starting_after)
+    }
+
+    /// Waits, briefly, for the indexer to write the history of every durable record.
+    fn wait_for_indexer(&self) {
         let durable = self.durable_seq.load(Ordering::Acquire);
         let started = Instant::now();
         while self.indexed_seq.load(Ordering::Acquire) < durable && started.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(Duration::from_micros(200));
         }
-        let _one_at_a_time = self.history_gate.lock();
-        self.wal.history(account, limit)
     }
 
     /// Whether the engine stopped after a storage failure.

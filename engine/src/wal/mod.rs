@@ -43,11 +43,13 @@
 
 pub mod dir;
 mod format;
+mod history;
 pub mod rocks_log;
 mod snapshots;
 pub mod verify;
 
 pub use format::STORAGE_FORMAT;
+pub use history::{HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
 
 use std::path::{Path, PathBuf};
@@ -58,9 +60,9 @@ use rocksdb::{ColumnFamilyDescriptor, DB, DBRecoveryMode, IteratorMode, Options,
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::command::{Posting, Submission};
+use crate::command::Submission;
 use crate::partition::{PartitionId, TransitMessage};
-use crate::types::{Id, TimestampMs};
+use crate::types::TimestampMs;
 
 const CF_WAL: &str = "wal";
 const CF_HISTORY: &str = "history";
@@ -203,17 +205,6 @@ struct WalRecordRef<'a> {
     commands: &'a [Submission],
 }
 
-/// A history line as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryRecord {
-    /// Sequence number of the batch that made it.
-    pub seq: u64,
-    /// When that batch was committed.
-    pub at_ms: TimestampMs,
-    /// The balance change.
-    pub posting: Posting,
-}
-
 /// An encoded batch ready to append.
 pub struct EncodedRecord {
     /// Sequence number.
@@ -250,24 +241,6 @@ pub fn decode_record(value: &[u8]) -> Result<WalRecord, String> {
         return Err("checksum mismatch".into());
     }
     codec::decode_limited(body, RECORD_BYTES_MAX).map_err(|error| error.to_string())
-}
-
-/// The history key prefix of an account.
-fn history_prefix(account: &Id) -> Vec<u8> {
-    let bytes = account.as_str().as_bytes();
-    let mut key = Vec::with_capacity(1 + bytes.len() + 12);
-    key.push(u8::try_from(bytes.len()).expect("ids are at most 64 bytes"));
-    key.extend_from_slice(bytes);
-    key
-}
-
-/// The history key and value of one posting.
-pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting) -> (Vec<u8>, Vec<u8>) {
-    let mut key = history_prefix(&posting.account);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
-    let value = codec::encode(&HistoryRecord { seq, at_ms, posting: posting.clone() });
-    (key, value)
 }
 
 /// The RocksDB options of a kassa database.
@@ -442,82 +415,6 @@ impl Wal {
         let started = Instant::now();
         self.db.write_opt(batch, &self.write_options())?;
         Ok(started.elapsed())
-    }
-
-    /// Writes history lines and moves the watermark to `through_seq`, without RocksDB's log
-    /// (history is rebuilt from WAL records after the watermark on recovery).
-    pub fn append_history(&self, lines: &[(Vec<u8>, Vec<u8>)], through_seq: u64) -> Result<(), WalError> {
-        let history = self.cf(CF_HISTORY);
-        // Sized up front: growing a batch of tens of megabytes copies it again and again.
-        let bytes: usize = lines.iter().map(|(key, value)| key.len() + value.len() + 16).sum();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
-        for (key, value) in lines {
-            batch.put_cf(history, key, value);
-        }
-        batch.put_cf(history, KEY_HISTORY_WATERMARK, through_seq.to_be_bytes());
-        let mut options = WriteOptions::default();
-        options.disable_wal(true);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
-    }
-
-    /// The last record whose history lines are written (0: none).
-    pub fn history_watermark(&self) -> Result<u64, WalError> {
-        match self.db.get_cf(self.cf(CF_HISTORY), KEY_HISTORY_WATERMARK)? {
-            None => Ok(0),
-            Some(bytes) => Ok(u64::from_be_bytes(
-                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("history watermark".into()))?,
-            )),
-        }
-    }
-
-    /// Starts a flush of the history memtables without waiting for it, if they hold at least
-    /// [`HISTORY_IDLE_FLUSH_BYTES_MIN`]. The history column family keeps its memtables in append
-    /// order (sorted only when flushed), so a query has to sort whatever is still in memory;
-    /// after a load, this makes queries cheap again.
-    pub fn flush_history_soon(&self) -> Result<(), WalError> {
-        // A small memtable sorts quickly: flushing it would only make tiny table files.
-        let in_memory = self.db.property_int_value_cf(self.cf(CF_HISTORY), "rocksdb.cur-size-all-mem-tables")?;
-        if in_memory.unwrap_or(u64::MAX) < HISTORY_IDLE_FLUSH_BYTES_MIN {
-            return Ok(());
-        }
-        let mut options = rocksdb::FlushOptions::default();
-        options.set_wait(false);
-        self.db.flush_cf_opt(self.cf(CF_HISTORY), &options)?;
-        Ok(())
-    }
-
-    /// Makes written history durable (before a snapshot trims the records it comes from).
-    pub fn flush_history(&self) -> Result<(), WalError> {
-        self.db.flush_cf(self.cf(CF_HISTORY))?;
-        Ok(())
-    }
-
-    /// The newest `limit` history lines of `account`, oldest first.
-    pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
-        let prefix = history_prefix(account);
-        let mut upper = prefix.clone();
-        upper.extend_from_slice(&[0xff; 12]);
-        let iterator =
-            self.db.iterator_cf(self.cf(CF_HISTORY), IteratorMode::From(&upper, rocksdb::Direction::Reverse));
-        let mut lines = Vec::new();
-        for item in iterator {
-            let (key, value) = item?;
-            if !key.starts_with(&prefix) || key.len() != prefix.len() + 12 {
-                if key.as_ref() == KEY_HISTORY_WATERMARK {
-                    continue;
-                }
-                break;
-            }
-            let record: HistoryRecord =
-                codec::decode(&value).map_err(|error| WalError::CorruptMeta(format!("history line: {error}")))?;
-            lines.push(record);
-            if lines.len() >= limit {
-                break;
-            }
-        }
-        lines.reverse();
-        Ok(lines)
     }
 
     /// Number of WAL records currently stored (after trimming).

@@ -1,6 +1,7 @@
 use super::*;
-use crate::command::{Command, Movement};
+use crate::command::{Command, Movement, Posting};
 use crate::state_machine::State;
+use crate::types::Id;
 use snapshots::chunk_key;
 
 fn id(text: &str) -> Id {
@@ -117,6 +118,44 @@ fn snapshots_trim_the_log() {
     let (seq, loaded) = wal.load_snapshot(0).unwrap().unwrap();
     assert_eq!((seq, loaded.now_ms), (2, 77));
     assert_eq!(replayed(&wal, seq).unwrap(), (3, vec![3]));
+}
+
+#[test]
+fn history_pages_go_from_newest_to_oldest_by_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    let posting = |account: &str, delta: i64| Posting {
+        account: id(account),
+        posted_delta: delta,
+        held_delta: 0,
+        posted_after: delta,
+        held_after: 0,
+        cause: crate::command::PostingCause::Deposit(id("d")),
+    };
+    // Seven lines of "a" over records 1..=3 (index 0 and 1 in each, one in record 3), one of "b".
+    let mut lines = Vec::new();
+    for (seq, index, delta) in [(1, 0, 1), (1, 1, 2), (2, 0, 3), (2, 1, 4), (2, 2, 5), (3, 0, 6), (3, 1, 7)] {
+        lines.push(history_entry(seq, index, 5, &posting("a", delta)));
+    }
+    lines.push(history_entry(2, 3, 5, &posting("b", 100)));
+    lines.sort();
+    wal.append_history(&lines, 3).unwrap();
+    let deltas = |page: &[HistoryLine]| page.iter().map(|line| line.record.posting.posted_delta).collect::<Vec<_>>();
+    let (first, more) = wal.history_page(&id("a"), 3, None).unwrap();
+    assert_eq!((deltas(&first), more), (vec![7, 6, 5], true));
+    assert_eq!(first[2].id, LineId { seq: 2, index: 2 });
+    let (second, more) = wal.history_page(&id("a"), 3, Some(first[2].id)).unwrap();
+    assert_eq!((deltas(&second), more), (vec![4, 3, 2], true));
+    // Across a record boundary (index 0 -> the previous record's last line).
+    let (third, more) = wal.history_page(&id("a"), 3, Some(second[1].id)).unwrap();
+    assert_eq!((deltas(&third), more), (vec![2, 1], false));
+    let (none, more) = wal.history_page(&id("a"), 3, Some(LineId { seq: 1, index: 0 })).unwrap();
+    assert!(none.is_empty() && !more);
+    let (exact, more) = wal.history_page(&id("a"), 7, None).unwrap();
+    assert_eq!((exact.len(), more), (7, false), "a full last page has no more");
+    assert_eq!("2.2".parse::<LineId>().unwrap(), LineId { seq: 2, index: 2 });
+    assert_eq!(LineId { seq: 2, index: 2 }.to_string(), "2.2");
+    assert!("2".parse::<LineId>().is_err() && "x.1".parse::<LineId>().is_err());
 }
 
 #[test]

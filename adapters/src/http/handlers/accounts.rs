@@ -94,9 +94,13 @@ pub(super) async fn history(
         return Err(ApiError::rejected(Rejection::AccountNotFound));
     }
     let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let starting_after = match &query.starting_after {
+        Some(cursor) => Some(cursor.parse().map_err(|error: String| ApiError::bad_request("invalid_cursor", error))?),
+        None => None,
+    };
     // RocksDB reads (and the wait for the indexer) block: keep them off the actix worker.
     let (engine, key) = (state.engine.clone(), account.clone());
-    let lines = web::block(move || engine.history(&key, limit))
+    let (lines, has_more) = web::block(move || engine.history_page(&key, limit, starting_after))
         .await
         .map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?
         .map_err(|error| {
@@ -106,15 +110,17 @@ pub(super) async fn history(
     let data: Vec<Value> = lines
         .iter()
         .map(|line| {
+            let (id, line) = (line.id, &line.record);
             let (kind, cause_id) = cause_json(&line.posting.cause);
             json!({
-                "seq": line.seq, "at_ms": line.at_ms, "amount": line.posting.posted_delta, "held_change": line.posting.held_delta,
-                "balance_after": line.posting.posted_after, "held_after": line.posting.held_after,
-                "kind": kind, "ref": cause_id,
+                "id": id.to_string(), "seq": line.seq, "at_ms": line.at_ms, "amount": line.posting.posted_delta,
+                "held_change": line.posting.held_delta, "balance_after": line.posting.posted_after,
+                "held_after": line.posting.held_after, "kind": kind, "ref": cause_id,
             })
         })
         .collect();
-    ok(json!({"account": account.as_str(), "data": data}))
+    // Stripe's list shape: newest first; the next page starts after the last line's id.
+    ok(json!({"object": "list", "account": account.as_str(), "data": data, "has_more": has_more}))
 }
 
 // ----- transfers and holds -------------------------------------------------------------------

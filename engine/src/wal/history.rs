@@ -1,0 +1,176 @@
+//! History lines: one key per posting, `len(account) ++ account ++ seq ++ index`, written off
+//! the acknowledgement path with a watermark (the last record indexed), read newest first in
+//! pages whose cursor is a line's id.
+
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use super::{CF_HISTORY, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK, Wal, WalError};
+use crate::codec;
+use crate::command::Posting;
+use crate::types::{Id, TimestampMs};
+
+/// Where a history line is: the record that made it and the posting's place in that record's
+/// events. Written `"<seq>.<index>"` (the cursor of history pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineId {
+    /// The record.
+    pub seq: u64,
+    /// The event's index in it.
+    pub index: u32,
+}
+
+impl std::fmt::Display for LineId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}.{}", self.seq, self.index)
+    }
+}
+
+impl std::str::FromStr for LineId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LineId, String> {
+        let malformed = || format!("{text:?} is not a history line id (<seq>.<index>)");
+        let (seq, index) = text.split_once('.').ok_or_else(malformed)?;
+        Ok(LineId { seq: seq.parse().map_err(|_| malformed())?, index: index.parse().map_err(|_| malformed())? })
+    }
+}
+
+/// A history line and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    /// Its id, the cursor of pages.
+    pub id: LineId,
+    /// The line.
+    pub record: HistoryRecord,
+}
+
+/// A history line as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// Sequence number of the batch that made it.
+    pub seq: u64,
+    /// When that batch was committed.
+    pub at_ms: TimestampMs,
+    /// The balance change.
+    pub posting: Posting,
+}
+
+/// The history key prefix of an account.
+pub(super) fn history_prefix(account: &Id) -> Vec<u8> {
+    let bytes = account.as_str().as_bytes();
+    let mut key = Vec::with_capacity(1 + bytes.len() + 12);
+    key.push(u8::try_from(bytes.len()).expect("ids are at most 64 bytes"));
+    key.extend_from_slice(bytes);
+    key
+}
+
+/// The history key and value of one posting.
+pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting) -> (Vec<u8>, Vec<u8>) {
+    let mut key = history_prefix(&posting.account);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
+    let value = codec::encode(&HistoryRecord { seq, at_ms, posting: posting.clone() });
+    (key, value)
+}
+
+impl Wal {
+    /// Writes history lines and moves the watermark to `through_seq`, without RocksDB's log
+    /// (history is rebuilt from WAL records after the watermark on recovery).
+    pub fn append_history(&self, lines: &[(Vec<u8>, Vec<u8>)], through_seq: u64) -> Result<(), WalError> {
+        let history = self.cf(CF_HISTORY);
+        // Sized up front: growing a batch of tens of megabytes copies it again and again.
+        let bytes: usize = lines.iter().map(|(key, value)| key.len() + value.len() + 16).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
+        for (key, value) in lines {
+            batch.put_cf(history, key, value);
+        }
+        batch.put_cf(history, KEY_HISTORY_WATERMARK, through_seq.to_be_bytes());
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// The last record whose history lines are written (0: none).
+    pub fn history_watermark(&self) -> Result<u64, WalError> {
+        match self.db.get_cf(self.cf(CF_HISTORY), KEY_HISTORY_WATERMARK)? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("history watermark".into()))?,
+            )),
+        }
+    }
+
+    /// Starts a flush of the history memtables without waiting for it, if they hold at least
+    /// [`HISTORY_IDLE_FLUSH_BYTES_MIN`]. The history column family keeps its memtables in append
+    /// order (sorted only when flushed), so a query has to sort whatever is still in memory;
+    /// after a load, this makes queries cheap again.
+    pub fn flush_history_soon(&self) -> Result<(), WalError> {
+        // A small memtable sorts quickly: flushing it would only make tiny table files.
+        let in_memory = self.db.property_int_value_cf(self.cf(CF_HISTORY), "rocksdb.cur-size-all-mem-tables")?;
+        if in_memory.unwrap_or(u64::MAX) < HISTORY_IDLE_FLUSH_BYTES_MIN {
+            return Ok(());
+        }
+        let mut options = rocksdb::FlushOptions::default();
+        options.set_wait(false);
+        self.db.flush_cf_opt(self.cf(CF_HISTORY), &options)?;
+        Ok(())
+    }
+
+    /// Makes written history durable (before a snapshot trims the records it comes from).
+    pub fn flush_history(&self) -> Result<(), WalError> {
+        self.db.flush_cf(self.cf(CF_HISTORY))?;
+        Ok(())
+    }
+
+    /// The newest `limit` history lines of `account`, oldest first.
+    pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
+        let (page, _) = self.history_page(account, limit, None)?;
+        Ok(page.into_iter().rev().map(|line| line.record).collect())
+    }
+
+    /// Up to `limit` history lines of `account`, newest first, starting after the line
+    /// `starting_after` (older than it) or with the newest; and whether older lines remain.
+    pub fn history_page(
+        &self,
+        account: &Id,
+        limit: usize,
+        starting_after: Option<LineId>,
+    ) -> Result<(Vec<HistoryLine>, bool), WalError> {
+        let prefix = history_prefix(account);
+        let mut from = prefix.clone();
+        match starting_after {
+            // Just below the cursor's key: the line before it, in reverse.
+            Some(LineId { seq, index }) => match index.checked_sub(1) {
+                Some(before) => from.extend_from_slice(&[&seq.to_be_bytes()[..], &before.to_be_bytes()].concat()),
+                None if seq == 0 => return Ok((Vec::new(), false)),
+                None => from.extend_from_slice(&[&(seq - 1).to_be_bytes()[..], &u32::MAX.to_be_bytes()].concat()),
+            },
+            None => from.extend_from_slice(&[0xff; 12]),
+        }
+        let iterator = self.db.iterator_cf(self.cf(CF_HISTORY), IteratorMode::From(&from, rocksdb::Direction::Reverse));
+        let mut lines = Vec::new();
+        for item in iterator {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) || key.len() != prefix.len() + 12 {
+                if key.as_ref() == KEY_HISTORY_WATERMARK {
+                    continue;
+                }
+                break;
+            }
+            if lines.len() == limit {
+                return Ok((lines, true));
+            }
+            let (seq, index) = key[prefix.len()..].split_at(8);
+            let id = LineId {
+                seq: u64::from_be_bytes(seq.try_into().expect("8 bytes")),
+                index: u32::from_be_bytes(index.try_into().expect("4 bytes")),
+            };
+            let record: HistoryRecord =
+                codec::decode(&value).map_err(|error| WalError::CorruptMeta(format!("history line: {error}")))?;
+            lines.push(HistoryLine { id, record });
+        }
+        Ok((lines, false))
+    }
+}
