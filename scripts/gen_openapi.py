@@ -81,6 +81,7 @@ schemas = {
     "Quote": obj(["coupon", "amount"], coupon=ID, amount=AMOUNT, location=ref("Location")),
     "QuoteResult": {"type": "object", "properties": {"discount": {"type": "integer"}, "payable": {"type": "integer"}}},
     "CouponList": {"type": "object", "properties": {"user": ID, "coupons": {"type": "array", "items": ID}}},
+    "CouponPage": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "user": ID, "has_more": {"type": "boolean"}, "data": {"type": "array", "items": ref("Coupon")}}},
     "History": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "account": ID, "has_more": {"type": "boolean", "description": "older lines remain: ask again with starting_after = the last line's id"}, "data": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+[.][0-9]+$", "description": "the line's cursor"}, "seq": {"type": "integer"}, "at_ms": {"type": "integer"}, "amount": {"type": "integer"}, "held_change": {"type": "integer"}, "balance_after": {"type": "integer"}, "held_after": {"type": "integer"}, "kind": {"type": "string"}, "ref": ID}}}}},
 }
 
@@ -149,6 +150,7 @@ paths = {
     "/v1/coupons/verify": {"post": op("an operator prices a coupon by code (own merchant only)", "VerifyCoupon", "QuoteResult", tag="coupons", rule="verify_coupon")},
     "/v1/coupons/redeem": {"post": op("an operator redeems a coupon by code (own merchant only)", "RedeemCoupon", "QuoteResult", tag="coupons", rule="redeem_coupon")},
     "/v1/users/{user}/pool": {"get": op("coupons a user shared", None, "CouponList", ["user"], tag="coupons", rule="read_user")},
+    "/v1/users/{user}/coupons": {"get": {**op("the coupons a user holds, any state, reward coupons included, each with its code; in pages in id order (limit 1..1000, default 100; starting_after = the last coupon's id; has_more)", None, "CouponPage", ["user"], tag="coupons", rule="read_user"), "parameters": [{"name": "user", "in": "path", "required": True, "schema": ID}, {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "starting_after", "in": "query", "required": False, "schema": ID}]}},
     "/v1/users/{user}/claimable": {"get": op("coupons a user's contacts shared", None, "CouponList", ["user"], tag="coupons", rule="read_user")},
     "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons", rule="read_coupon")},
 }

@@ -196,6 +196,13 @@ error("POST", "/v1/coupons/redeem", {"id": "red-y", "code": coupon["code"], "amo
 redeemed = ok("POST", "/v1/coupons/redeem", {"id": "red-1", "code": coupon["code"], "amount": 2399}, key=operator)
 check(redeemed["discount"] == 300 and redeemed["reward_coupon"], f"redeemed with a reward for the sharer: {redeemed}")
 error("POST", "/v1/coupons/redeem", {"id": "red-2", "code": coupon["code"], "amount": 2399}, 422, "coupon_redeemed", key=operator)
+# The sharer finds the reward its contact's redemption earned it (an id it cannot compute).
+held = ok("GET", "/v1/users/u-bob/coupons", key=app)
+check([c["id"] for c in held["data"]] == [redeemed["reward_coupon"]] and held["has_more"] is False, f"reward listed {held}")
+check(len(held["data"][0]["code"]) == 12, f"with its code {held}")
+carol = ok("GET", "/v1/users/u-carol/coupons?limit=1", key=app)
+check([c["id"] for c in carol["data"]] == ["cpn-1"] and carol["data"][0]["status"] == "redeemed", f"claimed coupon {carol}")
+error("GET", "/v1/users/u-bob/coupons", None, 403, "forbidden", key=rival_operator)
 
 # ----- ISO 8583 (pyiso8583 as the client) ----------------------------------------------------
 

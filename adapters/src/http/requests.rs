@@ -158,6 +158,17 @@ impl MovementBody {
     }
 }
 
+/// The query of a list in pages: `limit` (default 100, clamped to 1..=1000) and the id of the
+/// last item of the previous page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Most items returned.
+    pub limit: Option<usize>,
+    /// The last item of the previous page.
+    pub starting_after: Option<String>,
+}
+
 /// The query of `GET /v1/accounts/{id}/history`.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {

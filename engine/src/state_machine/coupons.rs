@@ -200,6 +200,7 @@ impl StateMachine {
         let code = self.derive_coupon_code(id, coupon.code_nonce);
         let index = self.coupon_index(&code);
         self.state.coupon_codes.insert(index, id.clone());
+        self.state.holdings.entry(coupon.holder.clone()).or_default().insert(id.clone());
         self.state.coupons.insert(id.clone(), Box::new(coupon));
         Self::changed(events, ObjectKind::Coupon, id, Change::Opened);
         code
@@ -369,6 +370,12 @@ impl StateMachine {
         self.state.coupon_codes.remove(&old_index);
         self.state.coupon_codes.insert(new_index, claim.coupon.clone());
         let coupon = self.state.coupons.get_mut(&claim.coupon).expect("exists");
+        let sharer_holds = self.state.holdings.get_mut(&coupon.holder).expect("the sharer holds it");
+        assert!(sharer_holds.remove(&claim.coupon));
+        if sharer_holds.is_empty() {
+            self.state.holdings.remove(&coupon.holder);
+        }
+        self.state.holdings.entry(claim.claimer.clone()).or_default().insert(claim.coupon.clone());
         coupon.holder = claim.claimer.clone();
         coupon.shared_by = Some(sharer.clone());
         coupon.state = CouponState::Available;

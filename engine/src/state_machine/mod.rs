@@ -183,6 +183,9 @@ pub struct State {
     pub(crate) contacts: Map<Id, BTreeSet<Id>>,
     pub(crate) coupons: SplitMap<Box<Coupon>>,
     pub(crate) coupon_codes: Map<[u8; 32], Id>,
+    /// The coupons each user holds (any state, rewards included), in id order: the list a
+    /// holder's app pages through.
+    pub(crate) holdings: Map<Id, BTreeSet<Id>>,
     pub(crate) pools: Map<Id, BTreeSet<Id>>,
     pub(crate) redemptions: SplitMap<Box<coupons::RedemptionRecord>>,
     pub(crate) totals: BTreeMap<Currency, Totals>,
@@ -485,6 +488,12 @@ impl StateMachine {
         for split in self.state.splits.values() {
             *sums.entry(split.currency).or_default() += i128::from(split.escrow);
         }
+        let held: usize = self.state.holdings.values().map(BTreeSet::len).sum();
+        assert_eq!(held, self.state.coupons.len(), "every coupon is held by one user");
+        for (id, coupon) in self.state.coupons.iter() {
+            let listed = self.state.holdings.get(&coupon.holder).is_some_and(|held| held.contains(id));
+            assert!(listed, "coupon {id} is listed under its holder");
+        }
         for (currency, in_flight) in self.state.transit.in_flight() {
             *sums.entry(currency).or_default() += i128::from(in_flight);
         }
@@ -568,6 +577,18 @@ impl StateMachine {
     /// An operator.
     pub fn operator(&self, id: &Id) -> Option<&Operator> {
         self.state.operators.get(id)
+    }
+
+    /// Up to `limit` of the coupons `user` holds (any state, rewards included), in id order,
+    /// after `starting_after`; and whether more remain.
+    pub fn coupons_held(&self, user: &Id, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        let Some(held) = self.state.holdings.get(user) else { return (Vec::new(), false) };
+        let mut after = match starting_after {
+            Some(cursor) => held.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
+            None => held.range::<Id, _>(..),
+        };
+        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
+        (page, after.next().is_some())
     }
 
     /// The coupons in `user`'s share pool.
