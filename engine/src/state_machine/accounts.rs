@@ -212,6 +212,10 @@ impl StateMachine {
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
         }
+        // A leg of a batch applied on another payer's partition.
+        if self.config.placement.of_account(&transfer.from) != self.config.partition {
+            return Err(Rejection::CrossPartition);
+        }
         let payee_partition = self.config.placement.of_account(&transfer.to);
         if payee_partition != self.config.partition {
             if !transit {

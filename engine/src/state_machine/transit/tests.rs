@@ -149,8 +149,13 @@ fn batches_and_other_flows_do_not_cross_partitions() {
         currency: Currency::EUR,
         expires_at_ms: NOW + 60_000,
     });
-    let output = commit(&mut p0, &[], vec![batch, hold]);
+    // A leg whose payer lives on the other partition is refused by name too.
+    let other_payer = account_on(&p0, 1, "other");
+    let leg = Transfer { id: id("b2"), from: other_payer, to: payer.clone(), amount: 1, currency: Currency::EUR };
+    let foreign = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
+    let output = commit(&mut p0, &[], vec![batch, hold, foreign]);
     let cross = Outcome::Rejected(Rejection::CrossPartition);
-    assert_eq!(output.outcomes, vec![Outcome::Applied(Reply::TransferBatch(vec![cross.clone()])), cross]);
+    let batch_of = |outcome: &Outcome| Outcome::Applied(Reply::TransferBatch(vec![outcome.clone()]));
+    assert_eq!(output.outcomes, vec![batch_of(&cross), cross.clone(), batch_of(&cross)]);
     assert_eq!(posted(&p0, &payer), 100);
 }
