@@ -38,6 +38,7 @@ def obj(required, **props):
 schemas = {
     "Error": obj(["error"], error=obj(["code", "message"], code={"type": "string", "example": "insufficient_funds"}, message={"type": "string"})),
     "Account": obj(["id", "currency", "balance", "held", "available"], id=ID, currency=CURRENCY, balance={"type": "integer"}, held={"type": "integer"}, available={"type": "integer"}, overdraft_limit={"type": "integer"}, status={"type": "string", "enum": ["open", "closed"]}),
+    "AccountPage": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "has_more": {"type": "boolean"}, "data": {"type": "array", "items": ref("Account")}}},
     "OpenAccount": obj(["id", "currency"], id=ID, currency=CURRENCY, overdraft_limit={"type": "integer", "minimum": 0}),
     "Movement": obj(["id", "amount"], id=ID, amount=AMOUNT),
     "Transfer": obj(["id", "from", "to", "amount", "currency"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY),
@@ -111,7 +112,7 @@ paths = {
     "/openapi.json": {"get": {"summary": "this document", "security": [], "tags": ["service"], "responses": {"200": {"description": "OpenAPI 3"}}}},
     "/v1/keys": {"post": op("create an API key (admin)", "CreateKey", "Key", tag="admin", rule="register_api_key")},
     "/v1/keys/{id}": {"delete": op("revoke an API key: every listener refuses it from the next request", None, None, ["id"], tag="admin", rule="revoke_api_key")},
-    "/v1/accounts": {"post": op("open an account (idempotent by id, for its owner); an overdraft_limit above 0 is the admin's only (open_account_with_overdraft)", "OpenAccount", "Account", rule="open_account")},
+    "/v1/accounts": {"post": op("open an account (idempotent by id, for its owner); an overdraft_limit above 0 is the admin's only (open_account_with_overdraft)", "OpenAccount", "Account", rule="open_account"), "get": {**op("the accounts the caller's tenant (app or merchant) opened, in pages in id order (limit 1..1000, default 100; starting_after = the last account's id; has_more); the admin's list is empty", None, "AccountPage"), "parameters": [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "starting_after", "in": "query", "required": False, "schema": ID}]}},
     "/v1/accounts/{id}": {"get": op("an account's balances", None, "Account", ["id"], rule="read_account")},
     "/v1/accounts/{id}/close": {"post": op("close an empty account", None, "Account", ["id"], rule="close_account")},
     "/v1/accounts/{id}/deposits": {"post": op("money in (admin only; idempotent by id)", "Movement", None, ["id"], rule="deposit")},

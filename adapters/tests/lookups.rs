@@ -53,3 +53,49 @@ fn authorizations_and_settlements_are_looked_up_by_id() {
     let missing = server.call("GET", "/v1/pos/settlements/nope", Some(common::ADMIN_KEY), None);
     missing.assert_error(404, "settlement_not_found");
 }
+
+/// Pages of the accounts `key` lists, `limit` at a time, following the cursor to the end.
+fn list_all(server: &Server, key: &str, limit: usize) -> Vec<String> {
+    let (mut ids, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let path = if cursor.is_empty() {
+            format!("/v1/accounts?limit={limit}")
+        } else {
+            format!("/v1/accounts?limit={limit}&starting_after={cursor}")
+        };
+        let answer = server.call("GET", &path, Some(key), None);
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let page: Vec<String> =
+            answer.body["data"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+        assert!(page.len() <= limit);
+        ids.extend(page.clone());
+        if answer.body["has_more"] != json!(true) {
+            return ids;
+        }
+        cursor = page.last().expect("a page with more after it is not empty").clone();
+    }
+}
+
+#[test]
+fn a_tenant_lists_its_own_accounts_in_pages_over_every_partition() {
+    for partitions in ["1", "3"] {
+        let server = Server::start(&["--partitions", partitions]);
+        let (app, other) =
+            (server.key(json!({"role": "app", "app": "shop-a"})), server.key(json!({"role": "app", "app": "shop-b"})));
+        let mut expected: Vec<String> = (0..7).map(|n| format!("acct-{n:02}")).collect();
+        for account in &expected {
+            let answer =
+                server.call("POST", "/v1/accounts", Some(&app), Some(&json!({"id": account, "currency": "EUR"})));
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        let answer =
+            server.call("POST", "/v1/accounts", Some(&other), Some(&json!({"id": "theirs", "currency": "EUR"})));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        expected.sort();
+        assert_eq!(list_all(&server, &app, 3), expected, "{partitions} partitions");
+        assert_eq!(list_all(&server, &app, 1_000), expected);
+        assert_eq!(list_all(&server, &other, 2), vec!["theirs".to_string()], "each tenant sees its own");
+        let bad = server.call("GET", "/v1/accounts?starting_after=a%20b", Some(&app), None);
+        assert_eq!(bad.status, 400, "{bad:?}");
+    }
+}

@@ -193,6 +193,8 @@ pub struct State {
     /// Who created each object that is not the admin's, and which app each claimed user
     /// belongs to (`crate::authority`).
     pub(crate) owners: Map<(ObjectKind, Id), Principal>,
+    /// The accounts each tenant (app or merchant) opened, in id order: the list it pages through.
+    pub(crate) owned_accounts: Map<Principal, BTreeSet<Id>>,
     /// Contact requests across apps, waiting for the other side's consent: requester -> users.
     pub(crate) contact_requests: Map<Id, BTreeSet<Id>>,
     /// Money on its way to and from other partitions (empty with one partition).
@@ -488,6 +490,9 @@ impl StateMachine {
         for split in self.state.splits.values() {
             *sums.entry(split.currency).or_default() += i128::from(split.escrow);
         }
+        let owned: usize = self.state.owned_accounts.values().map(BTreeSet::len).sum();
+        let account_owners = self.state.owners.keys().filter(|(kind, _)| *kind == ObjectKind::Account).count();
+        assert_eq!(owned, account_owners, "every tenant's account is listed once");
         let held: usize = self.state.holdings.values().map(BTreeSet::len).sum();
         assert_eq!(held, self.state.coupons.len(), "every coupon is held by one user");
         for (id, coupon) in self.state.coupons.iter() {
@@ -577,6 +582,18 @@ impl StateMachine {
     /// An operator.
     pub fn operator(&self, id: &Id) -> Option<&Operator> {
         self.state.operators.get(id)
+    }
+
+    /// Up to `limit` of the accounts `owner` opened (on this partition), in id order, after
+    /// `starting_after`; and whether more remain.
+    pub fn accounts_owned(&self, owner: &Principal, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        let Some(owned) = self.state.owned_accounts.get(owner) else { return (Vec::new(), false) };
+        let mut after = match starting_after {
+            Some(cursor) => owned.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
+            None => owned.range::<Id, _>(..),
+        };
+        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
+        (page, after.next().is_some())
     }
 
     /// Up to `limit` of the coupons `user` holds (any state, rewards included), in id order,

@@ -35,7 +35,11 @@ impl StateMachine {
             return;
         }
         if let Some((kind, id)) = authority::created_object(command) {
-            self.state.owners.entry((kind, id.clone())).or_insert_with(|| principal.clone());
+            let owner = self.state.owners.entry((kind, id.clone())).or_insert_with(|| principal.clone());
+            if kind == ObjectKind::Account {
+                let owner = owner.clone();
+                self.state.owned_accounts.entry(owner).or_default().insert(id.clone());
+            }
         }
         if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {
             self.state.owners.entry((ObjectKind::User, user.clone())).or_insert_with(|| principal.clone());
