@@ -1,0 +1,135 @@
+//! Queries of the state: what embedders and the adapters' views read (between batches, through
+//! `Engine::read`), never what a command decides with.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Account, Authorization, Bill, Coupon, Hold, Merchant, Operator, SettlementSummary, Split, StateMachine, Terminal,
+    Totals, accounts, idempotency,
+};
+use crate::command::{Outcome, Principal, Rejection};
+use crate::types::{Currency, Id};
+
+impl StateMachine {
+    /// Deposits and withdrawals per currency.
+    pub fn totals(&self) -> &BTreeMap<Currency, Totals> {
+        &self.state.totals
+    }
+
+    /// An account.
+    pub fn account(&self, id: &Id) -> Option<&Account> {
+        self.state.accounts.get(id)
+    }
+
+    /// Whether this exact transfer (id and body) was applied: `Some(true)`; its id was applied
+    /// with another body: `Some(false)`; never applied: `None`.
+    pub fn transfer_applied(&self, transfer: &crate::command::Transfer) -> Option<bool> {
+        let hash = self.config.id_hasher.hash(idempotency::IdKind::Transfer, &transfer.id);
+        let fingerprint = self.state.ids.get(hash)?;
+        Some(fingerprint == accounts::transfer_fingerprint(transfer))
+    }
+
+    /// A POS settlement: what it was asked and answered.
+    pub fn settlement_summary(&self, id: &Id) -> Option<SettlementSummary> {
+        self.state.settlements.get(id).map(|record| record.summary())
+    }
+
+    /// The answer given to a POS settlement.
+    pub fn settlement(&self, id: &Id) -> Option<&Outcome> {
+        self.state.settlements.get(id).map(|record| &record.outcome)
+    }
+
+    /// A hold.
+    pub fn hold(&self, id: &Id) -> Option<&Hold> {
+        self.state.holds.get(id)
+    }
+
+    /// A bill.
+    pub fn bill(&self, id: &Id) -> Option<&Bill> {
+        self.state.bills.get(id)
+    }
+
+    /// A split.
+    pub fn split(&self, id: &Id) -> Option<&Split> {
+        self.state.splits.get(id)
+    }
+
+    /// A coupon.
+    pub fn coupon(&self, id: &Id) -> Option<&Coupon> {
+        self.state.coupons.get(id).map(|coupon| &**coupon)
+    }
+
+    /// An authorization (its code is not kept, only a keyed hash).
+    pub fn authorization(&self, id: &Id) -> Option<&Authorization> {
+        self.state.authorizations.get(id).map(|authorization| &**authorization)
+    }
+
+    /// A merchant.
+    pub fn merchant(&self, id: &Id) -> Option<&Merchant> {
+        self.state.merchants.get(id)
+    }
+
+    /// A terminal.
+    pub fn terminal(&self, id: &Id) -> Option<&Terminal> {
+        self.state.terminals.get(id)
+    }
+
+    /// An operator.
+    pub fn operator(&self, id: &Id) -> Option<&Operator> {
+        self.state.operators.get(id)
+    }
+
+    /// Up to `limit` of the accounts `owner` opened (on this partition), in id order, after
+    /// `starting_after`; and whether more remain.
+    pub fn accounts_owned(&self, owner: &Principal, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        let Some(owned) = self.state.owned_accounts.get(owner) else { return (Vec::new(), false) };
+        let mut after = match starting_after {
+            Some(cursor) => owned.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
+            None => owned.range::<Id, _>(..),
+        };
+        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
+        (page, after.next().is_some())
+    }
+
+    /// Up to `limit` of the coupons `user` holds (any state, rewards included), in id order,
+    /// after `starting_after`; and whether more remain.
+    pub fn coupons_held(&self, user: &Id, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        let Some(held) = self.state.holdings.get(user) else { return (Vec::new(), false) };
+        let mut after = match starting_after {
+            Some(cursor) => held.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
+            None => held.range::<Id, _>(..),
+        };
+        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
+        (page, after.next().is_some())
+    }
+
+    /// The coupons in `user`'s share pool.
+    pub fn pool(&self, user: &Id) -> impl Iterator<Item = &Id> {
+        self.state.pools.get(user).into_iter().flatten()
+    }
+
+    /// The coupons shared by `user`'s contacts, which `user` may claim.
+    pub fn claimable_coupons(&self, user: &Id) -> Vec<Id> {
+        let mut claimable = Vec::new();
+        for contact in self.state.contacts.get(user).into_iter().flatten() {
+            claimable.extend(self.pool(contact).cloned());
+        }
+        claimable
+    }
+
+    /// `user`'s contacts.
+    pub fn contacts(&self, user: &Id) -> impl Iterator<Item = &Id> {
+        self.state.contacts.get(user).into_iter().flatten()
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        self.state.accounts.len()
+    }
+
+    /// Whether `principal` may make `read` now (`crate::authority`): call it in the same
+    /// [`Engine::read`](crate::Engine::read) as the read it guards.
+    pub fn check_read(&self, principal: &Principal, read: &crate::authority::Read) -> Result<(), Rejection> {
+        crate::authority::check_read(self, principal, read)
+    }
+}
