@@ -267,6 +267,42 @@ fn iso_8583_settlements_are_terminal_stan_and_transmission_time() {
     server.assert_still_serving();
 }
 
+/// A 0220 completes a 0100: the hold is captured for the final amount (the rest released), a
+/// repeated advice answers 00 again and moves nothing more, a second completion for another
+/// amount is refused, and one for no known authorization is declined.
+#[test]
+fn iso_8583_completion_0220_captures_the_0100_hold() {
+    let server = Server::start(&[]);
+    server.funded_account("cp-payer", "EUR", 100_000);
+    server.merchant_with_terminal("cp-shop", "CPTERM01", None);
+    let user = "4000000000000041";
+    let mut iso = Iso::connect(server.iso);
+    let code = server.authorize("cp-auth-1", user, "cp-payer", 10_000);
+    answered_alike(&mut iso, &authorization("CPTERM01", 7, user, &code, 5_000), "00");
+    assert_eq!(server.balance("cp-payer"), (100_000, 5_000), "held");
+
+    let original = format!("0100{:06}{TRANSMITTED}{}", 7, "0".repeat(22));
+    let completion = |amount: u64| {
+        Message::new("0220")
+            .unwrap()
+            .with(4, format!("{amount:012}"))
+            .with(7, "1204130000")
+            .with(11, "000008")
+            .with(41, "CPTERM01")
+            .with(90, original.clone())
+    };
+    let answer = iso.exchange(&completion(4_200));
+    assert_eq!((answer.mti(), response_code(&answer)), ("0230", "00"), "{answer:?}");
+    answered_alike(&mut iso, &completion(4_200), "00");
+    assert_eq!(server.balance("cp-payer"), (95_800, 0), "captured 4,200 once, the rest released");
+    assert_eq!(server.balance("cp-shop-till").0, 4_200);
+    assert_ne!(response_code(&iso.exchange(&completion(4_300))), "00", "one completion per hold");
+    let unknown = completion(100).with(90, format!("0100{:06}{TRANSMITTED}{}", 99, "0".repeat(22)));
+    assert_eq!(response_code(&iso.exchange(&unknown)), "05");
+    assert_eq!(server.balance("cp-payer"), (95_800, 0));
+    server.assert_still_serving();
+}
+
 /// Places an authorization hold through the engine directly (TCP, admin) with an expiry three
 /// days away, as a 0100 received on an earlier day would have; returns its approval code.
 fn settle_over_tcp(server: &Server, id: &str, user: &str, code: &str, amount: u64) -> String {

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | 0100 authorization | 0110 | `SettlePos` with a hold (captured later over HTTP) |
 //! | 0200 financial | 0210 | `SettlePos` (debit the user, credit the terminal's merchant) |
+//! | 0220 completion | 0230 | `CaptureHold` of a 0100's hold for field 4 (the original: field 90's STAN and field 7, else its own fields 11 and 7) |
 //! | 0400 reversal | 0410 | `ReversePos` of the original (field 90's STAN and field 7, else its own fields 11 and 7) |
 //! | 0800 network | 0810 | none: echo / sign-on |
 //!
@@ -25,7 +26,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kassa_engine::command::{Command, Outcome, Principal, Reply, SettlePos, Submission};
+use kassa_engine::command::{CaptureHold, Command, Outcome, Principal, Reply, SettlePos, Submission};
+use kassa_engine::state_machine::HoldState;
 use kassa_engine::{Currency, Engine, Id, Rejection, SubmitError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -324,7 +326,7 @@ async fn respond(engine: &Engine, terminals: &Terminals, request: &Message, body
     }
     let code = match mti.as_str() {
         "0800" => APPROVED.to_string(),
-        "0100" | "0200" | "0400" => match process(engine, terminals, request, body, &mti).await {
+        "0100" | "0200" | "0220" | "0400" => match process(engine, terminals, request, body, &mti).await {
             Ok(approval) => {
                 if let Some(approval) = approval {
                     response.set(38, approval);
@@ -342,6 +344,29 @@ async fn respond(engine: &Engine, terminals: &Terminals, request: &Message, body
     response
 }
 
+/// A 0220 completion of a 0100 authorization: captures the 0100's hold (its id is the 0100's
+/// settlement id) for field 4, the final amount (at most the authorized one; the rest is
+/// released). A repeated advice of a completion that applied answers 00 again.
+async fn complete(engine: &Engine, terminal: Id, request: &Message) -> Result<Option<String>, &'static str> {
+    let (stan, transmitted) = reversal_original(request).ok_or(FORMAT_ERROR)?;
+    let hold = settlement_id(terminal.as_str(), stan, transmitted).ok_or(FORMAT_ERROR)?;
+    let amount: u64 = request.get_str(4).and_then(|amount| amount.parse().ok()).ok_or(INVALID_AMOUNT)?;
+    let capture = CaptureHold { hold: hold.clone(), amount };
+    match engine.submit(Submission::new(Principal::Terminal(terminal), Command::CaptureHold(capture))).await {
+        Ok(Outcome::Applied(_)) => Ok(None),
+        Ok(Outcome::Rejected(Rejection::HoldAlreadyResolved)) => {
+            let state = engine.read(move |machine| machine.hold(&hold).map(|hold| hold.state)).await;
+            match state.map_err(system_error)? {
+                Some(HoldState::Captured(captured)) if captured == amount => Ok(None),
+                _ => Err(code_of(Rejection::HoldAlreadyResolved)),
+            }
+        }
+        Ok(Outcome::Rejected(Rejection::HoldNotFound)) => Err(DO_NOT_HONOR),
+        Ok(refused) => Err(code_of(refused.rejection().expect("not applied"))),
+        Err(error) => Err(system_error(error)),
+    }
+}
+
 /// Logs an answer other than approved (96 is logged where the engine refused). Secure-code
 /// failures and duplicates are warnings: they are what a brute force or a replay looks like.
 /// Field 2 (the user) is not logged.
@@ -356,7 +381,7 @@ fn log_refusal(request: &Message, response_mti: &str, code: &str) {
     }
 }
 
-/// Runs a 0100/0200/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.
+/// Runs a 0100/0200/0220/0400 against the engine; `Ok(approval code)` or `Err(field 39 code)`.
 async fn process(
     engine: &Engine,
     terminals: &Terminals,
@@ -384,6 +409,9 @@ async fn process(
         && merchant_field.trim_end() != merchant.as_str()
     {
         return Err(DO_NOT_HONOR);
+    }
+    if mti == "0220" {
+        return complete(engine, terminal, request).await;
     }
     if mti == "0400" {
         let (stan, transmitted) = reversal_original(request).ok_or(FORMAT_ERROR)?;
@@ -456,6 +484,7 @@ mod tests {
     fn response_mtis() {
         assert_eq!(response_mti("0100").as_deref(), Some("0110"));
         assert_eq!(response_mti("0200").as_deref(), Some("0210"));
+        assert_eq!(response_mti("0220").as_deref(), Some("0230"));
         assert_eq!(response_mti("0400").as_deref(), Some("0410"));
         assert_eq!(response_mti("0800").as_deref(), Some("0810"));
         assert_eq!(response_mti("0210"), None);
