@@ -97,5 +97,8 @@ fn a_tenant_lists_its_own_accounts_in_pages_over_every_partition() {
         assert_eq!(list_all(&server, &other, 2), vec!["theirs".to_string()], "each tenant sees its own");
         let bad = server.call("GET", "/v1/accounts?starting_after=a%20b", Some(&app), None);
         assert_eq!(bad.status, 400, "{bad:?}");
+        // A user no app has claimed: its coupons (and their codes) are the admin's to list only.
+        let unclaimed = server.call("GET", "/v1/users/nobody-yet/coupons", Some(&app), None);
+        unclaimed.assert_error(403, "forbidden");
     }
 }

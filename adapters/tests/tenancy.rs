@@ -285,6 +285,7 @@ impl World {
             O::ReadHold => get(format!("/v1/holds/{}", self.hold(role))),
             O::ReadAuthorization => get(format!("/v1/authorizations/{}", self.app_authorization())),
             O::ReadSettlement => get(format!("/v1/pos/settlements/{}", self.settlement())),
+            O::ReadUserCoupons => get("/v1/users/u1/coupons".to_string()),
             O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
             O::ReadSplit => get(format!("/v1/splits/{}", self.split())),
             O::ReadCoupon => get(format!("/v1/coupons/{}", self.coupon(false))),
@@ -441,6 +442,7 @@ impl World {
             | O::ReadHold
             | O::ReadAuthorization
             | O::ReadSettlement
+            | O::ReadUserCoupons
             | O::ReadBill
             | O::ReadSplit
             | O::ReadCoupon

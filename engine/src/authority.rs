@@ -110,6 +110,7 @@ pub enum Operation {
     VerifyCoupon,
     ReadAuthorization,
     ReadSettlement,
+    ReadUserCoupons,
 }
 
 /// How a principal must stand to what an operation touches for a cell to allow it.
@@ -167,6 +168,9 @@ pub enum Relation {
     IsOperator,
     /// Made the authorization (the app of its user).
     CreatedAuthorization,
+    /// The user is the app's own (claimed by it; an unclaimed user's coupons are nobody's to
+    /// read but the admin's, their codes redeem money off).
+    OwnUser,
 }
 
 impl Relation {
@@ -198,6 +202,7 @@ impl Relation {
             Relation::AppOfCouponHolder => "holder's app",
             Relation::IsOperator => "itself",
             Relation::CreatedAuthorization => "made it",
+            Relation::OwnUser => "own user (claimed)",
         }
     }
 }
@@ -249,6 +254,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::VerifyCoupon, [Yes, No, No, IsOperator, No]),
     (Operation::ReadAuthorization, [Yes, CreatedAuthorization, No, No, No]),
     (Operation::ReadSettlement, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
+    (Operation::ReadUserCoupons, [Yes, OwnUser, No, No, No]),
 ];
 
 /// The relation `role` needs for `operation` (`RULES` lists the operations in declaration
@@ -300,6 +306,8 @@ pub enum Read {
     Authorization(Id),
     /// A POS settlement.
     Settlement(Id),
+    /// The coupons a user holds, with their redemption codes.
+    UserCoupons(Id),
 }
 
 /// What an operation touches, as far as the rules look.
@@ -418,6 +426,7 @@ fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
         Read::Settlement(settlement) => {
             (Operation::ReadSettlement, Subject { settlement: Some(settlement), ..Subject::default() })
         }
+        Read::UserCoupons(user) => (Operation::ReadUserCoupons, Subject::user(user)),
     }
 }
 
@@ -515,6 +524,9 @@ fn holds(facts: &impl Facts, principal: &Principal, relation: Relation, s: &Subj
         }),
         IsOperator => is(principal, |o| Principal::Operator(o.clone()), s.operator),
         CreatedAuthorization => created(ObjectKind::Authorization, s.authorization),
+        OwnUser => s.user.is_some_and(|user| {
+            matches!(principal, Principal::App(_)) && facts.owner(ObjectKind::User, user) == Some(principal)
+        }),
     }
 }
 
@@ -578,7 +590,7 @@ mod tests {
         for (index, (operation, _)) in RULES.iter().enumerate() {
             assert_eq!(*operation as usize, index, "{operation:?} is out of place in RULES");
         }
-        assert_eq!(RULES.len(), Operation::ReadSettlement as usize + 1, "every operation has a row");
+        assert_eq!(RULES.len(), Operation::ReadUserCoupons as usize + 1, "every operation has a row");
         for (position, role) in Role::ALL.iter().enumerate() {
             assert_eq!(*role as usize, position);
         }

@@ -166,7 +166,7 @@ pub(super) async fn coupons_held(
     let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let key = user.clone();
-    let (data, has_more) = read(&state, &caller, Read::User(user.clone()), move |machine| {
+    let (data, has_more) = read(&state, &caller, Read::UserCoupons(user.clone()), move |machine| {
         let (page, has_more) = machine.coupons_held(&key, limit, starting_after.as_ref());
         let views: Vec<Value> = page.iter().filter_map(|coupon| views::coupon(machine, coupon)).collect();
         (views, has_more)
