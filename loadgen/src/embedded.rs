@@ -59,7 +59,8 @@ pub async fn balances(engine: &Engine, accounts: Vec<Id>, splits: Vec<Id>) -> Re
             .read_partition(partition, move |machine| {
                 let posted =
                     accounts.iter().filter_map(|id| machine.account(id)).map(|account| i128::from(account.posted));
-                let in_transit = machine.transit().in_flight().into_values().map(i128::from);
+                let in_transit =
+                    machine.transit().in_flight().into_values().map(|amount| i128::try_from(amount).expect("fits"));
                 let escrow = splits.iter().filter_map(|id| machine.split(id)).map(|split| i128::from(split.escrow));
                 (posted.sum::<i128>() + in_transit.sum::<i128>(), escrow.sum::<i128>())
             })

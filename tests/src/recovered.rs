@@ -72,11 +72,11 @@ fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
 /// Waits for the credits still on their way after a restart to arrive and be answered.
 fn wait_for_transit_to_drain(engine: &Engine) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let in_flight = || -> Result<u64, String> {
+    let in_flight = || -> Result<u128, String> {
         let mut sum = 0;
         for partition in 0..engine.placement().count() {
             sum += engine
-                .read_partition_blocking(partition, |machine| machine.transit().in_flight().values().sum::<u64>())
+                .read_partition_blocking(partition, |machine| machine.transit().in_flight().values().sum::<u128>())
                 .map_err(|error| format!("read failed: {error}"))?;
         }
         Ok(sum)

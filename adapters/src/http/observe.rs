@@ -53,14 +53,25 @@ pub async fn observe(
     let id = request_id(request.headers().get(REQUEST_ID_HEADER));
     // The route pattern (`/v1/accounts/{id}`), never the raw path: bounded label values.
     let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    // Methods are a client's to invent: only the standard ones become label values (a flood of
+    // made-up methods must not grow the metrics registry).
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let span = tracing::info_span!("http", request_id = %id, %method, %route);
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| tracing::info!(status, elapsed_us = elapsed.as_micros() as u64, "http access"));
-    metrics::counter!("kassa_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+    metrics::counter!("kassa_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     metrics::histogram!("kassa_http_request_duration_seconds", "method" => method, "route" => route)
         .record(elapsed.as_secs_f64());

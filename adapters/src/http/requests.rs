@@ -169,6 +169,13 @@ pub struct PageQuery {
     pub starting_after: Option<String>,
 }
 
+impl PageQuery {
+    /// The page size asked for: 100 unless given, and 1..=1000.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, 1_000)
+    }
+}
+
 /// The query of `GET /v1/accounts/{id}/history`.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {

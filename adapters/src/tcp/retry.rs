@@ -129,7 +129,7 @@ impl RetryingClient {
                         busy += 1;
                         self.busy_retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(jittered(backoff)).await;
-                        backoff = (backoff * 2).min(self.policy.backoff_max);
+                        backoff = backoff.saturating_mul(2).min(self.policy.backoff_max);
                     }
                     Next::Reconnect if self.policy.reconnects > 0 => self.reconnect(&client).await?,
                     Next::Backoff | Next::Reconnect | Next::Fail => return Err(error),
@@ -170,7 +170,7 @@ async fn connect_with_backoff(addr: SocketAddr, api_key: &str, policy: &RetryPol
                 tracing::debug!(%addr, %error, attempts, "kassa client: reconnecting");
                 attempts += 1;
                 tokio::time::sleep(jittered(backoff)).await;
-                backoff = (backoff * 2).min(policy.backoff_max);
+                backoff = backoff.saturating_mul(2).min(policy.backoff_max);
             }
             Err(error) => return Err(error),
         }
@@ -181,5 +181,5 @@ async fn connect_with_backoff(addr: SocketAddr, api_key: &str, policy: &RetryPol
 fn jittered(delay: Duration) -> Duration {
     let mut byte = [0u8; 1];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
-    delay * (256 + u32::from(byte[0])) / 512
+    delay.saturating_mul(256 + u32::from(byte[0])) / 512
 }

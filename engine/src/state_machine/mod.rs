@@ -501,7 +501,7 @@ impl StateMachine {
             assert!(listed, "coupon {id} is listed under its holder");
         }
         for (currency, in_flight) in self.state.transit.in_flight() {
-            *sums.entry(currency).or_default() += i128::from(in_flight);
+            *sums.entry(currency).or_default() += i128::try_from(in_flight).expect("fits");
         }
         // What entered minus what left this partition: deposits, withdrawals, and credits from
         // and to other partitions.

@@ -1,7 +1,8 @@
 //! Queries of the state: what embedders and the adapters' views read (between batches, through
 //! `Engine::read`), never what a command decides with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::{
     Account, Authorization, Bill, Coupon, Hold, Merchant, Operator, SettlementSummary, Split, StateMachine, Terminal,
@@ -82,25 +83,13 @@ impl StateMachine {
     /// Up to `limit` of the accounts `owner` opened (on this partition), in id order, after
     /// `starting_after`; and whether more remain.
     pub fn accounts_owned(&self, owner: &Principal, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
-        let Some(owned) = self.state.owned_accounts.get(owner) else { return (Vec::new(), false) };
-        let mut after = match starting_after {
-            Some(cursor) => owned.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
-            None => owned.range::<Id, _>(..),
-        };
-        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
-        (page, after.next().is_some())
+        page_of(self.state.owned_accounts.get(owner), limit, starting_after)
     }
 
     /// Up to `limit` of the coupons `user` holds (any state, rewards included), in id order,
     /// after `starting_after`; and whether more remain.
     pub fn coupons_held(&self, user: &Id, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
-        let Some(held) = self.state.holdings.get(user) else { return (Vec::new(), false) };
-        let mut after = match starting_after {
-            Some(cursor) => held.range::<Id, _>((std::ops::Bound::Excluded(cursor), std::ops::Bound::Unbounded)),
-            None => held.range::<Id, _>(..),
-        };
-        let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
-        (page, after.next().is_some())
+        page_of(self.state.holdings.get(user), limit, starting_after)
     }
 
     /// The coupons in `user`'s share pool.
@@ -132,4 +121,15 @@ impl StateMachine {
     pub fn check_read(&self, principal: &Principal, read: &crate::authority::Read) -> Result<(), Rejection> {
         crate::authority::check_read(self, principal, read)
     }
+}
+
+/// Up to `limit` ids of an ordered set after `starting_after`, and whether more remain.
+fn page_of(set: Option<&BTreeSet<Id>>, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+    let Some(set) = set else { return (Vec::new(), false) };
+    let mut after = match starting_after {
+        Some(cursor) => set.range::<Id, _>((Bound::Excluded(cursor), Bound::Unbounded)),
+        None => set.range::<Id, _>(..),
+    };
+    let page: Vec<Id> = after.by_ref().take(limit).cloned().collect();
+    (page, after.next().is_some())
 }

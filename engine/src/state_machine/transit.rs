@@ -59,10 +59,10 @@ struct Answers {
 
 impl Transit {
     /// Money in this partition's transit per currency: debited here, not yet heard of.
-    pub fn in_flight(&self) -> BTreeMap<Currency, u64> {
+    pub fn in_flight(&self) -> BTreeMap<Currency, u128> {
         let mut sums = BTreeMap::new();
         for open in self.open.values() {
-            *sums.entry(open.credit.currency).or_default() += open.credit.amount;
+            *sums.entry(open.credit.currency).or_default() += u128::from(open.credit.amount);
         }
         sums
     }
@@ -194,6 +194,9 @@ impl StateMachine {
                 Outcome::Applied(Reply::Done)
             }
             Some(rejection) => {
+                // The refund is posted unconditionally: the money left this account, so it comes
+                // back even if credits since took the balance near BALANCE_MINOR_MAX (i64 still
+                // holds it: the cap is 10^17, an amount at most 10^15).
                 let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
                 let cause = PostingCause::Transfer(credit.transfer.clone());
                 self.post(&open.from, delta, 0, cause, &mut output.events);

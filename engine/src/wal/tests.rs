@@ -20,6 +20,18 @@ fn encode(seq: u64, now_ms: TimestampMs, commands: &[Submission]) -> Vec<u8> {
     encode_record(seq, &RecordBody { now_ms, partition: 0, messages: &[], commands })
 }
 
+/// A deposit's posting of `delta` to `account`.
+fn posting(account: &str, delta: i64) -> Posting {
+    Posting {
+        account: id(account),
+        posted_delta: delta,
+        held_delta: 0,
+        posted_after: delta,
+        held_after: 0,
+        cause: crate::command::PostingCause::Deposit(id("d")),
+    }
+}
+
 fn record(seq: u64) -> EncodedRecord {
     EncodedRecord { seq, value: encode(seq, 1_000 + seq, &commands(3)) }
 }
@@ -124,14 +136,6 @@ fn snapshots_trim_the_log() {
 fn history_pages_go_from_newest_to_oldest_by_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
-    let posting = |account: &str, delta: i64| Posting {
-        account: id(account),
-        posted_delta: delta,
-        held_delta: 0,
-        posted_after: delta,
-        held_after: 0,
-        cause: crate::command::PostingCause::Deposit(id("d")),
-    };
     // Seven lines of "a" over records 1..=3 (index 0 and 1 in each, one in record 3), one of "b".
     let mut lines = Vec::new();
     for (seq, index, delta) in [(1, 0, 1), (1, 1, 2), (2, 0, 3), (2, 1, 4), (2, 2, 5), (3, 0, 6), (3, 1, 7)] {
@@ -162,14 +166,6 @@ fn history_pages_go_from_newest_to_oldest_by_cursor() {
 fn history_is_queried_newest_last() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
-    let posting = |account: &str, delta: i64| Posting {
-        account: id(account),
-        posted_delta: delta,
-        held_delta: 0,
-        posted_after: delta,
-        held_after: 0,
-        cause: crate::command::PostingCause::Deposit(id("d")),
-    };
     wal.append(&[record(1), record(2)]).unwrap();
     assert_eq!(wal.history_watermark().unwrap(), 0);
     wal.append_history(&[history_entry(1, 0, 5, &posting("a", 1)), history_entry(1, 1, 5, &posting("ab", 9))], 1)

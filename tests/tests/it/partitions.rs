@@ -30,7 +30,7 @@ fn config(dir: &std::path::Path) -> EngineConfig {
 }
 
 /// Every account's balance, and the money still in transit, over all partitions.
-fn balances(engine: &Engine) -> (Vec<i64>, u64) {
+fn balances(engine: &Engine) -> (Vec<i64>, u128) {
     let mut balances = vec![0; ACCOUNTS];
     let mut in_flight = 0;
     for partition in 0..engine.placement().count() {
@@ -39,7 +39,7 @@ fn balances(engine: &Engine) -> (Vec<i64>, u64) {
                 machine.check_invariants();
                 let found: Vec<(usize, i64)> =
                     (0..ACCOUNTS).filter_map(|index| Some((index, machine.account(&account(index))?.posted))).collect();
-                (found, machine.transit().in_flight().values().sum::<u64>())
+                (found, machine.transit().in_flight().values().sum::<u128>())
             })
             .unwrap();
         for (index, posted) in found {

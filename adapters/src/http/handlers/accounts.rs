@@ -39,7 +39,7 @@ pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<Op
 /// the admin's list is empty (accounts the admin opens belong to no tenant). With several
 /// partitions each is read and the pages merged.
 pub(super) async fn list_accounts(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = query.limit();
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let mut merged: Vec<(kassa_engine::Id, Value)> = Vec::new();
     let mut has_more = false;

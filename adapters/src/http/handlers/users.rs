@@ -163,7 +163,7 @@ pub(super) async fn coupons_held(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let user = id(&path)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = query.limit();
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let key = user.clone();
     let (data, has_more) = read(&state, &caller, Read::UserCoupons(user.clone()), move |machine| {
