@@ -266,10 +266,23 @@ fn a_damaged_snapshot_of_one_partition_refuses_to_open_and_names_it() {
         };
         assert!(engine.submit_blocking(Submission::admin(Command::Transfer(transfer))).unwrap().is_applied());
     }
+    // Placement is a keyed hash (the key is random per directory): give every partition an
+    // account of its own and more than `snapshot_every_commands` commands, so each snapshots.
+    for partition in 0..3 {
+        let account =
+            (0..).map(|n| id(format!("p{partition}-{n}"))).find(|a| engine.placement().of_account(a) == partition);
+        let account = account.expect("an id lands on every partition");
+        let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+        let mut commands = vec![Command::OpenAccount(open)];
+        commands.extend((0..12).map(|n| {
+            Command::Deposit(Movement { id: id(format!("dp{partition}-{n}")), account: account.clone(), amount: 1 })
+        }));
+        assert!(engine.submit_batch_blocking(Submission::admin_all(commands)).unwrap().iter().all(|o| o.is_applied()));
+    }
     drop(engine);
     let healthy = verify_data_dir(&dir).unwrap();
-    assert_eq!((healthy.partitions, healthy.accounts), (3, 12));
-    assert!(healthy.totals.iter().all(|(_, totals)| totals.deposited == 1_200));
+    assert_eq!((healthy.partitions, healthy.accounts), (3, 15));
+    assert!(healthy.totals.iter().all(|(_, totals)| totals.deposited == 1_200 + 3 * 12));
 
     // Flip a byte in a chunk of partition 2's snapshot: the open is refused and names it.
     let prefix = [&b"snapshot/"[..], &2u16.to_be_bytes()].concat();
