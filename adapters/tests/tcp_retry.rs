@@ -62,14 +62,29 @@ fn a_killed_server_is_reconnected_and_unanswered_requests_resent_once() {
     let policy = RetryPolicy { reconnects: 200, backoff_max: Duration::from_millis(100), ..RetryPolicy::default() };
     let client = Arc::new(runtime.block_on(RetryingClient::connect(server.tcp, ADMIN_KEY, policy)).unwrap());
     open_account(&runtime, &client);
-    let load = {
-        let client = client.clone();
-        runtime.spawn(async move { deposit_all(&client, 20_000).await })
-    };
+    // Eight submitters deposit one after another until told to stop, so the kill always lands
+    // mid-stream, however fast the machine.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let submitters: Vec<_> = (0..8)
+        .map(|submitter| {
+            let (client, stop) = (client.clone(), stop.clone());
+            runtime.spawn(async move {
+                let mut sent = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let outcome = client.submit(deposit(submitter * 1_000_000 + sent)).await;
+                    assert!(outcome.expect("retried until it answered").is_applied());
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(100));
     server.restart(); // SIGKILL, then the same data directory and ports.
-    runtime.block_on(load).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: usize = submitters.into_iter().map(|task| runtime.block_on(task).unwrap()).sum();
     // Every deposit once: the ones applied before the kill answered their first outcome again.
-    assert_eq!(server.balance("a").0, 20_000);
+    assert_eq!(server.balance("a").0, i64::try_from(sent).unwrap());
     assert!(client.retries().1 > 0, "the client reconnected");
 }
