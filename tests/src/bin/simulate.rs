@@ -30,6 +30,9 @@ struct Args {
     /// Print a progress line every this many commands (0: never).
     #[arg(long, default_value_t = 100_000)]
     progress: u64,
+    /// Partitions of the engine (transfers between them run through transit).
+    #[arg(long, default_value_t = 1)]
+    partitions: u16,
 }
 
 fn main() {
@@ -48,14 +51,16 @@ fn main() {
     let mut config = SimConfig::new(args.seed, args.commands, &data_dir);
     config.restarts = args.restarts;
     config.progress_every_commands = args.progress;
+    config.partitions = args.partitions;
     if args.no_sync {
         config.durability = Durability::UnsafeNoSync;
     }
     println!(
-        "kassa-simulate: seed {} commands {} restarts {} durability {:?} data dir {}",
+        "kassa-simulate: seed {} commands {} restarts {} partitions {} durability {:?} data dir {}",
         args.seed,
         args.commands,
         args.restarts,
+        args.partitions,
         config.durability,
         data_dir.display()
     );

@@ -52,7 +52,8 @@ impl Model {
 
     pub(super) fn movement(&mut self, movement: &Movement, deposit: bool) -> Result<(), Rejection> {
         let body = (deposit, movement.account.clone(), movement.amount);
-        if let Some(existing) = self.movements.get(&movement.id) {
+        let key = (self.applying(), movement.id.clone());
+        if let Some(existing) = self.movements.get(&key) {
             return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
         }
         valid_amount(movement.amount)?;
@@ -75,25 +76,42 @@ impl Model {
             totals.withdrawn += u128::from(movement.amount);
             account.posted -= signed(movement.amount);
         }
-        self.movements.insert(movement.id.clone(), body);
+        self.movements.insert(key, body);
         Ok(())
     }
 
-    pub(super) fn transfer(&mut self, transfer: &Transfer) -> Result<(), Rejection> {
+    /// A transfer, alone (`between_partitions`: its payee may live on another partition) or as
+    /// a leg of a batch (which stays on its partition).
+    pub(super) fn transfer(&mut self, transfer: &Transfer, between_partitions: bool) -> Result<(), Rejection> {
         let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
-        if let Some(existing) = self.transfers.get(&transfer.id) {
+        let key = (self.applying(), transfer.id.clone());
+        if let Some(existing) = self.transfers.get(&key) {
             return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
         }
         valid_amount(transfer.amount)?;
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
         }
-        let from = self.usable(&transfer.from, transfer.currency, Rejection::AccountNotFound)?;
-        let to = self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
-        from.can_debit(transfer.amount)?;
-        to.can_credit(transfer.amount)?;
+        if !self.local(&transfer.from) {
+            return Err(Rejection::CrossPartition);
+        }
+        if self.local(&transfer.to) {
+            let from = self.usable(&transfer.from, transfer.currency, Rejection::AccountNotFound)?;
+            let to = self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
+            from.can_debit(transfer.amount)?;
+            to.can_credit(transfer.amount)?;
+        } else {
+            if !between_partitions {
+                return Err(Rejection::CrossPartition);
+            }
+            // The payer's partition debits first; the payee's answers for the payee.
+            let from = self.usable(&transfer.from, transfer.currency, Rejection::AccountNotFound)?;
+            from.can_debit(transfer.amount)?;
+            let to = self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
+            to.can_credit(transfer.amount)?;
+        }
         self.move_money(&transfer.from, &transfer.to, transfer.amount);
-        self.transfers.insert(transfer.id.clone(), body);
+        self.transfers.insert(key, body);
         Ok(())
     }
 
@@ -102,12 +120,12 @@ impl Model {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            let outcomes = batch.transfers.iter().map(|transfer| done(self.transfer(transfer))).collect();
+            let outcomes = batch.transfers.iter().map(|transfer| done(self.transfer(transfer, false))).collect();
             return Outcome::Applied(Reply::TransferBatch(outcomes));
         }
         // All or nothing: remember what the batch may change and put it back on failure.
         let mut saved_accounts: Vec<(Id, Account)> = Vec::new();
-        let mut new_transfers: Vec<Id> = Vec::new();
+        let mut new_transfers: Vec<super::PartitionedId> = Vec::new();
         let mut failure = None;
         for (index, transfer) in batch.transfers.iter().enumerate() {
             for id in [&transfer.from, &transfer.to] {
@@ -117,9 +135,10 @@ impl Model {
                     saved_accounts.push((id.clone(), account.clone()));
                 }
             }
-            let known = self.transfers.get(&transfer.id).is_some();
-            match self.transfer(transfer) {
-                Ok(()) if !known => new_transfers.push(transfer.id.clone()),
+            let key = (self.applying(), transfer.id.clone());
+            let known = self.transfers.get(&key).is_some();
+            match self.transfer(transfer, false) {
+                Ok(()) if !known => new_transfers.push(key),
                 Ok(()) => {}
                 Err(rejection) => {
                     failure = Some((index, rejection));
@@ -133,8 +152,8 @@ impl Model {
                 for (id, account) in saved_accounts {
                     self.accounts.insert(id, account);
                 }
-                for id in new_transfers {
-                    self.transfers.forget(&id);
+                for key in new_transfers {
+                    self.transfers.forget(&key);
                 }
                 Outcome::BatchRejected { leg: u32::try_from(failed).expect("small"), rejection }
             }

@@ -34,10 +34,11 @@ fn app(principal: &Principal) -> bool {
 
 impl Model {
     /// An app or merchant owns an account it created; a merchant also the account it is
-    /// registered with.
+    /// registered with. Only the account's own partition knows (`partitions.rs`).
     fn owns_account(&self, who: &Principal, account: &Id) -> bool {
-        self.owners.accounts.get(account) == Some(who)
-            || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account))
+        let owned = self.owners.accounts.get(account) == Some(who)
+            || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account));
+        owned && self.local(account)
     }
 
     /// An app acts for its own users and for users nobody has claimed.

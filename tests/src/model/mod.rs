@@ -18,6 +18,7 @@ mod authority;
 mod bills;
 mod coupons;
 mod holds;
+mod partitions;
 mod pos;
 pub mod rules;
 mod secrets;
@@ -26,11 +27,13 @@ mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use kassa_engine::SecretKey;
 use kassa_engine::command::{
     DeductionRule, Outcome, Principal, Rejection, Reply, SettlePos, SplitMember, SplitShares, Submission,
     ValueAdjustment,
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
+use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::{Command, Currency, Id, TimestampMs};
 
 pub use view::{Probe, StateView, engine_view};
@@ -356,32 +359,33 @@ impl<'a> Oracle<'a> {
 
 /// Ids remembered for repeats, for a bounded time: time is cut into epochs of
 /// `IDEMPOTENCY_WINDOW_MS` (epoch = now / window); an id counts while it was applied in the
-/// current epoch or the one before.
+/// current epoch or the one before. Keyed by `K`: the id, with the partition that remembers it
+/// where ids are per partition (transfers and movements).
 #[derive(Debug, Clone)]
-pub struct Remembered<V> {
-    /// Each id with its body and the epoch it was applied in.
-    entries: HashMap<Id, (V, u64)>,
+pub struct Remembered<K, V> {
+    /// Each key with its body and the epoch it was applied in.
+    entries: HashMap<K, (V, u64)>,
     generation: u64,
 }
 
-impl<V> Default for Remembered<V> {
+impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
         Remembered { entries: HashMap::new(), generation: 0 }
     }
 }
 
-impl<V> Remembered<V> {
-    /// The body of `id` while it is remembered.
-    pub fn get(&self, id: &Id) -> Option<&V> {
-        self.entries.get(id).filter(|(_, generation)| generation + 1 >= self.generation).map(|(body, _)| body)
+impl<K: std::hash::Hash + Eq, V> Remembered<K, V> {
+    /// The body of `key` while it is remembered.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.entries.get(key).filter(|(_, generation)| generation + 1 >= self.generation).map(|(body, _)| body)
     }
 
-    fn insert(&mut self, id: Id, body: V) {
-        self.entries.insert(id, (body, self.generation));
+    fn insert(&mut self, key: K, body: V) {
+        self.entries.insert(key, (body, self.generation));
     }
 
-    fn forget(&mut self, id: &Id) {
-        self.entries.remove(id);
+    fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
     }
 
     fn advance(&mut self, now_ms: TimestampMs) {
@@ -394,18 +398,25 @@ impl<V> Remembered<V> {
     }
 }
 
+/// A transfer or movement id and the partition that remembers it (the payer's, the account's).
+pub type PartitionedId = (PartitionId, Id);
+
 /// The reference model: everything the engine knows, in plain maps.
 #[derive(Debug, Clone)]
 pub struct Model {
     secret_key: [u8; 32],
+    /// Where accounts live (one partition: everything in one place).
+    pub placement: Placement,
+    /// The partition applying the command being applied (`Placement::of_command`).
+    partition: PartitionId,
     /// Highest `now` applied so far.
     pub now_ms: TimestampMs,
     /// Accounts.
     pub accounts: BTreeMap<Id, Account>,
     /// Deposits and withdrawals by id: `(deposit?, account, amount)`, for a bounded time.
-    pub movements: Remembered<(bool, Id, u64)>,
+    pub movements: Remembered<PartitionedId, (bool, Id, u64)>,
     /// Applied transfers by id: `(from, to, amount, currency)`, for a bounded time.
-    pub transfers: Remembered<(Id, Id, u64, Currency)>,
+    pub transfers: Remembered<PartitionedId, (Id, Id, u64, Currency)>,
     /// Per currency, money in and out.
     pub totals: BTreeMap<Currency, Totals>,
     /// Holds (direct and POS).
@@ -484,10 +495,21 @@ fn signed(amount: u64) -> i64 {
 }
 
 impl Model {
-    /// An empty model for an engine with `secret_key`.
+    /// An empty model for an engine with `secret_key` and one partition.
     pub fn new(secret_key: [u8; 32]) -> Model {
+        Model::with_partitions(secret_key, 1)
+    }
+
+    /// An empty model for an engine with `secret_key` and `partitions` partitions: the model
+    /// places accounts as the engine does and expects what partitions change (see
+    /// `partitions.rs`).
+    pub fn with_partitions(secret_key: [u8; 32], partitions: u16) -> Model {
+        let config = kassa_engine::Config::new(SecretKey::from_bytes(&secret_key));
+        let placement = config.for_partition(HOME_PARTITION, partitions).placement().clone();
         Model {
             secret_key,
+            placement,
+            partition: HOME_PARTITION,
             now_ms: 0,
             accounts: BTreeMap::new(),
             movements: Remembered::default(),
@@ -529,7 +551,11 @@ impl Model {
         self.movements.advance(now);
         self.transfers.advance(now);
         let Submission { principal, command } = submission;
+        self.partition = self.placement.of_command(command);
         if let Err(rejection) = self.authority(principal, command) {
+            return Outcome::Rejected(rejection);
+        }
+        if let Err(rejection) = self.accounts_local(command) {
             return Outcome::Rejected(rejection);
         }
         let mut outcome = self.apply_command(now, principal, command, Oracle::new(engine));
@@ -557,7 +583,7 @@ impl Model {
             Command::CloseAccount { account } => done(self.close_account(account)),
             Command::Deposit(movement) => done(self.movement(movement, true)),
             Command::Withdraw(movement) => done(self.movement(movement, false)),
-            Command::Transfer(transfer) => done(self.transfer(transfer)),
+            Command::Transfer(transfer) => done(self.transfer(transfer, true)),
             Command::TransferBatch(batch) => self.transfer_batch(batch),
             Command::PlaceHold(place) => done(self.place_hold(now, place)),
             Command::CaptureHold(capture) => answer(self.capture_hold(now, capture)),

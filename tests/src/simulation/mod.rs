@@ -12,6 +12,7 @@
 //! the clock and the engine's server key all derive from the seed.
 
 pub mod generator;
+pub mod partitions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,11 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kassa_engine::runtime::Clock;
-use kassa_engine::{Durability, Engine, EngineConfig, Outcome, Reply};
+use kassa_engine::{Command, Durability, Engine, EngineConfig, Outcome, Reply};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{Model, engine_view};
+use crate::model::Model;
 pub use generator::Generator;
 use kassa_engine::command::{Principal, Submission};
 
@@ -52,6 +53,8 @@ pub struct SimConfig {
     pub everything_every_batches: u64,
     /// Print a progress line every this many commands (0: never).
     pub progress_every_commands: u64,
+    /// Partitions of the engine's data directory (`partitions.rs`: batches run in waves).
+    pub partitions: u16,
 }
 
 impl SimConfig {
@@ -66,6 +69,7 @@ impl SimConfig {
             accounts_every_batches: 10,
             everything_every_batches: 100,
             progress_every_commands: 0,
+            partitions: 1,
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct Divergence {
     pub seed: u64,
     /// The run's length (reproduce with the same seed and length).
     pub commands: u64,
+    /// The engine's partitions.
+    pub partitions: u16,
     /// Index of the command in the run (0-based), when an outcome differed.
     pub index: Option<u64>,
     /// Index of the batch (0-based).
@@ -104,7 +110,8 @@ impl fmt::Display for Divergence {
         }
         writeln!(f, "  model:   {}", self.model)?;
         writeln!(f, "  engine:  {}", self.engine)?;
-        write!(f, "  reproduce: kassa-simulate --seed {} --commands {}", self.seed, self.commands)
+        let (seed, commands, partitions) = (self.seed, self.commands, self.partitions);
+        write!(f, "  reproduce: kassa-simulate --seed {seed} --commands {commands} --partitions {partitions}")
     }
 }
 
@@ -231,6 +238,7 @@ pub fn run(config: SimConfig) -> Result<SimReport, SimError> {
     engine_config.tick_interval_ms = 0;
     engine_config.secret_key = Some(secret_key(config.seed));
     engine_config.clock = Clock::Manual(clock.clone());
+    engine_config.partitions = config.partitions;
     // Several snapshots per run, so that recovery loads one and replays the log after it.
     engine_config.snapshot_every_commands = (config.commands / 7).max(1_000);
     let engine = Engine::open(engine_config.clone()).map_err(|error| fail("opening the engine", error))?;
@@ -250,7 +258,7 @@ pub fn run(config: SimConfig) -> Result<SimReport, SimError> {
     };
     let generator = Generator::new(config.seed);
     let mut run = Run {
-        model: Model::new(secret_key(config.seed)),
+        model: Model::with_partitions(secret_key(config.seed), config.partitions),
         generator,
         config,
         engine_config,
@@ -292,10 +300,14 @@ impl Run {
             let left = usize::try_from(self.config.commands - self.report.commands).unwrap_or(usize::MAX);
             let size = self.generator.batch_size().min(left);
             let batch = self.generator.batch(&self.model, self.now_ms, size);
-            let outcomes = self
-                .engine()
-                .submit_batch_blocking(batch.clone())
-                .map_err(|error| fail("submitting a batch", error))?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for wave in partitions::waves(&self.model.placement, &batch) {
+                let answered = self
+                    .engine()
+                    .submit_batch_blocking(batch[wave].to_vec())
+                    .map_err(|error| fail("submitting a batch", error))?;
+                outcomes.extend(answered);
+            }
             if !self.compare_outcomes(&batch, &outcomes) {
                 return Ok(());
             }
@@ -357,12 +369,18 @@ impl Run {
 
     fn count(&mut self, submission: &Submission, outcome: &Outcome) {
         let command = &submission.command;
+        let placement = &self.model.placement;
         let report = &mut self.report;
         report.digest = fnv(report.digest, &format!("{outcome:?}"));
         *report.outcomes.entry(code(outcome).to_string()).or_default() += 1;
         *report.by_kind.entry(format!("{}/{}", command.kind(), code(outcome))).or_default() += 1;
         if submission.principal != Principal::Admin {
             *report.by_kind.entry(format!("as_tenant/{}", code(outcome))).or_default() += 1;
+        }
+        if let Command::Transfer(transfer) = command
+            && placement.of_account(&transfer.from) != placement.of_account(&transfer.to)
+        {
+            *report.by_kind.entry(format!("transfer/between_partitions/{}", code(outcome))).or_default() += 1;
         }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {
@@ -375,6 +393,7 @@ impl Run {
         self.report.divergence = Some(Divergence {
             seed: self.config.seed,
             commands: self.config.commands,
+            partitions: self.config.partitions,
             index,
             batch: self.report.batches,
             now_ms: self.now_ms,
@@ -417,10 +436,8 @@ impl Run {
     fn compare_state(&mut self, everything: bool) -> Result<bool, SimError> {
         let probe = self.model.probe(everything);
         let expected = self.model.view(&probe);
-        let actual = self
-            .engine()
-            .read_blocking(move |machine| engine_view(machine, &probe))
-            .map_err(|error| fail("reading the state", error))?;
+        let actual =
+            partitions::engine_state(self.engine(), &probe).map_err(|error| fail("reading the state", error))?;
         if everything {
             self.report.state_checks += 1;
         } else {

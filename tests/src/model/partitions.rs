@@ -1,0 +1,48 @@
+//! What several partitions change, as a user of kassa sees it (ARCHITECTURE.md, "Runtime:
+//! partitions"), written again from the documentation:
+//!
+//! - Accounts live on the partition their id hashes to; deposits, withdrawals and transfers are
+//!   applied by the partition of the account they debit; everything else by the home partition.
+//! - A partition knows only its own objects: the owner of an account (and a merchant's
+//!   registered account) is known where the account lives, so a tenant naming an account of
+//!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
+//!   first), the admin `cross_partition`.
+//! - Holds, merchants, authorizations, bills and splits need their accounts on the home
+//!   partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer or payee
+//!   lives off the batch's partition is `cross_partition`.
+//! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
+//!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
+//! - Transfer and movement ids are remembered by the partition that applied them.
+
+use kassa_engine::command::{Command, Rejection};
+use kassa_engine::{Id, partition::PartitionId};
+
+use super::Model;
+
+impl Model {
+    /// Whether account `id` lives on the partition applying the current command.
+    pub(super) fn local(&self, id: &Id) -> bool {
+        self.placement.of_account(id) == self.partition
+    }
+
+    /// The partition applying the current command.
+    pub(super) fn applying(&self) -> PartitionId {
+        self.partition
+    }
+
+    /// Refuses a command of the home partition that names an account living elsewhere.
+    pub(super) fn accounts_local(&self, command: &Command) -> Result<(), Rejection> {
+        let local = |id: &Id| if self.local(id) { Ok(()) } else { Err(Rejection::CrossPartition) };
+        match command {
+            Command::PlaceHold(place) => local(&place.from).and(local(&place.to)),
+            Command::RegisterMerchant(register) => local(&register.account),
+            Command::Authorize(authorize) => local(&authorize.account),
+            Command::OpenBill(open) => local(&open.account),
+            Command::RequestSplit(request) => {
+                local(&request.requester_account)?;
+                request.members.iter().try_for_each(|member| local(&member.account))
+            }
+            _ => Ok(()),
+        }
+    }
+}

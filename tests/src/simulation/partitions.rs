@@ -1,0 +1,180 @@
+//! Running the simulation on several partitions.
+//!
+//! Each partition is serializable on its own, and a transfer between partitions is atomic but
+//! not serializable with everything else (ARCHITECTURE.md): its credit reaches the payee's
+//! partition at some point after the commands submitted with it. The model applies a batch in
+//! order, so a batch is cut into waves in which no command touches the accounts or the id of a
+//! transfer between partitions submitted in the same wave; within a wave every order the engine
+//! may choose gives the model's outcomes. Every wave is answered before the next is submitted,
+//! and by then its transits have drained.
+//!
+//! The state is read from every partition and merged: accounts (and their owner records) from
+//! the partition they live on, everything else from the home partition, counts and totals
+//! summed, and every partition's invariants (with an empty transit) must hold.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use kassa_engine::command::Submission;
+use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
+use kassa_engine::{Command, Engine, Id, SubmitError};
+
+use crate::model::{Probe, StateView, engine_view};
+
+/// What a command touches, as far as waves care.
+enum Touch<'a> {
+    /// These accounts and transfer ids.
+    Accounts(Vec<&'a Id>, Vec<&'a Id>),
+    /// Accounts found through other objects (holds, bills, ...): any of the home partition's.
+    Anything,
+}
+
+fn touch(command: &Command) -> Touch<'_> {
+    match command {
+        Command::OpenAccount(open) => Touch::Accounts(vec![&open.account], vec![]),
+        Command::CloseAccount { account } => Touch::Accounts(vec![account], vec![]),
+        Command::Deposit(movement) | Command::Withdraw(movement) => Touch::Accounts(vec![&movement.account], vec![]),
+        Command::Transfer(transfer) => Touch::Accounts(vec![&transfer.from, &transfer.to], vec![&transfer.id]),
+        Command::TransferBatch(batch) => Touch::Accounts(
+            batch.transfers.iter().flat_map(|transfer| [&transfer.from, &transfer.to]).collect(),
+            batch.transfers.iter().map(|transfer| &transfer.id).collect(),
+        ),
+        _ => Touch::Anything,
+    }
+}
+
+/// The accounts and ids of one wave.
+#[derive(Default)]
+struct Wave<'a> {
+    touched: HashSet<&'a Id>,
+    ids: HashSet<&'a Id>,
+    anything: bool,
+    in_flight: HashSet<&'a Id>,
+    in_flight_ids: HashSet<&'a Id>,
+}
+
+impl<'a> Wave<'a> {
+    /// Whether `command` may join the wave, and if so, adds it.
+    fn admit(&mut self, placement: &Placement, command: &'a Command) -> bool {
+        let crossing = match command {
+            Command::Transfer(transfer) => placement.of_account(&transfer.from) != placement.of_account(&transfer.to),
+            _ => false,
+        };
+        match touch(command) {
+            Touch::Anything => {
+                if !self.in_flight.is_empty() {
+                    return false;
+                }
+                self.anything = true;
+            }
+            Touch::Accounts(accounts, ids) => {
+                let in_flight = accounts.iter().any(|id| self.in_flight.contains(id))
+                    || ids.iter().any(|id| self.in_flight_ids.contains(id));
+                let seen =
+                    accounts.iter().any(|id| self.touched.contains(id)) || ids.iter().any(|id| self.ids.contains(id));
+                if in_flight || (crossing && (self.anything || seen)) {
+                    return false;
+                }
+                if crossing {
+                    self.in_flight.extend(accounts.iter().copied());
+                    self.in_flight_ids.extend(ids.iter().copied());
+                }
+                self.touched.extend(accounts);
+                self.ids.extend(ids);
+            }
+        }
+        true
+    }
+}
+
+/// `batch` cut into waves (ranges, in order) whose outcomes do not depend on the order in
+/// which the partitions apply them. One wave when there is one partition.
+pub fn waves(placement: &Placement, batch: &[Submission]) -> Vec<Range<usize>> {
+    if placement.count() == 1 || batch.is_empty() {
+        return std::iter::once(0..batch.len()).collect();
+    }
+    let mut waves = Vec::new();
+    let mut start = 0;
+    let mut wave = Wave::default();
+    for (index, submission) in batch.iter().enumerate() {
+        if !wave.admit(placement, &submission.command) {
+            waves.push(start..index);
+            start = index;
+            wave = Wave::default();
+            assert!(wave.admit(placement, &submission.command), "an empty wave admits anything");
+        }
+    }
+    waves.push(start..batch.len());
+    waves
+}
+
+/// The visible state of every partition, merged (see the module's documentation).
+pub fn engine_state(engine: &Engine, probe: &Probe) -> Result<StateView, SubmitError> {
+    let placement = engine.placement().clone();
+    let mut views = Vec::new();
+    for partition in 0..placement.count() {
+        let probe = probe.clone();
+        let view = engine.read_partition_blocking(partition, move |machine| {
+            let mut view = engine_view(machine, &probe);
+            let in_flight = machine.transit().in_flight();
+            if !in_flight.is_empty() && view.get("invariants").is_some_and(|verdict| verdict == "ok") {
+                view.insert("invariants".into(), format!("broken: money in transit after the answer: {in_flight:?}"));
+            }
+            view
+        })?;
+        views.push(view);
+    }
+    Ok(merge(&placement, views))
+}
+
+fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
+    let mut merged = StateView::new();
+    let mut accounts = 0u64;
+    let mut totals: std::collections::BTreeMap<String, (u128, u128)> = Default::default();
+    let mut broken: Option<String> = None;
+    for (partition, view) in views.into_iter().enumerate() {
+        let partition = PartitionId::try_from(partition).expect("at most PARTITIONS_MAX");
+        for (key, value) in view {
+            if key == "accounts:count" {
+                accounts += value.parse::<u64>().expect("a count");
+            } else if let Some(currency) = key.strip_prefix("totals:") {
+                let (deposited, withdrawn) = parse_totals(&value);
+                let sum = totals.entry(currency.to_string()).or_default();
+                sum.0 += deposited;
+                sum.1 += withdrawn;
+            } else if key == "invariants" {
+                if value != "ok" && broken.is_none() {
+                    broken = Some(format!("partition {partition}: {value}"));
+                }
+            } else if owner_partition(placement, &key) == partition {
+                merged.insert(key, value);
+            }
+        }
+    }
+    merged.insert("invariants".into(), broken.unwrap_or_else(|| "ok".into()));
+    merged.insert("accounts:count".into(), accounts.to_string());
+    for (currency, (deposited, withdrawn)) in totals {
+        merged.insert(format!("totals:{currency}"), format!("in={deposited} out={withdrawn}"));
+    }
+    merged
+}
+
+/// The partition whose answer for `key` counts: an account's own, else the home partition.
+fn owner_partition(placement: &Placement, key: &str) -> PartitionId {
+    let account = key.strip_prefix("account:").or_else(|| key.strip_prefix("owner:Account:"));
+    match account.and_then(|id| Id::new(id).ok()) {
+        Some(id) => placement.of_account(&id),
+        None => HOME_PARTITION,
+    }
+}
+
+fn parse_totals(value: &str) -> (u128, u128) {
+    let field = |name: &str| -> u128 {
+        value
+            .split(' ')
+            .find_map(|part| part.strip_prefix(name))
+            .and_then(|number| number.parse().ok())
+            .expect("totals as `in=N out=N`")
+    };
+    (field("in="), field("out="))
+}
