@@ -74,8 +74,14 @@ fn verify(data_dir: &std::path::Path) -> Result<(), String> {
         totals.join("; ")
     );
     println!(
-        "{} RocksDB log files, {} table files; read {} WAL records, {} history keys, {} metadata keys",
-        report.log_files, report.table_files, report.keys.wal, report.keys.history, report.keys.meta
+        "{} RocksDB log files, {} table files; read {} WAL records, {} history keys, {} events, {} transfer index keys, {} metadata keys",
+        report.log_files,
+        report.table_files,
+        report.keys.wal,
+        report.keys.history,
+        report.keys.events,
+        report.keys.transfers,
+        report.keys.meta
     );
     if let Some(torn) = &report.torn_tail {
         println!(

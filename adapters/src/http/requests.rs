@@ -176,6 +176,24 @@ impl PageQuery {
     }
 }
 
+/// The query of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Most events returned (default 100, clamped to 1..=1000).
+    pub limit: Option<usize>,
+    /// The `next_after` of the previous page (`"<seq>.<index>"`): this page holds later events.
+    pub after: Option<String>,
+    /// Wait up to this many milliseconds (at most 30,000) for an event when there is none yet.
+    pub wait_ms: Option<u64>,
+}
+
+impl EventsQuery {
+    /// The page size asked for: 100 unless given, and 1..=1000.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, 1_000)
+    }
+}
+
 /// The query of `GET /v1/accounts/{id}/history`.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {

@@ -1,5 +1,5 @@
-//! The history indexer: turns the postings of durable batches into per-account history lines,
-//! off the acknowledgement path. History is derived from the WAL, so it is written without
+//! The history indexer: turns the events of durable batches into per-account history lines and
+//! the event feed, off the acknowledgement path. History is derived from the WAL, so it is written without
 //! RocksDB's log; before a snapshot trims records, the snapshotter waits for the indexer and
 //! flushes, and on
 //! recovery the records after its watermark are indexed again.
@@ -12,8 +12,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::command::Event;
+use crate::partition::PartitionId;
 use crate::types::TimestampMs;
-use crate::wal::{Wal, history_entry};
+use crate::wal::{Derived, Wal};
 
 /// After this long without new batches, the history memtables are flushed.
 const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
@@ -21,27 +22,13 @@ const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
 /// Most batches indexed in one RocksDB write.
 const COALESCE_BATCHES_MAX: usize = 256;
 
-/// A RocksDB write of history stops growing past this many lines (~25 MB): long sorted runs
+/// A RocksDB write of history stops growing past this many lines and events (~25 MB): long sorted runs
 /// make the memtable flush cheap, and the memory a write takes stays bounded.
 const COALESCE_LINES_MAX: usize = 256 * 1024;
 
 pub(super) enum IndexerMessage {
-    /// The postings of a durable batch.
-    Batch { seq: u64, now_ms: TimestampMs, events: Vec<Event> },
-}
-
-/// The history lines of one batch's events.
-pub(super) fn lines(seq: u64, now_ms: TimestampMs, events: &[Event]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, event)| match event {
-            Event::Posting(posting) => {
-                Some(history_entry(seq, u32::try_from(index).expect("events per batch fit u32"), now_ms, posting))
-            }
-            _ => None,
-        })
-        .collect()
+    /// The events of a durable batch.
+    Batch { seq: u64, partition: PartitionId, now_ms: TimestampMs, events: Vec<Event> },
 }
 
 pub(super) struct Indexer {
@@ -70,28 +57,29 @@ impl Indexer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             unflushed = true;
-            let mut lines_to_write = Vec::new();
+            let mut derived = Derived::default();
             let mut through = None;
             let mut next = Some(first);
             let mut batches = 0;
             while let Some(message) = next.take() {
                 match message {
-                    IndexerMessage::Batch { seq, now_ms, events } => {
-                        lines_to_write.extend(lines(seq, now_ms, &events));
+                    IndexerMessage::Batch { seq, partition, now_ms, events } => {
+                        derived.add(seq, partition, now_ms, &events);
                         through = Some(seq);
                         batches += 1;
                     }
                 }
-                if batches >= COALESCE_BATCHES_MAX || lines_to_write.len() >= COALESCE_LINES_MAX {
+                if batches >= COALESCE_BATCHES_MAX || derived.len() >= COALESCE_LINES_MAX {
                     break;
                 }
                 next = self.inbox.try_recv().ok();
             }
             // Sorted runs make the flush's sort of the append-only vector memtable far cheaper:
             // without this sort the batched embedded rate fell from ~450k to ~330k/s (2026-11-26).
-            lines_to_write.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+            // Events arrive in key order already.
+            derived.lines.sort_unstable_by(|left, right| left.0.cmp(&right.0));
             if let Some(seq) = through {
-                if let Err(error) = self.wal.append_history(&lines_to_write, seq) {
+                if let Err(error) = self.wal.append_history(&derived, seq) {
                     tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
                 } else {
                     self.indexed_seq.store(seq, Ordering::Release);

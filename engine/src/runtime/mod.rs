@@ -15,9 +15,11 @@
 //! not end it) and is answered once that is durable, so a reply never reveals state a crash could
 //! take back.
 
+mod events;
 mod executor;
 mod gather;
 mod indexer;
+mod lookups;
 mod open;
 mod snapshotter;
 mod writer;
@@ -41,6 +43,8 @@ use crate::wal::{HistoryLine, HistoryRecord, LineId, Wal, WalError};
 use gather::{BatchReply, Gather};
 
 pub use crate::wal::Durability;
+pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
+pub use lookups::{TransferRecord, TransferStatus};
 
 /// How to run an engine.
 #[derive(Debug, Clone)]

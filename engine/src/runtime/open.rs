@@ -14,7 +14,7 @@ use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, 
 use crate::constants::BATCH_COMMANDS_MAX;
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
 use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, SecretKey, StateMachine};
-use crate::wal::Wal;
+use crate::wal::{Derived, Wal};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
@@ -54,7 +54,7 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
     let mut output = CommitOutput::default();
     let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
     let watermark = wal.history_watermark()?;
-    let mut lost_history = Vec::new();
+    let mut lost_history = Derived::default();
     let mut foreign = None;
     let last_seq = wal.replay(oldest, |record| {
         let partition = usize::from(record.partition);
@@ -68,7 +68,7 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
         output.clear();
         machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
         if record.seq > watermark {
-            lost_history.extend(indexer::lines(record.seq, machine.state_now_ms(), &output.events));
+            lost_history.add(record.seq, record.partition, machine.state_now_ms(), &output.events);
         }
         records_replayed += 1;
         commands_replayed += record.commands.len() as u64;

@@ -153,7 +153,7 @@ impl Writer {
                     let _ = self.transit[usize::from(destination)].send(message);
                 }
                 // Bounded: a slow indexer slows the writer down rather than growing memory.
-                let _ = self.indexer.send(IndexerMessage::Batch { seq, now_ms, events });
+                let _ = self.indexer.send(IndexerMessage::Batch { seq, partition, now_ms, events });
                 let record = DurableRecord { seq, now_ms, messages, commands };
                 let _ = self.snapshotters[usize::from(partition)].send(record);
                 seq += 1;

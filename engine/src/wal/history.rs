@@ -5,9 +5,13 @@
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{CF_HISTORY, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK, Wal, WalError};
+use super::{
+    CF_EVENTS, CF_HISTORY, CF_TRANSFERS, DERIVED, EventRecord, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK,
+    Wal, WalError, event_entry, events::transfer_entries,
+};
 use crate::codec;
-use crate::command::Posting;
+use crate::command::{Event, Posting};
+use crate::partition::PartitionId;
 use crate::types::{Id, TimestampMs};
 
 /// Where a history line is: the record that made it and the posting's place in that record's
@@ -56,6 +60,42 @@ pub struct HistoryRecord {
     pub posting: Posting,
 }
 
+/// What the indexer derives from records: history lines and events, as keys and values.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// History lines (`history_entry`).
+    pub lines: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Events of the feed (`event_entry`).
+    pub events: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Entries of the transfer index (`events::transfer_entries`).
+    pub transfers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Derived {
+    /// Adds the history lines and events of record `seq` of `partition`, committed at `at_ms`.
+    pub fn add(&mut self, seq: u64, partition: PartitionId, at_ms: TimestampMs, events: &[Event]) {
+        for (index, event) in events.iter().enumerate() {
+            let index = u32::try_from(index).expect("events per batch fit u32");
+            if let Event::Posting(posting) = event {
+                self.lines.push(history_entry(seq, index, at_ms, posting));
+            }
+            let record = EventRecord { at_ms, partition, event: event.clone() };
+            self.events.push(event_entry(seq, index, &record));
+        }
+        transfer_entries(seq, events, &mut self.transfers);
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.lines.len() + self.events.len() + self.transfers.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The history key prefix of an account.
 pub(super) fn history_prefix(account: &Id) -> Vec<u8> {
     let bytes = account.as_str().as_bytes();
@@ -75,29 +115,50 @@ pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting
 }
 
 impl Wal {
-    /// Writes history lines and moves the watermark to `through_seq`, without RocksDB's log
-    /// (history is rebuilt from WAL records after the watermark on recovery).
-    pub fn append_history(&self, lines: &[(Vec<u8>, Vec<u8>)], through_seq: u64) -> Result<(), WalError> {
-        let history = self.cf(CF_HISTORY);
+    /// Writes history lines and events and moves the watermark to `through_seq`, in one write
+    /// without RocksDB's log (both are rebuilt from WAL records after the watermark on recovery).
+    pub fn append_history(&self, derived: &Derived, through_seq: u64) -> Result<(), WalError> {
+        let parts = [(CF_HISTORY, &derived.lines), (CF_EVENTS, &derived.events), (CF_TRANSFERS, &derived.transfers)];
         // Sized up front: growing a batch of tens of megabytes copies it again and again.
-        let bytes: usize = lines.iter().map(|(key, value)| key.len() + value.len() + 16).sum();
+        let bytes: usize =
+            parts.iter().flat_map(|(_, entries)| entries.iter()).map(|(k, v)| k.len() + v.len() + 16).sum();
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
-        for (key, value) in lines {
-            batch.put_cf(history, key, value);
+        for (name, entries) in parts {
+            let family = self.cf(name);
+            for (key, value) in entries {
+                batch.put_cf(family, key, value);
+            }
         }
-        batch.put_cf(history, KEY_HISTORY_WATERMARK, through_seq.to_be_bytes());
+        for (name, watermark) in DERIVED {
+            batch.put_cf(self.cf(name), watermark, through_seq.to_be_bytes());
+        }
         let mut options = WriteOptions::default();
         options.disable_wal(true);
         self.db.write_opt(batch, &options)?;
         Ok(())
     }
 
-    /// The last record whose history lines are written (0: none).
+    /// The last record whose history lines, events and transfer index entries are all written
+    /// (0: none). Each column family keeps its own watermark, written with its entries: they are
+    /// written without RocksDB's log and their memtables flush on their own, so any may lose its
+    /// newest part in a crash; recovery derives everything after the lowest one again.
     pub fn history_watermark(&self) -> Result<u64, WalError> {
-        match self.db.get_cf(self.cf(CF_HISTORY), KEY_HISTORY_WATERMARK)? {
+        let mut lowest = u64::MAX;
+        for (name, key) in DERIVED {
+            let watermark = match self.db.cf_handle(name) {
+                Some(family) => self.watermark_in(family, key)?,
+                None => 0,
+            };
+            lowest = lowest.min(watermark);
+        }
+        Ok(lowest)
+    }
+
+    fn watermark_in(&self, family: &rocksdb::ColumnFamily, key: &[u8]) -> Result<u64, WalError> {
+        match self.db.get_cf(family, key)? {
             None => Ok(0),
             Some(bytes) => Ok(u64::from_be_bytes(
-                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("history watermark".into()))?,
+                bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("derived data watermark".into()))?,
             )),
         }
     }
@@ -114,13 +175,15 @@ impl Wal {
         }
         let mut options = rocksdb::FlushOptions::default();
         options.set_wait(false);
-        self.db.flush_cf_opt(self.cf(CF_HISTORY), &options)?;
+        let families = DERIVED.map(|(name, _)| self.cf(name));
+        self.db.flush_cfs_opt(&families.iter().collect::<Vec<_>>(), &options)?;
         Ok(())
     }
 
     /// Makes written history durable (before a snapshot trims the records it comes from).
     pub fn flush_history(&self) -> Result<(), WalError> {
-        self.db.flush_cf(self.cf(CF_HISTORY))?;
+        let families = DERIVED.map(|(name, _)| self.cf(name));
+        self.db.flush_cfs_opt(&families.iter().collect::<Vec<_>>(), &rocksdb::FlushOptions::default())?;
         Ok(())
     }
 

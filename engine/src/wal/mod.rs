@@ -8,6 +8,10 @@
 //!   (the last record whose history is written). History is derived data: it is written off the
 //!   acknowledgement path without RocksDB's own log, flushed before any snapshot trims the
 //!   records it comes from, and rebuilt on recovery from the records after the watermark.
+//! - `events`: every event of every record, keyed `seq ++ index` (the event feed, [`events`]),
+//!   derived and written like history, in the same write as its lines.
+//! - `transfers`: transfer id -> the position of its debit (and of a credit another partition
+//!   applied), the index behind lookups of transfers by id; derived likewise.
 //! - `meta`: the secret key, and the latest snapshot (metadata plus 16 MiB chunks).
 //!
 //! Every append is one `WriteBatch` written with `sync = true` (unless the engine was opened
@@ -42,14 +46,16 @@
 //!   flushes its log into a table; the keys and values stay the same).
 
 pub mod dir;
+mod events;
 mod format;
 mod history;
 pub mod rocks_log;
 mod snapshots;
 pub mod verify;
 
+pub use events::{EventLine, EventRecord, TransferLookup, event_entry};
 pub use format::STORAGE_FORMAT;
-pub use history::{HistoryLine, HistoryRecord, LineId, history_entry};
+pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +73,13 @@ use crate::types::TimestampMs;
 const CF_WAL: &str = "wal";
 const CF_HISTORY: &str = "history";
 const CF_META: &str = "meta";
+const CF_EVENTS: &str = "events";
+const CF_TRANSFERS: &str = "transfers";
+/// Every column family, in the order they are opened.
+const FAMILIES: [&str; 5] = [CF_WAL, CF_HISTORY, CF_META, CF_EVENTS, CF_TRANSFERS];
+/// The column families derived from records by the indexer, each with its watermark key.
+const DERIVED: [(&str, &[u8]); 3] =
+    [(CF_HISTORY, KEY_HISTORY_WATERMARK), (CF_EVENTS, KEY_EVENTS_WATERMARK), (CF_TRANSFERS, KEY_TRANSFERS_WATERMARK)];
 const KEY_SECRET: &[u8] = b"secret_key";
 
 /// History memtables smaller than this are not flushed when the engine goes quiet.
@@ -74,6 +87,11 @@ pub const HISTORY_IDLE_FLUSH_BYTES_MIN: u64 = 4 * 1024 * 1024;
 
 /// The history watermark's key: no history key starts with 0 (they start with the id length).
 const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
+/// The event feed's watermark: after every position key (12 bytes starting with a sequence
+/// number far below 2^56), and of another length.
+const KEY_EVENTS_WATERMARK: &[u8] = b"\xffwatermark";
+/// The transfer index's watermark (no id starts with a zero byte).
+const KEY_TRANSFERS_WATERMARK: &[u8] = b"\x00watermark";
 /// Largest WAL record decoded on recovery.
 const RECORD_BYTES_MAX: usize = 256 * 1024 * 1024;
 
@@ -307,10 +325,23 @@ impl Wal {
         meta_options.set_max_write_buffer_number(4);
         // The vector memtable takes no concurrent inserts (one writer per column family anyway).
         options.set_allow_concurrent_memtable_write(false);
+        // Events arrive in key order, so the flushed tables do not overlap and compaction only
+        // moves them. The skiplist memtable (not history's vector one): feed readers poll, and
+        // a vector memtable is sorted again for every read.
+        let mut events_options = Options::default();
+        events_options.set_write_buffer_size(64 * 1024 * 1024);
+        events_options.set_max_write_buffer_number(4);
+        events_options.set_compression_type(rocksdb::DBCompressionType::None);
+        // Transfers by id: one key per transfer (two between partitions), looked up by id.
+        let mut transfers_options = Options::default();
+        transfers_options.set_write_buffer_size(32 * 1024 * 1024);
+        transfers_options.set_compression_type(rocksdb::DBCompressionType::None);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
             ColumnFamilyDescriptor::new(CF_META, meta_options),
+            ColumnFamilyDescriptor::new(CF_EVENTS, events_options),
+            ColumnFamilyDescriptor::new(CF_TRANSFERS, transfers_options),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families).map_err(|error| open_error(dir, error))?;
         Ok(Wal { db: Arc::new(db), durability })
@@ -319,7 +350,13 @@ impl Wal {
     /// Opens the database in `dir` read-only, changing nothing on disk (RocksDB replays its log
     /// in memory, with the same recovery rules): for offline checks. Writes fail.
     pub fn open_read_only(dir: &Path) -> Result<Wal, WalError> {
-        let families = [CF_WAL, CF_HISTORY, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        // A directory written before the event feed has no `events` or `transfers` family: open
+        // what exists.
+        let existing = DB::list_cf(&Options::default(), dir).unwrap_or_default();
+        let families = FAMILIES
+            .into_iter()
+            .filter(|name| ![CF_EVENTS, CF_TRANSFERS].contains(name) || existing.iter().any(|family| family == name))
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors_read_only(&db_options(), dir, families, false)
             .map_err(|error| open_error(dir, error))?;
         Ok(Wal { db: Arc::new(db), durability: Durability::Sync })
@@ -431,17 +468,26 @@ impl Wal {
     /// every block it reads; decodes every history line. For offline checks.
     pub fn scan_all(&self) -> Result<StoredKeys, WalError> {
         let mut stored = StoredKeys::default();
-        for (name, count) in [(CF_WAL, &mut stored.wal), (CF_HISTORY, &mut stored.history), (CF_META, &mut stored.meta)]
-        {
+        for (name, count) in [
+            (CF_WAL, &mut stored.wal),
+            (CF_HISTORY, &mut stored.history),
+            (CF_META, &mut stored.meta),
+            (CF_EVENTS, &mut stored.events),
+            (CF_TRANSFERS, &mut stored.transfers),
+        ] {
+            let Some(family) = self.db.cf_handle(name) else { continue };
             let mut options = rocksdb::ReadOptions::default();
             options.set_verify_checksums(true);
             options.fill_cache(false);
-            for item in self.db.iterator_cf_opt(self.cf(name), options, IteratorMode::Start) {
+            for item in self.db.iterator_cf_opt(family, options, IteratorMode::Start) {
                 let (key, value) = item?;
                 if name == CF_HISTORY && key.as_ref() != KEY_HISTORY_WATERMARK {
                     codec::decode::<HistoryRecord>(&value).map_err(|error| {
                         WalError::CorruptMeta(format!("history line {key:02x?} does not decode: {error}"))
                     })?;
+                }
+                if name == CF_EVENTS && key.as_ref() != KEY_EVENTS_WATERMARK {
+                    events::decode_event(&key, &value)?;
                 }
                 *count += 1;
             }
@@ -451,7 +497,7 @@ impl Wal {
 
     /// Flushes memtables to SST files (used before a clean shutdown, to make reopening fast).
     pub fn flush(&self) -> Result<(), WalError> {
-        for name in [CF_WAL, CF_HISTORY, CF_META] {
+        for name in FAMILIES {
             self.db.flush_cf(self.cf(name))?;
         }
         Ok(())
@@ -467,6 +513,10 @@ pub struct StoredKeys {
     pub history: u64,
     /// Metadata keys (secret key, snapshot metadata and chunks).
     pub meta: u64,
+    /// Events of the feed.
+    pub events: u64,
+    /// Entries of the transfer index.
+    pub transfers: u64,
 }
 
 fn key_seq(key: &[u8]) -> Option<u64> {

@@ -2,6 +2,7 @@
 
 mod durability;
 mod engine;
+mod events;
 mod partitions;
 mod simulation;
 mod storage_faults;

@@ -142,7 +142,7 @@ fn flipped_bits_in_any_table_file_refuse_to_open() {
     let root = tempfile::tempdir().unwrap();
     let clean = cleanly_shut_down(root.path(), u64::MAX);
     let tables = faults::table_files(&clean);
-    assert_eq!(tables.len(), 3, "one table file per column family: {tables:?}");
+    assert_eq!(tables.len(), 5, "one table file per column family: {tables:?}");
     for (index, table) in tables.iter().enumerate() {
         let copy = root.path().join(format!("flipped-{index}"));
         faults::copy_dir(&clean, &copy);

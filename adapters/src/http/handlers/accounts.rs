@@ -3,11 +3,13 @@
 use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Outcome, RegisterApiKey, Reply, TransferBatch};
+use kassa_engine::runtime::TransferStatus;
 use kassa_engine::state_machine::ApiKey;
 use kassa_engine::{Rejection, SubmitError};
 use serde_json::{Value, json};
 
 use super::super::requests::*;
+use super::events::query_error;
 use super::views::{self, cause_json};
 use super::{Answer, Data, get_view, id, now_ms, ok, read, submit, submit_and_view, submit_viewed};
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
@@ -163,6 +165,30 @@ impl TransferBody {
 pub(super) async fn transfer(state: Data, caller: Caller, body: web::Json<TransferBody>) -> Answer {
     submit(&state, &caller, body.command()?).await?;
     ok(body.json("applied"))
+}
+
+/// A transfer by id, as its postings tell it (the newest with that id): to the admin, or to a
+/// tenant that may read its payer's or payee's account.
+pub(super) async fn get_transfer(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let transfer = id(&path)?;
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), transfer.clone());
+    let found = web::block(move || engine.transfer(&principal, &key))
+        .await
+        .map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?
+        .map_err(query_error)?;
+    let Some(record) = found else { return Err(ApiError::not_found("transfer_not_found")) };
+    let status = match record.status {
+        TransferStatus::Posted => "posted",
+        TransferStatus::InTransit => "in_transit",
+        TransferStatus::Refunded => "refunded",
+    };
+    ok(json!({
+        "id": transfer.as_str(), "object": "transfer", "from": record.from.as_str(),
+        "to": record.to.as_ref().map(|to| to.as_str()), "amount": record.amount,
+        "currency": record.currency.alpha(), "status": status, "debited_at_ms": record.debited_at_ms,
+        "settled_at_ms": record.settled_at_ms, "debit_event": record.debit.to_string(),
+        "credit_event": record.credit.map(|id| id.to_string()),
+    }))
 }
 
 pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<BatchBody>) -> Answer {

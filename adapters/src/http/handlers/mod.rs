@@ -6,6 +6,7 @@
 //! commands are in [`super::requests`]; the JSON views in [`views`].
 
 mod accounts;
+mod events;
 mod payments;
 mod users;
 mod views;
@@ -43,6 +44,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/accounts/{id}/history", web::get().to(accounts::history))
         .route("/v1/transfers", web::post().to(accounts::transfer))
         .route("/v1/transfers/batch", web::post().to(accounts::transfer_batch))
+        .route("/v1/transfers/{id}", web::get().to(accounts::get_transfer))
         .route("/v1/holds", web::post().to(accounts::place_hold))
         .route("/v1/holds/{id}", web::get().to(accounts::get_hold))
         .route("/v1/holds/{id}/capture", web::post().to(accounts::capture_hold))
@@ -76,7 +78,8 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/users/{user}/pool", web::get().to(users::pool))
         .route("/v1/users/{user}/claimable", web::get().to(users::claimable))
         .route("/v1/users/{user}/coupons", web::get().to(users::coupons_held))
-        .route("/v1/quotes", web::post().to(users::quote));
+        .route("/v1/quotes", web::post().to(users::quote))
+        .route("/v1/events", web::get().to(events::events));
 }
 
 // ----- plumbing ------------------------------------------------------------------------------

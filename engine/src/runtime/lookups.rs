@@ -1,0 +1,101 @@
+//! Transfers by id (`Engine::transfer`): found through the index the indexer derives from the
+//! log (`wal/events.rs`), shown to whoever may read the payer's or the payee's account.
+
+use super::{Engine, QueryError};
+use crate::authority::Read;
+use crate::command::{Event, Principal};
+use crate::types::{Currency, Id, TimestampMs};
+use crate::wal::{EventLine, LineId, TransferLookup};
+
+/// Where a transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// Both sides posted.
+    Posted,
+    /// The payer debited; the payee's partition has not credited it yet.
+    InTransit,
+    /// The payee's partition refused it; the payer was refunded. (A transfer refused on its
+    /// payer's partition posts nothing and is not found.)
+    Refunded,
+}
+
+/// A transfer as its postings tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    /// The debited account.
+    pub from: Id,
+    /// The credited account, once credited.
+    pub to: Option<Id>,
+    /// Minor units.
+    pub amount: u64,
+    /// The payer account's currency.
+    pub currency: Currency,
+    /// Where it is.
+    pub status: TransferStatus,
+    /// When the payer was debited.
+    pub debited_at_ms: TimestampMs,
+    /// When the payee was credited (or the payer refunded).
+    pub settled_at_ms: Option<TimestampMs>,
+    /// The debit's position in the event feed.
+    pub debit: LineId,
+    /// The credit's (or refund's) position.
+    pub credit: Option<LineId>,
+}
+
+fn posting_account(line: &EventLine) -> Option<&Id> {
+    match &line.record.event {
+        Event::Posting(posting) => Some(&posting.account),
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// The newest transfer with id `id`, if `principal` may read its payer's or payee's account
+    /// (the admin: any; to anyone else a transfer that does not exist is [`QueryError::Forbidden`],
+    /// like another tenant's). Includes every command acknowledged before the call. Blocking.
+    pub fn transfer(&self, principal: &Principal, id: &Id) -> Result<Option<TransferRecord>, QueryError> {
+        self.wait_for_indexer();
+        let admin = matches!(principal, Principal::Admin);
+        let Some(TransferLookup { debit, credit }) = self.wal.transfer(id)? else {
+            return if admin { Ok(None) } else { Err(QueryError::Forbidden) };
+        };
+        let Event::Posting(posting) = &debit.record.event else { unreachable!("the index points at postings") };
+        let from = posting.account.clone();
+        let credited = credit.as_ref().and_then(posting_account).cloned();
+        let status = match &credited {
+            None => TransferStatus::InTransit,
+            Some(account) if *account == from => TransferStatus::Refunded,
+            Some(_) => TransferStatus::Posted,
+        };
+        let to = credited.filter(|account| *account != from);
+        let (may_read_payer, currency) = self.read_account_as(principal, &from)?;
+        let may_read = may_read_payer
+            || match &to {
+                Some(payee) => self.read_account_as(principal, payee)?.0,
+                None => false,
+            };
+        let Some(currency) = currency.filter(|_| may_read) else { return Err(QueryError::Forbidden) };
+        Ok(Some(TransferRecord {
+            from,
+            to,
+            amount: posting.posted_delta.unsigned_abs(),
+            currency,
+            status,
+            debited_at_ms: debit.record.at_ms,
+            settled_at_ms: credit.as_ref().map(|line| line.record.at_ms),
+            debit: debit.id,
+            credit: credit.map(|line| line.id),
+        }))
+    }
+
+    /// Whether `principal` may read `account` (`read_account`), and its currency.
+    fn read_account_as(&self, principal: &Principal, account: &Id) -> Result<(bool, Option<Currency>), QueryError> {
+        let (principal, account) = (principal.clone(), account.clone());
+        let partition = self.placement.of_account(&account);
+        let answer = self.read_partition_blocking(partition, move |machine| {
+            let allowed = machine.check_read(&principal, &Read::Account(account.clone())).is_ok();
+            (allowed, machine.account(&account).map(|found| found.currency))
+        })?;
+        Ok(answer)
+    }
+}
