@@ -74,7 +74,7 @@ fn verify(data_dir: &std::path::Path) -> Result<(), String> {
         totals.join("; ")
     );
     println!(
-        "{} RocksDB log files, {} table files; read {} WAL records, {} history keys, {} events, {} transfer index keys, {} metadata keys",
+        "{} RocksDB log files, {} table files; read {} WAL records, {} history keys, {} event records, {} transfer index keys, {} metadata keys",
         report.log_files,
         report.table_files,
         report.keys.wal,

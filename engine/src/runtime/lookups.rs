@@ -56,7 +56,7 @@ impl Engine {
     pub fn transfer(&self, principal: &Principal, id: &Id) -> Result<Option<TransferRecord>, QueryError> {
         self.wait_for_indexer();
         let admin = matches!(principal, Principal::Admin);
-        let Some(TransferLookup { debit, credit }) = self.wal.transfer(id)? else {
+        let Some(TransferLookup { debit, credit }) = self.wal.transfer(&self.transfer_keys.index_key(id), id)? else {
             return if admin { Ok(None) } else { Err(QueryError::Forbidden) };
         };
         let Event::Posting(posting) = &debit.record.event else { unreachable!("the index points at postings") };

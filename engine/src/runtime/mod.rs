@@ -221,6 +221,8 @@ pub struct Engine {
     mailboxes: Vec<Sender<Request>>,
     placement: Placement,
     wal: Wal,
+    /// The transfer index's keys (`wal/transfers.rs`).
+    transfer_keys: crate::state_machine::IdHasher,
     failed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     durable_seq: Arc<AtomicU64>,

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, indexer, snapshotter, writer};
 use crate::constants::BATCH_COMMANDS_MAX;
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
-use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, SecretKey, StateMachine};
+use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
 use crate::wal::{Derived, Wal};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
@@ -68,7 +68,8 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
         output.clear();
         machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
         if record.seq > watermark {
-            lost_history.add(record.seq, record.partition, machine.state_now_ms(), &output.events);
+            let key_of = |id: &crate::types::Id| config.id_hasher().index_key(id);
+            lost_history.add(record.seq, record.partition, machine.state_now_ms(), &output.events, &key_of);
         }
         records_replayed += 1;
         commands_replayed += record.commands.len() as u64;
@@ -122,8 +123,9 @@ impl Engine {
         let recovered = recover(&wal, &machine_config, partitions)?;
         tracing::info!(report = ?recovered.report, partitions, "kassa engine recovered");
         let report = recovered.report;
+        let transfer_keys = machine_config.id_hasher().clone();
         let placement = machine_config.for_partition(0, partitions).placement().clone();
-        Ok((start(config, wal, placement, partitions, recovered), report))
+        Ok((start(config, wal, (placement, transfer_keys), partitions, recovered), report))
     }
 }
 
@@ -131,7 +133,7 @@ impl Engine {
 fn start(
     config: EngineConfig,
     wal: Wal,
-    placement: crate::partition::Placement,
+    (placement, transfer_keys): (crate::partition::Placement, IdHasher),
     partitions: u16,
     recovered: Recovered,
 ) -> Engine {
@@ -194,7 +196,12 @@ fn start(
         transit: transit_senders,
         executors: usize::from(partitions),
     };
-    let indexer = indexer::Indexer { wal: wal.clone(), inbox: indexer_inbox, indexed_seq: indexed_seq.clone() };
+    let indexer = indexer::Indexer {
+        wal: wal.clone(),
+        inbox: indexer_inbox,
+        indexed_seq: indexed_seq.clone(),
+        transfer_keys: transfer_keys.clone(),
+    };
     threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
     threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
     if config.tick_interval_ms > 0 {
@@ -209,6 +216,7 @@ fn start(
         stopping,
         durable_seq,
         indexed_seq,
+        transfer_keys,
         history_gate: Mutex::new(()),
         threads: Mutex::new(threads),
     }

@@ -67,6 +67,18 @@ impl IdHasher {
         // Tag 0 marks a slot never used.
         IdHash { tag: hash.h1.max(1), home: hash.h2 }
     }
+
+    /// The transfer index's key of transfer `id` (`wal/transfers.rs`): its full 128-bit hash.
+    pub(crate) fn index_key(&self, id: &Id) -> [u8; 16] {
+        let mut hasher = self.0;
+        std::hash::Hasher::write_u8(&mut hasher, IdKind::Transfer as u8);
+        std::hash::Hasher::write(&mut hasher, id.as_str().as_bytes());
+        let hash = hasher.finish128();
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&hash.h1.to_be_bytes());
+        key[8..].copy_from_slice(&hash.h2.to_be_bytes());
+        key
+    }
 }
 
 /// What a lookup found.

@@ -40,6 +40,7 @@ pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
+pub(crate) use idempotency::IdHasher;
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, SettlementSummary, Terminal};
 pub use registry::ApiKey;
@@ -129,6 +130,11 @@ impl Config {
     /// Where accounts live.
     pub fn placement(&self) -> &Placement {
         &self.placement
+    }
+
+    /// The keyed hash of transfer ids (the transfer index's keys, as the id table's).
+    pub(crate) fn id_hasher(&self) -> &IdHasher {
+        &self.id_hasher
     }
 }
 

@@ -6,8 +6,9 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CF_EVENTS, CF_HISTORY, CF_TRANSFERS, DERIVED, EventRecord, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK,
-    Wal, WalError, event_entry, events::transfer_entries,
+    CF_EVENTS, CF_HISTORY, CF_TRANSFERS, DERIVED, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK, Wal, WalError,
+    event_entry,
+    transfers::{ENTRY_KEY_BYTES, TransferEntry, TransferKey, transfer_entries},
 };
 use crate::codec;
 use crate::command::{Event, Posting};
@@ -65,24 +66,34 @@ pub struct HistoryRecord {
 pub struct Derived {
     /// History lines (`history_entry`).
     pub lines: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Events of the feed (`event_entry`).
+    /// Events of the feed, one entry per record (`event_entry`).
     pub events: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Entries of the transfer index (`events::transfer_entries`).
-    pub transfers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Entries of the transfer index (`transfers.rs`).
+    pub transfers: Vec<TransferEntry>,
 }
 
 impl Derived {
-    /// Adds the history lines and events of record `seq` of `partition`, committed at `at_ms`.
-    pub fn add(&mut self, seq: u64, partition: PartitionId, at_ms: TimestampMs, events: &[Event]) {
+    /// Adds the history lines, events and transfer index entries of record `seq` of
+    /// `partition`, committed at `at_ms`; `key_of` gives a transfer id's index key.
+    pub fn add(
+        &mut self,
+        seq: u64,
+        partition: PartitionId,
+        at_ms: TimestampMs,
+        events: &[Event],
+        key_of: &impl Fn(&Id) -> TransferKey,
+    ) {
+        if events.is_empty() {
+            return;
+        }
         for (index, event) in events.iter().enumerate() {
             let index = u32::try_from(index).expect("events per batch fit u32");
             if let Event::Posting(posting) = event {
                 self.lines.push(history_entry(seq, index, at_ms, posting));
             }
-            let record = EventRecord { at_ms, partition, event: event.clone() };
-            self.events.push(event_entry(seq, index, &record));
         }
-        transfer_entries(seq, events, &mut self.transfers);
+        self.events.push(event_entry(seq, partition, at_ms, events));
+        transfer_entries(seq, events, key_of, &mut self.transfers);
     }
 
     /// Entries held.
@@ -118,16 +129,21 @@ impl Wal {
     /// Writes history lines and events and moves the watermark to `through_seq`, in one write
     /// without RocksDB's log (both are rebuilt from WAL records after the watermark on recovery).
     pub fn append_history(&self, derived: &Derived, through_seq: u64) -> Result<(), WalError> {
-        let parts = [(CF_HISTORY, &derived.lines), (CF_EVENTS, &derived.events), (CF_TRANSFERS, &derived.transfers)];
+        let parts = [(CF_HISTORY, &derived.lines), (CF_EVENTS, &derived.events)];
         // Sized up front: growing a batch of tens of megabytes copies it again and again.
         let bytes: usize =
             parts.iter().flat_map(|(_, entries)| entries.iter()).map(|(k, v)| k.len() + v.len() + 16).sum();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + derived.transfers.len() * 48 + 64);
         for (name, entries) in parts {
             let family = self.cf(name);
             for (key, value) in entries {
                 batch.put_cf(family, key, value);
             }
+        }
+        let transfers = self.cf(CF_TRANSFERS);
+        for entry in &derived.transfers {
+            let (key, position) = entry.split_at(ENTRY_KEY_BYTES);
+            batch.put_cf(transfers, key, position);
         }
         for (name, watermark) in DERIVED {
             batch.put_cf(self.cf(name), watermark, through_seq.to_be_bytes());

@@ -8,8 +8,8 @@
 //!   (the last record whose history is written). History is derived data: it is written off the
 //!   acknowledgement path without RocksDB's own log, flushed before any snapshot trims the
 //!   records it comes from, and rebuilt on recovery from the records after the watermark.
-//! - `events`: every event of every record, keyed `seq ++ index` (the event feed, [`events`]),
-//!   derived and written like history, in the same write as its lines.
+//! - `events`: the events of every record, one value per record keyed by `seq` (the event feed,
+//!   [`events`]), derived and written like history, in the same write as its lines.
 //! - `transfers`: transfer id -> the position of its debit (and of a credit another partition
 //!   applied), the index behind lookups of transfers by id; derived likewise.
 //! - `meta`: the secret key, and the latest snapshot (metadata plus 16 MiB chunks).
@@ -51,12 +51,14 @@ mod format;
 mod history;
 pub mod rocks_log;
 mod snapshots;
+mod transfers;
 pub mod verify;
 
-pub use events::{EventLine, EventRecord, TransferLookup, event_entry};
+pub use events::{EventLine, EventRecord, event_entry};
 pub use format::STORAGE_FORMAT;
 pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
+pub use transfers::{TransferEntry, TransferKey, TransferLookup};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,13 +84,17 @@ const DERIVED: [(&str, &[u8]); 3] =
     [(CF_HISTORY, KEY_HISTORY_WATERMARK), (CF_EVENTS, KEY_EVENTS_WATERMARK), (CF_TRANSFERS, KEY_TRANSFERS_WATERMARK)];
 const KEY_SECRET: &[u8] = b"secret_key";
 
+/// The transfer index keeps its newest table files up to this size (FIFO): about 100 million
+/// transfers. Older transfers are no longer found by id (their history lines remain).
+pub const TRANSFER_INDEX_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
+
 /// History memtables smaller than this are not flushed when the engine goes quiet.
 pub const HISTORY_IDLE_FLUSH_BYTES_MIN: u64 = 4 * 1024 * 1024;
 
 /// The history watermark's key: no history key starts with 0 (they start with the id length).
 const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
-/// The event feed's watermark: after every position key (12 bytes starting with a sequence
-/// number far below 2^56), and of another length.
+/// The event feed's watermark: after every record key (8 bytes of a sequence number far below
+/// 2^56, so starting with a zero byte), and of another length.
 const KEY_EVENTS_WATERMARK: &[u8] = b"\xffwatermark";
 /// The transfer index's watermark (no id starts with a zero byte).
 const KEY_TRANSFERS_WATERMARK: &[u8] = b"\x00watermark";
@@ -334,8 +340,17 @@ impl Wal {
         events_options.set_compression_type(rocksdb::DBCompressionType::None);
         // Transfers by id: one key per transfer (two between partitions), looked up by id.
         let mut transfers_options = Options::default();
-        transfers_options.set_write_buffer_size(32 * 1024 * 1024);
+        transfers_options.set_memtable_factory(rocksdb::MemtableFactory::Vector);
+        transfers_options.set_write_buffer_size(64 * 1024 * 1024);
+        transfers_options.set_max_write_buffer_number(4);
         transfers_options.set_compression_type(rocksdb::DBCompressionType::None);
+        transfers_options.set_compaction_style(rocksdb::DBCompactionStyle::Fifo);
+        let mut fifo = rocksdb::FifoCompactOptions::default();
+        fifo.set_max_table_files_size(TRANSFER_INDEX_BYTES_MAX);
+        transfers_options.set_fifo_compaction_options(&fifo);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        transfers_options.set_block_based_table_factory(&table);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),
@@ -487,7 +502,7 @@ impl Wal {
                     })?;
                 }
                 if name == CF_EVENTS && key.as_ref() != KEY_EVENTS_WATERMARK {
-                    events::decode_event(&key, &value)?;
+                    events::decode_events(&key, &value)?;
                 }
                 *count += 1;
             }
@@ -513,7 +528,7 @@ pub struct StoredKeys {
     pub history: u64,
     /// Metadata keys (secret key, snapshot metadata and chunks).
     pub meta: u64,
-    /// Events of the feed.
+    /// Records' events in the feed (one entry per record).
     pub events: u64,
     /// Entries of the transfer index.
     pub transfers: u64,

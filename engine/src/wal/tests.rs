@@ -398,3 +398,29 @@ fn the_id_table_size_is_fixed_when_the_directory_is_created() {
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     assert_eq!((wal.ids_max(200).unwrap(), wal.stored_ids_max().unwrap()), (100, Some(100)));
 }
+
+#[test]
+fn the_transfer_index_never_shows_another_transfer_for_a_colliding_key() {
+    use crate::command::{Event, PostingCause};
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    let leg = |account: &str, delta: i64, transfer: &str| {
+        Event::Posting(Posting { cause: PostingCause::Transfer(id(transfer)), ..posting(account, delta) })
+    };
+    let events = [leg("a", -5, "t1"), leg("b", 5, "t1"), leg("c", -7, "t2")];
+    // Every id gets the same key: the worst collision there is.
+    let same_key = |_: &Id| [7u8; 16];
+    let mut derived = Derived::default();
+    derived.add(1, 0, 10, &events, &same_key);
+    derived.transfers.sort_unstable();
+    wal.append_history(&derived, 1).unwrap();
+    // The key now points at t2's debit (the last written): t2 is found, t1 is not shown as t2.
+    let t2 = wal.transfer(&[7; 16], &id("t2")).unwrap().expect("t2 is indexed");
+    assert_eq!((t2.debit.id, t2.credit), (LineId { seq: 1, index: 2 }, None));
+    assert_eq!(wal.transfer(&[7; 16], &id("t1")).unwrap(), None);
+    assert_eq!(wal.transfer(&[8; 16], &id("t2")).unwrap(), None);
+    // The feed holds the three events at their positions.
+    let (lines, more) = wal.events_after(Some(LineId { seq: 1, index: 0 }), 10).unwrap();
+    assert_eq!((lines.len(), more), (2, false));
+    assert_eq!(lines[0].id, LineId { seq: 1, index: 1 });
+}
