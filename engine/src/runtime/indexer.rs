@@ -4,18 +4,21 @@
 //! flushes, and on
 //! recovery the records after its watermark are indexed again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
 use std::time::Duration;
+
+use parking_lot::RwLock;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::command::Event;
 use crate::partition::PartitionId;
 use crate::state_machine::IdHasher;
+use crate::types::Id;
 use crate::types::TimestampMs;
-use crate::wal::{Derived, Wal};
+use crate::wal::{Derived, LineId, TransferIndexKey, Wal, split_entry};
 
 /// After this long without new batches, the history memtables are flushed.
 const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
@@ -32,6 +35,37 @@ pub(super) enum IndexerMessage {
     Batch { seq: u64, partition: PartitionId, now_ms: TimestampMs, events: Vec<Event> },
 }
 
+/// Transfer index entries not yet in table files, and how far ingestion got: shared by the
+/// indexer (the only writer), the snapshotters (which need the index durable before they trim
+/// the log) and lookups (which read the entries first: they are the newest).
+#[derive(Default)]
+pub(super) struct PendingTransfers {
+    /// Key -> position, newest per key.
+    pub(super) entries: RwLock<HashMap<TransferIndexKey, LineId>>,
+    /// Every record through this one has its index entries in table files.
+    pub(super) ingested_seq: AtomicU64,
+    /// A snapshotter needs the index in table files through this record.
+    pub(super) wanted_seq: AtomicU64,
+}
+
+/// Entries held in memory before they are ingested as one table file (~64 MiB).
+const PENDING_MAX: usize = 1 << 20;
+
+/// When the indexer ingests the transfer index entries it holds (besides when they are many or
+/// a snapshotter waits for them).
+#[derive(Clone, Copy)]
+enum Ingest {
+    /// Only then.
+    IfWanted,
+    /// Also if it holds any (the engine is quiet).
+    AnyHeld,
+    /// Now, with the watermark, even with no entries (the engine stops).
+    Everything,
+}
+
+/// How long the indexer waits for a batch before it looks at what is waiting on it.
+const POLL: Duration = Duration::from_millis(50);
+
 pub(super) struct Indexer {
     pub(super) wal: Wal,
     pub(super) inbox: Receiver<IndexerMessage>,
@@ -39,58 +73,110 @@ pub(super) struct Indexer {
     pub(super) indexed_seq: Arc<AtomicU64>,
     /// The transfer index's keys.
     pub(super) transfer_keys: IdHasher,
+    /// The transfer index entries not ingested yet.
+    pub(super) pending: Arc<PendingTransfers>,
 }
 
 impl Indexer {
     pub(super) fn run(self) {
-        let mut unflushed = false;
+        let (mut unflushed, mut quiet) = (false, Duration::ZERO);
         loop {
-            let first = match self.inbox.recv_timeout(IDLE_FLUSH_AFTER) {
+            let first = match self.inbox.recv_timeout(POLL) {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => {
+                    quiet += POLL;
+                    self.ingest(if quiet >= IDLE_FLUSH_AFTER { Ingest::AnyHeld } else { Ingest::IfWanted });
                     // Quiet: move the history memtables to table files in the background, so
                     // that queries stop sorting them (see `Wal::flush_history_soon`).
-                    if std::mem::take(&mut unflushed)
+                    if quiet >= IDLE_FLUSH_AFTER
+                        && std::mem::take(&mut unflushed)
                         && let Err(error) = self.wal.flush_history_soon()
                     {
                         tracing::warn!(%error, "history flush after a quiet second failed");
                     }
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            unflushed = true;
-            let mut derived = Derived::default();
-            let mut through = None;
-            let mut next = Some(first);
-            let mut batches = 0;
-            while let Some(message) = next.take() {
-                match message {
-                    IndexerMessage::Batch { seq, partition, now_ms, events } => {
-                        derived.add(seq, partition, now_ms, &events, &|id| self.transfer_keys.index_key(id));
-                        through = Some(seq);
-                        batches += 1;
-                    }
-                }
-                if batches >= COALESCE_BATCHES_MAX || derived.len() >= COALESCE_LINES_MAX {
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Last: everything indexed goes into table files, so that a snapshotter
+                    // still finishing (it may ask after this thread is gone) finds it there.
+                    self.ingest(Ingest::Everything);
                     break;
                 }
-                next = self.inbox.try_recv().ok();
-            }
-            // Sorted runs make the flush's sort of the append-only vector memtable far cheaper:
-            // without this sort the batched embedded rate fell from ~450k to ~330k/s (2026-11-26).
-            // Events arrive in key order already; the transfer index is sorted the same way.
-            derived.lines.sort_unstable_by(|left, right| left.0.cmp(&right.0));
-            // Whole entries (key, then position): of two entries for one id, the newer is put
-            // last and wins.
-            derived.transfers.sort_unstable();
-            if let Some(seq) = through {
-                if let Err(error) = self.wal.append_history(&derived, seq) {
-                    tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
-                } else {
-                    self.indexed_seq.store(seq, Ordering::Release);
+            };
+            (unflushed, quiet) = (true, Duration::ZERO);
+            self.index(first);
+            self.ingest(Ingest::IfWanted);
+        }
+    }
+
+    /// Indexes `first` and the batches waiting behind it, in one write.
+    fn index(&self, first: IndexerMessage) {
+        let mut derived = Derived::default();
+        let mut through = None;
+        let mut next = Some(first);
+        let mut batches = 0;
+        let key_of = |id: &Id| self.transfer_keys.index_key(id);
+        while let Some(message) = next.take() {
+            match message {
+                IndexerMessage::Batch { seq, partition, now_ms, events } => {
+                    derived.add(seq, partition, now_ms, &events, &key_of);
+                    through = Some(seq);
+                    batches += 1;
                 }
             }
+            if batches >= COALESCE_BATCHES_MAX || derived.len() >= COALESCE_LINES_MAX {
+                break;
+            }
+            next = self.inbox.try_recv().ok();
+        }
+        let Some(seq) = through else { return };
+        // Sorted runs make the flush's sort of the append-only vector memtable far cheaper:
+        // without this sort the batched embedded rate fell from ~450k to ~330k/s (2026-11-26).
+        // Events arrive in key order already.
+        derived.lines.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        if !derived.transfers.is_empty() {
+            // In record order: a later entry for the same key is newer and replaces it.
+            let mut pending = self.pending.entries.write();
+            for entry in derived.transfers.drain(..) {
+                let (key, position) = split_entry(&entry);
+                pending.insert(key, position);
+            }
+        }
+        if let Err(error) = self.wal.append_history(&derived, seq) {
+            tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
+        } else {
+            self.indexed_seq.store(seq, Ordering::Release);
+        }
+    }
+
+    /// Ingests the pending transfer index entries, and the watermark, as one table file: when
+    /// a snapshotter waits for them, when they are many, and as `when` says.
+    fn ingest(&self, when: Ingest) {
+        let through = self.indexed_seq.load(Ordering::Acquire);
+        let ingested = self.pending.ingested_seq.load(Ordering::Acquire);
+        if through <= ingested {
+            return;
+        }
+        let held = self.pending.entries.read().len();
+        let wanted = self.pending.wanted_seq.load(Ordering::Acquire) > ingested;
+        let now = match when {
+            Ingest::Everything => true,
+            Ingest::AnyHeld => held > 0,
+            Ingest::IfWanted => false,
+        };
+        if !(now || wanted || held >= PENDING_MAX) {
+            return;
+        }
+        let mut entries: Vec<(TransferIndexKey, LineId)> =
+            self.pending.entries.read().iter().map(|(key, position)| (*key, *position)).collect();
+        entries.sort_unstable_by_key(|entry| entry.0);
+        match self.wal.ingest_transfers(&entries, through) {
+            Ok(()) => {
+                // Only this thread adds entries, so nothing arrived since the copy.
+                self.pending.entries.write().clear();
+                self.pending.ingested_seq.store(through, Ordering::Release);
+            }
+            Err(error) => tracing::error!(%error, "ingesting the transfer index failed; recovery rebuilds it"),
         }
     }
 }

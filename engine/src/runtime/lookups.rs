@@ -5,7 +5,7 @@ use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{Event, Principal};
 use crate::types::{Currency, Id, TimestampMs};
-use crate::wal::{EventLine, LineId, TransferLookup};
+use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup};
 
 /// Where a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Engine {
     pub fn transfer(&self, principal: &Principal, id: &Id) -> Result<Option<TransferRecord>, QueryError> {
         self.wait_for_indexer();
         let admin = matches!(principal, Principal::Admin);
-        let Some(TransferLookup { debit, credit }) = self.wal.transfer(&self.transfer_keys.index_key(id), id)? else {
+        let Some(TransferLookup { debit, credit }) = self.lookup_transfer(id)? else {
             return if admin { Ok(None) } else { Err(QueryError::Forbidden) };
         };
         let Event::Posting(posting) = &debit.record.event else { unreachable!("the index points at postings") };
@@ -86,6 +86,14 @@ impl Engine {
             debit: debit.id,
             credit: credit.map(|line| line.id),
         }))
+    }
+
+    /// Transfer `id` in the index: the entries the indexer holds first (the newest), then the
+    /// table files.
+    fn lookup_transfer(&self, id: &Id) -> Result<Option<TransferLookup>, QueryError> {
+        let pending = self.pending_transfers.entries.read();
+        let pending = |key: &TransferIndexKey| pending.get(key).copied();
+        Ok(self.wal.transfer(&self.transfer_keys.index_key(id), id, &pending)?)
     }
 
     /// Whether `principal` may read `account` (`read_account`), and its currency.

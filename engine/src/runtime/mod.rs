@@ -223,6 +223,8 @@ pub struct Engine {
     wal: Wal,
     /// The transfer index's keys (`wal/transfers.rs`).
     transfer_keys: crate::state_machine::IdHasher,
+    /// The transfer index entries the indexer has not ingested yet (the newest).
+    pending_transfers: Arc<indexer::PendingTransfers>,
     failed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     durable_seq: Arc<AtomicU64>,

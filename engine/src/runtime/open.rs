@@ -14,7 +14,7 @@ use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, 
 use crate::constants::BATCH_COMMANDS_MAX;
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
 use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
-use crate::wal::{Derived, Wal};
+use crate::wal::{Derived, Wal, newest_per_key};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
@@ -80,7 +80,9 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
         )));
     }
     if last_seq > watermark {
+        let transfers = newest_per_key(std::mem::take(&mut lost_history.transfers));
         wal.append_history(&lost_history, last_seq)?;
+        wal.ingest_transfers(&transfers, last_seq)?;
     }
     let snapshot_seq = oldest;
     let report =
@@ -144,6 +146,9 @@ fn start(
     let stopping = Arc::new(AtomicBool::new(false));
     let durable_seq = Arc::new(AtomicU64::new(last_seq));
     let indexed_seq = Arc::new(AtomicU64::new(last_seq));
+    // Recovery ingested the transfer index through the last record.
+    let pending_transfers =
+        Arc::new(indexer::PendingTransfers { ingested_seq: AtomicU64::new(last_seq), ..Default::default() });
     let newest_snapshot_seq = Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0)));
     let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
         (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
@@ -169,6 +174,7 @@ fn start(
             wal: wal.clone(),
             inbox: snapshotter_inbox,
             indexed_seq: indexed_seq.clone(),
+            pending_transfers: pending_transfers.clone(),
             replica,
             partition,
             partitions,
@@ -201,6 +207,7 @@ fn start(
         inbox: indexer_inbox,
         indexed_seq: indexed_seq.clone(),
         transfer_keys: transfer_keys.clone(),
+        pending: pending_transfers.clone(),
     };
     threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
     threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
@@ -217,6 +224,7 @@ fn start(
         durable_seq,
         indexed_seq,
         transfer_keys,
+        pending_transfers,
         history_gate: Mutex::new(()),
         threads: Mutex::new(threads),
     }

@@ -6,8 +6,9 @@
 //! applies in ~100 ns); in exchange a snapshot of millions of accounts, which takes seconds to
 //! encode, delays no acknowledgement. A snapshot after record `s` deletes the records `<= s`, so
 //! their history lines must be on disk first (history is written without RocksDB's log): the
-//! snapshotter waits for the indexer to pass `s`, flushes the history column family, then writes
-//! the snapshot and trims the log in one RocksDB write, while the writer goes on appending.
+//! snapshotter waits for the indexer to pass `s` and to ingest the transfer index through `s`,
+//! flushes the history and events column families, then writes the snapshot and trims the log in
+//! one RocksDB write, while the writer goes on appending.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,8 @@ use crate::partition::{PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::TimestampMs;
 use crate::wal::{EncodedSnapshot, Wal};
+
+use super::indexer::PendingTransfers;
 
 /// Longest wait for the indexer to reach a snapshot's record; past it the snapshot is skipped
 /// (the indexer failed; the next open rebuilds history from the log, which was not trimmed).
@@ -41,6 +44,8 @@ pub(super) struct Snapshotter {
     pub(super) wal: Wal,
     pub(super) inbox: Receiver<DurableRecord>,
     pub(super) indexed_seq: Arc<AtomicU64>,
+    /// The transfer index entries the indexer holds, and how far it ingested them.
+    pub(super) pending_transfers: Arc<PendingTransfers>,
     /// The state after record `seq`.
     pub(super) replica: StateMachine,
     pub(super) partition: PartitionId,
@@ -81,6 +86,16 @@ impl Snapshotter {
         while self.indexed_seq.load(Ordering::Acquire) < snapshot.seq {
             if started.elapsed() > INDEXER_WAIT_MAX {
                 tracing::error!(seq = snapshot.seq, "history indexer is stuck; snapshot skipped");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The transfer index is written in whole table files: have the indexer ingest what it
+        // holds through this record (the log below it is about to go).
+        self.pending_transfers.wanted_seq.fetch_max(snapshot.seq, Ordering::AcqRel);
+        while self.pending_transfers.ingested_seq.load(Ordering::Acquire) < snapshot.seq {
+            if started.elapsed() > INDEXER_WAIT_MAX {
+                tracing::error!(seq = snapshot.seq, "the transfer index was not ingested; snapshot skipped");
                 return;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -6,9 +6,9 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CF_EVENTS, CF_HISTORY, CF_TRANSFERS, DERIVED, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_HISTORY_WATERMARK, Wal, WalError,
-    event_entry,
-    transfers::{ENTRY_KEY_BYTES, TransferEntry, TransferKey, transfer_entries},
+    CF_EVENTS, CF_HISTORY, DERIVED, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_EVENTS_WATERMARK, KEY_HISTORY_WATERMARK, Wal,
+    WalError, event_entry,
+    transfers::{TransferEntry, TransferKey, transfer_entries},
 };
 use crate::codec;
 use crate::command::{Event, Posting};
@@ -126,26 +126,25 @@ pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting
 }
 
 impl Wal {
-    /// Writes history lines and events and moves the watermark to `through_seq`, in one write
-    /// without RocksDB's log (both are rebuilt from WAL records after the watermark on recovery).
+    /// Writes history lines and events and moves their watermarks to `through_seq`, in one
+    /// write without RocksDB's log (both are rebuilt from WAL records after the watermark on
+    /// recovery). The transfer index entries of `derived` are not written here: see
+    /// [`Wal::ingest_transfers`].
     pub fn append_history(&self, derived: &Derived, through_seq: u64) -> Result<(), WalError> {
         let parts = [(CF_HISTORY, &derived.lines), (CF_EVENTS, &derived.events)];
         // Sized up front: growing a batch of tens of megabytes copies it again and again.
         let bytes: usize =
             parts.iter().flat_map(|(_, entries)| entries.iter()).map(|(k, v)| k.len() + v.len() + 16).sum();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + derived.transfers.len() * 48 + 64);
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
         for (name, entries) in parts {
             let family = self.cf(name);
             for (key, value) in entries {
                 batch.put_cf(family, key, value);
             }
         }
-        let transfers = self.cf(CF_TRANSFERS);
-        for entry in &derived.transfers {
-            let (key, position) = entry.split_at(ENTRY_KEY_BYTES);
-            batch.put_cf(transfers, key, position);
-        }
-        for (name, watermark) in DERIVED {
+
+        // The transfer index has a watermark of its own, moved when its entries are ingested.
+        for (name, watermark) in [(CF_HISTORY, KEY_HISTORY_WATERMARK), (CF_EVENTS, KEY_EVENTS_WATERMARK)] {
             batch.put_cf(self.cf(name), watermark, through_seq.to_be_bytes());
         }
         let mut options = WriteOptions::default();

@@ -58,7 +58,7 @@ pub use events::{EventLine, EventRecord, event_entry};
 pub use format::STORAGE_FORMAT;
 pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
-pub use transfers::{TransferEntry, TransferKey, TransferLookup};
+pub use transfers::{TransferEntry, TransferIndexKey, TransferKey, TransferLookup, newest_per_key, split_entry};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -338,19 +338,8 @@ impl Wal {
         events_options.set_write_buffer_size(64 * 1024 * 1024);
         events_options.set_max_write_buffer_number(4);
         events_options.set_compression_type(rocksdb::DBCompressionType::None);
-        // Transfers by id: one key per transfer (two between partitions), looked up by id.
-        let mut transfers_options = Options::default();
-        transfers_options.set_memtable_factory(rocksdb::MemtableFactory::Vector);
-        transfers_options.set_write_buffer_size(64 * 1024 * 1024);
-        transfers_options.set_max_write_buffer_number(4);
-        transfers_options.set_compression_type(rocksdb::DBCompressionType::None);
-        transfers_options.set_compaction_style(rocksdb::DBCompactionStyle::Fifo);
-        let mut fifo = rocksdb::FifoCompactOptions::default();
-        fifo.set_max_table_files_size(TRANSFER_INDEX_BYTES_MAX);
-        transfers_options.set_fifo_compaction_options(&fifo);
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        transfers_options.set_block_based_table_factory(&table);
+        // Transfers by id: mostly SST files the indexer ingests whole (`transfers.rs`).
+        let transfers_options = transfers::options();
         let families = vec![
             ColumnFamilyDescriptor::new(CF_WAL, wal_options),
             ColumnFamilyDescriptor::new(CF_HISTORY, history_options),

@@ -176,6 +176,9 @@ fn history_is_queried_newest_last() {
     let first = vec![history_entry(1, 0, 5, &posting("a", 1)), history_entry(1, 1, 5, &posting("ab", 9))];
     wal.append_history(&lines_only(first), 1).unwrap();
     wal.append_history(&lines_only(vec![history_entry(2, 0, 6, &posting("a", 2))]), 2).unwrap();
+    // The lowest of the derived watermarks: the transfer index's moves when it is ingested.
+    assert_eq!(wal.history_watermark().unwrap(), 0);
+    wal.ingest_transfers(&[], 2).unwrap();
     assert_eq!(wal.history_watermark().unwrap(), 2);
     let lines = wal.history(&id("a"), 10).unwrap();
     assert_eq!(lines.iter().map(|line| line.posting.posted_delta).collect::<Vec<_>>(), vec![1, 2]);
@@ -412,13 +415,21 @@ fn the_transfer_index_never_shows_another_transfer_for_a_colliding_key() {
     let same_key = |_: &Id| [7u8; 16];
     let mut derived = Derived::default();
     derived.add(1, 0, 10, &events, &same_key);
-    derived.transfers.sort_unstable();
+    let entries = newest_per_key(std::mem::take(&mut derived.transfers));
+    assert_eq!(entries.len(), 1, "one debit per key: the newest");
     wal.append_history(&derived, 1).unwrap();
+    wal.ingest_transfers(&entries, 1).unwrap();
+    assert_eq!(wal.history_watermark().unwrap(), 1);
     // The key now points at t2's debit (the last written): t2 is found, t1 is not shown as t2.
-    let t2 = wal.transfer(&[7; 16], &id("t2")).unwrap().expect("t2 is indexed");
+    let nothing_pending = |_: &TransferIndexKey| None;
+    let t2 = wal.transfer(&[7; 16], &id("t2"), &nothing_pending).unwrap().expect("t2 is indexed");
     assert_eq!((t2.debit.id, t2.credit), (LineId { seq: 1, index: 2 }, None));
-    assert_eq!(wal.transfer(&[7; 16], &id("t1")).unwrap(), None);
-    assert_eq!(wal.transfer(&[8; 16], &id("t2")).unwrap(), None);
+    assert_eq!(wal.transfer(&[7; 16], &id("t1"), &nothing_pending).unwrap(), None);
+    assert_eq!(wal.transfer(&[8; 16], &id("t2"), &nothing_pending).unwrap(), None);
+    // Entries not ingested yet are newer than the table files': t1 found through them.
+    let t1_pending = |key: &TransferIndexKey| (key[16] == 0).then_some(LineId { seq: 1, index: 0 });
+    let t1 = wal.transfer(&[7; 16], &id("t1"), &t1_pending).unwrap().expect("t1 through the pending entry");
+    assert_eq!(t1.credit.map(|line| line.id), Some(LineId { seq: 1, index: 1 }));
     // The feed holds the three events at their positions.
     let (lines, more) = wal.events_after(Some(LineId { seq: 1, index: 0 }), 10).unwrap();
     assert_eq!((lines.len(), more), (2, false));

@@ -1,14 +1,19 @@
 //! The transfer index: a transfer's id (as a 128-bit hash keyed from the server key) -> the
 //! position in the event feed of the posting that debited its payer, and of a credit applied
 //! apart from its debit (by another partition, or a refund); a local transfer's credit is the
-//! event after its debit. Entries are fixed-size (no allocation per transfer), written sorted
-//! with the history in one write, into a column family with an append-only memtable, bloom
-//! filters and FIFO compaction: nothing is ever rewritten, and the newest
+//! event after its debit. Entries are fixed-size (no allocation per transfer). The indexer keeps
+//! the newest in memory and writes them as whole table files that RocksDB ingests (no memtable
+//! to sort and flush: a memtable cost ~20 % of the embedded rate on 2 vCPUs, BENCHMARKS.md), with
+//! bloom filters and FIFO compaction: nothing is ever rewritten, and the newest
 //! [`TRANSFER_INDEX_BYTES_MAX`](super::TRANSFER_INDEX_BYTES_MAX) of table files are kept.
 //! A lookup checks the id against the posting it finds, so a hash collision can only hide an
 //! older transfer, never show another.
 
-use super::{CF_TRANSFERS, LineId, Wal, WalError};
+use std::path::Path;
+
+use rocksdb::{IngestExternalFileOptions, Options, SstFileWriter};
+
+use super::{CF_TRANSFERS, KEY_TRANSFERS_WATERMARK, LineId, TRANSFER_INDEX_BYTES_MAX, Wal, WalError};
 use crate::command::{Event, PostingCause};
 use crate::types::Id;
 
@@ -23,6 +28,45 @@ pub type TransferEntry = [u8; ENTRY_BYTES];
 
 /// Where an entry's RocksDB key ends and its value begins.
 pub(super) const ENTRY_KEY_BYTES: usize = 17;
+
+/// An entry's RocksDB key: the id's key and the side.
+pub type TransferIndexKey = [u8; ENTRY_KEY_BYTES];
+
+/// The index's column family options: FIFO compaction of ingested tables with bloom filters.
+pub(super) fn options() -> Options {
+    let mut options = Options::default();
+    options.set_write_buffer_size(16 * 1024 * 1024);
+    options.set_compression_type(rocksdb::DBCompressionType::None);
+    options.set_compaction_style(rocksdb::DBCompactionStyle::Fifo);
+    let mut fifo = rocksdb::FifoCompactOptions::default();
+    fifo.set_max_table_files_size(TRANSFER_INDEX_BYTES_MAX);
+    options.set_fifo_compaction_options(&fifo);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    options.set_block_based_table_factory(&table);
+    options
+}
+
+/// An entry as its key and position.
+pub fn split_entry(entry: &TransferEntry) -> (TransferIndexKey, LineId) {
+    let (key, position) = entry.split_at(ENTRY_KEY_BYTES);
+    (key.try_into().expect("17 bytes"), position_of(position).expect("12 bytes"))
+}
+
+/// `entries` sorted by key, one per key: the newest position (entries of later records, and
+/// later in a record, win).
+pub fn newest_per_key(mut entries: Vec<TransferEntry>) -> Vec<(TransferIndexKey, LineId)> {
+    entries.sort_unstable();
+    let mut unique: Vec<(TransferIndexKey, LineId)> = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let (key, position) = split_entry(entry);
+        match unique.last_mut() {
+            Some(last) if last.0 == key => last.1 = position,
+            _ => unique.push((key, position)),
+        }
+    }
+    unique
+}
 
 /// A transfer found by id: the posting that debited its payer and, once applied, the one that
 /// credited its payee (or refunded the payer, when the payee's partition refused it).
@@ -43,7 +87,7 @@ fn entry(key: &TransferKey, side: u8, position: LineId) -> TransferEntry {
     entry
 }
 
-fn lookup_key(key: &TransferKey, side: u8) -> [u8; ENTRY_KEY_BYTES] {
+fn lookup_key(key: &TransferKey, side: u8) -> TransferIndexKey {
     let mut bytes = [0u8; ENTRY_KEY_BYTES];
     bytes[..16].copy_from_slice(key);
     bytes[16] = side;
@@ -95,18 +139,58 @@ pub(super) fn transfer_entries(
 }
 
 impl Wal {
+    /// Writes `entries` (sorted by key, one per key: [`newest_per_key`]) and the watermark
+    /// `through_seq` as one table file, and has RocksDB ingest it (synced) into the index.
+    pub fn ingest_transfers(&self, entries: &[(TransferIndexKey, LineId)], through_seq: u64) -> Result<(), WalError> {
+        let path = self.db.path().join(format!("transfers-{through_seq}.sst"));
+        let options = options();
+        let mut writer = SstFileWriter::create(&options);
+        writer.open(&path)?;
+        let mut watermark_written = false;
+        let watermark = through_seq.to_be_bytes();
+        for (key, position) in entries {
+            if !watermark_written && KEY_TRANSFERS_WATERMARK < &key[..] {
+                writer.put(KEY_TRANSFERS_WATERMARK, watermark)?;
+                watermark_written = true;
+            }
+            writer.put(key, position_value(*position))?;
+        }
+        if !watermark_written {
+            writer.put(KEY_TRANSFERS_WATERMARK, watermark)?;
+        }
+        writer.finish()?;
+        let mut ingest = IngestExternalFileOptions::default();
+        ingest.set_move_files(true);
+        let result = self.db.ingest_external_file_cf_opts(self.cf(CF_TRANSFERS), &ingest, vec![&path]);
+        remove_if_left(&path);
+        result?;
+        Ok(())
+    }
+
     /// Transfer `id` (the newest with that id, while the index holds it), `key` being its
-    /// index key.
-    pub fn transfer(&self, key: &TransferKey, id: &Id) -> Result<Option<TransferLookup>, WalError> {
+    /// index key and `pending` the entries not yet ingested (newer than the table files').
+    pub fn transfer(
+        &self,
+        key: &TransferKey,
+        id: &Id,
+        pending: &dyn Fn(&TransferIndexKey) -> Option<LineId>,
+    ) -> Result<Option<TransferLookup>, WalError> {
         let Some(index) = self.db.cf_handle(CF_TRANSFERS) else { return Ok(None) };
+        let find = |side: u8| -> Result<Option<LineId>, WalError> {
+            let key = lookup_key(key, side);
+            if let Some(position) = pending(&key) {
+                return Ok(Some(position));
+            }
+            self.db.get_cf(index, key)?.map(|value| position_of(&value)).transpose()
+        };
         let is_transfer = |line: &super::EventLine, debit: bool| match &line.record.event {
             Event::Posting(posting) => {
                 posting.cause == PostingCause::Transfer(id.clone()) && (posting.posted_delta < 0) == debit
             }
             _ => false,
         };
-        let Some(value) = self.db.get_cf(index, lookup_key(key, 0))? else { return Ok(None) };
-        let Some(debit) = self.event_at(position_of(&value)?)?.filter(|line| is_transfer(line, true)) else {
+        let Some(debit_position) = find(0)? else { return Ok(None) };
+        let Some(debit) = self.event_at(debit_position)?.filter(|line| is_transfer(line, true)) else {
             return Ok(None); // A hash collision, or an event the feed no longer holds.
         };
         let next = LineId { seq: debit.id.seq, index: debit.id.index + 1 };
@@ -117,12 +201,24 @@ impl Wal {
         }
         // Applied by another partition (or refunded): its own entry, if newer than the debit
         // (an older one is from an earlier transfer that had the same id).
-        let credit = match self.db.get_cf(index, lookup_key(key, 1))? {
-            Some(value) => {
-                self.event_at(position_of(&value)?)?.filter(|line| line.id > debit.id && is_transfer(line, false))
-            }
+        let credit = match find(1)? {
+            Some(position) => self.event_at(position)?.filter(|line| line.id > debit.id && is_transfer(line, false)),
             None => None,
         };
         Ok(Some(TransferLookup { debit, credit }))
     }
+}
+
+/// The file RocksDB moved (or copied, where it could not link it) into its directory.
+fn remove_if_left(path: &Path) {
+    if path.exists() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn position_value(position: LineId) -> [u8; 12] {
+    let mut value = [0u8; 12];
+    value[..8].copy_from_slice(&position.seq.to_be_bytes());
+    value[8..].copy_from_slice(&position.index.to_be_bytes());
+    value
 }
