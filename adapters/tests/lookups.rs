@@ -4,7 +4,7 @@
 mod common;
 
 use common::Server;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn authorizations_and_settlements_are_looked_up_by_id() {
@@ -101,4 +101,90 @@ fn a_tenant_lists_its_own_accounts_in_pages_over_every_partition() {
         let unclaimed = server.call("GET", "/v1/users/nobody-yet/coupons", Some(&app), None);
         unclaimed.assert_error(403, "forbidden");
     }
+}
+
+/// Every id of a list at `path` as `key` sees it, `limit` at a time.
+fn ids_of(server: &Server, key: &str, path: &str, limit: usize) -> Vec<String> {
+    let (mut ids, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let page_path = match &cursor {
+            Some(after) => format!("{path}?limit={limit}&starting_after={after}"),
+            None => format!("{path}?limit={limit}"),
+        };
+        let answer = server.call("GET", &page_path, Some(key), None);
+        assert_eq!(answer.status, 200, "{page_path}: {answer:?}");
+        let page: Vec<String> = answer.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(page.len() <= limit);
+        ids.extend(page.clone());
+        if answer.body["has_more"] != json!(true) {
+            return ids;
+        }
+        cursor = page.last().cloned();
+    }
+}
+
+#[test]
+fn tenants_list_their_holds_authorizations_bills_splits_and_merchants_their_settlements() {
+    let server = Server::start(&[]);
+    let app = server.key(json!({"role": "app", "app": "shop-a"}));
+    let other = server.key(json!({"role": "app", "app": "shop-b"}));
+    server.merchant_with_terminal("m1", "t1", None);
+    server.merchant_with_terminal("m2", "t2", None);
+    let as_app = |path: &str, body: Value| {
+        let answer = server.call("POST", path, Some(&app), Some(&body));
+        assert_eq!(answer.status, 200, "{path} {body}: {answer:?}");
+        answer.body
+    };
+    as_app("/v1/accounts", json!({"id": "acct-a", "currency": "EUR"}));
+    server.admin("POST", "/v1/accounts/acct-a/deposits", json!({"id": "fund-a", "amount": 10_000}));
+    for hold in ["h-2", "h-1", "h-3"] {
+        let body = json!({"id": hold, "from": "acct-a", "to": "m1-till", "amount": 10, "currency": "EUR", "expires_in_s": 600});
+        as_app("/v1/holds", body);
+    }
+    let code = as_app(
+        "/v1/authorizations",
+        json!({"id": "au-1", "user": "u1", "account": "acct-a", "limit": 1_000, "expires_in_s": 600}),
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    as_app("/v1/bills", json!({"id": "b-1", "user": "u1", "account": "acct-a", "merchant": "m1", "expires_in_s": 600}));
+    as_app(
+        "/v1/splits",
+        json!({"id": "s-1", "requester": "u1", "requester_account": "acct-a", "total": 2, "currency": "EUR",
+               "members": [{"user": "u1", "account": "acct-a"}], "expires_in_s": 600}),
+    );
+    assert_eq!(ids_of(&server, &app, "/v1/holds", 2), ["h-1", "h-2", "h-3"]);
+    assert_eq!(ids_of(&server, &app, "/v1/authorizations", 10), ["au-1"]);
+    assert_eq!(ids_of(&server, &app, "/v1/bills", 10), ["b-1"]);
+    assert_eq!(ids_of(&server, &app, "/v1/splits", 10), ["s-1"]);
+    for list in ["/v1/holds", "/v1/authorizations", "/v1/bills", "/v1/splits"] {
+        assert!(ids_of(&server, &other, list, 10).is_empty(), "{list} is the creator's");
+    }
+    let first = server.call("GET", "/v1/holds?limit=1", Some(&app), None);
+    assert_eq!(
+        (first.body["data"][0]["status"].clone(), first.body["has_more"].clone()),
+        (json!("active"), json!(true))
+    );
+
+    // Settlements by merchant: approved and declined, as each answered; the merchant's own only.
+    for (settlement, terminal, user_code) in
+        [("ps-2", "t1", code.as_str()), ("ps-1", "t1", "999999"), ("ps-3", "t2", "1")]
+    {
+        let body = json!({"id": settlement, "user": "u1", "code": user_code, "amount": 100, "terminal": terminal});
+        server.admin("POST", "/v1/pos/settlements", body);
+    }
+    let m1 = server.key(json!({"role": "merchant", "merchant": "m1"}));
+    assert_eq!(ids_of(&server, &m1, "/v1/merchants/m1/settlements", 1), ["ps-1", "ps-2"]);
+    let listed = server.admin_get("/v1/merchants/m1/settlements");
+    let approved: Vec<Value> = listed["data"].as_array().unwrap().iter().map(|s| s["approved"].clone()).collect();
+    assert_eq!(approved, [json!(false), json!(true)]);
+    assert_eq!(ids_of(&server, common::ADMIN_KEY, "/v1/merchants/m2/settlements", 10), ["ps-3"]);
+    server.call("GET", "/v1/merchants/m2/settlements", Some(&m1), None).assert_error(403, "forbidden");
+    server.call("GET", "/v1/merchants/m1/settlements", Some(&app), None).assert_error(403, "forbidden");
 }

@@ -111,6 +111,7 @@ pub enum Operation {
     ReadAuthorization,
     ReadSettlement,
     ReadUserCoupons,
+    ReadMerchantSettlements,
 }
 
 /// How a principal must stand to what an operation touches for a cell to allow it.
@@ -255,6 +256,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::ReadAuthorization, [Yes, CreatedAuthorization, No, No, No]),
     (Operation::ReadSettlement, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
     (Operation::ReadUserCoupons, [Yes, OwnUser, No, No, No]),
+    (Operation::ReadMerchantSettlements, [Yes, No, IsMerchant, No, No]),
 ];
 
 /// The relation `role` needs for `operation` (`RULES` lists the operations in declaration
@@ -308,6 +310,8 @@ pub enum Read {
     Settlement(Id),
     /// The coupons a user holds, with their redemption codes.
     UserCoupons(Id),
+    /// The POS settlements made at a merchant's terminals.
+    MerchantSettlements(Id),
 }
 
 /// What an operation touches, as far as the rules look.
@@ -427,6 +431,7 @@ fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
             (Operation::ReadSettlement, Subject { settlement: Some(settlement), ..Subject::default() })
         }
         Read::UserCoupons(user) => (Operation::ReadUserCoupons, Subject::user(user)),
+        Read::MerchantSettlements(merchant) => (Operation::ReadMerchantSettlements, Subject::merchant(merchant)),
     }
 }
 
@@ -590,7 +595,7 @@ mod tests {
         for (index, (operation, _)) in RULES.iter().enumerate() {
             assert_eq!(*operation as usize, index, "{operation:?} is out of place in RULES");
         }
-        assert_eq!(RULES.len(), Operation::ReadUserCoupons as usize + 1, "every operation has a row");
+        assert_eq!(RULES.len(), Operation::ReadMerchantSettlements as usize + 1, "every operation has a row");
         for (position, role) in Role::ALL.iter().enumerate() {
             assert_eq!(*role as usize, position);
         }

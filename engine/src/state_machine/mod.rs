@@ -14,6 +14,7 @@ mod bills;
 mod coupons;
 mod holds;
 mod idempotency;
+mod lists;
 mod pos;
 mod queries;
 mod registry;
@@ -202,6 +203,18 @@ pub struct State {
     pub(crate) owners: Map<(ObjectKind, Id), Principal>,
     /// The accounts each tenant (app or merchant) opened, in id order: the list it pages through.
     pub(crate) owned_accounts: Map<Principal, BTreeSet<Id>>,
+    /// The holds, authorizations, bills and splits each tenant created, in id order: the lists
+    /// it pages through. Derived from `owners` (rebuilt when a snapshot is decoded, not stored).
+    #[serde(skip)]
+    pub(crate) owned_objects: Map<(Principal, ObjectKind), BTreeSet<Id>>,
+    /// The POS settlements made at each merchant's terminals, in id order. Derived from
+    /// `settlements` and `terminals` (rebuilt when a snapshot is decoded, not stored).
+    #[serde(skip)]
+    pub(crate) merchant_settlements: Map<Id, BTreeSet<Id>>,
+    /// Settlements tried at terminal ids not registered (all refused): listed under the merchant
+    /// that registers the terminal, if one ever does. Derived like `merchant_settlements`.
+    #[serde(skip)]
+    pub(crate) orphan_settlements: Map<Id, BTreeSet<Id>>,
     /// Contact requests across apps, waiting for the other side's consent: requester -> users.
     pub(crate) contact_requests: Map<Id, BTreeSet<Id>>,
     /// Money on its way to and from other partitions (empty with one partition).
@@ -500,6 +513,7 @@ impl StateMachine {
         let owned: usize = self.state.owned_accounts.values().map(BTreeSet::len).sum();
         let account_owners = self.state.owners.keys().filter(|(kind, _)| *kind == ObjectKind::Account).count();
         assert_eq!(owned, account_owners, "every tenant's account is listed once");
+        self.state.check_indexes();
         let held: usize = self.state.holdings.values().map(BTreeSet::len).sum();
         assert_eq!(held, self.state.coupons.len(), "every coupon is held by one user");
         for (id, coupon) in self.state.coupons.iter() {

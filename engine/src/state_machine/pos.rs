@@ -191,6 +191,7 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::InvalidField);
         }
         self.state.terminals.insert(register.terminal.clone(), terminal);
+        self.adopt_settlements(&register.terminal, &register.merchant);
         Self::changed(events, ObjectKind::Terminal, &register.terminal, Change::Opened);
         Outcome::Applied(Reply::Done)
     }
@@ -344,6 +345,7 @@ impl StateMachine {
             effect,
         };
         self.state.settlements.insert(settle.id.clone(), Box::new(record));
+        self.list_settlement(&settle.terminal, &settle.id);
         outcome
     }
 

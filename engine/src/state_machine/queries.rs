@@ -124,7 +124,7 @@ impl StateMachine {
 }
 
 /// Up to `limit` ids of an ordered set after `starting_after`, and whether more remain.
-fn page_of(set: Option<&BTreeSet<Id>>, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+pub(super) fn page_of(set: Option<&BTreeSet<Id>>, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
     let Some(set) = set else { return (Vec::new(), false) };
     let mut after = match starting_after {
         Some(cursor) => set.range::<Id, _>((Bound::Excluded(cursor), Bound::Unbounded)),

@@ -36,9 +36,11 @@ impl StateMachine {
         }
         if let Some((kind, id)) = authority::created_object(command) {
             let owner = self.state.owners.entry((kind, id.clone())).or_insert_with(|| principal.clone());
+            let owner = owner.clone();
             if kind == ObjectKind::Account {
-                let owner = owner.clone();
                 self.state.owned_accounts.entry(owner).or_default().insert(id.clone());
+            } else {
+                self.list_owned(&owner, kind, id);
             }
         }
         if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod events;
+mod lists;
 mod payments;
 mod users;
 mod views;
@@ -46,25 +47,30 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/transfers/batch", web::post().to(accounts::transfer_batch))
         .route("/v1/transfers/{id}", web::get().to(accounts::get_transfer))
         .route("/v1/holds", web::post().to(accounts::place_hold))
+        .route("/v1/holds", web::get().to(lists::holds))
         .route("/v1/holds/{id}", web::get().to(accounts::get_hold))
         .route("/v1/holds/{id}/capture", web::post().to(accounts::capture_hold))
         .route("/v1/holds/{id}/void", web::post().to(accounts::void_hold))
         .route("/v1/merchants", web::post().to(payments::register_merchant))
+        .route("/v1/merchants/{id}/settlements", web::get().to(lists::merchant_settlements))
         .route("/v1/terminals", web::post().to(payments::register_terminal))
         .route("/v1/operators", web::post().to(payments::register_operator))
         .route("/v1/authorizations", web::post().to(payments::authorize))
+        .route("/v1/authorizations", web::get().to(lists::authorizations))
         .route("/v1/authorizations/{id}", web::get().to(payments::get_authorization))
         .route("/v1/authorizations/{id}/revoke", web::post().to(payments::revoke_authorization))
         .route("/v1/pos/settlements", web::post().to(payments::settle))
         .route("/v1/pos/settlements/{id}", web::get().to(payments::get_settlement))
         .route("/v1/pos/settlements/{id}/reverse", web::post().to(payments::reverse))
         .route("/v1/bills", web::post().to(payments::open_bill))
+        .route("/v1/bills", web::get().to(lists::bills))
         .route("/v1/bills/{id}", web::get().to(payments::get_bill))
         .route("/v1/bills/{id}/items", web::post().to(payments::add_bill_item))
         .route("/v1/bills/{id}/submit", web::post().to(payments::submit_bill))
         .route("/v1/bills/{id}/confirm", web::post().to(payments::confirm_bill))
         .route("/v1/bills/{id}/cancel", web::post().to(payments::cancel_bill))
         .route("/v1/splits", web::post().to(users::request_split))
+        .route("/v1/splits", web::get().to(lists::splits))
         .route("/v1/splits/{id}", web::get().to(users::get_split))
         .route("/v1/splits/{id}/pay", web::post().to(users::pay_split))
         .route("/v1/splits/{id}/cancel", web::post().to(users::cancel_split))

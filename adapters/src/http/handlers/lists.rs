@@ -1,0 +1,78 @@
+//! The paged lists (Stripe style: `limit`, `starting_after`, `has_more`, in id order): the holds,
+//! authorizations, bills and splits the caller's tenant created (scoped by construction: a
+//! tenant lists only its own; the admin's lists are empty, its objects belong to no tenant), and
+//! the POS settlements at a merchant's terminals (`read_merchant_settlements`).
+
+use actix_web::web;
+use kassa_engine::authority::Read;
+use kassa_engine::command::ObjectKind;
+use kassa_engine::{Id, StateMachine};
+use serde_json::{Value, json};
+
+use super::super::requests::PageQuery;
+use super::{Answer, Data, id, ok, read, views};
+use crate::auth::Caller;
+
+type View = fn(&StateMachine, &Id) -> Option<Value>;
+
+pub(super) async fn holds(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
+    owned(state, caller, query, ObjectKind::Hold, views::hold).await
+}
+
+pub(super) async fn authorizations(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
+    owned(state, caller, query, ObjectKind::Authorization, views::authorization).await
+}
+
+pub(super) async fn bills(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
+    owned(state, caller, query, ObjectKind::Bill, views::bill).await
+}
+
+pub(super) async fn splits(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
+    owned(state, caller, query, ObjectKind::Split, views::split).await
+}
+
+/// The objects of `kind` the caller's tenant created, read from every partition and merged.
+async fn owned(state: Data, caller: Caller, query: web::Query<PageQuery>, kind: ObjectKind, view: View) -> Answer {
+    let limit = query.limit();
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let mut merged: Vec<(Id, Value)> = Vec::new();
+    let mut has_more = false;
+    for partition in 0..state.engine.placement().count() {
+        let (owner, cursor) = (caller.principal.clone(), starting_after.clone());
+        let (page, more) = state
+            .engine
+            .read_partition(partition, move |machine| {
+                let (page, more) = machine.objects_owned(&owner, kind, limit, cursor.as_ref());
+                let views = page.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?)));
+                (views.collect::<Vec<_>>(), more)
+            })
+            .await?;
+        merged.extend(page);
+        has_more |= more;
+    }
+    merged.sort_by(|left, right| left.0.cmp(&right.0));
+    has_more |= merged.len() > limit;
+    merged.truncate(limit);
+    let data: Vec<Value> = merged.into_iter().map(|(_, view)| view).collect();
+    ok(json!({"object": "list", "data": data, "has_more": has_more}))
+}
+
+/// The POS settlements made at the merchant's terminals, approved or declined, as each answered.
+pub(super) async fn merchant_settlements(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Answer {
+    let merchant = id(&path)?;
+    let limit = query.limit();
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let key = merchant.clone();
+    let (data, has_more) = read(&state, &caller, Read::MerchantSettlements(merchant.clone()), move |machine| {
+        let (page, more) = machine.settlements_at(&key, limit, starting_after.as_ref());
+        let views: Vec<Value> = page.iter().filter_map(|id| views::settlement(machine, id)).collect();
+        (views, more)
+    })
+    .await?;
+    ok(json!({"object": "list", "merchant": merchant.as_str(), "data": data, "has_more": has_more}))
+}

@@ -1,0 +1,102 @@
+//! The indexes behind the paged lists of holds, authorizations, bills and splits (by the tenant
+//! that created them) and of POS settlements (by merchant). They are derived from what the state
+//! stores (owner records, settlements and terminals), kept up to date by the commands that add
+//! to them, and rebuilt when a snapshot is decoded instead of being stored in it.
+
+use std::collections::BTreeSet;
+
+use super::pos::{SettlementRecord, Terminal};
+use super::split_map::SplitMap;
+use super::{Map, State, StateMachine, queries::page_of};
+use crate::command::{ObjectKind, Principal};
+use crate::types::Id;
+
+/// The kinds listed by the tenant that created them (accounts have their own list).
+pub(super) const LISTED: [ObjectKind; 4] =
+    [ObjectKind::Hold, ObjectKind::Authorization, ObjectKind::Bill, ObjectKind::Split];
+
+type OwnedObjects = Map<(Principal, ObjectKind), BTreeSet<Id>>;
+
+fn owned_objects(owners: &Map<(ObjectKind, Id), Principal>) -> OwnedObjects {
+    let mut owned = OwnedObjects::default();
+    for ((kind, id), owner) in owners {
+        if LISTED.contains(kind) {
+            owned.entry((owner.clone(), *kind)).or_default().insert(id.clone());
+        }
+    }
+    owned
+}
+
+/// Settlements by the merchant of their terminal, and by terminal where it is not registered.
+type SettlementLists = (Map<Id, BTreeSet<Id>>, Map<Id, BTreeSet<Id>>);
+
+fn settlement_lists(settlements: &SplitMap<Box<SettlementRecord>>, terminals: &Map<Id, Terminal>) -> SettlementLists {
+    let (mut by_merchant, mut orphans): SettlementLists = Default::default();
+    for (id, record) in settlements.iter() {
+        match terminals.get(&record.terminal) {
+            Some(terminal) => by_merchant.entry(terminal.merchant.clone()).or_default().insert(id.clone()),
+            None => orphans.entry(record.terminal.clone()).or_default().insert(id.clone()),
+        };
+    }
+    (by_merchant, orphans)
+}
+
+impl State {
+    /// Rebuilds the derived indexes (after a snapshot is decoded).
+    pub(super) fn derive_indexes(&mut self) {
+        self.owned_objects = owned_objects(&self.owners);
+        (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);
+    }
+
+    /// Asserts that the derived indexes are what the stored state derives (invariant checks).
+    pub(super) fn check_indexes(&self) {
+        assert!(owned_objects(&self.owners) == self.owned_objects, "the owner lists match the owner records");
+        let (by_merchant, orphans) = settlement_lists(&self.settlements, &self.terminals);
+        assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
+        assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
+    }
+}
+
+impl StateMachine {
+    /// Lists `id` (of `kind`, just created by `owner`) under its owner, if its kind is listed.
+    pub(super) fn list_owned(&mut self, owner: &Principal, kind: ObjectKind, id: &Id) {
+        if LISTED.contains(&kind) {
+            self.state.owned_objects.entry((owner.clone(), kind)).or_default().insert(id.clone());
+        }
+    }
+
+    /// Lists settlement `id`, just recorded at `terminal`, under the terminal's merchant (or
+    /// aside, when no terminal has that id).
+    pub(super) fn list_settlement(&mut self, terminal: &Id, id: &Id) {
+        let state = &mut self.state;
+        match state.terminals.get(terminal) {
+            Some(known) => state.merchant_settlements.entry(known.merchant.clone()).or_default().insert(id.clone()),
+            None => state.orphan_settlements.entry(terminal.clone()).or_default().insert(id.clone()),
+        };
+    }
+
+    /// Lists the settlements tried at `terminal` before it was registered under `merchant`.
+    pub(super) fn adopt_settlements(&mut self, terminal: &Id, merchant: &Id) {
+        if let Some(tried) = self.state.orphan_settlements.remove(terminal) {
+            self.state.merchant_settlements.entry(merchant.clone()).or_default().extend(tried);
+        }
+    }
+
+    /// Up to `limit` of the objects of `kind` (holds, authorizations, bills, splits) `owner`
+    /// created, in id order, after `starting_after`; and whether more remain.
+    pub fn objects_owned(
+        &self,
+        owner: &Principal,
+        kind: ObjectKind,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> (Vec<Id>, bool) {
+        page_of(self.state.owned_objects.get(&(owner.clone(), kind)), limit, starting_after)
+    }
+
+    /// Up to `limit` of the POS settlements made at `merchant`'s terminals (approved or
+    /// declined), in id order, after `starting_after`; and whether more remain.
+    pub fn settlements_at(&self, merchant: &Id, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        page_of(self.state.merchant_settlements.get(merchant), limit, starting_after)
+    }
+}
