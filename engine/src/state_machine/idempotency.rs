@@ -69,6 +69,7 @@ impl IdHasher {
     }
 
     /// The transfer index's key of transfer `id` (`wal/transfers.rs`): its full 128-bit hash.
+    #[cfg(feature = "storage")]
     pub(crate) fn index_key(&self, id: &Id) -> [u8; 16] {
         let mut hasher = self.0;
         std::hash::Hasher::write_u8(&mut hasher, IdKind::Transfer as u8);

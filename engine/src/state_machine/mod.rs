@@ -41,6 +41,7 @@ pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
+#[cfg(feature = "storage")]
 pub(crate) use idempotency::IdHasher;
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, SettlementSummary, Terminal};
@@ -134,6 +135,7 @@ impl Config {
     }
 
     /// The keyed hash of transfer ids (the transfer index's keys, as the id table's).
+    #[cfg(feature = "storage")]
     pub(crate) fn id_hasher(&self) -> &IdHasher {
         &self.id_hasher
     }

@@ -36,35 +36,6 @@ pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<Op
     ok(view)
 }
 
-/// The accounts the caller's tenant (its app or merchant) opened, in pages in id order
-/// (`limit`, `starting_after`, `has_more`). Scoped by construction: a tenant lists only its own;
-/// the admin's list is empty (accounts the admin opens belong to no tenant). With several
-/// partitions each is read and the pages merged.
-pub(super) async fn list_accounts(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    let limit = query.limit();
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let mut merged: Vec<(kassa_engine::Id, Value)> = Vec::new();
-    let mut has_more = false;
-    for partition in 0..state.engine.placement().count() {
-        let (owner, cursor) = (caller.principal.clone(), starting_after.clone());
-        let (page, more) = state
-            .engine
-            .read_partition(partition, move |machine| {
-                let (page, more) = machine.accounts_owned(&owner, limit, cursor.as_ref());
-                let views = page.into_iter().filter_map(|id| Some((id.clone(), views::account(machine, &id)?)));
-                (views.collect::<Vec<_>>(), more)
-            })
-            .await?;
-        merged.extend(page);
-        has_more |= more;
-    }
-    merged.sort_by(|left, right| left.0.cmp(&right.0));
-    has_more |= merged.len() > limit;
-    merged.truncate(limit);
-    let data: Vec<Value> = merged.into_iter().map(|(_, view)| view).collect();
-    ok(json!({"object": "list", "data": data, "has_more": has_more}))
-}
-
 pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let account = id(&path)?;
     get_view(&state, &caller, Read::Account(account.clone()), account, views::account, Rejection::AccountNotFound).await

@@ -1,12 +1,12 @@
-//! The paged lists (Stripe style: `limit`, `starting_after`, `has_more`, in id order): the holds,
-//! authorizations, bills and splits the caller's tenant created (scoped by construction: a
+//! The paged lists (Stripe style: `limit`, `starting_after`, `has_more`, in id order): the
+//! accounts, holds, authorizations, bills and splits the caller's tenant created (scoped by construction: a
 //! tenant lists only its own; the admin's lists are empty, its objects belong to no tenant), and
 //! the POS settlements at a merchant's terminals (`read_merchant_settlements`).
 
 use actix_web::web;
 use kassa_engine::authority::Read;
 use kassa_engine::command::ObjectKind;
-use kassa_engine::{Id, StateMachine};
+use kassa_engine::{Id, Principal, StateMachine};
 use serde_json::{Value, json};
 
 use super::super::requests::PageQuery;
@@ -31,23 +31,43 @@ pub(super) async fn splits(state: Data, caller: Caller, query: web::Query<PageQu
     owned(state, caller, query, ObjectKind::Split, views::split).await
 }
 
-/// The objects of `kind` the caller's tenant created, read from every partition and merged.
+/// The accounts the caller's tenant (its app or merchant) opened.
+pub(super) async fn accounts(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
+    merged(state, caller, query, |machine, owner, limit, after| {
+        let (page, more) = machine.accounts_owned(owner, limit, after);
+        (page.into_iter().filter_map(|id| Some((id.clone(), views::account(machine, &id)?))).collect(), more)
+    })
+    .await
+}
+
+/// The objects of `kind` the caller's tenant created.
 async fn owned(state: Data, caller: Caller, query: web::Query<PageQuery>, kind: ObjectKind, view: View) -> Answer {
+    merged(state, caller, query, move |machine, owner, limit, after| {
+        let (page, more) = machine.objects_owned(owner, kind, limit, after);
+        (page.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?))).collect(), more)
+    })
+    .await
+}
+
+/// A page of the caller's own objects (`page`: one partition's ids in order, with views, and
+/// whether more remain there), read from every partition and merged in id order.
+async fn merged(
+    state: Data,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+    page: impl Fn(&StateMachine, &Principal, usize, Option<&Id>) -> (Vec<(Id, Value)>, bool) + Copy + Send + 'static,
+) -> Answer {
     let limit = query.limit();
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let mut merged: Vec<(Id, Value)> = Vec::new();
     let mut has_more = false;
     for partition in 0..state.engine.placement().count() {
         let (owner, cursor) = (caller.principal.clone(), starting_after.clone());
-        let (page, more) = state
+        let (found, more) = state
             .engine
-            .read_partition(partition, move |machine| {
-                let (page, more) = machine.objects_owned(&owner, kind, limit, cursor.as_ref());
-                let views = page.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?)));
-                (views.collect::<Vec<_>>(), more)
-            })
+            .read_partition(partition, move |machine| page(machine, &owner, limit, cursor.as_ref()))
             .await?;
-        merged.extend(page);
+        merged.extend(found);
         has_more |= more;
     }
     merged.sort_by(|left, right| left.0.cmp(&right.0));

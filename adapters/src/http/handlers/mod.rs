@@ -37,7 +37,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/keys", web::post().to(accounts::create_key))
         .route("/v1/keys/{id}", web::delete().to(accounts::revoke_key))
         .route("/v1/accounts", web::post().to(accounts::open_account))
-        .route("/v1/accounts", web::get().to(accounts::list_accounts))
+        .route("/v1/accounts", web::get().to(lists::accounts))
         .route("/v1/accounts/{id}", web::get().to(accounts::get_account))
         .route("/v1/accounts/{id}/close", web::post().to(accounts::close_account))
         .route("/v1/accounts/{id}/deposits", web::post().to(accounts::deposit))
