@@ -1,7 +1,8 @@
 //! The indexes behind the paged lists of holds, authorizations, bills and splits (by the tenant
 //! that created them) and of POS settlements (by merchant). They are derived from what the state
 //! stores (owner records, settlements and terminals), kept up to date by the commands that add
-//! to them, and rebuilt when a snapshot is decoded instead of being stored in it.
+//! to them, and rebuilt by `StateMachine::from_state` (from a decoded snapshot) instead of being
+//! stored in it.
 
 use std::collections::BTreeSet;
 
@@ -42,7 +43,7 @@ fn settlement_lists(settlements: &SplitMap<Box<SettlementRecord>>, terminals: &M
 }
 
 impl State {
-    /// Rebuilds the derived indexes (after a snapshot is decoded).
+    /// Rebuilds the derived indexes (`StateMachine::from_state` does, for every decoded state).
     pub(super) fn derive_indexes(&mut self) {
         self.owned_objects = owned_objects(&self.owners);
         (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);

@@ -271,7 +271,9 @@ impl StateMachine {
     }
 
     /// A machine restored from a snapshot of its state.
-    pub fn from_state(config: Config, state: State) -> StateMachine {
+    pub fn from_state(config: Config, mut state: State) -> StateMachine {
+        // The list indexes are not in snapshots: every decoded state derives them here.
+        state.derive_indexes();
         StateMachine { config, state, pending: None, outgoing: Vec::new() }
     }
 

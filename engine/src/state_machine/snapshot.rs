@@ -77,7 +77,6 @@ impl State {
             let mut state: State = codec::decode_snapshot(rest)?;
             state.accounts = accounts.join().expect("decoding never panics")?.0;
             state.ids = ids.join().expect("decoding never panics")?;
-            state.derive_indexes();
             Ok(state)
         })
     }
