@@ -123,6 +123,36 @@ error("POST", "/v1/holds/h-1/void", None, 422, "hold_already_resolved", key=app)
 error("POST", "/v1/holds/h-1/capture", {"amount": 1}, 422, "hold_already_resolved", key=app)
 error("POST", "/v1/holds/h-1/capture", {"amount": 1}, 403, "forbidden", key=other_app)
 
+# A transfer by id, the app's holds, and the event feed (each tenant sees its own).
+found = ok("GET", "/v1/transfers/t-1", key=app)
+check((found["status"], found["from"], found["to"], found["amount"]) == ("posted", "alice", "bob", 2500), f"transfer {found}")
+error("GET", "/v1/transfers/t-1", None, 403, "forbidden", key=other_app)
+holds = ok("GET", "/v1/holds?limit=10", key=app)
+check([h["id"] for h in holds["data"]] == ["h-1"] and holds["has_more"] is False, f"the app's holds {holds}")
+check(ok("GET", "/v1/holds", key=other_app)["data"] == [], "another app lists no holds of this one")
+
+
+def feed(key, limit, after=None):
+    """Every event `key` may see after `after`, `limit` at a time; and the cursor to go on from."""
+    events = []
+    while True:
+        page = ok("GET", f"/v1/events?limit={limit}" + (f"&after={after}" if after else ""), key=key)
+        events += page["data"]
+        after = page["next_after"]
+        if not page["has_more"]:
+            return events, after
+
+
+mine, last = feed(app, 3)
+subjects = {event.get("account") or event.get("object_id") for event in mine}
+check(subjects == {"alice", "bob", "h-1"}, f"the app's feed is about its own objects: {subjects}")
+postings = [e["amount"] for e in mine if e["type"] == "posting" and e["ref"] == "t-1"]
+check(postings == [-2500, 2500], f"the transfer's two postings: {postings}")
+check(feed(other_app, 100)[0] == [], "another app's feed is empty")
+ok("POST", "/v1/accounts", {"id": "carol", "currency": "EUR"}, key=app)
+waited = ok("GET", f"/v1/events?after={last}&wait_ms=5000", key=app)
+check([e.get("object_id") for e in waited["data"]] == ["carol"], f"the feed resumes after its cursor: {waited}")
+
 # Merchants, terminals, operators (admin), one terminal signing with a MAC key.
 ok("POST", "/v1/accounts", {"id": "shop", "currency": "EUR"})
 ok("POST", "/v1/merchants", {"id": "m-cafe", "account": "shop"})
