@@ -129,7 +129,7 @@ fn ids_of(server: &Server, key: &str, path: &str, limit: usize) -> Vec<String> {
 }
 
 #[test]
-fn tenants_list_their_holds_authorizations_bills_splits_and_merchants_their_settlements() {
+fn tenants_list_their_holds_authorizations_bills_splits_and_merchants_their_settlements_users_their_splits() {
     let server = Server::start(&[]);
     let app = server.key(json!({"role": "app", "app": "shop-a"}));
     let other = server.key(json!({"role": "app", "app": "shop-b"}));
@@ -166,6 +166,11 @@ fn tenants_list_their_holds_authorizations_bills_splits_and_merchants_their_sett
     for list in ["/v1/holds", "/v1/authorizations", "/v1/bills", "/v1/splits"] {
         assert!(ids_of(&server, &other, list, 10).is_empty(), "{list} is the creator's");
     }
+    // The splits a user is a member of: the user's app (and the admin) list them.
+    assert_eq!(ids_of(&server, &app, "/v1/users/u1/splits", 10), ["s-1"]);
+    assert_eq!(ids_of(&server, common::ADMIN_KEY, "/v1/users/u1/splits", 10), ["s-1"]);
+    server.call("GET", "/v1/users/u1/splits", Some(&other), None).assert_error(403, "forbidden");
+    server.call("GET", "/v1/users/nobody-yet/splits", Some(&app), None).assert_error(403, "forbidden");
     let first = server.call("GET", "/v1/holds?limit=1", Some(&app), None);
     assert_eq!(
         (first.body["data"][0]["status"].clone(), first.body["has_more"].clone()),

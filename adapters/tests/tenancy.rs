@@ -287,6 +287,7 @@ impl World {
             O::ReadSettlement => get(format!("/v1/pos/settlements/{}", self.settlement())),
             O::ReadUserCoupons => get("/v1/users/u1/coupons".to_string()),
             O::ReadMerchantSettlements => get("/v1/merchants/m1/settlements".to_string()),
+            O::ReadUserSplits => get("/v1/users/u1/splits".to_string()),
             O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
             O::ReadSplit => get(format!("/v1/splits/{}", self.split())),
             O::ReadCoupon => get(format!("/v1/coupons/{}", self.coupon(false))),
@@ -445,6 +446,7 @@ impl World {
             | O::ReadSettlement
             | O::ReadUserCoupons
             | O::ReadMerchantSettlements
+            | O::ReadUserSplits
             | O::ReadBill
             | O::ReadSplit
             | O::ReadCoupon

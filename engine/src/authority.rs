@@ -112,6 +112,7 @@ pub enum Operation {
     ReadSettlement,
     ReadUserCoupons,
     ReadMerchantSettlements,
+    ReadUserSplits,
 }
 
 /// How a principal must stand to what an operation touches for a cell to allow it.
@@ -257,6 +258,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::ReadSettlement, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
     (Operation::ReadUserCoupons, [Yes, OwnUser, No, No, No]),
     (Operation::ReadMerchantSettlements, [Yes, No, IsMerchant, No, No]),
+    (Operation::ReadUserSplits, [Yes, OwnUser, No, No, No]),
 ];
 
 /// The relation `role` needs for `operation` (`RULES` lists the operations in declaration
@@ -312,6 +314,8 @@ pub enum Read {
     UserCoupons(Id),
     /// The POS settlements made at a merchant's terminals.
     MerchantSettlements(Id),
+    /// The splits a user is a member of.
+    UserSplits(Id),
 }
 
 /// What an operation touches, as far as the rules look.
@@ -432,6 +436,7 @@ fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
         }
         Read::UserCoupons(user) => (Operation::ReadUserCoupons, Subject::user(user)),
         Read::MerchantSettlements(merchant) => (Operation::ReadMerchantSettlements, Subject::merchant(merchant)),
+        Read::UserSplits(user) => (Operation::ReadUserSplits, Subject::user(user)),
     }
 }
 
@@ -595,7 +600,7 @@ mod tests {
         for (index, (operation, _)) in RULES.iter().enumerate() {
             assert_eq!(*operation as usize, index, "{operation:?} is out of place in RULES");
         }
-        assert_eq!(RULES.len(), Operation::ReadMerchantSettlements as usize + 1, "every operation has a row");
+        assert_eq!(RULES.len(), Operation::ReadUserSplits as usize + 1, "every operation has a row");
         for (position, role) in Role::ALL.iter().enumerate() {
             assert_eq!(*role as usize, position);
         }

@@ -1,5 +1,5 @@
 //! The indexes behind the paged lists of holds, authorizations, bills and splits (by the tenant
-//! that created them) and of POS settlements (by merchant). They are derived from what the state
+//! that created them), of POS settlements (by merchant) and of splits (by member). They are derived from what the state
 //! stores (owner records, settlements and terminals), kept up to date by the commands that add
 //! to them, and rebuilt by `StateMachine::from_state` (from a decoded snapshot) instead of being
 //! stored in it.
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use super::pos::{SettlementRecord, Terminal};
 use super::split_map::SplitMap;
-use super::{Map, State, StateMachine, queries::page_of};
+use super::{Map, Split, State, StateMachine, queries::page_of};
 use crate::command::{ObjectKind, Principal};
 use crate::types::Id;
 
@@ -42,11 +42,22 @@ fn settlement_lists(settlements: &SplitMap<Box<SettlementRecord>>, terminals: &M
     (by_merchant, orphans)
 }
 
+fn member_splits(splits: &Map<Id, Split>) -> Map<Id, BTreeSet<Id>> {
+    let mut lists: Map<Id, BTreeSet<Id>> = Map::default();
+    for (id, split) in splits {
+        for member in &split.members {
+            lists.entry(member.user.clone()).or_default().insert(id.clone());
+        }
+    }
+    lists
+}
+
 impl State {
     /// Rebuilds the derived indexes (`StateMachine::from_state` does, for every decoded state).
     pub(super) fn derive_indexes(&mut self) {
         self.owned_objects = owned_objects(&self.owners);
         (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);
+        self.member_splits = member_splits(&self.splits);
     }
 
     /// Asserts that the derived indexes are what the stored state derives (invariant checks).
@@ -55,6 +66,7 @@ impl State {
         let (by_merchant, orphans) = settlement_lists(&self.settlements, &self.terminals);
         assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
         assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
+        assert!(member_splits(&self.splits) == self.member_splits, "every member lists its splits");
     }
 }
 
@@ -76,6 +88,14 @@ impl StateMachine {
         };
     }
 
+    /// Lists split `id`, just requested, under each of its members.
+    pub(super) fn list_split_members(&mut self, id: &Id) {
+        let split = &self.state.splits[id];
+        for member in &split.members {
+            self.state.member_splits.entry(member.user.clone()).or_default().insert(id.clone());
+        }
+    }
+
     /// Lists the settlements tried at `terminal` before it was registered under `merchant`.
     pub(super) fn adopt_settlements(&mut self, terminal: &Id, merchant: &Id) {
         if let Some(tried) = self.state.orphan_settlements.remove(terminal) {
@@ -93,6 +113,12 @@ impl StateMachine {
         starting_after: Option<&Id>,
     ) -> (Vec<Id>, bool) {
         page_of(self.state.owned_objects.get(&(owner.clone(), kind)), limit, starting_after)
+    }
+
+    /// Up to `limit` of the splits `user` is a member of (any state), in id order, after
+    /// `starting_after`; and whether more remain.
+    pub fn splits_of_member(&self, user: &Id, limit: usize, starting_after: Option<&Id>) -> (Vec<Id>, bool) {
+        page_of(self.state.member_splits.get(user), limit, starting_after)
     }
 
     /// Up to `limit` of the POS settlements made at `merchant`'s terminals (approved or

@@ -213,6 +213,9 @@ pub struct State {
     /// `settlements` and `terminals` (rebuilt when a snapshot is decoded, not stored).
     #[serde(skip)]
     pub(crate) merchant_settlements: Map<Id, BTreeSet<Id>>,
+    /// The splits each user is a member of (owes a share in), in id order. Derived from `splits`.
+    #[serde(skip)]
+    pub(crate) member_splits: Map<Id, BTreeSet<Id>>,
     /// Settlements tried at terminal ids not registered (all refused): listed under the merchant
     /// that registers the terminal, if one ever does. Derived like `merchant_settlements`.
     #[serde(skip)]

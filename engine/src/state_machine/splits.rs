@@ -104,6 +104,7 @@ impl StateMachine {
             request_shares: request.shares.clone(),
         };
         self.state.splits.insert(request.split.clone(), split);
+        self.list_split_members(&request.split);
         self.state.split_expiry.insert((request.expires_at_ms, request.split.clone()));
         Self::changed(events, ObjectKind::Split, &request.split, Change::Opened);
         Outcome::Applied(Reply::SplitRequested { shares })

@@ -96,3 +96,23 @@ pub(super) async fn merchant_settlements(
     .await?;
     ok(json!({"object": "list", "merchant": merchant.as_str(), "data": data, "has_more": has_more}))
 }
+
+/// The splits a user is a member of (what they owe or paid), any state.
+pub(super) async fn user_splits(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Answer {
+    let user = id(&path)?;
+    let limit = query.limit();
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let key = user.clone();
+    let (data, has_more) = read(&state, &caller, Read::UserSplits(user.clone()), move |machine| {
+        let (page, more) = machine.splits_of_member(&key, limit, starting_after.as_ref());
+        let views: Vec<Value> = page.iter().filter_map(|id| views::split(machine, id)).collect();
+        (views, more)
+    })
+    .await?;
+    ok(json!({"object": "list", "user": user.as_str(), "data": data, "has_more": has_more}))
+}
