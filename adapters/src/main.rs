@@ -37,22 +37,24 @@ fn main() {
         CliCommand::Serve(args) => args.log_format,
         CliCommand::Demo | CliCommand::Verify { .. } => serve::LogFormat::Text,
     };
-    serve::init_logging(log_format);
-    match cli.command {
+    let logs = serve::init_logging(log_format);
+    let failure = match cli.command {
         CliCommand::Serve(args) => {
-            let result = args.resolve().and_then(serve::run);
-            if let Err(error) = result {
-                eprintln!("kassa serve: {error}");
-                std::process::exit(1);
-            }
+            args.resolve().and_then(serve::run).err().map(|error| format!("kassa serve: {error}"))
         }
-        CliCommand::Demo => kassa_adapters::demo::run(&mut std::io::stdout()).expect("writing to stdout"),
+        CliCommand::Demo => {
+            kassa_adapters::demo::run(&mut std::io::stdout()).expect("writing to stdout");
+            None
+        }
         CliCommand::Verify { data_dir } => {
-            if let Err(error) = verify(&data_dir) {
-                eprintln!("kassa verify: {}: {error}", data_dir.display());
-                std::process::exit(1);
-            }
+            verify(&data_dir).err().map(|error| format!("kassa verify: {}: {error}", data_dir.display()))
         }
+    };
+    // Every queued log line out before the last word and the exit (which runs no destructors).
+    drop(logs);
+    if let Some(failure) = failure {
+        eprintln!("{failure}");
+        std::process::exit(1);
     }
 }
 
