@@ -196,6 +196,16 @@ impl Server {
         }
     }
 
+    /// Waits (up to 10 s, like [`Server::assert_logged`]) for at least `at_least` log lines
+    /// holding every one of `needles`, and fails the test with the log if they do not come.
+    pub fn assert_logged_times(&self, needles: &[&str], at_least: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count_logged(needles) < at_least {
+            assert!(Instant::now() < deadline, "fewer than {at_least} log lines with {needles:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// How many log lines hold every one of `needles`.
     pub fn count_logged(&self, needles: &[&str]) -> usize {
         self.log.lock().unwrap().lines.iter().filter(|line| needles.iter().all(|n| line.contains(n))).count()
