@@ -163,6 +163,12 @@ paths = {
     "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons", rule="read_coupon")},
 }
 
+# Every operation gets an id from its method and path (`get_v1_accounts_id_history`).
+for path, methods in paths.items():
+    for method, operation in methods.items():
+        words = [word.strip("{}") for word in path.strip("/").replace(".", "_").split("/")]
+        operation.setdefault("operationId", "_".join([method] + words))
+
 document = {
     "openapi": "3.0.3",
     "info": {"title": "kassa HTTP API", "version": "1", "description": "Amounts are integers in minor units with an ISO 4217 currency. Client-chosen ids make writes idempotent (transfer, deposit and withdrawal ids are remembered for at least 24 hours, at most 48; a repeat after that is a new request). Errors: {\"error\":{\"code\",\"message\"}}."},
