@@ -5,7 +5,7 @@ use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{Event, Principal};
 use crate::types::{Currency, Id, TimestampMs};
-use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup};
+use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, lookup_key};
 
 /// Where a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +91,15 @@ impl Engine {
     /// Transfer `id` in the index: the entries the indexer holds first (the newest), then the
     /// table files.
     fn lookup_transfer(&self, id: &Id) -> Result<Option<TransferLookup>, QueryError> {
-        let pending = self.pending_transfers.entries.read();
-        let pending = |key: &TransferIndexKey| pending.get(key).copied();
-        Ok(self.wal.transfer(&self.transfer_keys.index_key(id), id, &pending)?)
+        let key = self.transfer_keys.index_key(id);
+        // Copied out, so that the indexer never waits for a lookup's reads from storage.
+        let held: Vec<(TransferIndexKey, LineId)> = {
+            let pending = self.pending_transfers.entries.read();
+            (0..=1).filter_map(|side| Some((lookup_key(&key, side), *pending.get(&lookup_key(&key, side))?))).collect()
+        };
+        let pending =
+            |wanted: &TransferIndexKey| held.iter().find(|(key, _)| key == wanted).map(|(_, position)| *position);
+        Ok(self.wal.transfer(&key, id, &pending)?)
     }
 
     /// Whether `principal` may read `account` (`read_account`), and its currency.

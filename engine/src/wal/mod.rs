@@ -11,7 +11,8 @@
 //! - `events`: the events of every record, one value per record keyed by `seq` (the event feed,
 //!   [`events`]), derived and written like history, in the same write as its lines.
 //! - `transfers`: transfer id -> the position of its debit (and of a credit another partition
-//!   applied), the index behind lookups of transfers by id; derived likewise.
+//!   applied), the index behind lookups of transfers by id; derived from the events too, but
+//!   ingested as whole sorted table files ([`transfers`]) with a watermark of its own.
 //! - `meta`: the secret key, and the latest snapshot (metadata plus 16 MiB chunks).
 //!
 //! Every append is one `WriteBatch` written with `sync = true` (unless the engine was opened
@@ -58,7 +59,9 @@ pub use events::{EventLine, EventRecord, event_entry};
 pub use format::STORAGE_FORMAT;
 pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
-pub use transfers::{TransferEntry, TransferIndexKey, TransferKey, TransferLookup, newest_per_key, split_entry};
+pub use transfers::{
+    TransferEntry, TransferIndexKey, TransferKey, TransferLookup, lookup_key, newest_per_key, split_entry,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -87,7 +87,8 @@ fn entry(key: &TransferKey, side: u8, position: LineId) -> TransferEntry {
     entry
 }
 
-fn lookup_key(key: &TransferKey, side: u8) -> TransferIndexKey {
+/// The index key of transfer key `key`'s debit (`side` 0) or credit apart (`side` 1).
+pub fn lookup_key(key: &TransferKey, side: u8) -> TransferIndexKey {
     let mut bytes = [0u8; ENTRY_KEY_BYTES];
     bytes[..16].copy_from_slice(key);
     bytes[16] = side;

@@ -1,7 +1,9 @@
 //! The paged lists (Stripe style: `limit`, `starting_after`, `has_more`, in id order): the
 //! accounts, holds, authorizations, bills and splits the caller's tenant created (scoped by construction: a
 //! tenant lists only its own; the admin's lists are empty, its objects belong to no tenant), and
-//! the POS settlements at a merchant's terminals (`read_merchant_settlements`).
+//! the lists of one user or merchant, each read under its own rule: a merchant's POS settlements
+//! (`read_merchant_settlements`), a user's coupons (`read_user_coupons`) and splits
+//! (`read_user_splits`).
 
 use actix_web::web;
 use kassa_engine::authority::Read;
@@ -77,6 +79,9 @@ async fn merged(
     ok(json!({"object": "list", "data": data, "has_more": has_more}))
 }
 
+/// One page of a subject's list: its ids in order after a cursor, and whether more remain.
+type SubjectPage = fn(&StateMachine, &Id, usize, Option<&Id>) -> (Vec<Id>, bool);
+
 /// The POS settlements made at the merchant's terminals, approved or declined, as each answered.
 pub(super) async fn merchant_settlements(
     state: Data,
@@ -85,16 +90,17 @@ pub(super) async fn merchant_settlements(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let merchant = id(&path)?;
-    let limit = query.limit();
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let key = merchant.clone();
-    let (data, has_more) = read(&state, &caller, Read::MerchantSettlements(merchant.clone()), move |machine| {
-        let (page, more) = machine.settlements_at(&key, limit, starting_after.as_ref());
-        let views: Vec<Value> = page.iter().filter_map(|id| views::settlement(machine, id)).collect();
-        (views, more)
-    })
-    .await?;
-    ok(json!({"object": "list", "merchant": merchant.as_str(), "data": data, "has_more": has_more}))
+    let page: SubjectPage = |machine, merchant, limit, after| machine.settlements_at(merchant, limit, after);
+    of_subject(
+        state,
+        caller,
+        query,
+        Read::MerchantSettlements(merchant.clone()),
+        ("merchant", merchant),
+        page,
+        views::settlement,
+    )
+    .await
 }
 
 /// The splits a user is a member of (what they owe or paid), any state.
@@ -105,14 +111,42 @@ pub(super) async fn user_splits(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let user = id(&path)?;
+    let page: SubjectPage = |machine, user, limit, after| machine.splits_of_member(user, limit, after);
+    of_subject(state, caller, query, Read::UserSplits(user.clone()), ("user", user), page, views::split).await
+}
+
+/// The coupons a user holds (any state, the reward coupons its contacts' redemptions earned it
+/// included), each with its code.
+pub(super) async fn user_coupons(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Answer {
+    let user = id(&path)?;
+    let page: SubjectPage = |machine, user, limit, after| machine.coupons_held(user, limit, after);
+    of_subject(state, caller, query, Read::UserCoupons(user.clone()), ("user", user), page, views::coupon).await
+}
+
+/// A page of the list of one user or merchant (`subject`: its field name and id), if the caller
+/// may make `read` (checked in the same engine step as the page is read).
+async fn of_subject(
+    state: Data,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+    read_rule: Read,
+    (field, subject): (&str, Id),
+    page: SubjectPage,
+    view: View,
+) -> Answer {
     let limit = query.limit();
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let key = user.clone();
-    let (data, has_more) = read(&state, &caller, Read::UserSplits(user.clone()), move |machine| {
-        let (page, more) = machine.splits_of_member(&key, limit, starting_after.as_ref());
-        let views: Vec<Value> = page.iter().filter_map(|id| views::split(machine, id)).collect();
+    let key = subject.clone();
+    let (data, has_more) = read(&state, &caller, read_rule, move |machine| {
+        let (ids, more) = page(machine, &key, limit, starting_after.as_ref());
+        let views: Vec<Value> = ids.iter().filter_map(|id| view(machine, id)).collect();
         (views, more)
     })
     .await?;
-    ok(json!({"object": "list", "user": user.as_str(), "data": data, "has_more": has_more}))
+    ok(json!({"object": "list", field: subject.as_str(), "data": data, "has_more": has_more}))
 }

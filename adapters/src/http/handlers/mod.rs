@@ -83,7 +83,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/coupons/{id}/claim", web::post().to(users::claim_coupon))
         .route("/v1/users/{user}/pool", web::get().to(users::pool))
         .route("/v1/users/{user}/claimable", web::get().to(users::claimable))
-        .route("/v1/users/{user}/coupons", web::get().to(users::coupons_held))
+        .route("/v1/users/{user}/coupons", web::get().to(lists::user_coupons))
         .route("/v1/users/{user}/splits", web::get().to(lists::user_splits))
         .route("/v1/quotes", web::post().to(users::quote))
         .route("/v1/events", web::get().to(events::events));

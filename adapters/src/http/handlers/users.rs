@@ -7,7 +7,7 @@ use kassa_engine::runtime::random_nonce;
 use kassa_engine::state_machine::CouponState;
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Id, Principal, Rejection};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
@@ -152,27 +152,6 @@ pub(super) async fn pool(state: Data, caller: Caller, path: web::Path<String>) -
         read(&state, &caller, Read::User(user.clone()), move |machine| machine.pool(&key).map(Id::to_string).collect())
             .await?;
     ok(json!({"user": user.as_str(), "coupons": coupons}))
-}
-
-/// The coupons a user holds (any state, the reward coupons its contacts' redemptions earned it
-/// included), each with its code, in pages in id order (`limit`, `starting_after`, `has_more`).
-pub(super) async fn coupons_held(
-    state: Data,
-    caller: Caller,
-    path: web::Path<String>,
-    query: web::Query<PageQuery>,
-) -> Answer {
-    let user = id(&path)?;
-    let limit = query.limit();
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let key = user.clone();
-    let (data, has_more) = read(&state, &caller, Read::UserCoupons(user.clone()), move |machine| {
-        let (page, has_more) = machine.coupons_held(&key, limit, starting_after.as_ref());
-        let views: Vec<Value> = page.iter().filter_map(|coupon| views::coupon(machine, coupon)).collect();
-        (views, has_more)
-    })
-    .await?;
-    ok(json!({"object": "list", "user": user.as_str(), "data": data, "has_more": has_more}))
 }
 
 pub(super) async fn claimable(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
