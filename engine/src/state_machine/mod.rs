@@ -36,6 +36,7 @@ use crate::command::{
 use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
 use crate::partition::{HOME_PARTITION, Outgoing, PartitionId, Placement, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
+use idempotency::IdKind;
 
 pub use accounts::Account;
 pub use bills::{Bill, BillItem, BillState};
@@ -264,20 +265,23 @@ pub struct StateMachine {
     pending: Option<u64>,
     /// Messages produced by the command being applied.
     outgoing: Vec<Outgoing>,
+    /// The id hashes of a batch's money commands, computed before it is applied
+    /// ([`IdTable::warm`]); reused from batch to batch.
+    warming: Vec<idempotency::IdHash>,
 }
 
 impl StateMachine {
     /// An empty machine.
     pub fn new(config: Config) -> StateMachine {
         let state = State { ids: IdTable::with_capacity(config.ids_max), ..State::default() };
-        StateMachine { config, state, pending: None, outgoing: Vec::new() }
+        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new() }
     }
 
     /// A machine restored from a snapshot of its state.
     pub fn from_state(config: Config, mut state: State) -> StateMachine {
         // The list indexes are not in snapshots: every decoded state derives them here.
         state.derive_indexes();
-        StateMachine { config, state, pending: None, outgoing: Vec::new() }
+        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new() }
     }
 
     /// The `now` of the last commit (time never runs backwards inside the machine).
@@ -331,6 +335,7 @@ impl StateMachine {
         for message in messages {
             self.apply_message(message, output);
         }
+        self.warm_ids(batch);
         let outcomes_before = output.outcomes.len();
         for submission in batch {
             let outcome = self.apply(now_ms, submission, &mut output.events);
@@ -341,6 +346,21 @@ impl StateMachine {
         }
         output.outgoing.append(&mut self.outgoing);
         assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
+    }
+
+    /// Brings the idempotency table's buckets for the batch's money commands into cache, all
+    /// misses at once ([`IdTable::warm`]).
+    fn warm_ids(&mut self, batch: &[Submission]) {
+        let hasher = &self.config.id_hasher;
+        self.warming.clear();
+        self.warming.extend(batch.iter().filter_map(|submission| match &submission.command {
+            Command::Transfer(transfer) => Some(hasher.hash(IdKind::Transfer, &transfer.id)),
+            Command::Deposit(movement) | Command::Withdraw(movement) => {
+                Some(hasher.hash(IdKind::Movement, &movement.id))
+            }
+            _ => None,
+        }));
+        self.state.ids.warm(&self.warming);
     }
 
     /// Starts a batch at `now_ms` (clamped so that time never runs backwards): sets the clock
