@@ -175,6 +175,13 @@ impl World {
         (bill, answer["challenge"].as_str().unwrap().to_string())
     }
 
+    /// A bill of 3 that u1 paid to m1.
+    fn paid_bill(&self) -> String {
+        let (bill, challenge) = self.bill(true);
+        self.server.admin("POST", &format!("/v1/bills/{bill}/confirm"), json!({"challenge": challenge}));
+        bill
+    }
+
     /// A split app1 requested for u1, u1 its one member.
     fn split(&self) -> String {
         let split = self.fresh("split");
@@ -240,6 +247,10 @@ impl World {
                 )
             }
             O::ReversePos => post(format!("/v1/pos/settlements/{}/reverse", self.settlement()), json!({})),
+            O::RefundPos => {
+                post(format!("/v1/pos/settlements/{}/refunds", self.settlement()), json!({"id": id, "amount": 1}))
+            }
+            O::RefundBill => post(format!("/v1/bills/{}/refunds", self.paid_bill()), json!({"id": id, "amount": 1})),
             O::OpenBill => post(
                 "/v1/bills",
                 json!({"id": id, "user": "u1", "account": "A-app", "merchant": "m1", "expires_in_s": TTL}),
@@ -398,6 +409,8 @@ impl World {
                 hold_until_ms: None,
             }),
             O::ReversePos => Command::ReversePos { settlement: eng_id(&self.settlement()) },
+            O::RefundPos => Command::RefundPos(Refund { of: eng_id(&self.settlement()), refund: id, amount: 1 }),
+            O::RefundBill => Command::RefundBill(Refund { of: eng_id(&self.paid_bill()), refund: id, amount: 1 }),
             O::AddBillItem => Command::AddBillItem(AddBillItem {
                 bill: eng_id(&self.bill(false).0),
                 terminal: eng_id("t1"),

@@ -101,6 +101,8 @@ pub enum Operation {
     RevokeApiKey,
     Tick,
     RevokeAuthorization,
+    RefundPos,
+    RefundBill,
     ReadAccount,
     ReadHold,
     ReadBill,
@@ -247,6 +249,8 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::RevokeApiKey, [Yes, No, No, No, No]),
     (Operation::Tick, [Yes, No, No, No, No]),
     (Operation::RevokeAuthorization, [Yes, CreatedAuthorization, No, No, No]),
+    (Operation::RefundPos, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
+    (Operation::RefundBill, [Yes, No, MerchantOfBill, No, No]),
     (Operation::ReadAccount, [Yes, OwnsAccount, OwnsAccount, No, No]),
     (Operation::ReadHold, [Yes, HoldParty, HoldParty, No, HoldOfOwnTerminal]),
     (Operation::ReadBill, [Yes, OpenedBill, MerchantOfBill, No, No]),
@@ -411,6 +415,8 @@ fn command_subject(command: &Command) -> (Operation, Subject<'_>) {
         Command::RegisterApiKey(_) => (O::RegisterApiKey, nothing),
         Command::RevokeApiKey { .. } => (O::RevokeApiKey, nothing),
         Command::Tick => (O::Tick, nothing),
+        Command::RefundPos(refund) => (O::RefundPos, Subject { settlement: Some(&refund.of), ..nothing }),
+        Command::RefundBill(refund) => (O::RefundBill, Subject::bill(&refund.of)),
         Command::RevokeAuthorization { authorization } => {
             (O::RevokeAuthorization, Subject { authorization: Some(authorization), ..nothing })
         }

@@ -97,6 +97,11 @@ pub enum Command {
         /// The authorization.
         authorization: Id,
     },
+    /// Gives back part or all of what an approved POS settlement charged (`of`: the
+    /// settlement), from the merchant's account to the account it charged.
+    RefundPos(Refund),
+    /// Gives back part or all of what a paid bill charged (`of`: the bill), likewise.
+    RefundBill(Refund),
 }
 
 /// Who sends a command. It travels with the command into the log, and `commit` decides from it
@@ -188,6 +193,8 @@ impl Command {
             Command::RevokeApiKey { .. } => "revoke_api_key",
             Command::Tick => "tick",
             Command::RevokeAuthorization { .. } => "revoke_authorization",
+            Command::RefundPos(_) => "refund_pos",
+            Command::RefundBill(_) => "refund_bill",
         }
     }
 }
@@ -261,6 +268,20 @@ pub struct CaptureHold {
     /// The hold to capture.
     pub hold: Id,
     /// Amount to move, at most the held amount; the rest is released.
+    pub amount: u64,
+}
+
+/// Body of [`Command::RefundPos`] and [`Command::RefundBill`]. Refunds of one settlement or
+/// bill together never exceed what it charged; a full reversal (`ReversePos`) gives back what
+/// they left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// The settlement or bill refunded.
+    pub of: Id,
+    /// This refund's id, chosen by the caller and scoped by `of`: a retry with the same id and
+    /// amount gets the first answer and moves nothing; another amount is `id_reused`.
+    pub refund: Id,
+    /// Minor units given back, 1 up to what the earlier refunds left.
     pub amount: u64,
 }
 
@@ -683,6 +704,13 @@ pub enum Reply {
         /// The claimer's redemption code (the sharer's old code no longer redeems).
         code: String,
     },
+    /// A refund was given (or, to a retry, had been).
+    Refunded {
+        /// Given back by this refund.
+        amount: u64,
+        /// What may still be refunded after it.
+        remaining: u64,
+    },
 }
 
 /// Why a command was refused. Snake-case names are the wire error codes.
@@ -804,6 +832,10 @@ pub enum Rejection {
     CodeRevoked,
     /// The authorization does not exist.
     AuthorizationNotFound,
+    /// A refund of more than what the settlement or bill charged less its earlier refunds.
+    RefundExceedsCharge,
+    /// The settlement or bill has had its most refunds (`REFUNDS_MAX`).
+    TooManyRefunds,
 }
 
 impl Rejection {
@@ -843,6 +875,7 @@ impl Rejection {
             Forbidden => "forbidden", KeyNotFound => "key_not_found", IdTableFull => "id_table_full",
             CrossPartition => "cross_partition", CodeRevoked => "code_revoked",
             AuthorizationNotFound => "authorization_not_found",
+            RefundExceedsCharge => "refund_exceeds_charge", TooManyRefunds => "too_many_refunds",
         }
     }
 }
@@ -874,6 +907,10 @@ pub enum PostingCause {
     SplitPayout(Id),
     /// A share refunded from a cancelled or expired split.
     SplitRefund(Id),
+    /// Part of a POS settlement refunded (`RefundPos`; the settlement's id).
+    PosRefund(Id),
+    /// Part of a paid bill refunded (`RefundBill`; the bill's id).
+    BillRefund(Id),
 }
 
 /// One balance change of one account, from which history is built.
@@ -989,4 +1026,6 @@ pub enum Change {
     Locked,
     /// A contact was asked for; it is added when the other side's app consents.
     ContactRequested,
+    /// A settlement or bill was refunded, in part or whole.
+    Refunded,
 }

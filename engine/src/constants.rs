@@ -24,6 +24,8 @@ pub const SECURE_CODE_DIGITS: u32 = 8;
 pub const CODE_FAILURES_MAX: u32 = 5;
 /// Window over which wrong secure codes are counted, and the lockout length, in milliseconds.
 pub const CODE_FAILURE_WINDOW_MS: u64 = 15 * 60_000;
+/// Most refunds of one POS settlement or one bill (each keeps its id and amount for retries).
+pub const REFUNDS_MAX: usize = 16;
 /// Most items on one virtual bill.
 pub const BILL_ITEMS_MAX: usize = 500;
 /// Largest quantity of one bill item.

@@ -230,7 +230,7 @@ impl Generator<'_, '_> {
     }
 
     fn command(&mut self) -> Result<Command> {
-        Ok(match self.u.choose_index(31)? {
+        Ok(match self.u.choose_index(32)? {
             0 => Command::OpenAccount(OpenAccount {
                 account: self.account()?,
                 currency: self.currency()?,
@@ -387,6 +387,11 @@ impl Generator<'_, '_> {
                 amount: self.amount()?,
                 location: self.point()?,
             }),
+            30 => match self.u.int_in_range(0..=2)? {
+                0 => Command::RevokeAuthorization { authorization: self.object()? },
+                1 => Command::RefundPos(Refund { of: self.object()?, refund: self.object()?, amount: self.amount()? }),
+                _ => Command::RefundBill(Refund { of: self.object()?, refund: self.object()?, amount: self.amount()? }),
+            },
             _ => match self.u.int_in_range(0..=3)? {
                 0 => Command::RegisterApiKey(RegisterApiKey {
                     key_id: self.object()?,

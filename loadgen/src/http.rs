@@ -373,6 +373,14 @@ pub fn request_for(command: &Command, now_ms: u64) -> Result<HttpRequest, Failur
         Command::RevokeAuthorization { authorization } => {
             post_empty(format!("/v1/authorizations/{authorization}/revoke"))
         }
+        Command::RefundPos(refund) => post(
+            format!("/v1/pos/settlements/{}/refunds", refund.of),
+            json!({"id": refund.refund.as_str(), "amount": refund.amount}),
+        ),
+        Command::RefundBill(refund) => post(
+            format!("/v1/bills/{}/refunds", refund.of),
+            json!({"id": refund.refund.as_str(), "amount": refund.amount}),
+        ),
         Command::TransferBatch(_) | Command::RegisterApiKey(_) | Command::RevokeApiKey { .. } | Command::Tick => {
             return Err(Failure::new("unsupported_over_http"));
         }
@@ -422,6 +430,9 @@ pub fn reply_for(command: &Command, status: u16, body: &str) -> Answer {
         },
         Command::CaptureHold(_) => Reply::Captured { captured: number("captured")?, released: number("released")? },
         Command::CancelSplit { .. } => Reply::SplitCancelled { refunded: number("refunded")? },
+        Command::RefundPos(_) | Command::RefundBill(_) => {
+            Reply::Refunded { amount: number("amount")?, remaining: number("remaining")? }
+        }
         Command::IssueCoupon(_) => Reply::CouponIssued { code: text("code")? },
         Command::ClaimCoupon(_) => Reply::CouponClaimed { code: text("code")? },
         Command::RedeemCoupon(_) => Reply::CouponRedeemed {

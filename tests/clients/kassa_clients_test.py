@@ -194,6 +194,55 @@ error("POST", "/v1/bills/bill-1/confirm", {"challenge": "000000" if challenge !=
 paid = ok("POST", "/v1/bills/bill-1/confirm", {"challenge": challenge}, key=app)
 check(paid["status"] == "paid" and paid["charged"] == 560, f"bill paid {paid}")
 
+# Refunds: part of a settlement or bill goes back from the merchant's account; a retry with the
+# same refund id is answered again and moves nothing. The merchant (or admin) refunds.
+def balances():
+    return ok("GET", "/v1/accounts/alice", key=app)["balance"], ok("GET", "/v1/accounts/shop")["balance"]
+
+alice_before, shop_before = balances()
+refunds_path = "/v1/pos/settlements/pos-http-1/refunds"
+refunded = ok("POST", refunds_path, {"id": "rf-1", "amount": 500}, key=merchant)
+check(refunded == {"id": "rf-1", "settlement": "pos-http-1", "amount": 500, "remaining": 700}, f"partial refund {refunded}")
+check(ok("POST", refunds_path, {"id": "rf-1", "amount": 500}, key=merchant) == refunded, "a retried refund gets the first answer")
+check(balances() == (alice_before + 500, shop_before - 500), "a retried refund moves the money once")
+error("POST", refunds_path, {"id": "rf-1", "amount": 400}, 409, "id_reused", key=merchant)
+error("POST", refunds_path, {"id": "rf-2", "amount": 701}, 422, "refund_exceeds_charge", key=merchant)
+error("POST", refunds_path, {"id": "rf-2", "amount": 0}, 422, "invalid_amount", key=merchant)
+error("POST", "/v1/pos/settlements/pos-http-2/refunds", {"id": "rf-1", "amount": 1}, 422, "not_reversible", key=merchant)
+error("POST", "/v1/pos/settlements/pos-nobody/refunds", {"id": "rf-1", "amount": 1}, 404, "settlement_not_found")  # admin: tenants get 403
+error("POST", refunds_path, {"id": "rf-2", "amount": 1}, 403, "forbidden", key=app)  # the payer's app may not refund
+for key in (other_app, rival_operator):
+    status, answer = call("POST", refunds_path, {"id": "rf-x", "amount": 1}, key)
+    check(status in (403, 404), f"another tenant may not refund: {status} {answer}")
+    status, answer = call("GET", "/v1/pos/settlements/pos-http-1", key=key)
+    check(status in (403, 404), f"nor see the settlement: {status} {answer}")
+second = ok("POST", refunds_path, {"id": "rf-2", "amount": 200})
+check((second["amount"], second["remaining"]) == (200, 500), f"the admin refunds too {second}")
+found = ok("GET", "/v1/pos/settlements/pos-http-1", key=merchant)
+check(found["refunded"] == 700 and found["refunds"] == [{"id": "rf-1", "amount": 500}, {"id": "rf-2", "amount": 200}],
+      f"the settlement shows its refunds {found}")
+check(found["reversed"] is False and found["charged"] == 1200, f"and still what it charged {found}")
+# A reversal gives back only what the refunds left; nothing is refundable after it.
+ok("POST", "/v1/pos/settlements/pos-http-1/reverse", None, key=merchant)
+check(balances() == (alice_before + 1200, shop_before - 1200), "the reversal gave back the other 500")
+error("POST", refunds_path, {"id": "rf-3", "amount": 1}, 422, "refund_exceeds_charge", key=merchant)
+
+bill_refunds = "/v1/bills/bill-1/refunds"
+alice_before, shop_before = balances()
+refunded = ok("POST", bill_refunds, {"id": "rf-1", "amount": 60}, key=merchant)  # ids are scoped by the bill
+check(refunded == {"id": "rf-1", "bill": "bill-1", "amount": 60, "remaining": 500}, f"bill refund {refunded}")
+check(ok("POST", bill_refunds, {"id": "rf-1", "amount": 60}, key=merchant) == refunded, "a retried bill refund gets the first answer")
+check(balances() == (alice_before + 60, shop_before - 60), "a retried bill refund moves the money once")
+error("POST", bill_refunds, {"id": "rf-1", "amount": 61}, 409, "id_reused", key=merchant)
+error("POST", bill_refunds, {"id": "rf-2", "amount": 501}, 422, "refund_exceeds_charge", key=merchant)
+error("POST", bill_refunds, {"id": "rf-2", "amount": 1}, 403, "forbidden", key=app)  # the app opened it, but may not refund
+for key in (other_app, rival_operator):
+    status, answer = call("POST", bill_refunds, {"id": "rf-x", "amount": 1}, key)
+    check(status in (403, 404), f"another tenant may not refund the bill: {status} {answer}")
+bill = ok("GET", "/v1/bills/bill-1", key=app)
+check(bill["refunded"] == 60 and bill["refunds"] == [{"id": "rf-1", "amount": 60}], f"the bill shows its refunds {bill}")
+check(bill["status"] == "paid" and bill["charged"] == 560, f"and stays paid {bill}")
+
 # Splits.
 for account in ["carol", "dave"]:
     ok("POST", "/v1/accounts", {"id": account, "currency": "EUR"}, key=app)

@@ -15,7 +15,7 @@ use std::fmt;
 use kassa_engine::command::{
     AddBillItem, AddContact, AdjustmentCondition, Authorize, CaptureHold, ClaimCoupon, Command, ConfirmBill,
     DeductionKind, DeductionRule, IssueCoupon, Movement, OpenAccount, OpenBill, PaySplitShare, PlaceHold, Principal,
-    RedeemCoupon, RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SettlePos, ShareCoupon,
+    RedeemCoupon, Refund, RegisterMerchant, RegisterOperator, RegisterTerminal, RequestSplit, SettlePos, ShareCoupon,
     SplitMember, SplitShares, Transfer, TransferBatch, ValueAdjustment,
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, COUPON_ADJUSTMENTS_MAX, SPLIT_MEMBERS_MAX, TRANSFER_BATCH_MAX};
@@ -511,6 +511,23 @@ impl BillItemBody {
             quantity: self.quantity,
             unit_amount: self.unit_amount,
         })
+    }
+}
+
+/// `POST /v1/pos/settlements/{id}/refunds` and `POST /v1/bills/{id}/refunds`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// The refund's id (a retry with the same id and amount is answered again, moving nothing).
+    pub id: Id,
+    /// Minor units to give back.
+    pub amount: u64,
+}
+
+impl RefundBody {
+    /// The [`Refund`] of `of` (the path id).
+    pub fn refund(&self, of: &Id) -> Refund {
+        Refund { of: of.clone(), refund: self.id.clone(), amount: self.amount }
     }
 }
 

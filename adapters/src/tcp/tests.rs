@@ -262,6 +262,8 @@ fn every_command() -> Vec<Command> {
         Command::RevokeApiKey { key_id: id("k") },
         Command::Tick,
         Command::RevokeAuthorization { authorization: id("au") },
+        Command::RefundPos(Refund { of: id("s"), refund: id("r"), amount: 1 }),
+        Command::RefundBill(Refund { of: id("b"), refund: id("r"), amount: 1 }),
     ]
 }
 
@@ -299,6 +301,8 @@ const COMMAND_KINDS: &[&str] = &[
     "revoke_api_key",
     "tick",
     "revoke_authorization",
+    "refund_pos",
+    "refund_bill",
 ];
 
 /// `docs/protocol.md`'s Rejection table (index order).
@@ -359,6 +363,8 @@ const REJECTIONS: &[&str] = &[
     "CrossPartition",
     "CodeRevoked",
     "AuthorizationNotFound",
+    "RefundExceedsCharge",
+    "TooManyRefunds",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).
@@ -435,6 +441,7 @@ fn documented_variant_indices_match_the_code() {
         Reply::Ticked { expired: 0 },
         Reply::ContactRequested,
         Reply::CouponClaimed { code: String::new() },
+        Reply::Refunded { amount: 0, remaining: 0 },
     ];
     for (index, reply) in replies.into_iter().enumerate() {
         let bytes = kassa_engine::codec::encode(&Outcome::Applied(reply));

@@ -71,6 +71,7 @@ from .types import (
     Outcome,
     PercentOff,
     Principal,
+    Refunded,
     Rejected,
     BatchRejected,
     Rejection,

@@ -1,4 +1,4 @@
-"""Every engine `Command` (docs/protocol.md §6, variant indices 0..30), fields in wire order.
+"""Every engine `Command` (docs/protocol.md §6, variant indices 0..33), fields in wire order.
 
 `Transfer.from_` is the wire field `from` (a Python keyword). Amounts are integer minor units.
 """
@@ -360,6 +360,29 @@ class RevokeAuthorization(Command):
     """Revokes a secure-code authorization: its code stops working at once (31)."""
 
     authorization: Id
+
+
+@variant(32)
+@dataclass(frozen=True)
+class RefundPos(Command):
+    """Gives back part of an approved POS settlement `of` (32): RefundPos(Refund { of, refund,
+    amount }). `refund` is this refund's own id, scoped by `of`: a retry with the same id and
+    amount is answered again with the first answer; another amount is `IdReused`."""
+
+    of: Id
+    refund: Id
+    amount: Amount
+
+
+@variant(33)
+@dataclass(frozen=True)
+class RefundBill(Command):
+    """Gives back part of a paid bill `of` (33): RefundBill(Refund { of, refund, amount }),
+    with the same retry rules as RefundPos."""
+
+    of: Id
+    refund: Id
+    amount: Amount
 
 
 COMMAND = EnumOf(Command)

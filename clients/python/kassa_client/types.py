@@ -383,6 +383,8 @@ class Rejection(enum.IntEnum):
     CrossPartition = 53
     CodeRevoked = 54
     AuthorizationNotFound = 55
+    RefundExceedsCharge = 56
+    TooManyRefunds = 57
 
     @property
     def code(self) -> str:
@@ -401,7 +403,7 @@ class Outcome(Variant):
 
 
 class Reply(Variant):
-    """enum Reply: what an applied command answers (indices 0..14)."""
+    """enum Reply: what an applied command answers (indices 0..15)."""
 
     VARIANTS: ClassVar[Dict[int, type]] = {}
 
@@ -559,3 +561,13 @@ class CouponClaimed(Reply):
     """Reply::CouponClaimed { code: String } (14)."""
 
     code: Text
+
+
+@variant(15)
+@dataclass(frozen=True)
+class Refunded(Reply):
+    """Reply::Refunded { amount: u64, remaining: u64 } (15): given back by this refund (or, to a
+    retry, by the first answer), and what may still be refunded after it."""
+
+    amount: Amount
+    remaining: Amount

@@ -21,6 +21,9 @@ from kassa_client import (
     Ping,
     Pong,
     RedeemCoupon,
+    RefundBill,
+    RefundPos,
+    Refunded,
     RegisterApiKey,
     Rejected,
     Rejection,
@@ -150,15 +153,39 @@ class DocumentedExamplesTest(unittest.TestCase):
         redeem = RedeemCoupon("r", "o", "1", 1, GeoPoint(-1, 1))
         self.assertEqual(command_bytes(redeem), unhex("1b 0172 016f 0131 01 01 01 02").hex())
 
+    def test_refunds_byte_for_byte(self):
+        # Written by hand from docs/protocol.md §6: Command 32 RefundPos / 33 RefundBill
+        # { of: Id, refund: Id, amount: u64 }, Reply 15 Refunded { amount: u64, remaining: u64 },
+        # Rejection 56 RefundExceedsCharge, 57 TooManyRefunds.
+        request = Request(10, Submit(RefundPos("s1", "r1", 1234)))
+        frame = "0000000d 01 0a 01 20 027331 027231 fbd204"
+        self.assertEqual(encode_request(request).hex(), unhex(frame).hex())
+        self.assertEqual(decode_request_frame(unhex(frame)), request)
+        self.assertEqual(command_bytes(RefundBill("b", "r-2", 250)), unhex("21 0162 03722d32 fa").hex())
+        response = Response(11, OutcomeResponse(Applied(Refunded(1234, 70000))))
+        frame = "0000000d 01 0b 01 00 0f fbd204 fc70110100"
+        self.assertEqual(encode_response(response).hex(), unhex(frame).hex())
+        self.assertEqual(decode_response_frame(unhex(frame)), response)
+        for rejection, index in [(Rejection.RefundExceedsCharge, "38"), (Rejection.TooManyRefunds, "39")]:
+            response = Response(7, OutcomeResponse(Rejected(rejection)))
+            self.assertEqual(encode_response(response).hex(), unhex("00000005 01 07 01 01" + index).hex())
+            self.assertEqual(decode_response_frame(unhex("00000005 01 07 01 01" + index)), response)
+
     def test_outcome_variant_indices(self):
         for index, cls in sorted(REPLY.base.VARIANTS.items()):
             self.assertEqual(cls.VARIANT, index)
-        self.assertEqual(len(REPLY.base.VARIANTS), 15)
+        self.assertEqual(len(REPLY.base.VARIANTS), 16)
         self.assertEqual(len(OUTCOME.base.VARIANTS), 3)
-        self.assertEqual(len(Rejection), 56)
+        self.assertEqual(len(Rejection), 58)
         self.assertEqual(Rejection.IdTableFull, 52)
         self.assertEqual(Rejection.CrossPartition, 53)
         self.assertEqual(Rejection.AuthorizationNotFound, 55)
+        self.assertEqual(Rejection.RefundExceedsCharge, 56)
+        self.assertEqual(Rejection.TooManyRefunds, 57)
+        self.assertEqual(Rejection.RefundExceedsCharge.code, "refund_exceeds_charge")
+        self.assertEqual(Rejection.TooManyRefunds.code, "too_many_refunds")
+        self.assertEqual(Refunded.VARIANT, 15)
+        self.assertEqual((RefundPos.VARIANT, RefundBill.VARIANT), (32, 33))
         self.assertEqual(Rejection.InsufficientFunds.code, "insufficient_funds")
 
 

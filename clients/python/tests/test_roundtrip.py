@@ -53,6 +53,8 @@ def every_command():
         k.RevokeApiKey("key"),
         k.Tick(),
         k.RevokeAuthorization("au-1"),
+        k.RefundPos("s", "rf-1", 2**64 - 1),
+        k.RefundBill("b", "rf-1", 1),
     ]
 
 
@@ -73,6 +75,7 @@ def every_reply():
         k.Ticked(2**32 - 1),
         k.ContactRequested(),
         k.CouponClaimed("new"),
+        k.Refunded(250, 2**64 - 1),
     ]
 
 
@@ -83,7 +86,7 @@ def body_of(response):
 class RoundTripTest(unittest.TestCase):
     def test_every_command_in_variant_order(self):
         commands = every_command()
-        self.assertEqual(len(commands), 32)
+        self.assertEqual(len(commands), 34)
         for index, command in enumerate(commands):
             with self.subTest(type(command).__name__):
                 frame = k.encode_request(k.Request(index + 1, k.Submit(command)))
@@ -176,11 +179,11 @@ class HostileInputTest(unittest.TestCase):
         batch = k.decode_response_body(bytes.fromhex("01 01 01 02 04 09")).body.outcome
         self.assertEqual(batch, k.BatchRejected(4, k.Rejection.InsufficientFunds))
         self.assertFalse(batch.is_applied)
-        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 00 0f")  # Reply 15
-        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 38")  # Rejection 56
+        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 00 10")  # Reply 16
+        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 3a")  # Rejection 58
         self.assert_decode_error(errors.UnknownVariantError, "01 01 04 09 00")  # ErrorCode 9
         with self.assertRaises(errors.UnknownVariantError):
-            k.decode_request_body(bytes.fromhex("01 01 01 20"))  # Command 32
+            k.decode_request_body(bytes.fromhex("01 01 01 22"))  # Command 34
         with self.assertRaises(errors.UnknownVariantError):
             k.decode_request_body(bytes.fromhex("01 01 04"))  # RequestBody 4
 

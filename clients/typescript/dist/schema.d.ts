@@ -9,12 +9,12 @@ export declare const PRINCIPAL_WIRE: Wire<{
     kind: string;
 }>;
 export declare const OBJECT_KIND_WIRE: Wire<ObjectKind>;
-/** Every Command variant, in wire order (index 0..30). */
+/** Every Command variant, in wire order (index 0..33). */
 export declare const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>;
 export declare const COMMAND_WIRE: Wire<Command>;
-export declare const REJECTION_WIRE: Wire<"Forbidden" | "InvalidBatch" | "IdReused" | "AlreadyExists" | "AccountNotFound" | "CounterpartyNotFound" | "AccountClosed" | "AccountNotEmpty" | "CurrencyMismatch" | "SameAccount" | "InvalidAmount" | "InsufficientFunds" | "Overflow" | "LinkedTransferFailed" | "HoldNotFound" | "HoldAlreadyResolved" | "ExceedsHold" | "InvalidExpiry" | "Expired" | "MerchantNotFound" | "TerminalNotFound" | "OperatorNotFound" | "WrongMerchant" | "TooManyAuthorizations" | "IncorrectCode" | "CodeAlreadyUsed" | "CodeTriesExceeded" | "ExceedsLimit" | "BillNotFound" | "BillNotOpen" | "OutsideWindow" | "BillEmpty" | "TooManyItems" | "InvalidField" | "SplitNotFound" | "SplitClosed" | "NotAMember" | "AlreadyPaid" | "InvalidShares" | "CouponNotFound" | "CouponNotValid" | "CouponRedeemed" | "NotCouponHolder" | "CouponNotShared" | "CouponShared" | "NotAContact" | "BelowMinimumSpend" | "InvalidRule" | "LimitReached" | "SettlementNotFound" | "NotReversible" | "KeyNotFound" | "IdTableFull" | "CrossPartition" | "CodeRevoked" | "AuthorizationNotFound">;
+export declare const REJECTION_WIRE: Wire<"Forbidden" | "InvalidBatch" | "IdReused" | "AlreadyExists" | "AccountNotFound" | "CounterpartyNotFound" | "AccountClosed" | "AccountNotEmpty" | "CurrencyMismatch" | "SameAccount" | "InvalidAmount" | "InsufficientFunds" | "Overflow" | "LinkedTransferFailed" | "HoldNotFound" | "HoldAlreadyResolved" | "ExceedsHold" | "InvalidExpiry" | "Expired" | "MerchantNotFound" | "TerminalNotFound" | "OperatorNotFound" | "WrongMerchant" | "TooManyAuthorizations" | "IncorrectCode" | "CodeAlreadyUsed" | "CodeTriesExceeded" | "ExceedsLimit" | "BillNotFound" | "BillNotOpen" | "OutsideWindow" | "BillEmpty" | "TooManyItems" | "InvalidField" | "SplitNotFound" | "SplitClosed" | "NotAMember" | "AlreadyPaid" | "InvalidShares" | "CouponNotFound" | "CouponNotValid" | "CouponRedeemed" | "NotCouponHolder" | "CouponNotShared" | "CouponShared" | "NotAContact" | "BelowMinimumSpend" | "InvalidRule" | "LimitReached" | "SettlementNotFound" | "NotReversible" | "KeyNotFound" | "IdTableFull" | "CrossPartition" | "CodeRevoked" | "AuthorizationNotFound" | "RefundExceedsCharge" | "TooManyRefunds">;
 export declare const OUTCOME_WIRE: Wire<Outcome>;
-/** Every Reply variant, in wire order (index 0..14). */
+/** Every Reply variant, in wire order (index 0..15). */
 export declare const REPLY_VARIANTS: ReadonlyArray<readonly [Reply["kind"], Fields]>;
 export declare const REPLY_WIRE: Wire<Reply>;
 export { STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE, BOOL_WIRE };

@@ -66,7 +66,9 @@ const TRANSFER_FIELDS = [
     ["amount", U64_WIRE],
     ["currency", CURRENCY_WIRE],
 ];
-/** Every Command variant, in wire order (index 0..30). */
+/** RefundPos and RefundBill carry `Refund { of, refund, amount }`. */
+const REFUND_FIELDS = [["of", ID_WIRE], ["refund", ID_WIRE], ["amount", U64_WIRE]];
+/** Every Command variant, in wire order (index 0..33). */
 export const COMMAND_VARIANTS = [
     ["OpenAccount", [["account", ID_WIRE], ["currency", CURRENCY_WIRE], ["overdraftLimit", U64_WIRE]]],
     ["CloseAccount", [["account", ID_WIRE]]],
@@ -124,6 +126,8 @@ export const COMMAND_VARIANTS = [
     ["RevokeApiKey", [["keyId", ID_WIRE]]],
     ["Tick", []],
     ["RevokeAuthorization", [["authorization", ID_WIRE]]],
+    ["RefundPos", REFUND_FIELDS],
+    ["RefundBill", REFUND_FIELDS],
 ];
 export const COMMAND_WIRE = taggedEnum("Command", COMMAND_VARIANTS);
 export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);
@@ -133,7 +137,7 @@ export const OUTCOME_WIRE = taggedEnum("Outcome", [
     ["Rejected", [["rejection", REJECTION_WIRE]]],
     ["BatchRejected", [["leg", U32_WIRE], ["rejection", REJECTION_WIRE]]],
 ]);
-/** Every Reply variant, in wire order (index 0..14). */
+/** Every Reply variant, in wire order (index 0..15). */
 export const REPLY_VARIANTS = [
     ["Done", []],
     ["TransferBatch", [["outcomes", vec(OUTCOME_WIRE)]]],
@@ -150,6 +154,7 @@ export const REPLY_VARIANTS = [
     ["Ticked", [["expired", U32_WIRE]]],
     ["ContactRequested", []],
     ["CouponClaimed", [["code", STRING_WIRE]]],
+    ["Refunded", [["amount", U64_WIRE], ["remaining", U64_WIRE]]],
 ];
 export const REPLY_WIRE = taggedEnum("Reply", REPLY_VARIANTS);
 export { STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE, BOOL_WIRE };

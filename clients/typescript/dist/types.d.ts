@@ -281,10 +281,25 @@ export type Command = {
 } | {
     kind: "RevokeAuthorization";
     authorization: Id;
+}
+/** Gives back part of an approved POS settlement `of`; `refund` is this refund's own id, scoped
+ * by `of` (a retry with the same id and amount gets the first answer; another amount is IdReused). */
+ | {
+    kind: "RefundPos";
+    of: Id;
+    refund: Id;
+    amount: U64;
+}
+/** Gives back part of a paid bill `of`, with the same retry rules as RefundPos. */
+ | {
+    kind: "RefundBill";
+    of: Id;
+    refund: Id;
+    amount: U64;
 };
 export type CommandKind = Command["kind"];
 /** `Rejection` names in wire order (index = variant). */
-export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition", "CodeRevoked", "AuthorizationNotFound"];
+export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition", "CodeRevoked", "AuthorizationNotFound", "RefundExceedsCharge", "TooManyRefunds"];
 export type Rejection = (typeof REJECTIONS)[number];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export declare function rejectionCode(rejection: Rejection): string;
@@ -341,6 +356,12 @@ export type Reply = {
 } | {
     kind: "CouponClaimed";
     code: string;
+}
+/** Given back by this refund, and what may still be refunded after it. */
+ | {
+    kind: "Refunded";
+    amount: U64;
+    remaining: U64;
 };
 /** The result of one command: applied with a reply, or rejected (nothing changed). */
 export type Outcome = {

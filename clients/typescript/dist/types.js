@@ -29,6 +29,8 @@ export const REJECTIONS = [
     "CrossPartition",
     "CodeRevoked",
     "AuthorizationNotFound",
+    "RefundExceedsCharge",
+    "TooManyRefunds",
 ];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export function rejectionCode(rejection) {

@@ -112,7 +112,10 @@ const TRANSFER_FIELDS: Fields = [
   ["currency", CURRENCY_WIRE],
 ];
 
-/** Every Command variant, in wire order (index 0..30). */
+/** RefundPos and RefundBill carry `Refund { of, refund, amount }`. */
+const REFUND_FIELDS: Fields = [["of", ID_WIRE], ["refund", ID_WIRE], ["amount", U64_WIRE]];
+
+/** Every Command variant, in wire order (index 0..33). */
 export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]> = [
   ["OpenAccount", [["account", ID_WIRE], ["currency", CURRENCY_WIRE], ["overdraftLimit", U64_WIRE]]],
   ["CloseAccount", [["account", ID_WIRE]]],
@@ -170,6 +173,8 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
   ["RevokeApiKey", [["keyId", ID_WIRE]]],
   ["Tick", []],
   ["RevokeAuthorization", [["authorization", ID_WIRE]]],
+  ["RefundPos", REFUND_FIELDS],
+  ["RefundBill", REFUND_FIELDS],
 ];
 
 export const COMMAND_WIRE: Wire<Command> = taggedEnum<Command>("Command", COMMAND_VARIANTS);
@@ -183,7 +188,7 @@ export const OUTCOME_WIRE: Wire<Outcome> = taggedEnum<Outcome>("Outcome", [
   ["BatchRejected", [["leg", U32_WIRE], ["rejection", REJECTION_WIRE]]],
 ]);
 
-/** Every Reply variant, in wire order (index 0..14). */
+/** Every Reply variant, in wire order (index 0..15). */
 export const REPLY_VARIANTS: ReadonlyArray<readonly [Reply["kind"], Fields]> = [
   ["Done", []],
   ["TransferBatch", [["outcomes", vec(OUTCOME_WIRE)]]],
@@ -200,6 +205,7 @@ export const REPLY_VARIANTS: ReadonlyArray<readonly [Reply["kind"], Fields]> = [
   ["Ticked", [["expired", U32_WIRE]]],
   ["ContactRequested", []],
   ["CouponClaimed", [["code", STRING_WIRE]]],
+  ["Refunded", [["amount", U64_WIRE], ["remaining", U64_WIRE]]],
 ];
 
 export const REPLY_WIRE: Wire<Reply> = taggedEnum<Reply>("Reply", REPLY_VARIANTS);

@@ -97,7 +97,12 @@ export type Command =
   | { kind: "RegisterApiKey"; keyId: Id; role: Principal; secretHash: Uint8Array }
   | { kind: "RevokeApiKey"; keyId: Id }
   | { kind: "Tick" }
-  | { kind: "RevokeAuthorization"; authorization: Id };
+  | { kind: "RevokeAuthorization"; authorization: Id }
+  /** Gives back part of an approved POS settlement `of`; `refund` is this refund's own id, scoped
+   * by `of` (a retry with the same id and amount gets the first answer; another amount is IdReused). */
+  | { kind: "RefundPos"; of: Id; refund: Id; amount: U64 }
+  /** Gives back part of a paid bill `of`, with the same retry rules as RefundPos. */
+  | { kind: "RefundBill"; of: Id; refund: Id; amount: U64 };
 
 export type CommandKind = Command["kind"];
 
@@ -116,6 +121,8 @@ export const REJECTIONS = [
   "CrossPartition",
   "CodeRevoked",
   "AuthorizationNotFound",
+  "RefundExceedsCharge",
+  "TooManyRefunds",
 ] as const;
 export type Rejection = (typeof REJECTIONS)[number];
 
@@ -140,7 +147,9 @@ export type Reply =
   | { kind: "CouponRedeemed"; discount: U64; payable: U64; rewardCoupon?: Id | null }
   | { kind: "Ticked"; expired: number }
   | { kind: "ContactRequested" }
-  | { kind: "CouponClaimed"; code: string };
+  | { kind: "CouponClaimed"; code: string }
+  /** Given back by this refund, and what may still be refunded after it. */
+  | { kind: "Refunded"; amount: U64; remaining: U64 };
 
 /** The result of one command: applied with a reply, or rejected (nothing changed). */
 export type Outcome =

@@ -105,12 +105,34 @@ describe("§7 complete examples", () => {
     const register = { kind: "RegisterApiKey", keyId: "k", role: { kind: "App", id: "a" }, secretHash: new Uint8Array(32).fill(0xab) };
     assert.equal(commandHex(register), "1c016b030161" + "ab".repeat(32));
   });
+  test("refunds, written by hand from §6", () => {
+    // Command 32 RefundPos / 33 RefundBill { of: Id, refund: Id, amount: u64 }.
+    const request = { requestId: 10n, body: { kind: "Submit", command: { kind: "RefundPos", of: "s1", refund: "r1", amount: 1234n } } };
+    const requestFrame = "0000000d 01 0a 01 20 027331 027231 fbd204";
+    assert.equal(hex(k.encodeRequest(request)), hex(unhex(requestFrame)));
+    assert.deepEqual(k.decodeRequestFrame(unhex(requestFrame)), request);
+    assert.equal(commandHex({ kind: "RefundBill", of: "b", refund: "r-2", amount: 250 }), hex(unhex("21 0162 03722d32 fa")));
+    // Reply 15 Refunded { amount: u64, remaining: u64 }.
+    const response = { requestId: 11n, body: { kind: "Outcome", outcome: { kind: "Applied", reply: { kind: "Refunded", amount: 1234n, remaining: 70000n } } } };
+    const responseFrame = "0000000d 01 0b 01 00 0f fbd204 fc70110100";
+    assert.equal(hex(k.encodeResponse(response)), hex(unhex(responseFrame)));
+    assert.deepEqual(k.decodeResponseFrame(unhex(responseFrame)), response);
+    // Rejection 56 RefundExceedsCharge, 57 TooManyRefunds.
+    for (const [rejection, index] of [["RefundExceedsCharge", "38"], ["TooManyRefunds", "39"]]) {
+      const rejected = { requestId: 7n, body: { kind: "Outcome", outcome: { kind: "Rejected", rejection } } };
+      assert.equal(hex(k.encodeResponse(rejected)), hex(unhex("00000005 01 07 01 01" + index)));
+      assert.deepEqual(k.decodeResponseFrame(unhex("00000005 01 07 01 01" + index)), rejected);
+    }
+    assert.equal(k.REJECTIONS.indexOf("AuthorizationNotFound"), 55);
+    assert.equal(k.rejectionCode("RefundExceedsCharge"), "refund_exceeds_charge");
+    assert.equal(k.rejectionCode("TooManyRefunds"), "too_many_refunds");
+  });
 });
 
 describe("round trips", () => {
   test("every command, in variant order", () => {
     const commands = everyCommand();
-    assert.equal(commands.length, 32);
+    assert.equal(commands.length, 34);
     assert.deepEqual(commands.map((c) => c.kind), k.COMMAND_VARIANTS.map(([kind]) => kind));
     commands.forEach((command, index) => {
       const frame = k.encodeRequest({ requestId: index + 1, body: { kind: "Submit", command } });
@@ -126,7 +148,7 @@ describe("round trips", () => {
     const outcomes = [...everyReply().map((reply) => ({ kind: "Applied", reply })), ...k.REJECTIONS.map((rejection) => ({ kind: "Rejected", rejection }))];
     const frame = k.encodeResponse({ requestId: 5, body: { kind: "Outcomes", outcomes } });
     const decoded = k.decodeResponseFrame(frame);
-    assert.equal(decoded.body.outcomes.length, 15 + 56);
+    assert.equal(decoded.body.outcomes.length, 16 + 58);
     assert.equal(hex(k.encodeResponse(decoded)), hex(frame));
     everyReply().forEach((reply, index) => {
       const body = k.encodeResponseBody({ requestId: 1, body: { kind: "Outcome", outcome: { kind: "Applied", reply } } });

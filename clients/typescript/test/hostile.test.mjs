@@ -28,10 +28,10 @@ test("unknown variants", () => {
   decodesAs(k.UnknownVariantError, "01 01 01 03"); // Outcome 3
   const batch = k.decodeResponseBody(unhex("01 01 01 02 04 09")).body.outcome; // Outcome 2
   assert.deepEqual(batch, { kind: "BatchRejected", leg: 4, rejection: "InsufficientFunds" });
-  decodesAs(k.UnknownVariantError, "01 01 01 00 0f"); // Reply 15
-  decodesAs(k.UnknownVariantError, "01 01 01 01 38"); // Rejection 56
+  decodesAs(k.UnknownVariantError, "01 01 01 00 10"); // Reply 16
+  decodesAs(k.UnknownVariantError, "01 01 01 01 3a"); // Rejection 58
   decodesAs(k.UnknownVariantError, "01 01 04 09 00"); // ErrorCode 9
-  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 20")), k.UnknownVariantError); // Command 32
+  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 22")), k.UnknownVariantError); // Command 34
   assert.throws(() => k.decodeRequestBody(unhex("01 01 04")), k.UnknownVariantError); // RequestBody 4
 });
 

@@ -46,6 +46,8 @@ export function everyCommand() {
     { kind: "RevokeApiKey", keyId: "key" },
     { kind: "Tick" },
     { kind: "RevokeAuthorization", authorization: "au-1" },
+    { kind: "RefundPos", of: "s", refund: "rf-1", amount: 2n ** 64n - 1n },
+    { kind: "RefundBill", of: "b", refund: "rf-1", amount: 1 },
   ];
 }
 
@@ -66,5 +68,6 @@ export function everyReply() {
     { kind: "Ticked", expired: 2 ** 32 - 1 },
     { kind: "ContactRequested" },
     { kind: "CouponClaimed", code: "new" },
+    { kind: "Refunded", amount: 250, remaining: 2n ** 64n - 1n },
   ];
 }

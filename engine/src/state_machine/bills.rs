@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
+use super::refunds::RefundEntry;
 use super::secrets::is_code;
 use crate::command::{
     AddBillItem, Change, ConfirmBill, Event, ObjectKind, OpenBill, Outcome, PostingCause, Rejection, Reply, SubmitBill,
@@ -79,6 +80,8 @@ pub struct Bill {
     pub total: u64,
     /// Where it is in its life.
     pub state: BillState,
+    /// Refunds of a paid bill (`RefundBill`), in order.
+    pub refunds: Vec<RefundEntry>,
 }
 
 impl StateMachine {
@@ -104,6 +107,7 @@ impl StateMachine {
                     items: Vec::new(),
                     total: 0,
                     state: BillState::Open,
+                    refunds: Vec::new(),
                 };
                 self.state.bills.insert(open.bill.clone(), bill);
                 self.state.bill_expiry.insert((open.closes_at_ms, open.bill.clone()));

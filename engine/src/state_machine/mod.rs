@@ -17,6 +17,7 @@ mod idempotency;
 mod lists;
 mod pos;
 mod queries;
+mod refunds;
 mod registry;
 pub mod rules;
 mod secrets;
@@ -46,6 +47,7 @@ pub use holds::{Hold, HoldState};
 pub(crate) use idempotency::IdHasher;
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
 pub use pos::{Authorization, AuthorizationState, Merchant, Operator, SettlementSummary, Terminal};
+pub use refunds::RefundEntry;
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
 pub(crate) use secrets::is_code;
@@ -432,6 +434,8 @@ impl StateMachine {
             Command::RevokeApiKey { key_id } => self.revoke_api_key(key_id, events),
             Command::Tick => self.tick(now, events),
             Command::RevokeAuthorization { authorization } => self.revoke_authorization(authorization, events),
+            Command::RefundPos(refund) => self.refund_pos(refund, events),
+            Command::RefundBill(refund) => self.refund_bill(refund, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.
         if !outcome.is_applied() {

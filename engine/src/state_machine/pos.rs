@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::refunds::{RefundEntry, refunded};
 use super::secrets::{self, is_code};
 use super::{Hold, HoldState, StateMachine};
 use crate::command::{
@@ -127,6 +128,8 @@ pub struct SettlementSummary {
     pub outcome: Outcome,
     /// Whether an approved settlement was reversed since.
     pub reversed: bool,
+    /// Its partial refunds (`RefundPos`), in order.
+    pub refunds: Vec<RefundEntry>,
 }
 
 impl SettlementRecord {
@@ -139,6 +142,7 @@ impl SettlementRecord {
             currency: self.currency,
             outcome: self.outcome.clone(),
             reversed: self.effect.as_ref().is_some_and(|effect| effect.reversed),
+            refunds: self.effect.as_ref().map(|effect| effect.refunds.clone()).unwrap_or_default(),
         }
     }
 }
@@ -148,9 +152,11 @@ impl SettlementRecord {
 pub(crate) struct SettlementEffect {
     pub(crate) account: Id,
     pub(crate) merchant_account: Id,
-    charged: u64,
-    held: bool,
-    reversed: bool,
+    pub(crate) charged: u64,
+    pub(crate) held: bool,
+    pub(crate) reversed: bool,
+    /// Partial refunds given (`RefundPos`), in order.
+    pub(crate) refunds: Vec<RefundEntry>,
 }
 
 impl StateMachine {
@@ -443,6 +449,7 @@ impl StateMachine {
             charged,
             held: settle.hold_until_ms.is_some(),
             reversed: false,
+            refunds: Vec::new(),
         };
         Ok((Reply::Settled { approval_code, charged, discount }, effect))
     }
@@ -472,6 +479,8 @@ impl StateMachine {
         } else {
             effect.charged
         };
+        // Partial refunds gave some back already (a captured hold's are of what was captured).
+        let refund = refund.saturating_sub(refunded(&effect.refunds));
         if refund > 0 {
             if let Err(rejection) = self
                 .check_debit(&effect.merchant_account, refund)

@@ -52,14 +52,14 @@ impl Harness {
         outcome
     }
 
-    fn ok(&mut self, command: Command) -> Reply {
+    pub(crate) fn ok(&mut self, command: Command) -> Reply {
         match self.run(command.clone()) {
             Outcome::Applied(reply) => reply,
             refused => panic!("{command:?} refused: {refused:?}"),
         }
     }
 
-    fn rejected(&mut self, command: Command) -> Rejection {
+    pub(crate) fn rejected(&mut self, command: Command) -> Rejection {
         let events_before = self.events.len();
         match self.run(command.clone()) {
             Outcome::Applied(reply) => panic!("{command:?} applied: {reply:?}"),
@@ -74,21 +74,21 @@ impl Harness {
         }
     }
 
-    fn open(&mut self, account: &str, overdraft_limit: u64) {
+    pub(crate) fn open(&mut self, account: &str, overdraft_limit: u64) {
         self.ok(Command::OpenAccount(OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit }));
     }
 
-    fn deposit(&mut self, account: &str, amount: u64) {
+    pub(crate) fn deposit(&mut self, account: &str, amount: u64) {
         let movement_id = format!("dep-{account}-{}", self.events.len());
         self.ok(Command::Deposit(Movement { id: id(&movement_id), account: id(account), amount }));
     }
 
-    fn balance(&self, account: &str) -> (i64, u64, i64) {
+    pub(crate) fn balance(&self, account: &str) -> (i64, u64, i64) {
         let account = self.machine.account(&id(account)).unwrap();
         (account.posted, account.held, account.available())
     }
 
-    fn merchant(&mut self) {
+    pub(crate) fn merchant(&mut self) {
         self.open("shop", 0);
         self.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("shop") }));
         self.ok(Command::RegisterTerminal(RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None }));
@@ -397,7 +397,7 @@ fn holds_capture_partly_void_and_expire() {
     assert_eq!(h.ok(Command::Tick), Reply::Ticked { expired: 0 });
 }
 
-fn authorize(authorization: &str, limit: u64, expires_at_ms: TimestampMs, nonce: u64) -> Command {
+pub(crate) fn authorize(authorization: &str, limit: u64, expires_at_ms: TimestampMs, nonce: u64) -> Command {
     Command::Authorize(Authorize {
         id: id(authorization),
         user: id("u1"),
@@ -408,7 +408,7 @@ fn authorize(authorization: &str, limit: u64, expires_at_ms: TimestampMs, nonce:
     })
 }
 
-fn settle(settlement: &str, code: &str, amount: u64) -> Command {
+pub(crate) fn settle(settlement: &str, code: &str, amount: u64) -> Command {
     Command::SettlePos(SettlePos {
         id: id(settlement),
         user: id("u1"),
@@ -421,7 +421,7 @@ fn settle(settlement: &str, code: &str, amount: u64) -> Command {
     })
 }
 
-fn code_of(reply: Reply) -> String {
+pub(crate) fn code_of(reply: Reply) -> String {
     let Reply::Authorized { code, .. } = reply else { panic!("{reply:?}") };
     code
 }
@@ -534,7 +534,7 @@ fn wrong_codes_lock_the_user_out() {
     assert_eq!(h.balance("a").0, 990);
 }
 
-fn open_bill(h: &mut Harness, bill: &str) {
+pub(crate) fn open_bill(h: &mut Harness, bill: &str) {
     let (opens_at_ms, closes_at_ms) = (h.now, h.now + 600_000);
     h.ok(Command::OpenBill(OpenBill {
         bill: id(bill),
@@ -546,7 +546,7 @@ fn open_bill(h: &mut Harness, bill: &str) {
     }));
 }
 
-fn add_item(bill: &str, item_ref: &str, quantity: u32, unit_amount: u64) -> Command {
+pub(crate) fn add_item(bill: &str, item_ref: &str, quantity: u32, unit_amount: u64) -> Command {
     Command::AddBillItem(AddBillItem {
         bill: id(bill),
         terminal: id("t1"),
@@ -556,7 +556,7 @@ fn add_item(bill: &str, item_ref: &str, quantity: u32, unit_amount: u64) -> Comm
     })
 }
 
-fn submitted(reply: Reply) -> (u64, String) {
+pub(crate) fn submitted(reply: Reply) -> (u64, String) {
     let Reply::BillSubmitted { total, challenge } = reply else { panic!("{reply:?}") };
     (total, challenge)
 }

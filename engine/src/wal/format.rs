@@ -15,8 +15,9 @@ const KEY_PARTITIONS: &[u8] = b"partitions";
 /// sent them, so replaying them under today's rules could decide differently). 3: transfer,
 /// deposit and withdrawal ids are remembered in the fixed-size idempotency table (`IdTable`),
 /// which snapshots store instead of the id maps of format 2. 4: records belong to a partition and
-/// carry the messages between partitions they applied; snapshots are per partition.
-pub const STORAGE_FORMAT: u8 = 4;
+/// carry the messages between partitions they applied; snapshots are per partition. 5: POS
+/// settlements and bills keep their partial refunds.
+pub const STORAGE_FORMAT: u8 = 5;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,
@@ -43,7 +44,7 @@ impl Wal {
         }
         Err(WalError::Format(format!(
             "this data directory was written by a kassa with storage format {found}; this kassa reads format \
-             {STORAGE_FORMAT} (commands logged with their principal, ids remembered in a fixed-size table, records of partitions) and \
+             {STORAGE_FORMAT} (commands logged with their principal, ids remembered in a fixed-size table, records of partitions, refunds kept) and \
              does not migrate older directories. Open it with the kassa that wrote it, or start from a new \
              data directory"
         )))

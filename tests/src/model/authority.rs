@@ -97,6 +97,10 @@ impl Model {
             Command::ReversePos { settlement } => self.settled_at(settlement).is_some_and(|terminal| {
                 is_terminal(terminal) || self.merchant_of_terminal(terminal).is_some_and(is_merchant)
             }),
+            Command::RefundPos(refund) => self.settled_at(&refund.of).is_some_and(|terminal| {
+                is_terminal(terminal) || self.merchant_of_terminal(terminal).is_some_and(is_merchant)
+            }),
+            Command::RefundBill(refund) => self.bills.get(&refund.of).is_some_and(|bill| is_merchant(&bill.merchant)),
             Command::OpenBill(open) => self.owns_account(who, &open.account) && self.acts_for(who, &open.user),
             Command::AddBillItem(add) => {
                 is_terminal(&add.terminal) || self.bills.get(&add.bill).is_some_and(|bill| is_merchant(&bill.merchant))

@@ -20,6 +20,8 @@ mod coupons;
 mod holds;
 mod partitions;
 mod pos;
+mod refunds;
+pub use refunds::{GivenRefund, Refunded};
 pub mod rules;
 mod secrets;
 mod splits;
@@ -461,6 +463,8 @@ pub struct Model {
     pub owners: authority::Owners,
     /// Contact requests waiting for the other side's consent: (requester, asked).
     pub contact_requests: BTreeSet<(Id, Id)>,
+    /// Refunds given, by what they refund (`refunds.rs`).
+    refunds: BTreeMap<(Refunded, Id), Vec<GivenRefund>>,
 }
 
 /// `Ok` as `Applied(Done)`, `Err` as the rejection.
@@ -538,6 +542,7 @@ impl Model {
             api_keys: BTreeMap::new(),
             owners: authority::Owners::default(),
             contact_requests: BTreeSet::new(),
+            refunds: BTreeMap::new(),
         }
     }
 
@@ -616,6 +621,8 @@ impl Model {
                 None => Err(Rejection::KeyNotFound),
             }),
             Command::RevokeAuthorization { authorization } => done(self.revoke_authorization(authorization)),
+            Command::RefundPos(refund) => answer(self.refund_pos(refund)),
+            Command::RefundBill(refund) => answer(self.refund_bill(refund)),
             Command::Tick => {
                 let expired = self.expire_holds(now)
                     + self.expire_bills(now)

@@ -263,6 +263,9 @@ impl Model {
         } else {
             effect.charged
         };
+        // What partial refunds gave back already is not given again.
+        let refund = refund
+            .saturating_sub(self.refunds_of(super::refunds::Refunded::Settlement, id).iter().map(|r| r.amount).sum());
         if refund > 0 {
             self.accounts[&effect.merchant_account].can_debit(refund)?;
             self.accounts[&effect.account].can_credit(refund)?;

@@ -8,7 +8,7 @@ use kassa_engine::command::ObjectKind;
 use kassa_engine::state_machine::{AuthorizationState, BillState, CouponState, HoldState, SplitState};
 use kassa_engine::{Currency, Id};
 
-use super::{AuthStatus, BillStatus, CouponStatus, HoldStatus, Model, SplitStatus};
+use super::{AuthStatus, BillStatus, CouponStatus, HoldStatus, Model, Refunded, SplitStatus};
 
 /// `"kind:id"` -> description of the object's visible state.
 pub type StateView = BTreeMap<String, String>;
@@ -103,7 +103,8 @@ impl Model {
             out.insert(format!("authorization:{id}"), line);
         }
         for id in &view.settlements {
-            out.insert(format!("settlement:{id}"), format!("{:?}", self.settlements[id].outcome));
+            let refunds = self.refund_lines(Refunded::Settlement, id);
+            out.insert(format!("settlement:{id}"), format!("{:?}{refunds}", self.settlements[id].outcome));
         }
         for id in &view.bills {
             let b = &self.bills[id];
@@ -115,8 +116,16 @@ impl Model {
                 BillStatus::Expired => "expired".to_string(),
             };
             let line = format!(
-                "{} {} {} {} {}..{} items={} total={} {status}",
-                b.user, b.account, b.merchant, b.currency, b.opens_at_ms, b.closes_at_ms, b.items, b.total
+                "{} {} {} {} {}..{} items={} total={} {status}{}",
+                b.user,
+                b.account,
+                b.merchant,
+                b.currency,
+                b.opens_at_ms,
+                b.closes_at_ms,
+                b.items,
+                b.total,
+                self.refund_lines(Refunded::Bill, id)
             );
             out.insert(format!("bill:{id}"), line);
         }
@@ -238,7 +247,9 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("authorization:{id}"), line);
     }
     for id in &view.settlements {
-        out.insert(format!("settlement:{id}"), machine.settlement(id).map_or_else(missing, |o| format!("{o:?}")));
+        let refunds = machine.settlement_summary(id).map(|summary| engine_refund_lines(&summary.refunds));
+        let line = machine.settlement(id).map_or_else(missing, |o| format!("{o:?}{}", refunds.unwrap_or_default()));
+        out.insert(format!("settlement:{id}"), line);
     }
     for id in &view.bills {
         let line = machine.bill(id).map_or_else(missing, |b| {
@@ -250,7 +261,7 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
                 BillState::Expired => "expired".to_string(),
             };
             format!(
-                "{} {} {} {} {}..{} items={} total={} {status}",
+                "{} {} {} {} {}..{} items={} total={} {status}{}",
                 b.user,
                 b.account,
                 b.merchant,
@@ -258,7 +269,8 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
                 b.opens_at_ms,
                 b.closes_at_ms,
                 b.items.len(),
-                b.total
+                b.total,
+                engine_refund_lines(&b.refunds)
             )
         });
         out.insert(format!("bill:{id}"), line);
@@ -346,4 +358,19 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
     };
     out.insert("invariants".into(), verdict);
     out
+}
+
+/// The engine's refunds of one object as the model writes its own (`Model::refund_lines`).
+fn engine_refund_lines(refunds: &[kassa_engine::state_machine::RefundEntry]) -> String {
+    refunds.iter().map(|r| format!(" refund {} {} left {}", r.refund, r.amount, r.remaining)).collect()
+}
+
+impl Model {
+    /// Refunds of one object, each as ` refund <id> <amount> left <remaining>`.
+    fn refund_lines(&self, kind: Refunded, of: &Id) -> String {
+        self.refunds_of(kind, of)
+            .iter()
+            .map(|r| format!(" refund {} {} left {}", r.id, r.amount, r.left_after))
+            .collect()
+    }
 }

@@ -52,11 +52,13 @@ fn simulated_runs_match_the_reference_model() {
             "authorize",
             "settle_pos",
             "reverse_pos",
+            "refund_pos",
             "open_bill",
             "add_bill_item",
             "submit_bill",
             "confirm_bill",
             "cancel_bill",
+            "refund_bill",
             "request_split",
             "pay_split_share",
             "cancel_split",
@@ -99,6 +101,7 @@ fn simulated_runs_match_the_reference_model() {
             "coupon_redeemed",
             "not_a_contact",
             "wrong_merchant",
+            "refund_exceeds_charge",
         ] {
             assert!(report.outcomes.contains_key(code), "{code} never seen\n{report}");
         }

@@ -106,6 +106,36 @@ pub(super) async fn reverse(state: Data, caller: Caller, path: web::Path<String>
     ok(json!({"id": settlement.as_str(), "status": "reversed"}))
 }
 
+/// A partial refund of a POS settlement: `{"id", "settlement", "amount", "remaining"}`.
+pub(super) async fn refund_settlement(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<RefundBody>,
+) -> Answer {
+    let settlement = id(&path)?;
+    let reply = submit(&state, &caller, Command::RefundPos(body.refund(&settlement))).await?;
+    refunded(&body, "settlement", &settlement, reply)
+}
+
+/// A partial refund of a paid bill: `{"id", "bill", "amount", "remaining"}`.
+pub(super) async fn refund_bill(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<RefundBody>,
+) -> Answer {
+    let bill = id(&path)?;
+    let reply = submit(&state, &caller, Command::RefundBill(body.refund(&bill))).await?;
+    refunded(&body, "bill", &bill, reply)
+}
+
+/// The answer to a refund of `of` (a `kind`: settlement or bill).
+fn refunded(body: &RefundBody, kind: &str, of: &kassa_engine::Id, reply: Reply) -> Answer {
+    let Reply::Refunded { amount, remaining } = reply else { unreachable!("a refund answers Refunded") };
+    ok(json!({"id": body.id.as_str(), kind: of.as_str(), "amount": amount, "remaining": remaining}))
+}
+
 // ----- bills ---------------------------------------------------------------------------------
 
 /// Submits a bill command and answers the bill as it is right after it.

@@ -2,7 +2,7 @@
 
 use kassa_engine::command::PostingCause;
 use kassa_engine::state_machine::{
-    Account, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, Split, SplitState,
+    Account, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, RefundEntry, Split, SplitState,
 };
 use kassa_engine::{Id, Outcome, Reply, StateMachine};
 use serde_json::{Value, json};
@@ -55,7 +55,18 @@ pub(super) fn bill_json(bill_id: &Id, bill: &Bill) -> Value {
         "merchant": bill.merchant.as_str(), "currency": bill.currency.alpha(), "status": status,
         "total": bill.total, "charged": charged, "discount": discount, "items": items,
         "opens_at_ms": bill.opens_at_ms, "closes_at_ms": bill.closes_at_ms,
+        "refunded": refunded(&bill.refunds), "refunds": refunds_json(&bill.refunds),
     })
+}
+
+/// The sum of a settlement's or bill's refunds.
+fn refunded(refunds: &[RefundEntry]) -> u64 {
+    refunds.iter().map(|entry| entry.amount).sum()
+}
+
+/// Refunds as `[{"id", "amount"}]`, in the order given.
+fn refunds_json(refunds: &[RefundEntry]) -> Value {
+    refunds.iter().map(|entry| json!({"id": entry.refund.as_str(), "amount": entry.amount})).collect()
 }
 
 pub(super) fn split_json(split_id: &Id, split: &Split) -> Value {
@@ -106,6 +117,8 @@ pub(super) fn cause_json(cause: &PostingCause) -> (&'static str, &str) {
         PostingCause::SplitShare(id) => ("split_share", id.as_str()),
         PostingCause::SplitPayout(id) => ("split_payout", id.as_str()),
         PostingCause::SplitRefund(id) => ("split_refund", id.as_str()),
+        PostingCause::PosRefund(id) => ("pos_refund", id.as_str()),
+        PostingCause::BillRefund(id) => ("bill_refund", id.as_str()),
     }
 }
 
@@ -137,6 +150,7 @@ pub(super) fn settlement(machine: &StateMachine, id: &Id) -> Option<Value> {
     let mut view = json!({
         "id": id.as_str(), "user": summary.user.as_str(), "terminal": summary.terminal.as_str(),
         "amount": summary.amount, "currency": summary.currency.alpha(), "reversed": summary.reversed,
+        "refunded": refunded(&summary.refunds), "refunds": refunds_json(&summary.refunds),
     });
     let answer = match summary.outcome {
         Outcome::Applied(Reply::Settled { approval_code, charged, discount }) => {

@@ -11,6 +11,7 @@ mod coupons;
 mod money;
 mod pos;
 mod principals;
+mod refunds;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -30,7 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use crate::model::{BillStatus, CouponStatus, HoldStatus, Model, SplitStatus};
+use crate::model::{BillStatus, CouponStatus, HoldStatus, Model, Refunded, SplitStatus};
 
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
@@ -518,15 +519,17 @@ impl Generator {
                 let authorization = self.aim("z", |g| &g.authorizations, |z| live_authorization(model, z, now));
                 batch.push(Command::RevokeAuthorization { authorization });
             }
-            600..615 => {
+            600..608 => {
                 let approved = |s: &Id| model.settlements.get(s).is_some_and(|s| s.effect.is_some());
                 let settlement = self.aim("s", |g| &g.settlements, approved);
                 batch.push(Command::ReversePos { settlement });
             }
+            608..615 => self.refund(model, Refunded::Settlement, batch),
             615..640 => self.open_bill(model, now, batch),
             640..690 => self.add_bill_item(model, now, batch),
             690..712 => self.submit_bill(model, batch),
-            712..740 => self.confirm_bill(model, batch),
+            712..734 => self.confirm_bill(model, batch),
+            734..740 => self.refund(model, Refunded::Bill, batch),
             740..746 => {
                 let unpaid = |b: &Id| {
                     model

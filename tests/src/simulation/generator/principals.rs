@@ -75,6 +75,17 @@ impl Generator {
             Command::ReversePos { settlement } => {
                 model.settlements.get(settlement).map(|s| Principal::Terminal(s.request.terminal.clone()))
             }
+            Command::RefundPos(refund) if self.pm(500) => {
+                model.settlements.get(&refund.of).map(|s| Principal::Terminal(s.request.terminal.clone()))
+            }
+            Command::RefundPos(refund) => model
+                .settlements
+                .get(&refund.of)
+                .and_then(|s| model.terminals.get(&s.request.terminal))
+                .map(|(merchant, _)| Principal::Merchant(merchant.clone())),
+            Command::RefundBill(refund) => {
+                model.bills.get(&refund.of).map(|bill| Principal::Merchant(bill.merchant.clone()))
+            }
             Command::AddBillItem(add) => Some(Principal::Terminal(add.terminal.clone())),
             Command::SubmitBill(submit) => model.owners.bills.get(&submit.bill).cloned(),
             Command::ConfirmBill(confirm) => model.owners.bills.get(&confirm.bill).cloned(),

@@ -1,0 +1,89 @@
+//! Refunds over HTTP against a real `kassa serve`: a POS settlement and a paid bill refunded in
+//! parts by their merchant (and the settlement by its terminal), retries answered once, the
+//! bounds, other tenants refused, and what lookups, history and a reversal show afterwards.
+
+mod common;
+
+use common::{ADMIN_KEY, Server};
+use serde_json::{Value, json};
+
+fn refund(server: &Server, key: &str, path: &str, refund: &str, amount: u64) -> common::Answer {
+    server.call("POST", path, Some(key), Some(&json!({"id": refund, "amount": amount})))
+}
+
+#[test]
+fn a_settlement_is_refunded_in_parts_by_its_merchant_and_terminal() {
+    let server = Server::start(&[]);
+    server.funded_account("alice", "EUR", 10_000);
+    server.merchant_with_terminal("m1", "t1", None);
+    server.merchant_with_terminal("m2", "t2", None);
+    let (merchant, terminal) = (
+        server.key(json!({"role": "merchant", "merchant": "m1"})),
+        server.key(json!({"role": "terminal", "terminal": "t1"})),
+    );
+    let rival = server.key(json!({"role": "merchant", "merchant": "m2"}));
+    let code = server.authorize("au-1", "u1", "alice", 5_000);
+    let settle = json!({"id": "s-1", "user": "u1", "code": code, "amount": 4_000, "terminal": "t1"});
+    assert_eq!(server.admin("POST", "/v1/pos/settlements", settle)["approved"], json!(true));
+    let path = "/v1/pos/settlements/s-1/refunds";
+
+    let first = refund(&server, &merchant, path, "r-1", 1_500);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body, json!({"id": "r-1", "settlement": "s-1", "amount": 1_500, "remaining": 2_500}));
+    // The retry is answered again and moves nothing; the same id with another amount is refused.
+    assert_eq!(refund(&server, &merchant, path, "r-1", 1_500).body, first.body);
+    assert_eq!(server.balance("alice").0, 7_500);
+    refund(&server, &merchant, path, "r-1", 1_000).assert_error(409, "id_reused");
+    refund(&server, &terminal, path, "r-2", 2_501).assert_error(422, "refund_exceeds_charge");
+    refund(&server, &terminal, path, "r-2", 0).assert_error(422, "invalid_amount");
+    let by_terminal = refund(&server, &terminal, path, "r-2", 500);
+    assert_eq!(by_terminal.body["remaining"], json!(2_000), "{:?}", by_terminal.body);
+    // Another merchant, and malformed bodies, change nothing.
+    refund(&server, &rival, path, "r-3", 1).assert_error(403, "forbidden");
+    let extra = json!({"id": "r-3", "amount": 1, "currency": "EUR"});
+    server.call("POST", path, Some(ADMIN_KEY), Some(&extra)).assert_error(400, "malformed_request");
+    refund(&server, ADMIN_KEY, "/v1/pos/settlements/nope/refunds", "r-1", 1).assert_error(404, "settlement_not_found");
+
+    let found = server.admin_get("/v1/pos/settlements/s-1");
+    assert_eq!(found["refunded"], json!(2_000));
+    assert_eq!(found["refunds"], json!([{"id": "r-1", "amount": 1_500}, {"id": "r-2", "amount": 500}]));
+    let history = server.admin_get("/v1/accounts/alice/history?limit=1");
+    assert_eq!(
+        (history["data"][0]["kind"].clone(), history["data"][0]["ref"].clone()),
+        (json!("pos_refund"), json!("s-1"))
+    );
+    // The reversal gives back only what the refunds left; nothing more after it.
+    server.admin("POST", "/v1/pos/settlements/s-1/reverse", json!({}));
+    assert_eq!((server.balance("alice").0, server.balance("m1-till").0), (10_000, 0));
+    refund(&server, &merchant, path, "r-4", 1).assert_error(422, "refund_exceeds_charge");
+}
+
+#[test]
+fn a_paid_bill_is_refunded_by_its_merchant_only() {
+    let server = Server::start(&[]);
+    server.funded_account("alice", "EUR", 10_000);
+    server.merchant_with_terminal("m1", "t1", None);
+    let merchant = server.key(json!({"role": "merchant", "merchant": "m1"}));
+    let app = server.key(json!({"role": "app", "app": "wallet"}));
+    server.admin(
+        "POST",
+        "/v1/bills",
+        json!({"id": "b-1", "user": "u1", "account": "alice", "merchant": "m1", "expires_in_s": 600}),
+    );
+    let item = json!({"terminal": "t1", "item_ref": "sku", "quantity": 3, "unit_amount": 250});
+    server.admin("POST", "/v1/bills/b-1/items", item);
+    let path = "/v1/bills/b-1/refunds";
+    refund(&server, ADMIN_KEY, path, "r-1", 1).assert_error(422, "not_reversible");
+    let submitted = server.admin("POST", "/v1/bills/b-1/submit", json!({}));
+    let challenge: Value = submitted["challenge"].clone();
+    server.admin("POST", "/v1/bills/b-1/confirm", json!({"challenge": challenge}));
+    assert_eq!(server.balance("alice").0, 9_250);
+
+    let answer = refund(&server, &merchant, path, "r-1", 700);
+    assert_eq!(answer.body, json!({"id": "r-1", "bill": "b-1", "amount": 700, "remaining": 50}));
+    refund(&server, &app, path, "r-2", 1).assert_error(403, "forbidden");
+    refund(&server, &merchant, path, "r-2", 51).assert_error(422, "refund_exceeds_charge");
+    let bill = server.admin_get("/v1/bills/b-1");
+    assert_eq!((bill["status"].clone(), bill["refunded"].clone()), (json!("paid"), json!(700)));
+    assert_eq!(server.balance("alice").0, 9_950);
+}

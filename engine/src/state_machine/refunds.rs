@@ -1,0 +1,145 @@
+//! Refunds of POS settlements and paid bills, in part or whole (`RefundPos`, `RefundBill`).
+//!
+//! Money goes back from the merchant's account to the account that was charged; the refunds of
+//! one settlement or bill never add up to more than it charged (a captured pre-authorization:
+//! what was captured). Each refund keeps its id, amount and answer, at most [`REFUNDS_MAX`] per
+//! object, so that a retry is answered as the first time and moves nothing. A reversal
+//! (`ReversePos`) gives back what the refunds left, and nothing may be refunded after it.
+
+use serde::{Deserialize, Serialize};
+
+use super::StateMachine;
+use super::bills::BillState;
+use super::holds::HoldState;
+use crate::command::{Change, Event, ObjectKind, Outcome, PostingCause, Refund, Rejection, Reply};
+use crate::constants::{AMOUNT_MINOR_MAX, REFUNDS_MAX};
+use crate::types::Id;
+
+/// One refund given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundEntry {
+    /// Its id (scoped by the settlement or bill).
+    pub refund: Id,
+    /// Minor units given back.
+    pub amount: u64,
+    /// What could still be refunded right after it (a retry is answered this again).
+    pub remaining: u64,
+}
+
+/// The sum of `refunds`.
+pub(crate) fn refunded(refunds: &[RefundEntry]) -> u64 {
+    refunds.iter().map(|entry| entry.amount).sum()
+}
+
+/// What a refund request comes to, before any money moves.
+enum Decision {
+    /// A retry of a refund given already: its first answer.
+    Again(Reply),
+    /// A new refund, leaving `remaining` to refund after it.
+    Give { remaining: u64 },
+}
+
+/// Decides `request` against the `refunds` given so far out of `refundable` in all.
+fn decide(refunds: &[RefundEntry], refundable: u64, request: &Refund) -> Result<Decision, Rejection> {
+    if let Some(entry) = refunds.iter().find(|entry| entry.refund == request.refund) {
+        return if entry.amount == request.amount {
+            Ok(Decision::Again(Reply::Refunded { amount: entry.amount, remaining: entry.remaining }))
+        } else {
+            Err(Rejection::IdReused)
+        };
+    }
+    if request.amount == 0 || request.amount > AMOUNT_MINOR_MAX {
+        return Err(Rejection::InvalidAmount);
+    }
+    let left = refundable.saturating_sub(refunded(refunds));
+    if request.amount > left {
+        return Err(Rejection::RefundExceedsCharge);
+    }
+    if refunds.len() >= REFUNDS_MAX {
+        return Err(Rejection::TooManyRefunds);
+    }
+    Ok(Decision::Give { remaining: left - request.amount })
+}
+
+impl StateMachine {
+    /// Refunds part of an approved POS settlement.
+    pub(super) fn refund_pos(&mut self, request: &Refund, events: &mut Vec<Event>) -> Outcome {
+        let Some(record) = self.state.settlements.get(&request.of) else {
+            return Outcome::Rejected(Rejection::SettlementNotFound);
+        };
+        // A declined settlement charged nothing.
+        let Some(effect) = &record.effect else { return Outcome::Rejected(Rejection::NotReversible) };
+        let refundable = if effect.reversed {
+            refunded(&effect.refunds)
+        } else if effect.held {
+            match self.state.holds[&request.of].state {
+                HoldState::Captured(captured) => captured,
+                HoldState::Active | HoldState::Voided | HoldState::Expired => 0,
+            }
+        } else {
+            effect.charged
+        };
+        let remaining = match decide(&effect.refunds, refundable, request) {
+            Err(rejection) => return Outcome::Rejected(rejection),
+            Ok(Decision::Again(reply)) => return Outcome::Applied(reply),
+            Ok(Decision::Give { remaining }) => remaining,
+        };
+        let (from, to) = (effect.merchant_account.clone(), effect.account.clone());
+        let cause = PostingCause::PosRefund(request.of.clone());
+        if let Err(rejection) = self.give_back(&from, &to, request.amount, cause, events) {
+            return Outcome::Rejected(rejection);
+        }
+        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
+        let record = self.state.settlements.get_mut(&request.of).expect("found above");
+        record.effect.as_mut().expect("approved").refunds.push(entry);
+        Self::changed(events, ObjectKind::Authorization, &request.of, Change::Refunded);
+        Outcome::Applied(Reply::Refunded { amount: request.amount, remaining })
+    }
+
+    /// Refunds part of a paid bill.
+    pub(super) fn refund_bill(&mut self, request: &Refund, events: &mut Vec<Event>) -> Outcome {
+        let Some(bill) = self.state.bills.get(&request.of) else {
+            return Outcome::Rejected(Rejection::BillNotFound);
+        };
+        let BillState::Paid { charged, .. } = bill.state else { return Outcome::Rejected(Rejection::NotReversible) };
+        let remaining = match decide(&bill.refunds, charged, request) {
+            Err(rejection) => return Outcome::Rejected(rejection),
+            Ok(Decision::Again(reply)) => return Outcome::Applied(reply),
+            Ok(Decision::Give { remaining }) => remaining,
+        };
+        let Some(merchant) = self.state.merchants.get(&bill.merchant) else {
+            return Outcome::Rejected(Rejection::MerchantNotFound);
+        };
+        let (from, to) = (merchant.account.clone(), bill.account.clone());
+        let cause = PostingCause::BillRefund(request.of.clone());
+        if let Err(rejection) = self.give_back(&from, &to, request.amount, cause, events) {
+            return Outcome::Rejected(rejection);
+        }
+        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
+        self.state.bills.get_mut(&request.of).expect("found above").refunds.push(entry);
+        Self::changed(events, ObjectKind::Bill, &request.of, Change::Refunded);
+        Outcome::Applied(Reply::Refunded { amount: request.amount, remaining })
+    }
+
+    /// Moves a refund from the merchant's account `from` back to the charged account `to`, if
+    /// both can take it (the merchant must still hold the money; neither may be closed).
+    fn give_back(
+        &mut self,
+        from: &Id,
+        to: &Id,
+        amount: u64,
+        cause: PostingCause,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Rejection> {
+        if self.state.accounts[from].closed || self.state.accounts[to].closed {
+            return Err(Rejection::AccountClosed);
+        }
+        self.check_debit(from, amount)?;
+        self.check_credit(to, amount)?;
+        self.move_money(from, to, amount, cause, events);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
