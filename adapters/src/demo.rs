@@ -110,6 +110,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             terminal: id("pos-1"),
             coupon: None,
             hold_until_ms: None,
+            location: None,
         })
     };
     demo.run("POS settles 1200 with a wrong code", settle("pos-1-000001", "12345678", 1_200))?;
@@ -136,7 +137,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     else {
         unreachable!("the demo bill has items")
     };
-    let confirm = ConfirmBill { bill: id("bill-1"), challenge, coupon: None };
+    let confirm = ConfirmBill { bill: id("bill-1"), challenge, coupon: None, location: None };
     demo.run("bob confirms with the challenge", Command::ConfirmBill(confirm))?;
 
     writeln!(demo.out, "== group split")?;

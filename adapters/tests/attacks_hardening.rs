@@ -316,6 +316,7 @@ fn settle_over_tcp(server: &Server, id: &str, user: &str, code: &str, amount: u6
         terminal: Id::new("IDTERM01").unwrap(),
         coupon: None,
         hold_until_ms: Some(u64::try_from(since_epoch.as_millis()).unwrap() + 3 * 86_400_000),
+        location: None,
     };
     let mut session = tcp_session(server.tcp);
     tcp_send(&mut session, &Request { request_id: 9, body: RequestBody::Submit(Command::SettlePos(settle)) });

@@ -86,6 +86,7 @@ fn pos_settle(server: &Server, id: &str, terminal: &str, code: String, hold: boo
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
             u64::try_from(now.as_millis()).unwrap() + 600_000
         }),
+        location: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {

@@ -137,6 +137,7 @@ impl World {
                 terminal: kassa_engine::Id::new("t1").unwrap(),
                 coupon: None,
                 hold_until_ms: Some(now_ms() + TTL * 1_000),
+                location: None,
             };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let outcome = runtime.block_on(async {
@@ -407,6 +408,7 @@ impl World {
                 terminal: eng_id("t1"),
                 coupon: None,
                 hold_until_ms: None,
+                location: None,
             }),
             O::ReversePos => Command::ReversePos { settlement: eng_id(&self.settlement()) },
             O::RefundPos => Command::RefundPos(Refund { of: eng_id(&self.settlement()), refund: id, amount: 1 }),
@@ -421,7 +423,7 @@ impl World {
             O::SubmitBill => Command::SubmitBill(SubmitBill { bill: eng_id(&self.bill(false).0), nonce: 1 }),
             O::ConfirmBill => {
                 let (bill, challenge) = self.bill(true);
-                Command::ConfirmBill(ConfirmBill { bill: eng_id(&bill), challenge, coupon: None })
+                Command::ConfirmBill(ConfirmBill { bill: eng_id(&bill), challenge, coupon: None, location: None })
             }
             O::CancelBill => Command::CancelBill { bill: eng_id(&self.bill(false).0) },
             O::PaySplitShare => {

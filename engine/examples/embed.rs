@@ -73,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         terminal: id("pos-7"),
         coupon: None,
         hold_until_ms: None,
+        location: None,
     };
     println!("POS settlement: {:?}", engine.submit(Submission::admin(Command::SettlePos(settle))).await?);
 

@@ -351,6 +351,9 @@ pub struct SettlePos {
     /// `None`: charge now. `Some(t)`: only place a hold (id = settlement id) until `t`, to be
     /// captured or voided later (an ISO 8583 0100 authorization).
     pub hold_until_ms: Option<TimestampMs>,
+    /// Where the sale happens, when the terminal knows: the coupon's value is adjusted for it
+    /// (its `Location` conditions), as for an operator's redemption.
+    pub location: Option<GeoPoint>,
 }
 
 /// Body of [`Command::OpenBill`].
@@ -403,6 +406,8 @@ pub struct ConfirmBill {
     pub challenge: String,
     /// A coupon of the user's for the bill's merchant, redeemed atomically with the charge.
     pub coupon: Option<Id>,
+    /// Where the user confirms, when the app knows: the coupon's value is adjusted for it.
+    pub location: Option<GeoPoint>,
 }
 
 /// How a split's total is divided.

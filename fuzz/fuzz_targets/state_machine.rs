@@ -291,6 +291,7 @@ impl Generator<'_, '_> {
                 terminal: self.pick(&TERMINALS)?,
                 coupon: if self.u.arbitrary()? { None } else { Some(self.coupon()?) },
                 hold_until_ms: if self.u.arbitrary()? { None } else { Some(self.time()?) },
+                location: None,
             }),
             16 => Command::ReversePos { settlement: self.object()? },
             17 => Command::OpenBill(OpenBill {
@@ -318,6 +319,7 @@ impl Generator<'_, '_> {
                 bill: self.object()?,
                 challenge: self.code()?,
                 coupon: if self.u.arbitrary()? { None } else { Some(self.coupon()?) },
+                location: None,
             }),
             21 => Command::CancelBill { bill: self.object()? },
             22 => {

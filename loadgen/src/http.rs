@@ -596,6 +596,7 @@ mod tests {
             terminal: id("t"),
             coupon: None,
             hold_until_ms: Some(5),
+            location: None,
         };
         assert_eq!(request_for(&Command::SettlePos(hold), 0).unwrap_err().code, "unsupported_over_http");
         assert_eq!(seconds_until(1_000, 2_000), 1, "never zero");
@@ -657,6 +658,7 @@ mod tests {
             terminal: id("t"),
             coupon: None,
             hold_until_ms: None,
+            location: None,
         });
         let declined = reply_for(&settle, 200, r#"{"approved":false,"decline_code":"exceeds_limit"}"#);
         assert_eq!(declined.unwrap_err().code, "exceeds_limit");

@@ -232,6 +232,7 @@ mod tests {
             terminal: Id::new("00000007").unwrap(),
             coupon: None,
             hold_until_ms: None,
+            location: None,
         };
         let message = settlement_message(&settle, 3, "1204143830");
         assert_eq!(message.mti(), "0200");

@@ -363,6 +363,7 @@ impl Worker {
             terminal: self.terminal.clone(),
             coupon: None,
             hold_until_ms: None,
+            location: None,
         }
     }
 
@@ -444,7 +445,7 @@ impl Worker {
         let Reply::BillSubmitted { challenge, .. } = self.step(BILLS_SUBMIT, Command::SubmitBill(submit)).await? else {
             return Err(Halt::Refused);
         };
-        let confirm = ConfirmBill { bill, challenge, coupon: None };
+        let confirm = ConfirmBill { bill, challenge, coupon: None, location: None };
         self.step(BILLS_CONFIRM, Command::ConfirmBill(confirm)).await.map(drop)
     }
 

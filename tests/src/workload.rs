@@ -174,6 +174,7 @@ pub async fn run_worker<C: Channel>(
                 terminal: id(TERMINAL),
                 coupon: None,
                 hold_until_ms: None,
+                location: None,
             };
             let Some(answer) = channel.submit(Command::SettlePos(settle)).await else { continue };
             ack(Ack::Settlement { id: settlement, result: answer.result() });
@@ -205,7 +206,7 @@ pub async fn run_worker<C: Channel>(
             let Some(challenge) = channel.submit(Command::SubmitBill(submit)).await.and_then(Answer::secret) else {
                 continue;
             };
-            let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None };
+            let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None, location: None };
             let Some(answer) = channel.submit(Command::ConfirmBill(confirm)).await else { continue };
             ack(Ack::BillPaid { id: bill, result: answer.result() });
         } else {

@@ -430,6 +430,8 @@ pub struct SettleBody {
     pub currency: Option<String>,
     /// A coupon redeemed with the payment.
     pub coupon: Option<Id>,
+    /// Where the sale happens: the coupon's location-adjusted value applies.
+    pub location: Option<LocationBody>,
 }
 
 impl SettleBody {
@@ -448,6 +450,7 @@ impl SettleBody {
             terminal: self.terminal.clone(),
             coupon: self.coupon.clone(),
             hold_until_ms: None,
+            location: self.location.as_ref().map(LocationBody::point),
         }))
     }
 }
@@ -539,6 +542,8 @@ pub struct ConfirmBody {
     pub challenge: String,
     /// A coupon redeemed with the charge.
     pub coupon: Option<Id>,
+    /// Where the user confirms: the coupon's location-adjusted value applies.
+    pub location: Option<LocationBody>,
 }
 
 impl ConfirmBody {
@@ -548,6 +553,7 @@ impl ConfirmBody {
             bill: bill.clone(),
             challenge: self.challenge.clone(),
             coupon: self.coupon.clone(),
+            location: self.location.as_ref().map(LocationBody::point),
         })
     }
 }

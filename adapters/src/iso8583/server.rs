@@ -443,6 +443,7 @@ async fn process(
         terminal,
         coupon: None,
         hold_until_ms: (mti == "0100").then(|| hold_expiry_ms(now_ms())),
+        location: None,
     };
     match submit_settlement(engine, principal, settle).await.map_err(system_error)? {
         Outcome::Applied(Reply::Settled { approval_code, .. }) => Ok(Some(approval_code)),

@@ -120,9 +120,10 @@ fn documented_field_layouts_match() {
             terminal: id("t"),
             coupon: None,
             hold_until_ms: Some(5),
+            location: None,
         })),
     };
-    let expected = "00000021 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105";
+    let expected = "00000022 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105 00";
     assert_eq!(hex::encode(frame_of(&settle)), hex::encode(unhex(expected)));
     // IssueCoupon: a Decimal is its string; an empty Vec is one 0 byte.
     let issue = Command::IssueCoupon(IssueCoupon {
@@ -204,6 +205,7 @@ fn every_command() -> Vec<Command> {
             terminal: id("t"),
             coupon: None,
             hold_until_ms: None,
+            location: None,
         }),
         Command::ReversePos { settlement: id("s") },
         Command::OpenBill(OpenBill {
@@ -222,7 +224,7 @@ fn every_command() -> Vec<Command> {
             unit_amount: 1,
         }),
         Command::SubmitBill(SubmitBill { bill: id("b"), nonce: 1 }),
-        Command::ConfirmBill(ConfirmBill { bill: id("b"), challenge: "1".into(), coupon: None }),
+        Command::ConfirmBill(ConfirmBill { bill: id("b"), challenge: "1".into(), coupon: None, location: None }),
         Command::CancelBill { bill: id("b") },
         Command::RequestSplit(RequestSplit {
             split: id("p"),

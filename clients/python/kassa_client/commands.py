@@ -169,7 +169,11 @@ class Authorize(Command):
 @variant(13)
 @dataclass(frozen=True)
 class SettlePos(Command):
-    """A POS terminal settles a purchase with the user's id and secure code (13)."""
+    """A POS terminal settles a purchase with the user's id and secure code (13).
+
+    `location` is where the sale happens, when the terminal knows: a coupon's
+    location-adjusted value then applies.
+    """
 
     id: Id
     user: Id
@@ -179,6 +183,7 @@ class SettlePos(Command):
     terminal: Id
     coupon: OptId = None
     hold_until_ms: OptU64 = None
+    location: Annotated[Optional[GeoPoint], Opt(Struct(GeoPoint))] = None
 
 
 @variant(14)
@@ -226,11 +231,12 @@ class SubmitBill(Command):
 @variant(18)
 @dataclass(frozen=True)
 class ConfirmBill(Command):
-    """The user confirms the bill with the challenge (18)."""
+    """The user confirms the bill with the challenge (18); `location` is where, as for SettlePos."""
 
     bill: Id
     challenge: Text
     coupon: OptId = None
+    location: Annotated[Optional[GeoPoint], Opt(Struct(GeoPoint))] = None
 
 
 @variant(19)

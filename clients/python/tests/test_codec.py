@@ -6,6 +6,7 @@ from kassa_client import (
     AppRole,
     Applied,
     Batch,
+    ConfirmBill,
     Currency,
     DeductionRule,
     Done,
@@ -72,7 +73,7 @@ REQUEST_EXAMPLES = [
     (
         "settle_pos",
         Request(300, Submit(SettlePos("s1", "u", "12345678", 70000, Currency.USD, "t", None, 5))),
-        "00000021 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105",
+        "00000022 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105 00",
     ),
 ]
 
@@ -152,6 +153,26 @@ class DocumentedExamplesTest(unittest.TestCase):
         self.assertEqual(command_bytes(register), unhex("1c 016b 03 0161" + "ab" * 32).hex())
         redeem = RedeemCoupon("r", "o", "1", 1, GeoPoint(-1, 1))
         self.assertEqual(command_bytes(redeem), unhex("1b 0172 016f 0131 01 01 01 02").hex())
+        self.assertEqual(command_bytes(ConfirmBill("b", "c")), unhex("12 0162 0163 00 00").hex())
+
+    def test_settle_pos_location_byte_for_byte(self):
+        # Written by hand from docs/protocol.md §2 and §6: SettlePos (13) ends with
+        # location: Option<GeoPoint>, GeoPoint { latitude_e6: i32, longitude_e6: i32 }, each i32
+        # zigzagged then a u32 varint: 48_856_600 -> 97_713_200 = 0x05d2fc30 -> fc 30fcd205,
+        # 2_352_200 -> 4_704_400 = 0x0047c890 -> fc 90c84700.
+        command = SettlePos(
+            "s1", "u", "12345678", 70000, Currency.USD, "t", None, 5,
+            location=GeoPoint(latitude_e6=48856600, longitude_e6=2352200),
+        )
+        request = Request(300, Submit(command))
+        frame = (
+            "0000002c 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105"
+            " 01 fc30fcd205 fc90c84700"
+        )
+        self.assertEqual(encode_request(request).hex(), unhex(frame).hex())
+        self.assertEqual(decode_request_frame(unhex(frame)), request)
+        confirm = ConfirmBill("b", "c", "k", GeoPoint(-1, 1))
+        self.assertEqual(command_bytes(confirm), unhex("12 0162 0163 01 016b 01 01 02").hex())
 
     def test_refunds_byte_for_byte(self):
         # Written by hand from docs/protocol.md §6: Command 32 RefundPos / 33 RefundBill

@@ -31,12 +31,12 @@ def every_command():
         k.RegisterTerminal("T0000001", "m", bytes(range(32))),
         k.RegisterOperator("o", "m"),
         k.Authorize("z", "u", "a", 5000, 2**40, 2**63),
-        k.SettlePos("s", "u", "12345678", 1, k.Currency.JPY, "t", "coupon-1", 99),
+        k.SettlePos("s", "u", "12345678", 1, k.Currency.JPY, "t", "coupon-1", 99, k.GeoPoint(48_856_600, 2_352_200)),
         k.ReversePos("s"),
         k.OpenBill("b", "u", "a", "m", 0, 1),
         k.AddBillItem("b", "t", "sku-é", 3, 250),
         k.SubmitBill("b", 7),
-        k.ConfirmBill("b", "challenge", "c"),
+        k.ConfirmBill("b", "challenge", "c", k.GeoPoint(-(2**31), 2**31 - 1)),
         k.CancelBill("b"),
         k.RequestSplit(
             "p", "u", "a", 10, k.Currency.GBP, [k.SplitMember("v", "c"), k.SplitMember("w", "d")],
@@ -135,6 +135,8 @@ class ValidationTest(unittest.TestCase):
         self.assert_refused(k.Deposit("d", "a", True))
         self.assert_refused(k.AddBillItem("b", "t", "x", 2**32, 1))
         self.assert_refused(k.RedeemCoupon("r", "o", "c", 1, k.GeoPoint(2**31, 0)))
+        self.assert_refused(k.SettlePos("s", "u", "1", 1, k.Currency.EUR, "t", None, None, k.GeoPoint(0, -(2**31) - 1)))
+        self.assert_refused(k.ConfirmBill("b", "c", None, (1, 2)))
         self.assert_refused(k.TransferBatch(1, []))
         self.assert_refused(k.RegisterApiKey("k", k.AdminRole(), b"short"))
         self.assert_refused(k.IssueCoupon("c", "m", "h", 978, k.DeductionRule(k.PercentOff("1e5", None), 0), [], 0, 1, None, 0))

@@ -189,6 +189,7 @@ export type Command = {
     terminal: Id;
     coupon?: Id | null;
     holdUntilMs?: U64 | null;
+    location?: GeoPoint | null;
 } | {
     kind: "ReversePos";
     settlement: Id;
@@ -216,6 +217,7 @@ export type Command = {
     bill: Id;
     challenge: string;
     coupon?: Id | null;
+    location?: GeoPoint | null;
 } | {
     kind: "CancelBill";
     bill: Id;

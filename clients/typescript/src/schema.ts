@@ -136,7 +136,7 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
   ["SettlePos", [
     ["id", ID_WIRE], ["user", ID_WIRE], ["code", STRING_WIRE], ["amount", U64_WIRE],
     ["currency", CURRENCY_WIRE], ["terminal", ID_WIRE], ["coupon", option(ID_WIRE)],
-    ["holdUntilMs", option(U64_WIRE)],
+    ["holdUntilMs", option(U64_WIRE)], ["location", option(GEO_POINT)],
   ]],
   ["ReversePos", [["settlement", ID_WIRE]]],
   ["OpenBill", [
@@ -148,7 +148,9 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
     ["unitAmount", U64_WIRE],
   ]],
   ["SubmitBill", [["bill", ID_WIRE], ["nonce", U64_WIRE]]],
-  ["ConfirmBill", [["bill", ID_WIRE], ["challenge", STRING_WIRE], ["coupon", option(ID_WIRE)]]],
+  ["ConfirmBill", [
+    ["bill", ID_WIRE], ["challenge", STRING_WIRE], ["coupon", option(ID_WIRE)], ["location", option(GEO_POINT)],
+  ]],
   ["CancelBill", [["bill", ID_WIRE]]],
   ["RequestSplit", [
     ["split", ID_WIRE], ["requester", ID_WIRE], ["requesterAccount", ID_WIRE], ["total", U64_WIRE],

@@ -71,13 +71,13 @@ export type Command =
   | { kind: "Authorize"; id: Id; user: Id; account: Id; limit: U64; expiresAtMs: U64; nonce: U64 }
   | {
       kind: "SettlePos"; id: Id; user: Id; code: string; amount: U64; currency: Currency; terminal: Id;
-      coupon?: Id | null; holdUntilMs?: U64 | null;
+      coupon?: Id | null; holdUntilMs?: U64 | null; location?: GeoPoint | null;
     }
   | { kind: "ReversePos"; settlement: Id }
   | { kind: "OpenBill"; bill: Id; user: Id; account: Id; merchant: Id; opensAtMs: U64; closesAtMs: U64 }
   | { kind: "AddBillItem"; bill: Id; terminal: Id; itemRef: string; quantity: number; unitAmount: U64 }
   | { kind: "SubmitBill"; bill: Id; nonce: U64 }
-  | { kind: "ConfirmBill"; bill: Id; challenge: string; coupon?: Id | null }
+  | { kind: "ConfirmBill"; bill: Id; challenge: string; coupon?: Id | null; location?: GeoPoint | null }
   | { kind: "CancelBill"; bill: Id }
   | {
       kind: "RequestSplit"; split: Id; requester: Id; requesterAccount: Id; total: U64; currency: Currency;

@@ -26,10 +26,10 @@ const REQUEST_EXAMPLES = [
       requestId: 300n,
       body: {
         kind: "Submit",
-        command: { kind: "SettlePos", id: "s1", user: "u", code: "12345678", amount: 70000n, currency: "USD", terminal: "t", coupon: null, holdUntilMs: 5n },
+        command: { kind: "SettlePos", id: "s1", user: "u", code: "12345678", amount: 70000n, currency: "USD", terminal: "t", coupon: null, holdUntilMs: 5n, location: null },
       },
     },
-    "00000021 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105",
+    "00000022 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105 00",
   ],
 ];
 
@@ -104,6 +104,22 @@ describe("§7 complete examples", () => {
     assert.equal(commandHex(coupon), hex(unhex("18 0163 016d 0168 fb8801 00 0431322e35 0109 00 00 01 02 00 03")));
     const register = { kind: "RegisterApiKey", keyId: "k", role: { kind: "App", id: "a" }, secretHash: new Uint8Array(32).fill(0xab) };
     assert.equal(commandHex(register), "1c016b030161" + "ab".repeat(32));
+    assert.equal(commandHex({ kind: "ConfirmBill", bill: "b", challenge: "c" }), hex(unhex("12 0162 0163 00 00")));
+  });
+  test("SettlePos / ConfirmBill location, written by hand from §2 and §6", () => {
+    // location: Option<GeoPoint> is the last field; GeoPoint { latitude_e6: i32, longitude_e6: i32 },
+    // each i32 zigzagged then a u32 varint: 48_856_600 -> 97_713_200 = 0x05d2fc30 -> fc 30fcd205,
+    // 2_352_200 -> 4_704_400 = 0x0047c890 -> fc 90c84700.
+    const command = {
+      kind: "SettlePos", id: "s1", user: "u", code: "12345678", amount: 70000n, currency: "USD", terminal: "t",
+      coupon: null, holdUntilMs: 5n, location: { latitudeE6: 48856600, longitudeE6: 2352200 },
+    };
+    const request = { requestId: 300n, body: { kind: "Submit", command } };
+    const frame = "0000002c 01 fb2c01 01 0d 027331 0175 083132333435363738 fc70110100 fb4803 0174 00 0105 01 fc30fcd205 fc90c84700";
+    assert.equal(hex(k.encodeRequest(request)), hex(unhex(frame)));
+    assert.deepEqual(k.decodeRequestFrame(unhex(frame)), request);
+    const confirm = { kind: "ConfirmBill", bill: "b", challenge: "c", coupon: "k", location: { latitudeE6: -1, longitudeE6: 1 } };
+    assert.equal(commandHex(confirm), hex(unhex("12 0162 0163 01 016b 01 01 02")));
   });
   test("refunds, written by hand from §6", () => {
     // Command 32 RefundPos / 33 RefundBill { of: Id, refund: Id, amount: u64 }.
@@ -188,6 +204,8 @@ describe("validation before sending", () => {
     refused({ kind: "RegisterApiKey", keyId: "k", role: { kind: "Admin" }, secretHash: new Uint8Array(31) });
     refused({ kind: "RegisterApiKey", keyId: "k", role: { kind: "Root" }, secretHash: new Uint8Array(32) });
     refused({ kind: "Nope" });
+    refused({ kind: "SettlePos", id: "s", user: "u", code: "1", amount: 1, currency: "EUR", terminal: "t", location: { latitudeE6: 0, longitudeE6: -(2 ** 31) - 1 } });
+    refused({ kind: "ConfirmBill", bill: "b", challenge: "c", location: { latitudeE6: 1.5, longitudeE6: 0 } });
     refused({ kind: "AddBillItem", bill: "b", terminal: "t", itemRef: "\ud800", quantity: 1, unitAmount: 1 });
   });
 

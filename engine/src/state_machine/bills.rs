@@ -272,7 +272,9 @@ impl StateMachine {
             (bill.user.clone(), bill.account.clone(), bill.merchant.clone(), bill.currency, bill.total);
         let merchant_account = self.state.merchants[&merchant].account.clone();
         let discount = match &confirm.coupon {
-            Some(coupon) => self.quote_payment_coupon(now, coupon, &user, &merchant, currency, total)?,
+            Some(coupon) => {
+                self.quote_payment_coupon(now, coupon, &user, &merchant, (currency, total), confirm.location)?
+            }
             None => 0,
         };
         let charged = total - discount;

@@ -132,15 +132,16 @@ impl StateMachine {
         rules::quote(&coupon.rule, &coupon.adjustments, amount, now, location)
     }
 
-    /// The discount of `user`'s coupon on a payment of `amount` to `merchant`.
+    /// The discount of `user`'s coupon on a payment of `amount` to `merchant`, made at `location`
+    /// when known.
     pub(super) fn quote_payment_coupon(
         &self,
         now: TimestampMs,
         id: &Id,
         user: &Id,
         merchant: &Id,
-        currency: Currency,
-        amount: u64,
+        (currency, amount): (Currency, u64),
+        location: Option<GeoPoint>,
     ) -> Result<u64, Rejection> {
         let coupon = self.state.coupons.get(id).ok_or(Rejection::CouponNotFound)?;
         if coupon.holder != *user {
@@ -152,7 +153,7 @@ impl StateMachine {
         if coupon.currency != currency {
             return Err(Rejection::CurrencyMismatch);
         }
-        Ok(Self::quote_coupon(now, coupon, amount, None)?.discount)
+        Ok(Self::quote_coupon(now, coupon, amount, location)?.discount)
     }
 
     /// Marks a quoted coupon redeemed and rewards its sharer. Returns the reward coupon's id.
@@ -445,3 +446,6 @@ pub(super) fn derive_coupon_code(key: &SecretKey, id: &Id, nonce: u64) -> String
 pub(super) fn coupon_index(key: &SecretKey, code: &str) -> [u8; 32] {
     key.hash(COUPON_INDEX_DOMAIN, &[code.as_bytes()])
 }
+
+#[cfg(test)]
+mod tests;

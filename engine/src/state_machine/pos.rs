@@ -22,7 +22,7 @@ use crate::constants::{
     AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX,
     MAC_KEY_LENGTH_MAX, SECURE_CODE_DIGITS,
 };
-use crate::types::{Currency, Id, TimestampMs};
+use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
 const CODE_DOMAIN: &str = "kassa.secure-code.v1";
 const CODE_HASH_DOMAIN: &str = "kassa.secure-code-hash.v1";
@@ -108,6 +108,7 @@ pub(crate) struct SettlementRecord {
     pub(crate) terminal: Id,
     pub(crate) coupon: Option<Id>,
     hold_until_ms: Option<TimestampMs>,
+    location: Option<GeoPoint>,
     pub(crate) outcome: Outcome,
     /// What an approved settlement did, for reversal.
     pub(crate) effect: Option<SettlementEffect>,
@@ -332,7 +333,8 @@ impl StateMachine {
                 && record.currency == settle.currency
                 && record.terminal == settle.terminal
                 && record.coupon == settle.coupon
-                && record.hold_until_ms == settle.hold_until_ms;
+                && record.hold_until_ms == settle.hold_until_ms
+                && record.location == settle.location;
             return if same { record.outcome.clone() } else { Outcome::Rejected(Rejection::IdReused) };
         }
         let (outcome, effect) = match self.try_settle_pos(now, settle, events) {
@@ -347,6 +349,7 @@ impl StateMachine {
             terminal: settle.terminal.clone(),
             coupon: settle.coupon.clone(),
             hold_until_ms: settle.hold_until_ms,
+            location: settle.location,
             outcome: outcome.clone(),
             effect,
         };
@@ -393,9 +396,14 @@ impl StateMachine {
             return Err(Rejection::CurrencyMismatch);
         }
         let discount = match &settle.coupon {
-            Some(coupon) => {
-                self.quote_payment_coupon(now, coupon, &settle.user, &merchant_id, settle.currency, settle.amount)?
-            }
+            Some(coupon) => self.quote_payment_coupon(
+                now,
+                coupon,
+                &settle.user,
+                &merchant_id,
+                (settle.currency, settle.amount),
+                settle.location,
+            )?,
             None => 0,
         };
         let charged = settle.amount - discount;

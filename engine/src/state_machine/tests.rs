@@ -418,6 +418,7 @@ pub(crate) fn settle(settlement: &str, code: &str, amount: u64) -> Command {
         terminal: id("t1"),
         coupon: None,
         hold_until_ms: None,
+        location: None,
     })
 }
 
@@ -585,14 +586,27 @@ fn bills_total_verify_and_charge() {
     assert_eq!(h.rejected(add_item("b1", "late", 1, 1)), Rejection::BillNotOpen);
     let wrong = if challenge == "000000" { "000001" } else { "000000" };
     assert_eq!(
-        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge: wrong.into(), coupon: None })),
+        h.rejected(Command::ConfirmBill(ConfirmBill {
+            bill: id("b1"),
+            challenge: wrong.into(),
+            coupon: None,
+            location: None
+        })),
         Rejection::IncorrectCode
     );
-    let paid = h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge: challenge.clone(), coupon: None }));
+    let paid = h.ok(Command::ConfirmBill(ConfirmBill {
+        bill: id("b1"),
+        challenge: challenge.clone(),
+        coupon: None,
+        location: None,
+    }));
     assert_eq!(paid, Reply::BillPaid { charged: 1_125, discount: 0 });
     assert_eq!(h.balance("a").0, 8_875);
     assert_eq!(h.balance("shop").0, 1_125);
-    assert_eq!(h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None })), paid);
+    assert_eq!(
+        h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None, location: None })),
+        paid
+    );
     assert_eq!(h.balance("a").0, 8_875, "charged once");
     assert_eq!(h.rejected(Command::CancelBill { bill: id("b1") }), Rejection::BillNotOpen);
 }
@@ -612,11 +626,16 @@ fn bills_expire_cancel_and_lock_without_charging() {
     let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b2"), nonce: 1 })));
     let wrong = if challenge == "000000" { "000001" } else { "000000" };
     for _ in 0..crate::constants::BILL_CHALLENGE_FAILURES_MAX {
-        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b2"), challenge: wrong.into(), coupon: None }));
+        h.rejected(Command::ConfirmBill(ConfirmBill {
+            bill: id("b2"),
+            challenge: wrong.into(),
+            coupon: None,
+            location: None,
+        }));
     }
     assert_eq!(h.machine.bill(&id("b2")).unwrap().state, BillState::Cancelled);
     assert_eq!(
-        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b2"), challenge, coupon: None })),
+        h.rejected(Command::ConfirmBill(ConfirmBill { bill: id("b2"), challenge, coupon: None, location: None })),
         Rejection::BillNotOpen
     );
     open_bill(&mut h, "b3");
@@ -734,7 +753,13 @@ fn cancelled_and_expired_splits_refund_paid_shares() {
     assert_eq!(h.balance("acc-z").0, 1_000);
 }
 
-fn issue(coupon: &str, holder: &str, rule: DeductionRule, reward: Option<DeductionRule>, h: &Harness) -> Command {
+pub(crate) fn issue(
+    coupon: &str,
+    holder: &str,
+    rule: DeductionRule,
+    reward: Option<DeductionRule>,
+    h: &Harness,
+) -> Command {
     Command::IssueCoupon(IssueCoupon {
         coupon: id(coupon),
         merchant: id("m1"),
@@ -749,7 +774,7 @@ fn issue(coupon: &str, holder: &str, rule: DeductionRule, reward: Option<Deducti
     })
 }
 
-fn coupon_code(reply: Reply) -> String {
+pub(crate) fn coupon_code(reply: Reply) -> String {
     let Reply::CouponIssued { code } = reply else { panic!("{reply:?}") };
     code
 }
@@ -869,7 +894,8 @@ fn bills_take_coupons_of_the_same_merchant() {
     open_bill(&mut h, "b1");
     h.ok(add_item("b1", "x", 4, 300));
     let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 5 })));
-    let paid = h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: Some(id("c1")) }));
+    let paid =
+        h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: Some(id("c1")), location: None }));
     assert_eq!(paid, Reply::BillPaid { charged: 950, discount: 250 });
     assert_eq!(h.balance("a").0, 9_050);
     assert_eq!(h.machine.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);

@@ -140,7 +140,9 @@ impl Model {
             (bill.user.clone(), bill.account.clone(), bill.merchant.clone(), bill.currency, bill.total);
         let merchant_account = self.merchants[&merchant].clone();
         let discount = match &confirm.coupon {
-            Some(coupon) => self.quote_payment_coupon(now, coupon, &user, &merchant, currency, total)?,
+            Some(coupon) => {
+                self.quote_payment_coupon(now, (coupon, &user, &merchant), currency, total, confirm.location)?
+            }
             None => 0,
         };
         let charged = total - discount;

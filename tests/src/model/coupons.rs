@@ -199,15 +199,15 @@ impl Model {
         quote(&coupon.rule, &coupon.adjustments, amount, now, location)
     }
 
-    /// The discount of `user`'s coupon `id` on a payment of `amount` to `merchant`.
+    /// The discount of `user`'s coupon `id` on a payment of `amount` to `merchant`, at
+    /// `location` (adjusted like an operator's redemption) when the payment says where.
     pub(super) fn quote_payment_coupon(
         &self,
         now: TimestampMs,
-        id: &Id,
-        user: &Id,
-        merchant: &Id,
+        (id, user, merchant): (&Id, &Id, &Id),
         currency: Currency,
         amount: u64,
+        location: Option<kassa_engine::types::GeoPoint>,
     ) -> Result<u64, Rejection> {
         let coupon = self.coupons.get(id).ok_or(Rejection::CouponNotFound)?;
         if coupon.holder != *user {
@@ -219,7 +219,7 @@ impl Model {
         if coupon.currency != currency {
             return Err(Rejection::CurrencyMismatch);
         }
-        Ok(Self::quote_available(now, coupon, amount, None)?.discount)
+        Ok(Self::quote_available(now, coupon, amount, location)?.discount)
     }
 
     /// Marks a quoted coupon redeemed and rewards its sharer; returns the reward coupon's id.

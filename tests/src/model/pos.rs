@@ -189,7 +189,8 @@ impl Model {
         let (account, limit) = (authorization.account.clone(), authorization.limit);
         let discount = match &settle.coupon {
             Some(coupon) => {
-                self.quote_payment_coupon(now, coupon, &settle.user, &merchant, settle.currency, settle.amount)?
+                let payment = (coupon, &settle.user, &merchant);
+                self.quote_payment_coupon(now, payment, settle.currency, settle.amount, settle.location)?
             }
             None => 0,
         };

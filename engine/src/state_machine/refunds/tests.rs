@@ -105,7 +105,7 @@ fn a_paid_bill_is_refunded_by_its_merchant_only() {
     h.ok(add_item("b1", "coffee", 2, 350));
     assert_eq!(h.rejected(refund_bill("b1", "r1", 1)), Rejection::NotReversible, "open, not paid");
     let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 1 })));
-    h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None }));
+    h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None, location: None }));
     assert_eq!(h.balance("a").0, 9_300);
     // The merchant refunds; the user's app and another merchant may not.
     let merchant = Principal::Merchant(id("m1"));

@@ -140,7 +140,11 @@ impl Generator {
             }
             None => (self.wrong_code(None, 6), None),
         };
-        batch.push(Command::ConfirmBill(ConfirmBill { bill, challenge, coupon }));
+        let location = match &coupon {
+            Some(coupon) if self.pm(600) => self.location_for(model.coupons.get(coupon)),
+            _ => None,
+        };
+        batch.push(Command::ConfirmBill(ConfirmBill { bill, challenge, coupon, location }));
     }
 
     /// Five wrong challenges: the bill is cancelled; then the right one is refused.
@@ -156,10 +160,15 @@ impl Generator {
         };
         for _ in 0..5 {
             let challenge = self.wrong_code(right.as_deref(), 6);
-            batch.push(Command::ConfirmBill(ConfirmBill { bill: bill.clone(), challenge, coupon: None }));
+            batch.push(Command::ConfirmBill(ConfirmBill {
+                bill: bill.clone(),
+                challenge,
+                coupon: None,
+                location: None,
+            }));
         }
         if let Some(challenge) = right {
-            batch.push(Command::ConfirmBill(ConfirmBill { bill, challenge, coupon: None }));
+            batch.push(Command::ConfirmBill(ConfirmBill { bill, challenge, coupon: None, location: None }));
         }
     }
 }

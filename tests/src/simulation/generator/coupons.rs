@@ -1,6 +1,7 @@
 //! Generation of split, contact, coupon and registry commands.
 
 use super::*;
+use crate::model::Coupon;
 
 impl Generator {
     // ----- splits ----------------------------------------------------------------------------
@@ -293,27 +294,10 @@ impl Generator {
         batch.push(Command::ClaimCoupon(ClaimCoupon { coupon, claimer, nonce }));
     }
 
-    pub(super) fn redeem_coupon(&mut self, model: &Model, batch: &mut Vec<Command>) {
-        let coupon = self.aim("c", |g| &g.coupons, |c| usable_coupon(model, c));
-        let known = model.coupons.get(&coupon).cloned();
-        let operator = match &known {
-            Some(c) if self.pm(800) => {
-                let own: Vec<Id> =
-                    self.operators.iter().filter(|o| model.operators.get(*o) == Some(&c.merchant)).cloned().collect();
-                self.pick(&own).unwrap_or_else(|| self.operators[0].clone())
-            }
-            _ if self.pm(100) => id("o-unknown"),
-            _ => self.pick(&self.operators.clone()).expect("operators"),
-        };
-        let code = match known.as_ref().and_then(|c| c.code.clone()) {
-            Some(code) if self.pm(850) => code,
-            code => self.wrong_code(code.as_deref(), 12),
-        };
-        let amount = match self.rng.random_range(0..100) {
-            0..75 => self.range(1, 20_000),
-            _ => self.money(),
-        };
-        let location = match (&known, self.rng.random_range(0..100)) {
+    /// Where a redemption or a payment with `coupon` says it happens: none, a point clearly
+    /// inside or outside the coupon's location condition, or anywhere.
+    pub(super) fn location_for(&mut self, known: Option<&Coupon>) -> Option<GeoPoint> {
+        let location = match (known, self.rng.random_range(0..100)) {
             (_, 0..40) => None,
             (Some(c), roll) => {
                 let area = c.adjustments.iter().find_map(|a| match a.condition {
@@ -342,15 +326,38 @@ impl Generator {
             }
             (None, _) => Some(self.center()),
         };
-        let location = location.filter(|point| {
+        location.filter(|point| {
             // Location adjustments are only ever checked on the centre's meridian (see rules.rs).
-            known.as_ref().is_none_or(|c| {
+            known.is_none_or(|c| {
                 c.adjustments.iter().all(|a| match a.condition {
                     AdjustmentCondition::Location { center, .. } => center.longitude_e6 == point.longitude_e6,
                     AdjustmentCondition::TimeWindow { .. } => true,
                 })
             })
-        });
+        })
+    }
+
+    pub(super) fn redeem_coupon(&mut self, model: &Model, batch: &mut Vec<Command>) {
+        let coupon = self.aim("c", |g| &g.coupons, |c| usable_coupon(model, c));
+        let known = model.coupons.get(&coupon).cloned();
+        let operator = match &known {
+            Some(c) if self.pm(800) => {
+                let own: Vec<Id> =
+                    self.operators.iter().filter(|o| model.operators.get(*o) == Some(&c.merchant)).cloned().collect();
+                self.pick(&own).unwrap_or_else(|| self.operators[0].clone())
+            }
+            _ if self.pm(100) => id("o-unknown"),
+            _ => self.pick(&self.operators.clone()).expect("operators"),
+        };
+        let code = match known.as_ref().and_then(|c| c.code.clone()) {
+            Some(code) if self.pm(850) => code,
+            code => self.wrong_code(code.as_deref(), 12),
+        };
+        let amount = match self.rng.random_range(0..100) {
+            0..75 => self.range(1, 20_000),
+            _ => self.money(),
+        };
+        let location = self.location_for(known.as_ref());
         let redemption = if self.pm(100) { self.existing("rd", |g| &g.redemptions) } else { self.fresh("rd") };
         self.redemptions.push(redemption.clone());
         batch.push(Command::RedeemCoupon(RedeemCoupon { id: redemption, operator, code, amount, location }));

@@ -171,6 +171,12 @@ impl Generator {
             self.settlements.push(settlement.clone());
             settlement
         };
+        // The terminal says where, sometimes (mostly when a coupon's value depends on it).
+        let location = match &coupon {
+            Some(coupon) if self.pm(600) => self.location_for(model.coupons.get(coupon)),
+            None if self.pm(50) => Some(self.center()),
+            _ => None,
+        };
         batch.push(Command::SettlePos(SettlePos {
             id: settlement,
             user,
@@ -180,6 +186,7 @@ impl Generator {
             terminal,
             coupon,
             hold_until_ms,
+            location,
         }));
     }
 
@@ -202,6 +209,7 @@ impl Generator {
                 terminal: terminal.clone(),
                 coupon: None,
                 hold_until_ms: if self.pm(100) { Some(now + HOUR) } else { None },
+                location: None,
             }));
         }
     }
