@@ -192,6 +192,13 @@ impl World {
         split
     }
 
+    /// A split app1 requested for u1 and u1 paid: completed (its total, 2, paid to A-app).
+    fn completed_split(&self) -> String {
+        let split = self.split();
+        self.ok(self.app1(), post(format!("/v1/splits/{split}/pay"), json!({"member": "u1"})));
+        split
+    }
+
     /// A coupon m1 issued to u1 (`shared`: and shared into u1's pool).
     fn coupon(&self, shared: bool) -> String {
         let coupon = self.fresh("coupon");
@@ -252,6 +259,7 @@ impl World {
                 post(format!("/v1/pos/settlements/{}/refunds", self.settlement()), json!({"id": id, "amount": 1}))
             }
             O::RefundBill => post(format!("/v1/bills/{}/refunds", self.paid_bill()), json!({"id": id, "amount": 1})),
+            O::RefundSplit => post(format!("/v1/splits/{}/refund", self.completed_split()), json!({})),
             O::OpenBill => post(
                 "/v1/bills",
                 json!({"id": id, "user": "u1", "account": "A-app", "merchant": "m1", "expires_in_s": TTL}),
@@ -413,6 +421,7 @@ impl World {
             O::ReversePos => Command::ReversePos { settlement: eng_id(&self.settlement()) },
             O::RefundPos => Command::RefundPos(Refund { of: eng_id(&self.settlement()), refund: id, amount: 1 }),
             O::RefundBill => Command::RefundBill(Refund { of: eng_id(&self.paid_bill()), refund: id, amount: 1 }),
+            O::RefundSplit => Command::RefundSplit { split: eng_id(&self.completed_split()) },
             O::AddBillItem => Command::AddBillItem(AddBillItem {
                 bill: eng_id(&self.bill(false).0),
                 terminal: eng_id("t1"),

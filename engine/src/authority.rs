@@ -103,6 +103,7 @@ pub enum Operation {
     RevokeAuthorization,
     RefundPos,
     RefundBill,
+    RefundSplit,
     ReadAccount,
     ReadHold,
     ReadBill,
@@ -251,6 +252,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::RevokeAuthorization, [Yes, CreatedAuthorization, No, No, No]),
     (Operation::RefundPos, [Yes, No, MerchantOfSettlement, No, TerminalOfSettlement]),
     (Operation::RefundBill, [Yes, No, MerchantOfBill, No, No]),
+    (Operation::RefundSplit, [Yes, RequestedSplit, No, No, No]),
     (Operation::ReadAccount, [Yes, OwnsAccount, OwnsAccount, No, No]),
     (Operation::ReadHold, [Yes, HoldParty, HoldParty, No, HoldOfOwnTerminal]),
     (Operation::ReadBill, [Yes, OpenedBill, MerchantOfBill, No, No]),
@@ -417,6 +419,7 @@ fn command_subject(command: &Command) -> (Operation, Subject<'_>) {
         Command::Tick => (O::Tick, nothing),
         Command::RefundPos(refund) => (O::RefundPos, Subject { settlement: Some(&refund.of), ..nothing }),
         Command::RefundBill(refund) => (O::RefundBill, Subject::bill(&refund.of)),
+        Command::RefundSplit { split } => (O::RefundSplit, Subject::split(split)),
         Command::RevokeAuthorization { authorization } => {
             (O::RevokeAuthorization, Subject { authorization: Some(authorization), ..nothing })
         }

@@ -102,6 +102,11 @@ pub enum Command {
     RefundPos(Refund),
     /// Gives back part or all of what a paid bill charged (`of`: the bill), likewise.
     RefundBill(Refund),
+    /// Refunds a completed split: the requester's account pays every member back their share.
+    RefundSplit {
+        /// The split.
+        split: Id,
+    },
 }
 
 /// Who sends a command. It travels with the command into the log, and `commit` decides from it
@@ -195,6 +200,7 @@ impl Command {
             Command::RevokeAuthorization { .. } => "revoke_authorization",
             Command::RefundPos(_) => "refund_pos",
             Command::RefundBill(_) => "refund_bill",
+            Command::RefundSplit { .. } => "refund_split",
         }
     }
 }

@@ -389,7 +389,8 @@ impl Generator<'_, '_> {
                 amount: self.amount()?,
                 location: self.point()?,
             }),
-            30 => match self.u.int_in_range(0..=2)? {
+            30 => match self.u.int_in_range(0..=3)? {
+                3 => Command::RefundSplit { split: self.object()? },
                 0 => Command::RevokeAuthorization { authorization: self.object()? },
                 1 => Command::RefundPos(Refund { of: self.object()?, refund: self.object()?, amount: self.amount()? }),
                 _ => Command::RefundBill(Refund { of: self.object()?, refund: self.object()?, amount: self.amount()? }),

@@ -381,6 +381,7 @@ pub fn request_for(command: &Command, now_ms: u64) -> Result<HttpRequest, Failur
             format!("/v1/bills/{}/refunds", refund.of),
             json!({"id": refund.refund.as_str(), "amount": refund.amount}),
         ),
+        Command::RefundSplit { split } => post_empty(format!("/v1/splits/{split}/refund")),
         Command::TransferBatch(_) | Command::RegisterApiKey(_) | Command::RevokeApiKey { .. } | Command::Tick => {
             return Err(Failure::new("unsupported_over_http"));
         }
@@ -430,6 +431,7 @@ pub fn reply_for(command: &Command, status: u16, body: &str) -> Answer {
         },
         Command::CaptureHold(_) => Reply::Captured { captured: number("captured")?, released: number("released")? },
         Command::CancelSplit { .. } => Reply::SplitCancelled { refunded: number("refunded")? },
+        Command::RefundSplit { .. } => Reply::Refunded { amount: number("refunded")?, remaining: 0 },
         Command::RefundPos(_) | Command::RefundBill(_) => {
             Reply::Refunded { amount: number("amount")?, remaining: number("remaining")? }
         }

@@ -250,10 +250,29 @@ for account in ["carol", "dave"]:
 split = ok("POST", "/v1/splits", {"id": "dinner", "requester": "u-bob", "requester_account": "bob", "total": 1001, "currency": "EUR",
                                   "members": [{"user": "u-carol", "account": "carol"}, {"user": "u-dave", "account": "dave"}], "expires_in_s": 600}, key=app)
 check([m["share"] for m in split["members"]] == [501, 500], f"equal shares, remainder first: {split}")
+
+
+def split_balances():
+    return tuple(ok("GET", f"/v1/accounts/{account}", key=app)["balance"] for account in ["carol", "dave", "bob"])
+
+carol_before, dave_before, _ = split_balances()
 ok("POST", "/v1/splits/dinner/pay", {"member": "u-carol"}, key=app)
 error("POST", "/v1/splits/dinner/pay", {"member": "u-carol"}, 422, "already_paid", key=app)
 done = ok("POST", "/v1/splits/dinner/pay", {"member": "u-dave"}, key=app)
 check(done["completed"] is True and done["status"] == "completed", f"split completed {done}")
+
+# A completed split is refunded whole by the app that requested it (or the admin): the
+# requester's account pays every member back its share; a retry is answered again and moves nothing.
+_, _, bob_before = split_balances()
+refunded = ok("POST", "/v1/splits/dinner/refund", None, key=app)
+check(refunded["status"] == "refunded" and refunded["refunded"] == split["total"] == 1001, f"split refunded {refunded}")
+check(split_balances() == (carol_before, dave_before, bob_before - 1001), "the members are paid back, the requester pays the total")
+check(ok("POST", "/v1/splits/dinner/refund", None, key=app) == refunded, "a retried split refund gets the first answer")
+check(split_balances() == (carol_before, dave_before, bob_before - 1001), "a retried split refund moves the money once")
+check(ok("GET", "/v1/splits/dinner", key=app)["status"] == "refunded", "the split shows it was refunded")
+status, answer = call("POST", "/v1/splits/dinner/refund", None, other_app)
+check(status in (403, 404), f"another tenant may not refund the split: {status} {answer}")
+error("POST", "/v1/splits/nobody/refund", None, 404, "split_not_found")  # admin: tenants get 403
 
 # Coupons: issue, share to the pool, a contact claims, the operator redeems; wrong merchant 403.
 coupon = ok("POST", "/v1/coupons", {"id": "cpn-1", "merchant": "m-cafe", "holder": "u-bob", "currency": "EUR",

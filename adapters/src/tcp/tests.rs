@@ -266,6 +266,7 @@ fn every_command() -> Vec<Command> {
         Command::RevokeAuthorization { authorization: id("au") },
         Command::RefundPos(Refund { of: id("s"), refund: id("r"), amount: 1 }),
         Command::RefundBill(Refund { of: id("b"), refund: id("r"), amount: 1 }),
+        Command::RefundSplit { split: id("sp") },
     ]
 }
 
@@ -305,6 +306,7 @@ const COMMAND_KINDS: &[&str] = &[
     "revoke_authorization",
     "refund_pos",
     "refund_bill",
+    "refund_split",
 ];
 
 /// `docs/protocol.md`'s Rejection table (index order).

@@ -1,4 +1,4 @@
-"""Every engine `Command` (docs/protocol.md §6, variant indices 0..33), fields in wire order.
+"""Every engine `Command` (docs/protocol.md §6, variant indices 0..34), fields in wire order.
 
 `Transfer.from_` is the wire field `from` (a Python keyword). Amounts are integer minor units.
 """
@@ -389,6 +389,16 @@ class RefundBill(Command):
     of: Id
     refund: Id
     amount: Amount
+
+
+@variant(34)
+@dataclass(frozen=True)
+class RefundSplit(Command):
+    """Refunds a completed split whole (34): the requester's account pays every member's account
+    back its share, all or nothing. Answered `Refunded { amount: total, remaining: 0 }`, again to
+    a retry; a split that is not completed is `NotReversible`."""
+
+    split: Id
 
 
 COMMAND = EnumOf(Command)

@@ -24,6 +24,7 @@ from kassa_client import (
     RedeemCoupon,
     RefundBill,
     RefundPos,
+    RefundSplit,
     Refunded,
     RegisterApiKey,
     Rejected,
@@ -192,6 +193,25 @@ class DocumentedExamplesTest(unittest.TestCase):
             self.assertEqual(encode_response(response).hex(), unhex("00000005 01 07 01 01" + index).hex())
             self.assertEqual(decode_response_frame(unhex("00000005 01 07 01 01" + index)), response)
 
+    def test_refund_split_byte_for_byte(self):
+        # Written by hand from docs/protocol.md §2 and §6: Command 34 RefundSplit { split: Id },
+        # encoded like CancelSplit (22): the index 0x22, then the id as a varint length and UTF-8
+        # ("sp" -> 02 73 70). Request 12 is 01 (format) 0c (id) 01 (Submit): a 7-byte body.
+        request = Request(12, Submit(RefundSplit("sp")))
+        frame = "00000007 01 0c 01 22 027370"
+        self.assertEqual(encode_request(request).hex(), unhex(frame).hex())
+        self.assertEqual(decode_request_frame(unhex(frame)), request)
+        self.assertEqual(command_bytes(RefundSplit("sp")), unhex("22 027370").hex())
+        # Answered Applied(Refunded { amount: total, remaining: 0 }): 1000 -> fb e803, 0 -> 00.
+        response = Response(12, OutcomeResponse(Applied(Refunded(1000, 0))))
+        frame = "00000009 01 0c 01 00 0f fbe803 00"
+        self.assertEqual(encode_response(response).hex(), unhex(frame).hex())
+        self.assertEqual(decode_response_frame(unhex(frame)), response)
+        # Rejection 49 NotReversible: a split that is not completed.
+        response = Response(12, OutcomeResponse(Rejected(Rejection.NotReversible)))
+        self.assertEqual(encode_response(response).hex(), unhex("00000005 01 0c 01 01 31").hex())
+        self.assertEqual(Rejection.NotReversible.code, "not_reversible")
+
     def test_outcome_variant_indices(self):
         for index, cls in sorted(REPLY.base.VARIANTS.items()):
             self.assertEqual(cls.VARIANT, index)
@@ -206,7 +226,7 @@ class DocumentedExamplesTest(unittest.TestCase):
         self.assertEqual(Rejection.RefundExceedsCharge.code, "refund_exceeds_charge")
         self.assertEqual(Rejection.TooManyRefunds.code, "too_many_refunds")
         self.assertEqual(Refunded.VARIANT, 15)
-        self.assertEqual((RefundPos.VARIANT, RefundBill.VARIANT), (32, 33))
+        self.assertEqual((RefundPos.VARIANT, RefundBill.VARIANT, RefundSplit.VARIANT), (32, 33, 34))
         self.assertEqual(Rejection.InsufficientFunds.code, "insufficient_funds")
 
 

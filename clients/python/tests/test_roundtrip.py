@@ -55,6 +55,7 @@ def every_command():
         k.RevokeAuthorization("au-1"),
         k.RefundPos("s", "rf-1", 2**64 - 1),
         k.RefundBill("b", "rf-1", 1),
+        k.RefundSplit("p"),
     ]
 
 
@@ -86,7 +87,7 @@ def body_of(response):
 class RoundTripTest(unittest.TestCase):
     def test_every_command_in_variant_order(self):
         commands = every_command()
-        self.assertEqual(len(commands), 34)
+        self.assertEqual(len(commands), 35)
         for index, command in enumerate(commands):
             with self.subTest(type(command).__name__):
                 frame = k.encode_request(k.Request(index + 1, k.Submit(command)))
@@ -185,7 +186,7 @@ class HostileInputTest(unittest.TestCase):
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 3a")  # Rejection 58
         self.assert_decode_error(errors.UnknownVariantError, "01 01 04 09 00")  # ErrorCode 9
         with self.assertRaises(errors.UnknownVariantError):
-            k.decode_request_body(bytes.fromhex("01 01 01 22"))  # Command 34
+            k.decode_request_body(bytes.fromhex("01 01 01 23"))  # Command 35
         with self.assertRaises(errors.UnknownVariantError):
             k.decode_request_body(bytes.fromhex("01 01 04"))  # RequestBody 4
 

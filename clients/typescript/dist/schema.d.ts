@@ -9,7 +9,7 @@ export declare const PRINCIPAL_WIRE: Wire<{
     kind: string;
 }>;
 export declare const OBJECT_KIND_WIRE: Wire<ObjectKind>;
-/** Every Command variant, in wire order (index 0..33). */
+/** Every Command variant, in wire order (index 0..34). */
 export declare const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>;
 export declare const COMMAND_WIRE: Wire<Command>;
 export declare const REJECTION_WIRE: Wire<"Forbidden" | "InvalidBatch" | "IdReused" | "AlreadyExists" | "AccountNotFound" | "CounterpartyNotFound" | "AccountClosed" | "AccountNotEmpty" | "CurrencyMismatch" | "SameAccount" | "InvalidAmount" | "InsufficientFunds" | "Overflow" | "LinkedTransferFailed" | "HoldNotFound" | "HoldAlreadyResolved" | "ExceedsHold" | "InvalidExpiry" | "Expired" | "MerchantNotFound" | "TerminalNotFound" | "OperatorNotFound" | "WrongMerchant" | "TooManyAuthorizations" | "IncorrectCode" | "CodeAlreadyUsed" | "CodeTriesExceeded" | "ExceedsLimit" | "BillNotFound" | "BillNotOpen" | "OutsideWindow" | "BillEmpty" | "TooManyItems" | "InvalidField" | "SplitNotFound" | "SplitClosed" | "NotAMember" | "AlreadyPaid" | "InvalidShares" | "CouponNotFound" | "CouponNotValid" | "CouponRedeemed" | "NotCouponHolder" | "CouponNotShared" | "CouponShared" | "NotAContact" | "BelowMinimumSpend" | "InvalidRule" | "LimitReached" | "SettlementNotFound" | "NotReversible" | "KeyNotFound" | "IdTableFull" | "CrossPartition" | "CodeRevoked" | "AuthorizationNotFound" | "RefundExceedsCharge" | "TooManyRefunds">;

@@ -68,7 +68,7 @@ const TRANSFER_FIELDS = [
 ];
 /** RefundPos and RefundBill carry `Refund { of, refund, amount }`. */
 const REFUND_FIELDS = [["of", ID_WIRE], ["refund", ID_WIRE], ["amount", U64_WIRE]];
-/** Every Command variant, in wire order (index 0..33). */
+/** Every Command variant, in wire order (index 0..34). */
 export const COMMAND_VARIANTS = [
     ["OpenAccount", [["account", ID_WIRE], ["currency", CURRENCY_WIRE], ["overdraftLimit", U64_WIRE]]],
     ["CloseAccount", [["account", ID_WIRE]]],
@@ -130,6 +130,7 @@ export const COMMAND_VARIANTS = [
     ["RevokeAuthorization", [["authorization", ID_WIRE]]],
     ["RefundPos", REFUND_FIELDS],
     ["RefundBill", REFUND_FIELDS],
+    ["RefundSplit", [["split", ID_WIRE]]],
 ];
 export const COMMAND_WIRE = taggedEnum("Command", COMMAND_VARIANTS);
 export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);

@@ -298,6 +298,13 @@ export type Command = {
     of: Id;
     refund: Id;
     amount: U64;
+}
+/** Refunds a completed split whole: the requester's account pays every member's account back its
+ * share, all or nothing. Answered Refunded { amount: total, remaining: 0 }, again to a retry; a
+ * split that is not completed is NotReversible. */
+ | {
+    kind: "RefundSplit";
+    split: Id;
 };
 export type CommandKind = Command["kind"];
 /** `Rejection` names in wire order (index = variant). */

@@ -115,7 +115,7 @@ const TRANSFER_FIELDS: Fields = [
 /** RefundPos and RefundBill carry `Refund { of, refund, amount }`. */
 const REFUND_FIELDS: Fields = [["of", ID_WIRE], ["refund", ID_WIRE], ["amount", U64_WIRE]];
 
-/** Every Command variant, in wire order (index 0..33). */
+/** Every Command variant, in wire order (index 0..34). */
 export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]> = [
   ["OpenAccount", [["account", ID_WIRE], ["currency", CURRENCY_WIRE], ["overdraftLimit", U64_WIRE]]],
   ["CloseAccount", [["account", ID_WIRE]]],
@@ -177,6 +177,7 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
   ["RevokeAuthorization", [["authorization", ID_WIRE]]],
   ["RefundPos", REFUND_FIELDS],
   ["RefundBill", REFUND_FIELDS],
+  ["RefundSplit", [["split", ID_WIRE]]],
 ];
 
 export const COMMAND_WIRE: Wire<Command> = taggedEnum<Command>("Command", COMMAND_VARIANTS);

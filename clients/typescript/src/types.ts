@@ -102,7 +102,11 @@ export type Command =
    * by `of` (a retry with the same id and amount gets the first answer; another amount is IdReused). */
   | { kind: "RefundPos"; of: Id; refund: Id; amount: U64 }
   /** Gives back part of a paid bill `of`, with the same retry rules as RefundPos. */
-  | { kind: "RefundBill"; of: Id; refund: Id; amount: U64 };
+  | { kind: "RefundBill"; of: Id; refund: Id; amount: U64 }
+  /** Refunds a completed split whole: the requester's account pays every member's account back its
+   * share, all or nothing. Answered Refunded { amount: total, remaining: 0 }, again to a retry; a
+   * split that is not completed is NotReversible. */
+  | { kind: "RefundSplit"; split: Id };
 
 export type CommandKind = Command["kind"];
 

@@ -143,12 +143,30 @@ describe("§7 complete examples", () => {
     assert.equal(k.rejectionCode("RefundExceedsCharge"), "refund_exceeds_charge");
     assert.equal(k.rejectionCode("TooManyRefunds"), "too_many_refunds");
   });
+  test("RefundSplit, written by hand from §2 and §6", () => {
+    // Command 34 RefundSplit { split: Id }, encoded like CancelSplit (22): the index 0x22, then the
+    // id as a varint length and UTF-8 ("sp" -> 02 73 70). Request 12 is 01 (format) 0c (id) 01 (Submit).
+    const request = { requestId: 12n, body: { kind: "Submit", command: { kind: "RefundSplit", split: "sp" } } };
+    const requestFrame = "00000007 01 0c 01 22 027370";
+    assert.equal(hex(k.encodeRequest(request)), hex(unhex(requestFrame)));
+    assert.deepEqual(k.decodeRequestFrame(unhex(requestFrame)), request);
+    assert.equal(commandHex({ kind: "RefundSplit", split: "sp" }), hex(unhex("22 027370")));
+    // Answered Applied(Refunded { amount: total, remaining: 0 }): 1000 -> fb e803, 0 -> 00.
+    const response = { requestId: 12n, body: { kind: "Outcome", outcome: { kind: "Applied", reply: { kind: "Refunded", amount: 1000n, remaining: 0n } } } };
+    const responseFrame = "00000009 01 0c 01 00 0f fbe803 00";
+    assert.equal(hex(k.encodeResponse(response)), hex(unhex(responseFrame)));
+    assert.deepEqual(k.decodeResponseFrame(unhex(responseFrame)), response);
+    // Rejection 49 NotReversible: a split that is not completed.
+    const rejected = { requestId: 12n, body: { kind: "Outcome", outcome: { kind: "Rejected", rejection: "NotReversible" } } };
+    assert.equal(hex(k.encodeResponse(rejected)), hex(unhex("00000005 01 0c 01 01 31")));
+    assert.equal(k.rejectionCode("NotReversible"), "not_reversible");
+  });
 });
 
 describe("round trips", () => {
   test("every command, in variant order", () => {
     const commands = everyCommand();
-    assert.equal(commands.length, 34);
+    assert.equal(commands.length, 35);
     assert.deepEqual(commands.map((c) => c.kind), k.COMMAND_VARIANTS.map(([kind]) => kind));
     commands.forEach((command, index) => {
       const frame = k.encodeRequest({ requestId: index + 1, body: { kind: "Submit", command } });

@@ -31,7 +31,7 @@ test("unknown variants", () => {
   decodesAs(k.UnknownVariantError, "01 01 01 00 10"); // Reply 16
   decodesAs(k.UnknownVariantError, "01 01 01 01 3a"); // Rejection 58
   decodesAs(k.UnknownVariantError, "01 01 04 09 00"); // ErrorCode 9
-  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 22")), k.UnknownVariantError); // Command 34
+  assert.throws(() => k.decodeRequestBody(unhex("01 01 01 23")), k.UnknownVariantError); // Command 35
   assert.throws(() => k.decodeRequestBody(unhex("01 01 04")), k.UnknownVariantError); // RequestBody 4
 });
 

@@ -49,6 +49,7 @@ export function everyCommand() {
     { kind: "RevokeAuthorization", authorization: "au-1" },
     { kind: "RefundPos", of: "s", refund: "rf-1", amount: 2n ** 64n - 1n },
     { kind: "RefundBill", of: "b", refund: "rf-1", amount: 1 },
+    { kind: "RefundSplit", split: "p" },
   ];
 }
 

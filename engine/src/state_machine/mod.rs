@@ -436,6 +436,7 @@ impl StateMachine {
             Command::RevokeAuthorization { authorization } => self.revoke_authorization(authorization, events),
             Command::RefundPos(refund) => self.refund_pos(refund, events),
             Command::RefundBill(refund) => self.refund_bill(refund, events),
+            Command::RefundSplit { split } => self.refund_completed_split(split, events),
         };
         // Pair assertion: a rejection leaves no trace but brute-force bookkeeping events.
         if !outcome.is_applied() {

@@ -1,4 +1,5 @@
-//! Refunds of POS settlements and paid bills, in part or whole (`RefundPos`, `RefundBill`).
+//! Refunds of POS settlements and paid bills, in part or whole (`RefundPos`, `RefundBill`), and
+//! of completed splits, whole (`RefundSplit`).
 //!
 //! Money goes back from the merchant's account to the account that was charged; the refunds of
 //! one settlement or bill never add up to more than it charged (a captured pre-authorization:
@@ -6,11 +7,14 @@
 //! object, so that a retry is answered as the first time and moves nothing. A reversal
 //! (`ReversePos`) gives back what the refunds left, and nothing may be refunded after it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
 use super::bills::BillState;
 use super::holds::HoldState;
+use super::splits::SplitState;
 use crate::command::{Change, Event, ObjectKind, Outcome, PostingCause, Refund, Rejection, Reply};
 use crate::constants::{AMOUNT_MINOR_MAX, REFUNDS_MAX};
 use crate::types::Id;
@@ -119,6 +123,46 @@ impl StateMachine {
         self.state.bills.get_mut(&request.of).expect("found above").refunds.push(entry);
         Self::changed(events, ObjectKind::Bill, &request.of, Change::Refunded);
         Outcome::Applied(Reply::Refunded { amount: request.amount, remaining })
+    }
+
+    /// Refunds a completed split whole: the requester's account pays each member's account back
+    /// the share it paid, all or nothing. A retry answers the same and moves nothing.
+    pub(super) fn refund_completed_split(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        let Some(split) = self.state.splits.get(id) else { return Outcome::Rejected(Rejection::SplitNotFound) };
+        let total: u64 = split.shares.iter().sum();
+        match split.state {
+            SplitState::Completed => {}
+            SplitState::Refunded => return Outcome::Applied(Reply::Refunded { amount: total, remaining: 0 }),
+            SplitState::Open | SplitState::Cancelled | SplitState::Expired => {
+                return Outcome::Rejected(Rejection::NotReversible);
+            }
+        }
+        let from = split.requester_account.clone();
+        let back: Vec<(Id, u64)> =
+            split.members.iter().zip(&split.shares).map(|(member, share)| (member.account.clone(), *share)).collect();
+        if let Err(rejection) = self.check_split_refund(&from, &back, total) {
+            return Outcome::Rejected(rejection);
+        }
+        for (account, share) in back.into_iter().filter(|(_, share)| *share > 0) {
+            self.move_money(&from, &account, share, PostingCause::SplitRefund(id.clone()), events);
+        }
+        self.state.splits.get_mut(id).expect("found above").state = SplitState::Refunded;
+        Self::changed(events, ObjectKind::Split, id, Change::Refunded);
+        Outcome::Applied(Reply::Refunded { amount: total, remaining: 0 })
+    }
+
+    /// Whether the requester's account `from` can pay `total` back and every member's account
+    /// take its share (summed per account: two members may pay from one account).
+    fn check_split_refund(&self, from: &Id, back: &[(Id, u64)], total: u64) -> Result<(), Rejection> {
+        let mut credits: BTreeMap<&Id, u64> = BTreeMap::new();
+        for (account, share) in back {
+            *credits.entry(account).or_default() += share;
+        }
+        if self.state.accounts[from].closed || credits.keys().any(|account| self.state.accounts[*account].closed) {
+            return Err(Rejection::AccountClosed);
+        }
+        self.check_debit(from, total)?;
+        credits.into_iter().try_for_each(|(account, amount)| self.check_credit(account, amount))
     }
 
     /// Moves a refund from the merchant's account `from` back to the charged account `to`, if

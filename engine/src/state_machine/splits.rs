@@ -30,6 +30,8 @@ pub enum SplitState {
     Cancelled,
     /// Expired; paid shares refunded.
     Expired,
+    /// Completed, then refunded (`RefundSplit`): the requester paid every member back.
+    Refunded,
 }
 
 /// A group-payment request.
@@ -221,6 +223,7 @@ impl StateMachine {
             SplitState::Cancelled => Outcome::Rejected(Rejection::SplitClosed),
             SplitState::Completed => Outcome::Rejected(Rejection::SplitClosed),
             SplitState::Expired => Outcome::Rejected(Rejection::Expired),
+            SplitState::Refunded => Outcome::Rejected(Rejection::SplitClosed),
         }
     }
 

@@ -672,11 +672,11 @@ fn bills_expire_cancel_and_lock_without_charging() {
     );
 }
 
-fn members(users: &[&str]) -> Vec<SplitMember> {
+pub(crate) fn members(users: &[&str]) -> Vec<SplitMember> {
     users.iter().map(|user| SplitMember { user: id(user), account: id(&format!("acc-{user}")) }).collect()
 }
 
-fn request_split(h: &mut Harness, split: &str, total: u64, shares: SplitShares) -> Outcome {
+pub(crate) fn request_split(h: &mut Harness, split: &str, total: u64, shares: SplitShares) -> Outcome {
     let expires_at_ms = h.now + 86_400_000;
     h.run(Command::RequestSplit(RequestSplit {
         split: id(split),
@@ -690,7 +690,7 @@ fn request_split(h: &mut Harness, split: &str, total: u64, shares: SplitShares) 
     }))
 }
 
-fn pay(split: &str, member: &str) -> Command {
+pub(crate) fn pay(split: &str, member: &str) -> Command {
     Command::PaySplitShare(PaySplitShare { split: id(split), member: id(member) })
 }
 

@@ -117,7 +117,9 @@ impl Model {
                         split.members.iter().any(|m| m.user == pay.member && self.owns_account(who, &m.account))
                     })
             }
-            Command::CancelSplit { split } => self.owners.splits.get(split) == Some(who),
+            Command::CancelSplit { split } | Command::RefundSplit { split } => {
+                self.owners.splits.get(split) == Some(who)
+            }
             Command::AddContact(add) => self.acts_for(who, &add.user),
             Command::IssueCoupon(issue) => is_merchant(&issue.merchant),
             Command::ShareCoupon(share) => self.acts_for(who, &share.user),

@@ -227,6 +227,8 @@ pub enum SplitStatus {
     Cancelled,
     /// Expired, refunded.
     Expired,
+    /// Completed, then refunded by the requester.
+    Refunded,
 }
 
 /// A group-payment split.
@@ -623,6 +625,7 @@ impl Model {
             Command::RevokeAuthorization { authorization } => done(self.revoke_authorization(authorization)),
             Command::RefundPos(refund) => answer(self.refund_pos(refund)),
             Command::RefundBill(refund) => answer(self.refund_bill(refund)),
+            Command::RefundSplit { split } => answer(self.refund_completed_split(split)),
             Command::Tick => {
                 let expired = self.expire_holds(now)
                     + self.expire_bills(now)

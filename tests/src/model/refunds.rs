@@ -11,7 +11,9 @@ use kassa_engine::Id;
 use kassa_engine::command::{Refund, Rejection, Reply};
 use kassa_engine::constants::REFUNDS_MAX;
 
-use super::{BillStatus, HoldStatus, Model, valid_amount};
+use std::collections::BTreeMap;
+
+use super::{BillStatus, HoldStatus, Model, SplitStatus, valid_amount};
 
 /// What a refund refunds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,6 +67,36 @@ impl Model {
         }
         let merchant_account = self.merchants.get(&merchant).ok_or(Rejection::MerchantNotFound)?.clone();
         self.give(Refunded::Bill, refund, charged, (&merchant_account, &account))
+    }
+
+    /// A completed split refunded whole by its requester's account, each member's account paid
+    /// back its share; all or nothing (closed accounts, then the requester's funds, then each
+    /// member account's ceiling, shares summed per account).
+    pub(super) fn refund_completed_split(&mut self, id: &Id) -> Result<Reply, Rejection> {
+        let split = self.splits.get(id).ok_or(Rejection::SplitNotFound)?;
+        let total: u64 = split.shares.iter().sum();
+        match split.status {
+            SplitStatus::Completed => {}
+            SplitStatus::Refunded => return Ok(Reply::Refunded { amount: total, remaining: 0 }),
+            _ => return Err(Rejection::NotReversible),
+        }
+        let payer = split.requester_account.clone();
+        let mut owed: BTreeMap<Id, u64> = BTreeMap::new();
+        for (member, share) in split.members.iter().zip(&split.shares) {
+            *owed.entry(member.account.clone()).or_default() += share;
+        }
+        if self.accounts[&payer].closed || owed.keys().any(|account| self.accounts[account].closed) {
+            return Err(Rejection::AccountClosed);
+        }
+        self.accounts[&payer].can_debit(total)?;
+        for (account, amount) in &owed {
+            self.accounts[account].can_credit(*amount)?;
+        }
+        for (account, amount) in owed {
+            self.move_money(&payer, &account, amount);
+        }
+        self.splits.get_mut(id).expect("found").status = SplitStatus::Refunded;
+        Ok(Reply::Refunded { amount: total, remaining: 0 })
     }
 
     /// The first answer to a repeated refund id, `id_reused` for another amount, `None` if new.

@@ -119,7 +119,7 @@ impl Model {
                 let refunded = self.refund_split(id, SplitStatus::Cancelled);
                 Ok(Reply::SplitCancelled { refunded })
             }
-            SplitStatus::Cancelled | SplitStatus::Completed => Err(Rejection::SplitClosed),
+            SplitStatus::Cancelled | SplitStatus::Completed | SplitStatus::Refunded => Err(Rejection::SplitClosed),
             SplitStatus::Expired => Err(Rejection::Expired),
         }
     }

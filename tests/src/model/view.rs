@@ -136,6 +136,7 @@ impl Model {
                 SplitStatus::Completed => "completed",
                 SplitStatus::Cancelled => "cancelled",
                 SplitStatus::Expired => "expired",
+                SplitStatus::Refunded => "refunded",
             };
             let line = format!(
                 "{} {} {} total={} members={:?} shares={} paid={:?} escrow={} until={} {status}",
@@ -282,6 +283,7 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
                 SplitState::Completed => "completed",
                 SplitState::Cancelled => "cancelled",
                 SplitState::Expired => "expired",
+                SplitState::Refunded => "refunded",
             };
             format!(
                 "{} {} {} total={} members={:?} shares={} paid={:?} escrow={} until={} {status}",

@@ -59,6 +59,7 @@ fn simulated_runs_match_the_reference_model() {
             "confirm_bill",
             "cancel_bill",
             "refund_bill",
+            "refund_split",
             "request_split",
             "pay_split_share",
             "cancel_split",

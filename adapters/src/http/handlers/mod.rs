@@ -76,6 +76,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/splits/{id}", web::get().to(users::get_split))
         .route("/v1/splits/{id}/pay", web::post().to(users::pay_split))
         .route("/v1/splits/{id}/cancel", web::post().to(users::cancel_split))
+        .route("/v1/splits/{id}/refund", web::post().to(users::refund_split))
         .route("/v1/contacts", web::post().to(users::add_contact))
         .route("/v1/coupons", web::post().to(users::issue_coupon))
         .route("/v1/coupons/verify", web::post().to(users::verify_coupon))

@@ -49,6 +49,17 @@ pub(super) async fn cancel_split(state: Data, caller: Caller, path: web::Path<St
     ok(view)
 }
 
+/// Refunds a completed split: the requester's account pays every member back; answered with
+/// the split (`"status": "refunded"`) and the total given back.
+pub(super) async fn refund_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
+    let split = id(&path)?;
+    let refund = Command::RefundSplit { split: split.clone() };
+    let (reply, mut view) = submit_and_view(&state, &caller, refund, views::split, split).await?;
+    let Reply::Refunded { amount, .. } = reply else { unreachable!("a split refund answers Refunded") };
+    view["refunded"] = json!(amount);
+    ok(view)
+}
+
 // ----- contacts, coupons, pools --------------------------------------------------------------
 
 pub(super) async fn add_contact(state: Data, caller: Caller, body: web::Json<ContactBody>) -> Answer {

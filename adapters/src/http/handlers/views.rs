@@ -75,6 +75,7 @@ pub(super) fn split_json(split_id: &Id, split: &Split) -> Value {
         SplitState::Completed => "completed",
         SplitState::Cancelled => "cancelled",
         SplitState::Expired => "expired",
+        SplitState::Refunded => "refunded",
     };
     let members: Vec<Value> = split
         .members

@@ -119,3 +119,53 @@ fn a_paid_bill_is_refunded_by_its_merchant_only() {
     assert_eq!(h.machine.bill(&id("b1")).unwrap().refunds.len(), 1);
     assert_eq!(h.rejected(refund_bill("nope", "r1", 1)), Rejection::BillNotFound);
 }
+
+#[test]
+fn a_completed_split_is_refunded_whole_by_its_requester_once() {
+    use crate::command::SplitShares;
+    use crate::state_machine::SplitState;
+    use crate::state_machine::tests::{pay, request_split};
+    let mut h = Harness::new();
+    for user in ["req", "x", "y", "z"] {
+        h.open(&format!("acc-{user}"), 0);
+        h.deposit(&format!("acc-{user}"), 1_000);
+    }
+    request_split(&mut h, "s1", 1_000, SplitShares::Equal);
+    let refund = Command::RefundSplit { split: id("s1") };
+    assert_eq!(h.rejected(refund.clone()), Rejection::NotReversible, "still open");
+    for member in ["x", "y", "z"] {
+        h.ok(pay("s1", member));
+    }
+    assert_eq!(h.balance("acc-req").0, 2_000);
+    // Only its requester's side may refund it: not a member's app, not a merchant.
+    for other in [Principal::App(id("wallet")), Principal::Merchant(id("m1"))] {
+        assert_eq!(h.run_as(other, refund.clone()), Outcome::Rejected(Rejection::Forbidden));
+    }
+    assert_eq!(h.ok(refund.clone()), Reply::Refunded { amount: 1_000, remaining: 0 });
+    let balances: Vec<i64> = ["req", "x", "y", "z"].iter().map(|user| h.balance(&format!("acc-{user}")).0).collect();
+    assert_eq!(balances, [1_000, 1_000, 1_000, 1_000]);
+    assert_eq!(h.machine.split(&id("s1")).unwrap().state, SplitState::Refunded);
+    // A retry answers the same and moves nothing; a cancel of it is refused.
+    assert_eq!(h.ok(refund), Reply::Refunded { amount: 1_000, remaining: 0 });
+    assert_eq!(h.balance("acc-req").0, 1_000);
+    assert_eq!(h.rejected(Command::CancelSplit { split: id("s1") }), Rejection::SplitClosed);
+    assert_eq!(h.rejected(Command::RefundSplit { split: id("nope") }), Rejection::SplitNotFound);
+}
+
+#[test]
+fn a_split_refund_needs_the_requesters_money_all_or_nothing() {
+    use crate::command::SplitShares;
+    use crate::state_machine::tests::{pay, request_split, transfer};
+    let mut h = Harness::new();
+    for user in ["req", "x", "y", "z", "sink"] {
+        h.open(&format!("acc-{user}"), 0);
+        h.deposit(&format!("acc-{user}"), 1_000);
+    }
+    request_split(&mut h, "s1", 900, SplitShares::Equal);
+    for member in ["x", "y", "z"] {
+        h.ok(pay("s1", member));
+    }
+    h.ok(Command::Transfer(transfer("away", "acc-req", "acc-sink", 1_100)));
+    assert_eq!(h.rejected(Command::RefundSplit { split: id("s1") }), Rejection::InsufficientFunds);
+    assert_eq!(h.balance("acc-x").0, 700, "nobody was paid back");
+}

@@ -543,11 +543,21 @@ impl Generator {
             }
             746..766 => self.request_split(model, now, batch),
             766..806 => self.pay_split_share(model, batch),
-            806..812 => {
+            806..810 => {
                 let open = |p: &Id| model.splits.get(p).is_some_and(|p| p.status == SplitStatus::Open);
                 let split =
                     if self.pm(500) { self.aim("p", |g| &g.splits, open) } else { self.existing("p", |g| &g.splits) };
                 batch.push(Command::CancelSplit { split });
+            }
+            810..812 => {
+                // Mostly a completed split (refunded whole by its requester), else any.
+                let completed = |p: &Id| model.splits.get(p).is_some_and(|p| p.status == SplitStatus::Completed);
+                let split = if self.pm(800) {
+                    self.aim("p", |g| &g.splits, completed)
+                } else {
+                    self.existing("p", |g| &g.splits)
+                };
+                batch.push(Command::RefundSplit { split });
             }
             812..827 => self.add_contact(batch),
             827..857 => self.issue_coupon(model, now, batch),

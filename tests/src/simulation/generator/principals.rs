@@ -83,6 +83,7 @@ impl Generator {
                 .get(&refund.of)
                 .and_then(|s| model.terminals.get(&s.request.terminal))
                 .map(|(merchant, _)| Principal::Merchant(merchant.clone())),
+            Command::RefundSplit { split } => model.owners.splits.get(split).cloned(),
             Command::RefundBill(refund) => {
                 model.bills.get(&refund.of).map(|bill| Principal::Merchant(bill.merchant.clone()))
             }
