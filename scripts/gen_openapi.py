@@ -23,64 +23,112 @@ def rules():
 
 RULES = rules()
 
+# Codes written by the HTTP layer itself, not found by the patterns below.
+HTTP_CODES = ["unauthorized", "forbidden", "busy", "shutting_down", "storage_failed", "invalid_batch",
+              "recovering", "request_timeout", "method_not_allowed"]
+
+def error_codes():
+    """Every `error.code` an answer may carry: the engine's rejections (`Rejection::code`) and the
+    HTTP layer's own (adapters/tests/openapi.rs checks the same sources against this list)."""
+    import re
+    command = (ROOT / "engine" / "src" / "command.rs").read_text()
+    macro = command[command.index("codes! {"):]
+    codes = set(re.findall(r'=> "([a-z_]+)"', macro[:macro.index("}")]))
+    for source in (ROOT / "adapters" / "src" / "http").rglob("*.rs"):
+        text = source.read_text().split("#[cfg(test)]")[0]
+        codes.update(re.findall(r'(?:bad_request|invalid|unprocessable|not_found)\("([a-z_]+)"', text))
+    return sorted(codes | set(HTTP_CODES))
+
 def ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 
+def currencies():
+    """The alpha codes kassa supports: engine/src/types.rs's table."""
+    source = (ROOT / "engine" / "src" / "types.rs").read_text()
+    table = source[source.index("const CURRENCIES"):]
+    table = table[:table.index("];")]
+    return [line.split('"')[1] for line in table.splitlines() if line.strip().startswith('("')]
+
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+# A scoped API key's merchant, operator, app or terminal id (adapters/src/auth.rs).
+SCOPE_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,48}$"}
+U64 = {"type": "integer", "minimum": 0, "maximum": 2**64 - 1}
+U32 = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
+I32 = {"type": "integer", "minimum": -2**31, "maximum": 2**31 - 1}
+SECONDS = {**U64, "description": "seconds from now"}
+# A position in the log: `<seq>.<index>` (a history line's id, an event's position).
+POSITION = {"type": "string", "pattern": "^[0-9]{1,19}[.][0-9]{1,9}$"}
 AMOUNT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15, "description": "minor units"}
 EXPIRES_AT = {"type": "integer", "format": "int64", "description": "expiry, Unix time in seconds (Stripe style)"}
 EXPIRES_AT_MS = {"type": "integer", "format": "int64", "description": "expiry, Unix time in milliseconds"}
-CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 alpha code"}
+CURRENCY = {"type": "string", "enum": currencies(), "description": "ISO 4217 alpha code (the ones kassa supports)"}
+
+def nullable(schema):
+    """An optional field: the server takes `null` as absent."""
+    if "$ref" in schema:
+        return {"allOf": [schema], "nullable": True}
+    if "enum" in schema:
+        return {**schema, "enum": schema["enum"] + [None], "nullable": True}
+    return {**schema, "nullable": True}
+
+# Optional fields with a default value (not an `Option`): absent means the default, `null` is refused.
+DEFAULTED = {"overdraft_limit", "atomic", "opens_in_s", "starts_in_s", "adjustments", "min_spend"}
 
 def obj(required, **props):
+    """A request body (or a fixed reply): unknown fields are refused; optional ones may be null."""
+    props = {name: schema if name in required or name in DEFAULTED else nullable(schema) for name, schema in props.items()}
     return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
 
 schemas = {
-    "Error": obj(["error"], error=obj(["code", "message"], code={"type": "string", "example": "insufficient_funds"}, message={"type": "string"})),
+    "Error": obj(["error"], error=obj(["code", "message"], code={"type": "string", "enum": error_codes(), "example": "insufficient_funds"}, message={"type": "string"}, leg={**U32, "description": "a refused atomic batch: the refused transfer's number, from 0"}, transfer={**ID, "description": "a refused atomic batch: the refused transfer's id"})),
     "Account": obj(["id", "currency", "balance", "held", "available"], id=ID, currency=CURRENCY, balance={"type": "integer"}, held={"type": "integer"}, available={"type": "integer"}, overdraft_limit={"type": "integer"}, status={"type": "string", "enum": ["open", "closed"]}),
     **{f"{name}Page": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "has_more": {"type": "boolean"}, "data": {"type": "array", "items": ref(item)}}} for name, item in [("Hold", "Hold"), ("Authorization", "AuthorizationStatus"), ("Bill", "Bill"), ("Split", "Split"), ("Settlement", "SettlementRecord")]},
     "AccountPage": {"type": "object", "properties": {"object": {"type": "string", "enum": ["list"]}, "has_more": {"type": "boolean"}, "data": {"type": "array", "items": ref("Account")}}},
-    "OpenAccount": obj(["id", "currency"], id=ID, currency=CURRENCY, overdraft_limit={"type": "integer", "minimum": 0}),
+    "OpenAccount": obj(["id", "currency"], id=ID, currency=CURRENCY, overdraft_limit=U64),
     "Movement": obj(["id", "amount"], id=ID, amount=AMOUNT),
     "Transfer": obj(["id", "from", "to", "amount", "currency"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY),
-    "TransferBatch": obj(["transfers"], atomic={"type": "boolean", "default": False}, transfers={"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("Transfer")}),
-    "PlaceHold": obj(["id", "from", "to", "amount", "currency", "expires_in_s"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, expires_in_s={"type": "integer", "minimum": 1}),
+    "TransferBatch": obj(["transfers"], atomic={"type": "boolean", "default": False}, transfers={"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("BatchTransfer")}),
+    "BatchTransfer": obj(["id", "from", "to", "amount", "currency"], id=ID, **{"from": ID}, to=ID, amount={**U64, "description": "minor units; outside 1..=10^15 this transfer is refused invalid_amount in the batch's answer"}, currency=CURRENCY),
+    "PlaceHold": obj(["id", "from", "to", "amount", "currency", "expires_in_s"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, expires_in_s=SECONDS),
     "Capture": obj(["amount"], amount=AMOUNT),
     "RefundRequest": obj(["id", "amount"], id=ID, amount=AMOUNT),
     "Refund": obj(["id", "amount", "remaining"], id=ID, settlement=ID, bill=ID, amount=AMOUNT, remaining={"type": "integer", "description": "what may still be refunded after this refund"}),
     "RefundLine": obj(["id", "amount"], id=ID, amount=AMOUNT),
     "Hold": obj(["id", "status"], id=ID, **{"from": ID}, to=ID, amount=AMOUNT, currency=CURRENCY, status={"type": "string", "enum": ["active", "captured", "voided", "expired"]}, captured={"type": "integer", "nullable": True}, expires_at=EXPIRES_AT, expires_at_ms=EXPIRES_AT_MS),
     "Merchant": obj(["id", "account"], id=ID, account=ID),
-    "Terminal": obj(["id", "merchant"], id=ID, merchant=ID, mac_key={"type": "string", "description": "hex, 16..64 bytes; the terminal then signs ISO 8583 field 64"}),
+    "Terminal": obj(["id", "merchant"], id=ID, merchant=ID, mac_key={"type": "string", "pattern": "^([0-9a-fA-F]{2}){16,64}$", "description": "hex, 16..64 bytes; the terminal then signs ISO 8583 field 64"}),
+    "TerminalRegistered": {"type": "object", "required": ["id", "merchant", "mac"], "properties": {"id": ID, "merchant": ID, "mac": {"type": "boolean", "description": "whether the terminal signs ISO 8583 field 64"}}},
     "Operator": obj(["id", "merchant"], id=ID, merchant=ID),
-    "CreateKey": obj(["role"], role={"type": "string", "enum": ["admin", "merchant", "operator", "app", "terminal"]}, merchant=ID, operator=ID, app=ID, terminal=ID),
+    "CreateKey": {"oneOf": [obj(["role"], role={"type": "string", "enum": ["admin"]})] + [
+        obj(["role", role], role={"type": "string", "enum": [role]}, **{role: SCOPE_ID}) for role in ["merchant", "operator", "app", "terminal"]],
+        "description": "the role, and for a scoped role its merchant, operator, app or terminal (only that field)"},
     "Key": obj(["key_id", "key", "role"], key_id={"type": "string"}, key={"type": "string", "description": "shown once"}, role={"type": "string"}),
-    "Authorize": obj(["id", "user", "account", "limit", "expires_in_s"], id=ID, user=ID, account=ID, limit=AMOUNT, expires_in_s={"type": "integer"}),
+    "Authorize": obj(["id", "user", "account", "limit", "expires_in_s"], id=ID, user=ID, account=ID, limit=AMOUNT, expires_in_s=SECONDS),
     "Authorization": obj(["id", "code", "expires_at", "expires_at_ms"], id=ID, user=ID, account=ID, limit=AMOUNT, code={"type": "string", "pattern": "^[0-9]{8}$"}, expires_at=EXPIRES_AT, expires_at_ms=EXPIRES_AT_MS),
     "AuthorizationStatus": {"type": "object", "properties": {"id": ID, "user": ID, "account": ID, "limit": AMOUNT, "currency": CURRENCY, "status": {"type": "string", "enum": ["active", "used", "expired", "revoked"]}, "settlement": {"type": "string", "nullable": True}, "expires_at": EXPIRES_AT, "expires_at_ms": EXPIRES_AT_MS}},
-    "SettlementRecord": {"type": "object", "properties": {"id": ID, "user": ID, "terminal": ID, "amount": AMOUNT, "currency": CURRENCY, "approved": {"type": "boolean"}, "approval_code": {"type": "string", "nullable": True}, "charged": {"type": "integer"}, "discount": {"type": "integer"}, "decline_code": {"type": "string"}, "reversed": {"type": "boolean"}, "refunded": {"type": "integer"}, "refunds": {"type": "array", "items": ref("RefundLine")}}},
-    "Settle": obj(["id", "user", "code", "amount", "terminal"], id=ID, user=ID, code={"type": "string"}, amount=AMOUNT, terminal=ID, currency=CURRENCY, coupon=ID, location=ref("Location")),
+    "SettlementRecord": {"type": "object", "properties": {"id": ID, "user": ID, "terminal": ID, "amount": {**U64, "description": "as asked (a declined sale may have asked an invalid amount)"}, "currency": CURRENCY, "approved": {"type": "boolean"}, "approval_code": {"type": "string", "nullable": True}, "charged": {"type": "integer"}, "discount": {"type": "integer"}, "decline_code": {"type": "string"}, "reversed": {"type": "boolean"}, "refunded": {"type": "integer"}, "refunds": {"type": "array", "items": ref("RefundLine")}}},
+    "Settle": obj(["id", "user", "code", "amount", "terminal"], id=ID, user=ID, code={"type": "string"}, amount={**U64, "description": "minor units; outside 1..=10^15 the sale is declined invalid_amount (answered 200, approved false)"}, terminal=ID, currency=CURRENCY, coupon=ID, location=ref("Location")),
     "Settlement": obj(["id", "approved"], id=ID, approved={"type": "boolean"}, approval_code={"type": "string", "nullable": True}, charged={"type": "integer"}, discount={"type": "integer"}, decline_code={"type": "string"}, message={"type": "string"}, amount={"type": "integer"}, currency=CURRENCY),
-    "OpenBill": obj(["id", "user", "account", "merchant", "expires_in_s"], id=ID, user=ID, account=ID, merchant=ID, opens_in_s={"type": "integer"}, expires_in_s={"type": "integer"}),
+    "OpenBill": obj(["id", "user", "account", "merchant", "expires_in_s"], id=ID, user=ID, account=ID, merchant=ID, opens_in_s=SECONDS, expires_in_s=SECONDS),
     "BillItem": obj(["terminal", "item_ref", "quantity", "unit_amount"], terminal=ID, item_ref={"type": "string", "maxLength": 64}, quantity={"type": "integer", "minimum": 1, "maximum": 10000}, unit_amount=AMOUNT),
     "ConfirmBill": obj(["challenge"], challenge={"type": "string"}, coupon=ID, location=ref("Location")),
     "Bill": {"type": "object", "properties": {"id": ID, "user": ID, "account": ID, "merchant": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["open", "submitted", "paid", "cancelled", "expired"]}, "total": {"type": "integer"}, "charged": {"type": "integer", "nullable": True}, "discount": {"type": "integer", "nullable": True}, "challenge": {"type": "string", "nullable": True, "description": "only to the user's app or admin, after submit"}, "items": {"type": "array", "items": ref("BillItem")}, "refunded": {"type": "integer"}, "refunds": {"type": "array", "items": ref("RefundLine")}}},
-    "RequestSplit": obj(["id", "requester", "requester_account", "total", "currency", "members", "expires_in_s"], id=ID, requester=ID, requester_account=ID, total=AMOUNT, currency=CURRENCY, members={"type": "array", "maxItems": 100, "items": obj(["user", "account"], user=ID, account=ID)}, shares={"type": "array", "items": AMOUNT, "description": "explicit shares in member order; omit for equal shares (remainder units to the first members)"}, expires_in_s={"type": "integer"}),
+    "RequestSplit": obj(["id", "requester", "requester_account", "total", "currency", "members", "expires_in_s"], id=ID, requester=ID, requester_account=ID, total=AMOUNT, currency=CURRENCY, members={"type": "array", "maxItems": 100, "items": obj(["user", "account"], user=ID, account=ID)}, shares={"type": "array", "items": AMOUNT, "description": "explicit shares in member order; omit for equal shares (remainder units to the first members)"}, expires_in_s=SECONDS),
     "PayShare": obj(["member"], member=ID),
     "Split": {"type": "object", "properties": {"id": ID, "status": {"type": "string", "enum": ["open", "completed", "cancelled", "expired", "refunded"]}, "total": {"type": "integer"}, "collected": {"type": "integer"}, "members": {"type": "array", "items": {"type": "object", "properties": {"user": ID, "account": ID, "share": {"type": "integer"}, "paid": {"type": "boolean"}}}}, "expires_at": EXPIRES_AT, "expires_at_ms": EXPIRES_AT_MS}},
     "Contact": obj(["user", "contact"], user=ID, contact=ID),
     "Rule": {"oneOf": [
-        obj(["type", "percent"], type={"type": "string", "enum": ["percent_off"]}, percent={"type": "string", "description": "decimal string, 0 < p <= 100, e.g. \"12.5\""}, cap={"type": "integer"}, min_spend={"type": "integer"}),
-        obj(["type", "amount"], type={"type": "string", "enum": ["fixed_off"]}, amount=AMOUNT, min_spend={"type": "integer"}),
-        obj(["type", "threshold", "save"], type={"type": "string", "enum": ["spend_save"]}, threshold=AMOUNT, save=AMOUNT, min_spend={"type": "integer"})],
+        obj(["type", "percent"], type={"type": "string", "enum": ["percent_off"]}, percent={"type": "string", "pattern": "^[0-9]{1,3}([.][0-9]{1,6})?$", "description": "decimal string, 0 < p <= 100, e.g. \"12.5\""}, cap=U64, min_spend=U64),
+        obj(["type", "amount"], type={"type": "string", "enum": ["fixed_off"]}, amount=AMOUNT, min_spend=U64),
+        obj(["type", "threshold", "save"], type={"type": "string", "enum": ["spend_save"]}, threshold=AMOUNT, save=AMOUNT, min_spend=U64)],
         "description": "Discounts are computed exactly with decimals and rounded once, half-to-even, to the currency's minor unit; never more than the purchase."},
     "Adjustment": {"oneOf": [
-        obj(["type", "from_ms", "until_ms", "factor_percent"], type={"type": "string", "enum": ["time_window"]}, from_ms={"type": "integer"}, until_ms={"type": "integer"}, factor_percent={"type": "integer", "maximum": 1000}),
-        obj(["type", "latitude_e6", "longitude_e6", "radius_m", "factor_percent"], type={"type": "string", "enum": ["location"]}, latitude_e6={"type": "integer"}, longitude_e6={"type": "integer"}, radius_m={"type": "integer"}, factor_percent={"type": "integer", "maximum": 1000})]},
-    "IssueCoupon": obj(["id", "merchant", "holder", "currency", "rule", "expires_in_s"], id=ID, merchant=ID, holder=ID, currency=CURRENCY, rule=ref("Rule"), adjustments={"type": "array", "maxItems": 8, "items": ref("Adjustment")}, starts_in_s={"type": "integer"}, expires_in_s={"type": "integer"}, reward=ref("Rule")),
+        obj(["type", "from_ms", "until_ms", "factor_percent"], type={"type": "string", "enum": ["time_window"]}, from_ms=U64, until_ms=U64, factor_percent={**U32, "maximum": 1000}),
+        obj(["type", "latitude_e6", "longitude_e6", "radius_m", "factor_percent"], type={"type": "string", "enum": ["location"]}, latitude_e6=I32, longitude_e6=I32, radius_m=U32, factor_percent={**U32, "maximum": 1000})]},
+    "IssueCoupon": obj(["id", "merchant", "holder", "currency", "rule", "expires_in_s"], id=ID, merchant=ID, holder=ID, currency=CURRENCY, rule=ref("Rule"), adjustments={"type": "array", "maxItems": 8, "items": ref("Adjustment")}, starts_in_s=SECONDS, expires_in_s=SECONDS, reward=ref("Rule")),
     "Coupon": {"type": "object", "properties": {"id": ID, "merchant": ID, "holder": ID, "currency": CURRENCY, "status": {"type": "string", "enum": ["available", "shared", "redeemed"]}, "shared_by": {"type": "string", "nullable": True}, "code": {"type": "string", "nullable": True}, "valid_from_ms": {"type": "integer"}, "valid_until_ms": {"type": "integer"}}},
     "UserRef": obj(["user"], user=ID),
-    "Location": obj(["latitude_e6", "longitude_e6"], latitude_e6={"type": "integer"}, longitude_e6={"type": "integer"}),
+    "Location": obj(["latitude_e6", "longitude_e6"], latitude_e6=I32, longitude_e6=I32),
     "VerifyCoupon": obj(["code", "amount"], code={"type": "string"}, amount=AMOUNT, location=ref("Location"), operator={**ID, "description": "the operator to act as: an admin names one; an operator key acts as itself"}),
     "RedeemCoupon": obj(["id", "code", "amount"], id=ID, code={"type": "string"}, amount=AMOUNT, location=ref("Location"), operator={**ID, "description": "the operator to act as: an admin names one; an operator key acts as itself"}),
     "Quote": obj(["coupon", "amount"], coupon=ID, amount=AMOUNT, location=ref("Location")),
@@ -95,6 +143,7 @@ schemas = {
 ERRORS = {code: {"description": text, "content": {"application/json": {"schema": ref("Error")}}} for code, text in {
     "400": "malformed request", "401": "missing or invalid API key", "403": "forbidden: this key's principal may not do this to this object (docs/tenancy.md)",
     "404": "unknown object", "409": "id reused with another body, or an id another tenant owns", "422": "business rejection (code says which)",
+    "408": "the request was not received and answered in time (15 s; a long poll of the event feed: 15 s more than its wait)",
     "503": "busy or shutting down: retry"}.items()}
 
 def op(summary, request=None, response=None, params=(), tag="payments", rule=None):
@@ -132,7 +181,7 @@ paths = {
     "/v1/holds/{id}/void": {"post": op("release a hold", None, "Hold", ["id"], rule="void_hold")},
     "/v1/merchants/{id}/settlements": {"get": {**op("the POS settlements made at the merchant's terminals, approved or declined, each as it was answered; in pages in id order (limit 1..1000, default 100; starting_after; has_more)", None, "SettlementPage", ["id"], tag="pos", rule="read_merchant_settlements"), "parameters": [{"name": "id", "in": "path", "required": True, "schema": ID}] + [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "starting_after", "in": "query", "required": False, "schema": ID}]}},
     "/v1/merchants": {"post": op("register a merchant", "Merchant", "Merchant", tag="admin", rule="register_merchant")},
-    "/v1/terminals": {"post": op("register a POS terminal", "Terminal", "Terminal", tag="admin", rule="register_terminal")},
+    "/v1/terminals": {"post": op("register a POS terminal", "Terminal", "TerminalRegistered", tag="admin", rule="register_terminal")},
     "/v1/operators": {"post": op("register a merchant operator", "Operator", "Operator", tag="admin", rule="register_operator")},
     "/v1/authorizations": {"post": op("authorize an account for a limit; returns the one-time secure code", "Authorize", "Authorization", tag="pos", rule="authorize"), "get": {**op("the authorizations the caller's tenant made (never their codes), in pages in id order; the admin's list is empty", None, "AuthorizationPage", tag="pos"), "parameters": [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "starting_after", "in": "query", "required": False, "schema": ID}]}},
     "/v1/authorizations/{id}": {"get": op("an authorization's state (never its code)", None, "AuthorizationStatus", ["id"], tag="pos", rule="read_authorization")},
@@ -168,6 +217,22 @@ paths = {
     "/v1/events": {"get": {**op("the event feed, oldest first: every posting and state change of every acknowledged command, at its position in the log (stable across restarts); the admin sees every event, a tenant those of the objects it may read (the read rows of docs/tenancy.md; registrations and wrong-code attempts are the admin's). Pages: limit 1..1000 (default 100), after = the previous page's next_after; wait_ms (up to 30000) waits for an event when there is none yet (long poll). A tenant's page looks at no more than 4,096 events.", None, "EventPage", tag="events"), "parameters": [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]+[.][0-9]+$"}}, {"name": "wait_ms", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": 30000}}]}},
     "/v1/quotes": {"post": op("price a coupon on an amount", "Quote", "QuoteResult", tag="coupons", rule="read_coupon")},
 }
+
+# Query parameters have one definition each, whatever the line above wrote.
+QUERY = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "wait_ms": {"type": "integer", "minimum": 0, "maximum": 30000},
+    "after": POSITION,
+}
+for path, methods in paths.items():
+    for operation in methods.values():
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            if parameter["name"] == "starting_after":
+                parameter["schema"] = POSITION if path.endswith("/history") else ID
+            elif parameter["name"] in QUERY:
+                parameter["schema"] = QUERY[parameter["name"]]
 
 # Every operation gets an id from its method and path (`get_v1_accounts_id_history`).
 for path, methods in paths.items():

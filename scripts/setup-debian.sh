@@ -39,3 +39,7 @@ if ! .venv/bin/python3 -c "import iso8583" >/dev/null 2>&1; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "pyiso8583==4.0.1"
 fi
+# Schemathesis, the independent OpenAPI fuzzer adapters/tests/schemathesis.rs runs, in the same one.
+if ! .venv/bin/schemathesis --version 2>/dev/null | grep -q "4.32.5"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi

@@ -312,9 +312,15 @@ fn http_server(
             .wrap_fn(|request, service| {
                 // actix's head timeout covers a connection's first request head only: this
                 // deadline bounds every request, body included (slowloris bodies get 408).
+                // A long poll of the event feed may wait its `wait_ms` on top.
+                let deadline = if request.path() == "/v1/events" {
+                    REQUEST_DEADLINE + std::time::Duration::from_millis(http::requests::EVENTS_WAIT_MS_MAX)
+                } else {
+                    REQUEST_DEADLINE
+                };
                 let call = service.call(request);
                 async move {
-                    match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+                    match tokio::time::timeout(deadline, call).await {
                         Ok(answer) => answer,
                         Err(_) => Err(RequestTimedOut.into()),
                     }

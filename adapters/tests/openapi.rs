@@ -14,8 +14,8 @@ fn routes() -> BTreeSet<(String, String)> {
     for line in source.lines().map(str::trim) {
         let Some(rest) = line.strip_prefix(".route(\"") else { continue };
         let (path, rest) = rest.split_once('"').expect("a route's path is a string");
-        let method = rest.split("web::").nth(1).and_then(|call| call.split('(').next()).expect("web::<method>()");
-        routes.insert((path.to_string(), method.to_string()));
+        let method = rest.split("Method::").nth(1).and_then(|call| call.split(',').next()).expect("Method::<METHOD>");
+        routes.insert((path.to_string(), method.to_lowercase()));
     }
     routes
 }
@@ -50,5 +50,67 @@ fn every_operation_has_its_own_id() {
             let id = operation["operationId"].as_str().expect("an operationId");
             assert!(ids.insert(id.to_string()), "operationId {id} twice");
         }
+    }
+}
+
+/// The HTTP layer's sources, where it writes its own error codes.
+const HTTP_SOURCES: [&str; 11] = [
+    include_str!("../src/http/mod.rs"),
+    include_str!("../src/http/error.rs"),
+    include_str!("../src/http/observe.rs"),
+    include_str!("../src/http/requests.rs"),
+    include_str!("../src/http/handlers/mod.rs"),
+    include_str!("../src/http/handlers/accounts.rs"),
+    include_str!("../src/http/handlers/events.rs"),
+    include_str!("../src/http/handlers/lists.rs"),
+    include_str!("../src/http/handlers/payments.rs"),
+    include_str!("../src/http/handlers/users.rs"),
+    include_str!("../src/serve.rs"),
+];
+
+/// The codes written as `bad_request("code"`, `invalid("code"`, `unprocessable("code"`,
+/// `not_found("code"` or `"code": "code"` in `source` (outside its tests).
+fn written_codes(source: &str) -> Vec<String> {
+    let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut codes = Vec::new();
+    for marker in ["bad_request(\"", "invalid(\"", "unprocessable(\"", "not_found(\"", "\"code\": \""] {
+        for (at, _) in source.match_indices(marker) {
+            let rest = &source[at + marker.len()..];
+            let code = &rest[..rest.find('"').expect("a closing quote")];
+            if !code.is_empty() && code.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_') {
+                codes.push(code.to_string());
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_error_code_an_answer_may_carry_is_in_the_documented_enum() {
+    let document = document();
+    let documented: BTreeSet<String> = document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+        ["code"]["enum"]
+        .as_array()
+        .expect("the error code is an enum")
+        .iter()
+        .map(|code| code.as_str().unwrap().to_string())
+        .collect();
+    // Every rejection of the engine, by its wire index until the first that does not exist.
+    let mut rejections = 0;
+    while let Ok(rejection) = kassa_engine::codec::decode::<kassa_engine::Rejection>(&[
+        kassa_engine::codec::FORMAT_VERSION,
+        u8::try_from(rejections).unwrap(),
+    ]) {
+        assert!(documented.contains(rejection.code()), "{} is not in openapi.json's error codes", rejection.code());
+        rejections += 1;
+    }
+    assert!(rejections > 50, "the rejections were enumerated");
+    let written: Vec<String> = HTTP_SOURCES.iter().flat_map(|source| written_codes(source)).collect();
+    assert!(written.len() > 10, "the HTTP layer's codes were read: {written:?}");
+    for code in written {
+        assert!(
+            documented.contains(&code),
+            "{code} is written by the HTTP layer but not in openapi.json's error codes"
+        );
     }
 }

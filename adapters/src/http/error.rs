@@ -37,6 +37,11 @@ impl ApiError {
         ApiError { status: StatusCode::FORBIDDEN, code: "forbidden".into(), message: message.into() }
     }
 
+    /// 422: a well-formed request that this caller must complete (`code` says what).
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: code.into(), message: message.into() }
+    }
+
     /// 404 for an object the caller may not see or that does not exist.
     pub fn not_found(code: &str) -> ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: code.into(), message: code.replace('_', " ") }

@@ -39,6 +39,17 @@ use crate::auth::{Auth, Caller};
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
 
+/// Largest body of `POST /v1/transfers/batch`: room for its 1,000 transfers with ids of the
+/// longest kind (about 250 bytes each).
+pub const BATCH_BODY_BYTES_MAX: usize = 256 * 1024;
+
+/// JSON bodies up to `limit` bytes; a malformed or larger one is 400 `malformed_request`.
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|error, _| ApiError::bad_request("malformed_request", error.to_string()).into())
+}
+
 /// What every handler shares.
 #[cfg(feature = "server")]
 pub struct AppState {
@@ -82,11 +93,7 @@ pub fn configure_recovering(config: &mut web::ServiceConfig) {
 #[cfg(feature = "server")]
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .app_data(
-            web::JsonConfig::default()
-                .limit(BODY_BYTES_MAX)
-                .error_handler(|error, _| ApiError::bad_request("malformed_request", error.to_string()).into()),
-        )
+        .app_data(json_config(BODY_BYTES_MAX))
         .app_data(
             web::PathConfig::default()
                 .error_handler(|error, _| ApiError::bad_request("invalid_path", error.to_string()).into()),
@@ -96,5 +103,5 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .error_handler(|error, _| ApiError::bad_request("invalid_query", error.to_string()).into()),
         )
         .app_data(web::PayloadConfig::default().limit(BODY_BYTES_MAX));
-    handlers::routes(config);
+    handlers::routes(config, json_config(BATCH_BODY_BYTES_MAX));
 }

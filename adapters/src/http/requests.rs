@@ -62,12 +62,13 @@ pub fn currency(alpha: &str) -> Result<Currency, RequestError> {
         .map_err(|_| RequestError::invalid("invalid_currency", format!("{alpha:?} is not a supported ISO 4217 code")))
 }
 
-/// The instant `seconds` after `now_ms`, refused when it does not fit a `u64` of milliseconds.
+/// The instant `seconds` after `now_ms`; one that does not fit a `u64` of milliseconds is
+/// refused `invalid_expiry` (422), as the engine refuses any other expiry too far ahead.
 pub fn expiry(now_ms: u64, seconds: u64) -> Result<u64, RequestError> {
     seconds
         .checked_mul(1_000)
         .and_then(|ms| ms.checked_add(now_ms))
-        .ok_or_else(|| RequestError::invalid("invalid_expiry", "expires_in_s is too large"))
+        .ok_or(RequestError::Rejected(Rejection::InvalidExpiry))
 }
 
 // ----- keys ------------------------------------------------------------------------------------
@@ -90,8 +91,17 @@ pub struct CreateKey {
 
 impl CreateKey {
     /// The role asked for; a scoped role needs its id, at most `scope_id_length_max` bytes long
-    /// (the server passes `auth::SCOPE_ID_LENGTH_MAX`).
+    /// (the server passes `auth::SCOPE_ID_LENGTH_MAX`), and takes no other role's field.
     pub fn role(&self, scope_id_length_max: usize) -> Result<Principal, RequestError> {
+        let fields = [
+            ("merchant", &self.merchant),
+            ("operator", &self.operator),
+            ("app", &self.app),
+            ("terminal", &self.terminal),
+        ];
+        if let Some((stray, _)) = fields.iter().find(|(name, value)| value.is_some() && *name != self.role) {
+            return Err(RequestError::invalid("invalid_field", format!("role {:?} takes no `{stray}`", self.role)));
+        }
         let scoped = |value: &Option<Id>, what: &str| -> Result<Id, RequestError> {
             let value =
                 value.clone().ok_or_else(|| RequestError::invalid("missing_field", format!("role needs `{what}`")))?;
@@ -169,17 +179,30 @@ pub struct PageQuery {
     pub starting_after: Option<String>,
 }
 
+/// Most items one page may hold.
+pub const PAGE_LIMIT_MAX: usize = 1_000;
+
+/// A page size asked for: 100 unless given; outside 1..=[`PAGE_LIMIT_MAX`] it is refused
+/// (`invalid_limit`), never silently changed.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, RequestError> {
+    match limit {
+        None => Ok(100),
+        Some(limit) if (1..=PAGE_LIMIT_MAX).contains(&limit) => Ok(limit),
+        Some(limit) => Err(RequestError::invalid("invalid_limit", format!("limit {limit} is not within 1..=1000"))),
+    }
+}
+
 impl PageQuery {
-    /// The page size asked for: 100 unless given, and 1..=1000.
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(100).clamp(1, 1_000)
+    /// The page size asked for ([`page_limit`]).
+    pub fn limit(&self) -> Result<usize, RequestError> {
+        page_limit(self.limit)
     }
 }
 
 /// The query of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
-    /// Most events returned (default 100, clamped to 1..=1000).
+    /// Most events returned (default 100, 1..=1000).
     pub limit: Option<usize>,
     /// The `next_after` of the previous page (`"<seq>.<index>"`): this page holds later events.
     pub after: Option<String>,
@@ -187,17 +210,31 @@ pub struct EventsQuery {
     pub wait_ms: Option<u64>,
 }
 
+/// The longest `GET /v1/events` may wait for an event (`wait_ms`).
+pub const EVENTS_WAIT_MS_MAX: u64 = 30_000;
+
 impl EventsQuery {
-    /// The page size asked for: 100 unless given, and 1..=1000.
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(100).clamp(1, 1_000)
+    /// The page size asked for ([`page_limit`]).
+    pub fn limit(&self) -> Result<usize, RequestError> {
+        page_limit(self.limit)
+    }
+
+    /// How long to wait for an event: 0 unless given; more than [`EVENTS_WAIT_MS_MAX`] is
+    /// refused (`invalid_wait`).
+    pub fn wait_ms(&self) -> Result<u64, RequestError> {
+        match self.wait_ms {
+            Some(wait) if wait > EVENTS_WAIT_MS_MAX => {
+                Err(RequestError::invalid("invalid_wait", format!("wait_ms {wait} is more than 30000")))
+            }
+            wait => Ok(wait.unwrap_or(0)),
+        }
     }
 }
 
 /// The query of `GET /v1/accounts/{id}/history`.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
-    /// Most lines returned (default 100, clamped to 1..=1000).
+    /// Most lines returned (default 100, 1..=1000).
     pub limit: Option<usize>,
     /// The id of the last line of the previous page: this page holds older lines.
     pub starting_after: Option<String>,
@@ -927,7 +964,7 @@ mod tests {
             r#"{"id":"h1","from":"a","to":"b","amount":5,"currency":"EUR","expires_in_s":18446744073709551615}"#,
         )
         .unwrap();
-        assert!(matches!(body.command(0), Err(RequestError::Invalid { code: "invalid_expiry", .. })));
+        assert!(matches!(body.command(0), Err(RequestError::Rejected(Rejection::InvalidExpiry))));
         for mac_key in ["0", "zz", "é0", "0g"] {
             let body = TerminalBody { id: id("T1"), merchant: id("m"), mac_key: Some(mac_key.into()) };
             assert!(matches!(body.command(), Err(RequestError::Invalid { code: "invalid_mac_key", .. })), "{mac_key}");

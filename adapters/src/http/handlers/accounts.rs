@@ -95,7 +95,7 @@ pub(super) async fn history(
     if !read(&state, &caller, Read::Account(account.clone()), move |machine| machine.account(&key).is_some()).await? {
         return Err(ApiError::rejected(Rejection::AccountNotFound));
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = super::super::requests::page_limit(query.limit)?;
     let starting_after = match &query.starting_after {
         Some(cursor) => Some(cursor.parse().map_err(|error: String| ApiError::bad_request("invalid_cursor", error))?),
         None => None,

@@ -15,21 +15,19 @@ use super::{Answer, Data, ok};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
-/// The longest a request may wait for new events.
-const WAIT_MS_MAX: u64 = 30_000;
-
 /// How often a waiting request looks again.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// A page of events after `after` (oldest first); with `wait_ms`, waits up to that long
 /// (at most 30 s) for one to arrive. The next page starts after `next_after`.
 pub(super) async fn events(state: Data, caller: Caller, query: web::Query<EventsQuery>) -> Answer {
-    let limit = query.limit();
+    let limit = query.limit()?;
+    let wait = Duration::from_millis(query.wait_ms()?);
     let mut after = match &query.after {
         Some(cursor) => Some(cursor.parse().map_err(|error: String| ApiError::bad_request("invalid_cursor", error))?),
         None => None,
     };
-    let deadline = Instant::now() + Duration::from_millis(query.wait_ms.unwrap_or(0).min(WAIT_MS_MAX));
+    let deadline = Instant::now() + wait;
     loop {
         let page = page(&state, &caller, after, limit).await?;
         if !page.events.is_empty() || page.has_more || Instant::now() >= deadline {

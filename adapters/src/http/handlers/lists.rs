@@ -59,7 +59,7 @@ async fn merged(
     query: web::Query<PageQuery>,
     page: impl Fn(&StateMachine, &Principal, usize, Option<&Id>) -> (Vec<(Id, Value)>, bool) + Copy + Send + 'static,
 ) -> Answer {
-    let limit = query.limit();
+    let limit = query.limit()?;
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let mut merged: Vec<(Id, Value)> = Vec::new();
     let mut has_more = false;
@@ -139,7 +139,7 @@ async fn of_subject(
     page: SubjectPage,
     view: View,
 ) -> Answer {
-    let limit = query.limit();
+    let limit = query.limit()?;
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let key = subject.clone();
     let (data, has_more) = read(&state, &caller, read_rule, move |machine| {

@@ -27,69 +27,128 @@ use crate::auth::Caller;
 type Data = web::Data<AppState>;
 type Answer = Result<HttpResponse, ApiError>;
 
+use actix_web::http::Method;
+
+/// A routing table that remembers each path's methods, so that every other method on a known
+/// path is answered 405 `method_not_allowed` with an `Allow` header (not 404).
+struct Routes<'a> {
+    config: &'a mut web::ServiceConfig,
+    /// The JSON limits of the batch route.
+    big_bodies: Option<web::JsonConfig>,
+    methods: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl Routes<'_> {
+    fn route<F, Args>(mut self, path: &'static str, method: Method, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        let name = match method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            _ => unreachable!("the API uses GET, POST and DELETE"),
+        };
+        // The one route whose bodies may be larger than the others' (`BATCH_BODY_BYTES_MAX`).
+        let big = if path == "/v1/transfers/batch" { self.big_bodies.take() } else { None };
+        match big {
+            Some(json) => {
+                self.config.service(web::resource(path).app_data(json).route(web::method(method).to(handler)))
+            }
+            None => self.config.route(path, web::method(method).to(handler)),
+        };
+        match self.methods.iter_mut().find(|(known, _)| *known == path) {
+            Some((_, methods)) => methods.push(name),
+            None => self.methods.push((path, vec![name])),
+        }
+        self
+    }
+
+    /// Registers the 405 answers, after every route.
+    fn finish(self) {
+        for (path, methods) in self.methods {
+            let allow = methods.join(", ");
+            self.config.route(
+                path,
+                web::route().to(move || {
+                    let allow = allow.clone();
+                    async move {
+                        let body = serde_json::json!({"error": {"code": "method_not_allowed",
+                            "message": format!("this path answers {allow}")}});
+                        HttpResponse::MethodNotAllowed().insert_header(("allow", allow)).json(body)
+                    }
+                }),
+            );
+        }
+    }
+}
+
 /// Registers the routes.
-pub(super) fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi))
-        .route("/v1/keys", web::post().to(accounts::create_key))
-        .route("/v1/keys/{id}", web::delete().to(accounts::revoke_key))
-        .route("/v1/accounts", web::post().to(accounts::open_account))
-        .route("/v1/accounts", web::get().to(lists::accounts))
-        .route("/v1/accounts/{id}", web::get().to(accounts::get_account))
-        .route("/v1/accounts/{id}/close", web::post().to(accounts::close_account))
-        .route("/v1/accounts/{id}/deposits", web::post().to(accounts::deposit))
-        .route("/v1/accounts/{id}/withdrawals", web::post().to(accounts::withdraw))
-        .route("/v1/accounts/{id}/history", web::get().to(accounts::history))
-        .route("/v1/transfers", web::post().to(accounts::transfer))
-        .route("/v1/transfers/batch", web::post().to(accounts::transfer_batch))
-        .route("/v1/transfers/{id}", web::get().to(accounts::get_transfer))
-        .route("/v1/holds", web::post().to(accounts::place_hold))
-        .route("/v1/holds", web::get().to(lists::holds))
-        .route("/v1/holds/{id}", web::get().to(accounts::get_hold))
-        .route("/v1/holds/{id}/capture", web::post().to(accounts::capture_hold))
-        .route("/v1/holds/{id}/void", web::post().to(accounts::void_hold))
-        .route("/v1/merchants", web::post().to(payments::register_merchant))
-        .route("/v1/merchants/{id}/settlements", web::get().to(lists::merchant_settlements))
-        .route("/v1/terminals", web::post().to(payments::register_terminal))
-        .route("/v1/operators", web::post().to(payments::register_operator))
-        .route("/v1/authorizations", web::post().to(payments::authorize))
-        .route("/v1/authorizations", web::get().to(lists::authorizations))
-        .route("/v1/authorizations/{id}", web::get().to(payments::get_authorization))
-        .route("/v1/authorizations/{id}/revoke", web::post().to(payments::revoke_authorization))
-        .route("/v1/pos/settlements", web::post().to(payments::settle))
-        .route("/v1/pos/settlements/{id}", web::get().to(payments::get_settlement))
-        .route("/v1/pos/settlements/{id}/reverse", web::post().to(payments::reverse))
-        .route("/v1/pos/settlements/{id}/refunds", web::post().to(payments::refund_settlement))
-        .route("/v1/bills", web::post().to(payments::open_bill))
-        .route("/v1/bills", web::get().to(lists::bills))
-        .route("/v1/bills/{id}", web::get().to(payments::get_bill))
-        .route("/v1/bills/{id}/items", web::post().to(payments::add_bill_item))
-        .route("/v1/bills/{id}/submit", web::post().to(payments::submit_bill))
-        .route("/v1/bills/{id}/confirm", web::post().to(payments::confirm_bill))
-        .route("/v1/bills/{id}/cancel", web::post().to(payments::cancel_bill))
-        .route("/v1/bills/{id}/refunds", web::post().to(payments::refund_bill))
-        .route("/v1/splits", web::post().to(users::request_split))
-        .route("/v1/splits", web::get().to(lists::splits))
-        .route("/v1/splits/{id}", web::get().to(users::get_split))
-        .route("/v1/splits/{id}/pay", web::post().to(users::pay_split))
-        .route("/v1/splits/{id}/cancel", web::post().to(users::cancel_split))
-        .route("/v1/splits/{id}/refund", web::post().to(users::refund_split))
-        .route("/v1/contacts", web::post().to(users::add_contact))
-        .route("/v1/coupons", web::post().to(users::issue_coupon))
-        .route("/v1/coupons/verify", web::post().to(users::verify_coupon))
-        .route("/v1/coupons/redeem", web::post().to(users::redeem_coupon))
-        .route("/v1/coupons/{id}", web::get().to(users::get_coupon))
-        .route("/v1/coupons/{id}/share", web::post().to(users::share_coupon))
-        .route("/v1/coupons/{id}/claim", web::post().to(users::claim_coupon))
-        .route("/v1/users/{user}/pool", web::get().to(users::pool))
-        .route("/v1/users/{user}/claimable", web::get().to(users::claimable))
-        .route("/v1/users/{user}/coupons", web::get().to(lists::user_coupons))
-        .route("/v1/users/{user}/splits", web::get().to(lists::user_splits))
-        .route("/v1/quotes", web::post().to(users::quote))
-        .route("/v1/events", web::get().to(events::events));
+pub(super) fn routes(config: &mut web::ServiceConfig, batch_json: web::JsonConfig) {
+    Routes { config, big_bodies: Some(batch_json), methods: Vec::new() }
+        .route("/health", Method::GET, health)
+        .route("/ready", Method::GET, ready)
+        .route("/metrics", Method::GET, metrics)
+        .route("/openapi.json", Method::GET, openapi)
+        .route("/v1/keys", Method::POST, accounts::create_key)
+        .route("/v1/keys/{id}", Method::DELETE, accounts::revoke_key)
+        .route("/v1/accounts", Method::POST, accounts::open_account)
+        .route("/v1/accounts", Method::GET, lists::accounts)
+        .route("/v1/accounts/{id}", Method::GET, accounts::get_account)
+        .route("/v1/accounts/{id}/close", Method::POST, accounts::close_account)
+        .route("/v1/accounts/{id}/deposits", Method::POST, accounts::deposit)
+        .route("/v1/accounts/{id}/withdrawals", Method::POST, accounts::withdraw)
+        .route("/v1/accounts/{id}/history", Method::GET, accounts::history)
+        .route("/v1/transfers", Method::POST, accounts::transfer)
+        .route("/v1/transfers/batch", Method::POST, accounts::transfer_batch)
+        .route("/v1/transfers/{id}", Method::GET, accounts::get_transfer)
+        .route("/v1/holds", Method::POST, accounts::place_hold)
+        .route("/v1/holds", Method::GET, lists::holds)
+        .route("/v1/holds/{id}", Method::GET, accounts::get_hold)
+        .route("/v1/holds/{id}/capture", Method::POST, accounts::capture_hold)
+        .route("/v1/holds/{id}/void", Method::POST, accounts::void_hold)
+        .route("/v1/merchants", Method::POST, payments::register_merchant)
+        .route("/v1/merchants/{id}/settlements", Method::GET, lists::merchant_settlements)
+        .route("/v1/terminals", Method::POST, payments::register_terminal)
+        .route("/v1/operators", Method::POST, payments::register_operator)
+        .route("/v1/authorizations", Method::POST, payments::authorize)
+        .route("/v1/authorizations", Method::GET, lists::authorizations)
+        .route("/v1/authorizations/{id}", Method::GET, payments::get_authorization)
+        .route("/v1/authorizations/{id}/revoke", Method::POST, payments::revoke_authorization)
+        .route("/v1/pos/settlements", Method::POST, payments::settle)
+        .route("/v1/pos/settlements/{id}", Method::GET, payments::get_settlement)
+        .route("/v1/pos/settlements/{id}/reverse", Method::POST, payments::reverse)
+        .route("/v1/pos/settlements/{id}/refunds", Method::POST, payments::refund_settlement)
+        .route("/v1/bills", Method::POST, payments::open_bill)
+        .route("/v1/bills", Method::GET, lists::bills)
+        .route("/v1/bills/{id}", Method::GET, payments::get_bill)
+        .route("/v1/bills/{id}/items", Method::POST, payments::add_bill_item)
+        .route("/v1/bills/{id}/submit", Method::POST, payments::submit_bill)
+        .route("/v1/bills/{id}/confirm", Method::POST, payments::confirm_bill)
+        .route("/v1/bills/{id}/cancel", Method::POST, payments::cancel_bill)
+        .route("/v1/bills/{id}/refunds", Method::POST, payments::refund_bill)
+        .route("/v1/splits", Method::POST, users::request_split)
+        .route("/v1/splits", Method::GET, lists::splits)
+        .route("/v1/splits/{id}", Method::GET, users::get_split)
+        .route("/v1/splits/{id}/pay", Method::POST, users::pay_split)
+        .route("/v1/splits/{id}/cancel", Method::POST, users::cancel_split)
+        .route("/v1/splits/{id}/refund", Method::POST, users::refund_split)
+        .route("/v1/contacts", Method::POST, users::add_contact)
+        .route("/v1/coupons", Method::POST, users::issue_coupon)
+        .route("/v1/coupons/verify", Method::POST, users::verify_coupon)
+        .route("/v1/coupons/redeem", Method::POST, users::redeem_coupon)
+        .route("/v1/coupons/{id}", Method::GET, users::get_coupon)
+        .route("/v1/coupons/{id}/share", Method::POST, users::share_coupon)
+        .route("/v1/coupons/{id}/claim", Method::POST, users::claim_coupon)
+        .route("/v1/users/{user}/pool", Method::GET, users::pool)
+        .route("/v1/users/{user}/claimable", Method::GET, users::claimable)
+        .route("/v1/users/{user}/coupons", Method::GET, lists::user_coupons)
+        .route("/v1/users/{user}/splits", Method::GET, lists::user_splits)
+        .route("/v1/quotes", Method::POST, users::quote)
+        .route("/v1/events", Method::GET, events::events)
+        .finish();
 }
 
 // ----- plumbing ------------------------------------------------------------------------------

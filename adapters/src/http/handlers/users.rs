@@ -115,7 +115,8 @@ fn operator_of(caller: &Caller, named: Option<&Id>) -> Result<Id, ApiError> {
     match (named, &caller.principal) {
         (Some(named), _) => Ok(named.clone()),
         (None, Principal::Operator(operator)) => Ok(operator.clone()),
-        (None, Principal::Admin) => Err(ApiError::bad_request("missing_field", "an admin names the `operator`")),
+        // The body is well formed; it is the caller that needs the field: 422, like a rule.
+        (None, Principal::Admin) => Err(ApiError::unprocessable("missing_field", "an admin names the `operator`")),
         (None, _) => Err(ApiError::rejected(Rejection::Forbidden)),
     }
 }
