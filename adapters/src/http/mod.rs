@@ -44,6 +44,7 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024;
 pub const BATCH_BODY_BYTES_MAX: usize = 256 * 1024;
 
 /// JSON bodies up to `limit` bytes; a malformed or larger one is 400 `malformed_request`.
+#[cfg(feature = "server")]
 fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
