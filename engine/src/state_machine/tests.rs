@@ -422,6 +422,15 @@ pub(crate) fn settle(settlement: &str, code: &str, amount: u64) -> Command {
     })
 }
 
+/// `settle`, as an ISO 8583 0100 pre-authorization: it only holds, until `until`.
+pub(crate) fn settle_held(settlement: &str, code: &str, amount: u64, until: TimestampMs) -> Command {
+    let mut command = settle(settlement, code, amount);
+    if let Command::SettlePos(settle) = &mut command {
+        settle.hold_until_ms = Some(until);
+    }
+    command
+}
+
 pub(crate) fn code_of(reply: Reply) -> String {
     let Reply::Authorized { code, .. } = reply else { panic!("{reply:?}") };
     code
@@ -983,11 +992,7 @@ fn pos_authorization_holds_can_be_captured_and_reversed() {
     h.open("a", 0);
     h.deposit("a", 10_000);
     let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
-    let mut hold_request = settle("pos-hold", &code, 3_000);
-    if let Command::SettlePos(settle) = &mut hold_request {
-        settle.hold_until_ms = Some(h.now + 60_000);
-    }
-    let Reply::Settled { charged, .. } = h.ok(hold_request) else { panic!() };
+    let Reply::Settled { charged, .. } = h.ok(settle_held("pos-hold", &code, 3_000, h.now + 60_000)) else { panic!() };
     assert_eq!(charged, 3_000);
     assert_eq!(h.balance("a"), (10_000, 3_000, 7_000), "an 0100 authorization only holds");
     assert_eq!(
@@ -1010,11 +1015,7 @@ fn pos_authorization_holds_can_be_captured_and_reversed() {
     assert_eq!(h.rejected(Command::ReversePos { settlement: id("nope") }), Rejection::SettlementNotFound);
     // Reversing an authorization hold before capture voids it.
     let code = code_of(h.ok(authorize("au3", 5_000, h.now + 3_600_000, 3)));
-    let mut hold_request = settle("pos-hold-2", &code, 400);
-    if let Command::SettlePos(settle) = &mut hold_request {
-        settle.hold_until_ms = Some(h.now + 60_000);
-    }
-    h.ok(hold_request);
+    h.ok(settle_held("pos-hold-2", &code, 400, h.now + 60_000));
     assert_eq!(h.balance("a").1, 400);
     h.ok(Command::ReversePos { settlement: id("pos-hold-2") });
     assert_eq!(h.balance("a"), (10_000, 0, 10_000));

@@ -2,7 +2,9 @@
 
 use crate::command::{Command, ConfirmBill, Outcome, Principal, Refund, Rejection, Reply, SubmitBill};
 use crate::constants::REFUNDS_MAX;
-use crate::state_machine::tests::{Harness, add_item, authorize, code_of, id, open_bill, settle, submitted};
+use crate::state_machine::tests::{
+    Harness, add_item, authorize, code_of, id, open_bill, settle, settle_held, submitted,
+};
 
 fn refund_pos(settlement: &str, refund: &str, amount: u64) -> Command {
     Command::RefundPos(Refund { of: id(settlement), refund: id(refund), amount })
@@ -82,11 +84,7 @@ fn a_captured_pre_authorization_is_refunded_up_to_what_was_captured() {
     h.open("a", 0);
     h.deposit("a", 10_000);
     let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
-    let mut hold = settle("ph", &code, 3_000);
-    if let Command::SettlePos(settle) = &mut hold {
-        settle.hold_until_ms = Some(h.now + 60_000);
-    }
-    h.ok(hold);
+    h.ok(settle_held("ph", &code, 3_000, h.now + 60_000));
     // Nothing is charged while it only holds.
     assert_eq!(h.rejected(refund_pos("ph", "r1", 1)), Rejection::RefundExceedsCharge);
     h.ok(Command::CaptureHold(crate::command::CaptureHold { hold: id("ph"), amount: 2_000 }));
