@@ -1,0 +1,151 @@
+//! The JSON request bodies of the HTTP API and their conversion into engine commands.
+//!
+//! This module is pure: no actix, no engine, no clock, no randomness. What a handler knows
+//! besides the body (the id in the path, the time, a fresh nonce, the caller's operator, the
+//! terminal's currency) arrives as arguments, so the fuzz target `fuzz/fuzz_targets/http_json.rs`
+//! drives exactly the code the server runs: `serde_json` decoding (what `web::Json` does), then
+//! the conversion. Every body refuses unknown fields. A conversion refuses with a
+//! [`RequestError`]; it never panics.
+//!
+//! Authorization is not here: handlers check the caller before they convert, so the order of
+//! their answers is unchanged.
+//!
+//! One file per group of routes: `accounts.rs` (keys, accounts, transfers, holds),
+//! `payments.rs` (merchants, POS, bills, refunds), `users.rs` (splits, contacts, coupons); the
+//! queries and what they share are here.
+
+mod accounts;
+mod payments;
+#[cfg(test)]
+mod tests;
+mod users;
+
+use std::fmt;
+
+use kassa_engine::{Currency, Rejection};
+use serde::Deserialize;
+
+pub use accounts::*;
+pub use payments::*;
+pub use users::*;
+
+/// Why a request body does not make a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// Malformed: answered 400 with `code` (`invalid_currency`, `invalid_expiry`, ...).
+    Invalid {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// Well-formed but refused by a rule the engine would apply too; answered as that rejection.
+    Rejected(Rejection),
+}
+
+impl RequestError {
+    /// A malformed request.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> RequestError {
+        RequestError::Invalid { code, message: message.into() }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Invalid { code, message } => write!(f, "{code}: {message}"),
+            RequestError::Rejected(rejection) => write!(f, "rejected: {}", rejection.code()),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// An ISO 4217 alpha code (`"EUR"`) as a supported currency.
+pub fn currency(alpha: &str) -> Result<Currency, RequestError> {
+    Currency::from_alpha(alpha)
+        .map_err(|_| RequestError::invalid("invalid_currency", format!("{alpha:?} is not a supported ISO 4217 code")))
+}
+
+/// The instant `seconds` after `now_ms`; one that does not fit a `u64` of milliseconds is
+/// refused `invalid_expiry` (422), as the engine refuses any other expiry too far ahead.
+pub fn expiry(now_ms: u64, seconds: u64) -> Result<u64, RequestError> {
+    seconds
+        .checked_mul(1_000)
+        .and_then(|ms| ms.checked_add(now_ms))
+        .ok_or(RequestError::Rejected(Rejection::InvalidExpiry))
+}
+
+// ----- queries ---------------------------------------------------------------------------------
+
+/// The query of a list in pages: `limit` (default 100, clamped to 1..=1000) and the id of the
+/// last item of the previous page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Most items returned.
+    pub limit: Option<usize>,
+    /// The last item of the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// Most items one page may hold.
+pub const PAGE_LIMIT_MAX: usize = 1_000;
+
+/// A page size asked for: 100 unless given; outside 1..=[`PAGE_LIMIT_MAX`] it is refused
+/// (`invalid_limit`), never silently changed.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, RequestError> {
+    match limit {
+        None => Ok(100),
+        Some(limit) if (1..=PAGE_LIMIT_MAX).contains(&limit) => Ok(limit),
+        Some(limit) => Err(RequestError::invalid("invalid_limit", format!("limit {limit} is not within 1..=1000"))),
+    }
+}
+
+impl PageQuery {
+    /// The page size asked for ([`page_limit`]).
+    pub fn limit(&self) -> Result<usize, RequestError> {
+        page_limit(self.limit)
+    }
+}
+
+/// The query of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Most events returned (default 100, 1..=1000).
+    pub limit: Option<usize>,
+    /// The `next_after` of the previous page (`"<seq>.<index>"`): this page holds later events.
+    pub after: Option<String>,
+    /// Wait up to this many milliseconds (at most 30,000) for an event when there is none yet.
+    pub wait_ms: Option<u64>,
+}
+
+/// The longest `GET /v1/events` may wait for an event (`wait_ms`).
+pub const EVENTS_WAIT_MS_MAX: u64 = 30_000;
+
+impl EventsQuery {
+    /// The page size asked for ([`page_limit`]).
+    pub fn limit(&self) -> Result<usize, RequestError> {
+        page_limit(self.limit)
+    }
+
+    /// How long to wait for an event: 0 unless given; more than [`EVENTS_WAIT_MS_MAX`] is
+    /// refused (`invalid_wait`).
+    pub fn wait_ms(&self) -> Result<u64, RequestError> {
+        match self.wait_ms {
+            Some(wait) if wait > EVENTS_WAIT_MS_MAX => {
+                Err(RequestError::invalid("invalid_wait", format!("wait_ms {wait} is more than 30000")))
+            }
+            wait => Ok(wait.unwrap_or(0)),
+        }
+    }
+}
+
+/// The query of `GET /v1/accounts/{id}/history`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Most lines returned (default 100, 1..=1000).
+    pub limit: Option<usize>,
+    /// The id of the last line of the previous page: this page holds older lines.
+    pub starting_after: Option<String>,
+}
