@@ -417,6 +417,15 @@ fn oversized_requests_are_refused() {
     );
     let raw = common::raw_http(server.http, announced.as_bytes(), ANSWER_TIMEOUT).expect("an answer, not a hang");
     common::Answer::parse(&raw).unwrap().assert_error(400, "malformed_request");
+    // The batch route takes bodies up to 256 KiB (1,000 transfers with long ids), no larger; a
+    // request without a key is refused before its body is read.
+    let huge = format!(r#"{{"transfers":[],"pad":"{}"}}"#, "x".repeat(300 * 1024));
+    let answer = server.call_raw("POST", "/v1/transfers/batch", Some(ADMIN_KEY), Some(&huge));
+    answer.assert_error(400, "malformed_request");
+    let unauthenticated = "POST /v1/transfers/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{";
+    let raw = common::raw_http(server.http, unauthenticated.as_bytes(), ANSWER_TIMEOUT).expect("an answer, not a hang");
+    common::Answer::parse(&raw).unwrap().assert_error(401, "unauthorized");
     let headers: String = (0..200).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
     let request = format!("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
     let raw = common::raw_http(server.http, request.as_bytes(), ANSWER_TIMEOUT).expect("an answer");

@@ -12,7 +12,9 @@ fn routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../src/http/handlers/mod.rs");
     let mut routes = BTreeSet::new();
     for line in source.lines().map(str::trim) {
-        let Some(rest) = line.strip_prefix(".route(\"") else { continue };
+        let Some(rest) = line.strip_prefix(".route(\"").or_else(|| line.strip_prefix(".route_with_json(\"")) else {
+            continue;
+        };
         let (path, rest) = rest.split_once('"').expect("a route's path is a string");
         let method = rest.split("Method::").nth(1).and_then(|call| call.split(',').next()).expect("Method::<METHOD>");
         routes.insert((path.to_string(), method.to_lowercase()));

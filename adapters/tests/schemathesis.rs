@@ -39,7 +39,10 @@ fn schemathesis_finds_no_failure_in_any_operation() {
         .arg("run")
         .arg(format!("http://{}/openapi.json", server.http))
         .args(["--header", &format!("Authorization: Bearer {ADMIN_KEY}")])
-        .args(["--max-examples", "10", "--max-time", "150", "--workers", "2", "--seed", "1"])
+        // One worker: with two, the fuzzer's own lambda-source parsing (hypothesis, Python's
+        // `ast`) once failed with "AST constructor recursion depth mismatch", an error of the
+        // tool's threads, not an answer of the server.
+        .args(["--max-examples", "10", "--max-time", "150", "--workers", "1", "--seed", "1"])
         // The event feed's long poll may take 30 s by design.
         .args(["--request-timeout", "45", "--no-shrink", "--continue-on-failure"])
         .arg("--report-dir")

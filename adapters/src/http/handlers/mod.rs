@@ -33,31 +33,37 @@ use actix_web::http::Method;
 /// path is answered 405 `method_not_allowed` with an `Allow` header (not 404).
 struct Routes<'a> {
     config: &'a mut web::ServiceConfig,
-    /// The JSON limits of the batch route.
-    big_bodies: Option<web::JsonConfig>,
     methods: Vec<(&'static str, Vec<&'static str>)>,
 }
 
 impl Routes<'_> {
-    fn route<F, Args>(mut self, path: &'static str, method: Method, handler: F) -> Self
+    fn route<F, Args>(self, path: &'static str, method: Method, handler: F) -> Self
     where
         F: actix_web::Handler<Args>,
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        let name = match method {
+        self.config.route(path, web::method(method.clone()).to(handler));
+        self.remember(path, &method)
+    }
+
+    /// [`Routes::route`] for a path whose JSON bodies have limits of their own (`json`).
+    fn route_with_json<F, Args>(self, path: &'static str, method: Method, handler: F, json: web::JsonConfig) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.config.service(web::resource(path).app_data(json).route(web::method(method.clone()).to(handler)));
+        self.remember(path, &method)
+    }
+
+    fn remember(mut self, path: &'static str, method: &Method) -> Self {
+        let name = match *method {
             Method::GET => "GET",
             Method::POST => "POST",
             Method::DELETE => "DELETE",
             _ => unreachable!("the API uses GET, POST and DELETE"),
-        };
-        // The one route whose bodies may be larger than the others' (`BATCH_BODY_BYTES_MAX`).
-        let big = if path == "/v1/transfers/batch" { self.big_bodies.take() } else { None };
-        match big {
-            Some(json) => {
-                self.config.service(web::resource(path).app_data(json).route(web::method(method).to(handler)))
-            }
-            None => self.config.route(path, web::method(method).to(handler)),
         };
         match self.methods.iter_mut().find(|(known, _)| *known == path) {
             Some((_, methods)) => methods.push(name),
@@ -87,7 +93,7 @@ impl Routes<'_> {
 
 /// Registers the routes.
 pub(super) fn routes(config: &mut web::ServiceConfig, batch_json: web::JsonConfig) {
-    Routes { config, big_bodies: Some(batch_json), methods: Vec::new() }
+    Routes { config, methods: Vec::new() }
         .route("/health", Method::GET, health)
         .route("/ready", Method::GET, ready)
         .route("/metrics", Method::GET, metrics)
@@ -102,7 +108,7 @@ pub(super) fn routes(config: &mut web::ServiceConfig, batch_json: web::JsonConfi
         .route("/v1/accounts/{id}/withdrawals", Method::POST, accounts::withdraw)
         .route("/v1/accounts/{id}/history", Method::GET, accounts::history)
         .route("/v1/transfers", Method::POST, accounts::transfer)
-        .route("/v1/transfers/batch", Method::POST, accounts::transfer_batch)
+        .route_with_json("/v1/transfers/batch", Method::POST, accounts::transfer_batch, batch_json)
         .route("/v1/transfers/{id}", Method::GET, accounts::get_transfer)
         .route("/v1/holds", Method::POST, accounts::place_hold)
         .route("/v1/holds", Method::GET, lists::holds)
