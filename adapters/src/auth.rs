@@ -9,6 +9,7 @@
 
 use dashmap::DashMap;
 use kassa_engine::command::{Command, RegisterApiKey, Submission};
+use kassa_engine::metadata::Metadata;
 use kassa_engine::state_machine::ApiKey;
 use kassa_engine::{Engine, Id, Principal};
 use ring::digest;
@@ -35,6 +36,15 @@ impl Caller {
     /// `command` sent by this caller.
     pub fn sends(&self, command: Command) -> Submission {
         Submission::new(self.principal.clone(), command)
+    }
+
+    /// `command` sent by this caller with `metadata` for what it creates.
+    pub fn sends_with(&self, command: Command, metadata: Option<Metadata>) -> Submission {
+        let submission = self.sends(command);
+        match metadata {
+            Some(metadata) => submission.with_metadata(metadata),
+            None => submission,
+        }
     }
 }
 

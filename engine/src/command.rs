@@ -7,6 +7,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::metadata::{Metadata, MetadataKind};
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
 /// One request to the state machine. Amounts are integer minor units of the named currency.
@@ -132,17 +133,27 @@ pub struct Submission {
     pub principal: Principal,
     /// What it asks for.
     pub command: Command,
+    /// Metadata for the object the command creates ([`crate::metadata`]); only a transfer, a
+    /// hold, a POS settlement, a bill or a split may carry it (`metadata_not_supported`).
+    /// Boxed: most submissions have none.
+    pub metadata: Option<Box<Metadata>>,
 }
 
 impl Submission {
     /// `command` sent by `principal`.
     pub fn new(principal: Principal, command: Command) -> Submission {
-        Submission { principal, command }
+        Submission { principal, command, metadata: None }
     }
 
     /// `command` sent by the admin (the processor embedding kassa, tests, the ticker).
     pub fn admin(command: Command) -> Submission {
-        Submission { principal: Principal::Admin, command }
+        Submission::new(Principal::Admin, command)
+    }
+
+    /// This submission with `metadata` attached (an empty map attaches nothing).
+    pub fn with_metadata(mut self, metadata: Metadata) -> Submission {
+        self.metadata = (!metadata.is_empty()).then(|| Box::new(metadata));
+        self
     }
 
     /// Every command of `commands`, sent by the admin.
@@ -847,6 +858,9 @@ pub enum Rejection {
     RefundExceedsCharge,
     /// The settlement or bill has had its most refunds (`REFUNDS_MAX`).
     TooManyRefunds,
+    /// Metadata was sent with a command that creates no transfer, hold, POS settlement, bill or
+    /// split.
+    MetadataNotSupported,
 }
 
 impl Rejection {
@@ -887,6 +901,7 @@ impl Rejection {
             CrossPartition => "cross_partition", CodeRevoked => "code_revoked",
             AuthorizationNotFound => "authorization_not_found",
             RefundExceedsCharge => "refund_exceeds_charge", TooManyRefunds => "too_many_refunds",
+            MetadataNotSupported => "metadata_not_supported",
         }
     }
 }
@@ -959,6 +974,19 @@ pub enum Event {
     CodeRejected {
         /// The user or bill the attempt was against.
         subject: Id,
+    },
+    /// Metadata attached to an object as the command that created it applied
+    /// ([`crate::metadata`]).
+    Annotated {
+        /// The object's kind.
+        kind: MetadataKind,
+        /// The object's id.
+        id: Id,
+        /// A transfer's payer account (whoever may read it sees the transfer's metadata in the
+        /// event feed); `None` for the other kinds, which have reads of their own.
+        payer: Option<Id>,
+        /// The metadata.
+        metadata: Metadata,
     },
 }
 

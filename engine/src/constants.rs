@@ -64,3 +64,9 @@ pub const CODE_LENGTH_MAX: usize = 16;
 /// idempotent repeats: at least this long, at most twice this long (24 hours, as payment APIs
 /// keep idempotency keys). A repeat after that is a new command.
 pub const IDEMPOTENCY_WINDOW_MS: u64 = 24 * 3_600_000;
+/// Most entries of an object's metadata.
+pub const METADATA_ENTRIES_MAX: usize = 16;
+/// Longest metadata key, in bytes (1.. of `A-Z a-z 0-9 . _ : -`).
+pub const METADATA_KEY_LENGTH_MAX: usize = 40;
+/// Longest metadata value, in characters (Unicode scalar values; no control characters).
+pub const METADATA_VALUE_LENGTH_MAX: usize = 500;

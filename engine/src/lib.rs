@@ -7,6 +7,7 @@
 //! - [`state_machine`]: the pure, deterministic core (`commit(now, &batch)`); no IO, no clock.
 //! - [`codec`]: the one place that turns values into bytes and back (bincode 2.0.1, versioned).
 //! - [`history`]: account history built from the events.
+//! - [`metadata`]: the bounded string maps callers attach to what a command creates.
 //! - [`partition`]: which partition applies a command, and the messages between partitions.
 //! - `wal`: the write-ahead log in RocksDB (the only module that touches storage).
 //! - `runtime`: the embedding API: `Engine` with its executor, writer and ticker threads.
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod command;
 pub mod constants;
 pub mod history;
+pub mod metadata;
 pub mod partition;
 #[cfg(feature = "storage")]
 pub mod runtime;

@@ -27,6 +27,7 @@ fn keep(commands: &mut Vec<Command>, converted: Result<Command, RequestError>) {
         Ok(command) => commands.push(command),
         Err(RequestError::Invalid { code, message }) => assert!(!code.is_empty() && !message.is_empty()),
         Err(RequestError::Rejected(rejection)) => assert!(!rejection.code().is_empty()),
+        Err(RequestError::Unprocessable { code, message }) => assert!(!code.is_empty() && !message.is_empty()),
     }
 }
 
@@ -46,6 +47,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = body::<HistoryQuery>(data);
     if let Some(transfer) = body::<TransferBody>(data) {
+        // Metadata of any shape converts or is refused with a code; what converts is bounded.
+        match metadata(transfer.metadata.as_ref()) {
+            Ok(converted) => assert!(converted.is_none_or(|map| map.len() <= 16)),
+            Err(error) => assert!(!error.to_string().is_empty()),
+        }
         keep(&mut commands, transfer.command());
     }
     if let Some(batch) = body::<BatchBody>(data) {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kassa_engine::command::{Command, Outcome};
+use kassa_engine::metadata::Metadata;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -158,6 +159,15 @@ impl Client {
         }
     }
 
+    /// Submits one command with metadata for what it creates (a transfer, hold, POS
+    /// settlement, bill or split); resolves with its outcome once it is durable.
+    pub async fn submit_with_metadata(&self, command: Command, metadata: Metadata) -> Result<Outcome, ClientError> {
+        match self.request(RequestBody::SubmitWithMetadata { command, metadata }).await? {
+            ResponseBody::Outcome(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Submits 1..=8,190 commands committed in order in one engine batch; one outcome each.
     pub async fn submit_batch(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, ClientError> {
         match self.request(RequestBody::Batch(commands)).await? {
@@ -288,6 +298,15 @@ impl SerialClient {
     /// Submits one command; resolves with its outcome once it is durable.
     pub async fn submit(&mut self, command: Command) -> Result<Outcome, ClientError> {
         match self.request(RequestBody::Submit(command)).await? {
+            ResponseBody::Outcome(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Submits one command with metadata for what it creates (a transfer, hold, POS
+    /// settlement, bill or split); resolves with its outcome once it is durable.
+    pub async fn submit_with_metadata(&mut self, command: Command, metadata: Metadata) -> Result<Outcome, ClientError> {
+        match self.request(RequestBody::SubmitWithMetadata { command, metadata }).await? {
             ResponseBody::Outcome(outcome) => Ok(outcome),
             other => Err(unexpected(other)),
         }

@@ -13,6 +13,7 @@ use std::fmt;
 use kassa_engine::SubmitError;
 use kassa_engine::codec::{self, CodecError};
 use kassa_engine::command::{Command, Outcome};
+use kassa_engine::metadata::Metadata;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "server")]
@@ -67,6 +68,15 @@ pub enum RequestBody {
     Batch(Vec<Command>),
     /// Liveness check; answered with [`ResponseBody::Pong`].
     Ping,
+    /// One engine command with metadata for what it creates (a transfer, hold, POS settlement,
+    /// bill or split; any other command is refused `MetadataNotSupported`); answered like
+    /// [`RequestBody::Submit`].
+    SubmitWithMetadata {
+        /// The command.
+        command: Command,
+        /// Its metadata (`kassa_engine::metadata`: validated when decoded).
+        metadata: Metadata,
+    },
 }
 
 /// A server-to-client message.

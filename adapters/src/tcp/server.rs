@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use kassa_engine::command::Submission;
 use kassa_engine::{Engine, SubmitError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -405,18 +406,9 @@ async fn read_loop(
                 let response = Response::error(request_id, ErrorCode::InvalidBatch, message);
                 let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
             }
-            RequestBody::Submit(command) => {
-                // No task per request: the engine's writer thread queues the durable outcome
-                // straight to this connection's writer.
-                let queue = outgoing.clone();
-                let respond = move |result| {
-                    let body = result_body(result, ResponseBody::Outcome);
-                    let _ = queue.send(Outgoing { response: Response { request_id, body }, _slot: Some(slot) });
-                };
-                if let Err(error) = shared.engine.submit_with(caller.sends(command), respond) {
-                    let body = error_body(error);
-                    let _ = outgoing.send(Outgoing { response: Response { request_id, body }, _slot: None });
-                }
+            RequestBody::Submit(command) => submit_one(shared, caller.sends(command), request_id, slot, outgoing),
+            RequestBody::SubmitWithMetadata { command, metadata } => {
+                submit_one(shared, caller.sends(command).with_metadata(metadata), request_id, slot, outgoing);
             }
             RequestBody::Batch(commands) => {
                 let engine = shared.engine.clone();
@@ -425,6 +417,26 @@ async fn read_loop(
                 submit_in_order(submit, ResponseBody::Outcomes, request_id, slot, outgoing);
             }
         }
+    }
+}
+
+/// Submits one command. No task per request: the engine's writer thread queues the durable
+/// outcome straight to this connection's writer.
+fn submit_one(
+    shared: &Shared,
+    submission: Submission,
+    request_id: u64,
+    slot: OwnedSemaphorePermit,
+    outgoing: &mpsc::UnboundedSender<Outgoing>,
+) {
+    let queue = outgoing.clone();
+    let respond = move |result| {
+        let body = result_body(result, ResponseBody::Outcome);
+        let _ = queue.send(Outgoing { response: Response { request_id, body }, _slot: Some(slot) });
+    };
+    if let Err(error) = shared.engine.submit_with(submission, respond) {
+        let body = error_body(error);
+        let _ = outgoing.send(Outgoing { response: Response { request_id, body }, _slot: None });
     }
 }
 

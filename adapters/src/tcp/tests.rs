@@ -2,6 +2,7 @@
 //! `docs/protocol.md`, the variant-index tables it lists, and a no-panic sweep of the decoder.
 
 use kassa_engine::command::*;
+use kassa_engine::metadata::Metadata;
 use kassa_engine::{Currency, Id};
 use rust_decimal::Decimal;
 
@@ -39,6 +40,13 @@ fn transfer_request() -> Request {
     }
 }
 
+/// The SubmitWithMetadata example of `docs/protocol.md`: the transfer with an order id.
+fn annotated_request() -> Request {
+    let RequestBody::Submit(command) = transfer_request().body else { unreachable!() };
+    let metadata = Metadata::new([("order_id".to_owned(), "A-1".to_owned())]).unwrap();
+    Request { request_id: 10, body: RequestBody::SubmitWithMetadata { command, metadata } }
+}
+
 /// The hex examples of `docs/protocol.md`, byte for byte, both ways.
 const EXAMPLES: &[(&str, &str)] = &[
     ("hello", "0000000e 01 01 00 01 09 61646d696e2d6b6579"),
@@ -51,6 +59,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("ping", "00000003 01 09 03"),
     ("pong", "00000003 01 09 03"),
     ("busy", "00000010 01 00 04 06 0b 656e67696e652062757379"),
+    ("annotated", "00000026 01 0a 04 04 03742d31 05616c696365 03626f62 fbd204 fbd203 01 086f726465725f6964 03412d31"),
 ];
 
 fn example(name: &str) -> Vec<u8> {
@@ -70,6 +79,7 @@ fn documented_examples_match_byte_for_byte() {
         ("transfer", transfer_request()),
         ("batch", Request { request_id: 8, body: RequestBody::Batch(vec![Command::Tick]) }),
         ("ping", Request { request_id: 9, body: RequestBody::Ping }),
+        ("annotated", annotated_request()),
     ];
     for (name, request) in requests {
         assert_eq!(hex::encode(frame_of(&request)), hex::encode(example(name)), "{name}");
@@ -369,6 +379,7 @@ const REJECTIONS: &[&str] = &[
     "AuthorizationNotFound",
     "RefundExceedsCharge",
     "TooManyRefunds",
+    "MetadataNotSupported",
 ];
 
 /// `docs/protocol.md`'s ObjectKind table (index order).
@@ -473,6 +484,7 @@ fn documented_variant_indices_match_the_code() {
         RequestBody::Submit(Command::Tick),
         RequestBody::Batch(vec![]),
         RequestBody::Ping,
+        RequestBody::SubmitWithMetadata { command: Command::Tick, metadata: Metadata::default() },
     ];
     for (index, body) in bodies.iter().enumerate() {
         assert_eq!(usize::from(kassa_engine::codec::encode(body)[1]), index);
@@ -624,4 +636,17 @@ fn decoder_never_panics_on_truncated_corrupted_or_random_input() {
         }
         decode_everything(&mutated);
     }
+}
+
+#[test]
+fn metadata_is_validated_when_a_frame_is_decoded() {
+    let frame = example("annotated");
+    let (body, _) = split_frame(&frame).unwrap().unwrap();
+    assert!(decode_body::<Request>(body).is_ok());
+    // "order_id" becomes "order id": a key with a space.
+    let bad_key = hex::encode(body).replace("6f726465725f6964", "6f72646572206964");
+    assert!(decode_body::<Request>(&hex::decode(bad_key).unwrap()).is_err());
+    // A count of 17 entries (more than the 16 allowed, and more than the frame holds) is refused.
+    let too_many = hex::encode(body).replace("01086f72", "11086f72");
+    assert!(decode_body::<Request>(&hex::decode(too_many).unwrap()).is_err());
 }

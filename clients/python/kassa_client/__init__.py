@@ -33,6 +33,7 @@ from .messages import (
     Response,
     ResponseBody,
     Submit,
+    SubmitWithMetadata,
     Welcome,
     body_length,
     decode_request_body,
@@ -65,6 +66,11 @@ from .types import (
     FixedOff,
     GeoPoint,
     Location,
+    METADATA_ENTRIES_MAX,
+    METADATA_KEY_LENGTH_MAX,
+    METADATA_VALUE_LENGTH_MAX,
+    Metadata,
+    MetadataInput,
     MerchantRole,
     ObjectKind,
     OperatorRole,
@@ -89,8 +95,10 @@ from .types import (
     TransferBatchOutcomes,
     ValueAdjustment,
     id_problem,
+    metadata_problem,
     to_currency,
     validate_id,
+    validate_metadata,
 )
 
 __version__ = "0.1.0"

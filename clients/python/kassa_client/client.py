@@ -40,9 +40,10 @@ from .messages import (
     RequestBody,
     Response,
     Submit,
+    SubmitWithMetadata,
     encode_request,
 )
-from .types import Outcome
+from .types import MetadataInput, Outcome
 
 FATAL_ERRORS = (UnauthenticatedError, UnsupportedVersionError)
 
@@ -187,10 +188,20 @@ class Client:
 
     # ----- calls ---------------------------------------------------------------------------
 
-    def submit_async(self, command: Command, timeout: Optional[float] = None) -> "Future[Outcome]":
+    def submit_async(
+        self, command: Command, timeout: Optional[float] = None, *, metadata: Optional[MetadataInput] = None
+    ) -> "Future[Outcome]":
         """Sends one command; the future resolves to its Outcome. Invalid values raise
-        ValidationError here, before anything is sent."""
-        return self._call(Submit(command), OutcomeResponse, timeout)
+        ValidationError here, before anything is sent.
+
+        `metadata` (a mapping, or a list of (key, value) pairs: at most 16 entries, keys of
+        1..=40 bytes of [A-Za-z0-9._:-], values of at most 500 characters without control characters)
+        is attached to the transfer, hold, POS settlement, bill or split the command creates
+        (RequestBody::SubmitWithMetadata); any other command is answered
+        Rejected(MetadataNotSupported). None or empty sends a plain Submit. A retry of an id that
+        already applied keeps the first metadata."""
+        body = SubmitWithMetadata(command, metadata) if metadata else Submit(command)
+        return self._call(body, OutcomeResponse, timeout)
 
     def submit_batch_async(self, commands: Sequence[Command], timeout: Optional[float] = None) -> "Future[List[Outcome]]":
         """Sends 1..=8190 commands as one engine batch; resolves to their outcomes, in order."""
@@ -200,9 +211,12 @@ class Client:
         """Sends a Ping; resolves to None on Pong."""
         return self._call(Ping(), Pong, timeout)
 
-    def submit(self, command: Command, timeout: Optional[float] = None) -> Outcome:
-        """Sends one command and waits for its Outcome (timeout: seconds; None = the default)."""
-        return self.submit_async(command, timeout).result()
+    def submit(
+        self, command: Command, timeout: Optional[float] = None, *, metadata: Optional[MetadataInput] = None
+    ) -> Outcome:
+        """Sends one command and waits for its Outcome (timeout: seconds; None = the default;
+        metadata: as for `submit_async`)."""
+        return self.submit_async(command, timeout, metadata=metadata).result()
 
     def submit_batch(self, commands: Sequence[Command], timeout: Optional[float] = None) -> List[Outcome]:
         """Sends a batch and waits for its outcomes."""

@@ -22,7 +22,7 @@ from .errors import (
     UnknownFormatVersionError,
     ValidationError,
 )
-from .types import OUTCOME, Outcome
+from .types import METADATA, OUTCOME, Metadata, Outcome
 
 PROTOCOL_VERSION = 1
 FORMAT_VERSION = 0x01
@@ -36,7 +36,7 @@ LENGTH_PREFIX_BYTES = 4
 
 
 class RequestBody(Variant):
-    """enum RequestBody: 0 Hello, 1 Submit, 2 Batch, 3 Ping."""
+    """enum RequestBody: 0 Hello, 1 Submit, 2 Batch, 3 Ping, 4 SubmitWithMetadata."""
 
     VARIANTS: ClassVar[Dict[int, type]] = {}
 
@@ -70,6 +70,18 @@ class Batch(RequestBody):
 @dataclass(frozen=True)
 class Ping(RequestBody):
     """Liveness check (3), answered Pong."""
+
+
+@variant(4)
+@dataclass(frozen=True)
+class SubmitWithMetadata(RequestBody):
+    """One engine command with metadata for the object it creates (4), answered like Submit.
+    Only Transfer, PlaceHold, SettlePos, OpenBill and RequestSplit may carry metadata (any other
+    command is answered Rejected(MetadataNotSupported)). `metadata` is a mapping, or a list of
+    (key, value) pairs; it is validated when encoded and decodes as a dict in key order."""
+
+    command: Annotated[Command, COMMAND]
+    metadata: Annotated[Metadata, METADATA]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Dict, List, Optional, Union
+from typing import Annotated, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .codec import (
     BOOL,
@@ -28,6 +28,7 @@ from .codec import (
     Variant,
     Wire,
     variant,
+    write_varint,
 )
 from .errors import InvalidValueError, ValidationError
 
@@ -133,6 +134,114 @@ class CurrencyWire(Wire):
 
 
 CURRENCY = CurrencyWire()
+
+# ----- Metadata -------------------------------------------------------------------------------
+
+METADATA_ENTRIES_MAX = 16
+METADATA_KEY_LENGTH_MAX = 40
+METADATA_VALUE_LENGTH_MAX = 500
+
+Metadata = Dict[str, str]
+"""`Metadata` as decoded: key -> value, in key order."""
+MetadataInput = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
+"""`Metadata` as accepted: a mapping, or a list of (key, value) pairs (each key at most once)."""
+
+
+def _is_control(character: str) -> bool:
+    """Unicode category Cc (what Rust's `char::is_control` rejects): U+0000..U+001F, U+007F..U+009F."""
+    code = ord(character)
+    return code < 0x20 or 0x7F <= code <= 0x9F
+
+
+def metadata_key_problem(key: str) -> str:
+    """Why `key` is not a metadata key ("" when it is one): 1..=40 bytes of [A-Za-z0-9._:-]."""
+    if not key or not set(key) <= _ID_CHARACTERS or len(key) > METADATA_KEY_LENGTH_MAX:  # ASCII: 1 byte each
+        return f"metadata key {key[:80]!r} must be 1..={METADATA_KEY_LENGTH_MAX} bytes of A-Z a-z 0-9 . _ : -"
+    return ""
+
+
+def metadata_value_problem(key: str, value: str) -> str:
+    """Why `value` is not a metadata value ("" when it is one): at most 500 characters (code
+    points, as the server counts them, not bytes) without control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"metadata value of {key!r} is not encodable as UTF-8"
+    if len(value) > METADATA_VALUE_LENGTH_MAX or any(_is_control(c) for c in value):
+        return (
+            f"metadata value of {key!r} must be at most {METADATA_VALUE_LENGTH_MAX} characters"
+            " without control characters"
+        )
+    return ""
+
+
+def _metadata_entries(value: Any) -> Tuple[List[Tuple[Any, Any]], str]:
+    """The (key, value) pairs of a mapping or a list/tuple of pairs, or a problem."""
+    if isinstance(value, Mapping):
+        return list(value.items()), ""
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value):
+            return [tuple(pair) for pair in value], ""  # type: ignore[misc]
+        return [], "metadata pairs must each be a (key, value) pair"
+    return [], f"metadata must be a mapping or a list of (key, value) pairs, got {type(value).__name__}"
+
+
+def metadata_problem(value: Any) -> str:
+    """Why `value` is not valid metadata ("" when it is): at most 16 entries; keys of 1..=40
+    bytes of [A-Za-z0-9._:-], each once; values of at most 500 characters without control
+    characters. `value` is a mapping or a list of (key, value) pairs."""
+    entries, problem = _metadata_entries(value)
+    if problem:
+        return problem
+    if len(entries) > METADATA_ENTRIES_MAX:
+        return f"metadata holds at most {METADATA_ENTRIES_MAX} entries, not {len(entries)}"
+    seen = set()
+    for key, text in entries:
+        if not isinstance(key, str) or not isinstance(text, str):
+            return f"metadata keys and values must be strings, got {key!r}: {text!r}"
+        problem = metadata_key_problem(key) or metadata_value_problem(key, text)
+        if problem:
+            return problem
+        if key in seen:
+            return f"metadata key {key!r} appears twice"
+        seen.add(key)
+    return ""
+
+
+def validate_metadata(value: MetadataInput) -> Metadata:
+    """`value` as a dict in key order when it is valid metadata, else raises ValidationError."""
+    problem = metadata_problem(value)
+    if problem:
+        raise ValidationError(problem)
+    return dict(sorted(_metadata_entries(value)[0]))
+
+
+class MetadataWire(Wire):
+    """`Metadata`: a varint entry count, then each entry as key String, value String, in key
+    (byte) order. Validated before writing (ValidationError) and when read (InvalidValueError)."""
+
+    def write(self, out: bytearray, value: Any, path: str) -> None:
+        problem = metadata_problem(value)
+        if problem:
+            raise ValidationError(f"{path}: {problem}")
+        entries = sorted(_metadata_entries(value)[0], key=lambda entry: entry[0])  # ASCII keys: byte order
+        write_varint(out, len(entries))
+        for key, text in entries:
+            STRING.write(out, key, f"{path}[{key!r}]")
+            STRING.write(out, text, f"{path}[{key!r}]")
+
+    def read(self, src: Reader) -> Metadata:
+        count = src.length()
+        if count > METADATA_ENTRIES_MAX:
+            raise InvalidValueError(f"metadata holds at most {METADATA_ENTRIES_MAX} entries, not {count}")
+        entries = [(STRING.read(src), STRING.read(src)) for _ in range(count)]
+        problem = metadata_problem(entries)
+        if problem:
+            raise InvalidValueError(problem)
+        return dict(sorted(entries))
+
+
+METADATA = MetadataWire()
 
 # ----- field aliases --------------------------------------------------------------------------
 
@@ -385,6 +494,7 @@ class Rejection(enum.IntEnum):
     AuthorizationNotFound = 55
     RefundExceedsCharge = 56
     TooManyRefunds = 57
+    MetadataNotSupported = 58
 
     @property
     def code(self) -> str:

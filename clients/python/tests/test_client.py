@@ -23,7 +23,7 @@ FAST = dict(
 def answer(request):
     """What a healthy server answers."""
     body = request.body
-    if isinstance(body, k.Submit):
+    if isinstance(body, (k.Submit, k.SubmitWithMetadata)):
         return [Response(request.request_id, OutcomeResponse(APPLIED))]
     if isinstance(body, k.Batch):
         return [Response(request.request_id, OutcomesResponse([APPLIED] * len(body.commands)))]
@@ -107,6 +107,63 @@ class PipeliningTest(ClientTestCase):
             client.submit_batch([])
         client.ping()
         self.assertEqual(len(server.requests), 1)
+
+
+
+INVALID_METADATA = [
+    {f"k{n}": "v" for n in range(17)},  # 17 entries
+    {"": "v"},  # empty key
+    {"has space": "v"},
+    {"k" * 41: "v"},  # 41-byte key
+    [("k", "1"), ("k", "2")],  # the same key twice
+    {"k": "v" * 501},  # 501-byte value
+    {"k": "line\nbreak"},
+]
+
+
+class MetadataTest(ClientTestCase):
+    def test_metadata_is_sent_with_the_command(self):
+        server, client = self.serve(healthy)
+        self.assertEqual(client.submit(transfer(1), metadata={"order_id": "A-1", "channel": "web"}), APPLIED)
+        self.assertEqual(client.submit_async(transfer(2), 5, metadata=[("order_id", "A-2")]).result(5), APPLIED)
+        self.assertEqual(client.submit(transfer(3), metadata={}), APPLIED)  # empty: a plain Submit
+        self.assertEqual(client.submit(transfer(4)), APPLIED)
+        bodies = [request.body for _, request in server.requests]
+        self.assertEqual(
+            bodies,
+            [
+                k.SubmitWithMetadata(transfer(1), {"channel": "web", "order_id": "A-1"}),
+                k.SubmitWithMetadata(transfer(2), {"order_id": "A-2"}),
+                k.Submit(transfer(3)),
+                k.Submit(transfer(4)),
+            ],
+        )
+
+    def test_invalid_metadata_raises_before_sending(self):
+        server, client = self.serve(healthy)
+        for metadata in INVALID_METADATA:
+            with self.subTest(metadata=repr(metadata)[:60]):
+                with self.assertRaises(k.ValidationError):
+                    client.submit(transfer(1), metadata=metadata)
+                with self.assertRaises(k.ValidationError):
+                    client.submit_async(transfer(1), metadata=metadata)
+        client.ping()
+        self.assertEqual([type(request.body) for _, request in server.requests], [k.Ping])
+
+    def test_busy_retries_and_resends_keep_the_metadata(self):
+        def busy_then_drop(number, request):
+            if number == 1 and len(server.requests) == 1:
+                return [error(request.request_id, ErrorCode.Busy)]
+            if number == 1:
+                return [CLOSE]
+            return answer(request)
+
+        server, client = self.serve(busy_then_drop)
+        self.assertEqual(client.submit(transfer(1), metadata={"order_id": "A-1"}), APPLIED)
+        self.assertEqual([number for number, _ in server.requests], [1, 1, 2])
+        self.assertEqual(len(set(server.raw_frames)), 1)  # the same frame, metadata included
+        self.assertEqual(server.requests[-1][1].body, k.SubmitWithMetadata(transfer(1), {"order_id": "A-1"}))
+        self.assertEqual((client.stats.busy_retries, client.stats.reconnects, client.stats.resent), (1, 1, 1))
 
 
 class BusyTest(ClientTestCase):

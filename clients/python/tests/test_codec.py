@@ -33,6 +33,7 @@ from kassa_client import (
     Response,
     SettlePos,
     Submit,
+    SubmitWithMetadata,
     Ticked,
     Tick,
     Transfer,
@@ -68,6 +69,11 @@ REQUEST_EXAMPLES = [
         "transfer",
         Request(7, Submit(Transfer("t-1", "alice", "bob", 1234, Currency.EUR))),
         "00000018 01 07 01 04 03742d31 05616c696365 03626f62 fbd204 fbd203",
+    ),
+    (
+        "submit_with_metadata",
+        Request(10, SubmitWithMetadata(Transfer("t-1", "alice", "bob", 1234, Currency.EUR), {"order_id": "A-1"})),
+        "00000026 01 0a 04 04 03742d31 05616c696365 03626f62 fbd204 fbd203 01 086f726465725f6964 03412d31",
     ),
     ("batch", Request(8, Batch([Tick()])), "00000005 01 08 02 01 1e"),
     ("ping", Request(9, Ping()), "00000003 01 09 03"),
@@ -212,12 +218,30 @@ class DocumentedExamplesTest(unittest.TestCase):
         self.assertEqual(encode_response(response).hex(), unhex("00000005 01 0c 01 01 31").hex())
         self.assertEqual(Rejection.NotReversible.code, "not_reversible")
 
+    def test_metadata_byte_for_byte(self):
+        # Written by hand from docs/protocol.md §3 and §6: RequestBody 4 SubmitWithMetadata
+        # { command, metadata }, Metadata = varint count, then key String, value String per entry,
+        # keys in byte order whatever order they are given in; a list of pairs encodes alike.
+        transfer = Transfer("t-1", "alice", "bob", 1234, Currency.EUR)
+        expected = unhex("00000026 01 0a 04 04 03742d31 05616c696365 03626f62 fbd204 fbd203 01 086f726465725f6964 03412d31")
+        self.assertEqual(encode_request(Request(10, SubmitWithMetadata(transfer, [("order_id", "A-1")]))), expected)
+        unordered = Request(5, SubmitWithMetadata(Tick(), {"b": "2", "a": "", "B": "\u00e9"}))
+        frame = "00000011 01 05 04 1e 03 0142 02c3a9 0161 00 0162 0132"
+        self.assertEqual(encode_request(unordered).hex(), unhex(frame).hex())
+        decoded = decode_request_frame(unhex(frame))
+        self.assertEqual(decoded, unordered)
+        self.assertEqual(list(decoded.body.metadata), ["B", "a", "b"])
+        # Rejection 58 MetadataNotSupported.
+        response = Response(10, OutcomeResponse(Rejected(Rejection.MetadataNotSupported)))
+        self.assertEqual(encode_response(response).hex(), unhex("00000005 01 0a 01 01 3a").hex())
+        self.assertEqual(decode_response_frame(unhex("00000005 01 0a 01 01 3a")), response)
+
     def test_outcome_variant_indices(self):
         for index, cls in sorted(REPLY.base.VARIANTS.items()):
             self.assertEqual(cls.VARIANT, index)
         self.assertEqual(len(REPLY.base.VARIANTS), 16)
         self.assertEqual(len(OUTCOME.base.VARIANTS), 3)
-        self.assertEqual(len(Rejection), 58)
+        self.assertEqual(len(Rejection), 59)
         self.assertEqual(Rejection.IdTableFull, 52)
         self.assertEqual(Rejection.CrossPartition, 53)
         self.assertEqual(Rejection.AuthorizationNotFound, 55)
@@ -225,6 +249,9 @@ class DocumentedExamplesTest(unittest.TestCase):
         self.assertEqual(Rejection.TooManyRefunds, 57)
         self.assertEqual(Rejection.RefundExceedsCharge.code, "refund_exceeds_charge")
         self.assertEqual(Rejection.TooManyRefunds.code, "too_many_refunds")
+        self.assertEqual(Rejection.MetadataNotSupported, 58)
+        self.assertEqual(Rejection.MetadataNotSupported.code, "metadata_not_supported")
+        self.assertEqual(SubmitWithMetadata.VARIANT, 4)
         self.assertEqual(Refunded.VARIANT, 15)
         self.assertEqual((RefundPos.VARIANT, RefundBill.VARIANT, RefundSplit.VARIANT), (32, 33, 34))
         self.assertEqual(Rejection.InsufficientFunds.code, "insufficient_funds")

@@ -1,5 +1,5 @@
 """End to end against a real `kassa serve` ($KASSA_BIN): accounts, pipelined transfers, batches,
-idempotent repeats, rejections, tenants, Busy, and a SIGKILL + restart mid-stream.
+idempotent repeats, metadata, rejections, tenants, Busy, and a SIGKILL + restart mid-stream.
 Skipped when KASSA_BIN is not set (run-tests.sh always sets it)."""
 
 import socket
@@ -72,6 +72,26 @@ class LiveServerTest(LiveTestCase):
         self.assertEqual(self.server.balance(b), 250)
         reused = k.Transfer("repeat-t1", a, b, 251, EUR)
         self.assertEqual(client.submit(reused), k.Rejected(k.Rejection.IdReused))
+
+    def test_metadata(self):
+        client = self.connect()
+        a, b = self.open_pair(client, "meta", 1_000)
+        transfer = k.Transfer("meta-t1", a, b, 100, EUR)
+        self.assertEqual(client.submit(transfer, metadata={"order_id": "A-1"}), APPLIED)
+        # A retry with other metadata answers the first outcome; the first metadata stays.
+        self.assertEqual(client.submit(transfer, metadata={"order_id": "B-2", "retry": "1"}), APPLIED)
+        self.assertEqual((self.server.balance(a), self.server.balance(b)), (900, 100))
+        status, found = self.server.http("GET", "/v1/transfers/meta-t1")
+        self.assertEqual(status, 200, found)
+        self.assertEqual(found["metadata"], {"order_id": "A-1"})
+        unsupported = client.submit(k.Deposit("meta-dep2", a, 5), metadata={"order_id": "A-3"})
+        self.assertEqual(unsupported, k.Rejected(k.Rejection.MetadataNotSupported))
+        self.assertEqual(unsupported.rejection.code, "metadata_not_supported")
+        self.assertEqual(self.server.balance(a), 900)  # nothing applied
+        with self.assertRaises(k.ValidationError):  # refused before sending: the connection stays
+            client.submit(k.Transfer("meta-t2", a, b, 1, EUR), metadata={"bad key": "v"})
+        self.assertEqual(client.submit(k.Transfer("meta-t3", a, b, 1, EUR), metadata={}), APPLIED)
+        self.assertIsNone(client.ping())
 
     def test_rejections_and_ping(self):
         client = self.connect()

@@ -143,6 +143,50 @@ class ValidationTest(unittest.TestCase):
         self.assert_refused(k.IssueCoupon("c", "m", "h", 978, k.DeductionRule(k.PercentOff("1e5", None), 0), [], 0, 1, None, 0))
         self.assert_refused(k.TransferBatch(True, [k.Deposit("d", "a", 1)]))
 
+    def test_metadata(self):
+        transfer = k.Transfer("t", "a", "b", 1, k.Currency.EUR)
+
+        def encode(metadata):
+            return k.encode_request(k.Request(1, k.SubmitWithMetadata(transfer, metadata)))
+
+        for bad in [
+            {f"k{n}": "v" for n in range(17)},  # 17 entries
+            {"": "v"},  # empty key
+            {"has space": "v"},
+            {"k" * 41: "v"},  # 41-byte key
+            {"é": "v"},
+            {"a/b": "v"},
+            [("k", "1"), ("k", "2")],  # the same key twice
+            {"k": "v" * 501},  # 501-byte value
+            {"k": "€" * 501},  # 501 characters (1,503 bytes)
+            {"k": "line\nbreak"},
+            {"k": "nul\0"},
+            {"k": "del\x7f"},
+            {"k": "c1\x85"},
+            {"k": "\ud800"},  # not encodable as UTF-8
+            {"k": 1},
+            {1: "v"},
+            [("k",)],
+            "k=v",
+            {"k", "v"},
+        ]:
+            with self.subTest(bad=repr(bad)[:60]):
+                self.assertRaises(k.ValidationError, encode, bad)
+                self.assertNotEqual(k.metadata_problem(bad), "")
+                self.assertRaises(k.ValidationError, k.validate_metadata, bad)
+        for good in [
+            {f"k{n}": "v" * 500 for n in range(16)},
+            {"k": "€" * 500},  # 500 characters: the limit counts characters, not bytes
+            {"k" * 40: "", "A-Z.0_9:": "café ☕ \u00a0 \u2028"},
+            [("b", "2"), ("a", "1")],
+            {},
+        ]:
+            with self.subTest(good=repr(good)[:60]):
+                request = k.decode_request_frame(encode(good))
+                self.assertEqual(request.body.metadata, dict(good))
+                self.assertEqual(list(request.body.metadata), sorted(dict(good)))
+                self.assertEqual(k.validate_metadata(good), dict(sorted(dict(good).items())))
+
     def test_batch_sizes_and_frame_limits(self):
         self.assertRaises(k.ValidationError, k.encode_request, k.Request(1, k.Batch([])))
         self.assertRaises(k.ValidationError, k.encode_request, k.Request(1, k.Batch([k.Tick()] * 8191)))
@@ -183,12 +227,12 @@ class HostileInputTest(unittest.TestCase):
         self.assertEqual(batch, k.BatchRejected(4, k.Rejection.InsufficientFunds))
         self.assertFalse(batch.is_applied)
         self.assert_decode_error(errors.UnknownVariantError, "01 01 01 00 10")  # Reply 16
-        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 3a")  # Rejection 58
+        self.assert_decode_error(errors.UnknownVariantError, "01 01 01 01 3b")  # Rejection 59
         self.assert_decode_error(errors.UnknownVariantError, "01 01 04 09 00")  # ErrorCode 9
         with self.assertRaises(errors.UnknownVariantError):
             k.decode_request_body(bytes.fromhex("01 01 01 23"))  # Command 35
         with self.assertRaises(errors.UnknownVariantError):
-            k.decode_request_body(bytes.fromhex("01 01 04"))  # RequestBody 4
+            k.decode_request_body(bytes.fromhex("01 01 05"))  # RequestBody 5
 
     def test_bad_tags_strings_and_values(self):
         self.assert_decode_error(errors.InvalidBoolError, "01 01 01 00 08 05 02")  # SharePaid.completed = 2
@@ -202,6 +246,24 @@ class HostileInputTest(unittest.TestCase):
         self.assert_decode_error(errors.TruncatedError, "01 01 04 06 fd 00 00 00 00 00 00 00 10")  # 2^60-byte string
         with self.assertRaises(errors.InvalidValueError):
             k.decode_request_body(bytes.fromhex("01 01 01 00 01 61 01 00"))  # OpenAccount currency 1
+
+    def test_bad_metadata(self):
+        tick = "01 01 04 1e"  # request 1, SubmitWithMetadata, Command::Tick, then the metadata
+        for metadata_hex in [
+            "01 00 00",  # empty key
+            "01 03 612062 00",  # key "a b"
+            "01 01 6b 01 0a",  # value "\n"
+            "02 01 6b 00 01 6b 00",  # key "k" twice
+            "11" + "".join(f" 02 6b {0x61 + n:02x} 00" for n in range(17)),  # 17 entries
+            "01 01 6b " + "fb f501" + "76" * 501,  # 501-byte value
+        ]:
+            with self.subTest(metadata_hex):
+                with self.assertRaises(errors.InvalidValueError):
+                    k.decode_request_body(bytes.fromhex(tick + metadata_hex))
+        with self.assertRaises(errors.TruncatedError):
+            k.decode_request_body(bytes.fromhex(tick + "fd ffffffffffffffff"))  # a hostile count
+        unordered = k.decode_request_body(bytes.fromhex(tick + "02 0162 00 0161 00"))  # out of order: accepted
+        self.assertEqual(list(unordered.body.metadata), ["a", "b"])
 
     def test_trailing_bytes_and_bad_lengths(self):
         self.assert_decode_error(errors.TrailingBytesError, "01 09 03 00")
@@ -218,6 +280,8 @@ class HostileInputTest(unittest.TestCase):
         rng = random.Random(7)
         corpus = [k.encode_response(k.Response(9, k.OutcomesResponse([k.Applied(r) for r in every_reply()])))]
         corpus.append(k.encode_request(k.Request(9, k.Batch(every_command()))))
+        metadata = {"order_id": "A-1", "note": "café", "x": ""}
+        corpus.append(k.encode_request(k.Request(9, k.SubmitWithMetadata(every_command()[13], metadata))))
         for _ in range(3000):
             frame = bytearray(rng.choice(corpus))
             for _ in range(rng.randint(1, 4)):

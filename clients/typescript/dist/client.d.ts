@@ -1,4 +1,4 @@
-import type { Command, Outcome } from "./types.js";
+import type { Command, MetadataInput, Outcome } from "./types.js";
 /** Tuning of a Client; times in milliseconds. */
 export interface ClientOptions {
     /** Limit for TCP connect plus handshake, per attempt (10 000). */
@@ -29,6 +29,11 @@ export interface ClientStats {
 export interface CallOptions {
     timeoutMs?: number | null;
 }
+/** Options of `submit`: CallOptions, and metadata for the transfer, hold, POS settlement, bill
+ * or split the command creates (sent as SubmitWithMetadata; null or empty sends a plain Submit). */
+export interface SubmitOptions extends CallOptions {
+    metadata?: MetadataInput | null;
+}
 /** Exponential backoff with jitter: a random delay in [c/2, c], c = min(max, initial * 2^n). */
 export declare function backoffDelay(attempt: number, initialMs: number, maxMs: number): number;
 /** A kassa connection; any number of calls may be in flight. Make one with `connect()`. */
@@ -49,8 +54,12 @@ export declare class Client {
     static connect(host: string, port: number, apiKey: string, options?: Partial<ClientOptions>): Promise<Client>;
     get closed(): boolean;
     /** Sends one command; resolves to its Outcome. Invalid values reject with ValidationError
-     * and send nothing. */
-    submit(command: Command, options?: CallOptions): Promise<Outcome>;
+     * and send nothing. `options.metadata` (at most 16 entries; keys of 1..=40 bytes of
+     * [A-Za-z0-9._:-]; values of at most 500 characters without control characters) is stored with the
+     * transfer, hold, POS settlement, bill or split the command creates; any other command is
+     * answered Rejected(MetadataNotSupported). A retry of an id that already applied keeps the
+     * first metadata. */
+    submit(command: Command, options?: SubmitOptions): Promise<Outcome>;
     /** Sends 1..=8190 commands as one engine batch; resolves to their outcomes, in order. */
     submitBatch(commands: readonly Command[], options?: CallOptions): Promise<Outcome[]>;
     /** Round trip to the server (the engine is not involved). */

@@ -4,6 +4,7 @@
 import { Connection } from "./connection.js";
 import { ConnectionClosedError, FrameTooLargeError, KassaError, MalformedFrameError, ProtocolError, RequestTimeoutError, UnauthenticatedError, UnsupportedVersionError, serverError, } from "./errors.js";
 import { encodeRequest } from "./messages.js";
+import { metadataEntries } from "./types.js";
 export const DEFAULT_OPTIONS = {
     connectTimeoutMs: 10000,
     requestTimeoutMs: 30000,
@@ -47,9 +48,16 @@ export class Client {
         return this.failure !== undefined;
     }
     /** Sends one command; resolves to its Outcome. Invalid values reject with ValidationError
-     * and send nothing. */
+     * and send nothing. `options.metadata` (at most 16 entries; keys of 1..=40 bytes of
+     * [A-Za-z0-9._:-]; values of at most 500 characters without control characters) is stored with the
+     * transfer, hold, POS settlement, bill or split the command creates; any other command is
+     * answered Rejected(MetadataNotSupported). A retry of an id that already applied keeps the
+     * first metadata. */
     submit(command, options = {}) {
-        return this.call({ kind: "Submit", command }, "Outcome", options);
+        const metadata = options.metadata;
+        const empty = metadata === undefined || metadata === null || isEmptyMetadata(metadata);
+        const body = empty ? { kind: "Submit", command } : { kind: "SubmitWithMetadata", command, metadata };
+        return this.call(body, "Outcome", options);
     }
     /** Sends 1..=8190 commands as one engine batch; resolves to their outcomes, in order. */
     submitBatch(commands, options = {}) {
@@ -247,6 +255,11 @@ export class Client {
         connection?.close();
         this.failAll(error);
     }
+}
+/** Whether `metadata` is valid and has no entries (then a plain Submit is sent). */
+function isEmptyMetadata(metadata) {
+    const { entries, problem } = metadataEntries(metadata);
+    return problem === "" && entries.length === 0;
 }
 function replyValue(body) {
     if (body.kind === "Outcome")

@@ -1,13 +1,15 @@
 import { U64 } from "./codec.js";
 import { ErrorCode } from "./errors.js";
-import type { Command, Outcome } from "./types.js";
+import type { Command, MetadataInput, Outcome } from "./types.js";
 export declare const PROTOCOL_VERSION = 1;
 export declare const FORMAT_VERSION = 1;
 export declare const FRAME_BYTES_MAX = 1048576;
 export declare const HELLO_BYTES_MAX = 4096;
 export declare const BATCH_COMMANDS_MAX = 8190;
 export declare const LENGTH_PREFIX_BYTES = 4;
-/** What a request asks: RequestBody 0 Hello, 1 Submit, 2 Batch, 3 Ping. */
+/** What a request asks: RequestBody 0 Hello, 1 Submit, 2 Batch, 3 Ping, 4 SubmitWithMetadata
+ * (one command, answered like Submit, with metadata for the transfer, hold, POS settlement, bill
+ * or split it creates; decoded metadata is a plain object). */
 export type RequestBody = {
     kind: "Hello";
     protocolVersion: number;
@@ -20,6 +22,10 @@ export type RequestBody = {
     commands: readonly Command[];
 } | {
     kind: "Ping";
+} | {
+    kind: "SubmitWithMetadata";
+    command: Command;
+    metadata: MetadataInput;
 };
 /** struct Request { request_id: u64, body: RequestBody }. Decoded ids are bigints. */
 export interface Request {

@@ -2,7 +2,7 @@
 // length N (1..=1 MiB), then the body: the codec format version byte 0x01, then the message.
 import { Reader, Writer, struct, taggedEnum, unitEnum, vec } from "./codec.js";
 import { ERROR_CODES, EmptyFrameError, OversizeFrameError, RequestTooLargeError, TrailingBytesError, TruncatedError, UnknownFormatVersionError, ValidationError, } from "./errors.js";
-import { COMMAND_WIRE, OUTCOME_WIRE, STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE } from "./schema.js";
+import { COMMAND_WIRE, METADATA_WIRE, OUTCOME_WIRE, STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE } from "./schema.js";
 export const PROTOCOL_VERSION = 1;
 export const FORMAT_VERSION = 0x01;
 export const FRAME_BYTES_MAX = 1048576;
@@ -16,6 +16,7 @@ const REQUEST_WIRE = struct("Request", [
             ["Submit", [["command", COMMAND_WIRE]]],
             ["Batch", [["commands", vec(COMMAND_WIRE)]]],
             ["Ping", []],
+            ["SubmitWithMetadata", [["command", COMMAND_WIRE], ["metadata", METADATA_WIRE]]],
         ])],
 ]);
 const RESPONSE_WIRE = struct("Response", [

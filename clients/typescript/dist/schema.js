@@ -2,7 +2,7 @@
 // field order = wire order.
 import { BOOL_WIRE, BYTES_WIRE, I32_WIRE, STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE, checkedString, fixedBytes, option, struct, taggedEnum, unitEnum, vec, } from "./codec.js";
 import { InvalidValueError, ValidationError } from "./errors.js";
-import { OBJECT_KINDS, REJECTIONS, currencyAlpha, currencyNumber, decimalProblem, idProblem, } from "./types.js";
+import { OBJECT_KINDS, REJECTIONS, METADATA_ENTRIES_MAX, currencyAlpha, currencyNumber, decimalProblem, idProblem, metadataObject, metadataProblem, sortedMetadata, } from "./types.js";
 export const ID_WIRE = checkedString(idProblem);
 export const DECIMAL_WIRE = checkedString(decimalProblem);
 /** `Currency`: the ISO numeric code as a u16 varint; accepts alpha or numeric codes, decodes to
@@ -134,6 +134,33 @@ export const COMMAND_VARIANTS = [
 ];
 export const COMMAND_WIRE = taggedEnum("Command", COMMAND_VARIANTS);
 export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);
+/** `Metadata`: a varint entry count, then each entry's key and value Strings, keys in byte order.
+ * Validated before writing (ValidationError) and when read (InvalidValueError). */
+export const METADATA_WIRE = {
+    write(out, value, path) {
+        const problem = metadataProblem(value);
+        if (problem)
+            throw new ValidationError(`${path}: ${problem}`);
+        const entries = sortedMetadata(value);
+        out.varint(entries.length);
+        for (const [key, text] of entries) {
+            STRING_WIRE.write(out, key, `${path}.${key}`);
+            STRING_WIRE.write(out, text, `${path}.${key}`);
+        }
+    },
+    read(src) {
+        const count = src.length();
+        if (count > METADATA_ENTRIES_MAX)
+            throw new InvalidValueError(`metadata holds at most ${METADATA_ENTRIES_MAX} entries, not ${count}`);
+        const entries = [];
+        for (let index = 0; index < count; index++)
+            entries.push([STRING_WIRE.read(src), STRING_WIRE.read(src)]);
+        const problem = metadataProblem(entries);
+        if (problem)
+            throw new InvalidValueError(problem);
+        return metadataObject(sortedMetadata(entries));
+    },
+};
 // Outcome and Reply refer to each other (Reply::TransferBatch holds outcomes): thunks.
 export const OUTCOME_WIRE = taggedEnum("Outcome", [
     ["Applied", [["reply", () => REPLY_WIRE]]],

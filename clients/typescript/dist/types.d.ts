@@ -308,7 +308,7 @@ export type Command = {
 };
 export type CommandKind = Command["kind"];
 /** `Rejection` names in wire order (index = variant). */
-export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition", "CodeRevoked", "AuthorizationNotFound", "RefundExceedsCharge", "TooManyRefunds"];
+export declare const REJECTIONS: readonly ["IdReused", "AlreadyExists", "AccountNotFound", "CounterpartyNotFound", "AccountClosed", "AccountNotEmpty", "CurrencyMismatch", "SameAccount", "InvalidAmount", "InsufficientFunds", "Overflow", "LinkedTransferFailed", "InvalidBatch", "HoldNotFound", "HoldAlreadyResolved", "ExceedsHold", "InvalidExpiry", "Expired", "MerchantNotFound", "TerminalNotFound", "OperatorNotFound", "WrongMerchant", "TooManyAuthorizations", "IncorrectCode", "CodeAlreadyUsed", "CodeTriesExceeded", "ExceedsLimit", "BillNotFound", "BillNotOpen", "OutsideWindow", "BillEmpty", "TooManyItems", "InvalidField", "SplitNotFound", "SplitClosed", "NotAMember", "AlreadyPaid", "InvalidShares", "CouponNotFound", "CouponNotValid", "CouponRedeemed", "NotCouponHolder", "CouponNotShared", "CouponShared", "NotAContact", "BelowMinimumSpend", "InvalidRule", "LimitReached", "SettlementNotFound", "NotReversible", "Forbidden", "KeyNotFound", "IdTableFull", "CrossPartition", "CodeRevoked", "AuthorizationNotFound", "RefundExceedsCharge", "TooManyRefunds", "MetadataNotSupported"];
 export type Rejection = (typeof REJECTIONS)[number];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export declare function rejectionCode(rejection: Rejection): string;
@@ -389,6 +389,27 @@ export type Outcome = {
 export declare const ID_LENGTH_MAX = 64;
 /** Why `text` is not a valid Id ("" when it is one). */
 export declare function idProblem(text: string): string;
+export declare const METADATA_ENTRIES_MAX = 16;
+export declare const METADATA_KEY_LENGTH_MAX = 40;
+export declare const METADATA_VALUE_LENGTH_MAX = 500;
+/** `Metadata` as decoded: key -> value. */
+export type Metadata = Readonly<Record<string, string>>;
+/** `Metadata` as accepted: an object of strings, a Map, or [key, value] pairs (each key at most
+ * once). At most 16 entries; keys of 1..=40 bytes of [A-Za-z0-9._:-]; values of at most 500
+ * characters (code points, not UTF-16 units or bytes) without control characters
+ * (U+0000..U+001F, U+007F..U+009F). */
+export type MetadataInput = Metadata | ReadonlyMap<string, string> | ReadonlyArray<readonly [string, string]>;
+/** The [key, value] pairs of metadata given in any accepted form, or why it is not one. */
+export declare function metadataEntries(value: unknown): {
+    entries: Array<readonly [unknown, unknown]>;
+    problem: string;
+};
+/** Why `value` is not valid metadata ("" when it is one). */
+export declare function metadataProblem(value: unknown): string;
+/** Valid metadata's entries sorted by key (byte order: keys are ASCII), as the wire has them. */
+export declare function sortedMetadata(value: MetadataInput): Array<readonly [string, string]>;
+/** An object holding `entries` (as own properties, even a key named `__proto__`). */
+export declare function metadataObject(entries: ReadonlyArray<readonly [string, string]>): Metadata;
 export declare const DECIMAL_DIGITS_MAX = 28;
 /** Why `text` is not a decimal the engine parses ("" when it is one): plain notation, at most
  * 28 digits. Stricter than the server on purpose: a value it refused would close the connection. */

@@ -31,6 +31,7 @@ export const REJECTIONS = [
     "AuthorizationNotFound",
     "RefundExceedsCharge",
     "TooManyRefunds",
+    "MetadataNotSupported",
 ];
 /** The HTTP API's snake_case code of a rejection ("insufficient_funds"). */
 export function rejectionCode(rejection) {
@@ -49,6 +50,75 @@ export function idProblem(text) {
         return `id is longer than ${ID_LENGTH_MAX} bytes: ${text.slice(0, 80)}`;
     return "";
 }
+// ----- metadata ---------------------------------------------------------------------------
+export const METADATA_ENTRIES_MAX = 16;
+export const METADATA_KEY_LENGTH_MAX = 40;
+export const METADATA_VALUE_LENGTH_MAX = 500;
+const METADATA_KEY_PATTERN = /^[A-Za-z0-9._:-]+$/;
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** The [key, value] pairs of metadata given in any accepted form, or why it is not one. */
+export function metadataEntries(value) {
+    if (Array.isArray(value)) {
+        const pairs = value.every((pair) => Array.isArray(pair) && pair.length === 2);
+        return pairs ? { entries: value, problem: "" } : { entries: [], problem: "metadata pairs must each be a [key, value] pair" };
+    }
+    if (value instanceof Map)
+        return { entries: [...value.entries()], problem: "" };
+    const prototype = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
+    if (prototype === Object.prototype || prototype === null)
+        return { entries: Object.entries(value), problem: "" };
+    return { entries: [], problem: `metadata must be an object, a Map or [key, value] pairs, got ${String(value)}` };
+}
+/** The characters (code points) of `text`, or -1 if it holds a lone surrogate (not encodable). */
+function characterCount(text) {
+    let count = 0;
+    for (const character of text) {
+        const code = character.codePointAt(0);
+        if (code >= 0xd800 && code <= 0xdfff)
+            return -1;
+        count += 1;
+    }
+    return count;
+}
+/** Why `value` is not valid metadata ("" when it is one). */
+export function metadataProblem(value) {
+    const { entries, problem } = metadataEntries(value);
+    if (problem)
+        return problem;
+    if (entries.length > METADATA_ENTRIES_MAX)
+        return `metadata holds at most ${METADATA_ENTRIES_MAX} entries, not ${entries.length}`;
+    const seen = new Set();
+    for (const [key, text] of entries) {
+        if (typeof key !== "string" || typeof text !== "string") {
+            return `metadata keys and values must be strings, got ${String(key)}: ${String(text)}`;
+        }
+        if (!METADATA_KEY_PATTERN.test(key) || key.length > METADATA_KEY_LENGTH_MAX) {
+            return `metadata key ${JSON.stringify(key.slice(0, 80))} must be 1..=${METADATA_KEY_LENGTH_MAX} bytes of A-Z a-z 0-9 . _ : -`;
+        }
+        const count = characterCount(text);
+        if (count < 0 || count > METADATA_VALUE_LENGTH_MAX || CONTROL_CHARACTER.test(text)) {
+            return `metadata value of ${JSON.stringify(key)} must be at most ${METADATA_VALUE_LENGTH_MAX} characters without control characters`;
+        }
+        if (seen.has(key))
+            return `metadata key ${JSON.stringify(key)} appears twice`;
+        seen.add(key);
+    }
+    return "";
+}
+/** Valid metadata's entries sorted by key (byte order: keys are ASCII), as the wire has them. */
+export function sortedMetadata(value) {
+    const entries = metadataEntries(value).entries;
+    return [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+/** An object holding `entries` (as own properties, even a key named `__proto__`). */
+export function metadataObject(entries) {
+    const result = {};
+    for (const [key, text] of entries) {
+        Object.defineProperty(result, key, { value: text, enumerable: true, writable: true, configurable: true });
+    }
+    return result;
+}
+// ----- decimals -------------------------------------------------------------------------------
 const DECIMAL_PATTERN = /^[+-]?[0-9]+(\.[0-9]+)?$/;
 export const DECIMAL_DIGITS_MAX = 28;
 /** Why `text` is not a decimal the engine parses ("" when it is one): plain notation, at most

@@ -15,7 +15,8 @@ import {
   serverError,
 } from "./errors.js";
 import { RequestBody, Response, ResponseBody, encodeRequest } from "./messages.js";
-import type { Command, Outcome } from "./types.js";
+import { metadataEntries } from "./types.js";
+import type { Command, MetadataInput, Outcome } from "./types.js";
 
 /** Tuning of a Client; times in milliseconds. */
 export interface ClientOptions {
@@ -54,6 +55,10 @@ export interface ClientStats { busyRetries: number; reconnects: number; resent: 
 
 /** Per-call options. */
 export interface CallOptions { timeoutMs?: number | null }
+
+/** Options of `submit`: CallOptions, and metadata for the transfer, hold, POS settlement, bill
+ * or split the command creates (sent as SubmitWithMetadata; null or empty sends a plain Submit). */
+export interface SubmitOptions extends CallOptions { metadata?: MetadataInput | null }
 
 /** Exponential backoff with jitter: a random delay in [c/2, c], c = min(max, initial * 2^n). */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
@@ -108,9 +113,16 @@ export class Client {
   }
 
   /** Sends one command; resolves to its Outcome. Invalid values reject with ValidationError
-   * and send nothing. */
-  submit(command: Command, options: CallOptions = {}): Promise<Outcome> {
-    return this.call({ kind: "Submit", command }, "Outcome", options) as Promise<Outcome>;
+   * and send nothing. `options.metadata` (at most 16 entries; keys of 1..=40 bytes of
+   * [A-Za-z0-9._:-]; values of at most 500 characters without control characters) is stored with the
+   * transfer, hold, POS settlement, bill or split the command creates; any other command is
+   * answered Rejected(MetadataNotSupported). A retry of an id that already applied keeps the
+   * first metadata. */
+  submit(command: Command, options: SubmitOptions = {}): Promise<Outcome> {
+    const metadata = options.metadata;
+    const empty = metadata === undefined || metadata === null || isEmptyMetadata(metadata);
+    const body: RequestBody = empty ? { kind: "Submit", command } : { kind: "SubmitWithMetadata", command, metadata };
+    return this.call(body, "Outcome", options) as Promise<Outcome>;
   }
 
   /** Sends 1..=8190 commands as one engine batch; resolves to their outcomes, in order. */
@@ -300,6 +312,12 @@ export class Client {
     connection?.close();
     this.failAll(error);
   }
+}
+
+/** Whether `metadata` is valid and has no entries (then a plain Submit is sent). */
+function isEmptyMetadata(metadata: unknown): boolean {
+  const { entries, problem } = metadataEntries(metadata);
+  return problem === "" && entries.length === 0;
 }
 
 function replyValue(body: ResponseBody): unknown {

@@ -13,8 +13,8 @@ import {
   UnknownFormatVersionError,
   ValidationError,
 } from "./errors.js";
-import { COMMAND_WIRE, OUTCOME_WIRE, STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE } from "./schema.js";
-import type { Command, Outcome } from "./types.js";
+import { COMMAND_WIRE, METADATA_WIRE, OUTCOME_WIRE, STRING_WIRE, U16_WIRE, U32_WIRE, U64_WIRE } from "./schema.js";
+import type { Command, MetadataInput, Outcome } from "./types.js";
 
 export const PROTOCOL_VERSION = 1;
 export const FORMAT_VERSION = 0x01;
@@ -23,12 +23,15 @@ export const HELLO_BYTES_MAX = 4_096;
 export const BATCH_COMMANDS_MAX = 8_190;
 export const LENGTH_PREFIX_BYTES = 4;
 
-/** What a request asks: RequestBody 0 Hello, 1 Submit, 2 Batch, 3 Ping. */
+/** What a request asks: RequestBody 0 Hello, 1 Submit, 2 Batch, 3 Ping, 4 SubmitWithMetadata
+ * (one command, answered like Submit, with metadata for the transfer, hold, POS settlement, bill
+ * or split it creates; decoded metadata is a plain object). */
 export type RequestBody =
   | { kind: "Hello"; protocolVersion: number; apiKey: string }
   | { kind: "Submit"; command: Command }
   | { kind: "Batch"; commands: readonly Command[] }
-  | { kind: "Ping" };
+  | { kind: "Ping" }
+  | { kind: "SubmitWithMetadata"; command: Command; metadata: MetadataInput };
 
 /** struct Request { request_id: u64, body: RequestBody }. Decoded ids are bigints. */
 export interface Request { requestId: U64; body: RequestBody }
@@ -51,6 +54,7 @@ const REQUEST_WIRE: Wire<Request> = struct<Request>("Request", [
     ["Submit", [["command", COMMAND_WIRE]]],
     ["Batch", [["commands", vec(COMMAND_WIRE)]]],
     ["Ping", []],
+    ["SubmitWithMetadata", [["command", COMMAND_WIRE], ["metadata", METADATA_WIRE]]],
   ])],
 ]);
 

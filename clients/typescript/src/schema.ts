@@ -33,10 +33,16 @@ import {
   REJECTIONS,
   Reply,
   Currency,
+  METADATA_ENTRIES_MAX,
+  Metadata,
+  MetadataInput,
   currencyAlpha,
   currencyNumber,
   decimalProblem,
   idProblem,
+  metadataObject,
+  metadataProblem,
+  sortedMetadata,
 } from "./types.js";
 
 export const ID_WIRE = checkedString(idProblem);
@@ -183,6 +189,30 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
 export const COMMAND_WIRE: Wire<Command> = taggedEnum<Command>("Command", COMMAND_VARIANTS);
 
 export const REJECTION_WIRE = unitEnum("Rejection", REJECTIONS);
+
+/** `Metadata`: a varint entry count, then each entry's key and value Strings, keys in byte order.
+ * Validated before writing (ValidationError) and when read (InvalidValueError). */
+export const METADATA_WIRE: Wire<MetadataInput> = {
+  write(out: Writer, value: MetadataInput, path: string) {
+    const problem = metadataProblem(value);
+    if (problem) throw new ValidationError(`${path}: ${problem}`);
+    const entries = sortedMetadata(value);
+    out.varint(entries.length);
+    for (const [key, text] of entries) {
+      STRING_WIRE.write(out, key, `${path}.${key}`);
+      STRING_WIRE.write(out, text, `${path}.${key}`);
+    }
+  },
+  read(src: Reader): Metadata {
+    const count = src.length();
+    if (count > METADATA_ENTRIES_MAX) throw new InvalidValueError(`metadata holds at most ${METADATA_ENTRIES_MAX} entries, not ${count}`);
+    const entries: Array<readonly [string, string]> = [];
+    for (let index = 0; index < count; index++) entries.push([STRING_WIRE.read(src), STRING_WIRE.read(src)]);
+    const problem = metadataProblem(entries);
+    if (problem) throw new InvalidValueError(problem);
+    return metadataObject(sortedMetadata(entries));
+  },
+};
 
 // Outcome and Reply refer to each other (Reply::TransferBatch holds outcomes): thunks.
 export const OUTCOME_WIRE: Wire<Outcome> = taggedEnum<Outcome>("Outcome", [

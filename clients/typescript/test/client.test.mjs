@@ -89,6 +89,56 @@ describe("pipelining", () => {
     }));
 });
 
+describe("metadata", () => {
+  const invalid = [
+    Object.fromEntries(Array.from({ length: 17 }, (_, n) => [`k${n}`, "v"])), // 17 entries
+    { "": "v" }, // empty key
+    { "has space": "v" },
+    { ["k".repeat(41)]: "v" }, // 41-byte key
+    [["k", "1"], ["k", "2"]], // the same key twice
+    { k: "v".repeat(501) }, // 501-byte value
+    { k: "line\nbreak" },
+  ];
+
+  test("is sent with the command; empty sends a plain Submit", () =>
+    withServer(healthy, {}, async (server, client) => {
+      assert.deepEqual(await client.submit(transfer(1), { metadata: { order_id: "A-1", channel: "web" } }), APPLIED);
+      assert.deepEqual(await client.submit(transfer(2), { metadata: [["order_id", "A-2"]], timeoutMs: 5_000 }), APPLIED);
+      assert.deepEqual(await client.submit(transfer(3), { metadata: {} }), APPLIED);
+      assert.deepEqual(await client.submit(transfer(4), { metadata: null }), APPLIED);
+      const bigints = (command) => ({ ...command, amount: BigInt(command.amount) });
+      assert.deepEqual(server.requests.map(([, request]) => request.body), [
+        { kind: "SubmitWithMetadata", command: bigints(transfer(1)), metadata: { channel: "web", order_id: "A-1" } },
+        { kind: "SubmitWithMetadata", command: bigints(transfer(2)), metadata: { order_id: "A-2" } },
+        { kind: "Submit", command: bigints(transfer(3)) },
+        { kind: "Submit", command: bigints(transfer(4)) },
+      ]);
+    }));
+
+  test("invalid metadata rejects before anything is sent", () =>
+    withServer(healthy, {}, async (server, client) => {
+      for (const metadata of invalid) await assert.rejects(client.submit(transfer(1), { metadata }), k.ValidationError);
+      await client.ping();
+      assert.deepEqual(server.requests.map(([, request]) => request.body.kind), ["Ping"]);
+    }));
+
+  test("Busy retries and resends after reconnecting keep the metadata", () => {
+    let server;
+    const busyThenDrop = (number, request) => {
+      if (number === 1) return server.requests.length === 1 ? [errorResponse(request.requestId, "Busy")] : [CLOSE];
+      return answer(request);
+    };
+    return withServer(busyThenDrop, {}, async (s, client) => {
+      server = s;
+      assert.deepEqual(await client.submit(transfer(1), { metadata: { order_id: "A-1" } }), APPLIED);
+      assert.deepEqual(server.requests.map(([number]) => number), [1, 1, 2]);
+      assert.equal(new Set(server.rawFrames).size, 1); // the same frame, metadata included
+      assert.deepEqual(server.requests[2][1].body.metadata, { order_id: "A-1" });
+      assert.deepEqual([client.stats.busyRetries, client.stats.reconnects, client.stats.resent], [1, 1, 1]);
+    });
+  });
+});
+
 describe("Busy", () => {
   test("is retried with the same frame", () => {
     let server;

@@ -18,6 +18,18 @@ const REQUEST_EXAMPLES = [
     { requestId: 7n, body: { kind: "Submit", command: { kind: "Transfer", id: "t-1", from: "alice", to: "bob", amount: 1234n, currency: "EUR" } } },
     "00000018 01 07 01 04 03742d31 05616c696365 03626f62 fbd204 fbd203",
   ],
+  [
+    "submit_with_metadata",
+    {
+      requestId: 10n,
+      body: {
+        kind: "SubmitWithMetadata",
+        command: { kind: "Transfer", id: "t-1", from: "alice", to: "bob", amount: 1234n, currency: "EUR" },
+        metadata: { order_id: "A-1" },
+      },
+    },
+    "00000026 01 0a 04 04 03742d31 05616c696365 03626f62 fbd204 fbd203 01 086f726465725f6964 03412d31",
+  ],
   ["batch", { requestId: 8n, body: { kind: "Batch", commands: [{ kind: "Tick" }] } }, "00000005 01 08 02 01 1e"],
   ["ping", { requestId: 9n, body: { kind: "Ping" } }, "00000003 01 09 03"],
   [
@@ -143,6 +155,27 @@ describe("§7 complete examples", () => {
     assert.equal(k.rejectionCode("RefundExceedsCharge"), "refund_exceeds_charge");
     assert.equal(k.rejectionCode("TooManyRefunds"), "too_many_refunds");
   });
+  test("SubmitWithMetadata, written by hand from §3 and §6", () => {
+    // RequestBody 4 SubmitWithMetadata { command, metadata }; Metadata = varint count, then key
+    // String, value String per entry, keys in byte order whatever order they are given in.
+    const command = { kind: "Transfer", id: "t-1", from: "alice", to: "bob", amount: 1234, currency: "EUR" };
+    const expected = "00000026 01 0a 04 04 03742d31 05616c696365 03626f62 fbd204 fbd203 01 086f726465725f6964 03412d31";
+    for (const metadata of [[["order_id", "A-1"]], new Map([["order_id", "A-1"]])]) {
+      assert.equal(hex(k.encodeRequest({ requestId: 10, body: { kind: "SubmitWithMetadata", command, metadata } })), hex(unhex(expected)));
+    }
+    const unordered = { requestId: 5n, body: { kind: "SubmitWithMetadata", command: { kind: "Tick" }, metadata: { b: "2", a: "", B: "\u00e9" } } };
+    const frame = "00000011 01 05 04 1e 03 0142 02c3a9 0161 00 0162 0132";
+    assert.equal(hex(k.encodeRequest(unordered)), hex(unhex(frame)));
+    assert.deepEqual(k.decodeRequestFrame(unhex(frame)), unordered);
+    assert.deepEqual(Object.keys(k.decodeRequestFrame(unhex(frame)).body.metadata), ["B", "a", "b"]);
+    // Rejection 58 MetadataNotSupported.
+    const rejected = { requestId: 10n, body: { kind: "Outcome", outcome: { kind: "Rejected", rejection: "MetadataNotSupported" } } };
+    assert.equal(hex(k.encodeResponse(rejected)), hex(unhex("00000005 01 0a 01 01 3a")));
+    assert.deepEqual(k.decodeResponseFrame(unhex("00000005 01 0a 01 01 3a")), rejected);
+    assert.equal(k.REJECTIONS.indexOf("MetadataNotSupported"), 58);
+    assert.equal(k.REJECTIONS.length, 59);
+    assert.equal(k.rejectionCode("MetadataNotSupported"), "metadata_not_supported");
+  });
   test("RefundSplit, written by hand from §2 and §6", () => {
     // Command 34 RefundSplit { split: Id }, encoded like CancelSplit (22): the index 0x22, then the
     // id as a varint length and UTF-8 ("sp" -> 02 73 70). Request 12 is 01 (format) 0c (id) 01 (Submit).
@@ -182,7 +215,7 @@ describe("round trips", () => {
     const outcomes = [...everyReply().map((reply) => ({ kind: "Applied", reply })), ...k.REJECTIONS.map((rejection) => ({ kind: "Rejected", rejection }))];
     const frame = k.encodeResponse({ requestId: 5, body: { kind: "Outcomes", outcomes } });
     const decoded = k.decodeResponseFrame(frame);
-    assert.equal(decoded.body.outcomes.length, 16 + 58);
+    assert.equal(decoded.body.outcomes.length, 16 + 59);
     assert.equal(hex(k.encodeResponse(decoded)), hex(frame));
     everyReply().forEach((reply, index) => {
       const body = k.encodeResponseBody({ requestId: 1, body: { kind: "Outcome", outcome: { kind: "Applied", reply } } });
@@ -225,6 +258,45 @@ describe("validation before sending", () => {
     refused({ kind: "SettlePos", id: "s", user: "u", code: "1", amount: 1, currency: "EUR", terminal: "t", location: { latitudeE6: 0, longitudeE6: -(2 ** 31) - 1 } });
     refused({ kind: "ConfirmBill", bill: "b", challenge: "c", location: { latitudeE6: 1.5, longitudeE6: 0 } });
     refused({ kind: "AddBillItem", bill: "b", terminal: "t", itemRef: "\ud800", quantity: 1, unitAmount: 1 });
+  });
+
+  test("metadata", () => {
+    const transfer = { kind: "Transfer", id: "t", from: "a", to: "b", amount: 1, currency: "EUR" };
+    const encode = (metadata) => k.encodeRequest({ requestId: 1, body: { kind: "SubmitWithMetadata", command: transfer, metadata } });
+    const entries = (count, value = "v") => Object.fromEntries(Array.from({ length: count }, (_, n) => [`k${n}`, value]));
+    const bad = [
+      entries(17), // 17 entries
+      { "": "v" }, // empty key
+      { "has space": "v" },
+      { ["k".repeat(41)]: "v" }, // 41-byte key
+      { "é": "v" },
+      { "a/b": "v" },
+      [["k", "1"], ["k", "2"]], // the same key twice
+      { k: "v".repeat(501) }, // 501-byte value
+      { k: "€".repeat(501) }, // 501 characters (1,503 bytes)
+      { k: "line\nbreak" },
+      { k: "nul\u0000" },
+      { k: "del\u007f" },
+      { k: "c1\u0085" },
+      { k: "\ud800" }, // a lone surrogate: not UTF-8
+      { k: 1 },
+      [["k"]],
+      [[1, "v"]],
+      "k=v",
+      new Set(["k"]),
+      null,
+    ];
+    for (const metadata of bad) {
+      assert.throws(() => encode(metadata), k.ValidationError, String(metadata));
+      assert.notEqual(k.metadataProblem(metadata), "");
+    }
+    const good = [entries(16, "v".repeat(500)), { k: "€".repeat(500) }, { ["k".repeat(40)]: "", "A-Z.0_9:": "café ☕ \u00a0 \u2028" }, [["b", "2"], ["a", "1"]], new Map([["x", "y"]]), {}];
+    for (const metadata of good) {
+      const decoded = k.decodeRequestFrame(encode(metadata)).body.metadata;
+      const expected = Object.fromEntries(metadata instanceof Map || Array.isArray(metadata) ? [...metadata] : Object.entries(metadata));
+      assert.deepEqual(decoded, expected);
+      assert.equal(k.metadataProblem(metadata), "");
+    }
   });
 
   test("batch sizes and frame limits", () => {

@@ -1,5 +1,6 @@
 // End to end against a real `kassa serve` ($KASSA_BIN): accounts, pipelined transfers,
-// batches, idempotent repeats, rejections, tenants, Busy, and a SIGKILL + restart mid-stream.
+// batches, idempotent repeats, metadata, rejections, tenants, Busy, and a SIGKILL + restart
+// mid-stream.
 // Skipped when KASSA_BIN is not set (run-tests.sh always sets it).
 
 import assert from "node:assert/strict";
@@ -85,6 +86,26 @@ liveSuite("live server", [], (ctx) => {
     assert.deepEqual([await client.submit(once), await client.submit(once), await client.submit(once)], [APPLIED, APPLIED, APPLIED]);
     assert.equal(await ctx.server.balance(b), 250);
     assert.deepEqual(await client.submit({ ...once, amount: 251 }), { kind: "Rejected", rejection: "IdReused" });
+  });
+
+  test("metadata: applied, kept on a retry, refused for a Deposit", async () => {
+    const client = await ctx.connect();
+    const [a, b] = await ctx.openPair(client, "meta", 1_000);
+    const once = transfer("meta-t1", a, b, 100);
+    assert.deepEqual(await client.submit(once, { metadata: { order_id: "A-1" } }), APPLIED);
+    // A retry with other metadata answers the first outcome; the first metadata stays.
+    assert.deepEqual(await client.submit(once, { metadata: { order_id: "B-2", retry: "1" } }), APPLIED);
+    assert.deepEqual([await ctx.server.balance(a), await ctx.server.balance(b)], [900, 100]);
+    const found = await ctx.server.http("GET", "/v1/transfers/meta-t1");
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.deepEqual(found.body.metadata, { order_id: "A-1" });
+    const deposit = { kind: "Deposit", id: "meta-dep2", account: a, amount: 5 };
+    assert.deepEqual(await client.submit(deposit, { metadata: { order_id: "A-3" } }), { kind: "Rejected", rejection: "MetadataNotSupported" });
+    assert.equal(await ctx.server.balance(a), 900); // nothing applied
+    // Refused before sending: the connection stays usable.
+    await assert.rejects(client.submit(transfer("meta-t2", a, b, 1), { metadata: { "bad key": "v" } }), k.ValidationError);
+    assert.deepEqual(await client.submit(transfer("meta-t3", a, b, 1), { metadata: {} }), APPLIED);
+    assert.equal(await client.ping(), undefined);
   });
 
   test("rejections and ping", async () => {

@@ -98,7 +98,7 @@ export function errorResponse(requestId, code, message = "scripted") {
 export function answer(request) {
   const body = request.body;
   const applied = { kind: "Applied", reply: { kind: "Done" } };
-  if (body.kind === "Submit") return [{ requestId: request.requestId, body: { kind: "Outcome", outcome: applied } }];
+  if (body.kind === "Submit" || body.kind === "SubmitWithMetadata") return [{ requestId: request.requestId, body: { kind: "Outcome", outcome: applied } }];
   if (body.kind === "Batch") {
     return [{ requestId: request.requestId, body: { kind: "Outcomes", outcomes: body.commands.map(() => applied) } }];
   }

@@ -29,10 +29,10 @@ test("unknown variants", () => {
   const batch = k.decodeResponseBody(unhex("01 01 01 02 04 09")).body.outcome; // Outcome 2
   assert.deepEqual(batch, { kind: "BatchRejected", leg: 4, rejection: "InsufficientFunds" });
   decodesAs(k.UnknownVariantError, "01 01 01 00 10"); // Reply 16
-  decodesAs(k.UnknownVariantError, "01 01 01 01 3a"); // Rejection 58
+  decodesAs(k.UnknownVariantError, "01 01 01 01 3b"); // Rejection 59
   decodesAs(k.UnknownVariantError, "01 01 04 09 00"); // ErrorCode 9
   assert.throws(() => k.decodeRequestBody(unhex("01 01 01 23")), k.UnknownVariantError); // Command 35
-  assert.throws(() => k.decodeRequestBody(unhex("01 01 04")), k.UnknownVariantError); // RequestBody 4
+  assert.throws(() => k.decodeRequestBody(unhex("01 01 05")), k.UnknownVariantError); // RequestBody 5
 });
 
 test("bad tags, strings and values", () => {
@@ -46,6 +46,24 @@ test("bad tags, strings and values", () => {
   decodesAs(k.UnknownFormatVersionError, "02 01 03");
   decodesAs(k.TruncatedError, "01 01 04 06 fd 00 00 00 00 00 00 00 10"); // a 2^60-byte string
   assert.throws(() => k.decodeRequestBody(unhex("01 01 01 00 01 61 01 00")), k.InvalidValueError); // currency 1
+});
+
+test("bad metadata", () => {
+  const tick = "01 01 04 1e"; // request 1, SubmitWithMetadata, Command::Tick, then the metadata
+  const seventeen = "11" + Array.from({ length: 17 }, (_, n) => ` 02 6b ${(0x61 + n).toString(16)} 00`).join("");
+  for (const metadata of [
+    "01 00 00", // empty key
+    "01 03 612062 00", // key "a b"
+    "01 01 6b 01 0a", // value "\n"
+    "02 01 6b 00 01 6b 00", // key "k" twice
+    seventeen, // 17 entries
+    "01 01 6b fb f501" + "76".repeat(501), // a 501-byte value
+  ]) {
+    assert.throws(() => k.decodeRequestBody(unhex(tick + metadata)), k.InvalidValueError, metadata);
+  }
+  assert.throws(() => k.decodeRequestBody(unhex(tick + "fd ffffffffffffffff")), k.TruncatedError); // a hostile count
+  const unordered = k.decodeRequestBody(unhex(tick + "02 0162 00 0161 00")); // out of order: accepted
+  assert.deepEqual(Object.keys(unordered.body.metadata), ["a", "b"]);
 });
 
 test("trailing bytes and bad lengths", () => {
@@ -75,9 +93,10 @@ test("random corruption only ever throws DecodeErrors", () => {
   const corpus = [
     k.encodeResponse({ requestId: 9, body: { kind: "Outcomes", outcomes: everyReply().map((reply) => ({ kind: "Applied", reply })) } }),
     k.encodeRequest({ requestId: 9, body: { kind: "Batch", commands: everyCommand() } }),
+    k.encodeRequest({ requestId: 9, body: { kind: "SubmitWithMetadata", command: everyCommand()[13], metadata: { order_id: "A-1", note: "café", x: "" } } }),
   ];
   for (let round = 0; round < 3000; round++) {
-    const frame = corpus[round % 2].slice();
+    const frame = corpus[round % corpus.length].slice();
     for (let flips = 1 + random(4); flips > 0; flips--) frame[random(frame.length)] = random(256);
     for (const decode of [k.decodeResponseFrame, k.decodeRequestFrame]) {
       try {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::{Engine, SubmitError};
 use crate::authority::Read;
 use crate::command::{Event, ObjectKind, Principal};
+use crate::metadata::MetadataKind;
 use crate::partition::{HOME_PARTITION, PartitionId};
 use crate::wal::{EventLine, LineId, WalError};
 
@@ -62,6 +63,16 @@ pub fn event_read(event: &Event) -> Option<Read> {
             }
         }
         Event::CodeRejected { .. } => None,
+        Event::Annotated { kind, id, payer, .. } => {
+            let id = id.clone();
+            match kind {
+                MetadataKind::Transfer => payer.clone().map(Read::Account),
+                MetadataKind::Hold => Some(Read::Hold(id)),
+                MetadataKind::Settlement => Some(Read::Settlement(id)),
+                MetadataKind::Bill => Some(Read::Bill(id)),
+                MetadataKind::Split => Some(Read::Split(id)),
+            }
+        }
     }
 }
 

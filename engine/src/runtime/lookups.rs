@@ -1,9 +1,12 @@
 //! Transfers by id (`Engine::transfer`): found through the index the indexer derives from the
-//! log (`wal/events.rs`), shown to whoever may read the payer's or the payee's account.
+//! log (`wal/events.rs`), shown to whoever may read the payer's or the payee's account; and the
+//! metadata of what commands created (`Engine::metadata`), stored with the history.
 
 use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{Event, Principal};
+use crate::metadata::{Metadata, MetadataKind};
+use crate::partition::HOME_PARTITION;
 use crate::types::{Currency, Id, TimestampMs};
 use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, lookup_key};
 
@@ -40,6 +43,8 @@ pub struct TransferRecord {
     pub debit: LineId,
     /// The credit's (or refund's) position.
     pub credit: Option<LineId>,
+    /// What the caller attached when it created the transfer (empty if nothing).
+    pub metadata: Metadata,
 }
 
 fn posting_account(line: &EventLine) -> Option<&Id> {
@@ -85,7 +90,32 @@ impl Engine {
             settled_at_ms: credit.as_ref().map(|line| line.record.at_ms),
             debit: debit.id,
             credit: credit.map(|line| line.id),
+            metadata: self.wal.metadata(MetadataKind::Transfer, id)?.unwrap_or_default(),
         }))
+    }
+
+    /// The metadata attached to object `id` of `kind` when it was created (empty if none), if
+    /// `principal` may read the object (a transfer: its payer's or payee's account). Includes
+    /// every command acknowledged before the call. Blocking.
+    pub fn metadata(&self, principal: &Principal, kind: MetadataKind, id: &Id) -> Result<Metadata, QueryError> {
+        let read = match kind {
+            MetadataKind::Transfer => {
+                let found = self.transfer(principal, id)?;
+                return found.map(|record| record.metadata).ok_or(QueryError::Forbidden);
+            }
+            MetadataKind::Hold => Read::Hold(id.clone()),
+            MetadataKind::Settlement => Read::Settlement(id.clone()),
+            MetadataKind::Bill => Read::Bill(id.clone()),
+            MetadataKind::Split => Read::Split(id.clone()),
+        };
+        let principal = principal.clone();
+        let allowed =
+            self.read_partition_blocking(HOME_PARTITION, move |machine| machine.check_read(&principal, &read))?;
+        if allowed.is_err() {
+            return Err(QueryError::Forbidden);
+        }
+        self.wait_for_indexer();
+        Ok(self.wal.metadata(kind, id)?.unwrap_or_default())
     }
 
     /// Transfer `id` in the index: the entries the indexer holds first (the newest), then the

@@ -10,6 +10,7 @@
 //! settlement), `bills`, `splits`, `coupons` (with the pure rule arithmetic in `rules`).
 
 mod accounts;
+mod annotate;
 mod bills;
 mod coupons;
 mod holds;
@@ -380,16 +381,23 @@ impl StateMachine {
     /// principal may submit it (`crate::authority`): the check, the change and the record of
     /// who owns what it created happen in this one step, or not at all.
     pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
-        let Submission { principal, command } = submission;
+        let Submission { principal, command, .. } = submission;
         if let Err(rejection) = self.check_authority(principal, command) {
             return Outcome::Rejected(rejection);
         }
         if let Err(rejection) = self.config.placement.check_accounts_local(self.config.partition, command) {
             return Outcome::Rejected(rejection);
         }
+        let annotating = match self.before_annotating(submission, events) {
+            Ok(annotating) => annotating,
+            Err(rejection) => return Outcome::Rejected(rejection),
+        };
         let mut outcome = self.apply_command(now, principal, command, events);
         if outcome.is_applied() {
             self.record_owners(principal, command);
+        }
+        if let Some(pending) = annotating {
+            self.annotate(pending, submission, &outcome, events);
         }
         Self::redact(principal, &mut outcome);
         outcome

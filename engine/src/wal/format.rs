@@ -16,8 +16,9 @@ const KEY_PARTITIONS: &[u8] = b"partitions";
 /// deposit and withdrawal ids are remembered in the fixed-size idempotency table (`IdTable`),
 /// which snapshots store instead of the id maps of format 2. 4: records belong to a partition and
 /// carry the messages between partitions they applied; snapshots are per partition. 5: POS
-/// settlements and bills keep their partial refunds.
-pub const STORAGE_FORMAT: u8 = 5;
+/// settlements and bills keep their partial refunds. 6: a record's submissions may carry
+/// metadata, and the events an `Annotated` event.
+pub const STORAGE_FORMAT: u8 = 6;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

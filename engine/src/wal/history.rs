@@ -12,6 +12,7 @@ use super::{
 };
 use crate::codec;
 use crate::command::{Event, Posting};
+use crate::metadata::{Metadata, MetadataKind};
 use crate::partition::PartitionId;
 use crate::types::{Id, TimestampMs};
 
@@ -88,8 +89,12 @@ impl Derived {
         }
         for (index, event) in events.iter().enumerate() {
             let index = u32::try_from(index).expect("events per batch fit u32");
-            if let Event::Posting(posting) = event {
-                self.lines.push(history_entry(seq, index, at_ms, posting));
+            match event {
+                Event::Posting(posting) => self.lines.push(history_entry(seq, index, at_ms, posting)),
+                Event::Annotated { kind, id, metadata, .. } => {
+                    self.lines.push((metadata_key(*kind, id), codec::encode(metadata)));
+                }
+                _ => {}
             }
         }
         self.events.push(event_entry(seq, partition, at_ms, events));
@@ -105,6 +110,24 @@ impl Derived {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The first byte of a metadata key in the history column family: above every history key's
+/// (an id's length, at most 64) and the watermark's (0).
+const METADATA_KEY_TAG: u8 = 0xfe;
+
+/// The key of an object's metadata, stored with the history: `0xfe ++ kind ++ id`.
+pub(super) fn metadata_key(kind: MetadataKind, id: &Id) -> Vec<u8> {
+    let bytes = id.as_str().as_bytes();
+    let mut key = Vec::with_capacity(2 + bytes.len());
+    key.extend_from_slice(&[METADATA_KEY_TAG, kind as u8]);
+    key.extend_from_slice(bytes);
+    key
+}
+
+/// Whether a history column family key is a metadata key.
+pub(super) fn is_metadata_key(key: &[u8]) -> bool {
+    key.first() == Some(&METADATA_KEY_TAG)
 }
 
 /// The history key prefix of an account.
@@ -176,6 +199,16 @@ impl Wal {
                 bytes.as_slice().try_into().map_err(|_| WalError::CorruptMeta("derived data watermark".into()))?,
             )),
         }
+    }
+
+    /// The metadata of object `id` of `kind` (the newest such object's), as far as history is
+    /// written.
+    pub fn metadata(&self, kind: MetadataKind, id: &Id) -> Result<Option<Metadata>, WalError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_HISTORY), metadata_key(kind, id))? else { return Ok(None) };
+        let metadata = codec::decode(&bytes).map_err(|error| {
+            WalError::CorruptMeta(format!("metadata of {} {id} does not decode: {error}", kind.name()))
+        })?;
+        Ok(Some(metadata))
     }
 
     /// Starts a flush of the history memtables without waiting for it, if they hold at least

@@ -4,7 +4,8 @@
 //! - `wal`: key = batch sequence number (u64, big endian), value = `crc32c (u32 LE) ++ codec
 //!   bytes` of [`WalRecord`] (`seq`, `now_ms`, the batch's commands). Replaying the records through
 //!   `commit` rebuilds the state; outcomes are recomputed, never stored.
-//! - `history`: one key per posting, `len(account) ++ account ++ seq ++ index`, and a watermark
+//! - `history`: one key per posting, `len(account) ++ account ++ seq ++ index`, the metadata
+//!   callers attached to what their commands created (`0xfe ++ kind ++ id`), and a watermark
 //!   (the last record whose history is written). History is derived data: it is written off the
 //!   acknowledgement path without RocksDB's own log, flushed before any snapshot trims the
 //!   records it comes from, and rebuilt on recovery from the records after the watermark.
@@ -493,7 +494,11 @@ impl Wal {
             options.fill_cache(false);
             for item in self.db.iterator_cf_opt(family, options, IteratorMode::Start) {
                 let (key, value) = item?;
-                if name == CF_HISTORY && key.as_ref() != KEY_HISTORY_WATERMARK {
+                if name == CF_HISTORY && history::is_metadata_key(&key) {
+                    codec::decode::<crate::metadata::Metadata>(&value).map_err(|error| {
+                        WalError::CorruptMeta(format!("metadata {key:02x?} does not decode: {error}"))
+                    })?;
+                } else if name == CF_HISTORY && key.as_ref() != KEY_HISTORY_WATERMARK {
                     codec::decode::<HistoryRecord>(&value).map_err(|error| {
                         WalError::CorruptMeta(format!("history line {key:02x?} does not decode: {error}"))
                     })?;

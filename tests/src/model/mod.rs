@@ -557,13 +557,25 @@ impl Model {
         self.now_ms = now;
         self.movements.advance(now);
         self.transfers.advance(now);
-        let Submission { principal, command } = submission;
+        let Submission { principal, command, metadata } = submission;
         self.partition = self.placement.of_command(command);
         if let Err(rejection) = self.authority(principal, command) {
             return Outcome::Rejected(rejection);
         }
         if let Err(rejection) = self.accounts_local(command) {
             return Outcome::Rejected(rejection);
+        }
+        // Metadata names what the command creates: a transfer, hold, settlement, bill or split.
+        let creates_annotatable = matches!(
+            command,
+            Command::Transfer(_)
+                | Command::PlaceHold(_)
+                | Command::SettlePos(_)
+                | Command::OpenBill(_)
+                | Command::RequestSplit(_)
+        );
+        if metadata.is_some() && !creates_annotatable {
+            return Outcome::Rejected(Rejection::MetadataNotSupported);
         }
         let mut outcome = self.apply_command(now, principal, command, Oracle::new(engine));
         if outcome.is_applied() {

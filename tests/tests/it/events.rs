@@ -14,7 +14,9 @@ fn app(name: &str) -> Principal {
     Principal::App(id(name))
 }
 
-fn config(dir: &std::path::Path, partitions: u16) -> EngineConfig {
+/// An engine on `dir` with `partitions`, no ticker, a snapshot every 20 commands (shared with
+/// `metadata.rs`).
+pub(crate) fn config(dir: &std::path::Path, partitions: u16) -> EngineConfig {
     let mut config = EngineConfig::new(dir);
     config.partitions = partitions;
     config.tick_interval_ms = 0;
@@ -24,7 +26,7 @@ fn config(dir: &std::path::Path, partitions: u16) -> EngineConfig {
 }
 
 fn submit(engine: &Engine, principal: &Principal, command: Command) {
-    let outcome = engine.submit_blocking(Submission { principal: principal.clone(), command }).unwrap();
+    let outcome = engine.submit_blocking(Submission::new(principal.clone(), command)).unwrap();
     assert!(outcome.is_applied(), "{outcome:?}");
 }
 
@@ -129,6 +131,7 @@ fn each_tenant_sees_only_the_events_of_what_it_may_read_on_every_partition() {
                 Event::Posting(posting) => posting.account.to_string(),
                 Event::Changed { id, .. } => id.to_string(),
                 Event::CodeRejected { subject } => subject.to_string(),
+                Event::Annotated { id, .. } => id.to_string(),
             })
             .collect();
         accounts.sort();
@@ -173,7 +176,7 @@ fn transfers_are_found_by_id_by_whoever_may_read_either_side() {
     open(&engine, &alice, &closed);
     submit(&engine, &Principal::Admin, Command::CloseAccount { account: id(&closed) });
     let refused = Transfer { id: id("t3"), from: id("a1"), to: id(&closed), amount: 10, currency: Currency::EUR };
-    let outcome = engine.submit_blocking(Submission { principal: alice.clone(), command: Command::Transfer(refused) });
+    let outcome = engine.submit_blocking(Submission::new(alice.clone(), Command::Transfer(refused)));
     assert_eq!(outcome.unwrap(), kassa_engine::Outcome::Rejected(kassa_engine::Rejection::AccountClosed));
     let t3 = engine.transfer(&alice, &id("t3")).unwrap().expect("debited and refunded");
     assert_eq!((t3.to, t3.status), (None, TransferStatus::Refunded));

@@ -3,6 +3,7 @@
 mod durability;
 mod engine;
 mod events;
+mod metadata;
 mod partitions;
 mod simulation;
 mod storage_faults;

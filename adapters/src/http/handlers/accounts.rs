@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Outcome, RegisterApiKey, Reply, TransferBatch};
+use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::TransferStatus;
 use kassa_engine::state_machine::ApiKey;
 use kassa_engine::{Rejection, SubmitError};
@@ -11,7 +12,10 @@ use serde_json::{Value, json};
 use super::super::requests::*;
 use super::events::query_error;
 use super::views::{self, cause_json};
-use super::{Answer, Data, get_view, id, now_ms, ok, read, submit, submit_and_view, submit_viewed};
+use super::{
+    Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, read, submit, submit_and_view, submit_as,
+    submit_viewed,
+};
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
 use crate::http::ApiError;
 
@@ -32,7 +36,7 @@ pub(super) async fn revoke_key(state: Data, caller: Caller, path: web::Path<Stri
 }
 
 pub(super) async fn open_account(state: Data, caller: Caller, body: web::Json<OpenAccountBody>) -> Answer {
-    let (_, view) = submit_and_view(&state, &caller, body.command()?, views::account, body.id.clone()).await?;
+    let (_, view) = submit_and_view(&state, caller.sends(body.command()?), views::account, body.id.clone()).await?;
     ok(view)
 }
 
@@ -44,7 +48,7 @@ pub(super) async fn get_account(state: Data, caller: Caller, path: web::Path<Str
 pub(super) async fn close_account(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let account = id(&path)?;
     let close = Command::CloseAccount { account: account.clone() };
-    let (_, view) = submit_and_view(&state, &caller, close, views::account, account).await?;
+    let (_, view) = submit_and_view(&state, caller.sends(close), views::account, account).await?;
     ok(view)
 }
 
@@ -77,7 +81,7 @@ async fn movement(
     let key = account.clone();
     let command = body.command(&account, deposit);
     let (_, balance) =
-        submit_viewed(&state, &caller, command, move |_, machine| machine.account(&key).map(|a| a.posted)).await?;
+        submit_viewed(&state, caller.sends(command), move |_, machine| machine.account(&key).map(|a| a.posted)).await?;
     let kind = if deposit { "deposit" } else { "withdrawal" };
     ok(
         json!({"id": body.id.as_str(), "object": kind, "account": account.as_str(), "amount": body.amount, "status": "applied", "balance": balance}),
@@ -134,7 +138,7 @@ impl TransferBody {
 }
 
 pub(super) async fn transfer(state: Data, caller: Caller, body: web::Json<TransferBody>) -> Answer {
-    submit(&state, &caller, body.command()?).await?;
+    submit_as(&state, caller.sends_with(body.command()?, metadata(body.metadata.as_ref())?)).await?;
     ok(body.json("applied"))
 }
 
@@ -158,12 +162,16 @@ pub(super) async fn get_transfer(state: Data, caller: Caller, path: web::Path<St
         "to": record.to.as_ref().map(|to| to.as_str()), "amount": record.amount,
         "currency": record.currency.alpha(), "status": status, "debited_at_ms": record.debited_at_ms,
         "settled_at_ms": record.settled_at_ms, "debit_event": record.debit.to_string(),
-        "credit_event": record.credit.map(|id| id.to_string()),
+        "credit_event": record.credit.map(|id| id.to_string()), "metadata": record.metadata,
     }))
 }
 
 pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<BatchBody>) -> Answer {
     body.check_size()?;
+    // One command for every transfer of the batch: metadata is for a single transfer.
+    if body.transfers.iter().any(|transfer| transfer.metadata.is_some()) {
+        return Err(ApiError::rejected(Rejection::MetadataNotSupported));
+    }
     let transfers = body.transfers.iter().map(TransferBody::transfer).collect::<Result<Vec<_>, _>>()?;
     let command = Command::TransferBatch(TransferBatch { atomic: body.atomic, transfers });
     let outcomes = match state.engine.submit(caller.sends(command)).await? {
@@ -194,14 +202,15 @@ pub(super) async fn transfer_batch(state: Data, caller: Caller, body: web::Json<
 }
 
 pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<HoldBody>) -> Answer {
-    let command = body.command(now_ms())?;
-    let (_, view) = submit_and_view(&state, &caller, command, views::hold, body.id.clone()).await?;
+    let submission = caller.sends_with(body.command(now_ms())?, metadata(body.metadata.as_ref())?);
+    let (_, view) = submit_and_view(&state, submission, views::hold, body.id.clone()).await?;
     ok(view)
 }
 
 pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let hold = id(&path)?;
-    get_view(&state, &caller, Read::Hold(hold.clone()), hold, views::hold, Rejection::HoldNotFound).await
+    let read = (Read::Hold(hold.clone()), MetadataKind::Hold);
+    get_view_with_metadata(&state, &caller, read, hold, views::hold, Rejection::HoldNotFound).await
 }
 
 pub(super) async fn capture_hold(
@@ -219,6 +228,6 @@ pub(super) async fn capture_hold(
 pub(super) async fn void_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let hold = id(&path)?;
     let void = Command::VoidHold { hold: hold.clone() };
-    let (_, view) = submit_and_view(&state, &caller, void, views::hold, hold).await?;
+    let (_, view) = submit_and_view(&state, caller.sends(void), views::hold, hold).await?;
     ok(view)
 }

@@ -85,6 +85,9 @@ fn event_json(line: &EventLine) -> Value {
             json!({"type": "changed", "object": object, "object_id": id.as_str(), "change": change})
         }
         Event::CodeRejected { subject } => json!({"type": "code_rejected", "subject": subject.as_str()}),
+        Event::Annotated { kind, id, metadata, .. } => {
+            json!({"type": "annotated", "object": kind.name(), "object_id": id.as_str(), "metadata": metadata})
+        }
     };
     for (key, value) in what.as_object().into_iter().flatten() {
         view[key] = value.clone();

@@ -16,8 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
-use kassa_engine::command::{Command, Reply};
-use kassa_engine::{Id, Outcome, Rejection, StateMachine};
+use kassa_engine::command::{Command, Reply, Submission};
+use kassa_engine::metadata::MetadataKind;
+use kassa_engine::{Id, Outcome, Rejection, StateMachine, SubmitError};
 use serde_json::{Value, json};
 
 use super::requests::RequestError;
@@ -173,13 +174,19 @@ impl From<RequestError> for ApiError {
         match error {
             RequestError::Invalid { code, message } => ApiError::bad_request(code, message),
             RequestError::Rejected(rejection) => ApiError::rejected(rejection),
+            RequestError::Unprocessable { code, message } => ApiError::unprocessable(code, message),
         }
     }
 }
 
 /// Submits `command` as the caller; a rejection is the error.
 async fn submit(state: &Data, caller: &Caller, command: Command) -> Result<Reply, ApiError> {
-    match state.engine.submit(caller.sends(command)).await? {
+    submit_as(state, caller.sends(command)).await
+}
+
+/// Submits `submission` (a command, its caller and maybe metadata); a rejection is the error.
+async fn submit_as(state: &Data, submission: Submission) -> Result<Reply, ApiError> {
+    match state.engine.submit(submission).await? {
         Outcome::Applied(reply) => Ok(reply),
         Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => Err(ApiError::rejected(rejection)),
     }
@@ -189,13 +196,12 @@ async fn submit(state: &Data, caller: &Caller, command: Command) -> Result<Reply
 /// changed: one engine round trip.
 async fn submit_viewed<T: Send + 'static>(
     state: &Data,
-    caller: &Caller,
-    command: Command,
+    submission: Submission,
     view: impl FnOnce(&Reply, &StateMachine) -> T + Send + 'static,
 ) -> Result<(Reply, T), ApiError> {
     let answer = state
         .engine
-        .submit_viewed(caller.sends(command), move |outcome, machine| match outcome {
+        .submit_viewed(submission, move |outcome, machine| match outcome {
             Outcome::Applied(reply) => {
                 let rendered = view(&reply, machine);
                 Ok((reply, rendered))
@@ -210,12 +216,11 @@ async fn submit_viewed<T: Send + 'static>(
 /// (`view`, as [`get_view`] renders it): one engine round trip for a write and what it changed.
 async fn submit_and_view(
     state: &Data,
-    caller: &Caller,
-    command: Command,
+    submission: Submission,
     view: fn(&StateMachine, &Id) -> Option<Value>,
     object: Id,
 ) -> Result<(Reply, Value), ApiError> {
-    let (reply, rendered) = submit_viewed(state, caller, command, move |_, machine| view(machine, &object)).await?;
+    let (reply, rendered) = submit_viewed(state, submission, move |_, machine| view(machine, &object)).await?;
     Ok((reply, rendered.expect("an applied command's object exists")))
 }
 
@@ -249,6 +254,31 @@ async fn get_view(
 ) -> Answer {
     let found = self::read(state, caller, read, move |machine| view(machine, &object)).await?;
     found.map_or_else(|| Err(ApiError::rejected(missing)), ok)
+}
+
+/// [`get_view`] of an object that may carry metadata, with its `metadata` (an object, empty
+/// when nothing was attached), read from storage once the caller's read was allowed.
+async fn get_view_with_metadata(
+    state: &Data,
+    caller: &Caller,
+    (read, kind): (Read, MetadataKind),
+    object: Id,
+    view: fn(&StateMachine, &Id) -> Option<Value>,
+    missing: Rejection,
+) -> Answer {
+    let found = self::read(state, caller, read, {
+        let object = object.clone();
+        move |machine| view(machine, &object)
+    })
+    .await?;
+    let Some(mut body) = found else { return Err(ApiError::rejected(missing)) };
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let metadata = web::block(move || engine.metadata(&principal, kind, &object))
+        .await
+        .map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?
+        .map_err(events::query_error)?;
+    body["metadata"] = json!(metadata);
+    ok(body)
 }
 
 fn ok(body: Value) -> Answer {

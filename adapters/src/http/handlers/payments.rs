@@ -2,14 +2,15 @@
 
 use actix_web::web;
 use kassa_engine::authority::Read;
-use kassa_engine::command::{Command, Reply, SettlePos, SubmitBill};
+use kassa_engine::command::{Command, Reply, SettlePos, Submission, SubmitBill};
+use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
 use kassa_engine::{Currency, Outcome, Rejection};
 use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, get_view, id, now_ms, ok, submit, submit_and_view};
+use super::{Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -51,7 +52,8 @@ pub(super) async fn get_authorization(state: Data, caller: Caller, path: web::Pa
 pub(super) async fn get_settlement(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let settlement = id(&path)?;
     let read = Read::Settlement(settlement.clone());
-    get_view(&state, &caller, read, settlement, views::settlement, Rejection::SettlementNotFound).await
+    let read = (read, MetadataKind::Settlement);
+    get_view_with_metadata(&state, &caller, read, settlement, views::settlement, Rejection::SettlementNotFound).await
 }
 
 /// Revokes an authorization's secure code (a lost phone): answered with the authorization,
@@ -59,7 +61,7 @@ pub(super) async fn get_settlement(state: Data, caller: Caller, path: web::Path<
 pub(super) async fn revoke_authorization(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let authorization = id(&path)?;
     let command = Command::RevokeAuthorization { authorization: authorization.clone() };
-    let (_, view) = submit_and_view(&state, &caller, command, views::authorization, authorization).await?;
+    let (_, view) = submit_and_view(&state, caller.sends(command), views::authorization, authorization).await?;
     ok(view)
 }
 
@@ -83,7 +85,7 @@ pub(super) async fn settle(state: Data, caller: Caller, body: web::Json<SettleBo
     let Command::SettlePos(SettlePos { currency, .. }) = command else {
         unreachable!("a settlement body makes SettlePos")
     };
-    match state.engine.submit(caller.sends(command)).await? {
+    match state.engine.submit(caller.sends_with(command, metadata(body.metadata.as_ref())?)).await? {
         Outcome::Applied(Reply::Settled { approval_code, charged, discount }) => ok(json!({
             "id": body.id.as_str(), "approved": true, "approval_code": approval_code, "amount": body.amount,
             "charged": charged, "discount": discount, "currency": currency.alpha(),
@@ -139,18 +141,20 @@ fn refunded(body: &RefundBody, kind: &str, of: &kassa_engine::Id, reply: Reply) 
 // ----- bills ---------------------------------------------------------------------------------
 
 /// Submits a bill command and answers the bill as it is right after it.
-async fn bill_step(state: &Data, caller: &Caller, bill: kassa_engine::Id, command: Command) -> Answer {
-    let (_, view) = submit_and_view(state, caller, command, views::bill, bill).await?;
+async fn bill_step(state: &Data, submission: Submission, bill: kassa_engine::Id) -> Answer {
+    let (_, view) = submit_and_view(state, submission, views::bill, bill).await?;
     ok(view)
 }
 
 pub(super) async fn open_bill(state: Data, caller: Caller, body: web::Json<BillBody>) -> Answer {
-    bill_step(&state, &caller, body.id.clone(), body.command(now_ms())?).await
+    let submission = caller.sends_with(body.command(now_ms())?, metadata(body.metadata.as_ref())?);
+    bill_step(&state, submission, body.id.clone()).await
 }
 
 pub(super) async fn get_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let bill = id(&path)?;
-    get_view(&state, &caller, Read::Bill(bill.clone()), bill, views::bill, Rejection::BillNotFound).await
+    let read = (Read::Bill(bill.clone()), MetadataKind::Bill);
+    get_view_with_metadata(&state, &caller, read, bill, views::bill, Rejection::BillNotFound).await
 }
 
 pub(super) async fn add_bill_item(
@@ -160,14 +164,14 @@ pub(super) async fn add_bill_item(
     body: web::Json<BillItemBody>,
 ) -> Answer {
     let bill = id(&path)?;
-    bill_step(&state, &caller, bill.clone(), body.command(&bill)).await
+    bill_step(&state, caller.sends(body.command(&bill)), bill).await
 }
 
 pub(super) async fn submit_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let bill = id(&path)?;
     // A resubmission answers the challenge issued first, whatever the nonce.
     let command = Command::SubmitBill(SubmitBill { bill: bill.clone(), nonce: random_nonce() });
-    let (reply, mut view) = submit_and_view(&state, &caller, command, views::bill, bill).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(command), views::bill, bill).await?;
     let Reply::BillSubmitted { total, challenge } = reply else { unreachable!("submit answers BillSubmitted") };
     // The engine gives the challenge to the user's side only (the merchant side gets "").
     if let Value::Object(fields) = &mut view {
@@ -186,10 +190,10 @@ pub(super) async fn confirm_bill(
     body: web::Json<ConfirmBody>,
 ) -> Answer {
     let bill = id(&path)?;
-    bill_step(&state, &caller, bill.clone(), body.command(&bill)).await
+    bill_step(&state, caller.sends(body.command(&bill)), bill).await
 }
 
 pub(super) async fn cancel_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let bill = id(&path)?;
-    bill_step(&state, &caller, bill.clone(), Command::CancelBill { bill }).await
+    bill_step(&state, caller.sends(Command::CancelBill { bill: bill.clone() }), bill).await
 }

@@ -3,6 +3,7 @@
 use actix_web::web;
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply};
+use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
 use kassa_engine::state_machine::CouponState;
 use kassa_engine::types::GeoPoint;
@@ -11,19 +12,20 @@ use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, get_view, id, now_ms, ok, read, submit, submit_and_view};
+use super::{Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
 pub(super) async fn request_split(state: Data, caller: Caller, body: web::Json<SplitBody>) -> Answer {
-    let command = body.command(now_ms())?;
-    let (_, view) = submit_and_view(&state, &caller, command, views::split, body.id.clone()).await?;
+    let submission = caller.sends_with(body.command(now_ms())?, metadata(body.metadata.as_ref())?);
+    let (_, view) = submit_and_view(&state, submission, views::split, body.id.clone()).await?;
     ok(view)
 }
 
 pub(super) async fn get_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let split = id(&path)?;
-    get_view(&state, &caller, Read::Split(split.clone()), split, views::split, Rejection::SplitNotFound).await
+    let read = (Read::Split(split.clone()), MetadataKind::Split);
+    get_view_with_metadata(&state, &caller, read, split, views::split, Rejection::SplitNotFound).await
 }
 
 pub(super) async fn pay_split(
@@ -33,7 +35,7 @@ pub(super) async fn pay_split(
     body: web::Json<PayBody>,
 ) -> Answer {
     let split = id(&path)?;
-    let (reply, mut view) = submit_and_view(&state, &caller, body.command(&split), views::split, split).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(body.command(&split)), views::split, split).await?;
     let Reply::SharePaid { amount, completed } = reply else { unreachable!("pay answers SharePaid") };
     view["paid_amount"] = json!(amount);
     view["completed"] = json!(completed);
@@ -43,7 +45,7 @@ pub(super) async fn pay_split(
 pub(super) async fn cancel_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let split = id(&path)?;
     let cancel = Command::CancelSplit { split: split.clone() };
-    let (reply, mut view) = submit_and_view(&state, &caller, cancel, views::split, split).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(cancel), views::split, split).await?;
     let Reply::SplitCancelled { refunded } = reply else { unreachable!("cancel answers SplitCancelled") };
     view["refunded"] = json!(refunded);
     ok(view)
@@ -54,7 +56,7 @@ pub(super) async fn cancel_split(state: Data, caller: Caller, path: web::Path<St
 pub(super) async fn refund_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let split = id(&path)?;
     let refund = Command::RefundSplit { split: split.clone() };
-    let (reply, mut view) = submit_and_view(&state, &caller, refund, views::split, split).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(refund), views::split, split).await?;
     let Reply::Refunded { amount, .. } = reply else { unreachable!("a split refund answers Refunded") };
     view["refunded"] = json!(amount);
     ok(view)
@@ -72,7 +74,7 @@ pub(super) async fn add_contact(state: Data, caller: Caller, body: web::Json<Con
 pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<CouponBody>) -> Answer {
     // A retry (same id and rules) gets the first issue's code back from the engine.
     let issue = body.command(now_ms(), random_nonce())?;
-    let (reply, mut view) = submit_and_view(&state, &caller, issue, views::coupon, body.id.clone()).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(issue), views::coupon, body.id.clone()).await?;
     let Reply::CouponIssued { code } = reply else { unreachable!("issue answers CouponIssued") };
     view["code"] = json!(code);
     ok(view)
@@ -102,7 +104,7 @@ pub(super) async fn claim_coupon(
 ) -> Answer {
     let coupon = id(&path)?;
     let claim = body.claim(&coupon, random_nonce());
-    let (reply, mut view) = submit_and_view(&state, &caller, claim, views::coupon, coupon).await?;
+    let (reply, mut view) = submit_and_view(&state, caller.sends(claim), views::coupon, coupon).await?;
     let Reply::CouponClaimed { code } = reply else { unreachable!("claim answers CouponClaimed") };
     view["code"] = json!(code);
     ok(view)

@@ -122,6 +122,9 @@ pub struct TransferBody {
     pub amount: u64,
     /// ISO 4217 alpha code.
     pub currency: String,
+    /// What the caller attaches to what this creates (`metadata`: string values only).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TransferBody {
@@ -187,6 +190,9 @@ pub struct HoldBody {
     pub currency: String,
     /// Seconds until the hold releases by itself.
     pub expires_in_s: u64,
+    /// What the caller attaches to what this creates (`metadata`: string values only).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl HoldBody {

@@ -22,6 +22,7 @@ mod users;
 
 use std::fmt;
 
+use kassa_engine::metadata::Metadata;
 use kassa_engine::{Currency, Rejection};
 use serde::Deserialize;
 
@@ -41,6 +42,14 @@ pub enum RequestError {
     },
     /// Well-formed but refused by a rule the engine would apply too; answered as that rejection.
     Rejected(Rejection),
+    /// Well-formed JSON of the right shape whose content breaks a rule of the HTTP layer's own
+    /// (metadata keys): answered 422 with `code`, like a rejection.
+    Unprocessable {
+        /// Machine-readable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
 }
 
 impl RequestError {
@@ -55,6 +64,7 @@ impl fmt::Display for RequestError {
         match self {
             RequestError::Invalid { code, message } => write!(f, "{code}: {message}"),
             RequestError::Rejected(rejection) => write!(f, "rejected: {}", rejection.code()),
+            RequestError::Unprocessable { code, message } => write!(f, "{code}: {message}"),
         }
     }
 }
@@ -74,6 +84,22 @@ pub fn expiry(now_ms: u64, seconds: u64) -> Result<u64, RequestError> {
         .checked_mul(1_000)
         .and_then(|ms| ms.checked_add(now_ms))
         .ok_or(RequestError::Rejected(Rejection::InvalidExpiry))
+}
+
+/// A request's `metadata` object (string values only), as the engine's bounded [`Metadata`]:
+/// a value that is not a string is malformed (400 `invalid_metadata`); a key, a value or a count
+/// outside the bounds is content the API refuses (422 `invalid_metadata`: OpenAPI 3.0 cannot
+/// describe which keys an object may have, so a key the document allows may still be refused).
+pub fn metadata(body: Option<&serde_json::Map<String, serde_json::Value>>) -> Result<Option<Metadata>, RequestError> {
+    let Some(map) = body else { return Ok(None) };
+    let entries = map.iter().map(|(key, value)| match value {
+        serde_json::Value::String(text) => Ok((key.clone(), text.clone())),
+        _ => Err(RequestError::invalid("invalid_metadata", format!("metadata value of {key:?} is not a string"))),
+    });
+    let entries = entries.collect::<Result<Vec<_>, _>>()?;
+    let unprocessable = |message: String| RequestError::Unprocessable { code: "invalid_metadata", message };
+    let metadata = Metadata::new(entries).map_err(|error| unprocessable(error.to_string()))?;
+    Ok((!metadata.is_empty()).then_some(metadata))
 }
 
 // ----- queries ---------------------------------------------------------------------------------

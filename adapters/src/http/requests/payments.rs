@@ -126,6 +126,9 @@ pub struct SettleBody {
     pub coupon: Option<Id>,
     /// Where the sale happens: the coupon's location-adjusted value applies.
     pub location: Option<LocationBody>,
+    /// What the caller attaches to what this creates (`metadata`: string values only).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SettleBody {
@@ -168,6 +171,9 @@ pub struct BillBody {
     pub opens_in_s: u64,
     /// Seconds until the window closes.
     pub expires_in_s: u64,
+    /// What the caller attaches to what this creates (`metadata`: string values only).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl BillBody {

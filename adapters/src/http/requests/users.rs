@@ -44,6 +44,9 @@ pub struct SplitBody {
     pub shares: Option<Vec<u64>>,
     /// Seconds until an incomplete split expires.
     pub expires_in_s: u64,
+    /// What the caller attaches to what this creates (`metadata`: string values only).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SplitBody {

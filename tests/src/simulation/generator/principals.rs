@@ -1,9 +1,11 @@
 //! Who sends each command: mostly the admin (every flow stays exercised), otherwise a principal
 //! drawn at random, half the time the one the model says owns what the command touches (so that
-//! tenants' commands apply) and half the time anyone (so that they are refused).
+//! tenants' commands apply) and half the time anyone (so that they are refused). One in twenty
+//! carries metadata.
 
 use kassa_engine::Id;
 use kassa_engine::command::{Command, Principal, Submission};
+use kassa_engine::metadata::Metadata;
 use rand::Rng;
 
 use super::{Generator, id};
@@ -24,7 +26,15 @@ impl Generator {
                     75..90 => self.natural_principal(model, &command),
                     _ => self.any_principal(),
                 };
-                Submission::new(principal, command)
+                let submission = Submission::new(principal, command);
+                // Now and then metadata: applied where the command creates what may carry it,
+                // refused `metadata_not_supported` elsewhere (the model decides which).
+                if self.rng.random_range(0..100) < 5 {
+                    let order = format!("order-{}", self.rng.random_range(0..1_000u32));
+                    submission.with_metadata(Metadata::new([("order_id".to_owned(), order)]).expect("valid"))
+                } else {
+                    submission
+                }
             })
             .collect()
     }
