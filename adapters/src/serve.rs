@@ -22,7 +22,8 @@ use crate::http::{self, AppState};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
-    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`, `partitions`).
+    /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`,
+    /// `idempotency_retention_days`, `partitions`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -56,6 +57,12 @@ pub struct ServeArgs {
     /// are refused `id_table_full`) [default: 4,194,304].
     #[arg(long, env = "KASSA_IDS_MAX")]
     pub ids_max: Option<usize>,
+    /// Days a transfer, deposit or withdrawal id is answered as a repeat: past the id table's
+    /// one to two days, the executor finds the id in storage, so a late retry gets its first
+    /// answer instead of applying twice. Costs durable throughput (BENCHMARKS.md) [default: 0,
+    /// the id table's window only].
+    #[arg(long, env = "KASSA_IDEMPOTENCY_RETENTION_DAYS")]
+    pub idempotency_retention_days: Option<u64>,
     /// Partitions of a new data directory, each a state machine with its own executor (fixed
     /// at creation). With more than one, accounts are spread over them and transfers cross
     /// them; every other object lives on partition 0 with the accounts it names (see
@@ -121,6 +128,7 @@ struct FileConfig {
     mailbox_max: Option<usize>,
     socket_threads: Option<usize>,
     ids_max: Option<usize>,
+    idempotency_retention_days: Option<u64>,
     partitions: Option<u16>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -147,6 +155,8 @@ pub struct ServeConfig {
     pub socket_threads: usize,
     /// The idempotency table's size for a new data directory.
     pub ids_max: usize,
+    /// How long ids are answered as repeats, in milliseconds.
+    pub idempotency_retention_ms: u64,
     /// Partitions of a new data directory.
     pub partitions: u16,
     /// TLS for HTTP and the binary protocol, when a certificate and key were given.
@@ -175,6 +185,11 @@ impl ServeArgs {
             mailbox_max: self.mailbox_max.or(file.mailbox_max).unwrap_or(4_096).max(1),
             socket_threads: self.socket_threads.or(file.socket_threads).unwrap_or_else(default_socket_threads).max(1),
             ids_max: self.ids_max.or(file.ids_max).unwrap_or(kassa_engine::state_machine::IDS_MAX_DEFAULT),
+            idempotency_retention_ms: self
+                .idempotency_retention_days
+                .or(file.idempotency_retention_days)
+                .unwrap_or(0)
+                .saturating_mul(24 * 3_600_000),
             partitions: self.partitions.or(file.partitions).unwrap_or(1),
             tls: match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
                 (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
@@ -283,6 +298,7 @@ async fn open_engine(
     let mut engine_config = EngineConfig::new(config.data_dir.clone());
     engine_config.mailbox_max = config.mailbox_max;
     engine_config.ids_max = config.ids_max;
+    engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
     engine_config.partitions = config.partitions;
     let opened = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config)).await;
     recovering_handle.stop(true).await;

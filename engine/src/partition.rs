@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
-use crate::command::{Command, Rejection};
+use crate::command::{Command, Movement, Rejection, Transfer};
 use crate::types::{Currency, Id};
 
 /// The index of a partition, `0..count`.
@@ -104,8 +104,9 @@ impl Placement {
     }
 }
 
-/// A message between partitions, applied by the destination at the start of one of its batches
-/// and logged in that batch's record (so replay applies it again, exactly once).
+/// A message a partition applies at the start of one of its batches, logged in that batch's
+/// record (so replay applies it again, exactly once): from another partition (a credit and its
+/// answer), or from the partition's own storage (an id it applied before its memory's window).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransitMessage {
     /// Credit a transfer's payee: the payer's partition has debited the payer into its transit.
@@ -120,6 +121,22 @@ pub enum TransitMessage {
         /// Why the credit was refused, if it was.
         refused: Option<Rejection>,
     },
+    /// An id this partition applied longer ago than its id table remembers, found in storage
+    /// by the executor because a command of the batch names it again: the table remembers it
+    /// again first, so the repeat is answered as the first application was (the same body:
+    /// its first answer, moving nothing; another body: `IdReused`) instead of applying twice.
+    Remembered(Remembered),
+}
+
+/// A money command as storage shows it was applied (`TransitMessage::Remembered`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Remembered {
+    /// A transfer: its payer, payee, amount and currency.
+    Transfer(Transfer),
+    /// A deposit.
+    Deposit(Movement),
+    /// A withdrawal.
+    Withdrawal(Movement),
 }
 
 /// The credit leg of a transfer between partitions.

@@ -12,12 +12,13 @@ use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 /// with the replica), so that a run of half a minute at full speed does not fill it.
 const LOADGEN_IDS_MAX: usize = 1 << 24;
 
-/// Opens a fresh engine in `data_dir` (whatever was there is removed).
+/// Opens a fresh engine in `data_dir` (whatever was there is removed), with `partitions` and
+/// ids answered as repeats for `retention_days` (0: the id table's window).
 pub fn open(
     data_dir: &Path,
     durability: Durability,
     ids_max: Option<usize>,
-    partitions: u16,
+    (partitions, retention_days): (u16, u64),
 ) -> Result<Arc<Engine>, String> {
     match std::fs::remove_dir_all(data_dir) {
         Ok(()) => {}
@@ -28,6 +29,7 @@ pub fn open(
     config.durability = durability;
     config.ids_max = ids_max.unwrap_or(LOADGEN_IDS_MAX);
     config.partitions = partitions;
+    config.idempotency_retention_ms = retention_days.saturating_mul(24 * 3_600_000);
     Engine::open(config).map(Arc::new).map_err(|error| format!("opening the engine in {}: {error}", data_dir.display()))
 }
 

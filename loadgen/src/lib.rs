@@ -106,6 +106,8 @@ pub struct LoadConfig {
     pub ids_max: Option<usize>,
     /// Embedded: the engine's partitions.
     pub partitions: u16,
+    /// Embedded: days ids are answered as repeats (0: the id table's window only).
+    pub idempotency_retention_days: u64,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -149,6 +151,7 @@ impl LoadConfig {
             data_dir: PathBuf::from("./kassa-loadgen-data"),
             durability: Durability::Sync,
             ids_max: None,
+            idempotency_retention_days: 0,
             partitions: 1,
             accounts: 1_000,
             skew: Skew::Uniform,
@@ -261,7 +264,12 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {
         Target::Embedded => {
-            let engine = embedded::open(&config.data_dir, config.durability, config.ids_max, config.partitions)?;
+            let engine = embedded::open(
+                &config.data_dir,
+                config.durability,
+                config.ids_max,
+                (config.partitions, config.idempotency_retention_days),
+            )?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }

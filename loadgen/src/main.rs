@@ -150,6 +150,10 @@ struct Cli {
     /// Embedded: the engine's partitions (each a state machine with its own executor).
     #[arg(long, default_value_t = 1)]
     partitions: u16,
+    /// Embedded: days ids are answered as repeats, found in storage past the id table's window
+    /// (0: the window only).
+    #[arg(long, default_value_t = 0)]
+    idempotency_retention_days: u64,
     /// Seed of the random choices (scenarios, accounts, amounts).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -186,6 +190,7 @@ fn main() {
     config.count = cli.count;
     config.data_dir = cli.data_dir;
     config.ids_max = cli.ids_max;
+    config.idempotency_retention_days = cli.idempotency_retention_days;
     config.partitions = cli.partitions;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;

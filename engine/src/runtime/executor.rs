@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::gather::{BatchReply, Gather, Parked};
+use super::recall::Recall;
 use super::writer::{Committed, DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
@@ -36,6 +37,8 @@ pub(super) struct Executor {
     clock: Clock,
     /// Waiters of transfers whose credit is on its way, by the credit's number.
     parked: HashMap<u64, Vec<Parked>>,
+    /// Finds the ids the id table forgot in storage, when the retention is longer than its window.
+    recall: Option<Recall>,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -63,8 +66,10 @@ impl Executor {
         inbox: Receiver<Request>,
         transit: Receiver<TransitMessage>,
         to_writer: Sender<WriterMessage>,
+        recall: Option<Recall>,
     ) -> Executor {
         Executor {
+            recall,
             machine,
             partition,
             batch_max: config.batch_max,
@@ -155,13 +160,17 @@ impl Executor {
 
     /// Commits a gathered batch and passes it on. Returns whether the writer stopped.
     fn run_batch(&mut self, gathered: Gathered) -> bool {
-        let Gathered { messages, commands, waiters, reads, unsynced, .. } = gathered;
+        let Gathered { mut messages, commands, waiters, reads, unsynced, .. } = gathered;
         let mut ready = Vec::with_capacity(waiters.len() + reads.len());
         let mut record = None;
         if !commands.is_empty() || !messages.is_empty() {
             let started = Instant::now();
             self.output.clear();
-            self.machine.commit_with_messages(self.clock.now_ms(), &messages, &commands, &mut self.output);
+            let now_ms = self.clock.now_ms();
+            if let Some(recall) = &self.recall {
+                recall.recall(&mut self.machine, now_ms, &commands, &mut messages);
+            }
+            self.machine.commit_with_messages(now_ms, &messages, &commands, &mut self.output);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);

@@ -4,6 +4,7 @@
 //! flushes, and on
 //! recovery the records after its watermark are indexed again.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use crate::partition::PartitionId;
 use crate::state_machine::IdHasher;
 use crate::types::Id;
 use crate::types::TimestampMs;
-use crate::wal::{Derived, LineId, TransferIndexKey, Wal, split_entry};
+use crate::wal::{Derived, IndexedKind, LineId, TransferIndexKey, Wal, split_entry};
 
 /// After this long without new batches, the history memtables are flushed.
 const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
@@ -63,6 +64,11 @@ enum Ingest {
     Everything,
 }
 
+/// Index entries held this long in log time are ingested with the write that ages them, before
+/// the indexer says it has indexed that write: an id the id table forgot (after a day at least)
+/// is always in table files, where the executor's one batched probe looks (`recall.rs`).
+const HELD_MS_MAX: u64 = 3_600_000;
+
 /// How long the indexer waits for a batch before it looks at what is waiting on it.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -75,6 +81,8 @@ pub(super) struct Indexer {
     pub(super) transfer_keys: IdHasher,
     /// The transfer index entries not ingested yet.
     pub(super) pending: Arc<PendingTransfers>,
+    /// The log time of the oldest batch whose index entries are held (not ingested).
+    pub(super) held_since_ms: Cell<Option<TimestampMs>>,
 }
 
 impl Indexer {
@@ -85,7 +93,8 @@ impl Indexer {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => {
                     quiet += POLL;
-                    self.ingest(if quiet >= IDLE_FLUSH_AFTER { Ingest::AnyHeld } else { Ingest::IfWanted });
+                    let when = if quiet >= IDLE_FLUSH_AFTER { Ingest::AnyHeld } else { Ingest::IfWanted };
+                    self.ingest(when, self.indexed_seq.load(Ordering::Acquire));
                     // Quiet: move the history memtables to table files in the background, so
                     // that queries stop sorting them (see `Wal::flush_history_soon`).
                     if quiet >= IDLE_FLUSH_AFTER
@@ -99,13 +108,13 @@ impl Indexer {
                 Err(RecvTimeoutError::Disconnected) => {
                     // Last: everything indexed goes into table files, so that a snapshotter
                     // still finishing (it may ask after this thread is gone) finds it there.
-                    self.ingest(Ingest::Everything);
+                    self.ingest(Ingest::Everything, self.indexed_seq.load(Ordering::Acquire));
                     break;
                 }
             };
             (unflushed, quiet) = (true, Duration::ZERO);
             self.index(first);
-            self.ingest(Ingest::IfWanted);
+            self.ingest(Ingest::IfWanted, self.indexed_seq.load(Ordering::Acquire));
         }
     }
 
@@ -114,13 +123,17 @@ impl Indexer {
         let mut derived = Derived::default();
         let mut through = None;
         let mut next = Some(first);
-        let mut batches = 0;
-        let key_of = |id: &Id| self.transfer_keys.index_key(id);
+        let (mut batches, mut latest_ms) = (0, 0);
+        let key_of = |kind: IndexedKind, id: &Id| self.transfer_keys.index_key_for(kind, id);
         while let Some(message) = next.take() {
             match message {
                 IndexerMessage::Batch { seq, partition, now_ms, events } => {
+                    let entries_before = derived.transfers.len();
                     derived.add(seq, partition, now_ms, &events, &key_of);
-                    through = Some(seq);
+                    if derived.transfers.len() > entries_before && self.held_since_ms.get().is_none() {
+                        self.held_since_ms.set(Some(now_ms));
+                    }
+                    (through, latest_ms) = (Some(seq), latest_ms.max(now_ms));
                     batches += 1;
                 }
             }
@@ -144,15 +157,18 @@ impl Indexer {
         }
         if let Err(error) = self.wal.append_history(&derived, seq) {
             tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
-        } else {
-            self.indexed_seq.store(seq, Ordering::Release);
+            return;
         }
+        if self.held_since_ms.get().is_some_and(|since| latest_ms.saturating_sub(since) >= HELD_MS_MAX) {
+            self.ingest(Ingest::AnyHeld, seq);
+        }
+        self.indexed_seq.store(seq, Ordering::Release);
     }
 
     /// Ingests the pending transfer index entries, and the watermark, as one table file: when
-    /// a snapshotter waits for them, when they are many, and as `when` says.
-    fn ingest(&self, when: Ingest) {
-        let through = self.indexed_seq.load(Ordering::Acquire);
+    /// a snapshotter waits for them, when they are many, and as `when` says; `through` is the
+    /// last record indexed.
+    fn ingest(&self, when: Ingest, through: u64) {
         let ingested = self.pending.ingested_seq.load(Ordering::Acquire);
         if through <= ingested {
             return;
@@ -175,6 +191,7 @@ impl Indexer {
                 // Only this thread adds entries, so nothing arrived since the copy.
                 self.pending.entries.write().clear();
                 self.pending.ingested_seq.store(through, Ordering::Release);
+                self.held_since_ms.set(None);
             }
             Err(error) => tracing::error!(%error, "ingesting the transfer index failed; recovery rebuilds it"),
         }

@@ -21,6 +21,7 @@ mod gather;
 mod indexer;
 mod lookups;
 mod open;
+mod recall;
 mod snapshotter;
 mod writer;
 
@@ -73,6 +74,12 @@ pub struct EngineConfig {
     /// Where the executor reads `now` for each batch: the wall clock (default) or a value the
     /// embedder sets (simulations and tests with simulated time).
     pub clock: Clock,
+    /// How long a transfer, deposit or withdrawal id is answered as a repeat beyond the id
+    /// table's window (one to two days): 0 (the default) or anything up to the window keeps the
+    /// table's window only; longer turns on the executor's lookups in storage (`recall.rs`),
+    /// which cost durable throughput (BENCHMARKS.md: 7-12 % with 1,000 submitters, ~30 % with
+    /// batches of 1,000, on 2 vCPUs, more as the index grows).
+    pub idempotency_retention_ms: u64,
 }
 
 /// The source of `now` that the executor reads once per batch.
@@ -110,6 +117,7 @@ impl EngineConfig {
             tick_interval_ms: 1_000,
             secret_key: None,
             clock: Clock::System,
+            idempotency_retention_ms: 0,
         }
     }
 }

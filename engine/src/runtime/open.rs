@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, indexer, snapshotter, writer};
-use crate::constants::BATCH_COMMANDS_MAX;
+use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, indexer, recall, snapshotter, writer};
+use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
 use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
-use crate::wal::{Derived, Wal, newest_per_key};
+use crate::wal::{Derived, IndexedKind, Wal, newest_per_key};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
@@ -68,7 +68,7 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
         output.clear();
         machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
         if record.seq > watermark {
-            let key_of = |id: &crate::types::Id| config.id_hasher().index_key(id);
+            let key_of = |kind: IndexedKind, id: &crate::types::Id| config.id_hasher().index_key_for(kind, id);
             lost_history.add(record.seq, record.partition, machine.state_now_ms(), &output.events, &key_of);
         }
         records_replayed += 1;
@@ -185,7 +185,12 @@ fn start(
             // Records replayed since the snapshot count towards the next one.
             commands_since: if report.records_replayed > 0 { config.snapshot_every_commands / 2 } else { 0 },
         };
-        let executor = executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone());
+        let recall = (config.idempotency_retention_ms > IDEMPOTENCY_WINDOW_MS).then(|| recall::Recall {
+            wal: wal.clone(),
+            pending: pending_transfers.clone(),
+            retention_ms: config.idempotency_retention_ms,
+        });
+        let executor = executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone(), recall);
         threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
         threads.push(spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())));
         mailboxes.push(mailbox);
@@ -208,6 +213,7 @@ fn start(
         indexed_seq: indexed_seq.clone(),
         transfer_keys: transfer_keys.clone(),
         pending: pending_transfers.clone(),
+        held_since_ms: std::cell::Cell::new(None),
     };
     threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
     threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));

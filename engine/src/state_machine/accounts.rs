@@ -49,7 +49,7 @@ pub(crate) fn transfer_fingerprint(transfer: &Transfer) -> u64 {
 }
 
 /// The fingerprint of a deposit's or withdrawal's body, as remembered for repeats.
-fn movement_fingerprint(movement: &Movement, deposit: bool) -> u64 {
+pub(crate) fn movement_fingerprint(movement: &Movement, deposit: bool) -> u64 {
     fingerprint(&[&[u8::from(deposit)], movement.account.as_str().as_bytes(), &[0xff], &movement.amount.to_le_bytes()])
 }
 

@@ -60,25 +60,41 @@ impl IdHasher {
 
     /// Hashes `id` of `kind`: one SipHash per command.
     pub(crate) fn hash(&self, kind: IdKind, id: &Id) -> IdHash {
-        let mut hasher = self.0;
-        std::hash::Hasher::write_u8(&mut hasher, kind as u8);
-        std::hash::Hasher::write(&mut hasher, id.as_str().as_bytes());
-        let hash = hasher.finish128();
-        // Tag 0 marks a slot never used.
-        IdHash { tag: hash.h1.max(1), home: hash.h2 }
+        self.hash_and_index_key(kind, id).0
     }
 
-    /// The transfer index's key of transfer `id` (`wal/transfers.rs`): its full 128-bit hash.
-    #[cfg(feature = "storage")]
-    pub(crate) fn index_key(&self, id: &Id) -> [u8; 16] {
+    /// [`IdHasher::hash`] and, from the same SipHash, the transfer index's key of the id.
+    pub(crate) fn hash_and_index_key(&self, kind: IdKind, id: &Id) -> (IdHash, [u8; 16]) {
         let mut hasher = self.0;
-        std::hash::Hasher::write_u8(&mut hasher, IdKind::Transfer as u8);
+        std::hash::Hasher::write_u8(&mut hasher, kind as u8);
         std::hash::Hasher::write(&mut hasher, id.as_str().as_bytes());
         let hash = hasher.finish128();
         let mut key = [0u8; 16];
         key[..8].copy_from_slice(&hash.h1.to_be_bytes());
         key[8..].copy_from_slice(&hash.h2.to_be_bytes());
-        key
+        // Tag 0 marks a slot never used.
+        (IdHash { tag: hash.h1.max(1), home: hash.h2 }, key)
+    }
+
+    /// The transfer index's key of transfer `id` (`wal/transfers.rs`): its full 128-bit hash.
+    #[cfg(feature = "storage")]
+    pub(crate) fn index_key(&self, id: &Id) -> [u8; 16] {
+        self.index_key_of(IdKind::Transfer, id)
+    }
+
+    /// The transfer index's key of `id` in namespace `kind` (deposits and withdrawals have one
+    /// of their own).
+    #[cfg(feature = "storage")]
+    pub(crate) fn index_key_for(&self, kind: crate::wal::IndexedKind, id: &Id) -> [u8; 16] {
+        match kind {
+            crate::wal::IndexedKind::Transfer => self.index_key_of(IdKind::Transfer, id),
+            crate::wal::IndexedKind::Movement => self.index_key_of(IdKind::Movement, id),
+        }
+    }
+
+    #[cfg(feature = "storage")]
+    fn index_key_of(&self, kind: IdKind, id: &Id) -> [u8; 16] {
+        self.hash_and_index_key(kind, id).1
     }
 }
 

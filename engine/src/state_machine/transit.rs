@@ -151,6 +151,7 @@ impl StateMachine {
         match message {
             TransitMessage::Credit(credit) => self.apply_credit(credit, &mut output.events),
             TransitMessage::Settled { number, refused, .. } => self.apply_settled(*number, *refused, output),
+            TransitMessage::Remembered(remembered) => self.remember(remembered),
         }
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     CF_EVENTS, CF_HISTORY, DERIVED, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_EVENTS_WATERMARK, KEY_HISTORY_WATERMARK, Wal,
     WalError, event_entry,
-    transfers::{TransferEntry, TransferKey, transfer_entries},
+    transfers::{IndexedKind, TransferEntry, TransferKey, transfer_entries},
 };
 use crate::codec;
 use crate::command::{Event, Posting};
@@ -75,14 +75,14 @@ pub struct Derived {
 
 impl Derived {
     /// Adds the history lines, events and transfer index entries of record `seq` of
-    /// `partition`, committed at `at_ms`; `key_of` gives a transfer id's index key.
+    /// `partition`, committed at `at_ms`; `key_of` gives an id's index key.
     pub fn add(
         &mut self,
         seq: u64,
         partition: PartitionId,
         at_ms: TimestampMs,
         events: &[Event],
-        key_of: &impl Fn(&Id) -> TransferKey,
+        key_of: &impl Fn(IndexedKind, &Id) -> TransferKey,
     ) {
         if events.is_empty() {
             return;

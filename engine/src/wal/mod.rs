@@ -61,7 +61,7 @@ pub use format::STORAGE_FORMAT;
 pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
 pub use snapshots::EncodedSnapshot;
 pub use transfers::{
-    TransferEntry, TransferIndexKey, TransferKey, TransferLookup, lookup_key, newest_per_key, split_entry,
+    IndexedKind, TransferEntry, TransferIndexKey, TransferKey, TransferLookup, lookup_key, newest_per_key, split_entry,
 };
 
 use std::path::{Path, PathBuf};

@@ -412,7 +412,7 @@ fn the_transfer_index_never_shows_another_transfer_for_a_colliding_key() {
     };
     let events = [leg("a", -5, "t1"), leg("b", 5, "t1"), leg("c", -7, "t2")];
     // Every id gets the same key: the worst collision there is.
-    let same_key = |_: &Id| [7u8; 16];
+    let same_key = |_: IndexedKind, _: &Id| [7u8; 16];
     let mut derived = Derived::default();
     derived.add(1, 0, 10, &events, &same_key);
     let entries = newest_per_key(std::mem::take(&mut derived.transfers));

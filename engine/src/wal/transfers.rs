@@ -1,7 +1,8 @@
 //! The transfer index: a transfer's id (as a 128-bit hash keyed from the server key) -> the
 //! position in the event feed of the posting that debited its payer, and of a credit applied
 //! apart from its debit (by another partition, or a refund); a local transfer's credit is the
-//! event after its debit. Entries are fixed-size (no allocation per transfer). The indexer keeps
+//! event after its debit. Deposit and withdrawal ids are indexed too, in a namespace of their
+//! own (their one posting): the executor finds there the ids its id table no longer remembers. Entries are fixed-size (no allocation per transfer). The indexer keeps
 //! the newest in memory and writes them as whole table files that RocksDB ingests (no memtable
 //! to sort and flush: a memtable cost ~20 % of the embedded rate on 2 vCPUs, BENCHMARKS.md), with
 //! bloom filters and FIFO compaction: nothing is ever rewritten, and the newest
@@ -105,12 +106,21 @@ fn position_of(value: &[u8]) -> Result<LineId, WalError> {
     })
 }
 
-/// The index entries of a record's events: each transfer's debit, and each credit that does
-/// not follow its debit in the same record.
+/// The two namespaces of the index: transfer ids, and deposit and withdrawal ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedKind {
+    /// A transfer's id.
+    Transfer,
+    /// A deposit's or withdrawal's id (they share one namespace, as in the id table).
+    Movement,
+}
+
+/// The index entries of a record's events: each transfer's debit, each credit that does not
+/// follow its debit in the same record, and each deposit's and withdrawal's posting.
 pub(super) fn transfer_entries(
     seq: u64,
     events: &[Event],
-    key_of: &impl Fn(&Id) -> TransferKey,
+    key_of: &impl Fn(IndexedKind, &Id) -> TransferKey,
     entries: &mut Vec<TransferEntry>,
 ) {
     fn transfer_of(event: &Event) -> Option<(&Id, i64)> {
@@ -123,17 +133,23 @@ pub(super) fn transfer_entries(
         }
     }
     for (index, event) in events.iter().enumerate() {
-        let Some((id, delta)) = transfer_of(event) else { continue };
         let position = LineId { seq, index: u32::try_from(index).expect("events per batch fit u32") };
+        if let Event::Posting(posting) = event
+            && let PostingCause::Deposit(id) | PostingCause::Withdrawal(id) = &posting.cause
+        {
+            entries.push(entry(&key_of(IndexedKind::Movement, id), 0, position));
+            continue;
+        }
+        let Some((id, delta)) = transfer_of(event) else { continue };
         if delta < 0 {
-            entries.push(entry(&key_of(id), 0, position));
+            entries.push(entry(&key_of(IndexedKind::Transfer, id), 0, position));
         } else {
             let after_its_debit = index
                 .checked_sub(1)
                 .and_then(|previous| transfer_of(&events[previous]))
                 .is_some_and(|(previous, delta)| previous == id && delta < 0);
             if !after_its_debit {
-                entries.push(entry(&key_of(id), 1, position));
+                entries.push(entry(&key_of(IndexedKind::Transfer, id), 1, position));
             }
         }
     }
@@ -207,6 +223,43 @@ impl Wal {
             None => None,
         };
         Ok(Some(TransferLookup { debit, credit }))
+    }
+}
+
+impl Wal {
+    /// Which of `keys` (sorted) the index's table files hold: one batched lookup (RocksDB's
+    /// MultiGet probes each file's bloom filter for all the keys at once), for the executor's
+    /// question "was any of these ids applied before?".
+    pub fn indexed(&self, keys: &[TransferIndexKey]) -> Result<Vec<bool>, WalError> {
+        let Some(index) = self.db.cf_handle(CF_TRANSFERS) else { return Ok(vec![false; keys.len()]) };
+        let mut options = rocksdb::ReadOptions::default();
+        options.fill_cache(false);
+        let found = self.db.batched_multi_get_cf_opt(index, keys, true, &options);
+        found.into_iter().map(|value| Ok(value?.is_some())).collect()
+    }
+
+    /// The posting of deposit or withdrawal `id` (index key `key`), if the index holds it.
+    pub fn movement(
+        &self,
+        key: &TransferKey,
+        id: &Id,
+        pending: &dyn Fn(&TransferIndexKey) -> Option<LineId>,
+    ) -> Result<Option<super::EventLine>, WalError> {
+        let Some(index) = self.db.cf_handle(CF_TRANSFERS) else { return Ok(None) };
+        let key = lookup_key(key, 0);
+        let position = match pending(&key) {
+            Some(position) => Some(position),
+            None => self.db.get_cf(index, key)?.map(|value| position_of(&value)).transpose()?,
+        };
+        let Some(position) = position else { return Ok(None) };
+        let is_movement = |line: &super::EventLine| match &line.record.event {
+            Event::Posting(posting) => {
+                matches!(&posting.cause, PostingCause::Deposit(found) | PostingCause::Withdrawal(found) if found == id)
+            }
+            _ => false,
+        };
+        // A hash collision, or an event the feed no longer holds: not found.
+        Ok(self.event_at(position)?.filter(is_movement))
     }
 }
 

@@ -3,6 +3,7 @@
 mod durability;
 mod engine;
 mod events;
+mod late_retries;
 mod metadata;
 mod partitions;
 mod simulation;
