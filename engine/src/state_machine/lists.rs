@@ -58,6 +58,7 @@ impl State {
         self.owned_objects = owned_objects(&self.owners);
         (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);
         self.member_splits = member_splits(&self.splits);
+        self.code_failure_expiry = super::pos::code_failure_expiry(&self.code_failures);
     }
 
     /// Asserts that the derived indexes are what the stored state derives (invariant checks).
@@ -67,6 +68,8 @@ impl State {
         assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
         assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
         assert!(member_splits(&self.splits) == self.member_splits, "every member lists its splits");
+        let expiry = super::pos::code_failure_expiry(&self.code_failures);
+        assert!(expiry == self.code_failure_expiry, "every wrong-code window is queued for its end");
     }
 }
 

@@ -191,6 +191,11 @@ pub struct State {
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
+    /// When each user's wrong-code window ends, in order: a tick forgets the windows that
+    /// ended, so memory holds only users with recent wrong codes. Derived from `code_failures`
+    /// (rebuilt when a snapshot is decoded, not stored).
+    #[serde(skip)]
+    pub(crate) code_failure_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) settlements: SplitMap<Box<pos::SettlementRecord>>,
     pub(crate) bills: Map<Id, Bill>,
     pub(crate) bill_expiry: BTreeSet<(TimestampMs, Id)>,
@@ -468,6 +473,7 @@ impl StateMachine {
             + self.expire_bills(now, events)
             + self.expire_splits(now, events)
             + self.expire_authorizations(now, events);
+        self.forget_code_failures(now);
         Outcome::Applied(crate::command::Reply::Ticked { expired })
     }
 

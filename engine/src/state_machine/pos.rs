@@ -9,6 +9,8 @@
 //! After `CODE_FAILURES_MAX` wrong codes within `CODE_FAILURE_WINDOW_MS` a user is locked out
 //! until the window ends.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::refunds::{RefundEntry, refunded};
@@ -96,6 +98,18 @@ impl Authorization {
 pub(crate) struct FailureWindow {
     started_at_ms: TimestampMs,
     failures: u32,
+}
+
+impl FailureWindow {
+    /// When the window ends: later wrong codes start a new one, and a tick forgets it.
+    fn ends_at_ms(&self) -> TimestampMs {
+        self.started_at_ms.saturating_add(CODE_FAILURE_WINDOW_MS)
+    }
+}
+
+/// The end of every user's wrong-code window, in order (`State::code_failure_expiry`).
+pub(super) fn code_failure_expiry(windows: &super::Map<Id, FailureWindow>) -> BTreeSet<(TimestampMs, Id)> {
+    windows.iter().map(|(user, window)| (window.ends_at_ms(), user.clone())).collect()
 }
 
 /// A settlement's request (code as a keyed hash) and its answer, for idempotent repeats.
@@ -448,7 +462,9 @@ impl StateMachine {
         authorization.state = AuthorizationState::Used(settle.id.clone());
         let removed = self.state.authorization_expiry.remove(&(authorization.expires_at_ms, authorization_id.clone()));
         assert!(removed, "an active authorization is in the expiry index");
-        self.state.code_failures.remove(&settle.user);
+        if let Some(window) = self.state.code_failures.remove(&settle.user) {
+            self.state.code_failure_expiry.remove(&(window.ends_at_ms(), settle.user.clone()));
+        }
         Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
         let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
         let effect = SettlementEffect {
@@ -511,15 +527,19 @@ impl StateMachine {
     }
 
     fn is_locked_out(&self, now: TimestampMs, user: &Id) -> bool {
-        self.state.code_failures.get(user).is_some_and(|window| {
-            window.failures >= CODE_FAILURES_MAX && now < window.started_at_ms + CODE_FAILURE_WINDOW_MS
-        })
+        self.state
+            .code_failures
+            .get(user)
+            .is_some_and(|window| window.failures >= CODE_FAILURES_MAX && now < window.ends_at_ms())
     }
 
     fn record_code_failure(&mut self, now: TimestampMs, user: &Id, events: &mut Vec<Event>) {
         let window = self.state.code_failures.entry(user.clone()).or_default();
-        if now >= window.started_at_ms + CODE_FAILURE_WINDOW_MS {
+        if now >= window.ends_at_ms() {
+            // A window that ended but was not forgotten yet (no tick since) makes way.
+            self.state.code_failure_expiry.remove(&(window.ends_at_ms(), user.clone()));
             *window = FailureWindow { started_at_ms: now, failures: 0 };
+            self.state.code_failure_expiry.insert((window.ends_at_ms(), user.clone()));
         }
         window.failures += 1;
         events.push(Event::CodeRejected { subject: user.clone() });
@@ -548,6 +568,18 @@ impl StateMachine {
     }
 
     /// Expires every active authorization due at `now`.
+    /// Forgets the wrong-code windows that ended by `now` (nothing observable changes: an
+    /// ended window locks nobody out, and the next wrong code starts a new one either way).
+    pub(super) fn forget_code_failures(&mut self, now: TimestampMs) {
+        while let Some((ends_at_ms, user)) = self.state.code_failure_expiry.first().cloned() {
+            if ends_at_ms > now {
+                break;
+            }
+            self.state.code_failure_expiry.pop_first();
+            self.state.code_failures.remove(&user);
+        }
+    }
+
     pub(super) fn expire_authorizations(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> u32 {
         let mut expired = 0;
         while let Some((expires_at_ms, id)) = self.state.authorization_expiry.first().cloned() {

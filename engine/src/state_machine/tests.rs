@@ -544,6 +544,21 @@ fn wrong_codes_lock_the_user_out() {
     assert_eq!(h.balance("a").0, 990);
 }
 
+#[test]
+fn a_tick_forgets_the_wrong_code_windows_that_ended() {
+    let mut h = Harness::new();
+    h.merchant();
+    h.open("a", 0);
+    let code = code_of(h.ok(authorize("au1", 500, h.now + 3_600_000, 1)));
+    let wrong = if code == "00000000" { "00000001" } else { "00000000" };
+    assert_eq!(h.rejected(settle("bad", wrong, 10)), Rejection::IncorrectCode);
+    h.ok(Command::Tick);
+    assert_eq!(h.machine.state().code_failures.len(), 1, "a window still running is kept");
+    h.now += crate::constants::CODE_FAILURE_WINDOW_MS;
+    h.ok(Command::Tick);
+    assert!(h.machine.state().code_failures.is_empty() && h.machine.state().code_failure_expiry.is_empty());
+}
+
 pub(crate) fn open_bill(h: &mut Harness, bill: &str) {
     let (opens_at_ms, closes_at_ms) = (h.now, h.now + 600_000);
     h.ok(Command::OpenBill(OpenBill {
