@@ -88,8 +88,11 @@ error("POST", "/v1/accounts/alice/deposits", {"id": "dep-1", "amount": 5}, 409, 
 error("GET", "/v1/accounts/alice", None, 403, "forbidden", key=other_app)
 
 transfer = {"id": "t-1", "from": "alice", "to": "bob", "amount": 2500, "currency": "EUR"}
-check(ok("POST", "/v1/transfers", transfer, key=app)["status"] == "applied", "transfer")
-ok("POST", "/v1/transfers", transfer, key=app)
+# The processor's order id rides with the transfer (metadata); a retry keeps the first metadata.
+check(ok("POST", "/v1/transfers", dict(transfer, metadata={"order_id": "A-1001"}), key=app)["status"] == "applied", "transfer")
+ok("POST", "/v1/transfers", dict(transfer, metadata={"order_id": "changed"}), key=app)
+error("POST", "/v1/transfers", dict(transfer, id="t-m", metadata={"bad key": "v"}), 422, "invalid_metadata", key=app)
+error("POST", "/v1/accounts/alice/deposits", {"id": "dep-m", "amount": 5, "metadata": {"k": "v"}}, 400, "malformed_request")
 error("POST", "/v1/transfers", dict(transfer, amount=2501), 409, "id_reused", key=app)
 error("POST", "/v1/transfers", dict(transfer, id="t-2", amount=10**9), 422, "insufficient_funds", key=app)
 error("POST", "/v1/transfers", dict(transfer, id="t-3", to="nobody"), 404, "counterparty_not_found", key=app)
@@ -126,6 +129,7 @@ error("POST", "/v1/holds/h-1/capture", {"amount": 1}, 403, "forbidden", key=othe
 # A transfer by id, the app's holds, and the event feed (each tenant sees its own).
 found = ok("GET", "/v1/transfers/t-1", key=app)
 check((found["status"], found["from"], found["to"], found["amount"]) == ("posted", "alice", "bob", 2500), f"transfer {found}")
+check(found["metadata"] == {"order_id": "A-1001"}, f"the transfer's first metadata: {found}")
 error("GET", "/v1/transfers/t-1", None, 403, "forbidden", key=other_app)
 holds = ok("GET", "/v1/holds?limit=10", key=app)
 check([h["id"] for h in holds["data"]] == ["h-1"] and holds["has_more"] is False, f"the app's holds {holds}")
@@ -145,7 +149,10 @@ def feed(key, limit, after=None):
 
 mine, last = feed(app, 3)
 subjects = {event.get("account") or event.get("object_id") for event in mine}
-check(subjects == {"alice", "bob", "h-1"}, f"the app's feed is about its own objects: {subjects}")
+check(subjects == {"alice", "bob", "h-1", "t-1"}, f"the app's feed is about its own objects: {subjects}")
+annotated = [event for event in mine if event["type"] == "annotated"]
+check([(e["object"], e["object_id"], e["metadata"]) for e in annotated] == [("transfer", "t-1", {"order_id": "A-1001"})],
+      f"the transfer's metadata is in the feed once: {annotated}")
 postings = [e["amount"] for e in mine if e["type"] == "posting" and e["ref"] == "t-1"]
 check(postings == [-2500, 2500], f"the transfer's two postings: {postings}")
 check(feed(other_app, 100)[0] == [], "another app's feed is empty")
