@@ -31,7 +31,7 @@ def error_codes():
     """Every `error.code` an answer may carry: the engine's rejections (`Rejection::code`) and the
     HTTP layer's own (adapters/tests/openapi.rs checks the same sources against this list)."""
     import re
-    command = (ROOT / "engine" / "src" / "command.rs").read_text()
+    command = (ROOT / "engine" / "src" / "outcome.rs").read_text()
     macro = command[command.index("codes! {"):]
     codes = set(re.findall(r'=> "([a-z_]+)"', macro[:macro.index("}")]))
     for source in (ROOT / "adapters" / "src" / "http").rglob("*.rs"):

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`types`]: identifiers, ISO 4217 currencies, time.
 //! - [`constants`]: every limit (`*_MAX`), in one place.
-//! - [`command`]: commands in, outcomes and events out: the engine's whole vocabulary.
+//! - [`command`]: commands in (and, re-exported from [`outcome`], outcomes and events out): the
+//!   engine's whole vocabulary.
 //! - [`state_machine`]: the pure, deterministic core (`commit(now, &batch)`); no IO, no clock.
 //! - [`codec`]: the one place that turns values into bytes and back (bincode 2.0.1, versioned).
 //! - [`history`]: account history built from the events.
@@ -21,6 +22,7 @@ pub mod command;
 pub mod constants;
 pub mod history;
 pub mod metadata;
+pub mod outcome;
 pub mod partition;
 #[cfg(feature = "storage")]
 pub mod runtime;
