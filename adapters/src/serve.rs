@@ -59,8 +59,8 @@ pub struct ServeArgs {
     pub ids_max: Option<usize>,
     /// Days a transfer, deposit or withdrawal id is answered as a repeat: past the id table's
     /// one to two days, the executor finds the id in storage, so a late retry gets its first
-    /// answer instead of applying twice. Costs durable throughput (BENCHMARKS.md) [default: 0,
-    /// the id table's window only].
+    /// answer instead of applying twice. Costs durable throughput and an in-memory filter of the
+    /// retention's ids (BENCHMARKS.md) [default: 0, the id table's window only].
     #[arg(long, env = "KASSA_IDEMPOTENCY_RETENTION_DAYS")]
     pub idempotency_retention_days: Option<u64>,
     /// Partitions of a new data directory, each a state machine with its own executor (fixed

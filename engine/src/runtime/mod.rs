@@ -18,6 +18,7 @@
 mod events;
 mod executor;
 mod gather;
+mod id_filter;
 mod indexer;
 mod lookups;
 mod open;
@@ -76,9 +77,10 @@ pub struct EngineConfig {
     pub clock: Clock,
     /// How long a transfer, deposit or withdrawal id is answered as a repeat beyond the id
     /// table's window (one to two days): 0 (the default) or anything up to the window keeps the
-    /// table's window only; longer turns on the executor's lookups in storage (`recall.rs`),
-    /// which cost durable throughput (BENCHMARKS.md: 7-12 % with 1,000 submitters, ~30 % with
-    /// batches of 1,000, on 2 vCPUs, more as the index grows).
+    /// table's window only; longer turns on the executor's lookups in storage (`recall.rs`)
+    /// behind an in-memory filter of the retention's ids (`id_filter.rs`: about 1.25 bytes per
+    /// id, two generations sized from `ids_max`), which cost durable throughput (BENCHMARKS.md:
+    /// about 7 % with 1,000 submitters and 10 % with batches of 1,000 on 2 vCPUs).
     pub idempotency_retention_ms: u64,
 }
 

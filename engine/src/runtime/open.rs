@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use super::{Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, indexer, recall, snapshotter, writer};
+use super::{
+    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, id_filter, indexer, recall, snapshotter, writer,
+};
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
 use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
@@ -162,6 +164,12 @@ fn start(
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new().name(name).spawn(body).expect("spawn a thread")
     };
+    let id_filter = id_filter(&config, &wal).map(|(filter, filling)| {
+        let stopping = stopping.clone();
+        let fill = move || filling.fill(|| stopping.load(Ordering::Relaxed));
+        threads.push(spawn("kassa-id-filter".into(), Box::new(fill)));
+        filter
+    });
     let (mut mailboxes, mut snapshotters) = (Vec::new(), Vec::new());
     for ((machine, transit), covered) in machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs) {
         let partition = u16::try_from(mailboxes.len()).expect("partitions fit u16");
@@ -185,8 +193,9 @@ fn start(
             // Records replayed since the snapshot count towards the next one.
             commands_since: if report.records_replayed > 0 { config.snapshot_every_commands / 2 } else { 0 },
         };
-        let recall = (config.idempotency_retention_ms > IDEMPOTENCY_WINDOW_MS).then(|| recall::Recall {
+        let recall = id_filter.as_ref().map(|filter| recall::Recall {
             wal: wal.clone(),
+            filter: filter.clone(),
             pending: pending_transfers.clone(),
             retention_ms: config.idempotency_retention_ms,
         });
@@ -251,6 +260,46 @@ fn ticker(mailboxes: Vec<Sender<Request>>, stopping: Arc<AtomicBool>, interval: 
                     let _ = mailbox.try_send(Request::Tick);
                 }
             }
+        }
+    }
+}
+
+/// With a retention past the id table's window, the executors' filter of ids (`id_filter.rs`),
+/// sized for the ids of one retention at the rate `ids_max` is sized for (two days' ids), and
+/// what fills it with the index's keys (a thread of its own).
+fn id_filter(config: &EngineConfig, wal: &Wal) -> Option<(Arc<id_filter::IdFilter>, FillIdFilter)> {
+    if config.idempotency_retention_ms <= IDEMPOTENCY_WINDOW_MS {
+        return None;
+    }
+    let days = usize::try_from(config.idempotency_retention_ms.div_ceil(IDEMPOTENCY_WINDOW_MS)).unwrap_or(usize::MAX);
+    let keys = (config.ids_max / 2).saturating_mul(days).clamp(1 << 20, ID_FILTER_KEYS_MAX);
+    let filter = Arc::new(id_filter::IdFilter::new(keys, config.idempotency_retention_ms));
+    tracing::info!(bytes = filter.bytes(), "id filter for the idempotency retention");
+    Some((filter.clone(), FillIdFilter { filter, wal: wal.clone() }))
+}
+
+/// Most ids one generation of the id filter is sized for (320 MB each at 10 bits an id).
+const ID_FILTER_KEYS_MAX: usize = 256 << 20;
+
+/// Puts the transfer index's keys into the id filter, then lets it answer.
+struct FillIdFilter {
+    filter: Arc<id_filter::IdFilter>,
+    wal: Wal,
+}
+
+impl FillIdFilter {
+    /// Reads the whole index (stopping early if `stopping` says so: the engine shuts down).
+    fn fill(self, stopping: impl Fn() -> bool) {
+        let mut read = 0u64;
+        let result = self.wal.for_each_indexed_key(|key| {
+            self.filter.insert_indexed(key);
+            read += 1;
+            !read.is_multiple_of(65_536) || !stopping()
+        });
+        match result {
+            Ok(()) if !stopping() => self.filter.set_ready(),
+            Ok(()) => {}
+            Err(error) => tracing::warn!(%error, "reading the transfer index for the id filter failed"),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use super::id_filter::IdFilter;
 use super::indexer::PendingTransfers;
 use crate::command::{Command, Event, Movement, Submission, Transfer};
 use crate::partition::{Remembered, TransitMessage};
@@ -22,6 +23,8 @@ use crate::wal::{EventLine, LineId, TransferIndexKey, TransferKey, TransferLooku
 /// What the executor needs to find ids in storage.
 pub(super) struct Recall {
     pub(super) wal: Wal,
+    /// Every money id seen (and, once filled on open, every id the index holds).
+    pub(super) filter: Arc<IdFilter>,
     pub(super) pending: Arc<PendingTransfers>,
     pub(super) retention_ms: u64,
 }
@@ -29,8 +32,9 @@ pub(super) struct Recall {
 impl Recall {
     /// Appends to `messages` a `Remembered` for each money command of `commands` whose id
     /// `machine` no longer remembers and storage shows applied within the retention. Starts
-    /// the batch at `now_ms` (`StateMachine::forgotten_ids`). New ids cost one batched probe of
-    /// the index's bloom filters for the whole batch; only ids found there are read.
+    /// the batch at `now_ms` (`StateMachine::forgotten_ids`). A new id costs a probe of the
+    /// in-memory filter (`id_filter.rs`); the ids it may hold, one batched probe of the index's
+    /// bloom filters for the whole batch; only ids found there are read.
     pub(super) fn recall(
         &self,
         machine: &mut StateMachine,
@@ -38,7 +42,14 @@ impl Recall {
         commands: &[Submission],
         messages: &mut Vec<TransitMessage>,
     ) {
-        let forgotten = machine.forgotten_ids(now_ms, commands);
+        let mut keys = Vec::new();
+        let forgotten = machine.forgotten_ids(now_ms, commands, &mut keys);
+        // A new id is almost always absent from the filter: no storage lookup.
+        let forgotten: Vec<ForgottenId> =
+            forgotten.into_iter().filter(|id| self.filter.may_contain(&id.index_key)).collect();
+        for key in &keys {
+            self.filter.insert(key, now_ms);
+        }
         if forgotten.is_empty() {
             return;
         }

@@ -33,7 +33,13 @@ impl StateMachine {
     /// `now_ms` (the executor looks for them in storage). Starts the batch at `now_ms`, as
     /// `commit` would (so an id that expires as this batch turns the epoch over counts as
     /// forgotten), and brings the table's buckets for the batch into cache, all misses at once.
-    pub fn forgotten_ids(&mut self, now_ms: TimestampMs, batch: &[Submission]) -> Vec<ForgottenId> {
+    /// Every money id's index key goes into `keys`.
+    pub fn forgotten_ids(
+        &mut self,
+        now_ms: TimestampMs,
+        batch: &[Submission],
+        keys: &mut Vec<[u8; 16]>,
+    ) -> Vec<ForgottenId> {
         self.begin_batch(now_ms);
         let hasher = &self.config.id_hasher;
         let mut hashed = Vec::new();
@@ -53,6 +59,7 @@ impl StateMachine {
                 _ => {}
             }
         }
+        keys.extend(hashed.iter().map(|(.., (_, key))| *key));
         self.warming.clear();
         self.warming.extend(hashed.iter().map(|(.., (hash, _))| *hash));
         self.state.ids.warm(&self.warming);

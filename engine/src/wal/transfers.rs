@@ -238,6 +238,22 @@ impl Wal {
         found.into_iter().map(|value| Ok(value?.is_some())).collect()
     }
 
+    /// Calls `found` with the id key of every entry the index's table files hold (debits and
+    /// movements: side 0), in key order, until it answers `false`. For filling the executor's
+    /// filter on open.
+    pub fn for_each_indexed_key(&self, mut found: impl FnMut(&TransferKey) -> bool) -> Result<(), WalError> {
+        let Some(index) = self.db.cf_handle(CF_TRANSFERS) else { return Ok(()) };
+        let mut options = rocksdb::ReadOptions::default();
+        options.fill_cache(false);
+        for item in self.db.iterator_cf_opt(index, options, rocksdb::IteratorMode::Start) {
+            let (key, _) = item?;
+            if key.len() == ENTRY_KEY_BYTES && key[16] == 0 && !found(key[..16].try_into().expect("16 bytes")) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The posting of deposit or withdrawal `id` (index key `key`), if the index holds it.
     pub fn movement(
         &self,
