@@ -37,13 +37,18 @@ impl Generation {
     /// The word and bit of each probe of `key` (a uniform 128-bit hash already).
     fn probes(&self, key: &[u8; 16]) -> impl Iterator<Item = (usize, u64)> {
         let high = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-        let low = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
-        let blocks = self.words.len() / BLOCK_WORDS;
-        let block = usize::try_from(low % blocks as u64).expect("fits usize") * BLOCK_WORDS;
+        let block = self.block(key);
         (0..PROBES).map(move |probe| {
             let bit = (high >> (probe * 9)) & 511;
             (block + usize::try_from(bit / 64).expect("below 8"), 1u64 << (bit % 64))
         })
+    }
+
+    /// The first word of `key`'s block.
+    fn block(&self, key: &[u8; 16]) -> usize {
+        let low = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+        let blocks = self.words.len() / BLOCK_WORDS;
+        usize::try_from(low % blocks as u64).expect("fits usize") * BLOCK_WORDS
     }
 
     fn insert(&self, key: &[u8; 16]) {
@@ -102,6 +107,18 @@ impl IdFilter {
             self.rotate(now_ms);
         }
         self.generations[self.current.load(Ordering::Acquire)].insert(key);
+    }
+
+    /// Brings the blocks of `keys` into cache, all misses at once (as the id table's `warm`):
+    /// the probes and inserts that follow hit the cache.
+    pub(super) fn warm(&self, keys: &[[u8; 16]]) {
+        let mut sum = 0u64;
+        for generation in &self.generations {
+            for key in keys {
+                sum = sum.wrapping_add(generation.words[generation.block(key)].load(Ordering::Relaxed));
+            }
+        }
+        std::hint::black_box(sum);
     }
 
     /// Whether `key` may have been put in within the last retention (always, before the

@@ -44,6 +44,7 @@ impl Recall {
     ) {
         let mut keys = Vec::new();
         let forgotten = machine.forgotten_ids(now_ms, commands, &mut keys);
+        self.filter.warm(&keys);
         // A new id is almost always absent from the filter: no storage lookup.
         let forgotten: Vec<ForgottenId> =
             forgotten.into_iter().filter(|id| self.filter.may_contain(&id.index_key)).collect();
