@@ -94,8 +94,10 @@ fn lookups_and_the_feed_show_metadata_to_readers_only_and_keep_it_across_a_reope
                 annotated_ids(engine, &other).is_empty(),
                 "the feed shows a transfer's metadata to its payer's readers"
             );
-            // Nothing attached: an empty map.
+            // Nothing attached (or no such object, to the admin): an empty map.
             assert!(engine.metadata(&Principal::Admin, MetadataKind::Bill, &id("none")).unwrap().is_empty());
+            assert!(engine.metadata(&Principal::Admin, MetadataKind::Transfer, &id("none")).unwrap().is_empty());
+            assert!(matches!(engine.metadata(&shop, MetadataKind::Transfer, &id("none")), Err(QueryError::Forbidden)));
         };
         check(&engine);
         engine.shutdown();
