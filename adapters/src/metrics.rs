@@ -39,6 +39,14 @@ fn describe() {
     describe_histogram!("kassa_fsync_seconds", Unit::Seconds, "Time of one synced write of the log (group commit).");
     describe_histogram!("kassa_records_per_fsync", Unit::Count, "Batches made durable by one synced write.");
     describe_counter!("kassa_snapshots_total", "Snapshots written.");
+    describe_counter!(
+        "kassa_objects_archived_total",
+        "Resolved settlements and authorizations moved from memory to storage."
+    );
+    describe_counter!(
+        "kassa_objects_restored_total",
+        "Archived objects brought back into memory by a command naming them."
+    );
     describe_histogram!("kassa_snapshot_encode_seconds", Unit::Seconds, "Time to encode one partition's snapshot.");
     describe_histogram!("kassa_snapshot_write_seconds", Unit::Seconds, "Time to encode and write one snapshot.");
     describe_counter!("kassa_http_requests_total", "HTTP requests answered, by method, route pattern and status.");

@@ -23,7 +23,7 @@ use crate::http::{self, AppState};
 pub struct ServeArgs {
     /// TOML config file with any of the keys below (`data_dir`, `http`, `tcp`, `iso8583`,
     /// `admin_key`, `max_connections`, `mailbox_max`, `socket_threads`, `ids_max`,
-    /// `idempotency_retention_days`, `partitions`).
+    /// `idempotency_retention_days`, `resolved_in_memory_secs`, `partitions`).
     #[arg(long, env = "KASSA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the engine [default: ./kassa-data].
@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// retention's ids (BENCHMARKS.md) [default: 0, the id table's window only].
     #[arg(long, env = "KASSA_IDEMPOTENCY_RETENTION_DAYS")]
     pub idempotency_retention_days: Option<u64>,
+    /// Seconds a resolved POS settlement or authorization (used, expired, revoked) stays in
+    /// memory before it moves to storage, where lookups, lists, retries, reversals and refunds
+    /// still find it (fixed when the data directory is created) [default: 60].
+    #[arg(long, env = "KASSA_RESOLVED_IN_MEMORY_SECS")]
+    pub resolved_in_memory_secs: Option<u64>,
     /// Partitions of a new data directory, each a state machine with its own executor (fixed
     /// at creation). With more than one, accounts are spread over them and transfers cross
     /// them; every other object lives on partition 0 with the accounts it names (see
@@ -129,6 +134,7 @@ struct FileConfig {
     socket_threads: Option<usize>,
     ids_max: Option<usize>,
     idempotency_retention_days: Option<u64>,
+    resolved_in_memory_secs: Option<u64>,
     partitions: Option<u16>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -157,6 +163,8 @@ pub struct ServeConfig {
     pub ids_max: usize,
     /// How long ids are answered as repeats, in milliseconds.
     pub idempotency_retention_ms: u64,
+    /// How long resolved objects stay in memory, in milliseconds (a new data directory's).
+    pub resolved_in_memory_ms: u64,
     /// Partitions of a new data directory.
     pub partitions: u16,
     /// TLS for HTTP and the binary protocol, when a certificate and key were given.
@@ -190,6 +198,10 @@ impl ServeArgs {
                 .or(file.idempotency_retention_days)
                 .unwrap_or(0)
                 .saturating_mul(24 * 3_600_000),
+            resolved_in_memory_ms: self
+                .resolved_in_memory_secs
+                .or(file.resolved_in_memory_secs)
+                .map_or(kassa_engine::constants::RESOLVED_IN_MEMORY_MS_DEFAULT, |secs| secs.saturating_mul(1_000)),
             partitions: self.partitions.or(file.partitions).unwrap_or(1),
             tls: match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
                 (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
@@ -299,6 +311,7 @@ async fn open_engine(
     engine_config.mailbox_max = config.mailbox_max;
     engine_config.ids_max = config.ids_max;
     engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
+    engine_config.resolved_in_memory_ms = config.resolved_in_memory_ms;
     engine_config.partitions = config.partitions;
     let opened = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config)).await;
     recovering_handle.stop(true).await;

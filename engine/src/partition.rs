@@ -126,6 +126,10 @@ pub enum TransitMessage {
     /// again first, so the repeat is answered as the first application was (the same body:
     /// its first answer, moving nothing; another body: `IdReused`) instead of applying twice.
     Remembered(Remembered),
+    /// A resolved object this partition moved to storage, found there by the executor because
+    /// a command of the batch names it: the machine takes it back into memory first, so the
+    /// command decides as if it had never left (`state_machine/archive.rs`).
+    Restored(Box<crate::state_machine::Archived>),
 }
 
 /// A money command as storage shows it was applied (`TransitMessage::Remembered`).

@@ -13,12 +13,13 @@ use kassa_engine::{Command, Durability, Engine, EngineConfig, Id};
 const LOADGEN_IDS_MAX: usize = 1 << 24;
 
 /// Opens a fresh engine in `data_dir` (whatever was there is removed), with `partitions` and
-/// ids answered as repeats for `retention_days` (0: the id table's window).
+/// ids answered as repeats for `retention_days` (0: the id table's window), resolved objects in
+/// memory for `resolved_secs` (`None`: the engine's default).
 pub fn open(
     data_dir: &Path,
     durability: Durability,
     ids_max: Option<usize>,
-    (partitions, retention_days): (u16, u64),
+    (partitions, retention_days, resolved_secs): (u16, u64, Option<u64>),
 ) -> Result<Arc<Engine>, String> {
     match std::fs::remove_dir_all(data_dir) {
         Ok(()) => {}
@@ -30,6 +31,9 @@ pub fn open(
     config.ids_max = ids_max.unwrap_or(LOADGEN_IDS_MAX);
     config.partitions = partitions;
     config.idempotency_retention_ms = retention_days.saturating_mul(24 * 3_600_000);
+    if let Some(secs) = resolved_secs {
+        config.resolved_in_memory_ms = secs.saturating_mul(1_000);
+    }
     Engine::open(config).map(Arc::new).map_err(|error| format!("opening the engine in {}: {error}", data_dir.display()))
 }
 

@@ -108,6 +108,9 @@ pub struct LoadConfig {
     pub partitions: u16,
     /// Embedded: days ids are answered as repeats (0: the id table's window only).
     pub idempotency_retention_days: u64,
+    /// Embedded: seconds resolved settlements and authorizations stay in memory (`None`: the
+    /// engine's default).
+    pub resolved_in_memory_secs: Option<u64>,
     /// Accounts created and funded in the setup phase.
     pub accounts: usize,
     /// Which accounts flows touch.
@@ -152,6 +155,7 @@ impl LoadConfig {
             durability: Durability::Sync,
             ids_max: None,
             idempotency_retention_days: 0,
+            resolved_in_memory_secs: None,
             partitions: 1,
             accounts: 1_000,
             skew: Skew::Uniform,
@@ -268,7 +272,7 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
                 &config.data_dir,
                 config.durability,
                 config.ids_max,
-                (config.partitions, config.idempotency_retention_days),
+                (config.partitions, config.idempotency_retention_days, config.resolved_in_memory_secs),
             )?;
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)

@@ -154,6 +154,10 @@ struct Cli {
     /// (0: the window only).
     #[arg(long, default_value_t = 0)]
     idempotency_retention_days: u64,
+    /// Embedded: seconds a resolved POS settlement or authorization stays in memory before it
+    /// moves to storage [default: the engine's, 60].
+    #[arg(long)]
+    resolved_in_memory_secs: Option<u64>,
     /// Seed of the random choices (scenarios, accounts, amounts).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -191,6 +195,7 @@ fn main() {
     config.data_dir = cli.data_dir;
     config.ids_max = cli.ids_max;
     config.idempotency_retention_days = cli.idempotency_retention_days;
+    config.resolved_in_memory_secs = cli.resolved_in_memory_secs;
     config.partitions = cli.partitions;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;

@@ -166,7 +166,7 @@ async fn the_conservation_check_holds_and_catches_money_that_left_the_run() {
     use kassa_loadgen::scenario::{Ids, setup_phases};
 
     let dir = tempfile::tempdir().unwrap();
-    let engine = embedded::open(&dir.path().join("data"), Durability::UnsafeNoSync, None, (1, 0)).unwrap();
+    let engine = embedded::open(&dir.path().join("data"), Durability::UnsafeNoSync, None, (1, 0, None)).unwrap();
     let ids = Ids::new(9);
     let (phases, deposited) = setup_phases(&ids, 5, 1, &Mix::default());
     embedded::setup(&engine, &phases).await.unwrap();

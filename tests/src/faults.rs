@@ -68,8 +68,8 @@ pub fn crash_image_with_deposits(root: &Path) -> PathBuf {
     drop(engine);
     assert!(table_files(&image).is_empty(), "the acknowledged writes are only in the log");
     // The storage format mark, the secret key, the id table's size, the partition count, the
-    // account, then one synced write per deposit.
-    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 5);
+    // window of resolved objects, the account, then one synced write per deposit.
+    assert_eq!(newest_log(&image).records.len(), DEPOSITS + 6);
     image
 }
 

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::gather::{BatchReply, Gather, Parked};
 use super::recall::Recall;
+use super::restore::Restorer;
 use super::writer::{Committed, DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
@@ -39,6 +40,10 @@ pub(super) struct Executor {
     parked: HashMap<u64, Vec<Parked>>,
     /// Finds the ids the id table forgot in storage, when the retention is longer than its window.
     recall: Option<Recall>,
+    /// Finds the objects that left memory in storage (`restore.rs`).
+    restorer: Restorer,
+    /// Batches committed so far (the writer reports the last one durable to the restorer).
+    batches: u64,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -66,10 +71,12 @@ impl Executor {
         inbox: Receiver<Request>,
         transit: Receiver<TransitMessage>,
         to_writer: Sender<WriterMessage>,
-        recall: Option<Recall>,
+        (recall, restorer): (Option<Recall>, Restorer),
     ) -> Executor {
         Executor {
             recall,
+            restorer,
+            batches: 0,
             machine,
             partition,
             batch_max: config.batch_max,
@@ -167,10 +174,16 @@ impl Executor {
             let started = Instant::now();
             self.output.clear();
             let now_ms = self.clock.now_ms();
+            // Starting the batch takes out of memory what resolved a window ago (as `commit`
+            // would), before anything looks at what memory holds.
+            self.machine.begin_batch(now_ms);
             if let Some(recall) = &self.recall {
                 recall.recall(&mut self.machine, now_ms, &commands, &mut messages);
             }
+            self.restorer.restore(&self.machine, &commands, &mut messages);
             self.machine.commit_with_messages(now_ms, &messages, &commands, &mut self.output);
+            self.batches += 1;
+            self.restorer.archived(self.batches, &self.output.archived);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
@@ -184,6 +197,8 @@ impl Executor {
                 commands,
                 events: std::mem::take(&mut self.output.events),
                 outgoing: std::mem::take(&mut self.output.outgoing),
+                number: self.batches,
+                archived: std::mem::take(&mut self.output.archived),
             });
         }
         for read in reads {

@@ -104,7 +104,15 @@ impl Engine {
                 return Ok(self.transfer(principal, id)?.map(|record| record.metadata).unwrap_or_default());
             }
             MetadataKind::Hold => Read::Hold(id.clone()),
-            MetadataKind::Settlement => Read::Settlement(id.clone()),
+            // A settlement may have left memory for storage: `archived.rs` checks it there.
+            MetadataKind::Settlement => {
+                let may_read = self.may_read_home(principal, vec![(0, Read::Settlement(id.clone()))])?;
+                if !may_read.first().is_some_and(|(_, may)| *may) {
+                    return Err(QueryError::Forbidden);
+                }
+                self.wait_for_indexer();
+                return Ok(self.wal.metadata(kind, id)?.unwrap_or_default());
+            }
             MetadataKind::Bill => Read::Bill(id.clone()),
             MetadataKind::Split => Read::Split(id.clone()),
         };

@@ -15,6 +15,7 @@
 //! not end it) and is answered once that is durable, so a reply never reveals state a crash could
 //! take back.
 
+mod archived;
 mod events;
 mod executor;
 mod gather;
@@ -23,6 +24,7 @@ mod indexer;
 mod lookups;
 mod open;
 mod recall;
+mod restore;
 mod snapshotter;
 mod writer;
 
@@ -45,6 +47,7 @@ use crate::wal::{HistoryLine, HistoryRecord, LineId, Wal, WalError};
 use gather::{BatchReply, Gather};
 
 pub use crate::wal::Durability;
+pub use archived::ObjectPage;
 pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
 pub use lookups::{TransferRecord, TransferStatus};
 
@@ -82,6 +85,12 @@ pub struct EngineConfig {
     /// id, two generations sized from `ids_max`), which cost durable throughput (BENCHMARKS.md:
     /// about 7 % with 1,000 submitters and 10 % with batches of 1,000 on 2 vCPUs).
     pub idempotency_retention_ms: u64,
+    /// How long a resolved POS settlement or authorization (used, expired or revoked) stays in
+    /// memory before it moves to storage (default one minute): memory holds the active objects
+    /// and one window's resolved ones; each one a command names again costs a read from
+    /// storage. Fixed when the data directory is created; reopening with another value keeps the
+    /// directory's (replay must move objects out where the first run did).
+    pub resolved_in_memory_ms: u64,
 }
 
 /// The source of `now` that the executor reads once per batch.
@@ -120,6 +129,7 @@ impl EngineConfig {
             secret_key: None,
             clock: Clock::System,
             idempotency_retention_ms: 0,
+            resolved_in_memory_ms: crate::constants::RESOLVED_IN_MEMORY_MS_DEFAULT,
         }
     }
 }

@@ -11,7 +11,8 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::{
-    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, id_filter, indexer, recall, snapshotter, writer,
+    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, id_filter, indexer, recall, restore,
+    snapshotter, writer,
 };
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
@@ -122,8 +123,9 @@ impl Engine {
                 "the data directory keeps the ids_max and partitions it was created with"
             );
         }
-        let machine_config =
+        let mut machine_config =
             Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
+        machine_config.resolved_in_memory_ms = wal.resolved_in_memory_ms(config.resolved_in_memory_ms)?;
         let recovered = recover(&wal, &machine_config, partitions)?;
         tracing::info!(report = ?recovered.report, partitions, "kassa engine recovered");
         let report = recovered.report;
@@ -170,7 +172,7 @@ fn start(
         threads.push(spawn("kassa-id-filter".into(), Box::new(fill)));
         filter
     });
-    let (mut mailboxes, mut snapshotters) = (Vec::new(), Vec::new());
+    let (mut mailboxes, mut snapshotters, mut archive_durable) = (Vec::new(), Vec::new(), Vec::new());
     for ((machine, transit), covered) in machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs) {
         let partition = u16::try_from(mailboxes.len()).expect("partitions fit u16");
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
@@ -199,7 +201,11 @@ fn start(
             pending: pending_transfers.clone(),
             retention_ms: config.idempotency_retention_ms,
         });
-        let executor = executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone(), recall);
+        let durable_batches = Arc::new(AtomicU64::new(0));
+        let restorer = restore::Restorer::new(wal.clone(), durable_batches.clone());
+        archive_durable.push(durable_batches);
+        let executor =
+            executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone(), (recall, restorer));
         threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
         threads.push(spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())));
         mailboxes.push(mailbox);
@@ -215,6 +221,7 @@ fn start(
         snapshotters,
         transit: transit_senders,
         executors: usize::from(partitions),
+        durable_batches: archive_durable,
     };
     let indexer = indexer::Indexer {
         wal: wal.clone(),

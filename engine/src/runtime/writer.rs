@@ -4,7 +4,7 @@
 //! to the partitions they are for.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
@@ -16,6 +16,7 @@ use super::indexer::IndexerMessage;
 use super::snapshotter::DurableRecord;
 use crate::command::{Event, Outcome, Submission};
 use crate::partition::{Outgoing, PartitionId, TransitMessage};
+use crate::state_machine::Archived;
 use crate::types::TimestampMs;
 use crate::wal::{EncodedRecord, RecordBody, Wal, encode_record};
 
@@ -49,6 +50,10 @@ pub(super) struct Committed {
     pub(super) events: Vec<Event>,
     /// Messages to other partitions, sent once the batch is durable.
     pub(super) outgoing: Vec<Outgoing>,
+    /// The partition's count of batches, this one included.
+    pub(super) number: u64,
+    /// The objects the batch took out of memory: written to storage with its record.
+    pub(super) archived: Vec<Archived>,
 }
 
 /// A committed batch, or only answers when it committed nothing.
@@ -75,6 +80,8 @@ pub(super) struct Writer {
     pub(super) transit: Vec<Sender<TransitMessage>>,
     /// Executors still running (each sends `Shutdown` once).
     pub(super) executors: usize,
+    /// Each partition's last durable batch (its `Committed::number`), for its restorer.
+    pub(super) durable_batches: Vec<Arc<AtomicU64>>,
 }
 
 impl Writer {
@@ -124,7 +131,9 @@ impl Writer {
             })
             .collect();
         if !records.is_empty() {
-            match self.wal.append(&records) {
+            let archived =
+                batches.iter().filter_map(|batch| batch.record.as_ref()).flat_map(|committed| &committed.archived);
+            match self.wal.append_with_archived(&records, archived) {
                 Ok(sync_time) => {
                     metrics::histogram!("kassa_fsync_seconds").record(sync_time.as_secs_f64());
                     metrics::histogram!("kassa_records_per_fsync").record(records.len() as f64);
@@ -147,7 +156,8 @@ impl Writer {
                 ready.deliver();
             }
             if let Some(committed) = batch.record {
-                let Committed { partition, now_ms, messages, commands, events, outgoing } = committed;
+                let Committed { partition, now_ms, messages, commands, events, outgoing, number, .. } = committed;
+                self.durable_batches[usize::from(partition)].store(number, Ordering::Release);
                 for Outgoing { destination, message } in outgoing {
                     // A stopped partition gets it again from the sender's open credits.
                     let _ = self.transit[usize::from(destination)].send(message);

@@ -11,6 +11,8 @@
 
 mod accounts;
 mod annotate;
+mod archive;
+mod authorizations;
 mod bills;
 mod coupons;
 mod holds;
@@ -29,7 +31,7 @@ mod splits;
 mod tenancy;
 mod transit;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -40,15 +42,19 @@ use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
 use crate::partition::{HOME_PARTITION, Outgoing, PartitionId, Placement, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 use idempotency::IdKind;
+pub(crate) use snapshot::PRESIZE_ENTRIES_MAX;
+use snapshot::presized;
 
 pub use accounts::Account;
+pub use archive::{ArchiveList, Archived, ArchivedAuthorization, ArchivedKind, ArchivedSettlement};
+pub use authorizations::{Authorization, AuthorizationState};
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};
 pub use holds::{Hold, HoldState};
 #[cfg(feature = "storage")]
 pub(crate) use idempotency::IdHasher;
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
-pub use pos::{Authorization, AuthorizationState, Merchant, Operator, SettlementSummary, Terminal};
+pub use pos::{Merchant, Operator, SettlementSummary, Terminal};
 pub use recall::ForgottenId;
 pub use refunds::RefundEntry;
 pub use registry::ApiKey;
@@ -62,41 +68,6 @@ pub use transit::Transit;
 /// Architecture Invariant: no decision ever depends on its iteration order.
 pub type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Most entries a decoded map reserves room for up front (more still fit; they grow the map).
-const PRESIZE_ENTRIES_MAX: usize = 1 << 25;
-
-/// Decodes a [`Map`] with room for all its entries reserved first: a snapshot of ten million
-/// accounts otherwise rehashes the map a dozen times (serde reserves at most ~1 MiB). Used only
-/// for the state, which is decoded only from snapshots the WAL has checksummed; the reservation
-/// is still capped at [`PRESIZE_ENTRIES_MAX`].
-fn presized<'de, D, K, V>(deserializer: D) -> Result<Map<K, V>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    K: Deserialize<'de> + Eq + std::hash::Hash,
-    V: Deserialize<'de>,
-{
-    struct MapVisitor<K, V>(std::marker::PhantomData<(K, V)>);
-    impl<'de, K, V> serde::de::Visitor<'de> for MapVisitor<K, V>
-    where
-        K: Deserialize<'de> + Eq + std::hash::Hash,
-        V: Deserialize<'de>,
-    {
-        type Value = Map<K, V>;
-        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            formatter.write_str("a map")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Map<K, V>, A::Error> {
-            let reserve = access.size_hint().unwrap_or(0).min(PRESIZE_ENTRIES_MAX);
-            let mut map = Map::with_capacity_and_hasher(reserve, ahash::RandomState::default());
-            while let Some((key, value)) = access.next_entry()? {
-                map.insert(key, value);
-            }
-            Ok(map)
-        }
-    }
-    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
-}
-
 /// Configuration of a state machine. The secret key derives and verifies secure codes.
 #[derive(Clone)]
 pub struct Config {
@@ -107,6 +78,10 @@ pub struct Config {
     pub ids_max: usize,
     /// The idempotency table's hash key, derived from the secret key.
     id_hasher: idempotency::IdHasher,
+    /// How long a resolved object stays in memory before it moves to storage (`archive.rs`):
+    /// by default never (`u64::MAX`: a machine without storage has nowhere to move it); the
+    /// engine sets its `EngineConfig::resolved_in_memory_ms`.
+    pub resolved_in_memory_ms: u64,
     /// Where accounts live, and which partition this machine is.
     placement: Placement,
     partition: PartitionId,
@@ -123,7 +98,14 @@ impl Config {
         let derived = secret_key.hash("idempotency table", &[]);
         let key: [u8; 16] = derived[..16].try_into().expect("16 of 32 bytes");
         let placement = Placement::new(placement_key(&secret_key), 1);
-        Config { secret_key, ids_max, id_hasher: idempotency::IdHasher::new(key), placement, partition: HOME_PARTITION }
+        Config {
+            secret_key,
+            ids_max,
+            resolved_in_memory_ms: u64::MAX,
+            id_hasher: idempotency::IdHasher::new(key),
+            placement,
+            partition: HOME_PARTITION,
+        }
     }
 
     /// This configuration for partition `partition` of `count` (accounts placed by a hash keyed
@@ -191,6 +173,11 @@ pub struct State {
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
+    /// Evicted authorizations still in their user's list: their codes' answers (`archive.rs`).
+    pub(crate) retired_authorizations: Map<Id, archive::Retired>,
+    /// Settlements and authorizations by when they resolved, oldest first: each leaves memory
+    /// for storage once `Config::resolved_in_memory_ms` has passed (`archive.rs`).
+    pub(crate) resolved: VecDeque<(TimestampMs, ArchivedKind, Id)>,
     /// When each user's wrong-code window ends, in order: a tick forgets the windows that
     /// ended, so memory holds only users with recent wrong codes. Derived from `code_failures`
     /// (rebuilt when a snapshot is decoded, not stored).
@@ -254,6 +241,8 @@ pub struct CommitOutput {
     pub pending: Vec<(usize, u64)>,
     /// `(number, outcome)`: the final outcome of a transfer that was pending.
     pub completed: Vec<(u64, Outcome)>,
+    /// Resolved objects that left memory, for storage (in the same write as the batch).
+    pub archived: Vec<Archived>,
 }
 
 impl CommitOutput {
@@ -264,6 +253,7 @@ impl CommitOutput {
         self.outgoing.clear();
         self.pending.clear();
         self.completed.clear();
+        self.archived.clear();
     }
 }
 
@@ -278,20 +268,22 @@ pub struct StateMachine {
     /// The id hashes of a batch's money commands, computed before it is applied
     /// ([`IdTable::warm`]); reused from batch to batch.
     warming: Vec<idempotency::IdHash>,
+    /// Objects the batch being applied took out of memory (`archive.rs`).
+    archived: Vec<Archived>,
 }
 
 impl StateMachine {
     /// An empty machine.
     pub fn new(config: Config) -> StateMachine {
         let state = State { ids: IdTable::with_capacity(config.ids_max), ..State::default() };
-        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new() }
+        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new(), archived: Vec::new() }
     }
 
     /// A machine restored from a snapshot of its state.
     pub fn from_state(config: Config, mut state: State) -> StateMachine {
         // The list indexes are not in snapshots: every decoded state derives them here.
         state.derive_indexes();
-        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new() }
+        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new(), archived: Vec::new() }
     }
 
     /// The `now` of the last commit (time never runs backwards inside the machine).
@@ -355,6 +347,7 @@ impl StateMachine {
             output.outcomes.push(outcome);
         }
         output.outgoing.append(&mut self.outgoing);
+        output.archived.append(&mut self.archived);
         assert_eq!(output.outcomes.len() - outcomes_before, batch.len());
     }
 
@@ -381,6 +374,7 @@ impl StateMachine {
         let now_ms = now_ms.max(self.state.now_ms);
         self.state.now_ms = now_ms;
         self.state.ids.advance(now_ms);
+        self.archive_resolved(now_ms);
         now_ms
     }
 
@@ -564,6 +558,7 @@ impl StateMachine {
         let account_owners = self.state.owners.keys().filter(|(kind, _)| *kind == ObjectKind::Account).count();
         assert_eq!(owned, account_owners, "every tenant's account is listed once");
         self.state.check_indexes();
+        self.check_archive();
         let held: usize = self.state.holdings.values().map(BTreeSet::len).sum();
         assert_eq!(held, self.state.coupons.len(), "every coupon is held by one user");
         for (id, coupon) in self.state.coupons.iter() {

@@ -13,21 +13,18 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::archive::ArchivedKind;
+use super::authorizations::{AuthorizationState, spent_code};
 use super::refunds::{RefundEntry, refunded};
-use super::secrets::{self, is_code};
+use super::secrets::is_code;
 use super::{Hold, HoldState, StateMachine};
 use crate::command::{
-    Authorize, Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal,
-    Rejection, Reply, SettlePos,
+    Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
+    Reply, SettlePos,
 };
-use crate::constants::{
-    AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX,
-    MAC_KEY_LENGTH_MAX, SECURE_CODE_DIGITS,
-};
+use crate::constants::{CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, MAC_KEY_LENGTH_MAX};
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
-const CODE_DOMAIN: &str = "kassa.secure-code.v1";
-const CODE_HASH_DOMAIN: &str = "kassa.secure-code-hash.v1";
 const APPROVAL_DOMAIN: &str = "kassa.approval-code.v1";
 const REQUEST_CODE_DOMAIN: &str = "kassa.settlement-request.v1";
 
@@ -52,45 +49,6 @@ pub struct Terminal {
 pub struct Operator {
     /// The only merchant whose coupons it may touch.
     pub merchant: Id,
-}
-
-/// Where an authorization is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AuthorizationState {
-    /// Its code can be used once.
-    Active,
-    /// Used by this settlement.
-    Used(Id),
-    /// Expired unused.
-    Expired,
-    /// Revoked unused (`RevokeAuthorization`): its code is refused `code_revoked`.
-    Revoked,
-}
-
-/// A secure-code authorization. The code itself is not kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Authorization {
-    /// The user who presents the code.
-    pub user: Id,
-    /// The account debited.
-    pub account: Id,
-    /// Most a settlement may charge.
-    pub limit: u64,
-    /// The account's currency.
-    pub currency: Currency,
-    /// End of validity.
-    pub expires_at_ms: TimestampMs,
-    /// Where it is in its life.
-    pub state: AuthorizationState,
-    pub(crate) nonce: u64,
-    pub(crate) code_hash: [u8; 32],
-}
-
-impl Authorization {
-    /// The nonce it was created with (not secret: codes also need the server key).
-    pub fn nonce(&self) -> u64 {
-        self.nonce
-    }
 }
 
 /// Wrong-code bookkeeping for one user.
@@ -234,110 +192,6 @@ impl StateMachine {
         Outcome::Applied(Reply::Done)
     }
 
-    fn secure_code(&self, id: &Id, authorization: &Authorization) -> String {
-        let parts: [&[u8]; 6] = [
-            id.as_str().as_bytes(),
-            authorization.user.as_str().as_bytes(),
-            authorization.account.as_str().as_bytes(),
-            &authorization.limit.to_be_bytes(),
-            &authorization.expires_at_ms.to_be_bytes(),
-            &authorization.nonce.to_be_bytes(),
-        ];
-        self.config.secret_key.digits(CODE_DOMAIN, &parts, SECURE_CODE_DIGITS)
-    }
-
-    pub(super) fn authorize(&mut self, now: TimestampMs, authorize: &Authorize, events: &mut Vec<Event>) -> Outcome {
-        if let Some(existing) = self.state.authorizations.get(&authorize.id) {
-            // The expiry and nonce are the shell's (clock and randomness), which a retry cannot
-            // reproduce: a retry is the same id, user, account and limit.
-            let same = existing.user == authorize.user
-                && existing.account == authorize.account
-                && existing.limit == authorize.limit;
-            if !same {
-                return Outcome::Rejected(Rejection::IdReused);
-            }
-            // A retried authorize re-derives the same code; nothing is stored.
-            let code = self.secure_code(&authorize.id, existing);
-            return Outcome::Applied(Reply::Authorized { code, expires_at_ms: existing.expires_at_ms });
-        }
-        if let Err(rejection) = Self::check_amount(authorize.limit) {
-            return Outcome::Rejected(rejection);
-        }
-        if authorize.expires_at_ms <= now || authorize.expires_at_ms - now > AUTHORIZATION_TTL_MS_MAX {
-            return Outcome::Rejected(Rejection::InvalidExpiry);
-        }
-        let currency = match self.state.accounts.get(&authorize.account) {
-            None => return Outcome::Rejected(Rejection::AccountNotFound),
-            Some(account) if account.closed => return Outcome::Rejected(Rejection::AccountClosed),
-            Some(account) => account.currency,
-        };
-        let user_authorizations = self.state.user_authorizations.get(&authorize.user);
-        let active = user_authorizations
-            .into_iter()
-            .flatten()
-            .filter(|id| self.state.authorizations[*id].state == AuthorizationState::Active)
-            .count();
-        if active >= AUTHORIZATIONS_PER_USER_MAX {
-            return Outcome::Rejected(Rejection::TooManyAuthorizations);
-        }
-        let mut authorization = Authorization {
-            user: authorize.user.clone(),
-            account: authorize.account.clone(),
-            limit: authorize.limit,
-            currency,
-            expires_at_ms: authorize.expires_at_ms,
-            state: AuthorizationState::Active,
-            nonce: authorize.nonce,
-            code_hash: [0; 32],
-        };
-        let code = self.secure_code(&authorize.id, &authorization);
-        if self.find_authorization(&authorize.user, &code).is_some() {
-            // One in 10^8 per live code: the caller retries with another nonce.
-            return Outcome::Rejected(Rejection::AlreadyExists);
-        }
-        authorization.code_hash = self.code_hash(&authorize.user, &code);
-        self.prune_user_authorizations(&authorize.user);
-        self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(authorize.id.clone());
-        self.state.authorization_expiry.insert((authorize.expires_at_ms, authorize.id.clone()));
-        self.state.authorizations.insert(authorize.id.clone(), Box::new(authorization));
-        Self::changed(events, ObjectKind::Authorization, &authorize.id, Change::Opened);
-        Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
-    }
-
-    fn code_hash(&self, user: &Id, code: &str) -> [u8; 32] {
-        self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()])
-    }
-
-    /// The user's authorization whose code hash matches. The presented code's keyed hash is
-    /// computed once (it is the same for every authorization of the user), then compared with
-    /// every candidate's in constant time, with no early exit: timing tells nothing about which
-    /// one matched. (It was one HMAC per candidate: up to `AUTHORIZATIONS_PER_USER_MAX`.)
-    fn find_authorization(&self, user: &Id, code: &str) -> Option<Id> {
-        let candidates = self.state.user_authorizations.get(user)?;
-        let presented = self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()]);
-        let mut found = None;
-        for id in candidates {
-            if secrets::hashes_equal(&presented, &self.state.authorizations[id].code_hash) {
-                found = Some(id.clone());
-            }
-        }
-        found
-    }
-
-    /// Keeps a user's list bounded: drops resolved authorizations beyond the maximum, oldest
-    /// first (their records stay for idempotent repeats of `Authorize`).
-    fn prune_user_authorizations(&mut self, user: &Id) {
-        let Some(ids) = self.state.user_authorizations.get_mut(user) else { return };
-        while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
-            let authorizations = &self.state.authorizations;
-            let Some(position) = ids.iter().position(|id| authorizations[id].state != AuthorizationState::Active)
-            else {
-                break;
-            };
-            ids.remove(position);
-        }
-    }
-
     pub(super) fn settle_pos(&mut self, now: TimestampMs, settle: &SettlePos, events: &mut Vec<Event>) -> Outcome {
         let request_hash = self.config.secret_key.hash(REQUEST_CODE_DOMAIN, &[settle.code.as_bytes()]);
         if let Some(record) = self.state.settlements.get(&settle.id) {
@@ -369,6 +223,7 @@ impl StateMachine {
         };
         self.state.settlements.insert(settle.id.clone(), Box::new(record));
         self.list_settlement(&settle.terminal, &settle.id);
+        self.resolved(ArchivedKind::Settlement, &settle.id);
         outcome
     }
 
@@ -398,12 +253,13 @@ impl StateMachine {
             self.record_code_failure(now, &settle.user, events);
             return Err(Rejection::IncorrectCode);
         };
-        let authorization = &self.state.authorizations[&authorization_id];
+        let Some(authorization) = self.state.authorizations.get(&authorization_id) else {
+            // Out of memory (`archive.rs`): resolved, and its code answers as it did.
+            return Err(spent_code(&self.state.retired_authorizations[&authorization_id].state));
+        };
         match authorization.state {
             AuthorizationState::Active if now < authorization.expires_at_ms => {}
-            AuthorizationState::Active | AuthorizationState::Expired => return Err(Rejection::Expired),
-            AuthorizationState::Used(_) => return Err(Rejection::CodeAlreadyUsed),
-            AuthorizationState::Revoked => return Err(Rejection::CodeRevoked),
+            ref state => return Err(spent_code(state)),
         }
         let (account, limit) = (authorization.account.clone(), authorization.limit);
         if settle.currency != authorization.currency {
@@ -466,6 +322,7 @@ impl StateMachine {
             self.state.code_failure_expiry.remove(&(window.ends_at_ms(), settle.user.clone()));
         }
         Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
+        self.resolved(ArchivedKind::Authorization, &authorization_id);
         let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
         let effect = SettlementEffect {
             account,
@@ -548,26 +405,6 @@ impl StateMachine {
         }
     }
 
-    /// Revokes an unused authorization: its code stops working (idempotent; an expired one stays
-    /// expired; a used one cannot be revoked: reverse its settlement instead).
-    pub(super) fn revoke_authorization(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
-        let Some(authorization) = self.state.authorizations.get_mut(id) else {
-            return Outcome::Rejected(Rejection::AuthorizationNotFound);
-        };
-        match authorization.state {
-            AuthorizationState::Active => {
-                authorization.state = AuthorizationState::Revoked;
-                let due = (authorization.expires_at_ms, id.clone());
-                self.state.authorization_expiry.remove(&due);
-                Self::changed(events, ObjectKind::Authorization, id, Change::Cancelled);
-                Outcome::Applied(Reply::Done)
-            }
-            AuthorizationState::Revoked | AuthorizationState::Expired => Outcome::Applied(Reply::Done),
-            AuthorizationState::Used(_) => Outcome::Rejected(Rejection::CodeAlreadyUsed),
-        }
-    }
-
-    /// Expires every active authorization due at `now`.
     /// Forgets the wrong-code windows that ended by `now` (nothing observable changes: an
     /// ended window locks nobody out, and the next wrong code starts a new one either way).
     pub(super) fn forget_code_failures(&mut self, now: TimestampMs) {
@@ -578,21 +415,5 @@ impl StateMachine {
             self.state.code_failure_expiry.pop_first();
             self.state.code_failures.remove(&user);
         }
-    }
-
-    pub(super) fn expire_authorizations(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> u32 {
-        let mut expired = 0;
-        while let Some((expires_at_ms, id)) = self.state.authorization_expiry.first().cloned() {
-            if expires_at_ms > now {
-                break;
-            }
-            self.state.authorization_expiry.pop_first();
-            let authorization = self.state.authorizations.get_mut(&id).expect("indexed authorization exists");
-            assert_eq!(authorization.state, AuthorizationState::Active);
-            authorization.state = AuthorizationState::Expired;
-            Self::changed(events, ObjectKind::Authorization, &id, Change::Expired);
-            expired += 1;
-        }
-        expired
     }
 }

@@ -8,9 +8,44 @@
 
 use serde::Deserialize;
 
-use super::{Account, IdTable, Map, State, presized};
+use super::{Account, IdTable, Map, State};
 use crate::codec::{self, CodecError};
 use crate::types::Id;
+
+/// Most entries a decoded map reserves room for up front (more still fit; they grow the map).
+pub(crate) const PRESIZE_ENTRIES_MAX: usize = 1 << 25;
+
+/// Decodes a [`Map`] with room for all its entries reserved first: a snapshot of ten million
+/// accounts otherwise rehashes the map a dozen times (serde reserves at most ~1 MiB). Used only
+/// for the state, which is decoded only from snapshots the WAL has checksummed; the reservation
+/// is still capped at [`PRESIZE_ENTRIES_MAX`].
+pub(super) fn presized<'de, D, K, V>(deserializer: D) -> Result<Map<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Eq + std::hash::Hash,
+    V: Deserialize<'de>,
+{
+    struct MapVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K, V> serde::de::Visitor<'de> for MapVisitor<K, V>
+    where
+        K: Deserialize<'de> + Eq + std::hash::Hash,
+        V: Deserialize<'de>,
+    {
+        type Value = Map<K, V>;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Map<K, V>, A::Error> {
+            let reserve = access.size_hint().unwrap_or(0).min(PRESIZE_ENTRIES_MAX);
+            let mut map = Map::with_capacity_and_hasher(reserve, ahash::RandomState::default());
+            while let Some((key, value)) = access.next_entry()? {
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+}
 
 /// The accounts section as decoded: a map with room for every entry reserved up front.
 #[derive(Deserialize)]

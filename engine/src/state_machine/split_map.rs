@@ -57,6 +57,12 @@ impl<V> SplitMap<V> {
         self.parts[part].insert(id, value)
     }
 
+    /// Removes `id`, returning its value.
+    pub(crate) fn remove(&mut self, id: &Id) -> Option<V> {
+        let part = self.part(id);
+        self.parts[part].remove(id)
+    }
+
     /// Entries.
     pub fn len(&self) -> usize {
         self.parts.iter().map(|part| part.len()).sum()

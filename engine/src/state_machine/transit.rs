@@ -152,6 +152,7 @@ impl StateMachine {
             TransitMessage::Credit(credit) => self.apply_credit(credit, &mut output.events),
             TransitMessage::Settled { number, refused, .. } => self.apply_settled(*number, *refused, output),
             TransitMessage::Remembered(remembered) => self.remember(remembered),
+            TransitMessage::Restored(archived) => self.restore(archived),
         }
     }
 

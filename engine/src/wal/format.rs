@@ -7,6 +7,7 @@ use super::{CF_META, CF_WAL, KEY_SECRET, Wal, WalError};
 const KEY_STORAGE_FORMAT: &[u8] = b"storage_format";
 const KEY_IDS_MAX: &[u8] = b"ids_max";
 const KEY_PARTITIONS: &[u8] = b"partitions";
+const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 
 /// The version of what a data directory holds (WAL records, snapshots, history lines), kept in
 /// its `meta` family. 1: before 0.2, commands were logged without their principal; 2: each
@@ -17,8 +18,10 @@ const KEY_PARTITIONS: &[u8] = b"partitions";
 /// which snapshots store instead of the id maps of format 2. 4: records belong to a partition and
 /// carry the messages between partitions they applied; snapshots are per partition. 5: POS
 /// settlements and bills keep their partial refunds. 6: a record's submissions may carry
-/// metadata, and the events an `Annotated` event.
-pub const STORAGE_FORMAT: u8 = 6;
+/// metadata, and the events an `Annotated` event. 7: resolved settlements and authorizations
+/// leave memory for the `archive` family; snapshots keep the queue of resolved objects and the
+/// retired authorizations, records may carry `Restored` objects.
+pub const STORAGE_FORMAT: u8 = 7;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,
@@ -94,5 +97,27 @@ impl Wal {
             count @ 1..=crate::partition::PARTITIONS_MAX => Ok(Some(count)),
             count => Err(WalError::Format(format!("the partition count {count} is out of range"))),
         }
+    }
+
+    /// How long resolved objects stay in memory in this directory: the stored value, or
+    /// `configured` stored (synced) for a new directory. Fixed at creation: replay must take
+    /// objects out of memory where the first run did, or a command the log holds would find
+    /// its object elsewhere than it did then.
+    pub fn resolved_in_memory_ms(&self, configured: u64) -> Result<u64, WalError> {
+        if let Some(stored) = self.stored_resolved_in_memory_ms()? {
+            return Ok(stored);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.put_cf_opt(self.cf(CF_META), KEY_RESOLVED_IN_MEMORY_MS, configured.to_le_bytes(), &options)?;
+        Ok(configured)
+    }
+
+    /// The stored window of resolved objects, if the directory has one (never writes).
+    pub fn stored_resolved_in_memory_ms(&self) -> Result<Option<u64>, WalError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_RESOLVED_IN_MEMORY_MS)? else { return Ok(None) };
+        let bytes: [u8; 8] =
+            bytes.as_slice().try_into().map_err(|_| WalError::Format("resolved_in_memory_ms is damaged".into()))?;
+        Ok(Some(u64::from_le_bytes(bytes)))
     }
 }

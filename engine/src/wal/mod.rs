@@ -47,6 +47,7 @@
 //!   (RocksDB may still reorganize its files: a read-write open rewrites its MANIFEST and
 //!   flushes its log into a table; the keys and values stay the same).
 
+mod archive;
 pub mod dir;
 mod events;
 mod format;
@@ -82,7 +83,7 @@ const CF_META: &str = "meta";
 const CF_EVENTS: &str = "events";
 const CF_TRANSFERS: &str = "transfers";
 /// Every column family, in the order they are opened.
-const FAMILIES: [&str; 5] = [CF_WAL, CF_HISTORY, CF_META, CF_EVENTS, CF_TRANSFERS];
+const FAMILIES: [&str; 6] = [CF_WAL, CF_HISTORY, CF_META, CF_EVENTS, CF_TRANSFERS, archive::CF_ARCHIVE];
 /// The column families derived from records by the indexer, each with its watermark key.
 const DERIVED: [(&str, &[u8]); 3] =
     [(CF_HISTORY, KEY_HISTORY_WATERMARK), (CF_EVENTS, KEY_EVENTS_WATERMARK), (CF_TRANSFERS, KEY_TRANSFERS_WATERMARK)];
@@ -355,6 +356,7 @@ impl Wal {
             ColumnFamilyDescriptor::new(CF_META, meta_options),
             ColumnFamilyDescriptor::new(CF_EVENTS, events_options),
             ColumnFamilyDescriptor::new(CF_TRANSFERS, transfers_options),
+            ColumnFamilyDescriptor::new(archive::CF_ARCHIVE, archive::options()),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families).map_err(|error| open_error(dir, error))?;
         Ok(Wal { db: Arc::new(db), durability })
@@ -368,7 +370,10 @@ impl Wal {
         let existing = DB::list_cf(&Options::default(), dir).unwrap_or_default();
         let families = FAMILIES
             .into_iter()
-            .filter(|name| ![CF_EVENTS, CF_TRANSFERS].contains(name) || existing.iter().any(|family| family == name))
+            .filter(|name| {
+                ![CF_EVENTS, CF_TRANSFERS, archive::CF_ARCHIVE].contains(name)
+                    || existing.iter().any(|family| family == name)
+            })
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors_read_only(&db_options(), dir, families, false)
             .map_err(|error| open_error(dir, error))?;
@@ -454,14 +459,24 @@ impl Wal {
         Ok(expected - 1)
     }
 
-    /// Appends records and their history in one `WriteBatch` (one fsync). Returns the time the
-    /// synced write took.
+    /// Appends records in one `WriteBatch` (one fsync). Returns the time the synced write took.
     pub fn append(&self, records: &[EncodedRecord]) -> Result<Duration, WalError> {
+        self.append_with_archived(records, [])
+    }
+
+    /// Appends records, and the objects their batches took out of memory, in one `WriteBatch`
+    /// (one fsync). Returns the time the synced write took.
+    pub fn append_with_archived<'a>(
+        &self,
+        records: &[EncodedRecord],
+        archived: impl IntoIterator<Item = &'a crate::state_machine::Archived>,
+    ) -> Result<Duration, WalError> {
         let mut batch = WriteBatch::default();
         let wal = self.cf(CF_WAL);
         for record in records {
             batch.put_cf(wal, record.seq.to_be_bytes(), &record.value);
         }
+        self.put_archived(&mut batch, archived);
         let started = Instant::now();
         self.db.write_opt(batch, &self.write_options())?;
         Ok(started.elapsed())

@@ -82,7 +82,10 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let key = wal.stored_secret_key()?.unwrap_or([0; 32]);
     let ids_max = wal.stored_ids_max()?.unwrap_or(crate::state_machine::IDS_MAX_DEFAULT);
     let partitions = wal.stored_partitions()?.unwrap_or(1);
-    let config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
+    let mut config = Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
+    if let Some(window) = wal.stored_resolved_in_memory_ms()? {
+        config.resolved_in_memory_ms = window;
+    }
     let (mut machines, snapshot_seqs) = wal.load_partitions(&config, partitions)?;
     let snapshot_seq = snapshot_seqs.iter().copied().min().unwrap_or(0);
     let mut output = CommitOutput::default();

@@ -201,6 +201,30 @@ impl Model {
     }
 }
 
+/// An authorization as the state view shows it.
+pub fn engine_authorization_line(a: &kassa_engine::state_machine::Authorization) -> String {
+    let status = match &a.state {
+        AuthorizationState::Active => "active".to_string(),
+        AuthorizationState::Used(settlement) => format!("used:{settlement}"),
+        AuthorizationState::Expired => "expired".to_string(),
+        AuthorizationState::Revoked => "revoked".to_string(),
+    };
+    format!(
+        "{} {} {} {} until={} nonce={} {status}",
+        a.user,
+        a.account,
+        a.limit,
+        a.currency,
+        a.expires_at_ms,
+        a.nonce()
+    )
+}
+
+/// A POS settlement as the state view shows it.
+pub fn engine_settlement_line(summary: &kassa_engine::state_machine::SettlementSummary) -> String {
+    format!("{:?}{}", summary.outcome, engine_refund_lines(&summary.refunds))
+}
+
 /// The engine's side of `view`, read from its state machine (run it inside `Engine::read`).
 pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateView {
     let mut out = StateView::new();
@@ -228,28 +252,11 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("hold:{id}"), line);
     }
     for id in &view.authorizations {
-        let line = machine.authorization(id).map_or_else(missing, |a| {
-            let status = match &a.state {
-                AuthorizationState::Active => "active".to_string(),
-                AuthorizationState::Used(settlement) => format!("used:{settlement}"),
-                AuthorizationState::Expired => "expired".to_string(),
-                AuthorizationState::Revoked => "revoked".to_string(),
-            };
-            format!(
-                "{} {} {} {} until={} nonce={} {status}",
-                a.user,
-                a.account,
-                a.limit,
-                a.currency,
-                a.expires_at_ms,
-                a.nonce()
-            )
-        });
+        let line = machine.authorization(id).map_or_else(missing, engine_authorization_line);
         out.insert(format!("authorization:{id}"), line);
     }
     for id in &view.settlements {
-        let refunds = machine.settlement_summary(id).map(|summary| engine_refund_lines(&summary.refunds));
-        let line = machine.settlement(id).map_or_else(missing, |o| format!("{o:?}{}", refunds.unwrap_or_default()));
+        let line = machine.settlement_summary(id).map_or_else(missing, |summary| engine_settlement_line(&summary));
         out.insert(format!("settlement:{id}"), line);
     }
     for id in &view.bills {

@@ -17,9 +17,10 @@ use std::ops::Range;
 
 use kassa_engine::command::Submission;
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
+use kassa_engine::state_machine::{Archived, ArchivedKind};
 use kassa_engine::{Command, Engine, Id, SubmitError};
 
-use crate::model::{Probe, StateView, engine_view};
+use crate::model::{Probe, StateView, engine_authorization_line, engine_settlement_line, engine_view};
 
 /// What a command touches, as far as waves care.
 enum Touch<'a> {
@@ -124,7 +125,38 @@ pub fn engine_state(engine: &Engine, probe: &Probe) -> Result<StateView, SubmitE
         })?;
         views.push(view);
     }
-    Ok(merge(&placement, views))
+    let mut merged = merge(&placement, views);
+    read_archived(engine, &mut merged)?;
+    Ok(merged)
+}
+
+/// Fills in the settlements and authorizations the state no longer holds from storage, as the
+/// engine's lookups answer them (`state_machine/archive.rs`).
+fn read_archived(engine: &Engine, view: &mut StateView) -> Result<(), SubmitError> {
+    let unavailable = |error: kassa_engine::runtime::QueryError| match error {
+        kassa_engine::runtime::QueryError::Engine(error) => error,
+        _ => SubmitError::StorageFailed,
+    };
+    for (key, line) in view.iter_mut().filter(|(_, line)| line.as_str() == "<missing in the engine>") {
+        let admin = kassa_engine::Principal::Admin;
+        if let Some(id) = key.strip_prefix("authorization:") {
+            let id = Id::new(id).expect("a valid id");
+            if let Some(found) = engine.authorization(&admin, &id).map_err(unavailable)? {
+                *line = engine_authorization_line(&found);
+            }
+        } else if let Some(id) = key.strip_prefix("owner:Authorization:") {
+            let archived = engine.archived_object(ArchivedKind::Authorization, &Id::new(id).expect("a valid id"));
+            if let Some(Archived::Authorization(found)) = archived.map_err(unavailable)? {
+                *line = found.owner.map_or_else(|| line.clone(), |owner| format!("{owner:?}"));
+            }
+        } else if let Some(id) = key.strip_prefix("settlement:") {
+            let id = Id::new(id).expect("a valid id");
+            if let Some(found) = engine.settlement(&admin, &id).map_err(unavailable)? {
+                *line = engine_settlement_line(&found);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {

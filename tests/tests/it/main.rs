@@ -1,5 +1,6 @@
 //! Integration tests of kassa against real engines and servers.
 
+mod archive;
 mod durability;
 mod engine;
 mod events;

@@ -12,7 +12,7 @@ use kassa_engine::{Id, Principal, StateMachine};
 use serde_json::{Value, json};
 
 use super::super::requests::PageQuery;
-use super::{Answer, Data, id, ok, read, views};
+use super::{Answer, Data, blocking, id, ok, read, views};
 use crate::auth::Caller;
 
 type View = fn(&StateMachine, &Id) -> Option<Value>;
@@ -21,8 +21,15 @@ pub(super) async fn holds(state: Data, caller: Caller, query: web::Query<PageQue
     owned(state, caller, query, ObjectKind::Hold, views::hold).await
 }
 
+/// The authorizations the caller's tenant created, from memory and storage (once resolved, they
+/// leave memory: `kassa_engine::runtime::ObjectPage`).
 pub(super) async fn authorizations(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    owned(state, caller, query, ObjectKind::Authorization, views::authorization).await
+    let limit = query.limit()?;
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let page = blocking(move || engine.authorizations_owned(&principal, limit, starting_after.as_ref())).await?;
+    let data: Vec<Value> = page.objects.iter().map(|(id, object)| views::authorization_json(id, object)).collect();
+    ok(json!({"object": "list", "data": data, "has_more": page.has_more}))
 }
 
 pub(super) async fn bills(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
@@ -90,17 +97,12 @@ pub(super) async fn merchant_settlements(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let merchant = id(&path)?;
-    let page: SubjectPage = |machine, merchant, limit, after| machine.settlements_at(merchant, limit, after);
-    of_subject(
-        state,
-        caller,
-        query,
-        Read::MerchantSettlements(merchant.clone()),
-        ("merchant", merchant),
-        page,
-        views::settlement,
-    )
-    .await
+    let limit = query.limit()?;
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), merchant.clone());
+    let page = blocking(move || engine.merchant_settlements(&principal, &key, limit, starting_after.as_ref())).await?;
+    let data: Vec<Value> = page.objects.into_iter().map(|(id, summary)| views::settlement_json(&id, summary)).collect();
+    ok(json!({"object": "list", "merchant": merchant.as_str(), "data": data, "has_more": page.has_more}))
 }
 
 /// The splits a user is a member of (what they owe or paid), any state.

@@ -273,12 +273,16 @@ async fn get_view_with_metadata(
     .await?;
     let Some(mut body) = found else { return Err(ApiError::rejected(missing)) };
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
-    let metadata = web::block(move || engine.metadata(&principal, kind, &object))
-        .await
-        .map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?
-        .map_err(events::query_error)?;
+    let metadata = blocking(move || engine.metadata(&principal, kind, &object)).await?;
     body["metadata"] = json!(metadata);
     ok(body)
+}
+
+/// Runs an engine query that reads storage (blocking) off the async workers.
+async fn blocking<R: Send + 'static>(
+    query: impl FnOnce() -> Result<R, kassa_engine::runtime::QueryError> + Send + 'static,
+) -> Result<R, ApiError> {
+    web::block(query).await.map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?.map_err(events::query_error)
 }
 
 fn ok(body: Value) -> Answer {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, submit, submit_and_view};
+use super::{Answer, Data, blocking, get_view_with_metadata, id, now_ms, ok, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -41,19 +41,30 @@ pub(super) async fn authorize(state: Data, caller: Caller, body: web::Json<Autho
     )
 }
 
-/// An authorization, for the app that made it (never its code, which is not kept).
+/// An authorization, for the app that made it (never its code, which is not kept); from
+/// storage once it has left memory.
 pub(super) async fn get_authorization(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let authorization = id(&path)?;
-    let read = Read::Authorization(authorization.clone());
-    get_view(&state, &caller, read, authorization, views::authorization, Rejection::AuthorizationNotFound).await
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), authorization.clone());
+    let found = blocking(move || engine.authorization(&principal, &key)).await?;
+    let found = found.ok_or_else(|| ApiError::rejected(Rejection::AuthorizationNotFound))?;
+    ok(views::authorization_json(&authorization, &found))
 }
 
-/// A POS settlement as it was answered, for its terminal and merchant.
+/// A POS settlement as it was answered, for its terminal and merchant, with its metadata; from
+/// storage once it has left memory.
 pub(super) async fn get_settlement(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let settlement = id(&path)?;
-    let read = Read::Settlement(settlement.clone());
-    let read = (read, MetadataKind::Settlement);
-    get_view_with_metadata(&state, &caller, read, settlement, views::settlement, Rejection::SettlementNotFound).await
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), settlement.clone());
+    let found = blocking(move || {
+        let Some(summary) = engine.settlement(&principal, &key)? else { return Ok(None) };
+        Ok(Some((summary, engine.metadata(&principal, MetadataKind::Settlement, &key)?)))
+    })
+    .await?;
+    let (summary, metadata) = found.ok_or_else(|| ApiError::rejected(Rejection::SettlementNotFound))?;
+    let mut body = views::settlement_json(&settlement, summary);
+    body["metadata"] = json!(metadata);
+    ok(body)
 }
 
 /// Revokes an authorization's secure code (a lost phone): answered with the authorization,

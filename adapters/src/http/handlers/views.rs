@@ -2,7 +2,8 @@
 
 use kassa_engine::command::PostingCause;
 use kassa_engine::state_machine::{
-    Account, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, RefundEntry, Split, SplitState,
+    Account, Authorization, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, RefundEntry,
+    SettlementSummary, Split, SplitState,
 };
 use kassa_engine::{Id, Outcome, Reply, StateMachine};
 use serde_json::{Value, json};
@@ -128,26 +129,29 @@ pub(super) fn account(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.account(id).map(|account| account_json(id, account))
 }
 
-/// An authorization's view (never its code, which is not kept), if it exists.
+/// An authorization's view (never its code, which is not kept), if it exists in memory.
 pub(super) fn authorization(machine: &StateMachine, id: &Id) -> Option<Value> {
-    let authorization = machine.authorization(id)?;
+    machine.authorization(id).map(|authorization| authorization_json(id, authorization))
+}
+
+/// An authorization's view (never its code, which is not kept).
+pub(super) fn authorization_json(id: &Id, authorization: &Authorization) -> Value {
     let (status, settlement) = match &authorization.state {
         AuthorizationState::Active => ("active", None),
         AuthorizationState::Used(settlement) => ("used", Some(settlement.as_str())),
         AuthorizationState::Expired => ("expired", None),
         AuthorizationState::Revoked => ("revoked", None),
     };
-    Some(json!({
+    json!({
         "id": id.as_str(), "user": authorization.user.as_str(), "account": authorization.account.as_str(),
         "limit": authorization.limit, "currency": authorization.currency.alpha(), "status": status,
         "settlement": settlement, "expires_at": authorization.expires_at_ms / 1_000,
         "expires_at_ms": authorization.expires_at_ms,
-    }))
+    })
 }
 
-/// A POS settlement's view (as the settlement answered it), if it exists.
-pub(super) fn settlement(machine: &StateMachine, id: &Id) -> Option<Value> {
-    let summary = machine.settlement_summary(id)?;
+/// A POS settlement's view, as the settlement answered it.
+pub(super) fn settlement_json(id: &Id, summary: SettlementSummary) -> Value {
     let mut view = json!({
         "id": id.as_str(), "user": summary.user.as_str(), "terminal": summary.terminal.as_str(),
         "amount": summary.amount, "currency": summary.currency.alpha(), "reversed": summary.reversed,
@@ -165,7 +169,7 @@ pub(super) fn settlement(machine: &StateMachine, id: &Id) -> Option<Value> {
     for (key, value) in answer.as_object().into_iter().flatten() {
         view[key] = value.clone();
     }
-    Some(view)
+    view
 }
 
 /// A hold's view, if it exists.

@@ -5,6 +5,7 @@ use super::*;
 use crate::command::*;
 use crate::types::GeoPoint;
 
+mod archive;
 mod users;
 pub(crate) use users::{add_item, coupon_code, issue, members, open_bill, pay, request_split, submitted};
 

@@ -1,0 +1,94 @@
+//! Resolved objects leave memory, against a real `kassa serve --resolved-in-memory-secs 1`: a
+//! POS sale's settlement and authorization move to storage a second after they resolved, and
+//! the HTTP API answers as before: their lookups (with metadata), the merchant's list of
+//! settlements, the app's list of authorizations, the event feed, a retried settlement (its first
+//! answer, charged once), a retried authorization (its code), a refund and a reversal; and after a
+//! restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_KEY, Server};
+use serde_json::{Value, json};
+
+/// Waits until the settlement has left memory: the server's `kassa_objects_archived_total`
+/// counter has counted `at_least` objects.
+fn wait_archived(server: &Server, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = server.call("GET", "/metrics", None, None);
+        let counted = (metrics.body.as_str().unwrap_or(""))
+            .lines()
+            .find_map(|line| line.strip_prefix("kassa_objects_archived_total ")?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if counted >= at_least as f64 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing left memory within 20 s (counted {counted})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed() {
+    let mut server = Server::start(&["--resolved-in-memory-secs", "1"]);
+    let app = server.key(json!({"role": "app", "app": "shop-app"}));
+    let merchant = server.key(json!({"role": "merchant", "merchant": "m1"}));
+    server.merchant_with_terminal("m1", "t1", None);
+    let call = |method: &str, path: &str, key: &str, body: Option<Value>| {
+        let answer = server.call(method, path, Some(key), body.as_ref());
+        assert_eq!(answer.status, 200, "{method} {path}: {answer:?}");
+        answer.body
+    };
+    call("POST", "/v1/accounts", &app, Some(json!({"id": "a1", "currency": "EUR"})));
+    server.admin("POST", "/v1/accounts/a1/deposits", json!({"id": "fund", "amount": 10_000}));
+    let authorize = json!({"id": "au-1", "user": "u1", "account": "a1", "limit": 5_000, "expires_in_s": 600});
+    let code = call("POST", "/v1/authorizations", &app, Some(authorize.clone()))["code"].as_str().unwrap().to_string();
+    let sale = json!({"id": "s-1", "user": "u1", "code": code, "amount": 4_000, "terminal": "t1",
+                      "metadata": {"order": "O-1"}});
+    let first = call("POST", "/v1/pos/settlements", ADMIN_KEY, Some(sale.clone()));
+    assert_eq!(first["approved"], json!(true), "{first}");
+    let looked_up = server.admin_get("/v1/pos/settlements/s-1");
+    wait_archived(&server, 2);
+
+    let check = |server: &Server| {
+        assert_eq!(server.admin_get("/v1/pos/settlements/s-1"), looked_up, "as it was in memory");
+        let mine = server.call("GET", "/v1/pos/settlements/s-1", Some(&merchant), None);
+        assert_eq!(mine.body["metadata"], json!({"order": "O-1"}), "{mine:?}");
+        server.call("GET", "/v1/pos/settlements/s-1", Some(&app), None).assert_error(403, "forbidden");
+        server.call("GET", "/v1/pos/settlements/none", Some(ADMIN_KEY), None).assert_error(404, "settlement_not_found");
+        let listed = server.call("GET", "/v1/merchants/m1/settlements", Some(&merchant), None);
+        assert_eq!(listed.body["data"].as_array().unwrap().len(), 1, "{listed:?}");
+        assert_eq!(listed.body["data"][0]["id"], json!("s-1"));
+        let authorization = server.call("GET", "/v1/authorizations/au-1", Some(&app), None);
+        assert_eq!(authorization.body["status"], json!("used"), "{authorization:?}");
+        let owned = server.call("GET", "/v1/authorizations", Some(&app), None);
+        assert_eq!(owned.body["data"][0]["id"], json!("au-1"), "{owned:?}");
+        let feed = server.call("GET", "/v1/events?limit=1000", Some(&app), None);
+        let about_au1 =
+            feed.body["data"].as_array().unwrap().iter().filter(|event| event["object_id"] == "au-1").count();
+        assert!(about_au1 >= 2, "the app still sees its authorization's events: {feed:?}");
+    };
+    check(&server);
+
+    // A retried sale gets its first answer and charges nothing more; a retried authorization
+    // its code.
+    let retried = call("POST", "/v1/pos/settlements", ADMIN_KEY, Some(sale.clone()));
+    assert_eq!(retried["approval_code"], first["approval_code"]);
+    assert_eq!(server.balance("a1").0, 6_000);
+    let mut changed = sale;
+    changed["amount"] = json!(4_001);
+    server.call("POST", "/v1/pos/settlements", Some(ADMIN_KEY), Some(&changed)).assert_error(409, "id_reused");
+    wait_archived(&server, 3);
+    assert_eq!(call("POST", "/v1/authorizations", &app, Some(authorize))["code"], json!(code));
+    wait_archived(&server, 4);
+    call("POST", "/v1/pos/settlements/s-1/refunds", &merchant, Some(json!({"id": "r-1", "amount": 1_000})));
+    wait_archived(&server, 5);
+    call("POST", "/v1/pos/settlements/s-1/reverse", &merchant, Some(json!({})));
+    assert_eq!((server.balance("a1").0, server.balance("m1-till").0), (10_000, 0));
+    server.restart();
+    assert_eq!(server.balance("a1").0, 10_000);
+    let reversed = server.admin_get("/v1/pos/settlements/s-1");
+    assert_eq!((reversed["reversed"].clone(), reversed["refunded"].clone()), (json!(true), json!(1_000)));
+}

@@ -1,0 +1,241 @@
+//! Reads that reach past memory: POS settlements and authorizations are answered from the state
+//! while they are in it and from storage once they left it (`state_machine/archive.rs`), under
+//! the same read rules (the object's own facts come from what storage kept). Lookups by id,
+//! the lists they are in, and the event feed's scoping all go through here.
+
+use super::{Engine, QueryError};
+use crate::authority::Read;
+use crate::command::Principal;
+use crate::partition::HOME_PARTITION;
+use crate::state_machine::{ArchiveList, Archived, ArchivedKind, Authorization, SettlementSummary, StateMachine};
+use crate::types::Id;
+
+/// One page of a list of objects, in id order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPage<T> {
+    /// The objects, with their ids.
+    pub objects: Vec<(Id, T)>,
+    /// Whether more follow the last one.
+    pub has_more: bool,
+}
+
+/// The object a read is about, if it is of a kind that leaves memory.
+fn archivable(read: &Read) -> Option<(ArchivedKind, Id)> {
+    match read {
+        Read::Settlement(id) => Some((ArchivedKind::Settlement, id.clone())),
+        Read::Authorization(id) => Some((ArchivedKind::Authorization, id.clone())),
+        _ => None,
+    }
+}
+
+/// What a lookup found: the object in memory (as `T`) or in storage.
+enum Found<T> {
+    Memory(T),
+    Stored(Archived),
+}
+
+impl Engine {
+    /// POS settlement `id` as it was asked and answered, if `principal` may read it
+    /// (`read_settlement`), from memory or storage. `Ok(None)`: there is none (the admin's
+    /// answer; to a tenant that is [`QueryError::Forbidden`], as another's is). Includes every
+    /// command acknowledged before the call. Blocking (RocksDB reads).
+    pub fn settlement(&self, principal: &Principal, id: &Id) -> Result<Option<SettlementSummary>, QueryError> {
+        let read = Read::Settlement(id.clone());
+        Ok(self.object(principal, read, StateMachine::settlement_summary)?.map(|found| match found {
+            Found::Memory(summary) => summary,
+            Found::Stored(Archived::Settlement(archived)) => archived.summary(),
+            Found::Stored(_) => unreachable!("a settlement's key holds a settlement"),
+        }))
+    }
+
+    /// Authorization `id`, if `principal` may read it (`read_authorization`), from memory or
+    /// storage; `Ok(None)` as for [`Engine::settlement`]. Blocking.
+    pub fn authorization(&self, principal: &Principal, id: &Id) -> Result<Option<Authorization>, QueryError> {
+        let read = Read::Authorization(id.clone());
+        let in_memory = |machine: &StateMachine, id: &Id| machine.authorization(id).cloned();
+        Ok(self.object(principal, read, in_memory)?.map(|found| match found {
+            Found::Memory(authorization) => authorization,
+            Found::Stored(Archived::Authorization(archived)) => *archived.authorization,
+            Found::Stored(_) => unreachable!("an authorization's key holds an authorization"),
+        }))
+    }
+
+    /// Up to `limit` of the POS settlements made at `merchant`'s terminals (approved or
+    /// declined; in memory or storage), in id order after `starting_after`, and whether more
+    /// remain; if `principal` may read them (`read_merchant_settlements`). Blocking.
+    pub fn merchant_settlements(
+        &self,
+        principal: &Principal,
+        merchant: &Id,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<SettlementSummary>, QueryError> {
+        let read = Read::MerchantSettlements(merchant.clone());
+        let (merchant_id, cursor) = (merchant.clone(), starting_after.cloned());
+        let in_memory = move |machine: &StateMachine| {
+            let (ids, more) = machine.settlements_at(&merchant_id, limit, cursor.as_ref());
+            let page = ids.into_iter().filter_map(|id| Some((id.clone(), machine.settlement_summary(&id)?))).collect();
+            (page, more)
+        };
+        let list = ArchiveList::MerchantSettlements(merchant.clone());
+        self.page(
+            principal,
+            Some(read),
+            in_memory,
+            (list, ArchivedKind::Settlement),
+            (limit, starting_after),
+            |object| match object {
+                Archived::Settlement(archived) => Some(archived.summary()),
+                Archived::Authorization(_) => None,
+            },
+        )
+    }
+
+    /// Up to `limit` of the authorizations `principal`'s tenant created (in memory or storage),
+    /// in id order after `starting_after`, and whether more remain. Blocking.
+    pub fn authorizations_owned(
+        &self,
+        principal: &Principal,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<Authorization>, QueryError> {
+        let (owner, cursor) = (principal.clone(), starting_after.cloned());
+        let in_memory = move |machine: &StateMachine| {
+            let kind = crate::command::ObjectKind::Authorization;
+            let (ids, more) = machine.objects_owned(&owner, kind, limit, cursor.as_ref());
+            let page =
+                ids.into_iter().filter_map(|id| Some((id.clone(), machine.authorization(&id)?.clone()))).collect();
+            (page, more)
+        };
+        let list = ArchiveList::OwnedAuthorizations(principal.clone());
+        self.page(principal, None, in_memory, (list, ArchivedKind::Authorization), (limit, starting_after), |object| {
+            match object {
+                Archived::Authorization(archived) => Some(*archived.authorization),
+                Archived::Settlement(_) => None,
+            }
+        })
+    }
+
+    /// What storage keeps of object `id` of `kind`, if it left memory at some point (the copy of
+    /// when it last left). No read rule is checked: the embedder's own view, for tools and tests.
+    pub fn archived_object(&self, kind: ArchivedKind, id: &Id) -> Result<Option<Archived>, QueryError> {
+        Ok(self.wal.archived(&[(kind, id.clone())])?.pop().flatten())
+    }
+
+    /// Which of `reads` (of objects on the home partition) `principal` may make, objects out of
+    /// memory included.
+    pub(super) fn may_read_home(
+        &self,
+        principal: &Principal,
+        reads: Vec<(usize, Read)>,
+    ) -> Result<Vec<(usize, bool)>, QueryError> {
+        let who = principal.clone();
+        // `None`: the object is not in memory (and may be in storage).
+        let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            let answer = |read: &Read| match archivable(read) {
+                Some((kind, id)) if !machine.holds_object(kind, &id) => None,
+                _ => Some(machine.check_read(&who, read).is_ok()),
+            };
+            reads.into_iter().map(|(index, read)| (index, answer(&read), read)).collect::<Vec<_>>()
+        })?;
+        let mut answers = Vec::with_capacity(first.len());
+        let mut stored_reads = Vec::new();
+        for (index, answer, read) in first {
+            match answer {
+                Some(may) => answers.push((index, may)),
+                None => stored_reads.push((index, read)),
+            }
+        }
+        if stored_reads.is_empty() {
+            return Ok(answers);
+        }
+        let wanted: Vec<(ArchivedKind, Id)> = stored_reads.iter().filter_map(|(_, read)| archivable(read)).collect();
+        let stored = self.wal.archived(&wanted)?;
+        let who = principal.clone();
+        let checked = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            // Not in storage either: what the rules say of an object that does not exist.
+            let check = |read: &Read, object: Option<Archived>| match object {
+                Some(object) => machine.check_read_archived(&who, read, &object).is_ok(),
+                None => machine.check_read(&who, read).is_ok(),
+            };
+            stored_reads
+                .into_iter()
+                .zip(stored)
+                .map(|((index, read), object)| (index, check(&read, object)))
+                .collect::<Vec<_>>()
+        })?;
+        answers.extend(checked);
+        Ok(answers)
+    }
+
+    /// Object `read` names, from memory (`in_memory`) or storage, if `principal` may read it.
+    fn object<T: Send + 'static>(
+        &self,
+        principal: &Principal,
+        read: Read,
+        in_memory: fn(&StateMachine, &Id) -> Option<T>,
+    ) -> Result<Option<Found<T>>, QueryError> {
+        let (kind, id) = archivable(&read).expect("an object that leaves memory");
+        let (who, asked) = (principal.clone(), read.clone());
+        let (subject, wanted) = (id.clone(), kind);
+        let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            machine
+                .holds_object(wanted, &subject)
+                .then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &subject)))
+        })?;
+        match first {
+            Some(Ok(found)) => return Ok(found.map(Found::Memory)),
+            Some(Err(_)) => return Err(QueryError::Forbidden),
+            None => {}
+        }
+        let Some(object) = self.wal.archived(&[(kind, id)])?.pop().flatten() else {
+            return if matches!(principal, Principal::Admin) { Ok(None) } else { Err(QueryError::Forbidden) };
+        };
+        let who = principal.clone();
+        let allowed = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            machine.check_read_archived(&who, &read, &object).map(|()| object)
+        })?;
+        allowed.map(|object| Some(Found::Stored(object))).map_err(|_| QueryError::Forbidden)
+    }
+
+    /// A page of a list, merged from memory (`in_memory`: its page with the objects) and
+    /// storage (`list`, its objects rendered by `stored`), in id order; an object in both (taken
+    /// back into memory) is shown as memory holds it. `read`, if any, is checked first.
+    fn page<T: Send + 'static>(
+        &self,
+        principal: &Principal,
+        read: Option<Read>,
+        in_memory: impl FnOnce(&StateMachine) -> (Vec<(Id, T)>, bool) + Send + 'static,
+        (list, kind): (ArchiveList, ArchivedKind),
+        (limit, starting_after): (usize, Option<&Id>),
+        stored: impl Fn(Archived) -> Option<T>,
+    ) -> Result<ObjectPage<T>, QueryError> {
+        let who = principal.clone();
+        let memory = self.read_partition_blocking(HOME_PARTITION, move |machine| match &read {
+            Some(read) => machine.check_read(&who, read).map(|()| in_memory(machine)),
+            None => Ok(in_memory(machine)),
+        })?;
+        let (memory, memory_more) = memory.map_err(|_| QueryError::Forbidden)?;
+        let (stored_ids, stored_more) = self.wal.archived_page(&list, limit, starting_after)?;
+        let mut merged: Vec<(Id, Option<T>)> = memory.into_iter().map(|(id, object)| (id, Some(object))).collect();
+        for id in stored_ids {
+            if let Err(position) = merged.binary_search_by(|(listed, _)| listed.cmp(&id)) {
+                merged.insert(position, (id, None));
+            }
+        }
+        let has_more = memory_more || stored_more || merged.len() > limit;
+        merged.truncate(limit);
+        let wanted: Vec<(ArchivedKind, Id)> =
+            merged.iter().filter(|(_, object)| object.is_none()).map(|(id, _)| (kind, id.clone())).collect();
+        let mut objects = self.wal.archived(&wanted)?.into_iter();
+        let mut page = Vec::with_capacity(merged.len());
+        for (id, object) in merged {
+            let object = match object {
+                Some(object) => Some(object),
+                None => objects.next().flatten().and_then(&stored),
+            };
+            page.extend(object.map(|object| (id, object)));
+        }
+        Ok(ObjectPage { objects: page, has_more })
+    }
+}

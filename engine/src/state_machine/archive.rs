@@ -1,0 +1,338 @@
+//! Resolved objects leave memory. A POS settlement (resolved when it is answered) and an
+//! authorization (once used, expired or revoked) stay in memory for
+//! [`Config::resolved_in_memory_ms`](super::Config) of log time after they resolve; then the
+//! batch that starts past it takes them out of the state and hands them to the runtime as
+//! [`Archived`] (`CommitOutput::archived`), which writes them to storage in the same synced write
+//! as the batch's log record (`wal/archive.rs`). So memory holds the active objects and the last
+//! window's resolved ones, whatever the history.
+//!
+//! A settlement that placed a hold (an ISO 8583 0100 pre-authorization) stays in memory with its
+//! hold, which does not leave memory yet.
+//!
+//! A command that names an archived object (a retried settlement or authorization, a reversal,
+//! a refund, a revocation) finds it in storage through the executor, which puts it in the batch
+//! as [`TransitMessage::Restored`](crate::partition::TransitMessage::Restored), logged with it:
+//! the machine takes the object back before the command applies, so the command decides exactly
+//! as if it had never left, and replay decides alike. An id is never reused for a new object:
+//! every id a new settlement or authorization takes is looked for in storage first.
+//!
+//! An evicted authorization still in its user's list (at most `AUTHORIZATIONS_PER_USER_MAX`)
+//! leaves behind its code's keyed hash and state ([`Retired`]), so its code keeps its answer
+//! (`code_already_used`, `expired`, `code_revoked`) until the list drops it, as before.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::StateMachine;
+use super::authorizations::{Authorization, AuthorizationState};
+use super::pos::{SettlementRecord, SettlementSummary};
+use crate::authority::Facts;
+use crate::command::{Command, ObjectKind, Principal, Submission};
+use crate::types::Id;
+
+/// The kinds of object that leave memory once resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ArchivedKind {
+    /// A POS settlement (approved or declined).
+    Settlement,
+    /// A secure-code authorization.
+    Authorization,
+}
+
+/// An object as the state held it when it left memory. What storage keeps and what
+/// `TransitMessage::Restored` brings back are this one type, by decision: the log then records
+/// exactly what storage held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Archived {
+    /// A POS settlement.
+    Settlement(ArchivedSettlement),
+    /// A secure-code authorization.
+    Authorization(ArchivedAuthorization),
+}
+
+/// A POS settlement out of memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedSettlement {
+    /// Its id.
+    pub id: Id,
+    pub(crate) record: Box<SettlementRecord>,
+    /// The merchant of its terminal when it left memory (none: a terminal never registered).
+    pub merchant: Option<Id>,
+}
+
+/// A secure-code authorization out of memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedAuthorization {
+    /// Its id.
+    pub id: Id,
+    /// The authorization (its code is not kept, only a keyed hash).
+    pub authorization: Box<Authorization>,
+    /// The tenant that created it (none: the admin).
+    pub owner: Option<Principal>,
+}
+
+/// A list that an archived object stays in (`wal/archive.rs` keeps one key per entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveList {
+    /// The POS settlements made at a merchant's terminals.
+    MerchantSettlements(Id),
+    /// The authorizations a tenant created.
+    OwnedAuthorizations(Principal),
+}
+
+impl Archived {
+    /// Its kind.
+    pub fn kind(&self) -> ArchivedKind {
+        match self {
+            Archived::Settlement(_) => ArchivedKind::Settlement,
+            Archived::Authorization(_) => ArchivedKind::Authorization,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &Id {
+        match self {
+            Archived::Settlement(settlement) => &settlement.id,
+            Archived::Authorization(authorization) => &authorization.id,
+        }
+    }
+
+    /// The list it is in, if any.
+    pub fn list(&self) -> Option<ArchiveList> {
+        match self {
+            Archived::Settlement(settlement) => settlement.merchant.clone().map(ArchiveList::MerchantSettlements),
+            Archived::Authorization(authorization) => authorization.owner.clone().map(ArchiveList::OwnedAuthorizations),
+        }
+    }
+}
+
+impl ArchivedSettlement {
+    /// What it was asked and answered.
+    pub fn summary(&self) -> SettlementSummary {
+        self.record.summary()
+    }
+
+    /// The terminal it was made at.
+    pub fn terminal(&self) -> &Id {
+        &self.record.terminal
+    }
+}
+
+/// What an evicted authorization leaves in its user's list: its code's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Retired {
+    pub(crate) code_hash: [u8; 32],
+    pub(crate) state: AuthorizationState,
+}
+
+impl StateMachine {
+    /// Notes that object `id` resolved now: it leaves memory once the window has passed.
+    pub(super) fn resolved(&mut self, kind: ArchivedKind, id: &Id) {
+        if self.config.resolved_in_memory_ms == u64::MAX {
+            return; // Never leaves: no need to queue it.
+        }
+        self.state.resolved.push_back((self.state.now_ms, kind, id.clone()));
+    }
+
+    /// Takes out of memory every object resolved at least the window before `now` (into
+    /// `archived`, which `commit` hands over in its output).
+    pub(super) fn archive_resolved(&mut self, now: crate::types::TimestampMs) {
+        let window = self.config.resolved_in_memory_ms;
+        while let Some((resolved_at, ..)) = self.state.resolved.front() {
+            if resolved_at.saturating_add(window) > now {
+                break;
+            }
+            let (_, kind, id) = self.state.resolved.pop_front().expect("looked at above");
+            let archived = match kind {
+                ArchivedKind::Settlement => self.evict_settlement(id),
+                ArchivedKind::Authorization => self.evict_authorization(id),
+            };
+            self.archived.extend(archived);
+        }
+    }
+
+    fn evict_settlement(&mut self, id: Id) -> Option<Archived> {
+        // A settlement that placed a hold stays with its hold (the hold's rules ask which
+        // terminal made it), and holds do not leave memory yet.
+        if self.state.settlements.get(&id)?.effect.as_ref().is_some_and(|effect| effect.held) {
+            return None;
+        }
+        let record = self.state.settlements.remove(&id)?;
+        let merchant = self.state.terminals.get(&record.terminal).map(|terminal| terminal.merchant.clone());
+        let (lists, subject) = match &merchant {
+            Some(merchant) => (&mut self.state.merchant_settlements, merchant),
+            None => (&mut self.state.orphan_settlements, &record.terminal),
+        };
+        unlist(lists, subject, &id);
+        Some(Archived::Settlement(ArchivedSettlement { id, record, merchant }))
+    }
+
+    fn evict_authorization(&mut self, id: Id) -> Option<Archived> {
+        let authorization = self.state.authorizations.remove(&id)?;
+        let owner = self.state.owners.remove(&(ObjectKind::Authorization, id.clone()));
+        if let Some(owner) = &owner {
+            let key = (owner.clone(), ObjectKind::Authorization);
+            if let Some(owned) = self.state.owned_objects.get_mut(&key) {
+                owned.remove(&id);
+                if owned.is_empty() {
+                    self.state.owned_objects.remove(&key);
+                }
+            }
+        }
+        if self.state.user_authorizations.get(&authorization.user).is_some_and(|ids| ids.contains(&id)) {
+            let retired = Retired { code_hash: authorization.code_hash, state: authorization.state.clone() };
+            self.state.retired_authorizations.insert(id.clone(), retired);
+        }
+        Some(Archived::Authorization(ArchivedAuthorization { id, authorization, owner }))
+    }
+
+    /// Takes back an object from storage (`TransitMessage::Restored`), unless it is in memory.
+    pub(super) fn restore(&mut self, archived: &Archived) {
+        match archived {
+            Archived::Settlement(settlement) => {
+                if self.state.settlements.get(&settlement.id).is_some() {
+                    return;
+                }
+                let id = settlement.id.clone();
+                self.state.settlements.insert(id.clone(), settlement.record.clone());
+                self.list_settlement(&settlement.record.terminal, &id);
+                self.resolved(ArchivedKind::Settlement, &id);
+            }
+            Archived::Authorization(archived) => {
+                if self.state.authorizations.contains_key(&archived.id) {
+                    return;
+                }
+                let id = archived.id.clone();
+                self.state.authorizations.insert(id.clone(), archived.authorization.clone());
+                self.state.retired_authorizations.remove(&id);
+                if let Some(owner) = &archived.owner {
+                    self.state.owners.insert((ObjectKind::Authorization, id.clone()), owner.clone());
+                    self.list_owned(owner, ObjectKind::Authorization, &id);
+                }
+                self.resolved(ArchivedKind::Authorization, &id);
+            }
+        }
+    }
+
+    /// Whether object `id` of `kind` is in memory.
+    pub fn holds_object(&self, kind: ArchivedKind, id: &Id) -> bool {
+        match kind {
+            ArchivedKind::Settlement => self.state.settlements.get(id).is_some(),
+            ArchivedKind::Authorization => self.state.authorizations.contains_key(id),
+        }
+    }
+
+    /// The objects that `batch` names (to create, retry, reverse, refund or revoke them) and
+    /// memory does not hold, each once, in order: the executor looks for them in storage.
+    pub fn objects_to_restore(&self, batch: &[Submission]) -> Vec<(ArchivedKind, Id)> {
+        let mut wanted = BTreeSet::new();
+        for submission in batch {
+            let (kind, id) = match &submission.command {
+                Command::SettlePos(settle) => (ArchivedKind::Settlement, &settle.id),
+                Command::ReversePos { settlement } => (ArchivedKind::Settlement, settlement),
+                Command::RefundPos(refund) => (ArchivedKind::Settlement, &refund.of),
+                Command::Authorize(authorize) => (ArchivedKind::Authorization, &authorize.id),
+                Command::RevokeAuthorization { authorization } => (ArchivedKind::Authorization, authorization),
+                _ => continue,
+            };
+            if !self.holds_object(kind, id) {
+                wanted.insert((kind, id.clone()));
+            }
+        }
+        wanted.into_iter().collect()
+    }
+
+    /// The objects the batch being started took out of memory so far (not yet in the output).
+    pub fn archived_in_batch(&self) -> &[Archived] {
+        &self.archived
+    }
+
+    /// Asserts the archive's bookkeeping (invariant checks): every id in a user's list is in
+    /// memory or retired, and every retired one is in its user's list.
+    pub(super) fn check_archive(&self) {
+        let mut listed = 0;
+        for ids in self.state.user_authorizations.values() {
+            for id in ids {
+                let retired = self.state.retired_authorizations.contains_key(id);
+                assert!(
+                    self.state.authorizations.contains_key(id) != retired,
+                    "authorization {id} is in memory or retired, not both"
+                );
+                listed += usize::from(retired);
+            }
+        }
+        assert_eq!(listed, self.state.retired_authorizations.len(), "every retired authorization is listed");
+    }
+}
+
+impl StateMachine {
+    /// Whether `principal` may make `read` of `archived` (an object out of memory), by the same
+    /// rules as of one in memory: the machine answers every other fact.
+    pub fn check_read_archived(
+        &self,
+        principal: &Principal,
+        read: &crate::authority::Read,
+        archived: &Archived,
+    ) -> Result<(), crate::command::Rejection> {
+        crate::authority::check_read(&WithArchived { machine: self, archived }, principal, read)
+    }
+}
+
+/// The machine's facts, and those of one archived object.
+struct WithArchived<'a> {
+    machine: &'a StateMachine,
+    archived: &'a Archived,
+}
+
+impl Facts for WithArchived<'_> {
+    fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal> {
+        match self.archived {
+            Archived::Authorization(archived) if kind == ObjectKind::Authorization && archived.id == *id => {
+                archived.owner.as_ref()
+            }
+            _ => Facts::owner(self.machine, kind, id),
+        }
+    }
+
+    fn merchant_account(&self, merchant: &Id) -> Option<&Id> {
+        Facts::merchant_account(self.machine, merchant)
+    }
+
+    fn terminal_merchant(&self, terminal: &Id) -> Option<&Id> {
+        Facts::terminal_merchant(self.machine, terminal)
+    }
+
+    fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
+        match self.archived {
+            Archived::Settlement(archived) if archived.id == *settlement => Some(&archived.record.terminal),
+            _ => Facts::settlement_terminal(self.machine, settlement),
+        }
+    }
+
+    fn hold(&self, id: &Id) -> Option<&super::Hold> {
+        Facts::hold(self.machine, id)
+    }
+
+    fn bill(&self, id: &Id) -> Option<&super::Bill> {
+        Facts::bill(self.machine, id)
+    }
+
+    fn split(&self, id: &Id) -> Option<&super::Split> {
+        Facts::split(self.machine, id)
+    }
+
+    fn coupon(&self, id: &Id) -> Option<&super::Coupon> {
+        Facts::coupon(self.machine, id)
+    }
+}
+
+/// Removes `id` from `subject`'s list (and the list, once empty).
+fn unlist(lists: &mut super::Map<Id, BTreeSet<Id>>, subject: &Id, id: &Id) {
+    if let Some(list) = lists.get_mut(subject) {
+        list.remove(id);
+        if list.is_empty() {
+            lists.remove(subject);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Resolved settlements and authorizations leave memory once the window has passed, and a
+//! `Restored` message brings one back so that a command naming it decides as before.
+
+use super::*;
+use crate::partition::TransitMessage;
+
+const WINDOW: u64 = 60_000;
+
+/// A harness whose resolved objects leave memory after [`WINDOW`]; with a merchant, a funded
+/// account "a" and user "u1".
+fn harness() -> Harness {
+    let mut config = config();
+    config.resolved_in_memory_ms = WINDOW;
+    let mut h = Harness { machine: StateMachine::new(config), now: 1_700_000_000_000, events: Vec::new() };
+    h.merchant();
+    h.open("a", 0);
+    h.deposit("a", 10_000);
+    h
+}
+
+/// Commits `messages` then `command` (as the admin); returns the outcome and what left memory.
+fn commit(h: &mut Harness, messages: Vec<TransitMessage>, command: Command) -> (Outcome, Vec<Archived>) {
+    let mut output = CommitOutput::default();
+    h.machine.commit_with_messages(h.now, &messages, &[Submission::admin(command)], &mut output);
+    h.machine.check_invariants();
+    (output.outcomes.pop().unwrap(), output.archived)
+}
+
+fn restored(archived: &[Archived]) -> Vec<TransitMessage> {
+    archived.iter().map(|object| TransitMessage::Restored(Box::new(object.clone()))).collect()
+}
+
+#[test]
+fn resolved_objects_leave_memory_after_the_window_and_come_back_as_they_were() {
+    let mut h = harness();
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 7)));
+    let approved = h.ok(settle("s1", &code, 4_000));
+    h.ok(Command::RefundPos(Refund { of: id("s1"), refund: id("r1"), amount: 1_000 }));
+    let active = code_of(h.ok(authorize("au2", 5_000, h.now + 3_600_000, 8)));
+
+    // Within the window, nothing leaves.
+    h.now += WINDOW - 1;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert!(archived.is_empty());
+    // Past it, the settlement and the used authorization leave; the active one stays.
+    h.now += 1;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let kinds: Vec<(ArchivedKind, &str)> =
+        archived.iter().map(|object| (object.kind(), object.id().as_str())).collect();
+    assert_eq!(kinds, [(ArchivedKind::Authorization, "au1"), (ArchivedKind::Settlement, "s1")]);
+    assert!(h.machine.settlement(&id("s1")).is_none() && h.machine.authorization(&id("au1")).is_none());
+    assert!(h.machine.authorization(&id("au2")).is_some());
+    assert_eq!(h.machine.objects_to_restore(&[Submission::admin(settle("s1", &code, 4_000))]).len(), 1);
+
+    // Without it, the refund does not find the settlement; with it, everything is as before.
+    let refund = Command::RefundPos(Refund { of: id("s1"), refund: id("r2"), amount: 500 });
+    assert_eq!(commit(&mut h, vec![], refund.clone()).0, Outcome::Rejected(Rejection::SettlementNotFound));
+    let (outcome, _) = commit(&mut h, restored(&archived), refund);
+    assert!(outcome.is_applied(), "{outcome:?}");
+    assert_eq!(h.balance("a").0, 6_000 + 1_500);
+    assert_eq!(h.machine.settlement_summary(&id("s1")).unwrap().refunds.len(), 2);
+    // A retried settlement gets its first answer; a retried authorize its code.
+    assert_eq!(h.ok(settle("s1", &code, 4_000)), approved);
+    let retry = authorize("au1", 5_000, h.now + 1, 9);
+    let (outcome, _) = commit(&mut h, restored(&archived[..1]), retry);
+    assert_eq!(outcome, Outcome::Applied(Reply::Authorized { code: code.clone(), expires_at_ms: 1_700_003_600_000 }));
+    // Restoring what memory holds changes nothing.
+    let before = h.machine.state().clone();
+    h.machine.commit_with_messages(h.now, &restored(&archived), &[], &mut CommitOutput::default());
+    assert!(*h.machine.state() == before);
+    // The other code still pays.
+    assert!(matches!(h.ok(settle("s2", &active, 100)), Reply::Settled { .. }));
+}
+
+#[test]
+fn a_spent_code_keeps_its_answer_after_its_authorization_left_memory() {
+    let mut h = harness();
+    let used = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    h.ok(settle("s1", &used, 100));
+    let revoked = code_of(h.ok(authorize("au2", 5_000, h.now + 3_600_000, 2)));
+    h.ok(Command::RevokeAuthorization { authorization: id("au2") });
+    let expired = code_of(h.ok(authorize("au3", 5_000, h.now + 1_000, 3)));
+    h.now += 1_000;
+    h.ok(Command::Tick);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived.len(), 4, "three authorizations and a settlement");
+    assert_eq!(h.rejected(settle("s2", &used, 100)), Rejection::CodeAlreadyUsed);
+    assert_eq!(h.rejected(settle("s3", &revoked, 100)), Rejection::CodeRevoked);
+    assert_eq!(h.rejected(settle("s4", &expired, 100)), Rejection::Expired);
+    // A new authorization still counts only the active ones, and fills the list as before.
+    for nonce in 10..10 + crate::constants::AUTHORIZATIONS_PER_USER_MAX as u64 {
+        h.ok(authorize(&format!("n{nonce}"), 100, h.now + 60_000, nonce));
+    }
+    assert_eq!(h.rejected(authorize("n99", 100, h.now + 60_000, 99)), Rejection::TooManyAuthorizations);
+    assert!(h.machine.state().retired_authorizations.is_empty(), "dropped from the list, forgotten");
+}
+
+#[test]
+fn a_settlement_leaves_its_merchants_list_and_comes_back_to_it() {
+    let mut h = harness();
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    h.ok(settle("s1", &code, 100));
+    assert_eq!(h.machine.settlements_at(&id("m1"), 10, None).0, [id("s1")]);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let Archived::Settlement(settlement) = &archived[1] else { panic!("{archived:?}") };
+    assert_eq!(settlement.merchant, Some(id("m1")));
+    assert_eq!(archived[1].list(), Some(ArchiveList::MerchantSettlements(id("m1"))));
+    assert!(h.machine.settlements_at(&id("m1"), 10, None).0.is_empty());
+    commit(&mut h, restored(&archived), Command::Tick);
+    assert_eq!(h.machine.settlements_at(&id("m1"), 10, None).0, [id("s1")]);
+    // Back in memory for another window, then out again.
+    h.now += WINDOW;
+    assert_eq!(commit(&mut h, vec![], Command::Tick).1.len(), 2);
+}

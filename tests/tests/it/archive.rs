@@ -1,0 +1,161 @@
+//! Resolved objects leave memory (`state_machine/archive.rs`, `runtime/restore.rs`): with
+//! simulated time, a POS settlement and the authorization it used move to storage a window
+//! after they resolved, and everything that named them before still works: lookups, lists,
+//! the event feed's scoping, a retried settlement (its first answer, nothing charged twice), a
+//! retried authorize (its code), reversal and refunds; after a reopen too (replay decides as the
+//! first run did, the restored objects being in the log).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kassa_engine::command::{
+    Authorize, Command, Movement, ObjectKind, OpenAccount, Refund, RegisterMerchant, RegisterTerminal, SettlePos,
+    Submission,
+};
+use kassa_engine::runtime::{Clock, QueryError};
+use kassa_engine::state_machine::AuthorizationState;
+use kassa_engine::{Currency, Engine, EngineConfig, Event, Id, Outcome, Principal, Rejection, Reply};
+
+const WINDOW_MS: u64 = 60_000;
+
+fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+fn app() -> Principal {
+    Principal::App(id("shop-app"))
+}
+
+fn config(dir: &std::path::Path, now: &Arc<AtomicU64>) -> EngineConfig {
+    let mut config = super::events::config(dir, 1);
+    config.clock = Clock::Manual(now.clone());
+    config.resolved_in_memory_ms = WINDOW_MS;
+    config
+}
+
+fn submit(engine: &Engine, principal: &Principal, command: Command) -> Outcome {
+    engine.submit_blocking(Submission::new(principal.clone(), command)).unwrap()
+}
+
+fn applied(engine: &Engine, principal: &Principal, command: Command) -> Reply {
+    match submit(engine, principal, command) {
+        Outcome::Applied(reply) => reply,
+        refused => panic!("refused: {refused:?}"),
+    }
+}
+
+fn balance(engine: &Engine, account: &str) -> i64 {
+    let account = id(account);
+    engine.read_partition_blocking(0, move |machine| machine.account(&account).unwrap().posted).unwrap()
+}
+
+fn in_memory(engine: &Engine, settlement: &str) -> bool {
+    let settlement = id(settlement);
+    engine.read_partition_blocking(0, move |machine| machine.settlement(&settlement).is_some()).unwrap()
+}
+
+fn authorize(nonce: u64, expires_at_ms: u64) -> Command {
+    let authorize = Authorize { id: id("au1"), user: id("u1"), account: id("a"), limit: 5_000, expires_at_ms, nonce };
+    Command::Authorize(authorize)
+}
+
+fn settle(code: &str, amount: u64) -> Command {
+    Command::SettlePos(SettlePos {
+        id: id("s1"),
+        user: id("u1"),
+        code: code.into(),
+        amount,
+        currency: Currency::EUR,
+        terminal: id("t1"),
+        coupon: None,
+        hold_until_ms: None,
+        location: None,
+    })
+}
+
+/// The app's account a (10,000) and the merchant m1 with terminal t1; an authorization and an
+/// approved sale of 4,000. Returns the code.
+fn populate(engine: &Engine, now: u64) -> String {
+    let admin = Principal::Admin;
+    for (owner, account) in [(app(), "a"), (admin.clone(), "shop")] {
+        let open = OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit: 0 };
+        applied(engine, &owner, Command::OpenAccount(open));
+    }
+    applied(engine, &admin, Command::Deposit(Movement { id: id("d1"), account: id("a"), amount: 10_000 }));
+    applied(engine, &admin, Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("shop") }));
+    let terminal = RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None };
+    applied(engine, &admin, Command::RegisterTerminal(terminal));
+    let Reply::Authorized { code, .. } = applied(engine, &app(), authorize(1, now + 3_600_000)) else { panic!() };
+    applied(engine, &admin, settle(&code, 4_000));
+    code
+}
+
+/// Moves the clock past the window and commits a batch, which takes what resolved out of memory.
+fn window_later(engine: &Engine, now: &AtomicU64) {
+    now.fetch_add(WINDOW_MS + 1, Ordering::SeqCst);
+    applied(engine, &Principal::Admin, Command::Tick);
+}
+
+#[test]
+fn resolved_objects_in_storage_answer_as_they_did_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let started = now.load(Ordering::SeqCst);
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    let code = populate(&engine, started);
+    let first = engine.settlement(&Principal::Admin, &id("s1")).unwrap().unwrap();
+    window_later(&engine, &now);
+    assert!(!in_memory(&engine, "s1"), "the settlement left memory");
+
+    // Lookups and lists read storage, under the same rules.
+    let merchant = Principal::Merchant(id("m1"));
+    assert_eq!(engine.settlement(&merchant, &id("s1")).unwrap(), Some(first.clone()));
+    assert!(matches!(engine.settlement(&app(), &id("s1")), Err(QueryError::Forbidden)));
+    assert!(matches!(engine.settlement(&merchant, &id("nope")), Err(QueryError::Forbidden)));
+    assert_eq!(engine.settlement(&Principal::Admin, &id("nope")).unwrap(), None);
+    let authorization = engine.authorization(&app(), &id("au1")).unwrap().unwrap();
+    assert_eq!(authorization.state, AuthorizationState::Used(id("s1")));
+    assert!(matches!(engine.authorization(&merchant, &id("au1")), Err(QueryError::Forbidden)));
+    let listed = engine.merchant_settlements(&merchant, &id("m1"), 10, None).unwrap();
+    assert_eq!((listed.objects, listed.has_more), (vec![(id("s1"), first.clone())], false));
+    let owned = engine.authorizations_owned(&app(), 10, None).unwrap();
+    assert_eq!(owned.objects.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["au1"]);
+    assert!(engine.authorizations_owned(&Principal::App(id("other")), 10, None).unwrap().objects.is_empty());
+    // The app still sees its authorization's events in the feed.
+    let feed = engine.events(&app(), None, 100).unwrap().events;
+    let seen = |line: &kassa_engine::wal::EventLine| matches!(&line.record.event, Event::Changed { object: ObjectKind::Authorization, id, .. } if id.as_str() == "au1");
+    assert_eq!(feed.iter().filter(|line| seen(line)).count(), 2, "opened and used");
+
+    // Commands that name them find them: a retry gets its first answer, the code its first value.
+    assert_eq!(submit(&engine, &Principal::Admin, settle(&code, 4_000)), Outcome::Applied(first_reply(&first)));
+    assert_eq!(submit(&engine, &Principal::Admin, settle(&code, 4_001)), Outcome::Rejected(Rejection::IdReused));
+    window_later(&engine, &now);
+    let Reply::Authorized { code: again, .. } = applied(&engine, &app(), authorize(2, started + 1)) else { panic!() };
+    assert_eq!(again, code, "a retried authorize gets its code, not a second one");
+    assert_eq!((balance(&engine, "a"), balance(&engine, "shop")), (6_000, 4_000), "charged once");
+    window_later(&engine, &now);
+    let refund = Command::RefundPos(Refund { of: id("s1"), refund: id("r1"), amount: 1_000 });
+    applied(&engine, &merchant, refund);
+    window_later(&engine, &now);
+    applied(&engine, &merchant, Command::ReversePos { settlement: id("s1") });
+    assert_eq!((balance(&engine, "a"), balance(&engine, "shop")), (10_000, 0));
+    window_later(&engine, &now);
+    let reversed = engine.settlement(&merchant, &id("s1")).unwrap().unwrap();
+    assert!(reversed.reversed && reversed.refunds.len() == 1 && !in_memory(&engine, "s1"));
+    engine.shutdown();
+    drop(engine);
+
+    // Replay takes the same objects out and back (the restored ones are in the log).
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!((balance(&engine, "a"), balance(&engine, "shop")), (10_000, 0));
+    assert_eq!(engine.settlement(&merchant, &id("s1")).unwrap(), Some(reversed));
+    engine.read_partition_blocking(0, |machine| machine.check_invariants()).unwrap();
+}
+
+/// The reply a settlement's summary records.
+fn first_reply(summary: &kassa_engine::state_machine::SettlementSummary) -> Reply {
+    match &summary.outcome {
+        Outcome::Applied(reply) => reply.clone(),
+        refused => panic!("{refused:?}"),
+    }
+}
