@@ -1,7 +1,8 @@
 //! Resolved objects leave memory, against a real `kassa serve --resolved-in-memory-secs 1`: a
 //! POS sale's settlement and authorization move to storage a second after they resolved, and
 //! the HTTP API answers as before: their lookups (with metadata), the merchant's list of
-//! settlements, the app's list of authorizations, the event feed, a retried settlement (its first
+//! settlements, the app's lists of authorizations and holds (a voided hold leaves memory too),
+//! the event feed, a retried void, a retried settlement (its first
 //! answer, charged once), a retried authorization (its code), a refund and a reversal; and after a
 //! restart.
 
@@ -42,7 +43,12 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
         answer.body
     };
     call("POST", "/v1/accounts", &app, Some(json!({"id": "a1", "currency": "EUR"})));
+    call("POST", "/v1/accounts", &app, Some(json!({"id": "a2", "currency": "EUR"})));
     server.admin("POST", "/v1/accounts/a1/deposits", json!({"id": "fund", "amount": 10_000}));
+    let hold = json!({"id": "h-1", "from": "a1", "to": "a2", "amount": 100, "currency": "EUR", "expires_in_s": 600,
+                      "metadata": {"order": "H-1"}});
+    call("POST", "/v1/holds", &app, Some(hold));
+    let voided = call("POST", "/v1/holds/h-1/void", &app, None);
     let authorize = json!({"id": "au-1", "user": "u1", "account": "a1", "limit": 5_000, "expires_in_s": 600});
     let code = call("POST", "/v1/authorizations", &app, Some(authorize.clone()))["code"].as_str().unwrap().to_string();
     let sale = json!({"id": "s-1", "user": "u1", "code": code, "amount": 4_000, "terminal": "t1",
@@ -50,7 +56,7 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
     let first = call("POST", "/v1/pos/settlements", ADMIN_KEY, Some(sale.clone()));
     assert_eq!(first["approved"], json!(true), "{first}");
     let looked_up = server.admin_get("/v1/pos/settlements/s-1");
-    wait_archived(&server, 2);
+    wait_archived(&server, 3);
 
     let check = |server: &Server| {
         assert_eq!(server.admin_get("/v1/pos/settlements/s-1"), looked_up, "as it was in memory");
@@ -65,12 +71,20 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
         assert_eq!(authorization.body["status"], json!("used"), "{authorization:?}");
         let owned = server.call("GET", "/v1/authorizations", Some(&app), None);
         assert_eq!(owned.body["data"][0]["id"], json!("au-1"), "{owned:?}");
+        let hold = server.call("GET", "/v1/holds/h-1", Some(&app), None);
+        assert_eq!(
+            (hold.body["status"].clone(), hold.body["metadata"].clone()),
+            (json!("voided"), json!({"order": "H-1"}))
+        );
+        let holds = server.call("GET", "/v1/holds", Some(&app), None);
+        assert_eq!(holds.body["data"][0]["id"], json!("h-1"), "{holds:?}");
         let feed = server.call("GET", "/v1/events?limit=1000", Some(&app), None);
         let about_au1 =
             feed.body["data"].as_array().unwrap().iter().filter(|event| event["object_id"] == "au-1").count();
         assert!(about_au1 >= 2, "the app still sees its authorization's events: {feed:?}");
     };
     check(&server);
+    assert_eq!(call("POST", "/v1/holds/h-1/void", &app, None), voided, "a retried void answers as the first did");
 
     // A retried sale gets its first answer and charges nothing more; a retried authorization
     // its code.
@@ -80,15 +94,16 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
     let mut changed = sale;
     changed["amount"] = json!(4_001);
     server.call("POST", "/v1/pos/settlements", Some(ADMIN_KEY), Some(&changed)).assert_error(409, "id_reused");
-    wait_archived(&server, 3);
-    assert_eq!(call("POST", "/v1/authorizations", &app, Some(authorize))["code"], json!(code));
-    wait_archived(&server, 4);
-    call("POST", "/v1/pos/settlements/s-1/refunds", &merchant, Some(json!({"id": "r-1", "amount": 1_000})));
     wait_archived(&server, 5);
+    assert_eq!(call("POST", "/v1/authorizations", &app, Some(authorize))["code"], json!(code));
+    wait_archived(&server, 6);
+    call("POST", "/v1/pos/settlements/s-1/refunds", &merchant, Some(json!({"id": "r-1", "amount": 1_000})));
+    wait_archived(&server, 7);
     call("POST", "/v1/pos/settlements/s-1/reverse", &merchant, Some(json!({})));
     assert_eq!((server.balance("a1").0, server.balance("m1-till").0), (10_000, 0));
     server.restart();
     assert_eq!(server.balance("a1").0, 10_000);
+    assert_eq!(server.call("GET", "/v1/holds/h-1", Some(&app), None).body["status"], json!("voided"));
     let reversed = server.admin_get("/v1/pos/settlements/s-1");
     assert_eq!((reversed["reversed"].clone(), reversed["refunded"].clone()), (json!(true), json!(1_000)));
 }

@@ -1,13 +1,14 @@
-//! Reads that reach past memory: POS settlements and authorizations are answered from the state
-//! while they are in it and from storage once they left it (`state_machine/archive.rs`), under
-//! the same read rules (the object's own facts come from what storage kept). Lookups by id,
-//! the lists they are in, and the event feed's scoping all go through here.
+//! Reads that reach past memory: POS settlements, authorizations and holds are answered from the
+//! state while they are in it and from storage once they left it (`state_machine/archive.rs`),
+//! under the same read rules (the object's own facts come from what storage kept). Lookups by
+//! id, the lists they are in, and the event feed's scoping all go through here.
 
 use super::{Engine, QueryError};
 use crate::authority::Read;
+use crate::command::ObjectKind;
 use crate::command::Principal;
 use crate::partition::HOME_PARTITION;
-use crate::state_machine::{ArchiveList, Archived, ArchivedKind, Authorization, SettlementSummary, StateMachine};
+use crate::state_machine::{ArchiveList, Archived, ArchivedKind, Authorization, Hold, SettlementSummary, StateMachine};
 use crate::types::Id;
 
 /// One page of a list of objects, in id order.
@@ -19,13 +20,23 @@ pub struct ObjectPage<T> {
     pub has_more: bool,
 }
 
-/// The object a read is about, if it is of a kind that leaves memory.
-fn archivable(read: &Read) -> Option<(ArchivedKind, Id)> {
+/// The object a read is about, if it is of a kind that leaves memory, then the other object
+/// storage must answer for the read's rules (a POS hold's settlement, which made it).
+fn archivable(read: &Read) -> Option<(ArchivedKind, Id, Option<ArchivedKind>)> {
     match read {
-        Read::Settlement(id) => Some((ArchivedKind::Settlement, id.clone())),
-        Read::Authorization(id) => Some((ArchivedKind::Authorization, id.clone())),
+        Read::Settlement(id) => Some((ArchivedKind::Settlement, id.clone(), None)),
+        Read::Authorization(id) => Some((ArchivedKind::Authorization, id.clone(), None)),
+        Read::Hold(id) => Some((ArchivedKind::Hold, id.clone(), Some(ArchivedKind::Settlement))),
         _ => None,
     }
+}
+
+/// The keys storage is asked for `read` (its object first).
+fn stored_keys(read: &Read) -> Vec<(ArchivedKind, Id)> {
+    let Some((kind, id, companion)) = archivable(read) else { return Vec::new() };
+    let mut keys = vec![(kind, id.clone())];
+    keys.extend(companion.map(|companion| (companion, id)));
+    keys
 }
 
 /// What a lookup found: the object in memory (as `T`) or in storage.
@@ -86,7 +97,7 @@ impl Engine {
             (limit, starting_after),
             |object| match object {
                 Archived::Settlement(archived) => Some(archived.summary()),
-                Archived::Authorization(_) => None,
+                _ => None,
             },
         )
     }
@@ -99,21 +110,63 @@ impl Engine {
         limit: usize,
         starting_after: Option<&Id>,
     ) -> Result<ObjectPage<Authorization>, QueryError> {
-        let (owner, cursor) = (principal.clone(), starting_after.cloned());
-        let in_memory = move |machine: &StateMachine| {
-            let kind = crate::command::ObjectKind::Authorization;
-            let (ids, more) = machine.objects_owned(&owner, kind, limit, cursor.as_ref());
-            let page =
-                ids.into_iter().filter_map(|id| Some((id.clone(), machine.authorization(&id)?.clone()))).collect();
-            (page, more)
-        };
-        let list = ArchiveList::OwnedAuthorizations(principal.clone());
-        self.page(principal, None, in_memory, (list, ArchivedKind::Authorization), (limit, starting_after), |object| {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.authorization(id).cloned();
+        self.owned_page(principal, ArchivedKind::Authorization, in_memory, (limit, starting_after), |object| {
             match object {
                 Archived::Authorization(archived) => Some(*archived.authorization),
-                Archived::Settlement(_) => None,
+                _ => None,
             }
         })
+    }
+
+    /// Hold `id`, if `principal` may read it (`read_hold`), from memory or storage; `Ok(None)`
+    /// as for [`Engine::settlement`]. Blocking.
+    pub fn hold(&self, principal: &Principal, id: &Id) -> Result<Option<Hold>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
+        Ok(self.object(principal, Read::Hold(id.clone()), in_memory)?.map(|found| match found {
+            Found::Memory(hold) => hold,
+            Found::Stored(Archived::Hold(archived)) => archived.hold,
+            Found::Stored(_) => unreachable!("a hold's key holds a hold"),
+        }))
+    }
+
+    /// Up to `limit` of the holds `principal`'s tenant placed (in memory or storage), in id
+    /// order after `starting_after`, and whether more remain. Blocking.
+    pub fn holds_owned(
+        &self,
+        principal: &Principal,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<Hold>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
+        self.owned_page(principal, ArchivedKind::Hold, in_memory, (limit, starting_after), |object| match object {
+            Archived::Hold(archived) => Some(archived.hold),
+            _ => None,
+        })
+    }
+
+    /// A page of the objects of `kind` the caller's tenant created (scoped by construction).
+    fn owned_page<T: Send + 'static>(
+        &self,
+        principal: &Principal,
+        kind: ArchivedKind,
+        view: fn(&StateMachine, &Id) -> Option<T>,
+        (limit, starting_after): (usize, Option<&Id>),
+        stored: impl Fn(Archived) -> Option<T>,
+    ) -> Result<ObjectPage<T>, QueryError> {
+        let (owner, cursor) = (principal.clone(), starting_after.cloned());
+        let object_kind = match kind {
+            ArchivedKind::Authorization => ObjectKind::Authorization,
+            ArchivedKind::Hold => ObjectKind::Hold,
+            ArchivedKind::Settlement => unreachable!("settlements are listed by merchant"),
+        };
+        let in_memory = move |machine: &StateMachine| {
+            let (ids, more) = machine.objects_owned(&owner, object_kind, limit, cursor.as_ref());
+            let page = ids.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?))).collect();
+            (page, more)
+        };
+        let list = ArchiveList::Owned(kind, principal.clone());
+        self.page(principal, None, in_memory, (list, kind), (limit, starting_after), stored)
     }
 
     /// What storage keeps of object `id` of `kind`, if it left memory at some point (the copy of
@@ -133,7 +186,7 @@ impl Engine {
         // `None`: the object is not in memory (and may be in storage).
         let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
             let answer = |read: &Read| match archivable(read) {
-                Some((kind, id)) if !machine.holds_object(kind, &id) => None,
+                Some((kind, id, _)) if !machine.holds_object(kind, &id) => None,
                 _ => Some(machine.check_read(&who, read).is_ok()),
             };
             reads.into_iter().map(|(index, read)| (index, answer(&read), read)).collect::<Vec<_>>()
@@ -149,19 +202,16 @@ impl Engine {
         if stored_reads.is_empty() {
             return Ok(answers);
         }
-        let wanted: Vec<(ArchivedKind, Id)> = stored_reads.iter().filter_map(|(_, read)| archivable(read)).collect();
-        let stored = self.wal.archived(&wanted)?;
+        let keys: Vec<Vec<(ArchivedKind, Id)>> = stored_reads.iter().map(|(_, read)| stored_keys(read)).collect();
+        let mut found = self.wal.archived(&keys.concat())?.into_iter();
+        let objects: Vec<Vec<Option<Archived>>> =
+            keys.iter().map(|keys| found.by_ref().take(keys.len()).collect()).collect();
         let who = principal.clone();
         let checked = self.read_partition_blocking(HOME_PARTITION, move |machine| {
-            // Not in storage either: what the rules say of an object that does not exist.
-            let check = |read: &Read, object: Option<Archived>| match object {
-                Some(object) => machine.check_read_archived(&who, read, &object).is_ok(),
-                None => machine.check_read(&who, read).is_ok(),
-            };
             stored_reads
                 .into_iter()
-                .zip(stored)
-                .map(|((index, read), object)| (index, check(&read, object)))
+                .zip(objects)
+                .map(|((index, read), objects)| (index, may_read_stored(machine, &who, &read, objects).is_ok()))
                 .collect::<Vec<_>>()
         })?;
         answers.extend(checked);
@@ -175,27 +225,24 @@ impl Engine {
         read: Read,
         in_memory: fn(&StateMachine, &Id) -> Option<T>,
     ) -> Result<Option<Found<T>>, QueryError> {
-        let (kind, id) = archivable(&read).expect("an object that leaves memory");
+        let (kind, id, _) = archivable(&read).expect("an object that leaves memory");
         let (who, asked) = (principal.clone(), read.clone());
-        let (subject, wanted) = (id.clone(), kind);
         let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
-            machine
-                .holds_object(wanted, &subject)
-                .then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &subject)))
+            machine.holds_object(kind, &id).then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &id)))
         })?;
         match first {
             Some(Ok(found)) => return Ok(found.map(Found::Memory)),
             Some(Err(_)) => return Err(QueryError::Forbidden),
             None => {}
         }
-        let Some(object) = self.wal.archived(&[(kind, id)])?.pop().flatten() else {
+        let objects = self.wal.archived(&stored_keys(&read))?;
+        if objects[0].is_none() {
             return if matches!(principal, Principal::Admin) { Ok(None) } else { Err(QueryError::Forbidden) };
-        };
+        }
         let who = principal.clone();
-        let allowed = self.read_partition_blocking(HOME_PARTITION, move |machine| {
-            machine.check_read_archived(&who, &read, &object).map(|()| object)
-        })?;
-        allowed.map(|object| Some(Found::Stored(object))).map_err(|_| QueryError::Forbidden)
+        let allowed = self
+            .read_partition_blocking(HOME_PARTITION, move |machine| may_read_stored(machine, &who, &read, objects))?;
+        allowed.map(|object| object.map(Found::Stored)).map_err(|_| QueryError::Forbidden)
     }
 
     /// A page of a list, merged from memory (`in_memory`: its page with the objects) and
@@ -238,4 +285,21 @@ impl Engine {
         }
         Ok(ObjectPage { objects: page, has_more })
     }
+}
+
+/// Whether `principal` may make `read` of the object storage answered (first of `objects`, then
+/// what its rules need); the object, if it may. Storage holding nothing: what the rules say of an
+/// object that does not exist.
+fn may_read_stored(
+    machine: &StateMachine,
+    principal: &Principal,
+    read: &Read,
+    objects: Vec<Option<Archived>>,
+) -> Result<Option<Archived>, crate::command::Rejection> {
+    if objects.first().is_none_or(Option::is_none) {
+        return machine.check_read(principal, read).map(|()| None);
+    }
+    let objects: Vec<Archived> = objects.into_iter().flatten().collect();
+    machine.check_read_archived(principal, read, &objects)?;
+    Ok(objects.into_iter().next())
 }

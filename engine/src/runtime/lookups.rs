@@ -6,7 +6,6 @@ use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{Event, Principal};
 use crate::metadata::{Metadata, MetadataKind};
-use crate::partition::HOME_PARTITION;
 use crate::types::{Currency, Id, TimestampMs};
 use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, lookup_key};
 
@@ -104,22 +103,13 @@ impl Engine {
                 return Ok(self.transfer(principal, id)?.map(|record| record.metadata).unwrap_or_default());
             }
             MetadataKind::Hold => Read::Hold(id.clone()),
-            // A settlement may have left memory for storage: `archived.rs` checks it there.
-            MetadataKind::Settlement => {
-                let may_read = self.may_read_home(principal, vec![(0, Read::Settlement(id.clone()))])?;
-                if !may_read.first().is_some_and(|(_, may)| *may) {
-                    return Err(QueryError::Forbidden);
-                }
-                self.wait_for_indexer();
-                return Ok(self.wal.metadata(kind, id)?.unwrap_or_default());
-            }
+            MetadataKind::Settlement => Read::Settlement(id.clone()),
             MetadataKind::Bill => Read::Bill(id.clone()),
             MetadataKind::Split => Read::Split(id.clone()),
         };
-        let principal = principal.clone();
-        let allowed =
-            self.read_partition_blocking(HOME_PARTITION, move |machine| machine.check_read(&principal, &read))?;
-        if allowed.is_err() {
+        // Holds and settlements may have left memory for storage: `archived.rs` checks them there.
+        let allowed = self.may_read_home(principal, vec![(0, read)])?;
+        if !allowed.first().is_some_and(|(_, may)| *may) {
             return Err(QueryError::Forbidden);
         }
         self.wait_for_indexer();

@@ -1,13 +1,15 @@
-//! Resolved objects leave memory. A POS settlement (resolved when it is answered) and an
-//! authorization (once used, expired or revoked) stay in memory for
+//! Resolved objects leave memory. A POS settlement (resolved when it is answered), an
+//! authorization (once used, expired or revoked) and a hold (once captured, voided or expired)
+//! stay in memory for
 //! [`Config::resolved_in_memory_ms`](super::Config) of log time after they resolve; then the
 //! batch that starts past it takes them out of the state and hands them to the runtime as
 //! [`Archived`] (`CommitOutput::archived`), which writes them to storage in the same synced write
 //! as the batch's log record (`wal/archive.rs`). So memory holds the active objects and the last
 //! window's resolved ones, whatever the history.
 //!
-//! A settlement that placed a hold (an ISO 8583 0100 pre-authorization) stays in memory with its
-//! hold, which does not leave memory yet.
+//! A settlement that placed a hold (an ISO 8583 0100 pre-authorization) and its hold (same id)
+//! leave memory together, when the hold does, and come back together: the hold's rules ask which
+//! terminal made the settlement, and a reversal looks at the hold.
 //!
 //! A command that names an archived object (a retried settlement or authorization, a reversal,
 //! a refund, a revocation) finds it in storage through the executor, which puts it in the batch
@@ -24,9 +26,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::StateMachine;
 use super::authorizations::{Authorization, AuthorizationState};
 use super::pos::{SettlementRecord, SettlementSummary};
+use super::{Hold, StateMachine};
 use crate::authority::Facts;
 use crate::command::{Command, ObjectKind, Principal, Submission};
 use crate::types::Id;
@@ -38,6 +40,8 @@ pub enum ArchivedKind {
     Settlement,
     /// A secure-code authorization.
     Authorization,
+    /// A hold (placed directly, or by a POS settlement of the same id).
+    Hold,
 }
 
 /// An object as the state held it when it left memory. What storage keeps and what
@@ -49,6 +53,8 @@ pub enum Archived {
     Settlement(ArchivedSettlement),
     /// A secure-code authorization.
     Authorization(ArchivedAuthorization),
+    /// A hold.
+    Hold(ArchivedHold),
 }
 
 /// A POS settlement out of memory.
@@ -72,13 +78,24 @@ pub struct ArchivedAuthorization {
     pub owner: Option<Principal>,
 }
 
+/// A hold out of memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedHold {
+    /// Its id.
+    pub id: Id,
+    /// The hold.
+    pub hold: Hold,
+    /// The tenant that placed it (none: the admin, or a POS settlement).
+    pub owner: Option<Principal>,
+}
+
 /// A list that an archived object stays in (`wal/archive.rs` keeps one key per entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveList {
     /// The POS settlements made at a merchant's terminals.
     MerchantSettlements(Id),
-    /// The authorizations a tenant created.
-    OwnedAuthorizations(Principal),
+    /// The objects of a kind (authorizations, holds) a tenant created.
+    Owned(ArchivedKind, Principal),
 }
 
 impl Archived {
@@ -87,6 +104,7 @@ impl Archived {
         match self {
             Archived::Settlement(_) => ArchivedKind::Settlement,
             Archived::Authorization(_) => ArchivedKind::Authorization,
+            Archived::Hold(_) => ArchivedKind::Hold,
         }
     }
 
@@ -95,6 +113,7 @@ impl Archived {
         match self {
             Archived::Settlement(settlement) => &settlement.id,
             Archived::Authorization(authorization) => &authorization.id,
+            Archived::Hold(hold) => &hold.id,
         }
     }
 
@@ -102,7 +121,10 @@ impl Archived {
     pub fn list(&self) -> Option<ArchiveList> {
         match self {
             Archived::Settlement(settlement) => settlement.merchant.clone().map(ArchiveList::MerchantSettlements),
-            Archived::Authorization(authorization) => authorization.owner.clone().map(ArchiveList::OwnedAuthorizations),
+            Archived::Authorization(authorization) => {
+                authorization.owner.clone().map(|owner| ArchiveList::Owned(ArchivedKind::Authorization, owner))
+            }
+            Archived::Hold(hold) => hold.owner.clone().map(|owner| ArchiveList::Owned(ArchivedKind::Hold, owner)),
         }
     }
 }
@@ -144,47 +166,67 @@ impl StateMachine {
                 break;
             }
             let (_, kind, id) = self.state.resolved.pop_front().expect("looked at above");
-            let archived = match kind {
-                ArchivedKind::Settlement => self.evict_settlement(id),
+            match kind {
+                ArchivedKind::Settlement => self.evict_settlement(id, false),
                 ArchivedKind::Authorization => self.evict_authorization(id),
-            };
-            self.archived.extend(archived);
+                ArchivedKind::Hold => self.evict_hold(id),
+            }
         }
     }
 
-    fn evict_settlement(&mut self, id: Id) -> Option<Archived> {
-        // A settlement that placed a hold stays with its hold (the hold's rules ask which
-        // terminal made it), and holds do not leave memory yet.
-        if self.state.settlements.get(&id)?.effect.as_ref().is_some_and(|effect| effect.held) {
-            return None;
+    /// Evicts settlement `id`; one that placed a hold only `with_its_hold` (its hold's eviction).
+    fn evict_settlement(&mut self, id: Id, with_its_hold: bool) {
+        let Some(record) = self.state.settlements.get(&id) else { return };
+        if record.effect.as_ref().is_some_and(|effect| effect.held) && !with_its_hold {
+            return; // It leaves with its hold.
         }
-        let record = self.state.settlements.remove(&id)?;
+        let record = self.state.settlements.remove(&id).expect("looked at above");
         let merchant = self.state.terminals.get(&record.terminal).map(|terminal| terminal.merchant.clone());
         let (lists, subject) = match &merchant {
             Some(merchant) => (&mut self.state.merchant_settlements, merchant),
             None => (&mut self.state.orphan_settlements, &record.terminal),
         };
         unlist(lists, subject, &id);
-        Some(Archived::Settlement(ArchivedSettlement { id, record, merchant }))
+        self.archived.push(Archived::Settlement(ArchivedSettlement { id, record, merchant }));
     }
 
-    fn evict_authorization(&mut self, id: Id) -> Option<Archived> {
-        let authorization = self.state.authorizations.remove(&id)?;
-        let owner = self.state.owners.remove(&(ObjectKind::Authorization, id.clone()));
-        if let Some(owner) = &owner {
-            let key = (owner.clone(), ObjectKind::Authorization);
-            if let Some(owned) = self.state.owned_objects.get_mut(&key) {
-                owned.remove(&id);
-                if owned.is_empty() {
-                    self.state.owned_objects.remove(&key);
-                }
-            }
-        }
+    fn evict_authorization(&mut self, id: Id) {
+        let Some(authorization) = self.state.authorizations.remove(&id) else { return };
+        let owner = self.disown(ObjectKind::Authorization, &id);
         if self.state.user_authorizations.get(&authorization.user).is_some_and(|ids| ids.contains(&id)) {
             let retired = Retired { code_hash: authorization.code_hash, state: authorization.state.clone() };
             self.state.retired_authorizations.insert(id.clone(), retired);
         }
-        Some(Archived::Authorization(ArchivedAuthorization { id, authorization, owner }))
+        self.archived.push(Archived::Authorization(ArchivedAuthorization { id, authorization, owner }));
+    }
+
+    /// Evicts hold `id`, and the POS settlement that placed it, if one did.
+    fn evict_hold(&mut self, id: Id) {
+        let Some(hold) = self.state.holds.remove(&id) else { return };
+        let owner = self.disown(ObjectKind::Hold, &id);
+        self.archived.push(Archived::Hold(ArchivedHold { id: id.clone(), hold, owner }));
+        self.evict_settlement(id, true);
+    }
+
+    /// Removes the owner record of object `id` of `kind` and its list entry; returns the owner.
+    fn disown(&mut self, kind: ObjectKind, id: &Id) -> Option<Principal> {
+        let owner = self.state.owners.remove(&(kind, id.clone()))?;
+        let key = (owner.clone(), kind);
+        if let Some(owned) = self.state.owned_objects.get_mut(&key) {
+            owned.remove(id);
+            if owned.is_empty() {
+                self.state.owned_objects.remove(&key);
+            }
+        }
+        Some(owner)
+    }
+
+    /// Records `owner` of object `id` of `kind` again, with its list entry.
+    fn own(&mut self, kind: ObjectKind, id: &Id, owner: &Option<Principal>) {
+        if let Some(owner) = owner {
+            self.state.owners.insert((kind, id.clone()), owner.clone());
+            self.list_owned(owner, kind, id);
+        }
     }
 
     /// Takes back an object from storage (`TransitMessage::Restored`), unless it is in memory.
@@ -206,11 +248,17 @@ impl StateMachine {
                 let id = archived.id.clone();
                 self.state.authorizations.insert(id.clone(), archived.authorization.clone());
                 self.state.retired_authorizations.remove(&id);
-                if let Some(owner) = &archived.owner {
-                    self.state.owners.insert((ObjectKind::Authorization, id.clone()), owner.clone());
-                    self.list_owned(owner, ObjectKind::Authorization, &id);
-                }
+                self.own(ObjectKind::Authorization, &id, &archived.owner);
                 self.resolved(ArchivedKind::Authorization, &id);
+            }
+            Archived::Hold(archived) => {
+                if self.state.holds.contains_key(&archived.id) {
+                    return;
+                }
+                let id = archived.id.clone();
+                self.state.holds.insert(id.clone(), archived.hold.clone());
+                self.own(ObjectKind::Hold, &id, &archived.owner);
+                self.resolved(ArchivedKind::Hold, &id);
             }
         }
     }
@@ -220,24 +268,32 @@ impl StateMachine {
         match kind {
             ArchivedKind::Settlement => self.state.settlements.get(id).is_some(),
             ArchivedKind::Authorization => self.state.authorizations.contains_key(id),
+            ArchivedKind::Hold => self.state.holds.contains_key(id),
         }
     }
 
-    /// The objects that `batch` names (to create, retry, reverse, refund or revoke them) and
-    /// memory does not hold, each once, in order: the executor looks for them in storage.
+    /// The objects that `batch` names (to create, retry, capture, void, reverse, refund or revoke
+    /// them) and memory does not hold, each once, in order: the executor looks for them in
+    /// storage. A settlement's id names its hold too, and a hold's its settlement.
     pub fn objects_to_restore(&self, batch: &[Submission]) -> Vec<(ArchivedKind, Id)> {
+        use ArchivedKind::{Authorization, Hold, Settlement};
         let mut wanted = BTreeSet::new();
         for submission in batch {
-            let (kind, id) = match &submission.command {
-                Command::SettlePos(settle) => (ArchivedKind::Settlement, &settle.id),
-                Command::ReversePos { settlement } => (ArchivedKind::Settlement, settlement),
-                Command::RefundPos(refund) => (ArchivedKind::Settlement, &refund.of),
-                Command::Authorize(authorize) => (ArchivedKind::Authorization, &authorize.id),
-                Command::RevokeAuthorization { authorization } => (ArchivedKind::Authorization, authorization),
+            let (kinds, id): (&[ArchivedKind], &Id) = match &submission.command {
+                Command::SettlePos(settle) => (&[Settlement, Hold], &settle.id),
+                Command::ReversePos { settlement } => (&[Settlement, Hold], settlement),
+                Command::RefundPos(refund) => (&[Settlement, Hold], &refund.of),
+                Command::PlaceHold(place) => (&[Hold], &place.id),
+                Command::CaptureHold(capture) => (&[Hold, Settlement], &capture.hold),
+                Command::VoidHold { hold } => (&[Hold, Settlement], hold),
+                Command::Authorize(authorize) => (&[Authorization], &authorize.id),
+                Command::RevokeAuthorization { authorization } => (&[Authorization], authorization),
                 _ => continue,
             };
-            if !self.holds_object(kind, id) {
-                wanted.insert((kind, id.clone()));
+            for kind in kinds {
+                if !self.holds_object(*kind, id) {
+                    wanted.insert((*kind, id.clone()));
+                }
             }
         }
         wanted.into_iter().collect()
@@ -263,34 +319,50 @@ impl StateMachine {
             }
         }
         assert_eq!(listed, self.state.retired_authorizations.len(), "every retired authorization is listed");
+        for (id, record) in self.state.settlements.iter() {
+            if record.effect.as_ref().is_some_and(|effect| effect.held) {
+                assert!(self.state.holds.contains_key(id), "settlement {id} is in memory with its hold");
+            }
+        }
     }
 }
 
 impl StateMachine {
-    /// Whether `principal` may make `read` of `archived` (an object out of memory), by the same
-    /// rules as of one in memory: the machine answers every other fact.
+    /// Whether `principal` may make `read` of an object out of memory, by the same rules as of
+    /// one in memory: `archived` answers the facts of the objects it holds (the object, and the
+    /// settlement of a POS hold), the machine every other.
     pub fn check_read_archived(
         &self,
         principal: &Principal,
         read: &crate::authority::Read,
-        archived: &Archived,
+        archived: &[Archived],
     ) -> Result<(), crate::command::Rejection> {
         crate::authority::check_read(&WithArchived { machine: self, archived }, principal, read)
     }
 }
 
-/// The machine's facts, and those of one archived object.
+/// The machine's facts, and those of some archived objects.
 struct WithArchived<'a> {
     machine: &'a StateMachine,
-    archived: &'a Archived,
+    archived: &'a [Archived],
+}
+
+impl WithArchived<'_> {
+    fn find(&self, kind: ArchivedKind, id: &Id) -> Option<&Archived> {
+        self.archived.iter().find(|object| object.kind() == kind && object.id() == id)
+    }
 }
 
 impl Facts for WithArchived<'_> {
     fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal> {
-        match self.archived {
-            Archived::Authorization(archived) if kind == ObjectKind::Authorization && archived.id == *id => {
-                archived.owner.as_ref()
-            }
+        let stored = match kind {
+            ObjectKind::Authorization => self.find(ArchivedKind::Authorization, id),
+            ObjectKind::Hold => self.find(ArchivedKind::Hold, id),
+            _ => None,
+        };
+        match stored {
+            Some(Archived::Authorization(archived)) => archived.owner.as_ref(),
+            Some(Archived::Hold(archived)) => archived.owner.as_ref(),
             _ => Facts::owner(self.machine, kind, id),
         }
     }
@@ -304,14 +376,17 @@ impl Facts for WithArchived<'_> {
     }
 
     fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
-        match self.archived {
-            Archived::Settlement(archived) if archived.id == *settlement => Some(&archived.record.terminal),
+        match self.find(ArchivedKind::Settlement, settlement) {
+            Some(Archived::Settlement(archived)) => Some(&archived.record.terminal),
             _ => Facts::settlement_terminal(self.machine, settlement),
         }
     }
 
-    fn hold(&self, id: &Id) -> Option<&super::Hold> {
-        Facts::hold(self.machine, id)
+    fn hold(&self, id: &Id) -> Option<&Hold> {
+        match self.find(ArchivedKind::Hold, id) {
+            Some(Archived::Hold(archived)) => Some(&archived.hold),
+            _ => Facts::hold(self.machine, id),
+        }
     }
 
     fn bill(&self, id: &Id) -> Option<&super::Bill> {

@@ -163,6 +163,7 @@ impl StateMachine {
         hold.state = state;
         let removed = self.state.hold_expiry.remove(&(hold.expires_at_ms, id.clone()));
         assert!(removed, "an active hold is in the expiry index");
+        self.resolved(super::ArchivedKind::Hold, id);
     }
 
     /// Expires every active hold due at `now`.

@@ -46,7 +46,7 @@ pub(crate) use snapshot::PRESIZE_ENTRIES_MAX;
 use snapshot::presized;
 
 pub use accounts::Account;
-pub use archive::{ArchiveList, Archived, ArchivedAuthorization, ArchivedKind, ArchivedSettlement};
+pub use archive::{ArchiveList, Archived, ArchivedAuthorization, ArchivedHold, ArchivedKind, ArchivedSettlement};
 pub use authorizations::{Authorization, AuthorizationState};
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};

@@ -6,8 +6,8 @@
 //! Keys (every object lives on the home partition, so the partition is not in them):
 //! - `0x01 ++ kind ++ id` -> the codec bytes of the [`Archived`] object;
 //! - `0x02 ++ list ++ len(subject) ++ subject ++ id` -> empty: one key per list entry, in id order
-//!   under each subject (a merchant's settlements; a tenant's authorizations, the subject being
-//!   the principal's role byte then its id).
+//!   under each subject (a merchant's settlements: list 1; the authorizations and holds a tenant
+//!   created: list `0x10 | kind`, the subject being the principal's role byte then its id).
 //!
 //! An object archived again (after a restore) overwrites its value; its list key is the same.
 
@@ -49,6 +49,7 @@ fn kind_byte(kind: ArchivedKind) -> u8 {
     match kind {
         ArchivedKind::Settlement => 1,
         ArchivedKind::Authorization => 2,
+        ArchivedKind::Hold => 3,
     }
 }
 
@@ -62,7 +63,7 @@ fn object_key(kind: ArchivedKind, id: &Id) -> Vec<u8> {
 fn list_prefix(list: &ArchiveList) -> Vec<u8> {
     let (list_byte, subject) = match list {
         ArchiveList::MerchantSettlements(merchant) => (1, merchant.as_str().as_bytes().to_vec()),
-        ArchiveList::OwnedAuthorizations(owner) => {
+        ArchiveList::Owned(kind, owner) => {
             let (role, id) = match owner {
                 Principal::Admin => (0, ""),
                 Principal::Merchant(id) => (1, id.as_str()),
@@ -72,7 +73,7 @@ fn list_prefix(list: &ArchiveList) -> Vec<u8> {
             };
             let mut subject = vec![role];
             subject.extend_from_slice(id.as_bytes());
-            (2, subject)
+            (0x10 | kind_byte(*kind), subject)
         }
     };
     let length = u8::try_from(subject.len()).expect("ids are at most 64 bytes");

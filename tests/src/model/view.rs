@@ -201,6 +201,17 @@ impl Model {
     }
 }
 
+/// A hold as the state view shows it.
+pub fn engine_hold_line(h: &kassa_engine::state_machine::Hold) -> String {
+    let status = match h.state {
+        HoldState::Active => "active".to_string(),
+        HoldState::Captured(amount) => format!("captured:{amount}"),
+        HoldState::Voided => "voided".to_string(),
+        HoldState::Expired => "expired".to_string(),
+    };
+    format!("{}->{} {} {} until={} {status}", h.from, h.to, h.amount, h.currency, h.expires_at_ms)
+}
+
 /// An authorization as the state view shows it.
 pub fn engine_authorization_line(a: &kassa_engine::state_machine::Authorization) -> String {
     let status = match &a.state {
@@ -240,15 +251,7 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("account:{id}"), line);
     }
     for id in &view.holds {
-        let line = machine.hold(id).map_or_else(missing, |h| {
-            let status = match h.state {
-                HoldState::Active => "active".to_string(),
-                HoldState::Captured(amount) => format!("captured:{amount}"),
-                HoldState::Voided => "voided".to_string(),
-                HoldState::Expired => "expired".to_string(),
-            };
-            format!("{}->{} {} {} until={} {status}", h.from, h.to, h.amount, h.currency, h.expires_at_ms)
-        });
+        let line = machine.hold(id).map_or_else(missing, engine_hold_line);
         out.insert(format!("hold:{id}"), line);
     }
     for id in &view.authorizations {

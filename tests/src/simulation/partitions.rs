@@ -20,7 +20,9 @@ use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::state_machine::{Archived, ArchivedKind};
 use kassa_engine::{Command, Engine, Id, SubmitError};
 
-use crate::model::{Probe, StateView, engine_authorization_line, engine_settlement_line, engine_view};
+use crate::model::{
+    Probe, StateView, engine_authorization_line, engine_hold_line, engine_settlement_line, engine_view,
+};
 
 /// What a command touches, as far as waves care.
 enum Touch<'a> {
@@ -144,10 +146,24 @@ fn read_archived(engine: &Engine, view: &mut StateView) -> Result<(), SubmitErro
             if let Some(found) = engine.authorization(&admin, &id).map_err(unavailable)? {
                 *line = engine_authorization_line(&found);
             }
-        } else if let Some(id) = key.strip_prefix("owner:Authorization:") {
-            let archived = engine.archived_object(ArchivedKind::Authorization, &Id::new(id).expect("a valid id"));
-            if let Some(Archived::Authorization(found)) = archived.map_err(unavailable)? {
-                *line = found.owner.map_or_else(|| line.clone(), |owner| format!("{owner:?}"));
+        } else if let Some(id) = key.strip_prefix("hold:") {
+            let id = Id::new(id).expect("a valid id");
+            if let Some(found) = engine.hold(&admin, &id).map_err(unavailable)? {
+                *line = engine_hold_line(&found);
+            }
+        } else if let Some((kind, id)) = key.strip_prefix("owner:").and_then(|owner| owner.split_once(':')) {
+            let kind = match kind {
+                "Authorization" => ArchivedKind::Authorization,
+                "Hold" => ArchivedKind::Hold,
+                _ => continue,
+            };
+            let owner = match engine.archived_object(kind, &Id::new(id).expect("a valid id")).map_err(unavailable)? {
+                Some(Archived::Authorization(found)) => found.owner,
+                Some(Archived::Hold(found)) => found.owner,
+                _ => None,
+            };
+            if let Some(owner) = owner {
+                *line = format!("{owner:?}");
             }
         } else if let Some(id) = key.strip_prefix("settlement:") {
             let id = Id::new(id).expect("a valid id");

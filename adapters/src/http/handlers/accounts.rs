@@ -13,8 +13,7 @@ use super::super::requests::*;
 use super::events::query_error;
 use super::views::{self, cause_json};
 use super::{
-    Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, read, submit, submit_and_view, submit_as,
-    submit_viewed,
+    Answer, Data, blocking, get_view, id, now_ms, ok, read, submit, submit_and_view, submit_as, submit_viewed,
 };
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
 use crate::http::ApiError;
@@ -207,10 +206,19 @@ pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<Hold
     ok(view)
 }
 
+/// A hold with its metadata; from storage once it has left memory.
 pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let hold = id(&path)?;
-    let read = (Read::Hold(hold.clone()), MetadataKind::Hold);
-    get_view_with_metadata(&state, &caller, read, hold, views::hold, Rejection::HoldNotFound).await
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), hold.clone());
+    let found = blocking(move || {
+        let Some(found) = engine.hold(&principal, &key)? else { return Ok(None) };
+        Ok(Some((found, engine.metadata(&principal, MetadataKind::Hold, &key)?)))
+    })
+    .await?;
+    let (found, metadata) = found.ok_or_else(|| ApiError::rejected(Rejection::HoldNotFound))?;
+    let mut body = views::hold_json(&hold, &found);
+    body["metadata"] = json!(metadata);
+    ok(body)
 }
 
 pub(super) async fn capture_hold(

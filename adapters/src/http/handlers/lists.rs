@@ -17,8 +17,15 @@ use crate::auth::Caller;
 
 type View = fn(&StateMachine, &Id) -> Option<Value>;
 
+/// The holds the caller's tenant placed, from memory and storage (once resolved, they leave
+/// memory).
 pub(super) async fn holds(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    owned(state, caller, query, ObjectKind::Hold, views::hold).await
+    let limit = query.limit()?;
+    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let page = blocking(move || engine.holds_owned(&principal, limit, starting_after.as_ref())).await?;
+    let data: Vec<Value> = page.objects.iter().map(|(id, hold)| views::hold_json(id, hold)).collect();
+    ok(json!({"object": "list", "data": data, "has_more": page.has_more}))
 }
 
 /// The authorizations the caller's tenant created, from memory and storage (once resolved, they

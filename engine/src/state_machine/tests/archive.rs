@@ -50,7 +50,12 @@ fn resolved_objects_leave_memory_after_the_window_and_come_back_as_they_were() {
     assert_eq!(kinds, [(ArchivedKind::Authorization, "au1"), (ArchivedKind::Settlement, "s1")]);
     assert!(h.machine.settlement(&id("s1")).is_none() && h.machine.authorization(&id("au1")).is_none());
     assert!(h.machine.authorization(&id("au2")).is_some());
-    assert_eq!(h.machine.objects_to_restore(&[Submission::admin(settle("s1", &code, 4_000))]).len(), 1);
+    let wanted = h.machine.objects_to_restore(&[Submission::admin(settle("s1", &code, 4_000))]);
+    assert_eq!(
+        wanted,
+        [(ArchivedKind::Settlement, id("s1")), (ArchivedKind::Hold, id("s1"))],
+        "and a hold it may have placed"
+    );
 
     // Without it, the refund does not find the settlement; with it, everything is as before.
     let refund = Command::RefundPos(Refund { of: id("s1"), refund: id("r2"), amount: 500 });
@@ -113,4 +118,72 @@ fn a_settlement_leaves_its_merchants_list_and_comes_back_to_it() {
     // Back in memory for another window, then out again.
     h.now += WINDOW;
     assert_eq!(commit(&mut h, vec![], Command::Tick).1.len(), 2);
+}
+
+#[test]
+fn a_pos_hold_and_its_settlement_leave_and_come_back_together() {
+    let mut h = harness();
+    let code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 1)));
+    let until = h.now + 3_600_000;
+    h.ok(settle_held("s1", &code, 3_000, until));
+    let terminal = Principal::Terminal(id("t1"));
+    h.now += WINDOW;
+    // The settlement resolved, but its hold is active: both stay.
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived.iter().map(Archived::kind).collect::<Vec<_>>(), [ArchivedKind::Authorization]);
+    let capture = Command::CaptureHold(CaptureHold { hold: id("s1"), amount: 2_000 });
+    assert!(h.run_as(terminal.clone(), capture.clone()).is_applied());
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let kinds: Vec<ArchivedKind> = archived.iter().map(Archived::kind).collect();
+    assert_eq!(kinds, [ArchivedKind::Hold, ArchivedKind::Settlement]);
+    assert!(h.machine.hold(&id("s1")).is_none() && h.machine.settlement(&id("s1")).is_none());
+    // A retried capture by the terminal names both; restored, it answers as the first did.
+    let wanted = h.machine.objects_to_restore(&[Submission::new(terminal.clone(), capture.clone())]);
+    assert_eq!(wanted, [(ArchivedKind::Settlement, id("s1")), (ArchivedKind::Hold, id("s1"))]);
+    let mut output = CommitOutput::default();
+    let submission = Submission::new(terminal, capture);
+    h.machine.commit_with_messages(h.now, &restored(&archived), &[submission], &mut output);
+    assert_eq!(output.outcomes, [Outcome::Applied(Reply::Captured { captured: 2_000, released: 1_000 })]);
+    // The reversal gives back what was captured.
+    h.ok(Command::ReversePos { settlement: id("s1") });
+    assert_eq!(h.balance("a").0, 10_000);
+    h.machine.check_invariants();
+}
+
+#[test]
+fn a_tenants_hold_leaves_its_list_and_answers_its_retries_once_back() {
+    let mut h = harness();
+    let app = Principal::App(id("app"));
+    h.machine.commit(h.now, &[Submission::new(app.clone(), open_account("b"))], &mut CommitOutput::default());
+    h.machine.commit(h.now, &[Submission::new(app.clone(), open_account("c"))], &mut CommitOutput::default());
+    h.deposit("b", 500);
+    let place = Command::PlaceHold(PlaceHold {
+        id: id("h1"),
+        from: id("b"),
+        to: id("c"),
+        amount: 200,
+        currency: Currency::EUR,
+        expires_at_ms: h.now + 600_000,
+    });
+    assert!(h.run_as(app.clone(), place.clone()).is_applied());
+    assert!(h.run_as(app.clone(), Command::VoidHold { hold: id("h1") }).is_applied());
+    assert_eq!(h.machine.objects_owned(&app, ObjectKind::Hold, 10, None).0, [id("h1")]);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let Archived::Hold(hold) = &archived[0] else { panic!("{archived:?}") };
+    assert_eq!(hold.owner, Some(app.clone()));
+    assert_eq!(archived[0].list(), Some(ArchiveList::Owned(ArchivedKind::Hold, app.clone())));
+    assert!(h.machine.objects_owned(&app, ObjectKind::Hold, 10, None).0.is_empty());
+    // Placing it again (a retry) finds it voided: the first answer, nothing held again.
+    let mut output = CommitOutput::default();
+    h.machine.commit_with_messages(h.now, &restored(&archived), &[Submission::new(app.clone(), place)], &mut output);
+    assert_eq!(output.outcomes, [Outcome::Applied(Reply::Done)]);
+    assert_eq!(h.balance("b"), (500, 0, 500));
+    assert_eq!(h.machine.objects_owned(&app, ObjectKind::Hold, 10, None).0, [id("h1")]);
+    h.machine.check_invariants();
+}
+
+fn open_account(account: &str) -> Command {
+    Command::OpenAccount(OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit: 0 })
 }
