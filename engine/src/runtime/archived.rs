@@ -8,7 +8,9 @@ use crate::authority::Read;
 use crate::command::ObjectKind;
 use crate::command::Principal;
 use crate::partition::HOME_PARTITION;
-use crate::state_machine::{ArchiveList, Archived, ArchivedKind, Authorization, Hold, SettlementSummary, StateMachine};
+use crate::state_machine::{
+    ArchiveList, Archived, ArchivedKind, Authorization, Bill, Hold, SettlementSummary, Split, StateMachine,
+};
 use crate::types::Id;
 
 /// One page of a list of objects, in id order.
@@ -27,6 +29,8 @@ fn archivable(read: &Read) -> Option<(ArchivedKind, Id, Option<ArchivedKind>)> {
         Read::Settlement(id) => Some((ArchivedKind::Settlement, id.clone(), None)),
         Read::Authorization(id) => Some((ArchivedKind::Authorization, id.clone(), None)),
         Read::Hold(id) => Some((ArchivedKind::Hold, id.clone(), Some(ArchivedKind::Settlement))),
+        Read::Bill(id) => Some((ArchivedKind::Bill, id.clone(), None)),
+        Read::Split(id) => Some((ArchivedKind::Split, id.clone(), None)),
         _ => None,
     }
 }
@@ -42,7 +46,7 @@ fn stored_keys(read: &Read) -> Vec<(ArchivedKind, Id)> {
 /// What a lookup found: the object in memory (as `T`) or in storage.
 enum Found<T> {
     Memory(T),
-    Stored(Archived),
+    Stored(Box<Archived>),
 }
 
 impl Engine {
@@ -54,8 +58,10 @@ impl Engine {
         let read = Read::Settlement(id.clone());
         Ok(self.object(principal, read, StateMachine::settlement_summary)?.map(|found| match found {
             Found::Memory(summary) => summary,
-            Found::Stored(Archived::Settlement(archived)) => archived.summary(),
-            Found::Stored(_) => unreachable!("a settlement's key holds a settlement"),
+            Found::Stored(object) => match *object {
+                Archived::Settlement(archived) => archived.summary(),
+                _ => unreachable!("a settlement's key holds a settlement"),
+            },
         }))
     }
 
@@ -66,8 +72,10 @@ impl Engine {
         let in_memory = |machine: &StateMachine, id: &Id| machine.authorization(id).cloned();
         Ok(self.object(principal, read, in_memory)?.map(|found| match found {
             Found::Memory(authorization) => authorization,
-            Found::Stored(Archived::Authorization(archived)) => *archived.authorization,
-            Found::Stored(_) => unreachable!("an authorization's key holds an authorization"),
+            Found::Stored(object) => match *object {
+                Archived::Authorization(archived) => *archived.authorization,
+                _ => unreachable!("an authorization's key holds an authorization"),
+            },
         }))
     }
 
@@ -125,8 +133,10 @@ impl Engine {
         let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
         Ok(self.object(principal, Read::Hold(id.clone()), in_memory)?.map(|found| match found {
             Found::Memory(hold) => hold,
-            Found::Stored(Archived::Hold(archived)) => archived.hold,
-            Found::Stored(_) => unreachable!("a hold's key holds a hold"),
+            Found::Stored(object) => match *object {
+                Archived::Hold(archived) => archived.hold,
+                _ => unreachable!("a hold's key holds a hold"),
+            },
         }))
     }
 
@@ -145,6 +155,80 @@ impl Engine {
         })
     }
 
+    /// Bill `id`, if `principal` may read it (`read_bill`), from memory or storage; `Ok(None)` as
+    /// for [`Engine::settlement`]. Blocking.
+    pub fn bill(&self, principal: &Principal, id: &Id) -> Result<Option<Bill>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.bill(id).cloned();
+        Ok(self.object(principal, Read::Bill(id.clone()), in_memory)?.map(|found| match found {
+            Found::Memory(bill) => bill,
+            Found::Stored(object) => match *object {
+                Archived::Bill(archived) => archived.bill,
+                _ => unreachable!("a bill's key holds a bill"),
+            },
+        }))
+    }
+
+    /// Split `id`, if `principal` may read it (`read_split`), from memory or storage; `Ok(None)`
+    /// as for [`Engine::settlement`]. Blocking.
+    pub fn split(&self, principal: &Principal, id: &Id) -> Result<Option<Split>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
+        Ok(self.object(principal, Read::Split(id.clone()), in_memory)?.map(|found| match found {
+            Found::Memory(split) => split,
+            Found::Stored(object) => match *object {
+                Archived::Split(archived) => archived.split,
+                _ => unreachable!("a split's key holds a split"),
+            },
+        }))
+    }
+
+    /// Up to `limit` of the bills `principal`'s tenant opened (in memory or storage), in id
+    /// order after `starting_after`, and whether more remain. Blocking.
+    pub fn bills_owned(
+        &self,
+        principal: &Principal,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<Bill>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.bill(id).cloned();
+        self.owned_page(principal, ArchivedKind::Bill, in_memory, (limit, starting_after), |object| match object {
+            Archived::Bill(archived) => Some(archived.bill),
+            _ => None,
+        })
+    }
+
+    /// Up to `limit` of the splits `principal`'s tenant requested (in memory or storage), in id
+    /// order after `starting_after`, and whether more remain. Blocking.
+    pub fn splits_owned(
+        &self,
+        principal: &Principal,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<Split>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
+        self.owned_page(principal, ArchivedKind::Split, in_memory, (limit, starting_after), split_of)
+    }
+
+    /// Up to `limit` of the splits `user` is a member of (any state; in memory or storage), in
+    /// id order after `starting_after`, and whether more remain; if `principal` may read them
+    /// (`read_user_splits`). Blocking.
+    pub fn member_splits(
+        &self,
+        principal: &Principal,
+        user: &Id,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<Split>, QueryError> {
+        let read = Read::UserSplits(user.clone());
+        let (member, cursor) = (user.clone(), starting_after.cloned());
+        let in_memory = move |machine: &StateMachine| {
+            let (ids, more) = machine.splits_of_member(&member, limit, cursor.as_ref());
+            let page = ids.into_iter().filter_map(|id| Some((id.clone(), machine.split(&id)?.clone()))).collect();
+            (page, more)
+        };
+        let list = ArchiveList::MemberSplits(user.clone());
+        self.page(principal, Some(read), in_memory, (list, ArchivedKind::Split), (limit, starting_after), split_of)
+    }
+
     /// A page of the objects of `kind` the caller's tenant created (scoped by construction).
     fn owned_page<T: Send + 'static>(
         &self,
@@ -158,6 +242,8 @@ impl Engine {
         let object_kind = match kind {
             ArchivedKind::Authorization => ObjectKind::Authorization,
             ArchivedKind::Hold => ObjectKind::Hold,
+            ArchivedKind::Bill => ObjectKind::Bill,
+            ArchivedKind::Split => ObjectKind::Split,
             ArchivedKind::Settlement => unreachable!("settlements are listed by merchant"),
         };
         let in_memory = move |machine: &StateMachine| {
@@ -242,7 +328,7 @@ impl Engine {
         let who = principal.clone();
         let allowed = self
             .read_partition_blocking(HOME_PARTITION, move |machine| may_read_stored(machine, &who, &read, objects))?;
-        allowed.map(|object| object.map(Found::Stored)).map_err(|_| QueryError::Forbidden)
+        allowed.map(|object| object.map(|object| Found::Stored(Box::new(object)))).map_err(|_| QueryError::Forbidden)
     }
 
     /// A page of a list, merged from memory (`in_memory`: its page with the objects) and
@@ -302,4 +388,12 @@ fn may_read_stored(
     let objects: Vec<Archived> = objects.into_iter().flatten().collect();
     machine.check_read_archived(principal, read, &objects)?;
     Ok(objects.into_iter().next())
+}
+
+/// The split an archived object is, if it is one.
+fn split_of(object: Archived) -> Option<Split> {
+    match object {
+        Archived::Split(archived) => Some(archived.split),
+        _ => None,
+    }
 }

@@ -40,35 +40,53 @@ impl Restorer {
     }
 
     /// Appends to `messages` a `Restored` for each object `batch` names that `machine` does not
-    /// hold and that left memory (in this batch's start, in a batch not yet durable, or before).
+    /// hold and that left memory (in this batch's start, in a batch not yet durable, or before),
+    /// and for what each brings along (a POS settlement's hold, a hold's settlement).
     pub(super) fn restore(&mut self, machine: &StateMachine, batch: &[Submission], messages: &mut Vec<TransitMessage>) {
         let wanted = machine.objects_to_restore(batch);
         if wanted.is_empty() {
             return;
         }
         self.forget_durable();
+        let mut found = self.find(machine, wanted);
+        let companions: Vec<(ArchivedKind, Id)> = found
+            .iter()
+            .filter_map(Archived::companion)
+            .filter(|(kind, id)| {
+                !machine.holds_object(*kind, id)
+                    && !found.iter().any(|object| object.kind() == *kind && object.id() == id)
+            })
+            .collect();
+        if !companions.is_empty() {
+            found.extend(self.find(machine, companions));
+        }
+        metrics::counter!("kassa_objects_restored_total").increment(found.len() as u64);
+        messages.extend(found.into_iter().map(|object| TransitMessage::Restored(Box::new(object))));
+    }
+
+    /// The objects of `wanted` that left memory: from this batch's start, the batches not yet
+    /// durable, then storage (one batched read).
+    fn find(&self, machine: &StateMachine, wanted: Vec<(ArchivedKind, Id)>) -> Vec<Archived> {
+        let mut found = Vec::new();
         let mut from_storage = Vec::new();
         for (kind, id) in wanted {
             let starting =
                 machine.archived_in_batch().iter().rev().find(|object| object.kind() == kind && *object.id() == id);
             match starting.or_else(|| self.in_flight.get(&(kind, id.clone())).map(|(_, object)| object)) {
-                Some(object) => messages.push(TransitMessage::Restored(Box::new(object.clone()))),
+                Some(object) => found.push(object.clone()),
                 None => from_storage.push((kind, id)),
             }
         }
         if from_storage.is_empty() || !self.used {
-            return;
+            return found;
         }
-        let before = messages.len();
         match self.wal.archived(&from_storage) {
-            Ok(found) => {
-                messages.extend(found.into_iter().flatten().map(|object| TransitMessage::Restored(Box::new(object))))
-            }
+            Ok(stored) => found.extend(stored.into_iter().flatten()),
             // The commands apply as if storage held nothing; a storage that fails reads fails
             // the batch's write too.
             Err(error) => tracing::warn!(%error, "reading archived objects failed"),
         }
-        metrics::counter!("kassa_objects_restored_total").increment((messages.len() - before) as u64);
+        found
     }
 
     /// Notes what batch `number` archived (kept until the writer reports it durable).

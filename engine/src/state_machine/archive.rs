@@ -1,5 +1,6 @@
 //! Resolved objects leave memory. A POS settlement (resolved when it is answered), an
-//! authorization (once used, expired or revoked) and a hold (once captured, voided or expired)
+//! authorization (once used, expired or revoked), a hold (once captured, voided or expired), a
+//! bill (once paid, cancelled or expired) and a split (once completed, cancelled or expired)
 //! stay in memory for
 //! [`Config::resolved_in_memory_ms`](super::Config) of log time after they resolve; then the
 //! batch that starts past it takes them out of the state and hands them to the runtime as
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorizations::{Authorization, AuthorizationState};
 use super::pos::{SettlementRecord, SettlementSummary};
-use super::{Hold, StateMachine};
+use super::{Bill, Hold, Split, StateMachine};
 use crate::authority::Facts;
 use crate::command::{Command, ObjectKind, Principal, Submission};
 use crate::types::Id;
@@ -42,6 +43,10 @@ pub enum ArchivedKind {
     Authorization,
     /// A hold (placed directly, or by a POS settlement of the same id).
     Hold,
+    /// A virtual bill.
+    Bill,
+    /// A group-payment split.
+    Split,
 }
 
 /// An object as the state held it when it left memory. What storage keeps and what
@@ -55,6 +60,10 @@ pub enum Archived {
     Authorization(ArchivedAuthorization),
     /// A hold.
     Hold(ArchivedHold),
+    /// A virtual bill.
+    Bill(ArchivedBill),
+    /// A group-payment split.
+    Split(ArchivedSplit),
 }
 
 /// A POS settlement out of memory.
@@ -89,13 +98,37 @@ pub struct ArchivedHold {
     pub owner: Option<Principal>,
 }
 
+/// A virtual bill out of memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedBill {
+    /// Its id.
+    pub id: Id,
+    /// The bill.
+    pub bill: Bill,
+    /// The tenant that opened it (none: the admin).
+    pub owner: Option<Principal>,
+}
+
+/// A group-payment split out of memory (resolved: its escrow is empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedSplit {
+    /// Its id.
+    pub id: Id,
+    /// The split.
+    pub split: Split,
+    /// The tenant that requested it (none: the admin).
+    pub owner: Option<Principal>,
+}
+
 /// A list that an archived object stays in (`wal/archive.rs` keeps one key per entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveList {
     /// The POS settlements made at a merchant's terminals.
     MerchantSettlements(Id),
-    /// The objects of a kind (authorizations, holds) a tenant created.
+    /// The objects of a kind (authorizations, holds, bills, splits) a tenant created.
     Owned(ArchivedKind, Principal),
+    /// The splits a user is a member of.
+    MemberSplits(Id),
 }
 
 impl Archived {
@@ -105,6 +138,8 @@ impl Archived {
             Archived::Settlement(_) => ArchivedKind::Settlement,
             Archived::Authorization(_) => ArchivedKind::Authorization,
             Archived::Hold(_) => ArchivedKind::Hold,
+            Archived::Bill(_) => ArchivedKind::Bill,
+            Archived::Split(_) => ArchivedKind::Split,
         }
     }
 
@@ -114,17 +149,46 @@ impl Archived {
             Archived::Settlement(settlement) => &settlement.id,
             Archived::Authorization(authorization) => &authorization.id,
             Archived::Hold(hold) => &hold.id,
+            Archived::Bill(bill) => &bill.id,
+            Archived::Split(split) => &split.id,
         }
     }
 
-    /// The list it is in, if any.
-    pub fn list(&self) -> Option<ArchiveList> {
+    /// The lists it is in.
+    pub fn lists(&self) -> Vec<ArchiveList> {
+        let owned = |kind: ArchivedKind, owner: &Option<Principal>| {
+            owner.iter().map(move |owner| ArchiveList::Owned(kind, owner.clone())).collect::<Vec<_>>()
+        };
         match self {
-            Archived::Settlement(settlement) => settlement.merchant.clone().map(ArchiveList::MerchantSettlements),
-            Archived::Authorization(authorization) => {
-                authorization.owner.clone().map(|owner| ArchiveList::Owned(ArchivedKind::Authorization, owner))
+            Archived::Settlement(settlement) => {
+                settlement.merchant.iter().map(|merchant| ArchiveList::MerchantSettlements(merchant.clone())).collect()
             }
-            Archived::Hold(hold) => hold.owner.clone().map(|owner| ArchiveList::Owned(ArchivedKind::Hold, owner)),
+            Archived::Authorization(authorization) => owned(ArchivedKind::Authorization, &authorization.owner),
+            Archived::Hold(hold) => owned(ArchivedKind::Hold, &hold.owner),
+            Archived::Bill(bill) => owned(ArchivedKind::Bill, &bill.owner),
+            Archived::Split(split) => {
+                let mut lists = owned(ArchivedKind::Split, &split.owner);
+                let members = split.split.members.iter().map(|member| ArchiveList::MemberSplits(member.user.clone()));
+                lists.extend(members);
+                lists
+            }
+        }
+    }
+}
+
+impl Archived {
+    /// The object that leaves and comes back with this one, if it may exist: a POS settlement
+    /// that placed a hold brings its hold; a hold, the settlement that may have placed it.
+    pub fn companion(&self) -> Option<(ArchivedKind, Id)> {
+        match self {
+            Archived::Settlement(settlement) => settlement
+                .record
+                .effect
+                .as_ref()
+                .is_some_and(|effect| effect.held)
+                .then(|| (ArchivedKind::Hold, settlement.id.clone())),
+            Archived::Hold(hold) => Some((ArchivedKind::Settlement, hold.id.clone())),
+            _ => None,
         }
     }
 }
@@ -170,6 +234,8 @@ impl StateMachine {
                 ArchivedKind::Settlement => self.evict_settlement(id, false),
                 ArchivedKind::Authorization => self.evict_authorization(id),
                 ArchivedKind::Hold => self.evict_hold(id),
+                ArchivedKind::Bill => self.evict_bill(id),
+                ArchivedKind::Split => self.evict_split(id),
             }
         }
     }
@@ -206,6 +272,24 @@ impl StateMachine {
         let owner = self.disown(ObjectKind::Hold, &id);
         self.archived.push(Archived::Hold(ArchivedHold { id: id.clone(), hold, owner }));
         self.evict_settlement(id, true);
+    }
+
+    fn evict_bill(&mut self, id: Id) {
+        let Some(bill) = self.state.bills.remove(&id) else { return };
+        let owner = self.disown(ObjectKind::Bill, &id);
+        self.archived.push(Archived::Bill(ArchivedBill { id, bill, owner }));
+    }
+
+    fn evict_split(&mut self, id: Id) {
+        if self.state.splits.get(&id).is_none_or(|split| split.escrow > 0) {
+            return; // Money in escrow stays in memory (a resolved split holds none).
+        }
+        let split = self.state.splits.remove(&id).expect("looked at above");
+        let owner = self.disown(ObjectKind::Split, &id);
+        for member in &split.members {
+            unlist(&mut self.state.member_splits, &member.user, &id);
+        }
+        self.archived.push(Archived::Split(ArchivedSplit { id, split, owner }));
     }
 
     /// Removes the owner record of object `id` of `kind` and its list entry; returns the owner.
@@ -260,6 +344,23 @@ impl StateMachine {
                 self.own(ObjectKind::Hold, &id, &archived.owner);
                 self.resolved(ArchivedKind::Hold, &id);
             }
+            Archived::Bill(archived) => {
+                if self.state.bills.contains_key(&archived.id) {
+                    return;
+                }
+                self.state.bills.insert(archived.id.clone(), archived.bill.clone());
+                self.own(ObjectKind::Bill, &archived.id, &archived.owner);
+                self.resolved(ArchivedKind::Bill, &archived.id);
+            }
+            Archived::Split(archived) => {
+                if self.state.splits.contains_key(&archived.id) {
+                    return;
+                }
+                self.state.splits.insert(archived.id.clone(), archived.split.clone());
+                self.list_split_members(&archived.id);
+                self.own(ObjectKind::Split, &archived.id, &archived.owner);
+                self.resolved(ArchivedKind::Split, &archived.id);
+            }
         }
     }
 
@@ -269,26 +370,42 @@ impl StateMachine {
             ArchivedKind::Settlement => self.state.settlements.get(id).is_some(),
             ArchivedKind::Authorization => self.state.authorizations.contains_key(id),
             ArchivedKind::Hold => self.state.holds.contains_key(id),
+            ArchivedKind::Bill => self.state.bills.contains_key(id),
+            ArchivedKind::Split => self.state.splits.contains_key(id),
         }
     }
 
     /// The objects that `batch` names (to create, retry, capture, void, reverse, refund or revoke
     /// them) and memory does not hold, each once, in order: the executor looks for them in
-    /// storage. A settlement's id names its hold too, and a hold's its settlement.
+    /// storage, and then for what each one found brings along ([`Archived::companion`]).
     pub fn objects_to_restore(&self, batch: &[Submission]) -> Vec<(ArchivedKind, Id)> {
-        use ArchivedKind::{Authorization, Hold, Settlement};
+        use ArchivedKind::{Authorization, Bill, Hold, Settlement, Split};
         let mut wanted = BTreeSet::new();
         for submission in batch {
             let (kinds, id): (&[ArchivedKind], &Id) = match &submission.command {
                 Command::SettlePos(settle) => (&[Settlement, Hold], &settle.id),
-                Command::ReversePos { settlement } => (&[Settlement, Hold], settlement),
-                Command::RefundPos(refund) => (&[Settlement, Hold], &refund.of),
+                Command::ReversePos { settlement } => (&[Settlement], settlement),
+                Command::RefundPos(refund) => (&[Settlement], &refund.of),
                 Command::PlaceHold(place) => (&[Hold], &place.id),
-                Command::CaptureHold(capture) => (&[Hold, Settlement], &capture.hold),
-                Command::VoidHold { hold } => (&[Hold, Settlement], hold),
+                Command::CaptureHold(capture) => (&[Hold], &capture.hold),
+                Command::VoidHold { hold } => (&[Hold], hold),
                 Command::Authorize(authorize) => (&[Authorization], &authorize.id),
                 Command::RevokeAuthorization { authorization } => (&[Authorization], authorization),
+                Command::OpenBill(open) => (&[Bill], &open.bill),
+                Command::AddBillItem(add) => (&[Bill], &add.bill),
+                Command::SubmitBill(submit) => (&[Bill], &submit.bill),
+                Command::ConfirmBill(confirm) => (&[Bill], &confirm.bill),
+                Command::CancelBill { bill } => (&[Bill], bill),
+                Command::RefundBill(refund) => (&[Bill], &refund.of),
+                Command::RequestSplit(request) => (&[Split], &request.split),
+                Command::PaySplitShare(pay) => (&[Split], &pay.split),
+                Command::CancelSplit { split } | Command::RefundSplit { split } => (&[Split], split),
                 _ => continue,
+            };
+            let kinds = match &submission.command {
+                // Only a settlement that places a hold can meet an archived hold of its id.
+                Command::SettlePos(settle) if settle.hold_until_ms.is_none() => &kinds[..1],
+                _ => kinds,
             };
             for kind in kinds {
                 if !self.holds_object(*kind, id) {
@@ -358,11 +475,15 @@ impl Facts for WithArchived<'_> {
         let stored = match kind {
             ObjectKind::Authorization => self.find(ArchivedKind::Authorization, id),
             ObjectKind::Hold => self.find(ArchivedKind::Hold, id),
+            ObjectKind::Bill => self.find(ArchivedKind::Bill, id),
+            ObjectKind::Split => self.find(ArchivedKind::Split, id),
             _ => None,
         };
         match stored {
             Some(Archived::Authorization(archived)) => archived.owner.as_ref(),
             Some(Archived::Hold(archived)) => archived.owner.as_ref(),
+            Some(Archived::Bill(archived)) => archived.owner.as_ref(),
+            Some(Archived::Split(archived)) => archived.owner.as_ref(),
             _ => Facts::owner(self.machine, kind, id),
         }
     }
@@ -389,12 +510,18 @@ impl Facts for WithArchived<'_> {
         }
     }
 
-    fn bill(&self, id: &Id) -> Option<&super::Bill> {
-        Facts::bill(self.machine, id)
+    fn bill(&self, id: &Id) -> Option<&Bill> {
+        match self.find(ArchivedKind::Bill, id) {
+            Some(Archived::Bill(archived)) => Some(&archived.bill),
+            _ => Facts::bill(self.machine, id),
+        }
     }
 
-    fn split(&self, id: &Id) -> Option<&super::Split> {
-        Facts::split(self.machine, id)
+    fn split(&self, id: &Id) -> Option<&Split> {
+        match self.find(ArchivedKind::Split, id) {
+            Some(Archived::Split(archived)) => Some(&archived.split),
+            _ => Facts::split(self.machine, id),
+        }
     }
 
     fn coupon(&self, id: &Id) -> Option<&super::Coupon> {

@@ -258,6 +258,7 @@ impl StateMachine {
             let removed = self.state.bill_expiry.remove(&(bill.closes_at_ms, bill_id.clone()));
             assert!(removed, "an unresolved bill is in the expiry index");
             Self::changed(events, ObjectKind::Bill, bill_id, Change::Locked);
+            self.resolved(super::ArchivedKind::Bill, bill_id);
         }
     }
 
@@ -299,6 +300,7 @@ impl StateMachine {
         let removed = self.state.bill_expiry.remove(&(bill.closes_at_ms, confirm.bill.clone()));
         assert!(removed, "an unresolved bill is in the expiry index");
         Self::changed(events, ObjectKind::Bill, &confirm.bill, Change::Completed);
+        self.resolved(super::ArchivedKind::Bill, &confirm.bill);
         Ok(Reply::BillPaid { charged, discount })
     }
 
@@ -312,6 +314,7 @@ impl StateMachine {
                 let removed = self.state.bill_expiry.remove(&(bill.closes_at_ms, id.clone()));
                 assert!(removed, "an unresolved bill is in the expiry index");
                 Self::changed(events, ObjectKind::Bill, id, Change::Cancelled);
+                self.resolved(super::ArchivedKind::Bill, id);
                 Outcome::Applied(Reply::Done)
             }
             BillState::Cancelled => Outcome::Applied(Reply::Done),
@@ -332,6 +335,7 @@ impl StateMachine {
             assert!(matches!(bill.state, BillState::Open | BillState::Submitted { .. }));
             bill.state = BillState::Expired;
             Self::changed(events, ObjectKind::Bill, &id, Change::Expired);
+            self.resolved(super::ArchivedKind::Bill, &id);
             expired += 1;
         }
         expired

@@ -46,7 +46,10 @@ pub(crate) use snapshot::PRESIZE_ENTRIES_MAX;
 use snapshot::presized;
 
 pub use accounts::Account;
-pub use archive::{ArchiveList, Archived, ArchivedAuthorization, ArchivedHold, ArchivedKind, ArchivedSettlement};
+pub use archive::{
+    ArchiveList, Archived, ArchivedAuthorization, ArchivedBill, ArchivedHold, ArchivedKind, ArchivedSettlement,
+    ArchivedSplit,
+};
 pub use authorizations::{Authorization, AuthorizationState};
 pub use bills::{Bill, BillItem, BillState};
 pub use coupons::{Coupon, CouponState};

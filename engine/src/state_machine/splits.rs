@@ -206,6 +206,7 @@ impl StateMachine {
         let delta = i64::try_from(total).expect("total within AMOUNT_MINOR_MAX");
         self.post(&account, delta, 0, PostingCause::SplitPayout(id.clone()), events);
         Self::changed(events, ObjectKind::Split, id, Change::Completed);
+        self.resolved(super::ArchivedKind::Split, id);
     }
 
     pub(super) fn cancel_split(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
@@ -249,6 +250,7 @@ impl StateMachine {
         }
         let change = if state == SplitState::Expired { Change::Expired } else { Change::Cancelled };
         Self::changed(events, ObjectKind::Split, id, change);
+        self.resolved(super::ArchivedKind::Split, id);
         refunded
     }
 

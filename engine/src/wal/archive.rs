@@ -6,8 +6,9 @@
 //! Keys (every object lives on the home partition, so the partition is not in them):
 //! - `0x01 ++ kind ++ id` -> the codec bytes of the [`Archived`] object;
 //! - `0x02 ++ list ++ len(subject) ++ subject ++ id` -> empty: one key per list entry, in id order
-//!   under each subject (a merchant's settlements: list 1; the authorizations and holds a tenant
-//!   created: list `0x10 | kind`, the subject being the principal's role byte then its id).
+//!   under each subject (a merchant's settlements: list 1; a user's splits: list 2; the objects
+//!   of a kind a tenant created: list `0x10 | kind`, the subject being the principal's role
+//!   byte then its id).
 //!
 //! An object archived again (after a restore) overwrites its value; its list key is the same.
 
@@ -36,6 +37,9 @@ pub(super) fn options() -> Options {
     let mut options = Options::default();
     options.set_write_buffer_size(32 * 1024 * 1024);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // New ids miss: a bloom filter over the memtable's keys answers them without a search.
+    options.set_memtable_prefix_bloom_ratio(0.1);
+    options.set_memtable_whole_key_filtering(true);
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
     table.set_block_cache(&rocksdb::Cache::new_lru_cache(ARCHIVE_CACHE_BYTES));
@@ -50,6 +54,8 @@ fn kind_byte(kind: ArchivedKind) -> u8 {
         ArchivedKind::Settlement => 1,
         ArchivedKind::Authorization => 2,
         ArchivedKind::Hold => 3,
+        ArchivedKind::Bill => 4,
+        ArchivedKind::Split => 5,
     }
 }
 
@@ -63,6 +69,7 @@ fn object_key(kind: ArchivedKind, id: &Id) -> Vec<u8> {
 fn list_prefix(list: &ArchiveList) -> Vec<u8> {
     let (list_byte, subject) = match list {
         ArchiveList::MerchantSettlements(merchant) => (1, merchant.as_str().as_bytes().to_vec()),
+        ArchiveList::MemberSplits(user) => (2, user.as_str().as_bytes().to_vec()),
         ArchiveList::Owned(kind, owner) => {
             let (role, id) = match owner {
                 Principal::Admin => (0, ""),
@@ -88,7 +95,7 @@ impl Wal {
         let family = self.cf(CF_ARCHIVE);
         for object in archived {
             batch.put_cf(family, object_key(object.kind(), object.id()), codec::encode(object));
-            if let Some(list) = object.list() {
+            for list in object.lists() {
                 let mut key = list_prefix(&list);
                 key.extend_from_slice(object.id().as_str().as_bytes());
                 batch.put_cf(family, key, []);

@@ -38,7 +38,10 @@ use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::{Command, Currency, Id, TimestampMs};
 
-pub use view::{Probe, StateView, engine_authorization_line, engine_hold_line, engine_settlement_line, engine_view};
+pub use view::{
+    Probe, StateView, engine_authorization_line, engine_bill_line, engine_hold_line, engine_settlement_line,
+    engine_split_line, engine_view,
+};
 
 /// An account in the model.
 #[derive(Debug, Clone, PartialEq, Eq)]

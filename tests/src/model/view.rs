@@ -201,6 +201,52 @@ impl Model {
     }
 }
 
+/// A bill as the state view shows it.
+pub fn engine_bill_line(b: &kassa_engine::state_machine::Bill) -> String {
+    let status = match &b.state {
+        BillState::Open => "open".to_string(),
+        BillState::Submitted { nonce, failures, .. } => format!("submitted nonce={nonce} failures={failures}"),
+        BillState::Paid { charged, discount } => format!("paid {charged}-{discount}"),
+        BillState::Cancelled => "cancelled".to_string(),
+        BillState::Expired => "expired".to_string(),
+    };
+    format!(
+        "{} {} {} {} {}..{} items={} total={} {status}{}",
+        b.user,
+        b.account,
+        b.merchant,
+        b.currency,
+        b.opens_at_ms,
+        b.closes_at_ms,
+        b.items.len(),
+        b.total,
+        engine_refund_lines(&b.refunds)
+    )
+}
+
+/// A split as the state view shows it.
+pub fn engine_split_line(s: &kassa_engine::state_machine::Split) -> String {
+    let status = match s.state {
+        SplitState::Open => "open",
+        SplitState::Completed => "completed",
+        SplitState::Cancelled => "cancelled",
+        SplitState::Expired => "expired",
+        SplitState::Refunded => "refunded",
+    };
+    format!(
+        "{} {} {} total={} members={:?} shares={} paid={:?} escrow={} until={} {status}",
+        s.requester,
+        s.requester_account,
+        s.currency,
+        s.total,
+        s.members,
+        list(&s.shares),
+        s.paid,
+        s.escrow,
+        s.expires_at_ms
+    )
+}
+
 /// A hold as the state view shows it.
 pub fn engine_hold_line(h: &kassa_engine::state_machine::Hold) -> String {
     let status = match h.state {
@@ -263,51 +309,11 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("settlement:{id}"), line);
     }
     for id in &view.bills {
-        let line = machine.bill(id).map_or_else(missing, |b| {
-            let status = match &b.state {
-                BillState::Open => "open".to_string(),
-                BillState::Submitted { nonce, failures, .. } => format!("submitted nonce={nonce} failures={failures}"),
-                BillState::Paid { charged, discount } => format!("paid {charged}-{discount}"),
-                BillState::Cancelled => "cancelled".to_string(),
-                BillState::Expired => "expired".to_string(),
-            };
-            format!(
-                "{} {} {} {} {}..{} items={} total={} {status}{}",
-                b.user,
-                b.account,
-                b.merchant,
-                b.currency,
-                b.opens_at_ms,
-                b.closes_at_ms,
-                b.items.len(),
-                b.total,
-                engine_refund_lines(&b.refunds)
-            )
-        });
+        let line = machine.bill(id).map_or_else(missing, engine_bill_line);
         out.insert(format!("bill:{id}"), line);
     }
     for id in &view.splits {
-        let line = machine.split(id).map_or_else(missing, |s| {
-            let status = match s.state {
-                SplitState::Open => "open",
-                SplitState::Completed => "completed",
-                SplitState::Cancelled => "cancelled",
-                SplitState::Expired => "expired",
-                SplitState::Refunded => "refunded",
-            };
-            format!(
-                "{} {} {} total={} members={:?} shares={} paid={:?} escrow={} until={} {status}",
-                s.requester,
-                s.requester_account,
-                s.currency,
-                s.total,
-                s.members,
-                list(&s.shares),
-                s.paid,
-                s.escrow,
-                s.expires_at_ms
-            )
-        });
+        let line = machine.split(id).map_or_else(missing, engine_split_line);
         out.insert(format!("split:{id}"), line);
     }
     for id in &view.coupons {

@@ -17,11 +17,13 @@ use std::ops::Range;
 
 use kassa_engine::command::Submission;
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
+use kassa_engine::runtime::QueryError;
 use kassa_engine::state_machine::{Archived, ArchivedKind};
-use kassa_engine::{Command, Engine, Id, SubmitError};
+use kassa_engine::{Command, Engine, Id, Principal, SubmitError};
 
 use crate::model::{
-    Probe, StateView, engine_authorization_line, engine_hold_line, engine_settlement_line, engine_view,
+    Probe, StateView, engine_authorization_line, engine_bill_line, engine_hold_line, engine_settlement_line,
+    engine_split_line, engine_view,
 };
 
 /// What a command touches, as far as waves care.
@@ -132,47 +134,57 @@ pub fn engine_state(engine: &Engine, probe: &Probe) -> Result<StateView, SubmitE
     Ok(merged)
 }
 
-/// Fills in the settlements and authorizations the state no longer holds from storage, as the
+/// Fills in the objects the state no longer holds (and their owners) from storage, as the
 /// engine's lookups answer them (`state_machine/archive.rs`).
 fn read_archived(engine: &Engine, view: &mut StateView) -> Result<(), SubmitError> {
-    let unavailable = |error: kassa_engine::runtime::QueryError| match error {
-        kassa_engine::runtime::QueryError::Engine(error) => error,
-        _ => SubmitError::StorageFailed,
-    };
     for (key, line) in view.iter_mut().filter(|(_, line)| line.as_str() == "<missing in the engine>") {
-        let admin = kassa_engine::Principal::Admin;
-        if let Some(id) = key.strip_prefix("authorization:") {
-            let id = Id::new(id).expect("a valid id");
-            if let Some(found) = engine.authorization(&admin, &id).map_err(unavailable)? {
-                *line = engine_authorization_line(&found);
-            }
-        } else if let Some(id) = key.strip_prefix("hold:") {
-            let id = Id::new(id).expect("a valid id");
-            if let Some(found) = engine.hold(&admin, &id).map_err(unavailable)? {
-                *line = engine_hold_line(&found);
-            }
-        } else if let Some((kind, id)) = key.strip_prefix("owner:").and_then(|owner| owner.split_once(':')) {
-            let kind = match kind {
-                "Authorization" => ArchivedKind::Authorization,
-                "Hold" => ArchivedKind::Hold,
-                _ => continue,
-            };
-            let owner = match engine.archived_object(kind, &Id::new(id).expect("a valid id")).map_err(unavailable)? {
-                Some(Archived::Authorization(found)) => found.owner,
-                Some(Archived::Hold(found)) => found.owner,
-                _ => None,
-            };
-            if let Some(owner) = owner {
-                *line = format!("{owner:?}");
-            }
-        } else if let Some(id) = key.strip_prefix("settlement:") {
-            let id = Id::new(id).expect("a valid id");
-            if let Some(found) = engine.settlement(&admin, &id).map_err(unavailable)? {
-                *line = engine_settlement_line(&found);
-            }
+        let found = archived_line(engine, key).map_err(|error| match error {
+            QueryError::Engine(error) => error,
+            _ => SubmitError::StorageFailed,
+        })?;
+        if let Some(found) = found {
+            *line = found;
         }
     }
     Ok(())
+}
+
+/// The view line of `key` (`kind:id`, or `owner:Kind:id`) as storage answers it.
+fn archived_line(engine: &Engine, key: &str) -> Result<Option<String>, QueryError> {
+    let admin = Principal::Admin;
+    let Some((kind, id)) = key.split_once(':') else { return Ok(None) };
+    if kind == "owner" {
+        return archived_owner(engine, id);
+    }
+    let id = Id::new(id).expect("a valid id");
+    Ok(match kind {
+        "authorization" => engine.authorization(&admin, &id)?.map(|found| engine_authorization_line(&found)),
+        "settlement" => engine.settlement(&admin, &id)?.map(|found| engine_settlement_line(&found)),
+        "hold" => engine.hold(&admin, &id)?.map(|found| engine_hold_line(&found)),
+        "bill" => engine.bill(&admin, &id)?.map(|found| engine_bill_line(&found)),
+        "split" => engine.split(&admin, &id)?.map(|found| engine_split_line(&found)),
+        _ => None,
+    })
+}
+
+/// The owner line of `Kind:id` as storage keeps it.
+fn archived_owner(engine: &Engine, key: &str) -> Result<Option<String>, QueryError> {
+    let Some((kind, id)) = key.split_once(':') else { return Ok(None) };
+    let kind = match kind {
+        "Authorization" => ArchivedKind::Authorization,
+        "Hold" => ArchivedKind::Hold,
+        "Bill" => ArchivedKind::Bill,
+        "Split" => ArchivedKind::Split,
+        _ => return Ok(None),
+    };
+    let owner = match engine.archived_object(kind, &Id::new(id).expect("a valid id"))? {
+        Some(Archived::Authorization(found)) => found.owner,
+        Some(Archived::Hold(found)) => found.owner,
+        Some(Archived::Bill(found)) => found.owner,
+        Some(Archived::Split(found)) => found.owner,
+        _ => None,
+    };
+    Ok(owner.map(|owner| format!("{owner:?}")))
 }
 
 fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {

@@ -6,14 +6,14 @@ use kassa_engine::command::{Command, Outcome, RegisterApiKey, Reply, TransferBat
 use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::TransferStatus;
 use kassa_engine::state_machine::ApiKey;
-use kassa_engine::{Rejection, SubmitError};
+use kassa_engine::{Engine, Rejection, SubmitError};
 use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::events::query_error;
 use super::views::{self, cause_json};
 use super::{
-    Answer, Data, blocking, get_view, id, now_ms, ok, read, submit, submit_and_view, submit_as, submit_viewed,
+    Answer, Data, get_view, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view, submit_as, submit_viewed,
 };
 use crate::auth::{Caller, SCOPE_ID_LENGTH_MAX, new_key};
 use crate::http::ApiError;
@@ -208,17 +208,8 @@ pub(super) async fn place_hold(state: Data, caller: Caller, body: web::Json<Hold
 
 /// A hold with its metadata; from storage once it has left memory.
 pub(super) async fn get_hold(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
-    let hold = id(&path)?;
-    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), hold.clone());
-    let found = blocking(move || {
-        let Some(found) = engine.hold(&principal, &key)? else { return Ok(None) };
-        Ok(Some((found, engine.metadata(&principal, MetadataKind::Hold, &key)?)))
-    })
-    .await?;
-    let (found, metadata) = found.ok_or_else(|| ApiError::rejected(Rejection::HoldNotFound))?;
-    let mut body = views::hold_json(&hold, &found);
-    body["metadata"] = json!(metadata);
-    ok(body)
+    let object = (MetadataKind::Hold, id(&path)?);
+    get_with_metadata(&state, &caller, object, (Engine::hold, views::hold_json), Rejection::HoldNotFound).await
 }
 
 pub(super) async fn capture_hold(

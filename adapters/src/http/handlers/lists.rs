@@ -7,7 +7,7 @@
 
 use actix_web::web;
 use kassa_engine::authority::Read;
-use kassa_engine::command::ObjectKind;
+use kassa_engine::runtime::ObjectPage;
 use kassa_engine::{Id, Principal, StateMachine};
 use serde_json::{Value, json};
 
@@ -24,8 +24,7 @@ pub(super) async fn holds(state: Data, caller: Caller, query: web::Query<PageQue
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.holds_owned(&principal, limit, starting_after.as_ref())).await?;
-    let data: Vec<Value> = page.objects.iter().map(|(id, hold)| views::hold_json(id, hold)).collect();
-    ok(json!({"object": "list", "data": data, "has_more": page.has_more}))
+    list(None, page, views::hold_json)
 }
 
 /// The authorizations the caller's tenant created, from memory and storage (once resolved, they
@@ -35,16 +34,33 @@ pub(super) async fn authorizations(state: Data, caller: Caller, query: web::Quer
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.authorizations_owned(&principal, limit, starting_after.as_ref())).await?;
-    let data: Vec<Value> = page.objects.iter().map(|(id, object)| views::authorization_json(id, object)).collect();
-    ok(json!({"object": "list", "data": data, "has_more": page.has_more}))
+    list(None, page, views::authorization_json)
 }
 
+/// The bills the caller's tenant opened, from memory and storage.
 pub(super) async fn bills(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    owned(state, caller, query, ObjectKind::Bill, views::bill).await
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let page = blocking(move || engine.bills_owned(&principal, limit, starting_after.as_ref())).await?;
+    list(None, page, views::bill_json)
 }
 
+/// The splits the caller's tenant requested, from memory and storage.
 pub(super) async fn splits(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    owned(state, caller, query, ObjectKind::Split, views::split).await
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let page = blocking(move || engine.splits_owned(&principal, limit, starting_after.as_ref())).await?;
+    list(None, page, views::split_json)
+}
+
+/// A page of objects as a list body (`subject`: the field naming whose list it is).
+fn list<T>(subject: Option<(&str, &Id)>, page: ObjectPage<T>, view: fn(&Id, &T) -> Value) -> Answer {
+    let data: Vec<Value> = page.objects.iter().map(|(id, object)| view(id, object)).collect();
+    let mut body = json!({"object": "list", "data": data, "has_more": page.has_more});
+    if let Some((field, subject)) = subject {
+        body[field] = json!(subject.as_str());
+    }
+    ok(body)
 }
 
 /// The accounts the caller's tenant (its app or merchant) opened.
@@ -52,15 +68,6 @@ pub(super) async fn accounts(state: Data, caller: Caller, query: web::Query<Page
     merged(state, caller, query, |machine, owner, limit, after| {
         let (page, more) = machine.accounts_owned(owner, limit, after);
         (page.into_iter().filter_map(|id| Some((id.clone(), views::account(machine, &id)?))).collect(), more)
-    })
-    .await
-}
-
-/// The objects of `kind` the caller's tenant created.
-async fn owned(state: Data, caller: Caller, query: web::Query<PageQuery>, kind: ObjectKind, view: View) -> Answer {
-    merged(state, caller, query, move |machine, owner, limit, after| {
-        let (page, more) = machine.objects_owned(owner, kind, limit, after);
-        (page.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?))).collect(), more)
     })
     .await
 }
@@ -120,8 +127,10 @@ pub(super) async fn user_splits(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let user = id(&path)?;
-    let page: SubjectPage = |machine, user, limit, after| machine.splits_of_member(user, limit, after);
-    of_subject(state, caller, query, Read::UserSplits(user.clone()), ("user", user), page, views::split).await
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal, member) = (state.engine.clone(), caller.principal.clone(), user.clone());
+    let page = blocking(move || engine.member_splits(&principal, &member, limit, starting_after.as_ref())).await?;
+    list(Some(("user", &user)), page, views::split_json)
 }
 
 /// The coupons a user holds (any state, the reward coupons its contacts' redemptions earned it

@@ -18,7 +18,8 @@ use actix_web::{HttpResponse, web};
 use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply, Submission};
 use kassa_engine::metadata::MetadataKind;
-use kassa_engine::{Id, Outcome, Rejection, StateMachine, SubmitError};
+use kassa_engine::runtime::QueryError;
+use kassa_engine::{Engine, Id, Outcome, Principal, Rejection, StateMachine, SubmitError};
 use serde_json::{Value, json};
 
 use super::requests::RequestError;
@@ -256,31 +257,38 @@ async fn get_view(
     found.map_or_else(|| Err(ApiError::rejected(missing)), ok)
 }
 
-/// [`get_view`] of an object that may carry metadata, with its `metadata` (an object, empty
-/// when nothing was attached), read from storage once the caller's read was allowed.
-async fn get_view_with_metadata(
+/// An engine lookup of one object that may have left memory (`kassa_engine::runtime::ObjectPage`
+/// has the lists): the object if the caller may read it, `None` if it does not exist.
+type Lookup<T> = fn(&Engine, &Principal, &Id) -> Result<Option<T>, QueryError>;
+
+/// How an object found by a [`Lookup`] is shown.
+type ObjectView<T> = fn(&Id, &T) -> Value;
+
+/// An object that may have left memory for storage, looked up through the engine under the read
+/// rules, with its `metadata` (an object, empty when nothing was attached); `missing` when it
+/// does not exist (which only the admin learns: to others it is `forbidden`).
+async fn get_with_metadata<T: Send + 'static>(
     state: &Data,
     caller: &Caller,
-    (read, kind): (Read, MetadataKind),
-    object: Id,
-    view: fn(&StateMachine, &Id) -> Option<Value>,
+    (kind, object): (MetadataKind, Id),
+    (lookup, view): (Lookup<T>, ObjectView<T>),
     missing: Rejection,
 ) -> Answer {
-    let found = self::read(state, caller, read, {
-        let object = object.clone();
-        move |machine| view(machine, &object)
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), object.clone());
+    let found = blocking(move || {
+        let Some(found) = lookup(&engine, &principal, &key)? else { return Ok(None) };
+        Ok(Some((found, engine.metadata(&principal, kind, &key)?)))
     })
     .await?;
-    let Some(mut body) = found else { return Err(ApiError::rejected(missing)) };
-    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
-    let metadata = blocking(move || engine.metadata(&principal, kind, &object)).await?;
+    let (found, metadata) = found.ok_or_else(|| ApiError::rejected(missing))?;
+    let mut body = view(&object, &found);
     body["metadata"] = json!(metadata);
     ok(body)
 }
 
 /// Runs an engine query that reads storage (blocking) off the async workers.
 async fn blocking<R: Send + 'static>(
-    query: impl FnOnce() -> Result<R, kassa_engine::runtime::QueryError> + Send + 'static,
+    query: impl FnOnce() -> Result<R, QueryError> + Send + 'static,
 ) -> Result<R, ApiError> {
     web::block(query).await.map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?.map_err(events::query_error)
 }

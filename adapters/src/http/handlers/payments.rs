@@ -1,16 +1,16 @@
 //! Merchants, terminals, operators, secure codes, POS settlements and bills.
 
 use actix_web::web;
-use kassa_engine::authority::Read;
 use kassa_engine::command::{Command, Reply, SettlePos, Submission, SubmitBill};
 use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
-use kassa_engine::{Currency, Outcome, Rejection};
+use kassa_engine::state_machine::SettlementSummary;
+use kassa_engine::{Currency, Engine, Id, Outcome, Rejection};
 use serde_json::{Value, json};
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, blocking, get_view_with_metadata, id, now_ms, ok, submit, submit_and_view};
+use super::{Answer, Data, Lookup, ObjectView, blocking, get_with_metadata, id, now_ms, ok, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -54,17 +54,13 @@ pub(super) async fn get_authorization(state: Data, caller: Caller, path: web::Pa
 /// A POS settlement as it was answered, for its terminal and merchant, with its metadata; from
 /// storage once it has left memory.
 pub(super) async fn get_settlement(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
-    let settlement = id(&path)?;
-    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), settlement.clone());
-    let found = blocking(move || {
-        let Some(summary) = engine.settlement(&principal, &key)? else { return Ok(None) };
-        Ok(Some((summary, engine.metadata(&principal, MetadataKind::Settlement, &key)?)))
-    })
-    .await?;
-    let (summary, metadata) = found.ok_or_else(|| ApiError::rejected(Rejection::SettlementNotFound))?;
-    let mut body = views::settlement_json(&settlement, summary);
-    body["metadata"] = json!(metadata);
-    ok(body)
+    let object = (MetadataKind::Settlement, id(&path)?);
+    let found = (Engine::settlement as Lookup<_>, settlement_view as ObjectView<SettlementSummary>);
+    get_with_metadata(&state, &caller, object, found, Rejection::SettlementNotFound).await
+}
+
+fn settlement_view(id: &Id, summary: &SettlementSummary) -> Value {
+    views::settlement_json(id, summary.clone())
 }
 
 /// Revokes an authorization's secure code (a lost phone): answered with the authorization,
@@ -163,9 +159,8 @@ pub(super) async fn open_bill(state: Data, caller: Caller, body: web::Json<BillB
 }
 
 pub(super) async fn get_bill(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
-    let bill = id(&path)?;
-    let read = (Read::Bill(bill.clone()), MetadataKind::Bill);
-    get_view_with_metadata(&state, &caller, read, bill, views::bill, Rejection::BillNotFound).await
+    let object = (MetadataKind::Bill, id(&path)?);
+    get_with_metadata(&state, &caller, object, (Engine::bill, views::bill_json), Rejection::BillNotFound).await
 }
 
 pub(super) async fn add_bill_item(

@@ -7,12 +7,12 @@ use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
 use kassa_engine::state_machine::CouponState;
 use kassa_engine::types::GeoPoint;
-use kassa_engine::{Id, Principal, Rejection};
+use kassa_engine::{Engine, Id, Principal, Rejection};
 use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, get_view, get_view_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
+use super::{Answer, Data, get_view, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -23,9 +23,8 @@ pub(super) async fn request_split(state: Data, caller: Caller, body: web::Json<S
 }
 
 pub(super) async fn get_split(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
-    let split = id(&path)?;
-    let read = (Read::Split(split.clone()), MetadataKind::Split);
-    get_view_with_metadata(&state, &caller, read, split, views::split, Rejection::SplitNotFound).await
+    let object = (MetadataKind::Split, id(&path)?);
+    get_with_metadata(&state, &caller, object, (Engine::split, views::split_json), Rejection::SplitNotFound).await
 }
 
 pub(super) async fn pay_split(

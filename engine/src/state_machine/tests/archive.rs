@@ -51,11 +51,8 @@ fn resolved_objects_leave_memory_after_the_window_and_come_back_as_they_were() {
     assert!(h.machine.settlement(&id("s1")).is_none() && h.machine.authorization(&id("au1")).is_none());
     assert!(h.machine.authorization(&id("au2")).is_some());
     let wanted = h.machine.objects_to_restore(&[Submission::admin(settle("s1", &code, 4_000))]);
-    assert_eq!(
-        wanted,
-        [(ArchivedKind::Settlement, id("s1")), (ArchivedKind::Hold, id("s1"))],
-        "and a hold it may have placed"
-    );
+    assert_eq!(wanted, [(ArchivedKind::Settlement, id("s1"))]);
+    assert_eq!(archived[1].companion(), None, "it placed no hold");
 
     // Without it, the refund does not find the settlement; with it, everything is as before.
     let refund = Command::RefundPos(Refund { of: id("s1"), refund: id("r2"), amount: 500 });
@@ -111,7 +108,7 @@ fn a_settlement_leaves_its_merchants_list_and_comes_back_to_it() {
     let (_, archived) = commit(&mut h, vec![], Command::Tick);
     let Archived::Settlement(settlement) = &archived[1] else { panic!("{archived:?}") };
     assert_eq!(settlement.merchant, Some(id("m1")));
-    assert_eq!(archived[1].list(), Some(ArchiveList::MerchantSettlements(id("m1"))));
+    assert_eq!(archived[1].lists(), [ArchiveList::MerchantSettlements(id("m1"))]);
     assert!(h.machine.settlements_at(&id("m1"), 10, None).0.is_empty());
     commit(&mut h, restored(&archived), Command::Tick);
     assert_eq!(h.machine.settlements_at(&id("m1"), 10, None).0, [id("s1")]);
@@ -138,9 +135,12 @@ fn a_pos_hold_and_its_settlement_leave_and_come_back_together() {
     let kinds: Vec<ArchivedKind> = archived.iter().map(Archived::kind).collect();
     assert_eq!(kinds, [ArchivedKind::Hold, ArchivedKind::Settlement]);
     assert!(h.machine.hold(&id("s1")).is_none() && h.machine.settlement(&id("s1")).is_none());
-    // A retried capture by the terminal names both; restored, it answers as the first did.
+    // A retried capture by the terminal names the hold, which brings its settlement along;
+    // restored, it answers as the first did.
     let wanted = h.machine.objects_to_restore(&[Submission::new(terminal.clone(), capture.clone())]);
-    assert_eq!(wanted, [(ArchivedKind::Settlement, id("s1")), (ArchivedKind::Hold, id("s1"))]);
+    assert_eq!(wanted, [(ArchivedKind::Hold, id("s1"))]);
+    assert_eq!(archived[0].companion(), Some((ArchivedKind::Settlement, id("s1"))));
+    assert_eq!(archived[1].companion(), Some((ArchivedKind::Hold, id("s1"))));
     let mut output = CommitOutput::default();
     let submission = Submission::new(terminal, capture);
     h.machine.commit_with_messages(h.now, &restored(&archived), &[submission], &mut output);
@@ -173,7 +173,7 @@ fn a_tenants_hold_leaves_its_list_and_answers_its_retries_once_back() {
     let (_, archived) = commit(&mut h, vec![], Command::Tick);
     let Archived::Hold(hold) = &archived[0] else { panic!("{archived:?}") };
     assert_eq!(hold.owner, Some(app.clone()));
-    assert_eq!(archived[0].list(), Some(ArchiveList::Owned(ArchivedKind::Hold, app.clone())));
+    assert_eq!(archived[0].lists(), [ArchiveList::Owned(ArchivedKind::Hold, app.clone())]);
     assert!(h.machine.objects_owned(&app, ObjectKind::Hold, 10, None).0.is_empty());
     // Placing it again (a retry) finds it voided: the first answer, nothing held again.
     let mut output = CommitOutput::default();
