@@ -63,9 +63,9 @@ pub struct ServeArgs {
     /// retention's ids (BENCHMARKS.md) [default: 0, the id table's window only].
     #[arg(long, env = "KASSA_IDEMPOTENCY_RETENTION_DAYS")]
     pub idempotency_retention_days: Option<u64>,
-    /// Seconds a resolved POS settlement, authorization (used, expired, revoked) or hold
-    /// (captured, voided, expired) stays in memory before it moves to storage, where lookups,
-    /// lists, retries, captures, reversals and refunds still find it (fixed when the data directory is created) [default: 60].
+    /// Seconds a resolved POS settlement, authorization, hold, bill or split stays in memory
+    /// before it moves to storage, where lookups, lists, retries, captures, reversals and
+    /// refunds still find it (fixed when the data directory is created) [default: 60].
     #[arg(long, env = "KASSA_RESOLVED_IN_MEMORY_SECS")]
     pub resolved_in_memory_secs: Option<u64>,
     /// Partitions of a new data directory, each a state machine with its own executor (fixed

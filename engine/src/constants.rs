@@ -70,6 +70,6 @@ pub const METADATA_ENTRIES_MAX: usize = 16;
 pub const METADATA_KEY_LENGTH_MAX: usize = 40;
 /// Longest metadata value, in characters (Unicode scalar values; no control characters).
 pub const METADATA_VALUE_LENGTH_MAX: usize = 500;
-/// How long a resolved object (a POS settlement, a used, expired or revoked authorization, a
-/// captured, voided or expired hold) stays in memory before it moves to storage, by default (`EngineConfig::resolved_in_memory_ms`).
+/// How long a resolved object (a POS settlement, authorization, hold, bill or split) stays in
+/// memory before it moves to storage, by default (`EngineConfig::resolved_in_memory_ms`).
 pub const RESOLVED_IN_MEMORY_MS_DEFAULT: u64 = 60_000;

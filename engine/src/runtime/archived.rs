@@ -1,7 +1,8 @@
-//! Reads that reach past memory: POS settlements, authorizations and holds are answered from the
-//! state while they are in it and from storage once they left it (`state_machine/archive.rs`),
-//! under the same read rules (the object's own facts come from what storage kept). Lookups by
-//! id, the lists they are in, and the event feed's scoping all go through here.
+//! Reads that reach past memory: POS settlements, authorizations, holds, bills and splits are
+//! answered from the state while they are in it and from storage once they left it
+//! (`state_machine/archive.rs`), under the same read rules (the object's own facts come from
+//! what storage kept). Lookups by id, the lists they are in, and the event feed's scoping all
+//! go through here.
 
 use super::{Engine, QueryError};
 use crate::authority::Read;

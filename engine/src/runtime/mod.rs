@@ -85,10 +85,9 @@ pub struct EngineConfig {
     /// id, two generations sized from `ids_max`), which cost durable throughput (BENCHMARKS.md:
     /// about 7 % with 1,000 submitters and 10 % with batches of 1,000 on 2 vCPUs).
     pub idempotency_retention_ms: u64,
-    /// How long a resolved POS settlement, authorization (used, expired or revoked) or hold
-    /// (captured, voided or expired) stays in memory before it moves to storage (default one minute): memory holds the active objects
-    /// and one window's resolved ones; each one a command names again costs a read from
-    /// storage. Fixed when the data directory is created; reopening with another value keeps the
+    /// How long a resolved POS settlement, authorization, hold, bill or split stays in memory
+    /// before it moves to storage (default one minute): memory holds the active objects and one
+    /// window's resolved ones; each one a command names again costs a read from storage. Fixed when the data directory is created; reopening with another value keeps the
     /// directory's (replay must move objects out where the first run did).
     pub resolved_in_memory_ms: u64,
 }

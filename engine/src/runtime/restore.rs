@@ -1,6 +1,6 @@
 //! Objects brought back from storage (`state_machine/archive.rs`): before a batch commits, the
-//! executor looks for every settlement, authorization and hold the batch names that its machine
-//! does not hold, and puts each one found in the batch as a [`TransitMessage::Restored`], logged
+//! executor looks for every settlement, authorization, hold, bill and split the batch names that
+//! its machine does not hold, and puts each one found in the batch as a [`TransitMessage::Restored`], logged
 //! with it, so the machine decides as if the object had never left memory, and replay alike.
 //!
 //! An object leaves memory in a batch and reaches storage when the writer makes that batch

@@ -18,8 +18,8 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// which snapshots store instead of the id maps of format 2. 4: records belong to a partition and
 /// carry the messages between partitions they applied; snapshots are per partition. 5: POS
 /// settlements and bills keep their partial refunds. 6: a record's submissions may carry
-/// metadata, and the events an `Annotated` event. 7: resolved settlements, authorizations and
-/// holds leave memory for the `archive` family; snapshots keep the queue of resolved objects and the
+/// metadata, and the events an `Annotated` event. 7: resolved settlements, authorizations,
+/// holds, bills and splits leave memory for the `archive` family; snapshots keep the queue of resolved objects and the
 /// retired authorizations, records may carry `Restored` objects.
 pub const STORAGE_FORMAT: u8 = 7;
 
