@@ -44,40 +44,41 @@ fn stored_keys(read: &Read) -> Vec<(ArchivedKind, Id)> {
     keys
 }
 
-/// What a lookup found: the object in memory (as `T`) or in storage.
-enum Found<T> {
-    Memory(T),
-    Stored(Box<Archived>),
-}
-
 impl Engine {
     /// POS settlement `id` as it was asked and answered, if `principal` may read it
     /// (`read_settlement`), from memory or storage. `Ok(None)`: there is none (the admin's
     /// answer; to a tenant that is [`QueryError::Forbidden`], as another's is). Includes every
     /// command acknowledged before the call. Blocking (RocksDB reads).
     pub fn settlement(&self, principal: &Principal, id: &Id) -> Result<Option<SettlementSummary>, QueryError> {
-        let read = Read::Settlement(id.clone());
-        Ok(self.object(principal, read, StateMachine::settlement_summary)?.map(|found| match found {
-            Found::Memory(summary) => summary,
-            Found::Stored(object) => match *object {
-                Archived::Settlement(archived) => archived.summary(),
-                _ => unreachable!("a settlement's key holds a settlement"),
-            },
-        }))
+        self.object(principal, Read::Settlement(id.clone()), StateMachine::settlement_summary, settlement_of)
     }
 
     /// Authorization `id`, if `principal` may read it (`read_authorization`), from memory or
     /// storage; `Ok(None)` as for [`Engine::settlement`]. Blocking.
     pub fn authorization(&self, principal: &Principal, id: &Id) -> Result<Option<Authorization>, QueryError> {
-        let read = Read::Authorization(id.clone());
         let in_memory = |machine: &StateMachine, id: &Id| machine.authorization(id).cloned();
-        Ok(self.object(principal, read, in_memory)?.map(|found| match found {
-            Found::Memory(authorization) => authorization,
-            Found::Stored(object) => match *object {
-                Archived::Authorization(archived) => *archived.authorization,
-                _ => unreachable!("an authorization's key holds an authorization"),
-            },
-        }))
+        self.object(principal, Read::Authorization(id.clone()), in_memory, authorization_of)
+    }
+
+    /// Hold `id`, if `principal` may read it (`read_hold`), from memory or storage; `Ok(None)`
+    /// as for [`Engine::settlement`]. Blocking.
+    pub fn hold(&self, principal: &Principal, id: &Id) -> Result<Option<Hold>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
+        self.object(principal, Read::Hold(id.clone()), in_memory, hold_of)
+    }
+
+    /// Bill `id`, if `principal` may read it (`read_bill`), from memory or storage; `Ok(None)` as
+    /// for [`Engine::settlement`]. Blocking.
+    pub fn bill(&self, principal: &Principal, id: &Id) -> Result<Option<Bill>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.bill(id).cloned();
+        self.object(principal, Read::Bill(id.clone()), in_memory, bill_of)
+    }
+
+    /// Split `id`, if `principal` may read it (`read_split`), from memory or storage; `Ok(None)`
+    /// as for [`Engine::settlement`]. Blocking.
+    pub fn split(&self, principal: &Principal, id: &Id) -> Result<Option<Split>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
+        self.object(principal, Read::Split(id.clone()), in_memory, split_of)
     }
 
     /// Up to `limit` of the POS settlements made at `merchant`'s terminals (approved or
@@ -97,18 +98,8 @@ impl Engine {
             let page = ids.into_iter().filter_map(|id| Some((id.clone(), machine.settlement_summary(&id)?))).collect();
             (page, more)
         };
-        let list = ArchiveList::MerchantSettlements(merchant.clone());
-        self.page(
-            principal,
-            Some(read),
-            in_memory,
-            (list, ArchivedKind::Settlement),
-            (limit, starting_after),
-            |object| match object {
-                Archived::Settlement(archived) => Some(archived.summary()),
-                _ => None,
-            },
-        )
+        let list = (ArchiveList::MerchantSettlements(merchant.clone()), ArchivedKind::Settlement);
+        self.page(principal, Some(read), in_memory, list, (limit, starting_after), settlement_of)
     }
 
     /// Up to `limit` of the authorizations `principal`'s tenant created (in memory or storage),
@@ -120,25 +111,7 @@ impl Engine {
         starting_after: Option<&Id>,
     ) -> Result<ObjectPage<Authorization>, QueryError> {
         let in_memory = |machine: &StateMachine, id: &Id| machine.authorization(id).cloned();
-        self.owned_page(principal, ArchivedKind::Authorization, in_memory, (limit, starting_after), |object| {
-            match object {
-                Archived::Authorization(archived) => Some(*archived.authorization),
-                _ => None,
-            }
-        })
-    }
-
-    /// Hold `id`, if `principal` may read it (`read_hold`), from memory or storage; `Ok(None)`
-    /// as for [`Engine::settlement`]. Blocking.
-    pub fn hold(&self, principal: &Principal, id: &Id) -> Result<Option<Hold>, QueryError> {
-        let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
-        Ok(self.object(principal, Read::Hold(id.clone()), in_memory)?.map(|found| match found {
-            Found::Memory(hold) => hold,
-            Found::Stored(object) => match *object {
-                Archived::Hold(archived) => archived.hold,
-                _ => unreachable!("a hold's key holds a hold"),
-            },
-        }))
+        self.owned_page(principal, (ArchivedKind::Authorization, authorization_of), in_memory, (limit, starting_after))
     }
 
     /// Up to `limit` of the holds `principal`'s tenant placed (in memory or storage), in id
@@ -150,36 +123,7 @@ impl Engine {
         starting_after: Option<&Id>,
     ) -> Result<ObjectPage<Hold>, QueryError> {
         let in_memory = |machine: &StateMachine, id: &Id| machine.hold(id).cloned();
-        self.owned_page(principal, ArchivedKind::Hold, in_memory, (limit, starting_after), |object| match object {
-            Archived::Hold(archived) => Some(archived.hold),
-            _ => None,
-        })
-    }
-
-    /// Bill `id`, if `principal` may read it (`read_bill`), from memory or storage; `Ok(None)` as
-    /// for [`Engine::settlement`]. Blocking.
-    pub fn bill(&self, principal: &Principal, id: &Id) -> Result<Option<Bill>, QueryError> {
-        let in_memory = |machine: &StateMachine, id: &Id| machine.bill(id).cloned();
-        Ok(self.object(principal, Read::Bill(id.clone()), in_memory)?.map(|found| match found {
-            Found::Memory(bill) => bill,
-            Found::Stored(object) => match *object {
-                Archived::Bill(archived) => archived.bill,
-                _ => unreachable!("a bill's key holds a bill"),
-            },
-        }))
-    }
-
-    /// Split `id`, if `principal` may read it (`read_split`), from memory or storage; `Ok(None)`
-    /// as for [`Engine::settlement`]. Blocking.
-    pub fn split(&self, principal: &Principal, id: &Id) -> Result<Option<Split>, QueryError> {
-        let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
-        Ok(self.object(principal, Read::Split(id.clone()), in_memory)?.map(|found| match found {
-            Found::Memory(split) => split,
-            Found::Stored(object) => match *object {
-                Archived::Split(archived) => archived.split,
-                _ => unreachable!("a split's key holds a split"),
-            },
-        }))
+        self.owned_page(principal, (ArchivedKind::Hold, hold_of), in_memory, (limit, starting_after))
     }
 
     /// Up to `limit` of the bills `principal`'s tenant opened (in memory or storage), in id
@@ -191,10 +135,7 @@ impl Engine {
         starting_after: Option<&Id>,
     ) -> Result<ObjectPage<Bill>, QueryError> {
         let in_memory = |machine: &StateMachine, id: &Id| machine.bill(id).cloned();
-        self.owned_page(principal, ArchivedKind::Bill, in_memory, (limit, starting_after), |object| match object {
-            Archived::Bill(archived) => Some(archived.bill),
-            _ => None,
-        })
+        self.owned_page(principal, (ArchivedKind::Bill, bill_of), in_memory, (limit, starting_after))
     }
 
     /// Up to `limit` of the splits `principal`'s tenant requested (in memory or storage), in id
@@ -206,7 +147,7 @@ impl Engine {
         starting_after: Option<&Id>,
     ) -> Result<ObjectPage<Split>, QueryError> {
         let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
-        self.owned_page(principal, ArchivedKind::Split, in_memory, (limit, starting_after), split_of)
+        self.owned_page(principal, (ArchivedKind::Split, split_of), in_memory, (limit, starting_after))
     }
 
     /// Up to `limit` of the splits `user` is a member of (any state; in memory or storage), in
@@ -226,18 +167,18 @@ impl Engine {
             let page = ids.into_iter().filter_map(|id| Some((id.clone(), machine.split(&id)?.clone()))).collect();
             (page, more)
         };
-        let list = ArchiveList::MemberSplits(user.clone());
-        self.page(principal, Some(read), in_memory, (list, ArchivedKind::Split), (limit, starting_after), split_of)
+        let list = (ArchiveList::MemberSplits(user.clone()), ArchivedKind::Split);
+        self.page(principal, Some(read), in_memory, list, (limit, starting_after), split_of)
     }
 
-    /// A page of the objects of `kind` the caller's tenant created (scoped by construction).
+    /// A page of the objects of `kind` the caller's tenant created (scoped by construction);
+    /// `stored` takes one out of what storage holds.
     fn owned_page<T: Send + 'static>(
         &self,
         principal: &Principal,
-        kind: ArchivedKind,
+        (kind, stored): (ArchivedKind, fn(Archived) -> Option<T>),
         view: fn(&StateMachine, &Id) -> Option<T>,
         (limit, starting_after): (usize, Option<&Id>),
-        stored: impl Fn(Archived) -> Option<T>,
     ) -> Result<ObjectPage<T>, QueryError> {
         let (owner, cursor) = (principal.clone(), starting_after.cloned());
         let object_kind = match kind {
@@ -252,8 +193,8 @@ impl Engine {
             let page = ids.into_iter().filter_map(|id| Some((id.clone(), view(machine, &id)?))).collect();
             (page, more)
         };
-        let list = ArchiveList::Owned(kind, principal.clone());
-        self.page(principal, None, in_memory, (list, kind), (limit, starting_after), stored)
+        let list = (ArchiveList::Owned(kind, principal.clone()), kind);
+        self.page(principal, None, in_memory, list, (limit, starting_after), stored)
     }
 
     /// What storage keeps of object `id` of `kind`, if it left memory at some point (the copy of
@@ -305,22 +246,22 @@ impl Engine {
         Ok(answers)
     }
 
-    /// Object `read` names, from memory (`in_memory`) or storage, if `principal` may read it.
+    /// Object `read` names, from memory (`in_memory`) or storage (taken out of what it holds
+    /// by `stored`), if `principal` may read it.
     fn object<T: Send + 'static>(
         &self,
         principal: &Principal,
         read: Read,
         in_memory: fn(&StateMachine, &Id) -> Option<T>,
-    ) -> Result<Option<Found<T>>, QueryError> {
+        stored: fn(Archived) -> Option<T>,
+    ) -> Result<Option<T>, QueryError> {
         let (kind, id, _) = archivable(&read).expect("an object that leaves memory");
         let (who, asked) = (principal.clone(), read.clone());
         let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
             machine.holds_object(kind, &id).then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &id)))
         })?;
-        match first {
-            Some(Ok(found)) => return Ok(found.map(Found::Memory)),
-            Some(Err(_)) => return Err(QueryError::Forbidden),
-            None => {}
+        if let Some(found) = first {
+            return found.map_err(|_| QueryError::Forbidden);
         }
         let objects = self.wal.archived(&stored_keys(&read))?;
         if objects[0].is_none() {
@@ -329,7 +270,7 @@ impl Engine {
         let who = principal.clone();
         let allowed = self
             .read_partition_blocking(HOME_PARTITION, move |machine| may_read_stored(machine, &who, &read, objects))?;
-        allowed.map(|object| object.map(|object| Found::Stored(Box::new(object)))).map_err(|_| QueryError::Forbidden)
+        Ok(allowed.map_err(|_| QueryError::Forbidden)?.and_then(stored))
     }
 
     /// A page of a list, merged from memory (`in_memory`: its page with the objects) and
@@ -342,7 +283,7 @@ impl Engine {
         in_memory: impl FnOnce(&StateMachine) -> (Vec<(Id, T)>, bool) + Send + 'static,
         (list, kind): (ArchiveList, ArchivedKind),
         (limit, starting_after): (usize, Option<&Id>),
-        stored: impl Fn(Archived) -> Option<T>,
+        stored: fn(Archived) -> Option<T>,
     ) -> Result<ObjectPage<T>, QueryError> {
         let who = principal.clone();
         let memory = self.read_partition_blocking(HOME_PARTITION, move |machine| match &read {
@@ -366,7 +307,7 @@ impl Engine {
         for (id, object) in merged {
             let object = match object {
                 Some(object) => Some(object),
-                None => objects.next().flatten().and_then(&stored),
+                None => objects.next().flatten().and_then(stored),
             };
             page.extend(object.map(|object| (id, object)));
         }
@@ -391,10 +332,38 @@ fn may_read_stored(
     Ok(objects.into_iter().next())
 }
 
-/// The split an archived object is, if it is one.
 fn split_of(object: Archived) -> Option<Split> {
     match object {
         Archived::Split(archived) => Some(archived.split),
+        _ => None,
+    }
+}
+
+/// The settlement an archived object is, if it is one (and the same for each kind below).
+fn settlement_of(object: Archived) -> Option<SettlementSummary> {
+    match object {
+        Archived::Settlement(archived) => Some(archived.summary()),
+        _ => None,
+    }
+}
+
+fn authorization_of(object: Archived) -> Option<Authorization> {
+    match object {
+        Archived::Authorization(archived) => Some(*archived.authorization),
+        _ => None,
+    }
+}
+
+fn hold_of(object: Archived) -> Option<Hold> {
+    match object {
+        Archived::Hold(archived) => Some(archived.hold),
+        _ => None,
+    }
+}
+
+fn bill_of(object: Archived) -> Option<Bill> {
+    match object {
+        Archived::Bill(archived) => Some(archived.bill),
         _ => None,
     }
 }

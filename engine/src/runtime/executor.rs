@@ -175,15 +175,15 @@ impl Executor {
             self.output.clear();
             let now_ms = self.clock.now_ms();
             // Starting the batch takes out of memory what resolved a window ago (as `commit`
-            // would), before anything looks at what memory holds.
+            // would; nothing else leaves in a batch), before anything looks at what memory holds.
             self.machine.begin_batch(now_ms);
+            self.batches += 1;
+            self.restorer.archived(self.batches, self.machine.archived_in_batch());
             if let Some(recall) = &self.recall {
                 recall.recall(&mut self.machine, now_ms, &commands, &mut messages);
             }
             self.restorer.restore(&self.machine, &commands, &mut messages);
             self.machine.commit_with_messages(now_ms, &messages, &commands, &mut self.output);
-            self.batches += 1;
-            self.restorer.archived(self.batches, &self.output.archived);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);

@@ -40,7 +40,7 @@ impl Restorer {
     }
 
     /// Appends to `messages` a `Restored` for each object `batch` names that `machine` does not
-    /// hold and that left memory (in this batch's start, in a batch not yet durable, or before),
+    /// hold and that left memory (in this batch's start or another not yet durable, or before),
     /// and for what each brings along (a POS settlement's hold, a hold's settlement).
     pub(super) fn restore(&mut self, machine: &StateMachine, batch: &[Submission], messages: &mut Vec<TransitMessage>) {
         let wanted = machine.objects_to_restore(batch);
@@ -48,7 +48,7 @@ impl Restorer {
             return;
         }
         self.forget_durable();
-        let mut found = self.find(machine, wanted);
+        let mut found = self.find(wanted);
         let companions: Vec<(ArchivedKind, Id)> = found
             .iter()
             .filter_map(Archived::companion)
@@ -58,22 +58,20 @@ impl Restorer {
             })
             .collect();
         if !companions.is_empty() {
-            found.extend(self.find(machine, companions));
+            found.extend(self.find(companions));
         }
         metrics::counter!("kassa_objects_restored_total").increment(found.len() as u64);
         messages.extend(found.into_iter().map(|object| TransitMessage::Restored(Box::new(object))));
     }
 
-    /// The objects of `wanted` that left memory: from this batch's start, the batches not yet
-    /// durable, then storage (one batched read).
-    fn find(&self, machine: &StateMachine, wanted: Vec<(ArchivedKind, Id)>) -> Vec<Archived> {
+    /// The objects of `wanted` that left memory: from the batches not yet durable (this one
+    /// included), then storage (one batched read).
+    fn find(&self, wanted: Vec<(ArchivedKind, Id)>) -> Vec<Archived> {
         let mut found = Vec::new();
         let mut from_storage = Vec::new();
         for (kind, id) in wanted {
-            let starting =
-                machine.archived_in_batch().iter().rev().find(|object| object.kind() == kind && *object.id() == id);
-            match starting.or_else(|| self.in_flight.get(&(kind, id.clone())).map(|(_, object)| object)) {
-                Some(object) => found.push(object.clone()),
+            match self.in_flight.get(&(kind, id.clone())) {
+                Some((_, object)) => found.push(object.clone()),
                 None => from_storage.push((kind, id)),
             }
         }
@@ -89,7 +87,8 @@ impl Restorer {
         found
     }
 
-    /// Notes what batch `number` archived (kept until the writer reports it durable).
+    /// Notes what batch `number` takes out of memory as it starts (all it ever does), kept
+    /// until the writer reports the batch durable. Call it before [`Restorer::restore`].
     pub(super) fn archived(&mut self, number: u64, archived: &[Archived]) {
         self.forget_durable();
         if archived.is_empty() {
