@@ -6,16 +6,13 @@
 //! (`read_user_splits`).
 
 use actix_web::web;
-use kassa_engine::authority::Read;
 use kassa_engine::runtime::ObjectPage;
 use kassa_engine::{Id, Principal, StateMachine};
 use serde_json::{Value, json};
 
 use super::super::requests::PageQuery;
-use super::{Answer, Data, blocking, id, ok, read, views};
+use super::{Answer, Data, blocking, id, ok, views};
 use crate::auth::Caller;
-
-type View = fn(&StateMachine, &Id) -> Option<Value>;
 
 /// The holds the caller's tenant placed, from memory and storage (once resolved, they leave
 /// memory).
@@ -100,9 +97,6 @@ async fn merged(
     ok(json!({"object": "list", "data": data, "has_more": has_more}))
 }
 
-/// One page of a subject's list: its ids in order after a cursor, and whether more remain.
-type SubjectPage = fn(&StateMachine, &Id, usize, Option<&Id>) -> (Vec<Id>, bool);
-
 /// The POS settlements made at the merchant's terminals, approved or declined, as each answered.
 pub(super) async fn merchant_settlements(
     state: Data,
@@ -134,7 +128,8 @@ pub(super) async fn user_splits(
 }
 
 /// The coupons a user holds (any state, the reward coupons its contacts' redemptions earned it
-/// included), each with its code.
+/// included), each with its code, from memory and storage (once redeemed or past their
+/// validity, they leave memory).
 pub(super) async fn user_coupons(
     state: Data,
     caller: Caller,
@@ -142,29 +137,8 @@ pub(super) async fn user_coupons(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let user = id(&path)?;
-    let page: SubjectPage = |machine, user, limit, after| machine.coupons_held(user, limit, after);
-    of_subject(state, caller, query, Read::UserCoupons(user.clone()), ("user", user), page, views::coupon).await
-}
-
-/// A page of the list of one user or merchant (`subject`: its field name and id), if the caller
-/// may make `read` (checked in the same engine step as the page is read).
-async fn of_subject(
-    state: Data,
-    caller: Caller,
-    query: web::Query<PageQuery>,
-    read_rule: Read,
-    (field, subject): (&str, Id),
-    page: SubjectPage,
-    view: View,
-) -> Answer {
-    let limit = query.limit()?;
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let key = subject.clone();
-    let (data, has_more) = read(&state, &caller, read_rule, move |machine| {
-        let (ids, more) = page(machine, &key, limit, starting_after.as_ref());
-        let views: Vec<Value> = ids.iter().filter_map(|id| view(machine, id)).collect();
-        (views, more)
-    })
-    .await?;
-    ok(json!({"object": "list", field: subject.as_str(), "data": data, "has_more": has_more}))
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal, holder) = (state.engine.clone(), caller.principal.clone(), user.clone());
+    let page = blocking(move || engine.coupons_held(&principal, &holder, limit, starting_after.as_ref())).await?;
+    list(Some(("user", &user)), page, views::coupon_with_code)
 }

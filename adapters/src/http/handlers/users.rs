@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::super::requests::*;
 use super::views;
-use super::{Answer, Data, get_view, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
+use super::{Answer, Data, blocking, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::ApiError;
 
@@ -81,7 +81,10 @@ pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<Co
 
 pub(super) async fn get_coupon(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let coupon = id(&path)?;
-    get_view(&state, &caller, Read::Coupon(coupon.clone()), coupon, views::coupon, Rejection::CouponNotFound).await
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), coupon.clone());
+    let found = blocking(move || engine.coupon(&principal, &key)).await?;
+    let found = found.ok_or_else(|| ApiError::rejected(Rejection::CouponNotFound))?;
+    ok(views::coupon_with_code(&coupon, &found))
 }
 
 pub(super) async fn share_coupon(

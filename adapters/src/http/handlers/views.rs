@@ -1,6 +1,7 @@
 //! The JSON views of the engine's objects, as the replies show them.
 
 use kassa_engine::command::PostingCause;
+use kassa_engine::runtime::CouponWithCode;
 use kassa_engine::state_machine::{
     Account, Authorization, AuthorizationState, Bill, BillState, Coupon, CouponState, Hold, HoldState, RefundEntry,
     SettlementSummary, Split, SplitState,
@@ -185,6 +186,12 @@ pub(super) fn bill(machine: &StateMachine, id: &Id) -> Option<Value> {
 /// A split's view, if it exists.
 pub(super) fn split(machine: &StateMachine, id: &Id) -> Option<Value> {
     machine.split(id).map(|split| split_json(id, split))
+}
+
+/// A coupon's view with its current code, as the engine's lookups answer it (from memory or
+/// storage).
+pub(super) fn coupon_with_code(coupon_id: &Id, found: &CouponWithCode) -> Value {
+    coupon_json(coupon_id, &found.coupon, Some(found.code.clone()))
 }
 
 /// A coupon's view with its current code, if it exists.
