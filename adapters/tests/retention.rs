@@ -4,7 +4,7 @@
 //! settlements, the app's lists of authorizations and holds (a voided hold leaves memory too),
 //! the event feed, a retried void, a retried settlement (its first
 //! answer, charged once), a retried authorization (its code), a refund and a reversal; and after a
-//! restart.
+//! restart. A redeemed coupon and its redemption likewise.
 
 mod common;
 
@@ -106,4 +106,47 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
     assert_eq!(server.call("GET", "/v1/holds/h-1", Some(&app), None).body["status"], json!("voided"));
     let reversed = server.admin_get("/v1/pos/settlements/s-1");
     assert_eq!((reversed["reversed"].clone(), reversed["refunded"].clone()), (json!(true), json!(1_000)));
+}
+
+/// A redeemed coupon leaves memory a second later and is still found: by id (its holder's app
+/// and its merchant, with its code), in its holder's list; a retried redemption gets its first
+/// answer, and its code redeemed again is refused `coupon_redeemed`, as in memory.
+#[test]
+fn a_redeemed_coupon_out_of_memory_is_still_found_and_not_redeemed_twice() {
+    let mut server = Server::start(&["--resolved-in-memory-secs", "1"]);
+    let app = server.key(json!({"role": "app", "app": "shop-app"}));
+    let merchant = server.key(json!({"role": "merchant", "merchant": "m1"}));
+    server.merchant_with_terminal("m1", "t1", None);
+    server.admin("POST", "/v1/operators", json!({"id": "op1", "merchant": "m1"}));
+    let operator = server.key(json!({"role": "operator", "operator": "op1"}));
+    // The app claims user u1 (its authorization acts for the user).
+    let answer = server.call("POST", "/v1/accounts", Some(&app), Some(&json!({"id": "a1", "currency": "EUR"})));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let authorize = json!({"id": "au-1", "user": "u1", "account": "a1", "limit": 100, "expires_in_s": 600});
+    assert_eq!(server.call("POST", "/v1/authorizations", Some(&app), Some(&authorize)).status, 200);
+    let coupon = json!({"id": "c-1", "merchant": "m1", "holder": "u1", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 500}, "expires_in_s": 3_600});
+    let issued = server.call("POST", "/v1/coupons", Some(&merchant), Some(&coupon));
+    let code = issued.body["code"].as_str().expect("a code").to_string();
+    let redeem = json!({"id": "red-1", "code": code, "amount": 2_000});
+    let first = server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem));
+    assert_eq!(first.status, 200, "{first:?}");
+    let looked_up = server.call("GET", "/v1/coupons/c-1", Some(&app), None).body;
+    assert_eq!((looked_up["status"].clone(), looked_up["code"].clone()), (json!("redeemed"), json!(code)));
+    wait_archived(&server, 2); // The coupon and its redemption (the authorization is still active).
+
+    let check = |server: &Server| {
+        assert_eq!(server.call("GET", "/v1/coupons/c-1", Some(&app), None).body, looked_up, "as it was in memory");
+        assert_eq!(server.call("GET", "/v1/coupons/c-1", Some(&merchant), None).status, 200);
+        server.call("GET", "/v1/coupons/c-1", Some(&operator), None).assert_error(403, "forbidden");
+        let held = server.call("GET", "/v1/users/u1/coupons", Some(&app), None);
+        assert_eq!(held.body["data"], json!([looked_up]), "{held:?}");
+    };
+    check(&server);
+    let retried = server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem));
+    assert_eq!((retried.status, retried.body), (200, first.body), "a retried redemption answers as the first");
+    let again = json!({"id": "red-2", "code": code, "amount": 2_000});
+    server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&again)).assert_error(422, "coupon_redeemed");
+    server.restart();
+    check(&server);
 }

@@ -1,4 +1,5 @@
-//! Reads that reach past memory: POS settlements, authorizations, holds, bills and splits are
+//! Reads that reach past memory: POS settlements, authorizations, holds, bills, splits and
+//! coupons are
 //! answered from the state while they are in it and from storage once they left it
 //! (`state_machine/archive.rs`), under the same read rules (the object's own facts come from
 //! what storage kept). Lookups by id, the lists they are in, and the event feed's scoping all
@@ -10,7 +11,7 @@ use crate::command::ObjectKind;
 use crate::command::Principal;
 use crate::partition::HOME_PARTITION;
 use crate::state_machine::{
-    ArchiveList, Archived, ArchivedKind, Authorization, Bill, Hold, SettlementSummary, Split, StateMachine,
+    ArchiveList, Archived, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split, StateMachine,
 };
 use crate::types::Id;
 
@@ -23,6 +24,16 @@ pub struct ObjectPage<T> {
     pub has_more: bool,
 }
 
+/// A coupon with its current redemption code (derived from the server key, so the holder's app
+/// can show it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponWithCode {
+    /// The coupon.
+    pub coupon: Coupon,
+    /// Its current redemption code.
+    pub code: String,
+}
+
 /// The object a read is about, if it is of a kind that leaves memory, then the other object
 /// storage must answer for the read's rules (a POS hold's settlement, which made it).
 fn archivable(read: &Read) -> Option<(ArchivedKind, Id, Option<ArchivedKind>)> {
@@ -32,6 +43,7 @@ fn archivable(read: &Read) -> Option<(ArchivedKind, Id, Option<ArchivedKind>)> {
         Read::Hold(id) => Some((ArchivedKind::Hold, id.clone(), Some(ArchivedKind::Settlement))),
         Read::Bill(id) => Some((ArchivedKind::Bill, id.clone(), None)),
         Read::Split(id) => Some((ArchivedKind::Split, id.clone(), None)),
+        Read::Coupon(id) => Some((ArchivedKind::Coupon, id.clone(), None)),
         _ => None,
     }
 }
@@ -79,6 +91,52 @@ impl Engine {
     pub fn split(&self, principal: &Principal, id: &Id) -> Result<Option<Split>, QueryError> {
         let in_memory = |machine: &StateMachine, id: &Id| machine.split(id).cloned();
         self.object(principal, Read::Split(id.clone()), in_memory, split_of)
+    }
+
+    /// Coupon `id` with its current redemption code, if `principal` may read it
+    /// (`read_coupon`), from memory or storage; `Ok(None)` as for [`Engine::settlement`].
+    /// Blocking.
+    pub fn coupon(&self, principal: &Principal, id: &Id) -> Result<Option<CouponWithCode>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.coupon(id).cloned();
+        let Some(coupon) = self.object(principal, Read::Coupon(id.clone()), in_memory, coupon_of)? else {
+            return Ok(None);
+        };
+        Ok(self.with_codes(vec![(id.clone(), coupon)])?.pop().map(|(_, coupon)| coupon))
+    }
+
+    /// Up to `limit` of the coupons `user` holds (any state, the rewards its contacts'
+    /// redemptions earned it included; in memory or storage), with their codes, in id order
+    /// after `starting_after`, and whether more remain; if `principal` may read them
+    /// (`read_user_coupons`). Blocking.
+    pub fn coupons_held(
+        &self,
+        principal: &Principal,
+        user: &Id,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<ObjectPage<CouponWithCode>, QueryError> {
+        let read = Read::UserCoupons(user.clone());
+        let (holder, cursor) = (user.clone(), starting_after.cloned());
+        let in_memory = move |machine: &StateMachine| {
+            let (ids, more) = machine.coupons_held(&holder, limit, cursor.as_ref());
+            let page = ids.into_iter().filter_map(|id| Some((id.clone(), machine.coupon(&id)?.clone()))).collect();
+            (page, more)
+        };
+        let list = (ArchiveList::HeldCoupons(user.clone()), ArchivedKind::Coupon);
+        let page = self.page(principal, Some(read), in_memory, list, (limit, starting_after), coupon_of)?;
+        Ok(ObjectPage { objects: self.with_codes(page.objects)?, has_more: page.has_more })
+    }
+
+    /// The coupons with their current codes (derived from the server key).
+    fn with_codes(&self, coupons: Vec<(Id, Coupon)>) -> Result<Vec<(Id, CouponWithCode)>, QueryError> {
+        let with_codes = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            let with_code = |(id, coupon): (Id, Coupon)| {
+                let code = machine.code_of(&id, &coupon);
+                (id, CouponWithCode { coupon, code })
+            };
+            coupons.into_iter().map(with_code).collect()
+        })?;
+        Ok(with_codes)
     }
 
     /// Up to `limit` of the POS settlements made at `merchant`'s terminals (approved or
@@ -186,7 +244,7 @@ impl Engine {
             ArchivedKind::Hold => ObjectKind::Hold,
             ArchivedKind::Bill => ObjectKind::Bill,
             ArchivedKind::Split => ObjectKind::Split,
-            ArchivedKind::Settlement => unreachable!("settlements are listed by merchant"),
+            kind => unreachable!("{kind:?} is not listed by its creator"),
         };
         let in_memory = move |machine: &StateMachine| {
             let (ids, more) = machine.objects_owned(&owner, object_kind, limit, cursor.as_ref());
@@ -357,6 +415,13 @@ fn authorization_of(object: Archived) -> Option<Authorization> {
 fn hold_of(object: Archived) -> Option<Hold> {
     match object {
         Archived::Hold(archived) => Some(archived.hold),
+        _ => None,
+    }
+}
+
+fn coupon_of(object: Archived) -> Option<Coupon> {
+    match object {
+        Archived::Coupon(archived) => Some(*archived.coupon),
         _ => None,
     }
 }

@@ -47,7 +47,7 @@ use crate::wal::{HistoryLine, HistoryRecord, LineId, Wal, WalError};
 use gather::{BatchReply, Gather};
 
 pub use crate::wal::Durability;
-pub use archived::ObjectPage;
+pub use archived::{CouponWithCode, ObjectPage};
 pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
 pub use lookups::{TransferRecord, TransferStatus};
 

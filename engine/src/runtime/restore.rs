@@ -1,5 +1,5 @@
 //! Objects brought back from storage (`state_machine/archive.rs`): before a batch commits, the
-//! executor looks for every settlement, authorization, hold, bill and split the batch names that
+//! executor looks for every settlement, authorization, hold, bill, split, coupon and redemption the batch names that
 //! its machine does not hold, and puts each one found in the batch as a [`TransitMessage::Restored`], logged
 //! with it, so the machine decides as if the object had never left memory, and replay alike.
 //!
@@ -75,15 +75,17 @@ impl Restorer {
                 None => from_storage.push((kind, id)),
             }
         }
-        if from_storage.is_empty() || !self.used {
-            return found;
+        if !from_storage.is_empty() && self.used {
+            match self.wal.archived(&from_storage) {
+                Ok(stored) => found.extend(stored.into_iter().flatten()),
+                // The commands apply as if storage held nothing; a storage that fails reads
+                // fails the batch's write too.
+                Err(error) => tracing::warn!(%error, "reading archived objects failed"),
+            }
         }
-        match self.wal.archived(&from_storage) {
-            Ok(stored) => found.extend(stored.into_iter().flatten()),
-            // The commands apply as if storage held nothing; a storage that fails reads fails
-            // the batch's write too.
-            Err(error) => tracing::warn!(%error, "reading archived objects failed"),
-        }
+        // A coupon may be asked for by its id and by its code: bring it back once.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|object| seen.insert((object.kind(), object.id().clone())));
         found
     }
 
@@ -97,9 +99,10 @@ impl Restorer {
         self.used = true;
         let mut keys = Vec::with_capacity(archived.len());
         for object in archived {
-            let key = (object.kind(), object.id().clone());
-            keys.push(key.clone());
-            self.in_flight.insert(key, (number, object.clone()));
+            for key in object.keys() {
+                keys.push(key.clone());
+                self.in_flight.insert(key, (number, object.clone()));
+            }
         }
         self.batches.push_back((number, keys));
         metrics::counter!("kassa_objects_archived_total").increment(archived.len() as u64);

@@ -1,6 +1,7 @@
 //! Resolved objects leave memory. A POS settlement (resolved when it is answered), an
 //! authorization (once used, expired or revoked), a hold (once captured, voided or expired), a
-//! bill (once paid, cancelled or expired) and a split (once completed, cancelled or expired)
+//! bill (once paid, cancelled or expired), a split (once completed, cancelled or expired), a
+//! coupon (once redeemed or past its validity) and an operator's redemption (once answered)
 //! stay in memory for
 //! [`Config::resolved_in_memory_ms`](super::Config) of log time after they resolve; then the
 //! batch that starts past it takes them out of the state and hands them to the runtime as
@@ -28,11 +29,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::authorizations::{Authorization, AuthorizationState};
+use super::coupons::RedemptionRecord;
 use super::pos::{SettlementRecord, SettlementSummary};
-use super::{Bill, Hold, Split, StateMachine};
-use crate::authority::Facts;
+use super::{Bill, Coupon, Hold, Split, StateMachine};
 use crate::command::{Command, ObjectKind, Principal, Submission};
 use crate::types::Id;
+
+mod facts;
 
 /// The kinds of object that leave memory once resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,6 +50,13 @@ pub enum ArchivedKind {
     Bill,
     /// A group-payment split.
     Split,
+    /// A coupon (redeemed, or past its validity).
+    Coupon,
+    /// A coupon found by its redemption code: the id is the code's keyed hash in hex, and
+    /// storage answers the coupon ([`Archived::keys`]).
+    CouponCode,
+    /// An operator's redemption of a coupon (its answer, for a retry).
+    Redemption,
 }
 
 /// An object as the state held it when it left memory. What storage keeps and what
@@ -64,6 +74,10 @@ pub enum Archived {
     Bill(ArchivedBill),
     /// A group-payment split.
     Split(ArchivedSplit),
+    /// A coupon.
+    Coupon(ArchivedCoupon),
+    /// An operator's redemption.
+    Redemption(ArchivedRedemption),
 }
 
 /// A POS settlement out of memory.
@@ -120,6 +134,25 @@ pub struct ArchivedSplit {
     pub owner: Option<Principal>,
 }
 
+/// A coupon out of memory (redeemed, or past its validity).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedCoupon {
+    /// Its id.
+    pub id: Id,
+    /// The coupon.
+    pub coupon: Box<Coupon>,
+    /// The keyed hash of its current redemption code (what a redemption finds it by).
+    pub(crate) code_index: [u8; 32],
+}
+
+/// An operator's redemption out of memory: what it asked and answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedRedemption {
+    /// The redemption's id.
+    pub id: Id,
+    pub(crate) record: Box<RedemptionRecord>,
+}
+
 /// A list that an archived object stays in (`wal/archive.rs` keeps one key per entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveList {
@@ -129,6 +162,8 @@ pub enum ArchiveList {
     Owned(ArchivedKind, Principal),
     /// The splits a user is a member of.
     MemberSplits(Id),
+    /// The coupons a user holds.
+    HeldCoupons(Id),
 }
 
 impl Archived {
@@ -140,6 +175,8 @@ impl Archived {
             Archived::Hold(_) => ArchivedKind::Hold,
             Archived::Bill(_) => ArchivedKind::Bill,
             Archived::Split(_) => ArchivedKind::Split,
+            Archived::Coupon(_) => ArchivedKind::Coupon,
+            Archived::Redemption(_) => ArchivedKind::Redemption,
         }
     }
 
@@ -151,7 +188,18 @@ impl Archived {
             Archived::Hold(hold) => &hold.id,
             Archived::Bill(bill) => &bill.id,
             Archived::Split(split) => &split.id,
+            Archived::Coupon(coupon) => &coupon.id,
+            Archived::Redemption(redemption) => &redemption.id,
         }
+    }
+
+    /// Every key storage finds it by: its kind and id, then (a coupon) its code's hash.
+    pub fn keys(&self) -> Vec<(ArchivedKind, Id)> {
+        let mut keys = vec![(self.kind(), self.id().clone())];
+        if let Archived::Coupon(coupon) = self {
+            keys.push((ArchivedKind::CouponCode, code_key(&coupon.code_index)));
+        }
+        keys
     }
 
     /// The lists it is in.
@@ -172,6 +220,8 @@ impl Archived {
                 lists.extend(members);
                 lists
             }
+            Archived::Coupon(coupon) => vec![ArchiveList::HeldCoupons(coupon.coupon.holder.clone())],
+            Archived::Redemption(_) => Vec::new(),
         }
     }
 }
@@ -224,6 +274,7 @@ impl StateMachine {
     /// Takes out of memory every object resolved at least the window before `now` (into
     /// `archived`, which `commit` hands over in its output).
     pub(super) fn archive_resolved(&mut self, now: crate::types::TimestampMs) {
+        self.expire_coupons(now);
         let window = self.config.resolved_in_memory_ms;
         while let Some((resolved_at, ..)) = self.state.resolved.front() {
             if resolved_at.saturating_add(window) > now {
@@ -236,6 +287,9 @@ impl StateMachine {
                 ArchivedKind::Hold => self.evict_hold(id),
                 ArchivedKind::Bill => self.evict_bill(id),
                 ArchivedKind::Split => self.evict_split(id),
+                ArchivedKind::Coupon => self.evict_coupon(id),
+                ArchivedKind::Redemption => self.evict_redemption(id),
+                ArchivedKind::CouponCode => unreachable!("a coupon resolves by its id"),
             }
         }
     }
@@ -361,6 +415,8 @@ impl StateMachine {
                 self.own(ObjectKind::Split, &archived.id, &archived.owner);
                 self.resolved(ArchivedKind::Split, &archived.id);
             }
+            Archived::Coupon(archived) => self.restore_coupon(archived),
+            Archived::Redemption(archived) => self.restore_redemption(archived),
         }
     }
 
@@ -372,23 +428,31 @@ impl StateMachine {
             ArchivedKind::Hold => self.state.holds.contains_key(id),
             ArchivedKind::Bill => self.state.bills.contains_key(id),
             ArchivedKind::Split => self.state.splits.contains_key(id),
+            ArchivedKind::Coupon | ArchivedKind::CouponCode | ArchivedKind::Redemption => {
+                self.holds_coupon_object(kind, id)
+            }
         }
     }
 
-    /// The objects that `batch` names (to create, retry, capture, void, reverse, refund or revoke
-    /// them) and memory does not hold, each once, in order: the executor looks for them in
-    /// storage, and then for what each one found brings along ([`Archived::companion`]).
+    /// The objects that `batch` names (to create, retry, capture, void, reverse, refund, revoke,
+    /// share, claim, redeem or pay with them) and memory does not hold, each once, in order: the
+    /// executor looks for them in storage, and then for what each one found brings along
+    /// ([`Archived::companion`]).
     pub fn objects_to_restore(&self, batch: &[Submission]) -> Vec<(ArchivedKind, Id)> {
         use ArchivedKind::{Authorization, Bill, Hold, Settlement, Split};
         let mut wanted = BTreeSet::new();
         for submission in batch {
+            let coupons = self.coupon_objects_named(&submission.command);
+            wanted.extend(coupons.into_iter().filter(|(kind, id)| !self.holds_object(*kind, id)));
             let (kinds, id): (&[ArchivedKind], &Id) = match &submission.command {
                 Command::SettlePos(settle) => (&[Settlement, Hold], &settle.id),
                 Command::ReversePos { settlement } => (&[Settlement], settlement),
                 Command::RefundPos(refund) => (&[Settlement], &refund.of),
                 Command::PlaceHold(place) => (&[Hold], &place.id),
-                Command::CaptureHold(capture) => (&[Hold], &capture.hold),
-                Command::VoidHold { hold } => (&[Hold], hold),
+                // A terminal may capture or void the hold its settlement placed: the rule asks
+                // for the settlement of the hold's id, even when there is no such hold.
+                Command::CaptureHold(capture) => (&[Hold, Settlement], &capture.hold),
+                Command::VoidHold { hold } => (&[Hold, Settlement], hold),
                 Command::Authorize(authorize) => (&[Authorization], &authorize.id),
                 Command::RevokeAuthorization { authorization } => (&[Authorization], authorization),
                 Command::OpenBill(open) => (&[Bill], &open.bill),
@@ -436,6 +500,7 @@ impl StateMachine {
             }
         }
         assert_eq!(listed, self.state.retired_authorizations.len(), "every retired authorization is listed");
+        self.check_coupon_expiry();
         for (id, record) in self.state.settlements.iter() {
             if record.effect.as_ref().is_some_and(|effect| effect.held) {
                 assert!(self.state.holds.contains_key(id), "settlement {id} is in memory with its hold");
@@ -444,93 +509,13 @@ impl StateMachine {
     }
 }
 
-impl StateMachine {
-    /// Whether `principal` may make `read` of an object out of memory, by the same rules as of
-    /// one in memory: `archived` answers the facts of the objects it holds (the object, and the
-    /// settlement of a POS hold), the machine every other.
-    pub fn check_read_archived(
-        &self,
-        principal: &Principal,
-        read: &crate::authority::Read,
-        archived: &[Archived],
-    ) -> Result<(), crate::command::Rejection> {
-        crate::authority::check_read(&WithArchived { machine: self, archived }, principal, read)
-    }
-}
-
-/// The machine's facts, and those of some archived objects.
-struct WithArchived<'a> {
-    machine: &'a StateMachine,
-    archived: &'a [Archived],
-}
-
-impl WithArchived<'_> {
-    fn find(&self, kind: ArchivedKind, id: &Id) -> Option<&Archived> {
-        self.archived.iter().find(|object| object.kind() == kind && object.id() == id)
-    }
-}
-
-impl Facts for WithArchived<'_> {
-    fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal> {
-        let stored = match kind {
-            ObjectKind::Authorization => self.find(ArchivedKind::Authorization, id),
-            ObjectKind::Hold => self.find(ArchivedKind::Hold, id),
-            ObjectKind::Bill => self.find(ArchivedKind::Bill, id),
-            ObjectKind::Split => self.find(ArchivedKind::Split, id),
-            _ => None,
-        };
-        match stored {
-            Some(Archived::Authorization(archived)) => archived.owner.as_ref(),
-            Some(Archived::Hold(archived)) => archived.owner.as_ref(),
-            Some(Archived::Bill(archived)) => archived.owner.as_ref(),
-            Some(Archived::Split(archived)) => archived.owner.as_ref(),
-            _ => Facts::owner(self.machine, kind, id),
-        }
-    }
-
-    fn merchant_account(&self, merchant: &Id) -> Option<&Id> {
-        Facts::merchant_account(self.machine, merchant)
-    }
-
-    fn terminal_merchant(&self, terminal: &Id) -> Option<&Id> {
-        Facts::terminal_merchant(self.machine, terminal)
-    }
-
-    fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
-        match self.find(ArchivedKind::Settlement, settlement) {
-            Some(Archived::Settlement(archived)) => Some(&archived.record.terminal),
-            _ => Facts::settlement_terminal(self.machine, settlement),
-        }
-    }
-
-    fn hold(&self, id: &Id) -> Option<&Hold> {
-        match self.find(ArchivedKind::Hold, id) {
-            Some(Archived::Hold(archived)) => Some(&archived.hold),
-            _ => Facts::hold(self.machine, id),
-        }
-    }
-
-    fn bill(&self, id: &Id) -> Option<&Bill> {
-        match self.find(ArchivedKind::Bill, id) {
-            Some(Archived::Bill(archived)) => Some(&archived.bill),
-            _ => Facts::bill(self.machine, id),
-        }
-    }
-
-    fn split(&self, id: &Id) -> Option<&Split> {
-        match self.find(ArchivedKind::Split, id) {
-            Some(Archived::Split(archived)) => Some(&archived.split),
-            _ => Facts::split(self.machine, id),
-        }
-    }
-
-    fn coupon(&self, id: &Id) -> Option<&super::Coupon> {
-        Facts::coupon(self.machine, id)
-    }
+/// The id a coupon is stored under by its redemption code's keyed hash (`ArchivedKind::CouponCode`).
+pub(crate) fn code_key(code_index: &[u8; 32]) -> Id {
+    Id::new(&hex::encode(code_index)).expect("64 hex digits are an id")
 }
 
 /// Removes `id` from `subject`'s list (and the list, once empty).
-fn unlist(lists: &mut super::Map<Id, BTreeSet<Id>>, subject: &Id, id: &Id) {
+pub(super) fn unlist(lists: &mut super::Map<Id, BTreeSet<Id>>, subject: &Id, id: &Id) {
     if let Some(list) = lists.get_mut(subject) {
         list.remove(id);
         if list.is_empty() {

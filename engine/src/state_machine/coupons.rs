@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::archive::ArchivedKind;
 use super::rules::{self, Quote};
 use super::{SecretKey, StateMachine};
 use crate::command::{
@@ -77,6 +78,12 @@ impl StateMachine {
     pub fn coupon_code(&self, id: &Id) -> Option<String> {
         let coupon = self.state.coupons.get(id)?;
         Some(self.derive_coupon_code(id, coupon.code_nonce))
+    }
+
+    /// The current redemption code of `coupon` (of id `id`), wherever it is kept: memory or
+    /// storage.
+    pub fn code_of(&self, id: &Id, coupon: &Coupon) -> String {
+        self.derive_coupon_code(id, coupon.code_nonce)
     }
 
     fn derive_coupon_code(&self, id: &Id, nonce: u64) -> String {
@@ -168,6 +175,8 @@ impl StateMachine {
         coupon.state = CouponState::Redeemed;
         Self::changed(events, ObjectKind::Coupon, id, Change::Used);
         let coupon = coupon.clone();
+        assert!(self.state.coupon_expiry.remove(&(coupon.valid_until_ms, id.clone())), "an available coupon waits");
+        self.resolved(ArchivedKind::Coupon, id);
         let (sharer, reward) = (coupon.shared_by.clone()?, coupon.reward.clone()?);
         let reward_id = self.reward_id(id);
         let lifetime_ms = coupon.valid_until_ms - coupon.valid_from_ms;
@@ -202,6 +211,7 @@ impl StateMachine {
         let index = self.coupon_index(&code);
         self.state.coupon_codes.insert(index, id.clone());
         self.state.holdings.entry(coupon.holder.clone()).or_default().insert(id.clone());
+        self.state.coupon_expiry.insert((coupon.valid_until_ms, id.clone()));
         self.state.coupons.insert(id.clone(), Box::new(coupon));
         Self::changed(events, ObjectKind::Coupon, id, Change::Opened);
         code
@@ -426,6 +436,7 @@ impl StateMachine {
                 outcome: outcome.clone(),
             };
             self.state.redemptions.insert(redeem.id.clone(), Box::new(record));
+            self.resolved(ArchivedKind::Redemption, &redeem.id);
         }
         outcome
     }
@@ -447,5 +458,6 @@ pub(super) fn coupon_index(key: &SecretKey, code: &str) -> [u8; 32] {
     key.hash(COUPON_INDEX_DOMAIN, &[code.as_bytes()])
 }
 
+mod retention;
 #[cfg(test)]
 mod tests;

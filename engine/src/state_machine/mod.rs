@@ -47,8 +47,8 @@ use snapshot::presized;
 
 pub use accounts::Account;
 pub use archive::{
-    ArchiveList, Archived, ArchivedAuthorization, ArchivedBill, ArchivedHold, ArchivedKind, ArchivedSettlement,
-    ArchivedSplit,
+    ArchiveList, Archived, ArchivedAuthorization, ArchivedBill, ArchivedCoupon, ArchivedHold, ArchivedKind,
+    ArchivedRedemption, ArchivedSettlement, ArchivedSplit,
 };
 pub use authorizations::{Authorization, AuthorizationState};
 pub use bills::{Bill, BillItem, BillState};
@@ -178,7 +178,7 @@ pub struct State {
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
     /// Evicted authorizations still in their user's list: their codes' answers (`archive.rs`).
     pub(crate) retired_authorizations: Map<Id, archive::Retired>,
-    /// Settlements and authorizations by when they resolved, oldest first: each leaves memory
+    /// Resolved objects by when they resolved, oldest first: each leaves memory
     /// for storage once `Config::resolved_in_memory_ms` has passed (`archive.rs`).
     pub(crate) resolved: VecDeque<(TimestampMs, ArchivedKind, Id)>,
     /// When each user's wrong-code window ends, in order: a tick forgets the windows that
@@ -194,6 +194,9 @@ pub struct State {
     pub(crate) contacts: Map<Id, BTreeSet<Id>>,
     pub(crate) coupons: SplitMap<Box<Coupon>>,
     pub(crate) coupon_codes: Map<[u8; 32], Id>,
+    /// Unredeemed coupons by the end of their validity: each is queued to leave memory then
+    /// (`coupons/retention.rs`).
+    pub(crate) coupon_expiry: BTreeSet<(TimestampMs, Id)>,
     /// The coupons each user holds (any state, rewards included), in id order: the list a
     /// holder's app pages through.
     pub(crate) holdings: Map<Id, BTreeSet<Id>>,

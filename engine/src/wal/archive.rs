@@ -4,9 +4,11 @@
 //! read back by the executor (to restore one a command names) and by lookups and lists.
 //!
 //! Keys (every object lives on the home partition, so the partition is not in them):
-//! - `0x01 ++ kind ++ id` -> the codec bytes of the [`Archived`] object;
+//! - `0x01 ++ kind ++ id` -> the codec bytes of the [`Archived`] object (a coupon also under
+//!   its redemption code's keyed hash, kind `CouponCode`: [`Archived::keys`]);
 //! - `0x02 ++ list ++ len(subject) ++ subject ++ id` -> empty: one key per list entry, in id order
-//!   under each subject (a merchant's settlements: list 1; a user's splits: list 2; the objects
+//!   under each subject (a merchant's settlements: list 1; a user's splits: list 2; the coupons
+//!   a user holds: list 3; the objects
 //!   of a kind a tenant created: list `0x10 | kind`, the subject being the principal's role
 //!   byte then its id).
 //!
@@ -56,6 +58,9 @@ fn kind_byte(kind: ArchivedKind) -> u8 {
         ArchivedKind::Hold => 3,
         ArchivedKind::Bill => 4,
         ArchivedKind::Split => 5,
+        ArchivedKind::Coupon => 6,
+        ArchivedKind::CouponCode => 7,
+        ArchivedKind::Redemption => 8,
     }
 }
 
@@ -70,6 +75,7 @@ fn list_prefix(list: &ArchiveList) -> Vec<u8> {
     let (list_byte, subject) = match list {
         ArchiveList::MerchantSettlements(merchant) => (1, merchant.as_str().as_bytes().to_vec()),
         ArchiveList::MemberSplits(user) => (2, user.as_str().as_bytes().to_vec()),
+        ArchiveList::HeldCoupons(user) => (3, user.as_str().as_bytes().to_vec()),
         ArchiveList::Owned(kind, owner) => {
             let (role, id) = match owner {
                 Principal::Admin => (0, ""),
@@ -94,7 +100,10 @@ impl Wal {
     pub(super) fn put_archived<'a>(&self, batch: &mut WriteBatch, archived: impl IntoIterator<Item = &'a Archived>) {
         let family = self.cf(CF_ARCHIVE);
         for object in archived {
-            batch.put_cf(family, object_key(object.kind(), object.id()), codec::encode(object));
+            let value = codec::encode(object);
+            for (kind, id) in object.keys() {
+                batch.put_cf(family, object_key(kind, &id), &value);
+            }
             for list in object.lists() {
                 let mut key = list_prefix(&list);
                 key.extend_from_slice(object.id().as_str().as_bytes());

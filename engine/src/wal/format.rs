@@ -20,8 +20,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// settlements and bills keep their partial refunds. 6: a record's submissions may carry
 /// metadata, and the events an `Annotated` event. 7: resolved settlements, authorizations,
 /// holds, bills and splits leave memory for the `archive` family; snapshots keep the queue of resolved objects and the
-/// retired authorizations, records may carry `Restored` objects.
-pub const STORAGE_FORMAT: u8 = 7;
+/// retired authorizations, records may carry `Restored` objects. 8: coupons and operators'
+/// redemptions leave memory too; snapshots keep the coupons waiting for their validity to end.
+pub const STORAGE_FORMAT: u8 = 8;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

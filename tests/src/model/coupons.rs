@@ -112,6 +112,13 @@ impl Model {
         Ok(Reply::Done)
     }
 
+    /// `user`'s pool as contacts see it at `now`: the shared coupons still valid (the engine
+    /// takes one out of its pool when its validity ends).
+    pub(super) fn pool(&self, now: TimestampMs, user: &Id) -> impl Iterator<Item = &Id> {
+        let valid = move |id: &&Id| self.coupons.get(*id).is_some_and(|coupon| coupon.valid_until_ms > now);
+        self.pools.get(user).into_iter().flatten().filter(valid)
+    }
+
     pub(super) fn share_coupon(&mut self, now: TimestampMs, share: &ShareCoupon) -> Result<(), Rejection> {
         let coupon = self.coupons.get(&share.coupon).ok_or(Rejection::CouponNotFound)?;
         if coupon.holder != share.user {
@@ -125,7 +132,7 @@ impl Model {
         if now >= coupon.valid_until_ms {
             return Err(Rejection::CouponNotValid);
         }
-        if self.pools.get(&share.user).is_some_and(|pool| pool.len() >= POOL_COUPONS_MAX) {
+        if self.pool(now, &share.user).count() >= POOL_COUPONS_MAX {
             return Err(Rejection::LimitReached);
         }
         self.coupons.get_mut(&share.coupon).expect("exists").status = CouponStatus::Shared;

@@ -39,8 +39,8 @@ use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::{Command, Currency, Id, TimestampMs};
 
 pub use view::{
-    Probe, StateView, engine_authorization_line, engine_bill_line, engine_hold_line, engine_settlement_line,
-    engine_split_line, engine_view,
+    Probe, StateView, engine_authorization_line, engine_bill_line, engine_coupon_line, engine_hold_line,
+    engine_settlement_line, engine_split_line, engine_view,
 };
 
 /// An account in the model.

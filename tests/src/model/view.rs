@@ -185,7 +185,7 @@ impl Model {
         }
         for user in &view.users {
             out.insert(format!("contacts:{user}"), list(self.contacts.get(user).into_iter().flatten()));
-            out.insert(format!("pool:{user}"), list(self.pools.get(user).into_iter().flatten()));
+            out.insert(format!("pool:{user}"), list(self.pool(self.now_ms, user)));
         }
         for id in &view.api_keys {
             let (role, hash, revoked) = &self.api_keys[id];
@@ -317,25 +317,7 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("split:{id}"), line);
     }
     for id in &view.coupons {
-        let line = machine.coupon(id).map_or_else(missing, |c| {
-            let status = match c.state {
-                CouponState::Available => "available",
-                CouponState::Shared => "shared",
-                CouponState::Redeemed => "redeemed",
-            };
-            format!(
-                "{} holder={} {} {}..{} shared_by={:?} {status} rule={:?} reward={:?} adjustments={:?}",
-                c.merchant,
-                c.holder,
-                c.currency,
-                c.valid_from_ms,
-                c.valid_until_ms,
-                c.shared_by,
-                c.rule,
-                c.reward,
-                c.adjustments
-            )
-        });
+        let line = machine.coupon(id).map_or_else(missing, engine_coupon_line);
         out.insert(format!("coupon:{id}"), line);
     }
     for id in &view.merchants {
@@ -376,6 +358,27 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
     };
     out.insert("invariants".into(), verdict);
     out
+}
+
+/// A coupon's line, as the engine holds it.
+pub fn engine_coupon_line(c: &kassa_engine::state_machine::Coupon) -> String {
+    let status = match c.state {
+        CouponState::Available => "available",
+        CouponState::Shared => "shared",
+        CouponState::Redeemed => "redeemed",
+    };
+    format!(
+        "{} holder={} {} {}..{} shared_by={:?} {status} rule={:?} reward={:?} adjustments={:?}",
+        c.merchant,
+        c.holder,
+        c.currency,
+        c.valid_from_ms,
+        c.valid_until_ms,
+        c.shared_by,
+        c.rule,
+        c.reward,
+        c.adjustments
+    )
 }
 
 /// The engine's refunds of one object as the model writes its own (`Model::refund_lines`).

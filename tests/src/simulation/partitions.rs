@@ -22,8 +22,8 @@ use kassa_engine::state_machine::{Archived, ArchivedKind};
 use kassa_engine::{Command, Engine, Id, Principal, SubmitError};
 
 use crate::model::{
-    Probe, StateView, engine_authorization_line, engine_bill_line, engine_hold_line, engine_settlement_line,
-    engine_split_line, engine_view,
+    Probe, StateView, engine_authorization_line, engine_bill_line, engine_coupon_line, engine_hold_line,
+    engine_settlement_line, engine_split_line, engine_view,
 };
 
 /// What a command touches, as far as waves care.
@@ -163,6 +163,7 @@ fn archived_line(engine: &Engine, key: &str) -> Result<Option<String>, QueryErro
         "hold" => engine.hold(&admin, &id)?.map(|found| engine_hold_line(&found)),
         "bill" => engine.bill(&admin, &id)?.map(|found| engine_bill_line(&found)),
         "split" => engine.split(&admin, &id)?.map(|found| engine_split_line(&found)),
+        "coupon" => engine.coupon(&admin, &id)?.map(|found| engine_coupon_line(&found.coupon)),
         _ => None,
     })
 }

@@ -3,14 +3,15 @@
 //! after they resolved, and everything that named them before still works: lookups, lists,
 //! the event feed's scoping, a retried settlement (its first answer, nothing charged twice), a
 //! retried authorize (its code), reversal and refunds; after a reopen too (replay decides as the
-//! first run did, the restored objects being in the log).
+//! first run did, the restored objects being in the log). A redeemed coupon likewise: found by
+//! its id, in its holder's list and by its code.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kassa_engine::command::{
-    Authorize, Command, Movement, ObjectKind, OpenAccount, Refund, RegisterMerchant, RegisterTerminal, SettlePos,
-    Submission,
+    Authorize, Command, DeductionKind, DeductionRule, IssueCoupon, Movement, ObjectKind, OpenAccount, RedeemCoupon,
+    Refund, RegisterMerchant, RegisterOperator, RegisterTerminal, SettlePos, Submission,
 };
 use kassa_engine::runtime::{Clock, QueryError};
 use kassa_engine::state_machine::AuthorizationState;
@@ -158,4 +159,64 @@ fn first_reply(summary: &kassa_engine::state_machine::SettlementSummary) -> Repl
         Outcome::Applied(reply) => reply.clone(),
         refused => panic!("{refused:?}"),
     }
+}
+
+fn redeem(redemption: &str, code: &str) -> Command {
+    let redeem =
+        RedeemCoupon { id: id(redemption), operator: id("op1"), code: code.into(), amount: 1_000, location: None };
+    Command::RedeemCoupon(redeem)
+}
+
+#[test]
+fn a_redeemed_coupon_in_storage_is_found_by_its_id_its_holder_and_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let started = now.load(Ordering::SeqCst);
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    populate(&engine, started); // The app claims user u1.
+    let admin = Principal::Admin;
+    applied(&engine, &admin, Command::RegisterOperator(RegisterOperator { operator: id("op1"), merchant: id("m1") }));
+    let issue = IssueCoupon {
+        coupon: id("c1"),
+        merchant: id("m1"),
+        holder: id("u1"),
+        currency: Currency::EUR,
+        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 200 }, min_spend: 0 },
+        adjustments: Vec::new(),
+        valid_from_ms: started,
+        valid_until_ms: started + 86_400_000,
+        reward: None,
+        nonce: 5,
+    };
+    let Reply::CouponIssued { code } = applied(&engine, &Principal::Merchant(id("m1")), Command::IssueCoupon(issue))
+    else {
+        panic!()
+    };
+    let operator = Principal::Operator(id("op1"));
+    let first = submit(&engine, &operator, redeem("r1", &code));
+    assert!(first.is_applied(), "{first:?}");
+    let before = engine.coupon(&app(), &id("c1")).unwrap().unwrap();
+    window_later(&engine, &now);
+    let gone = engine.read_partition_blocking(0, |machine| machine.coupon(&id("c1")).is_none()).unwrap();
+    assert!(gone, "the redeemed coupon left memory");
+
+    // Its holder's app and its merchant find it (with its code); another tenant does not.
+    assert_eq!(engine.coupon(&app(), &id("c1")).unwrap(), Some(before.clone()));
+    assert_eq!(before.code, code);
+    assert!(engine.coupon(&Principal::Merchant(id("m1")), &id("c1")).unwrap().is_some());
+    assert!(matches!(engine.coupon(&Principal::App(id("other")), &id("c1")), Err(QueryError::Forbidden)));
+    let held = engine.coupons_held(&app(), &id("u1"), 10, None).unwrap();
+    assert_eq!(held.objects, vec![(id("c1"), before.clone())]);
+    // A retried redemption answers as the first did; its code redeemed again, `coupon_redeemed`.
+    assert_eq!(submit(&engine, &operator, redeem("r1", &code)), first);
+    window_later(&engine, &now);
+    assert_eq!(submit(&engine, &operator, redeem("r2", &code)), Outcome::Rejected(Rejection::CouponRedeemed));
+    engine.shutdown();
+    drop(engine);
+
+    // Replay decides alike.
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!(submit(&engine, &operator, redeem("r1", &code)), first);
+    assert_eq!(engine.coupon(&app(), &id("c1")).unwrap(), Some(before));
+    engine.read_partition_blocking(0, |machine| machine.check_invariants()).unwrap();
 }

@@ -6,7 +6,7 @@
 //! (`read_user_splits`).
 
 use actix_web::web;
-use kassa_engine::authority::{Operation, Read};
+use kassa_engine::authority::Operation;
 use kassa_engine::runtime::ObjectPage;
 use kassa_engine::{Id, Principal, StateMachine};
 
@@ -17,7 +17,7 @@ use super::pages::{
     SplitPage,
 };
 use super::views::{self, AccountView};
-use super::{Answer, Data, View, blocking, id, ok, read};
+use super::{Answer, Data, blocking, id, ok};
 use crate::auth::Caller;
 use crate::http::schemas::{IdPath, UserPath};
 
@@ -132,9 +132,6 @@ async fn merged(
     ok(&AccountPage { object: ListObject::List, data, has_more })
 }
 
-/// One page of a subject's list: its ids in order after a cursor, and whether more remain.
-type SubjectPage = fn(&StateMachine, &Id, usize, Option<&Id>) -> (Vec<Id>, bool);
-
 /// The POS settlements made at the merchant's terminals, approved or declined, each as it was
 /// answered; in pages in id order (limit 1..1000, default 100; starting_after; has_more).
 #[utoipa::path(get, path = "/v1/merchants/{id}/settlements", operation_id = "get_v1_merchants_id_settlements",
@@ -179,6 +176,8 @@ pub(super) async fn user_splits(
 /// The coupons a user holds, any state, reward coupons included (those its contacts'
 /// redemptions earned it), each with its code; in pages in id order (limit 1..1000, default
 /// 100; starting_after = the last coupon's id; has_more).
+///
+/// From memory and storage (once redeemed or past their validity, coupons leave memory).
 #[utoipa::path(get, path = "/v1/users/{user}/coupons", operation_id = "get_v1_users_user_coupons", tag = "coupons",
     params(UserPath, PageQuery), responses((status = 200, description = "ok", body = CouponPage), ErrorResponses),
     extensions(("x-kassa-operation" = json!(Operation::ReadUserCoupons.name()))))]
@@ -189,29 +188,9 @@ pub(super) async fn user_coupons(
     query: web::Query<PageQuery>,
 ) -> Answer {
     let user = id(&path)?;
-    let page: SubjectPage = |machine, user, limit, after| machine.coupons_held(user, limit, after);
-    let (data, has_more) =
-        of_subject(state, caller, query, Read::UserCoupons(user.clone()), user.clone(), page, views::coupon).await?;
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal, holder) = (state.engine.clone(), caller.principal.clone(), user.clone());
+    let page = blocking(move || engine.coupons_held(&principal, &holder, limit, starting_after.as_ref())).await?;
+    let (data, has_more) = list(page, views::coupon_with_code);
     ok(&CouponPage { object: ListObject::List, user, data, has_more })
-}
-
-/// A page of the list of one user or merchant (`subject`: its id) as views, and whether more
-/// follow, if the caller may make `read` (checked in the same engine step as the page is read).
-async fn of_subject<V: Send + 'static>(
-    state: Data,
-    caller: Caller,
-    query: web::Query<PageQuery>,
-    read_rule: Read,
-    subject: Id,
-    page: SubjectPage,
-    view: View<V>,
-) -> Result<(Vec<V>, bool), super::super::ApiError> {
-    let limit = query.limit()?;
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    read(&state, &caller, read_rule, move |machine| {
-        let (ids, more) = page(machine, &subject, limit, starting_after.as_ref());
-        let views: Vec<V> = ids.iter().filter_map(|id| view(machine, id)).collect();
-        (views, more)
-    })
-    .await
 }

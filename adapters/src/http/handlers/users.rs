@@ -16,7 +16,7 @@ use super::replies::{
     Rounding, SharePaid, SharedStatus, SplitRefunded,
 };
 use super::views::{self, CouponView, SplitView};
-use super::{Answer, Data, get_view, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
+use super::{Answer, Data, blocking, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::schemas::{IdPath, UserPath};
 use crate::http::{ApiError, codes};
@@ -120,7 +120,10 @@ pub(super) async fn issue_coupon(state: Data, caller: Caller, body: web::Json<Co
     extensions(("x-kassa-operation" = json!(Operation::ReadCoupon.name()))))]
 pub(super) async fn get_coupon(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let coupon = id(&path)?;
-    get_view(&state, &caller, Read::Coupon(coupon.clone()), coupon, views::coupon, Rejection::CouponNotFound).await
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), coupon.clone());
+    let found = blocking(move || engine.coupon(&principal, &key)).await?;
+    let found = found.ok_or_else(|| ApiError::rejected(Rejection::CouponNotFound))?;
+    ok(&views::coupon_with_code(&coupon, &found))
 }
 
 /// Share into the holder's pool.

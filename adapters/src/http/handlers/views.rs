@@ -2,6 +2,7 @@
 //! the JSON sent and describes itself in the OpenAPI document.
 
 use kassa_engine::metadata::Metadata;
+use kassa_engine::runtime::CouponWithCode;
 use kassa_engine::state_machine::{
     Account, Authorization, AuthorizationState, Bill, BillItem, BillState, Coupon, CouponState, Hold, HoldState,
     RefundEntry, SettlementSummary, Split, SplitState,
@@ -410,6 +411,12 @@ pub(super) fn bill(machine: &StateMachine, id: &Id) -> Option<BillView> {
 /// A split's view, if it exists.
 pub(super) fn split(machine: &StateMachine, id: &Id) -> Option<SplitView> {
     machine.split(id).map(|split| split_view(id, split))
+}
+
+/// A coupon's view with its current code, as the engine's lookups answer it (from memory or
+/// storage).
+pub(super) fn coupon_with_code(coupon_id: &Id, found: &CouponWithCode) -> CouponView {
+    coupon_view(coupon_id, &found.coupon, Some(found.code.clone()))
 }
 
 /// A coupon's view with its current code, if it exists.

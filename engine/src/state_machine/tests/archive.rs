@@ -135,10 +135,10 @@ fn a_pos_hold_and_its_settlement_leave_and_come_back_together() {
     let kinds: Vec<ArchivedKind> = archived.iter().map(Archived::kind).collect();
     assert_eq!(kinds, [ArchivedKind::Hold, ArchivedKind::Settlement]);
     assert!(h.machine.hold(&id("s1")).is_none() && h.machine.settlement(&id("s1")).is_none());
-    // A retried capture by the terminal names the hold, which brings its settlement along;
-    // restored, it answers as the first did.
+    // A retried capture by the terminal names the hold and the settlement of its id (what the
+    // terminal's rule asks, hold or not); restored, it answers as the first did.
     let wanted = h.machine.objects_to_restore(&[Submission::new(terminal.clone(), capture.clone())]);
-    assert_eq!(wanted, [(ArchivedKind::Hold, id("s1"))]);
+    assert_eq!(wanted, [(ArchivedKind::Settlement, id("s1")), (ArchivedKind::Hold, id("s1"))]);
     assert_eq!(archived[0].companion(), Some((ArchivedKind::Settlement, id("s1"))));
     assert_eq!(archived[1].companion(), Some((ArchivedKind::Hold, id("s1"))));
     let mut output = CommitOutput::default();
@@ -148,6 +148,21 @@ fn a_pos_hold_and_its_settlement_leave_and_come_back_together() {
     // The reversal gives back what was captured.
     h.ok(Command::ReversePos { settlement: id("s1") });
     assert_eq!(h.balance("a").0, 10_000);
+    // A terminal voiding the "hold" of its sale that placed none: not found, before and after the
+    // sale left memory (the rule finds the terminal's settlement in storage).
+    let code = code_of(h.ok(authorize("au2", 5_000, h.now + 3_600_000, 2)));
+    h.ok(settle("s2", &code, 100));
+    let void = Submission::new(Principal::Terminal(id("t1")), Command::VoidHold { hold: id("s2") });
+    let mut output = CommitOutput::default();
+    h.machine.commit(h.now, std::slice::from_ref(&void), &mut output);
+    assert_eq!(output.outcomes, [Outcome::Rejected(Rejection::HoldNotFound)]);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let sale: Vec<Archived> = archived.into_iter().filter(|object| object.id().as_str() == "s2").collect();
+    assert_eq!(sale.len(), 1, "the sale left memory");
+    let mut output = CommitOutput::default();
+    h.machine.commit_with_messages(h.now, &restored(&sale), &[void], &mut output);
+    assert_eq!(output.outcomes, [Outcome::Rejected(Rejection::HoldNotFound)]);
     h.machine.check_invariants();
 }
 
@@ -186,4 +201,97 @@ fn a_tenants_hold_leaves_its_list_and_answers_its_retries_once_back() {
 
 fn open_account(account: &str) -> Command {
     Command::OpenAccount(OpenAccount { account: id(account), currency: Currency::EUR, overdraft_limit: 0 })
+}
+
+fn fixed_off(amount: u64) -> DeductionRule {
+    DeductionRule { kind: DeductionKind::FixedOff { amount }, min_spend: 0 }
+}
+
+#[test]
+fn a_redeemed_coupon_and_its_redemption_leave_memory_and_keep_their_answers() {
+    let mut h = harness();
+    let code = coupon_code(h.ok(issue("c1", "u1", fixed_off(200), None, &h)));
+    let first = h.ok(redeem("r1", "op1", &code, 1_000));
+    assert_eq!(h.machine.coupons_held(&id("u1"), 10, None).0, [id("c1")]);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    let kinds: Vec<ArchivedKind> = archived.iter().map(Archived::kind).collect();
+    assert_eq!(kinds, [ArchivedKind::Coupon, ArchivedKind::Redemption]);
+    assert!(h.machine.coupon(&id("c1")).is_none() && h.machine.coupons_held(&id("u1"), 10, None).0.is_empty());
+    assert_eq!(archived[0].lists(), [ArchiveList::HeldCoupons(id("u1"))]);
+    let Archived::Coupon(stored) = &archived[0] else { panic!("{archived:?}") };
+    let code_key = crate::state_machine::archive::code_key(&h.machine.coupon_index(&code));
+    assert_eq!(archived[0].keys(), [(ArchivedKind::Coupon, id("c1")), (ArchivedKind::CouponCode, code_key.clone())]);
+    assert_eq!(h.machine.code_of(&id("c1"), &stored.coupon), code, "its code is derived again from storage");
+
+    // A retried redemption names its id and the coupon's code; restored, each answers as before.
+    let retry = redeem("r1", "op1", &code, 1_000);
+    let wanted = h.machine.objects_to_restore(&[Submission::admin(retry.clone())]);
+    assert_eq!(wanted, [(ArchivedKind::CouponCode, code_key), (ArchivedKind::Redemption, id("r1"))]);
+    assert_eq!(
+        commit(&mut h, vec![], redeem("r2", "op1", &code, 1_000)).0,
+        Outcome::Rejected(Rejection::CouponNotFound)
+    );
+    assert_eq!(commit(&mut h, restored(&archived), retry).0, Outcome::Applied(first));
+    assert_eq!(h.rejected(redeem("r2", "op1", &code, 1_000)), Rejection::CouponRedeemed);
+    assert_eq!(h.machine.coupons_held(&id("u1"), 10, None).0, [id("c1")]);
+    // Back for another window, then out again.
+    h.now += WINDOW;
+    assert_eq!(commit(&mut h, vec![], Command::Tick).1.len(), 2);
+}
+
+#[test]
+fn an_expired_shared_coupon_leaves_its_pool_at_once_and_memory_a_window_later() {
+    let mut h = harness();
+    let issued = h.ok(issue("c1", "sharer", fixed_off(200), None, &h));
+    h.ok(Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("sharer") }));
+    assert_eq!(h.machine.pool(&id("sharer")).count(), 1);
+    h.now += 86_400_000;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert!(archived.is_empty(), "its validity just ended");
+    assert_eq!(h.machine.pool(&id("sharer")).count(), 0, "no contact can claim it any more");
+    assert_eq!(h.machine.coupon(&id("c1")).unwrap().state, CouponState::Shared);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived.iter().map(Archived::kind).collect::<Vec<_>>(), [ArchivedKind::Coupon]);
+    assert!(h.machine.state().coupon_codes.is_empty() && h.machine.state().holdings.is_empty());
+    // Its id is not reused: a retried issue names it and, restored, gets the first code back;
+    // another issue under its id is refused.
+    let mut retry = issue("c1", "sharer", fixed_off(200), None, &h);
+    let wanted = h.machine.objects_to_restore(&[Submission::admin(retry.clone())]);
+    assert_eq!(wanted, [(ArchivedKind::Coupon, id("c1"))]);
+    assert_eq!(commit(&mut h, restored(&archived), retry.clone()).0, Outcome::Applied(issued));
+    if let Command::IssueCoupon(issue) = &mut retry {
+        issue.rule = fixed_off(300);
+    }
+    assert_eq!(h.rejected(retry), Rejection::AlreadyExists);
+    // Back, it leaves again a window after the next batch starts.
+    assert!(commit(&mut h, vec![], Command::Tick).1.is_empty());
+    h.now += WINDOW;
+    assert_eq!(commit(&mut h, vec![], Command::Tick).1.len(), 1);
+}
+
+#[test]
+fn a_coupon_spent_in_a_pos_sale_answers_coupon_redeemed_once_back() {
+    let mut h = harness();
+    h.ok(issue("c1", "u1", fixed_off(200), None, &h));
+    let first_code = code_of(h.ok(authorize("au1", 5_000, h.now + 3_600_000, 7)));
+    let with_coupon = |sale: &str, code: &str| {
+        let mut purchase = settle(sale, code, 1_000);
+        if let Command::SettlePos(settle) = &mut purchase {
+            settle.coupon = Some(id("c1"));
+        }
+        purchase
+    };
+    let Reply::Settled { discount, .. } = h.ok(with_coupon("s1", &first_code)) else { panic!() };
+    assert_eq!(discount, 200);
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert!(archived.iter().any(|object| object.kind() == ArchivedKind::Coupon), "{archived:?}");
+    let code = code_of(h.ok(authorize("au2", 5_000, h.now + 3_600_000, 8)));
+    let wanted = h.machine.objects_to_restore(&[Submission::admin(with_coupon("s2", &code))]);
+    assert_eq!(wanted, [(ArchivedKind::Settlement, id("s2")), (ArchivedKind::Coupon, id("c1"))]);
+    let coupon: Vec<Archived> = archived.into_iter().filter(|object| object.kind() == ArchivedKind::Coupon).collect();
+    let (outcome, _) = commit(&mut h, restored(&coupon), with_coupon("s2", &code));
+    assert_eq!(outcome, Outcome::Rejected(Rejection::CouponRedeemed));
 }

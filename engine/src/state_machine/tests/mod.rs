@@ -7,7 +7,7 @@ use crate::types::GeoPoint;
 
 mod archive;
 mod users;
-pub(crate) use users::{add_item, coupon_code, issue, members, open_bill, pay, request_split, submitted};
+pub(crate) use users::{add_item, coupon_code, issue, members, open_bill, pay, redeem, request_split, submitted};
 
 pub(crate) fn id(text: &str) -> Id {
     Id::new(text).unwrap()

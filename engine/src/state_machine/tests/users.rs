@@ -249,7 +249,7 @@ pub(crate) fn coupon_code(reply: Reply) -> String {
     code
 }
 
-fn redeem(redemption: &str, operator: &str, code: &str, amount: u64) -> Command {
+pub(crate) fn redeem(redemption: &str, operator: &str, code: &str, amount: u64) -> Command {
     Command::RedeemCoupon(RedeemCoupon {
         id: id(redemption),
         operator: id(operator),

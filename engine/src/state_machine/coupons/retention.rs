@@ -1,0 +1,124 @@
+//! Coupons and operators' redemptions leave memory (`archive.rs`). A coupon resolves when it is
+//! redeemed or when its validity ends (whichever comes first; an unredeemed one waits in
+//! `State::coupon_expiry` until then); an operator's redemption resolves as it is answered.
+//! Each leaves memory a window later. A coupon in storage is found by its id and by its
+//! current redemption code's keyed hash ([`Archived::keys`]), so a late redemption of its code
+//! still answers `coupon_redeemed` or `coupon_not_valid`, and a late retry of a redemption its
+//! first answer.
+//!
+//! A new coupon's code could collide with a stored coupon's (one in 10^12): memory answers first,
+//! so the live coupon wins.
+
+use super::super::archive::{Archived, ArchivedCoupon, ArchivedKind, ArchivedRedemption, code_key, unlist};
+use super::{CouponState, StateMachine};
+use crate::command::Command;
+use crate::types::{Id, TimestampMs};
+
+impl StateMachine {
+    /// Queues for leaving memory the coupons whose validity ended by `now`; a shared one leaves
+    /// its sharer's pool at once (no contact can claim it any more).
+    pub(in crate::state_machine) fn expire_coupons(&mut self, now: TimestampMs) {
+        while let Some((valid_until_ms, _)) = self.state.coupon_expiry.first() {
+            if *valid_until_ms > now {
+                break;
+            }
+            let (_, id) = self.state.coupon_expiry.pop_first().expect("looked at above");
+            let coupon = self.state.coupons.get(&id).expect("a coupon waiting to expire is in memory");
+            if coupon.state == CouponState::Shared {
+                let sharer = coupon.holder.clone();
+                unlist(&mut self.state.pools, &sharer, &id);
+            }
+            self.resolved(ArchivedKind::Coupon, &id);
+        }
+    }
+
+    /// Takes coupon `id` out of memory: its code's index entry and its holder's list entry go
+    /// with it (a shared one left its pool when its validity ended).
+    pub(in crate::state_machine) fn evict_coupon(&mut self, id: Id) {
+        let Some(coupon) = self.state.coupons.remove(&id) else { return };
+        let code_index = self.coupon_index(&self.derive_coupon_code(&id, coupon.code_nonce));
+        if self.state.coupon_codes.get(&code_index) == Some(&id) {
+            self.state.coupon_codes.remove(&code_index);
+        }
+        unlist(&mut self.state.holdings, &coupon.holder, &id);
+        self.archived.push(Archived::Coupon(ArchivedCoupon { id, coupon, code_index }));
+    }
+
+    /// Takes an operator's redemption `id` out of memory.
+    pub(in crate::state_machine) fn evict_redemption(&mut self, id: Id) {
+        let Some(record) = self.state.redemptions.remove(&id) else { return };
+        self.archived.push(Archived::Redemption(ArchivedRedemption { id, record }));
+    }
+
+    /// Takes coupon `archived` back (unless it is in memory): a redeemed one leaves again a
+    /// window later, an unredeemed one (past its validity, so in no pool) a window after the
+    /// next batch starts.
+    pub(in crate::state_machine) fn restore_coupon(&mut self, archived: &ArchivedCoupon) {
+        if self.state.coupons.get(&archived.id).is_some() {
+            return;
+        }
+        let (id, coupon) = (archived.id.clone(), archived.coupon.clone());
+        self.state.coupon_codes.entry(archived.code_index).or_insert_with(|| id.clone());
+        self.state.holdings.entry(coupon.holder.clone()).or_default().insert(id.clone());
+        match coupon.state {
+            CouponState::Redeemed => self.resolved(ArchivedKind::Coupon, &id),
+            CouponState::Available | CouponState::Shared => {
+                self.state.coupon_expiry.insert((coupon.valid_until_ms, id.clone()));
+            }
+        }
+        self.state.coupons.insert(id, coupon);
+    }
+
+    /// Takes an operator's redemption back (unless it is in memory).
+    pub(in crate::state_machine) fn restore_redemption(&mut self, archived: &ArchivedRedemption) {
+        if self.state.redemptions.get(&archived.id).is_some() {
+            return;
+        }
+        self.state.redemptions.insert(archived.id.clone(), archived.record.clone());
+        self.resolved(ArchivedKind::Redemption, &archived.id);
+    }
+
+    /// The coupons and redemptions `command` names (to issue, share, claim, redeem or pay with
+    /// them): by id, and a redemption's coupon by its code's keyed hash.
+    pub(in crate::state_machine) fn coupon_objects_named(&self, command: &Command) -> Vec<(ArchivedKind, Id)> {
+        match command {
+            Command::IssueCoupon(issue) => vec![(ArchivedKind::Coupon, issue.coupon.clone())],
+            Command::ShareCoupon(share) => vec![(ArchivedKind::Coupon, share.coupon.clone())],
+            Command::ClaimCoupon(claim) => vec![(ArchivedKind::Coupon, claim.coupon.clone())],
+            Command::SettlePos(settle) => settle.coupon.iter().map(|id| (ArchivedKind::Coupon, id.clone())).collect(),
+            Command::ConfirmBill(confirm) => {
+                confirm.coupon.iter().map(|id| (ArchivedKind::Coupon, id.clone())).collect()
+            }
+            Command::RedeemCoupon(redeem) => {
+                let mut named = vec![(ArchivedKind::Redemption, redeem.id.clone())];
+                if super::super::is_code(&redeem.code) {
+                    named.push((ArchivedKind::CouponCode, code_key(&self.coupon_index(&redeem.code))));
+                }
+                named
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether coupon-related object `id` of `kind` is in memory.
+    pub(in crate::state_machine) fn holds_coupon_object(&self, kind: ArchivedKind, id: &Id) -> bool {
+        match kind {
+            ArchivedKind::Coupon => self.state.coupons.get(id).is_some(),
+            ArchivedKind::Redemption => self.state.redemptions.get(id).is_some(),
+            ArchivedKind::CouponCode => {
+                let mut index = [0u8; 32];
+                hex::decode_to_slice(id.as_str(), &mut index).is_ok() && self.state.coupon_codes.contains_key(&index)
+            }
+            _ => unreachable!("not a coupon's object: {kind:?}"),
+        }
+    }
+
+    /// Checks that every coupon waiting for its validity to end is in memory, unredeemed.
+    pub(in crate::state_machine) fn check_coupon_expiry(&self) {
+        for (valid_until_ms, id) in &self.state.coupon_expiry {
+            let coupon = self.state.coupons.get(id).expect("a coupon waiting to expire is in memory");
+            assert_ne!(coupon.state, CouponState::Redeemed, "coupon {id} is redeemed and waiting to expire");
+            assert_eq!(coupon.valid_until_ms, *valid_until_ms, "coupon {id} waits for its own validity");
+        }
+    }
+}
