@@ -1,8 +1,52 @@
-//! Errors as JSON: `{"error":{"code":"...","message":"..."}}`.
+//! Errors as JSON: `{"error":{"code":"...","message":"..."}}` ([`ErrorBody`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use kassa_engine::{Rejection, SubmitError};
+use kassa_engine::{Id, Rejection, SubmitError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::codes;
+use super::schemas::{self, ErrorCode};
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and explanation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: an engine rejection's code or one of the HTTP layer's own.
+    #[schema(value_type = ErrorCode)]
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// A refused atomic batch: the refused transfer's number, from 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub leg: Option<u32>,
+    /// A refused atomic batch: the refused transfer's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::id)]
+    pub transfer: Option<Id>,
+}
+
+impl ErrorDetail {
+    /// An error with `code` and `message`.
+    pub fn new(code: &str, message: impl Into<String>) -> ErrorDetail {
+        ErrorDetail { code: code.into(), message: message.into(), leg: None, transfer: None }
+    }
+
+    /// A rejection's code, explained by its own words.
+    pub fn of(rejection: Rejection) -> ErrorDetail {
+        let code = rejection.code();
+        ErrorDetail::new(code, code.replace('_', " "))
+    }
+}
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -29,12 +73,12 @@ impl ApiError {
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized".into(), message: message.into() }
+        ApiError { status: StatusCode::UNAUTHORIZED, code: codes::UNAUTHORIZED.into(), message: message.into() }
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::FORBIDDEN, code: "forbidden".into(), message: message.into() }
+        ApiError { status: StatusCode::FORBIDDEN, code: Rejection::Forbidden.code().into(), message: message.into() }
     }
 
     /// 422: a well-formed request that this caller must complete (`code` says what).
@@ -81,10 +125,10 @@ impl ApiError {
     /// The answer when the engine could not take the request.
     pub fn unavailable(error: SubmitError) -> ApiError {
         let (status, code) = match error {
-            SubmitError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-            SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
-            SubmitError::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"),
-            SubmitError::InvalidBatch => (StatusCode::BAD_REQUEST, "invalid_batch"),
+            SubmitError::Busy => (StatusCode::SERVICE_UNAVAILABLE, codes::BUSY),
+            SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, codes::SHUTTING_DOWN),
+            SubmitError::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, codes::STORAGE_FAILED),
+            SubmitError::InvalidBatch => (StatusCode::BAD_REQUEST, codes::INVALID_BATCH),
         };
         ApiError { status, code: code.into(), message: error.to_string() }
     }
@@ -101,7 +145,14 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("retry-after", "1"));
         }
-        response.json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+        response.json(self.body())
+    }
+}
+
+impl ApiError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail::new(&self.code, self.message.clone()) }
     }
 }
 

@@ -7,9 +7,15 @@
 //! `{"error":{"code":"insufficient_funds","message":"..."}}` with 400 malformed, 401 no or bad
 //! key, 403 out of scope, 404 unknown object, 409 id reused, 422 business rejection, 503 busy.
 //!
-//! [`requests`] (the JSON request bodies and their conversion into commands) is always there;
-//! everything else (routes, handlers, errors, [`AppState`]) needs the feature `server`.
+//! [`requests`] (the JSON request bodies and their conversion into commands) and [`codes`] are
+//! always there; everything else (routes, handlers, errors, [`AppState`], the OpenAPI document)
+//! needs the feature `server`.
+//!
+//! The OpenAPI document (`GET /openapi.json`, [`openapi_document`]) is generated from the
+//! handlers' own request and reply types with utoipa: [`schemas`] has the field schemas they
+//! share (ids, amounts, currencies, metadata), `handlers/openapi.rs` the operations.
 
+pub mod codes;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "server")]
@@ -17,6 +23,8 @@ mod handlers;
 #[cfg(feature = "server")]
 pub mod observe;
 pub mod requests;
+#[cfg(feature = "server")]
+pub mod schemas;
 
 #[cfg(feature = "server")]
 use std::sync::Arc;
@@ -31,7 +39,7 @@ use kassa_engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 #[cfg(feature = "server")]
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 #[cfg(feature = "server")]
 use crate::auth::{Auth, Caller};
@@ -48,7 +56,7 @@ pub const BATCH_BODY_BYTES_MAX: usize = 256 * 1024;
 fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .error_handler(|error, _| ApiError::bad_request("malformed_request", error.to_string()).into())
+        .error_handler(|error, _| ApiError::bad_request(codes::MALFORMED_REQUEST, error.to_string()).into())
 }
 
 /// What every handler shares.
@@ -97,12 +105,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(json_config(BODY_BYTES_MAX))
         .app_data(
             web::PathConfig::default()
-                .error_handler(|error, _| ApiError::bad_request("invalid_path", error.to_string()).into()),
+                .error_handler(|error, _| ApiError::bad_request(codes::INVALID_PATH, error.to_string()).into()),
         )
         .app_data(
             web::QueryConfig::default()
-                .error_handler(|error, _| ApiError::bad_request("invalid_query", error.to_string()).into()),
+                .error_handler(|error, _| ApiError::bad_request(codes::INVALID_QUERY, error.to_string()).into()),
         )
         .app_data(web::PayloadConfig::default().limit(BODY_BYTES_MAX));
     handlers::routes(config, json_config(BATCH_BODY_BYTES_MAX));
+}
+
+/// The OpenAPI 3.0.3 document of the HTTP API, as `GET /openapi.json` serves it: generated once
+/// from the handlers' request and reply types (utoipa), with each operation's roles from the
+/// engine's rules (`kassa_engine::authority::RULES`).
+#[cfg(feature = "server")]
+pub fn openapi_document() -> &'static str {
+    handlers::openapi::document()
 }

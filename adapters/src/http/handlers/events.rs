@@ -4,34 +4,43 @@
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use kassa_engine::runtime::{EventPage, QueryError};
-use kassa_engine::wal::{EventLine, LineId};
-use kassa_engine::{Event, SubmitError};
-use serde_json::{Value, json};
+use kassa_engine::SubmitError;
+use kassa_engine::runtime::{EventPage as Page, QueryError};
+use kassa_engine::wal::LineId;
 
 use super::super::requests::EventsQuery;
-use super::views::cause_json;
+use super::openapi::{ErrorResponses, readable_events};
+use super::pages::{EventPage, EventView, ListObject};
 use super::{Answer, Data, ok};
 use crate::auth::Caller;
-use crate::http::ApiError;
+use crate::http::{ApiError, codes};
 
 /// How often a waiting request looks again.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
-/// A page of events after `after` (oldest first); with `wait_ms`, waits up to that long
-/// (at most 30 s) for one to arrive. The next page starts after `next_after`.
+/// The event feed, oldest first: every posting and state change of every acknowledged command,
+/// at its position in the log (stable across restarts); the admin sees every event, a tenant
+/// those of the objects it may read (the read rows of docs/tenancy.md; registrations and
+/// wrong-code attempts are the admin's). Pages: limit 1..1000 (default 100), after = the
+/// previous page's next_after; wait_ms (up to 30000) waits for an event when there is none yet
+/// (long poll). A tenant's page looks at no more than 4,096 events.
+#[utoipa::path(get, path = "/v1/events", operation_id = "get_v1_events", tag = "events", params(EventsQuery),
+    responses((status = 200, description = "ok", body = EventPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(readable_events()))))]
 pub(super) async fn events(state: Data, caller: Caller, query: web::Query<EventsQuery>) -> Answer {
     let limit = query.limit()?;
     let wait = Duration::from_millis(query.wait_ms()?);
     let mut after = match &query.after {
-        Some(cursor) => Some(cursor.parse().map_err(|error: String| ApiError::bad_request("invalid_cursor", error))?),
+        Some(cursor) => {
+            Some(cursor.parse().map_err(|error: String| ApiError::bad_request(codes::INVALID_CURSOR, error))?)
+        }
         None => None,
     };
     let deadline = Instant::now() + wait;
     loop {
         let page = page(&state, &caller, after, limit).await?;
         if !page.events.is_empty() || page.has_more || Instant::now() >= deadline {
-            return ok(page_json(&page));
+            return ok(&page_view(&page));
         }
         // Nothing yet: look again from where this page stopped.
         after = page.next_after;
@@ -39,7 +48,7 @@ pub(super) async fn events(state: Data, caller: Caller, query: web::Query<Events
     }
 }
 
-async fn page(state: &Data, caller: &Caller, after: Option<LineId>, limit: usize) -> Result<EventPage, ApiError> {
+async fn page(state: &Data, caller: &Caller, after: Option<LineId>, limit: usize) -> Result<Page, ApiError> {
     // RocksDB reads (and the wait for the indexer) block: keep them off the actix worker.
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let answer = web::block(move || engine.events(&principal, after, limit))
@@ -60,37 +69,8 @@ pub(super) fn query_error(error: QueryError) -> ApiError {
     }
 }
 
-fn page_json(page: &EventPage) -> Value {
-    let data: Vec<Value> = page.events.iter().map(event_json).collect();
+fn page_view(page: &Page) -> EventPage {
+    let data = page.events.iter().map(EventView::from).collect();
     let next_after = page.next_after.map(|id| id.to_string());
-    json!({"object": "list", "data": data, "has_more": page.has_more, "next_after": next_after})
-}
-
-/// One event: its position (`id`, the cursor), when, and what happened.
-fn event_json(line: &EventLine) -> Value {
-    let record = &line.record;
-    let mut view = json!({
-        "id": line.id.to_string(), "seq": line.id.seq, "at_ms": record.at_ms, "partition": record.partition,
-    });
-    let what = match &record.event {
-        Event::Posting(posting) => {
-            let (kind, cause) = cause_json(&posting.cause);
-            json!({
-                "type": "posting", "account": posting.account.as_str(), "amount": posting.posted_delta,
-                "held_change": posting.held_delta, "balance_after": posting.posted_after,
-                "held_after": posting.held_after, "kind": kind, "ref": cause,
-            })
-        }
-        Event::Changed { object, id, change } => {
-            json!({"type": "changed", "object": object, "object_id": id.as_str(), "change": change})
-        }
-        Event::CodeRejected { subject } => json!({"type": "code_rejected", "subject": subject.as_str()}),
-        Event::Annotated { kind, id, metadata, .. } => {
-            json!({"type": "annotated", "object": kind.name(), "object_id": id.as_str(), "metadata": metadata})
-        }
-    };
-    for (key, value) in what.as_object().into_iter().flatten() {
-        view[key] = value.clone();
-    }
-    view
+    EventPage { object: ListObject::List, data, has_more: page.has_more, next_after }
 }

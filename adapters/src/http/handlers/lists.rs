@@ -6,61 +6,92 @@
 //! (`read_user_splits`).
 
 use actix_web::web;
+use kassa_engine::authority::Operation;
 use kassa_engine::runtime::ObjectPage;
 use kassa_engine::{Id, Principal, StateMachine};
-use serde_json::{Value, json};
 
 use super::super::requests::PageQuery;
-use super::{Answer, Data, blocking, id, ok, views};
+use super::openapi::{ErrorResponses, own_objects};
+use super::pages::{
+    AccountPage, AuthorizationPage, BillPage, CouponPage, HoldPage, ListObject, MemberSplitPage, SettlementPage,
+    SplitPage,
+};
+use super::views::{self, AccountView};
+use super::{Answer, Data, blocking, id, ok};
 use crate::auth::Caller;
+use crate::http::schemas::{IdPath, UserPath};
 
-/// The holds the caller's tenant placed, from memory and storage (once resolved, they leave
-/// memory).
+/// The holds the caller's tenant placed, in pages in id order (limit 1..1000, default 100;
+/// starting_after = the last hold's id; has_more); the admin's list is empty.
+///
+/// From memory and storage (once resolved, holds leave memory).
+#[utoipa::path(get, path = "/v1/holds", operation_id = "get_v1_holds", tag = "accounts", params(PageQuery),
+    responses((status = 200, description = "ok", body = HoldPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn holds(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
     let limit = query.limit()?;
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.holds_owned(&principal, limit, starting_after.as_ref())).await?;
-    list(None, page, views::hold_json)
+    let (data, has_more) = list(page, views::hold_view);
+    ok(&HoldPage { object: ListObject::List, data, has_more })
 }
 
-/// The authorizations the caller's tenant created, from memory and storage (once resolved, they
-/// leave memory: `kassa_engine::runtime::ObjectPage`).
+/// The authorizations the caller's tenant made (never their codes), in pages in id order; the
+/// admin's list is empty.
+///
+/// From memory and storage (once resolved, they leave memory: `ObjectPage`).
+#[utoipa::path(get, path = "/v1/authorizations", operation_id = "get_v1_authorizations", tag = "pos",
+    params(PageQuery), responses((status = 200, description = "ok", body = AuthorizationPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn authorizations(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
     let limit = query.limit()?;
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.authorizations_owned(&principal, limit, starting_after.as_ref())).await?;
-    list(None, page, views::authorization_json)
+    let (data, has_more) = list(page, views::authorization_view);
+    ok(&AuthorizationPage { object: ListObject::List, data, has_more })
 }
 
-/// The bills the caller's tenant opened, from memory and storage.
+/// The bills the caller's tenant opened, in pages in id order; the admin's list is empty.
+///
+/// From memory and storage.
+#[utoipa::path(get, path = "/v1/bills", operation_id = "get_v1_bills", tag = "bills", params(PageQuery),
+    responses((status = 200, description = "ok", body = BillPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn bills(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
     let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.bills_owned(&principal, limit, starting_after.as_ref())).await?;
-    list(None, page, views::bill_json)
+    let (data, has_more) = list(page, views::bill_view);
+    ok(&BillPage { object: ListObject::List, data, has_more })
 }
 
-/// The splits the caller's tenant requested, from memory and storage.
+/// The splits the caller's tenant requested, in pages in id order; the admin's list is empty.
+///
+/// From memory and storage.
+#[utoipa::path(get, path = "/v1/splits", operation_id = "get_v1_splits", tag = "splits", params(PageQuery),
+    responses((status = 200, description = "ok", body = SplitPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn splits(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
     let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
     let (engine, principal) = (state.engine.clone(), caller.principal.clone());
     let page = blocking(move || engine.splits_owned(&principal, limit, starting_after.as_ref())).await?;
-    list(None, page, views::split_json)
+    let (data, has_more) = list(page, views::split_view);
+    ok(&SplitPage { object: ListObject::List, data, has_more })
 }
 
-/// A page of objects as a list body (`subject`: the field naming whose list it is).
-fn list<T>(subject: Option<(&str, &Id)>, page: ObjectPage<T>, view: fn(&Id, &T) -> Value) -> Answer {
-    let data: Vec<Value> = page.objects.iter().map(|(id, object)| view(id, object)).collect();
-    let mut body = json!({"object": "list", "data": data, "has_more": page.has_more});
-    if let Some((field, subject)) = subject {
-        body[field] = json!(subject.as_str());
-    }
-    ok(body)
+/// A page of objects as their views, and whether more follow.
+fn list<T, V>(page: ObjectPage<T>, view: fn(&Id, &T) -> V) -> (Vec<V>, bool) {
+    (page.objects.iter().map(|(id, object)| view(id, object)).collect(), page.has_more)
 }
 
-/// The accounts the caller's tenant (its app or merchant) opened.
+/// The accounts the caller's tenant (app or merchant) opened, in pages in id order (limit
+/// 1..1000, default 100; starting_after = the last account's id; has_more); the admin's list is
+/// empty.
+#[utoipa::path(get, path = "/v1/accounts", operation_id = "get_v1_accounts", tag = "payments", params(PageQuery),
+    responses((status = 200, description = "ok", body = AccountPage), ErrorResponses),
+    extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn accounts(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
     merged(state, caller, query, |machine, owner, limit, after| {
         let (page, more) = machine.accounts_owned(owner, limit, after);
@@ -69,17 +100,21 @@ pub(super) async fn accounts(state: Data, caller: Caller, query: web::Query<Page
     .await
 }
 
+/// One partition's page of the caller's accounts: ids in order with views, and whether more
+/// remain there.
+type PartitionPage = (Vec<(Id, AccountView)>, bool);
+
 /// A page of the caller's own objects (`page`: one partition's ids in order, with views, and
 /// whether more remain there), read from every partition and merged in id order.
 async fn merged(
     state: Data,
     caller: Caller,
     query: web::Query<PageQuery>,
-    page: impl Fn(&StateMachine, &Principal, usize, Option<&Id>) -> (Vec<(Id, Value)>, bool) + Copy + Send + 'static,
+    page: impl Fn(&StateMachine, &Principal, usize, Option<&Id>) -> PartitionPage + Copy + Send + 'static,
 ) -> Answer {
     let limit = query.limit()?;
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let mut merged: Vec<(Id, Value)> = Vec::new();
+    let mut merged: Vec<(Id, AccountView)> = Vec::new();
     let mut has_more = false;
     for partition in 0..state.engine.placement().count() {
         let (owner, cursor) = (caller.principal.clone(), starting_after.clone());
@@ -93,11 +128,16 @@ async fn merged(
     merged.sort_by(|left, right| left.0.cmp(&right.0));
     has_more |= merged.len() > limit;
     merged.truncate(limit);
-    let data: Vec<Value> = merged.into_iter().map(|(_, view)| view).collect();
-    ok(json!({"object": "list", "data": data, "has_more": has_more}))
+    let data = merged.into_iter().map(|(_, view)| view).collect();
+    ok(&AccountPage { object: ListObject::List, data, has_more })
 }
 
-/// The POS settlements made at the merchant's terminals, approved or declined, as each answered.
+/// The POS settlements made at the merchant's terminals, approved or declined, each as it was
+/// answered; in pages in id order (limit 1..1000, default 100; starting_after; has_more).
+#[utoipa::path(get, path = "/v1/merchants/{id}/settlements", operation_id = "get_v1_merchants_id_settlements",
+    tag = "pos", params(IdPath, PageQuery),
+    responses((status = 200, description = "ok", body = SettlementPage), ErrorResponses),
+    extensions(("x-kassa-operation" = json!(Operation::ReadMerchantSettlements.name()))))]
 pub(super) async fn merchant_settlements(
     state: Data,
     caller: Caller,
@@ -109,11 +149,16 @@ pub(super) async fn merchant_settlements(
     let starting_after = query.starting_after.as_deref().map(id).transpose()?;
     let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), merchant.clone());
     let page = blocking(move || engine.merchant_settlements(&principal, &key, limit, starting_after.as_ref())).await?;
-    let data: Vec<Value> = page.objects.into_iter().map(|(id, summary)| views::settlement_json(&id, summary)).collect();
-    ok(json!({"object": "list", "merchant": merchant.as_str(), "data": data, "has_more": page.has_more}))
+    let (data, has_more) = list(page, views::settlement_view);
+    ok(&SettlementPage { object: ListObject::List, merchant, data, has_more })
 }
 
-/// The splits a user is a member of (what they owe or paid), any state.
+/// The splits a user is a member of (what they owe or paid), any state; in pages in id order
+/// (limit 1..1000, default 100; starting_after = the last split's id; has_more).
+#[utoipa::path(get, path = "/v1/users/{user}/splits", operation_id = "get_v1_users_user_splits", tag = "splits",
+    params(UserPath, PageQuery),
+    responses((status = 200, description = "ok", body = MemberSplitPage), ErrorResponses),
+    extensions(("x-kassa-operation" = json!(Operation::ReadUserSplits.name()))))]
 pub(super) async fn user_splits(
     state: Data,
     caller: Caller,
@@ -124,12 +169,18 @@ pub(super) async fn user_splits(
     let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
     let (engine, principal, member) = (state.engine.clone(), caller.principal.clone(), user.clone());
     let page = blocking(move || engine.member_splits(&principal, &member, limit, starting_after.as_ref())).await?;
-    list(Some(("user", &user)), page, views::split_json)
+    let (data, has_more) = list(page, views::split_view);
+    ok(&MemberSplitPage { object: ListObject::List, user, data, has_more })
 }
 
-/// The coupons a user holds (any state, the reward coupons its contacts' redemptions earned it
-/// included), each with its code, from memory and storage (once redeemed or past their
-/// validity, they leave memory).
+/// The coupons a user holds, any state, reward coupons included (those its contacts'
+/// redemptions earned it), each with its code; in pages in id order (limit 1..1000, default
+/// 100; starting_after = the last coupon's id; has_more).
+///
+/// From memory and storage (once redeemed or past their validity, coupons leave memory).
+#[utoipa::path(get, path = "/v1/users/{user}/coupons", operation_id = "get_v1_users_user_coupons", tag = "coupons",
+    params(UserPath, PageQuery), responses((status = 200, description = "ok", body = CouponPage), ErrorResponses),
+    extensions(("x-kassa-operation" = json!(Operation::ReadUserCoupons.name()))))]
 pub(super) async fn user_coupons(
     state: Data,
     caller: Caller,
@@ -140,5 +191,6 @@ pub(super) async fn user_coupons(
     let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
     let (engine, principal, holder) = (state.engine.clone(), caller.principal.clone(), user.clone());
     let page = blocking(move || engine.coupons_held(&principal, &holder, limit, starting_after.as_ref())).await?;
-    list(Some(("user", &user)), page, views::coupon_with_code)
+    let (data, has_more) = list(page, views::coupon_with_code);
+    ok(&CouponPage { object: ListObject::List, user, data, has_more })
 }

@@ -3,12 +3,17 @@
 //! commit, and a write's reply is rendered from the state right after it in the same engine
 //! round trip (`Engine::submit_viewed`). Reads are checked against the same rules in the same
 //! step as the read (`StateMachine::check_read`). The request bodies and their conversion into
-//! commands are in [`super::requests`]; the JSON views in [`views`].
+//! commands are in [`super::requests`]; the replies are types that serialize to the JSON sent
+//! and describe themselves in the OpenAPI document ([`views`], [`replies`], [`pages`]), which
+//! [`openapi`] generates from the handlers' `#[utoipa::path]` attributes.
 
 mod accounts;
 mod events;
 mod lists;
+pub(super) mod openapi;
+mod pages;
 mod payments;
+mod replies;
 mod users;
 mod views;
 
@@ -20,10 +25,12 @@ use kassa_engine::command::{Command, Reply, Submission};
 use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::QueryError;
 use kassa_engine::{Engine, Id, Outcome, Principal, Rejection, StateMachine, SubmitError};
-use serde_json::{Value, json};
+use serde::Serialize;
 
+use self::replies::{Health, Liveness, Readiness, Ready};
+use self::views::WithMetadata;
 use super::requests::RequestError;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody, ErrorDetail, codes};
 use crate::auth::Caller;
 
 type Data = web::Data<AppState>;
@@ -83,9 +90,8 @@ impl Routes<'_> {
                 web::route().to(move || {
                     let allow = allow.clone();
                     async move {
-                        let body = serde_json::json!({"error": {"code": "method_not_allowed",
-                            "message": format!("this path answers {allow}")}});
-                        HttpResponse::MethodNotAllowed().insert_header(("allow", allow)).json(body)
+                        let error = ErrorDetail::new(codes::METHOD_NOT_ALLOWED, format!("this path answers {allow}"));
+                        HttpResponse::MethodNotAllowed().insert_header(("allow", allow)).json(ErrorBody { error })
                     }
                 }),
             );
@@ -167,7 +173,7 @@ fn now_ms() -> u64 {
 }
 
 fn id(text: &str) -> Result<Id, ApiError> {
-    Id::new(text).map_err(|error| ApiError::bad_request("invalid_id", format!("{text:?}: {error}")))
+    Id::new(text).map_err(|error| ApiError::bad_request(codes::INVALID_ID, format!("{text:?}: {error}")))
 }
 
 impl From<RequestError> for ApiError {
@@ -213,14 +219,17 @@ async fn submit_viewed<T: Send + 'static>(
     answer.map_err(ApiError::rejected)
 }
 
+/// How an object in memory is shown: its view, if it exists.
+type View<V> = fn(&StateMachine, &Id) -> Option<V>;
+
 /// Submits `command` as the caller and answers its reply with `object`'s view right after it
 /// (`view`, as [`get_view`] renders it): one engine round trip for a write and what it changed.
-async fn submit_and_view(
+async fn submit_and_view<V: Send + 'static>(
     state: &Data,
     submission: Submission,
-    view: fn(&StateMachine, &Id) -> Option<Value>,
+    view: View<V>,
     object: Id,
-) -> Result<(Reply, Value), ApiError> {
+) -> Result<(Reply, V), ApiError> {
     let (reply, rendered) = submit_viewed(state, submission, move |_, machine| view(machine, &object)).await?;
     Ok((reply, rendered.expect("an applied command's object exists")))
 }
@@ -245,16 +254,16 @@ async fn read<R: Send + 'static>(
 
 /// A read the caller may make, answered with the object's view (`view`), or `missing` when
 /// the object does not exist (which only the admin learns: to others it is `forbidden`).
-async fn get_view(
+async fn get_view<V: Serialize + Send + 'static>(
     state: &Data,
     caller: &Caller,
     read: Read,
     object: Id,
-    view: fn(&StateMachine, &Id) -> Option<Value>,
+    view: View<V>,
     missing: Rejection,
 ) -> Answer {
     let found = self::read(state, caller, read, move |machine| view(machine, &object)).await?;
-    found.map_or_else(|| Err(ApiError::rejected(missing)), ok)
+    found.map_or_else(|| Err(ApiError::rejected(missing)), |view| ok(&view))
 }
 
 /// An engine lookup of one object that may have left memory (`kassa_engine::runtime::ObjectPage`
@@ -262,16 +271,16 @@ async fn get_view(
 type Lookup<T> = fn(&Engine, &Principal, &Id) -> Result<Option<T>, QueryError>;
 
 /// How an object found by a [`Lookup`] is shown.
-type ObjectView<T> = fn(&Id, &T) -> Value;
+type ObjectView<T, V> = fn(&Id, &T) -> V;
 
 /// An object that may have left memory for storage, looked up through the engine under the read
 /// rules, with its `metadata` (an object, empty when nothing was attached); `missing` when it
 /// does not exist (which only the admin learns: to others it is `forbidden`).
-async fn get_with_metadata<T: Send + 'static>(
+async fn get_with_metadata<T: Send + 'static, V: WithMetadata + Serialize>(
     state: &Data,
     caller: &Caller,
     (kind, object): (MetadataKind, Id),
-    (lookup, view): (Lookup<T>, ObjectView<T>),
+    (lookup, view): (Lookup<T>, ObjectView<T, V>),
     missing: Rejection,
 ) -> Answer {
     let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), object.clone());
@@ -281,9 +290,7 @@ async fn get_with_metadata<T: Send + 'static>(
     })
     .await?;
     let (found, metadata) = found.ok_or_else(|| ApiError::rejected(missing))?;
-    let mut body = view(&object, &found);
-    body["metadata"] = json!(metadata);
-    ok(body)
+    ok(&view(&object, &found).with_metadata(metadata))
 }
 
 /// Runs an engine query that reads storage (blocking) off the async workers.
@@ -293,38 +300,52 @@ async fn blocking<R: Send + 'static>(
     web::block(query).await.map_err(|_| ApiError::unavailable(SubmitError::ShuttingDown))?.map_err(events::query_error)
 }
 
-fn ok(body: Value) -> Answer {
+/// 200 with `body` as JSON.
+fn ok(body: &impl Serialize) -> Answer {
     Ok(HttpResponse::Ok().json(body))
 }
 
 // ----- service -------------------------------------------------------------------------------
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", operation_id = "get_health", tag = "service", security(()),
+    responses((status = 200, description = "ok", body = Health)))]
 pub(super) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: Liveness::Ok })
 }
 
-/// Readiness: the engine is open and its storage works (after a storage failure the engine
-/// stops and the server exits; until then this answers 503).
+/// Readiness: 503 while the engine recovers or after a storage failure.
+///
+/// After a storage failure the engine stops and the server exits; until then this answers 503.
+#[utoipa::path(get, path = "/ready", operation_id = "get_ready", tag = "service", security(()),
+    responses((status = 200, description = "ready", body = Ready),
+        (status = 503, description = "recovering or storage_failed", body = Ready)))]
 async fn ready(state: Data) -> HttpResponse {
     if state.engine.has_failed() {
-        return HttpResponse::ServiceUnavailable().json(json!({"status": "storage_failed"}));
+        return HttpResponse::ServiceUnavailable().json(Ready { status: Readiness::StorageFailed, error: None });
     }
-    HttpResponse::Ok().json(json!({"status": "ready"}))
+    HttpResponse::Ok().json(Ready { status: Readiness::Ready, error: None })
 }
 
 /// Any route but `/health` while the engine recovers.
 pub(super) async fn recovering() -> HttpResponse {
+    let error = ErrorDetail::new(codes::RECOVERING, "the engine is recovering");
     HttpResponse::ServiceUnavailable()
         .insert_header(("retry-after", "1"))
-        .json(json!({"status": "recovering", "error": {"code": "recovering", "message": "the engine is recovering"}}))
+        .json(Ready { status: Readiness::Recovering, error: Some(error) })
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "service", security(()),
+    responses((status = 200, description = "text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(state: Data) -> HttpResponse {
     let body = state.metrics.as_ref().map(|handle| handle.render()).unwrap_or_default();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "get_openapi_json", tag = "service", security(()),
+    responses((status = 200, description = "OpenAPI 3.0.3", body = Object)))]
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(include_str!("../../../openapi.json"))
+    HttpResponse::Ok().content_type("application/json").body(openapi::document())
 }

@@ -8,6 +8,9 @@ use kassa_engine::constants::TRANSFER_BATCH_MAX;
 use serde::Deserialize;
 
 use super::{RequestError, currency, expiry};
+use crate::http::codes;
+#[cfg(feature = "server")]
+use crate::http::schemas;
 
 // ----- keys ------------------------------------------------------------------------------------
 
@@ -38,14 +41,18 @@ impl CreateKey {
             ("terminal", &self.terminal),
         ];
         if let Some((stray, _)) = fields.iter().find(|(name, value)| value.is_some() && *name != self.role) {
-            return Err(RequestError::invalid("invalid_field", format!("role {:?} takes no `{stray}`", self.role)));
+            return Err(RequestError::invalid(
+                codes::INVALID_FIELD,
+                format!("role {:?} takes no `{stray}`", self.role),
+            ));
         }
         let scoped = |value: &Option<Id>, what: &str| -> Result<Id, RequestError> {
-            let value =
-                value.clone().ok_or_else(|| RequestError::invalid("missing_field", format!("role needs `{what}`")))?;
+            let value = value
+                .clone()
+                .ok_or_else(|| RequestError::invalid(codes::MISSING_FIELD, format!("role needs `{what}`")))?;
             if value.as_str().len() > scope_id_length_max {
                 return Err(RequestError::invalid(
-                    "invalid_id",
+                    codes::INVALID_ID,
                     format!("`{what}` must be at most {scope_id_length_max} bytes"),
                 ));
             }
@@ -57,7 +64,7 @@ impl CreateKey {
             "operator" => Ok(Principal::Operator(scoped(&self.operator, "operator")?)),
             "app" => Ok(Principal::App(scoped(&self.app, "app")?)),
             "terminal" => Ok(Principal::Terminal(scoped(&self.terminal, "terminal")?)),
-            other => Err(RequestError::invalid("invalid_role", format!("unknown role {other:?}"))),
+            other => Err(RequestError::invalid(codes::INVALID_ROLE, format!("unknown role {other:?}"))),
         }
     }
 }
@@ -67,13 +74,17 @@ impl CreateKey {
 /// `POST /v1/accounts`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = OpenAccount))]
 pub struct OpenAccountBody {
     /// The new account's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// ISO 4217 alpha code.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::currency))]
     pub currency: String,
     /// How far below zero the available balance may go (default 0).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
     pub overdraft_limit: u64,
 }
 
@@ -91,10 +102,13 @@ impl OpenAccountBody {
 /// `POST /v1/accounts/{id}/deposits` and `.../withdrawals`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Movement))]
 pub struct MovementBody {
     /// The movement's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// Minor units.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
 }
 
@@ -111,19 +125,26 @@ impl MovementBody {
 /// `POST /v1/transfers`, and one transfer of a batch.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Transfer))]
 pub struct TransferBody {
     /// The transfer's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// The debited account.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub from: Id,
     /// The credited account.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub to: Id,
     /// Minor units.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
     /// ISO 4217 alpha code.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::currency))]
     pub currency: String,
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -148,11 +169,14 @@ impl TransferBody {
 /// `POST /v1/transfers/batch`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = TransferBatch))]
 pub struct BatchBody {
     /// All or nothing (default false).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(default = false))]
     pub atomic: bool,
     /// 1..=`TRANSFER_BATCH_MAX` transfers.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::batch_transfers))]
     pub transfers: Vec<TransferBody>,
 }
 
@@ -160,7 +184,7 @@ impl BatchBody {
     /// Refuses an empty batch or one above `TRANSFER_BATCH_MAX` transfers.
     pub fn check_size(&self) -> Result<(), RequestError> {
         if self.transfers.is_empty() || self.transfers.len() > TRANSFER_BATCH_MAX {
-            return Err(RequestError::invalid("invalid_batch", "a batch holds 1..=1000 transfers"));
+            return Err(RequestError::invalid(codes::INVALID_BATCH, "a batch holds 1..=1000 transfers"));
         }
         Ok(())
     }
@@ -177,21 +201,29 @@ impl BatchBody {
 /// `POST /v1/holds`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = PlaceHold))]
 pub struct HoldBody {
     /// The hold's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// The account whose funds are held.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub from: Id,
     /// The account a capture pays.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub to: Id,
     /// Minor units.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
     /// ISO 4217 alpha code.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::currency))]
     pub currency: String,
     /// Seconds until the hold releases by itself.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::seconds))]
     pub expires_in_s: u64,
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -212,8 +244,10 @@ impl HoldBody {
 /// `POST /v1/holds/{id}/capture`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Capture))]
 pub struct CaptureBody {
     /// Minor units to capture (at most the held amount).
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
 }
 

@@ -13,6 +13,10 @@
 //! One file per group of routes: `accounts.rs` (keys, accounts, transfers, holds),
 //! `payments.rs` (merchants, POS, bills, refunds), `users.rs` (splits, contacts, coupons); the
 //! queries and what they share are here.
+//!
+//! With the feature `server`, the bodies derive their OpenAPI schemas (utoipa's `ToSchema`,
+//! named as the document names them) and the queries their parameters (`IntoParams`); each
+//! field's bounds come from `super::schemas`.
 
 mod accounts;
 mod payments;
@@ -25,6 +29,10 @@ use std::fmt;
 use kassa_engine::metadata::Metadata;
 use kassa_engine::{Currency, Rejection};
 use serde::Deserialize;
+
+use super::codes;
+#[cfg(feature = "server")]
+use super::schemas;
 
 pub use accounts::*;
 pub use payments::*;
@@ -73,8 +81,9 @@ impl std::error::Error for RequestError {}
 
 /// An ISO 4217 alpha code (`"EUR"`) as a supported currency.
 pub fn currency(alpha: &str) -> Result<Currency, RequestError> {
-    Currency::from_alpha(alpha)
-        .map_err(|_| RequestError::invalid("invalid_currency", format!("{alpha:?} is not a supported ISO 4217 code")))
+    Currency::from_alpha(alpha).map_err(|_| {
+        RequestError::invalid(codes::INVALID_CURRENCY, format!("{alpha:?} is not a supported ISO 4217 code"))
+    })
 }
 
 /// The instant `seconds` after `now_ms`; one that does not fit a `u64` of milliseconds is
@@ -94,10 +103,10 @@ pub fn metadata(body: Option<&serde_json::Map<String, serde_json::Value>>) -> Re
     let Some(map) = body else { return Ok(None) };
     let entries = map.iter().map(|(key, value)| match value {
         serde_json::Value::String(text) => Ok((key.clone(), text.clone())),
-        _ => Err(RequestError::invalid("invalid_metadata", format!("metadata value of {key:?} is not a string"))),
+        _ => Err(RequestError::invalid(codes::INVALID_METADATA, format!("metadata value of {key:?} is not a string"))),
     });
     let entries = entries.collect::<Result<Vec<_>, _>>()?;
-    let unprocessable = |message: String| RequestError::Unprocessable { code: "invalid_metadata", message };
+    let unprocessable = |message: String| RequestError::Unprocessable { code: codes::INVALID_METADATA, message };
     let metadata = Metadata::new(entries).map_err(|error| unprocessable(error.to_string()))?;
     Ok((!metadata.is_empty()).then_some(metadata))
 }
@@ -108,10 +117,13 @@ pub fn metadata(body: Option<&serde_json::Map<String, serde_json::Value>>) -> Re
 /// last item of the previous page.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// Most items returned.
+    #[cfg_attr(feature = "server", param(schema_with = schemas::page_limit))]
     pub limit: Option<usize>,
     /// The last item of the previous page.
+    #[cfg_attr(feature = "server", param(schema_with = schemas::id_cursor))]
     pub starting_after: Option<String>,
 }
 
@@ -124,7 +136,9 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, RequestError> {
     match limit {
         None => Ok(100),
         Some(limit) if (1..=PAGE_LIMIT_MAX).contains(&limit) => Ok(limit),
-        Some(limit) => Err(RequestError::invalid("invalid_limit", format!("limit {limit} is not within 1..=1000"))),
+        Some(limit) => {
+            Err(RequestError::invalid(codes::INVALID_LIMIT, format!("limit {limit} is not within 1..=1000")))
+        }
     }
 }
 
@@ -137,12 +151,16 @@ impl PageQuery {
 
 /// The query of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct EventsQuery {
     /// Most events returned (default 100, 1..=1000).
+    #[cfg_attr(feature = "server", param(schema_with = schemas::page_limit))]
     pub limit: Option<usize>,
     /// The `next_after` of the previous page (`"<seq>.<index>"`): this page holds later events.
+    #[cfg_attr(feature = "server", param(schema_with = schemas::cursor))]
     pub after: Option<String>,
     /// Wait up to this many milliseconds (at most 30,000) for an event when there is none yet.
+    #[cfg_attr(feature = "server", param(schema_with = schemas::wait_ms))]
     pub wait_ms: Option<u64>,
 }
 
@@ -160,7 +178,7 @@ impl EventsQuery {
     pub fn wait_ms(&self) -> Result<u64, RequestError> {
         match self.wait_ms {
             Some(wait) if wait > EVENTS_WAIT_MS_MAX => {
-                Err(RequestError::invalid("invalid_wait", format!("wait_ms {wait} is more than 30000")))
+                Err(RequestError::invalid(codes::INVALID_WAIT, format!("wait_ms {wait} is more than 30000")))
             }
             wait => Ok(wait.unwrap_or(0)),
         }
@@ -169,9 +187,12 @@ impl EventsQuery {
 
 /// The query of `GET /v1/accounts/{id}/history`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct HistoryQuery {
     /// Most lines returned (default 100, 1..=1000).
+    #[cfg_attr(feature = "server", param(schema_with = schemas::page_limit))]
     pub limit: Option<usize>,
     /// The id of the last line of the previous page: this page holds older lines.
+    #[cfg_attr(feature = "server", param(schema_with = schemas::cursor))]
     pub starting_after: Option<String>,
 }

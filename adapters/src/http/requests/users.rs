@@ -11,41 +11,56 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::{RequestError, currency, expiry};
+#[cfg(feature = "server")]
+use crate::http::schemas;
 
 // ----- splits ----------------------------------------------------------------------------------
 
 /// A member of a [`SplitBody`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Member))]
 pub struct MemberBody {
     /// The member's user id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub user: Id,
     /// The account the share is paid from.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub account: Id,
 }
 
 /// `POST /v1/splits`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = RequestSplit))]
 pub struct SplitBody {
     /// The split's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// The requesting user.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub requester: Id,
     /// The account paid when the split completes.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub requester_account: Id,
     /// Minor units.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub total: u64,
     /// ISO 4217 alpha code.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::currency))]
     pub currency: String,
     /// At most `SPLIT_MEMBERS_MAX` members.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::split_members))]
     pub members: Vec<MemberBody>,
     /// One share per member (summing to `total`); equal shares when absent.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::shares))]
     pub shares: Option<Vec<u64>>,
     /// Seconds until an incomplete split expires.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::seconds))]
     pub expires_in_s: u64,
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -75,8 +90,10 @@ impl SplitBody {
 /// `POST /v1/splits/{id}/pay`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = PayShare))]
 pub struct PayBody {
     /// The paying member's user id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub member: Id,
 }
 
@@ -92,10 +109,13 @@ impl PayBody {
 /// `POST /v1/contacts`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Contact))]
 pub struct ContactBody {
     /// One user.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub user: Id,
     /// The other.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub contact: Id,
 }
 
@@ -109,33 +129,42 @@ impl ContactBody {
 /// A coupon's deduction rule, tagged by `type`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Rule))]
 pub enum RuleBody {
     /// `percent` off, at most `cap`.
     PercentOff {
         /// Percent, e.g. `"12.5"`.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::percent))]
         percent: Decimal,
         /// Most minor units off.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::nullable_u64))]
         cap: Option<u64>,
         /// Least purchase it applies to (default 0).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
         min_spend: u64,
     },
     /// A fixed amount off.
     FixedOff {
         /// Minor units off.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
         amount: u64,
         /// Least purchase it applies to (default 0).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
         min_spend: u64,
     },
     /// `save` off for every `threshold` spent.
     SpendSave {
         /// Minor units per step.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
         threshold: u64,
         /// Minor units saved per step.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
         save: u64,
         /// Least purchase it applies to (default 0).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
         min_spend: u64,
     },
 }
@@ -162,25 +191,33 @@ impl RuleBody {
 /// A coupon value adjustment, tagged by `type`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Adjustment))]
 pub enum AdjustmentBody {
     /// Scales the discount inside a time window.
     TimeWindow {
         /// Window start.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
         from_ms: u64,
         /// Window end.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u64_any))]
         until_ms: u64,
         /// Scale, in percent.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::factor_percent))]
         factor_percent: u32,
     },
     /// Scales the discount near a place.
     Location {
         /// Latitude in microdegrees.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::i32_any))]
         latitude_e6: i32,
         /// Longitude in microdegrees.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::i32_any))]
         longitude_e6: i32,
         /// Radius in metres.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::u32_any))]
         radius_m: u32,
         /// Scale, in percent.
+        #[cfg_attr(feature = "server", schema(schema_with = schemas::factor_percent))]
         factor_percent: u32,
     },
 }
@@ -207,24 +244,32 @@ impl AdjustmentBody {
 /// `POST /v1/coupons`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = IssueCoupon))]
 pub struct CouponBody {
     /// The coupon's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// The issuing merchant.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub merchant: Id,
     /// The user it is issued to.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub holder: Id,
     /// ISO 4217 alpha code.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::currency))]
     pub currency: String,
     /// The deduction.
     pub rule: RuleBody,
     /// At most `COUPON_ADJUSTMENTS_MAX` adjustments (default none).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::adjustments))]
     pub adjustments: Vec<AdjustmentBody>,
     /// Seconds until it becomes valid (default 0).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::seconds))]
     pub starts_in_s: u64,
     /// Seconds until it expires.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::seconds))]
     pub expires_in_s: u64,
     /// The sharer's reward rule when a contact redeems it.
     pub reward: Option<RuleBody>,
@@ -255,8 +300,10 @@ impl CouponBody {
 /// `POST /v1/coupons/{id}/share` and `.../claim`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = UserRef))]
 pub struct UserBody {
     /// The sharing or claiming user.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub user: Id,
 }
 
@@ -275,10 +322,13 @@ impl UserBody {
 /// Where a purchase happens.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Location))]
 pub struct LocationBody {
     /// Latitude in microdegrees.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::i32_any))]
     pub latitude_e6: i32,
     /// Longitude in microdegrees.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::i32_any))]
     pub longitude_e6: i32,
 }
 
@@ -292,30 +342,37 @@ impl LocationBody {
 /// `POST /v1/coupons/verify` (a read: no command).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = VerifyCoupon))]
 pub struct VerifyBody {
     /// The coupon code.
     pub code: String,
     /// Minor units of the purchase.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
     /// Where the purchase happens.
     pub location: Option<LocationBody>,
     /// The operator verifying: an admin key names one; an operator key is its own.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::operator))]
     pub operator: Option<Id>,
 }
 
 /// `POST /v1/coupons/redeem`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = RedeemCoupon))]
 pub struct RedeemBody {
     /// The redemption's id.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub id: Id,
     /// The coupon code.
     pub code: String,
     /// Minor units of the purchase.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
     /// Where the purchase happens.
     pub location: Option<LocationBody>,
     /// The operator redeeming: an admin key names one; an operator key is its own.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::operator))]
     pub operator: Option<Id>,
 }
 
@@ -335,10 +392,13 @@ impl RedeemBody {
 /// `POST /v1/quotes` (a read: no command).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(as = Quote))]
 pub struct QuoteBody {
     /// The coupon.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::id))]
     pub coupon: Id,
     /// Minor units of the purchase.
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::amount))]
     pub amount: u64,
     /// Where the purchase happens.
     pub location: Option<LocationBody>,
