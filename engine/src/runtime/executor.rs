@@ -3,6 +3,7 @@
 //! writer. It never answers a caller itself.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -189,6 +190,8 @@ impl Executor {
             record_metrics(&commands, &self.output.outcomes);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
+            let archived = Arc::new(std::mem::take(&mut self.output.archived));
+            self.restorer.committed(self.batches, &archived);
             record = Some(Committed {
                 partition: self.partition,
                 // The machine clamps time to be monotonic; log the time it actually used.
@@ -198,7 +201,7 @@ impl Executor {
                 events: std::mem::take(&mut self.output.events),
                 outgoing: std::mem::take(&mut self.output.outgoing),
                 number: self.batches,
-                archived: std::mem::take(&mut self.output.archived),
+                archived,
             });
         }
         for read in reads {

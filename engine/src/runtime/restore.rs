@@ -19,16 +19,23 @@ use crate::state_machine::{Archived, ArchivedKind, StateMachine};
 use crate::types::Id;
 use crate::wal::Wal;
 
+/// What one batch not yet durable took out of memory: its objects (shared with the writer, which
+/// stores them; none until the batch has committed, when they are still the machine's), and
+/// where each key of theirs is among them.
+struct InFlight {
+    number: u64,
+    objects: Option<Arc<Vec<Archived>>>,
+    index: HashMap<(ArchivedKind, Id), usize>,
+}
+
 /// The executor's side of the archive.
 pub(super) struct Restorer {
     wal: Wal,
     /// Number of the last batch of this partition the writer made durable.
     durable: Arc<AtomicU64>,
-    /// The objects of this partition's batches the writer has not made durable yet, by
-    /// (kind, id), with the number of the batch that archived them (the newest wins).
-    in_flight: HashMap<(ArchivedKind, Id), (u64, Archived)>,
-    /// Those batches, oldest first, with what each archived.
-    batches: VecDeque<(u64, Vec<(ArchivedKind, Id)>)>,
+    /// The batches of this partition that archived something and that the writer has not made
+    /// durable yet, oldest first (an object archived again after a restore: the newest wins).
+    in_flight: VecDeque<InFlight>,
     /// Whether storage may hold anything (false until something is archived: no lookups).
     used: bool,
 }
@@ -36,7 +43,7 @@ pub(super) struct Restorer {
 impl Restorer {
     pub(super) fn new(wal: Wal, durable: Arc<AtomicU64>) -> Restorer {
         let used = wal.has_archived().unwrap_or(true);
-        Restorer { wal, durable, in_flight: HashMap::new(), batches: VecDeque::new(), used }
+        Restorer { wal, durable, in_flight: VecDeque::new(), used }
     }
 
     /// Appends to `messages` a `Restored` for each object `batch` names that `machine` does not
@@ -48,7 +55,7 @@ impl Restorer {
             return;
         }
         self.forget_durable();
-        let mut found = self.find(wanted);
+        let mut found = self.find(machine, wanted);
         let companions: Vec<(ArchivedKind, Id)> = found
             .iter()
             .filter_map(Archived::companion)
@@ -58,21 +65,25 @@ impl Restorer {
             })
             .collect();
         if !companions.is_empty() {
-            found.extend(self.find(companions));
+            found.extend(self.find(machine, companions));
         }
         metrics::counter!("kassa_objects_restored_total").increment(found.len() as u64);
         messages.extend(found.into_iter().map(|object| TransitMessage::Restored(Box::new(object))));
     }
 
-    /// The objects of `wanted` that left memory: from the batches not yet durable (this one
-    /// included), then storage (one batched read).
-    fn find(&self, wanted: Vec<(ArchivedKind, Id)>) -> Vec<Archived> {
+    /// The objects of `wanted` that left memory: from the batches not yet durable (this one,
+    /// whose objects `machine` still holds, included), then storage (one batched read).
+    fn find(&self, machine: &StateMachine, wanted: Vec<(ArchivedKind, Id)>) -> Vec<Archived> {
         let mut found = Vec::new();
         let mut from_storage = Vec::new();
-        for (kind, id) in wanted {
-            match self.in_flight.get(&(kind, id.clone())) {
-                Some((_, object)) => found.push(object.clone()),
-                None => from_storage.push((kind, id)),
+        for key in wanted {
+            let newest = self.in_flight.iter().rev().find_map(|batch| Some((batch, *batch.index.get(&key)?)));
+            match newest {
+                Some((batch, at)) => {
+                    let objects = batch.objects.as_deref().map_or(machine.archived_in_batch(), Vec::as_slice);
+                    found.push(objects[at].clone());
+                }
+                None => from_storage.push(key),
             }
         }
         if !from_storage.is_empty() && self.used {
@@ -89,38 +100,41 @@ impl Restorer {
         found
     }
 
-    /// Notes what batch `number` takes out of memory as it starts (all it ever does), kept
-    /// until the writer reports the batch durable. Call it before [`Restorer::restore`].
+    /// Notes what batch `number` takes out of memory as it starts (all it ever does; the
+    /// machine holds the objects until the batch commits, [`Restorer::committed`]), kept until
+    /// the writer reports the batch durable. Call it before [`Restorer::restore`].
     pub(super) fn archived(&mut self, number: u64, archived: &[Archived]) {
         self.forget_durable();
         if archived.is_empty() {
             return;
         }
         self.used = true;
-        let mut keys = Vec::with_capacity(archived.len());
-        for object in archived {
+        let mut index = HashMap::with_capacity(archived.len() * 2);
+        for (at, object) in archived.iter().enumerate() {
             for key in object.keys() {
-                keys.push(key.clone());
-                self.in_flight.insert(key, (number, object.clone()));
+                index.insert(key, at);
             }
         }
-        self.batches.push_back((number, keys));
+        self.in_flight.push_back(InFlight { number, objects: None, index });
         metrics::counter!("kassa_objects_archived_total").increment(archived.len() as u64);
+    }
+
+    /// Takes over the objects batch `number` archived, as it hands them to the writer (in the
+    /// order [`Restorer::archived`] saw them).
+    pub(super) fn committed(&mut self, number: u64, objects: &Arc<Vec<Archived>>) {
+        if let Some(batch) = self.in_flight.back_mut()
+            && batch.number == number
+        {
+            debug_assert!(batch.index.values().all(|at| *at < objects.len()));
+            batch.objects = Some(objects.clone());
+        }
     }
 
     /// Drops what the writer made durable (storage answers for it now).
     fn forget_durable(&mut self) {
         let durable = self.durable.load(Ordering::Acquire);
-        while let Some((number, _)) = self.batches.front()
-            && *number <= durable
-        {
-            let (number, keys) = self.batches.pop_front().expect("looked at above");
-            for key in keys {
-                // A newer batch may have archived it again (after a restore): keep that one.
-                if self.in_flight.get(&key).is_some_and(|(archived_by, _)| *archived_by == number) {
-                    self.in_flight.remove(&key);
-                }
-            }
+        while self.in_flight.front().is_some_and(|batch| batch.number <= durable) {
+            self.in_flight.pop_front();
         }
     }
 }

@@ -52,8 +52,9 @@ pub(super) struct Committed {
     pub(super) outgoing: Vec<Outgoing>,
     /// The partition's count of batches, this one included.
     pub(super) number: u64,
-    /// The objects the batch took out of memory: written to storage with its record.
-    pub(super) archived: Vec<Archived>,
+    /// The objects the batch took out of memory: written to storage with its record (shared
+    /// with the executor's `Restorer` until then).
+    pub(super) archived: Arc<Vec<Archived>>,
 }
 
 /// A committed batch, or only answers when it committed nothing.
@@ -131,8 +132,10 @@ impl Writer {
             })
             .collect();
         if !records.is_empty() {
-            let archived =
-                batches.iter().filter_map(|batch| batch.record.as_ref()).flat_map(|committed| &committed.archived);
+            let archived = batches
+                .iter()
+                .filter_map(|batch| batch.record.as_ref())
+                .flat_map(|committed| committed.archived.iter());
             match self.wal.append_with_archived(&records, archived) {
                 Ok(sync_time) => {
                     metrics::histogram!("kassa_fsync_seconds").record(sync_time.as_secs_f64());
