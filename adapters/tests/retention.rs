@@ -110,7 +110,7 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
 
 /// A redeemed coupon leaves memory a second later and is still found: by id (its holder's app
 /// and its merchant, with its code), in its holder's list; a retried redemption gets its first
-/// answer, and its code redeemed again is refused `coupon_redeemed`, as in memory.
+/// answer, and its code verified or redeemed again is refused `coupon_redeemed`, as in memory.
 #[test]
 fn a_redeemed_coupon_out_of_memory_is_still_found_and_not_redeemed_twice() {
     let mut server = Server::start(&["--resolved-in-memory-secs", "1"]);
@@ -145,6 +145,12 @@ fn a_redeemed_coupon_out_of_memory_is_still_found_and_not_redeemed_twice() {
     check(&server);
     let retried = server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem));
     assert_eq!((retried.status, retried.body), (200, first.body), "a retried redemption answers as the first");
+    // Verifying its code, as redeeming it again, answers what memory would have.
+    let verify = json!({"code": code, "amount": 2_000});
+    server.call("POST", "/v1/coupons/verify", Some(&operator), Some(&verify)).assert_error(422, "coupon_redeemed");
+    let unknown = json!({"code": "999999999999", "amount": 2_000});
+    server.call("POST", "/v1/coupons/verify", Some(&operator), Some(&unknown)).assert_error(404, "coupon_not_found");
+    server.call("POST", "/v1/coupons/verify", Some(&merchant), Some(&verify)).assert_error(403, "forbidden");
     let again = json!({"id": "red-2", "code": code, "amount": 2_000});
     server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&again)).assert_error(422, "coupon_redeemed");
     server.restart();

@@ -7,9 +7,9 @@
 
 use super::{Engine, QueryError};
 use crate::authority::Read;
-use crate::command::ObjectKind;
-use crate::command::Principal;
+use crate::command::{ObjectKind, Principal, Rejection};
 use crate::partition::HOME_PARTITION;
+use crate::state_machine::rules::Quote;
 use crate::state_machine::{
     ArchiveList, Archived, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split, StateMachine,
 };
@@ -125,6 +125,40 @@ impl Engine {
         let list = (ArchiveList::HeldCoupons(user.clone()), ArchivedKind::Coupon);
         let page = self.page(principal, Some(read), in_memory, list, (limit, starting_after), coupon_of)?;
         Ok(ObjectPage { objects: self.with_codes(page.objects)?, has_more: page.has_more })
+    }
+
+    /// Prices the coupon of redemption code `code` on a purchase of `amount` for `operator`,
+    /// without redeeming it, if `principal` may (`verify_coupon`): as
+    /// [`StateMachine::verify_coupon`], and a code whose coupon left memory answers from storage
+    /// (`coupon_redeemed`, `coupon_not_valid`, `wrong_merchant`) as it would have in memory.
+    /// Blocking.
+    pub fn verify_coupon(
+        &self,
+        principal: &Principal,
+        operator: &Id,
+        code: &str,
+        (amount, location): (u64, Option<crate::types::GeoPoint>),
+    ) -> Result<Result<(Id, Quote), Rejection>, QueryError> {
+        let (who, asked, key) = (principal.clone(), operator.clone(), code.to_string());
+        let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            machine.check_read(&who, &Read::VerifyCoupon(asked.clone()))?;
+            let verdict = machine.verify_coupon(machine.state_now_ms(), &asked, &key, amount, location);
+            let stored = match verdict {
+                Err(Rejection::CouponNotFound) => machine.coupon_code_key(&key),
+                _ => None,
+            };
+            Ok((verdict, stored))
+        })?;
+        let (verdict, stored) = first.map_err(|_: Rejection| QueryError::Forbidden)?;
+        let Some(stored) = stored else { return Ok(verdict) };
+        let Some(Archived::Coupon(coupon)) = self.wal.archived(&[(ArchivedKind::CouponCode, stored)])?.pop().flatten()
+        else {
+            return Ok(verdict);
+        };
+        let operator = operator.clone();
+        Ok(self.read_partition_blocking(HOME_PARTITION, move |machine| {
+            machine.verify_archived_coupon(machine.state_now_ms(), &operator, &coupon, amount, location)
+        })?)
     }
 
     /// The coupons with their current codes (derived from the server key).

@@ -185,11 +185,8 @@ fn point(location: &Option<LocationBody>) -> Option<GeoPoint> {
 pub(super) async fn verify_coupon(state: Data, caller: Caller, body: web::Json<VerifyBody>) -> Answer {
     let operator = operator_of(&caller, body.operator.as_ref())?;
     let (code, amount, location) = (body.code.clone(), body.amount, point(&body.location));
-    let check = Read::VerifyCoupon(operator.clone());
-    let verdict = read(&state, &caller, check, move |machine| {
-        machine.verify_coupon(machine.state_now_ms(), &operator, &code, amount, location)
-    })
-    .await?;
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let verdict = blocking(move || engine.verify_coupon(&principal, &operator, &code, (amount, location))).await?;
     match verdict {
         Ok((coupon, quote)) => {
             ok(&CouponVerified { coupon, valid: true, amount, discount: quote.discount, payable: quote.payable })

@@ -10,9 +10,10 @@
 //! so the live coupon wins.
 
 use super::super::archive::{Archived, ArchivedCoupon, ArchivedKind, ArchivedRedemption, code_key, unlist};
+use super::super::rules::Quote;
 use super::{CouponState, StateMachine};
-use crate::command::Command;
-use crate::types::{Id, TimestampMs};
+use crate::command::{Command, Rejection};
+use crate::types::{GeoPoint, Id, TimestampMs};
 
 impl StateMachine {
     /// Queues for leaving memory the coupons whose validity ended by `now`; a shared one leaves
@@ -111,6 +112,32 @@ impl StateMachine {
             }
             _ => unreachable!("not a coupon's object: {kind:?}"),
         }
+    }
+
+    /// The key storage finds the coupon of redemption code `code` under, if it is a code at all
+    /// (what a verification asks storage when memory holds no coupon of that code).
+    pub fn coupon_code_key(&self, code: &str) -> Option<Id> {
+        super::super::is_code(code).then(|| code_key(&self.coupon_index(code)))
+    }
+
+    /// Prices a coupon out of memory for an operator, as [`StateMachine::verify_coupon`] does one
+    /// in memory: another merchant's is `wrong_merchant`; a redeemed one `coupon_redeemed`, one
+    /// past its validity `coupon_not_valid`.
+    pub fn verify_archived_coupon(
+        &self,
+        now: TimestampMs,
+        operator: &Id,
+        archived: &ArchivedCoupon,
+        amount: u64,
+        location: Option<GeoPoint>,
+    ) -> Result<(Id, Quote), Rejection> {
+        let operator = self.operator(operator).ok_or(Rejection::OperatorNotFound)?;
+        StateMachine::check_amount(amount)?;
+        if archived.coupon.merchant != operator.merchant {
+            return Err(Rejection::WrongMerchant);
+        }
+        let quote = StateMachine::quote_coupon(now, &archived.coupon, amount, location)?;
+        Ok((archived.id.clone(), quote))
     }
 
     /// Checks that every coupon waiting for its validity to end is in memory, unredeemed.
