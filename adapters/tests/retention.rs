@@ -135,12 +135,29 @@ fn a_redeemed_coupon_out_of_memory_is_still_found_and_not_redeemed_twice() {
     assert_eq!((looked_up["status"].clone(), looked_up["code"].clone()), (json!("redeemed"), json!(code)));
     wait_archived(&server, 2); // The coupon and its redemption (the authorization is still active).
 
+    // A second coupon stays available (and in memory): the holder's app prices it.
+    let available = json!({"id": "c-2", "merchant": "m1", "holder": "u1", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 300}, "expires_in_s": 3_600});
+    assert_eq!(server.call("POST", "/v1/coupons", Some(&merchant), Some(&available)).status, 200);
     let check = |server: &Server| {
         assert_eq!(server.call("GET", "/v1/coupons/c-1", Some(&app), None).body, looked_up, "as it was in memory");
+        // Pricing the redeemed coupon answers as in memory: not valid any more (not unknown).
+        let quote = |coupon: &str| json!({"coupon": coupon, "amount": 2_000});
+        let priced = server.call("POST", "/v1/quotes", Some(&app), Some(&quote("c-1")));
+        priced.assert_error(422, "coupon_not_valid");
+        let priced = server.call("POST", "/v1/quotes", Some(&app), Some(&quote("c-2")));
+        assert_eq!(
+            (priced.status, &priced.body["discount"], &priced.body["payable"]),
+            (200, &json!(300), &json!(1_700))
+        );
+        server.call("POST", "/v1/quotes", Some(&operator), Some(&quote("c-1"))).assert_error(403, "forbidden");
+        // No existence oracle: a coupon that does not exist is refused as another's is.
+        server.call("POST", "/v1/quotes", Some(&app), Some(&quote("c-none"))).assert_error(403, "forbidden");
         assert_eq!(server.call("GET", "/v1/coupons/c-1", Some(&merchant), None).status, 200);
         server.call("GET", "/v1/coupons/c-1", Some(&operator), None).assert_error(403, "forbidden");
         let held = server.call("GET", "/v1/users/u1/coupons", Some(&app), None);
-        assert_eq!(held.body["data"], json!([looked_up]), "{held:?}");
+        assert_eq!(held.body["data"][0], looked_up, "{held:?}");
+        assert_eq!(held.body["data"].as_array().map(Vec::len), Some(2), "{held:?}");
     };
     check(&server);
     let retried = server.call("POST", "/v1/coupons/redeem", Some(&operator), Some(&redeem));

@@ -13,7 +13,7 @@ use crate::state_machine::rules::Quote;
 use crate::state_machine::{
     ArchiveList, Archived, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split, StateMachine,
 };
-use crate::types::Id;
+use crate::types::{Currency, Id};
 
 /// One page of a list of objects, in id order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,25 @@ impl Engine {
             return Ok(None);
         };
         Ok(self.with_codes(vec![(id.clone(), coupon)])?.pop().map(|(_, coupon)| coupon))
+    }
+
+    /// Prices coupon `id` on a purchase of `amount` (made at `location` when known) without
+    /// redeeming it, if `principal` may read it (`read_coupon`), from memory or storage: its
+    /// discount and currency, or `coupon_not_valid` once it is shared, redeemed or outside its
+    /// validity ([`StateMachine::price_coupon`]), `coupon_not_found` when there is none.
+    /// Blocking.
+    pub fn quote_coupon(
+        &self,
+        principal: &Principal,
+        id: &Id,
+        (amount, location): (u64, Option<crate::types::GeoPoint>),
+    ) -> Result<Result<(Quote, Currency), Rejection>, QueryError> {
+        let in_memory = |machine: &StateMachine, id: &Id| machine.coupon(id).cloned();
+        let Some(coupon) = self.object(principal, Read::Coupon(id.clone()), in_memory, coupon_of)? else {
+            return Ok(Err(Rejection::CouponNotFound));
+        };
+        let now = self.read_partition_blocking(HOME_PARTITION, StateMachine::state_now_ms)?;
+        Ok(StateMachine::price_coupon(now, &coupon, amount, location).map(|quote| (quote, coupon.currency)))
     }
 
     /// Up to `limit` of the coupons `user` holds (any state, the rewards its contacts'

@@ -122,6 +122,21 @@ impl StateMachine {
         self.state.coupon_codes.get(index)
     }
 
+    /// Prices `coupon` on a purchase of `amount` (made at `location` when known) for its
+    /// holder's app, without redeeming it: `coupon_not_valid` unless it is available and within
+    /// its validity.
+    pub fn price_coupon(
+        now: TimestampMs,
+        coupon: &Coupon,
+        amount: u64,
+        location: Option<GeoPoint>,
+    ) -> Result<Quote, Rejection> {
+        match Self::quote_coupon(now, coupon, amount, location) {
+            Err(Rejection::CouponShared | Rejection::CouponRedeemed) => Err(Rejection::CouponNotValid),
+            priced => priced,
+        }
+    }
+
     pub(crate) fn quote_coupon(
         now: TimestampMs,
         coupon: &Coupon,

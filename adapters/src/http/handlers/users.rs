@@ -5,7 +5,6 @@ use kassa_engine::authority::{Operation, Read};
 use kassa_engine::command::{Command, Reply};
 use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
-use kassa_engine::state_machine::CouponState;
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Engine, Id, Principal, Rejection};
 
@@ -250,24 +249,13 @@ pub(super) async fn claimable(state: Data, caller: Caller, path: web::Path<Strin
     extensions(("x-kassa-operation" = json!(Operation::ReadCoupon.name()))))]
 pub(super) async fn quote(state: Data, caller: Caller, body: web::Json<QuoteBody>) -> Answer {
     body.check_amount()?;
-    let (amount, location, key) = (body.amount, point(&body.location), body.coupon.clone());
-    let priced = read(&state, &caller, Read::Coupon(body.coupon.clone()), move |machine| {
-        let now = machine.state_now_ms();
-        let coupon = machine.coupon(&key).ok_or(Rejection::CouponNotFound)?;
-        let valid =
-            coupon.state == CouponState::Available && now >= coupon.valid_from_ms && now < coupon.valid_until_ms;
-        if !valid {
-            return Err(Rejection::CouponNotValid);
-        }
-        let quote =
-            kassa_engine::state_machine::rules::quote(&coupon.rule, &coupon.adjustments, amount, now, location)?;
-        Ok((quote, coupon.currency))
-    })
-    .await?;
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let (key, asked) = (body.coupon.clone(), (body.amount, point(&body.location)));
+    let priced = blocking(move || engine.quote_coupon(&principal, &key, asked)).await?;
     let (quote, currency) = priced.map_err(ApiError::rejected)?;
     ok(&QuoteResult {
         coupon: body.coupon.clone(),
-        amount,
+        amount: body.amount,
         discount: quote.discount,
         payable: quote.payable,
         currency: currency.alpha(),
