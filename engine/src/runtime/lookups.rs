@@ -6,6 +6,7 @@ use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{Event, Principal};
 use crate::metadata::{Metadata, MetadataKind};
+use crate::state_machine::Account;
 use crate::types::{Currency, Id, TimestampMs};
 use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, lookup_key};
 
@@ -54,6 +55,34 @@ fn posting_account(line: &EventLine) -> Option<&Id> {
 }
 
 impl Engine {
+    /// Up to `limit` of the accounts `principal`'s tenant opened, read from every partition and
+    /// merged in id order after `starting_after`, and whether more remain (the admin's list is
+    /// empty: it opens none). Includes every command acknowledged before the call. Blocking.
+    pub fn accounts_owned(
+        &self,
+        principal: &Principal,
+        limit: usize,
+        starting_after: Option<&Id>,
+    ) -> Result<super::ObjectPage<Account>, QueryError> {
+        let mut objects: Vec<(Id, Account)> = Vec::new();
+        let mut has_more = false;
+        for partition in 0..self.placement().count() {
+            let (owner, cursor) = (principal.clone(), starting_after.cloned());
+            let (found, more) = self.read_partition_blocking(partition, move |machine| {
+                let (ids, more) = machine.accounts_owned(&owner, limit, cursor.as_ref());
+                let found: Vec<_> =
+                    ids.into_iter().filter_map(|id| Some((id.clone(), machine.account(&id)?.clone()))).collect();
+                (found, more)
+            })?;
+            objects.extend(found);
+            has_more |= more;
+        }
+        objects.sort_by(|left, right| left.0.cmp(&right.0));
+        has_more |= objects.len() > limit;
+        objects.truncate(limit);
+        Ok(super::ObjectPage { objects, has_more })
+    }
+
     /// The newest transfer with id `id`, if `principal` may read its payer's or payee's account
     /// (the admin: any; to anyone else a transfer that does not exist is [`QueryError::Forbidden`],
     /// like another tenant's). Includes every command acknowledged before the call. Blocking.

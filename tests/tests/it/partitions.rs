@@ -3,7 +3,7 @@
 //! refunded, and the whole of it recovered from the log.
 
 use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
-use kassa_engine::{Currency, Engine, EngineConfig, Id, Outcome, Rejection};
+use kassa_engine::{Currency, Engine, EngineConfig, Id, Outcome, Principal, Rejection};
 
 const PARTITIONS: u16 = 4;
 const ACCOUNTS: usize = 24;
@@ -131,4 +131,37 @@ fn flows_other_than_transfers_keep_their_accounts_on_the_home_partition() {
     let register = kassa_engine::command::RegisterMerchant { merchant: id("m1"), account: away };
     let outcome = engine.submit_blocking(Submission::admin(Command::RegisterMerchant(register))).unwrap();
     assert_eq!(outcome.rejection(), Some(Rejection::CrossPartition));
+}
+
+/// A tenant's accounts, spread over every partition, are listed by the engine in one id order:
+/// paged through, each exactly once, `has_more` false on the last page; another tenant's list
+/// and the admin's are empty.
+#[test]
+fn a_tenants_accounts_are_listed_across_partitions_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    let shop = Principal::App(id("shop"));
+    let open = |index: usize| {
+        let open = OpenAccount { account: account(index), currency: Currency::EUR, overdraft_limit: 0 };
+        Submission::new(shop.clone(), Command::OpenAccount(open))
+    };
+    let outcomes = engine.submit_batch_blocking((0..ACCOUNTS).map(open).collect()).unwrap();
+    assert!(outcomes.iter().all(Outcome::is_applied), "{outcomes:?}");
+    let mut expected: Vec<Id> = (0..ACCOUNTS).map(account).collect();
+    expected.sort();
+    let (mut listed, mut cursor, mut pages) = (Vec::new(), None::<Id>, 0);
+    loop {
+        let page = engine.accounts_owned(&shop, 5, cursor.as_ref()).unwrap();
+        pages += 1;
+        assert!(page.objects.len() <= 5);
+        listed.extend(page.objects.iter().map(|(id, account)| (id.clone(), account.currency)));
+        cursor = page.objects.last().map(|(id, _)| id.clone());
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(pages, ACCOUNTS.div_ceil(5));
+    assert_eq!(listed, expected.iter().map(|id| (id.clone(), Currency::EUR)).collect::<Vec<_>>());
+    assert!(engine.accounts_owned(&Principal::App(id("other")), 100, None).unwrap().objects.is_empty());
+    assert!(engine.accounts_owned(&Principal::Admin, 100, None).unwrap().objects.is_empty());
 }

@@ -6,9 +6,9 @@
 //! (`read_user_splits`).
 
 use actix_web::web;
+use kassa_engine::Id;
 use kassa_engine::authority::Operation;
 use kassa_engine::runtime::ObjectPage;
-use kassa_engine::{Id, Principal, StateMachine};
 
 use super::super::requests::PageQuery;
 use super::openapi::{ErrorResponses, own_objects};
@@ -16,7 +16,7 @@ use super::pages::{
     AccountPage, AuthorizationPage, BillPage, CouponPage, HoldPage, ListObject, MemberSplitPage, SettlementPage,
     SplitPage,
 };
-use super::views::{self, AccountView};
+use super::views;
 use super::{Answer, Data, blocking, id, ok};
 use crate::auth::Caller;
 use crate::http::schemas::{IdPath, UserPath};
@@ -93,42 +93,10 @@ fn list<T, V>(page: ObjectPage<T>, view: fn(&Id, &T) -> V) -> (Vec<V>, bool) {
     responses((status = 200, description = "ok", body = AccountPage), ErrorResponses),
     extensions(("x-kassa-roles" = json!(own_objects()))))]
 pub(super) async fn accounts(state: Data, caller: Caller, query: web::Query<PageQuery>) -> Answer {
-    merged(state, caller, query, |machine, owner, limit, after| {
-        let (page, more) = machine.accounts_owned(owner, limit, after);
-        (page.into_iter().filter_map(|id| Some((id.clone(), views::account(machine, &id)?))).collect(), more)
-    })
-    .await
-}
-
-/// One partition's page of the caller's accounts: ids in order with views, and whether more
-/// remain there.
-type PartitionPage = (Vec<(Id, AccountView)>, bool);
-
-/// A page of the caller's own objects (`page`: one partition's ids in order, with views, and
-/// whether more remain there), read from every partition and merged in id order.
-async fn merged(
-    state: Data,
-    caller: Caller,
-    query: web::Query<PageQuery>,
-    page: impl Fn(&StateMachine, &Principal, usize, Option<&Id>) -> PartitionPage + Copy + Send + 'static,
-) -> Answer {
-    let limit = query.limit()?;
-    let starting_after = query.starting_after.as_deref().map(id).transpose()?;
-    let mut merged: Vec<(Id, AccountView)> = Vec::new();
-    let mut has_more = false;
-    for partition in 0..state.engine.placement().count() {
-        let (owner, cursor) = (caller.principal.clone(), starting_after.clone());
-        let (found, more) = state
-            .engine
-            .read_partition(partition, move |machine| page(machine, &owner, limit, cursor.as_ref()))
-            .await?;
-        merged.extend(found);
-        has_more |= more;
-    }
-    merged.sort_by(|left, right| left.0.cmp(&right.0));
-    has_more |= merged.len() > limit;
-    merged.truncate(limit);
-    let data = merged.into_iter().map(|(_, view)| view).collect();
+    let (limit, starting_after) = (query.limit()?, query.starting_after.as_deref().map(id).transpose()?);
+    let (engine, principal) = (state.engine.clone(), caller.principal.clone());
+    let page = blocking(move || engine.accounts_owned(&principal, limit, starting_after.as_ref())).await?;
+    let (data, has_more) = list(page, views::account_view);
     ok(&AccountPage { object: ListObject::List, data, has_more })
 }
 
