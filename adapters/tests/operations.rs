@@ -63,6 +63,12 @@ fn ready_request_ids_json_logs_and_histograms() {
     let parsed: serde_json::Value = serde_json::from_str(access).expect("a JSON log line");
     assert_eq!(parsed["span"]["route"], "/v1/accounts/{id}", "{access}");
 
+    // Late retries are answered from storage for 30 days unless configured otherwise.
+    server.assert_logged_within(
+        &["id filter for the idempotency retention", "\"retention_days\":30"],
+        Duration::from_secs(5),
+    );
+
     let (_, _, metrics) = get(&server, "/metrics", "");
     for needle in [
         "# HELP kassa_http_requests_total",

@@ -281,7 +281,8 @@ fn id_filter(config: &EngineConfig, wal: &Wal) -> Option<(Arc<id_filter::IdFilte
     let days = usize::try_from(config.idempotency_retention_ms.div_ceil(IDEMPOTENCY_WINDOW_MS)).unwrap_or(usize::MAX);
     let keys = (config.ids_max / 2).saturating_mul(days).clamp(1 << 20, ID_FILTER_KEYS_MAX);
     let filter = Arc::new(id_filter::IdFilter::new(keys, config.idempotency_retention_ms));
-    tracing::info!(bytes = filter.bytes(), "id filter for the idempotency retention");
+    let retention_days = config.idempotency_retention_ms / (24 * 3_600_000);
+    tracing::info!(bytes = filter.bytes(), retention_days, "id filter for the idempotency retention");
     Some((filter.clone(), FillIdFilter { filter, wal: wal.clone() }))
 }
 
