@@ -18,6 +18,10 @@ pub const HOLD_TTL_MS_MAX: u64 = 30 * 24 * 3_600_000;
 pub const AUTHORIZATION_TTL_MS_MAX: u64 = 7 * 24 * 3_600_000;
 /// Most authorizations (active or recently resolved) a user keeps at once.
 pub const AUTHORIZATIONS_PER_USER_MAX: usize = 32;
+/// How long after its authorization's expiry a spent or expired secure code is still declined
+/// for what happened to it (`code_already_used`, `code_revoked`, `expired`); after it the code
+/// is forgotten (`incorrect_code`, as a code never issued) and leaves memory (1 day).
+pub const SPENT_CODE_REMEMBERED_MS: u64 = 24 * 3_600_000;
 /// Digits of a POS secure code.
 pub const SECURE_CODE_DIGITS: u32 = 8;
 /// Wrong secure codes a user may send within `CODE_FAILURE_WINDOW_MS` before being locked out.

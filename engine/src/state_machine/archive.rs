@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::authorizations::{Authorization, AuthorizationState};
+use super::authorizations::Authorization;
 use super::coupons::RedemptionRecord;
 use super::pos::{SettlementRecord, SettlementSummary};
 use super::{Bill, Coupon, Hold, Split, StateMachine};
@@ -255,13 +255,6 @@ impl ArchivedSettlement {
     }
 }
 
-/// What an evicted authorization leaves in its user's list: its code's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Retired {
-    pub(crate) code_hash: [u8; 32],
-    pub(crate) state: AuthorizationState,
-}
-
 impl StateMachine {
     /// Notes that object `id` resolved now: it leaves memory once the window has passed.
     pub(super) fn resolved(&mut self, kind: ArchivedKind, id: &Id) {
@@ -283,7 +276,7 @@ impl StateMachine {
             let (_, kind, id) = self.state.resolved.pop_front().expect("looked at above");
             match kind {
                 ArchivedKind::Settlement => self.evict_settlement(id, false),
-                ArchivedKind::Authorization => self.evict_authorization(id),
+                ArchivedKind::Authorization => self.evict_authorization(now, id),
                 ArchivedKind::Hold => self.evict_hold(id),
                 ArchivedKind::Bill => self.evict_bill(id),
                 ArchivedKind::Split => self.evict_split(id),
@@ -310,13 +303,10 @@ impl StateMachine {
         self.archived.push(Archived::Settlement(ArchivedSettlement { id, record, merchant }));
     }
 
-    fn evict_authorization(&mut self, id: Id) {
+    fn evict_authorization(&mut self, now: crate::types::TimestampMs, id: Id) {
         let Some(authorization) = self.state.authorizations.remove(&id) else { return };
         let owner = self.disown(ObjectKind::Authorization, &id);
-        if self.state.user_authorizations.get(&authorization.user).is_some_and(|ids| ids.contains(&id)) {
-            let retired = Retired { code_hash: authorization.code_hash, state: authorization.state.clone() };
-            self.state.retired_authorizations.insert(id.clone(), retired);
-        }
+        self.retire_authorization(now, &id, &authorization);
         self.archived.push(Archived::Authorization(ArchivedAuthorization { id, authorization, owner }));
     }
 
@@ -385,7 +375,7 @@ impl StateMachine {
                 }
                 let id = archived.id.clone();
                 self.state.authorizations.insert(id.clone(), archived.authorization.clone());
-                self.state.retired_authorizations.remove(&id);
+                self.unretire_authorization(&id);
                 self.own(ObjectKind::Authorization, &id, &archived.owner);
                 self.resolved(ArchivedKind::Authorization, &id);
             }
@@ -500,6 +490,8 @@ impl StateMachine {
             }
         }
         assert_eq!(listed, self.state.retired_authorizations.len(), "every retired authorization is listed");
+        let expiry = super::authorizations::retired_expiry(&self.state.retired_authorizations);
+        assert!(expiry == self.state.retired_expiry, "every retired code is queued to be forgotten");
         self.check_coupon_expiry();
         for (id, record) in self.state.settlements.iter() {
             if record.effect.as_ref().is_some_and(|effect| effect.held) {

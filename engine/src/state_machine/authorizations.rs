@@ -13,6 +13,10 @@ use crate::command::{Authorize, Change, Event, ObjectKind, Outcome, Rejection, R
 use crate::constants::{AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, SECURE_CODE_DIGITS};
 use crate::types::{Currency, Id, TimestampMs};
 
+mod retired;
+
+pub(crate) use retired::{Retired, code_forgotten, retired_expiry};
+
 const CODE_DOMAIN: &str = "kassa.secure-code.v1";
 pub(super) const CODE_HASH_DOMAIN: &str = "kassa.secure-code-hash.v1";
 
@@ -94,7 +98,9 @@ impl StateMachine {
             Some(account) => account.currency,
         };
         let user_authorizations = self.state.user_authorizations.get(&authorize.user);
-        let active = user_authorizations.into_iter().flatten().filter(|id| self.is_active_authorization(id)).count();
+        let listed = user_authorizations.into_iter().flatten();
+        let active = listed.filter(|id| self.is_active_authorization(id) && !code_forgotten(self.listed_code(id).1, now));
+        let active = active.count();
         if active >= AUTHORIZATIONS_PER_USER_MAX {
             return Outcome::Rejected(Rejection::TooManyAuthorizations);
         }
@@ -109,12 +115,12 @@ impl StateMachine {
             code_hash: [0; 32],
         };
         let code = self.secure_code(&authorize.id, &authorization);
-        if self.find_authorization(&authorize.user, &code).is_some() {
+        if self.find_authorization(&authorize.user, &code, now).is_some() {
             // One in 10^8 per live code: the caller retries with another nonce.
             return Outcome::Rejected(Rejection::AlreadyExists);
         }
         authorization.code_hash = self.code_hash(&authorize.user, &code);
-        self.prune_user_authorizations(&authorize.user);
+        self.prune_user_authorizations(&authorize.user, now);
         self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(authorize.id.clone());
         self.state.authorization_expiry.insert((authorize.expires_at_ms, authorize.id.clone()));
         self.state.authorizations.insert(authorize.id.clone(), Box::new(authorization));
@@ -127,11 +133,15 @@ impl StateMachine {
         self.state.authorizations.get(id).is_some_and(|authorization| authorization.state == AuthorizationState::Active)
     }
 
-    /// The keyed hash of the code of authorization `id` of a user's list (in memory or retired).
-    fn listed_code_hash(&self, id: &Id) -> &[u8; 32] {
+    /// The keyed hash of the code of authorization `id` of a user's list, and its expiry (in
+    /// memory or retired).
+    pub(super) fn listed_code(&self, id: &Id) -> (&[u8; 32], TimestampMs) {
         match self.state.authorizations.get(id) {
-            Some(authorization) => &authorization.code_hash,
-            None => &self.state.retired_authorizations[id].code_hash,
+            Some(authorization) => (&authorization.code_hash, authorization.expires_at_ms),
+            None => {
+                let retired = &self.state.retired_authorizations[id];
+                (&retired.code_hash, retired.expires_at_ms)
+            }
         }
     }
 
@@ -139,35 +149,40 @@ impl StateMachine {
         self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()])
     }
 
-    /// The user's authorization whose code hash matches. The presented code's keyed hash is
-    /// computed once (it is the same for every authorization of the user), then compared with
-    /// every candidate's in constant time, with no early exit: timing tells nothing about which
-    /// one matched. (It was one HMAC per candidate: up to `AUTHORIZATIONS_PER_USER_MAX`.)
-    pub(super) fn find_authorization(&self, user: &Id, code: &str) -> Option<Id> {
+    /// The user's authorization whose code hash matches, among those whose codes are not
+    /// forgotten at `now` (`retired.rs`). The presented code's keyed hash is computed once (it
+    /// is the same for every authorization of the user), then compared with every candidate's
+    /// in constant time, with no early exit: timing tells nothing about which one matched.
+    pub(super) fn find_authorization(&self, user: &Id, code: &str, now: TimestampMs) -> Option<Id> {
         let candidates = self.state.user_authorizations.get(user)?;
         let presented = self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()]);
         let mut found = None;
         for id in candidates {
-            if secrets::hashes_equal(&presented, self.listed_code_hash(id)) {
+            let (code_hash, expires_at_ms) = self.listed_code(id);
+            if secrets::hashes_equal(&presented, code_hash) && !code_forgotten(expires_at_ms, now) {
                 found = Some(id.clone());
             }
         }
         found
     }
 
-    /// Keeps a user's list bounded: drops resolved authorizations beyond the maximum, oldest
-    /// first (their records stay for idempotent repeats of `Authorize`).
-    fn prune_user_authorizations(&mut self, user: &Id) {
-        let Some(ids) = self.state.user_authorizations.get_mut(user) else { return };
-        while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
+    /// Keeps a user's list bounded: drops the authorizations whose codes are forgotten, then
+    /// resolved ones beyond the maximum, oldest first (their records stay for idempotent
+    /// repeats of `Authorize`).
+    fn prune_user_authorizations(&mut self, user: &Id, now: TimestampMs) {
+        self.unlist_forgotten(user, now);
+        let mut dropped = Vec::new();
+        if let Some(ids) = self.state.user_authorizations.get_mut(user) {
             let authorizations = &self.state.authorizations;
             let resolved =
                 |id: &Id| authorizations.get(id).is_none_or(|found| found.state != AuthorizationState::Active);
-            let Some(position) = ids.iter().position(resolved) else {
-                break;
-            };
-            let dropped = ids.remove(position);
-            self.state.retired_authorizations.remove(&dropped);
+            while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
+                let Some(position) = ids.iter().position(resolved) else { break };
+                dropped.push(ids.remove(position));
+            }
+        }
+        for id in dropped {
+            self.unretire_authorization(&id);
         }
     }
 

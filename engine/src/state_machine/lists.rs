@@ -59,6 +59,7 @@ impl State {
         (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);
         self.member_splits = member_splits(&self.splits);
         self.code_failure_expiry = super::pos::code_failure_expiry(&self.code_failures);
+        self.retired_expiry = super::authorizations::retired_expiry(&self.retired_authorizations);
     }
 
     /// Asserts that the derived indexes are what the stored state derives (invariant checks).

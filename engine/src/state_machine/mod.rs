@@ -176,8 +176,13 @@ pub struct State {
     pub(crate) user_authorizations: Map<Id, Vec<Id>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
-    /// Evicted authorizations still in their user's list: their codes' answers (`archive.rs`).
-    pub(crate) retired_authorizations: Map<Id, archive::Retired>,
+    /// Evicted authorizations still in their user's list: their codes' answers, until the
+    /// codes are forgotten (`authorizations/retired.rs`).
+    pub(crate) retired_authorizations: Map<Id, authorizations::Retired>,
+    /// When each retired code is forgotten, in order. Derived from `retired_authorizations`
+    /// (rebuilt when a snapshot is decoded, not stored).
+    #[serde(skip)]
+    pub(crate) retired_expiry: BTreeSet<(TimestampMs, Id)>,
     /// Resolved objects by when they resolved, oldest first: each leaves memory
     /// for storage once `Config::resolved_in_memory_ms` has passed (`archive.rs`).
     pub(crate) resolved: VecDeque<(TimestampMs, ArchivedKind, Id)>,
@@ -474,6 +479,7 @@ impl StateMachine {
             + self.expire_splits(now, events)
             + self.expire_authorizations(now, events);
         self.forget_code_failures(now);
+        self.forget_spent_codes(now);
         Outcome::Applied(crate::command::Reply::Ticked { expired })
     }
 

@@ -248,7 +248,7 @@ impl StateMachine {
         if self.is_locked_out(now, &settle.user) {
             return Err(Rejection::CodeTriesExceeded);
         }
-        let found = if is_code(&settle.code) { self.find_authorization(&settle.user, &settle.code) } else { None };
+        let found = if is_code(&settle.code) { self.find_authorization(&settle.user, &settle.code, now) } else { None };
         let Some(authorization_id) = found else {
             self.record_code_failure(now, &settle.user, events);
             return Err(Rejection::IncorrectCode);

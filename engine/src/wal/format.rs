@@ -22,7 +22,8 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// holds, bills and splits leave memory for the `archive` family; snapshots keep the queue of resolved objects and the
 /// retired authorizations, records may carry `Restored` objects. 8: coupons and operators'
 /// redemptions leave memory too; snapshots keep the coupons waiting for their validity to end.
-pub const STORAGE_FORMAT: u8 = 8;
+/// 9: a retired authorization keeps its user and expiry (its code is forgotten a day after it).
+pub const STORAGE_FORMAT: u8 = 9;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

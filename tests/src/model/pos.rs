@@ -2,7 +2,8 @@
 //!
 //! Rules: an authorization caps what one settlement may charge (it reserves nothing); a user has
 //! at most 32 active authorizations and the engine searches the user's most recent ones (at most
-//! 32 kept, resolved ones dropped oldest first) for the code. A settlement is remembered with its
+//! 32 kept, resolved ones dropped oldest first) for the code; a day after an authorization's
+//! expiry its code is forgotten (`incorrect_code` from then on). A settlement is remembered with its
 //! answer whether approved or refused: the same request again gets the same answer, another body
 //! `id_reused`. Five wrong codes within 15 minutes lock the user out until the window ends; a
 //! successful settlement clears the count. A settlement with `hold_until_ms` places a hold (id =
@@ -14,7 +15,7 @@ use kassa_engine::command::{
 };
 use kassa_engine::constants::{
     AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX,
-    MAC_KEY_LENGTH_MAX,
+    MAC_KEY_LENGTH_MAX, SPENT_CODE_REMEMBERED_MS,
 };
 use kassa_engine::{Id, TimestampMs};
 
@@ -84,18 +85,23 @@ impl Model {
         }
         let currency = account.currency;
         let searched = self.user_authorizations.get(&authorize.user).map(Vec::as_slice).unwrap_or_default();
-        let active = searched.iter().filter(|id| self.authorizations[*id].status == AuthStatus::Active).count();
+        let counted = |id: &&Id| {
+            let authorization = &self.authorizations[*id];
+            authorization.status == AuthStatus::Active && !forgotten(authorization, now)
+        };
+        let active = searched.iter().filter(counted).count();
         if active >= AUTHORIZATIONS_PER_USER_MAX {
             return Err(Rejection::TooManyAuthorizations);
         }
         let code = super::secrets::secure_code(&self.secret_key, authorize);
-        if self.find_authorization(&authorize.user, &code).is_some() {
+        if self.find_authorization(&authorize.user, &code, now).is_some() {
             // The derived code equals a live one of the same user: refused, retry with a nonce.
             return Err(Rejection::AlreadyExists);
         }
         // Keep the searched list bounded: drop resolved authorizations, oldest first.
         let authorizations = &self.authorizations;
         let list = self.user_authorizations.entry(authorize.user.clone()).or_default();
+        list.retain(|id| !forgotten(&authorizations[id], now));
         while list.len() >= AUTHORIZATIONS_PER_USER_MAX {
             match list.iter().position(|id| authorizations[id].status != AuthStatus::Active) {
                 Some(position) => {
@@ -122,10 +128,11 @@ impl Model {
         Ok(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
     }
 
-    /// The user's searched authorization whose code is `code`.
-    fn find_authorization(&self, user: &Id, code: &str) -> Option<Id> {
+    /// The user's searched authorization whose code is `code`, unless forgotten at `now`.
+    fn find_authorization(&self, user: &Id, code: &str, now: TimestampMs) -> Option<Id> {
         let list = self.user_authorizations.get(user)?;
-        list.iter().rev().find(|id| self.authorizations[*id].code == code).cloned()
+        let matches = |id: &&Id| self.authorizations[*id].code == code && !forgotten(&self.authorizations[*id], now);
+        list.iter().rev().find(matches).cloned()
     }
 
     pub(super) fn settle_pos(&mut self, now: TimestampMs, settle: &SettlePos, oracle: Oracle<'_>) -> Outcome {
@@ -167,7 +174,7 @@ impl Model {
             return Err(Rejection::CodeTriesExceeded);
         }
         let found =
-            if well_formed_code(&settle.code) { self.find_authorization(&settle.user, &settle.code) } else { None };
+            if well_formed_code(&settle.code) { self.find_authorization(&settle.user, &settle.code, now) } else { None };
         let Some(authorization_id) = found else {
             let window = self.code_failures.entry(settle.user.clone()).or_default();
             if now >= window.started_at_ms + CODE_FAILURE_WINDOW_MS {
@@ -301,4 +308,9 @@ impl Model {
         }
         u32::try_from(due.len()).expect("fits")
     }
+}
+
+/// Whether `authorization`'s code is forgotten at `now`: a day after its expiry.
+fn forgotten(authorization: &Authorization, now: TimestampMs) -> bool {
+    now >= authorization.expires_at_ms.saturating_add(SPENT_CODE_REMEMBERED_MS)
 }

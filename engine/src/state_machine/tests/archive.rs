@@ -98,6 +98,33 @@ fn a_spent_code_keeps_its_answer_after_its_authorization_left_memory() {
     assert!(h.machine.state().retired_authorizations.is_empty(), "dropped from the list, forgotten");
 }
 
+/// A day after its authorization's expiry a spent code is forgotten: its answer leaves the
+/// user's list (and memory), and the code is then an incorrect one, as one never issued.
+#[test]
+fn a_spent_code_is_forgotten_a_day_after_its_expiry() {
+    let mut h = harness();
+    let expires_at_ms = h.now + 3_600_000;
+    let used = code_of(h.ok(authorize("au1", 5_000, expires_at_ms, 1)));
+    h.ok(settle("s1", &used, 100));
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived.len(), 2, "the authorization and its settlement");
+    assert_eq!(h.machine.state().retired_authorizations.len(), 1);
+    h.now = expires_at_ms + crate::constants::SPENT_CODE_REMEMBERED_MS - 1;
+    h.ok(Command::Tick);
+    assert_eq!(h.rejected(settle("s2", &used, 100)), Rejection::CodeAlreadyUsed, "a day after: still known");
+    h.now += 1;
+    // Forgotten at once, before any tick sweeps it out; then the tick takes it out of memory.
+    assert_eq!(h.rejected(settle("s3", &used, 100)), Rejection::IncorrectCode);
+    h.ok(Command::Tick);
+    let state = h.machine.state();
+    assert!(state.retired_authorizations.is_empty() && state.retired_expiry.is_empty());
+    assert!(state.user_authorizations.is_empty(), "nothing of the user's codes is left in memory");
+    // A new authorization of the user works as for a new user.
+    let fresh = code_of(h.ok(authorize("au2", 5_000, h.now + 60_000, 2)));
+    assert!(matches!(h.ok(settle("s4", &fresh, 100)), Reply::Settled { .. }));
+}
+
 #[test]
 fn a_settlement_leaves_its_merchants_list_and_comes_back_to_it() {
     let mut h = harness();
