@@ -111,7 +111,14 @@ batch = {"atomic": True, "transfers": [
     {"id": "b-1", "from": "alice", "to": "bob", "amount": 100, "currency": "EUR"},
     {"id": "b-2", "from": "bob", "to": "alice", "amount": 10**8, "currency": "EUR"}]}
 answer = error("POST", "/v1/transfers/batch", batch, 422, "insufficient_funds", key=app)
+# The refusal names the transfer that failed: its number in the batch (from 0) and its id.
+check((answer["error"]["leg"], answer["error"]["transfer"]) == (1, "b-2"), f"the failing leg is named {answer}")
 check(ok("GET", "/v1/accounts/bob", key=app)["balance"] == 2500, "an atomic batch that fails applies nothing")
+first_fails = dict(batch, transfers=[dict(batch["transfers"][1], id="b-0"), batch["transfers"][0]])
+answer = error("POST", "/v1/transfers/batch", first_fails, 422, "insufficient_funds", key=app)
+check((answer["error"]["leg"], answer["error"]["transfer"]) == (0, "b-0"), f"leg 0 is named too {answer}")
+answer = error("POST", "/v1/transfers", dict(transfer, id="t-2b", amount=10**8), 422, "insufficient_funds", key=app)
+check("leg" not in answer["error"] and "transfer" not in answer["error"], f"no leg outside a batch {answer}")
 batch["atomic"] = False
 answer = ok("POST", "/v1/transfers/batch", batch, key=app)
 check([r["status"] for r in answer["results"]] == ["applied", "rejected"], f"unlinked batch {answer}")

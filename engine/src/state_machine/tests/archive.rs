@@ -1,5 +1,6 @@
-//! Resolved settlements and authorizations leave memory once the window has passed, and a
-//! `Restored` message brings one back so that a command naming it decides as before.
+//! Resolved settlements, authorizations, holds, coupons, bills and splits leave memory once the
+//! window has passed, and a `Restored` message brings one back so that a command naming it (a
+//! retry, a refund) decides as before.
 
 use super::*;
 use crate::partition::TransitMessage;
@@ -321,4 +322,121 @@ fn a_coupon_spent_in_a_pos_sale_answers_coupon_redeemed_once_back() {
     let coupon: Vec<Archived> = archived.into_iter().filter(|object| object.kind() == ArchivedKind::Coupon).collect();
     let (outcome, _) = commit(&mut h, restored(&coupon), with_coupon("s2", &code));
     assert_eq!(outcome, Outcome::Rejected(Rejection::CouponRedeemed));
+}
+
+/// Bill b1 of user u1 (account "a", 10,000) at m1, two coffees (700), submitted and paid.
+fn paid_bill(h: &mut Harness) {
+    open_bill(h, "b1");
+    h.ok(add_item("b1", "coffee", 2, 350));
+    let (_, challenge) = submitted(h.ok(Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 1 })));
+    h.ok(Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge, coupon: None, location: None }));
+    assert_eq!(h.balance("a").0, 9_300);
+}
+
+fn refund_bill(refund: &str, amount: u64) -> Command {
+    Command::RefundBill(Refund { of: id("b1"), refund: id(refund), amount })
+}
+
+#[test]
+fn a_paid_bill_leaves_memory_after_the_window_and_is_refunded_once_back() {
+    let mut h = harness();
+    paid_bill(&mut h);
+    let bill = h.machine.bill(&id("b1")).unwrap().clone();
+    h.now += WINDOW - 1;
+    assert!(commit(&mut h, vec![], Command::Tick).1.is_empty(), "within the window, it stays");
+    h.now += 1;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived, [Archived::Bill(ArchivedBill { id: id("b1"), bill, owner: None })]);
+    assert!(archived[0].lists().is_empty(), "the admin's: in no tenant's list");
+    assert!(h.machine.bill(&id("b1")).is_none());
+
+    // A refund names it; not restored, it is not found; restored, it is refunded as in memory.
+    let wanted = h.machine.objects_to_restore(&[Submission::admin(refund_bill("r1", 200))]);
+    assert_eq!(wanted, [(ArchivedKind::Bill, id("b1"))]);
+    assert_eq!(commit(&mut h, vec![], refund_bill("r1", 200)).0, Outcome::Rejected(Rejection::BillNotFound));
+    let first = Outcome::Applied(Reply::Refunded { amount: 200, remaining: 500 });
+    assert_eq!(commit(&mut h, restored(&archived), refund_bill("r1", 200)).0, first);
+    assert_eq!((h.balance("a").0, h.balance("shop").0), (9_500, 500));
+    assert_eq!(h.rejected(refund_bill("r2", 501)), Rejection::RefundExceedsCharge);
+
+    // Back for another window, then out again with its refund; restored, a retry answers as the
+    // first did and moves nothing, a changed one is refused, the rest is refunded.
+    h.now += WINDOW;
+    let (_, again) = commit(&mut h, vec![], Command::Tick);
+    let [Archived::Bill(stored)] = again.as_slice() else { panic!("{again:?}") };
+    assert_eq!(stored.bill.refunds, [RefundEntry { refund: id("r1"), amount: 200, remaining: 500 }]);
+    assert_eq!(commit(&mut h, restored(&again), refund_bill("r1", 200)).0, first);
+    assert_eq!(h.rejected(refund_bill("r1", 201)), Rejection::IdReused);
+    assert_eq!(h.ok(refund_bill("r2", 500)), Reply::Refunded { amount: 500, remaining: 0 });
+    assert_eq!((h.balance("a").0, h.balance("shop").0), (10_000, 0));
+}
+
+/// Split s1 of 900 that `app` requested for user "req" (account "acc-req", the app's) of x, y
+/// and z (1,000 each), paid by all three: completed, its 900 paid to acc-req.
+fn completed_split(h: &mut Harness, app: &Principal) {
+    for user in ["req", "x", "y", "z"] {
+        let account = format!("acc-{user}");
+        assert!(h.run_as(app.clone(), open_account(&account)).is_applied());
+        h.deposit(&account, 1_000);
+    }
+    let request = RequestSplit {
+        split: id("s1"),
+        requester: id("req"),
+        requester_account: id("acc-req"),
+        total: 900,
+        currency: Currency::EUR,
+        members: members(&["x", "y", "z"]),
+        shares: SplitShares::Equal,
+        expires_at_ms: h.now + 86_400_000,
+    };
+    assert!(h.run_as(app.clone(), Command::RequestSplit(request)).is_applied());
+    for member in ["x", "y", "z"] {
+        h.ok(pay("s1", member));
+    }
+    assert_eq!(h.machine.split(&id("s1")).unwrap().state, SplitState::Completed);
+}
+
+fn split_balances(h: &Harness) -> [i64; 4] {
+    ["req", "x", "y", "z"].map(|user| h.balance(&format!("acc-{user}")).0)
+}
+
+#[test]
+fn a_completed_split_leaves_memory_and_its_lists_and_is_refunded_once_back() {
+    let mut h = harness();
+    let app = Principal::App(id("app"));
+    completed_split(&mut h, &app);
+    let split = h.machine.split(&id("s1")).unwrap().clone();
+    h.now += WINDOW;
+    let (_, archived) = commit(&mut h, vec![], Command::Tick);
+    assert_eq!(archived, [Archived::Split(ArchivedSplit { id: id("s1"), split, owner: Some(app.clone()) })]);
+    let member_lists = ["x", "y", "z"].map(|user| ArchiveList::MemberSplits(id(user)));
+    assert_eq!(archived[0].lists()[0], ArchiveList::Owned(ArchivedKind::Split, app.clone()));
+    assert_eq!(archived[0].lists()[1..], member_lists);
+    assert!(h.machine.split(&id("s1")).is_none());
+    assert!(h.machine.objects_owned(&app, ObjectKind::Split, 10, None).0.is_empty());
+    assert!(h.machine.splits_of_member(&id("x"), 10, None).0.is_empty());
+
+    // Its requester's refund names it; restored, it is refunded whole, back in its lists.
+    let refund = Submission::new(app.clone(), Command::RefundSplit { split: id("s1") });
+    assert_eq!(h.machine.objects_to_restore(std::slice::from_ref(&refund)), [(ArchivedKind::Split, id("s1"))]);
+    let mut output = CommitOutput::default();
+    h.machine.commit_with_messages(h.now, &restored(&archived), std::slice::from_ref(&refund), &mut output);
+    let refunded = Outcome::Applied(Reply::Refunded { amount: 900, remaining: 0 });
+    assert_eq!(output.outcomes, std::slice::from_ref(&refunded));
+    assert_eq!(split_balances(&h), [1_000; 4]);
+    assert_eq!(h.machine.objects_owned(&app, ObjectKind::Split, 10, None).0, [id("s1")]);
+    assert_eq!(h.machine.splits_of_member(&id("x"), 10, None).0, [id("s1")]);
+
+    // Out again, refunded; restored, a retry answers as the first did and moves nothing, and
+    // another app may not refund it.
+    h.now += WINDOW;
+    let (_, again) = commit(&mut h, vec![], Command::Tick);
+    let [Archived::Split(stored)] = again.as_slice() else { panic!("{again:?}") };
+    assert_eq!(stored.split.state, SplitState::Refunded);
+    let other = Submission::new(Principal::App(id("other")), Command::RefundSplit { split: id("s1") });
+    let mut output = CommitOutput::default();
+    h.machine.commit_with_messages(h.now, &restored(&again), &[other, refund], &mut output);
+    assert_eq!(output.outcomes, [Outcome::Rejected(Rejection::Forbidden), refunded]);
+    h.machine.check_invariants();
+    assert_eq!(split_balances(&h), [1_000; 4]);
 }
