@@ -99,7 +99,8 @@ impl StateMachine {
         };
         let user_authorizations = self.state.user_authorizations.get(&authorize.user);
         let listed = user_authorizations.into_iter().flatten();
-        let active = listed.filter(|id| self.is_active_authorization(id) && !code_forgotten(self.listed_code(id).1, now));
+        let active =
+            listed.filter(|id| self.is_active_authorization(id) && !code_forgotten(self.listed_code(id).1, now));
         let active = active.count();
         if active >= AUTHORIZATIONS_PER_USER_MAX {
             return Outcome::Rejected(Rejection::TooManyAuthorizations);

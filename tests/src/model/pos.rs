@@ -173,8 +173,11 @@ impl Model {
         if self.locked_out(now, &settle.user) {
             return Err(Rejection::CodeTriesExceeded);
         }
-        let found =
-            if well_formed_code(&settle.code) { self.find_authorization(&settle.user, &settle.code, now) } else { None };
+        let found = if well_formed_code(&settle.code) {
+            self.find_authorization(&settle.user, &settle.code, now)
+        } else {
+            None
+        };
         let Some(authorization_id) = found else {
             let window = self.code_failures.entry(settle.user.clone()).or_default();
             if now >= window.started_at_ms + CODE_FAILURE_WINDOW_MS {

@@ -85,8 +85,7 @@ impl StateMachine {
     /// Takes out of `user`'s list every authorization whose code is forgotten at `now`.
     pub(super) fn unlist_forgotten(&mut self, user: &Id, now: TimestampMs) {
         let Some(ids) = self.state.user_authorizations.get(user) else { return };
-        let forgotten: Vec<Id> =
-            ids.iter().filter(|id| code_forgotten(self.listed_code(id).1, now)).cloned().collect();
+        let forgotten: Vec<Id> = ids.iter().filter(|id| code_forgotten(self.listed_code(id).1, now)).cloned().collect();
         for id in forgotten {
             self.unlist_authorization(user, &id);
         }
