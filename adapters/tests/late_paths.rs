@@ -10,7 +10,6 @@
 mod common;
 
 use std::io::Read;
-use std::time::{Duration, Instant};
 
 use common::{Iso, Server, TRANSMITTED, purchase, response_code, tcp_read, tcp_send, tcp_session};
 use kassa_adapters::iso8583::Message;
@@ -19,24 +18,6 @@ use kassa_adapters::tcp::{Request, RequestBody, Response, ResponseBody};
 use kassa_engine::command::{Transfer, TransferBatch};
 use kassa_engine::{Command, Currency, Id, Outcome, Rejection, Reply};
 use serde_json::{Value, json};
-
-/// Waits until the server's `kassa_objects_archived_total` counter has counted `at_least`
-/// objects out of memory (as in retention.rs).
-fn wait_archived(server: &Server, at_least: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = server.call("GET", "/metrics", None, None);
-        let counted = (metrics.body.as_str().unwrap_or(""))
-            .lines()
-            .find_map(|line| line.strip_prefix("kassa_objects_archived_total ")?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if counted >= at_least as f64 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{at_least} objects did not leave memory within 20 s (counted {counted})");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 // ----- ISO 8583: a completion after its hold left memory --------------------------------------
 
@@ -168,10 +149,10 @@ fn iso_8583_completions_after_the_hold_left_memory_answer_as_memory_did() {
     assert_moved_once(&server);
     let in_memory = send_late_messages(&server);
     // Four authorizations, the sale, and the holds of STAN 7 and 9 with their settlements.
-    wait_archived(&server, 9);
+    server.wait_archived(9);
     assert_eq!(send_late_messages(&server), in_memory, "out of memory, the same answers");
     assert_moved_once(&server);
-    wait_archived(&server, 13); // Taken back to be answered, STAN 7's and 9's left again.
+    server.wait_archived(13); // Taken back to be answered, STAN 7's and 9's left again.
     check_settlements(&server, &merchant);
 
     server.restart();

@@ -11,28 +11,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
 
 use common::{ADMIN_KEY, Server};
 use serde_json::{Value, json};
-
-/// Waits until the settlement has left memory: the server's `kassa_objects_archived_total`
-/// counter has counted `at_least` objects.
-fn wait_archived(server: &Server, at_least: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = server.call("GET", "/metrics", None, None);
-        let counted = (metrics.body.as_str().unwrap_or(""))
-            .lines()
-            .find_map(|line| line.strip_prefix("kassa_objects_archived_total ")?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if counted >= at_least as f64 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nothing left memory within 20 s (counted {counted})");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed() {
@@ -59,7 +40,7 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
     let first = call("POST", "/v1/pos/settlements", ADMIN_KEY, Some(sale.clone()));
     assert_eq!(first["approved"], json!(true), "{first}");
     let looked_up = server.admin_get("/v1/pos/settlements/s-1");
-    wait_archived(&server, 3);
+    server.wait_archived(3);
 
     let check = |server: &Server| {
         assert_eq!(server.admin_get("/v1/pos/settlements/s-1"), looked_up, "as it was in memory");
@@ -97,11 +78,11 @@ fn a_sale_out_of_memory_is_still_looked_up_listed_retried_refunded_and_reversed(
     let mut changed = sale;
     changed["amount"] = json!(4_001);
     server.call("POST", "/v1/pos/settlements", Some(ADMIN_KEY), Some(&changed)).assert_error(409, "id_reused");
-    wait_archived(&server, 5);
+    server.wait_archived(5);
     assert_eq!(call("POST", "/v1/authorizations", &app, Some(authorize))["code"], json!(code));
-    wait_archived(&server, 6);
+    server.wait_archived(6);
     call("POST", "/v1/pos/settlements/s-1/refunds", &merchant, Some(json!({"id": "r-1", "amount": 1_000})));
-    wait_archived(&server, 7);
+    server.wait_archived(7);
     call("POST", "/v1/pos/settlements/s-1/reverse", &merchant, Some(json!({})));
     assert_eq!((server.balance("a1").0, server.balance("m1-till").0), (10_000, 0));
     server.restart();
@@ -136,7 +117,7 @@ fn a_redeemed_coupon_out_of_memory_is_still_found_and_not_redeemed_twice() {
     assert_eq!(first.status, 200, "{first:?}");
     let looked_up = server.call("GET", "/v1/coupons/c-1", Some(&app), None).body;
     assert_eq!((looked_up["status"].clone(), looked_up["code"].clone()), (json!("redeemed"), json!(code)));
-    wait_archived(&server, 2); // The coupon and its redemption (the authorization is still active).
+    server.wait_archived(2); // The coupon and its redemption (the authorization is still active).
 
     // A second coupon stays available (and in memory): the holder's app prices it.
     let available = json!({"id": "c-2", "merchant": "m1", "holder": "u1", "currency": "EUR",
@@ -311,16 +292,16 @@ fn refund_bill_in_parts(server: &Server, keys: &Tenants) -> (Value, Value) {
     server.call("POST", refunds, merchant, bill_refund("rf-1", 201).as_ref()).assert_error(409, "id_reused");
     let over = bill_refund("rf-2", 361);
     server.call("POST", refunds, merchant, over.as_ref()).assert_error(422, "refund_exceeds_charge");
-    wait_archived(server, 2); // Taken back into memory to be refunded, it left again.
+    server.wait_archived(2); // Taken back into memory to be refunded, it left again.
     let retried = ok(server, "POST", refunds, &keys.merchant, bill_refund("rf-1", 200));
     assert_eq!(retried, first, "a retry from storage answers as the first did");
     assert_eq!(bill_balances(server), (9_640, 360), "and moves nothing");
     let second = ok(server, "POST", refunds, ADMIN_KEY, bill_refund("rf-2", 360));
     assert_eq!(second, json!({"id": "rf-2", "bill": "b-1", "amount": 360, "remaining": 0}));
     assert_eq!(bill_balances(server), (10_000, 0));
-    wait_archived(server, 3);
+    server.wait_archived(3);
     refuse_bill_refunds(server, keys);
-    wait_archived(server, 4);
+    server.wait_archived(4);
     (first, second)
 }
 
@@ -351,7 +332,7 @@ fn a_paid_bill_out_of_memory_is_still_looked_up_listed_and_refunded_in_parts() {
     let looked_up = ok(&server, "GET", "/v1/bills/b-1", &keys.app, None);
     assert_eq!((without_metadata(&looked_up), &looked_up["metadata"]), (paid, &json!({"order": "b-1"})));
     assert_eq!(bill_balances(&server), (9_440, 560));
-    wait_archived(&server, 1);
+    server.wait_archived(1);
     check_bill(&server, &keys, &looked_up);
 
     let (first, second) = refund_bill_in_parts(&server, &keys);
@@ -422,15 +403,15 @@ fn refund_split(server: &Server, keys: &Tenants, friend: &str, looked_up: &Value
     assert_eq!(split_balances(server), (5_000, 5_000, 5_000));
     assert_eq!(ok(server, "POST", refund, &keys.app, None), first, "a retry in memory");
     server.call("POST", "/v1/splits/lunch/refund", Some(&keys.app), None).assert_error(422, "not_reversible");
-    wait_archived(server, 2);
+    server.wait_archived(2);
     assert_eq!(ok(server, "POST", refund, ADMIN_KEY, None), first, "a retry from storage");
-    wait_archived(server, 3);
+    server.wait_archived(3);
     for key in [friend, &keys.rival_app, &keys.merchant] {
         server.call("POST", refund, Some(key), None).assert_error(403, "forbidden");
     }
     server.call("POST", "/v1/splits/none/refund", Some(ADMIN_KEY), None).assert_error(404, "split_not_found");
     assert_eq!(split_balances(server), (5_000, 5_000, 5_000), "refunded once");
-    wait_archived(server, 4);
+    server.wait_archived(4);
     first
 }
 
@@ -457,7 +438,7 @@ fn a_completed_split_out_of_memory_is_still_looked_up_listed_and_refunded_once()
     let looked_up = ok(&server, "GET", "/v1/splits/dinner", &keys.app, None);
     assert_eq!(looked_up["metadata"], json!({"order": "dinner"}));
     assert_eq!(split_balances(&server), (6_001, 4_499, 4_500));
-    wait_archived(&server, 1);
+    server.wait_archived(1);
     check_split(&server, &keys, &friend, &looked_up);
 
     let first = refund_split(&server, &keys, &friend, &looked_up);
@@ -507,7 +488,7 @@ fn a_page_of_holds_crosses_from_memory_into_storage_in_id_order() {
     ok(&server, "POST", "/v1/holds/h-1/void", &app, None);
     ok(&server, "POST", "/v1/holds/h-2/capture", &app, Some(json!({"amount": 50})));
     ok(&server, "POST", "/v1/holds/h-6/capture", &app, Some(json!({"amount": 100})));
-    wait_archived(&server, 4);
+    server.wait_archived(4);
     assert_eq!(ok(&server, "POST", "/v1/holds/h-4/void", &app, None), voided, "taken back, answered as before");
     let statuses = ["voided", "captured", "active", "voided", "active", "captured"];
     check_holds(&server, &app, &statuses);

@@ -224,6 +224,27 @@ impl Server {
         (field("VmHWM:"), field("VmRSS:"))
     }
 
+    /// Waits until `kassa_objects_archived_total` has counted `at_least` objects out of memory
+    /// (`--resolved-in-memory-secs`), for at most 20 s.
+    pub fn wait_archived(&self, at_least: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let metrics = self.call("GET", "/metrics", None, None);
+            let counted = (metrics.body.as_str().unwrap_or(""))
+                .lines()
+                .find_map(|line| line.strip_prefix("kassa_objects_archived_total ")?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if counted >= at_least as f64 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{at_least} objects did not leave memory in 20 s ({counted})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// Sends a JSON request with a key and returns the answer; fails the test if none comes.
     pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
         let body = body.map(Value::to_string);
