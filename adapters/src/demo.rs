@@ -85,7 +85,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     writeln!(demo.out, "== offline POS with a secure code")?;
     let merchant = RegisterMerchant { merchant: id("m-cafe"), account: id("shop") };
     demo.run("register merchant m-cafe", Command::RegisterMerchant(merchant))?;
-    let terminal = RegisterTerminal { terminal: id("pos-1"), merchant: id("m-cafe"), mac_key: None };
+    let terminal = RegisterTerminal { terminal: id("pos-1"), merchant: id("m-cafe"), mac_key: None, location: None };
     demo.run("register terminal pos-1", Command::RegisterTerminal(terminal))?;
     let authorize = Authorize {
         id: id("auth-1"),

@@ -59,3 +59,35 @@ fn payments_that_say_where_get_the_location_adjusted_coupon_value() {
         .call("POST", "/v1/pos/settlements", Some(common::ADMIN_KEY), Some(&bad))
         .assert_error(400, "malformed_request");
 }
+
+/// A terminal registered with where it stands prices a sale that says nothing of its location
+/// there; a sale that says where it is still decides; a location off the globe is refused.
+#[test]
+fn a_terminal_registered_with_its_location_prices_the_sales_that_name_none() {
+    let server = Server::start(&[]);
+    server.funded_account("alice", "EUR", 10_000);
+    server.merchant_with_terminal("m1", "t-elsewhere", None);
+    let store = json!({"latitude_e6": STORE.0, "longitude_e6": STORE.1});
+    let registered =
+        server.admin("POST", "/v1/terminals", json!({"id": "t-store", "merchant": "m1", "location": store}));
+    assert_eq!(registered["id"], json!("t-store"), "{registered}");
+    let elsewhere = json!({"latitude_e6": 45_764_000, "longitude_e6": 4_835_700});
+    let sales = [("t-store", None, 700), ("t-elsewhere", None, 900), ("t-store", Some(&elsewhere), 900)];
+    for (index, (terminal, location, charged)) in sales.into_iter().enumerate() {
+        coupon(&server, &format!("c-{index}"));
+        let code = server.authorize(&format!("au-{index}"), "u1", "alice", 5_000);
+        let mut body = json!({"id": format!("s-{index}"), "user": "u1", "code": code, "amount": 1_000,
+            "terminal": terminal, "coupon": format!("c-{index}")});
+        if let Some(location) = location {
+            body["location"] = location.clone();
+        }
+        let settled = server.admin("POST", "/v1/pos/settlements", body);
+        assert_eq!(settled["charged"], json!(charged), "sale {index} at {terminal}: {settled}");
+    }
+    // Registering it again the same way is a repeat; elsewhere, or off the globe, is refused.
+    server.admin("POST", "/v1/terminals", json!({"id": "t-store", "merchant": "m1", "location": store}));
+    let moved = json!({"id": "t-store", "merchant": "m1", "location": elsewhere});
+    server.call("POST", "/v1/terminals", Some(common::ADMIN_KEY), Some(&moved)).assert_error(409, "already_exists");
+    let off = json!({"id": "t-off", "merchant": "m1", "location": {"latitude_e6": 90_000_001, "longitude_e6": 0}});
+    server.call("POST", "/v1/terminals", Some(common::ADMIN_KEY), Some(&off)).assert_error(422, "invalid_field");
+}

@@ -11,7 +11,6 @@
 
 mod common;
 
-
 use common::{ADMIN_KEY, Server};
 use serde_json::{Value, json};
 

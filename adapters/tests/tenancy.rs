@@ -395,9 +395,12 @@ impl World {
             O::RegisterMerchant => {
                 Command::RegisterMerchant(RegisterMerchant { merchant: id, account: eng_id("A-adm") })
             }
-            O::RegisterTerminal => {
-                Command::RegisterTerminal(RegisterTerminal { terminal: id, merchant: eng_id("m1"), mac_key: None })
-            }
+            O::RegisterTerminal => Command::RegisterTerminal(RegisterTerminal {
+                terminal: id,
+                merchant: eng_id("m1"),
+                mac_key: None,
+                location: None,
+            }),
             O::RegisterOperator => Command::RegisterOperator(RegisterOperator { operator: id, merchant: eng_id("m1") }),
             O::Authorize => Command::Authorize(Authorize {
                 id,

@@ -26,7 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::OpenAccount(OpenAccount { account: id("cafe"), currency: eur, overdraft_limit: 0 }),
         Command::Deposit(Movement { id: id("dep-1"), account: id("alice"), amount: 10_000 }),
         Command::RegisterMerchant(RegisterMerchant { merchant: id("m-cafe"), account: id("cafe") }),
-        Command::RegisterTerminal(RegisterTerminal { terminal: id("pos-7"), merchant: id("m-cafe"), mac_key: None }),
+        Command::RegisterTerminal(RegisterTerminal {
+            terminal: id("pos-7"),
+            merchant: id("m-cafe"),
+            mac_key: None,
+            location: None,
+        }),
     ];
     // One batch, one fsync; every outcome arrives once the batch is durable.
     for outcome in engine.submit_batch(Submission::admin_all(setup)).await? {

@@ -323,6 +323,8 @@ pub struct RegisterTerminal {
     pub merchant: Id,
     /// Key for message authentication codes, if the terminal signs its messages.
     pub mac_key: Option<Vec<u8>>,
+    /// Where the terminal stands, if known: its sales that name no location are priced there.
+    pub location: Option<GeoPoint>,
 }
 
 /// Body of [`Command::RegisterOperator`].

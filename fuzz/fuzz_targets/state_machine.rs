@@ -82,11 +82,17 @@ fn setup() -> Vec<Command> {
     }
     batch.push(Command::RegisterMerchant(RegisterMerchant { merchant: id("m0"), account: id("a3") }));
     batch.push(Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("a4") }));
-    batch.push(Command::RegisterTerminal(RegisterTerminal { terminal: id("t0"), merchant: id("m0"), mac_key: None }));
+    batch.push(Command::RegisterTerminal(RegisterTerminal {
+        terminal: id("t0"),
+        merchant: id("m0"),
+        mac_key: None,
+        location: None,
+    }));
     batch.push(Command::RegisterTerminal(RegisterTerminal {
         terminal: id("t1"),
         merchant: id("m1"),
         mac_key: Some(vec![7; 16]),
+        location: Some(GeoPoint { latitude_e6: 48_856_600, longitude_e6: 2_352_200 }),
     }));
     batch.push(Command::RegisterOperator(RegisterOperator { operator: id("o0"), merchant: id("m0") }));
     batch.push(Command::RegisterOperator(RegisterOperator { operator: id("o1"), merchant: id("m1") }));
@@ -269,6 +275,7 @@ impl Generator<'_, '_> {
                 terminal: self.pick(&TERMINALS)?,
                 merchant: self.pick(&MERCHANTS)?,
                 mac_key: if self.u.arbitrary()? { None } else { Some(self.u.arbitrary()?) },
+                location: self.point()?,
             }),
             12 => Command::RegisterOperator(RegisterOperator {
                 operator: self.pick(&OPERATORS)?,
@@ -588,9 +595,7 @@ fn run(data: &[u8]) {
                 match outcome {
                     Outcome::Applied(
                         Reply::Authorized { code, .. } | Reply::CouponIssued { code } | Reply::CouponClaimed { code },
-                    ) => {
-                        codes.push(code.clone())
-                    }
+                    ) => codes.push(code.clone()),
                     Outcome::Applied(Reply::BillSubmitted { challenge, .. }) => codes.push(challenge.clone()),
                     Outcome::Applied(Reply::CouponRedeemed { reward_coupon: Some(coupon), .. }) => {
                         ids.push(coupon.clone())

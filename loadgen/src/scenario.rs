@@ -621,6 +621,7 @@ pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (V
                 terminal: ids.terminal(worker),
                 merchant: ids.merchant(),
                 mac_key: None,
+                location: None,
             })
         })
         .collect();

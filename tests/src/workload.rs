@@ -108,6 +108,7 @@ pub fn setup_commands(transfers_only: bool) -> Vec<Command> {
         terminal: id(TERMINAL),
         merchant: id(MERCHANT),
         mac_key: None,
+        location: None,
     }));
     commands
 }

@@ -196,7 +196,12 @@ fn every_command() -> Vec<Command> {
         Command::CaptureHold(CaptureHold { hold: id("h"), amount: 1 }),
         Command::VoidHold { hold: id("h") },
         Command::RegisterMerchant(RegisterMerchant { merchant: id("m"), account: id("a") }),
-        Command::RegisterTerminal(RegisterTerminal { terminal: id("t"), merchant: id("m"), mac_key: None }),
+        Command::RegisterTerminal(RegisterTerminal {
+            terminal: id("t"),
+            merchant: id("m"),
+            mac_key: None,
+            location: Some(kassa_engine::types::GeoPoint { latitude_e6: -1, longitude_e6: 2 }),
+        }),
         Command::RegisterOperator(RegisterOperator { operator: id("o"), merchant: id("m") }),
         Command::Authorize(Authorize {
             id: id("z"),

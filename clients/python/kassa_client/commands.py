@@ -137,11 +137,13 @@ class RegisterMerchant(Command):
 @variant(10)
 @dataclass(frozen=True)
 class RegisterTerminal(Command):
-    """Registers a POS terminal of a merchant (10); `mac_key` is Option<Vec<u8>>."""
+    """Registers a POS terminal of a merchant (10); `mac_key` is Option<Vec<u8>>; `location` is
+    where it stands, if known: its sales that name no location are priced there."""
 
     terminal: Id
     merchant: Id
     mac_key: Annotated[Optional[bytes], Opt(BYTES)] = None
+    location: Annotated[Optional[GeoPoint], Opt(Struct(GeoPoint))] = None
 
 
 @variant(11)

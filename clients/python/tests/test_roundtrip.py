@@ -28,7 +28,7 @@ def every_command():
         k.CaptureHold("h", 1),
         k.VoidHold("h"),
         k.RegisterMerchant("m", "a"),
-        k.RegisterTerminal("T0000001", "m", bytes(range(32))),
+        k.RegisterTerminal("T0000001", "m", bytes(range(32)), k.GeoPoint(48_856_600, -2_352_200)),
         k.RegisterOperator("o", "m"),
         k.Authorize("z", "u", "a", 5000, 2**40, 2**63),
         k.SettlePos("s", "u", "12345678", 1, k.Currency.JPY, "t", "coupon-1", 99, k.GeoPoint(48_856_600, 2_352_200)),

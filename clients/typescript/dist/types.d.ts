@@ -167,6 +167,7 @@ export type Command = {
     terminal: Id;
     merchant: Id;
     macKey?: Uint8Array | null;
+    location?: GeoPoint | null;
 } | {
     kind: "RegisterOperator";
     operator: Id;

@@ -133,7 +133,9 @@ export const COMMAND_VARIANTS: ReadonlyArray<readonly [Command["kind"], Fields]>
   ["CaptureHold", [["hold", ID_WIRE], ["amount", U64_WIRE]]],
   ["VoidHold", [["hold", ID_WIRE]]],
   ["RegisterMerchant", [["merchant", ID_WIRE], ["account", ID_WIRE]]],
-  ["RegisterTerminal", [["terminal", ID_WIRE], ["merchant", ID_WIRE], ["macKey", option(BYTES_WIRE)]]],
+  ["RegisterTerminal", [
+    ["terminal", ID_WIRE], ["merchant", ID_WIRE], ["macKey", option(BYTES_WIRE)], ["location", option(GEO_POINT)],
+  ]],
   ["RegisterOperator", [["operator", ID_WIRE], ["merchant", ID_WIRE]]],
   ["Authorize", [
     ["id", ID_WIRE], ["user", ID_WIRE], ["account", ID_WIRE], ["limit", U64_WIRE],

@@ -66,7 +66,7 @@ export type Command =
   | { kind: "CaptureHold"; hold: Id; amount: U64 }
   | { kind: "VoidHold"; hold: Id }
   | { kind: "RegisterMerchant"; merchant: Id; account: Id }
-  | { kind: "RegisterTerminal"; terminal: Id; merchant: Id; macKey?: Uint8Array | null }
+  | { kind: "RegisterTerminal"; terminal: Id; merchant: Id; macKey?: Uint8Array | null; location?: GeoPoint | null }
   | { kind: "RegisterOperator"; operator: Id; merchant: Id }
   | { kind: "Authorize"; id: Id; user: Id; account: Id; limit: U64; expiresAtMs: U64; nonce: U64 }
   | {

@@ -42,6 +42,9 @@ pub struct Terminal {
     pub merchant: Id,
     /// Its MAC key, if it signs messages.
     pub mac_key: Option<Vec<u8>>,
+    /// Where it stands, if registered: a sale at it with a coupon and no location of its own is
+    /// priced there (location-adjusted coupons).
+    pub location: Option<GeoPoint>,
 }
 
 /// A merchant operator.
@@ -153,7 +156,11 @@ impl StateMachine {
     }
 
     pub(super) fn register_terminal(&mut self, register: &RegisterTerminal, events: &mut Vec<Event>) -> Outcome {
-        let terminal = Terminal { merchant: register.merchant.clone(), mac_key: register.mac_key.clone() };
+        let terminal = Terminal {
+            merchant: register.merchant.clone(),
+            mac_key: register.mac_key.clone(),
+            location: register.location,
+        };
         if let Some(existing) = self.state.terminals.get(&register.terminal) {
             return if *existing == terminal {
                 Outcome::Applied(Reply::Done)
@@ -167,6 +174,9 @@ impl StateMachine {
         if let Some(key) = &register.mac_key
             && (key.len() < 16 || key.len() > MAC_KEY_LENGTH_MAX)
         {
+            return Outcome::Rejected(Rejection::InvalidField);
+        }
+        if register.location.is_some_and(|point| !point.is_valid()) {
             return Outcome::Rejected(Rejection::InvalidField);
         }
         self.state.terminals.insert(register.terminal.clone(), terminal);
@@ -243,7 +253,7 @@ impl StateMachine {
             }
         }
         let terminal = self.state.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
-        let merchant_id = terminal.merchant.clone();
+        let (merchant_id, place) = (terminal.merchant.clone(), settle.location.or(terminal.location));
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
         if self.is_locked_out(now, &settle.user) {
             return Err(Rejection::CodeTriesExceeded);
@@ -272,7 +282,7 @@ impl StateMachine {
                 &settle.user,
                 &merchant_id,
                 (settle.currency, settle.amount),
-                settle.location,
+                place,
             )?,
             None => 0,
         };

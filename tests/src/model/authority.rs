@@ -55,7 +55,7 @@ impl Model {
     }
 
     fn merchant_of_terminal(&self, terminal: &Id) -> Option<&Id> {
-        self.terminals.get(terminal).map(|(merchant, _)| merchant)
+        self.terminals.get(terminal).map(|(merchant, ..)| merchant)
     }
 
     /// Whether `who` may submit `command` now (`Forbidden` if not), then the creation rule: an

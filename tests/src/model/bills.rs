@@ -69,7 +69,7 @@ impl Model {
         if now < bill.opens_at_ms || now >= bill.closes_at_ms {
             return Err(Rejection::OutsideWindow);
         }
-        let (terminal_merchant, _) = self.terminals.get(&add.terminal).ok_or(Rejection::TerminalNotFound)?;
+        let (terminal_merchant, ..) = self.terminals.get(&add.terminal).ok_or(Rejection::TerminalNotFound)?;
         if *terminal_merchant != bill.merchant {
             return Err(Rejection::WrongMerchant);
         }

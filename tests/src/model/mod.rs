@@ -36,6 +36,7 @@ use kassa_engine::command::{
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
+use kassa_engine::types::GeoPoint;
 use kassa_engine::{Command, Currency, Id, TimestampMs};
 
 pub use view::{
@@ -408,6 +409,9 @@ impl<K: std::hash::Hash + Eq, V> Remembered<K, V> {
 /// A transfer or movement id and the partition that remembers it (the payer's, the account's).
 pub type PartitionedId = (PartitionId, Id);
 
+/// A terminal's merchant, MAC key and location.
+pub type TerminalFacts = (Id, Option<Vec<u8>>, Option<GeoPoint>);
+
 /// The reference model: everything the engine knows, in plain maps.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -432,7 +436,7 @@ pub struct Model {
     /// Merchant -> account.
     pub merchants: BTreeMap<Id, Id>,
     /// Terminal -> (merchant, MAC key).
-    pub terminals: BTreeMap<Id, (Id, Option<Vec<u8>>)>,
+    pub terminals: BTreeMap<Id, TerminalFacts>,
     /// Operator -> merchant.
     pub operators: BTreeMap<Id, Id>,
     /// Authorizations.

@@ -17,6 +17,7 @@ use kassa_engine::constants::{
     AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX,
     MAC_KEY_LENGTH_MAX, SPENT_CODE_REMEMBERED_MS,
 };
+use kassa_engine::types::GeoPoint;
 use kassa_engine::{Id, TimestampMs};
 
 use super::{
@@ -38,7 +39,7 @@ impl Model {
     }
 
     pub(super) fn register_terminal(&mut self, register: &RegisterTerminal) -> Result<(), Rejection> {
-        let terminal = (register.merchant.clone(), register.mac_key.clone());
+        let terminal = (register.merchant.clone(), register.mac_key.clone(), register.location);
         if let Some(existing) = self.terminals.get(&register.terminal) {
             return if *existing == terminal { Ok(()) } else { Err(Rejection::AlreadyExists) };
         }
@@ -46,6 +47,13 @@ impl Model {
             return Err(Rejection::MerchantNotFound);
         }
         if register.mac_key.as_ref().is_some_and(|key| !(16..=MAC_KEY_LENGTH_MAX).contains(&key.len())) {
+            return Err(Rejection::InvalidField);
+        }
+        // On the globe: latitude within ±90°, longitude within ±180° (microdegrees).
+        let off_the_globe = |point: &GeoPoint| {
+            point.latitude_e6.unsigned_abs() > 90_000_000 || point.longitude_e6.unsigned_abs() > 180_000_000
+        };
+        if register.location.as_ref().is_some_and(off_the_globe) {
             return Err(Rejection::InvalidField);
         }
         self.terminals.insert(register.terminal.clone(), terminal);
@@ -167,8 +175,10 @@ impl Model {
                 return Err(Rejection::AlreadyExists);
             }
         }
-        let (merchant, _) = self.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
-        let merchant = merchant.clone();
+        let (merchant, _, terminal_location) =
+            self.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
+        // A sale that names no location is priced where its terminal stands.
+        let (merchant, place) = (merchant.clone(), settle.location.or(*terminal_location));
         let merchant_account = self.merchants[&merchant].clone();
         if self.locked_out(now, &settle.user) {
             return Err(Rejection::CodeTriesExceeded);
@@ -200,7 +210,7 @@ impl Model {
         let discount = match &settle.coupon {
             Some(coupon) => {
                 let payment = (coupon, &settle.user, &merchant);
-                self.quote_payment_coupon(now, payment, settle.currency, settle.amount, settle.location)?
+                self.quote_payment_coupon(now, payment, settle.currency, settle.amount, place)?
             }
             None => 0,
         };

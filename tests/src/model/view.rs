@@ -177,8 +177,8 @@ impl Model {
             out.insert(format!("merchant:{id}"), self.merchants[id].to_string());
         }
         for id in &view.terminals {
-            let (merchant, key) = &self.terminals[id];
-            out.insert(format!("terminal:{id}"), format!("{merchant} {key:?}"));
+            let (merchant, key, location) = &self.terminals[id];
+            out.insert(format!("terminal:{id}"), format!("{merchant} {key:?} {location:?}"));
         }
         for id in &view.operators {
             out.insert(format!("operator:{id}"), self.operators[id].to_string());
@@ -324,7 +324,8 @@ pub fn engine_view(machine: &kassa_engine::StateMachine, view: &Probe) -> StateV
         out.insert(format!("merchant:{id}"), machine.merchant(id).map_or_else(missing, |m| m.account.to_string()));
     }
     for id in &view.terminals {
-        let line = machine.terminal(id).map_or_else(missing, |t| format!("{} {:?}", t.merchant, t.mac_key));
+        let line =
+            machine.terminal(id).map_or_else(missing, |t| format!("{} {:?} {:?}", t.merchant, t.mac_key, t.location));
         out.insert(format!("terminal:{id}"), line);
     }
     for id in &view.operators {

@@ -84,7 +84,7 @@ fn populate(engine: &Engine, now: u64) -> String {
     }
     applied(engine, &admin, Command::Deposit(Movement { id: id("d1"), account: id("a"), amount: 10_000 }));
     applied(engine, &admin, Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("shop") }));
-    let terminal = RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None };
+    let terminal = RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None, location: None };
     applied(engine, &admin, Command::RegisterTerminal(terminal));
     let Reply::Authorized { code, .. } = applied(engine, &app(), authorize(1, now + 3_600_000)) else { panic!() };
     applied(engine, &admin, settle(&code, 4_000));

@@ -48,6 +48,9 @@ pub struct TerminalBody {
     /// Its MAC key, in hex.
     #[cfg_attr(feature = "server", schema(schema_with = schemas::mac_key))]
     pub mac_key: Option<String>,
+    /// Where it stands, if known: a sale at it with a coupon and no location of its own is priced
+    /// there (the coupon's location-adjusted value).
+    pub location: Option<LocationBody>,
 }
 
 impl TerminalBody {
@@ -63,6 +66,7 @@ impl TerminalBody {
             terminal: self.id.clone(),
             merchant: self.merchant.clone(),
             mac_key,
+            location: self.location.as_ref().map(LocationBody::point),
         }))
     }
 }

@@ -33,7 +33,7 @@ fn malformed_bodies_are_refused_with_a_code() {
     .unwrap();
     assert!(matches!(body.command(0), Err(RequestError::Rejected(Rejection::InvalidExpiry))));
     for mac_key in ["0", "zz", "é0", "0g"] {
-        let body = TerminalBody { id: id("T1"), merchant: id("m"), mac_key: Some(mac_key.into()) };
+        let body = TerminalBody { id: id("T1"), merchant: id("m"), mac_key: Some(mac_key.into()), location: None };
         assert!(matches!(body.command(), Err(RequestError::Invalid { code: "invalid_mac_key", .. })), "{mac_key}");
     }
     let body: CreateKey = serde_json::from_str(r#"{"role":"app"}"#).unwrap();

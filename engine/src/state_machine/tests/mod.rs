@@ -93,7 +93,12 @@ impl Harness {
     pub(crate) fn merchant(&mut self) {
         self.open("shop", 0);
         self.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m1"), account: id("shop") }));
-        self.ok(Command::RegisterTerminal(RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None }));
+        self.ok(Command::RegisterTerminal(RegisterTerminal {
+            terminal: id("t1"),
+            merchant: id("m1"),
+            mac_key: None,
+            location: None,
+        }));
         self.ok(Command::RegisterOperator(RegisterOperator { operator: id("op1"), merchant: id("m1") }));
     }
 }

@@ -118,7 +118,12 @@ fn bills_expire_cancel_and_lock_without_charging() {
     // Terminals of other merchants cannot add items.
     h.open("shop2", 0);
     h.ok(Command::RegisterMerchant(RegisterMerchant { merchant: id("m2"), account: id("shop2") }));
-    h.ok(Command::RegisterTerminal(RegisterTerminal { terminal: id("t2"), merchant: id("m2"), mac_key: None }));
+    h.ok(Command::RegisterTerminal(RegisterTerminal {
+        terminal: id("t2"),
+        merchant: id("m2"),
+        mac_key: None,
+        location: None,
+    }));
     open_bill(&mut h, "b4");
     let foreign = Command::AddBillItem(AddBillItem {
         bill: id("b4"),

@@ -45,7 +45,7 @@ impl Generator {
             let own: Vec<Id> = self
                 .terminals
                 .iter()
-                .filter(|t| model.terminals.get(*t).is_some_and(|(merchant, _)| *merchant == b.merchant))
+                .filter(|t| model.terminals.get(*t).is_some_and(|(merchant, ..)| *merchant == b.merchant))
                 .cloned()
                 .collect();
             if let Some(terminal) = self.pick(&own) {

@@ -438,7 +438,8 @@ impl Generator {
             let terminal = self.fresh("t-");
             self.terminals.push(terminal.clone());
             let merchant = merchant.clone();
-            batch.push(Command::RegisterTerminal(RegisterTerminal { terminal, merchant, mac_key: None }));
+            let register = RegisterTerminal { terminal, merchant, mac_key: None, location: None };
+            batch.push(Command::RegisterTerminal(register));
         }
         let operator = self.fresh("o-");
         self.operators.push(operator.clone());
@@ -470,7 +471,12 @@ impl Generator {
                 let terminal = id(&format!("t{index}-{terminal}"));
                 self.terminals.push(terminal.clone());
                 let merchant = merchant.clone();
-                batch.push(Command::RegisterTerminal(RegisterTerminal { terminal, merchant, mac_key: None }));
+                batch.push(Command::RegisterTerminal(RegisterTerminal {
+                    terminal,
+                    merchant,
+                    mac_key: None,
+                    location: None,
+                }));
             }
             let operator = id(&format!("o{index}"));
             self.operators.push(operator.clone());

@@ -43,22 +43,40 @@ impl Generator {
     }
 
     pub(super) fn register_terminal(&mut self, model: &Model, batch: &mut Vec<Command>) {
-        let mac_key = self.mac_key();
+        let (mac_key, location) = (self.mac_key(), self.terminal_location(model));
         if self.terminals.len() < TERMINALS_MAX && self.pm(500) {
             let terminal = self.fresh("t-");
             let merchant = self.merchant(model);
             self.terminals.push(terminal.clone());
-            batch.push(Command::RegisterTerminal(RegisterTerminal { terminal, merchant, mac_key }));
+            batch.push(Command::RegisterTerminal(RegisterTerminal { terminal, merchant, mac_key, location }));
             return;
         }
         let terminal = self.pick(&self.terminals.clone()).expect("terminals");
         let register = match model.terminals.get(&terminal) {
-            Some((merchant, key)) if self.pm(600) => {
-                RegisterTerminal { terminal, merchant: merchant.clone(), mac_key: key.clone() }
+            Some((merchant, key, at)) if self.pm(600) => {
+                RegisterTerminal { terminal, merchant: merchant.clone(), mac_key: key.clone(), location: *at }
             }
-            _ => RegisterTerminal { terminal, merchant: self.merchant(model), mac_key },
+            _ => RegisterTerminal { terminal, merchant: self.merchant(model), mac_key, location },
         };
         batch.push(Command::RegisterTerminal(register));
+    }
+
+    /// Where a terminal stands: nowhere known, off the globe (refused), or inside or outside the
+    /// area of a coupon that has one (on its centre's meridian, as `location_for` places sales).
+    fn terminal_location(&mut self, model: &Model) -> Option<GeoPoint> {
+        match self.rng.random_range(0..100) {
+            0..50 => None,
+            50..52 => Some(GeoPoint { latitude_e6: 90_000_001, longitude_e6: 0 }),
+            _ => {
+                let has_area = |coupon: &crate::model::Coupon| {
+                    coupon.adjustments.iter().any(|a| matches!(a.condition, AdjustmentCondition::Location { .. }))
+                };
+                let located: Vec<Id> =
+                    model.coupons.iter().filter(|(_, coupon)| has_area(coupon)).map(|(id, _)| id.clone()).collect();
+                let coupon = self.pick(&located)?;
+                self.location_for(model.coupons.get(&coupon))
+            }
+        }
     }
 
     pub(super) fn register_operator(&mut self, model: &Model, batch: &mut Vec<Command>) {
@@ -153,7 +171,7 @@ impl Generator {
             _ => self.money(),
         };
         let terminal = if self.pm(40) { id("t-unknown") } else { self.terminal_in(model, currency) };
-        let merchant = model.terminals.get(&terminal).map(|(merchant, _)| merchant.clone());
+        let merchant = model.terminals.get(&terminal).map(|(merchant, ..)| merchant.clone());
         let coupon = if self.pm(300) {
             self.coupon_of(model, &user, merchant.as_ref()).or_else(|| Some(self.existing("c", |g| &g.coupons)))
         } else {
@@ -221,7 +239,7 @@ impl Generator {
             .terminals
             .iter()
             .filter(|t| {
-                model.terminals.get(*t).is_some_and(|(merchant, _)| {
+                model.terminals.get(*t).is_some_and(|(merchant, ..)| {
                     live.contains(merchant) && self.currency_of(model, &model.merchants[merchant]) == currency
                 })
             })

@@ -60,7 +60,7 @@ impl Generator {
                 .unwrap_or_else(|| Principal::App(id(APPS[generator.rng.random_range(0..APPS.len())])))
         };
         let terminal_merchant =
-            |terminal: &Id| model.terminals.get(terminal).map(|(m, _)| Principal::Merchant(m.clone()));
+            |terminal: &Id| model.terminals.get(terminal).map(|(m, ..)| Principal::Merchant(m.clone()));
         let found = match command {
             Command::OpenAccount(_) => Some(Principal::App(id(APPS[self.rng.random_range(0..APPS.len())]))),
             Command::CloseAccount { account } => account_owner(account),
@@ -92,7 +92,7 @@ impl Generator {
                 .settlements
                 .get(&refund.of)
                 .and_then(|s| model.terminals.get(&s.request.terminal))
-                .map(|(merchant, _)| Principal::Merchant(merchant.clone())),
+                .map(|(merchant, ..)| Principal::Merchant(merchant.clone())),
             Command::RefundSplit { split } => model.owners.splits.get(split).cloned(),
             Command::RefundBill(refund) => {
                 model.bills.get(&refund.of).map(|bill| Principal::Merchant(bill.merchant.clone()))
