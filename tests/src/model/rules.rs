@@ -125,12 +125,26 @@ fn applies(condition: &AdjustmentCondition, now: TimestampMs, location: Option<G
 /// Metres per microdegree of latitude times 10^10 (mean Earth radius 6,371 km).
 const METRES_PER_MICRODEGREE_E10: u128 = 1_111_949_266;
 
-/// Whether `point` is within `radius_m` of `center`, for points on the same meridian (the
-/// generator only places purchases north or south of a coupon's centre, clear of the boundary).
+/// Whether `point` is within `radius_m` of `center`. On the centre's meridian (where the
+/// generator places a purchase that names a coupon's area, clear of its boundary) exactly, in
+/// integers; elsewhere (a sale priced where its terminal stands, which may be anywhere) by the
+/// documented equirectangular distance in floating point, which must be clear of the boundary.
 pub fn within_metres(center: GeoPoint, point: GeoPoint, radius_m: u32) -> bool {
-    assert_eq!(center.longitude_e6, point.longitude_e6, "model: purchases are placed on the centre's meridian");
-    let delta = u128::from(center.latitude_e6.abs_diff(point.latitude_e6));
-    delta * METRES_PER_MICRODEGREE_E10 <= u128::from(radius_m) * 10_000_000_000
+    if center.longitude_e6 == point.longitude_e6 {
+        let delta = u128::from(center.latitude_e6.abs_diff(point.latitude_e6));
+        return delta * METRES_PER_MICRODEGREE_E10 <= u128::from(radius_m) * 10_000_000_000;
+    }
+    let metres_per_microdegree = 6_371_000.0 * std::f64::consts::PI / 180.0 / 1e6;
+    let mean_latitude = (f64::from(center.latitude_e6) + f64::from(point.latitude_e6)) / 2.0;
+    let cos_latitude = (mean_latitude / 1e6).to_radians().cos();
+    let delta_longitude = (i64::from(point.longitude_e6) - i64::from(center.longitude_e6) + 540_000_000)
+        .rem_euclid(360_000_000)
+        - 180_000_000;
+    let x = delta_longitude as f64 * cos_latitude * metres_per_microdegree;
+    let y = (f64::from(point.latitude_e6) - f64::from(center.latitude_e6)) * metres_per_microdegree;
+    let (squared, radius_squared) = (x * x + y * y, f64::from(radius_m) * f64::from(radius_m));
+    assert!((squared - radius_squared).abs() > radius_squared * 1e-3, "model: a terminal on a coupon's boundary");
+    squared <= radius_squared
 }
 
 #[cfg(test)]
