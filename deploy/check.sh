@@ -90,7 +90,7 @@ find_image_builder() {
     runtime="" reason=""
     for candidate in docker podman; do
         command -v "$candidate" >/dev/null || continue
-        if "$candidate" info >/dev/null 2>&1; then runtime=$candidate; break; fi
+        if timeout 30 "$candidate" info >/dev/null 2>&1; then runtime=$candidate; break; fi
         why="'$candidate info' fails (is its daemon running?)"
     done
     [[ -n $runtime ]] || { reason=$why; return; }
@@ -105,7 +105,7 @@ find_image_builder() {
     local base
     for base in "${bases[@]}"; do
         "$runtime" image inspect "$base" >/dev/null 2>&1 && continue
-        timeout 600 "$runtime" pull "$base" >/dev/null 2>&1 && continue
+        timeout 300 "$runtime" pull "$base" >/dev/null 2>&1 && continue
         reason="base image $base is not here and cannot be pulled"
         return
     done
