@@ -129,6 +129,7 @@ const METRES_PER_MICRODEGREE_E10: u128 = 1_111_949_266;
 /// generator places a purchase that names a coupon's area, clear of its boundary) exactly, in
 /// integers; elsewhere (a sale priced where its terminal stands, which may be anywhere) by the
 /// documented equirectangular distance in floating point, which must be clear of the boundary.
+#[allow(clippy::float_arithmetic)] // a distance in the model's check, not money
 pub fn within_metres(center: GeoPoint, point: GeoPoint, radius_m: u32) -> bool {
     if center.longitude_e6 == point.longitude_e6 {
         let delta = u128::from(center.latitude_e6.abs_diff(point.latitude_e6));
