@@ -25,7 +25,7 @@ use common::{
 };
 use kassa_adapters::iso8583::Message;
 use kassa_adapters::tcp::{ErrorCode, FRAME_BYTES_MAX, Request, RequestBody, ResponseBody};
-use kassa_engine::command::{Command, Outcome, Reply, SettlePos};
+use kassa_engine::command::{Command, Outcome, PlaceHold, Rejection, Reply, SettlePos};
 use kassa_engine::{Currency, Id};
 
 // ----- memory: nothing unauthenticated costs memory -----------------------------------------
@@ -306,24 +306,66 @@ fn iso_8583_completion_0220_captures_the_0100_hold() {
 /// Places an authorization hold through the engine directly (TCP, admin) with an expiry three
 /// days away, as a 0100 received on an earlier day would have; returns its approval code.
 fn settle_over_tcp(server: &Server, id: &str, user: &str, code: &str, amount: u64) -> String {
+    match submit_over_tcp(server, Command::SettlePos(pos_hold(id, "IDTERM01", user, code, amount))) {
+        Outcome::Applied(Reply::Settled { approval_code, .. }) => approval_code,
+        other => panic!("the hold placed over TCP: {other:?}"),
+    }
+}
+
+/// A 0100-like settlement (a hold for three days) of `terminal`, as a TCP client sends it.
+fn pos_hold(id: &str, terminal: &str, user: &str, code: &str, amount: u64) -> SettlePos {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let settle = SettlePos {
+    SettlePos {
         id: Id::new(id).unwrap(),
         user: Id::new(user).unwrap(),
         code: code.to_string(),
         amount,
         currency: Currency::EUR,
-        terminal: Id::new("IDTERM01").unwrap(),
+        terminal: Id::new(terminal).unwrap(),
         coupon: None,
         hold_until_ms: Some(u64::try_from(since_epoch.as_millis()).unwrap() + 3 * 86_400_000),
         location: None,
-    };
-    let mut session = tcp_session(server.tcp);
-    tcp_send(&mut session, &Request { request_id: 9, body: RequestBody::Submit(Command::SettlePos(settle)) });
-    match tcp_read(&mut session).map(|response| response.body) {
-        Some(ResponseBody::Outcome(Outcome::Applied(Reply::Settled { approval_code, .. }))) => approval_code,
-        other => panic!("the hold placed over TCP: {other:?}"),
     }
+}
+
+/// `command`'s outcome, submitted with the admin key over the binary protocol.
+fn submit_over_tcp(server: &Server, command: Command) -> Outcome {
+    let mut session = tcp_session(server.tcp);
+    tcp_send(&mut session, &Request { request_id: 9, body: RequestBody::Submit(command) });
+    match tcp_read(&mut session).map(|response| response.body) {
+        Some(ResponseBody::Outcome(outcome)) => outcome,
+        other => panic!("no outcome: {other:?}"),
+    }
+}
+
+/// An ISO 8583 settlement id belongs to the terminal it names: another terminal (here as the
+/// sale of another merchant over the binary protocol) or a hold cannot take the id of that
+/// terminal's next sale, so the sale, when it comes, is approved and not answered 94.
+#[test]
+fn another_terminal_cannot_take_an_iso_8583_settlement_id() {
+    let server = Server::start(&[]);
+    server.funded_account("it-payer", "EUR", 100_000);
+    server.merchant_with_terminal("it-shop", "ITTERM01", None);
+    server.merchant_with_terminal("it-rival", "ITTERM02", None);
+    let user = "4000000000000057";
+    let code = server.authorize("it-auth-1", user, "it-payer", 10_000);
+    let next_sale = format!("iso:ITTERM01:000003:{TRANSMITTED}");
+    let squatted = submit_over_tcp(&server, Command::SettlePos(pos_hold(&next_sale, "ITTERM02", user, &code, 1)));
+    assert_eq!(squatted, Outcome::Rejected(Rejection::InvalidField));
+    let hold = PlaceHold {
+        id: Id::new(&next_sale).unwrap(),
+        from: Id::new("it-payer").unwrap(),
+        to: Id::new("it-shop-till").unwrap(),
+        amount: 1,
+        currency: Currency::EUR,
+        expires_at_ms: pos_hold(&next_sale, "ITTERM01", user, &code, 1).hold_until_ms.unwrap(),
+    };
+    assert_eq!(submit_over_tcp(&server, Command::PlaceHold(hold)), Outcome::Rejected(Rejection::InvalidField));
+    assert_eq!(server.balance("it-payer"), (100_000, 0), "nothing held");
+    let mut iso = Iso::connect(server.iso);
+    answered_alike(&mut iso, &purchase("ITTERM01", 3, user, &code, 2_500), "00");
+    assert_eq!(server.balance("it-payer"), (97_500, 0));
+    server.assert_still_serving();
 }
 
 /// The ISO 8583 listener caches the terminals it has seen (they never change once registered):

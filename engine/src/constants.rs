@@ -3,6 +3,11 @@
 
 /// Longest identifier (accounts, transfers, bills, users, ...), in bytes.
 pub const ID_LENGTH_MAX: usize = 64;
+/// Settlement ids that begin with this are the ISO 8583 listener's,
+/// `iso:<terminal>:<STAN>:<MMDDhhmmss>`: a settlement may take one only if it names that
+/// terminal, and no hold may take one (`invalid_field`), so nobody can occupy the ids of another
+/// terminal's future sales.
+pub const ISO_SETTLEMENT_ID_PREFIX: &str = "iso:";
 /// Largest amount a single command may move, in minor units (10^15).
 pub const AMOUNT_MINOR_MAX: u64 = 1_000_000_000_000_000;
 /// Largest absolute posted balance of an account, in minor units (10^17). Credits that would

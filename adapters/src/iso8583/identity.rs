@@ -10,7 +10,10 @@
 //!   field 38), nothing charged or held twice;
 //! - the same three fields with another body is answered 94 (duplicate);
 //! - a STAN reused with another field 7 (the terminal's STAN wrapped, or was reset for the day)
-//!   is a new settlement.
+//!   is a new settlement;
+//! - nobody else can take such an id first: the engine refuses an `iso:` id to a settlement of
+//!   another terminal and to any hold (`invalid_field`, `ISO_SETTLEMENT_ID_PREFIX`), so a
+//!   terminal's next sale is never answered 94 because someone guessed its STAN.
 //!
 //! A 0400 reversal names the settlement it reverses ([`reversal_original`]): by field 90
 //! (original data elements: the original MTI, 4 digits; its STAN, 6; its field 7, 10; then 22
@@ -20,6 +23,7 @@
 //! without it, a message is a format error (30), never guessed.
 
 use kassa_engine::Id;
+use kassa_engine::constants::ISO_SETTLEMENT_ID_PREFIX;
 
 use super::Message;
 
@@ -78,7 +82,7 @@ pub fn settlement_id(terminal: &str, stan: &str, transmitted: &str) -> Option<Id
     if !stan_ok || !is_transmission_time(transmitted) {
         return None;
     }
-    Id::new(&format!("iso:{terminal}:{stan}:{transmitted}")).ok()
+    Id::new(&format!("{ISO_SETTLEMENT_ID_PREFIX}{terminal}:{stan}:{transmitted}")).ok()
 }
 
 /// The STAN and field 7 of the settlement a 0400 reverses: field 90's when the 0400 carries

@@ -44,6 +44,10 @@ pub struct Hold {
 
 impl StateMachine {
     pub(super) fn place_hold(&mut self, now: TimestampMs, place: &PlaceHold, events: &mut Vec<Event>) -> Outcome {
+        // The ISO 8583 listener's ids: its 0100 holds take them (`ISO_SETTLEMENT_ID_PREFIX`).
+        if super::pos::iso_id_terminal(&place.id).is_some() {
+            return Outcome::Rejected(Rejection::InvalidField);
+        }
         if let Some(existing) = self.state.holds.get(&place.id) {
             let same = existing.from == place.from
                 && existing.to == place.to

@@ -22,7 +22,9 @@ use crate::command::{
     Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
     Reply, SettlePos,
 };
-use crate::constants::{CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, MAC_KEY_LENGTH_MAX};
+use crate::constants::{
+    CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, ISO_SETTLEMENT_ID_PREFIX, MAC_KEY_LENGTH_MAX,
+};
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
 const APPROVAL_DOMAIN: &str = "kassa.approval-code.v1";
@@ -69,6 +71,13 @@ impl FailureWindow {
 }
 
 /// The end of every user's wrong-code window, in order (`State::code_failure_expiry`).
+/// The terminal an ISO 8583 settlement id names ([`ISO_SETTLEMENT_ID_PREFIX`]), if `id` is one.
+pub(super) fn iso_id_terminal(id: &Id) -> Option<&str> {
+    let rest = id.as_str().strip_prefix(ISO_SETTLEMENT_ID_PREFIX)?;
+    // The STAN and the time are the last two parts: a terminal id may hold ':' itself.
+    rest.rsplitn(3, ':').last()
+}
+
 pub(super) fn code_failure_expiry(windows: &super::Map<Id, FailureWindow>) -> BTreeSet<(TimestampMs, Id)> {
     windows.iter().map(|(user, window)| (window.ends_at_ms(), user.clone())).collect()
 }
@@ -203,6 +212,10 @@ impl StateMachine {
     }
 
     pub(super) fn settle_pos(&mut self, now: TimestampMs, settle: &SettlePos, events: &mut Vec<Event>) -> Outcome {
+        // Before anything is recorded: a refused id stays free for the terminal it names.
+        if iso_id_terminal(&settle.id).is_some_and(|terminal| terminal != settle.terminal.as_str()) {
+            return Outcome::Rejected(Rejection::InvalidField);
+        }
         let request_hash = self.config.secret_key.hash(REQUEST_CODE_DOMAIN, &[settle.code.as_bytes()]);
         if let Some(record) = self.state.settlements.get(&settle.id) {
             let same = record.user == settle.user

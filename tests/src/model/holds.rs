@@ -13,6 +13,10 @@ use super::{Hold, HoldStatus, Model, signed, valid_amount};
 
 impl Model {
     pub(super) fn place_hold(&mut self, now: TimestampMs, place: &PlaceHold) -> Result<(), Rejection> {
+        // Ids beginning "iso:" are the ISO 8583 listener's (its 0100 holds), never a hold's.
+        if place.id.as_str().starts_with("iso:") {
+            return Err(Rejection::InvalidField);
+        }
         if let Some(existing) = self.holds.get(&place.id) {
             let same = existing.from == place.from
                 && existing.to == place.to

@@ -144,6 +144,14 @@ impl Model {
     }
 
     pub(super) fn settle_pos(&mut self, now: TimestampMs, settle: &SettlePos, oracle: Oracle<'_>) -> Outcome {
+        // "iso:<terminal>:<STAN>:<time>" belongs to that terminal; refused before it is recorded.
+        if let Some(rest) = settle.id.as_str().strip_prefix("iso:") {
+            let mut parts: Vec<&str> = rest.split(':').collect();
+            parts.truncate(parts.len().saturating_sub(2).max(1));
+            if parts.join(":") != settle.terminal.as_str() {
+                return Outcome::Rejected(Rejection::InvalidField);
+            }
+        }
         if let Some(record) = self.settlements.get(&settle.id) {
             return if record.request == *settle {
                 record.outcome.clone()
