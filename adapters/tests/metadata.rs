@@ -119,6 +119,10 @@ fn malformed_or_misplaced_metadata_is_refused_and_changes_nothing() {
         let answer = transfer("t-bad", metadata.clone());
         assert_eq!((answer.status, answer.code()), (422, "invalid_metadata"), "{metadata}: {answer:?}");
     }
+    // One key twice: refused as over the binary protocol, not the last one kept.
+    let twice = r#"{"id": "t-bad", "from": "a1", "to": "a2", "amount": 1, "currency": "EUR", "metadata": {"k": "a", "k": "b"}}"#;
+    let answer = server.call_raw("POST", "/v1/transfers", Some(ADMIN_KEY), Some(twice));
+    assert_eq!((answer.status, answer.code()), (422, "invalid_metadata"), "{answer:?}");
     // Not an object at all: the body is malformed.
     transfer("t-bad", json!(["order", "7"])).assert_error(400, "malformed_request");
     // Sixteen entries, 40-byte keys and 500-character values are the bounds, inclusive.

@@ -145,7 +145,7 @@ pub struct TransferBody {
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<super::MetadataBody>,
 }
 
 impl TransferBody {
@@ -224,7 +224,7 @@ pub struct HoldBody {
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<super::MetadataBody>,
 }
 
 impl HoldBody {

@@ -99,8 +99,8 @@ pub fn expiry(now_ms: u64, seconds: u64) -> Result<u64, RequestError> {
 /// a value that is not a string is malformed (400 `invalid_metadata`); a key, a value or a count
 /// outside the bounds is content the API refuses (422 `invalid_metadata`: OpenAPI 3.0 cannot
 /// describe which keys an object may have, so a key the document allows may still be refused).
-pub fn metadata(body: Option<&serde_json::Map<String, serde_json::Value>>) -> Result<Option<Metadata>, RequestError> {
-    let Some(map) = body else { return Ok(None) };
+pub fn metadata(body: Option<&MetadataBody>) -> Result<Option<Metadata>, RequestError> {
+    let Some(MetadataBody(map)) = body else { return Ok(None) };
     let entries = map.iter().map(|(key, value)| match value {
         serde_json::Value::String(text) => Ok((key.clone(), text.clone())),
         _ => Err(RequestError::invalid(codes::INVALID_METADATA, format!("metadata value of {key:?} is not a string"))),
@@ -109,6 +109,32 @@ pub fn metadata(body: Option<&serde_json::Map<String, serde_json::Value>>) -> Re
     let unprocessable = |message: String| RequestError::Unprocessable { code: codes::INVALID_METADATA, message };
     let metadata = Metadata::new(entries).map_err(|error| unprocessable(error.to_string()))?;
     Ok((!metadata.is_empty()).then_some(metadata))
+}
+
+/// A request's `metadata` object as it was sent, every entry kept: a JSON map type would keep
+/// only the last of two entries with one key, so a duplicate would pass unseen; here it reaches
+/// [`Metadata::new`], which refuses it (422 `invalid_metadata`), as the binary protocol does.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataBody(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for MetadataBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<MetadataBody, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = MetadataBody;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a metadata object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MetadataBody, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(MetadataBody(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 // ----- queries ---------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ pub struct SettleBody {
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<super::MetadataBody>,
 }
 
 impl SettleBody {
@@ -212,7 +212,7 @@ pub struct BillBody {
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<super::MetadataBody>,
 }
 
 impl BillBody {

@@ -61,7 +61,7 @@ pub struct SplitBody {
     /// What the caller attaches to what this creates (`metadata`: string values only).
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(schema_with = schemas::metadata))]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<super::MetadataBody>,
 }
 
 impl SplitBody {
