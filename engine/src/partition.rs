@@ -9,7 +9,7 @@
 //! [`TransitMessage`]. Every other object (users, merchants, terminals, operators, holds,
 //! authorizations, bills, splits, coupons, API keys) lives on the home partition, 0, and the
 //! accounts such commands name must live there too (`cross_partition` otherwise): placing them
-//! with their users and merchants is the next step of runtime v2 (ARCHITECTURE.md).
+//! with their users and merchants is the next step of runtime v2 (`docs/placement.md`).
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
