@@ -4,7 +4,8 @@
 //! callers --try_send--> mailbox (bounded; full = Busy) --> executor thread
 //!   executor: drain up to batch_max requests, read the clock, commit(now, &batch)
 //!   --> writer thread: encode the batch as a WAL record (+ history), coalesce with any other
-//!       batches waiting, one synced RocksDB WriteBatch, then answer every caller
+//!       batches waiting, one synced RocksDB WriteBatch, then hand the group's answers over
+//!   --> answerer thread: wakes every caller of the group (the writer syncs the next one)
 //! ticker thread: a Tick command every tick_interval_ms (expiry enters the log with its time)
 //! indexer thread: history lines of durable batches; snapshotter thread: a replica of the state
 //! fed the durable records, which encodes and writes snapshots (the executor never stops for one)

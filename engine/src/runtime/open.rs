@@ -22,6 +22,8 @@ use crate::wal::{Derived, IndexedKind, Wal, newest_per_key};
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
 const WRITER_QUEUE: usize = 64;
+/// Durable groups whose answers may wait for the answerer thread at once.
+const ANSWER_GROUPS_QUEUED_MAX: usize = 64;
 
 /// What recovery rebuilt.
 struct Recovered {
@@ -212,6 +214,7 @@ fn start(
         snapshotters.push(to_snapshotter);
     }
     drop(to_writer);
+    let (to_answerer, answerer_inbox) = crossbeam_channel::bounded(ANSWER_GROUPS_QUEUED_MAX);
     let writer = writer::Writer {
         wal: wal.clone(),
         inbox: writer_inbox,
@@ -222,6 +225,7 @@ fn start(
         transit: transit_senders,
         executors: usize::from(partitions),
         durable_batches: archive_durable,
+        answers: to_answerer,
     };
     let indexer = indexer::Indexer {
         wal: wal.clone(),
@@ -232,6 +236,7 @@ fn start(
         held_since_ms: std::cell::Cell::new(None),
     };
     threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
+    threads.push(spawn("kassa-answerer".into(), Box::new(move || writer::answer(answerer_inbox))));
     threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
     if config.tick_interval_ms > 0 {
         let ticker = ticker(mailboxes.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));

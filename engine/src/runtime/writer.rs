@@ -1,7 +1,7 @@
 //! The writer: numbers the batches every partition committed, encodes them as WAL records,
 //! coalesces whatever is waiting into one synced RocksDB write (group commit: the fsyncs do not
-//! grow with partitions), and only then answers the callers and sends the batches' messages on
-//! to the partitions they are for.
+//! grow with partitions), and only then hands the group's answers to the answerer thread (one
+//! message per group) and sends the batches' messages on to the partitions they are for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +83,19 @@ pub(super) struct Writer {
     pub(super) executors: usize,
     /// Each partition's last durable batch (its `Committed::number`), for its restorer.
     pub(super) durable_batches: Vec<Arc<AtomicU64>>,
+    /// The answers of each durable group, in one message, to the answerer thread.
+    pub(super) answers: Sender<Vec<Ready>>,
+}
+
+/// The answerer: wakes the callers of each durable group (oneshot replies, `submit_with`
+/// callbacks such as the TCP server's), so the writer hands a group over with one message and
+/// starts the next synced write at once instead of waking callers one by one.
+pub(super) fn answer(groups: Receiver<Vec<Ready>>) {
+    for group in groups {
+        for ready in group {
+            ready.deliver();
+        }
+    }
 }
 
 impl Writer {
@@ -120,7 +133,7 @@ impl Writer {
 
     /// Makes `batches` durable then answers them, sends their messages on and passes them to
     /// the indexer and the snapshotters. Returns false on a storage failure (nobody is answered).
-    fn write(&self, batches: Vec<DurableBatch>) -> bool {
+    fn write(&self, mut batches: Vec<DurableBatch>) -> bool {
         let first_seq = self.durable_seq.load(Ordering::Relaxed) + 1;
         let records: Vec<EncodedRecord> = batches
             .iter()
@@ -153,11 +166,13 @@ impl Writer {
         if let Some(last) = records.last() {
             self.durable_seq.store(last.seq, Ordering::Release);
         }
+        let group: Vec<Ready> = batches.iter_mut().flat_map(|batch| std::mem::take(&mut batch.ready)).collect();
+        if !group.is_empty() {
+            // Bounded: an answerer that falls behind slows the writer down.
+            let _ = self.answers.send(group);
+        }
         let mut seq = first_seq;
         for batch in batches {
-            for ready in batch.ready {
-                ready.deliver();
-            }
             if let Some(committed) = batch.record {
                 let Committed { partition, now_ms, messages, commands, events, outgoing, number, .. } = committed;
                 self.durable_batches[usize::from(partition)].store(number, Ordering::Release);
