@@ -341,6 +341,12 @@ impl Wal {
         meta_options.set_max_write_buffer_number(4);
         // The vector memtable takes no concurrent inserts (one writer per column family anyway).
         options.set_allow_concurrent_memtable_write(false);
+        // The synced log records and the indexer's unlogged history writes share this
+        // database's write queue: pipelined, a group's log append and sync no longer wait for
+        // the previous group's memtable inserts (a history write can hold thousands of lines).
+        // Same durability: a write returns once it is synced and in its memtable (BENCHMARKS.md,
+        // "Pipelined writes").
+        options.set_enable_pipelined_write(true);
         // Events arrive in key order, so the flushed tables do not overlap and compaction only
         // moves them. The skiplist memtable (not history's vector one): feed readers poll, and
         // a vector memtable is sorted again for every read.
