@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::Server;
+use common::{ADMIN_KEY, Server};
 use kassa_adapters::http::{codes, openapi_document};
 use kassa_engine::authority::{RULES, Role};
 use serde_json::Value;
@@ -68,6 +68,17 @@ fn the_server_serves_the_generated_document_without_a_key() {
     let answer = server.call("GET", "/openapi.json", None, None);
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, document(), "GET /openapi.json is the generated document");
+}
+
+#[test]
+fn an_unknown_path_and_an_unanswered_method_get_the_json_error_body() {
+    let server = Server::start(&[]);
+    server.call("GET", "/v1/no-such-thing", Some(ADMIN_KEY), None).assert_error(404, "route_not_found");
+    server.call("POST", "/v2/transfers", None, Some(&serde_json::json!({}))).assert_error(404, "route_not_found");
+    let answer = server.call("DELETE", "/v1/transfers", Some(ADMIN_KEY), None);
+    answer.assert_error(405, "method_not_allowed");
+    assert_eq!(answer.body["error"]["message"], "this path answers POST", "{answer:?}");
+    server.assert_still_serving();
 }
 
 #[test]

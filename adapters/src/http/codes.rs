@@ -58,4 +58,6 @@ codes! {
     REQUEST_TIMEOUT => "request_timeout",
     /// 405: the path is known, the method is not (the `Allow` header lists those it answers).
     METHOD_NOT_ALLOWED => "method_not_allowed",
+    /// 404: no route has this path.
+    ROUTE_NOT_FOUND => "route_not_found",
 }

@@ -81,8 +81,13 @@ impl Routes<'_> {
         self
     }
 
-    /// Registers the 405 answers, after every route.
+    /// Registers the 405 answers, after every route, and the 404 of a path no route has (with
+    /// the same JSON error body as every other error).
     fn finish(self) {
+        self.config.default_service(web::to(|| async {
+            let error = ErrorDetail::new(codes::ROUTE_NOT_FOUND, "no route has this path".to_string());
+            HttpResponse::NotFound().json(ErrorBody { error })
+        }));
         for (path, methods) in self.methods {
             let allow = methods.join(", ");
             self.config.route(
