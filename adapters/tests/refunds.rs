@@ -87,3 +87,37 @@ fn a_paid_bill_is_refunded_by_its_merchant_only() {
     assert_eq!((bill["status"].clone(), bill["refunded"].clone()), (json!("paid"), json!(700)));
     assert_eq!(server.balance("alice").0, 9_950);
 }
+
+/// Money never lands in a closed account over HTTP: a reversal to a payer closed since is
+/// refused as its refund is, and a split member whose paid share sits in escrow cannot close
+/// the account a cancel would pay it back to.
+#[test]
+fn no_reversal_or_split_refund_lands_in_a_closed_account() {
+    let server = Server::start(&[]);
+    server.funded_account("carol", "EUR", 1_000);
+    server.merchant_with_terminal("m3", "t3", None);
+    let code = server.authorize("au-3", "u3", "carol", 5_000);
+    let settle = json!({"id": "s-3", "user": "u3", "code": code, "amount": 1_000, "terminal": "t3"});
+    assert_eq!(server.admin("POST", "/v1/pos/settlements", settle)["approved"], json!(true));
+    server.admin("POST", "/v1/accounts/carol/close", json!({}));
+    let reverse = server.call("POST", "/v1/pos/settlements/s-3/reverse", Some(ADMIN_KEY), Some(&json!({})));
+    reverse.assert_error(422, "account_closed");
+    assert_eq!((server.balance("carol").0, server.balance("m3-till").0), (0, 1_000), "nothing moved");
+
+    for account in ["dora", "dan", "req"] {
+        server.funded_account(account, "EUR", if account == "dora" { 500 } else { 0 });
+    }
+    let members = json!([{"user": "ud", "account": "dora"}, {"user": "un", "account": "dan"}]);
+    let split = json!({"id": "sp-1", "requester": "ur", "requester_account": "req", "total": 1_000,
+        "currency": "EUR", "members": members, "expires_in_s": 600});
+    server.admin("POST", "/v1/splits", split);
+    server.admin("POST", "/v1/splits/sp-1/pay", json!({"member": "ud"}));
+    assert_eq!(server.balance("dora").0, 0);
+    let close = server.call("POST", "/v1/accounts/dora/close", Some(ADMIN_KEY), Some(&json!({})));
+    close.assert_error(422, "account_not_empty");
+    assert_eq!(server.admin("POST", "/v1/splits/sp-1/cancel", json!({}))["refunded"], json!(500));
+    assert_eq!(server.balance("dora").0, 500);
+    let withdraw = json!({"id": "w-dora", "amount": 500});
+    server.admin("POST", "/v1/accounts/dora/withdrawals", withdraw);
+    server.admin("POST", "/v1/accounts/dora/close", json!({}));
+}

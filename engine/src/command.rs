@@ -18,7 +18,8 @@ use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 pub enum Command {
     /// Opens an account.
     OpenAccount(OpenAccount),
-    /// Closes an account whose balance and holds are zero.
+    /// Closes an account whose balance and holds are zero and to which no open split owes a
+    /// paid share back.
     CloseAccount {
         /// The account to close.
         account: Id,

@@ -123,13 +123,15 @@ impl StateMachine {
     }
 
     pub(super) fn close_account(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        // A paid share of an open split comes back here if the split is cancelled or expires.
+        let shares_out = self.state.escrowed_shares.contains_key(id);
         let Some(account) = self.state.accounts.get_mut(id) else {
             return Outcome::Rejected(Rejection::AccountNotFound);
         };
         if account.closed {
             return Outcome::Applied(Reply::Done);
         }
-        if account.posted != 0 || account.held != 0 {
+        if account.posted != 0 || account.held != 0 || shares_out {
             return Outcome::Rejected(Rejection::AccountNotEmpty);
         }
         if self.state.transit.debits_open(id) {

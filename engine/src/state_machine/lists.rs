@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use super::pos::{SettlementRecord, Terminal};
 use super::split_map::SplitMap;
-use super::{Map, Split, State, StateMachine, queries::page_of};
+use super::{Map, Split, SplitState, State, StateMachine, queries::page_of};
 use crate::command::{ObjectKind, Principal};
 use crate::types::Id;
 
@@ -52,12 +52,25 @@ fn member_splits(splits: &Map<Id, Split>) -> Map<Id, BTreeSet<Id>> {
     lists
 }
 
+/// Per member account, its paid shares in open splits.
+fn escrowed_shares(splits: &Map<Id, Split>) -> Map<Id, u32> {
+    let mut shares: Map<Id, u32> = Map::default();
+    let open = splits.values().filter(|split| split.state == SplitState::Open);
+    for split in open {
+        for (member, _) in split.members.iter().zip(&split.paid).filter(|(_, paid)| **paid) {
+            *shares.entry(member.account.clone()).or_default() += 1;
+        }
+    }
+    shares
+}
+
 impl State {
     /// Rebuilds the derived indexes (`StateMachine::from_state` does, for every decoded state).
     pub(super) fn derive_indexes(&mut self) {
         self.owned_objects = owned_objects(&self.owners);
         (self.merchant_settlements, self.orphan_settlements) = settlement_lists(&self.settlements, &self.terminals);
         self.member_splits = member_splits(&self.splits);
+        self.escrowed_shares = escrowed_shares(&self.splits);
         self.code_failure_expiry = super::pos::code_failure_expiry(&self.code_failures);
         self.retired_expiry = super::authorizations::retired_expiry(&self.retired_authorizations);
     }
@@ -69,6 +82,7 @@ impl State {
         assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
         assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
         assert!(member_splits(&self.splits) == self.member_splits, "every member lists its splits");
+        assert!(escrowed_shares(&self.splits) == self.escrowed_shares, "every paid open share is counted");
         let expiry = super::pos::code_failure_expiry(&self.code_failures);
         assert!(expiry == self.code_failure_expiry, "every wrong-code window is queued for its end");
     }

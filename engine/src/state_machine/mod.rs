@@ -225,6 +225,10 @@ pub struct State {
     /// The splits each user is a member of (owes a share in), in id order. Derived from `splits`.
     #[serde(skip)]
     pub(crate) member_splits: Map<Id, BTreeSet<Id>>,
+    /// Paid shares of open splits per member account: money a cancel or an expiry pays back
+    /// there, so the account may not close. Derived from `splits`.
+    #[serde(skip)]
+    pub(crate) escrowed_shares: Map<Id, u32>,
     /// Settlements tried at terminal ids not registered (all refused): listed under the merchant
     /// that registers the terminal, if one ever does. Derived like `merchant_settlements`.
     #[serde(skip)]

@@ -386,6 +386,11 @@ impl StateMachine {
         // Partial refunds gave some back already (a captured hold's are of what was captured).
         let refund = refund.saturating_sub(refunded(&effect.refunds));
         if refund > 0 {
+            // As a refund: money never goes into (or out of) a closed account.
+            let accounts = &self.state.accounts;
+            if accounts[&effect.merchant_account].closed || accounts[&effect.account].closed {
+                return Outcome::Rejected(Rejection::AccountClosed);
+            }
             if let Err(rejection) = self
                 .check_debit(&effect.merchant_account, refund)
                 .and_then(|()| self.check_credit(&effect.account, refund))

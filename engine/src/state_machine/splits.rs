@@ -161,6 +161,7 @@ impl StateMachine {
                 let (account, share) = (split.members[index].account.clone(), split.shares[index]);
                 split.paid[index] = true;
                 split.escrow += share;
+                *self.state.escrowed_shares.entry(account.clone()).or_default() += 1;
                 let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
                 self.post(&account, -delta, 0, PostingCause::SplitShare(pay.split.clone()), events);
                 if completes {
@@ -198,10 +199,12 @@ impl StateMachine {
     fn complete_split(&mut self, id: &Id, events: &mut Vec<Event>) {
         let split = self.state.splits.get_mut(id).expect("exists");
         assert_eq!(split.escrow, split.total, "a complete split holds its total in escrow");
-        let (account, total) = (split.requester_account.clone(), split.total);
+        let (account, total, expires_at_ms) = (split.requester_account.clone(), split.total, split.expires_at_ms);
         split.escrow = 0;
         split.state = SplitState::Completed;
-        let removed = self.state.split_expiry.remove(&(split.expires_at_ms, id.clone()));
+        let members: Vec<Id> = split.members.iter().map(|member| member.account.clone()).collect();
+        members.iter().for_each(|member| self.state.release_share(member));
+        let removed = self.state.split_expiry.remove(&(expires_at_ms, id.clone()));
         assert!(removed, "an open split is in the expiry index");
         let delta = i64::try_from(total).expect("total within AMOUNT_MINOR_MAX");
         self.post(&account, delta, 0, PostingCause::SplitPayout(id.clone()), events);
@@ -245,6 +248,7 @@ impl StateMachine {
         split.escrow = 0;
         split.state = state;
         for (account, share) in refunds {
+            self.state.release_share(&account);
             let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
             self.post(&account, delta, 0, PostingCause::SplitRefund(id.clone()), events);
         }
@@ -266,5 +270,16 @@ impl StateMachine {
             expired += 1;
         }
         expired
+    }
+}
+
+impl super::State {
+    /// One paid share of an open split left `account`'s escrow (paid out, or back to it).
+    fn release_share(&mut self, account: &Id) {
+        let count = self.escrowed_shares.get_mut(account).expect("every paid open share is counted");
+        *count -= 1;
+        if *count == 0 {
+            self.escrowed_shares.remove(account);
+        }
     }
 }

@@ -16,7 +16,7 @@ use kassa_engine::Id;
 use kassa_engine::command::{Movement, OpenAccount, Outcome, Rejection, Reply, Transfer, TransferBatch};
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, TRANSFER_BATCH_MAX};
 
-use super::{Account, Model, done, signed, valid_amount};
+use super::{Account, Model, SplitStatus, done, signed, valid_amount};
 
 impl Model {
     pub(super) fn open_account(&mut self, open: &OpenAccount) -> Result<(), Rejection> {
@@ -39,11 +39,16 @@ impl Model {
     }
 
     pub(super) fn close_account(&mut self, id: &Id) -> Result<(), Rejection> {
-        let account = self.accounts.get_mut(id).ok_or(Rejection::AccountNotFound)?;
-        if account.closed {
+        if self.accounts.get(id).ok_or(Rejection::AccountNotFound)?.closed {
             return Ok(());
         }
-        if account.posted != 0 || account.held != 0 {
+        // A paid share of an open split would come back to it on a cancel or an expiry.
+        let owed_back = self.splits.values().any(|split| {
+            split.status == SplitStatus::Open
+                && split.members.iter().zip(&split.paid).any(|(member, paid)| *paid && &member.account == id)
+        });
+        let account = self.accounts.get_mut(id).expect("found above");
+        if account.posted != 0 || account.held != 0 || owed_back {
             return Err(Rejection::AccountNotEmpty);
         }
         account.closed = true;

@@ -296,6 +296,9 @@ impl Model {
         let refund = refund
             .saturating_sub(self.refunds_of(super::refunds::Refunded::Settlement, id).iter().map(|r| r.amount).sum());
         if refund > 0 {
+            if self.accounts[&effect.merchant_account].closed || self.accounts[&effect.account].closed {
+                return Err(Rejection::AccountClosed);
+            }
             self.accounts[&effect.merchant_account].can_debit(refund)?;
             self.accounts[&effect.account].can_credit(refund)?;
             self.move_money(&effect.merchant_account, &effect.account, refund);

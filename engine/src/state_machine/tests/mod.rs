@@ -6,6 +6,7 @@ use crate::command::*;
 use crate::types::GeoPoint;
 
 mod archive;
+mod closed_accounts;
 mod iso_ids;
 mod users;
 pub(crate) use users::{add_item, coupon_code, issue, members, open_bill, pay, redeem, request_split, submitted};
