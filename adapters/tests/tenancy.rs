@@ -11,7 +11,7 @@
 mod common;
 
 use common::{ADMIN_KEY, Answer, Server};
-use kassa_engine::authority::{Operation, RULES, Relation, Role};
+use kassa_engine::authority::{Operation, RULES, Relation, Role, rule};
 use kassa_engine::command::*;
 use kassa_engine::{Currency, Id, Outcome, Rejection};
 use serde_json::{Value, json};
@@ -308,6 +308,8 @@ impl World {
             O::ReadUserCoupons => get("/v1/users/u1/coupons".to_string()),
             O::ReadMerchantSettlements => get("/v1/merchants/m1/settlements".to_string()),
             O::ReadUserSplits => get("/v1/users/u1/splits".to_string()),
+            // Not a call of its own: whether a coupon's read shows its code (the test below).
+            O::ReadCouponCode => None,
             O::ReadBill => get(format!("/v1/bills/{}", self.bill(false).0)),
             O::ReadSplit => get(format!("/v1/splits/{}", self.split())),
             O::ReadCoupon => get(format!("/v1/coupons/{}", self.coupon(false))),
@@ -355,6 +357,37 @@ fn every_cell_of_the_table_holds_over_http() {
     }
     assert!(checked > 200, "only {checked} cells checked");
     world.server.assert_still_serving();
+}
+
+/// `read_coupon_code`, cell by cell: a coupon read shows its current code only to the roles the
+/// row allows (the holder's app, the admin); the issuing merchant reads the coupon without it,
+/// and every other role or tenant cannot read the coupon at all.
+#[test]
+fn a_coupons_code_is_shown_by_the_read_coupon_code_row() {
+    let world = World::build();
+    let coupon = world.coupon(false);
+    let path = format!("/v1/coupons/{coupon}");
+    let mut checked = 0;
+    for role in Role::ALL {
+        let answer = world.send(&world.related[role as usize], &get(path.clone()).unwrap());
+        let code = answer.body.get("code").and_then(Value::as_str);
+        let shows = rule(Operation::ReadCouponCode, role) != Relation::No;
+        if rule(Operation::ReadCoupon, role) == Relation::No {
+            assert!(forbidden(&answer), "{}: {answer:?}", role.name());
+        } else {
+            assert_eq!(answer.status, 200, "{}: {answer:?}", role.name());
+            assert_eq!(code.is_some(), shows, "{} sees the code: {answer:?}", role.name());
+        }
+        if let Some(other) = &world.unrelated[role as usize] {
+            let answer = world.send(other, &get(path.clone()).unwrap());
+            assert!(forbidden(&answer), "another {}: {answer:?}", role.name());
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, Role::ALL.len());
+    // The holder's list shows the codes to the holder's app only (merchants cannot list it).
+    let listed = world.send(world.app1(), &get("/v1/users/u1/coupons".to_string()).unwrap());
+    assert!(listed.body["data"].as_array().unwrap().iter().all(|coupon| coupon["code"].is_string()), "{listed:?}");
 }
 
 // ----- the same cells over the binary protocol -------------------------------------------------
@@ -478,7 +511,8 @@ impl World {
             | O::ReadSplit
             | O::ReadCoupon
             | O::ReadUser
-            | O::VerifyCoupon => {
+            | O::VerifyCoupon
+            | O::ReadCouponCode => {
                 return None;
             }
         })

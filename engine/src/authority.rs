@@ -116,6 +116,7 @@ pub enum Operation {
     ReadUserCoupons,
     ReadMerchantSettlements,
     ReadUserSplits,
+    ReadCouponCode,
 }
 
 /// How a principal must stand to what an operation touches for a cell to allow it.
@@ -265,6 +266,7 @@ pub const RULES: &[(Operation, [Relation; 5])] = &[
     (Operation::ReadUserCoupons, [Yes, OwnUser, No, No, No]),
     (Operation::ReadMerchantSettlements, [Yes, No, IsMerchant, No, No]),
     (Operation::ReadUserSplits, [Yes, OwnUser, No, No, No]),
+    (Operation::ReadCouponCode, [Yes, AppOfCouponHolder, No, No, No]),
 ];
 
 /// The relation `role` needs for `operation` (`RULES` lists the operations in declaration
@@ -322,6 +324,8 @@ pub enum Read {
     MerchantSettlements(Id),
     /// The splits a user is a member of.
     UserSplits(Id),
+    /// A coupon's current redemption code (with the coupon, or in its holder's list).
+    CouponCode(Id),
 }
 
 /// What an operation touches, as far as the rules look.
@@ -446,6 +450,7 @@ fn read_subject(read: &Read) -> (Operation, Subject<'_>) {
         Read::UserCoupons(user) => (Operation::ReadUserCoupons, Subject::user(user)),
         Read::MerchantSettlements(merchant) => (Operation::ReadMerchantSettlements, Subject::merchant(merchant)),
         Read::UserSplits(user) => (Operation::ReadUserSplits, Subject::user(user)),
+        Read::CouponCode(coupon) => (Operation::ReadCouponCode, Subject { coupon: Some(coupon), ..Subject::default() }),
     }
 }
 
@@ -609,7 +614,7 @@ mod tests {
         for (index, (operation, _)) in RULES.iter().enumerate() {
             assert_eq!(*operation as usize, index, "{operation:?} is out of place in RULES");
         }
-        assert_eq!(RULES.len(), Operation::ReadUserSplits as usize + 1, "every operation has a row");
+        assert_eq!(RULES.len(), Operation::ReadCouponCode as usize + 1, "every operation has a row");
         for (position, role) in Role::ALL.iter().enumerate() {
             assert_eq!(*role as usize, position);
         }

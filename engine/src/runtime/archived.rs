@@ -11,7 +11,8 @@ use crate::command::{ObjectKind, Principal, Rejection};
 use crate::partition::HOME_PARTITION;
 use crate::state_machine::rules::Quote;
 use crate::state_machine::{
-    ArchiveList, Archived, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split, StateMachine,
+    ArchiveList, Archived, ArchivedCoupon, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split,
+    StateMachine,
 };
 use crate::types::{Currency, Id};
 
@@ -30,8 +31,9 @@ pub struct ObjectPage<T> {
 pub struct CouponWithCode {
     /// The coupon.
     pub coupon: Coupon,
-    /// Its current redemption code.
-    pub code: String,
+    /// Its current redemption code, to whoever may read it (`read_coupon_code`: the holder's
+    /// app and the admin; the issuing merchant reads the coupon without it).
+    pub code: Option<String>,
 }
 
 /// The object a read is about, if it is of a kind that leaves memory, then the other object
@@ -101,7 +103,7 @@ impl Engine {
         let Some(coupon) = self.object(principal, Read::Coupon(id.clone()), in_memory, coupon_of)? else {
             return Ok(None);
         };
-        Ok(self.with_codes(vec![(id.clone(), coupon)])?.pop().map(|(_, coupon)| coupon))
+        Ok(self.with_codes(principal, vec![(id.clone(), coupon)])?.pop().map(|(_, coupon)| coupon))
     }
 
     /// Prices coupon `id` on a purchase of `amount` (made at `location` when known) without
@@ -143,7 +145,7 @@ impl Engine {
         };
         let list = (ArchiveList::HeldCoupons(user.clone()), ArchivedKind::Coupon);
         let page = self.page(principal, Some(read), in_memory, list, (limit, starting_after), coupon_of)?;
-        Ok(ObjectPage { objects: self.with_codes(page.objects)?, has_more: page.has_more })
+        Ok(ObjectPage { objects: self.with_codes(principal, page.objects)?, has_more: page.has_more })
     }
 
     /// Prices the coupon of redemption code `code` on a purchase of `amount` for `operator`,
@@ -180,11 +182,21 @@ impl Engine {
         })?)
     }
 
-    /// The coupons with their current codes (derived from the server key).
-    fn with_codes(&self, coupons: Vec<(Id, Coupon)>) -> Result<Vec<(Id, CouponWithCode)>, QueryError> {
+    /// The coupons, each with its current code where `principal` may read it (derived from the
+    /// server key).
+    fn with_codes(
+        &self,
+        principal: &Principal,
+        coupons: Vec<(Id, Coupon)>,
+    ) -> Result<Vec<(Id, CouponWithCode)>, QueryError> {
+        let who = principal.clone();
         let with_codes = self.read_partition_blocking(HOME_PARTITION, move |machine| {
             let with_code = |(id, coupon): (Id, Coupon)| {
-                let code = machine.code_of(&id, &coupon);
+                // The coupon at hand answers for itself, in memory or out of it.
+                let facts = [Archived::Coupon(ArchivedCoupon::of(&id, &coupon))];
+                let read = Read::CouponCode(id.clone());
+                let may = machine.check_read_archived(&who, &read, &facts).is_ok();
+                let code = may.then(|| machine.code_of(&id, &coupon));
                 (id, CouponWithCode { coupon, code })
             };
             coupons.into_iter().map(with_code).collect()

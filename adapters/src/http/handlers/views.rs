@@ -365,7 +365,9 @@ pub(super) struct CouponView {
     valid_from_ms: u64,
     /// Valid until, Unix time in milliseconds.
     valid_until_ms: u64,
-    /// The code that redeems it: to its holder's app (and the admin) only.
+    /// The code that redeems it: to its holder's app (and the admin) only (`read_coupon_code`);
+    /// also to the merchant in the answer that issues it, which hands the first code over.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) code: Option<String>,
 }
 
@@ -416,7 +418,7 @@ pub(super) fn split(machine: &StateMachine, id: &Id) -> Option<SplitView> {
 /// A coupon's view with its current code, as the engine's lookups answer it (from memory or
 /// storage).
 pub(super) fn coupon_with_code(coupon_id: &Id, found: &CouponWithCode) -> CouponView {
-    coupon_view(coupon_id, &found.coupon, Some(found.code.clone()))
+    coupon_view(coupon_id, &found.coupon, found.code.clone())
 }
 
 /// A coupon's view with its current code, if it exists.
