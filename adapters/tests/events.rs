@@ -121,3 +121,33 @@ fn a_long_poll_answers_when_an_event_arrives_or_when_its_wait_ends() {
     assert!(started.elapsed() < Duration::from_secs(10), "answered when the deposit came");
     assert_eq!(waiting["data"][0]["ref"], json!("d-late"), "{waiting}");
 }
+
+/// A POS settlement's refund and reversal are changes of the settlement (`"object":
+/// "settlement"`), in the feed of the merchant it paid and of the admin, not of other merchants.
+#[test]
+fn a_settlements_refund_and_reversal_reach_its_merchants_feed() {
+    let server = Server::start(&[]);
+    server.funded_account("payer", "EUR", 5_000);
+    server.merchant_with_terminal("shop", "T1", None);
+    server.merchant_with_terminal("rival", "T2", None);
+    let (merchant, rival) = (
+        server.key(json!({"role": "merchant", "merchant": "shop"})),
+        server.key(json!({"role": "merchant", "merchant": "rival"})),
+    );
+    let code = server.authorize("au-ev", "u-ev", "payer", 5_000);
+    let settle = json!({"id": "sale-ev", "user": "u-ev", "code": code, "amount": 1_000, "terminal": "T1"});
+    assert_eq!(server.admin("POST", "/v1/pos/settlements", settle)["approved"], json!(true));
+    server.admin("POST", "/v1/pos/settlements/sale-ev/refunds", json!({"id": "rf-ev", "amount": 100}));
+    server.admin("POST", "/v1/pos/settlements/sale-ev/reverse", json!({}));
+    let changes = |key: &str| -> Vec<(String, String)> {
+        feed(&server, key, 100)
+            .iter()
+            .filter(|event| event["type"] == "changed" && event["object_id"] == "sale-ev")
+            .map(|event| (event["object"].as_str().unwrap().to_string(), event["change"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let expected = vec![("settlement".to_string(), "refunded".to_string()), ("settlement".into(), "cancelled".into())];
+    assert_eq!(changes(common::ADMIN_KEY), expected);
+    assert_eq!(changes(&merchant), expected);
+    assert!(changes(&rival).is_empty());
+}

@@ -418,11 +418,13 @@ pub enum ObjectKind {
     Coupon,
     /// An API key.
     ApiKey,
+    /// A POS settlement (its reversal and refunds).
+    Settlement,
 }
 
 impl ObjectKind {
     /// Every kind.
-    pub const ALL: [ObjectKind; 11] = [
+    pub const ALL: [ObjectKind; 12] = [
         ObjectKind::Account,
         ObjectKind::Hold,
         ObjectKind::Merchant,
@@ -434,6 +436,7 @@ impl ObjectKind {
         ObjectKind::User,
         ObjectKind::Coupon,
         ObjectKind::ApiKey,
+        ObjectKind::Settlement,
     ];
 }
 

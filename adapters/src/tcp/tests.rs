@@ -400,6 +400,7 @@ const OBJECT_KINDS: &[&str] = &[
     "User",
     "Coupon",
     "ApiKey",
+    "Settlement",
 ];
 
 /// A value's encoding without the format-version byte.

@@ -427,6 +427,7 @@ class ObjectKind(enum.IntEnum):
     User = 8
     Coupon = 9
     ApiKey = 10
+    Settlement = 11
 
 
 # ----- outcomes -------------------------------------------------------------------------------

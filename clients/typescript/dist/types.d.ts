@@ -108,7 +108,7 @@ export type Principal = {
     kind: "Terminal";
     id: Id;
 };
-export declare const OBJECT_KINDS: readonly ["Account", "Hold", "Merchant", "Terminal", "Operator", "Authorization", "Bill", "Split", "User", "Coupon", "ApiKey"];
+export declare const OBJECT_KINDS: readonly ["Account", "Hold", "Merchant", "Terminal", "Operator", "Authorization", "Bill", "Split", "User", "Coupon", "ApiKey", "Settlement"];
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 /** The fields of a transfer (Command::Transfer, and each element of TransferBatch). */
 export interface TransferFields {

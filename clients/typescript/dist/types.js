@@ -12,7 +12,7 @@ export const CURRENCIES = {
 };
 export const OBJECT_KINDS = [
     "Account", "Hold", "Merchant", "Terminal", "Operator", "Authorization", "Bill", "Split", "User",
-    "Coupon", "ApiKey",
+    "Coupon", "ApiKey", "Settlement",
 ];
 /** `Rejection` names in wire order (index = variant). */
 export const REJECTIONS = [

@@ -47,7 +47,7 @@ export type Principal =
 
 export const OBJECT_KINDS = [
   "Account", "Hold", "Merchant", "Terminal", "Operator", "Authorization", "Bill", "Split", "User",
-  "Coupon", "ApiKey",
+  "Coupon", "ApiKey", "Settlement",
 ] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 

@@ -59,6 +59,7 @@ pub fn event_read(event: &Event) -> Option<Read> {
                 ObjectKind::Split => Some(Read::Split(id)),
                 ObjectKind::Coupon => Some(Read::Coupon(id)),
                 ObjectKind::User => Some(Read::User(id)),
+                ObjectKind::Settlement => Some(Read::Settlement(id)),
                 ObjectKind::Merchant | ObjectKind::Terminal | ObjectKind::Operator | ObjectKind::ApiKey => None,
             }
         }

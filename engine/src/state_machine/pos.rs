@@ -407,7 +407,7 @@ impl StateMachine {
         }
         let record = self.state.settlements.get_mut(id).expect("exists");
         record.effect.as_mut().expect("approved").reversed = true;
-        Self::changed(events, ObjectKind::Authorization, id, Change::Cancelled);
+        Self::changed(events, ObjectKind::Settlement, id, Change::Cancelled);
         Outcome::Applied(Reply::Done)
     }
 

@@ -96,7 +96,7 @@ impl StateMachine {
         let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
         let record = self.state.settlements.get_mut(&request.of).expect("found above");
         record.effect.as_mut().expect("approved").refunds.push(entry);
-        Self::changed(events, ObjectKind::Authorization, &request.of, Change::Refunded);
+        Self::changed(events, ObjectKind::Settlement, &request.of, Change::Refunded);
         Outcome::Applied(Reply::Refunded { amount: request.amount, remaining })
     }
 
