@@ -165,3 +165,24 @@ fn the_tcp_protocol_carries_metadata_and_refuses_it_where_it_does_not_fit() {
     assert_eq!(server.admin_get("/v1/transfers/t-1")["metadata"], json!({"order_id": "A-1"}));
     assert_eq!(server.balance("a1").0, 993);
 }
+
+/// A transfer's metadata is the payer's note: a payee of another tenant looks the transfer up
+/// and sees it without the metadata, as its feed shows no `annotated` event for it.
+#[test]
+fn a_payee_of_another_tenant_sees_the_transfer_without_the_payers_metadata() {
+    let server = Server::start(&[]);
+    let (payer, payee) =
+        (server.key(json!({"role": "app", "app": "payer"})), server.key(json!({"role": "app", "app": "payee"})));
+    server.call("POST", "/v1/accounts", Some(&payer), Some(&json!({"id": "pa", "currency": "EUR"})));
+    server.call("POST", "/v1/accounts", Some(&payee), Some(&json!({"id": "pb", "currency": "EUR"})));
+    server.admin("POST", "/v1/accounts/pa/deposits", json!({"id": "fund-pa", "amount": 1_000}));
+    let transfer = json!({"id": "t-x", "from": "pa", "to": "pb", "amount": 100, "currency": "EUR"});
+    let answer = server.call("POST", "/v1/transfers", Some(&payer), Some(&with_metadata(transfer, "X-1")));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let by_payer = server.call("GET", "/v1/transfers/t-x", Some(&payer), None);
+    assert_eq!(by_payer.body["metadata"], expected("X-1"), "{by_payer:?}");
+    let by_payee = server.call("GET", "/v1/transfers/t-x", Some(&payee), None);
+    assert_eq!((by_payee.status, by_payee.body["amount"].clone()), (200, json!(100)), "{by_payee:?}");
+    assert_eq!(by_payee.body["metadata"], json!({}), "{by_payee:?}");
+    assert_eq!(server.admin_get("/v1/transfers/t-x")["metadata"], expected("X-1"));
+}

@@ -118,12 +118,19 @@ impl Engine {
             settled_at_ms: credit.as_ref().map(|line| line.record.at_ms),
             debit: debit.id,
             credit: credit.map(|line| line.id),
-            metadata: self.wal.metadata(MetadataKind::Transfer, id)?.unwrap_or_default(),
+            // The payer's side attached it: its readers only, as in the feed (a payee of another
+            // tenant sees the transfer, not what the payer noted on it).
+            metadata: if may_read_payer {
+                self.wal.metadata(MetadataKind::Transfer, id)?.unwrap_or_default()
+            } else {
+                Metadata::default()
+            },
         }))
     }
 
     /// The metadata attached to object `id` of `kind` when it was created (empty if none), if
-    /// `principal` may read the object (a transfer: its payer's or payee's account). Includes
+    /// `principal` may read the object (a transfer's: its payer's account; its payee's readers
+    /// see the transfer with empty metadata). Includes
     /// every command acknowledged before the call. Blocking.
     pub fn metadata(&self, principal: &Principal, kind: MetadataKind, id: &Id) -> Result<Metadata, QueryError> {
         let read = match kind {
