@@ -69,14 +69,20 @@ impl Server {
     }
 
     /// [`Server::start`] with `data_dir` as the data directory (the caller removes it).
+    /// A port `free_port` found free may be taken by a parallel test before the server binds
+    /// it: the server then exits saying so, and starts again on other ports (a few times).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let (http, tcp, iso) = (free_port(), free_port(), free_port());
         let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
-        let (child, log) = Server::spawn(data_dir, (http, tcp, iso), &extra);
-        let data_dir = data_dir.to_path_buf();
-        let mut server = Server { child, http, tcp, iso, log, extra, data_dir, _data_dir: None };
-        server.wait_healthy();
-        server
+        for _ in 0..4 {
+            let (http, tcp, iso) = (free_port(), free_port(), free_port());
+            let (child, log) = Server::spawn(data_dir, (http, tcp, iso), &extra);
+            let (data_dir, extra) = (data_dir.to_path_buf(), extra.clone());
+            let mut server = Server { child, http, tcp, iso, log, extra, data_dir, _data_dir: None };
+            if server.wait_healthy_or_port_taken() {
+                return server;
+            }
+        }
+        panic!("kassa serve found a port taken four times in a row");
     }
 
     fn spawn(
@@ -113,12 +119,25 @@ impl Server {
     }
 
     fn wait_healthy(&mut self) {
+        assert!(self.wait_healthy_or_port_taken(), "kassa serve found its port taken:\n{}", self.log());
+    }
+
+    /// Waits until the server answers `GET /ready`; false when it exited because a port it was
+    /// given is in use (any other early exit fails the test).
+    fn wait_healthy_or_port_taken(&mut self) -> bool {
         let started = Instant::now();
         while !self.healthy() {
             assert!(started.elapsed() < Duration::from_secs(60), "kassa serve did not become healthy");
-            assert!(self.child.try_wait().unwrap().is_none(), "kassa serve exited early:\n{}", self.log());
+            if self.child.try_wait().unwrap().is_some() {
+                // Let the log threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                let log = self.log();
+                assert!(log.contains("Address already in use"), "kassa serve exited early:\n{log}");
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same data directory and ports.
