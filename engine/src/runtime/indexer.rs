@@ -1,8 +1,9 @@
-//! The history indexer: turns the events of durable batches into per-account history lines and
-//! the event feed, off the acknowledgement path. History is derived from the WAL, so it is written without
-//! RocksDB's log; before a snapshot trims records, the snapshotter waits for the indexer and
-//! flushes, and on
-//! recovery the records after its watermark are indexed again.
+//! The history indexer: turns the events of durable batches into the event feed, per-account
+//! history lines and the transfer index, off the acknowledgement path. All three are derived
+//! from the WAL: the feed is written without RocksDB's log, history lines and index entries are
+//! held in memory and ingested as whole table files; before a snapshot trims records, the
+//! snapshotter has the indexer ingest what it holds and flushes the feed, and on recovery the
+//! records after the lowest watermark are indexed again.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::held_history::{HELD_BYTES_MAX, Handover, HeldHistory};
 use crate::command::Event;
 use crate::partition::PartitionId;
 use crate::state_machine::IdHasher;
@@ -21,14 +23,14 @@ use crate::types::Id;
 use crate::types::TimestampMs;
 use crate::wal::{Derived, IndexedKind, LineId, TransferIndexKey, Wal, split_entry};
 
-/// After this long without new batches, the history memtables are flushed.
-const IDLE_FLUSH_AFTER: Duration = Duration::from_secs(1);
+/// After this long without new batches, what the indexer holds is ingested.
+const IDLE_INGEST_AFTER: Duration = Duration::from_secs(1);
 
 /// Most batches indexed in one RocksDB write.
 const COALESCE_BATCHES_MAX: usize = 256;
 
-/// A RocksDB write of history stops growing past this many lines and events (~25 MB): long sorted runs
-/// make the memtable flush cheap, and the memory a write takes stays bounded.
+/// An indexer write stops growing past this many lines and events (~25 MB): the memory it
+/// takes stays bounded.
 const COALESCE_LINES_MAX: usize = 256 * 1024;
 
 pub(super) enum IndexerMessage {
@@ -79,30 +81,26 @@ pub(super) struct Indexer {
     pub(super) indexed_seq: Arc<AtomicU64>,
     /// The transfer index's keys.
     pub(super) transfer_keys: IdHasher,
-    /// The transfer index entries not ingested yet.
+    /// The transfer index entries not ingested yet (and how far snapshotters want both ingested).
     pub(super) pending: Arc<PendingTransfers>,
+    /// The history lines not ingested yet.
+    pub(super) history: Arc<HeldHistory>,
+    /// The `kassa-history` thread, which ingests them.
+    pub(super) to_history: Sender<Handover>,
     /// The log time of the oldest batch whose index entries are held (not ingested).
     pub(super) held_since_ms: Cell<Option<TimestampMs>>,
 }
 
 impl Indexer {
     pub(super) fn run(self) {
-        let (mut unflushed, mut quiet) = (false, Duration::ZERO);
+        let mut quiet = Duration::ZERO;
         loop {
             let first = match self.inbox.recv_timeout(POLL) {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => {
                     quiet += POLL;
-                    let when = if quiet >= IDLE_FLUSH_AFTER { Ingest::AnyHeld } else { Ingest::IfWanted };
+                    let when = if quiet >= IDLE_INGEST_AFTER { Ingest::AnyHeld } else { Ingest::IfWanted };
                     self.ingest(when, self.indexed_seq.load(Ordering::Acquire));
-                    // Quiet: move the history memtables to table files in the background, so
-                    // that queries stop sorting them (see `Wal::flush_history_soon`).
-                    if quiet >= IDLE_FLUSH_AFTER
-                        && std::mem::take(&mut unflushed)
-                        && let Err(error) = self.wal.flush_history_soon()
-                    {
-                        tracing::warn!(%error, "history flush after a quiet second failed");
-                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -112,7 +110,7 @@ impl Indexer {
                     break;
                 }
             };
-            (unflushed, quiet) = (true, Duration::ZERO);
+            quiet = Duration::ZERO;
             self.index(first);
             self.ingest(Ingest::IfWanted, self.indexed_seq.load(Ordering::Acquire));
         }
@@ -143,10 +141,11 @@ impl Indexer {
             next = self.inbox.try_recv().ok();
         }
         let Some(seq) = through else { return };
-        // Sorted runs make the flush's sort of the append-only vector memtable far cheaper:
-        // without this sort the batched embedded rate fell from ~450k to ~330k/s (2026-11-26).
-        // Events arrive in key order already.
-        derived.lines.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        // Held as a sorted run: queries search it, ingestion merges the runs.
+        let mut lines = std::mem::take(&mut derived.lines);
+        lines.sort();
+        self.history.push(lines);
+        self.history.wait_if_far_behind();
         if !derived.transfers.is_empty() {
             // In record order: a later entry for the same key is newer and replaces it.
             let mut pending = self.pending.entries.write();
@@ -155,8 +154,8 @@ impl Indexer {
                 pending.insert(key, position);
             }
         }
-        if let Err(error) = self.wal.append_history(&derived, seq) {
-            tracing::error!(%error, "writing history failed; it will be rebuilt on recovery");
+        if let Err(error) = self.wal.append_events(&derived, seq) {
+            tracing::error!(%error, "writing the event feed failed; it will be rebuilt on recovery");
             return;
         }
         if self.held_since_ms.get().is_some_and(|since| latest_ms.saturating_sub(since) >= HELD_MS_MAX) {
@@ -165,10 +164,40 @@ impl Indexer {
         self.indexed_seq.store(seq, Ordering::Release);
     }
 
-    /// Ingests the pending transfer index entries, and the watermark, as one table file: when
-    /// a snapshotter waits for them, when they are many, and as `when` says; `through` is the
-    /// last record indexed.
+    /// Ingests the held history lines and the pending transfer index entries, each with its
+    /// watermark, as table files: when a snapshotter waits for them, when they are many, and as
+    /// `when` says; `through` is the last record indexed.
     fn ingest(&self, when: Ingest, through: u64) {
+        self.ingest_history(when, through);
+        self.ingest_transfers(when, through);
+    }
+
+    /// Hands the held history lines over to the `kassa-history` thread; when the engine stops,
+    /// waits until they are ingested.
+    fn ingest_history(&self, when: Ingest, through: u64) {
+        if matches!(when, Ingest::Everything) {
+            self.history.wait_for_handover();
+        }
+        if through <= self.history.ingested_seq.load(Ordering::Acquire) || self.history.in_flight() {
+            return;
+        }
+        let held = self.history.held_bytes();
+        let wanted =
+            self.pending.wanted_seq.load(Ordering::Acquire) > self.history.ingested_seq.load(Ordering::Acquire);
+        let now = match when {
+            Ingest::Everything => true,
+            Ingest::AnyHeld => held > 0,
+            Ingest::IfWanted => false,
+        };
+        if (now || wanted || held >= HELD_BYTES_MAX)
+            && self.history.hand_over(through, &self.to_history)
+            && matches!(when, Ingest::Everything)
+        {
+            self.history.wait_for_handover();
+        }
+    }
+
+    fn ingest_transfers(&self, when: Ingest, through: u64) {
         let ingested = self.pending.ingested_seq.load(Ordering::Acquire);
         if through <= ingested {
             return;

@@ -8,7 +8,7 @@ use crate::command::{Event, Principal};
 use crate::metadata::{Metadata, MetadataKind};
 use crate::state_machine::Account;
 use crate::types::{Currency, Id, TimestampMs};
-use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, lookup_key};
+use crate::wal::{EventLine, LineId, TransferIndexKey, TransferLookup, WalError, lookup_key};
 
 /// Where a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +121,7 @@ impl Engine {
             // The payer's side attached it: its readers only, as in the feed (a payee of another
             // tenant sees the transfer, not what the payer noted on it).
             metadata: if may_read_payer {
-                self.wal.metadata(MetadataKind::Transfer, id)?.unwrap_or_default()
+                self.stored_metadata(MetadataKind::Transfer, id)?
             } else {
                 Metadata::default()
             },
@@ -149,6 +149,15 @@ impl Engine {
             return Err(QueryError::Forbidden);
         }
         self.wait_for_indexer();
+        Ok(self.stored_metadata(kind, id)?)
+    }
+
+    /// The metadata of object `id` of `kind` (empty if none): held by the indexer (the newest),
+    /// else in table files.
+    fn stored_metadata(&self, kind: MetadataKind, id: &Id) -> Result<Metadata, WalError> {
+        if let Some(metadata) = self.held_history.lines.read().metadata(kind, id)? {
+            return Ok(metadata);
+        }
         Ok(self.wal.metadata(kind, id)?.unwrap_or_default())
     }
 

@@ -20,6 +20,7 @@ mod archived;
 mod events;
 mod executor;
 mod gather;
+mod held_history;
 mod id_filter;
 mod indexer;
 mod lookups;
@@ -245,6 +246,8 @@ pub struct Engine {
     transfer_keys: crate::state_machine::IdHasher,
     /// The transfer index entries the indexer has not ingested yet (the newest).
     pending_transfers: Arc<indexer::PendingTransfers>,
+    /// The history lines the indexer holds (queries read them first).
+    held_history: Arc<held_history::HeldHistory>,
     failed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     durable_seq: Arc<AtomicU64>,
@@ -519,13 +522,13 @@ impl Engine {
 
     /// The newest `limit` history lines of an account, oldest first. Includes every command
     /// acknowledged before the call (it waits, briefly, for the indexer to catch up). Queries
-    /// run one at a time. Cheap (about a millisecond) once the history memtables are flushed,
-    /// which the indexer starts after a quiet second; under sustained load a query sorts the
-    /// live memtables and takes hundreds of milliseconds (BENCHMARKS.md).
+    /// run one at a time; each searches the sorted runs of lines the indexer holds, then
+    /// storage.
     pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
         self.wait_for_indexer();
         let _one_at_a_time = self.history_gate.lock();
-        self.wal.history(account, limit)
+        let held = self.held_history.lines.read().lines_of(account, limit, None)?;
+        self.wal.history(account, limit, held)
     }
 
     /// A page of an account's history, newest first: up to `limit` lines after (older than)
@@ -540,7 +543,9 @@ impl Engine {
     ) -> Result<(Vec<HistoryLine>, bool), WalError> {
         self.wait_for_indexer();
         let _one_at_a_time = self.history_gate.lock();
-        self.wal.history_page(account, limit, starting_after)
+        // Held lines first: one ingested meanwhile is then in storage too, and counts once.
+        let held = self.held_history.lines.read().lines_of(account, limit, starting_after)?;
+        self.wal.history_page(account, limit, starting_after, held)
     }
 
     /// Waits, briefly, for the indexer to write the history of every durable record.

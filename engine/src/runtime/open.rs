@@ -11,13 +11,13 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::{
-    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, id_filter, indexer, recall, restore,
-    snapshotter, writer,
+    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, held_history, id_filter, indexer, recall,
+    restore, snapshotter, writer,
 };
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
 use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
-use crate::wal::{Derived, IndexedKind, Wal, newest_per_key};
+use crate::wal::{Derived, HeldLines, IndexedKind, Wal, newest_per_key};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
@@ -86,7 +86,12 @@ fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, Ope
     }
     if last_seq > watermark {
         let transfers = newest_per_key(std::mem::take(&mut lost_history.transfers));
-        wal.append_history(&lost_history, last_seq)?;
+        let mut lines = HeldLines::default();
+        let mut run = std::mem::take(&mut lost_history.lines);
+        run.sort();
+        lines.push(run);
+        wal.append_events(&lost_history, last_seq)?;
+        wal.ingest_history(&lines, last_seq)?;
         wal.ingest_transfers(&transfers, last_seq)?;
     }
     let snapshot_seq = oldest;
@@ -152,9 +157,11 @@ fn start(
     let stopping = Arc::new(AtomicBool::new(false));
     let durable_seq = Arc::new(AtomicU64::new(last_seq));
     let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-    // Recovery ingested the transfer index through the last record.
+    // Recovery ingested the transfer index and history through the last record.
     let pending_transfers =
         Arc::new(indexer::PendingTransfers { ingested_seq: AtomicU64::new(last_seq), ..Default::default() });
+    let held_history = Arc::new(held_history::HeldHistory::default());
+    held_history.ingested_seq.store(last_seq, Ordering::Release);
     let newest_snapshot_seq = Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0)));
     let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
         (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
@@ -187,6 +194,7 @@ fn start(
             inbox: snapshotter_inbox,
             indexed_seq: indexed_seq.clone(),
             pending_transfers: pending_transfers.clone(),
+            held_history: held_history.clone(),
             replica,
             partition,
             partitions,
@@ -227,17 +235,25 @@ fn start(
         durable_batches: archive_durable,
         answers: to_answerer,
     };
+    let (to_history, history_inbox) = crossbeam_channel::bounded(1);
+    let ingest = {
+        let (wal, held) = (wal.clone(), held_history.clone());
+        move || held_history::ingest_handovers(wal, history_inbox, held)
+    };
     let indexer = indexer::Indexer {
         wal: wal.clone(),
         inbox: indexer_inbox,
         indexed_seq: indexed_seq.clone(),
         transfer_keys: transfer_keys.clone(),
         pending: pending_transfers.clone(),
+        history: held_history.clone(),
+        to_history,
         held_since_ms: std::cell::Cell::new(None),
     };
     threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
     threads.push(spawn("kassa-answerer".into(), Box::new(move || writer::answer(answerer_inbox))));
     threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
+    threads.push(spawn("kassa-history".into(), Box::new(ingest)));
     if config.tick_interval_ms > 0 {
         let ticker = ticker(mailboxes.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));
         threads.push(spawn("kassa-ticker".into(), Box::new(ticker)));
@@ -252,6 +268,7 @@ fn start(
         indexed_seq,
         transfer_keys,
         pending_transfers,
+        held_history,
         history_gate: Mutex::new(()),
         threads: Mutex::new(threads),
     }

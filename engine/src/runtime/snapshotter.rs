@@ -22,6 +22,7 @@ use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::TimestampMs;
 use crate::wal::{EncodedSnapshot, Wal};
 
+use super::held_history::HeldHistory;
 use super::indexer::PendingTransfers;
 
 /// Longest wait for the indexer to reach a snapshot's record; past it the snapshot is skipped
@@ -46,6 +47,8 @@ pub(super) struct Snapshotter {
     pub(super) indexed_seq: Arc<AtomicU64>,
     /// The transfer index entries the indexer holds, and how far it ingested them.
     pub(super) pending_transfers: Arc<PendingTransfers>,
+    /// The history lines the indexer holds.
+    pub(super) held_history: Arc<HeldHistory>,
     /// The state after record `seq`.
     pub(super) replica: StateMachine,
     pub(super) partition: PartitionId,
@@ -90,18 +93,20 @@ impl Snapshotter {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        // The transfer index is written in whole table files: have the indexer ingest what it
-        // holds through this record (the log below it is about to go).
+        // History and the transfer index are written in whole table files: have the indexer
+        // ingest what it holds through this record (the log below it is about to go).
         self.pending_transfers.wanted_seq.fetch_max(snapshot.seq, Ordering::AcqRel);
-        while self.pending_transfers.ingested_seq.load(Ordering::Acquire) < snapshot.seq {
+        while self.pending_transfers.ingested_seq.load(Ordering::Acquire) < snapshot.seq
+            || self.held_history.ingested_seq.load(Ordering::Acquire) < snapshot.seq
+        {
             if started.elapsed() > INDEXER_WAIT_MAX {
-                tracing::error!(seq = snapshot.seq, "the transfer index was not ingested; snapshot skipped");
+                tracing::error!(seq = snapshot.seq, "history or the transfer index was not ingested; snapshot skipped");
                 return;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        if let Err(error) = self.wal.flush_history() {
-            tracing::error!(%error, seq = snapshot.seq, "history could not be flushed; snapshot skipped");
+        if let Err(error) = self.wal.flush_events() {
+            tracing::error!(%error, seq = snapshot.seq, "the event feed could not be flushed; snapshot skipped");
             return;
         }
         match self.wal.write_snapshot(&snapshot, self.partitions) {

@@ -1,13 +1,14 @@
-//! History lines: one key per posting, `len(account) ++ account ++ seq ++ index`, written off
-//! the acknowledgement path with a watermark (the last record indexed), read newest first in
-//! pages whose cursor is a line's id.
+//! History lines: one key per posting, `len(account) ++ account ++ seq ++ index`, derived off
+//! the acknowledgement path, held by the indexer ([`HeldLines`]) and ingested as whole table
+//! files with a watermark (the last record they cover), read newest first in pages whose cursor
+//! is a line's id.
 
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{IngestExternalFileOptions, IteratorMode, Options, SstFileWriter, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CF_EVENTS, CF_HISTORY, DERIVED, HISTORY_IDLE_FLUSH_BYTES_MIN, KEY_EVENTS_WATERMARK, KEY_HISTORY_WATERMARK, Wal,
-    WalError, event_entry,
+    CF_EVENTS, CF_HISTORY, DERIVED, KEY_EVENTS_WATERMARK, KEY_HISTORY_WATERMARK, Wal, WalError, event_entry,
+    held_lines::{HeldLines, LineRun, decode_line, decode_metadata},
     transfers::{IndexedKind, TransferEntry, TransferKey, transfer_entries},
 };
 use crate::codec;
@@ -62,11 +63,11 @@ pub struct HistoryRecord {
     pub posting: Posting,
 }
 
-/// What the indexer derives from records: history lines and events, as keys and values.
+/// What the indexer derives from records: history lines, events and transfer index entries.
 #[derive(Debug, Default)]
 pub struct Derived {
-    /// History lines (`history_entry`).
-    pub lines: Vec<(Vec<u8>, Vec<u8>)>,
+    /// History lines and metadata entries, in record order (sorted before they are held).
+    pub lines: LineRun,
     /// Events of the feed, one entry per record (`event_entry`).
     pub events: Vec<(Vec<u8>, Vec<u8>)>,
     /// Entries of the transfer index (`transfers.rs`).
@@ -90,9 +91,9 @@ impl Derived {
         for (index, event) in events.iter().enumerate() {
             let index = u32::try_from(index).expect("events per batch fit u32");
             match event {
-                Event::Posting(posting) => self.lines.push(history_entry(seq, index, at_ms, posting)),
+                Event::Posting(posting) => self.lines.push_posting(seq, index, at_ms, posting),
                 Event::Annotated { kind, id, metadata, .. } => {
-                    self.lines.push((metadata_key(*kind, id), codec::encode(metadata)));
+                    self.lines.push(&metadata_key(*kind, id), &codec::encode(metadata));
                 }
                 _ => {}
             }
@@ -139,47 +140,55 @@ pub(super) fn history_prefix(account: &Id) -> Vec<u8> {
     key
 }
 
-/// The history key and value of one posting.
-pub fn history_entry(seq: u64, index: u32, at_ms: TimestampMs, posting: &Posting) -> (Vec<u8>, Vec<u8>) {
-    let mut key = history_prefix(&posting.account);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
-    let value = codec::encode(&HistoryRecord { seq, at_ms, posting: posting.clone() });
-    (key, value)
-}
-
 impl Wal {
-    /// Writes history lines and events and moves their watermarks to `through_seq`, in one
-    /// write without RocksDB's log (both are rebuilt from WAL records after the watermark on
-    /// recovery). The transfer index entries of `derived` are not written here: see
-    /// [`Wal::ingest_transfers`].
-    pub fn append_history(&self, derived: &Derived, through_seq: u64) -> Result<(), WalError> {
-        let parts = [(CF_HISTORY, &derived.lines), (CF_EVENTS, &derived.events)];
+    /// Writes the event feed's entries of `derived` and moves its watermark to `through_seq`,
+    /// in one write without RocksDB's log (rebuilt from WAL records after the watermark on
+    /// recovery). History lines and transfer index entries are held and ingested as table
+    /// files instead: [`Wal::ingest_history`], [`Wal::ingest_transfers`].
+    pub fn append_events(&self, derived: &Derived, through_seq: u64) -> Result<(), WalError> {
         // Sized up front: growing a batch of tens of megabytes copies it again and again.
-        let bytes: usize =
-            parts.iter().flat_map(|(_, entries)| entries.iter()).map(|(k, v)| k.len() + v.len() + 16).sum();
+        let bytes: usize = derived.events.iter().map(|(k, v)| k.len() + v.len() + 16).sum();
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
-        for (name, entries) in parts {
-            let family = self.cf(name);
-            for (key, value) in entries {
-                batch.put_cf(family, key, value);
-            }
+        let family = self.cf(CF_EVENTS);
+        for (key, value) in &derived.events {
+            batch.put_cf(family, key, value);
         }
-
-        // The transfer index has a watermark of its own, moved when its entries are ingested.
-        for (name, watermark) in [(CF_HISTORY, KEY_HISTORY_WATERMARK), (CF_EVENTS, KEY_EVENTS_WATERMARK)] {
-            batch.put_cf(self.cf(name), watermark, through_seq.to_be_bytes());
-        }
+        batch.put_cf(family, KEY_EVENTS_WATERMARK, through_seq.to_be_bytes());
         let mut options = WriteOptions::default();
         options.disable_wal(true);
         self.db.write_opt(batch, &options)?;
         Ok(())
     }
 
+    /// Writes the history lines (and metadata) `held` and the history watermark `through_seq`
+    /// as one table file, and has RocksDB ingest it (synced). Lines that storage has already
+    /// (written again after a crash) are replaced by the same bytes.
+    pub fn ingest_history(&self, held: &HeldLines, through_seq: u64) -> Result<(), WalError> {
+        let path = self.db.path().join(format!("history-{through_seq}.sst"));
+        let options = history_options();
+        let mut writer = SstFileWriter::create(&options);
+        writer.open(&path)?;
+        // Below every history key (they start with an id's length) and metadata key (0xfe).
+        writer.put(KEY_HISTORY_WATERMARK, through_seq.to_be_bytes())?;
+        for (key, value) in held.merged() {
+            writer.put(key, value)?;
+        }
+        writer.finish()?;
+        let mut ingest = IngestExternalFileOptions::default();
+        ingest.set_move_files(true);
+        let result = self.db.ingest_external_file_cf_opts(self.cf(CF_HISTORY), &ingest, vec![&path]);
+        if path.exists() {
+            let _ = std::fs::remove_file(&path);
+        }
+        result?;
+        Ok(())
+    }
+
     /// The last record whose history lines, events and transfer index entries are all written
-    /// (0: none). Each column family keeps its own watermark, written with its entries: they are
-    /// written without RocksDB's log and their memtables flush on their own, so any may lose its
-    /// newest part in a crash; recovery derives everything after the lowest one again.
+    /// (0: none). Each column family keeps its own watermark, written with its entries: the
+    /// feed's without RocksDB's log (its memtable flushes on its own, so it may lose its newest
+    /// part in a crash), the others with the table files they are in; recovery derives
+    /// everything after the lowest one again.
     pub fn history_watermark(&self) -> Result<u64, WalError> {
         let mut lowest = u64::MAX;
         for (name, key) in DERIVED {
@@ -201,53 +210,37 @@ impl Wal {
         }
     }
 
-    /// The metadata of object `id` of `kind` (the newest such object's), as far as history is
-    /// written.
+    /// The metadata of object `id` of `kind` (the newest such object's) in table files: the
+    /// caller looks in the held lines first ([`HeldLines::metadata`]).
     pub fn metadata(&self, kind: MetadataKind, id: &Id) -> Result<Option<Metadata>, WalError> {
         let Some(bytes) = self.db.get_cf(self.cf(CF_HISTORY), metadata_key(kind, id))? else { return Ok(None) };
-        let metadata = codec::decode(&bytes).map_err(|error| {
-            WalError::CorruptMeta(format!("metadata of {} {id} does not decode: {error}", kind.name()))
-        })?;
-        Ok(Some(metadata))
+        decode_metadata(kind, id, &bytes).map(Some)
     }
 
-    /// Starts a flush of the history memtables without waiting for it, if they hold at least
-    /// [`HISTORY_IDLE_FLUSH_BYTES_MIN`]. The history column family keeps its memtables in append
-    /// order (sorted only when flushed), so a query has to sort whatever is still in memory;
-    /// after a load, this makes queries cheap again.
-    pub fn flush_history_soon(&self) -> Result<(), WalError> {
-        // A small memtable sorts quickly: flushing it would only make tiny table files.
-        let in_memory = self.db.property_int_value_cf(self.cf(CF_HISTORY), "rocksdb.cur-size-all-mem-tables")?;
-        if in_memory.unwrap_or(u64::MAX) < HISTORY_IDLE_FLUSH_BYTES_MIN {
-            return Ok(());
-        }
-        let mut options = rocksdb::FlushOptions::default();
-        options.set_wait(false);
-        let families = DERIVED.map(|(name, _)| self.cf(name));
-        self.db.flush_cfs_opt(&families.iter().collect::<Vec<_>>(), &options)?;
+    /// Makes the written event feed durable (before a snapshot trims the records it comes
+    /// from); history and the transfer index are durable once ingested.
+    pub fn flush_events(&self) -> Result<(), WalError> {
+        self.db.flush_cf(self.cf(CF_EVENTS))?;
         Ok(())
     }
 
-    /// Makes written history durable (before a snapshot trims the records it comes from).
-    pub fn flush_history(&self) -> Result<(), WalError> {
-        let families = DERIVED.map(|(name, _)| self.cf(name));
-        self.db.flush_cfs_opt(&families.iter().collect::<Vec<_>>(), &rocksdb::FlushOptions::default())?;
-        Ok(())
-    }
-
-    /// The newest `limit` history lines of `account`, oldest first.
-    pub fn history(&self, account: &Id, limit: usize) -> Result<Vec<HistoryRecord>, WalError> {
-        let (page, _) = self.history_page(account, limit, None)?;
+    /// The newest `limit` history lines of `account`, oldest first; `held`: the lines the
+    /// indexer holds ([`HeldLines::lines_of`]).
+    pub fn history(&self, account: &Id, limit: usize, held: Vec<HistoryLine>) -> Result<Vec<HistoryRecord>, WalError> {
+        let (page, _) = self.history_page(account, limit, None, held)?;
         Ok(page.into_iter().rev().map(|line| line.record).collect())
     }
 
     /// Up to `limit` history lines of `account`, newest first, starting after the line
     /// `starting_after` (older than it) or with the newest; and whether older lines remain.
+    /// `held`: the lines of that page the indexer holds ([`HeldLines::lines_of`], read before
+    /// storage is: a line ingested meanwhile is in both, and counts once).
     pub fn history_page(
         &self,
         account: &Id,
         limit: usize,
         starting_after: Option<LineId>,
+        held: Vec<HistoryLine>,
     ) -> Result<(Vec<HistoryLine>, bool), WalError> {
         let prefix = history_prefix(account);
         let mut from = prefix.clone();
@@ -261,7 +254,8 @@ impl Wal {
             None => from.extend_from_slice(&[0xff; 12]),
         }
         let iterator = self.db.iterator_cf(self.cf(CF_HISTORY), IteratorMode::From(&from, rocksdb::Direction::Reverse));
-        let mut lines = Vec::new();
+        let mut lines = held;
+        let mut stored = 0;
         for item in iterator {
             let (key, value) = item?;
             if !key.starts_with(&prefix) || key.len() != prefix.len() + 12 {
@@ -270,18 +264,28 @@ impl Wal {
                 }
                 break;
             }
-            if lines.len() == limit {
-                return Ok((lines, true));
+            if stored > limit {
+                break;
             }
-            let (seq, index) = key[prefix.len()..].split_at(8);
-            let id = LineId {
-                seq: u64::from_be_bytes(seq.try_into().expect("8 bytes")),
-                index: u32::from_be_bytes(index.try_into().expect("4 bytes")),
-            };
-            let record: HistoryRecord =
-                codec::decode(&value).map_err(|error| WalError::CorruptMeta(format!("history line: {error}")))?;
-            lines.push(HistoryLine { id, record });
+            lines.push(decode_line(&key[prefix.len()..], &value)?);
+            stored += 1;
         }
-        Ok((lines, false))
+        // Newest first, each line once: the page, and whether a line is left after it.
+        lines.sort_by_key(|line| std::cmp::Reverse(line.id));
+        lines.dedup_by_key(|line| line.id);
+        let more = lines.len() > limit;
+        lines.truncate(limit);
+        Ok((lines, more))
     }
+}
+
+/// The history column family's options, for its table files too. Lines arrive under random
+/// account keys, two per transfer, and reach storage only as ingested table files (no
+/// memtable): no compression, fewer and larger compactions.
+pub(super) fn history_options() -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(rocksdb::DBCompressionType::None);
+    options.set_level_zero_file_num_compaction_trigger(8);
+    options.set_max_bytes_for_level_base(1024 * 1024 * 1024);
+    options
 }

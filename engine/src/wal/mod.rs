@@ -6,11 +6,13 @@
 //!   `commit` rebuilds the state; outcomes are recomputed, never stored.
 //! - `history`: one key per posting, `len(account) ++ account ++ seq ++ index`, the metadata
 //!   callers attached to what their commands created (`0xfe ++ kind ++ id`), and a watermark
-//!   (the last record whose history is written). History is derived data: it is written off the
-//!   acknowledgement path without RocksDB's own log, flushed before any snapshot trims the
-//!   records it comes from, and rebuilt on recovery from the records after the watermark.
+//!   (the last record whose history is written). History is derived data: the indexer holds
+//!   its lines off the acknowledgement path and has RocksDB ingest them as whole table files
+//!   ([`held_lines`]), before any snapshot trims the records they come from at the latest;
+//!   recovery rebuilds them from the records after the watermark.
 //! - `events`: the events of every record, one value per record keyed by `seq` (the event feed,
-//!   [`events`]), derived and written like history, in the same write as its lines.
+//!   [`events`]), derived off the acknowledgement path and written without RocksDB's own log,
+//!   flushed before a snapshot trims the records.
 //! - `transfers`: transfer id -> the position of its debit (and of a credit another partition
 //!   applied), the index behind lookups of transfers by id; derived from the events too, but
 //!   ingested as whole sorted table files ([`transfers`]) with a watermark of its own.
@@ -51,6 +53,7 @@ mod archive;
 pub mod dir;
 mod events;
 mod format;
+mod held_lines;
 mod history;
 pub mod rocks_log;
 mod snapshots;
@@ -59,7 +62,8 @@ pub mod verify;
 
 pub use events::{EventLine, EventRecord, event_entry};
 pub use format::STORAGE_FORMAT;
-pub use history::{Derived, HistoryLine, HistoryRecord, LineId, history_entry};
+pub use held_lines::{HeldLines, LineRun};
+pub use history::{Derived, HistoryLine, HistoryRecord, LineId};
 pub use snapshots::EncodedSnapshot;
 pub use transfers::{
     IndexedKind, TransferEntry, TransferIndexKey, TransferKey, TransferLookup, lookup_key, newest_per_key, split_entry,
@@ -92,9 +96,6 @@ const KEY_SECRET: &[u8] = b"secret_key";
 /// The transfer index keeps its newest table files up to this size (FIFO): about 100 million
 /// transfers. Older transfers are no longer found by id (their history lines remain).
 pub const TRANSFER_INDEX_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
-
-/// History memtables smaller than this are not flushed when the engine goes quiet.
-pub const HISTORY_IDLE_FLUSH_BYTES_MIN: u64 = 4 * 1024 * 1024;
 
 /// The history watermark's key: no history key starts with 0 (they start with the id length).
 const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
@@ -322,25 +323,15 @@ impl Wal {
         wal_options.set_write_buffer_size(128 * 1024 * 1024);
         // History lines arrive under random account keys, two per transfer: with RocksDB's
         // skiplist memtable and leveled defaults, the indexer's inserts plus the flushes and
-        // compactions of those lines took ~65 % of all CPU (BENCHMARKS.md). An append-only
-        // vector memtable (sorted once, at flush), 64 MiB of it, no compression and fewer,
-        // larger compactions take the embedded durable rate up ~45 %. The price is on reads: a
-        // history query sorts a copy of the live memtable (BENCHMARKS.md has the figure);
-        // history is written for every transfer and read rarely.
-        let mut history_options = Options::default();
-        history_options.set_memtable_factory(rocksdb::MemtableFactory::Vector);
-        history_options.set_write_buffer_size(64 * 1024 * 1024);
-        history_options.set_max_write_buffer_number(4);
-        history_options.set_compression_type(rocksdb::DBCompressionType::None);
-        history_options.set_level_zero_file_num_compaction_trigger(8);
-        history_options.set_max_bytes_for_level_base(1024 * 1024 * 1024);
+        // compactions of those lines took ~65 % of all CPU; with an append-only vector memtable
+        // (sorted at flush) still ~40 % of the embedded rate. They are now held by the indexer
+        // and ingested as whole table files (`held_lines.rs`, BENCHMARKS.md).
+        let history_options = history::history_options();
         // Snapshot chunks arrive 16 MiB at a time without RocksDB's log: room for a few hundred
         // megabytes before a memtable switch could stall the write queue the records share.
         let mut meta_options = Options::default();
         meta_options.set_write_buffer_size(256 * 1024 * 1024);
         meta_options.set_max_write_buffer_number(4);
-        // The vector memtable takes no concurrent inserts (one writer per column family anyway).
-        options.set_allow_concurrent_memtable_write(false);
         // The synced log records and the indexer's unlogged history writes share this
         // database's write queue: pipelined, a group's log append and sync no longer wait for
         // the previous group's memtable inserts (a history write can hold thousands of lines).
@@ -348,8 +339,7 @@ impl Wal {
         // "Pipelined writes").
         options.set_enable_pipelined_write(true);
         // Events arrive in key order, so the flushed tables do not overlap and compaction only
-        // moves them. The skiplist memtable (not history's vector one): feed readers poll, and
-        // a vector memtable is sorted again for every read.
+        // moves them.
         let mut events_options = Options::default();
         events_options.set_write_buffer_size(64 * 1024 * 1024);
         events_options.set_max_write_buffer_number(4);

@@ -132,36 +132,52 @@ fn snapshots_trim_the_log() {
     assert_eq!(replayed(&wal, seq).unwrap(), (3, vec![3]));
 }
 
-/// History lines alone, as the indexer would write them with no events.
-fn lines_only(lines: Vec<(Vec<u8>, Vec<u8>)>) -> Derived {
-    Derived { lines, ..Derived::default() }
+/// One sorted run of history lines: `(account, seq, index, delta)`.
+fn run_of(lines: &[(&str, u64, u32, i64)]) -> LineRun {
+    let mut run = LineRun::default();
+    for &(account, seq, index, delta) in lines {
+        run.push_posting(seq, index, 5, &posting(account, delta));
+    }
+    run.sort();
+    run
+}
+
+/// `runs`, held in that order.
+fn held(runs: Vec<LineRun>) -> HeldLines {
+    let mut held = HeldLines::default();
+    for run in runs {
+        held.push(run);
+    }
+    held
 }
 
 #[test]
-fn history_pages_go_from_newest_to_oldest_by_cursor() {
+fn history_pages_go_from_newest_to_oldest_by_cursor_over_held_and_stored_lines() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
-    // Seven lines of "a" over records 1..=3 (index 0 and 1 in each, one in record 3), one of "b".
-    let mut lines = Vec::new();
-    for (seq, index, delta) in [(1, 0, 1), (1, 1, 2), (2, 0, 3), (2, 1, 4), (2, 2, 5), (3, 0, 6), (3, 1, 7)] {
-        lines.push(history_entry(seq, index, 5, &posting("a", delta)));
-    }
-    lines.push(history_entry(2, 3, 5, &posting("b", 100)));
-    lines.sort();
-    wal.append_history(&lines_only(lines), 3).unwrap();
+    // Seven lines of "a" over records 1..=3, one of "b": records 1 and 2 in table files, 2 and 3
+    // still held (line 2.1 is in both, as when it is ingested while a query runs).
+    let stored = run_of(&[("a", 1, 0, 1), ("a", 1, 1, 2), ("a", 2, 0, 3), ("a", 2, 1, 4), ("b", 2, 3, 100)]);
+    wal.ingest_history(&held(vec![stored]), 2).unwrap();
+    let held = held(vec![run_of(&[("a", 2, 1, 4), ("a", 2, 2, 5)]), run_of(&[("a", 3, 1, 7), ("a", 3, 0, 6)])]);
+    let page = |limit: usize, after: Option<LineId>| {
+        wal.history_page(&id("a"), limit, after, held.lines_of(&id("a"), limit, after).unwrap()).unwrap()
+    };
     let deltas = |page: &[HistoryLine]| page.iter().map(|line| line.record.posting.posted_delta).collect::<Vec<_>>();
-    let (first, more) = wal.history_page(&id("a"), 3, None).unwrap();
+    let (first, more) = page(3, None);
     assert_eq!((deltas(&first), more), (vec![7, 6, 5], true));
     assert_eq!(first[2].id, LineId { seq: 2, index: 2 });
-    let (second, more) = wal.history_page(&id("a"), 3, Some(first[2].id)).unwrap();
+    let (second, more) = page(3, Some(first[2].id));
     assert_eq!((deltas(&second), more), (vec![4, 3, 2], true));
     // Across a record boundary (index 0 -> the previous record's last line).
-    let (third, more) = wal.history_page(&id("a"), 3, Some(second[1].id)).unwrap();
+    let (third, more) = page(3, Some(second[1].id));
     assert_eq!((deltas(&third), more), (vec![2, 1], false));
-    let (none, more) = wal.history_page(&id("a"), 3, Some(LineId { seq: 1, index: 0 })).unwrap();
+    let (none, more) = page(3, Some(LineId { seq: 1, index: 0 }));
     assert!(none.is_empty() && !more);
-    let (exact, more) = wal.history_page(&id("a"), 7, None).unwrap();
+    let (exact, more) = page(7, None);
     assert_eq!((exact.len(), more), (7, false), "a full last page has no more");
+    let (everything, _) = page(usize::MAX, None);
+    assert_eq!(deltas(&everything), vec![7, 6, 5, 4, 3, 2, 1], "each line once");
     assert_eq!("2.2".parse::<LineId>().unwrap(), LineId { seq: 2, index: 2 });
     assert_eq!(LineId { seq: 2, index: 2 }.to_string(), "2.2");
     assert!("2".parse::<LineId>().is_err() && "x.1".parse::<LineId>().is_err());
@@ -173,18 +189,41 @@ fn history_is_queried_newest_last() {
     let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
     wal.append(&[record(1), record(2)]).unwrap();
     assert_eq!(wal.history_watermark().unwrap(), 0);
-    let first = vec![history_entry(1, 0, 5, &posting("a", 1)), history_entry(1, 1, 5, &posting("ab", 9))];
-    wal.append_history(&lines_only(first), 1).unwrap();
-    wal.append_history(&lines_only(vec![history_entry(2, 0, 6, &posting("a", 2))]), 2).unwrap();
-    // The lowest of the derived watermarks: the transfer index's moves when it is ingested.
+    wal.ingest_history(&held(vec![run_of(&[("a", 1, 0, 1), ("ab", 1, 1, 9)])]), 1).unwrap();
+    wal.ingest_history(&held(vec![run_of(&[("a", 2, 0, 2)])]), 2).unwrap();
+    // The lowest of the derived watermarks: the feed's and the transfer index's are still 0.
     assert_eq!(wal.history_watermark().unwrap(), 0);
+    wal.append_events(&Derived::default(), 2).unwrap();
     wal.ingest_transfers(&[], 2).unwrap();
     assert_eq!(wal.history_watermark().unwrap(), 2);
-    let lines = wal.history(&id("a"), 10).unwrap();
+    let lines = wal.history(&id("a"), 10, Vec::new()).unwrap();
     assert_eq!(lines.iter().map(|line| line.posting.posted_delta).collect::<Vec<_>>(), vec![1, 2]);
-    assert_eq!(wal.history(&id("a"), 1).unwrap()[0].posting.posted_delta, 2);
-    assert_eq!(wal.history(&id("ab"), 10).unwrap().len(), 1);
-    assert!(wal.history(&id("b"), 10).unwrap().is_empty());
+    assert_eq!(wal.history(&id("a"), 1, Vec::new()).unwrap()[0].posting.posted_delta, 2);
+    assert_eq!(wal.history(&id("ab"), 10, Vec::new()).unwrap().len(), 1);
+    assert!(wal.history(&id("b"), 10, Vec::new()).unwrap().is_empty());
+}
+
+#[test]
+fn held_metadata_is_the_newest_and_is_ingested_once() {
+    use crate::metadata::{Metadata, MetadataKind};
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    let note = |value: &str| Metadata::new(vec![("note".into(), value.into())]).unwrap();
+    let entry = |value: &str| {
+        let mut run = LineRun::default();
+        run.push(&history::metadata_key(MetadataKind::Hold, &id("h1")), &codec::encode(&note(value)));
+        run.push_posting(1, 0, 5, &posting("a", 1));
+        run.sort();
+        run
+    };
+    let held = held(vec![entry("old"), entry("new")]);
+    assert_eq!(held.metadata(MetadataKind::Hold, &id("h1")).unwrap(), Some(note("new")));
+    assert_eq!(held.metadata(MetadataKind::Bill, &id("h1")).unwrap(), None);
+    // One entry per key in the table file: the newest.
+    assert_eq!(held.merged().len(), 2);
+    wal.ingest_history(&held, 1).unwrap();
+    assert_eq!(wal.metadata(MetadataKind::Hold, &id("h1")).unwrap(), Some(note("new")));
+    assert_eq!(wal.history(&id("a"), 10, Vec::new()).unwrap().len(), 1);
 }
 
 #[test]
@@ -417,7 +456,9 @@ fn the_transfer_index_never_shows_another_transfer_for_a_colliding_key() {
     derived.add(1, 0, 10, &events, &same_key);
     let entries = newest_per_key(std::mem::take(&mut derived.transfers));
     assert_eq!(entries.len(), 1, "one debit per key: the newest");
-    wal.append_history(&derived, 1).unwrap();
+    let lines = held(vec![std::mem::take(&mut derived.lines)]);
+    wal.append_events(&derived, 1).unwrap();
+    wal.ingest_history(&lines, 1).unwrap();
     wal.ingest_transfers(&entries, 1).unwrap();
     assert_eq!(wal.history_watermark().unwrap(), 1);
     // The key now points at t2's debit (the last written): t2 is found, t1 is not shown as t2.
