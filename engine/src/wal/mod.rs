@@ -97,6 +97,9 @@ const KEY_SECRET: &[u8] = b"secret_key";
 /// transfers. Older transfers are no longer found by id (their history lines remain).
 pub const TRANSFER_INDEX_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
 
+/// Table files are handed to the disk this many bytes at a time as they are written.
+const TABLE_BYTES_PER_SYNC: u64 = 1024 * 1024;
+
 /// The history watermark's key: no history key starts with 0 (they start with the id length).
 const KEY_HISTORY_WATERMARK: &[u8] = b"\x00watermark";
 /// The event feed's watermark: after every record key (8 bytes of a sequence number far below
@@ -318,7 +321,7 @@ impl Wal {
         // are written, not as one burst of tens of megabytes when each is finished: the log's
         // synced writes, which every acknowledgement waits on, queue behind such a burst
         // (13-23 ms fsyncs seen under load; BENCHMARKS.md, "bytes_per_sync").
-        options.set_bytes_per_sync(1024 * 1024);
+        options.set_bytes_per_sync(TABLE_BYTES_PER_SYNC);
         let mut wal_options = Options::default();
         wal_options.set_write_buffer_size(128 * 1024 * 1024);
         // History lines arrive under random account keys, two per transfer: with RocksDB's

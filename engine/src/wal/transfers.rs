@@ -36,6 +36,8 @@ pub type TransferIndexKey = [u8; ENTRY_KEY_BYTES];
 /// The index's column family options: FIFO compaction of ingested tables with bloom filters.
 pub(super) fn options() -> Options {
     let mut options = Options::default();
+    // For the table files written here (`history_options` says why).
+    options.set_bytes_per_sync(super::TABLE_BYTES_PER_SYNC);
     options.set_write_buffer_size(16 * 1024 * 1024);
     options.set_compression_type(rocksdb::DBCompressionType::None);
     options.set_compaction_style(rocksdb::DBCompactionStyle::Fifo);
