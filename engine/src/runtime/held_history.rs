@@ -23,8 +23,9 @@ use crate::wal::{HeldLines, HistoryLine, LineId, LineRun, Wal, WalError};
 /// Held lines past this many bytes are handed over for ingestion (about 600,000 lines).
 pub(super) const HELD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// While a file is being written and this much more is held, the indexer waits for it: the
-/// bound on the memory history takes when storage falls behind.
+/// While a file is being written and this much more is held, the indexer waits for it. With
+/// the file's own lines (at most about as many), history holds about twice this in memory when
+/// storage falls behind.
 const HELD_BYTES_WAIT: usize = 4 * HELD_BYTES_MAX;
 
 /// History lines not yet in table files.
