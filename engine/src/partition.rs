@@ -6,10 +6,13 @@
 //! over the partitions by a keyed hash of their id, and the money commands go to the partition
 //! of the account they debit (a deposit or withdrawal to its account's): a transfer whose payee
 //! lives elsewhere debits into the payer partition's transit and travels on as a durable
-//! [`TransitMessage`]. Every other object (users, merchants, terminals, operators, holds,
-//! authorizations, bills, splits, coupons, API keys) lives on the home partition, 0, and the
-//! accounts such commands name must live there too (`cross_partition` otherwise): placing them
-//! with their users and merchants is the next step of runtime v2 (`docs/placement.md`).
+//! [`TransitMessage`]. A hold lives with the account it reserves (its payer), and its payee
+//! must live there too for now (`cross_partition` otherwise); the follow-ups that name only the
+//! hold are routed by the engine's directory (`runtime/directory.rs`). Every other object
+//! (users, merchants, terminals, operators, authorizations, bills, splits, coupons, API keys)
+//! lives on the home partition, 0, and the accounts such commands name must live there too
+//! (`cross_partition` otherwise): placing them with their users and merchants is the rest of
+//! `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -68,8 +71,24 @@ impl Placement {
         ((u128::from(hash) * u128::from(self.count)) >> 64) as PartitionId
     }
 
-    /// The partition that applies `command`. A `Tick` goes to every partition; this names the
-    /// home one.
+    /// Where `command` goes: a partition, or the partition of the hold it names (which only the
+    /// engine's directory knows). A `Tick` goes to every partition; this names the home one.
+    pub fn route<'a>(&self, command: &'a Command) -> Route<'a> {
+        if self.count == 1 {
+            return Route::Partition(HOME_PARTITION);
+        }
+        match command {
+            // A new hold goes to its payer's partition, a repeat of its id where the first is.
+            Command::PlaceHold(place) => Route::Hold { id: &place.id, new_on: Some(self.of_account(&place.from)) },
+            Command::CaptureHold(capture) => Route::Hold { id: &capture.hold, new_on: None },
+            Command::VoidHold { hold } => Route::Hold { id: hold, new_on: None },
+            command => Route::Partition(self.of_command(command)),
+        }
+    }
+
+    /// The partition that applies `command`, for every command but the holds' (see
+    /// [`Placement::route`]; this names the home partition for those). A `Tick` goes to every
+    /// partition; this names the home one.
     pub fn of_command(&self, command: &Command) -> PartitionId {
         match command {
             Command::OpenAccount(open) => self.of_account(&open.account),
@@ -91,6 +110,7 @@ impl Placement {
         }
         let local = |id: &Id| if self.of_account(id) == partition { Ok(()) } else { Err(Rejection::CrossPartition) };
         match command {
+            // Routed to its payer's partition, or to where a hold of its id lives.
             Command::PlaceHold(place) => local(&place.from).and(local(&place.to)),
             Command::RegisterMerchant(register) => local(&register.account),
             Command::Authorize(authorize) => local(&authorize.account),
@@ -102,6 +122,22 @@ impl Placement {
             _ => Ok(()),
         }
     }
+}
+
+/// Where a command goes ([`Placement::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// To this partition.
+    Partition(PartitionId),
+    /// To the partition of hold `id`: where the engine's directory (or storage, for a hold that
+    /// left memory) says it lives; if there is none, to `new_on` (a placement: the payer's
+    /// partition) or, for a follow-up, to the home partition, which answers `hold_not_found`.
+    Hold {
+        /// The hold.
+        id: &'a Id,
+        /// Where a new hold of this id goes.
+        new_on: Option<PartitionId>,
+    },
 }
 
 /// A message a partition applies at the start of one of its batches, logged in that batch's
@@ -130,6 +166,11 @@ pub enum TransitMessage {
     /// a command of the batch names it: the machine takes it back into memory first, so the
     /// command decides as if it had never left (`state_machine/archive.rs`).
     Restored(Box<crate::state_machine::Archived>),
+    /// A hold of this id lives on another partition (its payer's), as the engine's directory
+    /// says when the executor gathers a batch with a POS settlement that would place a hold of
+    /// that id: hold ids are one space over every partition, so the settlement is refused
+    /// `already_exists` as it would be on one partition, and replay decides alike.
+    HoldElsewhere(Id),
 }
 
 /// A money command as storage shows it was applied (`TransitMessage::Remembered`).

@@ -8,7 +8,7 @@
 use super::{Engine, QueryError};
 use crate::authority::Read;
 use crate::command::{ObjectKind, Principal, Rejection};
-use crate::partition::HOME_PARTITION;
+use crate::partition::{HOME_PARTITION, PartitionId};
 use crate::state_machine::rules::Quote;
 use crate::state_machine::{
     ArchiveList, Archived, ArchivedCoupon, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split,
@@ -144,7 +144,14 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::HeldCoupons(user.clone()), ArchivedKind::Coupon);
-        let page = self.page(principal, Some(read), in_memory, list, (limit, starting_after), coupon_of)?;
+        let page = self.page(
+            principal,
+            (vec![HOME_PARTITION], Some(read)),
+            in_memory,
+            list,
+            (limit, starting_after),
+            coupon_of,
+        )?;
         Ok(ObjectPage { objects: self.with_codes(principal, page.objects)?, has_more: page.has_more })
     }
 
@@ -222,7 +229,8 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::MerchantSettlements(merchant.clone()), ArchivedKind::Settlement);
-        self.page(principal, Some(read), in_memory, list, (limit, starting_after), settlement_of)
+        let partitions = vec![HOME_PARTITION];
+        self.page(principal, (partitions, Some(read)), in_memory, list, (limit, starting_after), settlement_of)
     }
 
     /// Up to `limit` of the authorizations `principal`'s tenant created (in memory or storage),
@@ -291,7 +299,7 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::MemberSplits(user.clone()), ArchivedKind::Split);
-        self.page(principal, Some(read), in_memory, list, (limit, starting_after), split_of)
+        self.page(principal, (vec![HOME_PARTITION], Some(read)), in_memory, list, (limit, starting_after), split_of)
     }
 
     /// A page of the objects of `kind` the caller's tenant created (scoped by construction);
@@ -317,7 +325,12 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::Owned(kind, principal.clone()), kind);
-        self.page(principal, None, in_memory, list, (limit, starting_after), stored)
+        // Holds live with their payers, on every partition; the rest on the home one.
+        let partitions = match kind {
+            ArchivedKind::Hold => (0..self.placement.count()).collect(),
+            _ => vec![HOME_PARTITION],
+        };
+        self.page(principal, (partitions, None), in_memory, list, (limit, starting_after), stored)
     }
 
     /// What storage keeps of object `id` of `kind`, if it left memory at some point (the copy of
@@ -326,16 +339,27 @@ impl Engine {
         Ok(self.wal.archived(&[(kind, id.clone())])?.pop().flatten())
     }
 
-    /// Which of `reads` (of objects on the home partition) `principal` may make, objects out of
+    /// The partition that answers `read`: an account's, a hold's (`directory.rs`), else the
+    /// home partition. Blocking when a hold left memory (a storage read).
+    pub fn partition_of_read(&self, read: &Read) -> Result<PartitionId, QueryError> {
+        Ok(match read {
+            Read::Account(account) => self.placement.of_account(account),
+            Read::Hold(id) => self.hold_partition(id)?,
+            _ => HOME_PARTITION,
+        })
+    }
+
+    /// Which of `reads` (of objects on `partition`) `principal` may make, objects out of
     /// memory included.
-    pub(super) fn may_read_home(
+    pub(super) fn may_read_on(
         &self,
+        partition: PartitionId,
         principal: &Principal,
         reads: Vec<(usize, Read)>,
     ) -> Result<Vec<(usize, bool)>, QueryError> {
         let who = principal.clone();
         // `None`: the object is not in memory (and may be in storage).
-        let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+        let first = self.read_partition_blocking(partition, move |machine| {
             let answer = |read: &Read| match archivable(read) {
                 Some((kind, id, _)) if !machine.holds_object(kind, &id) => None,
                 _ => Some(machine.check_read(&who, read).is_ok()),
@@ -358,7 +382,7 @@ impl Engine {
         let objects: Vec<Vec<Option<Archived>>> =
             keys.iter().map(|keys| found.by_ref().take(keys.len()).collect()).collect();
         let who = principal.clone();
-        let checked = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+        let checked = self.read_partition_blocking(partition, move |machine| {
             stored_reads
                 .into_iter()
                 .zip(objects)
@@ -379,8 +403,9 @@ impl Engine {
         stored: fn(Archived) -> Option<T>,
     ) -> Result<Option<T>, QueryError> {
         let (kind, id, _) = archivable(&read).expect("an object that leaves memory");
+        let partition = self.partition_of_read(&read)?;
         let (who, asked) = (principal.clone(), read.clone());
-        let first = self.read_partition_blocking(HOME_PARTITION, move |machine| {
+        let first = self.read_partition_blocking(partition, move |machine| {
             machine.holds_object(kind, &id).then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &id)))
         })?;
         if let Some(found) = first {
@@ -391,29 +416,37 @@ impl Engine {
             return if matches!(principal, Principal::Admin) { Ok(None) } else { Err(QueryError::Forbidden) };
         }
         let who = principal.clone();
-        let allowed = self
-            .read_partition_blocking(HOME_PARTITION, move |machine| may_read_stored(machine, &who, &read, objects))?;
+        let allowed =
+            self.read_partition_blocking(partition, move |machine| may_read_stored(machine, &who, &read, objects))?;
         Ok(allowed.map_err(|_| QueryError::Forbidden)?.and_then(stored))
     }
 
-    /// A page of a list, merged from memory (`in_memory`: its page with the objects) and
-    /// storage (`list`, its objects rendered by `stored`), in id order; an object in both (taken
-    /// back into memory) is shown as memory holds it. `read`, if any, is checked first.
+    /// A page of a list, merged from memory (`in_memory`: each of `partitions`' page with the
+    /// objects) and storage (`list`, its objects rendered by `stored`), in id order; an object in
+    /// both (taken back into memory) is shown as memory holds it. `read`, if any, is checked
+    /// first (on the first partition).
     fn page<T: Send + 'static>(
         &self,
         principal: &Principal,
-        read: Option<Read>,
-        in_memory: impl FnOnce(&StateMachine) -> (Vec<(Id, T)>, bool) + Send + 'static,
+        (partitions, read): (Vec<PartitionId>, Option<Read>),
+        in_memory: impl Fn(&StateMachine) -> (Vec<(Id, T)>, bool) + Clone + Send + 'static,
         (list, kind): (ArchiveList, ArchivedKind),
         (limit, starting_after): (usize, Option<&Id>),
         stored: fn(Archived) -> Option<T>,
     ) -> Result<ObjectPage<T>, QueryError> {
-        let who = principal.clone();
-        let memory = self.read_partition_blocking(HOME_PARTITION, move |machine| match &read {
-            Some(read) => machine.check_read(&who, read).map(|()| in_memory(machine)),
-            None => Ok(in_memory(machine)),
-        })?;
-        let (memory, memory_more) = memory.map_err(|_| QueryError::Forbidden)?;
+        let (mut memory, mut memory_more) = (Vec::new(), false);
+        for partition in partitions {
+            let (who, read, in_memory) = (principal.clone(), read.clone(), in_memory.clone());
+            let page = self.read_partition_blocking(partition, move |machine| match &read {
+                Some(read) => machine.check_read(&who, read).map(|()| in_memory(machine)),
+                None => Ok(in_memory(machine)),
+            })?;
+            let (page, more) = page.map_err(|_| QueryError::Forbidden)?;
+            memory.extend(page);
+            memory_more |= more;
+        }
+        // Each partition's page is in id order; ids are unique across partitions.
+        memory.sort_by(|(left, _), (right, _)| left.cmp(right));
         let (stored_ids, stored_more) = self.wal.archived_page(&list, limit, starting_after)?;
         let mut merged: Vec<(Id, Option<T>)> = memory.into_iter().map(|(id, object)| (id, Some(object))).collect();
         for id in stored_ids {

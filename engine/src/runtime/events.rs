@@ -10,7 +10,7 @@ use super::{Engine, SubmitError};
 use crate::authority::Read;
 use crate::command::{Event, ObjectKind, Principal};
 use crate::metadata::MetadataKind;
-use crate::partition::{HOME_PARTITION, PartitionId};
+use crate::partition::PartitionId;
 use crate::wal::{EventLine, LineId, WalError};
 
 /// Most events one page of a tenant's feed looks at, visible or not: a page costs a bounded
@@ -114,27 +114,13 @@ impl Engine {
         let mut by_partition: BTreeMap<PartitionId, Vec<(usize, Read)>> = BTreeMap::new();
         for (index, line) in lines.iter().enumerate() {
             if let Some(read) = event_read(&line.record.event) {
-                let partition = match &read {
-                    Read::Account(account) => self.placement.of_account(account),
-                    _ => HOME_PARTITION,
-                };
+                let partition = self.partition_of_read(&read)?;
                 by_partition.entry(partition).or_default().push((index, read));
             }
         }
         for (partition, reads) in by_partition {
-            if partition == HOME_PARTITION {
-                // Settlements and authorizations may have left memory: `archived.rs`.
-                for (index, may_read) in self.may_read_home(principal, reads)? {
-                    visible[index] = may_read;
-                }
-                continue;
-            }
-            let principal = principal.clone();
-            let answers = self.read_partition_blocking(partition, move |machine| {
-                let check = |read: &Read| machine.check_read(&principal, read).is_ok();
-                reads.into_iter().map(|(index, read)| (index, check(&read))).collect::<Vec<_>>()
-            })?;
-            for (index, may_read) in answers {
+            // Settlements, authorizations, holds... may have left memory: `archived.rs`.
+            for (index, may_read) in self.may_read_on(partition, principal, reads)? {
                 visible[index] = may_read;
             }
         }

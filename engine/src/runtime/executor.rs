@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::directory::Directory;
 use super::gather::{BatchReply, Gather, Parked};
 use super::recall::Recall;
 use super::restore::Restorer;
@@ -45,6 +46,8 @@ pub(super) struct Executor {
     restorer: Restorer,
     /// Batches committed so far (the writer reports the last one durable to the restorer).
     batches: u64,
+    /// Where each hold lives, with several partitions (`directory.rs`).
+    directory: Option<Arc<Directory>>,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -69,14 +72,13 @@ impl Executor {
         machine: StateMachine,
         partition: PartitionId,
         config: &EngineConfig,
-        inbox: Receiver<Request>,
-        transit: Receiver<TransitMessage>,
-        to_writer: Sender<WriterMessage>,
-        (recall, restorer): (Option<Recall>, Restorer),
+        (inbox, transit, to_writer): (Receiver<Request>, Receiver<TransitMessage>, Sender<WriterMessage>),
+        (recall, restorer, directory): (Option<Recall>, Restorer, Option<Arc<Directory>>),
     ) -> Executor {
         Executor {
             recall,
             restorer,
+            directory,
             batches: 0,
             machine,
             partition,
@@ -184,10 +186,12 @@ impl Executor {
                 recall.recall(&mut self.machine, now_ms, &commands, &mut messages);
             }
             self.restorer.restore(&self.machine, &commands, &mut messages);
+            self.note_holds_elsewhere(&commands, &mut messages);
             self.machine.commit_with_messages(now_ms, &messages, &commands, &mut self.output);
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
+            self.enter_holds(&commands);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
             let archived = Arc::new(std::mem::take(&mut self.output.archived));
@@ -211,6 +215,41 @@ impl Executor {
             read(&self.machine)();
         }
         self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err()
+    }
+
+    /// Keeps the directory true to the holds this batch placed or refused to place.
+    fn enter_holds(&self, commands: &[Submission]) {
+        let Some(directory) = &self.directory else { return };
+        for submission in commands {
+            let id = match &submission.command {
+                Command::PlaceHold(place) => &place.id,
+                Command::SettlePos(settle) if settle.hold_until_ms.is_some() => &settle.id,
+                _ => continue,
+            };
+            let placement = self.machine.config().placement();
+            match self.machine.hold(id) {
+                Some(hold) if placement.of_account(&hold.from) == self.partition => {
+                    directory.placed(id, self.partition)
+                }
+                Some(_) => {}
+                None => directory.refused(id, self.partition),
+            }
+        }
+    }
+
+    /// Tells the machine which hold ids a POS settlement of the batch would take from a hold
+    /// living on another partition ([`TransitMessage::HoldElsewhere`]).
+    fn note_holds_elsewhere(&self, commands: &[Submission], messages: &mut Vec<TransitMessage>) {
+        let Some(directory) = &self.directory else { return };
+        for submission in commands {
+            if let Command::SettlePos(settle) = &submission.command
+                && settle.hold_until_ms.is_some()
+                && self.machine.hold(&settle.id).is_none()
+                && directory.entry(&settle.id).is_some_and(|partition| partition != self.partition)
+            {
+                messages.push(TransitMessage::HoldElsewhere(settle.id.clone()));
+            }
+        }
     }
 
     /// Pairs each waiter with its outcomes: answered once the batch is durable, or parked until

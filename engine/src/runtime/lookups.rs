@@ -144,7 +144,8 @@ impl Engine {
             MetadataKind::Split => Read::Split(id.clone()),
         };
         // Holds and settlements may have left memory for storage: `archived.rs` checks them there.
-        let allowed = self.may_read_home(principal, vec![(0, read)])?;
+        let partition = self.partition_of_read(&read)?;
+        let allowed = self.may_read_on(partition, principal, vec![(0, read)])?;
         if !allowed.first().is_some_and(|(_, may)| *may) {
             return Err(QueryError::Forbidden);
         }

@@ -17,6 +17,7 @@
 //! take back.
 
 mod archived;
+mod directory;
 mod events;
 mod executor;
 mod gather;
@@ -27,6 +28,7 @@ mod lookups;
 mod open;
 mod recall;
 mod restore;
+mod routing;
 mod snapshotter;
 mod writer;
 
@@ -46,7 +48,7 @@ use crate::partition::{HOME_PARTITION, PartitionId, Placement};
 use crate::state_machine::StateMachine;
 use crate::types::Id;
 use crate::wal::{HistoryLine, HistoryRecord, LineId, Wal, WalError};
-use gather::{BatchReply, Gather};
+use gather::{BatchReply, GatherReply};
 
 pub use crate::wal::Durability;
 pub use archived::{CouponWithCode, ObjectPage};
@@ -241,6 +243,8 @@ pub struct Engine {
     /// Each partition's mailbox.
     mailboxes: Vec<Sender<Request>>,
     placement: Placement,
+    /// Which partition holds each hold (`directory.rs`).
+    directory: Arc<directory::Directory>,
     wal: Wal,
     /// The transfer index's keys (`wal/transfers.rs`).
     transfer_keys: crate::state_machine::IdHasher,
@@ -315,16 +319,24 @@ impl Engine {
     /// command and `commit` decides from it what the command may touch); resolves once it is
     /// durable, with its outcome.
     pub async fn submit(&self, command: Submission) -> Result<Outcome, SubmitError> {
+        if self.ticks_everywhere(&command.command) {
+            let mut outcomes = self.submit_batch(vec![command]).await?;
+            return Ok(outcomes.pop().expect("one outcome"));
+        }
         let (reply, answer) = oneshot::channel();
-        let partition = self.placement.of_command(&command.command);
+        let partition = self.route(&command.command)?;
         self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.await.map_err(|_| self.lost())
     }
 
     /// Blocking [`Engine::submit`], for threads outside an async runtime.
     pub fn submit_blocking(&self, command: Submission) -> Result<Outcome, SubmitError> {
+        if self.ticks_everywhere(&command.command) {
+            let mut outcomes = self.submit_batch_blocking(vec![command])?;
+            return Ok(outcomes.pop().expect("one outcome"));
+        }
         let (reply, answer) = oneshot::channel();
-        let partition = self.placement.of_command(&command.command);
+        let partition = self.route(&command.command)?;
         self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
@@ -340,8 +352,18 @@ impl Engine {
         command: Submission,
         on_outcome: impl FnOnce(Result<Outcome, SubmitError>) + Send + 'static,
     ) -> Result<(), SubmitError> {
+        if self.ticks_everywhere(&command.command) {
+            let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
+            // Never queued: take the continuation back so that it is not called.
+            let take_back = |reply: GatherReply| {
+                if let GatherReply::One(callback) = reply {
+                    drop(callback.disarm());
+                }
+            };
+            return self.queue_batch(vec![command], GatherReply::One(callback), take_back);
+        }
+        let partition = self.route(&command.command)?;
         let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
-        let partition = self.placement.of_command(&command.command);
         self.queue(partition, Request::Command(command, OutcomeSink::Callback(callback)), |request| {
             // Never queued: take the continuation back so that it is not called.
             if let Request::Command(_, OutcomeSink::Callback(callback)) = request {
@@ -354,7 +376,8 @@ impl Engine {
     /// applied it (so after the command, and possibly after later commands of the same batch):
     /// one round trip for a write and the view of what it changed (an adapter's reply). Resolves
     /// once the batch is durable, with what `view` returned. Keep `view` short: it runs on the
-    /// executor, between batches.
+    /// executor, between batches. A `Tick` submitted this way ticks the home partition only
+    /// (its view is of one state); [`Engine::submit`] ticks every partition.
     pub async fn submit_viewed<R: Send + 'static>(
         &self,
         command: Submission,
@@ -367,7 +390,7 @@ impl Engine {
                 let _ = reply.send(value);
             }) as Box<dyn FnOnce() + Send>
         });
-        let partition = self.placement.of_command(&command.command);
+        let partition = self.route(&command.command)?;
         self.send(partition, Request::Viewed(command, view))?;
         answer.await.map_err(|_| self.lost())
     }
@@ -383,43 +406,6 @@ impl Engine {
     pub fn submit_batch_blocking(&self, commands: Vec<Submission>) -> Result<Vec<Outcome>, SubmitError> {
         let answer = self.send_batch(commands)?;
         answer.blocking_recv().map_err(|_| self.lost())
-    }
-
-    /// Queues a batch, split by partition when it spans several (each part in order).
-    fn send_batch(&self, commands: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, SubmitError> {
-        if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
-            return Err(SubmitError::InvalidBatch);
-        }
-        let (reply, answer) = oneshot::channel();
-        let first = self.placement.of_command(&commands[0].command);
-        if commands.iter().all(|command| self.placement.of_command(&command.command) == first) {
-            self.send(first, Request::Batch(commands, BatchReply::Whole(reply)))?;
-            return Ok(answer);
-        }
-        let mut parts: Vec<(Vec<Submission>, Vec<usize>)> =
-            (0..self.placement.count()).map(|_| (Vec::new(), Vec::new())).collect();
-        let count = commands.len();
-        for (slot, command) in commands.into_iter().enumerate() {
-            let part = &mut parts[usize::from(self.placement.of_command(&command.command))];
-            part.0.push(command);
-            part.1.push(slot);
-        }
-        // All or nothing: refuse the batch while any mailbox it needs is full.
-        let needed = parts.iter().enumerate().filter(|(_, (part, _))| !part.is_empty());
-        if needed.clone().any(|(partition, _)| self.mailboxes[partition].is_full()) {
-            metrics::counter!("kassa_busy_total").increment(1);
-            return Err(SubmitError::Busy);
-        }
-        drop(needed);
-        let gather = Gather::new(count, reply);
-        for (partition, (part, slots)) in parts.into_iter().enumerate() {
-            if !part.is_empty() {
-                // A mailbox that filled up since: wait for room rather than answer half a batch.
-                let request = Request::Batch(part, BatchReply::Part(gather.clone(), slots));
-                self.mailboxes[partition].send(request).map_err(|_| self.lost())?;
-            }
-        }
-        Ok(answer)
     }
 
     fn read_request<R: Send + 'static>(
@@ -440,7 +426,8 @@ impl Engine {
     /// runs them between batches.
     ///
     /// With several partitions this reads the home partition, which holds every object but
-    /// accounts ([`Engine::read_account`] reads an account's).
+    /// accounts and holds ([`Engine::read_account`] reads an account's, [`Engine::hold_partition`]
+    /// names a hold's).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,

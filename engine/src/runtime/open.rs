@@ -181,6 +181,7 @@ fn start(
         threads.push(spawn("kassa-id-filter".into(), Box::new(fill)));
         filter
     });
+    let directory = Arc::new(super::directory::Directory::new());
     let (mut mailboxes, mut snapshotters, mut archive_durable) = (Vec::new(), Vec::new(), Vec::new());
     for ((machine, transit), covered) in machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs) {
         let partition = u16::try_from(mailboxes.len()).expect("partitions fit u16");
@@ -212,10 +213,20 @@ fn start(
             retention_ms: config.idempotency_retention_ms,
         });
         let durable_batches = Arc::new(AtomicU64::new(0));
-        let restorer = restore::Restorer::new(wal.clone(), durable_batches.clone());
+        // With one partition every command goes to it: no directory to keep.
+        let directory = (partitions > 1).then(|| {
+            directory.enter_all(&placement, partition, &machine);
+            directory.clone()
+        });
+        let restorer = restore::Restorer::new(wal.clone(), durable_batches.clone(), directory.clone());
         archive_durable.push(durable_batches);
-        let executor =
-            executor::Executor::new(machine, partition, &config, inbox, transit, to_writer.clone(), (recall, restorer));
+        let executor = executor::Executor::new(
+            machine,
+            partition,
+            &config,
+            (inbox, transit, to_writer.clone()),
+            (recall, restorer, directory),
+        );
         threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
         threads.push(spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())));
         mailboxes.push(mailbox);
@@ -261,6 +272,7 @@ fn start(
     Engine {
         mailboxes,
         placement,
+        directory,
         wal,
         failed,
         stopping,

@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::directory::Directory;
 use crate::command::Submission;
 use crate::partition::TransitMessage;
 use crate::state_machine::{Archived, ArchivedKind, StateMachine};
@@ -38,12 +39,14 @@ pub(super) struct Restorer {
     in_flight: VecDeque<InFlight>,
     /// Whether storage may hold anything (false until something is archived: no lookups).
     used: bool,
+    /// Where each hold lives, with several partitions: a hold's entry goes once storage has it.
+    directory: Option<Arc<Directory>>,
 }
 
 impl Restorer {
-    pub(super) fn new(wal: Wal, durable: Arc<AtomicU64>) -> Restorer {
+    pub(super) fn new(wal: Wal, durable: Arc<AtomicU64>, directory: Option<Arc<Directory>>) -> Restorer {
         let used = wal.has_archived().unwrap_or(true);
-        Restorer { wal, durable, in_flight: VecDeque::new(), used }
+        Restorer { wal, durable, in_flight: VecDeque::new(), used, directory }
     }
 
     /// Appends to `messages` a `Restored` for each object `batch` names that `machine` does not
@@ -134,7 +137,14 @@ impl Restorer {
     fn forget_durable(&mut self) {
         let durable = self.durable.load(Ordering::Acquire);
         while self.in_flight.front().is_some_and(|batch| batch.number <= durable) {
-            self.in_flight.pop_front();
+            let batch = self.in_flight.pop_front().expect("checked above");
+            if let Some(directory) = &self.directory {
+                for (kind, id) in batch.index.keys() {
+                    if *kind == ArchivedKind::Hold {
+                        directory.archived(id);
+                    }
+                }
+            }
         }
     }
 }

@@ -285,20 +285,29 @@ pub struct StateMachine {
     warming: Vec<idempotency::IdHash>,
     /// Objects the batch being applied took out of memory (`archive.rs`).
     archived: Vec<Archived>,
+    /// Hold ids that live on other partitions, as the batch's messages say
+    /// ([`TransitMessage::HoldElsewhere`]): a POS settlement may not take them.
+    holds_elsewhere: std::collections::HashSet<Id>,
 }
 
 impl StateMachine {
     /// An empty machine.
     pub fn new(config: Config) -> StateMachine {
         let state = State { ids: IdTable::with_capacity(config.ids_max), ..State::default() };
-        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new(), archived: Vec::new() }
+        StateMachine::with_state(config, state)
+    }
+
+    fn with_state(config: Config, state: State) -> StateMachine {
+        let (outgoing, warming, archived) = (Vec::new(), Vec::new(), Vec::new());
+        let holds_elsewhere = std::collections::HashSet::new();
+        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere }
     }
 
     /// A machine restored from a snapshot of its state.
     pub fn from_state(config: Config, mut state: State) -> StateMachine {
         // The list indexes are not in snapshots: every decoded state derives them here.
         state.derive_indexes();
-        StateMachine { config, state, pending: None, outgoing: Vec::new(), warming: Vec::new(), archived: Vec::new() }
+        StateMachine::with_state(config, state)
     }
 
     /// The `now` of the last commit (time never runs backwards inside the machine).
@@ -349,6 +358,7 @@ impl StateMachine {
     ) {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
         let now_ms = self.begin_batch(now_ms);
+        self.holds_elsewhere.clear();
         for message in messages {
             self.apply_message(message, output);
         }

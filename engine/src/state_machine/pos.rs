@@ -261,7 +261,7 @@ impl StateMachine {
             if until <= now || until - now > HOLD_TTL_MS_MAX {
                 return Err(Rejection::InvalidExpiry);
             }
-            if self.state.holds.contains_key(&settle.id) {
+            if self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id) {
                 return Err(Rejection::AlreadyExists);
             }
         }

@@ -45,6 +45,11 @@ impl StateMachine {
         self.state.holds.get(id)
     }
 
+    /// The holds in memory (active, and resolved within the last window), with their ids.
+    pub fn holds(&self) -> impl Iterator<Item = (&Id, &Hold)> {
+        self.state.holds.iter()
+    }
+
     /// A bill.
     pub fn bill(&self, id: &Id) -> Option<&Bill> {
         self.state.bills.get(id)

@@ -153,6 +153,7 @@ impl StateMachine {
             TransitMessage::Settled { number, refused, .. } => self.apply_settled(*number, *refused, output),
             TransitMessage::Remembered(remembered) => self.remember(remembered),
             TransitMessage::Restored(archived) => self.restore(archived),
+            TransitMessage::HoldElsewhere(id) => drop(self.holds_elsewhere.insert(id.clone())),
         }
     }
 

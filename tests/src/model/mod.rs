@@ -565,7 +565,7 @@ impl Model {
         self.movements.advance(now);
         self.transfers.advance(now);
         let Submission { principal, command, metadata } = submission;
-        self.partition = self.placement.of_command(command);
+        self.partition = self.route(command);
         if let Err(rejection) = self.authority(principal, command) {
             return Outcome::Rejected(rejection);
         }

@@ -2,24 +2,38 @@
 //! partitions"), written again from the documentation:
 //!
 //! - Accounts live on the partition their id hashes to; deposits, withdrawals and transfers are
-//!   applied by the partition of the account they debit; everything else by the home partition.
+//!   applied by the partition of the account they debit; a hold lives with its payer, and the
+//!   commands naming it (a repeated placement, a capture, a void) are applied there (an unknown
+//!   hold: by the home partition); everything else by the home partition.
 //! - A partition knows only its own objects: the owner of an account (and a merchant's
 //!   registered account) is known where the account lives, so a tenant naming an account of
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
-//! - Holds, merchants, authorizations, bills and splits need their accounts on the home
-//!   partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer or payee
+//! - A hold's payee must live with its payer; merchants, authorizations, bills and splits need
+//!   their accounts on the home partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer or payee
 //!   lives off the batch's partition is `cross_partition`.
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.
 
+use kassa_engine::Id;
 use kassa_engine::command::{Command, Rejection};
-use kassa_engine::{Id, partition::PartitionId};
+use kassa_engine::partition::{HOME_PARTITION, PartitionId, Route};
 
 use super::Model;
 
 impl Model {
+    /// The partition that applies `command`: a hold's is its payer's.
+    pub(super) fn route(&self, command: &Command) -> PartitionId {
+        match self.placement.route(command) {
+            Route::Partition(partition) => partition,
+            Route::Hold { id, new_on } => match self.holds.get(id) {
+                Some(hold) => self.placement.of_account(&hold.from),
+                None => new_on.unwrap_or(HOME_PARTITION),
+            },
+        }
+    }
+
     /// Whether account `id` lives on the partition applying the current command.
     pub(super) fn local(&self, id: &Id) -> bool {
         self.placement.of_account(id) == self.partition

@@ -8,9 +8,16 @@
 //! may choose gives the model's outcomes. Every wave is answered before the next is submitted,
 //! and by then its transits have drained.
 //!
+//! A placement routes by the engine's directory when its id is known (`runtime/directory.rs`),
+//! so a wave also ends before a placement (or a POS settlement placing a hold) whose id an
+//! earlier one of the wave named: the
+//! engine routes a whole wave before applying it, and a client racing itself on one id is the
+//! race that directory documents.
+//!
 //! The state is read from every partition and merged: accounts (and their owner records) from
-//! the partition they live on, everything else from the home partition, counts and totals
-//! summed, and every partition's invariants (with an empty transit) must hold.
+//! the partition they live on, a hold (and its owner record) from the partition that has it,
+//! everything else from the home partition, counts and totals summed, and every partition's
+//! invariants (with an empty transit) must hold.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -56,6 +63,7 @@ struct Wave<'a> {
     anything: bool,
     in_flight: HashSet<&'a Id>,
     in_flight_ids: HashSet<&'a Id>,
+    placements: HashSet<&'a Id>,
 }
 
 impl<'a> Wave<'a> {
@@ -65,6 +73,16 @@ impl<'a> Wave<'a> {
             Command::Transfer(transfer) => placement.of_account(&transfer.from) != placement.of_account(&transfer.to),
             _ => false,
         };
+        let places_hold = match command {
+            Command::PlaceHold(place) => Some(&place.id),
+            Command::SettlePos(settle) if settle.hold_until_ms.is_some() => Some(&settle.id),
+            _ => None,
+        };
+        if let Some(id) = places_hold
+            && !self.placements.insert(id)
+        {
+            return false;
+        }
         match touch(command) {
             Touch::Anything => {
                 if !self.in_flight.is_empty() {
@@ -137,7 +155,7 @@ pub fn engine_state(engine: &Engine, probe: &Probe) -> Result<StateView, SubmitE
 /// Fills in the objects the state no longer holds (and their owners) from storage, as the
 /// engine's lookups answer them (`state_machine/archive.rs`).
 fn read_archived(engine: &Engine, view: &mut StateView) -> Result<(), SubmitError> {
-    for (key, line) in view.iter_mut().filter(|(_, line)| line.as_str() == "<missing in the engine>") {
+    for (key, line) in view.iter_mut().filter(|(_, line)| line.as_str() == MISSING) {
         let found = archived_line(engine, key).map_err(|error| match error {
             QueryError::Engine(error) => error,
             _ => SubmitError::StorageFailed,
@@ -188,6 +206,9 @@ fn archived_owner(engine: &Engine, key: &str) -> Result<Option<String>, QueryErr
     Ok(owner.map(|owner| format!("{owner:?}")))
 }
 
+/// What a partition's view says of an object it does not hold.
+const MISSING: &str = "<missing in the engine>";
+
 fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
     let mut merged = StateView::new();
     let mut accounts = 0u64;
@@ -206,6 +227,11 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
             } else if key == "invariants" {
                 if value != "ok" && broken.is_none() {
                     broken = Some(format!("partition {partition}: {value}"));
+                }
+            } else if key.starts_with("hold:") || key.starts_with("owner:Hold:") {
+                // A hold is on one partition (its payer's), missing on the others.
+                if value != MISSING || !merged.contains_key(&key) {
+                    merged.insert(key, value);
                 }
             } else if owner_partition(placement, &key) == partition {
                 merged.insert(key, value);

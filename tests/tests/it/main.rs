@@ -6,6 +6,7 @@ mod engine;
 mod events;
 mod late_retries;
 mod metadata;
+mod partition_holds;
 mod partitions;
 mod simulation;
 mod storage_faults;

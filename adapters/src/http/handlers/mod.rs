@@ -247,11 +247,8 @@ async fn read<R: Send + 'static>(
     query: impl FnOnce(&StateMachine) -> R + Send + 'static,
 ) -> Result<R, ApiError> {
     let principal = caller.principal.clone();
-    // An account lives on its own partition; every other object on the home one.
-    let partition = match &read {
-        Read::Account(account) => state.engine.placement().of_account(account),
-        _ => kassa_engine::partition::HOME_PARTITION,
-    };
+    // An account lives on its own partition, a hold with its payer, the rest on the home one.
+    let partition = state.engine.partition_of_read(&read).map_err(events::query_error)?;
     let check_then_query = move |machine: &StateMachine| machine.check_read(&principal, &read).map(|()| query(machine));
     let answer = state.engine.read_partition(partition, check_then_query).await?;
     answer.map_err(ApiError::rejected)

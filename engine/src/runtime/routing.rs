@@ -1,0 +1,116 @@
+//! Routing: which partition's mailbox a submission goes to (`Placement::route`, holds through
+//! the directory), and batches split over partitions (a tick to every one).
+
+use tokio::sync::oneshot;
+
+use super::gather::{BatchReply, Gather, GatherReply};
+use super::{Engine, QueryError, Request};
+use crate::command::{Command, Outcome, Submission};
+use crate::constants::BATCH_COMMANDS_MAX;
+use crate::partition::{PartitionId, Route};
+use crate::runtime::SubmitError;
+use crate::types::Id;
+
+impl Engine {
+    /// The partition that applies `command` (`Placement::route`; holds through the directory).
+    pub(super) fn route(&self, command: &Command) -> Result<PartitionId, SubmitError> {
+        match self.placement.route(command) {
+            Route::Partition(partition) => Ok(partition),
+            Route::Hold { id, new_on } => {
+                self.directory.find(&self.placement, &self.wal, id, new_on).map_err(|error| {
+                    tracing::error!(%error, "reading where a hold lives failed");
+                    SubmitError::StorageFailed
+                })
+            }
+        }
+    }
+
+    /// The partition that holds hold `id` (in memory, or last, before it left memory), or the
+    /// home partition if there is none. Blocking when the hold left memory (a storage read).
+    pub fn hold_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        Ok(self.directory.find(&self.placement, &self.wal, id, None)?)
+    }
+
+    /// Queues a batch, split by partition when it spans several (each part in order; a `Tick`
+    /// goes to every partition, in each part where it stands, and answers what expired anywhere).
+    pub(super) fn send_batch(&self, commands: Vec<Submission>) -> Result<oneshot::Receiver<Vec<Outcome>>, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue_batch(commands, GatherReply::Channel(reply), drop)?;
+        Ok(answer)
+    }
+
+    /// [`Engine::send_batch`] answering `reply`; a batch refused is handed back to `take_back`.
+    pub(super) fn queue_batch(
+        &self,
+        commands: Vec<Submission>,
+        reply: GatherReply,
+        take_back: impl FnOnce(GatherReply),
+    ) -> Result<(), SubmitError> {
+        if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX {
+            take_back(reply);
+            return Err(SubmitError::InvalidBatch);
+        }
+        // `None`: every partition (a tick, with several).
+        let routes = match commands.iter().map(|command| self.route_batched(&command.command)).collect() {
+            Ok(routes) => routes,
+            Err(error) => {
+                take_back(reply);
+                return Err(error);
+            }
+        };
+        let routes: Vec<Option<PartitionId>> = routes;
+        if let (Some(Some(first)), GatherReply::Channel(_)) = (routes.first(), &reply)
+            && routes.iter().all(|partition| *partition == Some(*first))
+        {
+            let GatherReply::Channel(reply) = reply else { unreachable!("matched above") };
+            return self.send(*first, Request::Batch(commands, BatchReply::Whole(reply)));
+        }
+        let count = self.placement.count();
+        let mut parts: Vec<(Vec<Submission>, Vec<usize>)> = (0..count).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut shares = Vec::with_capacity(commands.len());
+        for ((slot, command), partition) in commands.into_iter().enumerate().zip(routes) {
+            let Some(partition) = partition else {
+                for part in &mut parts {
+                    part.0.push(command.clone());
+                    part.1.push(slot);
+                }
+                shares.push(count);
+                continue;
+            };
+            let part = &mut parts[usize::from(partition)];
+            part.0.push(command);
+            part.1.push(slot);
+            shares.push(1);
+        }
+        // All or nothing: refuse the batch while any mailbox it needs is full.
+        let needed = parts.iter().enumerate().filter(|(_, (part, _))| !part.is_empty());
+        if needed.clone().any(|(partition, _)| self.mailboxes[partition].is_full()) {
+            metrics::counter!("kassa_busy_total").increment(1);
+            take_back(reply);
+            return Err(SubmitError::Busy);
+        }
+        drop(needed);
+        let gather = Gather::shared(shares, reply);
+        for (partition, (part, slots)) in parts.into_iter().enumerate() {
+            if !part.is_empty() {
+                // A mailbox that filled up since: wait for room rather than answer half a batch.
+                let request = Request::Batch(part, BatchReply::Part(gather.clone(), slots));
+                self.mailboxes[partition].send(request).map_err(|_| self.lost())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The partition of a batched command; `None` for a tick that every partition applies.
+    fn route_batched(&self, command: &Command) -> Result<Option<PartitionId>, SubmitError> {
+        if self.ticks_everywhere(command) {
+            return Ok(None);
+        }
+        self.route(command).map(Some)
+    }
+
+    /// Whether `command` is a tick that goes to every partition (there are several).
+    pub(super) fn ticks_everywhere(&self, command: &Command) -> bool {
+        matches!(command, Command::Tick) && self.placement.count() > 1
+    }
+}
