@@ -104,6 +104,14 @@ impl HttpChannel {
                 Some(json!({"id": transfer.id.as_str(), "from": transfer.from.as_str(), "to": transfer.to.as_str(),
                             "amount": transfer.amount, "currency": transfer.currency.alpha()})),
             ),
+            Command::PlaceHold(place) => (
+                "/v1/holds".to_string(),
+                Some(json!({"id": place.id.as_str(), "from": place.from.as_str(), "to": place.to.as_str(),
+                            "amount": place.amount, "currency": place.currency.alpha(), "expires_in_s": 600})),
+            ),
+            Command::CaptureHold(capture) => {
+                (format!("/v1/holds/{}/capture", capture.hold), Some(json!({"amount": capture.amount})))
+            }
             Command::Authorize(authorize) => (
                 "/v1/authorizations".to_string(),
                 Some(json!({"id": authorize.id.as_str(), "user": authorize.user.as_str(),

@@ -54,6 +54,20 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
+    /// `H id from to amount result`: a hold placed and captured whole (`result`: the capture's,
+    /// or the placement's refusal).
+    HoldCaptured {
+        /// Hold id.
+        id: String,
+        /// Payer.
+        from: String,
+        /// Payee.
+        to: String,
+        /// Held and captured amount.
+        amount: u64,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
     /// `S id member result`: a split share payment.
     SharePaid {
         /// Split id.
@@ -73,6 +87,7 @@ impl Ack {
             Ack::Settlement { id, result } => format!("P {id} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
             Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
+            Ack::HoldCaptured { id, from, to, amount, result } => format!("H {id} {from} {to} {amount} {result}"),
         }
     }
 
@@ -82,6 +97,13 @@ impl Ack {
         let text = |index: usize| fields.get(index).map(|field| field.to_string());
         match *fields.first()? {
             "T" if fields.len() == 6 => Some(Ack::Transfer {
+                id: text(1)?,
+                from: text(2)?,
+                to: text(3)?,
+                amount: fields[4].parse().ok()?,
+                result: text(5)?,
+            }),
+            "H" if fields.len() == 6 => Some(Ack::HoldCaptured {
                 id: text(1)?,
                 from: text(2)?,
                 to: text(3)?,

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use kassa_engine::command::PostingCause;
 use kassa_engine::partition::Placement;
-use kassa_engine::state_machine::BillState;
-use kassa_engine::{Currency, Engine, Id};
+use kassa_engine::state_machine::{BillState, HoldState};
+use kassa_engine::{Currency, Engine, Id, Principal};
 
 use crate::workload::{SHOP, id};
 use crate::{ACCOUNTS, Ack, account, result_of};
@@ -35,6 +35,7 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
             .map_err(|error| format!("read failed: {error}"))??;
         balances.extend(found);
     }
+    verify_holds(engine, acks)?;
     if placement.count() > 1 {
         let total: i64 = balances.iter().map(|(_, posted)| posted).sum();
         let deposited = i64::try_from(ACCOUNTS as u64 * crate::OPENING_BALANCE).expect("fits");
@@ -61,10 +62,25 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
     Ok(())
 }
 
+/// Every acknowledged hold capture is recovered captured (from memory or storage, through the
+/// directory on several partitions), and no refused one captured anything.
+fn verify_holds(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
+    for ack in acks {
+        let Ack::HoldCaptured { id: hold, amount, result, .. } = ack else { continue };
+        let found = engine.hold(&Principal::Admin, &id(hold)).map_err(|error| format!("hold {hold}: {error}"))?;
+        let state = found.map(|found| found.state);
+        let captured = state == Some(HoldState::Captured(*amount));
+        if (result == "A") != captured {
+            return Err(format!("hold {hold} acknowledged {result}, recovered {state:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// The partition that applied `ack`'s command.
 fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
     match ack {
-        Ack::Transfer { from, .. } => placement.of_account(&id(from)),
+        Ack::Transfer { from, .. } | Ack::HoldCaptured { from, .. } => placement.of_account(&id(from)),
         _ => kassa_engine::partition::HOME_PARTITION,
     }
 }
@@ -124,6 +140,8 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
                     return Err(format!("bill {bill} acknowledged {result}, recovered {state:?}"));
                 }
             }
+            // Checked by `verify_holds`, which also reads what left memory.
+            Ack::HoldCaptured { .. } => {}
             Ack::SharePaid { id: split, member, result } => {
                 let paid = machine.split(&id(split)).map(|split| split.paid[*member]);
                 if result == "A" && paid != Some(true) {

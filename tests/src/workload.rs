@@ -9,8 +9,9 @@
 use std::future::Future;
 
 use kassa_engine::command::{
-    AddBillItem, Authorize, Command, ConfirmBill, Movement, OpenAccount, OpenBill, PaySplitShare, RegisterMerchant,
-    RegisterTerminal, Reply, RequestSplit, SettlePos, SplitMember, SplitShares, SubmitBill, Transfer,
+    AddBillItem, Authorize, CaptureHold, Command, ConfirmBill, Movement, OpenAccount, OpenBill, PaySplitShare,
+    PlaceHold, RegisterMerchant, RegisterTerminal, Reply, RequestSplit, SettlePos, SplitMember, SplitShares,
+    SubmitBill, Transfer,
 };
 use kassa_engine::{Currency, Id, Outcome};
 use rand::rngs::StdRng;
@@ -113,9 +114,34 @@ pub fn setup_commands(transfers_only: bool) -> Vec<Command> {
     commands
 }
 
+/// Places hold `hold` of `amount` from one account to another and captures all of it: the
+/// capture's result, or the placement's refusal; `None` if either answer was lost.
+async fn place_and_capture<C: Channel>(
+    channel: &mut C,
+    hold: &str,
+    (from, to): (usize, usize),
+    amount: u64,
+) -> Option<String> {
+    let place = PlaceHold {
+        id: id(hold),
+        from: account(from),
+        to: account(to),
+        amount,
+        currency: Currency::EUR,
+        expires_at_ms: channel.now_ms().await + 600_000,
+    };
+    let placed = channel.submit(Command::PlaceHold(place)).await?;
+    if !matches!(placed, Answer::Applied(_)) {
+        return Some(placed.result());
+    }
+    let capture = CaptureHold { hold: id(hold), amount };
+    Some(channel.submit(Command::CaptureHold(capture)).await?.result())
+}
+
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
-/// acknowledged result to `ack`; only transfers when `transfers_only`. Ids are
-/// `<kind>-<tag>-<n>`, unique per `tag`.
+/// acknowledged result to `ack`; only transfers and holds when `transfers_only` (the flows whose
+/// accounts may live on any partition; half of the holds pair accounts of two partitions and
+/// are refused `cross_partition`). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,
@@ -130,11 +156,23 @@ pub async fn run_worker<C: Channel>(
             return;
         }
         let tag = format!("{tag}-{n}");
-        let pick = if transfers_only { 0 } else { rng.random_range(0..100) };
+        // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits.
+        let roll = rng.random_range(0..100);
+        let pick = if transfers_only && roll >= 15 {
+            0
+        } else if transfers_only {
+            60
+        } else {
+            roll
+        };
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
         let amount = rng.random_range(1..5_000);
-        if pick < 70 {
+        if (60..70).contains(&pick) {
+            let hold = format!("h-{tag}");
+            let Some(result) = place_and_capture(channel, &hold, (from, to), amount).await else { continue };
+            ack(Ack::HoldCaptured { id: hold, from: format!("acc{from}"), to: format!("acc{to}"), amount, result });
+        } else if pick < 60 {
             let transfer_id = format!("t-{tag}");
             let transfer = Transfer {
                 id: id(&transfer_id),

@@ -1,6 +1,6 @@
 //! The crash child: opens a durable engine and drives a concurrent mixed workload forever,
 //! printing one line per acknowledged command, until it is killed. With a partition count above
-//! 1 (its fourth argument) the workload is transfers only, most of them between partitions.
+//! 1 (its fourth argument) the workload is transfers (most of them between partitions) and holds.
 
 use std::sync::Arc;
 

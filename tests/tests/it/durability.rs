@@ -100,4 +100,6 @@ fn acknowledged_transfers_between_partitions_survive_sigkill() {
     }
     let applied = all_acks.iter().filter(|ack| matches!(ack, Ack::Transfer { result, .. } if result == "A")).count();
     assert!(applied > 100, "the workload acknowledged only {applied} transfers");
+    let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
+    assert!(captured.count() > 10, "holds are captured on every partition's accounts");
 }

@@ -62,7 +62,7 @@ fn start_server(data_dir: &Path, partitions: u16) -> Server {
 }
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
-/// Only transfers when `transfers_only` (several partitions keep merchants on partition 0).
+/// Only transfers and holds when `transfers_only` (several partitions keep merchants on partition 0).
 async fn load_and_kill(
     server: &mut Server,
     cycle: u64,
@@ -107,7 +107,7 @@ async fn load_and_kill(
 fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
     let cycles: u64 = std::env::var("KASSA_TORTURE_CYCLES").ok().and_then(|text| text.parse().ok()).unwrap_or(10);
     let all_acks = torture(cycles, 1, 0x0074_6f72_7475_7265);
-    for kind in ["T", "P", "B", "S"] {
+    for kind in ["T", "H", "P", "B", "S"] {
         assert!(all_acks.iter().any(|ack| ack.line().starts_with(kind)), "no {kind} acknowledgements");
     }
 }
@@ -115,7 +115,12 @@ fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
 #[test]
 fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     let all_acks = torture(5, 3, 0x7061_7274_6974);
-    assert!(all_acks.iter().all(|ack| ack.line().starts_with('T')), "transfers only");
+    assert!(
+        all_acks.iter().all(|ack| matches!(ack, Ack::Transfer { .. } | Ack::HoldCaptured { .. })),
+        "transfers and holds"
+    );
+    let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
+    assert!(captured.count() > 10, "holds are captured on every partition's accounts");
 }
 
 /// `cycles` kill cycles on one data directory of `partitions`; returns every acknowledgement.
