@@ -4,7 +4,7 @@
 //! A hold lives with its payer (`partition.rs`), but a follow-up names only the hold's id, and
 //! the router must pick a partition before any state is read (`docs/placement.md`). So:
 //! - an entry is made when a placement is routed (a capture pipelined right behind it finds
-//!   it), and made again by the executor when the placement applied; a POS settlement's hold
+//!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when the placement applied; a POS settlement's hold
 //!   (home partition) is entered when it applied, and one that would take the id of a hold
 //!   entered elsewhere is refused `already_exists` (`TransitMessage::HoldElsewhere`);
 //! - the executor removes it when the placement was refused and no hold of that id exists
@@ -92,27 +92,30 @@ impl Directory {
     }
 
     /// The partition of hold `id`: its entry, else where storage says it lives, else `new_on`
-    /// (entered, for a placement) or the home partition.
+    /// (entered, for a placement: then `true`) or the home partition.
     pub(crate) fn find(
         &self,
         placement: &Placement,
         wal: &Wal,
         id: &Id,
         new_on: Option<PartitionId>,
-    ) -> Result<PartitionId, WalError> {
+    ) -> Result<(PartitionId, bool), WalError> {
         if id.as_str().starts_with(ISO_SETTLEMENT_ID_PREFIX) {
-            return Ok(HOME_PARTITION);
+            return Ok((HOME_PARTITION, false));
         }
         if let Some(partition) = self.shard(id).lock().get(id) {
-            return Ok(*partition);
+            return Ok((*partition, false));
         }
         if let Some(Some(Archived::Hold(stored))) = wal.archived(&[(ArchivedKind::Hold, id.clone())])?.pop() {
-            return Ok(placement.of_account(&stored.hold.from));
+            return Ok((placement.of_account(&stored.hold.from), false));
         }
-        Ok(match new_on {
-            Some(partition) => *self.shard(id).lock().entry(id.clone()).or_insert(partition),
-            None => HOME_PARTITION,
-        })
+        let Some(partition) = new_on else { return Ok((HOME_PARTITION, false)) };
+        let mut shard = self.shard(id).lock();
+        if let Some(existing) = shard.get(id) {
+            return Ok((*existing, false));
+        }
+        shard.insert(id.clone(), partition);
+        Ok((partition, true))
     }
 
     /// How many holds have an entry.

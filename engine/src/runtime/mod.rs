@@ -324,8 +324,9 @@ impl Engine {
             return Ok(outcomes.pop().expect("one outcome"));
         }
         let (reply, answer) = oneshot::channel();
-        let partition = self.route(&command.command)?;
-        self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
+        let routed = self.route(&command.command)?;
+        let sent = self.send(routed.partition, Request::Command(command, OutcomeSink::Channel(reply)));
+        sent.map_err(|error| self.unroute([routed], error))?;
         answer.await.map_err(|_| self.lost())
     }
 
@@ -336,8 +337,9 @@ impl Engine {
             return Ok(outcomes.pop().expect("one outcome"));
         }
         let (reply, answer) = oneshot::channel();
-        let partition = self.route(&command.command)?;
-        self.send(partition, Request::Command(command, OutcomeSink::Channel(reply)))?;
+        let routed = self.route(&command.command)?;
+        let sent = self.send(routed.partition, Request::Command(command, OutcomeSink::Channel(reply)));
+        sent.map_err(|error| self.unroute([routed], error))?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
@@ -362,14 +364,16 @@ impl Engine {
             };
             return self.queue_batch(vec![command], GatherReply::One(callback), take_back);
         }
-        let partition = self.route(&command.command)?;
+        let routed = self.route(&command.command)?;
         let callback = OnOutcome { call: Some(Box::new(on_outcome)), failed: self.failed.clone() };
-        self.queue(partition, Request::Command(command, OutcomeSink::Callback(callback)), |request| {
+        let request = Request::Command(command, OutcomeSink::Callback(callback));
+        let queued = self.queue(routed.partition, request, |request| {
             // Never queued: take the continuation back so that it is not called.
             if let Request::Command(_, OutcomeSink::Callback(callback)) = request {
                 drop(callback.disarm());
             }
-        })
+        });
+        queued.map_err(|error| self.unroute([routed], error))
     }
 
     /// Submits one command and runs `view` with its outcome on the state after the batch that
@@ -390,8 +394,9 @@ impl Engine {
                 let _ = reply.send(value);
             }) as Box<dyn FnOnce() + Send>
         });
-        let partition = self.route(&command.command)?;
-        self.send(partition, Request::Viewed(command, view))?;
+        let routed = self.route(&command.command)?;
+        let sent = self.send(routed.partition, Request::Viewed(command, view));
+        sent.map_err(|error| self.unroute([routed], error))?;
         answer.await.map_err(|_| self.lost())
     }
 

@@ -11,24 +11,43 @@ use crate::partition::{PartitionId, Route};
 use crate::runtime::SubmitError;
 use crate::types::Id;
 
+/// The partition picked for a command, and the hold id the pick entered in the directory (taken
+/// back if the command is never queued: nothing refused before the executor stays behind).
+pub(super) struct Routed {
+    pub(super) partition: PartitionId,
+    entered: Option<Id>,
+}
+
 impl Engine {
     /// The partition that applies `command` (`Placement::route`; holds through the directory).
-    pub(super) fn route(&self, command: &Command) -> Result<PartitionId, SubmitError> {
+    pub(super) fn route(&self, command: &Command) -> Result<Routed, SubmitError> {
         match self.placement.route(command) {
-            Route::Partition(partition) => Ok(partition),
+            Route::Partition(partition) => Ok(Routed { partition, entered: None }),
             Route::Hold { id, new_on } => {
-                self.directory.find(&self.placement, &self.wal, id, new_on).map_err(|error| {
+                let found = self.directory.find(&self.placement, &self.wal, id, new_on);
+                let (partition, entered) = found.map_err(|error| {
                     tracing::error!(%error, "reading where a hold lives failed");
                     SubmitError::StorageFailed
-                })
+                })?;
+                Ok(Routed { partition, entered: entered.then(|| id.clone()) })
             }
         }
+    }
+
+    /// Takes back what routing entered for commands that were never queued; returns `error`.
+    pub(super) fn unroute(&self, routed: impl IntoIterator<Item = Routed>, error: SubmitError) -> SubmitError {
+        for Routed { partition, entered } in routed {
+            if let Some(id) = entered {
+                self.directory.refused(&id, partition);
+            }
+        }
+        error
     }
 
     /// The partition that holds hold `id` (in memory, or last, before it left memory), or the
     /// home partition if there is none. Blocking when the hold left memory (a storage read).
     pub fn hold_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
-        Ok(self.directory.find(&self.placement, &self.wal, id, None)?)
+        Ok(self.directory.find(&self.placement, &self.wal, id, None)?.0)
     }
 
     /// Queues a batch, split by partition when it spans several (each part in order; a `Tick`
@@ -51,19 +70,24 @@ impl Engine {
             return Err(SubmitError::InvalidBatch);
         }
         // `None`: every partition (a tick, with several).
-        let routes = match commands.iter().map(|command| self.route_batched(&command.command)).collect() {
-            Ok(routes) => routes,
-            Err(error) => {
-                take_back(reply);
-                return Err(error);
+        let mut routed = Vec::with_capacity(commands.len());
+        for command in &commands {
+            match self.route_batched(&command.command) {
+                Ok(route) => routed.push(route),
+                Err(error) => {
+                    take_back(reply);
+                    return Err(self.unroute(routed.into_iter().flatten(), error));
+                }
             }
-        };
-        let routes: Vec<Option<PartitionId>> = routes;
+        }
+        let routes: Vec<Option<PartitionId>> =
+            routed.iter().map(|route| route.as_ref().map(|routed| routed.partition)).collect();
         if let (Some(Some(first)), GatherReply::Channel(_)) = (routes.first(), &reply)
             && routes.iter().all(|partition| *partition == Some(*first))
         {
             let GatherReply::Channel(reply) = reply else { unreachable!("matched above") };
-            return self.send(*first, Request::Batch(commands, BatchReply::Whole(reply)));
+            let sent = self.send(*first, Request::Batch(commands, BatchReply::Whole(reply)));
+            return sent.map_err(|error| self.unroute(routed.into_iter().flatten(), error));
         }
         let count = self.placement.count();
         let mut parts: Vec<(Vec<Submission>, Vec<usize>)> = (0..count).map(|_| (Vec::new(), Vec::new())).collect();
@@ -87,7 +111,7 @@ impl Engine {
         if needed.clone().any(|(partition, _)| self.mailboxes[partition].is_full()) {
             metrics::counter!("kassa_busy_total").increment(1);
             take_back(reply);
-            return Err(SubmitError::Busy);
+            return Err(self.unroute(routed.into_iter().flatten(), SubmitError::Busy));
         }
         drop(needed);
         let gather = Gather::shared(shares, reply);
@@ -102,7 +126,7 @@ impl Engine {
     }
 
     /// The partition of a batched command; `None` for a tick that every partition applies.
-    fn route_batched(&self, command: &Command) -> Result<Option<PartitionId>, SubmitError> {
+    fn route_batched(&self, command: &Command) -> Result<Option<Routed>, SubmitError> {
         if self.ticks_everywhere(command) {
             return Ok(None);
         }

@@ -168,3 +168,39 @@ fn account_near(engine: &Engine, account: &Id) -> Id {
     assert!(submit(engine, Command::OpenAccount(open)).is_applied());
     near
 }
+
+/// A placement turned away at the mailbox (`Busy`) leaves nothing in the directory: the flood
+/// costs no memory, and the id routes as if it had never been sent.
+#[test]
+fn a_placement_answered_busy_leaves_no_entry_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(START_MS));
+    let mut config = config(dir.path(), &now);
+    config.mailbox_max = 1;
+    let engine = Arc::new(Engine::open(config).unwrap());
+    let (payer, payee, _) = accounts(&engine, 1);
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let (engine, payer, payee) = (engine.clone(), payer.clone(), payee.clone());
+            std::thread::spawn(move || {
+                let mut busy = Vec::new();
+                for n in 0..100 {
+                    let hold = format!("flood-{thread}-{n}");
+                    let command = place(&hold, &payer, &payee, 1, START_MS + 3_600_000);
+                    match engine.submit_blocking(Submission::new(shop(), command)) {
+                        Ok(outcome) => assert!(outcome.is_applied(), "{outcome:?}"),
+                        Err(kassa_engine::SubmitError::Busy) => busy.push(hold),
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+                busy
+            })
+        })
+        .collect();
+    let busy: Vec<String> = threads.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
+    assert!(!busy.is_empty(), "a mailbox of one must turn some placements away");
+    for hold in &busy {
+        assert_eq!(engine.hold_partition(&id(hold)).unwrap(), 0, "{hold} was never placed");
+    }
+    assert_eq!(engine.hold_partition(&id("flood-0-0")).unwrap() == 1, !busy.contains(&"flood-0-0".to_string()));
+}
