@@ -7,7 +7,7 @@ use super::gather::{BatchReply, Gather, GatherReply};
 use super::{Engine, QueryError, Request};
 use crate::command::{Command, Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::partition::{PartitionId, Route};
+use crate::partition::{HOME_PARTITION, PartitionId, Route};
 use crate::runtime::SubmitError;
 use crate::types::Id;
 
@@ -47,6 +47,9 @@ impl Engine {
     /// The partition that holds hold `id` (in memory, or last, before it left memory), or the
     /// home partition if there is none. Blocking when the hold left memory (a storage read).
     pub fn hold_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        if self.placement.count() == 1 {
+            return Ok(HOME_PARTITION);
+        }
         Ok(self.directory.find(&self.placement, &self.wal, id, None)?.0)
     }
 
