@@ -4,9 +4,10 @@
 //! A hold lives with its payer (`partition.rs`), but a follow-up names only the hold's id, and
 //! the router must pick a partition before any state is read (`docs/placement.md`). So:
 //! - an entry is made when a placement is routed (a capture pipelined right behind it finds
-//!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when the placement applied; a POS settlement's hold
-//!   (home partition) is entered when it applied, and one that would take the id of a hold
-//!   entered elsewhere is refused `already_exists` (`TransitMessage::HoldElsewhere`);
+//!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when
+//!   the placement applied; a POS settlement's hold (home partition) is entered when it
+//!   applied, and one that would take the id of a hold entered elsewhere is refused
+//!   `already_exists` (`TransitMessage::HoldElsewhere`);
 //! - the executor removes it when the placement was refused and no hold of that id exists
 //!   there, and once the hold left memory and that is durable: storage then says where it lives
 //!   (the archived hold's payer);
