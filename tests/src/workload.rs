@@ -84,9 +84,9 @@ pub fn id(text: &str) -> Id {
 
 /// The setup batch: accounts with their opening deposits, the shop, its merchant and terminal.
 /// Idempotent: every cycle submits it again and gets the same answers.
-/// `transfers_only`: no merchant (an engine of several partitions keeps merchants and their
+/// `partitioned`: no merchant (an engine of several partitions keeps merchants and their
 /// accounts on partition 0, and the workload's accounts are spread over all of them).
-pub fn setup_commands(transfers_only: bool) -> Vec<Command> {
+pub fn setup_commands(partitioned: bool) -> Vec<Command> {
     let mut commands = Vec::new();
     for index in 0..ACCOUNTS {
         commands.push(Command::OpenAccount(OpenAccount {
@@ -100,7 +100,7 @@ pub fn setup_commands(transfers_only: bool) -> Vec<Command> {
             amount: OPENING_BALANCE,
         }));
     }
-    if transfers_only {
+    if partitioned {
         return commands;
     }
     commands.push(Command::OpenAccount(OpenAccount { account: id(SHOP), currency: Currency::EUR, overdraft_limit: 0 }));
@@ -139,7 +139,7 @@ async fn place_and_capture<C: Channel>(
 }
 
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
-/// acknowledged result to `ack`; only transfers and holds when `transfers_only` (the flows whose
+/// acknowledged result to `ack`; only transfers and holds when `partitioned` (the flows whose
 /// accounts may live on any partition; half of the holds pair accounts of two partitions and
 /// are refused `cross_partition`). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
@@ -147,7 +147,7 @@ pub async fn run_worker<C: Channel>(
     tag: &str,
     seed: u64,
     limit: Option<u64>,
-    transfers_only: bool,
+    partitioned: bool,
     mut ack: impl FnMut(Ack) + Send,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -158,9 +158,9 @@ pub async fn run_worker<C: Channel>(
         let tag = format!("{tag}-{n}");
         // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits.
         let roll = rng.random_range(0..100);
-        let pick = if transfers_only && roll >= 15 {
+        let pick = if partitioned && roll >= 15 {
             0
-        } else if transfers_only {
+        } else if partitioned {
             60
         } else {
             roll

@@ -424,7 +424,7 @@ impl Engine {
     /// A page of a list, merged from memory (`in_memory`: each of `partitions`' page with the
     /// objects) and storage (`list`, its objects rendered by `stored`), in id order; an object in
     /// both (taken back into memory) is shown as memory holds it. `read`, if any, is checked
-    /// first (on the first partition).
+    /// first, on each of `partitions`.
     fn page<T: Send + 'static>(
         &self,
         principal: &Principal,

@@ -4,7 +4,7 @@
 //! the log's, so a consumer that stores the last position it handled resumes exactly there,
 //! across restarts of the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Engine, SubmitError};
 use crate::authority::Read;
@@ -112,9 +112,18 @@ impl Engine {
     pub(super) fn visible_to(&self, principal: &Principal, lines: &[EventLine]) -> Result<Vec<bool>, QueryError> {
         let mut visible = vec![false; lines.len()];
         let mut by_partition: BTreeMap<PartitionId, Vec<(usize, Read)>> = BTreeMap::new();
+        // A hold's partition once per page, however many of its events the page holds (one
+        // that left memory costs a storage read to place).
+        let mut hold_partitions: HashMap<crate::types::Id, PartitionId> = HashMap::new();
         for (index, line) in lines.iter().enumerate() {
             if let Some(read) = event_read(&line.record.event) {
-                let partition = self.partition_of_read(&read)?;
+                let partition = match &read {
+                    Read::Hold(id) => match hold_partitions.get(id) {
+                        Some(partition) => *partition,
+                        None => *hold_partitions.entry(id.clone()).or_insert(self.hold_partition(id)?),
+                    },
+                    read => self.partition_of_read(read)?,
+                };
                 by_partition.entry(partition).or_default().push((index, read));
             }
         }

@@ -31,14 +31,14 @@ async fn main() {
     let cycle: u64 = args.next().and_then(|text| text.parse().ok()).expect("CYCLE");
     let seed: u64 = args.next().and_then(|text| text.parse().ok()).expect("SEED");
     let partitions: u16 = args.next().map_or(1, |text| text.parse().expect("PARTITIONS"));
-    let transfers_only = partitions > 1;
+    let partitioned = partitions > 1;
     let mut config = EngineConfig::new(data_dir);
     config.partitions = partitions;
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
     let outcomes =
-        engine.submit_batch(Submission::admin_all(setup_commands(transfers_only))).await.expect("setup accepted");
+        engine.submit_batch(Submission::admin_all(setup_commands(partitioned))).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     println!("READY");
     let workers: Vec<_> = (0..TASKS)
@@ -48,7 +48,7 @@ async fn main() {
             tokio::spawn(async move {
                 // stdout is line-buffered: each acknowledged line reaches the pipe whole, at once.
                 let tag = format!("c{cycle}-w{task}");
-                run_worker(&mut channel, &tag, seed, None, transfers_only, |ack| println!("{}", ack.line())).await
+                run_worker(&mut channel, &tag, seed, None, partitioned, |ack| println!("{}", ack.line())).await
             })
         })
         .collect();

@@ -62,16 +62,10 @@ fn start_server(data_dir: &Path, partitions: u16) -> Server {
 }
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
-/// Only transfers and holds when `transfers_only` (several partitions keep merchants on partition 0).
-async fn load_and_kill(
-    server: &mut Server,
-    cycle: u64,
-    seed: u64,
-    run_for: Duration,
-    transfers_only: bool,
-) -> Vec<Ack> {
+/// Only transfers and holds when `partitioned` (several partitions keep merchants on partition 0).
+async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Duration, partitioned: bool) -> Vec<Ack> {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
-    let outcomes = setup.0.submit_batch(setup_commands(transfers_only)).await.expect("setup accepted");
+    let outcomes = setup.0.submit_batch(setup_commands(partitioned)).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -83,10 +77,10 @@ async fn load_and_kill(
             let record = |ack| acks.lock().unwrap().push(ack);
             if client < TCP_CLIENTS {
                 let Some(mut channel) = TcpChannel::connect(tcp, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, transfers_only, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-tcp{client}"), seed, None, partitioned, record).await;
             } else {
                 let Some(mut channel) = HttpChannel::connect(http, ADMIN_KEY).await else { return };
-                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, transfers_only, record).await;
+                run_worker(&mut channel, &format!("n{cycle}-http{client}"), seed, None, partitioned, record).await;
             }
         }));
     }
