@@ -16,7 +16,7 @@ use super::writer::{Committed, DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::partition::{PartitionId, TransitMessage};
+use crate::partition::{Outgoing, PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 
 /// Who waits for which outcomes of a batch.
@@ -32,8 +32,11 @@ pub(super) struct Executor {
     partition: PartitionId,
     batch_max: usize,
     inbox: Receiver<Request>,
-    /// Messages from other partitions (never refused: they are durable at their source).
+    /// Messages from other partitions (never refused: their source's batch is ahead of this
+    /// partition's next batch in the writer's queue, so it is durable before or with it).
     transit: Receiver<TransitMessage>,
+    /// Every partition's inbox of messages, by partition id.
+    transit_out: Vec<Sender<TransitMessage>>,
     to_writer: Sender<WriterMessage>,
     carried: Option<Request>,
     output: CommitOutput,
@@ -73,9 +76,11 @@ impl Executor {
         partition: PartitionId,
         config: &EngineConfig,
         (inbox, transit, to_writer): (Receiver<Request>, Receiver<TransitMessage>, Sender<WriterMessage>),
+        transit_out: Vec<Sender<TransitMessage>>,
         (recall, restorer, directory): (Option<Recall>, Restorer, Option<Arc<Directory>>),
     ) -> Executor {
         Executor {
+            transit_out,
             recall,
             restorer,
             directory,
@@ -173,6 +178,7 @@ impl Executor {
         let Gathered { mut messages, commands, waiters, reads, unsynced, .. } = gathered;
         let mut ready = Vec::with_capacity(waiters.len() + reads.len());
         let mut record = None;
+        let mut outgoing = Vec::new();
         if !commands.is_empty() || !messages.is_empty() {
             let started = Instant::now();
             self.output.clear();
@@ -194,6 +200,7 @@ impl Executor {
             self.enter_holds(&commands);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
+            outgoing = std::mem::take(&mut self.output.outgoing);
             let archived = Arc::new(std::mem::take(&mut self.output.archived));
             self.restorer.committed(self.batches, &archived);
             record = Some(Committed {
@@ -203,7 +210,6 @@ impl Executor {
                 messages,
                 commands,
                 events: std::mem::take(&mut self.output.events),
-                outgoing: std::mem::take(&mut self.output.outgoing),
                 number: self.batches,
                 archived,
             });
@@ -214,7 +220,21 @@ impl Executor {
         for read in unsynced {
             read(&self.machine)();
         }
-        self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err()
+        let writer_stopped = self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err();
+        self.send_on(outgoing);
+        writer_stopped
+    }
+
+    /// Sends the batch's messages to the partitions they are for, once the batch is in the
+    /// writer's queue and before it is durable. The writer writes batches in the order it
+    /// receives them, one synced write after another, so a batch that applies one of these
+    /// messages becomes durable with this batch or after it, never before: a crash keeps the
+    /// message's effect only where it keeps its cause. A message to a partition that already
+    /// stopped is sent again, as an open credit, when the engine opens.
+    fn send_on(&self, outgoing: Vec<Outgoing>) {
+        for Outgoing { destination, message } in outgoing {
+            let _ = self.transit_out[usize::from(destination)].send(message);
+        }
     }
 
     /// Keeps the directory true to the holds this batch placed or refused to place.

@@ -225,6 +225,7 @@ fn start(
             partition,
             &config,
             (inbox, transit, to_writer.clone()),
+            transit_senders.clone(),
             (recall, restorer, directory),
         );
         threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
@@ -241,7 +242,6 @@ fn start(
         indexer: to_indexer,
         durable_seq: durable_seq.clone(),
         snapshotters,
-        transit: transit_senders,
         executors: usize::from(partitions),
         durable_batches: archive_durable,
         answers: to_answerer,

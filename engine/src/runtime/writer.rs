@@ -1,7 +1,8 @@
 //! The writer: numbers the batches every partition committed, encodes them as WAL records,
 //! coalesces whatever is waiting into one synced RocksDB write (group commit: the fsyncs do not
 //! grow with partitions), and only then hands the group's answers to the answerer thread (one
-//! message per group) and sends the batches' messages on to the partitions they are for.
+//! message per group). Batches are written in the order they arrive: the executors send
+//! their messages to other partitions once a batch is queued here, not once it is durable.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use super::OutcomeSink;
 use super::indexer::IndexerMessage;
 use super::snapshotter::DurableRecord;
 use crate::command::{Event, Outcome, Submission};
-use crate::partition::{Outgoing, PartitionId, TransitMessage};
+use crate::partition::{PartitionId, TransitMessage};
 use crate::state_machine::Archived;
 use crate::types::TimestampMs;
 use crate::wal::{EncodedRecord, RecordBody, Wal, encode_record};
@@ -48,8 +49,6 @@ pub(super) struct Committed {
     pub(super) messages: Vec<TransitMessage>,
     pub(super) commands: Vec<Submission>,
     pub(super) events: Vec<Event>,
-    /// Messages to other partitions, sent once the batch is durable.
-    pub(super) outgoing: Vec<Outgoing>,
     /// The partition's count of batches, this one included.
     pub(super) number: u64,
     /// The objects the batch took out of memory: written to storage with its record (shared
@@ -77,8 +76,6 @@ pub(super) struct Writer {
     pub(super) durable_seq: Arc<std::sync::atomic::AtomicU64>,
     /// Durable records, for each partition's snapshotter replica.
     pub(super) snapshotters: Vec<Sender<DurableRecord>>,
-    /// Each partition's inbox of messages from the others.
-    pub(super) transit: Vec<Sender<TransitMessage>>,
     /// Executors still running (each sends `Shutdown` once).
     pub(super) executors: usize,
     /// Each partition's last durable batch (its `Committed::number`), for its restorer.
@@ -174,12 +171,8 @@ impl Writer {
         let mut seq = first_seq;
         for batch in batches {
             if let Some(committed) = batch.record {
-                let Committed { partition, now_ms, messages, commands, events, outgoing, number, .. } = committed;
+                let Committed { partition, now_ms, messages, commands, events, number, .. } = committed;
                 self.durable_batches[usize::from(partition)].store(number, Ordering::Release);
-                for Outgoing { destination, message } in outgoing {
-                    // A stopped partition gets it again from the sender's open credits.
-                    let _ = self.transit[usize::from(destination)].send(message);
-                }
                 // Bounded: a slow indexer slows the writer down rather than growing memory.
                 let _ = self.indexer.send(IndexerMessage::Batch { seq, partition, now_ms, events });
                 let record = DurableRecord { seq, now_ms, messages, commands };
