@@ -10,6 +10,9 @@ executor (`kassa-exec-N`) and the writer were over the busiest stretch of the ru
     scripts/scaling_curve.py --loadgen target/release/kassa-loadgen --out /tmp/curve \
         --partitions 1,2,4,8,16 --repeat 2 --duration 8
 
+`--loadgen before=PATH1,after=PATH2` alternates two builds run by run (before/after figures
+from one sitting).
+
 Writes OUT/curve.json (every run: command, throughput, latency line, thread CPU shares),
 OUT/curve.md (a table for BENCHMARKS.md) and, where matplotlib is installed, OUT/curve.png.
 """
@@ -67,9 +70,10 @@ def busiest_window(samples, width):
     return best
 
 
-def run_one(args, workload, partitions, repetition):
+def run_one(args, build, workload, partitions, repetition):
+    label, loadgen = build
     command = [
-        args.loadgen, "--target", "embedded", "--data-dir", args.data_dir, "--quiet",
+        loadgen, "--target", "embedded", "--data-dir", args.data_dir, "--quiet",
         "--accounts", str(args.accounts), "--duration", str(args.duration),
         "--warmup", str(args.warmup), "--partitions", str(partitions),
     ] + WORKLOADS[workload]
@@ -83,7 +87,7 @@ def run_one(args, workload, partitions, repetition):
     latency = re.search(r"^latency\s+(.*)$", output, re.M)
     shares = busiest_window(samples, min(4.0, args.duration / 2))
     return {
-        "workload": workload, "partitions": partitions, "repetition": repetition,
+        "build": label, "workload": workload, "partitions": partitions, "repetition": repetition,
         "command": " ".join(command), "exit": process.returncode,
         "throughput": int(throughput.group(1)) if throughput else None,
         "latency": latency.group(1) if latency else None,
@@ -92,26 +96,28 @@ def run_one(args, workload, partitions, repetition):
     }
 
 
-def table(runs, counts, chosen):
-    lines = ["| workload | " + " | ".join(f"{p} partition{'s' if p > 1 else ''}" for p in counts) + " |",
-             "|---|" + "---|" * len(counts)]
-    for workload in chosen:
-        cells = []
-        for p in counts:
-            figures = [r["throughput"] for r in runs if r["workload"] == workload and r["partitions"] == p]
-            cells.append(" / ".join(f"{f:,}" if f else "failed" for f in figures) or "-")
-        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+def table(runs, counts, chosen, builds):
+    lines = ["| build | workload | " + " | ".join(f"{p} partition{'s' if p > 1 else ''}" for p in counts) + " |",
+             "|---|---|" + "---|" * len(counts)]
+    for label, _ in builds:
+        for workload in chosen:
+            cells = []
+            for p in counts:
+                figures = [r["throughput"] for r in runs
+                           if r["build"] == label and r["workload"] == workload and r["partitions"] == p]
+                cells.append(" / ".join(f"{f:,}" if f else "failed" for f in figures) or "-")
+            lines.append(f"| {label} | {workload} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("CPU of each executor (cores) over the busiest stretch of each run:")
     for r in runs:
         executors = {k: v for k, v in r["cpu_shares"].items() if k.startswith("kassa-exec")}
         rest = {k: v for k, v in r["cpu_shares"].items() if not k.startswith("kassa-exec")}
-        lines.append(f"- {r['workload']}, {r['partitions']} partitions, run {r['repetition']}: "
+        lines.append(f"- {r['build']} {r['workload']}, {r['partitions']} partitions, run {r['repetition']}: "
                      f"executors {executors}; others {rest}")
     return "\n".join(lines) + "\n"
 
 
-def plot(runs, counts, chosen, path):
+def plot(runs, counts, chosen, builds, path):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -120,12 +126,15 @@ def plot(runs, counts, chosen, path):
         print("matplotlib is not installed: no plot", file=sys.stderr)
         return
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for workload in chosen:
-        best = [max((r["throughput"] or 0) for r in runs if r["workload"] == workload and r["partitions"] == p)
-                for p in counts]
-        axis.plot(counts, best, marker="o", label=f"{workload} (best run)")
-        axis.plot(counts, [best[0] * p for p in counts], linestyle=":", color=axis.lines[-1].get_color(),
-                  label=f"{workload}: linear from 1 partition")
+    for label, _ in builds:
+        for workload in chosen:
+            name = f"{label} {workload}".strip()
+            best = [max((r["throughput"] or 0) for r in runs
+                        if r["build"] == label and r["workload"] == workload and r["partitions"] == p)
+                    for p in counts]
+            axis.plot(counts, best, marker="o", label=f"{name} (best run)")
+            axis.plot(counts, [best[0] * p for p in counts], linestyle=":", color=axis.lines[-1].get_color(),
+                      label=f"{name}: linear from 1 partition")
     axis.set_xscale("log", base=2)
     axis.set_xticks(counts, [str(p) for p in counts])
     axis.set_ylim(0, max(max(r["throughput"] or 0 for r in runs) * 1.3, 1))
@@ -151,23 +160,25 @@ def main():
     args = parser.parse_args()
     counts = [int(p) for p in args.partitions.split(",")]
     chosen = [w for w in WORKLOADS if w in args.workloads.split(",")]
+    builds = [tuple(b.split("=", 1)) if "=" in b else ("", b) for b in args.loadgen.split(",")]
     os.makedirs(args.out, exist_ok=True)
     runs = []
     for repetition in range(1, args.repeat + 1):
         for workload in chosen:
             for p in counts:
-                run = run_one(args, workload, p, repetition)
-                runs.append(run)
-                print(f"{workload:>22} p={p:<2} run {repetition}: {run['throughput']}/s exit {run['exit']} "
-                      f"exec {[v for k, v in run['cpu_shares'].items() if k.startswith('kassa-exec')]}",
-                      flush=True)
+                for build in builds:
+                    run = run_one(args, build, workload, p, repetition)
+                    runs.append(run)
+                    print(f"{build[0]:>6} {workload:>22} p={p:<2} run {repetition}: {run['throughput']}/s exit {run['exit']} "
+                          f"exec {[v for k, v in run['cpu_shares'].items() if k.startswith('kassa-exec')]}",
+                          flush=True)
     with open(os.path.join(args.out, "curve.json"), "w") as f:
         json.dump({"cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "runs": runs}, f, indent=1)
     with open(os.path.join(args.out, "curve.md"), "w") as f:
-        f.write(table(runs, counts, chosen))
-    plot(runs, counts, chosen, os.path.join(args.out, "curve.png"))
-    print(table(runs, counts, chosen))
+        f.write(table(runs, counts, chosen, builds))
+    plot(runs, counts, chosen, builds, os.path.join(args.out, "curve.png"))
+    print(table(runs, counts, chosen, builds))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@
 //! records after the lowest watermark are indexed again.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,8 +42,9 @@ pub(super) enum IndexerMessage {
 /// the log) and lookups (which read the entries first: they are the newest).
 #[derive(Default)]
 pub(super) struct PendingTransfers {
-    /// Key -> position, newest per key.
-    pub(super) entries: RwLock<HashMap<TransferIndexKey, LineId>>,
+    /// Key -> position, newest per key (ahash: the keys are many, and SipHash showed in the
+    /// indexer's profile).
+    pub(super) entries: RwLock<crate::state_machine::Map<TransferIndexKey, LineId>>,
     /// Every record through this one has its index entries in table files.
     pub(super) ingested_seq: AtomicU64,
     /// A snapshotter needs the index in table files through this record.
