@@ -30,9 +30,13 @@ pub struct Transit {
     /// The last credit number sent.
     last_number: u64,
     /// Credits sent and not yet answered, by number: the money in this partition's transit.
-    open: BTreeMap<u64, OpenCredit>,
-    /// The open credit of each transfer id still in flight (a repeat waits for it).
-    by_transfer: BTreeMap<Id, u64>,
+    /// Boxed: a credit is ~130 bytes, and the tree moves its values as it splits and merges
+    /// nodes (boxing encodes alike).
+    open: BTreeMap<u64, Box<OpenCredit>>,
+    /// The open credit of each transfer id still in flight (a repeat waits for it). A hash map:
+    /// it is only looked up, and ordered string keys cost most of a crossing step's map work
+    /// (`cargo bench --bench transit`); it encodes as the ordered map did (a length and pairs).
+    by_transfer: super::Map<Id, u64>,
     /// Per payer partition, the answers given to its credits and not yet known heard there.
     answers: BTreeMap<PartitionId, Answers>,
     /// Money credited here by other partitions, per currency.
@@ -86,7 +90,7 @@ impl Transit {
             destination: open.destination,
             message: TransitMessage::Credit(Credit { settled_through, ..open.credit.clone() }),
         };
-        self.open.values().map(resend).collect()
+        self.open.values().map(|open| resend(open)).collect()
     }
 
     /// Every credit numbered up to this one is answered.
@@ -132,7 +136,7 @@ impl StateMachine {
             currency: transfer.currency,
         };
         let message = TransitMessage::Credit(credit.clone());
-        transit.open.insert(number, OpenCredit { destination, from: transfer.from.clone(), credit });
+        transit.open.insert(number, Box::new(OpenCredit { destination, from: transfer.from.clone(), credit }));
         transit.by_transfer.insert(transfer.id.clone(), number);
         self.outgoing.push(Outgoing { destination, message });
         self.pending = Some(number);
@@ -165,7 +169,11 @@ impl StateMachine {
         } else if credit.number <= answers.applied_through {
             return; // Answered, and the answer was heard: a stale copy.
         } else {
-            answers.kept = answers.kept.split_off(&(credit.settled_through + 1));
+            // Forget the answers the source has heard (a split of the whole map here cost an
+            // allocation and a count per credit; most credits forget none or one).
+            while answers.kept.first_key_value().is_some_and(|(number, _)| *number <= credit.settled_through) {
+                answers.kept.pop_first();
+            }
             let refused = self.credit_payee(credit, events).err();
             let answers = self.state.transit.answers.get_mut(&credit.source).expect("entry made above");
             answers.applied_through = credit.number;

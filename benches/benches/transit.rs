@@ -1,0 +1,130 @@
+//! What a transfer between partitions costs the state machines, beside a transfer within one:
+//! batches of 8,190 transfers whose payers live on partition 0 of 2 and payees on partition 1,
+//! each run as its three steps (the payer's partition debits into transit and sends the credits,
+//! the payee's partition credits and answers, the payer's partition drains its transit), in
+//! memory, no WAL; and the same transfers on one partition.
+//!
+//! Run: `cargo bench -p kassa-benches --bench transit`
+
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
+use kassa_engine::constants::BATCH_COMMANDS_MAX;
+use kassa_engine::partition::TransitMessage;
+use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
+
+/// Accounts on each side.
+const ACCOUNTS: usize = 5_000;
+
+fn config() -> Config {
+    Config::with_ids_max(SecretKey::from_bytes(&[1; 32]), 1 << 20)
+}
+
+/// `ACCOUNTS` account ids that live on `partition` of 2.
+fn accounts_on(partition: u16) -> Vec<Id> {
+    let placement = config().for_partition(0, 2).placement().clone();
+    (0..)
+        .map(|n| Id::new(&format!("acc{n}")).unwrap())
+        .filter(|id| placement.of_account(id) == partition)
+        .take(ACCOUNTS)
+        .collect()
+}
+
+/// Opens and funds `accounts` on `machine`.
+fn open(machine: &mut StateMachine, accounts: &[Id]) {
+    let mut setup = Vec::new();
+    for account in accounts {
+        let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+        setup.push(Submission::admin(Command::OpenAccount(open)));
+        let id = Id::new(&format!("dep-{account}")).unwrap();
+        setup.push(Submission::admin(Command::Deposit(Movement { id, account: account.clone(), amount: 1 << 40 })));
+    }
+    let mut output = CommitOutput::default();
+    for chunk in setup.chunks(BATCH_COMMANDS_MAX) {
+        machine.commit(1, chunk, &mut output);
+        assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
+        output.clear();
+    }
+}
+
+/// A batch of transfers with fresh ids from `payers` to `payees`.
+fn transfer_batch(payers: &[Id], payees: &[Id], sequence: &mut u64) -> Vec<Submission> {
+    (0..BATCH_COMMANDS_MAX)
+        .map(|_| {
+            *sequence += 1;
+            let mixed = sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let from = payers[(mixed % payers.len() as u64) as usize].clone();
+            let to = payees[((mixed >> 32) % payees.len() as u64) as usize].clone();
+            let id = Id::new(&format!("t{sequence}")).unwrap();
+            Submission::admin(Command::Transfer(Transfer {
+                id,
+                from,
+                to,
+                amount: 1 + mixed % 100,
+                currency: Currency::EUR,
+            }))
+        })
+        .collect()
+}
+
+/// The messages a step sends (moved out, as the executor moves them).
+fn messages(output: &mut CommitOutput) -> Vec<TransitMessage> {
+    output.outgoing.drain(..).map(|outgoing| outgoing.message).collect()
+}
+
+fn transfers_between_partitions(c: &mut Criterion) {
+    let (payers, payees) = (accounts_on(0), accounts_on(1));
+    let mut sequence = 0u64;
+    let mut group = c.benchmark_group("transit");
+    group.throughput(Throughput::Elements(BATCH_COMMANDS_MAX as u64));
+    group.sample_size(30);
+
+    let mut one = StateMachine::new(config());
+    open(&mut one, &payers);
+    open(&mut one, &payees);
+    let one = one.state().clone();
+    group.bench_function("8190_transfers_one_partition", |b| {
+        b.iter_batched(
+            || (StateMachine::from_state(config(), one.clone()), transfer_batch(&payers, &payees, &mut sequence)),
+            |(mut machine, batch)| {
+                let mut output = CommitOutput::default();
+                machine.commit(2, black_box(&batch), &mut output);
+                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
+                (machine, batch, output)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+
+    let (mut p0, mut p1) =
+        (StateMachine::new(config().for_partition(0, 2)), StateMachine::new(config().for_partition(1, 2)));
+    open(&mut p0, &payers);
+    open(&mut p1, &payees);
+    let (p0, p1) = (p0.state().clone(), p1.state().clone());
+    group.bench_function("8190_transfers_between_two_partitions", |b| {
+        b.iter_batched(
+            || {
+                let p0 = StateMachine::from_state(config().for_partition(0, 2), p0.clone());
+                let p1 = StateMachine::from_state(config().for_partition(1, 2), p1.clone());
+                (p0, p1, transfer_batch(&payers, &payees, &mut sequence))
+            },
+            |(mut p0, mut p1, batch)| {
+                let (mut debited, mut credited, mut settled) =
+                    (CommitOutput::default(), CommitOutput::default(), CommitOutput::default());
+                p0.commit(2, black_box(&batch), &mut debited);
+                p1.commit_with_messages(2, &messages(&mut debited), &[], &mut credited);
+                p0.commit_with_messages(2, &messages(&mut credited), &[], &mut settled);
+                assert_eq!(settled.completed.len(), batch.len(), "every transfer completes");
+                (p0, p1, batch, [debited, credited, settled])
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, transfers_between_partitions);
+criterion_main!(benches);
