@@ -324,9 +324,7 @@ impl Engine {
             return Ok(outcomes.pop().expect("one outcome"));
         }
         let (reply, answer) = oneshot::channel();
-        let routed = self.route(&command.command)?;
-        let sent = self.send(routed.partition, Request::Command(command, OutcomeSink::Channel(reply)));
-        sent.map_err(|error| self.unroute([routed], error))?;
+        self.send_routed(command, |command| Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.await.map_err(|_| self.lost())
     }
 
@@ -337,9 +335,7 @@ impl Engine {
             return Ok(outcomes.pop().expect("one outcome"));
         }
         let (reply, answer) = oneshot::channel();
-        let routed = self.route(&command.command)?;
-        let sent = self.send(routed.partition, Request::Command(command, OutcomeSink::Channel(reply)));
-        sent.map_err(|error| self.unroute([routed], error))?;
+        self.send_routed(command, |command| Request::Command(command, OutcomeSink::Channel(reply)))?;
         answer.blocking_recv().map_err(|_| self.lost())
     }
 
@@ -394,9 +390,7 @@ impl Engine {
                 let _ = reply.send(value);
             }) as Box<dyn FnOnce() + Send>
         });
-        let routed = self.route(&command.command)?;
-        let sent = self.send(routed.partition, Request::Viewed(command, view));
-        sent.map_err(|error| self.unroute([routed], error))?;
+        self.send_routed(command, |command| Request::Viewed(command, view))?;
         answer.await.map_err(|_| self.lost())
     }
 

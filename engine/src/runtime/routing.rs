@@ -34,6 +34,18 @@ impl Engine {
         }
     }
 
+    /// Routes `command` and sends the request `request` makes of it to that partition, taking
+    /// back what routing entered if it is not queued.
+    pub(super) fn send_routed(
+        &self,
+        command: Submission,
+        request: impl FnOnce(Submission) -> Request,
+    ) -> Result<(), SubmitError> {
+        let routed = self.route(&command.command)?;
+        let sent = self.send(routed.partition, request(command));
+        sent.map_err(|error| self.unroute([routed], error))
+    }
+
     /// Takes back what routing entered for commands that were never queued; returns `error`.
     pub(super) fn unroute(&self, routed: impl IntoIterator<Item = Routed>, error: SubmitError) -> SubmitError {
         for Routed { partition, entered } in routed {
