@@ -6,9 +6,10 @@
 //! over the partitions by a keyed hash of their id, and the money commands go to the partition
 //! of the account they debit (a deposit or withdrawal to its account's): a transfer whose payee
 //! lives elsewhere debits into the payer partition's transit and travels on as a durable
-//! [`TransitMessage`]. A hold lives with the account it reserves (its payer), and its payee
-//! must live there too for now (`cross_partition` otherwise); the follow-ups that name only the
-//! hold are routed by the engine's directory (`runtime/directory.rs`). Every other object
+//! [`TransitMessage`]. A hold lives with the account it reserves (its payer); a payee living
+//! elsewhere is checked there when the hold is placed and paid there by a credit when it is
+//! captured; the follow-ups that name only the hold are routed by the engine's directory
+//! (`runtime/directory.rs`). Every other object
 //! (users, merchants, terminals, operators, authorizations, bills, splits, coupons, API keys)
 //! lives on the home partition, 0, and the accounts such commands name must live there too
 //! (`cross_partition` otherwise): placing them with their users and merchants is the rest of
@@ -17,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
-use crate::command::{Command, Movement, Rejection, Transfer};
+use crate::command::{Command, Movement, PostingCause, Principal, Rejection, Transfer};
 use crate::types::{Currency, Id};
 
 /// The index of a partition, `0..count`.
@@ -103,15 +104,16 @@ impl Placement {
     }
 
     /// Refuses a command applied on `partition` that names an account living elsewhere, where
-    /// only a plain transfer may cross partitions (`cross_partition`).
+    /// only a plain transfer and a hold's payee may cross partitions (`cross_partition`).
     pub fn check_accounts_local(&self, partition: PartitionId, command: &Command) -> Result<(), Rejection> {
         if self.count == 1 {
             return Ok(());
         }
         let local = |id: &Id| if self.of_account(id) == partition { Ok(()) } else { Err(Rejection::CrossPartition) };
         match command {
-            // Routed to its payer's partition, or to where a hold of its id lives.
-            Command::PlaceHold(place) => local(&place.from).and(local(&place.to)),
+            // Routed to its payer's partition, or to where a hold of its id lives; its payee may
+            // live anywhere (checked there, `TransitMessage::Check`).
+            Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
             Command::Authorize(authorize) => local(&authorize.account),
             Command::OpenBill(open) => local(&open.account),
@@ -145,7 +147,8 @@ pub enum Route<'a> {
 /// answer), or from the partition's own storage (an id it applied before its memory's window).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransitMessage {
-    /// Credit a transfer's payee: the payer's partition has debited the payer into its transit.
+    /// Credit a transfer's payee (or a captured hold's): the payer's partition has debited the
+    /// payer into its transit.
     Credit(Credit),
     /// The payee's partition applied (`refused: None`) or refused credit `number` of
     /// `payee_partition`'s source; the source drains its transit, refunding a refusal.
@@ -171,6 +174,37 @@ pub enum TransitMessage {
     /// that id: hold ids are one space over every partition, so the settlement is refused
     /// `already_exists` as it would be on one partition, and replay decides alike.
     HoldElsewhere(Id),
+    /// Is this account, payee of a hold being placed on the source partition, usable? Answered
+    /// by [`TransitMessage::Checked`] every time it arrives (it changes nothing).
+    Check(Check),
+    /// The answer to check `number` of the source partition.
+    Checked {
+        /// The partition that holds the account.
+        payee_partition: PartitionId,
+        /// The check's number at its source.
+        number: u64,
+        /// The hold being placed (the engine's directory forgets it if its placement ends
+        /// refused).
+        hold: Id,
+        /// The principals who own the account (the hold's payee side for the authority rules),
+        /// or why it may not be paid.
+        answer: Result<Vec<Principal>, Rejection>,
+    },
+}
+
+/// A hold's payee to check on its own partition before the hold is placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// The payer's partition, where the placement waits.
+    pub source: PartitionId,
+    /// Numbered by the source with its credits.
+    pub number: u64,
+    /// The hold.
+    pub hold: Id,
+    /// The payee account.
+    pub account: Id,
+    /// The hold's currency.
+    pub currency: Currency,
 }
 
 /// A money command as storage shows it was applied (`TransitMessage::Remembered`).
@@ -194,14 +228,33 @@ pub struct Credit {
     /// Every credit of the source numbered up to this one is settled: the payee's partition
     /// forgets the answers it kept for them.
     pub settled_through: u64,
-    /// The transfer's id (its postings' cause).
-    pub transfer: Id,
+    /// What it pays: a transfer, or a hold's capture (its postings' cause).
+    pub paying: Paying,
     /// The credited account.
     pub to: Id,
     /// Amount in minor units.
     pub amount: u64,
     /// The transfer's currency.
     pub currency: Currency,
+}
+
+/// What a [`Credit`] pays.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Paying {
+    /// A transfer between partitions (its id).
+    Transfer(Id),
+    /// The capture of a hold whose payee lives on the credited partition (the hold's id).
+    Capture(Id),
+}
+
+impl Paying {
+    /// The cause of the postings it makes.
+    pub fn cause(&self) -> PostingCause {
+        match self {
+            Paying::Transfer(id) => PostingCause::Transfer(id.clone()),
+            Paying::Capture(id) => PostingCause::HoldCaptured(id.clone()),
+        }
+    }
 }
 
 /// A message and the partition it goes to.

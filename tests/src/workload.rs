@@ -140,8 +140,8 @@ async fn place_and_capture<C: Channel>(
 
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
 /// acknowledged result to `ack`; only transfers and holds when `partitioned` (the flows whose
-/// accounts may live on any partition; half of the holds pair accounts of two partitions and
-/// are refused `cross_partition`). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+/// accounts may live on any partition; most pair accounts of two partitions, so a hold's payee
+/// is checked and paid on another partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,

@@ -8,9 +8,10 @@
 //!   the placement applied; a POS settlement's hold (home partition) is entered when it
 //!   applied, and one that would take the id of a hold entered elsewhere is refused
 //!   `already_exists` (`TransitMessage::HoldElsewhere`);
-//! - the executor removes it when the placement was refused and no hold of that id exists
-//!   there, and once the hold left memory and that is durable: storage then says where it lives
-//!   (the archived hold's payer);
+//! - the executor keeps it while the placement waits for its payee's check on another
+//!   partition, removes it when the placement was refused (at once, or when the check's answer
+//!   came) and no hold of that id exists there, and once the hold left memory and that is
+//!   durable: storage then says where it lives (the archived hold's payer);
 //! - on open it is rebuilt from every partition's holds in memory.
 //!
 //! An id with no entry and nothing in storage routes to the home partition, which answers
@@ -58,13 +59,17 @@ impl Directory {
     }
 
     /// Enters every hold `machine` (partition `partition`) holds in memory and whose payer
-    /// lives there: the directory after a restart. (A POS settlement on the home partition
+    /// lives there, and every placement there waiting for its payee's check: the directory
+    /// after a restart. (A POS settlement on the home partition
     /// may have brought a resolved hold of its id back from storage: that one is not entered.)
     pub(crate) fn enter_all(&self, placement: &Placement, partition: PartitionId, machine: &StateMachine) {
         for (id, hold) in machine.holds() {
             if placement.of_account(&hold.from) == partition {
                 self.placed(id, partition);
             }
+        }
+        for id in machine.holds_placing() {
+            self.placed(id, partition);
         }
     }
 

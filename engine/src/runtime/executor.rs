@@ -197,7 +197,7 @@ impl Executor {
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
-            self.enter_holds(&commands);
+            self.enter_holds(&commands, &messages);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
             outgoing = std::mem::take(&mut self.output.outgoing);
@@ -237,21 +237,28 @@ impl Executor {
         }
     }
 
-    /// Keeps the directory true to the holds this batch placed or refused to place.
-    fn enter_holds(&self, commands: &[Submission]) {
+    /// Keeps the directory true to the holds this batch placed or refused to place: by its
+    /// commands, and by the answers to its placements' payee checks (a placement waiting for
+    /// one keeps its entry).
+    fn enter_holds(&self, commands: &[Submission], messages: &[TransitMessage]) {
         let Some(directory) = &self.directory else { return };
-        for submission in commands {
-            let id = match &submission.command {
-                Command::PlaceHold(place) => &place.id,
-                Command::SettlePos(settle) if settle.hold_until_ms.is_some() => &settle.id,
-                _ => continue,
-            };
-            let placement = self.machine.config().placement();
+        let placed = commands.iter().filter_map(|submission| match &submission.command {
+            Command::PlaceHold(place) => Some(&place.id),
+            Command::SettlePos(settle) if settle.hold_until_ms.is_some() => Some(&settle.id),
+            _ => None,
+        });
+        let checked = messages.iter().filter_map(|message| match message {
+            TransitMessage::Checked { hold, .. } => Some(hold),
+            _ => None,
+        });
+        let placement = self.machine.config().placement();
+        for id in placed.chain(checked) {
             match self.machine.hold(id) {
                 Some(hold) if placement.of_account(&hold.from) == self.partition => {
                     directory.placed(id, self.partition)
                 }
                 Some(_) => {}
+                None if self.machine.placing_hold(id) => directory.placed(id, self.partition),
                 None => directory.refused(id, self.partition),
             }
         }

@@ -165,9 +165,10 @@ fn start(
     let newest_snapshot_seq = Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0)));
     let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
         (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
-    // Credits still on their way when the engine stopped go again (applied at most once).
+    // Credits and checks still on their way when the engine stopped go again (a credit is applied
+    // at most once; a check changes nothing).
     for machine in &machines {
-        for outgoing in machine.state().transit.open_credits() {
+        for outgoing in machine.state().transit.open_messages() {
             let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
         }
     }

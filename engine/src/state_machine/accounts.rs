@@ -223,7 +223,7 @@ impl StateMachine {
             if !transit {
                 return Err(Rejection::CrossPartition);
             }
-            return self.transfer_out(transfer, vacancy, fingerprint, payee_partition, events);
+            return self.transfer_out(transfer, vacancy, fingerprint, events);
         }
         let [from, to] = self.state.accounts.get_disjoint_mut([&transfer.from, &transfer.to]);
         let from = from.ok_or(Rejection::AccountNotFound)?;

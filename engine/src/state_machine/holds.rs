@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
-use crate::command::{CaptureHold, Change, Event, ObjectKind, Outcome, PlaceHold, PostingCause, Rejection, Reply};
+use crate::command::{
+    CaptureHold, Change, Event, ObjectKind, Outcome, PlaceHold, PostingCause, Principal, Rejection, Reply, Submission,
+};
 use crate::constants::HOLD_TTL_MS_MAX;
 use crate::types::{Currency, Id, TimestampMs};
 
@@ -19,6 +21,9 @@ pub enum HoldState {
     Active,
     /// Captured for this amount; the rest was released.
     Captured(u64),
+    /// Capturing this amount: its payee lives on another partition and has not yet been
+    /// credited (the rest stays reserved; refused, the hold is active again: `transit/holds.rs`).
+    Capturing(u64),
     /// Voided; everything released.
     Voided,
     /// Expired; everything released.
@@ -40,23 +45,54 @@ pub struct Hold {
     pub expires_at_ms: TimestampMs,
     /// Where it is in its life.
     pub state: HoldState,
+    /// Who owns the payee account, when it lives on another partition (its owner and the
+    /// merchants registered with it, as they stood when the hold was placed): the payee side
+    /// of the authority rules. Empty when the payee lives here (the owner records answer).
+    pub payee_owners: Vec<Principal>,
 }
 
 impl StateMachine {
-    pub(super) fn place_hold(&mut self, now: TimestampMs, place: &PlaceHold, events: &mut Vec<Event>) -> Outcome {
+    /// Places a hold; a payee on another partition is checked there first (the placement is
+    /// then pending, and `submission` applies again when the answer comes: `transit/holds.rs`).
+    pub(super) fn place_hold(
+        &mut self,
+        now: TimestampMs,
+        submission: &Submission,
+        place: &PlaceHold,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
         // The ISO 8583 listener's ids: its 0100 holds take them (`ISO_SETTLEMENT_ID_PREFIX`).
         if super::pos::iso_id_terminal(&place.id).is_some() {
             return Outcome::Rejected(Rejection::InvalidField);
         }
-        if let Some(existing) = self.state.holds.get(&place.id) {
-            let same = existing.from == place.from
-                && existing.to == place.to
-                && existing.amount == place.amount
-                && existing.currency == place.currency
-                && existing.expires_at_ms == place.expires_at_ms;
+        if let Some(hold) = self.state.holds.get(&place.id) {
+            let same = hold.from == place.from
+                && hold.to == place.to
+                && hold.amount == place.amount
+                && hold.currency == place.currency
+                && hold.expires_at_ms == place.expires_at_ms;
             return if same { Outcome::Applied(Reply::Done) } else { Outcome::Rejected(Rejection::IdReused) };
         }
-        if let Err(rejection) = self.check_hold(now, place) {
+        if let Some((number, first)) = self.state.transit.placing(&place.id) {
+            if first != place {
+                return Outcome::Rejected(Rejection::IdReused);
+            }
+            // A repeat of a placement still waiting for its check waits for the same answer.
+            self.pending = Some(number);
+            return Outcome::Applied(Reply::Done);
+        }
+        let checked = self.payee_checked.take();
+        if let Err(rejection) = self.check_hold(now, place, checked.is_some()) {
+            return Outcome::Rejected(rejection);
+        }
+        let payee_owners = match checked {
+            Some(owners) => owners,
+            None if self.config.placement.of_account(&place.to) != self.config.partition => {
+                return self.check_payee(submission, place);
+            }
+            None => Vec::new(),
+        };
+        if let Err(rejection) = self.check_debit(&place.from, place.amount) {
             return Outcome::Rejected(rejection);
         }
         let held = i64::try_from(place.amount).expect("amount within AMOUNT_MINOR_MAX");
@@ -68,6 +104,7 @@ impl StateMachine {
             currency: place.currency,
             expires_at_ms: place.expires_at_ms,
             state: HoldState::Active,
+            payee_owners,
         };
         self.state.holds.insert(place.id.clone(), hold);
         self.state.hold_expiry.insert((place.expires_at_ms, place.id.clone()));
@@ -75,17 +112,22 @@ impl StateMachine {
         Outcome::Applied(Reply::Done)
     }
 
-    fn check_hold(&self, now: TimestampMs, place: &PlaceHold) -> Result<(), Rejection> {
+    /// The checks before a hold is placed, but for the payer's funds (checked last). A payee
+    /// on another partition is checked there; when its answer came back (`checked`), the
+    /// expiry is not checked again (it was when the placement arrived).
+    fn check_hold(&self, now: TimestampMs, place: &PlaceHold, checked: bool) -> Result<(), Rejection> {
         Self::check_amount(place.amount)?;
-        if place.expires_at_ms <= now || place.expires_at_ms - now > HOLD_TTL_MS_MAX {
+        if !checked && (place.expires_at_ms <= now || place.expires_at_ms - now > HOLD_TTL_MS_MAX) {
             return Err(Rejection::InvalidExpiry);
         }
         if place.from == place.to {
             return Err(Rejection::SameAccount);
         }
         self.usable_account(&place.from, place.currency, Rejection::AccountNotFound)?;
-        self.usable_account(&place.to, place.currency, Rejection::CounterpartyNotFound)?;
-        self.check_debit(&place.from, place.amount)
+        if self.config.placement.of_account(&place.to) == self.config.partition {
+            self.usable_account(&place.to, place.currency, Rejection::CounterpartyNotFound)?;
+        }
+        Ok(())
     }
 
     pub(super) fn capture_hold(&mut self, now: TimestampMs, capture: &CaptureHold, events: &mut Vec<Event>) -> Outcome {
@@ -98,8 +140,15 @@ impl StateMachine {
             HoldState::Captured(captured) if captured == capture.amount => {
                 return Outcome::Applied(Reply::Captured { captured, released: hold.amount - captured });
             }
+            // The same capture, still in flight to the payee's partition: waits for its answer.
+            HoldState::Capturing(captured) if captured == capture.amount => {
+                self.pending = self.state.transit.hold_in_flight(&capture.hold);
+                return Outcome::Applied(Reply::Captured { captured, released: hold.amount - captured });
+            }
             HoldState::Expired => return Outcome::Rejected(Rejection::Expired),
-            HoldState::Captured(_) | HoldState::Voided => return Outcome::Rejected(Rejection::HoldAlreadyResolved),
+            HoldState::Captured(_) | HoldState::Capturing(_) | HoldState::Voided => {
+                return Outcome::Rejected(Rejection::HoldAlreadyResolved);
+            }
         }
         if now >= hold.expires_at_ms {
             // Due but not yet ticked: expired all the same; the next tick releases it.
@@ -110,6 +159,9 @@ impl StateMachine {
         }
         if capture.amount > hold.amount {
             return Outcome::Rejected(Rejection::ExceedsHold);
+        }
+        if self.config.placement.of_account(&hold.to) != self.config.partition {
+            return self.capture_elsewhere(capture, events);
         }
         let (from, to, amount) = (hold.from.clone(), hold.to.clone(), hold.amount);
         // The payee may have been closed since the hold was placed; its balance may be full.
@@ -141,7 +193,7 @@ impl StateMachine {
             }
             HoldState::Voided => Outcome::Applied(Reply::Done),
             HoldState::Expired => Outcome::Rejected(Rejection::Expired),
-            HoldState::Captured(_) => Outcome::Rejected(Rejection::HoldAlreadyResolved),
+            HoldState::Captured(_) | HoldState::Capturing(_) => Outcome::Rejected(Rejection::HoldAlreadyResolved),
         }
     }
 

@@ -321,6 +321,7 @@ impl StateMachine {
                     currency: settle.currency,
                     expires_at_ms,
                     state: HoldState::Active,
+                    payee_owners: Vec::new(),
                 };
                 self.state.holds.insert(settle.id.clone(), hold);
                 self.state.hold_expiry.insert((expires_at_ms, settle.id.clone()));
@@ -379,6 +380,8 @@ impl StateMachine {
                 }
                 HoldState::Captured(captured) => captured,
                 HoldState::Voided | HoldState::Expired => 0,
+                // A POS hold's payee (the merchant's account) lives with it: never in flight.
+                HoldState::Capturing(_) => return Outcome::Rejected(Rejection::NotReversible),
             }
         } else {
             effect.charged

@@ -45,6 +45,16 @@ impl StateMachine {
         self.state.holds.get(id)
     }
 
+    /// Whether a placement of hold `id` waits for its payee's check on another partition.
+    pub fn placing_hold(&self, id: &Id) -> bool {
+        self.state.transit.placing(id).is_some()
+    }
+
+    /// The holds whose placement waits for its payee's check on another partition.
+    pub fn holds_placing(&self) -> impl Iterator<Item = &Id> {
+        self.state.transit.placing_ids()
+    }
+
     /// The holds in memory (active, and resolved within the last window), with their ids.
     pub fn holds(&self) -> impl Iterator<Item = (&Id, &Hold)> {
         self.state.holds.iter()

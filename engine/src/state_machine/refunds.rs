@@ -78,7 +78,8 @@ impl StateMachine {
         } else if effect.held {
             match self.state.holds[&request.of].state {
                 HoldState::Captured(captured) => captured,
-                HoldState::Active | HoldState::Voided | HoldState::Expired => 0,
+                // Nothing is refundable before a capture is final (a POS hold's never travels).
+                HoldState::Active | HoldState::Capturing(_) | HoldState::Voided | HoldState::Expired => 0,
             }
         } else {
             effect.charged

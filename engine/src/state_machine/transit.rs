@@ -1,4 +1,5 @@
-//! Transfers between partitions, as single-partition steps joined by durable messages.
+//! Transfers between partitions (and holds whose payee lives elsewhere: `transit/holds.rs`), as
+//! single-partition steps joined by durable messages.
 //!
 //! ```text
 //! payer's partition p                          payee's partition q
@@ -20,23 +21,26 @@ use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
 use super::idempotency::{Filled, IdKind, Vacancy};
-use crate::command::{Outcome, PostingCause, Rejection, Reply, Transfer};
-use crate::partition::{Credit, Outgoing, PartitionId, TransitMessage};
-use crate::types::{Currency, Id};
+use crate::command::{Outcome, PostingCause, Rejection, Reply, Submission, Transfer};
+use crate::partition::{Check, Credit, Outgoing, PartitionId, Paying, TransitMessage};
+use crate::types::{Currency, Id, TimestampMs};
 
-/// One partition's side of the transfers between partitions.
+/// One partition's side of the steps between partitions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transit {
-    /// The last credit number sent.
+    /// The last message number sent (credits and checks share the numbers).
     last_number: u64,
-    /// Credits sent and not yet answered, by number: the money in this partition's transit.
-    /// Boxed: a credit is ~130 bytes, and the tree moves its values as it splits and merges
-    /// nodes (boxing encodes alike).
-    open: BTreeMap<u64, Box<OpenCredit>>,
+    /// Messages sent and not yet answered, by number: credits (the money in this partition's
+    /// transit) and checks. Boxed: an entry is ~130 bytes or more, and the tree moves its values
+    /// as it splits and merges nodes (boxing encodes alike).
+    open: BTreeMap<u64, Box<Open>>,
     /// The open credit of each transfer id still in flight (a repeat waits for it). A hash map:
     /// it is only looked up, and ordered string keys cost most of a crossing step's map work
     /// (`cargo bench --bench transit`); it encodes as the ordered map did (a length and pairs).
     by_transfer: super::Map<Id, u64>,
+    /// The open message of each hold whose placement waits for its payee's check, or whose
+    /// capture's credit is in flight (a repeat waits for it; `transit/holds.rs`).
+    by_hold: super::Map<Id, u64>,
     /// Per payer partition, the answers given to its credits and not yet known heard there.
     answers: BTreeMap<PartitionId, Answers>,
     /// Money credited here by other partitions, per currency.
@@ -45,12 +49,32 @@ pub struct Transit {
     paid_out: BTreeMap<Currency, u128>,
 }
 
+/// A message sent and not yet answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OpenCredit {
-    destination: PartitionId,
-    /// The debited account, refunded if the credit is refused.
-    from: Id,
-    credit: Credit,
+enum Open {
+    /// A credit: its money is in this partition's transit.
+    Credit {
+        destination: PartitionId,
+        /// The debited account, refunded if the credit is refused.
+        from: Id,
+        credit: Credit,
+    },
+    /// A hold's payee being checked: the placement applies again when the answer comes.
+    Check { destination: PartitionId, check: Check, placement: Submission },
+}
+
+impl Open {
+    fn resend(&self, settled_through: u64) -> Outgoing {
+        match self {
+            Open::Credit { destination, credit, .. } => Outgoing {
+                destination: *destination,
+                message: TransitMessage::Credit(Credit { settled_through, ..credit.clone() }),
+            },
+            Open::Check { destination, check, .. } => {
+                Outgoing { destination: *destination, message: TransitMessage::Check(check.clone()) }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +90,9 @@ impl Transit {
     pub fn in_flight(&self) -> BTreeMap<Currency, u128> {
         let mut sums = BTreeMap::new();
         for open in self.open.values() {
-            *sums.entry(open.credit.currency).or_default() += u128::from(open.credit.amount);
+            if let Open::Credit { credit, .. } = &**open {
+                *sums.entry(credit.currency).or_default() += u128::from(credit.amount);
+            }
         }
         sums
     }
@@ -83,14 +109,10 @@ impl Transit {
         net
     }
 
-    /// Every credit sent and not yet answered, to send again after a restart.
-    pub fn open_credits(&self) -> Vec<Outgoing> {
+    /// Every credit and check sent and not yet answered, to send again after a restart.
+    pub fn open_messages(&self) -> Vec<Outgoing> {
         let settled_through = self.settled_through();
-        let resend = |open: &OpenCredit| Outgoing {
-            destination: open.destination,
-            message: TransitMessage::Credit(Credit { settled_through, ..open.credit.clone() }),
-        };
-        self.open.values().map(|open| resend(open)).collect()
+        self.open.values().map(|open| open.resend(settled_through)).collect()
     }
 
     /// Every credit numbered up to this one is answered.
@@ -100,19 +122,24 @@ impl Transit {
 
     /// Whether `account` has money in transit (it may not close until it is heard of).
     pub(super) fn debits_open(&self, account: &Id) -> bool {
-        self.open.values().any(|open| &open.from == account)
+        self.open.values().any(|open| matches!(&**open, Open::Credit { from, .. } if from == account))
+    }
+
+    /// Numbers the next message.
+    fn next_number(&mut self) -> u64 {
+        self.last_number += 1;
+        self.last_number
     }
 }
 
 impl StateMachine {
-    /// The payer's step of a transfer whose payee lives on `destination`: debit the payer into
-    /// transit and send the credit. The caller has checked the id, the amount and `from != to`.
+    /// The payer's step of a transfer whose payee lives on another partition: debit the payer
+    /// into transit and send the credit. The caller has checked the id, the amount and `from != to`.
     pub(super) fn transfer_out(
         &mut self,
         transfer: &Transfer,
         vacancy: Option<Vacancy>,
         fingerprint: u64,
-        destination: PartitionId,
         events: &mut Vec<crate::command::Event>,
     ) -> Result<Option<Filled>, Rejection> {
         let from = self.state.accounts.get(&transfer.from).ok_or(Rejection::AccountNotFound)?;
@@ -122,25 +149,38 @@ impl StateMachine {
         let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
         self.post(&transfer.from, -delta, 0, PostingCause::Transfer(transfer.id.clone()), events);
         let filled = self.state.ids.fill(vacancy, fingerprint);
+        let number = self.send_credit(
+            &transfer.from,
+            Paying::Transfer(transfer.id.clone()),
+            &transfer.to,
+            transfer.amount,
+            transfer.currency,
+        );
+        self.state.transit.by_transfer.insert(transfer.id.clone(), number);
+        Ok(Some(filled))
+    }
+
+    /// Sends a credit paying `paying`: `amount` of `currency` to account `to` on its partition,
+    /// debited from `from` into the transit by the caller. The command is pending on it until
+    /// the answer comes (`apply_settled`). Returns the credit's number.
+    fn send_credit(&mut self, from: &Id, paying: Paying, to: &Id, amount: u64, currency: Currency) -> u64 {
+        let destination = self.config.placement.of_account(to);
         let transit = &mut self.state.transit;
-        let settled_through = transit.settled_through();
-        transit.last_number += 1;
-        let number = transit.last_number;
         let credit = Credit {
             source: self.config.partition,
-            number,
-            settled_through,
-            transfer: transfer.id.clone(),
-            to: transfer.to.clone(),
-            amount: transfer.amount,
-            currency: transfer.currency,
+            settled_through: transit.settled_through(),
+            number: transit.next_number(),
+            paying,
+            to: to.clone(),
+            amount,
+            currency,
         };
+        let number = credit.number;
         let message = TransitMessage::Credit(credit.clone());
-        transit.open.insert(number, Box::new(OpenCredit { destination, from: transfer.from.clone(), credit }));
-        transit.by_transfer.insert(transfer.id.clone(), number);
+        transit.open.insert(number, Box::new(Open::Credit { destination, from: from.clone(), credit }));
         self.outgoing.push(Outgoing { destination, message });
         self.pending = Some(number);
-        Ok(Some(filled))
+        number
     }
 
     /// A repeat of transfer `id`: if it is still in flight, its outcome is pending too.
@@ -151,13 +191,20 @@ impl StateMachine {
     }
 
     /// Applies one message from another partition.
-    pub(super) fn apply_message(&mut self, message: &TransitMessage, output: &mut super::CommitOutput) {
+    pub(super) fn apply_message(
+        &mut self,
+        now: TimestampMs,
+        message: &TransitMessage,
+        output: &mut super::CommitOutput,
+    ) {
         match message {
             TransitMessage::Credit(credit) => self.apply_credit(credit, &mut output.events),
             TransitMessage::Settled { number, refused, .. } => self.apply_settled(*number, *refused, output),
             TransitMessage::Remembered(remembered) => self.remember(remembered),
             TransitMessage::Restored(archived) => self.restore(archived),
             TransitMessage::HoldElsewhere(id) => drop(self.holds_elsewhere.insert(id.clone())),
+            TransitMessage::Check(check) => self.answer_check(check),
+            TransitMessage::Checked { number, answer, .. } => self.apply_checked(now, *number, answer, output),
         }
     }
 
@@ -189,37 +236,50 @@ impl StateMachine {
         to.usable(credit.currency)?;
         to.can_credit(credit.amount)?;
         let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(&credit.to, delta, 0, PostingCause::Transfer(credit.transfer.clone()), events);
+        self.post(&credit.to, delta, 0, credit.paying.cause(), events);
         *self.state.transit.received.entry(credit.currency).or_default() += u128::from(credit.amount);
         Ok(())
     }
 
-    /// The payer's last step: drain the transit, refund a refusal, complete the transfer.
+    /// The payer's last step: drain the transit, refund a refusal, complete the transfer (or
+    /// the capture).
     fn apply_settled(&mut self, number: u64, refused: Option<Rejection>, output: &mut super::CommitOutput) {
         let Some(open) = self.state.transit.open.remove(&number) else { return };
-        let credit = open.credit;
-        self.state.transit.by_transfer.remove(&credit.transfer);
-        let outcome = match refused {
-            None => {
-                *self.state.transit.paid_out.entry(credit.currency).or_default() += u128::from(credit.amount);
-                Outcome::Applied(Reply::Done)
-            }
-            Some(rejection) => {
-                // The refund is posted unconditionally: the money left this account, so it comes
-                // back even if credits since took the balance near BALANCE_MINOR_MAX (i64 still
-                // holds it: the cap is 10^17, an amount at most 10^15).
-                let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-                let cause = PostingCause::Transfer(credit.transfer.clone());
-                self.post(&open.from, delta, 0, cause, &mut output.events);
-                // A refused transfer is not remembered: a retry may apply once the payee can
-                // take it, as on one partition.
-                self.state.ids.forget(self.config.id_hasher.hash(IdKind::Transfer, &credit.transfer));
-                Outcome::Rejected(rejection)
-            }
+        let Open::Credit { from, credit, .. } = *open else {
+            unreachable!("a credit's number is answered as a credit")
+        };
+        if refused.is_none() {
+            *self.state.transit.paid_out.entry(credit.currency).or_default() += u128::from(credit.amount);
+        }
+        let outcome = match credit.paying {
+            Paying::Transfer(ref transfer) => self.transfer_settled(&from, &credit, transfer, refused, output),
+            Paying::Capture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
         };
         output.completed.push((number, outcome));
     }
+
+    fn transfer_settled(
+        &mut self,
+        from: &Id,
+        credit: &Credit,
+        transfer: &Id,
+        refused: Option<Rejection>,
+        output: &mut super::CommitOutput,
+    ) -> Outcome {
+        self.state.transit.by_transfer.remove(transfer);
+        let Some(rejection) = refused else { return Outcome::Applied(Reply::Done) };
+        // The refund is posted unconditionally: the money left this account, so it comes back
+        // even if credits since took the balance near BALANCE_MINOR_MAX (i64 still holds it: the
+        // cap is 10^17, an amount at most 10^15).
+        let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(from, delta, 0, credit.paying.cause(), &mut output.events);
+        // A refused transfer is not remembered: a retry may apply once the payee can take it,
+        // as on one partition.
+        self.state.ids.forget(self.config.id_hasher.hash(IdKind::Transfer, transfer));
+        Outcome::Rejected(rejection)
+    }
 }
 
+mod holds;
 #[cfg(test)]
 mod tests;

@@ -23,8 +23,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// retired authorizations, records may carry `Restored` objects. 8: coupons and operators'
 /// redemptions leave memory too; snapshots keep the coupons waiting for their validity to end.
 /// 9: a retired authorization keeps its user and expiry (its code is forgotten a day after it).
-/// 10: a terminal may be registered with its location.
-pub const STORAGE_FORMAT: u8 = 10;
+/// 10: a terminal may be registered with its location. 11: a hold keeps its payee's owners
+/// (a payee on another partition), a hold may be `Capturing`, the transit keeps payee checks
+/// beside credits, a credit says what it pays, and records may carry `Check`/`Checked`.
+pub const STORAGE_FORMAT: u8 = 11;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

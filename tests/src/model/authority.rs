@@ -46,8 +46,19 @@ impl Model {
         app(who) && self.owners.users.get(user).is_none_or(|owner| owner == who)
     }
 
+    /// The hold's creator, or the payee's owner: where the payee lives on another partition,
+    /// who owned it when the hold was placed.
     fn payee_side(&self, who: &Principal, hold: &Id) -> bool {
-        self.owners.holds.get(hold) == Some(who) || self.holds.get(hold).is_some_and(|h| self.owns_account(who, &h.to))
+        self.owners.holds.get(hold) == Some(who)
+            || self.holds.get(hold).is_some_and(|h| self.owns_account(who, &h.to) || h.payee_owners.contains(who))
+    }
+
+    /// Everyone who owns `account` wherever it lives: its creator and the merchants registered
+    /// with it.
+    pub(super) fn owners_of(&self, account: &Id) -> Vec<Principal> {
+        let creator = self.owners.accounts.get(account).cloned();
+        let merchants = self.merchants.iter().filter(|(_, registered)| *registered == account);
+        creator.into_iter().chain(merchants.map(|(merchant, _)| Principal::Merchant(merchant.clone()))).collect()
     }
 
     fn settled_at(&self, settlement: &Id) -> Option<&Id> {

@@ -2,7 +2,10 @@
 //! released), void, expire by tick.
 //!
 //! Rules: a repeated place with the same body answers `Done`, another body `id_reused` (POS
-//! holds share the id space). A hold past its expiry but not yet ticked cannot be captured or
+//! holds share the id space). A payee on another partition than the payer is decided there, in
+//! the same order as on one partition (the payer, then the payee, then the payer's funds); a
+//! capture paying it is refused there for the same reasons (closed, balance ceiling), and a
+//! refused capture leaves the hold as it was. A hold past its expiry but not yet ticked cannot be captured or
 //! voided (`expired`). A capture repeated with the captured amount answers as the first did.
 
 use kassa_engine::command::{CaptureHold, PlaceHold, Rejection, Reply};
@@ -40,6 +43,7 @@ impl Model {
     }
 
     fn insert_hold(&mut self, id: Id, from: Id, to: Id, amount: u64, place: &PlaceHold) {
+        let payee_owners = if self.local(&to) { Vec::new() } else { self.owners_of(&to) };
         self.add_hold(
             id,
             Hold {
@@ -49,6 +53,7 @@ impl Model {
                 currency: place.currency,
                 expires_at_ms: place.expires_at_ms,
                 status: HoldStatus::Active,
+                payee_owners,
             },
         );
     }

@@ -108,6 +108,9 @@ pub struct Hold {
     pub expires_at_ms: TimestampMs,
     /// Where it is.
     pub status: HoldStatus,
+    /// When the payee lives on another partition than the payer: who owned it when the hold
+    /// was placed (its creator, the merchants registered with it), the hold's payee side.
+    pub payee_owners: Vec<Principal>,
 }
 
 /// An authorization's life.

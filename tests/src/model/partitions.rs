@@ -48,7 +48,7 @@ impl Model {
     pub(super) fn accounts_local(&self, command: &Command) -> Result<(), Rejection> {
         let local = |id: &Id| if self.local(id) { Ok(()) } else { Err(Rejection::CrossPartition) };
         match command {
-            Command::PlaceHold(place) => local(&place.from).and(local(&place.to)),
+            Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
             Command::Authorize(authorize) => local(&authorize.account),
             Command::OpenBill(open) => local(&open.account),

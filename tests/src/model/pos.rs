@@ -241,6 +241,7 @@ impl Model {
                     currency: settle.currency,
                     expires_at_ms,
                     status: HoldStatus::Active,
+                    payee_owners: Vec::new(),
                 };
                 self.add_hold(settle.id.clone(), hold);
             }

@@ -252,6 +252,7 @@ pub fn engine_hold_line(h: &kassa_engine::state_machine::Hold) -> String {
     let status = match h.state {
         HoldState::Active => "active".to_string(),
         HoldState::Captured(amount) => format!("captured:{amount}"),
+        HoldState::Capturing(amount) => format!("capturing:{amount}"),
         HoldState::Voided => "voided".to_string(),
         HoldState::Expired => "expired".to_string(),
     };

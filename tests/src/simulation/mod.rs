@@ -301,7 +301,9 @@ impl Run {
             let size = self.generator.batch_size().min(left);
             let batch = self.generator.batch(&self.model, self.now_ms, size);
             let mut outcomes = Vec::with_capacity(batch.len());
-            for wave in partitions::waves(&self.model.placement, &batch) {
+            let model = &self.model;
+            let hold_parties = |id: &kassa_engine::Id| model.holds.get(id).map(|hold| (&hold.from, &hold.to));
+            for wave in partitions::waves(&model.placement, &batch, hold_parties) {
                 let answered = self
                     .engine()
                     .submit_batch_blocking(batch[wave].to_vec())
@@ -381,6 +383,17 @@ impl Run {
             && placement.of_account(&transfer.from) != placement.of_account(&transfer.to)
         {
             *report.by_kind.entry(format!("transfer/between_partitions/{}", code(outcome))).or_default() += 1;
+        }
+        let hold_parties = match command {
+            Command::PlaceHold(place) => Some((&place.from, &place.to)),
+            Command::CaptureHold(capture) => self.model.holds.get(&capture.hold).map(|hold| (&hold.from, &hold.to)),
+            _ => None,
+        };
+        if let Some((from, to)) = hold_parties
+            && placement.of_account(from) != placement.of_account(to)
+        {
+            let kind = command.kind();
+            *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
         }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {

@@ -8,6 +8,10 @@
 //! may choose gives the model's outcomes. Every wave is answered before the next is submitted,
 //! and by then its transits have drained.
 //!
+//! A hold whose payee lives on another partition than its payer is placed and captured in
+//! steps between the two partitions, as a transfer between partitions is: such a placement or
+//! capture touches the payer, the payee and the hold's id as a crossing transfer does.
+//!
 //! A placement routes by the engine's directory when its id is known (`runtime/directory.rs`),
 //! so a wave also ends before a placement (or a POS settlement placing a hold) whose id an
 //! earlier one of the wave named: the
@@ -19,10 +23,10 @@
 //! everything else from the home partition, counts and totals summed, and every partition's
 //! invariants (with an empty transit) must hold.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use kassa_engine::command::Submission;
+use kassa_engine::command::{CaptureHold, PlaceHold, Submission};
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::runtime::QueryError;
 use kassa_engine::state_machine::{Archived, ArchivedKind};
@@ -41,7 +45,17 @@ enum Touch<'a> {
     Anything,
 }
 
-fn touch(command: &Command) -> Touch<'_> {
+/// A hold's payer and payee.
+type Parties<'a> = (&'a Id, &'a Id);
+
+fn touch<'a>(command: &'a Command, crossing_hold: Option<Parties<'a>>) -> Touch<'a> {
+    if let (
+        Some((from, to)),
+        Command::PlaceHold(PlaceHold { id, .. }) | Command::CaptureHold(CaptureHold { hold: id, .. }),
+    ) = (crossing_hold, command)
+    {
+        return Touch::Accounts(vec![from, to], vec![id]);
+    }
     match command {
         Command::OpenAccount(open) => Touch::Accounts(vec![&open.account], vec![]),
         Command::CloseAccount { account } => Touch::Accounts(vec![account], vec![]),
@@ -67,11 +81,12 @@ struct Wave<'a> {
 }
 
 impl<'a> Wave<'a> {
-    /// Whether `command` may join the wave, and if so, adds it.
-    fn admit(&mut self, placement: &Placement, command: &'a Command) -> bool {
+    /// Whether `command` may join the wave, and if so, adds it. `crossing_hold`: the parties of
+    /// a placement or capture whose payee lives on another partition than its payer.
+    fn admit(&mut self, placement: &Placement, command: &'a Command, crossing_hold: Option<Parties<'a>>) -> bool {
         let crossing = match command {
             Command::Transfer(transfer) => placement.of_account(&transfer.from) != placement.of_account(&transfer.to),
-            _ => false,
+            _ => crossing_hold.is_some(),
         };
         let places_hold = match command {
             Command::PlaceHold(place) => Some(&place.id),
@@ -83,7 +98,7 @@ impl<'a> Wave<'a> {
         {
             return false;
         }
-        match touch(command) {
+        match touch(command, crossing_hold) {
             Touch::Anything => {
                 if !self.in_flight.is_empty() {
                     return false;
@@ -111,20 +126,33 @@ impl<'a> Wave<'a> {
 }
 
 /// `batch` cut into waves (ranges, in order) whose outcomes do not depend on the order in
-/// which the partitions apply them. One wave when there is one partition.
-pub fn waves(placement: &Placement, batch: &[Submission]) -> Vec<Range<usize>> {
+/// which the partitions apply them. One wave when there is one partition. `hold_parties`: the
+/// payer and payee of a hold placed before the batch (the model's).
+pub fn waves<'a>(
+    placement: &Placement,
+    batch: &'a [Submission],
+    hold_parties: impl Fn(&Id) -> Option<Parties<'a>>,
+) -> Vec<Range<usize>> {
     if placement.count() == 1 || batch.is_empty() {
         return std::iter::once(0..batch.len()).collect();
     }
+    // The holds this batch places, by id (the first placement of an id is the one that counts).
+    let mut placed: HashMap<&Id, Parties<'a>> = HashMap::new();
     let mut waves = Vec::new();
     let mut start = 0;
     let mut wave = Wave::default();
     for (index, submission) in batch.iter().enumerate() {
-        if !wave.admit(placement, &submission.command) {
+        let parties = match &submission.command {
+            Command::PlaceHold(place) => Some(*placed.entry(&place.id).or_insert((&place.from, &place.to))),
+            Command::CaptureHold(capture) => placed.get(&capture.hold).copied().or_else(|| hold_parties(&capture.hold)),
+            _ => None,
+        };
+        let crossing_hold = parties.filter(|(from, to)| placement.of_account(from) != placement.of_account(to));
+        if !wave.admit(placement, &submission.command, crossing_hold) {
             waves.push(start..index);
             start = index;
             wave = Wave::default();
-            assert!(wave.admit(placement, &submission.command), "an empty wave admits anything");
+            assert!(wave.admit(placement, &submission.command, crossing_hold), "an empty wave admits anything");
         }
     }
     waves.push(start..batch.len());

@@ -3,8 +3,9 @@
 //! reopens the engine and checks that every acknowledged command is there with the same result,
 //! nothing was applied twice, money is conserved and no hold, bill or split is half-done.
 //! 20 cycles on one data directory, each bounded in time; then 10 cycles of a transfers-only
-//! workload on an engine of 3 partitions, most transfers crossing partitions (killed while
-//! credits are on their way: each is applied once after the restart and the transit drains).
+//! workload on an engine of 3 partitions, most transfers and holds crossing partitions (killed
+//! while credits and payee checks are on their way: each is applied once after the restart and
+//! the transit drains).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};

@@ -1,7 +1,9 @@
 //! Holds on an engine of several partitions (`docs/placement.md`, step 1): a hold lives with its
 //! payer, the commands and reads that name only the hold find it through the engine's directory
 //! (`runtime/directory.rs`), a tick expires holds everywhere, a hold that left memory is found
-//! through storage, and a reopen rebuilds the directory.
+//! through storage, and a reopen rebuilds the directory. A payee on another partition is checked
+//! there when the hold is placed and credited there when it is captured
+//! (`state_machine/transit/holds.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,10 +118,12 @@ fn holds_live_with_their_payer_and_are_found_by_id_everywhere() {
     let listed: Vec<Id> =
         engine.holds_owned(&shop(), 10, None).unwrap().objects.into_iter().map(|(id, _)| id).collect();
     assert_eq!(listed, vec![id("h0"), id("h1"), id("h2")]);
+    assert_eq!(engine.hold_partition(&id("h1")).unwrap(), 2);
 
-    // A payee on another partition is refused, and changes nothing.
-    let outcome = submit(&engine, place("h3", &payer, &away, 100, expires));
-    assert_eq!(outcome.rejection(), Some(Rejection::CrossPartition));
+    // A payee on another partition is checked there; the hold lives with its payer.
+    assert!(submit(&engine, place("h3", &payer, &away, 100, expires)).is_applied());
+    assert_eq!(balance(&engine, &payer), (700, 100));
+    assert!(submit(&engine, Command::VoidHold { hold: id("h3") }).is_applied());
     assert_eq!(balance(&engine, &payer), (700, 0));
     // A refused placement leaves its id free for a payer on another partition.
     let outcome = submit(&engine, place("h4", &payer, &payee, 5_000, expires));
@@ -203,4 +207,85 @@ fn a_placement_answered_busy_leaves_no_entry_behind() {
         assert_eq!(engine.hold_partition(&id(hold)).unwrap(), 0, "{hold} was never placed");
     }
     assert_eq!(engine.hold_partition(&id("flood-0-0")).unwrap() == 1, !busy.contains(&"flood-0-0".to_string()));
+}
+
+/// A hold whose payee lives on another partition: the placement is decided with the payee's
+/// partition's answer (refusals change nothing), the payee's owner may capture it, the capture
+/// credits the payee there, and a capture the payee's partition refuses leaves the hold active,
+/// reserving what it did. It all survives a reopen.
+#[test]
+fn a_payee_on_another_partition_is_checked_and_paid_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(START_MS));
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    let (payer, _, away) = accounts(&engine, 2);
+    let placement = engine.placement().clone();
+    let elsewhere = |prefix: &str| {
+        (0..).map(|index| id(&format!("{prefix}-{index}"))).find(|id| placement.of_account(id) != 2).unwrap()
+    };
+    let merchant = Principal::Merchant(id("m1"));
+    let till = elsewhere("till");
+    let open = OpenAccount { account: till.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+    assert!(
+        engine.submit_blocking(Submission::new(merchant.clone(), Command::OpenAccount(open))).unwrap().is_applied()
+    );
+    let expires = START_MS + 3_600_000;
+
+    // Refused by the payee's partition: nothing changes, and the id stays free.
+    let missing = elsewhere("missing");
+    let outcome = submit(&engine, place("x1", &payer, &missing, 100, expires));
+    assert_eq!(outcome.rejection(), Some(Rejection::CounterpartyNotFound));
+    assert_eq!(balance(&engine, &payer), (1_000, 0));
+    assert_eq!(engine.hold_partition(&id("x1")).unwrap(), 0, "a refused placement leaves no entry");
+    let usd = elsewhere("usd");
+    let open = OpenAccount { account: usd.clone(), currency: Currency::USD, overdraft_limit: 0 };
+    assert!(submit(&engine, Command::OpenAccount(open)).is_applied());
+    assert_eq!(submit(&engine, place("x1", &payer, &usd, 100, expires)).rejection(), Some(Rejection::CurrencyMismatch));
+    // Checked in the one-partition order: the payee before the payer's funds.
+    assert_eq!(
+        submit(&engine, place("x1", &payer, &missing, 5_000, expires)).rejection(),
+        Some(Rejection::CounterpartyNotFound)
+    );
+    assert_eq!(
+        submit(&engine, place("x1", &payer, &till, 5_000, expires)).rejection(),
+        Some(Rejection::InsufficientFunds)
+    );
+
+    // Placed, with a capture pipelined right behind it; captured by the payee's owner.
+    let batch = vec![
+        Submission::new(shop(), place("x1", &payer, &till, 400, expires)),
+        Submission::new(shop(), place("x1", &payer, &till, 400, expires)),
+    ];
+    let outcomes = engine.submit_batch_blocking(batch).unwrap();
+    assert_eq!(outcomes, vec![Outcome::Applied(Reply::Done); 2], "a repeat in flight answers as the first");
+    assert_eq!(balance(&engine, &payer), (1_000, 400));
+    assert_eq!(engine.hold(&merchant, &id("x1")).unwrap().unwrap().state, HoldState::Active, "the payee side reads it");
+    let other = Principal::App(id("other"));
+    let outcome = engine.submit_blocking(Submission::new(other, capture("x1", 1))).unwrap();
+    assert_eq!(outcome.rejection(), Some(Rejection::Forbidden));
+    let outcome = engine.submit_blocking(Submission::new(merchant.clone(), capture("x1", 300))).unwrap();
+    assert_eq!(outcome, Outcome::Applied(Reply::Captured { captured: 300, released: 100 }));
+    assert_eq!((balance(&engine, &payer), balance(&engine, &till)), ((700, 0), (300, 0)));
+    assert_eq!(engine.hold(&shop(), &id("x1")).unwrap().unwrap().state, HoldState::Captured(300));
+    let again = engine.submit_blocking(Submission::new(merchant.clone(), capture("x1", 300))).unwrap();
+    assert_eq!(again, Outcome::Applied(Reply::Captured { captured: 300, released: 100 }), "a retry moves nothing");
+    assert_eq!(balance(&engine, &till), (300, 0));
+
+    // The payee's partition refuses the money (the account closed since): the hold is as it was.
+    assert!(submit(&engine, place("x2", &payer, &away, 200, expires)).is_applied());
+    let drain = Movement { id: id("drain-away"), account: away.clone(), amount: 1_000 };
+    assert!(submit(&engine, Command::Withdraw(drain)).is_applied());
+    assert!(submit(&engine, Command::CloseAccount { account: away.clone() }).is_applied());
+    assert_eq!(submit(&engine, capture("x2", 150)).rejection(), Some(Rejection::AccountClosed));
+    assert_eq!(balance(&engine, &payer), (700, 200));
+    assert_eq!(engine.hold(&shop(), &id("x2")).unwrap().unwrap().state, HoldState::Active);
+    assert!(submit(&engine, place("x3", &payer, &till, 50, expires)).is_applied());
+    drop(engine);
+
+    let engine = Engine::open(config(dir.path(), &now)).unwrap();
+    assert_eq!(engine.hold_partition(&id("x3")).unwrap(), 2);
+    assert!(submit(&engine, Command::VoidHold { hold: id("x2") }).is_applied());
+    let outcome = engine.submit_blocking(Submission::new(merchant, capture("x3", 50))).unwrap();
+    assert_eq!(outcome, Outcome::Applied(Reply::Captured { captured: 50, released: 0 }));
+    assert_eq!((balance(&engine, &payer), balance(&engine, &till)), ((650, 0), (350, 0)));
 }

@@ -64,6 +64,9 @@ pub(super) fn account_view(account_id: &Id, account: &Account) -> AccountView {
 pub(super) enum HoldStatus {
     Active,
     Captured,
+    /// Captured, and its payee (on another partition) not yet credited: becomes `captured`,
+    /// or `active` again if the payee refuses the money.
+    Capturing,
     Voided,
     Expired,
 }
@@ -104,6 +107,7 @@ pub(super) fn hold_view(hold_id: &Id, hold: &Hold) -> HoldView {
     let (status, captured) = match hold.state {
         HoldState::Active => (HoldStatus::Active, None),
         HoldState::Captured(amount) => (HoldStatus::Captured, Some(amount)),
+        HoldState::Capturing(amount) => (HoldStatus::Capturing, Some(amount)),
         HoldState::Voided => (HoldStatus::Voided, None),
         HoldState::Expired => (HoldStatus::Expired, None),
     };

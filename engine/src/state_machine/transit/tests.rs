@@ -7,29 +7,29 @@ use crate::state_machine::tests::{config, id};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::{Currency, Id};
 
-const NOW: u64 = 1_700_000_000_000;
+pub(super) const NOW: u64 = 1_700_000_000_000;
 
 /// Two partitions of one directory.
-fn machines() -> [StateMachine; 2] {
+pub(super) fn machines() -> [StateMachine; 2] {
     [StateMachine::new(config().for_partition(0, 2)), StateMachine::new(config().for_partition(1, 2))]
 }
 
 /// An account id that lives on `partition` of 2.
-fn account_on(machine: &StateMachine, partition: u16, name: &str) -> Id {
+pub(super) fn account_on(machine: &StateMachine, partition: u16, name: &str) -> Id {
     (0..)
         .map(|n| id(&format!("{name}-{n}")))
         .find(|id| machine.config().placement().of_account(id) == partition)
         .unwrap()
 }
 
-fn commit(machine: &mut StateMachine, messages: &[TransitMessage], commands: Vec<Command>) -> CommitOutput {
+pub(super) fn commit(machine: &mut StateMachine, messages: &[TransitMessage], commands: Vec<Command>) -> CommitOutput {
     let mut output = CommitOutput::default();
     machine.commit_with_messages(NOW, messages, &Submission::admin_all(commands), &mut output);
     machine.check_invariants();
     output
 }
 
-fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
+pub(super) fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
     let mut commands = vec![Command::OpenAccount(OpenAccount {
         account: account.clone(),
         currency: Currency::EUR,
@@ -46,11 +46,11 @@ fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
     assert!(output.outcomes.iter().all(Outcome::is_applied));
 }
 
-fn messages(output: &CommitOutput) -> Vec<TransitMessage> {
+pub(super) fn messages(output: &CommitOutput) -> Vec<TransitMessage> {
     output.outgoing.iter().map(|Outgoing { message, .. }| message.clone()).collect()
 }
 
-fn posted(machine: &StateMachine, account: &Id) -> i64 {
+pub(super) fn posted(machine: &StateMachine, account: &Id) -> i64 {
     machine.account(account).unwrap().posted
 }
 
@@ -82,7 +82,7 @@ fn a_credit_crosses_once_and_the_transit_drains_to_zero() {
     let stale = commit(&mut p0, &messages(&again), vec![]);
     assert_eq!(done.completed, vec![(1, Outcome::Applied(Reply::Done))]);
     assert!(stale.completed.is_empty());
-    assert!(p0.transit().in_flight().is_empty() && p0.transit().open_credits().is_empty());
+    assert!(p0.transit().in_flight().is_empty() && p0.transit().open_messages().is_empty());
     // Across both partitions: what left p0 arrived at p1.
     assert_eq!(p0.transit().net_inflow()[&Currency::EUR] + p1.transit().net_inflow()[&Currency::EUR], 0);
 
@@ -128,34 +128,26 @@ fn open_credits_are_sent_again_and_an_account_with_money_in_flight_stays_open() 
     assert_eq!(closing.outcomes, vec![Outcome::Rejected(Rejection::AccountNotEmpty)]);
     // After a restart the engine sends every open credit again, from the state alone.
     let resend: Vec<TransitMessage> =
-        p0.transit().open_credits().into_iter().map(|outgoing| outgoing.message).collect();
+        p0.transit().open_messages().into_iter().map(|outgoing| outgoing.message).collect();
     let answered = commit(&mut p1, &resend, vec![]);
     commit(&mut p0, &messages(&answered), vec![]);
     assert_eq!((posted(&p0, &payer), posted(&p1, &payee)), (0, 100));
 }
 
 #[test]
-fn batches_and_other_flows_do_not_cross_partitions() {
+fn the_legs_of_a_batch_do_not_cross_partitions() {
     let [mut p0, _] = machines();
     let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
     open(&mut p0, &payer, 100);
     let leg = Transfer { id: id("b1"), from: payer.clone(), to: payee.clone(), amount: 1, currency: Currency::EUR };
     let batch = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
-    let hold = Command::PlaceHold(crate::command::PlaceHold {
-        id: id("h1"),
-        from: payer.clone(),
-        to: payee.clone(),
-        amount: 1,
-        currency: Currency::EUR,
-        expires_at_ms: NOW + 60_000,
-    });
     // A leg whose payer lives on the other partition is refused by name too.
     let other_payer = account_on(&p0, 1, "other");
     let leg = Transfer { id: id("b2"), from: other_payer, to: payer.clone(), amount: 1, currency: Currency::EUR };
     let foreign = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
-    let output = commit(&mut p0, &[], vec![batch, hold, foreign]);
+    let output = commit(&mut p0, &[], vec![batch, foreign]);
     let cross = Outcome::Rejected(Rejection::CrossPartition);
     let batch_of = |outcome: &Outcome| Outcome::Applied(Reply::TransferBatch(vec![outcome.clone()]));
-    assert_eq!(output.outcomes, vec![batch_of(&cross), cross.clone(), batch_of(&cross)]);
+    assert_eq!(output.outcomes, vec![batch_of(&cross), batch_of(&cross)]);
     assert_eq!(posted(&p0, &payer), 100);
 }

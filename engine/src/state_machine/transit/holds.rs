@@ -1,0 +1,173 @@
+//! Holds whose payee lives on another partition (the hold lives with its payer).
+//!
+//! ```text
+//! payer's partition p                              payee's partition q
+//!   place: check the payer; nothing changes    --Check n-->    is the payee usable in this
+//!   (the placement is pending)                                 currency? who owns it?
+//!   apply the placement again, knowing the    <--Checked n--   (changes nothing; answered
+//!   payee's owners (or refuse it)                              every time it arrives)
+//!
+//!   capture c of amount a: payer -c posted,    --Credit n-->   credit the payee (or refuse)
+//!   -c held (available unchanged); the hold
+//!   is Capturing(c), the money in p's transit
+//!   release a - c, Captured(c); or, refused,   <--Settled n--
+//!   +c posted, +c held, the hold Active again
+//! ```
+//!
+//! A refused placement or capture changes nothing (the capture's money comes back and the hold
+//! reserves what it reserved before), as on one partition. A placement is decided again from
+//! the start when its check is answered (the payer may have been closed or spent meanwhile),
+//! but not its expiry, which was checked when it arrived. The payee's owners travel back with
+//! the check and are kept in the hold: the authority rules read them where the payee side may
+//! capture, void or read it (`authority.rs`, `HoldCreatorOrPayee`), as they stood when it was
+//! placed.
+
+use super::{Open, Transit};
+use crate::command::{CaptureHold, Event, Outcome, PlaceHold, PostingCause, Principal, Rejection, Reply, Submission};
+use crate::partition::{Check, Outgoing, Paying, TransitMessage};
+use crate::state_machine::{HoldState, StateMachine};
+use crate::types::{Id, TimestampMs};
+
+impl Transit {
+    /// The number of hold `id`'s check or capture in flight, if one is.
+    pub(in crate::state_machine) fn hold_in_flight(&self, id: &Id) -> Option<u64> {
+        self.by_hold.get(id).copied()
+    }
+
+    /// The holds whose placement waits for its payee's check.
+    pub(in crate::state_machine) fn placing_ids(&self) -> impl Iterator<Item = &Id> {
+        self.open.values().filter_map(|open| match &**open {
+            Open::Check { check, .. } => Some(&check.hold),
+            Open::Credit { .. } => None,
+        })
+    }
+
+    /// The placement of hold `id` waiting for its payee's check, if one is.
+    pub(in crate::state_machine) fn placing(&self, id: &Id) -> Option<(u64, &PlaceHold)> {
+        let number = self.hold_in_flight(id)?;
+        match &**self.open.get(&number)? {
+            Open::Check { placement, .. } => match &placement.command {
+                crate::command::Command::PlaceHold(place) => Some((number, place)),
+                _ => None,
+            },
+            Open::Credit { .. } => None,
+        }
+    }
+}
+
+impl StateMachine {
+    /// The payer's first step of a placement whose payee lives elsewhere: send the check and
+    /// leave the placement pending (nothing else changes).
+    pub(in crate::state_machine) fn check_payee(&mut self, placement: &Submission, place: &PlaceHold) -> Outcome {
+        let destination = self.config.placement.of_account(&place.to);
+        let transit = &mut self.state.transit;
+        let number = transit.next_number();
+        let check = Check {
+            source: self.config.partition,
+            number,
+            hold: place.id.clone(),
+            account: place.to.clone(),
+            currency: place.currency,
+        };
+        let message = TransitMessage::Check(check.clone());
+        let open = Open::Check { destination, check, placement: placement.clone() };
+        transit.open.insert(number, Box::new(open));
+        transit.by_hold.insert(place.id.clone(), number);
+        self.outgoing.push(Outgoing { destination, message });
+        self.pending = Some(number);
+        Outcome::Applied(Reply::Done)
+    }
+
+    /// The payee's step of a placement: is the account usable, and who owns it? Changes nothing.
+    pub(super) fn answer_check(&mut self, check: &Check) {
+        let answer = self.usable_account(&check.account, check.currency, Rejection::CounterpartyNotFound).map(|_| {
+            let owner = crate::authority::Facts::owner(self, crate::command::ObjectKind::Account, &check.account);
+            let merchants = self.state.merchants.iter().filter(|(_, merchant)| merchant.account == check.account);
+            owner.cloned().into_iter().chain(merchants.map(|(id, _)| Principal::Merchant(id.clone()))).collect()
+        });
+        let message = TransitMessage::Checked {
+            payee_partition: self.config.partition,
+            number: check.number,
+            hold: check.hold.clone(),
+            answer,
+        };
+        self.outgoing.push(Outgoing { destination: check.source, message });
+    }
+
+    /// The payer's last step of a placement: apply it again from the start, with its payee's
+    /// owners known (or refuse it with the payee's reason). The outcome completes the pending one.
+    pub(super) fn apply_checked(
+        &mut self,
+        now: TimestampMs,
+        number: u64,
+        answer: &Result<Vec<Principal>, Rejection>,
+        output: &mut crate::state_machine::CommitOutput,
+    ) {
+        let transit = &mut self.state.transit;
+        let Some(Open::Check { placement, check, .. }) = transit.open.remove(&number).map(|open| *open) else {
+            return; // Answered already: a repeat.
+        };
+        transit.by_hold.remove(&check.hold);
+        let outcome = match answer {
+            Err(rejection) => Outcome::Rejected(*rejection),
+            Ok(owners) => {
+                self.payee_checked = Some(owners.clone());
+                let outcome = self.apply(now, &placement, &mut output.events);
+                self.payee_checked = None;
+                outcome
+            }
+        };
+        output.completed.push((number, outcome));
+    }
+
+    /// The payer's step of a capture whose payee lives elsewhere: debit the captured amount
+    /// into transit (out of both posted and held: the rest stays reserved) and send the credit.
+    /// The caller checked the hold's state, expiry and the amount.
+    pub(in crate::state_machine) fn capture_elsewhere(
+        &mut self,
+        capture: &CaptureHold,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
+        let hold = self.state.holds.get_mut(&capture.hold).expect("the caller found the hold");
+        hold.state = HoldState::Capturing(capture.amount);
+        let removed = self.state.hold_expiry.remove(&(hold.expires_at_ms, capture.hold.clone()));
+        assert!(removed, "an active hold is in the expiry index");
+        let (from, to, amount, currency) = (hold.from.clone(), hold.to.clone(), hold.amount, hold.currency);
+        let captured = i64::try_from(capture.amount).expect("capture within hold");
+        self.post(&from, -captured, -captured, PostingCause::HoldCaptured(capture.hold.clone()), events);
+        let number = self.send_credit(&from, Paying::Capture(capture.hold.clone()), &to, capture.amount, currency);
+        self.state.transit.by_hold.insert(capture.hold.clone(), number);
+        Outcome::Applied(Reply::Captured { captured: capture.amount, released: amount - capture.amount })
+    }
+
+    /// The payer's last step of a capture: release the rest of the hold and resolve it, or,
+    /// refused, take the money back into the hold, active again.
+    pub(super) fn capture_settled(&mut self, id: &Id, refused: Option<Rejection>, events: &mut Vec<Event>) -> Outcome {
+        self.state.transit.by_hold.remove(id);
+        let hold = self.state.holds.get_mut(id).expect("a hold with a capture in flight stays in memory");
+        let HoldState::Capturing(captured) = hold.state else { unreachable!("only a capturing hold has a credit") };
+        let (from, amount, expires_at_ms) = (hold.from.clone(), hold.amount, hold.expires_at_ms);
+        let cause = PostingCause::HoldCaptured(id.clone());
+        match refused {
+            None => {
+                hold.state = HoldState::Captured(captured);
+                let rest = i64::try_from(amount - captured).expect("amount within i64");
+                if rest > 0 {
+                    self.post(&from, 0, -rest, cause, events);
+                }
+                self.resolved(crate::state_machine::ArchivedKind::Hold, id);
+                Outcome::Applied(Reply::Captured { captured, released: amount - captured })
+            }
+            Some(rejection) => {
+                hold.state = HoldState::Active;
+                self.state.hold_expiry.insert((expires_at_ms, id.clone()));
+                let captured = i64::try_from(captured).expect("capture within i64");
+                self.post(&from, captured, captured, cause, events);
+                Outcome::Rejected(rejection)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
