@@ -263,7 +263,9 @@ pub async fn run(config: LoadConfig) -> Result<Report, String> {
 async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, String> {
     let ids = Ids::new(config.run);
     let workers = config.workers();
-    let (phases, deposited) = scenario::setup_phases(&ids, config.accounts, workers, &config.mix);
+    // Over ISO 8583 a hold is a sale's pre-authorization at a terminal: it needs the merchant.
+    let merchant = !config.mix.only_between_accounts() || config.target == Target::Iso8583;
+    let (phases, deposited) = scenario::setup_phases(&ids, config.accounts, workers, &config.mix, merchant);
     let commands: usize = phases.iter().map(Vec::len).sum();
     progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
     let backend = match config.target {

@@ -67,9 +67,10 @@ impl Default for Mix {
 }
 
 impl Mix {
-    /// Whether the mix is transfers and nothing else.
-    pub fn only_transfers(&self) -> bool {
-        self.entries.iter().all(|(scenario, _)| *scenario == Scenario::Transfers)
+    /// Whether the mix runs only flows between accounts (transfers and holds), which need no
+    /// merchant when their commands are sent as such (not as ISO 8583 sales).
+    pub fn only_between_accounts(&self) -> bool {
+        self.entries.iter().all(|(scenario, _)| matches!(scenario, Scenario::Transfers | Scenario::Holds))
     }
 
     /// A mix of one scenario.
@@ -169,6 +170,15 @@ mod tests {
         let mix: Mix = "holds=0,bills=5".parse().unwrap();
         assert!(!mix.contains(Scenario::Holds) && mix.contains(Scenario::Bills));
         assert_eq!(Mix::default().to_string(), "transfers=100");
+    }
+
+    #[test]
+    fn only_flows_between_accounts_need_no_merchant() {
+        for (mix, between_accounts) in
+            [("transfers=1", true), ("holds=1", true), ("transfers=9,holds=1", true), ("holds=1,pos=1", false)]
+        {
+            assert_eq!(mix.parse::<Mix>().unwrap().only_between_accounts(), between_accounts, "{mix}");
+        }
     }
 
     #[test]

@@ -591,11 +591,17 @@ impl Worker {
 
 /// The commands of the setup phase, in phases that must apply in order (commands within a
 /// phase are independent): accounts; deposits and the merchant; terminals (one per worker), the
-/// operator and the contacts (each user with the next). A mix of transfers only registers no
-/// merchant (an engine of several partitions keeps merchants on partition 0 with their
-/// accounts, and the merchant's account may hash elsewhere). Returns them with the sum
-/// deposited.
-pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (Vec<Vec<Command>>, i128) {
+/// operator and the contacts (each user with the next). Without `merchant` (flows between
+/// accounts only, `Mix::only_between_accounts`) no merchant is registered (an engine of several
+/// partitions keeps merchants on partition 0 with their accounts, and the merchant's account may
+/// hash elsewhere). Returns them with the sum deposited.
+pub fn setup_phases(
+    ids: &Ids,
+    accounts: usize,
+    workers: usize,
+    mix: &Mix,
+    merchant: bool,
+) -> (Vec<Vec<Command>>, i128) {
     use kassa_engine::command::{
         AddContact, Movement, OpenAccount, RegisterMerchant, RegisterOperator, RegisterTerminal,
     };
@@ -608,7 +614,7 @@ pub fn setup_phases(ids: &Ids, accounts: usize, workers: usize, mix: &Mix) -> (V
         })
         .collect();
     let deposited = i128::from(OPENING_BALANCE) * i128::try_from(accounts).expect("fits");
-    if mix.only_transfers() {
+    if !merchant {
         return (vec![first, second], deposited);
     }
     second.push(Command::RegisterMerchant(RegisterMerchant {
@@ -651,7 +657,7 @@ mod tests {
     #[test]
     fn setup_deposits_what_it_says() {
         let ids = Ids::new(7);
-        let (phases, deposited) = setup_phases(&ids, 10, 3, &"coupons=1".parse().unwrap());
+        let (phases, deposited) = setup_phases(&ids, 10, 3, &"coupons=1".parse().unwrap(), true);
         assert_eq!(phases.len(), 3);
         assert_eq!(phases[0].len(), 11, "10 accounts and the merchant's");
         let deposits: u64 = phases
@@ -664,9 +670,9 @@ mod tests {
             .sum();
         assert_eq!(i128::from(deposits), deposited);
         assert_eq!(phases[2].len(), 3 + 1 + 10, "terminals, the operator, contacts");
-        let (phases, _) = setup_phases(&ids, 10, 3, &"pos=1".parse().unwrap());
+        let (phases, _) = setup_phases(&ids, 10, 3, &"pos=1".parse().unwrap(), true);
         assert_eq!(phases[2].len(), 4, "no contacts without coupons");
-        let (phases, _) = setup_phases(&ids, 10, 3, &Mix::default());
+        let (phases, _) = setup_phases(&ids, 10, 3, &Mix::default(), false);
         assert_eq!(phases.len(), 2, "no merchant for transfers only");
     }
 }

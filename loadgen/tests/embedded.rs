@@ -168,7 +168,7 @@ async fn the_conservation_check_holds_and_catches_money_that_left_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let engine = embedded::open(&dir.path().join("data"), Durability::UnsafeNoSync, None, (1, 0, None)).unwrap();
     let ids = Ids::new(9);
-    let (phases, deposited) = setup_phases(&ids, 5, 1, &Mix::default());
+    let (phases, deposited) = setup_phases(&ids, 5, 1, &Mix::default(), false);
     embedded::setup(&engine, &phases).await.unwrap();
     let accounts: Vec<Id> = (0..5).map(|index| ids.account(index)).chain([ids.merchant_account()]).collect();
     let check = |(balances, escrow): (i128, i128), splits: usize| {

@@ -5,8 +5,8 @@
 //! half-done. Then the server restarts on it and the next cycle begins.
 //!
 //! `KASSA_TORTURE_CYCLES` sets the number of cycles (default 10, the CI run);
-//! RELIABILITY.md records a long run. A second test runs 5 cycles of transfers only on a server
-//! of 3 partitions, killed while credits travel between them.
+//! RELIABILITY.md records a long run. A second test runs 5 cycles of transfers and holds on a
+//! server of 3 partitions, killed while credits and payee checks travel between them.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

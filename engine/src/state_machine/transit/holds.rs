@@ -82,8 +82,13 @@ impl StateMachine {
     pub(super) fn answer_check(&mut self, check: &Check) {
         let answer = self.usable_account(&check.account, check.currency, Rejection::CounterpartyNotFound).map(|_| {
             let owner = crate::authority::Facts::owner(self, crate::command::ObjectKind::Account, &check.account);
-            let merchants = self.state.merchants.iter().filter(|(_, merchant)| merchant.account == check.account);
-            owner.cloned().into_iter().chain(merchants.map(|(id, _)| Principal::Merchant(id.clone()))).collect()
+            // Sorted: the merchants map's order is random per process, and the answer is state.
+            let mut merchants: Vec<&Id> = (self.state.merchants.iter())
+                .filter(|(_, merchant)| merchant.account == check.account)
+                .map(|(id, _)| id)
+                .collect();
+            merchants.sort_unstable();
+            owner.cloned().into_iter().chain(merchants.into_iter().map(|id| Principal::Merchant(id.clone()))).collect()
         });
         let message = TransitMessage::Checked {
             payee_partition: self.config.partition,
