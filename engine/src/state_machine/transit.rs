@@ -244,9 +244,14 @@ impl StateMachine {
     /// The payer's last step: drain the transit, refund a refusal, complete the transfer (or
     /// the capture).
     fn apply_settled(&mut self, number: u64, refused: Option<Rejection>, output: &mut super::CommitOutput) {
-        let Some(open) = self.state.transit.open.remove(&number) else { return };
-        let Open::Credit { from, credit, .. } = *open else {
-            unreachable!("a credit's number is answered as a credit")
+        // Acted on only while that credit is open (a repeat, or an answer to another kind of
+        // message under that number, changes nothing).
+        let open = &mut self.state.transit.open;
+        if !matches!(open.get(&number).map(|entry| &**entry), Some(Open::Credit { .. })) {
+            return;
+        }
+        let Some(Open::Credit { from, credit, .. }) = open.remove(&number).map(|entry| *entry) else {
+            unreachable!("checked above")
         };
         if refused.is_none() {
             *self.state.transit.paid_out.entry(credit.currency).or_default() += u128::from(credit.amount);

@@ -109,8 +109,12 @@ impl StateMachine {
         output: &mut crate::state_machine::CommitOutput,
     ) {
         let transit = &mut self.state.transit;
-        let Some(Open::Check { placement, check, .. }) = transit.open.remove(&number).map(|open| *open) else {
-            return; // Answered already: a repeat.
+        // Acted on only while that check is open (a repeat changes nothing).
+        if !matches!(transit.open.get(&number).map(|entry| &**entry), Some(Open::Check { .. })) {
+            return;
+        }
+        let Some(Open::Check { placement, check, .. }) = transit.open.remove(&number).map(|entry| *entry) else {
+            unreachable!("checked above")
         };
         transit.by_hold.remove(&check.hold);
         let outcome = match answer {

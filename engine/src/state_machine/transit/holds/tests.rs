@@ -49,6 +49,10 @@ fn a_placement_waits_for_its_payees_check_and_a_refusal_changes_nothing() {
     assert!(matches!(&messages(&sent)[..], [TransitMessage::Check(check)] if check.account == payee));
     assert_eq!(held(&p0, &payer), 0, "nothing is reserved before the answer");
     assert!(p0.hold(&id("h1")).is_none() && p0.placing_hold(&id("h1")));
+    // An answer of another kind under the check's number is not the check's answer.
+    let stray = TransitMessage::Settled { payee_partition: 1, number: 1, refused: None };
+    assert!(commit(&mut p0, &[stray], vec![]).completed.is_empty());
+    assert!(p0.placing_hold(&id("h1")));
     // A repeat waits for the same answer; another body is another placement of a taken id.
     let repeat = commit(&mut p0, &[], vec![place("h1", &payer, &payee, 400), place("h1", &payer, &payee, 401)]);
     assert_eq!(repeat.pending, vec![(0, 1)]);
