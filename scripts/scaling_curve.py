@@ -28,7 +28,11 @@ import time
 WORKLOADS = {
     "1000 submitters": ["--connections", "1000"],
     "64 x batches of 1000": ["--connections", "64", "--batch", "1000"],
+    # Holds (place, then capture or void): most cross partitions, in three steps each.
+    # Not run unless named (`--workloads "holds by 1000 submitters"`).
+    "holds by 1000 submitters": ["--connections", "1000", "--mix", "holds"],
 }
+DEFAULT_WORKLOADS = ["1000 submitters", "64 x batches of 1000"]
 
 
 def thread_times(pid):
@@ -156,7 +160,9 @@ def main():
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated names")
+    parser.add_argument(
+        "--workloads", default=",".join(DEFAULT_WORKLOADS), help="comma-separated, of: " + ", ".join(WORKLOADS)
+    )
     args = parser.parse_args()
     counts = [int(p) for p in args.partitions.split(",")]
     chosen = [w for w in WORKLOADS if w in args.workloads.split(",")]
