@@ -250,12 +250,14 @@ pub struct CommitOutput {
     pub outcomes: Vec<Outcome>,
     /// Events of the applied commands, in order.
     pub events: Vec<Event>,
-    /// Messages to other partitions, to send once the batch is durable.
+    /// Messages to other partitions, to send once the batch is queued for the writer (which
+    /// makes a batch durable only after every batch queued before it).
     pub outgoing: Vec<Outgoing>,
-    /// `(i, number)`: `outcomes[i]` is not final: the transfer's credit `number` is on its way
-    /// to the payee's partition (`outcomes[i]` is a placeholder until then).
+    /// `(i, number)`: `outcomes[i]` is not final: message `number` (a transfer's or a capture's
+    /// credit, a placement's payee check) is on its way to another partition (`outcomes[i]` is
+    /// a placeholder until its answer comes).
     pub pending: Vec<(usize, u64)>,
-    /// `(number, outcome)`: the final outcome of a transfer that was pending.
+    /// `(number, outcome)`: the final outcome of a command that was pending on message `number`.
     pub completed: Vec<(u64, Outcome)>,
     /// Resolved objects that left memory, for storage (in the same write as the batch).
     pub archived: Vec<Archived>,

@@ -123,6 +123,7 @@ impl StateMachine {
                 self.payee_checked = Some(owners.clone());
                 let outcome = self.apply(now, &placement, &mut output.events);
                 self.payee_checked = None;
+                debug_assert!(self.pending.is_none(), "a placement with its payee checked applies at once");
                 outcome
             }
         };
