@@ -82,14 +82,13 @@ impl StateMachine {
             return Outcome::Applied(Reply::Done);
         }
         let checked = self.payee_checked.take();
-        if let Err(rejection) = self.check_hold(now, place, checked.is_some()) {
+        let payee_here = self.config.placement.of_account(&place.to) == self.config.partition;
+        if let Err(rejection) = self.check_hold(now, place, payee_here, checked.is_some()) {
             return Outcome::Rejected(rejection);
         }
         let payee_owners = match checked {
             Some(owners) => owners,
-            None if self.config.placement.of_account(&place.to) != self.config.partition => {
-                return self.check_payee(submission, place);
-            }
+            None if !payee_here => return self.check_payee(submission, place),
             None => Vec::new(),
         };
         if let Err(rejection) = self.check_debit(&place.from, place.amount) {
@@ -113,9 +112,15 @@ impl StateMachine {
     }
 
     /// The checks before a hold is placed, but for the payer's funds (checked last). A payee
-    /// on another partition is checked there; when its answer came back (`checked`), the
-    /// expiry is not checked again (it was when the placement arrived).
-    fn check_hold(&self, now: TimestampMs, place: &PlaceHold, checked: bool) -> Result<(), Rejection> {
+    /// on another partition (not `payee_here`) is checked there; when its answer came back
+    /// (`checked`), the expiry is not checked again (it was when the placement arrived).
+    fn check_hold(
+        &self,
+        now: TimestampMs,
+        place: &PlaceHold,
+        payee_here: bool,
+        checked: bool,
+    ) -> Result<(), Rejection> {
         Self::check_amount(place.amount)?;
         if !checked && (place.expires_at_ms <= now || place.expires_at_ms - now > HOLD_TTL_MS_MAX) {
             return Err(Rejection::InvalidExpiry);
@@ -124,7 +129,7 @@ impl StateMachine {
             return Err(Rejection::SameAccount);
         }
         self.usable_account(&place.from, place.currency, Rejection::AccountNotFound)?;
-        if self.config.placement.of_account(&place.to) == self.config.partition {
+        if payee_here {
             self.usable_account(&place.to, place.currency, Rejection::CounterpartyNotFound)?;
         }
         Ok(())
