@@ -9,16 +9,19 @@
 //! [`TransitMessage`]. A hold lives with the account it reserves (its payer); a payee living
 //! elsewhere is checked there when the hold is placed and paid there by a credit when it is
 //! captured; the follow-ups that name only the hold are routed by the engine's directory
-//! (`runtime/directory.rs`). Every other object
-//! (users, merchants, terminals, operators, authorizations, bills, splits, coupons, API keys)
-//! lives on the home partition, 0, and the accounts such commands name must live there too
+//! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
+//! partition and applied by every partition ([`TransitMessage::Reference`]). Every other object
+//! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0, and the accounts such commands name must live there too
 //! (`cross_partition` otherwise): placing them with their users and merchants is the rest of
 //! `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
-use crate::command::{Command, Movement, PostingCause, Principal, Rejection, Transfer};
+use crate::command::{
+    Command, Movement, PostingCause, Principal, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
+    Transfer,
+};
 use crate::types::{Currency, Id};
 
 /// The index of a partition, `0..count`.
@@ -190,6 +193,33 @@ pub enum TransitMessage {
         /// or why it may not be paid.
         answer: Result<Vec<Principal>, Rejection>,
     },
+    /// A merchant, terminal or operator the home partition registered, for every other
+    /// partition to apply in the order of the numbers (`state_machine/reference.rs`).
+    Reference(Reference),
+}
+
+/// Registration `number` of the home partition's reference stream: a merchant, terminal or
+/// operator that every partition knows. The bodies are the commands' own: a registration is
+/// applied elsewhere exactly as the home partition applied it (a decision: the log and the
+/// command share these types, as `Remembered` shares the money commands').
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Numbered by the home partition from 1, one after another.
+    pub number: u64,
+    /// What was registered (no owner is recorded: the rules decide a registration's objects
+    /// by the merchant each names, `crate::authority`).
+    pub registration: Registration,
+}
+
+/// An object of the reference stream ([`Reference`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Registration {
+    /// A merchant and its account.
+    Merchant(RegisterMerchant),
+    /// A terminal of a merchant.
+    Terminal(RegisterTerminal),
+    /// An operator of a merchant.
+    Operator(RegisterOperator),
 }
 
 /// A hold's payee to check on its own partition before the hold is placed.

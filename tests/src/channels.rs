@@ -104,6 +104,10 @@ impl HttpChannel {
                 Some(json!({"id": transfer.id.as_str(), "from": transfer.from.as_str(), "to": transfer.to.as_str(),
                             "amount": transfer.amount, "currency": transfer.currency.alpha()})),
             ),
+            Command::RegisterMerchant(register) => (
+                "/v1/merchants".to_string(),
+                Some(json!({"id": register.merchant.as_str(), "account": register.account.as_str()})),
+            ),
             Command::PlaceHold(place) => (
                 "/v1/holds".to_string(),
                 Some(json!({"id": place.id.as_str(), "from": place.from.as_str(), "to": place.to.as_str(),

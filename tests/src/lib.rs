@@ -68,6 +68,15 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
+    /// `M id account result`: a merchant's registration (on several partitions).
+    Registered {
+        /// Merchant id.
+        merchant: String,
+        /// Its account.
+        account: String,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
     /// `S id member result`: a split share payment.
     SharePaid {
         /// Split id.
@@ -87,6 +96,7 @@ impl Ack {
             Ack::Settlement { id, result } => format!("P {id} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
             Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
+            Ack::Registered { merchant, account, result } => format!("M {merchant} {account} {result}"),
             Ack::HoldCaptured { id, from, to, amount, result } => format!("H {id} {from} {to} {amount} {result}"),
         }
     }
@@ -112,12 +122,26 @@ impl Ack {
             }),
             "P" if fields.len() == 3 => Some(Ack::Settlement { id: text(1)?, result: text(2)? }),
             "B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
+            "M" if fields.len() == 4 => {
+                Some(Ack::Registered { merchant: text(1)?, account: text(2)?, result: text(3)? })
+            }
             "S" if fields.len() == 4 => {
                 Some(Ack::SharePaid { id: text(1)?, member: fields[2].parse().ok()?, result: text(3)? })
             }
             _ => None,
         }
     }
+}
+
+/// A run on several partitions registered merchants: some whose account lives on the home
+/// partition (applied, and checked on every partition after each kill) and some elsewhere
+/// (refused `cross_partition`, and known nowhere).
+pub fn assert_registrations_applied_and_refused(acks: &[Ack]) {
+    let registered = |wanted: &str| {
+        acks.iter().filter(|ack| matches!(ack, Ack::Registered { result, .. } if result == wanted)).count()
+    };
+    assert!(registered("A") > 0, "no merchant registered");
+    assert!(registered("R:cross_partition") > 0, "no merchant refused for an account elsewhere");
 }
 
 /// `A` for an applied outcome, `R:<code>` for a rejection.

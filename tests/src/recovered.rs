@@ -20,14 +20,16 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
     }
     let mut balances: Vec<(Id, i64)> = Vec::new();
     // Each partition checks its own invariants and the acknowledgements it applied: a
-    // transfer where its payer lives, everything else on the home partition.
+    // transfer where its payer lives, a merchant's registration everywhere, everything else on
+    // the home partition.
     for partition in 0..placement.count() {
         let placement = placement.clone();
-        let acks: Vec<Ack> = acks.iter().filter(|ack| ack_partition(&placement, ack) == partition).cloned().collect();
+        let here = |ack: &&Ack| ack_partition(&placement, ack) == partition || matches!(ack, Ack::Registered { .. });
+        let acks: Vec<Ack> = acks.iter().filter(here).cloned().collect();
         let found = engine
             .read_partition_blocking(partition, move |machine| {
                 machine.check_invariants();
-                verify_acks(machine, &acks)?;
+                verify_acks(machine, &acks).map_err(|error| format!("partition {partition}: {error}"))?;
                 let accounts = (0..ACCOUNTS).map(account).chain([id(SHOP)]);
                 let posted = accounts.filter_map(|account| Some((account.clone(), machine.account(&account)?.posted)));
                 Ok::<_, String>(posted.collect::<Vec<_>>())
@@ -36,6 +38,7 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
         balances.extend(found);
     }
     verify_holds(engine, acks)?;
+    verify_reference(engine)?;
     if placement.count() > 1 {
         let total: i64 = balances.iter().map(|(_, posted)| posted).sum();
         let deposited = i64::try_from(ACCOUNTS as u64 * crate::OPENING_BALANCE).expect("fits");
@@ -72,6 +75,23 @@ fn verify_holds(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
         let captured = state == Some(HoldState::Captured(*amount));
         if (result == "A") != captured {
             return Err(format!("hold {hold} acknowledged {result}, recovered {state:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every partition knows the merchants, terminals and operators the home partition registered
+/// (the reference stream, sent again after a restart to a partition that missed some).
+fn verify_reference(engine: &Engine) -> Result<(), String> {
+    let read = |partition| {
+        engine
+            .read_partition_blocking(partition, |machine| machine.reference_digest())
+            .map_err(|error| format!("read failed: {error}"))
+    };
+    let home = read(kassa_engine::partition::HOME_PARTITION)?;
+    for partition in 1..engine.placement().count() {
+        if read(partition)? != home {
+            return Err(format!("partition {partition} knows other merchants, terminals or operators than home"));
         }
     }
     Ok(())
@@ -146,6 +166,13 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
                 let paid = machine.split(&id(split)).map(|split| split.paid[*member]);
                 if result == "A" && paid != Some(true) {
                     return Err(format!("share {member} of {split} acknowledged paid, recovered {paid:?}"));
+                }
+            }
+            // Checked on every partition: each learns it by the reference stream.
+            Ack::Registered { merchant, account, result } => {
+                let found = machine.merchant(&id(merchant)).map(|known| known.account.to_string());
+                if (result == "A") != (found.as_deref() == Some(account.as_str())) {
+                    return Err(format!("merchant {merchant} acknowledged {result}, recovered with {found:?}"));
                 }
             }
         }

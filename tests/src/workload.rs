@@ -139,9 +139,9 @@ async fn place_and_capture<C: Channel>(
 }
 
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
-/// acknowledged result to `ack`; only transfers and holds when `partitioned` (the flows whose
-/// accounts may live on any partition; most pair accounts of two partitions, so a hold's payee
-/// is checked and paid on another partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+/// acknowledged result to `ack`; only transfers, holds and merchants' registrations when
+/// `partitioned` (the flows whose accounts may live on any partition; most pair accounts of two
+/// partitions, so a hold's payee is checked and paid on another partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,
@@ -168,7 +168,14 @@ pub async fn run_worker<C: Channel>(
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
         let amount = rng.random_range(1..5_000);
-        if (60..70).contains(&pick) {
+        if partitioned && roll < 3 {
+            // The home partition registers the merchant (its account lives there, or it is
+            // refused `cross_partition`) and every partition learns it by the reference stream.
+            let merchant = format!("m-{tag}");
+            let register = RegisterMerchant { merchant: id(&merchant), account: account(from) };
+            let Some(answer) = channel.submit(Command::RegisterMerchant(register)).await else { continue };
+            ack(Ack::Registered { merchant, account: format!("acc{from}"), result: answer.result() });
+        } else if (60..70).contains(&pick) {
             let hold = format!("h-{tag}");
             let Some(result) = place_and_capture(channel, &hold, (from, to), amount).await else { continue };
             ack(Ack::HoldCaptured { id: hold, from: format!("acc{from}"), to: format!("acc{to}"), amount, result });

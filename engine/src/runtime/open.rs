@@ -16,7 +16,7 @@ use super::{
 };
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
-use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine};
+use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine, missed_references};
 use crate::wal::{Derived, HeldLines, IndexedKind, Wal, newest_per_key};
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
@@ -171,6 +171,10 @@ fn start(
         for outgoing in machine.state().transit.open_messages() {
             let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
         }
+    }
+    // So do the home partition's registrations that a partition had not applied.
+    for outgoing in missed_references(&machines) {
+        let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
     }
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {

@@ -46,6 +46,12 @@ impl StateMachine {
         assert_eq!(owned, account_owners, "every tenant's account is listed once");
         self.state.check_indexes();
         self.check_archive();
+        if self.config.placement.count() > 1 {
+            let state = &self.state;
+            let registered = state.merchants.len() + state.terminals.len() + state.operators.len();
+            let through = usize::try_from(state.reference.applied_through()).expect("fits");
+            assert_eq!(through, registered, "every merchant, terminal and operator is one reference");
+        }
         let held: usize = self.state.holdings.values().map(BTreeSet::len).sum();
         assert_eq!(held, self.state.coupons.len(), "every coupon is held by one user");
         for (id, coupon) in self.state.coupons.iter() {

@@ -22,6 +22,7 @@ mod lists;
 mod pos;
 mod queries;
 mod recall;
+mod reference;
 mod refunds;
 mod registry;
 pub mod rules;
@@ -60,6 +61,7 @@ pub(crate) use idempotency::IdHasher;
 pub use idempotency::{IdTable, PROBE_BUCKETS_MAX};
 pub use pos::{Merchant, Operator, SettlementSummary, Terminal};
 pub use recall::ForgottenId;
+pub use reference::{ReferenceStream, missed_references};
 pub use refunds::RefundEntry;
 pub use registry::ApiKey;
 pub use secrets::SecretKey;
@@ -238,6 +240,9 @@ pub struct State {
     pub(crate) contact_requests: Map<Id, BTreeSet<Id>>,
     /// Money on its way to and from other partitions (empty with one partition).
     pub(crate) transit: Transit,
+    /// Merchants, terminals and operators on their way from the home partition to the others
+    /// (`reference.rs`; empty with one partition).
+    pub(crate) reference: ReferenceStream,
     /// Highest `now` committed so far; time never runs backwards inside the machine.
     pub(crate) now_ms: TimestampMs,
 }

@@ -25,6 +25,7 @@ use crate::command::{
 use crate::constants::{
     CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, ISO_SETTLEMENT_ID_PREFIX, MAC_KEY_LENGTH_MAX,
 };
+use crate::partition::Registration;
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
 const APPROVAL_DOMAIN: &str = "kassa.approval-code.v1";
@@ -160,6 +161,7 @@ impl StateMachine {
             Some(_) => {}
         }
         self.state.merchants.insert(register.merchant.clone(), merchant);
+        self.publish(Registration::Merchant(register.clone()));
         Self::changed(events, ObjectKind::Merchant, &register.merchant, Change::Opened);
         Outcome::Applied(Reply::Done)
     }
@@ -190,6 +192,7 @@ impl StateMachine {
         }
         self.state.terminals.insert(register.terminal.clone(), terminal);
         self.adopt_settlements(&register.terminal, &register.merchant);
+        self.publish(Registration::Terminal(register.clone()));
         Self::changed(events, ObjectKind::Terminal, &register.terminal, Change::Opened);
         Outcome::Applied(Reply::Done)
     }
@@ -207,6 +210,7 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::MerchantNotFound);
         }
         self.state.operators.insert(register.operator.clone(), operator);
+        self.publish(Registration::Operator(register.clone()));
         Self::changed(events, ObjectKind::Operator, &register.operator, Change::Opened);
         Outcome::Applied(Reply::Done)
     }

@@ -205,6 +205,7 @@ impl StateMachine {
             TransitMessage::HoldElsewhere(id) => drop(self.holds_elsewhere.insert(id.clone())),
             TransitMessage::Check(check) => self.answer_check(check),
             TransitMessage::Checked { number, answer, .. } => self.apply_checked(now, *number, answer, output),
+            TransitMessage::Reference(reference) => self.apply_reference(reference),
         }
     }
 

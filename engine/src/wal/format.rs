@@ -26,7 +26,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// 10: a terminal may be registered with its location. 11: a hold keeps its payee's owners
 /// (a payee on another partition), a hold may be `Capturing`, the transit keeps payee checks
 /// beside credits, a credit says what it pays, and records may carry `Check`/`Checked`.
-pub const STORAGE_FORMAT: u8 = 11;
+/// 12: snapshots keep the reference stream (the home partition's registrations, the others'
+/// applied-through number), and records may carry `Reference` messages.
+pub const STORAGE_FORMAT: u8 = 12;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

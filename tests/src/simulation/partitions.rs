@@ -21,7 +21,8 @@
 //! The state is read from every partition and merged: accounts (and their owner records) from
 //! the partition they live on, a hold (and its owner record) from the partition that has it,
 //! everything else from the home partition, counts and totals summed, and every partition's
-//! invariants (with an empty transit) must hold.
+//! invariants (with an empty transit) must hold. Merchants, terminals and operators must read
+//! alike on every partition (the reference stream has arrived everywhere by then).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -261,6 +262,11 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                 if value != MISSING || !merged.contains_key(&key) {
                     merged.insert(key, value);
                 }
+            } else if is_reference(&key) && partition != HOME_PARTITION {
+                // Every partition applies the home partition's reference stream.
+                if merged.get(&key) != Some(&value) && broken.is_none() {
+                    broken = Some(format!("partition {partition} has {key} = {value}, the home partition not"));
+                }
             } else if owner_partition(placement, &key) == partition {
                 merged.insert(key, value);
             }
@@ -272,6 +278,11 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
         merged.insert(format!("totals:{currency}"), format!("in={deposited} out={withdrawn}"));
     }
     merged
+}
+
+/// Whether `key` is a merchant, terminal or operator: the reference stream's objects.
+fn is_reference(key: &str) -> bool {
+    ["merchant:", "terminal:", "operator:"].iter().any(|prefix| key.starts_with(prefix))
 }
 
 /// The partition whose answer for `key` counts: an account's own, else the home partition.

@@ -110,11 +110,14 @@ fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
 fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     let all_acks = torture(5, 3, 0x7061_7274_6974);
     assert!(
-        all_acks.iter().all(|ack| matches!(ack, Ack::Transfer { .. } | Ack::HoldCaptured { .. })),
-        "transfers and holds"
+        all_acks
+            .iter()
+            .all(|ack| matches!(ack, Ack::Transfer { .. } | Ack::HoldCaptured { .. } | Ack::Registered { .. })),
+        "transfers, holds and merchants' registrations"
     );
     let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
+    kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 
 /// `cycles` kill cycles on one data directory of `partitions`; returns every acknowledgement.
