@@ -205,6 +205,26 @@ impl PartitionLog {
         }
     }
 
+    /// Resumes partition `partition`'s log as the owner of `epoch` after an append whose
+    /// outcome is unknown (the stream's leader changed, the connection dropped): reads it after
+    /// `after`, handing each entry to `apply` (those of `epoch` are this owner's: what landed),
+    /// and goes on at its end. [`LogError::StaleEpoch`] if another owner took it over.
+    pub async fn resume(
+        js: &Context,
+        prefix: &str,
+        partition: u16,
+        epoch: u64,
+        after: u64,
+        apply: impl FnMut(Entry),
+    ) -> Result<PartitionLog, LogError> {
+        let (_, subject) = names(prefix, partition);
+        let end = PartitionLog::read(js, prefix, partition, after, apply).await?;
+        if end.epoch != epoch {
+            return Err(LogError::StaleEpoch { wanted: epoch, current: end.epoch });
+        }
+        Ok(PartitionLog { js: js.clone(), subject, end, fenced: false })
+    }
+
     /// Appends `payloads` as records, pipelined; returns the stream's last sequence once every
     /// one is stored (by a quorum of its replicas). An error leaves the log fenced.
     pub async fn append(&mut self, payloads: &[Bytes]) -> Result<u64, LogError> {

