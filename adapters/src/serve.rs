@@ -85,6 +85,15 @@ pub struct ServeArgs {
     /// PEM private key of `--tls-cert`, readable by its owner only (0600).
     #[arg(long, env = "KASSA_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The NATS servers of a cluster (`nats://host:port`, comma-separated; 2.10 or later with
+    /// `sync_interval: always`): this node takes every partition's lease, and each group commit
+    /// is also stored in its partitions' JetStream streams before it is acknowledged
+    /// (docs/cluster.md) [default: none: one node on its local log].
+    #[arg(long, env = "KASSA_CLUSTER", value_delimiter = ',', requires = "node_id")]
+    pub cluster: Vec<String>,
+    /// This node's name in the cluster (the holder of its leases).
+    #[arg(long, env = "KASSA_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// How log lines are written (`--log-format`).
@@ -138,6 +147,8 @@ struct FileConfig {
     partitions: Option<u16>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    cluster: Option<Vec<String>>,
+    node_id: Option<String>,
 }
 
 /// The resolved configuration.
@@ -169,6 +180,8 @@ pub struct ServeConfig {
     pub partitions: u16,
     /// TLS for HTTP and the binary protocol, when a certificate and key were given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Cluster mode, when NATS servers were given.
+    pub cluster: Option<kassa_cluster::ClusterOptions>,
 }
 
 impl ServeArgs {
@@ -208,6 +221,21 @@ impl ServeArgs {
                 (None, None) => None,
                 _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
             },
+            cluster: match (
+                if self.cluster.is_empty() { file.cluster.unwrap_or_default() } else { self.cluster },
+                self.node_id.or(file.node_id),
+            ) {
+                (urls, _) if urls.is_empty() => None,
+                (urls, Some(node_id)) => Some(kassa_cluster::ClusterOptions {
+                    // Three copies of each stream in a cluster of three or more servers.
+                    replicas: urls.len().min(3),
+                    urls,
+                    node_id,
+                    prefix: "kassa".into(),
+                    lease_ttl: CLUSTER_LEASE_TTL,
+                }),
+                (_, None) => return Err("cluster mode needs a node id (--node-id)".into()),
+            },
         })
     }
 }
@@ -216,6 +244,10 @@ impl ServeArgs {
 /// month gets its first answer, never a second application (at about 7-11 % of durable
 /// throughput and 150 MB of filter at the default `ids_max`: BENCHMARKS.md).
 const IDEMPOTENCY_RETENTION_DAYS_DEFAULT: u64 = 30;
+
+/// How long a partition's lease lasts unless its owner renews it (every third of it): a node
+/// that stops answering loses its partitions this long after its last renewal.
+const CLUSTER_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// One socket thread per core, at least 2.
 fn default_socket_threads() -> usize {
@@ -318,10 +350,32 @@ async fn open_engine(
     engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
     engine_config.resolved_in_memory_ms = config.resolved_in_memory_ms;
     engine_config.partitions = config.partitions;
-    let opened = tokio::task::spawn_blocking(move || Engine::open_with_report(engine_config)).await;
+    let cluster = config.cluster.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        if let Some(options) = cluster {
+            engine_config.replica = Some(join_cluster(&options, &engine_config)?);
+        }
+        Engine::open_with_report(engine_config).map_err(|error| format!("opening the engine failed: {error}"))
+    })
+    .await;
     recovering_handle.stop(true).await;
     let _ = recovering_task.await;
-    opened.map_err(|error| error.to_string())?.map_err(|error| format!("opening the engine failed: {error}"))
+    opened.map_err(|error| error.to_string())?
+}
+
+/// Joins the cluster as the owner of every partition (docs/cluster.md): a node that loses a
+/// lease answers nothing more, so the process exits (its supervisor restarts it).
+fn join_cluster(
+    options: &kassa_cluster::ClusterOptions,
+    engine_config: &EngineConfig,
+) -> Result<kassa_engine::runtime::Replica, String> {
+    let joined = kassa_cluster::join(options, &engine_config.data_dir, engine_config.partitions)
+        .map_err(|error| format!("joining the cluster failed: {error}"))?;
+    tracing::info!(node = %options.node_id, servers = ?options.urls, "joined the cluster: every partition's lease held");
+    Ok(joined.keep_leases(|reason| {
+        tracing::error!(%reason, "a partition's lease was lost: this node stops answering");
+        std::process::exit(3);
+    }))
 }
 
 /// Resolves once the engine has stopped after a storage failure: the server then drains,

@@ -9,13 +9,18 @@
 //!   compare-and-set on the revision. The revision that took it is the owner's epoch.
 //! - [`chain`]: the hash chain, pure.
 //!
-//! The engine does not use these yet: wiring its writer and recovery to them, standbys, request
-//! forwarding and `scripts/cluster.sh` are the next steps (docs/cluster.md).
+//! - [`replica`]: a node that owns every partition copies its log to the streams before any
+//!   acknowledgement (`kassa serve --cluster`); standbys, takeover by another node, request
+//!   forwarding and `scripts/cluster.sh` are the next steps (docs/cluster.md).
 
 pub mod chain;
 pub mod lease;
 pub mod log;
+pub mod replica;
+pub mod testing;
 
+pub use async_nats;
 pub use chain::{EntryKind, Link};
 pub use lease::{Lease, LeaseError, Leases};
 pub use log::{Entry, LogError, LogPosition, PartitionLog};
+pub use replica::{ClusterOptions, JoinError, JoinedNode, StreamReplica, join};

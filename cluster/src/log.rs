@@ -36,9 +36,13 @@ const EPOCH: &str = "Kassa-Epoch";
 const KIND: &str = "Kassa-Kind";
 const PREV: &str = "Kassa-Prev";
 
-/// The largest payload an entry may carry (NATS's default `max_payload` is 1 MiB, and the
-/// headers travel with it).
-pub const ENTRY_PAYLOAD_MAX: usize = 1024 * 1024 - 4 * 1024;
+/// The largest part of an entry one message carries (NATS's default `max_payload` is 1 MiB,
+/// and the headers travel with it): a larger entry goes as consecutive parts (`Kassa-Part:
+/// i/n`), which a reader joins; a record torn after some of its parts (never acknowledged) is
+/// skipped by readers.
+pub const PART_BYTES_MAX: usize = 1024 * 1024 - 4 * 1024;
+
+const PART: &str = "Kassa-Part";
 
 /// Why the log refused.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +66,6 @@ pub enum LogError {
         /// The stream's epoch.
         current: u64,
     },
-    /// An entry larger than [`ENTRY_PAYLOAD_MAX`].
-    #[error("an entry of {0} bytes is larger than a JetStream message may be")]
-    TooLarge(usize),
     /// NATS did not answer as expected.
     #[error("JetStream: {0}")]
     Nats(String),
@@ -157,6 +158,7 @@ impl PartitionLog {
         let consumer =
             stream.create_consumer(OrderedConfig { deliver_policy, ..Default::default() }).await.map_err(nats)?;
         let mut messages = consumer.messages().await.map_err(nats)?;
+        let mut joining: Vec<u8> = Vec::new();
         while position.sequence < last {
             let message = messages.next().await.ok_or_else(|| nats("the stream ended early"))?.map_err(nats)?;
             let sequence = message.info().map_err(nats)?.stream_sequence;
@@ -164,7 +166,20 @@ impl PartitionLog {
             let payload = message.payload.clone();
             position = follow(position, sequence, &headers, &payload)?;
             let Header { kind, epoch, .. } = Header::parse(sequence, &headers)?;
-            apply(Entry { sequence, kind, epoch, payload });
+            let (part, count) = part_of(sequence, &headers)?;
+            if part == 1 {
+                joining.clear(); // A record torn after some of its parts was never acknowledged.
+            } else if joining.is_empty() {
+                return Err(LogError::Broken { sequence, reason: format!("part {part} without part 1") });
+            }
+            if count == 1 {
+                apply(Entry { sequence, kind, epoch, payload });
+            } else {
+                joining.extend_from_slice(&payload);
+                if part == count {
+                    apply(Entry { sequence, kind, epoch, payload: Bytes::from(std::mem::take(&mut joining)) });
+                }
+            }
         }
         Ok(position)
     }
@@ -241,14 +256,18 @@ impl PartitionLog {
         if self.fenced {
             return Err(LogError::Fenced(self.end.sequence));
         }
-        if let Some(payload) = payloads.iter().find(|payload| payload.len() > ENTRY_PAYLOAD_MAX) {
-            return Err(LogError::TooLarge(payload.len()));
-        }
         // Fenced until every acknowledgement is in: an error anywhere leaves it so.
         self.fenced = true;
         let mut end = self.end;
         let mut acks = Vec::with_capacity(payloads.len());
-        for payload in payloads {
+        let parts = payloads.iter().flat_map(|payload| {
+            let count = payload.len().div_ceil(PART_BYTES_MAX).max(1);
+            (0..count).map(move |index| {
+                let start = index * PART_BYTES_MAX;
+                (payload.slice(start..payload.len().min(start + PART_BYTES_MAX)), index + 1, count)
+            })
+        });
+        for (payload, part, count) in parts {
             let mut publish = Publish::build()
                 .payload(payload.clone())
                 .message_id(message_id(epoch, end.sequence + 1))
@@ -259,12 +278,16 @@ impl PartitionLog {
                 // message id names the epoch that wrote it, so no other owner's entry matches.
                 publish = publish.expected_last_message_id(message_id(end.epoch, end.sequence));
             }
+            if count > 1 {
+                publish = publish.header(PART, format!("{part}/{count}").as_str());
+            }
             let publish = publish
                 .header(EPOCH, epoch.to_string().as_str())
                 .header(KIND, kind.name())
                 .header(PREV, hex::encode(end.link).as_str());
             acks.push((end.sequence + 1, self.js.send_publish(self.subject.clone(), publish).await.map_err(nats)?));
-            end = LogPosition { sequence: end.sequence + 1, link: chain::link(&end.link, kind, epoch, payload), epoch };
+            end =
+                LogPosition { sequence: end.sequence + 1, link: chain::link(&end.link, kind, epoch, &payload), epoch };
         }
         for (expected, ack) in acks {
             let ack = ack.await.map_err(|error| match error.kind() {
@@ -307,6 +330,17 @@ impl Header {
             .and_then(|prev| Link::try_from(prev).ok())
             .ok_or_else(|| broken("no predecessor"))?;
         Ok(Header { kind, epoch, prev })
+    }
+}
+
+/// Which part of how many the message at `sequence` is (`1/1` without the header).
+fn part_of(sequence: u64, headers: &HeaderMap) -> Result<(usize, usize), LogError> {
+    let Some(value) = headers.get(PART) else { return Ok((1, 1)) };
+    let parsed =
+        value.as_str().split_once('/').and_then(|(part, count)| Some((part.parse().ok()?, count.parse().ok()?)));
+    match parsed {
+        Some((part, count)) if (1..=count).contains(&part) => Ok((part, count)),
+        _ => Err(LogError::Broken { sequence, reason: format!("part {value}") }),
     }
 }
 

@@ -3,13 +3,11 @@
 //! appends again once a new leader is elected. Bounded: one kill, at most 30 s of waiting.
 //! Prints the time from the kill to the first acknowledged append after it (RELIABILITY.md).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kassa_cluster::testing::{connect_all, runtime, start_cluster};
 use kassa_cluster::{EntryKind, LogError, PartitionLog};
-use support::{connect_all, runtime, start_cluster};
 
 const PREFIX: &str = "kassa";
 

@@ -1,15 +1,13 @@
 //! The log and the lease against a real nats-server (2.10 or later, with `sync_interval:
 //! always`), started by each test on a free loopback port and killed when it ends
-//! (`support/mod.rs`).
-
-mod support;
+//! (`kassa_cluster::testing`).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kassa_cluster::log::ENTRY_PAYLOAD_MAX;
+use kassa_cluster::log::PART_BYTES_MAX;
+use kassa_cluster::testing::{connect, runtime, start_server};
 use kassa_cluster::{Entry, EntryKind, LeaseError, Leases, LogError, PartitionLog};
-use support::{connect, runtime, start_server};
 
 fn payloads(texts: &[&str]) -> Vec<Bytes> {
     texts.iter().map(|text| Bytes::from(text.to_string())).collect()
@@ -45,9 +43,14 @@ fn an_owner_appends_and_a_reader_follows_the_chain_from_any_point() {
         let mut rest = Vec::new();
         assert_eq!(PartitionLog::read(&js, "kassa", 0, 3, |entry| rest.push(entry)).await.unwrap(), end);
         assert_eq!(records(&rest), records(&read[3..]));
-        let too_large = Bytes::from(vec![0; ENTRY_PAYLOAD_MAX + 1]);
-        assert!(matches!(log.append(&[too_large]).await, Err(LogError::TooLarge(_))));
-        assert_eq!(log.append(&payloads(&["e"])).await.unwrap(), 6, "a refused size leaves the log usable");
+        // An entry larger than a message goes as parts and is read back whole.
+        let large: Vec<u8> = (0..PART_BYTES_MAX * 2 + 7).map(|index| (index % 251) as u8).collect();
+        assert_eq!(log.append(&[Bytes::from(large.clone()), Bytes::from("e")]).await.unwrap(), 9);
+        let mut tail = Vec::new();
+        PartitionLog::read(&js, "kassa", 0, 5, |entry| tail.push(entry)).await.unwrap();
+        let joined: Vec<(u64, usize)> = tail.iter().map(|entry| (entry.sequence, entry.payload.len())).collect();
+        assert_eq!(joined, [(8, large.len()), (9, 1)]);
+        assert_eq!(tail[0].payload, large);
     });
 }
 

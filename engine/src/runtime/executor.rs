@@ -51,6 +51,9 @@ pub(super) struct Executor {
     batches: u64,
     /// Where each hold lives, with several partitions (`directory.rs`).
     directory: Option<Arc<Directory>>,
+    /// With a log replica, messages leave once their batch is durable there (the writer sends
+    /// them), not once it is queued (`replica.rs`).
+    messages_when_durable: bool,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -95,6 +98,7 @@ impl Executor {
             output: CommitOutput::default(),
             clock: config.clock.clone(),
             parked: HashMap::new(),
+            messages_when_durable: config.replica.is_some(),
         }
     }
 
@@ -220,7 +224,12 @@ impl Executor {
         for read in unsynced {
             read(&self.machine)();
         }
-        let writer_stopped = self.to_writer.send(WriterMessage::Batch(DurableBatch { record, ready })).is_err();
+        if self.messages_when_durable {
+            let batch = DurableBatch { record, ready, outgoing };
+            return self.to_writer.send(WriterMessage::Batch(batch)).is_err();
+        }
+        let batch = DurableBatch { record, ready, outgoing: Vec::new() };
+        let writer_stopped = self.to_writer.send(WriterMessage::Batch(batch)).is_err();
         self.send_on(outgoing);
         writer_stopped
     }

@@ -27,6 +27,7 @@ mod indexer;
 mod lookups;
 mod open;
 mod recall;
+mod replica;
 mod restore;
 mod routing;
 mod snapshotter;
@@ -54,6 +55,7 @@ pub use crate::wal::Durability;
 pub use archived::{CouponWithCode, ObjectPage};
 pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
 pub use lookups::{TransferRecord, TransferStatus};
+pub use replica::{LogReplica, Replica, ReplicaRecord};
 
 /// How to run an engine.
 #[derive(Debug, Clone)]
@@ -94,6 +96,9 @@ pub struct EngineConfig {
     /// window's resolved ones; each one a command names again costs a read from storage. Fixed when the data directory is created; reopening with another value keeps the
     /// directory's (replay must move objects out where the first run did).
     pub resolved_in_memory_ms: u64,
+    /// A second durable copy of the log that acknowledgements wait for (cluster mode; `None`:
+    /// the local log alone, the default).
+    pub replica: Option<Replica>,
 }
 
 /// The source of `now` that the executor reads once per batch.
@@ -133,6 +138,7 @@ impl EngineConfig {
             clock: Clock::System,
             idempotency_retention_ms: 0,
             resolved_in_memory_ms: crate::constants::RESOLVED_IN_MEMORY_MS_DEFAULT,
+            replica: None,
         }
     }
 }

@@ -250,6 +250,8 @@ fn start(
         executors: usize::from(partitions),
         durable_batches: archive_durable,
         answers: to_answerer,
+        replica: config.replica.clone(),
+        transit_out: transit_senders.clone(),
     };
     let (to_history, history_inbox) = crossbeam_channel::bounded(1);
     let ingest = {

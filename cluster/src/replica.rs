@@ -1,0 +1,249 @@
+//! The engine's log copied to each partition's stream before any acknowledgement
+//! (`kassa_engine::runtime::LogReplica`), and the node that owns every partition while doing so.
+//!
+//! Joining, a node:
+//! 1. takes each partition's lease (refused while another node holds one);
+//! 2. takes each stream over with the lease's epoch, reading it through and keeping the last
+//!    record's number in the local log;
+//! 3. copies to each stream the local records it lacks. These are batches written locally
+//!    whose copy never completed, so none was acknowledged. A command whose answer was lost
+//!    may or may not be applied, so copying them on is correct, and the stream and the local
+//!    log agree again;
+//! 4. renews the leases every third of their time to live. Once one is lost, the node stops
+//!    answering: its process exits, and a stale owner's appends would fail anyway.
+//!
+//! This step has one node owning every partition. Standbys, takeover by another node and
+//! forwarding are docs/cluster.md's next steps.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kassa_engine::runtime::{LogReplica, Replica, ReplicaRecord};
+use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, WalError, decode_record, encode_record};
+use kassa_engine::{Durability, partition::PartitionId};
+use parking_lot::Mutex;
+
+use crate::lease::{Lease, LeaseError, Leases};
+use crate::log::{LogError, PartitionLog, context};
+
+/// How a node joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The NATS servers (`nats://host:port`), any of which the client may use.
+    pub urls: Vec<String>,
+    /// This node's name (lease holder).
+    pub node_id: String,
+    /// Streams are `<PREFIX>_P<n>`, subjects `<prefix>.p<n>.log`, leases bucket `<prefix>_leases`.
+    pub prefix: String,
+    /// Copies of each stream and of the leases (3 in a cluster of three servers).
+    pub replicas: usize,
+    /// How long a lease lasts unless renewed.
+    pub lease_ttl: Duration,
+}
+
+/// Why a node could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// NATS could not be reached.
+    #[error("cannot reach the NATS servers: {0}")]
+    Connect(String),
+    /// A lease is held by another node.
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+    /// A stream refused.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The local log could not be read.
+    #[error("the local log: {0}")]
+    Local(#[from] WalError),
+    /// The local log and the streams disagree in a way this step does not mend.
+    #[error("{0}")]
+    Diverged(String),
+}
+
+/// The streams the writer copies each group of records to.
+pub struct StreamReplica {
+    runtime: Arc<tokio::runtime::Runtime>,
+    logs: Mutex<Vec<PartitionLog>>,
+}
+
+impl LogReplica for StreamReplica {
+    fn replicate(&self, records: &[ReplicaRecord<'_>]) -> Result<(), String> {
+        let mut per_partition: BTreeMap<PartitionId, Vec<Bytes>> = BTreeMap::new();
+        for record in records {
+            per_partition.entry(record.partition).or_default().push(Bytes::copy_from_slice(record.bytes));
+        }
+        let mut logs = self.logs.lock();
+        let appends = logs.iter_mut().enumerate().filter_map(|(partition, log)| {
+            let payloads = per_partition.remove(&u16::try_from(partition).ok()?)?;
+            Some(async move { log.append(&payloads).await })
+        });
+        let appended = self.runtime.block_on(futures::future::try_join_all(appends));
+        appended.map(drop).map_err(|error| error.to_string())
+    }
+}
+
+/// A node that joined: the replica for the engine's configuration, and its leases kept alive.
+pub struct JoinedNode {
+    /// Give to `EngineConfig::replica`.
+    pub replica: Replica,
+    runtime: Arc<tokio::runtime::Runtime>,
+    leases: Leases,
+    held: Vec<Lease>,
+}
+
+impl JoinedNode {
+    /// Renews the leases every third of their time to live, on a thread of its own, and calls
+    /// `lost` (once) when one cannot be renewed: the node must stop answering then.
+    pub fn keep_leases(self, lost: impl FnOnce(String) + Send + 'static) -> Replica {
+        let JoinedNode { replica, runtime, leases, mut held } = self;
+        let period = leases.ttl() / 3;
+        std::thread::Builder::new()
+            .name("kassa-leases".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(period);
+                    for lease in &mut held {
+                        if let Err(error) = runtime.block_on(leases.renew(lease)) {
+                            lost(error.to_string());
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawn the lease thread");
+        replica
+    }
+}
+
+/// Joins the cluster as the owner of every partition of the data directory `data_dir` (which
+/// the engine has not opened yet; `partitions` if it is new): leases, streams taken over, the
+/// local log's records that the streams lack copied to them.
+pub fn join(options: &ClusterOptions, data_dir: &Path, partitions: u16) -> Result<JoinedNode, JoinError> {
+    // A directory the engine has not created yet is left to it (it creates it readable by its
+    // owner only); it has no records to copy.
+    let wal = if data_dir.join("CURRENT").exists() { Some(Wal::open(data_dir, Durability::Sync)?) } else { None };
+    let partitions = match &wal {
+        Some(wal) => wal.stored_partitions()?.unwrap_or(partitions),
+        None => partitions,
+    };
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kassa-nats")
+            .enable_all()
+            .build()
+            .map_err(|error| JoinError::Connect(error.to_string()))?,
+    );
+    let (leases, held, logs, stream_ends) = runtime.block_on(async {
+        let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
+        let client =
+            async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
+        let js = context(client);
+        let bucket = format!("{}_leases", options.prefix);
+        let leases = Leases::open(&js, &bucket, options.lease_ttl, options.replicas).await?;
+        let mut held = Vec::new();
+        for partition in 0..partitions {
+            held.push(acquire_when_lapsed(&leases, partition, &options.node_id).await?);
+        }
+        let (mut logs, mut stream_ends) = (Vec::new(), Vec::new());
+        for lease in &held {
+            PartitionLog::create_stream(&js, &options.prefix, lease.partition, options.replicas).await?;
+            let mut last_record = 0;
+            let mut undecodable = None;
+            let log = PartitionLog::take_over(&js, &options.prefix, lease.partition, lease.epoch, 0, |entry| {
+                if entry.kind == crate::EntryKind::Record {
+                    match decode_record(&entry.payload) {
+                        Ok(record) => last_record = record.seq,
+                        Err(reason) => undecodable = Some(format!("sequence {}: {reason}", entry.sequence)),
+                    }
+                }
+            })
+            .await?;
+            if let Some(reason) = undecodable {
+                return Err(JoinError::Diverged(format!(
+                    "partition {}'s stream holds no record at {reason}",
+                    lease.partition
+                )));
+            }
+            logs.push(log);
+            stream_ends.push(last_record);
+        }
+        Ok::<_, JoinError>((leases, held, logs, stream_ends))
+    })?;
+    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs) };
+    match wal {
+        Some(wal) => copy_missing(&replica, &wal, &stream_ends)?,
+        None if stream_ends.iter().any(|end| *end > 0) => {
+            return Err(JoinError::Diverged(
+                "the streams hold records and the data directory is new: rebuilding a node from the streams \
+                 is not built yet (docs/cluster.md)"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
+    Ok(JoinedNode { replica: Replica(Arc::new(replica)), runtime, leases, held })
+}
+
+/// Takes partition `partition`'s lease, waiting up to twice its time to live for a holder
+/// that stopped renewing (a node restarted after a crash waits for its own old lease).
+async fn acquire_when_lapsed(leases: &Leases, partition: u16, node: &str) -> Result<Lease, JoinError> {
+    let deadline = tokio::time::Instant::now() + leases.ttl() * 2;
+    loop {
+        match leases.acquire(partition, node).await {
+            Err(LeaseError::Held { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(leases.ttl() / 10).await;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Copies to each partition's stream the local records after its last one (`stream_ends`).
+fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u64]) -> Result<(), JoinError> {
+    let mut missing: Vec<EncodedRecord> = Vec::new();
+    let mut partitions: Vec<PartitionId> = Vec::new();
+    let after = stream_ends.iter().copied().min().unwrap_or(0);
+    let mut collect = |record: kassa_engine::wal::WalRecord| {
+        if record.seq > stream_ends.get(usize::from(record.partition)).copied().unwrap_or(0) {
+            let body = RecordBody {
+                now_ms: record.now_ms,
+                partition: record.partition,
+                messages: &record.messages,
+                commands: &record.commands,
+            };
+            missing.push(EncodedRecord { seq: record.seq, value: encode_record(record.seq, &body) });
+            partitions.push(record.partition);
+        }
+    };
+    let (last_local, trimmed) = match wal.replay(after, &mut collect) {
+        // Records below the oldest snapshot are gone locally; in cluster mode they were copied
+        // before they were acknowledged, so the streams have them.
+        Err(WalError::MissingRecords { from, to, .. }) if from == after + 1 => (wal.replay(to, &mut collect)?, true),
+        result => (result?, false),
+    };
+    if let Some((partition, end)) = stream_ends.iter().enumerate().find(|(_, end)| **end > last_local) {
+        return Err(JoinError::Diverged(format!(
+            "partition {partition}'s stream reaches record {end}, the local log only {last_local}: \
+             rebuilding a node from the streams is not built yet (docs/cluster.md)"
+        )));
+    }
+    if trimmed && stream_ends.contains(&0) {
+        return Err(JoinError::Diverged(
+            "the data directory has records the streams never had: start cluster mode on a new directory".into(),
+        ));
+    }
+    let records: Vec<ReplicaRecord<'_>> = missing
+        .iter()
+        .zip(&partitions)
+        .map(|(record, partition)| ReplicaRecord { partition: *partition, seq: record.seq, bytes: &record.value })
+        .collect();
+    for chunk in records.chunks(64) {
+        replica.replicate(chunk).map_err(JoinError::Diverged)?;
+    }
+    Ok(())
+}
