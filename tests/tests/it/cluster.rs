@@ -17,13 +17,12 @@ use std::time::Duration;
 
 use kassa_cluster::{EntryKind, PartitionLog};
 use kassa_engine::wal::{RecordBody, Wal, decode_record, encode_record};
-use kassa_engine::{Command, Durability, Engine, EngineConfig};
+use kassa_engine::{Command, Durability};
 use kassa_tests::Ack;
-use kassa_tests::recovered::verify_recovered;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::torture::{load_and_kill, start_server_with};
+use super::torture::{load_and_kill, reopen_and_verify, start_server_with};
 
 const PARTITIONS: u16 = 3;
 
@@ -115,13 +114,7 @@ fn every_acknowledged_command_is_in_its_partitions_stream_across_kills() {
         let lost: Vec<&Ack> = all_acks.iter().filter(|ack| !in_streams.contains(ack_id(ack))).collect();
         assert!(lost.is_empty(), "cycle {cycle}: acknowledged and in no stream: {:?}", &lost[..lost.len().min(5)]);
 
-        let mut config = EngineConfig::new(&data_dir);
-        config.tick_interval_ms = 0;
-        let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
-        if let Err(error) = verify_recovered(&engine, &all_acks) {
-            panic!("cycle {cycle}: {error}");
-        }
-        engine.shutdown();
+        reopen_and_verify(&data_dir, cycle, &all_acks);
     }
     assert!(all_acks.len() > 100, "the workload acknowledged only {} commands", all_acks.len());
     // A last start copies what the streams lack (the killed runs' tails, and the batches the

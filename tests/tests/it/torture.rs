@@ -132,6 +132,17 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 
+/// Opens the killed server's data directory in this process and checks every acknowledgement.
+pub(super) fn reopen_and_verify(data_dir: &Path, cycle: u64, acks: &[Ack]) {
+    let mut config = EngineConfig::new(data_dir);
+    config.tick_interval_ms = 0;
+    let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
+    if let Err(error) = verify_recovered(&engine, acks) {
+        panic!("cycle {cycle}: {error}");
+    }
+    engine.shutdown();
+}
+
 /// `cycles` kill cycles on one data directory of `partitions`; returns every acknowledgement.
 fn torture(cycles: u64, partitions: u16, seed: u64) -> Vec<Ack> {
     let root = tempfile::tempdir().unwrap();
@@ -150,13 +161,7 @@ fn torture(cycles: u64, partitions: u16, seed: u64) -> Vec<Ack> {
         over[1] += acks.iter().filter(|ack| ack.line().contains("-http")).count();
         all_acks.extend(acks);
 
-        let mut config = EngineConfig::new(&data_dir);
-        config.tick_interval_ms = 0;
-        let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));
-        if let Err(error) = verify_recovered(&engine, &all_acks) {
-            panic!("cycle {cycle}: {error}");
-        }
-        engine.shutdown();
+        reopen_and_verify(&data_dir, cycle, &all_acks);
     }
     assert!(over[0] > 0 && over[1] > 0, "acknowledgements over TCP and HTTP: {over:?}");
     eprintln!(
