@@ -184,6 +184,39 @@ impl PartitionLog {
         Ok(position)
     }
 
+    /// Where partition `partition`'s log ends, and its last whole record, read backwards from
+    /// the end: takeover entries are skipped, a record's parts joined, and a record torn after
+    /// some of its parts (never acknowledged) passed over. What a joining node needs, without
+    /// reading the whole stream (the chain is not checked here; [`PartitionLog::read`] checks it).
+    pub async fn last_record(js: &Context, prefix: &str, partition: u16) -> Result<(u64, Option<Entry>), LogError> {
+        let (name, _) = names(prefix, partition);
+        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
+        let mut sequence = end;
+        while sequence > 0 {
+            let message = stream.get_raw_message(sequence).await.map_err(nats)?;
+            let Header { kind, epoch, .. } = Header::parse(sequence, &message.headers)?;
+            let (part, count) = part_of(sequence, &message.headers)?;
+            if kind == EntryKind::Takeover || part < count {
+                sequence -= part as u64; // Past this entry, or past what landed of a torn record.
+                continue;
+            }
+            let mut payload = message.payload.to_vec();
+            for back in 1..count {
+                let earlier = stream.get_raw_message(sequence - back as u64).await.map_err(nats)?;
+                if part_of(sequence - back as u64, &earlier.headers)? != (count - back, count) {
+                    return Err(LogError::Broken {
+                        sequence: sequence - back as u64,
+                        reason: "a record's parts out of order".into(),
+                    });
+                }
+                payload.splice(0..0, earlier.payload.iter().copied());
+            }
+            return Ok((end, Some(Entry { sequence, kind, epoch, payload: Bytes::from(payload) })));
+        }
+        Ok((end, None))
+    }
+
     /// Takes partition `partition`'s log over with `epoch` (the lease's): reads it after
     /// `after` (handing each entry to `apply`), appends a takeover entry at its end, and reads
     /// again if another owner appended meanwhile. From then on, appends of earlier epochs fail.
@@ -214,7 +247,18 @@ impl PartitionLog {
                     });
                     return Ok(log);
                 }
-                Err(LogError::Fenced(_)) => after = end.sequence,
+                Err(LogError::Fenced(_)) => {
+                    let (name, _) = names(prefix, partition);
+                    let stream = js.get_stream(&name).await.map_err(nats)?;
+                    let now = stream.get_info().await.map_err(nats)?.state.last_sequence;
+                    if now <= end.sequence {
+                        // Nothing new to read: the last entry is not what this protocol wrote
+                        // there (its message id), and trying again would never succeed.
+                        let reason = "the last entry's message id is not its epoch's".to_string();
+                        return Err(LogError::Broken { sequence: end.sequence, reason });
+                    }
+                    after = end.sequence; // Another owner appended meanwhile: read it, try again.
+                }
                 Err(error) => return Err(error),
             }
         }

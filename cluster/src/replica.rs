@@ -152,23 +152,19 @@ pub fn join(options: &ClusterOptions, data_dir: &Path, partitions: u16) -> Resul
         let (mut logs, mut stream_ends) = (Vec::new(), Vec::new());
         for lease in &held {
             PartitionLog::create_stream(&js, &options.prefix, lease.partition, options.replicas).await?;
-            let mut last_record = 0;
-            let mut undecodable = None;
-            let log = PartitionLog::take_over(&js, &options.prefix, lease.partition, lease.epoch, 0, |entry| {
-                if entry.kind == crate::EntryKind::Record {
-                    match decode_record(&entry.payload) {
-                        Ok(record) => last_record = record.seq,
-                        Err(reason) => undecodable = Some(format!("sequence {}: {reason}", entry.sequence)),
-                    }
-                }
-            })
-            .await?;
-            if let Some(reason) = undecodable {
-                return Err(JoinError::Diverged(format!(
-                    "partition {}'s stream holds no record at {reason}",
-                    lease.partition
-                )));
-            }
+            // From the stream's end only: a restart does not read the whole stream.
+            let (end, last) = PartitionLog::last_record(&js, &options.prefix, lease.partition).await?;
+            let last_record = match last {
+                None => 0,
+                Some(entry) => decode_record(&entry.payload).map(|record| record.seq).map_err(|reason| {
+                    let partition = lease.partition;
+                    JoinError::Diverged(format!(
+                        "partition {partition}'s stream holds no record at {}: {reason}",
+                        entry.sequence
+                    ))
+                })?,
+            };
+            let log = PartitionLog::take_over(&js, &options.prefix, lease.partition, lease.epoch, end, |_| {}).await?;
             logs.push(log);
             stream_ends.push(last_record);
         }

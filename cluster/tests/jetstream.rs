@@ -51,6 +51,20 @@ fn an_owner_appends_and_a_reader_follows_the_chain_from_any_point() {
         let joined: Vec<(u64, usize)> = tail.iter().map(|entry| (entry.sequence, entry.payload.len())).collect();
         assert_eq!(joined, [(8, large.len()), (9, 1)]);
         assert_eq!(tail[0].payload, large);
+
+        // A joining node reads only the end: the last whole record, past takeovers.
+        let last = |js| async move { PartitionLog::last_record(&js, "kassa", 0).await.unwrap() };
+        assert_eq!(last(js.clone()).await, (9, Some(tail[1].clone())));
+        let log = PartitionLog::take_over(&js, "kassa", 0, 6, 9, |_| {}).await.unwrap();
+        assert_eq!(log.position().sequence, 10);
+        let (end, found) = last(js.clone()).await;
+        assert_eq!((end, found.map(|entry| entry.payload)), (10, Some(Bytes::from("e"))));
+        let mut log = log;
+        log.append(&[Bytes::from(large.clone())]).await.unwrap();
+        assert_eq!(
+            last(js.clone()).await.1.map(|entry| (entry.sequence, entry.payload)),
+            Some((13, Bytes::from(large)))
+        );
     });
 }
 
@@ -161,5 +175,45 @@ fn an_owner_goes_on_appending_after_the_server_is_killed_and_restarted() {
         PartitionLog::read(&connect(&server).await, "kassa", 3, 0, |entry| read.push(entry)).await.unwrap();
         assert_eq!(read.last().map(|entry| entry.sequence), Some(sequence));
         assert_eq!(read[1].payload, Bytes::from("before"), "what was acknowledged survived the kill");
+    });
+}
+
+#[test]
+fn a_record_torn_after_some_of_its_parts_is_passed_over() {
+    let server = start_server();
+    runtime().block_on(async {
+        let js = connect(&server).await;
+        PartitionLog::create_stream(&js, "kassa", 4, 1).await.unwrap();
+        let mut log = PartitionLog::take_over(&js, "kassa", 4, 1, 0, |_| {}).await.unwrap();
+        log.append(&payloads(&["a"])).await.unwrap();
+        // What a crash leaves of a two-part record: its first part, chained correctly.
+        let position = log.position();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Kassa-Epoch", "1");
+        headers.insert("Kassa-Kind", "record");
+        headers.insert("Kassa-Part", "1/2");
+        headers.insert("Nats-Msg-Id", "1:3");
+        headers.insert("Kassa-Prev", hex::encode(position.link).as_str());
+        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("half")).await.unwrap().await.unwrap();
+
+        let (end, last) = PartitionLog::last_record(&js, "kassa", 4).await.unwrap();
+        assert_eq!((end, last.map(|entry| entry.payload)), (3, Some(Bytes::from("a"))));
+        let mut log = PartitionLog::take_over(&js, "kassa", 4, 2, end, |_| {}).await.unwrap();
+        log.append(&payloads(&["b"])).await.unwrap();
+        let mut read = Vec::new();
+        PartitionLog::read(&js, "kassa", 4, 0, |entry| read.push(entry)).await.unwrap();
+        let texts: Vec<String> =
+            records(&read).into_iter().map(|(kind, epoch, text)| format!("{kind:?}/{epoch}/{text}")).collect();
+        assert_eq!(texts, ["Takeover/1/", "Record/1/a", "Takeover/2/", "Record/2/b"]);
+
+        // An entry chained correctly but without the message id the protocol gives it: a
+        // takeover is refused at once (trying again could never succeed), not retried forever.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Kassa-Epoch", "2");
+        headers.insert("Kassa-Kind", "record");
+        headers.insert("Kassa-Prev", hex::encode(log.position().link).as_str());
+        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("no id")).await.unwrap().await.unwrap();
+        let refused = PartitionLog::take_over(&js, "kassa", 4, 3, 0, |_| {}).await;
+        assert!(matches!(refused, Err(LogError::Broken { sequence: 6, .. })), "{refused:?}");
     });
 }
