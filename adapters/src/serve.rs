@@ -369,7 +369,12 @@ fn join_cluster(
     options: &kassa_cluster::ClusterOptions,
     engine_config: &EngineConfig,
 ) -> Result<kassa_engine::runtime::Replica, String> {
-    let joined = kassa_cluster::join(options, &engine_config.data_dir, engine_config.partitions)
+    let new = kassa_cluster::NewDirectory {
+        partitions: engine_config.partitions,
+        ids_max: engine_config.ids_max,
+        resolved_in_memory_ms: engine_config.resolved_in_memory_ms,
+    };
+    let joined = kassa_cluster::join(options, &engine_config.data_dir, new)
         .map_err(|error| format!("joining the cluster failed: {error}"))?;
     tracing::info!(node = %options.node_id, servers = ?options.urls, "joined the cluster: every partition's lease held");
     Ok(joined.keep_leases(|reason| {

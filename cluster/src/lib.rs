@@ -14,6 +14,7 @@
 //!   forwarding and `scripts/cluster.sh` are the next steps (docs/cluster.md).
 
 pub mod chain;
+pub mod directory;
 pub mod lease;
 pub mod log;
 pub mod replica;
@@ -23,4 +24,4 @@ pub use async_nats;
 pub use chain::{EntryKind, Link};
 pub use lease::{Lease, LeaseError, Leases};
 pub use log::{Entry, LogError, LogPosition, PartitionLog};
-pub use replica::{ClusterOptions, JoinError, JoinedNode, StreamReplica, join};
+pub use replica::{ClusterOptions, JoinError, JoinedNode, NewDirectory, StreamReplica, join};

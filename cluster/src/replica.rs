@@ -26,6 +26,7 @@ use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, WalError, decode_record,
 use kassa_engine::{Durability, partition::PartitionId};
 use parking_lot::Mutex;
 
+use crate::directory::{self, DirectoryFacts};
 use crate::lease::{Lease, LeaseError, Leases};
 use crate::log::{LogError, PartitionLog, context};
 
@@ -119,16 +120,29 @@ impl JoinedNode {
     }
 }
 
-/// Joins the cluster as the owner of every partition of the data directory `data_dir` (which
-/// the engine has not opened yet; `partitions` if it is new): leases, streams taken over, the
-/// local log's records that the streams lack copied to them.
-pub fn join(options: &ClusterOptions, data_dir: &Path, partitions: u16) -> Result<JoinedNode, JoinError> {
-    // A directory the engine has not created yet is left to it (it creates it readable by its
-    // owner only); it has no records to copy.
-    let wal = if data_dir.join("CURRENT").exists() { Some(Wal::open(data_dir, Durability::Sync)?) } else { None };
-    let partitions = match &wal {
-        Some(wal) => wal.stored_partitions()?.unwrap_or(partitions),
-        None => partitions,
+/// The facts a new data directory is created with when the cluster has none yet.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDirectory {
+    /// Partitions.
+    pub partitions: u16,
+    /// Most ids the id table remembers.
+    pub ids_max: usize,
+    /// How long resolved objects stay in memory, in milliseconds.
+    pub resolved_in_memory_ms: u64,
+}
+
+/// Joins the cluster as the owner of every partition of the data directory `data_dir`, which
+/// the engine has not opened yet:
+/// - the directory's facts must be the cluster's; a node without a directory creates it from
+///   them (`directory.rs`), and the first node of a cluster writes its own, or `new`'s;
+/// - it takes the leases and the streams over;
+/// - it fills the local log from the streams where they reach further (a new or lost
+///   directory), and copies to the streams what the local log has beyond them.
+pub fn join(options: &ClusterOptions, data_dir: &Path, new: NewDirectory) -> Result<JoinedNode, JoinError> {
+    let existing = if data_dir.join("CURRENT").exists() { Some(Wal::open(data_dir, Durability::Sync)?) } else { None };
+    let local_facts = match &existing {
+        Some(wal) => DirectoryFacts::of(wal)?,
+        None => None,
     };
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -138,51 +152,124 @@ pub fn join(options: &ClusterOptions, data_dir: &Path, partitions: u16) -> Resul
             .build()
             .map_err(|error| JoinError::Connect(error.to_string()))?,
     );
-    let (leases, held, logs, stream_ends) = runtime.block_on(async {
+    let fresh = || DirectoryFacts {
+        secret: random_secret(),
+        partitions: new.partitions,
+        ids_max: new.ids_max as u64,
+        resolved_in_memory_ms: new.resolved_in_memory_ms,
+    };
+    let (js, facts, leases, held, logs, stream_ends) = runtime.block_on(async {
         let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
         let client =
             async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
         let js = context(client);
+        let facts = directory::shared(&js, &options.prefix, options.replicas, local_facts.clone(), fresh).await?;
         let bucket = format!("{}_leases", options.prefix);
         let leases = Leases::open(&js, &bucket, options.lease_ttl, options.replicas).await?;
         let mut held = Vec::new();
-        for partition in 0..partitions {
+        for partition in 0..facts.partitions {
             held.push(acquire_when_lapsed(&leases, partition, &options.node_id).await?);
         }
-        let (mut logs, mut stream_ends) = (Vec::new(), Vec::new());
-        for lease in &held {
-            PartitionLog::create_stream(&js, &options.prefix, lease.partition, options.replicas).await?;
-            // From the stream's end only: a restart does not read the whole stream.
-            let (end, last) = PartitionLog::last_record(&js, &options.prefix, lease.partition).await?;
-            let last_record = match last {
-                None => 0,
-                Some(entry) => decode_record(&entry.payload).map(|record| record.seq).map_err(|reason| {
-                    let partition = lease.partition;
-                    JoinError::Diverged(format!(
-                        "partition {partition}'s stream holds no record at {}: {reason}",
-                        entry.sequence
-                    ))
-                })?,
-            };
-            let log = PartitionLog::take_over(&js, &options.prefix, lease.partition, lease.epoch, end, |_| {}).await?;
-            logs.push(log);
-            stream_ends.push(last_record);
-        }
-        Ok::<_, JoinError>((leases, held, logs, stream_ends))
+        let (logs, stream_ends) = take_streams_over(&js, options, &held).await?;
+        Ok::<_, JoinError>((js, facts, leases, held, logs, stream_ends))
     })?;
-    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs) };
-    match wal {
-        Some(wal) => copy_missing(&replica, &wal, &stream_ends)?,
-        None if stream_ends.iter().any(|end| *end > 0) => {
-            return Err(JoinError::Diverged(
-                "the streams hold records and the data directory is new: rebuilding a node from the streams \
-                 is not built yet (docs/cluster.md)"
-                    .into(),
-            ));
+    // A directory never opened by an engine (or none) is made from the cluster's facts.
+    let wal = match existing {
+        Some(wal) if local_facts.is_some() => wal,
+        existing => {
+            drop(existing);
+            facts.create(data_dir)?
         }
-        None => {}
+    };
+    let last_local = wal.last_record_seq()?.unwrap_or(0);
+    if stream_ends.iter().any(|end| *end > last_local) {
+        fill_from_streams(&runtime, &js, &options.prefix, &wal, facts.partitions, last_local)?;
     }
+    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs) };
+    copy_missing(&replica, &wal, &stream_ends)?;
     Ok(JoinedNode { replica: Replica(Arc::new(replica)), runtime, leases, held })
+}
+
+fn random_secret() -> [u8; 32] {
+    let mut secret = [0; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("the system's random source");
+    secret
+}
+
+/// Takes every held partition's stream over (reading only its end), returning the logs and
+/// the number of each stream's last record in the local log's numbering (0: none).
+async fn take_streams_over(
+    js: &async_nats::jetstream::Context,
+    options: &ClusterOptions,
+    held: &[Lease],
+) -> Result<(Vec<PartitionLog>, Vec<u64>), JoinError> {
+    let (mut logs, mut stream_ends) = (Vec::new(), Vec::new());
+    for lease in held {
+        PartitionLog::create_stream(js, &options.prefix, lease.partition, options.replicas).await?;
+        let (end, last) = PartitionLog::last_record(js, &options.prefix, lease.partition).await?;
+        let last_record = match last {
+            None => 0,
+            Some(entry) => decode_record(&entry.payload).map(|record| record.seq).map_err(|reason| {
+                JoinError::Diverged(format!(
+                    "partition {}'s stream holds no record at {}: {reason}",
+                    lease.partition, entry.sequence
+                ))
+            })?,
+        };
+        logs.push(PartitionLog::take_over(js, &options.prefix, lease.partition, lease.epoch, end, |_| {}).await?);
+        stream_ends.push(last_record);
+    }
+    Ok((logs, stream_ends))
+}
+
+/// Writes to the local log the streams' records after `last_local`, read whole (their chains
+/// checked), in order: a new node, or one whose directory was lost, catches up from them.
+fn fill_from_streams(
+    runtime: &tokio::runtime::Runtime,
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
+    wal: &Wal,
+    partitions: u16,
+    last_local: u64,
+) -> Result<(), JoinError> {
+    let mut found: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut undecodable = None;
+    runtime.block_on(async {
+        for partition in 0..partitions {
+            PartitionLog::read(js, prefix, partition, 0, |entry| {
+                if entry.kind != crate::EntryKind::Record {
+                    return;
+                }
+                match decode_record(&entry.payload) {
+                    Ok(record) if record.seq > last_local => drop(found.insert(record.seq, entry.payload.to_vec())),
+                    Ok(_) => {}
+                    Err(reason) => {
+                        undecodable = Some(format!("partition {partition}, sequence {}: {reason}", entry.sequence))
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok::<_, LogError>(())
+    })?;
+    if let Some(reason) = undecodable {
+        return Err(JoinError::Diverged(format!("a stream holds something else than a record ({reason})")));
+    }
+    let records: Vec<EncodedRecord> = found.into_iter().map(|(seq, value)| EncodedRecord { seq, value }).collect();
+    if let Some((index, record)) =
+        records.iter().enumerate().find(|(index, record)| record.seq != last_local + 1 + *index as u64)
+    {
+        return Err(JoinError::Diverged(format!(
+            "the streams lack record {} before record {}: the node that wrote them died in the middle of a group \
+             it never acknowledged; start that node (its directory has the record), or rebuild is refused",
+            last_local + 1 + index as u64,
+            record.seq
+        )));
+    }
+    for chunk in records.chunks(256) {
+        wal.append(chunk)?;
+    }
+    Ok(())
 }
 
 /// Takes partition `partition`'s lease, waiting up to twice its time to live for a holder
@@ -216,18 +303,12 @@ fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u64]) -> Resu
             partitions.push(record.partition);
         }
     };
-    let (last_local, trimmed) = match wal.replay(after, &mut collect) {
+    let (_, trimmed) = match wal.replay(after, &mut collect) {
         // Records below the oldest snapshot are gone locally; in cluster mode they were copied
         // before they were acknowledged, so the streams have them.
         Err(WalError::MissingRecords { from, to, .. }) if from == after + 1 => (wal.replay(to, &mut collect)?, true),
         result => (result?, false),
     };
-    if let Some((partition, end)) = stream_ends.iter().enumerate().find(|(_, end)| **end > last_local) {
-        return Err(JoinError::Diverged(format!(
-            "partition {partition}'s stream reaches record {end}, the local log only {last_local}: \
-             rebuilding a node from the streams is not built yet (docs/cluster.md)"
-        )));
-    }
     if trimmed && stream_ends.contains(&0) {
         return Err(JoinError::Diverged(
             "the data directory has records the streams never had: start cluster mode on a new directory".into(),

@@ -484,6 +484,15 @@ impl Wal {
         Ok(started.elapsed())
     }
 
+    /// The sequence number of the log's last record (`None` if it holds none).
+    pub fn last_record_seq(&self) -> Result<Option<u64>, WalError> {
+        let Some(item) = self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::End).next() else { return Ok(None) };
+        let (key, _) = item?;
+        let seq =
+            key_seq(&key).ok_or_else(|| WalError::CorruptRecord { seq: 0, reason: format!("bad key {key:02x?}") })?;
+        Ok(Some(seq))
+    }
+
     /// Number of WAL records currently stored (after trimming).
     pub fn record_count(&self) -> Result<u64, WalError> {
         let mut count = 0;

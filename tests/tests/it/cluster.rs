@@ -9,7 +9,8 @@
 //! - the local directory recovers every acknowledgement.
 //!
 //! The next start copies the missing tail to the streams. After a last start the streams hold
-//! exactly the local log.
+//! exactly the local log. Then the directory is deleted: the node comes back from the cluster
+//! alone, with every acknowledgement.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -122,5 +123,16 @@ fn every_acknowledged_command_is_in_its_partitions_stream_across_kills() {
     let mut server = start_server_with(&data_dir, PARTITIONS, &cluster_args);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    assert_eq!(runtime.block_on(stream_records(&nats.url)), local_records(&data_dir), "the streams hold the local log");
+    let streams = runtime.block_on(stream_records(&nats.url));
+    assert_eq!(streams, local_records(&data_dir), "the streams hold the local log");
+
+    // The node loses its directory: it comes back from the cluster (the server key and the
+    // directory's facts from the key-value bucket, the log from the streams), with every
+    // acknowledged command.
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    let mut server = start_server_with(&data_dir, PARTITIONS, &cluster_args);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(local_records(&data_dir).iter().zip(&streams).all(|(local, stream)| local.starts_with(stream)));
+    reopen_and_verify(&data_dir, 3, &all_acks);
 }

@@ -1,0 +1,154 @@
+//! What every node of a cluster shares about its data directory, and a node's directory made
+//! from the cluster's when the node has none (or lost it).
+//!
+//! The shared facts are:
+//! - the server key: the secure codes' HMAC secret, which also keys the placement of accounts;
+//! - the number of partitions;
+//! - the id table's size;
+//! - how long resolved objects stay in memory.
+//!
+//! Replaying the same log under other facts would decide differently. The first node to join
+//! writes them once to the key-value bucket `<prefix>_cluster` (key `directory`). Every
+//! directory a node opens must match them. A node without a directory creates one from them,
+//! readable by its owner only, and then fills its log from the streams (`replica.rs`).
+//!
+//! The bucket holds the server key: NATS must be private to the cluster (docs/cluster.md).
+
+use std::path::Path;
+
+use async_nats::jetstream::Context;
+use async_nats::jetstream::kv::{Config, CreateErrorKind, Store};
+use async_nats::jetstream::stream::StorageType;
+use bytes::Bytes;
+use kassa_engine::Durability;
+use kassa_engine::wal::{Wal, WalError};
+
+use crate::replica::JoinError;
+
+const KEY: &str = "directory";
+const VERSION: u8 = 1;
+
+/// What every directory of one cluster has alike.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DirectoryFacts {
+    /// The server key.
+    pub secret: [u8; 32],
+    /// Partitions.
+    pub partitions: u16,
+    /// Most ids the id table remembers.
+    pub ids_max: u64,
+    /// How long resolved objects stay in memory, in milliseconds.
+    pub resolved_in_memory_ms: u64,
+}
+
+impl std::fmt::Debug for DirectoryFacts {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DirectoryFacts")
+            .field("partitions", &self.partitions)
+            .field("ids_max", &self.ids_max)
+            .field("resolved_in_memory_ms", &self.resolved_in_memory_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectoryFacts {
+    fn encode(&self) -> Bytes {
+        let mut bytes = vec![VERSION];
+        bytes.extend_from_slice(&self.secret);
+        bytes.extend_from_slice(&self.partitions.to_be_bytes());
+        bytes.extend_from_slice(&self.ids_max.to_be_bytes());
+        bytes.extend_from_slice(&self.resolved_in_memory_ms.to_be_bytes());
+        Bytes::from(bytes)
+    }
+
+    fn decode(bytes: &[u8]) -> Option<DirectoryFacts> {
+        let (&[VERSION], rest) = bytes.split_first_chunk::<1>()? else { return None };
+        let (secret, rest) = rest.split_first_chunk::<32>()?;
+        let (partitions, rest) = rest.split_first_chunk::<2>()?;
+        let (ids_max, rest) = rest.split_first_chunk::<8>()?;
+        let resolved: [u8; 8] = rest.try_into().ok()?;
+        Some(DirectoryFacts {
+            secret: *secret,
+            partitions: u16::from_be_bytes(*partitions),
+            ids_max: u64::from_be_bytes(*ids_max),
+            resolved_in_memory_ms: u64::from_be_bytes(resolved),
+        })
+    }
+
+    /// The facts an existing directory holds (`None` for one never opened by an engine).
+    pub fn of(wal: &Wal) -> Result<Option<DirectoryFacts>, WalError> {
+        let (Some(secret), Some(partitions), Some(ids_max), Some(resolved_in_memory_ms)) = (
+            wal.stored_secret_key()?,
+            wal.stored_partitions()?,
+            wal.stored_ids_max()?,
+            wal.stored_resolved_in_memory_ms()?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(DirectoryFacts { secret, partitions, ids_max: ids_max as u64, resolved_in_memory_ms }))
+    }
+
+    /// Creates the data directory `dir` with these facts (readable by its owner only) and
+    /// returns its log, empty.
+    pub fn create(&self, dir: &Path) -> Result<Wal, JoinError> {
+        kassa_engine::wal::dir::create_private_dir(dir).map_err(JoinError::Diverged)?;
+        let wal = Wal::open(dir, Durability::Sync)?;
+        wal.check_storage_format()?;
+        wal.secret_key(|| self.secret)?;
+        wal.partitions(self.partitions)?;
+        wal.ids_max(usize::try_from(self.ids_max).unwrap_or(usize::MAX))?;
+        wal.resolved_in_memory_ms(self.resolved_in_memory_ms)?;
+        Ok(wal)
+    }
+}
+
+/// The cluster's facts: those in the bucket, which `local` (this node's directory's, if it has
+/// one) must match; or, for the first node, `local` or else `new()`, written to the bucket.
+pub async fn shared(
+    js: &Context,
+    prefix: &str,
+    replicas: usize,
+    local: Option<DirectoryFacts>,
+    new: impl FnOnce() -> DirectoryFacts,
+) -> Result<DirectoryFacts, JoinError> {
+    let nats = |error: &dyn std::fmt::Display| JoinError::Connect(error.to_string());
+    let bucket = format!("{prefix}_cluster");
+    let store: Store = match js.get_key_value(&bucket).await {
+        Ok(store) => store,
+        Err(_) => js
+            .create_key_value(Config {
+                bucket,
+                history: 1,
+                storage: StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| nats(&error))?,
+    };
+    let facts = match store.get(KEY).await.map_err(|error| nats(&error))? {
+        Some(bytes) => DirectoryFacts::decode(&bytes)
+            .ok_or_else(|| JoinError::Diverged("the cluster's directory facts are damaged".into()))?,
+        None => {
+            let facts = local.clone().unwrap_or_else(new);
+            match store.create(KEY, facts.encode()).await {
+                Ok(_) => facts,
+                Err(error) if error.kind() == CreateErrorKind::AlreadyExists => {
+                    // Another node wrote them first: take theirs.
+                    let bytes = store.get(KEY).await.map_err(|error| nats(&error))?.unwrap_or_default();
+                    DirectoryFacts::decode(&bytes)
+                        .ok_or_else(|| JoinError::Diverged("the cluster's directory facts are damaged".into()))?
+                }
+                Err(error) => return Err(nats(&error)),
+            }
+        }
+    };
+    if local.as_ref().is_some_and(|local| *local != facts) {
+        return Err(JoinError::Diverged(format!(
+            "this data directory ({:?}) is not of this cluster ({facts:?}, or another server key)",
+            local.expect("checked")
+        )));
+    }
+    Ok(facts)
+}
