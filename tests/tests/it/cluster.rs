@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kassa_cluster::{EntryKind, PartitionLog};
 use kassa_engine::wal::{RecordBody, Wal, decode_record, encode_record};
@@ -23,7 +23,7 @@ use kassa_tests::Ack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::torture::{load_and_kill, reopen_and_verify, start_server_with};
+use super::torture::{collect_acks, load_and_kill, reopen_and_verify, start_load, start_server_with};
 
 const PARTITIONS: u16 = 3;
 
@@ -135,4 +135,57 @@ fn every_acknowledged_command_is_in_its_partitions_stream_across_kills() {
     server.child.wait().unwrap();
     assert!(local_records(&data_dir).iter().zip(&streams).all(|(local, stream)| local.starts_with(stream)));
     reopen_and_verify(&data_dir, 3, &all_acks);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to `child`.
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+    assert!(status.expect("kill runs").success(), "kill -{signal}");
+}
+
+#[test]
+fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
+    let nats = kassa_cluster::testing::start_server();
+    let root = tempfile::tempdir().unwrap();
+    let (first_dir, second_dir) = (root.path().join("first"), root.path().join("second"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let first_args = ["--cluster", nats.url.as_str(), "--node-id", "node-1"];
+    let mut first = start_server_with(&first_dir, PARTITIONS, &first_args);
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&first, 0, 0x5349_4753, true).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        load
+    });
+    signal(&first.child, "STOP");
+
+    // Another node with a directory of its own: it waits for the stopped node's leases to
+    // lapse, takes the streams over, fills its log from them and serves.
+    let started = Instant::now();
+    let second_args = ["--cluster", nats.url.as_str(), "--node-id", "node-2"];
+    let mut second = start_server_with(&second_dir, PARTITIONS, &second_args);
+    let took_over = started.elapsed();
+
+    // The stopped node wakes: its appends are fenced and its lease is gone, so it answers
+    // nothing more and exits.
+    signal(&first.child, "CONT");
+    let woke = Instant::now();
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(woke.elapsed() < Duration::from_secs(15), "the stale node still runs 15 s after waking");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "the stale node stops with an error: {status}");
+    let acks = runtime.block_on(collect_acks(workers, &acks));
+    assert!(acks.len() > 20, "only {} acknowledgements before the stop", acks.len());
+    println!(
+        "node-2 served {took_over:?} after it started (leases of 3 s to lapse, the log filled from the streams); \
+         node-1 stopped {:?} after waking ({status})",
+        woke.elapsed()
+    );
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+    // Every command the first node acknowledged is in the second node's state.
+    reopen_and_verify(&second_dir, 0, &acks);
 }

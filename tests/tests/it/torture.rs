@@ -76,6 +76,23 @@ pub(super) async fn load_and_kill(
     run_for: Duration,
     partitioned: bool,
 ) -> Vec<Ack> {
+    let (workers, acks) = start_load(server, cycle, seed, partitioned).await;
+    tokio::time::sleep(run_for).await;
+    server.child.kill().expect("SIGKILL kassa serve");
+    server.child.wait().expect("reap kassa serve");
+    collect_acks(workers, &acks).await
+}
+
+/// The acknowledgements of TCP and HTTP clients.
+pub(super) type Acks = Arc<Mutex<Vec<Ack>>>;
+
+/// Submits the setup, then starts the clients, each recording what it got acknowledged.
+pub(super) async fn start_load(
+    server: &Server,
+    cycle: u64,
+    seed: u64,
+    partitioned: bool,
+) -> (Vec<tokio::task::JoinHandle<()>>, Acks) {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
     let outcomes = setup.0.submit_batch(setup_commands(partitioned)).await.expect("setup accepted");
     assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
@@ -96,10 +113,13 @@ pub(super) async fn load_and_kill(
             }
         }));
     }
-    tokio::time::sleep(run_for).await;
-    server.child.kill().expect("SIGKILL kassa serve");
-    server.child.wait().expect("reap kassa serve");
-    // Every reply that arrived before the kill is in `acks`; the workers stop on dead channels.
+    (workers, acks)
+}
+
+/// Waits for the clients to stop (their server is gone) and returns what they got acknowledged.
+pub(super) async fn collect_acks(workers: Vec<tokio::task::JoinHandle<()>>, acks: &Acks) -> Vec<Ack> {
+    // Every reply that arrived before the server died is in `acks`; the workers stop on dead
+    // channels.
     for worker in workers {
         tokio::time::timeout(Duration::from_secs(30), worker)
             .await
