@@ -23,7 +23,9 @@ use kassa_tests::Ack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::torture::{collect_acks, load_and_kill, reopen_and_verify, start_load, start_server_with};
+use super::torture::{
+    collect_acks, load_and_kill, reopen_and_verify, start_load, start_server_with, try_start_server_with,
+};
 
 const PARTITIONS: u16 = 3;
 
@@ -47,6 +49,10 @@ fn local_records(data_dir: &Path) -> Records {
 }
 
 async fn stream_records(url: &str) -> Records {
+    try_stream_records(url).await.unwrap()
+}
+
+async fn try_stream_records(url: &str) -> Result<Records, kassa_cluster::LogError> {
     let js = kassa_cluster::log::context(kassa_cluster::async_nats::connect(url).await.unwrap());
     let mut records: Records = Vec::new();
     for partition in 0..PARTITIONS {
@@ -58,11 +64,10 @@ async fn stream_records(url: &str) -> Records {
                 found.push((record.seq, entry.payload.to_vec()));
             }
         })
-        .await
-        .unwrap();
+        .await?;
         records.push(found);
     }
-    records
+    Ok(records)
 }
 
 /// The ids of the transfers, holds and merchants the records' commands name.
@@ -188,4 +193,77 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
     second.child.wait().unwrap();
     // Every command the first node acknowledged is in the second node's state.
     reopen_and_verify(&second_dir, 0, &acks);
+}
+
+/// Starts the node until it serves: while the NATS servers elect leaders, joining may fail
+/// and the node exit (its supervisor would start it again).
+fn start_until_serving(data_dir: &Path, args: &[&str]) -> super::torture::Server {
+    let started = Instant::now();
+    loop {
+        match try_start_server_with(data_dir, PARTITIONS, args) {
+            Ok(server) => return server,
+            Err(error) => {
+                assert!(started.elapsed() < Duration::from_secs(90), "the node never served: {error}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+#[test]
+fn killing_the_nats_server_leading_a_stream_loses_no_acknowledged_command() {
+    let mut cluster = kassa_cluster::testing::start_cluster();
+    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
+    let urls = urls.join(",");
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let args = ["--cluster", urls.as_str(), "--node-id", "node-1"];
+    let mut node = start_until_serving(&data_dir, &args);
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&node, 0, 0x6c65_6164, true).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        load
+    });
+    // The server leading partition 0's stream (three copies) dies with the load running.
+    let leader = runtime.block_on(async {
+        let js = kassa_cluster::testing::connect_all(&cluster).await;
+        let stream = js.get_stream("KASSA_P0").await.unwrap();
+        stream.get_info().await.unwrap().cluster.and_then(|cluster| cluster.leader).unwrap()
+    });
+    cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let exited = node.child.try_wait().unwrap();
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
+    let restarted = Instant::now();
+
+    // Started again (it may fail while the two servers left elect leaders), the node serves;
+    // everything acknowledged before, during and after the kill is there.
+    let mut node = start_until_serving(&data_dir, &args);
+    println!(
+        "NATS stream leader {leader} killed: {} commands acknowledged in all; 3 s later the node had {}; \
+         started again, it served after {:?} ({:?} after the kill)",
+        all_acks.len(),
+        exited.map_or("not exited".to_string(), |status| format!("exited ({status})")),
+        restarted.elapsed(),
+        killed.elapsed()
+    );
+    all_acks.extend(runtime.block_on(load_and_kill(&mut node, 1, 0x6c65_6165, Duration::from_millis(500), true)));
+    let survivors: Vec<&str> =
+        cluster.iter().filter(|server| server.name != leader).map(|server| server.url.as_str()).collect();
+    let read_started = Instant::now();
+    let streams = loop {
+        // The two servers left may still be settling: a read that times out is tried again.
+        match runtime.block_on(try_stream_records(survivors[0])) {
+            Ok(streams) => break streams,
+            Err(error) => assert!(read_started.elapsed() < Duration::from_secs(60), "the streams never read: {error}"),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let in_streams = named_ids(&streams);
+    assert!(all_acks.iter().all(|ack| in_streams.contains(ack_id(ack))), "an acknowledged command is in no stream");
+    reopen_and_verify(&data_dir, 1, &all_acks);
 }

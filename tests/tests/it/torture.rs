@@ -44,6 +44,11 @@ fn start_server(data_dir: &Path, partitions: u16) -> Server {
 
 /// [`start_server`] with `extra` arguments.
 pub(super) fn start_server_with(data_dir: &Path, partitions: u16, extra: &[&str]) -> Server {
+    try_start_server_with(data_dir, partitions, extra).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// [`start_server_with`], or why the server exited at start.
+pub(super) fn try_start_server_with(data_dir: &Path, partitions: u16, extra: &[&str]) -> Result<Server, String> {
     let (http, tcp, iso) = (free_port(), free_port(), free_port());
     let child = Process::new(env!("CARGO_BIN_EXE_kassa-torture-server"))
         .args(["--data-dir", &data_dir.display().to_string()])
@@ -58,13 +63,13 @@ pub(super) fn start_server_with(data_dir: &Path, partitions: u16, extra: &[&str]
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(http).is_err() || TcpStream::connect(tcp).is_err() {
         if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("kassa serve exited at start: {status}");
+            return Err(format!("kassa serve exited at start: {status}"));
         }
         assert!(Instant::now() < deadline, "kassa serve did not listen within 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
     server.child.try_wait().expect("child status");
-    server
+    Ok(server)
 }
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.
