@@ -106,8 +106,27 @@ impl Leases {
                 lease.revision = revision;
                 Ok(())
             }
-            Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost(lease.partition)),
+            Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => self.adopt(lease).await,
             Err(error) => Err(nats(error)),
+        }
+    }
+
+    /// After a refused renewal: an earlier renewal whose answer was lost (NATS electing a
+    /// leader) may have moved the revision on. The lease is still this node's if the key holds
+    /// this node's name since the epoch that took it (only this node writes its name); anything
+    /// else means it lapsed and was taken, or deleted.
+    async fn adopt(&self, lease: &mut Lease) -> Result<(), LeaseError> {
+        let entry = self.store.entry(key(lease.partition)).await.map_err(nats)?;
+        match entry {
+            Some(entry)
+                if entry.operation == async_nats::jetstream::kv::Operation::Put
+                    && entry.value.as_ref() == lease.node.as_bytes()
+                    && entry.revision > lease.revision =>
+            {
+                lease.revision = entry.revision;
+                Ok(())
+            }
+            _ => Err(LeaseError::Lost(lease.partition)),
         }
     }
 

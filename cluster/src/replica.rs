@@ -69,6 +69,59 @@ pub enum JoinError {
 pub struct StreamReplica {
     runtime: Arc<tokio::runtime::Runtime>,
     logs: Mutex<Vec<PartitionLog>>,
+    js: async_nats::jetstream::Context,
+    prefix: String,
+}
+
+/// How long a copy rides through a NATS failure (a stream's leader dying: a new one is elected
+/// in 4-10 s) before it gives up and the engine stops.
+const RIDE_THROUGH: Duration = Duration::from_secs(30);
+
+/// Appends `payloads` to partition `partition`'s log. An append whose outcome is unknown (a
+/// timeout, the stream's leader gone) is resumed: the stream is read after where the log
+/// stood, the records of this owner's epoch found there are the ones that landed, and the
+/// rest is appended again, until [`RIDE_THROUGH`] has passed. Another owner's takeover ends it.
+async fn append_riding_through(
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
+    partition: u16,
+    log: &mut PartitionLog,
+    payloads: &[Bytes],
+) -> Result<(), LogError> {
+    let deadline = tokio::time::Instant::now() + RIDE_THROUGH;
+    let mut remaining = payloads;
+    loop {
+        let before = log.position();
+        let error = match log.append(remaining).await {
+            Ok(_) => return Ok(()),
+            Err(error @ (LogError::StaleEpoch { .. } | LogError::Broken { .. })) => return Err(error),
+            Err(error) => error,
+        };
+        loop {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut landed = 0;
+            let count = |entry: crate::Entry| {
+                if entry.kind == crate::EntryKind::Record && entry.epoch == before.epoch {
+                    landed += 1;
+                }
+            };
+            match PartitionLog::resume(js, prefix, partition, before.epoch, before.sequence, count).await {
+                Ok(resumed) => {
+                    *log = resumed;
+                    remaining = &remaining[landed.min(remaining.len())..];
+                    if remaining.is_empty() {
+                        return Ok(());
+                    }
+                    break;
+                }
+                Err(error @ (LogError::StaleEpoch { .. } | LogError::Broken { .. })) => return Err(error),
+                Err(_) => {} // Still electing: try again.
+            }
+        }
+    }
 }
 
 impl LogReplica for StreamReplica {
@@ -78,9 +131,11 @@ impl LogReplica for StreamReplica {
             per_partition.entry(record.partition).or_default().push(Bytes::copy_from_slice(record.bytes));
         }
         let mut logs = self.logs.lock();
+        let (js, prefix) = (&self.js, self.prefix.as_str());
         let appends = logs.iter_mut().enumerate().filter_map(|(partition, log)| {
-            let payloads = per_partition.remove(&u16::try_from(partition).ok()?)?;
-            Some(async move { log.append(&payloads).await })
+            let partition = u16::try_from(partition).ok()?;
+            let payloads = per_partition.remove(&partition)?;
+            Some(async move { append_riding_through(js, prefix, partition, log, &payloads).await })
         });
         let appended = self.runtime.block_on(futures::future::try_join_all(appends));
         appended.map(drop).map_err(|error| error.to_string())
@@ -98,19 +153,26 @@ pub struct JoinedNode {
 
 impl JoinedNode {
     /// Renews the leases every third of their time to live, on a thread of its own, and calls
-    /// `lost` (once) when one cannot be renewed: the node must stop answering then.
+    /// `lost` (once) when one is lost, or could not be renewed for its whole time to live (NATS
+    /// unreachable, or electing for longer): the node must stop answering then.
     pub fn keep_leases(self, lost: impl FnOnce(String) + Send + 'static) -> Replica {
         let JoinedNode { replica, runtime, leases, mut held } = self;
         let period = leases.ttl() / 3;
         std::thread::Builder::new()
             .name("kassa-leases".into())
             .spawn(move || {
+                let mut renewed = vec![std::time::Instant::now(); held.len()];
                 loop {
                     std::thread::sleep(period);
-                    for lease in &mut held {
-                        if let Err(error) = runtime.block_on(leases.renew(lease)) {
-                            lost(error.to_string());
-                            return;
+                    for (lease, renewed) in held.iter_mut().zip(&mut renewed) {
+                        match runtime.block_on(leases.renew(lease)) {
+                            Ok(()) => *renewed = std::time::Instant::now(),
+                            // Not renewed yet: it may still be ours until its time to live has passed.
+                            Err(LeaseError::Nats(_)) if renewed.elapsed() < leases.ttl() => {}
+                            Err(error) => {
+                                lost(error.to_string());
+                                return;
+                            }
                         }
                     }
                 }
@@ -162,7 +224,9 @@ pub fn join(options: &ClusterOptions, data_dir: &Path, new: NewDirectory) -> Res
         let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
         let client =
             async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
-        let js = context(client);
+        let mut js = context(client);
+        // A publish whose acknowledgement takes longer is resumed (`append_riding_through`).
+        js.set_timeout(Duration::from_secs(2));
         let facts = directory::shared(&js, &options.prefix, options.replicas, local_facts.clone(), fresh).await?;
         let bucket = format!("{}_leases", options.prefix);
         let leases = Leases::open(&js, &bucket, options.lease_ttl, options.replicas).await?;
@@ -185,7 +249,8 @@ pub fn join(options: &ClusterOptions, data_dir: &Path, new: NewDirectory) -> Res
     if stream_ends.iter().any(|end| *end > last_local) {
         fill_from_streams(&runtime, &js, &options.prefix, &wal, facts.partitions, last_local)?;
     }
-    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs) };
+    let prefix = options.prefix.clone();
+    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs), js, prefix };
     copy_missing(&replica, &wal, &stream_ends)?;
     Ok(JoinedNode { replica: Replica(Arc::new(replica)), runtime, leases, held })
 }
