@@ -212,21 +212,32 @@ impl PartitionLog {
             let message = stream.get_raw_message(sequence).await.map_err(nats)?;
             let Header { kind, epoch, .. } = Header::parse(sequence, &message.headers)?;
             let (part, count) = part_of(sequence, &message.headers)?;
+            // The sequence of this entry's first part (from its own header: never trusted to
+            // reach before the stream's start).
+            let first_of = |parts: usize| {
+                (sequence + 1)
+                    .checked_sub(u64::try_from(parts).unwrap_or(u64::MAX))
+                    .filter(|first| *first >= 1)
+                    .ok_or_else(|| LogError::Broken {
+                        sequence,
+                        reason: format!("{parts} parts end here, more than the stream holds"),
+                    })
+            };
             if kind == EntryKind::Takeover || part < count {
-                sequence -= part as u64; // Past this entry, or past what landed of a torn record.
+                // Past this entry, or past what landed of a torn record.
+                sequence = first_of(part)? - 1;
                 continue;
             }
-            let mut payload = message.payload.to_vec();
-            for back in 1..count {
-                let earlier = stream.get_raw_message(sequence - back as u64).await.map_err(nats)?;
-                if part_of(sequence - back as u64, &earlier.headers)? != (count - back, count) {
-                    return Err(LogError::Broken {
-                        sequence: sequence - back as u64,
-                        reason: "a record's parts out of order".into(),
-                    });
+            let mut parts = Vec::with_capacity(count);
+            for (index, at) in (first_of(count)?..sequence).enumerate() {
+                let earlier = stream.get_raw_message(at).await.map_err(nats)?;
+                if part_of(at, &earlier.headers)? != (index + 1, count) {
+                    return Err(LogError::Broken { sequence: at, reason: "a record's parts out of order".into() });
                 }
-                payload.splice(0..0, earlier.payload.iter().copied());
+                parts.push(earlier.payload);
             }
+            parts.push(message.payload);
+            let payload = parts.concat();
             return Ok((end, Some(Entry { sequence, kind, epoch, payload: Bytes::from(payload) })));
         }
         Ok((end, None))

@@ -215,5 +215,15 @@ fn a_record_torn_after_some_of_its_parts_is_passed_over() {
         js.publish_with_headers("kassa.p4.log", headers, Bytes::from("no id")).await.unwrap().await.unwrap();
         let refused = PartitionLog::take_over(&js, "kassa", 4, 3, 0, |_| {}).await;
         assert!(matches!(refused, Err(LogError::Broken { sequence: 6, .. })), "{refused:?}");
+
+        // A last entry claiming more parts than the stream holds is refused, not followed back.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Kassa-Epoch", "2");
+        headers.insert("Kassa-Kind", "record");
+        headers.insert("Kassa-Part", "99/99");
+        headers.insert("Kassa-Prev", hex::encode([0u8; 32]).as_str());
+        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("x")).await.unwrap().await.unwrap();
+        let refused = PartitionLog::last_record(&js, "kassa", 4).await;
+        assert!(matches!(refused, Err(LogError::Broken { sequence: 7, .. })), "{refused:?}");
     });
 }
