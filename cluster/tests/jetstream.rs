@@ -9,6 +9,17 @@ use kassa_cluster::log::PART_BYTES_MAX;
 use kassa_cluster::testing::{connect, runtime, start_server};
 use kassa_cluster::{Entry, EntryKind, LeaseError, Leases, LogError, PartitionLog};
 
+/// Publishes `payload` with `headers` straight to `subject`, as a writer that does not follow
+/// the protocol (or a crash in the middle of a record) would leave it.
+async fn forge(js: &async_nats::jetstream::Context, subject: &str, headers: &[(&str, &str)], payload: &str) {
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, *value);
+    }
+    let subject = subject.to_string();
+    js.publish_with_headers(subject, map, Bytes::from(payload.to_string())).await.unwrap().await.unwrap();
+}
+
 fn payloads(texts: &[&str]) -> Vec<Bytes> {
     texts.iter().map(|text| Bytes::from(text.to_string())).collect()
 }
@@ -103,11 +114,9 @@ fn a_reader_refuses_an_entry_that_breaks_the_chain() {
         let mut log = PartitionLog::take_over(&js, "kassa", 2, 1, 0, |_| {}).await.unwrap();
         log.append(&payloads(&["a"])).await.unwrap();
         // A writer that does not follow the protocol: right epoch and kind, another predecessor.
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Kassa-Epoch", "1");
-        headers.insert("Kassa-Kind", "record");
-        headers.insert("Kassa-Prev", hex::encode([9u8; 32]).as_str());
-        js.publish_with_headers("kassa.p2.log", headers, Bytes::from("forged")).await.unwrap().await.unwrap();
+        let prev = hex::encode([9u8; 32]);
+        forge(&js, "kassa.p2.log", &[("Kassa-Epoch", "1"), ("Kassa-Kind", "record"), ("Kassa-Prev", &prev)], "forged")
+            .await;
         let mut read = Vec::new();
         let refused = PartitionLog::read(&js, "kassa", 2, 0, |entry| read.push(entry)).await;
         assert!(matches!(refused, Err(LogError::Broken { sequence: 3, .. })), "{refused:?}");
@@ -188,13 +197,9 @@ fn a_record_torn_after_some_of_its_parts_is_passed_over() {
         log.append(&payloads(&["a"])).await.unwrap();
         // What a crash leaves of a two-part record: its first part, chained correctly.
         let position = log.position();
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Kassa-Epoch", "1");
-        headers.insert("Kassa-Kind", "record");
-        headers.insert("Kassa-Part", "1/2");
-        headers.insert("Nats-Msg-Id", "1:3");
-        headers.insert("Kassa-Prev", hex::encode(position.link).as_str());
-        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("half")).await.unwrap().await.unwrap();
+        let prev = hex::encode(position.link);
+        let headers = [("Kassa-Epoch", "1"), ("Kassa-Kind", "record"), ("Kassa-Part", "1/2"), ("Nats-Msg-Id", "1:3")];
+        forge(&js, "kassa.p4.log", &[&headers[..], &[("Kassa-Prev", &prev)]].concat(), "half").await;
 
         let (end, last) = PartitionLog::last_record(&js, "kassa", 4).await.unwrap();
         assert_eq!((end, last.map(|entry| entry.payload)), (3, Some(Bytes::from("a"))));
@@ -208,21 +213,16 @@ fn a_record_torn_after_some_of_its_parts_is_passed_over() {
 
         // An entry chained correctly but without the message id the protocol gives it: a
         // takeover is refused at once (trying again could never succeed), not retried forever.
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Kassa-Epoch", "2");
-        headers.insert("Kassa-Kind", "record");
-        headers.insert("Kassa-Prev", hex::encode(log.position().link).as_str());
-        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("no id")).await.unwrap().await.unwrap();
+        let prev = hex::encode(log.position().link);
+        forge(&js, "kassa.p4.log", &[("Kassa-Epoch", "2"), ("Kassa-Kind", "record"), ("Kassa-Prev", &prev)], "no id")
+            .await;
         let refused = PartitionLog::take_over(&js, "kassa", 4, 3, 0, |_| {}).await;
         assert!(matches!(refused, Err(LogError::Broken { sequence: 6, .. })), "{refused:?}");
 
         // A last entry claiming more parts than the stream holds is refused, not followed back.
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Kassa-Epoch", "2");
-        headers.insert("Kassa-Kind", "record");
-        headers.insert("Kassa-Part", "99/99");
-        headers.insert("Kassa-Prev", hex::encode([0u8; 32]).as_str());
-        js.publish_with_headers("kassa.p4.log", headers, Bytes::from("x")).await.unwrap().await.unwrap();
+        let prev = hex::encode([0u8; 32]);
+        let headers = [("Kassa-Epoch", "2"), ("Kassa-Kind", "record"), ("Kassa-Part", "99/99"), ("Kassa-Prev", &prev)];
+        forge(&js, "kassa.p4.log", &headers, "x").await;
         let refused = PartitionLog::last_record(&js, "kassa", 4).await;
         assert!(matches!(refused, Err(LogError::Broken { sequence: 7, .. })), "{refused:?}");
     });
