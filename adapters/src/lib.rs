@@ -14,7 +14,9 @@
 
 #[cfg(feature = "server")]
 pub mod auth;
+pub mod cluster_node;
 pub mod demo;
+pub mod forward;
 pub mod http;
 pub mod iso8583;
 #[cfg(feature = "server")]

@@ -233,6 +233,7 @@ impl ServeArgs {
                     node_id,
                     prefix: "kassa".into(),
                     lease_ttl: CLUSTER_LEASE_TTL,
+                    addresses: None,
                 }),
                 (_, None) => return Err("cluster mode needs a node id (--node-id)".into()),
             },
@@ -327,11 +328,22 @@ pub fn run(config: ServeConfig) -> Result<(), String> {
 }
 
 /// Opens the engine while an HTTP listener answers `/health` (200) and `/ready` (503
-/// `recovering`), so that a supervisor can tell a long recovery from a dead process.
+/// `recovering`), so that a supervisor can tell a long recovery from a dead process. In
+/// cluster mode the node joins the cluster instead, forwarding every connection to the owner
+/// while it is a standby (`cluster_node.rs`).
 async fn open_engine(
     config: &ServeConfig,
     listener: std::net::TcpListener,
 ) -> Result<(Engine, kassa_engine::runtime::RecoveryReport), String> {
+    let mut engine_config = EngineConfig::new(config.data_dir.clone());
+    engine_config.mailbox_max = config.mailbox_max;
+    engine_config.ids_max = config.ids_max;
+    engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
+    engine_config.resolved_in_memory_ms = config.resolved_in_memory_ms;
+    engine_config.partitions = config.partitions;
+    if let Some(options) = &config.cluster {
+        return crate::cluster_node::open(config, options, engine_config, listener).await;
+    }
     let recovering =
         HttpServer::new(|| App::new().wrap(from_fn(http::observe::observe)).configure(http::configure_recovering))
             .workers(1)
@@ -344,43 +356,13 @@ async fn open_engine(
     let recovering = recovering.map_err(|error| format!("cannot listen on {}: {error}", config.http))?.run();
     let recovering_handle = recovering.handle();
     let recovering_task = tokio::spawn(recovering);
-    let mut engine_config = EngineConfig::new(config.data_dir.clone());
-    engine_config.mailbox_max = config.mailbox_max;
-    engine_config.ids_max = config.ids_max;
-    engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
-    engine_config.resolved_in_memory_ms = config.resolved_in_memory_ms;
-    engine_config.partitions = config.partitions;
-    let cluster = config.cluster.clone();
     let opened = tokio::task::spawn_blocking(move || {
-        if let Some(options) = cluster {
-            engine_config.replica = Some(join_cluster(&options, &engine_config)?);
-        }
         Engine::open_with_report(engine_config).map_err(|error| format!("opening the engine failed: {error}"))
     })
     .await;
     recovering_handle.stop(true).await;
     let _ = recovering_task.await;
     opened.map_err(|error| error.to_string())?
-}
-
-/// Joins the cluster as the owner of every partition (docs/cluster.md): a node that loses a
-/// lease answers nothing more, so the process exits (its supervisor restarts it).
-fn join_cluster(
-    options: &kassa_cluster::ClusterOptions,
-    engine_config: &EngineConfig,
-) -> Result<kassa_engine::runtime::Replica, String> {
-    let new = kassa_cluster::NewDirectory {
-        partitions: engine_config.partitions,
-        ids_max: engine_config.ids_max,
-        resolved_in_memory_ms: engine_config.resolved_in_memory_ms,
-    };
-    let joined = kassa_cluster::join(options, &engine_config.data_dir, new)
-        .map_err(|error| format!("joining the cluster failed: {error}"))?;
-    tracing::info!(node = %options.node_id, servers = ?options.urls, "joined the cluster: every partition's lease held");
-    Ok(joined.keep_leases(|reason| {
-        tracing::error!(%reason, "a partition's lease was lost: this node stops answering");
-        std::process::exit(3);
-    }))
 }
 
 /// Resolves once the engine has stopped after a storage failure: the server then drains,

@@ -19,6 +19,11 @@ pub enum EntryKind {
     Record,
     /// A new owner's first entry: from here on, entries carry its epoch.
     Takeover,
+    /// A new owner's second entry, once every stream is fenced: the log goes on after the
+    /// record its payload numbers (8 bytes, big-endian). Records of earlier epochs numbered
+    /// after it are void: the dead owner's unacknowledged tail, some of whose records never
+    /// landed.
+    Cut,
 }
 
 impl EntryKind {
@@ -27,6 +32,7 @@ impl EntryKind {
         match self {
             EntryKind::Record => "record",
             EntryKind::Takeover => "takeover",
+            EntryKind::Cut => "cut",
         }
     }
 
@@ -35,6 +41,7 @@ impl EntryKind {
         match name {
             "record" => Some(EntryKind::Record),
             "takeover" => Some(EntryKind::Takeover),
+            "cut" => Some(EntryKind::Cut),
             _ => None,
         }
     }
@@ -63,7 +70,7 @@ mod tests {
         assert_ne!(base, link(&GENESIS, EntryKind::Record, 2, b"batch"));
         assert_ne!(base, link(&GENESIS, EntryKind::Record, 1, b"batcH"));
         assert_eq!(base, link(&GENESIS, EntryKind::Record, 1, b"batch"));
-        for kind in [EntryKind::Record, EntryKind::Takeover] {
+        for kind in [EntryKind::Record, EntryKind::Takeover, EntryKind::Cut] {
             assert_eq!(EntryKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(EntryKind::from_name("other"), None);

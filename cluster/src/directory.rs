@@ -152,3 +152,62 @@ pub async fn shared(
     }
     Ok(facts)
 }
+
+/// Where a node answers requests (`host:port` each): what standbys forward to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// HTTP/JSON.
+    pub http: String,
+    /// The TCP binary protocol.
+    pub tcp: String,
+    /// ISO 8583.
+    pub iso8583: String,
+}
+
+fn addresses_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+/// Publishes `node`'s addresses in the cluster's bucket (created by [`shared`] before).
+pub async fn publish_addresses(js: &Context, prefix: &str, node: &str, addresses: &Addresses) -> Result<(), JoinError> {
+    let nats = |error: &dyn std::fmt::Display| JoinError::Connect(error.to_string());
+    let store = js.get_key_value(format!("{prefix}_cluster")).await.map_err(|error| nats(&error))?;
+    let value = format!("{} {} {}", addresses.http, addresses.tcp, addresses.iso8583);
+    store.put(addresses_key(node), Bytes::from(value)).await.map_err(|error| nats(&error))?;
+    Ok(())
+}
+
+/// The addresses `node` published, if any.
+pub async fn addresses_of(js: &Context, prefix: &str, node: &str) -> Option<Addresses> {
+    let store = js.get_key_value(format!("{prefix}_cluster")).await.ok()?;
+    let value = store.get(addresses_key(node)).await.ok()??;
+    let text = String::from_utf8(value.to_vec()).ok()?;
+    let mut parts = text.split(' ').map(str::to_string);
+    let (http, tcp, iso8583) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(Addresses { http, tcp, iso8583 })
+}
+
+/// The file of a data directory that names the epochs its node last owned the partitions
+/// with: written before the node's first entry in any stream, so that a node finding the
+/// streams' last entries written with exactly those epochs knows it wrote last, and that its
+/// local log's records beyond the streams are its own unacknowledged tail.
+const OWNED_EPOCHS: &str = "cluster-owned-epochs";
+
+/// The epochs the directory's node last owned each partition with (`None`: it never owned).
+pub fn owned_epochs(dir: &Path) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(dir.join(OWNED_EPOCHS)).ok()?;
+    text.split_whitespace().map(|epoch| epoch.parse().ok()).collect()
+}
+
+/// Records the epochs this node now owns each partition with, durably, before it writes.
+pub fn record_owned_epochs(dir: &Path, epochs: &[u64]) -> Result<(), JoinError> {
+    use std::io::Write;
+    let failed = |error: std::io::Error| JoinError::Diverged(format!("writing {OWNED_EPOCHS}: {error}"));
+    let text: Vec<String> = epochs.iter().map(u64::to_string).collect();
+    let temporary = dir.join(format!("{OWNED_EPOCHS}.new"));
+    let mut file = std::fs::File::create(&temporary).map_err(failed)?;
+    file.write_all(text.join(" ").as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    std::fs::rename(&temporary, dir.join(OWNED_EPOCHS)).map_err(failed)?;
+    std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(failed)
+}

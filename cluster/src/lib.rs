@@ -17,11 +17,16 @@ pub mod chain;
 pub mod directory;
 pub mod lease;
 pub mod log;
+pub mod merge;
+pub mod node;
 pub mod replica;
+pub mod tail;
 pub mod testing;
 
 pub use async_nats;
 pub use chain::{EntryKind, Link};
+pub use directory::Addresses;
 pub use lease::{Lease, LeaseError, Leases};
 pub use log::{Entry, LogError, LogPosition, PartitionLog};
-pub use replica::{ClusterOptions, JoinError, JoinedNode, NewDirectory, StreamReplica, join};
+pub use node::{StandbyView, run};
+pub use replica::{ClusterOptions, JoinError, StreamReplica};

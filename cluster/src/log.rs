@@ -74,7 +74,7 @@ pub enum LogError {
     Nats(String),
 }
 
-fn nats(error: impl std::fmt::Display) -> LogError {
+pub(crate) fn nats(error: impl std::fmt::Display) -> LogError {
     LogError::Nats(error.to_string())
 }
 
@@ -102,8 +102,21 @@ pub struct LogPosition {
     pub epoch: u64,
 }
 
+impl LogPosition {
+    /// The position after the entry at `sequence` of `stream` (0: the start).
+    pub(crate) async fn at(stream: &jetstream::stream::Stream, sequence: u64) -> Result<LogPosition, LogError> {
+        if sequence == 0 {
+            return Ok(LogPosition { sequence: 0, link: GENESIS, epoch: 0 });
+        }
+        let message = stream.get_raw_message(sequence).await.map_err(nats)?;
+        let entry = Header::parse(sequence, &message.headers)?;
+        let link = chain::link(&entry.prev, entry.kind, entry.epoch, &message.payload);
+        Ok(LogPosition { sequence, link, epoch: entry.epoch })
+    }
+}
+
 /// The stream and subject of partition `partition` under `prefix`.
-fn names(prefix: &str, partition: u16) -> (String, String) {
+pub(crate) fn names(prefix: &str, partition: u16) -> (String, String) {
     (format!("{}_P{partition}", prefix.to_uppercase()), format!("{prefix}.p{partition}.log"))
 }
 
@@ -146,14 +159,7 @@ impl PartitionLog {
         let (name, _) = names(prefix, partition);
         let stream = js.get_stream(&name).await.map_err(nats)?;
         let last = stream.get_info().await.map_err(nats)?.state.last_sequence;
-        let mut position = if after == 0 {
-            LogPosition { sequence: 0, link: GENESIS, epoch: 0 }
-        } else {
-            let message = stream.get_raw_message(after).await.map_err(nats)?;
-            let entry = Header::parse(after, &message.headers)?;
-            let link = chain::link(&entry.prev, entry.kind, entry.epoch, &message.payload);
-            LogPosition { sequence: after, link, epoch: entry.epoch }
-        };
+        let mut position = LogPosition::at(&stream, after).await?;
         if last <= after {
             return Ok(position);
         }
@@ -223,7 +229,7 @@ impl PartitionLog {
                         reason: format!("{parts} parts end here, more than the stream holds"),
                     })
             };
-            if kind == EntryKind::Takeover || part < count {
+            if kind != EntryKind::Record || part < count {
                 // Past this entry, or past what landed of a torn record.
                 sequence = first_of(part)? - 1;
                 continue;
@@ -317,6 +323,23 @@ impl PartitionLog {
         self.append_entries(EntryKind::Record, epoch, payloads).await
     }
 
+    /// Appends a cut: the log goes on after record `after` (the engine's numbering), and
+    /// records of earlier epochs numbered after it are void ([`EntryKind::Cut`]).
+    pub async fn cut(&mut self, after: u64) -> Result<u64, LogError> {
+        let epoch = self.end.epoch;
+        let payload = Bytes::copy_from_slice(&after.to_be_bytes());
+        self.append_entries(EntryKind::Cut, epoch, &[payload]).await
+    }
+
+    /// The epoch of the last entry of partition `partition`'s log (0: empty): the owner that
+    /// wrote last.
+    pub async fn end_epoch(js: &Context, prefix: &str, partition: u16) -> Result<u64, LogError> {
+        let (name, _) = names(prefix, partition);
+        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
+        Ok(LogPosition::at(&stream, end).await?.epoch)
+    }
+
     /// Where this owner's log ends.
     pub fn position(&self) -> LogPosition {
         self.end
@@ -383,14 +406,14 @@ fn message_id(epoch: u64, sequence: u64) -> String {
 }
 
 /// What an entry's headers say.
-struct Header {
-    kind: EntryKind,
-    epoch: u64,
-    prev: Link,
+pub(crate) struct Header {
+    pub(crate) kind: EntryKind,
+    pub(crate) epoch: u64,
+    pub(crate) prev: Link,
 }
 
 impl Header {
-    fn parse(sequence: u64, headers: &HeaderMap) -> Result<Header, LogError> {
+    pub(crate) fn parse(sequence: u64, headers: &HeaderMap) -> Result<Header, LogError> {
         let broken = |reason: &str| LogError::Broken { sequence, reason: reason.to_string() };
         let text = |name: &str| headers.get(name).map(|value| value.as_str().to_string());
         let kind = text(KIND).and_then(|kind| EntryKind::from_name(&kind)).ok_or_else(|| broken("no kind"))?;
@@ -404,7 +427,7 @@ impl Header {
 }
 
 /// Which part of how many the message at `sequence` is (`1/1` without the header).
-fn part_of(sequence: u64, headers: &HeaderMap) -> Result<(usize, usize), LogError> {
+pub(crate) fn part_of(sequence: u64, headers: &HeaderMap) -> Result<(usize, usize), LogError> {
     let Some(value) = headers.get(PART) else { return Ok((1, 1)) };
     let parsed =
         value.as_str().split_once('/').and_then(|(part, count)| Some((part.parse().ok()?, count.parse().ok()?)));
@@ -415,7 +438,12 @@ fn part_of(sequence: u64, headers: &HeaderMap) -> Result<(usize, usize), LogErro
 }
 
 /// The position after the entry at `sequence`, if it follows `position`.
-fn follow(position: LogPosition, sequence: u64, headers: &HeaderMap, payload: &[u8]) -> Result<LogPosition, LogError> {
+pub(crate) fn follow(
+    position: LogPosition,
+    sequence: u64,
+    headers: &HeaderMap,
+    payload: &[u8],
+) -> Result<LogPosition, LogError> {
     let broken = |reason: String| LogError::Broken { sequence, reason };
     if sequence != position.sequence + 1 {
         return Err(broken(format!("read after sequence {}", position.sequence)));
@@ -425,8 +453,8 @@ fn follow(position: LogPosition, sequence: u64, headers: &HeaderMap, payload: &[
         return Err(broken("it names another predecessor".into()));
     }
     match kind {
-        EntryKind::Record if epoch != position.epoch => {
-            return Err(broken(format!("a record of epoch {epoch} in epoch {}", position.epoch)));
+        EntryKind::Record | EntryKind::Cut if epoch != position.epoch => {
+            return Err(broken(format!("a {} of epoch {epoch} in epoch {}", kind.name(), position.epoch)));
         }
         EntryKind::Takeover if epoch <= position.epoch => {
             return Err(broken(format!("a takeover to epoch {epoch} from epoch {}", position.epoch)));

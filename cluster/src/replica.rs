@@ -1,34 +1,28 @@
 //! The engine's log copied to each partition's stream before any acknowledgement
 //! (`kassa_engine::runtime::LogReplica`), and the node that owns every partition while doing so.
 //!
-//! Joining, a node:
-//! 1. takes each partition's lease (refused while another node holds one);
-//! 2. takes each stream over with the lease's epoch, reading it through and keeping the last
-//!    record's number in the local log;
-//! 3. copies to each stream the local records it lacks. These are batches written locally
-//!    whose copy never completed, so none was acknowledged. A command whose answer was lost
-//!    may or may not be applied, so copying them on is correct, and the stream and the local
-//!    log agree again;
-//! 4. renews the leases every third of their time to live. Once one is lost, the node stops
-//!    answering: its process exits, and a stale owner's appends would fail anyway.
-//!
-//! This step has one node owning every partition. Standbys, takeover by another node and
-//! forwarding are docs/cluster.md's next steps.
+//! Its parts, used by `node.rs`:
+//! - taking each stream over, reading only its end, and keeping the last record's number in
+//!   the local log;
+//! - copying to each stream the local records it lacks, when this node wrote last: batches
+//!   written locally whose copy never completed, so none was acknowledged. A command whose
+//!   answer was lost may or may not be applied, so copying them on is correct, and the stream
+//!   and the local log agree again;
+//! - renewing the leases every third of their time to live. Once one is lost, the node stops
+//!   answering: its process exits, and a stale owner's appends would fail anyway.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kassa_engine::runtime::{LogReplica, Replica, ReplicaRecord};
+use kassa_engine::partition::PartitionId;
+use kassa_engine::runtime::{LogReplica, ReplicaRecord};
 use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, WalError, decode_record, encode_record};
-use kassa_engine::{Durability, partition::PartitionId};
 use parking_lot::Mutex;
 
-use crate::directory::{self, DirectoryFacts};
 use crate::lease::{Lease, LeaseError, Leases};
-use crate::log::{LogError, PartitionLog, context};
+use crate::log::{LogError, PartitionLog};
 
 /// How a node joins a cluster.
 #[derive(Debug, Clone)]
@@ -43,6 +37,8 @@ pub struct ClusterOptions {
     pub replicas: usize,
     /// How long a lease lasts unless renewed.
     pub lease_ttl: Duration,
+    /// Where this node answers, published for standbys to forward requests to.
+    pub addresses: Option<crate::directory::Addresses>,
 }
 
 /// Why a node could not join.
@@ -63,14 +59,29 @@ pub enum JoinError {
     /// The local log and the streams disagree in a way this step does not mend.
     #[error("{0}")]
     Diverged(String),
+    /// The engine could not be opened on the state.
+    #[error(transparent)]
+    Engine(#[from] kassa_engine::runtime::OpenError),
 }
 
 /// The streams the writer copies each group of records to.
 pub struct StreamReplica {
     runtime: Arc<tokio::runtime::Runtime>,
-    logs: Mutex<Vec<PartitionLog>>,
+    pub(crate) logs: Mutex<Vec<PartitionLog>>,
     js: async_nats::jetstream::Context,
     prefix: String,
+}
+
+impl StreamReplica {
+    /// The replica appending to `logs` (partition `n`'s at index `n`), taken over already.
+    pub(crate) fn new(
+        runtime: Arc<tokio::runtime::Runtime>,
+        logs: Vec<PartitionLog>,
+        js: async_nats::jetstream::Context,
+        prefix: String,
+    ) -> StreamReplica {
+        StreamReplica { runtime, logs: Mutex::new(logs), js, prefix }
+    }
 }
 
 /// How long a copy rides through a NATS failure (a stream's leader dying: a new one is elected
@@ -142,120 +153,39 @@ impl LogReplica for StreamReplica {
     }
 }
 
-/// A node that joined: the replica for the engine's configuration, and its leases kept alive.
-pub struct JoinedNode {
-    /// Give to `EngineConfig::replica`.
-    pub replica: Replica,
+/// Renews `held` every third of their time to live, on a thread of its own, and calls `lost`
+/// (once) when one is lost, or could not be renewed for its whole time to live (NATS
+/// unreachable, or electing for longer): the node must stop answering then.
+pub(crate) fn keep_leases(
     runtime: Arc<tokio::runtime::Runtime>,
     leases: Leases,
-    held: Vec<Lease>,
-}
-
-impl JoinedNode {
-    /// Renews the leases every third of their time to live, on a thread of its own, and calls
-    /// `lost` (once) when one is lost, or could not be renewed for its whole time to live (NATS
-    /// unreachable, or electing for longer): the node must stop answering then.
-    pub fn keep_leases(self, lost: impl FnOnce(String) + Send + 'static) -> Replica {
-        let JoinedNode { replica, runtime, leases, mut held } = self;
-        let period = leases.ttl() / 3;
-        std::thread::Builder::new()
-            .name("kassa-leases".into())
-            .spawn(move || {
-                let mut renewed = vec![std::time::Instant::now(); held.len()];
-                loop {
-                    std::thread::sleep(period);
-                    for (lease, renewed) in held.iter_mut().zip(&mut renewed) {
-                        match runtime.block_on(leases.renew(lease)) {
-                            Ok(()) => *renewed = std::time::Instant::now(),
-                            // Not renewed yet: it may still be ours until its time to live has passed.
-                            Err(LeaseError::Nats(_)) if renewed.elapsed() < leases.ttl() => {}
-                            Err(error) => {
-                                lost(error.to_string());
-                                return;
-                            }
+    mut held: Vec<Lease>,
+    lost: impl FnOnce(String) + Send + 'static,
+) {
+    let period = leases.ttl() / 3;
+    std::thread::Builder::new()
+        .name("kassa-leases".into())
+        .spawn(move || {
+            let mut renewed = vec![std::time::Instant::now(); held.len()];
+            loop {
+                std::thread::sleep(period);
+                for (lease, renewed) in held.iter_mut().zip(&mut renewed) {
+                    match runtime.block_on(leases.renew(lease)) {
+                        Ok(()) => *renewed = std::time::Instant::now(),
+                        // Not renewed yet: it may still be ours until its time to live has passed.
+                        Err(LeaseError::Nats(_)) if renewed.elapsed() < leases.ttl() => {}
+                        Err(error) => {
+                            lost(error.to_string());
+                            return;
                         }
                     }
                 }
-            })
-            .expect("spawn the lease thread");
-        replica
-    }
+            }
+        })
+        .expect("spawn the lease thread");
 }
 
-/// The facts a new data directory is created with when the cluster has none yet.
-#[derive(Debug, Clone, Copy)]
-pub struct NewDirectory {
-    /// Partitions.
-    pub partitions: u16,
-    /// Most ids the id table remembers.
-    pub ids_max: usize,
-    /// How long resolved objects stay in memory, in milliseconds.
-    pub resolved_in_memory_ms: u64,
-}
-
-/// Joins the cluster as the owner of every partition of the data directory `data_dir`, which
-/// the engine has not opened yet:
-/// - the directory's facts must be the cluster's; a node without a directory creates it from
-///   them (`directory.rs`), and the first node of a cluster writes its own, or `new`'s;
-/// - it takes the leases and the streams over;
-/// - it fills the local log from the streams where they reach further (a new or lost
-///   directory), and copies to the streams what the local log has beyond them.
-pub fn join(options: &ClusterOptions, data_dir: &Path, new: NewDirectory) -> Result<JoinedNode, JoinError> {
-    let existing = if data_dir.join("CURRENT").exists() { Some(Wal::open(data_dir, Durability::Sync)?) } else { None };
-    let local_facts = match &existing {
-        Some(wal) => DirectoryFacts::of(wal)?,
-        None => None,
-    };
-    let runtime = Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("kassa-nats")
-            .enable_all()
-            .build()
-            .map_err(|error| JoinError::Connect(error.to_string()))?,
-    );
-    let fresh = || DirectoryFacts {
-        secret: random_secret(),
-        partitions: new.partitions,
-        ids_max: new.ids_max as u64,
-        resolved_in_memory_ms: new.resolved_in_memory_ms,
-    };
-    let (js, facts, leases, held, logs, stream_ends) = runtime.block_on(async {
-        let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
-        let client =
-            async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
-        let mut js = context(client);
-        // A publish whose acknowledgement takes longer is resumed (`append_riding_through`).
-        js.set_timeout(Duration::from_secs(2));
-        let facts = directory::shared(&js, &options.prefix, options.replicas, local_facts.clone(), fresh).await?;
-        let bucket = format!("{}_leases", options.prefix);
-        let leases = Leases::open(&js, &bucket, options.lease_ttl, options.replicas).await?;
-        let mut held = Vec::new();
-        for partition in 0..facts.partitions {
-            held.push(acquire_when_lapsed(&leases, partition, &options.node_id).await?);
-        }
-        let (logs, stream_ends) = take_streams_over(&js, options, &held).await?;
-        Ok::<_, JoinError>((js, facts, leases, held, logs, stream_ends))
-    })?;
-    // A directory never opened by an engine (or none) is made from the cluster's facts.
-    let wal = match existing {
-        Some(wal) if local_facts.is_some() => wal,
-        existing => {
-            drop(existing);
-            facts.create(data_dir)?
-        }
-    };
-    let last_local = wal.last_record_seq()?.unwrap_or(0);
-    if stream_ends.iter().any(|end| *end > last_local) {
-        fill_from_streams(&runtime, &js, &options.prefix, &wal, facts.partitions, last_local)?;
-    }
-    let prefix = options.prefix.clone();
-    let replica = StreamReplica { runtime: runtime.clone(), logs: Mutex::new(logs), js, prefix };
-    copy_missing(&replica, &wal, &stream_ends)?;
-    Ok(JoinedNode { replica: Replica(Arc::new(replica)), runtime, leases, held })
-}
-
-fn random_secret() -> [u8; 32] {
+pub(crate) fn random_secret() -> [u8; 32] {
     let mut secret = [0; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("the system's random source");
     secret
@@ -263,7 +193,7 @@ fn random_secret() -> [u8; 32] {
 
 /// Takes every held partition's stream over (reading only its end), returning the logs and
 /// the number of each stream's last record in the local log's numbering (0: none).
-async fn take_streams_over(
+pub(crate) async fn take_streams_over(
     js: &async_nats::jetstream::Context,
     options: &ClusterOptions,
     held: &[Lease],
@@ -287,59 +217,9 @@ async fn take_streams_over(
     Ok((logs, stream_ends))
 }
 
-/// Writes to the local log the streams' records after `last_local`, read whole (their chains
-/// checked), in order: a new node, or one whose directory was lost, catches up from them.
-fn fill_from_streams(
-    runtime: &tokio::runtime::Runtime,
-    js: &async_nats::jetstream::Context,
-    prefix: &str,
-    wal: &Wal,
-    partitions: u16,
-    last_local: u64,
-) -> Result<(), JoinError> {
-    let mut found: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    let mut undecodable = None;
-    runtime.block_on(async {
-        for partition in 0..partitions {
-            PartitionLog::read(js, prefix, partition, 0, |entry| {
-                if entry.kind != crate::EntryKind::Record {
-                    return;
-                }
-                match decode_record(&entry.payload) {
-                    Ok(record) if record.seq > last_local => drop(found.insert(record.seq, entry.payload.to_vec())),
-                    Ok(_) => {}
-                    Err(reason) => {
-                        undecodable = Some(format!("partition {partition}, sequence {}: {reason}", entry.sequence))
-                    }
-                }
-            })
-            .await?;
-        }
-        Ok::<_, LogError>(())
-    })?;
-    if let Some(reason) = undecodable {
-        return Err(JoinError::Diverged(format!("a stream holds something else than a record ({reason})")));
-    }
-    let records: Vec<EncodedRecord> = found.into_iter().map(|(seq, value)| EncodedRecord { seq, value }).collect();
-    if let Some((index, record)) =
-        records.iter().enumerate().find(|(index, record)| record.seq != last_local + 1 + *index as u64)
-    {
-        return Err(JoinError::Diverged(format!(
-            "the streams lack record {} before record {}: the node that wrote them died in the middle of a group \
-             it never acknowledged; start that node (its directory has the record), or rebuild is refused",
-            last_local + 1 + index as u64,
-            record.seq
-        )));
-    }
-    for chunk in records.chunks(256) {
-        wal.append(chunk)?;
-    }
-    Ok(())
-}
-
 /// Takes partition `partition`'s lease, waiting up to twice its time to live for a holder
 /// that stopped renewing (a node restarted after a crash waits for its own old lease).
-async fn acquire_when_lapsed(leases: &Leases, partition: u16, node: &str) -> Result<Lease, JoinError> {
+pub(crate) async fn acquire_when_lapsed(leases: &Leases, partition: u16, node: &str) -> Result<Lease, JoinError> {
     let deadline = tokio::time::Instant::now() + leases.ttl() * 2;
     loop {
         match leases.acquire(partition, node).await {
@@ -352,7 +232,7 @@ async fn acquire_when_lapsed(leases: &Leases, partition: u16, node: &str) -> Res
 }
 
 /// Copies to each partition's stream the local records after its last one (`stream_ends`).
-fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u64]) -> Result<(), JoinError> {
+pub(crate) fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u64]) -> Result<(), JoinError> {
     let mut missing: Vec<EncodedRecord> = Vec::new();
     let mut partitions: Vec<PartitionId> = Vec::new();
     let after = stream_ends.iter().copied().min().unwrap_or(0);

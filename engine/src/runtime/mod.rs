@@ -20,6 +20,7 @@ mod archived;
 mod directory;
 mod events;
 mod executor;
+mod follower;
 mod gather;
 mod held_history;
 mod id_filter;
@@ -54,6 +55,7 @@ use gather::{BatchReply, GatherReply};
 pub use crate::wal::Durability;
 pub use archived::{CouponWithCode, ObjectPage};
 pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
+pub use follower::Follower;
 pub use lookups::{TransferRecord, TransferStatus};
 pub use replica::{LogReplica, Replica, ReplicaRecord};
 
@@ -269,7 +271,7 @@ pub struct Engine {
 }
 
 /// What `Engine::open` found on disk.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct RecoveryReport {
     /// The record the oldest partition's snapshot covers (0: none).
     pub snapshot_seq: u64,

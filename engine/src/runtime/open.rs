@@ -1,23 +1,23 @@
-//! Opening an engine: recovery (every partition's snapshot, then the log after the oldest one,
-//! each record applied by its partition), then the threads: one executor and one snapshotter
+//! Opening an engine: recovery (`follower.rs`: every partition's snapshot, then the log after
+//! the oldest one, each record applied by its partition), then the threads: one executor and one snapshotter
 //! per partition, one writer, one indexer, one ticker.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use super::{
-    Engine, EngineConfig, OpenError, RecoveryReport, Request, executor, held_history, id_filter, indexer, recall,
-    restore, snapshotter, writer,
+    Engine, EngineConfig, Follower, OpenError, RecoveryReport, Request, executor, held_history, id_filter, indexer,
+    recall, restore, snapshotter, writer,
 };
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
-use crate::partition::{PARTITIONS_MAX, ids_max_per_partition};
-use crate::state_machine::{CommitOutput, Config, IDS_MAX_MAX, IdHasher, SecretKey, StateMachine, missed_references};
-use crate::wal::{Derived, HeldLines, IndexedKind, Wal, newest_per_key};
+use crate::partition::PARTITIONS_MAX;
+use crate::state_machine::{IDS_MAX_MAX, StateMachine, missed_references};
+use crate::wal::Wal;
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
 /// syncs (each fsync takes the batches waiting then, up to 64).
@@ -25,15 +25,7 @@ const WRITER_QUEUE: usize = 64;
 /// Durable groups whose answers may wait for the answerer thread at once.
 const ANSWER_GROUPS_QUEUED_MAX: usize = 64;
 
-/// What recovery rebuilt.
-struct Recovered {
-    machines: Vec<StateMachine>,
-    snapshot_seqs: Vec<u64>,
-    last_seq: u64,
-    report: RecoveryReport,
-}
-
-fn check(config: &EngineConfig) -> Result<(), OpenError> {
+pub(super) fn check(config: &EngineConfig) -> Result<(), OpenError> {
     if config.batch_max == 0 || config.batch_max > BATCH_COMMANDS_MAX {
         return Err(OpenError::Config(format!("batch_max must be 1..={BATCH_COMMANDS_MAX}")));
     }
@@ -49,57 +41,6 @@ fn check(config: &EngineConfig) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// Loads every partition's snapshot and replays the log after the oldest one, each record by
-/// its partition; history lines lost with the memtable are written again.
-fn recover(wal: &Wal, config: &Config, partitions: u16) -> Result<Recovered, OpenError> {
-    let started = Instant::now();
-    let (mut machines, snapshot_seqs) = wal.load_partitions(config, partitions)?;
-    let snapshot_load = started.elapsed();
-    let oldest = snapshot_seqs.iter().copied().min().unwrap_or(0);
-    let mut output = CommitOutput::default();
-    let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
-    let watermark = wal.history_watermark()?;
-    let mut lost_history = Derived::default();
-    let mut foreign = None;
-    let last_seq = wal.replay(oldest, |record| {
-        let partition = usize::from(record.partition);
-        let Some(machine) = machines.get_mut(partition) else {
-            foreign.get_or_insert(record.seq);
-            return;
-        };
-        if record.seq <= snapshot_seqs[partition] {
-            return; // In this partition's snapshot.
-        }
-        output.clear();
-        machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
-        if record.seq > watermark {
-            let key_of = |kind: IndexedKind, id: &crate::types::Id| config.id_hasher().index_key_for(kind, id);
-            lost_history.add(record.seq, record.partition, machine.state_now_ms(), &output.events, &key_of);
-        }
-        records_replayed += 1;
-        commands_replayed += record.commands.len() as u64;
-    })?;
-    if let Some(seq) = foreign {
-        return Err(OpenError::Config(format!(
-            "record {seq} belongs to a partition beyond the directory's {partitions}"
-        )));
-    }
-    if last_seq > watermark {
-        let transfers = newest_per_key(std::mem::take(&mut lost_history.transfers));
-        let mut lines = HeldLines::default();
-        let mut run = std::mem::take(&mut lost_history.lines);
-        run.sort();
-        lines.push(run);
-        wal.append_events(&lost_history, last_seq)?;
-        wal.ingest_history(&lines, last_seq)?;
-        wal.ingest_transfers(&transfers, last_seq)?;
-    }
-    let snapshot_seq = oldest;
-    let report =
-        RecoveryReport { snapshot_seq, records_replayed, commands_replayed, snapshot_load, elapsed: started.elapsed() };
-    Ok(Recovered { machines, snapshot_seqs, last_seq, report })
-}
-
 impl Engine {
     /// Opens (or creates) the engine in `config.data_dir`: loads every partition's latest
     /// snapshot, replays the log after it through the same `commit`, sends again the credits
@@ -110,47 +51,16 @@ impl Engine {
 
     /// Like [`Engine::open`], also telling what recovery did.
     pub fn open_with_report(config: EngineConfig) -> Result<(Engine, RecoveryReport), OpenError> {
-        check(&config)?;
-        crate::wal::dir::create_private_dir(&config.data_dir).map_err(OpenError::Config)?;
-        let wal = Wal::open(&config.data_dir, config.durability)?;
-        wal.check_storage_format()?;
-        let key = match config.secret_key {
-            Some(key) => key,
-            None => wal.secret_key(super::generate_key)?,
-        };
-        let ids_max = wal.ids_max(config.ids_max)?;
-        let partitions = wal.partitions(config.partitions)?;
-        if ids_max != config.ids_max || partitions != config.partitions {
-            let (configured_ids_max, configured_partitions) = (config.ids_max, config.partitions);
-            tracing::warn!(
-                ids_max,
-                partitions,
-                configured_ids_max,
-                configured_partitions,
-                "the data directory keeps the ids_max and partitions it was created with"
-            );
-        }
-        let mut machine_config =
-            Config::with_ids_max(SecretKey::from_bytes(&key), ids_max_per_partition(ids_max, partitions));
-        machine_config.resolved_in_memory_ms = wal.resolved_in_memory_ms(config.resolved_in_memory_ms)?;
-        let recovered = recover(&wal, &machine_config, partitions)?;
-        tracing::info!(report = ?recovered.report, partitions, "kassa engine recovered");
-        let report = recovered.report;
-        let transfer_keys = machine_config.id_hasher().clone();
-        let placement = machine_config.for_partition(0, partitions).placement().clone();
-        Ok((start(config, wal, (placement, transfer_keys), partitions, recovered), report))
+        let replica = config.replica.clone();
+        Follower::open(config)?.into_engine(replica)
     }
 }
 
 /// Starts the threads on the recovered state.
-fn start(
-    config: EngineConfig,
-    wal: Wal,
-    (placement, transfer_keys): (crate::partition::Placement, IdHasher),
-    partitions: u16,
-    recovered: Recovered,
-) -> Engine {
-    let Recovered { machines, snapshot_seqs, last_seq, report } = recovered;
+pub(super) fn start(follower: Follower) -> Engine {
+    let Follower { config, wal, machine_config, partitions, machines, snapshot_seqs, last_seq, report, .. } = follower;
+    let transfer_keys = machine_config.id_hasher().clone();
+    let placement = machine_config.for_partition(0, partitions).placement().clone();
     let (to_writer, writer_inbox) = crossbeam_channel::bounded(WRITER_QUEUE);
     let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
     let failed = Arc::new(AtomicBool::new(false));

@@ -36,8 +36,8 @@ pub(super) struct Server {
     tcp: SocketAddr,
 }
 
-/// Starts `kassa serve` on `data_dir` (created with `partitions`) and waits until both
-/// listeners accept (the binary protocol's only once the engine is open).
+/// Starts `kassa serve` on `data_dir` (created with `partitions`) and waits until it is ready
+/// and its binary protocol listener accepts.
 fn start_server(data_dir: &Path, partitions: u16) -> Server {
     start_server_with(data_dir, partitions, &[])
 }
@@ -61,7 +61,8 @@ pub(super) fn try_start_server_with(data_dir: &Path, partitions: u16, extra: &[&
         .expect("kassa serve starts");
     let mut server = Server { child, http, tcp };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(http).is_err() || TcpStream::connect(tcp).is_err() {
+    // In cluster mode the listeners accept at once (a standby forwards), so wait for /ready.
+    while !is_ready(http) || TcpStream::connect(tcp).is_err() {
         if let Ok(Some(status)) = server.child.try_wait() {
             return Err(format!("kassa serve exited at start: {status}"));
         }
@@ -70,6 +71,18 @@ pub(super) fn try_start_server_with(data_dir: &Path, partitions: u16, extra: &[&
     }
     server.child.try_wait().expect("child status");
     Ok(server)
+}
+
+/// Whether `GET /ready` on `http` answers 200 (the engine open, or the owner's when forwarded).
+pub(super) fn is_ready(http: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(&http, Duration::from_secs(2)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /ready HTTP/1.1\r\nHost: kassa\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
 }
 
 /// One cycle: setup, load from TCP and HTTP clients for `run_for`, SIGKILL. Returns the acks.

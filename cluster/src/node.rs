@@ -1,0 +1,304 @@
+//! A node of a cluster (`kassa serve --cluster`): it owns every partition, or follows the
+//! owner as a hot standby until the owner's leases lapse, and then takes the partitions over.
+//!
+//! - **Owner at once.** A node that wins partition 0's lease (waiting for its own old lease
+//!   after a crash) takes the others too. If it wrote every stream's last entry (its directory
+//!   names the epochs it owned them with), its local log is the cluster's plus, perhaps, an
+//!   unacknowledged tail that it copies on. Otherwise its directory is rebuilt from the streams.
+//! - **Standby.** A node that finds partition 0's lease held by another node rebuilds its
+//!   directory from the streams and follows them: each stream is read as it grows, the records
+//!   are merged back into the engine's numbering (`merge.rs`), written to the local log and
+//!   applied through the same `commit` ([`Follower`]). It tries partition 0's lease every
+//!   tenth of a lease's time to live; partition 0 is the election, so two standbys never split
+//!   the partitions between them.
+//! - **Takeover.** The new owner holds every lease and renews them from then on. It appends a
+//!   takeover entry to every stream, which fences the old owner; reads each stream to its end;
+//!   appends a cut after the last record it could apply without a gap (voiding the records of
+//!   a group the old owner never finished copying, so never acknowledged); and opens the engine
+//!   on the state it followed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kassa_engine::runtime::{Engine, EngineConfig, Follower, RecoveryReport, Replica};
+use kassa_engine::wal::Wal;
+use parking_lot::Mutex;
+
+use crate::directory::{self, Addresses, DirectoryFacts};
+use crate::lease::{Lease, LeaseError, Leases};
+use crate::log::{PartitionLog, context};
+use crate::merge::Merge;
+use crate::replica::{ClusterOptions, JoinError, StreamReplica, acquire_when_lapsed, copy_missing, keep_leases};
+use crate::tail::Tail;
+
+/// What a node tells its adapters while it is a standby.
+#[derive(Debug, Default)]
+pub struct StandbyView {
+    owner: Mutex<Option<Addresses>>,
+    applied: AtomicU64,
+}
+
+impl StandbyView {
+    /// The owner's addresses, if known: where a standby forwards requests.
+    pub fn owner(&self) -> Option<Addresses> {
+        self.owner.lock().clone()
+    }
+
+    /// The last record the standby applied.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+}
+
+/// A standby's state: the engine's state rebuilt from the streams and kept current.
+struct Standby {
+    follower: Follower,
+    merge: Merge,
+    tails: Vec<Tail>,
+}
+
+/// Most entries read from one stream before the others get their turn.
+const READ_BURST: usize = 4_096;
+
+/// Joins the cluster with the data directory of `config` (not opened yet) and returns the
+/// engine once this node owns every partition: at once, or after following the owner as a
+/// standby (`view` tells the adapters where the owner is meanwhile). From then on the leases
+/// are renewed; `lost` is called once if one is lost, and the node must stop answering.
+pub fn run(
+    options: &ClusterOptions,
+    config: EngineConfig,
+    view: Arc<StandbyView>,
+    lost: impl FnOnce(String) + Send + 'static,
+) -> Result<(Engine, RecoveryReport), JoinError> {
+    let data_dir = config.data_dir.clone();
+    let local_facts = match data_dir.join("CURRENT").exists() {
+        true => DirectoryFacts::of(&Wal::open(&data_dir, kassa_engine::Durability::Sync)?)?,
+        false => None,
+    };
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kassa-nats")
+            .enable_all()
+            .build()
+            .map_err(|error| JoinError::Connect(error.to_string()))?,
+    );
+    let fresh = || DirectoryFacts {
+        secret: crate::replica::random_secret(),
+        partitions: config.partitions,
+        ids_max: config.ids_max as u64,
+        resolved_in_memory_ms: config.resolved_in_memory_ms,
+    };
+    let (js, facts, leases) = runtime.block_on(async {
+        let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
+        let client =
+            async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
+        let mut js = context(client);
+        // A publish whose acknowledgement takes longer is resumed (`append_riding_through`).
+        js.set_timeout(Duration::from_secs(2));
+        let facts = directory::shared(&js, &options.prefix, options.replicas, local_facts.clone(), fresh).await?;
+        let leases =
+            Leases::open(&js, &format!("{}_leases", options.prefix), options.lease_ttl, options.replicas).await?;
+        if let Some(addresses) = &options.addresses {
+            directory::publish_addresses(&js, &options.prefix, &options.node_id, addresses).await?;
+        }
+        for partition in 0..facts.partitions {
+            PartitionLog::create_stream(&js, &options.prefix, partition, options.replicas).await?;
+        }
+        Ok::<_, JoinError>((js, facts, leases))
+    })?;
+    let node = Node { runtime, js, options: options.clone(), facts, config };
+    let (first, standby) = node.win_partition_zero(&leases, &view)?;
+    let mut held = vec![first];
+    for partition in 1..node.facts.partitions {
+        held.push(node.runtime.block_on(acquire_when_lapsed(&leases, partition, &node.options.node_id))?);
+    }
+    keep_leases(node.runtime.clone(), leases, held.clone(), lost);
+    // Every stream is written with partition 0's epoch, the election's: it is above every epoch
+    // any stream had (revisions of the leases' bucket only grow), and one owner's entries then
+    // carry one epoch in every stream, which is what a cut compares across streams.
+    let epoch = held[0].epoch;
+    for lease in &mut held {
+        lease.epoch = epoch;
+    }
+    tracing::info!(node = %node.options.node_id, epoch, "every partition's lease held: taking the partitions over");
+    match standby {
+        Some(standby) => node.take_over(standby, &held),
+        None if node.wrote_last()? => node.resume_as_last_writer(&held),
+        None => {
+            let standby = node.standby(false)?;
+            node.take_over(standby, &held)
+        }
+    }
+}
+
+struct Node {
+    runtime: Arc<tokio::runtime::Runtime>,
+    js: async_nats::jetstream::Context,
+    options: ClusterOptions,
+    facts: DirectoryFacts,
+    config: EngineConfig,
+}
+
+impl Node {
+    /// Waits for partition 0's lease: for this node's own old lease (a restart) up to twice
+    /// its time to live; for another node's, following the streams as a standby meanwhile.
+    fn win_partition_zero(&self, leases: &Leases, view: &StandbyView) -> Result<(Lease, Option<Standby>), JoinError> {
+        let node = self.options.node_id.as_str();
+        let started = Instant::now();
+        let mut standby: Option<Standby> = None;
+        loop {
+            match self.runtime.block_on(leases.acquire(0, node)) {
+                Ok(lease) => return Ok((lease, standby)),
+                Err(LeaseError::Held { holder, .. })
+                    if holder == node && standby.is_none() && started.elapsed() < leases.ttl() * 2 =>
+                {
+                    std::thread::sleep(leases.ttl() / 10);
+                }
+                Err(LeaseError::Held { holder, .. }) => {
+                    if standby.is_none() {
+                        tracing::info!(node, owner = %holder, "another node owns the partitions: following it as a standby");
+                        standby = Some(self.standby(true)?);
+                    }
+                    let owner = self.runtime.block_on(directory::addresses_of(&self.js, &self.options.prefix, &holder));
+                    *view.owner.lock() = owner;
+                    let following = standby.as_mut().expect("just made");
+                    self.follow(following, leases.ttl() / 10)?;
+                    view.applied.store(following.follower.last_seq(), Ordering::Release);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Whether this node wrote every stream's last entry (an empty stream counts as its own):
+    /// its local log is then the cluster's, plus perhaps its own unacknowledged tail.
+    fn wrote_last(&self) -> Result<bool, JoinError> {
+        let owned = directory::owned_epochs(&self.config.data_dir);
+        let (js, prefix) = (&self.js, self.options.prefix.as_str());
+        let ends = self.runtime.block_on(async {
+            let mut ends = Vec::new();
+            for partition in 0..self.facts.partitions {
+                ends.push(PartitionLog::end_epoch(js, prefix, partition).await?);
+            }
+            Ok::<_, JoinError>(ends)
+        })?;
+        Ok(ends.iter().all(|end| *end == 0) || owned.as_deref() == Some(ends.as_slice()))
+    }
+
+    /// A standby on a directory rebuilt from the cluster's facts (an existing one is moved
+    /// aside to `<dir>.void`: what it holds beyond the streams was never acknowledged), reading every stream from its start
+    /// if `tails`.
+    fn standby(&self, tails: bool) -> Result<Standby, JoinError> {
+        let dir = &self.config.data_dir;
+        if dir.join("CURRENT").exists() {
+            // Kept aside (one generation) rather than deleted: it is this node's, not the cluster's.
+            let aside = dir.with_extension("void");
+            tracing::warn!(dir = %dir.display(), aside = %aside.display(), "rebuilding this node's directory from the streams");
+            let moved = std::fs::remove_dir_all(&aside)
+                .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
+                .and_then(|()| std::fs::rename(dir, &aside));
+            moved.map_err(|error| JoinError::Diverged(format!("moving {} aside: {error}", dir.display())))?;
+        }
+        drop(self.facts.create(dir)?);
+        let follower = Follower::open(self.config.clone())?;
+        let mut opened = Vec::new();
+        if tails {
+            for partition in 0..self.facts.partitions {
+                opened.push(self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, 0))?);
+            }
+        }
+        Ok(Standby { follower, merge: Merge::after(0), tails: opened })
+    }
+
+    /// Reads the streams for `period`, applying every record that follows without a gap.
+    fn follow(&self, standby: &mut Standby, period: Duration) -> Result<(), JoinError> {
+        let deadline = Instant::now() + period;
+        while Instant::now() < deadline {
+            let mut read = 0;
+            for (partition, tail) in (0u16..).zip(standby.tails.iter_mut()) {
+                for _ in 0..READ_BURST {
+                    let Some(entry) = self.runtime.block_on(tail.next(Duration::from_millis(1)))? else { break };
+                    standby.merge.push(partition, &entry).map_err(|error| JoinError::Diverged(error.to_string()))?;
+                    read += 1;
+                }
+            }
+            let ready = standby.merge.ready();
+            if !ready.is_empty() {
+                standby.follower.apply(&ready)?;
+            } else if read == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every stream over from where `standby` read it, applies what was left to read,
+    /// cuts after the last record applied, and opens the engine on the state.
+    fn take_over(&self, standby: Standby, held: &[Lease]) -> Result<(Engine, RecoveryReport), JoinError> {
+        let Standby { mut follower, mut merge, tails } = standby;
+        directory::record_owned_epochs(
+            &self.config.data_dir,
+            &held.iter().map(|lease| lease.epoch).collect::<Vec<_>>(),
+        )?;
+        let (js, prefix) = (&self.js, self.options.prefix.as_str());
+        let mut logs = Vec::new();
+        let mut refused = None;
+        for lease in held {
+            let after = tails.get(usize::from(lease.partition)).map_or(0, |tail| tail.position().sequence);
+            let partition = lease.partition;
+            let push = |entry: crate::Entry| {
+                if let Err(error) = merge.push(partition, &entry) {
+                    refused.get_or_insert(error);
+                }
+            };
+            logs.push(self.runtime.block_on(PartitionLog::take_over(
+                js,
+                prefix,
+                partition,
+                lease.epoch,
+                after,
+                push,
+            ))?);
+        }
+        if let Some(error) = refused {
+            return Err(JoinError::Diverged(error.to_string()));
+        }
+        let ready = merge.ready();
+        follower.apply(&ready)?;
+        if merge.waiting() > 0 {
+            tracing::warn!(
+                after = follower.last_seq(),
+                void = merge.waiting(),
+                "the old owner's last group never landed whole: its records after the cut are void"
+            );
+        }
+        self.cut(&mut logs, follower.last_seq())?;
+        let replica = StreamReplica::new(self.runtime.clone(), logs, self.js.clone(), self.options.prefix.clone());
+        Ok(follower.into_engine(Some(Replica(Arc::new(replica))))?)
+    }
+
+    /// The owner that wrote last comes back: reads only each stream's end, copies on the local
+    /// records the streams lack, and cuts after the last one.
+    fn resume_as_last_writer(&self, held: &[Lease]) -> Result<(Engine, RecoveryReport), JoinError> {
+        let dir = &self.config.data_dir;
+        if DirectoryFacts::of(&Wal::open(dir, kassa_engine::Durability::Sync)?)?.is_none() {
+            drop(self.facts.create(dir)?); // A directory never opened by an engine, or none.
+        }
+        directory::record_owned_epochs(dir, &held.iter().map(|lease| lease.epoch).collect::<Vec<_>>())?;
+        let follower = Follower::open(self.config.clone())?;
+        let (logs, stream_ends) =
+            self.runtime.block_on(crate::replica::take_streams_over(&self.js, &self.options, held))?;
+        let replica = StreamReplica::new(self.runtime.clone(), logs, self.js.clone(), self.options.prefix.clone());
+        copy_missing(&replica, follower.wal(), &stream_ends)?;
+        self.cut(&mut replica.logs.lock(), follower.last_seq())?;
+        Ok(follower.into_engine(Some(Replica(Arc::new(replica))))?)
+    }
+
+    fn cut(&self, logs: &mut [PartitionLog], after: u64) -> Result<(), JoinError> {
+        let cuts = logs.iter_mut().map(|log| log.cut(after));
+        self.runtime.block_on(futures::future::try_join_all(cuts))?;
+        Ok(())
+    }
+}
