@@ -29,9 +29,9 @@ pub enum MergeError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A cut voids records this reader already handed out: its state went past what the
-    /// cluster kept (it wrote them as an owner that then lost its partitions) and must be
-    /// rebuilt from the streams.
+    /// A cut voids records this reader already handed out (records of an earlier epoch
+    /// numbered after it): its state went past what the cluster kept and must be rebuilt from
+    /// the streams.
     #[error("a cut after record {cut} voids records through {applied} that were already applied")]
     Voided {
         /// Where the log goes on.
@@ -50,6 +50,9 @@ pub struct Merge {
     pending: BTreeMap<u64, (u64, Bytes)>,
     /// Every cut read: `(epoch, after)`.
     cuts: Vec<(u64, u64)>,
+    /// Where each epoch's records begin among those handed out: `(first record, epoch)`.
+    /// Epochs only grow along the numbering: a new owner numbers on after its cut.
+    epochs: Vec<(u64, u64)>,
 }
 
 impl Merge {
@@ -68,6 +71,15 @@ impl Merge {
         self.pending.len()
     }
 
+    /// The epoch of handed-out record `seq` (`None`: not handed out, or before this merge).
+    fn epoch_of(&self, seq: u64) -> Option<u64> {
+        if seq > self.applied {
+            return None;
+        }
+        let index = self.epochs.partition_point(|(first, _)| *first <= seq);
+        index.checked_sub(1).map(|index| self.epochs[index].1)
+    }
+
     /// Takes an entry of partition `partition`'s stream, read in order.
     pub fn push(&mut self, partition: u16, entry: &Entry) -> Result<(), MergeError> {
         let malformed = |reason: String| MergeError::Malformed { partition, sequence: entry.sequence, reason };
@@ -77,7 +89,7 @@ impl Merge {
                 let after = <[u8; 8]>::try_from(entry.payload.as_ref())
                     .map(u64::from_be_bytes)
                     .map_err(|_| malformed(format!("a cut of {} bytes", entry.payload.len())))?;
-                if after < self.applied {
+                if self.epoch_of(after + 1).is_some_and(|epoch| epoch < entry.epoch) {
                     return Err(MergeError::Voided { cut: after, applied: self.applied });
                 }
                 self.cuts.push((entry.epoch, after));
@@ -109,7 +121,10 @@ impl Merge {
             if *entry.key() != self.applied + 1 {
                 break;
             }
-            let (seq, (_, payload)) = entry.remove_entry();
+            let (seq, (epoch, payload)) = entry.remove_entry();
+            if self.epochs.last().is_none_or(|(_, last)| *last != epoch) {
+                self.epochs.push((seq, epoch));
+            }
             ready.push(EncodedRecord { seq, value: payload.to_vec() });
             self.applied = seq;
         }

@@ -48,10 +48,18 @@ fn a_cut_voids_the_dead_owners_tail_after_a_gap_in_any_stream() {
 }
 
 #[test]
-fn a_cut_below_what_was_applied_means_the_state_must_be_rebuilt() {
-    let mut merge = Merge::after(20);
-    assert_eq!(merge.push(0, &cut(4, 9, 18)), Err(MergeError::Voided { cut: 18, applied: 20 }));
-    assert_eq!(merge.push(0, &cut(4, 9, 20)), Ok(()));
+fn a_cut_voiding_records_already_handed_out_means_the_state_must_be_rebuilt() {
+    let mut merge = Merge::after(0);
+    for (sequence, seq) in [(2, 1), (3, 2), (4, 3)] {
+        merge.push(0, &record(sequence, 5, 0, seq)).unwrap();
+    }
+    assert_eq!(seqs(&merge.ready()), [1, 2, 3]);
+    // Epoch 5's own cut, read late from another stream, voids nothing handed out.
+    assert_eq!(merge.push(1, &cut(2, 5, 0)), Ok(()));
+    // A later owner kept everything handed out: nothing to rebuild.
+    assert_eq!(merge.push(1, &cut(3, 9, 3)), Ok(()));
+    // One that kept only record 1 voids records 2 and 3, which were applied.
+    assert_eq!(merge.push(2, &cut(3, 9, 1)), Err(MergeError::Voided { cut: 1, applied: 3 }));
 }
 
 #[test]

@@ -27,12 +27,12 @@ use super::torture::{
     collect_acks, load_and_kill, reopen_and_verify, start_load, start_server_with, try_start_server_with,
 };
 
-const PARTITIONS: u16 = 3;
+pub(super) const PARTITIONS: u16 = 3;
 
 /// Each partition's records: `(seq, encoded bytes)`, in order.
-type Records = Vec<Vec<(u64, Vec<u8>)>>;
+pub(super) type Records = Vec<Vec<(u64, Vec<u8>)>>;
 
-fn local_records(data_dir: &Path) -> Records {
+pub(super) fn local_records(data_dir: &Path) -> Records {
     let wal = Wal::open(data_dir, Durability::Sync).unwrap();
     let mut records: Records = vec![Vec::new(); usize::from(PARTITIONS)];
     wal.replay(0, |record| {
@@ -201,7 +201,7 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
 
 /// Starts the node until it serves: while the NATS servers elect leaders, joining may fail
 /// and the node exit (its supervisor would start it again).
-fn start_until_serving(data_dir: &Path, args: &[&str]) -> super::torture::Server {
+pub(super) fn start_until_serving(data_dir: &Path, args: &[&str]) -> super::torture::Server {
     let started = Instant::now();
     loop {
         match try_start_server_with(data_dir, PARTITIONS, args) {

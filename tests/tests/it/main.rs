@@ -2,6 +2,7 @@
 
 mod archive;
 mod cluster;
+mod cluster_nodes;
 mod durability;
 mod engine;
 mod events;

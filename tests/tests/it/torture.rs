@@ -36,6 +36,13 @@ pub(super) struct Server {
     tcp: SocketAddr,
 }
 
+impl Server {
+    /// Its HTTP listener.
+    pub(super) fn http(&self) -> SocketAddr {
+        self.http
+    }
+}
+
 /// Starts `kassa serve` on `data_dir` (created with `partitions`) and waits until it is ready
 /// and its binary protocol listener accepts.
 fn start_server(data_dir: &Path, partitions: u16) -> Server {

@@ -1,0 +1,111 @@
+//! Cluster mode with three kassa nodes on three nats-servers (docs/cluster.md): one owns every
+//! partition, two follow it as hot standbys and forward their connections to it.
+//!
+//! The load (transfers, holds and registrations over TCP and HTTP on 3 partitions) goes
+//! through a standby. The owner is SIGKILLed; a standby takes the partitions over, and the
+//! time from the kill to the first node answering ready again is printed (RELIABILITY.md).
+//! The killed node comes back as a standby (its directory rebuilt from the streams) and the
+//! load goes on through it. At the end:
+//! - the new owner's directory recovers every command acknowledged before and after the kill,
+//!   with money conserved and transit drained (the recovery checks);
+//! - every standby's log is a prefix of the owner's, record for record, so its state at that
+//!   position is the owner's (commit is deterministic).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::cluster::{PARTITIONS, local_records, start_until_serving};
+use super::torture::{Server, collect_acks, is_ready, reopen_and_verify, start_load, start_server_with};
+
+fn kill(server: &mut Server) {
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
+
+/// Whose is partition 0's lease: the owner's name.
+fn owner(urls: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = kassa_cluster::async_nats::connect(urls.split(',').collect::<Vec<_>>().as_slice()).await.unwrap();
+        let js = kassa_cluster::log::context(client);
+        let leases = kassa_cluster::Leases::open(&js, "kassa_leases", Duration::from_secs(3), 3).await.unwrap();
+        leases.holder(0).await.unwrap().unwrap_or_default()
+    })
+}
+
+fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
+    let (standby, owner) = (local_records(standby), local_records(owner));
+    for partition in 0..usize::from(PARTITIONS) {
+        let (followed, owned) = (&standby[partition], &owner[partition]);
+        assert!(
+            owned.starts_with(followed),
+            "{what}: partition {partition}'s {} followed records are not the owner's first {}",
+            followed.len(),
+            owned.len()
+        );
+    }
+}
+
+#[test]
+fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
+    let cluster = kassa_cluster::testing::start_cluster();
+    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
+    let urls = urls.join(",");
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2", "node-3"];
+    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
+    // Ready once they forward to the owner.
+    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+    assert_eq!(owner(&urls), "node-1");
+
+    // Load through node-3, a standby: its connections are forwarded to node-1.
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&nodes[2], 0, 0x6e6f_6465, true).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        load
+    });
+    kill(&mut nodes[0]);
+    let killed = Instant::now();
+    let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
+    assert!(all_acks.len() > 50, "only {} acknowledged through the standby", all_acks.len());
+    while !is_ready(nodes[1].http()) && !is_ready(nodes[2].http()) {
+        assert!(killed.elapsed() < Duration::from_secs(30), "no node ready 30 s after the owner's kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let takeover = killed.elapsed();
+    let new_owner = owner(&urls);
+    let owner_index = names.iter().position(|name| *name == new_owner).expect("a node owns partition 0");
+    assert_ne!(owner_index, 0, "a standby took the partitions over");
+    let standby_index = 3 - owner_index;
+
+    // The killed node comes back as a standby of the new owner; the load goes through it.
+    nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
+    assert_eq!(owner(&urls), new_owner, "a restarted node does not take the partitions back");
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&nodes[0], 1, 0x6f77_6e65, true).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        load
+    });
+    // Stopping the standby the load goes through ends the load.
+    kill(&mut nodes[0]);
+    let acks = runtime.block_on(collect_acks(workers, &acks));
+    let after_kill = acks.len();
+    all_acks.extend(acks);
+    assert!(after_kill > 50, "only {after_kill} acknowledged after the takeover");
+    // Let the other standby catch up with the owner, then stop both.
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&mut nodes[standby_index]);
+    kill(&mut nodes[owner_index]);
+    println!(
+        "owner killed: {new_owner} took over and a node answered ready {takeover:?} later; {} commands acknowledged \
+         through standbys ({after_kill} after the takeover)",
+        all_acks.len()
+    );
+    assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
+    assert_prefix(&dirs[0], &dirs[owner_index], "the killed owner, back as a standby");
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+}
