@@ -5,7 +5,8 @@
 //! through a standby. The owner is SIGKILLed; a standby takes the partitions over, and the
 //! time from the kill to the first node answering ready again is printed (RELIABILITY.md).
 //! The killed node comes back as a standby (its directory rebuilt from the streams) and the
-//! load goes on through it. At the end:
+//! load goes on through it. Then every node is killed and started again (a full restart), and
+//! the load goes on through a standby. At the end of each part:
 //! - the new owner's directory recovers every command acknowledged before and after the kill,
 //!   with money conserved and transit drained (the recovery checks);
 //! - every standby's log is a prefix of the owner's, record for record, so its state at that
@@ -107,5 +108,34 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     );
     assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
     assert_prefix(&dirs[0], &dirs[owner_index], "the killed owner, back as a standby");
+
+    // A full restart: every node was killed; they start again together. One wins partition 0
+    // (the one that wrote last keeps its directory, the others rebuild theirs) and the load
+    // goes on through another.
+    let started = Instant::now();
+    for (node, server) in nodes.iter_mut().enumerate() {
+        *server = start_server_with(&dirs[node], PARTITIONS, &args(node));
+    }
+    let restarted = started.elapsed();
+    let owner_name = owner(&urls);
+    let owner_index = names.iter().position(|name| *name == owner_name).expect("a node owns partition 0");
+    let through = (owner_index + 1) % 3;
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&nodes[through], 2, 0x7265_7374, true).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        load
+    });
+    kill(&mut nodes[through]);
+    let acks = runtime.block_on(collect_acks(workers, &acks));
+    assert!(acks.len() > 50, "only {} acknowledged after the full restart", acks.len());
+    all_acks.extend(acks);
+    std::thread::sleep(Duration::from_millis(500));
+    for server in &mut nodes {
+        kill(server);
+    }
+    println!("full restart: every node ready {restarted:?} after the first started; {owner_name} owns");
+    for node in (0..3).filter(|node| *node != owner_index) {
+        assert_prefix(&dirs[node], &dirs[owner_index], "a standby after the full restart");
+    }
     reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }
