@@ -2,13 +2,15 @@
 # Cluster mode on loopback (docs/cluster.md): three nats-servers (JetStream, R3 streams, fsync
 # before every acknowledgement) and kassa nodes joined to them.
 #
-#   scripts/cluster.sh up [--nodes 1]   start them (nats on 4222-4224, kassa on 8080/7400/8583)
-#   scripts/cluster.sh status           what runs, kassa's readiness, the streams
+#   scripts/cluster.sh up [--nodes N]   start them: nats on 4222-4224; kassa-1..N (N = 1..3,
+#                                       default 3) on http 8080+i-1, tcp 7400+i-1, iso 8583+i-1
+#   scripts/cluster.sh status           what runs, each node's readiness, the streams
 #   scripts/cluster.sh down [--wipe]    stop them (--wipe: delete their data too)
 #
+# The first node owns every partition; the others are hot standbys that forward every
+# connection to it and take over when it dies. Any node accepts any request.
 # State lives in $KASSA_CLUSTER_DIR (default ./kassa-cluster). nats-server comes from
-# scripts/setup-debian.sh (.venv), kassa from target/debug (built if missing). Step 1 of cluster
-# mode has one node owning every partition: standbys are not built yet, so --nodes is 1.
+# scripts/setup-debian.sh (.venv), kassa from target/debug (built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${KASSA_CLUSTER_DIR:-./kassa-cluster}
@@ -27,13 +29,30 @@ wait_port() { # $1 = port, $2 = what
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+wait_ready() { # $1 = port, $2 = what
+  for _ in $(seq 1 300); do
+    if python3 -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/ready', timeout=2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$2 was not ready on $1 within 60 s" >&2
+  return 1
+}
+
+start_node() { # $1 = node number, $2 = admin key
+  local i=$1
+  if running "$dir/kassa-$i.pid"; then return 0; fi
+  KASSA_ADMIN_KEY=$2 "$kassa" serve --data-dir "$dir/kassa-$i" --cluster "$urls" --node-id "kassa-$i" \
+    --http "127.0.0.1:$((8079 + i))" --tcp "127.0.0.1:$((7399 + i))" --iso8583 "127.0.0.1:$((8582 + i))" \
+    >> "$dir/kassa-$i.log" 2>&1 &
+  echo $! > "$dir/kassa-$i.pid"
+}
+
 up() {
-  local nodes=1
+  local nodes=3
   if [ "${1:-}" = "--nodes" ]; then nodes=${2:?--nodes needs a number}; fi
-  if [ "$nodes" != 1 ]; then
-    echo "cluster mode step 1 runs one node owning every partition; standbys are not built yet (docs/cluster.md)" >&2
-    exit 2
-  fi
+  case "$nodes" in 1|2|3) ;; *) echo "--nodes must be 1, 2 or 3" >&2; exit 2 ;; esac
   [ -x "$nats" ] || scripts/setup-debian.sh
   [ -x "$kassa" ] || cargo build --locked -p kassa-adapters --bin kassa
   mkdir -p "$dir"
@@ -50,23 +69,25 @@ CONF
     echo $! > "$dir/nats-$i.pid"
   done
   for i in 1 2 3; do wait_port "422$((i + 1))" "nats-server n$i"; done
-  if ! running "$dir/kassa-1.pid"; then
-    local key=${KASSA_ADMIN_KEY:-}
-    if [ -z "$key" ]; then
-      [ -f "$dir/admin-key" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/admin-key")
-      key=$(cat "$dir/admin-key")
-    fi
-    KASSA_ADMIN_KEY=$key "$kassa" serve --data-dir "$dir/kassa-1" --cluster "$urls" --node-id kassa-1 \
-      >> "$dir/kassa-1.log" 2>&1 &
-    echo $! > "$dir/kassa-1.pid"
+  local key=${KASSA_ADMIN_KEY:-}
+  if [ -z "$key" ]; then
+    [ -f "$dir/admin-key" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/admin-key")
+    key=$(cat "$dir/admin-key")
   fi
-  wait_port 7400 "kassa-1"
-  echo "up: nats-servers on 4222-4224, kassa-1 on http 127.0.0.1:8080, tcp 7400, iso8583 8583"
+  # The first node first, so that it owns the partitions; the others follow it.
+  start_node 1 "$key"
+  wait_ready 8080 "kassa-1"
+  for i in $(seq 2 "$nodes"); do start_node "$i" "$key"; done
+  for i in $(seq 2 "$nodes"); do wait_ready "$((8079 + i))" "kassa-$i"; done
+  echo "up: nats-servers on 127.0.0.1:4222-4224"
+  for i in $(seq 1 "$nodes"); do
+    echo "  kassa-$i: http http://127.0.0.1:$((8079 + i)), tcp 127.0.0.1:$((7399 + i)), iso8583 127.0.0.1:$((8582 + i))"
+  done
   [ -n "${KASSA_ADMIN_KEY:-}" ] || echo "admin key: $dir/admin-key"
 }
 
 status() {
-  for name in nats-1 nats-2 nats-3 kassa-1; do
+  for name in nats-1 nats-2 nats-3 kassa-1 kassa-2 kassa-3; do
     if running "$dir/$name.pid"; then echo "$name: running (pid $(cat "$dir/$name.pid"))"; else echo "$name: stopped"; fi
   done
   python3 - <<'PY'
@@ -79,8 +100,9 @@ def get(url):
         return error.code, error.read().decode()
     except OSError as error:
         return None, str(error)
-status, body = get("http://127.0.0.1:8080/ready")
-print(f"kassa-1 /ready: {status} {body.strip()[:80]}")
+for node in (1, 2, 3):
+    status, body = get(f"http://127.0.0.1:{8079 + node}/ready")
+    print(f"kassa-{node} /ready: {status} {body.strip()[:80]}")
 for port in (8222, 8223, 8224):
     status, body = get(f"http://127.0.0.1:{port}/jsz?streams=true")
     if status == 200:
@@ -92,7 +114,7 @@ PY
 }
 
 down() {
-  for name in kassa-1 nats-1 nats-2 nats-3; do
+  for name in kassa-3 kassa-2 kassa-1 nats-1 nats-2 nats-3; do
     if running "$dir/$name.pid"; then
       local pid; pid=$(cat "$dir/$name.pid")
       kill "$pid"
@@ -109,5 +131,5 @@ case "${1:-}" in
   up) shift; up "$@" ;;
   status) status ;;
   down) shift; down "$@" ;;
-  *) echo "usage: scripts/cluster.sh up [--nodes 1] | status | down [--wipe]" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh up [--nodes 1|2|3] | status | down [--wipe]" >&2; exit 2 ;;
 esac
