@@ -105,8 +105,11 @@ impl Merge {
                 if record.seq <= self.applied || void {
                     return Ok(());
                 }
-                if let Some((epoch, _)) = self.pending.get(&record.seq) {
-                    return Err(malformed(format!("record {} also in epoch {epoch}", record.seq)));
+                match self.pending.get(&record.seq) {
+                    // Read again (a stream read over after a NATS error).
+                    Some((epoch, payload)) if *epoch == entry.epoch && *payload == entry.payload => return Ok(()),
+                    Some((epoch, _)) => return Err(malformed(format!("record {} also in epoch {epoch}", record.seq))),
+                    None => {}
                 }
                 self.pending.insert(record.seq, (entry.epoch, entry.payload.clone()));
                 Ok(())

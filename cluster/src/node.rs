@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 use crate::directory::{self, Addresses, DirectoryFacts};
 use crate::lease::{Lease, LeaseError, Leases};
-use crate::log::{PartitionLog, context};
+use crate::log::{LogError, PartitionLog, context};
 use crate::merge::Merge;
 use crate::replica::{ClusterOptions, JoinError, StreamReplica, acquire_when_lapsed, copy_missing, keep_leases};
 use crate::tail::Tail;
@@ -167,7 +167,14 @@ impl Node {
                     self.follow(following, leases.ttl() / 10)?;
                     view.applied.store(following.follower.last_seq(), Ordering::Release);
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    // NATS electing or unreachable: a standby goes on following what it can.
+                    tracing::warn!(node, %error, "partition 0's lease cannot be read: trying again");
+                    match standby.as_mut() {
+                        Some(following) => self.follow(following, leases.ttl() / 10)?,
+                        None => std::thread::sleep(leases.ttl() / 10),
+                    }
+                }
             }
         }
     }
@@ -218,11 +225,7 @@ impl Node {
         while Instant::now() < deadline {
             let mut read = 0;
             for (partition, tail) in (0u16..).zip(standby.tails.iter_mut()) {
-                for _ in 0..READ_BURST {
-                    let Some(entry) = self.runtime.block_on(tail.next(Duration::from_millis(1)))? else { break };
-                    standby.merge.push(partition, &entry).map_err(|error| JoinError::Diverged(error.to_string()))?;
-                    read += 1;
-                }
+                read += self.read_burst(partition, tail, &mut standby.merge)?;
             }
             let ready = standby.merge.ready();
             if !ready.is_empty() {
@@ -232,6 +235,34 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Hands `merge` what partition `partition`'s stream has next, up to [`READ_BURST`]
+    /// entries. A tail that NATS broke (a leader elected, a connection lost) is opened again
+    /// where it stood; a broken chain or a malformed entry stops the node.
+    fn read_burst(&self, partition: u16, tail: &mut Tail, merge: &mut Merge) -> Result<usize, JoinError> {
+        let mut read = 0;
+        while read < READ_BURST {
+            let entry = match self.runtime.block_on(tail.next(Duration::from_millis(1))) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(error @ LogError::Nats(_)) => {
+                    tracing::warn!(partition, %error, "following a stream: reading it again from where it stood");
+                    std::thread::sleep(Duration::from_millis(200));
+                    let after = tail.position().sequence;
+                    if let Ok(reopened) =
+                        self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, after))
+                    {
+                        *tail = reopened;
+                    }
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            merge.push(partition, &entry).map_err(|error| JoinError::Diverged(error.to_string()))?;
+            read += 1;
+        }
+        Ok(read)
     }
 
     /// Takes every stream over from where `standby` read it, applies what was left to read,
@@ -248,19 +279,31 @@ impl Node {
         for lease in held {
             let after = tails.get(usize::from(lease.partition)).map_or(0, |tail| tail.position().sequence);
             let partition = lease.partition;
-            let push = |entry: crate::Entry| {
+            let mut push = |entry: crate::Entry| {
                 if let Err(error) = merge.push(partition, &entry) {
                     refused.get_or_insert(error);
                 }
             };
-            logs.push(self.runtime.block_on(PartitionLog::take_over(
-                js,
-                prefix,
-                partition,
-                lease.epoch,
-                after,
-                push,
-            ))?);
+            // NATS electing a stream's leader (4-10 s): read and fence again (entries read twice
+            // are taken once), until the ride-through bound.
+            let deadline = Instant::now() + crate::replica::RIDE_THROUGH;
+            let log = loop {
+                match self.runtime.block_on(PartitionLog::take_over(
+                    js,
+                    prefix,
+                    partition,
+                    lease.epoch,
+                    after,
+                    &mut push,
+                )) {
+                    Err(error @ LogError::Nats(_)) if Instant::now() < deadline => {
+                        tracing::warn!(partition, %error, "taking the stream over: trying again");
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    result => break result?,
+                }
+            };
+            logs.push(log);
         }
         if let Some(error) = refused {
             return Err(JoinError::Diverged(error.to_string()));

@@ -86,7 +86,7 @@ impl StreamReplica {
 
 /// How long a copy rides through a NATS failure (a stream's leader dying: a new one is elected
 /// in 4-10 s) before it gives up and the engine stops.
-const RIDE_THROUGH: Duration = Duration::from_secs(30);
+pub(crate) const RIDE_THROUGH: Duration = Duration::from_secs(30);
 
 /// Appends `payloads` to partition `partition`'s log. An append whose outcome is unknown (a
 /// timeout, the stream's leader gone) is resumed: the stream is read after where the log

@@ -13,6 +13,9 @@ use crate::log::{Entry, Header, LogError, LogPosition, follow, names, nats, part
 /// An ordered consumer of partition `partition`'s log from a sequence on, each entry checked
 /// against the chain (a broken one ends the tail with [`LogError::Broken`]).
 pub struct Tail {
+    /// After the last message read (perhaps a part of a record).
+    read: LogPosition,
+    /// After the last whole entry handed out: where a tail opened again goes on from.
     position: LogPosition,
     joining: Vec<u8>,
     messages: Ordered,
@@ -28,10 +31,10 @@ impl Tail {
         let consumer =
             stream.create_consumer(OrderedConfig { deliver_policy, ..Default::default() }).await.map_err(nats)?;
         let messages = consumer.messages().await.map_err(nats)?;
-        Ok(Tail { position, joining: Vec::new(), messages })
+        Ok(Tail { read: position, position, joining: Vec::new(), messages })
     }
 
-    /// Where the entries handed out so far end.
+    /// Where the entries handed out so far end (never inside a record's parts).
     pub fn position(&self) -> LogPosition {
         self.position
     }
@@ -49,7 +52,7 @@ impl Tail {
             let sequence = message.info().map_err(nats)?.stream_sequence;
             let headers = message.headers.clone().unwrap_or_default();
             let payload: Bytes = message.payload.clone();
-            self.position = follow(self.position, sequence, &headers, &payload)?;
+            self.read = follow(self.read, sequence, &headers, &payload)?;
             let Header { kind, epoch, .. } = Header::parse(sequence, &headers)?;
             let (part, count) = part_of(sequence, &headers)?;
             if part == 1 {
@@ -58,10 +61,12 @@ impl Tail {
                 return Err(LogError::Broken { sequence, reason: format!("part {part} without part 1") });
             }
             if count == 1 {
+                self.position = self.read;
                 return Ok(Some(Entry { sequence, kind, epoch, payload }));
             }
             self.joining.extend_from_slice(&payload);
             if part == count {
+                self.position = self.read;
                 let payload = Bytes::from(std::mem::take(&mut self.joining));
                 return Ok(Some(Entry { sequence, kind, epoch, payload }));
             }

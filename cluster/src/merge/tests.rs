@@ -68,6 +68,7 @@ fn records_already_applied_are_passed_over_and_conflicts_refused() {
     merge.push(0, &record(1, 5, 0, 2)).unwrap();
     assert!(merge.ready().is_empty());
     merge.push(0, &record(2, 5, 0, 5)).unwrap();
+    merge.push(0, &record(2, 5, 0, 5)).expect("the same entry read again");
     let conflict = merge.push(1, &record(2, 5, 1, 5));
     assert!(matches!(conflict, Err(MergeError::Malformed { partition: 1, sequence: 2, .. })), "{conflict:?}");
     let foreign = merge.push(1, &record(3, 5, 0, 6));

@@ -139,3 +139,58 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     }
     reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }
+
+#[test]
+fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
+    let mut cluster = kassa_cluster::testing::start_cluster();
+    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
+    let urls = urls.join(",");
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (1..=2).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2"];
+    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
+    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&nodes[1], 0, 0x626f_7468, true).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        load
+    });
+    let leader = runtime.block_on(async {
+        let js = kassa_cluster::testing::connect_all(&cluster).await;
+        let stream = js.get_stream("KASSA_P0").await.unwrap();
+        stream.get_info().await.unwrap().cluster.and_then(|cluster| cluster.leader).unwrap()
+    });
+    kill(&mut nodes[0]);
+    cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    let killed = Instant::now();
+    let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
+    // The standby takes over once the lease lapsed and the streams elected new leaders; if it
+    // stopped meanwhile (NATS unreachable for longer than it rides through), it is started again.
+    while !is_ready(nodes[1].http()) {
+        if nodes[1].child.try_wait().unwrap().is_some() {
+            nodes[1] = start_until_serving(&dirs[1], &args(1));
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(60), "the standby was not ready 60 s after the kills");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let takeover = killed.elapsed();
+    let (workers, acks) = runtime.block_on(async {
+        let load = start_load(&nodes[1], 1, 0x6c65_6164, true).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        load
+    });
+    kill(&mut nodes[1]);
+    let after = runtime.block_on(collect_acks(workers, &acks));
+    assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
+    println!(
+        "owner and NATS leader {leader} killed together: node-2 ready {takeover:?} later; {} acknowledged before, {} \
+         after",
+        all_acks.len(),
+        after.len()
+    );
+    all_acks.extend(after);
+    reopen_and_verify(&dirs[1], 0, &all_acks);
+}
