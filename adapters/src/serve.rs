@@ -226,6 +226,9 @@ impl ServeArgs {
                 self.node_id.or(file.node_id),
             ) {
                 (urls, _) if urls.is_empty() => None,
+                (_, Some(node_id)) if !valid_node_id(&node_id) => {
+                    return Err(format!("node id {node_id:?}: 1 to 64 letters, digits, '-' or '_'"));
+                }
                 (urls, Some(node_id)) => Some(kassa_cluster::ClusterOptions {
                     // Three copies of each stream in a cluster of three or more servers.
                     replicas: urls.len().min(3),
@@ -239,6 +242,11 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// A node id names the node in the cluster's buckets (its lease, its addresses).
+fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 /// Days ids are answered as repeats unless configured: a client retrying a payment within a
@@ -475,5 +483,18 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn node_ids_are_short_plain_names() {
+        for good in ["kassa-1", "n_2", "A", &"x".repeat(64)] {
+            assert!(super::valid_node_id(good), "{good}");
+        }
+        for bad in ["", "a b", "node.1", "n/1", "ü", &"x".repeat(65)] {
+            assert!(!super::valid_node_id(bad), "{bad}");
+        }
     }
 }

@@ -165,3 +165,78 @@ fn a_tenants_accounts_are_listed_across_partitions_in_id_order() {
     assert!(engine.accounts_owned(&Principal::App(id("other")), 100, None).unwrap().objects.is_empty());
     assert!(engine.accounts_owned(&Principal::Admin, 100, None).unwrap().objects.is_empty());
 }
+
+/// Every record of the log in `dir`, encoded as the log keeps it.
+fn records_of(dir: &std::path::Path) -> Vec<kassa_engine::wal::EncodedRecord> {
+    use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, encode_record};
+    let wal = Wal::open(dir, kassa_engine::Durability::Sync).unwrap();
+    let mut records = Vec::new();
+    wal.replay(0, |record| {
+        let body = RecordBody {
+            now_ms: record.now_ms,
+            partition: record.partition,
+            messages: &record.messages,
+            commands: &record.commands,
+        };
+        records.push(EncodedRecord { seq: record.seq, value: encode_record(record.seq, &body) });
+    })
+    .unwrap();
+    records
+}
+
+#[test]
+fn a_follower_fed_an_engines_records_reaches_its_state_and_serves_on() {
+    let (source, copy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let unsnapshotted = |dir| EngineConfig { snapshot_every_commands: 1_000_000, ..config(dir) };
+    let engine = Engine::open(unsnapshotted(source.path())).unwrap();
+    let setup: Vec<Command> = (0..ACCOUNTS)
+        .flat_map(|index| {
+            let open = OpenAccount { account: account(index), currency: Currency::EUR, overdraft_limit: 0 };
+            let deposit = Movement { id: id(&format!("d-{index}")), account: account(index), amount: 1_000 };
+            [Command::OpenAccount(open), Command::Deposit(deposit)]
+        })
+        .collect();
+    assert!(engine.submit_batch_blocking(Submission::admin_all(setup)).unwrap().iter().all(Outcome::is_applied));
+    // Transfers between partitions: debits, messages between partitions, credits.
+    for round in 0..3 {
+        let ring: Vec<Submission> = (0..ACCOUNTS)
+            .map(|index| {
+                let (payee, amount) = (account((index * 7 + 3) % ACCOUNTS), 10 + index as u64);
+                transfer(&format!("r{round}-{index}"), &account(index), &payee, amount)
+            })
+            .collect();
+        assert!(engine.submit_batch_blocking(ring).unwrap().iter().all(Outcome::is_applied));
+    }
+    let before = balances(&engine);
+    drop(engine);
+    let records = records_of(source.path());
+    assert!(records.len() > 4, "{} records", records.len());
+
+    // A standby's state: the records applied a few at a time, each run written to its own log.
+    let mut follower = kassa_engine::runtime::Follower::open(unsnapshotted(copy.path())).unwrap();
+    for run in records.chunks(3) {
+        follower.apply(run).unwrap();
+    }
+    assert_eq!(follower.last_seq(), records.last().unwrap().seq);
+    let mut followed = vec![0; ACCOUNTS];
+    for partition in 0..PARTITIONS {
+        let machine = follower.machine(partition).unwrap();
+        machine.check_invariants();
+        for (index, posted) in followed.iter_mut().enumerate() {
+            *posted = machine.account(&account(index)).map_or(*posted, |account| account.posted);
+        }
+    }
+    assert_eq!(followed, before.0, "the follower's state, before it becomes an engine, is the engine's");
+    assert!(follower.apply(&records[..1]).is_err(), "a record applied twice is refused");
+    let (engine, _) = follower.into_engine(None).unwrap();
+    assert_eq!(balances(&engine), before, "the follower's state is the engine's");
+    // The engine it became serves on, numbering after the records it followed.
+    let next = engine.submit_blocking(transfer("after", &account(0), &account(5), 10)).unwrap();
+    assert!(next.is_applied(), "{next:?}");
+    drop(engine);
+    let followed = records_of(copy.path());
+    assert!(followed.len() > records.len());
+    for (followed, original) in followed.iter().zip(&records) {
+        assert_eq!((followed.seq, &followed.value), (original.seq, &original.value), "its log is the engine's");
+    }
+}
