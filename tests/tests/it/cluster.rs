@@ -202,9 +202,14 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
 /// Starts the node until it serves: while the NATS servers elect leaders, joining may fail
 /// and the node exit (its supervisor would start it again).
 pub(super) fn start_until_serving(data_dir: &Path, args: &[&str]) -> super::torture::Server {
+    start_until_serving_with(data_dir, PARTITIONS, args)
+}
+
+/// [`start_until_serving`] on a directory of `partitions`.
+pub(super) fn start_until_serving_with(data_dir: &Path, partitions: u16, args: &[&str]) -> super::torture::Server {
     let started = Instant::now();
     loop {
-        match try_start_server_with(data_dir, PARTITIONS, args) {
+        match try_start_server_with(data_dir, partitions, args) {
             Ok(server) => return server,
             Err(error) => {
                 assert!(started.elapsed() < Duration::from_secs(90), "the node never served: {error}");

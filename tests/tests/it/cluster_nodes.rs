@@ -10,13 +10,24 @@
 //! - the new owner's directory recovers every command acknowledged before and after the kill,
 //!   with money conserved and transit drained (the recovery checks);
 //! - every standby's log is a prefix of the owner's, record for record, so its state at that
-//!   position is the owner's (commit is deterministic).
+//!   position is the owner's (commit is deterministic);
+//! - transfers acknowledged before the kill, retried through a standby after it, answer as
+//!   they first did.
+//!
+//! A second test kills the owner and the nats-server leading partition 0's stream together,
+//! on one partition under the whole workload (POS sales, bills and splits too).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, local_records, start_until_serving};
-use super::torture::{Server, collect_acks, is_ready, reopen_and_verify, start_load, start_server_with};
+use super::cluster::{PARTITIONS, local_records, start_until_serving, start_until_serving_with};
+use kassa_engine::Currency;
+use kassa_engine::command::{Command, Transfer};
+use kassa_tests::channels::TcpChannel;
+use kassa_tests::workload::{Channel, id};
+use kassa_tests::{Ack, account};
+
+use super::torture::{ADMIN_KEY, Server, collect_acks, is_ready, reopen_and_verify, start_load, start_server_with};
 
 fn kill(server: &mut Server) {
     let _ = server.child.kill();
@@ -32,6 +43,26 @@ fn owner(urls: &str) -> String {
         let leases = kassa_cluster::Leases::open(&js, "kassa_leases", Duration::from_secs(3), 3).await.unwrap();
         leases.holder(0).await.unwrap().unwrap_or_default()
     })
+}
+
+/// Submits again, through `server`, up to 200 of the transfers `acks` acknowledged: each must
+/// answer as it first did (its id is remembered on whichever node owns it now).
+async fn assert_retries_answer_as_first(server: &Server, acks: &[Ack]) -> usize {
+    let mut channel = TcpChannel::connect(server.tcp(), ADMIN_KEY).await.expect("a connection");
+    let mut retried = 0;
+    for ack in acks.iter().take(2_000) {
+        let Ack::Transfer { id: transfer, from, to, amount, result } = ack else { continue };
+        let index = |name: &str| name.trim_start_matches("acc").parse::<usize>().expect("accN");
+        let (from, to) = (account(index(from)), account(index(to)));
+        let command = Transfer { id: id(transfer), from, to, amount: *amount, currency: Currency::EUR };
+        let answer = channel.submit(Command::Transfer(command)).await.expect("an answer");
+        assert_eq!(&answer.result(), result, "transfer {transfer} retried after the takeover");
+        retried += 1;
+        if retried == 200 {
+            break;
+        }
+    }
+    retried
 }
 
 fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
@@ -82,6 +113,9 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     let owner_index = names.iter().position(|name| *name == new_owner).expect("a node owns partition 0");
     assert_ne!(owner_index, 0, "a standby took the partitions over");
     let standby_index = 3 - owner_index;
+    // Clients retry through any node: every id answers its first outcome.
+    let retried = runtime.block_on(assert_retries_answer_as_first(&nodes[standby_index], &all_acks));
+    assert!(retried > 20, "only {retried} transfers retried");
 
     // The killed node comes back as a standby of the new owner; the load goes through it.
     nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
@@ -150,10 +184,11 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     let names = ["node-1", "node-2"];
     let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    // One partition and the whole workload: POS sales, bills and splits besides transfers and holds.
+    let mut nodes = vec![start_until_serving_with(&dirs[0], 1, &args(0))];
+    nodes.push(start_server_with(&dirs[1], 1, &args(1)));
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[1], 0, 0x626f_7468, true).await;
+        let load = start_load(&nodes[1], 0, 0x626f_7468, false).await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         load
     });
@@ -170,7 +205,7 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     // stopped meanwhile (NATS unreachable for longer than it rides through), it is started again.
     while !is_ready(nodes[1].http()) {
         if nodes[1].child.try_wait().unwrap().is_some() {
-            nodes[1] = start_until_serving(&dirs[1], &args(1));
+            nodes[1] = start_until_serving_with(&dirs[1], 1, &args(1));
             break;
         }
         assert!(killed.elapsed() < Duration::from_secs(60), "the standby was not ready 60 s after the kills");
@@ -178,16 +213,18 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     }
     let takeover = killed.elapsed();
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[1], 1, 0x6c65_6164, true).await;
+        let load = start_load(&nodes[1], 1, 0x6c65_6164, false).await;
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         load
     });
     kill(&mut nodes[1]);
     let after = runtime.block_on(collect_acks(workers, &acks));
     assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
+    let sales = all_acks.iter().chain(&after).filter(|ack| matches!(ack, Ack::Settlement { .. })).count();
+    assert!(sales > 0, "POS sales in the load");
     println!(
         "owner and NATS leader {leader} killed together: node-2 ready {takeover:?} later; {} acknowledged before, {} \
-         after",
+         after ({sales} POS sales)",
         all_acks.len(),
         after.len()
     );

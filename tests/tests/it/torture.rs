@@ -22,7 +22,7 @@ use kassa_tests::workload::{run_worker, setup_commands};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const ADMIN_KEY: &str = "kassa_torture_admin-secret-for-tests";
+pub(super) const ADMIN_KEY: &str = "kassa_torture_admin-secret-for-tests";
 const TCP_CLIENTS: usize = 24;
 const HTTP_CLIENTS: usize = 24;
 
@@ -40,6 +40,11 @@ impl Server {
     /// Its HTTP listener.
     pub(super) fn http(&self) -> SocketAddr {
         self.http
+    }
+
+    /// Its TCP binary protocol listener.
+    pub(super) fn tcp(&self) -> SocketAddr {
+        self.tcp
     }
 }
 
