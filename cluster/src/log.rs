@@ -124,6 +124,7 @@ pub(crate) fn names(prefix: &str, partition: u16) -> (String, String) {
 #[derive(Debug)]
 pub struct PartitionLog {
     js: Context,
+    stream: String,
     subject: String,
     end: LogPosition,
     fenced: bool,
@@ -267,7 +268,13 @@ impl PartitionLog {
             if epoch <= end.epoch {
                 return Err(LogError::StaleEpoch { wanted: epoch, current: end.epoch });
             }
-            let mut log = PartitionLog { js: js.clone(), subject: subject.clone(), end, fenced: false };
+            let mut log = PartitionLog {
+                js: js.clone(),
+                stream: names(prefix, partition).0,
+                subject: subject.clone(),
+                end,
+                fenced: false,
+            };
             match log.append_entries(EntryKind::Takeover, epoch, &[Bytes::new()]).await {
                 Ok(_) => {
                     log.end.epoch = epoch;
@@ -313,7 +320,7 @@ impl PartitionLog {
         if end.epoch != epoch {
             return Err(LogError::StaleEpoch { wanted: epoch, current: end.epoch });
         }
-        Ok(PartitionLog { js: js.clone(), subject, end, fenced: false })
+        Ok(PartitionLog { js: js.clone(), stream: names(prefix, partition).0, subject, end, fenced: false })
     }
 
     /// Appends `payloads` as records, pipelined; returns the stream's last sequence once every
@@ -338,6 +345,17 @@ impl PartitionLog {
         let stream = js.get_stream(&name).await.map_err(nats)?;
         let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
         Ok(LogPosition::at(&stream, end).await?.epoch)
+    }
+
+    /// Whether the stream still ends where this owner's last append left it: nobody took it
+    /// over since ([`LogError::Fenced`] if somebody did).
+    pub async fn confirm(&self) -> Result<(), LogError> {
+        let stream = self.js.get_stream(&self.stream).await.map_err(nats)?;
+        let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
+        if self.fenced || end != self.end.sequence {
+            return Err(LogError::Fenced(self.end.sequence));
+        }
+        Ok(())
     }
 
     /// Where this owner's log ends.

@@ -151,6 +151,23 @@ impl LogReplica for StreamReplica {
         let appended = self.runtime.block_on(futures::future::try_join_all(appends));
         appended.map(drop).map_err(|error| error.to_string())
     }
+
+    /// Partition 0's stream still ends at this owner's last entry: a new owner appends its
+    /// takeover there before it writes anything, so none has acknowledged a command yet.
+    /// NATS electing a leader is ridden through as appends are; a moved end is refused at once.
+    fn confirm(&self) -> Result<(), String> {
+        let logs = self.logs.lock();
+        let Some(log) = logs.first() else { return Ok(()) };
+        let deadline = std::time::Instant::now() + RIDE_THROUGH;
+        loop {
+            match self.runtime.block_on(log.confirm()) {
+                Err(LogError::Nats(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                result => return result.map_err(|error| error.to_string()),
+            }
+        }
+    }
 }
 
 /// Renews `held` every third of their time to live, on a thread of its own, and calls `lost`

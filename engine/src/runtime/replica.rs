@@ -5,6 +5,8 @@
 //! and answers nobody until the replica says they are stored. The messages between partitions
 //! then leave once their batch is stored there too, not once it is queued: a partition's
 //! stream never holds the effect of a message whose cause another partition's stream lacks.
+//! A group of reads alone is answered once the replica confirms the log is still this
+//! engine's ([`LogReplica::confirm`]): a stale owner never answers a read.
 
 use std::sync::Arc;
 
@@ -26,6 +28,14 @@ pub trait LogReplica: Send + Sync {
     /// Stores `records` (in the local log's order); returns once every one is durable there.
     /// An error stops the engine, as a failed local write does: nobody is answered.
     fn replicate(&self, records: &[ReplicaRecord<'_>]) -> Result<(), String>;
+
+    /// Confirms that the log is still this engine's to write: called for a group of reads
+    /// that carries no record, so that a read is answered only after its engine was shown to
+    /// own the log at a moment after the read ran (reads linearizable). An error stops the
+    /// engine, as a failed copy does.
+    fn confirm(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A [`LogReplica`] shared with the engine's writer ([`super::EngineConfig::replica`]).

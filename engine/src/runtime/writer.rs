@@ -183,6 +183,14 @@ impl Writer {
                 self.failed.store(true, Ordering::Relaxed);
                 return false;
             }
+        } else if let Some(Replica(replica)) = &self.replica
+            && batches.iter().any(|batch| !batch.ready.is_empty())
+            && let Err(error) = replica.confirm()
+        {
+            // Reads alone: answered only once the log is shown to be still this engine's.
+            tracing::error!(%error, "the log is no longer this engine's: it answers nothing more");
+            self.failed.store(true, Ordering::Relaxed);
+            return false;
         }
         // Durable everywhere: the messages leave before any answer of their batches is given
         // (a command sent after an answer finds what the batch sent on).

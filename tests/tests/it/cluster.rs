@@ -160,10 +160,15 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let first_args = ["--cluster", nats.url.as_str(), "--node-id", "node-1"];
     let mut first = start_server_with(&first_dir, PARTITIONS, &first_args);
-    let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&first, 0, 0x5349_4753, true).await;
+    let acks = runtime.block_on(async {
+        let (workers, acks) = start_load(&first, 0, 0x5349_4753, true).await;
         tokio::time::sleep(Duration::from_millis(800)).await;
-        load
+        // The load stops and the node goes idle: nothing of its own in flight when it wakes.
+        for worker in workers {
+            worker.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        acks
     });
     signal(&first.child, "STOP");
 
@@ -174,8 +179,37 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
     let mut second = start_server_with(&second_dir, PARTITIONS, &second_args);
     let took_over = started.elapsed();
 
+    // A read sent to the stopped node waits in its listener's backlog. The second node
+    // acknowledges commands meanwhile, so the stopped node's state is stale.
+    runtime.block_on(async {
+        let (workers, acks) = start_load(&second, 1, 0x7265_6164, true).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for worker in workers {
+            worker.abort();
+        }
+        assert!(!acks.lock().unwrap().is_empty(), "the new owner acknowledges");
+    });
+    let stale_read = {
+        let http = first.http();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(http).expect("the listener's backlog takes it");
+            let request = format!(
+                "GET /v1/accounts/acc0 HTTP/1.1\r\nHost: kassa\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                super::torture::ADMIN_KEY
+            );
+            stream.write_all(request.as_bytes()).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+
     // The stopped node wakes: its appends are fenced and its lease is gone, so it answers
-    // nothing more and exits.
+    // nothing more and exits. The read it finds waiting is not answered from its stale state:
+    // a read is answered only once the log is shown to be still its engine's.
     signal(&first.child, "CONT");
     let woke = Instant::now();
     let status = loop {
@@ -186,7 +220,10 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success(), "the stale node stops with an error: {status}");
-    let acks = runtime.block_on(collect_acks(workers, &acks));
+    let answer = stale_read.join().unwrap();
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a stale owner answered a read: {answer}");
+    println!("the read sent to the stopped node got: {:?}", answer.lines().next().unwrap_or("(connection closed)"));
+    let acks = std::mem::take(&mut *acks.lock().unwrap());
     assert!(acks.len() > 20, "only {} acknowledgements before the stop", acks.len());
     println!(
         "node-2 served {took_over:?} after it started (leases of 3 s to lapse, the log filled from the streams); \
