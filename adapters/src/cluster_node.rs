@@ -29,10 +29,15 @@ pub async fn open(
     ];
     let forwarder = Forwarder::start(listeners, view.clone(), config.max_connections)?;
     let mut options = options.clone();
+    let advertised = |address: std::net::SocketAddr| match config.advertise_host.as_deref() {
+        Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]:{}", address.port()),
+        Some(host) => format!("{host}:{}", address.port()),
+        None => address.to_string(),
+    };
     options.addresses = Some(Addresses {
-        http: config.http.to_string(),
-        tcp: config.tcp.to_string(),
-        iso8583: config.iso8583.to_string(),
+        http: advertised(config.http),
+        tcp: advertised(config.tcp),
+        iso8583: advertised(config.iso8583),
     });
     let opened = tokio::task::spawn_blocking(move || {
         kassa_cluster::run(&options, engine_config, view, |reason| {

@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// This node's name in the cluster (the holder of its leases).
     #[arg(long, env = "KASSA_NODE_ID")]
     pub node_id: Option<String>,
+    /// The host other nodes reach this one at, with each listener's port (cluster mode:
+    /// standbys forward to it) [default: each listener's own address].
+    #[arg(long, env = "KASSA_ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
 }
 
 /// How log lines are written (`--log-format`).
@@ -149,6 +153,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     cluster: Option<Vec<String>>,
     node_id: Option<String>,
+    advertise_host: Option<String>,
 }
 
 /// The resolved configuration.
@@ -182,6 +187,8 @@ pub struct ServeConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cluster mode, when NATS servers were given.
     pub cluster: Option<kassa_cluster::ClusterOptions>,
+    /// The host other nodes reach this one at (cluster mode).
+    pub advertise_host: Option<String>,
 }
 
 impl ServeArgs {
@@ -220,6 +227,12 @@ impl ServeArgs {
                 (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
                 (None, None) => None,
                 _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
+            },
+            advertise_host: match self.advertise_host.or(file.advertise_host) {
+                Some(host) if host.is_empty() || host.chars().any(char::is_whitespace) => {
+                    return Err(format!("advertise host {host:?}: a host name or address, without spaces"));
+                }
+                host => host,
             },
             cluster: match (
                 if self.cluster.is_empty() { file.cluster.unwrap_or_default() } else { self.cluster },

@@ -45,6 +45,11 @@ impl StandbyView {
         self.owner.lock().clone()
     }
 
+    /// Names the owner's addresses (`None`: none known).
+    pub fn set_owner(&self, owner: Option<Addresses>) {
+        *self.owner.lock() = owner;
+    }
+
     /// The last record the standby applied.
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
@@ -162,7 +167,7 @@ impl Node {
                         standby = Some(self.standby(true)?);
                     }
                     let owner = self.runtime.block_on(directory::addresses_of(&self.js, &self.options.prefix, &holder));
-                    *view.owner.lock() = owner;
+                    view.set_owner(owner);
                     let following = standby.as_mut().expect("just made");
                     self.follow(following, leases.ttl() / 10)?;
                     view.applied.store(following.follower.last_seq(), Ordering::Release);

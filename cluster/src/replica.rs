@@ -171,8 +171,13 @@ impl LogReplica for StreamReplica {
 }
 
 /// Renews `held` every third of their time to live, on a thread of its own, and calls `lost`
-/// (once) when one is lost, or could not be renewed for its whole time to live (NATS
-/// unreachable, or electing for longer): the node must stop answering then.
+/// (once) when one is lost: another node holds it now, and the node must stop answering.
+///
+/// A renewal that NATS cannot answer (the leases' bucket electing a leader, 4-10 s, longer
+/// than a lease lasts) is tried again, and the node goes on meanwhile. That is safe without
+/// the lease: a node that took the partitions over has appended its takeover to every stream,
+/// so this node's next append is fenced, and its next read finds partition 0's stream moved on
+/// (`LogReplica::confirm`); either stops the engine before it answers anything.
 pub(crate) fn keep_leases(
     runtime: Arc<tokio::runtime::Runtime>,
     leases: Leases,
@@ -189,8 +194,10 @@ pub(crate) fn keep_leases(
                 for (lease, renewed) in held.iter_mut().zip(&mut renewed) {
                     match runtime.block_on(leases.renew(lease)) {
                         Ok(()) => *renewed = std::time::Instant::now(),
-                        // Not renewed yet: it may still be ours until its time to live has passed.
-                        Err(LeaseError::Nats(_)) if renewed.elapsed() < leases.ttl() => {}
+                        Err(LeaseError::Nats(error)) => {
+                            let unrenewed_ms = renewed.elapsed().as_millis();
+                            tracing::warn!(partition = lease.partition, %error, unrenewed_ms, "a lease cannot be renewed yet");
+                        }
                         Err(error) => {
                             lost(error.to_string());
                             return;
