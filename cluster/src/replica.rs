@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kassa_engine::partition::PartitionId;
 use kassa_engine::runtime::{LogReplica, ReplicaRecord};
-use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, WalError, decode_record, encode_record};
+use kassa_engine::wal::{EncodedRecord, Wal, WalError, decode_record};
 use parking_lot::Mutex;
 
 use crate::lease::{Lease, LeaseError, Leases};
@@ -262,13 +262,7 @@ pub(crate) fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u6
     let after = stream_ends.iter().copied().min().unwrap_or(0);
     let mut collect = |record: kassa_engine::wal::WalRecord| {
         if record.seq > stream_ends.get(usize::from(record.partition)).copied().unwrap_or(0) {
-            let body = RecordBody {
-                now_ms: record.now_ms,
-                partition: record.partition,
-                messages: &record.messages,
-                commands: &record.commands,
-            };
-            missing.push(EncodedRecord { seq: record.seq, value: encode_record(record.seq, &body) });
+            missing.push(record.encode());
             partitions.push(record.partition);
         }
     };

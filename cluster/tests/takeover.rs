@@ -12,7 +12,7 @@ use kassa_cluster::merge::Merge;
 use kassa_cluster::testing::{connect, runtime, start_server};
 use kassa_cluster::{ClusterOptions, Leases, PartitionLog, StandbyView};
 use kassa_engine::command::{Command, Movement, OpenAccount, Submission};
-use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, decode_record, encode_record};
+use kassa_engine::wal::{EncodedRecord, Wal, decode_record};
 use kassa_engine::{Currency, Durability, Engine, EngineConfig, Id};
 
 const PREFIX: &str = "kt";
@@ -26,18 +26,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
 }
 
 fn records_of(dir: &std::path::Path) -> Vec<EncodedRecord> {
-    let wal = Wal::open(dir, Durability::Sync).unwrap();
     let mut records = Vec::new();
-    wal.replay(0, |record| {
-        let body = RecordBody {
-            now_ms: record.now_ms,
-            partition: record.partition,
-            messages: &record.messages,
-            commands: &record.commands,
-        };
-        records.push(EncodedRecord { seq: record.seq, value: encode_record(record.seq, &body) });
-    })
-    .unwrap();
+    Wal::open(dir, Durability::Sync).unwrap().replay(0, |record| records.push(record.encode())).unwrap();
     records
 }
 

@@ -217,6 +217,20 @@ pub struct WalRecord {
     pub commands: Vec<Submission>,
 }
 
+impl WalRecord {
+    /// The record encoded again, as the log stores it (for copies of the log: a replica, a
+    /// standby, a test comparing logs).
+    pub fn encode(&self) -> EncodedRecord {
+        let body = RecordBody {
+            now_ms: self.now_ms,
+            partition: self.partition,
+            messages: &self.messages,
+            commands: &self.commands,
+        };
+        EncodedRecord { seq: self.seq, value: encode_record(self.seq, &body) }
+    }
+}
+
 /// A committed batch to encode as a record.
 pub struct RecordBody<'a> {
     /// The `now` it was committed at.

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kassa_cluster::{EntryKind, PartitionLog};
-use kassa_engine::wal::{RecordBody, Wal, decode_record, encode_record};
+use kassa_engine::wal::{Wal, decode_record};
 use kassa_engine::{Command, Durability};
 use kassa_tests::Ack;
 use rand::rngs::StdRng;
@@ -35,16 +35,7 @@ pub(super) type Records = Vec<Vec<(u64, Vec<u8>)>>;
 pub(super) fn local_records(data_dir: &Path) -> Records {
     let wal = Wal::open(data_dir, Durability::Sync).unwrap();
     let mut records: Records = vec![Vec::new(); usize::from(PARTITIONS)];
-    wal.replay(0, |record| {
-        let body = RecordBody {
-            now_ms: record.now_ms,
-            partition: record.partition,
-            messages: &record.messages,
-            commands: &record.commands,
-        };
-        records[usize::from(record.partition)].push((record.seq, encode_record(record.seq, &body)));
-    })
-    .unwrap();
+    wal.replay(0, |record| records[usize::from(record.partition)].push((record.seq, record.encode().value))).unwrap();
     records
 }
 

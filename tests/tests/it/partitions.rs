@@ -168,19 +168,9 @@ fn a_tenants_accounts_are_listed_across_partitions_in_id_order() {
 
 /// Every record of the log in `dir`, encoded as the log keeps it.
 fn records_of(dir: &std::path::Path) -> Vec<kassa_engine::wal::EncodedRecord> {
-    use kassa_engine::wal::{EncodedRecord, RecordBody, Wal, encode_record};
-    let wal = Wal::open(dir, kassa_engine::Durability::Sync).unwrap();
+    let wal = kassa_engine::wal::Wal::open(dir, kassa_engine::Durability::Sync).unwrap();
     let mut records = Vec::new();
-    wal.replay(0, |record| {
-        let body = RecordBody {
-            now_ms: record.now_ms,
-            partition: record.partition,
-            messages: &record.messages,
-            commands: &record.commands,
-        };
-        records.push(EncodedRecord { seq: record.seq, value: encode_record(record.seq, &body) });
-    })
-    .unwrap();
+    wal.replay(0, |record| records.push(record.encode())).unwrap();
     records
 }
 
