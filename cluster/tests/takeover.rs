@@ -47,14 +47,10 @@ async fn merged(js: &async_nats::jetstream::Context) -> Vec<(u64, u16)> {
     ready.iter().map(|record| (record.seq, decode_record(&record.value).unwrap().partition)).collect()
 }
 
-#[test]
-fn a_new_owner_cuts_off_a_dead_owners_unfinished_group() {
-    let server = start_server();
-    let root = tempfile::tempdir().unwrap();
-    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
-    // The dead owner's history: accounts, then deposits one batch each, the last two in one
-    // group that it never finished copying.
-    let engine = Engine::open(config(&old_dir)).unwrap();
+/// The dead owner's history: accounts, then deposits one batch each, the last two in one
+/// group that it never finished copying. Its records, and its directory's facts.
+fn dead_owners_history(dir: &std::path::Path) -> (Vec<EncodedRecord>, Option<DirectoryFacts>) {
+    let engine = Engine::open(config(dir)).unwrap();
     for account in ["a", "b", "c", "d"] {
         let open = OpenAccount { account: Id::new(account).unwrap(), currency: Currency::EUR, overdraft_limit: 0 };
         assert!(engine.submit_blocking(Submission::admin(Command::OpenAccount(open))).unwrap().is_applied());
@@ -64,28 +60,41 @@ fn a_new_owner_cuts_off_a_dead_owners_unfinished_group() {
     }
     engine.shutdown();
     drop(engine);
-    let records = records_of(&old_dir);
+    let facts = DirectoryFacts::of(&Wal::open(dir, Durability::Sync).unwrap()).unwrap();
+    (records_of(dir), facts)
+}
+
+/// The streams as the dead owner left them: its facts in the cluster, its lease (of 1 s), and
+/// every record but the second to last.
+async fn streams_as_the_dead_owner_left_them(
+    js: &async_nats::jetstream::Context,
+    records: &[EncodedRecord],
+    facts: Option<DirectoryFacts>,
+) {
+    directory::shared(js, PREFIX, 1, facts, || unreachable!("the facts are written")).await.unwrap();
+    let leases = Leases::open(js, &format!("{PREFIX}_leases"), Duration::from_secs(1), 1).await.unwrap();
+    let dead = leases.acquire(0, "dead").await.unwrap();
+    let mut logs = Vec::new();
+    for partition in 0..PARTITIONS {
+        PartitionLog::create_stream(js, PREFIX, partition, 1).await.unwrap();
+        logs.push(PartitionLog::take_over(js, PREFIX, partition, dead.epoch, 0, |_| {}).await.unwrap());
+    }
+    for record in records.iter().take(records.len() - 2).chain(records.last()) {
+        let partition = decode_record(&record.value).unwrap().partition;
+        logs[usize::from(partition)].append(&[bytes::Bytes::from(record.value.clone())]).await.unwrap();
+    }
+}
+
+#[test]
+fn a_new_owner_cuts_off_a_dead_owners_unfinished_group() {
+    let server = start_server();
+    let root = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
+    let (records, facts) = dead_owners_history(&old_dir);
     let last = records.len();
     assert!(last >= 8, "{last} records");
-    let facts = DirectoryFacts::of(&Wal::open(&old_dir, Durability::Sync).unwrap()).unwrap();
-
     let rt = runtime();
-    rt.block_on(async {
-        let js = connect(&server).await;
-        directory::shared(&js, PREFIX, 1, facts.clone(), || unreachable!("the facts are written")).await.unwrap();
-        let leases = Leases::open(&js, &format!("{PREFIX}_leases"), Duration::from_secs(1), 1).await.unwrap();
-        let dead = leases.acquire(0, "dead").await.unwrap();
-        let mut logs = Vec::new();
-        for partition in 0..PARTITIONS {
-            PartitionLog::create_stream(&js, PREFIX, partition, 1).await.unwrap();
-            logs.push(PartitionLog::take_over(&js, PREFIX, partition, dead.epoch, 0, |_| {}).await.unwrap());
-        }
-        // Every record but the second to last landed.
-        for record in records.iter().take(last - 2).chain(records.last()) {
-            let partition = decode_record(&record.value).unwrap().partition;
-            logs[usize::from(partition)].append(&[bytes::Bytes::from(record.value.clone())]).await.unwrap();
-        }
-    });
+    rt.block_on(async { streams_as_the_dead_owner_left_them(&connect(&server).await, &records, facts).await });
     std::thread::sleep(Duration::from_millis(1_500)); // The dead owner's lease lapses.
 
     let options = ClusterOptions {

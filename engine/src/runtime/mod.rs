@@ -11,10 +11,9 @@
 //! fed the durable records, which encodes and writes snapshots (the executor never stops for one)
 //! ```
 //!
-//! The executor commits batch n+1 while the writer syncs batch n (pipelining), but no caller
-//! hears of a batch before it is durable, and a read runs after the batch it arrived in (it does
-//! not end it) and is answered once that is durable, so a reply never reveals state a crash could
-//! take back.
+//! The executor commits batch n+1 while the writer syncs batch n (pipelining), but no caller hears
+//! of a batch before it is durable, and a read runs after the batch it arrived in (it does not end
+//! it) and is answered once that is durable: a reply never reveals state a crash could take back.
 
 mod archived;
 mod directory;

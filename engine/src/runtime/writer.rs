@@ -115,6 +115,20 @@ impl Writer {
         replica.replicate(&copies)
     }
 
+    /// With a replica, a group of reads alone is answered only once the log is shown to be
+    /// still this engine's ([`super::replica::LogReplica::confirm`]). False: it is not, and
+    /// the engine stops.
+    fn confirm_reads(&self, batches: &[DurableBatch]) -> bool {
+        let Some(Replica(replica)) = &self.replica else { return true };
+        if batches.iter().all(|batch| batch.ready.is_empty()) {
+            return true;
+        }
+        let Err(error) = replica.confirm() else { return true };
+        tracing::error!(%error, "the log is no longer this engine's: it answers nothing more");
+        self.failed.store(true, Ordering::Relaxed);
+        false
+    }
+
     pub(super) fn run(mut self) {
         while let Ok(first) = self.inbox.recv() {
             let mut batches = Vec::new();
@@ -183,13 +197,7 @@ impl Writer {
                 self.failed.store(true, Ordering::Relaxed);
                 return false;
             }
-        } else if let Some(Replica(replica)) = &self.replica
-            && batches.iter().any(|batch| !batch.ready.is_empty())
-            && let Err(error) = replica.confirm()
-        {
-            // Reads alone: answered only once the log is shown to be still this engine's.
-            tracing::error!(%error, "the log is no longer this engine's: it answers nothing more");
-            self.failed.store(true, Ordering::Relaxed);
+        } else if !self.confirm_reads(&batches) {
             return false;
         }
         // Durable everywhere: the messages leave before any answer of their batches is given

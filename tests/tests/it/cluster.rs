@@ -143,6 +143,24 @@ fn signal(child: &std::process::Child, signal: &str) {
     assert!(status.expect("kill runs").success(), "kill -{signal}");
 }
 
+/// `GET /v1/accounts/acc0` sent to `http` on a thread of its own: what came back before the
+/// connection closed (empty if nothing).
+fn read_account_at(http: std::net::SocketAddr) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(http).expect("the listener's backlog takes it");
+        let request = format!(
+            "GET /v1/accounts/acc0 HTTP/1.1\r\nHost: kassa\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            super::torture::ADMIN_KEY
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    })
+}
+
 #[test]
 fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
     let nats = kassa_cluster::testing::start_server();
@@ -180,22 +198,7 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
         }
         assert!(!acks.lock().unwrap().is_empty(), "the new owner acknowledges");
     });
-    let stale_read = {
-        let http = first.http();
-        std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(http).expect("the listener's backlog takes it");
-            let request = format!(
-                "GET /v1/accounts/acc0 HTTP/1.1\r\nHost: kassa\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                super::torture::ADMIN_KEY
-            );
-            stream.write_all(request.as_bytes()).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            answer
-        })
-    };
+    let stale_read = read_account_at(first.http());
     std::thread::sleep(Duration::from_millis(200));
 
     // The stopped node wakes: its appends are fenced and its lease is gone, so it answers

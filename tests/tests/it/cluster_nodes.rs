@@ -65,6 +65,23 @@ async fn assert_retries_answer_as_first(server: &Server, acks: &[Ack]) -> usize 
     retried
 }
 
+/// Starts the workload through `server` and lets it run for `ms`.
+fn load_for(runtime: &tokio::runtime::Runtime, server: &Server, cycle: u64, seed: u64, ms: u64) -> Load {
+    runtime.block_on(async {
+        let load = start_load(server, cycle, seed, true).await;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        load
+    })
+}
+
+type Load = (Vec<tokio::task::JoinHandle<()>>, super::torture::Acks);
+
+/// Which of `names` owns partition 0.
+fn owner_index(urls: &str, names: &[&str]) -> usize {
+    let owner = owner(urls);
+    names.iter().position(|name| *name == owner).expect("a node owns partition 0")
+}
+
 fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
     let (standby, owner) = (local_records(standby), local_records(owner));
     for partition in 0..usize::from(PARTITIONS) {
@@ -95,11 +112,7 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     assert_eq!(owner(&urls), "node-1");
 
     // Load through node-3, a standby: its connections are forwarded to node-1.
-    let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[2], 0, 0x6e6f_6465, true).await;
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
-        load
-    });
+    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x6e6f_6465, 1_500);
     kill(&mut nodes[0]);
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
@@ -109,8 +122,8 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let takeover = killed.elapsed();
-    let new_owner = owner(&urls);
-    let owner_index = names.iter().position(|name| *name == new_owner).expect("a node owns partition 0");
+    let owner_index = owner_index(&urls, &names);
+    let new_owner = names[owner_index];
     assert_ne!(owner_index, 0, "a standby took the partitions over");
     let standby_index = 3 - owner_index;
     // Clients retry through any node: every id answers its first outcome.
@@ -120,11 +133,7 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     // The killed node comes back as a standby of the new owner; the load goes through it.
     nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
     assert_eq!(owner(&urls), new_owner, "a restarted node does not take the partitions back");
-    let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[0], 1, 0x6f77_6e65, true).await;
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
-        load
-    });
+    let (workers, acks) = load_for(&runtime, &nodes[0], 1, 0x6f77_6e65, 1_500);
     // Stopping the standby the load goes through ends the load.
     kill(&mut nodes[0]);
     let acks = runtime.block_on(collect_acks(workers, &acks));
@@ -143,35 +152,43 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
     assert_prefix(&dirs[0], &dirs[owner_index], "the killed owner, back as a standby");
 
-    // A full restart: every node was killed; they start again together. One wins partition 0
-    // (the one that wrote last keeps its directory, the others rebuild theirs) and the load
-    // goes on through another.
+    let owner_index = full_restart(&mut nodes, &dirs, &args, &urls, &names, &runtime, &mut all_acks);
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+}
+
+/// Every node was killed; they start again together. One wins partition 0 (the one that wrote
+/// last keeps its directory, the others rebuild theirs) and the load goes on through another.
+/// Returns the owner's index.
+fn full_restart<'a>(
+    nodes: &mut [Server],
+    dirs: &[std::path::PathBuf],
+    args: &dyn Fn(usize) -> [&'a str; 4],
+    urls: &str,
+    names: &[&str],
+    runtime: &tokio::runtime::Runtime,
+    all_acks: &mut Vec<Ack>,
+) -> usize {
     let started = Instant::now();
     for (node, server) in nodes.iter_mut().enumerate() {
         *server = start_server_with(&dirs[node], PARTITIONS, &args(node));
     }
     let restarted = started.elapsed();
-    let owner_name = owner(&urls);
-    let owner_index = names.iter().position(|name| *name == owner_name).expect("a node owns partition 0");
+    let owner_index = owner_index(urls, names);
     let through = (owner_index + 1) % 3;
-    let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[through], 2, 0x7265_7374, true).await;
-        tokio::time::sleep(Duration::from_millis(1_000)).await;
-        load
-    });
+    let (workers, acks) = load_for(runtime, &nodes[through], 2, 0x7265_7374, 1_000);
     kill(&mut nodes[through]);
     let acks = runtime.block_on(collect_acks(workers, &acks));
     assert!(acks.len() > 50, "only {} acknowledged after the full restart", acks.len());
     all_acks.extend(acks);
     std::thread::sleep(Duration::from_millis(500));
-    for server in &mut nodes {
+    for server in nodes.iter_mut() {
         kill(server);
     }
-    println!("full restart: every node ready {restarted:?} after the first started; {owner_name} owns");
+    println!("full restart: every node ready {restarted:?} after the first started; {} owns", names[owner_index]);
     for node in (0..3).filter(|node| *node != owner_index) {
         assert_prefix(&dirs[node], &dirs[owner_index], "a standby after the full restart");
     }
-    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+    owner_index
 }
 
 #[test]
