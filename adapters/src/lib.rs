@@ -14,8 +14,10 @@
 
 #[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
 pub mod cluster_node;
 pub mod demo;
+#[cfg(feature = "server")]
 pub mod forward;
 pub mod http;
 pub mod iso8583;

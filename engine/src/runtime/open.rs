@@ -16,7 +16,8 @@ use super::{
 };
 use crate::constants::{BATCH_COMMANDS_MAX, IDEMPOTENCY_WINDOW_MS};
 use crate::partition::PARTITIONS_MAX;
-use crate::state_machine::{IDS_MAX_MAX, StateMachine, missed_references};
+use crate::partition::{Placement, TransitMessage};
+use crate::state_machine::{IDS_MAX_MAX, IdHasher, StateMachine, missed_references};
 use crate::wal::Wal;
 
 /// Depth of the writer's queue: deep enough that the executors commit on while the writer
@@ -59,147 +60,231 @@ impl Engine {
 /// Starts the threads on the recovered state.
 pub(super) fn start(follower: Follower) -> Engine {
     let Follower { config, wal, machine_config, partitions, machines, snapshot_seqs, last_seq, report, .. } = follower;
-    let transfer_keys = machine_config.id_hasher().clone();
-    let placement = machine_config.for_partition(0, partitions).placement().clone();
     let (to_writer, writer_inbox) = crossbeam_channel::bounded(WRITER_QUEUE);
-    let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
-    let failed = Arc::new(AtomicBool::new(false));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let durable_seq = Arc::new(AtomicU64::new(last_seq));
-    let indexed_seq = Arc::new(AtomicU64::new(last_seq));
-    // Recovery ingested the transfer index and history through the last record.
-    let pending_transfers =
-        Arc::new(indexer::PendingTransfers { ingested_seq: AtomicU64::new(last_seq), ..Default::default() });
-    let held_history = Arc::new(held_history::HeldHistory::default());
-    held_history.ingested_seq.store(last_seq, Ordering::Release);
-    let newest_snapshot_seq = Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0)));
     let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
         (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
-    // Credits and checks still on their way when the engine stopped go again (a credit is applied
-    // at most once; a check changes nothing).
-    for machine in &machines {
-        for outgoing in machine.state().transit.open_messages() {
-            let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
-        }
-    }
-    // So do the home partition's registrations that a partition had not applied.
-    for outgoing in missed_references(&machines) {
-        let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
-    }
+    send_again_what_was_on_its_way(&machines, &transit_senders);
+    let stopping = Arc::new(AtomicBool::new(false));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new().name(name).spawn(body).expect("spawn a thread")
-    };
     let id_filter = id_filter(&config, &wal).map(|(filter, filling)| {
         let stopping = stopping.clone();
         let fill = move || filling.fill(|| stopping.load(Ordering::Relaxed));
         threads.push(spawn("kassa-id-filter".into(), Box::new(fill)));
         filter
     });
-    let directory = Arc::new(super::directory::Directory::new());
-    let (mut mailboxes, mut snapshotters, mut archive_durable) = (Vec::new(), Vec::new(), Vec::new());
-    for ((machine, transit), covered) in machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs) {
-        let partition = u16::try_from(mailboxes.len()).expect("partitions fit u16");
+    let held_history = Arc::new(held_history::HeldHistory::default());
+    held_history.ingested_seq.store(last_seq, Ordering::Release);
+    let shared = Shared {
+        partitions,
+        transfer_keys: machine_config.id_hasher().clone(),
+        placement: machine_config.for_partition(0, partitions).placement().clone(),
+        last_seq,
+        replayed: report.records_replayed > 0,
+        failed: Arc::new(AtomicBool::new(false)),
+        durable_seq: Arc::new(AtomicU64::new(last_seq)),
+        indexed_seq: Arc::new(AtomicU64::new(last_seq)),
+        // Recovery ingested the transfer index and history through the last record.
+        pending_transfers: Arc::new(indexer::PendingTransfers {
+            ingested_seq: AtomicU64::new(last_seq),
+            ..Default::default()
+        }),
+        held_history,
+        newest_snapshot_seq: Arc::new(AtomicU64::new(snapshot_seqs.iter().copied().max().unwrap_or(0))),
+        directory: Arc::new(super::directory::Directory::new()),
+        id_filter,
+        to_writer,
+        transit_senders,
+        config,
+        wal,
+    };
+    let mut started = Vec::new();
+    for (partition, ((machine, transit), covered)) in
+        (0u16..).zip(machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs))
+    {
+        let (threads_of_partition, partition_started) = shared.start_partition(partition, machine, transit, covered);
+        threads.extend(threads_of_partition);
+        started.push(partition_started);
+    }
+    let mailboxes: Vec<Sender<Request>> = started.iter().map(|partition| partition.mailbox.clone()).collect();
+    threads.extend(shared.start_writer_and_indexer(writer_inbox, started));
+    if shared.config.tick_interval_ms > 0 {
+        let interval = Duration::from_millis(shared.config.tick_interval_ms);
+        threads.push(spawn("kassa-ticker".into(), Box::new(ticker(mailboxes.clone(), stopping.clone(), interval))));
+    }
+    shared.into_engine(mailboxes, stopping, threads)
+}
+
+fn spawn(name: String, body: Box<dyn FnOnce() + Send>) -> JoinHandle<()> {
+    std::thread::Builder::new().name(name).spawn(body).expect("spawn a thread")
+}
+
+/// Credits and checks still on their way when the engine stopped go again (a credit is applied
+/// at most once; a check changes nothing), and so do the home partition's registrations that a
+/// partition had not applied.
+fn send_again_what_was_on_its_way(machines: &[StateMachine], transit_senders: &[Sender<TransitMessage>]) {
+    let open = machines.iter().flat_map(|machine| machine.state().transit.open_messages());
+    for outgoing in open.chain(missed_references(machines)) {
+        let _ = transit_senders[usize::from(outgoing.destination)].send(outgoing.message);
+    }
+}
+
+/// What the threads of every partition, the writer and the indexer share.
+struct Shared {
+    config: EngineConfig,
+    wal: Wal,
+    partitions: u16,
+    placement: Placement,
+    transfer_keys: IdHasher,
+    last_seq: u64,
+    /// Whether recovery replayed records (they count towards the next snapshot).
+    replayed: bool,
+    failed: Arc<AtomicBool>,
+    durable_seq: Arc<AtomicU64>,
+    indexed_seq: Arc<AtomicU64>,
+    pending_transfers: Arc<indexer::PendingTransfers>,
+    held_history: Arc<held_history::HeldHistory>,
+    newest_snapshot_seq: Arc<AtomicU64>,
+    directory: Arc<super::directory::Directory>,
+    id_filter: Option<Arc<id_filter::IdFilter>>,
+    to_writer: Sender<writer::WriterMessage>,
+    transit_senders: Vec<Sender<TransitMessage>>,
+}
+
+/// One partition's ends that the writer and the engine keep.
+struct PartitionStarted {
+    mailbox: Sender<Request>,
+    to_snapshotter: Sender<snapshotter::DurableRecord>,
+    durable_batches: Arc<AtomicU64>,
+}
+
+impl Shared {
+    /// The engine over the threads started.
+    fn into_engine(
+        self,
+        mailboxes: Vec<Sender<Request>>,
+        stopping: Arc<AtomicBool>,
+        threads: Vec<JoinHandle<()>>,
+    ) -> Engine {
+        Engine {
+            mailboxes,
+            placement: self.placement,
+            directory: self.directory,
+            wal: self.wal,
+            failed: self.failed,
+            stopping,
+            durable_seq: self.durable_seq,
+            indexed_seq: self.indexed_seq,
+            transfer_keys: self.transfer_keys,
+            pending_transfers: self.pending_transfers,
+            held_history: self.held_history,
+            history_gate: Mutex::new(()),
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// Starts partition `partition`'s executor and snapshotter on `machine`, whose snapshot
+    /// covers record `covered`.
+    fn start_partition(
+        &self,
+        partition: u16,
+        machine: StateMachine,
+        transit: crossbeam_channel::Receiver<TransitMessage>,
+        covered: u64,
+    ) -> ([JoinHandle<()>; 2], PartitionStarted) {
+        let config = &self.config;
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
         // The replica starts as the recovered state and applies every durable record after it;
         // its inbox holds the records that arrive while it encodes a snapshot.
         let replica = StateMachine::from_state(machine.config().clone(), machine.state().clone());
         let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);
         let snapshotter = snapshotter::Snapshotter {
-            wal: wal.clone(),
+            wal: self.wal.clone(),
             inbox: snapshotter_inbox,
-            indexed_seq: indexed_seq.clone(),
-            pending_transfers: pending_transfers.clone(),
-            held_history: held_history.clone(),
+            indexed_seq: self.indexed_seq.clone(),
+            pending_transfers: self.pending_transfers.clone(),
+            held_history: self.held_history.clone(),
             replica,
             partition,
-            partitions,
-            seq: last_seq,
+            partitions: self.partitions,
+            seq: self.last_seq,
             snapshot_seq: covered,
-            newest_snapshot_seq: newest_snapshot_seq.clone(),
+            newest_snapshot_seq: self.newest_snapshot_seq.clone(),
             every_commands: config.snapshot_every_commands.max(1),
             // Records replayed since the snapshot count towards the next one.
-            commands_since: if report.records_replayed > 0 { config.snapshot_every_commands / 2 } else { 0 },
+            commands_since: if self.replayed { config.snapshot_every_commands / 2 } else { 0 },
         };
-        let recall = id_filter.as_ref().map(|filter| recall::Recall {
-            wal: wal.clone(),
+        let recall = self.id_filter.as_ref().map(|filter| recall::Recall {
+            wal: self.wal.clone(),
             filter: filter.clone(),
-            pending: pending_transfers.clone(),
+            pending: self.pending_transfers.clone(),
             retention_ms: config.idempotency_retention_ms,
         });
         let durable_batches = Arc::new(AtomicU64::new(0));
         // With one partition every command goes to it: no directory to keep.
-        let directory = (partitions > 1).then(|| {
-            directory.enter_all(&placement, partition, &machine);
-            directory.clone()
+        let directory = (self.partitions > 1).then(|| {
+            self.directory.enter_all(&self.placement, partition, &machine);
+            self.directory.clone()
         });
-        let restorer = restore::Restorer::new(wal.clone(), durable_batches.clone(), directory.clone());
-        archive_durable.push(durable_batches);
+        let restorer = restore::Restorer::new(self.wal.clone(), durable_batches.clone(), directory.clone());
         let executor = executor::Executor::new(
             machine,
             partition,
-            &config,
-            (inbox, transit, to_writer.clone()),
-            transit_senders.clone(),
+            config,
+            (inbox, transit, self.to_writer.clone()),
+            self.transit_senders.clone(),
             (recall, restorer, directory),
         );
-        threads.push(spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())));
-        threads.push(spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())));
-        mailboxes.push(mailbox);
-        snapshotters.push(to_snapshotter);
+        let threads = [
+            spawn(format!("kassa-exec-{partition}"), Box::new(move || executor.run())),
+            spawn(format!("kassa-snap-{partition}"), Box::new(move || snapshotter.run())),
+        ];
+        (threads, PartitionStarted { mailbox, to_snapshotter, durable_batches })
     }
-    drop(to_writer);
-    let (to_answerer, answerer_inbox) = crossbeam_channel::bounded(ANSWER_GROUPS_QUEUED_MAX);
-    let writer = writer::Writer {
-        wal: wal.clone(),
-        inbox: writer_inbox,
-        failed: failed.clone(),
-        indexer: to_indexer,
-        durable_seq: durable_seq.clone(),
-        snapshotters,
-        executors: usize::from(partitions),
-        durable_batches: archive_durable,
-        answers: to_answerer,
-        replica: config.replica.clone(),
-        transit_out: transit_senders.clone(),
-    };
-    let (to_history, history_inbox) = crossbeam_channel::bounded(1);
-    let ingest = {
-        let (wal, held) = (wal.clone(), held_history.clone());
-        move || held_history::ingest_handovers(wal, history_inbox, held)
-    };
-    let indexer = indexer::Indexer {
-        wal: wal.clone(),
-        inbox: indexer_inbox,
-        indexed_seq: indexed_seq.clone(),
-        transfer_keys: transfer_keys.clone(),
-        pending: pending_transfers.clone(),
-        history: held_history.clone(),
-        to_history,
-        held_since_ms: std::cell::Cell::new(None),
-    };
-    threads.push(spawn("kassa-writer".into(), Box::new(move || writer.run())));
-    threads.push(spawn("kassa-answerer".into(), Box::new(move || writer::answer(answerer_inbox))));
-    threads.push(spawn("kassa-indexer".into(), Box::new(move || indexer.run())));
-    threads.push(spawn("kassa-history".into(), Box::new(ingest)));
-    if config.tick_interval_ms > 0 {
-        let ticker = ticker(mailboxes.clone(), stopping.clone(), Duration::from_millis(config.tick_interval_ms));
-        threads.push(spawn("kassa-ticker".into(), Box::new(ticker)));
-    }
-    Engine {
-        mailboxes,
-        placement,
-        directory,
-        wal,
-        failed,
-        stopping,
-        durable_seq,
-        indexed_seq,
-        transfer_keys,
-        pending_transfers,
-        held_history,
-        history_gate: Mutex::new(()),
-        threads: Mutex::new(threads),
+
+    /// Starts the writer (and its answerer), the indexer and the history ingester.
+    fn start_writer_and_indexer(
+        &self,
+        writer_inbox: crossbeam_channel::Receiver<writer::WriterMessage>,
+        partitions: Vec<PartitionStarted>,
+    ) -> [JoinHandle<()>; 4] {
+        let (to_indexer, indexer_inbox) = crossbeam_channel::bounded(1_024);
+        let (to_answerer, answerer_inbox) = crossbeam_channel::bounded(ANSWER_GROUPS_QUEUED_MAX);
+        let (snapshotters, durable_batches) =
+            partitions.into_iter().map(|partition| (partition.to_snapshotter, partition.durable_batches)).unzip();
+        let writer = writer::Writer {
+            wal: self.wal.clone(),
+            inbox: writer_inbox,
+            failed: self.failed.clone(),
+            indexer: to_indexer,
+            durable_seq: self.durable_seq.clone(),
+            snapshotters,
+            executors: usize::from(self.partitions),
+            durable_batches,
+            answers: to_answerer,
+            replica: self.config.replica.clone(),
+            transit_out: self.transit_senders.clone(),
+        };
+        let (to_history, history_inbox) = crossbeam_channel::bounded(1);
+        let ingest = {
+            let (wal, held) = (self.wal.clone(), self.held_history.clone());
+            move || held_history::ingest_handovers(wal, history_inbox, held)
+        };
+        let indexer = indexer::Indexer {
+            wal: self.wal.clone(),
+            inbox: indexer_inbox,
+            indexed_seq: self.indexed_seq.clone(),
+            transfer_keys: self.transfer_keys.clone(),
+            pending: self.pending_transfers.clone(),
+            history: self.held_history.clone(),
+            to_history,
+            held_since_ms: std::cell::Cell::new(None),
+        };
+        [
+            spawn("kassa-writer".into(), Box::new(move || writer.run())),
+            spawn("kassa-answerer".into(), Box::new(move || writer::answer(answerer_inbox))),
+            spawn("kassa-indexer".into(), Box::new(move || indexer.run())),
+            spawn("kassa-history".into(), Box::new(ingest)),
+        ]
     }
 }
 
