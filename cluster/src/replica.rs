@@ -195,8 +195,12 @@ pub(crate) fn keep_leases(
                     match runtime.block_on(leases.renew(lease)) {
                         Ok(()) => *renewed = std::time::Instant::now(),
                         Err(LeaseError::Nats(error)) => {
-                            let unrenewed_ms = renewed.elapsed().as_millis();
-                            tracing::warn!(partition = lease.partition, %error, unrenewed_ms, "a lease cannot be renewed yet");
+                            // Said once per time to live, not at every try.
+                            let unrenewed = renewed.elapsed();
+                            if unrenewed.as_millis() % leases.ttl().as_millis().max(1) < period.as_millis() {
+                                let unrenewed_ms = unrenewed.as_millis();
+                                tracing::warn!(partition = lease.partition, %error, unrenewed_ms, "a lease cannot be renewed yet");
+                            }
                         }
                         Err(error) => {
                             lost(error.to_string());

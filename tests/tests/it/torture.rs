@@ -36,6 +36,15 @@ pub(super) struct Server {
     tcp: SocketAddr,
 }
 
+impl Drop for Server {
+    /// A test that fails leaves no server behind (a cluster node whose NATS servers are gone
+    /// would otherwise wait for them).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     /// Its HTTP listener.
     pub(super) fn http(&self) -> SocketAddr {
