@@ -171,7 +171,8 @@ impl LogReplica for StreamReplica {
 }
 
 /// Renews `held` every third of their time to live, on a thread of its own, and calls `lost`
-/// (once) when one is lost: another node holds it now, and the node must stop answering.
+/// (once) when one is lost: another node holds it now, and the node must stop answering. A
+/// lease that lapsed with nobody taking it is taken again.
 ///
 /// A renewal that NATS cannot answer (the leases' bucket electing a leader, 4-10 s, longer
 /// than a lease lasts) is tried again, and the node goes on meanwhile. That is safe without
@@ -202,10 +203,20 @@ pub(crate) fn keep_leases(
                                 tracing::warn!(partition = lease.partition, %error, unrenewed_ms, "a lease cannot be renewed yet");
                             }
                         }
-                        Err(error) => {
-                            lost(error.to_string());
-                            return;
-                        }
+                        Err(error) => match runtime.block_on(leases.acquire(lease.partition, &lease.node)) {
+                            // It lapsed while NATS could not renew it, and nobody took it: take
+                            // it again. Had another node taken the partitions over meanwhile,
+                            // this node's next append or read would be fenced anyway.
+                            Ok(again) => {
+                                tracing::warn!(partition = lease.partition, "a lease that lapsed is taken again");
+                                *lease = again;
+                                *renewed = std::time::Instant::now();
+                            }
+                            Err(_) => {
+                                lost(error.to_string());
+                                return;
+                            }
+                        },
                     }
                 }
             }
