@@ -91,7 +91,15 @@ async fn accept(
             _ = stopping.changed() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((client, _)) = accepted else { continue };
+        let client = match accepted {
+            Ok((client, _)) => client,
+            Err(error) => {
+                // Out of file descriptors and the like: do not spin.
+                tracing::warn!(%error, "a standby's accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let owner = view.owner();
         tokio::spawn(async move {
             forward(client, protocol, owner).await;

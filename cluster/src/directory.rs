@@ -68,10 +68,16 @@ impl DirectoryFacts {
         let (partitions, rest) = rest.split_first_chunk::<2>()?;
         let (ids_max, rest) = rest.split_first_chunk::<8>()?;
         let resolved: [u8; 8] = rest.try_into().ok()?;
+        let (partitions, ids_max) = (u16::from_be_bytes(*partitions), u64::from_be_bytes(*ids_max));
+        // Facts no engine would open with are damaged ones: refused here, not at open.
+        let ids_max_max = u64::try_from(kassa_engine::state_machine::IDS_MAX_MAX).unwrap_or(u64::MAX);
+        if !(1..=kassa_engine::partition::PARTITIONS_MAX).contains(&partitions) || ids_max > ids_max_max {
+            return None;
+        }
         Some(DirectoryFacts {
             secret: *secret,
-            partitions: u16::from_be_bytes(*partitions),
-            ids_max: u64::from_be_bytes(*ids_max),
+            partitions,
+            ids_max,
             resolved_in_memory_ms: u64::from_be_bytes(resolved),
         })
     }
@@ -210,4 +216,29 @@ pub fn record_owned_epochs(dir: &Path, epochs: &[u64]) -> Result<(), JoinError> 
     file.sync_all().map_err(failed)?;
     std::fs::rename(&temporary, dir.join(OWNED_EPOCHS)).map_err(failed)?;
     std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_decode_as_encoded_and_damaged_ones_are_refused() {
+        let facts = DirectoryFacts { secret: [3; 32], partitions: 4, ids_max: 1 << 20, resolved_in_memory_ms: 60_000 };
+        assert_eq!(DirectoryFacts::decode(&facts.encode()), Some(facts.clone()));
+        let encoded = facts.encode();
+        for cut in 0..encoded.len() {
+            assert_eq!(DirectoryFacts::decode(&encoded[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = encoded.to_vec();
+        longer.push(0);
+        assert_eq!(DirectoryFacts::decode(&longer), None);
+        for (partitions, ids_max) in [(0, 1 << 20), (257, 1 << 20), (4, u64::MAX)] {
+            let damaged = DirectoryFacts { partitions, ids_max, ..facts.clone() };
+            assert_eq!(DirectoryFacts::decode(&damaged.encode()), None, "{partitions} partitions, {ids_max} ids");
+        }
+        let mut other_version = encoded.to_vec();
+        other_version[0] = VERSION + 1;
+        assert_eq!(DirectoryFacts::decode(&other_version), None);
+    }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kassa_engine::wal::{EncodedRecord, decode_record};
+use kassa_engine::wal::{EncodedRecord, WalRecord, decode_record};
 
 use crate::chain::EntryKind;
 use crate::log::Entry;
@@ -41,13 +41,30 @@ pub enum MergeError {
     },
 }
 
+/// Records handed out, in order: as the log stores them, and decoded (each decoded once, when
+/// it was read).
+#[derive(Default)]
+pub struct Ready {
+    /// Encoded, for the local log.
+    pub records: Vec<EncodedRecord>,
+    /// The same, decoded, for `commit`.
+    pub decoded: Vec<WalRecord>,
+}
+
+impl Ready {
+    /// Whether nothing is handed out.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// The streams' records merged in the engine's numbering.
 #[derive(Debug, Default)]
 pub struct Merge {
     /// The last record handed out.
     applied: u64,
-    /// Records read but not handed out yet, by number: `(epoch, encoded)`.
-    pending: BTreeMap<u64, (u64, Bytes)>,
+    /// Records read but not handed out yet, by number: `(epoch, encoded, decoded)`.
+    pending: BTreeMap<u64, (u64, Bytes, WalRecord)>,
     /// Every cut read: `(epoch, after)`.
     cuts: Vec<(u64, u64)>,
     /// Where each epoch's records begin among those handed out: `(first record, epoch)`.
@@ -93,7 +110,7 @@ impl Merge {
                     return Err(MergeError::Voided { cut: after, applied: self.applied });
                 }
                 self.cuts.push((entry.epoch, after));
-                self.pending.retain(|seq, (epoch, _)| !(*epoch < entry.epoch && *seq > after));
+                self.pending.retain(|seq, (epoch, ..)| !(*epoch < entry.epoch && *seq > after));
                 Ok(())
             }
             EntryKind::Record => {
@@ -107,28 +124,29 @@ impl Merge {
                 }
                 match self.pending.get(&record.seq) {
                     // Read again (a stream read over after a NATS error).
-                    Some((epoch, payload)) if *epoch == entry.epoch && *payload == entry.payload => return Ok(()),
-                    Some((epoch, _)) => return Err(malformed(format!("record {} also in epoch {epoch}", record.seq))),
+                    Some((epoch, payload, _)) if *epoch == entry.epoch && *payload == entry.payload => return Ok(()),
+                    Some((epoch, ..)) => return Err(malformed(format!("record {} also in epoch {epoch}", record.seq))),
                     None => {}
                 }
-                self.pending.insert(record.seq, (entry.epoch, entry.payload.clone()));
+                self.pending.insert(record.seq, (entry.epoch, entry.payload.clone(), record));
                 Ok(())
             }
         }
     }
 
     /// The records that follow the last one handed out without a gap, in order.
-    pub fn ready(&mut self) -> Vec<EncodedRecord> {
-        let mut ready = Vec::new();
+    pub fn ready(&mut self) -> Ready {
+        let mut ready = Ready::default();
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.applied + 1 {
                 break;
             }
-            let (seq, (epoch, payload)) = entry.remove_entry();
+            let (seq, (epoch, payload, decoded)) = entry.remove_entry();
             if self.epochs.last().is_none_or(|(_, last)| *last != epoch) {
                 self.epochs.push((seq, epoch));
             }
-            ready.push(EncodedRecord { seq, value: payload.to_vec() });
+            ready.records.push(EncodedRecord { seq, value: payload.to_vec() });
+            ready.decoded.push(decoded);
             self.applied = seq;
         }
         ready

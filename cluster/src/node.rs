@@ -18,7 +18,6 @@
 //!   on the state it followed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kassa_engine::runtime::{Engine, EngineConfig, Follower, RecoveryReport, Replica};
@@ -36,7 +35,6 @@ use crate::tail::Tail;
 #[derive(Debug, Default)]
 pub struct StandbyView {
     owner: Mutex<Option<Addresses>>,
-    applied: AtomicU64,
 }
 
 impl StandbyView {
@@ -48,11 +46,6 @@ impl StandbyView {
     /// Names the owner's addresses (`None`: none known).
     pub fn set_owner(&self, owner: Option<Addresses>) {
         *self.owner.lock() = owner;
-    }
-
-    /// The last record the standby applied.
-    pub fn applied(&self) -> u64 {
-        self.applied.load(Ordering::Acquire)
     }
 }
 
@@ -170,7 +163,6 @@ impl Node {
                     view.set_owner(owner);
                     let following = standby.as_mut().expect("just made");
                     self.follow(following, leases.ttl() / 10)?;
-                    view.applied.store(following.follower.last_seq(), Ordering::Release);
                 }
                 Err(error) => {
                     // NATS electing or unreachable: a standby goes on following what it can.
@@ -200,8 +192,8 @@ impl Node {
     }
 
     /// A standby on a directory rebuilt from the cluster's facts (an existing one is moved
-    /// aside to `<dir>.void`: what it holds beyond the streams was never acknowledged), reading every stream from its start
-    /// if `tails`.
+    /// aside to `<dir>.void`: what it holds beyond the streams was never acknowledged),
+    /// reading every stream from its start if `tails`.
     fn standby(&self, tails: bool) -> Result<Standby, JoinError> {
         let dir = &self.config.data_dir;
         if dir.join("CURRENT").exists() {
@@ -234,7 +226,7 @@ impl Node {
             }
             let ready = standby.merge.ready();
             if !ready.is_empty() {
-                standby.follower.apply(&ready)?;
+                standby.follower.apply_decoded(&ready.records, &ready.decoded)?;
             } else if read == 0 {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -314,7 +306,7 @@ impl Node {
             return Err(JoinError::Diverged(error.to_string()));
         }
         let ready = merge.ready();
-        follower.apply(&ready)?;
+        follower.apply_decoded(&ready.records, &ready.decoded)?;
         if merge.waiting() > 0 {
             tracing::warn!(
                 after = follower.last_seq(),

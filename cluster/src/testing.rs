@@ -117,6 +117,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// The servers' URLs as `--cluster` takes them (comma-separated).
+pub fn urls(servers: &[NatsServer]) -> String {
+    servers.iter().map(|server| server.url.as_str()).collect::<Vec<_>>().join(",")
+}
+
 /// A JetStream context on `server`.
 pub async fn connect(server: &NatsServer) -> async_nats::jetstream::Context {
     context(async_nats::connect(&server.url).await.unwrap())

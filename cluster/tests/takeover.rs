@@ -44,7 +44,7 @@ async fn merged(js: &async_nats::jetstream::Context) -> Vec<(u64, u16)> {
     }
     let ready = merge.ready();
     assert_eq!(merge.waiting(), 0, "records after a gap that no cut voided");
-    ready.iter().map(|record| (record.seq, decode_record(&record.value).unwrap().partition)).collect()
+    ready.decoded.iter().map(|record| (record.seq, record.partition)).collect()
 }
 
 /// The dead owner's history: accounts, then deposits one batch each, the last two in one

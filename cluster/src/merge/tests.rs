@@ -10,8 +10,10 @@ fn cut(sequence: u64, epoch: u64, after: u64) -> Entry {
     Entry { sequence, kind: EntryKind::Cut, epoch, payload: Bytes::copy_from_slice(&after.to_be_bytes()) }
 }
 
-fn seqs(records: &[EncodedRecord]) -> Vec<u64> {
-    records.iter().map(|record| record.seq).collect()
+fn seqs(ready: &Ready) -> Vec<u64> {
+    let seqs: Vec<u64> = ready.records.iter().map(|record| record.seq).collect();
+    assert_eq!(seqs, ready.decoded.iter().map(|record| record.seq).collect::<Vec<_>>(), "decoded alike");
+    seqs
 }
 
 #[test]

@@ -119,11 +119,24 @@ impl Follower {
     /// Writes `records` (encoded as the log encodes them, numbered on from [`Follower::last_seq`])
     /// to the local log in one synced write, then applies each by its partition.
     pub fn apply(&mut self, records: &[EncodedRecord]) -> Result<(), OpenError> {
-        let mut decoded = Vec::with_capacity(records.len());
-        for (index, encoded) in records.iter().enumerate() {
+        let decoded = records
+            .iter()
+            .map(|encoded| {
+                decode_record(&encoded.value)
+                    .map_err(|reason| OpenError::Config(format!("record {} cannot be decoded: {reason}", encoded.seq)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.apply_decoded(records, &decoded)
+    }
+
+    /// [`Follower::apply`] of records whose reader decoded them already: `decoded[i]` is
+    /// `records[i]` decoded (a standby's merge decodes each record once, to order it).
+    pub fn apply_decoded(&mut self, records: &[EncodedRecord], decoded: &[WalRecord]) -> Result<(), OpenError> {
+        if records.len() != decoded.len() {
+            return Err(OpenError::Config(format!("{} records, {} decoded", records.len(), decoded.len())));
+        }
+        for (index, (encoded, record)) in records.iter().zip(decoded).enumerate() {
             let expected = self.last_seq + 1 + index as u64;
-            let record = decode_record(&encoded.value)
-                .map_err(|reason| OpenError::Config(format!("record {expected} cannot be decoded: {reason}")))?;
             if record.seq != expected || encoded.seq != expected {
                 return Err(OpenError::Config(format!("record {} where {expected} was expected", record.seq)));
             }
@@ -131,10 +144,9 @@ impl Follower {
                 let partitions = self.partitions;
                 return Err(OpenError::Config(format!("record {expected} belongs to a partition beyond {partitions}")));
             }
-            decoded.push(record);
         }
         self.wal.append(records)?;
-        for record in &decoded {
+        for record in decoded {
             self.commit(record);
         }
         self.last_seq += records.len() as u64;

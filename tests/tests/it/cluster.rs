@@ -253,8 +253,7 @@ pub(super) fn start_until_serving_with(data_dir: &Path, partitions: u16, args: &
 #[test]
 fn killing_the_nats_server_leading_a_stream_loses_no_acknowledged_command() {
     let mut cluster = kassa_cluster::testing::start_cluster();
-    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
-    let urls = urls.join(",");
+    let urls = kassa_cluster::testing::urls(&cluster);
     let root = tempfile::tempdir().unwrap();
     let data_dir = root.path().join("data");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -98,8 +98,7 @@ fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
 #[test]
 fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     let cluster = kassa_cluster::testing::start_cluster();
-    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
-    let urls = urls.join(",");
+    let urls = kassa_cluster::testing::urls(&cluster);
     let root = tempfile::tempdir().unwrap();
     let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
     let names = ["node-1", "node-2", "node-3"];
@@ -194,8 +193,7 @@ fn full_restart<'a>(
 #[test]
 fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
     let mut cluster = kassa_cluster::testing::start_cluster();
-    let urls: Vec<&str> = cluster.iter().map(|server| server.url.as_str()).collect();
-    let urls = urls.join(",");
+    let urls = kassa_cluster::testing::urls(&cluster);
     let root = tempfile::tempdir().unwrap();
     let dirs: Vec<_> = (1..=2).map(|node| root.path().join(format!("node-{node}"))).collect();
     let names = ["node-1", "node-2"];
