@@ -138,14 +138,14 @@ fn every_acknowledged_command_is_in_its_partitions_stream_across_kills() {
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to `child`.
-fn signal(child: &std::process::Child, signal: &str) {
+pub(super) fn signal(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
     assert!(status.expect("kill runs").success(), "kill -{signal}");
 }
 
 /// `GET /v1/accounts/acc0` sent to `http` on a thread of its own: what came back before the
 /// connection closed (empty if nothing).
-fn read_account_at(http: std::net::SocketAddr) -> std::thread::JoinHandle<String> {
+pub(super) fn read_account_at(http: std::net::SocketAddr) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(http).expect("the listener's backlog takes it");

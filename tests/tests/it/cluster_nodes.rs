@@ -14,20 +14,30 @@
 //! - transfers acknowledged before the kill, retried through a standby after it, answer as
 //!   they first did.
 //!
-//! A second test kills the owner and the nats-server leading partition 0's stream together,
+//! A second test SIGSTOPs the owner under load for longer than its lease: a standby takes over,
+//! and the owner, woken, answers nothing more (not even a read that waited for it) and stops.
+//!
+//! A third kills the nats-server leading the most partition streams under load: the owner
+//! rides through NATS's elections (or a standby takes over) and nothing acknowledged is lost.
+//!
+//! A fourth test kills the owner and the nats-server leading partition 0's stream together,
 //! on one partition under the whole workload (POS sales, bills and splits too).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, local_records, start_until_serving, start_until_serving_with};
+use super::cluster::{
+    PARTITIONS, local_records, read_account_at, signal, start_until_serving, start_until_serving_with,
+};
 use kassa_engine::Currency;
 use kassa_engine::command::{Command, Transfer};
 use kassa_tests::channels::TcpChannel;
 use kassa_tests::workload::{Channel, id};
 use kassa_tests::{Ack, account};
 
-use super::torture::{ADMIN_KEY, Server, collect_acks, is_ready, reopen_and_verify, start_load, start_server_with};
+use super::torture::{
+    ADMIN_KEY, Server, collect_acks, is_ready, is_ready_within, reopen_and_verify, start_load, start_server_with,
+};
 
 fn kill(server: &mut Server) {
     let _ = server.child.kill();
@@ -190,20 +200,107 @@ fn full_restart<'a>(
     owner_index
 }
 
+/// Waits until one of `candidates` answers ready; returns how long that took. A standby
+/// forwards `/ready` to the stopped owner, where it waits: each try gives up soon.
+fn first_ready(nodes: &[Server], candidates: &[usize], since: Instant) -> Duration {
+    let ready = |node: &usize| is_ready_within(nodes[*node].http(), Duration::from_millis(100));
+    loop {
+        if candidates.iter().any(ready) {
+            return since.elapsed();
+        }
+        assert!(since.elapsed() < Duration::from_secs(30), "no standby ready 30 s after the owner stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
+    let cluster = kassa_cluster::testing::start_cluster();
+    let urls = kassa_cluster::testing::urls(&cluster);
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2", "node-3"];
+    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
+    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+
+    // The owner stops under load (through node-3), perhaps in the middle of a group.
+    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x7374_6f70, 1_000);
+    signal(&nodes[0].child, "STOP");
+    let stopped = Instant::now();
+    // Its leases lapse (3 s) and a standby takes over; the load's connections wait meanwhile.
+    // (A standby answers ready too once it forwards to the new owner.)
+    let takeover = first_ready(&nodes, &[1, 2], stopped);
+    let owner_index = owner_index(&urls, &names);
+    assert_ne!(owner_index, 0, "a standby took the partitions over");
+    let standby_index = 3 - owner_index;
+
+    // A read sent to the stopped node waits in its listener's backlog while the new owner
+    // acknowledges commands through the standby, so the stopped node's state is stale.
+    let (second, second_acks) = load_for(&runtime, &nodes[standby_index], 1, 0x6167_6169, 1_000);
+    let stale_read = read_account_at(nodes[0].http());
+    std::thread::sleep(Duration::from_millis(200));
+    for worker in second {
+        worker.abort();
+    }
+    let mut all_acks = std::mem::take(&mut *second_acks.lock().unwrap());
+    assert!(all_acks.len() > 50, "only {} acknowledged by the new owner", all_acks.len());
+
+    // Woken, the old owner's appends are fenced and its leases gone: it answers nothing more,
+    // not the read that waited for it, and stops; the connections it held close.
+    signal(&nodes[0].child, "CONT");
+    let woke = Instant::now();
+    let status = loop {
+        if let Some(status) = nodes[0].child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(woke.elapsed() < Duration::from_secs(15), "the stale owner still runs 15 s after waking");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "the stale owner stops with an error: {status}");
+    let answer = stale_read.join().unwrap();
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a stale owner answered a read: {answer}");
+    let before = runtime.block_on(collect_acks(workers, &acks));
+    assert!(before.len() > 50, "only {} acknowledged before the stop", before.len());
+    let retried = runtime.block_on(assert_retries_answer_as_first(&nodes[standby_index], &before));
+    assert!(retried > 20, "only {retried} transfers retried");
+    all_acks.extend(before);
+    println!(
+        "owner stopped: {} ready {takeover:?} later; the woken owner stopped {:?} after SIGCONT ({status}); the \
+         read that waited for it got {:?}",
+        names[owner_index],
+        woke.elapsed(),
+        answer.lines().next().unwrap_or("(connection closed)")
+    );
+
+    // Back as a standby, the old owner follows the new one.
+    nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
+    std::thread::sleep(Duration::from_millis(500));
+    for server in &mut nodes {
+        kill(server);
+    }
+    assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
+    assert_prefix(&dirs[0], &dirs[owner_index], "the stopped owner, back as a standby");
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+}
+
 #[test]
 fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
     let mut cluster = kassa_cluster::testing::start_cluster();
     let urls = kassa_cluster::testing::urls(&cluster);
     let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=2).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2"];
+    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2", "node-3"];
     let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // One partition and the whole workload: POS sales, bills and splits besides transfers and holds.
     let mut nodes = vec![start_until_serving_with(&dirs[0], 1, &args(0))];
     nodes.push(start_server_with(&dirs[1], 1, &args(1)));
+    nodes.push(start_server_with(&dirs[2], 1, &args(2)));
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[1], 0, 0x626f_7468, false).await;
+        let load = start_load(&nodes[2], 0, 0x626f_7468, false).await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         load
     });
@@ -216,33 +313,115 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
-    // The standby takes over once the lease lapsed and the streams elected new leaders; if it
-    // stopped meanwhile (NATS unreachable for longer than it rides through), it is started again.
-    while !is_ready(nodes[1].http()) {
-        if nodes[1].child.try_wait().unwrap().is_some() {
-            nodes[1] = start_until_serving_with(&dirs[1], 1, &args(1));
-            break;
+    // A standby takes over once the lease lapsed and the streams elected new leaders; one that
+    // stopped meanwhile (NATS unreachable for longer than it rides through) is started again.
+    let owner_index = 'ready: loop {
+        for node in [1, 2] {
+            if nodes[node].child.try_wait().unwrap().is_some() {
+                nodes[node] = start_until_serving_with(&dirs[node], 1, &args(node));
+            }
+            if is_ready(nodes[node].http()) {
+                break 'ready owner_index(&urls, &names);
+            }
         }
-        assert!(killed.elapsed() < Duration::from_secs(60), "the standby was not ready 60 s after the kills");
+        assert!(killed.elapsed() < Duration::from_secs(60), "no standby was ready 60 s after the kills");
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let takeover = killed.elapsed();
+    let standby_index = 3 - owner_index;
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[1], 1, 0x6c65_6164, false).await;
+        let load = start_load(&nodes[standby_index], 1, 0x6c65_6164, false).await;
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         load
     });
-    kill(&mut nodes[1]);
+    kill(&mut nodes[standby_index]);
     let after = runtime.block_on(collect_acks(workers, &acks));
     assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
+    kill(&mut nodes[owner_index]);
     let sales = all_acks.iter().chain(&after).filter(|ack| matches!(ack, Ack::Settlement { .. })).count();
     assert!(sales > 0, "POS sales in the load");
     println!(
-        "owner and NATS leader {leader} killed together: node-2 ready {takeover:?} later; {} acknowledged before, {} \
+        "owner and NATS leader {leader} killed together: {} ready {takeover:?} later; {} acknowledged before, {} \
          after ({sales} POS sales)",
+        names[owner_index],
         all_acks.len(),
         after.len()
     );
     all_acks.extend(after);
-    reopen_and_verify(&dirs[1], 0, &all_acks);
+    assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby the load went through");
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+}
+
+/// The name of the nats-server leading the most partition streams.
+fn leader_of_most_streams(cluster: &[kassa_cluster::testing::NatsServer]) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let leaders: Vec<String> = runtime.block_on(async {
+        let js = kassa_cluster::testing::connect_all(cluster).await;
+        let mut leaders = Vec::new();
+        for partition in 0..PARTITIONS {
+            let stream = js.get_stream(format!("KASSA_P{partition}")).await.unwrap();
+            leaders.extend(stream.get_info().await.unwrap().cluster.and_then(|cluster| cluster.leader));
+        }
+        leaders
+    });
+    let count = |name: &String| leaders.iter().filter(|leader| *leader == name).count();
+    leaders.iter().max_by_key(|name| count(name)).cloned().expect("the streams have leaders")
+}
+
+#[test]
+fn killing_the_nats_server_leading_the_most_streams_loses_nothing() {
+    let mut cluster = kassa_cluster::testing::start_cluster();
+    let urls = kassa_cluster::testing::urls(&cluster);
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2", "node-3"];
+    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
+    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x6d6f_7374, 800);
+    let leader = leader_of_most_streams(&cluster);
+    cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    let killed = Instant::now();
+    // The owner rides through the elections (its copies resume on the new leaders) and goes on
+    // acknowledging; if it stopped instead, a standby takes over.
+    let at_kill = acks.lock().unwrap().len();
+    let rode_through = loop {
+        if acks.lock().unwrap().len() > at_kill + 100 {
+            break true;
+        }
+        if nodes[0].child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(60), "neither acknowledged nor stopped within 60 s of the kill");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let after = killed.elapsed();
+    for worker in workers {
+        worker.abort();
+    }
+    let mut all_acks = std::mem::take(&mut *acks.lock().unwrap());
+    if !rode_through {
+        first_ready(&nodes, &[1, 2], killed);
+    }
+    let owner_index = owner_index(&urls, &names);
+    let through = if owner_index == 1 { 2 } else { 1 };
+    let (workers, acks) = load_for(&runtime, &nodes[through], 1, 0x6c65_6164, 1_000);
+    kill(&mut nodes[through]);
+    let later = runtime.block_on(collect_acks(workers, &acks));
+    assert!(later.len() > 50, "only {} acknowledged after the NATS server's kill", later.len());
+    let what =
+        if rode_through { "acknowledged again, without a takeover," } else { "stopped, and a standby took over" };
+    println!("NATS leader {leader} of the most streams killed: the owner {what} {after:?} later");
+    all_acks.extend(later);
+    std::thread::sleep(Duration::from_millis(500));
+    for server in &mut nodes {
+        kill(server);
+    }
+    // (An owner that stopped may hold an unacknowledged tail its successor cut off.)
+    for node in (1..3).filter(|node| *node != owner_index) {
+        assert_prefix(&dirs[node], &dirs[owner_index], "a standby");
+    }
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }

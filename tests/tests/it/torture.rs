@@ -96,9 +96,14 @@ pub(super) fn try_start_server_with(data_dir: &Path, partitions: u16, extra: &[&
 
 /// Whether `GET /ready` on `http` answers 200 (the engine open, or the owner's when forwarded).
 pub(super) fn is_ready(http: SocketAddr) -> bool {
+    is_ready_within(http, Duration::from_secs(2))
+}
+
+/// [`is_ready`], waiting at most `timeout` to connect and for the answer.
+pub(super) fn is_ready_within(http: SocketAddr, timeout: Duration) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect_timeout(&http, Duration::from_secs(2)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let Ok(mut stream) = TcpStream::connect_timeout(&http, timeout) else { return false };
+    let _ = stream.set_read_timeout(Some(timeout));
     if stream.write_all(b"GET /ready HTTP/1.1\r\nHost: kassa\r\nConnection: close\r\n\r\n").is_err() {
         return false;
     }
