@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// This node's name in the cluster (the holder of its leases).
     #[arg(long, env = "KASSA_NODE_ID")]
     pub node_id: Option<String>,
+    /// Seconds between the snapshots an owner publishes to the cluster's object store (a node
+    /// that builds its directory from the cluster starts from the latest; the streams are
+    /// trimmed below the one before) [default: 60].
+    #[arg(long, env = "KASSA_CLUSTER_SNAPSHOT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cluster_snapshot_secs: Option<u64>,
     /// The host other nodes reach this one at, with each listener's port (cluster mode:
     /// standbys forward to it) [default: each listener's own address].
     #[arg(long, env = "KASSA_ADVERTISE_HOST")]
@@ -153,6 +158,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     cluster: Option<Vec<String>>,
     node_id: Option<String>,
+    cluster_snapshot_secs: Option<u64>,
     advertise_host: Option<String>,
 }
 
@@ -250,6 +256,9 @@ impl ServeArgs {
                     prefix: "kassa".into(),
                     lease_ttl: CLUSTER_LEASE_TTL,
                     addresses: None,
+                    snapshot_interval: std::time::Duration::from_secs(
+                        self.cluster_snapshot_secs.or(file.cluster_snapshot_secs).unwrap_or(60).max(1),
+                    ),
                 }),
                 (_, None) => return Err("cluster mode needs a node id (--node-id)".into()),
             },

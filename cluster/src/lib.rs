@@ -20,6 +20,7 @@ pub mod log;
 pub mod merge;
 pub mod node;
 pub mod replica;
+pub mod snapshots;
 pub mod tail;
 pub mod testing;
 

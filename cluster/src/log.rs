@@ -210,12 +210,15 @@ impl PartitionLog {
     /// the end: takeover entries are skipped, a record's parts joined, and a record torn after
     /// some of its parts (never acknowledged) passed over. What a joining node needs, without
     /// reading the whole stream (the chain is not checked here; [`PartitionLog::read`] checks it).
+    /// `None` if the stream holds no whole record (above where it was trimmed).
     pub async fn last_record(js: &Context, prefix: &str, partition: u16) -> Result<(u64, Option<Entry>), LogError> {
         let (name, _) = names(prefix, partition);
         let stream = js.get_stream(&name).await.map_err(nats)?;
-        let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
+        let state = stream.get_info().await.map_err(nats)?.state;
+        // A trimmed stream starts later: what went before is in a snapshot (`snapshots.rs`).
+        let (end, first) = (state.last_sequence, state.first_sequence.max(1));
         let mut sequence = end;
-        while sequence > 0 {
+        while sequence >= first {
             let message = stream.get_raw_message(sequence).await.map_err(nats)?;
             let Header { kind, epoch, .. } = Header::parse(sequence, &message.headers)?;
             let (part, count) = part_of(sequence, &message.headers)?;
@@ -234,6 +237,9 @@ impl PartitionLog {
                 // Past this entry, or past what landed of a torn record.
                 sequence = first_of(part)? - 1;
                 continue;
+            }
+            if first_of(count)? < first {
+                break; // A record whose first parts were trimmed: in the snapshot.
             }
             let mut parts = Vec::with_capacity(count);
             for (index, at) in (first_of(count)?..sequence).enumerate() {
@@ -355,6 +361,15 @@ impl PartitionLog {
         if self.fenced || end != self.end.sequence {
             return Err(LogError::Fenced(self.end.sequence));
         }
+        Ok(())
+    }
+
+    /// Removes partition `partition`'s entries before sequence `keep_from` (the entry there
+    /// stays: a reader starting after it finds its link there).
+    pub async fn trim(js: &Context, prefix: &str, partition: u16, keep_from: u64) -> Result<(), LogError> {
+        let (name, _) = names(prefix, partition);
+        let stream = js.get_stream(&name).await.map_err(nats)?;
+        stream.purge().sequence(keep_from).await.map_err(nats)?;
         Ok(())
     }
 

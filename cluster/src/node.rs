@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::object_store::ObjectStore;
 use kassa_engine::runtime::{Engine, EngineConfig, Follower, RecoveryReport, Replica};
 use kassa_engine::wal::Wal;
 use parking_lot::Mutex;
@@ -28,7 +29,10 @@ use crate::directory::{self, Addresses, DirectoryFacts};
 use crate::lease::{Lease, LeaseError, Leases};
 use crate::log::{LogError, PartitionLog, context};
 use crate::merge::Merge;
-use crate::replica::{ClusterOptions, JoinError, StreamReplica, acquire_when_lapsed, copy_missing, keep_leases};
+use crate::replica::{
+    ClusterOptions, JoinError, StreamReplica, acquire_when_lapsed, copy_missing, keep_leases, random_bytes,
+};
+use crate::snapshots;
 use crate::tail::Tail;
 
 /// What a node tells its adapters while it is a standby.
@@ -54,6 +58,8 @@ struct Standby {
     follower: Follower,
     merge: Merge,
     tails: Vec<Tail>,
+    /// Per stream, the sequence its reading starts after (a snapshot's point, or 0).
+    read_after: Vec<u64>,
 }
 
 /// Most entries read from one stream before the others get their turn.
@@ -88,7 +94,7 @@ pub fn run(
         ids_max: config.ids_max as u64,
         resolved_in_memory_ms: config.resolved_in_memory_ms,
     };
-    let (js, facts, leases) = runtime.block_on(async {
+    let (js, facts, leases, store) = runtime.block_on(async {
         let urls: Vec<&str> = options.urls.iter().map(String::as_str).collect();
         let client =
             async_nats::connect(urls.as_slice()).await.map_err(|error| JoinError::Connect(error.to_string()))?;
@@ -104,9 +110,10 @@ pub fn run(
         for partition in 0..facts.partitions {
             PartitionLog::create_stream(&js, &options.prefix, partition, options.replicas).await?;
         }
-        Ok::<_, JoinError>((js, facts, leases))
+        let store = snapshots::bucket(&js, &options.prefix, options.replicas).await?;
+        Ok::<_, JoinError>((js, facts, leases, store))
     })?;
-    let node = Node { runtime, js, options: options.clone(), facts, config };
+    let node = Node { runtime, js, store, options: options.clone(), facts, config };
     let (first, standby) = node.win_partition_zero(&leases, &view)?;
     let mut held = vec![first];
     for partition in 1..node.facts.partitions {
@@ -134,6 +141,7 @@ pub fn run(
 struct Node {
     runtime: Arc<tokio::runtime::Runtime>,
     js: async_nats::jetstream::Context,
+    store: ObjectStore,
     options: ClusterOptions,
     facts: DirectoryFacts,
     config: EngineConfig,
@@ -191,9 +199,10 @@ impl Node {
         Ok(ends.iter().all(|end| *end == 0) || owned.as_deref() == Some(ends.as_slice()))
     }
 
-    /// A standby on a directory rebuilt from the cluster's facts (an existing one is moved
-    /// aside to `<dir>.void`: what it holds beyond the streams was never acknowledged),
-    /// reading every stream from its start if `tails`.
+    /// A standby on a directory rebuilt from the cluster (an existing one is moved aside to
+    /// `<dir>.void`: what it holds beyond the streams was never acknowledged): from the latest
+    /// snapshot if one was published, else from the cluster's facts. It reads every stream on
+    /// from there if `tails`.
     fn standby(&self, tails: bool) -> Result<Standby, JoinError> {
         let dir = &self.config.data_dir;
         if dir.join("CURRENT").exists() {
@@ -205,15 +214,61 @@ impl Node {
                 .and_then(|()| std::fs::rename(dir, &aside));
             moved.map_err(|error| JoinError::Diverged(format!("moving {} aside: {error}", dir.display())))?;
         }
-        drop(self.facts.create(dir)?);
+        let read_after = self.build_directory()?;
         let follower = Follower::open(self.config.clone())?;
         let mut opened = Vec::new();
         if tails {
-            for partition in 0..self.facts.partitions {
-                opened.push(self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, 0))?);
+            for (partition, after) in (0..self.facts.partitions).zip(&read_after) {
+                opened.push(self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, *after))?);
             }
         }
-        Ok(Standby { follower, merge: Merge::after(0), tails: opened })
+        Ok(Standby { merge: Merge::after(follower.last_seq()), follower, tails: opened, read_after })
+    }
+
+    /// Makes this node's (missing) directory the cluster's: the latest snapshot's files, or a
+    /// new directory with the cluster's facts. Returns where each stream is read on from.
+    fn build_directory(&self) -> Result<Vec<u64>, JoinError> {
+        let dir = &self.config.data_dir;
+        let partitions = usize::from(self.facts.partitions);
+        let mut tries = 0;
+        let manifest = loop {
+            let Some(manifest) = self.runtime.block_on(snapshots::latest(&self.store))? else {
+                drop(self.facts.create(dir)?);
+                return Ok(vec![0; partitions]);
+            };
+            if manifest.read_after.len() != partitions {
+                let found = manifest.read_after.len();
+                return Err(JoinError::Diverged(format!(
+                    "a snapshot of {found} partitions in a cluster of {partitions}"
+                )));
+            }
+            // Downloaded aside and moved in whole: a node stopped halfway starts over.
+            let partial = dir.with_extension("download");
+            let _ = std::fs::remove_dir_all(&partial);
+            match self.runtime.block_on(snapshots::download(&self.store, &manifest, &partial)) {
+                Ok(()) => {
+                    std::fs::rename(&partial, dir).map_err(|error| JoinError::Diverged(format!("{error}")))?;
+                    break manifest;
+                }
+                // A newer snapshot replaced this one meanwhile (its files are deleted): take it.
+                Err(error) if tries < 3 => tracing::warn!(%error, "downloading the latest snapshot: trying again"),
+                Err(error) => return Err(error),
+            }
+            tries += 1;
+        };
+        let wal = Wal::open(dir, kassa_engine::Durability::Sync)?;
+        if DirectoryFacts::of(&wal)?.as_ref() != Some(&self.facts) {
+            return Err(JoinError::Diverged("the snapshot's directory is not this cluster's".into()));
+        }
+        let last_seq = wal.last_record_seq()?.unwrap_or(0);
+        if last_seq != manifest.last_seq {
+            return Err(JoinError::Diverged(format!(
+                "a snapshot through record {last_seq}, {} named",
+                manifest.last_seq
+            )));
+        }
+        tracing::info!(last_seq, "this node's directory starts from the cluster's latest snapshot");
+        Ok(manifest.read_after)
     }
 
     /// Reads the streams for `period`, applying every record that follows without a gap.
@@ -265,7 +320,7 @@ impl Node {
     /// Takes every stream over from where `standby` read it, applies what was left to read,
     /// cuts after the last record applied, and opens the engine on the state.
     fn take_over(&self, standby: Standby, held: &[Lease]) -> Result<(Engine, RecoveryReport), JoinError> {
-        let Standby { mut follower, mut merge, tails } = standby;
+        let Standby { mut follower, mut merge, tails, read_after } = standby;
         directory::record_owned_epochs(
             &self.config.data_dir,
             &held.iter().map(|lease| lease.epoch).collect::<Vec<_>>(),
@@ -274,7 +329,8 @@ impl Node {
         let mut logs = Vec::new();
         let mut refused = None;
         for lease in held {
-            let after = tails.get(usize::from(lease.partition)).map_or(0, |tail| tail.position().sequence);
+            let partition_index = usize::from(lease.partition);
+            let after = tails.get(partition_index).map_or(read_after[partition_index], |tail| tail.position().sequence);
             let partition = lease.partition;
             let mut push = |entry: crate::Entry| {
                 if let Err(error) = merge.push(partition, &entry) {
@@ -316,7 +372,33 @@ impl Node {
         }
         self.cut(&mut logs, follower.last_seq())?;
         let replica = StreamReplica::new(self.runtime.clone(), logs, self.js.clone(), self.options.prefix.clone());
-        Ok(follower.into_engine(Some(Replica(Arc::new(replica))))?)
+        replica.cut_at(follower.last_seq());
+        self.start_engine(follower, replica)
+    }
+
+    /// Starts the engine on `follower`'s state, copying to `replica`, and the snapshots'
+    /// publisher beside it.
+    fn start_engine(&self, follower: Follower, replica: StreamReplica) -> Result<(Engine, RecoveryReport), JoinError> {
+        let (wal, replica) = (follower.wal().downgrade(), Arc::new(replica));
+        let opened = follower.into_engine(Some(Replica(replica.clone())))?;
+        let publisher = snapshots::Publisher {
+            runtime: self.runtime.clone(),
+            js: self.js.clone(),
+            store: self.store.clone(),
+            prefix: self.options.prefix.clone(),
+            wal,
+            scratch: self.config.data_dir.with_extension("checkpoint"),
+            replica,
+            name: format!("{}-{:016x}", self.options.node_id, u64::from_le_bytes(random_bytes())),
+            interval: self.options.snapshot_interval,
+            published: None,
+            uploaded: Default::default(),
+        };
+        std::thread::Builder::new()
+            .name("kassa-snapshots".into())
+            .spawn(move || publisher.run())
+            .map_err(|error| JoinError::Diverged(format!("starting the snapshots' publisher: {error}")))?;
+        Ok(opened)
     }
 
     /// The owner that wrote last comes back: reads only each stream's end, copies on the local
@@ -328,12 +410,15 @@ impl Node {
         }
         directory::record_owned_epochs(dir, &held.iter().map(|lease| lease.epoch).collect::<Vec<_>>())?;
         let follower = Follower::open(self.config.clone())?;
+        // A stream trimmed with no record left holds none after the latest snapshot's.
+        let covered = self.runtime.block_on(snapshots::latest(&self.store))?.map_or(0, |manifest| manifest.last_seq);
         let (logs, stream_ends) =
-            self.runtime.block_on(crate::replica::take_streams_over(&self.js, &self.options, held))?;
+            self.runtime.block_on(crate::replica::take_streams_over(&self.js, &self.options, held, covered))?;
         let replica = StreamReplica::new(self.runtime.clone(), logs, self.js.clone(), self.options.prefix.clone());
         copy_missing(&replica, follower.wal(), &stream_ends)?;
         self.cut(&mut replica.logs.lock(), follower.last_seq())?;
-        Ok(follower.into_engine(Some(Replica(Arc::new(replica))))?)
+        replica.cut_at(follower.last_seq());
+        self.start_engine(follower, replica)
     }
 
     fn cut(&self, logs: &mut [PartitionLog], after: u64) -> Result<(), JoinError> {

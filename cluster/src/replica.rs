@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use parking_lot::Mutex;
 
 use crate::lease::{Lease, LeaseError, Leases};
 use crate::log::{LogError, PartitionLog};
+use crate::snapshots::Marks;
 
 /// How a node joins a cluster.
 #[derive(Debug, Clone)]
@@ -39,6 +41,9 @@ pub struct ClusterOptions {
     pub lease_ttl: Duration,
     /// Where this node answers, published for standbys to forward requests to.
     pub addresses: Option<crate::directory::Addresses>,
+    /// How often the owner publishes a snapshot of its directory to the object store and trims
+    /// the streams below the previous one (`snapshots.rs`).
+    pub snapshot_interval: Duration,
 }
 
 /// Why a node could not join.
@@ -70,6 +75,10 @@ pub struct StreamReplica {
     pub(crate) logs: Mutex<Vec<PartitionLog>>,
     js: async_nats::jetstream::Context,
     prefix: String,
+    /// Per stream, where it stood after some of its appends: where it may be trimmed.
+    marks: Mutex<Vec<Marks>>,
+    /// Every record numbered up to this one is in its stream.
+    replicated: AtomicU64,
 }
 
 impl StreamReplica {
@@ -80,7 +89,35 @@ impl StreamReplica {
         js: async_nats::jetstream::Context,
         prefix: String,
     ) -> StreamReplica {
-        StreamReplica { runtime, logs: Mutex::new(logs), js, prefix }
+        let marks = Mutex::new((0..logs.len()).map(|_| Marks::default()).collect());
+        StreamReplica { runtime, logs: Mutex::new(logs), js, prefix, marks, replicated: AtomicU64::new(0) }
+    }
+
+    /// Every stream was just cut after record `after` (the local log's numbering): the records
+    /// through it are in the streams, and an entry after the cut is numbered after it.
+    pub(crate) fn cut_at(&self, after: u64) {
+        let ends: Vec<u64> = self.logs.lock().iter().map(|log| log.position().sequence).collect();
+        for (partition, end) in ends.into_iter().enumerate() {
+            self.mark(partition, after, end);
+        }
+        self.replicated.fetch_max(after, Ordering::Release);
+    }
+
+    fn mark(&self, partition: usize, seq: u64, sequence: u64) {
+        if let Some(marks) = self.marks.lock().get_mut(partition) {
+            marks.mark(seq, sequence);
+        }
+    }
+
+    /// Every record numbered up to this one is in its stream.
+    pub(crate) fn replicated_through(&self) -> u64 {
+        self.replicated.load(Ordering::Acquire)
+    }
+
+    /// Where each stream may be trimmed below a copy of the local log through record
+    /// `last_seq` ([`Marks::trim_point`]).
+    pub(crate) fn trim_points(&self, last_seq: u64) -> Vec<Option<u64>> {
+        self.marks.lock().iter_mut().map(|marks| marks.trim_point(last_seq)).collect()
     }
 }
 
@@ -138,8 +175,10 @@ async fn append_riding_through(
 impl LogReplica for StreamReplica {
     fn replicate(&self, records: &[ReplicaRecord<'_>]) -> Result<(), String> {
         let mut per_partition: BTreeMap<PartitionId, Vec<Bytes>> = BTreeMap::new();
+        let mut last_seqs: BTreeMap<PartitionId, u64> = BTreeMap::new();
         for record in records {
             per_partition.entry(record.partition).or_default().push(Bytes::copy_from_slice(record.bytes));
+            last_seqs.insert(record.partition, record.seq);
         }
         let mut logs = self.logs.lock();
         let (js, prefix) = (&self.js, self.prefix.as_str());
@@ -149,7 +188,16 @@ impl LogReplica for StreamReplica {
             Some(async move { append_riding_through(js, prefix, partition, log, &payloads).await })
         });
         let appended = self.runtime.block_on(futures::future::try_join_all(appends));
-        appended.map(drop).map_err(|error| error.to_string())
+        appended.map_err(|error| error.to_string())?;
+        let ends: Vec<u64> = logs.iter().map(|log| log.position().sequence).collect();
+        drop(logs);
+        for (partition, seq) in last_seqs {
+            self.mark(usize::from(partition), seq, ends[usize::from(partition)]);
+        }
+        if let Some(last) = records.iter().map(|record| record.seq).max() {
+            self.replicated.fetch_max(last, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Partition 0's stream still ends at this owner's last entry: a new owner appends its
@@ -225,24 +273,31 @@ pub(crate) fn keep_leases(
 }
 
 pub(crate) fn random_secret() -> [u8; 32] {
-    let mut secret = [0; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("the system's random source");
-    secret
+    random_bytes()
+}
+
+/// Random bytes from the system's source.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the system's random source");
+    bytes
 }
 
 /// Takes every held partition's stream over (reading only its end), returning the logs and
-/// the number of each stream's last record in the local log's numbering (0: none).
+/// the number of each stream's last record in the local log's numbering (`covered`, the latest
+/// snapshot's last record, if none is left after the stream's trimming; 0 without one).
 pub(crate) async fn take_streams_over(
     js: &async_nats::jetstream::Context,
     options: &ClusterOptions,
     held: &[Lease],
+    covered: u64,
 ) -> Result<(Vec<PartitionLog>, Vec<u64>), JoinError> {
     let (mut logs, mut stream_ends) = (Vec::new(), Vec::new());
     for lease in held {
         PartitionLog::create_stream(js, &options.prefix, lease.partition, options.replicas).await?;
         let (end, last) = PartitionLog::last_record(js, &options.prefix, lease.partition).await?;
         let last_record = match last {
-            None => 0,
+            None => covered,
             Some(entry) => decode_record(&entry.payload).map(|record| record.seq).map_err(|reason| {
                 JoinError::Diverged(format!(
                     "partition {}'s stream holds no record at {}: {reason}",

@@ -104,6 +104,7 @@ fn a_new_owner_cuts_off_a_dead_owners_unfinished_group() {
         replicas: 1,
         lease_ttl: Duration::from_secs(1),
         addresses: None,
+        snapshot_interval: Duration::from_secs(60),
     };
     let view = Arc::new(StandbyView::default());
     let (engine, _) = kassa_cluster::run(&options, config(&new_dir), view, |_| {}).unwrap();

@@ -50,6 +50,7 @@
 //!   flushes its log into a table; the keys and values stay the same).
 
 mod archive;
+mod checkpoint;
 pub mod dir;
 mod events;
 mod format;
@@ -60,6 +61,7 @@ mod snapshots;
 mod transfers;
 pub mod verify;
 
+pub use checkpoint::WeakWal;
 pub use events::{EventLine, EventRecord, event_entry};
 pub use format::STORAGE_FORMAT;
 pub use held_lines::{HeldLines, LineRun};

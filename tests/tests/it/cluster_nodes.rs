@@ -39,13 +39,13 @@ use super::torture::{
     ADMIN_KEY, Server, collect_acks, is_ready, is_ready_within, reopen_and_verify, start_load, start_server_with,
 };
 
-fn kill(server: &mut Server) {
+pub(super) fn kill(server: &mut Server) {
     let _ = server.child.kill();
     let _ = server.child.wait();
 }
 
 /// Whose is partition 0's lease: the owner's name.
-fn owner(urls: &str) -> String {
+pub(super) fn owner(urls: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = kassa_cluster::async_nats::connect(urls.split(',').collect::<Vec<_>>().as_slice()).await.unwrap();
@@ -57,7 +57,7 @@ fn owner(urls: &str) -> String {
 
 /// Submits again, through `server`, up to 200 of the transfers `acks` acknowledged: each must
 /// answer as it first did (its id is remembered on whichever node owns it now).
-async fn assert_retries_answer_as_first(server: &Server, acks: &[Ack]) -> usize {
+pub(super) async fn assert_retries_answer_as_first(server: &Server, acks: &[Ack]) -> usize {
     let mut channel = TcpChannel::connect(server.tcp(), ADMIN_KEY).await.expect("a connection");
     let mut retried = 0;
     for ack in acks.iter().take(2_000) {
@@ -76,7 +76,7 @@ async fn assert_retries_answer_as_first(server: &Server, acks: &[Ack]) -> usize 
 }
 
 /// Starts the workload through `server` and lets it run for `ms`.
-fn load_for(runtime: &tokio::runtime::Runtime, server: &Server, cycle: u64, seed: u64, ms: u64) -> Load {
+pub(super) fn load_for(runtime: &tokio::runtime::Runtime, server: &Server, cycle: u64, seed: u64, ms: u64) -> Load {
     runtime.block_on(async {
         let load = start_load(server, cycle, seed, true).await;
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -84,15 +84,15 @@ fn load_for(runtime: &tokio::runtime::Runtime, server: &Server, cycle: u64, seed
     })
 }
 
-type Load = (Vec<tokio::task::JoinHandle<()>>, super::torture::Acks);
+pub(super) type Load = (Vec<tokio::task::JoinHandle<()>>, super::torture::Acks);
 
 /// Which of `names` owns partition 0.
-fn owner_index(urls: &str, names: &[&str]) -> usize {
+pub(super) fn owner_index(urls: &str, names: &[&str]) -> usize {
     let owner = owner(urls);
     names.iter().position(|name| *name == owner).expect("a node owns partition 0")
 }
 
-fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
+pub(super) fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
     let (standby, owner) = (local_records(standby), local_records(owner));
     for partition in 0..usize::from(PARTITIONS) {
         let (followed, owned) = (&standby[partition], &owner[partition]);

@@ -3,6 +3,7 @@
 mod archive;
 mod cluster;
 mod cluster_nodes;
+mod cluster_snapshots;
 mod durability;
 mod engine;
 mod events;
