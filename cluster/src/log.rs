@@ -364,6 +364,13 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// The first sequence partition `partition`'s stream holds (above 1 once trimmed).
+    pub async fn first_sequence(js: &Context, prefix: &str, partition: u16) -> Result<u64, LogError> {
+        let (name, _) = names(prefix, partition);
+        let stream = js.get_stream(&name).await.map_err(nats)?;
+        Ok(stream.get_info().await.map_err(nats)?.state.first_sequence)
+    }
+
     /// Removes partition `partition`'s entries before sequence `keep_from` (the entry there
     /// stays: a reader starting after it finds its link there).
     pub async fn trim(js: &Context, prefix: &str, partition: u16, keep_from: u64) -> Result<(), LogError> {

@@ -129,7 +129,12 @@ pub fn run(
     }
     tracing::info!(node = %node.options.node_id, epoch, "every partition's lease held: taking the partitions over");
     match standby {
-        Some(standby) => node.take_over(standby, &held),
+        Some(standby) if !node.behind(&standby) => node.take_over(standby, &held),
+        Some(standby) => {
+            drop(standby); // Closes the directory before it is moved aside.
+            let standby = node.standby(false)?;
+            node.take_over(standby, &held)
+        }
         None if node.wrote_last()? => node.resume_as_last_writer(&held),
         None => {
             let standby = node.standby(false)?;
@@ -169,15 +174,14 @@ impl Node {
                     }
                     let owner = self.runtime.block_on(directory::addresses_of(&self.js, &self.options.prefix, &holder));
                     view.set_owner(owner);
-                    let following = standby.as_mut().expect("just made");
-                    self.follow(following, leases.ttl() / 10)?;
+                    self.follow_or_rebuild(&mut standby, leases.ttl() / 10)?;
                 }
                 Err(error) => {
                     // NATS electing or unreachable: a standby goes on following what it can.
                     tracing::warn!(node, %error, "partition 0's lease cannot be read: trying again");
-                    match standby.as_mut() {
-                        Some(following) => self.follow(following, leases.ttl() / 10)?,
-                        None => std::thread::sleep(leases.ttl() / 10),
+                    match standby.is_some() {
+                        true => self.follow_or_rebuild(&mut standby, leases.ttl() / 10)?,
+                        false => std::thread::sleep(leases.ttl() / 10),
                     }
                 }
             }
@@ -208,7 +212,7 @@ impl Node {
         if dir.join("CURRENT").exists() {
             // Kept aside (one generation) rather than deleted: it is this node's, not the cluster's.
             let aside = dir.with_extension("void");
-            tracing::warn!(dir = %dir.display(), aside = %aside.display(), "rebuilding this node's directory from the streams");
+            tracing::warn!(dir = %dir.display(), aside = %aside.display(), "rebuilding this node's directory from the cluster");
             let moved = std::fs::remove_dir_all(&aside)
                 .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
                 .and_then(|()| std::fs::rename(dir, &aside));
@@ -271,6 +275,21 @@ impl Node {
         Ok(manifest.read_after)
     }
 
+    /// Follows the streams for `period`; a standby that fell behind a trim starts again from the
+    /// latest snapshot.
+    fn follow_or_rebuild(&self, standby: &mut Option<Standby>, period: Duration) -> Result<(), JoinError> {
+        let following = standby.as_mut().expect("a standby");
+        match self.follow(following, period) {
+            Err(JoinError::Behind(partition)) => {
+                tracing::warn!(partition, "a stream was trimmed past this standby: starting from the latest snapshot");
+                *standby = None; // Closes the directory before it is moved aside.
+                *standby = Some(self.standby(true)?);
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
     /// Reads the streams for `period`, applying every record that follows without a gap.
     fn follow(&self, standby: &mut Standby, period: Duration) -> Result<(), JoinError> {
         let deadline = Instant::now() + period;
@@ -302,12 +321,15 @@ impl Node {
                     tracing::warn!(partition, %error, "following a stream: reading it again from where it stood");
                     std::thread::sleep(Duration::from_millis(200));
                     let after = tail.position().sequence;
-                    if let Ok(reopened) =
-                        self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, after))
-                    {
-                        *tail = reopened;
+                    match self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, after)) {
+                        Ok(reopened) => *tail = reopened,
+                        Err(_) if self.trimmed_past(partition, after) => return Err(JoinError::Behind(partition)),
+                        Err(_) => {}
                     }
                     break;
+                }
+                Err(_) if self.trimmed_past(partition, tail.position().sequence) => {
+                    return Err(JoinError::Behind(partition));
                 }
                 Err(error) => return Err(error.into()),
             };
@@ -315,6 +337,19 @@ impl Node {
             read += 1;
         }
         Ok(read)
+    }
+
+    /// Whether a stream was trimmed past where `standby` read it: it fell a snapshot behind.
+    fn behind(&self, standby: &Standby) -> bool {
+        (0u16..).zip(&standby.tails).any(|(partition, tail)| self.trimmed_past(partition, tail.position().sequence))
+    }
+
+    /// Whether partition `partition`'s stream was trimmed past sequence `read` (the entry there
+    /// is gone: a reader after it cannot check the chain on).
+    fn trimmed_past(&self, partition: u16, read: u64) -> bool {
+        let (js, prefix) = (&self.js, self.options.prefix.as_str());
+        let first = self.runtime.block_on(PartitionLog::first_sequence(js, prefix, partition));
+        first.is_ok_and(|first| first > read.max(1))
     }
 
     /// Takes every stream over from where `standby` read it, applies what was left to read,

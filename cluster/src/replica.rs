@@ -64,6 +64,10 @@ pub enum JoinError {
     /// The local log and the streams disagree in a way this step does not mend.
     #[error("{0}")]
     Diverged(String),
+    /// A stream was trimmed past where this standby read it (it fell a snapshot behind): it
+    /// starts again from the latest snapshot.
+    #[error("partition {0}'s stream was trimmed past this standby's reading")]
+    Behind(u16),
     /// The engine could not be opened on the state.
     #[error(transparent)]
     Engine(#[from] kassa_engine::runtime::OpenError),

@@ -1,16 +1,20 @@
 //! Snapshots in the cluster's object store (docs/cluster.md): an owner publishing one every
-//! second trims its partitions' streams below the one before, under load. A node that joins
-//! after the trim cannot read the streams from their start: it starts from the latest snapshot
-//! (the owner's whole directory: log, history, indexes, archive), follows the streams from
-//! there, and takes over when the owner is killed. Its directory then recovers every command
-//! acknowledged before and after (history adding up to every balance), and transfers
-//! acknowledged before the trim, retried through it, answer as they first did.
+//! second trims its partitions' streams below the one before, under load.
+//! - A standby stopped meanwhile (SIGSTOP) wakes a trim behind: it starts again from the
+//!   latest snapshot and follows on.
+//! - A node that joins after the trim cannot read the streams from their start: it starts from
+//!   the latest snapshot (the owner's whole directory: log, history, indexes, archive) and
+//!   follows the streams from there.
+//!
+//! The owner is then killed and one of them takes over. The new owner's directory recovers
+//! every command acknowledged before and after (history adding up to every balance), and
+//! transfers acknowledged before the trim, retried through the other, answer as they first did.
 
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, start_until_serving};
-use super::cluster_nodes::{assert_retries_answer_as_first, kill, load_for, owner};
-use super::torture::{collect_acks, is_ready, reopen_and_verify, start_server_with};
+use super::cluster::{PARTITIONS, signal, start_until_serving};
+use super::cluster_nodes::{assert_prefix, assert_retries_answer_as_first, kill, load_for, owner_index};
+use super::torture::{Server, collect_acks, is_ready, reopen_and_verify, start_server_with};
 
 /// Each partition stream's first sequence (1 when nothing was trimmed).
 fn first_sequences(cluster: &[kassa_cluster::testing::NatsServer]) -> Vec<u64> {
@@ -26,54 +30,79 @@ fn first_sequences(cluster: &[kassa_cluster::testing::NatsServer]) -> Vec<u64> {
     })
 }
 
-#[test]
-fn a_node_joining_after_the_streams_were_trimmed_starts_from_the_latest_snapshot() {
-    let cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=2).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node], "--cluster-snapshot-secs", "1"];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-
-    // Under load the owner publishes a snapshot every second and trims below the one before.
-    let (workers, acks) = load_for(&runtime, &nodes[0], 0, 0x736e_6170, 1_000);
+/// Waits until every stream starts after sequence `past`; returns their first sequences.
+fn trimmed_past(cluster: &[kassa_cluster::testing::NatsServer], past: u64) -> Vec<u64> {
     let started = Instant::now();
-    let trimmed = loop {
-        let firsts = first_sequences(&cluster);
-        if firsts.iter().all(|first| *first > 1) {
-            break firsts;
+    loop {
+        let firsts = first_sequences(cluster);
+        if firsts.iter().all(|first| *first > past) {
+            return firsts;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "the streams were not trimmed within 30 s: {firsts:?}");
         std::thread::sleep(Duration::from_millis(100));
-    };
-    // A node joins: the streams' first entries are gone, so it starts from the snapshot.
-    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
-    assert_eq!(owner(&urls), "node-1");
-    std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Waits until `node` answers ready (it forwards to the owner) and still runs.
+fn wait_ready(node: &mut Server, what: &str) -> Duration {
+    let started = Instant::now();
+    while !is_ready(node.http()) {
+        assert!(node.child.try_wait().unwrap().is_none(), "{what} stopped");
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} was not ready within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
+    let cluster = kassa_cluster::testing::start_cluster();
+    let urls = kassa_cluster::testing::urls(&cluster);
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+    let names = ["node-1", "node-2", "node-3"];
+    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node], "--cluster-snapshot-secs", "1"];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
+    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+
+    // node-3 follows from the start, then stops; under load the owner publishes a snapshot
+    // every second and trims below the one before, past where node-3 stopped reading.
+    signal(&nodes[1].child, "STOP");
+    let (workers, acks) = load_for(&runtime, &nodes[0], 0, 0x736e_6170, 1_000);
+    let trimmed = trimmed_past(&cluster, 200);
+    signal(&nodes[1].child, "CONT");
+    wait_ready(&mut nodes[1], "node-3, woken behind the trim");
+    // node-2 joins after the trim: the streams' first entries are gone.
+    nodes.insert(1, start_server_with(&dirs[1], PARTITIONS, &args(1)));
+    trimmed_past(&cluster, trimmed.iter().copied().max().unwrap());
     kill(&mut nodes[0]);
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
     assert!(all_acks.len() > 200, "only {} acknowledged before the kill", all_acks.len());
-    while !is_ready(nodes[1].http()) {
-        assert!(killed.elapsed() < Duration::from_secs(30), "node-2 was not ready 30 s after the owner's kill");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_ready(&mut nodes[1], "node-2");
+    wait_ready(&mut nodes[2], "node-3");
     let takeover = killed.elapsed();
-    assert_eq!(owner(&urls), "node-2");
-    let retried = runtime.block_on(assert_retries_answer_as_first(&nodes[1], &all_acks));
+    let owner_index = owner_index(&urls, &names);
+    assert_ne!(owner_index, 0, "a node that started from a snapshot took over");
+    let standby_index = 3 - owner_index;
+    let retried = runtime.block_on(assert_retries_answer_as_first(&nodes[standby_index], &all_acks));
     assert!(retried > 20, "only {retried} transfers retried");
-    let (workers, acks) = load_for(&runtime, &nodes[1], 1, 0x7472_696d, 1_000);
-    kill(&mut nodes[1]);
+    let (workers, acks) = load_for(&runtime, &nodes[standby_index], 1, 0x7472_696d, 1_000);
+    kill(&mut nodes[standby_index]);
     let after = runtime.block_on(collect_acks(workers, &acks));
     assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
     println!(
-        "streams trimmed to start at {trimmed:?}; node-2 started from the snapshot and was ready {takeover:?} after \
-         the owner's kill; {} acknowledged before, {} after",
+        "streams trimmed to start at {trimmed:?}: node-3 woke behind them, node-2 joined after them; both started \
+         from the latest snapshot, and {} took over: both ready {takeover:?} after the owner's kill; {} acknowledged before, {} \
+         after",
+        names[owner_index],
         all_acks.len(),
         after.len()
     );
     all_acks.extend(after);
-    reopen_and_verify(&dirs[1], 0, &all_acks);
+    std::thread::sleep(Duration::from_millis(300));
+    kill(&mut nodes[owner_index]);
+    assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby the load went through");
+    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }
