@@ -26,9 +26,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cluster::{
-    PARTITIONS, local_records, read_account_at, signal, start_until_serving, start_until_serving_with,
-};
+use super::cluster::{PARTITIONS, local_records, read_account_at, signal, start_until_serving_with};
 use kassa_engine::Currency;
 use kassa_engine::command::{Command, Transfer};
 use kassa_tests::channels::TcpChannel;
@@ -42,6 +40,61 @@ use super::torture::{
 pub(super) fn kill(server: &mut Server) {
     let _ = server.child.kill();
     let _ = server.child.wait();
+}
+
+/// The nodes' names, node-1 first.
+pub(super) const NAMES: [&str; 3] = ["node-1", "node-2", "node-3"];
+
+/// Three nats-servers, and where three kassa nodes keep their directories.
+pub(super) struct Nodes {
+    pub(super) nats: Vec<kassa_cluster::testing::NatsServer>,
+    pub(super) urls: String,
+    pub(super) dirs: Vec<std::path::PathBuf>,
+    pub(super) runtime: tokio::runtime::Runtime,
+    partitions: u16,
+    extra: Vec<&'static str>,
+    _root: tempfile::TempDir,
+}
+
+impl Nodes {
+    /// Three nats-servers; nodes of `partitions` started with `extra` arguments besides.
+    pub(super) fn new(partitions: u16, extra: &[&'static str]) -> Nodes {
+        let nats = kassa_cluster::testing::start_cluster();
+        let urls = kassa_cluster::testing::urls(&nats);
+        let root = tempfile::tempdir().unwrap();
+        let dirs = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        Nodes { nats, urls, dirs, runtime, partitions, extra: extra.to_vec(), _root: root }
+    }
+
+    fn args(&self, node: usize) -> Vec<&str> {
+        let mut args = vec!["--cluster", self.urls.as_str(), "--node-id", NAMES[node]];
+        args.extend(&self.extra);
+        args
+    }
+
+    /// Starts node `node` (a standby is ready once it forwards to the owner).
+    pub(super) fn start(&self, node: usize) -> Server {
+        start_server_with(&self.dirs[node], self.partitions, &self.args(node))
+    }
+
+    /// Starts node `node` until it serves (joining fails while NATS elects leaders).
+    pub(super) fn start_until_serving(&self, node: usize) -> Server {
+        start_until_serving_with(&self.dirs[node], self.partitions, &self.args(node))
+    }
+
+    /// node-1 until it owns, then node-2 and node-3, standbys.
+    pub(super) fn start_all(&self) -> Vec<Server> {
+        let mut nodes = vec![self.start_until_serving(0)];
+        nodes.push(self.start(1));
+        nodes.push(self.start(2));
+        nodes
+    }
+
+    /// Which node owns partition 0.
+    pub(super) fn owner_index(&self) -> usize {
+        owner_index(&self.urls, &NAMES)
+    }
 }
 
 /// Whose is partition 0's lease: the owner's name.
@@ -107,21 +160,13 @@ pub(super) fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
 
 #[test]
 fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
-    let cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2", "node-3"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-    // Ready once they forward to the owner.
-    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
-    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
-    assert_eq!(owner(&urls), "node-1");
+    let cluster = Nodes::new(PARTITIONS, &[]);
+    let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
+    let mut nodes = cluster.start_all();
+    assert_eq!(owner(&cluster.urls), "node-1");
 
     // Load through node-3, a standby: its connections are forwarded to node-1.
-    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x6e6f_6465, 1_500);
+    let (workers, acks) = load_for(runtime, &nodes[2], 0, 0x6e6f_6465, 1_500);
     kill(&mut nodes[0]);
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
@@ -131,8 +176,8 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let takeover = killed.elapsed();
-    let owner_index = owner_index(&urls, &names);
-    let new_owner = names[owner_index];
+    let owner_index = cluster.owner_index();
+    let new_owner = NAMES[owner_index];
     assert_ne!(owner_index, 0, "a standby took the partitions over");
     let standby_index = 3 - owner_index;
     // Clients retry through any node: every id answers its first outcome.
@@ -140,9 +185,9 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     assert!(retried > 20, "only {retried} transfers retried");
 
     // The killed node comes back as a standby of the new owner; the load goes through it.
-    nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
-    assert_eq!(owner(&urls), new_owner, "a restarted node does not take the partitions back");
-    let (workers, acks) = load_for(&runtime, &nodes[0], 1, 0x6f77_6e65, 1_500);
+    nodes[0] = cluster.start(0);
+    assert_eq!(owner(&cluster.urls), new_owner, "a restarted node does not take the partitions back");
+    let (workers, acks) = load_for(runtime, &nodes[0], 1, 0x6f77_6e65, 1_500);
     // Stopping the standby the load goes through ends the load.
     kill(&mut nodes[0]);
     let acks = runtime.block_on(collect_acks(workers, &acks));
@@ -161,28 +206,21 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
     assert_prefix(&dirs[0], &dirs[owner_index], "the killed owner, back as a standby");
 
-    let owner_index = full_restart(&mut nodes, &dirs, &args, &urls, &names, &runtime, &mut all_acks);
+    let owner_index = full_restart(&cluster, &mut nodes, &mut all_acks);
     reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }
 
 /// Every node was killed; they start again together. One wins partition 0 (the one that wrote
 /// last keeps its directory, the others rebuild theirs) and the load goes on through another.
 /// Returns the owner's index.
-fn full_restart<'a>(
-    nodes: &mut [Server],
-    dirs: &[std::path::PathBuf],
-    args: &dyn Fn(usize) -> [&'a str; 4],
-    urls: &str,
-    names: &[&str],
-    runtime: &tokio::runtime::Runtime,
-    all_acks: &mut Vec<Ack>,
-) -> usize {
+fn full_restart(cluster: &Nodes, nodes: &mut [Server], all_acks: &mut Vec<Ack>) -> usize {
+    let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let started = Instant::now();
     for (node, server) in nodes.iter_mut().enumerate() {
-        *server = start_server_with(&dirs[node], PARTITIONS, &args(node));
+        *server = cluster.start(node);
     }
     let restarted = started.elapsed();
-    let owner_index = owner_index(urls, names);
+    let owner_index = cluster.owner_index();
     let through = (owner_index + 1) % 3;
     let (workers, acks) = load_for(runtime, &nodes[through], 2, 0x7265_7374, 1_000);
     kill(&mut nodes[through]);
@@ -193,7 +231,7 @@ fn full_restart<'a>(
     for server in nodes.iter_mut() {
         kill(server);
     }
-    println!("full restart: every node ready {restarted:?} after the first started; {} owns", names[owner_index]);
+    println!("full restart: every node ready {restarted:?} after the first started; {} owns", NAMES[owner_index]);
     for node in (0..3).filter(|node| *node != owner_index) {
         assert_prefix(&dirs[node], &dirs[owner_index], "a standby after the full restart");
     }
@@ -215,31 +253,24 @@ fn first_ready(nodes: &[Server], candidates: &[usize], since: Instant) -> Durati
 
 #[test]
 fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
-    let cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2", "node-3"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
-    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+    let cluster = Nodes::new(PARTITIONS, &[]);
+    let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
+    let mut nodes = cluster.start_all();
 
     // The owner stops under load (through node-3), perhaps in the middle of a group.
-    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x7374_6f70, 1_000);
+    let (workers, acks) = load_for(runtime, &nodes[2], 0, 0x7374_6f70, 1_000);
     signal(&nodes[0].child, "STOP");
     let stopped = Instant::now();
     // Its leases lapse (3 s) and a standby takes over; the load's connections wait meanwhile.
     // (A standby answers ready too once it forwards to the new owner.)
     let takeover = first_ready(&nodes, &[1, 2], stopped);
-    let owner_index = owner_index(&urls, &names);
+    let owner_index = cluster.owner_index();
     assert_ne!(owner_index, 0, "a standby took the partitions over");
     let standby_index = 3 - owner_index;
 
     // A read sent to the stopped node waits in its listener's backlog while the new owner
     // acknowledges commands through the standby, so the stopped node's state is stale.
-    let (second, second_acks) = load_for(&runtime, &nodes[standby_index], 1, 0x6167_6169, 1_000);
+    let (second, second_acks) = load_for(runtime, &nodes[standby_index], 1, 0x6167_6169, 1_000);
     let stale_read = read_account_at(nodes[0].http());
     std::thread::sleep(Duration::from_millis(200));
     for worker in second {
@@ -270,13 +301,13 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
     println!(
         "owner stopped: {} ready {takeover:?} later; the woken owner stopped {:?} after SIGCONT ({status}); the \
          read that waited for it got {:?}",
-        names[owner_index],
+        NAMES[owner_index],
         woke.elapsed(),
         answer.lines().next().unwrap_or("(connection closed)")
     );
 
     // Back as a standby, the old owner follows the new one.
-    nodes[0] = start_server_with(&dirs[0], PARTITIONS, &args(0));
+    nodes[0] = cluster.start(0);
     std::thread::sleep(Duration::from_millis(500));
     for server in &mut nodes {
         kill(server);
@@ -288,29 +319,22 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
 
 #[test]
 fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
-    let mut cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2", "node-3"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // One partition and the whole workload: POS sales, bills and splits besides transfers and holds.
-    let mut nodes = vec![start_until_serving_with(&dirs[0], 1, &args(0))];
-    nodes.push(start_server_with(&dirs[1], 1, &args(1)));
-    nodes.push(start_server_with(&dirs[2], 1, &args(2)));
+    let mut cluster = Nodes::new(1, &[]);
+    let mut nodes = cluster.start_all();
+    let runtime = &cluster.runtime;
     let (workers, acks) = runtime.block_on(async {
         let load = start_load(&nodes[2], 0, 0x626f_7468, false).await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         load
     });
     let leader = runtime.block_on(async {
-        let js = kassa_cluster::testing::connect_all(&cluster).await;
+        let js = kassa_cluster::testing::connect_all(&cluster.nats).await;
         let stream = js.get_stream("KASSA_P0").await.unwrap();
         stream.get_info().await.unwrap().cluster.and_then(|cluster| cluster.leader).unwrap()
     });
     kill(&mut nodes[0]);
-    cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    cluster.nats.iter_mut().find(|server| server.name == leader).unwrap().kill();
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
     // A standby takes over once the lease lapsed and the streams elected new leaders; one that
@@ -318,10 +342,10 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     let owner_index = 'ready: loop {
         for node in [1, 2] {
             if nodes[node].child.try_wait().unwrap().is_some() {
-                nodes[node] = start_until_serving_with(&dirs[node], 1, &args(node));
+                nodes[node] = cluster.start_until_serving(node);
             }
             if is_ready(nodes[node].http()) {
-                break 'ready owner_index(&urls, &names);
+                break 'ready cluster.owner_index();
             }
         }
         assert!(killed.elapsed() < Duration::from_secs(60), "no standby was ready 60 s after the kills");
@@ -343,13 +367,13 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     println!(
         "owner and NATS leader {leader} killed together: {} ready {takeover:?} later; {} acknowledged before, {} \
          after ({sales} POS sales)",
-        names[owner_index],
+        NAMES[owner_index],
         all_acks.len(),
         after.len()
     );
     all_acks.extend(after);
-    assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby the load went through");
-    reopen_and_verify(&dirs[owner_index], 0, &all_acks);
+    assert_prefix(&cluster.dirs[standby_index], &cluster.dirs[owner_index], "the standby the load went through");
+    reopen_and_verify(&cluster.dirs[owner_index], 0, &all_acks);
 }
 
 /// The name of the nats-server leading the most partition streams.
@@ -370,19 +394,12 @@ fn leader_of_most_streams(cluster: &[kassa_cluster::testing::NatsServer]) -> Str
 
 #[test]
 fn killing_the_nats_server_leading_the_most_streams_loses_nothing() {
-    let mut cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2", "node-3"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node]];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-    nodes.push(start_server_with(&dirs[1], PARTITIONS, &args(1)));
-    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
-    let (workers, acks) = load_for(&runtime, &nodes[2], 0, 0x6d6f_7374, 800);
-    let leader = leader_of_most_streams(&cluster);
-    cluster.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    let mut cluster = Nodes::new(PARTITIONS, &[]);
+    let mut nodes = cluster.start_all();
+    let (workers, acks) = load_for(&cluster.runtime, &nodes[2], 0, 0x6d6f_7374, 800);
+    let leader = leader_of_most_streams(&cluster.nats);
+    cluster.nats.iter_mut().find(|server| server.name == leader).unwrap().kill();
+    let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let killed = Instant::now();
     // The owner rides through the elections (its copies resume on the new leaders) and goes on
     // acknowledging; if it stopped instead, a standby takes over.
@@ -405,9 +422,9 @@ fn killing_the_nats_server_leading_the_most_streams_loses_nothing() {
     if !rode_through {
         first_ready(&nodes, &[1, 2], killed);
     }
-    let owner_index = owner_index(&urls, &names);
+    let owner_index = cluster.owner_index();
     let through = if owner_index == 1 { 2 } else { 1 };
-    let (workers, acks) = load_for(&runtime, &nodes[through], 1, 0x6c65_6164, 1_000);
+    let (workers, acks) = load_for(runtime, &nodes[through], 1, 0x6c65_6164, 1_000);
     kill(&mut nodes[through]);
     let later = runtime.block_on(collect_acks(workers, &acks));
     assert!(later.len() > 50, "only {} acknowledged after the NATS server's kill", later.len());

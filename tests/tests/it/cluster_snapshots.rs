@@ -12,9 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, signal, start_until_serving};
-use super::cluster_nodes::{assert_prefix, assert_retries_answer_as_first, kill, load_for, owner_index};
-use super::torture::{Server, collect_acks, is_ready, reopen_and_verify, start_server_with};
+use super::cluster::{PARTITIONS, signal};
+use super::cluster_nodes::{NAMES, Nodes, assert_prefix, assert_retries_answer_as_first, kill, load_for};
+use super::torture::{Server, collect_acks, is_ready, reopen_and_verify};
 
 /// Each partition stream's first sequence (1 when nothing was trimmed).
 fn first_sequences(cluster: &[kassa_cluster::testing::NatsServer]) -> Vec<u64> {
@@ -56,26 +56,20 @@ fn wait_ready(node: &mut Server, what: &str) -> Duration {
 
 #[test]
 fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
-    let cluster = kassa_cluster::testing::start_cluster();
-    let urls = kassa_cluster::testing::urls(&cluster);
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<_> = (1..=3).map(|node| root.path().join(format!("node-{node}"))).collect();
-    let names = ["node-1", "node-2", "node-3"];
-    let args = |node: usize| ["--cluster", urls.as_str(), "--node-id", names[node], "--cluster-snapshot-secs", "1"];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut nodes = vec![start_until_serving(&dirs[0], &args(0))];
-    nodes.push(start_server_with(&dirs[2], PARTITIONS, &args(2)));
+    let cluster = Nodes::new(PARTITIONS, &["--cluster-snapshot-secs", "1"]);
+    let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
+    let mut nodes = vec![cluster.start_until_serving(0), cluster.start(2)];
 
     // node-3 follows from the start, then stops; under load the owner publishes a snapshot
     // every second and trims below the one before, past where node-3 stopped reading.
     signal(&nodes[1].child, "STOP");
-    let (workers, acks) = load_for(&runtime, &nodes[0], 0, 0x736e_6170, 1_000);
-    let trimmed = trimmed_past(&cluster, 200);
+    let (workers, acks) = load_for(runtime, &nodes[0], 0, 0x736e_6170, 1_000);
+    let trimmed = trimmed_past(&cluster.nats, 200);
     signal(&nodes[1].child, "CONT");
     wait_ready(&mut nodes[1], "node-3, woken behind the trim");
     // node-2 joins after the trim: the streams' first entries are gone.
-    nodes.insert(1, start_server_with(&dirs[1], PARTITIONS, &args(1)));
-    trimmed_past(&cluster, trimmed.iter().copied().max().unwrap());
+    nodes.insert(1, cluster.start(1));
+    trimmed_past(&cluster.nats, trimmed.iter().copied().max().unwrap());
     kill(&mut nodes[0]);
     let killed = Instant::now();
     let mut all_acks = runtime.block_on(collect_acks(workers, &acks));
@@ -83,12 +77,12 @@ fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
     wait_ready(&mut nodes[1], "node-2");
     wait_ready(&mut nodes[2], "node-3");
     let takeover = killed.elapsed();
-    let owner_index = owner_index(&urls, &names);
+    let owner_index = cluster.owner_index();
     assert_ne!(owner_index, 0, "a node that started from a snapshot took over");
     let standby_index = 3 - owner_index;
     let retried = runtime.block_on(assert_retries_answer_as_first(&nodes[standby_index], &all_acks));
     assert!(retried > 20, "only {retried} transfers retried");
-    let (workers, acks) = load_for(&runtime, &nodes[standby_index], 1, 0x7472_696d, 1_000);
+    let (workers, acks) = load_for(runtime, &nodes[standby_index], 1, 0x7472_696d, 1_000);
     kill(&mut nodes[standby_index]);
     let after = runtime.block_on(collect_acks(workers, &acks));
     assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
@@ -96,7 +90,7 @@ fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
         "streams trimmed to start at {trimmed:?}: node-3 woke behind them, node-2 joined after them; both started \
          from the latest snapshot, and {} took over: both ready {takeover:?} after the owner's kill; {} acknowledged before, {} \
          after",
-        names[owner_index],
+        NAMES[owner_index],
         all_acks.len(),
         after.len()
     );
