@@ -128,19 +128,7 @@ pub fn run(
         lease.epoch = epoch;
     }
     tracing::info!(node = %node.options.node_id, epoch, "every partition's lease held: taking the partitions over");
-    match standby {
-        Some(standby) if !node.behind(&standby) => node.take_over(standby, &held),
-        Some(standby) => {
-            drop(standby); // Closes the directory before it is moved aside.
-            let standby = node.standby(false)?;
-            node.take_over(standby, &held)
-        }
-        None if node.wrote_last()? => node.resume_as_last_writer(&held),
-        None => {
-            let standby = node.standby(false)?;
-            node.take_over(standby, &held)
-        }
-    }
+    node.own(standby, &held)
 }
 
 struct Node {
@@ -186,6 +174,20 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Takes the partitions over with `held`: from the state a standby followed; else (no
+    /// standby, or one a trim behind) from this node's directory if it wrote last, or from one
+    /// rebuilt from the cluster.
+    fn own(&self, standby: Option<Standby>, held: &[Lease]) -> Result<(Engine, RecoveryReport), JoinError> {
+        match standby {
+            Some(standby) if !self.behind(&standby) => return self.take_over(standby, held),
+            Some(standby) => drop(standby), // Closes the directory before it is moved aside.
+            None if self.wrote_last()? => return self.resume_as_last_writer(held),
+            None => {}
+        }
+        let standby = self.standby(false)?;
+        self.take_over(standby, held)
     }
 
     /// Whether this node wrote every stream's last entry (an empty stream counts as its own):
