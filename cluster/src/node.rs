@@ -429,7 +429,9 @@ impl Node {
             name: format!("{}-{:016x}", self.options.node_id, u64::from_le_bytes(random_bytes())),
             interval: self.options.snapshot_interval,
             published: None,
-            uploaded: Default::default(),
+            stored: None,
+            tables: Default::default(),
+            uploaded_bytes: 0,
         };
         std::thread::Builder::new()
             .name("kassa-snapshots".into())

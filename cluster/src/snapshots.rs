@@ -5,8 +5,8 @@
 //! ([`Wal::checkpoint`](kassa_engine::wal::Wal::checkpoint)): its log, every partition's
 //! snapshot, and what the log derived (history, event feed, transfer index, archived objects,
 //! ids remembered past the id table's window), so a node started from it answers as the owner
-//! did, retries and history included. Its files are uploaded as objects named after this
-//! publisher and the file (table files never change, so each is uploaded once), then a
+//! did, retries and history included. Its files are uploaded as objects (a table file never
+//! changes: named by its content, it is uploaded once, whichever node wrote it), then a
 //! manifest naming them, the last record they hold, and where each stream may be read on from.
 //!
 //! - **Published only once replicated.** Every record the copy holds is in its stream before
@@ -23,7 +23,7 @@
 //! entry) before it names a manifest and before it deletes objects, so a stale owner neither
 //! replaces the manifest nor removes what a newer one names.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,9 +131,14 @@ pub(crate) struct Publisher {
     /// have the same names).
     pub(crate) name: String,
     pub(crate) interval: Duration,
-    /// The last manifest published, and the objects this publisher uploaded.
+    /// The last manifest published.
     pub(crate) published: Option<Manifest>,
-    pub(crate) uploaded: HashSet<String>,
+    /// The objects the bucket holds (listed at the first snapshot, kept since).
+    pub(crate) stored: Option<HashSet<String>>,
+    /// The object of each table file already digested: `name -> (length, object)`.
+    pub(crate) tables: HashMap<String, (u64, String)>,
+    /// Bytes uploaded for the snapshot being published.
+    pub(crate) uploaded_bytes: u64,
 }
 
 impl Publisher {
@@ -145,7 +150,9 @@ impl Publisher {
             let Some(wal) = self.wal.upgrade() else { return };
             match self.publish(&wal) {
                 Ok(Some(manifest)) => {
-                    tracing::info!(last_seq = manifest.last_seq, files = manifest.files.len(), "snapshot published")
+                    let (last_seq, files, uploaded_bytes) =
+                        (manifest.last_seq, manifest.files.len(), self.uploaded_bytes);
+                    tracing::info!(last_seq, files, uploaded_bytes, "snapshot published");
                 }
                 Ok(None) => {}
                 Err(Stop::Owner(reason)) => {
@@ -185,6 +192,7 @@ impl Publisher {
             .collect();
         let runtime = self.runtime.clone();
         let failed = |error: LogError| Stop::Failed(error.to_string());
+        self.uploaded_bytes = 0;
         let files = runtime.block_on(self.upload(last_seq)).map_err(failed)?;
         let manifest = Manifest { last_seq, read_after, files };
         self.confirm_owner()?;
@@ -200,25 +208,41 @@ impl Publisher {
         self.replica.confirm().map_err(Stop::Owner)
     }
 
-    /// Uploads the checkpoint's files this publisher has not uploaded yet: a table file never
-    /// changes, so it is uploaded once; the others are small and uploaded with each snapshot
-    /// under a name of their own (one being downloaded is never overwritten).
+    /// Uploads the checkpoint's files the bucket lacks. A table file never changes: it is
+    /// named by its content's SHA-256, so it is uploaded once, whichever node wrote it (a node
+    /// that started from a snapshot holds the same files). The others are small and uploaded
+    /// with each snapshot under a name of their own (one being downloaded is never
+    /// overwritten).
     async fn upload(&mut self, last_seq: u64) -> Result<Vec<SnapshotFile>, LogError> {
+        let mut stored = match self.stored.take() {
+            Some(stored) => stored,
+            None => {
+                self.store.list().await.map_err(nats)?.map_ok(|object| object.name).try_collect().await.map_err(nats)?
+            }
+        };
         let mut files = Vec::new();
         let mut entries = tokio::fs::read_dir(&self.scratch).await.map_err(nats)?;
         while let Some(entry) = entries.next_entry().await.map_err(nats)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let bytes = entry.metadata().await.map_err(nats)?.len();
-            let immutable = name.ends_with(".sst");
-            let object =
-                if immutable { format!("{}/{name}", self.name) } else { format!("{}/{last_seq}/{name}", self.name) };
-            if !self.uploaded.contains(&object) {
+            let object = match self.tables.get(&name) {
+                Some((length, object)) if *length == bytes => object.clone(),
+                _ if name.ends_with(".sst") => {
+                    let object = format!("table/{}", digest(&entry.path()).map_err(nats)?);
+                    self.tables.insert(name.clone(), (bytes, object.clone()));
+                    object
+                }
+                _ => format!("{}/{last_seq}/{name}", self.name),
+            };
+            if !stored.contains(&object) {
                 let mut file = tokio::fs::File::open(entry.path()).await.map_err(nats)?;
                 self.store.put(object.as_str(), &mut file).await.map_err(nats)?;
-                self.uploaded.insert(object.clone());
+                stored.insert(object.clone());
+                self.uploaded_bytes += bytes;
             }
             files.push(SnapshotFile { name, object, bytes });
         }
+        self.stored = Some(stored);
         Ok(files)
     }
 
@@ -231,7 +255,9 @@ impl Publisher {
             objects.into_iter().filter(|object| object.name != MANIFEST && !named.contains(object.name.as_str()))
         {
             self.store.delete(&object.name).await.map_err(nats)?;
-            self.uploaded.remove(&object.name);
+            if let Some(stored) = self.stored.as_mut() {
+                stored.remove(&object.name);
+            }
         }
         let Some(previous) = &self.published else { return Ok(()) };
         for (partition, keep_from) in (0u16..).zip(&previous.read_after) {
@@ -274,6 +300,20 @@ impl Marks {
         let point = covered.checked_sub(1).map(|index| self.0[index].1);
         self.0.drain(..covered.saturating_sub(1));
         point
+    }
+}
+
+/// The SHA-256 of the file at `path`, in hex.
+fn digest(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        match file.read(&mut buffer)? {
+            0 => return Ok(hex::encode(context.finish())),
+            read => context.update(&buffer[..read]),
+        }
     }
 }
 
