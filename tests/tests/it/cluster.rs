@@ -29,6 +29,14 @@ use super::torture::{
 
 pub(super) const PARTITIONS: u16 = 3;
 
+/// Held by each cluster test while it runs: the cluster tests run one at a time (each starts
+/// three nats-servers and up to three nodes; two at once on two cores starve each other's NATS
+/// elections and leases, and a node may then take longer to serve than a test waits).
+pub(super) fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Each partition's records: `(seq, encoded bytes)`, in order.
 pub(super) type Records = Vec<Vec<(u64, Vec<u8>)>>;
 
@@ -91,6 +99,7 @@ fn ack_id(ack: &Ack) -> &str {
 
 #[test]
 fn every_acknowledged_command_is_in_its_partitions_stream_across_kills() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let nats = kassa_cluster::testing::start_server();
     let root = tempfile::tempdir().unwrap();
     let data_dir = root.path().join("data");
@@ -163,6 +172,7 @@ pub(super) fn read_account_at(http: std::net::SocketAddr) -> std::thread::JoinHa
 
 #[test]
 fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let nats = kassa_cluster::testing::start_server();
     let root = tempfile::tempdir().unwrap();
     let (first_dir, second_dir) = (root.path().join("first"), root.path().join("second"));
@@ -252,6 +262,7 @@ pub(super) fn start_until_serving_with(data_dir: &Path, partitions: u16, args: &
 
 #[test]
 fn killing_the_nats_server_leading_a_stream_loses_no_acknowledged_command() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let mut cluster = kassa_cluster::testing::start_cluster();
     let urls = kassa_cluster::testing::urls(&cluster);
     let root = tempfile::tempdir().unwrap();

@@ -26,7 +26,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, local_records, read_account_at, signal, start_until_serving_with};
+use super::cluster::{
+    PARTITIONS, local_records, one_cluster_at_a_time, read_account_at, signal, start_until_serving_with,
+};
 use kassa_engine::Currency;
 use kassa_engine::command::{Command, Transfer};
 use kassa_tests::channels::TcpChannel;
@@ -160,6 +162,7 @@ pub(super) fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
 
 #[test]
 fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let cluster = Nodes::new(PARTITIONS, &[]);
     let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let mut nodes = cluster.start_all();
@@ -253,6 +256,7 @@ fn first_ready(nodes: &[Server], candidates: &[usize], since: Instant) -> Durati
 
 #[test]
 fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let cluster = Nodes::new(PARTITIONS, &[]);
     let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let mut nodes = cluster.start_all();
@@ -319,6 +323,7 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
 
 #[test]
 fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     // One partition and the whole workload: POS sales, bills and splits besides transfers and holds.
     let mut cluster = Nodes::new(1, &[]);
     let mut nodes = cluster.start_all();
@@ -394,6 +399,7 @@ fn leader_of_most_streams(cluster: &[kassa_cluster::testing::NatsServer]) -> Str
 
 #[test]
 fn killing_the_nats_server_leading_the_most_streams_loses_nothing() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let mut cluster = Nodes::new(PARTITIONS, &[]);
     let mut nodes = cluster.start_all();
     let (workers, acks) = load_for(&cluster.runtime, &nodes[2], 0, 0x6d6f_7374, 800);

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::cluster::{PARTITIONS, signal};
+use super::cluster::{PARTITIONS, one_cluster_at_a_time, signal};
 use super::cluster_nodes::{NAMES, Nodes, assert_prefix, assert_retries_answer_as_first, kill, load_for};
 use super::torture::{Server, collect_acks, is_ready, reopen_and_verify};
 
@@ -56,6 +56,7 @@ fn wait_ready(node: &mut Server, what: &str) -> Duration {
 
 #[test]
 fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
+    let _one_cluster_at_a_time = one_cluster_at_a_time();
     let cluster = Nodes::new(PARTITIONS, &["--cluster-snapshot-secs", "1"]);
     let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let mut nodes = vec![cluster.start_until_serving(0), cluster.start(2)];
