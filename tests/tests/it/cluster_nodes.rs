@@ -209,18 +209,18 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby that stayed one");
     assert_prefix(&dirs[0], &dirs[owner_index], "the killed owner, back as a standby");
 
-    let owner_index = full_restart(&cluster, &mut nodes, &mut all_acks);
+    let owner_index = full_restart(&cluster, &mut nodes, 0, &mut all_acks);
     reopen_and_verify(&dirs[owner_index], 0, &all_acks);
 }
 
-/// Every node was killed; they start again together. One wins partition 0 (the one that wrote
-/// last keeps its directory, the others rebuild theirs) and the load goes on through another.
-/// Returns the owner's index.
-fn full_restart(cluster: &Nodes, nodes: &mut [Server], all_acks: &mut Vec<Ack>) -> usize {
+/// Every node was killed; they start again, node `first` first (it wins partition 0). The
+/// owner keeps its directory if it wrote last, the others rebuild theirs, and the load goes on
+/// through another. Returns the owner's index.
+pub(super) fn full_restart(cluster: &Nodes, nodes: &mut [Server], first: usize, all_acks: &mut Vec<Ack>) -> usize {
     let (runtime, dirs) = (&cluster.runtime, &cluster.dirs);
     let started = Instant::now();
-    for (node, server) in nodes.iter_mut().enumerate() {
-        *server = cluster.start(node);
+    for node in (0..3).map(|offset| (first + offset) % 3) {
+        nodes[node] = cluster.start(node);
     }
     let restarted = started.elapsed();
     let owner_index = cluster.owner_index();
