@@ -120,6 +120,11 @@ pub(crate) fn names(prefix: &str, partition: u16) -> (String, String) {
     (format!("{}_P{partition}", prefix.to_uppercase()), format!("{prefix}.p{partition}.log"))
 }
 
+/// Partition `partition`'s stream under `prefix`.
+pub(crate) async fn stream(js: &Context, prefix: &str, partition: u16) -> Result<jetstream::stream::Stream, LogError> {
+    js.get_stream(names(prefix, partition).0).await.map_err(nats)
+}
+
 /// Partition `partition`'s log, as its owner holds it.
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -157,8 +162,7 @@ impl PartitionLog {
         after: u64,
         mut apply: impl FnMut(Entry),
     ) -> Result<LogPosition, LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = stream(js, prefix, partition).await?;
         let last = stream.get_info().await.map_err(nats)?.state.last_sequence;
         let mut position = LogPosition::at(&stream, after).await?;
         if last <= after {
@@ -212,8 +216,7 @@ impl PartitionLog {
     /// reading the whole stream (the chain is not checked here; [`PartitionLog::read`] checks it).
     /// `None` if the stream holds no whole record (above where it was trimmed).
     pub async fn last_record(js: &Context, prefix: &str, partition: u16) -> Result<(u64, Option<Entry>), LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = stream(js, prefix, partition).await?;
         let state = stream.get_info().await.map_err(nats)?.state;
         // A trimmed stream starts later: what went before is in a snapshot (`snapshots.rs`).
         let (end, first) = (state.last_sequence, state.first_sequence.max(1));
@@ -293,8 +296,7 @@ impl PartitionLog {
                     return Ok(log);
                 }
                 Err(LogError::Fenced(_)) => {
-                    let (name, _) = names(prefix, partition);
-                    let stream = js.get_stream(&name).await.map_err(nats)?;
+                    let stream = stream(js, prefix, partition).await?;
                     let now = stream.get_info().await.map_err(nats)?.state.last_sequence;
                     if now <= end.sequence {
                         // Nothing new to read: the last entry is not what this protocol wrote
@@ -347,8 +349,7 @@ impl PartitionLog {
     /// The epoch of the last entry of partition `partition`'s log (0: empty): the owner that
     /// wrote last.
     pub async fn end_epoch(js: &Context, prefix: &str, partition: u16) -> Result<u64, LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = stream(js, prefix, partition).await?;
         let end = stream.get_info().await.map_err(nats)?.state.last_sequence;
         Ok(LogPosition::at(&stream, end).await?.epoch)
     }
@@ -366,16 +367,14 @@ impl PartitionLog {
 
     /// The first sequence partition `partition`'s stream holds (above 1 once trimmed).
     pub async fn first_sequence(js: &Context, prefix: &str, partition: u16) -> Result<u64, LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = stream(js, prefix, partition).await?;
         Ok(stream.get_info().await.map_err(nats)?.state.first_sequence)
     }
 
     /// Removes partition `partition`'s entries before sequence `keep_from` (the entry there
     /// stays: a reader starting after it finds its link there).
     pub async fn trim(js: &Context, prefix: &str, partition: u16, keep_from: u64) -> Result<(), LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = stream(js, prefix, partition).await?;
         stream.purge().sequence(keep_from).await.map_err(nats)?;
         Ok(())
     }

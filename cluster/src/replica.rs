@@ -208,6 +208,14 @@ impl LogReplica for StreamReplica {
     /// takeover there before it writes anything, so none has acknowledged a command yet.
     /// NATS electing a leader is ridden through as appends are; a moved end is refused at once.
     fn confirm(&self) -> Result<(), String> {
+        self.confirm_owner().map_err(|error| error.to_string())
+    }
+}
+
+impl StreamReplica {
+    /// [`LogReplica::confirm`], saying why: [`LogError::Fenced`] if another owner took the
+    /// streams over, a NATS error if NATS could not answer for [`RIDE_THROUGH`].
+    pub(crate) fn confirm_owner(&self) -> Result<(), LogError> {
         let logs = self.logs.lock();
         let Some(log) = logs.first() else { return Ok(()) };
         let deadline = std::time::Instant::now() + RIDE_THROUGH;
@@ -216,7 +224,7 @@ impl LogReplica for StreamReplica {
                 Err(LogError::Nats(_)) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                result => return result.map_err(|error| error.to_string()),
+                result => return result,
             }
         }
     }

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::Context;
 use async_nats::jetstream::object_store::{self, ObjectStore};
 use futures::TryStreamExt;
-use kassa_engine::runtime::LogReplica;
 use kassa_engine::wal::WeakWal;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
@@ -127,8 +126,8 @@ pub(crate) struct Publisher {
     /// Where the checkpoint is made (beside the data directory: table files are hard links).
     pub(crate) scratch: std::path::PathBuf,
     pub(crate) replica: Arc<StreamReplica>,
-    /// Names this publisher's objects (unique per publisher: another node's table files may
-    /// have the same names).
+    /// Names the objects of this publisher's small files (its node and a random number), each
+    /// under the snapshot's last record; table files are named by their content.
     pub(crate) name: String,
     pub(crate) interval: Duration,
     /// The last manifest published.
@@ -204,8 +203,14 @@ impl Publisher {
         Ok(Some(manifest))
     }
 
+    /// Whether this node still owns the streams: a NATS error only fails this snapshot (the
+    /// next interval tries again); another owner's entry stops the publisher.
     fn confirm_owner(&self) -> Result<(), Stop> {
-        self.replica.confirm().map_err(Stop::Owner)
+        match self.replica.confirm_owner() {
+            Ok(()) => Ok(()),
+            Err(error @ LogError::Nats(_)) => Err(Stop::Failed(error.to_string())),
+            Err(error) => Err(Stop::Owner(error.to_string())),
+        }
     }
 
     /// Uploads the checkpoint's files the bucket lacks. A table file never changes: it is

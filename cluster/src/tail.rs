@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::log::{Entry, Header, LogError, LogPosition, follow, names, nats, part_of};
+use crate::log::{Entry, Header, LogError, LogPosition, follow, nats, part_of};
 
 /// An ordered consumer of partition `partition`'s log from a sequence on, each entry checked
 /// against the chain (a broken one ends the tail with [`LogError::Broken`]).
@@ -24,8 +24,7 @@ pub struct Tail {
 impl Tail {
     /// Follows partition `partition`'s log after sequence `after`.
     pub async fn open(js: &Context, prefix: &str, partition: u16, after: u64) -> Result<Tail, LogError> {
-        let (name, _) = names(prefix, partition);
-        let stream = js.get_stream(&name).await.map_err(nats)?;
+        let stream = crate::log::stream(js, prefix, partition).await?;
         let position = LogPosition::at(&stream, after).await?;
         let deliver_policy = DeliverPolicy::ByStartSequence { start_sequence: after + 1 };
         let consumer =

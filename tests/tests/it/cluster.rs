@@ -152,6 +152,18 @@ pub(super) fn signal(child: &std::process::Child, signal: &str) {
     assert!(status.expect("kill runs").success(), "kill -{signal}");
 }
 
+/// Waits up to `limit` for `child` (`what`) to exit; returns how it exited.
+pub(super) fn stops_within(child: &mut std::process::Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "{what} still runs {limit:?} after waking");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `GET /v1/accounts/acc0` sent to `http` on a thread of its own: what came back before the
 /// connection closed (empty if nothing).
 pub(super) fn read_account_at(http: std::net::SocketAddr) -> std::thread::JoinHandle<String> {
@@ -216,13 +228,7 @@ fn a_node_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more()
     // a read is answered only once the log is shown to be still its engine's.
     signal(&first.child, "CONT");
     let woke = Instant::now();
-    let status = loop {
-        if let Some(status) = first.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(woke.elapsed() < Duration::from_secs(15), "the stale node still runs 15 s after waking");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stops_within(&mut first.child, Duration::from_secs(15), "the stale node");
     assert!(!status.success(), "the stale node stops with an error: {status}");
     let answer = stale_read.join().unwrap();
     assert!(!answer.starts_with("HTTP/1.1 200"), "a stale owner answered a read: {answer}");

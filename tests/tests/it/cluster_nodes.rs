@@ -27,7 +27,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::cluster::{
-    PARTITIONS, local_records, one_cluster_at_a_time, read_account_at, signal, start_until_serving_with,
+    PARTITIONS, local_records, one_cluster_at_a_time, read_account_at, signal, start_until_serving_with, stops_within,
 };
 use kassa_engine::Currency;
 use kassa_engine::command::{Command, Transfer};
@@ -287,13 +287,7 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
     // not the read that waited for it, and stops; the connections it held close.
     signal(&nodes[0].child, "CONT");
     let woke = Instant::now();
-    let status = loop {
-        if let Some(status) = nodes[0].child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(woke.elapsed() < Duration::from_secs(15), "the stale owner still runs 15 s after waking");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stops_within(&mut nodes[0].child, Duration::from_secs(15), "the stale owner");
     assert!(!status.success(), "the stale owner stops with an error: {status}");
     let answer = stale_read.join().unwrap();
     assert!(!answer.starts_with("HTTP/1.1 200"), "a stale owner answered a read: {answer}");
