@@ -11,9 +11,12 @@
 //! captured; the follow-ups that name only the hold are routed by the engine's directory
 //! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
 //! partition and applied by every partition ([`TransitMessage::Reference`]). Every other object
-//! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0, and the accounts such commands name must live there too
-//! (`cross_partition` otherwise): placing them with their users and merchants is the rest of
-//! `docs/placement.md`.
+//! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
+//! authorization's account may live anywhere (checked there, [`TransitMessage::Check`]), and a
+//! POS sale, reversal or refund moves its money where the accounts live ([`TransitMessage::Move`]
+//! and credits); the accounts of bills and splits must live on the home partition
+//! (`cross_partition` otherwise). Placing the objects with their users and merchants is the
+//! rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -118,7 +121,6 @@ impl Placement {
             // live anywhere (checked there, `TransitMessage::Check`).
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::Authorize(authorize) => local(&authorize.account),
             Command::OpenBill(open) => local(&open.account),
             Command::RequestSplit(request) => {
                 local(&request.requester_account)?;
@@ -177,8 +179,8 @@ pub enum TransitMessage {
     /// that id: hold ids are one space over every partition, so the settlement is refused
     /// `already_exists` as it would be on one partition, and replay decides alike.
     HoldElsewhere(Id),
-    /// Is this account, payee of a hold being placed on the source partition, usable? Answered
-    /// by [`TransitMessage::Checked`] every time it arrives (it changes nothing).
+    /// Is this account (a hold's payee, an authorization's account) usable, and who owns it?
+    /// Answered by [`TransitMessage::Checked`] every time it arrives (it changes nothing).
     Check(Check),
     /// The answer to check `number` of the source partition.
     Checked {
@@ -186,13 +188,17 @@ pub enum TransitMessage {
         payee_partition: PartitionId,
         /// The check's number at its source.
         number: u64,
-        /// The hold being placed (the engine's directory forgets it if its placement ends
+        /// What the check was for (the engine's directory forgets a hold whose placement ends
         /// refused).
-        hold: Id,
-        /// The principals who own the account (the hold's payee side for the authority rules),
-        /// or why it may not be paid.
-        answer: Result<Vec<Principal>, Rejection>,
+        subject: Checking,
+        /// The account's owners and currency, or why it may not be used.
+        answer: Result<CheckedAccount, Rejection>,
     },
+    /// Debit account `from` on its partition and pay `to` with it, locally or by a credit to
+    /// `to`'s partition; answered by [`TransitMessage::Settled`] once that is final (a POS
+    /// settlement, reversal or refund applied on the home partition whose payer lives
+    /// elsewhere: `state_machine/transit/moves.rs`).
+    Move(Move),
     /// A merchant, terminal or operator the home partition registered, for every other
     /// partition to apply in the order of the numbers (`state_machine/reference.rs`).
     Reference(Reference),
@@ -222,18 +228,81 @@ pub enum Registration {
     Operator(RegisterOperator),
 }
 
-/// A hold's payee to check on its own partition before the hold is placed.
+/// An account to check on its own partition before a command that names it applies (a hold's
+/// payee, an authorization's account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// The payer's partition, where the placement waits.
+    /// The partition where the command waits.
     pub source: PartitionId,
     /// Numbered by the source with its credits.
     pub number: u64,
-    /// The hold.
-    pub hold: Id,
-    /// The payee account.
+    /// What the check is for.
+    pub subject: Checking,
+    /// The account.
     pub account: Id,
-    /// The hold's currency.
+    /// The currency it must hold (`None`: any; the answer says which).
+    pub currency: Option<Currency>,
+}
+
+/// What a [`Check`] is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Checking {
+    /// The payee of hold `id`, being placed (a missing account is `counterparty_not_found`).
+    HoldPayee(Id),
+    /// The account of authorization `id`, being created (a missing account is
+    /// `account_not_found`).
+    Authorization(Id),
+}
+
+impl Checking {
+    /// The hold being placed, if the check is for one.
+    pub fn hold(&self) -> Option<&Id> {
+        match self {
+            Checking::HoldPayee(id) => Some(id),
+            Checking::Authorization(_) => None,
+        }
+    }
+}
+
+/// A checked account, as its partition answered ([`TransitMessage::Checked`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedAccount {
+    /// Its recorded owner (none: the admin's).
+    pub owner: Option<Principal>,
+    /// The merchants registered with it, in id order.
+    pub merchants: Vec<Principal>,
+    /// Its currency.
+    pub currency: Currency,
+    /// Whether it is closed (an authorization's check answers a closed account too, so that the
+    /// command decides in its own order).
+    pub closed: bool,
+}
+
+impl CheckedAccount {
+    /// Every principal who owns it: its owner and its merchants (a hold's payee side).
+    pub fn owners(&self) -> Vec<Principal> {
+        self.owner.iter().chain(&self.merchants).cloned().collect()
+    }
+}
+
+/// A debit on the payer's partition that pays on ([`TransitMessage::Move`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The partition that asked, where the command waits.
+    pub source: PartitionId,
+    /// Numbered by the source with its credits.
+    pub number: u64,
+    /// Every message of the source numbered up to this one is answered (as in a credit).
+    pub settled_through: u64,
+    /// What it pays (its postings' cause).
+    pub paying: Paying,
+    /// The debited account.
+    pub from: Id,
+    /// The credited account.
+    pub to: Id,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Its currency.
     pub currency: Currency,
 }
 
@@ -275,6 +344,12 @@ pub enum Paying {
     Transfer(Id),
     /// The capture of a hold whose payee lives on the credited partition (the hold's id).
     Capture(Id),
+    /// A POS settlement whose payer lives elsewhere (its id).
+    Settlement(Id),
+    /// The reversal of POS settlement `id`, paid back to a payer that lives elsewhere.
+    Reversal(Id),
+    /// A partial refund of POS settlement `id`, paid back to a payer that lives elsewhere.
+    Refund(Id),
 }
 
 impl Paying {
@@ -283,6 +358,9 @@ impl Paying {
         match self {
             Paying::Transfer(id) => PostingCause::Transfer(id.clone()),
             Paying::Capture(id) => PostingCause::HoldCaptured(id.clone()),
+            Paying::Settlement(id) => PostingCause::PosSettlement(id.clone()),
+            Paying::Reversal(id) => PostingCause::PosReversal(id.clone()),
+            Paying::Refund(id) => PostingCause::PosRefund(id.clone()),
         }
     }
 }

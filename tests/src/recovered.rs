@@ -7,7 +7,7 @@ use kassa_engine::partition::Placement;
 use kassa_engine::state_machine::{BillState, HoldState};
 use kassa_engine::{Currency, Engine, Id, Principal};
 
-use crate::workload::{SHOP, id};
+use crate::workload::{id, shop_accounts};
 use crate::{ACCOUNTS, Ack, account, result_of};
 
 /// Every acknowledged command is present with its result, no rejected one was applied, money is
@@ -30,7 +30,7 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
             .read_partition_blocking(partition, move |machine| {
                 machine.check_invariants();
                 verify_acks(machine, &acks).map_err(|error| format!("partition {partition}: {error}"))?;
-                let accounts = (0..ACCOUNTS).map(account).chain([id(SHOP)]);
+                let accounts = (0..ACCOUNTS).map(account).chain(shop_accounts());
                 let posted = accounts.filter_map(|account| Some((account.clone(), machine.account(&account)?.posted)));
                 Ok::<_, String>(posted.collect::<Vec<_>>())
             })
@@ -117,7 +117,17 @@ fn wait_for_transit_to_drain(engine: &Engine) -> Result<(), String> {
         }
         Ok(sum)
     };
-    while in_flight()? > 0 {
+    // Money in flight, or a message not yet answered (a move asked for, a check).
+    let open = || -> Result<bool, String> {
+        let mut open = false;
+        for partition in 0..engine.placement().count() {
+            open |= engine
+                .read_partition_blocking(partition, |machine| !machine.transit().open_messages().is_empty())
+                .map_err(|error| format!("read failed: {error}"))?;
+        }
+        Ok(open)
+    };
+    while in_flight()? > 0 || open()? {
         if started.elapsed() > std::time::Duration::from_secs(10) {
             return Err("money between partitions did not arrive within 10 s of the restart".into());
         }

@@ -1,7 +1,7 @@
 //! The mixed crash workload, independent of how commands reach the engine.
 //!
-//! A worker draws transfers (70 %), POS purchases (authorize, then settle with the secure code,
-//! 10 %), bills (open, two items, submit, confirm with the challenge, 10 %) and group splits (three
+//! A worker draws transfers (60 %), holds placed and captured (10 %), POS purchases (authorize,
+//! then settle with the secure code, 10 %), bills (open, two items, submit, confirm with the challenge, 10 %) and group splits (three
 //! members pay their shares, 10 %), and reports every *acknowledged* result as an [`Ack`]. The
 //! same worker runs against the engine in process (the crash child) and against `kassa serve`
 //! over TCP and HTTP (the network torture test), through a [`Channel`].
@@ -25,6 +25,28 @@ pub const SHOP: &str = "shop";
 pub const MERCHANT: &str = "m1";
 /// The workload's POS terminal (no MAC key).
 pub const TERMINAL: &str = "t1";
+/// How many merchant accounts an engine of several partitions is offered: a merchant's account
+/// must live on the home partition, and placement is keyed by each directory's secret, so the
+/// setup opens these and registers the merchant with each in turn; the first on the home
+/// partition wins (none does with probability (1 - 1/partitions)^32).
+const SHOP_CANDIDATES: usize = 32;
+
+/// Every account the workload may pay a merchant into: `shop`, and the candidates of several
+/// partitions (`shop-<n>`).
+pub fn shop_accounts() -> Vec<Id> {
+    std::iter::once(id(SHOP)).chain((0..SHOP_CANDIDATES).map(|n| id(&format!("{SHOP}-{n}")))).collect()
+}
+
+/// Whether the setup batch went as it must: everything applied, but the merchant's
+/// registrations with candidate accounts (refused `cross_partition` off the home partition,
+/// `already_exists` after the first).
+pub fn setup_applied(commands: &[Command], outcomes: &[Outcome]) -> bool {
+    commands.len() == outcomes.len()
+        && commands.iter().zip(outcomes).all(|(command, outcome)| {
+            outcome.is_applied()
+                || matches!(command, Command::RegisterMerchant(register) if register.account != id(SHOP))
+        })
+}
 
 /// What a channel answered for one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +106,8 @@ pub fn id(text: &str) -> Id {
 
 /// The setup batch: accounts with their opening deposits, the shop, its merchant and terminal.
 /// Idempotent: every cycle submits it again and gets the same answers.
-/// `partitioned`: no merchant (an engine of several partitions keeps merchants and their
-/// accounts on partition 0, and the workload's accounts are spread over all of them).
+/// `partitioned`: the merchant is registered with a candidate account on the home partition
+/// ([`shop_accounts`]; check the answers with [`setup_applied`]).
 pub fn setup_commands(partitioned: bool) -> Vec<Command> {
     let mut commands = Vec::new();
     for index in 0..ACCOUNTS {
@@ -100,11 +122,17 @@ pub fn setup_commands(partitioned: bool) -> Vec<Command> {
             amount: OPENING_BALANCE,
         }));
     }
-    if partitioned {
-        return commands;
+    let shops = if partitioned { shop_accounts().split_off(1) } else { vec![id(SHOP)] };
+    for shop in &shops {
+        commands.push(Command::OpenAccount(OpenAccount {
+            account: shop.clone(),
+            currency: Currency::EUR,
+            overdraft_limit: 0,
+        }));
     }
-    commands.push(Command::OpenAccount(OpenAccount { account: id(SHOP), currency: Currency::EUR, overdraft_limit: 0 }));
-    commands.push(Command::RegisterMerchant(RegisterMerchant { merchant: id(MERCHANT), account: id(SHOP) }));
+    for shop in shops {
+        commands.push(Command::RegisterMerchant(RegisterMerchant { merchant: id(MERCHANT), account: shop }));
+    }
     commands.push(Command::RegisterTerminal(RegisterTerminal {
         terminal: id(TERMINAL),
         merchant: id(MERCHANT),
@@ -139,9 +167,10 @@ async fn place_and_capture<C: Channel>(
 }
 
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
-/// acknowledged result to `ack`; only transfers, holds and merchants' registrations when
-/// `partitioned` (the flows whose accounts may live on any partition; most pair accounts of two
-/// partitions, so a hold's payee is checked and paid on another partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+/// acknowledged result to `ack`; only transfers, holds, POS sales and merchants' registrations
+/// when `partitioned` (the flows whose accounts may live on any partition; most pair accounts of
+/// two partitions, so a hold's payee is checked and paid on another partition, and most sales
+/// debit a payer off the home partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,
@@ -158,12 +187,11 @@ pub async fn run_worker<C: Channel>(
         let tag = format!("{tag}-{n}");
         // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits.
         let roll = rng.random_range(0..100);
-        let pick = if partitioned && roll >= 15 {
-            0
-        } else if partitioned {
-            60
-        } else {
-            roll
+        let pick = match (partitioned, roll) {
+            (false, roll) => roll,
+            (true, 0..15) => 60,
+            (true, 15..30) => 70,
+            (true, _) => 0,
         };
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;

@@ -257,7 +257,7 @@ impl Executor {
             _ => None,
         });
         let checked = messages.iter().filter_map(|message| match message {
-            TransitMessage::Checked { hold, .. } => Some(hold),
+            TransitMessage::Checked { subject, .. } => subject.hold(),
             _ => None,
         });
         let placement = self.machine.config().placement();

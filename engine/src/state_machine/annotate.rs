@@ -62,7 +62,11 @@ impl StateMachine {
         match kind {
             MetadataKind::Transfer => false,
             MetadataKind::Hold => self.state.holds.contains_key(id),
-            MetadataKind::Settlement => self.state.settlements.get(id).is_some(),
+            // A sale whose money is in flight will be recorded, approved or refused.
+            MetadataKind::Settlement => {
+                self.state.settlements.get(id).is_some()
+                    || matches!(self.pos_in_flight(id), super::transit::InFlight::Sale(..))
+            }
             MetadataKind::Bill => self.state.bills.contains_key(id),
             MetadataKind::Split => self.state.splits.contains_key(id),
         }

@@ -301,6 +301,11 @@ impl StateMachine {
         if record.effect.as_ref().is_some_and(|effect| effect.held) && !with_its_hold {
             return; // It leaves with its hold.
         }
+        if !matches!(self.pos_in_flight(&id), super::transit::InFlight::Nothing) {
+            // A reversal or refund is in flight: it stays until that is final, a window more.
+            self.resolved(ArchivedKind::Settlement, &id);
+            return;
+        }
         let record = self.state.settlements.remove(&id).expect("looked at above");
         let merchant = self.state.terminals.get(&record.terminal).map(|terminal| terminal.merchant.clone());
         let (lists, subject) = match &merchant {

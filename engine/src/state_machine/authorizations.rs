@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::StateMachine;
 use super::archive::ArchivedKind;
 use super::secrets;
-use crate::command::{Authorize, Change, Event, ObjectKind, Outcome, Rejection, Reply};
+use crate::command::{Authorize, Change, Command, Event, ObjectKind, Outcome, Rejection, Reply, Submission};
 use crate::constants::{AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, SECURE_CODE_DIGITS};
+use crate::partition::Checking;
 use crate::types::{Currency, Id, TimestampMs};
 
 mod retired;
@@ -92,10 +93,22 @@ impl StateMachine {
         if authorize.expires_at_ms <= now || authorize.expires_at_ms - now > AUTHORIZATION_TTL_MS_MAX {
             return Outcome::Rejected(Rejection::InvalidExpiry);
         }
-        let currency = match self.state.accounts.get(&authorize.account) {
-            None => return Outcome::Rejected(Rejection::AccountNotFound),
-            Some(account) if account.closed => return Outcome::Rejected(Rejection::AccountClosed),
-            Some(account) => account.currency,
+        let account = match self.checked.take() {
+            // Checked on the account's partition (`check_account_first`).
+            Some((checked, answer)) if checked == authorize.account => {
+                answer.map(|found| (found.closed, found.currency))
+            }
+            _ => self
+                .state
+                .accounts
+                .get(&authorize.account)
+                .map(|found| (found.closed, found.currency))
+                .ok_or(Rejection::AccountNotFound),
+        };
+        let currency = match account {
+            Err(rejection) => return Outcome::Rejected(rejection),
+            Ok((true, _)) => return Outcome::Rejected(Rejection::AccountClosed),
+            Ok((false, currency)) => currency,
         };
         let user_authorizations = self.state.user_authorizations.get(&authorize.user);
         let listed = user_authorizations.into_iter().flatten();
@@ -127,6 +140,32 @@ impl StateMachine {
         self.state.authorizations.insert(authorize.id.clone(), Box::new(authorization));
         Self::changed(events, ObjectKind::Authorization, &authorize.id, Change::Opened);
         Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
+    }
+
+    /// An `Authorize` naming an account of another partition applies only once that partition
+    /// answered a check (`transit/holds.rs`): then everything, authority included, is decided
+    /// from the start as on one partition. `None`: apply `submission` now.
+    pub(super) fn check_account_first(&mut self, submission: &Submission) -> Option<Outcome> {
+        let Command::Authorize(authorize) = &submission.command else { return None };
+        if self.checked.is_some() || self.lives_here(&authorize.account) {
+            return None;
+        }
+        if let Some((number, first)) = self.state.transit.authorizing(&authorize.id) {
+            let Command::Authorize(waiting) = &first.command else { unreachable!("only an Authorize waits for this") };
+            // As a retry of an authorization that exists: the same id, user, account and limit.
+            if first.principal != submission.principal {
+                return Some(Outcome::Rejected(Rejection::AlreadyExists));
+            }
+            if (&waiting.user, &waiting.account, waiting.limit)
+                != (&authorize.user, &authorize.account, authorize.limit)
+            {
+                return Some(Outcome::Rejected(Rejection::IdReused));
+            }
+            self.pending = Some(number);
+            return Some(Outcome::Applied(Reply::Done));
+        }
+        let subject = Checking::Authorization(authorize.id.clone());
+        Some(self.check_account(submission, subject, &authorize.account, None))
     }
 
     /// Whether authorization `id` is in memory and active (a retired one never is).
@@ -175,8 +214,12 @@ impl StateMachine {
         let mut dropped = Vec::new();
         if let Some(ids) = self.state.user_authorizations.get_mut(user) {
             let authorizations = &self.state.authorizations;
-            let resolved =
-                |id: &Id| authorizations.get(id).is_none_or(|found| found.state != AuthorizationState::Active);
+            // A sale in flight may make its authorization active again: it stays listed.
+            let settling = &self.state.transit;
+            let resolved = |id: &Id| {
+                authorizations.get(id).is_none_or(|found| found.state != AuthorizationState::Active)
+                    && !settling.is_settling(id)
+            };
             while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
                 let Some(position) = ids.iter().position(resolved) else { break };
                 dropped.push(ids.remove(position));

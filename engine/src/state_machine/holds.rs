@@ -12,6 +12,7 @@ use crate::command::{
     CaptureHold, Change, Event, ObjectKind, Outcome, PlaceHold, PostingCause, Principal, Rejection, Reply, Submission,
 };
 use crate::constants::HOLD_TTL_MS_MAX;
+use crate::partition::Checking;
 use crate::types::{Currency, Id, TimestampMs};
 
 /// Where a hold is in its life.
@@ -81,14 +82,17 @@ impl StateMachine {
             self.pending = Some(number);
             return Outcome::Applied(Reply::Done);
         }
-        let checked = self.payee_checked.take();
+        let checked = self.checked.take().map(|(_, payee)| payee.map(|payee| payee.owners()).unwrap_or_default());
         let payee_here = self.config.placement.of_account(&place.to) == self.config.partition;
         if let Err(rejection) = self.check_hold(now, place, payee_here, checked.is_some()) {
             return Outcome::Rejected(rejection);
         }
         let payee_owners = match checked {
             Some(owners) => owners,
-            None if !payee_here => return self.check_payee(submission, place),
+            None if !payee_here => {
+                let subject = Checking::HoldPayee(place.id.clone());
+                return self.check_account(submission, subject, &place.to, Some(place.currency));
+            }
             None => Vec::new(),
         };
         if let Err(rejection) = self.check_debit(&place.from, place.amount) {

@@ -41,7 +41,7 @@ use crate::command::{
     Change, Command, Event, ObjectKind, Outcome, Posting, PostingCause, Principal, Rejection, Submission,
 };
 use crate::constants::{AMOUNT_MINOR_MAX, BATCH_COMMANDS_MAX};
-use crate::partition::{HOME_PARTITION, Outgoing, PartitionId, Placement, TransitMessage};
+use crate::partition::{CheckedAccount, HOME_PARTITION, Outgoing, PartitionId, Placement, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 use idempotency::IdKind;
 pub(crate) use snapshot::PRESIZE_ENTRIES_MAX;
@@ -296,9 +296,9 @@ pub struct StateMachine {
     /// Hold ids that live on other partitions, as the batch's messages say
     /// ([`TransitMessage::HoldElsewhere`]): a POS settlement may not take them.
     holds_elsewhere: std::collections::HashSet<Id>,
-    /// While a placement applies again with its payee's check answered (`transit/holds.rs`):
-    /// the payee's owners.
-    payee_checked: Option<Vec<Principal>>,
+    /// While a command applies again with an account's check answered (`transit/holds.rs`):
+    /// the account and what its partition answered.
+    checked: Option<(Id, Result<CheckedAccount, Rejection>)>,
 }
 
 impl StateMachine {
@@ -311,8 +311,8 @@ impl StateMachine {
     fn with_state(config: Config, state: State) -> StateMachine {
         let (outgoing, warming, archived) = (Vec::new(), Vec::new(), Vec::new());
         let holds_elsewhere = std::collections::HashSet::new();
-        let payee_checked = None;
-        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere, payee_checked }
+        let checked = None;
+        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere, checked }
     }
 
     /// A machine restored from a snapshot of its state.
@@ -419,6 +419,9 @@ impl StateMachine {
     /// principal may submit it (`crate::authority`): the check, the change and the record of
     /// who owns what it created happen in this one step, or not at all.
     pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
+        if let Some(outcome) = self.check_account_first(submission) {
+            return outcome;
+        }
         let Submission { principal, command, .. } = submission;
         if let Err(rejection) = self.check_authority(principal, command) {
             return Outcome::Rejected(rejection);

@@ -17,6 +17,7 @@ use super::archive::ArchivedKind;
 use super::authorizations::{AuthorizationState, spent_code};
 use super::refunds::{RefundEntry, refunded};
 use super::secrets::is_code;
+use super::transit::{InFlight, PosStep};
 use super::{Hold, HoldState, StateMachine};
 use crate::command::{
     Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
@@ -25,7 +26,7 @@ use crate::command::{
 use crate::constants::{
     CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, ISO_SETTLEMENT_ID_PREFIX, MAC_KEY_LENGTH_MAX,
 };
-use crate::partition::Registration;
+use crate::partition::{Paying, Registration};
 use crate::types::{Currency, GeoPoint, Id, TimestampMs};
 
 const APPROVAL_DOMAIN: &str = "kassa.approval-code.v1";
@@ -89,7 +90,7 @@ pub(crate) struct SettlementRecord {
     pub(crate) user: Id,
     code_hash: [u8; 32],
     amount: u64,
-    currency: Currency,
+    pub(crate) currency: Currency,
     pub(crate) terminal: Id,
     pub(crate) coupon: Option<Id>,
     hold_until_ms: Option<TimestampMs>,
@@ -119,6 +120,18 @@ pub struct SettlementSummary {
 }
 
 impl SettlementRecord {
+    /// Whether `settle` asks what this record was asked (its code as `code_hash`): a repeat.
+    fn asks(&self, settle: &SettlePos, code_hash: &[u8; 32]) -> bool {
+        self.user == settle.user
+            && self.code_hash == *code_hash
+            && self.amount == settle.amount
+            && self.currency == settle.currency
+            && self.terminal == settle.terminal
+            && self.coupon == settle.coupon
+            && self.hold_until_ms == settle.hold_until_ms
+            && self.location == settle.location
+    }
+
     /// The public summary of this record.
     pub(crate) fn summary(&self) -> SettlementSummary {
         SettlementSummary {
@@ -131,6 +144,15 @@ impl SettlementRecord {
             refunds: self.effect.as_ref().map(|effect| effect.refunds.clone()).unwrap_or_default(),
         }
     }
+}
+
+/// What an approved sale did: moved its money here, or sent it across partitions.
+enum Sold {
+    /// Applied here.
+    Done(Reply, SettlementEffect),
+    /// Its money is in flight (message `number`); `reply` and `effect` are what it comes to if
+    /// approved.
+    Sent { number: u64, authorization: Id, reply: Reply, effect: SettlementEffect },
 }
 
 /// The money side of an approved settlement.
@@ -222,21 +244,21 @@ impl StateMachine {
         }
         let request_hash = self.config.secret_key.hash(REQUEST_CODE_DOMAIN, &[settle.code.as_bytes()]);
         if let Some(record) = self.state.settlements.get(&settle.id) {
-            let same = record.user == settle.user
-                && record.code_hash == request_hash
-                && record.amount == settle.amount
-                && record.currency == settle.currency
-                && record.terminal == settle.terminal
-                && record.coupon == settle.coupon
-                && record.hold_until_ms == settle.hold_until_ms
-                && record.location == settle.location;
-            return if same { record.outcome.clone() } else { Outcome::Rejected(Rejection::IdReused) };
+            return if record.asks(settle, &request_hash) {
+                record.outcome.clone()
+            } else {
+                Outcome::Rejected(Rejection::IdReused)
+            };
         }
-        let (outcome, effect) = match self.try_settle_pos(now, settle, events) {
-            Ok((reply, effect)) => (Outcome::Applied(reply), Some(effect)),
-            Err(rejection) => (Outcome::Rejected(rejection), None),
-        };
-        let record = SettlementRecord {
+        if let super::transit::InFlight::Sale(number, record) = self.pos_in_flight(&settle.id) {
+            if !record.asks(settle, &request_hash) {
+                return Outcome::Rejected(Rejection::IdReused);
+            }
+            // A repeat of a sale whose money is in flight waits for the same answer.
+            self.pending = Some(number);
+            return Outcome::Applied(Reply::Done);
+        }
+        let mut record = SettlementRecord {
             user: settle.user.clone(),
             code_hash: request_hash,
             amount: settle.amount,
@@ -245,13 +267,28 @@ impl StateMachine {
             coupon: settle.coupon.clone(),
             hold_until_ms: settle.hold_until_ms,
             location: settle.location,
-            outcome: outcome.clone(),
-            effect,
+            outcome: Outcome::Rejected(Rejection::InvalidField),
+            effect: None,
         };
+        match self.try_settle_pos(now, settle, events) {
+            Ok(Sold::Done(reply, effect)) => (record.outcome, record.effect) = (Outcome::Applied(reply), Some(effect)),
+            Ok(Sold::Sent { number, authorization, reply, effect }) => {
+                (record.outcome, record.effect) = (Outcome::Applied(reply), Some(effect));
+                self.sale_sent(number, settle, record, &authorization);
+                return Outcome::Applied(Reply::Done); // A placeholder: pending on `number`.
+            }
+            Err(rejection) => record.outcome = Outcome::Rejected(rejection),
+        }
+        let outcome = record.outcome.clone();
         self.state.settlements.insert(settle.id.clone(), Box::new(record));
         self.list_settlement(&settle.terminal, &settle.id);
         self.resolved(ArchivedKind::Settlement, &settle.id);
         outcome
+    }
+
+    /// Whether `id` is an account of this partition.
+    pub(super) fn lives_here(&self, id: &Id) -> bool {
+        self.config.placement.of_account(id) == self.config.partition
     }
 
     fn try_settle_pos(
@@ -259,7 +296,7 @@ impl StateMachine {
         now: TimestampMs,
         settle: &SettlePos,
         events: &mut Vec<Event>,
-    ) -> Result<(Reply, SettlementEffect), Rejection> {
+    ) -> Result<Sold, Rejection> {
         Self::check_amount(settle.amount)?;
         if let Some(until) = settle.hold_until_ms {
             if until <= now || until - now > HOLD_TTL_MS_MAX {
@@ -272,25 +309,11 @@ impl StateMachine {
         let terminal = self.state.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
         let (merchant_id, place) = (terminal.merchant.clone(), settle.location.or(terminal.location));
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
-        if self.is_locked_out(now, &settle.user) {
-            return Err(Rejection::CodeTriesExceeded);
-        }
-        let found = if is_code(&settle.code) { self.find_authorization(&settle.user, &settle.code, now) } else { None };
-        let Some(authorization_id) = found else {
-            self.record_code_failure(now, &settle.user, events);
-            return Err(Rejection::IncorrectCode);
-        };
-        let Some(authorization) = self.state.authorizations.get(&authorization_id) else {
-            // Out of memory (`archive.rs`): resolved, and its code answers as it did.
-            return Err(spent_code(&self.state.retired_authorizations[&authorization_id].state));
-        };
-        match authorization.state {
-            AuthorizationState::Active if now < authorization.expires_at_ms => {}
-            ref state => return Err(spent_code(state)),
-        }
-        let (account, limit) = (authorization.account.clone(), authorization.limit);
-        if settle.currency != authorization.currency {
-            return Err(Rejection::CurrencyMismatch);
+        let (authorization_id, account, limit) = self.presented_authorization(now, settle, events)?;
+        let crossing = !self.lives_here(&account) || !self.lives_here(&merchant_account);
+        if crossing && (settle.hold_until_ms.is_some() || settle.coupon.is_some()) {
+            // A hold lives with its payer, a coupon on the home partition: not built yet.
+            return Err(Rejection::CrossPartition);
         }
         let discount = match &settle.coupon {
             Some(coupon) => self.quote_payment_coupon(
@@ -307,17 +330,85 @@ impl StateMachine {
         if charged > limit {
             return Err(Rejection::ExceedsLimit);
         }
-        self.usable_account(&account, settle.currency, Rejection::AccountNotFound)?;
-        self.usable_account(&merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
+        let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
+        let reply = Reply::Settled { approval_code, charged, discount };
+        let effect = SettlementEffect {
+            account: account.clone(),
+            merchant_account: merchant_account.clone(),
+            charged,
+            held: settle.hold_until_ms.is_some(),
+            reversed: false,
+            refunds: Vec::new(),
+        };
+        if crossing {
+            let paying = Paying::Settlement(settle.id.clone());
+            let number = self.pay_across(paying, (&account, &merchant_account), charged, settle.currency, events)?;
+            return Ok(Sold::Sent { number, authorization: authorization_id, reply, effect });
+        }
+        self.charge_here(settle, (&account, &merchant_account), charged, events)?;
+        if let Some(coupon) = &settle.coupon {
+            self.redeem_coupon_for_payment(now, coupon, events);
+        }
+        let authorization = self.state.authorizations.get_mut(&authorization_id).expect("found above");
+        authorization.state = AuthorizationState::Used(settle.id.clone());
+        let removed = self.state.authorization_expiry.remove(&(authorization.expires_at_ms, authorization_id.clone()));
+        assert!(removed, "an active authorization is in the expiry index");
+        self.forget_code_failures_of(&settle.user);
+        Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
+        self.resolved(ArchivedKind::Authorization, &authorization_id);
+        Ok(Sold::Done(reply, effect))
+    }
+
+    /// The active authorization whose code the sale presents (its id, account and limit):
+    /// refused while the user is locked out, a wrong code counted, a spent one refused.
+    fn presented_authorization(
+        &mut self,
+        now: TimestampMs,
+        settle: &SettlePos,
+        events: &mut Vec<Event>,
+    ) -> Result<(Id, Id, u64), Rejection> {
+        if self.is_locked_out(now, &settle.user) {
+            return Err(Rejection::CodeTriesExceeded);
+        }
+        let found = if is_code(&settle.code) { self.find_authorization(&settle.user, &settle.code, now) } else { None };
+        let Some(authorization_id) = found else {
+            self.record_code_failure(now, &settle.user, events);
+            return Err(Rejection::IncorrectCode);
+        };
+        let Some(authorization) = self.state.authorizations.get(&authorization_id) else {
+            // Out of memory (`archive.rs`): resolved, and its code answers as it did.
+            return Err(spent_code(&self.state.retired_authorizations[&authorization_id].state));
+        };
+        match authorization.state {
+            AuthorizationState::Active if now < authorization.expires_at_ms => {}
+            ref state => return Err(spent_code(state)),
+        }
+        if settle.currency != authorization.currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        let (account, limit) = (authorization.account.clone(), authorization.limit);
+        Ok((authorization_id, account, limit))
+    }
+
+    /// Charges a sale whose accounts live here: places its hold, or moves the money.
+    fn charge_here(
+        &mut self,
+        settle: &SettlePos,
+        (account, merchant_account): (&Id, &Id),
+        charged: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Rejection> {
+        self.usable_account(account, settle.currency, Rejection::AccountNotFound)?;
+        self.usable_account(merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
         match settle.hold_until_ms {
             Some(expires_at_ms) => {
                 // An authorization hold: reserve now, capture or void later.
                 if charged == 0 {
                     return Err(Rejection::InvalidAmount);
                 }
-                self.check_debit(&account, charged)?;
+                self.check_debit(account, charged)?;
                 let held = i64::try_from(charged).expect("amount within AMOUNT_MINOR_MAX");
-                self.post(&account, 0, held, PostingCause::HoldPlaced(settle.id.clone()), events);
+                self.post(account, 0, held, PostingCause::HoldPlaced(settle.id.clone()), events);
                 let hold = Hold {
                     from: account.clone(),
                     to: merchant_account.clone(),
@@ -332,41 +423,36 @@ impl StateMachine {
                 Self::changed(events, ObjectKind::Hold, &settle.id, Change::Opened);
             }
             None if charged > 0 => {
-                self.check_debit(&account, charged)?;
-                self.check_credit(&merchant_account, charged)?;
+                self.check_debit(account, charged)?;
+                self.check_credit(merchant_account, charged)?;
                 let cause = PostingCause::PosSettlement(settle.id.clone());
-                self.move_money(&account, &merchant_account, charged, cause, events);
+                self.move_money(account, merchant_account, charged, cause, events);
             }
             None => {}
         }
-        if let Some(coupon) = &settle.coupon {
-            self.redeem_coupon_for_payment(now, coupon, events);
+        Ok(())
+    }
+
+    /// Forgets `user`'s wrong codes (a sale with a right code was approved).
+    pub(super) fn forget_code_failures_of(&mut self, user: &Id) {
+        if let Some(window) = self.state.code_failures.remove(user) {
+            self.state.code_failure_expiry.remove(&(window.ends_at_ms(), user.clone()));
         }
-        let authorization = self.state.authorizations.get_mut(&authorization_id).expect("found above");
-        authorization.state = AuthorizationState::Used(settle.id.clone());
-        let removed = self.state.authorization_expiry.remove(&(authorization.expires_at_ms, authorization_id.clone()));
-        assert!(removed, "an active authorization is in the expiry index");
-        if let Some(window) = self.state.code_failures.remove(&settle.user) {
-            self.state.code_failure_expiry.remove(&(window.ends_at_ms(), settle.user.clone()));
-        }
-        Self::changed(events, ObjectKind::Authorization, &authorization_id, Change::Used);
-        self.resolved(ArchivedKind::Authorization, &authorization_id);
-        let approval_code = self.config.secret_key.digits(APPROVAL_DOMAIN, &[settle.id.as_str().as_bytes()], 6);
-        let effect = SettlementEffect {
-            account,
-            merchant_account,
-            charged,
-            held: settle.hold_until_ms.is_some(),
-            reversed: false,
-            refunds: Vec::new(),
-        };
-        Ok((Reply::Settled { approval_code, charged, discount }, effect))
     }
 
     /// Reverses an approved settlement once: refunds a charge (the merchant must still hold the
     /// money), voids an active hold or refunds what was captured of it. A redeemed coupon stays
     /// redeemed.
     pub(super) fn reverse_pos(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+        match self.pos_in_flight(id) {
+            InFlight::Nothing => {}
+            // A repeat of a reversal in flight waits for the same answer.
+            InFlight::Reversal(number) => {
+                self.pending = Some(number);
+                return Outcome::Applied(Reply::Done);
+            }
+            InFlight::Sale(..) | InFlight::Refund(..) => return Outcome::Rejected(Rejection::NotReversible),
+        }
         let Some(record) = self.state.settlements.get(id) else {
             return Outcome::Rejected(Rejection::SettlementNotFound);
         };
@@ -395,6 +481,13 @@ impl StateMachine {
         if refund > 0 {
             // As a refund: money never goes into (or out of) a closed account.
             let accounts = &self.state.accounts;
+            if !self.lives_here(&effect.merchant_account) || !self.lives_here(&effect.account) {
+                // Checked where each lives: the merchant's account (closed, funds), then the payer's.
+                let step = PosStep::Reversal { id: id.clone() };
+                let accounts = (&effect.merchant_account, &effect.account);
+                let currency = self.state.settlements[id].currency;
+                return self.give_back_across(step, accounts, refund, currency, events);
+            }
             if accounts[&effect.merchant_account].closed || accounts[&effect.account].closed {
                 return Outcome::Rejected(Rejection::AccountClosed);
             }

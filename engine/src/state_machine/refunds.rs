@@ -15,6 +15,7 @@ use super::StateMachine;
 use super::bills::BillState;
 use super::holds::HoldState;
 use super::splits::SplitState;
+use super::transit::{InFlight, PosStep};
 use crate::command::{Change, Event, ObjectKind, Outcome, PostingCause, Refund, Rejection, Reply};
 use crate::constants::{AMOUNT_MINOR_MAX, REFUNDS_MAX};
 use crate::types::Id;
@@ -68,6 +69,17 @@ fn decide(refunds: &[RefundEntry], refundable: u64, request: &Refund) -> Result<
 impl StateMachine {
     /// Refunds part of an approved POS settlement.
     pub(super) fn refund_pos(&mut self, request: &Refund, events: &mut Vec<Event>) -> Outcome {
+        match self.pos_in_flight(&request.of) {
+            InFlight::Nothing => {}
+            // A repeat of the refund in flight waits for the same answer.
+            InFlight::Refund(number, entry) if Self::repeats(entry, request) => {
+                self.pending = Some(number);
+                return Outcome::Applied(Reply::Done);
+            }
+            InFlight::Sale(..) | InFlight::Reversal(_) | InFlight::Refund(..) => {
+                return Outcome::Rejected(Rejection::NotReversible);
+            }
+        }
         let Some(record) = self.state.settlements.get(&request.of) else {
             return Outcome::Rejected(Rejection::SettlementNotFound);
         };
@@ -90,11 +102,16 @@ impl StateMachine {
             Ok(Decision::Give { remaining }) => remaining,
         };
         let (from, to) = (effect.merchant_account.clone(), effect.account.clone());
+        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
+        if !self.lives_here(&from) || !self.lives_here(&to) {
+            let currency = record.currency;
+            let step = PosStep::Refund { id: request.of.clone(), entry };
+            return self.give_back_across(step, (&from, &to), request.amount, currency, events);
+        }
         let cause = PostingCause::PosRefund(request.of.clone());
         if let Err(rejection) = self.give_back(&from, &to, request.amount, cause, events) {
             return Outcome::Rejected(rejection);
         }
-        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
         let record = self.state.settlements.get_mut(&request.of).expect("found above");
         record.effect.as_mut().expect("approved").refunds.push(entry);
         Self::changed(events, ObjectKind::Settlement, &request.of, Change::Refunded);

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::StateMachine;
 use super::idempotency::{Filled, IdKind, Vacancy};
 use crate::command::{Outcome, PostingCause, Rejection, Reply, Submission, Transfer};
-use crate::partition::{Check, Credit, Outgoing, PartitionId, Paying, TransitMessage};
+use crate::partition::{Check, Credit, Move, Outgoing, PartitionId, Paying, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 
 /// One partition's side of the steps between partitions.
@@ -43,6 +43,14 @@ pub struct Transit {
     by_hold: super::Map<Id, u64>,
     /// Per payer partition, the answers given to its credits and not yet known heard there.
     answers: BTreeMap<PartitionId, Answers>,
+    /// The POS steps whose money is in flight, by message number (`transit/pos.rs`).
+    pos_steps: BTreeMap<u64, pos::PosStep>,
+    /// The message number of each POS settlement whose sale, reversal or refund is in flight.
+    by_settlement: super::Map<Id, u64>,
+    /// The authorizations whose sale is in flight (`Used` by it until it is final).
+    settling: super::Map<Id, u64>,
+    /// The authorizations whose creation waits for its account's check, by number.
+    by_authorization: super::Map<Id, u64>,
     /// Money credited here by other partitions, per currency.
     received: BTreeMap<Currency, u128>,
     /// Money this partition's transit paid on to other partitions, per currency.
@@ -58,9 +66,20 @@ enum Open {
         /// The debited account, refunded if the credit is refused.
         from: Id,
         credit: Credit,
+        /// The move this credit pays on, answered once it is settled (`transit/moves.rs`).
+        relay: Option<Relay>,
     },
-    /// A hold's payee being checked: the placement applies again when the answer comes.
+    /// An account being checked: the command applies again when the answer comes.
     Check { destination: PartitionId, check: Check, placement: Submission },
+    /// A move: the payer's partition debits and pays on, then answers (`transit/moves.rs`).
+    Move { destination: PartitionId, payment: Move },
+}
+
+/// Move `number` of partition `source`, which this partition applied and pays on by a credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Relay {
+    source: PartitionId,
+    number: u64,
 }
 
 impl Open {
@@ -73,16 +92,22 @@ impl Open {
             Open::Check { destination, check, .. } => {
                 Outgoing { destination: *destination, message: TransitMessage::Check(check.clone()) }
             }
+            Open::Move { destination, payment } => Outgoing {
+                destination: *destination,
+                message: TransitMessage::Move(Move { settled_through, ..payment.clone() }),
+            },
         }
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Answers {
-    /// The highest credit number applied from that partition.
+    /// The highest credit (or move) number applied from that partition.
     applied_through: u64,
     /// `number -> refusal` (`None`: applied).
     kept: BTreeMap<u64, Option<Rejection>>,
+    /// Moves applied and paid on by a credit still in flight: answered when it settles.
+    relaying: std::collections::BTreeSet<u64>,
 }
 
 impl Transit {
@@ -164,6 +189,15 @@ impl StateMachine {
     /// debited from `from` into the transit by the caller. The command is pending on it until
     /// the answer comes (`apply_settled`). Returns the credit's number.
     fn send_credit(&mut self, from: &Id, paying: Paying, to: &Id, amount: u64, currency: Currency) -> u64 {
+        let number = self.open_credit(from, paying, (to, amount, currency), None);
+        self.pending = Some(number);
+        number
+    }
+
+    /// Opens and sends a credit paying `paying` (see [`StateMachine::send_credit`]), paying on
+    /// `relay` if it is for a move; returns its number.
+    fn open_credit(&mut self, from: &Id, paying: Paying, payee: (&Id, u64, Currency), relay: Option<Relay>) -> u64 {
+        let (to, amount, currency) = payee;
         let destination = self.config.placement.of_account(to);
         let transit = &mut self.state.transit;
         let credit = Credit {
@@ -177,9 +211,8 @@ impl StateMachine {
         };
         let number = credit.number;
         let message = TransitMessage::Credit(credit.clone());
-        transit.open.insert(number, Box::new(Open::Credit { destination, from: from.clone(), credit }));
+        transit.open.insert(number, Box::new(Open::Credit { destination, from: from.clone(), credit, relay }));
         self.outgoing.push(Outgoing { destination, message });
-        self.pending = Some(number);
         number
     }
 
@@ -206,6 +239,7 @@ impl StateMachine {
             TransitMessage::Check(check) => self.answer_check(check),
             TransitMessage::Checked { number, answer, .. } => self.apply_checked(now, *number, answer, output),
             TransitMessage::Reference(reference) => self.apply_reference(reference),
+            TransitMessage::Move(payment) => self.apply_move(payment, &mut output.events),
         }
     }
 
@@ -243,25 +277,51 @@ impl StateMachine {
     }
 
     /// The payer's last step: drain the transit, refund a refusal, complete the transfer (or
-    /// the capture).
+    /// the capture, the POS step; or answer the move the credit paid on).
     fn apply_settled(&mut self, number: u64, refused: Option<Rejection>, output: &mut super::CommitOutput) {
-        // Acted on only while that credit is open (a repeat, or an answer to another kind of
-        // message under that number, changes nothing).
+        // Acted on only while that credit or move is open (a repeat, or an answer to a check
+        // under that number, changes nothing).
         let open = &mut self.state.transit.open;
-        if !matches!(open.get(&number).map(|entry| &**entry), Some(Open::Credit { .. })) {
+        if !matches!(open.get(&number).map(|entry| &**entry), Some(Open::Credit { .. } | Open::Move { .. })) {
             return;
         }
-        let Some(Open::Credit { from, credit, .. }) = open.remove(&number).map(|entry| *entry) else {
-            unreachable!("checked above")
+        let (from, credit, relay) = match open.remove(&number).map(|entry| *entry) {
+            Some(Open::Credit { from, credit, relay, .. }) => (from, credit, relay),
+            Some(Open::Move { .. }) => {
+                // The payer's partition refunded a refusal itself.
+                let outcome = self.pos_step_settled(number, refused, &mut output.events);
+                output.completed.push((number, outcome));
+                return;
+            }
+            _ => unreachable!("checked above"),
         };
         if refused.is_none() {
             *self.state.transit.paid_out.entry(credit.currency).or_default() += u128::from(credit.amount);
         }
+        if let Some(relay) = relay {
+            self.relay_settled(relay, &from, &credit, refused, &mut output.events);
+            return;
+        }
         let outcome = match credit.paying {
             Paying::Transfer(ref transfer) => self.transfer_settled(&from, &credit, transfer, refused, output),
             Paying::Capture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
+            Paying::Settlement(_) | Paying::Reversal(_) | Paying::Refund(_) => {
+                if refused.is_some() {
+                    self.refund_payer(&from, &credit, &mut output.events);
+                }
+                self.pos_step_settled(number, refused, &mut output.events)
+            }
         };
         output.completed.push((number, outcome));
+    }
+
+    /// Gives a refused credit's money back to the account it was debited from. Posted
+    /// unconditionally: the money left this account, so it comes back even if credits since
+    /// took the balance near BALANCE_MINOR_MAX (i64 still holds it: the cap is 10^17, an amount
+    /// at most 10^15).
+    fn refund_payer(&mut self, from: &Id, credit: &Credit, events: &mut Vec<crate::command::Event>) {
+        let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(from, delta, 0, credit.paying.cause(), events);
     }
 
     fn transfer_settled(
@@ -274,11 +334,7 @@ impl StateMachine {
     ) -> Outcome {
         self.state.transit.by_transfer.remove(transfer);
         let Some(rejection) = refused else { return Outcome::Applied(Reply::Done) };
-        // The refund is posted unconditionally: the money left this account, so it comes back
-        // even if credits since took the balance near BALANCE_MINOR_MAX (i64 still holds it: the
-        // cap is 10^17, an amount at most 10^15).
-        let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(from, delta, 0, credit.paying.cause(), &mut output.events);
+        self.refund_payer(from, credit, &mut output.events);
         // A refused transfer is not remembered: a retry may apply once the payee can take it,
         // as on one partition.
         self.state.ids.forget(self.config.id_hasher.hash(IdKind::Transfer, transfer));
@@ -287,5 +343,9 @@ impl StateMachine {
 }
 
 mod holds;
+mod moves;
+mod pos;
+
+pub(crate) use pos::{InFlight, PosStep};
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// beside credits, a credit says what it pays, and records may carry `Check`/`Checked`.
 /// 12: snapshots keep the reference stream (the home partition's registrations, the others'
 /// applied-through number), and records may carry `Reference` messages.
-pub const STORAGE_FORMAT: u8 = 12;
+/// 13: POS money across partitions: records may carry `Move` messages, a check says what it is
+/// for and answers the account's owner, merchants, currency and whether it is closed; the
+/// transit keeps moves, the POS steps in flight and the moves it pays on.
+pub const STORAGE_FORMAT: u8 = 13;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

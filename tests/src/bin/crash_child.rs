@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use kassa_engine::command::Command;
 use kassa_engine::command::Submission;
-use kassa_engine::{Engine, EngineConfig, Outcome};
-use kassa_tests::workload::{Answer, Channel, run_worker, setup_commands};
+use kassa_engine::{Engine, EngineConfig};
+use kassa_tests::workload::{Answer, Channel, run_worker, setup_applied, setup_commands};
 
 const TASKS: usize = 64;
 
@@ -39,7 +39,7 @@ async fn main() {
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
     let outcomes =
         engine.submit_batch(Submission::admin_all(setup_commands(partitioned))).await.expect("setup accepted");
-    assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
+    assert!(setup_applied(&setup_commands(partitioned), &outcomes), "setup applied: {outcomes:?}");
     println!("READY");
     let workers: Vec<_> = (0..TASKS)
         .map(|task| {

@@ -36,9 +36,14 @@ impl Model {
     /// An app or merchant owns an account it created; a merchant also the account it is
     /// registered with. Only the account's own partition knows (`partitions.rs`).
     fn owns_account(&self, who: &Principal, account: &Id) -> bool {
-        let owned = self.owners.accounts.get(account) == Some(who)
-            || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account));
-        owned && self.local(account)
+        self.owns_account_anywhere(who, account) && self.local(account)
+    }
+
+    /// Owns `account` wherever it lives (an authorization's account is checked on its own
+    /// partition before the rule is decided).
+    fn owns_account_anywhere(&self, who: &Principal, account: &Id) -> bool {
+        self.owners.accounts.get(account) == Some(who)
+            || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account))
     }
 
     /// An app acts for its own users and for users nobody has claimed.
@@ -101,7 +106,7 @@ impl Model {
             }
             Command::RegisterTerminal(register) => is_merchant(&register.merchant),
             Command::RegisterOperator(register) => is_merchant(&register.merchant),
-            Command::Authorize(a) => self.owns_account(who, &a.account) && self.acts_for(who, &a.user),
+            Command::Authorize(a) => self.owns_account_anywhere(who, &a.account) && self.acts_for(who, &a.user),
             Command::SettlePos(settle) => {
                 is_terminal(&settle.terminal) || self.merchant_of_terminal(&settle.terminal).is_some_and(is_merchant)
             }

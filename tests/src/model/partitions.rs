@@ -9,9 +9,15 @@
 //!   registered account) is known where the account lives, so a tenant naming an account of
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
-//! - A hold's payee must live with its payer; merchants, authorizations, bills and splits need
-//!   their accounts on the home partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer or payee
-//!   lives off the batch's partition is `cross_partition`.
+//! - A hold's payee must live with its payer; merchants, bills and splits need their accounts
+//!   on the home partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer
+//!   or payee lives off the batch's partition is `cross_partition`.
+//! - An authorization's account may live anywhere: the home partition asks its partition first
+//!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
+//!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
+//!   account, and may not place a hold or use a coupon (`cross_partition`); a reversal or
+//!   refund paying such a payer back checks the merchant's account (closed, funds) before the
+//!   payer's (closed, ceiling).
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.
@@ -34,6 +40,27 @@ impl Model {
         }
     }
 
+    /// Whether `command` is a POS command whose money may cross partitions: an authorization of
+    /// an account off the home partition, any sale (which authorization its code finds is known
+    /// only when it applies), a reversal or refund of a settlement whose payer lives off the home
+    /// partition or is not known yet.
+    pub fn pos_may_cross(&self, command: &Command) -> bool {
+        if self.placement.count() == 1 {
+            return false;
+        }
+        let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
+        let settlement = |id: &Id| {
+            self.settlements.get(id).is_none_or(|s| s.effect.as_ref().is_none_or(|effect| remote(&effect.account)))
+        };
+        match command {
+            Command::Authorize(authorize) => remote(&authorize.account),
+            Command::SettlePos(_) => true,
+            Command::ReversePos { settlement: id } => settlement(id),
+            Command::RefundPos(refund) => settlement(&refund.of),
+            _ => false,
+        }
+    }
+
     /// Whether account `id` lives on the partition applying the current command.
     pub(super) fn local(&self, id: &Id) -> bool {
         self.placement.of_account(id) == self.partition
@@ -50,7 +77,6 @@ impl Model {
         match command {
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::Authorize(authorize) => local(&authorize.account),
             Command::OpenBill(open) => local(&open.account),
             Command::RequestSplit(request) => {
                 local(&request.requester_account)?;

@@ -215,6 +215,12 @@ impl Model {
             return Err(Rejection::CurrencyMismatch);
         }
         let (account, limit) = (authorization.account.clone(), authorization.limit);
+        // The sale lives on the home partition; its payer may live elsewhere, but not (yet)
+        // with a hold (it lives with its payer) or a coupon.
+        let crossing = !self.local(&account) || !self.local(&merchant_account);
+        if crossing && (settle.hold_until_ms.is_some() || settle.coupon.is_some()) {
+            return Err(Rejection::CrossPartition);
+        }
         let discount = match &settle.coupon {
             Some(coupon) => {
                 let payment = (coupon, &settle.user, &merchant);
@@ -225,6 +231,14 @@ impl Model {
         let charged = settle.amount - discount;
         if charged > limit {
             return Err(Rejection::ExceedsLimit);
+        }
+        if crossing {
+            // Each checked where it lives: the payer (missing, closed, currency, funds), then
+            // the merchant's account.
+            self.usable(&account, settle.currency, Rejection::AccountNotFound)?;
+            self.accounts[&account].can_debit(charged)?;
+            self.usable(&merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
+            self.accounts[&merchant_account].can_credit(charged)?;
         }
         self.usable(&account, settle.currency, Rejection::AccountNotFound)?;
         self.usable(&merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
@@ -297,12 +311,7 @@ impl Model {
         let refund = refund
             .saturating_sub(self.refunds_of(super::refunds::Refunded::Settlement, id).iter().map(|r| r.amount).sum());
         if refund > 0 {
-            if self.accounts[&effect.merchant_account].closed || self.accounts[&effect.account].closed {
-                return Err(Rejection::AccountClosed);
-            }
-            self.accounts[&effect.merchant_account].can_debit(refund)?;
-            self.accounts[&effect.account].can_credit(refund)?;
-            self.move_money(&effect.merchant_account, &effect.account, refund);
+            self.give_back((&effect.merchant_account, &effect.account), refund)?;
         }
         self.settlements.get_mut(id).expect("exists").effect.as_mut().expect("approved").reversed = true;
         Ok(())

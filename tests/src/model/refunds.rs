@@ -128,15 +128,34 @@ impl Model {
         if self.refunds_of(kind, &refund.of).len() >= REFUNDS_MAX {
             return Err(Rejection::TooManyRefunds);
         }
-        if self.accounts[from].closed || self.accounts[to].closed {
-            return Err(Rejection::AccountClosed);
-        }
-        self.accounts[from].can_debit(refund.amount)?;
-        self.accounts[to].can_credit(refund.amount)?;
-        self.move_money(from, to, refund.amount);
+        self.give_back((from, to), refund.amount)?;
         let left_after = left - refund.amount;
         let given = GivenRefund { id: refund.refund.clone(), amount: refund.amount, left_after };
         self.refunds.entry((kind, refund.of.clone())).or_default().push(given);
         Ok(Reply::Refunded { amount: refund.amount, remaining: left_after })
+    }
+
+    /// Moves `amount` from a merchant's account back to the charged one: on one partition both
+    /// are checked closed, then the merchant's funds, then the payee's ceiling; where either
+    /// lives elsewhere (a settlement's payer), each is checked where it lives, the merchant's
+    /// account (closed, funds) before the payer's (closed, ceiling).
+    pub(super) fn give_back(&mut self, (from, to): (&Id, &Id), amount: u64) -> Result<(), Rejection> {
+        if self.local(from) && self.local(to) {
+            if self.accounts[from].closed || self.accounts[to].closed {
+                return Err(Rejection::AccountClosed);
+            }
+            self.accounts[from].can_debit(amount)?;
+            self.accounts[to].can_credit(amount)?;
+        } else {
+            for (account, debit) in [(from, true), (to, false)] {
+                if self.accounts[account].closed {
+                    return Err(Rejection::AccountClosed);
+                }
+                let account = &self.accounts[account];
+                if debit { account.can_debit(amount)? } else { account.can_credit(amount)? }
+            }
+        }
+        self.move_money(from, to, amount);
+        Ok(())
     }
 }

@@ -303,7 +303,8 @@ impl Run {
             let mut outcomes = Vec::with_capacity(batch.len());
             let model = &self.model;
             let hold_parties = |id: &kassa_engine::Id| model.holds.get(id).map(|hold| (&hold.from, &hold.to));
-            for wave in partitions::waves(&model.placement, &batch, hold_parties) {
+            let pos_crossing = |command: &Command| model.pos_may_cross(command);
+            for wave in partitions::waves(&model.placement, &batch, hold_parties, pos_crossing) {
                 let answered = self
                     .engine()
                     .submit_batch_blocking(batch[wave].to_vec())
@@ -391,6 +392,27 @@ impl Run {
         };
         if let Some((from, to)) = hold_parties
             && placement.of_account(from) != placement.of_account(to)
+        {
+            let kind = command.kind();
+            *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
+        }
+        // POS money whose payer lives off the home partition (authorizations, sales, reversals
+        // and refunds of such a sale).
+        let payer = match command {
+            Command::Authorize(authorize) => Some(&authorize.account),
+            Command::SettlePos(settle) => {
+                self.model.settlements.get(&settle.id).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
+            }
+            Command::ReversePos { settlement } => {
+                self.model.settlements.get(settlement).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
+            }
+            Command::RefundPos(refund) => {
+                self.model.settlements.get(&refund.of).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
+            }
+            _ => None,
+        };
+        if let Some(payer) = payer
+            && placement.of_account(payer) != kassa_engine::partition::HOME_PARTITION
         {
             let kind = command.kind();
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;

@@ -18,6 +18,11 @@
 //! engine routes a whole wave before applying it, and a client racing itself on one id is the
 //! race that directory documents.
 //!
+//! A POS command whose money may cross partitions (an authorization of an account placed
+//! elsewhere, a sale, a reversal or refund of a sale whose payer lives elsewhere) goes through
+//! the home partition and the payer's in steps, its authorization or settlement in flight in
+//! between: it is alone in its wave.
+//!
 //! The state is read from every partition and merged: accounts (and their owner records) from
 //! the partition they live on, a hold (and its owner record) from the partition that has it,
 //! everything else from the home partition, counts and totals summed, and every partition's
@@ -79,12 +84,19 @@ struct Wave<'a> {
     in_flight: HashSet<&'a Id>,
     in_flight_ids: HashSet<&'a Id>,
     placements: HashSet<&'a Id>,
+    /// Commands admitted; a sealed wave admits no more (a POS command crossing partitions).
+    admitted: usize,
+    sealed: bool,
 }
 
 impl<'a> Wave<'a> {
     /// Whether `command` may join the wave, and if so, adds it. `crossing_hold`: the parties of
     /// a placement or capture whose payee lives on another partition than its payer.
     fn admit(&mut self, placement: &Placement, command: &'a Command, crossing_hold: Option<Parties<'a>>) -> bool {
+        if self.sealed {
+            return false;
+        }
+        self.admitted += 1;
         let crossing = match command {
             Command::Transfer(transfer) => placement.of_account(&transfer.from) != placement.of_account(&transfer.to),
             _ => crossing_hold.is_some(),
@@ -133,6 +145,7 @@ pub fn waves<'a>(
     placement: &Placement,
     batch: &'a [Submission],
     hold_parties: impl Fn(&Id) -> Option<Parties<'a>>,
+    pos_crossing: impl Fn(&Command) -> bool,
 ) -> Vec<Range<usize>> {
     if placement.count() == 1 || batch.is_empty() {
         return std::iter::once(0..batch.len()).collect();
@@ -149,12 +162,14 @@ pub fn waves<'a>(
             _ => None,
         };
         let crossing_hold = parties.filter(|(from, to)| placement.of_account(from) != placement.of_account(to));
-        if !wave.admit(placement, &submission.command, crossing_hold) {
+        let alone = pos_crossing(&submission.command);
+        if (alone && wave.admitted > 0) || !wave.admit(placement, &submission.command, crossing_hold) {
             waves.push(start..index);
             start = index;
             wave = Wave::default();
             assert!(wave.admit(placement, &submission.command, crossing_hold), "an empty wave admits anything");
         }
+        wave.sealed = alone;
     }
     waves.push(start..batch.len());
     waves

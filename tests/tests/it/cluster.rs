@@ -73,7 +73,7 @@ async fn read_streams(js: &kassa_cluster::async_nats::jetstream::Context) -> Res
     Ok(records)
 }
 
-/// The ids of the transfers, holds and merchants the records' commands name.
+/// The ids of the transfers, holds, merchants and POS sales the records' commands name.
 fn named_ids(records: &Records) -> HashSet<String> {
     let mut ids = HashSet::new();
     for (_, bytes) in records.iter().flatten() {
@@ -82,6 +82,7 @@ fn named_ids(records: &Records) -> HashSet<String> {
                 Command::Transfer(transfer) => ids.insert(transfer.id.to_string()),
                 Command::PlaceHold(place) => ids.insert(place.id.to_string()),
                 Command::RegisterMerchant(register) => ids.insert(register.merchant.to_string()),
+                Command::SettlePos(settle) => ids.insert(settle.id.to_string()),
                 _ => false,
             };
         }
@@ -91,7 +92,7 @@ fn named_ids(records: &Records) -> HashSet<String> {
 
 fn ack_id(ack: &Ack) -> &str {
     match ack {
-        Ack::Transfer { id, .. } | Ack::HoldCaptured { id, .. } => id,
+        Ack::Transfer { id, .. } | Ack::HoldCaptured { id, .. } | Ack::Settlement { id, .. } => id,
         Ack::Registered { merchant, .. } => merchant,
         other => panic!("the partitioned workload acknowledges no {}", other.line()),
     }

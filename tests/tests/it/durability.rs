@@ -103,5 +103,7 @@ fn acknowledged_transfers_between_partitions_survive_sigkill() {
     assert!(applied > 100, "the workload acknowledged only {applied} transfers");
     let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
+    let sold = all_acks.iter().filter(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
+    assert!(sold.count() > 10, "POS sales debit payers on every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }

@@ -14,11 +14,11 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kassa_engine::{Engine, EngineConfig, Outcome};
+use kassa_engine::{Engine, EngineConfig};
 use kassa_tests::Ack;
 use kassa_tests::channels::{HttpChannel, TcpChannel};
 use kassa_tests::recovered::verify_recovered;
-use kassa_tests::workload::{run_worker, setup_commands};
+use kassa_tests::workload::{run_worker, setup_applied, setup_commands};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -139,7 +139,7 @@ pub(super) async fn start_load(
 ) -> (Vec<tokio::task::JoinHandle<()>>, Acks) {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
     let outcomes = setup.0.submit_batch(setup_commands(partitioned)).await.expect("setup accepted");
-    assert!(outcomes.iter().all(Outcome::is_applied), "setup applied: {outcomes:?}");
+    assert!(setup_applied(&setup_commands(partitioned), &outcomes), "setup applied: {outcomes:?}");
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for client in 0..TCP_CLIENTS + HTTP_CLIENTS {
@@ -186,13 +186,16 @@ fn acknowledged_network_commands_survive_sigkill_of_kassa_serve() {
 fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     let all_acks = torture(5, 3, 0x7061_7274_6974);
     assert!(
-        all_acks
-            .iter()
-            .all(|ack| matches!(ack, Ack::Transfer { .. } | Ack::HoldCaptured { .. } | Ack::Registered { .. })),
-        "transfers, holds and merchants' registrations"
+        all_acks.iter().all(|ack| matches!(
+            ack,
+            Ack::Transfer { .. } | Ack::HoldCaptured { .. } | Ack::Settlement { .. } | Ack::Registered { .. }
+        )),
+        "transfers, holds, POS sales and merchants' registrations"
     );
     let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
+    let sold = all_acks.iter().filter(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
+    assert!(sold.count() > 10, "POS sales debit payers on every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 

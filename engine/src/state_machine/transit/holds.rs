@@ -24,9 +24,9 @@
 
 use super::{Open, Transit};
 use crate::command::{CaptureHold, Event, Outcome, PlaceHold, PostingCause, Principal, Rejection, Reply, Submission};
-use crate::partition::{Check, Outgoing, Paying, TransitMessage};
+use crate::partition::{Check, CheckedAccount, Checking, Outgoing, Paying, TransitMessage};
 use crate::state_machine::{HoldState, StateMachine};
-use crate::types::{Id, TimestampMs};
+use crate::types::{Currency, Id, TimestampMs};
 
 impl Transit {
     /// The number of hold `id`'s check or capture in flight, if one is.
@@ -37,9 +37,18 @@ impl Transit {
     /// The holds whose placement waits for its payee's check.
     pub(in crate::state_machine) fn placing_ids(&self) -> impl Iterator<Item = &Id> {
         self.open.values().filter_map(|open| match &**open {
-            Open::Check { check, .. } => Some(&check.hold),
-            Open::Credit { .. } => None,
+            Open::Check { check, .. } => check.subject.hold(),
+            Open::Credit { .. } | Open::Move { .. } => None,
         })
+    }
+
+    /// The creation of authorization `id` waiting for its account's check, if one is.
+    pub(in crate::state_machine) fn authorizing(&self, id: &Id) -> Option<(u64, &Submission)> {
+        let number = self.by_authorization.get(id)?;
+        match &**self.open.get(number)? {
+            Open::Check { placement, .. } => Some((*number, placement)),
+            Open::Credit { .. } | Open::Move { .. } => None,
+        }
     }
 
     /// The placement of hold `id` waiting for its payee's check, if one is.
@@ -50,37 +59,49 @@ impl Transit {
                 crate::command::Command::PlaceHold(place) => Some((number, place)),
                 _ => None,
             },
-            Open::Credit { .. } => None,
+            Open::Credit { .. } | Open::Move { .. } => None,
         }
     }
 }
 
 impl StateMachine {
-    /// The payer's first step of a placement whose payee lives elsewhere: send the check and
-    /// leave the placement pending (nothing else changes).
-    pub(in crate::state_machine) fn check_payee(&mut self, placement: &Submission, place: &PlaceHold) -> Outcome {
-        let destination = self.config.placement.of_account(&place.to);
+    /// The first step of a command naming an account that lives elsewhere (a placement's payee,
+    /// an authorization's account): send the check and leave the command pending (nothing else
+    /// changes). It applies again, from the start, when the answer comes.
+    pub(in crate::state_machine) fn check_account(
+        &mut self,
+        command: &Submission,
+        subject: Checking,
+        account: &Id,
+        currency: Option<Currency>,
+    ) -> Outcome {
+        let destination = self.config.placement.of_account(account);
         let transit = &mut self.state.transit;
         let number = transit.next_number();
-        let check = Check {
-            source: self.config.partition,
-            number,
-            hold: place.id.clone(),
-            account: place.to.clone(),
-            currency: place.currency,
+        match &subject {
+            Checking::HoldPayee(hold) => transit.by_hold.insert(hold.clone(), number),
+            Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
         };
+        let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
-        let open = Open::Check { destination, check, placement: placement.clone() };
-        transit.open.insert(number, Box::new(open));
-        transit.by_hold.insert(place.id.clone(), number);
+        transit.open.insert(number, Box::new(Open::Check { destination, check, placement: command.clone() }));
         self.outgoing.push(Outgoing { destination, message });
         self.pending = Some(number);
         Outcome::Applied(Reply::Done)
     }
 
-    /// The payee's step of a placement: is the account usable, and who owns it? Changes nothing.
+    /// The account's step: is it usable, and who owns it? Changes nothing.
     pub(super) fn answer_check(&mut self, check: &Check) {
-        let answer = self.usable_account(&check.account, check.currency, Rejection::CounterpartyNotFound).map(|_| {
+        let missing = match check.subject {
+            Checking::HoldPayee(_) => Rejection::CounterpartyNotFound,
+            Checking::Authorization(_) => Rejection::AccountNotFound,
+        };
+        let account = self.state.accounts.get(&check.account).ok_or(missing);
+        let answer = account.and_then(|account| {
+            // A hold's payee must be usable in its currency; an authorization decides itself.
+            if let Some(currency) = check.currency {
+                account.usable(currency)?;
+            }
             let owner = crate::authority::Facts::owner(self, crate::command::ObjectKind::Account, &check.account);
             // Sorted: the merchants map's order is random per process, and the answer is state.
             let mut merchants: Vec<&Id> = (self.state.merchants.iter())
@@ -88,24 +109,26 @@ impl StateMachine {
                 .map(|(id, _)| id)
                 .collect();
             merchants.sort_unstable();
-            owner.cloned().into_iter().chain(merchants.into_iter().map(|id| Principal::Merchant(id.clone()))).collect()
+            let merchants = merchants.into_iter().map(|id| Principal::Merchant(id.clone())).collect();
+            Ok(CheckedAccount { owner: owner.cloned(), merchants, currency: account.currency, closed: account.closed })
         });
         let message = TransitMessage::Checked {
             payee_partition: self.config.partition,
             number: check.number,
-            hold: check.hold.clone(),
+            subject: check.subject.clone(),
             answer,
         };
         self.outgoing.push(Outgoing { destination: check.source, message });
     }
 
-    /// The payer's last step of a placement: apply it again from the start, with its payee's
-    /// owners known (or refuse it with the payee's reason). The outcome completes the pending one.
+    /// The last step of a command that waited for an account's check: apply it again from the
+    /// start, with the account known (or refuse it with the account's reason). The outcome
+    /// completes the pending one.
     pub(super) fn apply_checked(
         &mut self,
         now: TimestampMs,
         number: u64,
-        answer: &Result<Vec<Principal>, Rejection>,
+        answer: &Result<CheckedAccount, Rejection>,
         output: &mut crate::state_machine::CommitOutput,
     ) {
         let transit = &mut self.state.transit;
@@ -116,14 +139,18 @@ impl StateMachine {
         let Some(Open::Check { placement, check, .. }) = transit.open.remove(&number).map(|entry| *entry) else {
             unreachable!("checked above")
         };
-        transit.by_hold.remove(&check.hold);
-        let outcome = match answer {
-            Err(rejection) => Outcome::Rejected(*rejection),
-            Ok(owners) => {
-                self.payee_checked = Some(owners.clone());
+        match &check.subject {
+            Checking::HoldPayee(hold) => transit.by_hold.remove(hold),
+            Checking::Authorization(id) => transit.by_authorization.remove(id),
+        };
+        let outcome = match (answer, &check.subject) {
+            (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),
+            // An authorization decides from the start, its account's refusal in its turn.
+            (answer, _) => {
+                self.checked = Some((check.account.clone(), answer.clone()));
                 let outcome = self.apply(now, &placement, &mut output.events);
-                self.payee_checked = None;
-                debug_assert!(self.pending.is_none(), "a placement with its payee checked applies at once");
+                self.checked = None;
+                debug_assert!(self.pending.is_none(), "a command with its account checked applies at once");
                 outcome
             }
         };

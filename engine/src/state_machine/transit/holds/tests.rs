@@ -83,7 +83,7 @@ fn a_checked_placement_applies_again_and_keeps_the_payees_owners() {
     let sent = commit(&mut p0, &[], vec![place("h1", &payer, &payee, 400)]);
     let answer = commit(&mut p1, &messages(&sent), vec![]);
     assert!(
-        matches!(&messages(&answer)[..], [TransitMessage::Checked { answer: Ok(owners), .. }] if *owners == vec![shop.clone()])
+        matches!(&messages(&answer)[..], [TransitMessage::Checked { answer: Ok(account), .. }] if account.owners() == vec![shop.clone()])
     );
     // Meanwhile the payer spent some of its money: the placement is decided on what is left.
     let spend = crate::command::Movement { id: id("w1"), account: payer.clone(), amount: 700 };

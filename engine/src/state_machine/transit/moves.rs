@@ -1,0 +1,125 @@
+//! Moves: money a partition asks another to pay from an account that lives there.
+//!
+//! ```text
+//! source s (the command waits)        payer's partition a              payee's partition q
+//!   --Move n-->                         debit `from` (or refuse: answer at once)
+//!                                       `to` here: credit it, answer
+//!                                       else: money into a's transit  --Credit m-->  credit `to`
+//!                                       refund a refusal              <--Settled m--  (or refuse)
+//!   <--Settled n--                      answer n with q's answer
+//!   the command's outcome is final
+//! ```
+//!
+//! The source keeps nothing of the money: the payer's partition debits and refunds, so every
+//! partition balances after every batch as for a transfer. Exactly once: `a` applies each
+//! `(s, n)` once, keeps its answer until `s` says it heard it (as for a credit), and a copy of a
+//! move whose credit is still in flight is answered when that credit settles.
+
+use super::{Open, Relay};
+use crate::command::{Event, Rejection};
+use crate::partition::{Move, Outgoing, Paying, TransitMessage};
+use crate::state_machine::StateMachine;
+use crate::types::{Currency, Id};
+
+impl StateMachine {
+    /// The source's step: asks `from`'s partition to pay `amount` of `currency` from `from` to
+    /// `to` for `paying`; the command applying is pending on it. Returns the move's number.
+    pub(in crate::state_machine) fn send_move(
+        &mut self,
+        paying: Paying,
+        from: &Id,
+        to: &Id,
+        amount: u64,
+        currency: Currency,
+    ) -> u64 {
+        let destination = self.config.placement.of_account(from);
+        let transit = &mut self.state.transit;
+        let payment = Move {
+            source: self.config.partition,
+            settled_through: transit.settled_through(),
+            number: transit.next_number(),
+            paying,
+            from: from.clone(),
+            to: to.clone(),
+            amount,
+            currency,
+        };
+        let number = payment.number;
+        let message = TransitMessage::Move(payment.clone());
+        transit.open.insert(number, Box::new(Open::Move { destination, payment }));
+        self.outgoing.push(Outgoing { destination, message });
+        self.pending = Some(number);
+        number
+    }
+
+    /// The payer's partition's step: debit once, answer every time (once final).
+    pub(super) fn apply_move(&mut self, payment: &Move, events: &mut Vec<Event>) {
+        let answers = self.state.transit.answers.entry(payment.source).or_default();
+        if answers.relaying.contains(&payment.number) {
+            return; // Paid on, not yet settled: answered when it is.
+        }
+        let refused = if let Some(kept) = answers.kept.get(&payment.number) {
+            *kept
+        } else if payment.number <= answers.applied_through {
+            return; // Answered, and the answer was heard: a stale copy.
+        } else {
+            while answers.kept.first_key_value().is_some_and(|(number, _)| *number <= payment.settled_through) {
+                answers.kept.pop_first();
+            }
+            answers.applied_through = payment.number;
+            let refused = match self.debit_and_pay(payment, events) {
+                Ok(true) => None,
+                Ok(false) => return, // Paid on by a credit: answered when it settles.
+                Err(rejection) => Some(rejection),
+            };
+            let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made above");
+            answers.kept.insert(payment.number, refused);
+            refused
+        };
+        let answer =
+            TransitMessage::Settled { payee_partition: self.config.partition, number: payment.number, refused };
+        self.outgoing.push(Outgoing { destination: payment.source, message: answer });
+    }
+
+    /// Debits the payer (its checks first), then pays the payee here (its checks next: `true`)
+    /// or by a credit to its partition (`false`).
+    fn debit_and_pay(&mut self, payment: &Move, events: &mut Vec<Event>) -> Result<bool, Rejection> {
+        let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
+        from.can_debit(payment.amount)?;
+        let cause = payment.paying.cause();
+        if self.config.placement.of_account(&payment.to) == self.config.partition {
+            let to = self.usable_account(&payment.to, payment.currency, Rejection::CounterpartyNotFound)?;
+            to.can_credit(payment.amount)?;
+            self.move_money(&payment.from, &payment.to, payment.amount, cause, events);
+            return Ok(true);
+        }
+        let delta = i64::try_from(payment.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(&payment.from, -delta, 0, cause, events);
+        let relay = Relay { source: payment.source, number: payment.number };
+        let payee = (&payment.to, payment.amount, payment.currency);
+        self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));
+        let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made by apply_move");
+        answers.relaying.insert(payment.number);
+        Ok(false)
+    }
+
+    /// A move's credit settled: refund a refusal, then answer the move with the payee's answer
+    /// (kept, as a move answered at once is).
+    pub(super) fn relay_settled(
+        &mut self,
+        relay: Relay,
+        from: &Id,
+        credit: &crate::partition::Credit,
+        refused: Option<Rejection>,
+        events: &mut Vec<Event>,
+    ) {
+        if refused.is_some() {
+            self.refund_payer(from, credit, events);
+        }
+        let answers = self.state.transit.answers.entry(relay.source).or_default();
+        answers.relaying.remove(&relay.number);
+        answers.kept.insert(relay.number, refused);
+        let answer = TransitMessage::Settled { payee_partition: self.config.partition, number: relay.number, refused };
+        self.outgoing.push(Outgoing { destination: relay.source, message: answer });
+    }
+}

@@ -1,0 +1,173 @@
+//! POS sales whose payer lives on another partition, message by message: an authorization
+//! checks its account there; a sale moves the money there and back, exactly once; a refusal
+//! leaves the authorization usable and moves nothing; a reversal pays the payer back there.
+
+use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
+use crate::command::{Authorize, Command, Outcome, RegisterMerchant, RegisterTerminal, Rejection, Reply, SettlePos};
+use crate::partition::TransitMessage;
+use crate::state_machine::authorizations::AuthorizationState;
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Currency, Id};
+
+fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+/// Delivers `output`'s messages to `machine`; returns what that commit produced.
+fn deliver(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {
+    commit(machine, &messages(output), vec![])
+}
+
+/// Home partition 0 with merchant `shop` (account on 0, terminal `t1`), and a payer account on
+/// partition 1 holding `deposit`; an authorization `a1` of user `u1` on it, limit 500, checked
+/// there. Returns the machines, the payer and merchant accounts, and the code.
+fn sale_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
+    let [mut p0, mut p1] = machines();
+    let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
+    open(&mut p1, &payer, deposit);
+    open(&mut p0, &takings, 0);
+    let registered = commit(
+        &mut p0,
+        &[],
+        vec![
+            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
+            Command::RegisterTerminal(RegisterTerminal {
+                terminal: id("t1"),
+                merchant: id("shop"),
+                mac_key: None,
+                location: None,
+            }),
+        ],
+    );
+    assert!(registered.outcomes.iter().all(Outcome::is_applied));
+    let authorize = Command::Authorize(Authorize {
+        id: id("a1"),
+        user: id("u1"),
+        account: payer.clone(),
+        limit: 500,
+        expires_at_ms: NOW + 60_000,
+        nonce: 7,
+    });
+    let sent = commit(&mut p0, &[], vec![authorize]);
+    assert_eq!(sent.pending, vec![(0, 1)], "the authorization waits for its account's check");
+    assert!(p0.authorization(&id("a1")).is_none());
+    let answer = deliver(&mut p1, &sent);
+    let done = deliver(&mut p0, &answer);
+    let [(1, Outcome::Applied(Reply::Authorized { code, .. }))] = &done.completed[..] else {
+        panic!("authorized once checked: {:?}", done.completed)
+    };
+    (([p0, p1]), payer, takings, code.clone())
+}
+
+fn sale(settlement: &str, code: &str, amount: u64) -> Command {
+    Command::SettlePos(SettlePos {
+        id: id(settlement),
+        user: id("u1"),
+        code: code.to_string(),
+        amount,
+        currency: Currency::EUR,
+        terminal: id("t1"),
+        coupon: None,
+        hold_until_ms: None,
+        location: None,
+    })
+}
+
+#[test]
+fn an_authorization_checks_its_account_where_it_lives() {
+    let [mut p0, mut p1] = machines();
+    let missing = account_on(&p0, 1, "missing");
+    let authorize = |account: &Id, limit| {
+        Command::Authorize(Authorize {
+            id: id("a1"),
+            user: id("u1"),
+            account: account.clone(),
+            limit,
+            expires_at_ms: NOW + 60_000,
+            nonce: 1,
+        })
+    };
+    // A missing account is refused in its turn: an invalid limit is refused first, as on one
+    // partition, though the check came back first.
+    let sent = commit(&mut p0, &[], vec![authorize(&missing, 0)]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(1, Outcome::Rejected(Rejection::InvalidAmount))]);
+    let sent = commit(&mut p0, &[], vec![authorize(&missing, 10)]);
+    // A repeat waits for the same check; another limit under the id is refused.
+    let repeat = commit(&mut p0, &[], vec![authorize(&missing, 10), authorize(&missing, 11)]);
+    assert_eq!(repeat.pending, vec![(0, 2)]);
+    assert_eq!(repeat.outcomes[1], Outcome::Rejected(Rejection::IdReused));
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(2, Outcome::Rejected(Rejection::AccountNotFound))]);
+    assert!(p0.authorization(&id("a1")).is_none() && p0.transit().open_messages().is_empty());
+}
+
+#[test]
+fn a_sale_moves_its_money_where_the_payer_lives_exactly_once() {
+    let ([mut p0, mut p1], payer, takings, code) = sale_setup(1_000);
+    let sent = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    assert_eq!(sent.pending.len(), 1, "the sale waits for its money");
+    assert!(
+        matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.from == payer && payment.amount == 300)
+    );
+    assert!(p0.settlement_summary(&id("s1")).is_none(), "recorded only when final");
+    // The code is used by the sale in flight: a second sale with it is refused; a repeat waits.
+    let again = commit(&mut p0, &[], vec![sale("s2", &code, 10), sale("s1", &code, 300)]);
+    assert_eq!(again.outcomes[0], Outcome::Rejected(Rejection::CodeAlreadyUsed));
+    assert_eq!(again.pending, vec![(1, sent.pending[0].1)]);
+
+    // The payer's partition debits once (a copy of the move is ignored) and pays on.
+    let debited = deliver(&mut p1, &sent);
+    assert!(deliver(&mut p1, &sent).outgoing.is_empty(), "a copy of a move in flight waits");
+    assert_eq!(posted(&p1, &payer), 700);
+    assert!(matches!(&messages(&debited)[..], [TransitMessage::Credit(credit)] if credit.to == takings));
+    let credited = deliver(&mut p0, &debited);
+    assert_eq!(posted(&p0, &takings), 300);
+    assert!(deliver(&mut p0, &debited).outgoing.len() == 1, "a copy of the credit is answered again");
+    assert_eq!(posted(&p0, &takings), 300, "and credits nothing");
+    let answered = deliver(&mut p1, &credited);
+    let done = deliver(&mut p0, &answered);
+    let [(_, Outcome::Applied(Reply::Settled { charged: 300, discount: 0, .. }))] = &done.completed[..] else {
+        panic!("approved: {:?}", done.completed)
+    };
+    assert!(deliver(&mut p0, &answered).completed.is_empty(), "a stale answer is ignored");
+    // The repeat now answers what the sale answered; the payer's partition answers a copy of
+    // the move as it did, moving nothing.
+    let repeat = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    assert_eq!(repeat.outcomes[0], done.completed[0].1);
+    assert_eq!(messages(&deliver(&mut p1, &sent)), messages(&answered));
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (700, 300));
+    assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
+    assert!(p0.transit().in_flight().is_empty() && p1.transit().in_flight().is_empty());
+
+    // A reversal pays the payer back where it lives.
+    let reversal = commit(&mut p0, &[], vec![Command::ReversePos { settlement: id("s1") }]);
+    assert_eq!(posted(&p0, &takings), 0);
+    let done = deliver(&mut p0, &deliver(&mut p1, &reversal));
+    assert_eq!(done.completed, vec![(reversal.pending[0].1, Outcome::Applied(Reply::Done))]);
+    assert_eq!(posted(&p1, &payer), 1_000);
+    assert!(p0.settlement_summary(&id("s1")).unwrap().reversed);
+}
+
+#[test]
+fn a_refused_sale_moves_nothing_and_leaves_its_code_usable() {
+    let ([mut p0, mut p1], payer, takings, code) = sale_setup(100);
+    let sent = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::InsufficientFunds))]);
+    assert_eq!(p0.authorization(&id("a1")).unwrap().state, AuthorizationState::Active);
+    assert_eq!(p0.settlement_summary(&id("s1")).unwrap().outcome, Outcome::Rejected(Rejection::InsufficientFunds));
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (100, 0));
+
+    // Refused by the merchant's side (its account closed): the payer is refunded there.
+    commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]);
+    let sent = commit(&mut p0, &[], vec![sale("s2", &code, 60)]);
+    let debited = deliver(&mut p1, &sent);
+    assert_eq!(posted(&p1, &payer), 40);
+    let refused = deliver(&mut p0, &debited);
+    let done = deliver(&mut p0, &deliver(&mut p1, &refused));
+    assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))]);
+    assert_eq!(posted(&p1, &payer), 100, "refunded");
+    assert_eq!(p0.authorization(&id("a1")).unwrap().state, AuthorizationState::Active);
+    assert!(p1.transit().in_flight().is_empty() && p1.transit().open_messages().is_empty());
+}
