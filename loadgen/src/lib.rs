@@ -261,14 +261,11 @@ pub async fn run(config: LoadConfig) -> Result<Report, String> {
 }
 
 async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, String> {
-    let ids = Ids::new(config.run);
+    let mut ids = Ids::new(config.run);
     let workers = config.workers();
     // Over ISO 8583 a hold is a sale's pre-authorization at a terminal: it needs the merchant.
     let merchant = !config.mix.only_between_accounts() || config.target == Target::Iso8583;
-    let (phases, deposited) = scenario::setup_phases(&ids, config.accounts, workers, &config.mix, merchant);
-    let commands: usize = phases.iter().map(Vec::len).sum();
-    progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
-    let backend = match config.target {
+    let engine = match config.target {
         Target::Embedded => {
             let engine = embedded::open(
                 &config.data_dir,
@@ -276,15 +273,28 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
                 config.ids_max,
                 (config.partitions, config.idempotency_retention_days, config.resolved_in_memory_secs),
             )?;
+            // In process the placement is known: the merchant's account is named to live on the
+            // home partition, as a merchant's must.
+            ids = ids.on_home_partition(engine.placement());
+            Some(engine)
+        }
+        _ => None,
+    };
+    let (phases, deposited) = scenario::setup_phases(&ids, config.accounts, workers, &config.mix, merchant);
+    let commands: usize = phases.iter().map(Vec::len).sum();
+    progress.setup(format!("{commands} commands: {} accounts, merchant, {workers} terminals", config.accounts));
+    let backend = match (config.target, engine) {
+        (Target::Embedded, Some(engine)) => {
             embedded::setup(&engine, &phases).await?;
             Backend::Embedded(engine)
         }
-        Target::Tcp => {
+        (Target::Embedded, None) => unreachable!("opened above"),
+        (Target::Tcp, _) => {
             let client = tcp::connect(config.addr(), &config.api_key).await?;
             tcp::setup(&client, &phases).await?;
             Backend::Tcp
         }
-        Target::Http | Target::Iso8583 => {
+        (Target::Http | Target::Iso8583, _) => {
             let http = http_addr(config);
             http::setup(http, &config.api_key, &phases).await?;
             let operator_key = if config.mix.contains(Scenario::Coupons) {

@@ -105,12 +105,30 @@ use steps::*;
 pub struct Ids {
     run: u32,
     prefix: String,
+    /// Which of the merchant account's names is used (`Ids::on_home_partition`).
+    merchant_account: u32,
 }
 
 impl Ids {
     /// Names for run number `run`.
     pub fn new(run: u32) -> Ids {
-        Ids { run, prefix: format!("lg{run}") }
+        Ids { run, prefix: format!("lg{run}"), merchant_account: 0 }
+    }
+
+    /// These names with a merchant account that lives on the home partition of `placement` (a
+    /// merchant's account must: `docs/partitions.md`), found by trying `-m-acc`, `-m-acc1`, ...
+    pub fn on_home_partition(mut self, placement: &kassa_engine::partition::Placement) -> Ids {
+        let home = kassa_engine::partition::HOME_PARTITION;
+        self.merchant_account =
+            (0..).find(|n| placement.of_account(&self.merchant_account_named(*n)) == home).expect("some name");
+        self
+    }
+
+    fn merchant_account_named(&self, n: u32) -> Id {
+        match n {
+            0 => Ids::id(&format!("{}-m-acc", self.prefix)),
+            n => Ids::id(&format!("{}-m-acc{n}", self.prefix)),
+        }
     }
 
     fn id(text: &str) -> Id {
@@ -139,7 +157,7 @@ impl Ids {
 
     /// The merchant's account.
     pub fn merchant_account(&self) -> Id {
-        Ids::id(&format!("{}-m-acc", self.prefix))
+        self.merchant_account_named(self.merchant_account)
     }
 
     /// The merchant's operator (redeems coupons).
