@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::StateMachine;
 use super::archive::ArchivedKind;
 use super::secrets;
+use crate::authority::Operation;
 use crate::command::{Authorize, Change, Command, Event, ObjectKind, Outcome, Rejection, Reply, Submission};
 use crate::constants::{AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, SECURE_CODE_DIGITS};
 use crate::partition::Checking;
@@ -149,6 +150,11 @@ impl StateMachine {
         let Command::Authorize(authorize) = &submission.command else { return None };
         if self.checked.is_some() || self.lives_here(&authorize.account) {
             return None;
+        }
+        let role = submission.principal.role();
+        if crate::authority::rule(Operation::Authorize, role) == crate::authority::Relation::No {
+            // No answer of the account's partition could let this role authorize: no check.
+            return Some(Outcome::Rejected(Rejection::Forbidden));
         }
         if let Some((number, first)) = self.state.transit.authorizing(&authorize.id) {
             let Command::Authorize(waiting) = &first.command else { unreachable!("only an Authorize waits for this") };

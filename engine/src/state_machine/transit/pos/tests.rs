@@ -3,11 +3,12 @@
 //! leaves the authorization usable and moves nothing; a reversal pays the payer back there.
 
 use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
-use crate::command::{Authorize, Command, Outcome, RegisterMerchant, RegisterTerminal, Rejection, Reply, SettlePos};
+use crate::command::{Authorize, Command, Outcome, RegisterMerchant, RegisterTerminal, Rejection, Reply};
 use crate::partition::TransitMessage;
 use crate::state_machine::authorizations::AuthorizationState;
+use crate::state_machine::tests::settle;
 use crate::state_machine::{CommitOutput, StateMachine};
-use crate::types::{Currency, Id};
+use crate::types::Id;
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
@@ -59,20 +60,6 @@ fn sale_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     (([p0, p1]), payer, takings, code.clone())
 }
 
-fn sale(settlement: &str, code: &str, amount: u64) -> Command {
-    Command::SettlePos(SettlePos {
-        id: id(settlement),
-        user: id("u1"),
-        code: code.to_string(),
-        amount,
-        currency: Currency::EUR,
-        terminal: id("t1"),
-        coupon: None,
-        hold_until_ms: None,
-        location: None,
-    })
-}
-
 #[test]
 fn an_authorization_checks_its_account_where_it_lives() {
     let [mut p0, mut p1] = machines();
@@ -105,14 +92,14 @@ fn an_authorization_checks_its_account_where_it_lives() {
 #[test]
 fn a_sale_moves_its_money_where_the_payer_lives_exactly_once() {
     let ([mut p0, mut p1], payer, takings, code) = sale_setup(1_000);
-    let sent = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    let sent = commit(&mut p0, &[], vec![settle("s1", &code, 300)]);
     assert_eq!(sent.pending.len(), 1, "the sale waits for its money");
     assert!(
         matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.from == payer && payment.amount == 300)
     );
     assert!(p0.settlement_summary(&id("s1")).is_none(), "recorded only when final");
     // The code is used by the sale in flight: a second sale with it is refused; a repeat waits.
-    let again = commit(&mut p0, &[], vec![sale("s2", &code, 10), sale("s1", &code, 300)]);
+    let again = commit(&mut p0, &[], vec![settle("s2", &code, 10), settle("s1", &code, 300)]);
     assert_eq!(again.outcomes[0], Outcome::Rejected(Rejection::CodeAlreadyUsed));
     assert_eq!(again.pending, vec![(1, sent.pending[0].1)]);
 
@@ -133,7 +120,7 @@ fn a_sale_moves_its_money_where_the_payer_lives_exactly_once() {
     assert!(deliver(&mut p0, &answered).completed.is_empty(), "a stale answer is ignored");
     // The repeat now answers what the sale answered; the payer's partition answers a copy of
     // the move as it did, moving nothing.
-    let repeat = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    let repeat = commit(&mut p0, &[], vec![settle("s1", &code, 300)]);
     assert_eq!(repeat.outcomes[0], done.completed[0].1);
     assert_eq!(messages(&deliver(&mut p1, &sent)), messages(&answered));
     assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (700, 300));
@@ -152,7 +139,7 @@ fn a_sale_moves_its_money_where_the_payer_lives_exactly_once() {
 #[test]
 fn a_refused_sale_moves_nothing_and_leaves_its_code_usable() {
     let ([mut p0, mut p1], payer, takings, code) = sale_setup(100);
-    let sent = commit(&mut p0, &[], vec![sale("s1", &code, 300)]);
+    let sent = commit(&mut p0, &[], vec![settle("s1", &code, 300)]);
     let done = deliver(&mut p0, &deliver(&mut p1, &sent));
     assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::InsufficientFunds))]);
     assert_eq!(p0.authorization(&id("a1")).unwrap().state, AuthorizationState::Active);
@@ -161,7 +148,7 @@ fn a_refused_sale_moves_nothing_and_leaves_its_code_usable() {
 
     // Refused by the merchant's side (its account closed): the payer is refunded there.
     commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]);
-    let sent = commit(&mut p0, &[], vec![sale("s2", &code, 60)]);
+    let sent = commit(&mut p0, &[], vec![settle("s2", &code, 60)]);
     let debited = deliver(&mut p1, &sent);
     assert_eq!(posted(&p1, &payer), 40);
     let refused = deliver(&mut p0, &debited);
