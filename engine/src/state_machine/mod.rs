@@ -464,7 +464,7 @@ impl StateMachine {
             Command::RegisterOperator(register) => self.register_operator(register, events),
             Command::Authorize(authorize) => self.authorize(now, authorize, events),
             Command::SettlePos(settle) => self.settle_pos(now, settle, events),
-            Command::ReversePos { settlement } => self.reverse_pos(settlement, events),
+            Command::ReversePos { settlement } => self.reverse_pos(submission, settlement, events),
             Command::OpenBill(open) => self.open_bill(now, open, events),
             Command::AddBillItem(add) => self.add_bill_item(now, add, events),
             Command::SubmitBill(submit) => self.submit_bill(now, submit, events),

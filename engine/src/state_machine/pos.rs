@@ -21,7 +21,7 @@ use super::transit::{InFlight, PosStep};
 use super::{Hold, HoldState, StateMachine};
 use crate::command::{
     Change, Event, ObjectKind, Outcome, PostingCause, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
-    Reply, SettlePos,
+    Reply, SettlePos, Submission,
 };
 use crate::constants::{
     CODE_FAILURE_WINDOW_MS, CODE_FAILURES_MAX, HOLD_TTL_MS_MAX, ISO_SETTLEMENT_ID_PREFIX, MAC_KEY_LENGTH_MAX,
@@ -443,15 +443,18 @@ impl StateMachine {
     /// Reverses an approved settlement once: refunds a charge (the merchant must still hold the
     /// money), voids an active hold or refunds what was captured of it. A redeemed coupon stays
     /// redeemed.
-    pub(super) fn reverse_pos(&mut self, id: &Id, events: &mut Vec<Event>) -> Outcome {
+    pub(super) fn reverse_pos(&mut self, submission: &Submission, id: &Id, events: &mut Vec<Event>) -> Outcome {
         match self.pos_in_flight(id) {
             InFlight::Nothing => {}
+            // A reversal of a sale in flight (an ISO 8583 0400 after a timeout) applies once the
+            // sale is final.
+            InFlight::Sale(number, _) => return self.defer_reversal(number, submission),
             // A repeat of a reversal in flight waits for the same answer.
             InFlight::Reversal(number) => {
                 self.pending = Some(number);
                 return Outcome::Applied(Reply::Done);
             }
-            InFlight::Sale(..) | InFlight::Refund(..) => return Outcome::Rejected(Rejection::NotReversible),
+            InFlight::Refund(..) => return Outcome::Rejected(Rejection::NotReversible),
         }
         let Some(record) = self.state.settlements.get(id) else {
             return Outcome::Rejected(Rejection::SettlementNotFound);

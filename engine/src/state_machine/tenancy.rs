@@ -96,7 +96,9 @@ impl Facts for StateMachine {
     }
 
     fn settlement_terminal(&self, settlement: &Id) -> Option<&Id> {
-        self.state.settlements.get(settlement).map(|record| &record.terminal)
+        // A sale whose money is in flight is its terminal's already (a reversal may wait for it).
+        let record = self.state.settlements.get(settlement).map(|record| &**record);
+        record.or_else(|| self.state.transit.selling(settlement)).map(|record| &record.terminal)
     }
 
     fn hold(&self, id: &Id) -> Option<&Hold> {

@@ -51,6 +51,9 @@ pub struct Transit {
     settling: super::Map<Id, u64>,
     /// The authorizations whose creation waits for its account's check, by number.
     by_authorization: super::Map<Id, u64>,
+    /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
+    /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
+    aliases: BTreeMap<u64, u64>,
     /// Money credited here by other partitions, per currency.
     received: BTreeMap<Currency, u128>,
     /// Money this partition's transit paid on to other partitions, per currency.
@@ -232,7 +235,7 @@ impl StateMachine {
     ) {
         match message {
             TransitMessage::Credit(credit) => self.apply_credit(credit, &mut output.events),
-            TransitMessage::Settled { number, refused, .. } => self.apply_settled(*number, *refused, output),
+            TransitMessage::Settled { number, refused, .. } => self.apply_settled(now, *number, *refused, output),
             TransitMessage::Remembered(remembered) => self.remember(remembered),
             TransitMessage::Restored(archived) => self.restore(archived),
             TransitMessage::HoldElsewhere(id) => drop(self.holds_elsewhere.insert(id.clone())),
@@ -278,7 +281,13 @@ impl StateMachine {
 
     /// The payer's last step: drain the transit, refund a refusal, complete the transfer (or
     /// the capture, the POS step; or answer the move the credit paid on).
-    fn apply_settled(&mut self, number: u64, refused: Option<Rejection>, output: &mut super::CommitOutput) {
+    fn apply_settled(
+        &mut self,
+        now: TimestampMs,
+        number: u64,
+        refused: Option<Rejection>,
+        output: &mut super::CommitOutput,
+    ) {
         // Acted on only while that credit or move is open (a repeat, or an answer to a check
         // under that number, changes nothing).
         let open = &mut self.state.transit.open;
@@ -289,8 +298,8 @@ impl StateMachine {
             Some(Open::Credit { from, credit, relay, .. }) => (from, credit, relay),
             Some(Open::Move { .. }) => {
                 // The payer's partition refunded a refusal itself.
-                let outcome = self.pos_step_settled(number, refused, &mut output.events);
-                output.completed.push((number, outcome));
+                let outcome = self.pos_step_settled(now, number, refused, output);
+                self.complete(number, outcome, output);
                 return;
             }
             _ => unreachable!("checked above"),
@@ -309,9 +318,17 @@ impl StateMachine {
                 if refused.is_some() {
                     self.refund_payer(&from, &credit, &mut output.events);
                 }
-                self.pos_step_settled(number, refused, &mut output.events)
+                self.pos_step_settled(now, number, refused, output)
             }
         };
+        self.complete(number, outcome, output);
+    }
+
+    /// The final outcome of the commands pending on `number` (and on its alias, if it has one).
+    fn complete(&mut self, number: u64, outcome: Outcome, output: &mut super::CommitOutput) {
+        if let Some(waiting) = self.state.transit.aliases.remove(&number) {
+            output.completed.push((waiting, outcome.clone()));
+        }
         output.completed.push((number, outcome));
     }
 

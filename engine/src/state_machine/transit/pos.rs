@@ -17,20 +17,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Change, Event, ObjectKind, Outcome, Refund, Rejection, Reply, SettlePos};
+use crate::command::{Change, Event, ObjectKind, Outcome, Refund, Rejection, Reply, SettlePos, Submission};
 use crate::partition::Paying;
-use crate::state_machine::StateMachine;
 use crate::state_machine::archive::ArchivedKind;
 use crate::state_machine::authorizations::AuthorizationState;
 use crate::state_machine::pos::SettlementRecord;
 use crate::state_machine::refunds::RefundEntry;
-use crate::types::{Currency, Id};
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Currency, Id, TimestampMs};
 
 /// A POS step waiting for its money.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum PosStep {
-    /// A sale: its record as it will be if approved, and the authorization it uses.
-    Sale { id: Id, record: Box<SettlementRecord>, authorization: Id },
+    /// A sale: its record as it will be if approved, the authorization it uses, and a reversal
+    /// waiting for it to be final (the number its caller waits on, and the command).
+    Sale { id: Id, record: Box<SettlementRecord>, authorization: Id, reversal: Option<(u64, Box<Submission>)> },
     /// A reversal of settlement `id`.
     Reversal { id: Id },
     /// A partial refund of settlement `id`.
@@ -58,6 +59,14 @@ pub(crate) enum InFlight<'a> {
 }
 
 impl super::Transit {
+    /// The record sale `id` will have, while its money is in flight.
+    pub(in crate::state_machine) fn selling(&self, id: &Id) -> Option<&SettlementRecord> {
+        match &self.pos_steps[self.by_settlement.get(id)?] {
+            PosStep::Sale { record, .. } => Some(record),
+            PosStep::Reversal { .. } | PosStep::Refund { .. } => None,
+        }
+    }
+
     /// Whether authorization `id` is used by a sale still in flight (it may become active again).
     pub(in crate::state_machine) fn is_settling(&self, id: &Id) -> bool {
         self.settling.contains_key(id)
@@ -111,8 +120,12 @@ impl StateMachine {
         assert!(self.state.authorization_expiry.remove(&due), "an active authorization is in the expiry index");
         let transit = &mut self.state.transit;
         transit.settling.insert(authorization_id.clone(), number);
-        let step =
-            PosStep::Sale { id: settle.id.clone(), record: Box::new(record), authorization: authorization_id.clone() };
+        let step = PosStep::Sale {
+            id: settle.id.clone(),
+            record: Box::new(record),
+            authorization: authorization_id.clone(),
+            reversal: None,
+        };
         self.pos_step_sent(number, step);
     }
 
@@ -123,20 +136,46 @@ impl StateMachine {
         transit.pos_steps.insert(number, step);
     }
 
+    /// A reversal of sale `number`, still in flight: the caller waits on a number of its own,
+    /// and the reversal applies from the start once the sale is final (a repeat waits with it).
+    pub(in crate::state_machine) fn defer_reversal(&mut self, number: u64, submission: &Submission) -> Outcome {
+        let transit = &mut self.state.transit;
+        let next = transit.last_number + 1;
+        let Some(PosStep::Sale { reversal, .. }) = transit.pos_steps.get_mut(&number) else {
+            unreachable!("a sale in flight has its step")
+        };
+        let waiting = match reversal {
+            Some((waiting, _)) => *waiting,
+            None => {
+                *reversal = Some((next, Box::new(submission.clone())));
+                transit.last_number = next;
+                next
+            }
+        };
+        self.pending = Some(waiting);
+        Outcome::Applied(Reply::Done)
+    }
+
     /// The answer to a POS step's money (its payer refunded already if it was refused): the
     /// step's final outcome.
     pub(super) fn pos_step_settled(
         &mut self,
+        now: TimestampMs,
         number: u64,
         refused: Option<Rejection>,
-        events: &mut Vec<Event>,
+        output: &mut CommitOutput,
     ) -> Outcome {
         let transit = &mut self.state.transit;
         let step = transit.pos_steps.remove(&number).expect("an open POS move or credit has its step");
         transit.by_settlement.remove(step.settlement());
+        let events = &mut output.events;
         match (step, refused) {
-            (PosStep::Sale { id, record, authorization }, refused) => {
-                self.sale_settled(&id, *record, &authorization, refused, events)
+            (PosStep::Sale { id, record, authorization, reversal }, refused) => {
+                let outcome = self.sale_settled(&id, *record, &authorization, refused, events);
+                if let Some((waiting, submission)) = reversal {
+                    self.reverse_deferred(now, waiting, &submission, output);
+                }
+                outcome
             }
             (_, Some(rejection)) => Outcome::Rejected(rejection),
             (PosStep::Reversal { id }, None) => {
@@ -152,6 +191,16 @@ impl StateMachine {
                 Self::changed(events, ObjectKind::Settlement, &id, Change::Refunded);
                 Outcome::Applied(reply)
             }
+        }
+    }
+
+    /// Applies a reversal that waited for its sale, answering its caller (on `waiting`) now or
+    /// when the reversal's own money is final.
+    fn reverse_deferred(&mut self, now: TimestampMs, waiting: u64, submission: &Submission, output: &mut CommitOutput) {
+        let outcome = self.apply(now, submission, &mut output.events);
+        match self.pending.take() {
+            Some(number) => drop(self.state.transit.aliases.insert(number, waiting)),
+            None => output.completed.push((waiting, outcome)),
         }
     }
 

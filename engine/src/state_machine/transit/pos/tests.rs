@@ -158,3 +158,30 @@ fn a_refused_sale_moves_nothing_and_leaves_its_code_usable() {
     assert_eq!(p0.authorization(&id("a1")).unwrap().state, AuthorizationState::Active);
     assert!(p1.transit().in_flight().is_empty() && p1.transit().open_messages().is_empty());
 }
+
+#[test]
+fn a_reversal_sent_while_its_sale_is_in_flight_reverses_it_once_final() {
+    let ([mut p0, mut p1], payer, takings, code) = sale_setup(1_000);
+    let sent = commit(&mut p0, &[], vec![settle("s1", &code, 300)]);
+    let sale_number = sent.pending[0].1;
+    // An ISO 8583 0400 after a timeout: it waits on a number of its own, and so does a repeat.
+    let reverse = || Command::ReversePos { settlement: id("s1") };
+    let waiting = commit(&mut p0, &[], vec![reverse(), reverse()]);
+    let [(0, reversal_number), (1, repeat_number)] = waiting.pending[..] else { panic!("{:?}", waiting.pending) };
+    assert!(reversal_number != sale_number && repeat_number == reversal_number);
+    assert!(waiting.outgoing.is_empty(), "nothing moves before the sale is final");
+
+    let credited = deliver(&mut p0, &deliver(&mut p1, &sent));
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    // The sale is answered approved; the reversal then applies and sends the money back.
+    assert!(matches!(&done.completed[..], [(n, Outcome::Applied(Reply::Settled { .. }))] if *n == sale_number));
+    assert_eq!(posted(&p0, &takings), 0, "the merchant's side is debited at once");
+    let back = deliver(&mut p0, &deliver(&mut p1, &done));
+    assert_eq!(back.completed.len(), 2, "the credit's number and the waiting reversal's: {:?}", back.completed);
+    assert!(
+        back.completed.iter().any(|(n, outcome)| *n == reversal_number && *outcome == Outcome::Applied(Reply::Done))
+    );
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (1_000, 0));
+    assert!(p0.settlement_summary(&id("s1")).unwrap().reversed);
+    assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
+}
