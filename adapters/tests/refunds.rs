@@ -121,3 +121,54 @@ fn no_reversal_or_split_refund_lands_in_a_closed_account() {
     server.admin("POST", "/v1/accounts/dora/withdrawals", withdraw);
     server.admin("POST", "/v1/accounts/dora/close", json!({}));
 }
+
+/// On three partitions, as an app backend and a terminal see it: payers on every partition
+/// authorize and pay a merchant whose account lives on the home partition, and are refunded and
+/// reversed; every sale answers once, and the money adds up.
+#[test]
+fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
+    let server = Server::start(&["--partitions", "3"]);
+    // A merchant's account must live on the home partition: the first candidate there wins.
+    let takings = (0..64)
+        .map(|n| format!("till-{n}"))
+        .find(|account| {
+            server.funded_account(account, "EUR", 0);
+            let register = json!({"id": "m1", "account": account});
+            server.call("POST", "/v1/merchants", Some(ADMIN_KEY), Some(&register)).status == 200
+        })
+        .expect("an account on the home partition");
+    server.admin("POST", "/v1/terminals", json!({"id": "t1", "merchant": "m1"}));
+    let terminal = server.key(json!({"role": "terminal", "terminal": "t1"}));
+    for n in 0..12 {
+        let (payer, user) = (format!("payer-{n}"), format!("u{n}"));
+        server.funded_account(&payer, "EUR", 10_000);
+        let code = server.authorize(&format!("au-{n}"), &user, &payer, 5_000);
+        let settlement = format!("s-{n}");
+        let settle = json!({"id": settlement, "user": user, "code": code, "amount": 4_000, "terminal": "t1"});
+        let sold = server.call("POST", "/v1/pos/settlements", Some(&terminal), Some(&settle));
+        assert_eq!(sold.body["approved"], json!(true), "{:?}", sold.body);
+        assert_eq!(server.call("POST", "/v1/pos/settlements", Some(&terminal), Some(&settle)).body, sold.body);
+        // The code was used: another sale with it is declined, and moves nothing.
+        let again =
+            json!({"id": format!("{settlement}-again"), "user": user, "code": code, "amount": 1, "terminal": "t1"});
+        assert_eq!(
+            server.call("POST", "/v1/pos/settlements", Some(&terminal), Some(&again)).body["approved"],
+            json!(false)
+        );
+        let path = format!("/v1/pos/settlements/{settlement}/refunds");
+        assert_eq!(refund(&server, &terminal, &path, "r-1", 1_000).body["remaining"], json!(3_000));
+        if n % 2 == 0 {
+            let reversed = server.call(
+                "POST",
+                &format!("/v1/pos/settlements/{settlement}/reverse"),
+                Some(&terminal),
+                Some(&json!({})),
+            );
+            assert_eq!(reversed.status, 200, "{:?}", reversed.body);
+        }
+        let expected = if n % 2 == 0 { 10_000 } else { 7_000 };
+        assert_eq!(server.balance(&payer).0, expected, "payer {n}");
+    }
+    // Six sales kept, each 4,000 less a 1,000 refund.
+    assert_eq!(server.balance(&takings).0, 6 * 3_000);
+}
