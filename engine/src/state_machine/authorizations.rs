@@ -220,11 +220,12 @@ impl StateMachine {
         let mut dropped = Vec::new();
         if let Some(ids) = self.state.user_authorizations.get_mut(user) {
             let authorizations = &self.state.authorizations;
-            // A sale in flight may make its authorization active again: it stays listed.
-            let settling = &self.state.transit;
-            let resolved = |id: &Id| {
-                authorizations.get(id).is_none_or(|found| found.state != AuthorizationState::Active)
-                    && !settling.is_settling(id)
+            // Used by a sale still in flight, it may become active again: it stays listed.
+            let transit = &self.state.transit;
+            let resolved = |id: &Id| match authorizations.get(id).map(|found| &found.state) {
+                Some(AuthorizationState::Active) => false,
+                Some(AuthorizationState::Used(sale)) => transit.selling(sale).is_none(),
+                _ => true,
             };
             while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
                 let Some(position) = ids.iter().position(resolved) else { break };

@@ -258,7 +258,7 @@ impl StateMachine {
             self.pending = Some(number);
             return Outcome::Applied(Reply::Done);
         }
-        let mut record = SettlementRecord {
+        let record = |outcome, effect| SettlementRecord {
             user: settle.user.clone(),
             code_hash: request_hash,
             amount: settle.amount,
@@ -267,18 +267,17 @@ impl StateMachine {
             coupon: settle.coupon.clone(),
             hold_until_ms: settle.hold_until_ms,
             location: settle.location,
-            outcome: Outcome::Rejected(Rejection::InvalidField),
-            effect: None,
+            outcome,
+            effect,
         };
-        match self.try_settle_pos(now, settle, events) {
-            Ok(Sold::Done(reply, effect)) => (record.outcome, record.effect) = (Outcome::Applied(reply), Some(effect)),
+        let record = match self.try_settle_pos(now, settle, events) {
+            Ok(Sold::Done(reply, effect)) => record(Outcome::Applied(reply), Some(effect)),
             Ok(Sold::Sent { number, authorization, reply, effect }) => {
-                (record.outcome, record.effect) = (Outcome::Applied(reply), Some(effect));
-                self.sale_sent(number, settle, record, &authorization);
+                self.sale_sent(number, settle, record(Outcome::Applied(reply), Some(effect)), &authorization);
                 return Outcome::Applied(Reply::Done); // A placeholder: pending on `number`.
             }
-            Err(rejection) => record.outcome = Outcome::Rejected(rejection),
-        }
+            Err(rejection) => record(Outcome::Rejected(rejection), None),
+        };
         let outcome = record.outcome.clone();
         self.state.settlements.insert(settle.id.clone(), Box::new(record));
         self.list_settlement(&settle.terminal, &settle.id);
@@ -487,9 +486,9 @@ impl StateMachine {
             if !self.lives_here(&effect.merchant_account) || !self.lives_here(&effect.account) {
                 // Checked where each lives: the merchant's account (closed, funds), then the payer's.
                 let step = PosStep::Reversal { id: id.clone() };
-                let accounts = (&effect.merchant_account, &effect.account);
+                let parties = (&effect.merchant_account, &effect.account);
                 let currency = self.state.settlements[id].currency;
-                return self.give_back_across(step, accounts, refund, currency, events);
+                return self.give_back_across(step, parties, refund, currency, events);
             }
             if accounts[&effect.merchant_account].closed || accounts[&effect.account].closed {
                 return Outcome::Rejected(Rejection::AccountClosed);

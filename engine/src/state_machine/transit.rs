@@ -47,8 +47,6 @@ pub struct Transit {
     pos_steps: BTreeMap<u64, pos::PosStep>,
     /// The message number of each POS settlement whose sale, reversal or refund is in flight.
     by_settlement: super::Map<Id, u64>,
-    /// The authorizations whose sale is in flight (`Used` by it until it is final).
-    settling: super::Map<Id, u64>,
     /// The authorizations whose creation waits for its account's check, by number.
     by_authorization: super::Map<Id, u64>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s

@@ -66,11 +66,6 @@ impl super::Transit {
             PosStep::Reversal { .. } | PosStep::Refund { .. } => None,
         }
     }
-
-    /// Whether authorization `id` is used by a sale still in flight (it may become active again).
-    pub(in crate::state_machine) fn is_settling(&self, id: &Id) -> bool {
-        self.settling.contains_key(id)
-    }
 }
 
 impl StateMachine {
@@ -118,8 +113,6 @@ impl StateMachine {
         authorization.state = AuthorizationState::Used(settle.id.clone());
         let due = (authorization.expires_at_ms, authorization_id.clone());
         assert!(self.state.authorization_expiry.remove(&due), "an active authorization is in the expiry index");
-        let transit = &mut self.state.transit;
-        transit.settling.insert(authorization_id.clone(), number);
         let step = PosStep::Sale {
             id: settle.id.clone(),
             record: Box::new(record),
@@ -214,7 +207,6 @@ impl StateMachine {
         refused: Option<Rejection>,
         events: &mut Vec<Event>,
     ) -> Outcome {
-        self.state.transit.settling.remove(authorization_id);
         match refused {
             None => {
                 self.forget_code_failures_of(&record.user);
