@@ -12,11 +12,11 @@
 //! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
 //! partition and applied by every partition ([`TransitMessage::Reference`]). Every other object
 //! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
-//! authorization's account may live anywhere (checked there, [`TransitMessage::Check`]), and a
-//! POS sale, reversal or refund moves its money where the accounts live ([`TransitMessage::Move`]
-//! and credits); the accounts of bills and splits must live on the home partition
-//! (`cross_partition` otherwise). Placing the objects with their users and merchants is the
-//! rest of `docs/placement.md`.
+//! authorization's or a bill's account may live anywhere (checked there,
+//! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
+//! its money where the accounts live ([`TransitMessage::Move`] and credits); the accounts of
+//! splits must live on the home partition (`cross_partition` otherwise). Placing the objects
+//! with their users and merchants is the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -110,7 +110,7 @@ impl Placement {
     }
 
     /// Refuses a command applied on `partition` that names an account living elsewhere, where
-    /// only a plain transfer and a hold's payee may cross partitions (`cross_partition`).
+    /// the command cannot cross partitions (`cross_partition`).
     pub fn check_accounts_local(&self, partition: PartitionId, command: &Command) -> Result<(), Rejection> {
         if self.count == 1 {
             return Ok(());
@@ -121,7 +121,6 @@ impl Placement {
             // live anywhere (checked there, `TransitMessage::Check`).
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::OpenBill(open) => local(&open.account),
             Command::RequestSplit(request) => {
                 local(&request.requester_account)?;
                 request.members.iter().try_for_each(|member| local(&member.account))
@@ -229,7 +228,7 @@ pub enum Registration {
 }
 
 /// An account to check on its own partition before a command that names it applies (a hold's
-/// payee, an authorization's account).
+/// payee, an authorization's or a bill's account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// The partition where the command waits.
@@ -252,6 +251,9 @@ pub enum Checking {
     /// The account of authorization `id`, being created (a missing account is
     /// `account_not_found`).
     Authorization(Id),
+    /// The charged account of bill `id`, being opened (a missing account is
+    /// `account_not_found`).
+    Bill(Id),
 }
 
 impl Checking {
@@ -259,7 +261,7 @@ impl Checking {
     pub fn hold(&self) -> Option<&Id> {
         match self {
             Checking::HoldPayee(id) => Some(id),
-            Checking::Authorization(_) => None,
+            Checking::Authorization(_) | Checking::Bill(_) => None,
         }
     }
 }
@@ -350,6 +352,10 @@ pub enum Paying {
     Reversal(Id),
     /// A partial refund of POS settlement `id`, paid back to a payer that lives elsewhere.
     Refund(Id),
+    /// The charge of bill `id`, whose account lives elsewhere (`state_machine/transit/bills.rs`).
+    Bill(Id),
+    /// A partial refund of bill `id`, paid back to an account that lives elsewhere.
+    BillRefund(Id),
 }
 
 impl Paying {
@@ -361,6 +367,8 @@ impl Paying {
             Paying::Settlement(id) => PostingCause::PosSettlement(id.clone()),
             Paying::Reversal(id) => PostingCause::PosReversal(id.clone()),
             Paying::Refund(id) => PostingCause::PosRefund(id.clone()),
+            Paying::Bill(id) => PostingCause::BillCharge(id.clone()),
+            Paying::BillRefund(id) => PostingCause::BillRefund(id.clone()),
         }
     }
 }

@@ -332,6 +332,11 @@ impl StateMachine {
     }
 
     fn evict_bill(&mut self, id: Id) {
+        if self.bill_in_flight(&id) {
+            // A refund is in flight: the bill stays until that is final, a window more.
+            self.resolved(ArchivedKind::Bill, &id);
+            return;
+        }
         let Some(bill) = self.state.bills.remove(&id) else { return };
         let owner = self.disown(ObjectKind::Bill, &id);
         self.archived.push(Archived::Bill(ArchivedBill { id, bill, owner }));

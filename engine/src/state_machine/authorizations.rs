@@ -94,19 +94,7 @@ impl StateMachine {
         if authorize.expires_at_ms <= now || authorize.expires_at_ms - now > AUTHORIZATION_TTL_MS_MAX {
             return Outcome::Rejected(Rejection::InvalidExpiry);
         }
-        let account = match self.checked.take() {
-            // Checked on the account's partition (`check_account_first`).
-            Some((checked, answer)) if checked == authorize.account => {
-                answer.map(|found| (found.closed, found.currency))
-            }
-            _ => self
-                .state
-                .accounts
-                .get(&authorize.account)
-                .map(|found| (found.closed, found.currency))
-                .ok_or(Rejection::AccountNotFound),
-        };
-        let currency = match account {
+        let currency = match self.account_standing(&authorize.account) {
             Err(rejection) => return Outcome::Rejected(rejection),
             Ok((true, _)) => return Outcome::Rejected(Rejection::AccountClosed),
             Ok((false, currency)) => currency,
@@ -143,35 +131,54 @@ impl StateMachine {
         Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
     }
 
-    /// An `Authorize` naming an account of another partition applies only once that partition
-    /// answered a check (`transit/holds.rs`): then everything, authority included, is decided
-    /// from the start as on one partition. `None`: apply `submission` now.
+    /// An `Authorize` or `OpenBill` naming an account of another partition applies only once
+    /// that partition answered a check (`transit/holds.rs`): then everything, authority
+    /// included, is decided from the start as on one partition. `None`: apply `submission` now.
     pub(super) fn check_account_first(&mut self, submission: &Submission) -> Option<Outcome> {
-        let Command::Authorize(authorize) = &submission.command else { return None };
-        if self.checked.is_some() || self.lives_here(&authorize.account) {
+        let (operation, subject, account) = match &submission.command {
+            Command::Authorize(authorize) => {
+                (Operation::Authorize, Checking::Authorization(authorize.id.clone()), &authorize.account)
+            }
+            Command::OpenBill(open) => (Operation::OpenBill, Checking::Bill(open.bill.clone()), &open.account),
+            _ => return None,
+        };
+        if self.checked.is_some() || self.lives_here(account) {
             return None;
         }
         let role = submission.principal.role();
-        if crate::authority::rule(Operation::Authorize, role) == crate::authority::Relation::No {
-            // No answer of the account's partition could let this role authorize: no check.
+        if crate::authority::rule(operation, role) == crate::authority::Relation::No {
+            // No answer of the account's partition could let this role do it: no check.
             return Some(Outcome::Rejected(Rejection::Forbidden));
         }
-        if let Some((number, first)) = self.state.transit.authorizing(&authorize.id) {
-            let Command::Authorize(waiting) = &first.command else { unreachable!("only an Authorize waits for this") };
-            // As a retry of an authorization that exists: the same id, user, account and limit.
+        if let Some((number, first)) = self.state.transit.creating(&subject) {
+            // As a retry of an object that exists: another principal's id is taken, another
+            // body is refused as the command refuses it.
             if first.principal != submission.principal {
                 return Some(Outcome::Rejected(Rejection::AlreadyExists));
             }
-            if (&waiting.user, &waiting.account, waiting.limit)
-                != (&authorize.user, &authorize.account, authorize.limit)
-            {
-                return Some(Outcome::Rejected(Rejection::IdReused));
+            if let Some(rejection) = retry_differs(&first.command, &submission.command) {
+                return Some(Outcome::Rejected(rejection));
             }
             self.pending = Some(number);
             return Some(Outcome::Applied(Reply::Done));
         }
-        let subject = Checking::Authorization(authorize.id.clone());
-        Some(self.check_account(submission, subject, &authorize.account, None))
+        let account = account.clone();
+        Some(self.check_account(submission, subject, &account, None))
+    }
+
+    /// Whether account `id` is closed, and its currency, for a command that may name an account
+    /// of another partition: that partition's answer while the command applies again with it
+    /// (`check_account_first`), else the account here.
+    pub(super) fn account_standing(&self, id: &Id) -> Result<(bool, Currency), Rejection> {
+        match &self.checked {
+            Some((checked, answer)) if checked == id => {
+                answer.as_ref().map(|found| (found.closed, found.currency)).map_err(|rejection| *rejection)
+            }
+            _ => {
+                let account = self.state.accounts.get(id).ok_or(Rejection::AccountNotFound)?;
+                Ok((account.closed, account.currency))
+            }
+        }
     }
 
     /// Whether authorization `id` is in memory and active (a retired one never is).
@@ -282,5 +289,19 @@ pub(super) fn spent_code(state: &AuthorizationState) -> Rejection {
         AuthorizationState::Active | AuthorizationState::Expired => Rejection::Expired,
         AuthorizationState::Used(_) => Rejection::CodeAlreadyUsed,
         AuthorizationState::Revoked => Rejection::CodeRevoked,
+    }
+}
+
+/// How a command waiting for its account's check and a retry of its id differ, if they do: an
+/// authorization's retry is the same id, user, account and limit (`id_reused` otherwise), a
+/// bill's the same opening (`already_exists` otherwise).
+fn retry_differs(first: &Command, retry: &Command) -> Option<Rejection> {
+    match (first, retry) {
+        (Command::Authorize(first), Command::Authorize(retry)) => {
+            let same = (&first.user, &first.account, first.limit) == (&retry.user, &retry.account, retry.limit);
+            (!same).then_some(Rejection::IdReused)
+        }
+        (Command::OpenBill(first), Command::OpenBill(retry)) => (first != retry).then_some(Rejection::AlreadyExists),
+        _ => unreachable!("only the command that sent the check waits for it"),
     }
 }

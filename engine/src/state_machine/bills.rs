@@ -125,13 +125,14 @@ impl StateMachine {
         {
             return Err(Rejection::InvalidExpiry);
         }
-        let account = self.state.accounts.get(&open.account).ok_or(Rejection::AccountNotFound)?;
-        if account.closed {
+        // The account may live on another partition, checked there first.
+        let (closed, currency) = self.account_standing(&open.account)?;
+        if closed {
             return Err(Rejection::AccountClosed);
         }
         let merchant = self.state.merchants.get(&open.merchant).ok_or(Rejection::MerchantNotFound)?;
-        self.usable_account(&merchant.account, account.currency, Rejection::CounterpartyNotFound)?;
-        Ok(account.currency)
+        self.usable_account(&merchant.account, currency, Rejection::CounterpartyNotFound)?;
+        Ok(currency)
     }
 
     pub(super) fn add_bill_item(&mut self, now: TimestampMs, add: &AddBillItem, events: &mut Vec<Event>) -> Outcome {
@@ -279,6 +280,14 @@ impl StateMachine {
             None => 0,
         };
         let charged = total - discount;
+        if !self.lives_here(&account) {
+            // The account's partition checks and debits it, then pays the merchant here.
+            if confirm.coupon.is_some() {
+                return Err(Rejection::CrossPartition);
+            }
+            self.charge_across(&confirm.bill, (&account, &merchant_account), charged, currency);
+            return Ok(Reply::Done);
+        }
         self.usable_account(&account, currency, Rejection::AccountNotFound)?;
         self.usable_account(&merchant_account, currency, Rejection::CounterpartyNotFound)?;
         if charged > 0 {

@@ -133,11 +133,15 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::MerchantNotFound);
         };
         let (from, to) = (merchant.account.clone(), bill.account.clone());
+        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
+        if !self.lives_here(&from) || !self.lives_here(&to) {
+            let currency = bill.currency;
+            return self.refund_bill_across(request, entry, (&from, &to), currency, events);
+        }
         let cause = PostingCause::BillRefund(request.of.clone());
         if let Err(rejection) = self.give_back(&from, &to, request.amount, cause, events) {
             return Outcome::Rejected(rejection);
         }
-        let entry = RefundEntry { refund: request.refund.clone(), amount: request.amount, remaining };
         self.state.bills.get_mut(&request.of).expect("found above").refunds.push(entry);
         Self::changed(events, ObjectKind::Bill, &request.of, Change::Refunded);
         Outcome::Applied(Reply::Refunded { amount: request.amount, remaining })

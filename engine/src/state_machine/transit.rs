@@ -49,6 +49,11 @@ pub struct Transit {
     by_settlement: super::Map<Id, u64>,
     /// The authorizations whose creation waits for its account's check, by number.
     by_authorization: super::Map<Id, u64>,
+    /// The number of each bill's opening check, or of its charge or refund in flight
+    /// (`transit/bills.rs`).
+    by_bill: super::Map<Id, u64>,
+    /// The bills' charges and refunds whose money is in flight, by message number.
+    bill_steps: BTreeMap<u64, bills::BillStep>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -294,9 +299,12 @@ impl StateMachine {
         }
         let (from, credit, relay) = match open.remove(&number).map(|entry| *entry) {
             Some(Open::Credit { from, credit, relay, .. }) => (from, credit, relay),
-            Some(Open::Move { .. }) => {
+            Some(Open::Move { payment, .. }) => {
                 // The payer's partition refunded a refusal itself.
-                let outcome = self.pos_step_settled(now, number, refused, output);
+                let outcome = match payment.paying {
+                    Paying::Bill(_) => self.bill_step_settled(now, number, refused, output),
+                    _ => self.pos_step_settled(now, number, refused, output),
+                };
                 self.complete(number, outcome, output);
                 return;
             }
@@ -317,6 +325,12 @@ impl StateMachine {
                     self.refund_payer(&from, &credit, &mut output.events);
                 }
                 self.pos_step_settled(now, number, refused, output)
+            }
+            Paying::Bill(_) | Paying::BillRefund(_) => {
+                if refused.is_some() {
+                    self.refund_payer(&from, &credit, &mut output.events);
+                }
+                self.bill_step_settled(now, number, refused, output)
             }
         };
         self.complete(number, outcome, output);
@@ -357,6 +371,7 @@ impl StateMachine {
     }
 }
 
+mod bills;
 mod holds;
 mod moves;
 mod pos;

@@ -39,8 +39,8 @@ impl Model {
         self.owns_account_anywhere(who, account) && self.local(account)
     }
 
-    /// Owns `account` wherever it lives (an authorization's account is checked on its own
-    /// partition before the rule is decided).
+    /// Owns `account` wherever it lives (an authorization's or a bill's account is checked on
+    /// its own partition before the rule is decided).
     fn owns_account_anywhere(&self, who: &Principal, account: &Id) -> bool {
         self.owners.accounts.get(account) == Some(who)
             || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account))
@@ -117,7 +117,7 @@ impl Model {
                 is_terminal(terminal) || self.merchant_of_terminal(terminal).is_some_and(is_merchant)
             }),
             Command::RefundBill(refund) => self.bills.get(&refund.of).is_some_and(|bill| is_merchant(&bill.merchant)),
-            Command::OpenBill(open) => self.owns_account(who, &open.account) && self.acts_for(who, &open.user),
+            Command::OpenBill(open) => self.owns_account_anywhere(who, &open.account) && self.acts_for(who, &open.user),
             Command::AddBillItem(add) => {
                 is_terminal(&add.terminal) || self.bills.get(&add.bill).is_some_and(|bill| is_merchant(&bill.merchant))
             }

@@ -146,6 +146,17 @@ impl Model {
             None => 0,
         };
         let charged = total - discount;
+        if !self.local(&account) {
+            // Checked where each lives: the account (missing, closed, currency, funds), then the
+            // merchant's; no coupon travels with the charge.
+            if confirm.coupon.is_some() {
+                return Err(Rejection::CrossPartition);
+            }
+            self.usable(&account, currency, Rejection::AccountNotFound)?;
+            self.accounts[&account].can_debit(charged)?;
+            self.usable(&merchant_account, currency, Rejection::CounterpartyNotFound)?;
+            self.accounts[&merchant_account].can_credit(charged)?;
+        }
         self.usable(&account, currency, Rejection::AccountNotFound)?;
         self.usable(&merchant_account, currency, Rejection::CounterpartyNotFound)?;
         if charged > 0 {

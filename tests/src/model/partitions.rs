@@ -9,15 +9,19 @@
 //!   registered account) is known where the account lives, so a tenant naming an account of
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
-//! - A hold's payee must live with its payer; merchants, bills and splits need their accounts
-//!   on the home partition (`cross_partition` otherwise); a leg of a `TransferBatch` whose payer
-//!   or payee lives off the batch's partition is `cross_partition`.
+//! - Merchants and splits need their accounts on the home partition (`cross_partition`
+//!   otherwise); a leg of a `TransferBatch` whose payer or payee lives off the batch's partition
+//!   is `cross_partition`.
 //! - An authorization's account may live anywhere: the home partition asks its partition first
 //!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
 //!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
 //!   account, and may not place a hold or use a coupon (`cross_partition`); a reversal or
 //!   refund paying such a payer back checks the merchant's account (closed, funds) before the
 //!   payer's (closed, ceiling).
+//! - A bill's account may live anywhere too: its opening asks that partition first, as an
+//!   authorization does; its charge checks the account (missing, closed, currency, funds) before
+//!   the merchant's account, and may not use a coupon (`cross_partition`, after the coupon's
+//!   own checks); a refund pays it back as a POS refund does.
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.
@@ -40,11 +44,12 @@ impl Model {
         }
     }
 
-    /// Whether `command` is a POS command whose money may cross partitions: an authorization of
-    /// an account off the home partition, any sale (which authorization its code finds is known
-    /// only when it applies), a reversal or refund of a settlement whose payer lives off the home
-    /// partition or is not known yet.
-    pub fn pos_may_cross(&self, command: &Command) -> bool {
+    /// Whether `command` is a command of the home partition whose account may live elsewhere:
+    /// an authorization or a bill's opening naming an account off the home partition, any sale
+    /// (which authorization its code finds is known only when it applies), a reversal or refund
+    /// of a settlement whose payer lives off the home partition or is not known yet, a bill's
+    /// confirmation or refund whose account lives off the home partition or is not known yet.
+    pub fn crosses_from_home(&self, command: &Command) -> bool {
         if self.placement.count() == 1 {
             return false;
         }
@@ -52,11 +57,15 @@ impl Model {
         let settlement = |id: &Id| {
             self.settlements.get(id).is_none_or(|s| s.effect.as_ref().is_none_or(|effect| remote(&effect.account)))
         };
+        let bill = |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account));
         match command {
             Command::Authorize(authorize) => remote(&authorize.account),
             Command::SettlePos(_) => true,
             Command::ReversePos { settlement: id } => settlement(id),
             Command::RefundPos(refund) => settlement(&refund.of),
+            Command::OpenBill(open) => remote(&open.account),
+            Command::ConfirmBill(confirm) => bill(&confirm.bill),
+            Command::RefundBill(refund) => bill(&refund.of),
             _ => false,
         }
     }
@@ -77,7 +86,6 @@ impl Model {
         match command {
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::OpenBill(open) => local(&open.account),
             Command::RequestSplit(request) => {
                 local(&request.requester_account)?;
                 request.members.iter().try_for_each(|member| local(&member.account))

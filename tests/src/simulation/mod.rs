@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use kassa_engine::command::{ConfirmBill, Refund};
 use kassa_engine::runtime::Clock;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Outcome, Reply};
 use rand::rngs::StdRng;
@@ -303,8 +304,8 @@ impl Run {
             let mut outcomes = Vec::with_capacity(batch.len());
             let model = &self.model;
             let hold_parties = |id: &kassa_engine::Id| model.holds.get(id).map(|hold| (&hold.from, &hold.to));
-            let pos_crossing = |command: &Command| model.pos_may_cross(command);
-            for wave in partitions::waves(&model.placement, &batch, hold_parties, pos_crossing) {
+            let crossing_from_home = |command: &Command| model.crosses_from_home(command);
+            for wave in partitions::waves(&model.placement, &batch, hold_parties, crossing_from_home) {
                 let answered = self
                     .engine()
                     .submit_batch_blocking(batch[wave].to_vec())
@@ -396,8 +397,8 @@ impl Run {
             let kind = command.kind();
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
         }
-        // POS money whose payer lives off the home partition (authorizations, sales, reversals
-        // and refunds of such a sale).
+        // POS and bill money whose payer lives off the home partition (authorizations, sales,
+        // reversals and refunds of such a sale; bills opened, charged and refunded).
         let payer = match command {
             Command::Authorize(authorize) => Some(&authorize.account),
             Command::SettlePos(settle) => {
@@ -408,6 +409,10 @@ impl Run {
             }
             Command::RefundPos(refund) => {
                 self.model.settlements.get(&refund.of).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
+            }
+            Command::OpenBill(open) => Some(&open.account),
+            Command::ConfirmBill(ConfirmBill { bill, .. }) | Command::RefundBill(Refund { of: bill, .. }) => {
+                self.model.bills.get(bill).map(|bill| &bill.account)
             }
             _ => None,
         };

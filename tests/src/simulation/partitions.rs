@@ -18,10 +18,11 @@
 //! engine routes a whole wave before applying it, and a client racing itself on one id is the
 //! race that directory documents.
 //!
-//! A POS command whose money may cross partitions (an authorization of an account placed
-//! elsewhere, a sale, a reversal or refund of a sale whose payer lives elsewhere) goes through
-//! the home partition and the payer's in steps, its authorization or settlement in flight in
-//! between: it is alone in its wave.
+//! A command of the home partition whose account may live elsewhere (an authorization or a
+//! bill's opening naming an account placed elsewhere, a sale, a reversal or refund of a sale
+//! whose payer lives elsewhere, a bill's charge or refund whose account lives elsewhere) goes
+//! through the home partition and the account's in steps, its object in flight in between: it
+//! is alone in its wave.
 //!
 //! The state is read from every partition and merged: accounts (and their owner records) from
 //! the partition they live on, a hold (and its owner record) from the partition that has it,
@@ -145,7 +146,7 @@ pub fn waves<'a>(
     placement: &Placement,
     batch: &'a [Submission],
     hold_parties: impl Fn(&Id) -> Option<Parties<'a>>,
-    pos_crossing: impl Fn(&Command) -> bool,
+    crossing_from_home: impl Fn(&Command) -> bool,
 ) -> Vec<Range<usize>> {
     if placement.count() == 1 || batch.is_empty() {
         return std::iter::once(0..batch.len()).collect();
@@ -162,7 +163,7 @@ pub fn waves<'a>(
             _ => None,
         };
         let crossing_hold = parties.filter(|(from, to)| placement.of_account(from) != placement.of_account(to));
-        let alone = pos_crossing(&submission.command);
+        let alone = crossing_from_home(&submission.command);
         if (alone && wave.admitted > 0) || !wave.admit(placement, &submission.command, crossing_hold) {
             waves.push(start..index);
             start = index;

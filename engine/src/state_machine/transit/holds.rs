@@ -42,9 +42,14 @@ impl Transit {
         })
     }
 
-    /// The creation of authorization `id` waiting for its account's check, if one is.
-    pub(in crate::state_machine) fn authorizing(&self, id: &Id) -> Option<(u64, &Submission)> {
-        let number = self.by_authorization.get(id)?;
+    /// The creation of the authorization or bill `subject` names waiting for its account's
+    /// check, if one is.
+    pub(in crate::state_machine) fn creating(&self, subject: &Checking) -> Option<(u64, &Submission)> {
+        let number = match subject {
+            Checking::Authorization(id) => self.by_authorization.get(id)?,
+            Checking::Bill(id) => self.by_bill.get(id)?,
+            Checking::HoldPayee(_) => return None,
+        };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, placement)),
             Open::Credit { .. } | Open::Move { .. } => None,
@@ -66,7 +71,7 @@ impl Transit {
 
 impl StateMachine {
     /// The first step of a command naming an account that lives elsewhere (a placement's payee,
-    /// an authorization's account): send the check and leave the command pending (nothing else
+    /// an authorization's or a bill's account): send the check and leave the command pending (nothing else
     /// changes). It applies again, from the start, when the answer comes.
     pub(in crate::state_machine) fn check_account(
         &mut self,
@@ -81,6 +86,7 @@ impl StateMachine {
         match &subject {
             Checking::HoldPayee(hold) => transit.by_hold.insert(hold.clone(), number),
             Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
+            Checking::Bill(id) => transit.by_bill.insert(id.clone(), number),
         };
         let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
@@ -94,7 +100,7 @@ impl StateMachine {
     pub(super) fn answer_check(&mut self, check: &Check) {
         let missing = match check.subject {
             Checking::HoldPayee(_) => Rejection::CounterpartyNotFound,
-            Checking::Authorization(_) => Rejection::AccountNotFound,
+            Checking::Authorization(_) | Checking::Bill(_) => Rejection::AccountNotFound,
         };
         let account = self.state.accounts.get(&check.account).ok_or(missing);
         let answer = account.and_then(|account| {
@@ -142,10 +148,12 @@ impl StateMachine {
         match &check.subject {
             Checking::HoldPayee(hold) => transit.by_hold.remove(hold),
             Checking::Authorization(id) => transit.by_authorization.remove(id),
+            Checking::Bill(id) => transit.by_bill.remove(id),
         };
         let outcome = match (answer, &check.subject) {
             (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),
-            // An authorization decides from the start, its account's refusal in its turn.
+            // An authorization or a bill decides from the start, its account's refusal in its
+            // turn.
             (answer, _) => {
                 self.checked = Some((check.account.clone(), answer.clone()));
                 let outcome = self.apply(now, &placement, &mut output.events);

@@ -1,0 +1,195 @@
+//! Bills whose account lives on another partition, message by message: the opening checks the
+//! account there; the charge moves the money there and back exactly once; a refusal leaves the
+//! bill submitted and moves nothing; commands naming the bill wait for its money; a refund pays
+//! the account back there.
+
+use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
+use crate::command::{
+    AddBillItem, Command, ConfirmBill, OpenBill, Outcome, Refund, RegisterMerchant, RegisterTerminal, Rejection, Reply,
+    SubmitBill,
+};
+use crate::partition::TransitMessage;
+use crate::state_machine::bills::BillState;
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::Id;
+
+fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+fn deliver(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {
+    commit(machine, &messages(output), vec![])
+}
+
+fn open_bill(account: &Id) -> Command {
+    Command::OpenBill(OpenBill {
+        bill: id("b1"),
+        user: id("u1"),
+        account: account.clone(),
+        merchant: id("shop"),
+        opens_at_ms: NOW,
+        closes_at_ms: NOW + 600_000,
+    })
+}
+
+fn confirm(challenge: &str) -> Command {
+    Command::ConfirmBill(ConfirmBill { bill: id("b1"), challenge: challenge.into(), coupon: None, location: None })
+}
+
+fn refund(refund: &str, amount: u64) -> Command {
+    Command::RefundBill(Refund { of: id("b1"), refund: id(refund), amount })
+}
+
+/// Home partition 0 with merchant `shop` (account on 0, terminal `t1`) and a payer account on
+/// partition 1 holding `deposit`; bill `b1` on it (checked there), one item of 400, submitted.
+/// Returns the machines, the payer and merchant accounts, and the challenge.
+fn bill_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
+    let [mut p0, mut p1] = machines();
+    let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
+    open(&mut p1, &payer, deposit);
+    open(&mut p0, &takings, 0);
+    let registered = commit(
+        &mut p0,
+        &[],
+        vec![
+            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
+            Command::RegisterTerminal(RegisterTerminal {
+                terminal: id("t1"),
+                merchant: id("shop"),
+                mac_key: None,
+                location: None,
+            }),
+        ],
+    );
+    assert!(registered.outcomes.iter().all(Outcome::is_applied));
+    let sent = commit(&mut p0, &[], vec![open_bill(&payer)]);
+    assert_eq!(sent.pending, vec![(0, 1)], "the opening waits for its account's check");
+    assert!(p0.bill(&id("b1")).is_none());
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(1, Outcome::Applied(Reply::Done))]);
+    let item = Command::AddBillItem(AddBillItem {
+        bill: id("b1"),
+        terminal: id("t1"),
+        item_ref: "tea".into(),
+        quantity: 1,
+        unit_amount: 400,
+    });
+    let submitted = commit(&mut p0, &[], vec![item, Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 3 })]);
+    let Outcome::Applied(Reply::BillSubmitted { total: 400, challenge }) = &submitted.outcomes[1] else {
+        panic!("{:?}", submitted.outcomes)
+    };
+    ([p0, p1], payer, takings, challenge.clone())
+}
+
+#[test]
+fn opening_a_bill_checks_its_account_where_it_lives() {
+    let [mut p0, mut p1] = machines();
+    let missing = account_on(&p0, 1, "missing");
+    let sent = commit(&mut p0, &[], vec![open_bill(&missing)]);
+    let mut other = open_bill(&missing);
+    let Command::OpenBill(body) = &mut other else { unreachable!() };
+    body.closes_at_ms += 1;
+    // A repeat waits for the same check; another opening under the id is refused.
+    let repeat = commit(&mut p0, &[], vec![open_bill(&missing), other]);
+    assert_eq!(repeat.pending, vec![(0, 1)]);
+    assert_eq!(repeat.outcomes[1], Outcome::Rejected(Rejection::AlreadyExists));
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(1, Outcome::Rejected(Rejection::AccountNotFound))]);
+    assert!(p0.bill(&id("b1")).is_none() && p0.transit().open_messages().is_empty());
+}
+
+#[test]
+fn a_bill_is_charged_where_its_account_lives_exactly_once() {
+    let ([mut p0, mut p1], payer, takings, challenge) = bill_setup(1_000);
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    let number = sent.pending[0].1;
+    assert!(
+        matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.from == payer && payment.amount == 400)
+    );
+    // A repeat and a cancellation wait for the charge, each on a number of its own.
+    let waiting = commit(&mut p0, &[], vec![confirm(&challenge), Command::CancelBill { bill: id("b1") }]);
+    assert_eq!(waiting.pending.len(), 2);
+    assert!(waiting.pending.iter().all(|(_, waits_on)| *waits_on != number));
+    // No tick expires a bill whose money is in flight.
+    assert!(matches!(p0.bill(&id("b1")).unwrap().state, BillState::Submitted { .. }));
+
+    let debited = deliver(&mut p1, &sent);
+    assert!(deliver(&mut p1, &sent).outgoing.is_empty(), "a copy of a move in flight waits");
+    assert_eq!(posted(&p1, &payer), 600);
+    let credited = deliver(&mut p0, &debited);
+    assert_eq!(posted(&p0, &takings), 400);
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    let paid = Outcome::Applied(Reply::BillPaid { charged: 400, discount: 0 });
+    let (repeat, cancel) = (waiting.pending[0].1, waiting.pending[1].1);
+    assert_eq!(
+        done.completed,
+        vec![(repeat, paid.clone()), (cancel, Outcome::Rejected(Rejection::BillNotOpen)), (number, paid)]
+    );
+    assert_eq!(p0.bill(&id("b1")).unwrap().state, BillState::Paid { charged: 400, discount: 0 });
+    assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
+}
+
+#[test]
+fn a_refused_charge_leaves_the_bill_submitted_and_moves_nothing() {
+    let ([mut p0, mut p1], payer, takings, challenge) = bill_setup(100);
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    let waiting = commit(&mut p0, &[], vec![Command::CancelBill { bill: id("b1") }]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(
+        done.completed,
+        vec![
+            (waiting.pending[0].1, Outcome::Applied(Reply::Done)),
+            (sent.pending[0].1, Outcome::Rejected(Rejection::InsufficientFunds))
+        ]
+    );
+    // The cancellation that waited found the bill submitted again.
+    assert_eq!(p0.bill(&id("b1")).unwrap().state, BillState::Cancelled);
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (100, 0));
+}
+
+#[test]
+fn a_refused_charge_can_be_confirmed_again() {
+    let ([mut p0, mut p1], payer, takings, challenge) = bill_setup(100);
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed[0].1, Outcome::Rejected(Rejection::InsufficientFunds));
+    let topped = commit(
+        &mut p1,
+        &[],
+        vec![Command::Deposit(crate::command::Movement { id: id("top"), account: payer.clone(), amount: 900 })],
+    );
+    assert!(topped.outcomes[0].is_applied());
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    let credited = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert!(credited.completed.is_empty(), "the answer comes after the merchant's credit");
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    assert_eq!(
+        done.completed,
+        vec![(sent.pending[0].1, Outcome::Applied(Reply::BillPaid { charged: 400, discount: 0 }))]
+    );
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (600, 400));
+}
+
+#[test]
+fn a_refund_pays_the_account_back_where_it_lives() {
+    let ([mut p0, mut p1], payer, takings, challenge) = bill_setup(1_000);
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    let credited = deliver(&mut p0, &deliver(&mut p1, &sent));
+    deliver(&mut p0, &deliver(&mut p1, &credited));
+    // The refund's credit is in flight: a repeat and a second refund wait for it.
+    let sent = commit(&mut p0, &[], vec![refund("r1", 150)]);
+    assert_eq!(posted(&p0, &takings), 250);
+    let waiting = commit(&mut p0, &[], vec![refund("r1", 150), refund("r2", 300)]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    let first = Outcome::Applied(Reply::Refunded { amount: 150, remaining: 250 });
+    assert_eq!(
+        done.completed,
+        vec![
+            (waiting.pending[0].1, first.clone()),
+            (waiting.pending[1].1, Outcome::Rejected(Rejection::RefundExceedsCharge)),
+            (sent.pending[0].1, first),
+        ]
+    );
+    assert_eq!(posted(&p1, &payer), 750);
+    assert_eq!(p0.bill(&id("b1")).unwrap().refunds.len(), 1);
+}
