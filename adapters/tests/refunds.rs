@@ -172,3 +172,49 @@ fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
     // Six sales kept, each 4,000 less a 1,000 refund.
     assert_eq!(server.balance(&takings).0, 6 * 3_000);
 }
+
+/// On three partitions, as an app backend and a merchant see it: bills charging accounts on
+/// every partition are opened, paid once, refunded and cancelled; an account that cannot pay is
+/// declined and leaves its bill submitted, and the money adds up.
+#[test]
+fn bills_with_accounts_on_every_partition_are_paid_and_refunded() {
+    let server = Server::start(&["--partitions", "3"]);
+    let takings = (0..64)
+        .map(|n| format!("till-{n}"))
+        .find(|account| {
+            server.funded_account(account, "EUR", 0);
+            let register = json!({"id": "m1", "account": account});
+            server.call("POST", "/v1/merchants", Some(ADMIN_KEY), Some(&register)).status == 200
+        })
+        .expect("an account on the home partition");
+    server.admin("POST", "/v1/terminals", json!({"id": "t1", "merchant": "m1"}));
+    let merchant = server.key(json!({"role": "merchant", "merchant": "m1"}));
+    for n in 0..12 {
+        let (account, bill) = (format!("payer-{n}"), format!("b-{n}"));
+        // Every third account cannot pay the whole bill.
+        server.funded_account(&account, "EUR", if n % 3 == 2 { 500 } else { 10_000 });
+        let open =
+            json!({"id": bill, "user": format!("u{n}"), "account": account, "merchant": "m1", "expires_in_s": 600});
+        server.admin("POST", "/v1/bills", open);
+        let item = json!({"terminal": "t1", "item_ref": "sku", "quantity": 4, "unit_amount": 250});
+        server.admin("POST", &format!("/v1/bills/{bill}/items"), item);
+        let submitted = server.admin("POST", &format!("/v1/bills/{bill}/submit"), json!({}));
+        let confirm = json!({"challenge": submitted["challenge"].clone()});
+        let path = format!("/v1/bills/{bill}/confirm");
+        let paid = server.call("POST", &path, Some(ADMIN_KEY), Some(&confirm));
+        if n % 3 == 2 {
+            paid.assert_error(422, "insufficient_funds");
+            assert_eq!(server.admin_get(&format!("/v1/bills/{bill}"))["status"], json!("submitted"));
+            server.admin("POST", &format!("/v1/bills/{bill}/cancel"), json!({}));
+            assert_eq!(server.balance(&account).0, 500, "bill {n} declined, nothing moved");
+            continue;
+        }
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+        assert_eq!(server.call("POST", &path, Some(ADMIN_KEY), Some(&confirm)).body, paid.body, "paid once");
+        let answer = refund(&server, &merchant, &format!("/v1/bills/{bill}/refunds"), "r-1", 300);
+        assert_eq!(answer.body["remaining"], json!(700), "{:?}", answer.body);
+        assert_eq!(server.balance(&account).0, 10_000 - 1_000 + 300, "bill {n}");
+    }
+    // Eight bills paid, each 1,000 less a 300 refund.
+    assert_eq!(server.balance(&takings).0, 8 * 700);
+}

@@ -83,6 +83,7 @@ fn named_ids(records: &Records) -> HashSet<String> {
                 Command::PlaceHold(place) => ids.insert(place.id.to_string()),
                 Command::RegisterMerchant(register) => ids.insert(register.merchant.to_string()),
                 Command::SettlePos(settle) => ids.insert(settle.id.to_string()),
+                Command::ConfirmBill(confirm) => ids.insert(confirm.bill.to_string()),
                 _ => false,
             };
         }
@@ -92,7 +93,10 @@ fn named_ids(records: &Records) -> HashSet<String> {
 
 fn ack_id(ack: &Ack) -> &str {
     match ack {
-        Ack::Transfer { id, .. } | Ack::HoldCaptured { id, .. } | Ack::Settlement { id, .. } => id,
+        Ack::Transfer { id, .. }
+        | Ack::HoldCaptured { id, .. }
+        | Ack::Settlement { id, .. }
+        | Ack::BillPaid { id, .. } => id,
         Ack::Registered { merchant, .. } => merchant,
         other => panic!("the partitioned workload acknowledges no {}", other.line()),
     }

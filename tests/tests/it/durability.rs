@@ -105,5 +105,7 @@ fn acknowledged_transfers_between_partitions_survive_sigkill() {
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
     let sold = all_acks.iter().filter(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
     assert!(sold.count() > 10, "POS sales debit payers on every partition");
+    let paid = all_acks.iter().filter(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
+    assert!(paid.count() > 5, "bills charge accounts on every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }

@@ -188,14 +188,20 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     assert!(
         all_acks.iter().all(|ack| matches!(
             ack,
-            Ack::Transfer { .. } | Ack::HoldCaptured { .. } | Ack::Settlement { .. } | Ack::Registered { .. }
+            Ack::Transfer { .. }
+                | Ack::HoldCaptured { .. }
+                | Ack::Settlement { .. }
+                | Ack::BillPaid { .. }
+                | Ack::Registered { .. }
         )),
-        "transfers, holds, POS sales and merchants' registrations"
+        "transfers, holds, POS sales, bills and merchants' registrations"
     );
     let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
     let sold = all_acks.iter().filter(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
     assert!(sold.count() > 10, "POS sales debit payers on every partition");
+    let paid = all_acks.iter().filter(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
+    assert!(paid.count() > 5, "bills charge accounts on every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 
