@@ -11,7 +11,8 @@
 //!   refusal as the confirmation's answer, as if the confirmation had never applied;
 //! - every other command naming the bill (a repeated confirmation, an item, a submission, a
 //!   cancellation, a refund) waits and applies, from the start and in the order it came, once
-//!   the step is final: it decides as it would have right after the step on one partition.
+//!   the step is final: it decides as it would have right after the step on one partition (at
+//!   most `BILL_WAITING_MAX` wait; past them one is refused as if the step had been approved).
 //!
 //! A confirmation with a coupon whose bill's account lives elsewhere is refused
 //! `cross_partition` (the coupon lives on the home partition and is redeemed with the charge).
@@ -21,6 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Change, Command, ObjectKind, Outcome, Refund, Rejection, Reply, Submission};
+use crate::constants::BILL_WAITING_MAX;
 use crate::partition::Paying;
 use crate::state_machine::archive::ArchivedKind;
 use crate::state_machine::bills::BillState;
@@ -68,6 +70,13 @@ impl StateMachine {
         let number = *transit.by_bill.get(id)?;
         let next = transit.last_number + 1;
         let step = transit.bill_steps.get_mut(&number)?;
+        if step.waiting.len() >= BILL_WAITING_MAX {
+            let busy = match submission.command {
+                Command::RefundBill(_) => Rejection::NotReversible,
+                _ => Rejection::BillNotOpen,
+            };
+            return Some(Outcome::Rejected(busy));
+        }
         step.waiting.push((next, Box::new(submission.clone())));
         transit.last_number = next;
         self.pending = Some(next);

@@ -193,3 +193,18 @@ fn a_refund_pays_the_account_back_where_it_lives() {
     assert_eq!(posted(&p1, &payer), 750);
     assert_eq!(p0.bill(&id("b1")).unwrap().refunds.len(), 1);
 }
+
+#[test]
+fn at_most_a_bounded_number_of_commands_wait_for_a_bill() {
+    let ([mut p0, _p1], _, _, challenge) = bill_setup(1_000);
+    let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
+    assert_eq!(sent.pending.len(), 1);
+    let most = crate::constants::BILL_WAITING_MAX;
+    let mut commands: Vec<Command> = (0..most).map(|_| confirm(&challenge)).collect();
+    commands.extend([confirm(&challenge), refund("r1", 1)]);
+    let waiting = commit(&mut p0, &[], commands);
+    assert_eq!(waiting.pending.len(), most);
+    // Past the bound, refused as if the charge had been approved.
+    let refused = &waiting.outcomes[most..];
+    assert_eq!(refused, [Outcome::Rejected(Rejection::BillNotOpen), Outcome::Rejected(Rejection::NotReversible)]);
+}
