@@ -35,11 +35,12 @@ pub const CODE_FAILURES_MAX: u32 = 5;
 pub const CODE_FAILURE_WINDOW_MS: u64 = 15 * 60_000;
 /// Most refunds of one POS settlement or one bill (each keeps its id and amount for retries).
 pub const REFUNDS_MAX: usize = 16;
-/// Most commands that may wait for one bill's charge or refund in flight to another partition
-/// (each is kept until the step is final); past it a command naming the bill is refused as if
-/// the step had been approved (`bill_not_open`, a refund `not_reversible`), so that waiting
-/// costs a bounded amount of memory however long the other partition takes.
-pub const BILL_WAITING_MAX: usize = 16;
+/// Most commands that may wait for one step in flight to another partition (a bill's charge or
+/// refund, a payment redeeming a coupon; each is kept until the step is final); past it a
+/// command naming the bill or coupon is refused as if the step had been approved
+/// (`state_machine/transit/waiting.rs`), so that waiting costs a bounded amount of memory however
+/// long the other partition takes.
+pub const STEP_WAITING_MAX: usize = 16;
 /// Most items on one virtual bill.
 pub const BILL_ITEMS_MAX: usize = 500;
 /// Largest quantity of one bill item.

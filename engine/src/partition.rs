@@ -14,8 +14,9 @@
 //! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
 //! authorization's or a bill's account may live anywhere (checked there,
 //! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
-//! its money where the accounts live ([`TransitMessage::Move`] and credits); the accounts of
-//! splits must live on the home partition (`cross_partition` otherwise). Placing the objects
+//! its money where the accounts live ([`TransitMessage::Move`] and credits), with its coupon
+//! kept on the home partition until it is final; the accounts of splits must live on the home
+//! partition (`cross_partition` otherwise). Placing the objects
 //! with their users and merchants is the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StateMachine;
 use super::refunds::RefundEntry;
 use super::secrets::is_code;
+use super::transit::Charge;
 use crate::command::{
     AddBillItem, Change, ConfirmBill, Event, ObjectKind, OpenBill, Outcome, PostingCause, Rejection, Reply, SubmitBill,
 };
@@ -281,11 +282,10 @@ impl StateMachine {
         };
         let charged = total - discount;
         if !self.lives_here(&account) {
-            // The account's partition checks and debits it, then pays the merchant here.
-            if confirm.coupon.is_some() {
-                return Err(Rejection::CrossPartition);
-            }
-            self.charge_across(&confirm.bill, (&account, &merchant_account), charged, currency);
+            // The account's partition checks and debits it, then pays the merchant here; the
+            // coupon is redeemed if that is approved.
+            let charge = Charge { charged, discount, coupon: confirm.coupon.as_ref(), currency };
+            self.charge_across(&confirm.bill, (&account, &merchant_account), charge);
             return Ok(Reply::Done);
         }
         self.usable_account(&account, currency, Rejection::AccountNotFound)?;

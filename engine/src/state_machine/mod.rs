@@ -429,7 +429,7 @@ impl StateMachine {
         if let Err(rejection) = self.config.placement.check_accounts_local(self.config.partition, command) {
             return Outcome::Rejected(rejection);
         }
-        if let Some(outcome) = self.wait_for_bill_step(submission) {
+        if let Some(outcome) = self.wait_for_step(submission) {
             return outcome;
         }
         let annotating = match self.before_annotating(submission, events) {

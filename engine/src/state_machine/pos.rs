@@ -310,8 +310,8 @@ impl StateMachine {
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
         let (authorization_id, account, limit) = self.presented_authorization(now, settle, events)?;
         let crossing = !self.lives_here(&account) || !self.lives_here(&merchant_account);
-        if crossing && (settle.hold_until_ms.is_some() || settle.coupon.is_some()) {
-            // A hold lives with its payer, a coupon on the home partition: not built yet.
+        if crossing && settle.hold_until_ms.is_some() {
+            // A hold lives with its payer: a sale placing one there is not built yet.
             return Err(Rejection::CrossPartition);
         }
         let discount = match &settle.coupon {

@@ -54,6 +54,10 @@ pub struct Transit {
     by_bill: super::Map<Id, u64>,
     /// The bills' charges and refunds whose money is in flight, by message number.
     bill_steps: BTreeMap<u64, bills::BillStep>,
+    /// The coupons that a payment in flight redeems if it is approved, with its number.
+    coupons_in_flight: super::Map<Id, u64>,
+    /// The commands waiting for a step in flight, by its number (`transit/waiting.rs`).
+    waiting: BTreeMap<u64, Vec<(u64, Box<Submission>)>>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -375,7 +379,9 @@ mod bills;
 mod holds;
 mod moves;
 mod pos;
+mod waiting;
 
+pub(crate) use bills::Charge;
 pub(crate) use pos::{InFlight, PosStep};
 #[cfg(test)]
 mod tests;

@@ -32,8 +32,8 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// for and answers the account's owner, merchants, currency and whether it is closed; the
 /// transit keeps moves, the POS steps in flight and the moves it pays on.
 /// 14: bills whose account lives on another partition: a check may be for a bill, a credit or
-/// move may pay a bill's charge or refund, and the transit keeps the bill steps in flight and
-/// the commands waiting for them.
+/// move may pay a bill's charge or refund, and the transit keeps the bill steps in flight, the
+/// coupons payments in flight redeem, and the commands waiting for them.
 pub const STORAGE_FORMAT: u8 = 14;
 
 impl Wal {

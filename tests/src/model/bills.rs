@@ -148,10 +148,7 @@ impl Model {
         let charged = total - discount;
         if !self.local(&account) {
             // Checked where each lives: the account (missing, closed, currency, funds), then the
-            // merchant's; no coupon travels with the charge.
-            if confirm.coupon.is_some() {
-                return Err(Rejection::CrossPartition);
-            }
+            // merchant's.
             self.usable(&account, currency, Rejection::AccountNotFound)?;
             self.accounts[&account].can_debit(charged)?;
             self.usable(&merchant_account, currency, Rejection::CounterpartyNotFound)?;

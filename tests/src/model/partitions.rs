@@ -15,13 +15,13 @@
 //! - An authorization's account may live anywhere: the home partition asks its partition first
 //!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
 //!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
-//!   account, and may not place a hold or use a coupon (`cross_partition`); a reversal or
+//!   account, and may not place a hold (`cross_partition`); a reversal or
 //!   refund paying such a payer back checks the merchant's account (closed, funds) before the
 //!   payer's (closed, ceiling).
 //! - A bill's account may live anywhere too: its opening asks that partition first, as an
 //!   authorization does; its charge checks the account (missing, closed, currency, funds) before
-//!   the merchant's account, and may not use a coupon (`cross_partition`, after the coupon's
-//!   own checks); a refund pays it back as a POS refund does.
+//!   the merchant's account; a refund pays it back as a POS refund does. A coupon a crossing
+//!   payment uses is redeemed with it, as on one partition.
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.

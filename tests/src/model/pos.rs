@@ -216,9 +216,9 @@ impl Model {
         }
         let (account, limit) = (authorization.account.clone(), authorization.limit);
         // The sale lives on the home partition; its payer may live elsewhere, but not (yet)
-        // with a hold (it lives with its payer) or a coupon.
+        // with a hold (it lives with its payer).
         let crossing = !self.local(&account) || !self.local(&merchant_account);
-        if crossing && (settle.hold_until_ms.is_some() || settle.coupon.is_some()) {
+        if crossing && settle.hold_until_ms.is_some() {
             return Err(Rejection::CrossPartition);
         }
         let discount = match &settle.coupon {

@@ -421,6 +421,14 @@ impl Run {
         {
             let kind = command.kind();
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
+            let coupon = match command {
+                Command::SettlePos(settle) => settle.coupon.is_some(),
+                Command::ConfirmBill(confirm) => confirm.coupon.is_some(),
+                _ => false,
+            };
+            if coupon {
+                *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
+            }
         }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {

@@ -151,6 +151,7 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "open_bill/between_partitions/applied",
             "confirm_bill/between_partitions/applied",
             "confirm_bill/between_partitions/insufficient_funds",
+            "confirm_bill/between_partitions/coupon/applied",
             "refund_bill/between_partitions/applied",
             "confirm_bill/applied",
             "request_split/cross_partition",

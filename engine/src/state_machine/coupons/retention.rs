@@ -19,11 +19,17 @@ impl StateMachine {
     /// Queues for leaving memory the coupons whose validity ended by `now`; a shared one leaves
     /// its sharer's pool at once (no contact can claim it any more).
     pub(in crate::state_machine) fn expire_coupons(&mut self, now: TimestampMs) {
+        // A coupon that a payment in flight redeems if approved waits for its answer.
+        let mut in_flight = Vec::new();
         while let Some((valid_until_ms, _)) = self.state.coupon_expiry.first() {
             if *valid_until_ms > now {
                 break;
             }
-            let (_, id) = self.state.coupon_expiry.pop_first().expect("looked at above");
+            let (valid_until_ms, id) = self.state.coupon_expiry.pop_first().expect("looked at above");
+            if self.state.transit.redeeming(&id) {
+                in_flight.push((valid_until_ms, id));
+                continue;
+            }
             let coupon = self.state.coupons.get(&id).expect("a coupon waiting to expire is in memory");
             if coupon.state == CouponState::Shared {
                 let sharer = coupon.holder.clone();
@@ -31,6 +37,7 @@ impl StateMachine {
             }
             self.resolved(ArchivedKind::Coupon, &id);
         }
+        self.state.coupon_expiry.extend(in_flight);
     }
 
     /// Takes coupon `id` out of memory: its code's index entry and its holder's list entry go

@@ -29,9 +29,16 @@ use crate::types::{Currency, Id, TimestampMs};
 /// A POS step waiting for its money.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum PosStep {
-    /// A sale: its record as it will be if approved, the authorization it uses, and a reversal
-    /// waiting for it to be final (the number its caller waits on, and the command).
-    Sale { id: Id, record: Box<SettlementRecord>, authorization: Id, reversal: Option<(u64, Box<Submission>)> },
+    /// A sale: its record as it will be if approved, the authorization it uses, the coupon it
+    /// redeems if approved, and a reversal waiting for it to be final (the number its caller
+    /// waits on, and the command).
+    Sale {
+        id: Id,
+        record: Box<SettlementRecord>,
+        authorization: Id,
+        coupon: Option<Id>,
+        reversal: Option<(u64, Box<Submission>)>,
+    },
     /// A reversal of settlement `id`.
     Reversal { id: Id },
     /// A partial refund of settlement `id`.
@@ -113,10 +120,14 @@ impl StateMachine {
         authorization.state = AuthorizationState::Used(settle.id.clone());
         let due = (authorization.expires_at_ms, authorization_id.clone());
         assert!(self.state.authorization_expiry.remove(&due), "an active authorization is in the expiry index");
+        if let Some(coupon) = &settle.coupon {
+            self.state.transit.coupons_in_flight.insert(coupon.clone(), number);
+        }
         let step = PosStep::Sale {
             id: settle.id.clone(),
             record: Box::new(record),
             authorization: authorization_id.clone(),
+            coupon: settle.coupon.clone(),
             reversal: None,
         };
         self.pos_step_sent(number, step);
@@ -163,11 +174,18 @@ impl StateMachine {
         transit.by_settlement.remove(step.settlement());
         let events = &mut output.events;
         match (step, refused) {
-            (PosStep::Sale { id, record, authorization, reversal }, refused) => {
-                let outcome = self.sale_settled(&id, *record, &authorization, refused, events);
+            (PosStep::Sale { id, record, authorization, coupon, reversal }, refused) => {
+                if let Some(coupon) = coupon {
+                    self.state.transit.coupons_in_flight.remove(&coupon);
+                    if refused.is_none() {
+                        self.redeem_coupon_for_payment(now, &coupon, events);
+                    }
+                }
+                let outcome = self.sale_settled(&id, *record, &authorization, refused, &mut output.events);
                 if let Some((waiting, submission)) = reversal {
                     self.reverse_deferred(now, waiting, &submission, output);
                 }
+                self.release_waiting(now, number, output);
                 outcome
             }
             (_, Some(rejection)) => Outcome::Rejected(rejection),

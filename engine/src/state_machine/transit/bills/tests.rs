@@ -199,7 +199,7 @@ fn at_most_a_bounded_number_of_commands_wait_for_a_bill() {
     let ([mut p0, _p1], _, _, challenge) = bill_setup(1_000);
     let sent = commit(&mut p0, &[], vec![confirm(&challenge)]);
     assert_eq!(sent.pending.len(), 1);
-    let most = crate::constants::BILL_WAITING_MAX;
+    let most = crate::constants::STEP_WAITING_MAX;
     let mut commands: Vec<Command> = (0..most).map(|_| confirm(&challenge)).collect();
     commands.extend([confirm(&challenge), refund("r1", 1)]);
     let waiting = commit(&mut p0, &[], commands);
@@ -207,4 +207,68 @@ fn at_most_a_bounded_number_of_commands_wait_for_a_bill() {
     // Past the bound, refused as if the charge had been approved.
     let refused = &waiting.outcomes[most..];
     assert_eq!(refused, [Outcome::Rejected(Rejection::BillNotOpen), Outcome::Rejected(Rejection::NotReversible)]);
+}
+
+fn issue_coupon(p0: &mut StateMachine, holder: &str) {
+    use crate::command::{DeductionKind, DeductionRule, IssueCoupon};
+    let issue = Command::IssueCoupon(IssueCoupon {
+        coupon: id("c1"),
+        merchant: id("shop"),
+        holder: id(holder),
+        currency: crate::types::Currency::EUR,
+        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
+        adjustments: Vec::new(),
+        valid_from_ms: NOW,
+        valid_until_ms: NOW + 86_400_000,
+        reward: None,
+        nonce: 5,
+    });
+    assert!(commit(p0, &[], vec![issue]).outcomes[0].is_applied());
+}
+
+fn confirm_with_coupon(challenge: &str) -> Command {
+    Command::ConfirmBill(ConfirmBill {
+        bill: id("b1"),
+        challenge: challenge.into(),
+        coupon: Some(id("c1")),
+        location: None,
+    })
+}
+
+#[test]
+fn a_coupon_is_kept_for_a_charge_in_flight_and_redeemed_with_it() {
+    use crate::command::ShareCoupon;
+    use crate::state_machine::coupons::CouponState;
+    let ([mut p0, mut p1], payer, takings, challenge) = bill_setup(1_000);
+    issue_coupon(&mut p0, "u1");
+    let sent = commit(&mut p0, &[], vec![confirm_with_coupon(&challenge)]);
+    assert!(matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.amount == 300));
+    // Sharing the coupon waits for the charge: it decides once the coupon is redeemed.
+    let share = commit(&mut p0, &[], vec![Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("u1") })]);
+    assert_eq!(share.pending.len(), 1);
+    assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Available);
+    let credited = deliver(&mut p0, &deliver(&mut p1, &sent));
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    assert_eq!(
+        done.completed,
+        vec![
+            (share.pending[0].1, Outcome::Rejected(Rejection::CouponRedeemed)),
+            (sent.pending[0].1, Outcome::Applied(Reply::BillPaid { charged: 300, discount: 100 })),
+        ]
+    );
+    assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (700, 300));
+}
+
+#[test]
+fn a_refused_charge_leaves_its_coupon_available() {
+    use crate::state_machine::coupons::CouponState;
+    let ([mut p0, mut p1], payer, _, challenge) = bill_setup(100);
+    issue_coupon(&mut p0, "u1");
+    let sent = commit(&mut p0, &[], vec![confirm_with_coupon(&challenge)]);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::InsufficientFunds))]);
+    assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Available);
+    assert!(!p0.transit().redeeming(&id("c1")));
+    assert_eq!(posted(&p1, &payer), 100);
 }

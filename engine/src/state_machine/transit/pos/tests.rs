@@ -185,3 +185,43 @@ fn a_reversal_sent_while_its_sale_is_in_flight_reverses_it_once_final() {
     assert!(p0.settlement_summary(&id("s1")).unwrap().reversed);
     assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
 }
+
+#[test]
+fn a_sale_redeems_its_coupon_once_its_money_is_final() {
+    use crate::command::{DeductionKind, DeductionRule, IssueCoupon, SettlePos};
+    use crate::state_machine::coupons::CouponState;
+    let ([mut p0, mut p1], payer, takings, code) = sale_setup(1_000);
+    let issue = Command::IssueCoupon(IssueCoupon {
+        coupon: id("c1"),
+        merchant: id("shop"),
+        holder: id("u1"),
+        currency: crate::types::Currency::EUR,
+        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 50 }, min_spend: 0 },
+        adjustments: Vec::new(),
+        valid_from_ms: NOW,
+        valid_until_ms: NOW + 86_400_000,
+        reward: None,
+        nonce: 5,
+    });
+    assert!(commit(&mut p0, &[], vec![issue]).outcomes[0].is_applied());
+    let Command::SettlePos(mut sale) = settle("s1", &code, 300) else { unreachable!() };
+    sale.coupon = Some(id("c1"));
+    let second = SettlePos { id: id("s2"), ..sale.clone() };
+    let sent = commit(&mut p0, &[], vec![Command::SettlePos(sale)]);
+    assert!(matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.amount == 250));
+    // Another sale with the coupon waits for the first: then the coupon is redeemed.
+    let waiting = commit(&mut p0, &[], vec![Command::SettlePos(second)]);
+    assert_eq!(waiting.pending.len(), 1);
+    let credited = deliver(&mut p0, &deliver(&mut p1, &sent));
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    // The sale that waited decides after it: the code is used.
+    let [(then, refused), (first, Outcome::Applied(Reply::Settled { charged: 250, discount: 50, .. }))] =
+        &done.completed[..]
+    else {
+        panic!("{:?}", done.completed)
+    };
+    assert_eq!((*first, *then), (sent.pending[0].1, waiting.pending[0].1));
+    assert_eq!(*refused, Outcome::Rejected(Rejection::CodeAlreadyUsed));
+    assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);
+    assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (750, 250));
+}
