@@ -122,10 +122,6 @@ impl Placement {
             // live anywhere (checked there, `TransitMessage::Check`).
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::RequestSplit(request) => {
-                local(&request.requester_account)?;
-                request.members.iter().try_for_each(|member| local(&member.account))
-            }
             _ => Ok(()),
         }
     }
@@ -255,6 +251,9 @@ pub enum Checking {
     /// The charged account of bill `id`, being opened (a missing account is
     /// `account_not_found`).
     Bill(Id),
+    /// One of the accounts of split `id`, being requested (the requester's or a member's; a
+    /// missing account is `account_not_found`). The accounts are checked one after another.
+    Split(Id),
 }
 
 impl Checking {
@@ -262,7 +261,7 @@ impl Checking {
     pub fn hold(&self) -> Option<&Id> {
         match self {
             Checking::HoldPayee(id) => Some(id),
-            Checking::Authorization(_) | Checking::Bill(_) => None,
+            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) => None,
         }
     }
 }
@@ -357,6 +356,18 @@ pub enum Paying {
     Bill(Id),
     /// A partial refund of bill `id`, paid back to an account that lives elsewhere.
     BillRefund(Id),
+    /// A member's share of split `id`, from a member account that lives elsewhere into the
+    /// split's escrow on the split's partition (a move's credit goes back to its source).
+    SplitShare(Id),
+    /// The total of split `id`, from its escrow to a requester account that lives elsewhere.
+    SplitPayout(Id),
+    /// A paid share of split `id` given back from its escrow to a member account that lives
+    /// elsewhere (the split was cancelled or expired, or its completion refused). Never refused:
+    /// the account could not close while its share was in escrow.
+    SplitRefund(Id),
+    /// No money: split `id` completed, so the member account's paid share left escrow and the
+    /// account may close again (a credit of 0, for its exactly-once delivery).
+    SplitRelease(Id),
 }
 
 impl Paying {
@@ -370,6 +381,18 @@ impl Paying {
             Paying::Refund(id) => PostingCause::PosRefund(id.clone()),
             Paying::Bill(id) => PostingCause::BillCharge(id.clone()),
             Paying::BillRefund(id) => PostingCause::BillRefund(id.clone()),
+            Paying::SplitShare(id) => PostingCause::SplitShare(id.clone()),
+            Paying::SplitPayout(id) => PostingCause::SplitPayout(id.clone()),
+            Paying::SplitRefund(id) | Paying::SplitRelease(id) => PostingCause::SplitRefund(id.clone()),
+        }
+    }
+
+    /// The split whose escrow pays it, if its money comes from a split's escrow rather than an
+    /// account.
+    pub fn from_escrow(&self) -> Option<&Id> {
+        match self {
+            Paying::SplitPayout(id) | Paying::SplitRefund(id) | Paying::SplitRelease(id) => Some(id),
+            _ => None,
         }
     }
 }

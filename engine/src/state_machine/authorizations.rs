@@ -12,7 +12,7 @@ use super::secrets;
 use crate::authority::Operation;
 use crate::command::{Authorize, Change, Command, Event, ObjectKind, Outcome, Rejection, Reply, Submission};
 use crate::constants::{AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, SECURE_CODE_DIGITS};
-use crate::partition::Checking;
+use crate::partition::{CheckedAccount, Checking};
 use crate::types::{Currency, Id, TimestampMs};
 
 mod retired;
@@ -131,19 +131,31 @@ impl StateMachine {
         Outcome::Applied(Reply::Authorized { code, expires_at_ms: authorize.expires_at_ms })
     }
 
-    /// An `Authorize` or `OpenBill` naming an account of another partition applies only once
-    /// that partition answered a check (`transit/holds.rs`): then everything, authority
-    /// included, is decided from the start as on one partition. `None`: apply `submission` now.
+    /// An `Authorize`, `OpenBill` or `RequestSplit` naming an account of another partition
+    /// applies only once that partition answered a check (`transit/holds.rs`): then everything,
+    /// authority included, is decided from the start as on one partition. A split's accounts are
+    /// checked one after another, the answers carried along. `None`: apply `submission` now.
     pub(super) fn check_account_first(&mut self, submission: &Submission) -> Option<Outcome> {
-        let (operation, subject, account) = match &submission.command {
+        let (operation, subject, unchecked) = match &submission.command {
             Command::Authorize(authorize) => {
-                (Operation::Authorize, Checking::Authorization(authorize.id.clone()), &authorize.account)
+                let unchecked = self.unchecked([&authorize.account]);
+                (Operation::Authorize, Checking::Authorization(authorize.id.clone()), unchecked)
             }
-            Command::OpenBill(open) => (Operation::OpenBill, Checking::Bill(open.bill.clone()), &open.account),
+            Command::OpenBill(open) => {
+                (Operation::OpenBill, Checking::Bill(open.bill.clone()), self.unchecked([&open.account]))
+            }
+            Command::RequestSplit(request) => {
+                let accounts = std::iter::once(&request.requester_account);
+                let unchecked = self.unchecked(accounts.chain(request.members.iter().map(|member| &member.account)));
+                (Operation::RequestSplit, Checking::Split(request.split.clone()), unchecked)
+            }
             _ => return None,
         };
-        if self.checked.is_some() || self.lives_here(account) {
-            return None;
+        let account = unchecked?;
+        if !self.checked.is_empty() {
+            // Applying again with earlier answers: the next account's check.
+            let known = self.checked.clone();
+            return Some(self.check_account(submission, subject, &account, known));
         }
         let role = submission.principal.role();
         if crate::authority::rule(operation, role) == crate::authority::Relation::No {
@@ -162,19 +174,27 @@ impl StateMachine {
             self.pending = Some(number);
             return Some(Outcome::Applied(Reply::Done));
         }
-        let account = account.clone();
-        Some(self.check_account(submission, subject, &account, None))
+        Some(self.check_account(submission, subject, &account, Vec::new()))
+    }
+
+    /// The first of `accounts` that lives on another partition and was not checked yet.
+    fn unchecked<'a>(&self, accounts: impl IntoIterator<Item = &'a Id>) -> Option<Id> {
+        let mut accounts = accounts.into_iter();
+        accounts.find(|account| !self.lives_here(account) && self.checked_answer(account).is_none()).cloned()
+    }
+
+    /// What account `id`'s partition answered, while a command applies again with its checks.
+    pub(super) fn checked_answer(&self, id: &Id) -> Option<&Result<CheckedAccount, Rejection>> {
+        self.checked.iter().find(|(account, _)| account == id).map(|(_, answer)| answer)
     }
 
     /// Whether account `id` is closed, and its currency, for a command that may name an account
     /// of another partition: that partition's answer while the command applies again with it
     /// (`check_account_first`), else the account here.
     pub(super) fn account_standing(&self, id: &Id) -> Result<(bool, Currency), Rejection> {
-        match &self.checked {
-            Some((checked, answer)) if checked == id => {
-                answer.as_ref().map(|found| (found.closed, found.currency)).map_err(|rejection| *rejection)
-            }
-            _ => {
+        match self.checked_answer(id) {
+            Some(answer) => answer.as_ref().map(|found| (found.closed, found.currency)).map_err(|rejection| *rejection),
+            None => {
                 let account = self.state.accounts.get(id).ok_or(Rejection::AccountNotFound)?;
                 Ok((account.closed, account.currency))
             }
@@ -294,7 +314,7 @@ pub(super) fn spent_code(state: &AuthorizationState) -> Rejection {
 
 /// How a command waiting for its account's check and a retry of its id differ, if they do: an
 /// authorization's retry is the same id, user, account and limit (`id_reused` otherwise), a
-/// bill's the same opening (`already_exists` otherwise).
+/// bill's or a split's the same request (`already_exists` otherwise).
 fn retry_differs(first: &Command, retry: &Command) -> Option<Rejection> {
     match (first, retry) {
         (Command::Authorize(first), Command::Authorize(retry)) => {
@@ -302,6 +322,9 @@ fn retry_differs(first: &Command, retry: &Command) -> Option<Rejection> {
             (!same).then_some(Rejection::IdReused)
         }
         (Command::OpenBill(first), Command::OpenBill(retry)) => (first != retry).then_some(Rejection::AlreadyExists),
+        (Command::RequestSplit(first), Command::RequestSplit(retry)) => {
+            (first != retry).then_some(Rejection::AlreadyExists)
+        }
         _ => unreachable!("only the command that sent the check waits for it"),
     }
 }

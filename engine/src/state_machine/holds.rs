@@ -82,7 +82,8 @@ impl StateMachine {
             self.pending = Some(number);
             return Outcome::Applied(Reply::Done);
         }
-        let checked = self.checked.take().map(|(_, payee)| payee.map(|payee| payee.owners()).unwrap_or_default());
+        let checked =
+            self.checked_answer(&place.to).map(|payee| payee.as_ref().map(|payee| payee.owners()).unwrap_or_default());
         let payee_here = self.config.placement.of_account(&place.to) == self.config.partition;
         if let Err(rejection) = self.check_hold(now, place, payee_here, checked.is_some()) {
             return Outcome::Rejected(rejection);
@@ -91,7 +92,7 @@ impl StateMachine {
             Some(owners) => owners,
             None if !payee_here => {
                 let subject = Checking::HoldPayee(place.id.clone());
-                return self.check_account(submission, subject, &place.to, Some(place.currency));
+                return self.check_account(submission, subject, &place.to, Vec::new());
             }
             None => Vec::new(),
         };

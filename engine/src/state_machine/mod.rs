@@ -296,9 +296,12 @@ pub struct StateMachine {
     /// Hold ids that live on other partitions, as the batch's messages say
     /// ([`TransitMessage::HoldElsewhere`]): a POS settlement may not take them.
     holds_elsewhere: std::collections::HashSet<Id>,
-    /// While a command applies again with an account's check answered (`transit/holds.rs`):
-    /// the account and what its partition answered.
-    checked: Option<(Id, Result<CheckedAccount, Rejection>)>,
+    /// While a command applies again with its accounts' checks answered (`transit/holds.rs`):
+    /// each account and what its partition answered (a split's several, one after another).
+    checked: Vec<(Id, Result<CheckedAccount, Rejection>)>,
+    /// Credits of split refunds and releases the command being applied sent, whose answers its
+    /// outcome waits for (`transit/splits.rs`).
+    joining: Vec<u64>,
 }
 
 impl StateMachine {
@@ -311,8 +314,8 @@ impl StateMachine {
     fn with_state(config: Config, state: State) -> StateMachine {
         let (outgoing, warming, archived) = (Vec::new(), Vec::new(), Vec::new());
         let holds_elsewhere = std::collections::HashSet::new();
-        let checked = None;
-        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere, checked }
+        let (checked, joining) = (Vec::new(), Vec::new());
+        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere, checked, joining }
     }
 
     /// A machine restored from a snapshot of its state.
@@ -446,6 +449,13 @@ impl StateMachine {
             self.annotate(pending, submission, &outcome, events);
         }
         Self::redact(principal, &mut outcome);
+        if !self.joining.is_empty() {
+            // Shares given back or released elsewhere: the outcome waits for their answers.
+            debug_assert!(self.pending.is_none(), "a command either waits for one step or joins credits");
+            let credits = std::mem::take(&mut self.joining);
+            self.pending = Some(self.join_credits(credits, outcome));
+            return Outcome::Applied(crate::command::Reply::Done);
+        }
         outcome
     }
 

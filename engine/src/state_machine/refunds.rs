@@ -162,6 +162,10 @@ impl StateMachine {
         let from = split.requester_account.clone();
         let back: Vec<(Id, u64)> =
             split.members.iter().zip(&split.shares).map(|(member, share)| (member.account.clone(), *share)).collect();
+        if !self.lives_here(&from) || back.iter().any(|(account, _)| !self.lives_here(account)) {
+            // Paying members back from a requester, across partitions: not built.
+            return Outcome::Rejected(Rejection::CrossPartition);
+        }
         if let Err(rejection) = self.check_split_refund(&from, &back, total) {
             return Outcome::Rejected(rejection);
         }

@@ -126,9 +126,10 @@ impl StateMachine {
                 return Err(Rejection::InvalidShares);
             }
         }
-        self.usable_account(&request.requester_account, request.currency, Rejection::AccountNotFound)?;
+        // Accounts elsewhere as their partitions answered (`check_account_first`).
+        self.usable_anywhere(&request.requester_account, request.currency)?;
         for member in &request.members {
-            self.usable_account(&member.account, request.currency, Rejection::AccountNotFound)?;
+            self.usable_anywhere(&member.account, request.currency)?;
         }
         let shares = match &request.shares {
             SplitShares::Equal => {
@@ -157,15 +158,17 @@ impl StateMachine {
         match self.check_split_share(now, pay) {
             Err(rejection) => Outcome::Rejected(rejection),
             Ok((index, completes)) => {
-                let split = self.state.splits.get_mut(&pay.split).expect("checked");
-                let (account, share) = (split.members[index].account.clone(), split.shares[index]);
-                split.paid[index] = true;
-                split.escrow += share;
-                *self.state.escrowed_shares.entry(account.clone()).or_default() += 1;
-                let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
-                self.post(&account, -delta, 0, PostingCause::SplitShare(pay.split.clone()), events);
+                let split = &self.state.splits[&pay.split];
+                let (account, requester) = (&split.members[index].account, &split.requester_account);
+                if !self.lives_here(account) || (completes && !self.lives_here(requester)) {
+                    return self.pay_share_across(&pay.split, index, completes, events);
+                }
+                let share = self.take_share(&pay.split, index, events);
                 if completes {
                     self.complete_split(&pay.split, events);
+                    // Member accounts elsewhere are released; the answer waits for that.
+                    let releases = self.release_credits(&pay.split);
+                    self.joining.extend(releases);
                 }
                 Outcome::Applied(Reply::SharePaid { amount: share, completed: completes })
             }
@@ -185,29 +188,52 @@ impl StateMachine {
         if split.paid[index] {
             return Err(Rejection::AlreadyPaid);
         }
+        // An account elsewhere is checked there, the member's before the requester's.
         let account = &split.members[index].account;
+        let completes = split.paid.iter().filter(|paid| !**paid).count() == 1;
+        if !self.lives_here(account) {
+            return Ok((index, completes));
+        }
         self.usable_account(account, split.currency, Rejection::AccountNotFound)?;
         self.check_debit(account, split.shares[index])?;
-        let completes = split.paid.iter().filter(|paid| !**paid).count() == 1;
-        if completes {
+        if completes && self.lives_here(&split.requester_account) {
             self.usable_account(&split.requester_account, split.currency, Rejection::CounterpartyNotFound)?;
             self.check_credit(&split.requester_account, split.total)?;
         }
         Ok((index, completes))
     }
 
-    fn complete_split(&mut self, id: &Id, events: &mut Vec<Event>) {
+    /// Takes member `index`'s share from its account here into the escrow; returns it.
+    pub(super) fn take_share(&mut self, id: &Id, index: usize, events: &mut Vec<Event>) -> u64 {
+        let split = self.state.splits.get_mut(id).expect("checked");
+        let (account, share) = (split.members[index].account.clone(), split.shares[index]);
+        split.paid[index] = true;
+        split.escrow += share;
+        *self.state.escrowed_shares.entry(account.clone()).or_default() += 1;
+        let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
+        self.post(&account, -delta, 0, PostingCause::SplitShare(id.clone()), events);
+        share
+    }
+
+    /// Pays the whole escrow to the requester's account here and completes the split.
+    pub(super) fn complete_split(&mut self, id: &Id, events: &mut Vec<Event>) {
         let split = self.state.splits.get_mut(id).expect("exists");
         assert_eq!(split.escrow, split.total, "a complete split holds its total in escrow");
         let (account, total, expires_at_ms) = (split.requester_account.clone(), split.total, split.expires_at_ms);
         split.escrow = 0;
-        split.state = SplitState::Completed;
-        let members: Vec<Id> = split.members.iter().map(|member| member.account.clone()).collect();
-        members.iter().for_each(|member| self.state.release_share(member));
         let removed = self.state.split_expiry.remove(&(expires_at_ms, id.clone()));
         assert!(removed, "an open split is in the expiry index");
         let delta = i64::try_from(total).expect("total within AMOUNT_MINOR_MAX");
         self.post(&account, delta, 0, PostingCause::SplitPayout(id.clone()), events);
+        self.split_completed(id, events);
+    }
+
+    /// Split `id`'s total left its escrow for the requester: it is complete.
+    pub(super) fn split_completed(&mut self, id: &Id, events: &mut Vec<Event>) {
+        let split = self.state.splits.get_mut(id).expect("exists");
+        split.state = SplitState::Completed;
+        let members: Vec<Id> = split.members.iter().map(|member| member.account.clone()).collect();
+        members.iter().for_each(|member| self.state.release_share(member));
         Self::changed(events, ObjectKind::Split, id, Change::Completed);
         self.resolved(super::ArchivedKind::Split, id);
     }
@@ -249,6 +275,12 @@ impl StateMachine {
         split.state = state;
         for (account, share) in refunds {
             self.state.release_share(&account);
+            if !self.lives_here(&account) {
+                // Back by a credit; the cancellation or tick answers when all arrived.
+                let credit = self.give_share_back(id, &account, share);
+                self.joining.push(credit);
+                continue;
+            }
             let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
             self.post(&account, delta, 0, PostingCause::SplitRefund(id.clone()), events);
         }
@@ -273,9 +305,20 @@ impl StateMachine {
     }
 }
 
+impl StateMachine {
+    /// Whether account `id`, here or as its partition answered, is open in `currency`.
+    fn usable_anywhere(&self, id: &Id, currency: Currency) -> Result<(), Rejection> {
+        match self.account_standing(id)? {
+            (true, _) => Err(Rejection::AccountClosed),
+            (false, held) if held != currency => Err(Rejection::CurrencyMismatch),
+            (false, _) => Ok(()),
+        }
+    }
+}
+
 impl super::State {
     /// One paid share of an open split left `account`'s escrow (paid out, or back to it).
-    fn release_share(&mut self, account: &Id) {
+    pub(super) fn release_share(&mut self, account: &Id) {
         let count = self.escrowed_shares.get_mut(account).expect("every paid open share is counted");
         *count -= 1;
         if *count == 0 {

@@ -76,8 +76,7 @@ impl Facts for StateMachine {
     fn owner(&self, kind: ObjectKind, id: &Id) -> Option<&Principal> {
         // An account of another partition, as its partition answered (`transit/holds.rs`).
         if kind == ObjectKind::Account
-            && let Some((account, answer)) = &self.checked
-            && account == id
+            && let Some(answer) = self.checked_answer(id)
         {
             return answer.as_ref().ok().and_then(|found| found.owner.as_ref());
         }

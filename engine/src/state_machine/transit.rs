@@ -58,6 +58,18 @@ pub struct Transit {
     coupons_in_flight: super::Map<Id, u64>,
     /// The commands waiting for a step in flight, by its number (`transit/waiting.rs`).
     waiting: BTreeMap<u64, Vec<(u64, Box<Submission>)>>,
+    /// The number of each split's account check, or of its money step in flight
+    /// (`transit/splits.rs`).
+    by_split: super::Map<Id, u64>,
+    /// The splits' money steps in flight, by message number.
+    split_steps: BTreeMap<u64, splits::SplitStep>,
+    /// Member accounts here with a share paid into a split's escrow on another partition: each
+    /// may not close until its shares come back or are released.
+    shares_out: super::Map<Id, u32>,
+    /// Outcomes waiting for several credits (a split's refunds or releases), by the number their
+    /// callers wait on; and the credit numbers each waits for.
+    joins: BTreeMap<u64, splits::Join>,
+    joined: BTreeMap<u64, u64>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -79,11 +91,15 @@ enum Open {
         /// The move this credit pays on, answered once it is settled (`transit/moves.rs`).
         relay: Option<Relay>,
     },
-    /// An account being checked: the command applies again when the answer comes.
-    Check { destination: PartitionId, check: Check, placement: Submission },
+    /// An account being checked: the command applies again when the answer comes, with the
+    /// answers to its earlier checks (a split's accounts are checked one after another).
+    Check { destination: PartitionId, check: Check, placement: Box<Submission>, known: Vec<(Id, CheckedAnswer)> },
     /// A move: the payer's partition debits and pays on, then answers (`transit/moves.rs`).
     Move { destination: PartitionId, payment: Move },
 }
+
+/// What a check's partition answered about an account.
+type CheckedAnswer = Result<crate::partition::CheckedAccount, Rejection>;
 
 /// Move `number` of partition `source`, which this partition applied and pays on by a credit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,9 +171,13 @@ impl Transit {
         self.open.keys().next().map_or(self.last_number, |first| first - 1)
     }
 
-    /// Whether `account` has money in transit (it may not close until it is heard of).
+    /// Whether `account` has money in transit (it may not close until it is heard of), or a
+    /// share in a split's escrow on another partition (it may not close until that comes back).
     pub(super) fn debits_open(&self, account: &Id) -> bool {
-        self.open.values().any(|open| matches!(&**open, Open::Credit { from, .. } if from == account))
+        self.shares_out.contains_key(account)
+            || self.open.values().any(|open| {
+                matches!(&**open, Open::Credit { from, credit, .. } if from == account && credit.paying.from_escrow().is_none())
+            })
     }
 
     /// Numbers the next message.
@@ -208,7 +228,11 @@ impl StateMachine {
     /// `relay` if it is for a move; returns its number.
     fn open_credit(&mut self, from: &Id, paying: Paying, payee: (&Id, u64, Currency), relay: Option<Relay>) -> u64 {
         let (to, amount, currency) = payee;
-        let destination = self.config.placement.of_account(to);
+        let destination = match (&paying, relay) {
+            // A share goes into the split's escrow, where the move came from.
+            (Paying::SplitShare(_), Some(relay)) => relay.source,
+            _ => self.config.placement.of_account(to),
+        };
         let transit = &mut self.state.transit;
         let credit = Credit {
             source: self.config.partition,
@@ -277,11 +301,24 @@ impl StateMachine {
     }
 
     fn credit_payee(&mut self, credit: &Credit, events: &mut Vec<crate::command::Event>) -> Result<(), Rejection> {
+        match &credit.paying {
+            Paying::SplitShare(split) => {
+                self.share_into_escrow(split, credit);
+                return Ok(());
+            }
+            Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
+                self.share_back(credit, events);
+                return Ok(());
+            }
+            _ => {}
+        }
         let to = self.state.accounts.get(&credit.to).ok_or(Rejection::CounterpartyNotFound)?;
         to.usable(credit.currency)?;
         to.can_credit(credit.amount)?;
-        let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(&credit.to, delta, 0, credit.paying.cause(), events);
+        if credit.amount > 0 {
+            let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+            self.post(&credit.to, delta, 0, credit.paying.cause(), events);
+        }
         *self.state.transit.received.entry(credit.currency).or_default() += u128::from(credit.amount);
         Ok(())
     }
@@ -307,6 +344,10 @@ impl StateMachine {
                 // The payer's partition refunded a refusal itself.
                 let outcome = match payment.paying {
                     Paying::Bill(_) => self.bill_step_settled(now, number, refused, output),
+                    Paying::SplitShare(_) => match self.split_step_settled(now, number, refused, output) {
+                        Some(outcome) => outcome,
+                        None => return, // Its money goes on: the callers wait for that.
+                    },
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);
@@ -336,14 +377,38 @@ impl StateMachine {
                 }
                 self.bill_step_settled(now, number, refused, output)
             }
+            Paying::SplitShare(_) => unreachable!("a share's credit pays on a move"),
+            Paying::SplitPayout(_) => {
+                if refused.is_some() {
+                    self.payout_back_into_escrow(&credit);
+                }
+                match self.split_step_settled(now, number, refused, output) {
+                    Some(outcome) => outcome,
+                    None => return,
+                }
+            }
+            Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
+                assert!(refused.is_none(), "a share given back or released is never refused");
+                if !self.state.transit.split_steps.contains_key(&number) {
+                    self.joined_settled(number, output);
+                    return;
+                }
+                match self.split_step_settled(now, number, refused, output) {
+                    Some(outcome) => outcome,
+                    None => return,
+                }
+            }
         };
         self.complete(number, outcome, output);
     }
 
-    /// The final outcome of the commands pending on `number` (and on its alias, if it has one).
+    /// The final outcome of the commands pending on `number` and on its aliases (a chain: a
+    /// step that went on under a new number is aliased to the one its callers wait on).
     fn complete(&mut self, number: u64, outcome: Outcome, output: &mut super::CommitOutput) {
-        if let Some(waiting) = self.state.transit.aliases.remove(&number) {
+        let mut alias = self.state.transit.aliases.remove(&number);
+        while let Some(waiting) = alias {
             output.completed.push((waiting, outcome.clone()));
+            alias = self.state.transit.aliases.remove(&waiting);
         }
         output.completed.push((number, outcome));
     }
@@ -379,6 +444,7 @@ mod bills;
 mod holds;
 mod moves;
 mod pos;
+mod splits;
 mod waiting;
 
 pub(crate) use bills::Charge;

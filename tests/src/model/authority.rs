@@ -125,7 +125,7 @@ impl Model {
             Command::ConfirmBill(confirm) => self.bill_side(who, &confirm.bill, false),
             Command::CancelBill { bill } => self.bill_side(who, bill, true),
             Command::RequestSplit(r) => {
-                self.owns_account(who, &r.requester_account) && self.acts_for(who, &r.requester)
+                self.owns_account_anywhere(who, &r.requester_account) && self.acts_for(who, &r.requester)
             }
             Command::PaySplitShare(pay) => {
                 self.acts_for(who, &pay.member)

@@ -9,9 +9,13 @@
 //!   registered account) is known where the account lives, so a tenant naming an account of
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
-//! - Merchants and splits need their accounts on the home partition (`cross_partition`
-//!   otherwise); a leg of a `TransferBatch` whose payer or payee lives off the batch's partition
-//!   is `cross_partition`.
+//! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
+//!   of a `TransferBatch` whose payer or payee lives off the batch's partition is
+//!   `cross_partition`; so is the refund of a completed split naming an account elsewhere.
+//! - A split's accounts may live anywhere: its request checks each where it lives, then decides
+//!   as one partition would; a share is checked on its member's partition (missing, closed,
+//!   currency, funds) before the requester's account (missing, closed, currency, ceiling); a
+//!   member account with a share in escrow may not close, wherever it lives.
 //! - An authorization's account may live anywhere: the home partition asks its partition first
 //!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
 //!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
@@ -58,6 +62,10 @@ impl Model {
             self.settlements.get(id).is_none_or(|s| s.effect.as_ref().is_none_or(|effect| remote(&effect.account)))
         };
         let bill = |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account));
+        let split_accounts = |split: &super::Split| {
+            remote(&split.requester_account) || split.members.iter().any(|member| remote(&member.account))
+        };
+        let split = |id: &Id| self.splits.get(id).is_none_or(split_accounts);
         match command {
             Command::Authorize(authorize) => remote(&authorize.account),
             Command::SettlePos(_) => true,
@@ -66,6 +74,15 @@ impl Model {
             Command::OpenBill(open) => remote(&open.account),
             Command::ConfirmBill(confirm) => bill(&confirm.bill),
             Command::RefundBill(refund) => bill(&refund.of),
+            Command::RequestSplit(request) => {
+                remote(&request.requester_account) || request.members.iter().any(|member| remote(&member.account))
+            }
+            Command::PaySplitShare(pay) => split(&pay.split),
+            Command::CancelSplit { split: id } => split(id),
+            // A tick may expire a split and give shares back across partitions.
+            Command::Tick => {
+                self.splits.values().filter(|split| split.status == super::SplitStatus::Open).any(split_accounts)
+            }
             _ => false,
         }
     }
@@ -86,10 +103,6 @@ impl Model {
         match command {
             Command::PlaceHold(place) => local(&place.from),
             Command::RegisterMerchant(register) => local(&register.account),
-            Command::RequestSplit(request) => {
-                local(&request.requester_account)?;
-                request.members.iter().try_for_each(|member| local(&member.account))
-            }
             _ => Ok(()),
         }
     }

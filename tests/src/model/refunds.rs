@@ -81,6 +81,9 @@ impl Model {
             _ => return Err(Rejection::NotReversible),
         }
         let payer = split.requester_account.clone();
+        if !self.local(&payer) || split.members.iter().any(|member| !self.local(&member.account)) {
+            return Err(Rejection::CrossPartition);
+        }
         let mut owed: BTreeMap<Id, u64> = BTreeMap::new();
         for (member, share) in split.members.iter().zip(&split.shares) {
             *owed.entry(member.account.clone()).or_default() += share;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kassa_engine::command::{ConfirmBill, Refund};
+use kassa_engine::command::{ConfirmBill, PaySplitShare, Refund};
 use kassa_engine::runtime::Clock;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Outcome, Reply};
 use rand::rngs::StdRng;
@@ -429,6 +429,24 @@ impl Run {
             if coupon {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
             }
+        }
+        // Split commands naming an account off the home partition.
+        let split = match command {
+            Command::RequestSplit(request) => Some((&request.requester_account, request.members.as_slice())),
+            Command::PaySplitShare(PaySplitShare { split: id, .. })
+            | Command::CancelSplit { split: id }
+            | Command::RefundSplit { split: id } => {
+                self.model.splits.get(id).map(|split| (&split.requester_account, split.members.as_slice()))
+            }
+            _ => None,
+        };
+        if let Some((requester, members)) = split
+            && std::iter::once(requester)
+                .chain(members.iter().map(|member| &member.account))
+                .any(|account| placement.of_account(account) != kassa_engine::partition::HOME_PARTITION)
+        {
+            let kind = command.kind();
+            *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
         }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {

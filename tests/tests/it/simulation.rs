@@ -154,7 +154,10 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "confirm_bill/between_partitions/coupon/applied",
             "refund_bill/between_partitions/applied",
             "confirm_bill/applied",
-            "request_split/cross_partition",
+            "request_split/between_partitions/applied",
+            "pay_split_share/between_partitions/applied",
+            "cancel_split/between_partitions/applied",
+            "refund_split/cross_partition",
             "pay_split_share/applied",
             "redeem_coupon/applied",
         ] {

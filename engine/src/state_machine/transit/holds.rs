@@ -26,7 +26,7 @@ use super::{Open, Transit};
 use crate::command::{CaptureHold, Event, Outcome, PlaceHold, PostingCause, Principal, Rejection, Reply, Submission};
 use crate::partition::{Check, CheckedAccount, Checking, Outgoing, Paying, TransitMessage};
 use crate::state_machine::{HoldState, StateMachine};
-use crate::types::{Currency, Id, TimestampMs};
+use crate::types::{Id, TimestampMs};
 
 impl Transit {
     /// The number of hold `id`'s check or capture in flight, if one is.
@@ -48,10 +48,11 @@ impl Transit {
         let number = match subject {
             Checking::Authorization(id) => self.by_authorization.get(id)?,
             Checking::Bill(id) => self.by_bill.get(id)?,
+            Checking::Split(id) => self.by_split.get(id)?,
             Checking::HoldPayee(_) => return None,
         };
         match &**self.open.get(number)? {
-            Open::Check { placement, .. } => Some((*number, placement)),
+            Open::Check { placement, .. } => Some((*number, &**placement)),
             Open::Credit { .. } | Open::Move { .. } => None,
         }
     }
@@ -78,8 +79,12 @@ impl StateMachine {
         command: &Submission,
         subject: Checking,
         account: &Id,
-        currency: Option<Currency>,
+        known: Vec<(Id, super::CheckedAnswer)>,
     ) -> Outcome {
+        let currency = match (&subject, &command.command) {
+            (Checking::HoldPayee(_), crate::command::Command::PlaceHold(place)) => Some(place.currency),
+            _ => None,
+        };
         let destination = self.config.placement.of_account(account);
         let transit = &mut self.state.transit;
         let number = transit.next_number();
@@ -87,10 +92,12 @@ impl StateMachine {
             Checking::HoldPayee(hold) => transit.by_hold.insert(hold.clone(), number),
             Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
             Checking::Bill(id) => transit.by_bill.insert(id.clone(), number),
+            Checking::Split(id) => transit.by_split.insert(id.clone(), number),
         };
         let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
-        transit.open.insert(number, Box::new(Open::Check { destination, check, placement: command.clone() }));
+        let placement = Box::new(command.clone());
+        transit.open.insert(number, Box::new(Open::Check { destination, check, placement, known }));
         self.outgoing.push(Outgoing { destination, message });
         self.pending = Some(number);
         Outcome::Applied(Reply::Done)
@@ -100,7 +107,7 @@ impl StateMachine {
     pub(super) fn answer_check(&mut self, check: &Check) {
         let missing = match check.subject {
             Checking::HoldPayee(_) => Rejection::CounterpartyNotFound,
-            Checking::Authorization(_) | Checking::Bill(_) => Rejection::AccountNotFound,
+            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) => Rejection::AccountNotFound,
         };
         let account = self.state.accounts.get(&check.account).ok_or(missing);
         let answer = account.and_then(|account| {
@@ -142,27 +149,33 @@ impl StateMachine {
         if !matches!(transit.open.get(&number).map(|entry| &**entry), Some(Open::Check { .. })) {
             return;
         }
-        let Some(Open::Check { placement, check, .. }) = transit.open.remove(&number).map(|entry| *entry) else {
+        let Some(Open::Check { placement, check, known, .. }) = transit.open.remove(&number).map(|entry| *entry) else {
             unreachable!("checked above")
         };
         match &check.subject {
             Checking::HoldPayee(hold) => transit.by_hold.remove(hold),
             Checking::Authorization(id) => transit.by_authorization.remove(id),
             Checking::Bill(id) => transit.by_bill.remove(id),
+            Checking::Split(id) => transit.by_split.remove(id),
         };
         let outcome = match (answer, &check.subject) {
             (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),
             // An authorization or a bill decides from the start, its account's refusal in its
             // turn.
             (answer, _) => {
-                self.checked = Some((check.account.clone(), answer.clone()));
+                self.checked = known;
+                self.checked.push((check.account.clone(), answer.clone()));
                 let outcome = self.apply(now, &placement, &mut output.events);
-                self.checked = None;
-                debug_assert!(self.pending.is_none(), "a command with its account checked applies at once");
+                self.checked.clear();
+                if let Some(next) = self.pending.take() {
+                    // A split's next account is being checked (or its money is on its way).
+                    self.state.transit.aliases.insert(next, number);
+                    return;
+                }
                 outcome
             }
         };
-        output.completed.push((number, outcome));
+        self.complete(number, outcome, output);
     }
 
     /// The payer's step of a capture whose payee lives elsewhere: debit the captured amount

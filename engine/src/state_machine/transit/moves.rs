@@ -87,14 +87,23 @@ impl StateMachine {
         let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
         from.can_debit(payment.amount)?;
         let cause = payment.paying.cause();
-        if self.config.placement.of_account(&payment.to) == self.config.partition {
+        let into_escrow = matches!(payment.paying, Paying::SplitShare(_));
+        if !into_escrow && self.config.placement.of_account(&payment.to) == self.config.partition {
             let to = self.usable_account(&payment.to, payment.currency, Rejection::CounterpartyNotFound)?;
             to.can_credit(payment.amount)?;
-            self.move_money(&payment.from, &payment.to, payment.amount, cause, events);
+            if payment.amount > 0 {
+                self.move_money(&payment.from, &payment.to, payment.amount, cause, events);
+            }
             return Ok(true);
         }
-        let delta = i64::try_from(payment.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(&payment.from, -delta, 0, cause, events);
+        if payment.amount > 0 {
+            let delta = i64::try_from(payment.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+            self.post(&payment.from, -delta, 0, cause, events);
+        }
+        if let Paying::SplitShare(_) = payment.paying {
+            // Its share sits in escrow elsewhere: the account stays open until it comes back.
+            *self.state.transit.shares_out.entry(payment.from.clone()).or_default() += 1;
+        }
         let relay = Relay { source: payment.source, number: payment.number };
         let payee = (&payment.to, payment.amount, payment.currency);
         self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));

@@ -1,13 +1,15 @@
 //! Commands that wait for a step in flight to another partition: a command naming a bill whose
-//! charge or refund is in flight (`bills.rs`), or a coupon that a payment in flight will redeem
-//! if it is approved (a POS sale's or a bill's whose payer lives elsewhere).
+//! charge or refund is in flight (`bills.rs`), a split whose share, payout or give-back is
+//! (`splits.rs`), or a coupon that a payment in flight will redeem if it is approved (a POS
+//! sale's or a bill's whose payer lives elsewhere).
 //!
 //! Such a command is not decided now: its outcome depends on the step's. Its caller waits on a
 //! number of its own, and the command applies from the start, in the order it came, once the
 //! step is final, so it decides as it would have right after the step on one partition. At
 //! most [`STEP_WAITING_MAX`] wait for one step, so that waiting costs bounded memory however
 //! long the other partition takes; past them a command is refused as if the step had been
-//! approved (`bill_not_open`, a bill's refund `not_reversible`, a coupon `coupon_redeemed`).
+//! approved (`bill_not_open`, `split_closed`, a refund `not_reversible`, a coupon
+//! `coupon_redeemed`).
 
 use crate::command::{Command, Outcome, Rejection, Reply, Submission};
 use crate::constants::STEP_WAITING_MAX;
@@ -26,11 +28,21 @@ fn named_bill(command: &Command) -> Option<&Id> {
     }
 }
 
+/// The split a command names, if it is one of a split's follow-ups.
+fn named_split(command: &Command) -> Option<&Id> {
+    match command {
+        Command::PaySplitShare(pay) => Some(&pay.split),
+        Command::CancelSplit { split } | Command::RefundSplit { split } => Some(split),
+        _ => None,
+    }
+}
+
 /// What a command waiting past the bound is refused, as if the step had been approved.
 fn busy(command: &Command) -> Rejection {
     match command {
-        Command::RefundBill(_) => Rejection::NotReversible,
+        Command::RefundBill(_) | Command::RefundSplit { .. } => Rejection::NotReversible,
         command if named_bill(command).is_some() => Rejection::BillNotOpen,
+        command if named_split(command).is_some() => Rejection::SplitClosed,
         _ => Rejection::CouponRedeemed,
     }
 }
@@ -46,8 +58,14 @@ impl StateMachine {
     /// The number of the step in flight that `command` must wait for, if any.
     fn step_in_the_way(&self, command: &Command) -> Option<u64> {
         let transit = &self.state.transit;
-        if transit.bill_steps.is_empty() && transit.coupons_in_flight.is_empty() {
+        if transit.bill_steps.is_empty() && transit.coupons_in_flight.is_empty() && transit.split_steps.is_empty() {
             return None;
+        }
+        if let Some(split) = named_split(command)
+            && let Some(number) = transit.by_split.get(split)
+            && transit.split_steps.contains_key(number)
+        {
+            return Some(*number);
         }
         if let Some(bill) = named_bill(command)
             && let Some(number) = transit.by_bill.get(bill)

@@ -1,0 +1,172 @@
+//! Splits whose accounts live on another partition, message by message: the request checks
+//! them there; a share travels into the escrow exactly once; the completion pays a requester
+//! elsewhere, or gives the last share back when it cannot; a cancellation gives shares back and
+//! answers when they arrived; a member account with a share out may not close until then.
+
+use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
+use crate::command::{Command, Outcome, PaySplitShare, Rejection, Reply, RequestSplit, SplitMember, SplitShares};
+use crate::partition::TransitMessage;
+use crate::state_machine::splits::SplitState;
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Currency, Id};
+
+fn id(text: &str) -> Id {
+    Id::new(text).unwrap()
+}
+
+fn deliver(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {
+    commit(machine, &messages(output), vec![])
+}
+
+/// Runs `output`'s messages between the two partitions until none is left; returns every
+/// completion on either side.
+fn settle_all(machines: &mut [StateMachine; 2], output: CommitOutput) -> Vec<(u64, Outcome)> {
+    let mut completed = output.completed.clone();
+    let mut queue = vec![output];
+    while let Some(next) = queue.pop() {
+        for destination in [0u16, 1] {
+            let sent: Vec<TransitMessage> = (next.outgoing.iter())
+                .filter(|outgoing| outgoing.destination == destination)
+                .map(|outgoing| outgoing.message.clone())
+                .collect();
+            if !sent.is_empty() {
+                let answered = commit(&mut machines[usize::from(destination)], &sent, vec![]);
+                completed.extend(answered.completed.clone());
+                queue.push(answered);
+            }
+        }
+    }
+    completed
+}
+
+fn pay(member: &str) -> Command {
+    Command::PaySplitShare(PaySplitShare { split: id("s1"), member: id(member) })
+}
+
+/// Split `s1` on home partition 0: requester account `requester` (0 or 1), members `m0` (an
+/// account on 0) and `m1` (an account on 1), each funded with `funds`, shares 300 + 200.
+fn split_setup(requester_on: u16, funds: u64) -> ([StateMachine; 2], Id, Id, Id) {
+    let [mut p0, mut p1] = machines();
+    let requester = account_on(&p0, requester_on, "req");
+    let (a0, a1) = (account_on(&p0, 0, "mem0"), account_on(&p0, 1, "mem1"));
+    open(if requester_on == 0 { &mut p0 } else { &mut p1 }, &requester, 0);
+    open(&mut p0, &a0, funds);
+    open(&mut p1, &a1, funds);
+    let request = Command::RequestSplit(RequestSplit {
+        split: id("s1"),
+        requester: id("u-req"),
+        requester_account: requester.clone(),
+        total: 500,
+        currency: Currency::EUR,
+        members: vec![
+            SplitMember { user: id("m0"), account: a0.clone() },
+            SplitMember { user: id("m1"), account: a1.clone() },
+        ],
+        shares: SplitShares::Explicit(vec![300, 200]),
+        expires_at_ms: NOW + 600_000,
+    });
+    let sent = commit(&mut p0, &[], vec![request]);
+    assert_eq!(sent.pending.len(), 1, "the request waits for its accounts' checks");
+    let mut machines = [p0, p1];
+    let completed = settle_all(&mut machines, sent);
+    let requested = Outcome::Applied(Reply::SplitRequested { shares: vec![300, 200] });
+    assert!(completed.iter().any(|(_, outcome)| *outcome == requested), "{completed:?}");
+    (machines, requester, a0, a1)
+}
+
+#[test]
+fn a_share_from_elsewhere_travels_into_escrow_and_a_cancellation_gives_it_back() {
+    let (mut machines, requester, a0, a1) = split_setup(1, 1_000);
+    let sent = commit(&mut machines[0], &[], vec![pay("m1")]);
+    assert!(matches!(&messages(&sent)[..], [TransitMessage::Move(payment)] if payment.from == a1));
+    // While the share is in flight the split's commands wait, and a copy of the move acts once.
+    let waiting = commit(&mut machines[0], &[], vec![Command::CancelSplit { split: id("s1") }]);
+    assert_eq!(waiting.pending.len(), 1);
+    let debited = deliver(&mut machines[1], &sent);
+    assert!(deliver(&mut machines[1], &sent).outgoing.is_empty(), "a copy of a move in flight waits");
+    assert_eq!(posted(&machines[1], &a1), 800);
+    // The member account may not close while its share is out.
+    let close = commit(&mut machines[1], &[], vec![Command::CloseAccount { account: a1.clone() }]);
+    assert_eq!(close.outcomes[0], Outcome::Rejected(Rejection::AccountNotEmpty));
+    let completed = settle_all(&mut machines, debited);
+    let (paid, cancelled) = (sent.pending[0].1, waiting.pending[0].1);
+    let answer = |number| completed.iter().find(|(done, _)| *done == number).map(|(_, outcome)| outcome.clone());
+    assert_eq!(answer(paid), Some(Outcome::Applied(Reply::SharePaid { amount: 200, completed: false })));
+    // The cancellation that waited gave the share back, and answered once it arrived.
+    assert_eq!(answer(cancelled), Some(Outcome::Applied(Reply::SplitCancelled { refunded: 200 })));
+    assert_eq!(posted(&machines[1], &a1), 1_000);
+    let close = commit(&mut machines[1], &[], vec![Command::CloseAccount { account: a1 }]);
+    assert_eq!(close.outcomes[0], Outcome::Rejected(Rejection::AccountNotEmpty), "not empty: its balance");
+    assert_eq!((posted(&machines[0], &a0), posted(&machines[1], &requester)), (1_000, 0));
+}
+
+#[test]
+fn the_last_share_pays_a_requester_elsewhere_and_releases_the_members() {
+    let (mut machines, requester, a0, a1) = split_setup(1, 1_000);
+    let first = commit(&mut machines[0], &[], vec![pay("m1")]);
+    settle_all(&mut machines, first);
+    // The last share is here; the total goes to the requester's partition.
+    let last = commit(&mut machines[0], &[], vec![pay("m0")]);
+    assert!(
+        matches!(&messages(&last)[..], [TransitMessage::Credit(credit)] if credit.to == requester && credit.amount == 500)
+    );
+    let completed = settle_all(&mut machines, last.clone());
+    let done = Outcome::Applied(Reply::SharePaid { amount: 300, completed: true });
+    assert!(completed.contains(&(last.pending[0].1, done)), "{completed:?}");
+    assert_eq!(machines[0].split(&id("s1")).unwrap().state, SplitState::Completed);
+    assert_eq!(
+        (posted(&machines[1], &requester), posted(&machines[0], &a0), posted(&machines[1], &a1)),
+        (500, 700, 800)
+    );
+    // Released: the member account elsewhere may close once empty.
+    let moved = commit(
+        &mut machines[1],
+        &[],
+        vec![Command::Withdraw(crate::command::Movement { id: id("w1"), account: a1.clone(), amount: 800 })],
+    );
+    assert!(moved.outcomes[0].is_applied());
+    let close = commit(&mut machines[1], &[], vec![Command::CloseAccount { account: a1 }]);
+    assert_eq!(close.outcomes[0], Outcome::Applied(Reply::Done));
+    for machine in &machines {
+        assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
+    }
+}
+
+#[test]
+fn a_requester_that_cannot_take_the_total_gives_the_last_share_back() {
+    let (mut machines, requester, _, a1) = split_setup(0, 1_000);
+    let first = commit(&mut machines[0], &[], vec![pay("m0")]);
+    assert!(first.outcomes[0].is_applied());
+    let close = commit(&mut machines[0], &[], vec![Command::CloseAccount { account: requester }]);
+    assert!(close.outcomes[0].is_applied());
+    // The last share comes from elsewhere; the requester is checked when it arrived.
+    let last = commit(&mut machines[0], &[], vec![pay("m1")]);
+    let completed = settle_all(&mut machines, last.clone());
+    assert!(completed.contains(&(last.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))), "{completed:?}");
+    let split = machines[0].split(&id("s1")).unwrap();
+    assert_eq!((split.state, split.paid.clone(), split.escrow), (SplitState::Open, vec![true, false], 300));
+    assert_eq!(posted(&machines[1], &a1), 1_000, "the share came back");
+    for machine in &machines {
+        assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
+    }
+}
+
+#[test]
+fn a_payout_refused_elsewhere_comes_back_and_the_last_share_with_it() {
+    let (mut machines, requester, a0, _) = split_setup(1, 1_000);
+    let first = commit(&mut machines[0], &[], vec![pay("m1")]);
+    settle_all(&mut machines, first);
+    let close = commit(&mut machines[1], &[], vec![Command::CloseAccount { account: requester }]);
+    assert!(close.outcomes[0].is_applied());
+    let last = commit(&mut machines[0], &[], vec![pay("m0")]);
+    assert_eq!(posted(&machines[0], &a0), 700, "taken while the total is on its way");
+    let completed = settle_all(&mut machines, last.clone());
+    assert!(completed.contains(&(last.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))), "{completed:?}");
+    let split = machines[0].split(&id("s1")).unwrap();
+    assert_eq!((split.state, split.paid.clone(), split.escrow), (SplitState::Open, vec![false, true], 200));
+    assert_eq!(posted(&machines[0], &a0), 1_000, "the last share came back");
+    for machine in &machines {
+        machine.check_invariants();
+        assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
+    }
+}
