@@ -15,8 +15,9 @@
 //! authorization's or a bill's account may live anywhere (checked there,
 //! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
 //! its money where the accounts live ([`TransitMessage::Move`] and credits), with its coupon
-//! kept on the home partition until it is final; the accounts of splits must live on the home
-//! partition (`cross_partition` otherwise). Placing the objects
+//! kept on the home partition until it is final; a split's shares travel from its members'
+//! partitions into its escrow there, and its total to its requester's (only the refund of a
+//! completed split needs its accounts on the home partition, `cross_partition` otherwise). Placing the objects
 //! with their users and merchants is the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};

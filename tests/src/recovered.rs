@@ -19,6 +19,8 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
         wait_for_transit_to_drain(engine)?;
     }
     let mut balances: Vec<(Id, i64)> = Vec::new();
+    // Paid shares of open splits, in escrow.
+    let mut escrowed: i64 = 0;
     // Each partition checks its own invariants and the acknowledgements it applied: a
     // transfer where its payer lives, a merchant's registration everywhere, everything else on
     // the home partition.
@@ -32,18 +34,22 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
                 verify_acks(machine, &acks).map_err(|error| format!("partition {partition}: {error}"))?;
                 let accounts = (0..ACCOUNTS).map(account).chain(shop_accounts());
                 let posted = accounts.filter_map(|account| Some((account.clone(), machine.account(&account)?.posted)));
-                Ok::<_, String>(posted.collect::<Vec<_>>())
+                let escrowed = machine.escrowed().get(&Currency::EUR).copied().unwrap_or(0);
+                Ok::<_, String>((posted.collect::<Vec<_>>(), escrowed))
             })
             .map_err(|error| format!("read failed: {error}"))??;
-        balances.extend(found);
+        balances.extend(found.0);
+        escrowed += i64::try_from(found.1).expect("fits");
     }
     verify_holds(engine, acks)?;
     verify_reference(engine)?;
     if placement.count() > 1 {
-        let total: i64 = balances.iter().map(|(_, posted)| posted).sum();
+        let total: i64 = balances.iter().map(|(_, posted)| posted).sum::<i64>() + escrowed;
         let deposited = i64::try_from(ACCOUNTS as u64 * crate::OPENING_BALANCE).expect("fits");
         if total != deposited {
-            return Err(format!("the accounts hold {total} after the transit drained, {deposited} were deposited"));
+            return Err(format!(
+                "the accounts and split escrows hold {total} after the transit drained, {deposited} were deposited"
+            ));
         }
     }
     for (account, posted) in balances {

@@ -167,10 +167,10 @@ async fn place_and_capture<C: Channel>(
 }
 
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
-/// acknowledged result to `ack`; only transfers, holds, POS sales, bills and merchants'
-/// registrations when `partitioned` (the flows whose accounts may live on any partition; most
-/// pair accounts of two partitions, so a hold's payee is checked and paid on another partition,
-/// and most sales and bills charge an account off the home partition). Ids are `<kind>-<tag>-<n>`, unique per `tag`.
+/// acknowledged result to `ack`; every flow when `partitioned` too (accounts live on any
+/// partition: most holds pair accounts of two partitions, most sales and bills charge an
+/// account off the home partition, most splits gather shares from several partitions), with
+/// merchants' registrations. Ids are `<kind>-<tag>-<n>`, unique per `tag`.
 pub async fn run_worker<C: Channel>(
     channel: &mut C,
     tag: &str,
@@ -192,6 +192,7 @@ pub async fn run_worker<C: Channel>(
             (true, 0..15) => 60,
             (true, 15..30) => 70,
             (true, 30..40) => 80,
+            (true, 40..48) => 90,
             (true, _) => 0,
         };
         let from = rng.random_range(0..ACCOUNTS);

@@ -70,6 +70,16 @@ impl StateMachine {
         self.state.splits.get(id)
     }
 
+    /// Money held in the escrows of this partition's splits, per currency (paid shares of open
+    /// splits not yet paid out or given back).
+    pub fn escrowed(&self) -> BTreeMap<Currency, u64> {
+        let mut sums = BTreeMap::new();
+        for split in self.state.splits.values().filter(|split| split.escrow > 0) {
+            *sums.entry(split.currency).or_default() += split.escrow;
+        }
+        sums
+    }
+
     /// A coupon.
     pub fn coupon(&self, id: &Id) -> Option<&Coupon> {
         self.state.coupons.get(id).map(|coupon| &**coupon)

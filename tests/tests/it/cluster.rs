@@ -84,6 +84,7 @@ fn named_ids(records: &Records) -> HashSet<String> {
                 Command::RegisterMerchant(register) => ids.insert(register.merchant.to_string()),
                 Command::SettlePos(settle) => ids.insert(settle.id.to_string()),
                 Command::ConfirmBill(confirm) => ids.insert(confirm.bill.to_string()),
+                Command::PaySplitShare(pay) => ids.insert(pay.split.to_string()),
                 _ => false,
             };
         }
@@ -96,9 +97,9 @@ fn ack_id(ack: &Ack) -> &str {
         Ack::Transfer { id, .. }
         | Ack::HoldCaptured { id, .. }
         | Ack::Settlement { id, .. }
-        | Ack::BillPaid { id, .. } => id,
+        | Ack::BillPaid { id, .. }
+        | Ack::SharePaid { id, .. } => id,
         Ack::Registered { merchant, .. } => merchant,
-        other => panic!("the partitioned workload acknowledges no {}", other.line()),
     }
 }
 

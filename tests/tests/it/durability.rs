@@ -107,5 +107,7 @@ fn acknowledged_transfers_between_partitions_survive_sigkill() {
     assert!(sold.count() > 10, "POS sales debit payers on every partition");
     let paid = all_acks.iter().filter(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
     assert!(paid.count() > 5, "bills charge accounts on every partition");
+    let shares = all_acks.iter().filter(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
+    assert!(shares.count() > 5, "split shares are paid from every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }

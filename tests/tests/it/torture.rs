@@ -192,9 +192,10 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
                 | Ack::HoldCaptured { .. }
                 | Ack::Settlement { .. }
                 | Ack::BillPaid { .. }
+                | Ack::SharePaid { .. }
                 | Ack::Registered { .. }
         )),
-        "transfers, holds, POS sales, bills and merchants' registrations"
+        "transfers, holds, POS sales, bills, splits and merchants' registrations"
     );
     let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
     assert!(captured.count() > 10, "holds are captured on every partition's accounts");
@@ -202,6 +203,8 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     assert!(sold.count() > 10, "POS sales debit payers on every partition");
     let paid = all_acks.iter().filter(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
     assert!(paid.count() > 5, "bills charge accounts on every partition");
+    let shares = all_acks.iter().filter(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
+    assert!(shares.count() > 5, "split shares are paid from every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 
