@@ -362,44 +362,53 @@ impl StateMachine {
             self.relay_settled(relay, &from, &credit, refused, &mut output.events);
             return;
         }
-        let outcome = match credit.paying {
-            Paying::Transfer(ref transfer) => self.transfer_settled(&from, &credit, transfer, refused, output),
-            Paying::Capture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
+        if let Some(outcome) = self.credit_settled(now, number, (&from, &credit), refused, output) {
+            self.complete(number, outcome, output);
+        }
+    }
+
+    /// Credit `number`'s answer, for what it paid: the outcome of the commands pending on it,
+    /// or `None` while their step goes on (a split's) or nobody waits for it alone (a join's).
+    fn credit_settled(
+        &mut self,
+        now: TimestampMs,
+        number: u64,
+        (from, credit): (&Id, &Credit),
+        refused: Option<Rejection>,
+        output: &mut super::CommitOutput,
+    ) -> Option<Outcome> {
+        let events = &mut output.events;
+        match credit.paying {
+            Paying::Transfer(ref transfer) => Some(self.transfer_settled(from, credit, transfer, refused, output)),
+            Paying::Capture(ref hold) => Some(self.capture_settled(hold, refused, events)),
             Paying::Settlement(_) | Paying::Reversal(_) | Paying::Refund(_) => {
                 if refused.is_some() {
-                    self.refund_payer(&from, &credit, &mut output.events);
+                    self.refund_payer(from, credit, events);
                 }
-                self.pos_step_settled(now, number, refused, output)
+                Some(self.pos_step_settled(now, number, refused, output))
             }
             Paying::Bill(_) | Paying::BillRefund(_) => {
                 if refused.is_some() {
-                    self.refund_payer(&from, &credit, &mut output.events);
+                    self.refund_payer(from, credit, events);
                 }
-                self.bill_step_settled(now, number, refused, output)
+                Some(self.bill_step_settled(now, number, refused, output))
             }
             Paying::SplitShare(_) => unreachable!("a share's credit pays on a move"),
             Paying::SplitPayout(_) => {
                 if refused.is_some() {
-                    self.payout_back_into_escrow(&credit);
+                    self.payout_back_into_escrow(credit);
                 }
-                match self.split_step_settled(now, number, refused, output) {
-                    Some(outcome) => outcome,
-                    None => return,
-                }
+                self.split_step_settled(now, number, refused, output)
             }
             Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
                 assert!(refused.is_none(), "a share given back or released is never refused");
-                if !self.state.transit.split_steps.contains_key(&number) {
-                    self.joined_settled(number, output);
-                    return;
+                if self.state.transit.split_steps.contains_key(&number) {
+                    return self.split_step_settled(now, number, refused, output);
                 }
-                match self.split_step_settled(now, number, refused, output) {
-                    Some(outcome) => outcome,
-                    None => return,
-                }
+                self.joined_settled(number, output);
+                None
             }
-        };
-        self.complete(number, outcome, output);
+        }
     }
 
     /// The final outcome of the commands pending on `number` and on its aliases (a chain: a

@@ -87,6 +87,48 @@ impl Model {
         }
     }
 
+    /// Whether `command` (already applied to the model) crossed partitions, as the simulation
+    /// counts it: a transfer or hold whose parties live on two partitions, a POS or bill command
+    /// whose payer lives off the home partition, a split command naming an account there.
+    /// `Some(true)`: a payment of these with a coupon.
+    pub fn crossed(&self, command: &Command) -> Option<bool> {
+        let apart = |from: &Id, to: &Id| self.placement.of_account(from) != self.placement.of_account(to);
+        let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
+        let effect_payer = |id: &Id| self.settlements.get(id).and_then(|s| s.effect.as_ref()).map(|e| &e.account);
+        let bill_payer = |id: &Id| self.bills.get(id).map(|bill| &bill.account);
+        let split_remote = |id: &Id| {
+            self.splits.get(id).is_some_and(|split| {
+                remote(&split.requester_account) || split.members.iter().any(|member| remote(&member.account))
+            })
+        };
+        let crossed = match command {
+            Command::Transfer(transfer) => apart(&transfer.from, &transfer.to),
+            Command::PlaceHold(place) => apart(&place.from, &place.to),
+            Command::CaptureHold(capture) => {
+                self.holds.get(&capture.hold).is_some_and(|hold| apart(&hold.from, &hold.to))
+            }
+            Command::Authorize(authorize) => remote(&authorize.account),
+            Command::SettlePos(settle) => effect_payer(&settle.id).is_some_and(remote),
+            Command::ReversePos { settlement } => effect_payer(settlement).is_some_and(remote),
+            Command::RefundPos(refund) => effect_payer(&refund.of).is_some_and(remote),
+            Command::OpenBill(open) => remote(&open.account),
+            Command::ConfirmBill(confirm) => bill_payer(&confirm.bill).is_some_and(remote),
+            Command::RefundBill(refund) => bill_payer(&refund.of).is_some_and(remote),
+            Command::RequestSplit(request) => {
+                remote(&request.requester_account) || request.members.iter().any(|member| remote(&member.account))
+            }
+            Command::PaySplitShare(pay) => split_remote(&pay.split),
+            Command::CancelSplit { split } | Command::RefundSplit { split } => split_remote(split),
+            _ => false,
+        };
+        let coupon = match command {
+            Command::SettlePos(settle) => settle.coupon.is_some(),
+            Command::ConfirmBill(confirm) => confirm.coupon.is_some(),
+            _ => false,
+        };
+        crossed.then_some(coupon)
+    }
+
     /// Whether account `id` lives on the partition applying the current command.
     pub(super) fn local(&self, id: &Id) -> bool {
         self.placement.of_account(id) == self.partition

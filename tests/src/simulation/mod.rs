@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kassa_engine::command::{ConfirmBill, PaySplitShare, Refund};
 use kassa_engine::runtime::Clock;
 use kassa_engine::{Command, Durability, Engine, EngineConfig, Outcome, Reply};
 use rand::rngs::StdRng;
@@ -373,7 +372,6 @@ impl Run {
 
     fn count(&mut self, submission: &Submission, outcome: &Outcome) {
         let command = &submission.command;
-        let placement = &self.model.placement;
         let report = &mut self.report;
         report.digest = fnv(report.digest, &format!("{outcome:?}"));
         *report.outcomes.entry(code(outcome).to_string()).or_default() += 1;
@@ -381,72 +379,12 @@ impl Run {
         if submission.principal != Principal::Admin {
             *report.by_kind.entry(format!("as_tenant/{}", code(outcome))).or_default() += 1;
         }
-        if let Command::Transfer(transfer) = command
-            && placement.of_account(&transfer.from) != placement.of_account(&transfer.to)
-        {
-            *report.by_kind.entry(format!("transfer/between_partitions/{}", code(outcome))).or_default() += 1;
-        }
-        let hold_parties = match command {
-            Command::PlaceHold(place) => Some((&place.from, &place.to)),
-            Command::CaptureHold(capture) => self.model.holds.get(&capture.hold).map(|hold| (&hold.from, &hold.to)),
-            _ => None,
-        };
-        if let Some((from, to)) = hold_parties
-            && placement.of_account(from) != placement.of_account(to)
-        {
+        if let Some(coupon) = self.model.crossed(command) {
             let kind = command.kind();
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
-        }
-        // POS and bill money whose payer lives off the home partition (authorizations, sales,
-        // reversals and refunds of such a sale; bills opened, charged and refunded).
-        let payer = match command {
-            Command::Authorize(authorize) => Some(&authorize.account),
-            Command::SettlePos(settle) => {
-                self.model.settlements.get(&settle.id).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
-            }
-            Command::ReversePos { settlement } => {
-                self.model.settlements.get(settlement).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
-            }
-            Command::RefundPos(refund) => {
-                self.model.settlements.get(&refund.of).and_then(|s| s.effect.as_ref()).map(|e| &e.account)
-            }
-            Command::OpenBill(open) => Some(&open.account),
-            Command::ConfirmBill(ConfirmBill { bill, .. }) | Command::RefundBill(Refund { of: bill, .. }) => {
-                self.model.bills.get(bill).map(|bill| &bill.account)
-            }
-            _ => None,
-        };
-        if let Some(payer) = payer
-            && placement.of_account(payer) != kassa_engine::partition::HOME_PARTITION
-        {
-            let kind = command.kind();
-            *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
-            let coupon = match command {
-                Command::SettlePos(settle) => settle.coupon.is_some(),
-                Command::ConfirmBill(confirm) => confirm.coupon.is_some(),
-                _ => false,
-            };
             if coupon {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
             }
-        }
-        // Split commands naming an account off the home partition.
-        let split = match command {
-            Command::RequestSplit(request) => Some((&request.requester_account, request.members.as_slice())),
-            Command::PaySplitShare(PaySplitShare { split: id, .. })
-            | Command::CancelSplit { split: id }
-            | Command::RefundSplit { split: id } => {
-                self.model.splits.get(id).map(|split| (&split.requester_account, split.members.as_slice()))
-            }
-            _ => None,
-        };
-        if let Some((requester, members)) = split
-            && std::iter::once(requester)
-                .chain(members.iter().map(|member| &member.account))
-                .any(|account| placement.of_account(account) != kassa_engine::partition::HOME_PARTITION)
-        {
-            let kind = command.kind();
-            *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
         }
         if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
             for item in items {
