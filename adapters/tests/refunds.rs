@@ -122,13 +122,9 @@ fn no_reversal_or_split_refund_lands_in_a_closed_account() {
     server.admin("POST", "/v1/accounts/dora/close", json!({}));
 }
 
-/// On three partitions, as an app backend and a terminal see it: payers on every partition
-/// authorize and pay a merchant whose account lives on the home partition, and are refunded and
-/// reversed; every sale answers once, and the money adds up.
-#[test]
-fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
-    let server = Server::start(&["--partitions", "3"]);
-    // A merchant's account must live on the home partition: the first candidate there wins.
+/// Registers merchant `m1` with terminal `t1`; its account (returned) must live on the home
+/// partition: the first candidate there wins.
+fn merchant_on_home_partition(server: &Server) -> String {
     let takings = (0..64)
         .map(|n| format!("till-{n}"))
         .find(|account| {
@@ -138,6 +134,16 @@ fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
         })
         .expect("an account on the home partition");
     server.admin("POST", "/v1/terminals", json!({"id": "t1", "merchant": "m1"}));
+    takings
+}
+
+/// On three partitions, as an app backend and a terminal see it: payers on every partition
+/// authorize and pay a merchant whose account lives on the home partition, and are refunded and
+/// reversed; every sale answers once, and the money adds up.
+#[test]
+fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
+    let server = Server::start(&["--partitions", "3"]);
+    let takings = merchant_on_home_partition(&server);
     let terminal = server.key(json!({"role": "terminal", "terminal": "t1"}));
     for n in 0..12 {
         let (payer, user) = (format!("payer-{n}"), format!("u{n}"));
@@ -179,15 +185,7 @@ fn sales_with_payers_on_every_partition_are_paid_refunded_and_reversed() {
 #[test]
 fn bills_with_accounts_on_every_partition_are_paid_and_refunded() {
     let server = Server::start(&["--partitions", "3"]);
-    let takings = (0..64)
-        .map(|n| format!("till-{n}"))
-        .find(|account| {
-            server.funded_account(account, "EUR", 0);
-            let register = json!({"id": "m1", "account": account});
-            server.call("POST", "/v1/merchants", Some(ADMIN_KEY), Some(&register)).status == 200
-        })
-        .expect("an account on the home partition");
-    server.admin("POST", "/v1/terminals", json!({"id": "t1", "merchant": "m1"}));
+    let takings = merchant_on_home_partition(&server);
     let merchant = server.key(json!({"role": "merchant", "merchant": "m1"}));
     for n in 0..12 {
         let (account, bill) = (format!("payer-{n}"), format!("b-{n}"));

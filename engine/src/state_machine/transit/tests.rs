@@ -46,6 +46,26 @@ pub(super) fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
     assert!(output.outcomes.iter().all(Outcome::is_applied));
 }
 
+/// Registers merchant `shop` with account `takings` (on `machine`, the home partition) and its
+/// terminal `t1`.
+pub(super) fn register_shop(machine: &mut StateMachine, takings: &Id) {
+    use crate::command::{RegisterMerchant, RegisterTerminal};
+    let registered = commit(
+        machine,
+        &[],
+        vec![
+            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
+            Command::RegisterTerminal(RegisterTerminal {
+                terminal: id("t1"),
+                merchant: id("shop"),
+                mac_key: None,
+                location: None,
+            }),
+        ],
+    );
+    assert!(registered.outcomes.iter().all(Outcome::is_applied));
+}
+
 pub(super) fn messages(output: &CommitOutput) -> Vec<TransitMessage> {
     output.outgoing.iter().map(|Outgoing { message, .. }| message.clone()).collect()
 }

@@ -3,11 +3,8 @@
 //! bill submitted and moves nothing; commands naming the bill wait for its money; a refund pays
 //! the account back there.
 
-use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
-use crate::command::{
-    AddBillItem, Command, ConfirmBill, OpenBill, Outcome, Refund, RegisterMerchant, RegisterTerminal, Rejection, Reply,
-    SubmitBill,
-};
+use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted, register_shop};
+use crate::command::{AddBillItem, Command, ConfirmBill, OpenBill, Outcome, Refund, Rejection, Reply, SubmitBill};
 use crate::partition::TransitMessage;
 use crate::state_machine::bills::BillState;
 use crate::state_machine::{CommitOutput, StateMachine};
@@ -48,20 +45,7 @@ fn bill_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
     open(&mut p1, &payer, deposit);
     open(&mut p0, &takings, 0);
-    let registered = commit(
-        &mut p0,
-        &[],
-        vec![
-            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
-            Command::RegisterTerminal(RegisterTerminal {
-                terminal: id("t1"),
-                merchant: id("shop"),
-                mac_key: None,
-                location: None,
-            }),
-        ],
-    );
-    assert!(registered.outcomes.iter().all(Outcome::is_applied));
+    register_shop(&mut p0, &takings);
     let sent = commit(&mut p0, &[], vec![open_bill(&payer)]);
     assert_eq!(sent.pending, vec![(0, 1)], "the opening waits for its account's check");
     assert!(p0.bill(&id("b1")).is_none());

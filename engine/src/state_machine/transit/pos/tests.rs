@@ -2,8 +2,8 @@
 //! checks its account there; a sale moves the money there and back, exactly once; a refusal
 //! leaves the authorization usable and moves nothing; a reversal pays the payer back there.
 
-use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
-use crate::command::{Authorize, Command, Outcome, RegisterMerchant, RegisterTerminal, Rejection, Reply};
+use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted, register_shop};
+use crate::command::{Authorize, Command, Outcome, Rejection, Reply};
 use crate::partition::TransitMessage;
 use crate::state_machine::authorizations::AuthorizationState;
 use crate::state_machine::tests::settle;
@@ -27,20 +27,7 @@ fn sale_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
     open(&mut p1, &payer, deposit);
     open(&mut p0, &takings, 0);
-    let registered = commit(
-        &mut p0,
-        &[],
-        vec![
-            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
-            Command::RegisterTerminal(RegisterTerminal {
-                terminal: id("t1"),
-                merchant: id("shop"),
-                mac_key: None,
-                location: None,
-            }),
-        ],
-    );
-    assert!(registered.outcomes.iter().all(Outcome::is_applied));
+    register_shop(&mut p0, &takings);
     let authorize = Command::Authorize(Authorize {
         id: id("a1"),
         user: id("u1"),
