@@ -146,7 +146,22 @@ impl StateMachine {
             }
             Command::RequestSplit(request) => {
                 let accounts = std::iter::once(&request.requester_account);
-                let unchecked = self.unchecked(accounts.chain(request.members.iter().map(|member| &member.account)));
+                let mut unchecked =
+                    self.unchecked(accounts.chain(request.members.iter().map(|member| &member.account)));
+                // An account already refuses the request: those after it cannot change that.
+                let refuses = |(_, answer): &(Id, Result<CheckedAccount, Rejection>)| {
+                    answer.as_ref().is_ok_and(|found| found.closed || found.currency != request.currency)
+                        || answer.is_err()
+                };
+                // So does a principal the rule refuses once the requester's account is known
+                // (the rule reads only it and the requester): no member is checked for it.
+                let requester_known = self.lives_here(&request.requester_account)
+                    || self.checked_answer(&request.requester_account).is_some();
+                let forbidden =
+                    requester_known && self.check_authority(&submission.principal, &submission.command).is_err();
+                if forbidden || self.checked.iter().any(refuses) {
+                    unchecked = None;
+                }
                 (Operation::RequestSplit, Checking::Split(request.split.clone()), unchecked)
             }
             _ => return None,

@@ -170,3 +170,38 @@ fn a_payout_refused_elsewhere_comes_back_and_the_last_share_with_it() {
         assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
     }
 }
+
+#[test]
+fn a_request_checks_no_more_accounts_once_one_refuses_it() {
+    use crate::command::{Principal, Submission};
+    let [mut p0, mut p1] = machines();
+    let here = account_on(&p0, 0, "req");
+    let gone: Vec<Id> = (0..3).map(|n| account_on(&p0, 1, &format!("gone{n}"))).collect();
+    open(&mut p0, &here, 0);
+    let request = Command::RequestSplit(RequestSplit {
+        split: id("s9"),
+        requester: id("u-req"),
+        requester_account: here.clone(),
+        total: 500,
+        currency: Currency::EUR,
+        members: gone
+            .iter()
+            .enumerate()
+            .map(|(n, account)| SplitMember { user: id(&format!("m{n}")), account: account.clone() })
+            .collect(),
+        shares: SplitShares::Equal,
+        expires_at_ms: NOW + 600_000,
+    });
+    // An app that does not own the requester's account here: refused before any check.
+    let mut output = CommitOutput::default();
+    p0.commit(NOW, &[Submission::new(Principal::App(id("wallet")), request.clone())], &mut output);
+    assert_eq!(output.outcomes, vec![Outcome::Rejected(Rejection::Forbidden)]);
+    assert!(output.outgoing.is_empty(), "no check sent");
+    // The first member's account is missing: the others are never checked.
+    let sent = commit(&mut p0, &[], vec![request]);
+    assert!(matches!(&messages(&sent)[..], [TransitMessage::Check(check)] if check.account == gone[0]));
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    assert!(done.outgoing.is_empty(), "no further check");
+    assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountNotFound))]);
+    assert!(p0.split(&id("s9")).is_none());
+}
