@@ -265,12 +265,21 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            let outcomes = batch
-                .transfers
-                .iter()
-                .map(|transfer| outcome(self.apply_transfer(transfer, false, events).map(drop)))
-                .collect();
-            return Outcome::Applied(Reply::TransferBatch(outcomes));
+            // Independent legs: one whose payee lives elsewhere crosses as a transfer does, and
+            // the batch answers when every such leg is final.
+            let mut crossing = Vec::new();
+            let mut outcomes = Vec::with_capacity(batch.transfers.len());
+            for (index, transfer) in batch.transfers.iter().enumerate() {
+                outcomes.push(outcome(self.apply_transfer(transfer, true, events).map(drop)));
+                if let Some(number) = self.pending.take() {
+                    crossing.push((index, number));
+                }
+            }
+            if crossing.is_empty() {
+                return Outcome::Applied(Reply::TransferBatch(outcomes));
+            }
+            self.pending = Some(self.join_legs(outcomes, crossing));
+            return Outcome::Applied(Reply::Done);
         }
         let events_before = events.len();
         // Undo log: the prior state of every account touched and every id inserted.

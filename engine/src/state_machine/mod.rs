@@ -484,7 +484,7 @@ impl StateMachine {
             Command::ConfirmBill(confirm) => self.confirm_bill(now, confirm, events),
             Command::CancelBill { bill } => self.cancel_bill(bill, events),
             Command::RequestSplit(request) => self.request_split(now, request, events),
-            Command::PaySplitShare(pay) => self.pay_split_share(now, pay, events),
+            Command::PaySplitShare(pay) => self.pay_split_share(now, principal, pay, events),
             Command::CancelSplit { split } => self.cancel_split(split, events),
             Command::AddContact(add) => self.add_contact(principal, add, events),
             Command::IssueCoupon(issue) => self.issue_coupon(now, issue, events),

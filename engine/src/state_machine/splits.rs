@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
 use crate::command::{
-    Change, Event, ObjectKind, Outcome, PaySplitShare, PostingCause, Rejection, Reply, RequestSplit, SplitMember,
-    SplitShares,
+    Change, Event, ObjectKind, Outcome, PaySplitShare, PostingCause, Principal, Rejection, Reply, RequestSplit,
+    SplitMember, SplitShares,
 };
 use crate::constants::{SPLIT_MEMBERS_MAX, SPLIT_TTL_MS_MAX};
 use crate::types::{Currency, Id, TimestampMs};
@@ -152,6 +152,7 @@ impl StateMachine {
     pub(super) fn pay_split_share(
         &mut self,
         now: TimestampMs,
+        principal: &Principal,
         pay: &PaySplitShare,
         events: &mut Vec<Event>,
     ) -> Outcome {
@@ -161,7 +162,9 @@ impl StateMachine {
                 let split = &self.state.splits[&pay.split];
                 let (account, requester) = (&split.members[index].account, &split.requester_account);
                 if !self.lives_here(account) || (completes && !self.lives_here(requester)) {
-                    return self.pay_share_across(&pay.split, index, completes, events);
+                    // An app paying for an unclaimed member claims it if the share is paid.
+                    let claims = matches!(principal, Principal::App(_)).then(|| principal.clone());
+                    return self.pay_share_across(&pay.split, (index, claims), completes, events);
                 }
                 let share = self.take_share(&pay.split, index, events);
                 if completes {

@@ -68,8 +68,11 @@ pub struct Transit {
     shares_out: super::Map<Id, u32>,
     /// Outcomes waiting for several credits (a split's refunds or releases), by the number their
     /// callers wait on; and the credit numbers each waits for.
-    joins: BTreeMap<u64, splits::Join>,
+    joins: BTreeMap<u64, joins::Join>,
     joined: BTreeMap<u64, u64>,
+    /// The legs of independent transfer batches crossing partitions, by their credit's number:
+    /// each leg's join and index (`transit/joins.rs`).
+    batch_legs: BTreeMap<u64, Vec<(u64, usize)>>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -379,7 +382,11 @@ impl StateMachine {
     ) -> Option<Outcome> {
         let events = &mut output.events;
         match credit.paying {
-            Paying::Transfer(ref transfer) => Some(self.transfer_settled(from, credit, transfer, refused, output)),
+            Paying::Transfer(ref transfer) => {
+                let outcome = self.transfer_settled(from, credit, transfer, refused, output);
+                self.leg_settled(number, &outcome, output);
+                Some(outcome)
+            }
             Paying::Capture(ref hold) => Some(self.capture_settled(hold, refused, events)),
             Paying::Settlement(_) | Paying::Reversal(_) | Paying::Refund(_) => {
                 if refused.is_some() {
@@ -451,6 +458,7 @@ impl StateMachine {
 
 mod bills;
 mod holds;
+mod joins;
 mod moves;
 mod pos;
 mod splits;

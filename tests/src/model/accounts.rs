@@ -125,8 +125,7 @@ impl Model {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            let outcomes = batch.transfers.iter().map(|transfer| done(self.transfer(transfer, false))).collect();
-            return Outcome::Applied(Reply::TransferBatch(outcomes));
+            return self.independent_legs(batch);
         }
         // All or nothing: remember what the batch may change and put it back on failure.
         let mut saved_accounts: Vec<(Id, Account)> = Vec::new();
@@ -163,5 +162,66 @@ impl Model {
                 Outcome::BatchRejected { leg: u32::try_from(failed).expect("small"), rejection }
             }
         }
+    }
+
+    /// Independent legs, in order: one whose payee lives on another partition debits its payer
+    /// at once and is decided where the payee lives after every leg (a refusal refunds the
+    /// payer then, and its id is not remembered); a repeat of such a leg in the same batch
+    /// answers as it does.
+    fn independent_legs(&mut self, batch: &TransferBatch) -> Outcome {
+        let mut outcomes = Vec::with_capacity(batch.transfers.len());
+        let mut crossing: Vec<usize> = Vec::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let body = |t: &Transfer| (t.from.clone(), t.to.clone(), t.amount, t.currency);
+        for (index, transfer) in batch.transfers.iter().enumerate() {
+            let first = crossing.iter().copied().find(|first| batch.transfers[*first].id == transfer.id);
+            if let Some(first) = first {
+                if body(&batch.transfers[first]) == body(transfer) {
+                    repeats.push((index, first));
+                    outcomes.push(Outcome::Applied(Reply::Done));
+                } else {
+                    outcomes.push(Outcome::Rejected(Rejection::IdReused));
+                }
+                continue;
+            }
+            let leaves = self.local(&transfer.from)
+                && !self.local(&transfer.to)
+                && transfer.from != transfer.to
+                && valid_amount(transfer.amount).is_ok()
+                && self.transfers.get(&(self.applying(), transfer.id.clone())).is_none();
+            if !leaves {
+                outcomes.push(done(self.transfer(transfer, false)));
+                continue;
+            }
+            let debited = self.usable(&transfer.from, transfer.currency, Rejection::AccountNotFound).and_then(|from| {
+                from.can_debit(transfer.amount)?;
+                Ok(())
+            });
+            outcomes.push(done(debited));
+            if debited.is_ok() {
+                self.account_mut(&transfer.from).posted -= signed(transfer.amount);
+                crossing.push(index);
+            }
+        }
+        for index in crossing {
+            let transfer = &batch.transfers[index];
+            let credited =
+                self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound).and_then(|to| {
+                    to.can_credit(transfer.amount)?;
+                    Ok(())
+                });
+            match credited {
+                Ok(()) => {
+                    self.account_mut(&transfer.to).posted += signed(transfer.amount);
+                    self.transfers.insert((self.applying(), transfer.id.clone()), body(transfer));
+                }
+                Err(_) => self.account_mut(&transfer.from).posted += signed(transfer.amount),
+            }
+            outcomes[index] = done(credited);
+        }
+        for (index, first) in repeats {
+            outcomes[index] = outcomes[first].clone();
+        }
+        Outcome::Applied(Reply::TransferBatch(outcomes))
     }
 }

@@ -98,8 +98,13 @@ impl<'a> Wave<'a> {
             return false;
         }
         self.admitted += 1;
+        let apart = |transfer: &kassa_engine::command::Transfer| {
+            placement.of_account(&transfer.from) != placement.of_account(&transfer.to)
+        };
         let crossing = match command {
-            Command::Transfer(transfer) => placement.of_account(&transfer.from) != placement.of_account(&transfer.to),
+            Command::Transfer(transfer) => apart(transfer),
+            // Independent legs whose payees live elsewhere cross as transfers do.
+            Command::TransferBatch(batch) => !batch.atomic && batch.transfers.iter().any(apart),
             _ => crossing_hold.is_some(),
         };
         let places_hold = match command {

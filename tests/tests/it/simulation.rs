@@ -136,6 +136,7 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "transfer/between_partitions/id_reused",
             "transfer/applied",
             "transfer_batch/item/cross_partition",
+            "transfer_batch/between_partitions/applied",
             "place_hold/between_partitions/applied",
             "place_hold/between_partitions/counterparty_not_found",
             "place_hold/between_partitions/insufficient_funds",

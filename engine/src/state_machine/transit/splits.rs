@@ -22,7 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Event, Outcome, Rejection, Reply};
+use crate::command::{Event, ObjectKind, Outcome, Principal, Rejection, Reply};
 use crate::partition::Paying;
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::{Id, TimestampMs};
@@ -33,6 +33,9 @@ pub(crate) struct SplitStep {
     id: Id,
     index: usize,
     stage: Stage,
+    /// The app that pays for the member, which claims the member's user if the share is paid
+    /// (as on one partition, where an applied command claims its unclaimed user).
+    claims: Option<Principal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,13 +48,6 @@ enum Stage {
     GivingBack(Rejection),
 }
 
-/// An outcome that waits for several credits (a split's refunds or releases).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Join {
-    left: usize,
-    outcome: Outcome,
-}
-
 impl StateMachine {
     /// Pays member `index`'s share of split `id` where its account, or (for the last share) the
     /// requester's, lives elsewhere. The caller checked the split, the member and, for an
@@ -59,7 +55,7 @@ impl StateMachine {
     pub(in crate::state_machine) fn pay_share_across(
         &mut self,
         id: &Id,
-        index: usize,
+        (index, claims): (usize, Option<Principal>),
         completes: bool,
         events: &mut Vec<Event>,
     ) -> Outcome {
@@ -68,34 +64,34 @@ impl StateMachine {
         let number = if self.lives_here(&account) {
             // The last share, from here: the requester lives elsewhere.
             self.take_share(id, index, events);
-            self.pay_out(id, index)
+            self.pay_out(id, (index, claims))
         } else {
             let number = self.send_move(Paying::SplitShare(id.clone()), &account, id, share, currency);
-            self.step_started(number, id, index, Stage::Share { completes });
+            self.step_started(number, id, (index, claims), Stage::Share { completes });
             number
         };
         self.pending = Some(number);
         Outcome::Applied(Reply::Done)
     }
 
-    fn step_started(&mut self, number: u64, id: &Id, index: usize, stage: Stage) {
+    fn step_started(&mut self, number: u64, id: &Id, (index, claims): (usize, Option<Principal>), stage: Stage) {
         let expires_at_ms = self.state.splits[id].expires_at_ms;
         // Out of the expiry queue while its money is in flight (back in when it is final).
         self.state.split_expiry.remove(&(expires_at_ms, id.clone()));
         let transit = &mut self.state.transit;
         transit.by_split.insert(id.clone(), number);
-        transit.split_steps.insert(number, SplitStep { id: id.clone(), index, stage });
+        transit.split_steps.insert(number, SplitStep { id: id.clone(), index, stage, claims });
     }
 
     /// Sends split `id`'s escrow (its total, member `index`'s share the last in) to the
     /// requester's account elsewhere; returns the credit's number (the step goes on under it).
-    fn pay_out(&mut self, id: &Id, index: usize) -> u64 {
+    fn pay_out(&mut self, id: &Id, (index, claims): (usize, Option<Principal>)) -> u64 {
         let split = self.state.splits.get_mut(id).expect("exists");
         let (requester, total, currency) = (split.requester_account.clone(), split.total, split.currency);
         assert_eq!(split.escrow, total, "a complete split holds its total in escrow");
         split.escrow = 0;
         let number = self.open_credit(id, Paying::SplitPayout(id.clone()), (&requester, total, currency), None);
-        self.step_started(number, id, index, Stage::Payout);
+        self.step_started(number, id, (index, claims), Stage::Payout);
         number
     }
 
@@ -140,22 +136,24 @@ impl StateMachine {
         output: &mut CommitOutput,
     ) -> Option<Outcome> {
         let transit = &mut self.state.transit;
-        let SplitStep { id, index, stage } = transit.split_steps.remove(&number).expect("an open split step");
+        let SplitStep { id, index, stage, claims } = transit.split_steps.remove(&number).expect("an open split step");
         transit.by_split.remove(&id);
         let share = self.state.splits[&id].shares[index];
         let outcome = match (stage, refused) {
             (Stage::Share { .. }, Some(rejection)) => self.split_open_again(&id, Outcome::Rejected(rejection)),
             (Stage::Share { completes: false }, None) => {
                 self.share_arrived(&id, index);
+                self.claim_member(&id, (index, claims));
                 self.split_open_again(&id, Outcome::Applied(Reply::SharePaid { amount: share, completed: false }))
             }
             (Stage::Share { completes: true }, None) => {
                 self.share_arrived(&id, index);
-                self.complete_across(number, &id, index, output)
+                self.complete_across(number, &id, (index, claims), output)
             }
             (Stage::Payout, None) => {
                 let paid = Outcome::Applied(Reply::SharePaid { amount: share, completed: true });
                 self.split_completed(&id, &mut output.events);
+                self.claim_member(&id, (index, claims));
                 self.release_members(number, &id, paid)
             }
             (Stage::Payout, Some(rejection)) => self.give_back_last(number, &id, index, rejection, output),
@@ -182,12 +180,18 @@ impl StateMachine {
 
     /// The last share is in escrow: pay the requester here (or refuse and give the share back),
     /// or send the total to its partition.
-    fn complete_across(&mut self, number: u64, id: &Id, index: usize, output: &mut CommitOutput) -> Option<Outcome> {
+    fn complete_across(
+        &mut self,
+        number: u64,
+        id: &Id,
+        (index, claims): (usize, Option<Principal>),
+        output: &mut CommitOutput,
+    ) -> Option<Outcome> {
         let split = &self.state.splits[id];
         let (requester, total, currency, share) =
             (split.requester_account.clone(), split.total, split.currency, split.shares[index]);
         if !self.lives_here(&requester) {
-            let next = self.pay_out(id, index);
+            let next = self.pay_out(id, (index, claims));
             self.state.transit.aliases.insert(next, number);
             return None;
         }
@@ -201,7 +205,16 @@ impl StateMachine {
         let expires_at_ms = self.state.splits[id].expires_at_ms;
         self.state.split_expiry.insert((expires_at_ms, id.clone()));
         self.complete_split(id, &mut output.events);
+        self.claim_member(id, (index, claims));
         self.release_members(number, id, Outcome::Applied(Reply::SharePaid { amount: share, completed: true }))
+    }
+
+    /// The share of member `index` was paid: the app that paid it claims the member's user if
+    /// nobody has.
+    fn claim_member(&mut self, id: &Id, (index, claims): (usize, Option<Principal>)) {
+        let Some(app) = claims else { return };
+        let user = self.state.splits[id].members[index].user.clone();
+        self.state.owners.entry((ObjectKind::User, user)).or_insert(app);
     }
 
     /// The completion was refused with `rejection`: member `index`'s last share leaves escrow
@@ -225,7 +238,7 @@ impl StateMachine {
             return self.split_open_again(id, Outcome::Rejected(rejection));
         }
         let next = self.open_credit(id, Paying::SplitRefund(id.clone()), (&account, share, currency), None);
-        self.step_started(next, id, index, Stage::GivingBack(rejection));
+        self.step_started(next, id, (index, None), Stage::GivingBack(rejection));
         self.state.transit.aliases.insert(next, number);
         None
     }
@@ -262,29 +275,6 @@ impl StateMachine {
     pub(in crate::state_machine) fn give_share_back(&mut self, id: &Id, account: &Id, share: u64) -> u64 {
         let currency = self.state.splits[id].currency;
         self.open_credit(id, Paying::SplitRefund(id.clone()), (account, share, currency), None)
-    }
-
-    /// An outcome that waits for `credits` to be answered; returns the number its callers wait on.
-    pub(in crate::state_machine) fn join_credits(&mut self, credits: Vec<u64>, outcome: Outcome) -> u64 {
-        let transit = &mut self.state.transit;
-        let number = transit.next_number();
-        for credit in &credits {
-            transit.joined.insert(*credit, number);
-        }
-        transit.joins.insert(number, Join { left: credits.len(), outcome });
-        number
-    }
-
-    /// Credit `number` of a join was answered: the join's outcome is final once all are.
-    pub(super) fn joined_settled(&mut self, number: u64, output: &mut CommitOutput) {
-        let transit = &mut self.state.transit;
-        let Some(join) = transit.joined.remove(&number) else { return };
-        let waiting = transit.joins.get_mut(&join).expect("a joined credit's join waits");
-        waiting.left -= 1;
-        if waiting.left == 0 {
-            let Join { outcome, .. } = transit.joins.remove(&join).expect("looked at above");
-            self.complete(join, outcome, output);
-        }
     }
 }
 

@@ -66,6 +66,10 @@ pub(super) fn register_shop(machine: &mut StateMachine, takings: &Id) {
     assert!(registered.outcomes.iter().all(Outcome::is_applied));
 }
 
+fn deliver_to(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {
+    commit(machine, &messages(output), vec![])
+}
+
 pub(super) fn messages(output: &CommitOutput) -> Vec<TransitMessage> {
     output.outgoing.iter().map(|Outgoing { message, .. }| message.clone()).collect()
 }
@@ -155,19 +159,45 @@ fn open_credits_are_sent_again_and_an_account_with_money_in_flight_stays_open() 
 }
 
 #[test]
-fn the_legs_of_a_batch_do_not_cross_partitions() {
-    let [mut p0, _] = machines();
+fn independent_legs_of_a_batch_cross_partitions_and_linked_ones_do_not() {
+    let [mut p0, mut p1] = machines();
     let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
+    let missing = account_on(&p0, 1, "missing");
     open(&mut p0, &payer, 100);
-    let leg = Transfer { id: id("b1"), from: payer.clone(), to: payee.clone(), amount: 1, currency: Currency::EUR };
-    let batch = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
-    // A leg whose payer lives on the other partition is refused by name too.
+    open(&mut p1, &payee, 0);
+    let leg = |name: &str, from: &Id, to: &Id, amount| Transfer {
+        id: id(name),
+        from: from.clone(),
+        to: to.clone(),
+        amount,
+        currency: Currency::EUR,
+    };
+    let batch = |atomic, transfers| Command::TransferBatch(crate::command::TransferBatch { atomic, transfers });
+    // Linked legs stay on their partition; a leg whose payer lives elsewhere is refused too.
     let other_payer = account_on(&p0, 1, "other");
-    let leg = Transfer { id: id("b2"), from: other_payer, to: payer.clone(), amount: 1, currency: Currency::EUR };
-    let foreign = Command::TransferBatch(crate::command::TransferBatch { atomic: false, transfers: vec![leg] });
-    let output = commit(&mut p0, &[], vec![batch, foreign]);
+    let linked = batch(true, vec![leg("l1", &payer, &payee, 1)]);
+    let foreign = batch(false, vec![leg("f1", &other_payer, &payer, 1)]);
+    let output = commit(&mut p0, &[], vec![linked, foreign]);
     let cross = Outcome::Rejected(Rejection::CrossPartition);
-    let batch_of = |outcome: &Outcome| Outcome::Applied(Reply::TransferBatch(vec![outcome.clone()]));
-    assert_eq!(output.outcomes, vec![batch_of(&cross), batch_of(&cross)]);
+    let batch_of = |outcomes: Vec<Outcome>| Outcome::Applied(Reply::TransferBatch(outcomes));
+    assert_eq!(output.outcomes[1], batch_of(vec![cross.clone()]));
+    let refused = Outcome::BatchRejected { leg: 0, rejection: Rejection::CrossPartition };
+    assert_eq!(output.outcomes[0], refused);
     assert_eq!(posted(&p0, &payer), 100);
+    // Independent legs: two cross (one refused there), one stays; the batch answers once all
+    // are final, each leg with its own outcome.
+    let legs = vec![leg("i1", &payer, &payee, 30), leg("i2", &payer, &missing, 20), leg("i3", &payer, &payer, 5)];
+    let sent = commit(&mut p0, &[], vec![batch(false, legs)]);
+    assert_eq!(sent.pending.len(), 1, "the batch waits for its crossing legs");
+    assert_eq!(posted(&p0, &payer), 50, "both crossing legs debited");
+    let answered = deliver_to(&mut p1, &sent);
+    let done = deliver_to(&mut p0, &answered);
+    let expected = batch_of(vec![
+        Outcome::Applied(Reply::Done),
+        Outcome::Rejected(Rejection::CounterpartyNotFound),
+        Outcome::Rejected(Rejection::SameAccount),
+    ]);
+    assert!(done.completed.contains(&(sent.pending[0].1, expected)), "{:?}", done.completed);
+    assert_eq!((posted(&p0, &payer), posted(&p1, &payee)), (70, 30));
+    assert!(p0.transit().in_flight().is_empty());
 }
