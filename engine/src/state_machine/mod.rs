@@ -451,7 +451,7 @@ impl StateMachine {
         Self::redact(principal, &mut outcome);
         if !self.joining.is_empty() {
             // Shares given back or released elsewhere: the outcome waits for their answers.
-            debug_assert!(self.pending.is_none(), "a command either waits for one step or joins credits");
+            assert!(self.pending.is_none(), "a command either waits for one step or joins credits");
             let credits = std::mem::take(&mut self.joining);
             self.pending = Some(self.join_credits(credits, outcome));
             return Outcome::Applied(crate::command::Reply::Done);

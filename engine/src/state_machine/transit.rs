@@ -388,17 +388,18 @@ impl StateMachine {
                 Some(outcome)
             }
             Paying::Capture(ref hold) => Some(self.capture_settled(hold, refused, events)),
-            Paying::Settlement(_) | Paying::Reversal(_) | Paying::Refund(_) => {
+            Paying::Settlement(_)
+            | Paying::Reversal(_)
+            | Paying::Refund(_)
+            | Paying::Bill(_)
+            | Paying::BillRefund(_) => {
                 if refused.is_some() {
                     self.refund_payer(from, credit, events);
                 }
-                Some(self.pos_step_settled(now, number, refused, output))
-            }
-            Paying::Bill(_) | Paying::BillRefund(_) => {
-                if refused.is_some() {
-                    self.refund_payer(from, credit, events);
-                }
-                Some(self.bill_step_settled(now, number, refused, output))
+                Some(match credit.paying {
+                    Paying::Bill(_) | Paying::BillRefund(_) => self.bill_step_settled(now, number, refused, output),
+                    _ => self.pos_step_settled(now, number, refused, output),
+                })
             }
             Paying::SplitShare(_) => unreachable!("a share's credit pays on a move"),
             Paying::SplitPayout(_) => {
@@ -434,8 +435,10 @@ impl StateMachine {
     /// took the balance near BALANCE_MINOR_MAX (i64 still holds it: the cap is 10^17, an amount
     /// at most 10^15).
     fn refund_payer(&mut self, from: &Id, credit: &Credit, events: &mut Vec<crate::command::Event>) {
-        let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(from, delta, 0, credit.paying.cause(), events);
+        if credit.amount > 0 {
+            let delta = i64::try_from(credit.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+            self.post(from, delta, 0, credit.paying.cause(), events);
+        }
     }
 
     fn transfer_settled(

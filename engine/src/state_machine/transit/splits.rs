@@ -98,7 +98,7 @@ impl StateMachine {
     /// The share money arrived here from a member's partition (it waits for the move's answer).
     pub(super) fn share_into_escrow(&mut self, id: &Id, credit: &crate::partition::Credit) {
         let split = self.state.splits.get_mut(id).expect("a split with a share in flight stays");
-        split.escrow += credit.amount;
+        split.escrow = split.escrow.checked_add(credit.amount).expect("escrow at most the split's total");
         *self.state.transit.received.entry(credit.currency).or_default() += u128::from(credit.amount);
     }
 
@@ -122,7 +122,8 @@ impl StateMachine {
     /// A payout refused by the requester's partition: the total is back in escrow.
     pub(super) fn payout_back_into_escrow(&mut self, credit: &crate::partition::Credit) {
         let Paying::SplitPayout(id) = &credit.paying else { unreachable!("a payout") };
-        self.state.splits.get_mut(id).expect("a split with a payout in flight stays").escrow += credit.amount;
+        let split = self.state.splits.get_mut(id).expect("a split with a payout in flight stays");
+        split.escrow = split.escrow.checked_add(credit.amount).expect("escrow at most the split's total");
     }
 
     /// The answer to a split step's money: its final outcome, or `None` if the step goes on
@@ -230,7 +231,7 @@ impl StateMachine {
         let split = self.state.splits.get_mut(id).expect("exists");
         let (account, share, currency) = (split.members[index].account.clone(), split.shares[index], split.currency);
         split.paid[index] = false;
-        split.escrow -= share;
+        split.escrow = split.escrow.checked_sub(share).expect("the escrow holds the share given back");
         self.state.release_share(&account);
         if self.lives_here(&account) {
             let delta = i64::try_from(share).expect("share within AMOUNT_MINOR_MAX");
