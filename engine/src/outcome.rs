@@ -249,8 +249,9 @@ pub enum Rejection {
     /// The idempotency table holds its configured most live ids near this id's slot: retry
     /// once older ids expire (`ids_max` sizes it).
     IdTableFull,
-    /// The command names accounts on different partitions, which only a plain transfer and a
-    /// hold's payee may join (`engine/src/partition.rs`).
+    /// The command names accounts on different partitions in a way that cannot cross them (a
+    /// batch's payer off its partition, a sale's pre-authorization hold, a completed split's
+    /// refund, a merchant's account: `docs/partitions.md` lists what can).
     CrossPartition,
     /// The secure code's authorization was revoked.
     CodeRevoked,

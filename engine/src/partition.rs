@@ -10,7 +10,9 @@
 //! elsewhere is checked there when the hold is placed and paid there by a credit when it is
 //! captured; the follow-ups that name only the hold are routed by the engine's directory
 //! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
-//! partition and applied by every partition ([`TransitMessage::Reference`]). Every other object
+//! partition and applied by every partition ([`TransitMessage::Reference`]). A linked batch's
+//! payees elsewhere are reserved there before it applies ([`TransitMessage::Reserve`]), so its
+//! legs' credits cannot be refused. Every other object
 //! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
 //! authorization's or a bill's account may live anywhere (checked there,
 //! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
@@ -199,6 +201,30 @@ pub enum TransitMessage {
     /// A merchant, terminal or operator the home partition registered, for every other
     /// partition to apply in the order of the numbers (`state_machine/reference.rs`).
     Reference(Reference),
+    /// May this account be paid this amount by a leg of a linked batch? If so, keep it payable
+    /// until the batch is decided (`state_machine/transit/linked.rs`); answered by
+    /// [`TransitMessage::Settled`], applied once (as a credit is).
+    Reserve(Reserve),
+}
+
+/// A payee of a linked transfer batch's leg, reserved on its own partition before the batch is
+/// decided: while reserved it may not close and its ceiling counts the amount, so the leg's
+/// credit, sent once the batch applies, cannot be refused ([`Paying::ReservedLeg`]); a batch
+/// refused in the end releases it ([`Paying::Unreserve`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reserve {
+    /// The batch's partition, where it waits.
+    pub source: PartitionId,
+    /// Numbered by the source with its credits.
+    pub number: u64,
+    /// Every message of the source numbered up to this one is answered (as in a credit).
+    pub settled_through: u64,
+    /// The payee.
+    pub account: Id,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// The leg's currency.
+    pub currency: Currency,
 }
 
 /// Registration `number` of the home partition's reference stream: a merchant, terminal or
@@ -369,6 +395,23 @@ pub enum Paying {
     /// No money: split `id` completed, so the member account's paid share left escrow and the
     /// account may close again (a credit of 0, for its exactly-once delivery).
     SplitRelease(Id),
+    /// Leg `transfer` of a linked batch, paying the payee that reservation `reservation` of the
+    /// source kept payable. Never refused.
+    ReservedLeg {
+        /// The leg's transfer id.
+        transfer: Id,
+        /// The number of the source's [`Reserve`].
+        reservation: u64,
+    },
+    /// No money: reservation `reservation` of the source is released (the linked batch of leg
+    /// `transfer` was refused, or the leg was a repeat), so its payee may close again. Never
+    /// refused.
+    Unreserve {
+        /// The leg's transfer id.
+        transfer: Id,
+        /// The number of the source's [`Reserve`].
+        reservation: u64,
+    },
 }
 
 impl Paying {
@@ -385,6 +428,9 @@ impl Paying {
             Paying::SplitShare(id) => PostingCause::SplitShare(id.clone()),
             Paying::SplitPayout(id) => PostingCause::SplitPayout(id.clone()),
             Paying::SplitRefund(id) | Paying::SplitRelease(id) => PostingCause::SplitRefund(id.clone()),
+            Paying::ReservedLeg { transfer, .. } | Paying::Unreserve { transfer, .. } => {
+                PostingCause::Transfer(transfer.clone())
+            }
         }
     }
 

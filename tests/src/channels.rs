@@ -104,6 +104,13 @@ impl HttpChannel {
                 Some(json!({"id": transfer.id.as_str(), "from": transfer.from.as_str(), "to": transfer.to.as_str(),
                             "amount": transfer.amount, "currency": transfer.currency.alpha()})),
             ),
+            Command::TransferBatch(batch) => (
+                "/v1/transfers/batch".to_string(),
+                Some(json!({"atomic": batch.atomic, "transfers": batch.transfers.iter()
+                    .map(|transfer| json!({"id": transfer.id.as_str(), "from": transfer.from.as_str(),
+                        "to": transfer.to.as_str(), "amount": transfer.amount, "currency": transfer.currency.alpha()}))
+                    .collect::<Vec<_>>()})),
+            ),
             Command::RegisterMerchant(register) => (
                 "/v1/merchants".to_string(),
                 Some(json!({"id": register.merchant.as_str(), "account": register.account.as_str()})),

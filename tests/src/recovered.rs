@@ -31,6 +31,10 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
         let found = engine
             .read_partition_blocking(partition, move |machine| {
                 machine.check_invariants();
+                if machine.transit().reservations() != (0, 0) {
+                    let left = machine.transit().reservations();
+                    return Err(format!("partition {partition}: reservations left after the drain: {left:?}"));
+                }
                 verify_acks(machine, &acks).map_err(|error| format!("partition {partition}: {error}"))?;
                 let accounts = (0..ACCOUNTS).map(account).chain(shop_accounts());
                 let posted = accounts.filter_map(|account| Some((account.clone(), machine.account(&account)?.posted)));

@@ -11,7 +11,7 @@ use std::future::Future;
 use kassa_engine::command::{
     AddBillItem, Authorize, CaptureHold, Command, ConfirmBill, Movement, OpenAccount, OpenBill, PaySplitShare,
     PlaceHold, RegisterMerchant, RegisterTerminal, Reply, RequestSplit, SettlePos, SplitMember, SplitShares,
-    SubmitBill, Transfer,
+    SubmitBill, Transfer, TransferBatch,
 };
 use kassa_engine::{Currency, Id, Outcome};
 use rand::rngs::StdRng;
@@ -166,6 +166,41 @@ async fn place_and_capture<C: Channel>(
     Some(channel.submit(Command::CaptureHold(capture)).await?.result())
 }
 
+/// The workload's pick for a linked batch.
+const LINKED: i32 = 100;
+
+/// A linked batch of two legs from account `from`, to `to` and to the account after it (on
+/// any partition): every leg acknowledged with the batch's result.
+async fn linked_batch<C: Channel>(
+    channel: &mut C,
+    tag: &str,
+    (from, to): (usize, usize),
+    amount: u64,
+) -> Option<Vec<Ack>> {
+    let second = if (to + 1) % ACCOUNTS == from { (to + 2) % ACCOUNTS } else { (to + 1) % ACCOUNTS };
+    let legs: Vec<(String, usize, u64)> =
+        vec![(format!("lb-{tag}-0"), to, amount), (format!("lb-{tag}-1"), second, amount / 2 + 1)];
+    let transfers = legs
+        .iter()
+        .map(|(leg, to, amount)| Transfer {
+            id: id(leg),
+            from: account(from),
+            to: account(*to),
+            amount: *amount,
+            currency: Currency::EUR,
+        })
+        .collect();
+    let answer = channel.submit(Command::TransferBatch(TransferBatch { atomic: true, transfers })).await?;
+    let acks = legs.into_iter().map(|(leg, to, amount)| Ack::Transfer {
+        id: leg,
+        from: format!("acc{from}"),
+        to: format!("acc{to}"),
+        amount,
+        result: answer.result(),
+    });
+    Some(acks.collect())
+}
+
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
 /// acknowledged result to `ack`; every flow when `partitioned` too (accounts live on any
 /// partition: most holds pair accounts of two partitions, most sales and bills charge an
@@ -185,7 +220,8 @@ pub async fn run_worker<C: Channel>(
             return;
         }
         let tag = format!("{tag}-{n}");
-        // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits.
+        // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits; partitioned,
+        // linked batches too (payees on any partition).
         let roll = rng.random_range(0..100);
         let pick = match (partitioned, roll) {
             (false, roll) => roll,
@@ -193,6 +229,7 @@ pub async fn run_worker<C: Channel>(
             (true, 15..30) => 70,
             (true, 30..40) => 80,
             (true, 40..48) => 90,
+            (true, 48..56) => LINKED,
             (true, _) => 0,
         };
         let from = rng.random_range(0..ACCOUNTS);
@@ -205,6 +242,9 @@ pub async fn run_worker<C: Channel>(
             let register = RegisterMerchant { merchant: id(&merchant), account: account(from) };
             let Some(answer) = channel.submit(Command::RegisterMerchant(register)).await else { continue };
             ack(Ack::Registered { merchant, account: format!("acc{from}"), result: answer.result() });
+        } else if pick == LINKED {
+            let Some(legs) = linked_batch(channel, &tag, (from, to), amount).await else { continue };
+            legs.into_iter().for_each(&mut ack);
         } else if (60..70).contains(&pick) {
             let hold = format!("h-{tag}");
             let Some(result) = place_and_capture(channel, &hold, (from, to), amount).await else { continue };

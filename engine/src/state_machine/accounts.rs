@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
 use super::idempotency::{Filled, IdKind, Lookup};
+use super::transit::LinkedPass;
 use crate::command::{
-    Change, Event, Movement, ObjectKind, OpenAccount, Outcome, Posting, PostingCause, Rejection, Reply, Transfer,
-    TransferBatch,
+    Change, Event, Movement, ObjectKind, OpenAccount, Outcome, Posting, PostingCause, Rejection, Reply, Submission,
+    Transfer, TransferBatch,
 };
 use crate::constants::TRANSFER_BATCH_MAX;
 use crate::types::{Currency, Id};
@@ -134,8 +135,9 @@ impl StateMachine {
         if account.posted != 0 || account.held != 0 || shares_out {
             return Outcome::Rejected(Rejection::AccountNotEmpty);
         }
-        if self.state.transit.debits_open(id) {
-            // Money it sent is still on its way: a refusal must find it open to refund it.
+        if self.state.transit.debits_open(id) || self.state.transit.payee_reserved(id) {
+            // Money it sent is still on its way (a refusal must find it open to refund it), or a
+            // linked batch elsewhere will pay it.
             return Outcome::Rejected(Rejection::AccountNotEmpty);
         }
         account.closed = true;
@@ -184,24 +186,24 @@ impl StateMachine {
     }
 
     pub(super) fn transfer_command(&mut self, transfer: &Transfer, events: &mut Vec<Event>) -> Outcome {
-        outcome(self.apply_transfer(transfer, true, events).map(drop))
+        outcome(self.apply_transfer(transfer, Payee::Crossing, events).map(drop))
     }
 
     /// Validates and applies one transfer; an idempotent repeat changes nothing (and returns
     /// `None`, a new transfer how to undo its id's record). The hot path: one probe of the id
-    /// table, both accounts looked up once, together. A payee on another partition is paid
-    /// through transit (`transit.rs`) when `transit` allows it (a single transfer), else the
-    /// transfer is refused `cross_partition` (a leg of a `TransferBatch`).
+    /// table, both accounts looked up once, together. A payee on another partition is paid as
+    /// `payee` says (`transit.rs`); a payer on another partition (a leg of a `TransferBatch`) is
+    /// refused `cross_partition`.
     pub(super) fn apply_transfer(
         &mut self,
         transfer: &Transfer,
-        transit: bool,
+        payee: Payee<'_>,
         events: &mut Vec<Event>,
     ) -> Result<Option<Filled>, Rejection> {
         let fingerprint = transfer_fingerprint(transfer);
         let vacancy = match self.state.ids.lookup(self.config.id_hasher.hash(IdKind::Transfer, &transfer.id)) {
             Lookup::Found(existing) if existing == fingerprint => {
-                if transit {
+                if let Payee::Crossing = payee {
                     self.repeat_in_flight(&transfer.id);
                 }
                 return Ok(None);
@@ -220,10 +222,10 @@ impl StateMachine {
         }
         let payee_partition = self.config.placement.of_account(&transfer.to);
         if payee_partition != self.config.partition {
-            if !transit {
-                return Err(Rejection::CrossPartition);
-            }
-            return self.transfer_out(transfer, vacancy, fingerprint, events);
+            return match payee {
+                Payee::Crossing => self.transfer_out(transfer, vacancy, fingerprint, events),
+                Payee::Linked(pass, leg) => self.linked_leg_out(transfer, (pass, leg), vacancy, fingerprint, events),
+            };
         }
         let [from, to] = self.state.accounts.get_disjoint_mut([&transfer.from, &transfer.to]);
         let from = from.ok_or(Rejection::AccountNotFound)?;
@@ -257,10 +259,14 @@ impl StateMachine {
         Ok(Some(self.state.ids.fill(vacancy, fingerprint)))
     }
 
-    /// Applies a batch. Linked (`atomic`) batches apply all-or-nothing: on the first failure every
-    /// transfer applied so far is undone and the batch is refused as a whole,
-    /// `BatchRejected { leg, rejection }` naming the failing transfer and its reason.
-    pub(super) fn transfer_batch(&mut self, batch: &TransferBatch, events: &mut Vec<Event>) -> Outcome {
+    /// Applies a batch: each leg on its own, or, linked (`atomic`), all or nothing
+    /// ([`StateMachine::linked_batch`]).
+    pub(super) fn transfer_batch(
+        &mut self,
+        submission: &Submission,
+        batch: &TransferBatch,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
         if batch.transfers.is_empty() || batch.transfers.len() > TRANSFER_BATCH_MAX {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
@@ -270,7 +276,7 @@ impl StateMachine {
             let mut crossing = Vec::new();
             let mut outcomes = Vec::with_capacity(batch.transfers.len());
             for (index, transfer) in batch.transfers.iter().enumerate() {
-                outcomes.push(outcome(self.apply_transfer(transfer, true, events).map(drop)));
+                outcomes.push(outcome(self.apply_transfer(transfer, Payee::Crossing, events).map(drop)));
                 if let Some(number) = self.pending.take() {
                     crossing.push((index, number));
                 }
@@ -281,7 +287,17 @@ impl StateMachine {
             self.pending = Some(self.join_legs(outcomes, crossing));
             return Outcome::Applied(Reply::Done);
         }
+        self.linked_batch(submission, batch, events)
+    }
+
+    /// Applies a linked batch all or nothing: on the first failure every transfer applied so
+    /// far is undone and the batch is refused as a whole, `BatchRejected { leg, rejection }`
+    /// naming the failing transfer and its reason. Legs paying on other partitions are decided
+    /// with their payees reserved there (`transit/linked.rs`): until every payee the batch
+    /// reaches has answered, it is undone and waits.
+    fn linked_batch(&mut self, submission: &Submission, batch: &TransferBatch, events: &mut Vec<Event>) -> Outcome {
         let events_before = events.len();
+        let mut pass = LinkedPass::new(std::mem::take(&mut self.reserved_legs));
         // Undo log: the prior state of every account touched and every id inserted.
         let mut touched: Vec<(Id, Account)> = Vec::new();
         let mut inserted: Vec<Filled> = Vec::new();
@@ -294,7 +310,7 @@ impl StateMachine {
                     touched.push((id.clone(), account.clone()));
                 }
             }
-            match self.apply_transfer(transfer, false, events) {
+            match self.apply_transfer(transfer, Payee::Linked(&mut pass, index), events) {
                 Ok(Some(filled)) => inserted.push(filled),
                 Ok(None) => {}
                 Err(rejection) => {
@@ -303,10 +319,11 @@ impl StateMachine {
                 }
             }
         }
-        let Some((failed_index, rejection)) = failure else {
+        let reserving = pass.to_reserve(failure.map(|(leg, _)| leg));
+        if failure.is_none() && reserving.is_empty() {
             let outcomes = vec![Outcome::Applied(Reply::Done); batch.transfers.len()];
-            return Outcome::Applied(Reply::TransferBatch(outcomes));
-        };
+            return self.settle_reservations(batch, &pass, true, Outcome::Applied(Reply::TransferBatch(outcomes)));
+        }
         for (id, account) in touched {
             self.state.accounts.insert(id, account);
         }
@@ -314,7 +331,21 @@ impl StateMachine {
             self.state.ids.unfill(filled);
         }
         events.truncate(events_before);
+        if !reserving.is_empty() {
+            return self.reserve_payees(submission, batch, pass, reserving);
+        }
+        let (failed_index, rejection) = failure.expect("a batch neither applied nor waiting failed");
         let leg = u32::try_from(failed_index).expect("batches hold at most TRANSFER_BATCH_MAX transfers");
-        Outcome::BatchRejected { leg, rejection }
+        self.settle_reservations(batch, &pass, false, Outcome::BatchRejected { leg, rejection })
     }
+}
+
+/// How a transfer whose payee lives on another partition is paid ([`StateMachine::apply_transfer`]).
+pub(super) enum Payee<'a> {
+    /// By a credit there, the outcome waiting for its answer (a transfer, an independent
+    /// batch's leg).
+    Crossing,
+    /// As leg `usize` of a linked batch, decided with its payee reserved there
+    /// (`transit/linked.rs`).
+    Linked(&'a mut LinkedPass, usize),
 }

@@ -302,6 +302,9 @@ pub struct StateMachine {
     /// Credits of split refunds and releases the command being applied sent, whose answers its
     /// outcome waits for (`transit/splits.rs`).
     joining: Vec<u64>,
+    /// While a linked batch applies again with its payees elsewhere reserved: their answers
+    /// (`transit/linked.rs`).
+    reserved_legs: Vec<transit::LegAnswer>,
 }
 
 impl StateMachine {
@@ -314,8 +317,20 @@ impl StateMachine {
     fn with_state(config: Config, state: State) -> StateMachine {
         let (outgoing, warming, archived) = (Vec::new(), Vec::new(), Vec::new());
         let holds_elsewhere = std::collections::HashSet::new();
-        let (checked, joining) = (Vec::new(), Vec::new());
-        StateMachine { config, state, pending: None, outgoing, warming, archived, holds_elsewhere, checked, joining }
+        let (checked, joining, reserved_legs) = (Vec::new(), Vec::new(), Vec::new());
+        let pending = None;
+        StateMachine {
+            config,
+            state,
+            pending,
+            outgoing,
+            warming,
+            archived,
+            holds_elsewhere,
+            checked,
+            joining,
+            reserved_legs,
+        }
     }
 
     /// A machine restored from a snapshot of its state.
@@ -468,7 +483,7 @@ impl StateMachine {
             Command::Deposit(movement) => self.deposit(movement, events),
             Command::Withdraw(movement) => self.withdraw(movement, events),
             Command::Transfer(transfer) => self.transfer_command(transfer, events),
-            Command::TransferBatch(batch) => self.transfer_batch(batch, events),
+            Command::TransferBatch(batch) => self.transfer_batch(submission, batch, events),
             Command::PlaceHold(place) => self.place_hold(now, submission, place, events),
             Command::CaptureHold(capture) => self.capture_hold(now, capture, events),
             Command::VoidHold { hold } => self.void_hold(now, hold, events),

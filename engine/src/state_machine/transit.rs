@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::StateMachine;
 use super::idempotency::{Filled, IdKind, Vacancy};
 use crate::command::{Outcome, PostingCause, Rejection, Reply, Submission, Transfer};
-use crate::partition::{Check, Credit, Move, Outgoing, PartitionId, Paying, TransitMessage};
+use crate::partition::{Check, Credit, Move, Outgoing, PartitionId, Paying, Reserve, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 
 /// One partition's side of the steps between partitions.
@@ -73,6 +73,15 @@ pub struct Transit {
     /// The legs of independent transfer batches crossing partitions, by their credit's number:
     /// each leg's join and index (`transit/joins.rs`).
     batch_legs: BTreeMap<u64, Vec<(u64, usize)>>,
+    /// Linked batches waiting for their payees elsewhere to be reserved, by the number their
+    /// callers wait on (`transit/linked.rs`).
+    linking: BTreeMap<u64, linked::Linking>,
+    /// Payees here reserved for legs of linked batches elsewhere, by source and reservation
+    /// number: the account and the amount.
+    reservations: BTreeMap<(PartitionId, u64), (Id, u64)>,
+    /// Per payee here, its reservations: how many, and their sum (it may not close meanwhile,
+    /// and its ceiling counts them).
+    reserved: BTreeMap<Id, (u32, u128)>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -99,6 +108,9 @@ enum Open {
     Check { destination: PartitionId, check: Check, placement: Box<Submission>, known: Vec<(Id, CheckedAnswer)> },
     /// A move: the payer's partition debits and pays on, then answers (`transit/moves.rs`).
     Move { destination: PartitionId, payment: Move },
+    /// The payee of leg `leg` of linked batch `batch` (the number its callers wait on), being
+    /// reserved on its partition (`transit/linked.rs`).
+    Reserve { destination: PartitionId, reserve: Reserve, batch: u64, leg: usize },
 }
 
 /// What a check's partition answered about an account.
@@ -124,6 +136,10 @@ impl Open {
             Open::Move { destination, payment } => Outgoing {
                 destination: *destination,
                 message: TransitMessage::Move(Move { settled_through, ..payment.clone() }),
+            },
+            Open::Reserve { destination, reserve, .. } => Outgoing {
+                destination: *destination,
+                message: TransitMessage::Reserve(Reserve { settled_through, ..reserve.clone() }),
             },
         }
     }
@@ -188,6 +204,40 @@ impl Transit {
         self.last_number += 1;
         self.last_number
     }
+
+    /// Whether message `number` of `source` (a credit, a move, a reservation: applied once)
+    /// arrives for the first time; if so, the answers the source has heard (up to
+    /// `settled_through`) are forgotten (a split of the whole map here cost an allocation and a
+    /// count per credit; most messages forget none or one).
+    fn arrival(&mut self, source: PartitionId, number: u64, settled_through: u64) -> Arrival {
+        let answers = self.answers.entry(source).or_default();
+        if let Some(kept) = answers.kept.get(&number) {
+            return Arrival::Repeat(*kept);
+        }
+        if number <= answers.applied_through {
+            return Arrival::Stale;
+        }
+        while answers.kept.first_key_value().is_some_and(|(kept, _)| *kept <= settled_through) {
+            answers.kept.pop_first();
+        }
+        answers.applied_through = number;
+        Arrival::New
+    }
+
+    /// Keeps the answer to message `number` of `source` until the source has heard it.
+    fn keep(&mut self, source: PartitionId, number: u64, refused: Option<Rejection>) {
+        self.answers.get_mut(&source).expect("made by arrival").kept.insert(number, refused);
+    }
+}
+
+/// How a message that is applied once arrives ([`Transit::arrival`]).
+enum Arrival {
+    /// For the first time: apply it.
+    New,
+    /// Applied before: answer as then.
+    Repeat(Option<Rejection>),
+    /// Answered, and the answer was heard: ignore it.
+    Stale,
 }
 
 impl StateMachine {
@@ -200,13 +250,9 @@ impl StateMachine {
         fingerprint: u64,
         events: &mut Vec<crate::command::Event>,
     ) -> Result<Option<Filled>, Rejection> {
-        let from = self.state.accounts.get(&transfer.from).ok_or(Rejection::AccountNotFound)?;
-        from.usable(transfer.currency)?;
-        from.can_debit(transfer.amount)?;
+        self.payer_can_send(transfer)?;
         let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
-        let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(&transfer.from, -delta, 0, PostingCause::Transfer(transfer.id.clone()), events);
-        let filled = self.state.ids.fill(vacancy, fingerprint);
+        let filled = self.debit_out(transfer, vacancy, fingerprint, events);
         let number = self.send_credit(
             &transfer.from,
             Paying::Transfer(transfer.id.clone()),
@@ -216,6 +262,26 @@ impl StateMachine {
         );
         self.state.transit.by_transfer.insert(transfer.id.clone(), number);
         Ok(Some(filled))
+    }
+
+    /// Whether a transfer's payer may send it elsewhere (missing, closed, currency, funds).
+    fn payer_can_send(&self, transfer: &Transfer) -> Result<(), Rejection> {
+        let from = self.state.accounts.get(&transfer.from).ok_or(Rejection::AccountNotFound)?;
+        from.usable(transfer.currency)?;
+        from.can_debit(transfer.amount)
+    }
+
+    /// Debits a transfer's payer into the transit and remembers its id.
+    fn debit_out(
+        &mut self,
+        transfer: &Transfer,
+        vacancy: Vacancy,
+        fingerprint: u64,
+        events: &mut Vec<crate::command::Event>,
+    ) -> Filled {
+        let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(&transfer.from, -delta, 0, PostingCause::Transfer(transfer.id.clone()), events);
+        self.state.ids.fill(vacancy, fingerprint)
     }
 
     /// Sends a credit paying `paying`: `amount` of `currency` to account `to` on its partition,
@@ -277,30 +343,28 @@ impl StateMachine {
             TransitMessage::Checked { number, answer, .. } => self.apply_checked(now, *number, answer, output),
             TransitMessage::Reference(reference) => self.apply_reference(reference),
             TransitMessage::Move(payment) => self.apply_move(payment, &mut output.events),
+            TransitMessage::Reserve(reserve) => self.apply_reserve(reserve),
         }
     }
 
     /// The payee's step: credit once, answer every time.
     fn apply_credit(&mut self, credit: &Credit, events: &mut Vec<crate::command::Event>) {
-        let answers = self.state.transit.answers.entry(credit.source).or_default();
-        let refused = if let Some(kept) = answers.kept.get(&credit.number) {
-            *kept
-        } else if credit.number <= answers.applied_through {
-            return; // Answered, and the answer was heard: a stale copy.
-        } else {
-            // Forget the answers the source has heard (a split of the whole map here cost an
-            // allocation and a count per credit; most credits forget none or one).
-            while answers.kept.first_key_value().is_some_and(|(number, _)| *number <= credit.settled_through) {
-                answers.kept.pop_first();
+        let refused = match self.state.transit.arrival(credit.source, credit.number, credit.settled_through) {
+            Arrival::Repeat(kept) => kept,
+            Arrival::Stale => return,
+            Arrival::New => {
+                let refused = self.credit_payee(credit, events).err();
+                self.state.transit.keep(credit.source, credit.number, refused);
+                refused
             }
-            let refused = self.credit_payee(credit, events).err();
-            let answers = self.state.transit.answers.get_mut(&credit.source).expect("entry made above");
-            answers.applied_through = credit.number;
-            answers.kept.insert(credit.number, refused);
-            refused
         };
-        let answer = TransitMessage::Settled { payee_partition: self.config.partition, number: credit.number, refused };
-        self.outgoing.push(Outgoing { destination: credit.source, message: answer });
+        self.answer(credit.source, credit.number, refused);
+    }
+
+    /// Answers message `number` of `source` (a credit, a move, a reservation).
+    fn answer(&mut self, source: PartitionId, number: u64, refused: Option<Rejection>) {
+        let answer = TransitMessage::Settled { payee_partition: self.config.partition, number, refused };
+        self.outgoing.push(Outgoing { destination: source, message: answer });
     }
 
     fn credit_payee(&mut self, credit: &Credit, events: &mut Vec<crate::command::Event>) -> Result<(), Rejection> {
@@ -311,6 +375,10 @@ impl StateMachine {
             }
             Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
                 self.share_back(credit, events);
+                return Ok(());
+            }
+            Paying::ReservedLeg { reservation, .. } | Paying::Unreserve { reservation, .. } => {
+                self.reserved_credit(credit, *reservation, events);
                 return Ok(());
             }
             _ => {}
@@ -338,8 +406,10 @@ impl StateMachine {
         // Acted on only while that credit or move is open (a repeat, or an answer to a check
         // under that number, changes nothing).
         let open = &mut self.state.transit.open;
-        if !matches!(open.get(&number).map(|entry| &**entry), Some(Open::Credit { .. } | Open::Move { .. })) {
-            return;
+        match open.get(&number).map(|entry| &**entry) {
+            Some(Open::Credit { .. } | Open::Move { .. }) => {}
+            Some(Open::Reserve { .. }) => return self.reserve_answered(now, number, refused, output),
+            Some(Open::Check { .. }) | None => return,
         }
         let (from, credit, relay) = match open.remove(&number).map(|entry| *entry) {
             Some(Open::Credit { from, credit, relay, .. }) => (from, credit, relay),
@@ -408,6 +478,11 @@ impl StateMachine {
                 }
                 self.split_step_settled(now, number, refused, output)
             }
+            Paying::ReservedLeg { .. } | Paying::Unreserve { .. } => {
+                assert!(refused.is_none(), "a reserved payee's credit is never refused");
+                self.leg_settled(number, &Outcome::Applied(Reply::Done), output);
+                None
+            }
             Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
                 assert!(refused.is_none(), "a share given back or released is never refused");
                 if self.state.transit.split_steps.contains_key(&number) {
@@ -462,12 +537,14 @@ impl StateMachine {
 mod bills;
 mod holds;
 mod joins;
+mod linked;
 mod moves;
 mod pos;
 mod splits;
 mod waiting;
 
 pub(crate) use bills::Charge;
+pub(in crate::state_machine) use linked::{LegAnswer, LinkedPass};
 pub(crate) use pos::{InFlight, PosStep};
 #[cfg(test)]
 mod tests;

@@ -141,7 +141,8 @@ impl Model {
             }
             let key = (self.applying(), transfer.id.clone());
             let known = self.transfers.get(&key).is_some();
-            match self.transfer(transfer, false) {
+            // A payee elsewhere is checked there after its payer, as for a transfer.
+            match self.transfer(transfer, true) {
                 Ok(()) if !known => new_transfers.push(key),
                 Ok(()) => {}
                 Err(rejection) => {

@@ -11,9 +11,10 @@
 //!   first), the admin `cross_partition`.
 //! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
 //!   of a `TransferBatch` whose payer lives off the batch's partition is `cross_partition`, and
-//!   so is one whose payee does in a linked batch, or the refund of a completed split naming an
-//!   account elsewhere. An independent leg whose payee lives elsewhere debits its payer at once
-//!   and is decided on the payee's partition after the batch's other legs.
+//!   so is the refund of a completed split naming an account elsewhere. An independent leg
+//!   whose payee lives elsewhere debits its payer at once and is decided on the payee's
+//!   partition after the batch's other legs; a linked batch is decided as one partition would,
+//!   each leg paying elsewhere checking its payer before its payee.
 //! - A split's accounts may live anywhere: its request checks each where it lives, then decides
 //!   as one partition would; a share is checked on its member's partition (missing, closed,
 //!   currency, funds) before the requester's account (missing, closed, currency, ceiling); a
@@ -105,7 +106,7 @@ impl Model {
         };
         let crossed = match command {
             Command::Transfer(transfer) => apart(&transfer.from, &transfer.to),
-            Command::TransferBatch(batch) => !batch.atomic && batch.transfers.iter().any(|t| apart(&t.from, &t.to)),
+            Command::TransferBatch(batch) => batch.transfers.iter().any(|t| apart(&t.from, &t.to)),
             Command::PlaceHold(place) => apart(&place.from, &place.to),
             Command::CaptureHold(capture) => {
                 self.holds.get(&capture.hold).is_some_and(|hold| apart(&hold.from, &hold.to))

@@ -380,7 +380,10 @@ impl Run {
             *report.by_kind.entry(format!("as_tenant/{}", code(outcome))).or_default() += 1;
         }
         if let Some(coupon) = self.model.crossed(command) {
-            let kind = command.kind();
+            let kind = match command {
+                Command::TransferBatch(batch) if batch.atomic => "transfer_batch/linked",
+                _ => command.kind(),
+            };
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;
             if coupon {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;

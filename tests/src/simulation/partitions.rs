@@ -103,8 +103,9 @@ impl<'a> Wave<'a> {
         };
         let crossing = match command {
             Command::Transfer(transfer) => apart(transfer),
-            // Independent legs whose payees live elsewhere cross as transfers do.
-            Command::TransferBatch(batch) => !batch.atomic && batch.transfers.iter().any(apart),
+            // Legs whose payees live elsewhere cross as transfers do (a linked batch's payees
+            // are reserved there first).
+            Command::TransferBatch(batch) => batch.transfers.iter().any(apart),
             _ => crossing_hold.is_some(),
         };
         let places_hold = match command {
@@ -192,6 +193,11 @@ pub fn engine_state(engine: &Engine, probe: &Probe) -> Result<StateView, SubmitE
             let in_flight = machine.transit().in_flight();
             if !in_flight.is_empty() && view.get("invariants").is_some_and(|verdict| verdict == "ok") {
                 view.insert("invariants".into(), format!("broken: money in transit after the answer: {in_flight:?}"));
+            }
+            let reservations = machine.transit().reservations();
+            if reservations != (0, 0) && view.get("invariants").is_some_and(|verdict| verdict == "ok") {
+                let broken = format!("broken: reservations after the answer: {reservations:?}");
+                view.insert("invariants".into(), broken);
             }
             view
         })?;

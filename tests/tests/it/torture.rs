@@ -205,6 +205,8 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     assert!(paid.count() > 5, "bills charge accounts on every partition");
     let shares = all_acks.iter().filter(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
     assert!(shares.count() > 5, "split shares are paid from every partition");
+    let linked = |ack: &&Ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A");
+    assert!(all_acks.iter().filter(linked).count() > 5, "linked batches pay accounts on every partition");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 

@@ -1,7 +1,8 @@
 //! Outcomes that wait for several credits: a split's cancellation, expiry or completion waits
-//! for the shares it gave back or the member accounts it released (`splits.rs`), and an
+//! for the shares it gave back or the member accounts it released (`splits.rs`), an
 //! independent transfer batch for its legs whose payees live elsewhere (each leg's outcome
-//! filled in as its credit settles).
+//! filled in as its credit settles), and a linked batch for its reserved payees' credits or
+//! releases (`linked.rs`).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,13 @@ impl StateMachine {
     /// credits: its outcome, `outcomes` with those legs' filled in as they settle; returns the
     /// number its callers wait on.
     pub(in crate::state_machine) fn join_legs(&mut self, outcomes: Vec<Outcome>, crossing: Vec<(usize, u64)>) -> u64 {
-        let outcome = Outcome::Applied(Reply::TransferBatch(outcomes));
+        self.join_batch(Outcome::Applied(Reply::TransferBatch(outcomes)), crossing)
+    }
+
+    /// A transfer batch's `outcome` that waits for the credits of its legs `crossing` (index,
+    /// credit number; an applied batch's legs' outcomes are filled in as they settle); returns
+    /// the number its callers wait on.
+    pub(in crate::state_machine) fn join_batch(&mut self, outcome: Outcome, crossing: Vec<(usize, u64)>) -> u64 {
         let transit = &mut self.state.transit;
         let number = transit.next_number();
         for (index, credit) in &crossing {

@@ -15,7 +15,7 @@
 //! `(s, n)` once, keeps its answer until `s` says it heard it (as for a credit), and a copy of a
 //! move whose credit is still in flight is answered when that credit settles.
 
-use super::{Open, Relay};
+use super::{Arrival, Open, Relay};
 use crate::command::{Event, Rejection};
 use crate::partition::{Move, Outgoing, Paying, TransitMessage};
 use crate::state_machine::StateMachine;
@@ -54,31 +54,24 @@ impl StateMachine {
 
     /// The payer's partition's step: debit once, answer every time (once final).
     pub(super) fn apply_move(&mut self, payment: &Move, events: &mut Vec<Event>) {
-        let answers = self.state.transit.answers.entry(payment.source).or_default();
-        if answers.relaying.contains(&payment.number) {
+        let transit = &mut self.state.transit;
+        if transit.answers.get(&payment.source).is_some_and(|answers| answers.relaying.contains(&payment.number)) {
             return; // Paid on, not yet settled: answered when it is.
         }
-        let refused = if let Some(kept) = answers.kept.get(&payment.number) {
-            *kept
-        } else if payment.number <= answers.applied_through {
-            return; // Answered, and the answer was heard: a stale copy.
-        } else {
-            while answers.kept.first_key_value().is_some_and(|(number, _)| *number <= payment.settled_through) {
-                answers.kept.pop_first();
+        let refused = match transit.arrival(payment.source, payment.number, payment.settled_through) {
+            Arrival::Repeat(kept) => kept,
+            Arrival::Stale => return,
+            Arrival::New => {
+                let refused = match self.debit_and_pay(payment, events) {
+                    Ok(true) => None,
+                    Ok(false) => return, // Paid on by a credit: answered when it settles.
+                    Err(rejection) => Some(rejection),
+                };
+                self.state.transit.keep(payment.source, payment.number, refused);
+                refused
             }
-            answers.applied_through = payment.number;
-            let refused = match self.debit_and_pay(payment, events) {
-                Ok(true) => None,
-                Ok(false) => return, // Paid on by a credit: answered when it settles.
-                Err(rejection) => Some(rejection),
-            };
-            let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made above");
-            answers.kept.insert(payment.number, refused);
-            refused
         };
-        let answer =
-            TransitMessage::Settled { payee_partition: self.config.partition, number: payment.number, refused };
-        self.outgoing.push(Outgoing { destination: payment.source, message: answer });
+        self.answer(payment.source, payment.number, refused);
     }
 
     /// Debits the payer (its checks first), then pays the payee here (its checks next: `true`)
@@ -128,7 +121,6 @@ impl StateMachine {
         let answers = self.state.transit.answers.entry(relay.source).or_default();
         answers.relaying.remove(&relay.number);
         answers.kept.insert(relay.number, refused);
-        let answer = TransitMessage::Settled { payee_partition: self.config.partition, number: relay.number, refused };
-        self.outgoing.push(Outgoing { destination: relay.source, message: answer });
+        self.answer(relay.source, relay.number, refused);
     }
 }

@@ -159,7 +159,7 @@ fn open_credits_are_sent_again_and_an_account_with_money_in_flight_stays_open() 
 }
 
 #[test]
-fn independent_legs_of_a_batch_cross_partitions_and_linked_ones_do_not() {
+fn independent_legs_of_a_batch_cross_partitions_and_a_leg_whose_payer_lives_elsewhere_does_not() {
     let [mut p0, mut p1] = machines();
     let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
     let missing = account_on(&p0, 1, "missing");
@@ -173,16 +173,13 @@ fn independent_legs_of_a_batch_cross_partitions_and_linked_ones_do_not() {
         currency: Currency::EUR,
     };
     let batch = |atomic, transfers| Command::TransferBatch(crate::command::TransferBatch { atomic, transfers });
-    // Linked legs stay on their partition; a leg whose payer lives elsewhere is refused too.
+    // A leg whose payer lives elsewhere is refused (linked batches: `linked/tests.rs`).
     let other_payer = account_on(&p0, 1, "other");
-    let linked = batch(true, vec![leg("l1", &payer, &payee, 1)]);
     let foreign = batch(false, vec![leg("f1", &other_payer, &payer, 1)]);
-    let output = commit(&mut p0, &[], vec![linked, foreign]);
+    let output = commit(&mut p0, &[], vec![foreign]);
     let cross = Outcome::Rejected(Rejection::CrossPartition);
     let batch_of = |outcomes: Vec<Outcome>| Outcome::Applied(Reply::TransferBatch(outcomes));
-    assert_eq!(output.outcomes[1], batch_of(vec![cross.clone()]));
-    let refused = Outcome::BatchRejected { leg: 0, rejection: Rejection::CrossPartition };
-    assert_eq!(output.outcomes[0], refused);
+    assert_eq!(output.outcomes[0], batch_of(vec![cross.clone()]));
     assert_eq!(posted(&p0, &payer), 100);
     // Independent legs: two cross (one refused there), one stays; the batch answers once all
     // are final, each leg with its own outcome.

@@ -136,6 +136,17 @@ impl Generator {
             let first = transfers[0].clone();
             transfers.push(if self.pm(500) { first } else { Transfer { amount: first.amount + 1, ..first } });
         }
+        if model.placement.count() > 1 && !transfers.is_empty() && self.pm(500) {
+            // Payers on the batch's partition (one elsewhere is refused `cross_partition`), so
+            // that legs paying elsewhere are decided.
+            let first = transfers[0].from.clone();
+            let home = model.placement.of_account(&first);
+            for transfer in &mut transfers {
+                if model.placement.of_account(&transfer.from) != home {
+                    transfer.from = first.clone();
+                }
+            }
+        }
         let atomic = self.pm(600);
         batch.push(Command::TransferBatch(TransferBatch { atomic, transfers }));
     }

@@ -1,0 +1,273 @@
+//! Linked transfer batches (`atomic: true`, all or nothing) whose legs pay accounts on other
+//! partitions.
+//!
+//! ```text
+//! batch's partition p                                 payee's partition q
+//!   apply the batch; a leg paying elsewhere
+//!   whose payee has no answer yet: undo it all,  --Reserve r-->  usable in the currency, under
+//!   the batch waits                                              the ceiling with its other
+//!                                                                reservations? keep it payable
+//!   apply it again from the start, knowing       <--Settled r--  (or refuse; applied once)
+//!   every payee it reaches:
+//!     refused (a leg here or a payee there):
+//!       undo it, release each reservation        --Credit (Unreserve r, no money)-->
+//!     applied: legs here posted, each leg paying
+//!       elsewhere debits its payer into transit  --Credit (ReservedLeg r)-->  credit it: never
+//!   answer once every credit is settled          <--Settled--                 refused
+//! ```
+//!
+//! A reserved payee may not close and its ceiling counts what is reserved for it, so the legs'
+//! credits cannot be refused and the batch's outcome is decided where its payers live, in one
+//! step of their partition: nothing moves anywhere unless every leg applies. The payer side of
+//! a leg paying elsewhere is checked (missing, closed, currency, funds) before its payee, as for
+//! a transfer between partitions. Only the payees a batch reaches before its first failing leg
+//! are reserved (a batch refused on its own partition sends nothing), all at once; a batch
+//! that reaches further when it applies again (its partition changed meanwhile) reserves the
+//! rest. Payers must live on the batch's partition (`cross_partition` otherwise).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Arrival, Open, Transit};
+use crate::command::{Event, Outcome, Rejection, Reply, Submission, Transfer, TransferBatch};
+use crate::constants::BALANCE_MINOR_MAX;
+use crate::partition::{Credit, Outgoing, Paying, Reserve, TransitMessage};
+use crate::state_machine::idempotency::{Filled, Vacancy};
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Id, TimestampMs};
+
+/// What the partition of a linked batch's leg's payee answered to its reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(in crate::state_machine) struct LegAnswer {
+    /// The leg's index in the batch.
+    leg: usize,
+    /// The reservation's number.
+    reservation: u64,
+    /// Why the payee cannot be paid (`None`: reserved).
+    refused: Option<Rejection>,
+}
+
+/// A linked batch waiting for its payees' reservations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Linking {
+    /// The batch, applied again from the start once every reservation is answered.
+    placement: Box<Submission>,
+    /// The answers so far (earlier rounds' too).
+    known: Vec<LegAnswer>,
+    /// Reservations not answered yet.
+    left: usize,
+}
+
+/// One application of a linked batch: what its legs paying elsewhere found.
+#[derive(Debug, Default)]
+pub(in crate::state_machine) struct LinkedPass {
+    /// The payees' answers so far.
+    known: Vec<LegAnswer>,
+    /// Legs paying elsewhere reached without an answer (assumed payable for this pass).
+    unknown: Vec<usize>,
+    /// Legs paying elsewhere applied, with their reservation's number.
+    applied: Vec<(usize, u64)>,
+}
+
+impl LinkedPass {
+    /// A pass knowing `known`.
+    pub(in crate::state_machine) fn new(known: Vec<LegAnswer>) -> LinkedPass {
+        LinkedPass { known, ..LinkedPass::default() }
+    }
+
+    /// The legs whose payees must be reserved before the batch can be decided: those reached
+    /// without an answer up to its first failing leg (`failed`), which they may precede.
+    pub(in crate::state_machine) fn to_reserve(&self, failed: Option<usize>) -> Vec<usize> {
+        self.unknown.iter().copied().filter(|leg| failed.is_none_or(|failed| *leg <= failed)).collect()
+    }
+}
+
+impl Transit {
+    /// Payees here reserved for linked batches elsewhere, and linked batches here waiting for
+    /// reservations: both 0 once no message between partitions is open.
+    pub fn reservations(&self) -> (usize, usize) {
+        (self.reservations.len(), self.linking.len())
+    }
+
+    /// Whether a linked batch elsewhere has reserved account `id` (here) as a payee.
+    pub(in crate::state_machine) fn payee_reserved(&self, id: &Id) -> bool {
+        self.reserved.contains_key(id)
+    }
+}
+
+impl StateMachine {
+    /// A leg of a linked batch whose payee lives elsewhere: the payer's checks, then its payee's
+    /// answer (unknown: assumed payable, and reserved before the batch is decided); the payer
+    /// is debited into the transit (undone with the batch if it is not applied).
+    pub(in crate::state_machine) fn linked_leg_out(
+        &mut self,
+        transfer: &Transfer,
+        (pass, leg): (&mut LinkedPass, usize),
+        vacancy: Option<Vacancy>,
+        fingerprint: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Filled>, Rejection> {
+        self.payer_can_send(transfer)?;
+        match pass.known.iter().find(|answer| answer.leg == leg) {
+            Some(LegAnswer { refused: Some(rejection), .. }) => return Err(*rejection),
+            Some(answer) => pass.applied.push((leg, answer.reservation)),
+            None => pass.unknown.push(leg),
+        }
+        let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
+        Ok(Some(self.debit_out(transfer, vacancy, fingerprint, events)))
+    }
+
+    /// Sends a reservation for the payee of each of `legs` and leaves the batch pending on a
+    /// number of its own; it applies again from the start when all are answered.
+    pub(in crate::state_machine) fn reserve_payees(
+        &mut self,
+        submission: &Submission,
+        batch: &TransferBatch,
+        pass: LinkedPass,
+        legs: Vec<usize>,
+    ) -> Outcome {
+        let source = self.config.partition;
+        let transit = &mut self.state.transit;
+        let waiting = transit.next_number();
+        for leg in &legs {
+            let transfer = &batch.transfers[*leg];
+            let destination = self.config.placement.of_account(&transfer.to);
+            let reserve = Reserve {
+                source,
+                settled_through: transit.settled_through(),
+                number: transit.next_number(),
+                account: transfer.to.clone(),
+                amount: transfer.amount,
+                currency: transfer.currency,
+            };
+            self.outgoing.push(Outgoing { destination, message: TransitMessage::Reserve(reserve.clone()) });
+            let number = reserve.number;
+            transit.open.insert(number, Box::new(Open::Reserve { destination, reserve, batch: waiting, leg: *leg }));
+        }
+        let placement = Box::new(submission.clone());
+        transit.linking.insert(waiting, Linking { placement, known: pass.known, left: legs.len() });
+        self.pending = Some(waiting);
+        Outcome::Applied(Reply::Done)
+    }
+
+    /// The end of a linked batch that knew its payees elsewhere: `outcome` applied (`applied`:
+    /// each leg the pass applied pays its reserved payee) or refused (every reservation is
+    /// released; so is one of a leg that turned out a repeat). The outcome waits for those
+    /// credits, so the payees are paid or free again when the caller hears it.
+    pub(in crate::state_machine) fn settle_reservations(
+        &mut self,
+        batch: &TransferBatch,
+        pass: &LinkedPass,
+        applied: bool,
+        outcome: Outcome,
+    ) -> Outcome {
+        let mut credits = Vec::new();
+        for answer in pass.known.iter().filter(|answer| answer.refused.is_none()) {
+            let transfer = &batch.transfers[answer.leg];
+            let (leg, reservation) = (answer.leg, answer.reservation);
+            let consumed = applied && pass.applied.contains(&(leg, reservation));
+            let (paying, amount) = if consumed {
+                (Paying::ReservedLeg { transfer: transfer.id.clone(), reservation }, transfer.amount)
+            } else {
+                (Paying::Unreserve { transfer: transfer.id.clone(), reservation }, 0)
+            };
+            let number = self.open_credit(&transfer.from, paying, (&transfer.to, amount, transfer.currency), None);
+            credits.push((leg, number));
+        }
+        if credits.is_empty() {
+            return outcome;
+        }
+        self.pending = Some(self.join_batch(outcome, credits));
+        Outcome::Applied(Reply::Done)
+    }
+
+    /// The answer to reservation `number`: once the batch's last is in, the batch applies again
+    /// from the start, knowing them all.
+    pub(super) fn reserve_answered(
+        &mut self,
+        now: TimestampMs,
+        number: u64,
+        refused: Option<Rejection>,
+        output: &mut CommitOutput,
+    ) {
+        let transit = &mut self.state.transit;
+        let Some(Open::Reserve { batch, leg, .. }) = transit.open.remove(&number).map(|open| *open) else {
+            unreachable!("the caller found a reservation open")
+        };
+        let linking = transit.linking.get_mut(&batch).expect("an open reservation's batch waits");
+        linking.known.push(LegAnswer { leg, reservation: number, refused });
+        linking.left -= 1;
+        if linking.left > 0 {
+            return;
+        }
+        let Linking { placement, known, .. } = transit.linking.remove(&batch).expect("looked at above");
+        self.reserved_legs = known;
+        let mut outcome = self.apply(now, &placement, &mut output.events);
+        let left_over = std::mem::take(&mut self.reserved_legs);
+        if let (false, crate::command::Command::TransferBatch(linked)) = (left_over.is_empty(), &placement.command) {
+            // Refused before its legs applied: its reservations are released.
+            outcome = self.settle_reservations(linked, &LinkedPass::new(left_over), false, outcome);
+        }
+        if let Some(next) = self.pending.take() {
+            // It reserves more payees, or waits for its credits.
+            self.state.transit.aliases.insert(next, batch);
+            return;
+        }
+        self.complete(batch, outcome, output);
+    }
+
+    /// The payee's partition's step: reserve once, answer every time.
+    pub(super) fn apply_reserve(&mut self, reserve: &Reserve) {
+        let refused = match self.state.transit.arrival(reserve.source, reserve.number, reserve.settled_through) {
+            Arrival::Repeat(kept) => kept,
+            Arrival::Stale => return,
+            Arrival::New => {
+                let refused = self.reserve_payee(reserve).err();
+                self.state.transit.keep(reserve.source, reserve.number, refused);
+                refused
+            }
+        };
+        self.answer(reserve.source, reserve.number, refused);
+    }
+
+    /// Whether the payee can be paid the amount (missing, closed, currency, ceiling counting
+    /// its other reservations); if so it is reserved.
+    fn reserve_payee(&mut self, reserve: &Reserve) -> Result<(), Rejection> {
+        let posted = self.usable_account(&reserve.account, reserve.currency, Rejection::CounterpartyNotFound)?.posted;
+        let transit = &mut self.state.transit;
+        let (count, sum) = transit.reserved.get(&reserve.account).copied().unwrap_or_default();
+        let sum_signed = i128::try_from(sum).expect("reserved sums are bounded by the messages in flight");
+        if i128::from(posted) + sum_signed + i128::from(reserve.amount) > i128::from(BALANCE_MINOR_MAX) {
+            return Err(Rejection::Overflow);
+        }
+        let account = reserve.account.clone();
+        transit.reservations.insert((reserve.source, reserve.number), (account.clone(), reserve.amount));
+        transit.reserved.insert(account, (count + 1, sum + u128::from(reserve.amount)));
+        Ok(())
+    }
+
+    /// A reserved payee's credit: the reservation ends; a leg's money is posted unconditionally
+    /// (the account could not close, and its ceiling counted the amount when it was reserved;
+    /// credits from elsewhere meanwhile may take it past `BALANCE_MINOR_MAX`, which i64 holds).
+    pub(super) fn reserved_credit(&mut self, credit: &Credit, reservation: u64, events: &mut Vec<Event>) {
+        let transit = &mut self.state.transit;
+        let (account, amount) = (transit.reservations.remove(&(credit.source, reservation)))
+            .expect("a reservation is kept until its leg's credit or its release");
+        assert!(account == credit.to, "a reservation's credit pays the account reserved");
+        let (count, sum) = transit.reserved.get_mut(&account).expect("every reservation is counted");
+        *count -= 1;
+        *sum -= u128::from(amount);
+        if *count == 0 {
+            assert_eq!(*sum, 0, "a payee's reserved sum is its reservations'");
+            transit.reserved.remove(&account);
+        }
+        if let Paying::ReservedLeg { .. } = credit.paying {
+            assert_eq!(credit.amount, amount, "a reserved leg pays the amount reserved");
+            let delta = i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+            self.post(&credit.to, delta, 0, credit.paying.cause(), events);
+            *self.state.transit.received.entry(credit.currency).or_default() += u128::from(amount);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
