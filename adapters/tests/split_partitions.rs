@@ -1,7 +1,7 @@
 //! Group-payment splits on three partitions, as an app backend sees them through a real
 //! `kassa serve --partitions 3`: members and requesters on every partition pay, complete,
-//! cancel and are paid back; a member's account cannot close while its share is in escrow; and
-//! the money adds up.
+//! cancel and are paid back, or are refunded once complete; a member's account cannot close
+//! while its share is in escrow; and the money adds up.
 
 mod common;
 
@@ -47,5 +47,21 @@ fn splits_with_accounts_on_every_partition_complete_and_cancel() {
             assert_eq!(server.balance(&format!("mem-{n}-{m}")).0, 700);
         }
         assert_eq!(server.admin_get(&format!("/v1/splits/{split}"))["status"], json!("completed"));
+        if n % 4 == 1 {
+            // The refund pays every member back from the requester, wherever each lives.
+            let refunded = server.admin("POST", &format!("/v1/splits/{split}/refund"), json!({}));
+            assert_eq!(refunded["refunded"], json!(900), "{refunded:?}");
+            assert_eq!(refunded["status"], json!("refunded"), "{refunded:?}");
+            assert_eq!(server.balance(&requester).0, 0);
+            assert!((0..3).all(|m| server.balance(&format!("mem-{n}-{m}")).0 == 1_000));
+            assert_eq!(server.admin_get(&format!("/v1/splits/{split}"))["status"], json!("refunded"));
+        } else {
+            // A requester that spent the total cannot refund it: nothing moves anywhere.
+            let spent = json!({"id": format!("spend-{n}"), "amount": 850});
+            server.admin("POST", &format!("/v1/accounts/{requester}/withdrawals"), spent);
+            let refused = server.call("POST", &format!("/v1/splits/{split}/refund"), Some(ADMIN_KEY), Some(&json!({})));
+            assert_eq!(refused.code(), "insufficient_funds", "{refused:?}");
+            assert!((0..3).all(|m| server.balance(&format!("mem-{n}-{m}")).0 == 700));
+        }
     }
 }

@@ -18,8 +18,9 @@
 //! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
 //! its money where the accounts live ([`TransitMessage::Move`] and credits), with its coupon
 //! kept on the home partition until it is final; a split's shares travel from its members'
-//! partitions into its escrow there, and its total to its requester's (only the refund of a
-//! completed split needs its accounts on the home partition, `cross_partition` otherwise). Placing the objects
+//! partitions into its escrow there, and its total to its requester's; a completed split's
+//! refund reserves its member accounts elsewhere, then moves its total from the requester's
+//! account into the escrow and pays them back from there. Placing the objects
 //! with their users and merchants is the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
@@ -403,12 +404,23 @@ pub enum Paying {
         /// The number of the source's [`Reserve`].
         reservation: u64,
     },
-    /// No money: reservation `reservation` of the source is released (the linked batch of leg
-    /// `transfer` was refused, or the leg was a repeat), so its payee may close again. Never
-    /// refused.
+    /// No money: reservation `reservation` of the source is released (the linked batch or the
+    /// split refund `of` was refused, or the leg was a repeat), so its payee may close again.
+    /// Never refused.
     Unreserve {
-        /// The leg's transfer id.
-        transfer: Id,
+        /// The leg's transfer id, or the split's.
+        of: Id,
+        /// The number of the source's [`Reserve`].
+        reservation: u64,
+    },
+    /// The total of completed split `split`'s refund, from its requester's account elsewhere into
+    /// the split's escrow (a move's credit goes back to its source, as a share's does).
+    SplitRefundTotal(Id),
+    /// A member account's shares of split `split`'s refund, from the escrow to the account that
+    /// reservation `reservation` of the source kept payable. Never refused.
+    ReservedRefund {
+        /// The split.
+        split: Id,
         /// The number of the source's [`Reserve`].
         reservation: u64,
     },
@@ -428,17 +440,29 @@ impl Paying {
             Paying::SplitShare(id) => PostingCause::SplitShare(id.clone()),
             Paying::SplitPayout(id) => PostingCause::SplitPayout(id.clone()),
             Paying::SplitRefund(id) | Paying::SplitRelease(id) => PostingCause::SplitRefund(id.clone()),
-            Paying::ReservedLeg { transfer, .. } | Paying::Unreserve { transfer, .. } => {
+            Paying::ReservedLeg { transfer, .. } | Paying::Unreserve { of: transfer, .. } => {
                 PostingCause::Transfer(transfer.clone())
             }
+            Paying::SplitRefundTotal(id) | Paying::ReservedRefund { split: id, .. } => {
+                PostingCause::SplitRefund(id.clone())
+            }
         }
+    }
+
+    /// Whether its credit goes into split `id`'s escrow (a share or a refund's total, paid on by
+    /// a move).
+    pub fn into_escrow(&self) -> bool {
+        matches!(self, Paying::SplitShare(_) | Paying::SplitRefundTotal(_))
     }
 
     /// The split whose escrow pays it, if its money comes from a split's escrow rather than an
     /// account.
     pub fn from_escrow(&self) -> Option<&Id> {
         match self {
-            Paying::SplitPayout(id) | Paying::SplitRefund(id) | Paying::SplitRelease(id) => Some(id),
+            Paying::SplitPayout(id)
+            | Paying::SplitRefund(id)
+            | Paying::SplitRelease(id)
+            | Paying::ReservedRefund { split: id, .. } => Some(id),
             _ => None,
         }
     }

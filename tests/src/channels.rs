@@ -160,6 +160,7 @@ impl HttpChannel {
             Command::PaySplitShare(pay) => {
                 (format!("/v1/splits/{}/pay", pay.split), Some(json!({"member": pay.member.as_str()})))
             }
+            Command::RefundSplit { split } => (format!("/v1/splits/{split}/refund"), None),
             _ => return None,
         };
         Some(route)

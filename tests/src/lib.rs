@@ -86,6 +86,13 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
+    /// `F id result`: a completed split's refund.
+    SplitRefunded {
+        /// Split id.
+        id: String,
+        /// `A` or `R:<code>`.
+        result: String,
+    },
 }
 
 impl Ack {
@@ -96,6 +103,7 @@ impl Ack {
             Ack::Settlement { id, result } => format!("P {id} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
             Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
+            Ack::SplitRefunded { id, result } => format!("F {id} {result}"),
             Ack::Registered { merchant, account, result } => format!("M {merchant} {account} {result}"),
             Ack::HoldCaptured { id, from, to, amount, result } => format!("H {id} {from} {to} {amount} {result}"),
         }
@@ -128,6 +136,7 @@ impl Ack {
             "S" if fields.len() == 4 => {
                 Some(Ack::SharePaid { id: text(1)?, member: fields[2].parse().ok()?, result: text(3)? })
             }
+            "F" if fields.len() == 3 => Some(Ack::SplitRefunded { id: text(1)?, result: text(2)? }),
             _ => None,
         }
     }

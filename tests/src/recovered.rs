@@ -188,6 +188,12 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
                     return Err(format!("share {member} of {split} acknowledged paid, recovered {paid:?}"));
                 }
             }
+            Ack::SplitRefunded { id: split, result } => {
+                let state = machine.split(&id(split)).map(|split| split.state);
+                if (result == "A") != (state == Some(kassa_engine::state_machine::SplitState::Refunded)) {
+                    return Err(format!("refund of {split} acknowledged {result}, recovered {state:?}"));
+                }
+            }
             // Checked on every partition: each learns it by the reference stream.
             Ack::Registered { merchant, account, result } => {
                 let found = machine.merchant(&id(merchant)).map(|known| known.account.to_string());

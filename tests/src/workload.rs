@@ -344,10 +344,17 @@ pub async fn run_worker<C: Channel>(
             if !matches!(channel.submit(Command::RequestSplit(request)).await, Some(Answer::Applied(_))) {
                 continue;
             }
+            let mut completed = true;
             for (index, member) in members.iter().enumerate() {
                 let pay = PaySplitShare { split: id(&split), member: id(&format!("u{member}")) };
                 let Some(answer) = channel.submit(Command::PaySplitShare(pay)).await else { continue };
+                completed &= matches!(answer, Answer::Applied(_));
                 ack(Ack::SharePaid { id: split.clone(), member: index, result: answer.result() });
+            }
+            if completed && rng.random_range(0..3) == 0 {
+                // Every member paid back from the requester, wherever each lives.
+                let Some(answer) = channel.submit(Command::RefundSplit { split: id(&split) }).await else { continue };
+                ack(Ack::SplitRefunded { id: split, result: answer.result() });
             }
         }
     }

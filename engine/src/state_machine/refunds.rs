@@ -163,8 +163,7 @@ impl StateMachine {
         let back: Vec<(Id, u64)> =
             split.members.iter().zip(&split.shares).map(|(member, share)| (member.account.clone(), *share)).collect();
         if !self.lives_here(&from) || back.iter().any(|(account, _)| !self.lives_here(account)) {
-            // Paying members back from a requester, across partitions: not built.
-            return Outcome::Rejected(Rejection::CrossPartition);
+            return self.refund_split_across(id, events);
         }
         if let Err(rejection) = self.check_split_refund(&from, &back, total) {
             return Outcome::Rejected(rejection);

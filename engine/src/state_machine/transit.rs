@@ -109,7 +109,8 @@ enum Open {
     /// A move: the payer's partition debits and pays on, then answers (`transit/moves.rs`).
     Move { destination: PartitionId, payment: Move },
     /// The payee of leg `leg` of linked batch `batch` (the number its callers wait on), being
-    /// reserved on its partition (`transit/linked.rs`).
+    /// reserved on its partition (`transit/linked.rs`); or member account `leg` of the split
+    /// refund waiting on `batch` (`transit/split_refunds.rs`).
     Reserve { destination: PartitionId, reserve: Reserve, batch: u64, leg: usize },
 }
 
@@ -298,8 +299,8 @@ impl StateMachine {
     fn open_credit(&mut self, from: &Id, paying: Paying, payee: (&Id, u64, Currency), relay: Option<Relay>) -> u64 {
         let (to, amount, currency) = payee;
         let destination = match (&paying, relay) {
-            // A share goes into the split's escrow, where the move came from.
-            (Paying::SplitShare(_), Some(relay)) => relay.source,
+            // A share or a refund's total goes into the split's escrow, where the move came from.
+            (paying, Some(relay)) if paying.into_escrow() => relay.source,
             _ => self.config.placement.of_account(to),
         };
         let transit = &mut self.state.transit;
@@ -369,7 +370,7 @@ impl StateMachine {
 
     fn credit_payee(&mut self, credit: &Credit, events: &mut Vec<crate::command::Event>) -> Result<(), Rejection> {
         match &credit.paying {
-            Paying::SplitShare(split) => {
+            Paying::SplitShare(split) | Paying::SplitRefundTotal(split) => {
                 self.share_into_escrow(split, credit);
                 return Ok(());
             }
@@ -377,7 +378,9 @@ impl StateMachine {
                 self.share_back(credit, events);
                 return Ok(());
             }
-            Paying::ReservedLeg { reservation, .. } | Paying::Unreserve { reservation, .. } => {
+            Paying::ReservedLeg { reservation, .. }
+            | Paying::Unreserve { reservation, .. }
+            | Paying::ReservedRefund { reservation, .. } => {
                 self.reserved_credit(credit, *reservation, events);
                 return Ok(());
             }
@@ -417,10 +420,12 @@ impl StateMachine {
                 // The payer's partition refunded a refusal itself.
                 let outcome = match payment.paying {
                     Paying::Bill(_) => self.bill_step_settled(now, number, refused, output),
-                    Paying::SplitShare(_) => match self.split_step_settled(now, number, refused, output) {
-                        Some(outcome) => outcome,
-                        None => return, // Its money goes on: the callers wait for that.
-                    },
+                    Paying::SplitShare(_) | Paying::SplitRefundTotal(_) => {
+                        match self.split_step_settled(now, number, refused, output) {
+                            Some(outcome) => outcome,
+                            None => return, // Its money goes on: the callers wait for that.
+                        }
+                    }
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);
@@ -471,16 +476,18 @@ impl StateMachine {
                     _ => self.pos_step_settled(now, number, refused, output),
                 })
             }
-            Paying::SplitShare(_) => unreachable!("a share's credit pays on a move"),
+            Paying::SplitShare(_) | Paying::SplitRefundTotal(_) => unreachable!("a share's credit pays on a move"),
             Paying::SplitPayout(_) => {
                 if refused.is_some() {
                     self.payout_back_into_escrow(credit);
                 }
                 self.split_step_settled(now, number, refused, output)
             }
-            Paying::ReservedLeg { .. } | Paying::Unreserve { .. } => {
+            Paying::ReservedLeg { .. } | Paying::Unreserve { .. } | Paying::ReservedRefund { .. } => {
                 assert!(refused.is_none(), "a reserved payee's credit is never refused");
+                // A linked batch's leg, or a split refund's.
                 self.leg_settled(number, &Outcome::Applied(Reply::Done), output);
+                self.joined_settled(number, output);
                 None
             }
             Paying::SplitRefund(_) | Paying::SplitRelease(_) => {
@@ -540,6 +547,7 @@ mod joins;
 mod linked;
 mod moves;
 mod pos;
+mod split_refunds;
 mod splits;
 mod waiting;
 

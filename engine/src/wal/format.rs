@@ -34,9 +34,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// 14: bills whose account lives on another partition: a check may be for a bill, a credit or
 /// move may pay a bill's charge or refund, and the transit keeps the bill steps in flight, the
 /// coupons payments in flight redeem, and the commands waiting for them.
-/// 15: linked batches paying on other partitions: records may carry `Reserve` messages and
-/// credits paying a reserved leg or releasing a reservation; the transit keeps the batches
-/// waiting for reservations and the payees reserved.
+/// 15: linked batches and split refunds paying on other partitions: records may carry `Reserve`
+/// messages, credits paying a reserved leg or refund or releasing a reservation, and moves of a
+/// refund's total; the transit keeps the batches waiting for reservations, the payees reserved
+/// and a split step's reservations.
 pub const STORAGE_FORMAT: u8 = 15;
 
 impl Wal {

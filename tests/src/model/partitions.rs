@@ -10,8 +10,9 @@
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
 //! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
-//!   of a `TransferBatch` whose payer lives off the batch's partition is `cross_partition`, and
-//!   so is the refund of a completed split naming an account elsewhere. An independent leg
+//!   of a `TransferBatch` whose payer lives off the batch's partition is `cross_partition`. A
+//!   completed split's refund naming an account elsewhere decides its member accounts first, in
+//!   order (closed, ceiling), then the requester's (closed, funds). An independent leg
 //!   whose payee lives elsewhere debits its payer at once and is decided on the payee's
 //!   partition after the batch's other legs; a linked batch is decided as one partition would,
 //!   each leg paying elsewhere checking its payer before its payee.
@@ -81,7 +82,7 @@ impl Model {
                 remote(&request.requester_account) || request.members.iter().any(|member| remote(&member.account))
             }
             Command::PaySplitShare(pay) => split(&pay.split),
-            Command::CancelSplit { split: id } => split(id),
+            Command::CancelSplit { split: id } | Command::RefundSplit { split: id } => split(id),
             // A tick may expire a split and give shares back across partitions.
             Command::Tick => {
                 self.splits.values().filter(|split| split.status == super::SplitStatus::Open).any(split_accounts)

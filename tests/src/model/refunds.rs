@@ -82,7 +82,7 @@ impl Model {
         }
         let payer = split.requester_account.clone();
         if !self.local(&payer) || split.members.iter().any(|member| !self.local(&member.account)) {
-            return Err(Rejection::CrossPartition);
+            return self.refund_split_across(id, total);
         }
         let mut owed: BTreeMap<Id, u64> = BTreeMap::new();
         for (member, share) in split.members.iter().zip(&split.shares) {
@@ -95,6 +95,36 @@ impl Model {
         for (account, amount) in &owed {
             self.accounts[account].can_credit(*amount)?;
         }
+        for (account, amount) in owed {
+            self.move_money(&payer, &account, amount);
+        }
+        self.splits.get_mut(id).expect("found").status = SplitStatus::Refunded;
+        Ok(Reply::Refunded { amount: total, remaining: 0 })
+    }
+
+    /// A completed split's refund whose accounts live on several partitions: the member accounts
+    /// are decided first, in order (closed, ceiling: each is reserved where it lives), then the
+    /// requester's (closed, funds).
+    fn refund_split_across(&mut self, id: &Id, total: u64) -> Result<Reply, Rejection> {
+        let split = &self.splits[id];
+        let payer = split.requester_account.clone();
+        let mut owed: Vec<(Id, u64)> = Vec::new();
+        for (member, share) in split.members.iter().zip(&split.shares) {
+            match owed.iter_mut().find(|(account, _)| *account == member.account) {
+                Some((_, sum)) => *sum += share,
+                None => owed.push((member.account.clone(), *share)),
+            }
+        }
+        for (account, amount) in &owed {
+            if self.accounts[account].closed {
+                return Err(Rejection::AccountClosed);
+            }
+            self.accounts[account].can_credit(*amount)?;
+        }
+        if self.accounts[&payer].closed {
+            return Err(Rejection::AccountClosed);
+        }
+        self.accounts[&payer].can_debit(total)?;
         for (account, amount) in owed {
             self.move_money(&payer, &account, amount);
         }

@@ -73,7 +73,8 @@ async fn read_streams(js: &kassa_cluster::async_nats::jetstream::Context) -> Res
     Ok(records)
 }
 
-/// The ids of the transfers, holds, merchants and POS sales the records' commands name.
+/// The ids of the transfers (batches' legs too), holds, merchants, POS sales, bills and splits
+/// the records' commands name.
 fn named_ids(records: &Records) -> HashSet<String> {
     let mut ids = HashSet::new();
     for (_, bytes) in records.iter().flatten() {
@@ -85,6 +86,10 @@ fn named_ids(records: &Records) -> HashSet<String> {
                 Command::SettlePos(settle) => ids.insert(settle.id.to_string()),
                 Command::ConfirmBill(confirm) => ids.insert(confirm.bill.to_string()),
                 Command::PaySplitShare(pay) => ids.insert(pay.split.to_string()),
+                Command::RefundSplit { split } => ids.insert(split.to_string()),
+                Command::TransferBatch(batch) => {
+                    batch.transfers.iter().fold(false, |_, leg| ids.insert(leg.id.to_string()))
+                }
                 _ => false,
             };
         }
@@ -98,7 +103,8 @@ fn ack_id(ack: &Ack) -> &str {
         | Ack::HoldCaptured { id, .. }
         | Ack::Settlement { id, .. }
         | Ack::BillPaid { id, .. }
-        | Ack::SharePaid { id, .. } => id,
+        | Ack::SharePaid { id, .. }
+        | Ack::SplitRefunded { id, .. } => id,
         Ack::Registered { merchant, .. } => merchant,
     }
 }

@@ -160,7 +160,7 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "request_split/between_partitions/applied",
             "pay_split_share/between_partitions/applied",
             "cancel_split/between_partitions/applied",
-            "refund_split/cross_partition",
+            "refund_split/between_partitions/applied",
             "pay_split_share/applied",
             "redeem_coupon/applied",
         ] {

@@ -193,6 +193,7 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
                 | Ack::Settlement { .. }
                 | Ack::BillPaid { .. }
                 | Ack::SharePaid { .. }
+                | Ack::SplitRefunded { .. }
                 | Ack::Registered { .. }
         )),
         "transfers, holds, POS sales, bills, splits and merchants' registrations"
@@ -207,6 +208,8 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
     assert!(shares.count() > 5, "split shares are paid from every partition");
     let linked = |ack: &&Ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A");
     assert!(all_acks.iter().filter(linked).count() > 5, "linked batches pay accounts on every partition");
+    let refunded = all_acks.iter().filter(|ack| matches!(ack, Ack::SplitRefunded { result, .. } if result == "A"));
+    assert!(refunded.count() > 2, "completed splits are refunded across partitions");
     kassa_tests::assert_registrations_applied_and_refused(&all_acks);
 }
 

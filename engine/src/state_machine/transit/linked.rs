@@ -38,12 +38,12 @@ use crate::types::{Id, TimestampMs};
 /// What the partition of a linked batch's leg's payee answered to its reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(in crate::state_machine) struct LegAnswer {
-    /// The leg's index in the batch.
-    leg: usize,
+    /// The leg's index in the batch (a split refund's: its member account's).
+    pub(super) leg: usize,
     /// The reservation's number.
-    reservation: u64,
+    pub(super) reservation: u64,
     /// Why the payee cannot be paid (`None`: reserved).
-    refused: Option<Rejection>,
+    pub(super) refused: Option<Rejection>,
 }
 
 /// A linked batch waiting for its payees' reservations.
@@ -168,7 +168,7 @@ impl StateMachine {
             let (paying, amount) = if consumed {
                 (Paying::ReservedLeg { transfer: transfer.id.clone(), reservation }, transfer.amount)
             } else {
-                (Paying::Unreserve { transfer: transfer.id.clone(), reservation }, 0)
+                (Paying::Unreserve { of: transfer.id.clone(), reservation }, 0)
             };
             let number = self.open_credit(&transfer.from, paying, (&transfer.to, amount, transfer.currency), None);
             credits.push((leg, number));
@@ -193,6 +193,10 @@ impl StateMachine {
         let Some(Open::Reserve { batch, leg, .. }) = transit.open.remove(&number).map(|open| *open) else {
             unreachable!("the caller found a reservation open")
         };
+        if !transit.linking.contains_key(&batch) {
+            let answer = LegAnswer { leg, reservation: number, refused };
+            return self.split_reserve_answered(now, batch, answer, output);
+        }
         let linking = transit.linking.get_mut(&batch).expect("an open reservation's batch waits");
         linking.known.push(LegAnswer { leg, reservation: number, refused });
         linking.left -= 1;
@@ -260,7 +264,7 @@ impl StateMachine {
             assert_eq!(*sum, 0, "a payee's reserved sum is its reservations'");
             transit.reserved.remove(&account);
         }
-        if let Paying::ReservedLeg { .. } = credit.paying {
+        if let Paying::ReservedLeg { .. } | Paying::ReservedRefund { .. } = credit.paying {
             assert_eq!(credit.amount, amount, "a reserved leg pays the amount reserved");
             let delta = i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX");
             self.post(&credit.to, delta, 0, credit.paying.cause(), events);

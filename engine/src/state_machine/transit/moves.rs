@@ -80,7 +80,7 @@ impl StateMachine {
         let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
         from.can_debit(payment.amount)?;
         let cause = payment.paying.cause();
-        let into_escrow = matches!(payment.paying, Paying::SplitShare(_));
+        let into_escrow = payment.paying.into_escrow();
         if !into_escrow && self.config.placement.of_account(&payment.to) == self.config.partition {
             let to = self.usable_account(&payment.to, payment.currency, Rejection::CounterpartyNotFound)?;
             to.can_credit(payment.amount)?;

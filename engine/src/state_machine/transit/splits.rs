@@ -13,8 +13,8 @@
 //!   member; once complete, every member account elsewhere is released (`Paying::SplitRelease`,
 //!   no money) and the payment answers when they all are;
 //! - a cancellation or expiry gives every paid share back (elsewhere by a credit) and answers
-//!   when they all arrived; a refund of a completed split naming an account elsewhere is
-//!   `cross_partition` (not built).
+//!   when they all arrived; a completed split's refund reserves its member accounts elsewhere
+//!   first (`split_refunds.rs`).
 //!
 //! While a share, payout or give-back is in flight the split is out of the expiry queue and every
 //! command naming it waits (`waiting.rs`). Money is conserved on every partition at every step:
@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::linked::LegAnswer;
 use crate::command::{Event, ObjectKind, Outcome, Principal, Rejection, Reply};
 use crate::partition::Paying;
 use crate::state_machine::{CommitOutput, StateMachine};
@@ -30,22 +31,28 @@ use crate::types::{Id, TimestampMs};
 /// A split's money step in flight: member `index`'s share and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SplitStep {
-    id: Id,
-    index: usize,
-    stage: Stage,
+    pub(super) id: Id,
+    pub(super) index: usize,
+    pub(super) stage: Stage,
     /// The app that pays for the member, which claims the member's user if the share is paid
     /// (as on one partition, where an applied command claims its unclaimed user).
-    claims: Option<Principal>,
+    pub(super) claims: Option<Principal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum Stage {
+pub(super) enum Stage {
     /// The share on its way into escrow (a move); `completes`: it is the last one.
     Share { completes: bool },
     /// The total on its way to the requester's account (a credit from escrow).
     Payout,
     /// The last share on its way back to its member: the completion was refused so.
     GivingBack(Rejection),
+    /// A completed split's refund: its member accounts elsewhere being reserved
+    /// (`split_refunds.rs`), the answers so far and how many are left.
+    Reserving { known: Vec<LegAnswer>, left: usize },
+    /// A completed split's refund: its total on its way from the requester's account elsewhere
+    /// into escrow (a move), the member accounts elsewhere reserved.
+    Collecting { known: Vec<LegAnswer> },
 }
 
 impl StateMachine {
@@ -159,6 +166,10 @@ impl StateMachine {
             }
             (Stage::Payout, Some(rejection)) => self.give_back_last(number, &id, index, rejection, output),
             (Stage::GivingBack(rejection), _) => self.split_open_again(&id, Outcome::Rejected(rejection)),
+            (Stage::Collecting { known }, refused) => {
+                self.refund_total_settled(number, &id, &known, refused, &mut output.events)
+            }
+            (Stage::Reserving { .. }, _) => unreachable!("reservations are answered by reserve_answered"),
         };
         self.release_waiting(now, number, output);
         outcome

@@ -205,3 +205,66 @@ fn a_request_checks_no_more_accounts_once_one_refuses_it() {
     assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountNotFound))]);
     assert!(p0.split(&id("s9")).is_none());
 }
+
+/// Split `s1` of [`split_setup`] with both shares paid (the requester elsewhere holds 500).
+fn completed_split() -> ([StateMachine; 2], Id, Id, Id) {
+    let (mut machines, requester, a0, a1) = split_setup(1, 1_000);
+    for member in ["m1", "m0"] {
+        let paid = commit(&mut machines[0], &[], vec![pay(member)]);
+        settle_all(&mut machines, paid);
+    }
+    assert_eq!(machines[0].split(&id("s1")).unwrap().state, SplitState::Completed);
+    (machines, requester, a0, a1)
+}
+
+#[test]
+fn a_refund_reserves_the_members_elsewhere_then_takes_the_total_from_the_requester() {
+    let (mut machines, requester, a0, a1) = completed_split();
+    let refund = Command::RefundSplit { split: id("s1") };
+    let sent = commit(&mut machines[0], &[], vec![refund.clone()]);
+    assert!(
+        matches!(&messages(&sent)[..], [TransitMessage::Reserve(reserve)] if reserve.account == a1 && reserve.amount == 200)
+    );
+    // While it is in flight a repeat waits, and the member account elsewhere may not close.
+    let repeat = commit(&mut machines[0], &[], vec![refund.clone()]);
+    assert_eq!(repeat.pending.len(), 1);
+    let reserved = deliver(&mut machines[1], &sent);
+    assert!(machines[1].transit().payee_reserved(&a1));
+    let completed = settle_all(&mut machines, reserved);
+    let refunded = Outcome::Applied(Reply::Refunded { amount: 500, remaining: 0 });
+    for waiter in [sent.pending[0].1, repeat.pending[0].1] {
+        assert!(completed.contains(&(waiter, refunded.clone())), "{completed:?}");
+    }
+    assert_eq!(machines[0].split(&id("s1")).unwrap().state, SplitState::Refunded);
+    assert_eq!(
+        (posted(&machines[1], &requester), posted(&machines[0], &a0), posted(&machines[1], &a1)),
+        (0, 1_000, 1_000)
+    );
+    assert!(!machines[1].transit().payee_reserved(&a1));
+    for machine in &machines {
+        assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
+        assert_eq!(machine.transit().reservations(), (0, 0));
+    }
+    // Refunded: a retry answers the same and moves nothing.
+    assert_eq!(commit(&mut machines[0], &[], vec![refund]).outcomes[0], refunded);
+}
+
+#[test]
+fn a_refund_the_requester_cannot_pay_releases_the_members_and_moves_nothing() {
+    let (mut machines, requester, a0, a1) = completed_split();
+    let spent = Command::Withdraw(crate::command::Movement { id: id("w1"), account: requester.clone(), amount: 400 });
+    assert!(commit(&mut machines[1], &[], vec![spent]).outcomes[0].is_applied());
+    let sent = commit(&mut machines[0], &[], vec![Command::RefundSplit { split: id("s1") }]);
+    let completed = settle_all(&mut machines, sent.clone());
+    let refused = Outcome::Rejected(Rejection::InsufficientFunds);
+    assert!(completed.contains(&(sent.pending[0].1, refused)), "{completed:?}");
+    assert_eq!(machines[0].split(&id("s1")).unwrap().state, SplitState::Completed);
+    assert_eq!(
+        (posted(&machines[1], &requester), posted(&machines[0], &a0), posted(&machines[1], &a1)),
+        (100, 700, 800)
+    );
+    for machine in &machines {
+        assert!(machine.transit().open_messages().is_empty());
+        assert_eq!(machine.transit().reservations(), (0, 0), "the member elsewhere was released");
+    }
+}
