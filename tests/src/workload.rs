@@ -201,6 +201,111 @@ async fn linked_batch<C: Channel>(
     Some(acks.collect())
 }
 
+/// A POS sale of `amount` by user `u<from>` (authorized first, on account `from`).
+async fn sell<C: Channel>(channel: &mut C, tag: &str, from: usize, amount: u64, rng: &mut StdRng) -> Option<Ack> {
+    let user = id(&format!("u{from}"));
+    let expires_at_ms = channel.now_ms().await + 600_000;
+    let authorize = Authorize {
+        id: id(&format!("a-{tag}")),
+        user: user.clone(),
+        account: account(from),
+        limit: 5_000,
+        expires_at_ms,
+        nonce: rng.random(),
+    };
+    let code = channel.submit(Command::Authorize(authorize)).await.and_then(Answer::secret)?;
+    let settlement = format!("p-{tag}");
+    let settle = SettlePos {
+        id: id(&settlement),
+        user,
+        code,
+        amount,
+        currency: Currency::EUR,
+        terminal: id(TERMINAL),
+        coupon: None,
+        hold_until_ms: None,
+        location: None,
+    };
+    let answer = channel.submit(Command::SettlePos(settle)).await?;
+    Some(Ack::Settlement { id: settlement, result: answer.result() })
+}
+
+/// A bill of two items charged to account `from`, opened, submitted and confirmed.
+async fn pay_bill<C: Channel>(channel: &mut C, tag: &str, from: usize, amount: u64, rng: &mut StdRng) -> Option<Ack> {
+    let bill = format!("b-{tag}");
+    let now = channel.now_ms().await;
+    let open = OpenBill {
+        bill: id(&bill),
+        user: id(&format!("u{from}")),
+        account: account(from),
+        merchant: id(MERCHANT),
+        opens_at_ms: now,
+        closes_at_ms: now + 600_000,
+    };
+    if !matches!(channel.submit(Command::OpenBill(open)).await, Some(Answer::Applied(_))) {
+        return None;
+    }
+    for item in 0..2 {
+        let add = AddBillItem {
+            bill: id(&bill),
+            terminal: id(TERMINAL),
+            item_ref: format!("sku{item}"),
+            quantity: 1 + item,
+            unit_amount: amount,
+        };
+        let _ = channel.submit(Command::AddBillItem(add)).await;
+    }
+    let submit = SubmitBill { bill: id(&bill), nonce: rng.random() };
+    let challenge = channel.submit(Command::SubmitBill(submit)).await.and_then(Answer::secret)?;
+    let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None, location: None };
+    let answer = channel.submit(Command::ConfirmBill(confirm)).await?;
+    Some(Ack::BillPaid { id: bill, result: answer.result() })
+}
+
+/// A split of three times `amount` requested by user `u<from>`, its three members (the next
+/// accounts) paying their shares, and now and then its refund once complete.
+async fn split_and_pay<C: Channel>(
+    channel: &mut C,
+    tag: &str,
+    (from, amount): (usize, u64),
+    rng: &mut StdRng,
+    ack: &mut (impl FnMut(Ack) + Send),
+) {
+    let split = format!("s-{tag}");
+    let members: Vec<usize> = (1..=3).map(|offset| (from + offset) % ACCOUNTS).collect();
+    let request = RequestSplit {
+        split: id(&split),
+        requester: id(&format!("u{from}")),
+        requester_account: account(from),
+        total: amount * 3,
+        currency: Currency::EUR,
+        members: members
+            .iter()
+            .map(|member| SplitMember { user: id(&format!("u{member}")), account: account(*member) })
+            .collect(),
+        shares: SplitShares::Equal,
+        expires_at_ms: channel.now_ms().await + 600_000,
+    };
+    if !matches!(channel.submit(Command::RequestSplit(request)).await, Some(Answer::Applied(_))) {
+        return;
+    }
+    let mut completed = true;
+    for (index, member) in members.iter().enumerate() {
+        let pay = PaySplitShare { split: id(&split), member: id(&format!("u{member}")) };
+        let Some(answer) = channel.submit(Command::PaySplitShare(pay)).await else {
+            completed = false;
+            continue;
+        };
+        completed &= matches!(answer, Answer::Applied(_));
+        ack(Ack::SharePaid { id: split.clone(), member: index, result: answer.result() });
+    }
+    if completed && rng.random_range(0..3) == 0 {
+        // Every member paid back from the requester, wherever each lives.
+        let Some(answer) = channel.submit(Command::RefundSplit { split: id(&split) }).await else { return };
+        ack(Ack::SplitRefunded { id: split, result: answer.result() });
+    }
+}
+
 /// Runs one worker until its channel dies (or `limit` rounds were drawn), handing every
 /// acknowledged result to `ack`; every flow when `partitioned` too (accounts live on any
 /// partition: most holds pair accounts of two partitions, most sales and bills charge an
@@ -267,95 +372,15 @@ pub async fn run_worker<C: Channel>(
                 result: answer.result(),
             });
         } else if pick < 80 {
-            let user = id(&format!("u{from}"));
-            let expires_at_ms = channel.now_ms().await + 600_000;
-            let authorize = Authorize {
-                id: id(&format!("a-{tag}")),
-                user: user.clone(),
-                account: account(from),
-                limit: 5_000,
-                expires_at_ms,
-                nonce: rng.random(),
-            };
-            let Some(code) = channel.submit(Command::Authorize(authorize)).await.and_then(Answer::secret) else {
-                continue;
-            };
-            let settlement = format!("p-{tag}");
-            let settle = SettlePos {
-                id: id(&settlement),
-                user,
-                code,
-                amount,
-                currency: Currency::EUR,
-                terminal: id(TERMINAL),
-                coupon: None,
-                hold_until_ms: None,
-                location: None,
-            };
-            let Some(answer) = channel.submit(Command::SettlePos(settle)).await else { continue };
-            ack(Ack::Settlement { id: settlement, result: answer.result() });
+            if let Some(sold) = sell(channel, &tag, from, amount, &mut rng).await {
+                ack(sold);
+            }
         } else if pick < 90 {
-            let bill = format!("b-{tag}");
-            let now = channel.now_ms().await;
-            let open = OpenBill {
-                bill: id(&bill),
-                user: id(&format!("u{from}")),
-                account: account(from),
-                merchant: id(MERCHANT),
-                opens_at_ms: now,
-                closes_at_ms: now + 600_000,
-            };
-            if !matches!(channel.submit(Command::OpenBill(open)).await, Some(Answer::Applied(_))) {
-                continue;
+            if let Some(paid) = pay_bill(channel, &tag, from, amount, &mut rng).await {
+                ack(paid);
             }
-            for item in 0..2 {
-                let add = AddBillItem {
-                    bill: id(&bill),
-                    terminal: id(TERMINAL),
-                    item_ref: format!("sku{item}"),
-                    quantity: 1 + item,
-                    unit_amount: amount,
-                };
-                let _ = channel.submit(Command::AddBillItem(add)).await;
-            }
-            let submit = SubmitBill { bill: id(&bill), nonce: rng.random() };
-            let Some(challenge) = channel.submit(Command::SubmitBill(submit)).await.and_then(Answer::secret) else {
-                continue;
-            };
-            let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None, location: None };
-            let Some(answer) = channel.submit(Command::ConfirmBill(confirm)).await else { continue };
-            ack(Ack::BillPaid { id: bill, result: answer.result() });
         } else {
-            let split = format!("s-{tag}");
-            let members: Vec<usize> = (1..=3).map(|offset| (from + offset) % ACCOUNTS).collect();
-            let request = RequestSplit {
-                split: id(&split),
-                requester: id(&format!("u{from}")),
-                requester_account: account(from),
-                total: amount * 3,
-                currency: Currency::EUR,
-                members: members
-                    .iter()
-                    .map(|member| SplitMember { user: id(&format!("u{member}")), account: account(*member) })
-                    .collect(),
-                shares: SplitShares::Equal,
-                expires_at_ms: channel.now_ms().await + 600_000,
-            };
-            if !matches!(channel.submit(Command::RequestSplit(request)).await, Some(Answer::Applied(_))) {
-                continue;
-            }
-            let mut completed = true;
-            for (index, member) in members.iter().enumerate() {
-                let pay = PaySplitShare { split: id(&split), member: id(&format!("u{member}")) };
-                let Some(answer) = channel.submit(Command::PaySplitShare(pay)).await else { continue };
-                completed &= matches!(answer, Answer::Applied(_));
-                ack(Ack::SharePaid { id: split.clone(), member: index, result: answer.result() });
-            }
-            if completed && rng.random_range(0..3) == 0 {
-                // Every member paid back from the requester, wherever each lives.
-                let Some(answer) = channel.submit(Command::RefundSplit { split: id(&split) }).await else { continue };
-                ack(Ack::SplitRefunded { id: split, result: answer.result() });
-            }
+            split_and_pay(channel, &tag, (from, amount), &mut rng, &mut ack).await;
         }
     }
 }

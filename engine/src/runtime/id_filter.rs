@@ -64,6 +64,13 @@ impl Generation {
     fn clear(&self) {
         self.words.iter().for_each(|word| word.store(0, Ordering::Relaxed));
     }
+
+    /// Writes each page once (see `IdTable::touch_pages`).
+    fn touch_pages(&self) {
+        for word in self.words.iter().step_by(4096 / 8) {
+            word.fetch_or(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The filter shared by every partition's executor and the thread that fills it on open.
@@ -90,6 +97,12 @@ impl IdFilter {
             ready: AtomicBool::new(false),
             rotating: Mutex::new(()),
         }
+    }
+
+    /// Backs both generations with real pages now, on the calling thread, so that the
+    /// executors' first inserts do not fault (`IdTable::touch_pages`).
+    pub(super) fn touch_pages(&self) {
+        self.generations.iter().for_each(Generation::touch_pages);
     }
 
     /// Bytes the two generations take.

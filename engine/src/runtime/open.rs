@@ -196,6 +196,8 @@ impl Shared {
         // The replica starts as the recovered state and applies every durable record after it;
         // its inbox holds the records that arrive while it encodes a snapshot.
         let replica = StateMachine::from_state(machine.config().clone(), machine.state().clone());
+        let mut machine = machine;
+        machine.touch_id_table();
         let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);
         let snapshotter = snapshotter::Snapshotter {
             wal: self.wal.clone(),
@@ -317,6 +319,7 @@ fn id_filter(config: &EngineConfig, wal: &Wal) -> Option<(Arc<id_filter::IdFilte
     let days = usize::try_from(config.idempotency_retention_ms.div_ceil(IDEMPOTENCY_WINDOW_MS)).unwrap_or(usize::MAX);
     let keys = (config.ids_max / 2).saturating_mul(days).clamp(1 << 20, ID_FILTER_KEYS_MAX);
     let filter = Arc::new(id_filter::IdFilter::new(keys, config.idempotency_retention_ms));
+    filter.touch_pages();
     let retention_days = config.idempotency_retention_ms / (24 * 3_600_000);
     tracing::info!(bytes = filter.bytes(), retention_days, "id filter for the idempotency retention");
     Some((filter.clone(), FillIdFilter { filter, wal: wal.clone() }))

@@ -350,6 +350,11 @@ impl StateMachine {
         self.state.encode_snapshot()
     }
 
+    /// Backs the id table with real pages now ([`IdTable::touch_pages`]).
+    pub fn touch_id_table(&mut self) {
+        self.state.ids.touch_pages();
+    }
+
     /// Money on its way to and from other partitions.
     pub fn transit(&self) -> &Transit {
         &self.state.transit
