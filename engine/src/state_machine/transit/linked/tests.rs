@@ -137,3 +137,38 @@ fn a_batch_whose_partition_changed_meanwhile_is_decided_again_from_the_start() {
     assert_eq!((posted(&p0, &payer), posted(&p1, &far)), (50, 0));
     assert!(!p1.transit().payee_reserved(&far));
 }
+
+#[test]
+fn a_payees_ceiling_counts_what_other_batches_reserved_for_it() {
+    use crate::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
+    let [mut p0, mut p1] = machines();
+    let (payer, far) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "far"));
+    open(&mut p0, &payer, 0);
+    open(&mut p1, &far, 0);
+    let deposit = |name: String, account: &Id, amount: u64| {
+        Command::Deposit(Movement { id: id(&name), account: account.clone(), amount })
+    };
+    let funds = (0..2).map(|n| deposit(format!("p{n}"), &payer, AMOUNT_MINOR_MAX)).collect();
+    assert!(commit(&mut p0, &[], funds).outcomes.iter().all(Outcome::is_applied));
+    // The payee holds its ceiling less one and a half maximal amounts.
+    let room = AMOUNT_MINOR_MAX + AMOUNT_MINOR_MAX / 2;
+    let target = u64::try_from(BALANCE_MINOR_MAX).unwrap() - room;
+    let mut fill: Vec<Command> =
+        (0..target / AMOUNT_MINOR_MAX).map(|n| deposit(format!("f{n}"), &far, AMOUNT_MINOR_MAX)).collect();
+    fill.push(deposit("f-rest".into(), &far, target % AMOUNT_MINOR_MAX));
+    assert!(commit(&mut p1, &[], fill).outcomes.iter().all(Outcome::is_applied));
+    assert_eq!(posted(&p1, &far), i64::try_from(target).unwrap());
+    // Two batches each paying a maximal amount: each fits alone, not both.
+    let first = commit(&mut p0, &[], vec![linked(vec![leg("a", &payer, &far, AMOUNT_MINOR_MAX)])]);
+    let second = commit(&mut p0, &[], vec![linked(vec![leg("b", &payer, &far, AMOUNT_MINOR_MAX)])]);
+    let answers = commit(&mut p1, &[messages(&first), messages(&second)].concat(), vec![]);
+    let decided = commit(&mut p0, &messages(&answers), vec![]);
+    let settled = commit(&mut p1, &messages(&decided), vec![]);
+    let done = commit(&mut p0, &messages(&settled), vec![]);
+    assert!(done.completed.contains(&(first.pending[0].1, all_done(1))), "{:?}", done.completed);
+    let overflow = Outcome::BatchRejected { leg: 0, rejection: Rejection::Overflow };
+    let completed: Vec<_> = decided.completed.iter().chain(&done.completed).cloned().collect();
+    assert!(completed.contains(&(second.pending[0].1, overflow)), "{completed:?}");
+    assert_eq!(posted(&p1, &far), i64::try_from(target + AMOUNT_MINOR_MAX).unwrap());
+    assert_eq!(p1.transit().reservations(), (0, 0));
+}
