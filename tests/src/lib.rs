@@ -142,6 +142,27 @@ impl Ack {
     }
 }
 
+/// A run on several partitions crossed them in every flow the workload has: transfers, holds
+/// captured, POS sales, bills, split shares, linked batches and split refunds acknowledged
+/// applied, each at least a few times.
+pub fn assert_every_flow_crossed(acks: &[Ack]) {
+    let applied = |wanted: fn(&Ack) -> bool| acks.iter().filter(|ack| wanted(ack)).count();
+    let captured = applied(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
+    assert!(captured > 10, "holds are captured on every partition's accounts");
+    let sold = applied(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
+    assert!(sold > 10, "POS sales debit payers on every partition");
+    let paid = applied(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
+    assert!(paid > 5, "bills charge accounts on every partition");
+    let shares = applied(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
+    assert!(shares > 5, "split shares are paid from every partition");
+    let linked =
+        applied(|ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A"));
+    assert!(linked > 5, "linked batches pay accounts on every partition");
+    let refunded = applied(|ack| matches!(ack, Ack::SplitRefunded { result, .. } if result == "A"));
+    assert!(refunded > 2, "completed splits are refunded across partitions");
+    assert_registrations_applied_and_refused(acks);
+}
+
 /// A run on several partitions registered merchants: some whose account lives on the home
 /// partition (applied, and checked on every partition after each kill) and some elsewhere
 /// (refused `cross_partition`, and known nowhere).

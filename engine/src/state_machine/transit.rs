@@ -196,7 +196,8 @@ impl Transit {
     pub(super) fn debits_open(&self, account: &Id) -> bool {
         self.shares_out.contains_key(account)
             || self.open.values().any(|open| {
-                matches!(&**open, Open::Credit { from, credit, .. } if from == account && credit.paying.from_escrow().is_none())
+                matches!(&**open, Open::Credit { from, credit, .. }
+                    if from == account && credit.amount > 0 && credit.paying.from_escrow().is_none())
             })
     }
 
@@ -350,16 +351,27 @@ impl StateMachine {
 
     /// The payee's step: credit once, answer every time.
     fn apply_credit(&mut self, credit: &Credit, events: &mut Vec<crate::command::Event>) {
-        let refused = match self.state.transit.arrival(credit.source, credit.number, credit.settled_through) {
+        let message = (credit.source, credit.number, credit.settled_through);
+        self.apply_once(message, |machine| machine.credit_payee(credit, events).err());
+    }
+
+    /// Applies message `(source, number, settled_through)` once (`apply` says whether it was
+    /// refused) and answers it every time it arrives, until the source has heard the answer.
+    fn apply_once(
+        &mut self,
+        (source, number, settled_through): (PartitionId, u64, u64),
+        apply: impl FnOnce(&mut Self) -> Option<Rejection>,
+    ) {
+        let refused = match self.state.transit.arrival(source, number, settled_through) {
             Arrival::Repeat(kept) => kept,
             Arrival::Stale => return,
             Arrival::New => {
-                let refused = self.credit_payee(credit, events).err();
-                self.state.transit.keep(credit.source, credit.number, refused);
+                let refused = apply(self);
+                self.state.transit.keep(source, number, refused);
                 refused
             }
         };
-        self.answer(credit.source, credit.number, refused);
+        self.answer(source, number, refused);
     }
 
     /// Answers message `number` of `source` (a credit, a move, a reservation).

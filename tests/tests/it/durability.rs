@@ -101,17 +101,5 @@ fn acknowledged_transfers_between_partitions_survive_sigkill() {
     }
     let applied = all_acks.iter().filter(|ack| matches!(ack, Ack::Transfer { result, .. } if result == "A")).count();
     assert!(applied > 100, "the workload acknowledged only {applied} transfers");
-    let captured = all_acks.iter().filter(|ack| matches!(ack, Ack::HoldCaptured { result, .. } if result == "A"));
-    assert!(captured.count() > 10, "holds are captured on every partition's accounts");
-    let sold = all_acks.iter().filter(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
-    assert!(sold.count() > 10, "POS sales debit payers on every partition");
-    let paid = all_acks.iter().filter(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
-    assert!(paid.count() > 5, "bills charge accounts on every partition");
-    let shares = all_acks.iter().filter(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
-    assert!(shares.count() > 5, "split shares are paid from every partition");
-    let linked = |ack: &&Ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A");
-    assert!(all_acks.iter().filter(linked).count() > 5, "linked batches pay accounts on every partition");
-    let refunded = all_acks.iter().filter(|ack| matches!(ack, Ack::SplitRefunded { result, .. } if result == "A"));
-    assert!(refunded.count() > 2, "completed splits are refunded across partitions");
-    kassa_tests::assert_registrations_applied_and_refused(&all_acks);
+    kassa_tests::assert_every_flow_crossed(&all_acks);
 }

@@ -27,13 +27,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Arrival, Open, Transit};
+use super::{Open, Transit};
 use crate::command::{Event, Outcome, Rejection, Reply, Submission, Transfer, TransferBatch};
 use crate::constants::BALANCE_MINOR_MAX;
 use crate::partition::{Credit, Outgoing, Paying, Reserve, TransitMessage};
 use crate::state_machine::idempotency::{Filled, Vacancy};
 use crate::state_machine::{CommitOutput, StateMachine};
-use crate::types::{Id, TimestampMs};
+use crate::types::{Currency, Id, TimestampMs};
 
 /// What the partition of a linked batch's leg's payee answered to its reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,28 +125,41 @@ impl StateMachine {
         pass: LinkedPass,
         legs: Vec<usize>,
     ) -> Outcome {
-        let source = self.config.partition;
-        let transit = &mut self.state.transit;
-        let waiting = transit.next_number();
+        let waiting = self.state.transit.next_number();
         for leg in &legs {
             let transfer = &batch.transfers[*leg];
-            let destination = self.config.placement.of_account(&transfer.to);
-            let reserve = Reserve {
-                source,
-                settled_through: transit.settled_through(),
-                number: transit.next_number(),
-                account: transfer.to.clone(),
-                amount: transfer.amount,
-                currency: transfer.currency,
-            };
-            self.outgoing.push(Outgoing { destination, message: TransitMessage::Reserve(reserve.clone()) });
-            let number = reserve.number;
-            transit.open.insert(number, Box::new(Open::Reserve { destination, reserve, batch: waiting, leg: *leg }));
+            self.send_reserve((waiting, *leg), &transfer.to, transfer.amount, transfer.currency);
         }
         let placement = Box::new(submission.clone());
-        transit.linking.insert(waiting, Linking { placement, known: pass.known, left: legs.len() });
+        let linking = Linking { placement, known: pass.known, left: legs.len() };
+        self.state.transit.linking.insert(waiting, linking);
         self.pending = Some(waiting);
         Outcome::Applied(Reply::Done)
+    }
+
+    /// Sends a reservation of `amount` of `currency` for `account` (on its partition), answered
+    /// to leg `leg` of the step its callers wait on as `waiting` (a linked batch, a split refund).
+    pub(super) fn send_reserve(&mut self, (waiting, leg): (u64, usize), account: &Id, amount: u64, currency: Currency) {
+        let destination = self.config.placement.of_account(account);
+        let transit = &mut self.state.transit;
+        let settled_through = transit.settled_through();
+        let (source, number) = (self.config.partition, transit.next_number());
+        let reserve = Reserve { source, number, settled_through, account: account.clone(), amount, currency };
+        self.outgoing.push(Outgoing { destination, message: TransitMessage::Reserve(reserve.clone()) });
+        transit.open.insert(number, Box::new(Open::Reserve { destination, reserve, batch: waiting, leg }));
+    }
+
+    /// Releases reservation `answer` of `account` (a credit of no money, never refused) for
+    /// `of` (a leg's transfer, a split); returns the credit's number.
+    pub(super) fn unreserve(
+        &mut self,
+        of: &Id,
+        from: &Id,
+        answer: &LegAnswer,
+        (account, currency): (&Id, Currency),
+    ) -> u64 {
+        let paying = Paying::Unreserve { of: of.clone(), reservation: answer.reservation };
+        self.open_credit(from, paying, (account, 0, currency), None)
     }
 
     /// The end of a linked batch that knew its payees elsewhere: `outcome` applied (`applied`:
@@ -164,13 +177,12 @@ impl StateMachine {
         for answer in pass.known.iter().filter(|answer| answer.refused.is_none()) {
             let transfer = &batch.transfers[answer.leg];
             let (leg, reservation) = (answer.leg, answer.reservation);
-            let consumed = applied && pass.applied.contains(&(leg, reservation));
-            let (paying, amount) = if consumed {
-                (Paying::ReservedLeg { transfer: transfer.id.clone(), reservation }, transfer.amount)
+            let number = if applied && pass.applied.contains(&(leg, reservation)) {
+                let paying = Paying::ReservedLeg { transfer: transfer.id.clone(), reservation };
+                self.open_credit(&transfer.from, paying, (&transfer.to, transfer.amount, transfer.currency), None)
             } else {
-                (Paying::Unreserve { of: transfer.id.clone(), reservation }, 0)
+                self.unreserve(&transfer.id, &transfer.from, answer, (&transfer.to, transfer.currency))
             };
-            let number = self.open_credit(&transfer.from, paying, (&transfer.to, amount, transfer.currency), None);
             credits.push((leg, number));
         }
         if credits.is_empty() {
@@ -221,16 +233,8 @@ impl StateMachine {
 
     /// The payee's partition's step: reserve once, answer every time.
     pub(super) fn apply_reserve(&mut self, reserve: &Reserve) {
-        let refused = match self.state.transit.arrival(reserve.source, reserve.number, reserve.settled_through) {
-            Arrival::Repeat(kept) => kept,
-            Arrival::Stale => return,
-            Arrival::New => {
-                let refused = self.reserve_payee(reserve).err();
-                self.state.transit.keep(reserve.source, reserve.number, refused);
-                refused
-            }
-        };
-        self.answer(reserve.source, reserve.number, refused);
+        let message = (reserve.source, reserve.number, reserve.settled_through);
+        self.apply_once(message, |machine| machine.reserve_payee(reserve).err());
     }
 
     /// Whether the payee can be paid the amount (missing, closed, currency, ceiling counting
@@ -245,7 +249,8 @@ impl StateMachine {
         }
         let account = reserve.account.clone();
         transit.reservations.insert((reserve.source, reserve.number), (account.clone(), reserve.amount));
-        transit.reserved.insert(account, (count + 1, sum + u128::from(reserve.amount)));
+        let sum = sum.checked_add(u128::from(reserve.amount)).expect("reserved sums fit u128");
+        transit.reserved.insert(account, (count + 1, sum));
         Ok(())
     }
 
@@ -259,7 +264,7 @@ impl StateMachine {
         assert!(account == credit.to, "a reservation's credit pays the account reserved");
         let (count, sum) = transit.reserved.get_mut(&account).expect("every reservation is counted");
         *count -= 1;
-        *sum -= u128::from(amount);
+        *sum = sum.checked_sub(u128::from(amount)).expect("a payee's reserved sum holds each of its reservations");
         if *count == 0 {
             assert_eq!(*sum, 0, "a payee's reserved sum is its reservations'");
             transit.reserved.remove(&account);

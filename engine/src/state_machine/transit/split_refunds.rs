@@ -20,11 +20,11 @@
 //! refund that fails twice may name the other reason. The answer comes once every credit is
 //! settled; meanwhile every command naming the split waits (`waiting.rs`).
 
+use super::StateMachine;
 use super::linked::LegAnswer;
 use super::splits::{SplitStep, Stage};
-use super::{Open, StateMachine};
 use crate::command::{Change, Event, ObjectKind, Outcome, Rejection, Reply};
-use crate::partition::{Outgoing, Paying, Reserve, TransitMessage};
+use crate::partition::Paying;
 use crate::state_machine::{CommitOutput, SplitState};
 use crate::types::{Id, TimestampMs};
 
@@ -43,7 +43,7 @@ impl StateMachine {
         let mut sums: Vec<(Id, u64)> = Vec::new();
         for (member, share) in split.members.iter().zip(&split.shares) {
             match sums.iter_mut().find(|(account, _)| *account == member.account) {
-                Some((_, sum)) => *sum += share,
+                Some((_, sum)) => *sum = sum.checked_add(*share).expect("shares sum to the split's total"),
                 None => sums.push((member.account.clone(), *share)),
             }
         }
@@ -62,17 +62,10 @@ impl StateMachine {
                 Waits::On(number) => self.waits_on(number),
             };
         }
-        let source = self.config.partition;
-        let transit = &mut self.state.transit;
-        let waiting = transit.next_number();
+        let waiting = self.state.transit.next_number();
         for index in &elsewhere {
-            let (account, amount) = sums[*index].clone();
-            let destination = self.config.placement.of_account(&account);
-            let number = transit.next_number();
-            let settled_through = transit.settled_through();
-            let reserve = Reserve { source, number, settled_through, account, amount, currency };
-            self.outgoing.push(Outgoing { destination, message: TransitMessage::Reserve(reserve.clone()) });
-            transit.open.insert(number, Box::new(Open::Reserve { destination, reserve, batch: waiting, leg: *index }));
+            let (account, amount) = &sums[*index];
+            self.send_reserve((waiting, *index), account, *amount, currency);
         }
         let stage = Stage::Reserving { known: Vec::new(), left: elsewhere.len() };
         self.refund_step(waiting, id, stage);
@@ -213,8 +206,7 @@ impl StateMachine {
         let currency = self.state.splits[id].currency;
         let mut releases = Vec::new();
         for answer in known.iter().filter(|answer| answer.refused.is_none()) {
-            let paying = Paying::Unreserve { of: id.clone(), reservation: answer.reservation };
-            releases.push(self.open_credit(id, paying, (&sums[answer.leg].0, 0, currency), None));
+            releases.push(self.unreserve(id, id, answer, (&sums[answer.leg].0, currency)));
         }
         let refused = Outcome::Rejected(rejection);
         if releases.is_empty() {
