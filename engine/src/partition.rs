@@ -30,7 +30,7 @@ use crate::command::{
     Command, Movement, PostingCause, Principal, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
     Transfer,
 };
-use crate::types::{Currency, Id};
+use crate::types::{Currency, Id, TimestampMs};
 
 /// The index of a partition, `0..count`.
 pub type PartitionId = u16;
@@ -424,6 +424,26 @@ pub enum Paying {
         /// The number of the source's [`Reserve`].
         reservation: u64,
     },
+    /// No money yet: hold the payer's funds for the pre-authorization hold of POS settlement
+    /// `hold`, which the home partition keeps with its settlement (`transit/pos_holds.rs`). The
+    /// payer's partition checks the payer (missing, closed, currency), then answers `refusal`
+    /// (what the home partition found of the merchant's account and the amount) if there is
+    /// one, then checks the funds; held, they are released when the hold expires at
+    /// `expires_at_ms` there, or by [`Paying::PosHoldRelease`], or taken by a capture.
+    PosHold {
+        /// The hold (the settlement's id).
+        hold: Id,
+        /// When the hold expires.
+        expires_at_ms: TimestampMs,
+        /// The sale's refusal decided on the home partition, answered after the payer's checks.
+        refusal: Option<Rejection>,
+    },
+    /// The capture of POS hold `id`: the captured amount leaves the payer's posted and held
+    /// balances and pays the merchant by a credit; the rest is released once that is settled.
+    PosHoldCapture(Id),
+    /// No money: POS hold `id` was voided (or its sale reversed), so its funds held on the
+    /// payer's partition are released. Never refused.
+    PosHoldRelease(Id),
 }
 
 impl Paying {
@@ -446,6 +466,17 @@ impl Paying {
             Paying::SplitRefundTotal(id) | Paying::ReservedRefund { split: id, .. } => {
                 PostingCause::SplitRefund(id.clone())
             }
+            Paying::PosHold { hold: id, .. } => PostingCause::HoldPlaced(id.clone()),
+            Paying::PosHoldCapture(id) => PostingCause::HoldCaptured(id.clone()),
+            Paying::PosHoldRelease(id) => PostingCause::HoldReleased(id.clone()),
+        }
+    }
+
+    /// The POS hold it holds, captures or releases the funds of, if it is one of those moves.
+    pub fn pos_hold(&self) -> Option<&Id> {
+        match self {
+            Paying::PosHold { hold, .. } | Paying::PosHoldCapture(hold) | Paying::PosHoldRelease(hold) => Some(hold),
+            _ => None,
         }
     }
 

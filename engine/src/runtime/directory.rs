@@ -58,13 +58,13 @@ impl Directory {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
-    /// Enters every hold `machine` (partition `partition`) holds in memory and whose payer
-    /// lives there, and every placement there waiting for its payee's check: the directory
-    /// after a restart. (A POS settlement on the home partition
-    /// may have brought a resolved hold of its id back from storage: that one is not entered.)
-    pub(crate) fn enter_all(&self, placement: &Placement, partition: PartitionId, machine: &StateMachine) {
-        for (id, hold) in machine.holds() {
-            if placement.of_account(&hold.from) == partition {
+    /// Enters every hold `machine` (partition `partition`) keeps in memory (its payer lives
+    /// there, or it is a POS settlement's there), and every placement there waiting for another
+    /// partition: the directory after a restart. (A POS settlement on the home partition may
+    /// have brought a resolved hold of its id back from storage: that one is not entered.)
+    pub(crate) fn enter_all(&self, partition: PartitionId, machine: &StateMachine) {
+        for (id, _) in machine.holds() {
+            if machine.keeps_hold(id) {
                 self.placed(id, partition);
             }
         }
@@ -112,8 +112,13 @@ impl Directory {
         if let Some(partition) = self.shard(id).lock().get(id) {
             return Ok((*partition, false));
         }
-        if let Some(Some(Archived::Hold(stored))) = wal.archived(&[(ArchivedKind::Hold, id.clone())])?.pop() {
-            return Ok((placement.of_account(&stored.hold.from), false));
+        let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
+        if let [Some(Archived::Hold(hold)), settlement] = &stored[..] {
+            // A POS settlement's hold lives with it on the home partition, wherever its payer is.
+            let of_settlement = matches!(settlement, Some(Archived::Settlement(sale))
+                if sale.record.effect.as_ref().is_some_and(|effect| effect.held));
+            let partition = if of_settlement { HOME_PARTITION } else { placement.of_account(&hold.hold.from) };
+            return Ok((partition, false));
         }
         let Some(partition) = new_on else { return Ok((HOME_PARTITION, false)) };
         let mut shard = self.shard(id).lock();

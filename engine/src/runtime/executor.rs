@@ -260,12 +260,9 @@ impl Executor {
             TransitMessage::Checked { subject, .. } => subject.hold(),
             _ => None,
         });
-        let placement = self.machine.config().placement();
         for id in placed.chain(checked) {
             match self.machine.hold(id) {
-                Some(hold) if placement.of_account(&hold.from) == self.partition => {
-                    directory.placed(id, self.partition)
-                }
+                Some(_) if self.machine.keeps_hold(id) => directory.placed(id, self.partition),
                 Some(_) => {}
                 None if self.machine.placing_hold(id) => directory.placed(id, self.partition),
                 None => directory.refused(id, self.partition),

@@ -224,7 +224,7 @@ impl Shared {
         let durable_batches = Arc::new(AtomicU64::new(0));
         // With one partition every command goes to it: no directory to keep.
         let directory = (self.partitions > 1).then(|| {
-            self.directory.enter_all(&self.placement, partition, &machine);
+            self.directory.enter_all(partition, &machine);
             self.directory.clone()
         });
         let restorer = restore::Restorer::new(self.wal.clone(), durable_batches.clone(), directory.clone());

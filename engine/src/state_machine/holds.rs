@@ -74,6 +74,10 @@ impl StateMachine {
                 && hold.expires_at_ms == place.expires_at_ms;
             return if same { Outcome::Applied(Reply::Done) } else { Outcome::Rejected(Rejection::IdReused) };
         }
+        if self.state.transit.holds_funds_for(&place.id) {
+            // A POS hold of this id, kept with its settlement on another partition.
+            return Outcome::Rejected(Rejection::IdReused);
+        }
         if let Some((number, first)) = self.state.transit.placing(&place.id) {
             if first != place {
                 return Outcome::Rejected(Rejection::IdReused);
@@ -170,7 +174,10 @@ impl StateMachine {
         if capture.amount > hold.amount {
             return Outcome::Rejected(Rejection::ExceedsHold);
         }
-        if self.config.placement.of_account(&hold.to) != self.config.partition {
+        if !self.lives_here(&hold.from) {
+            return self.capture_pos_hold(&capture.hold, capture.amount);
+        }
+        if !self.lives_here(&hold.to) {
             return self.capture_elsewhere(capture, events);
         }
         let (from, to, amount) = (hold.from.clone(), hold.to.clone(), hold.amount);
@@ -212,12 +219,18 @@ impl StateMachine {
         self.release_hold(id, HoldState::Voided, events);
     }
 
-    /// Releases an active hold's whole amount and resolves it as `state`.
+    /// Releases an active hold's whole amount and resolves it as `state`. A POS hold whose
+    /// payer lives elsewhere has its funds there: a void releases them by a move (the command
+    /// answers once they are released); an expiry there, by that partition's own tick.
     fn release_hold(&mut self, id: &Id, state: HoldState, events: &mut Vec<Event>) {
         let hold = &self.state.holds[id];
         assert_eq!(hold.state, HoldState::Active, "only an active hold is released");
         let (from, held) = (hold.from.clone(), i64::try_from(hold.amount).expect("amount within i64"));
-        self.post(&from, 0, -held, PostingCause::HoldReleased(id.clone()), events);
+        if self.lives_here(&from) {
+            self.post(&from, 0, -held, PostingCause::HoldReleased(id.clone()), events);
+        } else if state == HoldState::Voided {
+            self.release_pos_hold_funds(id);
+        }
         let change = if state == HoldState::Expired { Change::Expired } else { Change::Cancelled };
         Self::changed(events, ObjectKind::Hold, id, change);
         self.finish_hold(id, state);

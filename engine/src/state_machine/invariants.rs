@@ -31,9 +31,13 @@ impl StateMachine {
                 HoldState::Capturing(captured) => hold.amount - captured,
                 HoldState::Captured(_) | HoldState::Voided | HoldState::Expired => 0,
             };
-            if holding > 0 {
+            // A POS hold's payer elsewhere has its funds held there (`transit/pos_holds.rs`).
+            if holding > 0 && self.lives_here(&hold.from) {
                 *held.get_mut(&hold.from).expect("hold payer exists") += u128::from(holding);
             }
+        }
+        for (account, amount) in self.state.transit.funds_held() {
+            *held.get_mut(account).expect("a payer with funds held exists") += u128::from(amount);
         }
         for (id, account) in &self.state.accounts {
             assert_eq!(u128::from(account.held), held[id], "account {id} held != sum of its active holds");

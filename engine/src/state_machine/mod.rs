@@ -533,6 +533,7 @@ impl StateMachine {
     }
 
     fn tick(&mut self, now: TimestampMs, events: &mut Vec<Event>) -> Outcome {
+        self.expire_funds(now, events);
         let expired = self.expire_holds(now, events)
             + self.expire_bills(now, events)
             + self.expire_splits(now, events)

@@ -93,7 +93,7 @@ pub(crate) struct SettlementRecord {
     pub(crate) currency: Currency,
     pub(crate) terminal: Id,
     pub(crate) coupon: Option<Id>,
-    hold_until_ms: Option<TimestampMs>,
+    pub(crate) hold_until_ms: Option<TimestampMs>,
     location: Option<GeoPoint>,
     pub(crate) outcome: Outcome,
     /// What an approved settlement did, for reversal.
@@ -310,10 +310,6 @@ impl StateMachine {
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
         let (authorization_id, account, limit) = self.presented_authorization(now, settle, events)?;
         let crossing = !self.lives_here(&account) || !self.lives_here(&merchant_account);
-        if crossing && settle.hold_until_ms.is_some() {
-            // A hold lives with its payer: a sale placing one there is not built yet.
-            return Err(Rejection::CrossPartition);
-        }
         let discount = match &settle.coupon {
             Some(coupon) => self.quote_payment_coupon(
                 now,
@@ -340,6 +336,15 @@ impl StateMachine {
             refunds: Vec::new(),
         };
         if crossing {
+            if let Some(expires_at_ms) = settle.hold_until_ms {
+                // The hold stays here with the sale; its funds are held on the payer's
+                // partition (`transit/pos_holds.rs`). A merchant's account lives here.
+                if !self.lives_here(&merchant_account) {
+                    return Err(Rejection::CrossPartition);
+                }
+                let number = self.send_pos_hold(settle, (&account, &merchant_account), charged, expires_at_ms);
+                return Ok(Sold::Sent { number, authorization: authorization_id, reply, effect });
+            }
             let paying = Paying::Settlement(settle.id.clone());
             let number = self.pay_across(paying, (&account, &merchant_account), charged, settle.currency, events)?;
             return Ok(Sold::Sent { number, authorization: authorization_id, reply, effect });
@@ -472,7 +477,7 @@ impl StateMachine {
                 }
                 HoldState::Captured(captured) => captured,
                 HoldState::Voided | HoldState::Expired => 0,
-                // A POS hold's payee (the merchant's account) lives with it: never in flight.
+                // A capture in flight (its payer's partition pays it: `transit/pos_holds.rs`).
                 HoldState::Capturing(_) => return Outcome::Rejected(Rejection::NotReversible),
             }
         } else {

@@ -45,14 +45,16 @@ impl StateMachine {
         self.state.holds.get(id)
     }
 
-    /// Whether a placement of hold `id` waits for its payee's check on another partition.
+    /// Whether a placement of hold `id` waits for its payee's check on another partition, or a
+    /// POS sale placing it for its payer's funds there.
     pub fn placing_hold(&self, id: &Id) -> bool {
-        self.state.transit.placing(id).is_some()
+        let transit = &self.state.transit;
+        transit.placing(id).is_some() || transit.selling(id).is_some_and(|sale| sale.hold_until_ms.is_some())
     }
 
-    /// The holds whose placement waits for its payee's check on another partition.
+    /// The holds whose placement waits for another partition (see [`Self::placing_hold`]).
     pub fn holds_placing(&self) -> impl Iterator<Item = &Id> {
-        self.state.transit.placing_ids()
+        self.state.transit.placing_ids().chain(self.state.transit.pos_holds_placing())
     }
 
     /// The holds in memory (active, and resolved within the last window), with their ids.

@@ -90,7 +90,7 @@ impl StateMachine {
         } else if effect.held {
             match self.state.holds[&request.of].state {
                 HoldState::Captured(captured) => captured,
-                // Nothing is refundable before a capture is final (a POS hold's never travels).
+                // Nothing is refundable before a capture is final.
                 HoldState::Active | HoldState::Capturing(_) | HoldState::Voided | HoldState::Expired => 0,
             }
         } else {

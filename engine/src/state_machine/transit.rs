@@ -82,6 +82,10 @@ pub struct Transit {
     /// Per payee here, its reservations: how many, and their sum (it may not close meanwhile,
     /// and its ceiling counts them).
     reserved: BTreeMap<Id, (u32, u128)>,
+    /// Payers' funds held here for POS pre-authorization holds that the home partition keeps
+    /// with their settlements, by hold id; and when each expires (`transit/pos_holds.rs`).
+    funds_held: super::Map<Id, pos_holds::FundsHeld>,
+    funds_expiry: std::collections::BTreeSet<(TimestampMs, Id)>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -438,6 +442,8 @@ impl StateMachine {
                             None => return, // Its money goes on: the callers wait for that.
                         }
                     }
+                    Paying::PosHoldCapture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
+                    Paying::PosHoldRelease(_) => Outcome::Applied(Reply::Done),
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);
@@ -488,7 +494,11 @@ impl StateMachine {
                     _ => self.pos_step_settled(now, number, refused, output),
                 })
             }
-            Paying::SplitShare(_) | Paying::SplitRefundTotal(_) => unreachable!("a share's credit pays on a move"),
+            Paying::SplitShare(_)
+            | Paying::SplitRefundTotal(_)
+            | Paying::PosHold { .. }
+            | Paying::PosHoldCapture(_)
+            | Paying::PosHoldRelease(_) => unreachable!("a share's or a POS hold's credit pays on a move"),
             Paying::SplitPayout(_) => {
                 if refused.is_some() {
                     self.payout_back_into_escrow(credit);
@@ -559,6 +569,7 @@ mod joins;
 mod linked;
 mod moves;
 mod pos;
+mod pos_holds;
 mod split_refunds;
 mod splits;
 mod waiting;

@@ -38,7 +38,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// messages, credits paying a reserved leg or refund or releasing a reservation, and moves of a
 /// refund's total; the transit keeps the batches waiting for reservations, the payees reserved
 /// and a split step's reservations.
-pub const STORAGE_FORMAT: u8 = 15;
+/// 16: POS pre-authorization holds whose payer lives on another partition: moves may hold,
+/// capture or release a payer's funds for a hold kept on the home partition, and the transit
+/// keeps the funds it holds for such holds.
+pub const STORAGE_FORMAT: u8 = 16;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

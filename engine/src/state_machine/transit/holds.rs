@@ -199,9 +199,11 @@ impl StateMachine {
     }
 
     /// The payer's last step of a capture: release the rest of the hold and resolve it, or,
-    /// refused, take the money back into the hold, active again.
+    /// refused, take the money back into the hold, active again. (A POS hold whose payer lives
+    /// elsewhere resolves alike; its payer's partition moved the money: `transit/pos_holds.rs`.)
     pub(super) fn capture_settled(&mut self, id: &Id, refused: Option<Rejection>, events: &mut Vec<Event>) -> Outcome {
         self.state.transit.by_hold.remove(id);
+        let payer_here = self.lives_here(&self.state.holds[id].from);
         let hold = self.state.holds.get_mut(id).expect("a hold with a capture in flight stays in memory");
         let HoldState::Capturing(captured) = hold.state else { unreachable!("only a capturing hold has a credit") };
         let (from, amount, expires_at_ms) = (hold.from.clone(), hold.amount, hold.expires_at_ms);
@@ -210,7 +212,7 @@ impl StateMachine {
             None => {
                 hold.state = HoldState::Captured(captured);
                 let rest = i64::try_from(amount - captured).expect("amount within i64");
-                if rest > 0 {
+                if rest > 0 && payer_here {
                     self.post(&from, 0, -rest, cause, events);
                 }
                 self.resolved(crate::state_machine::ArchivedKind::Hold, id);
@@ -219,8 +221,10 @@ impl StateMachine {
             Some(rejection) => {
                 hold.state = HoldState::Active;
                 self.state.hold_expiry.insert((expires_at_ms, id.clone()));
-                let captured = i64::try_from(captured).expect("capture within i64");
-                self.post(&from, captured, captured, cause, events);
+                if payer_here {
+                    let captured = i64::try_from(captured).expect("capture within i64");
+                    self.post(&from, captured, captured, cause, events);
+                }
                 Outcome::Rejected(rejection)
             }
         }

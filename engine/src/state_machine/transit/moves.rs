@@ -77,6 +77,9 @@ impl StateMachine {
     /// Debits the payer (its checks first), then pays the payee here (its checks next: `true`)
     /// or by a credit to its partition (`false`).
     fn debit_and_pay(&mut self, payment: &Move, events: &mut Vec<Event>) -> Result<bool, Rejection> {
+        if payment.paying.pos_hold().is_some() {
+            return self.pos_hold_step(payment, events);
+        }
         let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
         from.can_debit(payment.amount)?;
         let cause = payment.paying.cause();
@@ -97,12 +100,18 @@ impl StateMachine {
             // Its share sits in escrow elsewhere: the account stays open until it comes back.
             *self.state.transit.shares_out.entry(payment.from.clone()).or_default() += 1;
         }
+        self.pay_on(payment);
+        Ok(false)
+    }
+
+    /// Pays a move on by a credit to its payee, debited by the caller: the move is answered
+    /// when that credit settles.
+    pub(super) fn pay_on(&mut self, payment: &Move) {
         let relay = Relay { source: payment.source, number: payment.number };
         let payee = (&payment.to, payment.amount, payment.currency);
         self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));
         let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made by apply_move");
         answers.relaying.insert(payment.number);
-        Ok(false)
     }
 
     /// A move's credit settled: refund a refusal, then answer the move with the payee's answer
@@ -115,7 +124,9 @@ impl StateMachine {
         refused: Option<Rejection>,
         events: &mut Vec<Event>,
     ) {
-        if refused.is_some() {
+        if let Paying::PosHoldCapture(hold) = &credit.paying {
+            self.capture_funds_settled(hold, refused, events);
+        } else if refused.is_some() {
             self.refund_payer(from, credit, events);
         }
         let answers = self.state.transit.answers.entry(relay.source).or_default();

@@ -212,3 +212,151 @@ fn a_sale_redeems_its_coupon_once_its_money_is_final() {
     assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Redeemed);
     assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (750, 250));
 }
+
+/// POS pre-authorization holds whose payer lives elsewhere (`transit/pos_holds.rs`).
+mod held {
+    use super::*;
+    use crate::command::{CaptureHold, Refund, Submission};
+    use crate::state_machine::HoldState;
+    use crate::state_machine::tests::settle_held;
+
+    const UNTIL: u64 = NOW + 60_000;
+
+    fn held(machine: &StateMachine, account: &Id) -> u64 {
+        machine.account(account).unwrap().held
+    }
+
+    fn capture(amount: u64) -> Command {
+        Command::CaptureHold(CaptureHold { hold: id("s1"), amount })
+    }
+
+    fn tick(machine: &mut StateMachine, now: u64) -> CommitOutput {
+        let mut output = CommitOutput::default();
+        machine.commit(now, &Submission::admin_all([Command::Tick]), &mut output);
+        machine.check_invariants();
+        output
+    }
+
+    /// A held sale of 300 on the payer of `sale_setup(deposit)`, approved.
+    fn held_sale(deposit: u64) -> ([StateMachine; 2], Id, Id) {
+        let ([mut p0, mut p1], payer, takings, code) = sale_setup(deposit);
+        let sent = commit(&mut p0, &[], vec![settle_held("s1", &code, 300, UNTIL)]);
+        assert!(p0.placing_hold(&id("s1")), "the directory routes the hold's id home meanwhile");
+        let answered = deliver(&mut p1, &sent);
+        assert!(deliver(&mut p1, &sent).outgoing.len() == 1, "a copy is answered again");
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (deposit as i64, 300), "held once");
+        let done = deliver(&mut p0, &answered);
+        assert!(matches!(&done.completed[..], [(_, Outcome::Applied(Reply::Settled { charged: 300, .. }))]));
+        let hold = p0.hold(&id("s1")).expect("the hold lives with its sale");
+        assert_eq!((&hold.from, hold.state), (&payer, HoldState::Active));
+        assert!(p0.keeps_hold(&id("s1")) && !p0.placing_hold(&id("s1")));
+        ([p0, p1], payer, takings)
+    }
+
+    #[test]
+    fn a_captured_sale_pays_the_merchant_and_releases_the_rest_where_the_payer_lives() {
+        let ([mut p0, mut p1], payer, takings) = held_sale(1_000);
+        // A closed payer elsewhere cannot close while its funds are held.
+        let close = commit(&mut p1, &[], vec![Command::CloseAccount { account: payer.clone() }]);
+        assert!(!close.outcomes[0].is_applied());
+        let sent = commit(&mut p0, &[], vec![capture(200)]);
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Capturing(200));
+        assert_eq!(commit(&mut p0, &[], vec![capture(200)]).pending, sent.pending, "a repeat waits for it");
+        let paid = deliver(&mut p1, &sent);
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (800, 100), "the rest stays held meanwhile");
+        let credited = deliver(&mut p0, &paid);
+        assert_eq!(posted(&p0, &takings), 200);
+        let answered = deliver(&mut p1, &credited);
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (800, 0));
+        let done = deliver(&mut p0, &answered);
+        let captured = Outcome::Applied(Reply::Captured { captured: 200, released: 100 });
+        assert_eq!(done.completed, vec![(sent.pending[0].1, captured.clone())]);
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Captured(200));
+        assert_eq!(commit(&mut p0, &[], vec![capture(200)]).outcomes[0], captured, "a retry answers alike");
+        // A refund gives back what was captured, where the payer lives.
+        let refund = Command::RefundPos(Refund { refund: id("r1"), of: id("s1"), amount: 50 });
+        let sent = commit(&mut p0, &[], vec![refund]);
+        deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!((posted(&p1, &payer), posted(&p0, &takings)), (850, 150));
+        assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
+    }
+
+    #[test]
+    fn a_void_releases_the_funds_before_it_answers_and_an_expiry_on_each_side() {
+        let ([mut p0, mut p1], payer, _) = held_sale(1_000);
+        let sent = commit(&mut p0, &[], vec![Command::VoidHold { hold: id("s1") }]);
+        assert_eq!(sent.pending.len(), 1, "the void answers once the funds are released");
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Voided);
+        let released = deliver(&mut p1, &sent);
+        assert_eq!(held(&p1, &payer), 0);
+        assert!(deliver(&mut p1, &sent).outgoing.len() == 1 && held(&p1, &payer) == 0, "released once");
+        let done = deliver(&mut p0, &released);
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Applied(Reply::Done))]);
+
+        // Another sale's hold expires at home and its funds at the payer's tick, no message.
+        let ([mut p0, mut p1], payer, _) = held_sale(1_000);
+        let ticked = tick(&mut p0, UNTIL);
+        assert_eq!(ticked.outcomes, vec![Outcome::Applied(Reply::Ticked { expired: 1 })]);
+        assert!(ticked.outgoing.is_empty());
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Expired);
+        assert_eq!(held(&p1, &payer), 300, "until the payer's partition ticks");
+        let ticked = tick(&mut p1, UNTIL);
+        assert_eq!(ticked.outcomes, vec![Outcome::Applied(Reply::Ticked { expired: 0 })]);
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (1_000, 0));
+    }
+
+    #[test]
+    fn a_reversal_voids_the_hold_and_releases_the_funds() {
+        let ([mut p0, mut p1], payer, _) = held_sale(1_000);
+        let sent = commit(&mut p0, &[], vec![Command::ReversePos { settlement: id("s1") }]);
+        assert_eq!(sent.pending.len(), 1);
+        let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Applied(Reply::Done))]);
+        assert_eq!((p0.hold(&id("s1")).unwrap().state, held(&p1, &payer)), (HoldState::Voided, 0));
+        assert!(p0.settlement_summary(&id("s1")).unwrap().reversed);
+    }
+
+    #[test]
+    fn a_refused_held_sale_holds_nothing_in_one_partitions_order() {
+        let ([mut p0, mut p1], payer, takings, code) = sale_setup(100);
+        let sent = commit(&mut p0, &[], vec![settle_held("s1", &code, 300, UNTIL)]);
+        let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::InsufficientFunds))]);
+        assert_eq!(p0.authorization(&id("a1")).unwrap().state, AuthorizationState::Active);
+        assert!(p0.hold(&id("s1")).is_none() && held(&p1, &payer) == 0);
+        // The merchant's account closed: refused after the payer's checks, as on one partition.
+        commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]);
+        let sent = commit(&mut p0, &[], vec![settle_held("s2", &code, 50, UNTIL)]);
+        let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))]);
+        commit(&mut p1, &[], vec![Command::CloseAccount { account: payer.clone() }]);
+        let sent = commit(&mut p0, &[], vec![settle_held("s3", &code, 50, UNTIL)]);
+        let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))]);
+        assert!(p0.hold(&id("s3")).is_none() && p1.transit().open_messages().is_empty());
+    }
+
+    #[test]
+    fn a_refused_capture_leaves_the_hold_active_with_its_funds_held() {
+        let ([mut p0, mut p1], payer, takings) = held_sale(1_000);
+        let sent = commit(&mut p0, &[], vec![capture(300)]);
+        // The merchant's account closes while the capture is in flight: its credit is refused.
+        assert!(commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]).outcomes[0].is_applied());
+        let refused = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (700, 0));
+        let answered = deliver(&mut p1, &refused);
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (1_000, 300), "held again");
+        let done = deliver(&mut p0, &answered);
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::AccountClosed))]);
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Active);
+        // The payer's tick released the funds before a capture arrived: refused `expired`.
+        let ([mut p0, mut p1], payer, _) = held_sale(1_000);
+        let sent = commit(&mut p0, &[], vec![capture(100)]);
+        tick(&mut p1, UNTIL);
+        let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+        assert_eq!(done.completed, vec![(sent.pending[0].1, Outcome::Rejected(Rejection::Expired))]);
+        assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Active, "until the home partition ticks");
+        assert_eq!(tick(&mut p0, UNTIL).outcomes, vec![Outcome::Applied(Reply::Ticked { expired: 1 })]);
+        assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (1_000, 0));
+    }
+}
