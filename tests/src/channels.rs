@@ -199,4 +199,8 @@ impl Channel for HttpChannel {
     fn alive(&self) -> bool {
         !self.broken
     }
+
+    fn pre_authorizes(&self) -> bool {
+        false // The HTTP API's sales are charged at once.
+    }
 }

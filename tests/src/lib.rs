@@ -143,7 +143,7 @@ impl Ack {
 }
 
 /// A run on several partitions crossed them in every flow the workload has: transfers, holds
-/// captured, POS sales, bills, split shares, linked batches and split refunds acknowledged
+/// captured, POS sales and pre-authorizations, bills, split shares, linked batches and split refunds acknowledged
 /// applied, each at least a few times.
 pub fn assert_every_flow_crossed(acks: &[Ack]) {
     let applied = |wanted: fn(&Ack) -> bool| acks.iter().filter(|ack| wanted(ack)).count();
@@ -151,6 +151,9 @@ pub fn assert_every_flow_crossed(acks: &[Ack]) {
     assert!(captured > 10, "holds are captured on every partition's accounts");
     let sold = applied(|ack| matches!(ack, Ack::Settlement { result, .. } if result == "A"));
     assert!(sold > 10, "POS sales debit payers on every partition");
+    let pre_authorized =
+        applied(|ack| matches!(ack, Ack::HoldCaptured { id, result, .. } if id.starts_with("p-") && result == "A"));
+    assert!(pre_authorized > 2, "POS pre-authorizations hold and capture payers' funds on every partition");
     let paid = applied(|ack| matches!(ack, Ack::BillPaid { result, .. } if result == "A"));
     assert!(paid > 5, "bills charge accounts on every partition");
     let shares = applied(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));

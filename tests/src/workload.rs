@@ -97,6 +97,10 @@ pub trait Channel: Send {
     fn alive(&self) -> bool {
         true
     }
+    /// Whether a POS sale may place a pre-authorization hold through it (not the HTTP API).
+    fn pre_authorizes(&self) -> bool {
+        true
+    }
 }
 
 /// Parses a workload id; the workload only makes valid ones.
@@ -201,8 +205,17 @@ async fn linked_batch<C: Channel>(
     Some(acks.collect())
 }
 
-/// A POS sale of `amount` by user `u<from>` (authorized first, on account `from`).
-async fn sell<C: Channel>(channel: &mut C, tag: &str, from: usize, amount: u64, rng: &mut StdRng) -> Option<Ack> {
+/// A POS sale of `amount` on account `from`, and if `held`, as a pre-authorization hold then
+/// captured whole (acknowledged as a hold whose id is the sale's, with the sale's refusal or
+/// the capture's outcome).
+async fn sale<C: Channel>(
+    channel: &mut C,
+    tag: &str,
+    from: usize,
+    amount: u64,
+    rng: &mut StdRng,
+    held: bool,
+) -> Option<Ack> {
     let user = id(&format!("u{from}"));
     let expires_at_ms = channel.now_ms().await + 600_000;
     let authorize = Authorize {
@@ -223,11 +236,21 @@ async fn sell<C: Channel>(channel: &mut C, tag: &str, from: usize, amount: u64, 
         currency: Currency::EUR,
         terminal: id(TERMINAL),
         coupon: None,
-        hold_until_ms: None,
+        hold_until_ms: held.then_some(expires_at_ms),
         location: None,
     };
     let answer = channel.submit(Command::SettlePos(settle)).await?;
-    Some(Ack::Settlement { id: settlement, result: answer.result() })
+    if !held {
+        return Some(Ack::Settlement { id: settlement, result: answer.result() });
+    }
+    let result = match answer {
+        Answer::Applied(_) => {
+            let capture = CaptureHold { hold: id(&settlement), amount };
+            channel.submit(Command::CaptureHold(capture)).await?.result()
+        }
+        refused => refused.result(),
+    };
+    Some(Ack::HoldCaptured { id: settlement, from: format!("acc{from}"), to: MERCHANT.into(), amount, result })
 }
 
 /// A bill of two items charged to account `from`, opened, submitted and confirmed.
@@ -372,7 +395,9 @@ pub async fn run_worker<C: Channel>(
                 result: answer.result(),
             });
         } else if pick < 80 {
-            if let Some(sold) = sell(channel, &tag, from, amount, &mut rng).await {
+            // Partitioned, a third of the sales are pre-authorizations (their payer anywhere).
+            let held = partitioned && channel.pre_authorizes() && rng.random_range(0..3) == 0;
+            if let Some(sold) = sale(channel, &tag, from, amount, &mut rng, held).await {
                 ack(sold);
             }
         } else if pick < 90 {

@@ -5,8 +5,8 @@
 //! the router must pick a partition before any state is read (`docs/placement.md`). So:
 //! - an entry is made when a placement is routed (a capture pipelined right behind it finds
 //!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when
-//!   the placement applied; a POS settlement's hold (home partition) is entered when it
-//!   applied, and one that would take the id of a hold entered elsewhere is refused
+//!   the placement applied; a POS settlement's hold (home partition, wherever its payer lives)
+//!   is entered when it applied, or was sent to hold its payer's funds elsewhere, and one that would take the id of a hold entered elsewhere is refused
 //!   `already_exists` (`TransitMessage::HoldElsewhere`);
 //! - the executor keeps it while the placement waits for its payee's check on another
 //!   partition, removes it when the placement was refused (at once, or when the check's answer

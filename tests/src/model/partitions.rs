@@ -23,7 +23,8 @@
 //! - An authorization's account may live anywhere: the home partition asks its partition first
 //!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
 //!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
-//!   account, and may not place a hold (`cross_partition`); a reversal or
+//!   account; a sale placing a hold decides as one partition would, and its hold lives with it
+//!   on the home partition (its funds held where the payer lives); a reversal or
 //!   refund paying such a payer back checks the merchant's account (closed, funds) before the
 //!   payer's (closed, ceiling).
 //! - A bill's account may live anywhere too: its opening asks that partition first, as an
@@ -35,7 +36,7 @@
 //! - Transfer and movement ids are remembered by the partition that applied them.
 
 use kassa_engine::Id;
-use kassa_engine::command::{Command, Rejection};
+use kassa_engine::command::{CaptureHold, Command, Rejection};
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Route};
 
 use super::Model;
@@ -46,6 +47,7 @@ impl Model {
         match self.placement.route(command) {
             Route::Partition(partition) => partition,
             Route::Hold { id, new_on } => match self.holds.get(id) {
+                Some(_) if self.pos_hold(id) => HOME_PARTITION,
                 Some(hold) => self.placement.of_account(&hold.from),
                 None => new_on.unwrap_or(HOME_PARTITION),
             },
@@ -73,6 +75,11 @@ impl Model {
         match command {
             Command::Authorize(authorize) => remote(&authorize.account),
             Command::SettlePos(_) => true,
+            // A POS hold whose payer lives elsewhere is captured or voided by a move there (a
+            // hold not known yet may be one).
+            Command::CaptureHold(CaptureHold { hold: id, .. }) | Command::VoidHold { hold: id } => {
+                self.holds.get(id).is_none_or(|hold| self.pos_hold(id) && remote(&hold.from))
+            }
             Command::ReversePos { settlement: id } => settlement(id),
             Command::RefundPos(refund) => settlement(&refund.of),
             Command::OpenBill(open) => remote(&open.account),
@@ -89,6 +96,11 @@ impl Model {
             }
             _ => false,
         }
+    }
+
+    /// Whether hold `id` is a POS sale's pre-authorization (it lives with its sale).
+    fn pos_hold(&self, id: &Id) -> bool {
+        self.settlements.get(id).and_then(|sale| sale.effect.as_ref()).is_some_and(|effect| effect.held)
     }
 
     /// Whether `command` (already applied to the model) crossed partitions, as the simulation
@@ -111,6 +123,9 @@ impl Model {
             Command::PlaceHold(place) => apart(&place.from, &place.to),
             Command::CaptureHold(capture) => {
                 self.holds.get(&capture.hold).is_some_and(|hold| apart(&hold.from, &hold.to))
+            }
+            Command::VoidHold { hold } => {
+                self.pos_hold(hold) && self.holds.get(hold).is_some_and(|hold| remote(&hold.from))
             }
             Command::Authorize(authorize) => remote(&authorize.account),
             Command::SettlePos(settle) => effect_payer(&settle.id).is_some_and(remote),

@@ -215,12 +215,8 @@ impl Model {
             return Err(Rejection::CurrencyMismatch);
         }
         let (account, limit) = (authorization.account.clone(), authorization.limit);
-        // The sale lives on the home partition; its payer may live elsewhere, but not (yet)
-        // with a hold (it lives with its payer).
+        // The sale lives on the home partition; its payer may live elsewhere.
         let crossing = !self.local(&account) || !self.local(&merchant_account);
-        if crossing && settle.hold_until_ms.is_some() {
-            return Err(Rejection::CrossPartition);
-        }
         let discount = match &settle.coupon {
             Some(coupon) => {
                 let payment = (coupon, &settle.user, &merchant);
@@ -232,7 +228,9 @@ impl Model {
         if charged > limit {
             return Err(Rejection::ExceedsLimit);
         }
-        if crossing {
+        // A sale placing a hold decides as on one partition (its funds are held where the
+        // payer lives, after its own checks there).
+        if crossing && settle.hold_until_ms.is_none() {
             // Each checked where it lives: the payer (missing, closed, currency, funds), then
             // the merchant's account.
             self.usable(&account, settle.currency, Rejection::AccountNotFound)?;

@@ -382,6 +382,7 @@ impl Run {
         if let Some(coupon) = self.model.crossed(command) {
             let kind = match command {
                 Command::TransferBatch(batch) if batch.atomic => "transfer_batch/linked",
+                Command::SettlePos(settle) if settle.hold_until_ms.is_some() => "settle_pos/held",
                 _ => command.kind(),
             };
             *report.by_kind.entry(format!("{kind}/between_partitions/{}", code(outcome))).or_default() += 1;

@@ -11,6 +11,7 @@ mod late_retries;
 mod metadata;
 mod partition_holds;
 mod partitions;
+mod pos_partition_holds;
 mod simulation;
 mod storage_faults;
 mod torture;

@@ -15,8 +15,8 @@ use kassa_engine::state_machine::HoldState;
 use kassa_engine::{Currency, Engine, EngineConfig, Event, Id, Outcome, Principal, Rejection, Reply};
 
 const PARTITIONS: u16 = 4;
-const WINDOW_MS: u64 = 60_000;
-const START_MS: u64 = 1_700_000_000_000;
+pub(super) const WINDOW_MS: u64 = 60_000;
+pub(super) const START_MS: u64 = 1_700_000_000_000;
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
@@ -26,7 +26,7 @@ fn shop() -> Principal {
     Principal::App(id("shop"))
 }
 
-fn config(dir: &std::path::Path, now: &Arc<AtomicU64>) -> EngineConfig {
+pub(super) fn config(dir: &std::path::Path, now: &Arc<AtomicU64>) -> EngineConfig {
     let mut config = EngineConfig::new(dir);
     config.partitions = PARTITIONS;
     config.tick_interval_ms = 0;
@@ -51,7 +51,7 @@ fn capture(hold: &str, amount: u64) -> Command {
 }
 
 /// `(posted, held)` of `account`, read where it lives.
-fn balance(engine: &Engine, account: &Id) -> (i64, u64) {
+pub(super) fn balance(engine: &Engine, account: &Id) -> (i64, u64) {
     let account = account.clone();
     let partition = engine.placement().of_account(&account);
     engine

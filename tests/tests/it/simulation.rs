@@ -148,7 +148,7 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "authorize/between_partitions/applied",
             "settle_pos/applied",
             "settle_pos/between_partitions/applied",
-            "settle_pos/cross_partition",
+            "settle_pos/held/between_partitions/applied",
             "reverse_pos/between_partitions/applied",
             "refund_pos/between_partitions/applied",
             "open_bill/between_partitions/applied",

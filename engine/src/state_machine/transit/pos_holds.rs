@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Change, Event, ObjectKind, Outcome, PostingCause, Rejection, Reply, SettlePos};
 use crate::partition::{Move, Paying};
+use crate::state_machine::StateMachine;
 use crate::state_machine::holds::{Hold, HoldState};
 use crate::state_machine::pos::SettlementRecord;
-use crate::state_machine::StateMachine;
 use crate::types::{Id, TimestampMs};
 
 /// A payer's funds held here for a POS hold that the home partition keeps.
@@ -88,7 +88,12 @@ impl StateMachine {
 
     /// An approved sale whose hold's funds are held on the payer's partition: the hold opens
     /// here, active, with its settlement.
-    pub(in crate::state_machine) fn open_pos_hold(&mut self, id: &Id, record: &SettlementRecord, events: &mut Vec<Event>) {
+    pub(in crate::state_machine) fn open_pos_hold(
+        &mut self,
+        id: &Id,
+        record: &SettlementRecord,
+        events: &mut Vec<Event>,
+    ) {
         let (Some(effect), Some(expires_at_ms)) = (&record.effect, record.hold_until_ms) else { return };
         let hold = Hold {
             from: effect.account.clone(),

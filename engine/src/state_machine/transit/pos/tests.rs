@@ -341,7 +341,9 @@ mod held {
         let ([mut p0, mut p1], payer, takings) = held_sale(1_000);
         let sent = commit(&mut p0, &[], vec![capture(300)]);
         // The merchant's account closes while the capture is in flight: its credit is refused.
-        assert!(commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]).outcomes[0].is_applied());
+        assert!(
+            commit(&mut p0, &[], vec![Command::CloseAccount { account: takings.clone() }]).outcomes[0].is_applied()
+        );
         let refused = deliver(&mut p0, &deliver(&mut p1, &sent));
         assert_eq!((posted(&p1, &payer), held(&p1, &payer)), (700, 0));
         let answered = deliver(&mut p1, &refused);
