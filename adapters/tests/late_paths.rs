@@ -165,6 +165,56 @@ fn iso_8583_completions_after_the_hold_left_memory_answer_as_memory_did() {
     assert_eq!((server.balance("lp-payer"), server.balance("lp-shop-till").0), ((94_800, 0), 5_200));
 }
 
+/// On three partitions, as a POS network sees it: 0100 pre-authorizations of payers on every
+/// partition hold their funds where they live, a 0220 completion captures part and releases
+/// the rest, a 0400 reversal releases it all, a payer short of funds is declined (51) and holds
+/// nothing, and a hold left active completes after a restart. The money adds up.
+#[test]
+fn iso_8583_pre_authorizations_of_payers_on_every_partition_complete_and_reverse() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    let till = (0..64)
+        .map(|n| format!("pa-till-{n}"))
+        .find(|account| {
+            server.funded_account(account, "EUR", 0);
+            let register = json!({"id": "pa-shop", "account": account});
+            server.call("POST", "/v1/merchants", Some(common::ADMIN_KEY), Some(&register)).status == 200
+        })
+        .expect("an account on the home partition");
+    server.admin("POST", "/v1/terminals", json!({"id": TERMINAL, "merchant": "pa-shop"}));
+    let mut iso = Iso::connect(server.iso);
+    for n in 0..8u32 {
+        let payer = format!("pa-payer-{n}");
+        server.funded_account(&payer, "EUR", 10_000);
+        let code = server.authorize(&format!("pa-au-{n}"), USER, &payer, 10_000);
+        let answer = iso.exchange(&authorization(100 + n, &code, 1_000));
+        assert_eq!((answer.mti(), response_code(&answer)), ("0110", "00"), "payer {n}: {answer:?}");
+        assert_eq!(server.balance(&payer), (10_000, 1_000), "payer {n}: held where it lives");
+        let (answer, expected) = if n % 2 == 0 {
+            (iso.exchange(&completion(100 + n, 200 + n, 800)), ("0230", (9_200, 0)))
+        } else {
+            (iso.exchange(&reversal(100 + n, 200 + n)), ("0410", (10_000, 0)))
+        };
+        assert_eq!((answer.mti(), response_code(&answer)), (expected.0, "00"), "payer {n}: {answer:?}");
+        assert_eq!(server.balance(&payer), expected.1, "payer {n}");
+    }
+    assert_eq!(server.balance(&till).0, 4 * 800);
+    // Short of funds: declined, nothing held.
+    server.funded_account("pa-poor", "EUR", 500);
+    let code = server.authorize("pa-au-poor", USER, "pa-poor", 10_000);
+    let declined = iso.exchange(&authorization(300, &code, 1_000));
+    assert_eq!((declined.mti(), response_code(&declined)), ("0110", "51"), "{declined:?}");
+    assert_eq!(server.balance("pa-poor"), (500, 0));
+    // A hold left active survives a restart, and completes once.
+    let code = server.authorize("pa-au-kept", USER, "pa-payer-1", 10_000);
+    let answer = iso.exchange(&authorization(301, &code, 2_000));
+    assert_eq!(response_code(&answer), "00", "{answer:?}");
+    server.restart();
+    assert_eq!(server.balance("pa-payer-1"), (10_000, 2_000));
+    let completed = Iso::connect(server.iso).exchange(&completion(301, 302, 2_000));
+    assert_eq!((completed.mti(), response_code(&completed)), ("0230", "00"), "{completed:?}");
+    assert_eq!((server.balance("pa-payer-1"), server.balance(&till).0), ((8_000, 0), 4 * 800 + 2_000));
+}
+
 // ----- TCP: an atomic batch refused names its leg ---------------------------------------------
 
 fn transfer(id: &str, from: &str, to: &str, amount: u64) -> Transfer {
