@@ -490,6 +490,12 @@ fn owns_payee(facts: &impl Facts, principal: &Principal, hold: &Hold) -> bool {
     owns_account(facts, principal, &hold.to) || hold.payee_owners.contains(principal)
 }
 
+/// Whether `principal` owns a hold's payer account: where it lives on another partition, as
+/// that partition answered when the sale's authorization was created (`Hold::payer_owners`).
+fn owns_payer(facts: &impl Facts, principal: &Principal, hold: &Hold) -> bool {
+    owns_account(facts, principal, &hold.from) || hold.payer_owners.contains(principal)
+}
+
 /// Whether `principal` (an app) acts for `user`: its own, or unclaimed.
 fn acts_for_user(facts: &impl Facts, principal: &Principal, user: Option<&Id>) -> bool {
     let Some(user) = user else { return false };
@@ -523,7 +529,7 @@ fn holds(facts: &impl Facts, principal: &Principal, relation: Relation, s: &Subj
         }
         HoldParty => {
             created(ObjectKind::Hold, s.hold)
-                || hold().is_some_and(|h| owns_payee(facts, principal, h) || owns_account(facts, principal, &h.from))
+                || hold().is_some_and(|h| owns_payee(facts, principal, h) || owns_payer(facts, principal, h))
         }
         HoldOfOwnTerminal => terminal(s.hold.and_then(|id| facts.settlement_terminal(id))),
         IsMerchantOwningAccount => merchant(s.merchant) && owns_all(),

@@ -10,7 +10,7 @@ use super::StateMachine;
 use super::archive::ArchivedKind;
 use super::secrets;
 use crate::authority::Operation;
-use crate::command::{Authorize, Change, Command, Event, ObjectKind, Outcome, Rejection, Reply, Submission};
+use crate::command::{Authorize, Change, Command, Event, ObjectKind, Outcome, Principal, Rejection, Reply, Submission};
 use crate::constants::{AUTHORIZATION_TTL_MS_MAX, AUTHORIZATIONS_PER_USER_MAX, SECURE_CODE_DIGITS};
 use crate::partition::{CheckedAccount, Checking};
 use crate::types::{Currency, Id, TimestampMs};
@@ -52,6 +52,10 @@ pub struct Authorization {
     pub state: AuthorizationState,
     pub(crate) nonce: u64,
     pub(crate) code_hash: [u8; 32],
+    /// Who owned its account when it was created, where the account lives on another
+    /// partition (its owner and merchants, as that partition answered); empty when it lives
+    /// here. A pre-authorization hold of a sale with it keeps them as its payer side.
+    pub(crate) account_owners: Vec<Principal>,
 }
 
 impl Authorization {
@@ -116,6 +120,10 @@ impl StateMachine {
             state: AuthorizationState::Active,
             nonce: authorize.nonce,
             code_hash: [0; 32],
+            account_owners: self
+                .checked_answer(&authorize.account)
+                .and_then(|answer| answer.as_ref().ok())
+                .map_or_else(Vec::new, CheckedAccount::owners),
         };
         let code = self.secure_code(&authorize.id, &authorization);
         if self.find_authorization(&authorize.user, &code, now).is_some() {

@@ -50,6 +50,10 @@ pub struct Hold {
     /// merchants registered with it, as they stood when the hold was placed): the payee side
     /// of the authority rules. Empty when the payee lives here (the owner records answer).
     pub payee_owners: Vec<Principal>,
+    /// Who owns the payer account, when it lives on another partition (a POS sale's
+    /// pre-authorization: its owner and merchants as they stood when the sale's authorization
+    /// was created): the payer side of the authority rules. Empty when the payer lives here.
+    pub payer_owners: Vec<Principal>,
 }
 
 impl StateMachine {
@@ -113,6 +117,7 @@ impl StateMachine {
             expires_at_ms: place.expires_at_ms,
             state: HoldState::Active,
             payee_owners,
+            payer_owners: Vec::new(),
         };
         self.state.holds.insert(place.id.clone(), hold);
         self.state.hold_expiry.insert((place.expires_at_ms, place.id.clone()));

@@ -421,6 +421,7 @@ impl StateMachine {
                     expires_at_ms,
                     state: HoldState::Active,
                     payee_owners: Vec::new(),
+                    payer_owners: Vec::new(),
                 };
                 self.state.holds.insert(settle.id.clone(), hold);
                 self.state.hold_expiry.insert((expires_at_ms, settle.id.clone()));

@@ -26,9 +26,16 @@ fn admin(engine: &Engine, command: Command) -> Outcome {
     engine.submit_blocking(Submission::admin(command)).unwrap()
 }
 
-fn open_account(engine: &Engine, account: &Id, deposit: u64) {
+/// The app that owns the payer account.
+fn payer_app() -> Principal {
+    Principal::App(id("payer-app"))
+}
+
+/// Opens `account` for `owner` with `deposit`.
+fn open_account(engine: &Engine, (account, owner): (&Id, Principal), deposit: u64) {
     let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(admin(engine, Command::OpenAccount(open)).is_applied());
+    let opened = engine.submit_blocking(Submission::new(owner, Command::OpenAccount(open))).unwrap();
+    assert!(opened.is_applied());
     let movement = Movement { id: id(&format!("dep-{account}")), account: account.clone(), amount: deposit };
     assert!(deposit == 0 || admin(engine, Command::Deposit(movement)).is_applied());
 }
@@ -43,8 +50,8 @@ fn account(engine: &Engine, name: &str, away: bool) -> Id {
 /// with 1,000. Returns the payer and the takings.
 fn shop(engine: &Engine) -> (Id, Id) {
     let (payer, takings) = (account(engine, "payer", true), account(engine, "takings", false));
-    open_account(engine, &payer, 1_000);
-    open_account(engine, &takings, 0);
+    open_account(engine, (&payer, payer_app()), 1_000);
+    open_account(engine, (&takings, Principal::Admin), 0);
     let register = RegisterMerchant { merchant: id("shop"), account: takings.clone() };
     assert!(admin(engine, Command::RegisterMerchant(register)).is_applied());
     let terminal = RegisterTerminal { terminal: id("t1"), merchant: id("shop"), mac_key: None, location: None };
@@ -95,6 +102,11 @@ fn a_pre_authorization_hold_lives_with_its_sale_and_its_funds_with_the_payer() {
     assert!(matches!(held_sale(&engine, &payer, "s1", 300), Outcome::Applied(Reply::Settled { charged: 300, .. })));
     assert_eq!(engine.hold_partition(&id("s1")).unwrap(), HOME_PARTITION);
     assert_eq!((hold_state(&engine, "s1"), balance(&engine, &payer)), (HoldState::Active, (1_000, 300)));
+    // The payer's own app reads it, as its account's partition said it owns the account; no
+    // other app does.
+    assert!(engine.hold(&payer_app(), &id("s1")).unwrap().is_some());
+    let other_app = Principal::App(id("other-app"));
+    assert!(!engine.hold(&other_app, &id("s1")).is_ok_and(|found| found.is_some()));
     // The terminal captures part of it; the rest is released there.
     let terminal = Principal::Terminal(id("t1"));
     let capture = Command::CaptureHold(CaptureHold { hold: id("s1"), amount: 200 });
@@ -120,7 +132,7 @@ fn a_pre_authorization_hold_lives_with_its_sale_and_its_funds_with_the_payer() {
     // A placement of a POS hold's id from an account elsewhere is refused, never a second hold.
     assert!(held_sale(&engine, &payer, "s5", 100).is_applied());
     let other = account(&engine, "other", true);
-    open_account(&engine, &other, 500);
+    open_account(&engine, (&other, Principal::Admin), 500);
     let place = PlaceHold {
         id: id("s5"),
         from: other.clone(),

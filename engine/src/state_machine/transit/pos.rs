@@ -227,7 +227,7 @@ impl StateMachine {
     ) -> Outcome {
         match refused {
             None => {
-                self.open_pos_hold(id, &record, events);
+                self.open_pos_hold((id, authorization_id), &record, events);
                 self.forget_code_failures_of(&record.user);
                 Self::changed(events, ObjectKind::Authorization, authorization_id, Change::Used);
                 self.resolved(ArchivedKind::Authorization, authorization_id);

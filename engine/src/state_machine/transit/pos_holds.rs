@@ -87,14 +87,16 @@ impl StateMachine {
     }
 
     /// An approved sale whose hold's funds are held on the payer's partition: the hold opens
-    /// here, active, with its settlement.
+    /// here, active, with its settlement; its payer side is who owned the payer account when
+    /// the sale's authorization was created.
     pub(in crate::state_machine) fn open_pos_hold(
         &mut self,
-        id: &Id,
+        (id, authorization): (&Id, &Id),
         record: &SettlementRecord,
         events: &mut Vec<Event>,
     ) {
         let (Some(effect), Some(expires_at_ms)) = (&record.effect, record.hold_until_ms) else { return };
+        let payer_owners = self.state.authorizations[authorization].account_owners.clone();
         let hold = Hold {
             from: effect.account.clone(),
             to: effect.merchant_account.clone(),
@@ -103,6 +105,7 @@ impl StateMachine {
             expires_at_ms,
             state: HoldState::Active,
             payee_owners: Vec::new(),
+            payer_owners,
         };
         self.state.holds.insert(id.clone(), hold);
         self.state.hold_expiry.insert((expires_at_ms, id.clone()));
