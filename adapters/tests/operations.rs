@@ -80,32 +80,45 @@ fn ready_request_ids_json_logs_and_histograms() {
     }
 }
 
+/// Starts `kassa serve` whose files may grow to 1 MiB, growing past it failing with EFBIG
+/// instead of killing the process (SIGXFSZ ignored, which exec keeps): the log's next write
+/// fails like a full disk. Returns it once its TCP listener answers; a server that exited
+/// before listening (a port another process took between `free_port` and its bind) is started
+/// again on other ports, at most three times.
+fn start_with_small_files(
+    data_dir: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+) -> (std::process::Child, Client) {
+    for _ in 0..3 {
+        let (http, tcp, iso) = (free_port(), free_port(), free_port());
+        let serve = serve_command(data_dir, http, tcp, iso);
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 1024; exec \"$0\" \"$@\"")
+            .arg(serve.get_program())
+            .args(serve.get_args())
+            .envs(serve.get_envs().filter_map(|(key, value)| Some((key, value?))))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kassa serve starts");
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if let Ok(client) = runtime.block_on(Client::connect(tcp, ADMIN_KEY)) {
+                return (child, client);
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the server never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("the server exited before listening, three times");
+}
+
 #[test]
 fn a_storage_failure_stops_the_server_with_a_non_zero_exit() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (http, tcp, iso) = (free_port(), free_port(), free_port());
-    let serve = serve_command(&data_dir.path().join("data"), http, tcp, iso);
-    // Files may grow to 1 MiB, and growing past it fails with EFBIG instead of killing the
-    // process (SIGXFSZ ignored, which exec keeps): the log's next write fails like a full disk.
-    let mut child = std::process::Command::new("bash")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 1024; exec \"$0\" \"$@\"")
-        .arg(serve.get_program())
-        .args(serve.get_args())
-        .envs(serve.get_envs().filter_map(|(key, value)| Some((key, value?))))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kassa serve starts");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let started = Instant::now();
-    let client = loop {
-        if let Ok(client) = runtime.block_on(Client::connect(tcp, ADMIN_KEY)) {
-            break client;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the server never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut child, client) = start_with_small_files(&data_dir.path().join("data"), &runtime);
     let id = |text: &str| Id::new(text).unwrap();
     let open = Command::OpenAccount(OpenAccount { account: id("a"), currency: Currency::EUR, overdraft_limit: 0 });
     runtime.block_on(client.submit(open)).expect("the account opens");

@@ -1,7 +1,8 @@
 //! Cluster mode with three kassa nodes on three nats-servers (docs/cluster.md): one owns every
 //! partition, two follow it as hot standbys and forward their connections to it.
 //!
-//! The load (transfers, holds and registrations over TCP and HTTP on 3 partitions) goes
+//! The load (transfers, holds, POS sales and pre-authorizations, bills, splits, linked batches
+//! and registrations over TCP and HTTP on 3 partitions, their accounts on any partition) goes
 //! through a standby. The owner is SIGKILLed; a standby takes the partitions over, and the
 //! time from the kill to the first node answering ready again is printed (RELIABILITY.md).
 //! The killed node comes back as a standby (its directory rebuilt from the streams) and the
@@ -21,7 +22,7 @@
 //! rides through NATS's elections (or a standby takes over) and nothing acknowledged is lost.
 //!
 //! A fourth test kills the owner and the nats-server leading partition 0's stream together,
-//! on one partition under the whole workload (POS sales, bills and splits too).
+//! under the same workload.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -318,12 +319,13 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
 #[test]
 fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing() {
     let _one_cluster_at_a_time = one_cluster_at_a_time();
-    // One partition and the whole workload: POS sales, bills and splits besides transfers and holds.
-    let mut cluster = Nodes::new(1, &[]);
+    // Three partitions and the whole workload, each flow's accounts on any partition: POS sales
+    // and pre-authorizations, bills, splits and linked batches besides transfers and holds.
+    let mut cluster = Nodes::new(PARTITIONS, &[]);
     let mut nodes = cluster.start_all();
     let runtime = &cluster.runtime;
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[2], 0, 0x626f_7468, false).await;
+        let load = start_load(&nodes[2], 0, 0x626f_7468, true).await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         load
     });
@@ -353,7 +355,7 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     let takeover = killed.elapsed();
     let standby_index = 3 - owner_index;
     let (workers, acks) = runtime.block_on(async {
-        let load = start_load(&nodes[standby_index], 1, 0x6c65_6164, false).await;
+        let load = start_load(&nodes[standby_index], 1, 0x6c65_6164, true).await;
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         load
     });
@@ -363,9 +365,11 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     kill(&mut nodes[owner_index]);
     let sales = all_acks.iter().chain(&after).filter(|ack| matches!(ack, Ack::Settlement { .. })).count();
     assert!(sales > 0, "POS sales in the load");
+    let held = |ack: &&Ack| matches!(ack, Ack::HoldCaptured { id, .. } if id.starts_with("p-"));
+    let pre_authorized = all_acks.iter().chain(&after).filter(held).count();
     println!(
         "owner and NATS leader {leader} killed together: {} ready {takeover:?} later; {} acknowledged before, {} \
-         after ({sales} POS sales)",
+         after ({sales} POS sales, {pre_authorized} pre-authorizations)",
         NAMES[owner_index],
         all_acks.len(),
         after.len()
