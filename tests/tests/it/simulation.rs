@@ -149,6 +149,7 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "settle_pos/applied",
             "settle_pos/between_partitions/applied",
             "settle_pos/held/between_partitions/applied",
+            "void_hold/between_partitions/applied",
             "reverse_pos/between_partitions/applied",
             "refund_pos/between_partitions/applied",
             "open_bill/between_partitions/applied",

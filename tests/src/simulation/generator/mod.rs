@@ -508,7 +508,12 @@ impl Generator {
             370..415 => self.place_hold(model, now, batch),
             415..450 => self.capture_hold(model, batch),
             450..465 => {
-                let hold = self.aim("h", |g| &g.holds, |h| active_hold(model, h));
+                // A POS sale's pre-authorization now and then (its payer anywhere).
+                let hold = if self.pm(250) {
+                    self.aim("s", |g| &g.settlements, |h| active_hold(model, h))
+                } else {
+                    self.aim("h", |g| &g.holds, |h| active_hold(model, h))
+                };
                 batch.push(Command::VoidHold { hold });
             }
             465..475 => self.register_merchant(model, batch),
