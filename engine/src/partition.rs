@@ -282,6 +282,9 @@ pub enum Checking {
     /// One of the accounts of split `id`, being requested (the requester's or a member's; a
     /// missing account is `account_not_found`). The accounts are checked one after another.
     Split(Id),
+    /// A payer of an independent transfer batch's leg, for the batch's authority rule (who owns
+    /// it). The payers elsewhere are checked one after another.
+    BatchPayer,
 }
 
 impl Checking {
@@ -289,7 +292,7 @@ impl Checking {
     pub fn hold(&self) -> Option<&Id> {
         match self {
             Checking::HoldPayee(id) => Some(id),
-            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) => None,
+            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) | Checking::BatchPayer => None,
         }
     }
 }
@@ -444,6 +447,10 @@ pub enum Paying {
     /// No money: POS hold `id` was voided (or its sale reversed), so its funds held on the
     /// payer's partition are released. Never refused.
     PosHoldRelease(Id),
+    /// Leg `id` of an independent transfer batch applied on another partition than its payer's:
+    /// the payer's partition applies it as a transfer of that id (remembered there), paying its
+    /// payee there or by a credit, and answers the leg's outcome (`transit/batch_legs.rs`).
+    BatchLeg(Id),
 }
 
 impl Paying {
@@ -469,6 +476,7 @@ impl Paying {
             Paying::PosHold { hold: id, .. } => PostingCause::HoldPlaced(id.clone()),
             Paying::PosHoldCapture(id) => PostingCause::HoldCaptured(id.clone()),
             Paying::PosHoldRelease(id) => PostingCause::HoldReleased(id.clone()),
+            Paying::BatchLeg(id) => PostingCause::Transfer(id.clone()),
         }
     }
 

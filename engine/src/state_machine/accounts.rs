@@ -225,6 +225,7 @@ impl StateMachine {
             return match payee {
                 Payee::Crossing => self.transfer_out(transfer, vacancy, fingerprint, events),
                 Payee::Linked(pass, leg) => self.linked_leg_out(transfer, (pass, leg), vacancy, fingerprint, events),
+                Payee::Relayed(payment) => self.leg_out(transfer, payment, (vacancy, fingerprint), events),
             };
         }
         let [from, to] = self.state.accounts.get_disjoint_mut([&transfer.from, &transfer.to]);
@@ -271,23 +272,35 @@ impl StateMachine {
             return Outcome::Rejected(Rejection::InvalidBatch);
         }
         if !batch.atomic {
-            // Independent legs: one whose payee lives elsewhere crosses as a transfer does, and
-            // the batch answers when every such leg is final.
-            let mut crossing = Vec::new();
-            let mut outcomes = Vec::with_capacity(batch.transfers.len());
-            for (index, transfer) in batch.transfers.iter().enumerate() {
-                outcomes.push(outcome(self.apply_transfer(transfer, Payee::Crossing, events).map(drop)));
-                if let Some(number) = self.pending.take() {
-                    crossing.push((index, number));
-                }
-            }
-            if crossing.is_empty() {
-                return Outcome::Applied(Reply::TransferBatch(outcomes));
-            }
-            self.pending = Some(self.join_legs(outcomes, crossing));
-            return Outcome::Applied(Reply::Done);
+            return self.independent_batch(batch, events);
         }
         self.linked_batch(submission, batch, events)
+    }
+
+    /// Independent legs, each with its own outcome: one whose payee lives elsewhere crosses as
+    /// a transfer does; one whose payer lives elsewhere is applied there, one after another
+    /// once the others are sent (`transit/batch_legs.rs`); the batch answers when every such
+    /// leg is final.
+    fn independent_batch(&mut self, batch: &TransferBatch, events: &mut Vec<Event>) -> Outcome {
+        let mut crossing = Vec::new();
+        let mut elsewhere = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.transfers.len());
+        for (index, transfer) in batch.transfers.iter().enumerate() {
+            if !self.lives_here(&transfer.from) {
+                elsewhere.push((index, transfer.clone()));
+                outcomes.push(Outcome::Applied(Reply::Done)); // Its payer's partition answers.
+                continue;
+            }
+            outcomes.push(outcome(self.apply_transfer(transfer, Payee::Crossing, events).map(drop)));
+            if let Some(number) = self.pending.take() {
+                crossing.push((index, number));
+            }
+        }
+        if crossing.is_empty() && elsewhere.is_empty() {
+            return Outcome::Applied(Reply::TransferBatch(outcomes));
+        }
+        self.pending = Some(self.join_legs(outcomes, crossing, elsewhere));
+        Outcome::Applied(Reply::Done)
     }
 
     /// Applies a linked batch all or nothing: on the first failure every transfer applied so
@@ -348,4 +361,7 @@ pub(super) enum Payee<'a> {
     /// As leg `usize` of a linked batch, decided with its payee reserved there
     /// (`transit/linked.rs`).
     Linked(&'a mut LinkedPass, usize),
+    /// By a credit there that answers this move when it settles: a leg of an independent batch
+    /// elsewhere whose payer lives here (`transit/batch_legs.rs`).
+    Relayed(&'a crate::partition::Move),
 }

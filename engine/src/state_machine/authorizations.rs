@@ -172,6 +172,9 @@ impl StateMachine {
                 }
                 (Operation::RequestSplit, Checking::Split(request.split.clone()), unchecked)
             }
+            Command::TransferBatch(batch) if !batch.atomic => {
+                (Operation::TransferBatch, Checking::BatchPayer, self.unchecked_payer(&submission.principal, batch))
+            }
             _ => return None,
         };
         let account = unchecked?;
@@ -198,6 +201,27 @@ impl StateMachine {
             return Some(Outcome::Applied(Reply::Done));
         }
         Some(self.check_account(submission, subject, &account, Vec::new()))
+    }
+
+    /// The first payer of independent batch `batch` that lives on another partition and was not
+    /// checked yet, for the batch's rule (the principal owns every payer); none for a principal
+    /// the rule lets through anyway (the admin), or once a payer known here or checked shows
+    /// the principal does not own it (the batch is refused whatever the others' answers).
+    fn unchecked_payer(
+        &self,
+        principal: &crate::command::Principal,
+        batch: &crate::command::TransferBatch,
+    ) -> Option<Id> {
+        let role = principal.role();
+        if crate::authority::rule(Operation::TransferBatch, role) != crate::authority::Relation::OwnsAccount {
+            return None;
+        }
+        let payers = || batch.transfers.iter().map(|transfer| &transfer.from);
+        let known = |payer: &Id| self.lives_here(payer) || self.checked_answer(payer).is_some();
+        if payers().any(|payer| known(payer) && !crate::authority::owns_account(self, principal, payer)) {
+            return None;
+        }
+        self.unchecked(payers())
     }
 
     /// The first of `accounts` that lives on another partition and was not checked yet.

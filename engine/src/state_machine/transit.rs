@@ -86,6 +86,12 @@ pub struct Transit {
     /// with their settlements, by hold id; and when each expires (`transit/pos_holds.rs`).
     funds_held: super::Map<Id, pos_holds::FundsHeld>,
     funds_expiry: std::collections::BTreeSet<(TimestampMs, Id)>,
+    /// Legs of batches elsewhere whose transfer id was in flight from here when they came, by
+    /// that id: answered when it settles (`transit/batch_legs.rs`).
+    legs_waiting: super::Map<Id, Vec<(PartitionId, u64)>>,
+    /// The legs of independent batches here whose payers live elsewhere and are not sent yet,
+    /// by the number the batch's callers wait on: sent one after another (`transit/batch_legs.rs`).
+    legs_elsewhere: BTreeMap<u64, std::collections::VecDeque<(usize, Transfer)>>,
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
@@ -444,6 +450,7 @@ impl StateMachine {
                     }
                     Paying::PosHoldCapture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
                     Paying::PosHoldRelease(_) => Outcome::Applied(Reply::Done),
+                    Paying::BatchLeg(_) => return self.leg_answered(number, refused, output),
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);
@@ -456,6 +463,10 @@ impl StateMachine {
         }
         if let Some(relay) = relay {
             self.relay_settled(relay, &from, &credit, refused, &mut output.events);
+            if let Paying::BatchLeg(_) = credit.paying {
+                // A transfer of the leg's id sent here meanwhile waited on this credit.
+                self.complete(number, batch_legs::leg_outcome(refused), output);
+            }
             return;
         }
         if let Some(outcome) = self.credit_settled(now, number, (&from, &credit), refused, output) {
@@ -498,7 +509,8 @@ impl StateMachine {
             | Paying::SplitRefundTotal(_)
             | Paying::PosHold { .. }
             | Paying::PosHoldCapture(_)
-            | Paying::PosHoldRelease(_) => unreachable!("a share's or a POS hold's credit pays on a move"),
+            | Paying::PosHoldRelease(_)
+            | Paying::BatchLeg(_) => unreachable!("a share's, a POS hold's or a batch leg's credit pays on a move"),
             Paying::SplitPayout(_) => {
                 if refused.is_some() {
                     self.payout_back_into_escrow(credit);
@@ -554,6 +566,7 @@ impl StateMachine {
         output: &mut super::CommitOutput,
     ) -> Outcome {
         self.state.transit.by_transfer.remove(transfer);
+        self.answer_waiting_legs(transfer, refused);
         let Some(rejection) = refused else { return Outcome::Applied(Reply::Done) };
         self.refund_payer(from, credit, &mut output.events);
         // A refused transfer is not remembered: a retry may apply once the payee can take it,
@@ -563,6 +576,7 @@ impl StateMachine {
     }
 }
 
+mod batch_legs;
 mod bills;
 mod holds;
 mod joins;

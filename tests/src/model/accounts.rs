@@ -166,15 +166,24 @@ impl Model {
     }
 
     /// Independent legs, in order: one whose payee lives on another partition debits its payer
-    /// at once and is decided where the payee lives after every leg (a refusal refunds the
-    /// payer then, and its id is not remembered); a repeat of such a leg in the same batch
-    /// answers as it does.
+    /// at once and is decided where the payee lives after the batch's other legs here (a refusal
+    /// refunds the payer then, and its id is not remembered); a repeat of such a leg in the same
+    /// batch answers as it does. Then each leg whose payer lives on another partition, one
+    /// after another, is applied there as a transfer of its id (remembered there), its payee
+    /// checked where it lives after its payer.
     fn independent_legs(&mut self, batch: &TransferBatch) -> Outcome {
+        let home = self.partition;
         let mut outcomes = Vec::with_capacity(batch.transfers.len());
         let mut crossing: Vec<usize> = Vec::new();
+        let mut elsewhere: Vec<usize> = Vec::new();
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let body = |t: &Transfer| (t.from.clone(), t.to.clone(), t.amount, t.currency);
         for (index, transfer) in batch.transfers.iter().enumerate() {
+            if !self.local(&transfer.from) {
+                elsewhere.push(index);
+                outcomes.push(Outcome::Applied(Reply::Done));
+                continue;
+            }
             let first = crossing.iter().copied().find(|first| batch.transfers[*first].id == transfer.id);
             if let Some(first) = first {
                 if body(&batch.transfers[first]) == body(transfer) {
@@ -185,8 +194,7 @@ impl Model {
                 }
                 continue;
             }
-            let leaves = self.local(&transfer.from)
-                && !self.local(&transfer.to)
+            let leaves = !self.local(&transfer.to)
                 && transfer.from != transfer.to
                 && valid_amount(transfer.amount).is_ok()
                 && self.transfers.get(&(self.applying(), transfer.id.clone())).is_none();
@@ -223,6 +231,12 @@ impl Model {
         for (index, first) in repeats {
             outcomes[index] = outcomes[first].clone();
         }
+        for index in elsewhere {
+            let transfer = &batch.transfers[index];
+            self.partition = self.placement.of_account(&transfer.from);
+            outcomes[index] = done(self.transfer(transfer, true));
+        }
+        self.partition = home;
         Outcome::Applied(Reply::TransferBatch(outcomes))
     }
 }

@@ -10,7 +10,11 @@
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
 //! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
-//!   of a `TransferBatch` whose payer lives off the batch's partition is `cross_partition`. A
+//!   of a linked `TransferBatch` whose payer lives off the batch's partition is
+//!   `cross_partition`; an independent batch's such leg is applied on its payer's partition
+//!   after the batch's legs there, in leg order with the payees elsewhere deciding, and its own
+//!   payee elsewhere decides after those (a tenant's batch checks each such payer's owner
+//!   first). A
 //!   completed split's refund naming an account elsewhere decides its member accounts first, in
 //!   order (closed, ceiling), then the requester's (closed, funds). An independent leg
 //!   whose payee lives elsewhere debits its payer at once and is decided on the payee's
@@ -119,7 +123,13 @@ impl Model {
         };
         let crossed = match command {
             Command::Transfer(transfer) => apart(&transfer.from, &transfer.to),
-            Command::TransferBatch(batch) => batch.transfers.iter().any(|t| apart(&t.from, &t.to)),
+            Command::TransferBatch(batch) => {
+                let first = batch.transfers.first().map(|t| &t.from);
+                batch
+                    .transfers
+                    .iter()
+                    .any(|t| apart(&t.from, &t.to) || first.is_some_and(|first| apart(first, &t.from)))
+            }
             Command::PlaceHold(place) => apart(&place.from, &place.to),
             Command::CaptureHold(capture) => {
                 self.holds.get(&capture.hold).is_some_and(|hold| apart(&hold.from, &hold.to))

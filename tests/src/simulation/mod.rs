@@ -390,9 +390,18 @@ impl Run {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
             }
         }
-        if let Outcome::Applied(Reply::TransferBatch(items)) = outcome {
-            for item in items {
+        if let (Outcome::Applied(Reply::TransferBatch(items)), Command::TransferBatch(batch)) = (outcome, command) {
+            let placement = &self.model.placement;
+            let first = batch.transfers.first().map(|transfer| placement.of_account(&transfer.from));
+            for (item, transfer) in items.iter().zip(&batch.transfers) {
                 *report.by_kind.entry(format!("transfer_batch/item/{}", code(item))).or_default() += 1;
+                if Some(placement.of_account(&transfer.from)) != first {
+                    // A leg applied on its payer's partition, another than the batch's.
+                    *report
+                        .by_kind
+                        .entry(format!("transfer_batch/item/payer_elsewhere/{}", code(item)))
+                        .or_default() += 1;
+                }
             }
         }
     }

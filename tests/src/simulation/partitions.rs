@@ -104,8 +104,14 @@ impl<'a> Wave<'a> {
         let crossing = match command {
             Command::Transfer(transfer) => apart(transfer),
             // Legs whose payees live elsewhere cross as transfers do (a linked batch's payees
-            // are reserved there first).
-            Command::TransferBatch(batch) => batch.transfers.iter().any(apart),
+            // are reserved there first); so do legs applied on their payers' partitions.
+            Command::TransferBatch(batch) => {
+                let first = batch.transfers.first().map(|transfer| placement.of_account(&transfer.from));
+                batch
+                    .transfers
+                    .iter()
+                    .any(|transfer| apart(transfer) || Some(placement.of_account(&transfer.from)) != first)
+            }
             _ => crossing_hold.is_some(),
         };
         let places_hold = match command {

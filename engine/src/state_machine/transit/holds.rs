@@ -49,7 +49,8 @@ impl Transit {
             Checking::Authorization(id) => self.by_authorization.get(id)?,
             Checking::Bill(id) => self.by_bill.get(id)?,
             Checking::Split(id) => self.by_split.get(id)?,
-            Checking::HoldPayee(_) => return None,
+            // A batch has no id: two alike check alike, and apply as one partition applies them.
+            Checking::HoldPayee(_) | Checking::BatchPayer => return None,
         };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, &**placement)),
@@ -93,6 +94,7 @@ impl StateMachine {
             Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
             Checking::Bill(id) => transit.by_bill.insert(id.clone(), number),
             Checking::Split(id) => transit.by_split.insert(id.clone(), number),
+            Checking::BatchPayer => None,
         };
         let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
@@ -107,7 +109,9 @@ impl StateMachine {
     pub(super) fn answer_check(&mut self, check: &Check) {
         let missing = match check.subject {
             Checking::HoldPayee(_) => Rejection::CounterpartyNotFound,
-            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) => Rejection::AccountNotFound,
+            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) | Checking::BatchPayer => {
+                Rejection::AccountNotFound
+            }
         };
         let account = self.state.accounts.get(&check.account).ok_or(missing);
         let answer = account.and_then(|account| {
@@ -157,6 +161,7 @@ impl StateMachine {
             Checking::Authorization(id) => transit.by_authorization.remove(id),
             Checking::Bill(id) => transit.by_bill.remove(id),
             Checking::Split(id) => transit.by_split.remove(id),
+            Checking::BatchPayer => None,
         };
         let outcome = match (answer, &check.subject) {
             (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),

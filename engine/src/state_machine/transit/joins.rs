@@ -29,10 +29,22 @@ impl StateMachine {
     }
 
     /// An independent transfer batch whose legs `crossing` (index, credit number) wait for their
-    /// credits: its outcome, `outcomes` with those legs' filled in as they settle; returns the
-    /// number its callers wait on.
-    pub(in crate::state_machine) fn join_legs(&mut self, outcomes: Vec<Outcome>, crossing: Vec<(usize, u64)>) -> u64 {
-        self.join_batch(Outcome::Applied(Reply::TransferBatch(outcomes)), crossing)
+    /// credits, and whose legs `elsewhere` (index, transfer) are applied on their payers'
+    /// partitions one after another (`batch_legs.rs`): its outcome, `outcomes` with those legs'
+    /// filled in as they settle; returns the number its callers wait on.
+    pub(in crate::state_machine) fn join_legs(
+        &mut self,
+        outcomes: Vec<Outcome>,
+        crossing: Vec<(usize, u64)>,
+        elsewhere: Vec<(usize, crate::command::Transfer)>,
+    ) -> u64 {
+        let join = self.join_batch(Outcome::Applied(Reply::TransferBatch(outcomes)), crossing);
+        if !elsewhere.is_empty() {
+            self.state.transit.joins.get_mut(&join).expect("made above").left += elsewhere.len();
+            self.state.transit.legs_elsewhere.insert(join, elsewhere.into());
+            self.send_next_leg(join);
+        }
+        join
     }
 
     /// A transfer batch's `outcome` that waits for the credits of its legs `crossing` (index,

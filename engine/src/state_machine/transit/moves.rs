@@ -32,6 +32,14 @@ impl StateMachine {
         amount: u64,
         currency: Currency,
     ) -> u64 {
+        let number = self.open_move(paying, (from, to), amount, currency);
+        self.pending = Some(number);
+        number
+    }
+
+    /// Opens and sends a move (see [`StateMachine::send_move`]) that no command is pending on;
+    /// returns its number.
+    pub(super) fn open_move(&mut self, paying: Paying, (from, to): (&Id, &Id), amount: u64, currency: Currency) -> u64 {
         let destination = self.config.placement.of_account(from);
         let transit = &mut self.state.transit;
         let payment = Move {
@@ -48,7 +56,6 @@ impl StateMachine {
         let message = TransitMessage::Move(payment.clone());
         transit.open.insert(number, Box::new(Open::Move { destination, payment }));
         self.outgoing.push(Outgoing { destination, message });
-        self.pending = Some(number);
         number
     }
 
@@ -80,6 +87,9 @@ impl StateMachine {
         if payment.paying.pos_hold().is_some() {
             return self.pos_hold_step(payment, events);
         }
+        if let Paying::BatchLeg(id) = &payment.paying {
+            return self.batch_leg_here(payment, id, events);
+        }
         let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
         from.can_debit(payment.amount)?;
         let cause = payment.paying.cause();
@@ -105,13 +115,14 @@ impl StateMachine {
     }
 
     /// Pays a move on by a credit to its payee, debited by the caller: the move is answered
-    /// when that credit settles.
-    pub(super) fn pay_on(&mut self, payment: &Move) {
+    /// when that credit settles. Returns the credit's number.
+    pub(super) fn pay_on(&mut self, payment: &Move) -> u64 {
         let relay = Relay { source: payment.source, number: payment.number };
         let payee = (&payment.to, payment.amount, payment.currency);
-        self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));
+        let number = self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));
         let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made by apply_move");
         answers.relaying.insert(payment.number);
+        number
     }
 
     /// A move's credit settled: refund a refusal, then answer the move with the payee's answer
@@ -128,6 +139,9 @@ impl StateMachine {
             self.capture_funds_settled(hold, refused, events);
         } else if refused.is_some() {
             self.refund_payer(from, credit, events);
+        }
+        if let Paying::BatchLeg(id) = &credit.paying {
+            self.leg_relay_settled(id, refused);
         }
         let answers = self.state.transit.answers.entry(relay.source).or_default();
         answers.relaying.remove(&relay.number);

@@ -159,7 +159,7 @@ fn open_credits_are_sent_again_and_an_account_with_money_in_flight_stays_open() 
 }
 
 #[test]
-fn independent_legs_of_a_batch_cross_partitions_and_a_leg_whose_payer_lives_elsewhere_does_not() {
+fn independent_legs_of_a_batch_cross_partitions_each_with_its_own_outcome() {
     let [mut p0, mut p1] = machines();
     let (payer, payee) = (account_on(&p0, 0, "payer"), account_on(&p0, 1, "payee"));
     let missing = account_on(&p0, 1, "missing");
@@ -173,13 +173,15 @@ fn independent_legs_of_a_batch_cross_partitions_and_a_leg_whose_payer_lives_else
         currency: Currency::EUR,
     };
     let batch = |atomic, transfers| Command::TransferBatch(crate::command::TransferBatch { atomic, transfers });
-    // A leg whose payer lives elsewhere is refused (linked batches: `linked/tests.rs`).
+    // A leg whose payer lives elsewhere is applied there (`batch_legs/tests.rs`; linked
+    // batches refuse it: `linked/tests.rs`): a payer missing there is its refusal.
     let other_payer = account_on(&p0, 1, "other");
     let foreign = batch(false, vec![leg("f1", &other_payer, &payer, 1)]);
     let output = commit(&mut p0, &[], vec![foreign]);
-    let cross = Outcome::Rejected(Rejection::CrossPartition);
+    let done = deliver_to(&mut p0, &deliver_to(&mut p1, &output));
     let batch_of = |outcomes: Vec<Outcome>| Outcome::Applied(Reply::TransferBatch(outcomes));
-    assert_eq!(output.outcomes[0], batch_of(vec![cross.clone()]));
+    let missing_payer = batch_of(vec![Outcome::Rejected(Rejection::AccountNotFound)]);
+    assert_eq!(done.completed, vec![(output.pending[0].1, missing_payer)]);
     assert_eq!(posted(&p0, &payer), 100);
     // Independent legs: two cross (one refused there), one stays; the batch answers once all
     // are final, each leg with its own outcome.
