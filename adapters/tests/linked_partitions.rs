@@ -1,6 +1,7 @@
-//! Linked transfer batches (`atomic: true`) whose payees live on other partitions, through a
-//! real `kassa serve --partitions 3`: all legs apply or none does, a refused payee anywhere
-//! names its leg, a repeat answers as the first did, and the money adds up.
+//! Transfer batches across partitions, through a real `kassa serve --partitions 3`: linked ones
+//! (`atomic: true`, payees anywhere) apply all legs or none, a refused payee anywhere naming its
+//! leg; independent ones (payers anywhere too) answer each leg; a repeat answers as the first
+//! did, and the money adds up.
 
 mod common;
 
@@ -57,4 +58,59 @@ fn linked_batches_pay_every_partition_all_or_nothing() {
     let total: i64 =
         (0..8).map(|n| server.balance(&format!("lp-to-{n}")).0).sum::<i64>() + server.balance("lp-payer").0;
     assert_eq!(total, 1_000, "money is conserved");
+}
+
+/// Independent batches (`atomic: false`) whose payers live on every partition, through the
+/// same server: each leg is applied once where its payer lives and answers its own outcome; a
+/// tenant's batch is checked for every payer wherever it lives, and one naming another
+/// tenant's payer is refused whole.
+#[test]
+fn independent_batches_with_payers_on_every_partition_pay_each_leg_once() {
+    let server = Server::start(&["--partitions", "3"]);
+    for n in 0..8 {
+        server.funded_account(&format!("ib-{n}"), "EUR", 100);
+    }
+    let mut legs: Vec<Value> =
+        (0..8).map(|n| leg(&format!("ib-leg-{n}"), &format!("ib-{n}"), &format!("ib-{}", (n + 1) % 8), 40)).collect();
+    legs.push(leg("ib-none", "ib-nobody", "ib-0", 5));
+    legs.push(leg("ib-much", "ib-3", "ib-4", 500));
+    let batch = json!({"atomic": false, "transfers": legs});
+    let answered = server.admin("POST", "/v1/transfers/batch", batch.clone());
+    assert_eq!(answered["applied"], json!(false), "{answered:?}");
+    let results = answered["results"].as_array().unwrap();
+    assert!(results[..8].iter().all(|result| result["status"] != json!("rejected")), "{answered:?}");
+    assert_eq!(results[8]["error"]["code"], json!("account_not_found"), "{answered:?}");
+    assert_eq!(results[9]["error"]["code"], json!("insufficient_funds"), "{answered:?}");
+    assert!((0..8).all(|n| server.balance(&format!("ib-{n}")).0 == 100), "each paid 40 and was paid 40");
+    // A repeat answers alike and moves nothing.
+    assert_eq!(server.admin("POST", "/v1/transfers/batch", batch)["results"], answered["results"]);
+    let one_way: Vec<Value> = (1..8).map(|n| leg(&format!("ib-one-{n}"), &format!("ib-{n}"), "ib-0", 10)).collect();
+    server.admin("POST", "/v1/transfers/batch", json!({"atomic": false, "transfers": one_way}));
+    assert_eq!(server.balance("ib-0").0, 170);
+    assert_eq!((0..8).map(|n| server.balance(&format!("ib-{n}")).0).sum::<i64>(), 800, "money is conserved");
+
+    // A tenant's own accounts, wherever they live, pay in one batch; another tenant's payer
+    // refuses the whole batch.
+    let (wallet, other) =
+        (server.key(json!({"role": "app", "app": "wallet"})), server.key(json!({"role": "app", "app": "other"})));
+    for n in 0..6 {
+        let opened = server.call(
+            "POST",
+            "/v1/accounts",
+            Some(&wallet),
+            Some(&json!({"id": format!("w-{n}"), "currency": "EUR"})),
+        );
+        assert_eq!(opened.status, 200, "{opened:?}");
+        server.admin("POST", &format!("/v1/accounts/w-{n}/deposits"), json!({"id": format!("wd-{n}"), "amount": 50}));
+    }
+    let own: Vec<Value> = (0..6).map(|n| leg(&format!("w-leg-{n}"), &format!("w-{n}"), "ib-0", 20)).collect();
+    let paid =
+        server.call("POST", "/v1/transfers/batch", Some(&wallet), Some(&json!({"atomic": false, "transfers": own})));
+    assert_eq!((paid.status, paid.body["applied"].clone()), (200, json!(true)), "{paid:?}");
+    assert!((0..6).all(|n| server.balance(&format!("w-{n}")).0 == 30));
+    let theirs: Vec<Value> = (0..6).map(|n| leg(&format!("o-leg-{n}"), &format!("w-{n}"), "ib-0", 1)).collect();
+    let refused =
+        server.call("POST", "/v1/transfers/batch", Some(&other), Some(&json!({"atomic": false, "transfers": theirs})));
+    assert_eq!(refused.code(), "forbidden", "{refused:?}");
+    assert!((0..6).all(|n| server.balance(&format!("w-{n}")).0 == 30), "nothing moved");
 }

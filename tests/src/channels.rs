@@ -180,6 +180,14 @@ impl Channel for HttpChannel {
                 }
                 Command::Authorize(_) => Some(Answer::Applied(Some(text("code")?))),
                 Command::SubmitBill(_) => Some(Answer::Applied(Some(text("challenge")?))),
+                Command::TransferBatch(batch) if !batch.atomic => {
+                    let results = reply.get("results")?.as_array()?;
+                    let leg = |result: &Value| match result.get("status").and_then(Value::as_str) {
+                        Some("rejected") => result["error"]["code"].as_str().map(|code| format!("R:{code}")),
+                        _ => Some("A".to_string()),
+                    };
+                    Some(Answer::Legs(results.iter().map(leg).collect::<Option<Vec<_>>>()?))
+                }
                 _ => Some(Answer::Applied(None)),
             },
             // Business rejections carry the engine's code; anything else (busy, auth, a killed

@@ -161,6 +161,9 @@ pub fn assert_every_flow_crossed(acks: &[Ack]) {
     let linked =
         applied(|ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A"));
     assert!(linked > 5, "linked batches pay accounts on every partition");
+    let independent =
+        applied(|ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("ib-") && result == "A"));
+    assert!(independent > 5, "independent batches' legs are paid from accounts on every partition");
     let refunded = applied(|ack| matches!(ack, Ack::SplitRefunded { result, .. } if result == "A"));
     assert!(refunded > 2, "completed splits are refunded across partitions");
     assert_registrations_applied_and_refused(acks);

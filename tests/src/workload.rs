@@ -55,6 +55,8 @@ pub enum Answer {
     Applied(Option<String>),
     /// Rejected with this code (`insufficient_funds`, ...).
     Rejected(String),
+    /// An independent transfer batch applied: each leg's result (`A` or `R:<code>`).
+    Legs(Vec<String>),
 }
 
 impl Answer {
@@ -63,6 +65,7 @@ impl Answer {
         match outcome {
             Outcome::Applied(Reply::Authorized { code, .. }) => Answer::Applied(Some(code.clone())),
             Outcome::Applied(Reply::BillSubmitted { challenge, .. }) => Answer::Applied(Some(challenge.clone())),
+            Outcome::Applied(Reply::TransferBatch(legs)) => Answer::Legs(legs.iter().map(crate::result_of).collect()),
             Outcome::Applied(_) => Answer::Applied(None),
             Outcome::Rejected(rejection) | Outcome::BatchRejected { rejection, .. } => {
                 Answer::Rejected(rejection.code().to_string())
@@ -73,7 +76,7 @@ impl Answer {
     /// `A` when applied, `R:<code>` when rejected (the [`Ack`] result field).
     pub fn result(&self) -> String {
         match self {
-            Answer::Applied(_) => "A".into(),
+            Answer::Applied(_) | Answer::Legs(_) => "A".into(),
             Answer::Rejected(code) => format!("R:{code}"),
         }
     }
@@ -81,7 +84,7 @@ impl Answer {
     fn secret(self) -> Option<String> {
         match self {
             Answer::Applied(secret) => secret,
-            Answer::Rejected(_) => None,
+            Answer::Rejected(_) | Answer::Legs(_) => None,
         }
     }
 }
@@ -184,16 +187,7 @@ async fn linked_batch<C: Channel>(
     let second = if (to + 1) % ACCOUNTS == from { (to + 2) % ACCOUNTS } else { (to + 1) % ACCOUNTS };
     let legs: Vec<(String, usize, u64)> =
         vec![(format!("lb-{tag}-0"), to, amount), (format!("lb-{tag}-1"), second, amount / 2 + 1)];
-    let transfers = legs
-        .iter()
-        .map(|(leg, to, amount)| Transfer {
-            id: id(leg),
-            from: account(from),
-            to: account(*to),
-            amount: *amount,
-            currency: Currency::EUR,
-        })
-        .collect();
+    let transfers = legs.iter().map(|(leg, to, amount)| leg_transfer(leg, (from, *to), *amount)).collect();
     let answer = channel.submit(Command::TransferBatch(TransferBatch { atomic: true, transfers })).await?;
     let acks = legs.into_iter().map(|(leg, to, amount)| Ack::Transfer {
         id: leg,
@@ -201,6 +195,38 @@ async fn linked_batch<C: Channel>(
         to: format!("acc{to}"),
         amount,
         result: answer.result(),
+    });
+    Some(acks.collect())
+}
+
+/// Transfer `leg` of `amount` from account `from` to account `to`, in EUR.
+fn leg_transfer(leg: &str, (from, to): (usize, usize), amount: u64) -> Transfer {
+    Transfer { id: id(leg), from: account(from), to: account(to), amount, currency: Currency::EUR }
+}
+
+/// The workload's pick for an independent batch.
+const INDEPENDENT: i32 = 101;
+
+/// An independent batch of two legs, from account `from` to `to` and back from `to` to the
+/// account after `from` (payers and payees on any partition: a leg whose payer lives off the
+/// batch's partition is applied on its own): each leg acknowledged with its own result.
+async fn independent_batch<C: Channel>(
+    channel: &mut C,
+    tag: &str,
+    (from, to): (usize, usize),
+    amount: u64,
+) -> Option<Vec<Ack>> {
+    let back = if (from + 1) % ACCOUNTS == to { (from + 2) % ACCOUNTS } else { (from + 1) % ACCOUNTS };
+    let legs = [(format!("ib-{tag}-0"), from, to, amount), (format!("ib-{tag}-1"), to, back, amount / 2 + 1)];
+    let transfers = legs.iter().map(|(leg, from, to, amount)| leg_transfer(leg, (*from, *to), *amount)).collect();
+    let answer = channel.submit(Command::TransferBatch(TransferBatch { atomic: false, transfers })).await?;
+    let Answer::Legs(results) = answer else { return None };
+    let acks = legs.into_iter().zip(results).map(|((leg, from, to, amount), result)| Ack::Transfer {
+        id: leg,
+        from: format!("acc{from}"),
+        to: format!("acc{to}"),
+        amount,
+        result,
     });
     Some(acks.collect())
 }
@@ -349,7 +375,7 @@ pub async fn run_worker<C: Channel>(
         }
         let tag = format!("{tag}-{n}");
         // 0..60 transfers, 60..70 holds, 70..80 POS, 80..90 bills, 90.. splits; partitioned,
-        // linked batches too (payees on any partition).
+        // linked batches (payees on any partition) and independent ones (payers too) as well.
         let roll = rng.random_range(0..100);
         let pick = match (partitioned, roll) {
             (false, roll) => roll,
@@ -358,6 +384,7 @@ pub async fn run_worker<C: Channel>(
             (true, 30..40) => 80,
             (true, 40..48) => 90,
             (true, 48..56) => LINKED,
+            (true, 56..62) => INDEPENDENT,
             (true, _) => 0,
         };
         let from = rng.random_range(0..ACCOUNTS);
@@ -372,6 +399,9 @@ pub async fn run_worker<C: Channel>(
             ack(Ack::Registered { merchant, account: format!("acc{from}"), result: answer.result() });
         } else if pick == LINKED {
             let Some(legs) = linked_batch(channel, &tag, (from, to), amount).await else { continue };
+            legs.into_iter().for_each(&mut ack);
+        } else if pick == INDEPENDENT {
+            let Some(legs) = independent_batch(channel, &tag, (from, to), amount).await else { continue };
             legs.into_iter().for_each(&mut ack);
         } else if (60..70).contains(&pick) {
             let hold = format!("h-{tag}");

@@ -12,11 +12,12 @@
 //!   the batch answers when every leg paying or paid elsewhere is final
 //! ```
 //!
-//! A leg is decided on its payer's partition after the batch's legs there, as a leg whose
-//! payee lives elsewhere is decided on its payee's (`docs/partitions.md`). Its id is remembered
-//! where its payer lives, as a transfer's is; a leg or transfer of that id still in flight from
-//! there when the leg arrives makes it wait for that outcome, as a repeat waits on one
-//! partition.
+//! Such legs are sent one after another: the first once the batch's own legs and their credits
+//! are sent, each next once the one before it is final. So each decides after all of those,
+//! wherever their payees live, and the batch decides in one order (`docs/partitions.md`), at
+//! the cost of one round trip per such leg. Its id is remembered where its payer lives, as a
+//! transfer's is; a leg or transfer of that id still in flight from there when the leg arrives
+//! makes it wait for that outcome, as a repeat waits on one partition.
 
 use crate::command::{Event, Rejection, Transfer};
 use crate::partition::{Move, Paying};

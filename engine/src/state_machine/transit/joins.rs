@@ -1,7 +1,7 @@
 //! Outcomes that wait for several credits: a split's cancellation, expiry or completion waits
 //! for the shares it gave back or the member accounts it released (`splits.rs`), an
 //! independent transfer batch for its legs whose payees live elsewhere (each leg's outcome
-//! filled in as its credit settles), and a linked batch for its reserved payees' credits or
+//! filled in as its credit settles) and for those whose payers do (`batch_legs.rs`), and a linked batch for its reserved payees' credits or
 //! releases (`linked.rs`).
 
 use serde::{Deserialize, Serialize};
