@@ -6,8 +6,9 @@
 //! - an entry is made when a placement is routed (a capture pipelined right behind it finds
 //!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when
 //!   the placement applied; a POS settlement's hold (home partition, wherever its payer lives)
-//!   is entered when it applied, or was sent to hold its payer's funds elsewhere, and one that would take the id of a hold entered elsewhere is refused
-//!   `already_exists` (`TransitMessage::HoldElsewhere`);
+//!   is entered when it applied, or was sent to hold its payer's funds elsewhere, and one
+//!   that would take the id of a hold entered elsewhere is refused `already_exists`
+//!   (`TransitMessage::HoldElsewhere`);
 //! - the executor keeps it while the placement waits for its payee's check on another
 //!   partition, removes it when the placement was refused (at once, or when the check's answer
 //!   came) and no hold of that id exists there, and once the hold left memory and that is

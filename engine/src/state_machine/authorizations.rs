@@ -207,11 +207,7 @@ impl StateMachine {
     /// checked yet, for the batch's rule (the principal owns every payer); none for a principal
     /// the rule lets through anyway (the admin), or once a payer known here or checked shows
     /// the principal does not own it (the batch is refused whatever the others' answers).
-    fn unchecked_payer(
-        &self,
-        principal: &crate::command::Principal,
-        batch: &crate::command::TransferBatch,
-    ) -> Option<Id> {
+    fn unchecked_payer(&self, principal: &Principal, batch: &crate::command::TransferBatch) -> Option<Id> {
         let role = principal.role();
         if crate::authority::rule(Operation::TransferBatch, role) != crate::authority::Relation::OwnsAccount {
             return None;

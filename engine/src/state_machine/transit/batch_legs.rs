@@ -19,7 +19,7 @@
 //! transfer's is; a leg or transfer of that id still in flight from there when the leg arrives
 //! makes it wait for that outcome, as a repeat waits on one partition.
 
-use crate::command::{Event, Rejection, Transfer};
+use crate::command::{Event, Outcome, Rejection, Reply, Transfer};
 use crate::partition::{Move, Paying};
 use crate::state_machine::accounts::{Payee, transfer_fingerprint};
 use crate::state_machine::idempotency::{Filled, IdKind, Lookup, Vacancy};
@@ -43,10 +43,9 @@ impl StateMachine {
             amount: payment.amount,
             currency: payment.currency,
         };
-        let hash = self.config.id_hasher.hash(IdKind::Transfer, id);
-        let repeat =
-            matches!(self.state.ids.lookup(hash), Lookup::Found(found) if found == transfer_fingerprint(&transfer));
-        if repeat && self.state.transit.by_transfer.contains_key(id) {
+        // A repeat of a transfer of this id still in flight from here waits for it (looked up
+        // in the id table only then: `apply_transfer` looks it up for every other leg).
+        if self.state.transit.by_transfer.contains_key(id) && self.repeats_in_table(&transfer) {
             self.state.transit.legs_waiting.entry(id.clone()).or_default().push((payment.source, payment.number));
             let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made by apply_move");
             answers.relaying.insert(payment.number);
@@ -87,19 +86,20 @@ impl StateMachine {
         self.answer_waiting_legs(id, refused);
     }
 
+    /// Whether the id table holds `transfer`'s id with its body.
+    fn repeats_in_table(&self, transfer: &Transfer) -> bool {
+        let hash = self.config.id_hasher.hash(IdKind::Transfer, &transfer.id);
+        matches!(self.state.ids.lookup(hash), Lookup::Found(found) if found == transfer_fingerprint(transfer))
+    }
+
     /// Answers the legs that waited for transfer `id` in flight from here.
     pub(super) fn answer_waiting_legs(&mut self, id: &Id, refused: Option<Rejection>) {
         let Some(waiting) = self.state.transit.legs_waiting.remove(id) else { return };
         for (source, number) in waiting {
-            let answers = self.state.transit.answers.entry(source).or_default();
-            answers.relaying.remove(&number);
-            answers.kept.insert(number, refused);
-            self.answer(source, number, refused);
+            self.answer_relayed(source, number, refused);
         }
     }
-}
 
-impl StateMachine {
     /// Sends the next leg of batch `join` whose payer lives elsewhere, if one is left. One at a
     /// time, and only after the batch's own messages: so each is decided after those, and after
     /// the legs before it, wherever their payees live.
@@ -126,8 +126,8 @@ impl StateMachine {
 }
 
 /// The batch's partition's answer to a leg sent to its payer's partition.
-pub(super) fn leg_outcome(refused: Option<Rejection>) -> crate::command::Outcome {
-    refused.map_or(crate::command::Outcome::Applied(crate::command::Reply::Done), crate::command::Outcome::Rejected)
+pub(super) fn leg_outcome(refused: Option<Rejection>) -> Outcome {
+    refused.map_or(Outcome::Applied(Reply::Done), Outcome::Rejected)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use super::{Arrival, Open, Relay};
 use crate::command::{Event, Rejection};
-use crate::partition::{Move, Outgoing, Paying, TransitMessage};
+use crate::partition::{Move, Outgoing, PartitionId, Paying, TransitMessage};
 use crate::state_machine::StateMachine;
 use crate::types::{Currency, Id};
 
@@ -143,9 +143,15 @@ impl StateMachine {
         if let Paying::BatchLeg(id) = &credit.paying {
             self.leg_relay_settled(id, refused);
         }
-        let answers = self.state.transit.answers.entry(relay.source).or_default();
-        answers.relaying.remove(&relay.number);
-        answers.kept.insert(relay.number, refused);
-        self.answer(relay.source, relay.number, refused);
+        self.answer_relayed(relay.source, relay.number, refused);
+    }
+
+    /// Answers move `number` of `source`, which waited for a credit here to settle: the answer
+    /// is kept as one given at once is.
+    pub(super) fn answer_relayed(&mut self, source: PartitionId, number: u64, refused: Option<Rejection>) {
+        let answers = self.state.transit.answers.entry(source).or_default();
+        answers.relaying.remove(&number);
+        answers.kept.insert(number, refused);
+        self.answer(source, number, refused);
     }
 }
