@@ -202,8 +202,9 @@ pub enum TransitMessage {
     /// A merchant, terminal or operator the home partition registered, for every other
     /// partition to apply in the order of the numbers (`state_machine/reference.rs`).
     Reference(Reference),
-    /// May this account be paid this amount by a leg of a linked batch? If so, keep it payable
-    /// until the batch is decided (`state_machine/transit/linked.rs`); answered by
+    /// May this account be paid this amount by a leg of a linked batch (or, as the leg's payer,
+    /// pay it)? If so, keep it payable (its funds reserved) until the batch is decided
+    /// (`state_machine/transit/linked.rs`, `linked_payers.rs`); answered by
     /// [`TransitMessage::Settled`], applied once (as a credit is).
     Reserve(Reserve),
 }
@@ -211,7 +212,9 @@ pub enum TransitMessage {
 /// A payee of a linked transfer batch's leg, reserved on its own partition before the batch is
 /// decided: while reserved it may not close and its ceiling counts the amount, so the leg's
 /// credit, sent once the batch applies, cannot be refused ([`Paying::ReservedLeg`]); a batch
-/// refused in the end releases it ([`Paying::Unreserve`]).
+/// refused in the end releases it ([`Paying::Unreserve`]). Or (`payer`) a leg's payer living
+/// on another partition than the batch: its funds are reserved (not spendable, no posting), so
+/// the leg's move, sent once the batch applies, cannot be refused ([`Paying::LinkedLeg`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reserve {
     /// The batch's partition, where it waits.
@@ -226,6 +229,9 @@ pub struct Reserve {
     pub amount: u64,
     /// The leg's currency.
     pub currency: Currency,
+    /// Reserve the account's funds as the leg's payer (they may not be spent until the batch is
+    /// decided) instead of keeping it payable as the leg's payee.
+    pub payer: bool,
 }
 
 /// Registration `number` of the home partition's reference stream: a merchant, terminal or
@@ -404,8 +410,11 @@ pub enum Paying {
     ReservedLeg {
         /// The leg's transfer id.
         transfer: Id,
-        /// The number of the source's [`Reserve`].
+        /// The number of the [`Reserve`] of partition `reserved_by`.
         reservation: u64,
+        /// The linked batch's partition, which reserved the payee (the credit's source, or the
+        /// partition of a payer paying by [`Paying::LinkedLeg`]).
+        reserved_by: PartitionId,
     },
     /// No money: reservation `reservation` of the source is released (the linked batch or the
     /// split refund `of` was refused, or the leg was a repeat), so its payee may close again.
@@ -447,6 +456,18 @@ pub enum Paying {
     /// No money: POS hold `id` was voided (or its sale reversed), so its funds held on the
     /// payer's partition are released. Never refused.
     PosHoldRelease(Id),
+    /// Leg `transfer` of a linked batch applied on the source partition, whose payer lives on
+    /// the move's partition: funds reservation `funds` (the source's [`Reserve`]) ends and pays
+    /// the leg, to a payee here or by a [`Paying::ReservedLeg`] credit under the source's
+    /// reservation `payee` (`state_machine/transit/linked_payers.rs`). Never refused.
+    LinkedLeg {
+        /// The leg's transfer id.
+        transfer: Id,
+        /// The number of the source's reservation of the payer's funds.
+        funds: u64,
+        /// The number of the source's reservation of the payee.
+        payee: u64,
+    },
     /// Leg `id` of an independent transfer batch applied on another partition than its payer's:
     /// the payer's partition applies it as a transfer of that id (remembered there), paying its
     /// payee there or by a credit, and answers the leg's outcome (`transit/batch_legs.rs`).
@@ -476,7 +497,7 @@ impl Paying {
             Paying::PosHold { hold: id, .. } => PostingCause::HoldPlaced(id.clone()),
             Paying::PosHoldCapture(id) => PostingCause::HoldCaptured(id.clone()),
             Paying::PosHoldRelease(id) => PostingCause::HoldReleased(id.clone()),
-            Paying::BatchLeg(id) => PostingCause::Transfer(id.clone()),
+            Paying::BatchLeg(id) | Paying::LinkedLeg { transfer: id, .. } => PostingCause::Transfer(id.clone()),
         }
     }
 

@@ -12,7 +12,8 @@ use crate::command::{
 use crate::constants::TRANSFER_BATCH_MAX;
 use crate::types::{Currency, Id};
 
-/// An account's balances. `available = posted - held`, never below `-overdraft_limit`.
+/// An account's balances. `available = posted - held - reserved`, never below
+/// `-overdraft_limit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The account's only currency.
@@ -25,13 +26,18 @@ pub struct Account {
     pub held: u64,
     /// How far below zero `available` may go.
     pub overdraft_limit: u64,
+    /// Funds reserved for legs of linked batches on other partitions that it pays, until each
+    /// batch is decided (`transit/linked_payers.rs`): no posting, not spendable meanwhile.
+    pub reserved: u64,
 }
 
 impl Account {
-    /// Posted balance minus held amounts.
+    /// Posted balance minus held and reserved amounts.
     pub fn available(&self) -> i64 {
-        // posted is within BALANCE_MINOR_MAX and held within the same order: no overflow.
-        self.posted - i64::try_from(self.held).expect("held within i64")
+        // posted is within BALANCE_MINOR_MAX, held and reserved within the same order: no overflow.
+        self.posted
+            - i64::try_from(self.held).expect("held within i64")
+            - i64::try_from(self.reserved).expect("reserved within i64")
     }
 }
 
@@ -67,7 +73,7 @@ fn fingerprint(parts: &[&[u8]]) -> u64 {
 impl Account {
     /// Whether `amount` more can be debited (available plus overdraft covers it).
     pub(super) fn can_debit(&self, amount: u64) -> Result<(), Rejection> {
-        let available = i128::from(self.posted) - i128::from(self.held);
+        let available = i128::from(self.posted) - i128::from(self.held) - i128::from(self.reserved);
         if available - i128::from(amount) < -i128::from(self.overdraft_limit) {
             return Err(Rejection::InsufficientFunds);
         }
@@ -117,6 +123,7 @@ impl StateMachine {
             posted: 0,
             held: 0,
             overdraft_limit: open.overdraft_limit,
+            reserved: 0,
         };
         self.state.accounts.insert(open.account.clone(), account);
         Self::changed(events, ObjectKind::Account, &open.account, Change::Opened);
@@ -132,7 +139,7 @@ impl StateMachine {
         if account.closed {
             return Outcome::Applied(Reply::Done);
         }
-        if account.posted != 0 || account.held != 0 || shares_out {
+        if account.posted != 0 || account.held != 0 || account.reserved != 0 || shares_out {
             return Outcome::Rejected(Rejection::AccountNotEmpty);
         }
         if self.state.transit.debits_open(id) || self.state.transit.payee_reserved(id) {
@@ -217,9 +224,12 @@ impl StateMachine {
         if transfer.from == transfer.to {
             return Err(Rejection::SameAccount);
         }
-        // A leg of a batch applied on another payer's partition.
         if self.config.placement.of_account(&transfer.from) != self.config.partition {
-            return Err(Rejection::CrossPartition);
+            // A leg of a linked batch whose payer lives elsewhere (`transit/linked_payers.rs`).
+            return match payee {
+                Payee::Linked(pass, leg) => self.linked_leg_in(transfer, (pass, leg), vacancy, fingerprint),
+                _ => Err(Rejection::CrossPartition),
+            };
         }
         let payee_partition = self.config.placement.of_account(&transfer.to);
         if payee_partition != self.config.partition {

@@ -172,7 +172,7 @@ impl StateMachine {
                 }
                 (Operation::RequestSplit, Checking::Split(request.split.clone()), unchecked)
             }
-            Command::TransferBatch(batch) if !batch.atomic => {
+            Command::TransferBatch(batch) => {
                 (Operation::TransferBatch, Checking::BatchPayer, self.unchecked_payer(&submission.principal, batch))
             }
             _ => return None,

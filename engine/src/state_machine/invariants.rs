@@ -21,9 +21,17 @@ impl StateMachine {
         let mut held: Map<&Id, u128> = Map::default();
         for (id, account) in &self.state.accounts {
             *sums.entry(account.currency).or_default() += i128::from(account.posted);
-            let available = i128::from(account.posted) - i128::from(account.held);
+            let available = i128::from(account.posted) - i128::from(account.held) - i128::from(account.reserved);
             assert!(available >= -i128::from(account.overdraft_limit), "account {id} below its overdraft limit");
             held.entry(id).or_default();
+        }
+        let mut reserved: Map<&Id, u64> = Map::default();
+        for (account, amount) in self.state.transit.funds_reserved() {
+            *reserved.entry(account).or_default() += amount;
+        }
+        for (id, account) in &self.state.accounts {
+            let expected = reserved.get(id).copied().unwrap_or_default();
+            assert_eq!(account.reserved, expected, "account {id} reserved != its funds reservations");
         }
         for hold in self.state.holds.values() {
             let holding = match hold.state {

@@ -82,6 +82,9 @@ pub struct Transit {
     /// Per payee here, its reservations: how many, and their sum (it may not close meanwhile,
     /// and its ceiling counts them).
     reserved: BTreeMap<Id, (u32, u128)>,
+    /// Payers here whose funds are reserved for legs of linked batches elsewhere, by source and
+    /// reservation number: the account and the amount (`transit/linked_payers.rs`).
+    funds_reservations: BTreeMap<(PartitionId, u64), (Id, u64)>,
     /// Payers' funds held here for POS pre-authorization holds that the home partition keeps
     /// with their settlements, by hold id; and when each expires (`transit/pos_holds.rs`).
     funds_held: super::Map<Id, pos_holds::FundsHeld>,
@@ -451,6 +454,10 @@ impl StateMachine {
                     Paying::PosHoldCapture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
                     Paying::PosHoldRelease(_) => Outcome::Applied(Reply::Done),
                     Paying::BatchLeg(_) => return self.leg_answered(number, refused, output),
+                    Paying::LinkedLeg { .. } => {
+                        assert!(refused.is_none(), "a linked leg paid from reserved funds is never refused");
+                        return self.leg_settled(number, &Outcome::Applied(Reply::Done), output);
+                    }
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);
@@ -510,7 +517,10 @@ impl StateMachine {
             | Paying::PosHold { .. }
             | Paying::PosHoldCapture(_)
             | Paying::PosHoldRelease(_)
-            | Paying::BatchLeg(_) => unreachable!("a share's, a POS hold's or a batch leg's credit pays on a move"),
+            | Paying::BatchLeg(_)
+            | Paying::LinkedLeg { .. } => {
+                unreachable!("a share's, a POS hold's or a batch leg's credit pays on a move")
+            }
             Paying::SplitPayout(_) => {
                 if refused.is_some() {
                     self.payout_back_into_escrow(credit);
@@ -581,6 +591,7 @@ mod bills;
 mod holds;
 mod joins;
 mod linked;
+mod linked_payers;
 mod moves;
 mod pos;
 mod pos_holds;

@@ -41,7 +41,11 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// 16: POS pre-authorization holds whose payer lives on another partition: moves may hold,
 /// capture or release a payer's funds for a hold kept on the home partition, and the transit
 /// keeps the funds it holds for such holds.
-pub const STORAGE_FORMAT: u8 = 16;
+/// 17: linked batches whose payers live on other partitions: an account keeps the funds
+/// reserved for legs of linked batches elsewhere, a reservation may be of a payer's funds, a
+/// reserved leg's credit names the partition that reserved its payee, moves may pay a linked
+/// leg, and the transit keeps the funds reservations (and a linked pass's payer answers).
+pub const STORAGE_FORMAT: u8 = 17;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -131,6 +131,7 @@ impl Model {
         let mut saved_accounts: Vec<(Id, Account)> = Vec::new();
         let mut new_transfers: Vec<super::PartitionedId> = Vec::new();
         let mut failure = None;
+        let mut paid_after: Vec<(Id, Id, u64)> = Vec::new();
         for (index, transfer) in batch.transfers.iter().enumerate() {
             for id in [&transfer.from, &transfer.to] {
                 if let Some(account) = self.accounts.get(id)
@@ -141,8 +142,14 @@ impl Model {
             }
             let key = (self.applying(), transfer.id.clone());
             let known = self.transfers.get(&key).is_some();
-            // A payee elsewhere is checked there after its payer, as for a transfer.
-            match self.transfer(transfer, true) {
+            // A payee elsewhere is checked there after its payer, as for a transfer; a payer
+            // elsewhere there, as it was before the batch, and paid from there after it.
+            let result = if self.local(&transfer.from) {
+                self.transfer(transfer, true)
+            } else {
+                self.leg_paid_after(transfer, &saved_accounts, &mut paid_after)
+            };
+            match result {
                 Ok(()) if !known => new_transfers.push(key),
                 Ok(()) => {}
                 Err(rejection) => {
@@ -152,7 +159,12 @@ impl Model {
             }
         }
         match failure {
-            None => Outcome::Applied(Reply::TransferBatch(vec![Outcome::Applied(Reply::Done); batch.transfers.len()])),
+            None => {
+                for (from, to, amount) in paid_after {
+                    self.move_money(&from, &to, amount);
+                }
+                Outcome::Applied(Reply::TransferBatch(vec![Outcome::Applied(Reply::Done); batch.transfers.len()]))
+            }
             Some((failed, rejection)) => {
                 for (id, account) in saved_accounts {
                     self.accounts.insert(id, account);
@@ -163,6 +175,45 @@ impl Model {
                 Outcome::BatchRejected { leg: u32::try_from(failed).expect("small"), rejection }
             }
         }
+    }
+
+    /// A leg of a linked batch whose payer lives on another partition: its id remembered with
+    /// the batch; its payer checked as it was before the batch (`before`), less what earlier
+    /// such legs reserved of it; its payee (counting what earlier such legs pay it) next. Its
+    /// money moves once the batch applies (`paid_after`), so later legs do not see it.
+    fn leg_paid_after(
+        &mut self,
+        transfer: &Transfer,
+        before: &[(Id, Account)],
+        paid_after: &mut Vec<(Id, Id, u64)>,
+    ) -> Result<(), Rejection> {
+        let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
+        let key = (self.applying(), transfer.id.clone());
+        if let Some(existing) = self.transfers.get(&key) {
+            return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
+        }
+        valid_amount(transfer.amount)?;
+        if transfer.from == transfer.to {
+            return Err(Rejection::SameAccount);
+        }
+        let payer = before.iter().find(|(id, _)| *id == transfer.from).map(|(_, account)| account);
+        let mut payer = payer.ok_or(Rejection::AccountNotFound)?.clone();
+        if payer.closed {
+            return Err(Rejection::AccountClosed);
+        }
+        if payer.currency != transfer.currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        let sum = |account: &Id, by: fn(&(Id, Id, u64)) -> &Id| {
+            paid_after.iter().filter(|leg| by(leg) == account).map(|leg| leg.2).sum::<u64>()
+        };
+        payer.posted -= signed(sum(&transfer.from, |leg| &leg.0));
+        payer.can_debit(transfer.amount)?;
+        let to = self.usable(&transfer.to, transfer.currency, Rejection::CounterpartyNotFound)?;
+        to.can_credit(transfer.amount + sum(&transfer.to, |leg| &leg.1))?;
+        self.transfers.insert(key, body);
+        paid_after.push((transfer.from.clone(), transfer.to.clone(), transfer.amount));
+        Ok(())
     }
 
     /// Independent legs, in order: one whose payee lives on another partition debits its payer

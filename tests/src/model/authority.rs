@@ -89,12 +89,9 @@ impl Model {
             Command::CloseAccount { account } => self.owns_account(who, account),
             Command::Withdraw(movement) => self.owns_account(who, &movement.account),
             Command::Transfer(transfer) => self.owns_account(who, &transfer.from),
-            // An independent batch checks each payer elsewhere on its partition first.
-            Command::TransferBatch(batch) if !batch.atomic => {
-                !batch.transfers.is_empty() && batch.transfers.iter().all(|t| self.owns_account_anywhere(who, &t.from))
-            }
+            // A batch checks each payer elsewhere on its partition first.
             Command::TransferBatch(batch) => {
-                !batch.transfers.is_empty() && batch.transfers.iter().all(|t| self.owns_account(who, &t.from))
+                !batch.transfers.is_empty() && batch.transfers.iter().all(|t| self.owns_account_anywhere(who, &t.from))
             }
             Command::PlaceHold(place) => self.owns_account(who, &place.from),
             Command::CaptureHold(capture) => match who {

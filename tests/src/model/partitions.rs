@@ -10,8 +10,10 @@
 //!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
 //!   first), the admin `cross_partition`.
 //! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
-//!   of a linked `TransferBatch` whose payer lives off the batch's partition is
-//!   `cross_partition`; an independent batch's such leg is applied on its payer's partition
+//!   of a linked `TransferBatch` whose payer lives off the batch's partition is decided in the
+//!   batch's order with its payer as it was before the batch (less what earlier such legs of the
+//!   batch took from it), and its money moves after the batch (later legs do not see it); a
+//!   tenant's batch checks each such payer's owner first; an independent batch's such leg is applied on its payer's partition
 //!   after the batch's legs there, in leg order with the payees elsewhere deciding, and its own
 //!   payee elsewhere decides after those (a tenant's batch checks each such payer's owner
 //!   first). A

@@ -390,6 +390,19 @@ impl Run {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
             }
         }
+        if let Command::TransferBatch(batch) = command
+            && batch.atomic
+        {
+            let placement = &self.model.placement;
+            let first = batch.transfers.first().map(|transfer| placement.of_account(&transfer.from));
+            if batch.transfers.iter().any(|transfer| Some(placement.of_account(&transfer.from)) != first) {
+                // Its payers' funds reserved on their partitions (`transit/linked_payers.rs`).
+                *report
+                    .by_kind
+                    .entry(format!("transfer_batch/linked/payer_elsewhere/{}", code(outcome)))
+                    .or_default() += 1;
+            }
+        }
         if let (Outcome::Applied(Reply::TransferBatch(items)), Command::TransferBatch(batch)) = (outcome, command) {
             let placement = &self.model.placement;
             let first = batch.transfers.first().map(|transfer| placement.of_account(&transfer.from));

@@ -140,6 +140,8 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "transfer_batch/between_partitions/applied",
             "transfer_batch/linked/between_partitions/applied",
             "transfer_batch/linked/between_partitions/insufficient_funds",
+            "transfer_batch/linked/payer_elsewhere/applied",
+            "transfer_batch/linked/payer_elsewhere/insufficient_funds",
             "place_hold/between_partitions/applied",
             "place_hold/between_partitions/counterparty_not_found",
             "place_hold/between_partitions/insufficient_funds",

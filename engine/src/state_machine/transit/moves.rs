@@ -90,6 +90,9 @@ impl StateMachine {
         if let Paying::BatchLeg(id) = &payment.paying {
             return self.batch_leg_here(payment, id, events);
         }
+        if let Paying::LinkedLeg { .. } = &payment.paying {
+            return Ok(self.linked_leg_here(payment, events));
+        }
         let from = self.usable_account(&payment.from, payment.currency, Rejection::AccountNotFound)?;
         from.can_debit(payment.amount)?;
         let cause = payment.paying.cause();
@@ -117,9 +120,14 @@ impl StateMachine {
     /// Pays a move on by a credit to its payee, debited by the caller: the move is answered
     /// when that credit settles. Returns the credit's number.
     pub(super) fn pay_on(&mut self, payment: &Move) -> u64 {
+        self.pay_on_as(payment, payment.paying.clone())
+    }
+
+    /// Pays a move on by a credit paying `paying` (see [`StateMachine::pay_on`]).
+    pub(super) fn pay_on_as(&mut self, payment: &Move, paying: Paying) -> u64 {
         let relay = Relay { source: payment.source, number: payment.number };
         let payee = (&payment.to, payment.amount, payment.currency);
-        let number = self.open_credit(&payment.from, payment.paying.clone(), payee, Some(relay));
+        let number = self.open_credit(&payment.from, paying, payee, Some(relay));
         let answers = self.state.transit.answers.get_mut(&payment.source).expect("entry made by apply_move");
         answers.relaying.insert(payment.number);
         number

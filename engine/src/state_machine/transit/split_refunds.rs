@@ -65,7 +65,7 @@ impl StateMachine {
         let waiting = self.state.transit.next_number();
         for index in &elsewhere {
             let (account, amount) = &sums[*index];
-            self.send_reserve((waiting, *index), account, *amount, currency);
+            self.send_reserve((waiting, *index), (account, false), *amount, currency);
         }
         let stage = Stage::Reserving { known: Vec::new(), left: elsewhere.len() };
         self.refund_step(waiting, id, stage);

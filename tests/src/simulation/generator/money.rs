@@ -137,8 +137,8 @@ impl Generator {
             transfers.push(if self.pm(500) { first } else { Transfer { amount: first.amount + 1, ..first } });
         }
         if model.placement.count() > 1 && !transfers.is_empty() && self.pm(500) {
-            // Payers on the batch's partition (in a linked batch one elsewhere is refused
-            // `cross_partition`), so that legs paying elsewhere are decided.
+            // Payers on the batch's partition, so that batches whose legs only pay elsewhere
+            // are decided too (half have payers anywhere).
             let first = transfers[0].from.clone();
             let home = model.placement.of_account(&first);
             for transfer in &mut transfers {

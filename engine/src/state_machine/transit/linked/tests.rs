@@ -29,6 +29,8 @@ fn reserves(output: &CommitOutput) -> usize {
     messages(output).iter().filter(|message| matches!(message, TransitMessage::Reserve(_))).count()
 }
 
+mod payers;
+
 #[test]
 fn payees_elsewhere_are_reserved_first_then_every_leg_applies_at_once() {
     let [mut p0, mut p1] = machines();
@@ -104,7 +106,7 @@ fn a_batch_refused_on_its_own_partition_first_sends_nothing() {
         vec![
             linked(vec![leg("a", &payer, &missing_here, 10), leg("b", &payer, &far, 30)]),
             linked(vec![leg("c", &payer, &far, 500)]),
-            linked(vec![leg("d", &far, &payer, 5), leg("e", &payer, &far, 10)]),
+            linked(vec![leg("d", &far, &payer, 0), leg("e", &payer, &far, 10)]),
         ],
     );
     assert_eq!(
@@ -112,9 +114,9 @@ fn a_batch_refused_on_its_own_partition_first_sends_nothing() {
         vec![
             Outcome::BatchRejected { leg: 0, rejection: Rejection::CounterpartyNotFound },
             Outcome::BatchRejected { leg: 0, rejection: Rejection::InsufficientFunds },
-            Outcome::BatchRejected { leg: 0, rejection: Rejection::CrossPartition },
+            Outcome::BatchRejected { leg: 0, rejection: Rejection::InvalidAmount },
         ],
-        "decided here: the payer checked before the payee, a payer elsewhere refused"
+        "decided here: the payer checked before the payee, a leg's amount before its payer elsewhere"
     );
     assert!(output.outgoing.is_empty() && output.pending.is_empty());
 }
