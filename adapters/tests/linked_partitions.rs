@@ -1,11 +1,11 @@
 //! Transfer batches across partitions, through a real `kassa serve --partitions 3`: linked ones
-//! (`atomic: true`, payees anywhere) apply all legs or none, a refused payee anywhere naming its
-//! leg; independent ones (payers anywhere too) answer each leg; a repeat answers as the first
-//! did, and the money adds up.
+//! (`atomic: true`, payees and payers anywhere) apply all legs or none, a refused payee or payer
+//! anywhere naming its leg; independent ones answer each leg; a repeat answers as the first
+//! did (after a kill -9 too), and the money adds up.
 
 mod common;
 
-use common::{ADMIN_KEY, Server};
+use common::{ADMIN_KEY, Answer, Server};
 use serde_json::{Value, json};
 
 fn leg(id: &str, from: &str, to: &str, amount: u64) -> Value {
@@ -113,4 +113,65 @@ fn independent_batches_with_payers_on_every_partition_pay_each_leg_once() {
         server.call("POST", "/v1/transfers/batch", Some(&other), Some(&json!({"atomic": false, "transfers": theirs})));
     assert_eq!(refused.code(), "forbidden", "{refused:?}");
     assert!((0..6).all(|n| server.balance(&format!("w-{n}")).0 == 30), "nothing moved");
+}
+
+fn linked(server: &Server, key: &str, legs: Vec<Value>) -> Answer {
+    server.call("POST", "/v1/transfers/batch", Some(key), Some(&json!({"atomic": true, "transfers": legs})))
+}
+
+/// Linked batches whose payers live on every partition: each payer's funds are reserved where
+/// it lives before the batch is decided, then every leg is paid or none; a payer short of funds
+/// refuses the whole batch naming its leg and leaves nothing reserved; a tenant pays from its
+/// own accounts wherever they live, another tenant's payer is refused before anything is
+/// reserved; after a kill -9 a repeat is answered as the first was.
+#[test]
+fn linked_batches_with_payers_on_every_partition_pay_all_or_nothing() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    for n in 0..8 {
+        server.funded_account(&format!("lk-{n}"), "EUR", 100);
+    }
+    server.funded_account("lk-sink", "EUR", 0);
+    let ring = |prefix: &str, amount: u64| -> Vec<Value> {
+        (0..8)
+            .map(|n| leg(&format!("{prefix}-{n}"), &format!("lk-{n}"), &format!("lk-{}", (n + 1) % 8), amount))
+            .collect()
+    };
+    let applied = linked(&server, ADMIN_KEY, ring("ring", 40));
+    assert_eq!((applied.status, applied.body["applied"].clone()), (200, json!(true)), "{applied:?}");
+    assert!((0..8).all(|n| server.balance(&format!("lk-{n}")).0 == 100), "each paid 40 and was paid 40");
+    let mut short = ring("short", 40);
+    short.push(leg("short-much", "lk-5", "lk-sink", 500));
+    let refused = linked(&server, ADMIN_KEY, short);
+    assert_eq!(refused.code(), "insufficient_funds", "{refused:?}");
+    assert_eq!(refused.body["error"]["leg"], json!(8), "{refused:?}");
+    // Nothing moved and nothing stays reserved: every payer can give everything to the sink.
+    let all: Vec<Value> = (0..8).map(|n| leg(&format!("all-{n}"), &format!("lk-{n}"), "lk-sink", 100)).collect();
+    let drained = linked(&server, ADMIN_KEY, all.clone());
+    assert_eq!(drained.body["applied"], json!(true), "{drained:?}");
+    assert_eq!(server.balance("lk-sink").0, 800);
+    assert!((0..8).all(|n| server.balance(&format!("lk-{n}")).0 == 0));
+
+    // A tenant's own payers, wherever they live; another tenant's payer refuses the batch.
+    let (wallet, other) =
+        (server.key(json!({"role": "app", "app": "wallet"})), server.key(json!({"role": "app", "app": "other"})));
+    for n in 0..6 {
+        let body = json!({"id": format!("lw-{n}"), "currency": "EUR"});
+        assert_eq!(server.call("POST", "/v1/accounts", Some(&wallet), Some(&body)).status, 200);
+        server.admin("POST", &format!("/v1/accounts/lw-{n}/deposits"), json!({"id": format!("lwd-{n}"), "amount": 50}));
+    }
+    let own: Vec<Value> = (0..6).map(|n| leg(&format!("lw-leg-{n}"), &format!("lw-{n}"), "lk-sink", 20)).collect();
+    let paid = linked(&server, &wallet, own.clone());
+    assert_eq!((paid.status, paid.body["applied"].clone()), (200, json!(true)), "{paid:?}");
+    let theirs: Vec<Value> = (0..6).map(|n| leg(&format!("lo-leg-{n}"), &format!("lw-{n}"), "lk-sink", 30)).collect();
+    assert_eq!(linked(&server, &other, theirs).code(), "forbidden");
+    let rest: Vec<Value> = (0..6).map(|n| leg(&format!("lw-rest-{n}"), &format!("lw-{n}"), "lk-sink", 30)).collect();
+    assert_eq!(linked(&server, &wallet, rest).body["applied"], json!(true), "nothing was reserved for the refused one");
+    assert_eq!(server.balance("lk-sink").0, 800 + 6 * 50);
+
+    // After a kill -9, repeats are answered as the first were and move nothing.
+    server.restart();
+    assert_eq!(linked(&server, ADMIN_KEY, all).body["applied"], json!(true));
+    assert_eq!(linked(&server, &wallet, own).body["applied"], json!(true));
+    assert_eq!(server.balance("lk-sink").0, 800 + 6 * 50);
+    assert!((0..6).all(|n| server.balance(&format!("lw-{n}")).0 == 0));
 }

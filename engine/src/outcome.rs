@@ -250,8 +250,7 @@ pub enum Rejection {
     /// once older ids expire (`ids_max` sizes it).
     IdTableFull,
     /// The command names accounts on different partitions in a way that cannot cross them (a
-    /// linked batch's payer off its partition, a merchant's account:
-    /// `docs/partitions.md` lists what can).
+    /// merchant's account off the home partition: `docs/partitions.md` lists what can).
     CrossPartition,
     /// The secure code's authorization was revoked.
     CodeRevoked,

@@ -288,8 +288,8 @@ pub enum Checking {
     /// One of the accounts of split `id`, being requested (the requester's or a member's; a
     /// missing account is `account_not_found`). The accounts are checked one after another.
     Split(Id),
-    /// A payer of an independent transfer batch's leg, for the batch's authority rule (who owns
-    /// it). The payers elsewhere are checked one after another.
+    /// A payer of a transfer batch's leg (independent or linked), for the batch's authority rule
+    /// (who owns it). The payers elsewhere are checked one after another.
     BatchPayer,
 }
 

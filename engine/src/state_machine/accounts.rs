@@ -199,9 +199,9 @@ impl StateMachine {
     /// Validates and applies one transfer; an idempotent repeat changes nothing (and returns
     /// `None`, a new transfer how to undo its id's record). The hot path: one probe of the id
     /// table, both accounts looked up once, together. A payee on another partition is paid as
-    /// `payee` says (`transit.rs`); a payer on another partition (a leg of a linked batch; an
-    /// independent batch sends such a leg there: `transit/batch_legs.rs`) is refused
-    /// `cross_partition`.
+    /// `payee` says (`transit.rs`); a payer on another partition is a leg of a linked batch
+    /// (its funds reserved there: `transit/linked_payers.rs`; an independent batch sends such
+    /// a leg there: `transit/batch_legs.rs`).
     pub(super) fn apply_transfer(
         &mut self,
         transfer: &Transfer,

@@ -58,6 +58,9 @@ pub(crate) struct Linking {
     known: Vec<LegAnswer>,
     /// Reservations not answered yet.
     left: usize,
+    /// What the payers' partitions answered to the checks of the batch's authority rule (a
+    /// tenant's payers elsewhere), for the applications to come.
+    checked: Vec<(Id, super::CheckedAnswer)>,
 }
 
 /// One application of a linked batch: what its legs paying elsewhere found.
@@ -153,7 +156,7 @@ impl StateMachine {
             self.send_reserve((waiting, *leg), (account, *payer), transfer.amount, transfer.currency);
         }
         let placement = Box::new(submission.clone());
-        let linking = Linking { placement, known: pass.known, left: legs.len() };
+        let linking = Linking { placement, known: pass.known, left: legs.len(), checked: self.checked.clone() };
         self.state.transit.linking.insert(waiting, linking);
         self.pending = Some(waiting);
         Outcome::Applied(Reply::Done)
@@ -255,9 +258,11 @@ impl StateMachine {
         if linking.left > 0 {
             return;
         }
-        let Linking { placement, known, .. } = transit.linking.remove(&batch).expect("looked at above");
+        let Linking { placement, known, checked, .. } = transit.linking.remove(&batch).expect("looked at above");
         self.reserved_legs = known;
+        self.checked = checked;
         let mut outcome = self.apply(now, &placement, &mut output.events);
+        self.checked.clear();
         let left_over = std::mem::take(&mut self.reserved_legs);
         if let (false, crate::command::Command::TransferBatch(linked)) = (left_over.is_empty(), &placement.command) {
             // Refused before its legs applied: its reservations are released.
