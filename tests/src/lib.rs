@@ -54,6 +54,22 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
+    /// `L id batch from to amount result`: a leg of a linked batch whose first payer is
+    /// `batch` (its id is remembered on that account's partition, whoever pays the leg).
+    LinkedLeg {
+        /// Transfer id.
+        id: String,
+        /// The batch's first payer.
+        batch: String,
+        /// Debited account.
+        from: String,
+        /// Credited account.
+        to: String,
+        /// Amount.
+        amount: u64,
+        /// `A` or `R:<code>` (the batch's).
+        result: String,
+    },
     /// `H id from to amount result`: a hold placed and captured whole (`result`: the capture's,
     /// or the placement's refusal).
     HoldCaptured {
@@ -100,6 +116,9 @@ impl Ack {
     pub fn line(&self) -> String {
         match self {
             Ack::Transfer { id, from, to, amount, result } => format!("T {id} {from} {to} {amount} {result}"),
+            Ack::LinkedLeg { id, batch, from, to, amount, result } => {
+                format!("L {id} {batch} {from} {to} {amount} {result}")
+            }
             Ack::Settlement { id, result } => format!("P {id} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
             Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
@@ -120,6 +139,14 @@ impl Ack {
                 to: text(3)?,
                 amount: fields[4].parse().ok()?,
                 result: text(5)?,
+            }),
+            "L" if fields.len() == 7 => Some(Ack::LinkedLeg {
+                id: text(1)?,
+                batch: text(2)?,
+                from: text(3)?,
+                to: text(4)?,
+                amount: fields[5].parse().ok()?,
+                result: text(6)?,
             }),
             "H" if fields.len() == 6 => Some(Ack::HoldCaptured {
                 id: text(1)?,
@@ -158,9 +185,11 @@ pub fn assert_every_flow_crossed(acks: &[Ack]) {
     assert!(paid > 5, "bills charge accounts on every partition");
     let shares = applied(|ack| matches!(ack, Ack::SharePaid { result, .. } if result == "A"));
     assert!(shares > 5, "split shares are paid from every partition");
-    let linked =
-        applied(|ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("lb-") && result == "A"));
+    let linked = applied(|ack| matches!(ack, Ack::LinkedLeg { result, .. } if result == "A"));
     assert!(linked > 5, "linked batches pay accounts on every partition");
+    let paid_from_elsewhere =
+        applied(|ack| matches!(ack, Ack::LinkedLeg { batch, from, result, .. } if batch != from && result == "A"));
+    assert!(paid_from_elsewhere > 1, "linked batches are paid from accounts on other partitions");
     let independent =
         applied(|ack| matches!(ack, Ack::Transfer { id, result, .. } if id.starts_with("ib-") && result == "A"));
     assert!(independent > 5, "independent batches' legs are paid from accounts on every partition");

@@ -111,6 +111,7 @@ fn verify_reference(engine: &Engine) -> Result<(), String> {
 fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
     match ack {
         Ack::Transfer { from, .. } | Ack::HoldCaptured { from, .. } => placement.of_account(&id(from)),
+        Ack::LinkedLeg { batch, .. } => placement.of_account(&id(batch)),
         _ => kassa_engine::partition::HOME_PARTITION,
     }
 }
@@ -150,7 +151,8 @@ fn wait_for_transit_to_drain(engine: &Engine) -> Result<(), String> {
 pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result<(), String> {
     for ack in acks {
         match ack {
-            Ack::Transfer { id: transfer, from, to, amount, result } => {
+            Ack::Transfer { id: transfer, from, to, amount, result }
+            | Ack::LinkedLeg { id: transfer, from, to, amount, result, .. } => {
                 let body = kassa_engine::command::Transfer {
                     id: id(transfer),
                     from: id(from),

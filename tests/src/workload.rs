@@ -176,8 +176,9 @@ async fn place_and_capture<C: Channel>(
 /// The workload's pick for a linked batch.
 const LINKED: i32 = 100;
 
-/// A linked batch of two legs from account `from`, to `to` and to the account after it (on
-/// any partition): every leg acknowledged with the batch's result.
+/// A linked batch of two legs from account `from` to `to`, then from `to` (its funds reserved
+/// where it lives, if elsewhere) or, every other time, from `from` again, to the account after
+/// it (accounts on any partition): every leg acknowledged with the batch's result.
 async fn linked_batch<C: Channel>(
     channel: &mut C,
     tag: &str,
@@ -185,13 +186,15 @@ async fn linked_batch<C: Channel>(
     amount: u64,
 ) -> Option<Vec<Ack>> {
     let second = if (to + 1) % ACCOUNTS == from { (to + 2) % ACCOUNTS } else { (to + 1) % ACCOUNTS };
-    let legs: Vec<(String, usize, u64)> =
-        vec![(format!("lb-{tag}-0"), to, amount), (format!("lb-{tag}-1"), second, amount / 2 + 1)];
-    let transfers = legs.iter().map(|(leg, to, amount)| leg_transfer(leg, (from, *to), *amount)).collect();
+    let payer = if amount.is_multiple_of(2) { to } else { from };
+    let legs: Vec<(String, usize, usize, u64)> =
+        vec![(format!("lb-{tag}-0"), from, to, amount), (format!("lb-{tag}-1"), payer, second, amount / 2 + 1)];
+    let transfers = legs.iter().map(|(leg, from, to, amount)| leg_transfer(leg, (*from, *to), *amount)).collect();
     let answer = channel.submit(Command::TransferBatch(TransferBatch { atomic: true, transfers })).await?;
-    let acks = legs.into_iter().map(|(leg, to, amount)| Ack::Transfer {
+    let acks = legs.into_iter().map(|(leg, payer, to, amount)| Ack::LinkedLeg {
         id: leg,
-        from: format!("acc{from}"),
+        batch: format!("acc{from}"),
+        from: format!("acc{payer}"),
         to: format!("acc{to}"),
         amount,
         result: answer.result(),

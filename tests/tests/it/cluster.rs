@@ -100,6 +100,7 @@ fn named_ids(records: &Records) -> HashSet<String> {
 fn ack_id(ack: &Ack) -> &str {
     match ack {
         Ack::Transfer { id, .. }
+        | Ack::LinkedLeg { id, .. }
         | Ack::HoldCaptured { id, .. }
         | Ack::Settlement { id, .. }
         | Ack::BillPaid { id, .. }

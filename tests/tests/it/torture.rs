@@ -189,6 +189,7 @@ fn acknowledged_network_transfers_between_partitions_survive_sigkill() {
         all_acks.iter().all(|ack| matches!(
             ack,
             Ack::Transfer { .. }
+                | Ack::LinkedLeg { .. }
                 | Ack::HoldCaptured { .. }
                 | Ack::Settlement { .. }
                 | Ack::BillPaid { .. }
