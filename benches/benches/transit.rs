@@ -2,7 +2,10 @@
 //! batches of 8,190 transfers whose payers live on partition 0 of 2 and payees on partition 1,
 //! each run as its three steps (the payer's partition debits into transit and sends the credits,
 //! the payee's partition credits and answers, the payer's partition drains its transit), in
-//! memory, no WAL; and the same transfers on one partition.
+//! memory, no WAL; and the same transfers on one partition. Then linked batches of two legs,
+//! the second paid by an account on the other partition (its funds reserved there first, the
+//! leg paid from there once the batch applies: seven steps), beside the same batches on one
+//! partition.
 //!
 //! Run: `cargo bench -p kassa-benches --bench transit`
 
@@ -11,7 +14,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
+use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer, TransferBatch};
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::partition::TransitMessage;
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
@@ -126,5 +129,85 @@ fn transfers_between_partitions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transfers_between_partitions);
+/// Linked batches (as many as one commit takes) of two legs: `firsts[i] -> payees[j]`, then
+/// `seconds[k] -> payees[l]`, fresh ids.
+fn linked_pairs(firsts: &[Id], seconds: &[Id], payees: &[Id], sequence: &mut u64) -> Vec<Submission> {
+    (0..BATCH_COMMANDS_MAX)
+        .map(|_| {
+            *sequence += 1;
+            let mixed = sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let pick = |ids: &[Id], shift: u32| ids[((mixed >> shift) % ids.len() as u64) as usize].clone();
+            let leg = |n: u32, from: Id, to: Id| Transfer {
+                id: Id::new(&format!("l{sequence}-{n}")).unwrap(),
+                from,
+                to,
+                amount: 1 + mixed % 100,
+                currency: Currency::EUR,
+            };
+            let transfers = vec![leg(0, pick(firsts, 0), pick(payees, 16)), leg(1, pick(seconds, 32), pick(payees, 48))];
+            Submission::admin(Command::TransferBatch(TransferBatch { atomic: true, transfers }))
+        })
+        .collect()
+}
+
+fn linked_batches_paid_from_another_partition(c: &mut Criterion) {
+    let (here, there) = (accounts_on(0), accounts_on(1));
+    let (firsts, payees) = here.split_at(ACCOUNTS / 2);
+    let mut sequence = 0u64;
+    let mut group = c.benchmark_group("transit");
+    group.throughput(Throughput::Elements(BATCH_COMMANDS_MAX as u64));
+    group.sample_size(20);
+
+    let mut one = StateMachine::new(config());
+    open(&mut one, &here);
+    open(&mut one, &there);
+    let one = one.state().clone();
+    group.bench_function("8190_linked_pairs_one_partition", |b| {
+        b.iter_batched(
+            || (StateMachine::from_state(config(), one.clone()), linked_pairs(firsts, &there, payees, &mut sequence)),
+            |(mut machine, batch)| {
+                let mut output = CommitOutput::default();
+                machine.commit(2, black_box(&batch), &mut output);
+                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
+                (machine, batch, output)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+
+    let (mut p0, mut p1) =
+        (StateMachine::new(config().for_partition(0, 2)), StateMachine::new(config().for_partition(1, 2)));
+    open(&mut p0, &here);
+    open(&mut p1, &there);
+    let (p0, p1) = (p0.state().clone(), p1.state().clone());
+    group.bench_function("8190_linked_pairs_second_payer_on_another_partition", |b| {
+        b.iter_batched(
+            || {
+                let p0 = StateMachine::from_state(config().for_partition(0, 2), p0.clone());
+                let p1 = StateMachine::from_state(config().for_partition(1, 2), p1.clone());
+                (p0, p1, linked_pairs(firsts, &there, payees, &mut sequence))
+            },
+            |(mut p0, mut p1, batch)| {
+                let mut steps = vec![CommitOutput::default()];
+                p0.commit(2, black_box(&batch), &mut steps[0]);
+                let waiting: std::collections::BTreeSet<u64> = steps[0].pending.iter().map(|(_, n)| *n).collect();
+                let mut completed = std::collections::BTreeSet::new();
+                for step in 1..7 {
+                    let mut output = CommitOutput::default();
+                    let messages = messages(steps.last_mut().expect("a step"));
+                    let machine = if step % 2 == 1 { &mut p1 } else { &mut p0 };
+                    machine.commit_with_messages(2, &messages, &[], &mut output);
+                    completed.extend(output.completed.iter().map(|(number, _)| *number));
+                    steps.push(output);
+                }
+                assert_eq!((waiting.len(), waiting.is_subset(&completed)), (batch.len(), true), "every batch completes");
+                (p0, p1, batch, steps)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, transfers_between_partitions, linked_batches_paid_from_another_partition);
 criterion_main!(benches);
