@@ -73,6 +73,37 @@ fn transfer_batch(payers: &[Id], payees: &[Id], sequence: &mut u64) -> Vec<Submi
         .collect()
 }
 
+/// The state of one partition holding every account of `groups`, opened and funded.
+fn one_partition(groups: &[&[Id]]) -> kassa_engine::state_machine::State {
+    let mut machine = StateMachine::new(config());
+    for accounts in groups {
+        open(&mut machine, accounts);
+    }
+    machine.state().clone()
+}
+
+/// Benches one commit, on one partition in state `state`, of the batches `batches` makes (all
+/// applied).
+fn bench_one_partition(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    state: &kassa_engine::state_machine::State,
+    mut batches: impl FnMut() -> Vec<Submission>,
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || (StateMachine::from_state(config(), state.clone()), batches()),
+            |(mut machine, batch)| {
+                let mut output = CommitOutput::default();
+                machine.commit(2, black_box(&batch), &mut output);
+                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
+                (machine, batch, output)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+}
+
 /// The messages a step sends (moved out, as the executor moves them).
 fn messages(output: &mut CommitOutput) -> Vec<TransitMessage> {
     output.outgoing.drain(..).map(|outgoing| outgoing.message).collect()
@@ -85,21 +116,9 @@ fn transfers_between_partitions(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH_COMMANDS_MAX as u64));
     group.sample_size(30);
 
-    let mut one = StateMachine::new(config());
-    open(&mut one, &payers);
-    open(&mut one, &payees);
-    let one = one.state().clone();
-    group.bench_function("8190_transfers_one_partition", |b| {
-        b.iter_batched(
-            || (StateMachine::from_state(config(), one.clone()), transfer_batch(&payers, &payees, &mut sequence)),
-            |(mut machine, batch)| {
-                let mut output = CommitOutput::default();
-                machine.commit(2, black_box(&batch), &mut output);
-                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
-                (machine, batch, output)
-            },
-            BatchSize::LargeInput,
-        );
+    let one = one_partition(&[&payers, &payees]);
+    bench_one_partition(&mut group, "8190_transfers_one_partition", &one, || {
+        transfer_batch(&payers, &payees, &mut sequence)
     });
 
     let (mut p0, mut p1) =
@@ -144,7 +163,8 @@ fn linked_pairs(firsts: &[Id], seconds: &[Id], payees: &[Id], sequence: &mut u64
                 amount: 1 + mixed % 100,
                 currency: Currency::EUR,
             };
-            let transfers = vec![leg(0, pick(firsts, 0), pick(payees, 16)), leg(1, pick(seconds, 32), pick(payees, 48))];
+            let transfers =
+                vec![leg(0, pick(firsts, 0), pick(payees, 16)), leg(1, pick(seconds, 32), pick(payees, 48))];
             Submission::admin(Command::TransferBatch(TransferBatch { atomic: true, transfers }))
         })
         .collect()
@@ -158,21 +178,9 @@ fn linked_batches_paid_from_another_partition(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH_COMMANDS_MAX as u64));
     group.sample_size(20);
 
-    let mut one = StateMachine::new(config());
-    open(&mut one, &here);
-    open(&mut one, &there);
-    let one = one.state().clone();
-    group.bench_function("8190_linked_pairs_one_partition", |b| {
-        b.iter_batched(
-            || (StateMachine::from_state(config(), one.clone()), linked_pairs(firsts, &there, payees, &mut sequence)),
-            |(mut machine, batch)| {
-                let mut output = CommitOutput::default();
-                machine.commit(2, black_box(&batch), &mut output);
-                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()));
-                (machine, batch, output)
-            },
-            BatchSize::LargeInput,
-        );
+    let one = one_partition(&[&here, &there]);
+    bench_one_partition(&mut group, "8190_linked_pairs_one_partition", &one, || {
+        linked_pairs(firsts, &there, payees, &mut sequence)
     });
 
     let (mut p0, mut p1) =
@@ -200,7 +208,11 @@ fn linked_batches_paid_from_another_partition(c: &mut Criterion) {
                     completed.extend(output.completed.iter().map(|(number, _)| *number));
                     steps.push(output);
                 }
-                assert_eq!((waiting.len(), waiting.is_subset(&completed)), (batch.len(), true), "every batch completes");
+                assert_eq!(
+                    (waiting.len(), waiting.is_subset(&completed)),
+                    (batch.len(), true),
+                    "every batch completes"
+                );
                 (p0, p1, batch, steps)
             },
             BatchSize::LargeInput,

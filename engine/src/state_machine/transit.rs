@@ -82,8 +82,7 @@ pub struct Transit {
     /// Per payee here, its reservations: how many, and their sum (it may not close meanwhile,
     /// and its ceiling counts them).
     reserved: BTreeMap<Id, (u32, u128)>,
-    /// Payers here whose funds are reserved for legs of linked batches elsewhere, by source and
-    /// reservation number: the account and the amount (`transit/linked_payers.rs`).
+    /// Payers' funds reserved here for linked batches elsewhere (`transit/linked_payers.rs`).
     funds_reservations: BTreeMap<(PartitionId, u64), (Id, u64)>,
     /// Payers' funds held here for POS pre-authorization holds that the home partition keeps
     /// with their settlements, by hold id; and when each expires (`transit/pos_holds.rs`).
@@ -454,10 +453,7 @@ impl StateMachine {
                     Paying::PosHoldCapture(ref hold) => self.capture_settled(hold, refused, &mut output.events),
                     Paying::PosHoldRelease(_) => Outcome::Applied(Reply::Done),
                     Paying::BatchLeg(_) => return self.leg_answered(number, refused, output),
-                    Paying::LinkedLeg { .. } => {
-                        assert!(refused.is_none(), "a linked leg paid from reserved funds is never refused");
-                        return self.leg_settled(number, &Outcome::Applied(Reply::Done), output);
-                    }
+                    Paying::LinkedLeg { .. } => return self.linked_leg_paid(number, refused, output),
                     _ => self.pos_step_settled(now, number, refused, output),
                 };
                 self.complete(number, outcome, output);

@@ -18,6 +18,9 @@ use kassa_engine::constants::{AMOUNT_MINOR_MAX, TRANSFER_BATCH_MAX};
 
 use super::{Account, Model, SplitStatus, done, signed, valid_amount};
 
+/// A transfer's body as the model remembers it: payer, payee, amount, currency.
+type TransferBody = (Id, Id, u64, kassa_engine::Currency);
+
 impl Model {
     pub(super) fn open_account(&mut self, open: &OpenAccount) -> Result<(), Rejection> {
         if let Some(existing) = self.accounts.get(&open.account) {
@@ -88,15 +91,7 @@ impl Model {
     /// A transfer, alone (`between_partitions`: its payee may live on another partition) or as
     /// a leg of a batch (which stays on its partition).
     pub(super) fn transfer(&mut self, transfer: &Transfer, between_partitions: bool) -> Result<(), Rejection> {
-        let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
-        let key = (self.applying(), transfer.id.clone());
-        if let Some(existing) = self.transfers.get(&key) {
-            return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
-        }
-        valid_amount(transfer.amount)?;
-        if transfer.from == transfer.to {
-            return Err(Rejection::SameAccount);
-        }
+        let Some((key, body)) = self.new_transfer(transfer)? else { return Ok(()) };
         if !self.local(&transfer.from) {
             return Err(Rejection::CrossPartition);
         }
@@ -177,6 +172,21 @@ impl Model {
         }
     }
 
+    /// A transfer's id, amount and accounts' distinctness: `None` for a repeat (same body),
+    /// else its key and body to remember once it applies.
+    fn new_transfer(&self, transfer: &Transfer) -> Result<Option<(super::PartitionedId, TransferBody)>, Rejection> {
+        let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
+        let key = (self.applying(), transfer.id.clone());
+        if let Some(existing) = self.transfers.get(&key) {
+            return if *existing == body { Ok(None) } else { Err(Rejection::IdReused) };
+        }
+        valid_amount(transfer.amount)?;
+        if transfer.from == transfer.to {
+            return Err(Rejection::SameAccount);
+        }
+        Ok(Some((key, body)))
+    }
+
     /// A leg of a linked batch whose payer lives on another partition: its id remembered with
     /// the batch; its payer checked as it was before the batch (`before`), less what earlier
     /// such legs reserved of it; its payee (counting what earlier such legs pay it) next. Its
@@ -187,15 +197,7 @@ impl Model {
         before: &[(Id, Account)],
         paid_after: &mut Vec<(Id, Id, u64)>,
     ) -> Result<(), Rejection> {
-        let body = (transfer.from.clone(), transfer.to.clone(), transfer.amount, transfer.currency);
-        let key = (self.applying(), transfer.id.clone());
-        if let Some(existing) = self.transfers.get(&key) {
-            return if *existing == body { Ok(()) } else { Err(Rejection::IdReused) };
-        }
-        valid_amount(transfer.amount)?;
-        if transfer.from == transfer.to {
-            return Err(Rejection::SameAccount);
-        }
+        let Some((key, body)) = self.new_transfer(transfer)? else { return Ok(()) };
         let payer = before.iter().find(|(id, _)| *id == transfer.from).map(|(_, account)| account);
         let mut payer = payer.ok_or(Rejection::AccountNotFound)?.clone();
         if payer.closed {

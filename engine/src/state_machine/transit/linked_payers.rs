@@ -32,11 +32,11 @@
 //! commands on the payer's partition.
 
 use super::LegAnswer;
-use crate::command::{Event, PostingCause, Rejection, Transfer};
+use crate::command::{Event, Outcome, PostingCause, Rejection, Reply, Transfer};
 use crate::partition::{Move, PartitionId, Paying, Reserve};
-use crate::state_machine::StateMachine;
 use crate::state_machine::idempotency::{Filled, Vacancy};
 use crate::state_machine::transit::LinkedPass;
+use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::Id;
 
 impl StateMachine {
@@ -139,5 +139,12 @@ impl StateMachine {
             Paying::ReservedLeg { transfer: transfer.clone(), reservation: *payee, reserved_by: payment.source };
         self.pay_on_as(payment, paying);
         false
+    }
+
+    /// The answer to the move paying a leg (`number`): the leg is paid (never refused: its
+    /// funds and payee were reserved), so its batch is final once all its legs are.
+    pub(super) fn linked_leg_paid(&mut self, number: u64, refused: Option<Rejection>, output: &mut CommitOutput) {
+        assert!(refused.is_none(), "a linked leg paid from reserved funds is never refused");
+        self.leg_settled(number, &Outcome::Applied(Reply::Done), output);
     }
 }
