@@ -401,6 +401,10 @@ impl Run {
                     .by_kind
                     .entry(format!("transfer_batch/linked/payer_elsewhere/{}", code(outcome)))
                     .or_default() += 1;
+                if submission.principal != Principal::Admin {
+                    let key = format!("as_tenant/transfer_batch/linked/payer_elsewhere/{}", code(outcome));
+                    *report.by_kind.entry(key).or_default() += 1;
+                }
             }
         }
         if let (Outcome::Applied(Reply::TransferBatch(items)), Command::TransferBatch(batch)) = (outcome, command) {

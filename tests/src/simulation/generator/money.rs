@@ -147,6 +147,16 @@ impl Generator {
                 }
             }
         }
+        let owned = &model.owners.accounts;
+        if model.placement.count() > 1 && !transfers.is_empty() && !owned.is_empty() && self.pm(150) {
+            // One tenant's payers on any partition, so that its batches, when it signs them,
+            // apply with each payer elsewhere checked for its owner first.
+            let owner = owned.values().nth(self.rng.random_range(0..owned.len())).expect("in range").clone();
+            let payers: Vec<&Id> = owned.iter().filter(|(_, who)| **who == owner).map(|(account, _)| account).collect();
+            for transfer in &mut transfers {
+                transfer.from = payers[self.rng.random_range(0..payers.len())].clone();
+            }
+        }
         let atomic = self.pm(600);
         batch.push(Command::TransferBatch(TransferBatch { atomic, transfers }));
     }
