@@ -39,7 +39,7 @@ pub(super) struct AccountView {
     balance: i64,
     /// Held by active holds.
     held: u64,
-    /// What may be spent: balance - held + overdraft_limit.
+    /// balance - held - funds reserved for linked batches on other partitions (≥ -overdraft_limit).
     available: i64,
     /// How far below zero the available balance may go.
     overdraft_limit: u64,
