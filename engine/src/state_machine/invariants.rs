@@ -27,7 +27,8 @@ impl StateMachine {
         }
         let mut reserved: Map<&Id, u64> = Map::default();
         for (account, amount) in self.state.transit.funds_reserved() {
-            *reserved.entry(account).or_default() += amount;
+            let sum = reserved.entry(account).or_default();
+            *sum = sum.checked_add(amount).expect("an account's reservations fit u64");
         }
         for (id, account) in &self.state.accounts {
             let expected = reserved.get(id).copied().unwrap_or_default();

@@ -100,7 +100,7 @@ impl StateMachine {
         self.usable_account(&reserve.account, reserve.currency, Rejection::AccountNotFound)?
             .can_debit(reserve.amount)?;
         let account = self.state.accounts.get_mut(&reserve.account).expect("checked above");
-        account.reserved += reserve.amount;
+        account.reserved = account.reserved.checked_add(reserve.amount).expect("reserved funds are within the balance");
         let key = (reserve.source, reserve.number);
         self.state.transit.funds_reservations.insert(key, (reserve.account.clone(), reserve.amount));
         Ok(())

@@ -215,7 +215,8 @@ impl StateMachine {
                 }
             }
             Some(_) => {
-                funds.amount += captured;
+                funds.amount =
+                    funds.amount.checked_add(captured).expect("a refused capture restores the hold's amount");
                 transit.funds_expiry.insert((funds.expires_at_ms, hold.clone()));
                 let captured = i64::try_from(captured).expect("within i64");
                 self.post(&account, captured, captured, cause, events);
