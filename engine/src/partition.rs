@@ -125,7 +125,6 @@ impl Placement {
             // Routed to its payer's partition, or to where a hold of its id lives; its payee may
             // live anywhere (checked there, `TransitMessage::Check`).
             Command::PlaceHold(place) => local(&place.from),
-            Command::RegisterMerchant(register) => local(&register.account),
             _ => Ok(()),
         }
     }
@@ -291,14 +290,24 @@ pub enum Checking {
     /// A payer of a transfer batch's leg (independent or linked), for the batch's authority rule
     /// (who owns it). The payers elsewhere are checked one after another.
     BatchPayer,
+    /// The account a merchant is being registered with (a missing account is
+    /// `account_not_found`).
+    Merchant,
+    /// The merchant's account of sale `id`, which places a hold (the sale refuses a missing
+    /// account `counterparty_not_found`, as one partition does).
+    SaleMerchant(Id),
 }
 
 impl Checking {
-    /// The hold being placed, if the check is for one.
+    /// The hold being placed, if the check is for one (a placement's, or a sale's).
     pub fn hold(&self) -> Option<&Id> {
         match self {
-            Checking::HoldPayee(id) => Some(id),
-            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) | Checking::BatchPayer => None,
+            Checking::HoldPayee(id) | Checking::SaleMerchant(id) => Some(id),
+            Checking::Authorization(_)
+            | Checking::Bill(_)
+            | Checking::Split(_)
+            | Checking::BatchPayer
+            | Checking::Merchant => None,
         }
     }
 }

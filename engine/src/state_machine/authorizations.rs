@@ -150,7 +150,23 @@ impl StateMachine {
                 (Operation::Authorize, Checking::Authorization(authorize.id.clone()), unchecked)
             }
             Command::OpenBill(open) => {
-                (Operation::OpenBill, Checking::Bill(open.bill.clone()), self.unchecked([&open.account]))
+                // Its account, then its merchant's account (checked here when it lives here).
+                let merchant_account = self.state.merchants.get(&open.merchant).map(|merchant| &merchant.account);
+                let accounts = std::iter::once(&open.account).chain(merchant_account);
+                (Operation::OpenBill, Checking::Bill(open.bill.clone()), self.unchecked(accounts))
+            }
+            Command::RegisterMerchant(register) => {
+                // A merchant registers only itself: another is refused without a check.
+                let itself = match &submission.principal {
+                    Principal::Merchant(merchant) => *merchant == register.merchant,
+                    _ => true,
+                };
+                let unchecked = if itself { self.unchecked([&register.account]) } else { None };
+                (Operation::RegisterMerchant, Checking::Merchant, unchecked)
+            }
+            Command::SettlePos(settle) => {
+                let subject = Checking::SaleMerchant(settle.id.clone());
+                (Operation::SettlePos, subject, self.unchecked_sale_merchant(submission, settle))
             }
             Command::RequestSplit(request) => {
                 let accounts = std::iter::once(&request.requester_account);
@@ -188,6 +204,15 @@ impl StateMachine {
             // No answer of the account's partition could let this role do it: no check.
             return Some(Outcome::Rejected(Rejection::Forbidden));
         }
+        if let (Checking::SaleMerchant(_), Some((number, first))) = (&subject, self.state.transit.creating(&subject)) {
+            // A copy of the sale waits for the same answer (whoever of its terminal and merchant
+            // sends it); another body takes the id as a recorded sale does.
+            if first.command != submission.command {
+                return Some(Outcome::Rejected(Rejection::IdReused));
+            }
+            self.pending = Some(number);
+            return Some(Outcome::Applied(Reply::Done));
+        }
         if let Some((number, first)) = self.state.transit.creating(&subject) {
             // As a retry of an object that exists: another principal's id is taken, another
             // body is refused as the command refuses it.
@@ -218,6 +243,29 @@ impl StateMachine {
             return None;
         }
         self.unchecked(payers())
+    }
+
+    /// The merchant's account of a sale placing a hold, if it lives on another partition and
+    /// was not checked yet: the hold is decided as on one partition, the merchant's account
+    /// (missing, closed, currency) in its turn. None for a sale without a hold (its money
+    /// checks the merchant's account where it lives), for one the rule refuses (it reads only
+    /// the terminal), and for an id already answered or in flight (answered without it).
+    fn unchecked_sale_merchant(&self, submission: &Submission, settle: &crate::command::SettlePos) -> Option<Id> {
+        settle.hold_until_ms?;
+        let merchant = &self.state.terminals.get(&settle.terminal)?.merchant;
+        let account = &self.state.merchants.get(merchant)?.account;
+        if self.lives_here(account) || self.checked_answer(account).is_some() {
+            return None;
+        }
+        // A hold of its id (here, or elsewhere as the directory said) refuses it at once.
+        let held = self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id);
+        let known = held
+            || self.state.settlements.get(&settle.id).is_some()
+            || !matches!(self.pos_in_flight(&settle.id), super::transit::InFlight::Nothing);
+        if known || self.check_authority(&submission.principal, &submission.command).is_err() {
+            return None;
+        }
+        Some(account.clone())
     }
 
     /// The first of `accounts` that lives on another partition and was not checked yet.

@@ -132,7 +132,7 @@ impl StateMachine {
             return Err(Rejection::AccountClosed);
         }
         let merchant = self.state.merchants.get(&open.merchant).ok_or(Rejection::MerchantNotFound)?;
-        self.usable_account(&merchant.account, currency, Rejection::CounterpartyNotFound)?;
+        self.merchant_account_usable(&merchant.account, currency)?;
         Ok(currency)
     }
 
@@ -281,11 +281,11 @@ impl StateMachine {
             None => 0,
         };
         let charged = total - discount;
-        if !self.lives_here(&account) {
-            // The account's partition checks and debits it, then pays the merchant here; the
-            // coupon is redeemed if that is approved.
+        if !self.lives_here(&account) || !self.lives_here(&merchant_account) {
+            // The account's partition checks and debits it, then the merchant's account is
+            // paid where it lives; the coupon is redeemed if that is approved.
             let charge = Charge { charged, discount, coupon: confirm.coupon.as_ref(), currency };
-            self.charge_across(&confirm.bill, (&account, &merchant_account), charge);
+            self.charge_across(&confirm.bill, (&account, &merchant_account), charge, events)?;
             return Ok(Reply::Done);
         }
         self.usable_account(&account, currency, Rejection::AccountNotFound)?;

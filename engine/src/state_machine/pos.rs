@@ -177,10 +177,11 @@ impl StateMachine {
                 Outcome::Rejected(Rejection::AlreadyExists)
             };
         }
-        match self.state.accounts.get(&register.account) {
-            None => return Outcome::Rejected(Rejection::AccountNotFound),
-            Some(account) if account.closed => return Outcome::Rejected(Rejection::AccountClosed),
-            Some(_) => {}
+        // The account may live on another partition, checked there first.
+        match self.account_standing(&register.account) {
+            Err(rejection) => return Outcome::Rejected(rejection),
+            Ok((true, _)) => return Outcome::Rejected(Rejection::AccountClosed),
+            Ok((false, _)) => {}
         }
         self.state.merchants.insert(register.merchant.clone(), merchant);
         self.publish(Registration::Merchant(register.clone()));
@@ -290,6 +291,19 @@ impl StateMachine {
         self.config.placement.of_account(id) == self.config.partition
     }
 
+    /// Whether a merchant's account `id` can be paid in `currency` (missing:
+    /// `counterparty_not_found`; closed; another currency): here, or as its partition answered
+    /// while the command applies again (`check_account_first`).
+    pub(super) fn merchant_account_usable(&self, id: &Id, currency: Currency) -> Result<(), Rejection> {
+        match self.checked_answer(id) {
+            Some(Err(_)) => Err(Rejection::CounterpartyNotFound),
+            Some(Ok(found)) if found.closed => Err(Rejection::AccountClosed),
+            Some(Ok(found)) if found.currency != currency => Err(Rejection::CurrencyMismatch),
+            Some(Ok(_)) => Ok(()),
+            None => self.usable_account(id, currency, Rejection::CounterpartyNotFound).map(|_| ()),
+        }
+    }
+
     fn try_settle_pos(
         &mut self,
         now: TimestampMs,
@@ -309,7 +323,9 @@ impl StateMachine {
         let (merchant_id, place) = (terminal.merchant.clone(), settle.location.or(terminal.location));
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
         let (authorization_id, account, limit) = self.presented_authorization(now, settle, events)?;
-        let crossing = !self.lives_here(&account) || !self.lives_here(&merchant_account);
+        // A hold lives with its sale; a merchant's account elsewhere is paid when it is captured.
+        let crossing =
+            !self.lives_here(&account) || (settle.hold_until_ms.is_none() && !self.lives_here(&merchant_account));
         let discount = match &settle.coupon {
             Some(coupon) => self.quote_payment_coupon(
                 now,
@@ -338,10 +354,7 @@ impl StateMachine {
         if crossing {
             if let Some(expires_at_ms) = settle.hold_until_ms {
                 // The hold stays here with the sale; its funds are held on the payer's
-                // partition (`transit/pos_holds.rs`). A merchant's account lives here.
-                if !self.lives_here(&merchant_account) {
-                    return Err(Rejection::CrossPartition);
-                }
+                // partition (`transit/pos_holds.rs`).
                 let number = self.send_pos_hold(settle, (&account, &merchant_account), charged, expires_at_ms);
                 return Ok(Sold::Sent { number, authorization: authorization_id, reply, effect });
             }
@@ -403,7 +416,7 @@ impl StateMachine {
         events: &mut Vec<Event>,
     ) -> Result<(), Rejection> {
         self.usable_account(account, settle.currency, Rejection::AccountNotFound)?;
-        self.usable_account(merchant_account, settle.currency, Rejection::CounterpartyNotFound)?;
+        self.merchant_account_usable(merchant_account, settle.currency)?;
         match settle.hold_until_ms {
             Some(expires_at_ms) => {
                 // An authorization hold: reserve now, capture or void later.

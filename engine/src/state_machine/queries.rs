@@ -49,7 +49,9 @@ impl StateMachine {
     /// POS sale placing it for its payer's funds there.
     pub fn placing_hold(&self, id: &Id) -> bool {
         let transit = &self.state.transit;
-        transit.placing(id).is_some() || transit.selling(id).is_some_and(|sale| sale.hold_until_ms.is_some())
+        transit.placing(id).is_some()
+            || transit.selling(id).is_some_and(|sale| sale.hold_until_ms.is_some())
+            || transit.sale_checking(id)
     }
 
     /// The holds whose placement waits for another partition (see [`Self::placing_hold`]).

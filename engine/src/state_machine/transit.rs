@@ -443,7 +443,7 @@ impl StateMachine {
             Some(Open::Move { payment, .. }) => {
                 // The payer's partition refunded a refusal itself.
                 let outcome = match payment.paying {
-                    Paying::Bill(_) => self.bill_step_settled(now, number, refused, output),
+                    Paying::Bill(_) | Paying::BillRefund(_) => self.bill_step_settled(now, number, refused, output),
                     Paying::SplitShare(_) | Paying::SplitRefundTotal(_) => {
                         match self.split_step_settled(now, number, refused, output) {
                             Some(outcome) => outcome,

@@ -45,7 +45,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// reserved for legs of linked batches elsewhere, a reservation may be of a payer's funds, a
 /// reserved leg's credit names the partition that reserved its payee, moves may pay a linked
 /// leg, and the transit keeps the funds reservations (and a linked pass's payer answers).
-pub const STORAGE_FORMAT: u8 = 17;
+/// 18: merchants whose account lives off the home partition: a check may be for the account a
+/// merchant registers with or for the merchant's account of a sale placing a hold.
+pub const STORAGE_FORMAT: u8 = 18;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kassa_engine::command::Command;
 use kassa_engine::command::Submission;
 use kassa_engine::{Engine, EngineConfig};
-use kassa_tests::workload::{Answer, Channel, run_worker, setup_applied, setup_commands};
+use kassa_tests::workload::{Answer, Channel, run_worker, setup_applied, setup_batches};
 
 const TASKS: usize = 64;
 
@@ -37,9 +37,11 @@ async fn main() {
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
-    let outcomes =
-        engine.submit_batch(Submission::admin_all(setup_commands(partitioned))).await.expect("setup accepted");
-    assert!(setup_applied(&setup_commands(partitioned), &outcomes), "setup applied: {outcomes:?}");
+    let mut outcomes = Vec::new();
+    for batch in setup_batches() {
+        outcomes.extend(engine.submit_batch(Submission::admin_all(batch)).await.expect("setup accepted"));
+    }
+    assert!(setup_applied(&outcomes), "setup applied: {outcomes:?}");
     println!("READY");
     let workers: Vec<_> = (0..TASKS)
         .map(|task| {

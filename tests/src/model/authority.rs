@@ -33,10 +33,12 @@ fn app(principal: &Principal) -> bool {
 }
 
 impl Model {
-    /// An app or merchant owns an account it created; a merchant also the account it is
-    /// registered with. Only the account's own partition knows (`partitions.rs`).
+    /// An app or merchant owns an account it created: only the account's own partition knows
+    /// (`partitions.rs`). A merchant also owns the account it is registered with, which every
+    /// partition knows (merchants are reference data).
     fn owns_account(&self, who: &Principal, account: &Id) -> bool {
-        self.owns_account_anywhere(who, account) && self.local(account)
+        (self.owners.accounts.get(account) == Some(who) && self.local(account))
+            || matches!(who, Principal::Merchant(m) if self.merchants.get(m) == Some(account))
     }
 
     /// Owns `account` wherever it lives (an authorization's or a bill's account is checked on
@@ -102,8 +104,9 @@ impl Model {
                 Principal::Terminal(_) => self.settled_at(hold).is_some_and(&is_terminal),
                 _ => self.payee_side(who, hold),
             },
+            // Its account is checked where it lives first.
             Command::RegisterMerchant(register) => {
-                is_merchant(&register.merchant) && self.owns_account(who, &register.account)
+                is_merchant(&register.merchant) && self.owns_account_anywhere(who, &register.account)
             }
             Command::RegisterTerminal(register) => is_merchant(&register.merchant),
             Command::RegisterOperator(register) => is_merchant(&register.merchant),

@@ -146,7 +146,7 @@ impl Model {
             None => 0,
         };
         let charged = total - discount;
-        if !self.local(&account) {
+        if !self.local(&account) || !self.local(&merchant_account) {
             // Checked where each lives: the account (missing, closed, currency, funds), then the
             // merchant's.
             self.usable(&account, currency, Rejection::AccountNotFound)?;

@@ -5,11 +5,16 @@
 //!   applied by the partition of the account they debit; a hold lives with its payer, and the
 //!   commands naming it (a repeated placement, a capture, a void) are applied there (an unknown
 //!   hold: by the home partition); everything else by the home partition.
-//! - A partition knows only its own objects: the owner of an account (and a merchant's
-//!   registered account) is known where the account lives, so a tenant naming an account of
-//!   another partition in a command applied elsewhere is `forbidden` (the authority check comes
-//!   first), the admin `cross_partition`.
-//! - Merchants need their accounts on the home partition (`cross_partition` otherwise); a leg
+//! - A partition knows only its own objects: the owner of an account is known where the account
+//!   lives, so a tenant naming an account of another partition in a command applied elsewhere
+//!   is `forbidden` (the authority check comes first), the admin `cross_partition`. Merchants,
+//!   terminals and operators are known everywhere: a merchant owns its registered account on
+//!   every partition.
+//! - A merchant's account may live anywhere: its registration checks it where it lives (its
+//!   owner for a merchant registering itself), then decides as one partition would; a sale
+//!   placing a hold checks it first too and decides as one partition would; a sale without a
+//!   hold, a bill's charge and a reversal or refund check the payer and the merchant's account
+//!   where each lives, the paying side first. A leg
 //!   of a linked `TransferBatch` whose payer lives off the batch's partition is decided in the
 //!   batch's order with its payer as it was before the batch (less what earlier such legs of the
 //!   batch took from it), and its money moves after the batch (later legs do not see it); a
@@ -71,9 +76,13 @@ impl Model {
         }
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
         let settlement = |id: &Id| {
-            self.settlements.get(id).is_none_or(|s| s.effect.as_ref().is_none_or(|effect| remote(&effect.account)))
+            self.settlements.get(id).is_none_or(|s| {
+                s.effect.as_ref().is_none_or(|effect| remote(&effect.account) || remote(&effect.merchant_account))
+            })
         };
-        let bill = |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account));
+        let merchant_remote = |merchant: &Id| self.merchants.get(merchant).is_none_or(remote);
+        let bill =
+            |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account) || merchant_remote(&bill.merchant));
         let split_accounts = |split: &super::Split| {
             remote(&split.requester_account) || split.members.iter().any(|member| remote(&member.account))
         };
@@ -84,11 +93,14 @@ impl Model {
             // A POS hold whose payer lives elsewhere is captured or voided by a move there (a
             // hold not known yet may be one).
             Command::CaptureHold(CaptureHold { hold: id, .. }) | Command::VoidHold { hold: id } => {
-                self.holds.get(id).is_none_or(|hold| self.pos_hold(id) && remote(&hold.from))
+                self.holds.get(id).is_none_or(|hold| self.pos_hold(id) && (remote(&hold.from) || remote(&hold.to)))
             }
+            // Its account is checked where it lives; every partition then learns the merchant
+            // (the reference stream) before the next wave.
+            Command::RegisterMerchant(register) => remote(&register.account),
             Command::ReversePos { settlement: id } => settlement(id),
             Command::RefundPos(refund) => settlement(&refund.of),
-            Command::OpenBill(open) => remote(&open.account),
+            Command::OpenBill(open) => remote(&open.account) || merchant_remote(&open.merchant),
             Command::ConfirmBill(confirm) => bill(&confirm.bill),
             Command::RefundBill(refund) => bill(&refund.of),
             Command::RequestSplit(request) => {
@@ -161,6 +173,39 @@ impl Model {
         crossed.then_some(coupon)
     }
 
+    /// The kind under which the simulation counts `command` (already applied to the model) as
+    /// one whose merchant's account lives off the home partition: a registration, a sale (`/held`
+    /// placing a hold), a POS hold's capture, a reversal or refund, a bill's opening, charge or
+    /// refund.
+    pub fn merchant_elsewhere(&self, command: &Command) -> Option<&'static str> {
+        if self.placement.count() == 1 {
+            return None;
+        }
+        let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
+        let of_merchant = |merchant: &Id| self.merchants.get(merchant).is_some_and(remote);
+        let of_terminal =
+            |terminal: &Id| self.terminals.get(terminal).is_some_and(|(merchant, ..)| of_merchant(merchant));
+        let of_sale = |id: &Id| {
+            self.settlements.get(id).and_then(|s| s.effect.as_ref()).is_some_and(|e| remote(&e.merchant_account))
+        };
+        let of_bill = |id: &Id| self.bills.get(id).is_some_and(|bill| of_merchant(&bill.merchant));
+        match command {
+            Command::RegisterMerchant(register) => remote(&register.account).then_some("register_merchant"),
+            Command::SettlePos(settle) if of_terminal(&settle.terminal) => {
+                Some(if settle.hold_until_ms.is_some() { "settle_pos/held" } else { "settle_pos" })
+            }
+            Command::CaptureHold(capture) => {
+                (self.pos_hold(&capture.hold) && of_sale(&capture.hold)).then_some("capture_hold")
+            }
+            Command::ReversePos { settlement } => of_sale(settlement).then_some("reverse_pos"),
+            Command::RefundPos(refund) => of_sale(&refund.of).then_some("refund_pos"),
+            Command::OpenBill(open) => of_merchant(&open.merchant).then_some("open_bill"),
+            Command::ConfirmBill(confirm) => of_bill(&confirm.bill).then_some("confirm_bill"),
+            Command::RefundBill(refund) => of_bill(&refund.of).then_some("refund_bill"),
+            _ => None,
+        }
+    }
+
     /// Whether account `id` lives on the partition applying the current command.
     pub(super) fn local(&self, id: &Id) -> bool {
         self.placement.of_account(id) == self.partition
@@ -176,7 +221,6 @@ impl Model {
         let local = |id: &Id| if self.local(id) { Ok(()) } else { Err(Rejection::CrossPartition) };
         match command {
             Command::PlaceHold(place) => local(&place.from),
-            Command::RegisterMerchant(register) => local(&register.account),
             _ => Ok(()),
         }
     }

@@ -390,6 +390,9 @@ impl Run {
                 *report.by_kind.entry(format!("{kind}/between_partitions/coupon/{}", code(outcome))).or_default() += 1;
             }
         }
+        if let Some(kind) = self.model.merchant_elsewhere(command) {
+            *report.by_kind.entry(format!("{kind}/merchant_elsewhere/{}", code(outcome))).or_default() += 1;
+        }
         if let Command::TransferBatch(batch) = command
             && batch.atomic
         {

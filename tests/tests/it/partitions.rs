@@ -120,17 +120,57 @@ fn transfers_cross_partitions_once_and_money_is_conserved_across_a_reopen() {
     );
 }
 
+/// A merchant registered (on the home partition) with an account that lives on another: the
+/// registration checks it there; a sale pays it there; every partition learns the merchant.
 #[test]
-fn flows_other_than_transfers_keep_their_accounts_on_the_home_partition() {
+fn a_merchant_registers_with_an_account_on_another_partition_and_is_paid_there() {
+    use kassa_engine::command::{Authorize, RegisterMerchant, RegisterTerminal, Reply, SettlePos};
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(config(dir.path())).unwrap();
     let placement = engine.placement().clone();
     let away = (0..).map(account).find(|id| placement.of_account(id) != 0).unwrap();
-    let open = OpenAccount { account: away.clone(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(engine.submit_blocking(Submission::admin(Command::OpenAccount(open))).unwrap().is_applied());
-    let register = kassa_engine::command::RegisterMerchant { merchant: id("m1"), account: away };
-    let outcome = engine.submit_blocking(Submission::admin(Command::RegisterMerchant(register))).unwrap();
-    assert_eq!(outcome.rejection(), Some(Rejection::CrossPartition));
+    let payer = (0..).map(account).find(|id| placement.of_account(id) == 0).unwrap();
+    let submit = |command| engine.submit_blocking(Submission::admin(command)).unwrap();
+    let register = |account: &Id| RegisterMerchant { merchant: id("m1"), account: account.clone() };
+    // Missing where it lives: refused as on one partition.
+    assert_eq!(submit(Command::RegisterMerchant(register(&away))).rejection(), Some(Rejection::AccountNotFound));
+    for account in [&away, &payer] {
+        let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+        assert!(submit(Command::OpenAccount(open)).is_applied());
+    }
+    let deposit = Movement { id: id("d1"), account: payer.clone(), amount: 1_000 };
+    assert!(submit(Command::Deposit(deposit)).is_applied());
+    assert!(submit(Command::RegisterMerchant(register(&away))).is_applied());
+    let terminal = RegisterTerminal { terminal: id("t1"), merchant: id("m1"), mac_key: None, location: None };
+    assert!(submit(Command::RegisterTerminal(terminal)).is_applied());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let expires_at_ms = u64::try_from(now).unwrap() + 60_000;
+    let authorize =
+        Authorize { id: id("a1"), user: id("u1"), account: payer.clone(), limit: 500, expires_at_ms, nonce: 1 };
+    let Outcome::Applied(Reply::Authorized { code, .. }) = submit(Command::Authorize(authorize)) else {
+        panic!("authorized")
+    };
+    let sale = SettlePos {
+        id: id("s1"),
+        user: id("u1"),
+        code,
+        amount: 300,
+        currency: Currency::EUR,
+        terminal: id("t1"),
+        coupon: None,
+        hold_until_ms: None,
+        location: None,
+    };
+    assert!(matches!(submit(Command::SettlePos(sale)), Outcome::Applied(Reply::Settled { charged: 300, .. })));
+    let posted = |partition, account: &Id| {
+        let account = account.clone();
+        engine.read_partition_blocking(partition, move |machine| machine.account(&account).unwrap().posted).unwrap()
+    };
+    assert_eq!((posted(0, &payer), posted(placement.of_account(&away), &away)), (700, 300));
+    for partition in 0..placement.count() {
+        let known = engine.read_partition_blocking(partition, |machine| machine.merchant(&id("m1")).cloned()).unwrap();
+        assert_eq!(known.map(|merchant| merchant.account), Some(away.clone()), "partition {partition}");
+    }
 }
 
 /// A tenant's accounts, spread over every partition, are listed by the engine in one id order:

@@ -167,6 +167,15 @@ fn simulated_runs_on_three_partitions_match_the_reference_model() {
             "refund_split/between_partitions/applied",
             "pay_split_share/applied",
             "redeem_coupon/applied",
+            "register_merchant/merchant_elsewhere/applied",
+            "settle_pos/merchant_elsewhere/applied",
+            "settle_pos/held/merchant_elsewhere/applied",
+            "capture_hold/merchant_elsewhere/applied",
+            "refund_pos/merchant_elsewhere/applied",
+            "reverse_pos/merchant_elsewhere/applied",
+            "refund_bill/merchant_elsewhere/applied",
+            "open_bill/merchant_elsewhere/applied",
+            "confirm_bill/merchant_elsewhere/applied",
         ] {
             assert!(report.by_kind.contains_key(key), "{key} never happened\n{report}");
         }

@@ -18,7 +18,7 @@ use kassa_engine::{Engine, EngineConfig};
 use kassa_tests::Ack;
 use kassa_tests::channels::{HttpChannel, TcpChannel};
 use kassa_tests::recovered::verify_recovered;
-use kassa_tests::workload::{run_worker, setup_applied, setup_commands};
+use kassa_tests::workload::{run_worker, setup_applied, setup_batches};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -138,8 +138,11 @@ pub(super) async fn start_load(
     partitioned: bool,
 ) -> (Vec<tokio::task::JoinHandle<()>>, Acks) {
     let setup = TcpChannel::connect(server.tcp, ADMIN_KEY).await.expect("setup connection");
-    let outcomes = setup.0.submit_batch(setup_commands(partitioned)).await.expect("setup accepted");
-    assert!(setup_applied(&setup_commands(partitioned), &outcomes), "setup applied: {outcomes:?}");
+    let mut outcomes = Vec::new();
+    for batch in setup_batches() {
+        outcomes.extend(setup.0.submit_batch(batch).await.expect("setup accepted"));
+    }
+    assert!(setup_applied(&outcomes), "setup applied: {outcomes:?}");
     let acks = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for client in 0..TCP_CLIENTS + HTTP_CLIENTS {

@@ -1,11 +1,13 @@
 //! Bills whose account lives on another partition than the bill (the home partition).
 //!
-//! The bill, its challenge and its merchant's account live on the home partition; the charged
-//! account may live anywhere. Opening the bill checks the account where it lives first
+//! The bill and its challenge live on the home partition; the charged account and the
+//! merchant's account may live anywhere. Opening the bill checks the account where it lives first
 //! (`Checking::Bill`: owner, currency, closed) and then decides from the start, as an
-//! authorization does. Confirming it charges the account by a move (`moves.rs`: the account's
-//! partition debits it and pays the merchant by a credit back); a refund debits the merchant
-//! here and pays the account by a credit. Until the answer comes the command is pending, and:
+//! authorization does (its merchant's account too, when it lives elsewhere). Confirming it
+//! charges the account by a move (`moves.rs`: the account's partition debits it and pays the
+//! merchant's account by a credit), or, the account here, debits it and pays the merchant's
+//! account by a credit; a refund debits the merchant's account (by a move when it lives
+//! elsewhere) and pays the account. Until the answer comes the command is pending, and:
 //! - a charged bill stays `submitted` (out of the expiry queue: it cannot expire while its
 //!   money is in flight); approved, it is `paid`; refused, it is `submitted` again with the
 //!   refusal as the confirmation's answer, as if the confirmation had never applied;
@@ -54,17 +56,20 @@ pub(crate) struct Charge<'a> {
 }
 
 impl StateMachine {
-    /// Charges bill `id` (submitted, its challenge verified, its coupon quoted) from `account`,
-    /// which lives elsewhere, to `merchant_account` here: pending until the account's partition
-    /// answers; the coupon is kept for it meanwhile.
+    /// Charges bill `id` (submitted, its challenge verified, its coupon quoted) from `account`
+    /// to `merchant_account`, one of which lives elsewhere: pending until the merchant's
+    /// account is paid or the charge refused; the coupon is kept for it meanwhile. An account
+    /// here that cannot pay refuses it at once.
     pub(in crate::state_machine) fn charge_across(
         &mut self,
         id: &Id,
         (account, merchant_account): (&Id, &Id),
         charge: Charge<'_>,
-    ) {
+        events: &mut Vec<crate::command::Event>,
+    ) -> Result<(), Rejection> {
         let Charge { charged, discount, coupon, currency } = charge;
-        let number = self.send_move(Paying::Bill(id.clone()), account, merchant_account, charged, currency);
+        let paying = Paying::Bill(id.clone());
+        let number = self.pay_across(paying, (account, merchant_account), charged, currency, events)?;
         let bill = &self.state.bills[id];
         let due = (bill.closes_at_ms, id.clone());
         assert!(self.state.bill_expiry.remove(&due), "a submitted bill is in the expiry index");
@@ -73,6 +78,7 @@ impl StateMachine {
         }
         let coupon = coupon.cloned();
         self.bill_step_sent(number, id, BillMoney::Charge { charged, discount, coupon });
+        Ok(())
     }
 
     /// Refunds `entry` of bill `id` from `merchant_account` to `account` where one of them

@@ -49,13 +49,22 @@ impl Transit {
             Checking::Authorization(id) => self.by_authorization.get(id)?,
             Checking::Bill(id) => self.by_bill.get(id)?,
             Checking::Split(id) => self.by_split.get(id)?,
-            // A batch has no id: two alike check alike, and apply as one partition applies them.
-            Checking::HoldPayee(_) | Checking::BatchPayer => return None,
+            Checking::SaleMerchant(id) => self.by_hold.get(id)?,
+            // A batch has no id: two alike check alike, and apply as one partition applies them;
+            // nor does a merchant's registration need one (it applies again alike).
+            Checking::HoldPayee(_) | Checking::BatchPayer | Checking::Merchant => return None,
         };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, &**placement)),
             Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } => None,
         }
+    }
+
+    /// Whether sale `id`, placing a hold, waits for its merchant's account's check.
+    pub(in crate::state_machine) fn sale_checking(&self, id: &Id) -> bool {
+        let open = self.hold_in_flight(id).and_then(|number| self.open.get(&number));
+        let checking = |open: &Open| matches!(open, Open::Check { check, .. } if check.subject.hold() == Some(id));
+        open.is_some_and(|open| checking(open))
     }
 
     /// The placement of hold `id` waiting for its payee's check, if one is.
@@ -90,11 +99,11 @@ impl StateMachine {
         let transit = &mut self.state.transit;
         let number = transit.next_number();
         match &subject {
-            Checking::HoldPayee(hold) => transit.by_hold.insert(hold.clone(), number),
+            Checking::HoldPayee(hold) | Checking::SaleMerchant(hold) => transit.by_hold.insert(hold.clone(), number),
             Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
             Checking::Bill(id) => transit.by_bill.insert(id.clone(), number),
             Checking::Split(id) => transit.by_split.insert(id.clone(), number),
-            Checking::BatchPayer => None,
+            Checking::BatchPayer | Checking::Merchant => None,
         };
         let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
@@ -109,9 +118,12 @@ impl StateMachine {
     pub(super) fn answer_check(&mut self, check: &Check) {
         let missing = match check.subject {
             Checking::HoldPayee(_) => Rejection::CounterpartyNotFound,
-            Checking::Authorization(_) | Checking::Bill(_) | Checking::Split(_) | Checking::BatchPayer => {
-                Rejection::AccountNotFound
-            }
+            Checking::Authorization(_)
+            | Checking::Bill(_)
+            | Checking::Split(_)
+            | Checking::BatchPayer
+            | Checking::Merchant
+            | Checking::SaleMerchant(_) => Rejection::AccountNotFound,
         };
         let account = self.state.accounts.get(&check.account).ok_or(missing);
         let answer = account.and_then(|account| {
@@ -157,11 +169,11 @@ impl StateMachine {
             unreachable!("checked above")
         };
         match &check.subject {
-            Checking::HoldPayee(hold) => transit.by_hold.remove(hold),
+            Checking::HoldPayee(hold) | Checking::SaleMerchant(hold) => transit.by_hold.remove(hold),
             Checking::Authorization(id) => transit.by_authorization.remove(id),
             Checking::Bill(id) => transit.by_bill.remove(id),
             Checking::Split(id) => transit.by_split.remove(id),
-            Checking::BatchPayer => None,
+            Checking::BatchPayer | Checking::Merchant => None,
         };
         let outcome = match (answer, &check.subject) {
             (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),

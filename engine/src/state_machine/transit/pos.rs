@@ -102,8 +102,10 @@ impl StateMachine {
             return Ok(self.send_move(paying, from, to, amount, currency));
         }
         self.usable_account(from, currency, Rejection::AccountNotFound)?.can_debit(amount)?;
-        let delta = i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(from, -delta, 0, paying.cause(), events);
+        if amount > 0 {
+            let delta = i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+            self.post(from, -delta, 0, paying.cause(), events);
+        }
         Ok(self.send_credit(from, paying, to, amount, currency))
     }
 
@@ -279,3 +281,6 @@ impl StateMachine {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod merchants;

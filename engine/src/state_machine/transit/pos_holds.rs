@@ -80,7 +80,7 @@ impl StateMachine {
         charged: u64,
         expires_at_ms: TimestampMs,
     ) -> u64 {
-        let merchant = self.usable_account(merchant_account, settle.currency, Rejection::CounterpartyNotFound);
+        let merchant = self.merchant_account_usable(merchant_account, settle.currency);
         let refusal = merchant.err().or((charged == 0).then_some(Rejection::InvalidAmount));
         let paying = Paying::PosHold { hold: settle.id.clone(), expires_at_ms, refusal };
         self.send_move(paying, account, merchant_account, charged, settle.currency)
@@ -113,17 +113,19 @@ impl StateMachine {
     }
 
     /// The home partition's step of a capture of a POS hold whose payer lives elsewhere: the
-    /// merchant's account is checked here (closed, ceiling), the hold is capturing, and the
-    /// payer's partition pays the capture by a move. The caller checked the hold's state,
-    /// expiry and the amount.
+    /// merchant's account is checked here if it lives here (closed, ceiling; elsewhere it is
+    /// checked when it is paid), the hold is capturing, and the payer's partition pays the
+    /// capture by a move. The caller checked the hold's state, expiry and the amount.
     pub(in crate::state_machine) fn capture_pos_hold(&mut self, hold_id: &Id, amount: u64) -> Outcome {
         let hold = &self.state.holds[hold_id];
         let (from, to, held, currency) = (hold.from.clone(), hold.to.clone(), hold.amount, hold.currency);
-        if self.state.accounts[&to].closed {
-            return Outcome::Rejected(Rejection::AccountClosed);
-        }
-        if let Err(rejection) = self.check_credit(&to, amount) {
-            return Outcome::Rejected(rejection);
+        if self.lives_here(&to) {
+            if self.state.accounts[&to].closed {
+                return Outcome::Rejected(Rejection::AccountClosed);
+            }
+            if let Err(rejection) = self.check_credit(&to, amount) {
+                return Outcome::Rejected(rejection);
+            }
         }
         let hold = self.state.holds.get_mut(hold_id).expect("looked at above");
         hold.state = HoldState::Capturing(amount);
@@ -184,12 +186,26 @@ impl StateMachine {
     }
 
     /// Takes the captured amount out of the payer's posted and held balances into the transit
-    /// and pays the merchant by a credit; the rest stays held until that is settled.
+    /// and pays the merchant by a credit; the rest stays held until that is settled. A
+    /// merchant's account here is paid at once (or refuses, and nothing changes).
     fn capture_funds(&mut self, payment: &Move, hold: &Id, events: &mut Vec<Event>) -> Result<bool, Rejection> {
         let transit = &mut self.state.transit;
         // Released here by the tick before the capture arrived.
         let Some(funds) = transit.funds_held.get_mut(hold) else { return Err(Rejection::Expired) };
         assert!(funds.capturing.is_none() && payment.amount <= funds.amount, "one capture, within the hold");
+        if self.lives_here(&payment.to) {
+            self.usable_account(&payment.to, payment.currency, Rejection::CounterpartyNotFound)?
+                .can_credit(payment.amount)?;
+            let funds = self.state.transit.funds_held.remove(hold).expect("looked at above");
+            self.state.transit.funds_expiry.remove(&(funds.expires_at_ms, hold.clone()));
+            let (captured, held) = (signed(payment.amount), signed(funds.amount));
+            let cause = PostingCause::HoldCaptured(hold.clone());
+            self.post(&payment.from, -captured, -held, cause.clone(), events);
+            self.post(&payment.to, captured, 0, cause, events);
+            return Ok(true);
+        }
+        let transit = &mut self.state.transit;
+        let funds = transit.funds_held.get_mut(hold).expect("looked at above");
         funds.capturing = Some(payment.amount);
         funds.amount -= payment.amount;
         transit.funds_expiry.remove(&(funds.expires_at_ms, hold.clone()));
@@ -255,4 +271,9 @@ impl StateMachine {
         self.lives_here(&hold.from)
             || self.state.settlements.get(id).and_then(|record| record.effect.as_ref()).is_some_and(|e| e.held)
     }
+}
+
+/// `amount` as a signed posting (amounts are at most `AMOUNT_MINOR_MAX`).
+fn signed(amount: u64) -> i64 {
+    i64::try_from(amount).expect("amounts are at most AMOUNT_MINOR_MAX")
 }
