@@ -26,7 +26,12 @@ const USER: &str = "4000000000000051";
 
 /// A 0100 (pre-authorization: a hold) of `amount` with STAN `stan`, sent at [`TRANSMITTED`].
 fn authorization(stan: u32, code: &str, amount: u64) -> Message {
-    let mut message = purchase(TERMINAL, stan, USER, code, amount);
+    authorization_at(TERMINAL, stan, code, amount)
+}
+
+/// [`authorization`] at `terminal`.
+fn authorization_at(terminal: &str, stan: u32, code: &str, amount: u64) -> Message {
+    let mut message = purchase(terminal, stan, USER, code, amount);
     message.set_mti("0100").unwrap();
     message
 }
@@ -172,15 +177,28 @@ fn iso_8583_completions_after_the_hold_left_memory_answer_as_memory_did() {
 #[test]
 fn iso_8583_pre_authorizations_of_payers_on_every_partition_complete_and_reverse() {
     let mut server = Server::start(&["--partitions", "3"]);
-    let till = (0..64)
-        .map(|n| format!("pa-till-{n}"))
-        .find(|account| {
-            server.funded_account(account, "EUR", 0);
-            let register = json!({"id": "pa-shop", "account": account});
-            server.call("POST", "/v1/merchants", Some(common::ADMIN_KEY), Some(&register)).status == 200
+    // Twelve merchants whose accounts live wherever their ids place them (all on the home
+    // partition: one chance in 3^12); a 0100 goes through each, the rest through the first.
+    let tills: Vec<String> = (0..12)
+        .map(|n| {
+            let till = format!("pa-till-{n}");
+            server.funded_account(&till, "EUR", 0);
+            server.admin("POST", "/v1/merchants", json!({"id": format!("pa-shop-{n}"), "account": till}));
+            let terminal = if n == 0 { TERMINAL.to_string() } else { format!("PATERM{n:02}") };
+            server.admin("POST", "/v1/terminals", json!({"id": terminal, "merchant": format!("pa-shop-{n}")}));
+            till
         })
-        .expect("an account on the home partition");
-    server.admin("POST", "/v1/terminals", json!({"id": TERMINAL, "merchant": "pa-shop"}));
+        .collect();
+    let till = tills[0].clone();
+    let mut iso = Iso::connect(server.iso);
+    for n in 1..12u32 {
+        let payer = format!("pa-other-{n}");
+        server.funded_account(&payer, "EUR", 1_000);
+        let code = server.authorize(&format!("pa-au-other-{n}"), USER, &payer, 1_000);
+        let answer = iso.exchange(&authorization_at(&format!("PATERM{n:02}"), 100 + n, &code, 600));
+        assert_eq!((answer.mti(), response_code(&answer)), ("0110", "00"), "merchant {n}: {answer:?}");
+        assert_eq!(server.balance(&payer), (1_000, 600), "merchant {n}: held");
+    }
     let mut iso = Iso::connect(server.iso);
     for n in 0..8u32 {
         let payer = format!("pa-payer-{n}");

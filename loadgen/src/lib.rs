@@ -106,6 +106,9 @@ pub struct LoadConfig {
     pub ids_max: Option<usize>,
     /// Embedded: the engine's partitions.
     pub partitions: u16,
+    /// Embedded: the partition the merchant's account lives on (`None`: wherever its name
+    /// places it).
+    pub merchant_partition: Option<u16>,
     /// Embedded: days ids are answered as repeats (0: the id table's window only).
     pub idempotency_retention_days: u64,
     /// Embedded: seconds resolved settlements and authorizations stay in memory (`None`: the
@@ -157,6 +160,7 @@ impl LoadConfig {
             idempotency_retention_days: 0,
             resolved_in_memory_secs: None,
             partitions: 1,
+            merchant_partition: None,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -202,6 +206,12 @@ impl LoadConfig {
         }
         if self.rate == Some(0) {
             return Err("--rate must be at least 1".into());
+        }
+        if self.merchant_partition.is_some_and(|partition| partition >= self.partitions) {
+            return Err("--merchant-partition must be one of the engine's --partitions".into());
+        }
+        if self.merchant_partition.is_some() && self.target != Target::Embedded {
+            return Err("--merchant-partition needs --target embedded".into());
         }
         Ok(())
     }
@@ -273,9 +283,11 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
                 config.ids_max,
                 (config.partitions, config.idempotency_retention_days, config.resolved_in_memory_secs),
             )?;
-            // In process the placement is known: the merchant's account is named to live on the
-            // home partition, as a merchant's must.
-            ids = ids.on_home_partition(engine.placement());
+            // In process the placement is known: the merchant's account may be named to live on
+            // a chosen partition.
+            if let Some(partition) = config.merchant_partition {
+                ids = ids.with_merchant_account_on(engine.placement(), partition);
+            }
             Some(engine)
         }
         _ => None,

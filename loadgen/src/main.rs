@@ -150,6 +150,10 @@ struct Cli {
     /// Embedded: the engine's partitions (each a state machine with its own executor).
     #[arg(long, default_value_t = 1)]
     partitions: u16,
+    /// Embedded: the partition the merchant's account lives on [default: wherever its name
+    /// places it].
+    #[arg(long)]
+    merchant_partition: Option<u16>,
     /// Embedded: days ids are answered as repeats, found in storage past the id table's window
     /// (0: the window only).
     #[arg(long, default_value_t = 0)]
@@ -197,6 +201,7 @@ fn main() {
     config.idempotency_retention_days = cli.idempotency_retention_days;
     config.resolved_in_memory_secs = cli.resolved_in_memory_secs;
     config.partitions = cli.partitions;
+    config.merchant_partition = cli.merchant_partition;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;

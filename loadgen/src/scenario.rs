@@ -105,7 +105,7 @@ use steps::*;
 pub struct Ids {
     run: u32,
     prefix: String,
-    /// Which of the merchant account's names is used (`Ids::on_home_partition`).
+    /// Which of the merchant account's names is used (`Ids::with_merchant_account_on`).
     merchant_account: u32,
 }
 
@@ -115,12 +115,15 @@ impl Ids {
         Ids { run, prefix: format!("lg{run}"), merchant_account: 0 }
     }
 
-    /// These names with a merchant account that lives on the home partition of `placement` (a
-    /// merchant's account must: `docs/partitions.md`), found by trying `-m-acc`, `-m-acc1`, ...
-    pub fn on_home_partition(mut self, placement: &kassa_engine::partition::Placement) -> Ids {
-        let home = kassa_engine::partition::HOME_PARTITION;
+    /// These names with a merchant account that lives on `partition` of `placement` (to measure
+    /// where it lives), found by trying `-m-acc`, `-m-acc1`, ...
+    pub fn with_merchant_account_on(
+        mut self,
+        placement: &kassa_engine::partition::Placement,
+        partition: kassa_engine::partition::PartitionId,
+    ) -> Ids {
         self.merchant_account =
-            (0..).find(|n| placement.of_account(&self.merchant_account_named(*n)) == home).expect("some name");
+            (0..).find(|n| placement.of_account(&self.merchant_account_named(*n)) == partition).expect("some name");
         self
     }
 
@@ -610,9 +613,8 @@ impl Worker {
 /// The commands of the setup phase, in phases that must apply in order (commands within a
 /// phase are independent): accounts; deposits and the merchant; terminals (one per worker), the
 /// operator and the contacts (each user with the next). Without `merchant` (flows between
-/// accounts only, `Mix::only_between_accounts`) no merchant is registered (an engine of several
-/// partitions keeps merchants on partition 0 with their accounts, and the merchant's account may
-/// hash elsewhere). Returns them with the sum deposited.
+/// accounts only, `Mix::only_between_accounts`) no merchant is registered. Returns them with the
+/// sum deposited.
 pub fn setup_phases(
     ids: &Ids,
     accounts: usize,

@@ -145,15 +145,20 @@ impl Terminals {
             return Ok(Some(known.clone()));
         }
         let lookup = terminal.clone();
-        let known = engine
+        let found = engine
             .read_not_durable(move |machine| {
                 let terminal = machine.terminal(&lookup)?;
                 let merchant = machine.merchant(&terminal.merchant)?;
-                let currency = machine.account(&merchant.account)?.currency;
-                Some(KnownTerminal { merchant: terminal.merchant.clone(), mac_key: terminal.mac_key.clone(), currency })
+                Some((terminal.merchant.clone(), terminal.mac_key.clone(), merchant.account.clone()))
             })
-            .await?
-            .map(Arc::new);
+            .await?;
+        let Some((merchant, mac_key, account)) = found else { return Ok(None) };
+        // The merchant's account may live on another partition: its currency is read there.
+        let currency = {
+            let account = account.clone();
+            engine.read_account(&account.clone(), move |machine| machine.account(&account).map(|a| a.currency)).await?
+        };
+        let known = currency.map(|currency| Arc::new(KnownTerminal { merchant, mac_key, currency }));
         if let Some(known) = &known
             && self.0.len() < TERMINALS_CACHED_MAX
         {

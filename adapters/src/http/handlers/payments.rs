@@ -115,17 +115,18 @@ pub(super) async fn revoke_authorization(state: Data, caller: Caller, path: web:
     ok(&view)
 }
 
-/// The currency a settlement without one is in: its terminal's merchant account's (a read,
-/// only when the body names no currency; an unknown terminal is the engine's to refuse).
+/// The currency a settlement without one is in: its terminal's merchant account's (reads,
+/// only when the body names no currency: the terminal's merchant on the home partition, then
+/// the account where it lives; an unknown terminal is the engine's to refuse).
 async fn default_currency(state: &Data, body: &SettleBody) -> Result<Currency, ApiError> {
     let terminal = body.terminal.clone();
-    let found = state
-        .engine
-        .read(move |machine| {
-            let merchant = machine.merchant(&machine.terminal(&terminal)?.merchant)?;
-            Some(machine.account(&merchant.account)?.currency)
-        })
+    let engine = &state.engine;
+    let account = engine
+        .read(move |machine| Some(machine.merchant(&machine.terminal(&terminal)?.merchant)?.account.clone()))
         .await?;
+    let Some(account) = account else { return Ok(Currency::EUR) };
+    let found =
+        engine.read_account(&account.clone(), move |machine| machine.account(&account).map(|a| a.currency)).await?;
     Ok(found.unwrap_or(Currency::EUR))
 }
 
