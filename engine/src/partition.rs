@@ -290,9 +290,10 @@ pub enum Checking {
     /// A payer of a transfer batch's leg (independent or linked), for the batch's authority rule
     /// (who owns it). The payers elsewhere are checked one after another.
     BatchPayer,
-    /// The account a merchant is being registered with (a missing account is
-    /// `account_not_found`).
-    Merchant,
+    /// The account merchant `id` is being registered with (a missing account is
+    /// `account_not_found`). The merchant's terminals, operators and coupons sent meanwhile wait
+    /// for it.
+    Merchant(Id),
     /// The merchant's account of sale `id`, which places a hold (the sale refuses a missing
     /// account `counterparty_not_found`, as one partition does).
     SaleMerchant(Id),
@@ -307,7 +308,7 @@ impl Checking {
             | Checking::Bill(_)
             | Checking::Split(_)
             | Checking::BatchPayer
-            | Checking::Merchant => None,
+            | Checking::Merchant(_) => None,
         }
     }
 }

@@ -144,6 +144,9 @@ impl StateMachine {
     /// authority included, is decided from the start as on one partition. A split's accounts are
     /// checked one after another, the answers carried along. `None`: apply `submission` now.
     pub(super) fn check_account_first(&mut self, submission: &Submission) -> Option<Outcome> {
+        if let Some(outcome) = self.wait_for_registration(submission) {
+            return Some(outcome);
+        }
         let (operation, subject, unchecked) = match &submission.command {
             Command::Authorize(authorize) => {
                 let unchecked = self.unchecked([&authorize.account]);
@@ -162,7 +165,7 @@ impl StateMachine {
                     _ => true,
                 };
                 let unchecked = if itself { self.unchecked([&register.account]) } else { None };
-                (Operation::RegisterMerchant, Checking::Merchant, unchecked)
+                (Operation::RegisterMerchant, Checking::Merchant(register.merchant.clone()), unchecked)
             }
             Command::SettlePos(settle) => {
                 let subject = Checking::SaleMerchant(settle.id.clone());

@@ -31,12 +31,10 @@ pub struct Transit {
     /// The last message number sent (credits and checks share the numbers).
     last_number: u64,
     /// Messages sent and not yet answered, by number: credits (the money in this partition's
-    /// transit) and checks. Boxed: an entry is ~130 bytes or more, and the tree moves its values
-    /// as it splits and merges nodes (boxing encodes alike).
+    /// transit) and checks. Boxed: entries are ~130 bytes, and the tree moves its values.
     open: BTreeMap<u64, Box<Open>>,
-    /// The open credit of each transfer id still in flight (a repeat waits for it). A hash map:
-    /// it is only looked up, and ordered string keys cost most of a crossing step's map work
-    /// (`cargo bench --bench transit`); it encodes as the ordered map did (a length and pairs).
+    /// The open credit of each transfer id still in flight (a repeat waits for it). A hash map
+    /// (only looked up; ordered string keys cost most of a crossing step's map work).
     by_transfer: super::Map<Id, u64>,
     /// The open message of each hold whose placement waits for its payee's check, or whose
     /// capture's credit is in flight (a repeat waits for it; `transit/holds.rs`).
@@ -63,11 +61,13 @@ pub struct Transit {
     by_split: super::Map<Id, u64>,
     /// The splits' money steps in flight, by message number.
     split_steps: BTreeMap<u64, splits::SplitStep>,
+    /// The number of each merchant's registration waiting for its account's check.
+    by_merchant: super::Map<Id, u64>,
     /// Member accounts here with a share paid into a split's escrow on another partition: each
     /// may not close until its shares come back or are released.
     shares_out: super::Map<Id, u32>,
-    /// Outcomes waiting for several credits (a split's refunds or releases), by the number their
-    /// callers wait on; and the credit numbers each waits for.
+    /// Outcomes waiting for several credits (a split's refunds or releases), by the number
+    /// their callers wait on; and the credit numbers each waits for.
     joins: BTreeMap<u64, joins::Join>,
     joined: BTreeMap<u64, u64>,
     /// The legs of independent transfer batches crossing partitions, by their credit's number:

@@ -47,7 +47,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// leg, and the transit keeps the funds reservations (and a linked pass's payer answers).
 /// 18: merchants whose account lives off the home partition: a check may be for the account a
 /// merchant registers with or for the merchant's account of a sale placing a hold.
-pub const STORAGE_FORMAT: u8 = 18;
+/// 19: a merchant's registration check names the merchant, and the transit keeps the
+/// registrations waiting for their checks (the merchant's commands sent meanwhile wait).
+pub const STORAGE_FORMAT: u8 = 19;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

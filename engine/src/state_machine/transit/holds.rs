@@ -52,7 +52,7 @@ impl Transit {
             Checking::SaleMerchant(id) => self.by_hold.get(id)?,
             // A batch has no id: two alike check alike, and apply as one partition applies them;
             // nor does a merchant's registration need one (it applies again alike).
-            Checking::HoldPayee(_) | Checking::BatchPayer | Checking::Merchant => return None,
+            Checking::HoldPayee(_) | Checking::BatchPayer | Checking::Merchant(_) => return None,
         };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, &**placement)),
@@ -103,7 +103,8 @@ impl StateMachine {
             Checking::Authorization(id) => transit.by_authorization.insert(id.clone(), number),
             Checking::Bill(id) => transit.by_bill.insert(id.clone(), number),
             Checking::Split(id) => transit.by_split.insert(id.clone(), number),
-            Checking::BatchPayer | Checking::Merchant => None,
+            Checking::Merchant(id) => transit.by_merchant.insert(id.clone(), number),
+            Checking::BatchPayer => None,
         };
         let check = Check { source: self.config.partition, number, subject, account: account.clone(), currency };
         let message = TransitMessage::Check(check.clone());
@@ -122,7 +123,7 @@ impl StateMachine {
             | Checking::Bill(_)
             | Checking::Split(_)
             | Checking::BatchPayer
-            | Checking::Merchant
+            | Checking::Merchant(_)
             | Checking::SaleMerchant(_) => Rejection::AccountNotFound,
         };
         let account = self.state.accounts.get(&check.account).ok_or(missing);
@@ -173,7 +174,8 @@ impl StateMachine {
             Checking::Authorization(id) => transit.by_authorization.remove(id),
             Checking::Bill(id) => transit.by_bill.remove(id),
             Checking::Split(id) => transit.by_split.remove(id),
-            Checking::BatchPayer | Checking::Merchant => None,
+            Checking::Merchant(id) => transit.by_merchant.remove(id),
+            Checking::BatchPayer => None,
         };
         let outcome = match (answer, &check.subject) {
             (Err(rejection), Checking::HoldPayee(_)) => Outcome::Rejected(*rejection),
@@ -193,6 +195,8 @@ impl StateMachine {
             }
         };
         self.complete(number, outcome, output);
+        // A merchant's terminals, operators, coupons and bills sent meanwhile apply now.
+        self.release_waiting(now, number, output);
     }
 
     /// The payer's step of a capture whose payee lives elsewhere: debit the captured amount

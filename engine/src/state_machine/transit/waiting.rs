@@ -1,7 +1,8 @@
 //! Commands that wait for a step in flight to another partition: a command naming a bill whose
 //! charge or refund is in flight (`bills.rs`), a split whose share, payout or give-back is
-//! (`splits.rs`), or a coupon that a payment in flight will redeem if it is approved (a POS
-//! sale's or a bill's whose payer lives elsewhere).
+//! (`splits.rs`), a coupon that a payment in flight will redeem if it is approved (a POS
+//! sale's or a bill's whose payer lives elsewhere), or a merchant whose registration waits for
+//! its account's check (its terminals, operators, coupons, bills, another registration).
 //!
 //! Such a command is not decided now: its outcome depends on the step's. Its caller waits on a
 //! number of its own, and the command applies from the start, in the order it came, once the
@@ -37,9 +38,24 @@ fn named_split(command: &Command) -> Option<&Id> {
     }
 }
 
-/// What a command waiting past the bound is refused, as if the step had been approved.
+/// The merchant a command names, if it needs the merchant registered.
+fn named_merchant(command: &Command) -> Option<&Id> {
+    match command {
+        Command::RegisterMerchant(register) => Some(&register.merchant),
+        Command::RegisterTerminal(register) => Some(&register.merchant),
+        Command::RegisterOperator(register) => Some(&register.merchant),
+        Command::IssueCoupon(issue) => Some(&issue.merchant),
+        Command::OpenBill(open) => Some(&open.merchant),
+        _ => None,
+    }
+}
+
+/// What a command waiting past the bound is refused, as if the step had been approved (a
+/// merchant's: as if it had not applied yet).
 fn busy(command: &Command) -> Rejection {
     match command {
+        Command::RegisterMerchant(_) => Rejection::AlreadyExists,
+        command if named_merchant(command).is_some() => Rejection::MerchantNotFound,
         Command::RefundBill(_) | Command::RefundSplit { .. } => Rejection::NotReversible,
         command if named_bill(command).is_some() => Rejection::BillNotOpen,
         command if named_split(command).is_some() => Rejection::SplitClosed,
@@ -58,6 +74,11 @@ impl StateMachine {
     /// The number of the step in flight that `command` must wait for, if any.
     fn step_in_the_way(&self, command: &Command) -> Option<u64> {
         let transit = &self.state.transit;
+        if !transit.by_merchant.is_empty()
+            && let Some(number) = named_merchant(command).and_then(|merchant| transit.by_merchant.get(merchant))
+        {
+            return Some(*number);
+        }
         if transit.bill_steps.is_empty() && transit.coupons_in_flight.is_empty() && transit.split_steps.is_empty() {
             return None;
         }
@@ -91,16 +112,29 @@ impl StateMachine {
     /// documentation). `None`: apply it now.
     pub(in crate::state_machine) fn wait_for_step(&mut self, submission: &Submission) -> Option<Outcome> {
         let number = self.step_in_the_way(&submission.command)?;
+        Some(self.park_behind(number, submission))
+    }
+
+    /// A registration of a merchant whose registration waits for its account's check waits
+    /// for it too, before it is checked itself. `None`: go on.
+    pub(in crate::state_machine) fn wait_for_registration(&mut self, submission: &Submission) -> Option<Outcome> {
+        let Command::RegisterMerchant(register) = &submission.command else { return None };
+        let number = *self.state.transit.by_merchant.get(&register.merchant)?;
+        Some(self.park_behind(number, submission))
+    }
+
+    /// Parks `submission` behind step `number` (at most [`STEP_WAITING_MAX`] per step).
+    fn park_behind(&mut self, number: u64, submission: &Submission) -> Outcome {
         let transit = &mut self.state.transit;
         let waiting = transit.waiting.entry(number).or_default();
         if waiting.len() >= STEP_WAITING_MAX {
-            return Some(Outcome::Rejected(busy(&submission.command)));
+            return Outcome::Rejected(busy(&submission.command));
         }
         let caller = transit.last_number + 1;
         transit.last_number = caller;
         waiting.push((caller, Box::new(submission.clone())));
         self.pending = Some(caller);
-        Some(Outcome::Applied(Reply::Done))
+        Outcome::Applied(Reply::Done)
     }
 
     /// Step `number` is final: applies the commands that waited for it, in order, answering each

@@ -218,3 +218,53 @@ fn a_held_sale_whose_payer_and_merchant_share_a_partition_is_captured_there_at_o
     assert_eq!(p0.hold(&id("s1")).unwrap().state, HoldState::Captured(120));
     assert!(p0.transit().in_flight().is_empty() && p1.transit().in_flight().is_empty());
 }
+
+#[test]
+fn a_merchants_terminal_operator_and_copy_sent_with_its_registration_wait_for_it() {
+    use crate::command::RegisterOperator;
+    let [mut p0, mut p1] = machines();
+    let takings = account_on(&p0, 1, "takings");
+    let terminal = || {
+        Command::RegisterTerminal(RegisterTerminal {
+            terminal: id("t1"),
+            merchant: id("shop"),
+            mac_key: None,
+            location: None,
+        })
+    };
+    let operator = Command::RegisterOperator(RegisterOperator { operator: id("o1"), merchant: id("shop") });
+    // Its account missing: the registration is refused, and so are those behind it.
+    let sent = commit(&mut p0, &[], vec![register("shop", &takings), terminal()]);
+    assert_eq!(sent.pending.len(), 2, "the terminal waits for the registration: {:?}", sent.outcomes);
+    let done = deliver(&mut p0, &deliver(&mut p1, &sent));
+    let outcomes: Vec<Outcome> = done.completed.iter().map(|(_, outcome)| outcome.clone()).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Rejected(Rejection::AccountNotFound), Outcome::Rejected(Rejection::MerchantNotFound)]
+    );
+    // Its account open: one batch registers the merchant, its terminal and operator, in order; a
+    // copy of the registration and one with another account wait, then answer as after it.
+    open(&mut p1, &takings, 0);
+    let other = account_on(&p0, 1, "other");
+    let batch =
+        vec![register("shop", &takings), terminal(), operator, register("shop", &takings), register("shop", &other)];
+    let sent = commit(&mut p0, &[], batch);
+    assert_eq!(sent.pending.len(), 5, "{:?}", sent.outcomes);
+    assert_eq!(messages(&sent).len(), 1, "one check: the others wait for its answer");
+    // Deliver until nothing is left in flight, collecting every answer.
+    let mut completed = Vec::new();
+    let mut output = sent.clone();
+    while !output.outgoing.is_empty() {
+        output = deliver(&mut p0, &deliver(&mut p1, &output));
+        completed.extend(output.completed.clone());
+    }
+    let by_caller = |index: usize| {
+        let number = sent.pending.iter().find(|(at, _)| *at == index).unwrap().1;
+        completed.iter().find(|(n, _)| *n == number).map(|(_, outcome)| outcome.clone()).unwrap()
+    };
+    assert!((0..3).all(|index| by_caller(index).is_applied()), "{completed:?}");
+    // The copies applied after it (checked again: their accounts live elsewhere).
+    assert_eq!(by_caller(3), Outcome::Applied(Reply::Done));
+    assert_eq!(by_caller(4), Outcome::Rejected(Rejection::AlreadyExists));
+    assert!(p0.terminal(&id("t1")).is_some() && p0.transit().open_messages().is_empty());
+}
