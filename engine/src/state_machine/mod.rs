@@ -14,6 +14,7 @@ mod annotate;
 mod archive;
 mod authorizations;
 mod bills;
+mod checks;
 mod coupons;
 mod holds;
 mod idempotency;
