@@ -219,3 +219,22 @@ fn bills_with_accounts_on_every_partition_are_paid_and_refunded() {
     // Eight bills paid, each 1,000 less a 300 refund.
     assert_eq!(takings.iter().map(|account| server.balance(account).0).sum::<i64>(), 8 * 700);
 }
+
+/// On three partitions, a sale that names no currency is in its terminal's merchant's account's,
+/// wherever that account lives: twelve JPY merchants, each paid once in yen.
+#[test]
+fn a_sale_without_a_currency_is_in_its_merchants_wherever_its_account_lives() {
+    let server = Server::start(&["--partitions", "3"]);
+    server.funded_account("yen-payer", "JPY", 100_000);
+    for n in 0..MERCHANTS {
+        let till = format!("yen-till-{n}");
+        server.funded_account(&till, "JPY", 0);
+        server.admin("POST", "/v1/merchants", json!({"id": format!("ym{n}"), "account": till}));
+        server.admin("POST", "/v1/terminals", json!({"id": format!("yt{n}"), "merchant": format!("ym{n}")}));
+        let code = server.authorize(&format!("yen-au-{n}"), "yen-user", "yen-payer", 1_000);
+        let settle = json!({"id": format!("yen-s-{n}"), "user": "yen-user", "code": code, "amount": 100, "terminal": format!("yt{n}")});
+        let sold = server.admin("POST", "/v1/pos/settlements", settle);
+        assert_eq!(sold["approved"], json!(true), "merchant {n}: {sold:?}");
+        assert_eq!(server.balance(&till).0, 100, "merchant {n}");
+    }
+}
