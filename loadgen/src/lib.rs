@@ -271,6 +271,30 @@ pub async fn run(config: LoadConfig) -> Result<Report, String> {
 }
 
 async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, String> {
+    let (backend, ids, deposited) = prepare(config, progress).await?;
+    progress.setup(format!("connecting {} workers", config.workers()));
+    let channels = channels(config, &backend, &ids).await?;
+    let shared = drive(config, progress, channels, &ids).await?;
+    let elapsed = Instant::now().saturating_duration_since(shared.pacer.measure_from()).max(Duration::from_millis(1));
+
+    let recorder = shared.stats.merged();
+    let mut report = Report::new(config.target.name(), config.describe_load(), &recorder, elapsed);
+    report.mode = config.describe_mode();
+    report.mix = config.mix.to_string();
+    report.timeline = shared.stats.timeline();
+
+    progress.message("checking conservation");
+    let splits: Vec<Id> = std::mem::take(&mut *shared.open_splits.lock().unwrap_or_else(PoisonError::into_inner));
+    check_conservation(config, &backend, (&ids, splits, deposited), &mut report).await;
+    if let Backend::Embedded(engine) = backend {
+        tokio::task::spawn_blocking(move || engine.shutdown()).await.map_err(|error| error.to_string())?;
+    }
+    Ok(report)
+}
+
+/// Opens the embedded engine or reaches the server, and runs the setup phases: the backend,
+/// the run's names, and the sum deposited.
+async fn prepare(config: &LoadConfig, progress: &Progress) -> Result<(Backend, Ids, i128), String> {
     let mut ids = Ids::new(config.run);
     let workers = config.workers();
     // Over ISO 8583 a hold is a sale's pre-authorization at a terminal: it needs the merchant.
@@ -317,9 +341,17 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
             Backend::Http { operator_key }
         }
     };
-    progress.setup(format!("connecting {workers} workers"));
-    let channels = channels(config, &backend, &ids).await?;
+    Ok((backend, ids, deposited))
+}
 
+/// Runs one worker per channel until the pacer ends the run, the progress bar following the
+/// counters; returns what they shared (the counters, the splits left open).
+async fn drive(
+    config: &LoadConfig,
+    progress: &Progress,
+    channels: Vec<Channel>,
+    ids: &Ids,
+) -> Result<Arc<Shared>, String> {
     let start = Instant::now();
     let pacer = Pacer::new(config.mode(), start, config.warmup, config.duration, config.count);
     let shared = Arc::new(Shared {
@@ -350,20 +382,21 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
         result = watch => result?,
         () = progress.follow(&shared.pacer, &shared.stats, config.count) => {}
     }
-    let elapsed = Instant::now().saturating_duration_since(shared.pacer.measure_from()).max(Duration::from_millis(1));
+    Ok(shared)
+}
 
-    let recorder = shared.stats.merged();
-    let mut report = Report::new(config.target.name(), config.describe_load(), &recorder, elapsed);
-    report.mode = config.describe_mode();
-    report.mix = config.mix.to_string();
-    report.timeline = shared.stats.timeline();
-
-    progress.message("checking conservation");
+/// Reads every account the run touched (the merchant's included) and the splits' escrow, and
+/// records whether they still hold what was deposited.
+async fn check_conservation(
+    config: &LoadConfig,
+    backend: &Backend,
+    (ids, splits, deposited): (&Ids, Vec<Id>, i128),
+    report: &mut Report,
+) {
     let mut accounts: Vec<Id> = (0..config.accounts).map(|index| ids.account(index)).collect();
     accounts.push(ids.merchant_account());
-    let splits: Vec<Id> = std::mem::take(&mut *shared.open_splits.lock().unwrap_or_else(PoisonError::into_inner));
     let (account_count, split_count) = (accounts.len(), splits.len());
-    let balances = match &backend {
+    let balances = match backend {
         Backend::Embedded(engine) => embedded::balances(engine, accounts, splits).await,
         Backend::Tcp | Backend::Http { .. } => {
             http::balances(http_addr(config), &config.api_key, accounts, splits).await
@@ -375,10 +408,6 @@ async fn run_with(config: &LoadConfig, progress: &Progress) -> Result<Report, St
         }
         Err(error) => report.conservation_note = Some(error),
     }
-    if let Backend::Embedded(engine) = backend {
-        tokio::task::spawn_blocking(move || engine.shutdown()).await.map_err(|error| error.to_string())?;
-    }
-    Ok(report)
 }
 
 /// The HTTP address: `--http-addr`, or `--addr` for the `http` target.
