@@ -389,35 +389,52 @@ async fn read_loop(
             Ok(request) => request,
             Err(error) => return refuse(0, ErrorCode::MalformedFrame, error.to_string()),
         };
-        let request_id = request.request_id;
-        if !shared.auth.is_live(caller) {
-            return refuse(request_id, ErrorCode::Unauthenticated, "the API key was revoked".into());
-        }
-        match request.body {
-            RequestBody::Hello { .. } => {
-                return refuse(request_id, ErrorCode::MalformedFrame, "Hello after the handshake".into());
-            }
-            RequestBody::Ping => {
-                let response = Response { request_id, body: ResponseBody::Pong };
-                let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
-            }
-            RequestBody::Batch(commands) if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX => {
-                let message = format!("a batch holds 1..={BATCH_COMMANDS_MAX} commands, not {}", commands.len());
-                let response = Response::error(request_id, ErrorCode::InvalidBatch, message);
-                let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
-            }
-            RequestBody::Submit(command) => submit_one(shared, caller.sends(command), request_id, slot, outgoing),
-            RequestBody::SubmitWithMetadata { command, metadata } => {
-                submit_one(shared, caller.sends(command).with_metadata(metadata), request_id, slot, outgoing);
-            }
-            RequestBody::Batch(commands) => {
-                let engine = shared.engine.clone();
-                let batch = commands.into_iter().map(|command| caller.sends(command)).collect();
-                let submit = async move { engine.submit_batch(batch).await };
-                submit_in_order(submit, ResponseBody::Outcomes, request_id, slot, outgoing);
-            }
+        if let Some(end) = serve_request(request, slot, shared, caller, outgoing) {
+            return end;
         }
     }
+}
+
+/// Answers one decoded request, or sends it to the engine to be answered in order. `Some`:
+/// the connection ends (its key was revoked, or it broke the protocol).
+fn serve_request(
+    request: Request,
+    slot: OwnedSemaphorePermit,
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    outgoing: &mpsc::UnboundedSender<Outgoing>,
+) -> Option<End> {
+    let request_id = request.request_id;
+    let refuse = |code: ErrorCode, message: String| {
+        let _ = outgoing.send(Outgoing { response: Response::error(request_id, code, message), _slot: None });
+        Some(End::Refused(code))
+    };
+    if !shared.auth.is_live(caller) {
+        return refuse(ErrorCode::Unauthenticated, "the API key was revoked".into());
+    }
+    match request.body {
+        RequestBody::Hello { .. } => return refuse(ErrorCode::MalformedFrame, "Hello after the handshake".into()),
+        RequestBody::Ping => {
+            let response = Response { request_id, body: ResponseBody::Pong };
+            let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
+        }
+        RequestBody::Batch(commands) if commands.is_empty() || commands.len() > BATCH_COMMANDS_MAX => {
+            let message = format!("a batch holds 1..={BATCH_COMMANDS_MAX} commands, not {}", commands.len());
+            let response = Response::error(request_id, ErrorCode::InvalidBatch, message);
+            let _ = outgoing.send(Outgoing { response, _slot: Some(slot) });
+        }
+        RequestBody::Submit(command) => submit_one(shared, caller.sends(command), request_id, slot, outgoing),
+        RequestBody::SubmitWithMetadata { command, metadata } => {
+            submit_one(shared, caller.sends(command).with_metadata(metadata), request_id, slot, outgoing);
+        }
+        RequestBody::Batch(commands) => {
+            let engine = shared.engine.clone();
+            let batch = commands.into_iter().map(|command| caller.sends(command)).collect();
+            let submit = async move { engine.submit_batch(batch).await };
+            submit_in_order(submit, ResponseBody::Outcomes, request_id, slot, outgoing);
+        }
+    }
+    None
 }
 
 /// Submits one command. No task per request: the engine's writer thread queues the durable
