@@ -124,6 +124,41 @@ fn unmask(masked: u32) -> u32 {
     rotated.rotate_left(15)
 }
 
+/// Takes the physical record of `kind` at `position..end` into the logical records:
+/// whole, or as a fragment of the one that started at `fragment_start`. `Err`: why the log is
+/// damaged there.
+fn assemble(
+    kind: u8,
+    (position, end): (u64, u64),
+    fragment_start: &mut Option<u64>,
+    records: &mut Vec<LogRecord>,
+) -> Result<(), String> {
+    match kind {
+        FULL | RECYCLABLE_FULL | FIRST | RECYCLABLE_FIRST if fragment_start.is_some() => {
+            return Err("a record starts before the previous one ended".into());
+        }
+        FULL | RECYCLABLE_FULL => records.push(LogRecord { offset: position, len: end - position }),
+        FIRST | RECYCLABLE_FIRST => *fragment_start = Some(position),
+        MIDDLE | RECYCLABLE_MIDDLE | LAST | RECYCLABLE_LAST => {
+            let Some(first) = *fragment_start else {
+                return Err("a record continues without its start".into());
+            };
+            if matches!(kind, LAST | RECYCLABLE_LAST) {
+                records.push(LogRecord { offset: first, len: end - first });
+                *fragment_start = None;
+            }
+        }
+        SET_COMPRESSION
+        | TIMESTAMP_SIZE
+        | RECYCLABLE_TIMESTAMP_SIZE
+        | PREDECESSOR_INFO
+        | RECYCLABLE_PREDECESSOR_INFO => {}
+        other if other & SAFE_TO_IGNORE != 0 => {}
+        other => return Err(format!("unknown record type {other}")),
+    }
+    Ok(())
+}
+
 fn scan_bytes(bytes: &[u8]) -> (Vec<LogRecord>, LogEnd) {
     let len = bytes.len() as u64;
     let mut records = Vec::new();
@@ -175,35 +210,8 @@ fn scan_bytes(bytes: &[u8]) -> (Vec<LogRecord>, LogEnd) {
             return (records, damaged(position, reason));
         }
         let end = position + header + length;
-        match kind {
-            FULL | RECYCLABLE_FULL => {
-                if fragment_start.is_some() {
-                    return (records, damaged(position, "a record starts before the previous one ended"));
-                }
-                records.push(LogRecord { offset: position, len: end - position });
-            }
-            FIRST | RECYCLABLE_FIRST => {
-                if fragment_start.is_some() {
-                    return (records, damaged(position, "a record starts before the previous one ended"));
-                }
-                fragment_start = Some(position);
-            }
-            MIDDLE | RECYCLABLE_MIDDLE | LAST | RECYCLABLE_LAST => {
-                let Some(first) = fragment_start else {
-                    return (records, damaged(position, "a record continues without its start"));
-                };
-                if matches!(kind, LAST | RECYCLABLE_LAST) {
-                    records.push(LogRecord { offset: first, len: end - first });
-                    fragment_start = None;
-                }
-            }
-            SET_COMPRESSION
-            | TIMESTAMP_SIZE
-            | RECYCLABLE_TIMESTAMP_SIZE
-            | PREDECESSOR_INFO
-            | RECYCLABLE_PREDECESSOR_INFO => {}
-            other if other & SAFE_TO_IGNORE != 0 => {}
-            other => return (records, damaged(position, &format!("unknown record type {other}"))),
+        if let Err(reason) = assemble(kind, (position, end), &mut fragment_start, &mut records) {
+            return (records, damaged(position, &reason));
         }
         position = end;
     }

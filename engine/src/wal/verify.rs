@@ -121,18 +121,7 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     }
     let keys = wal.scan_all()?;
     let logs = rocks_log::log_files(dir)?;
-    let mut torn_tail = None;
-    for log in &logs {
-        let scan = rocks_log::scan(log)?;
-        match scan.end {
-            LogEnd::Clean => {}
-            LogEnd::TornTail { offset, bytes } => torn_tail = Some(TornTail { file: scan.path, offset, bytes }),
-            LogEnd::Damaged { offset, reason } => {
-                let rocksdb = "RocksDB tolerated it".to_string();
-                return Err(WalError::DamagedLog { file: scan.path, offset, reason, rocksdb }.into());
-            }
-        }
-    }
+    let torn_tail = scan_logs(&logs)?;
     let table_files = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter(|entry| entry.path().extension().is_some_and(|extension| extension == "sst"))
@@ -150,6 +139,24 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
         table_files,
         torn_tail,
     })
+}
+
+/// Scans every log file: the torn tail found, if any; a damaged log is an error (RocksDB
+/// opened the directory all the same).
+fn scan_logs(logs: &[std::path::PathBuf]) -> Result<Option<TornTail>, VerifyError> {
+    let mut torn_tail = None;
+    for log in logs {
+        let scan = rocks_log::scan(log)?;
+        match scan.end {
+            LogEnd::Clean => {}
+            LogEnd::TornTail { offset, bytes } => torn_tail = Some(TornTail { file: scan.path, offset, bytes }),
+            LogEnd::Damaged { offset, reason } => {
+                let rocksdb = "RocksDB tolerated it".to_string();
+                return Err(WalError::DamagedLog { file: scan.path, offset, reason, rocksdb }.into());
+            }
+        }
+    }
+    Ok(torn_tail)
 }
 
 /// Money in and out of all partitions, per currency.
