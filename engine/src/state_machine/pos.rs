@@ -304,6 +304,18 @@ impl StateMachine {
         }
     }
 
+    /// A sale placing a hold: its expiry within bounds, its id no hold's already.
+    fn check_sale_hold(&self, now: TimestampMs, settle: &SettlePos) -> Result<(), Rejection> {
+        let Some(until) = settle.hold_until_ms else { return Ok(()) };
+        if until <= now || until - now > HOLD_TTL_MS_MAX {
+            return Err(Rejection::InvalidExpiry);
+        }
+        if self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id) {
+            return Err(Rejection::AlreadyExists);
+        }
+        Ok(())
+    }
+
     fn try_settle_pos(
         &mut self,
         now: TimestampMs,
@@ -311,14 +323,7 @@ impl StateMachine {
         events: &mut Vec<Event>,
     ) -> Result<Sold, Rejection> {
         Self::check_amount(settle.amount)?;
-        if let Some(until) = settle.hold_until_ms {
-            if until <= now || until - now > HOLD_TTL_MS_MAX {
-                return Err(Rejection::InvalidExpiry);
-            }
-            if self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id) {
-                return Err(Rejection::AlreadyExists);
-            }
-        }
+        self.check_sale_hold(now, settle)?;
         let terminal = self.state.terminals.get(&settle.terminal).ok_or(Rejection::TerminalNotFound)?;
         let (merchant_id, place) = (terminal.merchant.clone(), settle.location.or(terminal.location));
         let merchant_account = self.state.merchants[&merchant_id].account.clone();
