@@ -18,39 +18,12 @@ impl StateMachine {
     ///   flight to another partition took out of it).
     pub fn check_invariants(&self) {
         let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
-        let mut held: Map<&Id, u128> = Map::default();
         for (id, account) in &self.state.accounts {
             *sums.entry(account.currency).or_default() += i128::from(account.posted);
             let available = i128::from(account.posted) - i128::from(account.held) - i128::from(account.reserved);
             assert!(available >= -i128::from(account.overdraft_limit), "account {id} below its overdraft limit");
-            held.entry(id).or_default();
         }
-        let mut reserved: Map<&Id, u64> = Map::default();
-        for (account, amount) in self.state.transit.funds_reserved() {
-            let sum = reserved.entry(account).or_default();
-            *sum = sum.checked_add(amount).expect("an account's reservations fit u64");
-        }
-        for (id, account) in &self.state.accounts {
-            let expected = reserved.get(id).copied().unwrap_or_default();
-            assert_eq!(account.reserved, expected, "account {id} reserved != its funds reservations");
-        }
-        for hold in self.state.holds.values() {
-            let holding = match hold.state {
-                HoldState::Active => hold.amount,
-                HoldState::Capturing(captured) => hold.amount - captured,
-                HoldState::Captured(_) | HoldState::Voided | HoldState::Expired => 0,
-            };
-            // A POS hold's payer elsewhere has its funds held there (`transit/pos_holds.rs`).
-            if holding > 0 && self.lives_here(&hold.from) {
-                *held.get_mut(&hold.from).expect("hold payer exists") += u128::from(holding);
-            }
-        }
-        for (account, amount) in self.state.transit.funds_held() {
-            *held.get_mut(account).expect("a payer with funds held exists") += u128::from(amount);
-        }
-        for (id, account) in &self.state.accounts {
-            assert_eq!(u128::from(account.held), held[id], "account {id} held != sum of its active holds");
-        }
+        self.check_held_and_reserved();
         for split in self.state.splits.values() {
             *sums.entry(split.currency).or_default() += i128::from(split.escrow);
         }
@@ -85,6 +58,40 @@ impl StateMachine {
             let (sum, expected) =
                 (sums.get(currency).copied().unwrap_or(0), expected.get(currency).copied().unwrap_or(0));
             assert_eq!(sum, expected, "money not conserved in {currency}");
+        }
+    }
+
+    /// Every account's reserved funds equal its funds reservations (linked batches elsewhere),
+    /// and its held amount the sum of its active holds (less a capture in flight) and of the
+    /// funds held here for POS holds kept on another partition.
+    fn check_held_and_reserved(&self) {
+        let mut reserved: Map<&Id, u64> = Map::default();
+        for (account, amount) in self.state.transit.funds_reserved() {
+            let sum = reserved.entry(account).or_default();
+            *sum = sum.checked_add(amount).expect("an account's reservations fit u64");
+        }
+        let mut held: Map<&Id, u128> = Map::default();
+        for (id, account) in &self.state.accounts {
+            let expected = reserved.get(id).copied().unwrap_or_default();
+            assert_eq!(account.reserved, expected, "account {id} reserved != its funds reservations");
+            held.entry(id).or_default();
+        }
+        for hold in self.state.holds.values() {
+            let holding = match hold.state {
+                HoldState::Active => hold.amount,
+                HoldState::Capturing(captured) => hold.amount - captured,
+                HoldState::Captured(_) | HoldState::Voided | HoldState::Expired => 0,
+            };
+            // A POS hold's payer elsewhere has its funds held there (`transit/pos_holds.rs`).
+            if holding > 0 && self.lives_here(&hold.from) {
+                *held.get_mut(&hold.from).expect("hold payer exists") += u128::from(holding);
+            }
+        }
+        for (account, amount) in self.state.transit.funds_held() {
+            *held.get_mut(account).expect("a payer with funds held exists") += u128::from(amount);
+        }
+        for (id, account) in &self.state.accounts {
+            assert_eq!(u128::from(account.held), held[id], "account {id} held != sum of its active holds");
         }
     }
 }
