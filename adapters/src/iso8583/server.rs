@@ -154,10 +154,9 @@ impl Terminals {
             .await?;
         let Some((merchant, mac_key, account)) = found else { return Ok(None) };
         // The merchant's account may live on another partition: its currency is read there.
-        let currency = {
-            let account = account.clone();
-            engine.read_account(&account.clone(), move |machine| machine.account(&account).map(|a| a.currency)).await?
-        };
+        let lookup = account.clone();
+        let currency =
+            engine.read_account(&account, move |machine| machine.account(&lookup).map(|a| a.currency)).await?;
         let known = currency.map(|currency| Arc::new(KnownTerminal { merchant, mac_key, currency }));
         if let Some(known) = &known
             && self.0.len() < TERMINALS_CACHED_MAX

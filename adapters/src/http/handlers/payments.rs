@@ -125,8 +125,8 @@ async fn default_currency(state: &Data, body: &SettleBody) -> Result<Currency, A
         .read(move |machine| Some(machine.merchant(&machine.terminal(&terminal)?.merchant)?.account.clone()))
         .await?;
     let Some(account) = account else { return Ok(Currency::EUR) };
-    let found =
-        engine.read_account(&account.clone(), move |machine| machine.account(&account).map(|a| a.currency)).await?;
+    let lookup = account.clone();
+    let found = engine.read_account(&account, move |machine| machine.account(&lookup).map(|a| a.currency)).await?;
     Ok(found.unwrap_or(Currency::EUR))
 }
 

@@ -177,7 +177,7 @@ impl StateMachine {
             return Err(refusal);
         }
         self.check_debit(&payment.from, payment.amount)?;
-        let held = i64::try_from(payment.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        let held = signed(payment.amount);
         self.post(&payment.from, 0, held, PostingCause::HoldPlaced(hold.clone()), events);
         let funds = FundsHeld { account: payment.from.clone(), amount: payment.amount, expires_at_ms, capturing: None };
         self.state.transit.funds_held.insert(hold.clone(), funds);
@@ -209,7 +209,7 @@ impl StateMachine {
         funds.capturing = Some(payment.amount);
         funds.amount -= payment.amount;
         transit.funds_expiry.remove(&(funds.expires_at_ms, hold.clone()));
-        let captured = i64::try_from(payment.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        let captured = signed(payment.amount);
         self.post(&payment.from, -captured, -captured, PostingCause::HoldCaptured(hold.clone()), events);
         self.pay_on(payment);
         Ok(false)
@@ -227,14 +227,14 @@ impl StateMachine {
             None => {
                 let rest = transit.funds_held.remove(hold).expect("looked at above").amount;
                 if rest > 0 {
-                    self.post(&account, 0, -i64::try_from(rest).expect("within i64"), cause, events);
+                    self.post(&account, 0, -signed(rest), cause, events);
                 }
             }
             Some(_) => {
                 funds.amount =
                     funds.amount.checked_add(captured).expect("a refused capture restores the hold's amount");
                 transit.funds_expiry.insert((funds.expires_at_ms, hold.clone()));
-                let captured = i64::try_from(captured).expect("within i64");
+                let captured = signed(captured);
                 self.post(&account, captured, captured, cause, events);
             }
         }
@@ -247,7 +247,7 @@ impl StateMachine {
         let Some(funds) = transit.funds_held.remove(hold) else { return };
         assert!(funds.capturing.is_none(), "a hold capturing is not voided");
         transit.funds_expiry.remove(&(funds.expires_at_ms, hold.clone()));
-        let held = i64::try_from(funds.amount).expect("within i64");
+        let held = signed(funds.amount);
         self.post(&funds.account, 0, -held, PostingCause::HoldReleased(hold.clone()), events);
     }
 

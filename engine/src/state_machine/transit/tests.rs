@@ -29,6 +29,19 @@ pub(super) fn commit(machine: &mut StateMachine, messages: &[TransitMessage], co
     output
 }
 
+/// Authorization `id` of user `u1` on `account`, limit 500, for a minute from [`NOW`].
+pub(super) fn authorize(id_text: &str, account: &Id, nonce: u64) -> Command {
+    let authorize = crate::command::Authorize {
+        id: id(id_text),
+        user: id("u1"),
+        account: account.clone(),
+        limit: 500,
+        expires_at_ms: NOW + 60_000,
+        nonce,
+    };
+    Command::Authorize(authorize)
+}
+
 pub(super) fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
     let mut commands = vec![Command::OpenAccount(OpenAccount {
         account: account.clone(),

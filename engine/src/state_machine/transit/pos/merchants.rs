@@ -3,10 +3,10 @@
 //! it by a credit; a sale placing a hold checks it first and is decided as on one partition; a
 //! capture pays it where it lives; a reversal takes the money back from there.
 
-use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted};
+use super::super::tests::{NOW, account_on, authorize, commit, machines, messages, open, posted};
 use crate::command::{
-    Authorize, CaptureHold, Command, Movement, OpenAccount, Outcome, Principal, RegisterMerchant, RegisterTerminal,
-    Rejection, Reply, Submission,
+    CaptureHold, Command, Movement, OpenAccount, Outcome, Principal, RegisterMerchant, RegisterTerminal, Rejection,
+    Reply, Submission,
 };
 use crate::partition::TransitMessage;
 use crate::state_machine::authorizations::AuthorizationState;
@@ -56,15 +56,7 @@ fn setup(payer_on: u16, deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     open(if payer_on == 0 { &mut p0 } else { &mut p1 }, &payer, deposit);
     open(&mut p1, &takings, 0);
     assert!(register_shop_elsewhere(&mut p0, &mut p1, &takings).is_applied());
-    let authorize = Authorize {
-        id: id("a1"),
-        user: id("u1"),
-        account: payer.clone(),
-        limit: 500,
-        expires_at_ms: NOW + 60_000,
-        nonce: 7,
-    };
-    let mut done = commit(&mut p0, &[], vec![Command::Authorize(authorize)]);
+    let mut done = commit(&mut p0, &[], vec![authorize("a1", &payer, 7)]);
     if payer_on != 0 {
         done = deliver(&mut p0, &deliver(&mut p1, &done));
         done.outcomes = done.completed.into_iter().map(|(_, outcome)| outcome).collect();
@@ -149,15 +141,7 @@ fn a_sale_pays_a_merchant_account_on_another_partition_and_a_reversal_takes_it_b
 }
 
 fn authorize_again(p0: &mut StateMachine, payer: &Id) -> Outcome {
-    let authorize = Authorize {
-        id: id("a2"),
-        user: id("u1"),
-        account: payer.clone(),
-        limit: 500,
-        expires_at_ms: NOW + 60_000,
-        nonce: 8,
-    };
-    commit(p0, &[], vec![Command::Authorize(authorize)]).outcomes.remove(0)
+    commit(p0, &[], vec![authorize("a2", payer, 8)]).outcomes.remove(0)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! checks its account there; a sale moves the money there and back, exactly once; a refusal
 //! leaves the authorization usable and moves nothing; a reversal pays the payer back there.
 
-use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted, register_shop};
+use super::super::tests::{NOW, account_on, authorize, commit, machines, messages, open, posted, register_shop};
 use crate::command::{Authorize, Command, Outcome, Rejection, Reply};
 use crate::partition::TransitMessage;
 use crate::state_machine::authorizations::AuthorizationState;
@@ -28,15 +28,7 @@ fn sale_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     open(&mut p1, &payer, deposit);
     open(&mut p0, &takings, 0);
     register_shop(&mut p0, &takings);
-    let authorize = Command::Authorize(Authorize {
-        id: id("a1"),
-        user: id("u1"),
-        account: payer.clone(),
-        limit: 500,
-        expires_at_ms: NOW + 60_000,
-        nonce: 7,
-    });
-    let sent = commit(&mut p0, &[], vec![authorize]);
+    let sent = commit(&mut p0, &[], vec![authorize("a1", &payer, 7)]);
     assert_eq!(sent.pending, vec![(0, 1)], "the authorization waits for its account's check");
     assert!(p0.authorization(&id("a1")).is_none());
     let answer = deliver(&mut p1, &sent);
