@@ -15,12 +15,13 @@ use parking_lot::RwLock;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::held_history::{HELD_BYTES_MAX, Handover, HeldHistory};
+use super::held_index::HeldEntries;
 use crate::command::Event;
 use crate::partition::PartitionId;
 use crate::state_machine::IdHasher;
 use crate::types::Id;
 use crate::types::TimestampMs;
-use crate::wal::{Derived, IndexedKind, LineId, TransferIndexKey, Wal, split_entry};
+use crate::wal::{Derived, IndexedKind, Wal};
 
 /// After this long without new batches, what the indexer holds is ingested.
 const IDLE_INGEST_AFTER: Duration = Duration::from_secs(1);
@@ -42,9 +43,8 @@ pub(super) enum IndexerMessage {
 /// the log) and lookups (which read the entries first: they are the newest).
 #[derive(Default)]
 pub(super) struct PendingTransfers {
-    /// Key -> position, newest per key (ahash: the keys are many, and SipHash showed in the
-    /// indexer's profile).
-    pub(super) entries: RwLock<crate::state_machine::Map<TransferIndexKey, LineId>>,
+    /// Sorted runs of entries, the newest position per key found first (`held_index.rs`).
+    pub(super) entries: RwLock<HeldEntries>,
     /// Every record through this one has its index entries in table files.
     pub(super) ingested_seq: AtomicU64,
     /// A snapshotter needs the index in table files through this record.
@@ -147,12 +147,10 @@ impl Indexer {
         self.history.push(lines);
         self.history.wait_if_far_behind();
         if !derived.transfers.is_empty() {
-            // In record order: a later entry for the same key is newer and replaces it.
-            let mut pending = self.pending.entries.write();
-            for entry in derived.transfers.drain(..) {
-                let (key, position) = split_entry(&entry);
-                pending.insert(key, position);
-            }
+            // Sorted and merged outside the lock; only this thread changes the runs.
+            let held = self.pending.entries.read().clone();
+            let runs = held.with(std::mem::take(&mut derived.transfers));
+            self.pending.entries.write().replace(runs);
         }
         if let Err(error) = self.wal.append_events(&derived, seq) {
             tracing::error!(%error, "writing the event feed failed; it will be rebuilt on recovery");
@@ -212,9 +210,8 @@ impl Indexer {
         if !(now || wanted || held >= PENDING_MAX) {
             return;
         }
-        let mut entries: Vec<(TransferIndexKey, LineId)> =
-            self.pending.entries.read().iter().map(|(key, position)| (*key, *position)).collect();
-        entries.sort_unstable_by_key(|entry| entry.0);
+        let held = self.pending.entries.read().clone();
+        let entries = held.merged();
         match self.wal.ingest_transfers(&entries, through) {
             Ok(()) => {
                 // Only this thread adds entries, so nothing arrived since the copy.

@@ -169,7 +169,7 @@ impl Engine {
         // Copied out, so that the indexer never waits for a lookup's reads from storage.
         let held: Vec<(TransferIndexKey, LineId)> = {
             let pending = self.pending_transfers.entries.read();
-            (0..=1).filter_map(|side| Some((lookup_key(&key, side), *pending.get(&lookup_key(&key, side))?))).collect()
+            (0..=1).filter_map(|side| Some((lookup_key(&key, side), pending.get(&lookup_key(&key, side))?))).collect()
         };
         let pending =
             |wanted: &TransferIndexKey| held.iter().find(|(key, _)| key == wanted).map(|(_, position)| *position);

@@ -22,6 +22,7 @@ mod executor;
 mod follower;
 mod gather;
 mod held_history;
+mod held_index;
 mod id_filter;
 mod indexer;
 mod lookups;

@@ -135,7 +135,7 @@ impl Recall {
 
     /// The index entries the indexer holds in memory (not yet in table files).
     fn held(&self) -> impl Fn(&TransferIndexKey) -> Option<LineId> + '_ {
-        |key| self.pending.entries.read().get(key).copied()
+        |key| self.pending.entries.read().get(key)
     }
 
     /// A posting's account and change, if it was made within the retention.

@@ -59,7 +59,10 @@ pub fn split_entry(entry: &TransferEntry) -> (TransferIndexKey, LineId) {
 /// `entries` sorted by key, one per key: the newest position (entries of later records, and
 /// later in a record, win).
 pub fn newest_per_key(mut entries: Vec<TransferEntry>) -> Vec<(TransferIndexKey, LineId)> {
-    entries.sort_unstable();
+    // The keys are keyed hashes: their first eight bytes order almost every pair, compared as
+    // one number; the whole entry (key, then position) orders the rest.
+    let leading = |entry: &TransferEntry| u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
+    entries.sort_unstable_by(|left, right| leading(left).cmp(&leading(right)).then_with(|| left.cmp(right)));
     let mut unique: Vec<(TransferIndexKey, LineId)> = Vec::with_capacity(entries.len());
     for entry in &entries {
         let (key, position) = split_entry(entry);
