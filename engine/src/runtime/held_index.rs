@@ -1,8 +1,8 @@
 //! The transfer index entries the indexer holds before it ingests them as one table file, kept
 //! as sorted runs instead of a hash map: inserting each transfer's entry into a map of a
-//! million random 128-bit keys was a third of the indexer's CPU (a cache miss per entry,
-//! BENCHMARKS.md "The indexer's held entries as sorted runs"), while lookups, which read them,
-//! are rare (a transfer read by id, an id recalled from storage).
+//! million random 128-bit keys was a third of the indexer's CPU (a cache miss per entry;
+//! BENCHMARKS.md, "The indexer's held transfer index entries as sorted runs"), while lookups,
+//! which read them, are rare (a transfer read by id, an id recalled from storage).
 //!
 //! Each indexer write sorts its entries into a run (sequential work, newest per key) outside
 //! the lock; runs of similar length are merged, so at most about log2(entries) runs are held
