@@ -6,13 +6,16 @@
 //! balances of every account are compared through engine reads, now and then the whole visible
 //! state (every hold, authorization, settlement, bill, split, coupon, contact list, registry
 //! entry, totals and the engine's own invariant check). The engine is shut down and reopened a
-//! few times mid-run, so recovery (snapshot + WAL replay) is inside the comparison. The first
+//! few times mid-run, so recovery (snapshot + WAL replay) is inside the comparison, and each
+//! partition's whole state after the reopen must equal the state it stopped with
+//! (`recovery.rs`: everything, the id table and the messages between partitions included). The first
 //! divergence stops the run and is reported with the seed, the command's index, the command and
 //! both outcomes; the same seed and length reproduce the run exactly: the stream, the restarts,
 //! the clock and the engine's server key all derive from the seed.
 
 pub mod generator;
 pub mod partitions;
+mod recovery;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -322,8 +325,7 @@ impl Run {
             let crossed = restart_at.range(..=self.report.commands).next_back().copied();
             if let Some(point) = crossed {
                 restart_at.retain(|at| *at > point);
-                self.restart()?;
-                if !self.compare_state(true)? {
+                if !self.restart()? || !self.compare_state(true)? {
                     return Ok(());
                 }
             } else if batches.is_multiple_of(self.config.everything_every_batches.max(1)) {
@@ -494,13 +496,31 @@ impl Run {
     }
 
     /// Shuts the engine down and opens it again on the same directory (snapshot + replay).
-    fn restart(&mut self) -> Result<(), SimError> {
+    /// Stops the engine once it is quiet and opens it again; false (a divergence) if a
+    /// partition's rebuilt state differs from the state it stopped with (`recovery.rs`).
+    fn restart(&mut self) -> Result<bool, SimError> {
+        let before = recovery::quiet_states(self.engine())?;
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
         }
         self.report.restarts += 1;
         let engine = Engine::open(self.engine_config.clone()).map_err(|error| fail("reopening the engine", error))?;
         self.engine = Some(engine);
-        Ok(())
+        let after = recovery::states(self.engine())?;
+        if let Some(partition) = recovery::first_difference(&before, &after) {
+            // The start of each (maps print in no fixed order: a pointer, not a diff).
+            let state = |states: &[kassa_engine::state_machine::State]| {
+                format!("{:?}", states.get(partition)).chars().take(2_000).collect::<String>()
+            };
+            self.diverge(
+                None,
+                None,
+                &format!("partition {partition}'s state after a restart"),
+                state(&before),
+                state(&after),
+            );
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
