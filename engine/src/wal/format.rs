@@ -49,7 +49,8 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// merchant registers with or for the merchant's account of a sale placing a hold.
 /// 19: a merchant's registration check names the merchant, and the transit keeps the
 /// registrations waiting for their checks (the merchant's commands sent meanwhile wait).
-pub const STORAGE_FORMAT: u8 = 19;
+/// 20: a history line's value leaves out the account and the sequence number its key holds.
+pub const STORAGE_FORMAT: u8 = 20;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::WalError;
 use super::history::{HistoryLine, HistoryRecord, LineId, history_prefix, metadata_key};
 use crate::codec;
-use crate::command::Posting;
+use crate::command::{Posting, PostingCause};
 use crate::metadata::{Metadata, MetadataKind};
 use crate::types::{Id, TimestampMs};
 
@@ -47,12 +47,27 @@ pub struct LineRun {
     lines: Vec<LineAt>,
 }
 
-/// A history line as written (the posting borrowed: nothing is copied before encoding).
+/// A history line's value as written: the posting without what its key already says (the
+/// account, and the record's sequence number), a quarter of the bytes of a line.
 #[derive(Serialize)]
-struct HistoryRecordRef<'a> {
-    seq: u64,
+struct StoredLineRef<'a> {
     at_ms: TimestampMs,
-    posting: &'a Posting,
+    posted_delta: i64,
+    held_delta: i64,
+    posted_after: i64,
+    held_after: u64,
+    cause: &'a PostingCause,
+}
+
+/// A history line's value as read back ([`StoredLineRef`]).
+#[derive(Deserialize)]
+pub(super) struct StoredLine {
+    at_ms: TimestampMs,
+    posted_delta: i64,
+    held_delta: i64,
+    posted_after: i64,
+    held_after: u64,
+    cause: PostingCause,
 }
 
 impl LineRun {
@@ -63,7 +78,16 @@ impl LineRun {
         self.bytes.extend_from_slice(&seq.to_be_bytes());
         self.bytes.extend_from_slice(&index.to_be_bytes());
         let key_len = self.bytes.len() - start;
-        codec::encode_into(&HistoryRecordRef { seq, at_ms, posting }, &mut self.bytes);
+        let Posting { account: _, posted_delta, held_delta, posted_after, held_after, cause } = posting;
+        let stored = StoredLineRef {
+            at_ms,
+            posted_delta: *posted_delta,
+            held_delta: *held_delta,
+            posted_after: *posted_after,
+            held_after: *held_after,
+            cause,
+        };
+        codec::encode_into(&stored, &mut self.bytes);
         self.close(start, key_len);
     }
 
@@ -192,7 +216,7 @@ impl HeldLines {
                 if key.len() != prefix.len() + 12 {
                     continue; // Not a history line: none is, since the id's length leads the key.
                 }
-                lines.push(decode_line(&key[prefix.len()..], line.value(&run.bytes))?);
+                lines.push(decode_line(account, &key[prefix.len()..], line.value(&run.bytes))?);
             }
         }
         lines.sort_by_key(|line| std::cmp::Reverse(line.id));
@@ -275,7 +299,7 @@ fn window_at(key: &[u8], depth: usize) -> u128 {
 }
 
 /// A history line from its key's `seq ++ index` and its value.
-pub(super) fn decode_line(position: &[u8], value: &[u8]) -> Result<HistoryLine, WalError> {
+pub(super) fn decode_line(account: &Id, position: &[u8], value: &[u8]) -> Result<HistoryLine, WalError> {
     let bytes: [u8; 12] =
         position.try_into().map_err(|_| WalError::CorruptMeta(format!("history key ends {position:02x?}")))?;
     let (seq, index) = bytes.split_at(8);
@@ -283,9 +307,10 @@ pub(super) fn decode_line(position: &[u8], value: &[u8]) -> Result<HistoryLine, 
         seq: u64::from_be_bytes(seq.try_into().expect("8 bytes")),
         index: u32::from_be_bytes(index.try_into().expect("4 bytes")),
     };
-    let record: HistoryRecord =
+    let StoredLine { at_ms, posted_delta, held_delta, posted_after, held_after, cause } =
         codec::decode(value).map_err(|error| WalError::CorruptMeta(format!("history line: {error}")))?;
-    Ok(HistoryLine { id, record })
+    let posting = Posting { account: account.clone(), posted_delta, held_delta, posted_after, held_after, cause };
+    Ok(HistoryLine { id, record: HistoryRecord { seq: id.seq, at_ms, posting } })
 }
 
 /// Metadata as stored.

@@ -52,7 +52,8 @@ pub struct HistoryLine {
     pub record: HistoryRecord,
 }
 
-/// A history line as stored.
+/// A history line as read (stored without the account and the sequence number its key holds:
+/// `held_lines::StoredLine`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRecord {
     /// Sequence number of the batch that made it.
@@ -267,7 +268,7 @@ impl Wal {
             if stored > limit {
                 break;
             }
-            lines.push(decode_line(&key[prefix.len()..], &value)?);
+            lines.push(decode_line(account, &key[prefix.len()..], &value)?);
             stored += 1;
         }
         // Newest first, each line once: the page, and whether a line is left after it.

@@ -541,7 +541,7 @@ impl Wal {
                         WalError::CorruptMeta(format!("metadata {key:02x?} does not decode: {error}"))
                     })?;
                 } else if name == CF_HISTORY && key.as_ref() != KEY_HISTORY_WATERMARK {
-                    codec::decode::<HistoryRecord>(&value).map_err(|error| {
+                    codec::decode::<held_lines::StoredLine>(&value).map_err(|error| {
                         WalError::CorruptMeta(format!("history line {key:02x?} does not decode: {error}"))
                     })?;
                 }

@@ -201,6 +201,13 @@ fn history_is_queried_newest_last() {
     assert_eq!(wal.history(&id("a"), 1, Vec::new()).unwrap()[0].posting.posted_delta, 2);
     assert_eq!(wal.history(&id("ab"), 10, Vec::new()).unwrap().len(), 1);
     assert!(wal.history(&id("b"), 10, Vec::new()).unwrap().is_empty());
+    // A line's value leaves out its account and record: both come back from its key.
+    let read_back = |account: &str| {
+        let lines = wal.history(&id(account), 10, Vec::new()).unwrap();
+        lines.iter().map(|line| (line.seq, line.posting.account.to_string())).collect::<Vec<_>>()
+    };
+    assert_eq!(read_back("a"), vec![(1, "a".to_string()), (2, "a".to_string())]);
+    assert_eq!(read_back("ab"), vec![(1, "ab".to_string())]);
 }
 
 #[test]
