@@ -361,7 +361,7 @@ pub async fn balances(
 #[cfg(test)]
 mod tests {
     use kassa_engine::Currency;
-    use kassa_engine::command::{Authorize, CaptureHold, SettlePos, Transfer};
+    use kassa_engine::command::{Authorize, CaptureHold, Refund, SettlePos, Transfer};
 
     use super::*;
 
@@ -407,6 +407,16 @@ mod tests {
         };
         assert_eq!(request_for(&Command::SettlePos(hold), 0).unwrap_err().code, "unsupported_over_http");
         assert_eq!(seconds_until(1_000, 2_000), 1, "never zero");
+        let refund = Refund { refund: id("r1"), of: id("s1"), amount: 40 };
+        for (command, path) in [
+            (Command::RefundPos(refund.clone()), "/v1/pos/settlements/s1/refunds"),
+            (Command::RefundBill(refund), "/v1/bills/s1/refunds"),
+        ] {
+            let request = request_for(&command, 0).unwrap();
+            assert_eq!(request.path, path);
+            let body: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+            assert_eq!(body, json!({"id": "r1", "amount": 40}));
+        }
     }
 
     /// A server that answers one request per connection and closes it, like an idle keep-alive

@@ -1,6 +1,6 @@
 //! The HTTP request that carries each engine command (`POST /v1/...` with its JSON body).
 
-use kassa_engine::command::{Command, DeductionKind, DeductionRule, SplitShares};
+use kassa_engine::command::{Command, DeductionKind, DeductionRule, Refund, SplitShares};
 use serde_json::{Value, json};
 
 use crate::channel::Failure;
@@ -24,6 +24,11 @@ fn post(path: String, body: Value) -> HttpRequest {
 
 fn post_empty(path: String) -> HttpRequest {
     HttpRequest { method: "POST", path, body: None, as_operator: false }
+}
+
+/// A partial refund of the object of `collection` the refund names (a settlement or a bill).
+fn refund_post(collection: &str, refund: &Refund) -> HttpRequest {
+    post(format!("{collection}/{}/refunds", refund.of), json!({"id": refund.refund.as_str(), "amount": refund.amount}))
 }
 
 /// Whole seconds from `now_ms` until `at_ms`, rounded up, at least 1 (the API takes durations).
@@ -158,10 +163,7 @@ fn pos_request(command: &Command, now_ms: u64) -> Result<HttpRequest, Failure> {
         Command::RevokeAuthorization { authorization } => {
             post_empty(format!("/v1/authorizations/{authorization}/revoke"))
         }
-        Command::RefundPos(refund) => post(
-            format!("/v1/pos/settlements/{}/refunds", refund.of),
-            json!({"id": refund.refund.as_str(), "amount": refund.amount}),
-        ),
+        Command::RefundPos(refund) => refund_post("/v1/pos/settlements", refund),
         _ => unreachable!("request_for sends only its own commands here"),
     };
     Ok(request)
@@ -191,10 +193,7 @@ fn bill_request(command: &Command, now_ms: u64) -> Result<HttpRequest, Failure> 
             post(format!("/v1/bills/{}/confirm", confirm.bill), body)
         }
         Command::CancelBill { bill } => post_empty(format!("/v1/bills/{bill}/cancel")),
-        Command::RefundBill(refund) => post(
-            format!("/v1/bills/{}/refunds", refund.of),
-            json!({"id": refund.refund.as_str(), "amount": refund.amount}),
-        ),
+        Command::RefundBill(refund) => refund_post("/v1/bills", refund),
         _ => unreachable!("request_for sends only its own commands here"),
     };
     Ok(request)
