@@ -12,8 +12,10 @@
 //! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
 //! partition and applied by every partition ([`TransitMessage::Reference`]). A linked batch's
 //! payees elsewhere are reserved there before it applies ([`TransitMessage::Reserve`]), so its
-//! legs' credits cannot be refused. Every other object
-//! (users, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
+//! legs' credits cannot be refused. A user's claim (the app it belongs to) lives on the user's
+//! partition, asked there by the partition applying a command for the user
+//! ([`TransitMessage::Claim`]). Every other object
+//! (users' objects, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
 //! authorization's or a bill's account may live anywhere (checked there,
 //! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
 //! its money where the accounts live ([`TransitMessage::Move`] and credits), with its coupon
@@ -71,6 +73,12 @@ impl Placement {
     /// The number of partitions.
     pub fn count(&self) -> u16 {
         self.count
+    }
+
+    /// The partition that holds user `id`'s claim: which app the user belongs to
+    /// (`state_machine/transit/claims.rs`). Users are placed as accounts are, by their id.
+    pub fn of_user(&self, id: &Id) -> PartitionId {
+        self.of_account(id)
     }
 
     /// The partition that holds account `id`.
@@ -193,6 +201,23 @@ pub enum TransitMessage {
         /// The account's owners and currency, or why it may not be used.
         answer: Result<CheckedAccount, Rejection>,
     },
+    /// Claim a user for an app on the user's partition, unless another app has it; answered by
+    /// [`TransitMessage::Claimed`] every time it arrives (`state_machine/transit/claims.rs`).
+    Claim(Claim),
+    /// The answer to claim `number` of the source: who owns the user now.
+    Claimed {
+        /// The user's partition.
+        user_partition: PartitionId,
+        /// The claim's number at its source.
+        number: u64,
+        /// The app the user belongs to (the claiming app's, or another's).
+        owner: Principal,
+        /// Whether that is final (`false`: the claim waits for commands still being decided).
+        confirmed: bool,
+    },
+    /// The command a claim was made for was decided: keep the claim (it applied) or give it up
+    /// (refused, it changed nothing); answered by [`TransitMessage::Settled`].
+    ClaimEnded(ClaimEnd),
     /// Debit account `from` on its partition and pay `to` with it, locally or by a credit to
     /// `to`'s partition; answered by [`TransitMessage::Settled`] once that is final (a POS
     /// settlement, reversal or refund applied on the home partition whose payer lives
@@ -332,6 +357,34 @@ impl CheckedAccount {
     pub fn owners(&self) -> Vec<Principal> {
         self.owner.iter().chain(&self.merchants).cloned().collect()
     }
+}
+
+/// A user's claim asked of the user's partition ([`TransitMessage::Claim`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The partition where the command acting for the user waits.
+    pub source: PartitionId,
+    /// Numbered by the source with its credits.
+    pub number: u64,
+    /// The user.
+    pub user: Id,
+    /// The app the command acts for, which claims the user if nobody has.
+    pub app: Principal,
+}
+
+/// How the command that claim `claim` of `source` was made for ended ([`TransitMessage::ClaimEnded`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimEnd {
+    /// The claim's source.
+    pub source: PartitionId,
+    /// This message's own number at the source (its answer closes it there).
+    pub number: u64,
+    /// The claim's number.
+    pub claim: u64,
+    /// The user.
+    pub user: Id,
+    /// Whether the command applied (the claim is kept) or was refused (given up).
+    pub kept: bool,
 }
 
 /// A debit on the payer's partition that pays on ([`TransitMessage::Move`]).

@@ -300,6 +300,9 @@ pub struct StateMachine {
     /// While a command applies again with its accounts' checks answered (`transit/holds.rs`):
     /// each account and what its partition answered (a split's several, one after another).
     checked: Vec<(Id, Result<CheckedAccount, Rejection>)>,
+    /// While a command applies again with its user's claim answered (`transit/claims.rs`): the
+    /// user and the app it belongs to.
+    claimed: Option<(Id, Principal)>,
     /// Credits of split refunds and releases the command being applied sent, whose answers its
     /// outcome waits for (`transit/splits.rs`).
     joining: Vec<u64>,
@@ -316,21 +319,18 @@ impl StateMachine {
     }
 
     fn with_state(config: Config, state: State) -> StateMachine {
-        let (outgoing, warming, archived) = (Vec::new(), Vec::new(), Vec::new());
-        let holds_elsewhere = std::collections::HashSet::new();
-        let (checked, joining, reserved_legs) = (Vec::new(), Vec::new(), Vec::new());
-        let pending = None;
         StateMachine {
             config,
             state,
-            pending,
-            outgoing,
-            warming,
-            archived,
-            holds_elsewhere,
-            checked,
-            joining,
-            reserved_legs,
+            pending: None,
+            outgoing: Vec::new(),
+            warming: Vec::new(),
+            archived: Vec::new(),
+            holds_elsewhere: std::collections::HashSet::new(),
+            checked: Vec::new(),
+            claimed: None,
+            joining: Vec::new(),
+            reserved_legs: Vec::new(),
         }
     }
 
@@ -443,7 +443,7 @@ impl StateMachine {
     /// principal may submit it (`crate::authority`): the check, the change and the record of
     /// who owns what it created happen in this one step, or not at all.
     pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
-        if let Some(outcome) = self.check_account_first(submission) {
+        if let Some(outcome) = self.check_account_first(submission).or_else(|| self.claim_user_first(submission)) {
             return outcome;
         }
         let Submission { principal, command, .. } = submission;

@@ -45,6 +45,7 @@ impl StateMachine {
         }
         if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {
             self.state.owners.entry((ObjectKind::User, user.clone())).or_insert_with(|| principal.clone());
+            self.claim_made_here(user);
         }
     }
 
@@ -79,6 +80,13 @@ impl Facts for StateMachine {
             && let Some(answer) = self.checked_answer(id)
         {
             return answer.as_ref().ok().and_then(|found| found.owner.as_ref());
+        }
+        if kind == ObjectKind::User {
+            // A user's claim: recorded here, answered by the user's partition while a command
+            // applies again (`transit/claims.rs`), or tentatively made here for one elsewhere.
+            let recorded = self.state.owners.get(&(kind, id.clone()));
+            let answered = || self.claimed.as_ref().filter(|(user, _)| user == id).map(|(_, owner)| owner);
+            return recorded.or_else(answered).or_else(|| self.state.transit.tentative_owner(id));
         }
         if self.state.owners.is_empty() {
             return None;

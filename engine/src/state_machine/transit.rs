@@ -20,8 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
-use super::idempotency::{Filled, IdKind, Vacancy};
-use crate::command::{Outcome, PostingCause, Rejection, Reply, Submission, Transfer};
+use crate::command::{Outcome, Rejection, Reply, Submission, Transfer};
 use crate::partition::{Check, Credit, Move, Outgoing, PartitionId, Paying, Reserve, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 
@@ -97,6 +96,8 @@ pub struct Transit {
     /// `number -> waiting`: a command pending on `waiting` completes with message `number`'s
     /// outcome (a reversal deferred behind its sale, then sent across: `transit/pos.rs`).
     aliases: BTreeMap<u64, u64>,
+    /// Users' claims asked of other partitions, and made here for commands elsewhere.
+    claims: claims::Claims,
     /// Money credited here by other partitions, per currency.
     received: BTreeMap<Currency, u128>,
     /// Money this partition's transit paid on to other partitions, per currency.
@@ -124,6 +125,9 @@ enum Open {
     /// reserved on its partition (`transit/linked.rs`); or member account `leg` of the split
     /// refund waiting on `batch` (`transit/split_refunds.rs`).
     Reserve { destination: PartitionId, reserve: Reserve, batch: u64, leg: usize },
+    /// A user's claim asked of the user's partition, or the end of one told it
+    /// (`transit/claims.rs`).
+    Claim { destination: PartitionId, step: claims::ClaimStep },
 }
 
 /// What a check's partition answered about an account.
@@ -154,6 +158,7 @@ impl Open {
                 destination: *destination,
                 message: TransitMessage::Reserve(Reserve { settled_through, ..reserve.clone() }),
             },
+            Open::Claim { destination, step } => Outgoing { destination: *destination, message: step.message() },
         }
     }
 }
@@ -255,49 +260,6 @@ enum Arrival {
 }
 
 impl StateMachine {
-    /// The payer's step of a transfer whose payee lives on another partition: debit the payer
-    /// into transit and send the credit. The caller has checked the id, the amount and `from != to`.
-    pub(super) fn transfer_out(
-        &mut self,
-        transfer: &Transfer,
-        vacancy: Option<Vacancy>,
-        fingerprint: u64,
-        events: &mut Vec<crate::command::Event>,
-    ) -> Result<Option<Filled>, Rejection> {
-        self.payer_can_send(transfer)?;
-        let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
-        let filled = self.debit_out(transfer, vacancy, fingerprint, events);
-        let number = self.send_credit(
-            &transfer.from,
-            Paying::Transfer(transfer.id.clone()),
-            &transfer.to,
-            transfer.amount,
-            transfer.currency,
-        );
-        self.state.transit.by_transfer.insert(transfer.id.clone(), number);
-        Ok(Some(filled))
-    }
-
-    /// Whether a transfer's payer may send it elsewhere (missing, closed, currency, funds).
-    fn payer_can_send(&self, transfer: &Transfer) -> Result<(), Rejection> {
-        let from = self.state.accounts.get(&transfer.from).ok_or(Rejection::AccountNotFound)?;
-        from.usable(transfer.currency)?;
-        from.can_debit(transfer.amount)
-    }
-
-    /// Debits a transfer's payer into the transit and remembers its id.
-    fn debit_out(
-        &mut self,
-        transfer: &Transfer,
-        vacancy: Vacancy,
-        fingerprint: u64,
-        events: &mut Vec<crate::command::Event>,
-    ) -> Filled {
-        let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
-        self.post(&transfer.from, -delta, 0, PostingCause::Transfer(transfer.id.clone()), events);
-        self.state.ids.fill(vacancy, fingerprint)
-    }
-
     /// Sends a credit paying `paying`: `amount` of `currency` to account `to` on its partition,
     /// debited from `from` into the transit by the caller. The command is pending on it until
     /// the answer comes (`apply_settled`). Returns the credit's number.
@@ -333,13 +295,6 @@ impl StateMachine {
         number
     }
 
-    /// A repeat of transfer `id`: if it is still in flight, its outcome is pending too.
-    pub(super) fn repeat_in_flight(&mut self, id: &Id) {
-        if let Some(number) = self.state.transit.by_transfer.get(id) {
-            self.pending = Some(*number);
-        }
-    }
-
     /// Applies one message from another partition.
     pub(super) fn apply_message(
         &mut self,
@@ -358,6 +313,11 @@ impl StateMachine {
             TransitMessage::Reference(reference) => self.apply_reference(reference),
             TransitMessage::Move(payment) => self.apply_move(payment, &mut output.events),
             TransitMessage::Reserve(reserve) => self.apply_reserve(reserve),
+            TransitMessage::Claim(claim) => self.answer_claim(claim),
+            TransitMessage::Claimed { number, owner, confirmed, .. } => {
+                self.apply_claimed(now, *number, (owner, *confirmed), output)
+            }
+            TransitMessage::ClaimEnded(end) => self.end_claim(end),
         }
     }
 
@@ -436,6 +396,7 @@ impl StateMachine {
         match open.get(&number).map(|entry| &**entry) {
             Some(Open::Credit { .. } | Open::Move { .. }) => {}
             Some(Open::Reserve { .. }) => return self.reserve_answered(now, number, refused, output),
+            Some(Open::Claim { .. }) => return self.state.transit.claim_end_heard(number),
             Some(Open::Check { .. }) | None => return,
         }
         let (from, credit, relay) = match open.remove(&number).map(|entry| *entry) {
@@ -544,8 +505,10 @@ impl StateMachine {
     /// The final outcome of the commands pending on `number` and on its aliases (a chain: a
     /// step that went on under a new number is aliased to the one its callers wait on).
     fn complete(&mut self, number: u64, outcome: Outcome, output: &mut super::CommitOutput) {
+        self.claim_decided(number, &outcome);
         let mut alias = self.state.transit.aliases.remove(&number);
         while let Some(waiting) = alias {
+            self.claim_decided(waiting, &outcome);
             output.completed.push((waiting, outcome.clone()));
             alias = self.state.transit.aliases.remove(&waiting);
         }
@@ -562,28 +525,11 @@ impl StateMachine {
             self.post(from, delta, 0, credit.paying.cause(), events);
         }
     }
-
-    fn transfer_settled(
-        &mut self,
-        from: &Id,
-        credit: &Credit,
-        transfer: &Id,
-        refused: Option<Rejection>,
-        output: &mut super::CommitOutput,
-    ) -> Outcome {
-        self.state.transit.by_transfer.remove(transfer);
-        self.answer_waiting_legs(transfer, refused);
-        let Some(rejection) = refused else { return Outcome::Applied(Reply::Done) };
-        self.refund_payer(from, credit, &mut output.events);
-        // A refused transfer is not remembered: a retry may apply once the payee can take it,
-        // as on one partition.
-        self.state.ids.forget(self.config.id_hasher.hash(IdKind::Transfer, transfer));
-        Outcome::Rejected(rejection)
-    }
 }
 
 mod batch_legs;
 mod bills;
+mod claims;
 mod holds;
 mod joins;
 mod linked;
@@ -593,6 +539,7 @@ mod pos;
 mod pos_holds;
 mod split_refunds;
 mod splits;
+mod transfers;
 mod waiting;
 
 pub(crate) use bills::Charge;

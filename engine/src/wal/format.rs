@@ -50,7 +50,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// 19: a merchant's registration check names the merchant, and the transit keeps the
 /// registrations waiting for their checks (the merchant's commands sent meanwhile wait).
 /// 20: a history line's value leaves out the account and the sequence number its key holds.
-pub const STORAGE_FORMAT: u8 = 20;
+/// 21: users' claims live on the user's partition: records may carry `Claim`, `Claimed` and
+/// `ClaimEnded` messages, and the transit keeps the claims asked, the commands relying on
+/// tentative claims and the tentative claims made for other partitions.
+pub const STORAGE_FORMAT: u8 = 21;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

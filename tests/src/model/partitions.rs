@@ -47,7 +47,7 @@
 //! - Transfer and movement ids are remembered by the partition that applied them.
 
 use kassa_engine::Id;
-use kassa_engine::command::{CaptureHold, Command, Rejection};
+use kassa_engine::command::{CaptureHold, Command, Principal, Rejection, Submission};
 use kassa_engine::partition::{HOME_PARTITION, PartitionId, Route};
 
 use super::Model;
@@ -65,14 +65,24 @@ impl Model {
         }
     }
 
-    /// Whether `command` is a command of the home partition whose account may live elsewhere:
+    /// Whether `submission` is a command of the home partition whose account may live elsewhere:
     /// an authorization or a bill's opening naming an account off the home partition, any sale
     /// (which authorization its code finds is known only when it applies), a reversal or refund
     /// of a settlement whose payer lives off the home partition or is not known yet, a bill's
-    /// confirmation or refund whose account lives off the home partition or is not known yet.
-    pub fn crosses_from_home(&self, command: &Command) -> bool {
+    /// confirmation or refund whose account lives off the home partition or is not known yet;
+    /// or an app's command for a user whose claim lives off the home partition and is not known
+    /// there yet (asked there first).
+    pub fn crosses_from_home(&self, submission: &Submission) -> bool {
         if self.placement.count() == 1 {
             return false;
+        }
+        let command = &submission.command;
+        let asks_claim = matches!(submission.principal, Principal::App(_))
+            && kassa_engine::authority::acting_user(command).is_some_and(|user| {
+                self.placement.of_user(user) != HOME_PARTITION && !self.owners.users.contains_key(user)
+            });
+        if asks_claim {
+            return true;
         }
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
         let settlement = |id: &Id| {

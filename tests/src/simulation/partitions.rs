@@ -22,10 +22,12 @@
 //! bill's opening naming an account placed elsewhere, a sale, a reversal or refund of a sale
 //! whose payer lives elsewhere, a bill's charge or refund whose account lives elsewhere) goes
 //! through the home partition and the account's in steps, its object in flight in between: it
-//! is alone in its wave.
+//! is alone in its wave; so is an app's command for a user whose claim lives elsewhere and is
+//! not known on the home partition yet (asked there first).
 //!
 //! The state is read from every partition and merged: accounts (and their owner records) from
-//! the partition they live on, a hold (and its owner record) from the partition that has it,
+//! the partition they live on, a hold (and its owner record) from the partition that has it, a
+//! user's claim from the user's partition (the home partition must keep the same),
 //! everything else from the home partition, counts and totals summed, and every partition's
 //! invariants (with an empty transit) must hold. Merchants, terminals and operators must read
 //! alike on every partition (the reference stream has arrived everywhere by then).
@@ -158,7 +160,7 @@ pub fn waves<'a>(
     placement: &Placement,
     batch: &'a [Submission],
     hold_parties: impl Fn(&Id) -> Option<Parties<'a>>,
-    crossing_from_home: impl Fn(&Command) -> bool,
+    crossing_from_home: impl Fn(&Submission) -> bool,
 ) -> Vec<Range<usize>> {
     if placement.count() == 1 || batch.is_empty() {
         return std::iter::once(0..batch.len()).collect();
@@ -175,7 +177,7 @@ pub fn waves<'a>(
             _ => None,
         };
         let crossing_hold = parties.filter(|(from, to)| placement.of_account(from) != placement.of_account(to));
-        let alone = crossing_from_home(&submission.command);
+        let alone = crossing_from_home(submission);
         if (alone && wave.admitted > 0) || !wave.admit(placement, &submission.command, crossing_hold) {
             waves.push(start..index);
             start = index;
@@ -276,6 +278,7 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
     let mut accounts = 0u64;
     let mut totals: std::collections::BTreeMap<String, (u128, u128)> = Default::default();
     let mut broken: Option<String> = None;
+    let mut home_claims = Vec::new();
     for (partition, view) in views.into_iter().enumerate() {
         let partition = PartitionId::try_from(partition).expect("at most PARTITIONS_MAX");
         for (key, value) in view {
@@ -300,9 +303,24 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                 if merged.get(&key) != Some(&value) && broken.is_none() {
                     broken = Some(format!("partition {partition} has {key} = {value}, the home partition not"));
                 }
+            } else if let Some(user) = key.strip_prefix("owner:User:") {
+                // A claim is decided on the user's partition; the home partition, which applies
+                // the user's commands, keeps every claim they made.
+                if placement.of_user(&Id::new(user).expect("a valid id")) == partition {
+                    merged.insert(key.clone(), value.clone());
+                }
+                if partition == HOME_PARTITION {
+                    home_claims.push((key, value));
+                }
             } else if owner_partition(placement, &key) == partition {
                 merged.insert(key, value);
             }
+        }
+    }
+    for (key, value) in home_claims {
+        if merged.get(&key) != Some(&value) && broken.is_none() {
+            broken =
+                Some(format!("the home partition has {key} = {value}, the user's partition {:?}", merged.get(&key)));
         }
     }
     merged.insert("invariants".into(), broken.unwrap_or_else(|| "ok".into()));

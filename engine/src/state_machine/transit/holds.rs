@@ -38,7 +38,7 @@ impl Transit {
     pub(in crate::state_machine) fn placing_ids(&self) -> impl Iterator<Item = &Id> {
         self.open.values().filter_map(|open| match &**open {
             Open::Check { check, .. } => check.subject.hold(),
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } => None,
+            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
         })
     }
 
@@ -56,7 +56,7 @@ impl Transit {
         };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, &**placement)),
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } => None,
+            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
         }
     }
 
@@ -75,7 +75,7 @@ impl Transit {
                 crate::command::Command::PlaceHold(place) => Some((number, place)),
                 _ => None,
             },
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } => None,
+            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
         }
     }
 }

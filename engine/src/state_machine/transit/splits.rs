@@ -226,6 +226,7 @@ impl StateMachine {
     fn claim_member(&mut self, id: &Id, (index, claims): (usize, Option<Principal>)) {
         let Some(app) = claims else { return };
         let user = self.state.splits[id].members[index].user.clone();
+        self.claim_made_here(&user);
         self.state.owners.entry((ObjectKind::User, user)).or_insert(app);
     }
 

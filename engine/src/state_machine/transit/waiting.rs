@@ -125,10 +125,20 @@ impl StateMachine {
 
     /// Parks `submission` behind step `number` (at most [`STEP_WAITING_MAX`] per step).
     fn park_behind(&mut self, number: u64, submission: &Submission) -> Outcome {
+        self.park(number, submission, busy(&submission.command))
+    }
+
+    /// Parks `submission` behind step `number`, or refuses it `refusal` past the bound.
+    pub(in crate::state_machine) fn park(
+        &mut self,
+        number: u64,
+        submission: &Submission,
+        refusal: Rejection,
+    ) -> Outcome {
         let transit = &mut self.state.transit;
         let waiting = transit.waiting.entry(number).or_default();
         if waiting.len() >= STEP_WAITING_MAX {
-            return Outcome::Rejected(busy(&submission.command));
+            return Outcome::Rejected(refusal);
         }
         let caller = transit.last_number + 1;
         transit.last_number = caller;
@@ -150,7 +160,9 @@ impl StateMachine {
             let outcome = self.apply(now, &submission, &mut output.events);
             match self.pending.take() {
                 Some(number) => drop(self.state.transit.aliases.insert(number, caller)),
-                None => output.completed.push((caller, outcome)),
+                // Through `complete`: the caller may stand for others (a command that waited for
+                // its check or its user's claim, then for this step).
+                None => self.complete(caller, outcome, output),
             }
         }
     }

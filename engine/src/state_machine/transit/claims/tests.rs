@@ -1,0 +1,181 @@
+//! Users' claims across two partitions, message by message: a claim is decided on the user's
+//! partition, kept only by a command that applied, given up by a refused one, and every message
+//! applied twice acts once.
+
+use crate::command::{Authorize, Command, ObjectKind, OpenAccount, Outcome, Principal, Rejection, Reply, Submission};
+use crate::partition::TransitMessage;
+use crate::state_machine::tests::id;
+use crate::state_machine::transit::tests::{NOW, account_on, machines, messages};
+use crate::state_machine::{CommitOutput, StateMachine};
+use crate::types::{Currency, Id};
+
+fn app(name: &str) -> Principal {
+    Principal::App(id(name))
+}
+
+fn commit_as(
+    machine: &mut StateMachine,
+    messages: &[TransitMessage],
+    commands: &[(Principal, Command)],
+) -> CommitOutput {
+    let batch: Vec<Submission> =
+        commands.iter().map(|(principal, command)| Submission::new(principal.clone(), command.clone())).collect();
+    let mut output = CommitOutput::default();
+    machine.commit_with_messages(NOW, messages, &batch, &mut output);
+    machine.check_invariants();
+    output
+}
+
+fn deliver(machine: &mut StateMachine, from: &CommitOutput) -> CommitOutput {
+    commit_as(machine, &messages(from), &[])
+}
+
+/// A user id whose claim lives on `partition` of 2.
+fn user_on(machine: &StateMachine, partition: u16, name: &str) -> Id {
+    (0..).map(|n| id(&format!("{name}-{n}"))).find(|id| machine.config().placement().of_user(id) == partition).unwrap()
+}
+
+/// App `owner`'s account on `machine`'s partition.
+fn opened(machine: &mut StateMachine, owner: &Principal, name: &str) -> Id {
+    let partition = machine.config.partition;
+    let account = account_on(machine, partition, name);
+    let open =
+        Command::OpenAccount(OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 });
+    assert!(commit_as(machine, &[], &[(owner.clone(), open)]).outcomes[0].is_applied());
+    account
+}
+
+fn authorize(id_text: &str, user: &Id, account: &Id, expires_at_ms: u64) -> Command {
+    let (id, user, account) = (id(id_text), user.clone(), account.clone());
+    Command::Authorize(Authorize { id, user, account, limit: 500, expires_at_ms, nonce: 7 })
+}
+
+fn owner(machine: &StateMachine, user: &Id) -> Option<Principal> {
+    machine.state.owners.get(&(ObjectKind::User, user.clone())).cloned()
+}
+
+fn authorized(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Applied(Reply::Authorized { .. }))
+}
+
+#[test]
+fn a_claim_is_made_on_the_users_partition_and_kept_once_its_command_applied() {
+    let [mut p0, mut p1] = machines();
+    let (a, user) = (app("a"), user_on(&p0, 1, "u"));
+    let account = opened(&mut p0, &a, "acc");
+
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account, NOW + 60_000))]);
+    assert_eq!(asked.pending.len(), 1, "the authorization waits for the user's partition");
+    let claim = messages(&asked);
+    assert!(matches!(&claim[..], [TransitMessage::Claim(claim)] if claim.user == user && claim.app == a));
+    let resent: Vec<TransitMessage> = p0.transit().open_messages().into_iter().map(|sent| sent.message).collect();
+    assert_eq!(resent, claim, "sent again after a restart until answered");
+
+    // Asked twice (a resend after a crash): one tentative claim, answered alike.
+    let answer = commit_as(&mut p1, &claim, &[]);
+    assert_eq!(messages(&answer), messages(&commit_as(&mut p1, &claim, &[])));
+    assert!(matches!(&messages(&answer)[..], [TransitMessage::Claimed { owner, confirmed: false, .. }] if *owner == a));
+    assert_eq!(owner(&p1, &user), None, "tentative until the authorization is decided");
+
+    let decided = deliver(&mut p0, &answer);
+    assert!(authorized(&decided.completed[0].1), "{:?}", decided.completed);
+    assert_eq!(owner(&p0, &user), Some(a.clone()), "kept here: claims never change");
+    let end = messages(&decided);
+    assert!(matches!(&end[..], [TransitMessage::ClaimEnded(end)] if end.kept));
+    assert!(deliver(&mut p0, &answer).completed.is_empty(), "a repeated answer changes nothing");
+    let resent: Vec<TransitMessage> = p0.transit().open_messages().into_iter().map(|sent| sent.message).collect();
+    assert_eq!(resent, end, "the end is sent again until heard");
+
+    let heard = deliver(&mut p1, &decided);
+    assert_eq!(owner(&p1, &user), Some(a.clone()));
+    assert_eq!(messages(&heard), messages(&deliver(&mut p1, &decided)), "an end is answered every time");
+    deliver(&mut p0, &heard);
+    assert!(p0.transit().open_messages().is_empty(), "nothing left to send");
+
+    // Known here now: the next command for the user asks nothing.
+    let again = commit_as(&mut p0, &[], &[(a, authorize("z2", &user, &account, NOW + 60_000))]);
+    assert!(authorized(&again.outcomes[0]) && messages(&again).is_empty());
+}
+
+#[test]
+fn a_refused_command_gives_its_claim_up_and_another_app_may_claim_the_user() {
+    let [mut p0, mut p1] = machines();
+    let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
+    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p0, &b, "acc-b"));
+
+    // Passes the rules, refused for its expiry: the claim made for it is given up.
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW))]);
+    let answer = commit_as(&mut p1, &messages(&asked), &[]);
+    let decided = deliver(&mut p0, &answer);
+    assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::InvalidExpiry));
+    assert!(matches!(&messages(&decided)[..], [TransitMessage::ClaimEnded(end)] if !end.kept));
+    deliver(&mut p0, &deliver(&mut p1, &decided));
+    assert_eq!((owner(&p0, &user), owner(&p1, &user)), (None, None), "the refusal changed nothing");
+    assert_eq!(p1.transit().tentative_owner(&user), None);
+
+    let asked = commit_as(&mut p0, &[], &[(b.clone(), authorize("z2", &user, &account_b, NOW + 60_000))]);
+    let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
+    assert!(authorized(&decided.completed[0].1));
+    deliver(&mut p1, &decided);
+    assert_eq!((owner(&p0, &user), owner(&p1, &user)), (Some(b.clone()), Some(b)));
+}
+
+#[test]
+fn another_apps_command_waits_behind_the_claim_and_is_refused_once_it_is_kept() {
+    let [mut p0, mut p1] = machines();
+    let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
+    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p0, &b, "acc-b"));
+
+    let asked = commit_as(
+        &mut p0,
+        &[],
+        &[
+            (a.clone(), authorize("z1", &user, &account_a, NOW + 60_000)),
+            (b.clone(), authorize("z2", &user, &account_b, NOW + 60_000)),
+        ],
+    );
+    assert_eq!(asked.pending.len(), 2, "b's authorization waits behind a's claim");
+    assert_eq!(messages(&asked).len(), 1, "one claim asked for the user");
+    let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
+    assert_eq!(decided.completed.len(), 2);
+    assert!(authorized(&decided.completed[0].1));
+    assert_eq!(
+        decided.completed[1].1,
+        Outcome::Rejected(Rejection::Forbidden),
+        "decided after a's, as on one partition"
+    );
+}
+
+#[test]
+fn a_final_claim_of_another_app_refuses_the_command_and_is_kept_without_an_end() {
+    let [mut p0, mut p1] = machines();
+    let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
+    // The user is b's on its own partition (a command of b's applied there).
+    let account_b = opened(&mut p1, &b, "acc-b");
+    let claimed = commit_as(&mut p1, &[], &[(b.clone(), authorize("z0", &user, &account_b, NOW + 60_000))]);
+    assert!(authorized(&claimed.outcomes[0]) && messages(&claimed).is_empty(), "a local claim asks nothing");
+
+    let account_a = opened(&mut p0, &a, "acc-a");
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW + 60_000))]);
+    let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
+    assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::Forbidden));
+    assert!(messages(&decided).is_empty(), "no tentative claim to end");
+    assert_eq!(owner(&p0, &user), Some(b), "a final answer is kept");
+
+    let again = commit_as(&mut p0, &[], &[(a, authorize("z2", &user, &account_a, NOW + 60_000))]);
+    assert_eq!(again.outcomes[0], Outcome::Rejected(Rejection::Forbidden));
+    assert!(messages(&again).is_empty(), "refused here without asking");
+}
+
+#[test]
+fn the_admin_and_users_of_the_partition_ask_nothing() {
+    let [mut p0, _] = machines();
+    let a = app("a");
+    let (elsewhere, here) = (user_on(&p0, 1, "u"), user_on(&p0, 0, "v"));
+    let account = opened(&mut p0, &a, "acc");
+    let admin = commit_as(&mut p0, &[], &[(Principal::Admin, authorize("z1", &elsewhere, &account, NOW + 60_000))]);
+    let local = commit_as(&mut p0, &[], &[(a.clone(), authorize("z2", &here, &account, NOW + 60_000))]);
+    assert!(authorized(&admin.outcomes[0]) && authorized(&local.outcomes[0]));
+    assert!(messages(&admin).is_empty() && messages(&local).is_empty());
+    assert_eq!((owner(&p0, &elsewhere), owner(&p0, &here)), (None, Some(a)));
+}
