@@ -8,6 +8,7 @@
 use kassa_engine::Id;
 
 pub mod channels;
+pub mod claims;
 pub mod faults;
 pub mod model;
 pub mod recovered;

@@ -197,6 +197,11 @@ impl Transit {
         net
     }
 
+    /// How many messages were sent and not yet answered (0: nothing is in flight from here).
+    pub fn open_steps(&self) -> usize {
+        self.open.len()
+    }
+
     /// Every credit and check sent and not yet answered, to send again after a restart.
     pub fn open_messages(&self) -> Vec<Outgoing> {
         let settled_through = self.settled_through();

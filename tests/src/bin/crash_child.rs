@@ -1,6 +1,8 @@
 //! The crash child: opens a durable engine and drives a concurrent mixed workload forever,
 //! printing one line per acknowledged command, until it is killed. With a partition count above
-//! 1 (its fourth argument) the workload is transfers (most of them between partitions) and holds.
+//! 1 (its fourth argument) the workload is transfers (most of them between partitions) and holds;
+//! with `claims` as its fifth, two apps authorizing codes for users placed on every partition
+//! (`kassa_tests::claims`: the users' claims asked across partitions).
 
 use std::sync::Arc;
 
@@ -32,11 +34,15 @@ async fn main() {
     let seed: u64 = args.next().and_then(|text| text.parse().ok()).expect("SEED");
     let partitions: u16 = args.next().map_or(1, |text| text.parse().expect("PARTITIONS"));
     let partitioned = partitions > 1;
+    let claims = args.next().is_some_and(|mode| mode == "claims");
     let mut config = EngineConfig::new(data_dir);
     config.partitions = partitions;
     config.snapshot_every_commands = 3_000;
     config.tick_interval_ms = 100;
     let engine = Arc::new(Engine::open(config).expect("engine opens"));
+    if claims {
+        return kassa_tests::claims::run(engine, cycle, seed, TASKS).await;
+    }
     let mut outcomes = Vec::new();
     for batch in setup_batches() {
         outcomes.extend(engine.submit_batch(Submission::admin_all(batch)).await.expect("setup accepted"));

@@ -1,6 +1,7 @@
 //! Integration tests of kassa against real engines and servers.
 
 mod archive;
+mod claims;
 mod cluster;
 mod cluster_nodes;
 mod cluster_snapshots;

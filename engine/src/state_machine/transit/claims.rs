@@ -93,6 +93,12 @@ impl Transit {
         }
     }
 
+    /// How many users have a claim made here that waits for commands on other partitions to be
+    /// decided (none once every step between partitions is done).
+    pub fn tentative_claims(&self) -> usize {
+        self.claims.tentative.len()
+    }
+
     /// The app that tentatively owns `user` here, for commands elsewhere still being decided.
     pub(in crate::state_machine) fn tentative_owner(&self, user: &Id) -> Option<&Principal> {
         self.claims.tentative.get(user).map(|tentative| &tentative.owner)

@@ -179,3 +179,36 @@ fn the_admin_and_users_of_the_partition_ask_nothing() {
     assert!(messages(&admin).is_empty() && messages(&local).is_empty());
     assert_eq!((owner(&p0, &elsewhere), owner(&p0, &here)), (None, Some(a)));
 }
+
+#[test]
+fn claims_asked_from_two_partitions_are_decided_once_on_the_users() {
+    let config = crate::state_machine::tests::config;
+    let [mut p0, mut p1, mut p2] = [0, 1, 2].map(|partition| StateMachine::new(config().for_partition(partition, 3)));
+    let (a, b) = (app("a"), app("b"));
+    let user = user_on(&p0, 1, "u");
+    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p2, &b, "acc-b"));
+
+    // a's authorization (refused in the end for its expiry) asks first, b's from another partition.
+    let from_a = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW))]);
+    let from_b = commit_as(&mut p2, &[], &[(b.clone(), authorize("z2", &user, &account_b, NOW + 60_000))]);
+    let answers = commit_as(&mut p1, &[messages(&from_a), messages(&from_b)].concat(), &[]);
+    let answered = |source: u16| {
+        answers.outgoing.iter().filter(|sent| sent.destination == source).map(|sent| sent.message.clone()).collect()
+    };
+    let (to_a, to_b): (Vec<TransitMessage>, Vec<TransitMessage>) = (answered(0), answered(2));
+    assert!(matches!(&to_b[..], [TransitMessage::Claimed { owner, confirmed: false, .. }] if *owner == a));
+    let refused_b = commit_as(&mut p2, &to_b, &[]);
+    assert_eq!(refused_b.completed[0].1, Outcome::Rejected(Rejection::Forbidden), "a claims the user first");
+    assert!(messages(&refused_b).is_empty(), "b relied on no claim: nothing to end");
+
+    // a's authorization is refused: its claim is given up, and b may claim the user now.
+    let refused_a = commit_as(&mut p0, &to_a, &[]);
+    assert_eq!(refused_a.completed[0].1, Outcome::Rejected(Rejection::InvalidExpiry));
+    commit_as(&mut p1, &messages(&refused_a), &[]);
+    assert_eq!((owner(&p1, &user), p1.transit().tentative_claims()), (None, 0));
+    let again = commit_as(&mut p2, &[], &[(b.clone(), authorize("z3", &user, &account_b, NOW + 60_000))]);
+    let decided = deliver(&mut p2, &commit_as(&mut p1, &messages(&again), &[]));
+    assert!(authorized(&decided.completed[0].1));
+    deliver(&mut p1, &decided);
+    assert_eq!((owner(&p1, &user), owner(&p2, &user), owner(&p0, &user)), (Some(b.clone()), Some(b), None));
+}
