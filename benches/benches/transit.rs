@@ -5,7 +5,9 @@
 //! memory, no WAL; and the same transfers on one partition. Then linked batches of two legs,
 //! the second paid by an account on the other partition (its funds reserved there first, the
 //! leg paid from there once the batch applies: seven steps), beside the same batches on one
-//! partition.
+//! partition. Then an app's first commands for users whose claims live on the other partition
+//! (asked there, answered tentatively, applied, ended, heard: five steps), beside users of the
+//! partition applying them.
 //!
 //! Run: `cargo bench -p kassa-benches --bench transit`
 
@@ -14,7 +16,9 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer, TransferBatch};
+use kassa_engine::command::{
+    AddContact, Command, Movement, OpenAccount, Principal, Submission, Transfer, TransferBatch,
+};
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::partition::TransitMessage;
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
@@ -221,5 +225,77 @@ fn linked_batches_paid_from_another_partition(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transfers_between_partitions, linked_batches_paid_from_another_partition);
+/// A batch of an app's contact requests for fresh users placed on `partition` of 2 (each
+/// user's first command: it claims the user).
+fn first_commands(partition: u16, sequence: &mut u64) -> Vec<Submission> {
+    let placement = config().for_partition(0, 2).placement().clone();
+    let app = Principal::App(Id::new("bench-app").unwrap());
+    let mut batch = Vec::with_capacity(BATCH_COMMANDS_MAX);
+    while batch.len() < BATCH_COMMANDS_MAX {
+        *sequence += 1;
+        let user = Id::new(&format!("user{sequence}")).unwrap();
+        if placement.of_user(&user) != partition {
+            continue;
+        }
+        let contact = Id::new(&format!("friend{sequence}")).unwrap();
+        batch.push(Submission::new(app.clone(), Command::AddContact(AddContact { user, contact })));
+    }
+    batch
+}
+
+fn claims_asked_of_another_partition(c: &mut Criterion) {
+    let mut sequence = 0u64;
+    let mut group = c.benchmark_group("transit");
+    group.throughput(Throughput::Elements(BATCH_COMMANDS_MAX as u64));
+    group.sample_size(20);
+    let empty = StateMachine::new(config().for_partition(0, 2)).state().clone();
+    group.bench_function("8190_first_commands_for_users_of_this_partition", |b| {
+        b.iter_batched(
+            || {
+                (
+                    StateMachine::from_state(config().for_partition(0, 2), empty.clone()),
+                    first_commands(0, &mut sequence),
+                )
+            },
+            |(mut machine, batch)| {
+                let mut output = CommitOutput::default();
+                machine.commit(2, black_box(&batch), &mut output);
+                assert!(output.outcomes.iter().all(|outcome| outcome.is_applied()) && output.outgoing.is_empty());
+                (machine, batch, output)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    let other = StateMachine::new(config().for_partition(1, 2)).state().clone();
+    group.bench_function("8190_first_commands_for_users_claimed_on_another_partition", |b| {
+        b.iter_batched(
+            || {
+                let p0 = StateMachine::from_state(config().for_partition(0, 2), empty.clone());
+                let p1 = StateMachine::from_state(config().for_partition(1, 2), other.clone());
+                (p0, p1, first_commands(1, &mut sequence))
+            },
+            |(mut p0, mut p1, batch)| {
+                let mut steps: [CommitOutput; 5] = Default::default();
+                let [asked, answered, applied, ended, heard] = &mut steps;
+                p0.commit(2, black_box(&batch), asked);
+                p1.commit_with_messages(2, &messages(asked), &[], answered);
+                p0.commit_with_messages(2, &messages(answered), &[], applied);
+                p1.commit_with_messages(2, &messages(applied), &[], ended);
+                p0.commit_with_messages(2, &messages(ended), &[], heard);
+                assert_eq!(applied.completed.len(), batch.len(), "every command completes");
+                assert!(p0.transit().open_steps() == 0 && p1.transit().tentative_claims() == 0);
+                (p0, p1, batch, steps)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    transfers_between_partitions,
+    linked_batches_paid_from_another_partition,
+    claims_asked_of_another_partition
+);
 criterion_main!(benches);

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::StateMachine;
-use crate::command::{Outcome, Rejection, Reply, Submission, Transfer};
+use super::idempotency::{Filled, IdKind, Vacancy};
+use crate::command::{Outcome, PostingCause, Rejection, Reply, Submission, Transfer};
 use crate::partition::{Check, Credit, Move, Outgoing, PartitionId, Paying, Reserve, TransitMessage};
 use crate::types::{Currency, Id, TimestampMs};
 
@@ -140,29 +141,6 @@ struct Relay {
     number: u64,
 }
 
-impl Open {
-    fn resend(&self, settled_through: u64) -> Outgoing {
-        match self {
-            Open::Credit { destination, credit, .. } => Outgoing {
-                destination: *destination,
-                message: TransitMessage::Credit(Credit { settled_through, ..credit.clone() }),
-            },
-            Open::Check { destination, check, .. } => {
-                Outgoing { destination: *destination, message: TransitMessage::Check(check.clone()) }
-            }
-            Open::Move { destination, payment } => Outgoing {
-                destination: *destination,
-                message: TransitMessage::Move(Move { settled_through, ..payment.clone() }),
-            },
-            Open::Reserve { destination, reserve, .. } => Outgoing {
-                destination: *destination,
-                message: TransitMessage::Reserve(Reserve { settled_through, ..reserve.clone() }),
-            },
-            Open::Claim { destination, step } => Outgoing { destination: *destination, message: step.message() },
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Answers {
     /// The highest credit (or move) number applied from that partition.
@@ -174,53 +152,9 @@ struct Answers {
 }
 
 impl Transit {
-    /// Money in this partition's transit per currency: debited here, not yet heard of.
-    pub fn in_flight(&self) -> BTreeMap<Currency, u128> {
-        let mut sums = BTreeMap::new();
-        for open in self.open.values() {
-            if let Open::Credit { credit, .. } = &**open {
-                *sums.entry(credit.currency).or_default() += u128::from(credit.amount);
-            }
-        }
-        sums
-    }
-
-    /// Money received from minus money paid on to other partitions, per currency.
-    pub fn net_inflow(&self) -> BTreeMap<Currency, i128> {
-        let mut net: BTreeMap<Currency, i128> = BTreeMap::new();
-        for (currency, amount) in &self.received {
-            *net.entry(*currency).or_default() += i128::try_from(*amount).expect("fits");
-        }
-        for (currency, amount) in &self.paid_out {
-            *net.entry(*currency).or_default() -= i128::try_from(*amount).expect("fits");
-        }
-        net
-    }
-
-    /// How many messages were sent and not yet answered (0: nothing is in flight from here).
-    pub fn open_steps(&self) -> usize {
-        self.open.len()
-    }
-
-    /// Every credit and check sent and not yet answered, to send again after a restart.
-    pub fn open_messages(&self) -> Vec<Outgoing> {
-        let settled_through = self.settled_through();
-        self.open.values().map(|open| open.resend(settled_through)).collect()
-    }
-
     /// Every credit numbered up to this one is answered.
     fn settled_through(&self) -> u64 {
         self.open.keys().next().map_or(self.last_number, |first| first - 1)
-    }
-
-    /// Whether `account` has money in transit (it may not close until it is heard of), or a
-    /// share in a split's escrow on another partition (it may not close until that comes back).
-    pub(super) fn debits_open(&self, account: &Id) -> bool {
-        self.shares_out.contains_key(account)
-            || self.open.values().any(|open| {
-                matches!(&**open, Open::Credit { from, credit, .. }
-                    if from == account && credit.amount > 0 && credit.paying.from_escrow().is_none())
-            })
     }
 
     /// Numbers the next message.
@@ -265,6 +199,49 @@ enum Arrival {
 }
 
 impl StateMachine {
+    /// The payer's step of a transfer whose payee lives on another partition: debit the payer
+    /// into transit and send the credit. The caller has checked the id, the amount and `from != to`.
+    pub(super) fn transfer_out(
+        &mut self,
+        transfer: &Transfer,
+        vacancy: Option<Vacancy>,
+        fingerprint: u64,
+        events: &mut Vec<crate::command::Event>,
+    ) -> Result<Option<Filled>, Rejection> {
+        self.payer_can_send(transfer)?;
+        let vacancy = vacancy.ok_or(Rejection::IdTableFull)?;
+        let filled = self.debit_out(transfer, vacancy, fingerprint, events);
+        let number = self.send_credit(
+            &transfer.from,
+            Paying::Transfer(transfer.id.clone()),
+            &transfer.to,
+            transfer.amount,
+            transfer.currency,
+        );
+        self.state.transit.by_transfer.insert(transfer.id.clone(), number);
+        Ok(Some(filled))
+    }
+
+    /// Whether a transfer's payer may send it elsewhere (missing, closed, currency, funds).
+    fn payer_can_send(&self, transfer: &Transfer) -> Result<(), Rejection> {
+        let from = self.state.accounts.get(&transfer.from).ok_or(Rejection::AccountNotFound)?;
+        from.usable(transfer.currency)?;
+        from.can_debit(transfer.amount)
+    }
+
+    /// Debits a transfer's payer into the transit and remembers its id.
+    fn debit_out(
+        &mut self,
+        transfer: &Transfer,
+        vacancy: Vacancy,
+        fingerprint: u64,
+        events: &mut Vec<crate::command::Event>,
+    ) -> Filled {
+        let delta = i64::try_from(transfer.amount).expect("amounts are at most AMOUNT_MINOR_MAX");
+        self.post(&transfer.from, -delta, 0, PostingCause::Transfer(transfer.id.clone()), events);
+        self.state.ids.fill(vacancy, fingerprint)
+    }
+
     /// Sends a credit paying `paying`: `amount` of `currency` to account `to` on its partition,
     /// debited from `from` into the transit by the caller. The command is pending on it until
     /// the answer comes (`apply_settled`). Returns the credit's number.
@@ -298,6 +275,13 @@ impl StateMachine {
         transit.open.insert(number, Box::new(Open::Credit { destination, from: from.clone(), credit, relay }));
         self.outgoing.push(Outgoing { destination, message });
         number
+    }
+
+    /// A repeat of transfer `id`: if it is still in flight, its outcome is pending too.
+    pub(super) fn repeat_in_flight(&mut self, id: &Id) {
+        if let Some(number) = self.state.transit.by_transfer.get(id) {
+            self.pending = Some(*number);
+        }
     }
 
     /// Applies one message from another partition.
@@ -530,6 +514,26 @@ impl StateMachine {
             self.post(from, delta, 0, credit.paying.cause(), events);
         }
     }
+
+    /// The answer to a transfer's credit: the transfer's outcome (a refusal refunds the payer and
+    /// frees the id).
+    fn transfer_settled(
+        &mut self,
+        from: &Id,
+        credit: &Credit,
+        transfer: &Id,
+        refused: Option<Rejection>,
+        output: &mut super::CommitOutput,
+    ) -> Outcome {
+        self.state.transit.by_transfer.remove(transfer);
+        self.answer_waiting_legs(transfer, refused);
+        let Some(rejection) = refused else { return Outcome::Applied(Reply::Done) };
+        self.refund_payer(from, credit, &mut output.events);
+        // A refused transfer is not remembered: a retry may apply once the payee can take it,
+        // as on one partition.
+        self.state.ids.forget(self.config.id_hasher.hash(IdKind::Transfer, transfer));
+        Outcome::Rejected(rejection)
+    }
 }
 
 mod batch_legs;
@@ -540,11 +544,11 @@ mod joins;
 mod linked;
 mod linked_payers;
 mod moves;
+mod open;
 mod pos;
 mod pos_holds;
 mod split_refunds;
 mod splits;
-mod transfers;
 mod waiting;
 
 pub(crate) use bills::Charge;
