@@ -19,9 +19,13 @@ fn deliver(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {
 }
 
 fn open_bill(account: &Id) -> Command {
+    open_bill_for(&id("u1"), account)
+}
+
+fn open_bill_for(user: &Id, account: &Id) -> Command {
     Command::OpenBill(OpenBill {
         bill: id("b1"),
-        user: id("u1"),
+        user: user.clone(),
         account: account.clone(),
         merchant: id("shop"),
         opens_at_ms: NOW,
@@ -41,12 +45,17 @@ fn refund(refund: &str, amount: u64) -> Command {
 /// partition 1 holding `deposit`; bill `b1` on it (checked there), one item of 400, submitted.
 /// Returns the machines, the payer and merchant accounts, and the challenge.
 fn bill_setup(deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
+    bill_setup_for(&id("u1"), deposit)
+}
+
+/// [`bill_setup`] for a bill of `user`.
+fn bill_setup_for(user: &Id, deposit: u64) -> ([StateMachine; 2], Id, Id, String) {
     let [mut p0, mut p1] = machines();
     let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
     open(&mut p1, &payer, deposit);
     open(&mut p0, &takings, 0);
     register_shop(&mut p0, &takings);
-    let sent = commit(&mut p0, &[], vec![open_bill(&payer)]);
+    let sent = commit(&mut p0, &[], vec![open_bill_for(user, &payer)]);
     assert_eq!(sent.pending, vec![(0, 1)], "the opening waits for its account's check");
     assert!(p0.bill(&id("b1")).is_none());
     let done = deliver(&mut p0, &deliver(&mut p1, &sent));
@@ -194,11 +203,15 @@ fn at_most_a_bounded_number_of_commands_wait_for_a_bill() {
 }
 
 fn issue_coupon(p0: &mut StateMachine, holder: &str) {
+    issue_coupon_to(p0, &id(holder));
+}
+
+fn issue_coupon_to(p0: &mut StateMachine, holder: &Id) {
     use crate::command::{DeductionKind, DeductionRule, IssueCoupon};
     let issue = Command::IssueCoupon(IssueCoupon {
         coupon: id("c1"),
         merchant: id("shop"),
-        holder: id(holder),
+        holder: holder.clone(),
         currency: crate::types::Currency::EUR,
         rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
         adjustments: Vec::new(),
@@ -255,4 +268,33 @@ fn a_refused_charge_leaves_its_coupon_available() {
     assert_eq!(p0.coupon(&id("c1")).unwrap().state, CouponState::Available);
     assert!(!p0.transit().redeeming(&id("c1")));
     assert_eq!(posted(&p1, &payer), 100);
+}
+
+#[test]
+fn a_share_that_waited_for_its_users_claim_then_for_a_charge_is_answered() {
+    use crate::command::{Principal, ShareCoupon, Submission};
+    let [probe, _] = machines();
+    let user = (0..).map(|n| id(&format!("u-{n}"))).find(|user| probe.config().placement().of_user(user) == 1).unwrap();
+    let ([mut p0, mut p1], _, _, challenge) = bill_setup_for(&user, 1_000);
+    issue_coupon_to(&mut p0, &user);
+    let charging = commit(&mut p0, &[], vec![confirm_with_coupon(&challenge)]);
+
+    // The user is the app's on its own partition (a command applied there claimed it).
+    let add = Command::AddContact(crate::command::AddContact { user: user.clone(), contact: id("friend") });
+    let mut claimed_there = CommitOutput::default();
+    p1.commit_with_messages(NOW, &[], &[Submission::new(Principal::App(id("app")), add)], &mut claimed_there);
+    assert!(claimed_there.outcomes[0].is_applied() && claimed_there.outgoing.is_empty());
+    // The app shares the coupon from the home partition: the user's claim is asked there first.
+    let share = Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: user.clone() });
+    let mut asked = CommitOutput::default();
+    p0.commit_with_messages(NOW, &[], &[Submission::new(Principal::App(id("app")), share)], &mut asked);
+    let [(_, caller)] = asked.pending[..] else { panic!("{:?}", asked.pending) };
+    assert!(matches!(&messages(&asked)[..], [TransitMessage::Claim(_)]));
+    // Answered (final): the share applies again and now waits for the charge redeeming the coupon.
+    let claimed = deliver(&mut p0, &deliver(&mut p1, &asked));
+    assert!(claimed.completed.is_empty(), "the share waits for the charge");
+    // The charge completes: the share is decided, and answered on the number its caller waits on.
+    let credited = deliver(&mut p0, &deliver(&mut p1, &charging));
+    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
+    assert!(done.completed.contains(&(caller, Outcome::Rejected(Rejection::CouponRedeemed))), "{:?}", done.completed);
 }
