@@ -249,3 +249,40 @@ fn a_revoked_key_stops_on_every_listener_at_once() {
     server.restart();
     server.call("GET", "/v1/accounts/g", Some(&key), None).assert_error(401, "unauthorized");
 }
+
+/// Users placed on every partition of `kassa serve --partitions 3`: each user's claim is decided
+/// on its own partition, once. An app's authorization refused after the claim was asked (its
+/// account closed) leaves the user unclaimed; the other app then claims it, and from then on the
+/// first app is refused for that user, before and after a restart, on commands and reads.
+#[test]
+fn a_user_on_any_partition_belongs_to_one_app_and_a_refused_command_claims_nobody() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    let (first, second) = (app_key(&server, "first-app"), app_key(&server, "second-app"));
+    let open = |key: &str, account: &str| {
+        let body = json!({"id": account, "currency": "EUR"});
+        assert_eq!(server.call("POST", "/v1/accounts", Some(key), Some(&body)).status, 200);
+    };
+    open(&first, "first-closed");
+    open(&first, "first-open");
+    open(&second, "second-open");
+    let closed = server.call("POST", "/v1/accounts/first-closed/close", Some(&first), Some(&json!({})));
+    assert_eq!(closed.status, 200, "{closed:?}");
+    fn authorize(server: &Server, key: &str, id: &str, user: &str, account: &str) -> common::Answer {
+        let body = json!({"id": id, "user": user, "account": account, "limit": 100, "expires_in_s": 600});
+        server.call("POST", "/v1/authorizations", Some(key), Some(&body))
+    }
+    let users: Vec<String> = (0..9).map(|index| format!("spread-user-{index}")).collect();
+    for user in &users {
+        // Passes the rules, refused for its account: the claim asked for it is given up.
+        authorize(&server, &first, &format!("z-closed-{user}"), user, "first-closed")
+            .assert_error(422, "account_closed");
+        assert_eq!(authorize(&server, &second, &format!("z-second-{user}"), user, "second-open").status, 200);
+        authorize(&server, &first, &format!("z-first-{user}"), user, "first-open").assert_error(403, "forbidden");
+    }
+    server.restart();
+    for user in &users {
+        authorize(&server, &first, &format!("z-again-{user}"), user, "first-open").assert_error(403, "forbidden");
+        server.call("GET", &format!("/v1/users/{user}/coupons"), Some(&first), None).assert_error(403, "forbidden");
+        assert_eq!(server.call("GET", &format!("/v1/users/{user}/coupons"), Some(&second), None).status, 200);
+    }
+}
