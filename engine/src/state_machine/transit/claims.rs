@@ -122,8 +122,9 @@ impl StateMachine {
             // Decided after the command that asked, as on one partition.
             return Some(self.park(*number, submission, Rejection::LimitReached));
         }
-        if self.check_authority(&submission.principal, &submission.command).is_err() {
-            // Refused whoever owns the user: nothing to ask.
+        if self.check_authority(&submission.principal, &submission.command) == Err(Rejection::Forbidden) {
+            // The rule refuses it whoever owns the user: nothing to ask. (An id another caller
+            // created is asked about: the rule, which reads the claim, decides first.)
             return None;
         }
         let destination = self.config.placement.of_user(user);

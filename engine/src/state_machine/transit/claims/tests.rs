@@ -212,3 +212,24 @@ fn claims_asked_from_two_partitions_are_decided_once_on_the_users() {
     deliver(&mut p1, &decided);
     assert_eq!((owner(&p1, &user), owner(&p2, &user), owner(&p0, &user)), (Some(b.clone()), Some(b), None));
 }
+
+#[test]
+fn the_users_claim_is_asked_before_an_id_of_another_caller_is_refused() {
+    let [mut p0, mut p1] = machines();
+    let (a, b, c) = (app("a"), app("b"), app("c"));
+    let (user, other) = (user_on(&p0, 1, "u"), user_on(&p0, 0, "v"));
+    // The user is c's; id z1 is a's.
+    let account_c = opened(&mut p1, &c, "acc-c");
+    assert!(authorized(&commit_as(&mut p1, &[], &[(c, authorize("z0", &user, &account_c, NOW + 60_000))]).outcomes[0]));
+    let account_a = opened(&mut p0, &a, "acc-a");
+    assert!(authorized(
+        &commit_as(&mut p0, &[], &[(a, authorize("z1", &other, &account_a, NOW + 60_000))]).outcomes[0]
+    ));
+
+    // As one partition decides it: the rule (another app's user) before the id (another's).
+    let account_b = opened(&mut p0, &b, "acc-b");
+    let asked = commit_as(&mut p0, &[], &[(b, authorize("z1", &user, &account_b, NOW + 60_000))]);
+    assert!(matches!(&messages(&asked)[..], [TransitMessage::Claim(_)]));
+    let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
+    assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::Forbidden));
+}
