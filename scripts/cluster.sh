@@ -29,6 +29,31 @@ wait_port() { # $1 = port, $2 = what
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# JetStream's meta group has a leader that sees its two peers current: only then can a node
+# create its replicated streams and buckets (before, NATS answers "no suitable peers for
+# placement, peer offline" and the node's join fails).
+wait_jetstream() {
+  for _ in $(seq 1 300); do
+    if python3 2>/dev/null <<'PY'
+import json, sys, urllib.request
+def meta(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/jsz", timeout=2) as answer:
+        return json.load(answer).get("meta_cluster", {})
+metas = [meta(port) for port in (8222, 8223, 8224)]
+leaders = [m for m in metas if "replicas" in m]
+ready = all(m.get("leader") for m in metas) and len(leaders) == 1 and len(leaders[0]["replicas"]) == 2 \
+    and all(r.get("current") and not r.get("offline") for r in leaders[0]["replicas"])
+sys.exit(0 if ready else 1)
+PY
+    then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "JetStream had no leader seeing its two peers current within 60 s" >&2
+  return 1
+}
+
 wait_ready() { # $1 = port, $2 = what
   for _ in $(seq 1 300); do
     if python3 -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/ready', timeout=2)" 2>/dev/null; then
@@ -69,6 +94,7 @@ CONF
     echo $! > "$dir/nats-$i.pid"
   done
   for i in 1 2 3; do wait_port "422$((i + 1))" "nats-server n$i"; done
+  wait_jetstream
   local key=${KASSA_ADMIN_KEY:-}
   if [ -z "$key" ]; then
     [ -f "$dir/admin-key" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/admin-key")
