@@ -7,8 +7,6 @@
 //! usually written in one group commit, so a kill rarely falls between them; the messages sent
 //! again after a restart are covered message by message in `transit/claims/tests.rs`.)
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
 use kassa_engine::{Engine, EngineConfig};
@@ -16,40 +14,10 @@ use kassa_tests::claims::{ClaimAck, verify};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::durability::run_child_and_kill;
+
 const PARTITIONS: u16 = 3;
 const CYCLES: u64 = 8;
-
-fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, run_for: Duration) -> Vec<ClaimAck> {
-    let mut child = Process::new(env!("CARGO_BIN_EXE_kassa-crash-child"))
-        .args([data_dir.to_str().expect("a UTF-8 path"), &cycle.to_string(), &seed.to_string()])
-        .args([&PARTITIONS.to_string(), "claims"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the crash child starts");
-    let stdout = child.stdout.take().expect("piped");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut acks = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line == "READY" {
-                let _ = ready_tx.send(());
-            } else if let Some(ack) = ClaimAck::parse(&line) {
-                acks.push(ack);
-            }
-        }
-        acks
-    });
-    let ready = ready_rx.recv_timeout(Duration::from_secs(60));
-    if ready.is_ok() {
-        std::thread::sleep(run_for);
-    }
-    child.kill().expect("SIGKILL the child");
-    child.wait().expect("reap the child");
-    assert!(ready.is_ok(), "cycle {cycle}: the child never became ready");
-    reader.join().expect("reader thread")
-}
 
 #[test]
 fn users_claims_across_partitions_survive_sigkill() {
@@ -58,7 +26,8 @@ fn users_claims_across_partitions_survive_sigkill() {
     let mut all_acks: Vec<ClaimAck> = Vec::new();
     for cycle in 0..CYCLES {
         let run_for = Duration::from_millis(rng.random_range(50..500));
-        all_acks.extend(run_and_kill(data_dir.path(), cycle, rng.random(), run_for));
+        let args = [cycle.to_string(), rng.random::<u64>().to_string(), PARTITIONS.to_string(), "claims".into()];
+        all_acks.extend(run_child_and_kill(data_dir.path(), &args, run_for, ClaimAck::parse));
         let mut config = EngineConfig::new(data_dir.path());
         config.tick_interval_ms = 0;
         let engine = Engine::open(config).unwrap_or_else(|error| panic!("cycle {cycle}: reopen failed: {error}"));

@@ -21,11 +21,21 @@ const CYCLES: u64 = 20;
 
 /// Runs the child until it has acknowledged for `run_for` (after READY), then SIGKILLs it.
 fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, partitions: u16, run_for: Duration) -> Vec<Ack> {
+    let args = [cycle.to_string(), seed.to_string(), partitions.to_string()];
+    run_child_and_kill(data_dir, &args, run_for, Ack::parse)
+}
+
+/// Runs `kassa-crash-child DATA_DIR ARGS...` until it has acknowledged for `run_for` (after
+/// READY), then SIGKILLs it; returns the acknowledgements `parse` reads from its lines.
+pub(crate) fn run_child_and_kill<T: Send + 'static>(
+    data_dir: &std::path::Path,
+    args: &[String],
+    run_for: Duration,
+    parse: fn(&str) -> Option<T>,
+) -> Vec<T> {
     let mut child = Process::new(env!("CARGO_BIN_EXE_kassa-crash-child"))
         .arg(data_dir)
-        .arg(cycle.to_string())
-        .arg(seed.to_string())
-        .arg(partitions.to_string())
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -38,7 +48,7 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, partitions: u
             let Ok(line) = line else { break };
             if line == "READY" {
                 let _ = ready_tx.send(());
-            } else if let Some(ack) = Ack::parse(&line) {
+            } else if let Some(ack) = parse(&line) {
                 acks.push(ack);
             }
         }
@@ -50,7 +60,7 @@ fn run_and_kill(data_dir: &std::path::Path, cycle: u64, seed: u64, partitions: u
     }
     child.kill().expect("SIGKILL the child");
     child.wait().expect("reap the child");
-    assert!(ready.is_ok(), "cycle {cycle}: the child never became ready");
+    assert!(ready.is_ok(), "{args:?}: the child never became ready");
     reader.join().expect("reader thread")
 }
 

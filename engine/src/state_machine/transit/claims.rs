@@ -112,7 +112,8 @@ impl StateMachine {
     pub(in crate::state_machine) fn claim_user_first(&mut self, submission: &Submission) -> Option<Outcome> {
         let Principal::App(_) = &submission.principal else { return None };
         let user = crate::authority::acting_user(&submission.command)?;
-        if self.config.placement.of_user(user) == self.config.partition
+        let destination = self.config.placement.of_user(user);
+        if destination == self.config.partition
             || self.claimed.as_ref().is_some_and(|(claimed, _)| claimed == user)
             || self.state.owners.contains_key(&(ObjectKind::User, user.clone()))
         {
@@ -127,7 +128,6 @@ impl StateMachine {
             // created is asked about: the rule, which reads the claim, decides first.)
             return None;
         }
-        let destination = self.config.placement.of_user(user);
         let transit = &mut self.state.transit;
         let number = transit.next_number();
         transit.claims.asking.insert(user.clone(), number);
