@@ -286,3 +286,71 @@ fn a_user_on_any_partition_belongs_to_one_app_and_a_refused_command_claims_nobod
         assert_eq!(server.call("GET", &format!("/v1/users/{user}/coupons"), Some(&second), None).status, 200);
     }
 }
+
+/// Splits live with their requesters, on every partition of `kassa serve --partitions 3`: the
+/// claim a split's request makes of its requester is decided on the requester's partition, and
+/// every command and read elsewhere takes it from there (another app is refused the user's
+/// reads and commands, the app reads its user's coupons on the home partition); a split is
+/// found by its id, listed by its requester's app and its members', paid, refunded and read
+/// back, before and after a restart.
+#[test]
+fn a_split_lives_with_its_requester_and_its_claim_answers_on_every_partition() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    let (app, other) = (app_key(&server, "split-app"), app_key(&server, "other-app"));
+    for (key, account) in [(&app, "split-payee"), (&app, "split-payer"), (&other, "other-account")] {
+        let body = json!({"id": account, "currency": "EUR"});
+        assert_eq!(server.call("POST", "/v1/accounts", Some(key), Some(&body)).status, 200);
+    }
+    server.admin("POST", "/v1/accounts/split-payer/deposits", json!({"id": "d-split-payer", "amount": 10_000}));
+    fn get(server: &Server, path: &str, key: &str) -> common::Answer {
+        server.call("GET", path, Some(key), None)
+    }
+    fn post(server: &Server, path: &str, key: &str, body: serde_json::Value) -> common::Answer {
+        server.call("POST", path, Some(key), Some(&body))
+    }
+    let splits: Vec<(String, String, String)> = (0..9)
+        .map(|index| (format!("split-{index}"), format!("requester-{index}"), format!("member-{index}")))
+        .collect();
+    for (split, requester, member) in &splits {
+        let body = json!({"id": split, "requester": requester, "requester_account": "split-payee", "total": 100,
+            "currency": "EUR", "members": [{"user": member, "account": "split-payer"}], "expires_in_s": 600});
+        let requested = post(&server, "/v1/splits", &app, body.clone());
+        assert_eq!(requested.status, 200, "{requested:?}");
+        // Found where it lives (its expiry, relative, differs: not the same request).
+        post(&server, "/v1/splits", &app, body).assert_error(409, "already_exists");
+        assert_eq!(get(&server, &format!("/v1/users/{requester}/coupons"), &app).status, 200);
+        get(&server, &format!("/v1/users/{requester}/coupons"), &other).assert_error(403, "forbidden");
+        get(&server, &format!("/v1/users/{requester}/pool"), &other).assert_error(403, "forbidden");
+        let authorize = json!({"id": format!("z-{split}"), "user": requester, "account": "other-account",
+            "limit": 1, "expires_in_s": 600});
+        post(&server, "/v1/authorizations", &other, authorize).assert_error(403, "forbidden");
+        get(&server, &format!("/v1/splits/{split}"), &other).assert_error(403, "forbidden");
+        post(&server, &format!("/v1/splits/{split}/pay"), &other, json!({"member": member}))
+            .assert_error(403, "forbidden");
+        let paid = post(&server, &format!("/v1/splits/{split}/pay"), &app, json!({"member": member}));
+        assert_eq!((paid.status, &paid.body["completed"]), (200, &json!(true)), "{paid:?}");
+    }
+    assert_eq!(server.balance("split-payee"), (900, 0));
+    let (first, _, _) = &splits[0];
+    assert_eq!(post(&server, &format!("/v1/splits/{first}/refund"), &app, json!({})).status, 200);
+    for round in 0..2 {
+        let listed = get(&server, "/v1/splits", &app);
+        let ids: Vec<&str> =
+            listed.body["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = splits.iter().map(|(split, _, _)| split.as_str()).collect();
+        assert_eq!(ids, expected, "every partition's splits, in id order (round {round})");
+        assert_eq!(get(&server, "/v1/splits", &other).body["data"], json!([]));
+        for (split, requester, member) in &splits {
+            let found = get(&server, &format!("/v1/splits/{split}"), &app);
+            let status = if split == first { "refunded" } else { "completed" };
+            assert_eq!((found.status, &found.body["status"]), (200, &json!(status)), "{found:?}");
+            let of_member = get(&server, &format!("/v1/users/{member}/splits"), &app);
+            assert_eq!(of_member.body["data"][0]["id"], json!(split), "{of_member:?}");
+            get(&server, &format!("/v1/users/{member}/splits"), &other).assert_error(403, "forbidden");
+            get(&server, &format!("/v1/users/{requester}/coupons"), &other).assert_error(403, "forbidden");
+        }
+        server.restart();
+    }
+    assert_eq!(server.balance("split-payer"), (9_200, 0), "one split refunded, eight paid");
+    assert_eq!(server.balance("split-payee"), (800, 0));
+}

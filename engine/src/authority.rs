@@ -379,6 +379,13 @@ fn acts_for_user(facts: &impl Facts, principal: &Principal, user: Option<&Id>) -
     matches!(principal, Principal::App(_)) && facts.owner(ObjectKind::User, user).is_none_or(|owner| owner == principal)
 }
 
+/// Whether `principal` owns the account of member `at` of `split`: as recorded when the split was
+/// requested (wherever the account lives), or now.
+fn owns_member(facts: &impl Facts, principal: &Principal, split: &Split, at: usize) -> bool {
+    split.member_owners.get(at).is_some_and(|owner| owner.as_ref() == Some(principal))
+        || owns_account(facts, principal, &split.members[at].account)
+}
+
 fn is(principal: &Principal, expected: fn(&Id) -> Principal, id: Option<&Id>) -> bool {
     id.is_some_and(|id| *principal == expected(id))
 }
@@ -423,12 +430,14 @@ fn holds(facts: &impl Facts, principal: &Principal, relation: Relation, s: &Subj
         PaysAsMember => {
             acts_for_user(facts, principal, s.user)
                 && split().is_some_and(|split| {
-                    split.members.iter().any(|m| Some(&m.user) == s.user && owns_account(facts, principal, &m.account))
+                    (0..split.members.len())
+                        .any(|at| Some(&split.members[at].user) == s.user && owns_member(facts, principal, split, at))
                 })
         }
         SplitParty => {
             created(ObjectKind::Split, s.split)
-                || split().is_some_and(|split| split.members.iter().any(|m| owns_account(facts, principal, &m.account)))
+                || split()
+                    .is_some_and(|split| (0..split.members.len()).any(|at| owns_member(facts, principal, split, at)))
         }
         MerchantOfCoupon => merchant(s.coupon.and_then(|id| facts.coupon(id)).map(|coupon| &coupon.merchant)),
         AppOfCouponHolder => s.coupon.and_then(|id| facts.coupon(id)).is_some_and(|coupon| {

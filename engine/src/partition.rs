@@ -4,26 +4,19 @@
 //! A data directory has a fixed number of partitions, chosen when it is created. Each is a whole
 //! state machine with its own executor; no object ever moves between them. Accounts are spread
 //! over the partitions by a keyed hash of their id, and the money commands go to the partition
-//! of the account they debit (a deposit or withdrawal to its account's): a transfer whose payee
-//! lives elsewhere debits into the payer partition's transit and travels on as a durable
-//! [`TransitMessage`]. A hold lives with the account it reserves (its payer); a payee living
-//! elsewhere is checked there when the hold is placed and paid there by a credit when it is
-//! captured; the follow-ups that name only the hold are routed by the engine's directory
-//! (`runtime/directory.rs`). Merchants, terminals and operators are registered on the home
-//! partition and applied by every partition ([`TransitMessage::Reference`]). A linked batch's
-//! payees elsewhere are reserved there before it applies ([`TransitMessage::Reserve`]), so its
-//! legs' credits cannot be refused. A user's claim (the app it belongs to) lives on the user's
-//! partition, asked there by the partition applying a command for the user
-//! ([`TransitMessage::Claim`]). Every other object
-//! (users' objects, authorizations, bills, splits, coupons, API keys) lives on the home partition, 0. An
-//! authorization's or a bill's account may live anywhere (checked there,
-//! [`TransitMessage::Check`]), and a POS sale, reversal or refund, a bill's charge or refund moves
-//! its money where the accounts live ([`TransitMessage::Move`] and credits), with its coupon
-//! kept on the home partition until it is final; a split's shares travel from its members'
-//! partitions into its escrow there, and its total to its requester's; a completed split's
-//! refund reserves its member accounts elsewhere, then moves its total from the requester's
-//! account into the escrow and pays them back from there. Placing the objects
-//! with their users and merchants is the rest of `docs/placement.md`.
+//! of the account they debit: a transfer whose payee lives elsewhere debits into the payer
+//! partition's transit and travels on as a durable [`TransitMessage`]. A hold lives with the
+//! account it reserves (its payer), a split with its requester, and the follow-ups that name
+//! only the hold or split are routed by the engine's directory (`runtime/directory.rs`). A
+//! user's claim (the app it belongs to) lives on the user's partition, asked there by the
+//! partition applying a command for the user ([`TransitMessage::Claim`]). Merchants, terminals
+//! and operators are registered on the home partition and applied by every partition
+//! ([`TransitMessage::Reference`]). Every other object (authorizations, bills, coupons,
+//! contacts, API keys) lives on the home partition, 0; the accounts they name may live
+//! anywhere, checked there ([`TransitMessage::Check`]) and paid or charged there by moves,
+//! credits and reservations ([`TransitMessage::Move`], [`TransitMessage::Reserve`]): every flow
+//! is told in docs/partitions.md. Placing the other objects with their users and merchants is
+//! the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -91,22 +84,27 @@ impl Placement {
         ((u128::from(hash) * u128::from(self.count)) >> 64) as PartitionId
     }
 
-    /// Where `command` goes: a partition, or the partition of the hold it names (which only the
-    /// engine's directory knows). A `Tick` goes to every partition; this names the home one.
+    /// Where `command` goes: a partition, or the partition of the hold or split it names (which
+    /// only the engine's directory knows). A `Tick` goes to every partition; this names the home one.
     pub fn route<'a>(&self, command: &'a Command) -> Route<'a> {
         if self.count == 1 {
             return Route::Partition(HOME_PARTITION);
         }
+        // A new hold goes to its payer's partition, a new split to its requester's, a repeat of
+        // its id where the first is.
+        let (hold, split) = (DirectoryKind::Hold, DirectoryKind::Split);
         match command {
-            // A new hold goes to its payer's partition, a repeat of its id where the first is.
-            Command::PlaceHold(place) => Route::Hold { id: &place.id, new_on: Some(self.of_account(&place.from)) },
-            Command::CaptureHold(capture) => Route::Hold { id: &capture.hold, new_on: None },
-            Command::VoidHold { hold } => Route::Hold { id: hold, new_on: None },
+            Command::PlaceHold(place) => Route::Object(hold, &place.id, Some(self.of_account(&place.from))),
+            Command::CaptureHold(capture) => Route::Object(hold, &capture.hold, None),
+            Command::VoidHold { hold: id } => Route::Object(hold, id, None),
+            Command::RequestSplit(ask) => Route::Object(split, &ask.split, Some(self.of_user(&ask.requester))),
+            Command::PaySplitShare(pay) => Route::Object(split, &pay.split, None),
+            Command::CancelSplit { split: id } | Command::RefundSplit { split: id } => Route::Object(split, id, None),
             command => Route::Partition(self.of_command(command)),
         }
     }
 
-    /// The partition that applies `command`, for every command but the holds' (see
+    /// The partition that applies `command`, for every command but the holds' and splits' (see
     /// [`Placement::route`]; this names the home partition for those). A `Tick` goes to every
     /// partition; this names the home one.
     pub fn of_command(&self, command: &Command) -> PartitionId {
@@ -143,15 +141,20 @@ impl Placement {
 pub enum Route<'a> {
     /// To this partition.
     Partition(PartitionId),
-    /// To the partition of hold `id`: where the engine's directory (or storage, for a hold that
-    /// left memory) says it lives; if there is none, to `new_on` (a placement: the payer's
-    /// partition) or, for a follow-up, to the home partition, which answers `hold_not_found`.
-    Hold {
-        /// The hold.
-        id: &'a Id,
-        /// Where a new hold of this id goes.
-        new_on: Option<PartitionId>,
-    },
+    /// To the partition of the object of this kind and id: where the engine's directory (or
+    /// storage, for one that left memory) says it lives; if there is none, to the partition a
+    /// new one goes to (a creation's: a hold's payer's, a split's requester's) or, for a
+    /// follow-up, to the home partition, which answers `hold_not_found` or `split_not_found`.
+    Object(DirectoryKind, &'a Id, Option<PartitionId>),
+}
+
+/// The objects the engine's directory places (their follow-ups name only them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DirectoryKind {
+    /// A hold: with its payer's account.
+    Hold,
+    /// A split: with its requester.
+    Split,
 }
 
 /// A message a partition applies at the start of one of its batches, logged in that batch's

@@ -94,19 +94,23 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
-    /// `S id member result`: a split share payment.
+    /// `S id requester member result`: a split share payment.
     SharePaid {
         /// Split id.
         id: String,
+        /// The split's requester (the split lives on the requester's partition).
+        requester: String,
         /// Member index.
         member: usize,
         /// `A` or `R:<code>`.
         result: String,
     },
-    /// `F id result`: a completed split's refund.
+    /// `F id requester result`: a completed split's refund.
     SplitRefunded {
         /// Split id.
         id: String,
+        /// The split's requester.
+        requester: String,
         /// `A` or `R:<code>`.
         result: String,
     },
@@ -122,8 +126,8 @@ impl Ack {
             }
             Ack::Settlement { id, result } => format!("P {id} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
-            Ack::SharePaid { id, member, result } => format!("S {id} {member} {result}"),
-            Ack::SplitRefunded { id, result } => format!("F {id} {result}"),
+            Ack::SharePaid { id, requester, member, result } => format!("S {id} {requester} {member} {result}"),
+            Ack::SplitRefunded { id, requester, result } => format!("F {id} {requester} {result}"),
             Ack::Registered { merchant, account, result } => format!("M {merchant} {account} {result}"),
             Ack::HoldCaptured { id, from, to, amount, result } => format!("H {id} {from} {to} {amount} {result}"),
         }
@@ -161,10 +165,15 @@ impl Ack {
             "M" if fields.len() == 4 => {
                 Some(Ack::Registered { merchant: text(1)?, account: text(2)?, result: text(3)? })
             }
-            "S" if fields.len() == 4 => {
-                Some(Ack::SharePaid { id: text(1)?, member: fields[2].parse().ok()?, result: text(3)? })
+            "S" if fields.len() == 5 => Some(Ack::SharePaid {
+                id: text(1)?,
+                requester: text(2)?,
+                member: fields[3].parse().ok()?,
+                result: text(4)?,
+            }),
+            "F" if fields.len() == 4 => {
+                Some(Ack::SplitRefunded { id: text(1)?, requester: text(2)?, result: text(3)? })
             }
-            "F" if fields.len() == 3 => Some(Ack::SplitRefunded { id: text(1)?, result: text(2)? }),
             _ => None,
         }
     }

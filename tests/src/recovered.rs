@@ -22,8 +22,8 @@ pub fn verify_recovered(engine: &Engine, acks: &[Ack]) -> Result<(), String> {
     // Paid shares of open splits, in escrow.
     let mut escrowed: i64 = 0;
     // Each partition checks its own invariants and the acknowledgements it applied: a
-    // transfer where its payer lives, a merchant's registration everywhere, everything else on
-    // the home partition.
+    // transfer where its payer lives, a split where its requester lives, a merchant's
+    // registration everywhere, everything else on the home partition.
     for partition in 0..placement.count() {
         let placement = placement.clone();
         let here = |ack: &&Ack| ack_partition(&placement, ack) == partition || matches!(ack, Ack::Registered { .. });
@@ -112,6 +112,7 @@ fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
     match ack {
         Ack::Transfer { from, .. } | Ack::HoldCaptured { from, .. } => placement.of_account(&id(from)),
         Ack::LinkedLeg { batch, .. } => placement.of_account(&id(batch)),
+        Ack::SharePaid { requester, .. } | Ack::SplitRefunded { requester, .. } => placement.of_user(&id(requester)),
         _ => kassa_engine::partition::HOME_PARTITION,
     }
 }
@@ -184,13 +185,13 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
             }
             // Checked by `verify_holds`, which also reads what left memory.
             Ack::HoldCaptured { .. } => {}
-            Ack::SharePaid { id: split, member, result } => {
+            Ack::SharePaid { id: split, member, result, .. } => {
                 let paid = machine.split(&id(split)).map(|split| split.paid[*member]);
                 if result == "A" && paid != Some(true) {
                     return Err(format!("share {member} of {split} acknowledged paid, recovered {paid:?}"));
                 }
             }
-            Ack::SplitRefunded { id: split, result } => {
+            Ack::SplitRefunded { id: split, result, .. } => {
                 let state = machine.split(&id(split)).map(|split| split.state);
                 if (result == "A") != (state == Some(kassa_engine::state_machine::SplitState::Refunded)) {
                     return Err(format!("refund of {split} acknowledged {result}, recovered {state:?}"));

@@ -325,12 +325,13 @@ async fn split_and_pay<C: Channel>(
             continue;
         };
         completed &= matches!(answer, Answer::Applied(_));
-        ack(Ack::SharePaid { id: split.clone(), member: index, result: answer.result() });
+        let requester = format!("u{from}");
+        ack(Ack::SharePaid { id: split.clone(), requester, member: index, result: answer.result() });
     }
     if completed && rng.random_range(0..3) == 0 {
         // Every member paid back from the requester, wherever each lives.
         let Some(answer) = channel.submit(Command::RefundSplit { split: id(&split) }).await else { return };
-        ack(Ack::SplitRefunded { id: split, result: answer.result() });
+        ack(Ack::SplitRefunded { id: split, requester: format!("u{from}"), result: answer.result() });
     }
 }
 

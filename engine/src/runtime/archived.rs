@@ -11,8 +11,8 @@ use crate::command::{ObjectKind, Principal, Rejection};
 use crate::partition::{HOME_PARTITION, PartitionId};
 use crate::state_machine::rules::Quote;
 use crate::state_machine::{
-    ArchiveList, Archived, ArchivedCoupon, ArchivedKind, Authorization, Bill, Coupon, Hold, SettlementSummary, Split,
-    StateMachine,
+    ArchiveList, Archived, ArchivedCoupon, ArchivedKind, Authorization, Bill, Coupon, Hold, KnownClaims,
+    SettlementSummary, Split, StateMachine,
 };
 use crate::types::{Currency, Id};
 
@@ -197,16 +197,24 @@ impl Engine {
         coupons: Vec<(Id, Coupon)>,
     ) -> Result<Vec<(Id, CouponWithCode)>, QueryError> {
         let who = principal.clone();
-        let with_codes = self.read_partition_blocking(HOME_PARTITION, move |machine| {
-            let with_code = |(id, coupon): (Id, Coupon)| {
+        let with_codes = self.read_with_claims(HOME_PARTITION, move |machine, claims| {
+            let mut unknown = Vec::new();
+            let mut with_code = |(id, coupon): &(Id, Coupon)| {
                 // The coupon at hand answers for itself, in memory or out of it.
-                let facts = [Archived::Coupon(ArchivedCoupon::of(&id, &coupon))];
+                let facts = [Archived::Coupon(ArchivedCoupon::of(id, coupon))];
                 let read = Read::CouponCode(id.clone());
-                let may = machine.check_read_archived(&who, &read, &facts).is_ok();
-                let code = may.then(|| machine.code_of(&id, &coupon));
-                (id, CouponWithCode { coupon, code })
+                let may = match machine.read_verdict(&who, &read, &facts, claims).decided() {
+                    Ok(answer) => answer.is_ok(),
+                    Err(users) => {
+                        unknown.extend(users);
+                        false
+                    }
+                };
+                let code = may.then(|| machine.code_of(id, coupon));
+                (id.clone(), CouponWithCode { coupon: coupon.clone(), code })
             };
-            coupons.into_iter().map(with_code).collect()
+            let answered: Vec<_> = coupons.iter().map(&mut with_code).collect();
+            if unknown.is_empty() { Ok(answered) } else { Err(unknown) }
         })?;
         Ok(with_codes)
     }
@@ -299,7 +307,9 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::MemberSplits(user.clone()), ArchivedKind::Split);
-        self.page(principal, (vec![HOME_PARTITION], Some(read)), in_memory, list, (limit, starting_after), split_of)
+        // Splits live with their requesters, on every partition.
+        let partitions = (0..self.placement.count()).collect();
+        self.page(principal, (partitions, Some(read)), in_memory, list, (limit, starting_after), split_of)
     }
 
     /// A page of the objects of `kind` the caller's tenant created (scoped by construction);
@@ -325,9 +335,10 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::Owned(kind, principal.clone()), kind);
-        // Holds live with their payers, on every partition; the rest on the home one.
+        // Holds live with their payers and splits with their requesters, on every partition;
+        // the rest on the home one.
         let partitions = match kind {
-            ArchivedKind::Hold => (0..self.placement.count()).collect(),
+            ArchivedKind::Hold | ArchivedKind::Split => (0..self.placement.count()).collect(),
             _ => vec![HOME_PARTITION],
         };
         self.page(principal, (partitions, None), in_memory, list, (limit, starting_after), stored)
@@ -339,12 +350,13 @@ impl Engine {
         Ok(self.wal.archived(&[(kind, id.clone())])?.pop().flatten())
     }
 
-    /// The partition that answers `read`: an account's, a hold's (`directory.rs`), else the
-    /// home partition. Blocking when a hold left memory (a storage read).
+    /// The partition that answers `read`: an account's, a hold's or a split's (`directory.rs`),
+    /// else the home partition. Blocking when a hold or split left memory (a storage read).
     pub fn partition_of_read(&self, read: &Read) -> Result<PartitionId, QueryError> {
         Ok(match read {
             Read::Account(account) => self.placement.of_account(account),
             Read::Hold(id) => self.hold_partition(id)?,
+            Read::Split(id) => self.split_partition(id)?,
             _ => HOME_PARTITION,
         })
     }
@@ -359,18 +371,23 @@ impl Engine {
     ) -> Result<Vec<(usize, bool)>, QueryError> {
         let who = principal.clone();
         // `None`: the object is not in memory (and may be in storage).
-        let first = self.read_partition_blocking(partition, move |machine| {
-            let answer = |read: &Read| match archivable(read) {
+        let first = self.read_with_claims(partition, move |machine, claims| {
+            let mut unknown = Vec::new();
+            let mut answer = |read: &Read| match archivable(read) {
                 Some((kind, id, _)) if !machine.holds_object(kind, &id) => None,
-                _ => Some(machine.check_read(&who, read).is_ok()),
+                _ => Some(machine.read_verdict(&who, read, &[], claims).decided().unwrap_or_else(|users| {
+                    unknown.extend(users);
+                    Err(Rejection::Forbidden)
+                })),
             };
-            reads.into_iter().map(|(index, read)| (index, answer(&read), read)).collect::<Vec<_>>()
+            let answers: Vec<_> = reads.iter().map(|(index, read)| (*index, answer(read), read.clone())).collect();
+            if unknown.is_empty() { Ok(answers) } else { Err(unknown) }
         })?;
         let mut answers = Vec::with_capacity(first.len());
         let mut stored_reads = Vec::new();
         for (index, answer, read) in first {
             match answer {
-                Some(may) => answers.push((index, may)),
+                Some(may) => answers.push((index, may.is_ok())),
                 None => stored_reads.push((index, read)),
             }
         }
@@ -382,12 +399,12 @@ impl Engine {
         let objects: Vec<Vec<Option<Archived>>> =
             keys.iter().map(|keys| found.by_ref().take(keys.len()).collect()).collect();
         let who = principal.clone();
-        let checked = self.read_partition_blocking(partition, move |machine| {
-            stored_reads
-                .into_iter()
-                .zip(objects)
-                .map(|((index, read), objects)| (index, may_read_stored(machine, &who, &read, objects).is_ok()))
-                .collect::<Vec<_>>()
+        let checked = self.read_with_claims(partition, move |machine, claims| {
+            let mut checked = Vec::with_capacity(stored_reads.len());
+            for ((index, read), objects) in stored_reads.iter().zip(&objects) {
+                checked.push((*index, may_read_stored(machine, (&who, read), objects.clone(), claims)?.is_ok()));
+            }
+            Ok(checked)
         })?;
         answers.extend(checked);
         Ok(answers)
@@ -405,8 +422,12 @@ impl Engine {
         let (kind, id, _) = archivable(&read).expect("an object that leaves memory");
         let partition = self.partition_of_read(&read)?;
         let (who, asked) = (principal.clone(), read.clone());
-        let first = self.read_partition_blocking(partition, move |machine| {
-            machine.holds_object(kind, &id).then(|| machine.check_read(&who, &asked).map(|()| in_memory(machine, &id)))
+        let first = self.read_with_claims(partition, move |machine, claims| {
+            if !machine.holds_object(kind, &id) {
+                return Ok(None);
+            }
+            let verdict = machine.read_verdict(&who, &asked, &[], claims).decided()?;
+            Ok(Some(verdict.map(|()| in_memory(machine, &id))))
         })?;
         if let Some(found) = first {
             return found.map_err(|_| QueryError::Forbidden);
@@ -416,15 +437,16 @@ impl Engine {
             return if matches!(principal, Principal::Admin) { Ok(None) } else { Err(QueryError::Forbidden) };
         }
         let who = principal.clone();
-        let allowed =
-            self.read_partition_blocking(partition, move |machine| may_read_stored(machine, &who, &read, objects))?;
+        let allowed = self.read_with_claims(partition, move |machine, claims| {
+            may_read_stored(machine, (&who, &read), objects.clone(), claims)
+        })?;
         Ok(allowed.map_err(|_| QueryError::Forbidden)?.and_then(stored))
     }
 
     /// A page of a list, merged from memory (`in_memory`: each of `partitions`' page with the
     /// objects) and storage (`list`, its objects rendered by `stored`), in id order; an object in
     /// both (taken back into memory) is shown as memory holds it. `read`, if any, is checked
-    /// first, on each of `partitions`.
+    /// first, on the first of `partitions`.
     fn page<T: Send + 'static>(
         &self,
         principal: &Principal,
@@ -434,14 +456,18 @@ impl Engine {
         (limit, starting_after): (usize, Option<&Id>),
         stored: fn(Archived) -> Option<T>,
     ) -> Result<ObjectPage<T>, QueryError> {
+        if let (Some(read), Some(first)) = (read, partitions.first()) {
+            // Its rule reads no object of the list, at most a user's claim, which never changes
+            // once decided: checked once, before the list is read.
+            let who = principal.clone();
+            let verdict = self.read_with_claims(*first, move |machine, claims| {
+                machine.read_verdict(&who, &read, &[], claims).decided()
+            })?;
+            verdict.map_err(|_| QueryError::Forbidden)?;
+        }
         let (mut memory, mut memory_more) = (Vec::new(), false);
         for partition in partitions {
-            let (who, read, in_memory) = (principal.clone(), read.clone(), in_memory.clone());
-            let page = self.read_partition_blocking(partition, move |machine| match &read {
-                Some(read) => machine.check_read(&who, read).map(|()| in_memory(machine)),
-                None => Ok(in_memory(machine)),
-            })?;
-            let (page, more) = page.map_err(|_| QueryError::Forbidden)?;
+            let (page, more) = self.read_partition_blocking(partition, in_memory.clone())?;
             memory.extend(page);
             memory_more |= more;
         }
@@ -474,18 +500,19 @@ impl Engine {
 /// Whether `principal` may make `read` of the object storage answered (first of `objects`, then
 /// what its rules need); the object, if it may. Storage holding nothing: what the rules say of an
 /// object that does not exist.
+/// `Err(users)`: the users' claims to take from their partitions first.
 fn may_read_stored(
     machine: &StateMachine,
-    principal: &Principal,
-    read: &Read,
+    (principal, read): (&Principal, &Read),
     objects: Vec<Option<Archived>>,
-) -> Result<Option<Archived>, crate::command::Rejection> {
+    claims: &KnownClaims,
+) -> Result<Result<Option<Archived>, Rejection>, Vec<Id>> {
     if objects.first().is_none_or(Option::is_none) {
-        return machine.check_read(principal, read).map(|()| None);
+        return Ok(machine.read_verdict(principal, read, &[], claims).decided()?.map(|()| None));
     }
     let objects: Vec<Archived> = objects.into_iter().flatten().collect();
-    machine.check_read_archived(principal, read, &objects)?;
-    Ok(objects.into_iter().next())
+    let verdict = machine.read_verdict(principal, read, &objects, claims).decided()?;
+    Ok(verdict.map(|()| objects.into_iter().next()))
 }
 
 fn split_of(object: Archived) -> Option<Split> {

@@ -1,30 +1,34 @@
-//! The directory: which partition holds each hold, for the commands and reads that name only
-//! the hold (`CaptureHold`, `VoidHold`, a repeated `PlaceHold`, `GET /v1/holds/{id}`).
+//! The directory: which partition holds each hold and each split, for the commands and reads
+//! that name only the object (`CaptureHold`, `VoidHold`, a repeated `PlaceHold`,
+//! `GET /v1/holds/{id}`; `PaySplitShare`, `CancelSplit`, `RefundSplit`, a repeated
+//! `RequestSplit`, `GET /v1/splits/{id}`).
 //!
-//! A hold lives with its payer (`partition.rs`), but a follow-up names only the hold's id, and
-//! the router must pick a partition before any state is read (`docs/placement.md`). So:
-//! - an entry is made when a placement is routed (a capture pipelined right behind it finds
-//!   it; a placement never queued, `Busy`, takes it back), and made again by the executor when
-//!   the placement applied; a POS settlement's hold (home partition, wherever its payer lives)
+//! A hold lives with its payer, a split with its requester (`partition.rs`), but a follow-up
+//! names only the object's id, and the router must pick a partition before any state is read
+//! (`docs/placement.md`). So:
+//! - an entry is made when a creation is routed (a follow-up pipelined right behind it finds
+//!   it; a creation never queued, `Busy`, takes it back), and made again by the executor when
+//!   the creation applied; a POS settlement's hold (home partition, wherever its payer lives)
 //!   is entered when it applied, or was sent to hold its payer's funds elsewhere, and one
 //!   that would take the id of a hold entered elsewhere is refused `already_exists`
 //!   (`TransitMessage::HoldElsewhere`);
-//! - the executor keeps it while the placement waits for its payee's check on another
-//!   partition, removes it when the placement was refused (at once, or when the check's answer
-//!   came) and no hold of that id exists there, and once the hold left memory and that is
-//!   durable: storage then says where it lives (the archived hold's payer);
-//! - on open it is rebuilt from every partition's holds in memory.
+//! - the executor keeps it while the creation waits for another partition's check, removes it
+//!   when the creation was refused (at once, or when the check's answer came) and no object of
+//!   that id exists there, and once the object left memory and that is durable: storage then
+//!   says where it lives (the archived hold's payer, the archived split's requester);
+//! - on open it is rebuilt from every partition's holds and splits in memory.
 //!
 //! An id with no entry and nothing in storage routes to the home partition, which answers
-//! `hold_not_found`; so do the ISO 8583 listener's ids (its pre-authorization holds live with
-//! their POS settlements, on the home partition). Cost: one map entry (~48 bytes) per hold in
-//! memory, bounded as the holds in memory are (`resolved_in_memory_ms`).
+//! `hold_not_found` or `split_not_found`; so do the ISO 8583 listener's hold ids (its
+//! pre-authorization holds live with their POS settlements, on the home partition). Cost: one
+//! map entry (~48 bytes) per hold or split in memory, bounded as those are
+//! (`resolved_in_memory_ms`).
 //!
-//! One race is left, documented rather than locked away: while a placement that will be refused
-//! is queued, another placement of the same id is routed to the same partition; if that one's
-//! payer lives elsewhere it is refused `cross_partition` (a retry routes afresh), and a
-//! capture sent before it is answered may find nothing. A client racing itself on one id sees
-//! a refusal, never a duplicate hold.
+//! One race is left, documented rather than locked away: while a creation that will be refused
+//! is queued, another creation of the same id is routed to the same partition; if that one's
+//! payer (requester) lives elsewhere it is refused `cross_partition` (a retry routes afresh), and
+//! a follow-up sent before it is answered may find nothing. A client racing itself on one id sees
+//! a refusal, never a duplicate object.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -32,7 +36,7 @@ use std::hash::BuildHasher;
 use parking_lot::Mutex;
 
 use crate::constants::ISO_SETTLEMENT_ID_PREFIX;
-use crate::partition::{HOME_PARTITION, PartitionId, Placement};
+use crate::partition::{DirectoryKind, HOME_PARTITION, PartitionId, Placement};
 use crate::state_machine::{Archived, ArchivedKind, StateMachine};
 use crate::types::Id;
 use crate::wal::{Wal, WalError};
@@ -40,9 +44,12 @@ use crate::wal::{Wal, WalError};
 /// Shards of the map, so that routers on many threads rarely wait for each other.
 const SHARDS: usize = 16;
 
-/// Hold id → the partition that holds it (see the module's documentation).
+/// An object the directory places: its kind and id.
+type Key = (DirectoryKind, Id);
+
+/// Hold or split id → the partition that holds it (see the module's documentation).
 pub(crate) struct Directory {
-    shards: Vec<Mutex<HashMap<Id, PartitionId>>>,
+    shards: Vec<Mutex<HashMap<Key, PartitionId>>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -55,86 +62,114 @@ impl Directory {
         }
     }
 
-    fn shard(&self, id: &Id) -> &Mutex<HashMap<Id, PartitionId>> {
-        &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, PartitionId>> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    /// Enters every hold `machine` (partition `partition`) keeps in memory (its payer lives
-    /// there, or it is a POS settlement's there), and every placement there waiting for another
-    /// partition: the directory after a restart. (A POS settlement on the home partition may
-    /// have brought a resolved hold of its id back from storage: that one is not entered.)
+    /// Enters every hold and split `machine` (partition `partition`) keeps in memory (its payer
+    /// or requester lives there, or it is a POS settlement's hold there), and every creation
+    /// there waiting for another partition: the directory after a restart. (A POS settlement on
+    /// the home partition may have brought a resolved hold of its id back from storage: that one
+    /// is not entered.)
     pub(crate) fn enter_all(&self, partition: PartitionId, machine: &StateMachine) {
         for (id, _) in machine.holds() {
             if machine.keeps_hold(id) {
-                self.placed(id, partition);
+                self.placed(DirectoryKind::Hold, id, partition);
             }
         }
         for id in machine.holds_placing() {
-            self.placed(id, partition);
+            self.placed(DirectoryKind::Hold, id, partition);
+        }
+        for id in machine.split_ids() {
+            self.placed(DirectoryKind::Split, id, partition);
         }
     }
 
-    /// The partition hold `id`'s entry names, if it has one.
-    pub(crate) fn entry(&self, id: &Id) -> Option<PartitionId> {
-        self.shard(id).lock().get(id).copied()
+    /// The partition the entry of object `id` of `kind` names, if it has one.
+    pub(crate) fn entry(&self, kind: DirectoryKind, id: &Id) -> Option<PartitionId> {
+        let key = (kind, id.clone());
+        self.shard(&key).lock().get(&key).copied()
     }
 
-    /// Hold `id` lives on `partition`.
-    pub(crate) fn placed(&self, id: &Id, partition: PartitionId) {
-        self.shard(id).lock().insert(id.clone(), partition);
+    /// Object `id` of `kind` lives on `partition`.
+    pub(crate) fn placed(&self, kind: DirectoryKind, id: &Id, partition: PartitionId) {
+        let key = (kind, id.clone());
+        self.shard(&key).lock().insert(key, partition);
     }
 
-    /// A placement of `id` was refused on `partition` and no hold of that id is there: forget
+    /// A creation of `id` was refused on `partition` and no object of that id is there: forget
     /// the entry if it still points there.
-    pub(crate) fn refused(&self, id: &Id, partition: PartitionId) {
-        let mut shard = self.shard(id).lock();
-        if shard.get(id) == Some(&partition) {
-            shard.remove(id);
+    pub(crate) fn refused(&self, kind: DirectoryKind, id: &Id, partition: PartitionId) {
+        let key = (kind, id.clone());
+        let mut shard = self.shard(&key).lock();
+        if shard.get(&key) == Some(&partition) {
+            shard.remove(&key);
         }
     }
 
-    /// Hold `id` left memory and storage has it: storage answers where it lives from now on.
-    pub(crate) fn archived(&self, id: &Id) {
-        self.shard(id).lock().remove(id);
+    /// Object `id` of `kind` left memory and storage has it: storage answers where it lives
+    /// from now on.
+    pub(crate) fn archived(&self, kind: DirectoryKind, id: &Id) {
+        let key = (kind, id.clone());
+        self.shard(&key).lock().remove(&key);
     }
 
-    /// The partition of hold `id`: its entry, else where storage says it lives, else `new_on`
-    /// (entered, for a placement: then `true`) or the home partition.
+    /// The partition of object `id` of `kind`: its entry, else where storage says it lives, else
+    /// `new_on` (entered, for a creation: then `true`) or the home partition.
     pub(crate) fn find(
         &self,
-        placement: &Placement,
-        wal: &Wal,
+        (placement, wal): (&Placement, &Wal),
+        kind: DirectoryKind,
         id: &Id,
         new_on: Option<PartitionId>,
     ) -> Result<(PartitionId, bool), WalError> {
-        if id.as_str().starts_with(ISO_SETTLEMENT_ID_PREFIX) {
+        if kind == DirectoryKind::Hold && id.as_str().starts_with(ISO_SETTLEMENT_ID_PREFIX) {
             return Ok((HOME_PARTITION, false));
         }
-        if let Some(partition) = self.shard(id).lock().get(id) {
+        let key = (kind, id.clone());
+        if let Some(partition) = self.shard(&key).lock().get(&key) {
             return Ok((*partition, false));
         }
-        let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
-        if let [Some(Archived::Hold(hold)), settlement] = &stored[..] {
-            // A POS settlement's hold lives with it on the home partition, wherever its payer is.
-            let of_settlement = matches!(settlement, Some(Archived::Settlement(sale))
-                if sale.record.effect.as_ref().is_some_and(|effect| effect.held));
-            let partition = if of_settlement { HOME_PARTITION } else { placement.of_account(&hold.hold.from) };
+        if let Some(partition) = stored_partition(placement, wal, kind, id)? {
             return Ok((partition, false));
         }
         let Some(partition) = new_on else { return Ok((HOME_PARTITION, false)) };
-        let mut shard = self.shard(id).lock();
-        if let Some(existing) = shard.get(id) {
+        let mut shard = self.shard(&key).lock();
+        if let Some(existing) = shard.get(&key) {
             return Ok((*existing, false));
         }
-        shard.insert(id.clone(), partition);
+        shard.insert(key, partition);
         Ok((partition, true))
     }
 
-    /// How many holds have an entry.
+    /// How many objects have an entry.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().len()).sum()
     }
+}
+
+/// Where storage says object `id` of `kind` lives, if it left memory: a hold with its payer (a
+/// POS settlement's with it, on the home partition), a split with its requester.
+fn stored_partition(
+    placement: &Placement,
+    wal: &Wal,
+    kind: DirectoryKind,
+    id: &Id,
+) -> Result<Option<PartitionId>, WalError> {
+    if kind == DirectoryKind::Split {
+        let stored = wal.archived(&[(ArchivedKind::Split, id.clone())])?;
+        return Ok(match &stored[..] {
+            [Some(Archived::Split(split))] => Some(placement.of_user(&split.split.requester)),
+            _ => None,
+        });
+    }
+    let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
+    let [Some(Archived::Hold(hold)), settlement] = &stored[..] else { return Ok(None) };
+    // A POS settlement's hold lives with it on the home partition, wherever its payer is.
+    let of_settlement = matches!(settlement, Some(Archived::Settlement(sale))
+        if sale.record.effect.as_ref().is_some_and(|effect| effect.held));
+    Ok(Some(if of_settlement { HOME_PARTITION } else { placement.of_account(&hold.hold.from) }))
 }
 
 #[cfg(test)]
@@ -147,14 +182,26 @@ mod tests {
 
     #[test]
     fn refusal_forgets_only_an_entry_that_points_at_the_refusing_partition() {
-        let directory = Directory::new();
-        directory.placed(&id("h1"), 2);
-        directory.refused(&id("h1"), 1);
+        let (directory, hold) = (Directory::new(), DirectoryKind::Hold);
+        directory.placed(hold, &id("h1"), 2);
+        directory.refused(hold, &id("h1"), 1);
         assert_eq!(directory.len(), 1, "another partition's entry stays");
-        directory.refused(&id("h1"), 2);
+        directory.refused(hold, &id("h1"), 2);
         assert_eq!(directory.len(), 0);
-        directory.placed(&id("h2"), 1);
-        directory.archived(&id("h2"));
+        directory.placed(hold, &id("h2"), 1);
+        directory.archived(hold, &id("h2"));
         assert_eq!(directory.len(), 0);
+    }
+
+    #[test]
+    fn a_hold_and_a_split_of_one_id_have_their_own_entries() {
+        let directory = Directory::new();
+        directory.placed(DirectoryKind::Hold, &id("x"), 1);
+        directory.placed(DirectoryKind::Split, &id("x"), 2);
+        assert_eq!(directory.entry(DirectoryKind::Hold, &id("x")), Some(1));
+        assert_eq!(directory.entry(DirectoryKind::Split, &id("x")), Some(2));
+        directory.refused(DirectoryKind::Split, &id("x"), 2);
+        assert_eq!(directory.entry(DirectoryKind::Hold, &id("x")), Some(1), "the hold's entry stays");
+        assert_eq!(directory.entry(DirectoryKind::Split, &id("x")), None);
     }
 }

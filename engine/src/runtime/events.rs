@@ -112,17 +112,22 @@ impl Engine {
     pub(super) fn visible_to(&self, principal: &Principal, lines: &[EventLine]) -> Result<Vec<bool>, QueryError> {
         let mut visible = vec![false; lines.len()];
         let mut by_partition: BTreeMap<PartitionId, Vec<(usize, Read)>> = BTreeMap::new();
-        // A hold's partition once per page, however many of its events the page holds (one
-        // that left memory costs a storage read to place).
-        let mut hold_partitions: HashMap<crate::types::Id, PartitionId> = HashMap::new();
+        // A hold's or split's partition once per page, however many of its events the page
+        // holds (one that left memory costs a storage read to place).
+        let mut placed: HashMap<(bool, crate::types::Id), PartitionId> = HashMap::new();
         for (index, line) in lines.iter().enumerate() {
             if let Some(read) = event_read(&line.record.event) {
-                let partition = match &read {
-                    Read::Hold(id) => match hold_partitions.get(id) {
+                let key = match &read {
+                    Read::Hold(id) => Some((true, id.clone())),
+                    Read::Split(id) => Some((false, id.clone())),
+                    _ => None,
+                };
+                let partition = match key {
+                    Some(key) => match placed.get(&key) {
                         Some(partition) => *partition,
-                        None => *hold_partitions.entry(id.clone()).or_insert(self.hold_partition(id)?),
+                        None => *placed.entry(key).or_insert(self.partition_of_read(&read)?),
                     },
-                    read => self.partition_of_read(read)?,
+                    None => self.partition_of_read(&read)?,
                 };
                 by_partition.entry(partition).or_default().push((index, read));
             }

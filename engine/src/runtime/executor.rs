@@ -16,7 +16,7 @@ use super::writer::{Committed, DurableBatch, Ready, WriterMessage};
 use super::{Clock, EngineConfig, OutcomeSink, Request};
 use crate::command::{Command, Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::partition::{Outgoing, PartitionId, TransitMessage};
+use crate::partition::{Checking, DirectoryKind, Outgoing, PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 
 /// Who waits for which outcomes of a batch.
@@ -201,7 +201,7 @@ impl Executor {
             metrics::histogram!("kassa_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("kassa_batch_size").record(commands.len() as f64);
             record_metrics(&commands, &self.output.outcomes);
-            self.enter_holds(&commands, &messages);
+            self.enter_objects(&commands, &messages);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
             outgoing = std::mem::take(&mut self.output.outgoing);
@@ -246,10 +246,10 @@ impl Executor {
         }
     }
 
-    /// Keeps the directory true to the holds this batch placed or refused to place: by its
-    /// commands, and by the answers to its placements' payee checks (a placement waiting for
-    /// one keeps its entry).
-    fn enter_holds(&self, commands: &[Submission], messages: &[TransitMessage]) {
+    /// Keeps the directory true to the holds and splits this batch created or refused to
+    /// create: by its commands, and by the answers to their checks (a creation waiting for one
+    /// keeps its entry).
+    fn enter_objects(&self, commands: &[Submission], messages: &[TransitMessage]) {
         let Some(directory) = &self.directory else { return };
         let placed = commands.iter().filter_map(|submission| match &submission.command {
             Command::PlaceHold(place) => Some(&place.id),
@@ -260,12 +260,28 @@ impl Executor {
             TransitMessage::Checked { subject, .. } => subject.hold(),
             _ => None,
         });
+        let hold = DirectoryKind::Hold;
         for id in placed.chain(checked) {
             match self.machine.hold(id) {
-                Some(_) if self.machine.keeps_hold(id) => directory.placed(id, self.partition),
+                Some(_) if self.machine.keeps_hold(id) => directory.placed(hold, id, self.partition),
                 Some(_) => {}
-                None if self.machine.placing_hold(id) => directory.placed(id, self.partition),
-                None => directory.refused(id, self.partition),
+                None if self.machine.placing_hold(id) => directory.placed(hold, id, self.partition),
+                None => directory.refused(hold, id, self.partition),
+            }
+        }
+        let requested = commands.iter().filter_map(|submission| match &submission.command {
+            Command::RequestSplit(request) => Some(&request.split),
+            _ => None,
+        });
+        let checked = messages.iter().filter_map(|message| match message {
+            TransitMessage::Checked { subject: Checking::Split(id), .. } => Some(id),
+            _ => None,
+        });
+        for id in requested.chain(checked) {
+            if self.machine.split(id).is_some() || self.machine.requesting_split(id) {
+                directory.placed(DirectoryKind::Split, id, self.partition);
+            } else {
+                directory.refused(DirectoryKind::Split, id, self.partition);
             }
         }
     }
@@ -278,7 +294,7 @@ impl Executor {
             if let Command::SettlePos(settle) = &submission.command
                 && settle.hold_until_ms.is_some()
                 && self.machine.hold(&settle.id).is_none()
-                && directory.entry(&settle.id).is_some_and(|partition| partition != self.partition)
+                && directory.entry(DirectoryKind::Hold, &settle.id).is_some_and(|partition| partition != self.partition)
             {
                 messages.push(TransitMessage::HoldElsewhere(settle.id.clone()));
             }

@@ -16,6 +16,7 @@
 //! it) and is answered once that is durable: a reply never reveals state a crash could take back.
 
 mod archived;
+mod claims;
 mod directory;
 mod events;
 mod executor;
@@ -433,8 +434,8 @@ impl Engine {
     /// runs them between batches.
     ///
     /// With several partitions this reads the home partition, which holds every object but
-    /// accounts and holds ([`Engine::read_account`] reads an account's, [`Engine::hold_partition`]
-    /// names a hold's).
+    /// accounts, holds and splits ([`Engine::read_account`] reads an account's,
+    /// [`Engine::hold_partition`] and [`Engine::split_partition`] name a hold's and a split's).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,

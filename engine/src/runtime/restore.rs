@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::directory::Directory;
 use crate::command::Submission;
-use crate::partition::TransitMessage;
+use crate::partition::{DirectoryKind, TransitMessage};
 use crate::state_machine::{Archived, ArchivedKind, StateMachine};
 use crate::types::Id;
 use crate::wal::Wal;
@@ -140,8 +140,10 @@ impl Restorer {
             let batch = self.in_flight.pop_front().expect("checked above");
             if let Some(directory) = &self.directory {
                 for (kind, id) in batch.index.keys() {
-                    if *kind == ArchivedKind::Hold {
-                        directory.archived(id);
+                    match kind {
+                        ArchivedKind::Hold => directory.archived(DirectoryKind::Hold, id),
+                        ArchivedKind::Split => directory.archived(DirectoryKind::Split, id),
+                        _ => {}
                     }
                 }
             }

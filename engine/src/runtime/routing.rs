@@ -1,5 +1,5 @@
-//! Routing: which partition's mailbox a submission goes to (`Placement::route`, holds through
-//! the directory), and batches split over partitions (a tick to every one).
+//! Routing: which partition's mailbox a submission goes to (`Placement::route`, holds and
+//! splits through the directory), and batches split over partitions (a tick to every one).
 
 use tokio::sync::oneshot;
 
@@ -7,29 +7,30 @@ use super::gather::{BatchReply, Gather, GatherReply};
 use super::{Engine, QueryError, Request};
 use crate::command::{Command, Outcome, Submission};
 use crate::constants::BATCH_COMMANDS_MAX;
-use crate::partition::{HOME_PARTITION, PartitionId, Route};
+use crate::partition::{DirectoryKind, HOME_PARTITION, PartitionId, Route};
 use crate::runtime::SubmitError;
 use crate::types::Id;
 
-/// The partition picked for a command, and the hold id the pick entered in the directory (taken
+/// The partition picked for a command, and the object the pick entered in the directory (taken
 /// back if the command is never queued: nothing refused before the executor stays behind).
 pub(super) struct Routed {
     pub(super) partition: PartitionId,
-    entered: Option<Id>,
+    entered: Option<(DirectoryKind, Id)>,
 }
 
 impl Engine {
-    /// The partition that applies `command` (`Placement::route`; holds through the directory).
+    /// The partition that applies `command` (`Placement::route`; holds and splits through the
+    /// directory).
     pub(super) fn route(&self, command: &Command) -> Result<Routed, SubmitError> {
         match self.placement.route(command) {
             Route::Partition(partition) => Ok(Routed { partition, entered: None }),
-            Route::Hold { id, new_on } => {
-                let found = self.directory.find(&self.placement, &self.wal, id, new_on);
+            Route::Object(kind, id, new_on) => {
+                let found = self.directory.find((&self.placement, &self.wal), kind, id, new_on);
                 let (partition, entered) = found.map_err(|error| {
-                    tracing::error!(%error, "reading where a hold lives failed");
+                    tracing::error!(%error, "reading where a hold or split lives failed");
                     SubmitError::StorageFailed
                 })?;
-                Ok(Routed { partition, entered: entered.then(|| id.clone()) })
+                Ok(Routed { partition, entered: entered.then(|| (kind, id.clone())) })
             }
         }
     }
@@ -49,8 +50,8 @@ impl Engine {
     /// Takes back what routing entered for commands that were never queued; returns `error`.
     pub(super) fn unroute(&self, routed: impl IntoIterator<Item = Routed>, error: SubmitError) -> SubmitError {
         for Routed { partition, entered } in routed {
-            if let Some(id) = entered {
-                self.directory.refused(&id, partition);
+            if let Some((kind, id)) = entered {
+                self.directory.refused(kind, &id, partition);
             }
         }
         error
@@ -59,10 +60,19 @@ impl Engine {
     /// The partition that holds hold `id` (in memory, or last, before it left memory), or the
     /// home partition if there is none. Blocking when the hold left memory (a storage read).
     pub fn hold_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        self.object_partition(DirectoryKind::Hold, id)
+    }
+
+    /// The partition that holds split `id`, as [`Engine::hold_partition`] a hold's.
+    pub fn split_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        self.object_partition(DirectoryKind::Split, id)
+    }
+
+    fn object_partition(&self, kind: DirectoryKind, id: &Id) -> Result<PartitionId, QueryError> {
         if self.placement.count() == 1 {
             return Ok(HOME_PARTITION);
         }
-        Ok(self.directory.find(&self.placement, &self.wal, id, None)?.0)
+        Ok(self.directory.find((&self.placement, &self.wal), kind, id, None)?.0)
     }
 
     /// Queues a batch, split by partition when it spans several (each part in order; a `Tick`

@@ -37,6 +37,8 @@ use crate::types::Id;
 
 mod facts;
 
+pub use facts::{ClaimForRead, KnownClaims, ReadVerdict};
+
 /// The kinds of object that leave memory once resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ArchivedKind {

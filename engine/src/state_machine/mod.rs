@@ -51,7 +51,7 @@ use snapshot::presized;
 pub use accounts::Account;
 pub use archive::{
     ArchiveList, Archived, ArchivedAuthorization, ArchivedBill, ArchivedCoupon, ArchivedHold, ArchivedKind,
-    ArchivedRedemption, ArchivedSettlement, ArchivedSplit,
+    ArchivedRedemption, ArchivedSettlement, ArchivedSplit, ClaimForRead, KnownClaims, ReadVerdict,
 };
 pub use authorizations::{Authorization, AuthorizationState};
 pub use bills::{Bill, BillItem, BillState};
@@ -443,7 +443,8 @@ impl StateMachine {
     /// principal may submit it (`crate::authority`): the check, the change and the record of
     /// who owns what it created happen in this one step, or not at all.
     pub(crate) fn apply(&mut self, now: TimestampMs, submission: &Submission, events: &mut Vec<Event>) -> Outcome {
-        if let Some(outcome) = self.check_account_first(submission).or_else(|| self.claim_user_first(submission)) {
+        let first = self.misrouted_request(submission).or_else(|| self.check_account_first(submission));
+        if let Some(outcome) = first.or_else(|| self.claim_user_first(submission)) {
             return outcome;
         }
         let Submission { principal, command, .. } = submission;

@@ -74,6 +74,17 @@ impl StateMachine {
         self.state.splits.get(id)
     }
 
+    /// Whether split `id` is being requested here: its accounts on other partitions are being
+    /// checked.
+    pub fn requesting_split(&self, id: &Id) -> bool {
+        self.state.transit.creating(&crate::partition::Checking::Split(id.clone())).is_some()
+    }
+
+    /// The splits in memory here, and those being requested.
+    pub fn split_ids(&self) -> impl Iterator<Item = &Id> {
+        self.state.splits.keys().chain(self.state.transit.splits_requesting())
+    }
+
     /// Money held in the escrows of this partition's splits, per currency (paid shares of open
     /// splits not yet paid out or given back).
     pub fn escrowed(&self) -> BTreeMap<Currency, u64> {
@@ -146,9 +157,12 @@ impl StateMachine {
     }
 
     /// Whether `principal` may make `read` now (`crate::authority`): call it in the same
-    /// [`Engine::read`](crate::Engine::read) as the read it guards.
+    /// [`Engine::read`](crate::Engine::read) as the read it guards. A rule that reads a user's
+    /// claim this partition does not know for sure refuses here: such reads go through
+    /// [`Engine::read_checked`](crate::Engine::read_checked), which takes it from the user's
+    /// partition ([`StateMachine::read_verdict`]).
     pub fn check_read(&self, principal: &Principal, read: &crate::authority::Read) -> Result<(), Rejection> {
-        crate::authority::check_read(self, principal, read)
+        self.read_verdict(principal, read, &[], &[]).decided().unwrap_or(Err(Rejection::Forbidden))
     }
 }
 

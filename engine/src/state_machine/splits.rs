@@ -58,6 +58,10 @@ pub struct Split {
     /// Where it is in its life.
     pub state: SplitState,
     pub(crate) request_shares: SplitShares,
+    /// The owner of each member's account when the split was requested, in member order (none:
+    /// the admin's), as its partition answered for one that lives elsewhere: an account's owner
+    /// never changes, so the rules read it here wherever the account lives.
+    pub member_owners: Vec<Option<Principal>>,
 }
 
 /// Divides `total` equally among `members`; the first `total % members` get one more unit.
@@ -104,6 +108,11 @@ impl StateMachine {
             expires_at_ms: request.expires_at_ms,
             state: SplitState::Open,
             request_shares: request.shares.clone(),
+            member_owners: request
+                .members
+                .iter()
+                .map(|member| crate::authority::Facts::owner(self, ObjectKind::Account, &member.account).cloned())
+                .collect(),
         };
         self.state.splits.insert(request.split.clone(), split);
         self.list_split_members(&request.split);
@@ -309,6 +318,16 @@ impl StateMachine {
 }
 
 impl StateMachine {
+    /// A split's request routed here while its requester lives on another partition and no
+    /// split of its id is here (another request of its id, refused meanwhile, had entered it
+    /// here: `runtime/directory.rs`): refused `cross_partition` before anything is asked.
+    pub(super) fn misrouted_request(&self, submission: &crate::command::Submission) -> Option<Outcome> {
+        let crate::command::Command::RequestSplit(request) = &submission.command else { return None };
+        let elsewhere = self.config.placement.of_user(&request.requester) != self.config.partition;
+        (elsewhere && !self.state.splits.contains_key(&request.split))
+            .then_some(Outcome::Rejected(Rejection::CrossPartition))
+    }
+
     /// Whether account `id`, here or as its partition answered, is open in `currency`.
     fn usable_anywhere(&self, id: &Id, currency: Currency) -> Result<(), Rejection> {
         match self.account_standing(id)? {

@@ -53,7 +53,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// 21: users' claims live on the user's partition: records may carry `Claim`, `Claimed` and
 /// `ClaimEnded` messages, and the transit keeps the claims asked, the commands relying on
 /// tentative claims and the tentative claims made for other partitions.
-pub const STORAGE_FORMAT: u8 = 21;
+/// 22: a split lives with its requester (on the requester's partition, not the home one), so a
+/// directory of format 21 would find its splits on the wrong partition.
+pub const STORAGE_FORMAT: u8 = 22;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -134,7 +134,11 @@ impl Model {
             Command::PaySplitShare(pay) => {
                 self.acts_for(who, &pay.member)
                     && self.splits.get(&pay.split).is_some_and(|split| {
-                        split.members.iter().any(|m| m.user == pay.member && self.owns_account(who, &m.account))
+                        // Its request learned the member accounts' owners where they live.
+                        split
+                            .members
+                            .iter()
+                            .any(|m| m.user == pay.member && self.owns_account_anywhere(who, &m.account))
                     })
             }
             Command::CancelSplit { split } | Command::RefundSplit { split } => {
@@ -209,6 +213,7 @@ impl Model {
         };
         if let Some(user) = user {
             own(&mut owners.users, user);
+            self.claims_known.insert((self.partition, user.clone()));
         }
     }
 

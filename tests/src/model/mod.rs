@@ -27,7 +27,7 @@ mod secrets;
 mod splits;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use kassa_engine::SecretKey;
 use kassa_engine::command::{
@@ -457,6 +457,9 @@ pub struct Model {
     /// Splits.
     pub splits: BTreeMap<Id, Split>,
     split_expiry: BTreeSet<(TimestampMs, Id)>,
+    /// (partition, user): a partition where an app's command for the user applied, so it knows
+    /// the user's claim (`partitions.rs`).
+    claims_known: HashSet<(PartitionId, Id)>,
     /// Contacts (symmetric).
     pub contacts: BTreeMap<Id, BTreeSet<Id>>,
     /// Coupons.
@@ -526,6 +529,7 @@ impl Model {
             secret_key,
             placement,
             partition: HOME_PARTITION,
+            claims_known: HashSet::new(),
             now_ms: 0,
             accounts: BTreeMap::new(),
             movements: Remembered::default(),

@@ -4,7 +4,10 @@
 //! - Accounts live on the partition their id hashes to; deposits, withdrawals and transfers are
 //!   applied by the partition of the account they debit; a hold lives with its payer, and the
 //!   commands naming it (a repeated placement, a capture, a void) are applied there (an unknown
-//!   hold: by the home partition); everything else by the home partition.
+//!   hold: by the home partition); a split lives with its requester (its user's partition), and
+//!   the commands naming it are applied there (an unknown split: by the home partition);
+//!   everything else by the home partition. A user's claim is decided on the user's partition
+//!   and asked there by an app's command applied elsewhere, which the partition then knows.
 //! - A partition knows only its own objects: the owner of an account is known where the account
 //!   lives, so a tenant naming an account of another partition in a command applied elsewhere
 //!   is `forbidden` (the authority check comes first), the admin `cross_partition`. Merchants,
@@ -27,8 +30,8 @@
 //!   whose payee lives elsewhere debits its payer at once and is decided on the payee's
 //!   partition after the batch's other legs; a linked batch is decided as one partition would,
 //!   each leg paying elsewhere checking its payer before its payee.
-//! - A split's accounts may live anywhere: its request checks each where it lives, then decides
-//!   as one partition would; a share is checked on its member's partition (missing, closed,
+//! - A split's accounts may live anywhere: its request checks each where it lives (learning its
+//!   owner, which a member's payment's rule then reads), then decides as one partition would; a share is checked on its member's partition (missing, closed,
 //!   currency, funds) before the requester's account (missing, closed, currency, ceiling); a
 //!   member account with a share in escrow may not close, wherever it lives.
 //! - An authorization's account may live anywhere: the home partition asks its partition first
@@ -48,21 +51,31 @@
 
 use kassa_engine::Id;
 use kassa_engine::command::{CaptureHold, Command, Principal, Rejection, Submission};
-use kassa_engine::partition::{HOME_PARTITION, PartitionId, Route};
+use kassa_engine::partition::{DirectoryKind, HOME_PARTITION, PartitionId, Route};
 
 use super::Model;
 
 impl Model {
-    /// The partition that applies `command`: a hold's is its payer's.
-    pub(super) fn route(&self, command: &Command) -> PartitionId {
+    /// The partition that applies `command`: a hold's is its payer's, a split's its
+    /// requester's.
+    pub fn route(&self, command: &Command) -> PartitionId {
         match self.placement.route(command) {
             Route::Partition(partition) => partition,
-            Route::Hold { id, new_on } => match self.holds.get(id) {
+            Route::Object(DirectoryKind::Hold, id, new_on) => match self.holds.get(id) {
                 Some(_) if self.pos_hold(id) => HOME_PARTITION,
                 Some(hold) => self.placement.of_account(&hold.from),
                 None => new_on.unwrap_or(HOME_PARTITION),
             },
+            Route::Object(DirectoryKind::Split, id, new_on) => match self.splits.get(id) {
+                Some(split) => self.placement.of_user(&split.requester),
+                None => new_on.unwrap_or(HOME_PARTITION),
+            },
         }
+    }
+
+    /// The partition a split lives on: its requester's.
+    fn split_partition(&self, split: &super::Split) -> PartitionId {
+        self.placement.of_user(&split.requester)
     }
 
     /// Whether `submission` is a command of the home partition whose account may live elsewhere:
@@ -77,9 +90,10 @@ impl Model {
             return false;
         }
         let command = &submission.command;
+        let applying = self.route(command);
         let asks_claim = matches!(submission.principal, Principal::App(_))
             && kassa_engine::authority::acting_user(command).is_some_and(|user| {
-                self.placement.of_user(user) != HOME_PARTITION && !self.owners.users.contains_key(user)
+                self.placement.of_user(user) != applying && !self.claims_known.contains(&(applying, user.clone()))
             });
         if asks_claim {
             return true;
@@ -93,8 +107,11 @@ impl Model {
         let merchant_remote = |merchant: &Id| self.merchants.get(merchant).is_none_or(remote);
         let bill =
             |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account) || merchant_remote(&bill.merchant));
+        // A split's accounts are remote from the split's partition (its requester's).
         let split_accounts = |split: &super::Split| {
-            remote(&split.requester_account) || split.members.iter().any(|member| remote(&member.account))
+            let on = self.split_partition(split);
+            let apart = |id: &Id| self.placement.of_account(id) != on;
+            apart(&split.requester_account) || split.members.iter().any(|member| apart(&member.account))
         };
         let split = |id: &Id| self.splits.get(id).is_none_or(split_accounts);
         match command {
@@ -114,7 +131,8 @@ impl Model {
             Command::ConfirmBill(confirm) => bill(&confirm.bill),
             Command::RefundBill(refund) => bill(&refund.of),
             Command::RequestSplit(request) => {
-                remote(&request.requester_account) || request.members.iter().any(|member| remote(&member.account))
+                let apart = |id: &Id| self.placement.of_account(id) != applying;
+                apart(&request.requester_account) || request.members.iter().any(|member| apart(&member.account))
             }
             Command::PaySplitShare(pay) => split(&pay.split),
             Command::CancelSplit { split: id } | Command::RefundSplit { split: id } => split(id),
@@ -142,7 +160,9 @@ impl Model {
         let bill_payer = |id: &Id| self.bills.get(id).map(|bill| &bill.account);
         let split_remote = |id: &Id| {
             self.splits.get(id).is_some_and(|split| {
-                remote(&split.requester_account) || split.members.iter().any(|member| remote(&member.account))
+                let on = self.split_partition(split);
+                let apart = |id: &Id| self.placement.of_account(id) != on;
+                apart(&split.requester_account) || split.members.iter().any(|member| apart(&member.account))
             })
         };
         let crossed = match command {
@@ -168,9 +188,7 @@ impl Model {
             Command::OpenBill(open) => remote(&open.account),
             Command::ConfirmBill(confirm) => bill_payer(&confirm.bill).is_some_and(remote),
             Command::RefundBill(refund) => bill_payer(&refund.of).is_some_and(remote),
-            Command::RequestSplit(request) => {
-                remote(&request.requester_account) || request.members.iter().any(|member| remote(&member.account))
-            }
+            Command::RequestSplit(request) => split_remote(&request.split),
             Command::PaySplitShare(pay) => split_remote(&pay.split),
             Command::CancelSplit { split } | Command::RefundSplit { split } => split_remote(split),
             _ => false,

@@ -13,8 +13,8 @@
 //! capture touches the payer, the payee and the hold's id as a crossing transfer does.
 //!
 //! A placement routes by the engine's directory when its id is known (`runtime/directory.rs`),
-//! so a wave also ends before a placement (or a POS settlement placing a hold) whose id an
-//! earlier one of the wave named: the
+//! so a wave also ends before a placement (or a POS settlement placing a hold), or a split's
+//! request, whose id an earlier one of the wave named: the
 //! engine routes a whole wave before applying it, and a client racing itself on one id is the
 //! race that directory documents.
 //!
@@ -26,9 +26,9 @@
 //! not known on the home partition yet (asked there first).
 //!
 //! The state is read from every partition and merged: accounts (and their owner records) from
-//! the partition they live on, a hold (and its owner record) from the partition that has it, a
-//! user's claim from the user's partition (the home partition must keep the same),
-//! everything else from the home partition, counts and totals summed, and every partition's
+//! the partition they live on, a hold or a split (and its owner record) from the partition that
+//! has it, a user's claim from the user's partition (every partition that recorded it must keep
+//! the same), everything else from the home partition, counts and totals summed, and every partition's
 //! invariants (with an empty transit) must hold. Merchants, terminals and operators must read
 //! alike on every partition (the reference stream has arrived everywhere by then).
 
@@ -87,6 +87,8 @@ struct Wave<'a> {
     in_flight: HashSet<&'a Id>,
     in_flight_ids: HashSet<&'a Id>,
     placements: HashSet<&'a Id>,
+    /// The split ids requested in the wave (routed by the directory, as placements).
+    split_requests: HashSet<&'a Id>,
     /// Commands admitted; a sealed wave admits no more (a POS command crossing partitions).
     admitted: usize,
     sealed: bool,
@@ -123,6 +125,11 @@ impl<'a> Wave<'a> {
         };
         if let Some(id) = places_hold
             && !self.placements.insert(id)
+        {
+            return false;
+        }
+        if let Command::RequestSplit(request) = command
+            && !self.split_requests.insert(&request.split)
         {
             return false;
         }
@@ -278,7 +285,7 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
     let mut accounts = 0u64;
     let mut totals: std::collections::BTreeMap<String, (u128, u128)> = Default::default();
     let mut broken: Option<String> = None;
-    let mut home_claims = Vec::new();
+    let mut recorded_claims = Vec::new();
     for (partition, view) in views.into_iter().enumerate() {
         let partition = PartitionId::try_from(partition).expect("at most PARTITIONS_MAX");
         for (key, value) in view {
@@ -293,8 +300,9 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                 if value != "ok" && broken.is_none() {
                     broken = Some(format!("partition {partition}: {value}"));
                 }
-            } else if key.starts_with("hold:") || key.starts_with("owner:Hold:") {
-                // A hold is on one partition (its payer's), missing on the others.
+            } else if ["hold:", "owner:Hold:", "split:", "owner:Split:"].iter().any(|prefix| key.starts_with(prefix)) {
+                // A hold is on one partition (its payer's), a split on its requester's, missing
+                // on the others.
                 if value != MISSING || !merged.contains_key(&key) {
                     merged.insert(key, value);
                 }
@@ -304,23 +312,22 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                     broken = Some(format!("partition {partition} has {key} = {value}, the home partition not"));
                 }
             } else if let Some(user) = key.strip_prefix("owner:User:") {
-                // A claim is decided on the user's partition; the home partition, which applies
-                // the user's commands, keeps every claim they made.
+                // A claim is decided on the user's partition; a partition that recorded it (a
+                // command for the user applied there) keeps the same.
                 if placement.of_user(&Id::new(user).expect("a valid id")) == partition {
                     merged.insert(key.clone(), value.clone());
-                }
-                if partition == HOME_PARTITION {
-                    home_claims.push((key, value));
+                } else if value != MISSING {
+                    recorded_claims.push((partition, key, value));
                 }
             } else if owner_partition(placement, &key) == partition {
                 merged.insert(key, value);
             }
         }
     }
-    for (key, value) in home_claims {
+    for (partition, key, value) in recorded_claims {
         if merged.get(&key) != Some(&value) && broken.is_none() {
             broken =
-                Some(format!("the home partition has {key} = {value}, the user's partition {:?}", merged.get(&key)));
+                Some(format!("partition {partition} has {key} = {value}, the user's partition {:?}", merged.get(&key)));
         }
     }
     merged.insert("invariants".into(), broken.unwrap_or_else(|| "ok".into()));

@@ -5,6 +5,7 @@ use kassa_engine::authority::{Operation, Read};
 use kassa_engine::command::{Command, Reply};
 use kassa_engine::metadata::MetadataKind;
 use kassa_engine::runtime::random_nonce;
+use kassa_engine::state_machine::StateMachine;
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Engine, Id, Principal, Rejection};
 
@@ -15,7 +16,7 @@ use super::replies::{
     Rounding, SharePaid, SharedStatus, SplitRefunded,
 };
 use super::views::{self, CouponView, SplitView};
-use super::{Answer, Data, blocking, get_with_metadata, id, now_ms, ok, read, submit, submit_and_view};
+use super::{Answer, Data, blocking, get_with_metadata, id, now_ms, ok, submit, submit_and_view};
 use crate::auth::Caller;
 use crate::http::schemas::{IdPath, UserPath};
 use crate::http::{ApiError, codes};
@@ -225,9 +226,10 @@ pub(super) async fn redeem_coupon(state: Data, caller: Caller, body: web::Json<R
     extensions(("x-kassa-operation" = json!(Operation::ReadUser.name()))))]
 pub(super) async fn pool(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let user = id(&path)?;
-    let key = user.clone();
-    let coupons: Vec<Id> =
-        read(&state, &caller, Read::User(user.clone()), move |machine| machine.pool(&key).cloned().collect()).await?;
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), user.clone());
+    let read = Read::User(user.clone());
+    let query = move |machine: &StateMachine| -> Vec<Id> { machine.pool(&key).cloned().collect() };
+    let coupons = blocking(move || engine.read_checked(&principal, read, query)).await?;
     ok(&CouponList { user, coupons })
 }
 
@@ -237,9 +239,10 @@ pub(super) async fn pool(state: Data, caller: Caller, path: web::Path<String>) -
     extensions(("x-kassa-operation" = json!(Operation::ReadUser.name()))))]
 pub(super) async fn claimable(state: Data, caller: Caller, path: web::Path<String>) -> Answer {
     let user = id(&path)?;
-    let key = user.clone();
-    let coupons: Vec<Id> =
-        read(&state, &caller, Read::User(user.clone()), move |machine| machine.claimable_coupons(&key)).await?;
+    let (engine, principal, key) = (state.engine.clone(), caller.principal.clone(), user.clone());
+    let read = Read::User(user.clone());
+    let query = move |machine: &StateMachine| machine.claimable_coupons(&key);
+    let coupons = blocking(move || engine.read_checked(&principal, read, query)).await?;
     ok(&CouponList { user, coupons })
 }
 

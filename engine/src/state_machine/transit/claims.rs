@@ -103,6 +103,14 @@ impl Transit {
     pub(in crate::state_machine) fn tentative_owner(&self, user: &Id) -> Option<&Principal> {
         self.claims.tentative.get(user).map(|tentative| &tentative.owner)
     }
+
+    /// A tentative claim of `user` here: its app, and the partitions whose commands rely on it.
+    pub(in crate::state_machine) fn tentative_claim(&self, user: &Id) -> Option<(&Principal, Vec<PartitionId>)> {
+        let tentative = self.claims.tentative.get(user)?;
+        let mut sources: Vec<PartitionId> = tentative.tags.iter().map(|(source, _)| *source).collect();
+        sources.dedup();
+        Some((&tentative.owner, sources))
+    }
 }
 
 impl StateMachine {

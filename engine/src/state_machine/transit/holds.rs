@@ -42,6 +42,17 @@ impl Transit {
         })
     }
 
+    /// The splits whose request waits for one of its accounts' checks.
+    pub(in crate::state_machine) fn splits_requesting(&self) -> impl Iterator<Item = &Id> {
+        self.open.values().filter_map(|open| match &**open {
+            Open::Check { check, .. } => match &check.subject {
+                Checking::Split(id) => Some(id),
+                _ => None,
+            },
+            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
+        })
+    }
+
     /// The creation of the authorization or bill `subject` names waiting for its account's
     /// check, if one is.
     pub(in crate::state_machine) fn creating(&self, subject: &Checking) -> Option<(u64, &Submission)> {

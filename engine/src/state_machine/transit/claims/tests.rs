@@ -2,11 +2,12 @@
 //! partition, kept only by a command that applied, given up by a refused one, and every message
 //! applied twice acts once.
 
+use crate::authority::Read;
 use crate::command::{Authorize, Command, ObjectKind, OpenAccount, Outcome, Principal, Rejection, Reply, Submission};
 use crate::partition::TransitMessage;
 use crate::state_machine::tests::id;
 use crate::state_machine::transit::tests::{NOW, account_on, machines, messages};
-use crate::state_machine::{CommitOutput, StateMachine};
+use crate::state_machine::{ClaimForRead, CommitOutput, KnownClaims, ReadVerdict, StateMachine};
 use crate::types::{Currency, Id};
 
 fn app(name: &str) -> Principal {
@@ -232,4 +233,41 @@ fn the_users_claim_is_asked_before_an_id_of_another_caller_is_refused() {
     assert!(matches!(&messages(&asked)[..], [TransitMessage::Claim(_)]));
     let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
     assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::Forbidden));
+}
+
+/// A read's verdict on `machine` for `principal` reading `user`'s coupons, with `claims` given.
+fn coupons_read(machine: &StateMachine, principal: &Principal, user: &Id, claims: &KnownClaims) -> ReadVerdict {
+    machine.read_verdict(principal, &Read::UserCoupons(user.clone()), &[], claims)
+}
+
+#[test]
+fn a_read_takes_a_users_claim_as_decided_never_a_tentative_one() {
+    let [mut p0, mut p1] = machines();
+    let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
+    let account = opened(&mut p0, &a, "acc");
+    let elsewhere = ReadVerdict::ClaimsElsewhere(vec![user.clone()]);
+    assert_eq!(coupons_read(&p0, &a, &user, &[]), elsewhere, "the home partition does not know the claim");
+    assert_eq!(p1.claim_for_read(&user), ClaimForRead::Decided(None));
+    assert_eq!(coupons_read(&p1, &a, &user, &[]), ReadVerdict::Refused(Rejection::Forbidden), "unclaimed");
+    assert_eq!(coupons_read(&p0, &Principal::Admin, &user, &[]), ReadVerdict::Allowed, "the admin reads no claim");
+
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account, NOW + 60_000))]);
+    let answer = commit_as(&mut p1, &messages(&asked), &[]);
+    assert_eq!(p1.claim_for_read(&user), ClaimForRead::Tentative(a.clone(), vec![0]));
+    assert_eq!(coupons_read(&p1, &a, &user, &[]), elsewhere, "tentative: not the app's until kept");
+    assert_eq!(p0.recorded_claim(&user), None, "the command is still being decided: nobody's");
+
+    let decided = deliver(&mut p0, &answer);
+    assert!(authorized(&decided.completed[0].1));
+    // Acknowledged: the partition that kept it records it before its end reaches the user's.
+    assert_eq!(p0.recorded_claim(&user), Some(a.clone()));
+    let known = [(user.clone(), Some(a.clone()))];
+    assert_eq!(coupons_read(&p0, &a, &user, &known), ReadVerdict::Allowed);
+    assert_eq!(coupons_read(&p0, &b, &user, &known), ReadVerdict::Refused(Rejection::Forbidden));
+    assert_eq!(coupons_read(&p0, &a, &user, &[]), ReadVerdict::Allowed, "recorded here: known for good");
+
+    deliver(&mut p1, &decided);
+    assert_eq!(p1.claim_for_read(&user), ClaimForRead::Decided(Some(a.clone())));
+    assert_eq!(coupons_read(&p1, &a, &user, &[]), ReadVerdict::Allowed);
+    assert_eq!(coupons_read(&p1, &b, &user, &[]), ReadVerdict::Refused(Rejection::Forbidden));
 }

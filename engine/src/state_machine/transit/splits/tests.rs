@@ -43,7 +43,7 @@ fn pay(member: &str) -> Command {
     Command::PaySplitShare(PaySplitShare { split: id("s1"), member: id(member) })
 }
 
-/// Split `s1` on home partition 0: requester account `requester` (0 or 1), members `m0` (an
+/// Split `s1` on partition 0 (its requester's): requester account `requester` (0 or 1), members `m0` (an
 /// account on 0) and `m1` (an account on 1), each funded with `funds`, shares 300 + 200.
 fn split_setup(requester_on: u16, funds: u64) -> ([StateMachine; 2], Id, Id, Id) {
     let [mut p0, mut p1] = machines();
@@ -54,7 +54,7 @@ fn split_setup(requester_on: u16, funds: u64) -> ([StateMachine; 2], Id, Id, Id)
     open(&mut p1, &a1, funds);
     let request = Command::RequestSplit(RequestSplit {
         split: id("s1"),
-        requester: id("u-req"),
+        requester: account_on(&p0, 0, "u-req"),
         requester_account: requester.clone(),
         total: 500,
         currency: Currency::EUR,
@@ -180,7 +180,7 @@ fn a_request_checks_no_more_accounts_once_one_refuses_it() {
     open(&mut p0, &here, 0);
     let request = Command::RequestSplit(RequestSplit {
         split: id("s9"),
-        requester: id("u-req"),
+        requester: account_on(&p0, 0, "u-req"),
         requester_account: here.clone(),
         total: 500,
         currency: Currency::EUR,
@@ -267,4 +267,64 @@ fn a_refund_the_requester_cannot_pay_releases_the_members_and_moves_nothing() {
         assert!(machine.transit().open_messages().is_empty());
         assert_eq!(machine.transit().reservations(), (0, 0), "the member elsewhere was released");
     }
+}
+
+/// `command` as app `wallet`, with `messages` first.
+fn as_app(machine: &mut StateMachine, messages: &[TransitMessage], command: Command) -> CommitOutput {
+    use crate::command::{Principal, Submission};
+    let mut output = CommitOutput::default();
+    let submission = Submission::new(Principal::App(id("wallet")), command);
+    machine.commit_with_messages(NOW, messages, &[submission], &mut output);
+    machine.check_invariants();
+    output
+}
+
+#[test]
+fn a_split_lives_on_its_requesters_partition_and_an_app_pays_from_its_account_anywhere() {
+    use crate::command::{Movement, OpenAccount};
+    let [mut p0, mut p1] = machines();
+    let (requester, user) = (account_on(&p0, 0, "req"), account_on(&p0, 0, "u-req"));
+    let (member_account, member) = (account_on(&p0, 1, "mem1"), account_on(&p0, 0, "u-mem"));
+    for (machine, account) in [(&mut p0, &requester), (&mut p1, &member_account)] {
+        let opening = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+        assert!(as_app(machine, &[], Command::OpenAccount(opening)).outcomes[0].is_applied());
+    }
+    let deposit = Movement { id: id("d1"), account: member_account.clone(), amount: 1_000 };
+    assert!(commit(&mut p1, &[], vec![Command::Deposit(deposit)]).outcomes[0].is_applied());
+    let request = |split: &str| {
+        Command::RequestSplit(RequestSplit {
+            split: id(split),
+            requester: user.clone(),
+            requester_account: requester.clone(),
+            total: 400,
+            currency: Currency::EUR,
+            members: vec![SplitMember { user: member.clone(), account: member_account.clone() }],
+            shares: SplitShares::Equal,
+            expires_at_ms: NOW + 600_000,
+        })
+    };
+    // Routed to another partition (the directory's race): refused, nothing asked or made.
+    let misrouted = commit(&mut p1, &[], vec![request("s2")]);
+    assert_eq!(misrouted.outcomes, vec![Outcome::Rejected(Rejection::CrossPartition)]);
+    assert!(misrouted.outgoing.is_empty() && p1.split(&id("s2")).is_none());
+
+    // On the requester's partition: the member's account is checked on 1, its owner kept.
+    let asked = as_app(&mut p0, &[], request("s1"));
+    let requested = as_app(&mut p0, &messages(&commit(&mut p1, &messages(&asked), vec![])), request("s1"));
+    let split = p0.split(&id("s1")).expect("requested");
+    assert_eq!(split.member_owners, vec![Some(crate::command::Principal::App(id("wallet")))]);
+    assert!(requested.completed.iter().any(|(_, outcome)| outcome.is_applied()), "{requested:?}");
+
+    // The app pays its member's share from its account on partition 1: allowed, and moved.
+    let paying = as_app(&mut p0, &[], pay_of("s1", &member));
+    assert_eq!(paying.pending.len(), 1, "the share travels from partition 1");
+    let mut machines = [p0, p1];
+    let completed = settle_all(&mut machines, paying);
+    let paid = Outcome::Applied(Reply::SharePaid { amount: 400, completed: true });
+    assert!(completed.iter().any(|(_, outcome)| *outcome == paid), "{completed:?}");
+    assert_eq!((posted(&machines[0], &requester), posted(&machines[1], &member_account)), (400, 600));
+}
+
+fn pay_of(split: &str, member: &Id) -> Command {
+    Command::PaySplitShare(PaySplitShare { split: id(split), member: member.clone() })
 }
