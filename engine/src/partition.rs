@@ -21,6 +21,10 @@
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 
+mod claims;
+
+pub use claims::{Claim, ClaimEnd, ClaimNoted};
+
 use crate::command::{
     Command, Movement, PostingCause, Principal, RegisterMerchant, RegisterOperator, RegisterTerminal, Rejection,
     Transfer,
@@ -221,6 +225,9 @@ pub enum TransitMessage {
     /// The command a claim was made for was decided: keep the claim (it applied) or give it up
     /// (refused, it changed nothing); answered by [`TransitMessage::Settled`].
     ClaimEnded(ClaimEnd),
+    /// A claim decided for good on another partition, for the home partition's records (the
+    /// commands it applies read a contact's claim); answered by [`TransitMessage::Settled`].
+    ClaimNoted(ClaimNoted),
     /// Debit account `from` on its partition and pay `to` with it, locally or by a credit to
     /// `to`'s partition; answered by [`TransitMessage::Settled`] once that is final (a POS
     /// settlement, reversal or refund applied on the home partition whose payer lives
@@ -360,34 +367,6 @@ impl CheckedAccount {
     pub fn owners(&self) -> Vec<Principal> {
         self.owner.iter().chain(&self.merchants).cloned().collect()
     }
-}
-
-/// A user's claim asked of the user's partition ([`TransitMessage::Claim`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claim {
-    /// The partition where the command acting for the user waits.
-    pub source: PartitionId,
-    /// Numbered by the source with its credits.
-    pub number: u64,
-    /// The user.
-    pub user: Id,
-    /// The app the command acts for, which claims the user if nobody has.
-    pub app: Principal,
-}
-
-/// How the command that claim `claim` of `source` was made for ended ([`TransitMessage::ClaimEnded`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClaimEnd {
-    /// The claim's source.
-    pub source: PartitionId,
-    /// This message's own number at the source (its answer closes it there).
-    pub number: u64,
-    /// The claim's number.
-    pub claim: u64,
-    /// The user.
-    pub user: Id,
-    /// Whether the command applied (the claim is kept) or was refused (given up).
-    pub kept: bool,
 }
 
 /// A debit on the payer's partition that pays on ([`TransitMessage::Move`]).

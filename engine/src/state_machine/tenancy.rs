@@ -44,7 +44,7 @@ impl StateMachine {
             }
         }
         if let (Principal::App(_), Some(user)) = (principal, authority::acting_user(command)) {
-            self.state.owners.entry((ObjectKind::User, user.clone())).or_insert_with(|| principal.clone());
+            self.record_claim(user, principal);
             self.claim_made_here(user);
         }
     }

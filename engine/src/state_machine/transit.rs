@@ -307,6 +307,7 @@ impl StateMachine {
                 self.apply_claimed(now, *number, (owner, *confirmed), output)
             }
             TransitMessage::ClaimEnded(end) => self.end_claim(end),
+            TransitMessage::ClaimNoted(note) => self.note_claim(note),
         }
     }
 

@@ -7,7 +7,8 @@
 //!   hold: by the home partition); a split lives with its requester (its user's partition), and
 //!   the commands naming it are applied there (an unknown split: by the home partition);
 //!   everything else by the home partition. A user's claim is decided on the user's partition
-//!   and asked there by an app's command applied elsewhere, which the partition then knows.
+//!   and asked there by an app's command applied elsewhere, which the partition then knows;
+//!   the home partition learns every claim before the command that made it is answered.
 //! - A partition knows only its own objects: the owner of an account is known where the account
 //!   lives, so a tenant naming an account of another partition in a command applied elsewhere
 //!   is `forbidden` (the authority check comes first), the admin `cross_partition`. Merchants,
@@ -91,10 +92,15 @@ impl Model {
         }
         let command = &submission.command;
         let applying = self.route(command);
+        // The home partition learns every claim (`ClaimNoted`); another, those its own
+        // commands made or asked.
+        let known = |user: &Id| match applying {
+            HOME_PARTITION => self.owners.users.contains_key(user),
+            _ => self.claims_known.contains(&(applying, user.clone())),
+        };
         let asks_claim = matches!(submission.principal, Principal::App(_))
-            && kassa_engine::authority::acting_user(command).is_some_and(|user| {
-                self.placement.of_user(user) != applying && !self.claims_known.contains(&(applying, user.clone()))
-            });
+            && kassa_engine::authority::acting_user(command)
+                .is_some_and(|user| self.placement.of_user(user) != applying && !known(user));
         if asks_claim {
             return true;
         }

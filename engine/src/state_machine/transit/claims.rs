@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Open, Transit};
 use crate::command::{ObjectKind, Outcome, Principal, Rejection, Reply, Submission};
-use crate::partition::{Claim, ClaimEnd, Outgoing, PartitionId, TransitMessage};
+use crate::partition::{Claim, ClaimEnd, ClaimNoted, HOME_PARTITION, Outgoing, PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::{Id, TimestampMs};
 
@@ -73,6 +73,8 @@ pub(super) enum ClaimStep {
     Asking { claim: Claim, command: Box<Submission>, known: Vec<(Id, super::CheckedAnswer)> },
     /// The command was decided; the user's partition is told.
     Ending(ClaimEnd),
+    /// A claim recorded here for good; the home partition is told.
+    Noting(ClaimNoted),
 }
 
 impl ClaimStep {
@@ -81,14 +83,18 @@ impl ClaimStep {
         match self {
             ClaimStep::Asking { claim, .. } => TransitMessage::Claim(claim.clone()),
             ClaimStep::Ending(end) => TransitMessage::ClaimEnded(end.clone()),
+            ClaimStep::Noting(note) => TransitMessage::ClaimNoted(note.clone()),
         }
     }
 }
 
 impl Transit {
-    /// The user's partition heard the end of a claim: nothing is left to send.
+    /// The user's (or the home) partition heard the end (or the note) of a claim: nothing is
+    /// left to send.
     pub(super) fn claim_end_heard(&mut self, number: u64) {
-        if let Some(Open::Claim { step: ClaimStep::Ending(_), .. }) = self.open.get(&number).map(|open| &**open) {
+        if let Some(Open::Claim { step: ClaimStep::Ending(_) | ClaimStep::Noting(_), .. }) =
+            self.open.get(&number).map(|open| &**open)
+        {
             self.open.remove(&number);
         }
     }
@@ -227,7 +233,7 @@ impl StateMachine {
         let end = ClaimEnd { source: self.config.partition, number: transit.next_number(), claim: number, user, kept };
         if kept {
             // The claim will be final: nothing can give it up now that this end is on its way.
-            self.state.owners.entry((ObjectKind::User, end.user.clone())).or_insert(app);
+            self.record_claim(&end.user, &app);
         }
         let step = ClaimStep::Ending(end.clone());
         self.state.transit.open.insert(end.number, Box::new(Open::Claim { destination, step }));
@@ -256,6 +262,35 @@ impl StateMachine {
     /// longer waits for commands elsewhere (their ends find it kept).
     pub(in crate::state_machine) fn claim_made_here(&mut self, user: &Id) {
         self.state.transit.claims.tentative.remove(user);
+    }
+
+    /// Records `user` as `owner`'s for good, here (if it is not yet), and tells the home
+    /// partition when this is another one: the commands the home partition applies read a
+    /// contact's claim, so it learns every claim before the command that made it is
+    /// acknowledged (the note is queued to it first, and it takes its messages before its
+    /// commands).
+    pub(in crate::state_machine) fn record_claim(&mut self, user: &Id, owner: &Principal) {
+        let key = (ObjectKind::User, user.clone());
+        if self.state.owners.contains_key(&key) {
+            return;
+        }
+        self.state.owners.insert(key, owner.clone());
+        if self.config.partition == HOME_PARTITION {
+            return;
+        }
+        let transit = &mut self.state.transit;
+        let (source, number) = (self.config.partition, transit.next_number());
+        let note = ClaimNoted { source, number, user: user.clone(), owner: owner.clone() };
+        let step = ClaimStep::Noting(note.clone());
+        transit.open.insert(number, Box::new(Open::Claim { destination: HOME_PARTITION, step }));
+        self.outgoing.push(Outgoing { destination: HOME_PARTITION, message: TransitMessage::ClaimNoted(note) });
+    }
+
+    /// The home partition's step: keep a claim another partition decided for good. Answered
+    /// every time it arrives.
+    pub(super) fn note_claim(&mut self, note: &ClaimNoted) {
+        self.state.owners.entry((ObjectKind::User, note.user.clone())).or_insert_with(|| note.owner.clone());
+        self.answer(note.source, note.number, None);
     }
 }
 

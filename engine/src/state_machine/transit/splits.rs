@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::linked::LegAnswer;
-use crate::command::{Event, ObjectKind, Outcome, Principal, Rejection, Reply};
+use crate::command::{Event, Outcome, Principal, Rejection, Reply};
 use crate::partition::Paying;
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::{Id, TimestampMs};
@@ -227,7 +227,7 @@ impl StateMachine {
         let Some(app) = claims else { return };
         let user = self.state.splits[id].members[index].user.clone();
         self.claim_made_here(&user);
-        self.state.owners.entry((ObjectKind::User, user)).or_insert(app);
+        self.record_claim(&user, &app);
     }
 
     /// The completion was refused with `rejection`: member `index`'s last share leaves escrow

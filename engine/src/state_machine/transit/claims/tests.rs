@@ -154,7 +154,9 @@ fn a_final_claim_of_another_app_refuses_the_command_and_is_kept_without_an_end()
     // The user is b's on its own partition (a command of b's applied there).
     let account_b = opened(&mut p1, &b, "acc-b");
     let claimed = commit_as(&mut p1, &[], &[(b.clone(), authorize("z0", &user, &account_b, NOW + 60_000))]);
-    assert!(authorized(&claimed.outcomes[0]) && messages(&claimed).is_empty(), "a local claim asks nothing");
+    // A local claim asks nothing; the home partition is told (not delivered here: it asks).
+    let noted = matches!(&messages(&claimed)[..], [TransitMessage::ClaimNoted(_)]);
+    assert!(authorized(&claimed.outcomes[0]) && noted, "{claimed:?}");
 
     let account_a = opened(&mut p0, &a, "acc-a");
     let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW + 60_000))]);
@@ -270,4 +272,27 @@ fn a_read_takes_a_users_claim_as_decided_never_a_tentative_one() {
     assert_eq!(p1.claim_for_read(&user), ClaimForRead::Decided(Some(a.clone())));
     assert_eq!(coupons_read(&p1, &a, &user, &[]), ReadVerdict::Allowed);
     assert_eq!(coupons_read(&p1, &b, &user, &[]), ReadVerdict::Refused(Rejection::Forbidden));
+}
+
+#[test]
+fn a_claim_made_on_another_partition_is_noted_on_the_home_one_once() {
+    let [mut p0, mut p1] = machines();
+    let (a, user) = (app("a"), user_on(&p0, 1, "u"));
+    let account = opened(&mut p1, &a, "acc");
+    // A command of partition 1 for a user of partition 1 claims it there, for good.
+    let made = commit_as(&mut p1, &[], &[(a.clone(), authorize("z1", &user, &account, NOW + 60_000))]);
+    assert!(authorized(&made.outcomes[0]) && made.pending.is_empty());
+    let note = messages(&made);
+    assert!(matches!(&note[..], [TransitMessage::ClaimNoted(note)] if note.user == user && note.owner == a));
+    let resent: Vec<TransitMessage> = p1.transit().open_messages().into_iter().map(|sent| sent.message).collect();
+    assert_eq!(resent, note, "sent again after a restart until heard");
+
+    let heard = commit_as(&mut p0, &note, &[]);
+    assert_eq!(owner(&p0, &user), Some(a.clone()), "the home partition knows it");
+    assert_eq!(messages(&heard), messages(&commit_as(&mut p0, &note, &[])), "a repeat is answered alike");
+    deliver(&mut p1, &heard);
+    assert!(p1.transit().open_messages().is_empty(), "nothing left to send");
+    // Known: another command for the user on partition 1 notes nothing more.
+    let again = commit_as(&mut p1, &[], &[(a, authorize("z2", &user, &account, NOW + 60_000))]);
+    assert!(authorized(&again.outcomes[0]) && messages(&again).is_empty());
 }
