@@ -54,7 +54,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// `ClaimEnded` messages, and the transit keeps the claims asked, the commands relying on
 /// tentative claims and the tentative claims made for other partitions.
 /// 22: a split lives with its requester (on the requester's partition, not the home one), so a
-/// directory of format 21 would find its splits on the wrong partition.
+/// directory of format 21 would find its splits on the wrong partition; a split keeps its member
+/// accounts' owners; records may carry `ClaimNoted` messages, and the transit keeps the notes
+/// not yet heard.
 pub const STORAGE_FORMAT: u8 = 22;
 
 impl Wal {

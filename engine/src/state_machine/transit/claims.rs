@@ -21,7 +21,10 @@
 //! commands on other partitions rely on it too. Every message is applied any number of times
 //! with the same effect: a claim is tagged with its source and number, an end removes the tag.
 //! Claims made here for users of this partition are the owner records the rules always read
-//! (`tenancy.rs`); a partition that learned a final claim keeps it in the same records.
+//! (`tenancy.rs`); a partition that learned a final claim keeps it in the same records. A claim
+//! recorded for good on another partition than the home one is noted there (`ClaimNoted`), so
+//! the home partition, whose commands read a contact's claim, knows every claim of an
+//! acknowledged command; reads take a claim from the user's partition (`runtime/claims.rs`).
 
 use std::collections::BTreeSet;
 
