@@ -267,6 +267,28 @@ fn claims_asked_of_another_partition(c: &mut Criterion) {
         );
     });
     let other = StateMachine::new(config().for_partition(1, 2)).state().clone();
+    // Claimed on partition 1, their own: each claim is noted on the home partition, which
+    // answers (`ClaimNoted`).
+    group.bench_function("8190_first_commands_for_users_of_this_partition_noted_at_home", |b| {
+        b.iter_batched(
+            || {
+                let p0 = StateMachine::from_state(config().for_partition(0, 2), empty.clone());
+                let p1 = StateMachine::from_state(config().for_partition(1, 2), other.clone());
+                (p0, p1, first_commands(1, &mut sequence))
+            },
+            |(mut p0, mut p1, batch)| {
+                let mut steps: [CommitOutput; 3] = Default::default();
+                let [applied, noted, heard] = &mut steps;
+                p1.commit(2, black_box(&batch), applied);
+                p0.commit_with_messages(2, &messages(applied), &[], noted);
+                p1.commit_with_messages(2, &messages(noted), &[], heard);
+                assert!(applied.outcomes.iter().all(|outcome| outcome.is_applied()));
+                assert!(p1.transit().open_steps() == 0, "every note heard");
+                (p0, p1, batch, steps)
+            },
+            BatchSize::LargeInput,
+        );
+    });
     group.bench_function("8190_first_commands_for_users_claimed_on_another_partition", |b| {
         b.iter_batched(
             || {
