@@ -21,6 +21,7 @@ use kassa_engine::command::{
 };
 use kassa_engine::constants::BATCH_COMMANDS_MAX;
 use kassa_engine::partition::TransitMessage;
+use kassa_engine::state_machine::State;
 use kassa_engine::{CommitOutput, Config, Currency, Id, SecretKey, StateMachine};
 
 /// Accounts on each side.
@@ -243,6 +244,12 @@ fn first_commands(partition: u16, sequence: &mut u64) -> Vec<Submission> {
     batch
 }
 
+/// Partitions 0 and 1 of 2, from the states `home` and `other`.
+fn fresh_pair(home: &State, other: &State) -> (StateMachine, StateMachine) {
+    let p0 = StateMachine::from_state(config().for_partition(0, 2), home.clone());
+    (p0, StateMachine::from_state(config().for_partition(1, 2), other.clone()))
+}
+
 fn claims_asked_of_another_partition(c: &mut Criterion) {
     let mut sequence = 0u64;
     let mut group = c.benchmark_group("transit");
@@ -272,8 +279,7 @@ fn claims_asked_of_another_partition(c: &mut Criterion) {
     group.bench_function("8190_first_commands_for_users_of_this_partition_noted_at_home", |b| {
         b.iter_batched(
             || {
-                let p0 = StateMachine::from_state(config().for_partition(0, 2), empty.clone());
-                let p1 = StateMachine::from_state(config().for_partition(1, 2), other.clone());
+                let (p0, p1) = fresh_pair(&empty, &other);
                 (p0, p1, first_commands(1, &mut sequence))
             },
             |(mut p0, mut p1, batch)| {
@@ -292,8 +298,7 @@ fn claims_asked_of_another_partition(c: &mut Criterion) {
     group.bench_function("8190_first_commands_for_users_claimed_on_another_partition", |b| {
         b.iter_batched(
             || {
-                let p0 = StateMachine::from_state(config().for_partition(0, 2), empty.clone());
-                let p1 = StateMachine::from_state(config().for_partition(1, 2), other.clone());
+                let (p0, p1) = fresh_pair(&empty, &other);
                 (p0, p1, first_commands(1, &mut sequence))
             },
             |(mut p0, mut p1, batch)| {

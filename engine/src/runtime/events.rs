@@ -10,7 +10,7 @@ use super::{Engine, SubmitError};
 use crate::authority::Read;
 use crate::command::{Event, ObjectKind, Principal};
 use crate::metadata::MetadataKind;
-use crate::partition::PartitionId;
+use crate::partition::{DirectoryKind, PartitionId};
 use crate::wal::{EventLine, LineId, WalError};
 
 /// Most events one page of a tenant's feed looks at, visible or not: a page costs a bounded
@@ -114,12 +114,12 @@ impl Engine {
         let mut by_partition: BTreeMap<PartitionId, Vec<(usize, Read)>> = BTreeMap::new();
         // A hold's or split's partition once per page, however many of its events the page
         // holds (one that left memory costs a storage read to place).
-        let mut placed: HashMap<(bool, crate::types::Id), PartitionId> = HashMap::new();
+        let mut placed: HashMap<(DirectoryKind, crate::types::Id), PartitionId> = HashMap::new();
         for (index, line) in lines.iter().enumerate() {
             if let Some(read) = event_read(&line.record.event) {
                 let key = match &read {
-                    Read::Hold(id) => Some((true, id.clone())),
-                    Read::Split(id) => Some((false, id.clone())),
+                    Read::Hold(id) => Some((DirectoryKind::Hold, id.clone())),
+                    Read::Split(id) => Some((DirectoryKind::Split, id.clone())),
                     _ => None,
                 };
                 let partition = match key {
