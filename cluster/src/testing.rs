@@ -55,8 +55,41 @@ fn server_binary() -> PathBuf {
     if venv.exists() { venv } else { "nats-server".into() }
 }
 
-fn free_port() -> u16 {
+/// The ports [`free_port`] hands out: below Linux's default ephemeral range (32768-60999),
+/// where the kernel picks the local ports of outgoing connections and of binds to port 0.
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A loopback port that was free a moment ago, for a server a test starts.
+///
+/// A port from a bind to port 0 comes from the ephemeral range, so a connection any parallel
+/// test opens may take it before the server binds it (CI saw `kassa serve` exit with "Address
+/// already in use"). These come from below that range, in turn from a start that depends on
+/// the process id (tests in one process never get the same port twice, processes side by side
+/// start far apart), each checked bindable first; if the machine's ephemeral range reaches
+/// below them, a bind to port 0 as before.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    if ephemeral_start() >= TEST_PORTS.end {
+        let offset = std::process::id().wrapping_mul(7_919) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, offset, Ordering::Relaxed, Ordering::Relaxed);
+        for _ in 0..span {
+            let port = (TEST_PORTS.start + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The first port of this machine's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 fn configured(name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> NatsServer {

@@ -8,7 +8,7 @@
 //! RELIABILITY.md records a long run. A second test runs 5 cycles of transfers and holds on a
 //! server of 3 partitions, killed while credits and payee checks travel between them.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ const TCP_CLIENTS: usize = 24;
 const HTTP_CLIENTS: usize = 24;
 
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
+    SocketAddr::from(([127, 0, 0, 1], kassa_cluster::testing::free_port()))
 }
 
 pub(super) struct Server {
