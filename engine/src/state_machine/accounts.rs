@@ -108,6 +108,28 @@ fn outcome(result: Result<(), Rejection>) -> Outcome {
 }
 
 impl StateMachine {
+    /// The open account `id` in `currency`, or the specific reason it cannot be used.
+    pub(super) fn usable_account(
+        &self,
+        id: &Id,
+        currency: Currency,
+        missing: Rejection,
+    ) -> Result<&Account, Rejection> {
+        let account = self.state.accounts.get(id).ok_or(missing)?;
+        account.usable(currency)?;
+        Ok(account)
+    }
+
+    /// Whether `id` can be debited `amount` more (available plus overdraft covers it).
+    pub(super) fn check_debit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
+        self.state.accounts[id].can_debit(amount)
+    }
+
+    /// Whether `id` can be credited `amount` without passing `BALANCE_MINOR_MAX`.
+    pub(super) fn check_credit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
+        self.state.accounts[id].can_credit(amount)
+    }
+
     pub(super) fn open_account(&mut self, open: &OpenAccount, events: &mut Vec<Event>) -> Outcome {
         if let Some(existing) = self.state.accounts.get(&open.account) {
             // Idempotent: the same open again answers as the first did.

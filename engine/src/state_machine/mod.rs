@@ -303,6 +303,9 @@ pub struct StateMachine {
     /// While a command applies again with its user's claim answered (`transit/claims.rs`): the
     /// user and the app it belongs to.
     claimed: Option<(Id, Principal)>,
+    /// While a sale applies again with its coupon priced on another partition
+    /// (`transit/coupons.rs`): the coupon and the price, taken by the sale that uses it.
+    quoted: Option<(Id, Result<u64, Rejection>)>,
     /// Credits of split refunds and releases the command being applied sent, whose answers its
     /// outcome waits for (`transit/splits.rs`).
     joining: Vec<u64>,
@@ -329,6 +332,7 @@ impl StateMachine {
             holds_elsewhere: std::collections::HashSet::new(),
             checked: Vec::new(),
             claimed: None,
+            quoted: None,
             joining: Vec::new(),
             reserved_legs: Vec::new(),
         }
@@ -454,7 +458,7 @@ impl StateMachine {
         if let Err(rejection) = self.config.placement.check_accounts_local(self.config.partition, command) {
             return Outcome::Rejected(rejection);
         }
-        if let Some(outcome) = self.wait_for_step(submission) {
+        if let Some(outcome) = self.wait_for_step(submission).or_else(|| self.quote_coupon_first(submission)) {
             return outcome;
         }
         let annotating = match self.before_annotating(submission, events) {
@@ -553,23 +557,6 @@ impl StateMachine {
             return Err(Rejection::InvalidAmount);
         }
         Ok(())
-    }
-
-    /// The open account `id` in `currency`, or the specific reason it cannot be used.
-    fn usable_account(&self, id: &Id, currency: Currency, missing: Rejection) -> Result<&Account, Rejection> {
-        let account = self.state.accounts.get(id).ok_or(missing)?;
-        account.usable(currency)?;
-        Ok(account)
-    }
-
-    /// Whether `id` can be debited `amount` more (available plus overdraft covers it).
-    fn check_debit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
-        self.state.accounts[id].can_debit(amount)
-    }
-
-    /// Whether `id` can be credited `amount` without passing `BALANCE_MINOR_MAX`.
-    fn check_credit(&self, id: &Id, amount: u64) -> Result<(), Rejection> {
-        self.state.accounts[id].can_credit(amount)
     }
 
     /// Changes an account's posted and held balances and records the posting.

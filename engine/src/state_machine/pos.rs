@@ -286,6 +286,11 @@ impl StateMachine {
         outcome
     }
 
+    /// Whether coupon `id` lives on this partition (else a sale is priced with it there).
+    pub(super) fn coupon_lives_here(&self, id: &Id) -> bool {
+        self.config.placement.of_coupon(id) == self.config.partition
+    }
+
     /// Whether `id` is an account of this partition.
     pub(super) fn lives_here(&self, id: &Id) -> bool {
         self.config.placement.of_account(id) == self.config.partition
@@ -332,6 +337,10 @@ impl StateMachine {
         let crossing =
             !self.lives_here(&account) || (settle.hold_until_ms.is_none() && !self.lives_here(&merchant_account));
         let discount = match &settle.coupon {
+            // A coupon of another partition, priced there (`transit/coupons.rs`).
+            Some(coupon) if self.config.placement.of_coupon(coupon) != self.config.partition => {
+                self.take_quote(coupon).unwrap_or(Err(Rejection::CrossPartition))?
+            }
             Some(coupon) => self.quote_payment_coupon(
                 now,
                 coupon,
@@ -368,7 +377,7 @@ impl StateMachine {
             return Ok(Sold::Sent { number, authorization: authorization_id, reply, effect });
         }
         self.charge_here(settle, (&account, &merchant_account), charged, events)?;
-        if let Some(coupon) = &settle.coupon {
+        if let Some(coupon) = settle.coupon.as_ref().filter(|coupon| self.coupon_lives_here(coupon)) {
             self.redeem_coupon_for_payment(now, coupon, events);
         }
         let authorization = self.state.authorizations.get_mut(&authorization_id).expect("found above");

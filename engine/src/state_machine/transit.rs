@@ -99,6 +99,8 @@ pub struct Transit {
     aliases: BTreeMap<u64, u64>,
     /// Users' claims asked of other partitions, and made here for commands elsewhere.
     claims: claims::Claims,
+    /// Sales' coupons asked of other partitions, and kept here for sales elsewhere.
+    coupon_asks: coupons::CouponAsks,
     /// Money credited here by other partitions, per currency.
     received: BTreeMap<Currency, u128>,
     /// Money this partition's transit paid on to other partitions, per currency.
@@ -129,6 +131,9 @@ enum Open {
     /// A user's claim asked of the user's partition, or the end of one told it
     /// (`transit/claims.rs`).
     Claim { destination: PartitionId, step: claims::ClaimStep },
+    /// A sale's coupon asked of the coupon's partition, or the end of one told it
+    /// (`transit/coupons.rs`).
+    Coupon { destination: PartitionId, step: coupons::CouponStep },
 }
 
 /// What a check's partition answered about an account.
@@ -308,6 +313,11 @@ impl StateMachine {
             }
             TransitMessage::ClaimEnded(end) => self.end_claim(end),
             TransitMessage::ClaimNoted(note) => self.note_claim(note),
+            TransitMessage::CouponAsk(ask) => self.answer_coupon_ask(now, ask),
+            TransitMessage::CouponQuoted { number, quote, .. } => {
+                self.apply_coupon_quoted(now, *number, *quote, output)
+            }
+            TransitMessage::CouponEnded(end) => self.end_coupon(now, end, output),
         }
     }
 
@@ -387,6 +397,7 @@ impl StateMachine {
             Some(Open::Credit { .. } | Open::Move { .. }) => {}
             Some(Open::Reserve { .. }) => return self.reserve_answered(now, number, refused, output),
             Some(Open::Claim { .. }) => return self.state.transit.claim_end_heard(number),
+            Some(Open::Coupon { .. }) => return self.state.transit.coupon_end_heard(number),
             Some(Open::Check { .. }) | None => return,
         }
         let (from, credit, relay) = match open.remove(&number).map(|entry| *entry) {
@@ -496,9 +507,11 @@ impl StateMachine {
     /// step that went on under a new number is aliased to the one its callers wait on).
     fn complete(&mut self, number: u64, outcome: Outcome, output: &mut super::CommitOutput) {
         self.claim_decided(number, &outcome);
+        self.coupon_decided(number, &outcome);
         let mut alias = self.state.transit.aliases.remove(&number);
         while let Some(waiting) = alias {
             self.claim_decided(waiting, &outcome);
+            self.coupon_decided(waiting, &outcome);
             output.completed.push((waiting, outcome.clone()));
             alias = self.state.transit.aliases.remove(&waiting);
         }
@@ -540,6 +553,7 @@ impl StateMachine {
 mod batch_legs;
 mod bills;
 mod claims;
+mod coupons;
 mod holds;
 mod joins;
 mod linked;

@@ -57,7 +57,10 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// directory of format 21 would find its splits on the wrong partition; a split keeps its member
 /// accounts' owners; records may carry `ClaimNoted` messages, and the transit keeps the notes
 /// not yet heard.
-pub const STORAGE_FORMAT: u8 = 22;
+/// 23: a sale's coupon may live on another partition than the sale: records may carry
+/// `CouponAsk`, `CouponQuoted` and `CouponEnded` messages, and the transit keeps the asks sent,
+/// the sales priced and not yet decided, and the coupons kept for sales elsewhere.
+pub const STORAGE_FORMAT: u8 = 23;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -38,7 +38,11 @@ impl Transit {
     pub(in crate::state_machine) fn placing_ids(&self) -> impl Iterator<Item = &Id> {
         self.open.values().filter_map(|open| match &**open {
             Open::Check { check, .. } => check.subject.hold(),
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
+            Open::Credit { .. }
+            | Open::Move { .. }
+            | Open::Reserve { .. }
+            | Open::Claim { .. }
+            | Open::Coupon { .. } => None,
         })
     }
 
@@ -49,7 +53,11 @@ impl Transit {
                 Checking::Split(id) => Some(id),
                 _ => None,
             },
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
+            Open::Credit { .. }
+            | Open::Move { .. }
+            | Open::Reserve { .. }
+            | Open::Claim { .. }
+            | Open::Coupon { .. } => None,
         })
     }
 
@@ -67,7 +75,11 @@ impl Transit {
         };
         match &**self.open.get(number)? {
             Open::Check { placement, .. } => Some((*number, &**placement)),
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
+            Open::Credit { .. }
+            | Open::Move { .. }
+            | Open::Reserve { .. }
+            | Open::Claim { .. }
+            | Open::Coupon { .. } => None,
         }
     }
 
@@ -86,7 +98,11 @@ impl Transit {
                 crate::command::Command::PlaceHold(place) => Some((number, place)),
                 _ => None,
             },
-            Open::Credit { .. } | Open::Move { .. } | Open::Reserve { .. } | Open::Claim { .. } => None,
+            Open::Credit { .. }
+            | Open::Move { .. }
+            | Open::Reserve { .. }
+            | Open::Claim { .. }
+            | Open::Coupon { .. } => None,
         }
     }
 }

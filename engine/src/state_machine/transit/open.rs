@@ -27,6 +27,7 @@ impl Open {
                 message: TransitMessage::Reserve(Reserve { settled_through, ..reserve.clone() }),
             },
             Open::Claim { destination, step } => Outgoing { destination: *destination, message: step.message() },
+            Open::Coupon { destination, step } => Outgoing { destination: *destination, message: step.message() },
         }
     }
 }

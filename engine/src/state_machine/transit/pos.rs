@@ -122,14 +122,16 @@ impl StateMachine {
         authorization.state = AuthorizationState::Used(settle.id.clone());
         let due = (authorization.expires_at_ms, authorization_id.clone());
         assert!(self.state.authorization_expiry.remove(&due), "an active authorization is in the expiry index");
-        if let Some(coupon) = &settle.coupon {
+        // A coupon of another partition is kept there until the sale's end (`coupons.rs`).
+        let coupon = settle.coupon.clone().filter(|coupon| self.coupon_lives_here(coupon));
+        if let Some(coupon) = &coupon {
             self.state.transit.coupons_in_flight.insert(coupon.clone(), number);
         }
         let step = PosStep::Sale {
             id: settle.id.clone(),
             record: Box::new(record),
             authorization: authorization_id.clone(),
-            coupon: settle.coupon.clone(),
+            coupon,
             reversal: None,
         };
         self.pos_step_sent(number, step);
