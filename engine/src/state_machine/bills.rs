@@ -226,8 +226,8 @@ impl StateMachine {
         let Some(bill) = self.state.bills.get(&confirm.bill) else {
             return Outcome::Rejected(Rejection::BillNotFound);
         };
-        let challenge_hash = match &bill.state {
-            BillState::Submitted { challenge_hash, .. } => *challenge_hash,
+        match &bill.state {
+            BillState::Submitted { .. } => {}
             BillState::Paid { charged, discount } => {
                 return Outcome::Applied(Reply::BillPaid { charged: *charged, discount: *discount });
             }
@@ -237,10 +237,7 @@ impl StateMachine {
         if now >= bill.closes_at_ms {
             return Outcome::Rejected(Rejection::Expired);
         }
-        let parts: [&[u8]; 2] = [confirm.bill.as_str().as_bytes(), confirm.challenge.as_bytes()];
-        if !is_code(&confirm.challenge)
-            || !self.config.secret_key.verify(CHALLENGE_HASH_DOMAIN, &parts, &challenge_hash)
-        {
+        if !self.challenge_answers(&confirm.bill, &confirm.challenge) {
             self.record_challenge_failure(&confirm.bill, events);
             return Outcome::Rejected(Rejection::IncorrectCode);
         }
@@ -248,6 +245,15 @@ impl StateMachine {
             Ok(reply) => Outcome::Applied(reply),
             Err(rejection) => Outcome::Rejected(rejection),
         }
+    }
+
+    /// Whether bill `id` is submitted and `challenge` is its challenge (nothing changes).
+    pub(super) fn challenge_answers(&self, id: &Id, challenge: &str) -> bool {
+        let Some(BillState::Submitted { challenge_hash, .. }) = self.state.bills.get(id).map(|bill| &bill.state) else {
+            return false;
+        };
+        let parts: [&[u8]; 2] = [id.as_str().as_bytes(), challenge.as_bytes()];
+        is_code(challenge) && self.config.secret_key.verify(CHALLENGE_HASH_DOMAIN, &parts, challenge_hash)
     }
 
     fn record_challenge_failure(&mut self, bill_id: &Id, events: &mut Vec<Event>) {
@@ -275,16 +281,23 @@ impl StateMachine {
             (bill.user.clone(), bill.account.clone(), bill.merchant.clone(), bill.currency, bill.total);
         let merchant_account = self.state.merchants[&merchant].account.clone();
         let discount = match &confirm.coupon {
+            // A coupon of another partition, priced there (`transit/coupons.rs`).
+            Some(coupon) if !self.coupon_lives_here(coupon) => {
+                self.take_quote(coupon).unwrap_or(Err(Rejection::CrossPartition))?
+            }
             Some(coupon) => {
                 self.quote_payment_coupon(now, coupon, &user, &merchant, (currency, total), confirm.location)?
             }
             None => 0,
         };
+        // A coupon here is kept for a charge in flight and redeemed with it; one elsewhere is
+        // kept there until the confirmation's end.
+        let coupon = confirm.coupon.as_ref().filter(|coupon| self.coupon_lives_here(coupon));
         let charged = total - discount;
         if !self.lives_here(&account) || !self.lives_here(&merchant_account) {
             // The account's partition checks and debits it, then the merchant's account is
             // paid where it lives; the coupon is redeemed if that is approved.
-            let charge = Charge { charged, discount, coupon: confirm.coupon.as_ref(), currency };
+            let charge = Charge { charged, discount, coupon, currency };
             self.charge_across(&confirm.bill, (&account, &merchant_account), charge, events)?;
             return Ok(Reply::Done);
         }
@@ -301,7 +314,7 @@ impl StateMachine {
                 events,
             );
         }
-        if let Some(coupon) = &confirm.coupon {
+        if let Some(coupon) = coupon {
             self.redeem_coupon_for_payment(now, coupon, events);
         }
         let bill = self.state.bills.get_mut(&confirm.bill).expect("exists");

@@ -1,12 +1,13 @@
-//! A payment's coupon across partitions: a POS sale applied on one partition whose coupon lives
-//! on another asks the coupon's partition to price it and keep it for the sale, applies from
-//! the start with the price, and tells the coupon's partition how the sale ended.
+//! A payment's coupon across partitions: a POS sale or a bill's confirmation applied on one
+//! partition whose coupon lives on another asks the coupon's partition to price it and keep it
+//! for the payment, applies from the start with the price, and tells the coupon's partition how
+//! the payment ended. (Below, "sale" stands for either.)
 //!
 //! ```text
 //! sale's partition s                               coupon's partition c
 //!   sale names a coupon of c:             --CouponAsk n-->   price it for this sale (holder,
-//!   the sale is pending (and the user's                      merchant, currency, validity,
-//!   later commands wait behind it)                           rule); kept for it: the coupon's
+//!   the sale is pending (the user's or                       merchant, currency, validity,
+//!   the bill's later commands wait)                          rule); kept for it: the coupon's
 //!                                                            own commands wait behind it
 //!   apply the sale again from the start   <--CouponQuoted n-- (answered alike every time)
 //!   with the discount (or the refusal)
@@ -27,7 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{CheckedAnswer, Open, Transit};
-use crate::command::{Command, Outcome, Rejection, Reply, Submission};
+use crate::command::{Command, ConfirmBill, Outcome, Rejection, Reply, SettlePos, Submission};
 use crate::partition::{CouponAsk, CouponEnd, Outgoing, PartitionId, TransitMessage};
 use crate::state_machine::{CommitOutput, StateMachine};
 use crate::types::{Id, TimestampMs};
@@ -35,14 +36,21 @@ use crate::types::{Id, TimestampMs};
 /// One partition's side of the coupons asked across partitions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct CouponAsks {
-    /// The open ask of each user whose sale waits for its coupon's price (the user's later
-    /// commands wait behind it).
-    asking: super::super::Map<Id, u64>,
+    /// The open ask of each user whose sale, and of each bill whose confirmation, waits for
+    /// its coupon's price (their later commands wait behind it).
+    asking: std::collections::BTreeMap<Waiting, u64>,
     /// Sales priced with a coupon of another partition and not decided yet, by the ask's number.
     deciding: std::collections::BTreeMap<u64, Deciding>,
     /// The asks answered here, by (source, number), until their ends: the price and the number
     /// the coupon's own commands wait on while it is kept.
     kept: std::collections::BTreeMap<(PartitionId, u64), Kept>,
+}
+
+/// Whose later commands wait behind an ask: a sale's payer, or a confirmed bill.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Waiting {
+    User(Id),
+    Bill(Id),
 }
 
 /// A sale priced with a coupon of another partition, waiting to be decided.
@@ -99,34 +107,60 @@ impl Transit {
     }
 }
 
-/// The user a command acts for, whose commands wait behind a sale of theirs being priced: a
-/// sale's payer, or the user an app acts for.
-fn paying_user(command: &Command) -> Option<&Id> {
-    match command {
-        Command::SettlePos(settle) => Some(&settle.user),
-        command => crate::authority::acting_user(command),
-    }
+/// What a command waits behind while a payment is priced: the sale's payer (or the user an
+/// app acts for), or the bill it names.
+fn waiting_on(command: &Command) -> Option<Waiting> {
+    let bill = match command {
+        Command::SettlePos(settle) => return Some(Waiting::User(settle.user.clone())),
+        Command::ConfirmBill(confirm) => &confirm.bill,
+        Command::AddBillItem(add) => &add.bill,
+        Command::SubmitBill(submit) => &submit.bill,
+        Command::CancelBill { bill } => bill,
+        Command::RefundBill(refund) => &refund.of,
+        command => return crate::authority::acting_user(command).map(|user| Waiting::User(user.clone())),
+    };
+    Some(Waiting::Bill(bill.clone()))
 }
 
 impl StateMachine {
-    /// A sale naming a coupon of another partition: ask for its price there first (the sale is
-    /// pending; see the module's documentation). A command for a user whose sale is being
-    /// priced waits behind it. `None`: apply it now.
+    /// A sale or a bill's confirmation naming a coupon of another partition: ask for its price
+    /// there first (the command is pending; see the module's documentation). A command for a
+    /// user or a bill whose payment is being priced waits behind it. `None`: apply it now.
     pub(in crate::state_machine) fn quote_coupon_first(&mut self, submission: &Submission) -> Option<Outcome> {
         let asking = &self.state.transit.coupon_asks.asking;
         if !asking.is_empty()
-            && let Some(number) = paying_user(&submission.command).and_then(|user| asking.get(user))
+            && let Some(number) = waiting_on(&submission.command).and_then(|waiting| asking.get(&waiting))
         {
-            // Decided after the sale that asked, as on one partition.
+            // Decided after the payment that asked, as on one partition.
             return Some(self.park(*number, submission, Rejection::LimitReached));
         }
-        let Command::SettlePos(settle) = &submission.command else { return None };
-        let coupon = settle.coupon.as_ref()?;
-        let destination = self.config.placement.of_coupon(coupon);
-        if destination == self.config.partition || self.quoted.as_ref().is_some_and(|(quoted, _)| quoted == coupon) {
+        let coupon = match &submission.command {
+            Command::SettlePos(settle) => settle.coupon.as_ref()?,
+            Command::ConfirmBill(confirm) => confirm.coupon.as_ref()?,
+            _ => return None,
+        };
+        if self.coupon_lives_here(coupon) || self.quoted.as_ref().is_some_and(|(quoted, _)| quoted == coupon) {
             return None;
         }
-        // Refused before its coupon is priced, or a repeat answered as the sale was: no ask.
+        let (waiting, ask) = match &submission.command {
+            Command::SettlePos(settle) => (Waiting::User(settle.user.clone()), self.sale_ask(settle, coupon)?),
+            Command::ConfirmBill(confirm) => (Waiting::Bill(confirm.bill.clone()), self.bill_ask(confirm, coupon)?),
+            _ => unreachable!("matched above"),
+        };
+        let destination = self.config.placement.of_coupon(coupon);
+        let transit = &mut self.state.transit;
+        let number = ask.number;
+        transit.coupon_asks.asking.insert(waiting, number);
+        self.outgoing.push(Outgoing { destination, message: TransitMessage::CouponAsk(ask.clone()) });
+        let step = CouponStep::Asking { ask, command: Box::new(submission.clone()), known: self.checked.clone() };
+        transit.open.insert(number, Box::new(Open::Coupon { destination, step }));
+        self.pending = Some(number);
+        Some(Outcome::Applied(Reply::Done))
+    }
+
+    /// The ask for sale `settle`'s coupon, numbered next; none for a sale refused before its
+    /// coupon is priced, or a repeat answered as the sale was.
+    fn sale_ask(&mut self, settle: &SettlePos, coupon: &Id) -> Option<CouponAsk> {
         let repeat = self.state.settlements.get(&settle.id).is_some()
             || !matches!(self.pos_in_flight(&settle.id), super::InFlight::Nothing);
         let terminal = self.state.terminals.get(&settle.terminal)?;
@@ -134,24 +168,37 @@ impl StateMachine {
             return None;
         }
         let (merchant, location) = (terminal.merchant.clone(), settle.location.or(terminal.location));
-        let transit = &mut self.state.transit;
-        let number = transit.next_number();
-        transit.coupon_asks.asking.insert(settle.user.clone(), number);
-        let ask = CouponAsk {
+        Some(CouponAsk {
             source: self.config.partition,
-            number,
+            number: self.state.transit.next_number(),
             coupon: coupon.clone(),
             user: settle.user.clone(),
             merchant,
             currency: settle.currency,
             amount: settle.amount,
             location,
-        };
-        self.outgoing.push(Outgoing { destination, message: TransitMessage::CouponAsk(ask.clone()) });
-        let step = CouponStep::Asking { ask, command: Box::new(submission.clone()), known: self.checked.clone() };
-        transit.open.insert(number, Box::new(Open::Coupon { destination, step }));
-        self.pending = Some(number);
-        Some(Outcome::Applied(Reply::Done))
+        })
+    }
+
+    /// The ask for the coupon of bill confirmation `confirm`, numbered next; none unless the
+    /// bill waits for this confirmation (submitted, the challenge right).
+    fn bill_ask(&mut self, confirm: &ConfirmBill, coupon: &Id) -> Option<CouponAsk> {
+        if !self.challenge_answers(&confirm.bill, &confirm.challenge) {
+            return None;
+        }
+        let bill = &self.state.bills[&confirm.bill];
+        let (user, merchant, currency, amount) = (bill.user.clone(), bill.merchant.clone(), bill.currency, bill.total);
+        let (source, number) = (self.config.partition, self.state.transit.next_number());
+        Some(CouponAsk {
+            source,
+            number,
+            coupon: coupon.clone(),
+            user,
+            merchant,
+            currency,
+            amount,
+            location: confirm.location,
+        })
     }
 
     /// The price of a coupon of another partition, as its partition answered, for the sale
@@ -212,7 +259,11 @@ impl StateMachine {
         else {
             unreachable!("checked above")
         };
-        transit.coupon_asks.asking.remove(&ask.user);
+        let waiting = match &command.command {
+            Command::ConfirmBill(confirm) => Waiting::Bill(confirm.bill.clone()),
+            _ => Waiting::User(ask.user.clone()),
+        };
+        transit.coupon_asks.asking.remove(&waiting);
         self.checked = known;
         self.quoted = Some((ask.coupon.clone(), quote));
         let outcome = self.apply(now, &command, &mut output.events);

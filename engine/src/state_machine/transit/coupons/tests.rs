@@ -216,3 +216,75 @@ fn the_users_next_sale_waits_behind_one_being_priced_and_a_kept_coupon_refuses_a
         "{outcomes:?}"
     );
 }
+
+/// Bill `b1` of `u1` on partition 1, charged to `payer` there: one item of 400, submitted.
+/// Returns the challenge.
+fn bill_on_p1(p1: &mut StateMachine, payer: &Id) -> String {
+    use crate::command::{AddBillItem, OpenBill, SubmitBill};
+    let open = Command::OpenBill(OpenBill {
+        bill: id("b1"),
+        user: id("u1"),
+        account: payer.clone(),
+        merchant: id("shop"),
+        opens_at_ms: NOW,
+        closes_at_ms: NOW + 600_000,
+    });
+    let item = Command::AddBillItem(AddBillItem {
+        bill: id("b1"),
+        terminal: id("t1"),
+        item_ref: "tea".into(),
+        quantity: 1,
+        unit_amount: 400,
+    });
+    let submit = Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 3 });
+    let submitted = commit(p1, &[], vec![open, item, submit]);
+    let Outcome::Applied(Reply::BillSubmitted { total: 400, challenge }) = &submitted.outcomes[2] else {
+        panic!("{:?}", submitted.outcomes)
+    };
+    challenge.clone()
+}
+
+fn confirm_with_coupon(challenge: &str) -> Command {
+    let confirm = crate::command::ConfirmBill {
+        bill: id("b1"),
+        challenge: challenge.into(),
+        coupon: Some(id("c1")),
+        location: None,
+    };
+    Command::ConfirmBill(confirm)
+}
+
+#[test]
+fn a_bill_prices_its_coupon_where_it_lives_and_its_commands_wait_for_the_answer() {
+    let ([p0, mut p1], payer, takings, _) = setup(1, "u1", 1_000);
+    let challenge = bill_on_p1(&mut p1, &payer);
+    // A wrong challenge asks nothing: refused (and counted) here.
+    let wrong = commit(&mut p1, &[], vec![confirm_with_coupon("000000")]);
+    assert_eq!(wrong.outcomes, vec![Outcome::Rejected(Rejection::IncorrectCode)]);
+    assert!(messages(&wrong).is_empty());
+
+    // The confirmation asks; a cancellation of the bill sent behind it waits for it.
+    let cancel = Command::CancelBill { bill: id("b1") };
+    let asked = commit(&mut p1, &[], vec![confirm_with_coupon(&challenge), cancel]);
+    assert_eq!(asked.pending.len(), 2, "{:?}", asked.outcomes);
+    let ask = messages(&asked);
+    assert!(matches!(&ask[..], [TransitMessage::CouponAsk(ask)] if ask.amount == 400 && ask.user == id("u1")));
+    let mut machines = [p0, p1];
+    let done = pump(&mut machines, &asked);
+    let outcomes: Vec<&Outcome> =
+        done.iter().filter(|(partition, ..)| *partition == 1).map(|(_, _, outcome)| outcome).collect();
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                Outcome::Applied(Reply::BillPaid { charged: 300, discount: 100 }),
+                Outcome::Rejected(Rejection::BillNotOpen)
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(coupon_state(&machines[0]), CouponState::Redeemed);
+    assert_eq!((posted(&machines[1], &payer), posted(&machines[1], &takings)), (700, 300));
+    assert!(machines.iter().all(|machine| machine.transit().open_messages().is_empty()));
+    assert_eq!(machines[0].transit().coupons_kept(), 0);
+}
