@@ -354,3 +354,101 @@ fn a_split_lives_with_its_requester_and_its_claim_answers_on_every_partition() {
     assert_eq!(server.balance("split-payer"), (9_200, 0), "one split refunded, eight paid");
     assert_eq!(server.balance("split-payee"), (800, 0));
 }
+
+#[test]
+fn authorizations_and_sales_live_with_their_users_and_stay_each_tenants_on_every_partition() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    server.merchant_with_terminal("shop-a", "TA000001", None);
+    server.merchant_with_terminal("shop-b", "TB000001", None);
+    let (app, other) = (app_key(&server, "pos-app"), app_key(&server, "other-pos-app"));
+    let open = server.call("POST", "/v1/accounts", Some(&app), Some(&json!({"id": "pos-payer", "currency": "EUR"})));
+    assert_eq!(open.status, 200, "{open:?}");
+    server.admin("POST", "/v1/accounts/pos-payer/deposits", json!({"id": "d-pos-payer", "amount": 10_000}));
+    let terminal_a = server.key(json!({"role": "terminal", "terminal": "TA000001"}));
+    let (merchant_a, merchant_b) = (
+        server.key(json!({"role": "merchant", "merchant": "shop-a"})),
+        server.key(json!({"role": "merchant", "merchant": "shop-b"})),
+    );
+    fn post(server: &Server, path: &str, key: &str, body: serde_json::Value) -> common::Answer {
+        server.call("POST", path, Some(key), Some(&body))
+    }
+    fn get(server: &Server, path: &str, key: &str) -> common::Answer {
+        server.call("GET", path, Some(key), None)
+    }
+    // user-0 holds a coupon of shop-a (on the home partition), whatever partition it lives on.
+    let coupon = json!({"id": "pos-cpn", "merchant": "shop-a", "holder": "user-0", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 30}, "expires_in_s": 3_600});
+    server.admin("POST", "/v1/coupons", coupon);
+    for index in 0..9 {
+        let (user, authorization, sale) = (format!("user-{index}"), format!("auth-{index}"), format!("sale-{index}"));
+        let body =
+            json!({"id": authorization, "user": user, "account": "pos-payer", "limit": 1_000, "expires_in_s": 600});
+        let authorized = post(&server, "/v1/authorizations", &app, body);
+        assert_eq!(authorized.status, 200, "{authorized:?}");
+        let code = authorized.body["code"].as_str().unwrap().to_string();
+        // Another app may not read, revoke or reuse it, nor authorize its user.
+        get(&server, &format!("/v1/authorizations/{authorization}"), &other).assert_error(403, "forbidden");
+        post(&server, &format!("/v1/authorizations/{authorization}/revoke"), &other, json!({}))
+            .assert_error(403, "forbidden");
+        let theirs =
+            json!({"id": format!("x-{index}"), "user": user, "account": "pos-payer", "limit": 1, "expires_in_s": 600});
+        post(&server, "/v1/authorizations", &other, theirs).assert_error(403, "forbidden");
+        let mut body = json!({"id": sale, "user": user, "code": code, "amount": 100, "terminal": "TA000001"});
+        if index == 0 {
+            body["coupon"] = json!("pos-cpn");
+        }
+        let sold = post(&server, "/v1/pos/settlements", &terminal_a, body.clone());
+        assert_eq!((sold.status, &sold.body["approved"]), (200, &json!(true)), "{sold:?}");
+        // A retry answers as the first time, wherever the sale lives.
+        assert_eq!(post(&server, "/v1/pos/settlements", &terminal_a, body).body, sold.body);
+        // The other merchant may not read or reverse it.
+        get(&server, &format!("/v1/pos/settlements/{sale}"), &merchant_b).assert_error(403, "forbidden");
+        post(&server, &format!("/v1/pos/settlements/{sale}/reverse"), &merchant_b, json!({}))
+            .assert_error(403, "forbidden");
+    }
+    assert_eq!(server.balance("shop-a-till"), (870, 0), "nine sales, one with 30 off");
+    assert_eq!(server.call("GET", "/v1/coupons/pos-cpn", Some(&app), None).body["status"], json!("redeemed"));
+    // Five wrong codes lock user-1 out (its own partition counts them); user-2 sells on.
+    let code = post(
+        &server,
+        "/v1/authorizations",
+        &app,
+        json!({"id": "auth-late-1", "user": "user-1", "account": "pos-payer", "limit": 1_000, "expires_in_s": 600}),
+    );
+    let code = code.body["code"].as_str().unwrap().to_string();
+    for attempt in 0..5 {
+        let wrong = json!({"id": format!("wrong-{attempt}"), "user": "user-1", "code": "00000000", "amount": 1, "terminal": "TA000001"});
+        let declined = post(&server, "/v1/pos/settlements", &terminal_a, wrong);
+        assert_eq!((declined.status, &declined.body["decline_code"]), (200, &json!("incorrect_code")), "{declined:?}");
+    }
+    let locked = json!({"id": "late-1", "user": "user-1", "code": code, "amount": 1, "terminal": "TA000001"});
+    let declined = post(&server, "/v1/pos/settlements", &terminal_a, locked);
+    assert_eq!(declined.body["decline_code"], json!("code_tries_exceeded"), "{declined:?}");
+    let code = post(
+        &server,
+        "/v1/authorizations",
+        &app,
+        json!({"id": "auth-late-2", "user": "user-2", "account": "pos-payer", "limit": 1_000, "expires_in_s": 600}),
+    );
+    let code = code.body["code"].as_str().unwrap().to_string();
+    let fine = json!({"id": "late-2", "user": "user-2", "code": code, "amount": 1, "terminal": "TA000001"});
+    assert_eq!(post(&server, "/v1/pos/settlements", &terminal_a, fine).body["approved"], json!(true));
+    assert_eq!(post(&server, "/v1/pos/settlements/sale-2/reverse", &merchant_a, json!({})).status, 200);
+    for round in 0..2 {
+        let listed = get(&server, "/v1/merchants/shop-a/settlements", &merchant_a);
+        let ids: Vec<&str> =
+            listed.body["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "in id order: {ids:?}");
+        for index in 0..9 {
+            assert!(ids.contains(&format!("sale-{index}").as_str()), "every partition's sales (round {round})");
+        }
+        get(&server, "/v1/merchants/shop-a/settlements", &merchant_b).assert_error(403, "forbidden");
+        let owned = get(&server, "/v1/authorizations", &app);
+        assert_eq!(owned.body["data"].as_array().unwrap().len(), 11, "{owned:?}");
+        assert_eq!(get(&server, "/v1/authorizations", &other).body["data"], json!([]));
+        let reversed = get(&server, "/v1/pos/settlements/sale-2", &merchant_a);
+        assert_eq!((reversed.status, &reversed.body["reversed"]), (200, &json!(true)), "{reversed:?}");
+        server.restart();
+    }
+    assert_eq!(server.balance("pos-payer"), (10_000 - 870 - 1 + 100, 0));
+}

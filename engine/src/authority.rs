@@ -290,6 +290,9 @@ pub trait Facts {
     fn terminal_merchant(&self, terminal: &Id) -> Option<&Id>;
     /// The terminal a settlement was made at.
     fn settlement_terminal(&self, settlement: &Id) -> Option<&Id>;
+    /// The terminal of the sale that placed hold `id` (none for a hold placed otherwise, even
+    /// if a sale without a hold, or a refused one, took its id).
+    fn pos_hold_terminal(&self, id: &Id) -> Option<&Id>;
     /// A hold.
     fn hold(&self, id: &Id) -> Option<&Hold>;
     /// A bill.
@@ -415,7 +418,11 @@ fn holds(facts: &impl Facts, principal: &Principal, relation: Relation, s: &Subj
             created(ObjectKind::Hold, s.hold)
                 || hold().is_some_and(|h| owns_payee(facts, principal, h) || owns_payer(facts, principal, h))
         }
-        HoldOfOwnTerminal => terminal(s.hold.and_then(|id| facts.settlement_terminal(id))),
+        // A hold its sale placed; with no hold of the id, its own sale's (it answers not found).
+        HoldOfOwnTerminal => terminal(s.hold.and_then(|id| match facts.hold(id) {
+            Some(_) => facts.pos_hold_terminal(id),
+            None => facts.settlement_terminal(id),
+        })),
         IsMerchantOwningAccount => merchant(s.merchant) && owns_all(),
         IsMerchant => merchant(s.merchant),
         MerchantOfTerminal => merchant(s.terminal.and_then(|id| facts.terminal_merchant(id))),

@@ -104,10 +104,16 @@ impl Placement {
         if self.count == 1 {
             return Route::Partition(HOME_PARTITION);
         }
-        // A new hold goes to its payer's partition, a new split to its requester's, a repeat of
-        // its id where the first is.
+        // A new hold goes to its payer's partition, a new split to its requester's, a new
+        // authorization or sale to its user's; a repeat of its id where the first is.
         let (hold, split) = (DirectoryKind::Hold, DirectoryKind::Split);
+        let (authorization, sale) = (DirectoryKind::Authorization, DirectoryKind::Settlement);
         match command {
+            Command::Authorize(new) => Route::Object(authorization, &new.id, Some(self.of_user(&new.user))),
+            Command::RevokeAuthorization { authorization: id } => Route::Object(authorization, id, None),
+            Command::SettlePos(settle) => Route::Object(sale, &settle.id, Some(self.of_user(&settle.user))),
+            Command::ReversePos { settlement: id } => Route::Object(sale, id, None),
+            Command::RefundPos(refund) => Route::Object(sale, &refund.of, None),
             Command::PlaceHold(place) => Route::Object(hold, &place.id, Some(self.of_account(&place.from))),
             Command::CaptureHold(capture) => Route::Object(hold, &capture.hold, None),
             Command::VoidHold { hold: id } => Route::Object(hold, id, None),
@@ -157,8 +163,9 @@ pub enum Route<'a> {
     Partition(PartitionId),
     /// To the partition of the object of this kind and id: where the engine's directory (or
     /// storage, for one that left memory) says it lives; if there is none, to the partition a
-    /// new one goes to (a creation's: a hold's payer's, a split's requester's) or, for a
-    /// follow-up, to the home partition, which answers `hold_not_found` or `split_not_found`.
+    /// new one goes to (a creation's: a hold's payer's, a split's requester's, an
+    /// authorization's or a sale's user's) or, for a follow-up, to the home partition, which
+    /// answers `hold_not_found`, `split_not_found` and so on.
     Object(DirectoryKind, &'a Id, Option<PartitionId>),
 }
 
@@ -169,6 +176,10 @@ pub enum DirectoryKind {
     Hold,
     /// A split: with its requester.
     Split,
+    /// An authorization: with its user.
+    Authorization,
+    /// A POS settlement (and the hold it places): with its user.
+    Settlement,
 }
 
 /// A message a partition applies at the start of one of its batches, logged in that batch's

@@ -1,7 +1,8 @@
 //! A crash workload for users' claims across partitions (`state_machine/transit/claims.rs`):
 //! two apps authorize codes for fresh users placed on every partition, racing each other for
-//! them, some with an expiry that is refused after the claim was asked (so its claim is given
-//! up). The crash child runs it until it is killed; [`verify`] checks the reopened engine: every
+//! them, some with an expiry that is refused after the claim was decided (so its claim is given
+//! up). An authorization lives with its user, so each claim is decided there, the app's account
+//! is checked where it lives, and the claim is noted on the home partition. The crash child runs it until it is killed; [`verify`] checks the reopened engine: every
 //! acknowledged authorization is there (its app's), no refused one is, every user belongs to at
 //! most one app, the one its partition and the home partition both record, and once the steps
 //! between partitions are done no claim is left tentative.
@@ -142,7 +143,7 @@ pub fn verify(engine: &Engine, acks: &[ClaimAck]) -> Result<(), String> {
     for ack in acks {
         let authorization = id(&ack.id);
         let found = engine
-            .read_partition_blocking(HOME_PARTITION, move |machine| {
+            .read_partition_blocking(engine.placement().of_user(&id(&ack.user)), move |machine| {
                 let user = machine.authorization(&authorization).map(|found| found.user.to_string());
                 (user, machine.owner(ObjectKind::Authorization, &authorization).cloned())
             })

@@ -41,10 +41,12 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
-    /// `P id result`: a POS settlement.
+    /// `P id user result`: a POS settlement.
     Settlement {
         /// Settlement id.
         id: String,
+        /// Its user (the settlement lives on the user's partition).
+        user: String,
         /// `A` or `R:<code>`.
         result: String,
     },
@@ -124,7 +126,7 @@ impl Ack {
             Ack::LinkedLeg { id, batch, from, to, amount, result } => {
                 format!("L {id} {batch} {from} {to} {amount} {result}")
             }
-            Ack::Settlement { id, result } => format!("P {id} {result}"),
+            Ack::Settlement { id, user, result } => format!("P {id} {user} {result}"),
             Ack::BillPaid { id, result } => format!("B {id} {result}"),
             Ack::SharePaid { id, requester, member, result } => format!("S {id} {requester} {member} {result}"),
             Ack::SplitRefunded { id, requester, result } => format!("F {id} {requester} {result}"),
@@ -160,7 +162,7 @@ impl Ack {
                 amount: fields[4].parse().ok()?,
                 result: text(5)?,
             }),
-            "P" if fields.len() == 3 => Some(Ack::Settlement { id: text(1)?, result: text(2)? }),
+            "P" if fields.len() == 4 => Some(Ack::Settlement { id: text(1)?, user: text(2)?, result: text(3)? }),
             "B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
             "M" if fields.len() == 4 => {
                 Some(Ack::Registered { merchant: text(1)?, account: text(2)?, result: text(3)? })

@@ -113,6 +113,7 @@ fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
         Ack::Transfer { from, .. } | Ack::HoldCaptured { from, .. } => placement.of_account(&id(from)),
         Ack::LinkedLeg { batch, .. } => placement.of_account(&id(batch)),
         Ack::SharePaid { requester, .. } | Ack::SplitRefunded { requester, .. } => placement.of_user(&id(requester)),
+        Ack::Settlement { user, .. } => placement.of_user(&id(user)),
         _ => kassa_engine::partition::HOME_PARTITION,
     }
 }
@@ -170,7 +171,7 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
                     return Err(format!("rejected transfer {transfer} was applied"));
                 }
             }
-            Ack::Settlement { id: settlement, result } => {
+            Ack::Settlement { id: settlement, result, .. } => {
                 let found = machine.settlement(&id(settlement)).map(result_of);
                 if found.as_deref() != Some(result.as_str()) {
                     return Err(format!("settlement {settlement} acknowledged {result}, recovered {found:?}"));

@@ -235,7 +235,7 @@ async fn sale<C: Channel>(
     let settlement = format!("p-{tag}");
     let settle = SettlePos {
         id: id(&settlement),
-        user,
+        user: user.clone(),
         code,
         amount,
         currency: Currency::EUR,
@@ -246,7 +246,7 @@ async fn sale<C: Channel>(
     };
     let answer = channel.submit(Command::SettlePos(settle)).await?;
     if !held {
-        return Some(Ack::Settlement { id: settlement, result: answer.result() });
+        return Some(Ack::Settlement { id: settlement, user: user.to_string(), result: answer.result() });
     }
     let result = match answer {
         Answer::Applied(_) => {

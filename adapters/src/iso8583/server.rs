@@ -359,7 +359,7 @@ async fn complete(engine: &Engine, terminal: Id, request: &Message) -> Result<Op
     match engine.submit(Submission::new(Principal::Terminal(terminal), Command::CaptureHold(capture))).await {
         Ok(Outcome::Applied(_)) => Ok(None),
         Ok(Outcome::Rejected(Rejection::HoldAlreadyResolved)) => {
-            let state = engine.read(move |machine| machine.hold(&hold).map(|hold| hold.state)).await;
+            let state = read_hold(engine, &hold, |hold| hold.state).await;
             match state.map_err(system_error)? {
                 Some(HoldState::Captured(captured)) if captured == amount => Ok(None),
                 _ => Err(code_of(Rejection::HoldAlreadyResolved)),
@@ -468,12 +468,23 @@ async fn submit_settlement(engine: &Engine, principal: Principal, settle: Settle
         return Ok(outcome);
     };
     let id = retry.id.clone();
-    let placed = engine.read(move |state| state.hold(&id).map(|hold| hold.expires_at_ms)).await?;
+    let placed = read_hold(engine, &id, |hold| hold.expires_at_ms).await?;
     if placed.is_none() || placed == retry.hold_until_ms {
         return Ok(outcome);
     }
     retry.hold_until_ms = placed;
     engine.submit(Submission::new(principal, Command::SettlePos(retry))).await
+}
+
+/// What `read` takes from hold `id`, where it lives (with its sale, on its user's partition).
+async fn read_hold<R: Send + 'static>(
+    engine: &Engine,
+    id: &Id,
+    read: impl FnOnce(&kassa_engine::state_machine::Hold) -> R + Send + 'static,
+) -> Result<Option<R>, SubmitError> {
+    let partition = engine.hold_partition(id).map_err(|_| SubmitError::StorageFailed)?;
+    let id = id.clone();
+    engine.read_partition(partition, move |machine| machine.hold(&id).map(read)).await
 }
 
 fn system_error(error: SubmitError) -> &'static str {

@@ -237,7 +237,8 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::MerchantSettlements(merchant.clone()), ArchivedKind::Settlement);
-        let partitions = vec![HOME_PARTITION];
+        // Settlements live with their users, on every partition.
+        let partitions = (0..self.placement.count()).collect();
         self.page(principal, (partitions, Some(read)), in_memory, list, (limit, starting_after), settlement_of)
     }
 
@@ -335,10 +336,12 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::Owned(kind, principal.clone()), kind);
-        // Holds live with their payers and splits with their requesters, on every partition;
-        // the rest on the home one.
+        // Holds live with their payers, splits with their requesters and authorizations with
+        // their users, on every partition; the rest on the home one.
         let partitions = match kind {
-            ArchivedKind::Hold | ArchivedKind::Split => (0..self.placement.count()).collect(),
+            ArchivedKind::Hold | ArchivedKind::Split | ArchivedKind::Authorization => {
+                (0..self.placement.count()).collect()
+            }
             _ => vec![HOME_PARTITION],
         };
         self.page(principal, (partitions, None), in_memory, list, (limit, starting_after), stored)
@@ -350,13 +353,16 @@ impl Engine {
         Ok(self.wal.archived(&[(kind, id.clone())])?.pop().flatten())
     }
 
-    /// The partition that answers `read`: an account's, a hold's or a split's (`directory.rs`),
-    /// else the home partition. Blocking when a hold or split left memory (a storage read).
+    /// The partition that answers `read`: an account's, a hold's, a split's, an authorization's
+    /// or a settlement's (`directory.rs`), else the home partition. Blocking when such an
+    /// object left memory (a storage read).
     pub fn partition_of_read(&self, read: &Read) -> Result<PartitionId, QueryError> {
         Ok(match read {
             Read::Account(account) => self.placement.of_account(account),
             Read::Hold(id) => self.hold_partition(id)?,
             Read::Split(id) => self.split_partition(id)?,
+            Read::Authorization(id) => self.authorization_partition(id)?,
+            Read::Settlement(id) => self.settlement_partition(id)?,
             _ => HOME_PARTITION,
         })
     }

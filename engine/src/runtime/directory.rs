@@ -1,28 +1,28 @@
-//! The directory: which partition holds each hold and each split, for the commands and reads
-//! that name only the object (`CaptureHold`, `VoidHold`, a repeated `PlaceHold`,
-//! `GET /v1/holds/{id}`; `PaySplitShare`, `CancelSplit`, `RefundSplit`, a repeated
-//! `RequestSplit`, `GET /v1/splits/{id}`).
+//! The directory: which partition holds each hold, split, authorization and POS settlement, for
+//! the commands and reads that name only the object (`CaptureHold`, `VoidHold`, a repeated
+//! `PlaceHold`, `GET /v1/holds/{id}`; `PaySplitShare`, `CancelSplit`, `RefundSplit`, a repeated
+//! `RequestSplit`, `GET /v1/splits/{id}`; `RevokeAuthorization`, `ReversePos`, `RefundPos`, a
+//! repeated `Authorize` or `SettlePos`, their reads).
 //!
-//! A hold lives with its payer, a split with its requester (`partition.rs`), but a follow-up
-//! names only the object's id, and the router must pick a partition before any state is read
-//! (`docs/placement.md`). So:
+//! A hold lives with its payer, a split with its requester, an authorization and a settlement
+//! with their user (`partition.rs`), but a follow-up names only the object's id, and the router
+//! must pick a partition before any state is read (`docs/placement.md`). So:
 //! - an entry is made when a creation is routed (a follow-up pipelined right behind it finds
 //!   it; a creation never queued, `Busy`, takes it back), and made again by the executor when
-//!   the creation applied; a POS settlement's hold (home partition, wherever its payer lives)
-//!   is entered when it applied, or was sent to hold its payer's funds elsewhere, and one
-//!   that would take the id of a hold entered elsewhere is refused `already_exists`
+//!   the creation applied; a POS settlement placing a hold enters its hold too when it is
+//!   routed (with the sale, on its user's partition, wherever its payer lives), unless a hold
+//!   of its id has an entry: the sale is then refused `already_exists` where it applies
 //!   (`TransitMessage::HoldElsewhere`);
 //! - the executor keeps it while the creation waits for another partition's check, removes it
 //!   when the creation was refused (at once, or when the check's answer came) and no object of
 //!   that id exists there, and once the object left memory and that is durable: storage then
-//!   says where it lives (the archived hold's payer, the archived split's requester);
-//! - on open it is rebuilt from every partition's holds and splits in memory.
+//!   says where it lives (the archived hold's payer or sale's user, the archived split's
+//!   requester, the archived authorization's or settlement's user);
+//! - on open it is rebuilt from every partition's objects in memory and creations waiting.
 //!
 //! An id with no entry and nothing in storage routes to the home partition, which answers
-//! `hold_not_found` or `split_not_found`; so do the ISO 8583 listener's hold ids (its
-//! pre-authorization holds live with their POS settlements, on the home partition). Cost: one
-//! map entry (~48 bytes) per hold or split in memory, bounded as those are
-//! (`resolved_in_memory_ms`).
+//! `hold_not_found`, `split_not_found` and so on. Cost: one map entry (~48 bytes) per object
+//! in memory, bounded as those are (`resolved_in_memory_ms`).
 //!
 //! One race is left, documented rather than locked away: while a creation that will be refused
 //! is queued, another creation of the same id is routed to the same partition; if that one's
@@ -35,7 +35,6 @@ use std::hash::BuildHasher;
 
 use parking_lot::Mutex;
 
-use crate::constants::ISO_SETTLEMENT_ID_PREFIX;
 use crate::partition::{DirectoryKind, HOME_PARTITION, PartitionId, Placement};
 use crate::state_machine::{Archived, ArchivedKind, StateMachine};
 use crate::types::Id;
@@ -47,7 +46,7 @@ const SHARDS: usize = 16;
 /// An object the directory places: its kind and id.
 type Key = (DirectoryKind, Id);
 
-/// Hold or split id → the partition that holds it (see the module's documentation).
+/// Object (kind and id) → the partition that holds it (see the module's documentation).
 pub(crate) struct Directory {
     shards: Vec<Mutex<HashMap<Key, PartitionId>>>,
     hasher: std::collections::hash_map::RandomState,
@@ -66,11 +65,11 @@ impl Directory {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    /// Enters every hold and split `machine` (partition `partition`) keeps in memory (its payer
-    /// or requester lives there, or it is a POS settlement's hold there), and every creation
-    /// there waiting for another partition: the directory after a restart. (A POS settlement on
-    /// the home partition may have brought a resolved hold of its id back from storage: that one
-    /// is not entered.)
+    /// Enters every hold, split, authorization and settlement `machine` (partition `partition`)
+    /// keeps in memory (its payer, requester or user lives there, or it is a POS settlement's
+    /// hold there), and every creation there waiting for another partition: the directory after
+    /// a restart. (A POS settlement may have brought a resolved hold of its id back from
+    /// storage: that one is not entered.)
     pub(crate) fn enter_all(&self, partition: PartitionId, machine: &StateMachine) {
         for (id, _) in machine.holds() {
             if machine.keeps_hold(id) {
@@ -82,6 +81,9 @@ impl Directory {
         }
         for id in machine.split_ids() {
             self.placed(DirectoryKind::Split, id, partition);
+        }
+        for (kind, id) in machine.pos_ids() {
+            self.placed(kind, id, partition);
         }
     }
 
@@ -95,6 +97,18 @@ impl Directory {
     pub(crate) fn placed(&self, kind: DirectoryKind, id: &Id, partition: PartitionId) {
         let key = (kind, id.clone());
         self.shard(&key).lock().insert(key, partition);
+    }
+
+    /// Object `id` of `kind` lives on `partition` unless it has an entry already; whether this
+    /// entered it.
+    pub(crate) fn place_if_absent(&self, kind: DirectoryKind, id: &Id, partition: PartitionId) -> bool {
+        let key = (kind, id.clone());
+        let mut shard = self.shard(&key).lock();
+        if shard.contains_key(&key) {
+            return false;
+        }
+        shard.insert(key, partition);
+        true
     }
 
     /// A creation of `id` was refused on `partition` and no object of that id is there: forget
@@ -123,15 +137,17 @@ impl Directory {
         id: &Id,
         new_on: Option<PartitionId>,
     ) -> Result<(PartitionId, bool), WalError> {
-        if kind == DirectoryKind::Hold && id.as_str().starts_with(ISO_SETTLEMENT_ID_PREFIX) {
-            return Ok((HOME_PARTITION, false));
-        }
         let key = (kind, id.clone());
         if let Some(partition) = self.shard(&key).lock().get(&key) {
             return Ok((*partition, false));
         }
         if let Some(partition) = stored_partition(placement, wal, kind, id)? {
             return Ok((partition, false));
+        }
+        if kind == DirectoryKind::Hold && new_on.is_none() {
+            // No hold of that id: where a sale of its id is, if one is (its terminal hears
+            // `hold_not_found` there, as on one partition).
+            return self.find((placement, wal), DirectoryKind::Settlement, id, None);
         }
         let Some(partition) = new_on else { return Ok((HOME_PARTITION, false)) };
         let mut shard = self.shard(&key).lock();
@@ -150,26 +166,42 @@ impl Directory {
 }
 
 /// Where storage says object `id` of `kind` lives, if it left memory: a hold with its payer (a
-/// POS settlement's with it, on the home partition), a split with its requester.
+/// POS settlement's with the settlement), a split with its requester, an authorization and a
+/// settlement with their user.
 fn stored_partition(
     placement: &Placement,
     wal: &Wal,
     kind: DirectoryKind,
     id: &Id,
 ) -> Result<Option<PartitionId>, WalError> {
-    if kind == DirectoryKind::Split {
-        let stored = wal.archived(&[(ArchivedKind::Split, id.clone())])?;
-        return Ok(match &stored[..] {
-            [Some(Archived::Split(split))] => Some(placement.of_user(&split.split.requester)),
+    let one = |kind: ArchivedKind| -> Result<Option<Archived>, WalError> {
+        Ok(wal.archived(&[(kind, id.clone())])?.pop().flatten())
+    };
+    Ok(match kind {
+        DirectoryKind::Split => match one(ArchivedKind::Split)? {
+            Some(Archived::Split(split)) => Some(placement.of_user(&split.split.requester)),
             _ => None,
-        });
-    }
-    let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
-    let [Some(Archived::Hold(hold)), settlement] = &stored[..] else { return Ok(None) };
-    // A POS settlement's hold lives with it on the home partition, wherever its payer is.
-    let of_settlement = matches!(settlement, Some(Archived::Settlement(sale))
-        if sale.record.effect.as_ref().is_some_and(|effect| effect.held));
-    Ok(Some(if of_settlement { HOME_PARTITION } else { placement.of_account(&hold.hold.from) }))
+        },
+        DirectoryKind::Authorization => match one(ArchivedKind::Authorization)? {
+            Some(Archived::Authorization(authorization)) => Some(placement.of_user(&authorization.authorization.user)),
+            _ => None,
+        },
+        DirectoryKind::Settlement => match one(ArchivedKind::Settlement)? {
+            Some(Archived::Settlement(sale)) => Some(placement.of_user(&sale.record.user)),
+            _ => None,
+        },
+        DirectoryKind::Hold => {
+            let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
+            let [Some(Archived::Hold(hold)), settlement] = &stored[..] else { return Ok(None) };
+            // A POS settlement's hold lives with it, on its user's partition.
+            match settlement {
+                Some(Archived::Settlement(sale)) if sale.record.effect.as_ref().is_some_and(|effect| effect.held) => {
+                    Some(placement.of_user(&sale.record.user))
+                }
+                _ => Some(placement.of_account(&hold.hold.from)),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

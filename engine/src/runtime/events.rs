@@ -112,7 +112,7 @@ impl Engine {
     pub(super) fn visible_to(&self, principal: &Principal, lines: &[EventLine]) -> Result<Vec<bool>, QueryError> {
         let mut visible = vec![false; lines.len()];
         let mut by_partition: BTreeMap<PartitionId, Vec<(usize, Read)>> = BTreeMap::new();
-        // A hold's or split's partition once per page, however many of its events the page
+        // An object's partition once per page, however many of its events the page
         // holds (one that left memory costs a storage read to place).
         let mut placed: HashMap<(DirectoryKind, crate::types::Id), PartitionId> = HashMap::new();
         for (index, line) in lines.iter().enumerate() {
@@ -120,6 +120,8 @@ impl Engine {
                 let key = match &read {
                     Read::Hold(id) => Some((DirectoryKind::Hold, id.clone())),
                     Read::Split(id) => Some((DirectoryKind::Split, id.clone())),
+                    Read::Authorization(id) => Some((DirectoryKind::Authorization, id.clone())),
+                    Read::Settlement(id) => Some((DirectoryKind::Settlement, id.clone())),
                     _ => None,
                 };
                 let partition = match key {

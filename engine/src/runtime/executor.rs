@@ -284,6 +284,37 @@ impl Executor {
                 directory.refused(DirectoryKind::Split, id, self.partition);
             }
         }
+        self.enter_pos_objects(directory, commands, messages);
+    }
+
+    /// [`Executor::enter_objects`] for authorizations and settlements: a creation pending here
+    /// (waiting for a check, a coupon's price, its money, or behind another) keeps its entry.
+    fn enter_pos_objects(&self, directory: &Directory, commands: &[Submission], messages: &[TransitMessage]) {
+        let pending: std::collections::HashSet<usize> = self.output.pending.iter().map(|(index, _)| *index).collect();
+        let created = commands.iter().enumerate().filter_map(|(index, submission)| {
+            let object = match &submission.command {
+                Command::Authorize(authorize) => (DirectoryKind::Authorization, &authorize.id),
+                Command::SettlePos(settle) => (DirectoryKind::Settlement, &settle.id),
+                _ => return None,
+            };
+            Some((object, pending.contains(&index)))
+        });
+        let checked = messages.iter().filter_map(|message| match message {
+            TransitMessage::Checked { subject: Checking::Authorization(id), .. } => {
+                Some(((DirectoryKind::Authorization, id), false))
+            }
+            TransitMessage::Checked { subject: Checking::SaleMerchant(id), .. } => {
+                Some(((DirectoryKind::Settlement, id), false))
+            }
+            _ => None,
+        });
+        for ((kind, id), pending) in created.chain(checked) {
+            if pending || self.machine.keeps_pos_object(kind, id) {
+                directory.placed(kind, id, self.partition);
+            } else {
+                directory.refused(kind, id, self.partition);
+            }
+        }
     }
 
     /// Tells the machine which hold ids a POS settlement of the batch would take from a hold

@@ -53,7 +53,8 @@ impl Restorer {
     /// hold and that left memory (in this batch's start or another not yet durable, or before),
     /// and for what each brings along (a POS settlement's hold, a hold's settlement).
     pub(super) fn restore(&mut self, machine: &StateMachine, batch: &[Submission], messages: &mut Vec<TransitMessage>) {
-        let wanted = machine.objects_to_restore(batch);
+        let mut wanted = machine.objects_to_restore(batch);
+        wanted.extend(machine.coupons_to_restore(messages));
         if wanted.is_empty() {
             return;
         }
@@ -71,7 +72,9 @@ impl Restorer {
             found.extend(self.find(machine, companions));
         }
         metrics::counter!("kassa_objects_restored_total").increment(found.len() as u64);
-        messages.extend(found.into_iter().map(|object| TransitMessage::Restored(Box::new(object))));
+        // First: a message of the batch may name one (a coupon asked by another partition).
+        let restored = found.into_iter().map(|object| TransitMessage::Restored(Box::new(object)));
+        messages.splice(0..0, restored);
     }
 
     /// The objects of `wanted` that left memory: from the batches not yet durable (this one,

@@ -16,21 +16,31 @@ use crate::types::Id;
 pub(super) struct Routed {
     pub(super) partition: PartitionId,
     entered: Option<(DirectoryKind, Id)>,
+    /// The hold the pick also entered (a sale placing one).
+    entered_hold: Option<Id>,
 }
 
 impl Engine {
-    /// The partition that applies `command` (`Placement::route`; holds and splits through the
-    /// directory).
+    /// The partition that applies `command` (`Placement::route`; holds, splits, authorizations
+    /// and settlements through the directory). A sale placing a hold enters the hold too, so
+    /// that a capture pipelined right behind it finds it (unless a hold of its id lives
+    /// elsewhere: the sale is refused `already_exists` there).
     pub(super) fn route(&self, command: &Command) -> Result<Routed, SubmitError> {
         match self.placement.route(command) {
-            Route::Partition(partition) => Ok(Routed { partition, entered: None }),
+            Route::Partition(partition) => Ok(Routed { partition, entered: None, entered_hold: None }),
             Route::Object(kind, id, new_on) => {
                 let found = self.directory.find((&self.placement, &self.wal), kind, id, new_on);
                 let (partition, entered) = found.map_err(|error| {
-                    tracing::error!(%error, "reading where a hold or split lives failed");
+                    tracing::error!(%error, "reading where an object lives failed");
                     SubmitError::StorageFailed
                 })?;
-                Ok(Routed { partition, entered: entered.then(|| (kind, id.clone())) })
+                let entered_hold = match command {
+                    Command::SettlePos(settle) if settle.hold_until_ms.is_some() => {
+                        self.directory.place_if_absent(DirectoryKind::Hold, id, partition).then(|| id.clone())
+                    }
+                    _ => None,
+                };
+                Ok(Routed { partition, entered: entered.then(|| (kind, id.clone())), entered_hold })
             }
         }
     }
@@ -49,9 +59,12 @@ impl Engine {
 
     /// Takes back what routing entered for commands that were never queued; returns `error`.
     pub(super) fn unroute(&self, routed: impl IntoIterator<Item = Routed>, error: SubmitError) -> SubmitError {
-        for Routed { partition, entered } in routed {
+        for Routed { partition, entered, entered_hold } in routed {
             if let Some((kind, id)) = entered {
                 self.directory.refused(kind, &id, partition);
+            }
+            if let Some(hold) = entered_hold {
+                self.directory.refused(DirectoryKind::Hold, &hold, partition);
             }
         }
         error
@@ -66,6 +79,16 @@ impl Engine {
     /// The partition that holds split `id`, as [`Engine::hold_partition`] a hold's.
     pub fn split_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
         self.object_partition(DirectoryKind::Split, id)
+    }
+
+    /// The partition that holds authorization `id`, as [`Engine::hold_partition`] a hold's.
+    pub fn authorization_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        self.object_partition(DirectoryKind::Authorization, id)
+    }
+
+    /// The partition that holds POS settlement `id`, as [`Engine::hold_partition`] a hold's.
+    pub fn settlement_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        self.object_partition(DirectoryKind::Settlement, id)
     }
 
     fn object_partition(&self, kind: DirectoryKind, id: &Id) -> Result<PartitionId, QueryError> {

@@ -380,8 +380,10 @@ impl StateMachine {
     /// Takes back an object from storage (`TransitMessage::Restored`), unless it is in memory.
     pub(super) fn restore(&mut self, archived: &Archived) {
         match archived {
+            // A settlement or authorization lives with its user: one of another partition's, named
+            // here (a hold of its id captured here), stays where it lives.
             Archived::Settlement(settlement) => {
-                if self.state.settlements.get(&settlement.id).is_some() {
+                if self.state.settlements.get(&settlement.id).is_some() || self.elsewhere(&settlement.record.user) {
                     return;
                 }
                 let id = settlement.id.clone();
@@ -390,7 +392,8 @@ impl StateMachine {
                 self.resolved(ArchivedKind::Settlement, &id);
             }
             Archived::Authorization(archived) => {
-                if self.state.authorizations.contains_key(&archived.id) {
+                if self.state.authorizations.contains_key(&archived.id) || self.elsewhere(&archived.authorization.user)
+                {
                     return;
                 }
                 let id = archived.id.clone();

@@ -52,11 +52,13 @@ impl StateMachine {
         transit.placing(id).is_some()
             || transit.selling(id).is_some_and(|sale| sale.hold_until_ms.is_some())
             || transit.sale_checking(id)
+            || transit.holds_priced().any(|priced| priced == id)
     }
 
     /// The holds whose placement waits for another partition (see [`Self::placing_hold`]).
     pub fn holds_placing(&self) -> impl Iterator<Item = &Id> {
-        self.state.transit.placing_ids().chain(self.state.transit.pos_holds_placing())
+        let transit = &self.state.transit;
+        transit.placing_ids().chain(transit.pos_holds_placing()).chain(transit.holds_priced())
     }
 
     /// The holds in memory (active, and resolved within the last window), with their ids.
@@ -78,6 +80,40 @@ impl StateMachine {
     /// checked.
     pub fn requesting_split(&self, id: &Id) -> bool {
         self.state.transit.creating(&crate::partition::Checking::Split(id.clone())).is_some()
+    }
+
+    /// The authorizations in memory here (retired ones included: their codes answer here),
+    /// the settlements, and the authorizations and sales being decided (waiting for a check, a
+    /// coupon's price or their money): what the engine's directory places here.
+    pub fn pos_ids(&self) -> impl Iterator<Item = (crate::partition::DirectoryKind, &Id)> {
+        use crate::partition::DirectoryKind::{Authorization, Settlement};
+        let transit = &self.state.transit;
+        let authorizations = self.state.authorizations.keys().chain(self.state.retired_authorizations.keys());
+        let sales = self.state.settlements.keys().chain(transit.sales_in_flight()).chain(transit.sales_priced());
+        let checking = transit.pos_checking().map(|id| {
+            let kind = if self.state.transit.creating_authorization(id) { Authorization } else { Settlement };
+            (kind, id)
+        });
+        authorizations.map(|id| (Authorization, id)).chain(sales.map(|id| (Settlement, id))).chain(checking)
+    }
+
+    /// Whether POS object `id` of `kind` is here, or its creation waits here for a check, a
+    /// coupon's price or its money (see [`Self::pos_ids`]).
+    pub fn keeps_pos_object(&self, kind: crate::partition::DirectoryKind, id: &Id) -> bool {
+        let transit = &self.state.transit;
+        match kind {
+            crate::partition::DirectoryKind::Authorization => {
+                self.state.authorizations.contains_key(id)
+                    || self.state.retired_authorizations.contains_key(id)
+                    || transit.creating_authorization(id)
+            }
+            _ => {
+                self.state.settlements.get(id).is_some()
+                    || !matches!(self.pos_in_flight(id), super::transit::InFlight::Nothing)
+                    || transit.sale_checking(id)
+                    || transit.sale_priced(id)
+            }
+        }
     }
 
     /// The splits in memory here, and those being requested.

@@ -321,11 +321,28 @@ impl StateMachine {
     /// A split's request routed here while its requester lives on another partition and no
     /// split of its id is here (another request of its id, refused meanwhile, had entered it
     /// here: `runtime/directory.rs`): refused `cross_partition` before anything is asked.
+    /// So is an authorization or a sale for a user of another partition (`keeps_pos_object`).
     pub(super) fn misrouted_request(&self, submission: &crate::command::Submission) -> Option<Outcome> {
-        let crate::command::Command::RequestSplit(request) = &submission.command else { return None };
-        let elsewhere = self.config.placement.of_user(&request.requester) != self.config.partition;
-        (elsewhere && !self.state.splits.contains_key(&request.split))
-            .then_some(Outcome::Rejected(Rejection::CrossPartition))
+        use crate::command::Command;
+        use crate::partition::DirectoryKind;
+        let misrouted = match &submission.command {
+            Command::RequestSplit(request) => {
+                self.elsewhere(&request.requester) && !self.state.splits.contains_key(&request.split)
+            }
+            Command::Authorize(authorize) => {
+                self.elsewhere(&authorize.user) && !self.keeps_pos_object(DirectoryKind::Authorization, &authorize.id)
+            }
+            Command::SettlePos(settle) => {
+                self.elsewhere(&settle.user) && !self.keeps_pos_object(DirectoryKind::Settlement, &settle.id)
+            }
+            _ => false,
+        };
+        misrouted.then_some(Outcome::Rejected(Rejection::CrossPartition))
+    }
+
+    /// Whether user `id` lives on another partition.
+    pub(super) fn elsewhere(&self, user: &Id) -> bool {
+        self.config.placement.of_user(user) != self.config.partition
     }
 
     /// Whether account `id`, here or as its partition answered, is open in `currency`.

@@ -108,6 +108,14 @@ impl Facts for StateMachine {
         record.or_else(|| self.state.transit.selling(settlement)).map(|record| &record.terminal)
     }
 
+    fn pos_hold_terminal(&self, id: &Id) -> Option<&Id> {
+        // Approved with a hold, or placing it while its money is in flight.
+        let record = self.state.settlements.get(id).map(|record| &**record);
+        let held = record.filter(|record| record.effect.as_ref().is_some_and(|effect| effect.held));
+        let placing = || self.state.transit.selling(id).filter(|sale| sale.hold_until_ms.is_some());
+        held.or_else(placing).map(|record| &record.terminal)
+    }
+
     fn hold(&self, id: &Id) -> Option<&Hold> {
         self.state.holds.get(id)
     }

@@ -57,9 +57,11 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// directory of format 21 would find its splits on the wrong partition; a split keeps its member
 /// accounts' owners; records may carry `ClaimNoted` messages, and the transit keeps the notes
 /// not yet heard.
-/// 23: a sale's coupon may live on another partition than the sale: records may carry
-/// `CouponAsk`, `CouponQuoted` and `CouponEnded` messages, and the transit keeps the asks sent,
-/// the sales priced and not yet decided, and the coupons kept for sales elsewhere.
+/// 23: authorizations, POS settlements (with their holds) and wrong-code windows live with their
+/// user (on the user's partition, not the home one), so a directory of format 22 would find them
+/// on the wrong partition; a sale's coupon may live on another partition than the sale: records
+/// may carry `CouponAsk`, `CouponQuoted` and `CouponEnded` messages, and the transit keeps the
+/// asks sent, the sales priced and not yet decided, and the coupons kept for sales elsewhere.
 pub const STORAGE_FORMAT: u8 = 23;
 
 impl Wal {

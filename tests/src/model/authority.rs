@@ -72,6 +72,14 @@ impl Model {
         self.settlements.get(settlement).map(|settlement| &settlement.request.terminal)
     }
 
+    /// The terminal whose POS hold `hold` is: of the sale approved with it; where no hold has
+    /// that id, of the sale of that id (which then answers that there is no hold).
+    fn held_at(&self, hold: &Id) -> Option<&Id> {
+        let sale = self.settlements.get(hold)?;
+        let held = sale.effect.as_ref().is_some_and(|effect| effect.held);
+        (held || !self.holds.contains_key(hold)).then_some(&sale.request.terminal)
+    }
+
     fn merchant_of_terminal(&self, terminal: &Id) -> Option<&Id> {
         self.terminals.get(terminal).map(|(merchant, ..)| merchant)
     }
@@ -97,11 +105,11 @@ impl Model {
             }
             Command::PlaceHold(place) => self.owns_account(who, &place.from),
             Command::CaptureHold(capture) => match who {
-                Principal::Terminal(_) => self.settled_at(&capture.hold).is_some_and(&is_terminal),
+                Principal::Terminal(_) => self.held_at(&capture.hold).is_some_and(&is_terminal),
                 _ => self.payee_side(who, &capture.hold),
             },
             Command::VoidHold { hold } => match who {
-                Principal::Terminal(_) => self.settled_at(hold).is_some_and(&is_terminal),
+                Principal::Terminal(_) => self.held_at(hold).is_some_and(&is_terminal),
                 _ => self.payee_side(who, hold),
             },
             // Its account is checked where it lives first.

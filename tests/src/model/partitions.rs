@@ -4,9 +4,11 @@
 //! - Accounts live on the partition their id hashes to; deposits, withdrawals and transfers are
 //!   applied by the partition of the account they debit; a hold lives with its payer, and the
 //!   commands naming it (a repeated placement, a capture, a void) are applied there (an unknown
-//!   hold: by the home partition); a split lives with its requester (its user's partition), and
-//!   the commands naming it are applied there (an unknown split: by the home partition);
-//!   everything else by the home partition. A user's claim is decided on the user's partition
+//!   hold: where a sale of its id lives, else by the home partition); a split lives with its
+//!   requester (its user's partition), an authorization and a sale (with the hold it places)
+//!   with their user, and the commands naming them are applied there (an unknown one: by the
+//!   home partition); everything else by the home partition. A sale's coupon stays on the home
+//!   partition, priced and redeemed as on one partition. A user's claim is decided on the user's partition
 //!   and asked there by an app's command applied elsewhere, which the partition then knows;
 //!   the home partition learns every claim before the command that made it is answered.
 //! - A partition knows only its own objects: the owner of an account is known where the account
@@ -35,11 +37,11 @@
 //!   owner, which a member's payment's rule then reads), then decides as one partition would; a share is checked on its member's partition (missing, closed,
 //!   currency, funds) before the requester's account (missing, closed, currency, ceiling); a
 //!   member account with a share in escrow may not close, wherever it lives.
-//! - An authorization's account may live anywhere: the home partition asks its partition first
+//! - An authorization's account may live anywhere: the user's partition asks its partition first
 //!   (owner, currency, closed), then decides as one partition would. A POS sale whose payer
 //!   lives elsewhere checks the payer (missing, closed, currency, funds) before the merchant's
 //!   account; a sale placing a hold decides as one partition would, and its hold lives with it
-//!   on the home partition (its funds held where the payer lives); a reversal or
+//!   on its user's partition (its funds held where the payer lives); a reversal or
 //!   refund paying such a payer back checks the merchant's account (closed, funds) before the
 //!   payer's (closed, ceiling).
 //! - A bill's account may live anywhere too: its opening asks that partition first, as an
@@ -63,8 +65,18 @@ impl Model {
         match self.placement.route(command) {
             Route::Partition(partition) => partition,
             Route::Object(DirectoryKind::Hold, id, new_on) => match self.holds.get(id) {
-                Some(_) if self.pos_hold(id) => HOME_PARTITION,
+                Some(_) if self.pos_hold(id) => self.sale_partition(id),
                 Some(hold) => self.placement.of_account(&hold.from),
+                // No hold: a follow-up goes where a sale of its id is, if one is.
+                None if new_on.is_none() && self.settlements.contains_key(id) => self.sale_partition(id),
+                None => new_on.unwrap_or(HOME_PARTITION),
+            },
+            Route::Object(DirectoryKind::Authorization, id, new_on) => match self.authorizations.get(id) {
+                Some(authorization) => self.placement.of_user(&authorization.user),
+                None => new_on.unwrap_or(HOME_PARTITION),
+            },
+            Route::Object(DirectoryKind::Settlement, id, new_on) => match self.settlements.get(id) {
+                Some(_) => self.sale_partition(id),
                 None => new_on.unwrap_or(HOME_PARTITION),
             },
             Route::Object(DirectoryKind::Split, id, new_on) => match self.splits.get(id) {
@@ -74,19 +86,24 @@ impl Model {
         }
     }
 
+    /// The partition settlement `id` (and the hold it placed) lives on: its user's.
+    fn sale_partition(&self, id: &Id) -> PartitionId {
+        self.settlements.get(id).map_or(HOME_PARTITION, |sale| self.placement.of_user(&sale.request.user))
+    }
+
     /// The partition a split lives on: its requester's.
     fn split_partition(&self, split: &super::Split) -> PartitionId {
         self.placement.of_user(&split.requester)
     }
 
-    /// Whether `submission` is a command of the home partition whose account may live elsewhere:
-    /// an authorization or a bill's opening naming an account off the home partition, any sale
-    /// (which authorization its code finds is known only when it applies), a reversal or refund
-    /// of a settlement whose payer lives off the home partition or is not known yet, a bill's
-    /// confirmation or refund whose account lives off the home partition or is not known yet;
-    /// or an app's command for a user whose claim lives off the home partition and is not known
-    /// there yet (asked there first).
-    pub fn crosses_from_home(&self, submission: &Submission) -> bool {
+    /// Whether `submission` is a command whose account may live off the partition applying it:
+    /// an authorization or a bill's opening naming an account elsewhere, any sale (which
+    /// authorization its code finds is known only when it applies, and its coupon lives on the
+    /// home partition), a reversal or refund of a settlement whose payer lives elsewhere or is
+    /// not known yet, a bill's confirmation or refund whose account lives off the home
+    /// partition or is not known yet; or an app's command for a user whose claim lives
+    /// elsewhere and is not known there yet (asked there first).
+    pub fn crosses_partitions(&self, submission: &Submission) -> bool {
         if self.placement.count() == 1 {
             return false;
         }
@@ -105,9 +122,12 @@ impl Model {
             return true;
         }
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
+        // A settlement's accounts are remote from its partition (its user's).
         let settlement = |id: &Id| {
+            let on = self.sale_partition(id);
+            let apart = |id: &Id| self.placement.of_account(id) != on;
             self.settlements.get(id).is_none_or(|s| {
-                s.effect.as_ref().is_none_or(|effect| remote(&effect.account) || remote(&effect.merchant_account))
+                s.effect.as_ref().is_none_or(|effect| apart(&effect.account) || apart(&effect.merchant_account))
             })
         };
         let merchant_remote = |merchant: &Id| self.merchants.get(merchant).is_none_or(remote);
@@ -121,12 +141,13 @@ impl Model {
         };
         let split = |id: &Id| self.splits.get(id).is_none_or(split_accounts);
         match command {
-            Command::Authorize(authorize) => remote(&authorize.account),
+            Command::Authorize(authorize) => self.placement.of_account(&authorize.account) != applying,
             Command::SettlePos(_) => true,
             // A POS hold whose payer lives elsewhere is captured or voided by a move there (a
             // hold not known yet may be one).
             Command::CaptureHold(CaptureHold { hold: id, .. }) | Command::VoidHold { hold: id } => {
-                self.holds.get(id).is_none_or(|hold| self.pos_hold(id) && (remote(&hold.from) || remote(&hold.to)))
+                let apart = |id: &Id| self.placement.of_account(id) != applying;
+                self.holds.get(id).is_none_or(|hold| self.pos_hold(id) && (apart(&hold.from) || apart(&hold.to)))
             }
             // Its account is checked where it lives; every partition then learns the merchant
             // (the reference stream) before the next wave.
@@ -151,7 +172,7 @@ impl Model {
     }
 
     /// Whether hold `id` is a POS sale's pre-authorization (it lives with its sale).
-    fn pos_hold(&self, id: &Id) -> bool {
+    pub(super) fn pos_hold(&self, id: &Id) -> bool {
         self.settlements.get(id).and_then(|sale| sale.effect.as_ref()).is_some_and(|effect| effect.held)
     }
 
@@ -162,7 +183,13 @@ impl Model {
     pub fn crossed(&self, command: &Command) -> Option<bool> {
         let apart = |from: &Id, to: &Id| self.placement.of_account(from) != self.placement.of_account(to);
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
-        let effect_payer = |id: &Id| self.settlements.get(id).and_then(|s| s.effect.as_ref()).map(|e| &e.account);
+        let sale_payer_apart = |id: &Id| {
+            let on = self.sale_partition(id);
+            self.settlements
+                .get(id)
+                .and_then(|s| s.effect.as_ref())
+                .is_some_and(|e| self.placement.of_account(&e.account) != on)
+        };
         let bill_payer = |id: &Id| self.bills.get(id).map(|bill| &bill.account);
         let split_remote = |id: &Id| {
             self.splits.get(id).is_some_and(|split| {
@@ -184,13 +211,13 @@ impl Model {
             Command::CaptureHold(capture) => {
                 self.holds.get(&capture.hold).is_some_and(|hold| apart(&hold.from, &hold.to))
             }
-            Command::VoidHold { hold } => {
-                self.pos_hold(hold) && self.holds.get(hold).is_some_and(|hold| remote(&hold.from))
+            Command::VoidHold { hold } => self.pos_hold(hold) && sale_payer_apart(hold),
+            Command::Authorize(authorize) => {
+                self.placement.of_account(&authorize.account) != self.placement.of_user(&authorize.user)
             }
-            Command::Authorize(authorize) => remote(&authorize.account),
-            Command::SettlePos(settle) => effect_payer(&settle.id).is_some_and(remote),
-            Command::ReversePos { settlement } => effect_payer(settlement).is_some_and(remote),
-            Command::RefundPos(refund) => effect_payer(&refund.of).is_some_and(remote),
+            Command::SettlePos(settle) => sale_payer_apart(&settle.id),
+            Command::ReversePos { settlement } => sale_payer_apart(settlement),
+            Command::RefundPos(refund) => sale_payer_apart(&refund.of),
             Command::OpenBill(open) => remote(&open.account),
             Command::ConfirmBill(confirm) => bill_payer(&confirm.bill).is_some_and(remote),
             Command::RefundBill(refund) => bill_payer(&refund.of).is_some_and(remote),
@@ -217,15 +244,21 @@ impl Model {
         }
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
         let of_merchant = |merchant: &Id| self.merchants.get(merchant).is_some_and(remote);
-        let of_terminal =
-            |terminal: &Id| self.terminals.get(terminal).is_some_and(|(merchant, ..)| of_merchant(merchant));
         let of_sale = |id: &Id| {
-            self.settlements.get(id).and_then(|s| s.effect.as_ref()).is_some_and(|e| remote(&e.merchant_account))
+            let on = self.sale_partition(id);
+            let s = self.settlements.get(id).and_then(|s| s.effect.as_ref());
+            s.is_some_and(|e| self.placement.of_account(&e.merchant_account) != on)
         };
         let of_bill = |id: &Id| self.bills.get(id).is_some_and(|bill| of_merchant(&bill.merchant));
         match command {
             Command::RegisterMerchant(register) => remote(&register.account).then_some("register_merchant"),
-            Command::SettlePos(settle) if of_terminal(&settle.terminal) => {
+            Command::SettlePos(settle)
+                if self.terminals.get(&settle.terminal).is_some_and(|(merchant, ..)| {
+                    self.merchants.get(merchant).is_some_and(|account| {
+                        self.placement.of_account(account) != self.placement.of_user(&settle.user)
+                    })
+                }) =>
+            {
                 Some(if settle.hold_until_ms.is_some() { "settle_pos/held" } else { "settle_pos" })
             }
             Command::CaptureHold(capture) => {

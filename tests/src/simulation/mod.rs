@@ -306,8 +306,8 @@ impl Run {
             let mut outcomes = Vec::with_capacity(batch.len());
             let model = &self.model;
             let hold_parties = |id: &kassa_engine::Id| model.holds.get(id).map(|hold| (&hold.from, &hold.to));
-            let crossing_from_home = |submission: &Submission| model.crosses_from_home(submission);
-            for wave in partitions::waves(&model.placement, &batch, hold_parties, crossing_from_home) {
+            let crossing_partitions = |submission: &Submission| model.crosses_partitions(submission);
+            for wave in partitions::waves(&model.placement, &batch, hold_parties, crossing_partitions) {
                 let answered = self
                     .engine()
                     .submit_batch_blocking(batch[wave].to_vec())

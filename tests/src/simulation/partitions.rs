@@ -277,6 +277,10 @@ fn archived_owner(engine: &Engine, key: &str) -> Result<Option<String>, QueryErr
     Ok(owner.map(|owner| format!("{owner:?}")))
 }
 
+/// The objects that live on one partition, whichever it is.
+const ONE_PARTITION: [&str; 7] =
+    ["hold:", "owner:Hold:", "split:", "owner:Split:", "authorization:", "owner:Authorization:", "settlement:"];
+
 /// What a partition's view says of an object it does not hold.
 const MISSING: &str = "<missing in the engine>";
 
@@ -300,9 +304,10 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                 if value != "ok" && broken.is_none() {
                     broken = Some(format!("partition {partition}: {value}"));
                 }
-            } else if ["hold:", "owner:Hold:", "split:", "owner:Split:"].iter().any(|prefix| key.starts_with(prefix)) {
-                // A hold is on one partition (its payer's), a split on its requester's, missing
-                // on the others.
+            } else if ONE_PARTITION.iter().any(|prefix| key.starts_with(prefix)) {
+                // A hold is on one partition (its payer's, or its sale's), a split on its
+                // requester's, an authorization and a settlement on their user's, missing on the
+                // others.
                 if value != MISSING || !merged.contains_key(&key) {
                     merged.insert(key, value);
                 }

@@ -11,6 +11,7 @@ mod events;
 mod late_retries;
 mod metadata;
 mod partition_holds;
+mod partition_pos;
 mod partition_splits;
 mod partitions;
 mod pos_partition_holds;

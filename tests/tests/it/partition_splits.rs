@@ -28,7 +28,7 @@ fn submit(engine: &Engine, command: Command) -> Outcome {
 }
 
 /// A user (`placed`: of a user) or account id named `name-N` placed on `partition`.
-fn placed_on(engine: &Engine, partition: PartitionId, name: &str) -> Id {
+pub(super) fn placed_on(engine: &Engine, partition: PartitionId, name: &str) -> Id {
     let placement = engine.placement().clone();
     (0..).map(|index| id(&format!("{name}-{index}"))).find(|id| placement.of_user(id) == partition).unwrap()
 }

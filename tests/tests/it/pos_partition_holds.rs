@@ -1,6 +1,6 @@
 //! POS pre-authorization holds whose payer lives on another partition, through the engine
-//! (`state_machine/transit/pos_holds.rs`): the hold lives with its sale on the home partition,
-//! the payer's funds are held where the payer lives; capture, void, reversal and expiry reach
+//! (`state_machine/transit/pos_holds.rs`): the hold lives with its sale on its user's
+//! partition, the payer's funds are held where the payer lives; capture, void, reversal and expiry reach
 //! both; the hold's id is one space with every other hold's; and a reopen keeps the way to it.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use kassa_engine::command::{
     Authorize, CaptureHold, Command, Movement, OpenAccount, PlaceHold, RegisterMerchant, RegisterTerminal, SettlePos,
     Submission,
 };
-use kassa_engine::partition::HOME_PARTITION;
+use kassa_engine::partition::PartitionId;
 use kassa_engine::state_machine::HoldState;
 use kassa_engine::{Currency, Engine, Id, Outcome, Principal, Rejection, Reply};
 
@@ -40,13 +40,19 @@ fn open_account(engine: &Engine, (account, owner): (&Id, Principal), deposit: u6
     assert!(deposit == 0 || admin(engine, Command::Deposit(movement)).is_applied());
 }
 
-/// An account named `name-N` that lives on a partition other than home (`away`) or on home.
-fn account(engine: &Engine, name: &str, away: bool) -> Id {
-    let placement = engine.placement().clone();
-    (0..).map(|n| id(&format!("{name}-{n}"))).find(|id| (placement.of_account(id) != HOME_PARTITION) == away).unwrap()
+/// The partition of user `u1`, who makes the sales: where they and their holds live.
+fn sales_partition(engine: &Engine) -> PartitionId {
+    engine.placement().of_user(&id("u1"))
 }
 
-/// Merchant `shop` (its takings on the home partition) with terminal `t1`; a payer elsewhere
+/// An account named `name-N` that lives on a partition other than the sales' (`away`) or on
+/// theirs.
+fn account(engine: &Engine, name: &str, away: bool) -> Id {
+    let (placement, sales) = (engine.placement().clone(), sales_partition(engine));
+    (0..).map(|n| id(&format!("{name}-{n}"))).find(|id| (placement.of_account(id) != sales) == away).unwrap()
+}
+
+/// Merchant `shop` (its takings on the sales' partition) with terminal `t1`; a payer elsewhere
 /// with 1,000. Returns the payer and the takings.
 fn shop(engine: &Engine) -> (Id, Id) {
     let (payer, takings) = (account(engine, "payer", true), account(engine, "takings", false));
@@ -98,9 +104,10 @@ fn a_pre_authorization_hold_lives_with_its_sale_and_its_funds_with_the_payer() {
     let engine = Engine::open(config(dir.path(), &now)).unwrap();
     let (payer, takings) = shop(&engine);
 
-    // Approved: the hold is on the home partition, the funds held where the payer lives.
+    // Approved: the hold is on the user's partition, the funds held where the payer lives.
+    let sales = sales_partition(&engine);
     assert!(matches!(held_sale(&engine, &payer, "s1", 300), Outcome::Applied(Reply::Settled { charged: 300, .. })));
-    assert_eq!(engine.hold_partition(&id("s1")).unwrap(), HOME_PARTITION);
+    assert_eq!(engine.hold_partition(&id("s1")).unwrap(), sales);
     assert_eq!((hold_state(&engine, "s1"), balance(&engine, &payer)), (HoldState::Active, (1_000, 300)));
     // The payer's own app reads it, as its account's partition said it owns the account; no
     // other app does.
@@ -147,7 +154,7 @@ fn a_pre_authorization_hold_lives_with_its_sale_and_its_funds_with_the_payer() {
     // An active hold survives a reopen with the way to it; then it expires on both sides.
     drop(engine);
     let engine = Engine::open(config(dir.path(), &now)).unwrap();
-    assert_eq!(engine.hold_partition(&id("s5")).unwrap(), HOME_PARTITION);
+    assert_eq!(engine.hold_partition(&id("s5")).unwrap(), sales);
     assert_eq!((hold_state(&engine, "s5"), balance(&engine, &payer)), (HoldState::Active, (800, 100)));
     now.store(UNTIL, Ordering::SeqCst);
     // The hold, and the authorization the refused sale left active.
@@ -155,13 +162,14 @@ fn a_pre_authorization_hold_lives_with_its_sale_and_its_funds_with_the_payer() {
     assert_eq!((hold_state(&engine, "s5"), balance(&engine, &payer)), (HoldState::Expired, (800, 0)));
 
     // A window later the resolved holds leave memory with their sales; a retried capture is
-    // found through storage on the home partition and answers as the first time.
+    // found through storage on the user's partition and answers as the first time.
     now.store(UNTIL + 3 * WINDOW_MS, Ordering::SeqCst);
     admin(&engine, Command::Tick);
     admin(&engine, Command::Tick);
-    let in_memory = engine.read_partition_blocking(HOME_PARTITION, |m| m.hold(&id("s1")).is_some()).unwrap();
+    let in_memory = engine.read_partition_blocking(sales, |m| m.hold(&id("s1")).is_some()).unwrap();
     assert!(!in_memory, "s1 left memory");
-    assert_eq!(engine.hold_partition(&id("s1")).unwrap(), HOME_PARTITION, "storage says it lives with its sale");
+    assert_eq!(engine.hold_partition(&id("s1")).unwrap(), sales, "storage says it lives with its sale");
+    assert_eq!(engine.settlement_partition(&id("s1")).unwrap(), sales);
     let capture = Command::CaptureHold(CaptureHold { hold: id("s1"), amount: 200 });
     assert_eq!(engine.submit_blocking(Submission::new(terminal, capture)).unwrap(), captured);
     assert_eq!((balance(&engine, &payer), balance(&engine, &takings)), ((800, 0), (200, 0)));

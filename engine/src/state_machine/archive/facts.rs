@@ -165,6 +165,15 @@ impl Facts for WithArchived<'_> {
         }
     }
 
+    fn pos_hold_terminal(&self, id: &Id) -> Option<&Id> {
+        match self.find(ArchivedKind::Settlement, id) {
+            Some(Archived::Settlement(archived)) => {
+                archived.record.effect.as_ref().filter(|effect| effect.held).map(|_| &archived.record.terminal)
+            }
+            _ => Facts::pos_hold_terminal(self.machine, id),
+        }
+    }
+
     fn hold(&self, id: &Id) -> Option<&Hold> {
         match self.find(ArchivedKind::Hold, id) {
             Some(Archived::Hold(archived)) => Some(&archived.hold),

@@ -93,10 +93,9 @@ impl StateMachine {
             Command::IssueCoupon(issue) => vec![(ArchivedKind::Coupon, issue.coupon.clone())],
             Command::ShareCoupon(share) => vec![(ArchivedKind::Coupon, share.coupon.clone())],
             Command::ClaimCoupon(claim) => vec![(ArchivedKind::Coupon, claim.coupon.clone())],
-            Command::SettlePos(settle) => settle.coupon.iter().map(|id| (ArchivedKind::Coupon, id.clone())).collect(),
-            Command::ConfirmBill(confirm) => {
-                confirm.coupon.iter().map(|id| (ArchivedKind::Coupon, id.clone())).collect()
-            }
+            // A payment's coupon of another partition is brought back there, when it is asked.
+            Command::SettlePos(settle) => self.local_coupon(settle.coupon.as_ref()),
+            Command::ConfirmBill(confirm) => self.local_coupon(confirm.coupon.as_ref()),
             Command::RedeemCoupon(redeem) => {
                 let mut named = vec![(ArchivedKind::Redemption, redeem.id.clone())];
                 if super::super::is_code(&redeem.code) {
@@ -106,6 +105,25 @@ impl StateMachine {
             }
             _ => Vec::new(),
         }
+    }
+
+    fn local_coupon(&self, coupon: Option<&Id>) -> Vec<(ArchivedKind, Id)> {
+        coupon
+            .filter(|id| self.coupon_lives_here(id))
+            .map(|id| (ArchivedKind::Coupon, id.clone()))
+            .into_iter()
+            .collect()
+    }
+
+    /// The coupons that payments on other partitions ask this one to price (in the batch's
+    /// `messages`) and that left memory: brought back before the asks apply, as a command
+    /// naming one brings it back.
+    pub fn coupons_to_restore(&self, messages: &[crate::partition::TransitMessage]) -> Vec<(ArchivedKind, Id)> {
+        let asked = messages.iter().filter_map(|message| match message {
+            crate::partition::TransitMessage::CouponAsk(ask) => Some(&ask.coupon),
+            _ => None,
+        });
+        asked.filter(|id| self.state.coupons.get(id).is_none()).map(|id| (ArchivedKind::Coupon, id.clone())).collect()
     }
 
     /// Whether coupon-related object `id` of `kind` is in memory.

@@ -39,6 +39,8 @@ pub(super) struct CouponAsks {
     /// The open ask of each user whose sale, and of each bill whose confirmation, waits for
     /// its coupon's price (their later commands wait behind it).
     asking: std::collections::BTreeMap<Waiting, u64>,
+    /// The sales among them, by id (the engine's directory keeps their entries meanwhile).
+    sales: super::super::Map<Id, u64>,
     /// Sales priced with a coupon of another partition and not decided yet, by the ask's number.
     deciding: std::collections::BTreeMap<u64, Deciding>,
     /// The asks answered here, by (source, number), until their ends: the price and the number
@@ -100,6 +102,27 @@ impl Transit {
         }
     }
 
+    /// The sales here waiting for their coupons' prices.
+    pub(in crate::state_machine) fn sales_priced(&self) -> impl Iterator<Item = &Id> {
+        self.coupon_asks.sales.keys()
+    }
+
+    /// The sales placing a hold here that wait for their coupons' prices.
+    pub(in crate::state_machine) fn holds_priced(&self) -> impl Iterator<Item = &Id> {
+        self.coupon_asks.sales.iter().filter_map(|(id, number)| match self.open.get(number).map(|open| &**open) {
+            Some(Open::Coupon { step: CouponStep::Asking { command, .. }, .. }) => match &command.command {
+                Command::SettlePos(settle) if settle.hold_until_ms.is_some() => Some(id),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
+    /// Whether sale `id` waits for its coupon's price here.
+    pub(in crate::state_machine) fn sale_priced(&self, id: &Id) -> bool {
+        self.coupon_asks.sales.contains_key(id)
+    }
+
     /// How many asks for coupons of this partition wait for their sales' ends (none once every
     /// step between partitions is done).
     pub fn coupons_kept(&self) -> usize {
@@ -151,6 +174,9 @@ impl StateMachine {
         let transit = &mut self.state.transit;
         let number = ask.number;
         transit.coupon_asks.asking.insert(waiting, number);
+        if let Command::SettlePos(settle) = &submission.command {
+            transit.coupon_asks.sales.insert(settle.id.clone(), number);
+        }
         self.outgoing.push(Outgoing { destination, message: TransitMessage::CouponAsk(ask.clone()) });
         let step = CouponStep::Asking { ask, command: Box::new(submission.clone()), known: self.checked.clone() };
         transit.open.insert(number, Box::new(Open::Coupon { destination, step }));
@@ -163,8 +189,11 @@ impl StateMachine {
     fn sale_ask(&mut self, settle: &SettlePos, coupon: &Id) -> Option<CouponAsk> {
         let repeat = self.state.settlements.get(&settle.id).is_some()
             || !matches!(self.pos_in_flight(&settle.id), super::InFlight::Nothing);
+        // A hold of its id (here, or elsewhere as the directory said) refuses it at once.
+        let held = settle.hold_until_ms.is_some()
+            && (self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id));
         let terminal = self.state.terminals.get(&settle.terminal)?;
-        if repeat || Self::check_amount(settle.amount).is_err() {
+        if repeat || held || Self::check_amount(settle.amount).is_err() {
             return None;
         }
         let (merchant, location) = (terminal.merchant.clone(), settle.location.or(terminal.location));
@@ -264,6 +293,9 @@ impl StateMachine {
             _ => Waiting::User(ask.user.clone()),
         };
         transit.coupon_asks.asking.remove(&waiting);
+        if let Command::SettlePos(settle) = &command.command {
+            transit.coupon_asks.sales.remove(&settle.id);
+        }
         self.checked = known;
         self.quoted = Some((ask.coupon.clone(), quote));
         let outcome = self.apply(now, &command, &mut output.events);

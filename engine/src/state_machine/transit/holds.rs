@@ -46,6 +46,18 @@ impl Transit {
         })
     }
 
+    /// The sales placing a hold that wait for their merchant's account's check, and the
+    /// authorizations whose creation waits for its account's.
+    pub(in crate::state_machine) fn pos_checking(&self) -> impl Iterator<Item = &Id> {
+        self.open.values().filter_map(|open| match &**open {
+            Open::Check { check, .. } => match &check.subject {
+                Checking::SaleMerchant(id) | Checking::Authorization(id) => Some(id),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
     /// The splits whose request waits for one of its accounts' checks.
     pub(in crate::state_machine) fn splits_requesting(&self) -> impl Iterator<Item = &Id> {
         self.open.values().filter_map(|open| match &**open {

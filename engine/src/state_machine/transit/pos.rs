@@ -1,7 +1,7 @@
 //! POS steps whose money crosses partitions: a sale whose payer (the authorization's account)
 //! lives elsewhere, and a reversal or refund paying such a payer back.
 //!
-//! The settlement, its authorization and the user's wrong-code window live on the home
+//! The settlement, its authorization and the user's wrong-code window live on the user's
 //! partition; the money moves where the accounts live. A sale debits its payer by a move
 //! (`moves.rs`); a reversal or refund debits the merchant here and credits the payer by a
 //! credit. Until the answer comes the command is pending, and:
@@ -66,6 +66,16 @@ pub(crate) enum InFlight<'a> {
 }
 
 impl super::Transit {
+    /// The settlements whose sale, reversal or refund is in flight.
+    pub(in crate::state_machine) fn sales_in_flight(&self) -> impl Iterator<Item = &Id> {
+        self.by_settlement.keys()
+    }
+
+    /// Whether the creation of authorization `id` waits for its account's check.
+    pub(in crate::state_machine) fn creating_authorization(&self, id: &Id) -> bool {
+        self.by_authorization.contains_key(id)
+    }
+
     /// The record sale `id` will have, while its money is in flight.
     pub(in crate::state_machine) fn selling(&self, id: &Id) -> Option<&SettlementRecord> {
         match &self.pos_steps[self.by_settlement.get(id)?] {

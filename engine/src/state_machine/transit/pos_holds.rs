@@ -1,11 +1,11 @@
 //! POS pre-authorization holds whose payer lives on another partition.
 //!
-//! The hold stays with its settlement on the home partition (its state, expiry, authority and
-//! the reversal and refunds that read it); the payer's funds are held where the payer lives,
-//! by moves:
+//! The hold stays with its settlement on the sale's partition, its user's (its state, expiry,
+//! authority and the reversal and refunds that read it); the payer's funds are held where the
+//! payer lives, by moves:
 //!
 //! ```text
-//! home partition (sale, hold)                      payer's partition
+//! sale's partition (sale, hold)                   payer's partition
 //!   --Move PosHold-->                               payer checked (missing, closed, currency),
 //!                                                   the sale's own refusal, funds; held
 //!   <--Settled--  approved: hold opened, active
@@ -19,10 +19,10 @@
 //!   <--Settled--  the void answers
 //! ```
 //!
-//! An expiry moves nothing between the two: each partition's tick expires its side (the hold at
-//! home, the funds there) at the hold's expiry. A capture that reaches the payer's partition
-//! after its tick released the funds is refused `expired`, and the hold is active again at
-//! home until its own tick. Each move is applied once and answered every time it arrives
+//! An expiry moves nothing between the two: each partition's tick expires its side (the hold
+//! with its sale, the funds there) at the hold's expiry. A capture that reaches the payer's
+//! partition after its tick released the funds is refused `expired`, and the hold is active
+//! again with its sale until its own tick. Each move is applied once and answered every time it arrives
 //! (`moves.rs`), so every partition balances after every batch and the funds held on the
 //! payer's partition are always the hold's amount less a capture in flight.
 
@@ -35,7 +35,7 @@ use crate::state_machine::holds::{Hold, HoldState};
 use crate::state_machine::pos::SettlementRecord;
 use crate::types::{Id, TimestampMs};
 
-/// A payer's funds held here for a POS hold that the home partition keeps.
+/// A payer's funds held here for a POS hold that the sale's partition keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FundsHeld {
     /// The payer.
@@ -70,7 +70,7 @@ impl super::Transit {
 }
 
 impl StateMachine {
-    /// The home partition's step of a sale placing a hold on a payer elsewhere: decide what
+    /// The sale's partition's step of a sale placing a hold on a payer elsewhere: decide what
     /// one partition decides after the payer's own checks (the merchant's account, then the
     /// amount), and ask the payer's partition to hold the funds. Returns the move's number.
     pub(in crate::state_machine) fn send_pos_hold(
@@ -112,7 +112,7 @@ impl StateMachine {
         Self::changed(events, ObjectKind::Hold, id, Change::Opened);
     }
 
-    /// The home partition's step of a capture of a POS hold whose payer lives elsewhere: the
+    /// The sale's partition's step of a capture of a POS hold whose payer lives elsewhere: the
     /// merchant's account is checked here if it lives here (closed, ceiling; elsewhere it is
     /// checked when it is paid), the hold is capturing, and the payer's partition pays the
     /// capture by a move. The caller checked the hold's state, expiry and the amount.
@@ -136,7 +136,7 @@ impl StateMachine {
         Outcome::Applied(Reply::Captured { captured: amount, released: held - amount })
     }
 
-    /// The home partition's step of a void (or a reversal) of a POS hold whose payer lives
+    /// The sale's partition's step of a void (or a reversal) of a POS hold whose payer lives
     /// elsewhere: the funds are released there; the command answers once they are.
     pub(in crate::state_machine) fn release_pos_hold_funds(&mut self, hold_id: &Id) {
         let hold = &self.state.holds[hold_id];
@@ -240,7 +240,7 @@ impl StateMachine {
         }
     }
 
-    /// Releases the funds held for POS hold `hold` (voided at home; nothing if the tick here
+    /// Releases the funds held for POS hold `hold` (voided with its sale; nothing if the tick here
     /// released them already).
     fn release_funds(&mut self, hold: &Id, events: &mut Vec<Event>) {
         let transit = &mut self.state.transit;
@@ -251,7 +251,7 @@ impl StateMachine {
         self.post(&funds.account, 0, -held, PostingCause::HoldReleased(hold.clone()), events);
     }
 
-    /// Releases the funds of every POS hold kept elsewhere that expired by `now` (the home
+    /// Releases the funds of every POS hold kept elsewhere that expired by `now` (the sale's
     /// partition's tick expires the hold itself).
     pub(in crate::state_machine) fn expire_funds(&mut self, now: TimestampMs, events: &mut Vec<Event>) {
         while let Some((expires_at_ms, hold)) = self.state.transit.funds_expiry.first().cloned() {

@@ -51,6 +51,18 @@ fn authorize(id_text: &str, user: &Id, account: &Id, expires_at_ms: u64) -> Comm
     Command::Authorize(Authorize { id, user, account, limit: 500, expires_at_ms, nonce: 7 })
 }
 
+/// An app's command for `user` that passes the rules and applies (`applies`: a contact request),
+/// or is refused after them (the user as its own contact: `invalid_field`); applied on the home
+/// partition, whichever partition holds the user's claim.
+fn acts_for(user: &Id, applies: bool) -> Command {
+    let contact = if applies { id("friend") } else { user.clone() };
+    Command::AddContact(crate::command::AddContact { user: user.clone(), contact })
+}
+
+fn applied(outcome: &Outcome) -> bool {
+    outcome.is_applied()
+}
+
 fn owner(machine: &StateMachine, user: &Id) -> Option<Principal> {
     machine.state.owners.get(&(ObjectKind::User, user.clone())).cloned()
 }
@@ -63,10 +75,9 @@ fn authorized(outcome: &Outcome) -> bool {
 fn a_claim_is_made_on_the_users_partition_and_kept_once_its_command_applied() {
     let [mut p0, mut p1] = machines();
     let (a, user) = (app("a"), user_on(&p0, 1, "u"));
-    let account = opened(&mut p0, &a, "acc");
 
-    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account, NOW + 60_000))]);
-    assert_eq!(asked.pending.len(), 1, "the authorization waits for the user's partition");
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, true))]);
+    assert_eq!(asked.pending.len(), 1, "the command waits for the user's partition");
     let claim = messages(&asked);
     assert!(matches!(&claim[..], [TransitMessage::Claim(claim)] if claim.user == user && claim.app == a));
     let resent: Vec<TransitMessage> = p0.transit().open_messages().into_iter().map(|sent| sent.message).collect();
@@ -76,10 +87,10 @@ fn a_claim_is_made_on_the_users_partition_and_kept_once_its_command_applied() {
     let answer = commit_as(&mut p1, &claim, &[]);
     assert_eq!(messages(&answer), messages(&commit_as(&mut p1, &claim, &[])));
     assert!(matches!(&messages(&answer)[..], [TransitMessage::Claimed { owner, confirmed: false, .. }] if *owner == a));
-    assert_eq!(owner(&p1, &user), None, "tentative until the authorization is decided");
+    assert_eq!(owner(&p1, &user), None, "tentative until the command is decided");
 
     let decided = deliver(&mut p0, &answer);
-    assert!(authorized(&decided.completed[0].1), "{:?}", decided.completed);
+    assert!(applied(&decided.completed[0].1), "{:?}", decided.completed);
     assert_eq!(owner(&p0, &user), Some(a.clone()), "kept here: claims never change");
     let end = messages(&decided);
     assert!(matches!(&end[..], [TransitMessage::ClaimEnded(end)] if end.kept));
@@ -94,29 +105,28 @@ fn a_claim_is_made_on_the_users_partition_and_kept_once_its_command_applied() {
     assert!(p0.transit().open_messages().is_empty(), "nothing left to send");
 
     // Known here now: the next command for the user asks nothing.
-    let again = commit_as(&mut p0, &[], &[(a, authorize("z2", &user, &account, NOW + 60_000))]);
-    assert!(authorized(&again.outcomes[0]) && messages(&again).is_empty());
+    let again = commit_as(&mut p0, &[], &[(a, acts_for(&user, true))]);
+    assert!(applied(&again.outcomes[0]) && messages(&again).is_empty());
 }
 
 #[test]
 fn a_refused_command_gives_its_claim_up_and_another_app_may_claim_the_user() {
     let [mut p0, mut p1] = machines();
     let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
-    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p0, &b, "acc-b"));
 
-    // Passes the rules, refused for its expiry: the claim made for it is given up.
-    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW))]);
+    // Passes the rules, refused (the user as its own contact): the claim made for it is given up.
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, false))]);
     let answer = commit_as(&mut p1, &messages(&asked), &[]);
     let decided = deliver(&mut p0, &answer);
-    assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::InvalidExpiry));
+    assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::InvalidField));
     assert!(matches!(&messages(&decided)[..], [TransitMessage::ClaimEnded(end)] if !end.kept));
     deliver(&mut p0, &deliver(&mut p1, &decided));
     assert_eq!((owner(&p0, &user), owner(&p1, &user)), (None, None), "the refusal changed nothing");
     assert_eq!(p1.transit().tentative_owner(&user), None);
 
-    let asked = commit_as(&mut p0, &[], &[(b.clone(), authorize("z2", &user, &account_b, NOW + 60_000))]);
+    let asked = commit_as(&mut p0, &[], &[(b.clone(), acts_for(&user, true))]);
     let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
-    assert!(authorized(&decided.completed[0].1));
+    assert!(applied(&decided.completed[0].1));
     deliver(&mut p1, &decided);
     assert_eq!((owner(&p0, &user), owner(&p1, &user)), (Some(b.clone()), Some(b)));
 }
@@ -125,21 +135,13 @@ fn a_refused_command_gives_its_claim_up_and_another_app_may_claim_the_user() {
 fn another_apps_command_waits_behind_the_claim_and_is_refused_once_it_is_kept() {
     let [mut p0, mut p1] = machines();
     let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
-    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p0, &b, "acc-b"));
 
-    let asked = commit_as(
-        &mut p0,
-        &[],
-        &[
-            (a.clone(), authorize("z1", &user, &account_a, NOW + 60_000)),
-            (b.clone(), authorize("z2", &user, &account_b, NOW + 60_000)),
-        ],
-    );
-    assert_eq!(asked.pending.len(), 2, "b's authorization waits behind a's claim");
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, true)), (b.clone(), acts_for(&user, true))]);
+    assert_eq!(asked.pending.len(), 2, "b's command waits behind a's claim");
     assert_eq!(messages(&asked).len(), 1, "one claim asked for the user");
     let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
     assert_eq!(decided.completed.len(), 2);
-    assert!(authorized(&decided.completed[0].1));
+    assert!(applied(&decided.completed[0].1));
     assert_eq!(
         decided.completed[1].1,
         Outcome::Rejected(Rejection::Forbidden),
@@ -152,20 +154,18 @@ fn a_final_claim_of_another_app_refuses_the_command_and_is_kept_without_an_end()
     let [mut p0, mut p1] = machines();
     let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
     // The user is b's on its own partition (a command of b's applied there).
-    let account_b = opened(&mut p1, &b, "acc-b");
-    let claimed = commit_as(&mut p1, &[], &[(b.clone(), authorize("z0", &user, &account_b, NOW + 60_000))]);
+    let claimed = commit_as(&mut p1, &[], &[(b.clone(), acts_for(&user, true))]);
     // A local claim asks nothing; the home partition is told (not delivered here: it asks).
     let noted = matches!(&messages(&claimed)[..], [TransitMessage::ClaimNoted(_)]);
-    assert!(authorized(&claimed.outcomes[0]) && noted, "{claimed:?}");
+    assert!(applied(&claimed.outcomes[0]) && noted, "{claimed:?}");
 
-    let account_a = opened(&mut p0, &a, "acc-a");
-    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW + 60_000))]);
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, true))]);
     let decided = deliver(&mut p0, &commit_as(&mut p1, &messages(&asked), &[]));
     assert_eq!(decided.completed[0].1, Outcome::Rejected(Rejection::Forbidden));
     assert!(messages(&decided).is_empty(), "no tentative claim to end");
     assert_eq!(owner(&p0, &user), Some(b), "a final answer is kept");
 
-    let again = commit_as(&mut p0, &[], &[(a, authorize("z2", &user, &account_a, NOW + 60_000))]);
+    let again = commit_as(&mut p0, &[], &[(a, acts_for(&user, true))]);
     assert_eq!(again.outcomes[0], Outcome::Rejected(Rejection::Forbidden));
     assert!(messages(&again).is_empty(), "refused here without asking");
 }
@@ -175,10 +175,9 @@ fn the_admin_and_users_of_the_partition_ask_nothing() {
     let [mut p0, _] = machines();
     let a = app("a");
     let (elsewhere, here) = (user_on(&p0, 1, "u"), user_on(&p0, 0, "v"));
-    let account = opened(&mut p0, &a, "acc");
-    let admin = commit_as(&mut p0, &[], &[(Principal::Admin, authorize("z1", &elsewhere, &account, NOW + 60_000))]);
-    let local = commit_as(&mut p0, &[], &[(a.clone(), authorize("z2", &here, &account, NOW + 60_000))]);
-    assert!(authorized(&admin.outcomes[0]) && authorized(&local.outcomes[0]));
+    let admin = commit_as(&mut p0, &[], &[(Principal::Admin, acts_for(&elsewhere, true))]);
+    let local = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&here, true))]);
+    assert!(applied(&admin.outcomes[0]) && applied(&local.outcomes[0]));
     assert!(messages(&admin).is_empty() && messages(&local).is_empty());
     assert_eq!((owner(&p0, &elsewhere), owner(&p0, &here)), (None, Some(a)));
 }
@@ -189,11 +188,10 @@ fn claims_asked_from_two_partitions_are_decided_once_on_the_users() {
     let [mut p0, mut p1, mut p2] = [0, 1, 2].map(|partition| StateMachine::new(config().for_partition(partition, 3)));
     let (a, b) = (app("a"), app("b"));
     let user = user_on(&p0, 1, "u");
-    let (account_a, account_b) = (opened(&mut p0, &a, "acc-a"), opened(&mut p2, &b, "acc-b"));
 
-    // a's authorization (refused in the end for its expiry) asks first, b's from another partition.
-    let from_a = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account_a, NOW))]);
-    let from_b = commit_as(&mut p2, &[], &[(b.clone(), authorize("z2", &user, &account_b, NOW + 60_000))]);
+    // a's command (refused in the end) asks first, b's from another partition.
+    let from_a = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, false))]);
+    let from_b = commit_as(&mut p2, &[], &[(b.clone(), acts_for(&user, true))]);
     let answers = commit_as(&mut p1, &[messages(&from_a), messages(&from_b)].concat(), &[]);
     let answered = |source: u16| {
         answers.outgoing.iter().filter(|sent| sent.destination == source).map(|sent| sent.message.clone()).collect()
@@ -204,14 +202,14 @@ fn claims_asked_from_two_partitions_are_decided_once_on_the_users() {
     assert_eq!(refused_b.completed[0].1, Outcome::Rejected(Rejection::Forbidden), "a claims the user first");
     assert!(messages(&refused_b).is_empty(), "b relied on no claim: nothing to end");
 
-    // a's authorization is refused: its claim is given up, and b may claim the user now.
+    // a's command is refused: its claim is given up, and b may claim the user now.
     let refused_a = commit_as(&mut p0, &to_a, &[]);
-    assert_eq!(refused_a.completed[0].1, Outcome::Rejected(Rejection::InvalidExpiry));
+    assert_eq!(refused_a.completed[0].1, Outcome::Rejected(Rejection::InvalidField));
     commit_as(&mut p1, &messages(&refused_a), &[]);
     assert_eq!((owner(&p1, &user), p1.transit().tentative_claims()), (None, 0));
-    let again = commit_as(&mut p2, &[], &[(b.clone(), authorize("z3", &user, &account_b, NOW + 60_000))]);
+    let again = commit_as(&mut p2, &[], &[(b.clone(), acts_for(&user, true))]);
     let decided = deliver(&mut p2, &commit_as(&mut p1, &messages(&again), &[]));
-    assert!(authorized(&decided.completed[0].1));
+    assert!(applied(&decided.completed[0].1));
     deliver(&mut p1, &decided);
     assert_eq!((owner(&p1, &user), owner(&p2, &user), owner(&p0, &user)), (Some(b.clone()), Some(b), None));
 }
@@ -246,21 +244,20 @@ fn coupons_read(machine: &StateMachine, principal: &Principal, user: &Id, claims
 fn a_read_takes_a_users_claim_as_decided_never_a_tentative_one() {
     let [mut p0, mut p1] = machines();
     let (a, b, user) = (app("a"), app("b"), user_on(&p0, 1, "u"));
-    let account = opened(&mut p0, &a, "acc");
     let elsewhere = ReadVerdict::ClaimsElsewhere(vec![user.clone()]);
     assert_eq!(coupons_read(&p0, &a, &user, &[]), elsewhere, "the home partition does not know the claim");
     assert_eq!(p1.claim_for_read(&user), ClaimForRead::Decided(None));
     assert_eq!(coupons_read(&p1, &a, &user, &[]), ReadVerdict::Refused(Rejection::Forbidden), "unclaimed");
     assert_eq!(coupons_read(&p0, &Principal::Admin, &user, &[]), ReadVerdict::Allowed, "the admin reads no claim");
 
-    let asked = commit_as(&mut p0, &[], &[(a.clone(), authorize("z1", &user, &account, NOW + 60_000))]);
+    let asked = commit_as(&mut p0, &[], &[(a.clone(), acts_for(&user, true))]);
     let answer = commit_as(&mut p1, &messages(&asked), &[]);
     assert_eq!(p1.claim_for_read(&user), ClaimForRead::Tentative(a.clone(), vec![0]));
     assert_eq!(coupons_read(&p1, &a, &user, &[]), elsewhere, "tentative: not the app's until kept");
     assert_eq!(p0.recorded_claim(&user), None, "the command is still being decided: nobody's");
 
     let decided = deliver(&mut p0, &answer);
-    assert!(authorized(&decided.completed[0].1));
+    assert!(applied(&decided.completed[0].1));
     // Acknowledged: the partition that kept it records it before its end reaches the user's.
     assert_eq!(p0.recorded_claim(&user), Some(a.clone()));
     let known = [(user.clone(), Some(a.clone()))];

@@ -58,7 +58,7 @@ fn setup(takings_on: u16, holder: &str, deposit: u64) -> ([StateMachine; 2], Id,
             Command::IssueCoupon(IssueCoupon {
                 coupon: id("c1"),
                 merchant: id("shop"),
-                holder: id(holder),
+                holder: user(holder),
                 currency: Currency::EUR,
                 rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
                 adjustments: Vec::new(),
@@ -71,7 +71,11 @@ fn setup(takings_on: u16, holder: &str, deposit: u64) -> ([StateMachine; 2], Id,
     );
     pump(&mut machines, &registered);
     assert!(machines[0].coupon(&id("c1")).is_some() && machines[1].coupon(&id("c1")).is_none());
-    let authorized = commit(&mut machines[1], &[], vec![authorize("a1", &payer, 7)]);
+    let mut authorize = authorize("a1", &payer, 7);
+    if let Command::Authorize(authorize) = &mut authorize {
+        authorize.user = user("u1");
+    }
+    let authorized = commit(&mut machines[1], &[], vec![authorize]);
     let [Outcome::Applied(Reply::Authorized { code, .. })] = &authorized.outcomes[..] else {
         panic!("authorized on the payer's partition: {:?}", authorized.outcomes)
     };
@@ -79,12 +83,24 @@ fn setup(takings_on: u16, holder: &str, deposit: u64) -> ([StateMachine; 2], Id,
     (machines, payer, takings, code)
 }
 
-fn sale_with_coupon(settlement: &str, code: &str, amount: u64) -> Command {
+/// User `name`'s id on partition 1 of 2, where its authorizations and sales live.
+fn user(name: &str) -> Id {
+    let config = crate::state_machine::tests::config().for_partition(0, 2);
+    (0..).map(|n| id(&format!("{name}-{n}"))).find(|user| config.placement().of_user(user) == 1).unwrap()
+}
+
+/// Sale `settlement` of `u1`, with coupon `c1` or without.
+fn sale(settlement: &str, code: &str, amount: u64, coupon: bool) -> Command {
     let mut command = settle(settlement, code, amount);
     if let Command::SettlePos(settle) = &mut command {
-        settle.coupon = Some(id("c1"));
+        settle.user = user("u1");
+        settle.coupon = coupon.then(|| id("c1"));
     }
     command
+}
+
+fn sale_with_coupon(settlement: &str, code: &str, amount: u64) -> Command {
+    sale(settlement, code, amount, true)
 }
 
 fn coupon_state(machine: &StateMachine) -> CouponState {
@@ -97,10 +113,11 @@ fn a_sale_prices_its_coupon_where_it_lives_and_redeems_it_once_approved() {
     let asked = commit(&mut p1, &[], vec![sale_with_coupon("s1", &code, 300)]);
     let [(_, caller)] = asked.pending[..] else { panic!("the sale waits for its coupon: {:?}", asked.pending) };
     let ask = messages(&asked);
-    let [TransitMessage::CouponAsk(CouponAsk { coupon, user, merchant, amount: 300, .. })] = &ask[..] else {
+    let [TransitMessage::CouponAsk(CouponAsk { coupon, user: payer_user, merchant, amount: 300, .. })] = &ask[..]
+    else {
         panic!("{ask:?}")
     };
-    assert_eq!((coupon, user, merchant), (&id("c1"), &id("u1"), &id("shop")));
+    assert_eq!((coupon, payer_user, merchant), (&id("c1"), &user("u1"), &id("shop")));
     let resent: Vec<TransitMessage> = p1.transit().open_messages().into_iter().map(|sent| sent.message).collect();
     assert_eq!(resent, ask, "sent again after a restart until answered");
 
@@ -110,7 +127,7 @@ fn a_sale_prices_its_coupon_where_it_lives_and_redeems_it_once_approved() {
     assert!(matches!(&messages(&quoted)[..], [TransitMessage::CouponQuoted { quote: Ok(100), .. }]));
     assert!(p0.transit().redeeming(&id("c1")) && p0.transit().coupons_kept() == 1);
     // The coupon's own commands wait while it is kept for the sale.
-    let share = Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: id("u1") });
+    let share = Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: user("u1") });
     let sharing = commit(&mut p0, &[], vec![share]);
     let [(_, share_caller)] = sharing.pending[..] else { panic!("the share waits: {:?}", sharing.pending) };
 
@@ -192,7 +209,7 @@ fn a_sale_whose_money_crosses_ends_its_coupon_when_final() {
 fn the_users_next_sale_waits_behind_one_being_priced_and_a_kept_coupon_refuses_another_ask() {
     let ([mut p0, mut p1], _, _, code) = setup(1, "u1", 1_000);
     // The second sale presents the same code: decided after the first, as on one partition.
-    let asked = commit(&mut p1, &[], vec![sale_with_coupon("s1", &code, 300), settle("s2", &code, 50)]);
+    let asked = commit(&mut p1, &[], vec![sale_with_coupon("s1", &code, 300), sale("s2", &code, 50, false)]);
     assert_eq!(asked.pending.len(), 2, "{:?}", asked.outcomes);
     assert_eq!(messages(&asked).len(), 1, "one ask: the second sale waits behind it");
 
@@ -223,7 +240,7 @@ fn bill_on_p1(p1: &mut StateMachine, payer: &Id) -> String {
     use crate::command::{AddBillItem, OpenBill, SubmitBill};
     let open = Command::OpenBill(OpenBill {
         bill: id("b1"),
-        user: id("u1"),
+        user: user("u1"),
         account: payer.clone(),
         merchant: id("shop"),
         opens_at_ms: NOW,
@@ -268,7 +285,7 @@ fn a_bill_prices_its_coupon_where_it_lives_and_its_commands_wait_for_the_answer(
     let asked = commit(&mut p1, &[], vec![confirm_with_coupon(&challenge), cancel]);
     assert_eq!(asked.pending.len(), 2, "{:?}", asked.outcomes);
     let ask = messages(&asked);
-    assert!(matches!(&ask[..], [TransitMessage::CouponAsk(ask)] if ask.amount == 400 && ask.user == id("u1")));
+    assert!(matches!(&ask[..], [TransitMessage::CouponAsk(ask)] if ask.amount == 400 && ask.user == user("u1")));
     let mut machines = [p0, p1];
     let done = pump(&mut machines, &asked);
     let outcomes: Vec<&Outcome> =
