@@ -54,14 +54,19 @@ PY
   return 1
 }
 
-wait_ready() { # $1 = port, $2 = what
-  for _ in $(seq 1 300); do
-    if python3 -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/ready', timeout=2)" 2>/dev/null; then
+wait_ready() { # $1 = node number, $2 = admin key
+  # Until /ready answers 200. A node whose join fails (NATS still placing its streams or
+  # electing) exits, and is started again here, as its supervisor would start it.
+  local i=$1 port=$((8079 + $1))
+  for _ in $(seq 1 600); do
+    if python3 -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/ready', timeout=2)" 2>/dev/null; then
       return 0
     fi
+    running "$dir/kassa-$i.pid" || start_node "$i" "$2"
     sleep 0.2
   done
-  echo "$2 was not ready on $1 within 60 s" >&2
+  echo "kassa-$i was not ready on $port within 120 s; the end of its log:" >&2
+  tail -n 40 "$dir/kassa-$i.log" >&2
   return 1
 }
 
@@ -102,9 +107,9 @@ CONF
   fi
   # The first node first, so that it owns the partitions; the others follow it.
   start_node 1 "$key"
-  wait_ready 8080 "kassa-1"
+  wait_ready 1 "$key"
   for i in $(seq 2 "$nodes"); do start_node "$i" "$key"; done
-  for i in $(seq 2 "$nodes"); do wait_ready "$((8079 + i))" "kassa-$i"; done
+  for i in $(seq 2 "$nodes"); do wait_ready "$i" "$key"; done
   echo "up: nats-servers on 127.0.0.1:4222-4224"
   for i in $(seq 1 "$nodes"); do
     echo "  kassa-$i: http http://127.0.0.1:$((8079 + i)), tcp 127.0.0.1:$((7399 + i)), iso8583 127.0.0.1:$((8582 + i))"
