@@ -141,13 +141,14 @@ impl Directory {
         if let Some(partition) = self.shard(&key).lock().get(&key) {
             return Ok((*partition, false));
         }
-        if let Some(partition) = stored_partition(placement, wal, kind, id)? {
+        // A follow-up of a hold that is neither entered nor stored: where a sale of its id is,
+        // if one is (its terminal hears `hold_not_found` there, as on one partition).
+        let sale_of_hold = kind == DirectoryKind::Hold && new_on.is_none();
+        if let Some(partition) = stored_partition(placement, wal, (kind, id), sale_of_hold)? {
             return Ok((partition, false));
         }
-        if kind == DirectoryKind::Hold && new_on.is_none() {
-            // No hold of that id: where a sale of its id is, if one is (its terminal hears
-            // `hold_not_found` there, as on one partition).
-            return self.find((placement, wal), DirectoryKind::Settlement, id, None);
+        if sale_of_hold && let Some(partition) = self.entry(DirectoryKind::Settlement, id) {
+            return Ok((partition, false));
         }
         let Some(partition) = new_on else { return Ok((HOME_PARTITION, false)) };
         let mut shard = self.shard(&key).lock();
@@ -167,12 +168,13 @@ impl Directory {
 
 /// Where storage says object `id` of `kind` lives, if it left memory: a hold with its payer (a
 /// POS settlement's with the settlement), a split with its requester, an authorization and a
-/// settlement with their user.
+/// settlement with their user. With `sale_of_hold`, a hold that storage does not have is where
+/// a settlement of its id is.
 fn stored_partition(
     placement: &Placement,
     wal: &Wal,
-    kind: DirectoryKind,
-    id: &Id,
+    (kind, id): (DirectoryKind, &Id),
+    sale_of_hold: bool,
 ) -> Result<Option<PartitionId>, WalError> {
     let one = |kind: ArchivedKind| -> Result<Option<Archived>, WalError> {
         Ok(wal.archived(&[(kind, id.clone())])?.pop().flatten())
@@ -192,13 +194,17 @@ fn stored_partition(
         },
         DirectoryKind::Hold => {
             let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
-            let [Some(Archived::Hold(hold)), settlement] = &stored[..] else { return Ok(None) };
+            let held = |sale: &crate::state_machine::ArchivedSettlement| {
+                sale.record.effect.as_ref().is_some_and(|effect| effect.held)
+            };
             // A POS settlement's hold lives with it, on its user's partition.
-            match settlement {
-                Some(Archived::Settlement(sale)) if sale.record.effect.as_ref().is_some_and(|effect| effect.held) => {
+            match &stored[..] {
+                [Some(Archived::Hold(_)), Some(Archived::Settlement(sale))] if held(sale) => {
                     Some(placement.of_user(&sale.record.user))
                 }
-                _ => Some(placement.of_account(&hold.hold.from)),
+                [Some(Archived::Hold(hold)), _] => Some(placement.of_account(&hold.hold.from)),
+                [None, Some(Archived::Settlement(sale))] if sale_of_hold => Some(placement.of_user(&sale.record.user)),
+                _ => None,
             }
         }
     })

@@ -290,14 +290,14 @@ impl Executor {
     /// [`Executor::enter_objects`] for authorizations and settlements: a creation pending here
     /// (waiting for a check, a coupon's price, its money, or behind another) keeps its entry.
     fn enter_pos_objects(&self, directory: &Directory, commands: &[Submission], messages: &[TransitMessage]) {
-        let pending: std::collections::HashSet<usize> = self.output.pending.iter().map(|(index, _)| *index).collect();
+        let pending = |index: usize| self.output.pending.iter().any(|(pending, _)| *pending == index);
         let created = commands.iter().enumerate().filter_map(|(index, submission)| {
             let object = match &submission.command {
                 Command::Authorize(authorize) => (DirectoryKind::Authorization, &authorize.id),
                 Command::SettlePos(settle) => (DirectoryKind::Settlement, &settle.id),
                 _ => return None,
             };
-            Some((object, pending.contains(&index)))
+            Some((object, pending(index)))
         });
         let checked = messages.iter().filter_map(|message| match message {
             TransitMessage::Checked { subject: Checking::Authorization(id), .. } => {

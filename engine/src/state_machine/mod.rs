@@ -458,7 +458,7 @@ impl StateMachine {
         if let Err(rejection) = self.config.placement.check_accounts_local(self.config.partition, command) {
             return Outcome::Rejected(rejection);
         }
-        if let Some(outcome) = self.wait_for_step(submission).or_else(|| self.quote_coupon_first(submission)) {
+        if let Some(outcome) = self.wait_for_step(submission).or_else(|| self.quote_coupon_first(now, submission)) {
             return outcome;
         }
         let annotating = match self.before_annotating(submission, events) {

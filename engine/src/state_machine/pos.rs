@@ -421,6 +421,14 @@ impl StateMachine {
         Ok((authorization_id, account, limit))
     }
 
+    /// Whether sale `settle` presents a code of one of its user's authorizations and the user
+    /// is not locked out (nothing changes: the sale decides and counts a wrong code itself).
+    pub(super) fn presents_a_code(&self, now: TimestampMs, settle: &SettlePos) -> bool {
+        !self.is_locked_out(now, &settle.user)
+            && is_code(&settle.code)
+            && self.find_authorization(&settle.user, &settle.code, now).is_some()
+    }
+
     /// Charges a sale whose accounts live here: places its hold, or moves the money.
     fn charge_here(
         &mut self,

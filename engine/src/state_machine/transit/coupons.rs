@@ -22,7 +22,8 @@
 //! sale's answer; here it loses the race even if the first is refused in the end), and the
 //! coupon's commands here (share, claim, redeem, a sale or bill confirmation) wait for the end
 //! as they wait for a payment in flight here. Every ask is ended, a refused one too, so what
-//! the coupon's partition keeps for it is freed. A coupon that left memory is not found by an
+//! the coupon's partition keeps for it is freed. A sale asks only once it presents one of its
+//! user's codes (and a confirmation its bill's challenge): nobody keeps a coupon without them. A coupon that left memory is not found by an
 //! ask (`coupon_not_found`, where a command naming it brings it back first).
 
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,11 @@ impl StateMachine {
     /// A sale or a bill's confirmation naming a coupon of another partition: ask for its price
     /// there first (the command is pending; see the module's documentation). A command for a
     /// user or a bill whose payment is being priced waits behind it. `None`: apply it now.
-    pub(in crate::state_machine) fn quote_coupon_first(&mut self, submission: &Submission) -> Option<Outcome> {
+    pub(in crate::state_machine) fn quote_coupon_first(
+        &mut self,
+        now: TimestampMs,
+        submission: &Submission,
+    ) -> Option<Outcome> {
         let asking = &self.state.transit.coupon_asks.asking;
         if !asking.is_empty()
             && let Some(number) = waiting_on(&submission.command).and_then(|waiting| asking.get(&waiting))
@@ -166,7 +171,7 @@ impl StateMachine {
             return None;
         }
         let (waiting, ask) = match &submission.command {
-            Command::SettlePos(settle) => (Waiting::User(settle.user.clone()), self.sale_ask(settle, coupon)?),
+            Command::SettlePos(settle) => (Waiting::User(settle.user.clone()), self.sale_ask(now, settle, coupon)?),
             Command::ConfirmBill(confirm) => (Waiting::Bill(confirm.bill.clone()), self.bill_ask(confirm, coupon)?),
             _ => unreachable!("matched above"),
         };
@@ -185,15 +190,19 @@ impl StateMachine {
     }
 
     /// The ask for sale `settle`'s coupon, numbered next; none for a sale refused before its
-    /// coupon is priced, or a repeat answered as the sale was.
-    fn sale_ask(&mut self, settle: &SettlePos, coupon: &Id) -> Option<CouponAsk> {
+    /// coupon is priced (nobody may keep a coupon with a wrong code), or a repeat answered as
+    /// the sale was.
+    fn sale_ask(&mut self, now: TimestampMs, settle: &SettlePos, coupon: &Id) -> Option<CouponAsk> {
         let repeat = self.state.settlements.get(&settle.id).is_some()
             || !matches!(self.pos_in_flight(&settle.id), super::InFlight::Nothing);
+        if repeat || !self.presents_a_code(now, settle) {
+            return None;
+        }
         // A hold of its id (here, or elsewhere as the directory said) refuses it at once.
         let held = settle.hold_until_ms.is_some()
             && (self.state.holds.contains_key(&settle.id) || self.holds_elsewhere.contains(&settle.id));
         let terminal = self.state.terminals.get(&settle.terminal)?;
-        if repeat || held || Self::check_amount(settle.amount).is_err() {
+        if held || Self::check_amount(settle.amount).is_err() {
             return None;
         }
         let (merchant, location) = (terminal.merchant.clone(), settle.location.or(terminal.location));

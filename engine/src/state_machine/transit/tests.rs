@@ -60,8 +60,8 @@ pub(super) fn open(machine: &mut StateMachine, account: &Id, deposit: u64) {
 }
 
 /// Registers merchant `shop` with account `takings` (on `machine`, the home partition) and its
-/// terminal `t1`.
-pub(super) fn register_shop(machine: &mut StateMachine, takings: &Id) {
+/// terminal `t1`; returns the commit (its reference messages for the other partitions).
+pub(super) fn register_shop(machine: &mut StateMachine, takings: &Id) -> CommitOutput {
     use crate::command::{RegisterMerchant, RegisterTerminal};
     let registered = commit(
         machine,
@@ -77,6 +77,25 @@ pub(super) fn register_shop(machine: &mut StateMachine, takings: &Id) {
         ],
     );
     assert!(registered.outcomes.iter().all(Outcome::is_applied));
+    registered
+}
+
+/// Coupon `c1` of `shop` (100 off, valid a day) issued on the home partition `p0` to `holder`.
+pub(super) fn issue_coupon_to(p0: &mut StateMachine, holder: &Id) {
+    use crate::command::{DeductionKind, DeductionRule, IssueCoupon};
+    let issue = Command::IssueCoupon(IssueCoupon {
+        coupon: id("c1"),
+        merchant: id("shop"),
+        holder: holder.clone(),
+        currency: Currency::EUR,
+        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
+        adjustments: Vec::new(),
+        valid_from_ms: NOW,
+        valid_until_ms: NOW + 86_400_000,
+        reward: None,
+        nonce: 5,
+    });
+    assert!(commit(p0, &[], vec![issue]).outcomes[0].is_applied());
 }
 
 fn deliver_to(machine: &mut StateMachine, output: &CommitOutput) -> CommitOutput {

@@ -3,7 +3,7 @@
 //! bill submitted and moves nothing; commands naming the bill wait for its money; a refund pays
 //! the account back there.
 
-use super::super::tests::{NOW, account_on, commit, machines, messages, open, posted, register_shop};
+use super::super::tests::{NOW, account_on, commit, issue_coupon_to, machines, messages, open, posted, register_shop};
 use crate::command::{AddBillItem, Command, ConfirmBill, OpenBill, Outcome, Refund, Rejection, Reply, SubmitBill};
 use crate::partition::TransitMessage;
 use crate::state_machine::bills::BillState;
@@ -204,23 +204,6 @@ fn at_most_a_bounded_number_of_commands_wait_for_a_bill() {
 
 fn issue_coupon(p0: &mut StateMachine, holder: &str) {
     issue_coupon_to(p0, &id(holder));
-}
-
-fn issue_coupon_to(p0: &mut StateMachine, holder: &Id) {
-    use crate::command::{DeductionKind, DeductionRule, IssueCoupon};
-    let issue = Command::IssueCoupon(IssueCoupon {
-        coupon: id("c1"),
-        merchant: id("shop"),
-        holder: holder.clone(),
-        currency: crate::types::Currency::EUR,
-        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
-        adjustments: Vec::new(),
-        valid_from_ms: NOW,
-        valid_until_ms: NOW + 86_400_000,
-        reward: None,
-        nonce: 5,
-    });
-    assert!(commit(p0, &[], vec![issue]).outcomes[0].is_applied());
 }
 
 fn confirm_with_coupon(challenge: &str) -> Command {

@@ -2,16 +2,15 @@
 //! and kept where it lives, redeemed only by an approved sale's end, freed by a refused one's,
 //! and every message applied twice acts once.
 
-use super::super::tests::{NOW, account_on, authorize, commit, machines, messages, open, posted};
-use crate::command::{
-    Command, DeductionKind, DeductionRule, IssueCoupon, Outcome, RegisterMerchant, RegisterTerminal, Rejection, Reply,
-    ShareCoupon,
+use super::super::tests::{
+    NOW, account_on, authorize, commit, issue_coupon_to, machines, messages, open, posted, register_shop,
 };
+use crate::command::{Command, Outcome, Rejection, Reply, ShareCoupon};
 use crate::partition::{CouponAsk, PartitionId, TransitMessage};
 use crate::state_machine::coupons::CouponState;
 use crate::state_machine::tests::{id, settle};
 use crate::state_machine::{CommitOutput, StateMachine};
-use crate::types::{Currency, Id};
+use crate::types::Id;
 
 /// Delivers `output`'s messages to their partitions until none is left; returns what each
 /// partition completed, in order.
@@ -44,32 +43,9 @@ fn setup(takings_on: u16, holder: &str, deposit: u64) -> ([StateMachine; 2], Id,
     let (payer, takings) = (account_on(&machines[0], 1, "payer"), account_on(&machines[0], takings_on, "takings"));
     open(&mut machines[usize::from(takings_on)], &takings, 0);
     open(&mut machines[1], &payer, deposit);
-    let registered = commit(
-        &mut machines[0],
-        &[],
-        vec![
-            Command::RegisterMerchant(RegisterMerchant { merchant: id("shop"), account: takings.clone() }),
-            Command::RegisterTerminal(RegisterTerminal {
-                terminal: id("t1"),
-                merchant: id("shop"),
-                mac_key: None,
-                location: None,
-            }),
-            Command::IssueCoupon(IssueCoupon {
-                coupon: id("c1"),
-                merchant: id("shop"),
-                holder: user(holder),
-                currency: Currency::EUR,
-                rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
-                adjustments: Vec::new(),
-                valid_from_ms: NOW,
-                valid_until_ms: NOW + 86_400_000,
-                reward: None,
-                nonce: 5,
-            }),
-        ],
-    );
+    let registered = register_shop(&mut machines[0], &takings);
     pump(&mut machines, &registered);
+    issue_coupon_to(&mut machines[0], &user(holder));
     assert!(machines[0].coupon(&id("c1")).is_some() && machines[1].coupon(&id("c1")).is_none());
     let mut authorize = authorize("a1", &payer, 7);
     if let Command::Authorize(authorize) = &mut authorize {
@@ -154,8 +130,12 @@ fn a_sale_prices_its_coupon_where_it_lives_and_redeems_it_once_approved() {
 
 #[test]
 fn a_refused_sale_frees_its_coupon_and_a_coupon_refused_is_not_kept() {
-    // 700 - 100 exceeds the authorization's limit of 500: refused after pricing.
     let ([mut p0, mut p1], payer, _, code) = setup(1, "u1", 1_000);
+    // A wrong code asks nothing: nobody keeps a coupon without the user's code.
+    let wrong = commit(&mut p1, &[], vec![sale_with_coupon("s0", "12345678", 300)]);
+    assert_eq!(wrong.outcomes, vec![Outcome::Rejected(Rejection::IncorrectCode)]);
+    assert!(messages(&wrong).is_empty());
+    // 700 - 100 exceeds the authorization's limit of 500: refused after pricing.
     let asked = commit(&mut p1, &[], vec![sale_with_coupon("s1", &code, 700)]);
     let quoted = commit(&mut p0, &messages(&asked), vec![]);
     let refused = commit(&mut p1, &messages(&quoted), vec![]);
