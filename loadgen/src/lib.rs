@@ -109,6 +109,9 @@ pub struct LoadConfig {
     /// Embedded: the partition the merchant's account lives on (`None`: wherever its name
     /// places it).
     pub merchant_partition: Option<u16>,
+    /// Embedded: each account named so that it lives on its user's partition (what placing a
+    /// user's accounts with the user would give), not wherever its name places it.
+    pub accounts_with_users: bool,
     /// Embedded: days ids are answered as repeats (0: the id table's window only).
     pub idempotency_retention_days: u64,
     /// Embedded: seconds resolved settlements and authorizations stay in memory (`None`: the
@@ -161,6 +164,7 @@ impl LoadConfig {
             resolved_in_memory_secs: None,
             partitions: 1,
             merchant_partition: None,
+            accounts_with_users: false,
             accounts: 1_000,
             skew: Skew::Uniform,
             connections: 16,
@@ -212,6 +216,9 @@ impl LoadConfig {
         }
         if self.merchant_partition.is_some() && self.target != Target::Embedded {
             return Err("--merchant-partition needs --target embedded".into());
+        }
+        if self.accounts_with_users && self.target != Target::Embedded {
+            return Err("--accounts-with-users needs --target embedded".into());
         }
         Ok(())
     }
@@ -311,6 +318,9 @@ async fn prepare(config: &LoadConfig, progress: &Progress) -> Result<(Backend, I
             // a chosen partition.
             if let Some(partition) = config.merchant_partition {
                 ids = ids.with_merchant_account_on(engine.placement(), partition);
+            }
+            if config.accounts_with_users {
+                ids = ids.with_accounts_on_users_partitions(engine.placement(), config.accounts);
             }
             Some(engine)
         }

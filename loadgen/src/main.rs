@@ -154,6 +154,10 @@ struct Cli {
     /// places it].
     #[arg(long)]
     merchant_partition: Option<u16>,
+    /// Embedded: name each account so that it lives on its user's partition (what placing a
+    /// user's accounts with the user would give) [default: wherever its name places it].
+    #[arg(long)]
+    accounts_with_users: bool,
     /// Embedded: days ids are answered as repeats, found in storage past the id table's window
     /// (0: the window only).
     #[arg(long, default_value_t = 0)]
@@ -202,6 +206,7 @@ fn main() {
     config.resolved_in_memory_secs = cli.resolved_in_memory_secs;
     config.partitions = cli.partitions;
     config.merchant_partition = cli.merchant_partition;
+    config.accounts_with_users = cli.accounts_with_users;
     config.durability = if cli.unsafe_no_sync { Durability::UnsafeNoSync } else { Durability::Sync };
     config.seed = cli.seed;
     config.progress = !cli.quiet;

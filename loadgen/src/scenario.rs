@@ -103,12 +103,15 @@ pub struct Ids {
     prefix: String,
     /// Which of the merchant account's names is used (`Ids::with_merchant_account_on`).
     merchant_account: u32,
+    /// Which of each account's names is used (`Ids::with_accounts_on_users_partitions`;
+    /// empty: the first name).
+    account_names: std::sync::Arc<Vec<u32>>,
 }
 
 impl Ids {
     /// Names for run number `run`.
     pub fn new(run: u32) -> Ids {
-        Ids { run, prefix: format!("lg{run}"), merchant_account: 0 }
+        Ids { run, prefix: format!("lg{run}"), merchant_account: 0, account_names: Default::default() }
     }
 
     /// These names with a merchant account that lives on `partition` of `placement` (to measure
@@ -121,6 +124,29 @@ impl Ids {
         self.merchant_account =
             (0..).find(|n| placement.of_account(&self.merchant_account_named(*n)) == partition).expect("some name");
         self
+    }
+
+    /// These names with each of the first `accounts` accounts on its user's partition of
+    /// `placement` (where co-location would place a user's account: docs/placement.md, step 6),
+    /// found by trying `-a<i>`, `-a<i>-1`, ...
+    pub fn with_accounts_on_users_partitions(
+        mut self,
+        placement: &kassa_engine::partition::Placement,
+        accounts: usize,
+    ) -> Ids {
+        let names = (0..accounts).map(|index| {
+            let partition = placement.of_user(&self.user(index));
+            (0..).find(|n| placement.of_account(&self.account_named(index, *n)) == partition).expect("some name")
+        });
+        self.account_names = std::sync::Arc::new(names.collect());
+        self
+    }
+
+    fn account_named(&self, index: usize, n: u32) -> Id {
+        match n {
+            0 => Ids::id(&format!("{}-a{index}", self.prefix)),
+            n => Ids::id(&format!("{}-a{index}-{n}", self.prefix)),
+        }
     }
 
     fn merchant_account_named(&self, n: u32) -> Id {
@@ -136,7 +162,7 @@ impl Ids {
 
     /// Load account `index`.
     pub fn account(&self, index: usize) -> Id {
-        Ids::id(&format!("{}-a{index}", self.prefix))
+        self.account_named(index, self.account_names.get(index).copied().unwrap_or(0))
     }
 
     /// The user who owns account `index`: a 16-digit PAN, as ISO 8583 field 2 wants.

@@ -217,3 +217,29 @@ async fn the_conservation_check_holds_and_catches_money_that_left_the_run() {
     assert!(report.render().contains("conservation VIOLATED"));
     engine.shutdown();
 }
+
+#[test]
+fn accounts_with_users_are_named_onto_their_users_partitions() {
+    use kassa_engine::partition::Placement;
+    use kassa_loadgen::scenario::Ids;
+    let placement = Placement::new([7; 16], 3);
+    let ids = Ids::new(42).with_accounts_on_users_partitions(&placement, 50);
+    for index in 0..50 {
+        assert_eq!(placement.of_account(&ids.account(index)), placement.of_user(&ids.user(index)), "account {index}");
+    }
+    let plain = Ids::new(42);
+    let moved = (0..50).filter(|index| ids.account(*index) != plain.account(*index)).count();
+    assert!(moved > 0 && moved < 50, "only the accounts placed elsewhere get another name ({moved} of 50)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pos_runs_with_accounts_on_their_users_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir, Mix::only(Scenario::Pos), 120);
+    config.partitions = 3;
+    config.accounts_with_users = true;
+    let report = kassa_loadgen::run(config.clone()).await.unwrap();
+    check(&report, 120);
+    config.target = Target::Tcp;
+    assert!(kassa_loadgen::run(config).await.unwrap_err().contains("--accounts-with-users"));
+}

@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::authorizations::Authorization;
+use super::authorizations::{Authorization, ListedCode};
 use super::coupons::RedemptionRecord;
 use super::pos::{SettlementRecord, SettlementSummary};
 use super::{Bill, Coupon, Hold, Split, StateMachine};
@@ -503,7 +503,7 @@ impl StateMachine {
     pub(super) fn check_archive(&self) {
         let mut listed = 0;
         for ids in self.state.user_authorizations.values() {
-            for id in ids {
+            for ListedCode { id, .. } in ids {
                 let retired = self.state.retired_authorizations.contains_key(id);
                 assert!(
                     self.state.authorizations.contains_key(id) != retired,

@@ -16,7 +16,7 @@ use crate::types::{Currency, Id, TimestampMs};
 
 mod retired;
 
-pub(crate) use retired::{Retired, code_forgotten, retired_expiry};
+pub(crate) use retired::{ListedCode, Retired, code_forgotten, retired_expiry};
 
 const CODE_DOMAIN: &str = "kassa.secure-code.v1";
 pub(super) const CODE_HASH_DOMAIN: &str = "kassa.secure-code-hash.v1";
@@ -104,8 +104,8 @@ impl StateMachine {
         };
         let user_authorizations = self.state.user_authorizations.get(&authorize.user);
         let listed = user_authorizations.into_iter().flatten();
-        let active =
-            listed.filter(|id| self.is_active_authorization(id) && !code_forgotten(self.listed_code(id).1, now));
+        let active = listed
+            .filter(|listed| !code_forgotten(listed.expires_at_ms, now) && self.is_active_authorization(&listed.id));
         let active = active.count();
         if active >= AUTHORIZATIONS_PER_USER_MAX {
             return Outcome::Rejected(Rejection::TooManyAuthorizations);
@@ -125,13 +125,18 @@ impl StateMachine {
                 .map_or_else(Vec::new, CheckedAccount::owners),
         };
         let code = self.secure_code(&authorize.id, &authorization);
-        if self.find_authorization(&authorize.user, &code, now).is_some() {
+        authorization.code_hash = self.code_hash(&authorize.user, &code);
+        if self.find_listed_code(&authorize.user, &authorization.code_hash, now).is_some() {
             // One in 10^8 per live code: the caller retries with another nonce.
             return Outcome::Rejected(Rejection::AlreadyExists);
         }
-        authorization.code_hash = self.code_hash(&authorize.user, &code);
         self.prune_user_authorizations(&authorize.user, now);
-        self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(authorize.id.clone());
+        let listed = ListedCode {
+            id: authorize.id.clone(),
+            code_hash: authorization.code_hash,
+            expires_at_ms: authorization.expires_at_ms,
+        };
+        self.state.user_authorizations.entry(authorize.user.clone()).or_default().push(listed);
         self.state.authorization_expiry.insert((authorize.expires_at_ms, authorize.id.clone()));
         self.state.authorizations.insert(authorize.id.clone(), Box::new(authorization));
         Self::changed(events, ObjectKind::Authorization, &authorize.id, Change::Opened);
@@ -143,18 +148,6 @@ impl StateMachine {
         self.state.authorizations.get(id).is_some_and(|authorization| authorization.state == AuthorizationState::Active)
     }
 
-    /// The keyed hash of the code of authorization `id` of a user's list, and its expiry (in
-    /// memory or retired).
-    pub(super) fn listed_code(&self, id: &Id) -> (&[u8; 32], TimestampMs) {
-        match self.state.authorizations.get(id) {
-            Some(authorization) => (&authorization.code_hash, authorization.expires_at_ms),
-            None => {
-                let retired = &self.state.retired_authorizations[id];
-                (&retired.code_hash, retired.expires_at_ms)
-            }
-        }
-    }
-
     fn code_hash(&self, user: &Id, code: &str) -> [u8; 32] {
         self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()])
     }
@@ -164,16 +157,20 @@ impl StateMachine {
     /// is the same for every authorization of the user), then compared with every candidate's
     /// in constant time, with no early exit: timing tells nothing about which one matched.
     pub(super) fn find_authorization(&self, user: &Id, code: &str, now: TimestampMs) -> Option<Id> {
+        self.find_listed_code(user, &self.code_hash(user, code), now)
+    }
+
+    /// The user's authorization whose code's keyed hash is `presented` (see
+    /// [`StateMachine::find_authorization`]).
+    fn find_listed_code(&self, user: &Id, presented: &[u8; 32], now: TimestampMs) -> Option<Id> {
         let candidates = self.state.user_authorizations.get(user)?;
-        let presented = self.config.secret_key.hash(CODE_HASH_DOMAIN, &[user.as_str().as_bytes(), code.as_bytes()]);
         let mut found = None;
-        for id in candidates {
-            let (code_hash, expires_at_ms) = self.listed_code(id);
-            if secrets::hashes_equal(&presented, code_hash) && !code_forgotten(expires_at_ms, now) {
-                found = Some(id.clone());
+        for listed in candidates {
+            if secrets::hashes_equal(presented, &listed.code_hash) && !code_forgotten(listed.expires_at_ms, now) {
+                found = Some(&listed.id);
             }
         }
-        found
+        found.cloned()
     }
 
     /// Keeps a user's list bounded: drops the authorizations whose codes are forgotten, then
@@ -186,14 +183,14 @@ impl StateMachine {
             let authorizations = &self.state.authorizations;
             // Used by a sale still in flight, it may become active again: it stays listed.
             let transit = &self.state.transit;
-            let resolved = |id: &Id| match authorizations.get(id).map(|found| &found.state) {
+            let resolved = |listed: &ListedCode| match authorizations.get(&listed.id).map(|found| &found.state) {
                 Some(AuthorizationState::Active) => false,
                 Some(AuthorizationState::Used(sale)) => transit.selling(sale).is_none(),
                 _ => true,
             };
             while ids.len() >= AUTHORIZATIONS_PER_USER_MAX {
                 let Some(position) = ids.iter().position(resolved) else { break };
-                dropped.push(ids.remove(position));
+                dropped.push(ids.remove(position).id);
             }
         }
         for id in dropped {

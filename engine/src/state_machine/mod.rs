@@ -177,7 +177,10 @@ pub struct State {
     /// and a split map's second hash per lookup cost 30 % of POS throughput (BENCHMARKS.md).
     #[serde(deserialize_with = "presized")]
     pub(crate) authorizations: Map<Id, Box<Authorization>>,
-    pub(crate) user_authorizations: Map<Id, Vec<Id>>,
+    /// Each user's authorizations whose codes are remembered, with what a sale compares (the
+    /// code's keyed hash and expiry, fixed at creation): a sale scans the list without a map
+    /// lookup per entry.
+    pub(crate) user_authorizations: Map<Id, Vec<authorizations::ListedCode>>,
     pub(crate) authorization_expiry: BTreeSet<(TimestampMs, Id)>,
     pub(crate) code_failures: Map<Id, pos::FailureWindow>,
     /// Evicted authorizations still in their user's list: their codes' answers, until the

@@ -62,7 +62,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// on the wrong partition; a sale's coupon may live on another partition than the sale: records
 /// may carry `CouponAsk`, `CouponQuoted` and `CouponEnded` messages, and the transit keeps the
 /// asks sent, the sales priced and not yet decided, and the coupons kept for sales elsewhere.
-pub const STORAGE_FORMAT: u8 = 23;
+/// 24: a user's list of authorizations keeps each code's keyed hash and expiry (a sale scans
+/// it without a lookup per entry), and a retired authorization no longer does.
+pub const STORAGE_FORMAT: u8 = 24;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -17,12 +17,20 @@ use crate::constants::SPENT_CODE_REMEMBERED_MS;
 use crate::state_machine::{Map, StateMachine};
 use crate::types::{Id, TimestampMs};
 
-/// What an evicted authorization leaves in its user's list: its code's answer, until the code
-/// is forgotten.
+/// An authorization in its user's list: its id, and its code's keyed hash and expiry (copied
+/// from the authorization, which never changes them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ListedCode {
+    pub(crate) id: Id,
+    pub(crate) code_hash: [u8; 32],
+    pub(crate) expires_at_ms: TimestampMs,
+}
+
+/// What an evicted authorization leaves beside its entry in its user's list: its code's answer
+/// (the state it ended in), until the code is forgotten.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Retired {
     pub(crate) user: Id,
-    pub(crate) code_hash: [u8; 32],
     pub(crate) state: AuthorizationState,
     pub(crate) expires_at_ms: TimestampMs,
 }
@@ -47,7 +55,7 @@ impl StateMachine {
     /// until the code is forgotten; past that, it leaves the list too.
     pub(crate) fn retire_authorization(&mut self, now: TimestampMs, id: &Id, authorization: &super::Authorization) {
         let user = &authorization.user;
-        if !self.state.user_authorizations.get(user).is_some_and(|ids| ids.contains(id)) {
+        if !self.state.user_authorizations.get(user).is_some_and(|listed| listed.iter().any(|code| &code.id == id)) {
             return;
         }
         if code_forgotten(authorization.expires_at_ms, now) {
@@ -56,7 +64,6 @@ impl StateMachine {
         }
         let retired = Retired {
             user: user.clone(),
-            code_hash: authorization.code_hash,
             state: authorization.state.clone(),
             expires_at_ms: authorization.expires_at_ms,
         };
@@ -75,7 +82,7 @@ impl StateMachine {
     pub(super) fn unlist_authorization(&mut self, user: &Id, id: &Id) {
         self.unretire_authorization(id);
         if let Some(ids) = self.state.user_authorizations.get_mut(user) {
-            ids.retain(|listed| listed != id);
+            ids.retain(|listed| &listed.id != id);
             if ids.is_empty() {
                 self.state.user_authorizations.remove(user);
             }
@@ -85,7 +92,8 @@ impl StateMachine {
     /// Takes out of `user`'s list every authorization whose code is forgotten at `now`.
     pub(super) fn unlist_forgotten(&mut self, user: &Id, now: TimestampMs) {
         let Some(ids) = self.state.user_authorizations.get(user) else { return };
-        let forgotten: Vec<Id> = ids.iter().filter(|id| code_forgotten(self.listed_code(id).1, now)).cloned().collect();
+        let forgotten = ids.iter().filter(|listed| code_forgotten(listed.expires_at_ms, now));
+        let forgotten: Vec<Id> = forgotten.map(|listed| listed.id.clone()).collect();
         for id in forgotten {
             self.unlist_authorization(user, &id);
         }
