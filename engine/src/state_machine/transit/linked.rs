@@ -333,9 +333,14 @@ impl StateMachine {
     /// A reserved payee's credit: the reservation ends; a leg's money is posted unconditionally
     /// (the account could not close, and its ceiling counted the amount when it was reserved;
     /// credits from elsewhere meanwhile may take it past `BALANCE_MINOR_MAX`, which i64 holds).
-    /// A release of a payer's funds reservation frees them.
+    /// A release of a payer's funds reservation frees them. Only a release (`Unreserve`) is
+    /// numbered by its source's `Reserve`: a reserved leg's credit comes from the payer's
+    /// partition with the number of the batch's reservation, which may equal an unrelated
+    /// funds reservation that partition asked for here.
     pub(super) fn reserved_credit(&mut self, credit: &Credit, reservation: u64, events: &mut Vec<Event>) {
-        if self.release_funds_reservation((credit.source, reservation), &credit.to) {
+        if matches!(credit.paying, Paying::Unreserve { .. })
+            && self.release_funds_reservation((credit.source, reservation), &credit.to)
+        {
             return;
         }
         let by = match credit.paying {

@@ -151,3 +151,46 @@ fn the_batch_answers_only_once_its_leg_elsewhere_is_paid_and_settled() {
     let applied = Outcome::Applied(Reply::TransferBatch(vec![Outcome::Applied(Reply::Done)]));
     assert!(done.completed.contains(&(sent.pending[0].1, applied)), "{:?}", done.completed);
 }
+
+#[test]
+fn a_reserved_legs_credit_never_releases_another_batchs_funds_reservation_of_the_same_number() {
+    let [mut p0, mut p1] = machines();
+    let (a0, b0) = (account_on(&p0, 0, "a"), account_on(&p0, 0, "b"));
+    let (c1, d1) = (account_on(&p0, 1, "c"), account_on(&p0, 1, "d"));
+    for account in [&a0, &b0] {
+        open(&mut p0, account, 100);
+    }
+    for account in [&c1, &d1] {
+        open(&mut p1, account, 100);
+    }
+    // A transfer from partition 1 takes a number there, so that its batch's reservation below
+    // is numbered as partition 0's own payee reservation will be.
+    let credit = commit(&mut p1, &[], vec![Command::Transfer(leg("t", &d1, &b0, 5))]);
+    commit(&mut p1, &messages(&commit(&mut p0, &messages(&credit), vec![])), vec![]);
+    // Partition 1's batch reserves a0's funds on partition 0, numbered by partition 1; its
+    // answer is held back, so the reservation stays.
+    let first = commit(&mut p1, &[], vec![linked(vec![leg("x", &a0, &d1, 10), leg("y", &d1, &c1, 1)])]);
+    let reserved_here = commit(&mut p0, &messages(&first), vec![]);
+    // Partition 0's batch pays b0 (reserved here) from c1 on partition 1: the leg's credit comes
+    // from partition 1 with partition 0's reservation number, which may equal the other's.
+    let second = commit(&mut p0, &[], vec![linked(vec![leg("z", &c1, &b0, 30), leg("w", &b0, &a0, 1)])]);
+    let completed = settle(&mut p0, &mut p1, messages(&second));
+    assert!(completed.contains(&(second.pending[0].1, all_done(2))), "{completed:?}");
+    assert_eq!(posted(&p0, &b0), 134, "the leg paid its own payee");
+    // The first batch's reservation of a0 was untouched: it applies once answered.
+    let answered = commit(&mut p1, &messages(&reserved_here), vec![]);
+    let mut to_p0 = messages(&answered);
+    let mut done = answered.completed.clone();
+    while !to_p0.is_empty() {
+        let back = commit(&mut p0, &to_p0, vec![]);
+        let again = commit(&mut p1, &messages(&back), vec![]);
+        done.extend(again.completed.clone());
+        to_p0 = messages(&again);
+    }
+    assert!(done.contains(&(first.pending[0].1, all_done(2))), "{done:?}");
+    assert_eq!((posted(&p0, &a0), posted(&p1, &d1), posted(&p1, &c1)), (91, 104, 71));
+    for machine in [&p0, &p1] {
+        assert_eq!(machine.transit().reservations(), (0, 0));
+        assert!(machine.transit().in_flight().is_empty() && machine.transit().open_messages().is_empty());
+    }
+}
