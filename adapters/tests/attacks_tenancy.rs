@@ -452,3 +452,80 @@ fn authorizations_and_sales_live_with_their_users_and_stay_each_tenants_on_every
     }
     assert_eq!(server.balance("pos-payer"), (10_000 - 870 - 1 + 100, 0));
 }
+
+#[test]
+fn bills_live_with_their_users_and_stay_each_tenants_on_every_partition() {
+    let mut server = Server::start(&["--partitions", "3"]);
+    server.merchant_with_terminal("shop-a", "TA000001", None);
+    server.merchant_with_terminal("shop-b", "TB000001", None);
+    let (app, other) = (app_key(&server, "bill-app"), app_key(&server, "other-bill-app"));
+    let open = server.call("POST", "/v1/accounts", Some(&app), Some(&json!({"id": "bill-payer", "currency": "EUR"})));
+    assert_eq!(open.status, 200, "{open:?}");
+    server.admin("POST", "/v1/accounts/bill-payer/deposits", json!({"id": "d-bill-payer", "amount": 10_000}));
+    let (terminal_a, terminal_b) = (
+        server.key(json!({"role": "terminal", "terminal": "TA000001"})),
+        server.key(json!({"role": "terminal", "terminal": "TB000001"})),
+    );
+    let (merchant_a, merchant_b) = (
+        server.key(json!({"role": "merchant", "merchant": "shop-a"})),
+        server.key(json!({"role": "merchant", "merchant": "shop-b"})),
+    );
+    let post = |path: &str, key: &str, body: serde_json::Value| server.call("POST", path, Some(key), Some(&body));
+    let get = |path: &str, key: &str| server.call("GET", path, Some(key), None);
+    // user-0 holds a coupon of shop-a (on the home partition), whatever partition it lives on.
+    let coupon = json!({"id": "bill-cpn", "merchant": "shop-a", "holder": "user-0", "currency": "EUR",
+        "rule": {"type": "fixed_off", "amount": 30}, "expires_in_s": 3_600});
+    server.admin("POST", "/v1/coupons", coupon);
+    for index in 0..9 {
+        let (user, bill) = (format!("user-{index}"), format!("bill-{index}"));
+        let body =
+            json!({"id": bill, "user": user, "account": "bill-payer", "merchant": "shop-a", "expires_in_s": 600});
+        let opened = post("/v1/bills", &app, body.clone());
+        assert_eq!(opened.status, 200, "{opened:?}");
+        // Another app may not open a bill for the user, nor read, submit or cancel this one.
+        let theirs = json!({"id": format!("x-{index}"), "user": user, "account": "bill-payer", "merchant": "shop-a",
+            "expires_in_s": 600});
+        post("/v1/bills", &other, theirs).assert_error(403, "forbidden");
+        get(&format!("/v1/bills/{bill}"), &other).assert_error(403, "forbidden");
+        post(&format!("/v1/bills/{bill}/cancel"), &other, json!({})).assert_error(403, "forbidden");
+        // The other merchant's terminal may not add to it (as on one partition: its own terminal
+        // is not the bill's merchant's).
+        let item = json!({"terminal": "TB000001", "item_ref": "sku", "quantity": 1, "unit_amount": 100});
+        post(&format!("/v1/bills/{bill}/items"), &terminal_b, item).assert_error(403, "wrong_merchant");
+        let item = json!({"terminal": "TA000001", "item_ref": "sku", "quantity": 1, "unit_amount": 100});
+        assert_eq!(post(&format!("/v1/bills/{bill}/items"), &terminal_a, item).status, 200);
+        post(&format!("/v1/bills/{bill}/submit"), &other, json!({})).assert_error(403, "forbidden");
+        let submitted = post(&format!("/v1/bills/{bill}/submit"), &app, json!({}));
+        let challenge = submitted.body["challenge"].as_str().expect("the user's side sees it").to_string();
+        post(&format!("/v1/bills/{bill}/confirm"), &other, json!({"challenge": challenge}))
+            .assert_error(403, "forbidden");
+        let mut confirm = json!({"challenge": challenge});
+        if index == 0 {
+            confirm["coupon"] = json!("bill-cpn");
+        }
+        let paid = post(&format!("/v1/bills/{bill}/confirm"), &app, confirm.clone());
+        assert_eq!(paid.status, 200, "{paid:?}");
+        // A retry answers as the first time, wherever the bill lives.
+        assert_eq!(post(&format!("/v1/bills/{bill}/confirm"), &app, confirm).body, paid.body);
+        // The other merchant may not read or refund it.
+        get(&format!("/v1/bills/{bill}"), &merchant_b).assert_error(403, "forbidden");
+        post(&format!("/v1/bills/{bill}/refunds"), &merchant_b, json!({"id": format!("rx-{index}"), "amount": 1}))
+            .assert_error(403, "forbidden");
+    }
+    assert_eq!(server.balance("shop-a-till"), (870, 0), "nine bills, one with 30 off");
+    assert_eq!(get("/v1/coupons/bill-cpn", &app).body["status"], json!("redeemed"));
+    let refund = post("/v1/bills/bill-2/refunds", &merchant_a, json!({"id": "r-2", "amount": 100}));
+    assert_eq!(refund.status, 200, "{refund:?}");
+    for round in 0..2 {
+        let listed = server.call("GET", "/v1/bills", Some(&app), None);
+        let ids: Vec<&str> =
+            listed.body["data"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, (0..9).map(|index| format!("bill-{index}")).collect::<Vec<_>>(), "round {round}");
+        assert_eq!(server.call("GET", "/v1/bills", Some(&other), None).body["data"], json!([]));
+        let refunded = server.call("GET", "/v1/bills/bill-2", Some(&merchant_a), None);
+        assert_eq!(refunded.status, 200, "{refunded:?}");
+        assert_eq!(refunded.body["refunds"].as_array().map(Vec::len), Some(1), "{refunded:?}");
+        server.restart();
+    }
+    assert_eq!(server.balance("bill-payer"), (10_000 - 870 + 100, 0));
+}

@@ -6,16 +6,18 @@
 //! over the partitions by a keyed hash of their id, and the money commands go to the partition
 //! of the account they debit: a transfer whose payee lives elsewhere debits into the payer
 //! partition's transit and travels on as a durable [`TransitMessage`]. A hold lives with the
-//! account it reserves (its payer), a split with its requester, and the follow-ups that name
-//! only the hold or split are routed by the engine's directory (`runtime/directory.rs`). A
+//! account it reserves (its payer), a split with its requester, an authorization, a POS sale
+//! (and the hold it places), a wrong-code window and a bill with their user, and the follow-ups
+//! that name only the object are routed by the engine's directory (`runtime/directory.rs`). A
 //! user's claim (the app it belongs to) lives on the user's partition, asked there by the
 //! partition applying a command for the user ([`TransitMessage::Claim`]). Merchants, terminals
 //! and operators are registered on the home partition and applied by every partition
-//! ([`TransitMessage::Reference`]). Every other object (authorizations, bills, coupons,
-//! contacts, API keys) lives on the home partition, 0; the accounts they name may live
-//! anywhere, checked there ([`TransitMessage::Check`]) and paid or charged there by moves,
-//! credits and reservations ([`TransitMessage::Move`], [`TransitMessage::Reserve`]): every flow
-//! is told in docs/partitions.md. Placing the other objects with their users and merchants is
+//! ([`TransitMessage::Reference`]). Every other object (coupons, contacts, API keys) lives on
+//! the home partition, 0; the accounts any object names may live anywhere, checked there
+//! ([`TransitMessage::Check`]) and paid or charged there by moves, credits and reservations
+//! ([`TransitMessage::Move`], [`TransitMessage::Reserve`]), and a payment's coupon is priced
+//! where it lives ([`TransitMessage::CouponAsk`]): every flow is told in docs/partitions.md.
+//! Placing the other objects with their users and merchants is
 //! the rest of `docs/placement.md`.
 
 use serde::{Deserialize, Serialize};
@@ -105,10 +107,17 @@ impl Placement {
             return Route::Partition(HOME_PARTITION);
         }
         // A new hold goes to its payer's partition, a new split to its requester's, a new
-        // authorization or sale to its user's; a repeat of its id where the first is.
+        // authorization, sale or bill to its user's; a repeat of its id where the first is.
         let (hold, split) = (DirectoryKind::Hold, DirectoryKind::Split);
-        let (authorization, sale) = (DirectoryKind::Authorization, DirectoryKind::Settlement);
+        let (authorization, sale, bill) =
+            (DirectoryKind::Authorization, DirectoryKind::Settlement, DirectoryKind::Bill);
         match command {
+            Command::OpenBill(open) => Route::Object(bill, &open.bill, Some(self.of_user(&open.user))),
+            Command::AddBillItem(add) => Route::Object(bill, &add.bill, None),
+            Command::SubmitBill(submit) => Route::Object(bill, &submit.bill, None),
+            Command::ConfirmBill(confirm) => Route::Object(bill, &confirm.bill, None),
+            Command::CancelBill { bill: id } => Route::Object(bill, id, None),
+            Command::RefundBill(refund) => Route::Object(bill, &refund.of, None),
             Command::Authorize(new) => Route::Object(authorization, &new.id, Some(self.of_user(&new.user))),
             Command::RevokeAuthorization { authorization: id } => Route::Object(authorization, id, None),
             Command::SettlePos(settle) => Route::Object(sale, &settle.id, Some(self.of_user(&settle.user))),
@@ -164,7 +173,7 @@ pub enum Route<'a> {
     /// To the partition of the object of this kind and id: where the engine's directory (or
     /// storage, for one that left memory) says it lives; if there is none, to the partition a
     /// new one goes to (a creation's: a hold's payer's, a split's requester's, an
-    /// authorization's or a sale's user's) or, for a follow-up, to the home partition, which
+    /// authorization's, a sale's or a bill's user's) or, for a follow-up, to the home partition, which
     /// answers `hold_not_found`, `split_not_found` and so on.
     Object(DirectoryKind, &'a Id, Option<PartitionId>),
 }
@@ -180,6 +189,8 @@ pub enum DirectoryKind {
     Authorization,
     /// A POS settlement (and the hold it places): with its user.
     Settlement,
+    /// A bill: with the user who verifies and pays it.
+    Bill,
 }
 
 /// A message a partition applies at the start of one of its batches, logged in that batch's

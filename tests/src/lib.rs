@@ -50,10 +50,12 @@ pub enum Ack {
         /// `A` or `R:<code>`.
         result: String,
     },
-    /// `B id result`: a bill confirmation.
+    /// `B id user result`: a bill confirmation.
     BillPaid {
         /// Bill id.
         id: String,
+        /// Its user (the bill lives on the user's partition).
+        user: String,
         /// `A` or `R:<code>`.
         result: String,
     },
@@ -127,7 +129,7 @@ impl Ack {
                 format!("L {id} {batch} {from} {to} {amount} {result}")
             }
             Ack::Settlement { id, user, result } => format!("P {id} {user} {result}"),
-            Ack::BillPaid { id, result } => format!("B {id} {result}"),
+            Ack::BillPaid { id, user, result } => format!("B {id} {user} {result}"),
             Ack::SharePaid { id, requester, member, result } => format!("S {id} {requester} {member} {result}"),
             Ack::SplitRefunded { id, requester, result } => format!("F {id} {requester} {result}"),
             Ack::Registered { merchant, account, result } => format!("M {merchant} {account} {result}"),
@@ -163,7 +165,7 @@ impl Ack {
                 result: text(5)?,
             }),
             "P" if fields.len() == 4 => Some(Ack::Settlement { id: text(1)?, user: text(2)?, result: text(3)? }),
-            "B" if fields.len() == 3 => Some(Ack::BillPaid { id: text(1)?, result: text(2)? }),
+            "B" if fields.len() == 4 => Some(Ack::BillPaid { id: text(1)?, user: text(2)?, result: text(3)? }),
             "M" if fields.len() == 4 => {
                 Some(Ack::Registered { merchant: text(1)?, account: text(2)?, result: text(3)? })
             }

@@ -113,7 +113,7 @@ fn ack_partition(placement: &Placement, ack: &Ack) -> u16 {
         Ack::Transfer { from, .. } | Ack::HoldCaptured { from, .. } => placement.of_account(&id(from)),
         Ack::LinkedLeg { batch, .. } => placement.of_account(&id(batch)),
         Ack::SharePaid { requester, .. } | Ack::SplitRefunded { requester, .. } => placement.of_user(&id(requester)),
-        Ack::Settlement { user, .. } => placement.of_user(&id(user)),
+        Ack::Settlement { user, .. } | Ack::BillPaid { user, .. } => placement.of_user(&id(user)),
         _ => kassa_engine::partition::HOME_PARTITION,
     }
 }
@@ -177,7 +177,7 @@ pub fn verify_acks(machine: &kassa_engine::StateMachine, acks: &[Ack]) -> Result
                     return Err(format!("settlement {settlement} acknowledged {result}, recovered {found:?}"));
                 }
             }
-            Ack::BillPaid { id: bill, result } => {
+            Ack::BillPaid { id: bill, result, .. } => {
                 let state = machine.bill(&id(bill)).map(|bill| bill.state.clone());
                 let paid = matches!(state, Some(BillState::Paid { .. }));
                 if (result == "A") != paid {

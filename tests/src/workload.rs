@@ -287,7 +287,7 @@ async fn pay_bill<C: Channel>(channel: &mut C, tag: &str, from: usize, amount: u
     let challenge = channel.submit(Command::SubmitBill(submit)).await.and_then(Answer::secret)?;
     let confirm = ConfirmBill { bill: id(&bill), challenge, coupon: None, location: None };
     let answer = channel.submit(Command::ConfirmBill(confirm)).await?;
-    Some(Ack::BillPaid { id: bill, result: answer.result() })
+    Some(Ack::BillPaid { id: bill, user: format!("u{from}"), result: answer.result() })
 }
 
 /// A split of three times `amount` requested by user `u<from>`, its three members (the next

@@ -336,10 +336,10 @@ impl Engine {
             (page, more)
         };
         let list = (ArchiveList::Owned(kind, principal.clone()), kind);
-        // Holds live with their payers, splits with their requesters and authorizations with
-        // their users, on every partition; the rest on the home one.
+        // Holds live with their payers, splits with their requesters, authorizations and bills
+        // with their users, on every partition; the rest on the home one.
         let partitions = match kind {
-            ArchivedKind::Hold | ArchivedKind::Split | ArchivedKind::Authorization => {
+            ArchivedKind::Hold | ArchivedKind::Split | ArchivedKind::Authorization | ArchivedKind::Bill => {
                 (0..self.placement.count()).collect()
             }
             _ => vec![HOME_PARTITION],
@@ -363,6 +363,7 @@ impl Engine {
             Read::Split(id) => self.split_partition(id)?,
             Read::Authorization(id) => self.authorization_partition(id)?,
             Read::Settlement(id) => self.settlement_partition(id)?,
+            Read::Bill(id) => self.bill_partition(id)?,
             _ => HOME_PARTITION,
         })
     }

@@ -1,11 +1,12 @@
-//! The directory: which partition holds each hold, split, authorization and POS settlement, for
-//! the commands and reads that name only the object (`CaptureHold`, `VoidHold`, a repeated
-//! `PlaceHold`, `GET /v1/holds/{id}`; `PaySplitShare`, `CancelSplit`, `RefundSplit`, a repeated
-//! `RequestSplit`, `GET /v1/splits/{id}`; `RevokeAuthorization`, `ReversePos`, `RefundPos`, a
-//! repeated `Authorize` or `SettlePos`, their reads).
+//! The directory: which partition holds each hold, split, authorization, POS settlement and
+//! bill, for the commands and reads that name only the object (`CaptureHold`, `VoidHold`, a
+//! repeated `PlaceHold`, `GET /v1/holds/{id}`; `PaySplitShare`, `CancelSplit`, `RefundSplit`, a
+//! repeated `RequestSplit`, `GET /v1/splits/{id}`; `RevokeAuthorization`, `ReversePos`,
+//! `RefundPos`, a repeated `Authorize` or `SettlePos`; `AddBillItem`, `SubmitBill`,
+//! `ConfirmBill`, `CancelBill`, `RefundBill`, a repeated `OpenBill`; their reads).
 //!
-//! A hold lives with its payer, a split with its requester, an authorization and a settlement
-//! with their user (`partition.rs`), but a follow-up names only the object's id, and the router
+//! A hold lives with its payer, a split with its requester, an authorization, a settlement and
+//! a bill with their user (`partition.rs`), but a follow-up names only the object's id, and the router
 //! must pick a partition before any state is read (`docs/placement.md`). So:
 //! - an entry is made when a creation is routed (a follow-up pipelined right behind it finds
 //!   it; a creation never queued, `Busy`, takes it back), and made again by the executor when
@@ -17,7 +18,7 @@
 //!   when the creation was refused (at once, or when the check's answer came) and no object of
 //!   that id exists there, and once the object left memory and that is durable: storage then
 //!   says where it lives (the archived hold's payer or sale's user, the archived split's
-//!   requester, the archived authorization's or settlement's user);
+//!   requester, the archived authorization's, settlement's or bill's user);
 //! - on open it is rebuilt from every partition's objects in memory and creations waiting.
 //!
 //! An id with no entry and nothing in storage routes to the home partition, which answers
@@ -65,7 +66,7 @@ impl Directory {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    /// Enters every hold, split, authorization and settlement `machine` (partition `partition`)
+    /// Enters every hold, split, authorization, settlement and bill `machine` (partition `partition`)
     /// keeps in memory (its payer, requester or user lives there, or it is a POS settlement's
     /// hold there), and every creation there waiting for another partition: the directory after
     /// a restart. (A POS settlement may have brought a resolved hold of its id back from
@@ -84,6 +85,9 @@ impl Directory {
         }
         for (kind, id) in machine.pos_ids() {
             self.placed(kind, id, partition);
+        }
+        for id in machine.bill_ids() {
+            self.placed(DirectoryKind::Bill, id, partition);
         }
     }
 
@@ -186,6 +190,10 @@ fn stored_partition(
         },
         DirectoryKind::Authorization => match one(ArchivedKind::Authorization)? {
             Some(Archived::Authorization(authorization)) => Some(placement.of_user(&authorization.authorization.user)),
+            _ => None,
+        },
+        DirectoryKind::Bill => match one(ArchivedKind::Bill)? {
+            Some(Archived::Bill(bill)) => Some(placement.of_user(&bill.bill.user)),
             _ => None,
         },
         DirectoryKind::Settlement => match one(ArchivedKind::Settlement)? {

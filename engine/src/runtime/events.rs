@@ -122,6 +122,7 @@ impl Engine {
                     Read::Split(id) => Some((DirectoryKind::Split, id.clone())),
                     Read::Authorization(id) => Some((DirectoryKind::Authorization, id.clone())),
                     Read::Settlement(id) => Some((DirectoryKind::Settlement, id.clone())),
+                    Read::Bill(id) => Some((DirectoryKind::Bill, id.clone())),
                     _ => None,
                 };
                 let partition = match key {

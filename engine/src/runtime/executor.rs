@@ -287,14 +287,16 @@ impl Executor {
         self.enter_pos_objects(directory, commands, messages);
     }
 
-    /// [`Executor::enter_objects`] for authorizations and settlements: a creation pending here
-    /// (waiting for a check, a coupon's price, its money, or behind another) keeps its entry.
+    /// [`Executor::enter_objects`] for authorizations, settlements and bills: a creation pending
+    /// here (waiting for a check, a claim, a coupon's price, its money, or behind another)
+    /// keeps its entry.
     fn enter_pos_objects(&self, directory: &Directory, commands: &[Submission], messages: &[TransitMessage]) {
         let pending = |index: usize| self.output.pending.iter().any(|(pending, _)| *pending == index);
         let created = commands.iter().enumerate().filter_map(|(index, submission)| {
             let object = match &submission.command {
                 Command::Authorize(authorize) => (DirectoryKind::Authorization, &authorize.id),
                 Command::SettlePos(settle) => (DirectoryKind::Settlement, &settle.id),
+                Command::OpenBill(open) => (DirectoryKind::Bill, &open.bill),
                 _ => return None,
             };
             Some((object, pending(index)))
@@ -306,6 +308,7 @@ impl Executor {
             TransitMessage::Checked { subject: Checking::SaleMerchant(id), .. } => {
                 Some(((DirectoryKind::Settlement, id), false))
             }
+            TransitMessage::Checked { subject: Checking::Bill(id), .. } => Some(((DirectoryKind::Bill, id), false)),
             _ => None,
         });
         for ((kind, id), pending) in created.chain(checked) {

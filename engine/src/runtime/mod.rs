@@ -433,9 +433,11 @@ impl Engine {
     /// answers once everything it could have seen is durable. Keep reads short: the executor
     /// runs them between batches.
     ///
-    /// With several partitions this reads the home partition, which holds every object but
-    /// accounts, holds and splits ([`Engine::read_account`] reads an account's,
-    /// [`Engine::hold_partition`] and [`Engine::split_partition`] name a hold's and a split's).
+    /// With several partitions this reads the home partition, which holds the reference data,
+    /// coupons and contacts, not the placed objects ([`Engine::read_account`] reads an
+    /// account's; [`Engine::hold_partition`], [`Engine::split_partition`],
+    /// [`Engine::authorization_partition`], [`Engine::settlement_partition`] and
+    /// [`Engine::bill_partition`] name the others' partitions).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,

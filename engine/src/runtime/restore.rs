@@ -146,6 +146,9 @@ impl Restorer {
                     match kind {
                         ArchivedKind::Hold => directory.archived(DirectoryKind::Hold, id),
                         ArchivedKind::Split => directory.archived(DirectoryKind::Split, id),
+                        ArchivedKind::Bill => directory.archived(DirectoryKind::Bill, id),
+                        ArchivedKind::Authorization => directory.archived(DirectoryKind::Authorization, id),
+                        ArchivedKind::Settlement => directory.archived(DirectoryKind::Settlement, id),
                         _ => {}
                     }
                 }

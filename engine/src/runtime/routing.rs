@@ -86,6 +86,11 @@ impl Engine {
         self.object_partition(DirectoryKind::Authorization, id)
     }
 
+    /// The partition that holds bill `id`, as [`Engine::hold_partition`] a hold's.
+    pub fn bill_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
+        self.object_partition(DirectoryKind::Bill, id)
+    }
+
     /// The partition that holds POS settlement `id`, as [`Engine::hold_partition`] a hold's.
     pub fn settlement_partition(&self, id: &Id) -> Result<PartitionId, QueryError> {
         self.object_partition(DirectoryKind::Settlement, id)

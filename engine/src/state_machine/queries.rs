@@ -98,7 +98,7 @@ impl StateMachine {
     }
 
     /// Whether POS object `id` of `kind` is here, or its creation waits here for a check, a
-    /// coupon's price or its money (see [`Self::pos_ids`]).
+    /// coupon's price or its money (see [`Self::pos_ids`]); a bill, as [`Self::keeps_bill`].
     pub fn keeps_pos_object(&self, kind: crate::partition::DirectoryKind, id: &Id) -> bool {
         let transit = &self.state.transit;
         match kind {
@@ -107,6 +107,7 @@ impl StateMachine {
                     || self.state.retired_authorizations.contains_key(id)
                     || transit.creating_authorization(id)
             }
+            crate::partition::DirectoryKind::Bill => self.keeps_bill(id),
             _ => {
                 self.state.settlements.get(id).is_some()
                     || !matches!(self.pos_in_flight(id), super::transit::InFlight::Nothing)
@@ -114,6 +115,17 @@ impl StateMachine {
                     || transit.sale_priced(id)
             }
         }
+    }
+
+    /// The bills in memory here, and those being opened (waiting for their account's check):
+    /// what the engine's directory places here.
+    pub fn bill_ids(&self) -> impl Iterator<Item = &Id> {
+        self.state.bills.keys().chain(self.state.transit.bills_opening())
+    }
+
+    /// Whether bill `id` is here, or its opening waits here for its account's check.
+    pub fn keeps_bill(&self, id: &Id) -> bool {
+        self.state.bills.contains_key(id) || self.state.transit.opening_bill(id)
     }
 
     /// The splits in memory here, and those being requested.

@@ -321,7 +321,8 @@ impl StateMachine {
     /// A split's request routed here while its requester lives on another partition and no
     /// split of its id is here (another request of its id, refused meanwhile, had entered it
     /// here: `runtime/directory.rs`): refused `cross_partition` before anything is asked.
-    /// So is an authorization or a sale for a user of another partition (`keeps_pos_object`).
+    /// So is an authorization, a sale or a bill for a user of another partition
+    /// (`keeps_pos_object`, `keeps_bill`).
     pub(super) fn misrouted_request(&self, submission: &crate::command::Submission) -> Option<Outcome> {
         use crate::command::Command;
         use crate::partition::DirectoryKind;
@@ -335,6 +336,7 @@ impl StateMachine {
             Command::SettlePos(settle) => {
                 self.elsewhere(&settle.user) && !self.keeps_pos_object(DirectoryKind::Settlement, &settle.id)
             }
+            Command::OpenBill(open) => self.elsewhere(&open.user) && !self.keeps_bill(&open.bill),
             _ => false,
         };
         misrouted.then_some(Outcome::Rejected(Rejection::CrossPartition))

@@ -64,7 +64,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// asks sent, the sales priced and not yet decided, and the coupons kept for sales elsewhere.
 /// 24: a user's list of authorizations keeps each code's keyed hash and expiry (a sale scans
 /// it without a lookup per entry), and a retired authorization no longer does.
-pub const STORAGE_FORMAT: u8 = 24;
+/// 25: a bill lives with its user (on the user's partition, not the home one), so a directory of
+/// format 24 would find its bills on the wrong partition.
+pub const STORAGE_FORMAT: u8 = 25;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

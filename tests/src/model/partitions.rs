@@ -44,10 +44,10 @@
 //!   on its user's partition (its funds held where the payer lives); a reversal or
 //!   refund paying such a payer back checks the merchant's account (closed, funds) before the
 //!   payer's (closed, ceiling).
-//! - A bill's account may live anywhere too: its opening asks that partition first, as an
-//!   authorization does; its charge checks the account (missing, closed, currency, funds) before
-//!   the merchant's account; a refund pays it back as a POS refund does. A coupon a crossing
-//!   payment uses is redeemed with it, as on one partition.
+//! - A bill lives with its user; its account may live anywhere: its opening asks that partition
+//!   first, as an authorization does; its charge checks the account (missing, closed, currency,
+//!   funds) before the merchant's account; a refund pays it back as a POS refund does. A coupon
+//!   a crossing payment uses is redeemed with it, as on one partition.
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.
@@ -79,6 +79,10 @@ impl Model {
                 Some(_) => self.sale_partition(id),
                 None => new_on.unwrap_or(HOME_PARTITION),
             },
+            Route::Object(DirectoryKind::Bill, id, new_on) => match self.bills.get(id) {
+                Some(bill) => self.placement.of_user(&bill.user),
+                None => new_on.unwrap_or(HOME_PARTITION),
+            },
             Route::Object(DirectoryKind::Split, id, new_on) => match self.splits.get(id) {
                 Some(split) => self.placement.of_user(&split.requester),
                 None => new_on.unwrap_or(HOME_PARTITION),
@@ -89,6 +93,11 @@ impl Model {
     /// The partition settlement `id` (and the hold it placed) lives on: its user's.
     fn sale_partition(&self, id: &Id) -> PartitionId {
         self.settlements.get(id).map_or(HOME_PARTITION, |sale| self.placement.of_user(&sale.request.user))
+    }
+
+    /// The partition bill `id` lives on: its user's.
+    fn bill_partition(&self, id: &Id) -> PartitionId {
+        self.bills.get(id).map_or(HOME_PARTITION, |bill| self.placement.of_user(&bill.user))
     }
 
     /// The partition a split lives on: its requester's.
@@ -130,9 +139,19 @@ impl Model {
                 s.effect.as_ref().is_none_or(|effect| apart(&effect.account) || apart(&effect.merchant_account))
             })
         };
-        let merchant_remote = |merchant: &Id| self.merchants.get(merchant).is_none_or(remote);
-        let bill =
-            |id: &Id| self.bills.get(id).is_none_or(|bill| remote(&bill.account) || merchant_remote(&bill.merchant));
+        // A bill's accounts are remote from its partition (its user's); its coupon lives on
+        // the home partition.
+        let merchant_apart = |merchant: &Id, on: PartitionId| {
+            self.merchants.get(merchant).is_none_or(|account| self.placement.of_account(account) != on)
+        };
+        let bill = |id: &Id, coupon: bool| {
+            let on = self.bill_partition(id);
+            self.bills.get(id).is_none_or(|bill| {
+                self.placement.of_account(&bill.account) != on
+                    || merchant_apart(&bill.merchant, on)
+                    || (coupon && on != HOME_PARTITION)
+            })
+        };
         // A split's accounts are remote from the split's partition (its requester's).
         let split_accounts = |split: &super::Split| {
             let on = self.split_partition(split);
@@ -154,9 +173,11 @@ impl Model {
             Command::RegisterMerchant(register) => remote(&register.account),
             Command::ReversePos { settlement: id } => settlement(id),
             Command::RefundPos(refund) => settlement(&refund.of),
-            Command::OpenBill(open) => remote(&open.account) || merchant_remote(&open.merchant),
-            Command::ConfirmBill(confirm) => bill(&confirm.bill),
-            Command::RefundBill(refund) => bill(&refund.of),
+            Command::OpenBill(open) => {
+                self.placement.of_account(&open.account) != applying || merchant_apart(&open.merchant, applying)
+            }
+            Command::ConfirmBill(confirm) => bill(&confirm.bill, confirm.coupon.is_some()),
+            Command::RefundBill(refund) => bill(&refund.of, false),
             Command::RequestSplit(request) => {
                 let apart = |id: &Id| self.placement.of_account(id) != applying;
                 apart(&request.requester_account) || request.members.iter().any(|member| apart(&member.account))
@@ -178,11 +199,11 @@ impl Model {
 
     /// Whether `command` (already applied to the model) crossed partitions, as the simulation
     /// counts it: a transfer or hold whose parties live on two partitions, a POS or bill command
-    /// whose payer lives off the home partition, a split command naming an account there.
+    /// whose payer lives off its user's partition, a split command naming an account off its
+    /// requester's.
     /// `Some(true)`: a payment of these with a coupon.
     pub fn crossed(&self, command: &Command) -> Option<bool> {
         let apart = |from: &Id, to: &Id| self.placement.of_account(from) != self.placement.of_account(to);
-        let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
         let sale_payer_apart = |id: &Id| {
             let on = self.sale_partition(id);
             self.settlements
@@ -190,7 +211,10 @@ impl Model {
                 .and_then(|s| s.effect.as_ref())
                 .is_some_and(|e| self.placement.of_account(&e.account) != on)
         };
-        let bill_payer = |id: &Id| self.bills.get(id).map(|bill| &bill.account);
+        let bill_payer_apart = |id: &Id| {
+            let on = self.bill_partition(id);
+            self.bills.get(id).is_some_and(|bill| self.placement.of_account(&bill.account) != on)
+        };
         let split_remote = |id: &Id| {
             self.splits.get(id).is_some_and(|split| {
                 let on = self.split_partition(split);
@@ -218,9 +242,9 @@ impl Model {
             Command::SettlePos(settle) => sale_payer_apart(&settle.id),
             Command::ReversePos { settlement } => sale_payer_apart(settlement),
             Command::RefundPos(refund) => sale_payer_apart(&refund.of),
-            Command::OpenBill(open) => remote(&open.account),
-            Command::ConfirmBill(confirm) => bill_payer(&confirm.bill).is_some_and(remote),
-            Command::RefundBill(refund) => bill_payer(&refund.of).is_some_and(remote),
+            Command::OpenBill(open) => self.placement.of_account(&open.account) != self.placement.of_user(&open.user),
+            Command::ConfirmBill(confirm) => bill_payer_apart(&confirm.bill),
+            Command::RefundBill(refund) => bill_payer_apart(&refund.of),
             Command::RequestSplit(request) => split_remote(&request.split),
             Command::PaySplitShare(pay) => split_remote(&pay.split),
             Command::CancelSplit { split } | Command::RefundSplit { split } => split_remote(split),
@@ -243,13 +267,16 @@ impl Model {
             return None;
         }
         let remote = |id: &Id| self.placement.of_account(id) != HOME_PARTITION;
-        let of_merchant = |merchant: &Id| self.merchants.get(merchant).is_some_and(remote);
         let of_sale = |id: &Id| {
             let on = self.sale_partition(id);
             let s = self.settlements.get(id).and_then(|s| s.effect.as_ref());
             s.is_some_and(|e| self.placement.of_account(&e.merchant_account) != on)
         };
-        let of_bill = |id: &Id| self.bills.get(id).is_some_and(|bill| of_merchant(&bill.merchant));
+        let merchant_apart = |merchant: &Id, on: PartitionId| {
+            self.merchants.get(merchant).is_some_and(|account| self.placement.of_account(account) != on)
+        };
+        let of_bill =
+            |id: &Id| self.bills.get(id).is_some_and(|bill| merchant_apart(&bill.merchant, self.bill_partition(id)));
         match command {
             Command::RegisterMerchant(register) => remote(&register.account).then_some("register_merchant"),
             Command::SettlePos(settle)
@@ -266,7 +293,9 @@ impl Model {
             }
             Command::ReversePos { settlement } => of_sale(settlement).then_some("reverse_pos"),
             Command::RefundPos(refund) => of_sale(&refund.of).then_some("refund_pos"),
-            Command::OpenBill(open) => of_merchant(&open.merchant).then_some("open_bill"),
+            Command::OpenBill(open) => {
+                merchant_apart(&open.merchant, self.placement.of_user(&open.user)).then_some("open_bill")
+            }
             Command::ConfirmBill(confirm) => of_bill(&confirm.bill).then_some("confirm_bill"),
             Command::RefundBill(refund) => of_bill(&refund.of).then_some("refund_bill"),
             _ => None,

@@ -278,8 +278,17 @@ fn archived_owner(engine: &Engine, key: &str) -> Result<Option<String>, QueryErr
 }
 
 /// The objects that live on one partition, whichever it is.
-const ONE_PARTITION: [&str; 7] =
-    ["hold:", "owner:Hold:", "split:", "owner:Split:", "authorization:", "owner:Authorization:", "settlement:"];
+const ONE_PARTITION: [&str; 9] = [
+    "hold:",
+    "owner:Hold:",
+    "split:",
+    "owner:Split:",
+    "authorization:",
+    "owner:Authorization:",
+    "settlement:",
+    "bill:",
+    "owner:Bill:",
+];
 
 /// What a partition's view says of an object it does not hold.
 const MISSING: &str = "<missing in the engine>";
@@ -306,8 +315,8 @@ fn merge(placement: &Placement, views: Vec<StateView>) -> StateView {
                 }
             } else if ONE_PARTITION.iter().any(|prefix| key.starts_with(prefix)) {
                 // A hold is on one partition (its payer's, or its sale's), a split on its
-                // requester's, an authorization and a settlement on their user's, missing on the
-                // others.
+                // requester's, an authorization, a settlement and a bill on their user's, missing
+                // on the others.
                 if value != MISSING || !merged.contains_key(&key) {
                     merged.insert(key, value);
                 }

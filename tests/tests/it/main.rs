@@ -10,6 +10,7 @@ mod engine;
 mod events;
 mod late_retries;
 mod metadata;
+mod partition_bills;
 mod partition_holds;
 mod partition_pos;
 mod partition_splits;

@@ -58,6 +58,17 @@ impl Transit {
         })
     }
 
+    /// The bills whose opening waits for their account's check, or whose money is in flight
+    /// (those are in memory too).
+    pub(in crate::state_machine) fn bills_opening(&self) -> impl Iterator<Item = &Id> {
+        self.by_bill.keys()
+    }
+
+    /// Whether bill `id`'s opening waits for its account's check (or its money is in flight).
+    pub(in crate::state_machine) fn opening_bill(&self, id: &Id) -> bool {
+        self.by_bill.contains_key(id)
+    }
+
     /// The splits whose request waits for one of its accounts' checks.
     pub(in crate::state_machine) fn splits_requesting(&self) -> impl Iterator<Item = &Id> {
         self.open.values().filter_map(|open| match &**open {

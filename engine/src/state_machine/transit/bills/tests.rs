@@ -253,33 +253,72 @@ fn a_refused_charge_leaves_its_coupon_available() {
     assert_eq!(posted(&p1, &payer), 100);
 }
 
+/// Delivers every message of `first` (from partition `from`) and of what it leads to, in order,
+/// between `machines`; returns what completed, with the partition it completed on.
+fn deliver_all(machines: &mut [StateMachine; 2], from: u16, first: CommitOutput) -> Vec<(u16, u64, Outcome)> {
+    let mut queue = std::collections::VecDeque::from([(from, first)]);
+    let mut completed = Vec::new();
+    while let Some((source, output)) = queue.pop_front() {
+        completed.extend(output.completed.iter().map(|(number, outcome)| (source, *number, outcome.clone())));
+        if !output.outgoing.is_empty() {
+            let destination = 1 - source;
+            queue.push_back((destination, deliver(&mut machines[usize::from(destination)], &output)));
+        }
+        assert!(queue.len() < 64, "the messages settle");
+    }
+    completed
+}
+
 #[test]
 fn a_share_that_waited_for_its_users_claim_then_for_a_charge_is_answered() {
     use crate::command::{Principal, ShareCoupon, Submission};
-    let [probe, _] = machines();
-    let user = (0..).map(|n| id(&format!("u-{n}"))).find(|user| probe.config().placement().of_user(user) == 1).unwrap();
-    let ([mut p0, mut p1], _, _, challenge) = bill_setup_for(&user, 1_000);
+    let [mut p0, mut p1] = machines();
+    let user = (0..).map(|n| id(&format!("u-{n}"))).find(|user| p0.config().placement().of_user(user) == 1).unwrap();
+    // The bill lives with its user on partition 1, its coupon on the home partition.
+    let (payer, takings) = (account_on(&p0, 1, "payer"), account_on(&p0, 0, "takings"));
+    open(&mut p1, &payer, 1_000);
+    open(&mut p0, &takings, 0);
+    let registered = register_shop(&mut p0, &takings);
+    deliver(&mut p1, &registered);
     issue_coupon_to(&mut p0, &user);
-    let charging = commit(&mut p0, &[], vec![confirm_with_coupon(&challenge)]);
+    let item =
+        AddBillItem { bill: id("b1"), terminal: id("t1"), item_ref: "tea".into(), quantity: 1, unit_amount: 400 };
+    // Its opening checks the merchant's account on the home partition first.
+    let opening = commit(&mut p1, &[], vec![open_bill_for(&user, &payer)]);
+    let opened = deliver(&mut p1, &deliver(&mut p0, &opening));
+    assert_eq!(opened.completed, [(1, Outcome::Applied(Reply::Done))]);
+    let added = commit(&mut p1, &[], vec![Command::AddBillItem(item)]);
+    assert!(added.outcomes[0].is_applied(), "{:?}", added.outcomes);
+    let submitted = commit(&mut p1, &[], vec![Command::SubmitBill(SubmitBill { bill: id("b1"), nonce: 3 })]);
+    let Outcome::Applied(Reply::BillSubmitted { challenge, .. }) = &submitted.outcomes[0] else { panic!() };
+    // The confirmation asks the home partition for its coupon's price: the coupon is kept there.
+    let charging = commit(&mut p1, &[], vec![confirm_with_coupon(challenge)]);
+    let [(_, confirmation)] = charging.pending[..] else { panic!("{:?}", charging.pending) };
+    let quoted = deliver(&mut p0, &charging);
 
     // The user is the app's on its own partition (a command applied there claimed it).
     let add = Command::AddContact(crate::command::AddContact { user: user.clone(), contact: id("friend") });
     let mut claimed_there = CommitOutput::default();
     p1.commit_with_messages(NOW, &[], &[Submission::new(Principal::App(id("app")), add)], &mut claimed_there);
-    // Noted to the home partition, which has not heard it yet: it asks.
-    let noted = matches!(&claimed_there.outgoing[..], [sent] if matches!(sent.message, TransitMessage::ClaimNoted(_)));
-    assert!(claimed_there.outcomes[0].is_applied() && noted);
-    // The app shares the coupon from the home partition: the user's claim is asked there first.
+    assert!(claimed_there.outcomes[0].is_applied());
+    // The app shares the coupon on the home partition, which has not heard the claim yet: the
+    // user's claim is asked there first.
     let share = Command::ShareCoupon(ShareCoupon { coupon: id("c1"), user: user.clone() });
     let mut asked = CommitOutput::default();
     p0.commit_with_messages(NOW, &[], &[Submission::new(Principal::App(id("app")), share)], &mut asked);
     let [(_, caller)] = asked.pending[..] else { panic!("{:?}", asked.pending) };
     assert!(matches!(&messages(&asked)[..], [TransitMessage::Claim(_)]));
-    // Answered (final): the share applies again and now waits for the charge redeeming the coupon.
-    let claimed = deliver(&mut p0, &deliver(&mut p1, &asked));
-    assert!(claimed.completed.is_empty(), "the share waits for the charge");
+    // Answered (final): the share applies again and now waits for the kept coupon's payment.
+    let mut machines = [p0, p1];
+    let claimed = deliver_all(&mut machines, 0, asked);
+    assert!(claimed.iter().all(|(_, number, _)| *number != caller), "the share waits for the charge");
     // The charge completes: the share is decided, and answered on the number its caller waits on.
-    let credited = deliver(&mut p0, &deliver(&mut p1, &charging));
-    let done = deliver(&mut p0, &deliver(&mut p1, &credited));
-    assert!(done.completed.contains(&(caller, Outcome::Rejected(Rejection::CouponRedeemed))), "{:?}", done.completed);
+    let done = deliver_all(&mut machines, 0, quoted);
+    assert!(done.contains(&(0, caller, Outcome::Rejected(Rejection::CouponRedeemed))), "{done:?}");
+    let paid = Outcome::Applied(Reply::BillPaid { charged: 300, discount: 100 });
+    assert!(done.contains(&(1, confirmation, paid)), "{done:?}");
+    deliver_all(&mut machines, 1, claimed_there);
+    let [p0, p1] = &machines;
+    assert!(p0.transit().open_messages().is_empty() && p1.transit().open_messages().is_empty());
+    assert_eq!((posted(p1, &payer), posted(p0, &takings)), (700, 300));
 }
