@@ -433,11 +433,9 @@ impl Engine {
     /// answers once everything it could have seen is durable. Keep reads short: the executor
     /// runs them between batches.
     ///
-    /// With several partitions this reads the home partition, which holds the reference data,
-    /// coupons and contacts, not the placed objects ([`Engine::read_account`] reads an
-    /// account's; [`Engine::hold_partition`], [`Engine::split_partition`],
-    /// [`Engine::authorization_partition`], [`Engine::settlement_partition`] and
-    /// [`Engine::bill_partition`] name the others' partitions).
+    /// With several partitions this reads the home partition: reference data, coupons and
+    /// contacts ([`Engine::read_account`] reads an account's; `Engine::*_partition` name a
+    /// placed object's partition).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&StateMachine) -> R + Send + 'static,

@@ -7,40 +7,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kassa_engine::command::{
-    AddBillItem, Command, ConfirmBill, DeductionKind, DeductionRule, IssueCoupon, Movement, OpenAccount, OpenBill,
-    Refund, RegisterMerchant, RegisterTerminal, SubmitBill,
-};
-use kassa_engine::partition::PartitionId;
+use kassa_engine::command::{AddBillItem, Command, ConfirmBill, OpenBill, Refund, SubmitBill};
 use kassa_engine::runtime::QueryError;
 use kassa_engine::state_machine::{BillState, CouponState};
-use kassa_engine::{Currency, Engine, Id, Outcome, Principal, Rejection, Reply, Submission};
+use kassa_engine::{Engine, Id, Outcome, Principal, Rejection, Reply, Submission};
 
 use super::partition_holds::{START_MS, WINDOW_MS, balance, config};
+use super::partition_pos::{app, funded, issue_coupon, shop_on, submit};
 use super::partition_splits::placed_on;
 
 const UNTIL: u64 = START_MS + 10 * WINDOW_MS;
 
 fn id(text: &str) -> Id {
     Id::new(text).unwrap()
-}
-
-fn app() -> Principal {
-    Principal::App(id("wallet"))
-}
-
-fn submit(engine: &Engine, principal: Principal, command: Command) -> Outcome {
-    engine.submit_blocking(Submission::new(principal, command)).unwrap()
-}
-
-/// The app's account on `partition`, holding 1,000.
-fn funded(engine: &Engine, partition: PartitionId, name: &str) -> Id {
-    let account = placed_on(engine, partition, name);
-    let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(submit(engine, app(), Command::OpenAccount(open)).is_applied());
-    let deposit = Movement { id: id(&format!("dep-{account}")), account: account.clone(), amount: 1_000 };
-    assert!(submit(engine, Principal::Admin, Command::Deposit(deposit)).is_applied());
-    account
 }
 
 /// Bill `bill` of `user` on `account`, opened by the app, one item of 400 added by the
@@ -82,13 +61,7 @@ fn bills_live_with_their_users_and_are_found_by_id_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let now = Arc::new(AtomicU64::new(START_MS));
     let engine = Engine::open(config(dir.path(), &now)).unwrap();
-    let takings = placed_on(&engine, 2, "takings");
-    let open = OpenAccount { account: takings.clone(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(submit(&engine, Principal::Admin, Command::OpenAccount(open)).is_applied());
-    let merchant = RegisterMerchant { merchant: id("m"), account: takings.clone() };
-    assert!(submit(&engine, Principal::Admin, Command::RegisterMerchant(merchant)).is_applied());
-    let register = RegisterTerminal { terminal: id("t1"), merchant: id("m"), mac_key: None, location: None };
-    assert!(submit(&engine, Principal::Admin, Command::RegisterTerminal(register)).is_applied());
+    let takings = shop_on(&engine, 2);
     // Three users on partitions 1, 2 and 3; b pays from an account on partition 0.
     let (a, b, c) = (placed_on(&engine, 1, "a"), placed_on(&engine, 2, "b"), placed_on(&engine, 3, "c"));
     let (pays_a, pays_b, pays_c) = (funded(&engine, 1, "pa"), funded(&engine, 0, "pb"), funded(&engine, 3, "pc"));
@@ -99,19 +72,7 @@ fn bills_live_with_their_users_and_are_found_by_id_everywhere() {
         assert_eq!(engine.bill_partition(&id(bill)).unwrap(), engine.placement().of_user(user));
     }
     // b holds a coupon of the merchant, on the home partition: priced and redeemed there.
-    let coupon = IssueCoupon {
-        coupon: id("c1"),
-        merchant: id("m"),
-        holder: b.clone(),
-        currency: Currency::EUR,
-        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 100 }, min_spend: 0 },
-        adjustments: Vec::new(),
-        valid_from_ms: START_MS,
-        valid_until_ms: UNTIL,
-        reward: None,
-        nonce: 3,
-    };
-    assert!(submit(&engine, Principal::Admin, Command::IssueCoupon(coupon)).is_applied());
+    issue_coupon(&engine, &b, 100);
 
     // A wrong challenge changes nothing; the right one pays, wherever the accounts live.
     assert_eq!(submit(&engine, app(), confirm("ba", "000000", None)).rejection(), Some(Rejection::IncorrectCode));

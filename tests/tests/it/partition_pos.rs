@@ -26,7 +26,7 @@ fn id(text: &str) -> Id {
     Id::new(text).unwrap()
 }
 
-fn app() -> Principal {
+pub(super) fn app() -> Principal {
     Principal::App(id("wallet"))
 }
 
@@ -34,18 +34,49 @@ fn terminal() -> Principal {
     Principal::Terminal(id("t1"))
 }
 
-fn submit(engine: &Engine, principal: Principal, command: Command) -> Outcome {
+pub(super) fn submit(engine: &Engine, principal: Principal, command: Command) -> Outcome {
     engine.submit_blocking(Submission::new(principal, command)).unwrap()
 }
 
 /// The app's account on `partition`, holding 1,000.
-fn funded(engine: &Engine, partition: PartitionId, name: &str) -> Id {
+pub(super) fn funded(engine: &Engine, partition: PartitionId, name: &str) -> Id {
     let account = placed_on(engine, partition, name);
     let open = OpenAccount { account: account.clone(), currency: Currency::EUR, overdraft_limit: 0 };
     assert!(submit(engine, app(), Command::OpenAccount(open)).is_applied());
     let deposit = Movement { id: id(&format!("dep-{account}")), account: account.clone(), amount: 1_000 };
     assert!(submit(engine, Principal::Admin, Command::Deposit(deposit)).is_applied());
     account
+}
+
+/// Merchant `m` (account on `partition`, owned by the admin) and its terminal `t1`: the
+/// merchant's account.
+pub(super) fn shop_on(engine: &Engine, partition: PartitionId) -> Id {
+    let takings = placed_on(engine, partition, "takings");
+    let open = OpenAccount { account: takings.clone(), currency: Currency::EUR, overdraft_limit: 0 };
+    assert!(submit(engine, Principal::Admin, Command::OpenAccount(open)).is_applied());
+    let merchant = RegisterMerchant { merchant: id("m"), account: takings.clone() };
+    assert!(submit(engine, Principal::Admin, Command::RegisterMerchant(merchant)).is_applied());
+    let register = RegisterTerminal { terminal: id("t1"), merchant: id("m"), mac_key: None, location: None };
+    assert!(submit(engine, Principal::Admin, Command::RegisterTerminal(register)).is_applied());
+    takings
+}
+
+/// Coupon `c1` of merchant `m` for `holder`, `off` off any purchase (it lives on the home
+/// partition).
+pub(super) fn issue_coupon(engine: &Engine, holder: &Id, off: u64) {
+    let coupon = IssueCoupon {
+        coupon: id("c1"),
+        merchant: id("m"),
+        holder: holder.clone(),
+        currency: Currency::EUR,
+        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: off }, min_spend: 0 },
+        adjustments: Vec::new(),
+        valid_from_ms: START_MS,
+        valid_until_ms: UNTIL,
+        reward: None,
+        nonce: 3,
+    };
+    assert!(submit(engine, Principal::Admin, Command::IssueCoupon(coupon)).is_applied());
 }
 
 /// Authorization `authorization` of `user` on `account` (limit 500): its code.
@@ -87,13 +118,7 @@ fn authorizations_and_sales_live_with_their_users_and_are_found_by_id_everywhere
     let dir = tempfile::tempdir().unwrap();
     let now = Arc::new(AtomicU64::new(START_MS));
     let engine = Engine::open(config(dir.path(), &now)).unwrap();
-    let takings = placed_on(&engine, 0, "takings");
-    let open = OpenAccount { account: takings.clone(), currency: Currency::EUR, overdraft_limit: 0 };
-    assert!(submit(&engine, Principal::Admin, Command::OpenAccount(open)).is_applied());
-    let merchant = RegisterMerchant { merchant: id("m"), account: takings.clone() };
-    assert!(submit(&engine, Principal::Admin, Command::RegisterMerchant(merchant)).is_applied());
-    let register = RegisterTerminal { terminal: id("t1"), merchant: id("m"), mac_key: None, location: None };
-    assert!(submit(&engine, Principal::Admin, Command::RegisterTerminal(register)).is_applied());
+    let takings = shop_on(&engine, 0);
     // Three users on partitions 1, 2 and 3; b pays from an account on partition 0.
     let (a, b, c) = (placed_on(&engine, 1, "a"), placed_on(&engine, 2, "b"), placed_on(&engine, 3, "c"));
     let (pays_a, pays_b, pays_c) = (funded(&engine, 1, "pa"), funded(&engine, 0, "pb"), funded(&engine, 3, "pc"));
@@ -106,19 +131,7 @@ fn authorizations_and_sales_live_with_their_users_and_are_found_by_id_everywhere
         assert_eq!(engine.authorization_partition(&id(authorization)).unwrap(), engine.placement().of_user(user));
     }
     // b holds a coupon of the merchant, on the home partition: priced and redeemed there.
-    let coupon = IssueCoupon {
-        coupon: id("c1"),
-        merchant: id("m"),
-        holder: b.clone(),
-        currency: Currency::EUR,
-        rule: DeductionRule { kind: DeductionKind::FixedOff { amount: 50 }, min_spend: 0 },
-        adjustments: Vec::new(),
-        valid_from_ms: START_MS,
-        valid_until_ms: UNTIL,
-        reward: None,
-        nonce: 3,
-    };
-    assert!(submit(&engine, Principal::Admin, Command::IssueCoupon(coupon)).is_applied());
+    issue_coupon(&engine, &b, 50);
 
     assert!(matches!(
         sell(&engine, sale("sa", &a, &code_a, 100)),
