@@ -33,6 +33,17 @@ const INDEXER_WAIT_MAX: Duration = Duration::from_secs(60);
 /// takes a snapshot too: the log is trimmed only below the oldest partition's snapshot.
 const LAGGING_RECORDS: u64 = 1_024;
 
+/// Whether a partition takes a snapshot after record `seq`: `commands_since` its last one
+/// reached `every_commands`, or it lags: another partition's newest snapshot covers records
+/// more than [`LAGGING_RECORDS`] after its own, and its own is that far behind `seq` too. The
+/// second condition keeps a partition whose records are far apart in the shared numbering (little
+/// of the load, or a replica behind) from encoding its whole state after every record while
+/// the others' snapshots move on: it snapshots at most once per [`LAGGING_RECORDS`] records.
+fn snapshot_due((commands_since, every_commands): (u64, u64), (seq, snapshot_seq): (u64, u64), newest: u64) -> bool {
+    let lagging = newest > snapshot_seq + LAGGING_RECORDS && seq >= snapshot_seq + LAGGING_RECORDS;
+    commands_since >= every_commands || lagging
+}
+
 /// A record the writer made durable: what the replica applies.
 pub(super) struct DurableRecord {
     pub(super) seq: u64,
@@ -70,8 +81,8 @@ impl Snapshotter {
             self.replica.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
             self.seq = record.seq;
             self.commands_since += record.commands.len() as u64;
-            let lagging = self.newest_snapshot_seq.load(Ordering::Relaxed) > self.snapshot_seq + LAGGING_RECORDS;
-            if self.commands_since >= self.every_commands || lagging {
+            let newest = self.newest_snapshot_seq.load(Ordering::Relaxed);
+            if snapshot_due((self.commands_since, self.every_commands), (self.seq, self.snapshot_seq), newest) {
                 self.commands_since = 0;
                 self.snapshot();
             }
@@ -118,5 +129,26 @@ impl Snapshotter {
             // Nothing is lost: the log was not trimmed. The writer reports a failing disk.
             Err(error) => tracing::error!(%error, seq = snapshot.seq, "writing a snapshot failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LAGGING_RECORDS, snapshot_due};
+
+    #[test]
+    fn a_lagging_partition_snapshots_once_per_lagging_records_not_after_every_record() {
+        let every = (0, 100_000);
+        // Its own commands reached the threshold: due.
+        assert!(snapshot_due((100_000, 100_000), (10, 5), 0));
+        // Another partition's snapshot is far ahead, and this one's is far behind its record: due.
+        assert!(snapshot_due(every, (5_000, 1_000), 6_000));
+        // Just snapshotted at 5,000 while the others are at 9,000: its next records, even far
+        // apart, wait until 1,024 records have passed since (before, each was a whole snapshot).
+        assert!(!snapshot_due(every, (5_001, 5_000), 9_000));
+        assert!(!snapshot_due(every, (5_000 + LAGGING_RECORDS - 1, 5_000), 9_000));
+        assert!(snapshot_due(every, (5_000 + LAGGING_RECORDS, 5_000), 9_000));
+        // Not lagging: the others' newest snapshot is near its own.
+        assert!(!snapshot_due(every, (9_000, 5_000), 5_000 + LAGGING_RECORDS));
     }
 }
