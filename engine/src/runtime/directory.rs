@@ -171,8 +171,8 @@ impl Directory {
 }
 
 /// Where storage says object `id` of `kind` lives, if it left memory: a hold with its payer (a
-/// POS settlement's with the settlement), a split with its requester, an authorization and a
-/// settlement with their user. With `sale_of_hold`, a hold that storage does not have is where
+/// POS settlement's with the settlement), a split with its requester, an authorization, a
+/// settlement and a bill with their user. With `sale_of_hold`, a hold that storage does not have is where
 /// a settlement of its id is.
 fn stored_partition(
     placement: &Placement,
@@ -180,26 +180,16 @@ fn stored_partition(
     (kind, id): (DirectoryKind, &Id),
     sale_of_hold: bool,
 ) -> Result<Option<PartitionId>, WalError> {
-    let one = |kind: ArchivedKind| -> Result<Option<Archived>, WalError> {
-        Ok(wal.archived(&[(kind, id.clone())])?.pop().flatten())
+    // Objects placed with a user: the archived copy names it.
+    let with_user = |kind: ArchivedKind| -> Result<Option<PartitionId>, WalError> {
+        let stored = wal.archived(&[(kind, id.clone())])?.pop().flatten();
+        Ok(stored.as_ref().and_then(placing_user).map(|user| placement.of_user(user)))
     };
     Ok(match kind {
-        DirectoryKind::Split => match one(ArchivedKind::Split)? {
-            Some(Archived::Split(split)) => Some(placement.of_user(&split.split.requester)),
-            _ => None,
-        },
-        DirectoryKind::Authorization => match one(ArchivedKind::Authorization)? {
-            Some(Archived::Authorization(authorization)) => Some(placement.of_user(&authorization.authorization.user)),
-            _ => None,
-        },
-        DirectoryKind::Bill => match one(ArchivedKind::Bill)? {
-            Some(Archived::Bill(bill)) => Some(placement.of_user(&bill.bill.user)),
-            _ => None,
-        },
-        DirectoryKind::Settlement => match one(ArchivedKind::Settlement)? {
-            Some(Archived::Settlement(sale)) => Some(placement.of_user(&sale.record.user)),
-            _ => None,
-        },
+        DirectoryKind::Split => with_user(ArchivedKind::Split)?,
+        DirectoryKind::Authorization => with_user(ArchivedKind::Authorization)?,
+        DirectoryKind::Bill => with_user(ArchivedKind::Bill)?,
+        DirectoryKind::Settlement => with_user(ArchivedKind::Settlement)?,
         DirectoryKind::Hold => {
             let stored = wal.archived(&[(ArchivedKind::Hold, id.clone()), (ArchivedKind::Settlement, id.clone())])?;
             let held = |sale: &crate::state_machine::ArchivedSettlement| {
@@ -216,6 +206,18 @@ fn stored_partition(
             }
         }
     })
+}
+
+/// The user an archived split (its requester), authorization, settlement or bill is placed
+/// with.
+fn placing_user(archived: &Archived) -> Option<&Id> {
+    match archived {
+        Archived::Split(split) => Some(&split.split.requester),
+        Archived::Authorization(authorization) => Some(&authorization.authorization.user),
+        Archived::Settlement(sale) => Some(&sale.record.user),
+        Archived::Bill(bill) => Some(&bill.bill.user),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
