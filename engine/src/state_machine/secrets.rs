@@ -1,7 +1,7 @@
 //! Keyed derivations with ring's HMAC-SHA256: secure codes, challenges, coupon and approval
 //! codes are *derived* from the server key and the command (no randomness but the command's
-//! nonce); only keyed hashes of codes are stored, and they are checked with `hmac::verify`, which
-//! compares in constant time.
+//! nonce); only keyed hashes of codes are stored, and they are compared in constant time
+//! ([`hashes_equal`]).
 
 use std::fmt;
 
@@ -17,21 +17,21 @@ impl SecretKey {
         SecretKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
 
-    /// The message for `parts` under `domain`: every piece length-prefixed, so no two inputs
-    /// collide.
-    fn message(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
-        let mut message = Vec::with_capacity(96);
+    /// The HMAC of `parts` under `domain`: every piece length-prefixed, so no two inputs
+    /// collide; fed to the HMAC piece by piece (no message is built: a POS sale computes two).
+    fn tag(&self, domain: &str, parts: &[&[u8]]) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&self.0);
         for piece in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
-            message.extend_from_slice(&(piece.len() as u64).to_be_bytes());
-            message.extend_from_slice(piece);
+            context.update(&(piece.len() as u64).to_be_bytes());
+            context.update(piece);
         }
-        message
+        context.sign()
     }
 
     /// A decimal code of `digits` digits (at most 18) derived from `parts`.
     pub(crate) fn digits(&self, domain: &str, parts: &[&[u8]], digits: u32) -> String {
         assert!(digits > 0 && digits <= 18);
-        let tag = hmac::sign(&self.0, &Self::message(domain, parts));
+        let tag = self.tag(domain, parts);
         let mut head = [0u8; 8];
         head.copy_from_slice(&tag.as_ref()[..8]);
         let value = u64::from_be_bytes(head) % 10u64.pow(digits);
@@ -41,13 +41,13 @@ impl SecretKey {
     /// The keyed hash of `parts` under `domain`, stored instead of a code.
     pub(crate) fn hash(&self, domain: &str, parts: &[&[u8]]) -> [u8; 32] {
         let mut hash = [0u8; 32];
-        hash.copy_from_slice(hmac::sign(&self.0, &Self::message(domain, parts)).as_ref());
+        hash.copy_from_slice(self.tag(domain, parts).as_ref());
         hash
     }
 
-    /// Whether `parts` hash to `expected`; `hmac::verify` compares in constant time.
+    /// Whether `parts` hash to `expected`, compared in constant time ([`hashes_equal`]).
     pub(crate) fn verify(&self, domain: &str, parts: &[&[u8]], expected: &[u8; 32]) -> bool {
-        hmac::verify(&self.0, &Self::message(domain, parts), expected).is_ok()
+        hashes_equal(&self.hash(domain, parts), expected)
     }
 }
 
@@ -87,5 +87,20 @@ mod tests {
         let mut other_hash = hash;
         other_hash[31] ^= 1;
         assert!(!hashes_equal(&hash, &other_hash));
+    }
+
+    #[test]
+    fn hashes_are_the_hmac_of_the_length_prefixed_message_as_stored_before() {
+        // Codes' hashes are stored (snapshots, archived objects): feeding the pieces one by one
+        // must give exactly the HMAC of the whole message built as before.
+        let key_bytes = [9; 32];
+        let key = SecretKey::from_bytes(&key_bytes);
+        let mut message = Vec::new();
+        for piece in [&b"domain"[..], b"user-1", b"", b"12345678"] {
+            message.extend_from_slice(&(piece.len() as u64).to_be_bytes());
+            message.extend_from_slice(piece);
+        }
+        let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key_bytes), &message);
+        assert_eq!(&key.hash("domain", &[b"user-1", b"", b"12345678"])[..], expected.as_ref());
     }
 }

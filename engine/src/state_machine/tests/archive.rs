@@ -440,3 +440,23 @@ fn a_completed_split_leaves_memory_and_its_lists_and_is_refunded_once_back() {
     h.machine.check_invariants();
     assert_eq!(split_balances(&h), [1_000; 4]);
 }
+
+/// The limit counts active authorizations wherever they sit in the user's list: a full list
+/// refuses another; one resolved in the middle or at either end makes room for exactly one.
+#[test]
+fn the_active_authorizations_limit_counts_every_position_of_the_list() {
+    let max = crate::constants::AUTHORIZATIONS_PER_USER_MAX as u64;
+    for resolved in [0, max / 2, max - 1] {
+        let mut h = harness();
+        let codes: Vec<String> =
+            (0..max).map(|nonce| code_of(h.ok(authorize(&format!("n{nonce}"), 100, h.now + 60_000, nonce)))).collect();
+        assert_eq!(h.rejected(authorize("extra", 100, h.now + 60_000, 100)), Rejection::TooManyAuthorizations);
+        if resolved == max / 2 {
+            h.ok(settle("s1", &codes[resolved as usize], 100));
+        } else {
+            h.ok(Command::RevokeAuthorization { authorization: id(&format!("n{resolved}")) });
+        }
+        h.ok(authorize("extra", 100, h.now + 60_000, 100));
+        assert_eq!(h.rejected(authorize("extra2", 100, h.now + 60_000, 101)), Rejection::TooManyAuthorizations);
+    }
+}
