@@ -27,7 +27,7 @@ mod secrets;
 mod splits;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use kassa_engine::SecretKey;
 use kassa_engine::command::{
@@ -35,7 +35,7 @@ use kassa_engine::command::{
     ValueAdjustment,
 };
 use kassa_engine::constants::{AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX};
-use kassa_engine::partition::{HOME_PARTITION, PartitionId, Placement};
+use kassa_engine::partition::{DirectoryKind, HOME_PARTITION, PartitionId, Placement};
 use kassa_engine::types::GeoPoint;
 use kassa_engine::{Command, Currency, Id, TimestampMs};
 
@@ -423,6 +423,11 @@ pub struct Model {
     pub placement: Placement,
     /// The partition applying the command being applied (`Placement::of_command`).
     partition: PartitionId,
+    /// Where the engine's directory placed the objects this batch's commands name, routing
+    /// them all before any applies (`partitions.rs`, [`Model::begin_batch`]).
+    batch_entries: HashMap<(DirectoryKind, Id), PartitionId>,
+    /// The partitions of this batch's commands not applied yet, in order.
+    batch_routes: VecDeque<PartitionId>,
     /// Highest `now` applied so far.
     pub now_ms: TimestampMs,
     /// Accounts.
@@ -529,6 +534,8 @@ impl Model {
             secret_key,
             placement,
             partition: HOME_PARTITION,
+            batch_entries: HashMap::new(),
+            batch_routes: VecDeque::new(),
             claims_known: HashSet::new(),
             now_ms: 0,
             accounts: BTreeMap::new(),
@@ -572,7 +579,7 @@ impl Model {
         self.movements.advance(now);
         self.transfers.advance(now);
         let Submission { principal, command, metadata } = submission;
-        self.partition = self.route(command);
+        self.partition = self.batch_routes.pop_front().unwrap_or_else(|| self.route(command));
         if let Err(rejection) = self.authority(principal, command) {
             return Outcome::Rejected(rejection);
         }

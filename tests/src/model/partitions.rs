@@ -51,6 +51,9 @@
 //! - A transfer between partitions checks the payer (missing, closed, currency, funds) before
 //!   the payee (missing, closed, currency, ceiling), which answers on its own partition.
 //! - Transfer and movement ids are remembered by the partition that applied them.
+//! - A batch is routed whole before any of it applies: a creation enters its object's id where
+//!   it goes (a sale placing a hold, the hold's too), and the commands behind it that name the
+//!   id go there even when the creation is refused.
 
 use kassa_engine::Id;
 use kassa_engine::command::{CaptureHold, Command, Principal, Rejection, Submission};
@@ -64,29 +67,65 @@ impl Model {
     pub fn route(&self, command: &Command) -> PartitionId {
         match self.placement.route(command) {
             Route::Partition(partition) => partition,
-            Route::Object(DirectoryKind::Hold, id, new_on) => match self.holds.get(id) {
-                Some(_) if self.pos_hold(id) => self.sale_partition(id),
-                Some(hold) => self.placement.of_account(&hold.from),
+            Route::Object(kind, id, new_on) => match (self.object_partition(kind, id), self.entered(kind, id)) {
+                (Some(partition), _) | (None, Some(partition)) => partition,
                 // No hold: a follow-up goes where a sale of its id is, if one is.
-                None if new_on.is_none() && self.settlements.contains_key(id) => self.sale_partition(id),
-                None => new_on.unwrap_or(HOME_PARTITION),
+                (None, None) if kind == DirectoryKind::Hold && new_on.is_none() => {
+                    let sale = self.object_partition(DirectoryKind::Settlement, id);
+                    sale.or_else(|| self.entered(DirectoryKind::Settlement, id)).unwrap_or(HOME_PARTITION)
+                }
+                (None, None) => new_on.unwrap_or(HOME_PARTITION),
             },
-            Route::Object(DirectoryKind::Authorization, id, new_on) => match self.authorizations.get(id) {
-                Some(authorization) => self.placement.of_user(&authorization.user),
-                None => new_on.unwrap_or(HOME_PARTITION),
+        }
+    }
+
+    /// Where object `id` of `kind` lives, if it exists.
+    fn object_partition(&self, kind: DirectoryKind, id: &Id) -> Option<PartitionId> {
+        match kind {
+            DirectoryKind::Hold => match self.holds.get(id) {
+                Some(_) if self.pos_hold(id) => Some(self.sale_partition(id)),
+                Some(hold) => Some(self.placement.of_account(&hold.from)),
+                None => None,
             },
-            Route::Object(DirectoryKind::Settlement, id, new_on) => match self.settlements.get(id) {
-                Some(_) => self.sale_partition(id),
-                None => new_on.unwrap_or(HOME_PARTITION),
-            },
-            Route::Object(DirectoryKind::Bill, id, new_on) => match self.bills.get(id) {
-                Some(bill) => self.placement.of_user(&bill.user),
-                None => new_on.unwrap_or(HOME_PARTITION),
-            },
-            Route::Object(DirectoryKind::Split, id, new_on) => match self.splits.get(id) {
-                Some(split) => self.placement.of_user(&split.requester),
-                None => new_on.unwrap_or(HOME_PARTITION),
-            },
+            DirectoryKind::Authorization => {
+                self.authorizations.get(id).map(|found| self.placement.of_user(&found.user))
+            }
+            DirectoryKind::Settlement => self.settlements.contains_key(id).then(|| self.sale_partition(id)),
+            DirectoryKind::Bill => self.bills.get(id).map(|bill| self.placement.of_user(&bill.user)),
+            DirectoryKind::Split => self.splits.get(id).map(|split| self.placement.of_user(&split.requester)),
+        }
+    }
+
+    /// Where this batch's routing placed object `id` of `kind`, which does not exist (yet).
+    fn entered(&self, kind: DirectoryKind, id: &Id) -> Option<PartitionId> {
+        self.batch_entries.get(&(kind, id.clone())).copied()
+    }
+
+    /// Routes a whole batch before any of it applies, as the engine does: a creation enters
+    /// its object's id where it goes (a sale placing a hold, the hold's too), so the commands
+    /// behind it in the batch that name that id go there, even when the creation is then
+    /// refused (a concurrent placement of a hold of a sale's id, say, is then `cross_partition`
+    /// there). [`Model::apply`] takes the batch's routes in order.
+    pub fn begin_batch(&mut self, batch: &[Submission]) {
+        self.batch_entries.clear();
+        self.batch_routes.clear();
+        for submission in batch {
+            let partition = self.route(&submission.command);
+            if let Route::Object(kind, id, new_on) = self.placement.route(&submission.command) {
+                let named = self.object_partition(kind, id).is_some() || self.entered(kind, id).is_some();
+                if let (false, Some(new_on)) = (named, new_on) {
+                    self.batch_entries.insert((kind, id.clone()), new_on);
+                }
+                let hold_named = self.object_partition(DirectoryKind::Hold, id).is_some()
+                    || self.entered(DirectoryKind::Hold, id).is_some();
+                if let Command::SettlePos(settle) = &submission.command
+                    && settle.hold_until_ms.is_some()
+                    && !hold_named
+                {
+                    self.batch_entries.insert((DirectoryKind::Hold, id.clone()), partition);
+                }
+            }
+            self.batch_routes.push_back(partition);
         }
     }
 

@@ -353,6 +353,7 @@ impl Run {
             self.diverge(None, None, "outcome count", batch.len().to_string(), outcomes.len().to_string());
             return false;
         }
+        self.model.begin_batch(batch);
         for (submission, outcome) in batch.iter().zip(outcomes) {
             let expected = self.model.apply(self.now_ms, submission, outcome);
             let index = self.report.commands;

@@ -586,7 +586,7 @@ impl Generator {
             937..939 => self.wrong_challenges(model, batch),
             939 => self.drain_and_close(model, batch),
             940 if self.pm(40) => self.fill_bill(model, now, batch),
-            941 if self.pm(60) => self.many_authorizations(model, now, batch),
+            941 => self.many_authorizations(model, now, batch),
             942 if self.pm(40) => self.popular_contacts(model, batch),
             943 if self.pm(30) => self.hoard(model, now, batch),
             944..950 => self.whale(model, batch),

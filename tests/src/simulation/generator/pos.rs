@@ -114,6 +114,8 @@ impl Generator {
         for _ in 0..34 {
             let mut command = self.authorize(model, now, user.clone());
             if let Command::Authorize(authorize) = &mut command {
+                // The user's own account each time, so that the burst does reach the limit.
+                authorize.account = self.home(&user);
                 authorize.expires_at_ms = now + self.range(HOUR, 2 * DAY);
                 authorize.limit = self.range(1, 10_000);
             }
