@@ -139,9 +139,9 @@ impl StateMachine {
     }
 
     /// Whether `user` has [`AUTHORIZATIONS_PER_USER_MAX`] active authorizations whose codes are
-    /// not forgotten at `now`. A full list is scanned oldest first and only until the answer is
-    /// known: its oldest entries have mostly resolved, so the first usually decides (counting
-    /// every entry looked up to 32 authorizations per `Authorize`: a third of its cost).
+    /// not forgotten at `now`. The list is scanned oldest first and only until the answer is
+    /// known: its oldest entries have mostly resolved, so the first usually decides (looking
+    /// every entry up, up to 32 per `Authorize`, was a third of its cost).
     fn has_most_active_authorizations(&self, user: &Id, now: TimestampMs) -> bool {
         let Some(listed) = self.state.user_authorizations.get(user) else { return false };
         let mut inactive = 0;

@@ -426,8 +426,8 @@ pub struct Model {
     /// Where the engine's directory placed the objects this batch's commands name, routing
     /// them all before any applies (`partitions.rs`, [`Model::begin_batch`]).
     batch_entries: HashMap<(DirectoryKind, Id), PartitionId>,
-    /// The partitions of this batch's commands not applied yet, in order.
-    batch_routes: VecDeque<PartitionId>,
+    /// This batch's commands not applied yet, in order, each with its partition.
+    batch_routes: VecDeque<(Command, PartitionId)>,
     /// Highest `now` applied so far.
     pub now_ms: TimestampMs,
     /// Accounts.
@@ -579,7 +579,7 @@ impl Model {
         self.movements.advance(now);
         self.transfers.advance(now);
         let Submission { principal, command, metadata } = submission;
-        self.partition = self.batch_routes.pop_front().unwrap_or_else(|| self.route(command));
+        self.partition = self.batch_route(command);
         if let Err(rejection) = self.authority(principal, command) {
             return Outcome::Rejected(rejection);
         }

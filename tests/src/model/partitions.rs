@@ -125,7 +125,19 @@ impl Model {
                     self.batch_entries.insert((DirectoryKind::Hold, id.clone()), partition);
                 }
             }
-            self.batch_routes.push_back(partition);
+            self.batch_routes.push_back((submission.command.clone(), partition));
+        }
+    }
+
+    /// The partition of `command`: where [`Model::begin_batch`] routed it, if it is the next
+    /// command of the batch; otherwise (a command applied outside a batch) routed alone.
+    pub(super) fn batch_route(&mut self, command: &Command) -> PartitionId {
+        match self.batch_routes.pop_front() {
+            Some((routed, partition)) if routed == *command => partition,
+            _ => {
+                self.batch_routes.clear();
+                self.route(command)
+            }
         }
     }
 
