@@ -195,7 +195,7 @@ impl Shared {
         let (mailbox, inbox) = crossbeam_channel::bounded(config.mailbox_max);
         // The replica starts as the recovered state and applies every durable record after it;
         // its inbox holds the records that arrive while it encodes a snapshot.
-        let replica = StateMachine::from_state(machine.config().clone(), machine.state().clone());
+        let replica = StateMachine::replica_of(&machine);
         let mut machine = machine;
         machine.touch_id_table();
         let (to_snapshotter, snapshotter_inbox) = crossbeam_channel::bounded(65_536);

@@ -30,7 +30,7 @@ impl StateMachine {
         let owned: usize = self.state.owned_accounts.values().map(BTreeSet::len).sum();
         let account_owners = self.state.owners.keys().filter(|(kind, _)| *kind == ObjectKind::Account).count();
         assert_eq!(owned, account_owners, "every tenant's account is listed once");
-        self.state.check_indexes();
+        self.state.check_indexes(self.keeps_lists);
         self.check_archive();
         if self.config.placement.count() > 1 {
             let state = &self.state;

@@ -75,13 +75,30 @@ impl State {
         self.retired_expiry = super::authorizations::retired_expiry(&self.retired_authorizations);
     }
 
-    /// Asserts that the derived indexes are what the stored state derives (invariant checks).
-    pub(super) fn check_indexes(&self) {
-        assert!(owned_objects(&self.owners) == self.owned_objects, "the owner lists match the owner records");
-        let (by_merchant, orphans) = settlement_lists(&self.settlements, &self.terminals);
-        assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
-        assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
-        assert!(member_splits(&self.splits) == self.member_splits, "every member lists its splits");
+    /// Drops the paged lists' indexes (a replica's state: [`StateMachine::replica_of`]).
+    pub(super) fn drop_lists(&mut self) {
+        self.owned_objects = OwnedObjects::default();
+        self.merchant_settlements = Map::default();
+        self.orphan_settlements = Map::default();
+        self.member_splits = Map::default();
+    }
+
+    /// Asserts that the derived indexes are what the stored state derives (invariant checks);
+    /// the paged lists' are empty where they are not kept.
+    pub(super) fn check_indexes(&self, keeps_lists: bool) {
+        if keeps_lists {
+            assert!(owned_objects(&self.owners) == self.owned_objects, "the owner lists match the owner records");
+            let (by_merchant, orphans) = settlement_lists(&self.settlements, &self.terminals);
+            assert!(by_merchant == self.merchant_settlements, "the settlement lists match the settlements");
+            assert!(orphans == self.orphan_settlements, "settlements at unregistered terminals are set aside");
+            assert!(member_splits(&self.splits) == self.member_splits, "every member lists its splits");
+        } else {
+            let lists = [&self.merchant_settlements, &self.orphan_settlements, &self.member_splits];
+            assert!(
+                self.owned_objects.is_empty() && lists.iter().all(|list| list.is_empty()),
+                "a replica lists nothing"
+            );
+        }
         assert!(escrowed_shares(&self.splits) == self.escrowed_shares, "every paid open share is counted");
         let expiry = super::pos::code_failure_expiry(&self.code_failures);
         assert!(expiry == self.code_failure_expiry, "every wrong-code window is queued for its end");
@@ -91,7 +108,7 @@ impl State {
 impl StateMachine {
     /// Lists `id` (of `kind`, just created by `owner`) under its owner, if its kind is listed.
     pub(super) fn list_owned(&mut self, owner: &Principal, kind: ObjectKind, id: &Id) {
-        if LISTED.contains(&kind) {
+        if self.keeps_lists && LISTED.contains(&kind) {
             self.state.owned_objects.entry((owner.clone(), kind)).or_default().insert(id.clone());
         }
     }
@@ -99,6 +116,9 @@ impl StateMachine {
     /// Lists settlement `id`, just recorded at `terminal`, under the terminal's merchant (or
     /// aside, when no terminal has that id).
     pub(super) fn list_settlement(&mut self, terminal: &Id, id: &Id) {
+        if !self.keeps_lists {
+            return;
+        }
         let state = &mut self.state;
         match state.terminals.get(terminal) {
             Some(known) => state.merchant_settlements.entry(known.merchant.clone()).or_default().insert(id.clone()),
@@ -108,6 +128,9 @@ impl StateMachine {
 
     /// Lists split `id`, just requested, under each of its members.
     pub(super) fn list_split_members(&mut self, id: &Id) {
+        if !self.keeps_lists {
+            return;
+        }
         let split = &self.state.splits[id];
         for member in &split.members {
             self.state.member_splits.entry(member.user.clone()).or_default().insert(id.clone());

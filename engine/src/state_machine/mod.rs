@@ -315,6 +315,9 @@ pub struct StateMachine {
     /// While a linked batch applies again with its payees elsewhere reserved: their answers
     /// (`transit/linked.rs`).
     reserved_legs: Vec<transit::LegAnswer>,
+    /// Whether the paged lists' indexes are kept (`lists.rs`): not by a snapshotter's replica,
+    /// which answers no query ([`StateMachine::replica_of`]).
+    keeps_lists: bool,
 }
 
 impl StateMachine {
@@ -338,6 +341,7 @@ impl StateMachine {
             quoted: None,
             joining: Vec::new(),
             reserved_legs: Vec::new(),
+            keeps_lists: true,
         }
     }
 
@@ -346,6 +350,16 @@ impl StateMachine {
         // The list indexes are not in snapshots: every decoded state derives them here.
         state.derive_indexes();
         StateMachine::with_state(config, state)
+    }
+
+    /// A copy of `machine` that applies the same records and encodes the same snapshots but
+    /// keeps none of the paged lists' indexes (`lists.rs`): a snapshotter's replica, which
+    /// answers no query. The lists are derived, never in a snapshot; keeping them cost the
+    /// replica a tenth of its time on POS sales (a B-tree insertion per authorization and sale).
+    pub fn replica_of(machine: &StateMachine) -> StateMachine {
+        let mut state = machine.state.clone();
+        state.drop_lists();
+        StateMachine { keeps_lists: false, ..StateMachine::with_state(machine.config.clone(), state) }
     }
 
     /// The `now` of the last commit (time never runs backwards inside the machine).

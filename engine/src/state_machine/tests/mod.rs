@@ -9,6 +9,7 @@ mod archive;
 mod closed_accounts;
 mod iso_ids;
 mod pos_holds;
+mod replica;
 mod users;
 pub(crate) use users::{add_item, coupon_code, issue, members, open_bill, pay, redeem, request_split, submitted};
 
