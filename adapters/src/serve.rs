@@ -103,6 +103,12 @@ pub struct ServeArgs {
     /// standbys forward to it) [default: each listener's own address].
     #[arg(long, env = "KASSA_ADVERTISE_HOST")]
     pub advertise_host: Option<String>,
+    /// Hash each partition's state every this many records into `state-hashes` in the data
+    /// directory (an owner's and its standbys' hashes at the same record must be equal; each
+    /// hash encodes the partition's whole state: a check, not for production load)
+    /// [default: 0, never].
+    #[arg(long, env = "KASSA_STATE_HASH_EVERY")]
+    pub state_hash_every: Option<u64>,
 }
 
 /// How log lines are written (`--log-format`).
@@ -160,6 +166,7 @@ struct FileConfig {
     node_id: Option<String>,
     cluster_snapshot_secs: Option<u64>,
     advertise_host: Option<String>,
+    state_hash_every: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -195,6 +202,8 @@ pub struct ServeConfig {
     pub cluster: Option<kassa_cluster::ClusterOptions>,
     /// The host other nodes reach this one at (cluster mode).
     pub advertise_host: Option<String>,
+    /// Records between two hashes of each partition's state (0: none).
+    pub state_hash_every: u64,
 }
 
 impl ServeArgs {
@@ -234,6 +243,7 @@ impl ServeArgs {
                 (None, None) => None,
                 _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
             },
+            state_hash_every: self.state_hash_every.or(file.state_hash_every).unwrap_or(0),
             advertise_host: match self.advertise_host.or(file.advertise_host) {
                 Some(host) if host.is_empty() || host.chars().any(char::is_whitespace) => {
                     return Err(format!("advertise host {host:?}: a host name or address, without spaces"));
@@ -371,6 +381,7 @@ async fn open_engine(
     engine_config.idempotency_retention_ms = config.idempotency_retention_ms;
     engine_config.resolved_in_memory_ms = config.resolved_in_memory_ms;
     engine_config.partitions = config.partitions;
+    engine_config.state_hash_every = config.state_hash_every;
     if let Some(options) = &config.cluster {
         return crate::cluster_node::open(config, options, engine_config, listener).await;
     }

@@ -11,6 +11,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod canonical;
+pub use canonical::{CanonicalError, encode_canonical};
+
 /// The format version written in front of every record.
 pub const FORMAT_VERSION: u8 = 1;
 

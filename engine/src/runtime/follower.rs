@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::state_hashes::StateHashes;
 use super::{Engine, EngineConfig, OpenError, RecoveryReport, Replica};
 use crate::state_machine::{CommitOutput, Config, SecretKey, StateMachine};
 use crate::wal::{Derived, EncodedRecord, HeldLines, IndexedKind, Wal, WalRecord, decode_record, newest_per_key};
@@ -27,6 +28,8 @@ pub struct Follower {
     lost_history: Derived,
     unflushed: u64,
     output: CommitOutput,
+    /// Per partition, where its state is hashed (`state_hashes.rs`); the snapshotter takes it on.
+    pub(super) hashes: Vec<StateHashes>,
 }
 
 impl Follower {
@@ -63,6 +66,11 @@ impl Follower {
         let oldest = snapshot_seqs.iter().copied().min().unwrap_or(0);
         let watermark = wal.history_watermark()?;
         let report = RecoveryReport { snapshot_seq: oldest, snapshot_load, ..RecoveryReport::default() };
+        let hashes = (0u16..)
+            .zip(&snapshot_seqs)
+            // Recovery hashes nothing: it would repeat what the log's writer hashed.
+            .map(|(partition, covered)| StateHashes::new(&config.data_dir, partition, 0, *covered))
+            .collect();
         let mut follower = Follower {
             config,
             wal: wal.clone(),
@@ -76,6 +84,7 @@ impl Follower {
             lost_history: Derived::default(),
             unflushed: 0,
             output: CommitOutput::default(),
+            hashes,
         };
         let mut foreign = None;
         let last_seq = wal.replay(oldest, |record| {
@@ -91,6 +100,9 @@ impl Follower {
             )));
         }
         follower.last_seq = last_seq;
+        for hashes in &mut follower.hashes {
+            hashes.hash_every(follower.config.state_hash_every);
+        }
         follower.flush_history()?;
         follower.report.elapsed = started.elapsed();
         Ok(follower)
@@ -174,6 +186,7 @@ impl Follower {
         let machine = &mut self.machines[partition];
         self.output.clear();
         machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut self.output);
+        self.hashes[partition].applied(record.seq, machine);
         if record.seq > self.watermark {
             let keys = self.machine_config.id_hasher();
             let key_of = |kind: IndexedKind, id: &crate::types::Id| keys.index_key_for(kind, id);

@@ -33,6 +33,7 @@ mod replica;
 mod restore;
 mod routing;
 mod snapshotter;
+mod state_hashes;
 mod writer;
 
 use std::path::PathBuf;
@@ -59,6 +60,7 @@ pub use events::{EVENTS_SCAN_MAX, EventPage, QueryError, event_read};
 pub use follower::Follower;
 pub use lookups::{TransferRecord, TransferStatus};
 pub use replica::{LogReplica, Replica, ReplicaRecord};
+pub use state_hashes::{STATE_HASHES_FILE, read_state_hashes, state_hash};
 
 /// How to run an engine.
 #[derive(Debug, Clone)]
@@ -82,6 +84,9 @@ pub struct EngineConfig {
     pub snapshot_every_commands: u64,
     /// Period of the expiry tick, in milliseconds (0: no ticker; submit `Command::Tick` yourself).
     pub tick_interval_ms: u64,
+    /// Records between two hashes of each partition's state (0, the default: none), which an
+    /// owner and its standbys write to `state-hashes` (`state_hashes.rs`) to be compared.
+    pub state_hash_every: u64,
     /// The server key for secure codes; when `None`, one is generated at first open and stored.
     pub secret_key: Option<[u8; 32]>,
     /// Where the executor reads `now` for each batch: the wall clock (default) or a value the
@@ -137,6 +142,7 @@ impl EngineConfig {
             mailbox_max: 65_536,
             snapshot_every_commands: 2_000_000,
             tick_interval_ms: 1_000,
+            state_hash_every: 0,
             secret_key: None,
             clock: Clock::System,
             idempotency_retention_ms: 0,

@@ -59,7 +59,8 @@ impl Engine {
 
 /// Starts the threads on the recovered state.
 pub(super) fn start(follower: Follower) -> Engine {
-    let Follower { config, wal, machine_config, partitions, machines, snapshot_seqs, last_seq, report, .. } = follower;
+    let Follower { config, wal, machine_config, partitions, machines, snapshot_seqs, last_seq, report, hashes, .. } =
+        follower;
     let (to_writer, writer_inbox) = crossbeam_channel::bounded(WRITER_QUEUE);
     let (transit_senders, transit_inboxes): (Vec<_>, Vec<_>) =
         (0..partitions).map(|_| crossbeam_channel::unbounded()).unzip();
@@ -98,10 +99,11 @@ pub(super) fn start(follower: Follower) -> Engine {
         wal,
     };
     let mut started = Vec::new();
-    for (partition, ((machine, transit), covered)) in
-        (0u16..).zip(machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs))
+    for (partition, (((machine, transit), covered), hashes)) in
+        (0u16..).zip(machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs).zip(hashes))
     {
-        let (threads_of_partition, partition_started) = shared.start_partition(partition, machine, transit, covered);
+        let (threads_of_partition, partition_started) =
+            shared.start_partition(partition, (machine, hashes), transit, covered);
         threads.extend(threads_of_partition);
         started.push(partition_started);
     }
@@ -183,11 +185,11 @@ impl Shared {
     }
 
     /// Starts partition `partition`'s executor and snapshotter on `machine`, whose snapshot
-    /// covers record `covered`.
+    /// covers record `covered`; the snapshotter hashes the state where `hashes` says.
     fn start_partition(
         &self,
         partition: u16,
-        machine: StateMachine,
+        (machine, hashes): (StateMachine, super::state_hashes::StateHashes),
         transit: crossbeam_channel::Receiver<TransitMessage>,
         covered: u64,
     ) -> ([JoinHandle<()>; 2], PartitionStarted) {
@@ -206,6 +208,7 @@ impl Shared {
             pending_transfers: self.pending_transfers.clone(),
             held_history: self.held_history.clone(),
             replica,
+            hashes,
             partition,
             partitions: self.partitions,
             seq: self.last_seq,

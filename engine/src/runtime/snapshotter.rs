@@ -25,6 +25,7 @@ use crate::wal::{EncodedSnapshot, Wal};
 
 use super::held_history::HeldHistory;
 use super::indexer::PendingTransfers;
+use super::state_hashes::StateHashes;
 
 /// Longest wait for the indexer to reach a snapshot's record; past it the snapshot is skipped
 /// (the indexer failed; the next open rebuilds history from the log, which was not trimmed).
@@ -63,6 +64,8 @@ pub(super) struct Snapshotter {
     pub(super) held_history: Arc<HeldHistory>,
     /// The state after record `seq`.
     pub(super) replica: StateMachine,
+    /// Where the replica's state is hashed (`state_hashes.rs`).
+    pub(super) hashes: StateHashes,
     pub(super) partition: PartitionId,
     pub(super) partitions: u16,
     pub(super) seq: u64,
@@ -80,6 +83,7 @@ impl Snapshotter {
         while let Ok(record) = self.inbox.recv() {
             output.clear();
             self.replica.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output);
+            self.hashes.applied(record.seq, &self.replica);
             self.seq = record.seq;
             self.commands_since += record.commands.len() as u64;
             let newest = self.newest_snapshot_seq.load(Ordering::Relaxed);

@@ -106,6 +106,16 @@ impl State {
 }
 
 impl StateMachine {
+    /// A copy of `machine` that applies the same records and encodes the same snapshots but
+    /// keeps none of the paged lists' indexes (`lists.rs`): a snapshotter's replica, which
+    /// answers no query. The lists are derived, never in a snapshot; keeping them cost the
+    /// replica a tenth of its time on POS sales (a B-tree insertion per authorization and sale).
+    pub fn replica_of(machine: &StateMachine) -> StateMachine {
+        let mut state = machine.state.clone();
+        state.drop_lists();
+        StateMachine { keeps_lists: false, ..StateMachine::with_state(machine.config.clone(), state) }
+    }
+
     /// Lists `id` (of `kind`, just created by `owner`) under its owner, if its kind is listed.
     pub(super) fn list_owned(&mut self, owner: &Principal, kind: ObjectKind, id: &Id) {
         if self.keeps_lists && LISTED.contains(&kind) {

@@ -352,16 +352,6 @@ impl StateMachine {
         StateMachine::with_state(config, state)
     }
 
-    /// A copy of `machine` that applies the same records and encodes the same snapshots but
-    /// keeps none of the paged lists' indexes (`lists.rs`): a snapshotter's replica, which
-    /// answers no query. The lists are derived, never in a snapshot; keeping them cost the
-    /// replica a tenth of its time on POS sales (a B-tree insertion per authorization and sale).
-    pub fn replica_of(machine: &StateMachine) -> StateMachine {
-        let mut state = machine.state.clone();
-        state.drop_lists();
-        StateMachine { keeps_lists: false, ..StateMachine::with_state(machine.config.clone(), state) }
-    }
-
     /// The `now` of the last commit (time never runs backwards inside the machine).
     pub fn state_now_ms(&self) -> TimestampMs {
         self.state.now_ms

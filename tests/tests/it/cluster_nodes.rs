@@ -72,6 +72,8 @@ impl Nodes {
 
     fn args(&self, node: usize) -> Vec<&str> {
         let mut args = vec!["--cluster", self.urls.as_str(), "--node-id", NAMES[node]];
+        // Each partition's state hashed every STATE_HASH_EVERY records, compared by `assert_prefix`.
+        args.extend(["--state-hash-every", STATE_HASH_EVERY]);
         args.extend(&self.extra);
         args
     }
@@ -148,7 +150,39 @@ pub(super) fn owner_index(urls: &str, names: &[&str]) -> usize {
     names.iter().position(|name| *name == owner).expect("a node owns partition 0")
 }
 
+/// Records between two hashes of a partition's state, on every node.
+const STATE_HASH_EVERY: &str = "16";
+
+/// Waits (30 s at most) until the owner and each of `standbys` hashed some partition's state
+/// after the same record: a running standby catches up, and the owner's replica, which hashes
+/// behind the acknowledgements, reaches what a standby stopped earlier hashed. Also long enough
+/// for a running standby to follow the owner's last records before the nodes are stopped.
+pub(super) fn wait_for_common_state_hashes(standbys: &[&Path], owner: &Path) {
+    let hashes = |dir| kassa_engine::runtime::read_state_hashes(dir).unwrap_or_default();
+    let started = Instant::now();
+    while !standbys.iter().all(|standby| {
+        let (followed, owned) = (hashes(standby), hashes(owner));
+        followed.keys().any(|position| owned.contains_key(position))
+    }) && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// The standby's log is a prefix of the owner's, record for record, and wherever both hashed a
+/// partition's state after the same record, the hashes are equal (and there is such a place).
 pub(super) fn assert_prefix(standby: &Path, owner: &Path, what: &str) {
+    let hashes = |dir| kassa_engine::runtime::read_state_hashes(dir).unwrap_or_else(|error| panic!("{what}: {error}"));
+    let (followed, owned) = (hashes(standby), hashes(owner));
+    let mut common = 0;
+    for (position, hash) in followed.iter().filter(|(position, _)| owned.contains_key(position)) {
+        let (partition, record) = position;
+        assert_eq!(hash, &owned[position], "{what}: partition {partition}'s state after record {record}");
+        common += 1;
+    }
+    assert!(common > 0, "{what}: no record after which both hashed a partition's state");
+    println!("{what}: the same state hash at {common} positions (of {} followed)", followed.len());
     let (standby, owner) = (local_records(standby), local_records(owner));
     for partition in 0..usize::from(PARTITIONS) {
         let (followed, owned) = (&standby[partition], &owner[partition]);
@@ -199,7 +233,7 @@ fn a_standby_takes_the_partitions_over_when_the_owner_is_killed() {
     all_acks.extend(acks);
     assert!(after_kill > 50, "only {after_kill} acknowledged after the takeover");
     // Let the other standby catch up with the owner, then stop both.
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_common_state_hashes(&[&dirs[standby_index], &dirs[0]], &dirs[owner_index]);
     kill(&mut nodes[standby_index]);
     kill(&mut nodes[owner_index]);
     println!(
@@ -231,7 +265,8 @@ pub(super) fn full_restart(cluster: &Nodes, nodes: &mut [Server], first: usize, 
     let acks = runtime.block_on(collect_acks(workers, &acks));
     assert!(acks.len() > 50, "only {} acknowledged after the full restart", acks.len());
     all_acks.extend(acks);
-    std::thread::sleep(Duration::from_millis(500));
+    let standbys: Vec<&Path> = (0..3).filter(|node| *node != owner_index).map(|node| dirs[node].as_path()).collect();
+    wait_for_common_state_hashes(&standbys, &dirs[owner_index]);
     for server in nodes.iter_mut() {
         kill(server);
     }
@@ -307,7 +342,7 @@ fn an_owner_stopped_longer_than_its_lease_is_taken_over_and_answers_nothing_more
 
     // Back as a standby, the old owner follows the new one.
     nodes[0] = cluster.start(0);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_common_state_hashes(&[&dirs[standby_index], &dirs[0]], &dirs[owner_index]);
     for server in &mut nodes {
         kill(server);
     }
@@ -362,6 +397,7 @@ fn killing_the_owner_and_the_nats_server_leading_a_stream_together_loses_nothing
     kill(&mut nodes[standby_index]);
     let after = runtime.block_on(collect_acks(workers, &acks));
     assert!(after.len() > 50, "only {} acknowledged after the takeover", after.len());
+    wait_for_common_state_hashes(&[&cluster.dirs[standby_index]], &cluster.dirs[owner_index]);
     kill(&mut nodes[owner_index]);
     let sales = all_acks.iter().chain(&after).filter(|ack| matches!(ack, Ack::Settlement { .. })).count();
     assert!(sales > 0, "POS sales in the load");
@@ -436,7 +472,8 @@ fn killing_the_nats_server_leading_the_most_streams_loses_nothing() {
         if rode_through { "acknowledged again, without a takeover," } else { "stopped, and a standby took over" };
     println!("NATS leader {leader} of the most streams killed: the owner {what} {after:?} later");
     all_acks.extend(later);
-    std::thread::sleep(Duration::from_millis(500));
+    let standbys: Vec<&Path> = (0..3).filter(|node| *node != owner_index).map(|node| dirs[node].as_path()).collect();
+    wait_for_common_state_hashes(&standbys, &dirs[owner_index]);
     for server in &mut nodes {
         kill(server);
     }

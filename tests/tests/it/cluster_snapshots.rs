@@ -14,7 +14,10 @@
 use std::time::{Duration, Instant};
 
 use super::cluster::{PARTITIONS, one_cluster_at_a_time, signal};
-use super::cluster_nodes::{NAMES, Nodes, assert_prefix, assert_retries_answer_as_first, full_restart, kill, load_for};
+use super::cluster_nodes::{
+    NAMES, Nodes, assert_prefix, assert_retries_answer_as_first, full_restart, kill, load_for,
+    wait_for_common_state_hashes,
+};
 use super::torture::{Server, collect_acks, is_ready, reopen_and_verify};
 
 /// Each partition stream's first sequence (1 when nothing was trimmed).
@@ -97,7 +100,7 @@ fn nodes_behind_the_trimmed_streams_start_from_the_latest_snapshot() {
         after.len()
     );
     all_acks.extend(after);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_common_state_hashes(&[&dirs[standby_index]], &dirs[owner_index]);
     kill(&mut nodes[owner_index]);
     assert_prefix(&dirs[standby_index], &dirs[owner_index], "the standby the load went through");
     // A full restart on the trimmed streams, the owner first: it wrote last, so it resumes on

@@ -217,7 +217,8 @@ fn records_of(dir: &std::path::Path) -> Vec<kassa_engine::wal::EncodedRecord> {
 #[test]
 fn a_follower_fed_an_engines_records_reaches_its_state_and_serves_on() {
     let (source, copy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let unsnapshotted = |dir| EngineConfig { snapshot_every_commands: 1_000_000, ..config(dir) };
+    // Both hash each partition's state every other record (`state-hashes` in each directory).
+    let unsnapshotted = |dir| EngineConfig { snapshot_every_commands: 1_000_000, state_hash_every: 2, ..config(dir) };
     let engine = Engine::open(unsnapshotted(source.path())).unwrap();
     let setup: Vec<Command> = (0..ACCOUNTS)
         .flat_map(|index| {
@@ -257,6 +258,20 @@ fn a_follower_fed_an_engines_records_reaches_its_state_and_serves_on() {
         }
     }
     assert_eq!(followed, before.0, "the follower's state, before it becomes an engine, is the engine's");
+    // The engine's state (its snapshotters' replicas) and the follower's, hashed at the same
+    // records: equal, though every map holds its entries in another order.
+    let hashes = |dir| kassa_engine::runtime::read_state_hashes(dir).unwrap();
+    let (owner, standby) = (hashes(source.path()), hashes(copy.path()));
+    let common: Vec<_> = owner.keys().filter(|position| standby.contains_key(position)).collect();
+    assert!(
+        common.len() >= 3 && common.len() == owner.len(),
+        "{} of {} positions in common",
+        common.len(),
+        owner.len()
+    );
+    for position in common {
+        assert_eq!(owner[position], standby[position], "partition {} after record {}", position.0, position.1);
+    }
     assert!(follower.apply(&records[..1]).is_err(), "a record applied twice is refused");
     let (engine, _) = follower.into_engine(None).unwrap();
     assert_eq!(balances(&engine), before, "the follower's state is the engine's");
