@@ -65,6 +65,10 @@ struct Standby {
 /// Most entries read from one stream before the others get their turn.
 const READ_BURST: usize = 4_096;
 
+/// Starts from the latest snapshot a standby tries before it gives up, each time the streams
+/// moved past the snapshot while it was downloaded and opened.
+const STANDBY_TRIES_MAX: u32 = 5;
+
 /// Joins the cluster with the data directory of `config` (not opened yet) and returns the
 /// engine once this node owns every partition: at once, or after following the owner as a
 /// standby (`view` tells the adapters where the owner is meanwhile). From then on the leases
@@ -210,6 +214,21 @@ impl Node {
     /// snapshot if one was published, else from the cluster's facts. It reads every stream on
     /// from there if `tails`.
     fn standby(&self, tails: bool) -> Result<Standby, JoinError> {
+        let mut tries = 1;
+        loop {
+            match self.standby_once(tails) {
+                // The streams were trimmed past the snapshot's point while this node downloaded
+                // and opened it (it took longer than two snapshots' interval): a newer one.
+                Err(JoinError::Behind(partition)) if tries < STANDBY_TRIES_MAX => {
+                    tracing::warn!(partition, "the streams moved past the snapshot this node started from: taking the latest");
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn standby_once(&self, tails: bool) -> Result<Standby, JoinError> {
         let dir = &self.config.data_dir;
         if dir.join("CURRENT").exists() {
             // Kept aside (one generation) rather than deleted: it is this node's, not the cluster's.
@@ -225,7 +244,11 @@ impl Node {
         let mut opened = Vec::new();
         if tails {
             for (partition, after) in (0..self.facts.partitions).zip(&read_after) {
-                opened.push(self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, *after))?);
+                match self.runtime.block_on(Tail::open(&self.js, &self.options.prefix, partition, *after)) {
+                    Ok(tail) => opened.push(tail),
+                    Err(_) if self.trimmed_past(partition, *after) => return Err(JoinError::Behind(partition)),
+                    Err(error) => return Err(error.into()),
+                }
             }
         }
         Ok(Standby { merge: Merge::after(follower.last_seq()), follower, tails: opened, read_after })
