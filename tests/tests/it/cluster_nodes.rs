@@ -151,7 +151,7 @@ pub(super) fn owner_index(urls: &str, names: &[&str]) -> usize {
 }
 
 /// Records between two hashes of a partition's state, on every node.
-const STATE_HASH_EVERY: &str = "16";
+const STATE_HASH_EVERY: &str = "64";
 
 /// Waits (30 s at most) until the owner and each of `standbys` hashed some partition's state
 /// after the same record: a running standby catches up, and the owner's replica, which hashes
