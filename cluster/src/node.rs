@@ -220,7 +220,10 @@ impl Node {
                 // The streams were trimmed past the snapshot's point while this node downloaded
                 // and opened it (it took longer than two snapshots' interval): a newer one.
                 Err(JoinError::Behind(partition)) if tries < STANDBY_TRIES_MAX => {
-                    tracing::warn!(partition, "the streams moved past the snapshot this node started from: taking the latest");
+                    tracing::warn!(
+                        partition,
+                        "the streams moved past the snapshot this node started from: taking the latest"
+                    );
                     tries += 1;
                 }
                 result => return result,
