@@ -104,9 +104,9 @@ pub struct ServeArgs {
     #[arg(long, env = "KASSA_ADVERTISE_HOST")]
     pub advertise_host: Option<String>,
     /// Hash each partition's state every this many records into `state-hashes` in the data
-    /// directory (an owner's and its standbys' hashes at the same record must be equal; each
-    /// hash encodes the partition's whole state: a check, not for production load)
-    /// [default: 0, never].
+    /// directory (an owner's and its standbys' hashes at the same record must be equal). Each
+    /// hash encodes the partition's whole state on its snapshot thread, and the file gains a
+    /// line per hash: a check, not for production load [default: 0, never].
     #[arg(long, env = "KASSA_STATE_HASH_EVERY")]
     pub state_hash_every: Option<u64>,
 }
