@@ -5,11 +5,13 @@
 //! The replica costs the state's memory a second time (less the paged lists' indexes, which it
 //! does not keep: [`StateMachine::replica_of`]) and a fraction of a core (a transfer applies in
 //! ~100 ns; BENCHMARKS.md measures what it takes from the throughput); in exchange a snapshot
-//! of millions of accounts, which takes seconds to encode, delays no acknowledgement. A snapshot after record `s` deletes the records `<= s`, so
-//! their history lines must be on disk first (history is written without RocksDB's log): the
-//! snapshotter waits for the indexer to pass `s` and to ingest the transfer index through `s`,
-//! flushes the history and events column families, then writes the snapshot and trims the log in
-//! one RocksDB write, while the writer goes on appending.
+//! of millions of accounts, which takes seconds to encode, delays no acknowledgement.
+//!
+//! A snapshot after record `s` deletes the records `<= s`, so their history lines must be on
+//! disk first (history is written without RocksDB's log): the snapshotter waits for the indexer
+//! to pass `s` and to ingest the transfer index through `s`, flushes the history and events
+//! column families, then writes the snapshot and trims the log in one RocksDB write, while the
+//! writer goes on appending.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
