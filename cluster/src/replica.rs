@@ -362,7 +362,12 @@ pub(crate) fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u6
     let records: Vec<ReplicaRecord<'_>> = missing
         .iter()
         .zip(&partitions)
-        .map(|(record, partition)| ReplicaRecord { partition: *partition, seq: record.seq, bytes: &record.value })
+        .map(|(record, partition)| ReplicaRecord {
+            partition: *partition,
+            seq: record.seq,
+            position: None,
+            bytes: &record.value,
+        })
         .collect();
     for chunk in records.chunks(64) {
         replica.replicate(chunk).map_err(JoinError::Diverged)?;

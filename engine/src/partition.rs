@@ -289,6 +289,13 @@ pub enum TransitMessage {
     /// The payment an ask was made for was decided: redeem the coupon or free it; answered by
     /// [`TransitMessage::Settled`].
     CouponEnded(CouponEnd),
+    /// Not from another partition: logged by a partition's new owner as its first record
+    /// (`Engine::resend_open_messages`), it sends again every message the partition has open.
+    /// Every engine following the partition derives the same messages from the record, so the
+    /// partitions they own hear again what the old owner asked, and answer (a repeat changes
+    /// nothing): an answer the old owner never applied, and the new owner dropped while it only
+    /// followed the partition, comes again.
+    ResendOpen,
 }
 
 /// A payee of a linked transfer batch's leg, reserved on its own partition before the batch is

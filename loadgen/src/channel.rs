@@ -67,6 +67,7 @@ pub fn submit_failure(error: SubmitError) -> Failure {
     match error {
         SubmitError::Busy => Failure::new("busy"),
         SubmitError::InvalidBatch => Failure::new("invalid_batch"),
+        SubmitError::NotOwner { .. } => Failure::new("not_owner"),
         SubmitError::ShuttingDown => Failure::fatal("shutting_down"),
         SubmitError::StorageFailed => Failure::fatal("storage_failed"),
     }

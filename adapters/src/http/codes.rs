@@ -52,6 +52,8 @@ codes! {
     SHUTTING_DOWN => "shutting_down",
     /// 503: storage failed; the server stops.
     STORAGE_FAILED => "storage_failed",
+    /// 503: another node owns the partition the request goes to; retry (nothing was applied).
+    NOT_OWNER => "not_owner",
     /// 503: the engine is recovering its state at startup.
     RECOVERING => "recovering",
     /// 408: the request was not received and answered in time (written by `serve.rs`).

@@ -129,6 +129,7 @@ impl ApiError {
             SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, codes::SHUTTING_DOWN),
             SubmitError::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, codes::STORAGE_FAILED),
             SubmitError::InvalidBatch => (StatusCode::BAD_REQUEST, codes::INVALID_BATCH),
+            SubmitError::NotOwner { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::NOT_OWNER),
         };
         ApiError { status, code: code.into(), message: error.to_string() }
     }

@@ -178,6 +178,9 @@ impl From<SubmitError> for ErrorCode {
             SubmitError::ShuttingDown => ErrorCode::ShuttingDown,
             SubmitError::StorageFailed => ErrorCode::StorageFailed,
             SubmitError::InvalidBatch => ErrorCode::InvalidBatch,
+            // Nothing was applied; another node owns the partition (cluster mode forwards to
+            // it before an engine refuses): retry, as after `busy`.
+            SubmitError::NotOwner { .. } => ErrorCode::Busy,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! and the mailbox into batches, commits them on its state machine and hands each batch to the
 //! writer. It never answers a caller itself.
 
+mod takeover;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -54,6 +56,9 @@ pub(super) struct Executor {
     /// With a log replica, messages leave once their batch is durable there (the writer sends
     /// them), not once it is queued (`replica.rs`).
     messages_when_durable: bool,
+    /// Whether another engine owns this partition: this one applies its owner's records
+    /// (`following.rs`).
+    following: bool,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -71,6 +76,8 @@ struct Gathered {
     reads: Vec<super::Read>,
     unsynced: Vec<super::Read>,
     shutdown: bool,
+    /// A takeover's pause, taken once this batch is handed over (`executor/takeover.rs`).
+    pause: Option<super::following::Pause>,
 }
 
 impl Executor {
@@ -99,10 +106,19 @@ impl Executor {
             clock: config.clock.clone(),
             parked: HashMap::new(),
             messages_when_durable: config.replica.is_some(),
+            following: config.followed_partitions.contains(&partition),
         }
     }
 
     pub(super) fn run(mut self) {
+        // A followed partition that is taken over goes on deciding.
+        if !self.following || self.run_followed() {
+            self.run_owned();
+        }
+        let _ = self.to_writer.send(WriterMessage::Shutdown);
+    }
+
+    fn run_owned(&mut self) {
         loop {
             let mut gathered = Gathered::default();
             let first = match self.carried.take() {
@@ -119,12 +135,16 @@ impl Executor {
                 },
             };
             self.gather(first, &mut gathered);
-            let shutdown = gathered.shutdown;
+            let (shutdown, pause) = (gathered.shutdown, gathered.pause.take());
             if self.run_batch(gathered) || shutdown {
                 break;
             }
+            if let Some(pause) = pause
+                && self.pause(pause)
+            {
+                break;
+            }
         }
-        let _ = self.to_writer.send(WriterMessage::Shutdown);
     }
 
     /// Gathers one batch: the messages waiting, then requests starting with `first`.
@@ -161,12 +181,19 @@ impl Executor {
                     gathered.waiters.push(Waiter::Nobody);
                 }
                 Request::ReadNotDurable(read) => gathered.unsynced.push(read),
+                // Never sent to a partition this engine owns (`Engine::follow` refuses it).
+                Request::Follow(_) => {}
+                Request::ResendOpen => gathered.messages.push(TransitMessage::ResendOpen),
                 // A read does not end the batch: it runs after the batch commits, so it sees
                 // every command submitted before it (and perhaps some after: those were
                 // concurrent with it), and it is answered once that is durable.
                 Request::Read(read) => gathered.reads.push(read),
                 Request::Shutdown => {
                     gathered.shutdown = true;
+                    break;
+                }
+                Request::Pause(pause) => {
+                    gathered.pause = Some(pause);
                     break;
                 }
             }
@@ -204,19 +231,8 @@ impl Executor {
             self.enter_objects(&commands, &messages);
             self.answer(waiters, &mut ready);
             self.complete(&mut ready);
-            outgoing = std::mem::take(&mut self.output.outgoing);
-            let archived = Arc::new(std::mem::take(&mut self.output.archived));
-            self.restorer.committed(self.batches, &archived);
-            record = Some(Committed {
-                partition: self.partition,
-                // The machine clamps time to be monotonic; log the time it actually used.
-                now_ms: self.machine.state_now_ms(),
-                messages,
-                commands,
-                events: std::mem::take(&mut self.output.events),
-                number: self.batches,
-                archived,
-            });
+            let (committed, sent) = self.take_committed((messages, commands), false);
+            (record, outgoing) = (Some(committed), sent);
         }
         for read in reads {
             ready.push(Ready::Deliver(read(&self.machine)));
@@ -224,14 +240,90 @@ impl Executor {
         for read in unsynced {
             read(&self.machine)();
         }
+        self.hand_over(DurableBatch { record, ready, outgoing })
+    }
+
+    /// Queues a batch for the writer, and sends its messages on once it is queued (or leaves
+    /// them to the writer, once it is durable). Returns whether the writer stopped.
+    fn hand_over(&self, batch: DurableBatch) -> bool {
         if self.messages_when_durable {
-            let batch = DurableBatch { record, ready, outgoing };
             return self.to_writer.send(WriterMessage::Batch(batch)).is_err();
         }
+        let DurableBatch { record, ready, outgoing } = batch;
         let batch = DurableBatch { record, ready, outgoing: Vec::new() };
         let writer_stopped = self.to_writer.send(WriterMessage::Batch(batch)).is_err();
         self.send_on(outgoing);
         writer_stopped
+    }
+
+    /// The loop of a partition another engine owns (`following.rs`): each record its owner
+    /// logged is applied, logged here and passed on like a batch. Messages from this engine's
+    /// partitions are dropped: the owner gets them from the records of the partitions that
+    /// sent them. The engine refuses every other request for this partition. Returns true
+    /// once the partition is taken over (`executor/takeover.rs`), false when the engine stops.
+    fn run_followed(&mut self) -> bool {
+        loop {
+            crossbeam_channel::select! {
+                recv(self.inbox) -> request => match request {
+                    Ok(Request::Follow(record)) => {
+                        if self.apply_followed(*record) {
+                            return false;
+                        }
+                    }
+                    Ok(Request::Pause(pause)) => {
+                        if self.pause(pause) {
+                            return false;
+                        }
+                        if !self.following {
+                            return true;
+                        }
+                    }
+                    Ok(Request::Shutdown) | Err(_) => return false,
+                    Ok(_) => {}
+                },
+                recv(self.transit) -> _ => {}
+            }
+        }
+    }
+
+    /// Applies a followed record as recovery does (its messages are in it: nothing is
+    /// recalled, restored or looked up), keeps the directory true to it, and hands it over.
+    /// Returns whether the writer stopped.
+    fn apply_followed(&mut self, record: crate::wal::WalRecord) -> bool {
+        let crate::wal::WalRecord { now_ms, messages, commands, .. } = record;
+        self.output.clear();
+        self.machine.begin_batch(now_ms);
+        self.batches += 1;
+        self.restorer.archived(self.batches, self.machine.archived_in_batch());
+        self.machine.commit_with_messages(now_ms, &messages, &commands, &mut self.output);
+        self.enter_objects(&commands, &messages);
+        let (record, outgoing) = self.take_committed((messages, commands), true);
+        self.hand_over(DurableBatch { record: Some(record), ready: Vec::new(), outgoing })
+    }
+
+    /// The record of the batch just committed (`followed`: its owner's, applied here) and the
+    /// messages it sends; what it took out of memory goes to the restorer until it is durable.
+    fn take_committed(
+        &mut self,
+        (messages, commands): (Vec<TransitMessage>, Vec<Submission>),
+        followed: bool,
+    ) -> (Committed, Vec<Outgoing>) {
+        let outgoing = std::mem::take(&mut self.output.outgoing);
+        let archived = Arc::new(std::mem::take(&mut self.output.archived));
+        self.restorer.committed(self.batches, &archived);
+        let record = Committed {
+            partition: self.partition,
+            // The machine clamps time to be monotonic; log the time it actually used.
+            now_ms: self.machine.state_now_ms(),
+            messages,
+            commands,
+            events: std::mem::take(&mut self.output.events),
+            number: self.batches,
+            archived,
+            position: self.machine.position(),
+            followed,
+        };
+        (record, outgoing)
     }
 
     /// Sends the batch's messages to the partitions they are for, once the batch is in the

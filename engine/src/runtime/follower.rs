@@ -171,6 +171,12 @@ impl Follower {
     /// Starts the engine's threads on this state; `replica` is the log copy the writer
     /// appends every group to before answering (cluster mode), if any.
     pub fn into_engine(mut self, replica: Option<Replica>) -> Result<(Engine, RecoveryReport), OpenError> {
+        let partitions = self.partitions;
+        if let Some(beyond) = self.config.followed_partitions.iter().find(|partition| **partition >= partitions) {
+            return Err(OpenError::Config(format!(
+                "followed partition {beyond} is beyond the directory's {partitions}"
+            )));
+        }
         self.flush_history()?;
         self.config.replica = replica;
         let report = self.report;

@@ -98,6 +98,12 @@ pub(super) fn start(follower: Follower) -> Engine {
         config,
         wal,
     };
+    let positions: Vec<u64> = machines.iter().map(StateMachine::position).collect();
+    let followed: Arc<Vec<AtomicBool>> = Arc::new(
+        (0..partitions)
+            .map(|partition| AtomicBool::new(shared.config.followed_partitions.contains(&partition)))
+            .collect(),
+    );
     let mut started = Vec::new();
     for (partition, (((machine, transit), covered), hashes)) in
         (0u16..).zip(machines.into_iter().zip(transit_inboxes).zip(snapshot_seqs).zip(hashes))
@@ -111,9 +117,10 @@ pub(super) fn start(follower: Follower) -> Engine {
     threads.extend(shared.start_writer_and_indexer(writer_inbox, started));
     if shared.config.tick_interval_ms > 0 {
         let interval = Duration::from_millis(shared.config.tick_interval_ms);
-        threads.push(spawn("kassa-ticker".into(), Box::new(ticker(mailboxes.clone(), stopping.clone(), interval))));
+        let ticker = ticker((mailboxes.clone(), followed.clone()), stopping.clone(), interval);
+        threads.push(spawn("kassa-ticker".into(), Box::new(ticker)));
     }
-    shared.into_engine(mailboxes, stopping, threads)
+    shared.into_engine(mailboxes, (followed, positions), stopping, threads)
 }
 
 fn spawn(name: String, body: Box<dyn FnOnce() + Send>) -> JoinHandle<()> {
@@ -164,6 +171,7 @@ impl Shared {
     fn into_engine(
         self,
         mailboxes: Vec<Sender<Request>>,
+        (followed, positions): (Arc<Vec<AtomicBool>>, Vec<u64>),
         stopping: Arc<AtomicBool>,
         threads: Vec<JoinHandle<()>>,
     ) -> Engine {
@@ -181,6 +189,9 @@ impl Shared {
             held_history: self.held_history,
             history_gate: Mutex::new(()),
             threads: Mutex::new(threads),
+            followed,
+            takeover_gate: Mutex::new(()),
+            follow_positions: positions.into_iter().map(Mutex::new).collect(),
         }
     }
 
@@ -293,8 +304,13 @@ impl Shared {
     }
 }
 
-/// A `Tick` for every partition each `interval`, so expiry enters every log with its time.
-fn ticker(mailboxes: Vec<Sender<Request>>, stopping: Arc<AtomicBool>, interval: Duration) -> impl FnOnce() + Send {
+/// A `Tick` for every partition each `interval`, so expiry enters every log with its time; not
+/// for a followed partition, whose ticks come in its owner's records.
+fn ticker(
+    (mailboxes, followed): (Vec<Sender<Request>>, Arc<Vec<AtomicBool>>),
+    stopping: Arc<AtomicBool>,
+    interval: Duration,
+) -> impl FnOnce() + Send {
     move || {
         let step = Duration::from_millis(20);
         let mut waited = Duration::ZERO;
@@ -303,7 +319,9 @@ fn ticker(mailboxes: Vec<Sender<Request>>, stopping: Arc<AtomicBool>, interval: 
             waited += step;
             if waited >= interval {
                 waited = Duration::ZERO;
-                for mailbox in &mailboxes {
+                let owned =
+                    mailboxes.iter().zip(followed.iter()).filter(|(_, followed)| !followed.load(Ordering::Acquire));
+                for (mailbox, _) in owned {
                     // A full mailbox skips a tick; the next one expires everything due.
                     let _ = mailbox.try_send(Request::Tick);
                 }

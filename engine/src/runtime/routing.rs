@@ -26,6 +26,15 @@ impl Engine {
     /// that a capture pipelined right behind it finds it (unless a hold of its id lives
     /// elsewhere: the sale is refused `already_exists` there).
     pub(super) fn route(&self, command: &Command) -> Result<Routed, SubmitError> {
+        let routed = self.route_anywhere(command)?;
+        match self.check_owned(routed.partition) {
+            Ok(()) => Ok(routed),
+            Err(not_owner) => Err(self.unroute([routed], not_owner)),
+        }
+    }
+
+    /// [`Engine::route`], whichever engine owns the partition.
+    fn route_anywhere(&self, command: &Command) -> Result<Routed, SubmitError> {
         match self.placement.route(command) {
             Route::Partition(partition) => Ok(Routed { partition, entered: None, entered_hold: None }),
             Route::Object(kind, id, new_on) => {
@@ -143,15 +152,17 @@ impl Engine {
             return sent.map_err(|error| self.unroute(routed.into_iter().flatten(), error));
         }
         let count = self.placement.count();
+        // A tick goes to every partition this engine owns (a followed one's come in its records).
+        let owned: u16 = (0..count).filter(|partition| !self.follows(*partition)).map(|_| 1).sum();
         let mut parts: Vec<(Vec<Submission>, Vec<usize>)> = (0..count).map(|_| (Vec::new(), Vec::new())).collect();
         let mut shares = Vec::with_capacity(commands.len());
         for ((slot, command), partition) in commands.into_iter().enumerate().zip(routes) {
             let Some(partition) = partition else {
-                for part in &mut parts {
+                for (_, part) in (0..count).zip(&mut parts).filter(|(partition, _)| !self.follows(*partition)) {
                     part.0.push(command.clone());
                     part.1.push(slot);
                 }
-                shares.push(count);
+                shares.push(owned);
                 continue;
             };
             let part = &mut parts[usize::from(partition)];
@@ -181,6 +192,10 @@ impl Engine {
     /// The partition of a batched command; `None` for a tick that every partition applies.
     fn route_batched(&self, command: &Command) -> Result<Option<Routed>, SubmitError> {
         if self.ticks_everywhere(command) {
+            // A tick for an engine that owns no partition would wait for nobody's answer.
+            if (0..self.placement.count()).all(|partition| self.follows(partition)) {
+                return Err(SubmitError::NotOwner { partition: HOME_PARTITION });
+            }
             return Ok(None);
         }
         self.route(command).map(Some)

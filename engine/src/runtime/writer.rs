@@ -55,6 +55,11 @@ pub(super) struct Committed {
     /// The objects the batch took out of memory: written to storage with its record (shared
     /// with the executor's `Restorer` until then).
     pub(super) archived: Arc<Vec<Archived>>,
+    /// The partition's count of records through this one (`StateMachine::position`).
+    pub(super) position: u64,
+    /// Whether it is a followed partition's record, logged by its owner elsewhere: the replica
+    /// does not get it (`following.rs`).
+    pub(super) followed: bool,
 }
 
 /// A committed batch, or only answers when it committed nothing.
@@ -104,14 +109,24 @@ pub(super) fn answer(groups: Receiver<Vec<Ready>>) {
 }
 
 impl Writer {
-    /// Copies the group's records to the replica, if there is one, and waits for it.
+    /// Copies the group's records of owned partitions to the replica, if there is one, and
+    /// waits for it (a group of followed records alone confirms its reads instead).
     fn replicate(&self, batches: &[DurableBatch], records: &[EncodedRecord]) -> Result<(), String> {
         let Some(Replica(replica)) = &self.replica else { return Ok(()) };
-        let partitions = batches.iter().filter_map(|batch| batch.record.as_ref()).map(|committed| committed.partition);
-        let copies: Vec<ReplicaRecord<'_>> = partitions
+        let committed = batches.iter().filter_map(|batch| batch.record.as_ref());
+        let copies: Vec<ReplicaRecord<'_>> = committed
             .zip(records)
-            .map(|(partition, record)| ReplicaRecord { partition, seq: record.seq, bytes: &record.value })
+            .filter(|(committed, _)| !committed.followed)
+            .map(|(committed, record)| ReplicaRecord {
+                partition: committed.partition,
+                seq: record.seq,
+                position: Some(committed.position),
+                bytes: &record.value,
+            })
             .collect();
+        if copies.is_empty() {
+            return if self.confirm_reads(batches) { Ok(()) } else { Err("the log is no longer this engine's".into()) };
+        }
         replica.replicate(&copies)
     }
 

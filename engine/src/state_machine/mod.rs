@@ -249,6 +249,9 @@ pub struct State {
     pub(crate) reference: ReferenceStream,
     /// Highest `now` committed so far; time never runs backwards inside the machine.
     pub(crate) now_ms: TimestampMs,
+    /// Records committed on this partition: its position in its own log, the same on every
+    /// engine that applied the same records (`StateMachine::position`).
+    pub(crate) position: u64,
 }
 
 /// What one `commit` produced: one outcome per command, in order, the events, and what
@@ -405,6 +408,7 @@ impl StateMachine {
     ) {
         assert!(batch.len() <= BATCH_COMMANDS_MAX, "batch larger than BATCH_COMMANDS_MAX");
         let now_ms = self.begin_batch(now_ms);
+        self.state.position += 1;
         self.holds_elsewhere.clear();
         for message in messages {
             self.apply_message(now_ms, message, output);

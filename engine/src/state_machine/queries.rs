@@ -12,6 +12,13 @@ use crate::command::{Outcome, Principal, Rejection};
 use crate::types::{Currency, Id};
 
 impl StateMachine {
+    /// Records committed on this partition so far (each `commit` is one record): where its state
+    /// stands in the partition's own log, whichever engine applied them. An engine that follows
+    /// the partition's owner skips a record at or below it (`Engine::follow`).
+    pub fn position(&self) -> u64 {
+        self.state.position
+    }
+
     /// Deposits and withdrawals per currency.
     pub fn totals(&self) -> &BTreeMap<Currency, Totals> {
         &self.state.totals

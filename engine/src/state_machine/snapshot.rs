@@ -61,6 +61,13 @@ const SHARDS_FORMAT: u8 = 0x81;
 const SECTIONS: usize = 3;
 
 impl State {
+    /// This state as `records` more records that change nothing else (repeats, refusals) leave
+    /// it: each counts in the partition's position (`StateMachine::position`). For comparing
+    /// states across such records.
+    pub fn after_unchanged_records(&self, records: u64) -> State {
+        State { position: self.position + records, ..self.clone() }
+    }
+
     /// Encodes the state as a sectioned snapshot. It takes `&mut self` only to lend its big maps
     /// to the encoding threads; the state is unchanged afterwards.
     pub fn encode_snapshot(&mut self) -> Vec<u8> {

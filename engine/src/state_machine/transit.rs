@@ -318,6 +318,10 @@ impl StateMachine {
                 self.apply_coupon_quoted(now, *number, *quote, output)
             }
             TransitMessage::CouponEnded(end) => self.end_coupon(now, end, output),
+            TransitMessage::ResendOpen => {
+                let open = self.state.transit.open_messages();
+                self.outgoing.extend(open);
+            }
         }
     }
 

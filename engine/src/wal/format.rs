@@ -66,7 +66,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// it without a lookup per entry), and a retired authorization no longer does.
 /// 25: a bill lives with its user (on the user's partition, not the home one), so a directory of
 /// format 24 would find its bills on the wrong partition.
-pub const STORAGE_FORMAT: u8 = 25;
+/// 26: a partition's state counts the records it applied (its position in its own log, which
+/// an engine following the partition's owner compares each record with).
+pub const STORAGE_FORMAT: u8 = 26;
 
 impl Wal {
     /// Checks that the directory holds [`STORAGE_FORMAT`] (a new, empty one is marked with it,

@@ -8,6 +8,7 @@ mod cluster_snapshots;
 mod durability;
 mod engine;
 mod events;
+mod followed_partitions;
 mod late_retries;
 mod metadata;
 mod partition_bills;

@@ -42,7 +42,7 @@ impl Harness {
     pub(crate) fn run_as(&mut self, principal: Principal, command: Command) -> Outcome {
         // The clock (and the idempotency epoch it sets) first, then the command.
         self.machine.begin_batch(self.now);
-        let before = self.machine.state().clone();
+        let before = self.machine.state().after_unchanged_records(1);
         // Declined POS settlements are remembered (a retried STAN gets the same answer), and
         // wrong codes count towards the lockout: the documented traces of a refusal.
         let leaves_trace = matches!(command, Command::SettlePos(_));
