@@ -42,7 +42,13 @@ fn wal_append_sync(c: &mut Criterion) {
                         seq,
                         value: encode_record(
                             seq,
-                            &RecordBody { now_ms: 1_000, partition: 0, messages: &[], commands: &commands },
+                            &RecordBody {
+                                now_ms: 1_000,
+                                partition: 0,
+                                position: seq,
+                                messages: &[],
+                                commands: &commands,
+                            },
                         ),
                     }]
                 },

@@ -340,12 +340,12 @@ pub(crate) async fn acquire_when_lapsed(leases: &Leases, partition: u16, node: &
 /// Copies to each partition's stream the local records after its last one (`stream_ends`).
 pub(crate) fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u64]) -> Result<(), JoinError> {
     let mut missing: Vec<EncodedRecord> = Vec::new();
-    let mut partitions: Vec<PartitionId> = Vec::new();
+    let mut partitions: Vec<(PartitionId, u64)> = Vec::new();
     let after = stream_ends.iter().copied().min().unwrap_or(0);
     let mut collect = |record: kassa_engine::wal::WalRecord| {
         if record.seq > stream_ends.get(usize::from(record.partition)).copied().unwrap_or(0) {
             missing.push(record.encode());
-            partitions.push(record.partition);
+            partitions.push((record.partition, record.position));
         }
     };
     let (_, trimmed) = match wal.replay(after, &mut collect) {
@@ -362,10 +362,10 @@ pub(crate) fn copy_missing(replica: &StreamReplica, wal: &Wal, stream_ends: &[u6
     let records: Vec<ReplicaRecord<'_>> = missing
         .iter()
         .zip(&partitions)
-        .map(|(record, partition)| ReplicaRecord {
+        .map(|(record, (partition, position))| ReplicaRecord {
             partition: *partition,
             seq: record.seq,
-            position: None,
+            position: *position,
             bytes: &record.value,
         })
         .collect();

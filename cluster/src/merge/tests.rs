@@ -2,7 +2,8 @@ use super::*;
 use kassa_engine::wal::{RecordBody, encode_record};
 
 fn record(sequence: u64, epoch: u64, partition: u16, seq: u64) -> Entry {
-    let body = RecordBody { now_ms: 1, partition, messages: &[], commands: &[] };
+    // Merged, never applied: any position does.
+    let body = RecordBody { now_ms: 1, partition, position: seq, messages: &[], commands: &[] };
     Entry { sequence, kind: EntryKind::Record, epoch, payload: Bytes::from(encode_record(seq, &body)) }
 }
 

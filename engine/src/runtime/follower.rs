@@ -86,18 +86,20 @@ impl Follower {
             output: CommitOutput::default(),
             hashes,
         };
-        let mut foreign = None;
+        let mut refused = None;
         let last_seq = wal.replay(oldest, |record| {
+            if refused.is_some() {
+                return;
+            }
             if usize::from(record.partition) >= follower.machines.len() {
-                foreign.get_or_insert(record.seq);
-            } else {
-                follower.commit(&record);
+                let seq = record.seq;
+                refused = Some(format!("record {seq} belongs to a partition beyond the directory's {partitions}"));
+            } else if let Err(reason) = follower.commit(&record) {
+                refused = Some(reason);
             }
         })?;
-        if let Some(seq) = foreign {
-            return Err(OpenError::Config(format!(
-                "record {seq} belongs to a partition beyond the directory's {partitions}"
-            )));
+        if let Some(reason) = refused {
+            return Err(OpenError::Config(reason));
         }
         follower.last_seq = last_seq;
         for hashes in &mut follower.hashes {
@@ -157,9 +159,10 @@ impl Follower {
                 return Err(OpenError::Config(format!("record {expected} belongs to a partition beyond {partitions}")));
             }
         }
+        self.check_positions(decoded).map_err(OpenError::Config)?;
         self.wal.append(records)?;
         for record in decoded {
-            self.commit(record);
+            self.commit(record).map_err(OpenError::Config)?;
         }
         self.last_seq += records.len() as u64;
         if self.unflushed >= HISTORY_FLUSH_RECORDS {
@@ -184,12 +187,29 @@ impl Follower {
         Ok((super::open::start(self), report))
     }
 
-    fn commit(&mut self, record: &WalRecord) {
+    /// Refuses records whose positions do not count on, one by one, from their partitions'.
+    fn check_positions(&self, records: &[WalRecord]) -> Result<(), String> {
+        let mut next: Vec<u64> = self.machines.iter().map(|machine| machine.position() + 1).collect();
+        for record in records {
+            let partition = usize::from(record.partition);
+            if record.seq <= self.snapshot_seqs[partition] {
+                continue;
+            }
+            check_position(record, next[partition])?;
+            next[partition] += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies `record` by its partition, unless that partition's snapshot holds it; refuses it
+    /// if it is not the partition's next record.
+    fn commit(&mut self, record: &WalRecord) -> Result<(), String> {
         let partition = usize::from(record.partition);
         if record.seq <= self.snapshot_seqs[partition] {
-            return; // In this partition's snapshot.
+            return Ok(()); // In this partition's snapshot.
         }
         let machine = &mut self.machines[partition];
+        check_position(record, machine.position() + 1)?;
         self.output.clear();
         machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut self.output);
         self.hashes[partition].applied(record.seq, machine);
@@ -202,6 +222,7 @@ impl Follower {
         }
         self.report.records_replayed += 1;
         self.report.commands_replayed += record.commands.len() as u64;
+        Ok(())
     }
 
     /// Writes the history, events and transfer index of the records applied since the last
@@ -223,4 +244,16 @@ impl Follower {
         self.unflushed = 0;
         Ok(())
     }
+}
+
+/// Refuses `record` unless it is record `expected` of its partition.
+fn check_position(record: &WalRecord, expected: u64) -> Result<(), String> {
+    if record.position == expected {
+        return Ok(());
+    }
+    let (seq, position, partition) = (record.seq, record.position, record.partition);
+    Err(format!(
+        "record {seq} is record {position} of partition {partition} where {expected} was expected: records of the \
+         partition are missing or repeated"
+    ))
 }

@@ -18,7 +18,8 @@
 //! sent again whenever the engine opens, so a message lost with a stopped engine arrives later.
 //!
 //! Positions: a partition's state counts the records it applied (`StateMachine::position`), the
-//! same count on every engine, so a record handed again after a restart is skipped by it.
+//! same count on every engine, and each record names its own (`WalRecord::position`), so a
+//! record handed again after a restart is skipped.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -77,14 +78,14 @@ pub enum FollowError {
 }
 
 impl Engine {
-    /// Hands over record `position` (its partition's count of records through it) of a
-    /// partition this engine follows, as the partition's owner logged it. It is applied after
-    /// every record handed over before it, written to the local log (numbered in this engine's
-    /// order) and what it sends to the partitions this engine owns goes to them. `Ok(false)`: a
-    /// record at or below the partition's position, already applied, skipped (records handed
-    /// again after a restart). Blocks while the partition's mailbox is full.
-    pub fn follow(&self, position: u64, record: WalRecord) -> Result<bool, FollowError> {
-        let partition = record.partition;
+    /// Hands over a record of a partition this engine follows, as the partition's owner logged
+    /// it. It is applied after every record handed over before it, written to the local log
+    /// (numbered in this engine's order) and what it sends to the partitions this engine owns
+    /// goes to them. `Ok(false)`: a record at or below the partition's position
+    /// ([`WalRecord::position`]), already applied, skipped (records handed again after a
+    /// restart). Blocks while the partition's mailbox is full.
+    pub fn follow(&self, record: WalRecord) -> Result<bool, FollowError> {
+        let (partition, position) = (record.partition, record.position);
         let Some(last) = self.follow_positions.get(usize::from(partition)).filter(|_| self.follows(partition)) else {
             return Err(FollowError::NotFollowed { partition });
         };

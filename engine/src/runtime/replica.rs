@@ -19,11 +19,8 @@ pub struct ReplicaRecord<'a> {
     pub partition: PartitionId,
     /// Its number in the local log (all partitions numbered together).
     pub seq: u64,
-    /// Its partition's count of records through it (`StateMachine::position`): its number in
-    /// the partition's own log, the same on every engine that applies it. `None` where the
-    /// copier does not know it (a cluster node copying its log's unacknowledged tail as it
-    /// joins: the streams do not number records by position yet).
-    pub position: Option<u64>,
+    /// Its partition's count of records through it (`WalRecord::position`, also in `bytes`).
+    pub position: u64,
     /// The encoded record (`wal::encode_record`), as the local log stores it.
     pub bytes: &'a [u8],
 }

@@ -120,7 +120,7 @@ impl Writer {
             .map(|(committed, record)| ReplicaRecord {
                 partition: committed.partition,
                 seq: record.seq,
-                position: Some(committed.position),
+                position: committed.position,
                 bytes: &record.value,
             })
             .collect();
@@ -185,8 +185,9 @@ impl Writer {
             .filter_map(|batch| batch.record.as_ref())
             .zip(first_seq..)
             .map(|(committed, seq)| {
-                let Committed { now_ms, partition, ref messages, ref commands, .. } = *committed;
-                EncodedRecord { seq, value: encode_record(seq, &RecordBody { now_ms, partition, messages, commands }) }
+                let Committed { now_ms, partition, position, ref messages, ref commands, .. } = *committed;
+                let body = RecordBody { now_ms, partition, position, messages, commands };
+                EncodedRecord { seq, value: encode_record(seq, &body) }
             })
             .collect();
         if !records.is_empty() {

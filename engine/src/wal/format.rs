@@ -66,8 +66,9 @@ const KEY_RESOLVED_IN_MEMORY_MS: &[u8] = b"resolved_in_memory_ms";
 /// it without a lookup per entry), and a retired authorization no longer does.
 /// 25: a bill lives with its user (on the user's partition, not the home one), so a directory of
 /// format 24 would find its bills on the wrong partition.
-/// 26: a partition's state counts the records it applied (its position in its own log, which
-/// an engine following the partition's owner compares each record with).
+/// 26: a partition's state counts the records it applied, and each record names its position in
+/// its partition's log: recovery refuses a partition whose records do not count on one by one,
+/// and an engine following the partition's owner skips a record at or below its position.
 pub const STORAGE_FORMAT: u8 = 26;
 
 impl Wal {

@@ -213,6 +213,10 @@ pub struct WalRecord {
     pub now_ms: TimestampMs,
     /// The partition that committed it.
     pub partition: PartitionId,
+    /// Its partition's count of records through it (`StateMachine::position`): its number in
+    /// the partition's own log, the same in every engine that applies it. Recovery refuses a
+    /// partition whose records do not count on one by one.
+    pub position: u64,
     /// Messages from other partitions, applied before the commands.
     pub messages: Vec<TransitMessage>,
     /// The batch.
@@ -226,6 +230,7 @@ impl WalRecord {
         let body = RecordBody {
             now_ms: self.now_ms,
             partition: self.partition,
+            position: self.position,
             messages: &self.messages,
             commands: &self.commands,
         };
@@ -239,6 +244,8 @@ pub struct RecordBody<'a> {
     pub now_ms: TimestampMs,
     /// The partition that committed it.
     pub partition: PartitionId,
+    /// Its partition's count of records through it ([`WalRecord::position`]).
+    pub position: u64,
     /// Messages from other partitions it applied first.
     pub messages: &'a [TransitMessage],
     /// Its commands.
@@ -250,6 +257,7 @@ struct WalRecordRef<'a> {
     seq: u64,
     now_ms: TimestampMs,
     partition: PartitionId,
+    position: u64,
     messages: &'a [TransitMessage],
     commands: &'a [Submission],
 }
@@ -272,8 +280,8 @@ pub struct Wal {
 /// Encodes a batch as WAL record `seq` (checksum first).
 pub fn encode_record(seq: u64, body: &RecordBody<'_>) -> Vec<u8> {
     let mut value = vec![0u8; 4];
-    let RecordBody { now_ms, partition, messages, commands } = *body;
-    codec::encode_into(&WalRecordRef { seq, now_ms, partition, messages, commands }, &mut value);
+    let RecordBody { now_ms, partition, position, messages, commands } = *body;
+    codec::encode_into(&WalRecordRef { seq, now_ms, partition, position, messages, commands }, &mut value);
     let checksum = crc32c::crc32c(&value[4..]);
     value[..4].copy_from_slice(&checksum.to_le_bytes());
     value

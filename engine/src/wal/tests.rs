@@ -15,9 +15,9 @@ fn commands(n: usize) -> Vec<Submission> {
         .collect()
 }
 
-/// A record of partition 0 without messages.
+/// A record of partition 0 without messages (the only partition: its position is `seq`).
 fn encode(seq: u64, now_ms: TimestampMs, commands: &[Submission]) -> Vec<u8> {
-    encode_record(seq, &RecordBody { now_ms, partition: 0, messages: &[], commands })
+    encode_record(seq, &RecordBody { now_ms, partition: 0, position: seq, messages: &[], commands })
 }
 
 /// A deposit's posting of `delta` to `account`.
@@ -62,7 +62,7 @@ fn appended_records_replay_in_order() {
     assert_eq!(records.len(), 3);
     assert_eq!(
         records[2],
-        WalRecord { seq: 3, now_ms: 1_003, partition: 0, messages: Vec::new(), commands: commands(3) }
+        WalRecord { seq: 3, now_ms: 1_003, partition: 0, position: 3, messages: Vec::new(), commands: commands(3) }
     );
 }
 

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use super::rocks_log::{self, LogEnd};
-use super::{StoredKeys, Wal, WalError};
+use super::{StoredKeys, Wal, WalError, WalRecord};
 use crate::partition::ids_max_per_partition;
 use crate::state_machine::{CommitOutput, Config, SecretKey, StateMachine, Totals};
 use crate::types::Currency;
@@ -92,24 +92,17 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let (mut records_replayed, mut commands_replayed) = (0u64, 0u64);
     let mut broken: Option<VerifyError> = None;
     let last_seq = wal.replay(snapshot_seq, |record| {
-        let partition = usize::from(record.partition);
-        if broken.is_some() || snapshot_seqs.get(partition).is_some_and(|covered| record.seq <= *covered) {
+        if broken.is_some() {
             return;
         }
-        let Some(machine) = machines.get_mut(partition) else {
-            let message = format!("the record names partition {partition} of {partitions}");
-            broken = Some(VerifyError::Invariant { seq: record.seq, message });
-            return;
-        };
-        output.clear();
-        let committed = catch_unwind(AssertUnwindSafe(|| {
-            machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, &mut output)
-        }));
-        if let Err(panic) = committed {
-            broken = Some(VerifyError::Invariant { seq: record.seq, message: panic_message(panic.as_ref()) });
+        match replay_one(&mut machines, &snapshot_seqs, &record, &mut output) {
+            Ok(true) => {
+                records_replayed += 1;
+                commands_replayed += record.commands.len() as u64;
+            }
+            Ok(false) => {}
+            Err(error) => broken = Some(error),
         }
-        records_replayed += 1;
-        commands_replayed += record.commands.len() as u64;
     })?;
     if let Some(error) = broken {
         return Err(error);
@@ -139,6 +132,36 @@ pub fn verify_data_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
         table_files,
         torn_tail,
     })
+}
+
+/// Replays `record` on its partition's machine, unless the partition's snapshot holds it
+/// (`Ok(false)`); refuses a record of no partition, one that is not its partition's next, and
+/// one whose commit panics.
+fn replay_one(
+    machines: &mut [StateMachine],
+    snapshot_seqs: &[u64],
+    record: &WalRecord,
+    output: &mut CommitOutput,
+) -> Result<bool, VerifyError> {
+    let (partition, partitions, seq) = (usize::from(record.partition), machines.len(), record.seq);
+    if snapshot_seqs.get(partition).is_some_and(|covered| seq <= *covered) {
+        return Ok(false);
+    }
+    let Some(machine) = machines.get_mut(partition) else {
+        let message = format!("the record names partition {partition} of {partitions}");
+        return Err(VerifyError::Invariant { seq, message });
+    };
+    let expected = machine.position() + 1;
+    if record.position != expected {
+        let message = format!("record {} of partition {partition} where {expected} was expected", record.position);
+        return Err(VerifyError::Invariant { seq, message });
+    }
+    output.clear();
+    let committed = catch_unwind(AssertUnwindSafe(|| {
+        machine.commit_with_messages(record.now_ms, &record.messages, &record.commands, output)
+    }));
+    committed.map_err(|panic| VerifyError::Invariant { seq, message: panic_message(panic.as_ref()) })?;
+    Ok(true)
 }
 
 /// Scans every log file: the torn tail found, if any; a damaged log is an error (RocksDB

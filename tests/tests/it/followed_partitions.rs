@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use kassa_engine::command::{Command, Movement, OpenAccount, Submission, Transfer};
 use kassa_engine::runtime::{FollowError, Follower, LogReplica, Replica, ReplicaRecord, state_hash};
-use kassa_engine::wal::decode_record;
-use kassa_engine::{Currency, Engine, EngineConfig, Id, Outcome, SubmitError};
+use kassa_engine::wal::{Wal, WalRecord, decode_record};
+use kassa_engine::{Currency, Durability, Engine, EngineConfig, Id, Outcome, SubmitError};
 
 const ACCOUNTS: usize = 16;
 const DEPOSIT: i64 = 10_000;
@@ -43,7 +43,7 @@ impl LogReplica for StreamCopy {
     fn replicate(&self, records: &[ReplicaRecord<'_>]) -> Result<(), String> {
         let mut streams = self.0.0.lock().unwrap();
         for record in records {
-            let position = record.position.expect("an engine's writer knows each record's position");
+            let position = record.position;
             let stream = &mut streams[usize::from(record.partition)];
             assert_eq!(position, stream.len() as u64 + 1, "partition {} numbered on", record.partition);
             stream.push((position, record.bytes.to_vec()));
@@ -73,7 +73,9 @@ fn pump(streams: Arc<Streams>, slots: Vec<(Slot, u16)>, stop: Arc<AtomicBool>) -
                 }
                 let next: Vec<Copied> = streams.0.lock().unwrap()[usize::from(*partition)][*cursor..].to_vec();
                 for (position, bytes) in next {
-                    match engine.follow(position, decode_record(&bytes).unwrap()) {
+                    let record = decode_record(&bytes).unwrap();
+                    assert_eq!(record.position, position, "the record names its position");
+                    match engine.follow(record) {
                         Ok(_) => *cursor += 1,
                         // Taken over since the check above: its records are its own now.
                         Err(FollowError::NotFollowed { .. }) => break,
@@ -495,4 +497,29 @@ fn a_partition_taken_over_in_place_completes_what_its_old_owner_left_in_flight()
     ring.quiesce(&owners);
     assert_eq!(ring.balances(&owners), expected);
     assert_eq!(expected.iter().sum::<i64>(), DEPOSIT * ACCOUNTS as i64, "money conserved");
+}
+
+#[test]
+fn recovery_refuses_a_partition_whose_records_skip_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.tick_interval_ms = 0;
+    let engine = Engine::open(config.clone()).unwrap();
+    let open = Command::OpenAccount(OpenAccount { account: account(0), currency: Currency::EUR, overdraft_limit: 0 });
+    assert!(submit(&engine, Submission::admin(open)).unwrap().is_applied());
+    engine.shutdown();
+    drop(engine);
+    let wal = Wal::open(dir.path(), Durability::Sync).unwrap();
+    let mut last = None;
+    wal.replay(0, |record| last = Some(record)).unwrap();
+    let last = last.expect("a record");
+    // The next record in the log's numbering, but one past the partition's next position.
+    let skipping = WalRecord { seq: last.seq + 1, position: last.position + 2, ..last };
+    wal.append(&[skipping.encode()]).unwrap();
+    drop(wal);
+    let error = Engine::open(config).err().expect("refused").to_string();
+    assert!(error.contains("missing or repeated"), "{error}");
+    // `kassa verify` says so too.
+    let verified = kassa_engine::wal::verify::verify_data_dir(dir.path()).expect_err("refused").to_string();
+    assert!(verified.contains("where") && verified.contains("was expected"), "{verified}");
 }
