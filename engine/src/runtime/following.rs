@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! engine A (owns p0, follows p1)                 engine B (owns p1, follows p0)
-//!   executor p0: decides, logs, replicates  --records of p0-->  executor p0: follow(position,
-//!   executor p1: follow(position, record)   <--records of p1--    record), as recovery applies
-//!   a message p1 -> p0 found by applying                          a record; a message it sends
+//!   executor p0: decides, logs, replicates  --records of p0-->  executor p0: follow(record),
+//!   executor p1: follow(record)             <--records of p1--    as recovery applies a
+//!   a message p1 -> p0 found by applying                          record; a message it sends
 //!   p1's record goes to p0's executor                             to p1 goes to p1's executor
 //! ```
 //!
@@ -91,6 +91,9 @@ impl Engine {
         };
         // Held while the record is queued: records of one partition enter its mailbox in order.
         let mut last = last.lock();
+        if !self.follows(partition) {
+            return Err(FollowError::NotFollowed { partition }); // Taken over while this waited.
+        }
         if position <= *last {
             return Ok(false);
         }
@@ -125,6 +128,9 @@ impl Engine {
         };
         let _one_at_a_time = self.takeover_gate.lock();
         let _no_more_records = last.lock();
+        if !self.follows(partition) {
+            return Err(FollowError::NotFollowed { partition }); // Taken over while this waited.
+        }
         let stopped = |_| FollowError::Stopped(self.lost());
         let (arrived, arrivals) = crossbeam_channel::unbounded();
         let mut orders = Vec::with_capacity(self.mailboxes.len());
